@@ -1,0 +1,45 @@
+"""Nodes of the `split` pipeline."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from crack_pipeline.vision.scanning import OK
+from crack_pipeline.vision.splitting import SPLITS, stratified_group_split
+
+logger = logging.getLogger(__name__)
+
+
+def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Assign every kept image to train, val or test.
+
+    Args:
+        image_index: the ingest index; only rows with status "ok" are split.
+        split: `params:split` — ratios {train, val, test}, seed, subset_fraction.
+    Returns:
+        The split manifest (path, label, group, sha256, split; no image copies) and the per-split
+        class counts.
+    """
+    kept = image_index[image_index.status == OK].sort_values("path").reset_index(drop=True)
+    assigned = stratified_group_split(
+        kept.label.tolist(),
+        kept.group.tolist(),
+        ratios=split["ratios"],
+        seed=split["seed"],
+        subset_fraction=split.get("subset_fraction", 1.0),
+    )
+    manifest = kept.assign(split=assigned)[lambda f: f.split != ""][
+        ["path", "label", "group", "sha256", "split"]
+    ]
+    counts = (
+        manifest.groupby(["split", "label"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex([s for s in SPLITS if s in set(manifest.split)])
+        .reset_index()
+    )
+    logger.info("split: %s", ", ".join(f"{r.split} {sum(r[1:])}" for r in counts.itertuples(index=False)))
+    return manifest.reset_index(drop=True), counts

@@ -1,0 +1,19 @@
+"""Project settings (Kedro defaults except where a comment says why)."""
+
+import warnings
+
+from kedro.config import OmegaConfigLoader
+
+from crack_pipeline.hooks import MlflowRunStackHook
+
+# Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
+# nothing a user of this project can act on, and they bury the pipeline's own output.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+
+HOOKS = (MlflowRunStackHook(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}

@@ -1,0 +1,1 @@
+"""Plain Python / PyTorch building blocks. Nothing in this package imports Kedro."""

@@ -1,0 +1,40 @@
+"""One way to spread pure, picklable work over the CPU cores."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parallel_map(
+    function: Callable[[T], R],
+    items: Iterable[T],
+    workers: int | None = None,
+    chunksize: int = 16,
+    start_method: str = "forkserver",
+) -> Iterator[R]:
+    """`map(function, items)` in order, over `workers` processes (all cores when None; 1 runs inline).
+
+    The default fork server is safe in a process whose torch thread pools already run. "fork"
+    starts ~1 s faster (no re-imports) and suits work that never touches torch in the child.
+    """
+    items = list(items)
+    workers = min(workers or default_workers(), max(len(items), 1))
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    context = multiprocessing.get_context(start_method)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(
+            function, items, chunksize=max(1, min(chunksize, len(items) // (4 * workers) or 1))
+        )

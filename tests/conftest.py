@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny generated image folders and a scratch copy of the Kedro project."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+
+def image_bytes(size=(64, 64), mode="RGB", fmt="PNG", seed=0, **save_args) -> bytes:
+    """A small random image of the given mode, encoded."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    if mode in ("I;16", "I"):
+        pixels = rng.integers(0, 65535, (height, width)).astype(np.uint16)
+        image = (
+            Image.fromarray(pixels, mode="I;16")
+            if mode == "I;16"
+            else Image.fromarray(pixels.astype(np.int32))
+        )
+    else:
+        image = Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_args)
+    return buffer.getvalue()
+
+
+def write(root: Path, relative: str, content: bytes) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+@pytest.fixture
+def kedro_project(tmp_path, monkeypatch) -> Path:
+    """A scratch copy of the project's configuration, so runs write only below tmp_path."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
+    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    (project / ".telemetry").write_text("consent: false\n")
+    (project / "src").mkdir()  # the package itself is installed; Kedro only checks the folder exists
+    monkeypatch.chdir(project)
+    return project

@@ -1,0 +1,78 @@
+"""Kedro session runs of synth -> ingest -> split on tiny data, in a scratch copy of the project."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import image_bytes, write
+
+TINY = {"synth": {"count_per_class": 12, "image_size": 64, "workers": 2}}
+
+
+def run(project: Path, pipeline: str | None = None, params: dict | None = None) -> None:
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, runtime_params=params or {}) as session:
+        session.run(pipeline_names=[pipeline] if pipeline else None)
+
+
+def latest(project: Path, relative: str) -> pd.DataFrame:
+    versions = sorted((project / relative).iterdir())
+    return pd.read_csv(versions[-1] / Path(relative).name)
+
+
+def test_default_pipeline_synth_ingest_split(kedro_project, capsys):
+    run(kedro_project, params=TINY)
+    assert "ingest: scanned 24 files, kept 24 (crack 12, no_crack 12), skipped 0" in capsys.readouterr().out
+    images = kedro_project / "data/01_raw/synthetic/images"
+    assert len(list(images.rglob("*.jpg"))) == 24
+    assert len(list((kedro_project / "data/01_raw/synthetic/masks").rglob("*.png"))) == 12
+    index = latest(kedro_project, "data/02_intermediate/image_index.csv")
+    assert (index.status == "ok").all() and len(index) == 24
+    manifest = latest(kedro_project, "data/03_primary/split_manifest.csv")
+    assert manifest.groupby("split").size().to_dict() == {"test": 4, "train": 16, "val": 4}
+    for report in [
+        "class_counts.csv",
+        "image_sizes.csv",
+        "channel_stats.csv",
+        "sample_grid.png",
+        "intensity_histograms.png",
+    ]:
+        assert any((kedro_project / "data/08_reporting/eda" / report).rglob("*.*")), report
+
+    run(kedro_project, params=TINY)  # a second run adds versions, never overwrites
+    assert len(list((kedro_project / "data/03_primary/split_manifest.csv").iterdir())) == 2
+
+
+def test_from_folder_on_a_user_folder_with_a_bad_file(kedro_project, tmp_path, capsys):
+    source = tmp_path / "photos"
+    for i in range(6):
+        write(source, f"cracked/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
+        write(source, f"uncracked/u{i}.png", image_bytes(seed=100 + i))
+    write(source, "cracked/broken.jpg", b"\xff\xd8\xff\xe0 not really")
+    run(
+        kedro_project,
+        "from_folder",
+        {"data": {"source_dir": str(source)}, "split": {"ratios": {"train": 0.5, "val": 0.25, "test": 0.25}}},
+    )
+    out = capsys.readouterr().out
+    assert "ingest: scanned 13 files, kept 12 (crack 6, no_crack 6), skipped 1" in out
+    assert "cracked/broken.jpg" in out
+    assert not (kedro_project / "data/01_raw/synthetic").exists(), (
+        "synthetic data is not generated for a user folder"
+    )
+    manifest = latest(kedro_project, "data/03_primary/split_manifest.csv")
+    assert len(manifest) == 12 and "cracked/broken.jpg" not in set(manifest.path)
+
+
+def test_default_pipeline_refuses_a_user_folder(kedro_project, tmp_path):
+    with pytest.raises(ValueError, match="--pipelines=from_folder"):
+        run(kedro_project, params={**TINY, "data": {"source_dir": str(tmp_path)}})
+
+
+def test_impossible_split_fails_before_writing_a_manifest(kedro_project):
+    with pytest.raises(ValueError, match="sum to 1"):
+        run(kedro_project, params={**TINY, "split": {"ratios": {"train": 0.9, "val": 0.2, "test": 0.1}}})
+    assert not (kedro_project / "data/03_primary/split_manifest.csv").exists()

@@ -1,0 +1,42 @@
+import pytest
+from kedro.io.core import DatasetError, Version
+
+from crack_pipeline.datasets import ImageFolderDataset
+
+
+def test_round_trip_and_replace(tmp_path):
+    dataset = ImageFolderDataset(path=str(tmp_path / "images"))
+    dataset.save({"Positive/a.jpg": b"1", "Negative/b.jpg": b"2"})
+    folder = dataset.load()
+    assert folder.files == ("Negative/b.jpg", "Positive/a.jpg")
+    assert folder.path_of("Positive/a.jpg").read_bytes() == b"1"
+    dataset.save({"Positive/c.jpg": b"3"})  # unversioned: the folder is replaced, no stale files
+    assert dataset.load().files == ("Positive/c.jpg",)
+    assert [p.name for p in tmp_path.iterdir()] == ["images"], "no staging folders left behind"
+
+
+def test_versions_are_never_overwritten(tmp_path):
+    first = ImageFolderDataset(path=str(tmp_path / "maps"), version=Version(None, "2026-01-01T00.00.00.000Z"))
+    first.save({"a.npy": b"old"})
+    again = ImageFolderDataset(path=str(tmp_path / "maps"), version=Version(None, "2026-01-01T00.00.00.000Z"))
+    with pytest.raises(DatasetError):
+        again.save({"a.npy": b"new"})
+    later = ImageFolderDataset(path=str(tmp_path / "maps"), version=Version(None, "2026-01-02T00.00.00.000Z"))
+    later.save({"b.npy": b"newer"})
+    latest = ImageFolderDataset(path=str(tmp_path / "maps"), version=Version(None, None)).load()
+    assert latest.files == ("b.npy",)
+    assert (tmp_path / "maps" / "2026-01-01T00.00.00.000Z" / "maps" / "a.npy").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("name", ["../escape.jpg", "/etc/passwd", "a/../../b.jpg", "a\\b.jpg", ""])
+def test_names_that_leave_the_folder_are_refused(tmp_path, name):
+    dataset = ImageFolderDataset(path=str(tmp_path / "out"))
+    with pytest.raises(DatasetError, match="refusing"):
+        dataset.save({"ok.jpg": b"1", name: b"2"})
+    assert not (tmp_path / "out").exists(), "a failed save writes nothing"
+    assert not (tmp_path / "escape.jpg").exists()
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        ImageFolderDataset(path=str(tmp_path / "missing")).load()

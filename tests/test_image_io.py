@@ -1,0 +1,124 @@
+"""Every kind of bad or unusual image file the ingest promises to handle."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from crack_pipeline.vision.image_io import (
+    CORRUPT,
+    EMPTY,
+    NOT_IMAGE,
+    TOO_LARGE,
+    TOO_SMALL,
+    ImageLimits,
+    ImageRejected,
+    decode_image,
+)
+from tests.conftest import image_bytes
+
+
+def rejection(data: bytes, limits=ImageLimits()) -> str:
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(data, limits)
+    return caught.value.reason
+
+
+def test_plain_rgb_jpeg_decodes_to_uint8_rgb():
+    decoded = decode_image(image_bytes((80, 60), fmt="JPEG"))
+    assert decoded.pixels.shape == (60, 80, 3) and decoded.pixels.dtype == np.uint8
+    assert (decoded.source_mode, decoded.source_format) == ("RGB", "JPEG")
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "P", "RGBA", "LA", "CMYK"])
+def test_other_modes_become_rgb(mode):
+    fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "LA" else "PNG")
+    decoded = decode_image(image_bytes((50, 40), mode=mode, fmt=fmt))
+    assert decoded.pixels.shape == (40, 50, 3)
+    assert decoded.source_mode == mode
+
+
+def test_grayscale_keeps_its_values_in_all_three_channels():
+    grey = np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) % 256
+    buffer = io.BytesIO()
+    Image.fromarray(grey.astype(np.uint8)).save(buffer, format="PNG")
+    pixels = decode_image(buffer.getvalue()).pixels
+    for channel in range(3):
+        np.testing.assert_array_equal(pixels[:, :, channel], grey)
+
+
+def test_16_bit_grey_is_scaled_not_clipped():
+    values = np.full((40, 40), 65535, dtype=np.uint16)
+    values[:20] = 32768
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, format="PNG")
+    pixels = decode_image(buffer.getvalue()).pixels
+    assert pixels[30, 0, 0] == 255
+    assert pixels[0, 0, 0] == 128  # a clipping conversion would give 255 here
+
+
+def test_rgba_transparency_becomes_white():
+    rgba = np.zeros((40, 40, 4), dtype=np.uint8)  # fully transparent black
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG")
+    assert (decode_image(buffer.getvalue()).pixels == 255).all()
+
+
+def test_exif_orientation_is_applied():
+    wide = Image.new("RGB", (80, 40), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    buffer = io.BytesIO()
+    wide.save(buffer, format="JPEG", exif=exif)
+    assert decode_image(buffer.getvalue()).pixels.shape == (80, 40, 3)
+
+
+def test_empty_file():
+    assert rejection(b"") == EMPTY
+
+
+def test_text_file_is_not_an_image():
+    assert rejection(b"this is a README, not a photo\n") == NOT_IMAGE
+
+
+def test_truncated_jpeg():
+    data = image_bytes((128, 128), fmt="JPEG", quality=95)
+    assert rejection(data[: len(data) // 2]) == CORRUPT
+
+
+def test_corrupt_png_body():
+    data = bytearray(image_bytes((64, 64), fmt="PNG"))
+    data[60:200] = b"\x00" * 140  # header intact, compressed data destroyed
+    assert rejection(bytes(data)) == CORRUPT
+
+
+def test_too_small():
+    assert rejection(image_bytes((20, 200))) == TOO_SMALL
+
+
+def test_decompression_bomb_is_refused_from_the_header_alone():
+    # A 6000x6000 greyscale PNG of zeros is a few dozen KB on disk but 36 MB of pixels.
+    bomb = Image.new("L", (6000, 6000))
+    buffer = io.BytesIO()
+    bomb.save(buffer, format="PNG")
+    assert rejection(buffer.getvalue(), ImageLimits(max_pixels=10_000_000)) == TOO_LARGE
+
+
+def test_reduced_decode_reports_the_full_upright_size():
+    wide = Image.new("RGB", (400, 240), (120, 120, 120))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    wide.save(buffer, format="JPEG", exif=exif)
+    decoded = decode_image(buffer.getvalue(), reduced=True)
+    assert decoded.size == (240, 400)
+    assert decoded.pixels.shape == (50, 30, 3), "decoded at 1/8 scale, upright"
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.95])
+def test_reduced_decode_still_detects_truncation(keep):
+    data = image_bytes((227, 227), fmt="JPEG", quality=90, seed=5)
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(data[: int(len(data) * keep)], reduced=True)
+    assert caught.value.reason == CORRUPT

@@ -1,0 +1,51 @@
+import pytest
+
+from crack_pipeline.vision.labels import DEFAULT_ALIASES, LabelResolver, UnknownLabelFolders
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("Positive/00001.jpg", "crack"),
+        ("Negative/00001.jpg", "no_crack"),
+        ("crack/a.png", "crack"),
+        ("no_crack/a.png", "no_crack"),
+        ("cracked/a.png", "crack"),
+        ("uncracked/a.png", "no_crack"),
+        ("1_cracked/a.png", "crack"),
+        ("0_uncracked/a.png", "no_crack"),
+        ("D/CD/7001-1.jpg", "crack"),  # SDNET2018: deck, cracked
+        ("P/UP/001-2.jpg", "no_crack"),  # SDNET2018: pavement, uncracked
+        ("W/CW/x.jpg", "crack"),
+        ("site_a/POSITIVE/x.jpg", "crack"),  # case-insensitive, grouping folders above
+        ("Positive/extra/Negative/x.jpg", "no_crack"),  # the nearest matching folder wins
+    ],
+)
+def test_default_aliases(path, label):
+    assert LabelResolver(DEFAULT_ALIASES).label_of(path) == label
+
+
+def test_unmatched_folders_are_listed_with_the_setting_to_change():
+    resolver = LabelResolver(DEFAULT_ALIASES)
+    with pytest.raises(UnknownLabelFolders) as caught:
+        resolver.require_labels(["Positive/a.jpg", "weird/b.jpg", "weird/c.jpg", "top.jpg"])
+    message = str(caught.value)
+    assert "'weird' (2 files)" in message and "<top level> (1 files)" in message
+    assert "ingest.label_aliases" in message
+
+
+def test_custom_wildcard_aliases():
+    resolver = LabelResolver({"crack": ["defect*"], "no_crack": ["ok"]})
+    assert resolver.label_of("defects_2024/x.jpg") == "crack"
+    assert resolver.label_of("Positive/x.jpg") is None
+
+
+def test_aliases_matching_both_classes_are_rejected():
+    resolver = LabelResolver({"crack": ["c*"], "no_crack": ["clean"]})
+    with pytest.raises(ValueError, match="both classes"):
+        resolver.label_of("clean/x.jpg")
+
+
+def test_unknown_class_name_in_config():
+    with pytest.raises(ValueError, match="unknown classes"):
+        LabelResolver({"cracks": ["Positive"]})

@@ -1,0 +1,102 @@
+"""scan_folder on small generated folders: statuses, duplicates, groups and the summary line."""
+
+import pandas as pd
+import pytest
+
+from crack_pipeline.vision.folder import Folder
+from crack_pipeline.vision.labels import DEFAULT_ALIASES, UnknownLabelFolders
+from crack_pipeline.vision.scanning import group_of, scan_folder, summary_lines
+from tests.conftest import image_bytes, write
+
+
+def scan(root, **kwargs):
+    return scan_folder(Folder.scan(root), DEFAULT_ALIASES, workers=2, **kwargs)
+
+
+def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(tmp_path):
+    for i in range(3):
+        write(tmp_path, f"Positive/p{i}.jpg", image_bytes(fmt="JPEG", seed=i))
+        write(tmp_path, f"Negative/n{i}.png", image_bytes(seed=10 + i))
+    write(tmp_path, "Positive/empty.jpg", b"")
+    write(tmp_path, "Negative/notes.jpg", b"hello")
+    truncated = image_bytes((128, 128), fmt="JPEG", seed=99)
+    write(tmp_path, "Negative/cut.jpg", truncated[: len(truncated) // 2])
+    write(tmp_path, "Positive/tiny.png", image_bytes((8, 8)))
+    write(tmp_path, "README.txt", b"about this data set")
+
+    index = scan(tmp_path).index.set_index("path")
+    assert index.loc["Positive/p0.jpg", "status"] == "ok"
+    assert index.loc["Positive/p0.jpg", "label"] == "crack"
+    assert (index.loc["Positive/p0.jpg", ["width", "height"]] == [64, 64]).all()
+    assert len(index.loc["Positive/p0.jpg", "sha256"]) == 64
+    assert index.loc["Positive/empty.jpg", "status"] == "empty_file"
+    assert index.loc["Negative/notes.jpg", "status"] == "not_an_image"
+    assert index.loc["Negative/cut.jpg", "status"] == "corrupt_or_truncated"
+    assert index.loc["Positive/tiny.png", "status"] == "too_small"
+    assert index.loc["README.txt", "status"] == "not_an_image"  # outside class folders, not an image name
+    lines = summary_lines(index.reset_index())
+    assert lines[0] == "ingest: scanned 11 files, kept 6 (crack 3, no_crack 3), skipped 5"
+    assert any(
+        line.strip().startswith("skipped, too_small: 1") and "Positive/tiny.png" in line for line in lines
+    )
+
+
+def test_image_outside_class_folders_is_an_error_before_decoding(tmp_path):
+    write(tmp_path, "Positive/a.png", image_bytes())
+    write(tmp_path, "holiday/b.jpg", image_bytes(fmt="JPEG"))
+    with pytest.raises(UnknownLabelFolders, match="holiday"):
+        scan(tmp_path)
+
+
+def test_duplicates_are_reported_and_conflicting_ones_excluded(tmp_path):
+    same = image_bytes(seed=1)
+    write(tmp_path, "Positive/a.png", same)
+    write(tmp_path, "Positive/b.png", same)  # duplicate, same label
+    conflict = image_bytes(seed=2)
+    write(tmp_path, "Positive/c.png", conflict)
+    write(tmp_path, "Negative/c_copy.png", conflict)  # same bytes, other label
+    write(tmp_path, "Negative/d.png", image_bytes(seed=3))
+    index = scan(tmp_path).index.set_index("path")
+    assert index.status.to_dict() == {  # same-label copies are kept, conflicting ones are not
+        "Negative/c_copy.png": "label_conflict",
+        "Negative/d.png": "ok",
+        "Positive/a.png": "ok",
+        "Positive/b.png": "ok",
+        "Positive/c.png": "label_conflict",
+    }
+    assert index.loc["Positive/b.png", "duplicate_of"] == "Positive/a.png"
+    assert index.loc["Positive/b.png", "group"] == index.loc["Positive/a.png", "group"], (
+        "copies share a split"
+    )
+    assert "Positive/c.png" in index.loc["Negative/c_copy.png", "detail"]
+    lines = summary_lines(index.reset_index())
+    assert lines[0] == "ingest: scanned 5 files, kept 3 (crack 2, no_crack 1), skipped 2"
+    assert any("exact duplicates" in line and "Positive/b.png = Positive/a.png" in line for line in lines)
+
+
+def test_group_pattern():
+    import re
+
+    pattern = re.compile(r"^(\d+)_")
+    assert group_of("Positive/0042_03.jpg", pattern) == "0042"
+    assert group_of("Positive/photo.jpg", pattern) == "Positive/photo.jpg"  # no match: its own group
+    assert group_of("x/IMG7_tile2.jpg", re.compile(r"(?P<group>IMG\d+)")) == "IMG7"
+    assert group_of("x/a.jpg", None) == "x/a.jpg"
+
+
+def test_histograms_sample_every_kept_image(tmp_path):
+    write(tmp_path, "Positive/a.png", image_bytes((48, 40)))
+    write(tmp_path, "Negative/b.png", image_bytes((36, 50)))
+    write(tmp_path, "Negative/bad.png", b"nope")
+    result = scan(tmp_path)
+    assert result.histograms["crack"].sum(axis=1).tolist() == [120] * 3
+    assert result.histograms["no_crack"].sum(axis=1).tolist() == [108] * 3
+    assert isinstance(result.index, pd.DataFrame)
+
+
+def test_missing_and_empty_source_folders(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Folder.scan(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no files"):
+        Folder.scan(tmp_path / "empty")

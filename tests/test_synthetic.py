@@ -1,0 +1,78 @@
+"""The synthetic data set: determinism, masks that sit on the cracks, and no global-statistics shortcut."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from crack_pipeline.vision.image_io import decode_image
+from crack_pipeline.vision.synthetic import SynthConfig, generate, render_sample
+
+SMALL = SynthConfig(count_per_class=4, image_size=96, seed=7)
+
+
+def test_same_seed_gives_byte_identical_files_whatever_the_worker_count():
+    images_a, masks_a = generate(SMALL, workers=1)
+    images_b, masks_b = generate(SMALL, workers=2)
+    assert images_a == images_b and masks_a == masks_b
+    assert sorted(images_a)[:2] == ["Negative/intact_00001.jpg", "Negative/intact_00002.jpg"]
+    assert len(images_a) == 8 and len(masks_a) == 4
+    assert set(masks_a) == {name.replace(".jpg", ".png") for name in images_a if name.startswith("Positive/")}
+
+
+def test_other_seed_gives_other_images():
+    other = SynthConfig(count_per_class=4, image_size=96, seed=8)
+    assert generate(SMALL, workers=1)[0] != generate(other, workers=1)[0]
+
+
+def test_files_decode_at_the_configured_size():
+    images, masks = generate(SMALL, workers=1)
+    for data in list(images.values()) + list(masks.values()):
+        assert decode_image(data).pixels.shape == (96, 96, 3)
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 0.5, 1.0])
+def test_mask_covers_a_thin_dark_structure(difficulty):
+    config = SynthConfig(count_per_class=1, seed=3, difficulty=difficulty)
+    for index in range(1, 6):
+        sample = render_sample(config, True, index)
+        grey = sample.image.mean(axis=2)
+        share = sample.mask.mean()
+        assert 0.002 < share < 0.15, "a crack is a thin structure, not empty and not a blob"
+        assert grey[sample.mask].mean() < grey[~sample.mask].mean() - 10, "crack pixels are darker"
+    assert render_sample(config, False, 1).mask is None
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError, match="difficulty"):
+        SynthConfig(difficulty=1.5)
+    with pytest.raises(ValueError, match="count_per_class"):
+        SynthConfig(count_per_class=0)
+
+
+def global_statistics(image: np.ndarray) -> np.ndarray:
+    grey = image.mean(axis=2)
+    histogram = np.histogram(grey, bins=32, range=(0, 255))[0] / grey.size
+    percentiles = np.percentile(grey, [1, 5, 25, 50, 75, 95, 99])
+    channels = image.reshape(-1, 3)
+    return np.concatenate(
+        [[grey.mean(), grey.std()], channels.mean(0), channels.std(0), histogram, percentiles]
+    )
+
+
+@pytest.mark.parametrize("difficulty", [0.5, 1.0])
+def test_no_shortcut_through_global_image_statistics(difficulty):
+    """A logistic regression on mean, std, histogram and percentiles must not separate the classes."""
+    config = SynthConfig(count_per_class=120, seed=11, difficulty=difficulty)
+    features, labels = [], []
+    for positive in (True, False):
+        for index in range(1, config.count_per_class + 1):
+            features.append(global_statistics(render_sample(config, positive, index).image.astype(float)))
+            labels.append(int(positive))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    accuracy = cross_val_score(model, np.array(features), np.array(labels), cv=5).mean()
+    assert accuracy <= 0.65, (
+        f"global statistics reach {accuracy:.3f} accuracy: the synthetic data has a shortcut"
+    )
