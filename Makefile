@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test lint bench clean-data
+.PHONY: install run test lint bench mlflow-ui clean-data
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/train_throughput.py
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
 clean-data:
 	git clean -fdX data/

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -52,5 +53,10 @@ def kedro_project(tmp_path, monkeypatch) -> Path:
     (project / "conf" / "local").mkdir()
     (project / ".telemetry").write_text("consent: false\n")
     (project / "src").mkdir()  # the package itself is installed; Kedro only checks the folder exists
+    # An absolute tracking URI: MLflow caches stores by URI, so a relative one would keep pointing at the
+    # first test's folder for every later session in this process.
+    mlflow_conf = yaml.safe_load((PROJECT_ROOT / "conf/base/mlflow.yml").read_text())
+    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{project / 'mlflow.db'}"
+    (project / "conf/local/mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
     monkeypatch.chdir(project)
     return project

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlflow
 from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Node
+
+from crack_pipeline.tracking import log_variant_run
 
 
 class MlflowRunStackHook:
@@ -33,3 +38,22 @@ class MlflowRunStackHook:
     def _unwind(self) -> None:
         while (run := mlflow.active_run()) is not None and run.info.run_id != self._outer_run_id:
             mlflow.end_run(status=mlflow.get_run(run.info.run_id).info.status)
+
+
+class MlflowVariantRunHook:
+    """Gives every trained model variant its own MLflow run, nested under the Kedro run's run.
+
+    kedro-mlflow makes one run per `kedro run`; variants are namespaces inside it. The training
+    node stays a pure function: its outputs are logged here once it has finished.
+    """
+
+    @hook_impl
+    def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
+        if "train_variant" not in node.tags or mlflow.active_run() is None:
+            return
+        prefix = f"{node.namespace}." if node.namespace else ""
+        log_variant_run(
+            outputs[f"{prefix}checkpoint"],
+            outputs[f"{prefix}training_history"],
+            outputs[f"{prefix}training_curves"],
+        )

@@ -4,16 +4,19 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from crack_pipeline.hooks import MlflowRunStackHook
+from crack_pipeline.hooks import MlflowRunStackHook, MlflowVariantRunHook
 
 # Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
 # nothing a user of this project can act on, and they bury the pipeline's own output.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
-HOOKS = (MlflowRunStackHook(),)
+HOOKS = (MlflowRunStackHook(), MlflowVariantRunHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # conf/local/parameters*.yml overrides single settings (e.g. train.defaults.epochs)
+    # instead of replacing whole top-level sections.
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -1,5 +1,7 @@
 """Custom Kedro datasets, only where kedro-datasets has none."""
 
+from crack_pipeline.datasets.checkpoint import TorchCheckpointDataset
 from crack_pipeline.datasets.image_folder import ImageFolderDataset
+from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
 
-__all__ = ["ImageFolderDataset"]
+__all__ = ["ImageFolderDataset", "TensorCacheDataset", "TorchCheckpointDataset"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -137,3 +138,26 @@ def _to_rgb8(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def load_resized(path: Path, size: int) -> np.ndarray:
+    """One image as 3 x size x size uint8, resized with antialiasing (Pillow's reducing bicubic)."""
+    image = decode_image(path.read_bytes()).image
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def load_resized_chunk(job: tuple[Path, list[str], int]) -> list[bytes | str]:
+    """Each image of a chunk as raw `load_resized` bytes, or the reason it could not be read.
+
+    Lives here, free of torch, so that worker processes start without importing it.
+    """
+    root, paths, size = job
+    loaded: list[bytes | str] = []
+    for path in paths:
+        try:
+            loaded.append(load_resized(root / path, size).tobytes())
+        except (OSError, ImageRejected) as error:
+            loaded.append(f"{type(error).__name__}: {error}")
+    return loaded

@@ -1,4 +1,4 @@
-"""`from_folder`: ingest -> split (-> train -> evaluate -> explain) on `data.source_dir`.
+"""`from_folder`: ingest -> split -> train (-> evaluate -> explain) on `data.source_dir`.
 
 A module of its own rather than a sum in the registry: Kedro loads only the modules named by
 `--pipelines`, so a composite must be importable by its name.
@@ -6,9 +6,9 @@ A module of its own rather than a sum in the registry: Kedro loads only the modu
 
 from kedro.pipeline import Pipeline
 
-from crack_pipeline.pipelines import ingest, split
+from crack_pipeline.pipelines import ingest, split, train
 
-STAGES = (ingest, split)
+STAGES = (ingest, split, train)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,134 @@
+"""Training throughput: the loop a tutorial writes against the project's trainer.
+
+squeezenet1_1 (2-class head), 227 px, batch 32, the same fixed 1,000 images and 2 epochs on both
+sides, wall time including all data loading and the project's one-time tensor-cache build:
+  (a) torchvision ImageFolder + DataLoader(num_workers=2) + fp32 NCHW training;
+  (b) the project: decode once into uint8 tensors, batched tensor augmentation, `fit` at
+      precision "auto" (bf16 + channels_last where the CPU has AMX/AVX-512 BF16, else fp32 NHWC).
+Data: ../shared/data/ozgenel_dev when present, else synthetic. Prints images/s for each and,
+last, `ratio <b/a>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from crack_pipeline.vision.augment import AugmentConfig
+from crack_pipeline.vision.labels import CLASS_NAMES
+from crack_pipeline.vision.models import create_model, get_spec
+from crack_pipeline.vision.precision import Precision
+from crack_pipeline.vision.synthetic import SynthConfig, generate
+from crack_pipeline.vision.tensor_cache import build_tensors
+from crack_pipeline.vision.training import TrainConfig, fit
+
+OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
+SIZE, BATCH, EPOCHS, ARCH = 227, 32, 2, "squeezenet1_1"
+
+
+def subset_folder(root: Path, per_class: int) -> Path:
+    """The first `per_class` images of each class, linked into an ImageFolder layout."""
+    target = Path(tempfile.mkdtemp(prefix="train_bench_"))
+    for folder, label in (("Positive", "crack"), ("Negative", "no_crack")):
+        (target / label).mkdir()
+        for path in sorted((root / folder).glob("*.jpg"))[:per_class]:
+            os.symlink(path.resolve(), target / label / path.name)
+    return target
+
+
+def synthetic_source(per_class: int) -> Path:
+    root = Path(tempfile.mkdtemp(prefix="train_bench_synth_"))
+    images, _ = generate(SynthConfig(count_per_class=per_class, image_size=SIZE, seed=0))
+    for name, data in images.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def tutorial(folder: Path) -> float:
+    """(a) What the tutorials write. Returns wall seconds."""
+    spec = get_spec(ARCH)
+    started = time.perf_counter()
+    transform = transforms.Compose(
+        [
+            transforms.Resize((SIZE, SIZE)),
+            transforms.RandomHorizontalFlip(),
+            transforms.RandomAffine(degrees=0, translate=(30 / SIZE, 30 / SIZE)),
+            transforms.ToTensor(),
+            transforms.Normalize(spec.mean, spec.std),
+        ]
+    )
+    loader = DataLoader(
+        datasets.ImageFolder(folder, transform=transform), batch_size=BATCH, shuffle=True, num_workers=2
+    )
+    torch.manual_seed(0)
+    model = create_model(ARCH)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(EPOCHS):
+        for images, labels in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(images), labels)
+            loss.backward()
+            optimizer.step()
+    return time.perf_counter() - started
+
+
+def project(folder: Path) -> tuple[float, str]:
+    """(b) The project's trainer, tensor-cache build included. Returns wall seconds and precision."""
+    started = time.perf_counter()
+    paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.jpg"))
+    labels = [CLASS_NAMES.index(p.split("/")[0]) for p in paths]
+    data = build_tensors(folder, paths, labels, SIZE)
+    val = data.subset(paths[:: max(1, len(paths) // 32)])  # the trainer validates every epoch
+    torch.manual_seed(0)
+    config = TrainConfig(
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        patience=EPOCHS,
+        precision="auto",
+        progress=False,
+        augment=AugmentConfig(hflip=True, translate=30),
+    )
+    result = fit(create_model(ARCH), get_spec(ARCH), data, val, config)
+    return time.perf_counter() - started, result.precision
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--per-class", type=int, default=500)
+    args = parser.parse_args()
+    source = OZGENEL if OZGENEL.is_dir() else synthetic_source(args.per_class)
+    folder = subset_folder(source, args.per_class)
+    try:
+        images = 2 * args.per_class * EPOCHS
+        seconds_a = tutorial(folder)
+        seconds_b, precision = project(folder)
+    finally:
+        shutil.rmtree(folder)
+    print(
+        f"data: {source}, {2 * args.per_class} images x {EPOCHS} epochs, {ARCH} at {SIZE} px, batch {BATCH}"
+    )
+    print(
+        f"(a) tutorial ImageFolder + DataLoader(num_workers=2), fp32 NCHW: {images / seconds_a:6.1f} img/s "
+        f"({seconds_a:.1f} s)"
+    )
+    print(
+        f"(b) project, tensor cache + fit, precision {precision} ({Precision.resolve('auto').name} here): "
+        f"{images / seconds_b:6.1f} images/s ({seconds_b:.1f} s)"
+    )
+    print(f"ratio {seconds_a / seconds_b:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Configuration that shapes the pipelines themselves (read when they are built, before a run)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kedro.config import OmegaConfigLoader
+from kedro.framework.project import settings
+
+
+def project_parameters() -> dict:
+    """The parameters of conf/base merged with the run environment (KEDRO_ENV, default `local`)."""
+    loader = OmegaConfigLoader(
+        conf_source=str(Path.cwd() / settings.CONF_SOURCE),
+        **{**settings.CONFIG_LOADER_ARGS, "default_run_env": os.environ.get("KEDRO_ENV", "local")},
+    )
+    return loader["parameters"]
+
+
+def variant_names() -> list[str]:
+    """The model variants to build pipelines for: `train.variants` in parameters_train.yml."""
+    train = project_parameters().get("train", {})
+    names = list(train.get("variants", []))
+    unknown = [name for name in names if name not in train.get("models", {})]
+    if unknown:
+        raise ValueError(f"train.variants names {unknown}, which have no entry under train.models")
+    return names

@@ -1,0 +1,59 @@
+"""``TensorCacheDataset``: the decoded split as uint8 tensors in one file, for runs that skip decoding."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from kedro.io.core import AbstractDataset, DatasetError
+
+from crack_pipeline.vision.tensor_cache import ImageTensors
+
+
+class TensorCacheDataset(AbstractDataset[dict, dict]):
+    """Saves and loads {split name: ImageTensors} with torch (`weights_only=True` on load).
+
+    Wrap it in a `CachedDataset` so that a run that builds the cache hands it on in memory, while a
+    later run of one variant (`--namespaces`) loads it instead of decoding every image again.
+    """
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def load(self) -> dict[str, ImageTensors]:
+        try:
+            stored = torch.load(self._filepath, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise DatasetError(
+                f"no decoded split at {self._filepath}: run the whole `train` pipeline once "
+                f"(kedro run --pipelines=train) before training single variants"
+            ) from None
+        except Exception as error:
+            raise DatasetError(
+                f"tensor cache {self._filepath} is damaged ({error}); delete it and rerun"
+            ) from None
+        return {split: ImageTensors(**fields) for split, fields in stored.items()}
+
+    def save(self, data: dict[str, ImageTensors]) -> None:
+        self._filepath.parent.mkdir(parents=True, exist_ok=True)
+        stored = {
+            split: {"images": t.images, "labels": t.labels, "paths": t.paths, "skipped": t.skipped}
+            for split, t in data.items()
+        }
+        handle, partial = tempfile.mkstemp(prefix=f".{self._filepath.name}.", dir=self._filepath.parent)
+        os.close(handle)
+        try:
+            torch.save(stored, partial)
+            os.replace(partial, self._filepath)
+        finally:
+            Path(partial).unlink(missing_ok=True)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()

@@ -1,0 +1,80 @@
+"""Decode the images of a split once into uint8 tensors reused by every epoch and every model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from crack_pipeline.vision.image_io import load_resized_chunk
+from crack_pipeline.vision.parallel import parallel_map
+
+_CHUNK = 64  # images per task
+
+
+@dataclass
+class ImageTensors:
+    """Images of one split at one size: uint8 N x 3 x S x S, labels int64 N (1 = crack), paths.
+
+    `skipped` maps files that could not be decoded (changed on disk since ingest) to the reason.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    paths: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, paths: Sequence[str]) -> ImageTensors:
+        """The decoded images among `paths` (a copy: the caller may drop the full set)."""
+        wanted = set(paths)
+        rows = [i for i, path in enumerate(self.paths) if path in wanted]
+        index = torch.as_tensor(rows, dtype=torch.int64)
+        return ImageTensors(
+            images=self.images[index],
+            labels=self.labels[index],
+            paths=[self.paths[i] for i in rows],
+            skipped={p: reason for p, reason in self.skipped.items() if p in wanted},
+        )
+
+
+def build_tensors(
+    root: Path, paths: Sequence[str], labels: Sequence[int], size: int, workers: int | None = None
+) -> ImageTensors:
+    """Decode and resize `paths` (relative to `root`) on all cores into one uint8 tensor.
+
+    A file that no longer decodes is left out and listed in `skipped`, never a crash.
+    """
+    paths, labels = list(paths), list(labels)
+    chunks = [(root, paths[i : i + _CHUNK], size) for i in range(0, len(paths), _CHUNK)]
+    # The fork server, not fork: this runs inside a process whose torch thread pools may be live.
+    loaded = [item for chunk in parallel_map(load_resized_chunk, chunks, workers) for item in chunk]
+    kept = [i for i, item in enumerate(loaded) if isinstance(item, bytes)]
+    raw = bytearray(b"".join(loaded[i] for i in kept))
+    images = (
+        torch.frombuffer(raw, dtype=torch.uint8).reshape(len(kept), 3, size, size)
+        if kept
+        else (torch.empty((0, 3, size, size), dtype=torch.uint8))
+    )
+    return ImageTensors(
+        images=images,
+        labels=torch.as_tensor([labels[i] for i in kept], dtype=torch.int64),
+        paths=[paths[i] for i in kept],
+        skipped={paths[i]: item for i, item in enumerate(loaded) if isinstance(item, str)},
+    )
+
+
+def check_matches(tensors: dict[str, ImageTensors], manifest_paths: dict[str, list[str]]) -> None:
+    """Raise when a stored tensor cache was built from another split than the one being trained on."""
+    for split, paths in manifest_paths.items():
+        cached = tensors.get(split)
+        expected = set(paths) - set(cached.skipped if cached else {})
+        if cached is None or set(cached.paths) != expected:
+            raise ValueError(
+                f"the decoded images (split_tensors) do not match the current split manifest ({split!r} "
+                f"differs): rebuild them with `kedro run --pipelines=train`"
+            )

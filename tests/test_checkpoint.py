@@ -1,0 +1,71 @@
+"""Self-describing checkpoints and the versioned Kedro dataset that stores them."""
+
+import pytest
+import torch
+from kedro.io.core import DatasetError
+
+from crack_pipeline.datasets import TorchCheckpointDataset
+from crack_pipeline.vision.checkpoint import CheckpointError, make_checkpoint, model_from_checkpoint
+from crack_pipeline.vision.models import create_model
+
+DETAILS = dict(
+    train_config={"epochs": 1, "lr": 0.001, "augment": {"hflip": True}},
+    data_fingerprint="d" * 64,
+    split_fingerprint="s" * 64,
+    git_commit="abc123",
+    best_epoch=1,
+    best_metrics={"val_loss": 0.5, "val_accuracy": 0.8},
+)
+
+
+def checkpoint_of(model, architecture="small_cnn"):
+    return make_checkpoint(model, variant="v1", architecture=architecture, input_size=96, **DETAILS)
+
+
+def test_round_trip_rebuilds_the_same_model(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("squeezenet1_1").to(memory_format=torch.channels_last).eval()
+    dataset = TorchCheckpointDataset(filepath=str(tmp_path / "checkpoint.pt"))
+    dataset.save(checkpoint_of(model, "squeezenet1_1"))
+    loaded = dataset.load()
+    assert loaded["class_names"] == ["no_crack", "crack"] and loaded["input_size"] == 96
+    assert loaded["cam_layer"] == "features" and loaded["git_commit"] == "abc123"
+    rebuilt = model_from_checkpoint(loaded)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x), atol=1e-5)
+
+
+def test_corrupt_file_is_a_clear_error_naming_it(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    dataset = TorchCheckpointDataset(filepath=str(path))
+    dataset.save(checkpoint_of(create_model("small_cnn")))
+    path.write_bytes(path.read_bytes()[:1000])  # truncated
+    with pytest.raises(DatasetError, match=f"checkpoint {path} is damaged"):
+        dataset.load()
+
+
+def test_a_file_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"payload": torch.nn.Linear(2, 2)}, path)  # a pickled module, not plain tensors
+    with pytest.raises(DatasetError, match="damaged or not a torch checkpoint"):
+        TorchCheckpointDataset(filepath=str(path)).load()
+
+
+def test_a_foreign_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "plain.pt"
+    torch.save(create_model("small_cnn").state_dict(), path)
+    with pytest.raises(DatasetError, match="not a crack_pipeline checkpoint: missing"):
+        TorchCheckpointDataset(filepath=str(path)).load()
+
+
+def test_weights_that_do_not_fit_the_architecture():
+    checkpoint = checkpoint_of(create_model("small_cnn"))
+    checkpoint["architecture"] = "squeezenet1_1"
+    with pytest.raises(CheckpointError, match="does not fit architecture 'squeezenet1_1'"):
+        model_from_checkpoint(checkpoint)
+
+
+def test_missing_checkpoint_says_train_first(tmp_path):
+    with pytest.raises(DatasetError, match="train the model first"):
+        TorchCheckpointDataset(filepath=str(tmp_path / "none.pt")).load()
