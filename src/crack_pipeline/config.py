@@ -18,8 +18,13 @@ def project_parameters() -> dict:
     return loader["parameters"]
 
 
+def model_names() -> list[str]:
+    """Every defined model variant: the keys of `train.models` in parameters_train.yml."""
+    return list(project_parameters().get("train", {}).get("models", {}))
+
+
 def variant_names() -> list[str]:
-    """The model variants to build pipelines for: `train.variants` in parameters_train.yml."""
+    """The variants that the default and `from_folder` runs train: `train.variants`."""
     train = project_parameters().get("train", {})
     names = list(train.get("variants", []))
     unknown = [name for name in names if name not in train.get("models", {})]

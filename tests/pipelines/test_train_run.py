@@ -52,6 +52,7 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project):
         model_from_checkpoint(checkpoint)
         history = project / "data/08_reporting" / variant / "training_history.json"
         assert len(list(history.rglob("*.json"))) == 1
+    assert versions(project, "resnet18") == versions(project, "efficientnet_lite0") == [], "only the selected"
     assert not any((project / "data/06_models/in_progress").glob("*.pt")), "resume files are cleaned up"
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
@@ -73,7 +74,8 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project):
         "squeezenet1_1",
     ]
 
-    # One variant alone, by namespace: only its checkpoint gets a new version.
+    # One variant alone, by namespace, from the `train` pipeline that holds every defined variant:
+    # only its checkpoint gets a new version, and the stored tensor cache is reused.
     run(project, pipeline_names=["train"], namespaces=["squeezenet1_1"])
     assert len(versions(project, "squeezenet1_1")) == 2
     assert len(versions(project, "small_cnn")) == 1

@@ -174,7 +174,7 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     criterion = nn.CrossEntropyLoss(weight=_class_weights(train.labels, config.class_weights))
     optimizer = _make_optimizer(model, config)
-    run_key = f"{config.fingerprint()}-{_data_key(train, val)}"
+    run_key = f"{spec.name}-{config.fingerprint()}-{_data_key(train, val)}"
 
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, copy.deepcopy(model.state_dict()), 0

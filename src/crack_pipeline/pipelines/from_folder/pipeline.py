@@ -6,10 +6,10 @@ A module of its own rather than a sum in the registry: Kedro loads only the modu
 
 from kedro.pipeline import Pipeline
 
+from crack_pipeline.config import variant_names
 from crack_pipeline.pipelines import ingest, split, train
-
-STAGES = (ingest, split, train)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return sum((stage.create_pipeline() for stage in STAGES), Pipeline([]))
+    selected = train.create_pipeline(variants=variant_names())
+    return sum([ingest.create_pipeline(), split.create_pipeline(), selected], Pipeline([]))

@@ -1,14 +1,15 @@
 """The `train` pipeline: one shared tensor cache, then one namespaced pipeline per model variant.
 
-The variants are the names listed in `train.variants` (conf/base/parameters_train.yml); each is a
-namespace, so `kedro run --pipelines=train --namespaces=squeezenet1_1` trains one of them.
+Registered as `train`, it holds every variant defined under `train.models`, so that
+`kedro run --pipelines=train --namespaces=squeezenet1_1` trains any one of them; the default and
+`from_folder` runs build it with only the variants selected in `train.variants`.
 """
 
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from crack_pipeline.config import variant_names
+from crack_pipeline.config import model_names
 from crack_pipeline.pipelines.train.nodes import build_split_tensors, train_variant
 
 
@@ -33,7 +34,8 @@ def variant_pipeline(name: str) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(variants: list[str] | None = None, **kwargs) -> Pipeline:
+    """The tensor cache and one namespaced training pipeline per variant (default: all defined)."""
     shared = Pipeline(
         [
             Node(
@@ -44,4 +46,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    return sum((variant_pipeline(name) for name in variant_names()), shared)
+    return sum((variant_pipeline(name) for name in (model_names() if variants is None else variants)), shared)
