@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow
+import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node
 
-from crack_pipeline.tracking import log_variant_run
+from crack_pipeline.tracking import log_evaluation, log_variant_run, promote
 
 
 class MlflowRunStackHook:
@@ -57,3 +58,24 @@ class MlflowVariantRunHook:
             outputs[f"{prefix}training_history"],
             outputs[f"{prefix}training_curves"],
         )
+
+
+class MlflowEvaluationHook:
+    """Puts each variant's test metrics and plots into its own MLflow run, the comparison table on
+    the Kedro run's run, and applies the champion decision to the model registry."""
+
+    @hook_impl
+    def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
+        if mlflow.active_run() is None:
+            return
+        prefix = f"{node.namespace}." if node.namespace else ""
+        if "evaluate_variant" in node.tags:
+            metrics = outputs[f"{prefix}evaluation_metrics"]
+            log_evaluation(metrics["checkpoint_id"], metrics, outputs[f"{prefix}evaluation_plots"])
+        elif "compare_variants" in node.tags:
+            table: pd.DataFrame = outputs["variant_comparison"]
+            mlflow.log_text(outputs["variant_comparison_markdown"], "variant_comparison.md")
+            mlflow.log_table(table, "variant_comparison.json")
+            decision = outputs["champion_decision"]
+            if decision["promote"]:
+                promote(decision["candidate_checkpoint_id"])

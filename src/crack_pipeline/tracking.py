@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -14,6 +16,8 @@ from mlflow.models import infer_signature
 from crack_pipeline.vision.checkpoint import model_from_checkpoint
 
 REGISTERED_MODEL = "crack-classifier"
+CHAMPION_ALIAS = "champion"
+CHECKPOINT_ARTIFACT = "checkpoint/checkpoint.pt"
 _REQUIREMENTS = ("torch", "torchvision", "timm")
 
 
@@ -38,6 +42,7 @@ def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]],
         mlflow.set_tags(
             {
                 "variant": variant,
+                "checkpoint_id": checkpoint["checkpoint_id"],
                 "architecture": checkpoint["architecture"],
                 "data_fingerprint": checkpoint["data_fingerprint"],
                 "split_fingerprint": checkpoint["split_fingerprint"],
@@ -48,6 +53,7 @@ def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]],
         mlflow.log_params(
             {
                 "variant": variant,
+                "checkpoint_id": checkpoint["checkpoint_id"],
                 "architecture": checkpoint["architecture"],
                 **flatten(checkpoint["train_config"]),
             }
@@ -64,17 +70,69 @@ def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]],
             }
         )
         mlflow.log_figure(curves, "training_curves.png")
-        _log_model(checkpoint)
+        _log_checkpoint(checkpoint)
+        version = _log_model(checkpoint)
+        client = mlflow.MlflowClient()
+        for key in ("variant", "checkpoint_id", "split_fingerprint", "data_fingerprint"):
+            client.set_model_version_tag(REGISTERED_MODEL, version, key, checkpoint[key])
         return run.info.run_id
 
 
-def _log_model(checkpoint: dict[str, Any]) -> None:
+def _log_checkpoint(checkpoint: dict[str, Any]) -> None:
+    """The self-describing checkpoint beside the model: what `RegisteredModelDataset` loads, safely."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(CHECKPOINT_ARTIFACT).name
+        torch.save(checkpoint, path)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(CHECKPOINT_ARTIFACT).parent))
+
+
+def run_of_checkpoint(checkpoint_id: str) -> str | None:
+    """The MLflow run that recorded a checkpoint (by its `checkpoint_id` tag), in any experiment."""
+    runs = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.checkpoint_id = '{checkpoint_id}'",
+        output_format="list",
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def log_evaluation(checkpoint_id: str, metrics: dict[str, Any], figures: dict[str, Figure]) -> None:
+    """Test metrics and evaluation plots ({file name: figure}) into the run of the variant that made
+    the checkpoint."""
+    run_id = run_of_checkpoint(checkpoint_id)
+    if run_id is None:
+        return
+    numbers = {
+        k: v for k, v in flatten(metrics).items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    with mlflow.start_run(run_id=run_id, nested=True):
+        mlflow.log_metrics({f"test.{k}": float(v) for k, v in numbers.items()})
+        for name, figure in figures.items():
+            mlflow.log_figure(figure, f"evaluation/{name}")
+
+
+def model_version_of(checkpoint_id: str) -> str | None:
+    found = mlflow.MlflowClient().search_model_versions(
+        f"name='{REGISTERED_MODEL}' and tag.checkpoint_id='{checkpoint_id}'"
+    )
+    return found[0].version if found else None
+
+
+def promote(checkpoint_id: str) -> str | None:
+    """Point the `champion` alias at the model version of `checkpoint_id`; the old version stays."""
+    version = model_version_of(checkpoint_id)
+    if version is not None:
+        mlflow.MlflowClient().set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
+    return version
+
+
+def _log_model(checkpoint: dict[str, Any]) -> str:
     model = model_from_checkpoint(checkpoint)
     size = checkpoint["input_size"]
     example = np.zeros((1, 3, size, size), dtype=np.float32)
     with torch.no_grad():
         output = model(torch.from_numpy(example)).numpy()
-    mlflow.pytorch.log_model(
+    info = mlflow.pytorch.log_model(
         model,
         name="model",
         input_example=example,
@@ -83,3 +141,4 @@ def _log_model(checkpoint: dict[str, Any]) -> None:
         # Pinned from what is installed: inferring requirements would import-scan the whole environment.
         pip_requirements=[f"{package}=={version(package)}" for package in _REQUIREMENTS],
     )
+    return str(info.registered_model_version)

@@ -1,8 +1,11 @@
 """Kedro session runs of the training stage: checkpoints, one MLflow run per variant, namespaces."""
 
+import json
+import re
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 from kedro.framework.session import KedroSession
@@ -10,6 +13,7 @@ from kedro.framework.startup import bootstrap_project
 
 from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.vision.checkpoint import model_from_checkpoint
+from tests.conftest import image_bytes, write
 
 TINY = {"synth": {"count_per_class": 16, "image_size": 64, "workers": 2, "difficulty": 0.0}}
 LOCAL_TRAIN = {
@@ -29,9 +33,9 @@ def project(kedro_project: Path) -> Path:
     return kedro_project
 
 
-def run(project: Path, **kwargs) -> None:
+def run(project: Path, params: dict | None = None, **kwargs) -> None:
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, runtime_params=TINY) as session:
+    with KedroSession.create(project_path=project, runtime_params={**TINY, **(params or {})}) as session:
         session.run(**kwargs)
 
 
@@ -40,7 +44,7 @@ def versions(project: Path, variant: str) -> list[Path]:
     return sorted(folder.iterdir()) if folder.exists() else []
 
 
-def test_each_variant_is_trained_checkpointed_and_tracked(project):
+def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
     run(project)
     for variant, architecture in (("small_cnn", "small_cnn"), ("squeezenet1_1", "squeezenet1_1")):
         (version,) = versions(project, variant)
@@ -74,11 +78,90 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project):
         "squeezenet1_1",
     ]
 
+    # Evaluation: metrics, predictions, plots per variant; the comparison; the first champion.
+    for variant in ("small_cnn", "squeezenet1_1"):
+        (metrics_file,) = (project / "data/08_reporting" / variant / "evaluation_metrics.json").rglob(
+            "*.json"
+        )
+        metrics = json.loads(metrics_file.read_text())
+        assert metrics["at_half"]["n"] == metrics["at_target_recall"]["n"] > 0
+        assert metrics["at_target_recall"]["threshold"] == metrics["threshold_at_target_recall"]
+        (predictions,) = (project / "data/07_model_output" / variant / "predictions.csv").rglob("*.csv")
+        table = pd.read_csv(predictions)
+        assert list(table.columns[:5]) == [
+            "file",
+            "true_label",
+            "crack_probability",
+            "predicted_label",
+            "correct",
+        ]
+        (submission,) = (project / "data/07_model_output" / variant / "submission.csv").rglob("*.csv")
+        assert list(pd.read_csv(submission).columns) == ["filename", "class"]
+        plots = {p.name for p in (project / "data/08_reporting" / variant / "evaluation").rglob("*.png")}
+        assert {"roc_pr.png", "reliability.png", "confusion_matrix.png", "confident_mistakes.png"} <= plots
+        assert "test.at_half.roc_auc" in client.get_run(runs[variant].info.run_id).data.metrics
+    (decision_file,) = (project / "data/08_reporting/champion_decision.json").rglob("*.json")
+    decision = json.loads(decision_file.read_text())
+    assert decision["promote"] and decision["current"] is None
+    champion = client.get_model_version_by_alias("crack-classifier", "champion")
+    assert champion.tags["variant"] == decision["candidate"]
+    comparison = next((project / "data/08_reporting/variant_comparison.csv").rglob("*.csv"))
+    assert set(pd.read_csv(comparison).variant) == {"small_cnn", "squeezenet1_1"}
+
     # One variant alone, by namespace, from the `train` pipeline that holds every defined variant:
     # only its checkpoint gets a new version, and the stored tensor cache is reused.
     run(project, pipeline_names=["train"], namespaces=["squeezenet1_1"])
     assert len(versions(project, "squeezenet1_1")) == 2
     assert len(versions(project, "small_cnn")) == 1
+
+    # Evaluating again: the champion is re-measured on the same test split and keeps the alias
+    # unless a variant is strictly better; the old version stays in the registry either way.
+    run(project, pipeline_names=["evaluate"])
+    decisions = sorted((project / "data/08_reporting/champion_decision.json").rglob("*.json"))
+    second = json.loads(decisions[-1].read_text())
+    assert second["current"] == decision["candidate"] and second["current_value"] is not None
+    assert second["promote"] == (second["candidate_value"] > second["current_value"])
+    now = client.get_model_version_by_alias("crack-classifier", "champion")
+    assert (now.version != champion.version) == second["promote"]
+    assert len(client.search_model_versions("name='crack-classifier'")) == 3
+
+    # Any labelled folder, without retraining: the champion, then a named variant.
+    folder = project.parent / "inspection"
+    for i in range(4):
+        write(folder, f"cracked/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
+        write(folder, f"uncracked/u{i}.png", image_bytes(seed=50 + i))
+    write(folder, "cracked/broken.jpg", b"not a jpeg")
+    run(project, pipeline_names=["evaluate_folder"], params={"evaluate_folder": {"path": str(folder)}})
+    out = capsys.readouterr().out
+    assert "ingest: scanned 9 files, kept 8 (crack 4, no_crack 4), skipped 1" in out
+    assert re.search(
+        r"^evaluate_folder: n=8 accuracy=[0-9.]+ recall=[0-9.]+ precision=[0-9.]+ f1=[0-9.]+ "
+        r"roc_auc=[0-9.]+$",
+        out,
+        re.MULTILINE,
+    )
+    (result,) = (project / "data/08_reporting/evaluate_folder/metrics.json").rglob("*.json")
+    assert json.loads(result.read_text())["model_version"] == now.version
+    run(
+        project,
+        pipeline_names=["evaluate_folder"],
+        params={"evaluate_folder": {"path": str(folder), "model": "small_cnn"}},
+    )
+    latest_result = sorted((project / "data/08_reporting/evaluate_folder/metrics.json").rglob("*.json"))[-1]
+    assert json.loads(latest_result.read_text())["variant"] == "small_cnn"
+    write(folder, "mystery/x.jpg", image_bytes(fmt="JPEG"))
+    with pytest.raises(Exception, match="mystery"):
+        run(project, pipeline_names=["evaluate_folder"], params={"evaluate_folder": {"path": str(folder)}})
+
+
+def test_evaluate_folder_without_a_champion_says_to_train_first(project, tmp_path):
+    write(tmp_path / "photos", "Positive/a.png", image_bytes())
+    with pytest.raises(Exception, match="train and evaluate first"):
+        run(
+            project,
+            pipeline_names=["evaluate_folder"],
+            params={"evaluate_folder": {"path": str(tmp_path / "photos")}},
+        )
 
 
 def test_a_broken_tracking_store_fails_before_training(project):

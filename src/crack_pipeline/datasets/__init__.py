@@ -2,6 +2,7 @@
 
 from crack_pipeline.datasets.checkpoint import TorchCheckpointDataset
 from crack_pipeline.datasets.image_folder import ImageFolderDataset
+from crack_pipeline.datasets.registered_model import RegisteredModelDataset
 from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
 
-__all__ = ["ImageFolderDataset", "TensorCacheDataset", "TorchCheckpointDataset"]
+__all__ = ["ImageFolderDataset", "RegisteredModelDataset", "TensorCacheDataset", "TorchCheckpointDataset"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from torch import nn
@@ -43,6 +44,7 @@ def make_checkpoint(
     spec = get_spec(architecture)
     checkpoint = {
         "format": FORMAT,
+        "checkpoint_id": uuid.uuid4().hex,  # ties the file to its MLflow run and registered version
         "variant": variant,
         "architecture": architecture,
         "class_names": list(CLASS_NAMES),

@@ -70,9 +70,10 @@ class FitResult:
     train_images_per_second: float
 
 
-def normalizer(spec: ModelSpec) -> Callable[[torch.Tensor], torch.Tensor]:
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+def normalizer(mean, std) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Float images in [0, 1] to the model's input scale."""
+    mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return lambda x: (x - mean) / std
 
 
@@ -101,11 +102,11 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, data: ImageTensors, spec: ModelSpec, precision: Precision, batch_size: int = 64
+    model: nn.Module, data: ImageTensors, mean, std, precision: Precision, batch_size: int = 64
 ) -> torch.Tensor:
     """Logits (float32, N x classes) for a tensor cache, in eval mode, at `precision`."""
     model.eval()
-    normalise = normalizer(spec)
+    normalise = normalizer(mean, std)
     outputs = []
     for start in range(0, len(data), batch_size):
         batch = precision.batch(normalise(data.images[start : start + batch_size].float().div_(255)))
@@ -115,7 +116,7 @@ def predict_logits(
 
 
 def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str, float]:
-    logits = predict_logits(model, data, spec, precision)
+    logits = predict_logits(model, data, spec.mean, spec.std, precision)
     return {
         "loss": float(criterion(logits, data.labels)),
         "accuracy": float((logits.argmax(1) == data.labels).float().mean()) if len(data) else math.nan,
@@ -126,7 +127,7 @@ def train_one_epoch(
     model, optimizer, criterion, data: ImageTensors, spec, config, precision, generator, epoch
 ):
     model.train()
-    normalise = normalizer(spec)
+    normalise = normalizer(spec.mean, spec.std)
     order = torch.randperm(len(data), generator=generator)
     total_loss, correct, seen = 0.0, 0, 0
     batches = range(0, len(data), config.batch_size)

@@ -1,4 +1,4 @@
-"""`from_folder`: ingest -> split -> train (-> evaluate -> explain) on `data.source_dir`.
+"""`from_folder`: ingest -> split -> train -> evaluate (-> explain) on `data.source_dir`.
 
 A module of its own rather than a sum in the registry: Kedro loads only the modules named by
 `--pipelines`, so a composite must be importable by its name.
@@ -7,9 +7,15 @@ A module of its own rather than a sum in the registry: Kedro loads only the modu
 from kedro.pipeline import Pipeline
 
 from crack_pipeline.config import variant_names
-from crack_pipeline.pipelines import ingest, split, train
+from crack_pipeline.pipelines import evaluate, ingest, split, train
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    selected = train.create_pipeline(variants=variant_names())
-    return sum([ingest.create_pipeline(), split.create_pipeline(), selected], Pipeline([]))
+    selected = variant_names()
+    stages = [
+        ingest.create_pipeline(),
+        split.create_pipeline(),
+        train.create_pipeline(variants=selected),
+        evaluate.create_pipeline(variants=selected),
+    ]
+    return sum(stages, Pipeline([]))
