@@ -1,0 +1,74 @@
+"""Does a heatmap point at the crack? Localisation scores against pixel masks, and naive baselines.
+
+Every score compares a heatmap with a crack mask of the same size. The baselines answer the
+question a score alone cannot: would a map that knows nothing about the model score as well?
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+REFERENCE_SIDE = 224  # tolerances are given in pixels at this scale and scaled to the image
+
+
+def _check(heatmap: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    heatmap, mask = np.asarray(heatmap, dtype=np.float64), np.asarray(mask, dtype=bool)
+    if heatmap.shape != mask.shape:
+        raise ValueError(f"heatmap {heatmap.shape} and mask {mask.shape} differ in size")
+    return heatmap, mask
+
+
+def scaled_tolerance(shape: tuple[int, int], pixels_at_224: float) -> int:
+    return max(0, round(pixels_at_224 * min(shape) / REFERENCE_SIDE))
+
+
+def pointing_game(heatmap: np.ndarray, mask: np.ndarray, tolerance_at_224: float = 15) -> bool:
+    """True when the heatmap's maximum lies on the crack, dilated by the tolerance (15 px at 224 px)."""
+    heatmap, mask = _check(heatmap, mask)
+    radius = scaled_tolerance(mask.shape, tolerance_at_224)
+    if radius:
+        disc = np.hypot(*np.mgrid[-radius : radius + 1, -radius : radius + 1]) <= radius
+        mask = ndimage.binary_dilation(mask, structure=disc)
+    return bool(mask.flat[int(np.argmax(heatmap))])
+
+
+def energy_in_mask(heatmap: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the heatmap's (non-negative) mass that falls on crack pixels."""
+    heatmap, mask = _check(heatmap, mask)
+    heatmap = np.clip(heatmap, 0, None)
+    total = heatmap.sum()
+    return float(heatmap[mask].sum() / total) if total > 0 else 0.0
+
+
+def top_k_iou(heatmap: np.ndarray, mask: np.ndarray, percent: float = 5.0) -> float:
+    """IoU between the crack and the `percent` % highest-scoring pixels of the heatmap."""
+    heatmap, mask = _check(heatmap, mask)
+    count = max(1, round(heatmap.size * percent / 100))
+    top = np.zeros(heatmap.size, dtype=bool)
+    top[np.argsort(heatmap, axis=None)[-count:]] = True
+    top = top.reshape(heatmap.shape)
+    union = (top | mask).sum()
+    return float((top & mask).sum() / union) if union else 0.0
+
+
+def centre_gaussian(shape: tuple[int, int], sigma_fraction: float = 0.25) -> np.ndarray:
+    """A blob in the middle: what a heatmap looks like when it knows only that objects tend to be central."""
+    height, width = shape
+    y, x = np.mgrid[0:height, 0:width]
+    sigma_y, sigma_x = sigma_fraction * height, sigma_fraction * width
+    return np.exp(-(((y - (height - 1) / 2) / sigma_y) ** 2 + ((x - (width - 1) / 2) / sigma_x) ** 2) / 2)
+
+
+def random_map(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Smooth random noise at the scale of a 7x7 CAM grid."""
+    return ndimage.gaussian_filter(rng.random(shape), sigma=min(shape) / 14)
+
+
+def sobel_map(image: np.ndarray) -> np.ndarray:
+    """Edge strength of the image: a crack is an edge, so this is the bar a model's heatmap must clear."""
+    grey = np.asarray(image, dtype=np.float64)
+    if grey.ndim == 3:
+        grey = grey.mean(axis=2)
+    grey = ndimage.gaussian_filter(grey, 1.0)
+    return np.hypot(ndimage.sobel(grey, axis=0), ndimage.sobel(grey, axis=1))
