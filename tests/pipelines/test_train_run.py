@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -149,6 +150,36 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
     )
     latest_result = sorted((project / "data/08_reporting/evaluate_folder/metrics.json").rglob("*.json"))[-1]
     assert json.loads(latest_result.read_text())["variant"] == "small_cnn"
+    # Explanations of the champion on the test split, measured against the synthetic crack masks.
+    run(project, pipeline_names=["explain"], params={"explain": {"methods": ["gradcam", "eigencam"]}})
+    out = capsys.readouterr().out
+    for method in ("gradcam", "eigencam"):
+        assert re.search(
+            rf"^explain: method={method} n=\d+ pointing_game=[0-9.]+ energy_in_mask=[0-9.]+ "
+            r"baseline_center=[0-9.]+ baseline_sobel=[0-9.]+$",
+            out,
+            re.MULTILINE,
+        ), out
+    explained = sorted((project / "data/07_model_output/explanations").iterdir())[
+        -1
+    ]  # the default run made one too
+    folder_files = {p.relative_to(explained / "explanations").as_posix() for p in explained.rglob("*.*")}
+    assert {"index.html", "gradcam/grid_9.png", "gradcam/grid_16.png", "eigencam/grid_9.png"} <= folder_files
+    heatmaps = sorted((explained / "explanations" / "gradcam").glob("*_heatmap.npy"))
+    test_images = json.loads(
+        next((project / "data/08_reporting/small_cnn/evaluation_metrics.json").rglob("*.json")).read_text()
+    )["at_half"]["n"]
+    assert len(heatmaps) == test_images
+    heatmap = np.load(heatmaps[0])
+    assert heatmap.shape == (64, 64) and heatmap.min() >= 0 and heatmap.max() <= 1
+    assert len(list((explained / "explanations" / "gradcam").glob("*_panel.png"))) == test_images
+    quality_file = sorted((project / "data/08_reporting/explain_quality.json").rglob("*.json"))[-1]
+    quality = json.loads(quality_file.read_text())
+    assert set(quality["methods"]) == {"gradcam", "eigencam"} and quality["model"] == now.tags["variant"]
+    assert {"baseline_random_pointing", "baseline_sobel_energy", "iou_top5"} <= set(
+        quality["methods"]["gradcam"]
+    )
+
     write(folder, "mystery/x.jpg", image_bytes(fmt="JPEG"))
     with pytest.raises(Exception, match="mystery"):
         run(project, pipeline_names=["evaluate_folder"], params={"evaluate_folder": {"path": str(folder)}})

@@ -43,9 +43,11 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
         *,
         path: str,
         version: Version | None = None,
+        optional: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self.metadata = metadata
+        self._optional = optional  # a missing folder loads as None (e.g. masks that may not exist)
         super().__init__(
             filepath=PurePosixPath(Path(path).as_posix()),
             version=version,
@@ -56,8 +58,10 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._filepath), "version": self._version}
 
-    def load(self) -> Folder:
+    def load(self) -> Folder | None:
         try:
+            if self._optional and not self._exists():
+                return None
             return Folder.scan(Path(self._get_load_path()))
         except OSError as error:
             raise DatasetError(str(error)) from error

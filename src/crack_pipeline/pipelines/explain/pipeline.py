@@ -1,0 +1,25 @@
+"""The `explain` pipeline: heatmaps for the champion's decisions on the test split, and their quality."""
+
+from kedro.pipeline import Node, Pipeline
+
+from crack_pipeline.pipelines.explain.nodes import explain_split
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=explain_split,
+                inputs=[
+                    "explain_model",
+                    "raw_images",
+                    "split_manifest",
+                    "explain_masks",
+                    "champion_decision",
+                    "params:explain",
+                ],
+                outputs=["explanations", "explain_predictions", "explain_quality"],
+                name="explain_split",
+            )
+        ]
+    )

@@ -1,0 +1,39 @@
+"""Explanation pictures and the gallery: shapes, and names that must never become markup or paths."""
+
+import numpy as np
+
+from crack_pipeline.vision.explaining import safe_name
+from crack_pipeline.vision.rendering import gallery_html, overlay, resize_heatmap
+
+NASTY = '<script>alert("x")</script> & <img src=x onerror=alert(1)>.jpg'
+
+
+def test_gallery_escapes_every_name():
+    item = {
+        "file": f"Positive/{NASTY}",
+        "label": "crack",
+        "predicted": "crack",
+        "probability": 0.9,
+        "correct": True,
+        "method": "gradcam",
+        "overlay": "gradcam/00000_x_overlay.png",
+        "panel": "gradcam/00000_x_panel.png",
+    }
+    page = gallery_html([item], model="<b>small_cnn</b>")
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>small_cnn</b>" not in page
+    assert "&lt;b&gt;small_cnn&lt;/b&gt;" in page
+    assert page.count("<script>") == 1, "only the page's own script"
+
+
+def test_output_names_stay_inside_the_folder():
+    assert safe_name(3, "../../etc/passwd") == "00003_passwd"
+    name = safe_name(12, f"a/b/{NASTY}")
+    assert name.startswith("00012_") and "/" not in name and "<" not in name and " " not in name
+
+
+def test_overlay_and_resize():
+    image = np.full((30, 40, 3), 128, dtype=np.uint8)
+    heatmap = resize_heatmap(np.linspace(0, 1, 49, dtype=np.float32).reshape(7, 7), (40, 30))
+    assert heatmap.shape == (30, 40) and heatmap.min() >= 0 and heatmap.max() <= 1
+    picture = overlay(image, heatmap)
+    assert picture.shape == (30, 40, 3) and picture.dtype == np.uint8
