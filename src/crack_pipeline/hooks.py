@@ -9,7 +9,7 @@ import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node
 
-from crack_pipeline.tracking import log_evaluation, log_variant_run, promote
+from crack_pipeline.tracking import log_evaluation, log_explanations, log_variant_run, promote
 
 
 class MlflowRunStackHook:
@@ -62,7 +62,8 @@ class MlflowVariantRunHook:
 
 class MlflowEvaluationHook:
     """Puts each variant's test metrics and plots into its own MLflow run, the comparison table on
-    the Kedro run's run, and applies the champion decision to the model registry."""
+    the Kedro run's run, applies the champion decision to the model registry, and logs the
+    explanation gallery, grids and localisation scores on the Kedro run's run."""
 
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
@@ -79,3 +80,5 @@ class MlflowEvaluationHook:
             decision = outputs["champion_decision"]
             if decision["promote"]:
                 promote(decision["candidate_checkpoint_id"])
+        elif node.name == "explain_split":
+            log_explanations(outputs["explanations"], outputs["explain_quality"])

@@ -142,3 +142,16 @@ def _log_model(checkpoint: dict[str, Any]) -> str:
         pip_requirements=[f"{package}=={version(package)}" for package in _REQUIREMENTS],
     )
     return str(info.registered_model_version)
+
+
+def log_explanations(files: dict[str, bytes], quality: dict[str, Any]) -> None:
+    """The gallery, the grids and the localisation scores into the active run."""
+    for method, scores in quality.get("methods", {}).items():
+        mlflow.log_metrics({f"explain.{method}.{k}": float(v) for k, v in scores.items()})
+    with tempfile.TemporaryDirectory() as folder:
+        for name, content in files.items():
+            if name == "index.html" or Path(name).name.startswith("grid_"):
+                path = Path(folder) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+                mlflow.log_artifact(str(path), artifact_path=str(Path("explanations") / Path(name).parent))
