@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from crack_pipeline.vision.folder import Folder
 from crack_pipeline.vision.image_io import decode_image
+from crack_pipeline.vision.rendering import grid
 
 CHANNELS = ("red", "green", "blue")
 
@@ -63,14 +64,6 @@ def plot_histograms(histograms: pd.DataFrame) -> Figure:
 
 def plot_sample_grid(folder: Folder, paths: Sequence[str], labels: Sequence[str]) -> Figure:
     """Images in a square grid, each titled with its label and file name."""
-    columns = max(1, math.ceil(math.sqrt(len(paths))))
-    rows = max(1, math.ceil(len(paths) / columns))
-    figure = Figure(figsize=(2.6 * columns, 2.8 * rows), layout="constrained")
-    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
-    for ax in axes:
-        ax.axis("off")
-    for ax, path, label in zip(axes, paths, labels, strict=False):
-        ax.imshow(decode_image(folder.path_of(path).read_bytes()).pixels)
-        ax.set_title(f"{label}\n{path.rsplit('/', 1)[-1]}", fontsize=8)
-    figure.suptitle("Sample images")
-    return figure
+    pictures = [decode_image(folder.path_of(path).read_bytes()).pixels for path in paths]
+    captions = [f"{label}\n{path.rsplit('/', 1)[-1]}" for path, label in zip(paths, labels, strict=True)]
+    return grid(pictures, captions, "Sample images")

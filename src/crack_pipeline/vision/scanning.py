@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -85,18 +85,7 @@ def _check_chunk(job: tuple[Path, list[tuple[str, bool]], ImageLimits]) -> list[
     return rows
 
 
-_ROW_FIELDS = [
-    "path",
-    "status",
-    "detail",
-    "width",
-    "height",
-    "mode",
-    "format",
-    "bytes",
-    "sha256",
-    "histogram",
-]
+_ROW_FIELDS = [f.name for f in fields(FileCheck)]  # the tuples workers send back, in this order
 
 
 def group_of(relative: str, pattern: re.Pattern | None) -> str:
