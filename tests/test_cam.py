@@ -93,3 +93,24 @@ def test_unknown_method_and_target():
         CamExplainer(model, "features", SPEC.mean, SPEC.std, method="magiccam")
     with pytest.raises(ValueError, match="target"):
         CamExplainer(model, "features", SPEC.mean, SPEC.std, target="pores")
+
+
+def test_randomised_weights_give_other_heatmaps(trained, cracks):
+    from crack_pipeline.vision.checkpoint import make_checkpoint
+    from crack_pipeline.vision.explaining import randomised_weights_correlation
+
+    images, _ = cracks
+    checkpoint = make_checkpoint(
+        trained,
+        variant="v",
+        architecture="small_cnn",
+        input_size=96,
+        train_config={},
+        data_fingerprint="d",
+        split_fingerprint="s",
+        git_commit="g",
+        best_epoch=1,
+        best_metrics={},
+    )
+    correlation = randomised_weights_correlation(checkpoint, images, "gradcam", "predicted", "fp32", seed=0)
+    assert -1 <= correlation < 0.9, "a trained model's heatmaps must not be what random weights give"

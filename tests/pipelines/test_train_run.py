@@ -156,7 +156,7 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
     for method in ("gradcam", "eigencam"):
         assert re.search(
             rf"^explain: method={method} n=\d+ pointing_game=[0-9.]+ energy_in_mask=[0-9.]+ "
-            r"baseline_center=[0-9.]+ baseline_sobel=[0-9.]+$",
+            r"baseline_center=[0-9.]+ baseline_sobel=[0-9.]+ sanity_rank_correlation=-?[0-9.]+$",
             out,
             re.MULTILINE,
         ), out

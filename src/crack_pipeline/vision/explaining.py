@@ -13,11 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from scipy.stats import spearmanr
 
 from crack_pipeline.vision import localisation, rendering
 from crack_pipeline.vision.cam import CamExplainer
 from crack_pipeline.vision.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.image_io import ImageRejected, decode_image
+from crack_pipeline.vision.models import create_model
 from crack_pipeline.vision.precision import Precision
 
 BASELINES = ("center", "random", "sobel")
@@ -53,11 +55,13 @@ def explain_images(
     batch_size: int = 32,
     precision: str = "auto",
     seed: int = 0,
+    sanity_images: int = 16,
 ) -> ExplainResult:
     """Heatmaps of every method for `items` (relative path, label or None), at each image's resolution.
 
     With `masks` ({relative path: crack mask}), scores each method's heatmaps on the crack images
-    against the centred-Gaussian, random and Sobel baselines.
+    against the centred-Gaussian, random and Sobel baselines. Always runs the model-randomisation
+    sanity check on the first `sanity_images` images.
     """
     size = checkpoint["input_size"]
     decoded, skipped = {}, {}
@@ -152,17 +156,45 @@ def explain_images(
                 if mask is not None and label == "crack" and mask.shape == heatmap.shape and mask.any():
                     _score(per_image, heatmap, mask, image, rng)
         explainer.close()
+        sanity = randomised_weights_correlation(
+            checkpoint, inputs[:sanity_images], method, target, precision, seed
+        )
         for count in (9, 16):
             if overlays:
                 figure = rendering.grid(overlays[:count], captions[:count], f"{method}: first {count} images")
                 files[f"{method}/grid_{count}.png"] = rendering.figure_png(figure)
+        scores[method] = {"sanity_rank_correlation": sanity}
         if per_image["pointing_game"]:
-            scores[method] = {
-                "n": len(per_image["pointing_game"]),
-                **{k: float(np.mean(v)) for k, v in per_image.items()},
-            }
+            scores[method] |= {"n": len(per_image["pointing_game"])}
+            scores[method] |= {k: float(np.mean(v)) for k, v in per_image.items()}
     files["index.html"] = rendering.gallery_html(gallery, checkpoint["variant"]).encode()
     return ExplainResult(files=files, predictions=pd.DataFrame(rows), quality=scores, skipped=skipped)
+
+
+def randomised_weights_correlation(
+    checkpoint: dict[str, Any], images: torch.Tensor, method: str, target: str, precision: str, seed: int
+) -> float:
+    """Mean Spearman correlation between the trained model's heatmaps and those of the same
+    architecture with random weights: near 1, the heatmaps show the image, not what the model learned
+    (Adebayo et al., "Sanity checks for saliency maps")."""
+    if len(images) == 0:
+        return float("nan")
+    torch.manual_seed(seed)
+    maps = []
+    for model in (model_from_checkpoint(checkpoint), create_model(checkpoint["architecture"]).eval()):
+        explainer = CamExplainer(
+            model,
+            checkpoint["cam_layer"],
+            checkpoint["mean"],
+            checkpoint["std"],
+            method=method,
+            target=target,
+            precision=Precision.resolve(precision),
+        )
+        maps.append(explainer.explain(images).heatmaps)
+        explainer.close()
+    correlations = [spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(*maps, strict=True)]
+    return float(np.nanmean(correlations)) if not np.all(np.isnan(correlations)) else float("nan")
 
 
 def _score(per_image: dict[str, list], heatmap, mask, image, rng) -> None:
@@ -184,6 +216,8 @@ def quality_lines(quality: dict[str, Any]) -> list[str]:
     return [
         f"explain: method={method} n={q['n']} pointing_game={q['pointing_game']:.3f} "
         f"energy_in_mask={q['energy_in_mask']:.3f} baseline_center={q['baseline_center_pointing']:.3f} "
-        f"baseline_sobel={q['baseline_sobel_pointing']:.3f}"
+        f"baseline_sobel={q['baseline_sobel_pointing']:.3f} "
+        f"sanity_rank_correlation={q['sanity_rank_correlation']:.3f}"
         for method, q in quality.items()
+        if "n" in q
     ]
