@@ -89,15 +89,7 @@ def explain_images(
     rows, gallery, scores = [], [], {}
     rng = np.random.default_rng(seed)
     for method in methods:
-        explainer = CamExplainer(
-            model_from_checkpoint(checkpoint),
-            checkpoint["cam_layer"],
-            checkpoint["mean"],
-            checkpoint["std"],
-            method=method,
-            target=target,
-            precision=Precision.resolve(precision),
-        )
+        explainer = _explainer(checkpoint, model_from_checkpoint(checkpoint), method, target, precision)
         per_image = {
             name: []
             for name in (
@@ -171,6 +163,19 @@ def explain_images(
     return ExplainResult(files=files, predictions=pd.DataFrame(rows), quality=scores, skipped=skipped)
 
 
+def _explainer(checkpoint: dict[str, Any], model, method: str, target: str, precision: str) -> CamExplainer:
+    """A CAM explainer of `model` with the checkpoint's CAM layer and normalisation."""
+    return CamExplainer(
+        model,
+        checkpoint["cam_layer"],
+        checkpoint["mean"],
+        checkpoint["std"],
+        method=method,
+        target=target,
+        precision=Precision.resolve(precision),
+    )
+
+
 def randomised_weights_correlation(
     checkpoint: dict[str, Any], images: torch.Tensor, method: str, target: str, precision: str, seed: int
 ) -> float:
@@ -182,15 +187,7 @@ def randomised_weights_correlation(
     torch.manual_seed(seed)
     maps = []
     for model in (model_from_checkpoint(checkpoint), create_model(checkpoint["architecture"]).eval()):
-        explainer = CamExplainer(
-            model,
-            checkpoint["cam_layer"],
-            checkpoint["mean"],
-            checkpoint["std"],
-            method=method,
-            target=target,
-            precision=Precision.resolve(precision),
-        )
+        explainer = _explainer(checkpoint, model, method, target, precision)
         maps.append(explainer.explain(images).heatmaps)
         explainer.close()
     correlations = [spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(*maps, strict=True)]
