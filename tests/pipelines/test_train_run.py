@@ -180,6 +180,19 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
         quality["methods"]["gradcam"]
     )
 
+    # New photos, labelled or not, in any folder layout: explained without a split.
+    photos = project.parent / "site_photos"
+    write(photos, "bridge_7/IMG_0001.jpg", image_bytes((80, 60), fmt="JPEG", seed=3))
+    write(photos, "bridge_7/deck/IMG_0002.png", image_bytes(seed=4))
+    write(photos, "notes.txt", b"inspection notes")
+    run(project, pipeline_names=["explain"], params={"explain": {"input_dir": str(photos)}})
+    out = capsys.readouterr().out
+    assert "explain input: scanned 3 files, kept 2" in out
+    newest = sorted((project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
+    heatmaps = sorted((newest / "gradcam").glob("*_heatmap.npy"))
+    assert [np.load(h).shape for h in heatmaps] == [(60, 80), (64, 64)], "each at its own image's resolution"
+    assert "unlabelled" in (newest / "index.html").read_text()
+
     write(folder, "mystery/x.jpg", image_bytes(fmt="JPEG"))
     with pytest.raises(Exception, match="mystery"):
         run(project, pipeline_names=["evaluate_folder"], params={"evaluate_folder": {"path": str(folder)}})

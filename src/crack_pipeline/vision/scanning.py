@@ -114,6 +114,7 @@ def scan_folder(
     group_pattern: str | None = None,
     workers: int | None = None,
     histogram_images: int = 500,
+    require_labels: bool = True,
 ) -> ScanResult:
     """Label, decode and hash every file of `folder`; skipped files keep a row with their reason.
 
@@ -121,13 +122,15 @@ def scan_folder(
     cores (`workers`; 1 checks inline). Pixel histograms come from an even sample of at most
     `histogram_images` files per class: plenty for statistics, and no cost on huge folders.
     Identical files under one label are kept, but share a group, so that a split never puts
-    copies of one image on both sides.
+    copies of one image on both sides. With `require_labels=False` (photos to explain), files
+    outside class folders are checked too and keep an empty label.
     """
     resolver = LabelResolver(aliases)
     labels = {path: resolver.label_of(path) for path in folder.files}
-    resolver.require_labels(p for p, label in labels.items() if label is None and _looks_like_image(p))
+    if require_labels:
+        resolver.require_labels(p for p, label in labels.items() if label is None and _looks_like_image(p))
 
-    labelled = [p for p in folder.files if labels[p] is not None]
+    labelled = [p for p in folder.files if labels[p] is not None or not require_labels]
     sampled = _even_sample(labelled, labels, histogram_images)
     files = [(p, p in sampled) for p in labelled]
     chunks = [(folder.root, files[i : i + _CHUNK], limits) for i in range(0, len(files), _CHUNK)]
@@ -137,7 +140,7 @@ def scan_folder(
     rows += [
         (p, NOT_IMAGE, "not an image, outside any class folder", 0, 0, "", "", 0, "", None)
         for p in folder.files
-        if labels[p] is None
+        if labels[p] is None and require_labels
     ]
     frame = pd.DataFrame(rows, columns=_ROW_FIELDS).sort_values("path", ignore_index=True)
     pattern = re.compile(group_pattern) if group_pattern else None

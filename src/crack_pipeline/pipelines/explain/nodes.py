@@ -10,7 +10,8 @@ import pandas as pd
 
 from crack_pipeline.vision.explaining import explain_images, quality_lines
 from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.image_io import decode_image
+from crack_pipeline.vision.image_io import ImageLimits, decode_image
+from crack_pipeline.vision.scanning import OK, scan_folder, summary_lines
 
 
 def match_masks(masks: Folder | None, paths: list[str]) -> dict[str, np.ndarray]:
@@ -27,50 +28,77 @@ def match_masks(masks: Folder | None, paths: list[str]) -> dict[str, np.ndarray]
     return found
 
 
+def images_to_explain(
+    raw_images: Folder,
+    split_manifest: pd.DataFrame,
+    explain_input: Folder | None,
+    explain: dict,
+    ingest: dict,
+) -> tuple[Folder, list[tuple[str, str | None]]]:
+    """`explain.input_dir` validated like ingest (labels where folder names give them), else the split."""
+    if explain_input is None:
+        rows = split_manifest[split_manifest.split == explain["split"]].sort_values("path")
+        return raw_images, list(zip(rows.path, rows.label, strict=True))
+    scan = scan_folder(
+        explain_input,
+        ingest["label_aliases"],
+        ImageLimits(min_side=ingest["min_side"], max_pixels=ingest["max_pixels"]),
+        workers=ingest.get("workers"),
+        require_labels=False,
+    )
+    print("\n".join(summary_lines(scan.index)).replace("ingest:", "explain input:", 1), flush=True)
+    kept = scan.index[scan.index.status == OK]
+    return explain_input, [(path, label or None) for path, label in zip(kept.path, kept.label, strict=True)]
+
+
 def explain_split(
     checkpoint: dict[str, Any],
     raw_images: Folder,
     split_manifest: pd.DataFrame,
+    explain_input: Folder | None,
     explain_masks: Folder | None,
     champion_decision: dict[str, Any],
     explain: dict[str, Any],
+    ingest: dict[str, Any],
 ) -> tuple[dict[str, bytes], pd.DataFrame, dict[str, Any]]:
-    """Heatmaps, overlays, panels, grids and the HTML gallery for the images of `explain.split`.
+    """Heatmaps, overlays, panels, grids and the HTML gallery for `explain.input_dir` (any folder of
+    photos, labelled or not, validated like ingest) or, by default, the images of `explain.split`.
 
     Args:
         checkpoint: the model to explain (the champion, or `explain.model`).
         champion_decision: the evaluation's decision; explaining follows it, and records it.
         explain: `params:explain` — split, methods, target, max_images, batch_size.
+        ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
     Returns:
         The files of the explanation folder, the predictions table, and the quality report.
     """
-    rows = split_manifest[split_manifest.split == explain["split"]].sort_values("path")
+    folder, items = images_to_explain(raw_images, split_manifest, explain_input, explain, ingest)
     if explain.get("max_images"):
-        rows = rows.head(int(explain["max_images"]))
-    items = list(zip(rows.path, rows.label, strict=True))
+        items = items[: int(explain["max_images"])]
     result = explain_images(
         checkpoint,
-        raw_images.root,
+        folder.root,
         items,
         explain["methods"],
         target=explain.get("target", "predicted"),
-        masks=match_masks(explain_masks, rows.path.tolist()),
+        masks=match_masks(explain_masks, [path for path, _ in items]),
         batch_size=explain.get("batch_size", 32),
     )
     if items and len(result.skipped) == len(items):
         raise ValueError(
-            f"explain: none of the {len(items)} images of the {explain['split']!r} split could be read from "
-            f"{raw_images.root} (first: {next(iter(result.skipped.items()))}): "
+            f"explain: none of the {len(items)} images could be read from "
+            f"{folder.root} (first: {next(iter(result.skipped.items()))}): "
             f"is the split from another data set?"
         )
     lines = quality_lines(result.quality) or ["explain: no crack masks matched: quality not measured"]
     lines += [f"explain: skipped {path} ({reason})" for path, reason in result.skipped.items()]
     print("\n".join(lines), flush=True)
     quality = {
+        "input": str(folder.root),
         "model": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
         "champion_decision": champion_decision,
-        "split": explain["split"],
+        "split": None if explain_input is not None else explain["split"],
         "methods": result.quality,
         "skipped": result.skipped,
     }
