@@ -20,6 +20,7 @@ from crack_pipeline.vision.cam import CamExplainer
 from crack_pipeline.vision.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.image_io import ImageRejected, decode_image
 from crack_pipeline.vision.models import create_model
+from crack_pipeline.vision.perturbation import deletion_insertion
 from crack_pipeline.vision.precision import Precision
 
 BASELINES = ("center", "random", "sobel")
@@ -61,7 +62,7 @@ def explain_images(
 
     With `masks` ({relative path: crack mask}), scores each method's heatmaps on the crack images
     against the centred-Gaussian, random and Sobel baselines. Always runs the model-randomisation
-    sanity check on the first `sanity_images` images.
+    sanity check and the deletion/insertion curves on the first `sanity_images` images.
     """
     size = checkpoint["input_size"]
     decoded, skipped = {}, {}
@@ -100,10 +101,12 @@ def explain_images(
                 *(f"baseline_{b}_{m}" for b in BASELINES for m in ("pointing", "energy")),
             )
         }
-        overlays, captions = [], []
+        overlays, captions, small_maps, classes = [], [], [], []
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
             result = explainer.explain(inputs[start : start + len(batch)])
+            small_maps.extend(result.heatmaps)
+            classes.extend([1 if target == "crack" or p >= 0.5 else 0 for p in result.probabilities])
             for offset, ((path, label), probability, small) in enumerate(
                 zip(batch, result.probabilities, result.heatmaps, strict=True)
             ):
@@ -155,7 +158,22 @@ def explain_images(
             if overlays:
                 figure = rendering.grid(overlays[:count], captions[:count], f"{method}: first {count} images")
                 files[f"{method}/grid_{count}.png"] = rendering.figure_png(figure)
-        scores[method] = {"sanity_rank_correlation": sanity}
+        subsample = min(sanity_images, len(small_maps))
+        deletion, insertion = deletion_insertion(
+            Precision.resolve(precision).prepare(model_from_checkpoint(checkpoint)),
+            inputs[:subsample],
+            np.stack(small_maps[:subsample]) if subsample else np.empty((0, size, size)),
+            classes[:subsample],
+            checkpoint["mean"],
+            checkpoint["std"],
+            Precision.resolve(precision),
+        )
+        scores[method] = {
+            "sanity_rank_correlation": sanity,
+            "deletion_auc": deletion,
+            "insertion_auc": insertion,
+            "perturbation_images": subsample,
+        }
         if per_image["pointing_game"]:
             scores[method] |= {"n": len(per_image["pointing_game"])}
             scores[method] |= {k: float(np.mean(v)) for k, v in per_image.items()}
@@ -210,11 +228,21 @@ def _score(per_image: dict[str, list], heatmap, mask, image, rng) -> None:
 
 
 def quality_lines(quality: dict[str, Any]) -> list[str]:
-    return [
-        f"explain: method={method} n={q['n']} pointing_game={q['pointing_game']:.3f} "
-        f"energy_in_mask={q['energy_in_mask']:.3f} baseline_center={q['baseline_center_pointing']:.3f} "
-        f"baseline_sobel={q['baseline_sobel_pointing']:.3f} "
-        f"sanity_rank_correlation={q['sanity_rank_correlation']:.3f}"
-        for method, q in quality.items()
-        if "n" in q
-    ]
+    """One line per method: the mask scores where masks matched, else the perturbation scores."""
+    lines = []
+    for method, q in quality.items():
+        if "n" in q:
+            lines.append(
+                f"explain: method={method} n={q['n']} pointing_game={q['pointing_game']:.3f} "
+                f"energy_in_mask={q['energy_in_mask']:.3f} "
+                f"baseline_center={q['baseline_center_pointing']:.3f} "
+                f"baseline_sobel={q['baseline_sobel_pointing']:.3f} "
+                f"sanity_rank_correlation={q['sanity_rank_correlation']:.3f}"
+            )
+        else:
+            lines.append(
+                f"explain: method={method} n={q['perturbation_images']} "
+                f"deletion_auc={q['deletion_auc']:.3f} insertion_auc={q['insertion_auc']:.3f} "
+                f"sanity_rank_correlation={q['sanity_rank_correlation']:.3f}"
+            )
+    return lines

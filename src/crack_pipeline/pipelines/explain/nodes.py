@@ -90,7 +90,7 @@ def explain_split(
             f"{folder.root} (first: {next(iter(result.skipped.items()))}): "
             f"is the split from another data set?"
         )
-    lines = quality_lines(result.quality) or ["explain: no crack masks matched: quality not measured"]
+    lines = quality_lines(result.quality)
     lines += [f"explain: skipped {path} ({reason})" for path, reason in result.skipped.items()]
     print("\n".join(lines), flush=True)
     quality = {
