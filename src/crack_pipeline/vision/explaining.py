@@ -148,7 +148,8 @@ def explain_images(
                     }
                 )
                 mask = (masks or {}).get(path)
-                if mask is not None and label == "crack" and mask.shape == heatmap.shape and mask.any():
+                # A non-empty mask marks a crack image, labelled or not (e.g. a folder of CFD photos).
+                if mask is not None and mask.shape == heatmap.shape and mask.any():
                     _score(per_image, heatmap, mask, image, rng)
         explainer.close()
         sanity = randomised_weights_correlation(
