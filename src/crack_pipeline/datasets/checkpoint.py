@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from crack_pipeline.vision.checkpoint import CheckpointError, check_checkpoint
+from crack_pipeline.vision.torch_files import save_atomically
 
 
 class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
@@ -55,15 +55,7 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
         return checkpoint
 
     def save(self, data: dict) -> None:
-        path = Path(self._get_save_path())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(handle)
-        try:
-            torch.save(data, partial)
-            os.replace(partial, path)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+        save_atomically(data, Path(self._get_save_path()))
 
     def _exists(self) -> bool:
         try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,7 @@ import torch
 from kedro.io.core import AbstractDataset, DatasetError
 
 from crack_pipeline.vision.tensor_cache import ImageTensors
+from crack_pipeline.vision.torch_files import save_atomically
 
 
 class TensorCacheDataset(AbstractDataset[dict, dict]):
@@ -42,18 +41,11 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
         return {split: ImageTensors(**fields) for split, fields in stored.items()}
 
     def save(self, data: dict[str, ImageTensors]) -> None:
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
         stored = {
             split: {"images": t.images, "labels": t.labels, "paths": t.paths, "skipped": t.skipped}
             for split, t in data.items()
         }
-        handle, partial = tempfile.mkstemp(prefix=f".{self._filepath.name}.", dir=self._filepath.parent)
-        os.close(handle)
-        try:
-            torch.save(stored, partial)
-            os.replace(partial, self._filepath)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+        save_atomically(stored, self._filepath)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()

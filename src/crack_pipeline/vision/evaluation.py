@@ -47,7 +47,7 @@ def predictions_table(data: ImageTensors, probability: np.ndarray, threshold: fl
 class Evaluation:
     metrics: dict[str, Any]  # {"at_half": {...}, "at_target_recall": {...}, ...}
     predictions: pd.DataFrame
-    figures: dict[str, Figure]
+    figures: dict[str, Figure]  # by file name, e.g. "roc_pr.png"
 
 
 def evaluate_probabilities(
@@ -69,11 +69,11 @@ def evaluate_probabilities(
     index = {path: i for i, path in enumerate(data.paths)}
     images = {f: data.images[index[f]].permute(1, 2, 0).numpy() for f in worst.file}
     figures = {
-        "confusion_matrix": plots.plot_confusion_matrix(metrics["at_half"], name),
-        "confusion_matrix_at_threshold": plots.plot_confusion_matrix(metrics["at_threshold"], name),
-        "roc_pr": plots.plot_roc_pr(y, probability, name),
-        "reliability": plots.plot_reliability(y, probability, name),
-        "confident_mistakes": plots.plot_mistakes(images, worst.to_dict("records"), name),
+        "confusion_matrix.png": plots.plot_confusion_matrix(metrics["at_half"], name),
+        "confusion_matrix_at_threshold.png": plots.plot_confusion_matrix(metrics["at_threshold"], name),
+        "roc_pr.png": plots.plot_roc_pr(y, probability, name),
+        "reliability.png": plots.plot_reliability(y, probability, name),
+        "confident_mistakes.png": plots.plot_mistakes(images, worst.to_dict("records"), name),
     }
     return Evaluation(metrics=metrics, predictions=table, figures=figures)
 

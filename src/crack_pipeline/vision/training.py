@@ -26,6 +26,7 @@ from crack_pipeline.vision.augment import AugmentConfig, augment
 from crack_pipeline.vision.models import ModelSpec
 from crack_pipeline.vision.precision import Precision
 from crack_pipeline.vision.tensor_cache import ImageTensors
+from crack_pipeline.vision.torch_files import save_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -223,8 +224,8 @@ def fit(
         else:
             stale += 1
         if resume_path is not None:
-            _save_resume(
-                resume_path,
+            # atomic: a kill mid-write leaves the previous epoch's state intact
+            save_atomically(
                 {
                     "key": run_key,
                     "epoch": epoch,
@@ -240,6 +241,7 @@ def fit(
                     "train_seconds": train_seconds,
                     "trained_images": trained_images,
                 },
+                resume_path,
             )
 
     model.load_state_dict(best_state)
@@ -265,13 +267,6 @@ def _data_key(*splits: ImageTensors) -> str:
         digest.update("\n".join(split.paths).encode())
         digest.update(split.labels.numpy().tobytes())
     return digest.hexdigest()[:16]
-
-
-def _save_resume(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save(state, partial)
-    partial.replace(path)  # atomic: a kill mid-write leaves the previous epoch's state intact
 
 
 def _load_resume(path: Path | None, run_key: str) -> dict | None:

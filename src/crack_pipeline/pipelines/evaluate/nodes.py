@@ -68,7 +68,7 @@ def evaluate_variant(
         metrics,
         predictions,
         submission,
-        {f"{name}.png": figure for name, figure in result.figures.items()},
+        result.figures,
     )
 
 

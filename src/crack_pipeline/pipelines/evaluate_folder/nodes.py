@@ -43,4 +43,4 @@ def evaluate_folder(
         f"precision={m['precision']:.4f} f1={m['f1']:.4f} roc_auc={m['roc_auc']:.4f}",
         flush=True,
     )
-    return metrics, result.predictions, {f"{name}.png": figure for name, figure in result.figures.items()}
+    return metrics, result.predictions, result.figures
