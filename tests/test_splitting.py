@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crack_pipeline.vision.splitting import SplitError, stratified_group_split
+from crack_pipeline.vision.splitting import SplitError, extend_split, stratified_group_split
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 
@@ -65,3 +65,30 @@ def test_two_way_split_without_test():
     labels = ["crack"] * 10 + ["no_crack"] * 10
     splits = stratified_group_split(labels, [str(i) for i in range(20)], {"train": 0.8, "val": 0.2}, seed=0)
     assert set(splits) == {"train", "val"}
+
+
+def test_extend_split_keeps_every_earlier_assignment_and_splits_only_new_groups():
+    labels = ["crack"] * 40 + ["no_crack"] * 40
+    groups = [f"g{i}" for i in range(80)]
+    before = stratified_group_split(labels, groups, RATIOS, seed=1)
+    # 20 new images per class, one of them a new photo of an earlier test group.
+    grown_labels = labels + ["crack"] * 20 + ["no_crack"] * 20
+    test_group = groups[list(before).index("test")]
+    grown_groups = groups + [test_group] + [f"new{i}" for i in range(39)]
+    previous = list(before) + [""] * 40
+
+    after = extend_split(grown_labels, grown_groups, previous, RATIOS, seed=7)
+
+    assert list(after[:80]) == list(before), "no earlier image changes split"
+    assert after[80] == "test", "a new photo of an earlier test group joins it"
+    new = after[81:]
+    assert set(new) == {"train", "val", "test"} and (new == "train").sum() > (new == "test").sum()
+
+
+def test_extend_split_with_a_handful_of_new_images_never_fails():
+    labels = ["crack"] * 10 + ["no_crack"] * 10 + ["crack"]
+    previous = list(stratified_group_split(labels[:20], [str(i) for i in range(20)], RATIOS, seed=0)) + [""]
+    after = extend_split(labels, [str(i) for i in range(21)], previous, RATIOS, seed=0)
+    assert after[-1] == "train", "one new image goes where the ratios want most"
+    with pytest.raises(SplitError, match="unknown splits"):
+        extend_split(labels[:1], ["a"], ["holdout"], RATIOS, seed=0)

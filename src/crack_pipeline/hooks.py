@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -9,7 +11,17 @@ import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node
 
-from crack_pipeline.tracking import log_evaluation, log_explanations, log_variant_run, promote
+from crack_pipeline.run_guard import RunLock, close_run_log, open_run_log
+from crack_pipeline.tracking import (
+    champion_version,
+    log_evaluation,
+    log_explanations,
+    log_variant_run,
+    promote,
+    set_champion,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class MlflowRunStackHook:
@@ -63,7 +75,27 @@ class MlflowVariantRunHook:
 class MlflowEvaluationHook:
     """Puts each variant's test metrics and plots into its own MLflow run, the comparison table on
     the Kedro run's run, applies the champion decision to the model registry, and logs the
-    explanation gallery, grids and localisation scores on the Kedro run's run."""
+    explanation gallery, grids and localisation scores on the Kedro run's run.
+
+    A run that fails after the promotion gives the champion back to the model it replaced, so a
+    failed run never leaves a new champion behind.
+    """
+
+    _NOT_PROMOTED = object()
+
+    def __init__(self) -> None:
+        self._replaced: Any = self._NOT_PROMOTED
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._replaced = self._NOT_PROMOTED
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        if self._replaced is not self._NOT_PROMOTED:
+            set_champion(self._replaced)
+            logger.warning("the run failed: the champion is again model version %s", self._replaced)
+            self._replaced = self._NOT_PROMOTED
 
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
@@ -79,6 +111,54 @@ class MlflowEvaluationHook:
             mlflow.log_table(table, "variant_comparison.json")
             decision = outputs["champion_decision"]
             if decision["promote"]:
+                replaced = champion_version()
                 promote(decision["candidate_checkpoint_id"])
-        elif node.name == "explain_split":
+                self._replaced = replaced
+        elif "explain" in node.tags:
             log_explanations(outputs["explanations"], outputs["explain_quality"])
+
+
+class RetrainGuardHook:
+    """Makes `kedro run --pipelines=retrain` safe to run unattended: an exclusive lock, so two runs
+    never overlap (the second stops at once, before touching anything), and a log file per run in
+    `logs/retrain/`."""
+
+    PIPELINE = "retrain"
+    LOCK_FILE = Path("data/retrain.lock")
+    LOG_FOLDER = Path("logs/retrain")
+
+    def __init__(self) -> None:
+        self._lock: RunLock | None = None
+        self._log: logging.Handler | None = None
+
+    # First of all hooks: a locked-out run must not even start its MLflow run.
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if self.PIPELINE not in (run_params.get("pipeline_names") or []):
+            return
+        project = Path(run_params["project_path"])
+        lock = RunLock(project / self.LOCK_FILE)
+        lock.acquire(f"kedro run {run_params['run_id']}")
+        self._lock = lock
+        self._log = open_run_log(project / self.LOG_FOLDER, run_params["run_id"])
+        logger.info("retrain %s started; lock %s", run_params["run_id"], lock.path)
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self) -> None:
+        if self._lock is not None:
+            logger.info("retrain finished")
+            self._release()
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self, error: Exception) -> None:
+        if self._lock is not None:
+            logger.error("retrain failed: %s: %s", type(error).__name__, error)
+            self._release()
+
+    def _release(self) -> None:
+        if self._log is not None:
+            close_run_log(self._log)
+            self._log = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

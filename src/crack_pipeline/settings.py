@@ -4,13 +4,18 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from crack_pipeline.hooks import MlflowEvaluationHook, MlflowRunStackHook, MlflowVariantRunHook
+from crack_pipeline.hooks import (
+    MlflowEvaluationHook,
+    MlflowRunStackHook,
+    MlflowVariantRunHook,
+    RetrainGuardHook,
+)
 
 # Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
 # nothing a user of this project can act on, and they bury the pipeline's own output.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
-HOOKS = (MlflowRunStackHook(), MlflowVariantRunHook(), MlflowEvaluationHook())
+HOOKS = (RetrainGuardHook(), MlflowRunStackHook(), MlflowVariantRunHook(), MlflowEvaluationHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

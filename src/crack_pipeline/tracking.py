@@ -118,11 +118,28 @@ def model_version_of(checkpoint_id: str) -> str | None:
     return found[0].version if found else None
 
 
+def champion_version() -> str | None:
+    """The model version the `champion` alias points at (None when there is none)."""
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version)
+    except mlflow.MlflowException:
+        return None
+
+
+def set_champion(version: str | None) -> None:
+    """Point the `champion` alias at `version`, or remove it (None)."""
+    client = mlflow.MlflowClient()
+    if version is None:
+        client.delete_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+    else:
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
+
+
 def promote(checkpoint_id: str) -> str | None:
     """Point the `champion` alias at the model version of `checkpoint_id`; the old version stays."""
     version = model_version_of(checkpoint_id)
     if version is not None:
-        mlflow.MlflowClient().set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
+        set_champion(version)
     return version
 
 

@@ -40,12 +40,14 @@ def stratified_group_split(
     ratios: Mapping[str, float],
     seed: int,
     subset_fraction: float = 1.0,
+    every_split: bool = True,
 ) -> np.ndarray:
     """One split name per item ("" for items left out by `subset_fraction`).
 
     Per class, groups are shuffled with `seed` and each goes to the split furthest below its
-    target image count; a group's class is its majority label. Raises `SplitError` when a class
-    has too few images (or groups) to put at least one in every split with a ratio above 0.
+    target image count; a group's class is its majority label. With `every_split`, raises
+    `SplitError` when a class has too few images (or groups) to put at least one in every split
+    with a ratio above 0; without it, a handful of items simply go where the ratios say.
     """
     ratios = check_ratios(ratios)
     if not 0 < subset_fraction <= 1:
@@ -70,7 +72,7 @@ def stratified_group_split(
                 kept.append(group)
                 total += group_size[group]
             members = kept
-        if len(members) < len(needed):
+        if every_split and len(members) < len(needed):
             raise SplitError(
                 f"class {label!r} has {len(members)} image group(s); at least {len(needed)} are needed to "
                 f"put one in each of {needed}. Add images, raise split.subset_fraction, or change "
@@ -78,12 +80,42 @@ def stratified_group_split(
             )
         targets = _allocate(int(group_size[members].sum()), ratios)
         filled = dict.fromkeys(SPLITS, 0)
+        seeded = len(needed) if every_split else 0
         # Seed every needed split with one group first, so small classes still reach all splits.
-        for name, group in zip(reversed(needed), members, strict=False):
+        for name, group in zip(reversed(needed), members[:seeded], strict=False):
             assignment[group] = name
             filled[name] += group_size[group]
-        for group in members[len(needed) :]:
+        for group in members[seeded:]:
             name = max(needed, key=lambda n: (targets[n] - filled[n]) / max(targets[n], 1))
             assignment[group] = name
             filled[name] += group_size[group]
     return frame["group"].map(assignment).fillna("").to_numpy()
+
+
+def extend_split(
+    labels: Sequence[str],
+    groups: Sequence[str],
+    previous: Sequence[str],
+    ratios: Mapping[str, float],
+    seed: int,
+) -> np.ndarray:
+    """A split of grown data that keeps every earlier assignment.
+
+    `previous` holds each item's split in the earlier manifest ("" for new items). A group with
+    any earlier member keeps that member's split (test first, then val, then train), so no image
+    the champion was trained on reaches test and every earlier test image stays there; the new
+    groups are split by `ratios` as `stratified_group_split` does.
+    """
+    frame = pd.DataFrame({"label": list(labels), "group": list(groups), "previous": list(previous)})
+    unknown = set(frame.previous) - {"", *SPLITS}
+    if unknown:
+        raise SplitError(f"the previous split names unknown splits {sorted(unknown)}")
+    rank = {name: i for i, name in enumerate(("test", "val", "train"))}
+    earlier = frame[frame.previous != ""].groupby("group")["previous"].agg(lambda s: min(s, key=rank.get))
+    assigned = frame.group.map(earlier).fillna("").to_numpy(dtype=object)
+    new = assigned == ""
+    if new.any():
+        assigned[new] = stratified_group_split(
+            frame.label[new], frame.group[new], ratios=ratios, seed=seed, every_split=False
+        )
+    return assigned.astype(str)

@@ -73,8 +73,10 @@ def explain_split(
         The files of the explanation folder, the predictions table, and the quality report.
     """
     folder, items = images_to_explain(raw_images, split_manifest, explain_input, explain, ingest)
-    if explain.get("max_images"):
-        items = items[: int(explain["max_images"])]
+    if explain.get("max_images") and len(items) > int(explain["max_images"]):
+        # Evenly spaced through the sorted list, so a sample spans every class folder.
+        picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
+        items = [items[i] for i in picks]
     result = explain_images(
         checkpoint,
         folder.root,

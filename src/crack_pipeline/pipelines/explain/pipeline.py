@@ -22,6 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["explanations", "explain_predictions", "explain_quality"],
                 name="explain_split",
+                tags=["explain"],
             )
         ]
     )

@@ -34,6 +34,11 @@ def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.D
     manifest = kept.assign(split=assigned)[lambda f: f.split != ""][
         ["path", "label", "group", "sha256", "split"]
     ]
+    return manifest.reset_index(drop=True), split_counts(manifest)
+
+
+def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Images per split and class (one row per split, in train, val, test order), also logged."""
     counts = (
         manifest.groupby(["split", "label"])
         .size()
@@ -42,4 +47,4 @@ def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.D
         .reset_index()
     )
     logger.info("split: %s", ", ".join(f"{r.split} {sum(r[1:])}" for r in counts.itertuples(index=False)))
-    return manifest.reset_index(drop=True), counts
+    return counts

@@ -1,0 +1,127 @@
+"""Nodes of the `retrain` pipeline: retrain only on new data, on a split that keeps comparisons fair."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from crack_pipeline.pipelines.explain.nodes import explain_split
+from crack_pipeline.pipelines.split.nodes import split_counts
+from crack_pipeline.provenance import data_fingerprint, split_fingerprint
+from crack_pipeline.vision.folder import Folder
+from crack_pipeline.vision.scanning import OK
+from crack_pipeline.vision.splitting import extend_split
+
+logger = logging.getLogger(__name__)
+
+
+class NothingNewToRetrain(SystemExit):
+    """The data are those the champion was trained on: the run stops here, successfully (exit code 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0)
+        self.message = message
+
+
+def check_for_new_data(
+    image_index: pd.DataFrame, champion: dict[str, Any] | None, retrain: dict[str, Any]
+) -> dict[str, Any]:
+    """Decide whether to retrain: only when the data changed since the champion, or `retrain.force`.
+
+    Args:
+        image_index: the ingest index of the current data.
+        champion: the champion's checkpoint (None before the first promotion).
+        retrain: `params:retrain` — force.
+    Returns:
+        The decision: both fingerprints, the champion, and why training goes ahead.
+    Raises:
+        NothingNewToRetrain: the data fingerprint equals the champion's and `retrain.force` is false.
+    """
+    kept = image_index[image_index.status == OK]
+    current = data_fingerprint(kept)
+    trained_on = champion["data_fingerprint"] if champion else None
+    decision = {
+        "data_fingerprint": current,
+        "images": len(kept),
+        "champion": champion["variant"] if champion else None,
+        "champion_checkpoint_id": champion["checkpoint_id"] if champion else None,
+        "champion_data_fingerprint": trained_on,
+        "champion_split_fingerprint": champion["split_fingerprint"] if champion else None,
+        "force": bool(retrain.get("force", False)),
+    }
+    if trained_on is None:
+        decision["reason"] = "no champion yet"
+    elif current != trained_on:
+        decision["reason"] = "the data changed since the champion was trained"
+    elif decision["force"]:
+        decision["reason"] = "retrain.force"
+    else:
+        message = (
+            f"retrain: nothing new - the {len(kept)} images (data fingerprint {current[:12]}) are those "
+            f"the champion {champion['variant']} (checkpoint {champion['checkpoint_id']}) was trained on. "
+            f"Add images, or pass --params=retrain.force=true to train anyway."
+        )
+        print(message, flush=True)
+        logger.info(message)
+        raise NothingNewToRetrain(message)
+    logger.info("retrain: %s; training on %d images", decision["reason"], len(kept))
+    return decision
+
+
+def split_for_retrain(
+    image_index: pd.DataFrame,
+    previous_split: pd.DataFrame | None,
+    retrain_decision: dict[str, Any],
+    split: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The split of the current data that keeps every image of the previous split where it was.
+
+    Earlier test images stay in test, so the new models and the champion are compared on them;
+    earlier training images never reach test; only new images are split by `split.ratios`.
+    Every usable image is used (`split.subset_fraction` is for quick experiments, not retraining).
+
+    Args:
+        image_index: the ingest index of the current data.
+        previous_split: the latest split manifest (None before the first split).
+        retrain_decision: the decision of `check_for_new_data` (its champion's split, for a check).
+        split: `params:split` — ratios and seed.
+    Returns:
+        The split manifest and the per-split class counts, as the `split` pipeline gives them.
+    """
+    kept = image_index[image_index.status == OK].sort_values("path").reset_index(drop=True)
+    previous = pd.Series(dtype=str) if previous_split is None else previous_split.set_index("sha256")["split"]
+    champion_split = retrain_decision.get("champion_split_fingerprint")
+    if previous_split is not None and champion_split and split_fingerprint(previous_split) != champion_split:
+        logger.warning(
+            "retrain: the latest split is not the one the champion was trained on; keeping the latest one's "
+            "assignments (the champion is re-evaluated on the new test split either way)"
+        )
+    earlier = kept.sha256.map(previous[~previous.index.duplicated()]).fillna("")
+    assigned = extend_split(kept.label, kept.group, earlier, ratios=split["ratios"], seed=split["seed"])
+    manifest = kept.assign(split=assigned)[["path", "label", "group", "sha256", "split"]]
+    logger.info(
+        "retrain: %d images kept their split, %d new ones split by %s",
+        int((earlier != "").sum()),
+        int((earlier == "").sum()),
+        split["ratios"],
+    )
+    return manifest, split_counts(manifest)
+
+
+def explain_sample(
+    checkpoint: dict[str, Any],
+    raw_images: Folder,
+    split_manifest: pd.DataFrame,
+    explain_masks: Folder | None,
+    champion_decision: dict[str, Any],
+    explain: dict[str, Any],
+    ingest: dict[str, Any],
+    retrain: dict[str, Any],
+) -> tuple[dict[str, bytes], pd.DataFrame, dict[str, Any]]:
+    """The `explain` node on `retrain.explain_sample` images of the new test split."""
+    settings = {**explain, "max_images": retrain["explain_sample"]}
+    return explain_split(
+        checkpoint, raw_images, split_manifest, None, explain_masks, champion_decision, settings, ingest
+    )

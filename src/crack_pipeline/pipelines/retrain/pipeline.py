@@ -1,0 +1,53 @@
+"""`retrain`: ingest the current data and, only when it changed, split, train, evaluate, promote, explain.
+
+Meant to run unattended (`make schedule`): the `RetrainGuardHook` adds a lock and a log file per run.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from crack_pipeline.config import variant_names
+from crack_pipeline.pipelines import evaluate, ingest, train
+from crack_pipeline.pipelines.retrain.nodes import check_for_new_data, explain_sample, split_for_retrain
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    selected = variant_names()
+    decide = Pipeline(
+        [
+            Node(
+                func=check_for_new_data,
+                inputs=["image_index", "current_champion", "params:retrain"],
+                outputs="retrain_decision",
+                name="check_for_new_data",
+            ),
+            Node(
+                func=split_for_retrain,
+                inputs=["image_index", "previous_split_manifest", "retrain_decision", "params:split"],
+                outputs=["split_manifest", "split_counts"],
+                name="split_for_retrain",
+            ),
+        ]
+    )
+    explain = Node(
+        func=explain_sample,
+        inputs=[
+            "explain_model",
+            "raw_images",
+            "split_manifest",
+            "explain_masks",
+            "champion_decision",
+            "params:explain",
+            "params:ingest",
+            "params:retrain",
+        ],
+        outputs=["explanations", "explain_predictions", "explain_quality"],
+        name="explain_sample",
+        tags=["explain"],
+    )
+    return (
+        ingest.create_pipeline()
+        + decide
+        + train.create_pipeline(variants=selected)
+        + evaluate.create_pipeline(variants=selected)
+        + Pipeline([explain])
+    )

@@ -1,0 +1,63 @@
+"""Safety for unattended runs: an exclusive lock so two runs never overlap, and a log file per run."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+class RunLocked(RuntimeError):
+    """Another run holds the lock."""
+
+
+class RunLock:
+    """An exclusive, non-blocking `flock` on a file that records who holds it.
+
+    The kernel drops the lock when the holder's process ends, however it ends, so a crashed run
+    never leaves a stale lock behind.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, owner: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 1000).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLocked(
+                f"another run holds {self.path} ({holder}); this one stops without changes"
+            ) from None
+        since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{owner}, pid {os.getpid()}, since {since}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def open_run_log(folder: Path, run_id: str) -> logging.Handler:
+    """A file `<folder>/<UTC time>_<run id>.log` that receives every log record of the run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{run_id}.log"
+    handler = logging.FileHandler(folder / name, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def close_run_log(handler: logging.Handler) -> None:
+    logging.getLogger().removeHandler(handler)
+    handler.close()
