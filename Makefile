@@ -7,7 +7,16 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test lint bench mlflow-ui clean-data
+.PHONY: install browser run test lint bench mlflow-ui clean-data schedule airflow-dag
+
+# `make schedule`: when and on what the unattended retraining runs.
+SOURCE_DIR ?=
+CRON_TIME ?= 0 2 * * *
+CRON_TAG := \# crack_pipeline retrain $(CURDIR)
+RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), --params=data.source_dir=$(abspath $(SOURCE_DIR)))
+CRON_LINE := $(CRON_TIME) cd $(CURDIR) && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) >>logs/retrain/cron.out 2>&1 $(CRON_TAG)
+COMMA := ,
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(STAMP)
 
@@ -20,7 +29,12 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/kedro run
 
-test: install
+# Headless Chromium for the lineage test (Debian's package; a browser download would need the internet).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(BIN)/python -m pytest
 
 lint: install
@@ -37,3 +51,20 @@ mlflow-ui: install
 
 clean-data:
 	git clean -fdX data/
+
+# Prints the cron entry of the nightly retrain; INSTALL=1 also puts it into your crontab (replacing
+# this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>'.
+schedule:
+	@echo '$(CRON_LINE)'
+ifeq ($(INSTALL),1)
+	@test -x $(BIN)/kedro || { echo "no $(BIN)/kedro: run 'make install' first" >&2; exit 1; }
+	@command -v crontab >/dev/null || { echo "crontab not found: install cron (Debian: apt-get install cron)" >&2; exit 1; }
+	@{ crontab -l 2>/dev/null | grep -vF '$(CRON_TAG)'; echo '$(CRON_LINE)'; } | crontab -
+	@echo "installed: crontab -l shows it; logs/retrain/ has one log file per run"
+endif
+
+# An Airflow DAG that runs the retrain pipeline as one task (kedro-airflow; settings in conf/base/airflow.yml).
+airflow-dag: install
+	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
+		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
+		--params=project_path=$(CURDIR)$(if $(SOURCE_DIR),$(COMMA)source_dir=$(abspath $(SOURCE_DIR)))

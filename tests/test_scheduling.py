@@ -1,0 +1,81 @@
+"""Scheduling the retrain: `make schedule` (cron) and the Airflow DAG from kedro-airflow."""
+
+from __future__ import annotations
+
+import os
+import py_compile
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import PROJECT_ROOT
+
+FAKE_CRONTAB = """#!/bin/sh
+# crontab -l prints the table, crontab - replaces it: enough of cron's interface for `make schedule`.
+table="$CRONTAB_FILE"
+case "$1" in
+  -l) [ -f "$table" ] && cat "$table" || { echo "no crontab for $USER" >&2; exit 1; } ;;
+  -) new=$(mktemp) && cat > "$new" && mv "$new" "$table" ;;  # like cron: replaced once stdin ends
+esac
+"""
+
+
+def make_schedule(*args: str, env: dict | None = None) -> str:
+    result = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "schedule", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
+    return result.stdout
+
+
+def test_make_schedule_prints_a_cron_entry_for_the_retrain_run(tmp_path):
+    (line,) = make_schedule(f"SOURCE_DIR={tmp_path}", "CRON_TIME=15 4 * * 1").splitlines()
+    assert line.startswith(f"15 4 * * 1 cd {PROJECT_ROOT} && ")
+    assert f".venv/bin/kedro run --pipelines=retrain --params=data.source_dir={tmp_path} " in line
+    assert line.endswith(f"# crack_pipeline retrain {PROJECT_ROOT}")
+
+
+def test_make_schedule_install_replaces_its_own_entry_and_keeps_the_others(tmp_path):
+    (tmp_path / "bin").mkdir()
+    crontab = tmp_path / "bin/crontab"
+    crontab.write_text(FAKE_CRONTAB)
+    crontab.chmod(0o755)
+    table = tmp_path / "table"
+    table.write_text("0 * * * * backup.sh\n")
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
+
+    make_schedule("INSTALL=1", "CRON_TIME=0 1 * * *", env=env)
+    make_schedule("INSTALL=1", "CRON_TIME=0 5 * * *", env=env)
+
+    lines = table.read_text().splitlines()
+    assert lines[0] == "0 * * * * backup.sh"
+    (ours,) = lines[1:]
+    assert ours.startswith("0 5 * * * ") and "--pipelines=retrain" in ours
+
+
+def test_kedro_airflow_makes_a_dag_that_runs_retrain_as_one_task(kedro_project):
+    kedro = Path(sys.executable).with_name("kedro")
+    subprocess.run(
+        [
+            str(kedro),
+            "airflow",
+            "create",
+            "--pipelines=retrain",
+            "--target-dir=dags",
+            f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_retrain_dag.j2'}",
+            f"--params=project_path={kedro_project},source_dir=/srv/photos",
+        ],
+        cwd=kedro_project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        check=True,
+        capture_output=True,
+    )
+    dag = kedro_project / "dags/crack_pipeline_retrain_dag.py"
+    py_compile.compile(str(dag), doraise=True)
+    source = dag.read_text()
+    assert 'schedule="0 2 * * *"' in source, "conf/base/airflow.yml's schedule"
+    assert f'project_path = Path("{kedro_project}")' in source and 'source_dir = "/srv/photos"' in source
+    assert source.count("@task(") == 1 and "session.run(pipeline_names=[pipeline_name])" in source
