@@ -7,6 +7,7 @@ is written after every epoch, so a killed run resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -43,6 +44,7 @@ class TrainConfig:
     class_weights: str | None = "balanced"  # or None
     seed: int = 42
     precision: str = "auto"  # auto | fp32 | bf16
+    deterministic: bool = False  # torch's deterministic algorithms only: bit-identical reruns
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     progress: bool = True
 
@@ -170,6 +172,30 @@ def fit(
     With `resume_path`, the state after every epoch is saved there, and an existing file written
     by the same configuration on the same data resumes training from it. It is removed at the end.
     """
+    with deterministic_algorithms(config.deterministic):
+        return _fit(model, spec, train, val, config, resume_path)
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool):
+    """Within the block, torch uses only deterministic algorithms if `enabled` (it errs on an op
+    that has none, rather than silently varying)."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(enabled or previous)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _fit(
+    model: nn.Module,
+    spec: ModelSpec,
+    train: ImageTensors,
+    val: ImageTensors,
+    config: TrainConfig,
+    resume_path: Path | None,
+) -> FitResult:
     torch.manual_seed(config.seed)
     precision = Precision.resolve(config.precision)
     model = precision.prepare(model)
