@@ -7,12 +7,17 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 from kedro.framework.project import settings
+from kedro.utils import find_kedro_project
 
 
 def project_parameters() -> dict:
-    """The parameters of conf/base merged with the run environment (KEDRO_ENV, default `local`)."""
+    """The parameters of conf/base merged with the run environment (KEDRO_ENV, default `local`).
+
+    Read from the project that holds the working directory (a notebook runs in notebooks/).
+    """
+    project = find_kedro_project(Path.cwd()) or Path.cwd()
     loader = OmegaConfigLoader(
-        conf_source=str(Path.cwd() / settings.CONF_SOURCE),
+        conf_source=str(Path(project) / settings.CONF_SOURCE),
         **{**settings.CONFIG_LOADER_ARGS, "default_run_env": os.environ.get("KEDRO_ENV", "local")},
     )
     return loader["parameters"]
