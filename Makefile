@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/explain_throughput.py
+	$(BIN)/python bench/cam_layers.py    # needs a trained run (make run)
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -189,10 +189,12 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
     out = capsys.readouterr().out
     assert "explain input: scanned 3 files, kept 2" in out
     assert re.search(
-        r"^explain: method=gradcam n=2 deletion_auc=[0-9.]+ insertion_auc=[0-9.]+ ", out, re.MULTILINE
-    )
+        r"^explain: method=layercam n=2 deletion_auc=[0-9.]+ insertion_auc=[0-9.]+ ", out, re.MULTILINE
+    ), "LayerCAM by default"
+    registry_layer = r"^explain: model \w+, CAM layer features(\.6)?$"
+    assert re.search(registry_layer, out, re.MULTILINE), "the registry's layer"
     newest = sorted((project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
-    heatmaps = sorted((newest / "gradcam").glob("*_heatmap.npy"))
+    heatmaps = sorted((newest / "layercam").glob("*_heatmap.npy"))
     assert [np.load(h).shape for h in heatmaps] == [(60, 80), (64, 64)], "each at its own image's resolution"
     assert "unlabelled" in (newest / "index.html").read_text()
 

@@ -11,6 +11,7 @@ import pandas as pd
 from crack_pipeline.vision.explaining import explain_images, quality_lines
 from crack_pipeline.vision.folder import Folder
 from crack_pipeline.vision.image_io import ImageLimits, decode_image
+from crack_pipeline.vision.models import get_spec
 from crack_pipeline.vision.scanning import OK, scan_folder, summary_lines
 
 
@@ -72,6 +73,11 @@ def explain_split(
     Returns:
         The files of the explanation folder, the predictions table, and the quality report.
     """
+    # The layer is an explanation setting, not a training one: the registry holds the one measured to
+    # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
+    layer = explain.get("cam_layer") or get_spec(checkpoint["architecture"]).cam_layer
+    checkpoint = {**checkpoint, "cam_layer": layer}
+    print(f"explain: model {checkpoint['variant']}, CAM layer {layer}", flush=True)
     folder, items = images_to_explain(raw_images, split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.
@@ -99,6 +105,7 @@ def explain_split(
         "input": str(folder.root),
         "model": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
+        "cam_layer": layer,
         "champion_decision": champion_decision,
         "split": None if explain_input is not None else explain["split"],
         "methods": result.quality,

@@ -1,0 +1,90 @@
+"""Which CAM layer and method localise cracks? The measurement behind the model registry's CAM layers.
+
+Needs a trained run (`make run`): for each trained variant of the latest run, explains the crack images of
+the latest test split with every (layer, method) asked for, scores the heatmaps against the synthetic masks
+(pointing game, energy inside the mask) and prints them beside the centred-Gaussian and Sobel baselines.
+Last line: `ratio <pointing game of the registry's choice / the best baseline's>` for the champion
+architecture (efficientnet_lite0 unless --variant says otherwise).
+
+    .venv/bin/python bench/cam_layers.py                                  # registry layer vs the last layer
+    .venv/bin/python bench/cam_layers.py --variant small_cnn --layers features,features.10,features.6
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from crack_pipeline.datasets import TorchCheckpointDataset
+from crack_pipeline.pipelines.explain.nodes import match_masks
+from crack_pipeline.vision.explaining import explain_images
+from crack_pipeline.vision.folder import Folder
+from crack_pipeline.vision.models import get_spec
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+LAST_LAYER = {
+    "efficientnet_lite0": "bn2",
+    "small_cnn": "features",
+    "resnet18": "layer4",
+    "squeezenet1_1": "features",
+}
+
+
+def latest(relative: str) -> Path:
+    versions = sorted((DATA / relative).iterdir())
+    if not versions:
+        raise SystemExit(f"nothing in data/{relative}: run `make run` first")
+    return versions[-1] / Path(relative).name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variant", default="efficientnet_lite0")
+    parser.add_argument("--layers", help="comma-separated module names (default: registry's and last layer)")
+    parser.add_argument("--methods", default="layercam,gradcam")
+    args = parser.parse_args()
+
+    checkpoint = TorchCheckpointDataset(
+        filepath=str(latest(f"06_models/{args.variant}/checkpoint.pt"))
+    ).load()
+    chosen = get_spec(checkpoint["architecture"]).cam_layer
+    layers = args.layers.split(",") if args.layers else [chosen, LAST_LAYER[checkpoint["architecture"]]]
+    split = pd.read_csv(latest("03_primary/split_manifest.csv"))
+    cracks = split[(split.split == "test") & (split.label == "crack")].sort_values("path")
+    items = list(zip(cracks.path, cracks.label, strict=True))
+    masks = match_masks(Folder.scan(DATA / "01_raw/synthetic/masks"), list(cracks.path))
+    images = DATA / "01_raw/synthetic/images"
+    print(f"{args.variant}: {len(items)} test crack images, masks for {len(masks)}")
+
+    scores = {}
+    for layer in layers:
+        result = explain_images(
+            {**checkpoint, "cam_layer": layer},
+            images,
+            items,
+            args.methods.split(","),
+            masks=masks,
+            sanity_images=0,
+        )
+        for method, quality in result.quality.items():
+            scores[layer, method] = quality
+            print(
+                f"layer={layer} method={method} pointing_game={quality['pointing_game']:.3f} "
+                f"energy_in_mask={quality['energy_in_mask']:.3f} "
+                f"(mask share {quality['mask_share']:.3f}; "
+                f"centre {quality['baseline_center_pointing']:.3f} / "
+                f"{quality['baseline_center_energy']:.3f}, "
+                f"Sobel {quality['baseline_sobel_pointing']:.3f} / {quality['baseline_sobel_energy']:.3f})",
+                flush=True,
+            )
+    reference = scores.get((chosen, "layercam")) or next(iter(scores.values()))
+    best_baseline = max(reference["baseline_center_pointing"], reference["baseline_sobel_pointing"])
+    print(f"ratio {reference['pointing_game'] / best_baseline:.2f}")
+
+
+if __name__ == "__main__":
+    main()
