@@ -8,10 +8,9 @@ from typing import Any
 import pandas as pd
 
 from crack_pipeline.pipelines.explain.nodes import explain_split
-from crack_pipeline.pipelines.split.nodes import split_counts
+from crack_pipeline.pipelines.split.nodes import split_counts, split_manifest_of, usable_images
 from crack_pipeline.provenance import data_fingerprint, split_fingerprint
 from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.scanning import OK
 from crack_pipeline.vision.splitting import extend_split
 
 logger = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ def check_for_new_data(
     Raises:
         NothingNewToRetrain: the data fingerprint equals the champion's and `retrain.force` is false.
     """
-    kept = image_index[image_index.status == OK]
+    kept = usable_images(image_index)
     current = data_fingerprint(kept)
     trained_on = champion["data_fingerprint"] if champion else None
     decision = {
@@ -90,7 +89,7 @@ def split_for_retrain(
     Returns:
         The split manifest and the per-split class counts, as the `split` pipeline gives them.
     """
-    kept = image_index[image_index.status == OK].sort_values("path").reset_index(drop=True)
+    kept = usable_images(image_index)
     previous = pd.Series(dtype=str) if previous_split is None else previous_split.set_index("sha256")["split"]
     champion_split = retrain_decision.get("champion_split_fingerprint")
     if previous_split is not None and champion_split and split_fingerprint(previous_split) != champion_split:
@@ -100,7 +99,7 @@ def split_for_retrain(
         )
     earlier = kept.sha256.map(previous[~previous.index.duplicated()]).fillna("")
     assigned = extend_split(kept.label, kept.group, earlier, ratios=split["ratios"], seed=split["seed"])
-    manifest = kept.assign(split=assigned)[["path", "label", "group", "sha256", "split"]]
+    manifest = split_manifest_of(kept, assigned)
     logger.info(
         "retrain: %d images kept their split, %d new ones split by %s",
         int((earlier != "").sum()),

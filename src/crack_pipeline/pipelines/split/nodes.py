@@ -13,6 +13,18 @@ from crack_pipeline.vision.splitting import SPLITS, stratified_group_split
 logger = logging.getLogger(__name__)
 
 
+def usable_images(image_index: pd.DataFrame) -> pd.DataFrame:
+    """The images ingest kept (status "ok"), sorted by path: what every split assigns."""
+    return image_index[image_index.status == OK].sort_values("path").reset_index(drop=True)
+
+
+def split_manifest_of(kept: pd.DataFrame, assigned) -> pd.DataFrame:
+    """The split manifest (path, label, group, sha256, split; no image copies) of `kept` with one split
+    name per row; rows left out ("") are dropped."""
+    manifest = kept.assign(split=assigned)[lambda f: f.split != ""]
+    return manifest[["path", "label", "group", "sha256", "split"]].reset_index(drop=True)
+
+
 def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign every kept image to train, val or test.
 
@@ -23,7 +35,7 @@ def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.D
         The split manifest (path, label, group, sha256, split; no image copies) and the per-split
         class counts.
     """
-    kept = image_index[image_index.status == OK].sort_values("path").reset_index(drop=True)
+    kept = usable_images(image_index)
     assigned = stratified_group_split(
         kept.label.tolist(),
         kept.group.tolist(),
@@ -31,10 +43,8 @@ def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.D
         seed=split["seed"],
         subset_fraction=split.get("subset_fraction", 1.0),
     )
-    manifest = kept.assign(split=assigned)[lambda f: f.split != ""][
-        ["path", "label", "group", "sha256", "split"]
-    ]
-    return manifest.reset_index(drop=True), split_counts(manifest)
+    manifest = split_manifest_of(kept, assigned)
+    return manifest, split_counts(manifest)
 
 
 def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
