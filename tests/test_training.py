@@ -49,7 +49,7 @@ def config(**overrides) -> TrainConfig:
 
 
 def accuracy(model, split, precision="fp32") -> float:
-    logits = predict_logits(model, split, SPEC.mean, SPEC.std, Precision(precision))
+    logits = predict_logits(model, split.images, SPEC.mean, SPEC.std, Precision(precision))
     return float((logits.argmax(1) == split.labels).float().mean())
 
 

@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from crack_pipeline.vision import plots
-from crack_pipeline.vision.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.inference import inference_model
 from crack_pipeline.vision.labels import CLASS_NAMES
 from crack_pipeline.vision.metrics import binary_metrics, threshold_for_recall
 from crack_pipeline.vision.precision import Precision
@@ -23,8 +23,10 @@ def crack_probabilities(
     checkpoint: dict[str, Any], data: ImageTensors, precision: str = "auto"
 ) -> np.ndarray:
     """p(crack) for every image, with the checkpoint's own normalisation, in eval mode."""
-    model = Precision.resolve(precision).prepare(model_from_checkpoint(checkpoint))
-    logits = predict_logits(model, data, checkpoint["mean"], checkpoint["std"], Precision.resolve(precision))
+    model = inference_model(checkpoint, Precision.resolve(precision))
+    logits = predict_logits(
+        model, data.images, checkpoint["mean"], checkpoint["std"], Precision.resolve(precision)
+    )
     return torch.softmax(logits, dim=1)[:, CLASS_NAMES.index("crack")].numpy().astype(float)
 
 

@@ -105,21 +105,21 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, data: ImageTensors, mean, std, precision: Precision, batch_size: int = 64
+    model: nn.Module, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
 ) -> torch.Tensor:
-    """Logits (float32, N x classes) for a tensor cache, in eval mode, at `precision`."""
+    """Logits (float32, N x classes) for uint8 N x 3 x S x S images, in eval mode, at `precision`."""
     model.eval()
     normalise = normalizer(mean, std)
     outputs = []
-    for start in range(0, len(data), batch_size):
-        batch = precision.batch(normalise(data.images[start : start + batch_size].float().div_(255)))
+    for start in range(0, len(images), batch_size):
+        batch = precision.batch(normalise(images[start : start + batch_size].float().div_(255)))
         with precision.autocast():
             outputs.append(model(batch).float())
     return torch.cat(outputs) if outputs else torch.empty((0, 2))
 
 
 def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str, float]:
-    logits = predict_logits(model, data, spec.mean, spec.std, precision)
+    logits = predict_logits(model, data.images, spec.mean, spec.std, precision)
     return {
         "loss": float(criterion(logits, data.labels)),
         "accuracy": float((logits.argmax(1) == data.labels).float().mean()) if len(data) else math.nan,
