@@ -132,17 +132,29 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
         write(folder, f"cracked/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
         write(folder, f"uncracked/u{i}.png", image_bytes(seed=50 + i))
     write(folder, "cracked/broken.jpg", b"not a jpeg")
-    run(project, pipeline_names=["evaluate_folder"], params={"evaluate_folder": {"path": str(folder)}})
+    write(folder, "cracked/whole_wall.jpg", image_bytes((300, 200), fmt="JPEG", seed=9))  # larger than a tile
+    run(
+        project,
+        pipeline_names=["evaluate_folder"],
+        params={"evaluate_folder": {"path": str(folder)}, "tiling": {"tile_size": 128}},
+    )
     out = capsys.readouterr().out
-    assert "ingest: scanned 9 files, kept 8 (crack 4, no_crack 4), skipped 1" in out
+    assert "ingest: scanned 10 files, kept 9 (crack 5, no_crack 4), skipped 1" in out
     assert re.search(
-        r"^evaluate_folder: n=8 accuracy=[0-9.]+ recall=[0-9.]+ precision=[0-9.]+ f1=[0-9.]+ "
-        r"roc_auc=[0-9.]+$",
+        r"^evaluate_folder: n=9 accuracy=[0-9.]+ recall=[0-9.]+ precision=[0-9.]+ f1=[0-9.]+ "
+        r"roc_auc=[0-9.]+ tiled=1$",
         out,
         re.MULTILINE,
     )
     (result,) = (project / "data/08_reporting/evaluate_folder/metrics.json").rglob("*.json")
     assert json.loads(result.read_text())["model_version"] == now.version
+    (predictions,) = (
+        p for p in (project / "data/07_model_output/evaluate_folder").rglob("*.csv") if p.is_file()
+    )
+    tiles = pd.read_csv(predictions).set_index("file").tiles
+    assert tiles["cracked/whole_wall.jpg"] == 6 and tiles.drop("cracked/whole_wall.jpg").eq(1).all(), (
+        "3x2 tiles"
+    )
     run(
         project,
         pipeline_names=["evaluate_folder"],

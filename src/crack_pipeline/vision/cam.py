@@ -7,6 +7,7 @@ frozen, the layer's output is made the leaf that requires grad); works under bf1
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,19 +88,22 @@ class CamExplainer:
         if method in ("scorecam", "ablationcam"):
             self.cam.batch_size = 32
 
-    def explain(self, images: torch.Tensor) -> Explanation:
-        """Heatmaps and p(crack) for a uint8 N x 3 x H x W batch."""
+    def explain(self, images: torch.Tensor, targets: Sequence[str] | None = None) -> Explanation:
+        """Heatmaps and p(crack) for a uint8 N x 3 x H x W batch; `targets` (one of TARGETS per image)
+        overrides the explainer's target image by image."""
         x = self.precision.batch(self.normalise(images.float().div(255)))
-        gradient_free = self.method in ("scorecam", "ablationcam", "eigencam")
-        if self.target == "crack":
-            targets = [ClassifierOutputTarget(CLASS_NAMES.index("crack"))] * len(x)
-        elif gradient_free:
+        wanted = list(targets) if targets is not None else [self.target] * len(x)
+        if len(wanted) != len(x) or not set(wanted) <= set(TARGETS):
+            raise ValueError(f"one target of {TARGETS} per image, got {wanted!r} for {len(x)} images")
+        crack = ClassifierOutputTarget(CLASS_NAMES.index("crack"))
+        if self.method in ("scorecam", "ablationcam", "eigencam") and "predicted" in wanted:
             # These methods score masked copies of the input: fix each image's class first.
             with torch.no_grad(), self.precision.autocast():
                 predicted = self.model(x).argmax(1).tolist()
-            targets = [ClassifierOutputTarget(c) for c in predicted]
+            chosen = [ClassifierOutputTarget(c) for c in predicted]
         else:
-            targets = [_PredictedClass()] * len(x)
+            chosen = [_PredictedClass()] * len(x)
+        targets = [crack if want == "crack" else pick for want, pick in zip(wanted, chosen, strict=True)]
         with self.precision.autocast():
             heatmaps = self.cam(input_tensor=x, targets=targets)
         logits = self.cam.outputs.detach().float()

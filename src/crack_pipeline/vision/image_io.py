@@ -140,12 +140,17 @@ def _to_rgb8(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def load_resized(path: Path, size: int) -> np.ndarray:
-    """One image as 3 x size x size uint8, resized with antialiasing (Pillow's reducing bicubic)."""
-    image = decode_image(path.read_bytes()).image
+def resize_square(image: Image.Image, size: int) -> np.ndarray:
+    """An image as 3 x size x size uint8, resized with antialiasing (Pillow's reducing bicubic):
+    how every image and every tile reaches the model."""
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def load_resized(path: Path, size: int) -> np.ndarray:
+    """One image file as 3 x size x size uint8 (`resize_square`)."""
+    return resize_square(decode_image(path.read_bytes()).image, size)
 
 
 def load_resized_chunk(job: tuple[Path, list[str], int]) -> list[bytes | str]:

@@ -248,3 +248,28 @@ def generate(config: SynthConfig, workers: int | None = None) -> tuple[dict[str,
         if mask_bytes is not None:
             masks[name.rsplit(".", 1)[0] + ".png"] = mask_bytes
     return images, masks
+
+
+def render_photo(config: SynthConfig, height: int, width: int, cracks: int, index: int = 0) -> Sample:
+    """A whole synthetic photo of `height` x `width`: one concrete surface with `cracks` cracks at the
+    scale of the patches (`config.image_size`), each within a window of twice that side, and its crack
+    mask. Pure function of its arguments: what inspectors shoot, for tiled inference and its benchmark.
+    """
+    rng = np.random.default_rng([config.seed, 2, index])
+    side, difficulty = max(height, width), config.difficulty
+    surface = _concrete(rng, side, difficulty)
+    _add_pores(rng, surface, difficulty)
+    surface, mask = surface[:height, :width].copy(), np.zeros((height, width), dtype=bool)
+    window = min(2 * config.image_size, height, width)
+    for _ in range(cracks):
+        y, x = rng.integers(0, height - window + 1), rng.integers(0, width - window + 1)
+        coverage = _crack_coverage(rng, window, difficulty)
+        darkness = rng.uniform(_lerp(0.55, 0.25, difficulty), _lerp(0.85, 0.6, difficulty))
+        area = (slice(y, y + window), slice(x, x + window))
+        surface[area] *= 1 - darkness * coverage
+        surface[area] *= 1 - 0.12 * darkness * gaussian_filter(coverage, 1.5)
+        mask[area] |= coverage >= 0.3
+    rgb = np.repeat(surface[..., None], 3, axis=2)
+    rgb += rng.normal(0, 0.008, rgb.shape)  # sensor noise
+    image = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+    return Sample(name=f"photo_{index:05d}.jpg", image=image, mask=mask)

@@ -25,6 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "evaluate_folder_index",
                     "evaluate_folder_model",
                     "params:evaluate_folder",
+                    "params:tiling",
                 ],
                 outputs=["evaluate_folder_metrics", "evaluate_folder_predictions", "evaluate_folder_plots"],
                 name="evaluate_folder",

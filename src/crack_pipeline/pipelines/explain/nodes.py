@@ -12,6 +12,7 @@ from crack_pipeline.vision.explaining import explain_images, quality_lines
 from crack_pipeline.vision.folder import Folder
 from crack_pipeline.vision.image_io import ImageLimits, decode_image
 from crack_pipeline.vision.models import get_spec
+from crack_pipeline.vision.photos import TilingConfig
 from crack_pipeline.vision.scanning import OK, scan_folder, summary_lines
 
 
@@ -60,8 +61,9 @@ def explain_split(
     explain_masks: Folder | None,
     champion_decision: dict[str, Any],
     explain: dict[str, Any],
+    tiling: dict[str, Any],
     ingest: dict[str, Any],
-) -> tuple[dict[str, bytes], pd.DataFrame, dict[str, Any]]:
+) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Heatmaps, overlays, panels, grids and the HTML gallery for `explain.input_dir` (any folder of
     photos, labelled or not, validated like ingest) or, by default, the images of `explain.split`.
 
@@ -69,9 +71,11 @@ def explain_split(
         checkpoint: the model to explain (the champion, or `explain.model`).
         champion_decision: the evaluation's decision; explaining follows it, and records it.
         explain: `params:explain` — split, methods, target, max_images, batch_size.
+        tiling: `params:tiling` — how images larger than a tile are cut, aggregated and boxed.
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
     Returns:
-        The files of the explanation folder, the predictions table, and the quality report.
+        The files of the explanation folder, the predictions table, the crack regions (boxes) and the
+        quality report.
     """
     # The layer is an explanation setting, not a training one: the registry holds the one measured to
     # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
@@ -91,6 +95,7 @@ def explain_split(
         target=explain.get("target", "predicted"),
         masks=match_masks(explain_masks, [path for path, _ in items]),
         batch_size=explain.get("batch_size", 32),
+        tiling=TilingConfig.from_dict(tiling),
     )
     if items and len(result.skipped) == len(items):
         raise ValueError(
@@ -106,9 +111,10 @@ def explain_split(
         "model": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
         "cam_layer": layer,
+        "tiling": tiling,
         "champion_decision": champion_decision,
         "split": None if explain_input is not None else explain["split"],
         "methods": result.quality,
         "skipped": result.skipped,
     }
-    return result.files, result.predictions, quality
+    return result.files, result.predictions, result.boxes, quality

@@ -18,9 +18,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "explain_masks",
                     "champion_decision",
                     "params:explain",
+                    "params:tiling",
                     "params:ingest",
                 ],
-                outputs=["explanations", "explain_predictions", "explain_quality"],
+                outputs=["explanations", "explain_predictions", "explain_boxes", "explain_quality"],
                 name="explain_split",
                 tags=["explain"],
             )

@@ -116,11 +116,20 @@ def explain_sample(
     explain_masks: Folder | None,
     champion_decision: dict[str, Any],
     explain: dict[str, Any],
+    tiling: dict[str, Any],
     ingest: dict[str, Any],
     retrain: dict[str, Any],
-) -> tuple[dict[str, bytes], pd.DataFrame, dict[str, Any]]:
+) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The `explain` node on `retrain.explain_sample` images of the new test split."""
     settings = {**explain, "max_images": retrain["explain_sample"]}
     return explain_split(
-        checkpoint, raw_images, split_manifest, None, explain_masks, champion_decision, settings, ingest
+        checkpoint,
+        raw_images,
+        split_manifest,
+        None,
+        explain_masks,
+        champion_decision,
+        settings,
+        tiling,
+        ingest,
     )

@@ -37,10 +37,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             "explain_masks",
             "champion_decision",
             "params:explain",
+            "params:tiling",
             "params:ingest",
             "params:retrain",
         ],
-        outputs=["explanations", "explain_predictions", "explain_quality"],
+        outputs=["explanations", "explain_predictions", "explain_boxes", "explain_quality"],
         name="explain_sample",
         tags=["explain"],
     )

@@ -1,0 +1,129 @@
+"""Whole photos through a model at the training scale: tiles classified in batches, their CAMs blended
+into one crack map, the photo's p(crack) aggregated from its tiles', crack regions boxed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from crack_pipeline.vision.image_io import ImageRejected, decode_image
+from crack_pipeline.vision.inference import inference_model
+from crack_pipeline.vision.labels import CLASS_NAMES
+from crack_pipeline.vision.precision import Precision
+from crack_pipeline.vision.regions import crack_boxes
+from crack_pipeline.vision.rendering import resize_heatmap
+from crack_pipeline.vision.tiling import AGGREGATES, TileGrid, aggregate, blend, cut_tiles, tile_grid
+from crack_pipeline.vision.training import predict_logits
+
+DECISION_THRESHOLD = 0.5  # a photo is called cracked, and boxed, from this p(crack) on
+
+
+@dataclass(frozen=True)
+class TilingConfig:
+    tile_size: int = 227  # the training patches' side in photo pixels (Özgenel's and the synthetic 227)
+    overlap: float = 0.25  # share of a tile that its neighbour covers too
+    aggregate: str = "max"  # the photo's p(crack) from its tiles': max | noisy_or | top_k_mean
+    top_k: int = 3  # tiles averaged by top_k_mean
+    # A tile's CAM enters the photo's map weighted by its p(crack): below this weight, its CAM is not
+    # computed at all (it could move the map by less than this).
+    cam_min_probability: float = 0.05
+    # Crack regions: where the blended tile p(crack) reaches the decision threshold, each box tightened
+    # to where the map reaches this share of its peak in the region.
+    box_evidence: float = 0.3
+    min_box_area: float = 0.05  # regions smaller than this share of a tile are not boxed
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> TilingConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values or {}) - known)
+        if unknown:
+            raise ValueError(f"unknown tiling settings {unknown}; known: {sorted(known)}")
+        config = cls(**(values or {}))
+        if config.aggregate not in AGGREGATES:
+            raise ValueError(f"tiling.aggregate must be one of {AGGREGATES}, got {config.aggregate!r}")
+        config.grid(1, 1)  # validates the size and the overlap
+        return config
+
+    def grid(self, height: int, width: int) -> TileGrid:
+        return tile_grid(height, width, self.tile_size, self.overlap)
+
+
+@dataclass
+class PhotoExplanation:
+    probability: float  # the photo's p(crack), aggregated over its tiles
+    tile_probabilities: np.ndarray  # rows x columns of tiles
+    heatmap: np.ndarray  # H x W in [0, 1]; several tiles: their CAMs weighted by p(crack) and blended
+    probability_map: np.ndarray  # H x W: the tiles' p(crack) blended
+    boxes: list[dict]  # crack regions (regions.crack_boxes)
+
+
+def tile_crack_probabilities(
+    model: nn.Module, tiles: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
+) -> np.ndarray:
+    """p(crack) of each uint8 tile, forward passes only."""
+    logits = predict_logits(model, tiles, mean, std, precision, batch_size)
+    return torch.softmax(logits, dim=1)[:, CLASS_NAMES.index("crack")].numpy().astype(float)
+
+
+def explain_photo(
+    grid: TileGrid, probabilities: np.ndarray, cams: dict[int, np.ndarray], config: TilingConfig
+) -> PhotoExplanation:
+    """Assemble one photo from its tiles' p(crack) and the CAMs computed (tile index -> map at the model's
+    input size; a tile without one counts as no evidence). A photo of one tile keeps its CAM as it is."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
+    crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
+    if len(grid) == 1:
+        heatmap = sized.get(0, np.zeros((grid.height, grid.width), dtype=np.float32))
+    else:
+        heatmap = crack_map
+    probability_map = blend(grid, list(probabilities))
+    probability = aggregate(probabilities, config.aggregate, config.top_k)
+    boxes = crack_boxes(
+        probability_map,
+        crack_map,
+        DECISION_THRESHOLD,
+        config.box_evidence,
+        config.min_box_area * grid.tile_height * grid.tile_width,
+    )
+    return PhotoExplanation(
+        probability=probability,
+        tile_probabilities=probabilities.reshape(grid.shape),
+        heatmap=heatmap,
+        probability_map=probability_map,
+        boxes=boxes,
+    )
+
+
+def classify_photos(
+    checkpoint: dict[str, Any],
+    root: Path,
+    paths: list[str],
+    config: TilingConfig,
+    batch_size: int = 64,
+    precision: str = "auto",
+) -> tuple[dict[str, float], dict[str, int], dict[str, str]]:
+    """p(crack) of each photo from its tiles (no CAM), the number of tiles of each, and the files that
+    could not be read with the reason."""
+    resolved = Precision.resolve(precision)
+    model = inference_model(checkpoint, resolved)
+    found, tiles_of, skipped = {}, {}, {}
+    for path in paths:
+        try:
+            image = decode_image((root / path).read_bytes()).pixels
+        except (OSError, ImageRejected) as error:
+            skipped[path] = str(error)
+            continue
+        grid = config.grid(*image.shape[:2])
+        tiles = torch.from_numpy(cut_tiles(image, grid, checkpoint["input_size"]))
+        probabilities = tile_crack_probabilities(
+            model, tiles, checkpoint["mean"], checkpoint["std"], resolved, batch_size
+        )
+        found[path] = aggregate(probabilities, config.aggregate, config.top_k)
+        tiles_of[path] = len(grid)
+    return found, tiles_of, skipped

@@ -1,0 +1,56 @@
+"""Crack regions as boxes from a photo's maps, no box labels needed: connected components of its thresholded
+tile probabilities, each tightened to where the CAM evidence inside it is strong."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+BOX_FIELDS = ("x0", "y0", "x1", "y1", "area", "probability", "evidence")
+
+
+def crack_boxes(
+    probability_map: np.ndarray,
+    evidence_map: np.ndarray,
+    threshold: float = 0.5,
+    evidence_share: float = 0.3,
+    min_area: int = 1,
+) -> list[dict]:
+    """One box per 8-connected region where `probability_map` >= `threshold`, most probable first.
+
+    A region is as coarse as the tiles that found it; its box is the bounding box of the pixels inside
+    it where `evidence_map` reaches `evidence_share` of the region's peak (the whole region without any
+    evidence). Each box: x0, y0 (first pixel) and x1, y1 (one past the last), in the maps' pixels; `area`
+    the region's pixel count (regions under `min_area` are dropped); `probability` its highest
+    p(crack), `evidence` its evidence peak.
+    """
+    probability_map = np.asarray(probability_map, dtype=np.float32)
+    evidence_map = np.asarray(evidence_map, dtype=np.float32)
+    if probability_map.shape != evidence_map.shape:
+        raise ValueError(f"probability map {probability_map.shape} and evidence {evidence_map.shape} differ")
+    labels, _ = ndimage.label(probability_map >= threshold, structure=np.ones((3, 3), dtype=bool))
+    boxes = []
+    # Statistics within each region's bounding slice: over the whole map, scipy's per-label
+    # reductions sort all 12 million labels of a phone photo.
+    for number, found in enumerate(ndimage.find_objects(labels), start=1):
+        inside = labels[found] == number
+        area = int(inside.sum())
+        if area < min_area:
+            continue
+        evidence = np.where(inside, evidence_map[found], 0)
+        peak = float(evidence.max())
+        strong = evidence >= evidence_share * peak if peak > 0 else inside
+        rows, columns = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
+        y, x = found
+        boxes.append(
+            {
+                "x0": int(x.start + columns[0]),
+                "y0": int(y.start + rows[0]),
+                "x1": int(x.start + columns[-1] + 1),
+                "y1": int(y.start + rows[-1] + 1),
+                "area": area,
+                "probability": float(probability_map[found][inside].max()),
+                "evidence": peak,
+            }
+        )
+    return sorted(boxes, key=lambda box: -box["probability"])

@@ -1,0 +1,138 @@
+"""Whole photos: tiles classified and explained at the training scale, CAMs weighted and blended into one
+map, crack regions boxed, and all of it in the files, the tables and the gallery."""
+
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from crack_pipeline.vision.checkpoint import make_checkpoint
+from crack_pipeline.vision.explaining import explain_images, quality_lines
+from crack_pipeline.vision.photos import TilingConfig, explain_photo
+from crack_pipeline.vision.rendering import BOX_COLOUR, draw_boxes, scale_boxes
+from crack_pipeline.vision.synthetic import SynthConfig, render_photo, render_sample
+from crack_pipeline.vision.tiling import tile_grid
+from tests.test_cam import trained  # noqa: F401  (the fixture: a small_cnn trained on 96-px cracks)
+
+TILING = TilingConfig(tile_size=96, overlap=0.25, cam_min_probability=0.05)
+
+
+def test_a_photos_map_is_its_tiles_cams_weighted_by_their_crack_probability():
+    grid = tile_grid(100, 200, 100, 0.0)  # two tiles side by side
+    cam = np.zeros((50, 50), dtype=np.float32)  # CAMs come at the model's input size
+    cam[20:30, 20:30] = 1.0
+    explanation = explain_photo(grid, np.array([0.9, 0.02]), {0: cam}, TILING)  # tile 1: no CAM, skipped
+    assert explanation.heatmap.shape == (100, 200) and explanation.probability == pytest.approx(0.9)
+    assert explanation.heatmap[50, 50] == pytest.approx(0.9, abs=0.01), "CAM x p(crack), at full resolution"
+    assert explanation.heatmap[:, 100:].max() == 0, "a tile without a CAM adds no evidence"
+    assert explanation.tile_probabilities.shape == (1, 2)
+    np.testing.assert_allclose(explanation.probability_map[:, :100], 0.9, rtol=1e-6)
+    (box,) = explanation.boxes
+    assert (box["x0"], box["y0"], box["x1"], box["y1"]) == (40, 40, 60, 60), "tightened to the evidence"
+    assert box["probability"] == pytest.approx(0.9)
+    # The rule is configurable; the map is not affected by it.
+    top = explain_photo(grid, np.array([0.9, 0.02]), {0: cam}, TilingConfig(aggregate="top_k_mean", top_k=2))
+    assert top.probability == pytest.approx(0.46) and top.boxes, "a tile saying crack is boxed"
+    quiet = explain_photo(grid, np.array([0.3, 0.1]), {0: cam, 1: cam}, TILING)
+    assert quiet.boxes == [] and quiet.heatmap.max() == pytest.approx(0.3, abs=0.01)
+
+
+def test_a_patch_keeps_its_own_cam():
+    grid = tile_grid(60, 60, 227, 0.25)
+    cam = np.linspace(0, 1, 16 * 16, dtype=np.float32).reshape(16, 16)
+    explanation = explain_photo(grid, np.array([0.2]), {0: cam}, TILING)
+    assert explanation.heatmap.shape == (60, 60) and explanation.heatmap.max() > 0.95, "not scaled by p"
+    assert explanation.boxes == [], "no crack predicted, no box"
+
+
+def test_tiling_settings_are_checked():
+    assert TilingConfig.from_dict({"tile_size": 128}).tile_size == 128
+    with pytest.raises(ValueError, match="unknown tiling settings"):
+        TilingConfig.from_dict({"tile": 128})
+    with pytest.raises(ValueError, match="aggregate"):
+        TilingConfig.from_dict({"aggregate": "mean"})
+    with pytest.raises(ValueError, match="overlap"):
+        TilingConfig.from_dict({"overlap": 1.5})
+
+
+def test_boxes_are_drawn_on_the_picture_and_follow_it_into_thumbnails():
+    picture = np.zeros((500, 500, 3), dtype=np.uint8)
+    boxed = draw_boxes(picture, [{"x0": 100, "y0": 50, "x1": 300, "y1": 150}])
+    assert tuple(boxed[50, 200]) == BOX_COLOUR and tuple(boxed[149, 200]) == BOX_COLOUR
+    assert tuple(boxed[100, 100]) == BOX_COLOUR and tuple(boxed[100, 200]) == (0, 0, 0), "an outline"
+    assert picture.max() == 0, "the input is not drawn on"
+    (small,) = scale_boxes([{"x0": 100, "y0": 50, "x1": 300, "y1": 150, "probability": 0.9}], 0.1)
+    assert (small["x0"], small["y0"], small["x1"], small["y1"], small["probability"]) == (10, 5, 30, 15, 0.9)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(trained):  # noqa: F811
+    return make_checkpoint(
+        trained,
+        variant="small_cnn",
+        architecture="small_cnn",
+        input_size=96,
+        train_config={},
+        data_fingerprint="d",
+        split_fingerprint="s",
+        git_commit="g",
+        best_epoch=1,
+        best_metrics={},
+    )
+
+
+def test_a_whole_photo_and_a_patch_explained_together(checkpoint, tmp_path):
+    settings = SynthConfig(image_size=96, seed=3, difficulty=0.0)
+    photo = render_photo(settings, 240, 330, cracks=1)
+    patch = render_sample(settings, True, 1)
+    (tmp_path / "site").mkdir()
+    Image.fromarray(photo.image).save(tmp_path / "site" / "deck.png")
+    Image.fromarray(patch.image).save(tmp_path / "patch.png")
+    result = explain_images(
+        checkpoint,
+        tmp_path,
+        [("site/deck.png", None), ("patch.png", "crack")],
+        ["layercam"],
+        masks={"site/deck.png": photo.mask, "patch.png": patch.mask},
+        tiling=TILING,
+        sanity_images=4,
+    )
+    grid = tile_grid(240, 330, 96, 0.25)
+    rows = result.predictions.set_index("file")
+    assert rows.loc["site/deck.png", "tiles"] == len(grid) == 15 and rows.loc["patch.png", "tiles"] == 1
+    heatmap = np.load(io.BytesIO(result.files["layercam/00000_deck_heatmap.npy"]))
+    assert heatmap.shape == (240, 330), "the photo at full resolution"
+    assert np.load(io.BytesIO(result.files["layercam/00001_patch_heatmap.npy"])).shape == (96, 96)
+    tiles = np.load(io.BytesIO(result.files["layercam/00000_deck_tiles.npy"]))
+    assert tiles.shape == grid.shape
+    # The model sees the crack at the scale it learned: the tiles on the crack are the confident ones.
+    on_crack = np.array([photo.mask[y : y + 96, x : x + 96].any() for y, x in grid.origins()]).reshape(
+        grid.shape
+    )
+    assert tiles[on_crack].max() > 0.5 > tiles[~on_crack].mean(), tiles
+    assert rows.loc["site/deck.png", "crack_probability"] == pytest.approx(tiles.max(), abs=1e-3)
+    boxes = result.boxes[result.boxes.file == "site/deck.png"]
+    assert len(boxes) == rows.loc["site/deck.png", "crack_regions"] >= 1
+    best = boxes.iloc[0]
+    assert photo.mask[best.y0 : best.y1, best.x0 : best.x1].any(), "the best box holds crack pixels"
+    # The gallery lists the photo's boxes, and its overlay shows them.
+    page = result.files["index.html"].decode()
+    items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
+    deck = next(item for item in items if item["file"] == "site/deck.png")
+    assert (
+        len(deck["boxes"]) == len(boxes) and deck["probability_map"] == "layercam/00000_deck_probability.png"
+    )
+    overlay = np.asarray(Image.open(io.BytesIO(result.files[deck["overlay"]])))
+    assert tuple(overlay[best.y0, (best.x0 + best.x1 - 1) // 2]) == BOX_COLOUR
+    assert "layercam/00000_deck_probability.png" in result.files
+    # Whole photos are scored apart from patches, with scope=photo in the printed line.
+    quality = result.quality["layercam"]
+    assert quality["n"] == 1 and quality["photo"]["n"] == 1 and quality["photo"]["detection_rate"] == 1.0
+    lines = quality_lines(result.quality)
+    assert any(
+        line.startswith("explain: method=layercam scope=photo n=1 detection_rate=1.000") for line in lines
+    )
+    assert quality["perturbation_images"] == 4

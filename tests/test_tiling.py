@@ -1,0 +1,104 @@
+"""Tiling whole photos: every pixel covered, overlaps blended as weighted means, photo-level aggregation."""
+
+import numpy as np
+import pytest
+
+from crack_pipeline.vision.tiling import EDGE_WEIGHT, aggregate, blend, cut_tiles, tile_grid, tile_window
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "tile", "overlap"),
+    [
+        (3024, 4032, 227, 0.25),
+        (500, 700, 227, 0.0),
+        (230, 1000, 227, 0.5),
+        (100, 90, 227, 0.25),
+        (227, 454, 227, 0.1),
+    ],
+)
+def test_tiles_cover_every_pixel_within_the_photo_with_the_overlap_asked(height, width, tile, overlap):
+    grid = tile_grid(height, width, tile, overlap)
+    covered = np.zeros((height, width), dtype=int)
+    for y, x in grid.origins():
+        assert 0 <= y <= height - grid.tile_height and 0 <= x <= width - grid.tile_width
+        covered[y : y + grid.tile_height, x : x + grid.tile_width] += 1
+    assert covered.min() >= 1, "a pixel no tile sees"
+    for starts, side in ((grid.ys, grid.tile_height), (grid.xs, grid.tile_width)):
+        steps = np.diff(starts)
+        assert (steps >= 1).all() and (side - steps >= overlap * side - 1).all(), (
+            "neighbours overlap as asked"
+        )
+    assert grid.tile_height == min(tile, height) and grid.tile_width == min(tile, width)
+
+
+def test_a_photo_smaller_than_a_tile_is_one_tile_of_the_whole_photo():
+    grid = tile_grid(60, 80, 227, 0.25)
+    assert len(grid) == 1 and (grid.tile_height, grid.tile_width) == (60, 80)
+    image = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    tiles = cut_tiles(image, grid, 32)
+    assert tiles.shape == (1, 3, 32, 32) and tiles.dtype == np.uint8
+    only = np.full((60, 80), 0.7, dtype=np.float32)
+    np.testing.assert_allclose(blend(grid, [only]), only)
+
+
+def test_tiles_are_the_photos_pixels_at_the_model_input():
+    image = np.zeros((40, 60, 3), dtype=np.uint8)
+    image[:, 30:] = 200  # the right half bright
+    grid = tile_grid(40, 60, 20, 0.0)
+    assert grid.shape == (2, 3)
+    tiles = cut_tiles(image, grid, 20)  # same size: no resampling
+    assert [int(t.mean() > 100) for t in tiles] == [0, 0, 1, 0, 0, 1]  # row-major: the third column bright
+    with pytest.raises(ValueError, match="does not match"):
+        cut_tiles(image[:30], grid, 20)
+
+
+def test_blending_is_the_window_weighted_mean_of_the_overlapping_tiles():
+    grid = tile_grid(10, 16, 10, 0.4)  # two tiles side by side, columns 6..9 shared
+    assert grid.origins() == [(0, 0), (0, 6)]
+    left, right = np.full((10, 10), 1.0), np.full((10, 10), 0.0)
+    mosaic = blend(grid, [left, right])
+    window = tile_window(10, 10)
+    np.testing.assert_allclose(mosaic[:, :6], 1.0)
+    np.testing.assert_allclose(mosaic[:, 10:], 0.0)
+    shared = window[:, 6:] / (window[:, 6:] + window[:, :4])  # left's weight over both, per shared column
+    np.testing.assert_allclose(mosaic[:, 6:10], shared, rtol=1e-6)
+    assert np.all(np.diff(mosaic[0]) <= 1e-7), "a smooth hand-over, no seam"
+    # Constant tiles blend to that constant everywhere, at the photo's borders too.
+    np.testing.assert_allclose(blend(grid, [0.3, 0.3]), np.full((10, 16), 0.3), rtol=1e-6)
+    # Hand-made maps: what each tile says lands where that tile is.
+    marked = np.zeros((10, 10))
+    marked[5, 2] = 1.0
+    spot = blend(grid, [np.zeros((10, 10)), marked])
+    assert np.unravel_index(spot.argmax(), spot.shape) == (5, 8)
+    with pytest.raises(ValueError, match="tile maps"):
+        blend(grid, [left])
+
+
+def test_window_is_one_in_the_middle_and_low_at_the_edges():
+    window = tile_window(9, 9)
+    assert window[4, 4] == pytest.approx(1.0) and window[0, 0] == pytest.approx(EDGE_WEIGHT**2)
+    assert window.min() > 0, "every pixel of a tile counts"
+
+
+def test_aggregation_rules():
+    p = [0.1, 0.9, 0.5, 0.2]
+    assert aggregate(p, "max") == pytest.approx(0.9)
+    assert aggregate(p, "noisy_or") == pytest.approx(1 - 0.9 * 0.1 * 0.5 * 0.8)
+    assert aggregate(p, "top_k_mean", top_k=2) == pytest.approx(0.7)
+    assert aggregate(p, "top_k_mean", top_k=10) == pytest.approx(np.mean(p)), "k over the tile count: all"
+    assert aggregate([0.3], "noisy_or") == pytest.approx(0.3), "one tile: its own probability"
+    # One confident tile among many quiet ones: max and noisy-OR flag the photo, top-k mean is warier.
+    quiet = [0.01] * 50 + [0.95]
+    assert aggregate(quiet, "max") > 0.9 and aggregate(quiet, "noisy_or") > 0.95
+    assert aggregate(quiet, "top_k_mean", top_k=3) < 0.5
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate(p, "mean")
+    with pytest.raises(ValueError, match="no tile"):
+        aggregate([], "max")
+
+
+def test_bad_tiling_settings_are_refused():
+    with pytest.raises(ValueError, match="overlap"):
+        tile_grid(100, 100, 50, 1.0)
+    with pytest.raises(ValueError, match="tile size"):
+        tile_grid(100, 100, 0, 0.2)
