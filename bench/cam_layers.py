@@ -13,30 +13,21 @@ architecture (efficientnet_lite0 unless --variant says otherwise).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
+from trained_run import DATA, latest, latest_checkpoint
 
-from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.pipelines.explain.nodes import match_masks
 from crack_pipeline.vision.explaining import explain_images
 from crack_pipeline.vision.folder import Folder
 from crack_pipeline.vision.models import get_spec
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 LAST_LAYER = {
     "efficientnet_lite0": "bn2",
     "small_cnn": "features",
     "resnet18": "layer4",
     "squeezenet1_1": "features",
 }
-
-
-def latest(relative: str) -> Path:
-    versions = sorted((DATA / relative).iterdir())
-    if not versions:
-        raise SystemExit(f"nothing in data/{relative}: run `make run` first")
-    return versions[-1] / Path(relative).name
 
 
 def main() -> None:
@@ -48,9 +39,7 @@ def main() -> None:
     parser.add_argument("--methods", default="layercam,gradcam")
     args = parser.parse_args()
 
-    checkpoint = TorchCheckpointDataset(
-        filepath=str(latest(f"06_models/{args.variant}/checkpoint.pt"))
-    ).load()
+    checkpoint = latest_checkpoint(args.variant)
     chosen = get_spec(checkpoint["architecture"]).cam_layer
     layers = args.layers.split(",") if args.layers else [chosen, LAST_LAYER[checkpoint["architecture"]]]
     split = pd.read_csv(latest("03_primary/split_manifest.csv"))

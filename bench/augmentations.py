@@ -1,0 +1,179 @@
+"""Which augmentations make a crack model hold up on photos from elsewhere? Measured, not guessed.
+
+Fine-tunes EfficientNet-Lite0 (ImageNet weights) on Özgenel's wall patches once per augmentation set, then
+scores each model in domain (held-out Özgenel patches) and out of domain, on CFD's whole pavement photos
+(tiled at the training scale, as `explain` does): the share of cracked photos detected, and the ROC AUC of
+tiles with crack pixels against tiles without any (a model that flags everything scores 0.5 there).
+`--mix-synthetic N` adds N synthetic patches per class (which carry masks) to every training set.
+
+Needs ../shared/data/{ozgenel_dev,cfd}. Last line: `ratio <CFD tile AUC of the best set / the baseline's>`.
+
+    .venv/bin/python bench/augmentations.py                        # ~3 min per set on 2 cores
+    .venv/bin/python bench/augmentations.py --sets baseline,all --per-class 300 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from crack_pipeline.vision.augment import AugmentConfig
+from crack_pipeline.vision.image_io import decode_image
+from crack_pipeline.vision.inference import fold_batch_norms
+from crack_pipeline.vision.models import create_model, get_spec
+from crack_pipeline.vision.photos import TilingConfig, tile_crack_probabilities
+from crack_pipeline.vision.precision import Precision
+from crack_pipeline.vision.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.tensor_cache import ImageTensors, build_tensors
+from crack_pipeline.vision.tiling import aggregate, cut_tiles
+from crack_pipeline.vision.training import TrainConfig, fit
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEMO = {"hflip": True, "translate": 30}  # the MATLAB demo's augmentation: the baseline
+GEOMETRIC = {"vflip": True, "rot90": True, "rotate": 45, "scale": (0.6, 1.6)}
+PHOTOMETRIC = {
+    "blur": 1.5,
+    "noise": 0.03,
+    "jpeg": 40,
+    "colour": 0.1,
+    "illumination": 0.25,
+    "brightness": 0.1,
+    "contrast": 0.2,
+}
+SETS = {
+    "baseline": DEMO,
+    "geometric": DEMO | GEOMETRIC,
+    "photometric": DEMO | PHOTOMETRIC,
+    "all": DEMO | GEOMETRIC | PHOTOMETRIC,
+}
+
+
+def ozgenel(per_class: int, size: int) -> tuple[ImageTensors, ImageTensors]:
+    """`per_class` training and `per_class` / 3 test patches per class, evenly spaced through the folders."""
+    root = SHARED / "ozgenel_dev"
+    train, test = [], []
+    for folder in ("Negative", "Positive"):
+        files = sorted(p.relative_to(root).as_posix() for p in (root / folder).glob("*.jpg"))
+        picks = np.linspace(0, len(files) - 1, per_class + per_class // 3).round().astype(int)
+        chosen = [files[i] for i in picks]
+        held_out = set(chosen[1::4][: per_class // 3])
+        test += [f for f in chosen if f in held_out]
+        train += [f for f in chosen if f not in held_out]
+    return tuple(
+        build_tensors(root, paths, [int(p.startswith("Positive")) for p in paths], size)
+        for paths in (train, test)
+    )
+
+
+def synthetic(per_class: int, size: int) -> ImageTensors:
+    config = SynthConfig(seed=5, image_size=227)
+    samples = [
+        (render_sample(config, positive, i), positive)
+        for positive in (True, False)
+        for i in range(1, per_class + 1)
+    ]
+    images = torch.from_numpy(np.stack([s.image.transpose(2, 0, 1) for s, _ in samples]))
+    images = torch.nn.functional.interpolate(
+        images.float(), size=(size, size), mode="bilinear", antialias=True
+    )
+    return ImageTensors(
+        images=images.round().clamp(0, 255).to(torch.uint8),
+        labels=torch.tensor([int(p) for _, p in samples]),
+        paths=[s.name for s, _ in samples],
+    )
+
+
+def cfd_scores(model, spec, size: int, tiling: TilingConfig) -> dict[str, float]:
+    """Detected share of the (all cracked) CFD photos, and tile ROC AUC: crack tiles against clean ones."""
+    root = SHARED / "cfd"
+    model = Precision.resolve("auto").prepare(fold_batch_norms(model.eval()))
+    detected, labels, scores = [], [], []
+    for image_path in sorted((root / "images").iterdir()):
+        image = decode_image(image_path.read_bytes()).pixels
+        mask = decode_image((root / "masks" / f"{image_path.stem}.png").read_bytes()).pixels.max(axis=2) > 127
+        grid = tiling.grid(*image.shape[:2])
+        p = tile_crack_probabilities(
+            model,
+            torch.from_numpy(cut_tiles(image, grid, size)),
+            spec.mean,
+            spec.std,
+            Precision.resolve("auto"),
+        )
+        detected.append(aggregate(p, tiling.aggregate, tiling.top_k) >= 0.5)
+        for (y, x), probability in zip(grid.origins(), p, strict=True):
+            share = mask[y : y + grid.tile_height, x : x + grid.tile_width].mean()
+            if share == 0 or share >= 0.005:  # clean tiles against clearly cracked ones
+                labels.append(share > 0)
+                scores.append(probability)
+    return {
+        "cfd_detected": float(np.mean(detected)),
+        "cfd_tile_auc": float(roc_auc_score(labels, scores)),
+        "cfd_tiles": len(labels),
+        "cfd_crack_tiles": int(np.sum(labels)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {list(SETS)}")
+    parser.add_argument("--per-class", type=int, default=600, help="Özgenel training patches per class")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--tile", type=int, default=227, help="CFD tile side (the training scale: 227)")
+    parser.add_argument("--mix-synthetic", type=int, default=0, help="synthetic patches per class added")
+    args = parser.parse_args()
+    if not (SHARED / "ozgenel_dev").is_dir() or not (SHARED / "cfd").is_dir():
+        raise SystemExit(f"needs the real data sets in {SHARED}")
+
+    train, test = ozgenel(args.per_class, args.size)
+    if args.mix_synthetic:
+        extra = synthetic(args.mix_synthetic, args.size)
+        train = ImageTensors(
+            torch.cat([train.images, extra.images]),
+            torch.cat([train.labels, extra.labels]),
+            train.paths + extra.paths,
+        )
+    spec = get_spec("efficientnet_lite0")
+    tiling = TilingConfig(tile_size=args.tile)
+    print(
+        f"train {len(train)} ({args.mix_synthetic} synthetic per class), Özgenel test {len(test)}, "
+        f"{args.epochs} epochs at {args.size} px, CFD tiles of {args.tile} px",
+        flush=True,
+    )
+    results = {}
+    for name in args.sets.split(","):
+        torch.manual_seed(0)
+        model = create_model(spec.name, num_classes=2, pretrained=True)
+        config = TrainConfig(
+            epochs=args.epochs,
+            freeze_backbone_epochs=1,
+            patience=args.epochs,
+            progress=False,
+            augment=AugmentConfig(**SETS[name]),
+        )
+        started = time.perf_counter()
+        result = fit(model, spec, train, test, config)
+        accuracy = result.best_metrics.get("val_accuracy", float("nan"))
+        results[name] = {"ozgenel_accuracy": accuracy, **cfd_scores(result.model, spec, args.size, tiling)}
+        r = results[name]
+        print(
+            f"set={name} ozgenel_accuracy={accuracy:.4f} cfd_detected={r['cfd_detected']:.3f} "
+            f"cfd_tile_auc={r['cfd_tile_auc']:.3f} (tiles {r['cfd_tiles']}, cracked {r['cfd_crack_tiles']}) "
+            f"train_s={time.perf_counter() - started:.0f}",
+            flush=True,
+        )
+    best = max(results, key=lambda n: results[n]["cfd_tile_auc"])
+    base = results.get("baseline", next(iter(results.values())))
+    print(f"best set: {best}")
+    print(f"ratio {results[best]['cfd_tile_auc'] / base['cfd_tile_auc']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
