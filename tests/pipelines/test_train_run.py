@@ -14,6 +14,8 @@ from kedro.framework.startup import bootstrap_project
 
 from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.vision.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.rendering import png_bytes as png
+from crack_pipeline.vision.synthetic import SynthConfig, render_photo
 from tests.conftest import image_bytes, write
 
 TINY = {"synth": {"count_per_class": 16, "image_size": 64, "workers": 2, "difficulty": 0.0}}
@@ -209,6 +211,33 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
     heatmaps = sorted((newest / "layercam").glob("*_heatmap.npy"))
     assert [np.load(h).shape for h in heatmaps] == [(60, 80), (64, 64)], "each at its own image's resolution"
     assert "unlabelled" in (newest / "index.html").read_text()
+
+    # A whole photo, larger than a tile, with its crack mask: tiled, scored with scope=photo, boxes saved.
+    wall = render_photo(SynthConfig(image_size=64, seed=2, difficulty=0.0), 150, 200, cracks=1)
+    write(project.parent / "wall", "wall.png", png(wall.image))
+    write(project.parent / "wall_masks", "wall.png", png(wall.mask.astype(np.uint8) * 255))
+    settings = {"input_dir": str(project.parent / "wall"), "masks_dir": str(project.parent / "wall_masks")}
+    run(project, pipeline_names=["explain"], params={"explain": settings, "tiling": {"tile_size": 64}})
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^explain: method=layercam scope=photo n=1 detection_rate=[01]\.000 pointing_game=[01]\.000 "
+        r"energy_in_mask=[0-9.]+ baseline_center=[0-9.]+/[0-9.]+ baseline_sobel=[0-9.]+/[0-9.]+ "
+        r"mask_share=[0-9.]+$",
+        out,
+        re.MULTILINE,
+    ), out
+    newest = sorted((project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
+    (heatmap,) = (newest / "layercam").glob("*_heatmap.npy")
+    (tiles,) = (newest / "layercam").glob("*_tiles.npy")
+    assert np.load(heatmap).shape == (150, 200) and np.load(tiles).shape == (3, 4), "64-px tiles, 1/4 overlap"
+    boxes = sorted(
+        p for p in (project / "data/07_model_output/explain_boxes.csv").rglob("*.csv") if p.is_file()
+    )
+    assert list(pd.read_csv(boxes[-1]).columns[:7]) == ["file", "method", "box", "x0", "y0", "x1", "y1"]
+    quality = json.loads(
+        sorted((project / "data/08_reporting/explain_quality.json").rglob("*.json"))[-1].read_text()
+    )
+    assert quality["methods"]["layercam"]["photo"]["n"] == 1 and quality["tiling"]["tile_size"] == 64
 
     write(folder, "mystery/x.jpg", image_bytes(fmt="JPEG"))
     with pytest.raises(Exception, match="mystery"):
