@@ -36,6 +36,9 @@ def test_a_region_without_evidence_keeps_its_whole_extent_and_diagonal_neighbour
     probability[20:30, 20:30] = 0.8  # touches the first only at a corner: 8-connected, one region
     (box,) = crack_boxes(probability, np.zeros_like(probability))
     assert (box["x0"], box["y0"], box["x1"], box["y1"]) == (10, 10, 30, 30) and box["evidence"] == 0
+    assert crack_boxes(probability, np.full_like(probability, 0.1), min_evidence=0.2) == [], (
+        "nothing to point at"
+    )
 
 
 def test_no_region_no_box_and_maps_must_agree():

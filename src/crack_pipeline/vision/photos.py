@@ -35,7 +35,8 @@ class TilingConfig:
     # Crack regions: where the blended tile p(crack) reaches the decision threshold, each box tightened
     # to where the map reaches this share of its peak in the region.
     box_evidence: float = 0.3
-    min_box_area: float = 0.05  # regions smaller than this share of a tile are not boxed
+    min_box_area: float = 0.05  # regions smaller than this share of a tile are not boxed...
+    min_box_evidence: float = 0.2  # ...nor those whose map never reaches this
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> TilingConfig:
@@ -90,6 +91,7 @@ def explain_photo(
         DECISION_THRESHOLD,
         config.box_evidence,
         config.min_box_area * grid.tile_height * grid.tile_width,
+        config.min_box_evidence,
     )
     return PhotoExplanation(
         probability=probability,

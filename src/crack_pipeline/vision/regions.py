@@ -15,14 +15,15 @@ def crack_boxes(
     threshold: float = 0.5,
     evidence_share: float = 0.3,
     min_area: int = 1,
+    min_evidence: float = 0.0,
 ) -> list[dict]:
     """One box per 8-connected region where `probability_map` >= `threshold`, most probable first.
 
     A region is as coarse as the tiles that found it; its box is the bounding box of the pixels inside
     it where `evidence_map` reaches `evidence_share` of the region's peak (the whole region without any
     evidence). Each box: x0, y0 (first pixel) and x1, y1 (one past the last), in the maps' pixels; `area`
-    the region's pixel count (regions under `min_area` are dropped); `probability` its highest
-    p(crack), `evidence` its evidence peak.
+    the region's pixel count; `probability` its highest p(crack), `evidence` its evidence peak. Regions
+    under `min_area` pixels or `min_evidence` are dropped: a tile's guess with nothing to point at.
     """
     probability_map = np.asarray(probability_map, dtype=np.float32)
     evidence_map = np.asarray(evidence_map, dtype=np.float32)
@@ -39,6 +40,8 @@ def crack_boxes(
             continue
         evidence = np.where(inside, evidence_map[found], 0)
         peak = float(evidence.max())
+        if peak < min_evidence:
+            continue
         strong = evidence >= evidence_share * peak if peak > 0 else inside
         rows, columns = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
         y, x = found
