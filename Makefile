@@ -46,6 +46,8 @@ bench: install
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/explain_throughput.py
 	$(BIN)/python bench/cam_layers.py    # needs a trained run (make run)
+	$(BIN)/python bench/photo_explain.py # needs a trained run (make run)
+	$(BIN)/python bench/augmentations.py # needs ../shared/data; ~15 min
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
