@@ -4,6 +4,7 @@ map, crack regions boxed, and all of it in the files, the tables and the gallery
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from crack_pipeline.vision.photos import TilingConfig, explain_photo
 from crack_pipeline.vision.rendering import BOX_COLOUR, draw_boxes, scale_boxes
 from crack_pipeline.vision.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.tiling import tile_grid
+from tests.conftest import SHARED_DATA
 from tests.test_cam import trained  # noqa: F401  (the fixture: a small_cnn trained on 96-px cracks)
 
 TILING = TilingConfig(tile_size=96, overlap=0.25, cam_min_probability=0.05)
@@ -136,3 +138,38 @@ def test_a_whole_photo_and_a_patch_explained_together(checkpoint, tmp_path):
         line.startswith("explain: method=layercam scope=photo n=1 detection_rate=1.000") for line in lines
     )
     assert quality["perturbation_images"] == 4
+
+
+CFD = SHARED_DATA / "cfd"
+
+
+@pytest.mark.skipif(not CFD.is_dir(), reason="../shared/data/cfd is not present")
+def test_real_pavement_photos_are_tiled_scored_and_boxed_in_their_own_pixels(checkpoint):
+    names = sorted(p.name for p in (CFD / "images").iterdir())[:3]
+    masks = {
+        name: np.asarray(Image.open(CFD / "masks" / f"{Path(name).stem}.png").convert("L")) > 127
+        for name in names
+    }
+    result = explain_images(
+        checkpoint,
+        CFD / "images",
+        [(name, None) for name in names],
+        ["layercam"],
+        masks=masks,
+        tiling=TILING,
+        sanity_images=2,
+    )
+    assert result.skipped == {}
+    for number, name in enumerate(names):
+        shape = masks[name].shape
+        heatmap = np.load(io.BytesIO(result.files[f"layercam/{number:05d}_{Path(name).stem}_heatmap.npy"]))
+        assert heatmap.shape == shape and heatmap.min() >= 0 and heatmap.max() <= 1
+    assert (result.predictions.tiles == len(tile_grid(*shape, 96, 0.25))).all()
+    inside = (
+        (result.boxes.x0 >= 0)
+        & (result.boxes.y0 >= 0)
+        & (result.boxes.x1 <= shape[1])
+        & (result.boxes.y1 <= shape[0])
+    )
+    assert inside.all() and (result.boxes.x1 > result.boxes.x0).all()
+    assert result.quality["layercam"]["photo"]["n"] == 3
