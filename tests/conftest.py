@@ -60,3 +60,41 @@ def kedro_project(tmp_path, monkeypatch) -> Path:
     (project / "conf/local/mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
     monkeypatch.chdir(project)
     return project
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """A small_cnn trained on 96-px synthetic cracks (about 10 s), shared by the CAM and photo tests."""
+    import torch
+
+    from crack_pipeline.vision.models import create_model
+    from crack_pipeline.vision.training import fit
+    from tests.test_training import SPEC, config, tiny_split
+
+    torch.manual_seed(0)
+    return fit(
+        create_model("small_cnn"),
+        SPEC,
+        tiny_split(48, 1, size=96),
+        tiny_split(16, 2, size=96),
+        config(epochs=8),
+    ).model
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(trained):
+    """The trained model as a checkpoint, as training writes it."""
+    from crack_pipeline.vision.checkpoint import make_checkpoint
+
+    return make_checkpoint(
+        trained,
+        variant="small_cnn",
+        architecture="small_cnn",
+        input_size=96,
+        train_config={},
+        data_fingerprint="d",
+        split_fingerprint="s",
+        git_commit="g",
+        best_epoch=1,
+        best_metrics={},
+    )

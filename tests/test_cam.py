@@ -5,24 +5,12 @@ import pytest
 import torch
 
 from crack_pipeline.vision.cam import METHODS, CamExplainer
+from crack_pipeline.vision.explaining import randomised_weights_correlation
 from crack_pipeline.vision.localisation import centre_gaussian, energy_in_mask, pointing_game
 from crack_pipeline.vision.models import create_model
 from crack_pipeline.vision.precision import Precision
 from crack_pipeline.vision.synthetic import SynthConfig, render_sample
-from crack_pipeline.vision.training import fit
-from tests.test_training import SPEC, config, tiny_split
-
-
-@pytest.fixture(scope="module")
-def trained():
-    torch.manual_seed(0)
-    return fit(
-        create_model("small_cnn"),
-        SPEC,
-        tiny_split(48, 1, size=96),
-        tiny_split(16, 2, size=96),
-        config(epochs=8),
-    ).model
+from tests.test_training import SPEC
 
 
 @pytest.fixture(scope="module")
@@ -95,22 +83,8 @@ def test_unknown_method_and_target():
         CamExplainer(model, "features", SPEC.mean, SPEC.std, target="pores")
 
 
-def test_randomised_weights_give_other_heatmaps(trained, cracks):
-    from crack_pipeline.vision.checkpoint import make_checkpoint
-    from crack_pipeline.vision.explaining import randomised_weights_correlation
-
+def test_randomised_weights_give_other_heatmaps(trained_checkpoint, cracks):
     images, _ = cracks
-    checkpoint = make_checkpoint(
-        trained,
-        variant="v",
-        architecture="small_cnn",
-        input_size=96,
-        train_config={},
-        data_fingerprint="d",
-        split_fingerprint="s",
-        git_commit="g",
-        best_epoch=1,
-        best_metrics={},
-    )
+    checkpoint = trained_checkpoint
     correlation = randomised_weights_correlation(checkpoint, images, "gradcam", "predicted", "fp32", seed=0)
     assert -1 <= correlation < 0.9, "a trained model's heatmaps must not be what random weights give"

@@ -10,14 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crack_pipeline.vision.checkpoint import make_checkpoint
 from crack_pipeline.vision.explaining import explain_images, quality_lines
 from crack_pipeline.vision.photos import TilingConfig, explain_photo
 from crack_pipeline.vision.rendering import BOX_COLOUR, draw_boxes, scale_boxes
 from crack_pipeline.vision.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.tiling import tile_grid
 from tests.conftest import SHARED_DATA
-from tests.test_cam import trained  # noqa: F401  (the fixture: a small_cnn trained on 96-px cracks)
 
 TILING = TilingConfig(tile_size=96, overlap=0.25, cam_min_probability=0.05)
 
@@ -70,23 +68,7 @@ def test_boxes_are_drawn_on_the_picture_and_follow_it_into_thumbnails():
     assert (small["x0"], small["y0"], small["x1"], small["y1"], small["probability"]) == (10, 5, 30, 15, 0.9)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(trained):  # noqa: F811
-    return make_checkpoint(
-        trained,
-        variant="small_cnn",
-        architecture="small_cnn",
-        input_size=96,
-        train_config={},
-        data_fingerprint="d",
-        split_fingerprint="s",
-        git_commit="g",
-        best_epoch=1,
-        best_metrics={},
-    )
-
-
-def test_a_whole_photo_and_a_patch_explained_together(checkpoint, tmp_path):
+def test_a_whole_photo_and_a_patch_explained_together(trained_checkpoint, tmp_path):
     settings = SynthConfig(image_size=96, seed=3, difficulty=0.0)
     photo = render_photo(settings, 240, 330, cracks=1)
     patch = render_sample(settings, True, 1)
@@ -94,7 +76,7 @@ def test_a_whole_photo_and_a_patch_explained_together(checkpoint, tmp_path):
     Image.fromarray(photo.image).save(tmp_path / "site" / "deck.png")
     Image.fromarray(patch.image).save(tmp_path / "patch.png")
     result = explain_images(
-        checkpoint,
+        trained_checkpoint,
         tmp_path,
         [("site/deck.png", None), ("patch.png", "crack")],
         ["layercam"],
@@ -144,14 +126,14 @@ CFD = SHARED_DATA / "cfd"
 
 
 @pytest.mark.skipif(not CFD.is_dir(), reason="../shared/data/cfd is not present")
-def test_real_pavement_photos_are_tiled_scored_and_boxed_in_their_own_pixels(checkpoint):
+def test_real_pavement_photos_are_tiled_scored_and_boxed_in_their_own_pixels(trained_checkpoint):
     names = sorted(p.name for p in (CFD / "images").iterdir())[:3]
     masks = {
         name: np.asarray(Image.open(CFD / "masks" / f"{Path(name).stem}.png").convert("L")) > 127
         for name in names
     }
     result = explain_images(
-        checkpoint,
+        trained_checkpoint,
         CFD / "images",
         [(name, None) for name in names],
         ["layercam"],

@@ -16,20 +16,20 @@ from scipy.stats import spearmanr
 
 from crack_pipeline.vision import localisation, rendering
 from crack_pipeline.vision.cam import CamExplainer
-from crack_pipeline.vision.image_io import ImageRejected, decode_image
 from crack_pipeline.vision.inference import fold_batch_norms, inference_model
 from crack_pipeline.vision.models import create_model
 from crack_pipeline.vision.perturbation import deletion_insertion
 from crack_pipeline.vision.photos import (
     DECISION_THRESHOLD,
     PhotoExplanation,
+    TiledPhoto,
     TilingConfig,
     explain_photo,
     tile_crack_probabilities,
+    tiled_photos,
 )
 from crack_pipeline.vision.precision import Precision
 from crack_pipeline.vision.regions import BOX_FIELDS
-from crack_pipeline.vision.tiling import TileGrid, cut_tiles
 
 BASELINES = ("center", "random", "sobel")
 
@@ -61,35 +61,7 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-@dataclass
-class _Photo:
-    index: int
-    path: str
-    label: str | None
-    image: np.ndarray
-    grid: TileGrid
-    tiles: np.ndarray
-
-    @property
-    def scope(self) -> str:
-        """`photo` when tiled, `patch` when the image is at most one tile."""
-        return "photo" if len(self.grid) > 1 else "patch"
-
-
-def _photos(root: Path, items, tiling: TilingConfig, input_size: int, skipped: dict) -> Iterator[_Photo]:
-    """Each readable image with its tiles, decoded one at a time (a folder of 12-MP photos never sits
-    in memory at once); unreadable ones go to `skipped` with the reason."""
-    for index, (path, label) in enumerate(items):
-        try:
-            image = decode_image((root / path).read_bytes()).pixels
-        except (OSError, ImageRejected) as error:
-            skipped[path] = str(error)
-            continue
-        grid = tiling.grid(*image.shape[:2])
-        yield _Photo(index, path, label, image, grid, cut_tiles(image, grid, input_size))
-
-
-def _chunks(photos: Iterator[_Photo], tiles_per_chunk: int) -> Iterator[list[_Photo]]:
+def _chunks(photos: Iterator[TiledPhoto], tiles_per_chunk: int) -> Iterator[list[TiledPhoto]]:
     """Photos grouped until they hold at least `tiles_per_chunk` tiles: patches are batched together,
     a big photo's tiles among themselves."""
     chunk, tiles = [], 0
@@ -159,7 +131,7 @@ def explain_images(
     files: dict[str, bytes] = {}
     rows, gallery, box_rows, skipped, sanity_inputs = [], [], [], {}, []
     rng = np.random.default_rng(seed)
-    for chunk in _chunks(_photos(root, items, tiling, size, skipped), batch_size):
+    for chunk in _chunks(tiled_photos(root, items, tiling, size, skipped), batch_size):
         tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))
         whole = np.concatenate([np.full(len(photo.grid), photo.scope == "photo") for photo in chunk])
         probabilities = np.full(len(tiles), np.nan)
@@ -227,7 +199,7 @@ def _record_photo(
     files: dict[str, bytes],
     record: _MethodRecord,
     method: str,
-    photo: _Photo,
+    photo: TiledPhoto,
     explanation: PhotoExplanation,
     box_rows: list[dict],
 ) -> tuple[dict, dict]:

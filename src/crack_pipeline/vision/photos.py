@@ -3,6 +3,7 @@ into one crack map, the photo's p(crack) aggregated from its tiles', crack regio
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,36 @@ class PhotoExplanation:
     boxes: list[dict]  # crack regions (regions.crack_boxes)
 
 
+@dataclass
+class TiledPhoto:
+    index: int  # position in the list of images asked for
+    path: str
+    label: str | None
+    image: np.ndarray  # H x W x 3 uint8
+    grid: TileGrid
+    tiles: np.ndarray  # N x 3 x S x S uint8, at the model's input
+
+    @property
+    def scope(self) -> str:
+        """`photo` when tiled, `patch` when the image is at most one tile."""
+        return "photo" if len(self.grid) > 1 else "patch"
+
+
+def tiled_photos(
+    root: Path, items: Sequence[tuple[str, str | None]], config: TilingConfig, input_size: int, skipped: dict
+) -> Iterator[TiledPhoto]:
+    """Each readable image of `items` (relative path, label) with its tiles, decoded one at a time (a
+    folder of 12-MP photos never sits in memory at once); unreadable ones go to `skipped` with the reason."""
+    for index, (path, label) in enumerate(items):
+        try:
+            image = decode_image((root / path).read_bytes()).pixels
+        except (OSError, ImageRejected) as error:
+            skipped[path] = str(error)
+            continue
+        grid = config.grid(*image.shape[:2])
+        yield TiledPhoto(index, path, label, image, grid, cut_tiles(image, grid, input_size))
+
+
 def tile_crack_probabilities(
     model: nn.Module, tiles: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
 ) -> np.ndarray:
@@ -115,17 +146,10 @@ def classify_photos(
     resolved = Precision.resolve(precision)
     model = inference_model(checkpoint, resolved)
     found, tiles_of, skipped = {}, {}, {}
-    for path in paths:
-        try:
-            image = decode_image((root / path).read_bytes()).pixels
-        except (OSError, ImageRejected) as error:
-            skipped[path] = str(error)
-            continue
-        grid = config.grid(*image.shape[:2])
-        tiles = torch.from_numpy(cut_tiles(image, grid, checkpoint["input_size"]))
+    for photo in tiled_photos(root, [(p, None) for p in paths], config, checkpoint["input_size"], skipped):
         probabilities = tile_crack_probabilities(
-            model, tiles, checkpoint["mean"], checkpoint["std"], resolved, batch_size
+            model, torch.from_numpy(photo.tiles), checkpoint["mean"], checkpoint["std"], resolved, batch_size
         )
-        found[path] = aggregate(probabilities, config.aggregate, config.top_k)
-        tiles_of[path] = len(grid)
+        found[photo.path] = aggregate(probabilities, config.aggregate, config.top_k)
+        tiles_of[photo.path] = len(photo.grid)
     return found, tiles_of, skipped
