@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from crack_pipeline.pipelines.train.nodes import with_synthetic
 from crack_pipeline.vision.augment import AugmentConfig
 from crack_pipeline.vision.image_io import decode_image
 from crack_pipeline.vision.inference import fold_batch_norms
 from crack_pipeline.vision.models import create_model, get_spec
 from crack_pipeline.vision.photos import TilingConfig, tile_crack_probabilities
 from crack_pipeline.vision.precision import Precision
-from crack_pipeline.vision.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.tensor_cache import ImageTensors, build_tensors
 from crack_pipeline.vision.tiling import aggregate, cut_tiles
 from crack_pipeline.vision.training import TrainConfig, fit
@@ -70,24 +70,6 @@ def ozgenel(per_class: int, size: int) -> tuple[ImageTensors, ImageTensors]:
     )
 
 
-def synthetic(per_class: int, size: int) -> ImageTensors:
-    config = SynthConfig(seed=5, image_size=227)
-    samples = [
-        (render_sample(config, positive, i), positive)
-        for positive in (True, False)
-        for i in range(1, per_class + 1)
-    ]
-    images = torch.from_numpy(np.stack([s.image.transpose(2, 0, 1) for s, _ in samples]))
-    images = torch.nn.functional.interpolate(
-        images.float(), size=(size, size), mode="bilinear", antialias=True
-    )
-    return ImageTensors(
-        images=images.round().clamp(0, 255).to(torch.uint8),
-        labels=torch.tensor([int(p) for _, p in samples]),
-        paths=[s.name for s, _ in samples],
-    )
-
-
 def cfd_scores(model, spec, size: int, tiling: TilingConfig) -> dict[str, float]:
     """Detected share of the (all cracked) CFD photos, and tile ROC AUC: crack tiles against clean ones."""
     root = SHARED / "cfd"
@@ -126,20 +108,14 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=600, help="Özgenel training patches per class")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--size", type=int, default=160)
-    parser.add_argument("--tile", type=int, default=227, help="CFD tile side (the training scale: 227)")
+    parser.add_argument("--tile", type=int, default=113, help="CFD tile side (113: 43 %% of the tiles clean)")
     parser.add_argument("--mix-synthetic", type=int, default=0, help="synthetic patches per class added")
     args = parser.parse_args()
     if not (SHARED / "ozgenel_dev").is_dir() or not (SHARED / "cfd").is_dir():
         raise SystemExit(f"needs the real data sets in {SHARED}")
 
     train, test = ozgenel(args.per_class, args.size)
-    if args.mix_synthetic:
-        extra = synthetic(args.mix_synthetic, args.size)
-        train = ImageTensors(
-            torch.cat([train.images, extra.images]),
-            torch.cat([train.labels, extra.labels]),
-            train.paths + extra.paths,
-        )
+    train = with_synthetic(train, args.mix_synthetic, seed=0)
     spec = get_spec("efficientnet_lite0")
     tiling = TilingConfig(tile_size=args.tile)
     print(

@@ -76,3 +76,27 @@ def test_no_shortcut_through_global_image_statistics(difficulty):
     assert accuracy <= 0.65, (
         f"global statistics reach {accuracy:.3f} accuracy: the synthetic data has a shortcut"
     )
+
+
+def test_synthetic_patches_mixed_into_real_training_images():
+    import torch
+
+    from crack_pipeline.pipelines.train.nodes import with_synthetic
+    from crack_pipeline.vision.synthetic import render_patches
+    from crack_pipeline.vision.tensor_cache import ImageTensors
+
+    names, images, labels = render_patches(SynthConfig(count_per_class=3, seed=1), 48)
+    assert (
+        images.shape == (6, 3, 48, 48) and images.dtype == np.uint8 and labels.tolist() == [1, 1, 1, 0, 0, 0]
+    )
+    assert all(name.startswith("synthetic/") for name in names)
+    real = ImageTensors(
+        torch.zeros((4, 3, 48, 48), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]), list("abcd")
+    )
+    assert with_synthetic(real, 0, seed=42) is real
+    mixed = with_synthetic(real, 3, seed=42)
+    assert len(mixed) == 10 and mixed.labels.tolist() == [0, 1, 0, 1, 1, 1, 1, 0, 0, 0]
+    assert torch.equal(mixed.images[:4], real.images) and mixed.paths[:4] == list("abcd")
+    # Never the synthetic data set's own images (seed 42), which may be its test split.
+    own = render_patches(SynthConfig(count_per_class=3, seed=42), 48)[1]
+    assert not any(np.array_equal(own[i], mixed.images[4 + i].numpy()) for i in range(6))

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
 
+from crack_pipeline.vision.image_io import resize_square
 from crack_pipeline.vision.parallel import parallel_map
 
 POSITIVE_FOLDER, NEGATIVE_FOLDER = "Positive", "Negative"
@@ -273,3 +274,16 @@ def render_photo(config: SynthConfig, height: int, width: int, cracks: int, inde
     rgb += rng.normal(0, 0.008, rgb.shape)  # sensor noise
     image = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
     return Sample(name=f"photo_{index:05d}.jpg", image=image, mask=mask)
+
+
+def render_patches(config: SynthConfig, size: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every sample of `config`, resized to `size` as a training patch is: names, uint8 N x 3 x size x size,
+    labels (1 = crack). For mixing synthetic cracks into training on real photos."""
+    samples = [
+        render_sample(config, positive, i)
+        for positive in (True, False)
+        for i in range(1, config.count_per_class + 1)
+    ]
+    images = np.stack([resize_square(Image.fromarray(s.image), size) for s in samples])
+    labels = np.array([int(s.mask is not None) for s in samples], dtype=np.int64)
+    return [f"synthetic/{s.name}" for s in samples], images, labels

@@ -29,6 +29,15 @@ class ImageTensors:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def concat(self, other: ImageTensors) -> ImageTensors:
+        """Both sets in one (a copy)."""
+        return ImageTensors(
+            images=torch.cat([self.images, other.images]),
+            labels=torch.cat([self.labels, other.labels]),
+            paths=self.paths + other.paths,
+            skipped={**self.skipped, **other.skipped},
+        )
+
     def subset(self, paths: Sequence[str]) -> ImageTensors:
         """The decoded images among `paths` (a copy: the caller may drop the full set)."""
         wanted = set(paths)
