@@ -2,9 +2,10 @@
 
 For resnet18 and squeezenet1_1 (trained weights are not needed for speed), on the same images:
   (a) the tutorial's way: one pytorch-grad-cam GradCAM call per image, fp32, NCHW;
-  (b) pure inference of the same model at the precision and memory layout of (c): the ceiling;
-  (c) the project's CamExplainer: batched, parameters frozen so gradients stop at the CAM layer,
-      precision "auto" (bf16 + channels_last where the CPU has it).
+  (b) pure inference of the same model as the project infers (batch norms folded), at the precision and
+      memory layout of (c): the ceiling;
+  (c) the project's CamExplainer on that model: batched, parameters frozen so gradients stop at the CAM
+      layer, precision "auto" (bf16 + channels_last where the CPU has it).
 Prints heatmaps/s for each, c/b, and last `ratio <c/a>` (the smaller of the two models).
 """
 
@@ -21,6 +22,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from crack_pipeline.vision.cam import CamExplainer
 from crack_pipeline.vision.image_io import load_resized
+from crack_pipeline.vision.inference import fold_batch_norms
 from crack_pipeline.vision.models import create_model, get_spec
 from crack_pipeline.vision.precision import Precision
 from crack_pipeline.vision.synthetic import SynthConfig, render_sample
@@ -56,7 +58,7 @@ def tutorial(name: str, data: torch.Tensor) -> float:
 
 def inference(name: str, data: torch.Tensor, precision: Precision, batch: int) -> float:
     spec = get_spec(name)
-    model = precision.prepare(create_model(name).eval())
+    model = precision.prepare(fold_batch_norms(create_model(name).eval()))  # as the project infers
     normalise = normalizer(spec.mean, spec.std)
     started = time.perf_counter()
     with torch.no_grad():
@@ -69,7 +71,9 @@ def inference(name: str, data: torch.Tensor, precision: Precision, batch: int) -
 
 def project(name: str, data: torch.Tensor, precision: Precision, batch: int) -> float:
     spec = get_spec(name)
-    explainer = CamExplainer(create_model(name), spec.cam_layer, spec.mean, spec.std, precision=precision)
+    explainer = CamExplainer(
+        fold_batch_norms(create_model(name).eval()), spec.cam_layer, spec.mean, spec.std, precision=precision
+    )
     started = time.perf_counter()
     for start in range(0, len(data), batch):
         explainer.explain(data[start : start + batch])
