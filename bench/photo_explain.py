@@ -68,7 +68,7 @@ def main() -> None:
 
     checkpoint = latest_checkpoint(args.variant)
     checkpoint["cam_layer"] = get_spec(checkpoint["architecture"]).cam_layer
-    tiling = TilingConfig()
+    tiling = TilingConfig().at_scale_of(checkpoint)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         if args.photo:

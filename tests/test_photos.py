@@ -48,6 +48,14 @@ def test_a_patch_keeps_its_own_cam():
     assert explanation.boxes == [], "no crack predicted, no box"
 
 
+def test_tiles_are_the_models_training_patches_unless_set():
+    assert TilingConfig().at_scale_of({"patch_side": 100}).tile_size == 100
+    assert TilingConfig().at_scale_of({}).tile_size == 227, "older checkpoints: Özgenel's patch side"
+    assert TilingConfig(tile_size=64).at_scale_of({"patch_side": 100}).tile_size == 64
+    with pytest.raises(ValueError, match="at_scale_of"):
+        TilingConfig().grid(500, 500)
+
+
 def test_tiling_settings_are_checked():
     assert TilingConfig.from_dict({"tile_size": 128}).tile_size == 128
     with pytest.raises(ValueError, match="unknown tiling settings"):

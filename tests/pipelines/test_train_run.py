@@ -54,6 +54,7 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
         checkpoint = TorchCheckpointDataset(filepath=str(version / "checkpoint.pt")).load()
         assert checkpoint["variant"] == variant and checkpoint["architecture"] == architecture
         assert checkpoint["input_size"] == 64 and len(checkpoint["data_fingerprint"]) == 64
+        assert checkpoint["patch_side"] == 64, "the training images' side on disk, for tiling photos"
         assert checkpoint["train_config"]["epochs"] == 2 and checkpoint["best_epoch"] in (1, 2)
         assert "test_accuracy" in checkpoint["test_metrics"]
         model_from_checkpoint(checkpoint)
@@ -196,7 +197,7 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
 
     # New photos, labelled or not, in any folder layout: explained without a split.
     photos = project.parent / "site_photos"
-    write(photos, "bridge_7/IMG_0001.jpg", image_bytes((80, 60), fmt="JPEG", seed=3))
+    write(photos, "bridge_7/IMG_0001.jpg", image_bytes((60, 48), fmt="JPEG", seed=3))  # within one 64-px tile
     write(photos, "bridge_7/deck/IMG_0002.png", image_bytes(seed=4))
     write(photos, "notes.txt", b"inspection notes")
     run(project, pipeline_names=["explain"], params={"explain": {"input_dir": str(photos)}})
@@ -205,11 +206,11 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
     assert re.search(
         r"^explain: method=layercam n=2 deletion_auc=[0-9.]+ insertion_auc=[0-9.]+ ", out, re.MULTILINE
     ), "LayerCAM by default"
-    registry_layer = r"^explain: model \w+, CAM layer features(\.6)?$"
+    registry_layer = r"^explain: model \w+, CAM layer features(\.6)?, tiles of 64 px$"
     assert re.search(registry_layer, out, re.MULTILINE), "the registry's layer"
     newest = sorted((project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
     heatmaps = sorted((newest / "layercam").glob("*_heatmap.npy"))
-    assert [np.load(h).shape for h in heatmaps] == [(60, 80), (64, 64)], "each at its own image's resolution"
+    assert [np.load(h).shape for h in heatmaps] == [(48, 60), (64, 64)], "each at its own image's resolution"
     assert "unlabelled" in (newest / "index.html").read_text()
 
     # A whole photo, larger than a tile, with its crack mask: tiled, scored with scope=photo, boxes saved.
@@ -217,7 +218,9 @@ def test_each_variant_is_trained_checkpointed_and_tracked(project, capsys):
     write(project.parent / "wall", "wall.png", png(wall.image))
     write(project.parent / "wall_masks", "wall.png", png(wall.mask.astype(np.uint8) * 255))
     settings = {"input_dir": str(project.parent / "wall"), "masks_dir": str(project.parent / "wall_masks")}
-    run(project, pipeline_names=["explain"], params={"explain": settings, "tiling": {"tile_size": 64}})
+    run(
+        project, pipeline_names=["explain"], params={"explain": settings}
+    )  # tiles: the training patches' 64 px
     out = capsys.readouterr().out
     assert re.search(
         r"^explain: method=layercam scope=photo n=1 detection_rate=[01]\.000 pointing_game=[01]\.000 "

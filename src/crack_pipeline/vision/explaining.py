@@ -118,7 +118,7 @@ def explain_images(
     runs the model-randomisation sanity check and the deletion/insertion curves on the first
     `sanity_images` tiles explained.
     """
-    tiling = tiling or TilingConfig()
+    tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
     size = checkpoint["input_size"]
     resolved = Precision.resolve(precision)
     classifier = inference_model(checkpoint, resolved)

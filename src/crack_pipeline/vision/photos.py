@@ -4,7 +4,7 @@ into one crack map, the photo's p(crack) aggregated from its tiles', crack regio
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,13 @@ from crack_pipeline.vision.tiling import AGGREGATES, TileGrid, aggregate, blend,
 from crack_pipeline.vision.training import predict_logits
 
 DECISION_THRESHOLD = 0.5  # a photo is called cracked, and boxed, from this p(crack) on
+DEFAULT_TILE_SIZE = 227  # Özgenel's patches, for checkpoints that do not record their training patch side
 
 
 @dataclass(frozen=True)
 class TilingConfig:
-    tile_size: int = 227  # the training patches' side in photo pixels (Özgenel's and the synthetic 227)
+    # The training patches' side in photo pixels; None: the checkpoint's `patch_side` (at_scale_of).
+    tile_size: int | None = None
     overlap: float = 0.25  # share of a tile that its neighbour covers too
     aggregate: str = "max"  # the photo's p(crack) from its tiles': max | noisy_or | top_k_mean
     top_k: int = 3  # tiles averaged by top_k_mean
@@ -48,10 +50,18 @@ class TilingConfig:
         config = cls(**(values or {}))
         if config.aggregate not in AGGREGATES:
             raise ValueError(f"tiling.aggregate must be one of {AGGREGATES}, got {config.aggregate!r}")
-        config.grid(1, 1)  # validates the size and the overlap
+        replace(config, tile_size=config.tile_size or DEFAULT_TILE_SIZE).grid(1, 1)  # size and overlap
         return config
 
+    def at_scale_of(self, checkpoint: dict[str, Any]) -> TilingConfig:
+        """This tiling with a tile size: the one set, else the side of the model's training patches."""
+        if self.tile_size is not None:
+            return self
+        return replace(self, tile_size=int(checkpoint.get("patch_side") or DEFAULT_TILE_SIZE))
+
     def grid(self, height: int, width: int) -> TileGrid:
+        if self.tile_size is None:
+            raise ValueError("no tile size: resolve it with at_scale_of(checkpoint) first")
         return tile_grid(height, width, self.tile_size, self.overlap)
 
 
@@ -145,6 +155,7 @@ def classify_photos(
     could not be read with the reason."""
     resolved = Precision.resolve(precision)
     model = inference_model(checkpoint, resolved)
+    config = config.at_scale_of(checkpoint)
     found, tiles_of, skipped = {}, {}, {}
     for photo in tiled_photos(root, [(p, None) for p in paths], config, checkpoint["input_size"], skipped):
         probabilities = tile_crack_probabilities(

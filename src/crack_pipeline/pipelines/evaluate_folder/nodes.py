@@ -32,7 +32,7 @@ def evaluate_folder(
     labels = [CLASS_NAMES.index(label) for label in kept.label]
     data = build_tensors(images.root, kept.path.tolist(), labels, checkpoint["input_size"])
     probability = crack_probabilities(checkpoint, data)
-    config = TilingConfig.from_dict(tiling)
+    config = TilingConfig.from_dict(tiling).at_scale_of(checkpoint)
     large = kept[(kept.width > config.tile_size) | (kept.height > config.tile_size)].path
     # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
     tiled, tiles, _ = classify_photos(

@@ -81,7 +81,11 @@ def explain_split(
     # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
     layer = explain.get("cam_layer") or get_spec(checkpoint["architecture"]).cam_layer
     checkpoint = {**checkpoint, "cam_layer": layer}
-    print(f"explain: model {checkpoint['variant']}, CAM layer {layer}", flush=True)
+    tiles = TilingConfig.from_dict(tiling).at_scale_of(checkpoint)
+    print(
+        f"explain: model {checkpoint['variant']}, CAM layer {layer}, tiles of {tiles.tile_size} px",
+        flush=True,
+    )
     folder, items = images_to_explain(raw_images, split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.
@@ -95,7 +99,7 @@ def explain_split(
         target=explain.get("target", "predicted"),
         masks=match_masks(explain_masks, [path for path, _ in items]),
         batch_size=explain.get("batch_size", 32),
-        tiling=TilingConfig.from_dict(tiling),
+        tiling=tiles,
     )
     if items and len(result.skipped) == len(items):
         raise ValueError(
@@ -111,7 +115,7 @@ def explain_split(
         "model": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
         "cam_layer": layer,
-        "tiling": tiling,
+        "tiling": {**tiling, "tile_size": tiles.tile_size},
         "champion_decision": champion_decision,
         "split": None if explain_input is not None else explain["split"],
         "methods": result.quality,

@@ -63,9 +63,18 @@ def with_synthetic(images: ImageTensors, per_class: int, seed: int) -> ImageTens
     return images.concat(ImageTensors(torch.from_numpy(pixels), torch.from_numpy(labels), names))
 
 
+def training_patch_side(image_index: pd.DataFrame, split_manifest: pd.DataFrame) -> int | None:
+    """The median longer side, in pixels on disk, of the training split's images: the scale at which whole
+    photos are tiled for this model (`tiling.tile_size: null`)."""
+    train_paths = set(split_manifest.path[split_manifest.split == "train"])
+    rows = image_index[image_index.path.isin(train_paths)]
+    return int(rows[["width", "height"]].max(axis=1).median()) if len(rows) else None
+
+
 def train_variant(
     split_tensors: dict[str, ImageTensors],
     split_manifest: pd.DataFrame,
+    image_index: pd.DataFrame,
     variant: dict[str, Any],
     train: dict[str, Any],
     name: str,
@@ -75,6 +84,7 @@ def train_variant(
     Args:
         split_tensors: the decoded split (`build_split_tensors`).
         split_manifest: the split, for the data and split fingerprints recorded in the checkpoint.
+        image_index: the ingest index, for the training images' size on disk (`patch_side`).
         variant: `params:train.models.<name>` — architecture, pretrained, weights_path, training overrides.
         train: `params:train` — the shared `defaults` and the `resume_dir` for per-epoch checkpoints.
         name: the variant's name (its namespace).
@@ -118,6 +128,7 @@ def train_variant(
             "image_size": train["image_size"],
             "mix_synthetic": int(train.get("mix_synthetic") or 0),
         },
+        patch_side=training_patch_side(image_index, split_manifest),
         data_fingerprint=data_fingerprint(split_manifest),
         split_fingerprint=split_fingerprint(split_manifest),
         git_commit=git_commit(),
