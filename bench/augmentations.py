@@ -22,14 +22,13 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from crack_pipeline.pipelines.train.nodes import with_synthetic
 from crack_pipeline.vision.augment import AugmentConfig
 from crack_pipeline.vision.image_io import decode_image
 from crack_pipeline.vision.inference import fold_batch_norms
 from crack_pipeline.vision.models import create_model, get_spec
 from crack_pipeline.vision.photos import TilingConfig, tile_crack_probabilities
 from crack_pipeline.vision.precision import Precision
-from crack_pipeline.vision.tensor_cache import ImageTensors, build_tensors
+from crack_pipeline.vision.tensor_cache import ImageTensors, build_tensors, with_synthetic
 from crack_pipeline.vision.tiling import aggregate, cut_tiles
 from crack_pipeline.vision.training import TrainConfig, fit
 

@@ -18,6 +18,8 @@ def test_gallery_escapes_every_name():
         "method": "gradcam",
         "overlay": "gradcam/00000_x_overlay.png",
         "panel": "gradcam/00000_x_panel.png",
+        "tiles": 1,
+        "boxes": [],
     }
     page = gallery_html([item], model="<b>small_cnn</b>")
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>small_cnn</b>" not in page

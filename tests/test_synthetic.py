@@ -81,9 +81,8 @@ def test_no_shortcut_through_global_image_statistics(difficulty):
 def test_synthetic_patches_mixed_into_real_training_images():
     import torch
 
-    from crack_pipeline.pipelines.train.nodes import with_synthetic
     from crack_pipeline.vision.synthetic import render_patches
-    from crack_pipeline.vision.tensor_cache import ImageTensors
+    from crack_pipeline.vision.tensor_cache import ImageTensors, with_synthetic
 
     names, images, labels = render_patches(SynthConfig(count_per_class=3, seed=1), 48)
     assert (

@@ -164,12 +164,8 @@ def _log_model(checkpoint: dict[str, Any]) -> str:
 def log_explanations(files: dict[str, bytes], quality: dict[str, Any]) -> None:
     """The gallery, the grids and the localisation scores (`explain.<method>[.photo].<score>`) into the
     active run."""
-    for method, scores in quality.get("methods", {}).items():
-        photo = scores.get("photo", {})
-        mlflow.log_metrics(
-            {f"explain.{method}.{k}": float(v) for k, v in scores.items() if k != "photo"}
-            | {f"explain.{method}.photo.{k}": float(v) for k, v in photo.items()}
-        )
+    scores = flatten(quality.get("methods", {}), "explain.")
+    mlflow.log_metrics({name: float(value) for name, value in scores.items()})
     with tempfile.TemporaryDirectory() as folder:
         for name, content in files.items():
             if name == "index.html" or Path(name).name.startswith("grid_"):

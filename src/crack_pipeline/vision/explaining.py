@@ -151,7 +151,8 @@ def explain_images(
                 result = record.explainer.explain(tiles[batch], wanted[start : start + batch_size])
                 for i, probability, heatmap in zip(batch, result.probabilities, result.heatmaps, strict=True):
                     cams[int(i)] = heatmap
-                    probabilities[i] = probability if not whole[i] else probabilities[i]
+                    if not whole[i]:  # a patch's p(crack) comes with its CAM
+                        probabilities[i] = probability
             record.small_maps.extend(cams[int(i)] for i in sanity)
             record.classes.extend(
                 1 if target == "crack" or whole[i] or probabilities[i] >= 0.5 else 0 for i in sanity

@@ -150,17 +150,17 @@ def classify_photos(
     config: TilingConfig,
     batch_size: int = 64,
     precision: str = "auto",
-) -> tuple[dict[str, float], dict[str, int], dict[str, str]]:
-    """p(crack) of each photo from its tiles (no CAM), the number of tiles of each, and the files that
-    could not be read with the reason."""
+) -> tuple[dict[str, float], dict[str, int]]:
+    """p(crack) of each photo from its tiles (no CAM), and the number of tiles of each; a file that can no
+    longer be read is left out of both."""
     resolved = Precision.resolve(precision)
     model = inference_model(checkpoint, resolved)
     config = config.at_scale_of(checkpoint)
-    found, tiles_of, skipped = {}, {}, {}
-    for photo in tiled_photos(root, [(p, None) for p in paths], config, checkpoint["input_size"], skipped):
+    found, tiles_of = {}, {}
+    for photo in tiled_photos(root, [(p, None) for p in paths], config, checkpoint["input_size"], {}):
         probabilities = tile_crack_probabilities(
             model, torch.from_numpy(photo.tiles), checkpoint["mean"], checkpoint["std"], resolved, batch_size
         )
         found[photo.path] = aggregate(probabilities, config.aggregate, config.top_k)
         tiles_of[photo.path] = len(photo.grid)
-    return found, tiles_of, skipped
+    return found, tiles_of

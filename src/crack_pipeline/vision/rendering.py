@@ -93,7 +93,6 @@ def gallery_html(items: list[dict], model: str) -> str:
     """A self-contained page (no network) listing `items`: file, label, predicted, probability, correct,
     method, overlay and panel (relative links); for whole photos also width, height, tiles,
     probability_map and boxes. Every name is escaped, in the data and on the page."""
-    items = [{"tiles": 1, "boxes": [], **item} for item in items]
     methods = sorted({item["method"] for item in items})
     # <, > and & as JSON unicode escapes: no file name can close the script or open markup in it.
     data = json.dumps(items).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

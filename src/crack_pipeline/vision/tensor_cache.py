@@ -10,6 +10,7 @@ import torch
 
 from crack_pipeline.vision.image_io import load_resized_chunk
 from crack_pipeline.vision.parallel import parallel_map
+from crack_pipeline.vision.synthetic import SynthConfig, render_patches
 
 _CHUNK = 64  # images per task
 
@@ -87,3 +88,14 @@ def check_matches(tensors: dict[str, ImageTensors], manifest_paths: dict[str, li
                 f"the decoded images (split_tensors) do not match the current split manifest ({split!r} "
                 f"differs): rebuild them with `kedro run --pipelines=train`"
             )
+
+
+def with_synthetic(images: ImageTensors, per_class: int, seed: int) -> ImageTensors:
+    """`images` and `per_class` synthetic patches of each class, at the same size. Rendered from their own
+    seeds (10,000 + `seed`), never the synthetic data set's (42 by default) and its test images."""
+    if per_class <= 0:
+        return images
+    names, pixels, labels = render_patches(
+        SynthConfig(count_per_class=per_class, seed=10_000 + seed), images.images.shape[-1]
+    )
+    return images.concat(ImageTensors(torch.from_numpy(pixels), torch.from_numpy(labels), names))

@@ -34,11 +34,9 @@ def evaluate_folder(
     probability = crack_probabilities(checkpoint, data)
     config = TilingConfig.from_dict(tiling).at_scale_of(checkpoint)
     large = kept[(kept.width > config.tile_size) | (kept.height > config.tile_size)].path
-    # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
-    tiled, tiles, _ = classify_photos(
-        checkpoint, images.root, [p for p in large if p in set(data.paths)], config
-    )
     row = {path: i for i, path in enumerate(data.paths)}
+    # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
+    tiled, tiles = classify_photos(checkpoint, images.root, [p for p in large if p in row], config)
     for path, p in tiled.items():
         probability[row[path]] = p
     threshold = float(evaluate_folder.get("threshold", 0.5))

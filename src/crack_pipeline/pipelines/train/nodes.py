@@ -18,8 +18,7 @@ from crack_pipeline.vision.labels import CLASS_NAMES
 from crack_pipeline.vision.models import create_model, get_spec
 from crack_pipeline.vision.plots import plot_training_history
 from crack_pipeline.vision.precision import Precision
-from crack_pipeline.vision.synthetic import SynthConfig, render_patches
-from crack_pipeline.vision.tensor_cache import ImageTensors, build_tensors, check_matches
+from crack_pipeline.vision.tensor_cache import ImageTensors, build_tensors, check_matches, with_synthetic
 from crack_pipeline.vision.training import TrainConfig, evaluate, fit
 
 logger = logging.getLogger(__name__)
@@ -50,17 +49,6 @@ def build_split_tensors(raw_images: Folder, split_manifest: pd.DataFrame, train:
         time.perf_counter() - started,
     )
     return tensors
-
-
-def with_synthetic(images: ImageTensors, per_class: int, seed: int) -> ImageTensors:
-    """`images` and `per_class` synthetic patches of each class, at the same size. Rendered from their own
-    seeds (10,000 + the training seed), never the synthetic data set's (42 by default) and its test images."""
-    if per_class <= 0:
-        return images
-    config = SynthConfig(count_per_class=per_class, seed=10_000 + seed)
-    names, pixels, labels = render_patches(config, images.images.shape[-1])
-    logger.info("train: %d synthetic patches mixed into %d training images", len(names), len(images))
-    return images.concat(ImageTensors(torch.from_numpy(pixels), torch.from_numpy(labels), names))
 
 
 def training_patch_side(image_index: pd.DataFrame, split_manifest: pd.DataFrame) -> int | None:
@@ -109,7 +97,10 @@ def train_variant(
         weights_path=variant.get("weights_path"),
     )
     resume_path = Path(train["resume_dir"]) / f"{name}.pt" if train.get("resume_dir") else None
-    training_set = with_synthetic(split_tensors["train"], int(train.get("mix_synthetic") or 0), config.seed)
+    mix = int(train.get("mix_synthetic") or 0)
+    training_set = with_synthetic(split_tensors["train"], mix, config.seed)
+    if mix:
+        logger.info("train: %d synthetic patches per class mixed into the training split", mix)
     result = fit(model, spec, training_set, split_tensors["val"], config, resume_path=resume_path)
     test = split_tensors.get("test")
     test_metrics = {}
