@@ -62,6 +62,22 @@ def kedro_project(tmp_path, monkeypatch) -> Path:
     return project
 
 
+def use_tiny_training(
+    project: Path, variants: tuple[str, ...] = ("small_cnn",), epochs: int = 2, **defaults
+) -> None:
+    """conf/local training settings of the pipeline tests: the `variants` only, 64-px images, batches of 8,
+    fp32, no progress bars, `epochs` each (merged into conf/base's entries, which keep their others)."""
+    settings = {
+        "train": {
+            "variants": list(variants),
+            "image_size": 64,
+            "defaults": {"batch_size": 8, "progress": False, "precision": "fp32", **defaults},
+            "models": {name: {"training": {"epochs": epochs}} for name in variants},
+        }
+    }
+    (project / "conf/local/parameters_train.yml").write_text(yaml.safe_dump(settings))
+
+
 @pytest.fixture(scope="session")
 def trained():
     """A small_cnn trained on 96-px synthetic cracks (about 10 s), shared by the CAM and photo tests."""

@@ -6,26 +6,17 @@ import re
 import shutil
 
 import nbformat
-import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from nbclient import NotebookClient
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, use_tiny_training
 
 TINY = {"synth": {"count_per_class": 12, "image_size": 64, "workers": 2}}
-LOCAL = {
-    "train": {
-        "variants": ["small_cnn"],
-        "image_size": 64,
-        "defaults": {"batch_size": 8, "progress": False, "precision": "fp32"},
-        "models": {"small_cnn": {"training": {"epochs": 1}}},
-    }
-}
 
 
 def test_explore_notebook_shows_data_curves_comparison_and_heatmaps(kedro_project):
-    (kedro_project / "conf/local/parameters_train.yml").write_text(yaml.safe_dump(LOCAL))
+    use_tiny_training(kedro_project, epochs=1)
     bootstrap_project(kedro_project)
     with KedroSession.create(project_path=kedro_project, runtime_params=TINY) as session:
         session.run()

@@ -8,21 +8,13 @@ from pathlib import Path
 
 import mlflow
 import torch
-import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from crack_pipeline.datasets import TorchCheckpointDataset
+from tests.conftest import use_tiny_training
 
 TINY = {"synth": {"count_per_class": 16, "image_size": 64, "workers": 2}}
-LOCAL_TRAIN = {
-    "train": {
-        "variants": ["small_cnn"],
-        "image_size": 64,
-        "defaults": {"batch_size": 8, "progress": False, "precision": "fp32", "deterministic": True},
-        "models": {"small_cnn": {"training": {"epochs": 2}}},
-    }
-}
 TIMINGS = {"seconds", "train_seconds", "train_images_per_second"}
 
 
@@ -48,7 +40,7 @@ def without(values, keys: set[str]):
 
 
 def test_same_seed_same_split_same_weights_same_metrics(kedro_project):
-    (kedro_project / "conf/local/parameters_train.yml").write_text(yaml.safe_dump(LOCAL_TRAIN))
+    use_tiny_training(kedro_project, deterministic=True)
     run_training_path(kedro_project)
     run_training_path(kedro_project)
 

@@ -11,19 +11,10 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-import yaml
 
 from crack_pipeline.run_guard import RunLock
 from crack_pipeline.vision.synthetic import SynthConfig, generate
-
-LOCAL_TRAIN = {
-    "train": {
-        "variants": ["small_cnn"],
-        "image_size": 64,
-        "defaults": {"batch_size": 8, "progress": False, "precision": "fp32"},
-        "models": {"small_cnn": {"training": {"epochs": 2}}},
-    }
-}
+from tests.conftest import use_tiny_training
 
 
 def add_photos(folder: Path, seed: int, per_class: int) -> None:
@@ -37,7 +28,7 @@ def add_photos(folder: Path, seed: int, per_class: int) -> None:
 
 @pytest.fixture
 def project(kedro_project: Path) -> Path:
-    (kedro_project / "conf/local/parameters_train.yml").write_text(yaml.safe_dump(LOCAL_TRAIN))
+    use_tiny_training(kedro_project)
     (kedro_project / "conf/local/parameters_retrain.yml").write_text("retrain: {explain_sample: 4}\n")
     add_photos(kedro_project / "incoming", seed=1, per_class=20)
     return kedro_project

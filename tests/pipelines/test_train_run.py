@@ -16,23 +16,14 @@ from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.vision.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.rendering import png_bytes as png
 from crack_pipeline.vision.synthetic import SynthConfig, render_photo
-from tests.conftest import image_bytes, write
+from tests.conftest import image_bytes, use_tiny_training, write
 
 TINY = {"synth": {"count_per_class": 16, "image_size": 64, "workers": 2, "difficulty": 0.0}}
-LOCAL_TRAIN = {
-    "train": {
-        "variants": ["small_cnn", "squeezenet1_1"],
-        "image_size": 64,
-        "defaults": {"batch_size": 8, "progress": False, "precision": "fp32"},
-        # merged into conf/base's entries, which keep their other settings
-        "models": {"small_cnn": {"training": {"epochs": 2}}, "squeezenet1_1": {"training": {"epochs": 2}}},
-    }
-}
 
 
 @pytest.fixture
 def project(kedro_project: Path) -> Path:
-    (kedro_project / "conf" / "local" / "parameters_train.yml").write_text(yaml.safe_dump(LOCAL_TRAIN))
+    use_tiny_training(kedro_project, variants=("small_cnn", "squeezenet1_1"))
     return kedro_project
 
 
