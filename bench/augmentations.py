@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from crack_pipeline.vision.augment import AugmentConfig
-from crack_pipeline.vision.image_io import decode_image
-from crack_pipeline.vision.inference import fold_batch_norms
-from crack_pipeline.vision.models import create_model, get_spec
-from crack_pipeline.vision.photos import TilingConfig, tile_crack_probabilities
-from crack_pipeline.vision.precision import Precision
-from crack_pipeline.vision.tensor_cache import ImageTensors, build_tensors, with_synthetic
-from crack_pipeline.vision.tiling import aggregate, cut_tiles
-from crack_pipeline.vision.training import TrainConfig, fit
+from crack_pipeline.vision.data.augment import AugmentConfig
+from crack_pipeline.vision.data.image_io import decode_image
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors, with_synthetic
+from crack_pipeline.vision.explain.photos import TilingConfig, tile_crack_probabilities
+from crack_pipeline.vision.explain.tiling import aggregate, cut_tiles
+from crack_pipeline.vision.models.inference import fold_batch_norms
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.training.loop import TrainConfig, fit
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEMO = {"hflip": True, "translate": 30}  # the MATLAB demo's augmentation: the baseline

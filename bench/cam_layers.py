@@ -18,9 +18,9 @@ import pandas as pd
 from trained_run import DATA, latest, latest_checkpoint
 
 from crack_pipeline.pipelines.explain.nodes import match_masks
-from crack_pipeline.vision.explaining import explain_images
-from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.models import get_spec
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.models.registry import get_spec
 
 LAST_LAYER = {
     "efficientnet_lite0": "bn2",

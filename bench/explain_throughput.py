@@ -20,13 +20,12 @@ import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from crack_pipeline.vision.cam import CamExplainer
-from crack_pipeline.vision.image_io import load_resized
-from crack_pipeline.vision.inference import fold_batch_norms
-from crack_pipeline.vision.models import create_model, get_spec
-from crack_pipeline.vision.precision import Precision
-from crack_pipeline.vision.synthetic import SynthConfig, render_sample
-from crack_pipeline.vision.training import normalizer
+from crack_pipeline.vision.data.image_io import load_resized
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.explain.cam import CamExplainer
+from crack_pipeline.vision.models.inference import fold_batch_norms, normalizer
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import create_model, get_spec
 
 OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 SIZE = 227

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.labels import DEFAULT_ALIASES
-from crack_pipeline.vision.scanning import OK, scan_folder
-from crack_pipeline.vision.synthetic import SynthConfig, generate
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
+from crack_pipeline.vision.data.scanning import OK, scan_folder
+from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 
 OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 

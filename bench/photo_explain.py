@@ -25,15 +25,15 @@ from pytorch_grad_cam import LayerCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from trained_run import latest_checkpoint
 
-from crack_pipeline.vision.checkpoint import model_from_checkpoint
-from crack_pipeline.vision.explaining import explain_images
-from crack_pipeline.vision.image_io import decode_image
-from crack_pipeline.vision.labels import CLASS_NAMES
-from crack_pipeline.vision.models import get_spec
-from crack_pipeline.vision.photos import TilingConfig, explain_photo
-from crack_pipeline.vision.synthetic import SynthConfig, render_photo
-from crack_pipeline.vision.tiling import cut_tiles
-from crack_pipeline.vision.training import normalizer
+from crack_pipeline.vision.data.image_io import decode_image
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.explain.photos import TilingConfig, explain_photo
+from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.tiling import cut_tiles
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.inference import normalizer
+from crack_pipeline.vision.models.registry import get_spec
 
 
 def naive(checkpoint: dict, path: Path, tiling: TilingConfig) -> tuple[float, np.ndarray]:

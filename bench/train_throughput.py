@@ -23,13 +23,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from crack_pipeline.vision.augment import AugmentConfig
-from crack_pipeline.vision.labels import CLASS_NAMES
-from crack_pipeline.vision.models import create_model, get_spec
-from crack_pipeline.vision.precision import Precision
-from crack_pipeline.vision.synthetic import SynthConfig, generate
-from crack_pipeline.vision.tensor_cache import build_tensors
-from crack_pipeline.vision.training import TrainConfig, fit
+from crack_pipeline.vision.data.augment import AugmentConfig
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.synthetic import SynthConfig, generate
+from crack_pipeline.vision.data.tensor_cache import build_tensors
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.training.loop import TrainConfig, fit
 
 OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 SIZE, BATCH, EPOCHS, ARCH = 227, 32, 2, "squeezenet1_1"

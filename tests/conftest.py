@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
+import logging
 import os
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -43,10 +50,9 @@ def write(root: Path, relative: str, content: bytes) -> Path:
     return path
 
 
-@pytest.fixture
-def kedro_project(tmp_path, monkeypatch) -> Path:
-    """A scratch copy of the project's configuration, so runs write only below tmp_path."""
-    project = tmp_path / "project"
+def make_project(folder: Path) -> Path:
+    """A scratch copy of the project's configuration in `folder`/project, so runs write only there."""
+    project = folder / "project"
     project.mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
     shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
@@ -58,21 +64,103 @@ def kedro_project(tmp_path, monkeypatch) -> Path:
     mlflow_conf = yaml.safe_load((PROJECT_ROOT / "conf/base/mlflow.yml").read_text())
     mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{project / 'mlflow.db'}"
     (project / "conf/local/mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
+    return project
+
+
+@pytest.fixture
+def kedro_project(tmp_path, monkeypatch) -> Path:
+    """A scratch copy of the project's configuration, the working directory of the test."""
+    project = make_project(tmp_path)
     monkeypatch.chdir(project)
     return project
 
 
+def run_session(project: Path, params: dict | None = None, env: str | None = None, **run_args) -> None:
+    """One `kedro run` of `project` in this process (`run_args` as KedroSession.run takes them)."""
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env, runtime_params=params or {}) as session:
+        session.run(**run_args)
+
+
+def kedro(project: Path, *args: str):
+    """`kedro <args>` in `project`, in this process, through Kedro's own command line (which loads the
+    project's `cli.py`): the click result, with `exit_code` and `output` (what the command printed itself;
+    log records go to the log handlers, see `logged_lines`)."""
+    from click.testing import CliRunner
+    from kedro.framework.cli.cli import KedroCLI
+
+    with contextlib.chdir(project):
+        return CliRunner().invoke(KedroCLI(project_path=project), list(args), catch_exceptions=True)
+
+
+@contextlib.contextmanager
+def logged_lines() -> Iterator[list[str]]:
+    """The messages the project logs inside the block (what `kedro run` prints as `[LEVEL] message`)."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect(level=logging.INFO)
+    logger = logging.getLogger("crack_pipeline")
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+
+
+def line_fields(lines: list[str], prefix: str) -> dict[str, str]:
+    """The `key=value` fields of the one line starting with `prefix` (e.g. "explain: method=layercam n=")."""
+    found = [line for line in lines if line.startswith(prefix)]
+    assert len(found) == 1, f"{len(found)} lines start with {prefix!r}: {lines}"
+    return dict(re.findall(r"(\w+)=(\S+)", found[0]))
+
+
+# Tiny synthetic data for pipeline runs: 16 easy images per class at 64 px.
+TINY_SYNTH = {"synth": {"count_per_class": 16, "image_size": 64, "workers": 2, "difficulty": 0.0}}
+
+
+@dataclasses.dataclass(frozen=True)
+class DefaultRun:
+    project: Path
+    lines: list[str]  # what the run logged
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> DefaultRun:
+    """`kedro run` once, on tiny synthetic data with two variants (small_cnn, small_cnn_b; 2 epochs each),
+    shared by the tests that read its outputs; they may add runs of their own but change nothing it wrote."""
+    project = make_project(tmp_path_factory.mktemp("default_run"))
+    use_tiny_training(project, variants=("small_cnn", "small_cnn_b"))
+    with contextlib.chdir(project), logged_lines() as lines:
+        run_session(project, TINY_SYNTH)
+    return DefaultRun(project, lines)
+
+
+# A second cheap variant for the pipeline tests: small_cnn's architecture at another learning rate.
+SMALL_CNN_B = {"architecture": "small_cnn", "pretrained": False, "training": {"lr": 0.01}}
+
+
 def use_tiny_training(
-    project: Path, variants: tuple[str, ...] = ("small_cnn",), epochs: int = 2, **defaults
+    project: Path,
+    variants: tuple[str, ...] = ("small_cnn",),
+    epochs: int = 2,
+    image_size: int = 64,
+    **defaults,
 ) -> None:
-    """conf/local training settings of the pipeline tests: the `variants` only, 64-px images, batches of 8,
-    fp32, no progress bars, `epochs` each (merged into conf/base's entries, which keep their others)."""
+    """conf/local training settings of the pipeline tests: the `variants` only (`small_cnn_b` defined too),
+    `image_size` px, batches of 8, fp32, no progress bars, `epochs` each (merged into conf/base's entries,
+    which keep their others)."""
+    models = {name: {"training": {"epochs": epochs}} for name in variants}
+    models["small_cnn_b"] = {**SMALL_CNN_B, "training": {**SMALL_CNN_B["training"], "epochs": epochs}}
     settings = {
         "train": {
             "variants": list(variants),
-            "image_size": 64,
+            "image_size": image_size,
             "defaults": {"batch_size": 8, "progress": False, "precision": "fp32", **defaults},
-            "models": {name: {"training": {"epochs": epochs}} for name in variants},
+            "models": models,
         }
     }
     (project / "conf/local/parameters_train.yml").write_text(yaml.safe_dump(settings))
@@ -81,15 +169,12 @@ def use_tiny_training(
 @pytest.fixture(scope="session")
 def trained():
     """A small_cnn trained on 96-px synthetic cracks (about 10 s), shared by the CAM and photo tests."""
-    import torch
 
-    from crack_pipeline.vision.models import create_model
-    from crack_pipeline.vision.training import fit
-    from tests.test_training import SPEC, config, tiny_split
+    from crack_pipeline.vision.training.loop import fit
+    from tests.test_training import SPEC, config, seeded_model, tiny_split
 
-    torch.manual_seed(0)
     return fit(
-        create_model("small_cnn"),
+        seeded_model(0),
         SPEC,
         tiny_split(48, 1, size=96),
         tiny_split(16, 2, size=96),
@@ -100,7 +185,7 @@ def trained():
 @pytest.fixture(scope="session")
 def trained_checkpoint(trained):
     """The trained model as a checkpoint, as training writes it."""
-    from crack_pipeline.vision.checkpoint import make_checkpoint
+    from crack_pipeline.vision.models.checkpoint import make_checkpoint
 
     return make_checkpoint(
         trained,

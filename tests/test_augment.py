@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from crack_pipeline.vision.augment import AugmentConfig, augment
+from crack_pipeline.vision.data.augment import AugmentConfig, augment
 
 OFF = {"hflip": False, "translate": 0}
 

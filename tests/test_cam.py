@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from crack_pipeline.vision.cam import METHODS, CamExplainer
-from crack_pipeline.vision.explaining import randomised_weights_correlation
-from crack_pipeline.vision.localisation import centre_gaussian, energy_in_mask, pointing_game
-from crack_pipeline.vision.models import create_model
-from crack_pipeline.vision.precision import Precision
-from crack_pipeline.vision.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.explain.cam import METHODS, CamExplainer
+from crack_pipeline.vision.explain.localisation import centre_gaussian, energy_in_mask, pointing_game
+from crack_pipeline.vision.explain.quality import randomised_weights_correlation
+from crack_pipeline.vision.models.inference import crack_probabilities
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import create_model
 from tests.test_training import SPEC
 
 
@@ -67,12 +68,39 @@ def test_bf16_heatmaps_match_fp32(trained, cracks):
     assert correlation > 0.95
 
 
-def test_gradients_stop_at_the_target_layer(trained, cracks):
+def test_gradients_flow_only_from_the_output_back_to_the_target_layer(trained, cracks):
+    """The autograd graph starts at the CAM layer: everything before it runs without one (no backward pass
+    through it), everything after it is in it, and no weight keeps a gradient."""
     images, _ = cracks
+    layers = [m for m in trained.modules() if not list(m.children())]
+    position = layers.index(trained.get_submodule(SPEC.cam_layer))
+    in_graph = {}
+    hooks = [
+        m.register_forward_hook(lambda m, i, out: in_graph.__setitem__(m, out.requires_grad)) for m in layers
+    ]
     explainer = CamExplainer(trained, SPEC.cam_layer, SPEC.mean, SPEC.std, precision=Precision("fp32"))
     explainer.explain(images[:2])
     explainer.close()
-    assert all(p.grad is None and not p.requires_grad for p in trained.parameters())
+    for hook in hooks:
+        hook.remove()
+    assert not any(in_graph[m] for m in layers[:position]), "no graph below the CAM layer"
+    assert all(in_graph[m] for m in layers[position + 1 :] if m in in_graph), "the score depends on the layer"
+    assert all(p.grad is None for p in trained.parameters()), "no weight gradient is computed or kept"
+
+
+def test_probabilities_are_the_models_and_the_map_follows_the_target(trained, cracks):
+    images, _ = cracks
+    explainer = CamExplainer(trained, SPEC.cam_layer, SPEC.mean, SPEC.std, precision=Precision("fp32"))
+    crack = explainer.explain(images[:6], ["crack"] * 6)
+    clean = CamExplainer(trained, SPEC.cam_layer, SPEC.mean, SPEC.std, precision=Precision("fp32"))
+    other = clean.explain(images[:6], ["predicted"] * 6)
+    explainer.close()
+    clean.close()
+    expected = crack_probabilities(trained.eval(), images[:6], SPEC.mean, SPEC.std, Precision("fp32"))
+    np.testing.assert_allclose(crack.probabilities, expected, atol=1e-5)
+    predicted_crack = expected >= 0.5
+    # Where the model predicts crack, "predicted" explains the same class as "crack": the same map.
+    np.testing.assert_allclose(crack.heatmaps[predicted_crack], other.heatmaps[predicted_crack], atol=1e-5)
 
 
 def test_unknown_method_and_target():
@@ -86,5 +114,7 @@ def test_unknown_method_and_target():
 def test_randomised_weights_give_other_heatmaps(trained_checkpoint, cracks):
     images, _ = cracks
     checkpoint = trained_checkpoint
-    correlation = randomised_weights_correlation(checkpoint, images, "gradcam", "predicted", "fp32", seed=0)
+    correlation = randomised_weights_correlation(
+        checkpoint, images, "gradcam", "predicted", Precision("fp32"), seed=0
+    )
     assert -1 <= correlation < 0.9, "a trained model's heatmaps must not be what random weights give"

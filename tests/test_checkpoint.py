@@ -5,8 +5,8 @@ import torch
 from kedro.io.core import DatasetError
 
 from crack_pipeline.datasets import TorchCheckpointDataset
-from crack_pipeline.vision.checkpoint import CheckpointError, make_checkpoint, model_from_checkpoint
-from crack_pipeline.vision.models import create_model
+from crack_pipeline.vision.models.checkpoint import CheckpointError, make_checkpoint, model_from_checkpoint
+from crack_pipeline.vision.models.registry import create_model
 
 DETAILS = dict(
     train_config={"epochs": 1, "lr": 0.001, "augment": {"hflip": True}},

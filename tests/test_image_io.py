@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crack_pipeline.vision.image_io import (
+from crack_pipeline.vision.data.image_io import (
     CORRUPT,
     EMPTY,
     NOT_IMAGE,

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from crack_pipeline.vision.inference import fold_batch_norms
-from crack_pipeline.vision.models import REGISTRY, create_model
+from crack_pipeline.vision.models.inference import fold_batch_norms
+from crack_pipeline.vision.models.registry import REGISTRY, create_model
 
 
 @pytest.mark.parametrize("architecture", sorted(REGISTRY))

@@ -1,6 +1,6 @@
 import pytest
 
-from crack_pipeline.vision.labels import DEFAULT_ALIASES, LabelResolver, UnknownLabelFolders
+from crack_pipeline.vision.data.labels import DEFAULT_ALIASES, LabelResolver, UnknownLabelFolders
 
 
 @pytest.mark.parametrize(

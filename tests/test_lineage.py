@@ -1,90 +1,97 @@
-"""Lineage: the static kedro-viz site, opened in headless Chromium, shows the whole flow in layer order."""
+"""Lineage: what kedro-viz shows, read from the data its site is drawn from (`kedro viz build` writes the same
+JSON the page fetches): the nodes by name, the pipeline menu, the dataset lineage and the layer order."""
 
 from __future__ import annotations
 
-import functools
+import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from collections import deque
 from pathlib import Path
 
 import pytest
 
-# Flags that keep Chromium off this machine's closed network (it otherwise retries Google hosts).
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=1600,1000",
-    "--virtual-time-budget=20000",
-]
 LAYERS = ["raw", "intermediate", "primary", "model_input", "models", "model_output", "reporting"]
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("headless Chromium is missing: `make test` installs Debian's chromium package")
-    return found
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The static kedro-viz site of a scratch copy of the project."""
+    from tests.conftest import make_project
 
-
-def build_site(project: Path) -> Path:
+    project = make_project(tmp_path_factory.mktemp("viz"))
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
     kedro = Path(sys.executable).with_name("kedro")
     subprocess.run([str(kedro), "viz", "build"], cwd=project, env=env, check=True, capture_output=True)
-    return project / "build"
+    return project / "build" / "api"
 
 
-def rendered_page(site: Path, profile: Path, *extra: str) -> str:
-    """The DOM of the site's start page after its scripts have run, served over loopback."""
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        result = subprocess.run(
-            [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=True,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-    return result.stdout
+def graph(site: Path, pipeline: str) -> tuple[dict[str, dict], list[tuple[str, str]]]:
+    """The nodes (by id) and edges (source, target ids) kedro-viz draws for `pipeline`."""
+    data = json.loads((site / "pipelines" / pipeline).read_text())
+    return {n["id"]: n for n in data["nodes"]}, [(e["source"], e["target"]) for e in data["edges"]]
 
 
-def test_kedro_viz_shows_the_flow_from_photos_to_heatmaps_in_layer_order(kedro_project, tmp_path):
-    page = rendered_page(build_site(kedro_project), tmp_path / "profile", "--dump-dom")
+def reachable(edges: list[tuple[str, str]], start: str) -> set[str]:
+    following: dict[str, list[str]] = {}
+    for source, target in edges:
+        following.setdefault(source, []).append(target)
+    seen, queue = {start}, deque([start])
+    while queue:
+        for after in following.get(queue.popleft(), []):
+            if after not in seen:
+                seen.add(after)
+                queue.append(after)
+    return seen
 
-    shown = set(re.findall(r'class="pipeline-node__text"[^>]*>([^<]+)<', page))
+
+def test_the_default_pipeline_shows_the_flow_from_photos_to_heatmaps(site):
+    nodes, edges = graph(site, "__default__")
+    ids = {node["name"]: node_id for node_id, node in nodes.items()}
     flow = [
-        "synthetic_images",  # raw photos
+        "synthetic_images",
         "scan_images",
         "image_index",
         "split_images",
         "split_manifest",
         "build_split_tensors",
         "split_tensors",
-        "small_cnn",  # a model variant's namespace, holding its checkpoint
+        "small_cnn",  # a variant's namespace: its training, checkpoint and evaluation
         "efficientnet_lite0",
         "compare_variants",
         "champion_decision",
+        "promote_champion",
+        "champion",
         "explain_split",
-        "explanations",  # heatmaps
+        "explanations",
         "explain_quality",
     ]
-    assert set(flow) <= shown, f"missing on the page: {sorted(set(flow) - shown)}"
-    layers = re.findall(r'data-id="layer-label--(\w+)"', page)
-    assert layers == LAYERS, "layers must run from raw photos down to reports"
+    assert set(flow) <= set(ids), f"missing: {sorted(set(flow) - set(ids))}"
+    downstream = reachable(edges, ids["synthetic_images"])
+    assert {ids[name] for name in flow[1:]} <= downstream, "every step descends from the photos"
+    assert ids["explanations"] in reachable(edges, ids["promote_champion"]), "explained after the promotion"
+
+
+def test_the_pipeline_menu_lists_every_pipeline_and_each_shows_its_own_nodes(site):
+    listed = {p["id"] for p in json.loads((site / "main").read_text())["pipelines"]}
+    expected = {"__default__", "synth", "ingest", "split", "train", "evaluate", "explain"}
+    assert expected | {"evaluate_folder", "from_folder", "retrain", "set_champion"} <= listed
+    explain, _ = graph(site, "explain")
+    names = {node["name"] for node in explain.values()}
+    assert "explain_split" in names and "train_variant" not in names and "scan_images" not in names
+
+
+def test_every_step_reads_from_earlier_layers_than_it_writes(site):
+    """The layers run from raw photos down to reports: no step writes to a layer above one it reads."""
+    nodes, edges = graph(site, "__default__")
+    order = {layer: i for i, layer in enumerate(LAYERS)}
+    layered = {i: order[n["layer"]] for i, n in nodes.items() if n["type"] == "data" and n.get("layer")}
+    assert {nodes[i]["layer"] for i in layered} == set(LAYERS), "every layer is used"
+    unlayered = [n["name"] for n in nodes.values() if n["type"] == "data" and not n.get("layer")]
+    assert not unlayered, f"datasets without a layer: {unlayered}"
+    for step in (i for i, n in nodes.items() if n["type"] in ("task", "modularPipeline")):
+        reads = [layered[s] for s, t in edges if t == step and s in layered]
+        writes = [layered[t] for s, t in edges if s == step and t in layered]
+        if reads and writes:
+            assert max(reads) <= min(writes), f"{nodes[step]['name']} writes above a layer it reads"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crack_pipeline.vision.localisation import (
+from crack_pipeline.vision.explain.localisation import (
     centre_gaussian,
     energy_in_mask,
     pointing_game,

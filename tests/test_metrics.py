@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from crack_pipeline.vision.metrics import binary_metrics, expected_calibration_error, threshold_for_recall
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.calibration import expected_calibration_error, reliability
+from crack_pipeline.vision.evaluation.metrics import binary_metrics, format_metric, threshold_for_recall
 
 Y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 1])
 P = np.array([0.9, 0.8, 0.45, 0.6, 0.3, 0.55, 0.1, 0.2, 0.65, 0.95])
@@ -31,13 +33,29 @@ def test_threshold_changes_the_counts():
     assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (3, 0, 2, 5)
 
 
-def test_expected_calibration_error_by_hand():
-    # Two bins used (10 bins over confidence 0.5..1): confidences 0.9 x4 (3 right) and 0.6 x2 (1 right).
-    y = np.array([1, 1, 1, 0, 1, 0])
-    p = np.array([0.9, 0.9, 0.9, 0.9, 0.6, 0.6])
-    expected = 4 / 6 * abs(3 / 4 - 0.9) + 2 / 6 * abs(1 / 2 - 0.6)
+def test_expected_calibration_error_is_computed_on_the_reliability_plots_bins():
+    # Ten bins of p(crack): 0.92 x4 (3 cracks) in [0.9, 1], 0.35 x2 (1 crack) in [0.3, 0.4), 0.05 x2 (none).
+    y = np.array([1, 1, 1, 0, 1, 0, 0, 0])
+    p = np.array([0.92, 0.92, 0.92, 0.92, 0.35, 0.35, 0.05, 0.05])
+    observed, predicted, counts = reliability(y, p)
+    np.testing.assert_allclose(observed, [0.0, 0.5, 0.75])
+    np.testing.assert_allclose(predicted, [0.05, 0.35, 0.92])
+    assert counts.tolist() == [2, 2, 4]
+    expected = 2 / 8 * 0.05 + 2 / 8 * abs(0.5 - 0.35) + 4 / 8 * abs(0.75 - 0.92)
     assert expected_calibration_error(y, p) == pytest.approx(expected)
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
+    # Agrees with scikit-learn's own display, which draws the reliability plot.
+    from sklearn.calibration import calibration_curve
+
+    sk_observed, sk_predicted = calibration_curve(y, p, n_bins=10)
+    np.testing.assert_allclose(sk_observed, observed) and np.testing.assert_allclose(sk_predicted, predicted)
+
+
+def test_one_class_gives_undefined_not_a_number():
+    m = binary_metrics(np.ones(4), np.array([0.9, 0.8, 0.2, 0.7]), 0.5)
+    assert m["roc_auc"] is None and m["pr_auc"] is None and m["balanced_accuracy"] is None
+    assert m["specificity"] is None and m["recall"] == 0.75
+    assert format_metric(m["roc_auc"]) == "undefined (one class)" and format_metric(0.91234) == "0.9123"
 
 
 def test_threshold_for_recall_is_the_highest_that_reaches_it():
@@ -69,10 +87,24 @@ def test_promotion_needs_strictly_better():
     assert not is_better(0.03, 0.03, higher_is_better=False)
 
 
-def test_comparison_ranks_variants_and_keeps_a_tied_champion():
-    from crack_pipeline.pipelines.evaluate.nodes import compare_variants
+def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion():
+    import pandas as pd
 
-    def metrics(variant, f1, checkpoint_id):
+    from crack_pipeline.pipelines.evaluate.nodes import compare_variants
+    from crack_pipeline.provenance import split_fingerprint
+
+    manifest = pd.DataFrame(
+        {
+            "path": ["a.jpg", "b.jpg"],
+            "sha256": ["1", "2"],
+            "label": ["crack", "no_crack"],
+            "split": ["test"] * 2,
+        }
+    )
+
+    current_split = split_fingerprint(manifest)
+
+    def metrics(variant, f1, checkpoint_id, split=current_split):
         block = {
             "accuracy": 0.9,
             "balanced_accuracy": 0.9,
@@ -86,9 +118,10 @@ def test_comparison_ranks_variants_and_keeps_a_tied_champion():
         return {
             "variant": variant,
             "checkpoint_id": checkpoint_id,
-            "threshold_at_target_recall": 0.3,
+            "split_fingerprint": split,
+            "threshold": {"value": 0.3, "target_recall": 0.99},
             "at_half": block,
-            "at_target_recall": block,
+            "at_threshold": block,
             "training": {
                 "architecture": variant,
                 "pretrained": False,
@@ -100,12 +133,20 @@ def test_comparison_ranks_variants_and_keeps_a_tied_champion():
             },
         }
 
-    settings = {"champion_metric": "at_target_recall.f1", "target_recall": 0.99}
-    table, markdown, decision = compare_variants(
-        settings, None, {}, metrics("a", 0.8, "ca"), metrics("b", 0.9, "cb")
-    )
-    assert table.variant.tolist() == ["b", "a"] and "| b " in markdown
-    assert decision["candidate"] == "b" and decision["promote"]
+    settings, train = {"champion_metric": "at_threshold.f1"}, {"target_recall": 0.99}
+    evaluated = [
+        metrics("a", 0.8, "ca"),
+        metrics("b", 0.9, "cb"),
+        None,
+        metrics("c", 0.99, "cc", split="old"),
+    ]
+    table, markdown, decision = compare_variants(settings, train, None, manifest, {}, *evaluated)
+    assert table.variant.tolist() == ["b", "a"], "never trained (None) and another split's variant left out"
+    assert "| b " in markdown and decision["candidate"] == "b" and decision["promote"]
     current = {"checkpoint_id": "cb", "variant": "b", "model_version": "7"}
-    _, _, again = compare_variants(settings, current, {}, metrics("a", 0.8, "ca"), metrics("b", 0.9, "cb"))
+    _, _, again = compare_variants(settings, train, current, manifest, {}, *evaluated)
     assert again["current_value"] == again["candidate_value"] and not again["promote"]
+    with pytest.raises(InputError, match="champion_metric.*at_threshold.f2"):
+        compare_variants({"champion_metric": "at_threshold.f2"}, train, None, manifest, {}, *evaluated)
+    with pytest.raises(InputError, match="no model variant has been evaluated on the current split"):
+        compare_variants(settings, train, None, manifest, {}, None, metrics("c", 0.99, "cc", split="old"))

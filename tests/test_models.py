@@ -6,13 +6,14 @@ import torch
 from PIL import Image
 from torchvision.models import ResNet18_Weights
 
-from crack_pipeline.vision.models import (
+from crack_pipeline.vision.models.registry import (
     REGISTRY,
     PretrainedWeightsMissing,
     create_model,
     efficientnet_lite0_imagenet,
     get_spec,
 )
+from crack_pipeline.vision.settings import ConfigError
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -41,7 +42,7 @@ def test_squeezenet_head_gives_negative_logits_too():
 
 
 def test_unknown_architecture():
-    with pytest.raises(KeyError, match="known:"):
+    with pytest.raises(ConfigError, match="known:"):
         create_model("vgg99")
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from crack_pipeline.vision.perturbation import deletion_insertion
-from crack_pipeline.vision.precision import Precision
+from crack_pipeline.vision.explain.perturbation import deletion_insertion
+from crack_pipeline.vision.models.precision import Precision
 
 
 class LeftHalfDetector(nn.Module):

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crack_pipeline.vision.explaining import explain_images, quality_lines
-from crack_pipeline.vision.photos import TilingConfig, explain_photo
-from crack_pipeline.vision.rendering import BOX_COLOUR, draw_boxes, scale_boxes
-from crack_pipeline.vision.synthetic import SynthConfig, render_photo, render_sample
-from crack_pipeline.vision.tiling import tile_grid
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
+from crack_pipeline.vision.explain.photos import explain_photo
+from crack_pipeline.vision.explain.quality import quality_lines
+from crack_pipeline.vision.explain.rendering import BOX_COLOUR, draw_boxes, scale_boxes
+from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.tiling import TilingConfig, tile_grid
+from crack_pipeline.vision.settings import ConfigError, settings_from
 from tests.conftest import SHARED_DATA
 
 TILING = TilingConfig(tile_size=96, overlap=0.25, cam_min_probability=0.05)
@@ -24,7 +27,7 @@ def test_a_photos_map_is_its_tiles_cams_weighted_by_their_crack_probability():
     grid = tile_grid(100, 200, 100, 0.0)  # two tiles side by side
     cam = np.zeros((50, 50), dtype=np.float32)  # CAMs come at the model's input size
     cam[20:30, 20:30] = 1.0
-    explanation = explain_photo(grid, np.array([0.9, 0.02]), {0: cam}, TILING)  # tile 1: no CAM, skipped
+    explanation = explain_photo(grid, np.array([0.9, 0.02]), {0: cam}, TILING, 0.5)  # tile 1: no CAM, skipped
     assert explanation.heatmap.shape == (100, 200) and explanation.probability == pytest.approx(0.9)
     assert explanation.heatmap[50, 50] == pytest.approx(0.9, abs=0.01), "CAM x p(crack), at full resolution"
     assert explanation.heatmap[:, 100:].max() == 0, "a tile without a CAM adds no evidence"
@@ -34,16 +37,21 @@ def test_a_photos_map_is_its_tiles_cams_weighted_by_their_crack_probability():
     assert (box["x0"], box["y0"], box["x1"], box["y1"]) == (40, 40, 60, 60), "tightened to the evidence"
     assert box["probability"] == pytest.approx(0.9)
     # The rule is configurable; the map is not affected by it.
-    top = explain_photo(grid, np.array([0.9, 0.02]), {0: cam}, TilingConfig(aggregate="top_k_mean", top_k=2))
+    top = explain_photo(
+        grid, np.array([0.9, 0.02]), {0: cam}, TilingConfig(aggregate="top_k_mean", top_k=2), 0.5
+    )
     assert top.probability == pytest.approx(0.46) and top.boxes, "a tile saying crack is boxed"
-    quiet = explain_photo(grid, np.array([0.3, 0.1]), {0: cam, 1: cam}, TILING)
+    quiet = explain_photo(grid, np.array([0.3, 0.1]), {0: cam, 1: cam}, TILING, 0.5)
     assert quiet.boxes == [] and quiet.heatmap.max() == pytest.approx(0.3, abs=0.01)
+    # The model's decision threshold decides what is boxed, not a constant 0.5.
+    (low,) = explain_photo(grid, np.array([0.3, 0.1]), {0: cam, 1: cam}, TILING, 0.25).boxes
+    assert (low["x0"], low["x1"]) == (40, 60)
 
 
 def test_a_patch_keeps_its_own_cam():
     grid = tile_grid(60, 60, 227, 0.25)
     cam = np.linspace(0, 1, 16 * 16, dtype=np.float32).reshape(16, 16)
-    explanation = explain_photo(grid, np.array([0.2]), {0: cam}, TILING)
+    explanation = explain_photo(grid, np.array([0.2]), {0: cam}, TILING, 0.5)
     assert explanation.heatmap.shape == (60, 60) and explanation.heatmap.max() > 0.95, "not scaled by p"
     assert explanation.boxes == [], "no crack predicted, no box"
 
@@ -57,13 +65,13 @@ def test_tiles_are_the_models_training_patches_unless_set():
 
 
 def test_tiling_settings_are_checked():
-    assert TilingConfig.from_dict({"tile_size": 128}).tile_size == 128
-    with pytest.raises(ValueError, match="unknown tiling settings"):
-        TilingConfig.from_dict({"tile": 128})
-    with pytest.raises(ValueError, match="aggregate"):
-        TilingConfig.from_dict({"aggregate": "mean"})
-    with pytest.raises(ValueError, match="overlap"):
-        TilingConfig.from_dict({"overlap": 1.5})
+    assert settings_from(TilingConfig, {"tile_size": 128}, "tiling").tile_size == 128
+    with pytest.raises(ConfigError, match=r"tiling\.tile: unknown setting"):
+        settings_from(TilingConfig, {"tile": 128}, "tiling")
+    with pytest.raises(ConfigError, match=r"tiling\.aggregate: .*'max', 'noisy_or' or 'top_k_mean'"):
+        settings_from(TilingConfig, {"aggregate": "mean"}, "tiling")
+    with pytest.raises(ConfigError, match=r"tiling: .*overlap"):
+        settings_from(TilingConfig, {"overlap": 1.5}, "tiling")
 
 
 def test_boxes_are_drawn_on_the_picture_and_follow_it_into_thumbnails():
@@ -85,9 +93,12 @@ def test_a_whole_photo_and_a_patch_explained_together(trained_checkpoint, tmp_pa
     Image.fromarray(patch.image).save(tmp_path / "patch.png")
     result = explain_images(
         trained_checkpoint,
-        tmp_path,
-        [("site/deck.png", None), ("patch.png", "crack")],
+        [
+            ImageRef("site/deck.png", tmp_path / "site/deck.png"),
+            ImageRef("patch.png", tmp_path / "patch.png", "crack"),
+        ],
         ["layercam"],
+        0.5,
         masks={"site/deck.png": photo.mask, "patch.png": patch.mask},
         tiling=TILING,
         sanity_images=4,
@@ -142,9 +153,9 @@ def test_real_pavement_photos_are_tiled_scored_and_boxed_in_their_own_pixels(tra
     }
     result = explain_images(
         trained_checkpoint,
-        CFD / "images",
-        [(name, None) for name in names],
+        [ImageRef(name, CFD / "images" / name) for name in names],
         ["layercam"],
+        0.5,
         masks=masks,
         tiling=TILING,
         sanity_images=2,

@@ -2,9 +2,9 @@
 
 import pytest
 
-from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.labels import DEFAULT_ALIASES
-from crack_pipeline.vision.scanning import OK, scan_folder
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
+from crack_pipeline.vision.data.scanning import OK, scan_folder
 from tests.conftest import SHARED_DATA
 
 OZGENEL = SHARED_DATA / "ozgenel_dev"

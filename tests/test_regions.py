@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crack_pipeline.vision.regions import crack_boxes
+from crack_pipeline.vision.explain.regions import crack_boxes
 
 
 def test_boxes_match_the_regions_drawn_in_a_probability_map():

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from crack_pipeline.vision.explaining import safe_name
-from crack_pipeline.vision.rendering import gallery_html, overlay, resize_heatmap
+from crack_pipeline.vision.explain.artefacts import safe_name
+from crack_pipeline.vision.explain.rendering import gallery_html, overlay
+from crack_pipeline.vision.explain.tiling import resize_heatmap
 
 NASTY = '<script>alert("x")</script> & <img src=x onerror=alert(1)>.jpg'
 
@@ -21,10 +22,11 @@ def test_gallery_escapes_every_name():
         "tiles": 1,
         "boxes": [],
     }
-    page = gallery_html([item], model="<b>small_cnn</b>")
+    page = gallery_html([item], model="<b>small_cnn</b>", threshold=0.37)
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>small_cnn</b>" not in page
     assert "&lt;b&gt;small_cnn&lt;/b&gt;" in page
     assert page.count("<script>") == 1, "only the page's own script"
+    assert "p(crack) 0.370 on" in page, "the decision threshold the page's predictions use"
 
 
 def test_output_names_stay_inside_the_folder():

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.labels import DEFAULT_ALIASES, UnknownLabelFolders
-from crack_pipeline.vision.scanning import group_of, scan_folder, summary_lines
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.labels import DEFAULT_ALIASES, UnknownLabelFolders
+from crack_pipeline.vision.data.scanning import group_of, scan_folder, summary_lines
 from tests.conftest import image_bytes, write
 
 

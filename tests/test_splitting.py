@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crack_pipeline.vision.splitting import SplitError, extend_split, stratified_group_split
+from crack_pipeline.vision.data.splitting import SplitError, extend_split, stratified_group_split
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 

@@ -7,8 +7,8 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from crack_pipeline.vision.image_io import decode_image
-from crack_pipeline.vision.synthetic import SynthConfig, generate, render_sample
+from crack_pipeline.vision.data.image_io import decode_image
+from crack_pipeline.vision.data.synthetic import SynthConfig, generate, render_sample
 
 SMALL = SynthConfig(count_per_class=4, image_size=96, seed=7)
 
@@ -81,8 +81,8 @@ def test_no_shortcut_through_global_image_statistics(difficulty):
 def test_synthetic_patches_mixed_into_real_training_images():
     import torch
 
-    from crack_pipeline.vision.synthetic import render_patches
-    from crack_pipeline.vision.tensor_cache import ImageTensors, with_synthetic
+    from crack_pipeline.vision.data.synthetic import render_patches
+    from crack_pipeline.vision.data.tensor_cache import ImageTensors, with_synthetic
 
     names, images, labels = render_patches(SynthConfig(count_per_class=3, seed=1), 48)
     assert (

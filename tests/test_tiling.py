@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from crack_pipeline.vision.tiling import EDGE_WEIGHT, aggregate, blend, cut_tiles, tile_grid, tile_window
+from crack_pipeline.vision.explain.tiling import (
+    EDGE_WEIGHT,
+    aggregate,
+    blend,
+    cut_tiles,
+    tile_grid,
+    tile_window,
+)
 
 
 @pytest.mark.parametrize(

@@ -5,16 +5,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
+from kedro.config import AbstractConfigLoader, OmegaConfigLoader
 from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 
+from crack_pipeline.vision.settings import ConfigError
+
+# The config loader of the session being run (set by `ActiveConfigHook`), so that `kedro run --env=X`
+# shapes the pipelines exactly as KEDRO_ENV=X does.
+_session_config: AbstractConfigLoader | None = None
+
+
+def use_session_config(loader: AbstractConfigLoader | None) -> None:
+    global _session_config
+    _session_config = loader
+
 
 def project_parameters() -> dict:
-    """The parameters of conf/base merged with the run environment (KEDRO_ENV, default `local`).
-
-    Read from the project that holds the working directory (a notebook runs in notebooks/).
-    """
+    """The parameters of the running session's environment; outside a session (a notebook, a script), those
+    of conf/base merged with KEDRO_ENV (default `local`) of the project that holds the working directory."""
+    if _session_config is not None:
+        return _session_config["parameters"]
     project = find_kedro_project(Path.cwd()) or Path.cwd()
     loader = OmegaConfigLoader(
         conf_source=str(Path(project) / settings.CONF_SOURCE),
@@ -34,5 +45,5 @@ def variant_names() -> list[str]:
     names = list(train.get("variants", []))
     unknown = [name for name in names if name not in train.get("models", {})]
     if unknown:
-        raise ValueError(f"train.variants names {unknown}, which have no entry under train.models")
+        raise ConfigError(f"train.variants names {unknown}, which have no entry under train.models")
     return names

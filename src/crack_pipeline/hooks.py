@@ -8,20 +8,24 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node
 
-from crack_pipeline.run_guard import RunLock, close_run_log, open_run_log
-from crack_pipeline.tracking import (
-    champion_version,
-    log_evaluation,
-    log_explanations,
-    log_variant_run,
-    promote,
-    set_champion,
-)
+from crack_pipeline.config import use_session_config
+from crack_pipeline.run_guard import NothingNewToRetrain, RunLock, close_run_log, open_run_log
+from crack_pipeline.tracking import log_evaluation, log_explanations, log_variant_run, set_champion
 
 logger = logging.getLogger(__name__)
+
+
+class ActiveConfigHook:
+    """Hands the session's config loader (its `--env`, its `--params`) to `crack_pipeline.config` before any
+    pipeline is built: the variant lists shape the pipelines."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: KedroContext) -> None:
+        use_session_config(context.config_loader)
 
 
 class MlflowRunStackHook:
@@ -73,12 +77,11 @@ class MlflowVariantRunHook:
 
 
 class MlflowEvaluationHook:
-    """Puts each variant's test metrics and plots into its own MLflow run, the comparison table on
-    the Kedro run's run, applies the champion decision to the model registry, and logs the
-    explanation gallery, grids and localisation scores on the Kedro run's run.
+    """Puts each variant's test metrics and plots into its own MLflow run, the comparison table on the
+    Kedro run's run, and the explanation gallery, grids and localisation scores on the Kedro run's run.
 
-    A run that fails after the promotion gives the champion back to the model it replaced, so a
-    failed run never leaves a new champion behind.
+    The champion is promoted by a node (`promote_champion` -> the `champion` entry); a run that fails
+    after it gives the alias back to the model it replaced, so a failed run never leaves a new champion.
     """
 
     _NOT_PROMOTED = object()
@@ -89,6 +92,11 @@ class MlflowEvaluationHook:
     @hook_impl
     def before_pipeline_run(self) -> None:
         self._replaced = self._NOT_PROMOTED
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if dataset_name == "champion" and data["promote"]:
+            self._replaced = data["replaces"]
 
     @hook_impl
     def on_pipeline_error(self) -> None:
@@ -109,19 +117,14 @@ class MlflowEvaluationHook:
             table: pd.DataFrame = outputs["variant_comparison"]
             mlflow.log_text(outputs["variant_comparison_markdown"], "variant_comparison.md")
             mlflow.log_table(table, "variant_comparison.json")
-            decision = outputs["champion_decision"]
-            if decision["promote"]:
-                replaced = champion_version()
-                promote(decision["candidate_checkpoint_id"])
-                self._replaced = replaced
         elif "explain" in node.tags:
             log_explanations(outputs["explanations"], outputs["explain_quality"])
 
 
 class RetrainGuardHook:
     """Makes `kedro run --pipelines=retrain` safe to run unattended: an exclusive lock, so two runs
-    never overlap (the second stops at once, before touching anything), and a log file per run in
-    `logs/retrain/`."""
+    never overlap (the second stops at once, before touching anything), a log file per run in
+    `logs/retrain/`, and the successful early stop when there is nothing new to train on."""
 
     PIPELINE = "retrain"
     LOCK_FILE = Path("data/retrain.lock")
@@ -142,6 +145,23 @@ class RetrainGuardHook:
         self._lock = lock
         self._log = open_run_log(project / self.LOG_FOLDER, run_params["run_id"])
         logger.info("retrain %s started; lock %s", run_params["run_id"], lock.path)
+
+    @hook_impl
+    def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
+        """Ends the run, successfully and with everything released, when the data hold nothing new: no
+        later node runs, and a process that goes on (a test, an Airflow worker) finds no lock held and
+        no MLflow run left open."""
+        decision = outputs.get("retrain_decision")
+        if self._lock is None or decision is None or decision["retrain"]:
+            return
+        logger.info(decision["message"])
+        if mlflow.active_run() is not None:
+            mlflow.set_tag("retrain", "nothing new")
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        logger.info("retrain finished: nothing new")
+        self._release()
+        raise NothingNewToRetrain(decision["message"])
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:

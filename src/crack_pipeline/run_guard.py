@@ -13,6 +13,14 @@ class RunLocked(RuntimeError):
     """Another run holds the lock."""
 
 
+class NothingNewToRetrain(SystemExit):
+    """The data are those the champion was trained on: the run stops, successfully (exit code 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0)
+        self.message = message
+
+
 class RunLock:
     """An exclusive, non-blocking `flock` on a file that records who holds it.
 

@@ -5,6 +5,7 @@ import warnings
 from kedro.config import OmegaConfigLoader
 
 from crack_pipeline.hooks import (
+    ActiveConfigHook,
     MlflowEvaluationHook,
     MlflowRunStackHook,
     MlflowVariantRunHook,
@@ -15,7 +16,13 @@ from crack_pipeline.hooks import (
 # nothing a user of this project can act on, and they bury the pipeline's own output.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
-HOOKS = (RetrainGuardHook(), MlflowRunStackHook(), MlflowVariantRunHook(), MlflowEvaluationHook())
+HOOKS = (
+    ActiveConfigHook(),
+    RetrainGuardHook(),
+    MlflowRunStackHook(),
+    MlflowVariantRunHook(),
+    MlflowEvaluationHook(),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from mlflow.models import infer_signature
 
-from crack_pipeline.vision.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 
 REGISTERED_MODEL = "crack-classifier"
 CHAMPION_ALIAS = "champion"
@@ -73,9 +73,26 @@ def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]],
         _log_checkpoint(checkpoint)
         version = _log_model(checkpoint)
         client = mlflow.MlflowClient()
-        for key in ("variant", "checkpoint_id", "split_fingerprint", "data_fingerprint"):
-            client.set_model_version_tag(REGISTERED_MODEL, version, key, checkpoint[key])
+        for key, value in model_version_tags(checkpoint).items():
+            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
         return run.info.run_id
+
+
+def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:
+    """What a registered version says about itself in the registry (the checkpoint stored with it holds
+    the same, and is what every consumer reads): provenance, and how to use it — input size,
+    normalisation, decision threshold."""
+    tags = {
+        key: str(checkpoint[key])
+        for key in ("variant", "checkpoint_id", "split_fingerprint", "data_fingerprint")
+    }
+    tags["input_size"] = str(checkpoint["input_size"])
+    tags["normalisation"] = f"mean {list(checkpoint['mean'])} std {list(checkpoint['std'])}"
+    if "threshold" in checkpoint:
+        threshold = checkpoint["threshold"]
+        tags["decision_threshold"] = f"{threshold['value']:.6f}"
+        tags["decision_threshold_for"] = f"recall {threshold['target_recall']} on {threshold['chosen_on']}"
+    return tags
 
 
 def _log_checkpoint(checkpoint: dict[str, Any]) -> None:
@@ -116,14 +133,6 @@ def model_version_of(checkpoint_id: str) -> str | None:
         f"name='{REGISTERED_MODEL}' and tag.checkpoint_id='{checkpoint_id}'"
     )
     return found[0].version if found else None
-
-
-def champion_version() -> str | None:
-    """The model version the `champion` alias points at (None when there is none)."""
-    try:
-        return str(mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version)
-    except mlflow.MlflowException:
-        return None
 
 
 def set_champion(version: str | None) -> None:

@@ -4,20 +4,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
+from kedro.io.core import DatasetError
 
-from tests.conftest import image_bytes, write
+from crack_pipeline.vision.errors import InputError
+from tests.conftest import image_bytes, logged_lines, run_session, write
 
 UP_TO_SPLIT = ["split_images", "describe_images", "plot_intensity_histograms", "plot_sample_grid"]
 TINY = {"synth": {"count_per_class": 12, "image_size": 64, "workers": 2}}
 
 
-def run(project: Path, pipeline: str | None = None, params: dict | None = None) -> None:
-    """Run a pipeline up to the split (training has its own tests)."""
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, runtime_params=params or {}) as session:
-        session.run(pipeline_names=[pipeline] if pipeline else None, to_nodes=UP_TO_SPLIT)
+def run(project: Path, pipeline: str | None = None, params: dict | None = None) -> list[str]:
+    """Run a pipeline up to the split (training has its own tests); the lines it logged."""
+    with logged_lines() as lines:
+        run_session(project, params, pipeline_names=[pipeline] if pipeline else None, to_nodes=UP_TO_SPLIT)
+    return lines
 
 
 def latest(project: Path, relative: str) -> pd.DataFrame:
@@ -25,9 +25,9 @@ def latest(project: Path, relative: str) -> pd.DataFrame:
     return pd.read_csv(versions[-1] / Path(relative).name)
 
 
-def test_default_pipeline_synth_ingest_split(kedro_project, capsys):
-    run(kedro_project, params=TINY)
-    assert "ingest: scanned 24 files, kept 24 (crack 12, no_crack 12), skipped 0" in capsys.readouterr().out
+def test_default_pipeline_synth_ingest_split(kedro_project):
+    lines = run(kedro_project, params=TINY)
+    assert "ingest: scanned 24 files, kept 24 (crack 12, no_crack 12), skipped 0" in lines
     images = kedro_project / "data/01_raw/synthetic/images"
     assert len(list(images.rglob("*.jpg"))) == 24
     assert len(list((kedro_project / "data/01_raw/synthetic/masks").rglob("*.png"))) == 12
@@ -35,6 +35,7 @@ def test_default_pipeline_synth_ingest_split(kedro_project, capsys):
     assert (index.status == "ok").all() and len(index) == 24
     manifest = latest(kedro_project, "data/03_primary/split_manifest.csv")
     assert manifest.groupby("split").size().to_dict() == {"test": 4, "train": 16, "val": 4}
+    assert set(manifest.root) == {str(images)}, "each image's folder is recorded with the split"
     for report in [
         "class_counts.csv",
         "image_sizes.csv",
@@ -48,20 +49,19 @@ def test_default_pipeline_synth_ingest_split(kedro_project, capsys):
     assert len(list((kedro_project / "data/03_primary/split_manifest.csv").iterdir())) == 2
 
 
-def test_from_folder_on_a_user_folder_with_a_bad_file(kedro_project, tmp_path, capsys):
+def test_from_folder_on_a_user_folder_with_a_bad_file(kedro_project, tmp_path):
     source = tmp_path / "photos"
     for i in range(6):
         write(source, f"cracked/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
         write(source, f"uncracked/u{i}.png", image_bytes(seed=100 + i))
     write(source, "cracked/broken.jpg", b"\xff\xd8\xff\xe0 not really")
-    run(
+    lines = run(
         kedro_project,
         "from_folder",
         {"data": {"source_dir": str(source)}, "split": {"ratios": {"train": 0.5, "val": 0.25, "test": 0.25}}},
     )
-    out = capsys.readouterr().out
-    assert "ingest: scanned 13 files, kept 12 (crack 6, no_crack 6), skipped 1" in out
-    assert "cracked/broken.jpg" in out
+    assert "ingest: scanned 13 files, kept 12 (crack 6, no_crack 6), skipped 1" in lines
+    assert any(line.startswith("  skipped, unreadable: 1 — cracked/broken.jpg (") for line in lines)
     assert not (kedro_project / "data/01_raw/synthetic").exists(), (
         "synthetic data is not generated for a user folder"
     )
@@ -69,8 +69,14 @@ def test_from_folder_on_a_user_folder_with_a_bad_file(kedro_project, tmp_path, c
     assert len(manifest) == 12 and "cracked/broken.jpg" not in set(manifest.path)
 
 
+def test_a_source_folder_that_does_not_exist_is_an_error_naming_the_setting(kedro_project, tmp_path):
+    missing = tmp_path / "no_such_folder"
+    with pytest.raises(DatasetError, match=rf"data\.source_dir: image folder '{missing}' does not exist"):
+        run(kedro_project, "from_folder", {"data": {"source_dir": str(missing)}})
+
+
 def test_default_pipeline_refuses_a_user_folder(kedro_project, tmp_path):
-    with pytest.raises(ValueError, match="--pipelines=from_folder"):
+    with pytest.raises(InputError, match="--pipelines=from_folder"):
         run(kedro_project, params={**TINY, "data": {"source_dir": str(tmp_path)}})
 
 

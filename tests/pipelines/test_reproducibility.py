@@ -8,20 +8,15 @@ from pathlib import Path
 
 import mlflow
 import torch
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 from crack_pipeline.datasets import TorchCheckpointDataset
-from tests.conftest import use_tiny_training
+from tests.conftest import TINY_SYNTH, run_session, use_tiny_training
 
-TINY = {"synth": {"count_per_class": 16, "image_size": 64, "workers": 2}}
 TIMINGS = {"seconds", "train_seconds", "train_images_per_second"}
 
 
 def run_training_path(project: Path) -> None:
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, runtime_params=TINY) as session:
-        session.run(to_nodes=["compare_variants"])
+    run_session(project, TINY_SYNTH, to_nodes=["compare_variants"])
 
 
 def both_versions(project: Path, relative: str) -> list[Path]:

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
-from crack_pipeline.vision.checkpoint import CheckpointError, check_checkpoint
-from crack_pipeline.vision.torch_files import save_atomically
+from crack_pipeline.vision.models.checkpoint import CheckpointError, check_checkpoint
+from crack_pipeline.vision.models.torch_files import save_atomically
 
 
 class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):

@@ -12,7 +12,14 @@ from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
-from crack_pipeline.vision.folder import Folder
+from crack_pipeline.vision.data.folder import Folder
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def safe_relative_path(name: str) -> PurePosixPath:
@@ -41,30 +48,48 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
     def __init__(
         self,
         *,
-        path: str,
+        path: str | None,
+        default: dict[str, str] | None = None,
+        parameter: str | None = None,
+        required: bool = True,
         version: Version | None = None,
-        optional: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        """
+        Args:
+            path: the folder; None when the user did not give one (see `default`).
+            default: {"path": the folder used when `path` is None, if it exists} (a mapping, so that
+                Kedro makes its relative path absolute like any catalog path).
+            parameter: the setting that gives `path` (e.g. explain.input_dir), named in error messages.
+            required: without a folder (neither `path` nor an existing default), fail (True) or
+                load as None (False). A `path` that was given but does not exist always fails.
+        """
         self.metadata = metadata
-        self._optional = optional  # a missing folder loads as None (e.g. masks that may not exist)
+        self._given, self._parameter, self._required = path, parameter, required
+        self._default = (default or {}).get("path")
         super().__init__(
-            filepath=PurePosixPath(Path(path).as_posix()),
+            filepath=PurePosixPath(Path(path or self._default or ".").as_posix()),
             version=version,
             exists_function=os.path.exists,
             glob_function=glob.glob,
         )
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._filepath), "version": self._version}
+        return {"path": self._given, "default": self._default, "version": self._version}
 
     def load(self) -> Folder | None:
-        try:
-            if self._optional and not self._exists():
+        setting = self._parameter or "the folder"
+        if self._given is None and (self._default is None or not self._exists()):
+            if not self._required:
                 return None
+            default = f" and the default {self._default} does not exist" if self._default else ""
+            raise DatasetError(
+                f"{setting} is not set{default}: pass --params={self._parameter or 'PARAMETER'}=DIR"
+            )
+        try:
             return Folder.scan(Path(self._get_load_path()))
-        except OSError as error:
-            raise DatasetError(str(error)) from error
+        except OSError as error:  # missing, a file, empty: the message names the folder
+            raise DatasetError(f"{setting}: {error}") from None
 
     def save(self, data: Mapping[str, bytes]) -> None:
         if not isinstance(data, Mapping):
@@ -74,6 +99,7 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
         target = Path(self._get_save_path())
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would outlive the rename
         try:
             for name, content in data.items():
                 destination = staging / safe_relative_path(name)

@@ -1,4 +1,5 @@
-"""``RegisteredModelDataset``: a checkpoint from the MLflow model registry, by alias or by variant."""
+"""The MLflow model registry as catalog entries: a registered checkpoint by alias or variant (read), and the
+`champion` alias (written by the promotion node)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ from kedro.io.core import AbstractDataset, DatasetError
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from crack_pipeline.tracking import CHECKPOINT_ARTIFACT, REGISTERED_MODEL
-from crack_pipeline.vision.checkpoint import CheckpointError, check_checkpoint
+from crack_pipeline.tracking import (
+    CHAMPION_ALIAS,
+    CHECKPOINT_ARTIFACT,
+    REGISTERED_MODEL,
+    promote,
+    set_champion,
+)
+from crack_pipeline.vision.models.checkpoint import check_checkpoint
 
 
 class RegisteredModelDataset(AbstractDataset[None, dict]):
@@ -26,7 +33,7 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
         self,
         *,
         model_name: str = REGISTERED_MODEL,
-        alias: str = "champion",
+        alias: str = CHAMPION_ALIAS,
         variant: str | None = None,
         required: bool = True,
         metadata: dict[str, Any] | None = None,
@@ -42,19 +49,30 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
         version = self._find_version(client)
         if version is None:
             if self._required:
-                wanted = f"variant {self._variant!r}" if self._variant else f"a {self._alias!r} model"
+                wanted = f"variant {self._variant!r}" if self._variant else f"{self._alias!r} model"
                 raise DatasetError(
                     f"the MLflow registry has no {wanted} of {self._model_name!r} yet: train and evaluate "
                     f"first (kedro run), or name a trained variant: --params=evaluate_folder.model=<variant>"
                 )
             return None
+        where = f"{self._model_name} version {version.version} ({self._alias or version.tags.get('variant')})"
         with tempfile.TemporaryDirectory() as folder:
             try:
                 path = client.download_artifacts(version.run_id, CHECKPOINT_ARTIFACT, folder)
+            except (MlflowException, OSError) as error:
+                raise DatasetError(
+                    f"{where}: its checkpoint cannot be read from the store: {error}"
+                ) from None
+            try:
                 checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-                check_checkpoint(checkpoint, f"{self._model_name} version {version.version}")
-            except (MlflowException, OSError, CheckpointError) as error:
-                raise DatasetError(f"{self._model_name} version {version.version}: {error}") from None
+                check_checkpoint(checkpoint, where)
+            except Exception as error:  # truncated, corrupt or foreign: say which and what to do
+                raise DatasetError(
+                    f"{where}: its checkpoint ({CHECKPOINT_ARTIFACT} of MLflow run {version.run_id}) "
+                    f"is damaged or not a crack_pipeline checkpoint ({type(error).__name__}: {error}). "
+                    f"Retrain (kedro run), or make an earlier version the champion: "
+                    f"kedro run --pipelines=set_champion --params=champion.version=<N>"
+                ) from None
         checkpoint["model_version"] = version.version
         return checkpoint
 
@@ -74,3 +92,46 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
 
     def _exists(self) -> bool:
         return self._find_version(MlflowClient()) is not None
+
+
+class ChampionAliasDataset(AbstractDataset[dict, dict]):
+    """The registry's `champion` alias. Saving {"promote": true, "checkpoint_id": ...} (or "version": ...)
+    points it at that model version (every earlier version stays registered); "promote": false changes
+    nothing. Loading gives which version it points at ({version, variant, checkpoint_id}; None when there is
+    no champion): what a step that uses the champion reads after the promotion, so it runs after it."""
+
+    def __init__(self, *, metadata: dict[str, Any] | None = None):
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": REGISTERED_MODEL, "alias": CHAMPION_ALIAS}
+
+    def save(self, data: dict[str, Any]) -> None:
+        if not data["promote"]:
+            return
+        if data.get("version") is not None:
+            try:
+                set_champion(str(data["version"]))
+            except MlflowException:
+                raise DatasetError(
+                    f"champion.version: {REGISTERED_MODEL} has no version {data['version']!r}; the versions "
+                    f"are listed by `mlflow ui` (Models) or in the explain and evaluate logs"
+                ) from None
+        elif promote(data["checkpoint_id"]) is None:
+            raise DatasetError(
+                f"checkpoint {data['checkpoint_id']} ({data.get('variant')}) has no registered model version "
+                f"to make the champion: was it trained with MLflow tracking off?"
+            )
+
+    def load(self) -> dict[str, str] | None:
+        try:
+            version = MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        except MlflowException:
+            return None
+        return {
+            "version": str(version.version),
+            **{k: version.tags.get(k) for k in ("variant", "checkpoint_id")},
+        }
+
+    def _exists(self) -> bool:
+        return self.load() is not None

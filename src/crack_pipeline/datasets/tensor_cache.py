@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from kedro.io.core import AbstractDataset, DatasetError
 
-from crack_pipeline.vision.tensor_cache import ImageTensors
-from crack_pipeline.vision.torch_files import save_atomically
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.models.torch_files import save_atomically
 
 
 class TensorCacheDataset(AbstractDataset[dict, dict]):

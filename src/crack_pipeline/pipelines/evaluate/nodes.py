@@ -1,4 +1,5 @@
-"""Nodes of the `evaluate` pipeline: metrics per variant, the comparison, the champion decision."""
+"""Nodes of evaluation: test metrics of a variant, the comparison of every variant evaluated on the current
+split, the champion decision and its promotion."""
 
 from __future__ import annotations
 
@@ -8,108 +9,152 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crack_pipeline.vision.evaluation import evaluate_checkpoint
-from crack_pipeline.vision.tensor_cache import ImageTensors
+from crack_pipeline.pipelines.split.nodes import require_roots
+from crack_pipeline.provenance import split_fingerprint
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
+from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on_validation
 
 logger = logging.getLogger(__name__)
 
 
+def model_threshold(checkpoint: dict[str, Any], val: ImageTensors, target_recall: float) -> dict[str, Any]:
+    """The decision threshold the checkpoint records; for a checkpoint from before thresholds were recorded,
+    the one chosen on `val` for `target_recall`, as training now does."""
+    if "threshold" in checkpoint:
+        return checkpoint["threshold"]
+    return threshold_on_validation(
+        val.labels.numpy(), checkpoint_probabilities(checkpoint, val), target_recall
+    )
+
+
+def evaluate_checkpoint(
+    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], target_recall: float
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Figure]]:
+    """Test-split metrics at the model's decision threshold and at 0.5, predictions and figures."""
+    threshold = model_threshold(checkpoint, split_tensors["val"], target_recall)
+    test = split_tensors["test"]
+    result = evaluate_probabilities(
+        checkpoint["variant"], test, checkpoint_probabilities(checkpoint, test), threshold["value"]
+    )
+    metrics = {
+        "variant": checkpoint["variant"],
+        "checkpoint_id": checkpoint["checkpoint_id"],
+        "split": "test",
+        "split_fingerprint": checkpoint["split_fingerprint"],
+        "threshold": threshold,
+        **result.metrics,
+    }
+    return metrics, result.predictions, result.figures
+
+
 def evaluate_variant(
-    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], evaluate: dict[str, Any]
+    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], train: dict[str, Any]
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, Figure]]:
-    """Test-split metrics at 0.5 and at the threshold that reaches `evaluate.target_recall` on validation.
+    """A freshly trained variant on the test split, at its decision threshold (chosen on validation when
+    it was trained) and at 0.5.
 
     Returns:
         The metrics (with the variant's training facts), the predictions table, the Kaggle-style
-        `filename,class` export at the chosen threshold, and the figures by file name.
+        `filename,class` export at the threshold, and the figures by file name.
     """
-    result = evaluate_checkpoint(
-        checkpoint, split_tensors["val"], split_tensors["test"], evaluate["target_recall"]
-    )
-    threshold = result.metrics["threshold_at_target_recall"]
-    metrics = {
-        **result.metrics,
-        "checkpoint_id": checkpoint["checkpoint_id"],
-        "training": {
-            "architecture": checkpoint["architecture"],
-            "pretrained": checkpoint["train_config"].get("pretrained", False),
-            "epochs": checkpoint["train_config"].get("epochs"),
-            "best_epoch": checkpoint["best_epoch"],
-            "input_size": checkpoint["input_size"],
-            "train_seconds": checkpoint.get("train_seconds", 0.0),
-            "train_images_per_second": checkpoint.get("train_images_per_second", 0.0),
-        },
+    metrics, predictions, figures = evaluate_checkpoint(checkpoint, split_tensors, train["target_recall"])
+    metrics["training"] = {
+        "architecture": checkpoint["architecture"],
+        "pretrained": checkpoint["train_config"].get("pretrained", False),
+        "epochs": checkpoint["train_config"].get("epochs"),
+        "best_epoch": checkpoint["best_epoch"],
+        "input_size": checkpoint["input_size"],
+        "precision": checkpoint.get("precision"),
+        "train_seconds": checkpoint.get("train_seconds", 0.0),
+        "train_images_per_second": checkpoint.get("train_images_per_second", 0.0),
     }
-    predictions = result.predictions.assign(
-        predicted_label_at_threshold=lambda f: [
-            "crack" if p >= threshold else "no_crack" for p in f.crack_probability
-        ]
-    )
     submission = pd.DataFrame(
         {
             "filename": predictions.file.str.rsplit("/", n=1).str[-1],
-            "class": (predictions.crack_probability >= threshold).astype(int),
+            "class": (predictions.predicted_label == "crack").astype(int),
         }
     )
-    at_half, at_target = metrics["at_half"], metrics["at_target_recall"]
+    at_threshold, threshold = metrics["at_threshold"], metrics["threshold"]
     logger.info(
-        "evaluate: %s test n=%d accuracy=%.4f roc_auc=%.4f | threshold %.4f for recall %.2f: "
-        "recall=%.4f precision=%.4f",
+        "evaluate: %s test n=%d at threshold %.4f (recall %.2f on validation): accuracy=%.4f recall=%.4f "
+        "precision=%.4f roc_auc=%s",
         checkpoint["variant"],
-        at_half["n"],
-        at_half["accuracy"],
-        at_half["roc_auc"],
-        threshold,
-        evaluate["target_recall"],
-        at_target["recall"],
-        at_target["precision"],
+        at_threshold["n"],
+        threshold["value"],
+        threshold["target_recall"],
+        at_threshold["accuracy"],
+        at_threshold["recall"],
+        at_threshold["precision"],
+        format_metric(at_threshold["roc_auc"]),
     )
-    return (
-        metrics,
-        predictions,
-        submission,
-        result.figures,
-    )
+    return metrics, predictions, submission, figures
 
 
-def metric_value(metrics: dict[str, Any], name: str) -> float:
-    """A metric by dotted name, e.g. "at_target_recall.f1"."""
+def metric_value(metrics: dict[str, Any], name: str) -> float | None:
+    """A metric by dotted name, e.g. "at_threshold.f1"."""
     value: Any = metrics
     for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise InputError(
+                f"evaluate.champion_metric: {name!r} is not in the evaluation metrics; use a name such as "
+                f"at_threshold.f1 or at_half.roc_auc (the keys of evaluation_metrics.json)"
+            )
         value = value[part]
-    return float(value)
+    return None if value is None else float(value)
 
 
 COMPARISON_COLUMNS = {
-    "accuracy": "at_half.accuracy",
-    "balanced_accuracy": "at_half.balanced_accuracy",
-    "roc_auc": "at_half.roc_auc",
-    "pr_auc": "at_half.pr_auc",
-    "ece": "at_half.ece",
-    "threshold_at_target_recall": "threshold_at_target_recall",
-    "recall_at_target": "at_target_recall.recall",
-    "precision_at_target": "at_target_recall.precision",
-    "f1_at_target": "at_target_recall.f1",
+    "threshold": "threshold.value",
+    "accuracy": "at_threshold.accuracy",
+    "balanced_accuracy": "at_threshold.balanced_accuracy",
+    "recall": "at_threshold.recall",
+    "precision": "at_threshold.precision",
+    "f1": "at_threshold.f1",
+    "roc_auc": "at_threshold.roc_auc",
+    "pr_auc": "at_threshold.pr_auc",
+    "ece": "at_threshold.ece",
+    "accuracy_at_half": "at_half.accuracy",
 }
 
 
 def compare_variants(
-    evaluate: dict[str, Any], current_champion: dict | None, split_tensors: dict[str, ImageTensors], *metrics
+    evaluate: dict[str, Any],
+    train: dict[str, Any],
+    current_champion: dict | None,
+    split_manifest: pd.DataFrame,
+    split_tensors: dict[str, ImageTensors],
+    *metrics: dict | None,
 ) -> tuple[pd.DataFrame, str, dict]:
-    """One row per variant, best first by `evaluate.champion_metric`, and the champion decision.
+    """One row per variant evaluated on the current split (trained in this run or alone with
+    `--namespaces`), best first by `evaluate.champion_metric`, and the champion decision.
 
-    The best variant becomes champion only if it is strictly better than the current champion
-    measured on this same test split (the current champion is re-evaluated here when needed).
+    Args:
+        metrics: the latest evaluation of every defined variant (None where there is none); those of
+            another split are left out, as their test images differ.
+    Returns:
+        The comparison table, as Markdown too, and the decision: the best variant becomes champion only if
+        it is strictly better than the current champion measured on this same test split (the current
+        champion is re-evaluated here when needed, at its own input size and decision threshold).
     """
+    split = split_fingerprint(split_manifest)
+    compared = [m for m in metrics if m is not None and m["split_fingerprint"] == split]
+    if not compared:
+        raise InputError(
+            "no model variant has been evaluated on the current split: train one first "
+            "(kedro run, or kedro run --pipelines=train --namespaces=<variant>)"
+        )
     metric, higher = evaluate["champion_metric"], evaluate.get("champion_higher_is_better", True)
     rows = []
-    for m in metrics:
+    for m in compared:
         training = m["training"]
         rows.append(
             {
                 "variant": m["variant"],
                 "architecture": training["architecture"],
                 "pretrained": training["pretrained"],
+                "precision": training.get("precision"),
                 "epochs": training["epochs"],
                 "best_epoch": training["best_epoch"],
                 "input_size": training["input_size"],
@@ -120,24 +165,30 @@ def compare_variants(
                 "checkpoint_id": m["checkpoint_id"],
             }
         )
-    table = pd.DataFrame(rows).sort_values("champion_metric", ascending=not higher, ignore_index=True)
+    table = pd.DataFrame(rows).sort_values(
+        "champion_metric", ascending=not higher, ignore_index=True, na_position="last"
+    )
     best = table.iloc[0]
     decision = {
         "metric": metric,
+        "split_fingerprint": split,
         "candidate": best.variant,
         "candidate_checkpoint_id": best.checkpoint_id,
-        "candidate_value": float(best.champion_metric),
+        "candidate_value": None if pd.isna(best.champion_metric) else float(best.champion_metric),
         "current": None,
         "current_value": None,
+        "current_version": None,
     }
     if current_champion is not None:
         if current_champion["checkpoint_id"] == best.checkpoint_id:
-            decision["current_value"] = float(best.champion_metric)
+            decision["current_value"] = decision["candidate_value"]
         else:
-            again = evaluate_checkpoint(
-                current_champion, split_tensors["val"], split_tensors["test"], evaluate["target_recall"]
+            again, _, _ = evaluate_checkpoint(
+                current_champion,
+                at_input_size(split_tensors, split_manifest, current_champion["input_size"]),
+                train["target_recall"],
             )
-            decision["current_value"] = metric_value(again.metrics, metric)
+            decision["current_value"] = metric_value(again, metric)
         decision["current"] = current_champion["variant"]
         decision["current_version"] = current_champion.get("model_version")
     decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher)
@@ -145,8 +196,34 @@ def compare_variants(
     return table, table.drop(columns=["checkpoint_id"]).to_markdown(index=False), decision
 
 
-def is_better(candidate: float, current: float | None, higher_is_better: bool = True) -> bool:
-    """Strictly better than the current champion (a tie keeps the current one); anything beats none."""
+def at_input_size(
+    split_tensors: dict[str, ImageTensors], split_manifest: pd.DataFrame, size: int
+) -> dict[str, ImageTensors]:
+    """The validation and test images at `size`: the decoded split when it has that size, else decoded
+    again from disk (a model is always scored at the size it was trained at)."""
+    if split_tensors["test"].images.shape[-1] == size:
+        return split_tensors
+    logger.info("evaluate: decoding the validation and test images again at %d px for the champion", size)
+    manifest = require_roots(split_manifest)
+    return {split: decode_listed(manifest[manifest.split == split], size) for split in ("val", "test")}
+
+
+def is_better(candidate: float | None, current: float | None, higher_is_better: bool = True) -> bool:
+    """Strictly better than the current champion (a tie keeps the current one); anything measured beats
+    no champion; an undefined metric never wins."""
+    if candidate is None:
+        return False
     if current is None:
         return True
     return candidate > current if higher_is_better else candidate < current
+
+
+def promote_champion(champion_decision: dict[str, Any]) -> dict[str, Any]:
+    """What the `champion` entry of the model registry is to become: the candidate's checkpoint when the
+    decision promotes it; `replaces` records the version it takes over from, for a roll-back."""
+    return {
+        "promote": bool(champion_decision["promote"]),
+        "checkpoint_id": champion_decision["candidate_checkpoint_id"],
+        "variant": champion_decision["candidate"],
+        "replaces": champion_decision.get("current_version"),
+    }

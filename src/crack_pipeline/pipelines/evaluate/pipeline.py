@@ -1,39 +1,39 @@
-"""The `evaluate` pipeline: test metrics per variant, then the comparison and the champion decision."""
+"""The `evaluate` pipeline: every variant evaluated on the current split side by side, the champion
+decision, and its promotion in the MLflow model registry.
 
-from kedro.pipeline import Node, Pipeline, pipeline
+Each variant is evaluated on the test split as soon as it is trained (its namespace in `train`), so a
+variant trained alone with `--namespaces` is compared like the others by `kedro run --pipelines=evaluate`.
+"""
 
-from crack_pipeline.config import variant_names
-from crack_pipeline.pipelines.evaluate.nodes import compare_variants, evaluate_variant
+from kedro.pipeline import Node, Pipeline
+
+from crack_pipeline.config import model_names
+from crack_pipeline.pipelines.evaluate.nodes import compare_variants, promote_champion
 
 
-def variant_pipeline(name: str) -> Pipeline:
-    template = Pipeline(
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
         [
             Node(
-                func=evaluate_variant,
-                inputs=["checkpoint", "split_tensors", "params:evaluate"],
-                outputs=["evaluation_metrics", "predictions", "submission", "evaluation_plots"],
-                name="evaluate_variant",
-                tags=["evaluate_variant"],
-            )
+                func=compare_variants,
+                inputs=[
+                    "params:evaluate",
+                    "params:train",
+                    "current_champion",
+                    "split_manifest",
+                    "split_tensors",
+                    *(f"{name}.evaluation_metrics" for name in model_names()),
+                ],
+                outputs=["variant_comparison", "variant_comparison_markdown", "champion_decision"],
+                name="compare_variants",
+                tags=["compare_variants"],
+            ),
+            Node(
+                func=promote_champion,
+                inputs="champion_decision",
+                outputs="champion",
+                name="promote_champion",
+                tags=["promote_champion"],
+            ),
         ]
     )
-    return pipeline(template, namespace=name, inputs={"split_tensors"}, parameters={"params:evaluate"})
-
-
-def create_pipeline(variants: list[str] | None = None, **kwargs) -> Pipeline:
-    """Evaluation of each variant (default: those selected in `train.variants`) and their comparison."""
-    names = variant_names() if variants is None else variants
-    compare = Node(
-        func=compare_variants,
-        inputs=[
-            "params:evaluate",
-            "current_champion",
-            "split_tensors",
-            *(f"{n}.evaluation_metrics" for n in names),
-        ],
-        outputs=["variant_comparison", "variant_comparison_markdown", "champion_decision"],
-        name="compare_variants",
-        tags=["compare_variants"],
-    )
-    return sum((variant_pipeline(name) for name in names), Pipeline([compare]))

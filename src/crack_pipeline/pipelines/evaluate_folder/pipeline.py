@@ -21,7 +21,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=evaluate_folder,
                 inputs=[
-                    "evaluate_folder_images",
                     "evaluate_folder_index",
                     "evaluate_folder_model",
                     "params:evaluate_folder",

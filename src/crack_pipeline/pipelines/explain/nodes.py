@@ -2,45 +2,55 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import logging
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from crack_pipeline.vision.explaining import explain_images, quality_lines
-from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.image_io import ImageLimits, decode_image
-from crack_pipeline.vision.models import get_spec
-from crack_pipeline.vision.photos import TilingConfig
-from crack_pipeline.vision.scanning import OK, scan_folder, summary_lines
+from crack_pipeline.pipelines.split.nodes import require_roots
+from crack_pipeline.vision.data.folder import Folder, ImageRef
+from crack_pipeline.vision.data.image_io import ImageLimits, decode_image
+from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.quality import quality_lines
+from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
+from crack_pipeline.vision.models.registry import get_spec
+from crack_pipeline.vision.settings import settings_from
+
+logger = logging.getLogger(__name__)
 
 
-def match_masks(masks: Folder | None, paths: list[str]) -> dict[str, np.ndarray]:
-    """Crack masks for `paths`: the mask at the same relative path, else the one with the same file stem."""
+def match_masks(masks: Folder | None, names: list[str]) -> dict[str, np.ndarray]:
+    """Crack masks for the images `names`: the mask at the same relative path, else the one with the same
+    file stem."""
     if masks is None:
         return {}
     by_path = {str(PurePosixPath(f).with_suffix("")): f for f in masks.files}
     by_stem = {PurePosixPath(f).stem: f for f in masks.files}
     found = {}
-    for path in paths:
-        name = by_path.get(str(PurePosixPath(path).with_suffix(""))) or by_stem.get(PurePosixPath(path).stem)
-        if name is not None:
-            found[path] = decode_image(masks.path_of(name).read_bytes()).pixels.max(axis=2) > 127
+    for name in names:
+        mask = by_path.get(str(PurePosixPath(name).with_suffix(""))) or by_stem.get(PurePosixPath(name).stem)
+        if mask is not None:
+            found[name] = decode_image(masks.path_of(mask).read_bytes()).pixels.max(axis=2) > 127
     return found
 
 
 def images_to_explain(
-    raw_images: Folder,
-    split_manifest: pd.DataFrame,
-    explain_input: Folder | None,
-    explain: dict,
-    ingest: dict,
-) -> tuple[Folder, list[tuple[str, str | None]]]:
-    """`explain.input_dir` validated like ingest (labels where folder names give them), else the split."""
+    split_manifest: pd.DataFrame, explain_input: Folder | None, explain: dict, ingest: dict
+) -> list[ImageRef]:
+    """`explain.input_dir` validated like ingest (labels where folder names give them; a byte-identical
+    copy explained once and reported), else the images of `explain.split` where the split found them."""
     if explain_input is None:
-        rows = split_manifest[split_manifest.split == explain["split"]].sort_values("path")
-        return raw_images, list(zip(rows.path, rows.label, strict=True))
+        rows = require_roots(split_manifest)
+        rows = rows[rows.split == explain["split"]].sort_values("path")
+        return [
+            ImageRef(path, Path(root) / path, label)
+            for path, root, label in zip(rows.path, rows.root, rows.label, strict=True)
+        ]
     scan = scan_folder(
         explain_input,
         ingest["label_aliases"],
@@ -48,29 +58,34 @@ def images_to_explain(
         workers=ingest.get("workers"),
         require_labels=False,
     )
-    print("\n".join(summary_lines(scan.index)).replace("ingest:", "explain input:", 1), flush=True)
-    kept = scan.index[scan.index.status == OK]
-    return explain_input, [(path, label or None) for path, label in zip(kept.path, kept.label, strict=True)]
+    for line in summary_lines(scan.index):
+        logger.info(line.replace("ingest:", "explain input:", 1))
+    kept = scan.index[(scan.index.status == OK) & (scan.index.duplicate_of == "")]
+    return [
+        ImageRef(path, explain_input.path_of(path), label or None)
+        for path, label in zip(kept.path, kept.label, strict=True)
+    ]
 
 
 def explain_split(
     checkpoint: dict[str, Any],
-    raw_images: Folder,
     split_manifest: pd.DataFrame,
     explain_input: Folder | None,
     explain_masks: Folder | None,
-    champion_decision: dict[str, Any],
+    champion: dict[str, Any] | None,
     explain: dict[str, Any],
     tiling: dict[str, Any],
     ingest: dict[str, Any],
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Heatmaps, overlays, panels, grids and the HTML gallery for `explain.input_dir` (any folder of
-    photos, labelled or not, validated like ingest) or, by default, the images of `explain.split`.
+    photos, labelled or not, validated like ingest) or, by default, the images of `explain.split` of the
+    latest split, read from the folder the split was made from.
 
     Args:
         checkpoint: the model to explain (the champion, or `explain.model`).
-        champion_decision: the evaluation's decision; explaining follows it, and records it.
-        explain: `params:explain` — split, methods, target, max_images, batch_size.
+        champion: the registry's champion (version, variant) once any promotion of this run is done: the
+            explanation comes after it and records it.
+        explain: `params:explain` — split, methods, target, threshold, max_images, batch_size.
         tiling: `params:tiling` — how images larger than a tile are cut, aggregated and boxed.
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
     Returns:
@@ -81,42 +96,46 @@ def explain_split(
     # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
     layer = explain.get("cam_layer") or get_spec(checkpoint["architecture"]).cam_layer
     checkpoint = {**checkpoint, "cam_layer": layer}
-    tiles = TilingConfig.from_dict(tiling).at_scale_of(checkpoint)
-    print(
-        f"explain: model {checkpoint['variant']}, CAM layer {layer}, tiles of {tiles.tile_size} px",
-        flush=True,
+    tiles = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
+    threshold = decision_threshold(checkpoint, explain.get("threshold"), "explain.threshold")
+    logger.info(
+        "explain: model %s (version %s), CAM layer %s, tiles of %d px, %s",
+        checkpoint["variant"],
+        checkpoint.get("model_version"),
+        layer,
+        tiles.tile_size,
+        describe_threshold(threshold),
     )
-    folder, items = images_to_explain(raw_images, split_manifest, explain_input, explain, ingest)
+    items = images_to_explain(split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.
         picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
         items = [items[i] for i in picks]
     result = explain_images(
         checkpoint,
-        folder.root,
         items,
         explain["methods"],
+        threshold["value"],
         target=explain.get("target", "predicted"),
-        masks=match_masks(explain_masks, [path for path, _ in items]),
+        masks=match_masks(explain_masks, [item.name for item in items]),
         batch_size=explain.get("batch_size", 32),
         tiling=tiles,
     )
     if items and len(result.skipped) == len(items):
-        raise ValueError(
-            f"explain: none of the {len(items)} images could be read from "
-            f"{folder.root} (first: {next(iter(result.skipped.items()))}): "
-            f"is the split from another data set?"
-        )
-    lines = quality_lines(result.quality)
-    lines += [f"explain: skipped {path} ({reason})" for path, reason in result.skipped.items()]
-    print("\n".join(lines), flush=True)
+        first, reason = next(iter(result.skipped.items()))
+        raise InputError(f"explain: none of the {len(items)} images could be read (first: {first}: {reason})")
+    for line in quality_lines(result.quality):
+        logger.info(line)
+    for path, reason in result.skipped.items():
+        logger.warning("explain: skipped %s (%s)", path, reason)
     quality = {
-        "input": str(folder.root),
+        "input": str(explain_input.root) if explain_input is not None else "split",
         "model": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
         "cam_layer": layer,
+        "threshold": threshold,
         "tiling": {**tiling, "tile_size": tiles.tile_size},
-        "champion_decision": champion_decision,
+        "champion": champion,
         "split": None if explain_input is not None else explain["split"],
         "methods": result.quality,
         "skipped": result.skipped,

@@ -12,11 +12,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=explain_split,
                 inputs=[
                     "explain_model",
-                    "raw_images",
                     "split_manifest",
                     "explain_input",
                     "explain_masks",
-                    "champion_decision",
+                    "champion",
                     "params:explain",
                     "params:tiling",
                     "params:ingest",

@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         ingest.create_pipeline(),
         split.create_pipeline(),
         train.create_pipeline(variants=selected),
-        evaluate.create_pipeline(variants=selected),
+        evaluate.create_pipeline(),
         explain.create_pipeline(),
     ]
     return sum(stages, Pipeline([]))

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crack_pipeline.vision import eda
-from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.image_io import ImageLimits
-from crack_pipeline.vision.scanning import OK, scan_folder, summary_lines
+from crack_pipeline.vision.data import eda
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.image_io import ImageLimits
+from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
+from crack_pipeline.vision.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def scan_images(raw_images: Folder, ingest: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -33,10 +37,10 @@ def scan_images(raw_images: Folder, ingest: dict[str, Any]) -> tuple[pd.DataFram
         workers=ingest.get("workers"),
         histogram_images=ingest.get("histogram_images", 500),
     )
-    # Printed, not logged: the summary must stay one line whatever the terminal width.
-    print("\n".join(summary_lines(result.index)), flush=True)
+    for line in summary_lines(result.index):
+        logger.info(line)
     if not (result.index.status == OK).any():
-        raise ValueError(f"no usable image in {raw_images.root}: " + " ".join(summary_lines(result.index)))
+        raise InputError(f"no usable image in {raw_images.root}: " + " ".join(summary_lines(result.index)))
     return result.index, eda.histograms_to_frame(result.histograms)
 
 

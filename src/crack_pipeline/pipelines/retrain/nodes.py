@@ -10,18 +10,10 @@ import pandas as pd
 from crack_pipeline.pipelines.explain.nodes import explain_split
 from crack_pipeline.pipelines.split.nodes import split_counts, split_manifest_of, usable_images
 from crack_pipeline.provenance import data_fingerprint, split_fingerprint
-from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.splitting import extend_split
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.splitting import extend_split
 
 logger = logging.getLogger(__name__)
-
-
-class NothingNewToRetrain(SystemExit):
-    """The data are those the champion was trained on: the run stops here, successfully (exit code 0)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0)
-        self.message = message
 
 
 def check_for_new_data(
@@ -34,9 +26,9 @@ def check_for_new_data(
         champion: the champion's checkpoint (None before the first promotion).
         retrain: `params:retrain` — force.
     Returns:
-        The decision: both fingerprints, the champion, and why training goes ahead.
-    Raises:
-        NothingNewToRetrain: the data fingerprint equals the champion's and `retrain.force` is false.
+        The decision: both fingerprints, the champion, whether to train (`retrain`) and why. When not
+        (the data fingerprint equals the champion's and `retrain.force` is false), `message` says so and
+        the `RetrainGuardHook` ends the run there, successfully.
     """
     kept = usable_images(image_index)
     current = data_fingerprint(kept)
@@ -49,6 +41,7 @@ def check_for_new_data(
         "champion_data_fingerprint": trained_on,
         "champion_split_fingerprint": champion["split_fingerprint"] if champion else None,
         "force": bool(retrain.get("force", False)),
+        "retrain": True,
     }
     if trained_on is None:
         decision["reason"] = "no champion yet"
@@ -57,14 +50,13 @@ def check_for_new_data(
     elif decision["force"]:
         decision["reason"] = "retrain.force"
     else:
-        message = (
+        decision["retrain"] = False
+        decision["reason"] = decision["message"] = (
             f"retrain: nothing new - the {len(kept)} images (data fingerprint {current[:12]}) are those "
             f"the champion {champion['variant']} (checkpoint {champion['checkpoint_id']}) was trained on. "
             f"Add images, or pass --params=retrain.force=true to train anyway."
         )
-        print(message, flush=True)
-        logger.info(message)
-        raise NothingNewToRetrain(message)
+        return decision
     logger.info("retrain: %s; training on %d images", decision["reason"], len(kept))
     return decision
 
@@ -111,10 +103,9 @@ def split_for_retrain(
 
 def explain_sample(
     checkpoint: dict[str, Any],
-    raw_images: Folder,
     split_manifest: pd.DataFrame,
     explain_masks: Folder | None,
-    champion_decision: dict[str, Any],
+    champion: dict[str, Any] | None,
     explain: dict[str, Any],
     tiling: dict[str, Any],
     ingest: dict[str, Any],
@@ -124,11 +115,10 @@ def explain_sample(
     settings = {**explain, "max_images": retrain["explain_sample"]}
     return explain_split(
         checkpoint,
-        raw_images,
         split_manifest,
         None,
         explain_masks,
-        champion_decision,
+        champion,
         settings,
         tiling,
         ingest,

@@ -32,10 +32,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         func=explain_sample,
         inputs=[
             "explain_model",
-            "raw_images",
             "split_manifest",
             "explain_masks",
-            "champion_decision",
+            "champion",
             "params:explain",
             "params:tiling",
             "params:ingest",
@@ -49,6 +48,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         ingest.create_pipeline()
         + decide
         + train.create_pipeline(variants=selected)
-        + evaluate.create_pipeline(variants=selected)
+        + evaluate.create_pipeline()
         + Pipeline([explain])
     )

@@ -7,8 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from crack_pipeline.vision.scanning import OK
-from crack_pipeline.vision.splitting import SPLITS, stratified_group_split
+from crack_pipeline.vision.data.scanning import OK
+from crack_pipeline.vision.data.splitting import SPLITS, stratified_group_split
+from crack_pipeline.vision.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -18,11 +19,25 @@ def usable_images(image_index: pd.DataFrame) -> pd.DataFrame:
     return image_index[image_index.status == OK].sort_values("path").reset_index(drop=True)
 
 
+MANIFEST_COLUMNS = ["path", "label", "group", "sha256", "split", "root"]
+
+
 def split_manifest_of(kept: pd.DataFrame, assigned) -> pd.DataFrame:
-    """The split manifest (path, label, group, sha256, split; no image copies) of `kept` with one split
-    name per row; rows left out ("") are dropped."""
+    """The split manifest (MANIFEST_COLUMNS: the image's path relative to its folder `root`; no image
+    copies) of `kept` with one split name per row; rows left out ("") are dropped."""
     manifest = kept.assign(split=assigned)[lambda f: f.split != ""]
-    return manifest[["path", "label", "group", "sha256", "split"]].reset_index(drop=True)
+    return manifest[MANIFEST_COLUMNS].reset_index(drop=True)
+
+
+def require_roots(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The manifest, if it records the folder of each image; older manifests did not."""
+    if "root" not in manifest.columns:
+        raise InputError(
+            "the latest split manifest (data/03_primary/split_manifest.csv) was made by an older version "
+            "that did not record the folder of its images: make the split again (kedro run, or "
+            "kedro run --pipelines=from_folder --params=data.source_dir=DIR)"
+        )
+    return manifest
 
 
 def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -32,8 +47,7 @@ def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.D
         image_index: the ingest index; only rows with status "ok" are split.
         split: `params:split` — ratios {train, val, test}, seed, subset_fraction.
     Returns:
-        The split manifest (path, label, group, sha256, split; no image copies) and the per-split
-        class counts.
+        The split manifest (MANIFEST_COLUMNS) and the per-split class counts.
     """
     kept = usable_images(image_index)
     assigned = stratified_group_split(

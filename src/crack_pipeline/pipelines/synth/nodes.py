@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from crack_pipeline.vision.synthetic import SynthConfig, generate
+from crack_pipeline.vision.data.synthetic import SynthConfig, generate
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.settings import settings_from
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +26,14 @@ def generate_synthetic_images(
         {"Positive/crack_00001.png": PNG bytes}.
     """
     if data.get("source_dir"):
-        raise ValueError(
+        raise InputError(
             f"data.source_dir={data['source_dir']!r} is set, but this pipeline generates and uses the "
             f"synthetic data set. To run on your own folder: kedro run --pipelines=from_folder "
             f"--params=data.source_dir={data['source_dir']}"
         )
     settings = dict(synth)
     workers = settings.pop("workers", None)
-    config = SynthConfig(**settings)
+    config = settings_from(SynthConfig, settings, "synth")
     images, masks = generate(config, workers=workers)
     logger.info(
         "synth: %d images (%d with crack masks), %dx%d px, seed %d, difficulty %.2f",

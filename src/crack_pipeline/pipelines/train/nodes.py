@@ -11,34 +11,31 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import data_fingerprint, git_commit, split_fingerprint
-from crack_pipeline.vision.checkpoint import make_checkpoint
-from crack_pipeline.vision.folder import Folder
-from crack_pipeline.vision.labels import CLASS_NAMES
-from crack_pipeline.vision.models import create_model, get_spec
-from crack_pipeline.vision.plots import plot_training_history
-from crack_pipeline.vision.precision import Precision
-from crack_pipeline.vision.tensor_cache import ImageTensors, build_tensors, check_matches, with_synthetic
-from crack_pipeline.vision.training import TrainConfig, evaluate, fit
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
+from crack_pipeline.vision.evaluation.metrics import threshold_on_validation
+from crack_pipeline.vision.evaluation.plots import plot_training_history
+from crack_pipeline.vision.models.checkpoint import make_checkpoint
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.settings import settings_from
+from crack_pipeline.vision.training.loop import TrainConfig, evaluate, fit
 
 logger = logging.getLogger(__name__)
 
 
-def build_split_tensors(raw_images: Folder, split_manifest: pd.DataFrame, train: dict[str, Any]) -> dict:
-    """Decode every image of the split once, resized to `train.image_size`, as uint8 tensors.
+def build_split_tensors(split_manifest: pd.DataFrame, train: dict[str, Any]) -> dict:
+    """Decode every image of the split once, from the folder the manifest records for it, resized to
+    `train.image_size`, as uint8 tensors.
 
     Returns:
         {"train" | "val" | "test": ImageTensors}, reused by every epoch of every variant.
     """
     started = time.perf_counter()
-    labels = [CLASS_NAMES.index(label) for label in split_manifest.label]
-    every = build_tensors(
-        raw_images.root,
-        split_manifest.path.tolist(),
-        labels,
-        train["image_size"],
-        workers=train.get("workers"),
-    )
+    every = decode_listed(require_roots(split_manifest), train["image_size"], workers=train.get("workers"))
     for path, reason in every.skipped.items():
         logger.warning("train: skipped %s (%s): it no longer decodes as it did at ingest", path, reason)
     tensors = {split: every.subset(rows.path) for split, rows in split_manifest.groupby("split")}
@@ -74,26 +71,26 @@ def train_variant(
         split_manifest: the split, for the data and split fingerprints recorded in the checkpoint.
         image_index: the ingest index, for the training images' size on disk (`patch_side`).
         variant: `params:train.models.<name>` — architecture, pretrained, weights_path, training overrides.
-        train: `params:train` — the shared `defaults` and the `resume_dir` for per-epoch checkpoints.
+        train: `params:train` — the shared `defaults`, the `resume_dir` for per-epoch checkpoints and the
+            `target_recall` the decision threshold is chosen for on the validation split.
         name: the variant's name (its namespace).
     Returns:
-        The self-describing checkpoint, the per-epoch history and its plot.
+        The self-describing checkpoint (with its decision threshold), the per-epoch history and its plot.
     """
     check_matches(
         split_tensors, {split: rows.path.tolist() for split, rows in split_manifest.groupby("split")}
     )
-    settings = {**train["defaults"], **variant.get("training", {})}
-    settings["augment"] = {
-        **train["defaults"].get("augment", {}),
-        **variant.get("training", {}).get("augment", {}),
-    }
-    config = TrainConfig.from_dict(settings)
+    overrides = variant.get("training", {})
+    settings = {**train["defaults"], **overrides}
+    settings["augment"] = {**train["defaults"].get("augment", {}), **overrides.get("augment", {})}
+    config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
     spec = get_spec(variant["architecture"])
-    torch.manual_seed(config.seed)  # the head's initial weights
+    pretrained = bool(variant.get("pretrained", False))
+    torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
     model = create_model(
         spec.name,
         num_classes=len(CLASS_NAMES),
-        pretrained=variant.get("pretrained", False),
+        pretrained=pretrained,
         weights_path=variant.get("weights_path"),
     )
     resume_path = Path(train["resume_dir"]) / f"{name}.pt" if train.get("resume_dir") else None
@@ -101,7 +98,15 @@ def train_variant(
     training_set = with_synthetic(split_tensors["train"], mix, config.seed)
     if mix:
         logger.info("train: %d synthetic patches per class mixed into the training split", mix)
-    result = fit(model, spec, training_set, split_tensors["val"], config, resume_path=resume_path)
+    result = fit(
+        model,
+        spec,
+        training_set,
+        split_tensors["val"],
+        config,
+        resume_path=resume_path,
+        pretrained=pretrained,
+    )
     test = split_tensors.get("test")
     test_metrics = {}
     if test is not None and len(test):
@@ -115,9 +120,9 @@ def train_variant(
         input_size=split_tensors["train"].images.shape[-1],
         train_config={
             **settings,
-            "pretrained": bool(variant.get("pretrained", False)),
+            "pretrained": pretrained,
             "image_size": train["image_size"],
-            "mix_synthetic": int(train.get("mix_synthetic") or 0),
+            "mix_synthetic": mix,
         },
         patch_side=training_patch_side(image_index, split_manifest),
         data_fingerprint=data_fingerprint(split_manifest),
@@ -129,5 +134,16 @@ def train_variant(
         precision=result.precision,
         train_seconds=result.train_seconds,
         train_images_per_second=result.train_images_per_second,
+    )
+    val = split_tensors["val"]
+    checkpoint["threshold"] = threshold_on_validation(
+        val.labels.numpy(), checkpoint_probabilities(checkpoint, val), float(train["target_recall"])
+    )
+    logger.info(
+        "train: %s decision threshold %.4f (recall %.3f on validation, target %.3f)",
+        name,
+        checkpoint["threshold"]["value"],
+        checkpoint["threshold"]["validation_recall"],
+        checkpoint["threshold"]["target_recall"],
     )
     return checkpoint, result.history, plot_training_history(result.history, name)

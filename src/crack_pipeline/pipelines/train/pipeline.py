@@ -1,8 +1,9 @@
-"""The `train` pipeline: one shared tensor cache, then one namespaced pipeline per model variant.
+"""The `train` pipeline: one shared tensor cache, then one namespaced pipeline per model variant that trains
+it and evaluates it on the test split.
 
 Registered as `train`, it holds every variant defined under `train.models`, so that
-`kedro run --pipelines=train --namespaces=squeezenet1_1` trains any one of them; the default and
-`from_folder` runs build it with only the variants selected in `train.variants`.
+`kedro run --pipelines=train --namespaces=squeezenet1_1` trains and evaluates any one of them; the default
+and `from_folder` runs build it with only the variants selected in `train.variants`.
 """
 
 from functools import partial, update_wrapper
@@ -10,6 +11,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from crack_pipeline.config import model_names
+from crack_pipeline.pipelines.evaluate.nodes import evaluate_variant
 from crack_pipeline.pipelines.train.nodes import build_split_tensors, train_variant
 
 
@@ -23,7 +25,14 @@ def variant_pipeline(name: str) -> Pipeline:
                 outputs=["checkpoint", "training_history", "training_curves"],
                 name="train_variant",
                 tags=["train_variant"],
-            )
+            ),
+            Node(
+                func=evaluate_variant,
+                inputs=["checkpoint", "split_tensors", "params:train"],
+                outputs=["evaluation_metrics", "predictions", "submission", "evaluation_plots"],
+                name="evaluate_variant",
+                tags=["evaluate_variant"],
+            ),
         ]
     )
     return pipeline(
@@ -40,7 +49,7 @@ def create_pipeline(variants: list[str] | None = None, **kwargs) -> Pipeline:
         [
             Node(
                 func=build_split_tensors,
-                inputs=["raw_images", "split_manifest", "params:train"],
+                inputs=["split_manifest", "params:train"],
                 outputs="split_tensors",
                 name="build_split_tensors",
             )

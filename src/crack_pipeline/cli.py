@@ -1,0 +1,75 @@
+"""Project commands (Kedro loads `cli` from here): Kedro's own `run`, whose user errors end in a few lines.
+
+A mistake in what the user gave — a missing folder, a bad setting, no champion yet, a damaged checkpoint —
+stops the run with exit status 1 and the message that names it and says what to do; the traceback is for
+`kedro run --verbose`. Anything else is a bug and keeps its full traceback.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import IO, Any
+
+import click
+from kedro.config import MissingConfigException
+from kedro.framework.cli.project import run as kedro_run
+from kedro.io.core import DatasetError
+from kedro.validation.exceptions import ParameterValidationError
+
+from crack_pipeline.run_guard import RunLocked
+from crack_pipeline.vision.errors import InputError
+
+USER_ERRORS = (InputError, DatasetError, ParameterValidationError, MissingConfigException, RunLocked)
+
+
+def user_error(error: BaseException) -> BaseException | None:
+    """The user error behind `error` (itself, or what it was raised from), if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, USER_ERRORS):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class RunFailed(click.ClickException):
+    """A run stopped by a user error: its message, then how to see the traceback (or the traceback)."""
+
+    def __init__(self, cause: BaseException, verbose: bool) -> None:
+        super().__init__(str(cause))
+        self.cause, self.verbose = cause, verbose
+
+    def show(self, file: IO | None = None) -> None:
+        if self.verbose:
+            click.echo("".join(traceback.format_exception(self.__cause__)), file=file, err=True)
+        click.echo(f"Error: {self.message}", file=file, err=True)
+        if not self.verbose:
+            click.echo("(kedro run --verbose shows the full traceback)", file=file, err=True)
+
+
+def _run(verbose: bool, **options: Any) -> Any:
+    try:
+        return kedro_run.callback(**options)
+    except Exception as error:
+        cause = user_error(error)
+        if cause is None:
+            raise
+        raise RunFailed(cause, verbose) from error
+
+
+@click.group(name="crack_pipeline")
+def cli() -> None:
+    """Commands of the crack_pipeline project."""
+
+
+cli.add_command(
+    click.Command(
+        name="run",
+        callback=_run,
+        params=[
+            *kedro_run.params,
+            click.Option(["--verbose", "-v"], is_flag=True, help="Show the full traceback of an error."),
+        ],
+        help=kedro_run.help,
+    )
+)

@@ -1,0 +1,1 @@
+"""Data: safe decoding, scanning and labels, splits, synthetic data, augmentation, the tensor cache."""

@@ -1,0 +1,73 @@
+"""Class labels from folder names, through configurable aliases."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.settings import ConfigError
+
+CRACK = "crack"
+NO_CRACK = "no_crack"
+CLASS_NAMES = (NO_CRACK, CRACK)  # index 1 is the positive class everywhere
+
+DEFAULT_ALIASES: dict[str, list[str]] = {
+    CRACK: ["Positive", "crack", "cracks", "cracked", "1_cracked", "CD", "CP", "CW"],
+    NO_CRACK: ["Negative", "no_crack", "non_crack", "uncracked", "0_uncracked", "UD", "UP", "UW"],
+}
+
+
+class UnknownLabelFolders(InputError):
+    """Some files sit in folders whose names match no label alias."""
+
+
+class LabelResolver:
+    """Maps a file's relative path to a label: the nearest enclosing folder that matches an alias wins.
+
+    Aliases are case-insensitive shell patterns (`C*` works), so SDNET2018's `D/CD/x.jpg` is a crack
+    and `Positive/x.jpg` too. Folders that match no alias are treated as plain grouping folders.
+    """
+
+    def __init__(self, aliases: Mapping[str, Iterable[str]]):
+        unknown = set(aliases) - set(CLASS_NAMES)
+        if unknown:
+            raise ConfigError(
+                f"ingest.label_aliases has unknown classes {sorted(unknown)}; use {list(CLASS_NAMES)}"
+            )
+        self._patterns = [(pattern.lower(), label) for label, names in aliases.items() for pattern in names]
+        self.label_of_folder = functools.lru_cache(maxsize=4096)(self._label_of_folder)
+
+    def _label_of_folder(self, name: str) -> str | None:
+        name = name.lower()
+        matches = {label for pattern, label in self._patterns if fnmatch.fnmatchcase(name, pattern)}
+        if len(matches) > 1:
+            raise ConfigError(f"ingest.label_aliases: folder name {name!r} matches aliases of both classes")
+        return matches.pop() if matches else None
+
+    def label_of(self, relative_path: str) -> str | None:
+        for folder in reversed(relative_path.split("/")[:-1]):
+            label = self.label_of_folder(folder)
+            if label is not None:
+                return label
+        return None
+
+    def require_labels(self, relative_paths: Iterable[str]) -> None:
+        """Raise `UnknownLabelFolders` listing the folders of the paths that have no label."""
+        unmatched: dict[str, int] = {}
+        for path in relative_paths:
+            if self.label_of(path) is None:
+                folder = str(PurePosixPath(path).parent)
+                unmatched[folder] = unmatched.get(folder, 0) + 1
+        if unmatched:
+            listing = ", ".join(
+                f"{'<top level>' if folder == '.' else repr(folder)} ({count} files)"
+                for folder, count in sorted(unmatched.items())
+            )
+            raise UnknownLabelFolders(
+                f"no class label for the files in: {listing}. Put images in class folders such as "
+                f"Positive/ and Negative/, or add these folder names to `ingest.label_aliases` in "
+                f"conf/base/parameters_ingest.yml (or in conf/local/ to keep the change out of git)."
+            )

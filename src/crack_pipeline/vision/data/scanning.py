@@ -1,0 +1,222 @@
+"""Checking a folder of labelled images: decode every file, hash it, find duplicates and groups."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.image_io import (
+    NOT_IMAGE,
+    UNREADABLE,
+    ImageLimits,
+    ImageRejected,
+    decode_image,
+)
+from crack_pipeline.vision.data.labels import LabelResolver
+from crack_pipeline.vision.data.parallel import parallel_map
+
+OK = "ok"
+LABEL_CONFLICT = "label_conflict"  # the same bytes under two labels: every copy is excluded
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jp2", ".ppm", ".pgm"}
+INDEX_COLUMNS = [
+    "path",
+    "label",
+    "status",
+    "detail",
+    "width",
+    "height",
+    "mode",
+    "format",
+    "bytes",
+    "sha256",
+    "group",
+    "duplicate_of",
+    "root",  # the folder `path` is relative to
+]
+_CHUNK = 64  # files per task: amortises inter-process traffic and still balances the cores
+
+
+@dataclass
+class FileCheck:
+    path: str
+    status: str = OK
+    detail: str = ""
+    width: int = 0
+    height: int = 0
+    mode: str = ""
+    format: str = ""
+    bytes: int = 0
+    sha256: str = ""
+    histogram: np.ndarray | None = field(default=None, repr=False)  # 3x256 RGB counts of a pixel sample
+
+
+def check_file(path: Path, relative: str, limits: ImageLimits, with_histogram: bool = True) -> FileCheck:
+    """Read, hash and decode one file (at full size only when a histogram is wanted); never raises."""
+    result = FileCheck(path=relative)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        result.status, result.detail = UNREADABLE, str(error)
+        return result
+    result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    try:
+        decoded = decode_image(data, limits, reduced=not with_histogram)
+    except ImageRejected as rejection:
+        result.status, result.detail = rejection.reason, rejection.detail
+        return result
+    result.width, result.height = decoded.size
+    result.mode, result.format = decoded.source_mode, decoded.source_format
+    if with_histogram:
+        result.histogram = decoded.histogram()
+    return result
+
+
+def _check_chunk(job: tuple[Path, list[tuple[str, bool]], ImageLimits]) -> list[tuple]:
+    """A chunk of checks as index rows (`_ROW_FIELDS`), histograms as raw bytes: pickling objects
+    that hold arrays cost about a tenth of the decoding itself."""
+    root, files, limits = job
+    rows = []
+    for relative, with_histogram in files:
+        c = check_file(root / relative, relative, limits, with_histogram)
+        histogram = None if c.histogram is None else c.histogram.astype(np.uint32).tobytes()
+        rows.append(
+            (c.path, c.status, c.detail, c.width, c.height, c.mode, c.format, c.bytes, c.sha256, histogram)
+        )
+    return rows
+
+
+_ROW_FIELDS = [f.name for f in fields(FileCheck)]  # the tuples workers send back, in this order
+
+
+def group_of(relative: str, pattern: re.Pattern | None) -> str:
+    """Group id from the file stem: the pattern's `group` (or first) capture, else the file itself."""
+    if pattern is None:
+        return relative
+    stem = relative.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    match = pattern.search(stem)
+    if match is None:
+        return relative
+    if "group" in match.groupdict():
+        return match.group("group")
+    return match.group(1) if match.groups() else match.group(0)
+
+
+@dataclass
+class ScanResult:
+    index: pd.DataFrame  # one row per file, INDEX_COLUMNS
+    histograms: dict[str, np.ndarray]  # label -> 3x256 pixel counts over the sampled kept images
+
+
+def scan_folder(
+    folder: Folder,
+    aliases: Mapping[str, Sequence[str]],
+    limits: ImageLimits = ImageLimits(),
+    group_pattern: str | None = None,
+    workers: int | None = None,
+    histogram_images: int = 500,
+    require_labels: bool = True,
+) -> ScanResult:
+    """Label, decode and hash every file of `folder`; skipped files keep a row with their reason.
+
+    Unknown class folders fail before any file is decoded. Files are checked in chunks on all
+    cores (`workers`; 1 checks inline). Pixel histograms come from an even sample of at most
+    `histogram_images` files per class: plenty for statistics, and no cost on huge folders.
+    Identical files under one label are kept, but share a group, so that a split never puts
+    copies of one image on both sides. With `require_labels=False` (photos to explain), files
+    outside class folders are checked too and keep an empty label.
+    """
+    resolver = LabelResolver(aliases)
+    labels = {path: resolver.label_of(path) for path in folder.files}
+    if require_labels:
+        resolver.require_labels(p for p, label in labels.items() if label is None and _looks_like_image(p))
+
+    labelled = [p for p in folder.files if labels[p] is not None or not require_labels]
+    sampled = _even_sample(labelled, labels, histogram_images)
+    files = [(p, p in sampled) for p in labelled]
+    chunks = [(folder.root, files[i : i + _CHUNK], limits) for i in range(0, len(files), _CHUNK)]
+    # fork: the workers only decode with Pillow, so they start in milliseconds without re-imports.
+    chunk_rows = parallel_map(_check_chunk, chunks, workers, start_method="fork")
+    rows = [row for chunk in chunk_rows for row in chunk]
+    rows += [
+        (p, NOT_IMAGE, "not an image, outside any class folder", 0, 0, "", "", 0, "", None)
+        for p in folder.files
+        if labels[p] is None and require_labels
+    ]
+    frame = pd.DataFrame(rows, columns=_ROW_FIELDS).sort_values("path", ignore_index=True)
+    pattern = re.compile(group_pattern) if group_pattern else None
+    frame["label"] = frame.path.map(labels).fillna("")
+    frame["group"] = [group_of(p, pattern) for p in frame.path]
+    frame["duplicate_of"] = ""
+    frame["root"] = str(folder.root)
+    _resolve_duplicates(frame)
+    histograms: dict[str, np.ndarray] = {}
+    for label, histogram in frame.loc[frame.status == OK, ["label", "histogram"]].itertuples(index=False):
+        if histogram is not None:
+            counts = np.frombuffer(histogram, np.uint32).reshape(3, 256)
+            histograms[label] = histograms.get(label, np.zeros((3, 256), np.int64)) + counts
+    return ScanResult(index=frame[INDEX_COLUMNS], histograms=histograms)
+
+
+def _looks_like_image(path: str) -> bool:
+    return PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _even_sample(paths: Sequence[str], labels: Mapping[str, str | None], per_label: int) -> set[str]:
+    by_label: dict[str | None, list[str]] = {}
+    for path in paths:
+        by_label.setdefault(labels[path], []).append(path)
+    sample = set()
+    for members in by_label.values():
+        step = max(1, -(-len(members) // per_label))
+        sample.update(members[::step])
+    return sample
+
+
+def _resolve_duplicates(index: pd.DataFrame) -> None:
+    """In place: copies under one label (or none) join the first copy's group; copies filed under two
+    labels are excluded. An unlabelled copy (a photo to explain) conflicts with no label."""
+    decoded = index[index.status == OK]
+    for _, copies in decoded[decoded.sha256.duplicated(keep=False)].groupby("sha256", sort=False):
+        labelled = copies.label[copies.label != ""]
+        if labelled.nunique() > 1:
+            detail = f"identical content under labels {sorted(labelled.unique())}: " + ", ".join(copies.path)
+            index.loc[copies.index, ["status", "detail"]] = [LABEL_CONFLICT, detail]
+        else:
+            first = labelled.index[0] if len(labelled) else copies.index[0]  # the copy that says what it is
+            others = copies.index.drop(first)
+            index.loc[others, "duplicate_of"] = index.at[first, "path"]
+            index.loc[others, "group"] = index.at[first, "group"]
+
+
+def summary_lines(index: pd.DataFrame, examples: int = 3) -> list[str]:
+    """The one-line ingest summary, then one line per skip reason (and for duplicates) with examples."""
+    kept = index[index.status == OK]
+    counts = kept.label.value_counts()
+    skipped = index[index.status != OK]
+    lines = [
+        f"ingest: scanned {len(index)} files, kept {len(kept)} "
+        f"(crack {counts.get('crack', 0)}, no_crack {counts.get('no_crack', 0)}), skipped {len(skipped)}"
+    ]
+
+    def listing(rows: pd.DataFrame, describe) -> str:
+        more = f" and {len(rows) - examples} more" if len(rows) > examples else ""
+        return ", ".join(describe(r) for r in rows.head(examples).itertuples()) + more
+
+    for reason, rows in skipped.groupby("status", sort=True):
+        lines.append(
+            f"  skipped, {reason}: {len(rows)} — " + listing(rows, lambda r: f"{r.path} ({r.detail})")
+        )
+    duplicates = kept[kept.duplicate_of != ""]
+    if len(duplicates):
+        lines.append(
+            f"  kept, exact duplicates (each kept in the same split as its copy): {len(duplicates)} — "
+            + listing(duplicates, lambda r: f"{r.path} = {r.duplicate_of}")
+        )
+    return lines

@@ -1,0 +1,117 @@
+"""Decode the images of a split once into uint8 tensors reused by every epoch and every model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from crack_pipeline.vision.data.image_io import load_resized_chunk
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.parallel import parallel_map
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_patches
+from crack_pipeline.vision.errors import InputError
+
+_CHUNK = 64  # images per task
+
+
+@dataclass
+class ImageTensors:
+    """Images of one split at one size: uint8 N x 3 x S x S, labels int64 N (1 = crack), paths.
+
+    `skipped` maps files that could not be decoded (changed on disk since ingest) to the reason.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    paths: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def concat(self, other: ImageTensors) -> ImageTensors:
+        """Both sets in one (a copy)."""
+        return ImageTensors(
+            images=torch.cat([self.images, other.images]),
+            labels=torch.cat([self.labels, other.labels]),
+            paths=self.paths + other.paths,
+            skipped={**self.skipped, **other.skipped},
+        )
+
+    def subset(self, paths: Sequence[str]) -> ImageTensors:
+        """The decoded images among `paths` (a copy: the caller may drop the full set)."""
+        wanted = set(paths)
+        rows = [i for i, path in enumerate(self.paths) if path in wanted]
+        index = torch.as_tensor(rows, dtype=torch.int64)
+        return ImageTensors(
+            images=self.images[index],
+            labels=self.labels[index],
+            paths=[self.paths[i] for i in rows],
+            skipped={p: reason for p, reason in self.skipped.items() if p in wanted},
+        )
+
+
+def build_tensors(
+    files: Sequence[Path], names: Sequence[str], labels: Sequence[int], size: int, workers: int | None = None
+) -> ImageTensors:
+    """Decode and resize `files` on all cores into one uint8 tensor; `names` (their paths relative to their
+    folders) name them in `paths`.
+
+    A file that no longer decodes is left out and listed in `skipped`, never a crash.
+    """
+    files, names, labels = list(files), list(names), list(labels)
+    chunks = [(files[i : i + _CHUNK], size) for i in range(0, len(files), _CHUNK)]
+    # The fork server, not fork: this runs inside a process whose torch thread pools may be live.
+    loaded = [item for chunk in parallel_map(load_resized_chunk, chunks, workers) for item in chunk]
+    kept = [i for i, item in enumerate(loaded) if isinstance(item, bytes)]
+    raw = bytearray(b"".join(loaded[i] for i in kept))
+    images = (
+        torch.frombuffer(raw, dtype=torch.uint8).reshape(len(kept), 3, size, size)
+        if kept
+        else (torch.empty((0, 3, size, size), dtype=torch.uint8))
+    )
+    return ImageTensors(
+        images=images,
+        labels=torch.as_tensor([labels[i] for i in kept], dtype=torch.int64),
+        paths=[names[i] for i in kept],
+        skipped={names[i]: item for i, item in enumerate(loaded) if isinstance(item, str)},
+    )
+
+
+def decode_listed(images: pd.DataFrame, size: int, workers: int | None = None) -> ImageTensors:
+    """`build_tensors` of the images a table lists: its columns `root` (the folder), `path` (relative to
+    it) and `label` (a class name), as in the image index and the split manifest."""
+    return build_tensors(
+        [Path(root) / path for root, path in zip(images.root, images.path, strict=True)],
+        images.path.tolist(),
+        [CLASS_NAMES.index(label) for label in images.label],
+        size,
+        workers,
+    )
+
+
+def check_matches(tensors: dict[str, ImageTensors], manifest_paths: dict[str, list[str]]) -> None:
+    """Raise when a stored tensor cache was built from another split than the one being trained on."""
+    for split, paths in manifest_paths.items():
+        cached = tensors.get(split)
+        expected = set(paths) - set(cached.skipped if cached else {})
+        if cached is None or set(cached.paths) != expected:
+            raise InputError(
+                f"the decoded images (split_tensors) do not match the current split manifest ({split!r} "
+                f"differs): rebuild them with `kedro run --pipelines=train`"
+            )
+
+
+def with_synthetic(images: ImageTensors, per_class: int, seed: int) -> ImageTensors:
+    """`images` and `per_class` synthetic patches of each class, at the same size. Rendered from their own
+    seeds (10,000 + `seed`), never the synthetic data set's (42 by default) and its test images."""
+    if per_class <= 0:
+        return images
+    names, pixels, labels = render_patches(
+        SynthConfig(count_per_class=per_class, seed=10_000 + seed), images.images.shape[-1]
+    )
+    return images.concat(ImageTensors(torch.from_numpy(pixels), torch.from_numpy(labels), names))

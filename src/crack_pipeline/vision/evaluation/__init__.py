@@ -1,0 +1,1 @@
+"""Evaluation: classification metrics, thresholds, calibration and plots."""

@@ -1,0 +1,83 @@
+"""Evaluating a trained checkpoint on labelled images: probabilities, metrics, predictions, figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.evaluation import plots
+from crack_pipeline.vision.evaluation.metrics import binary_metrics
+from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
+from crack_pipeline.vision.models.precision import Precision
+
+
+def checkpoint_probabilities(
+    checkpoint: dict[str, Any], data: ImageTensors, precision: str = "auto"
+) -> np.ndarray:
+    """p(crack) for every image, with the checkpoint's own normalisation, in eval mode. The images must be
+    at the size the model was trained at."""
+    if len(data) and data.images.shape[-1] != checkpoint["input_size"]:
+        raise ValueError(
+            f"images of {data.images.shape[-1]} px for a model trained at {checkpoint['input_size']} px"
+        )
+    resolved = Precision.resolve(precision, "inference")
+    model = inference_model(checkpoint, resolved)
+    return crack_probabilities(model, data.images, checkpoint["mean"], checkpoint["std"], resolved)
+
+
+def predictions_table(data: ImageTensors, probability: np.ndarray, threshold: float) -> pd.DataFrame:
+    """file, true_label, crack_probability, predicted_label, correct (at `threshold`)."""
+    true = [CLASS_NAMES[i] for i in data.labels.tolist()]
+    predicted = ["crack" if p >= threshold else "no_crack" for p in probability]
+    return pd.DataFrame(
+        {
+            "file": data.paths,
+            "true_label": true,
+            "crack_probability": probability,
+            "predicted_label": predicted,
+            "correct": [t == p for t, p in zip(true, predicted, strict=True)],
+        }
+    )
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]  # {"at_threshold": {...}, "at_half": {...}}
+    predictions: pd.DataFrame  # at the threshold
+    figures: dict[str, Figure]  # by file name, e.g. "roc_pr.png"
+
+
+def evaluate_probabilities(
+    name: str,
+    data: ImageTensors,
+    probability: np.ndarray,
+    threshold: float,
+    mistakes: int = 12,
+) -> Evaluation:
+    """Metrics at `threshold` (the model's decision threshold) and at 0.5, the predictions table at the
+    threshold and the figures, for one labelled set."""
+    y = data.labels.numpy()
+    metrics = {
+        "at_threshold": binary_metrics(y, probability, threshold),
+        "at_half": binary_metrics(y, probability, 0.5),
+    }
+    table = predictions_table(data, probability, threshold)
+    wrong = table[~table.correct].assign(confidence=lambda f: (f.crack_probability - threshold).abs())
+    worst = wrong.sort_values("confidence", ascending=False).head(mistakes)
+    index = {path: i for i, path in enumerate(data.paths)}
+    images = {f: data.images[index[f]].permute(1, 2, 0).numpy() for f in worst.file}
+    figures = {
+        "confusion_matrix.png": plots.plot_confusion_matrix(metrics["at_threshold"], name),
+        "confusion_matrix_at_half.png": plots.plot_confusion_matrix(metrics["at_half"], name),
+        "confident_mistakes.png": plots.plot_mistakes(images, worst.to_dict("records"), name),
+    }
+    if metrics["at_half"]["roc_auc"] is not None:  # curves need both classes
+        figures["roc_pr.png"] = plots.plot_roc_pr(y, probability, name)
+        figures["reliability.png"] = plots.plot_reliability(y, probability, name)
+    return Evaluation(metrics=metrics, predictions=table, figures=figures)

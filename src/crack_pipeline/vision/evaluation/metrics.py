@@ -1,0 +1,80 @@
+"""Binary classification metrics for crack detection (positive class = crack), and threshold choice."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as sk
+
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.calibration import expected_calibration_error
+from crack_pipeline.vision.settings import ConfigError
+
+
+def binary_metrics(y_true, probability, threshold: float = 0.5) -> dict[str, float | None]:
+    """Every reported metric at one threshold (a crack when probability >= threshold).
+
+    Metrics that need both classes (balanced accuracy, ROC and PR AUC; specificity needs clean images)
+    are None when the images hold one class only: undefined, not a number that looks like a score.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    probability = np.asarray(probability, dtype=float)
+    predicted = (probability >= threshold).astype(int)
+    tn, fp, fn, tp = sk.confusion_matrix(y_true, predicted, labels=[0, 1]).ravel()
+    both_classes = len(np.unique(y_true)) == 2
+    return {
+        "threshold": float(threshold),
+        "n": int(len(y_true)),
+        "accuracy": float(sk.accuracy_score(y_true, predicted)),
+        "balanced_accuracy": float(sk.balanced_accuracy_score(y_true, predicted)) if both_classes else None,
+        "precision": float(sk.precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(sk.recall_score(y_true, predicted, zero_division=0)),
+        "specificity": float(tn / (tn + fp)) if tn + fp else None,
+        "f1": float(sk.f1_score(y_true, predicted, zero_division=0)),
+        "roc_auc": float(sk.roc_auc_score(y_true, probability)) if both_classes else None,
+        "pr_auc": float(sk.average_precision_score(y_true, probability)) if both_classes else None,
+        "brier": float(sk.brier_score_loss(y_true, probability, pos_label=1)),
+        "ece": expected_calibration_error(y_true, probability),
+        "tp": int(tp),
+        "fp": int(fp),
+        "tn": int(tn),
+        "fn": int(fn),
+    }
+
+
+def format_metric(value: float | None, digits: int = 4) -> str:
+    """A metric for a report line: the number, or `undefined (one class)` where the images hold one class."""
+    return "undefined (one class)" if value is None else f"{value:.{digits}f}"
+
+
+def threshold_for_recall(y_true, probability, target_recall: float) -> float:
+    """The highest threshold whose recall reaches `target_recall` (the fewest false alarms that keep it).
+
+    Missed cracks cost more than false alarms, so recall rules; among thresholds meeting it, the
+    highest keeps precision as high as possible.
+    """
+    if not 0 < target_recall <= 1:
+        raise ConfigError(f"train.target_recall must be in (0, 1], got {target_recall}")
+    y_true = np.asarray(y_true).astype(int)
+    probability = np.asarray(probability, dtype=float)
+    positives = np.sort(probability[y_true == 1])[::-1]
+    if len(positives) == 0:
+        raise InputError(
+            "the validation split has no crack image: no decision threshold can be chosen for recall; "
+            "add crack images or change split.ratios"
+        )
+    needed = int(np.ceil(target_recall * len(positives) - 1e-9))
+    return float(positives[max(needed, 1) - 1])
+
+
+def threshold_on_validation(y_val, p_val, target_recall: float) -> dict[str, float | str]:
+    """The model's decision threshold: the highest that finds `target_recall` of the validation split's
+    cracks, with what it gives there. Stored in the checkpoint, it is what every consumer uses."""
+    value = threshold_for_recall(y_val, p_val, target_recall)
+    reached = binary_metrics(y_val, p_val, value)
+    return {
+        "value": value,
+        "target_recall": float(target_recall),
+        "chosen_on": "validation",
+        "validation_recall": reached["recall"],
+        "validation_precision": reached["precision"],
+    }

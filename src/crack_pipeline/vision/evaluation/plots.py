@@ -1,0 +1,91 @@
+"""Figures of training and evaluation: scikit-learn's displays drawn on matplotlib `Figure`s (no pyplot
+state, no backend chosen here)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.calibration import CalibrationDisplay
+from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.evaluation.calibration import BINS, expected_calibration_error
+
+
+def plot_training_history(history: list[dict[str, float]], title: str) -> Figure:
+    """Loss and accuracy per epoch, train against validation."""
+    figure = Figure(figsize=(10, 3.8), layout="constrained")
+    loss_axis, accuracy_axis = figure.subplots(1, 2)
+    epochs = [row["epoch"] for row in history]
+    for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
+        for split in ("train", "val"):
+            axis.plot(epochs, [row[f"{split}_{metric}"] for row in history], marker="o", label=split)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(f"{title}: training history")
+    return figure
+
+
+def plot_confusion_matrix(metrics: dict[str, float], title: str) -> Figure:
+    """The counts of `binary_metrics` at its threshold."""
+    figure = Figure(figsize=(4.2, 3.8), layout="constrained")
+    axis = figure.subplots()
+    counts = np.array([[metrics["tn"], metrics["fp"]], [metrics["fn"], metrics["tp"]]])
+    ConfusionMatrixDisplay(counts, display_labels=list(CLASS_NAMES)).plot(
+        ax=axis, cmap="Blues", colorbar=False
+    )
+    axis.set(xlabel="predicted", ylabel="true", title=f"{title}\nthreshold {metrics['threshold']:.3f}")
+    return figure
+
+
+def plot_roc_pr(y_true, probability, title: str) -> Figure:
+    figure = Figure(figsize=(9, 3.8), layout="constrained")
+    roc_axis, pr_axis = figure.subplots(1, 2)
+    RocCurveDisplay.from_predictions(y_true, probability, ax=roc_axis, name=title, plot_chance_level=True)
+    PrecisionRecallDisplay.from_predictions(y_true, probability, ax=pr_axis, name=title)
+    roc_axis.set_title("ROC")
+    pr_axis.set_title("precision-recall")
+    for axis in (roc_axis, pr_axis):
+        axis.grid(alpha=0.3)
+    figure.suptitle(title)
+    return figure
+
+
+def plot_reliability(y_true, probability, title: str) -> Figure:
+    """The reliability diagram over the bins the expected calibration error is computed on."""
+    figure = Figure(figsize=(4.5, 4.2), layout="constrained")
+    axis = figure.subplots()
+    CalibrationDisplay.from_predictions(y_true, probability, n_bins=BINS, ax=axis, name=title)
+    error = expected_calibration_error(y_true, probability)
+    axis.set(xlabel="predicted crack probability", ylabel="observed share of cracks")
+    axis.set_title(f"{title}: reliability (ECE {error:.3f}, {BINS} bins)")
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def plot_mistakes(images, rows: list[dict], title: str) -> Figure:
+    """The most confident mistakes: each image titled with its file, true label and crack probability.
+
+    `images` maps a row's `file` to an HxWx3 uint8 array.
+    """
+    shown = max(len(rows), 1)
+    columns = min(4, shown)
+    figure = Figure(figsize=(3 * columns, 3.2 * math.ceil(shown / columns)), layout="constrained")
+    axes = figure.subplots(math.ceil(shown / columns), columns, squeeze=False).ravel()
+    for axis in axes:
+        axis.axis("off")
+    if not rows:
+        axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
+    for axis, row in zip(axes, rows, strict=False):
+        axis.imshow(images[row["file"]])
+        axis.set_title(
+            f"{row['file'].rsplit('/', 1)[-1]}\ntrue {row['true_label']}, "
+            f"p(crack) {row['crack_probability']:.3f}",
+            fontsize=8,
+        )
+    figure.suptitle(f"{title}: most confident mistakes")
+    return figure

@@ -1,0 +1,1 @@
+"""Explanations: CAMs, whole photos in tiles, crack regions, localisation scores and the gallery."""

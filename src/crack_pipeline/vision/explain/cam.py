@@ -1,0 +1,125 @@
+"""One CAM wrapper for the whole pytorch-grad-cam family, the method chosen by name.
+
+Batched; gradients flow only from the output back to the target layer (every parameter is
+frozen, the layer's output is made the leaf that requires grad); works under bf16 autocast
+(the layer's output is handed on in float32, which pytorch-grad-cam can turn into numpy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pytorch_grad_cam import (
+    AblationCAM,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    ScoreCAM,
+    XGradCAM,
+)
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.models.inference import normalizer
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.settings import ConfigError
+
+METHODS = {
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "xgradcam": XGradCAM,
+    "hirescam": HiResCAM,
+    "layercam": LayerCAM,
+    "eigencam": EigenCAM,
+    "scorecam": ScoreCAM,
+    "ablationcam": AblationCAM,
+}
+TARGETS = ("predicted", "crack")
+
+
+class _PredictedClass:
+    """The score of whichever class the model predicts, picked inside the graph (no extra forward)."""
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        return output[..., int(output.argmax(-1))] if output.ndim == 1 else output[:, output.argmax(-1)]
+
+
+@dataclass
+class Explanation:
+    probabilities: np.ndarray  # N: p(crack)
+    heatmaps: np.ndarray  # N x H x W float32 in [0, 1], at the input's resolution
+
+
+class CamExplainer:
+    """Heatmaps of `method` for batches of uint8 images, from a model and its CAM layer's name.
+
+    The model is put in eval mode and its parameters are frozen in place.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cam_layer: str,
+        mean,
+        std,
+        method: str = "gradcam",
+        target: str = "predicted",
+        precision: Precision | None = None,
+    ):
+        if method not in METHODS:
+            raise ConfigError(
+                f"explain.methods: unknown CAM method {method!r}; choose from {sorted(METHODS)}"
+            )
+        if target not in TARGETS:
+            raise ConfigError(f"explain.target must be one of {TARGETS}, got {target!r}")
+        self.precision = precision or Precision.resolve("auto")
+        self.model = self.precision.prepare(model).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        layer = self.model.get_submodule(cam_layer)
+        # Registered before the CAM's own hooks, so that they see the float32 leaf.
+        self._hook = layer.register_forward_hook(_float_leaf)
+        self.method, self.target = method, target
+        self.normalise = normalizer(mean, std)
+        self.cam = METHODS[method](model=self.model, target_layers=[layer])
+        if method in ("scorecam", "ablationcam"):
+            self.cam.batch_size = 32
+
+    def explain(self, images: torch.Tensor, targets: Sequence[str] | None = None) -> Explanation:
+        """Heatmaps and p(crack) for a uint8 N x 3 x H x W batch; `targets` (one of TARGETS per image)
+        overrides the explainer's target image by image."""
+        x = self.precision.batch(self.normalise(images.float().div(255)))
+        wanted = list(targets) if targets is not None else [self.target] * len(x)
+        if len(wanted) != len(x) or not set(wanted) <= set(TARGETS):
+            raise ValueError(f"one target of {TARGETS} per image, got {wanted!r} for {len(x)} images")
+        crack = ClassifierOutputTarget(CLASS_NAMES.index("crack"))
+        if self.method in ("scorecam", "ablationcam", "eigencam") and "predicted" in wanted:
+            # These methods score masked copies of the input: fix each image's class first.
+            with torch.no_grad(), self.precision.autocast():
+                predicted = self.model(x).argmax(1).tolist()
+            chosen = [ClassifierOutputTarget(c) for c in predicted]
+        else:
+            chosen = [_PredictedClass()] * len(x)
+        targets = [crack if want == "crack" else pick for want, pick in zip(wanted, chosen, strict=True)]
+        with self.precision.autocast():
+            heatmaps = self.cam(input_tensor=x, targets=targets)
+        logits = self.cam.outputs.detach().float()
+        probabilities = torch.softmax(logits, dim=1)[:, CLASS_NAMES.index("crack")].numpy()
+        return Explanation(probabilities=probabilities.astype(float), heatmaps=heatmaps.astype(np.float32))
+
+    def close(self) -> None:
+        self._hook.remove()
+        self.cam.activations_and_grads.release()
+
+
+def _float_leaf(module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
+    output = output.float()
+    if not output.requires_grad:
+        output.requires_grad_(True)
+    return output

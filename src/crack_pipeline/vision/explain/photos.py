@@ -1,0 +1,121 @@
+"""Whole photos through a model at the training scale: tiles classified in batches, their CAMs blended
+into one crack map, the photo's p(crack) aggregated from its tiles', crack regions boxed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.image_io import ImageRejected, decode_image
+from crack_pipeline.vision.explain.regions import crack_boxes
+from crack_pipeline.vision.explain.tiling import (
+    TileGrid,
+    TilingConfig,
+    aggregate,
+    blend,
+    cut_tiles,
+    resize_heatmap,
+)
+from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
+from crack_pipeline.vision.models.precision import Precision
+
+
+@dataclass
+class PhotoExplanation:
+    probability: float  # the photo's p(crack), aggregated over its tiles
+    tile_probabilities: np.ndarray  # rows x columns of tiles
+    heatmap: np.ndarray  # H x W in [0, 1]; several tiles: their CAMs weighted by p(crack) and blended
+    probability_map: np.ndarray  # H x W: the tiles' p(crack) blended
+    boxes: list[dict]  # crack regions (regions.crack_boxes)
+
+
+@dataclass
+class TiledPhoto:
+    index: int  # position in the list of images asked for
+    ref: ImageRef
+    image: np.ndarray  # H x W x 3 uint8
+    grid: TileGrid
+    tiles: np.ndarray  # N x 3 x S x S uint8, at the model's input
+
+    @property
+    def scope(self) -> str:
+        """`photo` when tiled, `patch` when the image is at most one tile."""
+        return "photo" if len(self.grid) > 1 else "patch"
+
+
+def tiled_photos(
+    items: Sequence[ImageRef], config: TilingConfig, input_size: int, skipped: dict[str, str]
+) -> Iterator[TiledPhoto]:
+    """Each readable image of `items` with its tiles, decoded one at a time (a folder of 12-MP photos never
+    sits in memory at once); unreadable ones go to `skipped` (name -> reason)."""
+    for index, ref in enumerate(items):
+        try:
+            image = decode_image(ref.file.read_bytes()).pixels
+        except (OSError, ImageRejected) as error:
+            skipped[ref.name] = str(error)
+            continue
+        grid = config.grid(*image.shape[:2])
+        yield TiledPhoto(index, ref, image, grid, cut_tiles(image, grid, input_size))
+
+
+def explain_photo(
+    grid: TileGrid,
+    probabilities: np.ndarray,
+    cams: dict[int, np.ndarray],
+    config: TilingConfig,
+    threshold: float,
+) -> PhotoExplanation:
+    """Assemble one photo from its tiles' p(crack) and the CAMs computed (tile index -> map at the model's
+    input size; a tile without one counts as no evidence). A photo of one tile keeps its CAM as it is.
+    Crack regions are where the blended tile p(crack) reaches `threshold`, the model's decision threshold."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
+    crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
+    if len(grid) == 1:
+        heatmap = sized.get(0, np.zeros((grid.height, grid.width), dtype=np.float32))
+    else:
+        heatmap = crack_map
+    probability_map = blend(grid, list(probabilities))
+    probability = aggregate(probabilities, config.aggregate, config.top_k)
+    boxes = crack_boxes(
+        probability_map,
+        crack_map,
+        threshold,
+        config.box_evidence,
+        config.min_box_area * grid.tile_height * grid.tile_width,
+        config.min_box_evidence,
+    )
+    return PhotoExplanation(
+        probability=probability,
+        tile_probabilities=probabilities.reshape(grid.shape),
+        heatmap=heatmap,
+        probability_map=probability_map,
+        boxes=boxes,
+    )
+
+
+def classify_photos(
+    checkpoint: dict[str, Any],
+    items: Sequence[ImageRef],
+    config: TilingConfig,
+    batch_size: int = 64,
+    precision: str = "auto",
+) -> tuple[dict[str, float], dict[str, int]]:
+    """p(crack) of each photo (by name) from its tiles (no CAM), and the number of tiles of each; a file
+    that can no longer be read is left out of both."""
+    resolved = Precision.resolve(precision, "inference")
+    model = inference_model(checkpoint, resolved)
+    config = config.at_scale_of(checkpoint)
+    found, tiles_of = {}, {}
+    for photo in tiled_photos(items, config, checkpoint["input_size"], {}):
+        probabilities = crack_probabilities(
+            model, torch.from_numpy(photo.tiles), checkpoint["mean"], checkpoint["std"], resolved, batch_size
+        )
+        found[photo.ref.name] = aggregate(probabilities, config.aggregate, config.top_k)
+        tiles_of[photo.ref.name] = len(photo.grid)
+    return found, tiles_of

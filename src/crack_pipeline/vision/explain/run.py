@@ -1,0 +1,137 @@
+"""Explaining a trained model on a set of images: the loop over photos, their tiles and the CAM methods."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.explain.artefacts import ArtefactWriter
+from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, tiled_photos
+from crack_pipeline.vision.explain.quality import MethodQuality, explainer_for
+from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
+from crack_pipeline.vision.models.precision import Precision
+
+
+@dataclass
+class ExplainResult:
+    files: dict[str, bytes]  # relative path -> content: heatmaps, overlays, panels, grids, gallery
+    predictions: pd.DataFrame
+    quality: dict[str, Any]  # per method: localisation scores next to the baselines (with masks)
+    skipped: dict[str, str] = field(default_factory=dict)
+    # crack regions: file, method, box, x0, y0, x1, y1, area, probability, evidence
+    boxes: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _chunks(photos: Iterator[TiledPhoto], tiles_per_chunk: int) -> Iterator[list[TiledPhoto]]:
+    """Photos grouped until they hold at least `tiles_per_chunk` tiles: patches are batched together,
+    a big photo's tiles among themselves."""
+    chunk, tiles = [], 0
+    for photo in photos:
+        chunk.append(photo)
+        tiles += len(photo.grid)
+        if tiles >= tiles_per_chunk:
+            yield chunk
+            chunk, tiles = [], 0
+    if chunk:
+        yield chunk
+
+
+def explain_images(
+    checkpoint: dict[str, Any],
+    items: Sequence[ImageRef],
+    methods: Sequence[str],
+    threshold: float,
+    target: str = "predicted",
+    masks: dict[str, np.ndarray] | None = None,
+    batch_size: int = 32,
+    precision: str = "auto",
+    seed: int = 0,
+    sanity_images: int = 16,
+    tiling: TilingConfig | None = None,
+) -> ExplainResult:
+    """Heatmaps of every method for `items`, at each image's resolution; an image is called cracked from
+    p(crack) >= `threshold` (the model's decision threshold) on, and its crack regions are boxed there.
+
+    An image larger than a tile (`tiling`) is explained whole at the training scale: its tiles are
+    classified, the tiles that may show a crack are explained for the crack class, and their CAMs,
+    weighted by p(crack), are blended into one map; its crack regions are boxed. An image of at most
+    one tile is a patch: resized to the model's input and explained for `target`.
+
+    With `masks` ({image name: crack mask}), scores each method's heatmaps on the crack images against
+    the centred-Gaussian, random and Sobel baselines, patches and whole photos apart. Always runs the
+    model-randomisation sanity check and the deletion/insertion curves on the first `sanity_images`
+    tiles explained.
+    """
+    tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
+    size = checkpoint["input_size"]
+    forward, gradients = Precision.resolve(precision, "inference"), Precision.resolve(precision, "cam")
+    classifier = inference_model(checkpoint, forward)
+    explainers = {
+        m: explainer_for(checkpoint, inference_model(checkpoint, gradients), m, target, gradients)
+        for m in methods
+    }
+    measured = {method: MethodQuality() for method in methods}
+    writer = ArtefactWriter(threshold)
+    skipped: dict[str, str] = {}
+    sanity_inputs: list[torch.Tensor] = []
+    rng = np.random.default_rng(seed)
+    for chunk in _chunks(tiled_photos(items, tiling, size, skipped), batch_size):
+        tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))
+        whole = np.concatenate([np.full(len(photo.grid), photo.scope == "photo") for photo in chunk])
+        probabilities = np.full(len(tiles), np.nan)
+        if whole.any():
+            probabilities[whole] = crack_probabilities(
+                classifier, tiles[whole], checkpoint["mean"], checkpoint["std"], forward, batch_size
+            )
+        # Tiles of whole photos answer "where are the cracks?"; those that cannot add to the map are skipped.
+        selected = np.flatnonzero(~whole | (probabilities >= tiling.cam_min_probability))
+        wanted = ["crack" if whole[i] else target for i in selected]
+        sanity = selected[: max(0, sanity_images - len(sanity_inputs))]
+        sanity_inputs.extend(tiles[sanity])
+        for method, explainer in explainers.items():
+            cams = {}
+            for start in range(0, len(selected), batch_size):
+                batch = selected[start : start + batch_size]
+                result = explainer.explain(tiles[batch], wanted[start : start + batch_size])
+                for i, probability, heatmap in zip(batch, result.probabilities, result.heatmaps, strict=True):
+                    cams[int(i)] = heatmap
+                    if not whole[i]:  # a patch's p(crack) comes with its CAM
+                        probabilities[i] = probability
+            quality = measured[method]
+            quality.sanity_maps.extend(cams[int(i)] for i in sanity)
+            quality.sanity_classes.extend(
+                1 if target == "crack" or whole[i] or probabilities[i] >= threshold else 0 for i in sanity
+            )
+            first = 0
+            for photo in chunk:
+                own = range(first, first + len(photo.grid))
+                first += len(photo.grid)
+                explanation = explain_photo(
+                    photo.grid,
+                    probabilities[own],
+                    {i - own.start: cams[i] for i in own if i in cams},
+                    tiling,
+                    threshold,
+                )
+                writer.add(method, photo, explanation)
+                mask = (masks or {}).get(photo.ref.name)
+                # A non-empty mask marks a crack image, labelled or not (e.g. a folder of CFD photos).
+                if mask is not None and mask.shape == explanation.heatmap.shape and mask.any():
+                    detected = explanation.probability >= threshold
+                    quality.score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
+    inputs = (
+        torch.stack(sanity_inputs) if sanity_inputs else torch.empty((0, 3, size, size), dtype=torch.uint8)
+    )
+    quality = {}
+    for method, explainer in explainers.items():
+        explainer.close()
+        quality[method] = measured[method].summary(checkpoint, inputs, method, target, gradients, seed)
+    files, predictions, boxes = writer.finish(checkpoint["variant"])
+    return ExplainResult(files=files, predictions=predictions, quality=quality, skipped=skipped, boxes=boxes)

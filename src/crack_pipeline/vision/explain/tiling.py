@@ -1,0 +1,174 @@
+"""Whole photos at the training scale: overlapping tiles, their blending back into one map, aggregation.
+
+numpy and Pillow only: no model here. A photo is cut into tiles of the side the model's training patches had
+(native resolution, no squashing), so a hairline crack keeps the width in pixels the model learned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from crack_pipeline.vision.data.image_io import resize_square
+from crack_pipeline.vision.settings import settings_dataclass
+
+AGGREGATES = ("max", "noisy_or", "top_k_mean")
+# Weight of a tile's edge relative to its centre when overlapping tiles are blended: CAMs are least
+# reliable at a tile's border (padding, cut-off context), and a tent leaves no seam where tiles meet.
+EDGE_WEIGHT = 0.1
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Tiles of `tile_height` x `tile_width` at every (y, x) in `ys` x `xs`, row-major, covering the photo."""
+
+    height: int
+    width: int
+    tile_height: int
+    tile_width: int
+    ys: tuple[int, ...]
+    xs: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Rows and columns of tiles."""
+        return len(self.ys), len(self.xs)
+
+    def __len__(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+    def origins(self) -> list[tuple[int, int]]:
+        return [(y, x) for y in self.ys for x in self.xs]
+
+
+DEFAULT_TILE_SIZE = 227  # Özgenel's patches, for checkpoints that do not record their training patch side
+
+
+@settings_dataclass
+class TilingConfig:
+    # The training patches' side in photo pixels; None: the checkpoint's `patch_side` (at_scale_of).
+    tile_size: int | None = None
+    overlap: float = 0.25  # share of a tile that its neighbour covers too
+    aggregate: Literal["max", "noisy_or", "top_k_mean"] = "max"  # the photo's p(crack) from its tiles'
+    top_k: int = 3  # tiles averaged by top_k_mean
+    # A tile's CAM enters the photo's map weighted by its p(crack): below this weight, its CAM is not
+    # computed at all (it could move the map by less than this).
+    cam_min_probability: float = 0.05
+    # Crack regions: where the blended tile p(crack) reaches the decision threshold, each box tightened
+    # to where the map reaches this share of its peak in the region.
+    box_evidence: float = 0.3
+    min_box_area: float = 0.05  # regions smaller than this share of a tile are not boxed...
+    min_box_evidence: float = 0.2  # ...nor those whose map never reaches this
+
+    def __post_init__(self):
+        tile_grid(1, 1, self.tile_size or DEFAULT_TILE_SIZE, self.overlap)  # checks size and overlap
+
+    def at_scale_of(self, checkpoint: dict[str, Any]) -> TilingConfig:
+        """This tiling with a tile size: the one set, else the side of the model's training patches."""
+        if self.tile_size is not None:
+            return self
+        return replace(self, tile_size=int(checkpoint.get("patch_side") or DEFAULT_TILE_SIZE))
+
+    def grid(self, height: int, width: int) -> TileGrid:
+        if self.tile_size is None:
+            raise ValueError("no tile size: resolve it with at_scale_of(checkpoint) first")
+        return tile_grid(height, width, self.tile_size, self.overlap)
+
+
+def _starts(length: int, tile: int, overlap: float) -> tuple[int, ...]:
+    """Tile starts from 0 to `length - tile`, evenly spaced, adjacent tiles sharing at least `overlap`."""
+    if length <= tile:
+        return (0,)
+    stride = max(1, math.floor(tile * (1 - overlap)))
+    count = math.ceil((length - tile) / stride) + 1
+    return tuple(int(s) for s in np.linspace(0, length - tile, count).round())
+
+
+def tile_grid(height: int, width: int, tile_size: int, overlap: float) -> TileGrid:
+    """The grid covering a `height` x `width` photo with square tiles of `tile_size` sharing `overlap`
+    (a fraction of the tile). A side shorter than a tile gets one tile of that side's length, so a photo
+    smaller than a tile is one tile: the whole photo, as a patch."""
+    if tile_size < 1:
+        raise ValueError(f"tile size must be a positive number of pixels, got {tile_size}")
+    if not 0 <= overlap < 1:
+        raise ValueError(f"tile overlap is a fraction of the tile in [0, 1), got {overlap}")
+    tile_height, tile_width = min(tile_size, height), min(tile_size, width)
+    return TileGrid(
+        height=height,
+        width=width,
+        tile_height=tile_height,
+        tile_width=tile_width,
+        ys=_starts(height, tile_height, overlap),
+        xs=_starts(width, tile_width, overlap),
+    )
+
+
+def tile_window(height: int, width: int) -> np.ndarray:
+    """A separable tent, 1 in the middle of a tile and EDGE_WEIGHT at its border."""
+
+    def tent(n: int) -> np.ndarray:
+        if n == 1:
+            return np.ones(1)
+        return EDGE_WEIGHT + (1 - EDGE_WEIGHT) * (1 - np.abs(np.linspace(-1, 1, n)))
+
+    return np.outer(tent(height), tent(width)).astype(np.float32)
+
+
+def blend(grid: TileGrid, tile_maps: Sequence[np.ndarray | float]) -> np.ndarray:
+    """One full-resolution map from one map (or one constant) per tile, in `grid.origins()` order:
+    the window-weighted mean over the tiles covering each pixel."""
+    if len(tile_maps) != len(grid):
+        raise ValueError(f"{len(tile_maps)} tile maps for a grid of {len(grid)} tiles")
+    window = tile_window(grid.tile_height, grid.tile_width)
+    total = np.zeros((grid.height, grid.width), dtype=np.float32)
+    weight = np.zeros_like(total)
+    for (y, x), tile_map in zip(grid.origins(), tile_maps, strict=True):
+        area = (slice(y, y + grid.tile_height), slice(x, x + grid.tile_width))
+        total[area] += window * np.asarray(tile_map, dtype=np.float32)
+        weight[area] += window
+    return total / weight
+
+
+def aggregate(probabilities: Sequence[float], rule: str = "max", top_k: int = 3) -> float:
+    """A photo's p(crack) from its tiles': the most confident tile (`max`), the chance that at least
+    one tile shows a crack were tiles independent (`noisy_or`), or the mean of the `top_k` highest
+    (`top_k_mean`, less sensitive to one spurious tile than max)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.size == 0:
+        raise ValueError("no tile probabilities to aggregate")
+    if rule == "max":
+        return float(p.max())
+    if rule == "noisy_or":
+        return float(1 - np.prod(1 - p))
+    if rule == "top_k_mean":
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        return float(np.sort(p)[-top_k:].mean())
+    raise ValueError(f"unknown aggregation {rule!r}; choose from {AGGREGATES}")
+
+
+def cut_tiles(image: np.ndarray, grid: TileGrid, input_size: int) -> np.ndarray:
+    """The tiles of an H x W x 3 uint8 photo, each resized to the model's input: N x 3 x S x S uint8."""
+    if image.shape[:2] != (grid.height, grid.width):
+        raise ValueError(f"photo {image.shape[:2]} does not match its tile grid {(grid.height, grid.width)}")
+    return np.stack(
+        [
+            resize_square(
+                Image.fromarray(image[y : y + grid.tile_height, x : x + grid.tile_width]), input_size
+            )
+            for y, x in grid.origins()
+        ]
+    )
+
+
+def resize_heatmap(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A heatmap brought to (width, height) with bilinear interpolation, kept in [0, 1]."""
+    if heatmap.shape[::-1] == tuple(size):
+        return heatmap.astype(np.float32)
+    resized = Image.fromarray(heatmap.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)

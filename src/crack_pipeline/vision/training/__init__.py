@@ -1,0 +1,1 @@
+"""Training: the loop, readable top to bottom."""

@@ -1,0 +1,303 @@
+"""The training loop, readable top to bottom like torchvision's reference `train.py`.
+
+Data come from uint8 tensor caches (decoded once), batches are augmented as tensors, and the
+numerics follow `Precision` (bf16 autocast + channels_last where the CPU has it). A checkpoint
+is written after every epoch, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from crack_pipeline.vision.data.augment import AugmentConfig, augment
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.models.inference import normalizer, predict_logits
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import ModelSpec
+from crack_pipeline.vision.models.torch_files import save_atomically
+from crack_pipeline.vision.settings import settings_dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@settings_dataclass
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 32
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 3  # early stopping: epochs without a better validation loss
+    freeze_backbone_epochs: int = 0  # train only the head for this many epochs first
+    class_weights: Literal["balanced"] | None = "balanced"
+    seed: int = 42
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    deterministic: bool = False  # torch's deterministic algorithms only: bit-identical reruns
+    # The learning rate over the run, stepped every batch: constant, or one cycle (up to `lr` over the first
+    # `warmup` share of all `epochs`' steps, then cosine annealing to ~0), which lets small_cnn learn from
+    # scratch on a few hundred images (README, "small_cnn").
+    schedule: Literal["constant", "onecycle"] = "constant"
+    warmup: float = 0.3
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    progress: bool = True
+
+    def fingerprint(self) -> str:
+        settings = {k: v for k, v in asdict(self).items() if k != "progress"}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class FitResult:
+    model: nn.Module  # best weights restored, in eval mode
+    history: list[dict[str, float]]  # one row per epoch
+    best_epoch: int
+    best_metrics: dict[str, float]
+    precision: str
+    train_seconds: float
+    train_images_per_second: float
+
+
+def _class_weights(labels: torch.Tensor, mode: str | None) -> torch.Tensor | None:
+    if mode is None:
+        return None
+    counts = torch.bincount(labels, minlength=2).float().clamp_(min=1)
+    return counts.sum() / (len(counts) * counts)
+
+
+def _set_backbone_trainable(model: nn.Module, spec: ModelSpec, trainable: bool) -> None:
+    head = {id(p) for p in model.get_submodule(spec.head).parameters()}
+    for parameter in model.parameters():
+        if id(parameter) not in head:
+            parameter.requires_grad_(trainable)
+
+
+def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    kinds = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+    return kinds[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """The per-batch learning-rate schedule over all `config.epochs` (None for a constant rate)."""
+    if config.schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=config.lr,
+        total_steps=max(1, config.epochs * steps_per_epoch),
+        pct_start=config.warmup,
+        cycle_momentum=False,
+    )
+
+
+def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str, float]:
+    logits = predict_logits(model, data.images, spec.mean, spec.std, precision)
+    return {
+        "loss": float(criterion(logits, data.labels)),
+        "accuracy": float((logits.argmax(1) == data.labels).float().mean()) if len(data) else math.nan,
+    }
+
+
+def train_one_epoch(
+    model, optimizer, scheduler, criterion, data: ImageTensors, spec, config, precision, generator, epoch
+):
+    model.train()
+    normalise = normalizer(spec.mean, spec.std)
+    order = torch.randperm(len(data), generator=generator)
+    total_loss, correct, seen = 0.0, 0, 0
+    batches = range(0, len(data), config.batch_size)
+    # disable=None: a bar on a terminal, nothing in logs and CI
+    bar = tqdm(
+        batches,
+        desc=f"{spec.name} epoch {epoch}",
+        unit="batch",
+        disable=None if config.progress else True,
+        leave=False,
+    )
+    for start in bar:
+        index = order[start : start + config.batch_size]
+        images = precision.batch(normalise(augment(data.images[index], config.augment, generator)))
+        labels = data.labels[index]
+        with precision.autocast():
+            logits = model(images)
+            loss = criterion(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total_loss += float(loss.detach()) * len(index)
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += len(index)
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}, seen
+
+
+def fit(
+    model: nn.Module,
+    spec: ModelSpec,
+    train: ImageTensors,
+    val: ImageTensors,
+    config: TrainConfig,
+    resume_path: Path | None = None,
+    pretrained: bool = False,
+) -> FitResult:
+    """Train with early stopping on validation loss and restore the best weights.
+
+    With `resume_path`, the state after every epoch is saved there, and an existing file written
+    by the same configuration on the same data resumes training from it. It is removed at the end.
+    `pretrained` says the model starts from pretrained weights (fine-tuning), for `precision: auto`.
+    """
+    precision = Precision.resolve(config.precision, "fine_tune" if pretrained else "scratch")
+    with deterministic_algorithms(config.deterministic):
+        return _fit(model, spec, train, val, config, resume_path, precision)
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool):
+    """Within the block, torch uses only deterministic algorithms if `enabled` (it errs on an op
+    that has none, rather than silently varying)."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(enabled or previous)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _fit(
+    model: nn.Module,
+    spec: ModelSpec,
+    train: ImageTensors,
+    val: ImageTensors,
+    config: TrainConfig,
+    resume_path: Path | None,
+    precision: Precision,
+) -> FitResult:
+    torch.manual_seed(config.seed)
+    model = precision.prepare(model)
+    generator = torch.Generator().manual_seed(config.seed)
+    criterion = nn.CrossEntropyLoss(weight=_class_weights(train.labels, config.class_weights))
+    optimizer = _make_optimizer(model, config)
+    scheduler = _make_scheduler(optimizer, config, math.ceil(len(train) / config.batch_size))
+    run_key = f"{spec.name}-{precision.name}-{config.fingerprint()}-{_data_key(train, val)}"
+
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state, stale = math.inf, 0, copy.deepcopy(model.state_dict()), 0
+    train_seconds, trained_images = 0.0, 0
+    start_epoch = 1
+    state = _load_resume(resume_path, run_key)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws continue exactly where they stopped
+        history, best_loss, best_epoch = state["history"], state["best_loss"], state["best_epoch"]
+        best_state, stale = state["best_state"], state["stale"]
+        train_seconds, trained_images = state["train_seconds"], state["trained_images"]
+        start_epoch = state["epoch"] + 1
+        logger.info("resuming %s from epoch %d (%s)", spec.name, start_epoch, resume_path)
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        if stale >= config.patience:
+            break
+        _set_backbone_trainable(model, spec, epoch > config.freeze_backbone_epochs)
+        started = time.perf_counter()
+        train_metrics, seen = train_one_epoch(
+            model, optimizer, scheduler, criterion, train, spec, config, precision, generator, epoch
+        )
+        train_seconds += time.perf_counter() - started
+        trained_images += seen
+        val_metrics = evaluate(model, val, spec, precision, criterion)
+        row = {
+            "epoch": epoch,
+            **{f"train_{k}": v for k, v in train_metrics.items()},
+            **{f"val_{k}": v for k, v in val_metrics.items()},
+            "lr": optimizer.param_groups[0]["lr"],  # at the end of the epoch
+            "seconds": time.perf_counter() - started,
+        }
+        history.append(row)
+        logger.info(
+            "%s epoch %d: %s",
+            spec.name,
+            epoch,
+            " ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch"),
+        )
+        if val_metrics["loss"] < best_loss:
+            best_loss, best_epoch, stale = val_metrics["loss"], epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        if resume_path is not None:
+            # atomic: a kill mid-write leaves the previous epoch's state intact
+            save_atomically(
+                {
+                    "key": run_key,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "best_loss": best_loss,
+                    "best_epoch": best_epoch,
+                    "best_state": best_state,
+                    "stale": stale,
+                    "train_seconds": train_seconds,
+                    "trained_images": trained_images,
+                },
+                resume_path,
+            )
+
+    model.load_state_dict(best_state)
+    model.eval()
+    _set_backbone_trainable(model, spec, True)
+    if resume_path is not None:
+        resume_path.unlink(missing_ok=True)
+    best = next((row for row in history if row["epoch"] == best_epoch), {})
+    return FitResult(
+        model=model,
+        history=history,
+        best_epoch=best_epoch,
+        best_metrics={k: v for k, v in best.items() if k.startswith("val_")},
+        precision=precision.name,
+        train_seconds=train_seconds,
+        train_images_per_second=trained_images / train_seconds if train_seconds else 0.0,
+    )
+
+
+def _data_key(*splits: ImageTensors) -> str:
+    digest = hashlib.sha256()
+    for split in splits:
+        digest.update("\n".join(split.paths).encode())
+        digest.update(split.labels.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _load_resume(path: Path | None, run_key: str) -> dict | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged resume file costs a restart, never the run
+        logger.warning("ignoring unreadable resume file %s: %s", path, error)
+        return None
+    if state.get("key") != run_key:
+        logger.info("ignoring resume file %s: written for other settings or data", path)
+        return None
+    return state

@@ -1,0 +1,240 @@
+"""One tiny default run (`default_run`), and what a user then sees of it: checkpoints with their decision
+threshold, one MLflow run and registered version per variant, evaluation at that threshold, the champion
+promoted by a node, heatmaps scored against the masks; then evaluate_folder and explain on new folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io.core import DatasetError
+
+from crack_pipeline.datasets import TorchCheckpointDataset
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.explain.rendering import png_bytes
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from tests.conftest import image_bytes, line_fields, logged_lines, run_session, write
+
+VARIANTS = ("small_cnn", "small_cnn_b")
+
+
+def versions(project: Path, relative: str) -> list[Path]:
+    """The saved versions of a versioned catalog entry, oldest first, as paths of the file itself."""
+    folder = project / relative
+    return [v / Path(relative).name for v in sorted(folder.iterdir())] if folder.exists() else []
+
+
+def checkpoint_of(project: Path, variant: str) -> dict:
+    (path,) = versions(project, f"data/06_models/{variant}/checkpoint.pt")
+    return TorchCheckpointDataset(filepath=str(path)).load()
+
+
+def client_of(project: Path) -> mlflow.MlflowClient:
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    return mlflow.MlflowClient()
+
+
+@pytest.fixture
+def run_again(default_run, monkeypatch):
+    """Another `kedro run` in the default run's project: (params, pipeline) -> the lines it logged."""
+    monkeypatch.chdir(default_run.project)
+
+    def run(params: dict, pipeline: str) -> list[str]:
+        with logged_lines() as lines:
+            run_session(default_run.project, params, pipeline_names=[pipeline])
+        return lines
+
+    return run
+
+
+def test_each_variant_has_a_self_describing_checkpoint_with_its_decision_threshold(default_run):
+    for variant in VARIANTS:
+        checkpoint = checkpoint_of(default_run.project, variant)
+        assert checkpoint["variant"] == variant and checkpoint["architecture"] == "small_cnn"
+        assert checkpoint["input_size"] == 64 and checkpoint["patch_side"] == 64
+        assert checkpoint["precision"] == "fp32" and checkpoint["train_config"]["epochs"] == 2
+        assert len(checkpoint["data_fingerprint"]) == len(checkpoint["split_fingerprint"]) == 64
+        threshold = checkpoint["threshold"]
+        assert 0 < threshold["value"] <= 1 and threshold["target_recall"] == 0.99
+        assert threshold["chosen_on"] == "validation" and threshold["validation_recall"] >= 0.99
+        model_from_checkpoint(checkpoint)
+    assert not any((default_run.project / "data/06_models/in_progress").glob("*.pt")), "resume files removed"
+    assert versions(default_run.project, "data/06_models/squeezenet1_1/checkpoint.pt") == [], "selected only"
+
+
+def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_how_to_use_it(default_run):
+    client = client_of(default_run.project)
+    experiment = client.get_experiment_by_name("crack_pipeline")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    for variant in VARIANTS:
+        child, checkpoint = runs[variant], checkpoint_of(default_run.project, variant)
+        assert child.data.tags["mlflow.parentRunId"] == runs["__default__"].info.run_id
+        assert child.data.params["architecture"] == "small_cnn" and child.data.params["epochs"] == "2"
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_loss")]
+        assert steps == [1, 2]
+        assert "test.at_threshold.f1" in child.data.metrics
+        assert "training_curves.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
+        (version,) = client.search_model_versions(
+            f"name='crack-classifier' and tag.checkpoint_id='{checkpoint['checkpoint_id']}'"
+        )
+        assert float(version.tags["decision_threshold"]) == pytest.approx(checkpoint["threshold"]["value"])
+        assert version.tags["input_size"] == "64"
+        assert version.tags["normalisation"] == "mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5]"
+
+
+def test_each_variant_is_evaluated_at_its_own_decision_threshold(default_run):
+    project = default_run.project
+    for variant in VARIANTS:
+        threshold = checkpoint_of(project, variant)["threshold"]["value"]
+        (metrics_file,) = versions(project, f"data/08_reporting/{variant}/evaluation_metrics.json")
+        metrics = json.loads(metrics_file.read_text())
+        assert metrics["threshold"]["value"] == threshold == metrics["at_threshold"]["threshold"]
+        assert metrics["at_half"]["threshold"] == 0.5 and metrics["at_threshold"]["n"] == 4
+        (predictions_file,) = versions(project, f"data/07_model_output/{variant}/predictions.csv")
+        predictions = pd.read_csv(predictions_file)
+        crack = predictions.crack_probability >= threshold
+        assert (predictions.predicted_label == np.where(crack, "crack", "no_crack")).all()
+        assert int(crack.sum()) == metrics["at_threshold"]["tp"] + metrics["at_threshold"]["fp"]
+        (submission,) = versions(project, f"data/07_model_output/{variant}/submission.csv")
+        assert pd.read_csv(submission)["class"].tolist() == crack.astype(int).tolist()
+        plots = {p.name for p in (project / f"data/08_reporting/{variant}/evaluation").rglob("*.png")}
+        assert {"roc_pr.png", "reliability.png", "confusion_matrix.png", "confident_mistakes.png"} <= plots
+        assert metrics["at_threshold"]["ece"] is not None
+
+
+def test_the_best_variant_is_promoted_by_a_node_and_recorded(default_run):
+    project = default_run.project
+    (decision_file,) = versions(project, "data/08_reporting/champion_decision.json")
+    decision = json.loads(decision_file.read_text())
+    (comparison,) = versions(project, "data/08_reporting/variant_comparison.csv")
+    table = pd.read_csv(comparison)
+    assert set(table.variant) == set(VARIANTS) and table.variant[0] == decision["candidate"]
+    assert decision["promote"] and decision["current"] is None and decision["metric"] == "at_threshold.f1"
+    champion = client_of(project).get_model_version_by_alias("crack-classifier", "champion")
+    assert champion.tags["checkpoint_id"] == decision["candidate_checkpoint_id"]
+    (quality_file,) = versions(project, "data/08_reporting/explain_quality.json")
+    quality = json.loads(quality_file.read_text())
+    assert quality["champion"] == {
+        "version": str(champion.version),
+        "variant": decision["candidate"],
+        "checkpoint_id": decision["candidate_checkpoint_id"],
+    }, "explained after the promotion, with the new champion"
+
+
+def test_the_champions_heatmaps_are_scored_against_the_crack_masks(default_run):
+    fields = line_fields(default_run.lines, "explain: method=layercam n=")
+    assert int(fields["n"]) == 2, "the two crack images of the test split, with their masks"
+    for name in ("pointing_game", "energy_in_mask", "baseline_center", "baseline_sobel"):
+        assert 0 <= float(fields[name]) <= 1, name
+    assert -1 <= float(fields["sanity_rank_correlation"]) <= 1
+    (explained,) = sorted((default_run.project / "data/07_model_output/explanations").iterdir())
+    heatmaps = sorted((explained / "explanations/layercam").glob("*_heatmap.npy"))
+    assert len(heatmaps) == 4 and np.load(heatmaps[0]).shape == (64, 64)
+    assert "index.html" in {p.name for p in (explained / "explanations").iterdir()}
+
+
+def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(default_run, run_again, tmp_path):
+    folder = tmp_path / "inspection"
+    for i in range(4):
+        write(folder, f"cracked/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
+        write(folder, f"uncracked/u{i}.png", image_bytes(seed=50 + i))
+    write(folder, "cracked/broken.jpg", b"not a jpeg")
+    write(folder, "cracked/whole_wall.jpg", image_bytes((300, 200), fmt="JPEG", seed=9))  # larger than a tile
+    lines = run_again({"evaluate_folder": {"path": str(folder)}}, "evaluate_folder")
+    assert "ingest: scanned 10 files, kept 9 (crack 5, no_crack 4), skipped 1" in lines
+    fields = line_fields(lines, "evaluate_folder: n=")
+    assert (fields["n"], fields["tiled"]) == ("9", "1")
+    champion = client_of(default_run.project).get_model_version_by_alias("crack-classifier", "champion")
+    threshold = float(champion.tags["decision_threshold"])
+    assert any(
+        f"threshold {threshold:.4f}, the model's (recall 0.99 on validation)" in line for line in lines
+    )
+    project = default_run.project
+    predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
+    crack = predictions.crack_probability >= threshold
+    assert (predictions.predicted_label == np.where(crack, "crack", "no_crack")).all()
+    tiles = predictions.set_index("file").tiles
+    assert tiles["cracked/whole_wall.jpg"] == 6 * 4 and (tiles.drop("cracked/whole_wall.jpg") == 1).all(), (
+        "tiles of the 64 px the model was trained on, 1/4 overlap"
+    )
+    assert float(fields["recall"]) == pytest.approx(crack[predictions.true_label == "crack"].mean(), abs=1e-4)
+
+    lines = run_again({"evaluate_folder": {"path": str(folder), "threshold": 0.9}}, "evaluate_folder")
+    assert any("threshold 0.9000, evaluate_folder.threshold" in line for line in lines)
+    only_cracks = tmp_path / "only_cracks"
+    for i in range(3):
+        write(only_cracks, f"Positive/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
+    lines = run_again({"evaluate_folder": {"path": str(only_cracks)}}, "evaluate_folder")
+    assert line_fields(lines, "evaluate_folder: n=")["roc_auc"] == "undefined"
+    assert any("roc_auc=undefined (one class)" in line for line in lines)
+    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
+    assert metrics["at_threshold"]["roc_auc"] is None
+
+
+def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again, tmp_path):
+    photos = tmp_path / "site_photos"
+    write(photos, "bridge_7/IMG_0001.jpg", image_bytes((60, 48), fmt="JPEG", seed=3))  # within one tile
+    write(photos, "bridge_7/deck/IMG_0002.png", image_bytes(seed=4))
+    write(photos, "bridge_7/deck/IMG_0002_copy.png", image_bytes(seed=4))  # byte-identical, unlabelled
+    write(photos, "Positive/IMG_0002_labelled.png", image_bytes(seed=4))  # the same bytes, labelled
+    write(photos, "notes.txt", b"inspection notes")
+    lines = run_again({"explain": {"input_dir": str(photos)}}, "explain")
+    assert "explain input: scanned 5 files, kept 4 (crack 1, no_crack 0), skipped 1" in lines
+    assert any(
+        line.startswith("  kept, exact duplicates (each kept in the same split as its copy): 2")
+        for line in lines
+    )
+    fields = line_fields(lines, "explain: method=layercam n=")
+    assert fields["n"] == "2" and "deletion_auc" in fields, "no masks: deletion and insertion curves"
+    newest = (
+        sorted((default_run.project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
+    )
+    heatmaps = sorted((newest / "layercam").glob("*_heatmap.npy"))
+    assert [np.load(h).shape for h in heatmaps] == [(64, 64), (48, 60)], "each at its own resolution, once"
+    predictions = pd.read_csv(
+        versions(default_run.project, "data/07_model_output/explain_predictions.csv")[-1]
+    )
+    assert predictions.file.tolist() == ["Positive/IMG_0002_labelled.png", "bridge_7/IMG_0001.jpg"]
+    assert predictions.true_label.tolist()[0] == "crack", "the labelled copy is the one explained"
+    mode = stat.S_IMODE(os.stat(newest.parent).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask, f"explanations/ is {oct(mode)}: it follows the umask like every output"
+
+
+@pytest.mark.parametrize("setting", ["input_dir", "masks_dir"])
+def test_a_folder_that_does_not_exist_is_an_error_naming_the_setting(run_again, tmp_path, setting):
+    missing = tmp_path / "no_such_folder"
+    with pytest.raises(DatasetError, match=rf"explain\.{setting}: image folder '{missing}' does not exist"):
+        run_again({"explain": {setting: str(missing)}}, "explain")
+
+
+def test_a_whole_photo_is_tiled_scored_and_boxed_with_the_models_threshold(default_run, run_again, tmp_path):
+    wall = render_photo(SynthConfig(image_size=64, seed=2, difficulty=0.0), 150, 200, cracks=1)
+    write(tmp_path / "wall", "wall.png", png_bytes(wall.image))
+    write(tmp_path / "wall_masks", "wall.png", png_bytes(wall.mask.astype(np.uint8) * 255))
+    settings = {"input_dir": str(tmp_path / "wall"), "masks_dir": str(tmp_path / "wall_masks")}
+    lines = run_again({"explain": settings}, "explain")
+    fields = line_fields(lines, "explain: method=layercam scope=photo n=")
+    project = default_run.project
+    (row,) = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-1]).itertuples()
+    threshold = json.loads(versions(project, "data/08_reporting/explain_quality.json")[-1].read_text())[
+        "threshold"
+    ]["value"]
+    assert fields["n"] == "1" and float(fields["detection_rate"]) == float(row.crack_probability >= threshold)
+    assert fields["pointing_game"] in ("0.000", "1.000")
+    assert float(fields["mask_share"]) == pytest.approx(wall.mask.mean(), abs=5e-4)
+    newest = sorted((project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
+    (heatmap,) = (newest / "layercam").glob("*_heatmap.npy")
+    (tiles,) = (newest / "layercam").glob("*_tiles.npy")
+    assert np.load(heatmap).shape == (150, 200) and np.load(tiles).shape == (3, 4), "64-px tiles, 1/4 overlap"
+    boxes = pd.read_csv(versions(project, "data/07_model_output/explain_boxes.csv")[-1])
+    assert list(boxes.columns[:7]) == ["file", "method", "box", "x0", "y0", "x1", "y1"]
+    assert len(boxes) == row.crack_regions
+    assert (boxes.probability >= threshold).all(), "a region is where the tiles reach the decision threshold"

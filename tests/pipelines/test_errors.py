@@ -1,0 +1,133 @@
+"""Errors a person can read: a user's mistake stops `kedro run` with exit status 1 and a few lines naming the
+file or setting and what to do (the traceback with --verbose); and `--env` selects the configuration."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import torch
+import yaml
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import image_bytes, kedro, write
+
+
+def register(project: Path, checkpoint_bytes: bytes) -> str:
+    """A registered version of crack-classifier, made the champion, whose stored checkpoint is these bytes."""
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    mlflow.set_experiment("registered by the test")
+    with mlflow.start_run() as run:
+        path = project / "checkpoint.pt"
+        path.write_bytes(checkpoint_bytes)
+        mlflow.log_artifact(str(path), artifact_path="checkpoint")
+    if not client.search_registered_models("name='crack-classifier'"):
+        client.create_registered_model("crack-classifier")
+    version = client.create_model_version(
+        "crack-classifier", f"{run.info.artifact_uri}/checkpoint", run_id=run.info.run_id
+    )
+    client.set_registered_model_alias("crack-classifier", "champion", version.version)
+    return str(version.version)
+
+
+def saved(checkpoint: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
+def test_a_missing_folder_stops_with_a_short_message_and_the_traceback_on_request(kedro_project, tmp_path):
+    missing = tmp_path / "no_such_folder"
+    result = kedro(
+        kedro_project, "run", "--pipelines=evaluate_folder", f"--params=evaluate_folder.path={missing}"
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-2:] == [
+        f"Error: evaluate_folder_images: evaluate_folder.path: image folder '{missing}' does not exist",
+        "(kedro run --verbose shows the full traceback)",
+    ]
+    verbose = kedro(
+        kedro_project,
+        "run",
+        "--verbose",
+        "--pipelines=evaluate_folder",
+        f"--params=evaluate_folder.path={missing}",
+    )
+    assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.output
+
+
+def test_a_damaged_champion_names_its_version_and_file_and_how_to_recover(
+    kedro_project, trained_checkpoint, tmp_path
+):
+    good = register(kedro_project, saved(trained_checkpoint))
+    truncated = register(kedro_project, saved(trained_checkpoint)[:5000])
+    write(tmp_path / "photos", "Positive/a.png", image_bytes())
+    result = kedro(
+        kedro_project,
+        "run",
+        "--pipelines=evaluate_folder",
+        f"--params=evaluate_folder.path={tmp_path / 'photos'}",
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert f"crack-classifier version {truncated} (champion)" in message
+    assert "checkpoint/checkpoint.pt of MLflow run" in message and "is damaged" in message
+    assert "kedro run --pipelines=set_champion --params=champion.version=<N>" in message
+
+    # The way out it names: the earlier version back as champion, then the folder is evaluated.
+    rollback = kedro(kedro_project, "run", "--pipelines=set_champion", f"--params=champion.version={good}")
+    assert rollback.exit_code == 0, rollback.output
+    again = kedro(
+        kedro_project,
+        "run",
+        "--pipelines=evaluate_folder",
+        f"--params=evaluate_folder.path={tmp_path / 'photos'}",
+    )
+    assert again.exit_code == 0, again.output
+    unknown = kedro(kedro_project, "run", "--pipelines=set_champion", "--params=champion.version=99")
+    assert unknown.exit_code == 1 and "crack-classifier has no version '99'" in unknown.output
+
+
+def test_kedro_run_env_shapes_the_pipelines_as_kedro_env_does(kedro_project, monkeypatch):
+    (kedro_project / "conf/site_b").mkdir()
+    (kedro_project / "conf/site_b/parameters_train.yml").write_text(
+        yaml.safe_dump({"train": {"variants": ["resnet18"]}})
+    )
+
+    def trained_variants(env: str | None) -> set[str]:
+        bootstrap_project(kedro_project)
+        with KedroSession.create(project_path=kedro_project, env=env) as session:
+            session.load_context()
+            return {node.namespace for node in pipelines["__default__"].nodes if node.namespace}
+
+    assert trained_variants(None) == {"small_cnn", "efficientnet_lite0"}, "conf/base's selection"
+    assert trained_variants("site_b") == {"resnet18"}, "--env=site_b"
+    monkeypatch.setenv("KEDRO_ENV", "site_b")
+    assert trained_variants(None) == {"resnet18"}, "KEDRO_ENV=site_b"
+
+
+def test_the_kedro_command_itself_exits_non_zero_with_the_message(kedro_project, tmp_path):
+    """Once through a real `kedro` process: the project's cli.py is the `run` that users get."""
+    missing = tmp_path / "no_such_folder"
+    kedro_command = str(Path(sys.executable).with_name("kedro"))
+    result = subprocess.run(
+        [kedro_command, "run", "--pipelines=evaluate_folder", f"--params=evaluate_folder.path={missing}"],
+        cwd=kedro_project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (
+        f"Error: evaluate_folder_images: evaluate_folder.path: image folder '{missing}' does not exist\n"
+        in (result.stderr)
+    )
