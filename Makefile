@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install browser run test lint bench mlflow-ui clean-data schedule airflow-dag
+.PHONY: install run test lint bench mlflow-ui clean-data schedule airflow-dag
 
 # `make schedule`: when and on what the unattended retraining runs.
 SOURCE_DIR ?=
@@ -16,7 +16,6 @@ CRON_TAG := \# crack_pipeline retrain $(CURDIR)
 RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), --params=data.source_dir=$(abspath $(SOURCE_DIR)))
 CRON_LINE := $(CRON_TIME) cd $(CURDIR) && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) >>logs/retrain/cron.out 2>&1 $(CRON_TAG)
 COMMA := ,
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(STAMP)
 
@@ -29,12 +28,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/kedro run
 
-# Headless Chromium for the lineage test (Debian's package; a browser download would need the internet).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-
-test: install browser
+test: install
 	$(BIN)/python -m pytest
 
 lint: install
@@ -45,6 +39,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/explain_throughput.py
+	$(BIN)/python bench/precision.py     # ~4 min
 	$(BIN)/python bench/cam_layers.py    # needs a trained run (make run)
 	$(BIN)/python bench/photo_explain.py # needs a trained run (make run)
 	$(BIN)/python bench/augmentations.py # needs ../shared/data; ~15 min

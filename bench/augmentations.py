@@ -25,9 +25,8 @@ from sklearn.metrics import roc_auc_score
 from crack_pipeline.vision.data.augment import AugmentConfig
 from crack_pipeline.vision.data.image_io import decode_image
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors, with_synthetic
-from crack_pipeline.vision.explain.photos import TilingConfig, tile_crack_probabilities
-from crack_pipeline.vision.explain.tiling import aggregate, cut_tiles
-from crack_pipeline.vision.models.inference import fold_batch_norms
+from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate, cut_tiles
+from crack_pipeline.vision.models.inference import crack_probabilities, fold_batch_norms
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.loop import TrainConfig, fit
@@ -64,7 +63,7 @@ def ozgenel(per_class: int, size: int) -> tuple[ImageTensors, ImageTensors]:
         test += [f for f in chosen if f in held_out]
         train += [f for f in chosen if f not in held_out]
     return tuple(
-        build_tensors(root, paths, [int(p.startswith("Positive")) for p in paths], size)
+        build_tensors([root / p for p in paths], paths, [int(p.startswith("Positive")) for p in paths], size)
         for paths in (train, test)
     )
 
@@ -72,18 +71,15 @@ def ozgenel(per_class: int, size: int) -> tuple[ImageTensors, ImageTensors]:
 def cfd_scores(model, spec, size: int, tiling: TilingConfig) -> dict[str, float]:
     """Detected share of the (all cracked) CFD photos, and tile ROC AUC: crack tiles against clean ones."""
     root = SHARED / "cfd"
-    model = Precision.resolve("auto").prepare(fold_batch_norms(model.eval()))
+    precision = Precision.resolve("auto", "inference")
+    model = precision.prepare(fold_batch_norms(model.eval()))
     detected, labels, scores = [], [], []
     for image_path in sorted((root / "images").iterdir()):
         image = decode_image(image_path.read_bytes()).pixels
         mask = decode_image((root / "masks" / f"{image_path.stem}.png").read_bytes()).pixels.max(axis=2) > 127
         grid = tiling.grid(*image.shape[:2])
-        p = tile_crack_probabilities(
-            model,
-            torch.from_numpy(cut_tiles(image, grid, size)),
-            spec.mean,
-            spec.std,
-            Precision.resolve("auto"),
+        p = crack_probabilities(
+            model, torch.from_numpy(cut_tiles(image, grid, size)), spec.mean, spec.std, precision
         )
         detected.append(aggregate(p, tiling.aggregate, tiling.top_k) >= 0.5)
         for (y, x), probability in zip(grid.origins(), p, strict=True):

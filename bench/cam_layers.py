@@ -13,13 +13,15 @@ architecture (efficientnet_lite0 unless --variant says otherwise).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 from trained_run import DATA, latest, latest_checkpoint
 
 from crack_pipeline.pipelines.explain.nodes import match_masks
-from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.models.checkpoint import decision_threshold
 from crack_pipeline.vision.models.registry import get_spec
 
 LAST_LAYER = {
@@ -44,18 +46,20 @@ def main() -> None:
     layers = args.layers.split(",") if args.layers else [chosen, LAST_LAYER[checkpoint["architecture"]]]
     split = pd.read_csv(latest("03_primary/split_manifest.csv"))
     cracks = split[(split.split == "test") & (split.label == "crack")].sort_values("path")
-    items = list(zip(cracks.path, cracks.label, strict=True))
+    items = [
+        ImageRef(path, Path(root) / path, label)
+        for path, root, label in zip(cracks.path, cracks.root, cracks.label, strict=True)
+    ]
     masks = match_masks(Folder.scan(DATA / "01_raw/synthetic/masks"), list(cracks.path))
-    images = DATA / "01_raw/synthetic/images"
     print(f"{args.variant}: {len(items)} test crack images, masks for {len(masks)}")
 
     scores = {}
     for layer in layers:
         result = explain_images(
             {**checkpoint, "cam_layer": layer},
-            images,
             items,
             args.methods.split(","),
+            decision_threshold(checkpoint, None, "")["value"],
             masks=masks,
             sanity_images=0,
         )

@@ -24,7 +24,7 @@ from crack_pipeline.vision.data.image_io import load_resized
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.explain.cam import CamExplainer
 from crack_pipeline.vision.models.inference import fold_batch_norms, normalizer
-from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.precision import Precision, describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 
 OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
@@ -88,10 +88,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     data = images(args.images)
-    precision = Precision.resolve("auto")
+    precision = Precision.resolve("auto", "cam")
     print(
         f"data: {'Özgenel' if OZGENEL.is_dir() else 'synthetic'} {len(data)} images at {SIZE} px, "
-        f"precision {precision.name}, channels_last, batch {args.batch}"
+        f"precision {precision.name} ({describe_cpu()}), channels_last, batch {args.batch}"
     )
     ratios = []
     for name in ("resnet18", "squeezenet1_1"):

@@ -25,15 +25,21 @@ from pytorch_grad_cam import LayerCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from trained_run import latest_checkpoint
 
+from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import decode_image
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
-from crack_pipeline.vision.explain.photos import TilingConfig, explain_photo
+from crack_pipeline.vision.explain.photos import explain_photo
 from crack_pipeline.vision.explain.run import explain_images
-from crack_pipeline.vision.explain.tiling import cut_tiles
-from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.explain.tiling import TilingConfig, cut_tiles
+from crack_pipeline.vision.models.checkpoint import decision_threshold, model_from_checkpoint
 from crack_pipeline.vision.models.inference import normalizer
+from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.models.registry import get_spec
+
+
+def threshold_of(checkpoint: dict) -> float:
+    return decision_threshold(checkpoint, None, "")["value"]
 
 
 def naive(checkpoint: dict, path: Path, tiling: TilingConfig) -> tuple[float, np.ndarray]:
@@ -53,7 +59,7 @@ def naive(checkpoint: dict, path: Path, tiling: TilingConfig) -> tuple[float, np
         )
         probabilities.append(float(torch.softmax(cam.outputs.detach(), 1)[0, crack]))
         cams[index] = heatmap[0]
-    mosaic = explain_photo(grid, np.array(probabilities), cams, tiling).heatmap
+    mosaic = explain_photo(grid, np.array(probabilities), cams, tiling, threshold_of(checkpoint)).heatmap
     return time.perf_counter() - started, mosaic
 
 
@@ -80,13 +86,19 @@ def main() -> None:
         print(
             f"{args.variant} at {checkpoint['input_size']} px, layer {checkpoint['cam_layer']}; "
             f"photo {size[0]}x{size[1]}, tiles of {tiling.tile_size} px, overlap {tiling.overlap}; "
-            f"{torch.get_num_threads()} threads",
+            f"{torch.get_num_threads()} threads, fp32 ({describe_cpu()})",
             flush=True,
         )
         seconds = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            result = explain_images(checkpoint, root, [("photo.jpg", None)], ["layercam"], sanity_images=0)
+            result = explain_images(
+                checkpoint,
+                [ImageRef("photo.jpg", root / "photo.jpg")],
+                ["layercam"],
+                threshold_of(checkpoint),
+                sanity_images=0,
+            )
             seconds.append(time.perf_counter() - started)
         ours = min(seconds)
         row = result.predictions.iloc[0]

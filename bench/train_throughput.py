@@ -4,7 +4,7 @@ squeezenet1_1 (2-class head), 227 px, batch 32, the same fixed 1,000 images and 
 sides, wall time including all data loading and the project's one-time tensor-cache build:
   (a) torchvision ImageFolder + DataLoader(num_workers=2) + fp32 NCHW training;
   (b) the project: decode once into uint8 tensors, batched tensor augmentation, `fit` at
-      precision "auto" (bf16 + channels_last where the CPU has AMX/AVX-512 BF16, else fp32 NHWC).
+      precision "auto" (fp32 channels_last; README "Precision").
 Data: ../shared/data/ozgenel_dev when present, else synthetic. Prints images/s for each and,
 last, `ratio <b/a>`.
 """
@@ -27,7 +27,7 @@ from crack_pipeline.vision.data.augment import AugmentConfig
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from crack_pipeline.vision.data.tensor_cache import build_tensors
-from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.loop import TrainConfig, fit
 
@@ -89,7 +89,7 @@ def project(folder: Path) -> tuple[float, str]:
     started = time.perf_counter()
     paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.jpg"))
     labels = [CLASS_NAMES.index(p.split("/")[0]) for p in paths]
-    data = build_tensors(folder, paths, labels, SIZE)
+    data = build_tensors([folder / p for p in paths], paths, labels, SIZE)
     val = data.subset(paths[:: max(1, len(paths) // 32)])  # the trainer validates every epoch
     torch.manual_seed(0)
     config = TrainConfig(
@@ -124,7 +124,7 @@ def main() -> None:
         f"({seconds_a:.1f} s)"
     )
     print(
-        f"(b) project, tensor cache + fit, precision {precision} ({Precision.resolve('auto').name} here): "
+        f"(b) project, tensor cache + fit, precision {precision} ({describe_cpu()}): "
         f"{images / seconds_b:6.1f} images/s ({seconds_b:.1f} s)"
     )
     print(f"ratio {seconds_a / seconds_b:.2f}")

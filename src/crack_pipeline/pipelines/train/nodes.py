@@ -56,6 +56,14 @@ def training_patch_side(image_index: pd.DataFrame, split_manifest: pd.DataFrame)
     return int(rows[["width", "height"]].max(axis=1).median()) if len(rows) else None
 
 
+def variant_settings(train: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+    """A variant's training settings: `train.defaults` with its `training` overrides, `augment` key by key."""
+    overrides = variant.get("training", {})
+    settings = {**train["defaults"], **overrides}
+    settings["augment"] = {**train["defaults"].get("augment", {}), **overrides.get("augment", {})}
+    return settings
+
+
 def train_variant(
     split_tensors: dict[str, ImageTensors],
     split_manifest: pd.DataFrame,
@@ -80,9 +88,7 @@ def train_variant(
     check_matches(
         split_tensors, {split: rows.path.tolist() for split, rows in split_manifest.groupby("split")}
     )
-    overrides = variant.get("training", {})
-    settings = {**train["defaults"], **overrides}
-    settings["augment"] = {**train["defaults"].get("augment", {}), **overrides.get("augment", {})}
+    settings = variant_settings(train, variant)
     config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
     spec = get_spec(variant["architecture"])
     pretrained = bool(variant.get("pretrained", False))

@@ -1,0 +1,187 @@
+"""fp32 against bf16 on this CPU, for the default run's variants: where does bf16 change what a user sees?
+
+The built-in synthetic data as the default run makes it (400 images per class at 227 px, split 0.7/0.15/0.15
+with seed 42, decoded at train.image_size), and each variant of `train.variants` with its settings from conf/:
+  (a) trained in fp32 and in bf16 (autocast + channels_last) from the same seed: test accuracy, seconds;
+  (b) with the fp32 weights, inference in fp32 and in bf16: share of test images given the same class,
+      largest |p_fp32 - p_bf16|, images/s;
+  (c) LayerCAM at the registry's CAM layer in fp32 and in bf16, fp32 weights: Pearson correlation of the
+      maps (mean and smallest), pointing game of each on the test cracks, seconds.
+`precision: auto` picks bf16 only for the uses in `AUTO_BF16_USES` (vision/models/precision.py), chosen from
+this output. Prints the CPU first and, last, `ratio <fp32 / bf16 training seconds of the first variant>`.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from crack_pipeline.config import project_parameters
+from crack_pipeline.pipelines.train.nodes import variant_settings
+from crack_pipeline.vision.data.splitting import stratified_group_split
+from crack_pipeline.vision.data.synthetic import SynthConfig, generate
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
+from crack_pipeline.vision.explain.cam import CamExplainer
+from crack_pipeline.vision.explain.localisation import pointing_game
+from crack_pipeline.vision.explain.tiling import resize_heatmap
+from crack_pipeline.vision.models.checkpoint import make_checkpoint
+from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
+from crack_pipeline.vision.models.precision import AUTO_BF16_USES, Precision, describe_cpu
+from crack_pipeline.vision.models.registry import ModelSpec, create_model, get_spec
+from crack_pipeline.vision.settings import settings_from
+from crack_pipeline.vision.training.loop import TrainConfig, fit
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def default_data(folder: Path, image_size: int) -> tuple[dict[str, ImageTensors], dict[str, np.ndarray]]:
+    """The default run's synthetic images, split and decoded; the crack masks by image stem."""
+    images, masks = generate(SynthConfig(count_per_class=400, image_size=227, seed=42, difficulty=0.5))
+    for name, content in images.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    paths = sorted(images)
+    labels = ["crack" if path.startswith("Positive") else "no_crack" for path in paths]
+    table = pd.DataFrame({"path": paths, "root": str(folder), "label": labels})
+    table["split"] = stratified_group_split(
+        labels, paths, ratios={"train": 0.7, "val": 0.15, "test": 0.15}, seed=42
+    )
+    tensors = {split: decode_listed(rows, image_size) for split, rows in table.groupby("split")}
+    stems = {
+        PurePosixPath(name).stem: np.asarray(Image.open(io.BytesIO(content)).convert("L")) > 127
+        for name, content in masks.items()
+    }
+    return tensors, stems
+
+
+def checkpoint_of(model, spec: ModelSpec, input_size: int) -> dict:
+    return make_checkpoint(
+        model,
+        variant=spec.name,
+        architecture=spec.name,
+        input_size=input_size,
+        train_config={},
+        data_fingerprint="",
+        split_fingerprint="",
+        git_commit="",
+        best_epoch=0,
+        best_metrics={},
+    )
+
+
+def trained(settings: dict, model_settings: dict, tensors: dict, precision: str) -> tuple[dict, float]:
+    """(a) The variant trained at `precision` from its seed: its checkpoint and the seconds it took."""
+    config = settings_from(TrainConfig, {**settings, "precision": precision, "progress": False}, "train")
+    spec, pretrained = get_spec(model_settings["architecture"]), bool(model_settings.get("pretrained"))
+    torch.manual_seed(config.seed)
+    model = create_model(spec.name, pretrained=pretrained)
+    started = time.perf_counter()
+    result = fit(model, spec, tensors["train"], tensors["val"], config, pretrained=pretrained)
+    return checkpoint_of(result.model, spec, tensors["train"].images.shape[-1]), time.perf_counter() - started
+
+
+def probabilities(checkpoint: dict, images: torch.Tensor, precision: str) -> tuple[np.ndarray, float]:
+    """p(crack) at `precision`, and images per second."""
+    resolved = Precision(precision)
+    model = inference_model(checkpoint, resolved)
+    started = time.perf_counter()
+    p = crack_probabilities(model, images, checkpoint["mean"], checkpoint["std"], resolved)
+    return p, len(images) / (time.perf_counter() - started)
+
+
+def layercam(checkpoint: dict, images: torch.Tensor, precision: str) -> tuple[np.ndarray, float]:
+    """LayerCAM maps of the crack class at the registry's layer, at `precision`, and the seconds taken."""
+    resolved = Precision(precision)
+    spec = get_spec(checkpoint["architecture"])
+    explainer = CamExplainer(
+        inference_model(checkpoint, resolved),
+        spec.cam_layer,
+        spec.mean,
+        spec.std,
+        "layercam",
+        "crack",
+        resolved,
+    )
+    started = time.perf_counter()
+    maps = np.concatenate([explainer.explain(images[i : i + 32]).heatmaps for i in range(0, len(images), 32)])
+    seconds = time.perf_counter() - started
+    explainer.close()
+    return maps, seconds
+
+
+def main() -> None:
+    params = project_parameters()["train"]
+    print(
+        f"{describe_cpu()}; precision auto picks bf16 for: {sorted(AUTO_BF16_USES) or 'nothing'}", flush=True
+    )
+    ratio = None
+    with tempfile.TemporaryDirectory() as folder:
+        tensors, masks = default_data(Path(folder), params["image_size"])
+        test = tensors["test"]
+        cracks = [i for i, label in enumerate(test.labels.tolist()) if label == 1]
+        crack_masks = [masks[PurePosixPath(test.paths[i]).stem] for i in cracks]
+        for name in params["variants"]:
+            model_settings = params["models"][name]
+            settings = variant_settings(params, model_settings)
+            runs = {
+                precision: trained(settings, model_settings, tensors, precision) for precision in PRECISIONS
+            }
+            accuracy = {
+                precision: float(
+                    (
+                        (probabilities(runs[precision][0], test.images, precision)[0] >= 0.5)
+                        == test.labels.numpy()
+                    ).mean()
+                )
+                for precision in PRECISIONS
+            }
+            seconds = {precision: runs[precision][1] for precision in PRECISIONS}
+            ratio = ratio or seconds["fp32"] / seconds["bf16"]
+            print(
+                f"{name} (a) trained in fp32: test accuracy {accuracy['fp32']:.4f}, {seconds['fp32']:.1f} s; "
+                f"in bf16: {accuracy['bf16']:.4f}, {seconds['bf16']:.1f} s",
+                flush=True,
+            )
+            checkpoint = runs["fp32"][0]
+            p = {precision: probabilities(checkpoint, test.images, precision) for precision in PRECISIONS}
+            same = np.mean((p["fp32"][0] >= 0.5) == (p["bf16"][0] >= 0.5))
+            shift = np.abs(p["fp32"][0] - p["bf16"][0]).max()
+            print(
+                f"{name} (b) inference of the fp32 weights: the same class for {same:.4f} of test images, "
+                f"p(crack) moved by up to {shift:.4f}; {p['fp32'][1]:.0f} vs {p['bf16'][1]:.0f} images/s",
+                flush=True,
+            )
+            cams = {
+                precision: layercam(checkpoint, test.images[cracks], precision) for precision in PRECISIONS
+            }
+            correlation = [
+                np.corrcoef(a.ravel(), b.ravel())[0, 1]
+                for a, b in zip(cams["fp32"][0], cams["bf16"][0], strict=True)
+            ]
+            pointing = {
+                precision: np.mean(
+                    [
+                        pointing_game(resize_heatmap(cam, mask.shape[::-1]), mask)
+                        for cam, mask in zip(cams[precision][0], crack_masks, strict=True)
+                    ]
+                )
+                for precision in PRECISIONS
+            }
+            print(
+                f"{name} (c) LayerCAM of the fp32 weights: fp32/bf16 correlation {np.mean(correlation):.4f}, "
+                f"smallest {np.min(correlation):.4f}; pointing game {pointing['fp32']:.3f} / "
+                f"{pointing['bf16']:.3f}; {cams['fp32'][1]:.1f} vs {cams['bf16'][1]:.1f} s",
+                flush=True,
+            )
+    print(f"ratio {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
