@@ -64,6 +64,8 @@ def make_project(folder: Path) -> Path:
     mlflow_conf = yaml.safe_load((PROJECT_ROOT / "conf/base/mlflow.yml").read_text())
     mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{project / 'mlflow.db'}"
     (project / "conf/local/mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
+    # Tiny data decode faster in this process than a pool of workers starts (the pool has tests of its own).
+    (project / "conf/local/parameters_ingest.yml").write_text(yaml.safe_dump({"ingest": {"workers": 1}}))
     return project
 
 
@@ -119,7 +121,7 @@ def line_fields(lines: list[str], prefix: str) -> dict[str, str]:
 
 
 # Tiny synthetic data for pipeline runs: 16 easy images per class at 64 px.
-TINY_SYNTH = {"synth": {"count_per_class": 16, "image_size": 64, "workers": 2, "difficulty": 0.0}}
+TINY_SYNTH = {"synth": {"count_per_class": 16, "image_size": 64, "workers": 1, "difficulty": 0.0}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +161,7 @@ def use_tiny_training(
         "train": {
             "variants": list(variants),
             "image_size": image_size,
+            "workers": 1,
             "defaults": {"batch_size": 8, "progress": False, "precision": "fp32", **defaults},
             "models": models,
         }

@@ -4,9 +4,6 @@ JSON the page fetches): the nodes by name, the pipeline menu, the dataset lineag
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import deque
 from pathlib import Path
 
@@ -18,12 +15,11 @@ LAYERS = ["raw", "intermediate", "primary", "model_input", "models", "model_outp
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """The static kedro-viz site of a scratch copy of the project."""
-    from tests.conftest import make_project
+    from tests.conftest import kedro, make_project
 
     project = make_project(tmp_path_factory.mktemp("viz"))
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
-    kedro = Path(sys.executable).with_name("kedro")
-    subprocess.run([str(kedro), "viz", "build"], cwd=project, env=env, check=True, capture_output=True)
+    result = kedro(project, "viz", "build")
+    assert result.exit_code == 0, result.output
     return project / "build" / "api"
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import py_compile
 import subprocess
-import sys
-from pathlib import Path
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, kedro
 
 FAKE_CRONTAB = """#!/bin/sh
 # crontab -l prints the table, crontab - replaces it: enough of cron's interface for `make schedule`.
@@ -57,22 +55,16 @@ def test_make_schedule_install_replaces_its_own_entry_and_keeps_the_others(tmp_p
 
 
 def test_kedro_airflow_makes_a_dag_that_runs_retrain_as_one_task(kedro_project):
-    kedro = Path(sys.executable).with_name("kedro")
-    subprocess.run(
-        [
-            str(kedro),
-            "airflow",
-            "create",
-            "--pipelines=retrain",
-            "--target-dir=dags",
-            f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_retrain_dag.j2'}",
-            f"--params=project_path={kedro_project},source_dir=/srv/photos",
-        ],
-        cwd=kedro_project,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
-        check=True,
-        capture_output=True,
+    result = kedro(
+        kedro_project,
+        "airflow",
+        "create",
+        "--pipelines=retrain",
+        "--target-dir=dags",
+        f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_retrain_dag.j2'}",
+        f"--params=project_path={kedro_project},source_dir=/srv/photos",
     )
+    assert result.exit_code == 0, result.output
     dag = kedro_project / "dags/crack_pipeline_retrain_dag.py"
     py_compile.compile(str(dag), doraise=True)
     source = dag.read_text()

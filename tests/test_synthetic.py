@@ -65,7 +65,7 @@ def global_statistics(image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("difficulty", [0.5, 1.0])
 def test_no_shortcut_through_global_image_statistics(difficulty):
     """A logistic regression on mean, std, histogram and percentiles must not separate the classes."""
-    config = SynthConfig(count_per_class=120, seed=11, difficulty=difficulty)
+    config = SynthConfig(count_per_class=80, seed=11, difficulty=difficulty)
     features, labels = [], []
     for positive in (True, False):
         for index in range(1, config.count_per_class + 1):

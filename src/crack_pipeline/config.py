@@ -22,13 +22,14 @@ def use_session_config(loader: AbstractConfigLoader | None) -> None:
 
 
 def project_parameters() -> dict:
-    """The parameters of the running session's environment; outside a session (a notebook, a script), those
-    of conf/base merged with KEDRO_ENV (default `local`) of the project that holds the working directory."""
-    if _session_config is not None:
+    """The parameters of the session of the project that holds the working directory (its `--env`); without
+    one (a script, another project's session earlier in this process), those of conf/base merged with
+    KEDRO_ENV (default `local`)."""
+    conf_source = Path(find_kedro_project(Path.cwd()) or Path.cwd()) / settings.CONF_SOURCE
+    if _session_config is not None and Path(_session_config.conf_source).resolve() == conf_source.resolve():
         return _session_config["parameters"]
-    project = find_kedro_project(Path.cwd()) or Path.cwd()
     loader = OmegaConfigLoader(
-        conf_source=str(Path(project) / settings.CONF_SOURCE),
+        conf_source=str(conf_source),
         **{**settings.CONFIG_LOADER_ARGS, "default_run_env": os.environ.get("KEDRO_ENV", "local")},
     )
     return loader["parameters"]

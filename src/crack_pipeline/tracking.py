@@ -90,7 +90,7 @@ def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:
     tags["normalisation"] = f"mean {list(checkpoint['mean'])} std {list(checkpoint['std'])}"
     if "threshold" in checkpoint:
         threshold = checkpoint["threshold"]
-        tags["decision_threshold"] = f"{threshold['value']:.6f}"
+        tags["decision_threshold"] = repr(float(threshold["value"]))
         tags["decision_threshold_for"] = f"recall {threshold['target_recall']} on {threshold['chosen_on']}"
     return tags
 

@@ -4,9 +4,6 @@ file or setting and what to do (the traceback with --verbose); and `--env` selec
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -111,23 +108,3 @@ def test_kedro_run_env_shapes_the_pipelines_as_kedro_env_does(kedro_project, mon
     assert trained_variants("site_b") == {"resnet18"}, "--env=site_b"
     monkeypatch.setenv("KEDRO_ENV", "site_b")
     assert trained_variants(None) == {"resnet18"}, "KEDRO_ENV=site_b"
-
-
-def test_the_kedro_command_itself_exits_non_zero_with_the_message(kedro_project, tmp_path):
-    """Once through a real `kedro` process: the project's cli.py is the `run` that users get."""
-    missing = tmp_path / "no_such_folder"
-    kedro_command = str(Path(sys.executable).with_name("kedro"))
-    result = subprocess.run(
-        [kedro_command, "run", "--pipelines=evaluate_folder", f"--params=evaluate_folder.path={missing}"],
-        cwd=kedro_project,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stdout + result.stderr
-    assert (
-        f"Error: evaluate_folder_images: evaluate_folder.path: image folder '{missing}' does not exist\n"
-        in (result.stderr)
-    )

@@ -10,7 +10,7 @@ from crack_pipeline.vision.errors import InputError
 from tests.conftest import image_bytes, logged_lines, run_session, write
 
 UP_TO_SPLIT = ["split_images", "describe_images", "plot_intensity_histograms", "plot_sample_grid"]
-TINY = {"synth": {"count_per_class": 12, "image_size": 64, "workers": 2}}
+TINY = {"synth": {"count_per_class": 12, "image_size": 64, "workers": 1}}
 
 
 def run(project: Path, pipeline: str | None = None, params: dict | None = None) -> list[str]:

@@ -35,7 +35,7 @@ def without(values, keys: set[str]):
 
 
 def test_same_seed_same_split_same_weights_same_metrics(kedro_project):
-    use_tiny_training(kedro_project, deterministic=True)
+    use_tiny_training(kedro_project, epochs=1, deterministic=True)
     run_training_path(kedro_project)
     run_training_path(kedro_project)
 

@@ -26,7 +26,7 @@ def add_photos(folder: Path, seed: int, per_class: int) -> None:
 @pytest.fixture
 def project(kedro_project: Path) -> Path:
     use_tiny_training(kedro_project, epochs=1)
-    (kedro_project / "conf/local/parameters_retrain.yml").write_text("retrain: {explain_sample: 4}\n")
+    (kedro_project / "conf/local/parameters_retrain.yml").write_text("retrain: {explain_sample: 2}\n")
     add_photos(kedro_project / "incoming", seed=1, per_class=10)
     return kedro_project
 
@@ -75,7 +75,7 @@ def test_retrain_trains_once_then_finds_nothing_new_then_keeps_the_test_split(pr
     assert "retrain: no champion yet" in log.read_text() and "retrain finished" in log.read_text()
     assert (project / "data/retrain.lock").read_text() == "", "the lock is released"
     explained = versions(project, "data/07_model_output/explanations")[-1]
-    assert len(list(explained.rglob("*_panel.png"))) == 4, "retrain.explain_sample test images explained"
+    assert len(list(explained.rglob("*_panel.png"))) == 2, "retrain.explain_sample test images explained"
     before = latest_split(project)
     assert set(before.root) == {str(project / "incoming")}, "the split records the folder it was made from"
 

@@ -3,8 +3,6 @@ state, no backend chosen here)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.calibration import CalibrationDisplay
@@ -12,6 +10,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocC
 
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.evaluation.calibration import BINS, expected_calibration_error
+from crack_pipeline.vision.figures import grid
 
 
 def plot_training_history(history: list[dict[str, float]], title: str) -> Figure:
@@ -72,20 +71,14 @@ def plot_mistakes(images, rows: list[dict], title: str) -> Figure:
 
     `images` maps a row's `file` to an HxWx3 uint8 array.
     """
-    shown = max(len(rows), 1)
-    columns = min(4, shown)
-    figure = Figure(figsize=(3 * columns, 3.2 * math.ceil(shown / columns)), layout="constrained")
-    axes = figure.subplots(math.ceil(shown / columns), columns, squeeze=False).ravel()
-    for axis in axes:
-        axis.axis("off")
     if not rows:
-        axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
-    for axis, row in zip(axes, rows, strict=False):
-        axis.imshow(images[row["file"]])
-        axis.set_title(
-            f"{row['file'].rsplit('/', 1)[-1]}\ntrue {row['true_label']}, "
-            f"p(crack) {row['crack_probability']:.3f}",
-            fontsize=8,
-        )
-    figure.suptitle(f"{title}: most confident mistakes")
-    return figure
+        figure = Figure(figsize=(3, 1.5))
+        figure.text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
+        figure.suptitle(f"{title}: most confident mistakes")
+        return figure
+    captions = [
+        f"{row['file'].rsplit('/', 1)[-1]}\ntrue {row['true_label']}, p(crack) {row['crack_probability']:.3f}"
+        for row in rows
+    ]
+    pictures = [images[row["file"]] for row in rows]
+    return grid(pictures, captions, f"{title}: most confident mistakes", columns=min(4, len(rows)))

@@ -13,6 +13,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from crack_pipeline.vision.figures import grid
+
 # Matplotlib's jet as a 256-entry uint8 lookup table: colouring a 12-MP map is one indexing step.
 _JET = (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
@@ -43,17 +45,8 @@ def image_bytes(pixels: np.ndarray, name: str) -> bytes:
 
 def panel(image: np.ndarray, heatmap: np.ndarray, title: str, boxes: Sequence[dict] = ()) -> Figure:
     """original | heatmap | overlay with the crack `boxes`, titled with label, prediction, probability."""
-    figure = Figure(figsize=(9, 3.4), layout="constrained")
-    for axis, (name, picture) in zip(
-        figure.subplots(1, 3),
-        (("original", image), ("heatmap", heatmap), ("overlay", draw_boxes(overlay(image, heatmap), boxes))),
-        strict=True,
-    ):
-        axis.imshow(picture, cmap="jet" if picture.ndim == 2 else None, vmin=0, vmax=1)
-        axis.set_title(name, fontsize=9)
-        axis.axis("off")
-    figure.suptitle(title, fontsize=10)
-    return figure
+    overlaid = draw_boxes(overlay(image, heatmap), boxes)
+    return grid([image, heatmap, overlaid], ["original", "heatmap", "overlay"], title, columns=3)
 
 
 # The page's template, shipped beside this module; autoescaping escapes every name put on the page.
