@@ -187,13 +187,17 @@ def test_auto_precision_is_bf16_only_where_measured_and_native(monkeypatch, nati
         Precision.resolve("auto", "painting")
 
 
-def test_native_bf16_is_what_torch_reports():
+@pytest.mark.parametrize(("avx512_bf16", "amx"), [(False, False), (True, False), (False, True)])
+def test_native_bf16_is_what_torch_reports(monkeypatch, avx512_bf16, amx):
     from crack_pipeline.vision.models.precision import cpu_capability, cpu_has_native_bf16, describe_cpu
 
-    reported = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    assert cpu_has_native_bf16() == reported
+    # Both answers on any machine: what torch reports is the only input.
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    native = avx512_bf16 or amx
+    assert cpu_has_native_bf16() == native
     assert cpu_capability() == torch.backends.cpu.get_cpu_capability()
-    assert describe_cpu() == f"cpu {cpu_capability()}, native bf16 {'yes' if reported else 'no'}"
+    assert describe_cpu() == f"cpu {cpu_capability()}, native bf16 {'yes' if native else 'no'}"
 
 
 def test_augment_keeps_shape_and_range_and_flips_exactly():
