@@ -12,11 +12,12 @@ from PIL import Image
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
+from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.explain.photos import explain_photo
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.rendering import BOX_COLOUR, draw_boxes, scale_boxes
 from crack_pipeline.vision.explain.run import explain_images
-from crack_pipeline.vision.explain.tiling import TilingConfig, tile_grid
+from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from tests.conftest import SHARED_DATA
 

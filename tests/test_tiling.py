@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.explain.tiling import (
     EDGE_WEIGHT,
     aggregate,
     blend,
     cut_tiles,
-    tile_grid,
     tile_window,
 )
 

@@ -16,8 +16,9 @@ import pytest
 from kedro.io.core import DatasetError
 
 from crack_pipeline.datasets import TorchCheckpointDataset
+from crack_pipeline.datasets.registered_model import ModelRegistry
+from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
-from crack_pipeline.vision.explain.rendering import png_bytes
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from tests.conftest import image_bytes, line_fields, logged_lines, run_session, write
 
@@ -88,6 +89,18 @@ def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_
         assert version.tags["normalisation"] == "mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5]"
 
 
+def test_the_registry_finds_a_model_by_champion_version_or_variant(default_run):
+    client = client_of(default_run.project)
+    champion = client.get_model_version_by_alias("crack-classifier", "champion")
+    registry = ModelRegistry()
+    assert registry.checkpoint("champion", "s")["model_version"] == str(champion.version)
+    assert registry.checkpoint(" 2 ", "s")["model_version"] == "2"
+    assert registry.checkpoint("small_cnn_b", "s")["variant"] == "small_cnn_b"
+    for unknown in ("7", "no_such_variant"):
+        with pytest.raises(DatasetError, match=f"train.models.x.init_from: '{unknown}' names no model"):
+            registry.checkpoint(unknown, "train.models.x.init_from")
+
+
 def test_each_variant_is_evaluated_at_its_own_decision_threshold(default_run):
     project = default_run.project
     for variant in VARIANTS:
@@ -156,6 +169,8 @@ def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(defaul
         f"threshold {threshold:.4f}, the model's (recall 0.99 on validation)" in line for line in lines
     )
     project = default_run.project
+    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
+    assert metrics["at_threshold"]["threshold"] == threshold and metrics["at_half"]["threshold"] == 0.5
     predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
     crack = predictions.crack_probability >= threshold
     assert (predictions.predicted_label == np.where(crack, "crack", "no_crack")).all()
@@ -175,6 +190,35 @@ def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(defaul
     assert any("roc_auc=undefined (one class)" in line for line in lines)
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
     assert metrics["at_threshold"]["roc_auc"] is None
+
+
+def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labelling(
+    default_run, run_again, tmp_path
+):
+    folder = tmp_path / "new_site"
+    for i in range(3):
+        write(folder, f"Positive/c{i}.png", image_bytes(seed=i))
+    for i in range(8):
+        write(folder, f"unsorted/u{i}.png", image_bytes(seed=20 + i))
+    lines = run_again({"evaluate_folder": {"path": str(folder), "label_next": 4}}, "evaluate_folder")
+    assert "ingest: scanned 11 files, kept 11 (crack 3, no_crack 0), skipped 0" in lines
+    project = default_run.project
+    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
+    assert (metrics["labelled_images"], metrics["unlabelled_images"]) == (3, 8)
+    assert metrics["at_threshold"]["n"] == 3, "only the labelled images are scored"
+    predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
+    assert sorted(predictions.file) == ["Positive/c0.png", "Positive/c1.png", "Positive/c2.png"]
+    ranked = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/label_these_next.csv")[-1])
+    assert ranked["rank"].tolist() == list(range(1, 9))
+    assert sorted(ranked.file) == [f"unsorted/u{i}.png" for i in range(8)]
+    assert ranked.uncertainty.iloc[0] == ranked.uncertainty.max(), "the most uncertain first"
+    threshold = metrics["threshold"]["value"]
+    span = np.where(ranked.crack_probability >= threshold, 1 - threshold, threshold)
+    distance = (ranked.crack_probability - threshold).abs()
+    np.testing.assert_allclose(ranked.uncertainty, 1 - distance / np.maximum(span, 1e-12))
+    sheet = versions(project, "data/08_reporting/evaluate_folder/plots")[-1] / "label_these_next.png"
+    assert sheet.stat().st_size > 0
+    assert any(line.startswith("evaluate_folder: 8 unlabelled images ranked for labelling") for line in lines)
 
 
 def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again, tmp_path):
@@ -202,7 +246,7 @@ def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again
     )
     assert predictions.file.tolist() == ["Positive/IMG_0002_labelled.png", "bridge_7/IMG_0001.jpg"]
     assert predictions.true_label.tolist()[0] == "crack", "the labelled copy is the one explained"
-    mode = stat.S_IMODE(os.stat(newest.parent).st_mode)
+    mode = stat.S_IMODE(os.stat(newest).st_mode)
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o777 & ~umask, f"explanations/ is {oct(mode)}: it follows the umask like every output"

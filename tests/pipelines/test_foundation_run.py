@@ -75,9 +75,11 @@ def test_a_source_folder_that_does_not_exist_is_an_error_naming_the_setting(kedr
         run(kedro_project, "from_folder", {"data": {"source_dir": str(missing)}})
 
 
-def test_default_pipeline_refuses_a_user_folder(kedro_project, tmp_path):
-    with pytest.raises(InputError, match="--pipelines=from_folder"):
-        run(kedro_project, params={**TINY, "data": {"source_dir": str(tmp_path)}})
+@pytest.mark.parametrize("setting", ["source_dir", "sources"])
+def test_default_pipeline_refuses_a_user_folder(kedro_project, tmp_path, setting):
+    folders = str(tmp_path) if setting == "source_dir" else [{"domain": "mine", "path": str(tmp_path)}]
+    with pytest.raises(InputError, match=f"data.{setting}.*--pipelines=from_folder"):
+        run(kedro_project, params={**TINY, "data": {setting: folders}})
 
 
 def test_impossible_split_fails_before_writing_a_manifest(kedro_project):

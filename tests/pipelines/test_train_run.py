@@ -10,6 +10,7 @@ import pytest
 import yaml
 from kedro.io.core import DatasetError
 
+from crack_pipeline.datasets import TorchCheckpointDataset
 from tests.conftest import TINY_SYNTH, image_bytes, run_session, use_tiny_training, write
 
 
@@ -33,9 +34,14 @@ def test_a_variant_trained_alone_is_evaluated_and_compared_like_the_others(kedro
     first = latest_json(kedro_project, "data/08_reporting/champion_decision.json")
     assert first["candidate"] == "small_cnn" and first["promote"]
 
-    # small_cnn_b is defined but not selected: trained (and evaluated) alone, from the stored tensor cache.
-    run_session(kedro_project, TINY_SYNTH, pipeline_names=["train"], namespaces=["small_cnn_b"])
-    assert len(versions(kedro_project, "data/06_models/small_cnn_b/checkpoint.pt")) == 1
+    # small_cnn_b is defined but not selected: trained (and evaluated) alone, from the stored tensor cache,
+    # starting from the champion's weights.
+    init = {"train": {"models": {"small_cnn_b": {"init_from": "champion"}}}}
+    run_session(kedro_project, {**TINY_SYNTH, **init}, pipeline_names=["train"], namespaces=["small_cnn_b"])
+    (trained_alone,) = versions(kedro_project, "data/06_models/small_cnn_b/checkpoint.pt")
+    origin = TorchCheckpointDataset(filepath=str(trained_alone)).load()["train_config"]["init_from"]
+    assert origin["reference"] == "champion" and origin["model_version"] == "1"
+    assert origin["checkpoint_id"] == first["candidate_checkpoint_id"]
     assert len(versions(kedro_project, "data/08_reporting/small_cnn_b/evaluation_metrics.json")) == 1
     assert len(versions(kedro_project, "data/06_models/small_cnn/checkpoint.pt")) == 1, "the other untouched"
 

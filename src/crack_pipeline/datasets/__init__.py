@@ -3,12 +3,17 @@
 from crack_pipeline.datasets.checkpoint import TorchCheckpointDataset
 from crack_pipeline.datasets.image_folder import ImageFolderDataset
 from crack_pipeline.datasets.previous_version import OptionalJSONDataset, PreviousCSVDataset
-from crack_pipeline.datasets.registered_model import ChampionAliasDataset, RegisteredModelDataset
+from crack_pipeline.datasets.registered_model import (
+    ChampionAliasDataset,
+    ModelRegistryDataset,
+    RegisteredModelDataset,
+)
 from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
 
 __all__ = [
     "ChampionAliasDataset",
     "ImageFolderDataset",
+    "ModelRegistryDataset",
     "OptionalJSONDataset",
     "PreviousCSVDataset",
     "RegisteredModelDataset",

@@ -21,6 +21,77 @@ from crack_pipeline.tracking import (
 from crack_pipeline.vision.models.checkpoint import check_checkpoint
 
 
+def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dict:
+    """The checkpoint stored with a registered model version (`weights_only`), with its `model_version`;
+    a `DatasetError` naming `where` and what to do when it cannot be read or is damaged."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = client.download_artifacts(version.run_id, CHECKPOINT_ARTIFACT, folder)
+        except (MlflowException, OSError) as error:
+            raise DatasetError(f"{where}: its checkpoint cannot be read from the store: {error}") from None
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            check_checkpoint(checkpoint, where)
+        except Exception as error:  # truncated, corrupt or foreign: say which and what to do
+            raise DatasetError(
+                f"{where}: its checkpoint ({CHECKPOINT_ARTIFACT} of MLflow run {version.run_id}) "
+                f"is damaged or not a crack_pipeline checkpoint ({type(error).__name__}: {error}). "
+                f"Retrain (kedro run), or make an earlier version the champion: "
+                f"kedro run --pipelines=set_champion --params=champion.version=<N>"
+            ) from None
+    checkpoint["model_version"] = str(version.version)
+    return checkpoint
+
+
+class ModelRegistry:
+    """Read access to every registered model version, by a reference a person writes: `champion` (or any
+    alias), a version number (`7`), or a variant's name (its newest version)."""
+
+    def __init__(self, model_name: str = REGISTERED_MODEL):
+        self.model_name = model_name
+
+    def checkpoint(self, reference: str, setting: str) -> dict:
+        """The checkpoint `reference` names; a `DatasetError` naming `setting` when there is none."""
+        client = MlflowClient()
+        reference = str(reference).strip()
+        try:
+            if reference.isdigit():
+                version = client.get_model_version(self.model_name, reference)
+            elif reference == CHAMPION_ALIAS:
+                version = client.get_model_version_by_alias(self.model_name, reference)
+            else:
+                found = client.search_model_versions(
+                    f"name='{self.model_name}' and tag.variant='{reference}'"
+                )
+                version = max(found, key=lambda v: int(v.version)) if found else None
+        except MlflowException:
+            version = None
+        if version is None:
+            raise DatasetError(
+                f"{setting}: {reference!r} names no model in the registry ({self.model_name}): use "
+                f"'champion', a version number, or a trained variant's name (`mlflow ui`, Models, lists them)"
+            )
+        return read_registered_checkpoint(client, version, f"{self.model_name} version {version.version}")
+
+
+class ModelRegistryDataset(AbstractDataset[None, ModelRegistry]):
+    """Loads a read-only `ModelRegistry` handle, for steps whose model is named by a parameter (e.g.
+    `train.models.<name>.init_from`): the lookup happens only if the parameter is set."""
+
+    def __init__(self, *, model_name: str = REGISTERED_MODEL, metadata: dict[str, Any] | None = None):
+        self._model_name = model_name
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._model_name}
+
+    def load(self) -> ModelRegistry:
+        return ModelRegistry(self._model_name)
+
+    def save(self, data: None) -> None:
+        raise DatasetError("ModelRegistryDataset is read only: models enter the registry when trained")
+
+
 class RegisteredModelDataset(AbstractDataset[None, dict]):
     """Loads the self-describing checkpoint stored with a registered model version (read only).
 
@@ -56,25 +127,7 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
                 )
             return None
         where = f"{self._model_name} version {version.version} ({self._alias or version.tags.get('variant')})"
-        with tempfile.TemporaryDirectory() as folder:
-            try:
-                path = client.download_artifacts(version.run_id, CHECKPOINT_ARTIFACT, folder)
-            except (MlflowException, OSError) as error:
-                raise DatasetError(
-                    f"{where}: its checkpoint cannot be read from the store: {error}"
-                ) from None
-            try:
-                checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-                check_checkpoint(checkpoint, where)
-            except Exception as error:  # truncated, corrupt or foreign: say which and what to do
-                raise DatasetError(
-                    f"{where}: its checkpoint ({CHECKPOINT_ARTIFACT} of MLflow run {version.run_id}) "
-                    f"is damaged or not a crack_pipeline checkpoint ({type(error).__name__}: {error}). "
-                    f"Retrain (kedro run), or make an earlier version the champion: "
-                    f"kedro run --pipelines=set_champion --params=champion.version=<N>"
-                ) from None
-        checkpoint["model_version"] = version.version
-        return checkpoint
+        return read_registered_checkpoint(client, version, where)
 
     def _find_version(self, client: MlflowClient):
         try:

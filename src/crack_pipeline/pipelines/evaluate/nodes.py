@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import split_fingerprint
+from crack_pipeline.vision.data.sources import domain_of_key
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
@@ -36,7 +37,11 @@ def evaluate_checkpoint(
     threshold = model_threshold(checkpoint, split_tensors["val"], target_recall)
     test = split_tensors["test"]
     result = evaluate_probabilities(
-        checkpoint["variant"], test, checkpoint_probabilities(checkpoint, test), threshold["value"]
+        checkpoint["variant"],
+        test,
+        checkpoint_probabilities(checkpoint, test),
+        threshold["value"],
+        domains=[domain_of_key(key) for key in test.paths],
     )
     metrics = {
         "variant": checkpoint["variant"],
@@ -89,6 +94,16 @@ def evaluate_variant(
         at_threshold["precision"],
         format_metric(at_threshold["roc_auc"]),
     )
+    for domain, scores in metrics.get("per_domain", {}).items():
+        logger.info(
+            "evaluate: %s test domain %s n=%d: balanced_accuracy=%s recall=%.4f roc_auc=%s",
+            checkpoint["variant"],
+            domain,
+            scores["at_threshold"]["n"],
+            format_metric(scores["at_threshold"]["balanced_accuracy"]),
+            scores["at_threshold"]["recall"],
+            format_metric(scores["at_threshold"]["roc_auc"]),
+        )
     return metrics, predictions, submission, figures
 
 
@@ -117,6 +132,18 @@ COMPARISON_COLUMNS = {
     "ece": "at_threshold.ece",
     "accuracy_at_half": "at_half.accuracy",
 }
+
+
+PER_DOMAIN_COLUMNS = ("balanced_accuracy", "roc_auc")
+
+
+def per_domain_columns(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """`<domain> <metric>` at the decision threshold for each domain, where the test split has several."""
+    return {
+        f"{domain} {name}": scores["at_threshold"][name]
+        for domain, scores in metrics.get("per_domain", {}).items()
+        for name in PER_DOMAIN_COLUMNS
+    }
 
 
 def compare_variants(
@@ -161,6 +188,7 @@ def compare_variants(
                 "train_seconds": round(training["train_seconds"], 1),
                 "train_images_per_second": round(training["train_images_per_second"], 1),
                 **{column: metric_value(m, path) for column, path in COMPARISON_COLUMNS.items()},
+                **per_domain_columns(m),
                 "champion_metric": metric_value(m, metric),
                 "checkpoint_id": m["checkpoint_id"],
             }

@@ -1,4 +1,5 @@
-"""Nodes of the `evaluate_folder` pipeline: a trained model on any labelled folder, no retraining."""
+"""Nodes of the `evaluate_folder` pipeline: a trained model on any folder, without retraining: scored where
+labelled, ranked for labelling where not."""
 
 from __future__ import annotations
 
@@ -6,18 +7,25 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.scanning import OK
-from crack_pipeline.vision.data.tensor_cache import decode_listed
-from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
+from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
 from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.figures import grid
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
+from crack_pipeline.vision.models.inference import crack_probabilities_and_features, inference_model
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
+from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
 
 logger = logging.getLogger(__name__)
 
@@ -27,17 +35,30 @@ def evaluate_folder(
     checkpoint: dict[str, Any],
     evaluate_folder: dict[str, Any],
     tiling: dict[str, Any],
-) -> tuple[dict, pd.DataFrame, dict[str, Figure]]:
-    """Metrics, predictions and plots of `checkpoint` on the kept images of a validated folder.
+) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, Figure]]:
+    """Metrics, predictions and plots of `checkpoint` on the kept images of a validated folder, and the
+    unlabelled ones ranked for labelling.
 
     An image of at most one tile (`params:tiling`) is resized to the size the model was trained at; a
     larger one is tiled at the training scale and its p(crack) aggregated from its tiles'. An image is
     called cracked from the model's decision threshold on (`evaluate_folder.threshold` overrides it).
-    Logs one summary line.
+    Images outside class folders are not scored: they are ranked, uncertain and unlike each other first
+    (`vision.transfer.active`), into "label these next" and a contact sheet of the first
+    `evaluate_folder.label_next` of them. Logs one summary line.
     """
-    kept = image_index[image_index.status == OK]
-    data = decode_listed(kept, checkpoint["input_size"])
-    probability = checkpoint_probabilities(checkpoint, data)
+    kept = image_index[image_index.status == OK].assign(label=lambda f: f.label.fillna(""))  # CSV: "" -> NaN
+    # Unlabelled images get a placeholder class in the tensors: only the labelled ones are scored.
+    placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0]))
+    data = decode_listed(placeholder, checkpoint["input_size"], names=kept.path.tolist())
+    precision = Precision.resolve("auto", "inference")
+    probability, features = crack_probabilities_and_features(
+        inference_model(checkpoint, precision),
+        get_spec(checkpoint["architecture"]).head,
+        data.images,
+        checkpoint["mean"],
+        checkpoint["std"],
+        precision,
+    )
     config = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
     large = kept[(kept.width > config.tile_size) | (kept.height > config.tile_size)]
     row = {path: i for i, path in enumerate(data.paths)}
@@ -48,11 +69,17 @@ def evaluate_folder(
     for path, p in tiled.items():
         probability[row[path]] = p
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
-    result = evaluate_probabilities(checkpoint["variant"], data, probability, threshold["value"])
-    result.predictions["tiles"] = [tiles.get(path, 1) for path in result.predictions.file]
-    m = result.metrics["at_threshold"]
+    logger.info(
+        "evaluate_folder: model %s (version %s) at %d px, %s",
+        checkpoint["variant"],
+        checkpoint.get("model_version"),
+        checkpoint["input_size"],
+        describe_threshold(threshold),
+    )
+    labels = kept.set_index("path").label
+    labelled = np.array([labels[path] != "" for path in data.paths], dtype=bool)
     metrics = {
-        "folder": str(kept.root.iloc[0]) if len(kept) else None,
+        "folder": str(kept.root.iloc[0]),
         "variant": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
         "checkpoint_id": checkpoint["checkpoint_id"],
@@ -61,16 +88,35 @@ def evaluate_folder(
         "skipped_files": int((image_index.status != OK).sum()) + len(data.skipped),
         "tiled_images": len(tiled),
         "tiling": {**tiling, "tile_size": config.tile_size},
-        "at_threshold": m,
-        "at_half": result.metrics["at_half"],
+        "labelled_images": int(labelled.sum()),
+        "unlabelled_images": int((~labelled).sum()),
     }
-    logger.info(
-        "evaluate_folder: model %s (version %s) at %d px, %s",
-        checkpoint["variant"],
-        checkpoint.get("model_version"),
-        checkpoint["input_size"],
-        describe_threshold(threshold),
+    figures: dict[str, Figure] = {}
+    predictions = pd.DataFrame(
+        columns=["file", "true_label", "crack_probability", "predicted_label", "correct"]
     )
+    if labelled.any():
+        scored = data.subset([p for p, known in zip(data.paths, labelled, strict=True) if known])
+        result = evaluate_probabilities(
+            checkpoint["variant"], scored, probability[labelled], threshold["value"]
+        )
+        predictions, figures = result.predictions, result.figures
+        metrics.update(result.metrics)
+        log_scores(result.metrics["at_threshold"], len(tiled))
+    label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
+    if len(label_next):
+        count = int(evaluate_folder.get("label_next") or 48)
+        figures["label_these_next.png"] = plot_label_next(data, label_next.head(count), checkpoint["variant"])
+        logger.info(
+            "evaluate_folder: %d unlabelled images ranked for labelling (label_these_next.csv); first: %s",
+            len(label_next),
+            ", ".join(label_next.file.head(3)),
+        )
+    predictions["tiles"] = [tiles.get(path, 1) for path in predictions.file]
+    return metrics, predictions, label_next, figures
+
+
+def log_scores(m: dict[str, Any], tiled: int) -> None:
     logger.info(
         "evaluate_folder: n=%d accuracy=%.4f recall=%.4f precision=%.4f f1=%.4f roc_auc=%s tiled=%d",
         m["n"],
@@ -79,6 +125,35 @@ def evaluate_folder(
         m["precision"],
         m["f1"],
         format_metric(m["roc_auc"]),
-        len(tiled),
+        tiled,
     )
-    return metrics, result.predictions, result.figures
+
+
+def labelling_table(
+    data: ImageTensors,
+    probability: np.ndarray,
+    features: np.ndarray,
+    unlabelled: np.ndarray,
+    threshold: float,
+) -> pd.DataFrame:
+    """The unlabelled images, best to label first: rank, file, crack_probability, uncertainty."""
+    where = np.flatnonzero(unlabelled)
+    order = where[labelling_order(probability[where], features[where], threshold)] if len(where) else where
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(order) + 1),
+            "file": [data.paths[i] for i in order],
+            "crack_probability": probability[order],
+            "uncertainty": uncertainty(probability[order], threshold),
+        }
+    )
+
+
+def plot_label_next(data: ImageTensors, table: pd.DataFrame, name: str) -> Figure:
+    index = {path: i for i, path in enumerate(data.paths)}
+    pictures = [data.images[index[f]].permute(1, 2, 0).numpy() for f in table.file]
+    captions = [
+        f"#{r.rank} {r.file.rsplit('/', 1)[-1]}\np(crack) {r.crack_probability:.3f}"
+        for r in table.itertuples()
+    ]
+    return grid(pictures, captions, f"{name}: label these next (uncertain and unlike each other first)")

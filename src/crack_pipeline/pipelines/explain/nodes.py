@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,8 @@ import pandas as pd
 
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.vision.data.folder import Folder, ImageRef
-from crack_pipeline.vision.data.image_io import ImageLimits, decode_image
+from crack_pipeline.vision.data.image_io import ImageLimits
+from crack_pipeline.vision.data.masks import pair_masks, read_mask
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.quality import quality_lines
@@ -25,18 +26,10 @@ logger = logging.getLogger(__name__)
 
 
 def match_masks(masks: Folder | None, names: list[str]) -> dict[str, np.ndarray]:
-    """Crack masks for the images `names`: the mask at the same relative path, else the one with the same
-    file stem."""
+    """Crack masks for the images `names` (see `pair_masks`)."""
     if masks is None:
         return {}
-    by_path = {str(PurePosixPath(f).with_suffix("")): f for f in masks.files}
-    by_stem = {PurePosixPath(f).stem: f for f in masks.files}
-    found = {}
-    for name in names:
-        mask = by_path.get(str(PurePosixPath(name).with_suffix(""))) or by_stem.get(PurePosixPath(name).stem)
-        if mask is not None:
-            found[name] = decode_image(masks.path_of(mask).read_bytes()).pixels.max(axis=2) > 127
-    return found
+    return {name: read_mask(path) for name, path in pair_masks(masks, names).items()}
 
 
 def images_to_explain(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,36 +13,98 @@ from matplotlib.figure import Figure
 from crack_pipeline.vision.data import eda
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
-from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
+from crack_pipeline.vision.data.scanning import OK, summary_lines
+from crack_pipeline.vision.data.sources import Source, domain_of_folder, scan_sources
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.settings import settings_dataclass, settings_from
 
 logger = logging.getLogger(__name__)
 
 
-def scan_images(raw_images: Folder, ingest: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Decode, validate, hash and label every file of the source folder.
+def scan_images(
+    raw_images: Folder | None, ingest: dict[str, Any], data: dict[str, Any], require_labels: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decode, validate, hash and label every file of the source folders.
 
     Args:
-        raw_images: the source folder (`data.source_dir`, or the synthetic images).
+        raw_images: the one source folder (`data.source_dir`, or the synthetic images); unused when
+            `data.sources` lists several.
         ingest: `params:ingest` — label_aliases, min_side, max_pixels, group_pattern, workers,
             histogram_images.
+        data: `params:data` — `sources` (a list of {domain, path, group_pattern}; null: `raw_images` alone,
+            as the domain `data.domain`, by default named after its folder).
     Returns:
-        The image index (one row per file; skipped files keep their row with the reason) and the
-        per-class RGB pixel histograms of the kept images (long format: label, channel, value, count).
+        The image index (one row per file, with its domain; skipped files keep their row with the reason)
+        and the per-class RGB pixel histograms of the kept images (long format: label, channel, value,
+        count).
+        require_labels: images outside class folders stop the run (True) or are kept unlabelled.
     """
-    result = scan_folder(
-        raw_images,
+    sources = sources_of(raw_images, data, ingest.get("group_pattern"))
+    result = scan_sources(
+        sources,
         aliases=ingest["label_aliases"],
         limits=ImageLimits(min_side=ingest["min_side"], max_pixels=ingest["max_pixels"]),
-        group_pattern=ingest.get("group_pattern"),
         workers=ingest.get("workers"),
         histogram_images=ingest.get("histogram_images", 500),
+        require_labels=require_labels,
     )
     for line in summary_lines(result.index):
         logger.info(line)
+    if len(sources) > 1:
+        for line in domain_lines(result.index):
+            logger.info(line)
     if not (result.index.status == OK).any():
-        raise InputError(f"no usable image in {raw_images.root}: " + " ".join(summary_lines(result.index)))
+        where = ", ".join(str(s.folder.root) for s in sources)
+        raise InputError(f"no usable image in {where}: " + " ".join(summary_lines(result.index)))
     return result.index, eda.histograms_to_frame(result.histograms)
+
+
+def scan_folder_images(folder: Folder | None, ingest: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`scan_images` of one folder alone (e.g. `evaluate_folder.path`), whatever `data.sources` lists;
+    images outside class folders are kept, unlabelled (to be ranked for labelling, not scored)."""
+    return scan_images(folder, ingest, {}, require_labels=False)
+
+
+@settings_dataclass
+class SourceSetting:
+    domain: str
+    path: str
+    group_pattern: str | None = None  # null: ingest.group_pattern
+
+
+def sources_of(raw_images: Folder | None, data: dict[str, Any], group_pattern: str | None) -> list[Source]:
+    """The folders to ingest: those `data.sources` lists, else `raw_images` as one domain."""
+    listed = data.get("sources")
+    if not listed:
+        if raw_images is None:
+            raise InputError(
+                "data.source_dir is not set and the built-in synthetic data does not exist: pass "
+                "--params=data.source_dir=DIR, list folders in data.sources, or run `kedro run` once"
+            )
+        domain = data.get("domain") or domain_of_folder(raw_images.root)
+        return [Source(domain, raw_images, group_pattern)]
+    sources = []
+    for i, entry in enumerate(listed):
+        setting = settings_from(SourceSetting, entry, f"data.sources[{i}]")
+        try:
+            folder = Folder.scan(setting.path)
+        except OSError as error:
+            raise InputError(f"data.sources[{i}] ({setting.domain}): {error}") from None
+        sources.append(Source(setting.domain, folder, setting.group_pattern or group_pattern))
+    return sources
+
+
+def domain_lines(index: pd.DataFrame) -> list[str]:
+    """One line per domain: its kept images by class and its groups."""
+    kept = index[index.status == OK]
+    lines = []
+    for domain, rows in kept.groupby("domain", sort=False):
+        counts = rows.label.value_counts()
+        lines.append(
+            f"  domain {domain}: crack {counts.get('crack', 0)}, no_crack {counts.get('no_crack', 0)}, "
+            f"{rows.group.nunique()} groups"
+        )
+    return lines
 
 
 def describe_images(image_index: pd.DataFrame, pixel_histograms: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
@@ -57,9 +120,12 @@ def plot_intensity_histograms(pixel_histograms: pd.DataFrame) -> Figure:
     return eda.plot_histograms(pixel_histograms)
 
 
-def plot_sample_grid(raw_images: Folder, image_index: pd.DataFrame, ingest: dict[str, Any]) -> Figure:
-    """A labelled grid of `ingest.sample_grid_size` kept images, drawn at random with a fixed seed."""
+def plot_sample_grid(image_index: pd.DataFrame, ingest: dict[str, Any]) -> Figure:
+    """A labelled grid of `ingest.sample_grid_size` kept images, drawn at random with a fixed seed, each
+    named by its domain and file name."""
     kept = image_index[image_index.status == OK]
     count = min(int(ingest.get("sample_grid_size", 16)), len(kept))
     picks = kept.iloc[np.random.default_rng(0).choice(len(kept), size=count, replace=False)]
-    return eda.plot_sample_grid(raw_images, picks.path.tolist(), picks.label.tolist())
+    files = [Path(root) / path for root, path in zip(picks.root, picks.path, strict=True)]
+    names = [f"{d}: {p.rsplit('/', 1)[-1]}" for d, p in zip(picks.domain, picks.path, strict=True)]
+    return eda.plot_sample_grid(files, names, picks.label.tolist())

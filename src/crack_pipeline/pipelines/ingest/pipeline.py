@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=scan_images,
-                inputs=["raw_images", "params:ingest"],
+                inputs=["raw_images", "params:ingest", "params:data"],
                 outputs=["image_index", "pixel_histograms"],
                 name="scan_images",
             ),
@@ -33,7 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=plot_sample_grid,
-                inputs=["raw_images", "image_index", "params:ingest"],
+                inputs=["image_index", "params:ingest"],
                 outputs="eda_sample_grid",
                 name="plot_sample_grid",
             ),

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from crack_pipeline.pipelines.explain.nodes import explain_split
-from crack_pipeline.pipelines.split.nodes import split_counts, split_manifest_of, usable_images
+from crack_pipeline.pipelines.split.nodes import split_counts, split_manifest_of, strata, usable_images
 from crack_pipeline.provenance import data_fingerprint, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.splitting import extend_split
@@ -90,7 +90,7 @@ def split_for_retrain(
             "assignments (the champion is re-evaluated on the new test split either way)"
         )
     earlier = kept.sha256.map(previous[~previous.index.duplicated()]).fillna("")
-    assigned = extend_split(kept.label, kept.group, earlier, ratios=split["ratios"], seed=split["seed"])
+    assigned = extend_split(strata(kept), kept.group, earlier, ratios=split["ratios"], seed=split["seed"])
     manifest = split_manifest_of(kept, assigned)
     logger.info(
         "retrain: %d images kept their split, %d new ones split by %s",

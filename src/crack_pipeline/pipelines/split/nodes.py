@@ -15,26 +15,34 @@ logger = logging.getLogger(__name__)
 
 
 def usable_images(image_index: pd.DataFrame) -> pd.DataFrame:
-    """The images ingest kept (status "ok"), sorted by path: what every split assigns."""
-    return image_index[image_index.status == OK].sort_values("path").reset_index(drop=True)
+    """The images ingest kept (status "ok"), sorted by domain and path: what every split assigns."""
+    kept = image_index[image_index.status == OK]
+    return kept.sort_values(["domain", "path"]).reset_index(drop=True)
 
 
-MANIFEST_COLUMNS = ["path", "label", "group", "sha256", "split", "root"]
+def strata(kept: pd.DataFrame) -> list[str]:
+    """What a split keeps in proportion: the class, within its domain where there are several."""
+    if kept.domain.nunique() < 2:
+        return kept.label.tolist()
+    return [f"{label} in {domain}" for label, domain in zip(kept.label, kept.domain, strict=True)]
+
+
+MANIFEST_COLUMNS = ["path", "label", "group", "sha256", "split", "root", "domain"]
 
 
 def split_manifest_of(kept: pd.DataFrame, assigned) -> pd.DataFrame:
-    """The split manifest (MANIFEST_COLUMNS: the image's path relative to its folder `root`; no image
-    copies) of `kept` with one split name per row; rows left out ("") are dropped."""
+    """The split manifest (MANIFEST_COLUMNS: the image's path relative to its folder `root`, its domain;
+    no image copies) of `kept` with one split name per row; rows left out ("") are dropped."""
     manifest = kept.assign(split=assigned)[lambda f: f.split != ""]
     return manifest[MANIFEST_COLUMNS].reset_index(drop=True)
 
 
 def require_roots(manifest: pd.DataFrame) -> pd.DataFrame:
-    """The manifest, if it records the folder of each image; older manifests did not."""
-    if "root" not in manifest.columns:
+    """The manifest, if it records the folder and domain of each image; older manifests did not."""
+    if not {"root", "domain"} <= set(manifest.columns):
         raise InputError(
             "the latest split manifest (data/03_primary/split_manifest.csv) was made by an older version "
-            "that did not record the folder of its images: make the split again (kedro run, or "
+            "that did not record the folder and domain of its images: make the split again (kedro run, or "
             "kedro run --pipelines=from_folder --params=data.source_dir=DIR)"
         )
     return manifest
@@ -51,7 +59,7 @@ def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.D
     """
     kept = usable_images(image_index)
     assigned = stratified_group_split(
-        kept.label.tolist(),
+        strata(kept),
         kept.group.tolist(),
         ratios=split["ratios"],
         seed=split["seed"],
@@ -71,4 +79,8 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     logger.info("split: %s", ", ".join(f"{r.split} {sum(r[1:])}" for r in counts.itertuples(index=False)))
+    if manifest.domain.nunique() > 1:
+        for domain, rows in manifest.groupby("domain"):
+            sizes = rows.split.value_counts()
+            logger.info("  domain %s: %s", domain, ", ".join(f"{s} {sizes.get(s, 0)}" for s in SPLITS))
     return counts

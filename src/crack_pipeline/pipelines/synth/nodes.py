@@ -19,8 +19,8 @@ def generate_synthetic_images(
 
     Args:
         synth: `params:synth` — count_per_class, image_size, seed, difficulty, jpeg_quality, workers.
-        data: `params:data`; its `source_dir` must be unset: the default pipeline works on synthetic
-            data, and silently ignoring a folder the user asked for would be worse than stopping.
+        data: `params:data`; its `source_dir` and `sources` must be unset: the default pipeline works on
+            synthetic data, and silently ignoring folders the user asked for would be worse than stopping.
     Returns:
         Images {"Positive/crack_00001.jpg": JPEG bytes, "Negative/...": ...} and crack masks
         {"Positive/crack_00001.png": PNG bytes}.
@@ -30,6 +30,12 @@ def generate_synthetic_images(
             f"data.source_dir={data['source_dir']!r} is set, but this pipeline generates and uses the "
             f"synthetic data set. To run on your own folder: kedro run --pipelines=from_folder "
             f"--params=data.source_dir={data['source_dir']}"
+        )
+    if data.get("sources"):
+        raise InputError(
+            "data.sources is set, but this pipeline generates and uses the synthetic data set. To run on "
+            "the folders it lists: kedro run --pipelines=from_folder (list the synthetic images, "
+            "data/01_raw/synthetic/images, among them to keep them)"
         )
     settings = dict(synth)
     workers = settings.pop("workers", None)

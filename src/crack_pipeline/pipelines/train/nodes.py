@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -14,14 +14,19 @@ from matplotlib.figure import Figure
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import data_fingerprint, git_commit, split_fingerprint
 from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
 from crack_pipeline.vision.evaluation.metrics import threshold_on_validation
 from crack_pipeline.vision.evaluation.plots import plot_training_history
-from crack_pipeline.vision.models.checkpoint import make_checkpoint
+from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import settings_from
+
+if TYPE_CHECKING:
+    from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.vision.training.loop import TrainConfig, evaluate, fit
 
 logger = logging.getLogger(__name__)
@@ -38,7 +43,7 @@ def build_split_tensors(split_manifest: pd.DataFrame, train: dict[str, Any]) -> 
     every = decode_listed(require_roots(split_manifest), train["image_size"], workers=train.get("workers"))
     for path, reason in every.skipped.items():
         logger.warning("train: skipped %s (%s): it no longer decodes as it did at ingest", path, reason)
-    tensors = {split: every.subset(rows.path) for split, rows in split_manifest.groupby("split")}
+    tensors = {split: every.subset(image_keys(rows)) for split, rows in split_manifest.groupby("split")}
     logger.info(
         "train: decoded %s images at %d px in %.1f s",
         {k: len(v) for k, v in tensors.items()},
@@ -51,8 +56,8 @@ def build_split_tensors(split_manifest: pd.DataFrame, train: dict[str, Any]) -> 
 def training_patch_side(image_index: pd.DataFrame, split_manifest: pd.DataFrame) -> int | None:
     """The median longer side, in pixels on disk, of the training split's images: the scale at which whole
     photos are tiled for this model (`tiling.tile_size: null`)."""
-    train_paths = set(split_manifest.path[split_manifest.split == "train"])
-    rows = image_index[image_index.path.isin(train_paths)]
+    train_keys = set(image_keys(split_manifest[split_manifest.split == "train"]))
+    rows = image_index[[key in train_keys for key in image_keys(image_index)]]
     return int(rows[["width", "height"]].max(axis=1).median()) if len(rows) else None
 
 
@@ -64,10 +69,46 @@ def variant_settings(train: dict[str, Any], variant: dict[str, Any]) -> dict[str
     return settings
 
 
+def initial_model(
+    variant: dict[str, Any], registered_models: ModelRegistry, name: str
+) -> tuple[torch.nn.Module, bool, dict[str, Any] | None]:
+    """The model training starts from: an earlier model of the same architecture (`init_from`: champion,
+    a registered version, or a variant's newest), else ImageNet weights (`pretrained`) or a random init.
+
+    Returns:
+        The model, whether it starts from trained weights, and what it was initialised from (or None).
+    """
+    spec = get_spec(variant["architecture"])
+    reference = variant.get("init_from")
+    if reference is None:
+        pretrained = bool(variant.get("pretrained", False))
+        model = create_model(
+            spec.name,
+            num_classes=len(CLASS_NAMES),
+            pretrained=pretrained,
+            weights_path=variant.get("weights_path"),
+        )
+        return model, pretrained, None
+    setting = f"train.models.{name}.init_from"
+    source = registered_models.checkpoint(str(reference), setting)
+    where = f"{setting}: {str(reference)!r} (version {source['model_version']}, {source['variant']})"
+    if source["architecture"] != spec.name:
+        raise InputError(
+            f"{where} is a {source['architecture']}, but {name} is a {spec.name}: initialise from a model of "
+            f"the same architecture, or change the variant's architecture"
+        )
+    if list(source["class_names"]) != list(CLASS_NAMES):
+        raise InputError(f"{where} has classes {source['class_names']}, not {list(CLASS_NAMES)}")
+    origin = {k: source[k] for k in ("model_version", "variant", "checkpoint_id", "input_size")}
+    logger.info("train: %s starts from %s", name, where)
+    return model_from_checkpoint(source, where).train(), True, {"reference": str(reference), **origin}
+
+
 def train_variant(
     split_tensors: dict[str, ImageTensors],
     split_manifest: pd.DataFrame,
     image_index: pd.DataFrame,
+    registered_models: ModelRegistry,
     variant: dict[str, Any],
     train: dict[str, Any],
     name: str,
@@ -78,27 +119,21 @@ def train_variant(
         split_tensors: the decoded split (`build_split_tensors`).
         split_manifest: the split, for the data and split fingerprints recorded in the checkpoint.
         image_index: the ingest index, for the training images' size on disk (`patch_side`).
-        variant: `params:train.models.<name>` — architecture, pretrained, weights_path, training overrides.
+        registered_models: the model registry, read only when the variant sets `init_from`.
+        variant: `params:train.models.<name>` — architecture, pretrained, weights_path, init_from, training
+            overrides.
         train: `params:train` — the shared `defaults`, the `resume_dir` for per-epoch checkpoints and the
             `target_recall` the decision threshold is chosen for on the validation split.
         name: the variant's name (its namespace).
     Returns:
         The self-describing checkpoint (with its decision threshold), the per-epoch history and its plot.
     """
-    check_matches(
-        split_tensors, {split: rows.path.tolist() for split, rows in split_manifest.groupby("split")}
-    )
+    check_matches(split_tensors, split_manifest)
     settings = variant_settings(train, variant)
     config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
     spec = get_spec(variant["architecture"])
-    pretrained = bool(variant.get("pretrained", False))
     torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
-    model = create_model(
-        spec.name,
-        num_classes=len(CLASS_NAMES),
-        pretrained=pretrained,
-        weights_path=variant.get("weights_path"),
-    )
+    model, pretrained, initialised_from = initial_model(variant, registered_models, name)
     resume_path = Path(train["resume_dir"]) / f"{name}.pt" if train.get("resume_dir") else None
     mix = int(train.get("mix_synthetic") or 0)
     training_set = with_synthetic(split_tensors["train"], mix, config.seed)
@@ -127,6 +162,7 @@ def train_variant(
         train_config={
             **settings,
             "pretrained": pretrained,
+            "init_from": initialised_from,
             "image_size": train["image_size"],
             "mix_synthetic": mix,
         },

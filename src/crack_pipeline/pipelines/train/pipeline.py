@@ -21,7 +21,14 @@ def variant_pipeline(name: str) -> Pipeline:
         [
             Node(
                 func=train_this,
-                inputs=["split_tensors", "split_manifest", "image_index", "params:variant", "params:train"],
+                inputs=[
+                    "split_tensors",
+                    "split_manifest",
+                    "image_index",
+                    "registered_models",
+                    "params:variant",
+                    "params:train",
+                ],
                 outputs=["checkpoint", "training_history", "training_curves"],
                 name="train_variant",
                 tags=["train_variant"],
@@ -38,7 +45,7 @@ def variant_pipeline(name: str) -> Pipeline:
     return pipeline(
         template,
         namespace=name,
-        inputs={"split_tensors", "split_manifest", "image_index"},
+        inputs={"split_tensors", "split_manifest", "image_index", "registered_models"},
         parameters={"params:variant": f"params:train.models.{name}", "params:train": "params:train"},
     )
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import decode_image
 from crack_pipeline.vision.figures import grid
 
@@ -59,8 +59,8 @@ def plot_histograms(histograms: pd.DataFrame) -> Figure:
     return figure
 
 
-def plot_sample_grid(folder: Folder, paths: Sequence[str], labels: Sequence[str]) -> Figure:
-    """Images in a square grid, each titled with its label and file name."""
-    pictures = [decode_image(folder.path_of(path).read_bytes()).pixels for path in paths]
-    captions = [f"{label}\n{path.rsplit('/', 1)[-1]}" for path, label in zip(paths, labels, strict=True)]
+def plot_sample_grid(files: Sequence[Path], names: Sequence[str], labels: Sequence[str]) -> Figure:
+    """Images in a square grid, each titled with its label and name."""
+    pictures = [decode_image(file.read_bytes()).pixels for file in files]
+    captions = [f"{label}\n{name}" for name, label in zip(names, labels, strict=True)]
     return grid(pictures, captions, "Sample images")

@@ -140,6 +140,13 @@ def _to_rgb8(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """An HxW or HxWx3 uint8 array as PNG (lossless) bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def resize_square(image: Image.Image, size: int) -> np.ndarray:
     """An image as 3 x size x size uint8, resized with antialiasing (Pillow's reducing bicubic):
     how every image and every tile reaches the model."""

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
 
-from crack_pipeline.vision.data.image_io import resize_square
+from crack_pipeline.vision.data.image_io import png_bytes, resize_square
 from crack_pipeline.vision.data.parallel import parallel_map
 from crack_pipeline.vision.settings import settings_dataclass
 
@@ -229,11 +229,7 @@ def encode_sample(config: SynthConfig, positive: bool, index: int) -> tuple[str,
     sample = render_sample(config, positive, index)
     image_file = io.BytesIO()
     Image.fromarray(sample.image).save(image_file, format="JPEG", quality=config.jpeg_quality)
-    mask_bytes = None
-    if sample.mask is not None:
-        mask_file = io.BytesIO()
-        Image.fromarray(sample.mask.astype(np.uint8) * 255).save(mask_file, format="PNG")
-        mask_bytes = mask_file.getvalue()
+    mask_bytes = None if sample.mask is None else png_bytes(sample.mask.astype(np.uint8) * 255)
     return sample.name, image_file.getvalue(), mask_bytes
 
 

@@ -12,6 +12,7 @@ import torch
 from crack_pipeline.vision.data.image_io import load_resized_chunk
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.parallel import parallel_map
+from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_patches
 from crack_pipeline.vision.errors import InputError
 
@@ -82,21 +83,25 @@ def build_tensors(
     )
 
 
-def decode_listed(images: pd.DataFrame, size: int, workers: int | None = None) -> ImageTensors:
+def decode_listed(
+    images: pd.DataFrame, size: int, workers: int | None = None, names: Sequence[str] | None = None
+) -> ImageTensors:
     """`build_tensors` of the images a table lists: its columns `root` (the folder), `path` (relative to
-    it) and `label` (a class name), as in the image index and the split manifest."""
+    it), `domain` and `label` (a class name), as in the image index and the split manifest. Each image is
+    named by its key, `<domain>/<path>`, unless `names` are given."""
     return build_tensors(
         [Path(root) / path for root, path in zip(images.root, images.path, strict=True)],
-        images.path.tolist(),
+        image_keys(images) if names is None else names,
         [CLASS_NAMES.index(label) for label in images.label],
         size,
         workers,
     )
 
 
-def check_matches(tensors: dict[str, ImageTensors], manifest_paths: dict[str, list[str]]) -> None:
+def check_matches(tensors: dict[str, ImageTensors], manifest: pd.DataFrame) -> None:
     """Raise when a stored tensor cache was built from another split than the one being trained on."""
-    for split, paths in manifest_paths.items():
+    for split, rows in manifest.groupby("split"):
+        paths = image_keys(rows)
         cached = tensors.get(split)
         expected = set(paths) - set(cached.skipped if cached else {})
         if cached is None or set(cached.paths) != expected:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,21 +54,35 @@ class Evaluation:
     figures: dict[str, Figure]  # by file name, e.g. "roc_pr.png"
 
 
+def metrics_at(y: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, Any]:
+    """{"at_threshold": metrics at `threshold`, "at_half": at 0.5}."""
+    return {
+        "at_threshold": binary_metrics(y, probability, threshold),
+        "at_half": binary_metrics(y, probability, 0.5),
+    }
+
+
 def evaluate_probabilities(
     name: str,
     data: ImageTensors,
     probability: np.ndarray,
     threshold: float,
     mistakes: int = 12,
+    domains: Sequence[str] | None = None,
 ) -> Evaluation:
     """Metrics at `threshold` (the model's decision threshold) and at 0.5, the predictions table at the
-    threshold and the figures, for one labelled set."""
+    threshold and the figures, for one labelled set. With the domain of every image, and more than one,
+    the metrics are also given per domain (`per_domain`), and the predictions name each image's."""
     y = data.labels.numpy()
-    metrics = {
-        "at_threshold": binary_metrics(y, probability, threshold),
-        "at_half": binary_metrics(y, probability, 0.5),
-    }
+    metrics = metrics_at(y, probability, threshold)
     table = predictions_table(data, probability, threshold)
+    if domains is not None and len(set(domains)) > 1:
+        domains = np.asarray(domains)
+        metrics["per_domain"] = {
+            domain: metrics_at(y[domains == domain], probability[domains == domain], threshold)
+            for domain in sorted(set(domains))
+        }
+        table.insert(1, "domain", domains)
     wrong = table[~table.correct].assign(confidence=lambda f: (f.crack_probability - threshold).abs())
     worst = wrong.sort_values("confidence", ascending=False).head(mistakes)
     index = {path: i for i, path in enumerate(data.paths)}

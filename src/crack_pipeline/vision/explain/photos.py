@@ -12,9 +12,9 @@ import torch
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import ImageRejected, decode_image
+from crack_pipeline.vision.data.tile_grid import TileGrid
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
-    TileGrid,
     TilingConfig,
     aggregate,
     blend,

@@ -13,6 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.figures import grid
 
 # Matplotlib's jet as a 256-entry uint8 lookup table: colouring a 12-MP map is one indexing step.
@@ -26,12 +27,6 @@ def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     """
     colours = _JET[np.round(255 * np.clip(heatmap, 0, 1)).astype(np.uint8)]
     return ((image.astype(np.uint16) + colours + 1) >> 1).astype(np.uint8)
-
-
-def png_bytes(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def image_bytes(pixels: np.ndarray, name: str) -> bytes:

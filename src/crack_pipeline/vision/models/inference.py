@@ -72,5 +72,25 @@ def crack_probabilities(
     model: nn.Module, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
 ) -> np.ndarray:
     """p(crack) of each uint8 N x 3 x S x S image, forward passes only."""
-    logits = predict_logits(model, images, mean, std, precision, batch_size)
+    return crack_probability_of(predict_logits(model, images, mean, std, precision, batch_size))
+
+
+def crack_probability_of(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits, dim=1)[:, CLASS_NAMES.index(CRACK)].numpy().astype(float)
+
+
+def crack_probabilities_and_features(
+    model: nn.Module, head: str, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """p(crack) of each image and what the classifier `head` (a dotted module path) sees of it: the
+    model's own feature vector (N x D float32), in the same forward passes."""
+    seen: list[torch.Tensor] = []
+    hook = model.get_submodule(head).register_forward_pre_hook(
+        lambda _module, inputs: seen.append(torch.flatten(inputs[0], 1).float())
+    )
+    try:
+        logits = predict_logits(model, images, mean, std, precision, batch_size)
+    finally:
+        hook.remove()
+    features = torch.cat(seen).numpy() if seen else np.empty((0, 0), dtype=np.float32)
+    return crack_probability_of(logits), features

@@ -1,0 +1,60 @@
+"""A photo covered by square tiles: where each tile starts. Plain arithmetic, shared by whole-photo
+explanations and by patch sets cut from masked photos."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Tiles of `tile_height` x `tile_width` at every (y, x) in `ys` x `xs`, row-major, covering the photo."""
+
+    height: int
+    width: int
+    tile_height: int
+    tile_width: int
+    ys: tuple[int, ...]
+    xs: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Rows and columns of tiles."""
+        return len(self.ys), len(self.xs)
+
+    def __len__(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+    def origins(self) -> list[tuple[int, int]]:
+        return [(y, x) for y in self.ys for x in self.xs]
+
+
+def _starts(length: int, tile: int, overlap: float) -> tuple[int, ...]:
+    """Tile starts from 0 to `length - tile`, evenly spaced, adjacent tiles sharing at least `overlap`."""
+    if length <= tile:
+        return (0,)
+    stride = max(1, math.floor(tile * (1 - overlap)))
+    count = math.ceil((length - tile) / stride) + 1
+    return tuple(int(s) for s in np.linspace(0, length - tile, count).round())
+
+
+def tile_grid(height: int, width: int, tile_size: int, overlap: float) -> TileGrid:
+    """The grid covering a `height` x `width` photo with square tiles of `tile_size` sharing `overlap`
+    (a fraction of the tile). A side shorter than a tile gets one tile of that side's length, so a photo
+    smaller than a tile is one tile: the whole photo, as a patch."""
+    if tile_size < 1:
+        raise ValueError(f"tile size must be a positive number of pixels, got {tile_size}")
+    if not 0 <= overlap < 1:
+        raise ValueError(f"tile overlap is a fraction of the tile in [0, 1), got {overlap}")
+    tile_height, tile_width = min(tile_size, height), min(tile_size, width)
+    return TileGrid(
+        height=height,
+        width=width,
+        tile_height=tile_height,
+        tile_width=tile_width,
+        ys=_starts(height, tile_height, overlap),
+        xs=_starts(width, tile_width, overlap),
+    )

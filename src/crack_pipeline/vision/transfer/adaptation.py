@@ -1,0 +1,40 @@
+"""Unsupervised adaptation to a target domain: batch-norm statistics re-estimated on its unlabelled images.
+
+A network's batch norms hold the mean and variance of the training domain's activations; on another
+camera or surface those shift, and re-estimating them on target images (AdaBN, Li et al. 2016) is the
+cheapest adaptation there is: no labels, no gradients, no weight changes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from crack_pipeline.vision.models.inference import normalizer
+
+
+@torch.no_grad()
+def reestimate_batch_norms(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 64) -> int:
+    """Replace, in place, the running statistics of every batch norm of `model` with those of `images`
+    (uint8 N x 3 x S x S, the target domain): a cumulative average over all of them, in one pass.
+
+    Only the statistics change: weights, biases and every other module's state are left as they were,
+    and the model is returned to eval mode. Returns the number of batch norms re-estimated.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(images) == 0:
+        model.eval()
+        return 0
+    momenta = [norm.momentum for norm in norms]
+    model.eval()  # dropout and everything else as at inference...
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over every batch, not an exponential one
+        norm.train()  # ...only the batch norms collect statistics
+    normalise = normalizer(mean, std)
+    for start in range(0, len(images), batch_size):
+        model(normalise(images[start : start + batch_size].float().div_(255)))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    model.eval()
+    return len(norms)

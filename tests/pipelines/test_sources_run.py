@@ -1,0 +1,80 @@
+"""A run on several folders at once (`data.sources`): each image keeps its domain from ingest to the
+comparison table, and every metric is reported per domain as well as pooled."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from sklearn import metrics as sk
+
+from crack_pipeline.vision.data.synthetic import SynthConfig, generate
+from tests.conftest import line_fields, logged_lines, run_session, use_tiny_training, write
+
+DOMAINS = ("site_a", "site_b")
+
+
+def latest(project: Path, relative: str) -> Path:
+    folder = project / relative
+    return sorted(folder.iterdir())[-1] / folder.name
+
+
+def photo_patches(root: Path, seed: int) -> None:
+    """Easy synthetic patches named `<photo>-<file>` as SDNET names them: three patches per parent photo."""
+    images, _ = generate(SynthConfig(count_per_class=12, image_size=64, seed=seed, difficulty=0.0), workers=1)
+    for i, (name, content) in enumerate(sorted(images.items())):
+        folder, file = name.split("/")
+        write(root, f"{folder}/{i // 3}-{file}", content)
+
+
+def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project, tmp_path):
+    for seed, domain in enumerate(DOMAINS, start=1):
+        photo_patches(tmp_path / domain, seed)
+    sources = [{"domain": d, "path": str(tmp_path / d), "group_pattern": r"^(\d+)-"} for d in DOMAINS]
+    use_tiny_training(kedro_project, variants=("small_cnn",), epochs=1)
+    with logged_lines() as lines:
+        run_session(
+            kedro_project,
+            {"data": {"sources": sources}},
+            pipeline_names=["from_folder"],
+            to_nodes=["promote_champion"],
+        )
+    assert "  domain site_a: crack 12, no_crack 12, 8 groups" in lines
+
+    manifest = pd.read_csv(latest(kedro_project, "data/03_primary/split_manifest.csv"))
+    assert manifest.groupby("domain").size().to_dict() == {"site_a": 24, "site_b": 24}
+    assert manifest.groupby("group").split.nunique().max() == 1, "a parent photo never straddles splits"
+    assert set(manifest.group.str.split(":").str[0]) == set(DOMAINS)
+    test = manifest[manifest.split == "test"]
+    assert set(test.domain) == set(DOMAINS) and set(test.label) == {"crack", "no_crack"}
+
+    metrics = json.loads(
+        latest(kedro_project, "data/08_reporting/small_cnn/evaluation_metrics.json").read_text()
+    )
+    predictions = pd.read_csv(latest(kedro_project, "data/07_model_output/small_cnn/predictions.csv"))
+    assert set(metrics["per_domain"]) == set(DOMAINS)
+    threshold = metrics["threshold"]["value"]
+    for domain in DOMAINS:
+        rows = predictions[predictions.domain == domain]
+        assert rows.file.str.startswith(f"{domain}/").all()
+        scores = metrics["per_domain"][domain]["at_threshold"]
+        y = (rows.true_label == "crack").astype(int)
+        assert scores["n"] == len(rows) == (test.domain == domain).sum()
+        assert scores["balanced_accuracy"] == pytest.approx(
+            sk.balanced_accuracy_score(y, rows.crack_probability >= threshold)
+        )
+        assert scores["roc_auc"] == pytest.approx(sk.roc_auc_score(y, rows.crack_probability))
+        fields = line_fields(lines, f"evaluate: small_cnn test domain {domain} n=")
+        assert float(fields["balanced_accuracy"]) == pytest.approx(scores["balanced_accuracy"], abs=5e-5)
+
+    table = pd.read_csv(latest(kedro_project, "data/08_reporting/variant_comparison.csv"))
+    row = table.set_index("variant").loc["small_cnn"]
+    assert row["site_b roc_auc"] == pytest.approx(metrics["per_domain"]["site_b"]["at_threshold"]["roc_auc"])
+
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("crack_pipeline")
+    (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name == "small_cnn"]
+    logged = run.data.metrics["test.per_domain.site_a.at_threshold.balanced_accuracy"]
+    assert logged == pytest.approx(metrics["per_domain"]["site_a"]["at_threshold"]["balanced_accuracy"])

@@ -1,0 +1,100 @@
+"""A labelled patch set from masked photos: each tile labelled by the crack pixels of its central area."""
+
+import re
+
+import numpy as np
+import pytest
+
+from crack_pipeline.pipelines.mask_tiles.nodes import tile_masked_photos
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.image_io import ImageLimits, decode_image, png_bytes
+from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
+from crack_pipeline.vision.data.mask_tiles import (
+    TILE_GROUP_PATTERN,
+    MaskTileConfig,
+    cut_labelled_tiles,
+    label_tiles,
+)
+from crack_pipeline.vision.data.scanning import group_of
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.settings import ConfigError, settings_from
+from tests.conftest import image_bytes, write
+
+CONFIG = MaskTileConfig(tile_size=20, overlap=0.0, central_fraction=0.5, min_crack_pixels=3)
+
+
+def test_tiles_are_labelled_by_the_crack_pixels_of_their_centre():
+    mask = np.zeros((40, 60), dtype=bool)  # 2 x 3 tiles of 20 px; the central square is 5..14
+    mask[5:15, 10] = True  # tile (0, 0): a vertical crack through the centre
+    mask[20:40, 21] = True  # tile (1, 1): a crack only 1 px from its left border
+    mask[2, 42:45] = True  # tile (0, 2): 3 pixels, all in the border band
+    mask[30, 48:50] = True  # tile (1, 2): 2 central pixels, under min_crack_pixels
+    labels = {(t.y, t.x): t for t in label_tiles(mask, CONFIG)}
+    assert [(t.label, t.crack_pixels, t.central_crack_pixels) for t in labels.values()] == [
+        ("crack", 10, 10),
+        ("no_crack", 0, 0),
+        (None, 3, 0),
+        ("no_crack", 0, 0),
+        (None, 20, 0),
+        (None, 2, 2),
+    ]
+    assert list(labels) == [(0, 0), (0, 20), (0, 40), (20, 0), (20, 20), (20, 40)]
+
+
+def test_tiles_land_in_class_folders_named_after_their_photo():
+    image = np.arange(40 * 60 * 3, dtype=np.uint32).reshape(40, 60, 3).astype(np.uint8)
+    mask = np.zeros((40, 60), dtype=bool)
+    mask[5:15, 10] = True
+    tiles, labels = cut_labelled_tiles("site 1/wall.jpg", image, mask, CONFIG)
+    assert sorted(tiles) == [
+        "Negative/site_1__wall_y00000_x00020.png",
+        "Negative/site_1__wall_y00000_x00040.png",
+        "Negative/site_1__wall_y00020_x00000.png",
+        "Negative/site_1__wall_y00020_x00020.png",
+        "Negative/site_1__wall_y00020_x00040.png",
+        "Positive/site_1__wall_y00000_x00000.png",
+    ]
+    assert (tiles["Negative/site_1__wall_y00020_x00040.png"] == image[20:40, 40:60]).all()
+    pattern = re.compile(TILE_GROUP_PATTERN)
+    assert {group_of(name, pattern) for name in tiles} == {"site_1__wall"}, "one group: the photo"
+    with pytest.raises(ValueError, match="the mask is 60x30, the photo 60x40"):
+        cut_labelled_tiles("wall.jpg", image, mask[:30], CONFIG)
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ConfigError, match=r"mask_tiles\.tiling\.central_fraction"):
+        settings_from(MaskTileConfig, {"central_fraction": 0}, "mask_tiles.tiling")
+
+
+def test_the_node_cuts_every_masked_photo_and_reports_the_others(tmp_path):
+    mask = np.zeros((40, 60), dtype=np.uint8)
+    mask[5:15, 10] = 255
+    write(tmp_path / "photos", "a.jpg", image_bytes((60, 40), fmt="JPEG", seed=1))
+    write(tmp_path / "masks", "a.png", png_bytes(mask))
+    write(tmp_path / "photos", "sub/b.png", image_bytes((60, 40), seed=2))  # no mask
+    write(tmp_path / "photos", "c.jpg", b"not a jpeg")
+    write(tmp_path / "masks", "c.png", png_bytes(mask))
+    write(tmp_path / "photos", "d.png", image_bytes((50, 40), seed=3))
+    write(tmp_path / "masks", "d.png", png_bytes(mask))  # 60x40: not the photo's size
+    ingest = {"label_aliases": DEFAULT_ALIASES, "min_side": 8, "max_pixels": 10**7}
+    settings = {"tiling": {"tile_size": 20, "min_crack_pixels": 3}}
+    tiles, summary = tile_masked_photos(
+        Folder.scan(tmp_path / "photos"), Folder.scan(tmp_path / "masks"), settings, ingest
+    )
+    assert summary.set_index("photo").status.to_dict() == {
+        "a.jpg": "ok",
+        "c.jpg": "not_an_image",
+        "d.png": "size_mismatch",
+        "sub/b.png": "no_mask",
+    }
+    assert summary.loc[
+        summary.photo == "a.jpg", ["crack_tiles", "clean_tiles", "left_out_tiles"]
+    ].values.tolist() == [[1, 5, 0]]
+    assert len(tiles) == 6 and decode_image(
+        tiles["Positive/a_y00000_x00000.png"], ImageLimits(min_side=1)
+    ).size == (20, 20)
+    write(tmp_path / "other_masks", "zzz.png", png_bytes(mask))
+    with pytest.raises(InputError, match="no tile could be cut"):
+        tile_masked_photos(
+            Folder.scan(tmp_path / "photos"), Folder.scan(tmp_path / "other_masks"), settings, ingest
+        )

@@ -1,0 +1,152 @@
+"""Several folders as named domains: ingest keeps each image's domain and parent photo, a split keeps
+each domain's classes in proportion and its photos whole, evaluation reports every domain."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn import metrics as sk
+
+from crack_pipeline.pipelines.ingest.nodes import scan_images
+from crack_pipeline.pipelines.split.nodes import split_images
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
+from crack_pipeline.vision.data.sources import (
+    Source,
+    domain_of_folder,
+    domain_of_key,
+    image_keys,
+    scan_sources,
+)
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
+from tests.conftest import image_bytes, write
+
+INGEST = {"label_aliases": DEFAULT_ALIASES, "min_side": 32, "max_pixels": 10**7, "workers": 1}
+
+
+def wall_patches(root, photos, per_photo, seed):
+    """Patches named `<photo>-<n>.png` as SDNET names them; even photos cracked, odd ones clean."""
+    for photo in photos:
+        folder = "Positive" if photo % 2 == 0 else "Negative"
+        for n in range(per_photo):
+            write(root, f"{folder}/{photo}-{n}.png", image_bytes(seed=seed + 100 * photo + n))
+    return root
+
+
+def test_domains_and_parent_photos_are_kept_and_never_shared_between_domains(tmp_path):
+    # Both data sets number their photos 1..6 and name files alike: still distinct images and groups.
+    a = wall_patches(tmp_path / "walls_a", range(1, 7), 3, seed=0)
+    b = wall_patches(tmp_path / "walls_b", range(1, 7), 2, seed=5000)
+    sources = [Source("a", Folder.scan(a), r"^(\d+)-"), Source("b", Folder.scan(b), r"^(\d+)-")]
+    index = scan_sources(sources, DEFAULT_ALIASES, workers=1).index
+    assert index.groupby("domain").size().to_dict() == {"a": 18, "b": 12}
+    assert len(set(image_keys(index))) == 30, "every image has its own key although paths repeat"
+    assert index.loc[index.path == "Positive/2-0.png", "group"].tolist() == ["a:2", "b:2"]
+    assert index.groupby("domain").group.nunique().to_dict() == {"a": 6, "b": 6}
+    assert {domain_of_key(k) for k in image_keys(index)} == {"a", "b"}
+    assert (index.root[index.domain == "b"] == str(b)).all()
+
+
+def test_the_same_bytes_in_two_domains_are_one_image_or_a_conflict(tmp_path):
+    write(tmp_path / "a", "Positive/x.png", image_bytes(seed=1))
+    write(tmp_path / "a", "Negative/y.png", image_bytes(seed=2))
+    write(tmp_path / "b", "cracked/copy_of_x.png", image_bytes(seed=1))  # same label: one image
+    write(tmp_path / "b", "Positive/copy_of_y.png", image_bytes(seed=2))  # other label: a conflict
+    write(tmp_path / "b", "Negative/z.png", image_bytes(seed=3))
+    sources = [Source(name, Folder.scan(tmp_path / name)) for name in ("a", "b")]
+    index = scan_sources(sources, DEFAULT_ALIASES, workers=1).index
+    index.index = image_keys(index)
+    copy = index.loc["b/cracked/copy_of_x.png"]
+    assert (copy.status, copy.duplicate_of, copy.group) == ("ok", "a/Positive/x.png", "a:Positive/x.png")
+    assert index.loc[["a/Negative/y.png", "b/Positive/copy_of_y.png"], "status"].tolist() == [
+        "label_conflict",
+        "label_conflict",
+    ]
+    assert index.loc["b/Negative/z.png", "status"] == "ok"
+
+
+def test_sources_come_from_data_sources_with_errors_naming_the_entry(tmp_path):
+    a = wall_patches(tmp_path / "a", range(2), 2, seed=0)
+    data = {
+        "sources": [
+            {"domain": "site_a", "path": str(a)},
+            {"domain": "site_b", "path": str(tmp_path / "nope")},
+        ]
+    }
+    with pytest.raises(
+        InputError, match=r"data\.sources\[1\] \(site_b\): image folder .*nope.* does not exist"
+    ):
+        scan_images(None, INGEST, data)
+    with pytest.raises(InputError, match=r"data\.sources\[0\]\.folder: unknown setting"):
+        scan_images(None, INGEST, {"sources": [{"domain": "a", "folder": str(a)}]})
+    with pytest.raises(InputError, match="used more than once: \\['a'\\]"):
+        scan_images(None, INGEST, {"sources": [{"domain": "a", "path": str(a)}] * 2})
+    with pytest.raises(InputError, match="'a/b' is not a plain name"):
+        scan_images(None, INGEST, {"sources": [{"domain": "a/b", "path": str(a)}]})
+    with pytest.raises(InputError, match="data.source_dir is not set"):
+        scan_images(None, INGEST, {})
+    index, _ = scan_images(Folder.scan(a), INGEST, {"domain": None})
+    assert set(index.domain) == {"a"}, "one folder alone is the domain of its name"
+
+
+def test_a_generic_folder_name_takes_its_parents():
+    assert domain_of_folder("data/01_raw/synthetic/images") == "synthetic"
+    assert domain_of_folder("/data/ozgenel_dev") == "ozgenel_dev"
+    assert domain_of_folder("/data/Site 7 (north)") == "Site_7_north"
+
+
+def test_a_split_keeps_each_domains_classes_in_proportion_and_its_photos_whole(tmp_path):
+    big = wall_patches(tmp_path / "big", range(40), 5, seed=0)  # 20 cracked and 20 clean photos
+    small = wall_patches(tmp_path / "small", range(10), 2, seed=9000)
+    data = {
+        "sources": [
+            {"domain": "big", "path": str(big), "group_pattern": r"^(\d+)-"},
+            {"domain": "small", "path": str(small), "group_pattern": r"^(\d+)-"},
+        ]
+    }
+    index, _ = scan_images(None, INGEST, data)
+    manifest, _ = split_images(index, {"ratios": {"train": 0.6, "val": 0.2, "test": 0.2}, "seed": 3})
+    assert manifest.groupby("group").split.nunique().max() == 1, "a parent photo never straddles splits"
+    for domain, total in (("big", 200), ("small", 20)):
+        rows = manifest[manifest.domain == domain]
+        for label in ("crack", "no_crack"):
+            sizes = rows[rows.label == label].split.value_counts()
+            expected = {"train": 0.6 * total / 2, "val": 0.2 * total / 2, "test": 0.2 * total / 2}
+            per_photo = 5 if domain == "big" else 2
+            for split, size in expected.items():
+                assert abs(sizes.get(split, 0) - size) <= per_photo, (domain, label, sizes.to_dict())
+
+
+def test_evaluation_reports_every_domain_as_scikit_learn_computes_it():
+    rng = np.random.default_rng(0)
+    domains = np.array(["a"] * 30 + ["b"] * 20)
+    labels = rng.integers(0, 2, 50)
+    probability = np.clip(labels * 0.5 + rng.normal(0.25, 0.3, 50), 0, 1)
+    data = ImageTensors(
+        images=torch.zeros((50, 3, 8, 8), dtype=torch.uint8),
+        labels=torch.as_tensor(labels),
+        paths=[f"{d}/img{i}.png" for i, d in enumerate(domains)],
+    )
+    result = evaluate_probabilities("m", data, probability, 0.4, domains=domains.tolist())
+    for domain in ("a", "b"):
+        mine = result.metrics["per_domain"][domain]["at_threshold"]
+        y, p = labels[domains == domain], probability[domains == domain]
+        assert mine["n"] == len(y)
+        assert mine["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(y, p >= 0.4))
+        assert mine["roc_auc"] == pytest.approx(sk.roc_auc_score(y, p))
+        assert result.metrics["per_domain"][domain]["at_half"]["recall"] == pytest.approx(
+            sk.recall_score(y, p >= 0.5)
+        )
+    assert result.metrics["at_threshold"]["n"] == 50, "pooled as before"
+    assert (result.predictions.domain == domains).all()
+    one = evaluate_probabilities("m", data, probability, 0.4, domains=["a"] * 50)
+    assert "per_domain" not in one.metrics and "domain" not in one.predictions
+
+
+def test_old_style_frames_without_domain_fail_clearly():
+    from crack_pipeline.pipelines.split.nodes import require_roots
+
+    with pytest.raises(InputError, match="did not record the folder and domain"):
+        require_roots(pd.DataFrame({"path": ["a.png"], "root": ["/x"]}))

@@ -1,0 +1,88 @@
+"""Adapting to a new site without labels (batch-norm statistics) and choosing which images to label."""
+
+import numpy as np
+import torch
+from torch import nn
+
+from crack_pipeline.vision.models.inference import crack_probabilities, crack_probabilities_and_features
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import create_model
+from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
+from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+
+
+def target_images(count=24, seed=0):
+    """A 'new site': brighter and lower in contrast than anything the model saw."""
+    generator = torch.Generator().manual_seed(seed)
+    return (160 + 40 * torch.rand((count, 3, 32, 32), generator=generator)).to(torch.uint8)
+
+
+def test_batch_norm_reestimation_changes_only_the_statistics():
+    torch.manual_seed(0)
+    model = create_model("small_cnn").eval()
+    parameters = {k: v.clone() for k, v in model.named_parameters()}
+    before = {k: v.clone() for k, v in model.named_buffers()}
+    images = target_images()
+    first_conv, first_norm = model.features[0], model.features[1]
+    with torch.no_grad():
+        expected_mean = first_conv((images.float() / 255 - 0.5) / 0.5).mean(dim=(0, 2, 3))
+
+    assert reestimate_batch_norms(model, images, MEAN, STD, batch_size=len(images)) == 5
+    assert all(torch.equal(v, parameters[k]) for k, v in model.named_parameters()), "no weight moves"
+    torch.testing.assert_close(first_norm.running_mean, expected_mean, rtol=1e-4, atol=1e-5)
+    changed = [k for k, v in model.named_buffers() if not torch.equal(v, before[k])]
+    assert changed and all(
+        k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed
+    )
+    assert not model.training and not any(m.training for m in model.modules())
+    assert first_norm.momentum == 0.3, "the training momentum is back"
+
+
+def test_batch_norm_reestimation_averages_over_every_batch():
+    torch.manual_seed(0)
+    whole, batched = create_model("small_cnn").eval(), create_model("small_cnn").eval()
+    batched.load_state_dict(whole.state_dict())
+    images = target_images(32)
+    reestimate_batch_norms(whole, images, MEAN, STD, batch_size=32)
+    reestimate_batch_norms(batched, images, MEAN, STD, batch_size=8)
+    torch.testing.assert_close(batched.features[1].running_mean, whole.features[1].running_mean)
+
+
+def test_a_model_without_batch_norms_is_left_alone():
+    model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.Flatten()).train()
+    assert reestimate_batch_norms(model, target_images(4), MEAN, STD) == 0 and not model.training
+
+
+def test_features_are_what_the_classifier_sees():
+    torch.manual_seed(1)
+    model = create_model("small_cnn").eval()
+    images = target_images(10)
+    probability, features = crack_probabilities_and_features(
+        model, "classifier", images, MEAN, STD, Precision("fp32"), batch_size=4
+    )
+    assert features.shape == (10, 192)
+    np.testing.assert_allclose(probability, crack_probabilities(model, images, MEAN, STD, Precision("fp32")))
+    with torch.no_grad():
+        logits = model.classifier(torch.from_numpy(features))
+    np.testing.assert_allclose(probability, torch.softmax(logits, 1)[:, 1].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_uncertainty_peaks_at_the_threshold():
+    values = uncertainty(np.array([0.2, 0.0, 1.0, 0.6, 0.2 + 0.4]), threshold=0.2)
+    np.testing.assert_allclose(values, [1.0, 0.0, 0.0, 0.5, 0.5])
+
+
+def test_the_most_uncertain_comes_first_then_the_uncertain_unlike_it():
+    probability = np.array([0.02, 0.49, 0.48, 0.45, 0.97, 0.30])
+    features = np.array([[1, 0], [0, 1], [0, 1.01], [1, 0.05], [0.7, 0.7], [0.9, 0.1]], dtype=float)
+    order = labelling_order(probability, features, threshold=0.5)
+    assert sorted(order) == list(range(6))
+    assert order[0] == 1, "the most uncertain first"
+    assert order[1] == 3, "then an uncertain one unlike it, before image 2, a near-copy of the first"
+    assert set(order[-2:]) == {0, 2}, "near-copies of earlier picks last, after the sure but different 4"
+    tail = labelling_order(probability, features, threshold=0.5, pool=2)
+    assert tail[:2].tolist() == [1, 2] and tail[2:].tolist() == [3, 5, 4, 0], (
+        "beyond the pool: by uncertainty"
+    )
