@@ -15,7 +15,7 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training import loop as training
-from crack_pipeline.vision.training.loop import TrainConfig, fit
+from crack_pipeline.vision.training.loop import TrainConfig, epoch_order, fit
 
 SPEC = get_spec("small_cnn")
 
@@ -231,3 +231,18 @@ def test_training_settings_are_checked_and_named():
         settings_from(TrainConfig, {"epochs": "ten"}, "train")
     with pytest.raises(ConfigError, match=r"train\.optimizer: .*'adamw' or 'adam'"):
         settings_from(TrainConfig, {"optimizer": "sgd"}, "train")
+
+
+def test_balanced_domains_are_drawn_equally_often_whatever_their_size():
+    data = ImageTensors(
+        images=torch.zeros((100, 3, 4, 4), dtype=torch.uint8),
+        labels=torch.zeros(100, dtype=torch.int64),
+        paths=[f"big/{i}.png" for i in range(90)] + [f"small/{i}.png" for i in range(10)],
+    )
+    plain = epoch_order(data, False, torch.Generator().manual_seed(0))
+    assert sorted(plain.tolist()) == list(range(100)), "each image once"
+    draws = torch.cat([epoch_order(data, True, torch.Generator().manual_seed(s)) for s in range(20)])
+    small_share = float((draws >= 90).float().mean())
+    assert len(draws) == 2000 and 0.45 < small_share < 0.55, small_share
+    again = epoch_order(data, True, torch.Generator().manual_seed(3))
+    assert torch.equal(again, epoch_order(data, True, torch.Generator().manual_seed(3))), "seeded"

@@ -1,14 +1,17 @@
 """Adapting to a new site without labels (batch-norm statistics) and choosing which images to label."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
+from crack_pipeline.vision.evaluation.metrics import threshold_for_recall
 from crack_pipeline.vision.models.inference import crack_probabilities, crack_probabilities_and_features
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
+from crack_pipeline.vision.transfer.recalibration import cross_fitted_decisions, recalibrate
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
@@ -86,3 +89,25 @@ def test_the_most_uncertain_comes_first_then_the_uncertain_unlike_it():
     assert tail[:2].tolist() == [1, 2] and tail[2:].tolist() == [3, 5, 4, 0], (
         "beyond the pool: by uncertainty"
     )
+
+
+def test_a_recalibrated_threshold_is_estimated_on_labels_it_was_not_chosen_on():
+    rng = np.random.default_rng(0)
+    y = np.array([1] * 20 + [0] * 20)
+    p = np.where(y == 1, rng.uniform(0.05, 0.4, 40), rng.uniform(0.0, 0.1, 40))  # a shifted site
+    site = recalibrate(y, p, target_recall=0.9)
+    assert site["value"] == threshold_for_recall(y, p, 0.9)
+    decisions = cross_fitted_decisions(y, p, 0.9, seed=0)
+    # Rebuild the halves as the function draws them, and each half's threshold from the other half only.
+    halves = np.zeros(40, dtype=bool)
+    draw = np.random.default_rng(0)
+    for label in (0, 1):
+        members = draw.permutation(np.flatnonzero(y == label))
+        halves[members[: len(members) // 2]] = True
+    for scored in (halves, ~halves):
+        expected = p[scored] >= threshold_for_recall(y[~scored], p[~scored], 0.9)
+        assert (decisions[scored] == expected).all()
+    estimate = site["cross_fitted"]
+    assert estimate["recall"] == pytest.approx(decisions[y == 1].mean())
+    assert estimate["specificity"] == pytest.approx(1 - decisions[y == 0].mean())
+    assert recalibrate(np.array([1, 0, 0]), np.array([0.3, 0.1, 0.2]), 0.99)["cross_fitted"] is None

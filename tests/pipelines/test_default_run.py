@@ -200,7 +200,8 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
         write(folder, f"Positive/c{i}.png", image_bytes(seed=i))
     for i in range(8):
         write(folder, f"unsorted/u{i}.png", image_bytes(seed=20 + i))
-    lines = run_again({"evaluate_folder": {"path": str(folder), "label_next": 4}}, "evaluate_folder")
+    settings = {"path": str(folder), "label_next": 4, "recalibrate": True}
+    lines = run_again({"evaluate_folder": settings}, "evaluate_folder")
     assert "ingest: scanned 11 files, kept 11 (crack 3, no_crack 0), skipped 0" in lines
     project = default_run.project
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
@@ -208,6 +209,9 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
     assert metrics["at_threshold"]["n"] == 3, "only the labelled images are scored"
     predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
     assert sorted(predictions.file) == ["Positive/c0.png", "Positive/c1.png", "Positive/c2.png"]
+    site = metrics["recalibrated_threshold"]
+    assert site["value"] == pytest.approx(predictions.crack_probability.min(), rel=1e-12), "all 3 cracks"
+    assert site["chosen_on"] == "3 labelled images of this folder" and site["cross_fitted"]["n"] == 3
     ranked = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/label_these_next.csv")[-1])
     assert ranked["rank"].tolist() == list(range(1, 9))
     assert sorted(ranked.file) == [f"unsorted/u{i}.png" for i in range(8)]

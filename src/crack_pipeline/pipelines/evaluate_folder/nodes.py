@@ -15,6 +15,7 @@ from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
 from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.explain.photos import classify_photos
@@ -26,6 +27,7 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
+from crack_pipeline.vision.transfer.recalibration import recalibrate
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,8 @@ def evaluate_folder(
         predictions, figures = result.predictions, result.figures
         metrics.update(result.metrics)
         log_scores(result.metrics["at_threshold"], len(tiled))
+        if evaluate_folder.get("recalibrate"):
+            metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
     label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
     if len(label_next):
         count = int(evaluate_folder.get("label_next") or 48)
@@ -114,6 +118,33 @@ def evaluate_folder(
         )
     predictions["tiles"] = [tiles.get(path, 1) for path in predictions.file]
     return metrics, predictions, label_next, figures
+
+
+def recalibrated(scored: ImageTensors, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The threshold this folder's labels give for the recall the model's own threshold was chosen for,
+    with its cross-fitted estimate; logged with how to use it."""
+    target_recall = float((checkpoint.get("threshold") or {}).get("target_recall", 0.99))
+    y = scored.labels.numpy()
+    if not (y == CLASS_NAMES.index("crack")).any():
+        raise InputError(
+            "evaluate_folder.recalibrate needs crack images among the labelled ones of the folder"
+        )
+    site = recalibrate(y, probability, target_recall)
+    estimate = site["cross_fitted"]
+    logger.info(
+        "evaluate_folder: recalibrated threshold %.4f for recall %.2f on %s; cross-fitted: %s. Use it with "
+        "--params=explain.threshold=%.4f (or evaluate_folder.threshold)",
+        site["value"],
+        target_recall,
+        site["chosen_on"],
+        "undefined (under two crack images)"
+        if estimate is None
+        else " ".join(
+            f"{k}={format_metric(estimate[k])}" for k in ("balanced_accuracy", "recall", "specificity")
+        ),
+        site["value"],
+    )
+    return site
 
 
 def log_scores(m: dict[str, Any], tiled: int) -> None:

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from crack_pipeline.vision.data.augment import AugmentConfig, augment
+from crack_pipeline.vision.data.sources import domain_of_key
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
@@ -51,6 +53,9 @@ class TrainConfig:
     # scratch on a few hundred images (README, "small_cnn").
     schedule: Literal["constant", "onecycle"] = "constant"
     warmup: float = 0.3
+    # Draw each epoch's images so that every domain (the `<domain>/` of an image's key) is seen equally
+    # often, however many images it has; false: each image once per epoch.
+    balance_domains: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     progress: bool = True
 
@@ -110,12 +115,23 @@ def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str,
     }
 
 
+def epoch_order(data: ImageTensors, balance_domains: bool, generator: torch.Generator) -> torch.Tensor:
+    """The images of one epoch, as indices: a permutation, or with `balance_domains` as many draws (with
+    replacement) weighted so that each domain makes up an equal share of them."""
+    if not balance_domains:
+        return torch.randperm(len(data), generator=generator)
+    domains = [domain_of_key(key) for key in data.paths]
+    counts = Counter(domains)
+    weights = torch.tensor([1.0 / counts[d] for d in domains], dtype=torch.float64)
+    return torch.multinomial(weights, len(data), replacement=True, generator=generator)
+
+
 def train_one_epoch(
     model, optimizer, scheduler, criterion, data: ImageTensors, spec, config, precision, generator, epoch
 ):
     model.train()
     normalise = normalizer(spec.mean, spec.std)
-    order = torch.randperm(len(data), generator=generator)
+    order = epoch_order(data, config.balance_domains, generator)
     total_loss, correct, seen = 0.0, 0, 0
     batches = range(0, len(data), config.batch_size)
     # disable=None: a bar on a terminal, nothing in logs and CI
