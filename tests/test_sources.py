@@ -152,19 +152,15 @@ def test_old_style_frames_without_domain_fail_clearly():
         require_roots(pd.DataFrame({"path": ["a.png"], "root": ["/x"]}))
 
 
-def test_the_general_environment_lists_valid_sources():
-    from kedro.config import OmegaConfigLoader
-
+def test_the_general_environment_lists_valid_sources(monkeypatch):
+    from crack_pipeline.config import environment_parameters
     from crack_pipeline.pipelines.ingest.nodes import SourceSetting
-    from crack_pipeline.settings import CONFIG_LOADER_ARGS
     from crack_pipeline.vision.data.sources import check_domains
     from crack_pipeline.vision.settings import settings_from
     from tests.conftest import PROJECT_ROOT
 
-    loader = OmegaConfigLoader(
-        str(PROJECT_ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": "general"}
-    )
-    parameters = loader["parameters"]
+    monkeypatch.chdir(PROJECT_ROOT)
+    parameters = environment_parameters("general")
     sources = [settings_from(SourceSetting, s, "data.sources") for s in parameters["data"]["sources"]]
     check_domains([s.domain for s in sources])
     assert [s.domain for s in sources] == ["ozgenel", "sdnet_walls", "cfd_tiles", "synthetic"]

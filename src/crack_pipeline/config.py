@@ -25,14 +25,26 @@ def project_parameters() -> dict:
     """The parameters of the session of the project that holds the working directory (its `--env`); without
     one (a script, another project's session earlier in this process), those of conf/base merged with
     KEDRO_ENV (default `local`)."""
-    conf_source = Path(find_kedro_project(Path.cwd()) or Path.cwd()) / settings.CONF_SOURCE
-    if _session_config is not None and Path(_session_config.conf_source).resolve() == conf_source.resolve():
+    if (
+        _session_config is not None
+        and Path(_session_config.conf_source).resolve() == _conf_source().resolve()
+    ):
         return _session_config["parameters"]
+    return environment_parameters(os.environ.get("KEDRO_ENV", "local"))
+
+
+def environment_parameters(env: str) -> dict:
+    """The parameters of conf/base merged with the environment `env`, as a run with `--env=env` sees them."""
+    from crack_pipeline.settings import CONFIG_LOADER_ARGS  # not at the top: settings imports the hooks
+
     loader = OmegaConfigLoader(
-        conf_source=str(conf_source),
-        **{**settings.CONFIG_LOADER_ARGS, "default_run_env": os.environ.get("KEDRO_ENV", "local")},
+        conf_source=str(_conf_source()), **{**CONFIG_LOADER_ARGS, "default_run_env": env}
     )
     return loader["parameters"]
+
+
+def _conf_source() -> Path:
+    return Path(find_kedro_project(Path.cwd()) or Path.cwd()) / settings.CONF_SOURCE
 
 
 def model_names() -> list[str]:

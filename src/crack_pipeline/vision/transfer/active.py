@@ -34,8 +34,8 @@ def labelling_order(
     distance = np.full(len(candidates), np.inf)
     chosen = np.zeros(len(candidates), dtype=bool)
     order = []
-    for _ in range(len(candidates)):
-        spread = np.where(np.isinf(distance), 1.0, distance / max(distance[~chosen].max(initial=0), 1e-12))
+    for step in range(len(candidates)):
+        spread = 1.0 if step == 0 else distance / max(distance[~chosen].max(initial=0), 1e-12)
         gain = np.where(chosen, -np.inf, scores[candidates] * spread)
         pick = int(np.argmax(gain))
         order.append(pick)

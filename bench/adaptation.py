@@ -1,0 +1,261 @@
+"""Adapting to a new site with few labels: how many labels, chosen how, starting from what?
+
+On ../shared/data/sdnet_walls_dev, split by parent photo into a labelled pool (70 % of the photos) and a test
+part (30 %): a model is fine-tuned on 0, 25, 50, 100, 200 and 400 pool images whose labels it is given,
+  - chosen at random, or by "label these next" (vision/transfer/active.py: the current model's most
+    uncertain and mutually different pool images, in rounds from one budget to the next);
+  - starting from the Özgenel champion (EfficientNet-Lite0 fine-tuned on Özgenel with conf/ozgenel's recipe;
+    trained here once, or `--champion FILE` a checkpoint) or from ImageNet.
+Each point: balanced accuracy and ROC-AUC on the test photos, at p(crack) 0.5 (the fine-tuning loss weighs
+the classes equally) and, from 25 labels on, at the threshold recalibrated on the labels for recall 0.95
+(vision/transfer/recalibration.py). 0 labels: the champion at its own decision threshold; ImageNet: chance.
+Also: the champion with its batch norms re-estimated on the unlabelled pool (no labels at all).
+Last line: `ratio <labels random needs for 0.90 / labels "label these next" needs>` (from the champion,
+balanced accuracy at 0.5, linearly interpolated between budgets; "> 400" when never reached).
+
+    .venv/bin/python bench/adaptation.py                      # about 40 min on 2 cores
+    .venv/bin/python bench/adaptation.py --size 128 --epochs 4 --budgets 0,25,50,100
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from fitted import bench_checkpoint
+
+from crack_pipeline.config import environment_parameters
+from crack_pipeline.pipelines.ingest.nodes import sources_of
+from crack_pipeline.pipelines.train.nodes import variant_settings
+from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
+from crack_pipeline.vision.data.scanning import OK
+from crack_pipeline.vision.data.sources import image_keys, scan_sources
+from crack_pipeline.vision.data.splitting import stratified_group_split
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
+from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_recall
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.inference import crack_probabilities_and_features, inference_model
+from crack_pipeline.vision.models.precision import Precision, describe_cpu
+from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.settings import settings_from
+from crack_pipeline.vision.training.loop import TrainConfig, fit
+from crack_pipeline.vision.transfer.active import labelling_order
+from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
+from crack_pipeline.vision.transfer.recalibration import recalibrate
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT.parent / "shared" / "data"
+ARCHITECTURE = "efficientnet_lite0"
+TARGET = 0.90
+
+
+def ozgenel_recipe(epochs: int | None) -> TrainConfig:
+    train = environment_parameters("ozgenel")["train"]
+    values = variant_settings(train, train["models"][ARCHITECTURE]) | {"progress": False}
+    return settings_from(TrainConfig, values | ({"epochs": epochs} if epochs else {}), "ozgenel")
+
+
+def folder_splits(
+    domain: str, path: Path, pattern: str | None, ratios: dict, size: int
+) -> dict[str, ImageTensors]:
+    sources = sources_of(
+        None, {"sources": [{"domain": domain, "path": str(path), "group_pattern": pattern}]}, None
+    )
+    index = scan_sources(sources, DEFAULT_ALIASES).index
+    rows = index[index.status == OK].sort_values("path").reset_index(drop=True)
+    rows = rows.assign(split=stratified_group_split(rows.label, rows.group, ratios, seed=42))
+    decoded = decode_listed(rows, size)
+    return {split: decoded.subset(image_keys(part)) for split, part in rows.groupby("split")}
+
+
+def champion(size: int, epochs: int | None) -> dict:
+    """The Özgenel champion: EfficientNet-Lite0 fine-tuned on Özgenel (70 / 15 / 15 of its patches)."""
+    splits = folder_splits(
+        "ozgenel", SHARED / "ozgenel_dev", None, {"train": 0.7, "val": 0.15, "test": 0.15}, size
+    )
+    config = ozgenel_recipe(epochs)
+    torch.manual_seed(config.seed)
+    started = time.perf_counter()
+    result = fit(
+        create_model(ARCHITECTURE, pretrained=True),
+        get_spec(ARCHITECTURE),
+        splits["train"],
+        splits["val"],
+        config,
+        pretrained=True,
+    )
+    checkpoint = bench_checkpoint(result.model, ARCHITECTURE, size, result)
+    val_p, _ = predict(checkpoint, splits["val"])
+    checkpoint["threshold"] = {"value": threshold_for_recall(splits["val"].labels.numpy(), val_p, 0.99)}
+    test_p, _ = predict(checkpoint, splits["test"])
+    m = binary_metrics(splits["test"].labels.numpy(), test_p, checkpoint["threshold"]["value"])
+    print(
+        f"Özgenel champion: trained in {time.perf_counter() - started:.0f} s, Özgenel test accuracy "
+        f"{m['accuracy']:.4f} at its threshold {checkpoint['threshold']['value']:.4f}",
+        flush=True,
+    )
+    return checkpoint
+
+
+def predict(checkpoint: dict, data: ImageTensors) -> tuple[np.ndarray, np.ndarray]:
+    precision = Precision.resolve("auto", "inference")
+    model = inference_model(checkpoint, precision)
+    return crack_probabilities_and_features(
+        model,
+        get_spec(checkpoint["architecture"]).head,
+        data.images,
+        checkpoint["mean"],
+        checkpoint["std"],
+        precision,
+    )
+
+
+def fine_tune(start: dict | None, labelled: ImageTensors, config: TrainConfig) -> dict:
+    model = model_from_checkpoint(start).train() if start else create_model(ARCHITECTURE, pretrained=True)
+    torch.manual_seed(config.seed)
+    result = fit(model, get_spec(ARCHITECTURE), labelled, labelled, config, pretrained=True)
+    return bench_checkpoint(result.model, ARCHITECTURE, labelled.images.shape[-1], result)
+
+
+def scores(checkpoint: dict, test: ImageTensors, threshold: float) -> dict[str, float]:
+    p, _ = predict(checkpoint, test)
+    m = binary_metrics(test.labels.numpy(), p, threshold)
+    return {"balanced_accuracy": m["balanced_accuracy"], "roc_auc": m["roc_auc"], "recall": m["recall"]}
+
+
+def curve(
+    start: dict | None,
+    strategy: str,
+    pool: ImageTensors,
+    test: ImageTensors,
+    budgets: list[int],
+    config: TrainConfig,
+    seed: int,
+) -> list[dict]:
+    """One learning curve: labels added in rounds (nested sets), fine-tuned from `start` at each budget."""
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    model = start
+    points = []
+    for budget in budgets:
+        if budget == 0:
+            if start is None:
+                points.append({"labels": 0, "balanced_accuracy": 0.5, "roc_auc": 0.5, "recalibrated": None})
+            else:
+                points.append(
+                    {"labels": 0, **scores(start, test, start["threshold"]["value"]), "recalibrated": None}
+                )
+            continue
+        remaining = np.setdiff1d(np.arange(len(pool)), chosen)
+        extra = budget - len(chosen)
+        if strategy == "random" or model is None:
+            picks = rng.choice(remaining, size=extra, replace=False)
+        else:
+            p, features = predict(model, pool.subset([pool.paths[i] for i in remaining]))
+            picks = remaining[
+                labelling_order(p, features, model.get("threshold", {}).get("value", 0.5))[:extra]
+            ]
+        chosen += [int(i) for i in picks]
+        labelled = pool.subset([pool.paths[i] for i in chosen])
+        if len(np.unique(labelled.labels.numpy())) < 2:
+            points.append(
+                {"labels": budget, "balanced_accuracy": None, "roc_auc": None, "recalibrated": None}
+            )
+            continue
+        model = fine_tune(start, labelled, config)
+        p_labelled, _ = predict(model, labelled)
+        site = recalibrate(labelled.labels.numpy(), p_labelled, 0.95)
+        model["threshold"] = {"value": 0.5}
+        point = {"labels": budget, **scores(model, test, 0.5)}
+        point["recalibrated"] = scores(model, test, site["value"])["balanced_accuracy"]
+        points.append(point)
+    return points
+
+
+def rounded(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
+def labels_needed(points: list[dict], target: float) -> float | None:
+    previous = None
+    for point in points:
+        value = point["balanced_accuracy"]
+        if value is not None and value >= target:
+            if previous is None or previous["balanced_accuracy"] is None:
+                return float(point["labels"])
+            low, high = previous["balanced_accuracy"], value
+            return previous["labels"] + (target - low) / (high - low) * (point["labels"] - previous["labels"])
+        previous = point
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--budgets", default="0,25,50,100,200,400")
+    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs on the labels")
+    parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
+    parser.add_argument("--champion", default=None, help="a checkpoint file instead of training one")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if not (SHARED / "sdnet_walls_dev").is_dir():
+        raise SystemExit(f"needs the real data sets in {SHARED}")
+    budgets = [int(b) for b in args.budgets.split(",")]
+    print(f"{describe_cpu()}; precision fp32 (auto); {args.size} px; budgets {budgets}", flush=True)
+    sdnet = folder_splits(
+        "sdnet_walls",
+        SHARED / "sdnet_walls_dev",
+        r"^(\d+)-",
+        {"train": 0.7, "val": 0.0, "test": 0.3},
+        args.size,
+    )
+    pool, test = sdnet["train"], sdnet["test"]
+    print(f"SDNET walls: pool {len(pool)} images, test {len(test)} images (split by photo)", flush=True)
+    start = (
+        torch.load(args.champion, weights_only=True)
+        if args.champion
+        else champion(args.size, args.champion_epochs)
+    )
+    adapted = model_from_checkpoint(start)
+    reestimate_batch_norms(adapted, pool.images, start["mean"], start["std"])
+    adapted_checkpoint = bench_checkpoint(adapted, ARCHITECTURE, args.size)
+    before = scores(start, test, start["threshold"]["value"])
+    after = scores(adapted_checkpoint, test, start["threshold"]["value"])
+    print(f"no labels: the champion {before}; with batch norms re-estimated on the pool {after}", flush=True)
+    config = dataclasses.replace(
+        ozgenel_recipe(None), epochs=args.epochs, patience=args.epochs, lr=3e-4, freeze_backbone_epochs=0
+    )
+    results = {}
+    for start_name, start_model in (("champion", start), ("imagenet", None)):
+        for strategy in ("random", "label_next"):
+            started = time.perf_counter()
+            points = curve(start_model, strategy, pool, test, budgets, config, args.seed)
+            results[(start_name, strategy)] = points
+            shown = ", ".join(
+                f"{p['labels']}: {rounded(p['balanced_accuracy'])} (recalibrated "
+                f"{rounded(p['recalibrated'])})"
+                for p in points
+            )
+            print(
+                f"from {start_name}, {strategy} ({time.perf_counter() - started:.0f} s): {shown}", flush=True
+            )
+    random_needs = labels_needed(results[("champion", "random")], TARGET)
+    active_needs = labels_needed(results[("champion", "label_next")], TARGET)
+    print(
+        f"labels for balanced accuracy {TARGET} from the champion: random {random_needs}, "
+        f"label these next {active_needs}"
+    )
+    if random_needs is None or active_needs is None:
+        print(f"ratio undefined (> {budgets[-1]} labels for one of them)")
+    else:
+        print(f"ratio {random_needs / active_needs:.2f}")
+
+
+if __name__ == "__main__":
+    main()
