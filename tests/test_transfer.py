@@ -1,6 +1,7 @@
 """Adapting to a new site without labels (batch-norm statistics) and choosing which images to label."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -11,6 +12,7 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
+from crack_pipeline.vision.transfer.label_noise import group_folds, suspect_labels
 from crack_pipeline.vision.transfer.recalibration import cross_fitted_decisions, recalibrate
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -111,3 +113,19 @@ def test_a_recalibrated_threshold_is_estimated_on_labels_it_was_not_chosen_on():
     assert estimate["recall"] == pytest.approx(decisions[y == 1].mean())
     assert estimate["specificity"] == pytest.approx(1 - decisions[y == 0].mean())
     assert recalibrate(np.array([1, 0, 0]), np.array([0.3, 0.1, 0.2]), 0.99)["cross_fitted"] is None
+
+
+def test_folds_keep_each_parent_photo_whole_and_even():
+    groups = [f"p{i // 5}" for i in range(50)] + [f"big{i // 20}" for i in range(40)]  # 10 of 5, 2 of 20
+    folds = group_folds(groups, 3, seed=1)
+    frame = pd.DataFrame({"group": groups, "fold": folds})
+    assert frame.groupby("group").fold.nunique().max() == 1
+    assert sorted(frame.fold.value_counts().tolist()) == [30, 30, 30]
+
+
+def test_suspect_labels_are_those_strongly_contradicted_most_first():
+    table = suspect_labels(
+        ["a", "b", "c", "d", "e"], [1, 1, 0, 0, 1], [0.02, 0.5, 0.95, 0.3, 0.08], confidence=0.9
+    )
+    assert table.name.tolist() == ["a", "c", "e"]
+    np.testing.assert_allclose(table.contradiction, [0.98, 0.95, 0.92])
