@@ -21,6 +21,7 @@ from crack_pipeline.vision.data.sources import (
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
+from crack_pipeline.vision.evaluation.metrics import threshold_for_recall, threshold_on_validation
 from tests.conftest import image_bytes, write
 
 INGEST = {"label_aliases": DEFAULT_ALIASES, "min_side": 32, "max_pixels": 10**7, "workers": 1}
@@ -143,6 +144,40 @@ def test_evaluation_reports_every_domain_as_scikit_learn_computes_it():
     assert (result.predictions.domain == domains).all()
     one = evaluate_probabilities("m", data, probability, 0.4, domains=["a"] * 50)
     assert "per_domain" not in one.metrics and "domain" not in one.predictions
+
+
+def test_each_domain_is_decided_at_its_own_threshold_where_it_has_one():
+    rng = np.random.default_rng(1)
+    domains = np.array(["easy"] * 40 + ["faint"] * 40)
+    labels = np.tile([0, 1], 40)
+    shift = np.where(domains == "faint", 0.15, 0.5)  # faint cracks score low
+    probability = np.clip(labels * shift + rng.uniform(0, 0.1, 80), 0, 1)
+    chosen = threshold_on_validation(labels, probability, 0.99, domains=domains.tolist())
+    for domain in ("easy", "faint"):
+        mine = domains == domain
+        assert chosen["per_domain"][domain]["value"] == threshold_for_recall(
+            labels[mine], probability[mine], 0.99
+        )
+    assert chosen["value"] == threshold_for_recall(labels, probability, 0.99), (
+        "the pooled one, for unknown sites"
+    )
+    own = {"easy": chosen["per_domain"]["easy"]["value"]}  # faint: none of its own, the pooled one decides
+    data = ImageTensors(
+        images=torch.zeros((80, 3, 8, 8), dtype=torch.uint8),
+        labels=torch.as_tensor(labels),
+        paths=[f"{d}/{i}.png" for i, d in enumerate(domains)],
+    )
+    result = evaluate_probabilities(
+        "m", data, probability, chosen["value"], domains=domains.tolist(), domain_thresholds=own
+    )
+    per_image = np.where(domains == "easy", own["easy"], chosen["value"])
+    decided = probability >= per_image
+    assert (result.predictions.predicted_label == np.where(decided, "crack", "no_crack")).all()
+    assert result.metrics["at_threshold"]["accuracy"] == pytest.approx(np.mean(decided == labels))
+    assert result.metrics["at_threshold"]["threshold"] is None, "several thresholds: none to name"
+    easy = result.metrics["per_domain"]["easy"]["at_threshold"]
+    assert easy["threshold"] == own["easy"] > chosen["value"]
+    assert result.metrics["per_domain"]["faint"]["at_threshold"]["threshold"] == chosen["value"]
 
 
 def test_old_style_frames_without_domain_fail_clearly():

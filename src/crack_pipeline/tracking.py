@@ -92,6 +92,8 @@ def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:
         threshold = checkpoint["threshold"]
         tags["decision_threshold"] = repr(float(threshold["value"]))
         tags["decision_threshold_for"] = f"recall {threshold['target_recall']} on {threshold['chosen_on']}"
+        for domain, own in threshold.get("per_domain", {}).items():
+            tags[f"decision_threshold.{domain}"] = repr(float(own["value"]))
     return tags
 
 

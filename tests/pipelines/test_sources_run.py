@@ -5,10 +5,12 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
+from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from tests.conftest import line_fields, logged_lines, run_session, use_tiny_training, write
 
@@ -54,11 +56,20 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
     )
     predictions = pd.read_csv(latest(kedro_project, "data/07_model_output/small_cnn/predictions.csv"))
     assert set(metrics["per_domain"]) == set(DOMAINS)
-    threshold = metrics["threshold"]["value"]
+    checkpoint = TorchCheckpointDataset(
+        filepath=str(latest(kedro_project, "data/06_models/small_cnn/checkpoint.pt"))
+    )
+    own = checkpoint.load()["threshold"]["per_domain"]
+    assert set(own) == set(DOMAINS), "one decision threshold per domain, each chosen on its validation photos"
     for domain in DOMAINS:
         rows = predictions[predictions.domain == domain]
         assert rows.file.str.startswith(f"{domain}/").all()
         scores = metrics["per_domain"][domain]["at_threshold"]
+        threshold = own[domain]["value"]
+        assert scores["threshold"] == threshold
+        assert (
+            rows.predicted_label == np.where(rows.crack_probability >= threshold, "crack", "no_crack")
+        ).all()
         y = (rows.true_label == "crack").astype(int)
         assert scores["n"] == len(rows) == (test.domain == domain).sum()
         assert scores["balanced_accuracy"] == pytest.approx(

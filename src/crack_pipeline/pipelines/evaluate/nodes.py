@@ -42,6 +42,7 @@ def evaluate_checkpoint(
         checkpoint_probabilities(checkpoint, test),
         threshold["value"],
         domains=[domain_of_key(key) for key in test.paths],
+        domain_thresholds={d: own["value"] for d, own in threshold.get("per_domain", {}).items()},
     )
     metrics = {
         "variant": checkpoint["variant"],
@@ -82,12 +83,17 @@ def evaluate_variant(
         }
     )
     at_threshold, threshold = metrics["at_threshold"], metrics["threshold"]
+    where = (
+        "each domain's threshold"
+        if at_threshold["threshold"] is None
+        else f"threshold {threshold['value']:.4f}"
+    )
     logger.info(
-        "evaluate: %s test n=%d at threshold %.4f (recall %.2f on validation): accuracy=%.4f recall=%.4f "
+        "evaluate: %s test n=%d at %s (recall %.2f on validation): accuracy=%.4f recall=%.4f "
         "precision=%.4f roc_auc=%s",
         checkpoint["variant"],
         at_threshold["n"],
-        threshold["value"],
+        where,
         threshold["target_recall"],
         at_threshold["accuracy"],
         at_threshold["recall"],
@@ -96,10 +102,11 @@ def evaluate_variant(
     )
     for domain, scores in metrics.get("per_domain", {}).items():
         logger.info(
-            "evaluate: %s test domain %s n=%d: balanced_accuracy=%s recall=%.4f roc_auc=%s",
+            "evaluate: %s test domain %s n=%d at threshold %.4f: balanced_accuracy=%s recall=%.4f roc_auc=%s",
             checkpoint["variant"],
             domain,
             scores["at_threshold"]["n"],
+            scores["at_threshold"]["threshold"],
             format_metric(scores["at_threshold"]["balanced_accuracy"]),
             scores["at_threshold"]["recall"],
             format_metric(scores["at_threshold"]["roc_auc"]),

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import data_fingerprint, git_commit, split_fingerprint
 from crack_pipeline.vision.data.labels import CLASS_NAMES
-from crack_pipeline.vision.data.sources import image_keys
+from crack_pipeline.vision.data.sources import domain_of_key, image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
@@ -179,7 +179,10 @@ def train_variant(
     )
     val = split_tensors["val"]
     checkpoint["threshold"] = threshold_on_validation(
-        val.labels.numpy(), checkpoint_probabilities(checkpoint, val), float(train["target_recall"])
+        val.labels.numpy(),
+        checkpoint_probabilities(checkpoint, val),
+        float(train["target_recall"]),
+        domains=[domain_of_key(key) for key in val.paths],
     )
     logger.info(
         "train: %s decision threshold %.4f (recall %.3f on validation, target %.3f)",
@@ -188,4 +191,6 @@ def train_variant(
         checkpoint["threshold"]["validation_recall"],
         checkpoint["threshold"]["target_recall"],
     )
+    for domain, own in checkpoint["threshold"].get("per_domain", {}).items():
+        logger.info("train: %s decision threshold for domain %s: %.4f", name, domain, own["value"])
     return checkpoint, result.history, plot_training_history(result.history, name)

@@ -32,10 +32,10 @@ def checkpoint_probabilities(
     return crack_probabilities(model, data.images, checkpoint["mean"], checkpoint["std"], resolved)
 
 
-def predictions_table(data: ImageTensors, probability: np.ndarray, threshold: float) -> pd.DataFrame:
-    """file, true_label, crack_probability, predicted_label, correct (at `threshold`)."""
+def predictions_table(data: ImageTensors, probability: np.ndarray, threshold) -> pd.DataFrame:
+    """file, true_label, crack_probability, predicted_label, correct (at `threshold`: one, or per image)."""
     true = [CLASS_NAMES[i] for i in data.labels.tolist()]
-    predicted = ["crack" if p >= threshold else "no_crack" for p in probability]
+    predicted = np.where(np.asarray(probability) >= threshold, "crack", "no_crack").tolist()
     return pd.DataFrame(
         {
             "file": data.paths,
@@ -54,8 +54,8 @@ class Evaluation:
     figures: dict[str, Figure]  # by file name, e.g. "roc_pr.png"
 
 
-def metrics_at(y: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, Any]:
-    """{"at_threshold": metrics at `threshold`, "at_half": at 0.5}."""
+def metrics_at(y: np.ndarray, probability: np.ndarray, threshold) -> dict[str, Any]:
+    """{"at_threshold": metrics at `threshold` (one, or one per image), "at_half": at 0.5}."""
     return {
         "at_threshold": binary_metrics(y, probability, threshold),
         "at_half": binary_metrics(y, probability, 0.5),
@@ -69,21 +69,33 @@ def evaluate_probabilities(
     threshold: float,
     mistakes: int = 12,
     domains: Sequence[str] | None = None,
+    domain_thresholds: dict[str, float] | None = None,
 ) -> Evaluation:
     """Metrics at `threshold` (the model's decision threshold) and at 0.5, the predictions table at the
     threshold and the figures, for one labelled set. With the domain of every image, and more than one,
-    the metrics are also given per domain (`per_domain`), and the predictions name each image's."""
+    the metrics are also given per domain (`per_domain`), and the predictions name each image's; an image
+    of a domain in `domain_thresholds` is decided at its domain's threshold (pooled metrics too)."""
     y = data.labels.numpy()
-    metrics = metrics_at(y, probability, threshold)
-    table = predictions_table(data, probability, threshold)
+    per_image = threshold
     if domains is not None and len(set(domains)) > 1:
         domains = np.asarray(domains)
+        own = domain_thresholds or {}
+        per_image = np.array([own.get(d, threshold) for d in domains])
+        metrics = metrics_at(y, probability, per_image)
         metrics["per_domain"] = {
-            domain: metrics_at(y[domains == domain], probability[domains == domain], threshold)
-            for domain in sorted(set(domains))
+            domain: metrics_at(
+                y[domains == domain], probability[domains == domain], own.get(domain, threshold)
+            )
+            for domain in sorted(set(domains.tolist()))
         }
+    else:
+        metrics = metrics_at(y, probability, threshold)
+    table = predictions_table(data, probability, per_image)
+    if "per_domain" in metrics:
         table.insert(1, "domain", domains)
-    wrong = table[~table.correct].assign(confidence=lambda f: (f.crack_probability - threshold).abs())
+    wrong = table[~table.correct].assign(
+        confidence=np.abs(table.crack_probability - per_image)[~table.correct]
+    )
     worst = wrong.sort_values("confidence", ascending=False).head(mistakes)
     index = {path: i for i, path in enumerate(data.paths)}
     images = {f: data.images[index[f]].permute(1, 2, 0).numpy() for f in worst.file}

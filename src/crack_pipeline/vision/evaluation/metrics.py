@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn import metrics as sk
 
@@ -10,8 +12,9 @@ from crack_pipeline.vision.evaluation.calibration import expected_calibration_er
 from crack_pipeline.vision.settings import ConfigError
 
 
-def binary_metrics(y_true, probability, threshold: float = 0.5) -> dict[str, float | None]:
-    """Every reported metric at one threshold (a crack when probability >= threshold).
+def binary_metrics(y_true, probability, threshold: float | np.ndarray = 0.5) -> dict[str, float | None]:
+    """Every reported metric at one threshold (a crack when probability >= threshold), or at one threshold
+    per image (an array: each image's domain's; `threshold` is then recorded as None).
 
     Metrics that need both classes (balanced accuracy, ROC and PR AUC; specificity needs clean images)
     are None when the images hold one class only: undefined, not a number that looks like a score.
@@ -22,7 +25,7 @@ def binary_metrics(y_true, probability, threshold: float = 0.5) -> dict[str, flo
     tn, fp, fn, tp = sk.confusion_matrix(y_true, predicted, labels=[0, 1]).ravel()
     both_classes = len(np.unique(y_true)) == 2
     return {
-        "threshold": float(threshold),
+        "threshold": float(threshold) if np.ndim(threshold) == 0 else None,
         "n": int(len(y_true)),
         "accuracy": float(sk.accuracy_score(y_true, predicted)),
         "balanced_accuracy": float(sk.balanced_accuracy_score(y_true, predicted)) if both_classes else None,
@@ -66,15 +69,32 @@ def threshold_for_recall(y_true, probability, target_recall: float) -> float:
     return float(positives[max(needed, 1) - 1])
 
 
-def threshold_on_validation(y_val, p_val, target_recall: float) -> dict[str, float | str]:
+def threshold_on_validation(y_val, p_val, target_recall: float, domains=None) -> dict[str, Any]:
     """The model's decision threshold: the highest that finds `target_recall` of the validation split's
-    cracks, with what it gives there. Stored in the checkpoint, it is what every consumer uses."""
+    cracks, with what it gives there. Stored in the checkpoint, it is what every consumer uses.
+
+    With the domain of every validation image, and several, also one per domain with cracks in validation
+    (`per_domain`): one pooled threshold is set by the hardest domain and costs the others their
+    specificity, so where an image's domain is known, its domain's threshold decides.
+    """
     value = threshold_for_recall(y_val, p_val, target_recall)
     reached = binary_metrics(y_val, p_val, value)
-    return {
+    chosen: dict[str, Any] = {
         "value": value,
         "target_recall": float(target_recall),
         "chosen_on": "validation",
         "validation_recall": reached["recall"],
         "validation_precision": reached["precision"],
     }
+    if domains is not None and len(set(domains)) > 1:
+        y_val, p_val, domains = (
+            np.asarray(y_val).astype(int),
+            np.asarray(p_val, dtype=float),
+            np.asarray(domains),
+        )
+        chosen["per_domain"] = {
+            domain: threshold_on_validation(y_val[domains == domain], p_val[domains == domain], target_recall)
+            for domain in sorted(set(domains.tolist()))
+            if (y_val[domains == domain] == 1).any()
+        }
+    return chosen

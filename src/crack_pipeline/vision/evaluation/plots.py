@@ -37,7 +37,8 @@ def plot_confusion_matrix(metrics: dict[str, float], title: str) -> Figure:
     ConfusionMatrixDisplay(counts, display_labels=list(CLASS_NAMES)).plot(
         ax=axis, cmap="Blues", colorbar=False
     )
-    axis.set(xlabel="predicted", ylabel="true", title=f"{title}\nthreshold {metrics['threshold']:.3f}")
+    threshold = "each domain's" if metrics["threshold"] is None else f"{metrics['threshold']:.3f}"
+    axis.set(xlabel="predicted", ylabel="true", title=f"{title}\nthreshold {threshold}")
     return figure
 
 
