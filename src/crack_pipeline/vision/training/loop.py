@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,13 +23,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from crack_pipeline.vision.data.augment import AugmentConfig, augment
-from crack_pipeline.vision.data.sources import domain_of_key
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
 from crack_pipeline.vision.settings import settings_dataclass
+from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -75,36 +74,11 @@ class FitResult:
     train_images_per_second: float
 
 
-def _class_weights(labels: torch.Tensor, mode: str | None) -> torch.Tensor | None:
-    if mode is None:
-        return None
-    counts = torch.bincount(labels, minlength=2).float().clamp_(min=1)
-    return counts.sum() / (len(counts) * counts)
-
-
 def _set_backbone_trainable(model: nn.Module, spec: ModelSpec, trainable: bool) -> None:
     head = {id(p) for p in model.get_submodule(spec.head).parameters()}
     for parameter in model.parameters():
         if id(parameter) not in head:
             parameter.requires_grad_(trainable)
-
-
-def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    kinds = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
-    return kinds[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
-
-def _make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
-    """The per-batch learning-rate schedule over all `config.epochs` (None for a constant rate)."""
-    if config.schedule == "constant":
-        return None
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=config.lr,
-        total_steps=max(1, config.epochs * steps_per_epoch),
-        pct_start=config.warmup,
-        cycle_momentum=False,
-    )
 
 
 def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str, float]:
@@ -113,17 +87,6 @@ def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str,
         "loss": float(criterion(logits, data.labels)),
         "accuracy": float((logits.argmax(1) == data.labels).float().mean()) if len(data) else math.nan,
     }
-
-
-def epoch_order(data: ImageTensors, balance_domains: bool, generator: torch.Generator) -> torch.Tensor:
-    """The images of one epoch, as indices: a permutation, or with `balance_domains` as many draws (with
-    replacement) weighted so that each domain makes up an equal share of them."""
-    if not balance_domains:
-        return torch.randperm(len(data), generator=generator)
-    domains = [domain_of_key(key) for key in data.paths]
-    counts = Counter(domains)
-    weights = torch.tensor([1.0 / counts[d] for d in domains], dtype=torch.float64)
-    return torch.multinomial(weights, len(data), replacement=True, generator=generator)
 
 
 def train_one_epoch(
@@ -205,9 +168,9 @@ def _fit(
     torch.manual_seed(config.seed)
     model = precision.prepare(model)
     generator = torch.Generator().manual_seed(config.seed)
-    criterion = nn.CrossEntropyLoss(weight=_class_weights(train.labels, config.class_weights))
-    optimizer = _make_optimizer(model, config)
-    scheduler = _make_scheduler(optimizer, config, math.ceil(len(train) / config.batch_size))
+    criterion = nn.CrossEntropyLoss(weight=class_weights(train.labels, config.class_weights))
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, math.ceil(len(train) / config.batch_size))
     run_key = f"{spec.name}-{precision.name}-{config.fingerprint()}-{_data_key(train, val)}"
 
     history: list[dict[str, float]] = []

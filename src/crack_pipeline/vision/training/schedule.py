@@ -1,0 +1,53 @@
+"""What each epoch draws and how the weights move: class weights, each epoch's order of images, the
+optimiser and the per-batch learning-rate schedule."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from crack_pipeline.vision.data.sources import domain_of_key
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+
+if TYPE_CHECKING:
+    from crack_pipeline.vision.training.loop import TrainConfig
+
+
+def class_weights(labels: torch.Tensor, mode: str | None) -> torch.Tensor | None:
+    """Loss weights inversely proportional to each class's count (`mode` "balanced"), or None."""
+    if mode is None:
+        return None
+    counts = torch.bincount(labels, minlength=2).float().clamp_(min=1)
+    return counts.sum() / (len(counts) * counts)
+
+
+def epoch_order(data: ImageTensors, balance_domains: bool, generator: torch.Generator) -> torch.Tensor:
+    """The images of one epoch, as indices: a permutation, or with `balance_domains` as many draws (with
+    replacement) weighted so that each domain makes up an equal share of them."""
+    if not balance_domains:
+        return torch.randperm(len(data), generator=generator)
+    domains = [domain_of_key(key) for key in data.paths]
+    counts = Counter(domains)
+    weights = torch.tensor([1.0 / counts[d] for d in domains], dtype=torch.float64)
+    return torch.multinomial(weights, len(data), replacement=True, generator=generator)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    kinds = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+    return kinds[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """The per-batch learning-rate schedule over all `config.epochs` (None for a constant rate)."""
+    if config.schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=config.lr,
+        total_steps=max(1, config.epochs * steps_per_epoch),
+        pct_start=config.warmup,
+        cycle_momentum=False,
+    )
