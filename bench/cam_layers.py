@@ -13,13 +13,13 @@ architecture (efficientnet_lite0 unless --variant says otherwise).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 from trained_run import DATA, latest, latest_checkpoint
 
 from crack_pipeline.pipelines.explain.nodes import match_masks
 from crack_pipeline.vision.data.folder import Folder, ImageRef
+from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.models.checkpoint import decision_threshold
 from crack_pipeline.vision.models.registry import get_spec
@@ -47,8 +47,8 @@ def main() -> None:
     split = pd.read_csv(latest("03_primary/split_manifest.csv"))
     cracks = split[(split.split == "test") & (split.label == "crack")].sort_values("path")
     items = [
-        ImageRef(path, Path(root) / path, label)
-        for path, root, label in zip(cracks.path, cracks.root, cracks.label, strict=True)
+        ImageRef(path, file, label)
+        for path, file, label in zip(cracks.path, image_files(cracks), cracks.label, strict=True)
     ]
     masks = match_masks(Folder.scan(DATA / "01_raw/synthetic/masks"), list(cracks.path))
     print(f"{args.variant}: {len(items)} test crack images, masks for {len(masks)}")

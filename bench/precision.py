@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 import torch
+from fitted import bench_checkpoint
 from PIL import Image
 
 from crack_pipeline.config import project_parameters
@@ -31,10 +32,9 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.explain.cam import CamExplainer
 from crack_pipeline.vision.explain.localisation import pointing_game
 from crack_pipeline.vision.explain.tiling import resize_heatmap
-from crack_pipeline.vision.models.checkpoint import make_checkpoint
 from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
 from crack_pipeline.vision.models.precision import AUTO_BF16_USES, Precision, describe_cpu
-from crack_pipeline.vision.models.registry import ModelSpec, create_model, get_spec
+from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.training.loop import TrainConfig, fit
 
@@ -61,21 +61,6 @@ def default_data(folder: Path, image_size: int) -> tuple[dict[str, ImageTensors]
     return tensors, stems
 
 
-def checkpoint_of(model, spec: ModelSpec, input_size: int) -> dict:
-    return make_checkpoint(
-        model,
-        variant=spec.name,
-        architecture=spec.name,
-        input_size=input_size,
-        train_config={},
-        data_fingerprint="",
-        split_fingerprint="",
-        git_commit="",
-        best_epoch=0,
-        best_metrics={},
-    )
-
-
 def trained(settings: dict, model_settings: dict, tensors: dict, precision: str) -> tuple[dict, float]:
     """(a) The variant trained at `precision` from its seed: its checkpoint and the seconds it took."""
     config = settings_from(TrainConfig, {**settings, "precision": precision, "progress": False}, "train")
@@ -84,7 +69,9 @@ def trained(settings: dict, model_settings: dict, tensors: dict, precision: str)
     model = create_model(spec.name, pretrained=pretrained)
     started = time.perf_counter()
     result = fit(model, spec, tensors["train"], tensors["val"], config, pretrained=pretrained)
-    return checkpoint_of(result.model, spec, tensors["train"].images.shape[-1]), time.perf_counter() - started
+    return bench_checkpoint(
+        result.model, spec.name, tensors["train"].images.shape[-1]
+    ), time.perf_counter() - started
 
 
 def probabilities(checkpoint: dict, images: torch.Tensor, precision: str) -> tuple[np.ndarray, float]:

@@ -43,6 +43,12 @@ def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dic
     return checkpoint
 
 
+def newest_version_of_variant(client: MlflowClient, model_name: str, variant: str):
+    """The newest registered version of `model_name` trained as `variant` (None when there is none)."""
+    found = client.search_model_versions(f"name='{model_name}' and tag.variant='{variant}'")
+    return max(found, key=lambda v: int(v.version)) if found else None
+
+
 class ModelRegistry:
     """Read access to every registered model version, by a reference a person writes: `champion` (or any
     alias), a version number (`7`), or a variant's name (its newest version)."""
@@ -60,10 +66,7 @@ class ModelRegistry:
             elif reference == CHAMPION_ALIAS:
                 version = client.get_model_version_by_alias(self.model_name, reference)
             else:
-                found = client.search_model_versions(
-                    f"name='{self.model_name}' and tag.variant='{reference}'"
-                )
-                version = max(found, key=lambda v: int(v.version)) if found else None
+                version = newest_version_of_variant(client, self.model_name, reference)
         except MlflowException:
             version = None
         if version is None:
@@ -132,10 +135,7 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
     def _find_version(self, client: MlflowClient):
         try:
             if self._variant:
-                found = client.search_model_versions(
-                    f"name='{self._model_name}' and tag.variant='{self._variant}'"
-                )
-                return max(found, key=lambda v: int(v.version)) if found else None
+                return newest_version_of_variant(client, self._model_name, self._variant)
             return client.get_model_version_by_alias(self._model_name, self._alias)
         except MlflowException:
             return None

@@ -11,7 +11,6 @@ from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import split_fingerprint
-from crack_pipeline.vision.data.sources import domain_of_key
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
@@ -41,7 +40,7 @@ def evaluate_checkpoint(
         test,
         checkpoint_probabilities(checkpoint, test),
         threshold["value"],
-        domains=[domain_of_key(key) for key in test.paths],
+        domains=test.domains,
         domain_thresholds={d: own["value"] for d, own in threshold.get("per_domain", {}).items()},
     )
     metrics = {

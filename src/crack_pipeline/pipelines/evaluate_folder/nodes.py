@@ -4,7 +4,6 @@ labelled, ranked for labelling where not."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from matplotlib.figure import Figure
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.scanning import OK
+from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
@@ -66,7 +66,7 @@ def evaluate_folder(
     row = {path: i for i, path in enumerate(data.paths)}
     large = large[large.path.isin(row)]
     # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
-    refs = [ImageRef(path, Path(root) / path) for path, root in zip(large.path, large.root, strict=True)]
+    refs = [ImageRef(path, file) for path, file in zip(large.path, image_files(large), strict=True)]
     tiled, tiles = classify_photos(checkpoint, refs, config)
     for path, p in tiled.items():
         probability[row[path]] = p

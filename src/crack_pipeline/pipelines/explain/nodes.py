@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.masks import pair_masks, read_mask
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
+from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
@@ -41,8 +41,8 @@ def images_to_explain(
         rows = require_roots(split_manifest)
         rows = rows[rows.split == explain["split"]].sort_values("path")
         return [
-            ImageRef(path, Path(root) / path, label)
-            for path, root, label in zip(rows.path, rows.root, rows.label, strict=True)
+            ImageRef(path, file, label)
+            for path, file, label in zip(rows.path, image_files(rows), rows.label, strict=True)
         ]
     scan = scan_folder(
         explain_input,

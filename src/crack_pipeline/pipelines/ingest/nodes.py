@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ from crack_pipeline.vision.data import eda
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.scanning import OK, summary_lines
-from crack_pipeline.vision.data.sources import Source, domain_of_folder, scan_sources
+from crack_pipeline.vision.data.sources import Source, domain_of_folder, image_files, scan_sources
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import settings_dataclass, settings_from
 
@@ -33,11 +32,11 @@ def scan_images(
             histogram_images.
         data: `params:data` — `sources` (a list of {domain, path, group_pattern}; null: `raw_images` alone,
             as the domain `data.domain`, by default named after its folder).
+        require_labels: images outside class folders stop the run (True) or are kept unlabelled.
     Returns:
         The image index (one row per file, with its domain; skipped files keep their row with the reason)
         and the per-class RGB pixel histograms of the kept images (long format: label, channel, value,
         count).
-        require_labels: images outside class folders stop the run (True) or are kept unlabelled.
     """
     sources = sources_of(raw_images, data, ingest.get("group_pattern"))
     result = scan_sources(
@@ -126,6 +125,5 @@ def plot_sample_grid(image_index: pd.DataFrame, ingest: dict[str, Any]) -> Figur
     kept = image_index[image_index.status == OK]
     count = min(int(ingest.get("sample_grid_size", 16)), len(kept))
     picks = kept.iloc[np.random.default_rng(0).choice(len(kept), size=count, replace=False)]
-    files = [Path(root) / path for root, path in zip(picks.root, picks.path, strict=True)]
     names = [f"{d}: {p.rsplit('/', 1)[-1]}" for d, p in zip(picks.domain, picks.path, strict=True)]
-    return eda.plot_sample_grid(files, names, picks.label.tolist())
+    return eda.plot_sample_grid(image_files(picks), names, picks.label.tolist())

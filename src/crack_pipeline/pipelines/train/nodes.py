@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import data_fingerprint, git_commit, split_fingerprint
 from crack_pipeline.vision.data.labels import CLASS_NAMES
-from crack_pipeline.vision.data.sources import domain_of_key, image_keys
+from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
@@ -182,7 +182,7 @@ def train_variant(
         val.labels.numpy(),
         checkpoint_probabilities(checkpoint, val),
         float(train["target_recall"]),
-        domains=[domain_of_key(key) for key in val.paths],
+        domains=val.domains,
     )
     logger.info(
         "train: %s decision threshold %.4f (recall %.3f on validation, target %.3f)",

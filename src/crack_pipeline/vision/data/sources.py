@@ -61,6 +61,11 @@ def image_keys(table: pd.DataFrame) -> list[str]:
     return [image_key(d, p) for d, p in zip(table.domain, table.path, strict=True)]
 
 
+def image_files(table: pd.DataFrame) -> list[Path]:
+    """Where every row's image is: its folder `root` joined with its `path` (image index, manifest)."""
+    return [Path(root) / path for root, path in zip(table.root, table.path, strict=True)]
+
+
 def domain_of_key(key: str) -> str:
     return key.split("/", 1)[0]
 

@@ -12,7 +12,7 @@ import torch
 from crack_pipeline.vision.data.image_io import load_resized_chunk
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.parallel import parallel_map
-from crack_pipeline.vision.data.sources import image_keys
+from crack_pipeline.vision.data.sources import domain_of_key, image_files, image_keys
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_patches
 from crack_pipeline.vision.errors import InputError
 
@@ -33,6 +33,11 @@ class ImageTensors:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    @property
+    def domains(self) -> list[str]:
+        """Each image's domain, from its key `<domain>/<path>`."""
+        return [domain_of_key(key) for key in self.paths]
 
     def concat(self, other: ImageTensors) -> ImageTensors:
         """Both sets in one (a copy)."""
@@ -90,7 +95,7 @@ def decode_listed(
     it), `domain` and `label` (a class name), as in the image index and the split manifest. Each image is
     named by its key, `<domain>/<path>`, unless `names` are given."""
     return build_tensors(
-        [Path(root) / path for root, path in zip(images.root, images.path, strict=True)],
+        image_files(images),
         image_keys(images) if names is None else names,
         [CLASS_NAMES.index(label) for label in images.label],
         size,

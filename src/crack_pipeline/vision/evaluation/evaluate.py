@@ -93,9 +93,7 @@ def evaluate_probabilities(
     table = predictions_table(data, probability, per_image)
     if "per_domain" in metrics:
         table.insert(1, "domain", domains)
-    wrong = table[~table.correct].assign(
-        confidence=np.abs(table.crack_probability - per_image)[~table.correct]
-    )
+    wrong = table.assign(confidence=np.abs(table.crack_probability - per_image))[~table.correct]
     worst = wrong.sort_values("confidence", ascending=False).head(mistakes)
     index = {path: i for i, path in enumerate(data.paths)}
     images = {f: data.images[index[f]].permute(1, 2, 0).numpy() for f in worst.file}

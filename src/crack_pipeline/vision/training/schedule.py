@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from crack_pipeline.vision.data.sources import domain_of_key
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ def epoch_order(data: ImageTensors, balance_domains: bool, generator: torch.Gene
     replacement) weighted so that each domain makes up an equal share of them."""
     if not balance_domains:
         return torch.randperm(len(data), generator=generator)
-    domains = [domain_of_key(key) for key in data.paths]
+    domains = data.domains
     counts = Counter(domains)
     weights = torch.tensor([1.0 / counts[d] for d in domains], dtype=torch.float64)
     return torch.multinomial(weights, len(data), replacement=True, generator=generator)
