@@ -1,4 +1,5 @@
-"""Pixel crack masks beside their photos: which mask file belongs to which image, and reading one."""
+"""Pixel crack masks beside their photos: which mask file belongs to which image, reading one, and checking
+a mask handed in as an array."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits, decode_image
+from crack_pipeline.vision.errors import InputError
 
 
 def pair_masks(masks: Folder, names: Iterable[str]) -> dict[str, Path]:
@@ -28,3 +30,14 @@ def read_mask(path: Path, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """A mask file as an HxW bool array: crack where any channel is above half (0/255 or 0/1-as-255 PNGs,
     grey or RGB). Raises `ImageRejected` for a file that is not a usable image."""
     return decode_image(path.read_bytes(), limits).pixels.max(axis=2) > 127
+
+
+def as_crack_mask(array: np.ndarray, name: str = "mask") -> np.ndarray:
+    """An HxW bool array from a bool or 0/1 array; `InputError` naming `name` for any other shape or
+    values (a probability map has to be thresholded first)."""
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise InputError(f"{name} must be a 2-D HxW array, got shape {array.shape}")
+    if array.dtype != bool and not ((array == 0) | (array == 1)).all():
+        raise InputError(f"{name} must hold only 0/1 or True/False; threshold a probability map first")
+    return array.astype(bool, copy=False)

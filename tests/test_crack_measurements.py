@@ -1,0 +1,188 @@
+"""Crack measurements on masks drawn with a known length, width and direction."""
+
+import math
+
+import numpy as np
+import pytest
+from skimage.draw import line
+
+from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
+
+
+def band(shape, start, angle, length, width):
+    """A mask with a straight band from `start` (row, column), `angle` degrees counter-clockwise from the
+    x axis as seen on screen, `length` px long between its flat ends and `width` px across: the pixels
+    whose centres lie in that rectangle. A start off the pixel grid (and off half-pixels) gives a band of
+    exactly `width` rows or columns along the axes."""
+    rows, columns = np.indices(shape)
+    up, right = start[0] - rows, columns - start[1]
+    along = right * math.cos(math.radians(angle)) + up * math.sin(math.radians(angle))
+    across = up * math.cos(math.radians(angle)) - right * math.sin(math.radians(angle))
+    return (along >= 0) & (along < length) & (np.abs(across) < width / 2)
+
+
+def rough(shape, start, angle, length, width, seed, bumps=40, tallest=3):
+    """`band` with discs of radius 1 to `tallest` px centred on its two long edges at random: the ragged
+    outline of a thresholded crack."""
+    rng = np.random.default_rng(seed)
+    rows, columns = np.indices(shape)
+    along = np.array([-math.sin(math.radians(angle)), math.cos(math.radians(angle))])
+    across = np.array([along[1], -along[0]])
+    mask = band(shape, start, angle, length, width)
+    for _ in range(bumps):
+        centre = (
+            np.asarray(start) + along * rng.uniform(3, length - 3) + across * rng.choice([-1, 1]) * width / 2
+        )
+        mask |= (rows - centre[0]) ** 2 + (columns - centre[1]) ** 2 < rng.uniform(1, tallest) ** 2
+    return mask
+
+
+@pytest.mark.parametrize("width", [1, 3, 4, 7])
+@pytest.mark.parametrize("vertical", [False, True])
+def test_a_straight_band_measures_its_length_width_direction_and_box(width, vertical):
+    mask = np.zeros((60, 140), dtype=bool)
+    mask[30 : 30 + width, 20:120] = True
+    if vertical:
+        mask = mask.T
+    (crack,) = measure_cracks(mask).to_dict("records")
+    assert crack["length_px"] == pytest.approx(100, abs=1)
+    # 2 d - 1: exact for odd widths; an even band has no centre row and reads one pixel thinner.
+    read = width if width % 2 else width - 1
+    assert crack["max_width_px"] == read
+    assert crack["mean_width_px"] == pytest.approx(read, abs=0.1)
+    assert crack["orientation_deg"] == pytest.approx(90 if vertical else 0, abs=0.5)
+    box = (crack["x0"], crack["y0"], crack["x1"], crack["y1"])
+    assert box == ((30, 20, 30 + width, 120) if vertical else (20, 30, 120, 30 + width))
+    assert crack["area_px"] == 100 * width
+
+
+@pytest.mark.parametrize("angle", [0, 10, 20, 22.5, 30, 45, 60, 90])
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 6, 7])
+def test_a_band_at_any_slant_measures_its_true_length(angle, width):
+    for start in ((125.3, 20.2), (125.6, 20.7), (125.85, 20.45)):
+        mask = band((150, 150), start, angle, 100, width)
+        (crack,) = measure_cracks(mask).to_dict("records")
+        assert crack["length_px"] == pytest.approx(100, rel=0.02), start
+        # 2 d - 1 reads even widths, and slanting bands' staircase edges, up to 1.5 px thin; at 45 degrees
+        # the nearest outside pixel can lie a little beyond the edge, up to 0.5 px thick.
+        assert width - 1.5 <= crack["mean_width_px"] <= width + 0.5, start
+        assert width - 1.5 <= crack["max_width_px"] <= width + 0.5, start
+        assert (crack["orientation_deg"] - angle + 90) % 180 - 90 == pytest.approx(0, abs=0.5), start
+
+
+@pytest.mark.parametrize("angle", [30, 45, 120])
+def test_a_drawn_line_measures_its_true_length(angle):
+    mask = np.zeros((200, 200), dtype=bool)
+    end = (round(150 - 100 * math.sin(math.radians(angle))), round(100 + 100 * math.cos(math.radians(angle))))
+    mask[line(150, 100, *end)] = True
+    (crack,) = measure_cracks(mask).to_dict("records")
+    true_length = math.hypot(end[0] - 150, end[1] - 100) + 1  # centre to centre, and half a pixel each end
+    assert crack["length_px"] == pytest.approx(true_length, rel=0.02)
+    assert crack["max_width_px"] == 1
+    assert crack["orientation_deg"] == pytest.approx(angle, abs=1)
+
+
+@pytest.mark.parametrize("angle", [0, 20, 70])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_rough_edged_band_keeps_its_length(angle, seed):
+    mask = rough((320, 320), (160.3, 70.2), angle, 150, 7, seed)
+    (crack,) = measure_cracks(mask).to_dict("records")
+    # Unpruned, the skeleton's side branches into the bumps added 30-53 % here.
+    assert crack["length_px"] == pytest.approx(150, rel=0.05)
+    assert crack["mean_width_px"] == pytest.approx(7, abs=1.5)
+
+
+@pytest.mark.parametrize("width", [3, 7])
+def test_a_branching_crack_measures_the_sum_of_its_branches(width):
+    junction = (80.3, 100.2)
+    arm = 50 if width == 3 else 20  # a real branch, however short, is longer than the crack is wide
+    mask = (
+        band((200, 200), junction, -90, 60, width)  # the stem, down
+        | band((200, 200), junction, 45, arm, width)  # the arms, up right and up left
+        | band((200, 200), junction, 135, arm, width)
+    )
+    (crack,) = measure_cracks(mask).to_dict("records")
+    assert crack["length_px"] == pytest.approx(60 + 2 * arm, abs=3)
+    assert crack["max_width_px"] == pytest.approx(width, abs=1)
+
+
+def test_separate_cracks_are_rows_longest_first_and_specks_are_left_out():
+    mask = np.zeros((100, 150), dtype=bool)
+    mask[70:80, 10:13] = True  # 30 px: under the default minimum...
+    mask[10:50, 120:123] = True  # ...a vertical crack 40 px long...
+    mask[60:63, 20:100] = True  # ...and a horizontal one 80 px long
+    mask[90:92, 140:142] = True  # a speck of 4 px
+    table = measure_cracks(mask, min_pixels=35)
+    assert table["crack"].tolist() == [1, 2]
+    assert table["length_px"].tolist() == pytest.approx([80, 40], abs=1)
+    assert table[["x0", "y0", "x1", "y1"]].values.tolist() == [[20, 60, 100, 63], [120, 10, 123, 50]]
+    assert table["orientation_deg"].tolist() == pytest.approx([0, 90], abs=0.5)
+    assert len(measure_cracks(mask)) == 3, "the 30-px crack counts at the default minimum of 10 px"
+
+
+def three_widths():
+    """Horizontal cracks 100 px long and 1, 3 and 7 px wide."""
+    mask = np.zeros((60, 140), dtype=bool)
+    mask[10, 20:120] = True
+    mask[20:23, 20:120] = True
+    mask[40:47, 20:120] = True
+    return mask
+
+
+def test_millimetres_and_severity_bands():
+    table = measure_cracks(three_widths(), mm_per_pixel=0.2).sort_values("max_width_px")
+    assert table["max_width_mm"].tolist() == pytest.approx([0.2, 0.6, 1.4])
+    assert table["length_mm"].tolist() == pytest.approx([20, 20, 20], abs=0.2)
+    assert table["mean_width_mm"].tolist() == pytest.approx([0.2, 0.6, 1.4], abs=0.2)
+    # Eurocode's 0.3 mm, then 1 and 3 mm.
+    assert table["severity"].tolist() == ["hairline", "fine", "medium"]
+
+    in_px = measure_cracks(three_widths()).sort_values("max_width_px")
+    assert in_px["severity"].tolist() == ["hairline", "fine", "medium"]
+    assert "length_mm" not in in_px
+    custom = measure_cracks(three_widths(), width_bands={"thin": 2, "thick": 5}).sort_values("max_width_px")
+    assert custom["severity"].tolist() == ["thin", "thick", "thick"], "the last band is open-ended"
+
+
+def test_image_summary():
+    summary = image_summary(measure_cracks(three_widths(), mm_per_pixel=0.2))
+    assert summary["count"] == 3
+    assert summary["total_length_px"] == pytest.approx(300, abs=3)
+    assert summary["total_length_mm"] == pytest.approx(60, abs=0.6)
+    assert summary["max_width_px"] == 7 and summary["max_width_mm"] == pytest.approx(1.4)
+    assert summary["worst_severity"] == "medium"
+
+
+def test_an_empty_mask_gives_an_empty_table_with_the_same_columns():
+    for scale in (None, 0.1):
+        empty = measure_cracks(np.zeros((50, 50), dtype=bool), mm_per_pixel=scale)
+        assert empty.empty
+        assert list(empty.columns) == list(measure_cracks(three_widths(), mm_per_pixel=scale).columns)
+    summary = image_summary(measure_cracks(np.zeros((50, 50), dtype=bool)))
+    assert summary == {"count": 0, "total_length_px": 0.0, "max_width_px": 0.0, "worst_severity": None}
+
+
+def test_a_single_pixel_and_a_mask_touching_the_border():
+    mask = np.zeros((20, 30), dtype=bool)
+    mask[5, 5] = True
+    (speck,) = measure_cracks(mask, min_pixels=1).to_dict("records")
+    assert speck["length_px"] == 1 and speck["max_width_px"] == 1 and math.isnan(speck["orientation_deg"])
+    mask = np.zeros((20, 30), dtype=bool)
+    mask[8:11, :] = True  # runs off both sides of the photo: it ends at the border
+    (crack,) = measure_cracks(mask).to_dict("records")
+    assert crack["length_px"] == pytest.approx(30, abs=1) and crack["max_width_px"] == 3
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"mask": np.zeros((5, 5, 3), dtype=bool)}, "2-D"),
+        ({"mask": np.full((5, 5), 0.7)}, "threshold"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": 0}, "positive"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": -0.1}, "positive"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "width_bands": {"wide": 5, "fine": 1}}, "increasing"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        measure_cracks(**arguments)
