@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.data.tile_grid import tile_grid
+from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
 from crack_pipeline.vision.explain.photos import explain_photo
 from crack_pipeline.vision.explain.quality import quality_lines
-from crack_pipeline.vision.explain.rendering import BOX_COLOUR, draw_boxes, scale_boxes
+from crack_pipeline.vision.explain.rendering import BOX_COLOUR, OUTLINE_COLOUR, draw_boxes, scale_boxes
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.settings import ConfigError, settings_from
@@ -132,6 +134,15 @@ def test_a_whole_photo_and_a_patch_explained_together(trained_checkpoint, tmp_pa
     overlay = np.asarray(Image.open(io.BytesIO(result.files[deck["overlay"]])))
     assert tuple(overlay[best.y0, (best.x0 + best.x1 - 1) // 2]) == BOX_COLOUR
     assert "layercam/00000_deck_probability.png" in result.files
+    # Its crack pixels: a mask at full resolution on the drawn crack, outlined on the overlay, measured.
+    mask = np.asarray(Image.open(io.BytesIO(result.files[deck["mask"]]))) > 0
+    assert mask.shape == (240, 330)
+    assert tolerant_scores(mask, photo.mask, tolerance=2)["f1"] > 0.8
+    edge = mask & ~ndimage.binary_erosion(mask)
+    drawn = (overlay[edge] == OUTLINE_COLOUR).all(axis=1) | (overlay[edge] == BOX_COLOUR).all(axis=1)
+    assert drawn.all(), "the crack's outline on the overlay (under the boxes' lines)"
+    cracks = result.measurements[result.measurements.file == "site/deck.png"]
+    assert len(cracks) == rows.loc["site/deck.png", "cracks_count"] == deck["cracks_count"]
     # Whole photos are scored apart from patches, with scope=photo in the printed line.
     quality = result.quality["layercam"]
     assert quality["n"] == 1 and quality["photo"]["n"] == 1 and quality["photo"]["detection_rate"] == 1.0

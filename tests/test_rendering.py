@@ -21,6 +21,11 @@ def test_gallery_escapes_every_name():
         "panel": "gradcam/00000_x_panel.png",
         "tiles": 1,
         "boxes": [],
+        "mask": "gradcam/00000_x_mask.png",
+        "cracks_count": 1,
+        "cracks_total_length_px": 12.5,
+        "cracks_max_width_px": 3.0,
+        "cracks_worst_severity": NASTY,  # band names are the user's
     }
     page = gallery_html([item], model="<b>small_cnn</b>", threshold=0.37)
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>small_cnn</b>" not in page

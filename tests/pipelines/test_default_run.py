@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from kedro.io.core import DatasetError
+from PIL import Image
 
 from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.datasets.registered_model import ModelRegistry
@@ -282,6 +283,11 @@ def test_a_whole_photo_is_tiled_scored_and_boxed_with_the_models_threshold(defau
     (heatmap,) = (newest / "layercam").glob("*_heatmap.npy")
     (tiles,) = (newest / "layercam").glob("*_tiles.npy")
     assert np.load(heatmap).shape == (150, 200) and np.load(tiles).shape == (3, 4), "64-px tiles, 1/4 overlap"
+    (mask,) = (newest / "layercam").glob("*_mask.png")
+    assert np.asarray(Image.open(mask)).shape == (150, 200), "the crack mask at the photo's resolution"
+    cracks = pd.read_csv(versions(project, "data/07_model_output/crack_measurements.csv")[-1])
+    assert list(cracks.columns[:5]) == ["file", "method", "crack", "length_px", "mean_width_px"]
+    assert len(cracks) == row.cracks_count, "one row per crack of the mask"
     boxes = pd.read_csv(versions(project, "data/07_model_output/explain_boxes.csv")[-1])
     assert list(boxes.columns[:7]) == ["file", "method", "box", "x0", "y0", "x1", "y1"]
     assert len(boxes) == row.crack_regions

@@ -15,6 +15,7 @@ from crack_pipeline.vision.data.masks import pair_masks, read_mask
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
@@ -69,21 +70,22 @@ def explain_split(
     explain: dict[str, Any],
     tiling: dict[str, Any],
     ingest: dict[str, Any],
-) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Heatmaps, overlays, panels, grids and the HTML gallery for `explain.input_dir` (any folder of
-    photos, labelled or not, validated like ingest) or, by default, the images of `explain.split` of the
-    latest split, read from the folder the split was made from.
+) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Heatmaps, crack masks and measurements, overlays, panels, grids and the HTML gallery for
+    `explain.input_dir` (any folder of photos, labelled or not, validated like ingest) or, by default, the
+    images of `explain.split` of the latest split, read from the folder the split was made from.
 
     Args:
         checkpoint: the model to explain (the champion, or `explain.model`).
         champion: the registry's champion (version, variant) once any promotion of this run is done: the
             explanation comes after it and records it.
-        explain: `params:explain` — split, methods, target, threshold, max_images, batch_size.
+        explain: `params:explain` — split, methods, target, threshold, max_images, batch_size;
+            crack_masks, mm_per_pixel, severity_bands: how crack pixels are found and measured.
         tiling: `params:tiling` — how images larger than a tile are cut, aggregated and boxed.
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
     Returns:
-        The files of the explanation folder, the predictions table, the crack regions (boxes) and the
-        quality report.
+        The files of the explanation folder, the predictions table, the crack regions (boxes), the
+        crack measurements (one row per crack) and the quality report.
     """
     # The layer is an explanation setting, not a training one: the registry holds the one measured to
     # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
@@ -113,6 +115,9 @@ def explain_split(
         masks=match_masks(explain_masks, [item.name for item in items]),
         batch_size=explain.get("batch_size", 32),
         tiling=tiles,
+        crack_masks=settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks"),
+        mm_per_pixel=explain.get("mm_per_pixel"),
+        severity_bands=explain.get("severity_bands"),
     )
     if items and len(result.skipped) == len(items):
         first, reason = next(iter(result.skipped.items()))
@@ -133,4 +138,4 @@ def explain_split(
         "methods": result.quality,
         "skipped": result.skipped,
     }
-    return result.files, result.predictions, result.boxes, quality
+    return result.files, result.predictions, result.boxes, result.measurements, quality

@@ -20,7 +20,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:tiling",
                     "params:ingest",
                 ],
-                outputs=["explanations", "explain_predictions", "explain_boxes", "explain_quality"],
+                outputs=[
+                    "explanations",
+                    "explain_predictions",
+                    "explain_boxes",
+                    "crack_measurements",
+                    "explain_quality",
+                ],
                 name="explain_split",
                 tags=["explain"],
             )

@@ -110,7 +110,7 @@ def explain_sample(
     tiling: dict[str, Any],
     ingest: dict[str, Any],
     retrain: dict[str, Any],
-) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The `explain` node on `retrain.explain_sample` images of the new test split."""
     settings = {**explain, "max_images": retrain["explain_sample"]}
     return explain_split(

@@ -40,7 +40,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             "params:ingest",
             "params:retrain",
         ],
-        outputs=["explanations", "explain_predictions", "explain_boxes", "explain_quality"],
+        outputs=[
+            "explanations",
+            "explain_predictions",
+            "explain_boxes",
+            "crack_measurements",
+            "explain_quality",
+        ],
         name="explain_sample",
         tags=["explain"],
     )

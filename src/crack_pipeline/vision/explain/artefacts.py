@@ -1,18 +1,21 @@
-"""The files and tables of an explanation run: per image a heatmap, an overlay with its crack boxes and a
-panel (and for a whole photo its tile probabilities), per method two grids, one gallery, and the rows of
-the predictions and boxes tables."""
+"""The files and tables of an explanation run: per image a heatmap, a crack mask, an overlay with its crack
+outlines and boxes and a panel (and for a whole photo its tile probabilities), per method two grids, one
+gallery, and the rows of the predictions, boxes and crack measurements tables."""
 
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
 
 from crack_pipeline.vision import figures
+from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.explain import rendering
+from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
 from crack_pipeline.vision.explain.regions import BOX_FIELDS
 from crack_pipeline.vision.explain.tiling import resize_heatmap
@@ -38,12 +41,19 @@ def npy_bytes(array: np.ndarray) -> bytes:
 class ArtefactWriter:
     """Collects every output of a run in memory, photo by photo, as {relative path: bytes} and table rows."""
 
-    def __init__(self, threshold: float) -> None:
+    def __init__(
+        self,
+        threshold: float,
+        mm_per_pixel: float | None = None,
+        severity_bands: Mapping[str, float] | None = None,
+    ) -> None:
         self.threshold = threshold  # p(crack) from which an image is called cracked
+        self.mm_per_pixel, self.severity_bands = mm_per_pixel, severity_bands  # see measure_cracks
         self.files: dict[str, bytes] = {}
         self.rows: list[dict] = []
         self.gallery: list[dict] = []
         self.box_rows: list[dict] = []
+        self.measurement_tables: list[pd.DataFrame] = []
         self._grid_pictures: dict[str, list[tuple[np.ndarray, str]]] = {}
 
     def add(self, method: str, photo: TiledPhoto, explanation: PhotoExplanation) -> None:
@@ -54,7 +64,17 @@ class ArtefactWriter:
         predicted = "crack" if probability >= self.threshold else "no_crack"
         correct = None if ref.label is None else ref.label == predicted
         height, width = photo.image.shape[:2]
-        picture = rendering.draw_boxes(rendering.overlay(photo.image, explanation.heatmap), explanation.boxes)
+        picture = rendering.overlay(photo.image, explanation.heatmap)
+        measured = {}
+        if explanation.crack_mask is not None:
+            self.files[f"{name}_mask.png"] = png_bytes(explanation.crack_mask.astype(np.uint8) * 255)
+            picture = rendering.draw_outline(picture, explanation.crack_mask)
+            cracks = measure_cracks(explanation.crack_mask, self.mm_per_pixel, self.severity_bands)
+            cracks.insert(0, "method", method)
+            cracks.insert(0, "file", ref.name)
+            self.measurement_tables.append(cracks)
+            measured = {f"cracks_{key}": value for key, value in image_summary(cracks).items()}
+        picture = rendering.draw_boxes(picture, explanation.boxes)
         overlay_name = f"{name}_overlay.{'jpg' if height * width > LARGE_PHOTO_PIXELS else 'png'}"
         self.files[f"{name}_heatmap.npy"] = npy_bytes(explanation.heatmap)
         self.files[overlay_name] = rendering.image_bytes(picture, overlay_name)
@@ -99,6 +119,7 @@ class ArtefactWriter:
             "height": height,
             "tiles": len(photo.grid),
             "crack_regions": len(explanation.boxes),
+            **measured,
         }
         self.rows.append(row)
         self.gallery.append(
@@ -111,15 +132,16 @@ class ArtefactWriter:
                 "overlay": overlay_name,
                 "panel": f"{name}_panel.png",
                 "probability_map": f"{name}_probability.png" if photo.scope == "photo" else None,
+                "mask": f"{name}_mask.png" if explanation.crack_mask is not None else None,
                 "boxes": [
                     {k: box[k] for k in ("x0", "y0", "x1", "y1", "probability")} for box in explanation.boxes
                 ],
             }
         )
 
-    def finish(self, model: str) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame]:
+    def finish(self, model: str) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The grids of the first images of each method and the gallery added to the files; the files, the
-        predictions table and the boxes table."""
+        predictions table, the boxes table and the crack measurements table (one row per crack)."""
         for method, pictures in self._grid_pictures.items():
             for count in GRID_SIZES:
                 shown = pictures[:count]
@@ -129,4 +151,10 @@ class ArtefactWriter:
                 self.files[f"{method}/grid_{count}.png"] = figures.figure_png(figure)
         self.files["index.html"] = rendering.gallery_html(self.gallery, model, self.threshold).encode()
         boxes = pd.DataFrame(self.box_rows, columns=["file", "method", "box", *BOX_FIELDS])
-        return self.files, pd.DataFrame(self.rows), boxes
+        tables = [table for table in self.measurement_tables if len(table)]
+        if tables:
+            measurements = pd.concat(tables, ignore_index=True)
+        else:  # no crack anywhere: the columns still say what would be measured
+            none = measure_cracks(np.zeros((1, 1), dtype=bool), self.mm_per_pixel, self.severity_bands)
+            measurements = pd.DataFrame(columns=["file", "method", *none.columns])
+        return self.files, pd.DataFrame(self.rows), boxes, measurements

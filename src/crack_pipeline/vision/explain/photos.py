@@ -1,5 +1,6 @@
 """Whole photos through a model at the training scale: tiles classified in batches, their CAMs blended
-into one crack map, the photo's p(crack) aggregated from its tiles', crack regions boxed."""
+into one crack map, the photo's p(crack) aggregated from its tiles', crack regions boxed, crack pixels
+masked."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ import torch
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import ImageRejected, decode_image
 from crack_pipeline.vision.data.tile_grid import TileGrid
+from crack_pipeline.vision.explain.crack_masks import (
+    DEFAULT_CRACK_MASKS,
+    CrackMaskConfig,
+    crack_mask,
+    crack_score,
+)
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -32,6 +39,7 @@ class PhotoExplanation:
     heatmap: np.ndarray  # H x W in [0, 1]; several tiles: their CAMs weighted by p(crack) and blended
     probability_map: np.ndarray  # H x W: the tiles' p(crack) blended
     boxes: list[dict]  # crack regions (regions.crack_boxes)
+    crack_mask: np.ndarray | None = None  # H x W bool: the crack pixels (all False when called clean)
 
 
 @dataclass
@@ -69,10 +77,14 @@ def explain_photo(
     cams: dict[int, np.ndarray],
     config: TilingConfig,
     threshold: float,
+    image: np.ndarray | None = None,
+    mask_config: CrackMaskConfig = DEFAULT_CRACK_MASKS,
 ) -> PhotoExplanation:
     """Assemble one photo from its tiles' p(crack) and the CAMs computed (tile index -> map at the model's
     input size; a tile without one counts as no evidence). A photo of one tile keeps its CAM as it is.
-    Crack regions are where the blended tile p(crack) reaches `threshold`, the model's decision threshold."""
+    Crack regions are where the blended tile p(crack) reaches `threshold`, the model's decision threshold.
+    Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
+    weighted by p(crack): empty when the photo is called clean."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
     crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
@@ -82,6 +94,12 @@ def explain_photo(
         heatmap = crack_map
     probability_map = blend(grid, list(probabilities))
     probability = aggregate(probabilities, config.aggregate, config.top_k)
+    mask = None
+    if image is not None:
+        mask = np.zeros((grid.height, grid.width), dtype=bool)
+        if probability >= threshold:
+            score = crack_score(image, crack_map, grid.tile_height, mask_config)
+            mask = crack_mask(score, mask_config)
     boxes = crack_boxes(
         probability_map,
         crack_map,
@@ -96,6 +114,7 @@ def explain_photo(
         heatmap=heatmap,
         probability_map=probability_map,
         boxes=boxes,
+        crack_mask=mask,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +12,7 @@ import torch
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
+from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
 from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, tiled_photos
 from crack_pipeline.vision.explain.quality import MethodQuality, explainer_for
 from crack_pipeline.vision.explain.tiling import TilingConfig
@@ -27,6 +28,8 @@ class ExplainResult:
     skipped: dict[str, str] = field(default_factory=dict)
     # crack regions: file, method, box, x0, y0, x1, y1, area, probability, evidence
     boxes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # one row per crack of the masks: file, method and measurements.measure_cracks' columns
+    measurements: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _chunks(photos: Iterator[TiledPhoto], tiles_per_chunk: int) -> Iterator[list[TiledPhoto]]:
@@ -55,6 +58,9 @@ def explain_images(
     seed: int = 0,
     sanity_images: int = 16,
     tiling: TilingConfig | None = None,
+    crack_masks: CrackMaskConfig = DEFAULT_CRACK_MASKS,
+    mm_per_pixel: float | None = None,
+    severity_bands: Mapping[str, float] | None = None,
 ) -> ExplainResult:
     """Heatmaps of every method for `items`, at each image's resolution; an image is called cracked from
     p(crack) >= `threshold` (the model's decision threshold) on, and its crack regions are boxed there.
@@ -65,7 +71,9 @@ def explain_images(
     one tile is a patch: resized to the model's input and explained for `target`.
 
     With `masks` ({image name: crack mask}), scores each method's heatmaps on the crack images against
-    the centred-Gaussian, random and Sobel baselines, patches and whole photos apart. Always runs the
+    the centred-Gaussian, random and Sobel baselines, patches and whole photos apart. Every image gets a
+    crack mask (`crack_masks`; empty when called clean) and its cracks measured (in mm with
+    `mm_per_pixel`, banded by `severity_bands`: measurements.measure_cracks). Always runs the
     model-randomisation sanity check and the deletion/insertion curves on the first `sanity_images`
     tiles explained.
     """
@@ -78,7 +86,7 @@ def explain_images(
         for m in methods
     }
     measured = {method: MethodQuality() for method in methods}
-    writer = ArtefactWriter(threshold)
+    writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)
     skipped: dict[str, str] = {}
     sanity_inputs: list[torch.Tensor] = []
     rng = np.random.default_rng(seed)
@@ -119,6 +127,8 @@ def explain_images(
                     {i - own.start: cams[i] for i in own if i in cams},
                     tiling,
                     threshold,
+                    photo.image,
+                    crack_masks,
                 )
                 writer.add(method, photo, explanation)
                 mask = (masks or {}).get(photo.ref.name)
@@ -133,5 +143,12 @@ def explain_images(
     for method, explainer in explainers.items():
         explainer.close()
         quality[method] = measured[method].summary(checkpoint, inputs, method, target, gradients, seed)
-    files, predictions, boxes = writer.finish(checkpoint["variant"])
-    return ExplainResult(files=files, predictions=predictions, quality=quality, skipped=skipped, boxes=boxes)
+    files, predictions, boxes, measurements = writer.finish(checkpoint["variant"])
+    return ExplainResult(
+        files=files,
+        predictions=predictions,
+        quality=quality,
+        skipped=skipped,
+        boxes=boxes,
+        measurements=measurements,
+    )

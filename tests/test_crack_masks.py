@@ -1,0 +1,107 @@
+"""Crack pixels from a photo and the model's evidence: darkness against the local surface, hysteresis,
+only where the model calls crack, aligned with the tiles at full resolution."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from skimage.draw import line
+
+from crack_pipeline.vision.data.tile_grid import tile_grid
+from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score, darkness
+from crack_pipeline.vision.explain.photos import explain_photo
+from crack_pipeline.vision.explain.tiling import TilingConfig
+
+TILING = TilingConfig(tile_size=100, overlap=0.0, cam_min_probability=0.05)
+
+
+def surface(shape, seed=0):
+    """A grey concrete-like surface: mid grey with grain."""
+    rng = np.random.default_rng(seed)
+    return np.clip(150 + rng.normal(0, 6, shape), 0, 255)
+
+
+def draw_crack(gray, start, end, width=1, depth=60):
+    """`gray` with a dark line `width` px wide from `start` to `end` (row, column); its true mask."""
+    mask = np.zeros(gray.shape, dtype=bool)
+    for offset in range(width):
+        mask[line(start[0] + offset, start[1], end[0] + offset, end[1])] = True
+    return np.where(mask, gray - depth, gray), mask
+
+
+def near(mask, pixels=8):
+    """Evidence as a CAM gives it: a blob around the crack, not the crack's own pixels."""
+    return ndimage.binary_dilation(mask, iterations=pixels).astype(np.float32)
+
+
+def rgb(gray):
+    return np.repeat(np.clip(gray, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_darkness_counts_local_deviations_below_the_surface():
+    gray, truth = draw_crack(surface((100, 100)), (10, 50), (90, 50))
+    dark = darkness(gray, 100)
+    assert dark[truth].mean() > 3 * CrackMaskConfig().high / 2, "a crack lies many deviations below"
+    assert np.median(dark[~truth]) < 0.5
+    brighter = darkness(gray + 40, 100)
+    np.testing.assert_allclose(brighter, dark, atol=1e-3, err_msg="relative to the local surface")
+
+
+@pytest.mark.parametrize("width", [1, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_drawn_crack_is_found_where_the_evidence_is(width, seed):
+    gray, truth = draw_crack(
+        surface((120, 160), seed=10 * seed + width), (20, 30), (100, 130), width, depth=30
+    )
+    found = crack_mask(crack_score(rgb(gray), near(truth), 100))
+    scores = tolerant_scores(found, truth, tolerance=2)
+    assert scores["recall"] > 0.98 and scores["precision"] > 0.9, scores
+    # The blur against grain widens a 1-px crack's mask to about 3 px.
+    assert found.sum() < (width + 3) * truth.sum() / width
+    nowhere = crack_mask(crack_score(rgb(gray), np.zeros(gray.shape, np.float32), 100))
+    assert not nowhere.any(), "no evidence, no crack pixels"
+
+
+def test_pores_are_not_cracks():
+    # A bughole of 50 px, as dark as the crack beside it: big enough, but round.
+    gray, crack = draw_crack(surface((120, 160), seed=3), (20, 100), (100, 140), 2, depth=40)
+    pore = np.hypot(*np.indices(gray.shape) - np.array([60, 40])[:, None, None]) < 4
+    gray = np.where(pore, gray - 40, gray)
+    found = crack_mask(crack_score(rgb(gray), near(pore | crack), 100))
+    assert not (found & near(pore, 3).astype(bool)).any(), "the pore"
+    assert tolerant_scores(found, crack, tolerance=2)["f1"] > 0.9, "the crack"
+    kept_round = crack_mask(crack_score(rgb(gray), near(pore), 100), CrackMaskConfig(min_elongation=1.0))
+    assert kept_round.any(), "without the elongation rule the pore is a crack: the rule removed it"
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="low <= high"):
+        CrackMaskConfig(low=3.0, high=2.0)
+    with pytest.raises(ValueError, match="shares of the tile side"):
+        CrackMaskConfig(window=2.0)
+
+
+def test_a_whole_photos_mask_is_aligned_with_its_tiles():
+    # Two tiles side by side, a crack in each; the model says crack in the left one only (with its CAM).
+    gray = surface((100, 200), seed=4)
+    gray, left = draw_crack(gray, (10, 20), (90, 70), 2)
+    gray, right = draw_crack(gray, (10, 130), (90, 180), 2)
+    cam = near(left[:, :100])[::2, ::2]  # at the model's input (50 px for a 100-px tile)
+    explanation = explain_photo(
+        tile_grid(100, 200, 100, 0.0), np.array([0.9, 0.01]), {0: cam}, TILING, 0.5, rgb(gray)
+    )
+    mask = explanation.crack_mask
+    assert mask.shape == (100, 200)
+    assert tolerant_scores(mask, left, tolerance=2)["f1"] > 0.9, "the left crack, at its own pixels"
+    assert not mask[:, 100:].any(), "nothing where the model saw no crack"
+
+
+def test_a_photo_called_clean_gets_an_empty_mask():
+    gray, _ = draw_crack(surface((100, 100), seed=5), (10, 20), (90, 70), 3)
+    cam = np.ones((50, 50), dtype=np.float32)
+    grid = tile_grid(100, 100, 100, 0.0)
+    called_clean = explain_photo(grid, np.array([0.4]), {0: cam}, TILING, 0.5, rgb(gray))
+    assert called_clean.crack_mask.shape == (100, 100) and not called_clean.crack_mask.any()
+    called_crack = explain_photo(grid, np.array([0.4]), {0: cam}, TILING, 0.3, rgb(gray))
+    assert called_crack.crack_mask.any(), "the model's threshold decides, not 0.5"
+    assert explain_photo(grid, np.array([0.9]), {0: cam}, TILING, 0.5).crack_mask is None, "no pixels given"
