@@ -151,6 +151,11 @@ def test_a_whole_photo_and_a_patch_explained_together(trained_checkpoint, tmp_pa
         line.startswith("explain: method=layercam scope=photo n=1 detection_rate=1.000") for line in lines
     )
     assert quality["perturbation_images"] == 4
+    # The crack masks scored against the true ones, beside the model-free baselines.
+    segment = quality["segment"]
+    assert segment["n"] == 2 and segment["tolerance"] == 2
+    assert segment["f1"] > max(segment["baseline_threshold_f1"], segment["baseline_sobel_f1"])
+    assert any(line.startswith(f"segment: method=layercam n=2 f1={segment['f1']:.3f}") for line in lines)
 
 
 CFD = SHARED_DATA / "cfd"

@@ -96,6 +96,46 @@ def _at_least(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return len(values) - np.searchsorted(np.sort(values), thresholds, side="left")
 
 
+def image_precision_recall(
+    probability: np.ndarray,
+    truth: np.ndarray,
+    thresholds: Sequence[float] | np.ndarray = THRESHOLDS,
+    tolerance: float = 0,
+    name: str = "probability map",
+) -> tuple[np.ndarray, np.ndarray]:
+    """One image's precision and recall at each threshold (a crack where `probability` >= it), against its
+    HxW true mask: what `ods_f1` averages, for callers that see one image at a time. `name` names the
+    image in errors."""
+    probability, truth = np.asarray(probability, dtype=np.float64), as_crack_mask(truth, f"truth of {name}")
+    _same_size(probability, truth, name)
+    _check_tolerance(tolerance)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    # All thresholds from one pass: a true pixel is found at threshold t when the highest probability
+    # within the tolerance reaches t, and a pixel above t is right when it lies near the truth.
+    reach = ndimage.maximum_filter(probability, footprint=_disc(tolerance), mode="constant", cval=-np.inf)
+    return _precision_recall(
+        _at_least(probability[_within(truth, tolerance)], thresholds),
+        _at_least(probability.ravel(), thresholds),
+        _at_least(reach[truth], thresholds),
+        truth.sum(),
+    )
+
+
+def best_threshold(
+    precision: np.ndarray, recall: np.ndarray, thresholds: Sequence[float] | np.ndarray = THRESHOLDS
+) -> dict[str, float]:
+    """From precision and recall averaged over images at each threshold: the best threshold's `f1` (of
+    the two averages), `threshold`, `precision` and `recall`."""
+    f1 = _f1(np.asarray(precision), np.asarray(recall))
+    best = int(np.argmax(f1))
+    return {
+        "f1": float(f1[best]),
+        "threshold": float(np.asarray(thresholds)[best]),
+        "precision": float(precision[best]),
+        "recall": float(recall[best]),
+    }
+
+
 def ods_f1(
     probability_maps: Sequence[np.ndarray],
     truths: Sequence[np.ndarray],
@@ -110,29 +150,9 @@ def ods_f1(
         raise InputError(
             f"need as many probability maps as truths, got {len(probability_maps)}, {len(truths)}"
         )
-    _check_tolerance(tolerance)
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    disc = _disc(tolerance)
-    precision, recall = np.zeros(len(thresholds)), np.zeros(len(thresholds))
-    for index, (probability, truth) in enumerate(zip(probability_maps, truths, strict=True)):
-        probability, truth = np.asarray(probability, dtype=np.float64), as_crack_mask(truth, f"truth {index}")
-        _same_size(probability, truth, f"probability map {index}")
-        # All thresholds from one pass: a true pixel is found at threshold t when the highest probability
-        # within the tolerance reaches t, and a pixel above t is right when it lies near the truth.
-        reach = ndimage.maximum_filter(probability, footprint=disc, mode="constant", cval=-np.inf)
-        image_precision, image_recall = _precision_recall(
-            _at_least(probability[_within(truth, tolerance)], thresholds),
-            _at_least(probability.ravel(), thresholds),
-            _at_least(reach[truth], thresholds),
-            truth.sum(),
-        )
-        precision += image_precision / len(truths)
-        recall += image_recall / len(truths)
-    f1 = _f1(precision, recall)
-    best = int(np.argmax(f1))
-    return {
-        "f1": float(f1[best]),
-        "threshold": float(thresholds[best]),
-        "precision": float(precision[best]),
-        "recall": float(recall[best]),
-    }
+    curves = [
+        image_precision_recall(probability, truth, thresholds, tolerance, f"probability map {index}")
+        for index, (probability, truth) in enumerate(zip(probability_maps, truths, strict=True))
+    ]
+    precision, recall = (np.mean(part, axis=0) for part in zip(*curves, strict=True))
+    return best_threshold(precision, recall, thresholds)

@@ -43,6 +43,14 @@ class CrackMaskConfig:
 
 
 DEFAULT_CRACK_MASKS = CrackMaskConfig()
+# Darkness beyond this many deviations is crack for certain: scores map onto [0, 1] by it, for a threshold
+# sweep on the scale of a probability (ODS).
+CERTAIN_DARKNESS = 6.0
+
+
+def unit_score(score: np.ndarray) -> np.ndarray:
+    """A `crack_score` map on [0, 1]."""
+    return np.clip(score / CERTAIN_DARKNESS, 0, 1)
 
 
 def darkness(gray: np.ndarray, tile_side: float, config: CrackMaskConfig = DEFAULT_CRACK_MASKS) -> np.ndarray:

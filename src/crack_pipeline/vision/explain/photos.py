@@ -19,6 +19,7 @@ from crack_pipeline.vision.explain.crack_masks import (
     CrackMaskConfig,
     crack_mask,
     crack_score,
+    unit_score,
 )
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
@@ -40,6 +41,9 @@ class PhotoExplanation:
     probability_map: np.ndarray  # H x W: the tiles' p(crack) blended
     boxes: list[dict]  # crack regions (regions.crack_boxes)
     crack_mask: np.ndarray | None = None  # H x W bool: the crack pixels (all False when called clean)
+    crack_score: np.ndarray | None = (
+        None  # H x W in [0, 1]: what the mask thresholds (crack_masks.unit_score)
+    )
 
 
 @dataclass
@@ -94,12 +98,13 @@ def explain_photo(
         heatmap = crack_map
     probability_map = blend(grid, list(probabilities))
     probability = aggregate(probabilities, config.aggregate, config.top_k)
-    mask = None
+    mask = score = None
     if image is not None:
         mask = np.zeros((grid.height, grid.width), dtype=bool)
+        score = np.zeros((grid.height, grid.width), dtype=np.float32)
         if probability >= threshold:
-            score = crack_score(image, crack_map, grid.tile_height, mask_config)
-            mask = crack_mask(score, mask_config)
+            darkness = crack_score(image, crack_map, grid.tile_height, mask_config)
+            mask, score = crack_mask(darkness, mask_config), unit_score(darkness)
     boxes = crack_boxes(
         probability_map,
         crack_map,
@@ -115,6 +120,7 @@ def explain_photo(
         probability_map=probability_map,
         boxes=boxes,
         crack_mask=mask,
+        crack_score=score,
     )
 
 

@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 from crack_pipeline.vision.explain import localisation
 from crack_pipeline.vision.explain.cam import CamExplainer
 from crack_pipeline.vision.explain.perturbation import deletion_insertion
+from crack_pipeline.vision.explain.segment_quality import segment_line
 from crack_pipeline.vision.models.inference import fold_batch_norms, inference_model
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model
@@ -159,6 +160,8 @@ def quality_lines(quality: dict[str, Any]) -> list[str]:
                 f"baseline_sobel={p['baseline_sobel_pointing']:.3f}/{p['baseline_sobel_energy']:.3f} "
                 f"mask_share={p['mask_share']:.3f}"
             )
+        if "segment" in q:
+            lines.append(segment_line(method, q["segment"]))
         if "n" not in q and "photo" not in q:
             lines.append(
                 f"explain: method={method} n={q['perturbation_images']} "

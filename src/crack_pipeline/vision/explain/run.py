@@ -15,6 +15,7 @@ from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
 from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, tiled_photos
 from crack_pipeline.vision.explain.quality import MethodQuality, explainer_for
+from crack_pipeline.vision.explain.segment_quality import SegmentQuality
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
 from crack_pipeline.vision.models.precision import Precision
@@ -86,6 +87,7 @@ def explain_images(
         for m in methods
     }
     measured = {method: MethodQuality() for method in methods}
+    segments = {method: SegmentQuality() for method in methods}
     writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)
     skipped: dict[str, str] = {}
     sanity_inputs: list[torch.Tensor] = []
@@ -136,6 +138,7 @@ def explain_images(
                 if mask is not None and mask.shape == explanation.heatmap.shape and mask.any():
                     detected = explanation.probability >= threshold
                     quality.score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
+                    segments[method].add(explanation.crack_mask, explanation.crack_score, mask, photo.image)
     inputs = (
         torch.stack(sanity_inputs) if sanity_inputs else torch.empty((0, 3, size, size), dtype=torch.uint8)
     )
@@ -143,6 +146,8 @@ def explain_images(
     for method, explainer in explainers.items():
         explainer.close()
         quality[method] = measured[method].summary(checkpoint, inputs, method, target, gradients, seed)
+        if segments[method].curves:
+            quality[method]["segment"] = segments[method].summary()
     files, predictions, boxes, measurements = writer.finish(checkpoint["variant"])
     return ExplainResult(
         files=files,

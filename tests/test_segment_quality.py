@@ -1,0 +1,50 @@
+"""Crack-mask quality over a run: per-image scores averaged, ODS over images, baselines, measuring errors."""
+
+import numpy as np
+import pytest
+
+from crack_pipeline.vision.evaluation.segmentation import ods_f1, tolerant_scores
+from crack_pipeline.vision.explain.segment_quality import SegmentQuality, baseline_masks, segment_line
+
+
+def band(shape, rows, columns):
+    mask = np.zeros(shape, dtype=bool)
+    mask[rows, columns] = True
+    return mask
+
+
+def test_the_darkness_baseline_finds_a_dark_line_on_a_plain_surface():
+    truth = band((40, 60), slice(18, 21), slice(5, 55))
+    image = np.where(truth, 40, 200).astype(np.uint8)
+    masks = baseline_masks(np.repeat(image[..., None], 3, axis=2))
+    assert (masks["threshold"] == truth).all()
+    assert tolerant_scores(masks["sobel"], truth, 2)["recall"] == 1.0, "edges hug the line"
+    flat = baseline_masks(np.full((10, 10, 3), 128, dtype=np.uint8))
+    assert not flat["threshold"].any() and not flat["sobel"].any()
+
+
+def test_scores_are_the_per_image_means_and_the_ods_over_images():
+    truths = [band((40, 60), slice(18, 21), slice(5, 55)), band((30, 30), slice(2, 28), slice(14, 16))]
+    predictions = [band((40, 60), slice(19, 22), slice(10, 55)), band((30, 30), slice(2, 20), slice(14, 16))]
+    scores = [p.astype(np.float32) * 0.8 for p in predictions]
+    images = [np.where(t, 60, 180).astype(np.uint8) for t in truths]
+    quality = SegmentQuality()
+    for prediction, score, truth, image in zip(predictions, scores, truths, images, strict=True):
+        quality.add(prediction, score, truth, image)
+    summary = quality.summary()
+    direct = [tolerant_scores(p, t, 2) for p, t in zip(predictions, truths, strict=True)]
+    assert summary["n"] == 2
+    assert summary["f1"] == pytest.approx(np.mean([d["f1"] for d in direct]))
+    assert summary["iou"] == pytest.approx(
+        np.mean([tolerant_scores(p, t, 0)["iou"] for p, t in zip(predictions, truths, strict=True)])
+    )
+    assert summary["ods_f1"] == pytest.approx(ods_f1(scores, truths, tolerance=0)["f1"])
+    # The second crack is found over 18 of its 26 rows: its length is short by about that share.
+    assert 0.05 < summary["length_error"] < 0.35
+    assert summary["width_error_px"] < 0.5, "the same widths"
+    line = segment_line("layercam", summary)
+    assert line.startswith(f"segment: method=layercam n=2 f1={summary['f1']:.3f} ") and "tolerance=2" in line
+
+
+def test_nothing_scored_gives_no_summary():
+    assert SegmentQuality().summary() == {}
