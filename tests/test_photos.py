@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from scipy import ndimage
@@ -15,7 +16,8 @@ from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
-from crack_pipeline.vision.explain.photos import explain_photo
+from crack_pipeline.vision.explain.artefacts import ArtefactWriter
+from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto, explain_photo
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.rendering import BOX_COLOUR, OUTLINE_COLOUR, draw_boxes, scale_boxes
 from crack_pipeline.vision.explain.run import explain_images
@@ -191,3 +193,35 @@ def test_real_pavement_photos_are_tiled_scored_and_boxed_in_their_own_pixels(tra
     )
     assert inside.all() and (result.boxes.x1 > result.boxes.x0).all()
     assert result.quality["layercam"]["photo"]["n"] == 3
+
+
+def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
+    name = 'site, north/<b>deck</b> "7",\n1.png'
+    image = np.full((60, 80, 3), 150, dtype=np.uint8)
+    mask = np.zeros((60, 80), dtype=bool)
+    mask[30:32, 10:70] = True
+    grid = tile_grid(60, 80, 96, 0.25)
+    photo = TiledPhoto(
+        0, ImageRef(name, Path("unused.png"), "crack"), image, grid, np.zeros((1, 3, 8, 8), np.uint8)
+    )
+    explanation = PhotoExplanation(
+        probability=0.9,
+        tile_probabilities=np.array([[0.9]]),
+        heatmap=mask.astype(np.float32),
+        probability_map=np.full((60, 80), 0.9),
+        boxes=[],
+        crack_mask=mask,
+        crack_score=mask.astype(np.float32),
+    )
+    writer = ArtefactWriter(0.5, mm_per_pixel=0.5)
+    writer.add("layercam", photo, explanation)
+    files, predictions, _, measurements = writer.finish("small_cnn")
+    (crack,) = measurements.itertuples()
+    assert crack.length_mm == pytest.approx(30, rel=0.05) and crack.severity == "fine", "60 px at 0.5 mm/px"
+    buffer = io.StringIO()
+    measurements.to_csv(buffer, index=False)
+    assert pd.read_csv(io.StringIO(buffer.getvalue())).file.tolist() == [name], "quoted, not split"
+    page = files["index.html"].decode()
+    assert "<b>deck</b>" not in page
+    (item,) = json.loads(re.search(r"const items = (.*);\n", page).group(1))
+    assert item["file"] == name and item["cracks_count"] == 1 and item["mask"].endswith("_mask.png")

@@ -1,0 +1,101 @@
+"""Crack masks from image-level supervision only, scored on real pavement photos the model never saw.
+
+The Özgenel champion (EfficientNet-Lite0 fine-tuned on ../shared/data/ozgenel_dev with conf/ozgenel's recipe,
+trained here once or `--champion FILE`) explains the 118 CFD photos (../shared/data/cfd, 480x320, pixel
+masks) as `explain` does: tiles of `--tile` px (CFD's 1-5 px cracks at a 224-px input then have Özgenel's
+widths, as for the CFD tiles), LayerCAM, a crack mask per photo (vision/explain/crack_masks.py). Printed:
+the `segment:` line (tolerant F1 at 2 px, IoU, ODS F1 at zero tolerance over the photos, the Otsu-darkness
+and Sobel baselines on the same photos, length and width errors), the seconds the mask and its
+measurements add to a generated 12-MP photo (median of 3), and last `ratio <our F1 / best baseline F1>`.
+
+    .venv/bin/python bench/segment_quality.py                       # about 15 min on 2 cores
+    .venv/bin/python bench/segment_quality.py --champion champion.pt --tile 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from adaptation import SHARED, champion
+from PIL import Image
+from scipy import ndimage
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.explain.crack_masks import crack_mask, crack_score
+from crack_pipeline.vision.explain.measurements import measure_cracks
+from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.segment_quality import segment_line
+from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.precision import describe_cpu
+
+
+def mask_seconds(tile: int, repeats: int = 3) -> tuple[float, int]:
+    """Median seconds of the crack mask and its measurements on a generated 4032x3024 photo whose evidence
+    covers its cracks as a CAM would, and the number of cracks measured."""
+    photo = render_photo(SynthConfig(image_size=tile, seed=7, difficulty=0.3), 3024, 4032, cracks=6)
+    evidence = ndimage.binary_dilation(photo.mask, iterations=tile // 4).astype(np.float32)
+    times, cracks = [], 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        mask = crack_mask(crack_score(photo.image, evidence, tile))
+        cracks = len(measure_cracks(mask))
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)), cracks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", type=int, default=224, help="the champion's input side")
+    parser.add_argument("--champion", default=None, help="a checkpoint file instead of training one")
+    parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
+    parser.add_argument("--save-champion", default=None, help="write the trained champion here")
+    parser.add_argument("--tile", type=int, default=96, help="tile side on the CFD photos, px")
+    args = parser.parse_args()
+    print(f"{describe_cpu()}; precision fp32; LayerCAM; CFD tiles of {args.tile} px", flush=True)
+    checkpoint = (
+        torch.load(args.champion, weights_only=False)
+        if args.champion
+        else champion(args.size, args.champion_epochs)
+    )
+    if args.save_champion:
+        torch.save(checkpoint, args.save_champion)
+    cfd = SHARED / "cfd"
+    names = sorted(path.name for path in (cfd / "images").glob("*.jpg"))
+    masks = {
+        name: np.asarray(Image.open(cfd / "masks" / f"{Path(name).stem}.png").convert("L")) > 127
+        for name in names
+    }
+    started = time.perf_counter()
+    result = explain_images(
+        checkpoint,
+        [ImageRef(name, cfd / "images" / name, "crack") for name in names],
+        ["layercam"],
+        checkpoint["threshold"]["value"],
+        masks=masks,
+        precision="fp32",
+        tiling=TilingConfig(tile_size=args.tile),
+    )
+    seconds = time.perf_counter() - started
+    segment = result.quality["layercam"]["segment"]
+    called = int((result.predictions.predicted_label == "crack").sum())
+    print(
+        f"{len(names)} CFD photos explained in {seconds:.0f} s; called cracked: {called} "
+        f"(an image called clean gets an empty mask)"
+    )
+    print(segment_line("layercam", segment))
+    print(f"ODS threshold {segment['ods_threshold']:.2f} (of the crack score on [0, 1])")
+    mask_time, cracks = mask_seconds(args.tile)
+    print(f"mask + measurements of a 12-MP photo ({cracks} cracks): {mask_time:.2f} s")
+    best_baseline = max(segment["baseline_threshold_f1"], segment["baseline_sobel_f1"])
+    print(f"ratio {segment['f1'] / best_baseline:.3f}")
+
+
+if __name__ == "__main__":
+    main()
