@@ -69,17 +69,34 @@ def darkness(gray: np.ndarray, tile_side: float, config: CrackMaskConfig = DEFAU
     return np.maximum(mean - gray, 0) / np.maximum(spread, floor)
 
 
+def _grey(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float32)
+    return image @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32) if image.ndim == 3 else image
+
+
 def crack_score(
     image: np.ndarray, evidence: np.ndarray, tile_side: float, config: CrackMaskConfig = DEFAULT_CRACK_MASKS
 ) -> np.ndarray:
     """Darkness where the model's `evidence` (HxW heatmap) reaches `config.evidence`, else 0: the map the
-    mask thresholds, and the one a threshold sweep (ODS) scores."""
-    gray = np.asarray(image, dtype=np.float32)
-    if gray.ndim == 3:
-        gray = gray @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
-    if gray.shape != evidence.shape:
-        raise ValueError(f"image {gray.shape} and evidence {evidence.shape} differ in size")
-    return np.where(evidence >= config.evidence, darkness(gray, tile_side, config), 0).astype(np.float32)
+    mask thresholds, and the one a threshold sweep (ODS) scores. Computed only around each region of
+    evidence (with a window's margin, so a region's pixels see the surface they would see in the whole
+    photo): a 12-MP photo's cracks cover a few tiles, not the photo."""
+    image, evidence = np.asarray(image), np.asarray(evidence)
+    if image.shape[:2] != evidence.shape:
+        raise ValueError(f"image {image.shape[:2]} and evidence {evidence.shape} differ in size")
+    gate = evidence >= config.evidence
+    score = np.zeros(gate.shape, dtype=np.float32)
+    labels, _ = ndimage.label(gate, structure=np.ones((3, 3), dtype=bool))
+    margin = round(config.window * tile_side) + 1
+    height, width = gate.shape
+    for rows, columns in ndimage.find_objects(labels):
+        crop = (
+            slice(max(0, rows.start - margin), min(height, rows.stop + margin)),
+            slice(max(0, columns.start - margin), min(width, columns.stop + margin)),
+        )
+        dark = darkness(_grey(image[crop]), tile_side, config)
+        score[crop] = np.where(gate[crop], np.maximum(score[crop], dark), score[crop])
+    return score
 
 
 def _elongation(labels: np.ndarray, count: int) -> np.ndarray:
