@@ -4,6 +4,15 @@ from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.pipelines.explain.nodes import explain_split
 
+# What an explanation run writes, whichever node makes it (this pipeline's, or retrain's sample).
+EXPLAIN_OUTPUTS = [
+    "explanations",
+    "explain_predictions",
+    "explain_boxes",
+    "crack_measurements",
+    "explain_quality",
+]
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
@@ -20,13 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:tiling",
                     "params:ingest",
                 ],
-                outputs=[
-                    "explanations",
-                    "explain_predictions",
-                    "explain_boxes",
-                    "crack_measurements",
-                    "explain_quality",
-                ],
+                outputs=EXPLAIN_OUTPUTS,
                 name="explain_split",
                 tags=["explain"],
             )

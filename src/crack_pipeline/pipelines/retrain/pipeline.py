@@ -7,6 +7,7 @@ from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import variant_names
 from crack_pipeline.pipelines import evaluate, ingest, train
+from crack_pipeline.pipelines.explain.pipeline import EXPLAIN_OUTPUTS
 from crack_pipeline.pipelines.retrain.nodes import check_for_new_data, explain_sample, split_for_retrain
 
 
@@ -40,13 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             "params:ingest",
             "params:retrain",
         ],
-        outputs=[
-            "explanations",
-            "explain_predictions",
-            "explain_boxes",
-            "crack_measurements",
-            "explain_quality",
-        ],
+        outputs=EXPLAIN_OUTPUTS,
         name="explain_sample",
         tags=["explain"],
     )
