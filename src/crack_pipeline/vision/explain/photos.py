@@ -41,9 +41,7 @@ class PhotoExplanation:
     probability_map: np.ndarray  # H x W: the tiles' p(crack) blended
     boxes: list[dict]  # crack regions (regions.crack_boxes)
     crack_mask: np.ndarray | None = None  # H x W bool: the crack pixels (all False when called clean)
-    crack_score: np.ndarray | None = (
-        None  # H x W in [0, 1]: what the mask thresholds (crack_masks.unit_score)
-    )
+    crack_score: np.ndarray | None = None  # H x W in [0, 1]: what the mask thresholds
 
 
 @dataclass
