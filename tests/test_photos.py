@@ -15,6 +15,7 @@ from scipy import ndimage
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.data.tile_grid import tile_grid
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto, explain_photo
@@ -225,3 +226,15 @@ def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
     assert "<b>deck</b>" not in page
     (item,) = json.loads(re.search(r"const items = (.*);\n", page).group(1))
     assert item["file"] == name and item["cracks_count"] == 1 and item["mask"].endswith("_mask.png")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"mm_per_pixel": -0.2}, "mm_per_pixel"),
+        ({"severity_bands": {"fine": 2.0, "hairline": 1.0}}, "increasing"),
+    ],
+)
+def test_bad_measurement_settings_stop_before_the_first_photo(settings, message):
+    with pytest.raises(InputError, match=message):
+        ArtefactWriter(0.5, **settings)

@@ -49,6 +49,10 @@ class ArtefactWriter:
     ) -> None:
         self.threshold = threshold  # p(crack) from which an image is called cracked
         self.mm_per_pixel, self.severity_bands = mm_per_pixel, severity_bands  # see measure_cracks
+        # Measured once on nothing: bad settings stop the run before its first photo, and the columns are
+        # known for a run without a single crack.
+        nothing = measure_cracks(np.zeros((1, 1), dtype=bool), mm_per_pixel, severity_bands)
+        self.measurement_columns = ["file", "method", *nothing.columns]
         self.files: dict[str, bytes] = {}
         self.rows: list[dict] = []
         self.gallery: list[dict] = []
@@ -155,6 +159,5 @@ class ArtefactWriter:
         if tables:
             measurements = pd.concat(tables, ignore_index=True)
         else:  # no crack anywhere: the columns still say what would be measured
-            none = measure_cracks(np.zeros((1, 1), dtype=bool), self.mm_per_pixel, self.severity_bands)
-            measurements = pd.DataFrame(columns=["file", "method", *none.columns])
+            measurements = pd.DataFrame(columns=self.measurement_columns)
         return self.files, pd.DataFrame(self.rows), boxes, measurements
