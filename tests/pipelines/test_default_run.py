@@ -88,6 +88,13 @@ def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_
         assert float(version.tags["decision_threshold"]) == pytest.approx(checkpoint["threshold"]["value"])
         assert version.tags["input_size"] == "64"
         assert version.tags["normalisation"] == "mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5]"
+    # The explanation's scores land in the run too, the crack masks' among them.
+    first = versions(default_run.project, "data/08_reporting/explain_quality.json")[0]  # the default run's
+    quality = json.loads(first.read_text())
+    segment = quality["methods"]["layercam"]["segment"]
+    logged = runs["__default__"].data.metrics
+    assert logged["explain.layercam.segment.f1"] == pytest.approx(segment["f1"])
+    assert logged["explain.layercam.segment.n"] == segment["n"] > 0
 
 
 def test_the_registry_finds_a_model_by_champion_version_or_variant(default_run):
