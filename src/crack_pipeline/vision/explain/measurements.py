@@ -40,6 +40,12 @@ from skimage.morphology import skeletonize
 
 from crack_pipeline.vision.data.masks import as_crack_mask
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.skeleton import (
+    local_directions,
+    neighbour_steps,
+    reach_beyond_ends,
+    spur_pixels,
+)
 
 # Upper bounds of the max width. 0.3 mm is Eurocode 2's usual crack-width limit for reinforced concrete;
 # 1 and 3 mm split what lies above it coarsely: tune them to the asset and its standard.
@@ -48,10 +54,6 @@ MM_BANDS: dict[str, float] = {"hairline": 0.3, "fine": 1.0, "medium": 3.0, "wide
 # bands at ~0.25 mm/px, a 12-MP photo of a metre of wall.
 PX_BANDS: dict[str, float] = {"hairline": 1.0, "fine": 4.0, "medium": 12.0, "wide": math.inf}
 MIN_PIXELS = 10  # specks this small in a thresholded map are noise, not a crack anyone could measure
-# px: the skeleton pixels a local direction is fitted to. Wide enough that the bend of a skeleton's end
-# to a corner barely turns it: over 1,736 placements of straight bands 100 px long, the worst error was
-# 3.2 px at 4 px, 2.3 px at 8 (one placement over 2 px; s.d. 0.5 px). Rings of radius 15 lose < 1 %.
-DIRECTION_RADIUS = 8.0
 
 PX_COLUMNS = (
     "crack",
@@ -111,113 +113,6 @@ def _crack_pixels(
     return rows[order], columns[order], cracks[order], np.concatenate(outside)
 
 
-def _steps(rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Steps between 8-neighbouring pixels (given in row-major order) as two arrays of indices, each
-    step once.
-
-    A diagonal step only where no two axial steps already join the pair: else a corner of three pixels
-    would be walked twice and would look like a junction."""
-    stride = int(columns.max()) + 3  # a key per pixel of the padded frame: neighbours never wrap round
-    keys = (rows + 1) * stride + columns + 1
-
-    def neighbour(dy: int, dx: int) -> np.ndarray:
-        """Index of each pixel's neighbour at (dy, dx); -1 where there is none."""
-        target = keys + dy * stride + dx
-        found = np.minimum(np.searchsorted(keys, target), len(keys) - 1)
-        return np.where(keys[found] == target, found, -1)
-
-    east, south, west = neighbour(0, 1), neighbour(1, 0), neighbour(0, -1)
-    south_east, south_west = neighbour(1, 1), neighbour(1, -1)
-    pairs = [
-        (east >= 0, east),
-        (south >= 0, south),
-        ((south_east >= 0) & (east < 0) & (south < 0), south_east),
-        ((south_west >= 0) & (west < 0) & (south < 0), south_west),
-    ]
-    first = np.concatenate([np.flatnonzero(where) for where, _ in pairs])
-    second = np.concatenate([to[where] for where, to in pairs])
-    return first, second
-
-
-def _spurs(first: np.ndarray, second: np.ndarray, lengths: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Pixels of the spurs to prune (bool per pixel): branches from a free end to a junction whose length
-    (their step `lengths` plus the end's reach, `inside` - 1/2) is under 2 `inside` at the junction. When
-    no other branch leaves that junction, the longest of them stays.
-
-    All free ends walk at once, one step per round, until a junction, another free end, or past the widest
-    width (no spur is that long)."""
-    count = len(inside)
-    degree = np.bincount(first, minlength=count) + np.bincount(second, minlength=count)
-    nodes, others = np.concatenate([first, second]), np.concatenate([second, first])
-    order = np.argsort(nodes, kind="stable")
-    others, step_lengths = others[order], np.concatenate([lengths, lengths])[order]
-    offsets = np.cumsum(degree) - degree  # where each pixel's neighbours start in `others`
-    ends = np.flatnonzero(degree == 1)
-    current, previous = ends.copy(), np.full(len(ends), -1)
-    travelled = inside[ends] - 0.5
-    junction = np.full(len(ends), -1)
-    limit = 2 * inside.max()
-    walked, walkers = [], []
-    active = np.arange(len(ends))
-    while active.size:
-        here = current[active]
-        walked.append(here)
-        walkers.append(active)
-        # A pixel on a branch has two neighbours: on to the one it did not come from.
-        slot = offsets[here] + (others[offsets[here]] == previous[active])
-        there = others[slot]
-        travelled[active] += step_lengths[slot]
-        previous[active], current[active] = here, there
-        reached = degree[there] >= 3
-        junction[active[reached]] = there[reached]
-        active = active[~reached & (degree[there] == 2) & (travelled[active] < limit)]
-    spur = (junction >= 0) & (travelled < 2 * inside[junction])
-    # Keep the longest spur of a junction that would otherwise be left with no branch at all.
-    spurs_at = np.bincount(junction[spur], minlength=count)
-    by_length = np.flatnonzero(spur)[np.lexsort((-travelled[spur], junction[spur]))]
-    longest = by_length[np.r_[True, np.diff(junction[by_length]) != 0]] if len(by_length) else by_length
-    alone = longest[spurs_at[junction[longest]] == degree[junction[longest]]]
-    spur[alone] = False
-    pruned = np.zeros(count, dtype=bool)
-    for here, active in zip(walked, walkers, strict=True):
-        pruned[here[spur[active]]] = True
-    return pruned
-
-
-def _directions(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Unit vector (dy, dx), shape (n, 2), of the local direction at each skeleton pixel: the main axis of
-    the pixels of the same crack (`labels`) within `DIRECTION_RADIUS`, taken about the pixel itself."""
-    points = np.column_stack([rows, columns]).astype(np.float64)
-    pairs = cKDTree(points).query_pairs(DIRECTION_RADIUS, output_type="ndarray")
-    pairs = pairs[labels[pairs[:, 0]] == labels[pairs[:, 1]]]
-    dy, dx = (points[pairs[:, 1]] - points[pairs[:, 0]]).T
-    both = np.concatenate([pairs[:, 0], pairs[:, 1]])
-
-    def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(both, weights=np.concatenate([values, values]), minlength=len(points))
-
-    angle = 0.5 * np.arctan2(2 * total(dx * dy), total(dx * dx) - total(dy * dy))
-    return np.column_stack([np.sin(angle), np.cos(angle)])
-
-
-def _reach(
-    labels: np.ndarray, ends: np.ndarray, cracks: np.ndarray, ahead: np.ndarray, inside: np.ndarray
-) -> np.ndarray:
-    """How far each crack runs on beyond its free ends (`ends`, (n, 2) rows and columns) along the unit
-    vectors `ahead` ((n, 2) dy, dx): to half a pixel past the farthest pixel of the crack (label `cracks`)
-    whose centre lies within half a pixel of the line ahead, at most 2 `inside` + 1 px on. The thinning
-    can leave the skeleton's end a pixel or two short of the crack's, or bent to a corner of a blunt end."""
-    side = int(np.ceil(2 * inside.max(initial=0.0) + 1))
-    offsets = np.mgrid[-side : side + 1, -side : side + 1].reshape(2, -1)
-    along = ahead @ offsets
-    across = np.abs(ahead[:, [1]] * offsets[0] - ahead[:, [0]] * offsets[1])
-    y, x = ends[:, [0]] + offsets[0], ends[:, [1]] + offsets[1]
-    near = (along <= 2 * inside[:, None] + 1) & (across <= 0.5)
-    near &= (y >= 0) & (y < labels.shape[0]) & (x >= 0) & (x < labels.shape[1])
-    near[near] = labels[y[near], x[near]] == np.broadcast_to(cracks[:, None], near.shape)[near]
-    return np.where(near, along, 0.0).max(axis=1) + 0.5
-
-
 def _orientations(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
     """Main direction of each crack's pixels in degrees in [0, 180): 0 horizontal, 90 vertical,
     counter-clockwise as seen on screen (up-right is 45); NaN for a single pixel."""
@@ -255,15 +150,15 @@ def _measure(mask: np.ndarray, min_pixels: int) -> pd.DataFrame:
     # query is nearer, so inside): the distance transform, exactly, at the skeleton pixels only.
     inside = cKDTree(outside).query(np.column_stack([rows, columns]))[0]
 
-    first, second = _steps(rows, columns)
+    first, second = neighbour_steps(rows, columns)
     diagonal = (rows[first] != rows[second]) & (columns[first] != columns[second])
-    kept = ~_spurs(first, second, np.where(diagonal, math.sqrt(2), 1.0), inside)
+    kept = ~spur_pixels(first, second, np.where(diagonal, math.sqrt(2), 1.0), inside)
     rows, columns, cracks, inside = rows[kept], columns[kept], cracks[kept], inside[kept]
     renumbered = np.cumsum(kept) - 1
     both_kept = kept[first] & kept[second]
     first, second = renumbered[first[both_kept]], renumbered[second[both_kept]]
 
-    along = _directions(rows, columns, cracks)
+    along = local_directions(rows, columns, cracks)
     steps = np.column_stack([rows[second] - rows[first], columns[second] - columns[first]])
     projected = 0.5 * (
         np.abs((steps * along[first]).sum(axis=1)) + np.abs((steps * along[second]).sum(axis=1))
@@ -279,7 +174,7 @@ def _measure(mask: np.ndarray, min_pixels: int) -> pd.DataFrame:
     inward = neighbours[ends].astype(np.int64)
     outward = np.column_stack([rows[ends] - rows[inward], columns[ends] - columns[inward]])
     ahead = along[ends] * np.sign((along[ends] * outward).sum(axis=1))[:, None]
-    reach[ends] = _reach(
+    reach[ends] = reach_beyond_ends(
         labels, np.column_stack([rows[ends], columns[ends]]), cracks[ends], ahead, inside[ends]
     )
 
