@@ -69,10 +69,13 @@ def random_map(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return zoomed[: shape[0], : shape[1]]
 
 
+def grey(image: np.ndarray) -> np.ndarray:
+    """An HxW or HxWx3 image as HxW float64 grey (the channels' mean)."""
+    image = np.asarray(image, dtype=np.float64)
+    return image.mean(axis=2) if image.ndim == 3 else image
+
+
 def sobel_map(image: np.ndarray) -> np.ndarray:
     """Edge strength of the image: a crack is an edge, so this is the bar a model's heatmap must clear."""
-    grey = np.asarray(image, dtype=np.float64)
-    if grey.ndim == 3:
-        grey = grey.mean(axis=2)
-    grey = ndimage.gaussian_filter(grey, 1.0)
-    return np.hypot(ndimage.sobel(grey, axis=0), ndimage.sobel(grey, axis=1))
+    smooth = ndimage.gaussian_filter(grey(image), 1.0)
+    return np.hypot(ndimage.sobel(smooth, axis=0), ndimage.sobel(smooth, axis=1))

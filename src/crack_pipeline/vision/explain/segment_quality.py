@@ -15,15 +15,10 @@ from crack_pipeline.vision.evaluation.segmentation import (
     image_precision_recall,
     tolerant_scores,
 )
-from crack_pipeline.vision.explain.localisation import sobel_map
+from crack_pipeline.vision.explain.localisation import grey, sobel_map
 from crack_pipeline.vision.explain.measurements import measure_cracks
 
 TOLERANCE = 2  # px: the usual tolerance for thin cracks drawn a pixel or two aside
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float64)
-    return image.mean(axis=2) if image.ndim == 3 else image
 
 
 def _otsu_below(values: np.ndarray) -> np.ndarray:
@@ -35,7 +30,7 @@ def baseline_masks(image: np.ndarray) -> dict[str, np.ndarray]:
     """The masks a model-free tool would draw: `threshold`, the pixels darker than Otsu's global threshold
     of the grey image; `sobel`, the pixels whose edge strength is above Otsu's threshold of it."""
     edges = sobel_map(image)
-    return {"threshold": _otsu_below(_grey(image)), "sobel": ~_otsu_below(edges) & (edges > 0)}
+    return {"threshold": _otsu_below(grey(image)), "sobel": ~_otsu_below(edges) & (edges > 0)}
 
 
 def _length_and_width(mask: np.ndarray) -> tuple[float, float]:
@@ -64,10 +59,8 @@ class SegmentQuality:
     def add(self, predicted: np.ndarray, score: np.ndarray, truth: np.ndarray, image: np.ndarray) -> None:
         """One image: its predicted mask, its crack score in [0, 1] (for the ODS threshold sweep), its true
         mask and its pixels (for the baselines)."""
-        for name, value in tolerant_scores(predicted, truth, TOLERANCE).items():
-            if name != "iou":
-                self.scores[name].append(value)
-        self.scores["iou"].append(tolerant_scores(predicted, truth, 0)["iou"])
+        for name, value in tolerant_scores(predicted, truth, TOLERANCE).items():  # iou: without tolerance
+            self.scores[name].append(value)
         for name, mask in baseline_masks(image).items():
             self.scores[f"baseline_{name}_f1"].append(tolerant_scores(mask, truth, TOLERANCE)["f1"])
         self.curves.append(image_precision_recall(score, truth, THRESHOLDS, tolerance=0))
