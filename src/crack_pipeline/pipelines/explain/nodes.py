@@ -33,6 +33,28 @@ def match_masks(masks: Folder | None, names: list[str]) -> dict[str, np.ndarray]
     return {name: read_mask(path) for name, path in pair_masks(masks, names).items()}
 
 
+def explanation_setup(
+    checkpoint: dict[str, Any], explain: dict[str, Any], tiling: dict[str, Any]
+) -> tuple[dict[str, Any], TilingConfig, dict[str, Any]]:
+    """The checkpoint with the CAM layer to explain at, the tiling at its scale and the decision threshold
+    (`decision_threshold`'s description), as `explain.*` and `tiling.*` ask; logged."""
+    # The layer is an explanation setting, not a training one: the registry holds the one measured to
+    # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
+    layer = explain.get("cam_layer") or get_spec(checkpoint["architecture"]).cam_layer
+    checkpoint = {**checkpoint, "cam_layer": layer}
+    tiles = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
+    threshold = decision_threshold(checkpoint, explain.get("threshold"), "explain.threshold")
+    logger.info(
+        "explain: model %s (version %s), CAM layer %s, tiles of %d px, %s",
+        checkpoint["variant"],
+        checkpoint.get("model_version"),
+        layer,
+        tiles.tile_size,
+        describe_threshold(threshold),
+    )
+    return checkpoint, tiles, threshold
+
+
 def images_to_explain(
     split_manifest: pd.DataFrame, explain_input: Folder | None, explain: dict, ingest: dict
 ) -> list[ImageRef]:
@@ -87,20 +109,8 @@ def explain_split(
         The files of the explanation folder, the predictions table, the crack regions (boxes), the
         crack measurements (one row per crack) and the quality report.
     """
-    # The layer is an explanation setting, not a training one: the registry holds the one measured to
-    # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
-    layer = explain.get("cam_layer") or get_spec(checkpoint["architecture"]).cam_layer
-    checkpoint = {**checkpoint, "cam_layer": layer}
-    tiles = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
-    threshold = decision_threshold(checkpoint, explain.get("threshold"), "explain.threshold")
-    logger.info(
-        "explain: model %s (version %s), CAM layer %s, tiles of %d px, %s",
-        checkpoint["variant"],
-        checkpoint.get("model_version"),
-        layer,
-        tiles.tile_size,
-        describe_threshold(threshold),
-    )
+    checkpoint, tiles, threshold = explanation_setup(checkpoint, explain, tiling)
+    layer = checkpoint["cam_layer"]
     items = images_to_explain(split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -25,10 +26,14 @@ GRID_SIDE = 512  # overlays in the grids are thumbnails of at most this side
 GRID_SIZES = (9, 16)
 
 
+def safe_stem(relative: str) -> str:
+    """A file's stem as a name for outputs that cannot leave its folder or confuse a browser."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(relative).stem)[:60].strip("._") or "image"
+
+
 def safe_name(index: int, relative: str) -> str:
-    """A file name for outputs that cannot leave its folder or confuse a browser, unique by index."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(relative).stem)[:60].strip("._") or "image"
-    return f"{index:05d}_{stem}"
+    """`safe_stem`, unique by index."""
+    return f"{index:05d}_{safe_stem(relative)}"
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -38,8 +43,21 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass
+class PhotoArtefacts:
+    """What one photo explained by one method adds to a run."""
+
+    files: dict[str, bytes]  # relative path -> content: heatmap, mask, overlay, panel (tile maps)
+    row: dict  # its row of the predictions table
+    card: dict  # its card in the gallery
+    boxes: list[dict]  # its rows of the boxes table
+    measurements: pd.DataFrame  # its rows of the crack measurements table
+    picture: np.ndarray  # the overlay, for the grids (not written)
+
+
 class ArtefactWriter:
-    """Collects every output of a run in memory, photo by photo, as {relative path: bytes} and table rows."""
+    """Turns explained photos into files and table rows (`artefacts`), and collects them in memory, photo by
+    photo, as {relative path: bytes} and table rows (`add`, `finish`)."""
 
     def __init__(
         self,
@@ -62,26 +80,41 @@ class ArtefactWriter:
 
     def add(self, method: str, photo: TiledPhoto, explanation: PhotoExplanation) -> None:
         """One photo explained by one method: its files, its predictions row, its gallery card, its boxes."""
+        name = f"{method}/{safe_name(photo.index, photo.ref.name)}"
+        made = self.artefacts(method, photo, explanation, name)
+        self.files.update(made.files)
+        self.rows.append(made.row)
+        self.gallery.append(made.card)
+        self.box_rows.extend(made.boxes)
+        self.measurement_tables.append(made.measurements)
+        pictures = self._grid_pictures.setdefault(method, [])
+        if len(pictures) < max(GRID_SIZES):
+            pictures.append((rendering.thumbnail(made.picture, GRID_SIDE), grid_caption(made.card)))
+
+    def artefacts(
+        self, method: str, photo: TiledPhoto, explanation: PhotoExplanation, name: str
+    ) -> PhotoArtefacts:
+        """The files (named `name` + suffix) and table rows of one photo explained by one method."""
         ref = photo.ref
-        name = f"{method}/{safe_name(photo.index, ref.name)}"
+        files = {}
         probability = explanation.probability
         predicted = "crack" if probability >= self.threshold else "no_crack"
         correct = None if ref.label is None else ref.label == predicted
         height, width = photo.image.shape[:2]
         picture = rendering.overlay(photo.image, explanation.heatmap)
         measured = {}
+        cracks = pd.DataFrame(columns=self.measurement_columns)
         if explanation.crack_mask is not None:
-            self.files[f"{name}_mask.png"] = png_bytes(explanation.crack_mask.astype(np.uint8) * 255)
+            files[f"{name}_mask.png"] = png_bytes(explanation.crack_mask.astype(np.uint8) * 255)
             picture = rendering.draw_outline(picture, explanation.crack_mask)
             cracks = measure_cracks(explanation.crack_mask, self.mm_per_pixel, self.severity_bands)
             cracks.insert(0, "method", method)
             cracks.insert(0, "file", ref.name)
-            self.measurement_tables.append(cracks)
             measured = {f"cracks_{key}": value for key, value in image_summary(cracks).items()}
         picture = rendering.draw_boxes(picture, explanation.boxes)
         overlay_name = f"{name}_overlay.{'jpg' if height * width > LARGE_PHOTO_PIXELS else 'png'}"
-        self.files[f"{name}_heatmap.npy"] = npy_bytes(explanation.heatmap)
-        self.files[overlay_name] = rendering.image_bytes(picture, overlay_name)
+        files[f"{name}_heatmap.npy"] = npy_bytes(explanation.heatmap)
+        files[overlay_name] = rendering.image_bytes(picture, overlay_name)
         small = rendering.thumbnail(photo.image)
         small_size = (small.shape[1], small.shape[0])
         tiles = (
@@ -99,19 +132,13 @@ class ArtefactWriter:
             title,
             rendering.scale_boxes(explanation.boxes, small.shape[0] / height),
         )
-        self.files[f"{name}_panel.png"] = figures.figure_png(panel)
+        files[f"{name}_panel.png"] = figures.figure_png(panel)
         if photo.scope == "photo":
-            self.files[f"{name}_tiles.npy"] = npy_bytes(explanation.tile_probabilities)
+            files[f"{name}_tiles.npy"] = npy_bytes(explanation.tile_probabilities)
             small_probability = resize_heatmap(explanation.probability_map, small_size)
-            self.files[f"{name}_probability.png"] = rendering.png_bytes(
+            files[f"{name}_probability.png"] = rendering.png_bytes(
                 rendering.overlay(small, small_probability)
             )
-        pictures = self._grid_pictures.setdefault(method, [])
-        if len(pictures) < max(GRID_SIZES):
-            caption = f"{PurePosixPath(ref.name).name}\n{ref.label or '?'} -> {predicted} {probability:.2f}"
-            pictures.append((rendering.thumbnail(picture, GRID_SIDE), caption))
-        for number, box in enumerate(explanation.boxes):
-            self.box_rows.append({"file": ref.name, "method": method, "box": number, **box})
         row = {
             "file": ref.name,
             "true_label": ref.label,
@@ -125,39 +152,68 @@ class ArtefactWriter:
             "crack_regions": len(explanation.boxes),
             **measured,
         }
-        self.rows.append(row)
-        self.gallery.append(
-            {
-                **row,
-                "label": ref.label or "unlabelled",
-                "predicted": predicted,
-                "probability": float(probability),
-                "correct": "unknown" if correct is None else correct,
-                "overlay": overlay_name,
-                "panel": f"{name}_panel.png",
-                "probability_map": f"{name}_probability.png" if photo.scope == "photo" else None,
-                "mask": f"{name}_mask.png" if explanation.crack_mask is not None else None,
-                "boxes": [
-                    {k: box[k] for k in ("x0", "y0", "x1", "y1", "probability")} for box in explanation.boxes
-                ],
-            }
-        )
+        card = {
+            **row,
+            "label": ref.label or "unlabelled",
+            "predicted": predicted,
+            "probability": float(probability),
+            "correct": "unknown" if correct is None else correct,
+            "overlay": overlay_name,
+            "panel": f"{name}_panel.png",
+            "probability_map": f"{name}_probability.png" if photo.scope == "photo" else None,
+            "mask": f"{name}_mask.png" if explanation.crack_mask is not None else None,
+            "boxes": [
+                {k: box[k] for k in ("x0", "y0", "x1", "y1", "probability")} for box in explanation.boxes
+            ],
+        }
+        boxes = [
+            {"file": ref.name, "method": method, "box": number, **box}
+            for number, box in enumerate(explanation.boxes)
+        ]
+        return PhotoArtefacts(files, row, card, boxes, cracks, picture)
 
     def finish(self, model: str) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The grids of the first images of each method and the gallery added to the files; the files, the
         predictions table, the boxes table and the crack measurements table (one row per crack)."""
-        for method, pictures in self._grid_pictures.items():
-            for count in GRID_SIZES:
-                shown = pictures[:count]
-                figure = figures.grid(
-                    [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
-                )
-                self.files[f"{method}/grid_{count}.png"] = figures.figure_png(figure)
-        self.files["index.html"] = rendering.gallery_html(self.gallery, model, self.threshold).encode()
-        boxes = pd.DataFrame(self.box_rows, columns=["file", "method", "box", *BOX_FIELDS])
-        tables = [table for table in self.measurement_tables if len(table)]
-        if tables:
-            measurements = pd.concat(tables, ignore_index=True)
-        else:  # no crack anywhere: the columns still say what would be measured
-            measurements = pd.DataFrame(columns=self.measurement_columns)
-        return self.files, pd.DataFrame(self.rows), boxes, measurements
+        self.files.update(summary_files(self.gallery, self._grid_pictures, model, self.threshold))
+        predictions, boxes, measurements = tables(
+            self.rows, self.box_rows, self.measurement_tables, self.measurement_columns
+        )
+        return self.files, predictions, boxes, measurements
+
+
+def grid_caption(card: dict) -> str:
+    """A grid picture's caption: file name, then true label -> predicted label and p(crack)."""
+    truth = card["true_label"] or "?"
+    return f"{PurePosixPath(card['file']).name}\n{truth} -> {card['predicted']} {card['probability']:.2f}"
+
+
+def summary_files(
+    cards: list[dict], grid_pictures: Mapping[str, list[tuple[np.ndarray, str]]], model: str, threshold: float
+) -> dict[str, bytes]:
+    """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), and the gallery of
+    `cards`."""
+    files = {}
+    for method, pictures in grid_pictures.items():
+        for count in GRID_SIZES:
+            shown = pictures[:count]
+            figure = figures.grid(
+                [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
+            )
+            files[f"{method}/grid_{count}.png"] = figures.figure_png(figure)
+    files["index.html"] = rendering.gallery_html(cards, model, threshold).encode()
+    return files
+
+
+def tables(
+    rows: list[dict],
+    box_rows: list[dict],
+    measurement_tables: list[pd.DataFrame],
+    measurement_columns: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The predictions, boxes and crack measurements tables of a run from its photos' rows."""
+    boxes = pd.DataFrame(box_rows, columns=["file", "method", "box", *BOX_FIELDS])
+    found = [table for table in measurement_tables if len(table)]
+    # No crack anywhere: the columns still say what would be measured.
+    measurements = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=measurement_columns)
+    return pd.DataFrame(rows), boxes, measurements

@@ -13,7 +13,7 @@ import torch
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
-from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, tiled_photos
+from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto, explain_photo, tiled_photos
 from crack_pipeline.vision.explain.quality import MethodQuality, explainer_for
 from crack_pipeline.vision.explain.segment_quality import SegmentQuality
 from crack_pipeline.vision.explain.tiling import TilingConfig
@@ -47,6 +47,113 @@ def _chunks(photos: Iterator[TiledPhoto], tiles_per_chunk: int) -> Iterator[list
         yield chunk
 
 
+@dataclass
+class ExplainedChunk:
+    """Photos explained together, and the tiles whose CAMs were computed (for the sanity check)."""
+
+    photos: list[TiledPhoto]
+    explanations: list[dict[str, PhotoExplanation]]  # per photo: {method: its explanation}
+    tiles: torch.Tensor  # the tiles explained, N x 3 x S x S uint8
+    cams: dict[str, list[np.ndarray]]  # per method: the tiles' CAMs
+    classes: list[int]  # per tile: 1 when explained as (or for) a crack
+
+
+class PhotoExplainer:
+    """A model and its CAM methods, explaining photos chunk by chunk (`explain`); `close` when done.
+
+    An image larger than a tile (`tiling`) is explained whole at the training scale: its tiles are
+    classified, the tiles that may show a crack are explained for the crack class, and their CAMs,
+    weighted by p(crack), are blended into one map; its crack regions are boxed and its crack pixels
+    masked (`crack_masks`; empty when called clean). An image of at most one tile is a patch: resized to
+    the model's input and explained for `target`. An image is called cracked from p(crack) >= `threshold`.
+    """
+
+    def __init__(
+        self,
+        checkpoint: dict[str, Any],
+        methods: Sequence[str],
+        threshold: float,
+        target: str = "predicted",
+        batch_size: int = 32,
+        precision: str = "auto",
+        tiling: TilingConfig | None = None,
+        crack_masks: CrackMaskConfig = DEFAULT_CRACK_MASKS,
+    ) -> None:
+        self.checkpoint, self.threshold, self.target = checkpoint, threshold, target
+        self.batch_size, self.crack_masks = batch_size, crack_masks
+        self.tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
+        self.forward = Precision.resolve(precision, "inference")
+        self.gradients = Precision.resolve(precision, "cam")
+        self.classifier = inference_model(checkpoint, self.forward)
+        self.explainers = {
+            method: explainer_for(
+                checkpoint, inference_model(checkpoint, self.gradients), method, target, self.gradients
+            )
+            for method in methods
+        }
+
+    def explain(self, items: Sequence[ImageRef], skipped: dict[str, str]) -> Iterator[ExplainedChunk]:
+        """`items` explained, a chunk of photos at a time (at least `batch_size` tiles); unreadable images
+        go to `skipped` (name -> reason)."""
+        checkpoint, tiling, batch_size = self.checkpoint, self.tiling, self.batch_size
+        photos = tiled_photos(items, tiling, checkpoint["input_size"], skipped)
+        for chunk in _chunks(photos, batch_size):
+            tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))
+            whole = np.concatenate([np.full(len(photo.grid), photo.scope == "photo") for photo in chunk])
+            probabilities = np.full(len(tiles), np.nan)
+            if whole.any():
+                probabilities[whole] = crack_probabilities(
+                    self.classifier,
+                    tiles[whole],
+                    checkpoint["mean"],
+                    checkpoint["std"],
+                    self.forward,
+                    batch_size,
+                )
+            # Tiles of whole photos answer "where are the cracks?"; those that cannot add to the map are
+            # skipped.
+            selected = np.flatnonzero(~whole | (probabilities >= tiling.cam_min_probability))
+            wanted = ["crack" if whole[i] else self.target for i in selected]
+            cams: dict[str, list[np.ndarray]] = {}
+            for method, explainer in self.explainers.items():
+                cams[method] = []
+                for start in range(0, len(selected), batch_size):
+                    batch = selected[start : start + batch_size]
+                    result = explainer.explain(tiles[batch], wanted[start : start + batch_size])
+                    cams[method].extend(result.heatmaps)
+                    for i, probability in zip(batch, result.probabilities, strict=True):
+                        if not whole[i]:  # a patch's p(crack) comes with its CAM
+                            probabilities[i] = probability
+            position = {int(i): k for k, i in enumerate(selected)}
+            explanations, first = [], 0
+            for photo in chunk:
+                own = range(first, first + len(photo.grid))
+                first += len(photo.grid)
+                explanations.append(
+                    {
+                        method: explain_photo(
+                            photo.grid,
+                            probabilities[own],
+                            {i - own.start: maps[position[i]] for i in own if i in position},
+                            tiling,
+                            self.threshold,
+                            photo.image,
+                            self.crack_masks,
+                        )
+                        for method, maps in cams.items()
+                    }
+                )
+            classes = [
+                1 if self.target == "crack" or whole[i] or probabilities[i] >= self.threshold else 0
+                for i in selected
+            ]
+            yield ExplainedChunk(chunk, explanations, tiles[selected], cams, classes)
+
+    def close(self) -> None:
+        for explainer in self.explainers.values():
+            explainer.close()
+
+
 def explain_images(
     checkpoint: dict[str, Any],
     items: Sequence[ImageRef],
@@ -63,89 +170,49 @@ def explain_images(
     mm_per_pixel: float | None = None,
     severity_bands: Mapping[str, float] | None = None,
 ) -> ExplainResult:
-    """Heatmaps of every method for `items`, at each image's resolution; an image is called cracked from
-    p(crack) >= `threshold` (the model's decision threshold) on, and its crack regions are boxed there.
-
-    An image larger than a tile (`tiling`) is explained whole at the training scale: its tiles are
-    classified, the tiles that may show a crack are explained for the crack class, and their CAMs,
-    weighted by p(crack), are blended into one map; its crack regions are boxed. An image of at most
-    one tile is a patch: resized to the model's input and explained for `target`.
+    """Heatmaps of every method for `items`, at each image's resolution, by a `PhotoExplainer`, with their
+    files and tables (in memory).
 
     With `masks` ({image name: crack mask}), scores each method's heatmaps on the crack images against
-    the centred-Gaussian, random and Sobel baselines, patches and whole photos apart. Every image gets a
-    crack mask (`crack_masks`; empty when called clean) and its cracks measured (in mm with
-    `mm_per_pixel`, banded by `severity_bands`: measurements.measure_cracks). Always runs the
-    model-randomisation sanity check and the deletion/insertion curves on the first `sanity_images`
-    tiles explained.
+    the centred-Gaussian, random and Sobel baselines, patches and whole photos apart, and its crack masks.
+    Every image's cracks are measured (in mm with `mm_per_pixel`, banded by `severity_bands`:
+    measurements.measure_cracks). Always runs the model-randomisation sanity check and the
+    deletion/insertion curves on the first `sanity_images` tiles explained.
     """
-    tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
-    size = checkpoint["input_size"]
-    forward, gradients = Precision.resolve(precision, "inference"), Precision.resolve(precision, "cam")
-    classifier = inference_model(checkpoint, forward)
-    explainers = {
-        m: explainer_for(checkpoint, inference_model(checkpoint, gradients), m, target, gradients)
-        for m in methods
-    }
+    writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)  # bad settings stop before any work
+    explainer = PhotoExplainer(
+        checkpoint, methods, threshold, target, batch_size, precision, tiling, crack_masks
+    )
     measured = {method: MethodQuality() for method in methods}
     segments = {method: SegmentQuality() for method in methods}
-    writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)
     skipped: dict[str, str] = {}
     sanity_inputs: list[torch.Tensor] = []
     rng = np.random.default_rng(seed)
-    for chunk in _chunks(tiled_photos(items, tiling, size, skipped), batch_size):
-        tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))
-        whole = np.concatenate([np.full(len(photo.grid), photo.scope == "photo") for photo in chunk])
-        probabilities = np.full(len(tiles), np.nan)
-        if whole.any():
-            probabilities[whole] = crack_probabilities(
-                classifier, tiles[whole], checkpoint["mean"], checkpoint["std"], forward, batch_size
-            )
-        # Tiles of whole photos answer "where are the cracks?"; those that cannot add to the map are skipped.
-        selected = np.flatnonzero(~whole | (probabilities >= tiling.cam_min_probability))
-        wanted = ["crack" if whole[i] else target for i in selected]
-        sanity = selected[: max(0, sanity_images - len(sanity_inputs))]
-        sanity_inputs.extend(tiles[sanity])
-        for method, explainer in explainers.items():
-            cams = {}
-            for start in range(0, len(selected), batch_size):
-                batch = selected[start : start + batch_size]
-                result = explainer.explain(tiles[batch], wanted[start : start + batch_size])
-                for i, probability, heatmap in zip(batch, result.probabilities, result.heatmaps, strict=True):
-                    cams[int(i)] = heatmap
-                    if not whole[i]:  # a patch's p(crack) comes with its CAM
-                        probabilities[i] = probability
-            quality = measured[method]
-            quality.sanity_maps.extend(cams[int(i)] for i in sanity)
-            quality.sanity_classes.extend(
-                1 if target == "crack" or whole[i] or probabilities[i] >= threshold else 0 for i in sanity
-            )
-            first = 0
-            for photo in chunk:
-                own = range(first, first + len(photo.grid))
-                first += len(photo.grid)
-                explanation = explain_photo(
-                    photo.grid,
-                    probabilities[own],
-                    {i - own.start: cams[i] for i in own if i in cams},
-                    tiling,
-                    threshold,
-                    photo.image,
-                    crack_masks,
-                )
+    for chunk in explainer.explain(items, skipped):
+        room = max(0, sanity_images - len(sanity_inputs))
+        sanity_inputs.extend(chunk.tiles[:room])
+        for method, quality in measured.items():
+            quality.sanity_maps.extend(chunk.cams[method][:room])
+            quality.sanity_classes.extend(chunk.classes[:room])
+        for photo, explanations in zip(chunk.photos, chunk.explanations, strict=True):
+            mask = (masks or {}).get(photo.ref.name)
+            for method, explanation in explanations.items():
                 writer.add(method, photo, explanation)
-                mask = (masks or {}).get(photo.ref.name)
                 # A non-empty mask marks a crack image, labelled or not (e.g. a folder of CFD photos).
                 if mask is not None and mask.shape == explanation.heatmap.shape and mask.any():
                     detected = explanation.probability >= threshold
-                    quality.score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
+                    measured[method].score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
                     segments[method].add(explanation.crack_mask, explanation.crack_score, mask, photo.image)
+    size = checkpoint["input_size"]
     inputs = (
         torch.stack(sanity_inputs) if sanity_inputs else torch.empty((0, 3, size, size), dtype=torch.uint8)
     )
+    explainer.close()
     quality = {}
-    for method, explainer in explainers.items():
-        explainer.close()
-        quality[method] = measured[method].summary(checkpoint, inputs, method, target, gradients, seed)
+    for method in methods:
+        quality[method] = measured[method].summary(
+            checkpoint, inputs, method, target, explainer.gradients, seed
+        )
         if segments[method].curves:
             quality[method]["segment"] = segments[method].summary()
     files, predictions, boxes, measurements = writer.finish(checkpoint["variant"])
