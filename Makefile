@@ -61,8 +61,15 @@ ifeq ($(INSTALL),1)
 	@echo "installed: crontab -l shows it; logs/retrain/ has one log file per run"
 endif
 
-# An Airflow DAG that runs the retrain pipeline as one task (kedro-airflow; settings in conf/base/airflow.yml).
+# Two Airflow DAGs (kedro-airflow; settings in conf/base/airflow.yml): the retrain pipeline as one task, and
+# a survey of INPUT_DIR (named SURVEY) as SHARDS parallel tasks and a merge.
+INPUT_DIR ?=
+SURVEY ?= survey
+SHARDS ?= 4
 airflow-dag: install
 	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
 		--params=project_path=$(CURDIR)$(if $(SOURCE_DIR),$(COMMA)source_dir=$(abspath $(SOURCE_DIR)))
+	$(BIN)/kedro airflow create --pipelines=survey --target-dir=airflow_dags \
+		--jinja-file=src/crack_pipeline/airflow_survey_dag.j2 \
+		--params=project_path=$(CURDIR),survey=$(SURVEY),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(abspath $(INPUT_DIR)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import py_compile
 import subprocess
+import sys
+import types
 
 from tests.conftest import PROJECT_ROOT, kedro
 
@@ -71,3 +73,61 @@ def test_kedro_airflow_makes_a_dag_that_runs_retrain_as_one_task(kedro_project):
     assert 'schedule="0 2 * * *"' in source, "conf/base/airflow.yml's schedule"
     assert f'project_path = Path("{kedro_project}")' in source and 'source_dir = "/srv/photos"' in source
     assert source.count("@task(") == 1 and "session.run(pipeline_names=[pipeline_name])" in source
+
+
+class FakeTask:
+    """Enough of an Airflow task for a DAG file to be built: what is mapped, and what runs after what."""
+
+    def __init__(self, function, task_id, registry):
+        self.function, self.task_id, self.registry = function, task_id, registry
+        self.mapped, self.downstream = None, []
+
+    def expand(self, **mapped):
+        self.mapped = mapped
+        self.registry.append(self)
+        return self
+
+    def __call__(self):
+        self.registry.append(self)
+        return self
+
+    def __rshift__(self, other):
+        self.downstream.append(other)
+        return other
+
+
+def fake_airflow_sdk(registry: list) -> types.ModuleType:
+    sdk = types.ModuleType("airflow.sdk")
+    sdk.dag = lambda **settings: lambda build: lambda: (registry.append(settings), build())
+    sdk.task = lambda task_id: lambda function: FakeTask(function, task_id, registry)
+    return sdk
+
+
+def test_the_survey_dag_maps_one_task_per_shard_then_merges(kedro_project, monkeypatch):
+    result = kedro(
+        kedro_project,
+        "airflow",
+        "create",
+        "--pipelines=survey",
+        "--target-dir=dags",
+        f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_survey_dag.j2'}",
+        f"--params=project_path={kedro_project},survey=bridge,shards=3,input_dir=/srv/photos",
+    )
+    assert result.exit_code == 0, result.output
+    dag = kedro_project / "dags/crack_pipeline_survey_dag.py"
+    py_compile.compile(str(dag), doraise=True)
+    registry: list = []
+    monkeypatch.setitem(sys.modules, "airflow", types.ModuleType("airflow"))
+    monkeypatch.setitem(sys.modules, "airflow.sdk", fake_airflow_sdk(registry))
+    namespace: dict = {"__name__": "survey_dag"}
+    exec(compile(dag.read_text(), str(dag), "exec"), namespace)
+    settings, shard_task, merge_task = registry
+    assert settings["schedule"] is None and settings["default_args"]["retries"] == 2, "conf/base/airflow.yml"
+    assert shard_task.mapped == {"shard": ["0/3", "1/3", "2/3"]} and shard_task.downstream == [merge_task]
+    # Each task runs its node of the survey pipeline on the survey's folder and its shard.
+    calls = []
+    namespace["run_nodes"] = lambda nodes, **explain: calls.append((nodes, explain))
+    shard_task.function("1/3")
+    merge_task.function()
+    assert calls == [(["explain_survey_photos"], {"shard": "1/3"}), (["merge_survey"], {})]
+    assert namespace["survey"] == "bridge" and namespace["input_dir"] == "/srv/photos"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -299,3 +300,29 @@ def test_a_whole_photo_is_tiled_scored_and_boxed_with_the_models_threshold(defau
     assert list(boxes.columns[:7]) == ["file", "method", "box", "x0", "y0", "x1", "y1"]
     assert len(boxes) == row.crack_regions
     assert (boxes.probability >= threshold).all(), "a region is where the tiles reach the decision threshold"
+
+
+def test_a_survey_in_two_shards_merges_into_one_gallery_and_continues_when_run_again(run_again, tmp_path):
+    settings = SynthConfig(image_size=64, seed=4, difficulty=0.0)
+    for index in range(4):
+        photo = render_photo(settings, 120, 150, cracks=index % 2, index=index)
+        write(tmp_path / "site", f"span_{index // 2}/IMG_{index}.png", png_bytes(photo.image))
+    survey = {"input_dir": str(tmp_path / "site"), "survey": "bridge"}
+    folder = Path("data/07_model_output/surveys/bridge")  # run_again works in the project
+    # What each Airflow task runs: one shard's node, then the merge.
+    for shard in ("0/2", "1/2"):
+        lines = run_again({"explain": {**survey, "shard": shard}}, "survey")
+        assert any(
+            re.search(rf"survey .*bridge, shard {shard}: \d photos, 0 done before", line) for line in lines
+        )
+    assert len(list((folder / "records").iterdir())) == 4
+    # The pipeline merges after each shard here (the DAG once, after all): the newest gallery has them all.
+    gallery = sorted((folder / "gallery").glob("*/gallery/index.html"))[-1]
+    predictions = pd.read_csv(versions(Path.cwd(), f"{folder}/predictions.csv")[-1])
+    assert len(predictions) == 4 and (predictions.tiles == 9).all(), "3 x 3 tiles of 64 px, 1/4 overlap"
+    cards = json.loads(re.search(r"const items = (.*);\n", gallery.read_text()).group(1))
+    assert all((gallery.parent / card["overlay"]).resolve().is_file() for card in cards)
+    # Run again: nothing left to explain, and the gallery is a new version beside the first.
+    lines = run_again({"explain": survey}, "survey")
+    assert any("shard 0/1: 4 photos, 4 done before, 0 to explain" in line for line in lines)
+    assert len(list((folder / "gallery").iterdir())) == 3, "one gallery per merge, none overwritten"

@@ -1,6 +1,7 @@
 """Custom Kedro datasets, only where kedro-datasets has none."""
 
 from crack_pipeline.datasets.checkpoint import TorchCheckpointDataset
+from crack_pipeline.datasets.growing_folder import GrowingFolderDataset
 from crack_pipeline.datasets.image_folder import ImageFolderDataset
 from crack_pipeline.datasets.previous_version import OptionalJSONDataset, PreviousCSVDataset
 from crack_pipeline.datasets.registered_model import (
@@ -12,6 +13,7 @@ from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
 
 __all__ = [
     "ChampionAliasDataset",
+    "GrowingFolderDataset",
     "ImageFolderDataset",
     "ModelRegistryDataset",
     "OptionalJSONDataset",

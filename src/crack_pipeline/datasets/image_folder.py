@@ -15,7 +15,7 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from crack_pipeline.vision.data.folder import Folder
 
 
-def _umask() -> int:
+def file_creation_mask() -> int:
     """The process's file-creation mask (read by setting it, then putting it back)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -99,7 +99,7 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
         target = Path(self._get_save_path())
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would outlive the rename
+        staging.chmod(0o777 & ~file_creation_mask())  # mkdtemp's 0700 would outlive the rename
         try:
             for name, content in data.items():
                 destination = staging / safe_relative_path(name)

@@ -1,0 +1,171 @@
+"""Nodes of the `survey` pipeline: thousands of photos explained one by one into a folder that only grows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from crack_pipeline.pipelines.explain.nodes import explanation_setup
+from crack_pipeline.vision.data.folder import Folder, ImageRef
+from crack_pipeline.vision.data.labels import LabelResolver
+from crack_pipeline.vision.data.scanning import IMAGE_SUFFIXES
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.artefacts import ArtefactWriter
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
+from crack_pipeline.vision.explain.run import PhotoExplainer
+from crack_pipeline.vision.explain.survey import (
+    MANIFEST,
+    RECORDS,
+    Shard,
+    check_manifest,
+    merge_records,
+    record_name,
+    survey_saves,
+)
+from crack_pipeline.vision.settings import settings_from
+
+logger = logging.getLogger(__name__)
+
+# The gallery is a versioned folder inside the survey's: <survey>/gallery/<version>/gallery/index.html.
+GALLERY_TO_SURVEY = "../../../"
+
+
+def survey_images(explain_input: Folder | None, ingest: dict[str, Any]) -> list[ImageRef]:
+    """Every image file of `explain.input_dir`, labelled where its folders name a class."""
+    if explain_input is None:
+        raise InputError("a survey explains a folder of photos: pass --params=explain.input_dir=DIR")
+    labels = LabelResolver(ingest["label_aliases"])
+    return [
+        ImageRef(name, explain_input.path_of(name), labels.label_of(name))
+        for name in explain_input.files
+        if name[name.rfind(".") :].lower() in IMAGE_SUFFIXES
+    ]
+
+
+def explain_survey_photos(
+    checkpoint: dict[str, Any],
+    explain_input: Folder | None,
+    survey_progress: Folder,
+    explain: dict[str, Any],
+    tiling: dict[str, Any],
+    ingest: dict[str, Any],
+) -> Iterator[dict[str, bytes]]:
+    """The photos of `explain.input_dir` in shard `explain.shard` ("i/N"; all without) that survey
+    `explain.survey` has not done yet, explained like `explain` does, one save per photo (its files, then
+    its record), with a progress bar; a killed run, started again, continues where it stopped.
+
+    Args:
+        survey_progress: the survey's folder as it is (what is done; empty when new).
+        explain: `params:explain` — input_dir, survey, shard, and how to explain (methods, threshold,
+            crack_masks, mm_per_pixel, severity_bands, batch_size).
+    Yields:
+        The survey's manifest first when new, then one `{relative path: bytes}` per photo.
+    """
+    shard = Shard.parse(explain.get("shard"))
+    photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
+    checkpoint, tiles, threshold = explanation_setup(checkpoint, explain, tiling)
+    masks = settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks")
+    wanted = _plain_json(
+        {
+            "input": str(explain_input.root),
+            "model": checkpoint["variant"],
+            "model_version": checkpoint.get("model_version"),
+            "cam_layer": checkpoint["cam_layer"],
+            "threshold": threshold["value"],
+            "methods": explain["methods"],
+            "target": explain.get("target", "predicted"),
+            "tiling": tiling,
+            "crack_masks": dataclasses.asdict(masks),
+            "mm_per_pixel": explain.get("mm_per_pixel"),
+            "severity_bands": explain.get("severity_bands"),
+        }
+    )
+    found = (
+        json.loads(survey_progress.path_of(MANIFEST).read_bytes())
+        if MANIFEST in survey_progress.files
+        else None
+    )
+    if check_manifest(found, wanted, str(survey_progress.root)):
+        yield {MANIFEST: json.dumps(wanted, indent=1).encode()}
+    done = {name for name in survey_progress.files if name.startswith(RECORDS)}
+    todo = [ref for ref in photos if record_name(ref.name) not in done]
+    logger.info(
+        "survey %s, shard %s: %d photos, %d done before, %d to explain",
+        survey_progress.root,
+        shard,
+        len(photos),
+        len(photos) - len(todo),
+        len(todo),
+    )
+    if not todo:
+        return
+    writer = ArtefactWriter(threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"))
+    explainer = PhotoExplainer(
+        checkpoint,
+        explain["methods"],
+        threshold["value"],
+        explain.get("target", "predicted"),
+        explain.get("batch_size", 32),
+        tiling=tiles,
+        crack_masks=masks,
+    )
+    progress = tqdm(total=len(photos), initial=len(photos) - len(todo), unit="photo", desc=f"survey {shard}")
+    try:
+        for save in survey_saves(explainer, writer, todo):
+            yield save
+            progress.update()
+    finally:
+        progress.close()
+        explainer.close()
+
+
+def merge_survey(
+    survey_photos: Folder, explain_input: Folder | None, explain: dict[str, Any]
+) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One gallery (index.html and grids), predictions table, boxes table and crack measurements table of
+    everything survey `explain.survey` has explained, whichever shards did it; says what is still missing.
+    """
+    if MANIFEST not in survey_photos.files:
+        raise InputError(
+            f"survey {survey_photos.root} has explained nothing yet: run its photos first "
+            "(kedro run --pipelines=survey)"
+        )
+    manifest = json.loads(survey_photos.path_of(MANIFEST).read_bytes())
+    records = [
+        json.loads(survey_photos.path_of(name).read_bytes())
+        for name in survey_photos.files
+        if name.startswith(RECORDS)
+    ]
+    columns = ArtefactWriter(
+        manifest["threshold"], manifest["mm_per_pixel"], manifest["severity_bands"]
+    ).measurement_columns
+    merged = merge_records(
+        records, lambda name: survey_photos.path_of(name).read_bytes(), manifest, columns, GALLERY_TO_SURVEY
+    )
+    for name, reason in merged.skipped.items():
+        logger.warning("survey: skipped %s (%s)", name, reason)
+    missing = 0
+    if explain_input is not None:
+        recorded = {record["file"] for record in records}
+        missing = sum(ref.name not in recorded for ref in survey_images(explain_input, {"label_aliases": {}}))
+    logger.info(
+        "survey %s merged: %d photos explained, %d unreadable%s",
+        survey_photos.root,
+        len(records) - len(merged.skipped),
+        len(merged.skipped),
+        f", {missing} not yet (a shard still running or stopped: run it, then merge again)"
+        if missing
+        else "",
+    )
+    return merged.files, merged.predictions, merged.boxes, merged.measurements
+
+
+def _plain_json(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples as lists), to compare with a manifest on disk."""
+    return json.loads(json.dumps(value))

@@ -1,0 +1,185 @@
+"""A survey: a folder of thousands of photos explained photo by photo into a folder that only grows, so that
+a killed run continues where it stopped and N processes can share the work (shards); merged at the end
+into one gallery and one set of tables.
+
+Layout of a survey folder: `survey.json` (what the survey explains, with which model and settings),
+`photos/<method>/<key>_*` (each photo's files, as `explain` writes them) and `records/<key>.json` (its
+table rows and gallery cards; written last, so a photo counts as done only once all its files are).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.image_io import decode_image
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain import rendering
+from crack_pipeline.vision.explain.artefacts import (
+    GRID_SIDE,
+    GRID_SIZES,
+    ArtefactWriter,
+    grid_caption,
+    safe_stem,
+    summary_files,
+    tables,
+)
+from crack_pipeline.vision.explain.run import PhotoExplainer
+from crack_pipeline.vision.settings import ConfigError
+
+MANIFEST = "survey.json"
+PHOTOS = "photos/"
+RECORDS = "records/"
+LINKED = ("overlay", "panel", "probability_map", "mask")  # a gallery card's links to a photo's files
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The `index`-th of `count` deterministic parts of a survey (0 <= index < count)."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        """`"i/N"` (i from 0 to N-1), or the whole survey for None."""
+        if text is None:
+            return cls()
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+        if not match or not int(match[1]) < int(match[2]):
+            raise ConfigError(
+                f"explain.shard must be 'i/N' with 0 <= i < N (e.g. '0/4' .. '3/4'), got {text!r}"
+            )
+        return cls(int(match[1]), int(match[2]))
+
+    def holds(self, name: str) -> bool:
+        """Whether the photo `name` (its path in the survey's folder) is this shard's: by a hash of the
+        name, so a photo keeps its shard when others are added to the folder."""
+        return _digest(name) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def _digest(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+
+
+def photo_key(name: str) -> str:
+    """A photo's file-name stem in the survey: readable, safe in any file system, unique by a hash."""
+    return f"{safe_stem(name)}_{_digest(name):016x}"
+
+
+def record_name(name: str) -> str:
+    return f"{RECORDS}{photo_key(name)}.json"
+
+
+def check_manifest(found: Mapping[str, Any] | None, wanted: Mapping[str, Any], where: str) -> bool:
+    """True when the survey at `where` is new (its manifest still to write); raises when it was started
+    with other settings, since one survey never mixes models or settings."""
+    if found is None:
+        return True
+    differ = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
+    if differ:
+        details = "; ".join(f"{key}: {found.get(key)!r} then, {wanted.get(key)!r} now" for key in differ)
+        raise InputError(
+            f"survey {where} was started with other settings ({details}): it continues only as it began. "
+            "Start another survey with --params=explain.survey=<new name>."
+        )
+    return False
+
+
+def survey_saves(
+    explainer: PhotoExplainer, writer: ArtefactWriter, items: Iterable[ImageRef]
+) -> Iterator[dict[str, bytes]]:
+    """Per photo of `items` (explained, or found unreadable) one save: its files under `photos/`, then its
+    record (table rows, gallery cards; `skipped` with the reason for an unreadable one)."""
+    skipped: dict[str, str] = {}
+    reported = 0
+    for chunk in explainer.explain(list(items), skipped):
+        for photo, explanations in zip(chunk.photos, chunk.explanations, strict=True):
+            files: dict[str, bytes] = {}
+            record: dict[str, Any] = {
+                "file": photo.ref.name,
+                "rows": [],
+                "cards": [],
+                "boxes": [],
+                "cracks": [],
+            }
+            for method, explanation in explanations.items():
+                made = writer.artefacts(method, photo, explanation, f"{method}/{photo_key(photo.ref.name)}")
+                files.update({PHOTOS + name: content for name, content in made.files.items()})
+                record["rows"].append(made.row)
+                record["cards"].append(made.card)
+                record["boxes"].extend(made.boxes)
+                record["cracks"].extend(made.measurements.to_dict("records"))
+            yield {**files, record_name(photo.ref.name): _json(record)}
+        yield from _skipped_saves(skipped, reported)
+        reported = len(skipped)
+    yield from _skipped_saves(skipped, reported)
+
+
+def _skipped_saves(skipped: dict[str, str], reported: int) -> list[dict[str, bytes]]:
+    """The records of the unreadable photos from the `reported`-th on."""
+    return [
+        {record_name(name): _json({"file": name, "skipped": why})}
+        for name, why in list(skipped.items())[reported:]
+    ]
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, indent=1, default=_plain).encode()
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (from tables) as Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value)} to a survey record")
+
+
+@dataclass
+class MergedSurvey:
+    files: dict[str, bytes]  # the gallery (index.html) and the grids
+    predictions: pd.DataFrame
+    boxes: pd.DataFrame
+    measurements: pd.DataFrame
+    skipped: dict[str, str]  # photo -> why it could not be read
+
+
+def merge_records(
+    records: Iterable[Mapping[str, Any]],
+    read: Any,
+    manifest: Mapping[str, Any],
+    measurement_columns: list[str],
+    link_prefix: str,
+) -> MergedSurvey:
+    """The gallery, grids and tables of a survey from its photos' records, in order of file name, whichever
+    shard wrote them. `read(relative path) -> bytes` reads a photo's file (the grids' overlays);
+    `link_prefix` leads from the gallery's folder to the survey's."""
+    rows, cards, boxes, cracks, skipped = [], [], [], [], {}
+    pictures: dict[str, list[tuple[np.ndarray, str]]] = {}
+    for record in sorted(records, key=lambda r: r["file"]):
+        if "skipped" in record:
+            skipped[record["file"]] = record["skipped"]
+            continue
+        rows.extend(record["rows"])
+        boxes.extend(record["boxes"])
+        cracks.append(pd.DataFrame(record["cracks"], columns=measurement_columns))
+        for card in record["cards"]:
+            shown = pictures.setdefault(card["method"], [])
+            if len(shown) < max(GRID_SIZES):
+                overlay = decode_image(read(PHOTOS + card["overlay"])).pixels
+                shown.append((rendering.thumbnail(overlay, GRID_SIDE), grid_caption(card)))
+            cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
+    files = summary_files(cards, pictures, manifest["model"], manifest["threshold"])
+    predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)
+    return MergedSurvey(files, predictions, box_table, measurements, skipped)

@@ -1,0 +1,170 @@
+"""Surveys: photos explained one by one into a folder that only grows; shards that split the work exactly;
+a stopped run that continues without recomputing; one merged gallery and set of tables."""
+
+from __future__ import annotations
+
+import json
+import re
+from itertools import islice
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io.core import DatasetError
+from PIL import Image
+
+from crack_pipeline.datasets import GrowingFolderDataset
+from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, merge_survey
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.survey import MANIFEST, RECORDS, Shard, photo_key
+from crack_pipeline.vision.settings import ConfigError
+
+EXPLAIN = {"methods": ["layercam"], "threshold": 0.5, "batch_size": 16, "crack_masks": {}}
+TILING = {"tile_size": 96, "overlap": 0.25, "cam_min_probability": 0.05}
+INGEST = {"label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]}}
+
+
+def test_shards_cover_every_photo_exactly_once_and_keep_their_photos_as_the_folder_grows():
+    names = [f"site {i % 7}/IMG_{i:04d}.jpg" for i in range(300)]
+    for count in (1, 2, 3, 5):
+        shards = [Shard(i, count) for i in range(count)]
+        owners = [[s for s in shards if s.holds(name)] for name in names]
+        assert all(len(found) == 1 for found in owners), count
+        sizes = [sum(s.holds(n) for n in names) for s in shards]
+        assert min(sizes) > 0.6 * len(names) / count, sizes  # a fair share each
+    # A hash of the name, not a position: a photo added to the folder moves no other photo.
+    assert [Shard(1, 3).holds(n) for n in names] == [Shard(1, 3).holds(n) for n in ["new.jpg", *names]][1:]
+    assert Shard.parse("2/4") == Shard(2, 4) and Shard.parse(None) == Shard(0, 1)
+    for bad in ("4/4", "1", "a/b", "-1/2", "1/0"):
+        with pytest.raises(ConfigError, match=r"explain\.shard must be 'i/N'"):
+            Shard.parse(bad)
+
+
+def test_photo_keys_are_safe_file_names_unique_per_path():
+    keys = {photo_key(name) for name in ("a/x.jpg", "b/x.jpg", "a/x.png", "../../etc/passwd", "<b>.jpg")}
+    assert len(keys) == 5 and all(re.fullmatch(r"[A-Za-z0-9._-]+", key) for key in keys)
+
+
+def test_a_growing_folder_adds_and_never_overwrites_finished_work(tmp_path):
+    folder = GrowingFolderDataset(path=str(tmp_path / "survey"))
+    assert folder.load().files == (), "a survey not started yet holds nothing"
+    folder.save({"photos/a.png": b"pixels", "records/a.json": b"{}"})
+    assert folder.load().files == ("photos/a.png", "records/a.json")
+    folder.save({"photos/a.png": b"other pixels", "records/a.json": b"{}"})  # the same finished work again
+    assert (tmp_path / "survey/photos/a.png").read_bytes() == b"pixels", "a finished save is not redone"
+    with pytest.raises(DatasetError, match=r"records/a\.json exists already with other content"):
+        folder.save({"records/a.json": b'{"other": 1}'})
+    # A save killed before its mark (the last file) left a file: the save that finishes the work replaces it.
+    (tmp_path / "survey/photos/b.png").write_bytes(b"half")
+    folder.save({"photos/b.png": b"whole", "records/b.json": b"{}"})
+    assert (tmp_path / "survey/photos/b.png").read_bytes() == b"whole"
+    with pytest.raises(DatasetError, match="plain relative path"):
+        folder.save({"../escape.json": b"{}"})
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Six photos of a site (two labelled by their folder, one 'photo' that is not an image)."""
+    root = tmp_path_factory.mktemp("site")
+    settings = SynthConfig(image_size=96, seed=5, difficulty=0.0)
+    for index, name in enumerate(["north/a.png", "north/b.png", "Positive/c.png", "Negative/d.png", "e.png"]):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        photo = render_photo(settings, 200, 260, cracks=index % 2, index=index)
+        Image.fromarray(photo.image).save(root / name)
+    (root / "north/broken.jpg").write_bytes(b"not a jpeg")
+    return Folder.scan(root)
+
+
+def survey_run(checkpoint, site, folder, stop_after=None, **explain):
+    """One run of the survey's first node into `folder` (saved as Kedro would); the saves made."""
+    dataset = GrowingFolderDataset(path=str(folder))
+    saves = explain_survey_photos(checkpoint, site, dataset.load(), {**EXPLAIN, **explain}, TILING, INGEST)
+    made = []
+    for save in islice(saves, stop_after):
+        dataset.save(save)
+        made.append(save)
+    saves.close()  # a run stopped after `stop_after` saves
+    return made
+
+
+def merged(site, folder):
+    return merge_survey(GrowingFolderDataset(path=str(folder)).load(), site, EXPLAIN)
+
+
+def photos_in(saves):
+    return sorted(name for save in saves for name in save if name.startswith(RECORDS))
+
+
+def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recomputing(
+    trained_checkpoint, site, tmp_path
+):
+    whole = survey_run(trained_checkpoint, site, tmp_path / "whole")
+    assert MANIFEST in whole[0] and len(photos_in(whole)) == 6, "every photo, the unreadable one recorded"
+    files, predictions, boxes, measurements = merged(site, tmp_path / "whole")
+    assert sorted(predictions.file) == [
+        "Negative/d.png",
+        "Positive/c.png",
+        "e.png",
+        "north/a.png",
+        "north/b.png",
+    ]
+    labels = dict(zip(predictions.file, predictions.true_label, strict=True))
+    assert labels["Positive/c.png"] == "crack" and labels["Negative/d.png"] == "no_crack"
+    assert pd.isna(labels["e.png"])
+    assert (predictions.tiles > 1).all(), "whole photos, tiled"
+    # The gallery links each card to its photo's files, from where the gallery is saved (a versioned folder).
+    page = files["index.html"].decode()
+    cards = json.loads(re.search(r"const items = (.*);\n", page).group(1))
+    gallery = tmp_path / "whole/gallery/v/gallery"
+    for card in cards:
+        assert (gallery / card["overlay"]).resolve().is_file() and (
+            gallery / card["mask"]
+        ).resolve().is_file()
+    assert "layercam/grid_9.png" in files
+
+    # Two shards, each in its own process in real use: together exactly the photos, merged the same tables.
+    first = survey_run(trained_checkpoint, site, tmp_path / "sharded", shard="0/2")
+    second = survey_run(trained_checkpoint, site, tmp_path / "sharded", shard="1/2")
+    assert photos_in(first) and photos_in(second) and not set(photos_in(first)) & set(photos_in(second))
+    assert sorted(photos_in(first) + photos_in(second)) == photos_in(whole)
+    shard_files, *shard_tables = merged(site, tmp_path / "sharded")
+    for ours, theirs in zip(shard_tables, (predictions, boxes, measurements), strict=True):
+        pd.testing.assert_frame_equal(ours, theirs)
+    assert shard_files["index.html"] == files["index.html"]
+
+    # Killed after the manifest and two photos: started again, it explains only the other four.
+    stopped = survey_run(trained_checkpoint, site, tmp_path / "resumed", stop_after=3)
+    again = survey_run(trained_checkpoint, site, tmp_path / "resumed")
+    assert len(photos_in(stopped)) == 2 and len(photos_in(again)) == 4
+    assert not set(photos_in(stopped)) & set(photos_in(again)), "nothing recomputed"
+    assert survey_run(trained_checkpoint, site, tmp_path / "resumed") == [], "done: nothing left to do"
+    resumed_files, *resumed_tables = merged(site, tmp_path / "resumed")
+    for ours, theirs in zip(resumed_tables, (predictions, boxes, measurements), strict=True):
+        pd.testing.assert_frame_equal(ours, theirs)
+    assert resumed_files["index.html"] == files["index.html"]
+
+    # A survey continues only as it began.
+    with pytest.raises(InputError, match=r"resumed was started with other settings \(threshold: 0\.5 then"):
+        survey_run(trained_checkpoint, site, tmp_path / "resumed", threshold=0.7)
+
+
+def test_merging_a_survey_that_explained_nothing_says_so(site, tmp_path):
+    with pytest.raises(InputError, match="has explained nothing yet"):
+        merged(site, tmp_path / "empty")
+
+
+def test_a_survey_needs_a_folder_of_photos(trained_checkpoint, tmp_path):
+    dataset = GrowingFolderDataset(path=str(tmp_path / "s"))
+    with pytest.raises(InputError, match=r"explain\.input_dir=DIR"):
+        next(explain_survey_photos(trained_checkpoint, None, dataset.load(), EXPLAIN, TILING, INGEST))
+
+
+def test_a_merged_survey_keeps_every_crack_measurement(trained_checkpoint, site, tmp_path):
+    survey_run(trained_checkpoint, site, tmp_path / "s")
+    _, predictions, _, measurements = merged(site, tmp_path / "s")
+    counts = measurements.groupby("file").size()
+    for row in predictions.itertuples():
+        assert counts.get(row.file, 0) == row.cracks_count
+    assert len(measurements) > 0 and np.isfinite(measurements.length_px).all()
