@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test lint bench mlflow-ui clean-data schedule airflow-dag
+.PHONY: install run test lint bench mlflow-ui clean-data schedule airflow-dag train-distributed
 
 # `make schedule`: when and on what the unattended retraining runs.
 SOURCE_DIR ?=
@@ -43,6 +43,12 @@ bench: install
 	$(BIN)/python bench/cam_layers.py    # needs a trained run (make run)
 	$(BIN)/python bench/photo_explain.py # needs a trained run (make run)
 	$(BIN)/python bench/augmentations.py # needs ../shared/data; ~15 min
+
+# Every variant of the train pipeline on NPROC replicas (DistributedDataParallel under torchrun's launcher:
+# gloo on CPUs, one GPU each with NCCL); the checkpoints and MLflow runs are written once, as by one process.
+NPROC ?= 2
+train-distributed: install
+	$(BIN)/kedro run --pipelines=train --params=train.processes=$(NPROC)
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db

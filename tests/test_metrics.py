@@ -140,13 +140,15 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion()
         None,
         metrics("c", 0.99, "cc", split="old"),
     ]
-    table, markdown, decision = compare_variants(settings, train, None, manifest, {}, *evaluated)
+    table, markdown, decision = compare_variants(settings, train, None, manifest, {}, "cpu", *evaluated)
     assert table.variant.tolist() == ["b", "a"], "never trained (None) and another split's variant left out"
     assert "| b " in markdown and decision["candidate"] == "b" and decision["promote"]
     current = {"checkpoint_id": "cb", "variant": "b", "model_version": "7"}
-    _, _, again = compare_variants(settings, train, current, manifest, {}, *evaluated)
+    _, _, again = compare_variants(settings, train, current, manifest, {}, "cpu", *evaluated)
     assert again["current_value"] == again["candidate_value"] and not again["promote"]
     with pytest.raises(InputError, match="champion_metric.*at_threshold.f2"):
-        compare_variants({"champion_metric": "at_threshold.f2"}, train, None, manifest, {}, *evaluated)
+        compare_variants({"champion_metric": "at_threshold.f2"}, train, None, manifest, {}, "cpu", *evaluated)
     with pytest.raises(InputError, match="no model variant has been evaluated on the current split"):
-        compare_variants(settings, train, None, manifest, {}, None, metrics("c", 0.99, "cc", split="old"))
+        compare_variants(
+            settings, train, None, manifest, {}, "cpu", None, metrics("c", 0.99, "cc", split="old")
+        )

@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from kedro.io.core import DatasetError
 from PIL import Image
 
@@ -35,6 +36,11 @@ def versions(project: Path, relative: str) -> list[Path]:
 
 def checkpoint_of(project: Path, variant: str) -> dict:
     (path,) = versions(project, f"data/06_models/{variant}/checkpoint.pt")
+    return TorchCheckpointDataset(filepath=str(path)).load()
+
+
+def checkpoint_of_latest(project: Path, variant: str) -> dict:
+    path = versions(project, f"data/06_models/{variant}/checkpoint.pt")[-1]
     return TorchCheckpointDataset(filepath=str(path)).load()
 
 
@@ -326,3 +332,27 @@ def test_a_survey_in_two_shards_merges_into_one_gallery_and_continues_when_run_a
     lines = run_again({"explain": survey}, "survey")
     assert any("shard 0/1: 4 photos, 4 done before, 0 to explain" in line for line in lines)
     assert len(list((folder / "gallery").iterdir())) == 3, "one gallery per merge, none overwritten"
+
+
+def test_two_processes_train_a_variant_into_one_checkpoint_and_one_mlflow_run(default_run, monkeypatch):
+    """`train.processes: 2` (what `make train-distributed NPROC=2` sets): two gloo replicas on the CPU; the
+    node's own process writes one checkpoint and logs one run, as a single process does."""
+    monkeypatch.chdir(default_run.project)
+    project = default_run.project
+    client = client_of(project)
+    experiment = client.get_experiment_by_name("crack_pipeline")
+    before = {run.info.run_id for run in client.search_runs([experiment.experiment_id])}
+    checkpoints = len(versions(project, "data/06_models/small_cnn/checkpoint.pt"))
+    with logged_lines() as lines:
+        run_session(project, {"train": {"processes": 2}}, pipeline_names=["train"], namespaces=["small_cnn"])
+    assert "train: small_cnn on 2 replicas (cpu, gloo)" in lines
+    assert len(versions(project, "data/06_models/small_cnn/checkpoint.pt")) == checkpoints + 1
+    checkpoint = checkpoint_of_latest(project, "small_cnn")
+    model = model_from_checkpoint(checkpoint)  # a single process loads what the replicas trained
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 2)
+    new = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_id not in before]
+    assert sorted(r.info.run_name for r in new) == ["small_cnn", "train"], (
+        "the session's run and the variant's"
+    )
+    (variant,) = (r for r in new if r.info.run_name == "small_cnn")
+    assert [m.step for m in client.get_metric_history(variant.info.run_id, "val_loss")] == [1, 2]

@@ -19,26 +19,29 @@ from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on
 logger = logging.getLogger(__name__)
 
 
-def model_threshold(checkpoint: dict[str, Any], val: ImageTensors, target_recall: float) -> dict[str, Any]:
+def model_threshold(
+    checkpoint: dict[str, Any], val: ImageTensors, target_recall: float, device: str = "cpu"
+) -> dict[str, Any]:
     """The decision threshold the checkpoint records; for a checkpoint from before thresholds were recorded,
     the one chosen on `val` for `target_recall`, as training now does."""
     if "threshold" in checkpoint:
         return checkpoint["threshold"]
     return threshold_on_validation(
-        val.labels.numpy(), checkpoint_probabilities(checkpoint, val), target_recall
+        val.labels.numpy(), checkpoint_probabilities(checkpoint, val, device=device), target_recall
     )
 
 
 def evaluate_checkpoint(
-    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], target_recall: float
+    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], target_recall: float, device: str
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Figure]]:
-    """Test-split metrics at the model's decision threshold and at 0.5, predictions and figures."""
-    threshold = model_threshold(checkpoint, split_tensors["val"], target_recall)
+    """Test-split metrics at the model's decision threshold and at 0.5, predictions and figures; the model
+    runs on `device`."""
+    threshold = model_threshold(checkpoint, split_tensors["val"], target_recall, device)
     test = split_tensors["test"]
     result = evaluate_probabilities(
         checkpoint["variant"],
         test,
-        checkpoint_probabilities(checkpoint, test),
+        checkpoint_probabilities(checkpoint, test, device=device),
         threshold["value"],
         domains=test.domains,
         domain_thresholds={d: own["value"] for d, own in threshold.get("per_domain", {}).items()},
@@ -55,7 +58,7 @@ def evaluate_checkpoint(
 
 
 def evaluate_variant(
-    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], train: dict[str, Any]
+    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], train: dict[str, Any], device: str
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, Figure]]:
     """A freshly trained variant on the test split, at its decision threshold (chosen on validation when
     it was trained) and at 0.5.
@@ -64,7 +67,9 @@ def evaluate_variant(
         The metrics (with the variant's training facts), the predictions table, the Kaggle-style
         `filename,class` export at the threshold, and the figures by file name.
     """
-    metrics, predictions, figures = evaluate_checkpoint(checkpoint, split_tensors, train["target_recall"])
+    metrics, predictions, figures = evaluate_checkpoint(
+        checkpoint, split_tensors, train["target_recall"], device
+    )
     metrics["training"] = {
         "architecture": checkpoint["architecture"],
         "pretrained": checkpoint["train_config"].get("pretrained", False),
@@ -158,6 +163,7 @@ def compare_variants(
     current_champion: dict | None,
     split_manifest: pd.DataFrame,
     split_tensors: dict[str, ImageTensors],
+    device: str,
     *metrics: dict | None,
 ) -> tuple[pd.DataFrame, str, dict]:
     """One row per variant evaluated on the current split (trained in this run or alone with
@@ -221,6 +227,7 @@ def compare_variants(
                 current_champion,
                 at_input_size(split_tensors, split_manifest, current_champion["input_size"]),
                 train["target_recall"],
+                device,
             )
             decision["current_value"] = metric_value(again, metric)
         decision["current"] = current_champion["variant"]

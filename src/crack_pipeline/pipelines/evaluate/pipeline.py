@@ -22,6 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "current_champion",
                     "split_manifest",
                     "split_tensors",
+                    "params:device",
                     *(f"{name}.evaluation_metrics" for name in model_names()),
                 ],
                 outputs=["variant_comparison", "variant_comparison_markdown", "champion_decision"],

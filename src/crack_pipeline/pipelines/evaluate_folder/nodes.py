@@ -37,6 +37,7 @@ def evaluate_folder(
     checkpoint: dict[str, Any],
     evaluate_folder: dict[str, Any],
     tiling: dict[str, Any],
+    device: str,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, Figure]]:
     """Metrics, predictions and plots of `checkpoint` on the kept images of a validated folder, and the
     unlabelled ones ranked for labelling.
@@ -52,7 +53,7 @@ def evaluate_folder(
     # Unlabelled images get a placeholder class in the tensors: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0]))
     data = decode_listed(placeholder, checkpoint["input_size"], names=kept.path.tolist())
-    precision = Precision.resolve("auto", "inference")
+    precision = Precision.resolve("auto", "inference", device)
     probability, features = crack_probabilities_and_features(
         inference_model(checkpoint, precision),
         get_spec(checkpoint["architecture"]).head,
@@ -67,7 +68,7 @@ def evaluate_folder(
     large = large[large.path.isin(row)]
     # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
     refs = [ImageRef(path, file) for path, file in zip(large.path, image_files(large), strict=True)]
-    tiled, tiles = classify_photos(checkpoint, refs, config)
+    tiled, tiles = classify_photos(checkpoint, refs, config, device=device)
     for path, p in tiled.items():
         probability[row[path]] = p
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")

@@ -26,6 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "evaluate_folder_model",
                     "params:evaluate_folder",
                     "params:tiling",
+                    "params:device",
                 ],
                 outputs=[
                     "evaluate_folder_metrics",

@@ -92,6 +92,7 @@ def explain_split(
     explain: dict[str, Any],
     tiling: dict[str, Any],
     ingest: dict[str, Any],
+    device: str,
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Heatmaps, crack masks and measurements, overlays, panels, grids and the HTML gallery for
     `explain.input_dir` (any folder of photos, labelled or not, validated like ingest) or, by default, the
@@ -105,6 +106,7 @@ def explain_split(
             crack_masks, mm_per_pixel, severity_bands: how crack pixels are found and measured.
         tiling: `params:tiling` — how images larger than a tile are cut, aggregated and boxed.
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
+        device: `params:device` — where the model runs.
     Returns:
         The files of the explanation folder, the predictions table, the crack regions (boxes), the
         crack measurements (one row per crack) and the quality report.
@@ -128,6 +130,7 @@ def explain_split(
         crack_masks=settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks"),
         mm_per_pixel=explain.get("mm_per_pixel"),
         severity_bands=explain.get("severity_bands"),
+        device=device,
     )
     if items and len(result.skipped) == len(items):
         first, reason = next(iter(result.skipped.items()))

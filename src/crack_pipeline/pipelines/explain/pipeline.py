@@ -28,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:explain",
                     "params:tiling",
                     "params:ingest",
+                    "params:device",
                 ],
                 outputs=EXPLAIN_OUTPUTS,
                 name="explain_split",

@@ -110,6 +110,7 @@ def explain_sample(
     tiling: dict[str, Any],
     ingest: dict[str, Any],
     retrain: dict[str, Any],
+    device: str,
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The `explain` node on `retrain.explain_sample` images of the new test split."""
     settings = {**explain, "max_images": retrain["explain_sample"]}
@@ -122,4 +123,5 @@ def explain_sample(
         settings,
         tiling,
         ingest,
+        device,
     )

@@ -40,6 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             "params:tiling",
             "params:ingest",
             "params:retrain",
+            "params:device",
         ],
         outputs=EXPLAIN_OUTPUTS,
         name="explain_sample",

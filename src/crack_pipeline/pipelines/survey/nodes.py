@@ -55,6 +55,7 @@ def explain_survey_photos(
     explain: dict[str, Any],
     tiling: dict[str, Any],
     ingest: dict[str, Any],
+    device: str = "cpu",
 ) -> Iterator[dict[str, bytes]]:
     """The photos of `explain.input_dir` in shard `explain.shard` ("i/N"; all without) that survey
     `explain.survey` has not done yet, explained like `explain` does, one save per photo (its files, then
@@ -114,6 +115,7 @@ def explain_survey_photos(
         explain.get("batch_size", 32),
         tiling=tiles,
         crack_masks=masks,
+        device=device,
     )
     progress = tqdm(total=len(photos), initial=len(photos) - len(todo), unit="photo", desc=f"survey {shard}")
     try:

@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:explain",
                     "params:tiling",
                     "params:ingest",
+                    "params:device",
                 ],
                 outputs="survey_photos",
                 name="explain_survey_photos",

@@ -27,7 +27,8 @@ from crack_pipeline.vision.settings import settings_from
 
 if TYPE_CHECKING:
     from crack_pipeline.datasets.registered_model import ModelRegistry
-from crack_pipeline.vision.training.loop import TrainConfig, evaluate, fit
+from crack_pipeline.vision.training.distributed import fit_distributed
+from crack_pipeline.vision.training.loop import TrainConfig, evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def train_variant(
     registered_models: ModelRegistry,
     variant: dict[str, Any],
     train: dict[str, Any],
+    device: str,
     name: str,
 ) -> tuple[dict, list[dict], Figure]:
     """Fine-tune one model variant with early stopping.
@@ -122,8 +124,10 @@ def train_variant(
         registered_models: the model registry, read only when the variant sets `init_from`.
         variant: `params:train.models.<name>` — architecture, pretrained, weights_path, init_from, training
             overrides.
-        train: `params:train` — the shared `defaults`, the `resume_dir` for per-epoch checkpoints and the
-            `target_recall` the decision threshold is chosen for on the validation split.
+        train: `params:train` — the shared `defaults`, the `resume_dir` for per-epoch checkpoints, the
+            `target_recall` the decision threshold is chosen for on the validation split, and `processes`:
+            replicas training together (DistributedDataParallel; 1: this process alone).
+        device: `params:device` — where it trains (auto, cpu, cuda[:k]).
         name: the variant's name (its namespace).
     Returns:
         The self-describing checkpoint (with its decision threshold), the per-epoch history and its plot.
@@ -139,14 +143,16 @@ def train_variant(
     training_set = with_synthetic(split_tensors["train"], mix, config.seed)
     if mix:
         logger.info("train: %d synthetic patches per class mixed into the training split", mix)
-    result = fit(
+    result = fit_distributed(
         model,
         spec,
         training_set,
         split_tensors["val"],
         config,
+        int(train.get("processes") or 1),
         resume_path=resume_path,
         pretrained=pretrained,
+        device=device,
     )
     test = split_tensors.get("test")
     test_metrics = {}
@@ -180,7 +186,7 @@ def train_variant(
     val = split_tensors["val"]
     checkpoint["threshold"] = threshold_on_validation(
         val.labels.numpy(),
-        checkpoint_probabilities(checkpoint, val),
+        checkpoint_probabilities(checkpoint, val, device=device),
         float(train["target_recall"]),
         domains=val.domains,
     )

@@ -28,6 +28,7 @@ def variant_pipeline(name: str) -> Pipeline:
                     "registered_models",
                     "params:variant",
                     "params:train",
+                    "params:device",
                 ],
                 outputs=["checkpoint", "training_history", "training_curves"],
                 name="train_variant",
@@ -35,7 +36,7 @@ def variant_pipeline(name: str) -> Pipeline:
             ),
             Node(
                 func=evaluate_variant,
-                inputs=["checkpoint", "split_tensors", "params:train"],
+                inputs=["checkpoint", "split_tensors", "params:train", "params:device"],
                 outputs=["evaluation_metrics", "predictions", "submission", "evaluation_plots"],
                 name="evaluate_variant",
                 tags=["evaluate_variant"],
@@ -46,7 +47,11 @@ def variant_pipeline(name: str) -> Pipeline:
         template,
         namespace=name,
         inputs={"split_tensors", "split_manifest", "image_index", "registered_models"},
-        parameters={"params:variant": f"params:train.models.{name}", "params:train": "params:train"},
+        parameters={
+            "params:variant": f"params:train.models.{name}",
+            "params:train": "params:train",
+            "params:device": "params:device",
+        },
     )
 
 

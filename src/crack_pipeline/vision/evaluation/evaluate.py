@@ -19,15 +19,15 @@ from crack_pipeline.vision.models.precision import Precision
 
 
 def checkpoint_probabilities(
-    checkpoint: dict[str, Any], data: ImageTensors, precision: str = "auto"
+    checkpoint: dict[str, Any], data: ImageTensors, precision: str = "auto", device: str = "cpu"
 ) -> np.ndarray:
-    """p(crack) for every image, with the checkpoint's own normalisation, in eval mode. The images must be
-    at the size the model was trained at."""
+    """p(crack) for every image, with the checkpoint's own normalisation, in eval mode, on `device`. The
+    images must be at the size the model was trained at."""
     if len(data) and data.images.shape[-1] != checkpoint["input_size"]:
         raise ValueError(
             f"images of {data.images.shape[-1]} px for a model trained at {checkpoint['input_size']} px"
         )
-    resolved = Precision.resolve(precision, "inference")
+    resolved = Precision.resolve(precision, "inference", device)
     model = inference_model(checkpoint, resolved)
     return crack_probabilities(model, data.images, checkpoint["mean"], checkpoint["std"], resolved)
 

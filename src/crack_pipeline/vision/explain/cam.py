@@ -109,7 +109,7 @@ class CamExplainer:
         targets = [crack if want == "crack" else pick for want, pick in zip(wanted, chosen, strict=True)]
         with self.precision.autocast():
             heatmaps = self.cam(input_tensor=x, targets=targets)
-        logits = self.cam.outputs.detach().float()
+        logits = self.cam.outputs.detach().float().cpu()
         probabilities = torch.softmax(logits, dim=1)[:, CLASS_NAMES.index("crack")].numpy()
         return Explanation(probabilities=probabilities.astype(float), heatmaps=heatmaps.astype(np.float32))
 

@@ -57,7 +57,7 @@ def deletion_insertion(
         ):
             x = torch.where(top, kept_where_top, other)
             with precision.autocast():
-                logits = model(precision.batch(normalise(x))).float()
+                logits = model(precision.batch(normalise(x))).float().cpu()
             probability = torch.softmax(logits, dim=1)[index, torch.tensor(classes)]
             curves[name].append(probability.numpy())
     return tuple(

@@ -128,10 +128,11 @@ def classify_photos(
     config: TilingConfig,
     batch_size: int = 64,
     precision: str = "auto",
+    device: str = "cpu",
 ) -> tuple[dict[str, float], dict[str, int]]:
-    """p(crack) of each photo (by name) from its tiles (no CAM), and the number of tiles of each; a file
-    that can no longer be read is left out of both."""
-    resolved = Precision.resolve(precision, "inference")
+    """p(crack) of each photo (by name) from its tiles (no CAM), on `device`, and the number of tiles of
+    each; a file that can no longer be read is left out of both."""
+    resolved = Precision.resolve(precision, "inference", device)
     model = inference_model(checkpoint, resolved)
     config = config.at_scale_of(checkpoint)
     found, tiles_of = {}, {}

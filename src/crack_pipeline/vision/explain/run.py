@@ -59,7 +59,8 @@ class ExplainedChunk:
 
 
 class PhotoExplainer:
-    """A model and its CAM methods, explaining photos chunk by chunk (`explain`); `close` when done.
+    """A model and its CAM methods on a device, explaining photos chunk by chunk (`explain`); `close` when
+    done.
 
     An image larger than a tile (`tiling`) is explained whole at the training scale: its tiles are
     classified, the tiles that may show a crack are explained for the crack class, and their CAMs,
@@ -78,12 +79,13 @@ class PhotoExplainer:
         precision: str = "auto",
         tiling: TilingConfig | None = None,
         crack_masks: CrackMaskConfig = DEFAULT_CRACK_MASKS,
+        device: str = "cpu",
     ) -> None:
         self.checkpoint, self.threshold, self.target = checkpoint, threshold, target
         self.batch_size, self.crack_masks = batch_size, crack_masks
         self.tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
-        self.forward = Precision.resolve(precision, "inference")
-        self.gradients = Precision.resolve(precision, "cam")
+        self.forward = Precision.resolve(precision, "inference", device)
+        self.gradients = Precision.resolve(precision, "cam", device)
         self.classifier = inference_model(checkpoint, self.forward)
         self.explainers = {
             method: explainer_for(
@@ -169,9 +171,10 @@ def explain_images(
     crack_masks: CrackMaskConfig = DEFAULT_CRACK_MASKS,
     mm_per_pixel: float | None = None,
     severity_bands: Mapping[str, float] | None = None,
+    device: str = "cpu",
 ) -> ExplainResult:
-    """Heatmaps of every method for `items`, at each image's resolution, by a `PhotoExplainer`, with their
-    files and tables (in memory).
+    """Heatmaps of every method for `items`, at each image's resolution, by a `PhotoExplainer` on `device`,
+    with their files and tables (in memory).
 
     With `masks` ({image name: crack mask}), scores each method's heatmaps on the crack images against
     the centred-Gaussian, random and Sobel baselines, patches and whole photos apart, and its crack masks.
@@ -181,7 +184,7 @@ def explain_images(
     """
     writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)  # bad settings stop before any work
     explainer = PhotoExplainer(
-        checkpoint, methods, threshold, target, batch_size, precision, tiling, crack_masks
+        checkpoint, methods, threshold, target, batch_size, precision, tiling, crack_masks, device
     )
     measured = {method: MethodQuality() for method in methods}
     segments = {method: SegmentQuality() for method in methods}

@@ -64,7 +64,7 @@ def predict_logits(
     for start in range(0, len(images), batch_size):
         batch = precision.batch(normalise(images[start : start + batch_size].float().div_(255)))
         with precision.autocast():
-            outputs.append(model(batch).float())
+            outputs.append(model(batch).float().cpu())
     return torch.cat(outputs) if outputs else torch.empty((0, 2))
 
 
@@ -86,7 +86,7 @@ def crack_probabilities_and_features(
     model's own feature vector (N x D float32), in the same forward passes."""
     seen: list[torch.Tensor] = []
     hook = model.get_submodule(head).register_forward_pre_hook(
-        lambda _module, inputs: seen.append(torch.flatten(inputs[0], 1).float())
+        lambda _module, inputs: seen.append(torch.flatten(inputs[0], 1).float().cpu())
     )
     try:
         logits = predict_logits(model, images, mean, std, precision, batch_size)

@@ -1,17 +1,19 @@
-"""Numeric precision: fp32, or bf16 autocast where it is native and measured to match fp32.
+"""Numeric precision on a device: fp32, or bf16 autocast where it is native and measured to match fp32.
 
 `auto` is decided per use, not per machine alone: what the user sees (accuracy, heatmaps, crack maps) must
-not depend on which CPU computed it, so `auto` picks bf16 only for the uses in `AUTO_BF16_USES`, where
-`bench/precision.py` measured bf16 to match fp32, and only on a CPU that computes bf16 natively.
+not depend on which CPU or GPU computed it, so `auto` picks bf16 only for the uses in `AUTO_BF16_USES`,
+where `bench/precision.py` measured bf16 to match fp32, and only on a device that computes bf16 natively
+(as torch reports it: AVX-512 BF16 or AMX on a CPU, `torch.cuda.is_bf16_supported()` on a GPU).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.settings import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -35,6 +37,12 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
 
 
+def has_native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_native_bf16()
+
+
 def describe_cpu() -> str:
     """One line for benchmark output: the capability torch uses and whether bf16 is native."""
     return f"cpu {cpu_capability()}, native bf16 {'yes' if cpu_has_native_bf16() else 'no'}"
@@ -43,30 +51,39 @@ def describe_cpu() -> str:
 @dataclass(frozen=True)
 class Precision:
     name: str  # "fp32" or "bf16"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @classmethod
-    def resolve(cls, requested: str = "auto", use: str = "inference") -> Precision:
-        """The precision for one `use` (see USES): `fp32` and `bf16` as asked; `auto` bf16 only for a use in
-        AUTO_BF16_USES on a CPU with native bf16, else fp32."""
+    def resolve(
+        cls, requested: str = "auto", use: str = "inference", device: str | torch.device = "cpu"
+    ) -> Precision:
+        """The precision for one `use` (see USES) on `device` (the `device` setting: auto, cpu, cuda[:k]):
+        `fp32` and `bf16` as asked; `auto` bf16 only for a use in AUTO_BF16_USES on a device with native
+        bf16, else fp32."""
         if requested not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {requested!r}")
         if use not in USES:
             raise ValueError(f"precision use must be one of {USES}, got {use!r}")
+        device = resolve_device(device)
         if requested == "auto":
-            requested = "bf16" if use in AUTO_BF16_USES and cpu_has_native_bf16() else "fp32"
-        return cls(requested)
+            requested = "bf16" if use in AUTO_BF16_USES and has_native_bf16(device) else "fp32"
+        return cls(requested, device)
 
     # NHWC in both: oneDNN's bf16 kernels need it, and even in fp32 on an AVX2-only CPU it trained
-    # 1.3-1.8x and inferred 1.2-2.3x faster than NCHW (small_cnn, squeezenet, efficientnet at 224 px).
+    # 1.3-1.8x and inferred 1.2-2.3x faster than NCHW (small_cnn, squeezenet, efficientnet at 224 px);
+    # cuDNN's tensor-core kernels prefer it too.
     memory_format = torch.channels_last
 
     def autocast(self):
         if self.name == "bf16":
-            return torch.autocast("cpu", dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
-        return model.to(memory_format=self.memory_format)
+        return model.to(self.device, memory_format=self.memory_format)
 
     def batch(self, images: torch.Tensor) -> torch.Tensor:
-        return images.contiguous(memory_format=self.memory_format)
+        """`images` on the device in the memory layout; to a GPU from pinned memory, without waiting."""
+        if self.device.type == "cuda" and not images.is_cuda:
+            images = images.pin_memory().to(self.device, non_blocking=True)
+        return images.to(self.device).contiguous(memory_format=self.memory_format)

@@ -1,8 +1,9 @@
 """The training loop, readable top to bottom like torchvision's reference `train.py`.
 
 Data come from uint8 tensor caches (decoded once), batches are augmented as tensors, and the
-numerics follow `Precision` (bf16 autocast + channels_last where the CPU has it). A checkpoint
-is written after every epoch, so a killed run resumes where it stopped.
+numerics follow `Precision` (the device; bf16 autocast + channels_last where it has it). A checkpoint
+is written after every epoch, so a killed run resumes where it stopped. One process, or one of several
+replicas (`Replicas`, DistributedDataParallel: `distributed.fit_distributed`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
 from crack_pipeline.vision.settings import settings_dataclass
+from crack_pipeline.vision.training.replicas import SINGLE, Replicas
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -89,26 +91,52 @@ def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str,
     }
 
 
+@dataclass
+class Randomness:
+    """The draws of a run: the epochs' image order (the same on every replica) and the augmentations
+    (one stream per replica; on one process, one generator for both, as runs have always drawn)."""
+
+    order: torch.Generator
+    augment: torch.Generator
+
+    @classmethod
+    def seeded(cls, seed: int, replicas: Replicas) -> Randomness:
+        order = torch.Generator().manual_seed(seed)
+        if replicas.world == 1:
+            return cls(order, order)
+        return cls(order, torch.Generator().manual_seed(seed + 1 + replicas.rank))
+
+
 def train_one_epoch(
-    model, optimizer, scheduler, criterion, data: ImageTensors, spec, config, precision, generator, epoch
+    model,
+    optimizer,
+    scheduler,
+    criterion,
+    data: ImageTensors,
+    spec,
+    config,
+    precision,
+    randomness: Randomness,
+    epoch,
+    replicas: Replicas = SINGLE,
 ):
     model.train()
     normalise = normalizer(spec.mean, spec.std)
-    order = epoch_order(data, config.balance_domains, generator)
+    order = replicas.share(epoch_order(data, config.balance_domains, randomness.order))
     total_loss, correct, seen = 0.0, 0, 0
-    batches = range(0, len(data), config.batch_size)
+    batches = range(0, len(order), config.batch_size)
     # disable=None: a bar on a terminal, nothing in logs and CI
     bar = tqdm(
         batches,
         desc=f"{spec.name} epoch {epoch}",
         unit="batch",
-        disable=None if config.progress else True,
+        disable=None if config.progress and replicas.writes else True,
         leave=False,
     )
     for start in bar:
         index = order[start : start + config.batch_size]
-        images = precision.batch(normalise(augment(data.images[index], config.augment, generator)))
-        labels = data.labels[index]
+        images = precision.batch(normalise(augment(data.images[index], config.augment, randomness.augment)))
+        labels = data.labels[index].to(precision.device)
         with precision.autocast():
             logits = model(images)
             loss = criterion(logits.float(), labels)
@@ -121,7 +149,8 @@ def train_one_epoch(
         correct += int((logits.argmax(1) == labels).sum())
         seen += len(index)
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
-    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}, seen
+    total_loss, correct, seen = replicas.total(total_loss, correct, seen)
+    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}, int(seen)
 
 
 def fit(
@@ -132,16 +161,20 @@ def fit(
     config: TrainConfig,
     resume_path: Path | None = None,
     pretrained: bool = False,
+    device: str | torch.device = "cpu",
+    replicas: Replicas = SINGLE,
 ) -> FitResult:
-    """Train with early stopping on validation loss and restore the best weights.
+    """Train on `device` with early stopping on validation loss and restore the best weights; the model
+    comes back on the CPU.
 
     With `resume_path`, the state after every epoch is saved there, and an existing file written
     by the same configuration on the same data resumes training from it. It is removed at the end.
     `pretrained` says the model starts from pretrained weights (fine-tuning), for `precision: auto`.
+    `replicas`: this process's place among several training together (`distributed.fit_distributed`).
     """
-    precision = Precision.resolve(config.precision, "fine_tune" if pretrained else "scratch")
+    precision = Precision.resolve(config.precision, "fine_tune" if pretrained else "scratch", device)
     with deterministic_algorithms(config.deterministic):
-        return _fit(model, spec, train, val, config, resume_path, precision)
+        return _fit(model, spec, train, val, config, resume_path, precision, replicas)
 
 
 @contextlib.contextmanager
@@ -164,13 +197,18 @@ def _fit(
     config: TrainConfig,
     resume_path: Path | None,
     precision: Precision,
+    replicas: Replicas,
 ) -> FitResult:
     torch.manual_seed(config.seed)
     model = precision.prepare(model)
-    generator = torch.Generator().manual_seed(config.seed)
-    criterion = nn.CrossEntropyLoss(weight=class_weights(train.labels, config.class_weights))
+    trained = replicas.wrap(model, precision.device)
+    randomness = Randomness.seeded(config.seed, replicas)
+    weights = class_weights(train.labels, config.class_weights)
+    criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(precision.device))
+    val_criterion = nn.CrossEntropyLoss(weight=weights)  # on the CPU, where predict_logits answers
     optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, math.ceil(len(train) / config.batch_size))
+    share = math.ceil(len(train) / replicas.world)
+    scheduler = make_scheduler(optimizer, config, math.ceil(share / config.batch_size))
     run_key = f"{spec.name}-{precision.name}-{config.fingerprint()}-{_data_key(train, val)}"
 
     history: list[dict[str, float]] = []
@@ -183,7 +221,7 @@ def _fit(
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
+        randomness.order.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])  # dropout draws continue exactly where they stopped
         history, best_loss, best_epoch = state["history"], state["best_loss"], state["best_epoch"]
         best_state, stale = state["best_state"], state["stale"]
@@ -197,11 +235,22 @@ def _fit(
         _set_backbone_trainable(model, spec, epoch > config.freeze_backbone_epochs)
         started = time.perf_counter()
         train_metrics, seen = train_one_epoch(
-            model, optimizer, scheduler, criterion, train, spec, config, precision, generator, epoch
+            trained,
+            optimizer,
+            scheduler,
+            criterion,
+            train,
+            spec,
+            config,
+            precision,
+            randomness,
+            epoch,
+            replicas,
         )
+        replicas.agree(model)
         train_seconds += time.perf_counter() - started
         trained_images += seen
-        val_metrics = evaluate(model, val, spec, precision, criterion)
+        val_metrics = evaluate(model, val, spec, precision, val_criterion)
         row = {
             "epoch": epoch,
             **{f"train_{k}": v for k, v in train_metrics.items()},
@@ -221,7 +270,7 @@ def _fit(
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
-        if resume_path is not None:
+        if resume_path is not None and replicas.writes:
             # atomic: a kill mid-write leaves the previous epoch's state intact
             save_atomically(
                 {
@@ -230,7 +279,7 @@ def _fit(
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                    "generator": generator.get_state(),
+                    "generator": randomness.order.get_state(),
                     "torch_rng": torch.get_rng_state(),
                     "history": history,
                     "best_loss": best_loss,
@@ -244,9 +293,9 @@ def _fit(
             )
 
     model.load_state_dict(best_state)
-    model.eval()
+    model.eval().to("cpu")
     _set_backbone_trainable(model, spec, True)
-    if resume_path is not None:
+    if resume_path is not None and replicas.writes:
         resume_path.unlink(missing_ok=True)
     best = next((row for row in history if row["epoch"] == best_epoch), {})
     return FitResult(

@@ -1,0 +1,42 @@
+"""Where models run: `auto` (a CUDA GPU when torch sees one, else the CPU), `cpu`, or `cuda[:k]`."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from crack_pipeline.vision.settings import ConfigError
+
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:<index>"
+
+
+def resolve_device(requested: str | torch.device | None = "auto") -> torch.device:
+    """The torch device for the `device` setting; a clear error for a GPU that torch does not see."""
+    if isinstance(requested, torch.device):
+        return requested
+    text = str(requested or "auto").strip().lower()
+    if text == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if not match:
+        raise ConfigError(f"device must be {DEVICE_CHOICES}, got {requested!r}")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"device: {requested} asks for a CUDA GPU, but torch {torch.__version__} sees none "
+            f"({'built without CUDA' if torch.version.cuda is None else 'no GPU or driver found'}): "
+            "use device: auto or cpu"
+        )
+    index = int(match[1] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"device: {requested}, but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    return torch.device("cuda", index)
+
+
+def describe_device(device: torch.device) -> str:
+    """For logs and benches: the device and what it is."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)

@@ -1,0 +1,96 @@
+"""Training on several processes at once: torchrun's launcher (`torch.distributed.run`'s elastic_launch)
+starts `processes` replicas on this machine, each runs `fit` on its share of every epoch's images with
+DistributedDataParallel (gloo on CPUs, NCCL on GPUs: one GPU per replica), and the first replica's result
+comes back to the caller, the one process that writes checkpoints and MLflow runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.models.device import resolve_device
+from crack_pipeline.vision.models.registry import ModelSpec
+from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.training.loop import FitResult, TrainConfig, fit
+from crack_pipeline.vision.training.replicas import Replicas
+
+logger = logging.getLogger(__name__)
+
+
+def fit_distributed(
+    model: nn.Module,
+    spec: ModelSpec,
+    train: ImageTensors,
+    val: ImageTensors,
+    config: TrainConfig,
+    processes: int,
+    resume_path: Path | None = None,
+    pretrained: bool = False,
+    device: str | torch.device = "cpu",
+) -> FitResult:
+    """`fit` on `processes` replicas (one process: `fit` itself). On a GPU device each replica takes one
+    GPU, so there must be as many; on the CPU the cores are shared among them."""
+    device = resolve_device(device)
+    if processes < 1:
+        raise ConfigError(f"train.processes must be at least 1, got {processes}")
+    if processes == 1:
+        return fit(model, spec, train, val, config, resume_path, pretrained, device)
+    if device.type == "cuda" and processes > torch.cuda.device_count():
+        raise ConfigError(
+            f"train.processes: {processes} replicas, but torch sees {torch.cuda.device_count()} GPUs"
+        )
+    launch = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=processes,
+        run_id=f"crack-pipeline-{uuid.uuid4().hex[:8]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",  # a free port, as `torchrun --standalone`
+        max_restarts=0,
+        monitor_interval=0.2,
+        start_method="spawn",
+    )
+    logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
+    results = elastic_launch(launch, _replica)(
+        model, spec, train, val, config, resume_path, pretrained, device.type
+    )
+    return results[0]
+
+
+def _backend(device: torch.device) -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def _replica(
+    model: nn.Module,
+    spec: ModelSpec,
+    train: ImageTensors,
+    val: ImageTensors,
+    config: TrainConfig,
+    resume_path: Path | None,
+    pretrained: bool,
+    device_type: str,
+) -> FitResult | None:
+    """One replica, in its own process: its rank from the launcher's environment, its device, its share of
+    the cores; the first returns its result."""
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    if device_type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    dist.init_process_group(_backend(device))
+    try:
+        result = fit(model, spec, train, val, config, resume_path, pretrained, device, Replicas(rank, world))
+    finally:
+        dist.destroy_process_group()
+    return result if rank == 0 else None

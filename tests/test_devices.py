@@ -1,0 +1,115 @@
+"""Devices and replicas: `device: auto | cpu | cuda[:k]`, and training on several processes at once
+(DistributedDataParallel, gloo on the CPU). CUDA-only paths run where a GPU is, and skip elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.device import resolve_device
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.training import loop as training
+from crack_pipeline.vision.training.distributed import fit_distributed
+from crack_pipeline.vision.training.replicas import Replicas
+from tests.test_training import SPEC, accuracy, config, seeded_model, tiny_split
+
+GPU = torch.cuda.is_available()
+needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine")
+
+
+def test_auto_takes_a_gpu_when_torch_sees_one_else_the_cpu():
+    assert resolve_device("auto").type == ("cuda" if GPU else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu") == resolve_device(" CPU ")
+    with pytest.raises(ConfigError, match=r"device must be auto, cpu, cuda or cuda:<index>, got 'tpu'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.skipif(GPU, reason="a CUDA GPU is present")
+@pytest.mark.parametrize("asked", ["cuda", "cuda:1"])
+def test_asking_for_a_gpu_where_there_is_none_is_a_clear_error(asked):
+    with pytest.raises(
+        ConfigError, match=rf"device: {asked} asks for a CUDA GPU, but torch .* sees none.*auto or cpu"
+    ):
+        Precision.resolve("auto", "inference", asked)
+
+
+def test_replicas_split_every_epoch_exactly_and_evenly():
+    order = torch.randperm(11, generator=torch.Generator().manual_seed(0))
+    shares = [Replicas(rank, 3).share(order) for rank in range(3)]
+    assert [len(share) for share in shares] == [4, 4, 4], "padded: every replica takes as many steps"
+    assert set(torch.cat(shares).tolist()) == set(range(11)), "every image, in one share or another"
+    assert torch.equal(Replicas().share(order), order)
+
+
+def test_two_replicas_continue_a_stopped_run_and_learn(tmp_path, monkeypatch):
+    """2 processes, gloo: the state a single process left after 2 of 6 epochs is resumed by both replicas,
+    which train the rest on their halves of each epoch; the first one's model comes back, on the CPU."""
+    train, val, test = tiny_split(48, seed=1), tiny_split(16, seed=2), tiny_split(24, seed=3)
+    settings = config(epochs=6)
+    resume = tmp_path / "small_cnn.pt"
+    real_epoch = training.train_one_epoch
+    calls = {"n": 0}
+
+    def dies_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_one_epoch", dies_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
+    monkeypatch.setattr(training, "train_one_epoch", real_epoch)
+    result = fit_distributed(seeded_model(5), SPEC, train, val, settings, 2, resume_path=resume)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5, 6], "epochs 3-6 by the replicas"
+    assert not resume.exists(), "removed by the first replica once done"
+    assert all(p.device.type == "cpu" for p in result.model.parameters())
+    # Half the steps per epoch of one process (each replica a half of the images): it still learns.
+    assert result.history[-1]["train_loss"] < result.history[1]["train_loss"]
+    assert accuracy(result.model, test) >= 0.8
+
+
+def test_one_process_is_plain_fit_and_bad_counts_are_named():
+    with pytest.raises(ConfigError, match="train.processes must be at least 1"):
+        fit_distributed(seeded_model(), SPEC, tiny_split(2, 1), tiny_split(2, 2), config(epochs=1), 0)
+
+
+@needs_gpu
+def test_training_on_a_gpu_returns_a_cpu_model_that_predicts_like_it_learned():
+    train, val, test = tiny_split(48, seed=1), tiny_split(16, seed=2), tiny_split(24, seed=3)
+    result = training.fit(seeded_model(), SPEC, train, val, config(), device="cuda")
+    assert all(p.device.type == "cpu" for p in result.model.parameters())
+    assert accuracy(result.model, test) >= 0.9
+
+
+@needs_gpu
+def test_a_photo_explained_on_a_gpu_matches_the_cpu(trained_checkpoint, tmp_path):
+    from PIL import Image
+
+    photo = render_photo(SynthConfig(image_size=96, seed=3, difficulty=0.0), 240, 330, cracks=1)
+    Image.fromarray(photo.image).save(tmp_path / "deck.png")
+    items = [ImageRef("deck.png", tmp_path / "deck.png")]
+    tiling = TilingConfig(tile_size=96, overlap=0.25, cam_min_probability=0.05)
+    maps = [
+        explain_images(
+            trained_checkpoint, items, ["layercam"], 0.5, tiling=tiling, device=device, precision="fp32"
+        )
+        for device in ("cpu", "cuda")
+    ]
+    cpu, gpu = (result.predictions.crack_probability.iloc[0] for result in maps)
+    assert gpu == pytest.approx(cpu, abs=1e-3)
+    heatmaps = [np.load(__import__("io").BytesIO(r.files["layercam/00000_deck_heatmap.npy"])) for r in maps]
+    assert np.abs(heatmaps[0].astype(float) - heatmaps[1]).max() < 0.02
+
+
+@needs_gpu
+def test_batches_reach_the_gpu_in_its_precision():
+    precision = Precision.resolve("auto", "inference", "cuda")
+    batch = precision.batch(torch.zeros(2, 3, 8, 8))
+    assert batch.is_cuda and batch.is_contiguous(memory_format=torch.channels_last)
