@@ -238,3 +238,28 @@ def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
 def test_bad_measurement_settings_stop_before_the_first_photo(settings, message):
     with pytest.raises(InputError, match=message):
         ArtefactWriter(0.5, **settings)
+
+
+def test_a_photo_explains_at_most_cam_max_tiles_the_most_probable(trained_checkpoint, tmp_path):
+    photo = render_photo(SynthConfig(image_size=96, seed=3, difficulty=0.0), 240, 330, cracks=1)
+    Image.fromarray(photo.image).save(tmp_path / "deck.png")
+    items = [ImageRef("deck.png", tmp_path / "deck.png")]
+    every = TilingConfig(tile_size=96, overlap=0.25, cam_min_probability=0.0)
+    capped = TilingConfig(tile_size=96, overlap=0.25, cam_min_probability=0.0, cam_max_tiles=2)
+    results = [
+        explain_images(trained_checkpoint, items, ["layercam"], 0.5, tiling=t, sanity_images=0)
+        for t in (every, capped)
+    ]
+    (full,), (top,) = (r.predictions.itertuples() for r in results)
+    assert full.explained_tiles == full.tiles == 15 and top.explained_tiles == 2
+    assert top.crack_probability == full.crack_probability, "every tile is still classified"
+    tiles = np.load(io.BytesIO(results[0].files["layercam/00000_deck_tiles.npy"])).ravel()
+    heatmap = np.load(io.BytesIO(results[1].files["layercam/00000_deck_heatmap.npy"]))
+    grid = tile_grid(240, 330, 96, 0.25)
+    explained = np.zeros((240, 330), dtype=bool)
+    for index in np.argsort(-tiles)[:2]:
+        y, x = grid.origins()[index]
+        explained[y : y + 96, x : x + 96] = True
+    assert heatmap[~explained].max() == 0 and heatmap[explained].max() > 0, "the two most probable tiles"
+    with pytest.raises(ValueError, match="cam_max_tiles must be at least 1"):
+        TilingConfig(cam_max_tiles=0)

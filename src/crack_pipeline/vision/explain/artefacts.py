@@ -149,6 +149,7 @@ class ArtefactWriter:
             "width": width,
             "height": height,
             "tiles": len(photo.grid),
+            "explained_tiles": explanation.explained_tiles,
             "crack_regions": len(explanation.boxes),
             **measured,
         }

@@ -42,6 +42,7 @@ class PhotoExplanation:
     boxes: list[dict]  # crack regions (regions.crack_boxes)
     crack_mask: np.ndarray | None = None  # H x W bool: the crack pixels (all False when called clean)
     crack_score: np.ndarray | None = None  # H x W in [0, 1]: what the mask thresholds
+    explained_tiles: int = 0  # tiles whose CAM was computed
 
 
 @dataclass
@@ -117,6 +118,7 @@ def explain_photo(
         heatmap=heatmap,
         probability_map=probability_map,
         boxes=boxes,
+        explained_tiles=len(cams),
         crack_mask=mask,
         crack_score=score,
     )

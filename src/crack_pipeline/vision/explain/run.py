@@ -114,7 +114,7 @@ class PhotoExplainer:
                 )
             # Tiles of whole photos answer "where are the cracks?"; those that cannot add to the map are
             # skipped.
-            selected = np.flatnonzero(~whole | (probabilities >= tiling.cam_min_probability))
+            selected = _tiles_to_explain(chunk, whole, probabilities, tiling)
             wanted = ["crack" if whole[i] else self.target for i in selected]
             cams: dict[str, list[np.ndarray]] = {}
             for method, explainer in self.explainers.items():
@@ -154,6 +154,27 @@ class PhotoExplainer:
     def close(self) -> None:
         for explainer in self.explainers.values():
             explainer.close()
+
+
+def _tiles_to_explain(
+    chunk: list[TiledPhoto], whole: np.ndarray, probabilities: np.ndarray, tiling: TilingConfig
+) -> np.ndarray:
+    """Indices (into the chunk's tiles) of those to explain: every patch; a photo's tiles from
+    `cam_min_probability` on, at most `cam_max_tiles` of them, the most probable."""
+    selected, first = [], 0
+    for photo in chunk:
+        own = np.arange(first, first + len(photo.grid))
+        first += len(photo.grid)
+        if not whole[own[0]]:
+            selected.extend(own)
+            continue
+        likely = own[probabilities[own] >= tiling.cam_min_probability]
+        if tiling.cam_max_tiles is not None and len(likely) > tiling.cam_max_tiles:
+            likely = np.sort(
+                likely[np.argsort(-probabilities[likely], kind="stable")[: tiling.cam_max_tiles]]
+            )
+        selected.extend(likely)
+    return np.asarray(selected, dtype=int)
 
 
 def explain_images(

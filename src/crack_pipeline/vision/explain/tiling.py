@@ -36,6 +36,9 @@ class TilingConfig:
     # A tile's CAM enters the photo's map weighted by its p(crack): below this weight, its CAM is not
     # computed at all (it could move the map by less than this).
     cam_min_probability: float = 0.05
+    # At most this many tiles of a photo explained, the most probable (None: all above the minimum): bounds
+    # a photo's time whatever the model flags (a survey's ETA, the photo bench's equal counts).
+    cam_max_tiles: int | None = None
     # Crack regions: where the blended tile p(crack) reaches the decision threshold, each box tightened
     # to where the map reaches this share of its peak in the region.
     box_evidence: float = 0.3
@@ -44,6 +47,8 @@ class TilingConfig:
 
     def __post_init__(self):
         tile_grid(1, 1, self.tile_size or DEFAULT_TILE_SIZE, self.overlap)  # checks size and overlap
+        if self.cam_max_tiles is not None and self.cam_max_tiles < 1:
+            raise ValueError(f"cam_max_tiles must be at least 1 (or null: no cap), got {self.cam_max_tiles}")
 
     def at_scale_of(self, checkpoint: dict[str, Any]) -> TilingConfig:
         """This tiling with a tile size: the one set, else the side of the model's training patches."""
