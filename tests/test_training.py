@@ -247,3 +247,15 @@ def test_balanced_domains_are_drawn_equally_often_whatever_their_size():
     assert len(draws) == 2000 and 0.45 < small_share < 0.55, small_share
     again = epoch_order(data, True, torch.Generator().manual_seed(3))
     assert torch.equal(again, epoch_order(data, True, torch.Generator().manual_seed(3))), "seeded"
+
+
+def test_after_epoch_sees_each_epochs_model_and_can_stop_training(data):
+    train, val, _ = data
+    seen = []
+
+    def stop_at_2(model, epoch):
+        seen.append((epoch, model.training))
+        return epoch == 2
+
+    result = fit(seeded_model(), SPEC, train, val, config(epochs=5), after_epoch=stop_at_2)
+    assert [row["epoch"] for row in result.history] == [1, 2] and [e for e, _ in seen] == [1, 2]

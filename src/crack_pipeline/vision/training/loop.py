@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,7 +31,8 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
 from crack_pipeline.vision.settings import settings_dataclass
-from crack_pipeline.vision.training.replicas import SINGLE, Replicas
+from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
+from crack_pipeline.vision.training.resume import data_key, load_resume
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -91,22 +93,6 @@ def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str,
     }
 
 
-@dataclass
-class Randomness:
-    """The draws of a run: the epochs' image order (the same on every replica) and the augmentations
-    (one stream per replica; on one process, one generator for both, as runs have always drawn)."""
-
-    order: torch.Generator
-    augment: torch.Generator
-
-    @classmethod
-    def seeded(cls, seed: int, replicas: Replicas) -> Randomness:
-        order = torch.Generator().manual_seed(seed)
-        if replicas.world == 1:
-            return cls(order, order)
-        return cls(order, torch.Generator().manual_seed(seed + 1 + replicas.rank))
-
-
 def train_one_epoch(
     model,
     optimizer,
@@ -163,6 +149,7 @@ def fit(
     pretrained: bool = False,
     device: str | torch.device = "cpu",
     replicas: Replicas = SINGLE,
+    after_epoch: Callable[[nn.Module, int], bool] | None = None,
 ) -> FitResult:
     """Train on `device` with early stopping on validation loss and restore the best weights; the model
     comes back on the CPU.
@@ -171,10 +158,12 @@ def fit(
     by the same configuration on the same data resumes training from it. It is removed at the end.
     `pretrained` says the model starts from pretrained weights (fine-tuning), for `precision: auto`.
     `replicas`: this process's place among several training together (`distributed.fit_distributed`).
+    `after_epoch(model, epoch)`, called after each epoch's validation, stops training by answering True
+    (e.g. once a target is met).
     """
     precision = Precision.resolve(config.precision, "fine_tune" if pretrained else "scratch", device)
     with deterministic_algorithms(config.deterministic):
-        return _fit(model, spec, train, val, config, resume_path, precision, replicas)
+        return _fit(model, spec, train, val, config, resume_path, precision, replicas, after_epoch)
 
 
 @contextlib.contextmanager
@@ -198,6 +187,7 @@ def _fit(
     resume_path: Path | None,
     precision: Precision,
     replicas: Replicas,
+    after_epoch: Callable[[nn.Module, int], bool] | None,
 ) -> FitResult:
     torch.manual_seed(config.seed)
     model = precision.prepare(model)
@@ -209,13 +199,13 @@ def _fit(
     optimizer = make_optimizer(model, config)
     share = math.ceil(len(train) / replicas.world)
     scheduler = make_scheduler(optimizer, config, math.ceil(share / config.batch_size))
-    run_key = f"{spec.name}-{precision.name}-{config.fingerprint()}-{_data_key(train, val)}"
+    run_key = f"{spec.name}-{precision.name}-{config.fingerprint()}-{data_key(train, val)}"
 
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, copy.deepcopy(model.state_dict()), 0
     train_seconds, trained_images = 0.0, 0
     start_epoch = 1
-    state = _load_resume(resume_path, run_key)
+    state = load_resume(resume_path, run_key)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -292,6 +282,9 @@ def _fit(
                 resume_path,
             )
 
+        if after_epoch is not None and after_epoch(model, epoch):
+            break
+
     model.load_state_dict(best_state)
     model.eval().to("cpu")
     _set_backbone_trainable(model, spec, True)
@@ -307,25 +300,3 @@ def _fit(
         train_seconds=train_seconds,
         train_images_per_second=trained_images / train_seconds if train_seconds else 0.0,
     )
-
-
-def _data_key(*splits: ImageTensors) -> str:
-    digest = hashlib.sha256()
-    for split in splits:
-        digest.update("\n".join(split.paths).encode())
-        digest.update(split.labels.numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _load_resume(path: Path | None, run_key: str) -> dict | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged resume file costs a restart, never the run
-        logger.warning("ignoring unreadable resume file %s: %s", path, error)
-        return None
-    if state.get("key") != run_key:
-        logger.info("ignoring resume file %s: written for other settings or data", path)
-        return None
-    return state

@@ -56,3 +56,19 @@ class Replicas:
 
 
 SINGLE = Replicas()
+
+
+@dataclass
+class Randomness:
+    """The draws of a run: the epochs' image order (the same on every replica) and the augmentations
+    (one stream per replica; on one process, one generator for both, as runs have always drawn)."""
+
+    order: torch.Generator
+    augment: torch.Generator
+
+    @classmethod
+    def seeded(cls, seed: int, replicas: Replicas) -> Randomness:
+        order = torch.Generator().manual_seed(seed)
+        if replicas.world == 1:
+            return cls(order, order)
+        return cls(order, torch.Generator().manual_seed(seed + 1 + replicas.rank))

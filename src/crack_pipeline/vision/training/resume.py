@@ -1,0 +1,35 @@
+"""A training run's resume state: which run it belongs to, and reading it back without failing the run."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+
+logger = logging.getLogger(__name__)
+
+
+def data_key(*splits: ImageTensors) -> str:
+    digest = hashlib.sha256()
+    for split in splits:
+        digest.update("\n".join(split.paths).encode())
+        digest.update(split.labels.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_resume(path: Path | None, run_key: str) -> dict | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged resume file costs a restart, never the run
+        logger.warning("ignoring unreadable resume file %s: %s", path, error)
+        return None
+    if state.get("key") != run_key:
+        logger.info("ignoring resume file %s: written for other settings or data", path)
+        return None
+    return state
