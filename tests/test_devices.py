@@ -17,7 +17,7 @@ from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training import loop as training
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.replicas import Replicas
-from tests.test_training import SPEC, accuracy, config, seeded_model, tiny_split
+from tests.test_training import SPEC, accuracy, config, killed_in_epoch_3, seeded_model, tiny_split
 
 GPU = torch.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine")
@@ -53,19 +53,9 @@ def test_two_replicas_continue_a_stopped_run_and_learn(tmp_path, monkeypatch):
     train, val, test = tiny_split(48, seed=1), tiny_split(16, seed=2), tiny_split(24, seed=3)
     settings = config(epochs=6)
     resume = tmp_path / "small_cnn.pt"
-    real_epoch = training.train_one_epoch
-    calls = {"n": 0}
-
-    def dies_in_epoch_3(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("killed")
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(training, "train_one_epoch", dies_in_epoch_3)
-    with pytest.raises(KeyboardInterrupt):
-        training.fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
-    monkeypatch.setattr(training, "train_one_epoch", real_epoch)
+    killed_in_epoch_3(
+        monkeypatch, lambda: training.fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
+    )
     result = fit_distributed(seeded_model(5), SPEC, train, val, settings, 2, resume_path=resume)
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5, 6], "epochs 3-6 by the replicas"
     assert not resume.exists(), "removed by the first replica once done"

@@ -114,6 +114,9 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     assert labels["Positive/c.png"] == "crack" and labels["Negative/d.png"] == "no_crack"
     assert pd.isna(labels["e.png"])
     assert (predictions.tiles > 1).all(), "whole photos, tiled"
+    counts = measurements.groupby("file").size()  # every crack measured, one row each
+    assert len(measurements) > 0 and np.isfinite(measurements.length_px).all()
+    assert all(counts.get(row.file, 0) == row.cracks_count for row in predictions.itertuples())
     # The gallery links each card to its photo's files, from where the gallery is saved (a versioned folder).
     page = files["index.html"].decode()
     cards = json.loads(re.search(r"const items = (.*);\n", page).group(1))
@@ -159,12 +162,3 @@ def test_a_survey_needs_a_folder_of_photos(trained_checkpoint, tmp_path):
     dataset = GrowingFolderDataset(path=str(tmp_path / "s"))
     with pytest.raises(InputError, match=r"explain\.input_dir=DIR"):
         next(explain_survey_photos(trained_checkpoint, None, dataset.load(), EXPLAIN, TILING, INGEST))
-
-
-def test_a_merged_survey_keeps_every_crack_measurement(trained_checkpoint, site, tmp_path):
-    survey_run(trained_checkpoint, site, tmp_path / "s")
-    _, predictions, _, measurements = merged(site, tmp_path / "s")
-    counts = measurements.groupby("file").size()
-    for row in predictions.itertuples():
-        assert counts.get(row.file, 0) == row.cracks_count
-    assert len(measurements) > 0 and np.isfinite(measurements.length_px).all()

@@ -108,12 +108,8 @@ def test_training_never_decodes_images(data, monkeypatch):
     fit(seeded_model(), SPEC, train, val, config(epochs=2))
 
 
-@pytest.mark.parametrize("schedule", ["constant", "onecycle"])
-def test_a_killed_run_resumes_where_it_stopped(data, tmp_path, monkeypatch, schedule):
-    train, val, _ = data
-    settings = config(epochs=4, schedule=schedule)
-    uninterrupted = fit(seeded_model(5), SPEC, train, val, settings)
-
+def killed_in_epoch_3(monkeypatch, run) -> None:
+    """`run()` (a training) killed in its third epoch, as by Ctrl-C; training works again afterwards."""
     real_epoch = training.train_one_epoch
     calls = {"n": 0}
 
@@ -123,12 +119,23 @@ def test_a_killed_run_resumes_where_it_stopped(data, tmp_path, monkeypatch, sche
             raise KeyboardInterrupt("killed")
         return real_epoch(*args, **kwargs)
 
-    resume = tmp_path / "small_cnn.pt"
     monkeypatch.setattr(training, "train_one_epoch", dies_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
-        fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
-    assert resume.is_file()
+        run()
     monkeypatch.setattr(training, "train_one_epoch", real_epoch)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "onecycle"])
+def test_a_killed_run_resumes_where_it_stopped(data, tmp_path, monkeypatch, schedule):
+    train, val, _ = data
+    settings = config(epochs=4, schedule=schedule)
+    uninterrupted = fit(seeded_model(5), SPEC, train, val, settings)
+
+    resume = tmp_path / "small_cnn.pt"
+    killed_in_epoch_3(
+        monkeypatch, lambda: fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
+    )
+    assert resume.is_file()
     resumed = fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
     assert not resume.exists(), "the resume file is removed once training completes"
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
@@ -259,3 +266,25 @@ def test_after_epoch_sees_each_epochs_model_and_can_stop_training(data):
 
     result = fit(seeded_model(), SPEC, train, val, config(epochs=5), after_epoch=stop_at_2)
     assert [row["epoch"] for row in result.history] == [1, 2] and [e for e, _ in seen] == [1, 2]
+
+
+def test_a_head_stage_trains_the_classifier_alone_on_features_computed_once(data, monkeypatch):
+    train, val, _ = data
+    model = seeded_model()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    calls = {"n": 0}
+    real = training.train_head_on_features
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_head_on_features", counted)
+    result = fit(model, SPEC, train, val, config(head_passes=30), after_epoch=lambda _, epoch: epoch == 0)
+    assert [row["epoch"] for row in result.history] == [0] and calls["n"] == 1
+    changed = {n for n, p in result.model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert changed and all(name.startswith(SPEC.head) for name in changed), changed
+    assert result.history[0]["val_accuracy"] > 0.5, "a probe of even random features learns a little"
+    # Then fine-tuning goes on from the trained head, epoch 1 onwards.
+    full = fit(seeded_model(), SPEC, train, val, config(head_passes=5, epochs=2))
+    assert [row["epoch"] for row in full.history] == [0, 1, 2]

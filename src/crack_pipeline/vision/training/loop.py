@@ -31,6 +31,7 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
 from crack_pipeline.vision.settings import settings_dataclass
+from crack_pipeline.vision.training.head_stage import train_head_on_features
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
 from crack_pipeline.vision.training.resume import data_key, load_resume
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
@@ -47,6 +48,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 3  # early stopping: epochs without a better validation loss
     freeze_backbone_epochs: int = 0  # train only the head for this many epochs first
+    # Before the first epoch, the head alone for this many passes over the backbone's features computed
+    # once (no augmentation): a pretrained backbone's linear probe in seconds, logged as epoch 0 (0: off).
+    head_passes: int = 0
     class_weights: Literal["balanced"] | None = "balanced"
     seed: int = 42
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -219,7 +223,38 @@ def _fit(
         start_epoch = state["epoch"] + 1
         logger.info("resuming %s from epoch %d (%s)", spec.name, start_epoch, resume_path)
 
-    for epoch in range(start_epoch, config.epochs + 1):
+    stopped = False
+    if config.head_passes and start_epoch == 1:
+        started = time.perf_counter()
+        head = train_head_on_features(
+            model,
+            spec,
+            train,
+            val,
+            config.head_passes,
+            config.batch_size,
+            config.lr,
+            config.weight_decay,
+            weights,
+            precision,
+            randomness.order,
+        )
+        history.append(
+            {
+                "epoch": 0,
+                "val_loss": head["loss"],
+                "val_accuracy": head["accuracy"],
+                "lr": config.lr,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        logger.info(
+            "%s epoch 0 (head on cached features, %d passes): %s", spec.name, config.head_passes, head
+        )
+        best_loss, best_epoch, best_state = head["loss"], 0, copy.deepcopy(model.state_dict())
+        stopped = after_epoch is not None and after_epoch(model, 0)
+
+    for epoch in range(start_epoch, 1 if stopped else config.epochs + 1):
         if stale >= config.patience:
             break
         _set_backbone_trainable(model, spec, epoch > config.freeze_backbone_epochs)

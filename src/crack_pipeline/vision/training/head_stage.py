@@ -1,0 +1,58 @@
+"""A pretrained backbone's linear probe as a first stage: the classifier alone trained on the backbone's
+features, computed once (eval mode, no augmentation), for a few passes — seconds where an epoch through
+the whole network takes minutes; fine-tuning then starts from a trained head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.models.inference import crack_probabilities_and_features
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import ModelSpec
+
+
+def train_head_on_features(
+    model: nn.Module,
+    spec: ModelSpec,
+    train: ImageTensors,
+    val: ImageTensors,
+    passes: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    class_weights: torch.Tensor | None,
+    precision: Precision,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """Train `model`'s classifier (`spec.head`) in place for `passes` passes over the backbone's features
+    of `train`; its validation loss and accuracy, from the features of `val`."""
+
+    def features(data: ImageTensors) -> torch.Tensor:
+        _, found = crack_probabilities_and_features(
+            model, spec.head, data.images, spec.mean, spec.std, precision
+        )
+        return torch.from_numpy(found).to(precision.device)
+
+    train_features, val_features = features(train), features(val)
+    head = model.get_submodule(spec.head)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    weight = None if class_weights is None else class_weights.to(precision.device)
+    labels = train.labels.to(precision.device)
+    head.train()
+    for _ in range(passes):
+        order = torch.randperm(len(train_features), generator=generator)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            loss = nn.functional.cross_entropy(head(train_features[index]), labels[index], weight=weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    head.eval()
+    with torch.no_grad():
+        logits = head(val_features).float().cpu()
+    return {
+        "loss": float(nn.functional.cross_entropy(logits, val.labels, weight=class_weights)),
+        "accuracy": float((logits.argmax(1) == val.labels).float().mean()) if len(val) else float("nan"),
+    }
