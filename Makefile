@@ -44,11 +44,13 @@ bench: install
 	$(BIN)/python bench/photo_explain.py # needs a trained run (make run)
 	$(BIN)/python bench/augmentations.py # needs ../shared/data; ~15 min
 
-# Every variant of the train pipeline on NPROC replicas (DistributedDataParallel under torchrun's launcher:
-# gloo on CPUs, one GPU each with NCCL); the checkpoints and MLflow runs are written once, as by one process.
+# The train pipeline (every variant defined under train.models; VARIANTS=a,b for some) on NPROC replicas
+# each (DistributedDataParallel under torchrun's launcher: gloo on CPUs, one GPU each with NCCL); the
+# checkpoints and MLflow runs are written once, as by one process.
 NPROC ?= 2
+VARIANTS ?=
 train-distributed: install
-	$(BIN)/kedro run --pipelines=train --params=train.processes=$(NPROC)
+	$(BIN)/kedro run --pipelines=train --params=train.processes=$(NPROC)$(if $(VARIANTS), --namespaces=$(VARIANTS))
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db

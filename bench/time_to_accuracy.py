@@ -113,8 +113,9 @@ def recipe() -> dict:
     return {**base["defaults"], **ozgenel["models"][ARCHITECTURE]["training"], "progress": False}
 
 
-def project(split, target: float, max_epochs: int) -> tuple[float, int, float]:
-    """(b): seconds to the target, epochs, and the last test accuracy."""
+def project(split, target: float, max_epochs: int, full: bool) -> tuple[float, int, float]:
+    """(b): seconds to the target, epochs, and the test accuracy then; with `full`, training goes on to the
+    recipe's last epoch, printing the test accuracy of each (does the recipe keep what it reached?)."""
     started = time.perf_counter()
     tensors = {
         name: build_tensors(
@@ -126,16 +127,19 @@ def project(split, target: float, max_epochs: int) -> tuple[float, int, float]:
         for name, files in split.items()
     }
     spec = get_spec(ARCHITECTURE)
-    config = settings_from(TrainConfig, {**recipe(), "epochs": max_epochs, "patience": max_epochs}, "train")
+    settings = recipe() if full else {**recipe(), "epochs": max_epochs, "patience": max_epochs}
+    config = settings_from(TrainConfig, settings, "train")
     torch.manual_seed(config.seed)
     reached: dict[str, float] = {}
 
     def scored(model: nn.Module, epoch: int) -> bool:
         logits = predict_logits(model, tensors["test"].images, spec.mean, spec.std, Precision("fp32"))
         accuracy = float((logits.argmax(1) == tensors["test"].labels).float().mean())
-        reached.update(epoch=epoch, accuracy=accuracy, seconds=time.perf_counter() - started)
-        print(f"  project epoch {epoch}: test accuracy {accuracy:.4f} at {reached['seconds']:.0f} s")
-        return accuracy >= target
+        seconds = time.perf_counter() - started
+        print(f"  project epoch {epoch}: test accuracy {accuracy:.4f} at {seconds:.0f} s", flush=True)
+        if reached.get("accuracy", 0.0) < target:  # the first epoch at the target stops the clock
+            reached.update(epoch=epoch, accuracy=accuracy, seconds=seconds)
+        return accuracy >= target and not full
 
     fit(
         spec.build(2, True, None),
@@ -158,6 +162,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.995)
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--full", action="store_true", help="the project's recipe on to its last epoch")
     args = parser.parse_args()
     if not OZGENEL.is_dir():
         raise SystemExit(f"{OZGENEL} is not here: this bench needs ../shared/data/ozgenel_dev")
@@ -170,7 +175,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         slow = tutorial(split, args.target, args.max_epochs, Path(scratch))
     print(f"tutorial: {slow[0]:.0f} s, {slow[1]} epochs, test accuracy {slow[2]:.4f}", flush=True)
-    fast = project(split, args.target, args.max_epochs)
+    fast = project(split, args.target, args.max_epochs, args.full)
     print(f"project: {fast[0]:.0f} s, {fast[1]} epochs, test accuracy {fast[2]:.4f}", flush=True)
     missed = [name for name, side in (("tutorial", slow), ("project", fast)) if side[2] < args.target]
     if missed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
@@ -17,7 +18,7 @@ from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training import loop as training
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.replicas import Replicas
-from tests.test_training import SPEC, accuracy, config, killed_in_epoch_3, seeded_model, tiny_split
+from tests.test_training import SPEC, accuracy, config, seeded_model, tiny_split
 
 GPU = torch.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine")
@@ -47,26 +48,37 @@ def test_replicas_split_every_epoch_exactly_and_evenly():
     assert torch.equal(Replicas().share(order), order)
 
 
-def test_two_replicas_continue_a_stopped_run_and_learn(tmp_path, monkeypatch):
-    """2 processes, gloo: the state a single process left after 2 of 6 epochs is resumed by both replicas,
-    which train the rest on their halves of each epoch; the first one's model comes back, on the CPU."""
+def killed_after_epoch_3(model, epoch: int) -> bool:
+    """An `after_epoch` that kills its replica once epoch 3 is saved (module level: replicas unpickle it).
+    Not KeyboardInterrupt: torch's process wrapper takes that for the parent's Ctrl-C and exits quietly."""
+    if epoch == 3:
+        raise RuntimeError("killed")
+    return False
+
+
+def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
+    """2 processes, gloo: killed after epoch 3 (the first two with the backbone frozen), started again they
+    resume from the state the first replica saved and train the rest on their halves of each epoch; the
+    first one's model comes back, on the CPU."""
     train, val, test = tiny_split(48, seed=1), tiny_split(16, seed=2), tiny_split(24, seed=3)
-    settings = config(epochs=6)
+    settings = config(epochs=6, freeze_backbone_epochs=2)
     resume = tmp_path / "small_cnn.pt"
-    killed_in_epoch_3(
-        monkeypatch, lambda: training.fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
-    )
+    with pytest.raises(ChildFailedError):
+        fit_distributed(
+            seeded_model(5), SPEC, train, val, settings, 2, resume, after_epoch=killed_after_epoch_3
+        )
+    assert resume.is_file(), "the first replica's state after epoch 3"
     result = fit_distributed(seeded_model(5), SPEC, train, val, settings, 2, resume_path=resume)
-    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5, 6], "epochs 3-6 by the replicas"
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5, 6], "epochs 4-6 after the restart"
     assert not resume.exists(), "removed by the first replica once done"
     assert all(p.device.type == "cpu" for p in result.model.parameters())
     # Half the steps per epoch of one process (each replica a half of the images): it still learns.
-    assert result.history[-1]["train_loss"] < result.history[1]["train_loss"]
+    assert result.history[-1]["train_loss"] < result.history[2]["train_loss"]
     assert accuracy(result.model, test) >= 0.8
 
 
 def test_one_process_is_plain_fit_and_bad_counts_are_named():
-    with pytest.raises(ConfigError, match="train.processes must be at least 1"):
+    with pytest.raises(ConfigError, match="train.processes must be a whole number of at least 1"):
         fit_distributed(seeded_model(), SPEC, tiny_split(2, 1), tiny_split(2, 2), config(epochs=1), 0)
 
 

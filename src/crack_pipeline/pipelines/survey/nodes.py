@@ -74,7 +74,7 @@ def explain_survey_photos(
     masks = settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks")
     wanted = _plain_json(
         {
-            "input": str(explain_input.root),
+            "input": explain_input.root.name,  # by name: shards may mount the folder at other paths
             "model": checkpoint["variant"],
             "model_version": checkpoint.get("model_version"),
             "cam_layer": checkpoint["cam_layer"],
@@ -87,25 +87,7 @@ def explain_survey_photos(
             "severity_bands": explain.get("severity_bands"),
         }
     )
-    found = (
-        json.loads(survey_progress.path_of(MANIFEST).read_bytes())
-        if MANIFEST in survey_progress.files
-        else None
-    )
-    if check_manifest(found, wanted, str(survey_progress.root)):
-        yield {MANIFEST: json.dumps(wanted, indent=1).encode()}
-    done = {name for name in survey_progress.files if name.startswith(RECORDS)}
-    todo = [ref for ref in photos if record_name(ref.name) not in done]
-    logger.info(
-        "survey %s, shard %s: %d photos, %d done before, %d to explain",
-        survey_progress.root,
-        shard,
-        len(photos),
-        len(photos) - len(todo),
-        len(todo),
-    )
-    if not todo:
-        return
+    # Built first: a bad setting stops the run before a survey is started with it.
     writer = ArtefactWriter(threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"))
     explainer = PhotoExplainer(
         checkpoint,
@@ -117,13 +99,32 @@ def explain_survey_photos(
         crack_masks=masks,
         device=device,
     )
-    progress = tqdm(total=len(photos), initial=len(photos) - len(todo), unit="photo", desc=f"survey {shard}")
     try:
+        found = (
+            json.loads(survey_progress.path_of(MANIFEST).read_bytes())
+            if MANIFEST in survey_progress.files
+            else None
+        )
+        if check_manifest(found, wanted, str(survey_progress.root)):
+            yield {MANIFEST: json.dumps(wanted, indent=1).encode()}
+        done = {name for name in survey_progress.files if name.startswith(RECORDS)}
+        todo = [ref for ref in photos if record_name(ref.name) not in done]
+        logger.info(
+            "survey %s, shard %s: %d photos, %d done before, %d to explain",
+            survey_progress.root,
+            shard,
+            len(photos),
+            len(photos) - len(todo),
+            len(todo),
+        )
+        progress = tqdm(
+            total=len(photos), initial=len(photos) - len(todo), unit="photo", desc=f"survey {shard}"
+        )
         for save in survey_saves(explainer, writer, todo):
             yield save
             progress.update()
-    finally:
         progress.close()
+    finally:
         explainer.close()
 
 

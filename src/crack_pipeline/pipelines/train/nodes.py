@@ -149,7 +149,7 @@ def train_variant(
         training_set,
         split_tensors["val"],
         config,
-        int(train.get("processes") or 1),
+        train.get("processes", 1),
         resume_path=resume_path,
         pretrained=pretrained,
         device=device,

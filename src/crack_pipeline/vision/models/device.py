@@ -33,10 +33,3 @@ def resolve_device(requested: str | torch.device | None = "auto") -> torch.devic
     if index >= torch.cuda.device_count():
         raise ConfigError(f"device: {requested}, but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
     return torch.device("cuda", index)
-
-
-def describe_device(device: torch.device) -> str:
-    """For logs and benches: the device and what it is."""
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.models.device import resolve_device
-from crack_pipeline.vision.models.registry import ModelSpec
+from crack_pipeline.vision.models.registry import ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training.loop import FitResult, TrainConfig, fit
 from crack_pipeline.vision.training.replicas import Replicas
@@ -35,14 +36,16 @@ def fit_distributed(
     resume_path: Path | None = None,
     pretrained: bool = False,
     device: str | torch.device = "cpu",
+    after_epoch: Callable[[nn.Module, int], bool] | None = None,
 ) -> FitResult:
-    """`fit` on `processes` replicas (one process: `fit` itself). On a GPU device each replica takes one
+    """`fit` on `processes` replicas (one process: `fit` itself); `after_epoch` as `fit` takes it, run by
+    every replica (a module-level function: replicas unpickle it). On a GPU device each replica takes one
     GPU, so there must be as many; on the CPU the cores are shared among them."""
     device = resolve_device(device)
-    if processes < 1:
-        raise ConfigError(f"train.processes must be at least 1, got {processes}")
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ConfigError(f"train.processes must be a whole number of at least 1, got {processes!r}")
     if processes == 1:
-        return fit(model, spec, train, val, config, resume_path, pretrained, device)
+        return fit(model, spec, train, val, config, resume_path, pretrained, device, after_epoch=after_epoch)
     if device.type == "cuda" and processes > torch.cuda.device_count():
         raise ConfigError(
             f"train.processes: {processes} replicas, but torch sees {torch.cuda.device_count()} GPUs"
@@ -59,8 +62,9 @@ def fit_distributed(
         start_method="spawn",
     )
     logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
+    # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
     results = elastic_launch(launch, _replica)(
-        model, spec, train, val, config, resume_path, pretrained, device.type
+        model, spec.name, train, val, config, resume_path, pretrained, device.type, after_epoch
     )
     return results[0]
 
@@ -71,13 +75,14 @@ def _backend(device: torch.device) -> str:
 
 def _replica(
     model: nn.Module,
-    spec: ModelSpec,
+    architecture: str,
     train: ImageTensors,
     val: ImageTensors,
     config: TrainConfig,
     resume_path: Path | None,
     pretrained: bool,
     device_type: str,
+    after_epoch: Callable[[nn.Module, int], bool] | None,
 ) -> FitResult | None:
     """One replica, in its own process: its rank from the launcher's environment, its device, its share of
     the cores; the first returns its result."""
@@ -90,7 +95,19 @@ def _replica(
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     dist.init_process_group(_backend(device))
     try:
-        result = fit(model, spec, train, val, config, resume_path, pretrained, device, Replicas(rank, world))
+        replicas = Replicas(rank, world)
+        result = fit(
+            model,
+            get_spec(architecture),
+            train,
+            val,
+            config,
+            resume_path,
+            pretrained,
+            device,
+            replicas,
+            after_epoch,
+        )
     finally:
         dist.destroy_process_group()
     return result if rank == 0 else None

@@ -11,6 +11,7 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.models.inference import crack_probabilities_and_features
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
+from crack_pipeline.vision.settings import ConfigError
 
 
 def train_head_on_features(
@@ -29,6 +30,15 @@ def train_head_on_features(
     """Train `model`'s classifier (`spec.head`) in place for `passes` passes over the backbone's features
     of `train`; its validation loss and accuracy, from the features of `val`."""
 
+    head = model.get_submodule(spec.head)
+    if any(isinstance(m, nn.Conv2d) for m in head.modules()) or not any(
+        isinstance(m, nn.Linear) for m in head.modules()
+    ):
+        raise ConfigError(
+            f"head_passes: {spec.name}'s classifier ({spec.head}) is not linear layers on pooled features; "
+            "set head_passes: 0 for it"
+        )
+
     def features(data: ImageTensors) -> torch.Tensor:
         _, found = crack_probabilities_and_features(
             model, spec.head, data.images, spec.mean, spec.std, precision
@@ -36,7 +46,6 @@ def train_head_on_features(
         return torch.from_numpy(found).to(precision.device)
 
     train_features, val_features = features(train), features(val)
-    head = model.get_submodule(spec.head)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     weight = None if class_weights is None else class_weights.to(precision.device)
     labels = train.labels.to(precision.device)

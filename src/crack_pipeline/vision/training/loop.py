@@ -195,7 +195,7 @@ def _fit(
 ) -> FitResult:
     torch.manual_seed(config.seed)
     model = precision.prepare(model)
-    trained = replicas.wrap(model, precision.device)
+    trained = replicas.wrap(model, precision.device, freezes=config.freeze_backbone_epochs > 0)
     randomness = Randomness.seeded(config.seed, replicas)
     weights = class_weights(train.labels, config.class_weights)
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(precision.device))
@@ -203,7 +203,8 @@ def _fit(
     optimizer = make_optimizer(model, config)
     share = math.ceil(len(train) / replicas.world)
     scheduler = make_scheduler(optimizer, config, math.ceil(share / config.batch_size))
-    run_key = f"{spec.name}-{precision.name}-{config.fingerprint()}-{data_key(train, val)}"
+    # The number of replicas sets the steps per epoch, which a one-cycle schedule's state counts.
+    run_key = f"{spec.name}-{precision.name}-{config.fingerprint()}-{data_key(train, val)}-x{replicas.world}"
 
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, copy.deepcopy(model.state_dict()), 0
@@ -226,18 +227,20 @@ def _fit(
     stopped = False
     if config.head_passes and start_epoch == 1:
         started = time.perf_counter()
-        head = train_head_on_features(
-            model,
-            spec,
-            train,
-            val,
-            config.head_passes,
-            config.batch_size,
-            config.lr,
-            config.weight_decay,
-            weights,
-            precision,
-            randomness.order,
+        head = replicas.first(
+            train_head_on_features(
+                model,
+                spec,
+                train,
+                val,
+                config.head_passes,
+                config.batch_size,
+                config.lr,
+                config.weight_decay,
+                weights,
+                precision,
+                randomness.order,
+            )
         )
         history.append(
             {
@@ -251,8 +254,9 @@ def _fit(
         logger.info(
             "%s epoch 0 (head on cached features, %d passes): %s", spec.name, config.head_passes, head
         )
+        replicas.agree(model)
         best_loss, best_epoch, best_state = head["loss"], 0, copy.deepcopy(model.state_dict())
-        stopped = after_epoch is not None and after_epoch(model, 0)
+        stopped = replicas.first(after_epoch is not None and after_epoch(model, 0))
 
     for epoch in range(start_epoch, 1 if stopped else config.epochs + 1):
         if stale >= config.patience:
@@ -275,7 +279,7 @@ def _fit(
         replicas.agree(model)
         train_seconds += time.perf_counter() - started
         trained_images += seen
-        val_metrics = evaluate(model, val, spec, precision, val_criterion)
+        val_metrics = replicas.first(evaluate(model, val, spec, precision, val_criterion))
         row = {
             "epoch": epoch,
             **{f"train_{k}": v for k, v in train_metrics.items()},
@@ -317,7 +321,7 @@ def _fit(
                 resume_path,
             )
 
-        if after_epoch is not None and after_epoch(model, epoch):
+        if replicas.first(after_epoch is not None and after_epoch(model, epoch)):
             break
 
     model.load_state_dict(best_state)

@@ -22,11 +22,16 @@ class Replicas:
         """Only the first replica writes files (resume state): the others hold the same weights."""
         return self.rank == 0
 
-    def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
-        """The module to train: `model` itself, or wrapped so that gradients are averaged across replicas."""
+    def wrap(self, model: nn.Module, device: torch.device, freezes: bool = False) -> nn.Module:
+        """The module to train: `model` itself, or wrapped so that gradients are averaged across replicas;
+        `freezes`: some parameters will get no gradient for a while (a frozen backbone's epochs)."""
         if self.world == 1:
             return model
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        return DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=freezes,
+        )
 
     def share(self, order: torch.Tensor) -> torch.Tensor:
         """This replica's part of an epoch's image order (the same on every replica): every `world`-th
@@ -37,12 +42,20 @@ class Replicas:
         return order[list(picks)]
 
     def agree(self, model: nn.Module) -> None:
-        """Every replica takes the first one's buffers (batch-norm statistics, which each replica updated
-        on its own images in the last step), so that all evaluate, and stop, alike."""
+        """Every replica takes the first one's weights and buffers (batch-norm statistics, which each
+        updated on its own images in the last step; a head trained alone), so that all evaluate alike."""
         if self.world == 1:
             return
-        for buffer in model.buffers():
-            dist.broadcast(buffer, src=0)
+        for tensor in model.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+    def first(self, value):
+        """The first replica's `value` on every replica: decisions (stop, best epoch) are taken once."""
+        if self.world == 1:
+            return value
+        shared = [value]
+        dist.broadcast_object_list(shared, src=0)
+        return shared[0]
 
     def total(self, *values: float) -> list[float]:
         """Sums of `values` over the replicas (losses, counts), the same on every one."""
