@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -87,9 +87,7 @@ class ArtefactWriter:
         self.gallery.append(made.card)
         self.box_rows.extend(made.boxes)
         self.measurement_tables.append(made.measurements)
-        pictures = self._grid_pictures.setdefault(method, [])
-        if len(pictures) < max(GRID_SIZES):
-            pictures.append((rendering.thumbnail(made.picture, GRID_SIDE), grid_caption(made.card)))
+        add_grid_picture(self._grid_pictures, made.card, lambda: made.picture)
 
     def artefacts(
         self, method: str, photo: TiledPhoto, explanation: PhotoExplanation, name: str
@@ -181,6 +179,16 @@ class ArtefactWriter:
             self.rows, self.box_rows, self.measurement_tables, self.measurement_columns
         )
         return self.files, predictions, boxes, measurements
+
+
+def add_grid_picture(
+    pictures: dict[str, list[tuple[np.ndarray, str]]], card: dict, picture: Callable[[], np.ndarray]
+) -> None:
+    """A card's overlay (`picture()`, called only when wanted) among its method's grid pictures, while
+    the grids want more."""
+    shown = pictures.setdefault(card["method"], [])
+    if len(shown) < max(GRID_SIZES):
+        shown.append((rendering.thumbnail(picture(), GRID_SIDE), grid_caption(card)))
 
 
 def grid_caption(card: dict) -> str:

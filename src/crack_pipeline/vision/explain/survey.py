@@ -22,12 +22,9 @@ import pandas as pd
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import decode_image
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain import rendering
 from crack_pipeline.vision.explain.artefacts import (
-    GRID_SIDE,
-    GRID_SIZES,
     ArtefactWriter,
-    grid_caption,
+    add_grid_picture,
     safe_stem,
     summary_files,
     tables,
@@ -175,10 +172,8 @@ def merge_records(
         boxes.extend(record["boxes"])
         cracks.append(pd.DataFrame(record["cracks"], columns=measurement_columns))
         for card in record["cards"]:
-            shown = pictures.setdefault(card["method"], [])
-            if len(shown) < max(GRID_SIZES):
-                overlay = decode_image(read(PHOTOS + card["overlay"])).pixels
-                shown.append((rendering.thumbnail(overlay, GRID_SIDE), grid_caption(card)))
+            overlay = PHOTOS + card["overlay"]
+            add_grid_picture(pictures, card, lambda overlay=overlay: decode_image(read(overlay)).pixels)
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
     files = summary_files(cards, pictures, manifest["model"], manifest["threshold"])
     predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)
