@@ -42,7 +42,8 @@ from crack_pipeline.vision.models.inference import crack_probabilities_and_featu
 from crack_pipeline.vision.models.precision import Precision, describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import settings_from
-from crack_pipeline.vision.training.loop import TrainConfig, fit
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.loop import fit
 from crack_pipeline.vision.transfer.active import labelling_order
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
 from crack_pipeline.vision.transfer.recalibration import recalibrate

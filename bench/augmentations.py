@@ -29,7 +29,8 @@ from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate, cut_ti
 from crack_pipeline.vision.models.inference import crack_probabilities, fold_batch_norms
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
-from crack_pipeline.vision.training.loop import TrainConfig, fit
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.loop import fit
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEMO = {"hflip": True, "translate": 30}  # the MATLAB demo's augmentation: the baseline

@@ -36,7 +36,8 @@ from crack_pipeline.vision.models.inference import crack_probabilities, inferenc
 from crack_pipeline.vision.models.precision import AUTO_BF16_USES, Precision, describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import settings_from
-from crack_pipeline.vision.training.loop import TrainConfig, fit
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.loop import fit
 
 PRECISIONS = ("fp32", "bf16")
 

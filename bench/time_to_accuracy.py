@@ -36,7 +36,8 @@ from crack_pipeline.vision.models.inference import fold_batch_norms, predict_log
 from crack_pipeline.vision.models.precision import Precision, describe_cpu
 from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
-from crack_pipeline.vision.training.loop import TrainConfig, fit
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.loop import fit
 
 PROJECT = Path(__file__).resolve().parents[1]
 OZGENEL = PROJECT.parent / "shared/data/ozgenel_dev"

@@ -29,7 +29,8 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from crack_pipeline.vision.data.tensor_cache import build_tensors
 from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
-from crack_pipeline.vision.training.loop import TrainConfig, fit
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.loop import fit
 
 OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 SIZE, BATCH, EPOCHS, ARCH = 227, 32, 2, "squeezenet1_1"

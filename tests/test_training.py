@@ -15,7 +15,8 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training import loop as training
-from crack_pipeline.vision.training.loop import TrainConfig, fit
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.loop import fit
 from crack_pipeline.vision.training.schedule import epoch_order
 
 SPEC = get_spec("small_cnn")

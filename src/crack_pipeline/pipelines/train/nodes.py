@@ -27,8 +27,9 @@ from crack_pipeline.vision.settings import settings_from
 
 if TYPE_CHECKING:
     from crack_pipeline.datasets.registered_model import ModelRegistry
+from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.distributed import fit_distributed
-from crack_pipeline.vision.training.loop import TrainConfig, evaluate
+from crack_pipeline.vision.training.loop import evaluate
 
 logger = logging.getLogger(__name__)
 

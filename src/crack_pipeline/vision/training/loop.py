@@ -10,65 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import json
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from crack_pipeline.vision.data.augment import AugmentConfig, augment
+from crack_pipeline.vision.data.augment import augment
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
-from crack_pipeline.vision.settings import settings_dataclass
+from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.head_stage import train_head_on_features
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
 from crack_pipeline.vision.training.resume import data_key, load_resume
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
-
-
-@settings_dataclass
-class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 32
-    optimizer: Literal["adamw", "adam"] = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 3  # early stopping: epochs without a better validation loss
-    freeze_backbone_epochs: int = 0  # train only the head for this many epochs first
-    # Before the first epoch, the head alone for this many passes over the backbone's features computed
-    # once (no augmentation): a pretrained backbone's linear probe in seconds, logged as epoch 0 (0: off).
-    head_passes: int = 0
-    class_weights: Literal["balanced"] | None = "balanced"
-    seed: int = 42
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    deterministic: bool = False  # torch's deterministic algorithms only: bit-identical reruns
-    # The learning rate over the run, stepped every batch: constant, or one cycle (up to `lr` over the first
-    # `warmup` share of all `epochs`' steps, then cosine annealing to ~0), which lets small_cnn learn from
-    # scratch on a few hundred images (README, "small_cnn").
-    schedule: Literal["constant", "onecycle"] = "constant"
-    warmup: float = 0.3
-    # Draw each epoch's images so that every domain (the `<domain>/` of an image's key) is seen equally
-    # often, however many images it has; false: each image once per epoch.
-    balance_domains: bool = False
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    progress: bool = True
-
-    def fingerprint(self) -> str:
-        settings = {k: v for k, v in asdict(self).items() if k != "progress"}
-        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from torch import nn
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 
 if TYPE_CHECKING:
-    from crack_pipeline.vision.training.loop import TrainConfig
+    from crack_pipeline.vision.training.config import TrainConfig
 
 
 def class_weights(labels: torch.Tensor, mode: str | None) -> torch.Tensor | None:

@@ -1,0 +1,43 @@
+"""How a model variant trains: every setting of `train.defaults` and `train.models.<name>.training`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, field
+from typing import Literal
+
+from crack_pipeline.vision.data.augment import AugmentConfig
+from crack_pipeline.vision.settings import settings_dataclass
+
+
+@settings_dataclass
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 32
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 3  # early stopping: epochs without a better validation loss
+    freeze_backbone_epochs: int = 0  # train only the head for this many epochs first
+    # Before the first epoch, the head alone for this many passes over the backbone's features computed
+    # once (no augmentation): a pretrained backbone's linear probe in seconds, logged as epoch 0 (0: off).
+    head_passes: int = 0
+    class_weights: Literal["balanced"] | None = "balanced"
+    seed: int = 42
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    deterministic: bool = False  # torch's deterministic algorithms only: bit-identical reruns
+    # The learning rate over the run, stepped every batch: constant, or one cycle (up to `lr` over the first
+    # `warmup` share of all `epochs`' steps, then cosine annealing to ~0), which lets small_cnn learn from
+    # scratch on a few hundred images (README, "small_cnn").
+    schedule: Literal["constant", "onecycle"] = "constant"
+    warmup: float = 0.3
+    # Draw each epoch's images so that every domain (the `<domain>/` of an image's key) is seen equally
+    # often, however many images it has; false: each image once per epoch.
+    balance_domains: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    progress: bool = True
+
+    def fingerprint(self) -> str:
+        settings = {k: v for k, v in asdict(self).items() if k != "progress"}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
