@@ -11,7 +11,7 @@ from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_image, png_bytes
 from crack_pipeline.vision.data.mask_tiles import TILE_GROUP_PATTERN, MaskTileConfig, cut_labelled_tiles
 from crack_pipeline.vision.data.masks import pair_masks, read_mask
-from crack_pipeline.vision.data.scanning import IMAGE_SUFFIXES
+from crack_pipeline.vision.data.scanning import looks_like_image
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import settings_from
 
@@ -37,7 +37,7 @@ def tile_masked_photos(
     """
     config = settings_from(MaskTileConfig, mask_tiles.get("tiling"), "mask_tiles.tiling")
     limits = ImageLimits(min_side=ingest["min_side"], max_pixels=ingest["max_pixels"])
-    photos = [f for f in masked_photos.files if f[f.rfind(".") :].lower() in IMAGE_SUFFIXES]
+    photos = [f for f in masked_photos.files if looks_like_image(f)]
     masks = pair_masks(photo_masks, photos)
     tiles: dict[str, bytes] = {}
     rows = []

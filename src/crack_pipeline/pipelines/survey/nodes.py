@@ -14,7 +14,7 @@ from tqdm import tqdm
 from crack_pipeline.pipelines.explain.nodes import explanation_setup
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.labels import LabelResolver
-from crack_pipeline.vision.data.scanning import IMAGE_SUFFIXES
+from crack_pipeline.vision.data.scanning import looks_like_image
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
@@ -44,7 +44,7 @@ def survey_images(explain_input: Folder | None, ingest: dict[str, Any]) -> list[
     return [
         ImageRef(name, explain_input.path_of(name), labels.label_of(name))
         for name in explain_input.files
-        if name[name.rfind(".") :].lower() in IMAGE_SUFFIXES
+        if looks_like_image(name)
     ]
 
 
@@ -156,7 +156,7 @@ def merge_survey(
     missing = 0
     if explain_input is not None:
         recorded = {record["file"] for record in records}
-        missing = sum(ref.name not in recorded for ref in survey_images(explain_input, {"label_aliases": {}}))
+        missing = sum(looks_like_image(name) and name not in recorded for name in explain_input.files)
     logger.info(
         "survey %s merged: %d photos explained, %d unreadable%s",
         survey_photos.root,

@@ -135,7 +135,7 @@ def scan_folder(
     resolver = LabelResolver(aliases)
     labels = {path: resolver.label_of(path) for path in folder.files}
     if require_labels:
-        resolver.require_labels(p for p, label in labels.items() if label is None and _looks_like_image(p))
+        resolver.require_labels(p for p, label in labels.items() if label is None and looks_like_image(p))
 
     labelled = [p for p in folder.files if labels[p] is not None or not require_labels]
     sampled = _even_sample(labelled, labels, histogram_images)
@@ -164,7 +164,8 @@ def scan_folder(
     return ScanResult(index=frame[INDEX_COLUMNS], histograms=histograms)
 
 
-def _looks_like_image(path: str) -> bool:
+def looks_like_image(path: str) -> bool:
+    """Whether a file's name ends like an image's (its content is checked when it is decoded)."""
     return PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES
 
 

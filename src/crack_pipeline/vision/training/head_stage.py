@@ -5,6 +5,7 @@ the whole network takes minutes; fine-tuning then starts from a trained head."""
 from __future__ import annotations
 
 import copy
+import time
 
 import torch
 from torch import nn
@@ -14,6 +15,7 @@ from crack_pipeline.vision.models.inference import crack_probabilities_and_featu
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.training.config import TrainConfig
 
 
 def train_head_on_features(
@@ -21,17 +23,15 @@ def train_head_on_features(
     spec: ModelSpec,
     train: ImageTensors,
     val: ImageTensors,
-    passes: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
+    config: TrainConfig,
     class_weights: torch.Tensor | None,
     precision: Precision,
     generator: torch.Generator,
 ) -> dict[str, float]:
-    """Train `model`'s classifier (`spec.head`) in place for `passes` passes over the backbone's features
-    of `train`; its validation loss and accuracy, from the features of `val`."""
-
+    """Train `model`'s classifier (`spec.head`) in place for `config.head_passes` passes over the backbone's
+    features of `train`; the run's history row of this stage (epoch 0): validation loss and accuracy, from
+    the features of `val`, learning rate and seconds."""
+    started = time.perf_counter()
     head = model.get_submodule(spec.head)
     if any(isinstance(m, nn.Conv2d) for m in head.modules()) or not any(
         isinstance(m, nn.Linear) for m in head.modules()
@@ -52,14 +52,14 @@ def train_head_on_features(
         return torch.from_numpy(found).to(precision.device)
 
     train_features, val_features = features(train), features(val)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weight = None if class_weights is None else class_weights.to(precision.device)
     labels = train.labels.to(precision.device)
     head.train()
-    for _ in range(passes):
+    for _ in range(config.head_passes):
         order = torch.randperm(len(train_features), generator=generator)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
+        for start in range(0, len(order), config.batch_size):
+            index = order[start : start + config.batch_size]
             loss = nn.functional.cross_entropy(head(train_features[index]), labels[index], weight=weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -68,6 +68,9 @@ def train_head_on_features(
     with torch.no_grad():
         logits = head(val_features).float().cpu()
     return {
-        "loss": float(nn.functional.cross_entropy(logits, val.labels, weight=class_weights)),
-        "accuracy": float((logits.argmax(1) == val.labels).float().mean()) if len(val) else float("nan"),
+        "epoch": 0,
+        "val_loss": float(nn.functional.cross_entropy(logits, val.labels, weight=class_weights)),
+        "val_accuracy": float((logits.argmax(1) == val.labels).float().mean()) if len(val) else float("nan"),
+        "lr": config.lr,
+        "seconds": time.perf_counter() - started,
     }

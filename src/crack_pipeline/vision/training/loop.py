@@ -191,36 +191,13 @@ def _fit(
 
     stopped = False
     if config.head_passes and start_epoch == 1:
-        started = time.perf_counter()
-        head = replicas.first(
-            train_head_on_features(
-                model,
-                spec,
-                train,
-                val,
-                config.head_passes,
-                config.batch_size,
-                config.lr,
-                config.weight_decay,
-                weights,
-                precision,
-                randomness.order,
-            )
+        row = replicas.first(
+            train_head_on_features(model, spec, train, val, config, weights, precision, randomness.order)
         )
-        history.append(
-            {
-                "epoch": 0,
-                "val_loss": head["loss"],
-                "val_accuracy": head["accuracy"],
-                "lr": config.lr,
-                "seconds": time.perf_counter() - started,
-            }
-        )
-        logger.info(
-            "%s epoch 0 (head on cached features, %d passes): %s", spec.name, config.head_passes, head
-        )
+        history.append(row)
+        logger.info("%s epoch 0 (head on cached features, %d passes): %s", spec.name, config.head_passes, row)
         replicas.agree(model)
-        best_loss, best_epoch, best_state = head["loss"], 0, copy.deepcopy(model.state_dict())
+        best_loss, best_epoch, best_state = row["val_loss"], 0, copy.deepcopy(model.state_dict())
         stopped = replicas.first(after_epoch is not None and after_epoch(model, 0))
 
     for epoch in range(start_epoch, 1 if stopped else config.epochs + 1):
