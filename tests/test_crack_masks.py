@@ -108,3 +108,33 @@ def test_a_photo_called_clean_gets_an_empty_mask():
     called_crack = explain_photo(grid, np.array([0.4]), {0: cam}, TILING, 0.3, rgb(gray))
     assert called_crack.crack_mask.any(), "the model's threshold decides, not 0.5"
     assert explain_photo(grid, np.array([0.9]), {0: cam}, TILING, 0.5).crack_mask is None, "no pixels given"
+
+
+def test_hysteresis_follows_a_one_pixel_crack_diagonally():
+    score = np.zeros((60, 60), dtype=np.float32)
+    rows, columns = line(5, 5, 40, 40)  # 8-connected, not 4-connected
+    score[rows, columns] = 1.5  # between low and high...
+    score[20, 20] = 3.0  # ...and certain at one pixel
+    faint = np.zeros_like(score)
+    faint[rows, columns] = 1.5
+    config = CrackMaskConfig(low=1.2, high=2.0)
+    assert crack_mask(score, config)[rows, columns].all(), "the whole line, from its one certain pixel"
+    assert not crack_mask(faint, config).any(), "no pixel certain: no crack"
+    assert crack_mask(score, CrackMaskConfig(low=1.6, high=2.0)).sum() == 0, "one pixel alone is a speck"
+
+
+def test_evidence_is_computed_in_boxes_that_hold_its_margin_and_share_a_surface():
+    from crack_pipeline.vision.explain.crack_masks import _evidence_crops
+
+    gate = np.zeros((300, 400), dtype=bool)
+    gate[50, 60] = gate[58, 70] = True  # two specks closer than a margin: one box
+    gate[250, 380] = True  # far away, at the border: a box of its own, cut at the image's edge
+    crops = _evidence_crops(gate, margin=20)
+    assert len(crops) == 2
+    for y, x in zip(*np.nonzero(gate), strict=True):
+        (rows, columns), *others = [
+            c for c in crops if c[0].start <= y < c[0].stop and c[1].start <= x < c[1].stop
+        ]
+        assert not others
+        assert rows.start <= max(0, y - 20) and rows.stop >= min(300, y + 21)
+        assert columns.start <= max(0, x - 20) and columns.stop >= min(400, x + 21)

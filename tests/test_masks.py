@@ -26,3 +26,12 @@ def test_a_zero_one_array_of_any_type_reads_as_bool(dtype):
 def test_anything_else_is_refused_naming_the_array(array, message):
     with pytest.raises(InputError, match=message):
         as_crack_mask(array, "truth")
+
+
+def test_a_padded_box_stays_inside_the_image():
+    from crack_pipeline.vision.data.masks import padded_box
+
+    mask = np.zeros((50, 80), dtype=bool)
+    assert padded_box(mask, 3) is None
+    mask[10:12, 75:78] = True
+    assert padded_box(mask, 3) == (slice(7, 15), slice(72, 80))

@@ -46,3 +46,19 @@ def test_overlay_and_resize():
     assert heatmap.shape == (30, 40) and heatmap.min() >= 0 and heatmap.max() <= 1
     picture = overlay(image, heatmap)
     assert picture.shape == (30, 40, 3) and picture.dtype == np.uint8
+
+
+def test_a_crack_outline_is_drawn_as_on_the_whole_image():
+    from scipy import ndimage
+
+    from crack_pipeline.vision.explain.rendering import OUTLINE_COLOUR, draw_outline
+
+    image = np.full((1400, 1000, 3), 90, dtype=np.uint8)
+    mask = np.zeros((1400, 1000), dtype=bool)
+    mask[300:310, 200:700] = True
+    mask[1390:, 950:] = True  # at the image's corner
+    edge = ndimage.binary_dilation(mask & ~ndimage.binary_erosion(mask), iterations=1)  # 2 px at 1000
+    drawn = draw_outline(image, mask)
+    np.testing.assert_array_equal((drawn == OUTLINE_COLOUR).all(-1), edge)
+    assert (image == 90).all(), "the image itself is left as it was"
+    assert (draw_outline(image, np.zeros_like(mask)) == image).all()

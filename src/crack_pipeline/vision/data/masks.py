@@ -41,3 +41,17 @@ def as_crack_mask(array: np.ndarray, name: str = "mask") -> np.ndarray:
     if array.dtype != bool and not ((array == 0) | (array == 1)).all():
         raise InputError(f"{name} must hold only 0/1 or True/False; threshold a probability map first")
     return array.astype(bool, copy=False)
+
+
+def padded_box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """The box of the HxW bool `mask`'s True pixels grown by `margin` on each side (within the image), as
+    slices; None when it has none. Work on a 12-MP photo's few cracks stays inside it."""
+    mask = np.asarray(mask, dtype=bool)
+    rows, columns = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
+        return None
+    height, width = mask.shape
+    return (
+        slice(max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + 1 + margin)),
+        slice(max(0, int(columns[0]) - margin), min(width, int(columns[-1]) + 1 + margin)),
+    )

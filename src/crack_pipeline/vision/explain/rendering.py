@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from crack_pipeline.vision.data.image_io import png_bytes
+from crack_pipeline.vision.data.masks import padded_box
 from crack_pipeline.vision.figures import grid
 
 # Matplotlib's jet as a 256-entry uint8 lookup table: colouring a 12-MP map is one indexing step.
@@ -95,12 +96,16 @@ OUTLINE_COLOUR = (255, 255, 0)
 def draw_outline(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """A copy of an RGB image with the edge of the crack `mask` (H x W bool) drawn in yellow, ~0.15 % of
     the shorter side thick (at least a pixel), so thin cracks stay visible under their outline."""
-    edge = mask & ~ndimage.binary_erosion(mask)
+    drawn = pixels.copy()
     thickness = round(min(pixels.shape[:2]) * 0.0015)
+    box = padded_box(mask, max(thickness, 1))  # erosion and dilation near the cracks only
+    if box is None:
+        return drawn
+    mask = mask[box]
+    edge = mask & ~ndimage.binary_erosion(mask)
     if thickness > 1:
         edge = ndimage.binary_dilation(edge, iterations=thickness - 1)
-    drawn = pixels.copy()
-    drawn[edge] = OUTLINE_COLOUR
+    drawn[box][edge] = OUTLINE_COLOUR
     return drawn
 
 
