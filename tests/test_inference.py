@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from crack_pipeline.vision.models.inference import fold_batch_norms
+from crack_pipeline.vision.models.inference import fold_batch_norms, predict_logits
+from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import REGISTRY, create_model
 
 
@@ -34,3 +35,22 @@ def test_folding_keeps_the_outputs_and_the_cam_layers(architecture):
 def test_a_training_model_is_not_folded():
     with pytest.raises(ValueError, match="eval"):
         fold_batch_norms(create_model("small_cnn").train())
+
+
+def test_a_cpu_pass_takes_as_many_images_as_its_caches_hold_and_a_gpu_the_whole_batch():
+    cpu, gpu = Precision("fp32"), Precision("fp32", torch.device("cuda"))
+    assert cpu.images_per_pass(32, 224, 224) == 8
+    assert cpu.images_per_pass(32, 160, 160) == 15
+    assert cpu.images_per_pass(4, 64, 64) == 4, "never more than the batch asked for"
+    assert cpu.images_per_pass(32, 2000, 2000) == 1, "never fewer than one"
+    assert gpu.images_per_pass(32, 224, 224) == 32
+
+
+def test_probabilities_do_not_depend_on_how_images_are_batched():
+    torch.manual_seed(0)
+    model = create_model("small_cnn", num_classes=2).eval()
+    images = torch.randint(0, 256, (20, 3, 96, 96), dtype=torch.uint8)
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    together = predict_logits(model, images, mean, std, Precision("fp32"), batch_size=64)
+    alone = torch.cat([predict_logits(model, image[None], mean, std, Precision("fp32")) for image in images])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)

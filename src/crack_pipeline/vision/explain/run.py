@@ -117,11 +117,12 @@ class PhotoExplainer:
             selected = _tiles_to_explain(chunk, whole, probabilities, tiling)
             wanted = ["crack" if whole[i] else self.target for i in selected]
             cams: dict[str, list[np.ndarray]] = {}
+            step = self.gradients.images_per_pass(batch_size, *tiles.shape[-2:])
             for method, explainer in self.explainers.items():
                 cams[method] = []
-                for start in range(0, len(selected), batch_size):
-                    batch = selected[start : start + batch_size]
-                    result = explainer.explain(tiles[batch], wanted[start : start + batch_size])
+                for start in range(0, len(selected), step):
+                    batch = selected[start : start + step]
+                    result = explainer.explain(tiles[batch], wanted[start : start + step])
                     cams[method].extend(result.heatmaps)
                     for i, probability in zip(batch, result.probabilities, strict=True):
                         if not whole[i]:  # a patch's p(crack) comes with its CAM

@@ -61,8 +61,9 @@ def predict_logits(
     model.eval()
     normalise = normalizer(mean, std)
     outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = precision.batch(normalise(images[start : start + batch_size].float().div_(255)))
+    step = precision.images_per_pass(batch_size, *images.shape[-2:])
+    for start in range(0, len(images), step):
+        batch = precision.batch(normalise(images[start : start + step].float().div_(255)))
         with precision.autocast():
             outputs.append(model(batch).float().cpu())
     return torch.cat(outputs) if outputs else torch.empty((0, 2))

@@ -48,6 +48,10 @@ def describe_cpu() -> str:
     return f"cpu {cpu_capability()}, native bf16 {'yes' if cpu_has_native_bf16() else 'no'}"
 
 
+# Pixels of the images a CPU forward pass takes at once: 8 at 224 px (Precision.images_per_pass).
+CPU_PASS_PIXELS = 8 * 224 * 224
+
+
 @dataclass(frozen=True)
 class Precision:
     name: str  # "fp32" or "bf16"
@@ -78,6 +82,15 @@ class Precision:
         if self.name == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def images_per_pass(self, batch_size: int, height: int, width: int) -> int:
+        """How many `height` x `width` images to run at once, at most `batch_size`: on a CPU, as many as
+        CPU_PASS_PIXELS allows. A batch whose activations outgrow the CPU's caches runs slower per image:
+        EfficientNet-Lite0 inferred at 8.4 ms an image in batches of 8 and at 11.0 ms in batches of 32 at
+        224 px, 4.2 against 5.1 ms at 160 px (2 cores, AVX-512; bench/photo_explain.py)."""
+        if self.device.type != "cpu":
+            return batch_size
+        return max(1, min(batch_size, CPU_PASS_PIXELS // (height * width)))
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         return model.to(self.device, memory_format=self.memory_format)
