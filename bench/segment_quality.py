@@ -3,8 +3,9 @@
 The Özgenel champion (EfficientNet-Lite0 fine-tuned on ../shared/data/ozgenel_dev with conf/ozgenel's recipe,
 trained here once or `--champion FILE`) explains the 118 CFD photos (../shared/data/cfd, 480x320, pixel
 masks) as `explain` does: tiles of `--tile` px (CFD's 1-5 px cracks at a 224-px input then have Özgenel's
-widths, as for the CFD tiles), LayerCAM, a crack mask per photo (vision/explain/crack_masks.py). Printed:
-the `segment:` line (tolerant F1 at 2 px, IoU, ODS F1 at zero tolerance over the photos, the Otsu-darkness
+widths, as for the CFD tiles) overlapping by `--overlap`, LayerCAM, a crack mask per photo
+(vision/explain/crack_masks.py). Printed: the heatmaps' localisation (`explain: ... scope=photo` pointing
+game and energy in the mask, against the centred and Sobel baselines), the `segment:` line (tolerant F1 at 2 px, IoU, ODS F1 at zero tolerance over the photos, the Otsu-darkness
 and Sobel baselines on the same photos, length and width errors), the seconds the mask and its
 measurements add to a generated 12-MP photo (median of 3), and last `ratio <our F1 / best baseline F1>`.
 
@@ -28,8 +29,8 @@ from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.explain.crack_masks import crack_mask, crack_score
 from crack_pipeline.vision.explain.measurements import measure_cracks
+from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
-from crack_pipeline.vision.explain.segment_quality import segment_line
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.precision import describe_cpu
 
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
     parser.add_argument("--save-champion", default=None, help="write the trained champion here")
     parser.add_argument("--tile", type=int, default=96, help="tile side on the CFD photos, px")
+    parser.add_argument("--overlap", type=float, default=TilingConfig.overlap, help="of the tiles")
     args = parser.parse_args()
     print(f"{describe_cpu()}; precision fp32; LayerCAM; CFD tiles of {args.tile} px", flush=True)
     checkpoint = (
@@ -80,7 +82,7 @@ def main() -> None:
         checkpoint["threshold"]["value"],
         masks=masks,
         precision="fp32",
-        tiling=TilingConfig(tile_size=args.tile),
+        tiling=TilingConfig(tile_size=args.tile, overlap=args.overlap),
     )
     seconds = time.perf_counter() - started
     segment = result.quality["layercam"]["segment"]
@@ -89,7 +91,7 @@ def main() -> None:
         f"{len(names)} CFD photos explained in {seconds:.0f} s; called cracked: {called} "
         f"(an image called clean gets an empty mask)"
     )
-    print(segment_line("layercam", segment))
+    print(f"tiles overlapping by {args.overlap}:", *quality_lines(result.quality), sep="\n")
     print(f"ODS threshold {segment['ods_threshold']:.2f} (of the crack score on [0, 1])")
     mask_time, cracks = mask_seconds(args.tile)
     print(f"mask + measurements of a 12-MP photo ({cracks} cracks): {mask_time:.2f} s")
