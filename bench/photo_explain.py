@@ -6,7 +6,8 @@ Needs a trained run (`make run`). The photo is synthetic (3 cracks at patch scal
 unless --photo names one. How long `explain` takes depends on how many tiles the model flags (each flagged
 tile's CAM is computed), which differs from one trained model to the next: so ours is timed explaining an
 equal, fixed number of tiles (`--explained`, the most probable, via `tiling.cam_max_tiles`), each side
-`--repeats` times, and the medians are compared. Prints seconds for both, the tiles each explained, how far
+`--repeats` times, the two sides taking turns (a noisy machine slows both alike), and the medians are
+compared. Prints seconds for both, the tiles each explained, how far
 the two mosaics differ (ours as `explain` runs by default), and last `ratio <naive seconds / ours>`.
 
     .venv/bin/python bench/photo_explain.py
@@ -74,7 +75,7 @@ def main() -> None:
     )
     parser.add_argument("--photo", type=Path, help="a photo file (default: a synthetic 4032x3024 one)")
     parser.add_argument("--variant", default="efficientnet_lite0")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side (the median counts)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side (the median counts)")
     parser.add_argument("--explained", type=int, default=32, help="tiles ours explains when timed")
     args = parser.parse_args()
 
@@ -106,7 +107,10 @@ def main() -> None:
 
         ours_once(tiling)  # a process's first photo also pays one-time costs (allocator, kernels)
         equal = replace(tiling, cam_min_probability=0.0, cam_max_tiles=args.explained)
-        seconds = [ours_once(equal)[0] for _ in range(args.repeats)]
+        seconds, runs = [], []
+        for _ in range(args.repeats):
+            seconds.append(ours_once(equal)[0])
+            runs.append(naive(checkpoint, root / "photo.jpg", tiling))
         ours = statistics.median(seconds)
         default_seconds, result = ours_once(tiling)
         row = result.predictions.iloc[0]
@@ -120,7 +124,6 @@ def main() -> None:
             f"{row.crack_regions} crack regions",
             flush=True,
         )
-        runs = [naive(checkpoint, root / "photo.jpg", tiling) for _ in range(args.repeats)]
         slow, mosaic = statistics.median(r[0] for r in runs), runs[0][1]
         print(
             f"naive: {slow:.2f} s median (runs {', '.join(f'{r[0]:.2f}' for r in runs)}) for {row.tiles} "

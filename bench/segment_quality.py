@@ -5,9 +5,10 @@ trained here once or `--champion FILE`) explains the 118 CFD photos (../shared/d
 masks) as `explain` does: tiles of `--tile` px (CFD's 1-5 px cracks at a 224-px input then have Özgenel's
 widths, as for the CFD tiles) overlapping by `--overlap`, LayerCAM, a crack mask per photo
 (vision/explain/crack_masks.py). Printed: the heatmaps' localisation (`explain: ... scope=photo` pointing
-game and energy in the mask, against the centred and Sobel baselines), the `segment:` line (tolerant F1 at 2 px, IoU, ODS F1 at zero tolerance over the photos, the Otsu-darkness
-and Sobel baselines on the same photos, length and width errors), the seconds the mask and its
-measurements add to a generated 12-MP photo (median of 3), and last `ratio <our F1 / best baseline F1>`.
+game and energy in the mask, against the centred and Sobel baselines), the `segment:` line (tolerant F1
+at 2 px, IoU, ODS F1 at zero tolerance over the photos, the Otsu-darkness and Sobel baselines on the same
+photos, length and width errors), the seconds the mask and its measurements add to a generated 12-MP photo
+(median of 3), and last `ratio <our F1 / best baseline F1>`.
 
     .venv/bin/python bench/segment_quality.py                       # about 15 min on 2 cores
     .venv/bin/python bench/segment_quality.py --champion champion.pt --tile 128

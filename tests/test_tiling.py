@@ -109,3 +109,17 @@ def test_bad_tiling_settings_are_refused():
         tile_grid(100, 100, 50, 1.0)
     with pytest.raises(ValueError, match="tile size"):
         tile_grid(100, 100, 0, 0.2)
+
+
+def test_tiles_cut_on_every_core_are_the_tiles_cut_one_by_one():
+    from PIL import Image
+
+    from crack_pipeline.vision.data.image_io import resize_square
+    from crack_pipeline.vision.explain.tiling import cut_tiles
+
+    image = np.random.default_rng(0).integers(0, 256, (300, 410, 3), dtype=np.uint8)
+    grid = tile_grid(300, 410, 100, 0.25)
+    one_by_one = [
+        resize_square(Image.fromarray(image[y : y + 100, x : x + 100]), 64) for y, x in grid.origins()
+    ]
+    np.testing.assert_array_equal(cut_tiles(image, grid, 64), np.stack(one_by_one))

@@ -1,11 +1,12 @@
-"""One way to spread pure, picklable work over the CPU cores."""
+"""Two ways to spread work over the CPU cores: pure, picklable work over processes, and work that releases
+the GIL (Pillow's resampling and codecs, large numpy operations) over threads."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -38,3 +39,14 @@ def parallel_map(
         yield from pool.map(
             function, items, chunksize=max(1, min(chunksize, len(items) // (4 * workers) or 1))
         )
+
+
+def thread_map(function: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:
+    """`list(map(function, items))` over `workers` threads (all cores when None; 1 runs inline): for work
+    that spends its time outside the GIL."""
+    items = list(items)
+    workers = min(workers or default_workers(), max(len(items), 1))
+    if workers <= 1:
+        return list(map(function, items))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items))

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from crack_pipeline.vision.data.image_io import resize_square
+from crack_pipeline.vision.data.parallel import thread_map
 from crack_pipeline.vision.data.tile_grid import TileGrid, tile_grid
 from crack_pipeline.vision.settings import settings_dataclass
 
@@ -107,17 +108,18 @@ def aggregate(probabilities: Sequence[float], rule: str = "max", top_k: int = 3)
 
 
 def cut_tiles(image: np.ndarray, grid: TileGrid, input_size: int) -> np.ndarray:
-    """The tiles of an H x W x 3 uint8 photo, each resized to the model's input: N x 3 x S x S uint8."""
+    """The tiles of an H x W x 3 uint8 photo, each resized to the model's input: N x 3 x S x S uint8,
+    resized on every core (Pillow resamples outside the GIL)."""
     if image.shape[:2] != (grid.height, grid.width):
         raise ValueError(f"photo {image.shape[:2]} does not match its tile grid {(grid.height, grid.width)}")
-    return np.stack(
-        [
-            resize_square(
-                Image.fromarray(image[y : y + grid.tile_height, x : x + grid.tile_width]), input_size
-            )
-            for y, x in grid.origins()
-        ]
-    )
+
+    def tile(origin: tuple[int, int]) -> np.ndarray:
+        y, x = origin
+        return resize_square(
+            Image.fromarray(image[y : y + grid.tile_height, x : x + grid.tile_width]), input_size
+        )
+
+    return np.stack(thread_map(tile, grid.origins()))
 
 
 def resize_heatmap(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
