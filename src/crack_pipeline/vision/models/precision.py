@@ -48,8 +48,8 @@ def describe_cpu() -> str:
     return f"cpu {cpu_capability()}, native bf16 {'yes' if cpu_has_native_bf16() else 'no'}"
 
 
-# Pixels of the images a CPU forward pass takes at once: 8 at 224 px (Precision.images_per_pass).
-CPU_PASS_PIXELS = 8 * 224 * 224
+# Pixels of the images a CPU forward pass takes at once: 6 at 224 px (Precision.images_per_pass).
+CPU_PASS_PIXELS = 6 * 224 * 224
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,9 @@ class Precision:
     def images_per_pass(self, batch_size: int, height: int, width: int) -> int:
         """How many `height` x `width` images to run at once, at most `batch_size`: on a CPU, as many as
         CPU_PASS_PIXELS allows. A batch whose activations outgrow the CPU's caches runs slower per image:
-        EfficientNet-Lite0 inferred at 8.4 ms an image in batches of 8 and at 11.0 ms in batches of 32 at
-        224 px, 4.2 against 5.1 ms at 160 px (2 cores, AVX-512; bench/photo_explain.py)."""
+        EfficientNet-Lite0 inferred at 7.0 ms an image in passes of 6, 8.4-9.0 in passes of 8 and 11.0 in
+        batches of 32 at 224 px; at 160 px 3.9 ms in passes of 6 to 11, 4.5 at 15 and 5.1 at 32 (2 cores,
+        AVX-512)."""
         if self.device.type != "cpu":
             return batch_size
         return max(1, min(batch_size, CPU_PASS_PIXELS // (height * width)))
