@@ -35,3 +35,5 @@ def test_a_padded_box_stays_inside_the_image():
     assert padded_box(mask, 3) is None
     mask[10:12, 75:78] = True
     assert padded_box(mask, 3) == (slice(7, 15), slice(72, 80))
+    mask[0, 1] = True
+    assert padded_box(mask, 3) == (slice(0, 15), slice(0, 80))

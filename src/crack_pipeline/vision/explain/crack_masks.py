@@ -81,8 +81,8 @@ def crack_score(
 ) -> np.ndarray:
     """Darkness where the model's `evidence` (HxW heatmap) reaches `config.evidence`, else 0: the map the
     mask thresholds, and the one a threshold sweep (ODS) scores. Computed only around the regions of
-    evidence (with a window's margin, so a region's pixels see the surface they would see in the whole
-    photo): a 12-MP photo's cracks cover a few tiles, not the photo."""
+    evidence (with a window's margin, so a region's pixels see the local surface they would see in the whole
+    photo; the noise floor is that of the region's box): a 12-MP photo's cracks cover a few tiles."""
     image, evidence = np.asarray(image), np.asarray(evidence)
     if image.shape[:2] != evidence.shape:
         raise ValueError(f"image {image.shape[:2]} and evidence {evidence.shape} differ in size")
@@ -135,7 +135,7 @@ def crack_mask(score: np.ndarray, config: CrackMaskConfig = DEFAULT_CRACK_MASKS)
     `low` 8-connected to one above `high`: a crack one pixel wide runs diagonally too); specks under
     `min_pixels` and blobs less elongated than `min_elongation` removed. Computed inside the box of the
     pixels above `low` (on a 12-MP photo, a few tiles), their components labelled once for all three."""
-    mask = np.zeros(np.shape(score), dtype=bool)
+    mask = as_crack_mask(np.zeros(np.shape(score), dtype=bool), "crack score")  # refuses a non-HxW map
     box = padded_box(score > config.low, 1)
     if box is None:
         return mask
