@@ -17,6 +17,11 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _worker_count(items: list, workers: int | None) -> int:
+    """`workers` (all cores when None), never more than there are items."""
+    return min(workers or default_workers(), max(len(items), 1))
+
+
 def parallel_map(
     function: Callable[[T], R],
     items: Iterable[T],
@@ -30,7 +35,7 @@ def parallel_map(
     starts ~1 s faster (no re-imports) and suits work that never touches torch in the child.
     """
     items = list(items)
-    workers = min(workers or default_workers(), max(len(items), 1))
+    workers = _worker_count(items, workers)
     if workers <= 1:
         yield from map(function, items)
         return
@@ -45,7 +50,7 @@ def thread_map(function: Callable[[T], R], items: Iterable[T], workers: int | No
     """`list(map(function, items))` over `workers` threads (all cores when None; 1 runs inline): for work
     that spends its time outside the GIL."""
     items = list(items)
-    workers = min(workers or default_workers(), max(len(items), 1))
+    workers = _worker_count(items, workers)
     if workers <= 1:
         return list(map(function, items))
     with ThreadPoolExecutor(max_workers=workers) as pool:

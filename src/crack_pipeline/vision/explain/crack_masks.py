@@ -147,4 +147,4 @@ def crack_mask(score: np.ndarray, config: CrackMaskConfig = DEFAULT_CRACK_MASKS)
     kept &= (sizes >= config.min_pixels) & (_elongation(labels, count) >= config.min_elongation)
     kept[0] = False
     mask[box] = kept[labels]
-    return as_crack_mask(mask)
+    return mask
