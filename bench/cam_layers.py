@@ -17,8 +17,8 @@ import argparse
 import pandas as pd
 from trained_run import DATA, latest, latest_checkpoint
 
-from crack_pipeline.pipelines.explain.nodes import match_masks
 from crack_pipeline.vision.data.folder import Folder, ImageRef
+from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.models.checkpoint import decision_threshold
@@ -50,7 +50,7 @@ def main() -> None:
         ImageRef(path, file, label)
         for path, file, label in zip(cracks.path, image_files(cracks), cracks.label, strict=True)
     ]
-    masks = match_masks(Folder.scan(DATA / "01_raw/synthetic/masks"), list(cracks.path))
+    masks = read_masks_of(Folder.scan(DATA / "01_raw/synthetic/masks"), list(cracks.path))
     print(f"{args.variant}: {len(items)} test crack images, masks for {len(masks)}")
 
     scores = {}

@@ -13,6 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from mlflow.models import infer_signature
 
+from crack_pipeline.vision.explain.cam_progress import progress_overlays, progress_overview, progress_strips
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 
 REGISTERED_MODEL = "crack-classifier"
@@ -70,12 +71,24 @@ def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]],
             }
         )
         mlflow.log_figure(curves, "training_curves.png")
+        if "cam_progress" in checkpoint:
+            _log_cam_progress(checkpoint["cam_progress"], variant)
         _log_checkpoint(checkpoint)
         version = _log_model(checkpoint)
         client = mlflow.MlflowClient()
         for key, value in model_version_tags(checkpoint).items():
             client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
         return run.info.run_id
+
+
+def _log_cam_progress(record: dict[str, Any], variant: str) -> None:
+    """Heatmaps through training: each sample's overlay per epoch as a stepped image (MLflow's image
+    slider), and its strip and the overview as pictures."""
+    for epoch, name, picture in progress_overlays(record):
+        mlflow.log_image(picture, key=f"cam_progress/{name}", step=epoch)
+    for name, figure in progress_strips(record, variant).items():
+        mlflow.log_figure(figure, f"cam_progress/{name}.png")
+    mlflow.log_figure(progress_overview(record, variant), "cam_progress/overview.png")
 
 
 def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:

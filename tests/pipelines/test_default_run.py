@@ -104,6 +104,31 @@ def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_
     assert logged["explain.layercam.segment.n"] == segment["n"] > 0
 
 
+def test_heatmaps_through_training_reach_mlflow_the_evaluation_and_the_gallery(default_run):
+    client = client_of(default_run.project)
+    experiment = client.get_experiment_by_name("crack_pipeline")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    for variant in VARIANTS:
+        record = checkpoint_of(default_run.project, variant)["cam_progress"]
+        assert record["epochs"] == [1, 2] and record["heatmaps"].shape[:2] == (2, len(record["names"]))
+        run_id = runs[variant].info.run_id
+        history = client.get_metric_history(run_id, "cam_pointing_game")
+        assert [(m.step, m.value) for m in history] == list(
+            zip(record["epochs"], record["pointing_game"], strict=True)
+        )
+        logged = {a.path for a in client.list_artifacts(run_id, "cam_progress")}
+        assert "cam_progress/overview.png" in logged and len(logged) > len(record["names"])
+        assert "images" in {a.path for a in client.list_artifacts(run_id)}, (
+            "stepped images for MLflow's slider"
+        )
+        (evaluation,) = versions(default_run.project, f"data/08_reporting/{variant}/evaluation")[:1]
+        assert (evaluation / "cam_progress.png").is_file()
+    (explained,) = sorted((default_run.project / "data/07_model_output/explanations").iterdir())[:1]
+    strips = sorted((explained / "explanations/cam_progress").glob("*.png"))
+    assert len(strips) == len(record["names"]) + 1
+    assert "Where the model looked while it learned" in (explained / "explanations/index.html").read_text()
+
+
 def test_the_registry_finds_a_model_by_champion_version_or_variant(default_run):
     client = client_of(default_run.project)
     champion = client.get_model_version_by_alias("crack-classifier", "champion")

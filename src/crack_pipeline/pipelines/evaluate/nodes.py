@@ -15,6 +15,7 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
 from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on_validation
+from crack_pipeline.vision.explain.cam_progress import progress_overview
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ def evaluate_variant(
         "train_seconds": checkpoint.get("train_seconds", 0.0),
         "train_images_per_second": checkpoint.get("train_images_per_second", 0.0),
     }
+    record = checkpoint.get("cam_progress")
+    if record:
+        metrics["cam_progress"] = {k: record[k] for k in ("method", "epochs", "pointing_game")}
+        figures["cam_progress.png"] = progress_overview(record, checkpoint["variant"])
     submission = pd.DataFrame(
         {
             "filename": predictions.file.str.rsplit("/", n=1).str[-1],

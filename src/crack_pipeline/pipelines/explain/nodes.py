@@ -11,7 +11,7 @@ import pandas as pd
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
-from crack_pipeline.vision.data.masks import pair_masks, read_mask
+from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.errors import InputError
@@ -24,13 +24,6 @@ from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
 
 logger = logging.getLogger(__name__)
-
-
-def match_masks(masks: Folder | None, names: list[str]) -> dict[str, np.ndarray]:
-    """Crack masks for the images `names` (see `pair_masks`)."""
-    if masks is None:
-        return {}
-    return {name: read_mask(path) for name, path in pair_masks(masks, names).items()}
 
 
 def explanation_setup(
@@ -124,7 +117,7 @@ def explain_split(
         explain["methods"],
         threshold["value"],
         target=explain.get("target", "predicted"),
-        masks=match_masks(explain_masks, [item.name for item in items]),
+        masks=read_masks_of(explain_masks, [item.name for item in items]),
         batch_size=explain.get("batch_size", 32),
         tiling=tiles,
         crack_masks=settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks"),

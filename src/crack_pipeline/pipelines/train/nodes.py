@@ -13,13 +13,16 @@ from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import data_fingerprint, git_commit, split_fingerprint
+from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
 from crack_pipeline.vision.evaluation.metrics import threshold_on_validation
 from crack_pipeline.vision.evaluation.plots import plot_training_history
+from crack_pipeline.vision.explain.cam_progress import CamProgressConfig, cam_progress
 from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
@@ -111,6 +114,7 @@ def train_variant(
     split_manifest: pd.DataFrame,
     image_index: pd.DataFrame,
     registered_models: ModelRegistry,
+    training_masks: Folder | None,
     variant: dict[str, Any],
     train: dict[str, Any],
     device: str,
@@ -123,11 +127,14 @@ def train_variant(
         split_manifest: the split, for the data and split fingerprints recorded in the checkpoint.
         image_index: the ingest index, for the training images' size on disk (`patch_side`).
         registered_models: the model registry, read only when the variant sets `init_from`.
+        training_masks: crack masks matched to the images by name (`explain_masks`), for the pointing game
+            of `train.cam_progress`.
         variant: `params:train.models.<name>` — architecture, pretrained, weights_path, init_from, training
             overrides.
         train: `params:train` — the shared `defaults`, the `resume_dir` for per-epoch checkpoints, the
             `target_recall` the decision threshold is chosen for on the validation split, and `processes`:
-            replicas training together (DistributedDataParallel; 1: this process alone).
+            replicas training together (DistributedDataParallel; 1: this process alone); `cam_progress`:
+            heatmaps of a few validation images after every `every` epochs.
         device: `params:device` — where it trains (auto, cpu, cuda[:k]).
         name: the variant's name (its namespace).
     Returns:
@@ -144,6 +151,9 @@ def train_variant(
     training_set = with_synthetic(split_tensors["train"], mix, config.seed)
     if mix:
         logger.info("train: %d synthetic patches per class mixed into the training split", mix)
+    val = split_tensors["val"]
+    progress_config = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
+    progress = cam_progress(spec, val, lambda names: read_masks_of(training_masks, names), progress_config)
     result = fit_distributed(
         model,
         spec,
@@ -154,6 +164,7 @@ def train_variant(
         resume_path=resume_path,
         pretrained=pretrained,
         device=device,
+        observe_epoch=progress,
     )
     test = split_tensors.get("test")
     test_metrics = {}
@@ -184,7 +195,8 @@ def train_variant(
         train_seconds=result.train_seconds,
         train_images_per_second=result.train_images_per_second,
     )
-    val = split_tensors["val"]
+    if progress is not None and progress.epochs:
+        checkpoint["cam_progress"] = progress.state_dict()
     checkpoint["threshold"] = threshold_on_validation(
         val.labels.numpy(),
         checkpoint_probabilities(checkpoint, val, device=device),

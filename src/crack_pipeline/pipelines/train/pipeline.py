@@ -26,6 +26,7 @@ def variant_pipeline(name: str) -> Pipeline:
                     "split_manifest",
                     "image_index",
                     "registered_models",
+                    "explain_masks",
                     "params:variant",
                     "params:train",
                     "params:device",
@@ -46,7 +47,7 @@ def variant_pipeline(name: str) -> Pipeline:
     return pipeline(
         template,
         namespace=name,
-        inputs={"split_tensors", "split_manifest", "image_index", "registered_models"},
+        inputs={"split_tensors", "split_manifest", "image_index", "registered_models", "explain_masks"},
         parameters={
             "params:variant": f"params:train.models.{name}",
             "params:train": "params:train",

@@ -32,6 +32,13 @@ def read_mask(path: Path, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     return decode_image(path.read_bytes(), limits).pixels.max(axis=2) > 127
 
 
+def read_masks_of(masks: Folder | None, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """The crack mask of each image in `names` that has one in `masks` (see `pair_masks`), read."""
+    if masks is None:
+        return {}
+    return {name: read_mask(path) for name, path in pair_masks(masks, names).items()}
+
+
 def as_crack_mask(array: np.ndarray, name: str = "mask") -> np.ndarray:
     """An HxW bool array from a bool or 0/1 array; `InputError` naming `name` for any other shape or
     values (a probability map has to be thresholded first)."""

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import pandas as pd
 from crack_pipeline.vision import figures
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.explain import rendering
+from crack_pipeline.vision.explain.cam_progress import pointing_by_epoch, progress_files
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
 from crack_pipeline.vision.explain.regions import BOX_FIELDS
@@ -173,10 +175,15 @@ class ArtefactWriter:
         cracks.insert(0, "file", file)
         return cracks, {f"cracks_{key}": value for key, value in image_summary(cracks).items()}
 
-    def finish(self, model: str) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """The grids of the first images of each method and the gallery added to the files; the files, the
+    def finish(
+        self, model: str, cam_progress: dict[str, Any] | None = None
+    ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The grids of the first images of each method, the model's heatmaps through training
+        (`cam_progress`, its checkpoint's record) and the gallery added to the files; the files, the
         predictions table, the boxes table and the crack measurements table (one row per crack)."""
-        self.files.update(summary_files(self.gallery, self._grid_pictures, model, self.threshold))
+        self.files.update(
+            summary_files(self.gallery, self._grid_pictures, model, self.threshold, cam_progress)
+        )
         predictions, boxes, measurements = tables(
             self.rows, self.box_rows, self.measurement_tables, self.measurement_columns
         )
@@ -227,11 +234,15 @@ def grid_caption(card: dict) -> str:
 
 
 def summary_files(
-    cards: list[dict], grid_pictures: Mapping[str, list[tuple[np.ndarray, str]]], model: str, threshold: float
+    cards: list[dict],
+    grid_pictures: Mapping[str, list[tuple[np.ndarray, str]]],
+    model: str,
+    threshold: float,
+    cam_progress: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
-    """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), and the gallery of
-    `cards`."""
-    files = {}
+    """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), the strips of the
+    model's heatmaps through training (`cam_progress`, if recorded), and the gallery of `cards`."""
+    files = progress_files(cam_progress, model) if cam_progress else {}
     for method, pictures in grid_pictures.items():
         for count in GRID_SIZES:
             shown = pictures[:count]
@@ -239,7 +250,11 @@ def summary_files(
                 [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
             )
             files[f"{method}/grid_{count}.png"] = figures.figure_png(figure)
-    files["index.html"] = rendering.gallery_html(cards, model, threshold).encode()
+    progress = None
+    if cam_progress:
+        strips = sorted(name for name in files if name.startswith("cam_progress/") and "overview" not in name)
+        progress = {"pointing": pointing_by_epoch(cam_progress), "strips": strips}
+    files["index.html"] = rendering.gallery_html(cards, model, threshold, progress).encode()
     return files
 
 

@@ -240,7 +240,9 @@ def explain_images(
         )
         if segments[method].curves:
             quality[method]["segment"] = segments[method].summary()
-    files, predictions, boxes, measurements = writer.finish(checkpoint["variant"])
+    files, predictions, boxes, measurements = writer.finish(
+        checkpoint["variant"], checkpoint.get("cam_progress")
+    )
     return ExplainResult(
         files=files,
         predictions=predictions,

@@ -21,7 +21,7 @@ from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.registry import ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training.config import TrainConfig
-from crack_pipeline.vision.training.loop import FitResult, fit
+from crack_pipeline.vision.training.loop import EpochObserver, FitResult, fit
 from crack_pipeline.vision.training.replicas import Replicas
 
 logger = logging.getLogger(__name__)
@@ -38,15 +38,33 @@ def fit_distributed(
     pretrained: bool = False,
     device: str | torch.device = "cpu",
     after_epoch: Callable[[nn.Module, int], bool] | None = None,
+    observe_epoch: EpochObserver | None = None,
 ) -> FitResult:
     """`fit` on `processes` replicas (one process: `fit` itself); `after_epoch` as `fit` takes it, run by
-    every replica (a module-level function: replicas unpickle it). On a GPU device each replica takes one
-    GPU, so there must be as many; on the CPU the cores are shared among them."""
+    every replica (a module-level function: replicas unpickle it); `observe_epoch` with one process only.
+    On a GPU device each replica takes one GPU, so there must be as many; on the CPU the cores are shared
+    among them."""
     device = resolve_device(device)
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigError(f"train.processes must be a whole number of at least 1, got {processes!r}")
     if processes == 1:
-        return fit(model, spec, train, val, config, resume_path, pretrained, device, after_epoch=after_epoch)
+        return fit(
+            model,
+            spec,
+            train,
+            val,
+            config,
+            resume_path,
+            pretrained,
+            device,
+            after_epoch=after_epoch,
+            observe_epoch=observe_epoch,
+        )
+    if observe_epoch is not None:
+        # The observer's record would stay in a replica's process.
+        logger.warning(
+            "train.processes: %d replicas, so epochs are not observed (cam_progress is off)", processes
+        )
     if device.type == "cuda" and processes > torch.cuda.device_count():
         raise ConfigError(
             f"train.processes: {processes} replicas, but torch sees {torch.cuda.device_count()} GPUs"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -34,6 +35,17 @@ from crack_pipeline.vision.training.resume import data_key, load_resume
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
+
+
+class EpochObserver(Protocol):
+    """Looks at the model after each epoch's validation (e.g. heatmaps through training); what it returns
+    joins the epoch's history row, and its state is saved with the run's, so a resumed run loses nothing."""
+
+    def __call__(self, model: nn.Module, epoch: int) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -119,6 +131,7 @@ def fit(
     device: str | torch.device = "cpu",
     replicas: Replicas = SINGLE,
     after_epoch: Callable[[nn.Module, int], bool] | None = None,
+    observe_epoch: EpochObserver | None = None,
 ) -> FitResult:
     """Train on `device` with early stopping on validation loss and restore the best weights; the model
     comes back on the CPU.
@@ -128,11 +141,14 @@ def fit(
     `pretrained` says the model starts from pretrained weights (fine-tuning), for `precision: auto`.
     `replicas`: this process's place among several training together (`distributed.fit_distributed`).
     `after_epoch(model, epoch)`, called after each epoch's validation, stops training by answering True
-    (e.g. once a target is met).
+    (e.g. once a target is met). `observe_epoch` looks at the model after each epoch's validation (and
+    after the head stage), before the epoch is saved; one process only.
     """
     precision = Precision.resolve(config.precision, "fine_tune" if pretrained else "scratch", device)
     with deterministic_algorithms(config.deterministic):
-        return _fit(model, spec, train, val, config, resume_path, precision, replicas, after_epoch)
+        return _fit(
+            model, spec, train, val, config, resume_path, precision, replicas, after_epoch, observe_epoch
+        )
 
 
 @contextlib.contextmanager
@@ -157,6 +173,7 @@ def _fit(
     precision: Precision,
     replicas: Replicas,
     after_epoch: Callable[[nn.Module, int], bool] | None,
+    observe_epoch: EpochObserver | None,
 ) -> FitResult:
     torch.manual_seed(config.seed)
     model = precision.prepare(model)
@@ -187,6 +204,8 @@ def _fit(
         best_state, stale = state["best_state"], state["stale"]
         train_seconds, trained_images = state["train_seconds"], state["trained_images"]
         start_epoch = state["epoch"] + 1
+        if observe_epoch is not None and "observer" in state:
+            observe_epoch.load_state_dict(state["observer"])
         logger.info("resuming %s from epoch %d (%s)", spec.name, start_epoch, resume_path)
 
     stopped = False
@@ -194,6 +213,8 @@ def _fit(
         row = replicas.first(
             train_head_on_features(model, spec, train, val, config, weights, precision, randomness.order)
         )
+        if observe_epoch is not None:
+            row.update(observe_epoch(model, 0))
         history.append(row)
         logger.info("%s epoch 0 (head on cached features, %d passes): %s", spec.name, config.head_passes, row)
         replicas.agree(model)
@@ -229,6 +250,8 @@ def _fit(
             "lr": optimizer.param_groups[0]["lr"],  # at the end of the epoch
             "seconds": time.perf_counter() - started,
         }
+        if observe_epoch is not None:
+            row.update(observe_epoch(model, epoch))
         history.append(row)
         logger.info(
             "%s epoch %d: %s",
@@ -259,6 +282,7 @@ def _fit(
                     "stale": stale,
                     "train_seconds": train_seconds,
                     "trained_images": trained_images,
+                    **({"observer": observe_epoch.state_dict()} if observe_epoch is not None else {}),
                 },
                 resume_path,
             )

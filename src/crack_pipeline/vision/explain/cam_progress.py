@@ -1,0 +1,235 @@
+"""Heatmaps through training: where the model looks, epoch by epoch, on a fixed set of validation images.
+
+`CamProgress` is an epoch observer for `training.loop.fit`: after every `every`-th epoch it explains the same
+seeded images (crack and clean) with the current weights, through the batched CAM path, and scores the
+pointing game on those with a crack mask. Its record travels in the checkpoint (a few hundred kB), so that
+the MLflow run, the evaluation report and the gallery all show the same strips.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.explain.cam import METHODS, CamExplainer
+from crack_pipeline.vision.explain.localisation import pointing_game
+from crack_pipeline.vision.explain.rendering import overlay
+from crack_pipeline.vision.explain.tiling import resize_heatmap
+from crack_pipeline.vision.figures import figure_png, grid
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import ModelSpec
+from crack_pipeline.vision.settings import ConfigError, settings_dataclass
+
+CRACK = CLASS_NAMES.index("crack")
+HEATMAP_SIDE = 80  # stored heatmaps: CAM layers at 1/4 scale hold no finer detail at 160-320 px
+
+
+@settings_dataclass
+class CamProgressConfig:
+    every: int = 0  # explain after every this many epochs (0: off); the head stage's epoch 0 always
+    samples: int = 8  # validation images followed, half cracked and half clean where the split allows
+    method: str = "layercam"
+    seed: int = 0
+
+
+def cam_progress(
+    spec: ModelSpec,
+    val: ImageTensors,
+    masks_of: Callable[[list[str]], Mapping[str, np.ndarray]],
+    config: CamProgressConfig,
+) -> CamProgress | None:
+    """The observer of `config` for a model of `spec` on the validation split `val`; `masks_of(keys)` gives
+    the crack masks of the images it follows that have one. None when it is off or there is nothing to look
+    at."""
+    if config.method not in METHODS:
+        raise ConfigError(
+            f"train.cam_progress.method: unknown CAM method {config.method!r}; choose from {sorted(METHODS)}"
+        )
+    if not config.every or not len(val) or config.samples < 1:
+        return None
+    picks = progress_samples(val.labels, config.samples, config.seed)
+    names = [val.paths[i] for i in picks]
+    masks = masks_of(names)
+    return CamProgress(
+        spec, val.images[picks], val.labels[picks], names, [masks.get(n) for n in names], config
+    )
+
+
+def progress_samples(labels: torch.Tensor, count: int, seed: int) -> list[int]:
+    """`count` indices of `labels`, drawn with `seed`: half cracked, half clean, the other class filling in
+    where one runs short; cracked ones first."""
+    generator = torch.Generator().manual_seed(seed)
+    cracked = torch.nonzero(labels == CRACK).flatten()
+    clean = torch.nonzero(labels != CRACK).flatten()
+    cracked = cracked[torch.randperm(len(cracked), generator=generator)].tolist()
+    clean = clean[torch.randperm(len(clean), generator=generator)].tolist()
+    take_cracked = min(len(cracked), max(count - len(clean), (count + 1) // 2))
+    return cracked[:take_cracked] + clean[: count - take_cracked]
+
+
+class CamProgress:
+    """Records CAMs (target: the crack class, so that a map means the same at every epoch) of `images`
+    after each due epoch; `masks` (one per image, or None) score the pointing game."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        names: Sequence[str],
+        masks: Sequence[np.ndarray | None],
+        config: CamProgressConfig,
+    ):
+        self.spec, self.config = spec, config
+        self.images, self.labels, self.names, self.masks = images, labels, list(names), list(masks)
+        self.epochs: list[int] = []
+        self.heatmaps: list[torch.Tensor] = []  # per epoch: N x side x side uint8
+        self.probabilities: list[list[float]] = []
+        self.pointing: list[float | None] = []
+        self.seconds: list[float] = []
+
+    def __call__(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        """Explains the images with `model`'s current weights if `epoch` is due; its metrics for the
+        epoch's history row (`cam_pointing_game` where masks exist, `cam_seconds`)."""
+        if not self.config.every or (epoch and epoch % self.config.every):
+            return {}
+        started = time.perf_counter()
+        # A copy: the explainer freezes and switches to eval the model it is given.
+        device = next(model.parameters()).device
+        explainer = CamExplainer(
+            copy.deepcopy(model),
+            self.spec.cam_layer,
+            self.spec.mean,
+            self.spec.std,
+            self.config.method,
+            target="crack",
+            precision=Precision("fp32", device),
+        )
+        try:
+            explanation = explainer.explain(self.images)
+        finally:
+            explainer.close()
+        side = (HEATMAP_SIDE, HEATMAP_SIDE)
+        stored = np.stack([resize_heatmap(h, side) for h in explanation.heatmaps])
+        self.epochs.append(epoch)
+        self.heatmaps.append(torch.from_numpy(np.round(stored * 255).astype(np.uint8)))
+        self.probabilities.append([float(p) for p in explanation.probabilities])
+        hits = [
+            pointing_game(heatmap, mask)
+            for heatmap, mask in zip(explanation.heatmaps, self._masks_at_input_size(), strict=True)
+            if mask is not None
+        ]
+        self.pointing.append(float(np.mean(hits)) if hits else None)
+        self.seconds.append(time.perf_counter() - started)
+        metrics = {"cam_seconds": self.seconds[-1]}
+        if hits:
+            metrics["cam_pointing_game"] = self.pointing[-1]
+        return metrics
+
+    def _masks_at_input_size(self) -> list[np.ndarray | None]:
+        side = self.images.shape[-1]
+        return [
+            None
+            if mask is None or not mask.any()
+            else resize_heatmap(mask.astype(np.float32), (side, side)) > 0
+            for mask in self.masks
+        ]
+
+    def state_dict(self) -> dict[str, Any]:
+        """What has been recorded, as plain tensors and lists (a checkpoint entry, or a resume state)."""
+        return {
+            "method": self.config.method,
+            "target": "crack",
+            "names": self.names,
+            "labels": self.labels.tolist(),
+            "images": self.images,
+            "epochs": list(self.epochs),
+            "heatmaps": torch.stack(self.heatmaps) if self.heatmaps else torch.empty(0, dtype=torch.uint8),
+            "probabilities": [list(p) for p in self.probabilities],
+            "pointing_game": list(self.pointing),
+            "seconds": list(self.seconds),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continues a record made of the same images (a resumed run); another record is ignored."""
+        if state.get("names") != self.names:
+            return
+        self.epochs, self.pointing, self.seconds = state["epochs"], state["pointing_game"], state["seconds"]
+        self.heatmaps = list(state["heatmaps"])
+        self.probabilities = state["probabilities"]
+
+
+def progress_overlays(record: dict[str, Any]) -> Iterator[tuple[int, str, np.ndarray]]:
+    """(epoch, sample name, the heatmap over the image) for every recorded epoch and sample."""
+    pictures = [image.permute(1, 2, 0).numpy() for image in record["images"]]
+    for epoch, heatmaps in zip(record["epochs"], record["heatmaps"], strict=True):
+        for name, picture, heatmap in zip(sample_names(record), pictures, heatmaps, strict=True):
+            size = (picture.shape[1], picture.shape[0])
+            yield epoch, name, overlay(picture, resize_heatmap(heatmap.numpy() / 255.0, size))
+
+
+def sample_names(record: dict[str, Any]) -> list[str]:
+    """A short, unique, file-safe name per sample: its number, true class and file stem."""
+    return [
+        f"{i:02d}_{CLASS_NAMES[label]}_{_safe(PurePosixPath(name).stem)}"
+        for i, (name, label) in enumerate(zip(record["names"], record["labels"], strict=True))
+    ]
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:40]
+
+
+def _strip_rows(record: dict[str, Any]) -> dict[str, list[tuple[np.ndarray, str]]]:
+    """Per sample: its image, then its heatmap after each recorded epoch, captioned with p(crack)."""
+    rows = {
+        name: [(image.permute(1, 2, 0).numpy(), name)]
+        for image, name in zip(record["images"], sample_names(record), strict=True)
+    }
+    for index, (epoch, name, picture) in enumerate(progress_overlays(record)):
+        probability = record["probabilities"][index // len(rows)][index % len(rows)]
+        rows[name].append((picture, f"epoch {epoch}  p(crack) {probability:.2f}"))
+    return rows
+
+
+def progress_strips(record: dict[str, Any], variant: str) -> dict[str, Figure]:
+    """One strip per sample, keyed by its name: the image, then its heatmap epoch by epoch."""
+    return {
+        name: grid([p for p, _ in row], [c for _, c in row], f"{variant}: {name}", len(row))
+        for name, row in _strip_rows(record).items()
+    }
+
+
+def progress_overview(record: dict[str, Any], variant: str) -> Figure:
+    """Every sample's strip, one row each, titled with the pointing game per epoch."""
+    pointing = pointing_by_epoch(record)
+    title = f"{variant}: {record['method']} of the crack class after each epoch (pointing game {pointing})"
+    cells = [cell for row in _strip_rows(record).values() for cell in row]
+    return grid([p for p, _ in cells], [c for _, c in cells], title, len(record["epochs"]) + 1)
+
+
+def progress_files(record: dict[str, Any], variant: str) -> dict[str, bytes]:
+    """The strips and the overview as PNG files under `cam_progress/`."""
+    files = {
+        f"cam_progress/{name}.png": figure_png(f) for name, f in progress_strips(record, variant).items()
+    }
+    files["cam_progress/overview.png"] = figure_png(progress_overview(record, variant))
+    return files
+
+
+def pointing_by_epoch(record: dict[str, Any]) -> str:
+    """`epoch: pointing game` per recorded epoch ("-" where no sample had a mask)."""
+    return ", ".join(
+        f"{epoch}: {'-' if score is None else f'{score:.2f}'}"
+        for epoch, score in zip(record["epochs"], record["pointing_game"], strict=True)
+    )

@@ -1,0 +1,126 @@
+"""Heatmaps through training: the samples followed, the record per epoch, resume, and what a user sees."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.explain.artefacts import summary_files
+from crack_pipeline.vision.explain.cam_progress import (
+    CamProgress,
+    CamProgressConfig,
+    cam_progress,
+    progress_files,
+    progress_samples,
+)
+from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.training.loop import fit
+from tests.test_training import SPEC, config, killed_in_epoch_3, seeded_model, tiny_split
+
+FOLLOW = CamProgressConfig(every=1, samples=4)
+
+
+def crack_mask_of(image: torch.Tensor) -> np.ndarray:
+    """The tiny synthetic cracks are the darkest pixels: a stand-in mask for the pointing game."""
+    grey = image.float().mean(0).numpy()
+    return grey < np.percentile(grey, 3)
+
+
+def observer(val: ImageTensors, settings: CamProgressConfig = FOLLOW) -> CamProgress:
+    masks = {
+        key: crack_mask_of(image)
+        for key, image, label in zip(val.paths, val.images, val.labels, strict=True)
+        if label
+    }
+    return cam_progress(SPEC, val, lambda names: {n: masks[n] for n in names if n in masks}, settings)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_split(24, seed=1), tiny_split(8, seed=2)
+
+
+def test_the_samples_are_seeded_half_cracked_and_filled_from_the_other_class():
+    labels = torch.tensor([0] * 10 + [1] * 10)
+    picks = progress_samples(labels, 8, seed=3)
+    assert picks == progress_samples(labels, 8, seed=3) != progress_samples(labels, 8, seed=4)
+    assert [int(labels[i]) for i in picks] == [1] * 4 + [0] * 4 and len(set(picks)) == 8
+    few_cracks = torch.tensor([0] * 10 + [1])
+    assert sorted(int(few_cracks[i]) for i in progress_samples(few_cracks, 6, seed=0)) == [0] * 5 + [1]
+    assert len(progress_samples(torch.tensor([0, 1]), 8, seed=0)) == 2
+
+
+def test_an_epoch_is_explained_without_touching_the_model_being_trained(data):
+    _, val = data
+    model = seeded_model().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    progress = observer(val)
+    metrics = progress(model, 1)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert 0 <= metrics["cam_pointing_game"] <= 1 and metrics["cam_seconds"] > 0
+    record = progress.state_dict()
+    assert record["epochs"] == [1] and record["heatmaps"].shape == (1, 4, 80, 80)
+    assert record["heatmaps"].dtype == torch.uint8 and record["heatmaps"].max() > 0
+    assert record["labels"] == [1, 1, 0, 0]
+    assert len(record["probabilities"][0]) == 4
+
+
+def test_only_due_epochs_are_explained_and_off_means_no_observer(data):
+    _, val = data
+    progress = observer(val, CamProgressConfig(every=2, samples=2))
+    model = seeded_model()
+    assert progress(model, 1) == {} and progress(model, 3) == {}
+    assert progress(model, 0) and progress(model, 2)
+    assert progress.epochs == [0, 2]
+    assert observer(val, CamProgressConfig(every=0)) is None
+    with pytest.raises(ConfigError, match="train.cam_progress.method"):
+        observer(val, CamProgressConfig(every=1, method="nonsense"))
+
+
+def test_training_records_every_epoch_and_a_killed_run_loses_none(data, tmp_path, monkeypatch):
+    train, val = data
+    settings = config(epochs=4)
+    whole = observer(val)
+    result = fit(seeded_model(5), SPEC, train, val, settings, observe_epoch=whole)
+    assert [row["cam_pointing_game"] for row in result.history] == whole.pointing
+    assert whole.epochs == [1, 2, 3, 4]
+
+    resume = tmp_path / "small_cnn.pt"
+    killed_in_epoch_3(
+        monkeypatch,
+        lambda: fit(
+            seeded_model(5), SPEC, train, val, settings, resume_path=resume, observe_epoch=observer(val)
+        ),
+    )
+    resumed = observer(val)
+    fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume, observe_epoch=resumed)
+    assert resumed.epochs == [1, 2, 3, 4], "the epochs before the kill come back from the resume file"
+    assert resumed.pointing == pytest.approx(whole.pointing)
+    difference = (torch.stack(resumed.heatmaps).float() - torch.stack(whole.heatmaps).float()).abs()
+    assert difference.max() <= 2  # the same weights, up to rounding in uint8
+
+
+def test_the_record_goes_into_a_safe_checkpoint_and_renders_strips_and_a_gallery_section(data):
+    _, val = data
+    progress = observer(val)
+    model = seeded_model()
+    progress(model, 0)
+    progress(model, 1)
+    buffer = io.BytesIO()
+    torch.save({"cam_progress": progress.state_dict()}, buffer)
+    buffer.seek(0)
+    record = torch.load(buffer, weights_only=True)["cam_progress"]
+
+    files = progress_files(record, "small_cnn")
+    strips = sorted(name for name in files if "overview" not in name)
+    assert len(strips) == 4 and all(name.startswith("cam_progress/0") for name in strips)
+    assert all(files[name].startswith(b"\x89PNG") for name in files)
+
+    record["names"][0] = "<b>evil</b>.jpg"
+    page = summary_files([], {}, "small_cnn", 0.5, record)["index.html"].decode()
+    assert "Where the model looked while it learned" in page and "cam_progress/overview.png" in page
+    assert "<b>evil" not in page
+    assert "Where the model looked" not in summary_files([], {}, "small_cnn", 0.5)["index.html"].decode()
