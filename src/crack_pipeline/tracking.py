@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from mlflow.models import infer_signature
 
 from crack_pipeline.vision.explain.cam_progress import progress_overlays, progress_overview, progress_strips
-from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint, threshold_basis
 
 REGISTERED_MODEL = "crack-classifier"
 CHAMPION_ALIAS = "champion"
@@ -104,7 +104,7 @@ def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:
     if "threshold" in checkpoint:
         threshold = checkpoint["threshold"]
         tags["decision_threshold"] = repr(float(threshold["value"]))
-        tags["decision_threshold_for"] = f"recall {threshold['target_recall']} on {threshold['chosen_on']}"
+        tags["decision_threshold_for"] = threshold_basis(threshold)
         for domain, own in threshold.get("per_domain", {}).items():
             tags[f"decision_threshold.{domain}"] = repr(float(own["value"]))
     return tags

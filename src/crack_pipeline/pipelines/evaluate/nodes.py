@@ -16,6 +16,7 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
 from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on_validation
 from crack_pipeline.vision.explain.cam_progress import progress_overview
+from crack_pipeline.vision.models.checkpoint import threshold_basis
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +99,11 @@ def evaluate_variant(
         else f"threshold {threshold['value']:.4f}"
     )
     logger.info(
-        "evaluate: %s test n=%d at %s (recall %.2f on validation): accuracy=%.4f recall=%.4f "
-        "precision=%.4f roc_auc=%s",
+        "evaluate: %s test n=%d at %s (%s): accuracy=%.4f recall=%.4f precision=%.4f roc_auc=%s",
         checkpoint["variant"],
         at_threshold["n"],
         where,
-        threshold["target_recall"],
+        threshold_basis(threshold),
         at_threshold["accuracy"],
         at_threshold["recall"],
         at_threshold["precision"],

@@ -15,6 +15,7 @@ from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.cam import methods_for
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
@@ -28,9 +29,11 @@ logger = logging.getLogger(__name__)
 
 def explanation_setup(
     checkpoint: dict[str, Any], explain: dict[str, Any], tiling: dict[str, Any]
-) -> tuple[dict[str, Any], TilingConfig, dict[str, Any]]:
-    """The checkpoint with the CAM layer to explain at, the tiling at its scale and the decision threshold
-    (`decision_threshold`'s description), as `explain.*` and `tiling.*` ask; logged."""
+) -> tuple[dict[str, Any], TilingConfig, dict[str, Any], list[str]]:
+    """The checkpoint with the CAM layer to explain at, the tiling at its scale, the decision threshold
+    (`decision_threshold`'s description) and the methods (a one-class model's: its anomaly map), as
+    `explain.*` and `tiling.*` ask; logged."""
+    methods = methods_for(checkpoint["architecture"], explain["methods"])
     # The layer is an explanation setting, not a training one: the registry holds the one measured to
     # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
     layer = explain.get("cam_layer") or get_spec(checkpoint["architecture"]).cam_layer
@@ -38,14 +41,15 @@ def explanation_setup(
     tiles = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
     threshold = decision_threshold(checkpoint, explain.get("threshold"), "explain.threshold")
     logger.info(
-        "explain: model %s (version %s), CAM layer %s, tiles of %d px, %s",
+        "explain: model %s (version %s), %s at %s, tiles of %d px, %s",
         checkpoint["variant"],
         checkpoint.get("model_version"),
+        ", ".join(methods),
         layer,
         tiles.tile_size,
         describe_threshold(threshold),
     )
-    return checkpoint, tiles, threshold
+    return checkpoint, tiles, threshold, methods
 
 
 def images_to_explain(
@@ -104,7 +108,7 @@ def explain_split(
         The files of the explanation folder, the predictions table, the crack regions (boxes), the
         crack measurements (one row per crack) and the quality report.
     """
-    checkpoint, tiles, threshold = explanation_setup(checkpoint, explain, tiling)
+    checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
     items = images_to_explain(split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
@@ -114,7 +118,7 @@ def explain_split(
     result = explain_images(
         checkpoint,
         items,
-        explain["methods"],
+        methods,
         threshold["value"],
         target=explain.get("target", "predicted"),
         masks=read_masks_of(explain_masks, [item.name for item in items]),

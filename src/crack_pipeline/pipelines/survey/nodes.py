@@ -70,7 +70,7 @@ def explain_survey_photos(
     """
     shard = Shard.parse(explain.get("shard"))
     photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
-    checkpoint, tiles, threshold = explanation_setup(checkpoint, explain, tiling)
+    checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     masks = settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks")
     wanted = _plain_json(
         {
@@ -79,7 +79,7 @@ def explain_survey_photos(
             "model_version": checkpoint.get("model_version"),
             "cam_layer": checkpoint["cam_layer"],
             "threshold": threshold["value"],
-            "methods": explain["methods"],
+            "methods": methods,
             "target": explain.get("target", "predicted"),
             "tiling": tiling,
             "crack_masks": dataclasses.asdict(masks),
@@ -91,7 +91,7 @@ def explain_survey_photos(
     writer = ArtefactWriter(threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"))
     explainer = PhotoExplainer(
         checkpoint,
-        explain["methods"],
+        methods,
         threshold["value"],
         explain.get("target", "predicted"),
         explain.get("batch_size", 32),

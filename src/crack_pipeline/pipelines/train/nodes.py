@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -20,10 +21,13 @@ from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
-from crack_pipeline.vision.evaluation.metrics import threshold_on_validation
+from crack_pipeline.vision.evaluation.metrics import (
+    threshold_for_false_alarms,
+    threshold_on_validation,
+)
 from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.cam_progress import CamProgressConfig, cam_progress
-from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint
+from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import settings_from
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.loop import evaluate
+from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
 
 logger = logging.getLogger(__name__)
 
@@ -152,20 +157,25 @@ def train_variant(
     if mix:
         logger.info("train: %d synthetic patches per class mixed into the training split", mix)
     val = split_tensors["val"]
-    progress_config = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
-    progress = cam_progress(spec, val, lambda names: read_masks_of(training_masks, names), progress_config)
-    result = fit_distributed(
-        model,
-        spec,
-        training_set,
-        split_tensors["val"],
-        config,
-        train.get("processes", 1),
-        resume_path=resume_path,
-        pretrained=pretrained,
-        device=device,
-        observe_epoch=progress,
-    )
+    progress, one_class = None, None
+    if spec.kind == "one_class":
+        one_class = settings_from(OneClassConfig, variant.get("one_class"), f"train.models.{name}.one_class")
+        result = fit_patch_memory(model, spec, training_set, val, one_class, device)
+    else:
+        progress_config = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
+        progress = cam_progress(spec, val, lambda keys: read_masks_of(training_masks, keys), progress_config)
+        result = fit_distributed(
+            model,
+            spec,
+            training_set,
+            val,
+            config,
+            train.get("processes", 1),
+            resume_path=resume_path,
+            pretrained=pretrained,
+            device=device,
+            observe_epoch=progress,
+        )
     test = split_tensors.get("test")
     test_metrics = {}
     if test is not None and len(test):
@@ -183,6 +193,7 @@ def train_variant(
             "init_from": initialised_from,
             "image_size": train["image_size"],
             "mix_synthetic": mix,
+            **({"one_class": dataclasses.asdict(one_class)} if one_class is not None else {}),
         },
         patch_side=training_patch_side(image_index, split_manifest),
         data_fingerprint=data_fingerprint(split_manifest),
@@ -197,18 +208,20 @@ def train_variant(
     )
     if progress is not None and progress.epochs:
         checkpoint["cam_progress"] = progress.state_dict()
-    checkpoint["threshold"] = threshold_on_validation(
-        val.labels.numpy(),
-        checkpoint_probabilities(checkpoint, val, device=device),
-        float(train["target_recall"]),
-        domains=val.domains,
-    )
+    probabilities = checkpoint_probabilities(checkpoint, val, device=device)
+    if one_class is not None:
+        threshold = threshold_for_false_alarms(val.labels.numpy(), probabilities, one_class.false_alarm_rate)
+    else:
+        threshold = threshold_on_validation(
+            val.labels.numpy(), probabilities, float(train["target_recall"]), domains=val.domains
+        )
+    checkpoint["threshold"] = threshold
     logger.info(
-        "train: %s decision threshold %.4f (recall %.3f on validation, target %.3f)",
+        "train: %s decision threshold %.4f for %s (recall %.3f there)",
         name,
-        checkpoint["threshold"]["value"],
-        checkpoint["threshold"]["validation_recall"],
-        checkpoint["threshold"]["target_recall"],
+        threshold["value"],
+        threshold_basis(threshold),
+        threshold["validation_recall"],
     )
     for domain, own in checkpoint["threshold"].get("per_domain", {}).items():
         logger.info("train: %s decision threshold for domain %s: %.4f", name, domain, own["value"])

@@ -69,6 +69,26 @@ def threshold_for_recall(y_true, probability, target_recall: float) -> float:
     return float(positives[max(needed, 1) - 1])
 
 
+def threshold_for_false_alarms(y_val, p_val, false_alarm_rate: float) -> dict[str, Any]:
+    """A one-class model's decision threshold: the lowest that calls at most `false_alarm_rate` of the
+    validation split's clean images cracked (no crack needs to be known), with what it gives there."""
+    y_val, p_val = np.asarray(y_val).astype(int), np.asarray(p_val, dtype=float)
+    clean = np.sort(p_val[y_val == 0])
+    if not len(clean):
+        raise InputError("the validation split has no clean image: no false-alarm threshold can be chosen")
+    allowed = int(np.floor(false_alarm_rate * len(clean) + 1e-9))  # clean images at or above it
+    value = float(np.nextafter(clean[len(clean) - allowed - 1], np.inf))
+    reached = binary_metrics(y_val, p_val, value)
+    return {
+        "value": value,
+        "false_alarm_rate": float(false_alarm_rate),
+        "target_recall": None,
+        "chosen_on": "clean validation images",
+        "validation_recall": reached["recall"],
+        "validation_precision": reached["precision"],
+    }
+
+
 def threshold_on_validation(y_val, p_val, target_recall: float, domains=None) -> dict[str, Any]:
     """The model's decision threshold: the highest that finds `target_recall` of the validation split's
     cracks, with what it gives there. Stored in the checkpoint, it is what every consumer uses.

@@ -127,10 +127,7 @@ def randomised_weights_correlation(
         return float("nan")
     torch.manual_seed(seed)
     maps = []
-    for model in (
-        inference_model(checkpoint, precision),
-        fold_batch_norms(create_model(checkpoint["architecture"]).eval()),
-    ):
+    for model in (inference_model(checkpoint, precision), _randomised(checkpoint)):
         explainer = explainer_for(checkpoint, model, method, target, precision)
         maps.append(explainer.explain(images).heatmaps)
         explainer.close()
@@ -169,3 +166,12 @@ def quality_lines(quality: dict[str, Any]) -> list[str]:
                 f"sanity_rank_correlation={q['sanity_rank_correlation']:.3f}"
             )
     return lines
+
+
+def _randomised(checkpoint: dict[str, Any]) -> torch.nn.Module:
+    """The checkpoint's architecture with random weights; a one-class model learned its bank, so it gets a
+    random bank of the same size."""
+    model = create_model(checkpoint["architecture"]).eval()
+    if "bank" in checkpoint["state_dict"]:
+        model.bank = torch.randn(checkpoint["state_dict"]["bank"].shape)
+    return fold_batch_norms(model)

@@ -90,6 +90,13 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint"
     return model.eval()
 
 
+def threshold_basis(threshold: dict[str, Any]) -> str:
+    """What a stored decision threshold was chosen for, in words."""
+    if threshold.get("false_alarm_rate") is not None:
+        return f"false alarms {threshold['false_alarm_rate']} on {threshold['chosen_on']}"
+    return f"recall {threshold['target_recall']} on {threshold['chosen_on']}"
+
+
 def decision_threshold(checkpoint: dict[str, Any], override: float | None, parameter: str) -> dict[str, Any]:
     """The p(crack) from which an image is called cracked, and where it comes from: `override` (the value of
     `parameter`) when set, else the model's own, chosen on validation when it was trained (0.5 for
@@ -101,7 +108,7 @@ def decision_threshold(checkpoint: dict[str, Any], override: float | None, param
         return {"value": 0.5, "source": "default (the model records none)"}
     return {
         **recorded,
-        "source": f"the model's (recall {recorded['target_recall']} on {recorded['chosen_on']})",
+        "source": f"the model's ({threshold_basis(recorded)})",
     }
 
 

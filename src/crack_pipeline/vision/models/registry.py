@@ -35,6 +35,9 @@ class ModelSpec:
     cam_layer: str  # dotted path of the module whose activations Grad-CAM weighs
     head: str  # dotted path of the classifier, the only part trained while the backbone is frozen
     description: str
+    # "supervised": a classifier trained on both classes; "one_class": fitted on clean images only (its
+    # `head` is nominal: nothing is trained by gradient, and it explains with its anomaly map).
+    kind: str = "supervised"
 
 
 def _small_cnn(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
@@ -170,6 +173,18 @@ def _efficientnet_lite_spec(variant: int, input_size: int) -> ModelSpec:
     )
 
 
+def _patch_memory(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+    import timm
+
+    from crack_pipeline.vision.models.one_class import PatchMemory
+
+    if num_classes != 2:
+        raise ConfigError("a one-class model answers no_crack / crack: two classes")
+    name = "efficientnet_lite0"
+    backbone = efficientnet_lite_imagenet(name) if pretrained else timm.create_model(name, pretrained=False)
+    return PatchMemory(backbone)
+
+
 # CAM layers chosen by measured localisation (bench/cam_layers.py, synthetic test cracks): LayerCAM at
 # 1/4 of the input finds thin cracks; the last layers (1/16, 1/32) are too coarse and point beside them.
 REGISTRY: dict[str, ModelSpec] = {
@@ -202,6 +217,17 @@ REGISTRY: dict[str, ModelSpec] = {
         _efficientnet_lite_spec(0, 224),
         _efficientnet_lite_spec(1, 240),
         _efficientnet_lite_spec(2, 260),
+        ModelSpec(
+            "patch_memory_lite0",
+            _patch_memory,
+            224,
+            HALF,
+            HALF,
+            "blocks.2",
+            "blocks",
+            "one-class: a memory bank of clean patches' EfficientNet-Lite0 features (PatchCore's idea)",
+            kind="one_class",
+        ),
     ]
 }
 

@@ -1,0 +1,105 @@
+"""A crack detector that never saw a crack: PatchCore's idea on EfficientNet-Lite0's ImageNet features.
+
+Every patch of a clean photo is described by the pretrained backbone's mid-level features (blocks 2 and 3,
+at 1/8 and 1/16 of the input, each averaged over its 3x3 neighbourhood and brought to 1/8); a memory bank
+keeps a coreset of the clean patches. A patch's anomaly is its distance to the nearest patch in the bank;
+an image's score is its most anomalous patch. As a module it answers like the classifiers (two logits,
+no_crack and crack), so evaluation, thresholds, the registry and explanations take it as it is.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FEATURE_BLOCKS = (2, 3)
+NEIGHBOURHOOD = 3
+BORDER = 1  # patches
+
+
+class PatchMemory(nn.Module):
+    """Pretrained stem and blocks up to the last feature block, a bank of clean patch features, and the
+    score scale that turns an image's anomaly into a crack logit (`fit_patch_memory` sets both)."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.conv_stem, self.bn1 = backbone.conv_stem, backbone.bn1
+        self.blocks = nn.Sequential(*list(backbone.blocks)[: max(FEATURE_BLOCKS) + 1])
+        self.requires_grad_(False)  # nothing here learns by gradient
+        self.register_buffer("bank", torch.empty(0, 0))
+        # The crack logit is (score - centre) / scale: 0 where clean validation images reach the chosen
+        # false-alarm rate.
+        self.register_buffer("score_centre", torch.tensor(0.0))
+        self.register_buffer("score_scale", torch.tensor(1.0))
+
+    def patch_features(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x H/8 x W/8 features of normalised images."""
+        found = []
+        h = self.bn1(self.conv_stem(x))
+        for index, block in enumerate(self.blocks):
+            h = block(h)
+            if index in FEATURE_BLOCKS:
+                found.append(F.avg_pool2d(h, NEIGHBOURHOOD, 1, NEIGHBOURHOOD // 2, count_include_pad=False))
+        size = found[0].shape[-2:]
+        return torch.cat(
+            [f if f.shape[-2:] == size else F.interpolate(f, size, mode="bilinear") for f in found], 1
+        )
+
+    def anomaly_map(self, x: torch.Tensor) -> torch.Tensor:
+        """N x H/8 x W/8: each patch's distance to its nearest clean patch in the bank."""
+        if not len(self.bank):
+            raise RuntimeError("the memory bank is empty: fit it on clean images first (fit_patch_memory)")
+        features = self.patch_features(x)
+        n, c, h, w = features.shape
+        distances = nearest_distances(features.permute(0, 2, 3, 1).reshape(-1, c), self.bank).reshape(n, h, w)
+        if min(h, w) <= 2 * BORDER:
+            return distances
+        # The outermost patches see the padding, and their features vary most from image to image: they
+        # would outscore a crack. Each takes its inner neighbour's distance.
+        inner = distances[:, BORDER:-BORDER, BORDER:-BORDER]
+        return F.pad(inner[:, None], (BORDER,) * 4, mode="replicate")[:, 0]
+
+    def logits_of(self, anomaly_map: torch.Tensor) -> torch.Tensor:
+        """N x 2 (no_crack, crack) logits of the images whose anomaly maps are given."""
+        crack = (anomaly_map.flatten(1).amax(1) - self.score_centre) / self.score_scale
+        return torch.stack([torch.zeros_like(crack), crack], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits_of(self.anomaly_map(x))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The bank's size is the fitted model's: take it from the checkpoint being loaded.
+        bank = state_dict.get(f"{prefix}bank")
+        if bank is not None:
+            self.bank = torch.empty_like(bank)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def nearest_distances(queries: torch.Tensor, bank: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """The Euclidean distance of each row of `queries` to its nearest row of `bank`, in chunks (one matrix
+    product each, never a queries x bank copy of the features)."""
+    bank_norms = (bank * bank).sum(1)
+    nearest = []
+    for start in range(0, len(queries), chunk):
+        part = queries[start : start + chunk]
+        squared = (part * part).sum(1, keepdim=True) + bank_norms - 2 * part @ bank.T
+        nearest.append(squared.amin(1).clamp_min(0).sqrt())
+    return torch.cat(nearest) if nearest else queries.new_empty(0)
+
+
+def greedy_coreset(candidates: torch.Tensor, size: int, dims: int, seed: int) -> torch.Tensor:
+    """Indices of `size` rows of `candidates` that cover them all (greedy k-centre, PatchCore's coreset),
+    chosen in a random projection to `dims` dimensions, which keeps the choice fast and nearly the same."""
+    if size >= len(candidates):
+        return torch.arange(len(candidates))
+    generator = torch.Generator().manual_seed(seed)
+    projection = torch.randn(candidates.shape[1], dims, generator=generator) / dims**0.5
+    projected = candidates @ projection
+    chosen = torch.empty(size, dtype=torch.long)
+    chosen[0] = int(torch.randint(len(projected), (1,), generator=generator))
+    distances = ((projected - projected[chosen[0]]) ** 2).sum(1)
+    for step in range(1, size):
+        chosen[step] = int(distances.argmax())
+        distances = torch.minimum(distances, ((projected - projected[chosen[step]]) ** 2).sum(1))
+    return chosen

@@ -1,0 +1,117 @@
+"""A model fitted on clean images only: its memory bank, scores, threshold, checkpoint and anomaly maps."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_false_alarms
+from crack_pipeline.vision.explain.cam import ANOMALY, CamExplainer, methods_for
+from crack_pipeline.vision.explain.localisation import centre_gaussian, pointing_game
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.inference import crack_probabilities
+from crack_pipeline.vision.models.one_class import greedy_coreset, nearest_distances
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
+from tests.test_checkpoint import checkpoint_of
+from tests.test_training import tiny_split
+
+SPEC = get_spec("patch_memory_lite0")
+FP32 = Precision("fp32")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    train, val, test = (
+        tiny_split(24, seed=1, size=160),
+        tiny_split(12, seed=2, size=160),
+        tiny_split(12, seed=3, size=160),
+    )
+    model = create_model(SPEC.name, pretrained=True)
+    config = OneClassConfig(bank_patches=300, patches_per_image=16, false_alarm_rate=0.1)
+    return fit_patch_memory(model, SPEC, train, val, config), train, val, test
+
+
+def test_nearest_distances_match_a_direct_computation():
+    generator = torch.Generator().manual_seed(0)
+    queries, bank = torch.randn(50, 8, generator=generator), torch.randn(30, 8, generator=generator)
+    expected = torch.cdist(queries, bank).amin(1)
+    assert torch.allclose(nearest_distances(queries, bank, chunk=7), expected, atol=1e-4)
+
+
+def test_the_coreset_covers_far_points_a_random_sample_would_miss():
+    generator = torch.Generator().manual_seed(0)
+    crowd = torch.randn(1000, 16, generator=generator) * 0.1
+    outliers = torch.randn(5, 16, generator=generator) + 20
+    candidates = torch.cat([crowd, outliers])
+    chosen = greedy_coreset(candidates, 20, dims=8, seed=0)
+    assert len(set(chosen.tolist())) == 20
+    assert set(range(1000, 1005)) <= set(chosen.tolist()), "every far-off patch is kept"
+    assert torch.equal(chosen, greedy_coreset(candidates, 20, dims=8, seed=0))
+    assert len(greedy_coreset(candidates, 5000, dims=8, seed=0)) == len(candidates)
+
+
+def test_fitted_on_clean_images_only_it_scores_cracks_higher(fitted, monkeypatch):
+    result, train, val, test = fitted
+    model = result.model
+    assert model.bank.shape[0] == 300 and result.history[0]["bank_megabytes"] < 1
+    probabilities = crack_probabilities(model, test.images, SPEC.mean, SPEC.std, FP32)
+    scores = binary_metrics(test.labels.numpy(), probabilities)
+    assert scores["roc_auc"] > 0.9, "the tiny synthetic cracks are plain anomalies"
+    # The cracked training images never reach the bank: fitting on their clean half alone gives the same.
+    clean = ImageTensors(train.images[train.labels == 0], train.labels[train.labels == 0], ["x"] * 24)
+    again = fit_patch_memory(
+        create_model(SPEC.name, pretrained=True),
+        SPEC,
+        clean,
+        val,
+        OneClassConfig(bank_patches=300, patches_per_image=16, false_alarm_rate=0.1),
+    )
+    assert torch.allclose(again.model.bank, model.bank)
+
+
+def test_the_threshold_allows_the_chosen_share_of_false_alarms_on_clean_images():
+    labels = np.array([0] * 100 + [1] * 10)
+    probabilities = np.concatenate([np.linspace(0, 0.5, 100), np.full(10, 0.9)])
+    threshold = threshold_for_false_alarms(labels, probabilities, 0.05)
+    called = probabilities[:100] >= threshold["value"]
+    assert called.sum() == 5 and threshold["validation_recall"] == 1.0
+    assert threshold_for_false_alarms(labels, probabilities, 0.0)["value"] > 0.5
+
+
+def test_a_checkpoint_brings_back_the_bank_and_answers_the_same(fitted):
+    result, _, _, test = fitted
+    checkpoint = checkpoint_of(result.model, architecture=SPEC.name)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    loaded = model_from_checkpoint(torch.load(buffer, weights_only=True))
+    assert torch.equal(loaded.bank, result.model.bank)
+    before = crack_probabilities(result.model, test.images, SPEC.mean, SPEC.std, FP32)
+    after = crack_probabilities(loaded, test.images, SPEC.mean, SPEC.std, FP32)
+    assert np.allclose(before, after, atol=1e-6)
+
+
+def test_it_is_explained_by_its_anomaly_map_which_points_at_the_crack(fitted):
+    result, _, _, test = fitted
+    assert methods_for(SPEC.name, ["layercam", "gradcam"]) == [ANOMALY]
+    assert methods_for("small_cnn", ["layercam"]) == ["layercam"]
+    explainer = CamExplainer(result.model, SPEC.cam_layer, SPEC.mean, SPEC.std, method=ANOMALY)
+    cracked = test.images[test.labels == 1]
+    explanation = explainer.explain(cracked)
+    assert explanation.heatmaps.shape == (len(cracked), 160, 160)
+    assert explanation.heatmaps.min() >= 0 and explanation.heatmaps.max() <= 1
+    expected = crack_probabilities(result.model, cracked, SPEC.mean, SPEC.std, FP32)
+    assert np.allclose(explanation.probabilities, expected, atol=1e-5)
+    config = SynthConfig(count_per_class=12, image_size=160, seed=3, difficulty=0.0)
+    masks = [render_sample(config, True, index).mask for index in range(1, 13)]
+    hits = [pointing_game(heatmap, mask) for heatmap, mask in zip(explanation.heatmaps, masks, strict=True)]
+    centred = [pointing_game(centre_gaussian(mask.shape), mask) for mask in masks]
+    assert np.mean(hits) >= 0.75 > np.mean(centred), "the most anomalous patch lies on the crack"
+    with pytest.raises(ConfigError, match="one-class"):
+        CamExplainer(create_model("small_cnn"), "features.6", SPEC.mean, SPEC.std, method=ANOMALY)
