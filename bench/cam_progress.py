@@ -98,15 +98,17 @@ def main() -> None:
             pretrained=bool(variant.get("pretrained")),
             observe_epoch=progress,
         )
+        cam_seconds = dict(zip(progress.epochs, progress.seconds, strict=True))
         for row in result.history:
             if "seconds" not in row:  # the head stage's epoch 0 has no training epoch to compare with
                 continue
-            total_cam += row["cam_seconds"]
+            cams = cam_seconds[row["epoch"]]
+            total_cam += cams
             total_epoch += row["seconds"]
             pointing = row.get("cam_pointing_game")
             print(
-                f"{name} epoch {row['epoch']}: {row['seconds']:.1f} s, CAMs {row['cam_seconds']:.2f} s "
-                f"({row['cam_seconds'] / row['seconds']:.1%}), val accuracy {row['val_accuracy']:.3f}, "
+                f"{name} epoch {row['epoch']}: {row['seconds']:.1f} s, CAMs {cams:.2f} s "
+                f"({cams / row['seconds']:.1%}), val accuracy {row['val_accuracy']:.3f}, "
                 f"pointing game {'-' if pointing is None else f'{pointing:.2f}'}"
             )
     print(f"ratio {total_cam / total_epoch:.4f}")

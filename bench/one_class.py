@@ -1,0 +1,140 @@
+"""A model trained without crack photos (`patch_memory`) against supervised ones, per domain.
+
+On ../shared/data/ozgenel_dev (a seeded split) and ../shared/data/sdnet_walls_dev (split by parent photo),
+at 224 px, prints ROC-AUC and balanced accuracy on the domain's test images for:
+  - one-class: `patch_memory` fitted on that domain's clean training images only, threshold at 2 % false
+    alarms on its clean validation images;
+  - the supervised model trained on Özgenel (EfficientNet-Lite0, ImageNet weights, the real-data recipe's
+    head stage: 20 passes over the frozen backbone's features; threshold 0.5);
+  - on SDNET, that supervised recipe trained on Özgenel plus SDNET's clean training images and 0, 10 or 50
+    of its cracked ones.
+Then the one-class model's memory bank size and scoring speed (images/s, 2 cores, fp32).
+
+    .venv/bin/python bench/one_class.py     # ~15 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors
+from crack_pipeline.vision.models.inference import crack_probabilities
+from crack_pipeline.vision.models.precision import Precision, describe_cpu
+from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.loop import fit
+from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
+
+SHARED = Path(__file__).resolve().parents[2] / "shared/data"
+SIZE = 224
+FP32 = Precision("fp32")
+
+
+def tensors(rows: list[tuple[Path, int]]) -> ImageTensors:
+    return build_tensors(
+        [f for f, _ in rows], [f"{f.parent.name}/{f.name}" for f, _ in rows], [y for _, y in rows], SIZE
+    )
+
+
+def labelled(domain: str) -> list[tuple[Path, int]]:
+    return [
+        (f, label)
+        for folder, label in (("Positive", 1), ("Negative", 0))
+        for f in sorted((SHARED / domain / folder).iterdir())
+    ]
+
+
+def ozgenel_split(seed: int = 0) -> dict[str, list[tuple[Path, int]]]:
+    rows = labelled("ozgenel_dev")
+    random.Random(seed).shuffle(rows)
+    return {"train": rows[:2800], "val": rows[2800:3400], "test": rows[3400:]}
+
+
+def sdnet_split(seed: int = 0) -> dict[str, list[tuple[Path, int]]]:
+    """By parent photo: a third of the photos for test, a sixth for validation."""
+    rows = labelled("sdnet_walls_dev")
+    photos = sorted({f.name.split("-")[0] for f, _ in rows})
+    random.Random(seed).shuffle(photos)
+    test, val = set(photos[: len(photos) // 3]), set(photos[len(photos) // 3 : len(photos) // 2])
+    part = {"train": [], "val": [], "test": []}
+    for f, y in rows:
+        photo = f.name.split("-")[0]
+        part["test" if photo in test else "val" if photo in val else "train"].append((f, y))
+    return part
+
+
+def scores(model, spec, data: ImageTensors, threshold: float) -> str:
+    p = crack_probabilities(model, data.images, spec.mean, spec.std, FP32)
+    y = data.labels.numpy()
+    balanced = balanced_accuracy_score(y, p >= threshold)
+    return f"roc_auc {roc_auc_score(y, p):.4f} balanced_accuracy {balanced:.4f}"
+
+
+def one_class(split: dict[str, ImageTensors]):
+    spec = get_spec("patch_memory_lite0")
+    result = fit_patch_memory(
+        create_model(spec.name, pretrained=True), spec, split["train"], split["val"], OneClassConfig()
+    )
+    probabilities = crack_probabilities(result.model, split["val"].images, spec.mean, spec.std, FP32)
+    clean = np.sort(probabilities[split["val"].labels.numpy() == 0])
+    threshold = float(clean[int(np.ceil(0.98 * len(clean))) - 1]) + 1e-9
+    return result, spec, threshold
+
+
+def supervised(train: ImageTensors, val: ImageTensors):
+    spec = get_spec("efficientnet_lite0")
+    torch.manual_seed(42)
+    model = create_model(spec.name, pretrained=True)
+    config = TrainConfig(epochs=0, head_passes=20, precision="fp32", progress=False)
+    return fit(model, spec, train, val, config, pretrained=True).model, spec
+
+
+def main() -> None:
+    print(f"{describe_cpu()}; precision fp32; {SIZE} px")
+    oz = {name: tensors(rows) for name, rows in ozgenel_split().items()}
+    sd = {name: tensors(rows) for name, rows in sdnet_split().items()}
+    print(
+        f"ozgenel: {', '.join(f'{k} {len(v)}' for k, v in oz.items())}; sdnet_walls (by photo): "
+        f"{', '.join(f'{k} {len(v)}' for k, v in sd.items())}"
+    )
+    champion, lite0 = supervised(oz["train"], oz["val"])
+    for domain, split in (("ozgenel", oz), ("sdnet_walls", sd)):
+        started = time.perf_counter()
+        result, spec, threshold = one_class(split)
+        fitted = time.perf_counter() - started
+        clean = int((split["train"].labels == 0).sum())
+        print(
+            f"{domain} one-class ({clean} clean training images, fitted in {fitted:.0f} s): "
+            f"{scores(result.model, spec, split['test'], threshold)}"
+        )
+        print(f"{domain} supervised, trained on ozgenel: {scores(champion, lite0, split['test'], 0.5)}")
+        if domain == "sdnet_walls":
+            generator = torch.Generator().manual_seed(0)
+            cracked = torch.nonzero(split["train"].labels == 1).flatten()
+            cracked = cracked[torch.randperm(len(cracked), generator=generator)]
+            clean_rows = torch.nonzero(split["train"].labels == 0).flatten()
+            for count in (0, 10, 50):
+                keys = [split["train"].paths[i] for i in torch.cat([clean_rows, cracked[:count]]).tolist()]
+                model, _ = supervised(oz["train"].concat(split["train"].subset(keys)), oz["val"])
+                print(
+                    f"{domain} supervised, ozgenel + sdnet clean + {count} sdnet cracks: "
+                    f"{scores(model, lite0, split['test'], 0.5)}"
+                )
+        model = result.model
+        started = time.perf_counter()
+        crack_probabilities(model, split["test"].images, spec.mean, spec.std, FP32)
+        speed = len(split["test"]) / (time.perf_counter() - started)
+        print(
+            f"{domain} one-class bank {len(model.bank)} patches x {model.bank.shape[1]} = "
+            f"{model.bank.numel() * 4 / 1e6:.1f} MB; scoring {speed:.1f} images/s"
+        )
+
+
+if __name__ == "__main__":
+    main()
