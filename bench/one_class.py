@@ -19,11 +19,11 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors
+from crack_pipeline.vision.evaluation.metrics import threshold_for_false_alarms
 from crack_pipeline.vision.models.inference import crack_probabilities
 from crack_pipeline.vision.models.precision import Precision, describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
@@ -82,8 +82,7 @@ def one_class(split: dict[str, ImageTensors]):
         create_model(spec.name, pretrained=True), spec, split["train"], split["val"], OneClassConfig()
     )
     probabilities = crack_probabilities(result.model, split["val"].images, spec.mean, spec.std, FP32)
-    clean = np.sort(probabilities[split["val"].labels.numpy() == 0])
-    threshold = float(clean[int(np.ceil(0.98 * len(clean))) - 1]) + 1e-9
+    threshold = threshold_for_false_alarms(split["val"].labels.numpy(), probabilities, 0.02)["value"]
     return result, spec, threshold
 
 
@@ -131,8 +130,8 @@ def main() -> None:
         crack_probabilities(model, split["test"].images, spec.mean, spec.std, FP32)
         speed = len(split["test"]) / (time.perf_counter() - started)
         print(
-            f"{domain} one-class bank {len(model.bank)} patches x {model.bank.shape[1]} = "
-            f"{model.bank.numel() * 4 / 1e6:.1f} MB; scoring {speed:.1f} images/s"
+            f"{domain} one-class bank {len(model.head.bank)} patches x {model.head.bank.shape[1]} = "
+            f"{model.head.bank.numel() * 4 / 1e6:.1f} MB; scoring {speed:.1f} images/s"
         )
 
 

@@ -15,6 +15,7 @@ from crack_pipeline.vision.explain.cam_progress import (
     progress_files,
     progress_samples,
 )
+from crack_pipeline.vision.explain.rendering import gallery_html
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training.loop import fit
 from tests.test_training import SPEC, config, killed_in_epoch_3, seeded_model, tiny_split
@@ -119,8 +120,11 @@ def test_the_record_goes_into_a_safe_checkpoint_and_renders_strips_and_a_gallery
     assert len(strips) == 4 and all(name.startswith("cam_progress/0") for name in strips)
     assert all(files[name].startswith(b"\x89PNG") for name in files)
 
-    record["names"][0] = "<b>evil</b>.jpg"
     page = summary_files([], {}, "small_cnn", 0.5, record)["index.html"].decode()
     assert "Where the model looked while it learned" in page and "cam_progress/overview.png" in page
-    assert "<b>evil" not in page
+    assert all(f'href="{name}"' in page for name in strips)
+    record["names"][0] = '<img src=x onerror="alert(1)">.jpg'
+    assert all("<" not in name and '"' not in name for name in progress_files(record, "small_cnn"))
+    escaped = gallery_html([], "m", 0.5, {"pointing": "<b>0: 1.00</b>", "strips": ["cam_progress/<i>.png"]})
+    assert "<b>0" not in escaped and "<i>.png" not in escaped and "&lt;b&gt;0: 1.00" in escaped
     assert "Where the model looked" not in summary_files([], {}, "small_cnn", 0.5)["index.html"].decode()

@@ -23,7 +23,7 @@ def test_folding_keeps_the_outputs_and_the_cam_layers(architecture):
     model.eval()
     x = torch.rand(3, 3, 96, 96)
     if get_spec(architecture).kind == "one_class":  # a bank of clean patches, as fitting leaves it
-        model.bank = torch.randn(16, model.patch_features(x[:1]).shape[1])
+        model.head.bank = torch.randn(16, model.patch_features(x[:1]).shape[1])
     with torch.no_grad():
         expected = model(x)
         norms = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())

@@ -21,7 +21,7 @@ def test_every_architecture_gives_two_logits_and_declares_its_layers(name):
     spec = get_spec(name)
     model = create_model(name, num_classes=2).eval()
     if spec.kind == "one_class":  # a bank of clean patches, as fitting leaves it
-        model.bank = torch.randn(16, model.patch_features(torch.randn(1, 3, 64, 64)).shape[1])
+        model.head.bank = torch.randn(16, model.patch_features(torch.randn(1, 3, 64, 64)).shape[1])
     activations = {}
     model.get_submodule(spec.cam_layer).register_forward_hook(
         lambda m, i, o: activations.setdefault("cam", o)
@@ -30,7 +30,8 @@ def test_every_architecture_gives_two_logits_and_declares_its_layers(name):
         logits = model(torch.randn(2, 3, 128, 128))
     assert logits.shape == (2, 2)
     assert activations["cam"].ndim == 4 and activations["cam"].shape[-1] >= 4, "a spatial map to explain"
-    assert any(p.numel() for p in model.get_submodule(spec.head).parameters())
+    head = model.get_submodule(spec.head)  # what training fits: weights, or a one-class model's bank
+    assert any(t.numel() for t in [*head.parameters(), *head.buffers()])
     assert len(spec.mean) == len(spec.std) == 3
 
 

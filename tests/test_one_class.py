@@ -8,15 +8,16 @@ import torch
 
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_false_alarms
-from crack_pipeline.vision.explain.cam import ANOMALY, CamExplainer, methods_for
+from crack_pipeline.vision.explain.anomaly import ANOMALY, AnomalyExplainer, methods_for
 from crack_pipeline.vision.explain.localisation import centre_gaussian, pointing_game
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.inference import crack_probabilities
 from crack_pipeline.vision.models.one_class import greedy_coreset, nearest_distances
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
-from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
 from tests.test_checkpoint import checkpoint_of
 from tests.test_training import tiny_split
@@ -59,7 +60,7 @@ def test_the_coreset_covers_far_points_a_random_sample_would_miss():
 def test_fitted_on_clean_images_only_it_scores_cracks_higher(fitted, monkeypatch):
     result, train, val, test = fitted
     model = result.model
-    assert model.bank.shape[0] == 300 and result.history[0]["bank_megabytes"] < 1
+    assert model.head.bank.shape[0] == 300 and result.history[0]["bank_megabytes"] < 1
     probabilities = crack_probabilities(model, test.images, SPEC.mean, SPEC.std, FP32)
     scores = binary_metrics(test.labels.numpy(), probabilities)
     assert scores["roc_auc"] > 0.9, "the tiny synthetic cracks are plain anomalies"
@@ -72,7 +73,7 @@ def test_fitted_on_clean_images_only_it_scores_cracks_higher(fitted, monkeypatch
         val,
         OneClassConfig(bank_patches=300, patches_per_image=16, false_alarm_rate=0.1),
     )
-    assert torch.allclose(again.model.bank, model.bank)
+    assert torch.allclose(again.model.head.bank, model.head.bank)
 
 
 def test_the_threshold_allows_the_chosen_share_of_false_alarms_on_clean_images():
@@ -82,6 +83,16 @@ def test_the_threshold_allows_the_chosen_share_of_false_alarms_on_clean_images()
     called = probabilities[:100] >= threshold["value"]
     assert called.sum() == 5 and threshold["validation_recall"] == 1.0
     assert threshold_for_false_alarms(labels, probabilities, 0.0)["value"] > 0.5
+    ties = threshold_for_false_alarms(np.zeros(4), np.array([0.2, 0.7, 0.7, 0.7]), 0.5)
+    assert (np.array([0.2, 0.7, 0.7, 0.7]) >= ties["value"]).sum() == 0, (
+        "never more false alarms than allowed"
+    )
+    assert threshold_for_false_alarms(np.zeros(1), np.array([0.3]), 0.0)["value"] > 0.3
+    for rate in (1.0, -0.1):
+        with pytest.raises(InputError, match="false-alarm rate"):
+            threshold_for_false_alarms(labels, probabilities, rate)
+    with pytest.raises(ConfigError, match="bank_patches"):
+        settings_from(OneClassConfig, {"bank_patches": 0}, "train.models.patch_memory.one_class")
 
 
 def test_a_checkpoint_brings_back_the_bank_and_answers_the_same(fitted):
@@ -91,7 +102,7 @@ def test_a_checkpoint_brings_back_the_bank_and_answers_the_same(fitted):
     torch.save(checkpoint, buffer)
     buffer.seek(0)
     loaded = model_from_checkpoint(torch.load(buffer, weights_only=True))
-    assert torch.equal(loaded.bank, result.model.bank)
+    assert torch.equal(loaded.head.bank, result.model.head.bank)
     before = crack_probabilities(result.model, test.images, SPEC.mean, SPEC.std, FP32)
     after = crack_probabilities(loaded, test.images, SPEC.mean, SPEC.std, FP32)
     assert np.allclose(before, after, atol=1e-6)
@@ -101,7 +112,7 @@ def test_it_is_explained_by_its_anomaly_map_which_points_at_the_crack(fitted):
     result, _, _, test = fitted
     assert methods_for(SPEC.name, ["layercam", "gradcam"]) == [ANOMALY]
     assert methods_for("small_cnn", ["layercam"]) == ["layercam"]
-    explainer = CamExplainer(result.model, SPEC.cam_layer, SPEC.mean, SPEC.std, method=ANOMALY)
+    explainer = AnomalyExplainer(result.model, SPEC.mean, SPEC.std)
     cracked = test.images[test.labels == 1]
     explanation = explainer.explain(cracked)
     assert explanation.heatmaps.shape == (len(cracked), 160, 160)
@@ -112,6 +123,7 @@ def test_it_is_explained_by_its_anomaly_map_which_points_at_the_crack(fitted):
     masks = [render_sample(config, True, index).mask for index in range(1, 13)]
     hits = [pointing_game(heatmap, mask) for heatmap, mask in zip(explanation.heatmaps, masks, strict=True)]
     centred = [pointing_game(centre_gaussian(mask.shape), mask) for mask in masks]
-    assert np.mean(hits) >= 0.75 > np.mean(centred), "the most anomalous patch lies on the crack"
+    # A 10 x 10 map at 160 px (1/16): coarse, but on the crack far more often than a centred blob.
+    assert np.mean(hits) >= np.mean(centred) + 0.3, "the most anomalous patch lies on the crack"
     with pytest.raises(ConfigError, match="one-class"):
-        CamExplainer(create_model("small_cnn"), "features.6", SPEC.mean, SPEC.std, method=ANOMALY)
+        AnomalyExplainer(create_model("small_cnn"), SPEC.mean, SPEC.std)

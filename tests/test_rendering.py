@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from crack_pipeline.vision.explain.artefacts import safe_name
+from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.rendering import gallery_html, overlay
 from crack_pipeline.vision.explain.tiling import resize_heatmap
 

@@ -102,3 +102,36 @@ def test_a_broken_tracking_store_fails_before_training(kedro_project):
     with pytest.raises(Exception, match="not-a-folder"):
         run_session(kedro_project, TINY_SYNTH)
     assert not (kedro_project / "data/01_raw/synthetic").exists(), "nothing ran"
+
+
+def test_a_one_class_variant_is_fitted_on_clean_images_registered_evaluated_and_explained(kedro_project):
+    use_tiny_training(kedro_project, variants=("small_cnn",), image_size=96)
+    run_session(kedro_project, TINY_SYNTH, to_nodes=["build_split_tensors"])
+    run_session(kedro_project, TINY_SYNTH, pipeline_names=["train"], namespaces=["patch_memory"])
+    (path,) = versions(kedro_project, "data/06_models/patch_memory/checkpoint.pt")
+    checkpoint = TorchCheckpointDataset(filepath=str(path)).load()
+    assert checkpoint["architecture"] == "patch_memory_lite0" and len(checkpoint["state_dict"]["head.bank"])
+    assert (
+        checkpoint["threshold"]["false_alarm_rate"] == 0.02
+        and checkpoint["threshold"]["target_recall"] is None
+    )
+    assert set(checkpoint["train_config"]["one_class"]) >= {"bank_patches", "false_alarm_rate"}
+    assert "epochs" not in checkpoint["train_config"], "no training settings it never used"
+    metrics = latest_json(kedro_project, "data/08_reporting/patch_memory/evaluation_metrics.json")
+    assert 0 <= metrics["at_threshold"]["roc_auc"] <= 1
+
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    (version,) = mlflow.MlflowClient().search_model_versions(
+        "name='crack-classifier' and tag.variant='patch_memory'"
+    )
+    assert version.tags["decision_threshold_for"] == "false alarms 0.02 on clean validation images"
+
+    run_session(
+        kedro_project, {**TINY_SYNTH, "explain": {"model": "patch_memory"}}, pipeline_names=["explain"]
+    )
+    quality = latest_json(kedro_project, "data/08_reporting/explain_quality.json")
+    assert list(quality["methods"]) == ["anomaly"], (
+        "explained by its anomaly map, whatever explain.methods says"
+    )
+    explained = sorted((kedro_project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
+    assert len(list((explained / "anomaly").glob("*_heatmap.npy"))) > 0

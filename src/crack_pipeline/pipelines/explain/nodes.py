@@ -15,7 +15,7 @@ from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain.cam import methods_for
+from crack_pipeline.vision.explain.anomaly import methods_for
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images

@@ -30,7 +30,7 @@ from crack_pipeline.vision.explain.cam_progress import CamProgressConfig, cam_pr
 from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
-from crack_pipeline.vision.settings import settings_from
+from crack_pipeline.vision.settings import ConfigError, settings_from
 
 if TYPE_CHECKING:
     from crack_pipeline.datasets.registered_model import ModelRegistry
@@ -159,8 +159,14 @@ def train_variant(
     val = split_tensors["val"]
     progress, one_class = None, None
     if spec.kind == "one_class":
+        if not pretrained:
+            raise ConfigError(
+                f"train.models.{name}: a one-class model compares ImageNet features; set `pretrained: true`"
+            )
         one_class = settings_from(OneClassConfig, variant.get("one_class"), f"train.models.{name}.one_class")
         result = fit_patch_memory(model, spec, training_set, val, one_class, device)
+        # No epochs, rates or augmentation: what it was fitted with is its one_class settings.
+        settings = {"one_class": dataclasses.asdict(one_class)}
     else:
         progress_config = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
         progress = cam_progress(spec, val, lambda keys: read_masks_of(training_masks, keys), progress_config)
@@ -193,7 +199,6 @@ def train_variant(
             "init_from": initialised_from,
             "image_size": train["image_size"],
             "mix_synthetic": mix,
-            **({"one_class": dataclasses.asdict(one_class)} if one_class is not None else {}),
         },
         patch_side=training_patch_side(image_index, split_manifest),
         data_fingerprint=data_fingerprint(split_manifest),
@@ -216,12 +221,15 @@ def train_variant(
             val.labels.numpy(), probabilities, float(train["target_recall"]), domains=val.domains
         )
     checkpoint["threshold"] = threshold
+    found = (
+        "n/a (no crack in validation)" if not val.labels.any() else f"{threshold['validation_recall']:.3f}"
+    )
     logger.info(
-        "train: %s decision threshold %.4f for %s (recall %.3f there)",
+        "train: %s decision threshold %.4f for %s (recall there: %s)",
         name,
         threshold["value"],
         threshold_basis(threshold),
-        threshold["validation_recall"],
+        found,
     )
     for domain, own in checkpoint["threshold"].get("per_domain", {}).items():
         logger.info("train: %s decision threshold for domain %s: %.4f", name, domain, own["value"])

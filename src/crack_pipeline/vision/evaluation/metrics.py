@@ -72,6 +72,8 @@ def threshold_for_recall(y_true, probability, target_recall: float) -> float:
 def threshold_for_false_alarms(y_val, p_val, false_alarm_rate: float) -> dict[str, Any]:
     """A one-class model's decision threshold: the lowest that calls at most `false_alarm_rate` of the
     validation split's clean images cracked (no crack needs to be known), with what it gives there."""
+    if not 0 <= false_alarm_rate < 1:
+        raise InputError(f"a false-alarm rate is a share in [0, 1), got {false_alarm_rate}")
     y_val, p_val = np.asarray(y_val).astype(int), np.asarray(p_val, dtype=float)
     clean = np.sort(p_val[y_val == 0])
     if not len(clean):

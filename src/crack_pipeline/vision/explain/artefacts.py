@@ -5,7 +5,6 @@ gallery, and the rows of the predictions, boxes and crack measurements tables.""
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ import pandas as pd
 from crack_pipeline.vision import figures
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.explain import rendering
-from crack_pipeline.vision.explain.cam_progress import pointing_by_epoch, progress_files
+from crack_pipeline.vision.explain.cam_progress import OVERVIEW, pointing_by_epoch, progress_files
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
+from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
 from crack_pipeline.vision.explain.regions import BOX_FIELDS
 from crack_pipeline.vision.explain.tiling import resize_heatmap
@@ -27,16 +27,6 @@ from crack_pipeline.vision.explain.tiling import resize_heatmap
 LARGE_PHOTO_PIXELS = 1_000_000  # overlays of larger photos are written as JPEG (a 12-MP PNG is ~20 MB)
 GRID_SIDE = 512  # overlays in the grids are thumbnails of at most this side
 GRID_SIZES = (9, 16)
-
-
-def safe_stem(relative: str) -> str:
-    """A file's stem as a name for outputs that cannot leave its folder or confuse a browser."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(relative).stem)[:60].strip("._") or "image"
-
-
-def safe_name(index: int, relative: str) -> str:
-    """`safe_stem`, unique by index."""
-    return f"{index:05d}_{safe_stem(relative)}"
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -252,7 +242,7 @@ def summary_files(
             files[f"{method}/grid_{count}.png"] = figures.figure_png(figure)
     progress = None
     if cam_progress:
-        strips = sorted(name for name in files if name.startswith("cam_progress/") and "overview" not in name)
+        strips = sorted(name for name in files if name != OVERVIEW)
         progress = {"pointing": pointing_by_epoch(cam_progress), "strips": strips}
     files["index.html"] = rendering.gallery_html(cards, model, threshold, progress).encode()
     return files

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pytorch_grad_cam import (
     AblationCAM,
     EigenCAM,
@@ -29,7 +28,6 @@ from torch import nn
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.models.inference import normalizer
 from crack_pipeline.vision.models.precision import Precision
-from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import ConfigError
 
 METHODS = {
@@ -43,14 +41,6 @@ METHODS = {
     "ablationcam": AblationCAM,
 }
 TARGETS = ("predicted", "crack")
-# A one-class model's own map (each patch's distance to the clean patches it keeps), in place of a CAM.
-ANOMALY = "anomaly"
-
-
-def methods_for(architecture: str, methods: Sequence[str]) -> list[str]:
-    """The maps a model of `architecture` is explained with: `methods`, or its anomaly map for a one-class
-    model (whose score is a nearest-neighbour distance, not a class score a CAM could weigh)."""
-    return [ANOMALY] if get_spec(architecture).kind == "one_class" else list(methods)
 
 
 class _PredictedClass:
@@ -82,11 +72,7 @@ class CamExplainer:
         target: str = "predicted",
         precision: Precision | None = None,
     ):
-        if method == ANOMALY and not hasattr(model, "anomaly_map"):
-            raise ConfigError(
-                "explain.methods: 'anomaly' is the map of a one-class model; this one is a classifier"
-            )
-        if method not in METHODS and method != ANOMALY:
+        if method not in METHODS:
             raise ConfigError(
                 f"explain.methods: unknown CAM method {method!r}; choose from {sorted(METHODS)}"
             )
@@ -96,14 +82,11 @@ class CamExplainer:
         self.model = self.precision.prepare(model).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
-        self.method, self.target = method, target
-        self.normalise = normalizer(mean, std)
-        if method == ANOMALY:
-            self.cam, self._hook = None, None
-            return
         layer = self.model.get_submodule(cam_layer)
         # Registered before the CAM's own hooks, so that they see the float32 leaf.
         self._hook = layer.register_forward_hook(_float_leaf)
+        self.method, self.target = method, target
+        self.normalise = normalizer(mean, std)
         self.cam = METHODS[method](model=self.model, target_layers=[layer])
         if method in ("scorecam", "ablationcam"):
             self.cam.batch_size = 32
@@ -112,8 +95,6 @@ class CamExplainer:
         """Heatmaps and p(crack) for a uint8 N x 3 x H x W batch; `targets` (one of TARGETS per image)
         overrides the explainer's target image by image."""
         x = self.precision.batch(self.normalise(images.float().div(255)))
-        if self.cam is None:
-            return self._anomaly(x)
         wanted = list(targets) if targets is not None else [self.target] * len(x)
         if len(wanted) != len(x) or not set(wanted) <= set(TARGETS):
             raise ValueError(f"one target of {TARGETS} per image, got {wanted!r} for {len(x)} images")
@@ -132,21 +113,7 @@ class CamExplainer:
         probabilities = torch.softmax(logits, dim=1)[:, CLASS_NAMES.index("crack")].numpy()
         return Explanation(probabilities=probabilities.astype(float), heatmaps=heatmaps.astype(np.float32))
 
-    def _anomaly(self, x: torch.Tensor) -> Explanation:
-        """A one-class model's anomaly maps at the input's size, each scaled to [0, 1] as a CAM is."""
-        with torch.no_grad(), self.precision.autocast():
-            maps = self.model.anomaly_map(x).float()
-            logits = self.model.logits_of(maps)
-        maps = F.interpolate(maps[:, None], size=x.shape[-2:], mode="bilinear")[:, 0]
-        low = maps.flatten(1).amin(1)[:, None, None]
-        high = maps.flatten(1).amax(1)[:, None, None]
-        heatmaps = ((maps - low) / (high - low).clamp_min(1e-7)).cpu().numpy().astype(np.float32)
-        probabilities = torch.softmax(logits.cpu(), dim=1)[:, CLASS_NAMES.index("crack")].numpy()
-        return Explanation(probabilities=probabilities.astype(float), heatmaps=heatmaps)
-
     def close(self) -> None:
-        if self.cam is None:
-            return
         self._hook.remove()
         self.cam.activations_and_grads.release()
 

@@ -2,13 +2,15 @@
 
 `CamProgress` is an epoch observer for `training.loop.fit`: after every `every`-th epoch it explains the same
 seeded images (crack and clean) with the current weights, through the batched CAM path, and scores the
-pointing game on those with a crack mask. Its record travels in the checkpoint (a few hundred kB), so that
+pointing game on those with a crack mask. Its record travels in the checkpoint (under a megabyte for 8
+samples at 160 px), so that
 the MLflow run, the evaluation report and the gallery all show the same strips.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import PurePosixPath
@@ -23,6 +25,7 @@ from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.explain.cam import METHODS, CamExplainer
 from crack_pipeline.vision.explain.localisation import pointing_game
+from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.rendering import overlay
 from crack_pipeline.vision.explain.tiling import resize_heatmap
 from crack_pipeline.vision.figures import figure_png, grid
@@ -30,7 +33,9 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.settings import ConfigError, settings_dataclass
 
+logger = logging.getLogger(__name__)
 CRACK = CLASS_NAMES.index("crack")
+OVERVIEW = "cam_progress/overview.png"
 HEATMAP_SIDE = 80  # stored heatmaps: CAM layers at 1/4 scale hold no finer detail at 160-320 px
 
 
@@ -159,8 +164,12 @@ class CamProgress:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continues a record made of the same images (a resumed run); another record is ignored."""
-        if state.get("names") != self.names:
+        """Continues a record made of the same images by the same method (a resumed run); another record is
+        set aside, said in the log."""
+        if state.get("names") != self.names or state.get("method") != self.config.method:
+            logger.info(
+                "cam_progress: the resumed run's heatmaps were of other images or another method: restarted"
+            )
             return
         self.epochs, self.pointing, self.seconds = state["epochs"], state["pointing_game"], state["seconds"]
         self.heatmaps = list(state["heatmaps"])
@@ -177,15 +186,11 @@ def progress_overlays(record: dict[str, Any]) -> Iterator[tuple[int, str, np.nda
 
 
 def sample_names(record: dict[str, Any]) -> list[str]:
-    """A short, unique, file-safe name per sample: its number, true class and file stem."""
+    """A unique, file-safe name per sample: its number, true class and file stem."""
     return [
-        f"{i:02d}_{CLASS_NAMES[label]}_{_safe(PurePosixPath(name).stem)}"
+        safe_name(i, f"{CLASS_NAMES[label]}_{PurePosixPath(name).name}")
         for i, (name, label) in enumerate(zip(record["names"], record["labels"], strict=True))
     ]
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:40]
 
 
 def _strip_rows(record: dict[str, Any]) -> dict[str, list[tuple[np.ndarray, str]]]:
@@ -221,7 +226,7 @@ def progress_files(record: dict[str, Any], variant: str) -> dict[str, bytes]:
     files = {
         f"cam_progress/{name}.png": figure_png(f) for name, f in progress_strips(record, variant).items()
     }
-    files["cam_progress/overview.png"] = figure_png(progress_overview(record, variant))
+    files[OVERVIEW] = figure_png(progress_overview(record, variant))
     return files
 
 

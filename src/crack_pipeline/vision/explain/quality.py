@@ -11,6 +11,7 @@ import torch
 from scipy.stats import spearmanr
 
 from crack_pipeline.vision.explain import localisation
+from crack_pipeline.vision.explain.anomaly import ANOMALY, AnomalyExplainer
 from crack_pipeline.vision.explain.cam import CamExplainer
 from crack_pipeline.vision.explain.perturbation import deletion_insertion
 from crack_pipeline.vision.explain.segment_quality import segment_line
@@ -30,8 +31,11 @@ def _new_scores() -> dict[str, list]:
 
 def explainer_for(
     checkpoint: dict[str, Any], model, method: str, target: str, precision: Precision
-) -> CamExplainer:
-    """A CAM explainer of `model` with the checkpoint's CAM layer and normalisation."""
+) -> CamExplainer | AnomalyExplainer:
+    """An explainer of `model` by `method` with the checkpoint's CAM layer and normalisation (a one-class
+    model's anomaly map for `anomaly`)."""
+    if method == ANOMALY:
+        return AnomalyExplainer(model, checkpoint["mean"], checkpoint["std"], precision)
     return CamExplainer(
         model,
         checkpoint["cam_layer"],
@@ -172,6 +176,6 @@ def _randomised(checkpoint: dict[str, Any]) -> torch.nn.Module:
     """The checkpoint's architecture with random weights; a one-class model learned its bank, so it gets a
     random bank of the same size."""
     model = create_model(checkpoint["architecture"]).eval()
-    if "bank" in checkpoint["state_dict"]:
-        model.bank = torch.randn(checkpoint["state_dict"]["bank"].shape)
+    if "head.bank" in checkpoint["state_dict"]:
+        model.head.bank = torch.randn(checkpoint["state_dict"]["head.bank"].shape)
     return fold_batch_norms(model)

@@ -28,10 +28,10 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import (
     ArtefactWriter,
     add_grid_picture,
-    safe_stem,
     summary_files,
     tables,
 )
+from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.run import PhotoExplainer
 from crack_pipeline.vision.settings import ConfigError
 

@@ -84,10 +84,11 @@ def crack_probabilities_and_features(
     model: nn.Module, head: str, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """p(crack) of each image and what the classifier `head` (a dotted module path) sees of it: the
-    model's own feature vector (N x D float32), in the same forward passes."""
+    model's own feature vector (N x D float32; a feature map averaged over its positions), in the same
+    forward passes."""
     seen: list[torch.Tensor] = []
     hook = model.get_submodule(head).register_forward_pre_hook(
-        lambda _module, inputs: seen.append(torch.flatten(inputs[0], 1).float().cpu())
+        lambda _module, inputs: seen.append(_pooled(inputs[0]).float().cpu())
     )
     try:
         logits = predict_logits(model, images, mean, std, precision, batch_size)
@@ -95,3 +96,9 @@ def crack_probabilities_and_features(
         hook.remove()
     features = torch.cat(seen).numpy() if seen else np.empty((0, 0), dtype=np.float32)
     return crack_probability_of(logits), features
+
+
+def _pooled(features: torch.Tensor) -> torch.Tensor:
+    """N x D: a feature vector as it is, a feature map (N x C x H x W) averaged over its positions (a
+    flattened map would weigh hundreds of kB per image, and compare positions rather than content)."""
+    return features.mean((2, 3)) if features.ndim == 4 else torch.flatten(features, 1)

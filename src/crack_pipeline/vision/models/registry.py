@@ -36,7 +36,7 @@ class ModelSpec:
     head: str  # dotted path of the classifier, the only part trained while the backbone is frozen
     description: str
     # "supervised": a classifier trained on both classes; "one_class": fitted on clean images only (its
-    # `head` is nominal: nothing is trained by gradient, and it explains with its anomaly map).
+    # `head` is the memory bank, fitted without gradients; it explains with its anomaly map).
     kind: str = "supervised"
 
 
@@ -223,8 +223,8 @@ REGISTRY: dict[str, ModelSpec] = {
             224,
             HALF,
             HALF,
-            "blocks.2",
-            "blocks",
+            "blocks.4",
+            "head",
             "one-class: a memory bank of clean patches' EfficientNet-Lite0 features (PatchCore's idea)",
             kind="one_class",
         ),

@@ -4,6 +4,7 @@ memory bank, and the score scale from the clean validation images."""
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -14,7 +15,7 @@ from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.device import resolve_device
-from crack_pipeline.vision.models.inference import normalizer, predict_logits
+from crack_pipeline.vision.models.inference import fold_batch_norms, normalizer, predict_logits
 from crack_pipeline.vision.models.one_class import PatchMemory, greedy_coreset
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
@@ -26,11 +27,18 @@ CLEAN = CLASS_NAMES.index("no_crack")
 
 @settings_dataclass
 class OneClassConfig:
-    bank_patches: int = 10000  # the memory bank's size (coreset), whatever the number of clean images
-    patches_per_image: int = 16  # candidates drawn at random from each clean image's patches
+    bank_patches: int = 4000  # the memory bank's size (coreset), whatever the number of clean images
+    patches_per_image: int = 64  # candidates drawn at random from each clean image's patches
     coreset_dims: int = 64  # the random projection the coreset is chosen in
     false_alarm_rate: float = 0.02  # of clean validation images called cracked at the decision threshold
     seed: int = 42
+
+    def __post_init__(self):
+        for name in ("bank_patches", "patches_per_image", "coreset_dims"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.false_alarm_rate < 1:
+            raise ValueError(f"false_alarm_rate must be in [0, 1), got {self.false_alarm_rate}")
 
 
 def fit_patch_memory(
@@ -42,33 +50,36 @@ def fit_patch_memory(
     device: str | torch.device = "cpu",
 ) -> FitResult:
     """The bank from the clean images of `train` (its cracked ones are left out), the score scale from
-    the clean images of `val`; one history row (epoch 1) with the bank's size and validation figures."""
+    the clean images of `val`; one history row (epoch 1) with the bank's size (and the validation ROC-AUC
+    where `val` holds both classes)."""
     started = time.perf_counter()
     precision = Precision("fp32", resolve_device(device))
     clean_train = train.images[train.labels == CLEAN]
     clean_val = val.labels == CLEAN
-    if not len(clean_train) or not clean_val.any():
-        raise InputError(
-            "a one-class model needs clean (no_crack) images in the training and validation splits"
-        )
+    for split, count in (("training", len(clean_train)), ("validation", int(clean_val.sum()))):
+        if not count:
+            raise InputError(
+                f"a one-class model is fitted on clean (no_crack) images, but the {split} split has none"
+            )
     model = model.to(precision.device).eval()
-    candidates = _candidate_patches(model, spec, clean_train, config, precision)
-    model.bank = candidates[greedy_coreset(candidates, config.bank_patches, config.coreset_dims, config.seed)]
-    model.bank = model.bank.contiguous().to(precision.device)
+    # Features from a copy with its batch norms folded and channels last: 2-3x faster on a CPU.
+    extractor = precision.prepare(fold_batch_norms(copy.deepcopy(model)))
+    candidates = _candidate_patches(extractor, spec, clean_train, config, precision)
+    chosen = greedy_coreset(candidates, config.bank_patches, config.coreset_dims, config.seed)
+    model.head.bank = candidates[chosen].contiguous().to(precision.device)
     model.score_centre.fill_(0.0)
     model.score_scale.fill_(1.0)
     with torch.no_grad():
         scores = predict_logits(model, val.images, spec.mean, spec.std, precision)[:, 1].numpy()
     clean_scores = scores[clean_val.numpy()]
-    centre = float(np.quantile(clean_scores, 1 - config.false_alarm_rate))
-    model.score_centre.fill_(centre)
+    model.score_centre.fill_(float(np.quantile(clean_scores, 1 - config.false_alarm_rate)))
     model.score_scale.fill_(float(np.std(clean_scores)) or 1.0)
     seconds = time.perf_counter() - started
+    bank = model.head.bank
     row = {
         "epoch": 1,
-        "bank_patches": float(len(model.bank)),
-        "bank_megabytes": model.bank.numel() * model.bank.element_size() / 1e6,
-        "val_accuracy": float(((scores >= centre) == (val.labels.numpy() == 1)).mean()),
+        "bank_patches": float(len(bank)),
+        "bank_megabytes": bank.numel() * bank.element_size() / 1e6,
         "seconds": seconds,
     }
     if len(set(val.labels.tolist())) == 2:
@@ -86,7 +97,11 @@ def fit_patch_memory(
 
 
 def _candidate_patches(
-    model: PatchMemory, spec: ModelSpec, images: torch.Tensor, config: OneClassConfig, precision: Precision
+    extractor: PatchMemory,
+    spec: ModelSpec,
+    images: torch.Tensor,
+    config: OneClassConfig,
+    precision: Precision,
 ) -> torch.Tensor:
     """`patches_per_image` feature vectors of each image, at positions drawn with the seed."""
     generator = torch.Generator().manual_seed(config.seed)
@@ -96,7 +111,7 @@ def _candidate_patches(
     with torch.no_grad():
         for start in range(0, len(images), step):
             batch = precision.batch(normalise(images[start : start + step].float().div_(255)))
-            features = model.patch_features(batch).float().cpu()
+            features = extractor.patch_features(batch).float().cpu()
             n, c, h, w = features.shape
             flat = features.permute(0, 2, 3, 1).reshape(n, h * w, c)
             take = min(config.patches_per_image, h * w)
