@@ -11,13 +11,13 @@ from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
 from omegaconf import OmegaConf
 
-from tests import test_fetch
+from tests import fetch_fixtures
 from tests.conftest import image_bytes, kedro, logged_lines, run_session
-from tests.test_fetch import mat_bytes, zip_of
+from tests.fetch_fixtures import mat_bytes, zip_of
 from tests.test_layout import imports
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "crack_pipeline"
-loopback = test_fetch.loopback  # the fixture: a file server on 127.0.0.1
+loopback = fetch_fixtures.loopback  # the fixture: a file server on 127.0.0.1
 NETWORK_MODULES = ("urllib.request", "http.client", "socket", "requests", "urllib3", "httpx", "ftplib")
 
 
@@ -96,4 +96,4 @@ def test_fetch_is_in_no_other_pipeline_and_no_other_module_opens_a_connection(ke
         for path in SRC.rglob("*.py")
         if any(m == n or m.startswith(n + ".") for m in imports(path) for n in NETWORK_MODULES)
     }
-    assert networked == {"vision/data/fetch.py"}
+    assert networked == {"vision/data/download.py"}

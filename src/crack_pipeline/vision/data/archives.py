@@ -30,9 +30,10 @@ Layout = Callable[[Path, Path], None]  # (unpacked archive, folder to fill) -> N
 
 def unpack_as(archive: Path, target: Path, layout: Layout) -> None:
     """Unpack `archive` beside `target`, arrange it with `layout`, then rename it to `target`; on any
-    failure the temporary folder is removed, so no half-unpacked data set is ever left behind."""
+    failure the temporary folder is removed, so no half-unpacked data set is ever left behind. If `target`
+    appeared meanwhile (another run renamed its own into place first), that one stays and this is done."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.unpacking-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
     try:
         unpacked, arranged = staging / "unpacked", staging / "arranged"
         unpack(archive, unpacked)
@@ -41,64 +42,84 @@ def unpack_as(archive: Path, target: Path, layout: Layout) -> None:
             layout(unpacked, arranged)
         except InputError as error:
             raise InputError(f"{archive}: {error}") from None
-        arranged.rename(target)
+        try:
+            arranged.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def unpack(archive: Path, into: Path) -> None:
-    """Every member of a zip, tar (any compression) or RAR archive into `into`, which it creates."""
+def remove_unfinished_unpacking(target: Path) -> None:
+    """The temporary folders that unpacking into `target` left when it was killed. Only while no unpacking
+    into `target` runs: the caller makes sure of it."""
+    for staging in target.parent.glob(_staging_prefix(target) + "*"):
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _staging_prefix(target: Path) -> str:
+    return f".{target.name}.unpacking-"
+
+
+def unpack(archive: Path, into: Path, shown_as: str | None = None) -> None:
+    """Every member of a zip, tar (any compression) or RAR archive into `into`, which it creates.
+
+    Errors name the archive `shown_as` (by default its path): an archive inside another one is unpacked
+    from a temporary folder that will be gone when the message is read.
+    """
+    name = shown_as or str(archive)
     into.mkdir(parents=True)
     with archive.open("rb") as file:
         magic = file.read(len(RAR_MAGIC))
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as members:
-                _check_members(archive, members.namelist())
+                _check_members(name, members.namelist())
                 members.extractall(into)
         elif magic == RAR_MAGIC:
-            _unpack_rar(archive, into)
+            _unpack_rar(archive, name, into)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as members:
-                _check_members(archive, members.getnames())
+                _check_members(name, members.getnames())
                 members.extractall(into, filter="data")  # the standard library's guard too: no links out
         else:
-            raise InputError(f"{archive}: neither a zip, a tar nor a RAR archive (a web page, or damaged?)")
+            raise InputError(f"{name}: neither a zip, a tar nor a RAR archive (a web page, or damaged?)")
     except tarfile.FilterError as error:  # a link or member the standard library's guard caught first
-        raise InputError(f"{archive}: {error}; an archive like this is not unpacked") from None
+        raise InputError(f"{name}: {error}; an archive like this is not unpacked") from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as error:
-        raise InputError(f"{archive}: a damaged archive ({type(error).__name__}: {error})") from None
-    _refuse_links(archive, into)
+        raise InputError(f"{name}: a damaged archive ({type(error).__name__}: {error})") from None
+    _refuse_links(name, into)
 
 
-def _unpack_rar(archive: Path, into: Path) -> None:
+def _unpack_rar(archive: Path, name: str, into: Path) -> None:
     tool = shutil.which(RAR_TOOL)
     if tool is None:
         raise InputError(
-            f"{archive} is a RAR archive, and unpacking it needs the `{RAR_TOOL}` command: install it "
+            f"{name} is a RAR archive, and unpacking it needs the `{RAR_TOOL}` command: install it "
             f"(Debian/Ubuntu: apt-get install libarchive-tools; macOS: brew install libarchive) and run the "
             f"same command again; the download is kept."
         )
     listing = subprocess.run([tool, "-tf", str(archive)], capture_output=True, text=True)
     if listing.returncode != 0:
-        raise InputError(f"{archive}: {RAR_TOOL} cannot read it: {listing.stderr.strip()}")
-    _check_members(archive, listing.stdout.splitlines())
+        raise InputError(f"{name}: {RAR_TOOL} cannot read it: {listing.stderr.strip()}")
+    _check_members(name, listing.stdout.splitlines())
     unpacking = subprocess.run([tool, "-xf", str(archive), "-C", str(into)], capture_output=True, text=True)
     if unpacking.returncode != 0:
-        raise InputError(f"{archive}: {RAR_TOOL} failed to unpack it: {unpacking.stderr.strip()}")
+        raise InputError(f"{name}: {RAR_TOOL} failed to unpack it: {unpacking.stderr.strip()}")
 
 
-def _check_members(archive: Path, names: Iterable[str]) -> None:
-    for name in names:
-        path = PurePosixPath(name.replace("\\", "/"))
+def _check_members(archive: str, members: Iterable[str]) -> None:
+    for member in members:
+        path = PurePosixPath(member.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
             raise InputError(
-                f"{archive}: member {name!r} would land outside the folder it is unpacked into; "
+                f"{archive}: member {member!r} would land outside the folder it is unpacked into; "
                 f"an archive like this is not unpacked"
             )
 
 
-def _refuse_links(archive: Path, root: Path) -> None:
+def _refuse_links(archive: str, root: Path) -> None:
     """A data set is plain files and folders: a link could point anywhere once moved."""
     for path in root.rglob("*"):
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
@@ -143,7 +164,7 @@ def sdnet_layout(unpacked: Path, out: Path) -> None:
     """
     inner = sorted(unpacked.rglob("*.zip"))
     if len(inner) == 1:
-        unpack(inner[0], unpacked / ".inner")
+        unpack(inner[0], unpacked / ".inner", shown_as=f"member {inner[0].relative_to(unpacked).as_posix()}")
     move_folders(folder_holding(unpacked, SDNET_SURFACES, "SDNET2018"), SDNET_SURFACES, out)
 
 
@@ -160,7 +181,10 @@ def cfd_layout(unpacked: Path, out: Path) -> None:
             photo.rename(out / "images" / photo.name)
             (out / "masks" / f"{mat.stem}.png").write_bytes(png_bytes(cfd_crack_mask(mat)))
     if not any((out / "images").iterdir()):
-        raise InputError(f"the CrackForest archive has no photo with ground truth in {source}")
+        raise InputError(
+            f"the CrackForest archive has no photo with ground truth in its folder "
+            f"{source.relative_to(unpacked).as_posix()}/"
+        )
 
 
 def cfd_crack_mask(mat: Path) -> np.ndarray:
