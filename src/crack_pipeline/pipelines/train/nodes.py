@@ -29,7 +29,7 @@ from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.cam_progress import CamProgressConfig, cam_progress
 from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.precision import Precision
-from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.models.registry import REGISTRY, create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 
 if TYPE_CHECKING:
@@ -158,6 +158,13 @@ def train_variant(
         logger.info("train: %d synthetic patches per class mixed into the training split", mix)
     val = split_tensors["val"]
     progress, one_class = None, None
+    kind = variant.get("kind", spec.kind)
+    if kind != spec.kind:
+        one_class_architectures = sorted(n for n, other in REGISTRY.items() if other.kind == "one_class")
+        raise ConfigError(
+            f"train.models.{name}.kind: {kind!r}, but architecture {spec.name} is {spec.kind}; "
+            f"one_class architectures: {', '.join(one_class_architectures)}"
+        )
     if spec.kind == "one_class":
         if not pretrained:
             raise ConfigError(
