@@ -12,9 +12,9 @@ from crack_pipeline.vision.explain.cam_progress import (
     CamProgress,
     CamProgressConfig,
     cam_progress,
-    progress_files,
     progress_samples,
 )
+from crack_pipeline.vision.explain.cam_strips import progress_files
 from crack_pipeline.vision.explain.rendering import gallery_html
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training.loop import fit

@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from mlflow.models import infer_signature
 
-from crack_pipeline.vision.explain.cam_progress import progress_overlays, progress_overview, progress_strips
+from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_overview, progress_strips
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint, threshold_basis
 
 REGISTERED_MODEL = "crack-classifier"

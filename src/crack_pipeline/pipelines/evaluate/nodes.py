@@ -15,7 +15,7 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
 from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on_validation
-from crack_pipeline.vision.explain.cam_progress import progress_overview
+from crack_pipeline.vision.explain.cam_strips import progress_overview
 from crack_pipeline.vision.models.checkpoint import threshold_basis
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import pandas as pd
 from crack_pipeline.vision import figures
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.explain import rendering
-from crack_pipeline.vision.explain.cam_progress import OVERVIEW, pointing_by_epoch, progress_files
+from crack_pipeline.vision.explain.cam_strips import OVERVIEW, pointing_by_epoch, progress_files
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto

@@ -12,30 +12,24 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import PurePosixPath
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.explain.cam import METHODS, CamExplainer
 from crack_pipeline.vision.explain.localisation import pointing_game
-from crack_pipeline.vision.explain.names import safe_name
-from crack_pipeline.vision.explain.rendering import overlay
 from crack_pipeline.vision.explain.tiling import resize_heatmap
-from crack_pipeline.vision.figures import figure_png, grid
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.settings import ConfigError, settings_dataclass
 
 logger = logging.getLogger(__name__)
 CRACK = CLASS_NAMES.index("crack")
-OVERVIEW = "cam_progress/overview.png"
 HEATMAP_SIDE = 80  # stored heatmaps: CAM layers at 1/4 scale hold no finer detail at 160-320 px
 
 
@@ -174,65 +168,3 @@ class CamProgress:
         self.epochs, self.pointing, self.seconds = state["epochs"], state["pointing_game"], state["seconds"]
         self.heatmaps = list(state["heatmaps"])
         self.probabilities = state["probabilities"]
-
-
-def progress_overlays(record: dict[str, Any]) -> Iterator[tuple[int, str, np.ndarray]]:
-    """(epoch, sample name, the heatmap over the image) for every recorded epoch and sample."""
-    pictures = [image.permute(1, 2, 0).numpy() for image in record["images"]]
-    for epoch, heatmaps in zip(record["epochs"], record["heatmaps"], strict=True):
-        for name, picture, heatmap in zip(sample_names(record), pictures, heatmaps, strict=True):
-            size = (picture.shape[1], picture.shape[0])
-            yield epoch, name, overlay(picture, resize_heatmap(heatmap.numpy() / 255.0, size))
-
-
-def sample_names(record: dict[str, Any]) -> list[str]:
-    """A unique, file-safe name per sample: its number, true class and file stem."""
-    return [
-        safe_name(i, f"{CLASS_NAMES[label]}_{PurePosixPath(name).name}")
-        for i, (name, label) in enumerate(zip(record["names"], record["labels"], strict=True))
-    ]
-
-
-def _strip_rows(record: dict[str, Any]) -> dict[str, list[tuple[np.ndarray, str]]]:
-    """Per sample: its image, then its heatmap after each recorded epoch, captioned with p(crack)."""
-    rows = {
-        name: [(image.permute(1, 2, 0).numpy(), name)]
-        for image, name in zip(record["images"], sample_names(record), strict=True)
-    }
-    for index, (epoch, name, picture) in enumerate(progress_overlays(record)):
-        probability = record["probabilities"][index // len(rows)][index % len(rows)]
-        rows[name].append((picture, f"epoch {epoch}  p(crack) {probability:.2f}"))
-    return rows
-
-
-def progress_strips(record: dict[str, Any], variant: str) -> dict[str, Figure]:
-    """One strip per sample, keyed by its name: the image, then its heatmap epoch by epoch."""
-    return {
-        name: grid([p for p, _ in row], [c for _, c in row], f"{variant}: {name}", len(row))
-        for name, row in _strip_rows(record).items()
-    }
-
-
-def progress_overview(record: dict[str, Any], variant: str) -> Figure:
-    """Every sample's strip, one row each, titled with the pointing game per epoch."""
-    pointing = pointing_by_epoch(record)
-    title = f"{variant}: {record['method']} of the crack class after each epoch (pointing game {pointing})"
-    cells = [cell for row in _strip_rows(record).values() for cell in row]
-    return grid([p for p, _ in cells], [c for _, c in cells], title, len(record["epochs"]) + 1)
-
-
-def progress_files(record: dict[str, Any], variant: str) -> dict[str, bytes]:
-    """The strips and the overview as PNG files under `cam_progress/`."""
-    files = {
-        f"cam_progress/{name}.png": figure_png(f) for name, f in progress_strips(record, variant).items()
-    }
-    files[OVERVIEW] = figure_png(progress_overview(record, variant))
-    return files
-
-
-def pointing_by_epoch(record: dict[str, Any]) -> str:
-    """`epoch: pointing game` per recorded epoch ("-" where no sample had a mask)."""
-    return ", ".join(
-        f"{epoch}: {'-' if score is None else f'{score:.2f}'}"
-        for epoch, score in zip(record["epochs"], record["pointing_game"], strict=True)
-    )
