@@ -4,7 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from crack_pipeline.vision.models.inference import fold_batch_norms, predict_logits
+from crack_pipeline.vision.models.inference import (
+    crack_probabilities_and_features,
+    fold_batch_norms,
+    predict_logits,
+)
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import REGISTRY, create_model, get_spec
 
@@ -56,3 +60,13 @@ def test_probabilities_do_not_depend_on_how_images_are_batched():
     together = predict_logits(model, images, mean, std, Precision("fp32"), batch_size=64)
     alone = torch.cat([predict_logits(model, image[None], mean, std, Precision("fp32")) for image in images])
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_a_head_that_sees_a_feature_map_gives_its_average_as_the_features():
+    spec = get_spec("squeezenet1_1")  # its classifier (a 1x1 conv, then pooling) sees 512 x H x W
+    model = create_model("squeezenet1_1").eval()
+    images = torch.randint(0, 256, (2, 3, 96, 96), dtype=torch.uint8)
+    _, features = crack_probabilities_and_features(
+        model, spec.head, images, spec.mean, spec.std, Precision("fp32")
+    )
+    assert features.shape == (2, 512), "one number per channel, not a flattened map"

@@ -21,6 +21,7 @@ def test_every_architecture_gives_two_logits_and_declares_its_layers(name):
     spec = get_spec(name)
     model = create_model(name, num_classes=2).eval()
     if spec.kind == "one_class":  # a bank of clean patches, as fitting leaves it
+        assert "bank" in dict(model.get_submodule(spec.head).named_buffers()), "the head holds the bank"
         model.head.bank = torch.randn(16, model.patch_features(torch.randn(1, 3, 64, 64)).shape[1])
     activations = {}
     model.get_submodule(spec.cam_layer).register_forward_hook(

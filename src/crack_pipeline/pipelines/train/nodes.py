@@ -149,6 +149,13 @@ def train_variant(
     settings = variant_settings(train, variant)
     config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
     spec = get_spec(variant["architecture"])
+    kind = variant.get("kind", spec.kind)
+    if kind != spec.kind:
+        one_class_architectures = sorted(n for n, other in REGISTRY.items() if other.kind == "one_class")
+        raise ConfigError(
+            f"train.models.{name}.kind: {kind!r}, but architecture {spec.name} is {spec.kind}; "
+            f"one_class architectures: {', '.join(one_class_architectures)}"
+        )
     torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
     model, pretrained, initialised_from = initial_model(variant, registered_models, name)
     resume_path = Path(train["resume_dir"]) / f"{name}.pt" if train.get("resume_dir") else None
@@ -158,20 +165,14 @@ def train_variant(
         logger.info("train: %d synthetic patches per class mixed into the training split", mix)
     val = split_tensors["val"]
     progress, one_class = None, None
-    kind = variant.get("kind", spec.kind)
-    if kind != spec.kind:
-        one_class_architectures = sorted(n for n, other in REGISTRY.items() if other.kind == "one_class")
-        raise ConfigError(
-            f"train.models.{name}.kind: {kind!r}, but architecture {spec.name} is {spec.kind}; "
-            f"one_class architectures: {', '.join(one_class_architectures)}"
-        )
     if spec.kind == "one_class":
         if not pretrained:
             raise ConfigError(
                 f"train.models.{name}: a one-class model compares ImageNet features; set `pretrained: true`"
             )
         one_class = settings_from(OneClassConfig, variant.get("one_class"), f"train.models.{name}.one_class")
-        result = fit_patch_memory(model, spec, training_set, val, one_class, device)
+        # The split's own clean images: synthetic patches (mix_synthetic) are no site's surface.
+        result = fit_patch_memory(model, spec, split_tensors["train"], val, one_class, device)
         # No epochs, rates or augmentation: what it was fitted with is its one_class settings.
         settings = {"one_class": dataclasses.asdict(one_class)}
     else:

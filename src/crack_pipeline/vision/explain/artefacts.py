@@ -242,7 +242,7 @@ def summary_files(
             files[f"{method}/grid_{count}.png"] = figures.figure_png(figure)
     progress = None
     if cam_progress:
-        strips = sorted(name for name in files if name != OVERVIEW)
+        strips = sorted(name for name in files if name.startswith("cam_progress/") and name != OVERVIEW)
         progress = {"pointing": pointing_by_epoch(cam_progress), "strips": strips}
     files["index.html"] = rendering.gallery_html(cards, model, threshold, progress).encode()
     return files

@@ -7,7 +7,7 @@ image's score is its most anomalous patch. As a module it answers like the class
 no_crack and crack), so evaluation, thresholds, the registry and explanations take it as it is.
 
 Blocks 4 and 5, at 1/16, chosen by measurement (bench/one_class.py, README): against blocks 2 and 3 at 1/8,
-SDNET walls' ROC-AUC 0.657 -> 0.719 at Özgenel's 0.999, and 4.9 -> 70-90 images/s with a 4,000-patch bank.
+SDNET walls' ROC-AUC 0.657 -> 0.713 at Özgenel's 0.999, and 4.9 -> 72-90 images/s with a 4,000-patch bank.
 """
 
 from __future__ import annotations
