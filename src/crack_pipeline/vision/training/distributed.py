@@ -21,7 +21,8 @@ from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.registry import ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training.config import TrainConfig
-from crack_pipeline.vision.training.loop import EpochObserver, FitResult, fit
+from crack_pipeline.vision.training.loop import FitResult, fit
+from crack_pipeline.vision.training.observer import EpochObserver
 from crack_pipeline.vision.training.replicas import Replicas
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -30,22 +29,12 @@ from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.head_stage import train_head_on_features
+from crack_pipeline.vision.training.observer import EpochObserver
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
 from crack_pipeline.vision.training.resume import data_key, load_resume
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
-
-
-class EpochObserver(Protocol):
-    """Looks at the model after each epoch's validation (e.g. heatmaps through training); what it returns
-    joins the epoch's history row, and its state is saved with the run's, so a resumed run loses nothing."""
-
-    def __call__(self, model: nn.Module, epoch: int) -> dict[str, float]: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass
