@@ -90,7 +90,8 @@ class CamProgress:
         config: CamProgressConfig,
     ):
         self.spec, self.config = spec, config
-        self.images, self.labels, self.names, self.masks = images, labels, list(names), list(masks)
+        self.images, self.labels, self.names = images, labels, list(names)
+        self.masks = _at_side(masks, images.shape[-1])  # resized once, scored every epoch
         self.epochs: list[int] = []
         self.heatmaps: list[torch.Tensor] = []  # per epoch: N x side x side uint8
         self.probabilities: list[list[float]] = []
@@ -125,22 +126,13 @@ class CamProgress:
         self.probabilities.append([float(p) for p in explanation.probabilities])
         hits = [
             pointing_game(heatmap, mask)
-            for heatmap, mask in zip(explanation.heatmaps, self._masks_at_input_size(), strict=True)
+            for heatmap, mask in zip(explanation.heatmaps, self.masks, strict=True)
             if mask is not None
         ]
         self.pointing.append(float(np.mean(hits)) if hits else None)
         self.seconds.append(time.perf_counter() - started)
         # Seconds stay in `self.seconds`: the history row holds what a rerun reproduces.
         return {"cam_pointing_game": self.pointing[-1]} if hits else {}
-
-    def _masks_at_input_size(self) -> list[np.ndarray | None]:
-        side = self.images.shape[-1]
-        return [
-            None
-            if mask is None or not mask.any()
-            else resize_heatmap(mask.astype(np.float32), (side, side)) > 0
-            for mask in self.masks
-        ]
 
     def state_dict(self) -> dict[str, Any]:
         """What has been recorded, as plain tensors and lists (a checkpoint entry, or a resume state)."""
@@ -168,3 +160,11 @@ class CamProgress:
         self.epochs, self.pointing, self.seconds = state["epochs"], state["pointing_game"], state["seconds"]
         self.heatmaps = list(state["heatmaps"])
         self.probabilities = state["probabilities"]
+
+
+def _at_side(masks: Sequence[np.ndarray | None], side: int) -> list[np.ndarray | None]:
+    """Crack masks at the images' side x side (None for a missing or empty one: nothing to point at)."""
+    return [
+        None if mask is None or not mask.any() else resize_heatmap(mask.astype(np.float32), (side, side)) > 0
+        for mask in masks
+    ]
