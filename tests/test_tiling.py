@@ -59,6 +59,21 @@ def test_tiles_are_the_photos_pixels_at_the_model_input():
         cut_tiles(image[:30], grid, 20)
 
 
+def test_blending_constants_and_maps_together_equals_the_weighted_mean_pixel_by_pixel():
+    grid = tile_grid(37, 53, 16, 0.3)  # uneven strides, tiles flush with the far borders
+    rng = np.random.default_rng(3)
+    maps = [
+        rng.random((16, 16)).astype(np.float32) if i % 3 == 0 else float(rng.random())
+        for i in range(len(grid))
+    ]
+    window = tile_window(16, 16)
+    total, weight = np.zeros((37, 53)), np.zeros((37, 53))
+    for (y, x), tile_map in zip(grid.origins(), maps, strict=True):
+        total[y : y + 16, x : x + 16] += window * tile_map
+        weight[y : y + 16, x : x + 16] += window
+    np.testing.assert_allclose(blend(grid, maps), total / weight, rtol=1e-5, atol=1e-6)
+
+
 def test_blending_is_the_window_weighted_mean_of_the_overlapping_tiles():
     grid = tile_grid(10, 16, 10, 0.4)  # two tiles side by side, columns 6..9 shared
     assert grid.origins() == [(0, 0), (0, 6)]

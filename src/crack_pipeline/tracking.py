@@ -86,9 +86,9 @@ def _log_cam_progress(record: dict[str, Any], variant: str) -> None:
     slider), and its strip and the overview as pictures."""
     for epoch, name, picture in progress_overlays(record):
         mlflow.log_image(picture, key=f"cam_progress/{name}", step=epoch)
-    for name, figure in progress_strips(record, variant).items():
-        mlflow.log_figure(figure, f"cam_progress/{name}.png")
-    mlflow.log_figure(progress_overview(record, variant), "cam_progress/overview.png")
+    for name, strip in progress_strips(record, variant).items():
+        mlflow.log_image(strip, f"cam_progress/{name}.png")
+    mlflow.log_image(progress_overview(record, variant), "cam_progress/overview.png")
 
 
 def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:

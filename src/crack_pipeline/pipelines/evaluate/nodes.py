@@ -16,6 +16,7 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
 from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on_validation
 from crack_pipeline.vision.explain.cam_strips import progress_overview
+from crack_pipeline.vision.figures import figure_of
 from crack_pipeline.vision.models.checkpoint import threshold_basis
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def evaluate_variant(
     record = checkpoint.get("cam_progress")
     if record:
         metrics["cam_progress"] = {k: record[k] for k in ("method", "epochs", "pointing_game")}
-        figures["cam_progress.png"] = progress_overview(record, checkpoint["variant"])
+        figures["cam_progress.png"] = figure_of(progress_overview(record, checkpoint["variant"]))
     submission = pd.DataFrame(
         {
             "filename": predictions.file.str.rsplit("/", n=1).str[-1],

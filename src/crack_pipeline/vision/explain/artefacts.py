@@ -189,7 +189,7 @@ def _panel_png(small: np.ndarray, explanation: PhotoExplanation, title: str, hei
         title,
         rendering.scale_boxes(explanation.boxes, small.shape[0] / height),
     )
-    return figures.figure_png(panel)
+    return png_bytes(panel)
 
 
 def _probability_jpg(small: np.ndarray, explanation: PhotoExplanation) -> bytes:
@@ -236,10 +236,10 @@ def summary_files(
     for method, pictures in grid_pictures.items():
         for count in GRID_SIZES:
             shown = pictures[:count]
-            figure = figures.grid(
+            pixels = figures.sheet(
                 [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
             )
-            files[f"{method}/grid_{count}.png"] = figures.figure_png(figure)
+            files[f"{method}/grid_{count}.png"] = png_bytes(pixels)
     progress = None
     if cam_progress:
         strips = sorted(name for name in files if name.startswith("cam_progress/") and name != OVERVIEW)

@@ -8,13 +8,13 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.rendering import overlay
 from crack_pipeline.vision.explain.tiling import resize_heatmap
-from crack_pipeline.vision.figures import figure_png, grid
+from crack_pipeline.vision.figures import CELL, sheet
 
 OVERVIEW = "cam_progress/overview.png"
 
@@ -48,28 +48,34 @@ def _strip_rows(record: dict[str, Any]) -> dict[str, list[tuple[np.ndarray, str]
     return rows
 
 
-def progress_strips(record: dict[str, Any], variant: str) -> dict[str, Figure]:
-    """One strip per sample, keyed by its name: the image, then its heatmap epoch by epoch."""
+def progress_strips(record: dict[str, Any], variant: str) -> dict[str, np.ndarray]:
+    """One strip per sample (pixels), keyed by its name: the image, then its heatmap epoch by epoch."""
     return {
-        name: grid([p for p, _ in row], [c for _, c in row], f"{variant}: {name}", len(row))
+        name: sheet([p for p, _ in row], [c for _, c in row], f"{variant}: {name}", len(row), _cell(record))
         for name, row in _strip_rows(record).items()
     }
 
 
-def progress_overview(record: dict[str, Any], variant: str) -> Figure:
-    """Every sample's strip, one row each, titled with the pointing game per epoch."""
+def progress_overview(record: dict[str, Any], variant: str) -> np.ndarray:
+    """Every sample's strip, one row each, titled with the pointing game per epoch (pixels)."""
     pointing = pointing_by_epoch(record)
     title = f"{variant}: {record['method']} of the crack class after each epoch (pointing game {pointing})"
     cells = [cell for row in _strip_rows(record).values() for cell in row]
-    return grid([p for p, _ in cells], [c for _, c in cells], title, len(record["epochs"]) + 1)
+    return sheet(
+        [p for p, _ in cells], [c for _, c in cells], title, len(record["epochs"]) + 1, _cell(record)
+    )
+
+
+def _cell(record: dict[str, Any]) -> int:
+    """The samples' own side, up to a sheet's usual cell: not enlarged (a quarter of the pixels to encode
+    at 160 px)."""
+    return min(CELL, max(record["images"].shape[-2:]))
 
 
 def progress_files(record: dict[str, Any], variant: str) -> dict[str, bytes]:
     """The strips and the overview as PNG files under `cam_progress/`."""
-    files = {
-        f"cam_progress/{name}.png": figure_png(f) for name, f in progress_strips(record, variant).items()
-    }
-    files[OVERVIEW] = figure_png(progress_overview(record, variant))
+    files = {f"cam_progress/{name}.png": png_bytes(s) for name, s in progress_strips(record, variant).items()}
+    files[OVERVIEW] = png_bytes(progress_overview(record, variant))
     return files
 
 

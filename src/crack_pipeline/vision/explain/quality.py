@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.stats import spearmanr
+from torch import nn
 
 from crack_pipeline.vision.explain import localisation
 from crack_pipeline.vision.explain.anomaly import ANOMALY, AnomalyExplainer
@@ -78,17 +79,19 @@ class MethodQuality:
     def summary(
         self,
         checkpoint: dict[str, Any],
+        classifier: nn.Module,
         sanity_inputs: torch.Tensor,
         method: str,
         target: str,
         precision: Precision,
         seed: int,
     ) -> dict[str, Any]:
-        """The sanity check and deletion/insertion on the sanity tiles, and the mean localisation scores of
-        patches (top level) and of whole photos (under `photo`)."""
+        """The sanity check and deletion/insertion (of `classifier`, the checkpoint's inference model) on the
+        sanity tiles, and the mean localisation scores of patches (top level) and of whole photos (under
+        `photo`)."""
         maps = np.stack(self.sanity_maps) if self.sanity_maps else np.empty((0, *sanity_inputs.shape[2:]))
         deletion, insertion = deletion_insertion(
-            inference_model(checkpoint, precision),
+            classifier,
             sanity_inputs,
             maps,
             self.sanity_classes,

@@ -9,17 +9,12 @@ from collections.abc import Sequence
 
 import jinja2
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.masks import padded_box
-from crack_pipeline.vision.figures import grid
-
-# Matplotlib's jet as a 256-entry uint8 lookup table: colouring a 12-MP map is one indexing step.
-_JET = (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+from crack_pipeline.vision.figures import jet, sheet
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
@@ -27,8 +22,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
 
     Blended in integers: a float blend takes a second on a 12-MP photo.
     """
-    colours = _JET[np.round(255 * np.clip(heatmap, 0, 1)).astype(np.uint8)]
-    return ((image.astype(np.uint16) + colours + 1) >> 1).astype(np.uint8)
+    return ((image.astype(np.uint16) + jet(heatmap) + 1) >> 1).astype(np.uint8)
 
 
 def image_bytes(pixels: np.ndarray, name: str) -> bytes:
@@ -40,10 +34,11 @@ def image_bytes(pixels: np.ndarray, name: str) -> bytes:
     return buffer.getvalue()
 
 
-def panel(image: np.ndarray, heatmap: np.ndarray, title: str, boxes: Sequence[dict] = ()) -> Figure:
-    """original | heatmap | overlay with the crack `boxes`, titled with label, prediction, probability."""
+def panel(image: np.ndarray, heatmap: np.ndarray, title: str, boxes: Sequence[dict] = ()) -> np.ndarray:
+    """original | heatmap | overlay with the crack `boxes`, titled with label, prediction, probability
+    (pixels)."""
     overlaid = draw_boxes(overlay(image, heatmap), boxes)
-    return grid([image, heatmap, overlaid], ["original", "heatmap", "overlay"], title, columns=3)
+    return sheet([image, heatmap, overlaid], ["original", "heatmap", "overlay"], title, columns=3)
 
 
 # The page's template, shipped beside this module; autoescaping escapes every name put on the page.

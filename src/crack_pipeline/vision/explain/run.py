@@ -236,7 +236,7 @@ def explain_images(
     quality = {}
     for method in methods:
         quality[method] = measured[method].summary(
-            checkpoint, inputs, method, target, explainer.gradients, seed
+            checkpoint, explainer.classifier, inputs, method, target, explainer.gradients, seed
         )
         if segments[method].curves:
             quality[method]["segment"] = segments[method].summary()

@@ -1,0 +1,52 @@
+"""Sheets of captioned pictures drawn in pixels, and the same sheet as a figure for the catalog."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from crack_pipeline.vision.figures import CELL, GAP, figure_png, grid, jet, sheet
+
+
+def _solid(colour: tuple[int, int, int], height: int = 40, width: int = 40) -> np.ndarray:
+    return np.tile(np.asarray(colour, dtype=np.uint8), (height, width, 1))
+
+
+def test_each_picture_is_scaled_into_its_cell_in_row_major_order_and_maps_are_drawn_in_jet():
+    pictures = [_solid((255, 0, 0)), _solid((0, 255, 0), 20, 40), np.ones((10, 10))]
+    pixels = sheet(pictures, ["red", "green\nwide", "map"], "a title", columns=2, cell=64)
+    assert pixels.dtype == np.uint8 and pixels.shape[1] == GAP + 2 * (64 + GAP)
+    # Cells hold their picture's colour at their centres (the row below the captions).
+    rows = [row for row in range(pixels.shape[0]) if tuple(pixels[row, GAP + 32]) == (255, 0, 0)]
+    assert rows, "the red picture is on the sheet"
+    red_middle = (rows[0] + rows[-1]) // 2
+    assert rows[-1] - rows[0] + 1 == 64, "a 40-px picture scaled to the 64-px cell"
+    green_column = 2 * GAP + 64 + 32
+    assert tuple(pixels[red_middle, green_column]) == (0, 255, 0), (
+        "the second picture to the right of the first"
+    )
+    green_rows = [row for row in range(pixels.shape[0]) if tuple(pixels[row, green_column]) == (0, 255, 0)]
+    assert len(green_rows) == 32, "aspect kept: 20 x 40 becomes 32 x 64"
+    map_rows = [
+        row for row in range(pixels.shape[0]) if tuple(pixels[row, GAP + 32]) == tuple(jet(np.ones(1))[0])
+    ]
+    assert map_rows and map_rows[0] > rows[-1], "the map in jet colours, on the second row"
+    # Title and captions are drawn: dark pixels above the first pictures.
+    assert (pixels[: rows[0], :, 0] < 100).any()
+
+
+def test_long_titles_wrap_to_the_sheets_width_instead_of_being_cut():
+    short = sheet([_solid((0, 0, 255))], ["x"], "title")
+    long = sheet([_solid((0, 0, 255))], ["x"], "a long title " * 20)
+    assert long.shape[1] == short.shape[1] == GAP + CELL + GAP
+    assert long.shape[0] > short.shape[0], "more title lines, a taller sheet"
+
+
+def test_a_grid_figure_saves_the_sheet_at_its_own_size():
+    pictures = [_solid((255, 0, 0)), _solid((0, 0, 255))]
+    pixels = sheet(pictures, ["a", "b"], "t")
+    saved = np.asarray(Image.open(io.BytesIO(figure_png(grid(pictures, ["a", "b"], "t")))).convert("RGB"))
+    assert saved.shape == pixels.shape
+    assert np.abs(saved.astype(int) - pixels).mean() < 2
