@@ -20,9 +20,13 @@ from crack_pipeline.vision.figures import jet, sheet
 def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     """The jet heatmap over the image at alpha 0.5, as the MATLAB demo draws it (uint8 RGB).
 
-    Blended in integers: a float blend takes a second on a 12-MP photo.
+    Blended in integers, (a + b + 1) // 2 without widening: a float blend takes a second on a 12-MP photo.
     """
-    return ((image.astype(np.uint16) + jet(heatmap) + 1) >> 1).astype(np.uint8)
+    colours = jet(heatmap)
+    blended = image >> 1
+    blended += colours >> 1
+    blended += (image | colours) & 1
+    return blended
 
 
 def image_bytes(pixels: np.ndarray, name: str) -> bytes:
