@@ -18,6 +18,15 @@ def test_boxes_match_the_regions_drawn_in_a_probability_map():
     assert boxes[0]["area"] == 60 * 100
 
 
+def test_equally_probable_regions_come_in_reading_order_whatever_the_last_bits():
+    probability = np.zeros((300, 400), dtype=np.float32)
+    probability[200:260, 20:80] = 1.0  # lower left
+    probability[20:80, 300:380] = 1.0 - 1e-6  # upper right, equal but for the last bits
+    probability[20:80, 20:80] = 1.0 - 2e-6  # upper left
+    boxes = crack_boxes(probability, probability, threshold=0.5)
+    assert [(b["x0"], b["y0"]) for b in boxes] == [(20, 20), (300, 20), (20, 200)]
+
+
 def test_a_box_is_tightened_to_the_strong_evidence_inside_its_region():
     probability = np.zeros((200, 200), dtype=np.float32)
     probability[0:100, 0:100] = 0.95  # one tile says crack...

@@ -21,9 +21,10 @@ def crack_boxes(
 
     A region is as coarse as the tiles that found it; its box is the bounding box of the pixels inside
     it where `evidence_map` reaches `evidence_share` of the region's peak (the whole region without any
-    evidence). Each box: x0, y0 (first pixel) and x1, y1 (one past the last), in the maps' pixels; `area`
-    the region's pixel count; `probability` its highest p(crack), `evidence` its evidence peak. Regions
-    under `min_area` pixels or `min_evidence` are dropped: a tile's guess with nothing to point at.
+    evidence). Equally probable regions come in reading order. Each box: x0, y0 (first pixel) and x1, y1
+    (one past the last), in the maps' pixels; `area` the region's pixel count; `probability` its highest
+    p(crack), `evidence` its evidence peak. Regions under `min_area` pixels or `min_evidence` are dropped:
+    a tile's guess with nothing to point at.
     """
     probability_map = np.asarray(probability_map, dtype=np.float32)
     evidence_map = np.asarray(evidence_map, dtype=np.float32)
@@ -56,4 +57,6 @@ def crack_boxes(
                 "evidence": peak,
             }
         )
-    return sorted(boxes, key=lambda box: -box["probability"])
+    # Regions as probable (to 4 digits: many tiles say 1.000) in reading order, whatever the last bits of
+    # the blended map.
+    return sorted(boxes, key=lambda box: (-round(box["probability"], 4), box["y0"], box["x0"]))
