@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from crack_pipeline.vision.figures import CELL, GAP, figure_png, grid, jet, sheet
+from crack_pipeline.vision.figures import CELL, DPI, GAP, TITLE_SIZE, grid, jet, sheet
 
 
 def _solid(colour: tuple[int, int, int], height: int = 40, width: int = 40) -> np.ndarray:
@@ -44,9 +45,20 @@ def test_long_titles_wrap_to_the_sheets_width_instead_of_being_cut():
     assert long.shape[0] > short.shape[0], "more title lines, a taller sheet"
 
 
-def test_a_grid_figure_saves_the_sheet_at_its_own_size():
+def test_a_grid_figure_saved_at_the_catalogs_dpi_is_the_sheet_pixel_for_pixel():
+    catalog = (Path(__file__).resolve().parents[1] / "conf/base/catalog.yml").read_text()
+    assert f"dpi: {DPI}" in catalog, "figures are saved at the dpi the sheets are wrapped for"
     pictures = [_solid((255, 0, 0)), _solid((0, 0, 255))]
     pixels = sheet(pictures, ["a", "b"], "t")
-    saved = np.asarray(Image.open(io.BytesIO(figure_png(grid(pictures, ["a", "b"], "t")))).convert("RGB"))
+    buffer = io.BytesIO()
+    grid(pictures, ["a", "b"], "t").savefig(buffer, format="png", dpi=DPI)
+    saved = np.asarray(Image.open(buffer).convert("RGB"))
     assert saved.shape == pixels.shape
     assert np.abs(saved.astype(int) - pixels).mean() < 2
+
+
+def test_captions_wrap_within_their_cell_even_in_wide_letters():
+    wide = sheet([_solid((0, 0, 255)), _solid((0, 0, 255))], ["W" * 45, "x"], "t", columns=2, cell=64)
+    # The gap between the two cells stays white below the title: no caption ran into it.
+    gap = wide[GAP + TITLE_SIZE + 4 :, GAP + 64 : GAP + 64 + GAP]
+    assert (gap == 255).all()

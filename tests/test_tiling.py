@@ -74,6 +74,17 @@ def test_blending_constants_and_maps_together_equals_the_weighted_mean_pixel_by_
     np.testing.assert_allclose(blend(grid, maps), total / weight, rtol=1e-5, atol=1e-6)
 
 
+def test_a_tile_without_a_number_spoils_only_its_own_area():
+    grid = tile_grid(30, 30, 10, 0.0)  # 3 x 3 tiles, no overlap
+    values = [0.5] * len(grid)
+    values[4] = float("nan")  # the middle tile
+    mosaic = blend(grid, values)
+    assert np.isnan(mosaic[10:20, 10:20]).all()
+    outside = np.ones((30, 30), dtype=bool)
+    outside[10:20, 10:20] = False
+    np.testing.assert_allclose(mosaic[outside], 0.5, rtol=1e-6)
+
+
 def test_blending_is_the_window_weighted_mean_of_the_overlapping_tiles():
     grid = tile_grid(10, 16, 10, 0.4)  # two tiles side by side, columns 6..9 shared
     assert grid.origins() == [(0, 0), (0, 6)]

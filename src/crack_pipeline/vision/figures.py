@@ -1,6 +1,5 @@
 """Pictures shared by every room: a titled sheet of captioned pictures, drawn with Pillow (`sheet`), the same
-sheet as a matplotlib Figure for the catalog's figure datasets (`grid`), a heatmap in jet colours, and PNG
-bytes of a figure.
+sheet as a matplotlib Figure for the catalog's figure datasets (`grid`), and a heatmap in jet colours.
 
 Sheets are composed in pixels, not laid out by matplotlib: a 16-picture grid or a strip of heatmaps through
 training takes milliseconds, not a quarter of a second (explaining one photo wrote 12 of them). Figures are
@@ -8,7 +7,6 @@ built with the object-oriented API (`Figure`), never pyplot, so no backend is ev
 
 from __future__ import annotations
 
-import io
 import math
 import textwrap
 from collections.abc import Sequence
@@ -21,34 +19,36 @@ from PIL import Image, ImageDraw, ImageFont
 CELL = 256  # a picture's longer side on a sheet, in pixels
 GAP = 8  # pixels between cells and around the sheet
 CAPTION_SIZE, TITLE_SIZE = 11, 14  # font sizes in pixels
-DPI = 100
+# The dpi the catalog's figure datasets save at (conf/base/catalog.yml, `_figure`): a sheet wrapped in a
+# figure comes out pixel for pixel.
+DPI = 110
 
 # Matplotlib's jet as a 256-entry uint8 lookup table: colouring a 12-MP map is one indexing step.
 _JET = (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
-def jet(heatmap: np.ndarray) -> np.ndarray:
-    """An H x W map in [0, 1] (clipped) as H x W x 3 uint8 jet colours."""
-    levels = np.clip(heatmap, 0, 1, dtype=np.float32)
+def _levels(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (clipped) as uint8 levels 0..255, in place on one float32 copy."""
+    levels = np.clip(values, 0, 1, dtype=np.float32)
     levels *= 255
     np.rint(levels, out=levels)
+    return levels.astype(np.uint8)
+
+
+def jet(heatmap: np.ndarray) -> np.ndarray:
+    """An H x W map in [0, 1] (clipped) as H x W x 3 uint8 jet colours."""
     # In place and by np.take: a 12-MP map in 0.1 s, not 0.3 s.
-    return np.take(_JET, levels.astype(np.uint8), axis=0)
-
-
-def figure_png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
+    return np.take(_JET, _levels(heatmap), axis=0)
 
 
 def _rgb(picture: np.ndarray) -> Image.Image:
-    """A picture as an RGB image: a 2-D map in [0, 1] in jet colours, a float RGB in [0, 1], or uint8."""
+    """A picture as an RGB image: a 2-D map in [0, 1] in jet colours, a float RGB in [0, 1], or uint8 RGB
+    (an alpha channel is dropped)."""
     if picture.ndim == 2:
         return Image.fromarray(jet(picture))
     if picture.dtype != np.uint8:
-        picture = np.round(255 * np.clip(picture, 0, 1)).astype(np.uint8)
-    return Image.fromarray(picture[..., :3])
+        picture = _levels(picture)
+    return Image.fromarray(np.ascontiguousarray(picture[..., :3]))
 
 
 def _fitted(picture: Image.Image, cell: int) -> Image.Image:
@@ -59,9 +59,13 @@ def _fitted(picture: Image.Image, cell: int) -> Image.Image:
 
 
 def _wrapped(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """`text`'s lines, each wrapped to fit `width` pixels."""
-    per_line = max(8, int(width / max(1.0, font.getlength("n"))))
-    return [part for line in text.split("\n") for part in (textwrap.wrap(line, per_line) or [""])]
+    """`text`'s lines, each wrapped to fit `width` pixels (down to 4 characters a line)."""
+    per_line = max(4, int(width / max(1.0, font.getlength("n"))))
+    while True:
+        lines = [part for line in text.split("\n") for part in (textwrap.wrap(line, per_line) or [""])]
+        if per_line == 4 or all(font.getlength(line) <= width for line in lines):
+            return lines
+        per_line = max(4, per_line * 4 // 5)
 
 
 def sheet(
@@ -106,7 +110,7 @@ def sheet(
 
 
 def figure_of(pixels: np.ndarray) -> Figure:
-    """A Figure showing `pixels` edge to edge, one figure pixel per pixel at DPI."""
+    """A Figure showing `pixels` edge to edge, one saved pixel per pixel when saved at DPI."""
     height, width = pixels.shape[:2]
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     axis = figure.add_axes((0, 0, 1, 1))

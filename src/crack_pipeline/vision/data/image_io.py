@@ -140,11 +140,10 @@ def _to_rgb8(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def png_bytes(pixels: np.ndarray) -> bytes:
-    """An HxW or HxWx3 uint8 array (or HxW bool, 1-bit) as PNG (lossless) bytes."""
+def png_bytes(pixels: np.ndarray, compress_level: int = 6) -> bytes:
+    """An HxW or HxWx3 uint8 array (or HxW bool, 1-bit) as PNG (lossless) bytes, zlib at `compress_level`."""
     buffer = io.BytesIO()
-    # zlib level 1: on photo-like pictures 4.5x faster than Pillow's default 6, for 15 % more bytes.
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 

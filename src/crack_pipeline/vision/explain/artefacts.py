@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from crack_pipeline.vision import figures
-from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.explain import rendering
 from crack_pipeline.vision.explain.cam_strips import OVERVIEW, pointing_by_epoch, progress_files
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
@@ -114,7 +113,7 @@ class ArtefactWriter:
             drawn = pool.submit(_overlay, photo.image, explanation, overlay_name)
             cracks, measured = self._measured(method, ref.name, explanation)
             if mask_name:
-                files[mask_name] = png_bytes(explanation.crack_mask)  # 1-bit: 0.3 s less at 12 MP
+                files[mask_name] = rendering.picture_png(explanation.crack_mask)  # 1-bit: 0.3 s less at 12 MP
             small = rendering.thumbnail(photo.image)
             files[f"{name}_panel.png"] = _panel_png(small, explanation, title, height)
             if probability_name:
@@ -189,7 +188,7 @@ def _panel_png(small: np.ndarray, explanation: PhotoExplanation, title: str, hei
         title,
         rendering.scale_boxes(explanation.boxes, small.shape[0] / height),
     )
-    return png_bytes(panel)
+    return rendering.picture_png(panel)
 
 
 def _probability_jpg(small: np.ndarray, explanation: PhotoExplanation) -> bytes:
@@ -239,7 +238,7 @@ def summary_files(
             pixels = figures.sheet(
                 [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
             )
-            files[f"{method}/grid_{count}.png"] = png_bytes(pixels)
+            files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
     progress = None
     if cam_progress:
         strips = sorted(name for name in files if name.startswith("cam_progress/") and name != OVERVIEW)

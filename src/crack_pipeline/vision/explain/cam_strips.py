@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.explain.names import safe_name
-from crack_pipeline.vision.explain.rendering import overlay
+from crack_pipeline.vision.explain.rendering import overlay, picture_png
 from crack_pipeline.vision.explain.tiling import resize_heatmap
 from crack_pipeline.vision.figures import CELL, sheet
 
@@ -67,15 +66,17 @@ def progress_overview(record: dict[str, Any], variant: str) -> np.ndarray:
 
 
 def _cell(record: dict[str, Any]) -> int:
-    """The samples' own side, up to a sheet's usual cell: not enlarged (a quarter of the pixels to encode
-    at 160 px)."""
+    """The samples' own side, up to a sheet's usual cell: not enlarged (at 160 px, 40 % of the pixels to
+    encode)."""
     return min(CELL, max(record["images"].shape[-2:]))
 
 
 def progress_files(record: dict[str, Any], variant: str) -> dict[str, bytes]:
     """The strips and the overview as PNG files under `cam_progress/`."""
-    files = {f"cam_progress/{name}.png": png_bytes(s) for name, s in progress_strips(record, variant).items()}
-    files[OVERVIEW] = png_bytes(progress_overview(record, variant))
+    files = {
+        f"cam_progress/{name}.png": picture_png(s) for name, s in progress_strips(record, variant).items()
+    }
+    files[OVERVIEW] = picture_png(progress_overview(record, variant))
     return files
 
 

