@@ -1,5 +1,6 @@
 """The training loop on tiny synthetic tensors: learning, early stopping, resume, precision, no decoding."""
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -10,7 +11,12 @@ from crack_pipeline.vision.data import image_io
 from crack_pipeline.vision.data.augment import AugmentConfig, augment
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.models.inference import crack_probabilities, predict_logits
+from crack_pipeline.vision.models.inference import (
+    crack_probabilities,
+    crack_probabilities_and_features,
+    fold_batch_norms,
+    predict_logits,
+)
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
@@ -267,6 +273,39 @@ def test_after_epoch_sees_each_epochs_model_and_can_stop_training(data):
 
     result = fit(seeded_model(), SPEC, train, val, config(epochs=5), after_epoch=stop_at_2)
     assert [row["epoch"] for row in result.history] == [1, 2] and [e for e, _ in seen] == [1, 2]
+
+
+@pytest.mark.parametrize("balanced", [False, True])
+def test_the_head_stage_draws_domains_as_epochs_do(data, balanced):
+    train, val, _ = data
+    common = ImageTensors(train.images, train.labels, [f"common/{i}" for i in range(len(train))])
+    rare_images = torch.zeros((6, *train.images.shape[1:]), dtype=torch.uint8)  # one look: one feature row
+    rare = ImageTensors(rare_images, torch.ones(6, dtype=torch.long), [f"rare/{i}" for i in range(6)])
+    model = seeded_model()
+    seen: list[torch.Tensor] = []  # every feature row the classifier is trained on
+    model.get_submodule(SPEC.head).register_forward_pre_hook(
+        lambda head, inputs: seen.extend(inputs[0].detach()) if head.training else None
+    )
+    settings = config(head_passes=10, balance_domains=balanced)
+    training.train_head_on_features(
+        model,
+        SPEC,
+        common.concat(rare),
+        val,
+        settings,
+        None,
+        Precision("fp32"),
+        torch.Generator().manual_seed(0),
+    )
+    rows = torch.stack(seen)
+    # The all-black rare images give one feature row; the common ones are never all black.
+    probe = fold_batch_norms(copy.deepcopy(model).eval())
+    _, found = crack_probabilities_and_features(
+        probe, SPEC.head, rare_images[:1], SPEC.mean, SPEC.std, Precision("fp32")
+    )
+    share = float(torch.isclose(rows, torch.from_numpy(found)[0]).all(1).float().mean())
+    expected = 0.5 if balanced else 6 / (len(train) + 6)
+    assert abs(share - expected) < 0.06, (share, expected)
 
 
 def test_a_head_stage_trains_the_classifier_alone_on_features_computed_once(data, monkeypatch):

@@ -16,6 +16,7 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.schedule import epoch_order
 
 
 def train_head_on_features(
@@ -29,7 +30,8 @@ def train_head_on_features(
     generator: torch.Generator,
 ) -> dict[str, float]:
     """Train `model`'s classifier (`spec.head`) in place for `config.head_passes` passes over the backbone's
-    features of `train`; the run's history row of this stage (epoch 0): validation loss and accuracy, from
+    features of `train`, each pass drawn as an epoch is (with `config.balance_domains`, every domain
+    equally often); the run's history row of this stage (epoch 0): validation loss and accuracy, from
     the features of `val`, learning rate and seconds."""
     started = time.perf_counter()
     head = model.get_submodule(spec.head)
@@ -57,7 +59,7 @@ def train_head_on_features(
     labels = train.labels.to(precision.device)
     head.train()
     for _ in range(config.head_passes):
-        order = torch.randperm(len(train_features), generator=generator)
+        order = epoch_order(train, config.balance_domains, generator)  # domains balanced as epochs are
         for start in range(0, len(order), config.batch_size):
             index = order[start : start + config.batch_size]
             loss = nn.functional.cross_entropy(head(train_features[index]), labels[index], weight=weight)
