@@ -266,3 +266,26 @@ def test_a_photo_explains_at_most_cam_max_tiles_the_most_probable(trained_checkp
     assert heatmap[~explained].max() == 0 and heatmap[explained].max() > 0, "the two most probable tiles"
     with pytest.raises(ValueError, match="cam_max_tiles must be at least 1"):
         TilingConfig(cam_max_tiles=0)
+
+
+def test_what_a_photo_shows_by_default_does_not_follow_the_cpus_bf16(
+    trained_checkpoint, tmp_path, monkeypatch
+):
+    """`precision: auto` explains a photo the same on a CPU with native bf16 and on one without (bf16 moved
+    a mosaic by up to 0.55 where it was chosen): heatmap, tile probabilities, mask and boxes."""
+    from crack_pipeline.vision.models import precision
+
+    photo = render_photo(SynthConfig(image_size=96, seed=5, difficulty=0.0), 240, 330, cracks=2)
+    Image.fromarray(photo.image).save(tmp_path / "wall.png")
+    items = [ImageRef("wall.png", tmp_path / "wall.png")]
+    tiling = TilingConfig(tile_size=96, overlap=0.25, cam_min_probability=0.0)
+    shown = {}
+    for native in (True, False):
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda native=native: native)
+        result = explain_images(trained_checkpoint, items, ["layercam"], 0.5, tiling=tiling, sanity_images=0)
+        shown[native] = (result.files, result.boxes)
+    for name in ("00000_wall_heatmap.npy", "00000_wall_tiles.npy"):
+        with_bf16, without = (np.load(io.BytesIO(shown[n][0][f"layercam/{name}"])) for n in (True, False))
+        np.testing.assert_array_equal(with_bf16, without, err_msg=name)
+    assert shown[True][0]["layercam/00000_wall_mask.png"] == shown[False][0]["layercam/00000_wall_mask.png"]
+    pd.testing.assert_frame_equal(shown[True][1], shown[False][1])
