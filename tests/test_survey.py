@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from kedro.io.core import DatasetError
 from PIL import Image
 
@@ -21,7 +22,7 @@ from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain import survey
-from crack_pipeline.vision.explain.survey import MANIFEST, RECORDS, Shard, photo_key
+from crack_pipeline.vision.explain.survey import MANIFEST, PROGRESS, RECORDS, Shard, photo_key
 from crack_pipeline.vision.settings import ConfigError
 
 EXPLAIN = {"methods": ["layercam"], "threshold": 0.5, "batch_size": 16, "crack_masks": {}}
@@ -155,6 +156,40 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     # A survey continues only as it began.
     with pytest.raises(InputError, match=r"resumed was started with other settings \(threshold: 0\.5 then"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", threshold=0.7)
+
+
+def test_a_survey_gallery_shows_its_models_heatmaps_through_training(trained_checkpoint, site, tmp_path):
+    record = {
+        "method": "layercam",
+        "target": "crack",
+        "names": ["Positive/a.jpg", "Negative/b.jpg"],
+        "labels": [1, 0],
+        "images": torch.full((2, 3, 32, 32), 128, dtype=torch.uint8),
+        "epochs": [1, 2],
+        "heatmaps": [
+            torch.zeros((2, 8, 8), dtype=torch.uint8),
+            torch.full((2, 8, 8), 255, dtype=torch.uint8),
+        ],
+        "probabilities": [[0.6, 0.4], [0.9, 0.1]],
+        "pointing_game": [0.5, 1.0],
+        "seconds": [0.1, 0.1],
+    }
+    checkpoint = {**trained_checkpoint, "cam_progress": record}
+    (started,) = survey_run(checkpoint, site, tmp_path / "s", stop_after=1)
+    assert MANIFEST in started and PROGRESS in started, "saved once, with the manifest"
+    assert sum(name.startswith("cam_progress/") for name in started) == 3, "two strips and the overview"
+    survey_run(checkpoint, site, tmp_path / "s")
+    page = merged(site, tmp_path / "s")[0]["index.html"].decode()
+    assert "pointing game by\nepoch: 1: 0.50, 2: 1.00" in page
+    links = re.findall(r'href="([^"]*cam_progress/[^"]*)"', page)
+    gallery = tmp_path / "s/gallery/v/gallery"
+    assert len(links) == 3 and all((gallery / link).resolve().is_file() for link in links)
+    # A model without a record: no section, no files.
+    plain = survey_run(trained_checkpoint, site, tmp_path / "plain", stop_after=1)[0]
+    assert (
+        PROGRESS not in plain
+        and "Where the model looked" not in merged(site, tmp_path / "plain")[0]["index.html"].decode()
+    )
 
 
 def test_merging_a_survey_that_explained_nothing_says_so(site, tmp_path):

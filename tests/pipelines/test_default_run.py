@@ -353,6 +353,10 @@ def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
     assert len(predictions) == 4 and (predictions.tiles == 9).all(), "3 x 3 tiles of 64 px, 1/4 overlap"
     cards = json.loads(re.search(r"const items = (.*);\n", gallery.read_text()).group(1))
     assert all((gallery.parent / card["overlay"]).resolve().is_file() for card in cards)
+    strips = re.findall(r'href="([^"]*cam_progress/[^"]*)"', gallery.read_text())
+    assert strips and all((gallery.parent / strip).resolve().is_file() for strip in strips), (
+        "the champion's heatmaps through training, linked from the gallery"
+    )
     assert len(list((folder / "gallery").iterdir())) == 2, "one gallery per merge, none overwritten"
 
 

@@ -21,10 +21,12 @@ from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.run import PhotoExplainer
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
+    PROGRESS,
     RECORDS,
     Shard,
     check_manifest,
     merge_records,
+    progress_saves,
     record_name,
     survey_saves,
 )
@@ -106,7 +108,7 @@ def explain_survey_photos(
             else None
         )
         if check_manifest(found, wanted, str(survey_progress.root)):
-            yield {MANIFEST: json.dumps(wanted, indent=1).encode()}
+            yield {**progress_saves(checkpoint), MANIFEST: json.dumps(wanted, indent=1).encode()}
         done = {name for name in survey_progress.files if name.startswith(RECORDS)}
         todo = [ref for ref in photos if record_name(ref.name) not in done]
         logger.info(
@@ -148,8 +150,16 @@ def merge_survey(
     columns = ArtefactWriter(
         manifest["threshold"], manifest["mm_per_pixel"], manifest["severity_bands"]
     ).measurement_columns
+    progress = (
+        json.loads(survey_photos.path_of(PROGRESS).read_bytes()) if PROGRESS in survey_photos.files else None
+    )
     merged = merge_records(
-        records, lambda name: survey_photos.path_of(name).read_bytes(), manifest, columns, GALLERY_TO_SURVEY
+        records,
+        lambda name: survey_photos.path_of(name).read_bytes(),
+        manifest,
+        columns,
+        GALLERY_TO_SURVEY,
+        progress,
     )
     for name, reason in merged.skipped.items():
         logger.warning("survey: skipped %s (%s)", name, reason)

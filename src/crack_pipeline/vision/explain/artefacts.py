@@ -16,7 +16,7 @@ import pandas as pd
 
 from crack_pipeline.vision import figures
 from crack_pipeline.vision.explain import rendering
-from crack_pipeline.vision.explain.cam_strips import OVERVIEW, pointing_by_epoch, progress_files
+from crack_pipeline.vision.explain.cam_strips import progress_files, progress_links
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
@@ -170,9 +170,10 @@ class ArtefactWriter:
         """The grids of the first images of each method, the model's heatmaps through training
         (`cam_progress`, its checkpoint's record) and the gallery added to the files; the files, the
         predictions table, the boxes table and the crack measurements table (one row per crack)."""
-        self.files.update(
-            summary_files(self.gallery, self._grid_pictures, model, self.threshold, cam_progress)
-        )
+        pictures = progress_files(cam_progress, model) if cam_progress else {}
+        progress = progress_links(cam_progress, pictures) if cam_progress else None
+        self.files.update(pictures)
+        self.files.update(summary_files(self.gallery, self._grid_pictures, model, self.threshold, progress))
         predictions, boxes, measurements = tables(
             self.rows, self.box_rows, self.measurement_tables, self.measurement_columns
         )
@@ -227,11 +228,12 @@ def summary_files(
     grid_pictures: Mapping[str, list[tuple[np.ndarray, str]]],
     model: str,
     threshold: float,
-    cam_progress: dict[str, Any] | None = None,
+    progress: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
-    """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), the strips of the
-    model's heatmaps through training (`cam_progress`, if recorded), and the gallery of `cards`."""
-    files = progress_files(cam_progress, model) if cam_progress else {}
+    """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), and the gallery of
+    `cards`, showing the model's heatmaps through training where `progress` links them
+    (cam_strips.progress_links)."""
+    files = {}
     for method, pictures in grid_pictures.items():
         for count in GRID_SIZES:
             shown = pictures[:count]
@@ -239,10 +241,6 @@ def summary_files(
                 [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
             )
             files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
-    progress = None
-    if cam_progress:
-        strips = sorted(name for name in files if name.startswith("cam_progress/") and name != OVERVIEW)
-        progress = {"pointing": pointing_by_epoch(cam_progress), "strips": strips}
     files["index.html"] = rendering.gallery_html(cards, model, threshold, progress).encode()
     return files
 

@@ -64,9 +64,9 @@ _TEMPLATES = jinja2.Environment(
 def gallery_html(items: list[dict], model: str, threshold: float, progress: dict | None = None) -> str:
     """A self-contained page (no network) listing `items`: file, label, predicted, probability, correct,
     method, overlay and panel (relative links); for whole photos also width, height, tiles,
-    probability_map and boxes. `progress` ({"pointing": text, "strips": [file]}) shows the model's
-    heatmaps through training first. Names are escaped by the template, and the items' JSON cannot close
-    the script it sits in (`<`, `>`, `&` as unicode escapes)."""
+    probability_map and boxes. `progress` ({"pointing": text, "overview": file, "strips": [file]}) shows the
+    model's heatmaps through training first. Names are escaped by the template, and the items' JSON cannot
+    close the script it sits in (`<`, `>`, `&` as unicode escapes)."""
     data = json.dumps(items).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     page = _TEMPLATES.get_template("gallery.html")
     return page.render(

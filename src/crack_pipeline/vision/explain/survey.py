@@ -2,9 +2,11 @@
 a killed run continues where it stopped and N processes can share the work (shards); merged at the end
 into one gallery and one set of tables.
 
-Layout of a survey folder: `survey.json` (what the survey explains, with which model and settings),
-`photos/<method>/<key>_*` (each photo's files, as `explain` writes them) and `records/<key>.json` (its
-table rows and gallery cards; written last, so a photo counts as done only once all its files are).
+Layout of a survey folder: `survey.json` (what the survey explains, with which model and settings), with
+the model's heatmaps through training beside it where its checkpoint recorded them (`cam_progress/*.png`,
+linked from `cam_progress.json`), `photos/<method>/<key>_*` (each photo's files, as `explain` writes them)
+and `records/<key>.json` (its table rows and gallery cards; written last, so a photo counts as done only
+once all its files are).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from crack_pipeline.vision.explain.artefacts import (
     summary_files,
     tables,
 )
+from crack_pipeline.vision.explain.cam_strips import progress_files, progress_links
 from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.run import PhotoExplainer
 from crack_pipeline.vision.settings import ConfigError
@@ -38,6 +41,7 @@ from crack_pipeline.vision.settings import ConfigError
 MANIFEST = "survey.json"
 PHOTOS = "photos/"
 RECORDS = "records/"
+PROGRESS = "cam_progress.json"  # links to the survey model's heatmaps through training
 LINKED = ("overlay", "panel", "probability_map", "mask")  # a gallery card's links to a photo's files
 
 
@@ -80,6 +84,16 @@ def photo_key(name: str) -> str:
 
 def record_name(name: str) -> str:
     return f"{RECORDS}{photo_key(name)}.json"
+
+
+def progress_saves(checkpoint: Mapping[str, Any]) -> dict[str, bytes]:
+    """The survey model's heatmaps through training, where its checkpoint recorded them: the strips and
+    overview, and their links (PROGRESS), saved once with the manifest; nothing without a record."""
+    record = checkpoint.get("cam_progress")
+    if not record:
+        return {}
+    pictures = progress_files(record, checkpoint["variant"])
+    return {**pictures, PROGRESS: _json(progress_links(record, pictures))}
 
 
 def check_manifest(found: Mapping[str, Any] | None, wanted: Mapping[str, Any], where: str) -> bool:
@@ -180,10 +194,12 @@ def merge_records(
     manifest: Mapping[str, Any],
     measurement_columns: list[str],
     link_prefix: str,
+    progress: Mapping[str, Any] | None = None,
 ) -> MergedSurvey:
     """The gallery, grids and tables of a survey from its photos' records, in order of file name, whichever
     shard wrote them. `read(relative path) -> bytes` reads a photo's file (the grids' overlays);
-    `link_prefix` leads from the gallery's folder to the survey's."""
+    `link_prefix` leads from the gallery's folder to the survey's; `progress` (the survey's PROGRESS links)
+    puts the model's heatmaps through training in the gallery."""
     rows, cards, boxes, cracks, skipped = [], [], [], [], {}
     pictures: dict[str, list[tuple[np.ndarray, str]]] = {}
     for record in sorted(records, key=lambda r: r["file"]):
@@ -197,6 +213,13 @@ def merge_records(
             overlay = PHOTOS + card["overlay"]
             add_grid_picture(pictures, card, lambda overlay=overlay: decode_image(read(overlay)).pixels)
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
-    files = summary_files(cards, pictures, manifest["model"], manifest["threshold"])
+    linked = None
+    if progress:
+        linked = {
+            "pointing": progress["pointing"],
+            "overview": link_prefix + progress["overview"],
+            "strips": [link_prefix + strip for strip in progress["strips"]],
+        }
+    files = summary_files(cards, pictures, manifest["model"], manifest["threshold"], linked)
     predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)
     return MergedSurvey(files, predictions, box_table, measurements, skipped)
