@@ -23,6 +23,7 @@ from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.rendering import BOX_COLOUR, OUTLINE_COLOUR, draw_boxes, scale_boxes
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from tests.conftest import SHARED_DATA
 
@@ -275,6 +276,11 @@ def test_what_a_photo_shows_by_default_does_not_follow_the_cpus_bf16(
     a mosaic by up to 0.55 where it was chosen): heatmap, tile probabilities, mask and boxes."""
     from crack_pipeline.vision.models import precision
 
+    # Fails the day `auto` picks bf16 for explaining on a native-bf16 CPU (AUTO_BF16_USES).
+    for use in ("inference", "cam"):
+        for native in (True, False):
+            monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda native=native: native)
+            assert Precision.resolve("auto", use).name == "fp32", (use, native)
     photo = render_photo(SynthConfig(image_size=96, seed=5, difficulty=0.0), 240, 330, cracks=2)
     Image.fromarray(photo.image).save(tmp_path / "wall.png")
     items = [ImageRef("wall.png", tmp_path / "wall.png")]

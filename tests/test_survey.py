@@ -185,11 +185,14 @@ def test_a_survey_gallery_shows_its_models_heatmaps_through_training(trained_che
     gallery = tmp_path / "s/gallery/v/gallery"
     assert len(links) == 3 and all((gallery / link).resolve().is_file() for link in links)
     # A model without a record: no section, no files.
-    plain = survey_run(trained_checkpoint, site, tmp_path / "plain", stop_after=1)[0]
-    assert (
-        PROGRESS not in plain
-        and "Where the model looked" not in merged(site, tmp_path / "plain")[0]["index.html"].decode()
-    )
+    plain = survey_run(trained_checkpoint, site, tmp_path / "older", stop_after=2)
+    assert not any(PROGRESS in save for save in plain)
+    assert "Where the model looked" not in merged(site, tmp_path / "older")[0]["index.html"].decode()
+    # A survey begun before galleries showed them gets its model's once, when it continues.
+    (added, *_) = survey_run(checkpoint, site, tmp_path / "older")
+    assert PROGRESS in added and MANIFEST not in added
+    assert "Where the model looked" in merged(site, tmp_path / "older")[0]["index.html"].decode()
+    assert not any(PROGRESS in save for save in survey_run(checkpoint, site, tmp_path / "older"))
 
 
 def test_merging_a_survey_that_explained_nothing_says_so(site, tmp_path):

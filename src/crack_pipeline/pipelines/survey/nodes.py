@@ -68,7 +68,8 @@ def explain_survey_photos(
         explain: `params:explain` — input_dir, survey, shard, and how to explain (methods, threshold,
             crack_masks, mm_per_pixel, severity_bands, batch_size).
     Yields:
-        The survey's manifest first when new, then one `{relative path: bytes}` per photo.
+        The survey's manifest first when new (with its model's heatmaps through training, where recorded),
+        then one `{relative path: bytes}` per photo.
     """
     shard = Shard.parse(explain.get("shard"))
     photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
@@ -109,6 +110,8 @@ def explain_survey_photos(
         )
         if check_manifest(found, wanted, str(survey_progress.root)):
             yield {**progress_saves(checkpoint), MANIFEST: json.dumps(wanted, indent=1).encode()}
+        elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):
+            yield progress  # a survey begun before its gallery showed them: its model's, added once
         done = {name for name in survey_progress.files if name.startswith(RECORDS)}
         todo = [ref for ref in photos if record_name(ref.name) not in done]
         logger.info(

@@ -80,15 +80,11 @@ def progress_files(record: dict[str, Any], variant: str) -> dict[str, bytes]:
     return files
 
 
-def progress_links(record: dict[str, Any], files: dict[str, bytes], prefix: str = "") -> dict[str, Any]:
-    """What a gallery shows of the record whose `progress_files` are `files`, linked through `prefix` (from
-    the gallery's folder to theirs): the pointing game by epoch, the overview and the strips."""
+def progress_links(record: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+    """What a gallery beside them shows of the record whose `progress_files` are `files`: the pointing game
+    by epoch, the overview and the strips."""
     strips = sorted(name for name in files if name != OVERVIEW)
-    return {
-        "pointing": pointing_by_epoch(record),
-        "overview": prefix + OVERVIEW,
-        "strips": [prefix + name for name in strips],
-    }
+    return {"pointing": pointing_by_epoch(record), "overview": OVERVIEW, "strips": strips}
 
 
 def pointing_by_epoch(record: dict[str, Any]) -> str:

@@ -32,8 +32,8 @@ class TrainConfig:
     # scratch on a few hundred images (README, "small_cnn").
     schedule: Literal["constant", "onecycle"] = "constant"
     warmup: float = 0.3
-    # Draw each epoch's images so that every domain (the `<domain>/` of an image's key) is seen equally
-    # often, however many images it has; false: each image once per epoch.
+    # Draw each epoch's images (and the head stage's passes) so that every domain (the `<domain>/` of an
+    # image's key) is seen equally often, however many images it has; false: each image once per epoch.
     balance_domains: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     progress: bool = True
