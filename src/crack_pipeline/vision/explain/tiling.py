@@ -87,23 +87,29 @@ def blend(grid: TileGrid, tile_maps: Sequence[np.ndarray | float]) -> np.ndarray
     """One full-resolution map from one map (or one constant) per tile, in `grid.origins()` order:
     the window-weighted mean over the tiles covering each pixel.
 
-    The window is separable and the tiles sit on a grid, so the weights' sum is an outer product and the
-    constant tiles' share two matrix products: only tiles with a map of their own are added pixel by pixel
-    (a 12-MP photo of 432 constant tiles: 0.01 s instead of 0.17 s)."""
+    The window is separable and the tiles sit on a grid, so the weights' sum is an outer product and each
+    row of constant tiles adds one outer product over its band: only tiles with a map of their own are
+    added window by window (a 12-MP photo of 432 constant tiles: 0.05 s instead of 0.17 s). Every pixel is
+    products and sums of float32 numbers in a fixed order, the same on any CPU."""
     if len(tile_maps) != len(grid):
         raise ValueError(f"{len(tile_maps)} tile maps for a grid of {len(grid)} tiles")
-    along_y = _placed_tents(grid.ys, grid.tile_height, grid.height)
     along_x = _placed_tents(grid.xs, grid.tile_width, grid.width)
     window = tile_window(grid.tile_height, grid.tile_width)
-    constants = np.zeros(grid.shape)
+    constants = np.zeros(grid.shape, dtype=np.float32)
     total = np.zeros((grid.height, grid.width), dtype=np.float32)
     for index, ((y, x), tile_map) in enumerate(zip(grid.origins(), tile_maps, strict=True)):
         if np.ndim(tile_map) == 0 and np.isfinite(tile_map):  # a NaN stays in its own tile
             constants.flat[index] = tile_map
         else:
             total[y : y + grid.tile_height, x : x + grid.tile_width] += window * tile_map
-    # In float64: what the blend says must not follow one CPU's BLAS kernels in its last float32 bits.
-    total += (along_y.T.astype(np.float64) @ constants @ along_x).astype(np.float32)
+    tent_y = _tent(grid.tile_height)
+    for row, y in enumerate(grid.ys):
+        # This row of tiles' constants along x: each pixel a sum of at most a few products, in tile order.
+        along_row = np.zeros(grid.width, dtype=np.float32)
+        for column in range(len(grid.xs)):
+            along_row += constants[row, column] * along_x[column]
+        total[y : y + grid.tile_height] += np.outer(tent_y, along_row)
+    along_y = _placed_tents(grid.ys, grid.tile_height, grid.height)
     return total / np.outer(along_y.sum(axis=0), along_x.sum(axis=0))
 
 
