@@ -14,7 +14,7 @@ from crack_pipeline.vision.explain.cam_progress import (
     cam_progress,
     progress_samples,
 )
-from crack_pipeline.vision.explain.cam_strips import progress_files, progress_links
+from crack_pipeline.vision.explain.cam_strips import progress_pictures
 from crack_pipeline.vision.explain.rendering import gallery_html
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training.loop import fit
@@ -115,19 +115,18 @@ def test_the_record_goes_into_a_safe_checkpoint_and_renders_strips_and_a_gallery
     buffer.seek(0)
     record = torch.load(buffer, weights_only=True)["cam_progress"]
 
-    files = progress_files(record, "small_cnn")
+    files, links = progress_pictures(record, "small_cnn")
     strips = sorted(name for name in files if "overview" not in name)
     assert len(strips) == 4 and all(name.startswith("cam_progress/0") for name in strips)
     assert all(files[name].startswith(b"\x89PNG") for name in files)
 
     grid_pictures = {"layercam": [(np.zeros((8, 8, 3), np.uint8), "a grid picture")]}
-    links = progress_links(record, files)
     page = summary_files([], grid_pictures, "small_cnn", 0.5, links)["index.html"].decode()
     assert "grid_9.png" not in page.split("Where the model looked")[1].split("</details>")[0]
     assert "Where the model looked while it learned" in page and "cam_progress/overview.png" in page
     assert all(f'href="{name}"' in page for name in strips)
     record["names"][0] = '<img src=x onerror="alert(1)">.jpg'
-    assert all("<" not in name and '"' not in name for name in progress_files(record, "small_cnn"))
+    assert all("<" not in name and '"' not in name for name in progress_pictures(record, "small_cnn")[0])
     escaped = gallery_html(
         [], "m", 0.5, {"pointing": "<b>0: 1.00</b>", "overview": "o.png", "strips": ["cam_progress/<i>.png"]}
     )

@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from mlflow.models import infer_signature
 
-from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_overview, progress_strips
+from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_sheets
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint, threshold_basis
 
 REGISTERED_MODEL = "crack-classifier"
@@ -86,9 +86,10 @@ def _log_cam_progress(record: dict[str, Any], variant: str) -> None:
     slider), and its strip and the overview as pictures."""
     for epoch, name, picture in progress_overlays(record):
         mlflow.log_image(picture, key=f"cam_progress/{name}", step=epoch)
-    for name, strip in progress_strips(record, variant).items():
+    strips, overview = progress_sheets(record, variant)
+    for name, strip in strips.items():
         mlflow.log_image(strip, f"cam_progress/{name}.png")
-    mlflow.log_image(progress_overview(record, variant), "cam_progress/overview.png")
+    mlflow.log_image(overview, "cam_progress/overview.png")
 
 
 def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:

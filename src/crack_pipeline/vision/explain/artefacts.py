@@ -16,7 +16,7 @@ import pandas as pd
 
 from crack_pipeline.vision import figures
 from crack_pipeline.vision.explain import rendering
-from crack_pipeline.vision.explain.cam_strips import progress_files, progress_links
+from crack_pipeline.vision.explain.cam_strips import progress_pictures
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
@@ -170,8 +170,7 @@ class ArtefactWriter:
         """The grids of the first images of each method, the model's heatmaps through training
         (`cam_progress`, its checkpoint's record) and the gallery added to the files; the files, the
         predictions table, the boxes table and the crack measurements table (one row per crack)."""
-        pictures = progress_files(cam_progress, model) if cam_progress else {}
-        progress = progress_links(cam_progress, pictures) if cam_progress else None
+        pictures, progress = progress_pictures(cam_progress, model) if cam_progress else ({}, None)
         self.files.update(pictures)
         self.files.update(summary_files(self.gallery, self._grid_pictures, model, self.threshold, progress))
         predictions, boxes, measurements = tables(
@@ -232,7 +231,7 @@ def summary_files(
 ) -> dict[str, bytes]:
     """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), and the gallery of
     `cards`, showing the model's heatmaps through training where `progress` links them
-    (cam_strips.progress_links)."""
+    (cam_strips.progress_pictures)."""
     files = {}
     for method, pictures in grid_pictures.items():
         for count in GRID_SIZES:

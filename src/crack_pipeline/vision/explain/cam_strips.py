@@ -47,22 +47,30 @@ def _strip_rows(record: dict[str, Any]) -> dict[str, list[tuple[np.ndarray, str]
     return rows
 
 
-def progress_strips(record: dict[str, Any], variant: str) -> dict[str, np.ndarray]:
-    """One strip per sample (pixels), keyed by its name: the image, then its heatmap epoch by epoch."""
-    return {
-        name: sheet([p for p, _ in row], [c for _, c in row], f"{variant}: {name}", len(row), _cell(record))
-        for name, row in _strip_rows(record).items()
+def progress_sheets(record: dict[str, Any], variant: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One strip per sample (pixels), keyed by its name: the image, then its heatmap epoch by epoch; and the
+    overview of all of them. The overlays are drawn once for both."""
+    rows, cell = _strip_rows(record), _cell(record)
+    strips = {
+        name: sheet([p for p, _ in row], [c for _, c in row], f"{variant}: {name}", len(row), cell)
+        for name, row in rows.items()
     }
+    return strips, _overview(rows, record, variant, cell)
 
 
 def progress_overview(record: dict[str, Any], variant: str) -> np.ndarray:
+    """The overview alone (see `progress_sheets`)."""
+    return _overview(_strip_rows(record), record, variant, _cell(record))
+
+
+def _overview(
+    rows: dict[str, list[tuple[np.ndarray, str]]], record: dict[str, Any], variant: str, cell: int
+) -> np.ndarray:
     """Every sample's strip, one row each, titled with the pointing game per epoch (pixels)."""
     pointing = pointing_by_epoch(record)
     title = f"{variant}: {record['method']} of the crack class after each epoch (pointing game {pointing})"
-    cells = [cell for row in _strip_rows(record).values() for cell in row]
-    return sheet(
-        [p for p, _ in cells], [c for _, c in cells], title, len(record["epochs"]) + 1, _cell(record)
-    )
+    cells = [entry for row in rows.values() for entry in row]
+    return sheet([p for p, _ in cells], [c for _, c in cells], title, len(record["epochs"]) + 1, cell)
 
 
 def _cell(record: dict[str, Any]) -> int:
@@ -71,20 +79,23 @@ def _cell(record: dict[str, Any]) -> int:
     return min(CELL, max(record["images"].shape[-2:]))
 
 
-def progress_files(record: dict[str, Any], variant: str) -> dict[str, bytes]:
-    """The strips and the overview as PNG files under `cam_progress/`."""
-    files = {
-        f"cam_progress/{name}.png": picture_png(s) for name, s in progress_strips(record, variant).items()
+def progress_pictures(record: dict[str, Any], variant: str) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The strips and the overview as PNG files under `cam_progress/`, and what a gallery beside them links:
+    the pointing game by epoch, the overview and the strips."""
+    strips, overview = progress_sheets(record, variant)
+    files = {f"cam_progress/{name}.png": picture_png(strip) for name, strip in strips.items()}
+    links = {"pointing": pointing_by_epoch(record), "overview": OVERVIEW, "strips": sorted(files)}
+    files[OVERVIEW] = picture_png(overview)
+    return files, links
+
+
+def linked_through(links: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """`progress_pictures`' links as seen from a gallery that `prefix` leads from to their folder."""
+    return {
+        **links,
+        "overview": prefix + links["overview"],
+        "strips": [prefix + strip for strip in links["strips"]],
     }
-    files[OVERVIEW] = picture_png(progress_overview(record, variant))
-    return files
-
-
-def progress_links(record: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
-    """What a gallery beside them shows of the record whose `progress_files` are `files`: the pointing game
-    by epoch, the overview and the strips."""
-    strips = sorted(name for name in files if name != OVERVIEW)
-    return {"pointing": pointing_by_epoch(record), "overview": OVERVIEW, "strips": strips}
 
 
 def pointing_by_epoch(record: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ from crack_pipeline.vision.explain.artefacts import (
     summary_files,
     tables,
 )
-from crack_pipeline.vision.explain.cam_strips import progress_files, progress_links
+from crack_pipeline.vision.explain.cam_strips import linked_through, progress_pictures
 from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.run import PhotoExplainer
 from crack_pipeline.vision.settings import ConfigError
@@ -92,8 +92,8 @@ def progress_saves(checkpoint: Mapping[str, Any]) -> dict[str, bytes]:
     record = checkpoint.get("cam_progress")
     if not record:
         return {}
-    pictures = progress_files(record, checkpoint["variant"])
-    return {**pictures, PROGRESS: _json(progress_links(record, pictures))}
+    pictures, links = progress_pictures(record, checkpoint["variant"])
+    return {**pictures, PROGRESS: _json(links)}
 
 
 def check_manifest(found: Mapping[str, Any] | None, wanted: Mapping[str, Any], where: str) -> bool:
@@ -213,13 +213,7 @@ def merge_records(
             overlay = PHOTOS + card["overlay"]
             add_grid_picture(pictures, card, lambda overlay=overlay: decode_image(read(overlay)).pixels)
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
-    linked = None
-    if progress:
-        linked = {
-            "pointing": progress["pointing"],
-            "overview": link_prefix + progress["overview"],
-            "strips": [link_prefix + strip for strip in progress["strips"]],
-        }
+    linked = linked_through(progress, link_prefix) if progress else None
     files = summary_files(cards, pictures, manifest["model"], manifest["threshold"], linked)
     predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)
     return MergedSurvey(files, predictions, box_table, measurements, skipped)

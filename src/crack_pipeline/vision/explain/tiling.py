@@ -77,9 +77,9 @@ def tile_window(height: int, width: int) -> np.ndarray:
 
 def _placed_tents(starts: tuple[int, ...], tile: int, length: int) -> np.ndarray:
     """One row per tile start: the tent of a tile starting there along a side of `length` (0 elsewhere)."""
-    placed = np.zeros((len(starts), length), dtype=np.float32)
+    placed, tent = np.zeros((len(starts), length), dtype=np.float32), _tent(tile)
     for row, start in enumerate(starts):
-        placed[row, start : start + tile] = _tent(tile)
+        placed[row, start : start + tile] = tent
     return placed
 
 
