@@ -16,7 +16,6 @@ import pandas as pd
 
 from crack_pipeline.vision import figures
 from crack_pipeline.vision.explain import rendering
-from crack_pipeline.vision.explain.cam_strips import progress_pictures
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
@@ -165,14 +164,14 @@ class ArtefactWriter:
         return cracks, {f"cracks_{key}": value for key, value in image_summary(cracks).items()}
 
     def finish(
-        self, model: str, cam_progress: dict[str, Any] | None = None
+        self, model: str, progress: tuple[dict[str, bytes], dict[str, Any]] | None = None
     ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """The grids of the first images of each method, the model's heatmaps through training
-        (`cam_progress`, its checkpoint's record) and the gallery added to the files; the files, the
-        predictions table, the boxes table and the crack measurements table (one row per crack)."""
-        pictures, progress = progress_pictures(cam_progress, model) if cam_progress else ({}, None)
+        """The grids of the first images of each method, the model's heatmaps through training (`progress`:
+        their files and links, cam_strips.progress_pictures) and the gallery added to the files; the files,
+        the predictions table, the boxes table and the crack measurements table (one row per crack)."""
+        pictures, links = progress or ({}, None)
         self.files.update(pictures)
-        self.files.update(summary_files(self.gallery, self._grid_pictures, model, self.threshold, progress))
+        self.files.update(summary_files(self.gallery, self._grid_pictures, model, self.threshold, links))
         predictions, boxes, measurements = tables(
             self.rows, self.box_rows, self.measurement_tables, self.measurement_columns
         )

@@ -33,17 +33,18 @@ def crack_boxes(
     labels, _ = ndimage.label(probability_map >= threshold, structure=np.ones((3, 3), dtype=bool))
     boxes = []
     # Statistics within each region's bounding slice: over the whole map, scipy's per-label
-    # reductions sort all 12 million labels of a phone photo.
+    # reductions sort all 12 million labels of a phone photo. Reductions masked by `where`, not copies:
+    # a region may be most of a 12-MP photo.
     for number, found in enumerate(ndimage.find_objects(labels), start=1):
         inside = labels[found] == number
-        area = int(inside.sum())
+        area = int(np.count_nonzero(inside))
         if area < min_area:
             continue
-        evidence = np.where(inside, evidence_map[found], 0)
-        peak = float(evidence.max())
+        evidence = evidence_map[found]
+        peak = float(np.max(evidence, where=inside, initial=0.0))  # no evidence counts as 0
         if peak < min_evidence:
             continue
-        strong = evidence >= evidence_share * peak if peak > 0 else inside
+        strong = inside & (evidence >= evidence_share * peak) if peak > 0 else inside
         rows, columns = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
         y, x = found
         boxes.append(
@@ -53,7 +54,7 @@ def crack_boxes(
                 "x1": int(x.start + columns[-1] + 1),
                 "y1": int(y.start + rows[-1] + 1),
                 "area": area,
-                "probability": float(probability_map[found][inside].max()),
+                "probability": float(np.max(probability_map[found], where=inside, initial=-np.inf)),
                 "evidence": peak,
             }
         )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import jinja2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from scipy import ndimage
 
 from crack_pipeline.vision.data.image_io import png_bytes
@@ -92,14 +92,23 @@ BOX_COLOUR = (255, 255, 255)
 
 
 def draw_boxes(pixels: np.ndarray, boxes: Sequence[dict]) -> np.ndarray:
-    """A copy of an RGB image with each box (x0, y0, x1, y1; ends exclusive) outlined, lines ~0.4 % of
-    the shorter side thick, so they show on a thumbnail of a 12-MP photo too."""
-    picture = Image.fromarray(pixels)
-    draw = ImageDraw.Draw(picture)
-    width = max(1, round(min(pixels.shape[:2]) * 0.004))
+    """A copy of an RGB image with each box (x0, y0, x1, y1; ends exclusive) outlined inside its edges,
+    lines ~0.4 % of the shorter side thick, so they show on a thumbnail of a 12-MP photo too (a box
+    thinner than two lines is filled). Drawn as array slices: through Pillow, a 12-MP picture was copied
+    twice (0.07 s)."""
+    picture = pixels.copy()
+    height, width = picture.shape[:2]
+    line = max(1, round(min(height, width) * 0.004))
     for box in boxes:
-        draw.rectangle((box["x0"], box["y0"], box["x1"] - 1, box["y1"] - 1), outline=BOX_COLOUR, width=width)
-    return np.asarray(picture)
+        x0, y0 = max(0, box["x0"]), max(0, box["y0"])
+        x1, y1 = min(width, box["x1"]), min(height, box["y1"])
+        if x1 <= x0 or y1 <= y0:
+            continue
+        picture[y0 : min(y0 + line, y1), x0:x1] = BOX_COLOUR
+        picture[max(y1 - line, y0) : y1, x0:x1] = BOX_COLOUR
+        picture[y0:y1, x0 : min(x0 + line, x1)] = BOX_COLOUR
+        picture[y0:y1, max(x1 - line, x0) : x1] = BOX_COLOUR
+    return picture
 
 
 OUTLINE_COLOUR = (255, 255, 0)

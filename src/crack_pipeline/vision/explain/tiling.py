@@ -110,7 +110,8 @@ def blend(grid: TileGrid, tile_maps: Sequence[np.ndarray | float]) -> np.ndarray
             along_row += constants[row, column] * along_x[column]
         total[y : y + grid.tile_height] += np.outer(tent_y, along_row)
     along_y = _placed_tents(grid.ys, grid.tile_height, grid.height)
-    return total / np.outer(along_y.sum(axis=0), along_x.sum(axis=0))
+    total /= np.outer(along_y.sum(axis=0), along_x.sum(axis=0))
+    return total
 
 
 def aggregate(probabilities: Sequence[float], rule: str = "max", top_k: int = 3) -> float:
