@@ -62,3 +62,17 @@ def test_a_crack_outline_is_drawn_as_on_the_whole_image():
     np.testing.assert_array_equal((drawn == OUTLINE_COLOUR).all(-1), edge)
     assert (image == 90).all(), "the image itself is left as it was"
     assert (draw_outline(image, np.zeros_like(mask)) == image).all()
+
+
+def test_a_thick_outline_of_an_irregular_mask_is_the_dilated_edge():
+    from scipy import ndimage
+
+    from crack_pipeline.vision.explain.rendering import OUTLINE_COLOUR, draw_outline
+
+    image = np.zeros((3100, 2100, 3), dtype=np.uint8)  # 0.15 % of 2100 px: 3 px thick
+    rng = np.random.default_rng(0)
+    mask = ndimage.binary_opening(rng.random((3100, 2100)) > 0.6)  # blobs, holes, the image's border
+    mask[:, 1500:1520] = True
+    edge = mask & ~ndimage.binary_erosion(mask)
+    expected = ndimage.binary_dilation(edge, iterations=2)
+    np.testing.assert_array_equal((draw_outline(image, mask) == OUTLINE_COLOUR).all(-1), expected)

@@ -10,10 +10,8 @@ from collections.abc import Sequence
 import jinja2
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from crack_pipeline.vision.data.image_io import png_bytes
-from crack_pipeline.vision.data.masks import padded_box
 from crack_pipeline.vision.figures import jet, sheet
 
 
@@ -116,18 +114,37 @@ OUTLINE_COLOUR = (255, 255, 0)
 
 def draw_outline(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """A copy of an RGB image with the edge of the crack `mask` (H x W bool) drawn in yellow, ~0.15 % of
-    the shorter side thick (at least a pixel), so thin cracks stay visible under their outline."""
+    the shorter side thick (at least a pixel), so thin cracks stay visible under their outline.
+
+    The edge is the crack pixels with a 4-neighbour outside the crack (or the image), thickened to every
+    pixel within `thickness - 1` 4-connected steps of it: a binary erosion and dilation, computed from the
+    crack pixels' list (a 12-MP photo's mask box took 0.09 s through whole-array morphology)."""
     drawn = pixels.copy()
-    thickness = round(min(pixels.shape[:2]) * 0.0015)
-    box = padded_box(mask, max(thickness, 1))  # erosion and dilation near the cracks only
-    if box is None:
-        return drawn
-    mask = mask[box]
-    edge = mask & ~ndimage.binary_erosion(mask)
-    if thickness > 1:
-        edge = ndimage.binary_dilation(edge, iterations=thickness - 1)
-    drawn[box][edge] = OUTLINE_COLOUR
+    height, width = mask.shape
+    rows, columns = np.nonzero(mask)
+    inner = np.ones(rows.size, dtype=bool)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        y, x = rows + dy, columns + dx
+        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        inner &= inside & mask[np.clip(y, 0, height - 1), np.clip(x, 0, width - 1)]
+    edge_rows, edge_columns = rows[~inner], columns[~inner]
+    reach = max(round(min(height, width) * 0.0015) - 1, 0)
+    offset_rows, offset_columns = np.nonzero(_diamond(reach))
+    for start in range(0, edge_rows.size, _EDGE_CHUNK):  # bounded memory for a mask of millions of pixels
+        y = (edge_rows[start : start + _EDGE_CHUNK, None] + (offset_rows - reach)).ravel()
+        x = (edge_columns[start : start + _EDGE_CHUNK, None] + (offset_columns - reach)).ravel()
+        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        drawn[y[inside], x[inside]] = OUTLINE_COLOUR
     return drawn
+
+
+_EDGE_CHUNK = 65_536  # edge pixels thickened at once
+
+
+def _diamond(radius: int) -> np.ndarray:
+    """The offsets within `radius` 4-connected steps, as a (2r+1)x(2r+1) bool footprint."""
+    rows, columns = np.ogrid[-radius : radius + 1, -radius : radius + 1]
+    return np.abs(rows) + np.abs(columns) <= radius
 
 
 def scale_boxes(boxes: Sequence[dict], scale: float) -> list[dict]:
