@@ -58,15 +58,36 @@ def test_one_class_gives_undefined_not_a_number():
     assert format_metric(m["roc_auc"]) == "undefined (one class)" and format_metric(0.91234) == "0.9123"
 
 
-def test_threshold_for_recall_is_the_highest_that_reaches_it():
-    # Crack probabilities sorted: 0.95 0.9 0.8 0.6 0.45
-    assert threshold_for_recall(Y, P, 1.0) == 0.45
-    assert threshold_for_recall(Y, P, 0.8) == 0.6
-    assert threshold_for_recall(Y, P, 0.79) == 0.6
-    assert threshold_for_recall(Y, P, 0.2) == 0.95
-    for target in (0.2, 0.5, 0.8, 0.99, 1.0):
+def _log_odds(p):
+    return np.log(p / (1 - p))
+
+
+def test_threshold_for_recall_sits_mid_margin_below_the_last_crack_needed():
+    # Crack probabilities sorted: 0.95 0.9 0.8 0.6 0.45; clean ones: 0.65 0.55 0.3 0.2 0.1
+    for target, last_needed, clean_below in (
+        (1.0, 0.45, 0.3),
+        (0.8, 0.6, 0.55),
+        (0.79, 0.6, 0.55),
+        (0.2, 0.95, 0.65),
+    ):
         threshold = threshold_for_recall(Y, P, target)
-        assert binary_metrics(Y, P, threshold)["recall"] >= target - 1e-12
+        middle = (_log_odds(last_needed) + _log_odds(clean_below)) / 2
+        assert threshold == pytest.approx(1 / (1 + np.exp(-middle)), abs=1e-12)
+        assert clean_below < threshold < last_needed
+        # The same false alarms as at the last crack needed, and at least its recall.
+        at_bound, chosen = binary_metrics(Y, P, last_needed), binary_metrics(Y, P, threshold)
+        assert chosen["specificity"] == at_bound["specificity"] and chosen["recall"] >= at_bound["recall"]
+        assert chosen["recall"] >= target - 1e-12
+
+
+def test_a_separable_validation_split_gets_a_threshold_between_the_classes_not_at_its_top():
+    y = np.array([1, 1, 1, 0, 0])
+    p = np.array([1.0, 0.99999, 0.9999, 1e-6, 0.0])  # saturated softmax outputs included
+    threshold = threshold_for_recall(y, p, 0.99)
+    assert 1e-6 < threshold < 0.9999, "between the classes, as far in log-odds from either"
+    assert threshold == pytest.approx(1 / (1 + np.exp(-(_log_odds(0.9999) + _log_odds(1e-6)) / 2)))
+    # No clean image below the last crack needed: the bound itself.
+    assert threshold_for_recall(np.array([1, 1, 0]), np.array([0.4, 0.7, 0.9]), 1.0) == 0.4
 
 
 def test_threshold_needs_crack_images():

@@ -50,10 +50,15 @@ def format_metric(value: float | None, digits: int = 4) -> str:
 
 
 def threshold_for_recall(y_true, probability, target_recall: float) -> float:
-    """The highest threshold whose recall reaches `target_recall` (the fewest false alarms that keep it).
+    """A threshold whose recall reaches `target_recall`, with the fewest false alarms that keep it, in the
+    middle of the margin that leaves both unchanged.
 
-    Missed cracks cost more than false alarms, so recall rules; among thresholds meeting it, the
-    highest keeps precision as high as possible.
+    Missed cracks cost more than false alarms, so recall rules: the crack probability of the last crack
+    needed bounds the threshold from above. Every threshold down to the highest clean image below it
+    gives the same false alarms (and finds the same cracks or more), so the threshold sits halfway
+    between the two in log-odds: a near-perfect model's "highest threshold" was 0.9999 on Özgenel, and
+    a new site's cracks, a little less confident, were called clean. With no clean image below, the
+    bound itself.
     """
     if not 0 < target_recall <= 1:
         raise ConfigError(f"train.target_recall must be in (0, 1], got {target_recall}")
@@ -66,7 +71,17 @@ def threshold_for_recall(y_true, probability, target_recall: float) -> float:
             "add crack images or change split.ratios"
         )
     needed = int(np.ceil(target_recall * len(positives) - 1e-9))
-    return float(positives[max(needed, 1) - 1])
+    upper = float(positives[max(needed, 1) - 1])
+    below = probability[(y_true == 0) & (probability < upper)]
+    if below.size == 0:
+        return upper
+    middle = (_log_odds(upper) + _log_odds(float(below.max()))) / 2
+    return float(1 / (1 + np.exp(-middle)))
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)  # a saturated softmax gives exactly 0 or 1
+    return float(np.log(p / (1 - p)))
 
 
 def threshold_for_false_alarms(y_val, p_val, false_alarm_rate: float) -> dict[str, Any]:
@@ -92,8 +107,9 @@ def threshold_for_false_alarms(y_val, p_val, false_alarm_rate: float) -> dict[st
 
 
 def threshold_on_validation(y_val, p_val, target_recall: float, domains=None) -> dict[str, Any]:
-    """The model's decision threshold: the highest that finds `target_recall` of the validation split's
-    cracks, with what it gives there. Stored in the checkpoint, it is what every consumer uses.
+    """The model's decision threshold: one that finds `target_recall` of the validation split's cracks
+    with the fewest false alarms (`threshold_for_recall`), with what it gives there. Stored in the
+    checkpoint, it is what every consumer uses.
 
     With the domain of every validation image, and several, also one per domain with cracks in validation
     (`per_domain`): one pooled threshold is set by the hardest domain and costs the others their
