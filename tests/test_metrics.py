@@ -78,16 +78,37 @@ def test_threshold_for_recall_sits_mid_margin_below_the_last_crack_needed():
         at_bound, chosen = binary_metrics(Y, P, last_needed), binary_metrics(Y, P, threshold)
         assert chosen["specificity"] == at_bound["specificity"] and chosen["recall"] >= at_bound["recall"]
         assert chosen["recall"] >= target - 1e-12
+    for target in (0.2, 0.5, 0.8, 0.99, 1.0):
+        assert binary_metrics(Y, P, threshold_for_recall(Y, P, target))["recall"] >= target - 1e-12
 
 
 def test_a_separable_validation_split_gets_a_threshold_between_the_classes_not_at_its_top():
     y = np.array([1, 1, 1, 0, 0])
-    p = np.array([1.0, 0.99999, 0.9999, 1e-6, 0.0])  # saturated softmax outputs included
+    p = np.array([1.0, 0.99999, 0.9999, 1e-6, 0.0])
     threshold = threshold_for_recall(y, p, 0.99)
     assert 1e-6 < threshold < 0.9999, "between the classes, as far in log-odds from either"
     assert threshold == pytest.approx(1 / (1 + np.exp(-(_log_odds(0.9999) + _log_odds(1e-6)) / 2)))
     # No clean image below the last crack needed: the bound itself.
     assert threshold_for_recall(np.array([1, 1, 0]), np.array([0.4, 0.7, 0.9]), 1.0) == 0.4
+
+
+@pytest.mark.parametrize(
+    "cracks, clean",
+    [
+        ([1.0, 1.0], [0.0]),  # saturated at both ends
+        ([1.0], [1 - 1e-13]),  # a few ulps below 1
+        ([1e-14], [1e-16]),  # a new site's p(crack) collapsed towards 0
+        ([0.3], [np.nextafter(0.3, 0)]),  # one ulp apart
+    ],
+)
+def test_the_threshold_never_leaves_the_margin_however_extreme_the_probabilities(cracks, clean):
+    y, p = np.array([1] * len(cracks) + [0] * len(clean)), np.array(cracks + clean, dtype=float)
+    threshold = threshold_for_recall(y, p, 1.0)
+    assert max(clean) < threshold <= min(cracks)
+    assert (
+        binary_metrics(y, p, threshold)["recall"] == 1.0
+        and binary_metrics(y, p, threshold)["specificity"] == 1.0
+    )
 
 
 def test_threshold_needs_crack_images():

@@ -76,3 +76,21 @@ def test_a_thick_outline_of_an_irregular_mask_is_the_dilated_edge():
     edge = mask & ~ndimage.binary_erosion(mask)
     expected = ndimage.binary_dilation(edge, iterations=2)
     np.testing.assert_array_equal((draw_outline(image, mask) == OUTLINE_COLOUR).all(-1), expected)
+
+
+def test_boxes_are_the_pixels_pillow_outlines_and_one_past_the_picture_is_outlined_at_its_edge():
+    from PIL import Image, ImageDraw
+
+    from crack_pipeline.vision.explain.rendering import BOX_COLOUR, draw_boxes
+
+    rng = np.random.default_rng(3)
+    picture = rng.integers(0, 200, (500, 700, 3), dtype=np.uint8)  # lines of 2 px
+    boxes = [{"x0": 10, "y0": 20, "x1": 300, "y1": 200}, {"x0": 400, "y0": 5, "x1": 405, "y1": 480}]
+    expected = Image.fromarray(picture)
+    for box in boxes:
+        corners = (box["x0"], box["y0"], box["x1"] - 1, box["y1"] - 1)
+        ImageDraw.Draw(expected).rectangle(corners, outline=BOX_COLOUR, width=2)
+    np.testing.assert_array_equal(draw_boxes(picture, boxes), np.asarray(expected))
+    past = draw_boxes(picture, [{"x0": 600, "y0": 400, "x1": 701, "y1": 501}])
+    assert (past[498:500, 600:700] == BOX_COLOUR).all() and (past[400:500, 698:700] == BOX_COLOUR).all()
+    assert (past[402:498, 602:698] == picture[402:498, 602:698]).all(), "only the outline is drawn"

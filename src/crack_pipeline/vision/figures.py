@@ -23,7 +23,7 @@ CAPTION_SIZE, TITLE_SIZE = 11, 14  # font sizes in pixels
 # figure comes out pixel for pixel.
 DPI = 110
 
-# Matplotlib's jet as a 256-entry uint8 lookup table: colouring a 12-MP map is one indexing step.
+# Matplotlib's jet as a 256-colour Pillow palette: colouring a 12-MP map is one palette conversion.
 _JET_PALETTE = (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8).tobytes()
 
 
@@ -36,11 +36,11 @@ def _levels(values: np.ndarray) -> np.ndarray:
 
 
 def jet(heatmap: np.ndarray) -> np.ndarray:
-    """An H x W map in [0, 1] (clipped) as H x W x 3 uint8 jet colours."""
+    """An H x W map in [0, 1] (clipped) as H x W x 3 uint8 jet colours (read-only: copy to draw on it)."""
     # Through a Pillow palette: a 12-MP map in 0.06 s (np.take: 0.09 s, float colours: 0.3 s).
     levels = _levels(heatmap)
-    indexed = Image.fromarray(levels if levels.ndim == 2 else levels.reshape(1, -1), "P")
-    indexed.putpalette(_JET_PALETTE)
+    indexed = Image.fromarray(levels if levels.ndim == 2 else levels.reshape(1, -1))
+    indexed.putpalette(_JET_PALETTE)  # the grey levels become palette indices
     return np.asarray(indexed.convert("RGB")).reshape(*levels.shape, 3)
 
 

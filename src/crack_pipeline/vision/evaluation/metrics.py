@@ -75,13 +75,16 @@ def threshold_for_recall(y_true, probability, target_recall: float) -> float:
     below = probability[(y_true == 0) & (probability < upper)]
     if below.size == 0:
         return upper
-    middle = (_log_odds(upper) + _log_odds(float(below.max()))) / 2
-    return float(1 / (1 + np.exp(-middle)))
+    lower = float(below.max())
+    with np.errstate(divide="ignore", over="ignore"):  # a saturated softmax gives exactly 0 or 1
+        middle = (_log_odds(upper) + _log_odds(lower)) / 2
+        threshold = float(1 / (1 + np.exp(-middle)))
+    # Rounding (log-odds of 0 or 1, probabilities a few ulps apart) must not leave the margin.
+    return threshold if lower < threshold <= upper else upper
 
 
 def _log_odds(p: float) -> float:
-    p = min(max(p, 1e-12), 1 - 1e-12)  # a saturated softmax gives exactly 0 or 1
-    return float(np.log(p / (1 - p)))
+    return float(np.log(p) - np.log1p(-p))
 
 
 def threshold_for_false_alarms(y_val, p_val, false_alarm_rate: float) -> dict[str, Any]:

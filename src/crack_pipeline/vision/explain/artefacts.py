@@ -164,12 +164,13 @@ class ArtefactWriter:
         return cracks, {f"cracks_{key}": value for key, value in image_summary(cracks).items()}
 
     def finish(
-        self, model: str, progress: tuple[dict[str, bytes], dict[str, Any]] | None = None
+        self, model: str, progress_files: tuple[dict[str, bytes], dict[str, Any]] | None = None
     ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """The grids of the first images of each method, the model's heatmaps through training (`progress`:
-        their files and links, cam_strips.progress_pictures) and the gallery added to the files; the files,
-        the predictions table, the boxes table and the crack measurements table (one row per crack)."""
-        pictures, links = progress or ({}, None)
+        """The grids of the first images of each method, the model's heatmaps through training
+        (`progress_files`: their files and links, cam_strips.progress_pictures) and the gallery added to the
+        files; the files, the predictions table, the boxes table and the crack measurements table (one row
+        per crack)."""
+        pictures, links = progress_files or ({}, None)
         self.files.update(pictures)
         self.files.update(summary_files(self.gallery, self._grid_pictures, model, self.threshold, links))
         predictions, boxes, measurements = tables(

@@ -91,9 +91,10 @@ BOX_COLOUR = (255, 255, 255)
 
 def draw_boxes(pixels: np.ndarray, boxes: Sequence[dict]) -> np.ndarray:
     """A copy of an RGB image with each box (x0, y0, x1, y1; ends exclusive) outlined inside its edges,
-    lines ~0.4 % of the shorter side thick, so they show on a thumbnail of a 12-MP photo too (a box
-    thinner than two lines is filled). Drawn as array slices: through Pillow, a 12-MP picture was copied
-    twice (0.07 s)."""
+    lines ~0.4 % of the shorter side thick, so they show on a thumbnail of a 12-MP photo too: the pixels
+    Pillow's `rectangle(width=...)` draws, except that a box thinner than two lines is filled and one
+    reaching past the picture is outlined at its edge. Drawn as array slices: through Pillow, a 12-MP
+    picture was copied twice (0.07 s)."""
     picture = pixels.copy()
     height, width = picture.shape[:2]
     line = max(1, round(min(height, width) * 0.004))
@@ -110,6 +111,7 @@ def draw_boxes(pixels: np.ndarray, boxes: Sequence[dict]) -> np.ndarray:
 
 
 OUTLINE_COLOUR = (255, 255, 0)
+_EDGE_CHUNK = 65_536  # edge pixels thickened at once
 
 
 def draw_outline(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -130,15 +132,12 @@ def draw_outline(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
     edge_rows, edge_columns = rows[~inner], columns[~inner]
     reach = max(round(min(height, width) * 0.0015) - 1, 0)
     offset_rows, offset_columns = np.nonzero(_diamond(reach))
-    for start in range(0, edge_rows.size, _EDGE_CHUNK):  # bounded memory for a mask of millions of pixels
+    for start in range(0, edge_rows.size, _EDGE_CHUNK):  # the offsets of a few edge pixels at a time
         y = (edge_rows[start : start + _EDGE_CHUNK, None] + (offset_rows - reach)).ravel()
         x = (edge_columns[start : start + _EDGE_CHUNK, None] + (offset_columns - reach)).ravel()
         inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
         drawn[y[inside], x[inside]] = OUTLINE_COLOUR
     return drawn
-
-
-_EDGE_CHUNK = 65_536  # edge pixels thickened at once
 
 
 def _diamond(radius: int) -> np.ndarray:

@@ -90,15 +90,10 @@ class PhotoExplainer:
         self.forward = Precision.resolve(precision, "inference", device)
         self.gradients = Precision.resolve(precision, "cam", device)
         self.classifier = inference_model(checkpoint, self.forward)
-        # Each method hooks a copy of its own: built from the checkpoint again it took 3x as long.
+        # Each method hooks a copy of its own (built from the checkpoint again it took 3x as long); the
+        # explainer prepares it for its precision, which differs from the classifier's in autocast only.
         self.explainers = {
-            method: explainer_for(
-                checkpoint,
-                self.gradients.prepare(copy.deepcopy(self.classifier)),
-                method,
-                target,
-                self.gradients,
-            )
+            method: explainer_for(checkpoint, copy.deepcopy(self.classifier), method, target, self.gradients)
             for method in methods
         }
 
@@ -217,7 +212,7 @@ def explain_images(
     with ThreadPoolExecutor(max_workers=1) as drawing:
         # The model's heatmaps through training are drawn on the second core while the first photo is read
         # and the models are built (a sixth of a second otherwise spent at the end).
-        progress = drawing.submit(progress_pictures, record, checkpoint["variant"]) if record else None
+        progress_drawn = drawing.submit(progress_pictures, record, checkpoint["variant"]) if record else None
         explainer = PhotoExplainer(
             checkpoint, methods, threshold, target, batch_size, precision, tiling, crack_masks, device
         )
@@ -260,7 +255,7 @@ def explain_images(
             if segments[method].curves:
                 quality[method]["segment"] = segments[method].summary()
         files, predictions, boxes, measurements = writer.finish(
-            checkpoint["variant"], progress.result() if progress else None
+            checkpoint["variant"], progress_drawn.result() if progress_drawn else None
         )
     return ExplainResult(
         files=files,
