@@ -137,11 +137,11 @@ def crack_mask(score: np.ndarray, config: CrackMaskConfig = DEFAULT_CRACK_MASKS)
     pixels above `low`, their components labelled once for all three and judged from their pixels' list
     alone (on a 12-MP photo a box of millions of pixels holds a few tens of thousands of candidates)."""
     mask = as_crack_mask(np.zeros(np.shape(score), dtype=bool), "crack score")  # refuses a non-HxW map
-    box = padded_box(score > config.low, 1)
+    above = score > config.low
+    box = padded_box(above, 1)
     if box is None:
         return mask
-    score = score[box]
-    candidates = score > config.low
+    score, candidates = score[box], above[box]
     labels, count = ndimage.label(candidates, structure=np.ones((3, 3), dtype=bool))
     rows, columns = np.nonzero(candidates)
     owners = labels[rows, columns]

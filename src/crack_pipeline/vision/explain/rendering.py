@@ -124,11 +124,10 @@ def draw_outline(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
     drawn = pixels.copy()
     height, width = mask.shape
     rows, columns = np.nonzero(mask)
+    bordered = np.pad(mask, 1)  # outside the image counts as outside the crack
     inner = np.ones(rows.size, dtype=bool)
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        y, x = rows + dy, columns + dx
-        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
-        inner &= inside & mask[np.clip(y, 0, height - 1), np.clip(x, 0, width - 1)]
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):  # the 4 neighbours, in the bordered mask's pixels
+        inner &= bordered[rows + dy, columns + dx]
     edge_rows, edge_columns = rows[~inner], columns[~inner]
     reach = max(round(min(height, width) * 0.0015) - 1, 0)
     offset_rows, offset_columns = np.nonzero(_diamond(reach))

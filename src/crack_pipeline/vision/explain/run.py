@@ -216,44 +216,8 @@ def explain_images(
         explainer = PhotoExplainer(
             checkpoint, methods, threshold, target, batch_size, precision, tiling, crack_masks, device
         )
-        measured = {method: MethodQuality() for method in methods}
-        segments = {method: SegmentQuality() for method in methods}
         skipped: dict[str, str] = {}
-        sanity_inputs: list[torch.Tensor] = []
-        rng = np.random.default_rng(seed)
-        for chunk in explainer.explain(items, skipped):
-            room = max(0, sanity_images - len(sanity_inputs))
-            sanity_inputs.extend(chunk.tiles[:room])
-            for method, quality in measured.items():
-                quality.sanity_maps.extend(chunk.cams[method][:room])
-                quality.sanity_classes.extend(chunk.classes[:room])
-            for photo, explanations in zip(chunk.photos, chunk.explanations, strict=True):
-                mask = (masks or {}).get(photo.ref.name)
-                for method, explanation in explanations.items():
-                    writer.add(method, photo, explanation)
-                    # A non-empty mask marks a crack image, labelled or not (e.g. a folder of CFD photos).
-                    if mask is not None and mask.shape == explanation.heatmap.shape and mask.any():
-                        detected = explanation.probability >= threshold
-                        measured[method].score(
-                            photo.scope, explanation.heatmap, mask, photo.image, detected, rng
-                        )
-                        segments[method].add(
-                            explanation.crack_mask, explanation.crack_score, mask, photo.image
-                        )
-        size = checkpoint["input_size"]
-        inputs = (
-            torch.stack(sanity_inputs)
-            if sanity_inputs
-            else torch.empty((0, 3, size, size), dtype=torch.uint8)
-        )
-        explainer.close()
-        quality = {}
-        for method in methods:
-            quality[method] = measured[method].summary(
-                checkpoint, explainer.classifier, inputs, method, target, explainer.gradients, seed
-            )
-            if segments[method].curves:
-                quality[method]["segment"] = segments[method].summary()
+        quality = _explained_and_scored(explainer, items, writer, skipped, masks or {}, sanity_images, seed)
         files, predictions, boxes, measurements = writer.finish(
             checkpoint["variant"], progress_drawn.result() if progress_drawn else None
         )
@@ -265,3 +229,50 @@ def explain_images(
         boxes=boxes,
         measurements=measurements,
     )
+
+
+def _explained_and_scored(
+    explainer: PhotoExplainer,
+    items: Sequence[ImageRef],
+    writer: ArtefactWriter,
+    skipped: dict[str, str],
+    masks: Mapping[str, np.ndarray],
+    sanity_images: int,
+    seed: int,
+) -> dict[str, Any]:
+    """`items` explained into `writer` (unreadable ones into `skipped`), and per method the quality
+    `explain_images` reports: localisation and crack-mask scores where `masks` has the image, the sanity
+    check and deletion/insertion on the first `sanity_images` tiles explained."""
+    checkpoint, methods, threshold = explainer.checkpoint, list(explainer.explainers), explainer.threshold
+    measured = {method: MethodQuality() for method in methods}
+    segments = {method: SegmentQuality() for method in methods}
+    sanity_inputs: list[torch.Tensor] = []
+    rng = np.random.default_rng(seed)
+    for chunk in explainer.explain(items, skipped):
+        room = max(0, sanity_images - len(sanity_inputs))
+        sanity_inputs.extend(chunk.tiles[:room])
+        for method, quality in measured.items():
+            quality.sanity_maps.extend(chunk.cams[method][:room])
+            quality.sanity_classes.extend(chunk.classes[:room])
+        for photo, explanations in zip(chunk.photos, chunk.explanations, strict=True):
+            mask = masks.get(photo.ref.name)
+            for method, explanation in explanations.items():
+                writer.add(method, photo, explanation)
+                # A non-empty mask marks a crack image, labelled or not (e.g. a folder of CFD photos).
+                if mask is not None and mask.shape == explanation.heatmap.shape and mask.any():
+                    detected = explanation.probability >= threshold
+                    measured[method].score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
+                    segments[method].add(explanation.crack_mask, explanation.crack_score, mask, photo.image)
+    size = checkpoint["input_size"]
+    inputs = (
+        torch.stack(sanity_inputs) if sanity_inputs else torch.empty((0, 3, size, size), dtype=torch.uint8)
+    )
+    explainer.close()
+    quality = {}
+    for method in methods:
+        quality[method] = measured[method].summary(
+            checkpoint, explainer.classifier, inputs, method, explainer.target, explainer.gradients, seed
+        )
+        if segments[method].curves:
+            quality[method]["segment"] = segments[method].summary()
+    return quality
