@@ -66,6 +66,11 @@ def make_project(folder: Path) -> Path:
     (project / "conf/local/mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
     # Tiny data decode faster in this process than a pool of workers starts (the pool has tests of its own).
     (project / "conf/local/parameters_ingest.yml").write_text(yaml.safe_dump({"ingest": {"workers": 1}}))
+    # A crack segmenter of a few steps (its learning has tests of its own): runs train one in a second.
+    tiny_segmenter = {"samples": 4, "steps": 3, "crop": 32, "width": 4}
+    (project / "conf/local/parameters_segmenter.yml").write_text(
+        yaml.safe_dump({"segmenter": tiny_segmenter})
+    )
     return project
 
 

@@ -124,12 +124,12 @@ def test_hysteresis_follows_a_one_pixel_crack_diagonally():
 
 
 def test_evidence_is_computed_in_boxes_that_hold_its_margin_and_share_a_surface():
-    from crack_pipeline.vision.explain.crack_masks import _evidence_crops
+    from crack_pipeline.vision.explain.crack_masks import evidence_crops
 
     gate = np.zeros((300, 400), dtype=bool)
     gate[50, 60] = gate[58, 70] = True  # two specks closer than a margin: one box
     gate[250, 380] = True  # far away, at the border: a box of its own, cut at the image's edge
-    crops = _evidence_crops(gate, margin=20)
+    crops = evidence_crops(gate, margin=20)
     assert len(crops) == 2
     for y, x in zip(*np.nonzero(gate), strict=True):
         (rows, columns), *others = [

@@ -22,12 +22,15 @@ from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain import survey
+from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
 from crack_pipeline.vision.explain.survey import MANIFEST, PROGRESS, RECORDS, Shard, photo_key
 from crack_pipeline.vision.settings import ConfigError
 
 EXPLAIN = {"methods": ["layercam"], "threshold": 0.5, "batch_size": 16, "crack_masks": {}}
 TILING = {"tile_size": 96, "overlap": 0.25, "cam_min_probability": 0.05}
 INGEST = {"label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]}}
+# Untrained (one step): these tests follow photos through a survey, not the segmenter's pixels.
+SEGMENTER = train_segmenter(SegmenterConfig(samples=2, steps=1, crop=32, width=4))
 
 
 def test_shards_cover_every_photo_exactly_once_and_keep_their_photos_as_the_folder_grows():
@@ -82,10 +85,13 @@ def site(tmp_path_factory):
     return Folder.scan(root)
 
 
-def survey_run(checkpoint, site, folder, stop_after=None, **explain):
+def survey_run(checkpoint, site, folder, stop_after=None, segmenter=SEGMENTER, **explain):
     """One run of the survey's first node into `folder` (saved as Kedro would); the saves made."""
     dataset = GrowingFolderDataset(path=str(folder))
-    saves = explain_survey_photos(checkpoint, site, dataset.load(), {**EXPLAIN, **explain}, TILING, INGEST)
+    settings = {**EXPLAIN, **explain}
+    saves = explain_survey_photos(
+        checkpoint, site, dataset.load(), settings, TILING, INGEST, "cpu", segmenter
+    )
     made = []
     for save in islice(saves, stop_after):
         dataset.save(save)
@@ -156,6 +162,9 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     # A survey continues only as it began.
     with pytest.raises(InputError, match=r"resumed was started with other settings \(threshold: 0\.5 then"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", threshold=0.7)
+    other = train_segmenter(SegmenterConfig(samples=2, steps=1, crop=32, width=4))
+    with pytest.raises(InputError, match=r"other settings \(crack_segmenter: '[0-9a-f]{32}' then"):
+        survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter=other)
 
 
 def test_a_survey_gallery_shows_its_models_heatmaps_through_training(trained_checkpoint, site, tmp_path):

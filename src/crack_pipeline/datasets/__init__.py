@@ -1,6 +1,6 @@
 """Custom Kedro datasets, only where kedro-datasets has none."""
 
-from crack_pipeline.datasets.checkpoint import TorchCheckpointDataset
+from crack_pipeline.datasets.checkpoint import CrackSegmenterDataset, TorchCheckpointDataset
 from crack_pipeline.datasets.growing_folder import GrowingFolderDataset
 from crack_pipeline.datasets.image_folder import ImageFolderDataset
 from crack_pipeline.datasets.previous_version import OptionalJSONDataset, PreviousCSVDataset
@@ -13,6 +13,7 @@ from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
 
 __all__ = [
     "ChampionAliasDataset",
+    "CrackSegmenterDataset",
     "GrowingFolderDataset",
     "ImageFolderDataset",
     "ModelRegistryDataset",

@@ -10,7 +10,9 @@ from typing import Any
 import torch
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
-from crack_pipeline.vision.models.checkpoint import CheckpointError, check_checkpoint
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.crack_segmenter import check_segmenter
+from crack_pipeline.vision.models.checkpoint import check_checkpoint
 from crack_pipeline.vision.models.torch_files import save_atomically
 
 
@@ -49,10 +51,14 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
         except Exception as error:  # a truncated or foreign file: say which, never a raw unpickling trace
             raise DatasetError(f"checkpoint {path} is damaged or not a torch checkpoint: {error}") from None
         try:
-            check_checkpoint(checkpoint, str(path))
-        except CheckpointError as error:
+            self._check(checkpoint, str(path))
+        except InputError as error:
             raise DatasetError(str(error)) from None
         return checkpoint
+
+    @staticmethod
+    def _check(checkpoint: Any, path: str) -> None:
+        check_checkpoint(checkpoint, path)
 
     def save(self, data: dict) -> None:
         save_atomically(data, Path(self._get_save_path()))
@@ -62,3 +68,15 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
             return Path(self._get_load_path()).is_file()
         except DatasetError:
             return False
+
+
+class CrackSegmenterDataset(TorchCheckpointDataset):
+    """A versioned crack segmenter checkpoint (crack_segmenter.train_segmenter); loads as None while none
+    has been trained, so that a run can say what to do about it."""
+
+    def load(self) -> dict | None:
+        return super().load() if self.exists() else None
+
+    @staticmethod
+    def _check(checkpoint: Any, path: str) -> None:
+        check_segmenter(checkpoint, path)

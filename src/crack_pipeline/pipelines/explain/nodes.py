@@ -90,6 +90,7 @@ def explain_split(
     tiling: dict[str, Any],
     ingest: dict[str, Any],
     device: str,
+    crack_segmenter: dict[str, Any] | None = None,
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Heatmaps, crack masks and measurements, overlays, panels, grids and the HTML gallery for
     `explain.input_dir` (any folder of photos, labelled or not, validated like ingest) or, by default, the
@@ -104,6 +105,7 @@ def explain_split(
         tiling: `params:tiling` — how images larger than a tile are cut, aggregated and boxed.
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
         device: `params:device` — where the model runs.
+        crack_segmenter: the latest crack segmenter (pipeline `segmenter`), used when `explain.segmenter`.
     Returns:
         The files of the explanation folder, the predictions table, the crack regions (boxes), the
         crack measurements (one row per crack) and the quality report.
@@ -128,6 +130,7 @@ def explain_split(
         mm_per_pixel=explain.get("mm_per_pixel"),
         severity_bands=explain.get("severity_bands"),
         device=device,
+        segmenter=segmenter_to_use(explain, crack_segmenter),
     )
     if items and len(result.skipped) == len(items):
         first, reason = next(iter(result.skipped.items()))
@@ -149,3 +152,19 @@ def explain_split(
         "skipped": result.skipped,
     }
     return result.files, result.predictions, result.boxes, result.measurements, quality
+
+
+def segmenter_to_use(
+    explain: dict[str, Any], crack_segmenter: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The crack segmenter the masks use: `crack_segmenter` when `explain.segmenter` (the default), None
+    when switched off; an `InputError` saying what to run when it is wanted and none was trained."""
+    if not explain.get("segmenter", True):
+        return None
+    if crack_segmenter is None:
+        raise InputError(
+            "explain.segmenter is on, but no crack segmenter has been trained: run "
+            "`kedro run --pipelines=segmenter` once (a few minutes), or set explain.segmenter: false "
+            "for crack masks from darkness alone"
+        )
+    return crack_segmenter

@@ -111,6 +111,7 @@ def explain_sample(
     ingest: dict[str, Any],
     retrain: dict[str, Any],
     device: str,
+    crack_segmenter: dict[str, Any] | None = None,
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The `explain` node on `retrain.explain_sample` images of the new test split."""
     settings = {**explain, "max_images": retrain["explain_sample"]}
@@ -124,4 +125,5 @@ def explain_sample(
         tiling,
         ingest,
         device,
+        crack_segmenter,
     )

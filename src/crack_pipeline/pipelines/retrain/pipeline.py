@@ -6,7 +6,7 @@ Meant to run unattended (`make schedule`): the `RetrainGuardHook` adds a lock an
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import variant_names
-from crack_pipeline.pipelines import evaluate, ingest, train
+from crack_pipeline.pipelines import evaluate, ingest, segmenter, train
 from crack_pipeline.pipelines.explain.pipeline import EXPLAIN_OUTPUTS
 from crack_pipeline.pipelines.retrain.nodes import check_for_new_data, explain_sample, split_for_retrain
 
@@ -41,6 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             "params:ingest",
             "params:retrain",
             "params:device",
+            "crack_segmenter",
         ],
         outputs=EXPLAIN_OUTPUTS,
         name="explain_sample",
@@ -51,5 +52,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         + decide
         + train.create_pipeline(variants=selected)
         + evaluate.create_pipeline()
+        + segmenter.create_pipeline()
         + Pipeline([explain])
     )

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from crack_pipeline.pipelines.explain.nodes import explanation_setup
+from crack_pipeline.pipelines.explain.nodes import explanation_setup, segmenter_to_use
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import looks_like_image
@@ -58,6 +58,7 @@ def explain_survey_photos(
     tiling: dict[str, Any],
     ingest: dict[str, Any],
     device: str = "cpu",
+    crack_segmenter: dict[str, Any] | None = None,
 ) -> Iterator[dict[str, bytes]]:
     """The photos of `explain.input_dir` in shard `explain.shard` ("i/N"; all without) that survey
     `explain.survey` has not done yet, explained like `explain` does, one save per photo (its files, then
@@ -66,7 +67,8 @@ def explain_survey_photos(
     Args:
         survey_progress: the survey's folder as it is (what is done; empty when new).
         explain: `params:explain` — input_dir, survey, shard, and how to explain (methods, threshold,
-            crack_masks, mm_per_pixel, severity_bands, batch_size).
+            crack_masks, segmenter, mm_per_pixel, severity_bands, batch_size).
+        crack_segmenter: the latest crack segmenter (pipeline `segmenter`), used when `explain.segmenter`.
     Yields:
         The survey's manifest first when new (with its model's heatmaps through training, where recorded),
         then one `{relative path: bytes}` per photo.
@@ -75,6 +77,7 @@ def explain_survey_photos(
     photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     masks = settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks")
+    segmenter = segmenter_to_use(explain, crack_segmenter)
     wanted = _plain_json(
         {
             "input": explain_input.root.name,  # by name: shards may mount the folder at other paths
@@ -86,6 +89,7 @@ def explain_survey_photos(
             "target": explain.get("target", "predicted"),
             "tiling": tiling,
             "crack_masks": dataclasses.asdict(masks),
+            "crack_segmenter": segmenter["segmenter_id"] if segmenter else None,
             "mm_per_pixel": explain.get("mm_per_pixel"),
             "severity_bands": explain.get("severity_bands"),
         }
@@ -101,6 +105,7 @@ def explain_survey_photos(
         tiling=tiles,
         crack_masks=masks,
         device=device,
+        segmenter=segmenter,
     )
     try:
         found = (

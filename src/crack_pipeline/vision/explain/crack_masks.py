@@ -34,10 +34,19 @@ class CrackMaskConfig:
     # A crack is long: components less elongated than this (major / minor axis of their pixels) are pores,
     # bugholes or stains. On CFD's thin cracks it costs little (tolerant F1 0.601 -> 0.592).
     min_elongation: float = 2.0
+    # With a crack segmenter (crack_segmenter): its p(crack) is kept with hysteresis between these, as far
+    # as `segmenter_reach` (of the tile side) past the heatmap's evidence, and its mask joins darkness's.
+    segmenter_high: float = 0.5
+    segmenter_low: float = 0.3
+    segmenter_reach: float = 0.1
 
     def __post_init__(self):
         if not 0 < self.low <= self.high:
             raise ValueError(f"crack mask: need 0 < low <= high, got low={self.low}, high={self.high}")
+        if not 0 < self.segmenter_low <= self.segmenter_high < 1:
+            raise ValueError("crack mask: need 0 < segmenter_low <= segmenter_high < 1")
+        if not 0 <= self.segmenter_reach <= 1:
+            raise ValueError("crack mask: segmenter_reach is a share of the tile side, between 0 and 1")
         if not (0 < self.window <= 1 and 0 <= self.smoothing < self.window):
             raise ValueError(
                 "crack mask: window and smoothing are shares of the tile side: 0 <= smoothing < window <= 1"
@@ -89,13 +98,13 @@ def crack_score(
         raise ValueError(f"image {image.shape[:2]} and evidence {evidence.shape} differ in size")
     gate = evidence >= config.evidence
     score = np.zeros(gate.shape, dtype=np.float32)
-    for crop in _evidence_crops(gate, round(config.window * tile_side) + 1):
+    for crop in evidence_crops(gate, round(config.window * tile_side) + 1):
         dark = darkness(_grey(image[crop]), tile_side, config)
         score[crop] = np.where(gate[crop], np.maximum(score[crop], dark), score[crop])
     return score
 
 
-def _evidence_crops(gate: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
+def evidence_crops(gate: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
     """Boxes holding every pixel of the HxW bool `gate` with at least `margin` pixels around it, regions of
     the gate closer than a margin in one box: a CAM's evidence falls into hundreds of specks, and a box
     each recomputed the surface they share (a second on a 12-MP photo)."""
@@ -130,14 +139,18 @@ def _elongation(rows: np.ndarray, columns: np.ndarray, owners: np.ndarray, count
     return np.sqrt(major / minor)
 
 
-def crack_mask(score: np.ndarray, config: CrackMaskConfig = DEFAULT_CRACK_MASKS) -> np.ndarray:
+def crack_mask(
+    score: np.ndarray, config: CrackMaskConfig = DEFAULT_CRACK_MASKS, learned: bool = False
+) -> np.ndarray:
     """The HxW bool crack mask of a `crack_score` map: hysteresis between `low` and `high` (pixels above
     `low` 8-connected to one above `high`: a crack one pixel wide runs diagonally too); specks under
     `min_pixels` and blobs less elongated than `min_elongation` removed. Computed inside the box of the
     pixels above `low`, their components labelled once for all three and judged from their pixels' list
-    alone (on a 12-MP photo a box of millions of pixels holds a few tens of thousands of candidates)."""
+    alone (on a 12-MP photo a box of millions of pixels holds a few tens of thousands of candidates).
+    `learned`: the map is a segmenter's p(crack), kept between `segmenter_low` and `segmenter_high`."""
     mask = as_crack_mask(np.zeros(np.shape(score), dtype=bool), "crack score")  # refuses a non-HxW map
-    above = score > config.low
+    low, high = (config.segmenter_low, config.segmenter_high) if learned else (config.low, config.high)
+    above = score > low
     box = padded_box(above, 1)
     if box is None:
         return mask
@@ -146,7 +159,7 @@ def crack_mask(score: np.ndarray, config: CrackMaskConfig = DEFAULT_CRACK_MASKS)
     rows, columns = np.nonzero(candidates)
     owners = labels[rows, columns]
     kept = np.zeros(count + 1, dtype=bool)
-    kept[owners[score[rows, columns] > config.high]] = True
+    kept[owners[score[rows, columns] > high]] = True
     sizes = np.bincount(owners, minlength=count + 1)
     kept &= (sizes >= config.min_pixels) & (
         _elongation(rows, columns, owners, count) >= config.min_elongation

@@ -22,6 +22,7 @@ from crack_pipeline.vision.explain.crack_masks import (
     crack_score,
     unit_score,
 )
+from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, crack_probability
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -83,12 +84,14 @@ def explain_photo(
     threshold: float,
     image: np.ndarray | None = None,
     mask_config: CrackMaskConfig = DEFAULT_CRACK_MASKS,
+    segmenter: CrackSegmenter | None = None,
 ) -> PhotoExplanation:
     """Assemble one photo from its tiles' p(crack) and the CAMs computed (tile index -> map at the model's
     input size; a tile without one counts as no evidence). A photo of one tile keeps its CAM as it is.
     Crack regions are where the blended tile p(crack) reaches `threshold`, the model's decision threshold.
     Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
-    weighted by p(crack): empty when the photo is called clean."""
+    weighted by p(crack): empty when the photo is called clean; with a `segmenter`, its mask joins
+    darkness's and the score is the higher of the two."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
     crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
@@ -108,6 +111,11 @@ def explain_photo(
             if probability >= threshold:
                 darkness = crack_score(image, crack_map, grid.tile_height, mask_config)
                 mask, score = crack_mask(darkness, mask_config), unit_score(darkness)
+                if segmenter is not None:
+                    reach = round(mask_config.segmenter_reach * grid.tile_height)
+                    learned = crack_probability(segmenter, image, crack_map >= mask_config.evidence, reach)
+                    mask |= crack_mask(learned, mask_config, learned=True)
+                    score = np.maximum(score, learned, out=score)
         probability_map, boxes = boxed.result()
     return PhotoExplanation(
         probability=probability,

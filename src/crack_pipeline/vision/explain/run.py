@@ -16,6 +16,7 @@ from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.cam_strips import progress_pictures
 from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
+from crack_pipeline.vision.explain.crack_segmenter import load_segmenter
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto, explain_photo, tiled_photos
 from crack_pipeline.vision.explain.quality import MethodQuality, explainer_for
 from crack_pipeline.vision.explain.segment_quality import SegmentQuality
@@ -83,6 +84,7 @@ class PhotoExplainer:
         tiling: TilingConfig | None = None,
         crack_masks: CrackMaskConfig = DEFAULT_CRACK_MASKS,
         device: str = "cpu",
+        segmenter: dict[str, Any] | None = None,
     ) -> None:
         self.checkpoint, self.threshold, self.target = checkpoint, threshold, target
         self.batch_size, self.crack_masks = batch_size, crack_masks
@@ -90,6 +92,7 @@ class PhotoExplainer:
         self.forward = Precision.resolve(precision, "inference", device)
         self.gradients = Precision.resolve(precision, "cam", device)
         self.classifier = inference_model(checkpoint, self.forward)
+        self.segmenter = load_segmenter(segmenter, self.forward.device) if segmenter is not None else None
         # Each method hooks a copy of its own (built from the checkpoint again it took 3x as long); the
         # explainer prepares it for its precision, which differs from the classifier's in autocast only.
         self.explainers = {
@@ -145,6 +148,7 @@ class PhotoExplainer:
                             self.threshold,
                             photo.image,
                             self.crack_masks,
+                            self.segmenter,
                         )
                         for method, maps in cams.items()
                     }
@@ -197,6 +201,7 @@ def explain_images(
     mm_per_pixel: float | None = None,
     severity_bands: Mapping[str, float] | None = None,
     device: str = "cpu",
+    segmenter: dict[str, Any] | None = None,
 ) -> ExplainResult:
     """Heatmaps of every method for `items`, at each image's resolution, by a `PhotoExplainer` on `device`,
     with their files and tables (in memory).
@@ -204,7 +209,8 @@ def explain_images(
     With `masks` ({image name: crack mask}), scores each method's heatmaps on the crack images against
     the centred-Gaussian, random and Sobel baselines, patches and whole photos apart, and its crack masks.
     Every image's cracks are measured (in mm with `mm_per_pixel`, banded by `severity_bands`:
-    measurements.measure_cracks). Always runs the model-randomisation sanity check and the
+    measurements.measure_cracks). With a `segmenter` checkpoint (crack_segmenter), the masks add its
+    crack pixels to darkness's. Always runs the model-randomisation sanity check and the
     deletion/insertion curves on the first `sanity_images` tiles explained.
     """
     writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)  # bad settings stop before any work
@@ -214,7 +220,16 @@ def explain_images(
         # and the models are built (a sixth of a second otherwise spent at the end).
         progress_drawn = drawing.submit(progress_pictures, record, checkpoint["variant"]) if record else None
         explainer = PhotoExplainer(
-            checkpoint, methods, threshold, target, batch_size, precision, tiling, crack_masks, device
+            checkpoint,
+            methods,
+            threshold,
+            target,
+            batch_size,
+            precision,
+            tiling,
+            crack_masks,
+            device,
+            segmenter,
         )
         skipped: dict[str, str] = {}
         quality = _explained_and_scored(explainer, items, writer, skipped, masks or {}, sanity_images, seed)

@@ -1,0 +1,201 @@
+"""Which pixels are crack, learned: a small U-Net trained on the project's own synthetic cracks and their
+masks (no real pixel label is ever needed), run where the classifier's heatmap says crack.
+
+Darkness against the local surface (crack_masks) finds a crack's dark core but also joints, painted lines
+and pore chains, and loses a crack's faint ends; a net trained on masks learns the shape of a crack. It
+works at the photo's own pixel scale (cracks 1-6 px wide, as in the synthetic patches), on grey levels
+standardised against the local surface, so that walls and pavements look alike to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.crack_masks import evidence_crops
+from crack_pipeline.vision.models.inference import fold_batch_norms
+from crack_pipeline.vision.settings import settings_dataclass
+
+FORMAT = "crack_pipeline.segmenter/1"
+_SURFACE = 31  # px: the local surface a grey level is compared with
+_DIFFICULTIES = (0.2, 0.5, 0.8, 1.0)  # from wide dark cracks to hairlines among many confounders
+_CONTEXT = 32  # px of surroundings a pixel's judgement draws on (the surface's window and the net's view)
+
+
+@settings_dataclass
+class SegmenterConfig:
+    samples: int = 400  # synthetic patches per class (crack, and clean ones with joints and stains)
+    steps: int = 1200  # optimiser steps
+    batch_size: int = 16
+    crop: int = 96  # px: the random crop of a 227-px patch each step trains on
+    width: int = 16  # channels of the first level (x2, x4 below)
+    learning_rate: float = 3e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        if min(self.samples, self.steps, self.batch_size, self.width) < 1:
+            raise ValueError("segmenter: samples, steps, batch_size and width must be at least 1")
+        if not 16 <= self.crop <= 227:
+            raise ValueError(f"segmenter.crop must be between 16 and 227 px, got {self.crop}")
+
+
+class CrackSegmenter(nn.Module):
+    """A three-level U-Net: one grey channel in, a crack logit per pixel out (any size)."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+
+        def block(inputs: int, outputs: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(inputs, outputs, 3, padding=1),
+                nn.BatchNorm2d(outputs),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(outputs, outputs, 3, padding=1),
+                nn.BatchNorm2d(outputs),
+                nn.ReLU(inplace=True),
+            )
+
+        self.width = width
+        self.down1, self.down2, self.down3 = (
+            block(1, width),
+            block(width, 2 * width),
+            block(2 * width, 4 * width),
+        )
+        self.up2, self.up1 = block(6 * width, 2 * width), block(3 * width, width)
+        self.logit = nn.Conv2d(width, 1, 1)
+
+    def forward(self, grey: torch.Tensor) -> torch.Tensor:
+        # Padded to a multiple of 4, so each level is exactly half the one above and a pixel's features
+        # line up across levels wherever the image is cut.
+        height, width = grey.shape[-2:]
+        full = self.down1(F.pad(grey, (0, -width % 4, 0, -height % 4), mode="replicate"))
+        half = self.down2(F.max_pool2d(full, 2))
+        quarter = self.down3(F.max_pool2d(half, 2))
+        half = self.up2(torch.cat([half, F.interpolate(quarter, scale_factor=2.0)], 1))
+        logits = self.logit(self.up1(torch.cat([full, F.interpolate(half, scale_factor=2.0)], 1)))
+        return logits[..., :height, :width]
+
+
+def local_contrast(image: np.ndarray) -> np.ndarray:
+    """The HxW(x3) image as grey levels minus the local surface's, in units of their spread (float32)."""
+    grey = np.asarray(image, dtype=np.float32)
+    if grey.ndim == 3:
+        grey = grey @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    relief = grey - ndimage.uniform_filter(grey, _SURFACE)
+    # The surface's spread, robustly (median absolute deviation): a box cut tight around a crack has the
+    # same as the whole photo, where a standard deviation would be inflated by the crack's own pixels.
+    return relief / max(1.4826 * float(np.median(np.abs(relief))), 1.0)
+
+
+def synthetic_training_set(config: SegmenterConfig) -> tuple[np.ndarray, np.ndarray]:
+    """`samples` crack and `samples` clean synthetic patches at mixed difficulties: N x 227 x 227 local
+    contrast (float32) and masks (bool; all False for the clean ones)."""
+    inputs, masks = [], []
+    for positive in (True, False):
+        for index in range(1, config.samples + 1):
+            difficulty = _DIFFICULTIES[index % len(_DIFFICULTIES)]
+            synth = SynthConfig(count_per_class=config.samples, seed=config.seed, difficulty=difficulty)
+            sample = render_sample(synth, positive, index)
+            inputs.append(local_contrast(sample.image))
+            masks.append(sample.mask if sample.mask is not None else np.zeros(sample.image.shape[:2], bool))
+    return np.stack(inputs), np.stack(masks)
+
+
+def _batch(inputs, masks, config, rng) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crops, turned by quarter turns, with contrast, blur and noise varied: the cameras it meets."""
+    side = inputs.shape[-1]
+    crops, truths = [], []
+    for index in rng.integers(0, len(inputs), config.batch_size):
+        top, left = rng.integers(0, side - config.crop + 1, 2)
+        area = (index, slice(top, top + config.crop), slice(left, left + config.crop))
+        turns = int(rng.integers(4))
+        crop, truth = np.rot90(inputs[area], turns) * rng.uniform(0.6, 1.5), np.rot90(masks[area], turns)
+        if rng.random() < 0.3:
+            crop = ndimage.gaussian_filter(crop, rng.uniform(0.3, 0.8))
+        crops.append((crop + rng.normal(0, rng.uniform(0, 0.3), crop.shape)).astype(np.float32))
+        truths.append(truth.astype(np.float32))
+    return torch.from_numpy(np.stack(crops))[:, None], torch.from_numpy(np.stack(truths))[:, None]
+
+
+def train_segmenter(
+    config: SegmenterConfig,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int, float], None] | None = None,
+) -> dict:
+    """A `CrackSegmenter` trained on synthetic masks (weighted cross-entropy plus Dice: cracks are a few
+    percent of the pixels), as a checkpoint dict loadable with `weights_only=True`."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    inputs, masks = synthetic_training_set(config)
+    net = CrackSegmenter(config.width).to(device)
+    optimiser = torch.optim.AdamW(net.parameters(), config.learning_rate, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps)
+    crack_weight = torch.tensor(3.0, device=device)
+    losses = []
+    net.train()
+    for step in range(config.steps):
+        crops, truths = (tensor.to(device) for tensor in _batch(inputs, masks, config, rng))
+        logits = net(crops)
+        probabilities = torch.sigmoid(logits)
+        overlap = 2 * (probabilities * truths).sum() + 1
+        dice = 1 - overlap / (probabilities.sum() + truths.sum() + 1)
+        loss = F.binary_cross_entropy_with_logits(logits, truths, pos_weight=crack_weight) + dice
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        losses.append(loss.item())
+        if progress is not None:
+            progress(step, losses[-1])
+    return {
+        "format": FORMAT,
+        "segmenter_id": uuid.uuid4().hex,  # what a survey records, to continue only with the same one
+        "width": config.width,
+        "config": {key: getattr(config, key) for key in config.__dataclass_fields__},
+        "state_dict": {key: value.detach().cpu() for key, value in net.state_dict().items()},
+        "losses": losses,
+    }
+
+
+def check_segmenter(checkpoint: Any, source: str) -> None:
+    """An `InputError` naming `source` unless `checkpoint` is a complete `train_segmenter` checkpoint."""
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise InputError(f"{source}: not a crack segmenter checkpoint (expected format {FORMAT})")
+    missing = [key for key in ("segmenter_id", "width", "config", "state_dict") if key not in checkpoint]
+    if missing:
+        raise InputError(f"{source}: crack segmenter checkpoint without {', '.join(missing)}")
+
+
+def load_segmenter(checkpoint: dict, device: str = "cpu") -> CrackSegmenter:
+    """The `CrackSegmenter` of a `train_segmenter` checkpoint for inference on `device` (batch norms folded
+    into the convolutions)."""
+    check_segmenter(checkpoint, "crack segmenter")
+    net = CrackSegmenter(int(checkpoint["width"]))
+    net.load_state_dict(checkpoint["state_dict"])
+    return fold_batch_norms(net.eval()).to(device)
+
+
+@torch.inference_mode()
+def crack_probability(net: CrackSegmenter, image: np.ndarray, gate: np.ndarray, reach: int) -> np.ndarray:
+    """p(crack) of each pixel of the HxW(x3) `image` within `reach` px of the HxW bool `gate` (where the
+    heatmap says crack), 0 elsewhere (float32). Computed in boxes around the gate's regions, each seen
+    with a margin of its surroundings: a 12-MP photo's cracks cover a few tiles."""
+    device = next(net.parameters()).device
+    probability = np.zeros(gate.shape, dtype=np.float32)
+    for rows, columns in evidence_crops(gate, reach + _CONTEXT):
+        # Boxes start on the net's pooling grid (2 x 2, twice), so a pixel is judged as in the whole photo.
+        crop = (slice(rows.start // 4 * 4, rows.stop), slice(columns.start // 4 * 4, columns.stop))
+        grey = torch.from_numpy(local_contrast(image[crop]))[None, None].to(device)
+        learned = torch.sigmoid(net(grey))[0, 0].float().cpu().numpy()
+        near = ndimage.maximum_filter(gate[crop], 2 * reach + 1) if reach else gate[crop]
+        probability[crop] = np.where(near, np.maximum(probability[crop], learned), probability[crop])
+    return probability

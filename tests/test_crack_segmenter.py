@@ -1,0 +1,160 @@
+"""The crack segmenter: a small U-Net trained on synthetic masks, run where the heatmap says crack, its
+pixels joined to darkness's in the crack mask."""
+
+import numpy as np
+import pytest
+import torch
+
+from crack_pipeline.datasets import CrackSegmenterDataset, TorchCheckpointDataset
+from crack_pipeline.pipelines.explain.nodes import segmenter_to_use
+from crack_pipeline.pipelines.segmenter.nodes import train_crack_segmenter
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.data.tile_grid import tile_grid
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score
+from crack_pipeline.vision.explain.crack_segmenter import (
+    SegmenterConfig,
+    check_segmenter,
+    crack_probability,
+    load_segmenter,
+    local_contrast,
+    train_segmenter,
+)
+from crack_pipeline.vision.explain.photos import explain_photo
+from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.settings import ConfigError, settings_from
+
+TINY = {"samples": 4, "steps": 3, "crop": 32, "width": 4}
+
+
+@pytest.fixture(scope="module")
+def learned() -> dict:
+    """A segmenter trained long enough to find synthetic cracks (5-7 s; held-out F1 0.73-0.83 over seeds
+    0-2, so the bounds below hold whatever the CPU's rounding)."""
+    return train_segmenter(SegmenterConfig(samples=40, steps=250, crop=48, batch_size=8, width=8))
+
+
+def _held_out(count: int, positive: bool) -> list:
+    config = SynthConfig(seed=777, count_per_class=count, difficulty=0.5)  # never trained on (seed 0)
+    return [render_sample(config, positive, index) for index in range(1, count + 1)]
+
+
+def test_local_contrast_is_the_relief_against_the_surface_whatever_the_exposure():
+    surface = np.full((64, 64), 120.0, dtype=np.float32)
+    surface[:, 30] = 60.0  # a dark line
+    surface += np.random.default_rng(0).normal(0, 2, surface.shape).astype(np.float32)
+    relief = local_contrast(surface)
+    assert relief[:, 30].mean() < -3 and abs(float(np.median(relief[:, :20]))) < 0.5
+    np.testing.assert_allclose(local_contrast(surface * 2 + 30), relief, rtol=1e-4, atol=1e-4)
+    rgb = np.repeat(surface[..., None], 3, axis=2)
+    np.testing.assert_allclose(local_contrast(rgb), relief, atol=1e-4)
+
+
+def test_a_trained_segmenter_finds_synthetic_cracks_it_never_saw_and_not_their_joints(learned):
+    net = load_segmenter(learned)
+    whole = np.ones((227, 227), dtype=bool)
+    scores = []
+    for sample in _held_out(6, positive=True):
+        probability = crack_probability(net, sample.image, whole, 0)
+        scores.append(tolerant_scores(crack_mask(probability, learned=True), sample.mask)["f1"])
+    assert np.mean(scores) > 0.6, scores
+    # Clean surfaces (joints, stains and pores among them) stay almost free of crack pixels.
+    false_alarms = [
+        (crack_probability(net, sample.image, whole, 0) > 0.5).mean()
+        for sample in _held_out(6, positive=False)
+    ]
+    assert np.mean(false_alarms) < 0.02, false_alarms
+    losses = learned["losses"]
+    assert np.mean(losses[-20:]) < 0.8 * np.mean(losses[:20])
+
+
+def test_the_probability_is_computed_only_within_reach_of_the_evidence(learned):
+    net = load_segmenter(learned)
+    image = _held_out(1, positive=True)[0].image
+    gate = np.zeros((227, 227), dtype=bool)
+    gate[100:110, 100:110] = True
+    near = crack_probability(net, image, gate, 5)
+    assert near[:95].max() == 0 and near[:, 116:].max() == 0, "nothing past the reach"
+    everywhere = crack_probability(net, image, np.ones_like(gate), 0)
+    inside = (slice(95, 115), slice(95, 115))
+    assert np.abs(near[inside] - everywhere[inside]).max() < 0.2, "a box sees enough of its surroundings"
+
+
+def test_its_pixels_join_darknesss_where_the_photo_is_called_cracked(learned):
+    sample = _held_out(1, positive=True)[0]
+    grid = tile_grid(227, 227, 227, 0.0)
+    cam = sample.mask.astype(np.float32)  # evidence on the crack
+    net = load_segmenter(learned)
+    config = CrackMaskConfig()
+    alone = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, config)
+    joined = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, config, net)
+    assert (joined.crack_mask >= alone.crack_mask).all() and joined.crack_mask.sum() > alone.crack_mask.sum()
+    darkness = crack_score(sample.image, cam, 227, config)
+    np.testing.assert_array_equal(alone.crack_mask, crack_mask(darkness, config))
+    assert (joined.crack_score >= alone.crack_score).all()
+    clean = explain_photo(grid, np.array([0.2]), {0: cam}, TilingConfig(), 0.5, sample.image, config, net)
+    assert not clean.crack_mask.any(), "called clean: empty, segmenter or not"
+
+
+def test_a_checkpoint_round_trips_and_a_foreign_one_is_refused(tmp_path):
+    dataset = CrackSegmenterDataset(filepath=str(tmp_path / "segmenter.pt"), version=None)
+    assert dataset.load() is None, "none trained yet"
+    checkpoint = train_segmenter(settings_from(SegmenterConfig, TINY, "segmenter"))
+    dataset.save(checkpoint)
+    again = dataset.load()
+    grey = torch.randn(1, 1, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(load_segmenter(checkpoint)(grey), load_segmenter(again)(grey))
+    with pytest.raises(InputError, match="classifier.pt: not a crack segmenter"):
+        check_segmenter({"format": "crack_pipeline.checkpoint/1"}, "classifier.pt")
+    with pytest.raises(InputError, match="without state_dict"):
+        check_segmenter({k: v for k, v in checkpoint.items() if k != "state_dict"}, "x.pt")
+    # The classifier's dataset refuses a segmenter, naming the file.
+    torch.save(checkpoint, tmp_path / "model.pt")
+    with pytest.raises(Exception, match="model.pt"):
+        TorchCheckpointDataset(filepath=str(tmp_path / "model.pt")).load()
+
+
+def test_the_node_reuses_the_latest_segmenter_only_with_the_same_settings():
+    first = train_crack_segmenter(TINY, "cpu", None)
+    assert train_crack_segmenter(TINY, "cpu", first) is first
+    other = train_crack_segmenter({**TINY, "seed": 1}, "cpu", first)
+    assert other["segmenter_id"] != first["segmenter_id"] and other["config"]["seed"] == 1
+
+
+def test_explain_says_what_to_run_when_no_segmenter_was_trained():
+    with pytest.raises(InputError, match="kedro run --pipelines=segmenter"):
+        segmenter_to_use({}, None)
+    assert segmenter_to_use({"segmenter": False}, None) is None
+    checkpoint = {"segmenter_id": "x"}
+    assert segmenter_to_use({"segmenter": True}, checkpoint) is checkpoint
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"steps": 0}, "at least 1"),
+        ({"crop": 300}, "crop"),
+        ({"stpes": 10}, "unknown setting"),
+    ],
+)
+def test_bad_segmenter_settings_are_named(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        settings_from(SegmenterConfig, settings, "segmenter")
+
+
+def test_mask_settings_for_the_segmenter_are_checked():
+    with pytest.raises(ValueError, match="segmenter_low"):
+        CrackMaskConfig(segmenter_low=0.6, segmenter_high=0.5)
+    with pytest.raises(ValueError, match="segmenter_reach"):
+        CrackMaskConfig(segmenter_reach=2.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_a_segmenter_trains_and_runs_on_a_gpu():
+    checkpoint = train_segmenter(settings_from(SegmenterConfig, TINY, "segmenter"), "cuda")
+    net = load_segmenter(checkpoint, "cuda")
+    image = _held_out(1, positive=True)[0].image
+    probability = crack_probability(net, image, np.ones((227, 227), dtype=bool), 0)
+    assert probability.shape == (227, 227) and 0 <= probability.min() <= probability.max() <= 1
