@@ -1,5 +1,6 @@
 """One whole 12-MP photo fully explained: classified tile by tile at the training scale, LayerCAM mosaic,
-crack boxes, overlay and panel — the `explain` path — against the naive way: one pytorch-grad-cam call per
+crack boxes, crack mask (with the crack segmenter of `make run`, as `explain` by default; `--no-segmenter`:
+darkness alone), overlay and panel — the `explain` path — against the naive way: one pytorch-grad-cam call per
 tile in fp32 (plain model, batch of one), assembled into the same mosaic.
 
 Needs a trained run (`make run`). The photo is synthetic (3 cracks at patch scale on 4032x3024 concrete)
@@ -29,7 +30,7 @@ import torch
 from PIL import Image
 from pytorch_grad_cam import LayerCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-from trained_run import latest_checkpoint
+from trained_run import latest_checkpoint, latest_segmenter
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import decode_image
@@ -77,7 +78,9 @@ def main() -> None:
     parser.add_argument("--variant", default="efficientnet_lite0")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side (the median counts)")
     parser.add_argument("--explained", type=int, default=32, help="tiles ours explains when timed")
+    parser.add_argument("--no-segmenter", action="store_true", help="crack masks from darkness alone")
     args = parser.parse_args()
+    segmenter = None if args.no_segmenter else latest_segmenter()
 
     checkpoint = latest_checkpoint(args.variant)
     checkpoint["cam_layer"] = get_spec(checkpoint["architecture"]).cam_layer
@@ -93,7 +96,8 @@ def main() -> None:
         print(
             f"{args.variant} at {checkpoint['input_size']} px, layer {checkpoint['cam_layer']}; "
             f"photo {size[0]}x{size[1]}, tiles of {tiling.tile_size} px, overlap {tiling.overlap}; "
-            f"{torch.get_num_threads()} threads, fp32 ({describe_cpu()})",
+            f"{torch.get_num_threads()} threads, fp32 ({describe_cpu()}); crack segmenter "
+            f"{'off' if segmenter is None else 'on'}",
             flush=True,
         )
         items = [ImageRef("photo.jpg", root / "photo.jpg")]
@@ -101,7 +105,13 @@ def main() -> None:
         def ours_once(tiles: TilingConfig):
             started = time.perf_counter()
             result = explain_images(
-                checkpoint, items, ["layercam"], threshold_of(checkpoint), sanity_images=0, tiling=tiles
+                checkpoint,
+                items,
+                ["layercam"],
+                threshold_of(checkpoint),
+                sanity_images=0,
+                tiling=tiles,
+                segmenter=segmenter,
             )
             return time.perf_counter() - started, result
 

@@ -5,7 +5,7 @@ trained here once or `--champion FILE`) explains the 118 CFD photos (../shared/d
 masks) as `explain` does: tiles of `--tile` px (CFD's 1-5 px cracks at a 224-px input then have Özgenel's
 widths, as for the CFD tiles) overlapping by `--overlap`, LayerCAM, a crack mask per photo
 (vision/explain/crack_masks.py) with the crack segmenter's pixels joined (vision/explain/crack_segmenter.py;
-`--segmenter FILE`, else `make run`'s latest, else one trained here; `--no-segmenter`: darkness alone).
+`--segmenter FILE`, else `make run`'s latest; `--no-segmenter`: darkness alone).
 Printed: the heatmaps' localisation (`explain: ... scope=photo` pointing game and energy in the mask,
 against the centred and Sobel baselines), the `segment:` line (tolerant F1 at 2 px, IoU, ODS F1 at zero
 tolerance over the photos, the Otsu-darkness and Sobel baselines on the same
@@ -27,53 +27,32 @@ import torch
 from adaptation import SHARED, champion
 from PIL import Image
 from scipy import ndimage
+from trained_run import latest_segmenter
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
-from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, crack_mask, crack_score
-from crack_pipeline.vision.explain.crack_segmenter import (
-    CrackSegmenter,
-    SegmenterConfig,
-    crack_probability,
-    load_segmenter,
-    train_segmenter,
-)
+from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, load_segmenter
 from crack_pipeline.vision.explain.measurements import measure_cracks
+from crack_pipeline.vision.explain.photos import photo_crack_mask
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.precision import describe_cpu
 
-MAKE_RUN_SEGMENTERS = Path(__file__).resolve().parents[1] / "data/06_models/crack_segmenter/segmenter.pt"
 
-
-def segmenter_checkpoint(path: str | None) -> dict:
-    """The crack segmenter to use: `path`, else `make run`'s latest, else one trained now (4 min)."""
-    made = sorted(MAKE_RUN_SEGMENTERS.glob("*/segmenter.pt"))
-    if path or made:
-        chosen = Path(path) if path else made[-1]
-        print(f"crack segmenter {chosen}", flush=True)
-        return torch.load(chosen, weights_only=True)
-    print("crack segmenter: training one with the default settings", flush=True)
-    return train_segmenter(SegmenterConfig())
-
-
-def mask_seconds(tile: int, segmenter: CrackSegmenter | None, repeats: int = 3) -> tuple[float, int]:
+def mask_seconds(
+    tile: int, segmenter: CrackSegmenter | None, everywhere: bool = False, repeats: int = 3
+) -> tuple[float, int]:
     """Median seconds of the crack mask (with the `segmenter`'s pixels, if any) and its measurements on a
-    generated 4032x3024 photo whose evidence covers its cracks as a CAM would, and the number of cracks
-    measured."""
+    generated 4032x3024 photo whose evidence covers its cracks as a CAM would (`everywhere`: the whole
+    photo, as for a model that flags every tile), and the number of cracks measured."""
     photo = render_photo(SynthConfig(image_size=tile, seed=7, difficulty=0.3), 3024, 4032, cracks=6)
-    evidence = ndimage.binary_dilation(photo.mask, iterations=tile // 4).astype(np.float32)
-    reach = round(DEFAULT_CRACK_MASKS.segmenter_reach * tile)
+    near_cracks = ndimage.binary_dilation(photo.mask, iterations=tile // 4)
+    evidence = np.ones_like(near_cracks) if everywhere else near_cracks
     times, cracks = [], 0
     for _ in range(repeats):
         started = time.perf_counter()
-        mask = crack_mask(crack_score(photo.image, evidence, tile))
-        if segmenter is not None:
-            learned = crack_probability(
-                segmenter, photo.image, evidence >= DEFAULT_CRACK_MASKS.evidence, reach
-            )
-            mask |= crack_mask(learned, learned=True)
+        mask, _ = photo_crack_mask(photo.image, evidence.astype(np.float32), tile, segmenter=segmenter)
         cracks = len(measure_cracks(mask))
         times.append(time.perf_counter() - started)
     return float(np.median(times)), cracks
@@ -92,7 +71,11 @@ def main() -> None:
     parser.add_argument("--segmenter", default=None, help="a crack segmenter checkpoint file")
     parser.add_argument("--no-segmenter", action="store_true", help="masks from darkness alone")
     args = parser.parse_args()
-    segmenter = None if args.no_segmenter else segmenter_checkpoint(args.segmenter)
+    if args.no_segmenter:
+        segmenter = None
+    else:
+        segmenter = torch.load(args.segmenter, weights_only=True) if args.segmenter else latest_segmenter()
+        print(f"crack segmenter {segmenter['segmenter_id']} ({args.segmenter or 'make run'})", flush=True)
     print(f"{describe_cpu()}; precision fp32; LayerCAM; CFD tiles of {args.tile} px", flush=True)
     checkpoint = (
         torch.load(args.champion, weights_only=False)
@@ -127,8 +110,11 @@ def main() -> None:
     )
     print(f"tiles overlapping by {args.overlap}:", *quality_lines(result.quality), sep="\n")
     print(f"ODS threshold {segment['ods_threshold']:.2f} (of the crack score on [0, 1])")
-    mask_time, cracks = mask_seconds(args.tile, load_segmenter(segmenter) if segmenter else None)
+    net = load_segmenter(segmenter) if segmenter else None
+    mask_time, cracks = mask_seconds(args.tile, net)
     print(f"mask + measurements of a 12-MP photo ({cracks} cracks): {mask_time:.2f} s")
+    mask_time, cracks = mask_seconds(args.tile, net, everywhere=True)
+    print(f"the same with evidence over the whole photo ({cracks} cracks): {mask_time:.2f} s")
     best_baseline = max(segment["baseline_threshold_f1"], segment["baseline_sobel_f1"])
     print(f"ratio {segment['f1'] / best_baseline:.3f}")
 

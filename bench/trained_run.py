@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from crack_pipeline.datasets import TorchCheckpointDataset
+from crack_pipeline.datasets import CrackSegmenterDataset, TorchCheckpointDataset
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -21,3 +21,7 @@ def latest(relative: str) -> Path:
 
 def latest_checkpoint(variant: str) -> dict[str, Any]:
     return TorchCheckpointDataset(filepath=str(latest(f"06_models/{variant}/checkpoint.pt"))).load()
+
+
+def latest_segmenter() -> dict[str, Any]:
+    return CrackSegmenterDataset(filepath=str(latest("06_models/crack_segmenter/segmenter.pt"))).load()

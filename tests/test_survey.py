@@ -29,8 +29,6 @@ from crack_pipeline.vision.settings import ConfigError
 EXPLAIN = {"methods": ["layercam"], "threshold": 0.5, "batch_size": 16, "crack_masks": {}}
 TILING = {"tile_size": 96, "overlap": 0.25, "cam_min_probability": 0.05}
 INGEST = {"label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]}}
-# Untrained (one step): these tests follow photos through a survey, not the segmenter's pixels.
-SEGMENTER = train_segmenter(SegmenterConfig(samples=2, steps=1, crop=32, width=4))
 
 
 def test_shards_cover_every_photo_exactly_once_and_keep_their_photos_as_the_folder_grows():
@@ -85,12 +83,22 @@ def site(tmp_path_factory):
     return Folder.scan(root)
 
 
-def survey_run(checkpoint, site, folder, stop_after=None, segmenter=SEGMENTER, **explain):
+def untrained_segmenter() -> dict:
+    """One step: these tests follow photos through a survey, not the segmenter's pixels."""
+    return train_segmenter(SegmenterConfig(samples=2, steps=1, crop=32, width=4))
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> dict:
+    return untrained_segmenter()
+
+
+def survey_run(checkpoint, site, folder, crack_segmenter, stop_after=None, **explain):
     """One run of the survey's first node into `folder` (saved as Kedro would); the saves made."""
     dataset = GrowingFolderDataset(path=str(folder))
     settings = {**EXPLAIN, **explain}
     saves = explain_survey_photos(
-        checkpoint, site, dataset.load(), settings, TILING, INGEST, "cpu", segmenter
+        checkpoint, site, dataset.load(), settings, TILING, INGEST, "cpu", crack_segmenter
     )
     made = []
     for save in islice(saves, stop_after):
@@ -109,9 +117,9 @@ def photos_in(saves):
 
 
 def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recomputing(
-    trained_checkpoint, site, tmp_path
+    trained_checkpoint, site, segmenter, tmp_path
 ):
-    whole = survey_run(trained_checkpoint, site, tmp_path / "whole")
+    whole = survey_run(trained_checkpoint, site, tmp_path / "whole", segmenter)
     assert MANIFEST in whole[0] and len(photos_in(whole)) == 6, "every photo, the unreadable one recorded"
     files, predictions, boxes, measurements = merged(site, tmp_path / "whole")
     assert sorted(predictions.file) == [
@@ -139,8 +147,8 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     assert "layercam/grid_9.png" in files
 
     # Two shards, each in its own process in real use: together exactly the photos, merged the same tables.
-    first = survey_run(trained_checkpoint, site, tmp_path / "sharded", shard="0/2")
-    second = survey_run(trained_checkpoint, site, tmp_path / "sharded", shard="1/2")
+    first = survey_run(trained_checkpoint, site, tmp_path / "sharded", segmenter, shard="0/2")
+    second = survey_run(trained_checkpoint, site, tmp_path / "sharded", segmenter, shard="1/2")
     assert photos_in(first) and photos_in(second) and not set(photos_in(first)) & set(photos_in(second))
     assert sorted(photos_in(first) + photos_in(second)) == photos_in(whole)
     shard_files, *shard_tables = merged(site, tmp_path / "sharded")
@@ -149,11 +157,13 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     assert shard_files["index.html"] == files["index.html"]
 
     # Killed after the manifest and two photos: started again, it explains only the other four.
-    stopped = survey_run(trained_checkpoint, site, tmp_path / "resumed", stop_after=3)
-    again = survey_run(trained_checkpoint, site, tmp_path / "resumed")
+    stopped = survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter, stop_after=3)
+    again = survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter)
     assert len(photos_in(stopped)) == 2 and len(photos_in(again)) == 4
     assert not set(photos_in(stopped)) & set(photos_in(again)), "nothing recomputed"
-    assert survey_run(trained_checkpoint, site, tmp_path / "resumed") == [], "done: nothing left to do"
+    assert survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter) == [], (
+        "done: nothing left to do"
+    )
     resumed_files, *resumed_tables = merged(site, tmp_path / "resumed")
     for ours, theirs in zip(resumed_tables, (predictions, boxes, measurements), strict=True):
         pd.testing.assert_frame_equal(ours, theirs)
@@ -161,13 +171,16 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
 
     # A survey continues only as it began.
     with pytest.raises(InputError, match=r"resumed was started with other settings \(threshold: 0\.5 then"):
-        survey_run(trained_checkpoint, site, tmp_path / "resumed", threshold=0.7)
-    other = train_segmenter(SegmenterConfig(samples=2, steps=1, crop=32, width=4))
-    with pytest.raises(InputError, match=r"other settings \(crack_segmenter: '[0-9a-f]{32}' then"):
-        survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter=other)
+        survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter, threshold=0.7)
+    with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id': '[0-9a-f]{32}'"):
+        survey_run(trained_checkpoint, site, tmp_path / "resumed", untrained_segmenter())
+    with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id'.* then, None now"):
+        survey_run(trained_checkpoint, site, tmp_path / "resumed", None, segmenter=False)
 
 
-def test_a_survey_gallery_shows_its_models_heatmaps_through_training(trained_checkpoint, site, tmp_path):
+def test_a_survey_gallery_shows_its_models_heatmaps_through_training(
+    trained_checkpoint, site, segmenter, tmp_path
+):
     record = {
         "method": "layercam",
         "target": "crack",
@@ -184,24 +197,24 @@ def test_a_survey_gallery_shows_its_models_heatmaps_through_training(trained_che
         "seconds": [0.1, 0.1],
     }
     checkpoint = {**trained_checkpoint, "cam_progress": record}
-    (started,) = survey_run(checkpoint, site, tmp_path / "s", stop_after=1)
+    (started,) = survey_run(checkpoint, site, tmp_path / "s", segmenter, stop_after=1)
     assert MANIFEST in started and PROGRESS in started, "saved once, with the manifest"
     assert sum(name.startswith("cam_progress/") for name in started) == 3, "two strips and the overview"
-    survey_run(checkpoint, site, tmp_path / "s")
+    survey_run(checkpoint, site, tmp_path / "s", segmenter)
     page = merged(site, tmp_path / "s")[0]["index.html"].decode()
     assert "pointing game by\nepoch: 1: 0.50, 2: 1.00" in page
     links = re.findall(r'href="([^"]*cam_progress/[^"]*)"', page)
     gallery = tmp_path / "s/gallery/v/gallery"
     assert len(links) == 3 and all((gallery / link).resolve().is_file() for link in links)
     # A model without a record: no section, no files.
-    plain = survey_run(trained_checkpoint, site, tmp_path / "older", stop_after=2)
+    plain = survey_run(trained_checkpoint, site, tmp_path / "older", segmenter, stop_after=2)
     assert not any(PROGRESS in save for save in plain)
     assert "Where the model looked" not in merged(site, tmp_path / "older")[0]["index.html"].decode()
     # A survey begun before galleries showed them gets its model's once, when it continues.
-    (added, *_) = survey_run(checkpoint, site, tmp_path / "older")
+    (added, *_) = survey_run(checkpoint, site, tmp_path / "older", segmenter)
     assert PROGRESS in added and MANIFEST not in added
     assert "Where the model looked" in merged(site, tmp_path / "older")[0]["index.html"].decode()
-    assert not any(PROGRESS in save for save in survey_run(checkpoint, site, tmp_path / "older"))
+    assert not any(PROGRESS in save for save in survey_run(checkpoint, site, tmp_path / "older", segmenter))
 
 
 def test_merging_a_survey_that_explained_nothing_says_so(site, tmp_path):

@@ -83,6 +83,8 @@ def test_retrain_trains_once_then_finds_nothing_new_then_keeps_the_test_split(pr
     assert again.exit_code == 0, again.output
     assert any(line.startswith("retrain: nothing new - the 20 images") for line in lines)
     assert len(versions(project, "data/06_models/small_cnn/checkpoint.pt")) == 1, "nothing trained"
+    segmenters = versions(project, "data/06_models/crack_segmenter/segmenter.pt")
+    assert len(segmenters) == 1, "the crack segmenter neither trained nor saved again either"
     assert len(list((project / "logs/retrain").glob("*.log"))) == 2, "a log file per run"
 
     add_photos(project / "incoming", seed=2, per_class=5)

@@ -7,6 +7,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import torch
 import yaml
 from kedro.io.core import DatasetError
 
@@ -126,10 +127,16 @@ def test_a_one_class_variant_is_fitted_on_clean_images_registered_evaluated_and_
     )
     assert version.tags["decision_threshold_for"] == "false alarms 0.02 on clean validation images"
 
-    run_session(
-        kedro_project, {**TINY_SYNTH, "explain": {"model": "patch_memory"}}, pipeline_names=["explain"]
-    )
+    explain_alone = {**TINY_SYNTH, "explain": {"model": "patch_memory"}}
+    with pytest.raises(
+        Exception, match="no crack segmenter has been trained: run `kedro run --pipelines=segmenter`"
+    ):
+        run_session(kedro_project, explain_alone, pipeline_names=["explain"])
+    run_session(kedro_project, TINY_SYNTH, pipeline_names=["segmenter"])
+    run_session(kedro_project, explain_alone, pipeline_names=["explain"])
     quality = latest_json(kedro_project, "data/08_reporting/explain_quality.json")
+    (segmenter,) = versions(kedro_project, "data/06_models/crack_segmenter/segmenter.pt")
+    assert quality["crack_segmenter"] == torch.load(segmenter, weights_only=True)["segmenter_id"]
     assert list(quality["methods"]) == ["anomaly"], (
         "explained by its anomaly map, whatever explain.methods says"
     )

@@ -11,7 +11,6 @@ import torch
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain.crack_segmenter import check_segmenter
 from crack_pipeline.vision.models.checkpoint import check_checkpoint
 from crack_pipeline.vision.models.torch_files import save_atomically
 
@@ -72,11 +71,24 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
 
 class CrackSegmenterDataset(TorchCheckpointDataset):
     """A versioned crack segmenter checkpoint (crack_segmenter.train_segmenter); loads as None while none
-    has been trained, so that a run can say what to do about it."""
+    has been trained, so that a run can say what to do about it. `read_only`: a view of another entry's
+    file, which it never writes."""
+
+    def __init__(self, *, read_only: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.read_only = read_only
 
     def load(self) -> dict | None:
         return super().load() if self.exists() else None
 
+    def save(self, data: dict) -> None:
+        if self.read_only:
+            raise DatasetError(f"{self._filepath} is read-only here: save to the entry that owns the file")
+        super().save(data)
+
     @staticmethod
     def _check(checkpoint: Any, path: str) -> None:
-        check_segmenter(checkpoint, path)
+        # Only that it is a checkpoint: one of an older format is retrained by the segmenter pipeline and
+        # refused, with what to run, where it would be used (crack_segmenter.check_segmenter).
+        if not isinstance(checkpoint, dict) or "format" not in checkpoint:
+            raise InputError(f"{path}: not a crack segmenter checkpoint")

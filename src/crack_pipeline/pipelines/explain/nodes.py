@@ -117,6 +117,7 @@ def explain_split(
         # Evenly spaced through the sorted list, so a sample spans every class folder.
         picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
         items = [items[i] for i in picks]
+    segmenter = segmenter_to_use(explain, crack_segmenter)
     result = explain_images(
         checkpoint,
         items,
@@ -130,7 +131,7 @@ def explain_split(
         mm_per_pixel=explain.get("mm_per_pixel"),
         severity_bands=explain.get("severity_bands"),
         device=device,
-        segmenter=segmenter_to_use(explain, crack_segmenter),
+        segmenter=segmenter,
     )
     if items and len(result.skipped) == len(items):
         first, reason = next(iter(result.skipped.items()))
@@ -144,6 +145,7 @@ def explain_split(
         "model": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
         "cam_layer": layer,
+        "crack_segmenter": segmenter["segmenter_id"] if segmenter else None,
         "threshold": threshold,
         "tiling": {**tiling, "tile_size": tiles.tile_size},
         "champion": champion,

@@ -2,7 +2,6 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from crack_pipeline.pipelines import segmenter
 from crack_pipeline.pipelines.explain.nodes import explain_split
 
 # What an explanation run writes, whichever node makes it (this pipeline's, or retrain's sample).
@@ -16,8 +15,7 @@ EXPLAIN_OUTPUTS = [
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    # The crack segmenter the masks use: trained on the first run, reused while its settings hold.
-    return segmenter.create_pipeline() + Pipeline(
+    return Pipeline(
         [
             Node(
                 func=explain_split,
@@ -31,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:tiling",
                     "params:ingest",
                     "params:device",
-                    "crack_segmenter",
+                    "latest_crack_segmenter",
                 ],
                 outputs=EXPLAIN_OUTPUTS,
                 name="explain_split",

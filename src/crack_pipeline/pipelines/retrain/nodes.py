@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from crack_pipeline.pipelines.explain.nodes import explain_split
+from crack_pipeline.pipelines.segmenter.nodes import train_crack_segmenter
 from crack_pipeline.pipelines.split.nodes import split_counts, split_manifest_of, strata, usable_images
 from crack_pipeline.provenance import data_fingerprint, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
@@ -99,6 +100,13 @@ def split_for_retrain(
         split["ratios"],
     )
     return manifest, split_counts(manifest)
+
+
+def crack_segmenter_after_decision(
+    segmenter: dict[str, Any], device: str, previous: dict | None, retrain_decision: dict[str, Any]
+) -> dict:
+    """`train_crack_segmenter`, run after the decision: a run with nothing new stops before it."""
+    return train_crack_segmenter(segmenter, device, previous)
 
 
 def explain_sample(

@@ -6,9 +6,14 @@ Meant to run unattended (`make schedule`): the `RetrainGuardHook` adds a lock an
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import variant_names
-from crack_pipeline.pipelines import evaluate, ingest, segmenter, train
+from crack_pipeline.pipelines import evaluate, ingest, train
 from crack_pipeline.pipelines.explain.pipeline import EXPLAIN_OUTPUTS
-from crack_pipeline.pipelines.retrain.nodes import check_for_new_data, explain_sample, split_for_retrain
+from crack_pipeline.pipelines.retrain.nodes import (
+    check_for_new_data,
+    crack_segmenter_after_decision,
+    explain_sample,
+    split_for_retrain,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -28,6 +33,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="split_for_retrain",
             ),
         ]
+    )
+    segmenter = Node(
+        func=crack_segmenter_after_decision,
+        inputs=["params:segmenter", "params:device", "latest_crack_segmenter", "retrain_decision"],
+        outputs="crack_segmenter",
+        name="train_crack_segmenter",
     )
     explain = Node(
         func=explain_sample,
@@ -52,6 +63,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         + decide
         + train.create_pipeline(variants=selected)
         + evaluate.create_pipeline()
-        + segmenter.create_pipeline()
-        + Pipeline([explain])
+        + Pipeline([segmenter, explain])
     )

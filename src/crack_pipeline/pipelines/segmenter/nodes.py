@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
-from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
+from crack_pipeline.vision.explain.crack_segmenter import FORMAT, SegmenterConfig, train_segmenter
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.settings import settings_from
 
@@ -13,8 +14,8 @@ logger = logging.getLogger(__name__)
 
 
 def train_crack_segmenter(segmenter: dict[str, Any], device: str, previous: dict | None) -> dict:
-    """The crack segmenter: the latest one again when it was trained with these settings (it depends on
-    nothing else: its data are rendered from them), else a new one.
+    """The crack segmenter: the latest one again when it was trained with these settings by this format
+    of the code (its data are rendered from the settings), else a new one.
 
     Args:
         segmenter: `params:segmenter` — samples, steps, batch_size, crop, width, learning_rate, seed.
@@ -24,8 +25,7 @@ def train_crack_segmenter(segmenter: dict[str, Any], device: str, previous: dict
         Its checkpoint (crack_segmenter.train_segmenter), saved as a new version either way.
     """
     config = settings_from(SegmenterConfig, segmenter, "segmenter")
-    wanted = {key: getattr(config, key) for key in config.__dataclass_fields__}
-    if previous is not None and previous["config"] == wanted:
+    if previous is not None and (previous["format"], previous.get("config")) == (FORMAT, asdict(config)):
         logger.info("segmenter: the latest crack segmenter has these settings; kept")
         return previous
     every = max(1, config.steps // 10)

@@ -1,4 +1,5 @@
-"""The `segmenter` pipeline: trains the crack segmenter that `explain` and `survey` masks cracks with."""
+"""The `segmenter` pipeline: trains the crack segmenter that `explain` and `survey` mask cracks with (part
+of `__default__` and `from_folder`; run it alone before `explain` or `survey` on their own)."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -10,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=train_crack_segmenter,
-                inputs=["params:segmenter", "params:device", "previous_crack_segmenter"],
+                inputs=["params:segmenter", "params:device", "latest_crack_segmenter"],
                 outputs="crack_segmenter",
                 name="train_crack_segmenter",
                 tags=["segmenter"],

@@ -88,8 +88,7 @@ def explain_survey_photos(
             "methods": methods,
             "target": explain.get("target", "predicted"),
             "tiling": tiling,
-            "crack_masks": dataclasses.asdict(masks),
-            "crack_segmenter": segmenter["segmenter_id"] if segmenter else None,
+            **mask_settings(masks, segmenter),
             "mm_per_pixel": explain.get("mm_per_pixel"),
             "severity_bands": explain.get("severity_bands"),
         }
@@ -190,3 +189,13 @@ def merge_survey(
 def _plain_json(value: Any) -> Any:
     """`value` as it reads back from JSON (tuples as lists), to compare with a manifest on disk."""
     return json.loads(json.dumps(value))
+
+
+def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:
+    """The crack-mask settings a survey records: the segmenter's (which one, and its thresholds) only when
+    it is used, so that a survey begun before there was one continues with `explain.segmenter: false`."""
+    settings = dataclasses.asdict(masks)
+    used = {key: settings.pop(key) for key in list(settings) if key.startswith("segmenter_")}
+    if segmenter is None:
+        return {"crack_masks": settings}
+    return {"crack_masks": settings, "crack_segmenter": {"id": segmenter["segmenter_id"], **used}}

@@ -2,13 +2,11 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from crack_pipeline.pipelines import segmenter
 from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, merge_survey
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    # The crack segmenter the masks use: trained on the first run, reused while its settings hold.
-    return segmenter.create_pipeline() + Pipeline(
+    return Pipeline(
         [
             Node(
                 func=explain_survey_photos,
@@ -21,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:tiling",
                     "params:ingest",
                     "params:device",
-                    "crack_segmenter",
+                    "latest_crack_segmenter",
                 ],
                 outputs="survey_photos",
                 name="explain_survey_photos",

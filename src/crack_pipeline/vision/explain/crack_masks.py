@@ -34,11 +34,11 @@ class CrackMaskConfig:
     # A crack is long: components less elongated than this (major / minor axis of their pixels) are pores,
     # bugholes or stains. On CFD's thin cracks it costs little (tolerant F1 0.601 -> 0.592).
     min_elongation: float = 2.0
-    # With a crack segmenter (crack_segmenter): its p(crack) is kept with hysteresis between these, as far
-    # as `segmenter_reach` (of the tile side) past the heatmap's evidence, and its mask joins darkness's.
+    # With a crack segmenter (crack_segmenter): its p(crack) is kept with hysteresis between these, within
+    # `segmenter_reach` (of the tile side) of darkness's crack pixels, and its mask joins darkness's.
     segmenter_high: float = 0.5
     segmenter_low: float = 0.3
-    segmenter_reach: float = 0.1
+    segmenter_reach: float = 0.2
 
     def __post_init__(self):
         if not 0 < self.low <= self.high:
@@ -81,7 +81,8 @@ def darkness(gray: np.ndarray, tile_side: float, config: CrackMaskConfig = DEFAU
     return np.maximum(mean - gray, 0) / np.maximum(spread, floor)
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def grey_levels(image: np.ndarray) -> np.ndarray:
+    """The HxW(x3) image as HxW float32 grey levels (ITU-R 601 luma)."""
     image = np.asarray(image, dtype=np.float32)
     return image @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32) if image.ndim == 3 else image
 
@@ -99,7 +100,7 @@ def crack_score(
     gate = evidence >= config.evidence
     score = np.zeros(gate.shape, dtype=np.float32)
     for crop in evidence_crops(gate, round(config.window * tile_side) + 1):
-        dark = darkness(_grey(image[crop]), tile_side, config)
+        dark = darkness(grey_levels(image[crop]), tile_side, config)
         score[crop] = np.where(gate[crop], np.maximum(score[crop], dark), score[crop])
     return score
 

@@ -9,6 +9,7 @@ standardised against the local surface, so that walls and pavements look alike t
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,14 +22,19 @@ from torch import nn
 
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain.crack_masks import evidence_crops
+from crack_pipeline.vision.explain.crack_masks import evidence_crops, grey_levels
 from crack_pipeline.vision.models.inference import fold_batch_norms
 from crack_pipeline.vision.settings import settings_dataclass
 
 FORMAT = "crack_pipeline.segmenter/1"
 _SURFACE = 31  # px: the local surface a grey level is compared with
 _DIFFICULTIES = (0.2, 0.5, 0.8, 1.0)  # from wide dark cracks to hairlines among many confounders
-_CONTEXT = 32  # px of surroundings a pixel's judgement draws on (the surface's window and the net's view)
+# Px of surroundings a pixel's judgement draws on: the surface's window (15) and the net's view (about 26).
+_CONTEXT = 44
+_WINDOW = 512  # px: the net runs over a box in windows of at most this side (plus context): bounded memory
+# Training patches are rendered from this index on: never those of the synthetic data set (1..count), its
+# test split included, whatever the seeds.
+_FIRST_INDEX = 1_000_001
 
 
 @settings_dataclass
@@ -87,9 +93,7 @@ class CrackSegmenter(nn.Module):
 
 def local_contrast(image: np.ndarray) -> np.ndarray:
     """The HxW(x3) image as grey levels minus the local surface's, in units of their spread (float32)."""
-    grey = np.asarray(image, dtype=np.float32)
-    if grey.ndim == 3:
-        grey = grey @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    grey = grey_levels(image)
     relief = grey - ndimage.uniform_filter(grey, _SURFACE)
     # The surface's spread, robustly (median absolute deviation): a box cut tight around a crack has the
     # same as the whole photo, where a standard deviation would be inflated by the crack's own pixels.
@@ -101,7 +105,7 @@ def synthetic_training_set(config: SegmenterConfig) -> tuple[np.ndarray, np.ndar
     contrast (float32) and masks (bool; all False for the clean ones)."""
     inputs, masks = [], []
     for positive in (True, False):
-        for index in range(1, config.samples + 1):
+        for index in range(_FIRST_INDEX, _FIRST_INDEX + config.samples):
             difficulty = _DIFFICULTIES[index % len(_DIFFICULTIES)]
             synth = SynthConfig(count_per_class=config.samples, seed=config.seed, difficulty=difficulty)
             sample = render_sample(synth, positive, index)
@@ -159,8 +163,7 @@ def train_segmenter(
     return {
         "format": FORMAT,
         "segmenter_id": uuid.uuid4().hex,  # what a survey records, to continue only with the same one
-        "width": config.width,
-        "config": {key: getattr(config, key) for key in config.__dataclass_fields__},
+        "config": dataclasses.asdict(config),
         "state_dict": {key: value.detach().cpu() for key, value in net.state_dict().items()},
         "losses": losses,
     }
@@ -169,8 +172,11 @@ def train_segmenter(
 def check_segmenter(checkpoint: Any, source: str) -> None:
     """An `InputError` naming `source` unless `checkpoint` is a complete `train_segmenter` checkpoint."""
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise InputError(f"{source}: not a crack segmenter checkpoint (expected format {FORMAT})")
-    missing = [key for key in ("segmenter_id", "width", "config", "state_dict") if key not in checkpoint]
+        raise InputError(
+            f"{source}: not a crack segmenter checkpoint of format {FORMAT}: train one with "
+            "`kedro run --pipelines=segmenter`"
+        )
+    missing = [key for key in ("segmenter_id", "config", "state_dict") if key not in checkpoint]
     if missing:
         raise InputError(f"{source}: crack segmenter checkpoint without {', '.join(missing)}")
 
@@ -179,23 +185,51 @@ def load_segmenter(checkpoint: dict, device: str = "cpu") -> CrackSegmenter:
     """The `CrackSegmenter` of a `train_segmenter` checkpoint for inference on `device` (batch norms folded
     into the convolutions)."""
     check_segmenter(checkpoint, "crack segmenter")
-    net = CrackSegmenter(int(checkpoint["width"]))
-    net.load_state_dict(checkpoint["state_dict"])
+    net = CrackSegmenter(int(checkpoint["config"]["width"]))
+    try:
+        net.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise InputError(f"crack segmenter: its weights do not fit its settings: {error}") from None
     return fold_batch_norms(net.eval()).to(device)
 
 
 @torch.inference_mode()
 def crack_probability(net: CrackSegmenter, image: np.ndarray, gate: np.ndarray, reach: int) -> np.ndarray:
-    """p(crack) of each pixel of the HxW(x3) `image` within `reach` px of the HxW bool `gate` (where the
-    heatmap says crack), 0 elsewhere (float32). Computed in boxes around the gate's regions, each seen
-    with a margin of its surroundings: a 12-MP photo's cracks cover a few tiles."""
-    device = next(net.parameters()).device
+    """p(crack) of each pixel of the HxW(x3) `image` within `reach` px (a square's half side) of the HxW
+    bool `gate` (where the heatmap says crack), 0 elsewhere (float32). Computed only in boxes around the
+    gate's regions, in windows of at most `_WINDOW` px each seen with `_CONTEXT` px of its surroundings:
+    a 12-MP photo's cracks cover a few tiles, and a box of millions of pixels stays within bounded memory."""
+    height, width = gate.shape
     probability = np.zeros(gate.shape, dtype=np.float32)
-    for rows, columns in evidence_crops(gate, reach + _CONTEXT):
-        # Boxes start on the net's pooling grid (2 x 2, twice), so a pixel is judged as in the whole photo.
-        crop = (slice(rows.start // 4 * 4, rows.stop), slice(columns.start // 4 * 4, columns.stop))
-        grey = torch.from_numpy(local_contrast(image[crop]))[None, None].to(device)
-        learned = torch.sigmoid(net(grey))[0, 0].float().cpu().numpy()
-        near = ndimage.maximum_filter(gate[crop], 2 * reach + 1) if reach else gate[crop]
-        probability[crop] = np.where(near, np.maximum(probability[crop], learned), probability[crop])
+    near = np.zeros(gate.shape, dtype=bool)
+    boxes = evidence_crops(gate, reach + 1)  # each region of the gate with its reach
+    for box in boxes:
+        near[box] |= ndimage.maximum_filter(gate[box], 2 * reach + 1) if reach else gate[box]
+    for rows, columns in boxes:
+        for top in range(rows.start, rows.stop, _WINDOW):
+            for left in range(columns.start, columns.stop, _WINDOW):
+                core = (
+                    slice(top, min(top + _WINDOW, rows.stop)),
+                    slice(left, min(left + _WINDOW, columns.stop)),
+                )
+                if not near[core].any():
+                    continue
+                # The seen area starts on the net's pooling grid (2 x 2, twice): a pixel's features are
+                # those it has in any other window.
+                seen_top, seen_left = max(0, top - _CONTEXT) // 4 * 4, max(0, left - _CONTEXT) // 4 * 4
+                seen = (
+                    slice(seen_top, min(height, core[0].stop + _CONTEXT)),
+                    slice(seen_left, min(width, core[1].stop + _CONTEXT)),
+                )
+                learned = _net_probability(net, image[seen])
+                inner = learned[
+                    top - seen_top : core[0].stop - seen_top, left - seen_left : core[1].stop - seen_left
+                ]
+                probability[core] = np.where(near[core], inner, 0)
     return probability
+
+
+def _net_probability(net: CrackSegmenter, image: np.ndarray) -> np.ndarray:
+    device = next(net.parameters()).device
+    grey = torch.from_numpy(local_contrast(image))[None, None].to(device)
+    return torch.sigmoid(net(grey))[0, 0].cpu().numpy()

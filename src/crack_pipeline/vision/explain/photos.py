@@ -90,8 +90,7 @@ def explain_photo(
     input size; a tile without one counts as no evidence). A photo of one tile keeps its CAM as it is.
     Crack regions are where the blended tile p(crack) reaches `threshold`, the model's decision threshold.
     Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
-    weighted by p(crack): empty when the photo is called clean; with a `segmenter`, its mask joins
-    darkness's and the score is the higher of the two."""
+    weighted by p(crack): empty when the photo is called clean (photo_crack_mask)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
     crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
@@ -109,13 +108,7 @@ def explain_photo(
             mask = np.zeros((grid.height, grid.width), dtype=bool)
             score = np.zeros((grid.height, grid.width), dtype=np.float32)
             if probability >= threshold:
-                darkness = crack_score(image, crack_map, grid.tile_height, mask_config)
-                mask, score = crack_mask(darkness, mask_config), unit_score(darkness)
-                if segmenter is not None:
-                    reach = round(mask_config.segmenter_reach * grid.tile_height)
-                    learned = crack_probability(segmenter, image, crack_map >= mask_config.evidence, reach)
-                    mask |= crack_mask(learned, mask_config, learned=True)
-                    score = np.maximum(score, learned, out=score)
+                mask, score = photo_crack_mask(image, crack_map, grid.tile_height, mask_config, segmenter)
         probability_map, boxes = boxed.result()
     return PhotoExplanation(
         probability=probability,
@@ -127,6 +120,26 @@ def explain_photo(
         crack_mask=mask,
         crack_score=score,
     )
+
+
+def photo_crack_mask(
+    image: np.ndarray,
+    crack_map: np.ndarray,
+    tile_side: float,
+    config: CrackMaskConfig = DEFAULT_CRACK_MASKS,
+    segmenter: CrackSegmenter | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The crack mask of an H x W x 3 photo called cracked, and the score it thresholds (on [0, 1]): darkness
+    where the heatmap `crack_map` has evidence; with a `segmenter`, its crack pixels within
+    `segmenter_reach` of darkness's joined (it grows and completes the cracks darkness found, and is run
+    only there: on a 12-MP photo the evidence may cover most of it)."""
+    darkness = crack_score(image, crack_map, tile_side, config)
+    mask, score = crack_mask(darkness, config), unit_score(darkness)
+    if segmenter is not None:
+        learned = crack_probability(segmenter, image, mask, round(config.segmenter_reach * tile_side))
+        mask |= crack_mask(learned, config, learned=True)
+        score = np.maximum(score, learned, out=score)
+    return mask, score
 
 
 def _probability_and_boxes(
