@@ -82,7 +82,7 @@ def test_the_probability_is_computed_only_within_reach_of_the_gate(learned):
     assert (near[95:115, 95:115] > 0).all()
     everywhere = crack_probability(net, image, np.ones_like(gate), 0)
     inside = (slice(95, 115), slice(95, 115))
-    # A box sees its surroundings, though not the whole image's (its own surface spread): close, not equal.
+    # Seen with its surroundings, though not the whole image's surface spread: close, not always equal.
     assert np.abs(near[inside] - everywhere[inside]).max() < 0.2
 
 
@@ -94,6 +94,17 @@ def test_the_net_judges_a_pixel_alike_wherever_the_picture_is_cut():
         whole, cut = net(grey), net(grey[..., 8:, 12:])  # a cut on the pooling grid, odd sizes after it
     # Away from the cut's edges (the net's view: about 26 px) the logits agree.
     torch.testing.assert_close(cut[..., 30:-30, 30:-30], whole[..., 38:-30, 42:-30], rtol=1e-4, atol=1e-4)
+
+
+def test_a_box_starting_anywhere_is_judged_as_the_whole_photo_would_be(learned):
+    net = load_segmenter(learned)
+    image = np.tile(_held_out(1, positive=True)[0].image, (3, 3, 1))
+    whole = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool), 0)
+    for offset in range(4):  # the box starts at every position of the net's 4-px pooling grid
+        seeds = np.zeros(image.shape[:2], dtype=bool)
+        seeds[301 + offset : 360, 301 + offset : 360] = True
+        # Aligned: within 0.05 (the box's own surface spread); cut off the grid it was up to 0.37.
+        assert np.abs(crack_probability(net, image, seeds, 0) - whole)[seeds].max() < 0.1, offset
 
 
 def test_large_boxes_run_in_windows_that_agree_at_their_seams(learned, monkeypatch):

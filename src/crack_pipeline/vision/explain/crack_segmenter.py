@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
+from crack_pipeline.vision.data.masks import padded_box
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.crack_masks import evidence_crops, grey_levels
@@ -31,7 +32,7 @@ _SURFACE = 31  # px: the local surface a grey level is compared with
 _DIFFICULTIES = (0.2, 0.5, 0.8, 1.0)  # from wide dark cracks to hairlines among many confounders
 # Px of surroundings a pixel's judgement draws on: the surface's window (15) and the net's view (about 26).
 _CONTEXT = 44
-_WINDOW = 512  # px: the net runs over a box in windows of at most this side (plus context): bounded memory
+_WINDOW = 512  # px: the net runs in windows of this side (plus context): bounded memory
 # Training patches are rendered from this index on: never those of the synthetic data set (1..count), its
 # test split included, whatever the seeds.
 _FIRST_INDEX = 1_000_001
@@ -70,7 +71,6 @@ class CrackSegmenter(nn.Module):
                 nn.ReLU(inplace=True),
             )
 
-        self.width = width
         self.down1, self.down2, self.down3 = (
             block(1, width),
             block(width, 2 * width),
@@ -195,38 +195,35 @@ def load_segmenter(checkpoint: dict, device: str = "cpu") -> CrackSegmenter:
 
 
 @torch.inference_mode()
-def crack_probability(net: CrackSegmenter, image: np.ndarray, gate: np.ndarray, reach: int) -> np.ndarray:
+def crack_probability(net: CrackSegmenter, image: np.ndarray, seeds: np.ndarray, reach: int) -> np.ndarray:
     """p(crack) of each pixel of the HxW(x3) `image` within `reach` px (a square's half side) of the HxW
-    bool `gate` (where the heatmap says crack), 0 elsewhere (float32). Computed only in boxes around the
-    gate's regions, in windows of at most `_WINDOW` px each seen with `_CONTEXT` px of its surroundings:
-    a 12-MP photo's cracks cover a few tiles, and a box of millions of pixels stays within bounded memory."""
-    height, width = gate.shape
-    probability = np.zeros(gate.shape, dtype=np.float32)
-    near = np.zeros(gate.shape, dtype=bool)
-    boxes = evidence_crops(gate, reach + 1)  # each region of the gate with its reach
-    for box in boxes:
-        near[box] |= ndimage.maximum_filter(gate[box], 2 * reach + 1) if reach else gate[box]
-    for rows, columns in boxes:
-        for top in range(rows.start, rows.stop, _WINDOW):
-            for left in range(columns.start, columns.stop, _WINDOW):
-                core = (
-                    slice(top, min(top + _WINDOW, rows.stop)),
-                    slice(left, min(left + _WINDOW, columns.stop)),
-                )
-                if not near[core].any():
-                    continue
-                # The seen area starts on the net's pooling grid (2 x 2, twice): a pixel's features are
-                # those it has in any other window.
-                seen_top, seen_left = max(0, top - _CONTEXT) // 4 * 4, max(0, left - _CONTEXT) // 4 * 4
-                seen = (
-                    slice(seen_top, min(height, core[0].stop + _CONTEXT)),
-                    slice(seen_left, min(width, core[1].stop + _CONTEXT)),
-                )
-                learned = _net_probability(net, image[seen])
-                inner = learned[
-                    top - seen_top : core[0].stop - seen_top, left - seen_left : core[1].stop - seen_left
-                ]
-                probability[core] = np.where(near[core], inner, 0)
+    bool `seeds` (the crack pixels it grows from), 0 elsewhere (float32). The photo is cut into a fixed
+    grid of `_WINDOW`-px windows; the net runs once per window that holds such pixels, on their box only,
+    seen with `_CONTEXT` px of its surroundings: a 12-MP photo's cracks cover a few tiles, and memory stays
+    bounded however many."""
+    near = np.zeros(seeds.shape, dtype=bool)
+    for box in evidence_crops(seeds, reach + 1):  # each region of seeds with room for its reach
+        near[box] |= ndimage.maximum_filter(seeds[box], 2 * reach + 1) if reach else seeds[box]
+    probability = np.zeros(seeds.shape, dtype=np.float32)
+    height, width = seeds.shape
+    for top in range(0, height, _WINDOW):
+        for left in range(0, width, _WINDOW):
+            box = padded_box(near[top : top + _WINDOW, left : left + _WINDOW], 0)
+            if box is None:
+                continue
+            # The box starts on the net's pooling grid (2 x 2, twice; the context is a multiple of 4): a
+            # pixel's features are the same whichever box computes them.
+            core = (
+                slice(top + box[0].start // 4 * 4, top + box[0].stop),
+                slice(left + box[1].start // 4 * 4, left + box[1].stop),
+            )
+            seen_top, seen_left = max(0, core[0].start - _CONTEXT), max(0, core[1].start - _CONTEXT)
+            seen = image[seen_top : core[0].stop + _CONTEXT, seen_left : core[1].stop + _CONTEXT]
+            rows, columns = core[0].start - seen_top, core[1].start - seen_left
+            learned = _net_probability(net, seen)[
+                rows : rows + core[0].stop - core[0].start, columns : columns + core[1].stop - core[1].start
+            ]
+            probability[core] = np.where(near[core], learned, 0)
     return probability
 
 
