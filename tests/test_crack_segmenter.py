@@ -22,6 +22,8 @@ from crack_pipeline.vision.explain.crack_segmenter import (
     crack_probability,
     load_segmenter,
     local_contrast,
+    near_pixels,
+    trace_cracks,
     train_segmenter,
 )
 from crack_pipeline.vision.explain.photos import explain_photo
@@ -59,31 +61,67 @@ def test_a_trained_segmenter_finds_synthetic_cracks_it_never_saw_and_not_their_j
     whole = np.ones((227, 227), dtype=bool)
     scores = []
     for sample in _held_out(6, positive=True):
-        probability = crack_probability(net, sample.image, whole, 0)
+        probability = crack_probability(net, sample.image, whole)
         scores.append(tolerant_scores(crack_mask(probability, learned=True), sample.mask)["f1"])
     assert np.mean(scores) > 0.6, scores
     # Clean surfaces (joints, stains and pores among them) stay almost free of crack pixels.
     false_alarms = [
-        (crack_probability(net, sample.image, whole, 0) > 0.5).mean()
-        for sample in _held_out(6, positive=False)
+        (crack_probability(net, sample.image, whole) > 0.5).mean() for sample in _held_out(6, positive=False)
     ]
     assert np.mean(false_alarms) < 0.02, false_alarms
     losses = learned["losses"]
     assert np.mean(losses[-20:]) < 0.8 * np.mean(losses[:20])
 
 
-def test_the_probability_is_computed_only_within_reach_of_the_gate(learned):
+def test_the_probability_is_computed_only_within_reach_of_the_seeds(learned):
     net = load_segmenter(learned)
     image = _held_out(1, positive=True)[0].image
     gate = np.zeros((227, 227), dtype=bool)
     gate[100:110, 100:110] = True
-    near = crack_probability(net, image, gate, 5)
+    near = crack_probability(net, image, near_pixels(gate, 5))
     assert near[:95].max() == 0 and near[:, 116:].max() == 0, "nothing past the reach"
     assert (near[95:115, 95:115] > 0).all()
-    everywhere = crack_probability(net, image, np.ones_like(gate), 0)
+    everywhere = crack_probability(net, image, np.ones_like(gate))
     inside = (slice(95, 115), slice(95, 115))
     # Seen with its surroundings, though not the whole image's surface spread: close, not always equal.
     assert np.abs(near[inside] - everywhere[inside]).max() < 0.2
+
+
+def test_a_crack_is_traced_from_one_end_past_the_reach_of_its_seeds(learned, monkeypatch):
+    net = load_segmenter(learned)
+    one_step, traced = [], []
+    for sample in _held_out(6, positive=True):
+        rows, columns = np.nonzero(sample.mask)
+        end = np.argmin(columns)  # the crack's leftmost pixel: seeds only there
+        near_end = (
+            slice(max(0, rows[end] - 8), rows[end] + 9),
+            slice(max(0, columns[end] - 8), columns[end] + 9),
+        )
+        seeds = np.zeros_like(sample.mask)
+        seeds[near_end] = sample.mask[near_end]
+        for steps, found in ((1, one_step), (30, traced)):
+            mask, probability = trace_cracks(
+                net, sample.image, seeds, 8, CrackMaskConfig(segmenter_steps=steps)
+            )
+            found.append(tolerant_scores(mask, sample.mask))
+            # Each step looks only within reach of what it holds: never beyond steps x reach of the seeds.
+            assert not (probability > 0)[~near_pixels(seeds, 8 * steps)].any()
+    recall = [np.mean([scores["recall"] for scores in found]) for found in (one_step, traced)]
+    # Followed to its end in most images (0.06 -> 0.96 in one; 0.51-0.70 on average over seeds 0-2).
+    assert recall[1] > 0.35 and recall[1] > 4 * recall[0], recall
+    assert np.mean([scores["precision"] for scores in traced]) > 0.8
+    # Nothing added, nothing more looked at: one pass on a clean surface.
+    calls = []
+    monkeypatch.setattr(
+        crack_segmenter,
+        "crack_probability",
+        lambda *args: calls.append(1) or np.zeros((227, 227), np.float32),
+    )
+    clean = _held_out(1, positive=False)[0].image
+    seeds = np.zeros((227, 227), dtype=bool)
+    seeds[100:102, 100:120] = True
+    mask, _ = trace_cracks(net, clean, seeds, 8, CrackMaskConfig(segmenter_steps=30))
+    assert len(calls) == 1 and not mask.any()
 
 
 def test_the_net_judges_a_pixel_alike_wherever_the_picture_is_cut():
@@ -99,21 +137,21 @@ def test_the_net_judges_a_pixel_alike_wherever_the_picture_is_cut():
 def test_a_box_starting_anywhere_is_judged_as_the_whole_photo_would_be(learned):
     net = load_segmenter(learned)
     image = np.tile(_held_out(1, positive=True)[0].image, (3, 3, 1))
-    whole = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool), 0)
+    whole = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
     for offset in range(4):  # the box starts at every position of the net's 4-px pooling grid
         seeds = np.zeros(image.shape[:2], dtype=bool)
         seeds[301 + offset : 360, 301 + offset : 360] = True
         # Aligned: within 0.05 (the box's own surface spread); cut off the grid it was up to 0.37.
-        assert np.abs(crack_probability(net, image, seeds, 0) - whole)[seeds].max() < 0.1, offset
+        assert np.abs(crack_probability(net, image, seeds) - whole)[seeds].max() < 0.1, offset
 
 
 def test_large_boxes_run_in_windows_that_agree_at_their_seams(learned, monkeypatch):
     net = load_segmenter(learned)
     image = np.tile(_held_out(1, positive=True)[0].image, (2, 2, 1))  # 454 x 454
     gate = np.ones(image.shape[:2], dtype=bool)
-    whole = crack_probability(net, image, gate, 0)
+    whole = crack_probability(net, image, gate)
     monkeypatch.setattr(crack_segmenter, "_WINDOW", 100)  # 25 windows, each with its context
-    windowed = crack_probability(net, image, gate, 0)
+    windowed = crack_probability(net, image, gate)
     assert np.abs(windowed - whole).max() < 0.2 and np.abs(windowed - whole).mean() < 0.01
 
 
@@ -129,9 +167,14 @@ def test_its_pixels_join_darknesss_where_the_photo_is_called_cracked(learned):
     np.testing.assert_array_equal(alone.crack_mask, crack_mask(darkness, config))
     added = joined.crack_mask & ~alone.crack_mask
     assert (joined.crack_mask >= alone.crack_mask).all() and added.sum() > 0.1 * alone.crack_mask.sum()
-    # Added only within reach of darkness's crack pixels.
+    # Added only where the segmenter traced from darkness's crack pixels: in one step, within reach of them.
+    one_step = CrackMaskConfig(segmenter_steps=1)
+    near = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, one_step, net)
     reach = round(config.segmenter_reach * 227)
-    assert not (added & ~ndimage.maximum_filter(alone.crack_mask, 2 * reach + 1)).any()
+    assert not (
+        (near.crack_mask & ~alone.crack_mask) & ~ndimage.maximum_filter(alone.crack_mask, 2 * reach + 1)
+    ).any()
+    assert (joined.crack_mask >= near.crack_mask).all(), "traced further, never less"
     scores = (
         tolerant_scores(joined.crack_mask, sample.mask)["f1"],
         tolerant_scores(alone.crack_mask, sample.mask)["f1"],
@@ -210,5 +253,5 @@ def test_a_segmenter_trains_and_runs_on_a_gpu():
     checkpoint = train_segmenter(settings_from(SegmenterConfig, TINY, "segmenter"), "cuda")
     net = load_segmenter(checkpoint, "cuda")
     image = _held_out(1, positive=True)[0].image
-    probability = crack_probability(net, image, np.ones((227, 227), dtype=bool), 0)
+    probability = crack_probability(net, image, np.ones((227, 227), dtype=bool))
     assert probability.shape == (227, 227) and 0 <= probability.min() <= probability.max() <= 1

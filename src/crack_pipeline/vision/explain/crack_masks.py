@@ -35,10 +35,12 @@ class CrackMaskConfig:
     # bugholes or stains. On CFD's thin cracks it costs little (tolerant F1 0.601 -> 0.592).
     min_elongation: float = 2.0
     # With a crack segmenter (crack_segmenter): its p(crack) is kept with hysteresis between these, within
-    # `segmenter_reach` (of the tile side) of darkness's crack pixels, and its mask joins darkness's.
+    # `segmenter_reach` (of the tile side) of darkness's crack pixels, then of the pixels it added, up to
+    # `segmenter_steps` times (a crack traced past where darkness lost it); its mask joins darkness's.
     segmenter_high: float = 0.5
     segmenter_low: float = 0.3
     segmenter_reach: float = 0.2
+    segmenter_steps: int = 10
 
     def __post_init__(self):
         if not 0 < self.low <= self.high:
@@ -47,6 +49,10 @@ class CrackMaskConfig:
             raise ValueError("crack mask: need 0 < segmenter_low <= segmenter_high < 1")
         if not 0 <= self.segmenter_reach <= 1:
             raise ValueError("crack mask: segmenter_reach is a share of the tile side, between 0 and 1")
+        if self.segmenter_steps < 1:
+            raise ValueError(
+                "crack mask: segmenter_steps is how often the segmenter's mask grows, at least 1"
+            )
         if not (0 < self.window <= 1 and 0 <= self.smoothing < self.window):
             raise ValueError(
                 "crack mask: window and smoothing are shares of the tile side: 0 <= smoothing < window <= 1"

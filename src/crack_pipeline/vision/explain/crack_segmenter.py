@@ -23,7 +23,7 @@ from torch import nn
 from crack_pipeline.vision.data.masks import padded_box
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain.crack_masks import evidence_crops, grey_levels
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, evidence_crops, grey_levels
 from crack_pipeline.vision.models.inference import fold_batch_norms
 from crack_pipeline.vision.settings import settings_dataclass
 
@@ -194,21 +194,47 @@ def load_segmenter(checkpoint: dict, device: str = "cpu") -> CrackSegmenter:
     return fold_batch_norms(net.eval()).to(device, memory_format=torch.channels_last)
 
 
-@torch.inference_mode()
-def crack_probability(net: CrackSegmenter, image: np.ndarray, seeds: np.ndarray, reach: int) -> np.ndarray:
-    """p(crack) of each pixel of the HxW(x3) `image` within `reach` px (a square's half side) of the HxW
-    bool `seeds` (the crack pixels it grows from), 0 elsewhere (float32). The photo is cut into a fixed
-    grid of `_WINDOW`-px windows; the net runs once per window that holds such pixels, on their box only,
-    seen with `_CONTEXT` px of its surroundings: a 12-MP photo's cracks cover a few tiles, and memory stays
-    bounded however many."""
-    near = np.zeros(seeds.shape, dtype=bool)
-    for box in evidence_crops(seeds, reach + 1):  # each region of seeds with room for its reach
-        near[box] |= ndimage.maximum_filter(seeds[box], 2 * reach + 1) if reach else seeds[box]
+def trace_cracks(
+    net: CrackSegmenter, image: np.ndarray, seeds: np.ndarray, reach: int, config: CrackMaskConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The crack mask the segmenter traces from the HxW bool `seeds` (darkness's crack pixels) in the
+    HxW(x3) `image`, and its p(crack) where it looked (0 elsewhere): first within `reach` px of the seeds,
+    then within reach of each crack pixel it added, up to `config.segmenter_steps` times. A crack fades
+    along its length: it is followed past where darkness lost it, and nothing more is looked at once no
+    pixel is added."""
     probability = np.zeros(seeds.shape, dtype=np.float32)
-    height, width = seeds.shape
+    looked = np.zeros(seeds.shape, dtype=bool)
+    mask, added = looked.copy(), seeds
+    for _ in range(config.segmenter_steps):
+        region = near_pixels(added, reach) & ~looked
+        if not region.any():
+            break
+        probability += crack_probability(net, image, region)
+        looked |= region
+        grown = crack_mask(probability, config, learned=True)
+        added, mask = grown & ~mask, grown
+    return mask, probability
+
+
+def near_pixels(pixels: np.ndarray, reach: int) -> np.ndarray:
+    """The HxW bool map of what lies within `reach` px (a square's half side) of the bool `pixels`."""
+    near = np.zeros(pixels.shape, dtype=bool)
+    for box in evidence_crops(pixels, reach + 1):  # each region of pixels with room for its reach
+        near[box] |= ndimage.maximum_filter(pixels[box], 2 * reach + 1) if reach else pixels[box]
+    return near
+
+
+@torch.inference_mode()
+def crack_probability(net: CrackSegmenter, image: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """p(crack) of each pixel of the HxW(x3) `image` in the HxW bool `region`, 0 elsewhere (float32). The
+    photo is cut into a fixed grid of `_WINDOW`-px windows; the net runs once per window that holds region
+    pixels, on their box only, seen with `_CONTEXT` px of its surroundings: a 12-MP photo's cracks cover a
+    few tiles, and memory stays bounded however many."""
+    probability = np.zeros(region.shape, dtype=np.float32)
+    height, width = region.shape
     for top in range(0, height, _WINDOW):
         for left in range(0, width, _WINDOW):
-            box = padded_box(near[top : top + _WINDOW, left : left + _WINDOW], 0)
+            box = padded_box(region[top : top + _WINDOW, left : left + _WINDOW], 0)
             if box is None:
                 continue
             # The box starts on the net's pooling grid (2 x 2, twice; the context is a multiple of 4): a
@@ -223,7 +249,7 @@ def crack_probability(net: CrackSegmenter, image: np.ndarray, seeds: np.ndarray,
             learned = _net_probability(net, seen)[
                 rows : rows + core[0].stop - core[0].start, columns : columns + core[1].stop - core[1].start
             ]
-            probability[core] = np.where(near[core], learned, 0)
+            probability[core] = np.where(region[core], learned, 0)
     return probability
 
 

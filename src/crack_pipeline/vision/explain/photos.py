@@ -22,7 +22,7 @@ from crack_pipeline.vision.explain.crack_masks import (
     crack_score,
     unit_score,
 )
-from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, crack_probability
+from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, trace_cracks
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -130,14 +130,16 @@ def photo_crack_mask(
     segmenter: CrackSegmenter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The crack mask of an H x W x 3 photo called cracked, and the score it thresholds (on [0, 1]): darkness
-    where the heatmap `crack_map` has evidence; with a `segmenter`, its crack pixels within
-    `segmenter_reach` of darkness's joined (it grows and completes the cracks darkness found, and is run
-    only there: on a 12-MP photo the evidence may cover most of it)."""
+    where the heatmap `crack_map` has evidence; with a `segmenter`, the cracks it traces from darkness's
+    crack pixels joined (it grows and completes the cracks darkness found, and is run only there: on a
+    12-MP photo the evidence may cover most of it)."""
     darkness = crack_score(image, crack_map, tile_side, config)
     mask, score = crack_mask(darkness, config), unit_score(darkness)
     if segmenter is not None:
-        learned = crack_probability(segmenter, image, mask, round(config.segmenter_reach * tile_side))
-        mask |= crack_mask(learned, config, learned=True)
+        traced, learned = trace_cracks(
+            segmenter, image, mask, round(config.segmenter_reach * tile_side), config
+        )
+        mask |= traced
         score = np.maximum(score, learned, out=score)
     return mask, score
 
