@@ -17,11 +17,12 @@ from kedro.io.core import DatasetError
 from PIL import Image
 
 from crack_pipeline.datasets import GrowingFolderDataset
-from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, merge_survey
+from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, mask_settings, merge_survey
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain import survey
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
 from crack_pipeline.vision.explain.survey import MANIFEST, PROGRESS, RECORDS, Shard, photo_key
 from crack_pipeline.vision.settings import ConfigError
@@ -176,6 +177,16 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
         survey_run(trained_checkpoint, site, tmp_path / "resumed", untrained_segmenter())
     with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id'.* then, None now"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", None, segmenter=False)
+
+
+def test_a_survey_begun_before_the_segmenter_traced_cracks_continues_with_one_step():
+    segmenter = {"segmenter_id": "0" * 32}
+    recorded_then = {"id": "0" * 32, "segmenter_high": 0.5, "segmenter_low": 0.3, "segmenter_reach": 0.2}
+    assert mask_settings(CrackMaskConfig(segmenter_steps=1), segmenter)["crack_segmenter"] == recorded_then
+    assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
+        **recorded_then,
+        "segmenter_steps": 10,
+    }
 
 
 def test_a_survey_gallery_shows_its_models_heatmaps_through_training(
