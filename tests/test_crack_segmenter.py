@@ -1,6 +1,8 @@
 """The crack segmenter: a small U-Net trained on synthetic masks, run where the heatmap says crack, its
 pixels joined to darkness's in the crack mask."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,11 +12,13 @@ from scipy import ndimage
 from crack_pipeline.datasets import CrackSegmenterDataset, TorchCheckpointDataset
 from crack_pipeline.pipelines.explain.nodes import segmenter_to_use
 from crack_pipeline.pipelines.segmenter.nodes import train_crack_segmenter
+from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
 from crack_pipeline.vision.explain import crack_segmenter
+from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score
 from crack_pipeline.vision.explain.crack_segmenter import (
     SegmenterConfig,
@@ -26,7 +30,7 @@ from crack_pipeline.vision.explain.crack_segmenter import (
     trace_cracks,
     train_segmenter,
 )
-from crack_pipeline.vision.explain.photos import explain_photo
+from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.settings import ConfigError, settings_from
 
@@ -182,6 +186,35 @@ def test_its_pixels_join_darknesss_where_the_photo_is_called_cracked(learned):
     assert scores[0] > scores[1], scores
     clean = explain_photo(grid, np.array([0.2]), {0: cam}, TilingConfig(), 0.5, sample.image, config, net)
     assert not clean.crack_mask.any(), "called clean: empty, segmenter or not"
+
+
+def test_the_segmenter_calls_cracked_what_the_classifier_missed_only_when_asked(learned):
+    net = load_segmenter(learned)
+    grid = tile_grid(227, 227, 227, 0.0)
+    nothing = {0: np.zeros((227, 227), dtype=np.float32)}  # the classifier saw nothing: p 0.2, no evidence
+    finds = CrackMaskConfig(segmenter_finds=0.5)  # a crack spanning half a tile
+
+    def explained(image, config=finds, probability=0.2):
+        return explain_photo(grid, np.array([probability]), nothing, TilingConfig(), 0.5, image, config, net)
+
+    cracked = [(sample, explained(sample.image)) for sample in _held_out(4, positive=True)]
+    assert all(photo.called_by == "segmenter" for _, photo in cracked), [p.called_by for _, p in cracked]
+    f1 = [tolerant_scores(photo.crack_mask, sample.mask)["f1"] for sample, photo in cracked]
+    assert np.mean(f1) > 0.6, f1
+    clean = [explained(sample.image) for sample in _held_out(4, positive=False)]
+    assert all(photo.called_by is None and not photo.crack_mask.any() for photo in clean)
+    sample, photo = cracked[0]
+    asked_not = explained(sample.image, CrackMaskConfig())
+    assert asked_not.called_by is None and not asked_not.crack_mask.any(), "off by default"
+    assert explained(sample.image, probability=0.9).called_by == "classifier"
+    # Its call is the image's prediction, and says who made it.
+    ref = ImageRef("wall.png", Path("unused.png"), "crack")
+    writer = ArtefactWriter(0.5)
+    writer.add("layercam", TiledPhoto(0, ref, sample.image, grid, np.zeros((1, 3, 8, 8), np.uint8)), photo)
+    _, predictions, _, measurements = writer.finish("small_cnn")
+    (row,) = predictions.itertuples()
+    assert (row.predicted_label, row.called_by, row.correct) == ("crack", "segmenter", True)
+    assert row.cracks_count == len(measurements) > 0
 
 
 def test_a_checkpoint_round_trips_and_a_foreign_one_is_refused(tmp_path):

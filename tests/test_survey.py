@@ -179,7 +179,7 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
         survey_run(trained_checkpoint, site, tmp_path / "resumed", None, segmenter=False)
 
 
-def test_a_survey_begun_before_the_segmenter_traced_cracks_continues_with_one_step():
+def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as_it_began():
     segmenter = {"segmenter_id": "0" * 32}
     recorded_then = {"id": "0" * 32, "segmenter_high": 0.5, "segmenter_low": 0.3, "segmenter_reach": 0.2}
     assert mask_settings(CrackMaskConfig(segmenter_steps=1), segmenter)["crack_segmenter"] == recorded_then
@@ -187,6 +187,8 @@ def test_a_survey_begun_before_the_segmenter_traced_cracks_continues_with_one_st
         **recorded_then,
         "segmenter_steps": 10,
     }
+    finds = mask_settings(CrackMaskConfig(segmenter_finds=0.75), segmenter)["crack_segmenter"]
+    assert finds["segmenter_finds"] == 0.75, "a survey whose photos the segmenter may call: recorded"
 
 
 def test_a_survey_gallery_shows_its_models_heatmaps_through_training(

@@ -87,7 +87,9 @@ class ArtefactWriter:
         ref = photo.ref
         files = {}
         probability = explanation.probability
-        predicted = "crack" if probability >= self.threshold else "no_crack"
+        called_by = "classifier" if probability >= self.threshold else explanation.called_by
+        predicted = "crack" if called_by else "no_crack"
+        by = " (by the segmenter)" if called_by == "segmenter" else ""  # a call the classifier did not make
         correct = None if ref.label is None else ref.label == predicted
         height, width = photo.image.shape[:2]
         overlay_name = f"{name}_overlay.{'jpg' if height * width > LARGE_PHOTO_PIXELS else 'png'}"
@@ -100,7 +102,7 @@ class ArtefactWriter:
             else ""
         )
         title = (
-            f"{ref.name} | true {ref.label or '?'} | predicted {predicted} | "
+            f"{ref.name} | true {ref.label or '?'} | predicted {predicted}{by} | "
             f"p(crack) {probability:.3f} | {method}{tiles}"
         )
         files[f"{name}_heatmap.npy"] = npy_bytes(explanation.heatmap)
@@ -123,6 +125,7 @@ class ArtefactWriter:
             "true_label": ref.label,
             "crack_probability": float(probability),
             "predicted_label": predicted,
+            "called_by": called_by,
             "correct": correct,
             "method": method,
             "width": width,

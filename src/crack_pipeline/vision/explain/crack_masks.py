@@ -12,15 +12,14 @@ settings fit a 227-px patch and a 12-MP photo tiled at its camera distance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import ndimage
 
 from crack_pipeline.vision.data.masks import as_crack_mask, padded_box
+from crack_pipeline.vision.settings import settings_dataclass
 
 
-@dataclass(frozen=True)
+@settings_dataclass
 class CrackMaskConfig:
     window: float = 0.33  # of the tile side: the surface a pixel is compared with
     # Of the tile side: a Gaussian blur against sensor noise. Off: measured with the CAM gate (tolerant F1),
@@ -41,6 +40,10 @@ class CrackMaskConfig:
     segmenter_low: float = 0.3
     segmenter_reach: float = 0.2
     segmenter_steps: int = 10
+    # Tile sides, or None: a photo the classifier calls clean, in which the segmenter (run over all of it)
+    # traces a crack spanning at least this much, is called cracked by the segmenter. It finds cracks on
+    # surfaces the classifier never saw (README, "The crack segmenter as a second detector").
+    segmenter_finds: float | None = None
 
     def __post_init__(self):
         if not 0 < self.low <= self.high:
@@ -49,6 +52,8 @@ class CrackMaskConfig:
             raise ValueError("crack mask: need 0 < segmenter_low <= segmenter_high < 1")
         if not 0 <= self.segmenter_reach <= 1:
             raise ValueError("crack mask: segmenter_reach is a share of the tile side, between 0 and 1")
+        if self.segmenter_finds is not None and not 0 < self.segmenter_finds <= 10:
+            raise ValueError("crack mask: segmenter_finds is a crack's span in tile sides (0 to 10), or null")
         if self.segmenter_steps < 1:
             raise ValueError(
                 "crack mask: segmenter_steps is how often the segmenter's mask grows, at least 1"

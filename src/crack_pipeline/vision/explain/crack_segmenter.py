@@ -216,6 +216,21 @@ def trace_cracks(
     return mask, probability
 
 
+def found_cracks(
+    net: CrackSegmenter, image: np.ndarray, span: float, config: CrackMaskConfig
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The segmenter's crack mask of the whole HxW(x3) `image` and its p(crack), if one of its cracks spans
+    `span` px (its box's diagonal) or more; None if none does."""
+    probability = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
+    mask = crack_mask(probability, config, learned=True)
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    spans = [
+        np.hypot(rows.stop - rows.start, columns.stop - columns.start)
+        for rows, columns in ndimage.find_objects(labels)
+    ]
+    return (mask, probability) if spans and max(spans) >= span else None
+
+
 def near_pixels(pixels: np.ndarray, reach: int) -> np.ndarray:
     """The HxW bool map of what lies within `reach` px (a square's half side) of the bool `pixels`."""
     near = np.zeros(pixels.shape, dtype=bool)

@@ -22,7 +22,7 @@ from crack_pipeline.vision.explain.crack_masks import (
     crack_score,
     unit_score,
 )
-from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, trace_cracks
+from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, found_cracks, trace_cracks
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -45,6 +45,7 @@ class PhotoExplanation:
     crack_mask: np.ndarray | None = None  # H x W bool: the crack pixels (all False when called clean)
     crack_score: np.ndarray | None = None  # H x W in [0, 1]: what the mask thresholds
     explained_tiles: int = 0  # tiles whose CAM was computed
+    called_by: str | None = None  # who calls it cracked: "classifier", "segmenter" (segmenter_finds), None
 
 
 @dataclass
@@ -90,7 +91,8 @@ def explain_photo(
     input size; a tile without one counts as no evidence). A photo of one tile keeps its CAM as it is.
     Crack regions are where the blended tile p(crack) reaches `threshold`, the model's decision threshold.
     Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
-    weighted by p(crack): empty when the photo is called clean (photo_crack_mask)."""
+    weighted by p(crack): empty when the photo is called clean (photo_crack_mask), unless the `segmenter`
+    finds a crack there (`segmenter_finds`): then the photo is called cracked by it, with its mask."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
     crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
@@ -104,11 +106,18 @@ def explain_photo(
     with ThreadPoolExecutor(max_workers=1) as pool:
         boxed = pool.submit(_probability_and_boxes, grid, probabilities, crack_map, config, threshold)
         mask = score = None
+        called_by = "classifier" if probability >= threshold else None
         if image is not None:
             mask = np.zeros((grid.height, grid.width), dtype=bool)
             score = np.zeros((grid.height, grid.width), dtype=np.float32)
-            if probability >= threshold:
+            if called_by:
                 mask, score = photo_crack_mask(image, crack_map, grid.tile_height, mask_config, segmenter)
+            elif segmenter is not None and mask_config.segmenter_finds is not None:
+                found = found_cracks(
+                    segmenter, image, mask_config.segmenter_finds * grid.tile_height, mask_config
+                )
+                if found is not None:
+                    (mask, score), called_by = found, "segmenter"
         probability_map, boxes = boxed.result()
     return PhotoExplanation(
         probability=probability,
@@ -119,6 +128,7 @@ def explain_photo(
         explained_tiles=len(cams),
         crack_mask=mask,
         crack_score=score,
+        called_by=called_by,
     )
 
 
