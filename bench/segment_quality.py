@@ -10,14 +10,14 @@ Printed: the heatmaps' localisation (`explain: ... scope=photo` pointing game an
 against the centred and Sobel baselines), the `segment:` line (tolerant F1 at 2 px, IoU, ODS F1 at zero
 tolerance over the photos, the Otsu-darkness and Sobel baselines on the same
 photos, length and width errors), the seconds the mask and its measurements add to a generated 12-MP photo
-(median of 3), and last `ratio <our F1 / best baseline F1>`. With `--segmenter-finds SPAN` (tile sides), a
-photo the champion calls clean is called cracked by the segmenter where it traces a crack that long; then
-also how many clean real patches (Özgenel's and SDNET walls' Negative/, each its own tile) it calls
-cracked, and the seconds it takes over a clean 12-MP photo.
+(median of 3), and last `ratio <our F1 / best baseline F1>`. A photo the champion calls clean is called
+cracked by the segmenter where it traces a crack `--segmenter-finds` tile sides long (explain's default;
+0: never); printed too: how many clean real patches (Özgenel's and SDNET walls' Negative/, each its own
+tile) it calls cracked, and the seconds it takes over a clean 12-MP photo.
 
     .venv/bin/python bench/segment_quality.py                       # about 15 min on 2 cores
     .venv/bin/python bench/segment_quality.py --champion champion.pt --tile 128
-    .venv/bin/python bench/segment_quality.py --champion champion.pt --segmenter-finds 0.75
+    .venv/bin/python bench/segment_quality.py --champion champion.pt --segmenter-finds 0  # classifier only
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def mask_seconds(
     return float(np.median(times)), cracks
 
 
-def false_finds(net: CrackSegmenter, config: CrackMaskConfig) -> None:
+def false_finds(net: CrackSegmenter, config: CrackMaskConfig, tile: int) -> None:
     """Print how many clean real patches the segmenter calls cracked (each patch its own tile), and the
     seconds it takes over a clean generated 12-MP photo."""
     for folder in ("ozgenel_dev", "sdnet_walls_dev"):
@@ -73,9 +73,9 @@ def false_finds(net: CrackSegmenter, config: CrackMaskConfig) -> None:
             image = np.asarray(Image.open(file).convert("RGB"))
             found += found_cracks(net, image, config.segmenter_finds * image.shape[0], config) is not None
         print(f"segmenter finds: {found} of {len(files)} clean {folder} patches called cracked")
-    photo = render_photo(SynthConfig(image_size=96, seed=7, difficulty=0.3), 3024, 4032, cracks=0)
+    photo = render_photo(SynthConfig(image_size=tile, seed=7, difficulty=0.3), 3024, 4032, cracks=0)
     started = time.perf_counter()
-    found = found_cracks(net, photo.image, config.segmenter_finds * 96, config) is not None
+    found = found_cracks(net, photo.image, config.segmenter_finds * tile, config) is not None
     print(
         f"segmenter over a clean 12-MP photo: {time.perf_counter() - started:.2f} s (called cracked: {found})"
     )
@@ -94,7 +94,10 @@ def main() -> None:
     parser.add_argument("--segmenter", default=None, help="a crack segmenter checkpoint file")
     parser.add_argument("--no-segmenter", action="store_true", help="masks from darkness alone")
     parser.add_argument(
-        "--segmenter-finds", type=float, default=None, help="tile sides: the segmenter also calls cracked"
+        "--segmenter-finds",
+        type=float,
+        default=CrackMaskConfig.segmenter_finds,
+        help="tile sides: the segmenter also calls cracked where it traces a crack this long (0: never)",
     )
     args = parser.parse_args()
     if args.no_segmenter:
@@ -103,8 +106,8 @@ def main() -> None:
         segmenter = torch.load(args.segmenter, weights_only=True) if args.segmenter else latest_segmenter()
         print(f"crack segmenter {segmenter['segmenter_id']} ({args.segmenter or 'make run'})", flush=True)
     print(f"{describe_cpu()}; precision fp32; LayerCAM; CFD tiles of {args.tile} px", flush=True)
-    masks_config = CrackMaskConfig(segmenter_finds=args.segmenter_finds)
-    if args.segmenter_finds is not None:
+    masks_config = CrackMaskConfig(segmenter_finds=args.segmenter_finds or None)
+    if segmenter and masks_config.segmenter_finds:
         print(f"the segmenter also calls cracked where it traces a crack {args.segmenter_finds} tiles long")
     checkpoint = (
         torch.load(args.champion, weights_only=False)
@@ -142,8 +145,8 @@ def main() -> None:
     print(f"tiles overlapping by {args.overlap}:", *quality_lines(result.quality), sep="\n")
     print(f"ODS threshold {segment['ods_threshold']:.2f} (of the crack score on [0, 1])")
     net = load_segmenter(segmenter) if segmenter else None
-    if net is not None and args.segmenter_finds is not None:
-        false_finds(net, masks_config)
+    if net is not None and masks_config.segmenter_finds:
+        false_finds(net, masks_config, args.tile)
     mask_time, cracks = mask_seconds(args.tile, net)
     print(f"mask + measurements of a 12-MP photo ({cracks} cracks): {mask_time:.2f} s")
     mask_time, cracks = mask_seconds(args.tile, net, everywhere=True)

@@ -214,6 +214,7 @@ def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
         boxes=[],
         crack_mask=mask,
         crack_score=mask.astype(np.float32),
+        called_by="classifier",
     )
     writer = ArtefactWriter(0.5, mm_per_pixel=0.5)
     writer.add("layercam", photo, explanation)

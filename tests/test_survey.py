@@ -134,6 +134,17 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     assert labels["Positive/c.png"] == "crack" and labels["Negative/d.png"] == "no_crack"
     assert pd.isna(labels["e.png"])
     assert (predictions.tiles > 1).all(), "whole photos, tiled"
+    called = predictions.called_by.where(predictions.predicted_label == "crack")
+    assert (called.dropna() == "classifier").all() and predictions.called_by.notna().eq(called.notna()).all()
+    # Records written before the segmenter could call a photo: read as the classifier's calls.
+    records = list((tmp_path / "whole" / RECORDS).glob("*.json"))
+    assert len(records) == 6
+    for record in records:
+        written = json.loads(record.read_text())
+        for row in written.get("rows", []):
+            del row["called_by"]
+        record.write_text(json.dumps(written))
+    pd.testing.assert_frame_equal(merged(site, tmp_path / "whole")[1], predictions, check_like=True)
     counts = measurements.groupby("file").size()  # every crack measured, one row each
     assert len(measurements) > 0 and np.isfinite(measurements.length_px).all()
     assert all(counts.get(row.file, 0) == row.cracks_count for row in predictions.itertuples())
@@ -182,13 +193,13 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
 def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as_it_began():
     segmenter = {"segmenter_id": "0" * 32}
     recorded_then = {"id": "0" * 32, "segmenter_high": 0.5, "segmenter_low": 0.3, "segmenter_reach": 0.2}
-    assert mask_settings(CrackMaskConfig(segmenter_steps=1), segmenter)["crack_segmenter"] == recorded_then
+    before = CrackMaskConfig(segmenter_steps=1, segmenter_finds=None)
+    assert mask_settings(before, segmenter)["crack_segmenter"] == recorded_then
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
         **recorded_then,
         "segmenter_steps": 10,
+        "segmenter_finds": 0.75,
     }
-    finds = mask_settings(CrackMaskConfig(segmenter_finds=0.75), segmenter)["crack_segmenter"]
-    assert finds["segmenter_finds"] == 0.75, "a survey whose photos the segmenter may call: recorded"
 
 
 def test_a_survey_gallery_shows_its_models_heatmaps_through_training(

@@ -138,6 +138,13 @@ def explain_split(
         raise InputError(f"explain: none of the {len(items)} images could be read (first: {first}: {reason})")
     for line in quality_lines(result.quality):
         logger.info(line)
+    called_by = result.predictions.get("called_by", pd.Series(dtype=object))
+    if (called_by == "segmenter").any():
+        logger.info(
+            "explain: the crack segmenter called %d image(s) cracked that the classifier called clean "
+            "(predictions: called_by)",
+            result.predictions.file[called_by == "segmenter"].nunique(),
+        )
     for path, reason in result.skipped.items():
         logger.warning("explain: skipped %s (%s)", path, reason)
     quality = {
@@ -160,7 +167,8 @@ def segmenter_to_use(
     explain: dict[str, Any], crack_segmenter: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     """The crack segmenter the masks use: `crack_segmenter` when `explain.segmenter` (the default), None
-    when switched off; an `InputError` saying what to run when it is wanted and none was trained."""
+    when switched off (its pixels and its calls: `crack_masks.segmenter_finds`); an `InputError` saying
+    what to run when it is wanted and none was trained."""
     if not explain.get("segmenter", True):
         return None
     if crack_segmenter is None:

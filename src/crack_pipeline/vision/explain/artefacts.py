@@ -87,7 +87,7 @@ class ArtefactWriter:
         ref = photo.ref
         files = {}
         probability = explanation.probability
-        called_by = "classifier" if probability >= self.threshold else explanation.called_by
+        called_by = explanation.called_by
         predicted = "crack" if called_by else "no_crack"
         by = " (by the segmenter)" if called_by == "segmenter" else ""  # a call the classifier did not make
         correct = None if ref.label is None else ref.label == predicted

@@ -42,8 +42,9 @@ class CrackMaskConfig:
     segmenter_steps: int = 10
     # Tile sides, or None: a photo the classifier calls clean, in which the segmenter (run over all of it)
     # traces a crack spanning at least this much, is called cracked by the segmenter. It finds cracks on
-    # surfaces the classifier never saw (README, "The crack segmenter as a second detector").
-    segmenter_finds: float | None = None
+    # surfaces the classifier never saw; 0.75: the shortest span at which it called next to no clean real
+    # patch cracked (README, "The crack segmenter as a second detector").
+    segmenter_finds: float | None = 0.75
 
     def __post_init__(self):
         if not 0 < self.low <= self.high:

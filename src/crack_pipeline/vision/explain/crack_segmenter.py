@@ -209,18 +209,20 @@ def trace_cracks(
         region = near_pixels(added, reach) & ~looked
         if not region.any():
             break
-        probability += crack_probability(net, image, region)
+        probability += crack_probability(net, image, region)  # the regions never overlap
         looked |= region
+        # Kept once found: a crack that meets a stain later must not be dropped with it as a blob.
         grown = crack_mask(probability, config, learned=True)
-        added, mask = grown & ~mask, grown
+        added = grown & ~mask
+        mask |= grown
     return mask, probability
 
 
 def found_cracks(
     net: CrackSegmenter, image: np.ndarray, span: float, config: CrackMaskConfig
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The segmenter's crack mask of the whole HxW(x3) `image` and its p(crack), if one of its cracks spans
-    `span` px (its box's diagonal) or more; None if none does."""
+    """The segmenter's crack mask of the whole HxW(x3) `image` (every crack it finds, short ones too) and
+    its p(crack), if one of its cracks spans `span` px (its box's diagonal) or more; None if none does."""
     probability = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
     mask = crack_mask(probability, config, learned=True)
     labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))

@@ -70,7 +70,8 @@ class PhotoExplainer:
     classified, the tiles that may show a crack are explained for the crack class, and their CAMs,
     weighted by p(crack), are blended into one map; its crack regions are boxed and its crack pixels
     masked (`crack_masks`; empty when called clean). An image of at most one tile is a patch: resized to
-    the model's input and explained for `target`. An image is called cracked from p(crack) >= `threshold`.
+    the model's input and explained for `target`. An image is called cracked from p(crack) >= `threshold`,
+    or by the crack segmenter where it finds a crack (`crack_masks.segmenter_finds`).
     """
 
     def __init__(
@@ -275,7 +276,7 @@ def _explained_and_scored(
                 writer.add(method, photo, explanation)
                 # A non-empty mask marks a crack image, labelled or not (e.g. a folder of CFD photos).
                 if mask is not None and mask.shape == explanation.heatmap.shape and mask.any():
-                    detected = explanation.probability >= threshold
+                    detected = explanation.probability >= threshold  # the classifier's detection rate
                     measured[method].score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
                     segments[method].add(explanation.crack_mask, explanation.crack_score, mask, photo.image)
     size = checkpoint["input_size"]

@@ -206,7 +206,12 @@ def merge_records(
         if "skipped" in record:
             skipped[record["file"]] = record["skipped"]
             continue
-        rows.extend(record["rows"])
+        # Records written before the crack segmenter could call a photo: the classifier called them.
+        called = {"crack": "classifier"}
+        rows.extend(
+            {**row, "called_by": row.get("called_by", called.get(row["predicted_label"]))}
+            for row in record["rows"]
+        )
         boxes.extend(record["boxes"])
         cracks.append(pd.DataFrame(record["cracks"], columns=measurement_columns))
         for card in record["cards"]:
