@@ -202,14 +202,16 @@ def trace_cracks(
     then within reach of each crack pixel it added, up to `config.segmenter_steps` times. A crack fades
     along its length: it is followed past where darkness lost it, and nothing more is looked at once no
     pixel is added."""
-    probability = np.zeros(seeds.shape, dtype=np.float32)
-    looked = np.zeros(seeds.shape, dtype=bool)
+    probability, judged = np.zeros(seeds.shape, dtype=np.float32), np.zeros(seeds.shape, dtype=np.float32)
+    known, looked = np.zeros(seeds.shape, dtype=bool), np.zeros(seeds.shape, dtype=bool)
     mask, added = looked.copy(), seeds
     for _ in range(config.segmenter_steps):
         region = near_pixels(added, reach) & ~looked
         if not region.any():
             break
-        probability += crack_probability(net, image, region)  # the regions never overlap
+        # A step's region is mostly a thin rim of the last one's: most of it was judged with the last boxes.
+        _judge(net, image, region, judged, known)
+        np.copyto(probability, judged, where=region)
         looked |= region
         # Kept once found: a crack that meets a stain later must not be dropped with it as a blob.
         grown = crack_mask(probability, config, learned=True)
@@ -241,33 +243,62 @@ def near_pixels(pixels: np.ndarray, reach: int) -> np.ndarray:
     return near
 
 
-@torch.inference_mode()
 def crack_probability(net: CrackSegmenter, image: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """p(crack) of each pixel of the HxW(x3) `image` in the HxW bool `region`, 0 elsewhere (float32). The
-    photo is cut into a fixed grid of `_WINDOW`-px windows; the net runs once per window that holds region
-    pixels, on their box only, seen with `_CONTEXT` px of its surroundings: a 12-MP photo's cracks cover a
-    few tiles, and memory stays bounded however many."""
-    probability = np.zeros(region.shape, dtype=np.float32)
-    height, width = region.shape
+    """p(crack) of each pixel of the HxW(x3) `image` in the HxW bool `region`, 0 elsewhere (float32)."""
+    judged, known = np.zeros(region.shape, dtype=np.float32), np.zeros(region.shape, dtype=bool)
+    _judge(net, image, region, judged, known)
+    return np.where(region, judged, np.float32(0))
+
+
+@torch.inference_mode()
+def _judge(
+    net: CrackSegmenter, image: np.ndarray, wanted: np.ndarray, judged: np.ndarray, known: np.ndarray
+) -> None:
+    """Set `judged` to the net's p(crack) of the HxW(x3) `image` wherever it is not yet `known` in the boxes
+    of the `wanted` pixels not known, and mark those pixels known. The photo is cut into a fixed grid of
+    `_WINDOW`-px windows; in each, the net runs once per group of such pixels, on their box only, seen
+    with `_CONTEXT` px of its surroundings: a 12-MP photo's cracks cover a few tiles, and memory stays
+    bounded however many."""
+    todo = wanted & ~known
+    height, width = todo.shape
     for top in range(0, height, _WINDOW):
         for left in range(0, width, _WINDOW):
-            box = padded_box(region[top : top + _WINDOW, left : left + _WINDOW], 0)
-            if box is None:
-                continue
-            # The box starts on the net's pooling grid (2 x 2, twice; the context is a multiple of 4): a
-            # pixel's features are the same whichever box computes them.
-            core = (
-                slice(top + box[0].start // 4 * 4, top + box[0].stop),
-                slice(left + box[1].start // 4 * 4, left + box[1].stop),
-            )
-            seen_top, seen_left = max(0, core[0].start - _CONTEXT), max(0, core[1].start - _CONTEXT)
-            seen = image[seen_top : core[0].stop + _CONTEXT, seen_left : core[1].stop + _CONTEXT]
-            rows, columns = core[0].start - seen_top, core[1].start - seen_left
-            learned = _net_probability(net, seen)[
-                rows : rows + core[0].stop - core[0].start, columns : columns + core[1].stop - core[1].start
-            ]
-            probability[core] = np.where(region[core], learned, 0)
-    return probability
+            window = todo[top : top + _WINDOW, left : left + _WINDOW]
+            # Each group of the window's pixels in a box of its own: boxes around scattered cracks held
+            # 3.7x the pixels wanted on the bench photo, 3.0x so (a 12-MP photo's mask 0.98 -> 0.86 s).
+            for group in evidence_crops(window, _CONTEXT):
+                rows, columns = padded_box(window[group], 0)
+                _judge_box(
+                    net,
+                    image,
+                    (
+                        slice(top + group[0].start + rows.start, top + group[0].start + rows.stop),
+                        slice(left + group[1].start + columns.start, left + group[1].start + columns.stop),
+                    ),
+                    judged,
+                    known,
+                )
+
+
+def _judge_box(
+    net: CrackSegmenter,
+    image: np.ndarray,
+    box: tuple[slice, slice],
+    judged: np.ndarray,
+    known: np.ndarray,
+) -> None:
+    """`_judge` on one box of the photo."""
+    # The box starts on the net's pooling grid (2 x 2, twice; the context is a multiple of 4): a pixel's
+    # features are the same whichever box computes them.
+    core = (slice(box[0].start // 4 * 4, box[0].stop), slice(box[1].start // 4 * 4, box[1].stop))
+    seen_top, seen_left = max(0, core[0].start - _CONTEXT), max(0, core[1].start - _CONTEXT)
+    seen = image[seen_top : core[0].stop + _CONTEXT, seen_left : core[1].stop + _CONTEXT]
+    rows, columns = core[0].start - seen_top, core[1].start - seen_left
+    learned = _net_probability(net, seen)[
+        rows : rows + core[0].stop - core[0].start, columns : columns + core[1].stop - core[1].start
+    ]
+    np.copyto(judged[core], learned, where=~known[core])  # a pixel once judged keeps its value
+    known[core] = True
 
 
 def _net_probability(net: CrackSegmenter, image: np.ndarray) -> np.ndarray:
