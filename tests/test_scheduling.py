@@ -121,13 +121,23 @@ def test_the_survey_dag_maps_one_task_per_shard_then_merges(kedro_project, monke
     monkeypatch.setitem(sys.modules, "airflow.sdk", fake_airflow_sdk(registry))
     namespace: dict = {"__name__": "survey_dag"}
     exec(compile(dag.read_text(), str(dag), "exec"), namespace)
-    settings, shard_task, merge_task = registry
+    settings, *tasks = registry
+    by_id = {task.task_id: task for task in tasks}
+    segmenter_task, shard_task, merge_task = (
+        by_id[i] for i in ("crack_segmenter", "explain_shard", "merge_shards")
+    )
     assert settings["schedule"] is None and settings["default_args"]["retries"] == 2, "conf/base/airflow.yml"
+    assert segmenter_task.downstream == [shard_task], "the crack segmenter first, one for every shard"
     assert shard_task.mapped == {"shard": ["0/3", "1/3", "2/3"]} and shard_task.downstream == [merge_task]
-    # Each task runs its node of the survey pipeline on the survey's folder and its shard.
+    # Each task runs its pipeline (its node of the survey pipeline) on the survey's folder and its shard.
     calls = []
-    namespace["run_nodes"] = lambda nodes, **explain: calls.append((nodes, explain))
+    namespace["run"] = lambda pipeline, nodes=None, **explain: calls.append((pipeline, nodes, explain))
+    segmenter_task.function()
     shard_task.function("1/3")
     merge_task.function()
-    assert calls == [(["explain_survey_photos"], {"shard": "1/3"}), (["merge_survey"], {})]
+    assert calls == [
+        ("segmenter", None, {}),
+        ("survey", ["explain_survey_photos"], {"shard": "1/3"}),
+        ("survey", ["merge_survey"], {}),
+    ]
     assert namespace["survey"] == "bridge" and namespace["input_dir"] == "/srv/photos"
