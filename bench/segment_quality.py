@@ -36,7 +36,8 @@ from trained_run import latest_segmenter
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
-from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, found_cracks, load_segmenter
+from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, load_segmenter
+from crack_pipeline.vision.explain.crack_tracing import found_cracks
 from crack_pipeline.vision.explain.measurements import measure_cracks
 from crack_pipeline.vision.explain.photos import photo_crack_mask
 from crack_pipeline.vision.explain.quality import quality_lines

@@ -17,19 +17,17 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
-from crack_pipeline.vision.explain import crack_segmenter
+from crack_pipeline.vision.explain import crack_tracing
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score
 from crack_pipeline.vision.explain.crack_segmenter import (
     SegmenterConfig,
     check_segmenter,
-    crack_probability,
     load_segmenter,
     local_contrast,
-    near_pixels,
-    trace_cracks,
     train_segmenter,
 )
+from crack_pipeline.vision.explain.crack_tracing import crack_probability, near_pixels, trace_cracks
 from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.settings import ConfigError, settings_from
@@ -115,7 +113,7 @@ def test_a_crack_is_traced_from_one_end_past_the_reach_of_its_seeds(learned, mon
     assert np.mean([scores["precision"] for scores in traced]) > 0.8
     # The stopping rule: nothing added, nothing more looked at (one pass).
     calls = []
-    monkeypatch.setattr(crack_segmenter, "_judge", lambda *args: calls.append(1))  # judges 0 everywhere
+    monkeypatch.setattr(crack_tracing, "_judge", lambda *args: calls.append(1))  # judges 0 everywhere
     clean = _held_out(1, positive=False)[0].image
     seeds = np.zeros((227, 227), dtype=bool)
     seeds[100:102, 100:120] = True
@@ -149,7 +147,7 @@ def test_large_boxes_run_in_windows_that_agree_at_their_seams(learned, monkeypat
     image = np.tile(_held_out(1, positive=True)[0].image, (2, 2, 1))  # 454 x 454
     gate = np.ones(image.shape[:2], dtype=bool)
     whole = crack_probability(net, image, gate)
-    monkeypatch.setattr(crack_segmenter, "_WINDOW", 100)  # 25 windows, each with its context
+    monkeypatch.setattr(crack_tracing, "_WINDOW", 100)  # 25 windows, each with its context
     windowed = crack_probability(net, image, gate)
     assert np.abs(windowed - whole).max() < 0.2 and np.abs(windowed - whole).mean() < 0.01
 

@@ -1,5 +1,6 @@
 """Which pixels are crack, learned: a small U-Net trained on the project's own synthetic cracks and their
-masks (no real pixel label is ever needed), run where the classifier's heatmap says crack.
+masks (no real pixel label is ever needed), its training and its checkpoints; where it runs in a photo is
+crack_tracing's.
 
 Darkness against the local surface (crack_masks) finds a crack's dark core but also joints, painted lines
 and pore chains, and loses a crack's faint ends; a net trained on masks learns the shape of a crack. It
@@ -20,19 +21,15 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from crack_pipeline.vision.data.masks import padded_box
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, evidence_crops, grey_levels
+from crack_pipeline.vision.explain.crack_masks import grey_levels
 from crack_pipeline.vision.models.inference import fold_batch_norms
 from crack_pipeline.vision.settings import settings_dataclass
 
 FORMAT = "crack_pipeline.segmenter/1"
 _SURFACE = 31  # px: the local surface a grey level is compared with
 _DIFFICULTIES = (0.2, 0.5, 0.8, 1.0)  # from wide dark cracks to hairlines among many confounders
-# Px of surroundings a pixel's judgement draws on: the surface's window (15) and the net's view (about 26).
-_CONTEXT = 44
-_WINDOW = 512  # px: the net runs in windows of this side (plus context): bounded memory
 # Training patches are rendered from this index on: never those of the synthetic data set (1..count), its
 # test split included, whatever the seeds.
 _FIRST_INDEX = 1_000_001
@@ -192,116 +189,3 @@ def load_segmenter(checkpoint: dict, device: str = "cpu") -> CrackSegmenter:
     except RuntimeError as error:
         raise InputError(f"crack segmenter: its weights do not fit its settings: {error}") from None
     return fold_batch_norms(net.eval()).to(device, memory_format=torch.channels_last)
-
-
-def trace_cracks(
-    net: CrackSegmenter, image: np.ndarray, seeds: np.ndarray, reach: int, config: CrackMaskConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """The crack mask the segmenter traces from the HxW bool `seeds` (darkness's crack pixels) in the
-    HxW(x3) `image`, and its p(crack) where it looked (0 elsewhere): first within `reach` px of the seeds,
-    then within reach of each crack pixel it added, up to `config.segmenter_steps` times. A crack fades
-    along its length: it is followed past where darkness lost it, and nothing more is looked at once no
-    pixel is added."""
-    probability, judged = np.zeros(seeds.shape, dtype=np.float32), np.zeros(seeds.shape, dtype=np.float32)
-    known, looked = np.zeros(seeds.shape, dtype=bool), np.zeros(seeds.shape, dtype=bool)
-    mask, added = looked.copy(), seeds
-    for _ in range(config.segmenter_steps):
-        region = near_pixels(added, reach) & ~looked
-        if not region.any():
-            break
-        # A step's region is mostly a thin rim of the last one's: most of it was judged with the last boxes.
-        _judge(net, image, region, judged, known)
-        np.copyto(probability, judged, where=region)
-        looked |= region
-        # Kept once found: a crack that meets a stain later must not be dropped with it as a blob.
-        grown = crack_mask(probability, config, learned=True)
-        added = grown & ~mask
-        mask |= grown
-    return mask, probability
-
-
-def found_cracks(
-    net: CrackSegmenter, image: np.ndarray, span: float, config: CrackMaskConfig
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The segmenter's crack mask of the whole HxW(x3) `image` (every crack it finds, short ones too) and
-    its p(crack), if one of its cracks spans `span` px (its box's diagonal) or more; None if none does."""
-    probability = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
-    mask = crack_mask(probability, config, learned=True)
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    spans = [
-        np.hypot(rows.stop - rows.start, columns.stop - columns.start)
-        for rows, columns in ndimage.find_objects(labels)
-    ]
-    return (mask, probability) if spans and max(spans) >= span else None
-
-
-def near_pixels(pixels: np.ndarray, reach: int) -> np.ndarray:
-    """The HxW bool map of what lies within `reach` px (a square's half side) of the bool `pixels`."""
-    near = np.zeros(pixels.shape, dtype=bool)
-    for box in evidence_crops(pixels, reach + 1):  # each region of pixels with room for its reach
-        near[box] |= ndimage.maximum_filter(pixels[box], 2 * reach + 1) if reach else pixels[box]
-    return near
-
-
-def crack_probability(net: CrackSegmenter, image: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """p(crack) of each pixel of the HxW(x3) `image` in the HxW bool `region`, 0 elsewhere (float32)."""
-    judged, known = np.zeros(region.shape, dtype=np.float32), np.zeros(region.shape, dtype=bool)
-    _judge(net, image, region, judged, known)
-    return np.where(region, judged, np.float32(0))
-
-
-@torch.inference_mode()
-def _judge(
-    net: CrackSegmenter, image: np.ndarray, wanted: np.ndarray, judged: np.ndarray, known: np.ndarray
-) -> None:
-    """Set `judged` to the net's p(crack) of the HxW(x3) `image` wherever it is not yet `known` in the boxes
-    of the `wanted` pixels not known, and mark those pixels known. The photo is cut into a fixed grid of
-    `_WINDOW`-px windows; in each, the net runs once per group of such pixels, on their box only, seen
-    with `_CONTEXT` px of its surroundings: a 12-MP photo's cracks cover a few tiles, and memory stays
-    bounded however many."""
-    todo = wanted & ~known
-    height, width = todo.shape
-    for top in range(0, height, _WINDOW):
-        for left in range(0, width, _WINDOW):
-            window = todo[top : top + _WINDOW, left : left + _WINDOW]
-            # Each group of the window's pixels in a box of its own: boxes around scattered cracks held
-            # 3.7x the pixels wanted on the bench photo, 3.0x so (a 12-MP photo's mask 0.98 -> 0.86 s).
-            for group in evidence_crops(window, _CONTEXT):
-                rows, columns = padded_box(window[group], 0)
-                _judge_box(
-                    net,
-                    image,
-                    (
-                        slice(top + group[0].start + rows.start, top + group[0].start + rows.stop),
-                        slice(left + group[1].start + columns.start, left + group[1].start + columns.stop),
-                    ),
-                    judged,
-                    known,
-                )
-
-
-def _judge_box(
-    net: CrackSegmenter,
-    image: np.ndarray,
-    box: tuple[slice, slice],
-    judged: np.ndarray,
-    known: np.ndarray,
-) -> None:
-    """`_judge` on one box of the photo."""
-    # The box starts on the net's pooling grid (2 x 2, twice; the context is a multiple of 4): a pixel's
-    # features are the same whichever box computes them.
-    core = (slice(box[0].start // 4 * 4, box[0].stop), slice(box[1].start // 4 * 4, box[1].stop))
-    seen_top, seen_left = max(0, core[0].start - _CONTEXT), max(0, core[1].start - _CONTEXT)
-    seen = image[seen_top : core[0].stop + _CONTEXT, seen_left : core[1].stop + _CONTEXT]
-    rows, columns = core[0].start - seen_top, core[1].start - seen_left
-    learned = _net_probability(net, seen)[
-        rows : rows + core[0].stop - core[0].start, columns : columns + core[1].stop - core[1].start
-    ]
-    np.copyto(judged[core], learned, where=~known[core])  # a pixel once judged keeps its value
-    known[core] = True
-
-
-def _net_probability(net: CrackSegmenter, image: np.ndarray) -> np.ndarray:
-    device = next(net.parameters()).device
-    grey = torch.from_numpy(local_contrast(image))[None, None].to(device, memory_format=torch.channels_last)
-    return torch.sigmoid(net(grey))[0, 0].contiguous().cpu().numpy()

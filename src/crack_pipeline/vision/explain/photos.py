@@ -22,7 +22,8 @@ from crack_pipeline.vision.explain.crack_masks import (
     crack_score,
     unit_score,
 )
-from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, found_cracks, trace_cracks
+from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter
+from crack_pipeline.vision.explain.crack_tracing import found_cracks, trace_cracks
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
