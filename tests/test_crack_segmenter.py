@@ -28,7 +28,7 @@ from crack_pipeline.vision.explain.crack_segmenter import (
     train_segmenter,
 )
 from crack_pipeline.vision.explain.crack_tracing import crack_probability, near_pixels, trace_cracks
-from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo
+from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, segmenter_finding
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.settings import ConfigError, settings_from
 
@@ -191,7 +191,10 @@ def test_the_segmenter_calls_cracked_what_the_classifier_missed_only_when_asked(
     finds = CrackMaskConfig(segmenter_finds=0.5)  # a crack spanning half a tile
 
     def explained(image, config=finds, probability=0.2):
-        return explain_photo(grid, np.array([probability]), nothing, TilingConfig(), 0.5, image, config, net)
+        found = segmenter_finding(image, 227, probability, 0.5, config, net)  # once per photo
+        return explain_photo(
+            grid, np.array([probability]), nothing, TilingConfig(), 0.5, image, config, net, found
+        )
 
     cracked = [(sample, explained(sample.image)) for sample in _held_out(4, positive=True)]
     cracked = [(sample, photo) for sample, photo in cracked if photo.called_by == "segmenter"]

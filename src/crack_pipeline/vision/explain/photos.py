@@ -87,13 +87,15 @@ def explain_photo(
     image: np.ndarray | None = None,
     mask_config: CrackMaskConfig = DEFAULT_CRACK_MASKS,
     segmenter: CrackSegmenter | None = None,
+    found: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PhotoExplanation:
     """Assemble one photo from its tiles' p(crack) and the CAMs computed (tile index -> map at the model's
     input size; a tile without one counts as no evidence). A photo of one tile keeps its CAM as it is.
     Crack regions are where the blended tile p(crack) reaches `threshold`, the model's decision threshold.
     Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
-    weighted by p(crack): empty when the photo is called clean (photo_crack_mask), unless the `segmenter`
-    finds a crack there (`segmenter_finds`): then the photo is called cracked by it, with its mask."""
+    weighted by p(crack), with the `segmenter`'s traced cracks (photo_crack_mask); when the photo is called
+    clean, empty, unless the segmenter `found` cracks there (`segmenter_finding`): then the photo is called
+    cracked by it, with their mask."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
     crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
@@ -113,12 +115,8 @@ def explain_photo(
             score = np.zeros((grid.height, grid.width), dtype=np.float32)
             if called_by:
                 mask, score = photo_crack_mask(image, crack_map, grid.tile_height, mask_config, segmenter)
-            elif segmenter is not None and mask_config.segmenter_finds is not None:
-                found = found_cracks(
-                    segmenter, image, mask_config.segmenter_finds * grid.tile_height, mask_config
-                )
-                if found is not None:
-                    (mask, score), called_by = found, "segmenter"
+            elif found is not None:
+                (mask, score), called_by = found, "segmenter"
         probability_map, boxes = boxed.result()
     return PhotoExplanation(
         probability=probability,
@@ -131,6 +129,23 @@ def explain_photo(
         crack_score=score,
         called_by=called_by,
     )
+
+
+def segmenter_finding(
+    image: np.ndarray,
+    tile_side: float,
+    probability: float,
+    threshold: float,
+    config: CrackMaskConfig,
+    segmenter: CrackSegmenter | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """What the `segmenter` finds over a photo the classifier calls clean (p(crack) `probability` under
+    `threshold`): its crack mask and p(crack) if it traces a crack `segmenter_finds` tile sides long
+    (found_cracks). Once per photo, whatever the CAM methods; None when the photo is called cracked, when
+    nothing is found, or when the segmenter is not asked to look."""
+    if segmenter is None or config.segmenter_finds is None or probability >= threshold:
+        return None
+    return found_cracks(segmenter, image, config.segmenter_finds * tile_side, config)
 
 
 def photo_crack_mask(

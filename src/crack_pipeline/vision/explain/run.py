@@ -17,10 +17,16 @@ from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.cam_strips import progress_pictures
 from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import load_segmenter
-from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto, explain_photo, tiled_photos
+from crack_pipeline.vision.explain.photos import (
+    PhotoExplanation,
+    TiledPhoto,
+    explain_photo,
+    segmenter_finding,
+    tiled_photos,
+)
 from crack_pipeline.vision.explain.quality import MethodQuality, explainer_for
 from crack_pipeline.vision.explain.segment_quality import SegmentQuality
-from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate
 from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
 from crack_pipeline.vision.models.precision import Precision
 
@@ -139,6 +145,14 @@ class PhotoExplainer:
             for photo in chunk:
                 own = range(first, first + len(photo.grid))
                 first += len(photo.grid)
+                found = segmenter_finding(
+                    photo.image,
+                    photo.grid.tile_height,
+                    aggregate(probabilities[own], tiling.aggregate, tiling.top_k),
+                    self.threshold,
+                    self.crack_masks,
+                    self.segmenter,
+                )
                 explanations.append(
                     {
                         method: explain_photo(
@@ -150,6 +164,7 @@ class PhotoExplainer:
                             photo.image,
                             self.crack_masks,
                             self.segmenter,
+                            found,
                         )
                         for method, maps in cams.items()
                     }
