@@ -37,9 +37,8 @@ from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, load_segmenter
-from crack_pipeline.vision.explain.crack_tracing import found_cracks
 from crack_pipeline.vision.explain.measurements import measure_cracks
-from crack_pipeline.vision.explain.photos import photo_crack_mask
+from crack_pipeline.vision.explain.photos import photo_crack_mask, segmenter_finding
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
@@ -72,11 +71,11 @@ def false_finds(net: CrackSegmenter, config: CrackMaskConfig, tile: int) -> None
         found = 0
         for file in files:
             image = np.asarray(Image.open(file).convert("RGB"))
-            found += found_cracks(net, image, config.segmenter_finds * image.shape[0], config) is not None
+            found += segmenter_finding(image, image.shape[0], 0.0, 1.0, config, net) is not None
         print(f"segmenter finds: {found} of {len(files)} clean {folder} patches called cracked")
     photo = render_photo(SynthConfig(image_size=tile, seed=7, difficulty=0.3), 3024, 4032, cracks=0)
     started = time.perf_counter()
-    found = found_cracks(net, photo.image, config.segmenter_finds * tile, config) is not None
+    found = segmenter_finding(photo.image, tile, 0.0, 1.0, config, net) is not None
     print(
         f"segmenter over a clean 12-MP photo: {time.perf_counter() - started:.2f} s (called cracked: {found})"
     )

@@ -217,6 +217,21 @@ def test_the_segmenter_calls_cracked_what_the_classifier_missed_only_when_asked(
     assert row.cracks_count == len(measurements) > 0
 
 
+def test_a_photo_the_segmenter_calls_keeps_its_cracks_of_the_shortest_span_or_more(monkeypatch):
+    probability = np.zeros((200, 200), dtype=np.float32)
+    probability[20, 10:160] = 0.9  # a crack spanning 150 px
+    probability[100:103, 60:80] = 0.8  # one spanning 20 px (a speck of grain, say)
+    probability[150:152, 150:152] = 0.35  # under segmenter_high: no crack
+    monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: probability)
+    config, image = CrackMaskConfig(min_elongation=1.0), np.zeros((200, 200, 3), dtype=np.uint8)
+    mask, score = crack_tracing.found_cracks(None, image, 100, 30, config)
+    np.testing.assert_array_equal(mask, probability >= 0.9), "the long crack, not the short one"
+    np.testing.assert_array_equal(score, np.where(mask, probability, 0)), "p(crack) on its cracks only"
+    every, _ = crack_tracing.found_cracks(None, image, 100, 0, config)
+    np.testing.assert_array_equal(every, probability > 0.5)
+    assert crack_tracing.found_cracks(None, image, 151, 0, config) is None, "none spans 151 px"
+
+
 def test_a_checkpoint_round_trips_and_a_foreign_one_is_refused(tmp_path):
     path = str(tmp_path / "segmenter.pt")
     dataset = CrackSegmenterDataset(filepath=path, version=Version(None, None))
@@ -282,6 +297,7 @@ def test_mask_settings_for_the_segmenter_are_checked():
     for bad, problem in (
         ({"segmenter_finds": "long"}, r"explain.crack_masks.segmenter_finds: Input should be a valid number"),
         ({"segmenter_finds": 0}, "segmenter_finds is a crack's span in tile sides"),
+        ({"segmenter_shortest": -0.1}, "segmenter_shortest is a crack's span in tile sides"),
         ({"segmenter_step": 3}, r"explain.crack_masks.segmenter_step: unknown setting \(a typo\?\)"),
     ):
         with pytest.raises(ConfigError, match=problem):

@@ -194,14 +194,17 @@ def _plain_json(value: Any) -> Any:
 def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:
     """The crack-mask settings a survey records: the segmenter's (which one, and its thresholds) only when
     it is used, so that a survey begun before there was one continues with `explain.segmenter: false`;
-    its steps only when it traces (more than 1) and `segmenter_finds` only when set, so that one begun
-    before either continues with `segmenter_steps: 1` and `segmenter_finds: null`."""
+    its steps only when it traces (more than 1), `segmenter_finds` only when set and `segmenter_shortest`
+    only when not 0, so that one begun before any of them continues with `segmenter_steps: 1`,
+    `segmenter_finds: null` and `segmenter_shortest: 0`."""
     settings = dataclasses.asdict(masks)
     used = {key: settings.pop(key) for key in list(settings) if key.startswith("segmenter_")}
     if used["segmenter_steps"] == 1:
         del used["segmenter_steps"]
     if used["segmenter_finds"] is None:
         del used["segmenter_finds"]
+    if used["segmenter_shortest"] == 0:
+        del used["segmenter_shortest"]
     if segmenter is None:
         return {"crack_masks": settings}
     return {"crack_masks": settings, "crack_segmenter": {"id": segmenter["segmenter_id"], **used}}

@@ -45,18 +45,21 @@ def trace_cracks(
 
 
 def found_cracks(
-    net: CrackSegmenter, image: np.ndarray, span: float, config: CrackMaskConfig
+    net: CrackSegmenter, image: np.ndarray, span: float, shortest: float, config: CrackMaskConfig
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The segmenter's crack mask of the whole HxW(x3) `image` (every crack it finds, short ones too) and
-    its p(crack), if one of its cracks spans `span` px (its box's diagonal) or more; None if none does."""
+    """If one of the cracks the segmenter finds over the whole HxW(x3) `image` spans `span` px (its box's
+    diagonal) or more: the mask of those that span `shortest` px or more, and its p(crack) on them (0
+    elsewhere); None if none spans `span`."""
     probability = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
-    mask = crack_mask(probability, config, learned=True)
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    spans = [
-        np.hypot(rows.stop - rows.start, columns.stop - columns.start)
-        for rows, columns in ndimage.find_objects(labels)
-    ]
-    return (mask, probability) if spans and max(spans) >= span else None
+    labels, count = ndimage.label(crack_mask(probability, config, learned=True), np.ones((3, 3), bool))
+    spans = np.zeros(count + 1)  # by label; 0: no crack
+    for label, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1):
+        spans[label] = np.hypot(rows.stop - rows.start, columns.stop - columns.start)
+    if spans.max() < span:
+        return None
+    kept = (spans >= shortest) & (np.arange(count + 1) > 0)
+    mask = kept[labels]
+    return mask, np.where(mask, probability, np.float32(0))
 
 
 def near_pixels(pixels: np.ndarray, reach: int) -> np.ndarray:

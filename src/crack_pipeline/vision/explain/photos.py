@@ -140,12 +140,14 @@ def segmenter_finding(
     segmenter: CrackSegmenter | None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """What the `segmenter` finds over a photo the classifier calls clean (p(crack) `probability` under
-    `threshold`): its crack mask and p(crack) if it traces a crack `segmenter_finds` tile sides long
-    (found_cracks). Once per photo, whatever the CAM methods; None when the photo is called cracked, when
-    nothing is found, or when the segmenter is not asked to look."""
+    `threshold`): its crack mask (cracks `segmenter_shortest` tile sides long or more) and p(crack) if it
+    traces a crack `segmenter_finds` tile sides long (found_cracks). Once per photo, whatever the CAM
+    methods; None when the photo is called cracked, when nothing is found, or when the segmenter is not
+    asked to look."""
     if segmenter is None or config.segmenter_finds is None or probability >= threshold:
         return None
-    return found_cracks(segmenter, image, config.segmenter_finds * tile_side, config)
+    span, shortest = config.segmenter_finds * tile_side, config.segmenter_shortest * tile_side
+    return found_cracks(segmenter, image, span, shortest, config)
 
 
 def photo_crack_mask(
