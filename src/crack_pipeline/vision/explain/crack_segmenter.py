@@ -37,8 +37,8 @@ _FIRST_INDEX = 1_000_001
 
 @settings_dataclass
 class SegmenterConfig:
-    samples: int = 400  # synthetic patches per class (crack, and clean ones with joints and stains)
-    steps: int = 1200  # optimiser steps
+    samples: int = 800  # synthetic patches per class (crack, and clean ones with joints and stains)
+    steps: int = 2400  # optimiser steps
     batch_size: int = 16
     crop: int = 96  # px: the random crop of a 227-px patch each step trains on
     width: int = 8  # channels of the first level (x2, x4 below)
