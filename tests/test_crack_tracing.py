@@ -1,0 +1,181 @@
+"""Where the crack segmenter runs in a photo (crack_tracing): it judges pixels alike wherever a photo is
+cut, traces cracks from darkness's pixels, joins darkness's mask, and calls cracked the photos the
+classifier missed."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.tile_grid import tile_grid
+from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
+from crack_pipeline.vision.explain import crack_tracing
+from crack_pipeline.vision.explain.artefacts import ArtefactWriter
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score
+from crack_pipeline.vision.explain.crack_segmenter import (
+    SegmenterConfig,
+    load_segmenter,
+    train_segmenter,
+)
+from crack_pipeline.vision.explain.crack_tracing import crack_probability, near_pixels, trace_cracks
+from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, segmenter_finding
+from crack_pipeline.vision.explain.tiling import TilingConfig
+
+
+def test_the_probability_is_computed_only_within_reach_of_the_seeds(learned, held_out):
+    net = load_segmenter(learned)
+    image = held_out(1, positive=True)[0].image
+    gate = np.zeros((227, 227), dtype=bool)
+    gate[100:110, 100:110] = True
+    near = crack_probability(net, image, near_pixels(gate, 5))
+    assert near[:95].max() == 0 and near[:, 116:].max() == 0, "nothing past the reach"
+    assert (near[95:115, 95:115] > 0).all()
+    everywhere = crack_probability(net, image, np.ones_like(gate))
+    inside = (slice(95, 115), slice(95, 115))
+    # Seen with its surroundings, though not the whole image's surface spread: close, not always equal.
+    assert np.abs(near[inside] - everywhere[inside]).max() < 0.2
+
+
+def test_a_crack_is_traced_from_one_end_past_the_reach_of_its_seeds(learned, monkeypatch, held_out):
+    net = load_segmenter(learned)
+    one_step, traced = [], []
+    for sample in held_out(6, positive=True):
+        rows, columns = np.nonzero(sample.mask)
+        end = np.argmin(columns)  # the crack's leftmost pixel: seeds only there
+        near_end = (
+            slice(max(0, rows[end] - 8), rows[end] + 9),
+            slice(max(0, columns[end] - 8), columns[end] + 9),
+        )
+        seeds = np.zeros_like(sample.mask)
+        seeds[near_end] = sample.mask[near_end]
+        for steps, found in ((1, one_step), (30, traced)):
+            mask, _ = trace_cracks(net, sample.image, seeds, 8, CrackMaskConfig(segmenter_steps=steps))
+            found.append(tolerant_scores(mask, sample.mask))
+        # Each step looks only within reach of what it holds: never beyond steps x reach of the seeds.
+        _, probability = trace_cracks(net, sample.image, seeds, 8, CrackMaskConfig(segmenter_steps=3))
+        assert (probability > 0).any() and not (probability > 0)[~near_pixels(seeds, 8 * 3)].any()
+    recall = [np.mean([scores["recall"] for scores in found]) for found in (one_step, traced)]
+    # Followed to its end in most images: one step 0.08 on average, traced 0.51-0.70 over seeds 0-2.
+    assert recall[1] > 0.35 and recall[1] > recall[0] + 0.25, recall
+    assert np.mean([scores["precision"] for scores in traced]) > 0.8
+    # The stopping rule: nothing added, nothing more looked at (one pass).
+    calls = []
+    monkeypatch.setattr(crack_tracing, "_judge", lambda *args: calls.append(1))  # judges 0 everywhere
+    clean = held_out(1, positive=False)[0].image
+    seeds = np.zeros((227, 227), dtype=bool)
+    seeds[100:102, 100:120] = True
+    mask, _ = trace_cracks(net, clean, seeds, 8, CrackMaskConfig(segmenter_steps=30))
+    assert len(calls) == 1 and not mask.any()
+
+
+def test_the_net_judges_a_pixel_alike_wherever_the_picture_is_cut():
+    torch.manual_seed(0)
+    net = load_segmenter(train_segmenter(SegmenterConfig(samples=2, steps=1, crop=32, width=4)))
+    grey = torch.randn(1, 1, 90, 90)
+    with torch.no_grad():
+        whole, cut = net(grey), net(grey[..., 8:, 12:])  # a cut on the pooling grid, odd sizes after it
+    # Away from the cut's edges (the net's view: about 26 px) the logits agree.
+    torch.testing.assert_close(cut[..., 30:-30, 30:-30], whole[..., 38:-30, 42:-30], rtol=1e-4, atol=1e-4)
+
+
+def test_a_box_starting_anywhere_is_judged_as_the_whole_photo_would_be(learned, held_out):
+    net = load_segmenter(learned)
+    image = np.tile(held_out(1, positive=True)[0].image, (3, 3, 1))
+    whole = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
+    for offset in range(4):  # the box starts at every position of the net's 4-px pooling grid
+        seeds = np.zeros(image.shape[:2], dtype=bool)
+        seeds[301 + offset : 360, 301 + offset : 360] = True
+        # Aligned: within 0.05 (the box's own surface spread); cut off the grid it was up to 0.37.
+        assert np.abs(crack_probability(net, image, seeds) - whole)[seeds].max() < 0.1, offset
+
+
+def test_large_boxes_run_in_windows_that_agree_at_their_seams(learned, monkeypatch, held_out):
+    net = load_segmenter(learned)
+    image = np.tile(held_out(1, positive=True)[0].image, (2, 2, 1))  # 454 x 454
+    gate = np.ones(image.shape[:2], dtype=bool)
+    whole = crack_probability(net, image, gate)
+    monkeypatch.setattr(crack_tracing, "_WINDOW", 100)  # 25 windows, each with its context
+    windowed = crack_probability(net, image, gate)
+    assert np.abs(windowed - whole).max() < 0.2 and np.abs(windowed - whole).mean() < 0.01
+
+
+def test_its_pixels_join_darknesss_where_the_photo_is_called_cracked(learned, held_out):
+    sample = held_out(1, positive=True)[0]
+    grid = tile_grid(227, 227, 227, 0.0)
+    cam = sample.mask.astype(np.float32)  # evidence on the crack
+    net = load_segmenter(learned)
+    config = CrackMaskConfig()
+    alone = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, config)
+    joined = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, config, net)
+    darkness = crack_score(sample.image, cam, 227, config)
+    np.testing.assert_array_equal(alone.crack_mask, crack_mask(darkness, config))
+    added = joined.crack_mask & ~alone.crack_mask
+    assert (joined.crack_mask >= alone.crack_mask).all() and added.sum() > 0.1 * alone.crack_mask.sum()
+    # Added only where the segmenter traced from darkness's crack pixels: in one step, within reach of them.
+    one_step = CrackMaskConfig(segmenter_steps=1)
+    near = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, one_step, net)
+    reach = round(config.segmenter_reach * 227)
+    assert not (
+        (near.crack_mask & ~alone.crack_mask) & ~ndimage.maximum_filter(alone.crack_mask, 2 * reach + 1)
+    ).any()
+    assert (joined.crack_mask >= near.crack_mask).all(), "traced further, never less"
+    scores = (
+        tolerant_scores(joined.crack_mask, sample.mask)["f1"],
+        tolerant_scores(alone.crack_mask, sample.mask)["f1"],
+    )
+    assert scores[0] > scores[1], scores
+    classifier_only = CrackMaskConfig(segmenter_finds=None)
+    clean = explain_photo(
+        grid, np.array([0.2]), {0: cam}, TilingConfig(), 0.5, sample.image, classifier_only, net
+    )
+    assert not clean.crack_mask.any(), "called clean: empty, segmenter or not"
+
+
+def test_the_segmenter_calls_cracked_what_the_classifier_missed_only_when_asked(learned, held_out):
+    net = load_segmenter(learned)
+    grid = tile_grid(227, 227, 227, 0.0)
+    nothing = {0: np.zeros((227, 227), dtype=np.float32)}  # the classifier saw nothing: p 0.2, no evidence
+    finds = CrackMaskConfig(segmenter_finds=0.5)  # a crack spanning half a tile
+
+    def explained(image, config=finds, probability=0.2):
+        found = segmenter_finding(image, 227, probability, 0.5, config, net)  # once per photo
+        return explain_photo(
+            grid, np.array([probability]), nothing, TilingConfig(), 0.5, image, config, net, found
+        )
+
+    cracked = [(sample, explained(sample.image)) for sample in held_out(4, positive=True)]
+    cracked = [(sample, photo) for sample, photo in cracked if photo.called_by == "segmenter"]
+    assert len(cracked) >= 3, "4 of 4 found over seeds 0-2"
+    f1 = [tolerant_scores(photo.crack_mask, sample.mask)["f1"] for sample, photo in cracked]
+    assert np.mean(f1) > 0.6, f1  # 0.80-0.88 over seeds 0-2
+    clean = [explained(sample.image) for sample in held_out(4, positive=False)]
+    assert all(photo.called_by is None and not photo.crack_mask.any() for photo in clean)
+    sample, photo = cracked[0]
+    asked_not = explained(sample.image, CrackMaskConfig(segmenter_finds=None))
+    assert asked_not.called_by is None and not asked_not.crack_mask.any(), "the classifier's calls alone"
+    assert explained(sample.image, probability=0.9).called_by == "classifier"
+    # Its call is the image's prediction, and says who made it.
+    ref = ImageRef("wall.png", Path("unused.png"), "crack")
+    writer = ArtefactWriter(0.5)
+    writer.add("layercam", TiledPhoto(0, ref, sample.image, grid, np.zeros((1, 3, 8, 8), np.uint8)), photo)
+    _, predictions, _, measurements = writer.finish("small_cnn")
+    (row,) = predictions.itertuples()
+    assert (row.predicted_label, row.called_by, row.correct) == ("crack", "segmenter", True)
+    assert row.cracks_count == len(measurements) > 0
+
+
+def test_a_photo_the_segmenter_calls_keeps_its_cracks_of_the_shortest_span_or_more(monkeypatch):
+    probability = np.zeros((200, 200), dtype=np.float32)
+    probability[20, 10:160] = 0.9  # a crack spanning 150 px
+    probability[100:103, 60:80] = 0.8  # one spanning 20 px (a speck of grain, say)
+    probability[150:152, 150:152] = 0.35  # under segmenter_high: no crack
+    monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: probability)
+    config, image = CrackMaskConfig(min_elongation=1.0), np.zeros((200, 200, 3), dtype=np.uint8)
+    mask, score = crack_tracing.found_cracks(None, image, 100, 30, config)
+    np.testing.assert_array_equal(mask, probability >= 0.9, err_msg="the long crack, not the short one")
+    np.testing.assert_array_equal(score, np.where(mask, probability, 0), err_msg="p(crack) on its cracks")
+    every, _ = crack_tracing.found_cracks(None, image, 100, 0, config)
+    np.testing.assert_array_equal(every, probability > 0.5)
+    assert crack_tracing.found_cracks(None, image, 151, 0, config) is None, "none spans 151 px"
