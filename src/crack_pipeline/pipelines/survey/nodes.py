@@ -18,7 +18,7 @@ from crack_pipeline.vision.data.scanning import looks_like_image
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
-from crack_pipeline.vision.explain.run import PhotoExplainer
+from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
     PROGRESS,

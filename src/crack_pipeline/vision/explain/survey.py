@@ -35,7 +35,7 @@ from crack_pipeline.vision.explain.artefacts import (
 )
 from crack_pipeline.vision.explain.cam_strips import linked_through, progress_pictures
 from crack_pipeline.vision.explain.names import safe_stem
-from crack_pipeline.vision.explain.run import PhotoExplainer
+from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.settings import ConfigError
 
 MANIFEST = "survey.json"

@@ -1,0 +1,185 @@
+"""A model and its CAM methods explaining photos chunk by chunk: the tiles classified, those that may show
+a crack explained, and each photo assembled from them (photos.explain_photo), with its crack mask."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
+from crack_pipeline.vision.explain.crack_segmenter import load_segmenter
+from crack_pipeline.vision.explain.photos import (
+    PhotoExplanation,
+    TiledPhoto,
+    explain_photo,
+    segmenter_finding,
+    tiled_photos,
+)
+from crack_pipeline.vision.explain.quality import explainer_for
+from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate
+from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
+from crack_pipeline.vision.models.precision import Precision
+
+
+def _chunks(photos: Iterator[TiledPhoto], tiles_per_chunk: int) -> Iterator[list[TiledPhoto]]:
+    """Photos grouped until they hold at least `tiles_per_chunk` tiles: patches are batched together,
+    a big photo's tiles among themselves."""
+    chunk, tiles = [], 0
+    for photo in photos:
+        chunk.append(photo)
+        tiles += len(photo.grid)
+        if tiles >= tiles_per_chunk:
+            yield chunk
+            chunk, tiles = [], 0
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class ExplainedChunk:
+    """Photos explained together, and the tiles whose CAMs were computed (for the sanity check)."""
+
+    photos: list[TiledPhoto]
+    explanations: list[dict[str, PhotoExplanation]]  # per photo: {method: its explanation}
+    tiles: torch.Tensor  # the tiles explained, N x 3 x S x S uint8
+    cams: dict[str, list[np.ndarray]]  # per method: the tiles' CAMs
+    classes: list[int]  # per tile: 1 when explained as (or for) a crack
+
+
+class PhotoExplainer:
+    """A model and its CAM methods on a device, explaining photos chunk by chunk (`explain`); `close` when
+    done.
+
+    An image larger than a tile (`tiling`) is explained whole at the training scale: its tiles are
+    classified, the tiles that may show a crack are explained for the crack class, and their CAMs,
+    weighted by p(crack), are blended into one map; its crack regions are boxed and its crack pixels
+    masked (`crack_masks`; empty when called clean). An image of at most one tile is a patch: resized to
+    the model's input and explained for `target`. An image is called cracked from p(crack) >= `threshold`,
+    or by the crack segmenter where it finds a crack (`crack_masks.segmenter_finds`).
+    """
+
+    def __init__(
+        self,
+        checkpoint: dict[str, Any],
+        methods: Sequence[str],
+        threshold: float,
+        target: str = "predicted",
+        batch_size: int = 32,
+        precision: str = "auto",
+        tiling: TilingConfig | None = None,
+        crack_masks: CrackMaskConfig = DEFAULT_CRACK_MASKS,
+        device: str = "cpu",
+        segmenter: dict[str, Any] | None = None,
+    ) -> None:
+        self.checkpoint, self.threshold, self.target = checkpoint, threshold, target
+        self.batch_size, self.crack_masks = batch_size, crack_masks
+        self.tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
+        self.forward = Precision.resolve(precision, "inference", device)
+        self.gradients = Precision.resolve(precision, "cam", device)
+        self.classifier = inference_model(checkpoint, self.forward)
+        self.segmenter = load_segmenter(segmenter, self.forward.device) if segmenter is not None else None
+        # Each method hooks a copy of its own (built from the checkpoint again it took 3x as long); the
+        # explainer prepares it for its precision, which differs from the classifier's in autocast only.
+        self.explainers = {
+            method: explainer_for(checkpoint, copy.deepcopy(self.classifier), method, target, self.gradients)
+            for method in methods
+        }
+
+    def explain(self, items: Sequence[ImageRef], skipped: dict[str, str]) -> Iterator[ExplainedChunk]:
+        """`items` explained, a chunk of photos at a time (at least `batch_size` tiles); unreadable images
+        go to `skipped` (name -> reason)."""
+        checkpoint, tiling, batch_size = self.checkpoint, self.tiling, self.batch_size
+        photos = tiled_photos(items, tiling, checkpoint["input_size"], skipped)
+        for chunk in _chunks(photos, batch_size):
+            tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))
+            whole = np.concatenate([np.full(len(photo.grid), photo.scope == "photo") for photo in chunk])
+            probabilities = np.full(len(tiles), np.nan)
+            if whole.any():
+                probabilities[whole] = crack_probabilities(
+                    self.classifier,
+                    tiles[whole],
+                    checkpoint["mean"],
+                    checkpoint["std"],
+                    self.forward,
+                    batch_size,
+                )
+            # Tiles of whole photos answer "where are the cracks?"; those that cannot add to the map are
+            # skipped.
+            selected = _tiles_to_explain(chunk, whole, probabilities, tiling)
+            wanted = ["crack" if whole[i] else self.target for i in selected]
+            cams: dict[str, list[np.ndarray]] = {}
+            step = self.gradients.images_per_pass(batch_size, *tiles.shape[-2:])
+            for method, explainer in self.explainers.items():
+                cams[method] = []
+                for start in range(0, len(selected), step):
+                    batch = selected[start : start + step]
+                    result = explainer.explain(tiles[batch], wanted[start : start + step])
+                    cams[method].extend(result.heatmaps)
+                    for i, probability in zip(batch, result.probabilities, strict=True):
+                        if not whole[i]:  # a patch's p(crack) comes with its CAM
+                            probabilities[i] = probability
+            position = {int(i): k for k, i in enumerate(selected)}
+            explanations, first = [], 0
+            for photo in chunk:
+                own = range(first, first + len(photo.grid))
+                first += len(photo.grid)
+                found = segmenter_finding(
+                    photo.image,
+                    photo.grid.tile_height,
+                    aggregate(probabilities[own], tiling.aggregate, tiling.top_k),
+                    self.threshold,
+                    self.crack_masks,
+                    self.segmenter,
+                )
+                explanations.append(
+                    {
+                        method: explain_photo(
+                            photo.grid,
+                            probabilities[own],
+                            {i - own.start: maps[position[i]] for i in own if i in position},
+                            tiling,
+                            self.threshold,
+                            photo.image,
+                            self.crack_masks,
+                            self.segmenter,
+                            found,
+                        )
+                        for method, maps in cams.items()
+                    }
+                )
+            classes = [
+                1 if self.target == "crack" or whole[i] or probabilities[i] >= self.threshold else 0
+                for i in selected
+            ]
+            yield ExplainedChunk(chunk, explanations, tiles[selected], cams, classes)
+
+    def close(self) -> None:
+        for explainer in self.explainers.values():
+            explainer.close()
+
+
+def _tiles_to_explain(
+    chunk: list[TiledPhoto], whole: np.ndarray, probabilities: np.ndarray, tiling: TilingConfig
+) -> np.ndarray:
+    """Indices (into the chunk's tiles) of those to explain: every patch; a photo's tiles from
+    `cam_min_probability` on, at most `cam_max_tiles` of them, the most probable."""
+    selected, first = [], 0
+    for photo in chunk:
+        own = np.arange(first, first + len(photo.grid))
+        first += len(photo.grid)
+        if not whole[own[0]]:
+            selected.extend(own)
+            continue
+        likely = own[probabilities[own] >= tiling.cam_min_probability]
+        if tiling.cam_max_tiles is not None and len(likely) > tiling.cam_max_tiles:
+            likely = np.sort(
+                likely[np.argsort(-probabilities[likely], kind="stable")[: tiling.cam_max_tiles]]
+            )
+        selected.extend(likely)
+    return np.asarray(selected, dtype=int)
