@@ -191,20 +191,22 @@ def _plain_json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+# Segmenter settings added after surveys had begun, with the value that does what was done before them.
+_SEGMENTER_AS_BEFORE = {"segmenter_steps": 1, "segmenter_finds": None, "segmenter_shortest": 0}
+
+
 def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:
     """The crack-mask settings a survey records: the segmenter's (which one, and its thresholds) only when
     it is used, so that a survey begun before there was one continues with `explain.segmenter: false`;
-    its steps only when it traces (more than 1), `segmenter_finds` only when set and `segmenter_shortest`
-    only when not 0, so that one begun before any of them continues with `segmenter_steps: 1`,
-    `segmenter_finds: null` and `segmenter_shortest: 0`."""
+    a segmenter setting added since (`_SEGMENTER_AS_BEFORE`) only when it differs from what was done before
+    it, so that a survey begun then continues with that value."""
     settings = dataclasses.asdict(masks)
     used = {key: settings.pop(key) for key in list(settings) if key.startswith("segmenter_")}
-    if used["segmenter_steps"] == 1:
-        del used["segmenter_steps"]
-    if used["segmenter_finds"] is None:
-        del used["segmenter_finds"]
-    if used["segmenter_shortest"] == 0:
-        del used["segmenter_shortest"]
+    used = {
+        key: value
+        for key, value in used.items()
+        if key not in _SEGMENTER_AS_BEFORE or value != _SEGMENTER_AS_BEFORE[key]
+    }
     if segmenter is None:
         return {"crack_masks": settings}
     return {"crack_masks": settings, "crack_segmenter": {"id": segmenter["segmenter_id"], **used}}
