@@ -173,9 +173,41 @@ def test_a_photo_the_segmenter_calls_keeps_its_cracks_of_the_shortest_span_or_mo
     probability[150:152, 150:152] = 0.35  # under segmenter_high: no crack
     monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: probability)
     config, image = CrackMaskConfig(min_elongation=1.0), np.zeros((200, 200, 3), dtype=np.uint8)
-    mask, score = crack_tracing.found_cracks(None, image, 100, 30, config)
+    mask, score = crack_tracing.found_cracks(None, image, 100, 30, 0, config)
     np.testing.assert_array_equal(mask, probability >= 0.9, err_msg="the long crack, not the short one")
     np.testing.assert_array_equal(score, np.where(mask, probability, 0), err_msg="p(crack) on its cracks")
-    every, _ = crack_tracing.found_cracks(None, image, 100, 0, config)
+    every, _ = crack_tracing.found_cracks(None, image, 100, 0, 0, config)
     np.testing.assert_array_equal(every, probability > 0.5)
-    assert crack_tracing.found_cracks(None, image, 151, 0, config) is None, "none spans 151 px"
+    assert crack_tracing.found_cracks(None, image, 151, 0, 0, config) is None, "none spans 151 px"
+
+
+def test_the_segmenter_finds_a_crack_it_traced_in_pieces_when_they_lie_within_the_gap(monkeypatch):
+    probability = np.zeros((200, 200), dtype=np.float32)
+    probability[20, 10:80] = probability[20, 90:160] = 0.9  # two pieces of 70 px, 10 px apart
+    probability[100, 10:70] = 0.9  # another crack of 60 px, far from them
+    monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: probability)
+    config, image = CrackMaskConfig(min_elongation=1.0), np.zeros((200, 200, 3), dtype=np.uint8)
+    assert crack_tracing.found_cracks(None, image, 100, 30, 0, config) is None, "no piece spans 100 px"
+    assert crack_tracing.found_cracks(None, image, 100, 30, 9, config) is None, (
+        "9 px do not bridge the 10 between"
+    )
+    mask, _ = crack_tracing.found_cracks(None, image, 100, 30, 10, config)
+    np.testing.assert_array_equal(mask, probability > 0.5, err_msg="every crack kept, not only the joined")
+    assert crack_tracing.found_cracks(None, image, 151, 30, 10, config) is None, "joined, they span 150 px"
+
+
+def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkeypatch):
+    image = np.full((200, 200, 3), 128, dtype=np.uint8)
+    image[20, 10:160] = 60  # a dark line of 150 px...
+    found = np.zeros((200, 200), dtype=np.float32)
+    found[20, 10:120] = 0.9  # ...of which the segmenter found 110 px
+    monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: found)
+    monkeypatch.setattr(crack_tracing, "_judge", lambda net, image, region, judged, known: None)  # adds none
+    near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1)  # 20 px of a 200-px tile
+    mask, score = segmenter_finding(image, 200, 0.0, 0.5, near, "a segmenter")
+    assert mask[20, 10:140].all() and not mask[20, 141:].any(), "the dark line up to 20 px past its find"
+    assert mask.sum() == 130 and (score[mask] > 0).all() and not score[~mask].any()
+    alone, _ = segmenter_finding(
+        image, 200, 0.0, 0.5, CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0), "a segmenter"
+    )
+    np.testing.assert_array_equal(alone, found > 0.5, err_msg="margin 0: its cracks alone")

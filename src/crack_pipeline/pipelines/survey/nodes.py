@@ -192,7 +192,13 @@ def _plain_json(value: Any) -> Any:
 
 
 # Segmenter settings added after surveys had begun, with the value that does what was done before them.
-_SEGMENTER_AS_BEFORE = {"segmenter_steps": 1, "segmenter_finds": None, "segmenter_shortest": 0}
+_SEGMENTER_AS_BEFORE = {
+    "segmenter_steps": 1,
+    "segmenter_finds": None,
+    "segmenter_shortest": 0,
+    "segmenter_gap": 0,
+    "segmenter_margin": 0,
+}
 
 
 def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:

@@ -49,6 +49,13 @@ class CrackMaskConfig:
     # diagonal) are left out: over a whole photo it also marks specks of the grain. 0.2 measured best on
     # CFD (README, "The crack segmenter as a second detector").
     segmenter_shortest: float = 0.2
+    # Tile sides: cracks it traces at most this far apart count as one for `segmenter_finds` (it traces a
+    # faint crack in pieces). 0.2: CFD photos it calls 35 -> 46 of the 51 the classifier calls clean, clean
+    # real patches 2 -> 6 of 3,000 (README).
+    segmenter_gap: float = 0.2
+    # Tile sides: in a photo it calls, darkness's crack pixels this near its cracks join them, traced, as in
+    # a photo the classifier calls (its cracks are the evidence instead of a CAM); 0: its cracks alone.
+    segmenter_margin: float = 0.1
 
     def __post_init__(self):
         if not 0 < self.low <= self.high:
@@ -61,6 +68,10 @@ class CrackMaskConfig:
             raise ValueError("crack mask: segmenter_finds is a crack's span in tile sides (0 to 10), or null")
         if not 0 <= self.segmenter_shortest <= 10:
             raise ValueError("crack mask: segmenter_shortest is a crack's span in tile sides (0 to 10)")
+        if not (0 <= self.segmenter_gap <= 1 and 0 <= self.segmenter_margin <= 1):
+            raise ValueError(
+                "crack mask: segmenter_gap and segmenter_margin are shares of the tile side, 0 to 1"
+            )
         if self.segmenter_steps < 1:
             raise ValueError(
                 "crack mask: segmenter_steps is how often the segmenter's mask grows, at least 1"

@@ -45,21 +45,31 @@ def trace_cracks(
 
 
 def found_cracks(
-    net: CrackSegmenter, image: np.ndarray, span: float, shortest: float, config: CrackMaskConfig
+    net: CrackSegmenter, image: np.ndarray, span: float, shortest: float, gap: int, config: CrackMaskConfig
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """If one of the cracks the segmenter finds over the whole HxW(x3) `image` spans `span` px (its box's
-    diagonal) or more: the mask of those that span `shortest` px or more, and its p(crack) on them (0
-    elsewhere); None if none spans `span`."""
+    """If a crack the segmenter finds over the whole HxW(x3) `image` spans `span` px (its box's diagonal)
+    or more: the mask of its cracks that span `shortest` px or more, and its p(crack) on them (0
+    elsewhere); None if none spans `span`. Cracks at most `gap` px apart (the pixels between them, along
+    rows or columns) count as one crack for the span: the segmenter traces a faint crack in pieces."""
     probability = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
     labels, count = ndimage.label(crack_mask(probability, config, learned=True), np.ones((3, 3), bool))
-    spans = np.zeros(count + 1)  # by label; 0: no crack
-    for label, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1):
-        spans[label] = np.hypot(rows.stop - rows.start, columns.stop - columns.start)
-    if spans.max() < span:
-        return None
-    kept = (spans >= shortest) & (np.arange(count + 1) > 0)
+    kept = np.zeros(count + 1, dtype=bool)  # by label; 0: no crack
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        kept[label] = _diagonal(box) >= shortest
     mask = kept[labels]
+    joined, _ = ndimage.label(near_pixels(mask, gap // 2), np.ones((3, 3), bool))  # each half the way
+    if (
+        max((_diagonal(box) for box in ndimage.find_objects(np.where(mask, joined, 0)) if box), default=0)
+        < span
+    ):
+        return None
     return mask, np.where(mask, probability, np.float32(0))
+
+
+def _diagonal(box: tuple[slice, slice]) -> float:
+    """The diagonal of a box of pixels, px."""
+    rows, columns = box
+    return float(np.hypot(rows.stop - rows.start, columns.stop - columns.start))
 
 
 def near_pixels(pixels: np.ndarray, reach: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from crack_pipeline.vision.explain.crack_masks import (
     unit_score,
 )
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter
-from crack_pipeline.vision.explain.crack_tracing import found_cracks, trace_cracks
+from crack_pipeline.vision.explain.crack_tracing import found_cracks, near_pixels, trace_cracks
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -140,14 +140,27 @@ def segmenter_finding(
     segmenter: CrackSegmenter | None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """What the `segmenter` finds over a photo the classifier calls clean (p(crack) `probability` under
-    `threshold`): its crack mask (cracks `segmenter_shortest` tile sides long or more) and p(crack) if it
-    traces a crack `segmenter_finds` tile sides long (found_cracks). Once per photo, whatever the CAM
-    methods; None when the photo is called cracked, when nothing is found, or when the segmenter is not
-    asked to look."""
+    `threshold`), if it traces a crack `segmenter_finds` tile sides long, pieces `segmenter_gap` apart
+    joined (found_cracks): the crack mask and its score, as for a photo the classifier calls, with the
+    segmenter's cracks (`segmenter_shortest` tile sides long or more) as the evidence instead of a CAM:
+    darkness's crack pixels within `segmenter_margin` tile sides of them, traced, join them. Once per
+    photo, whatever the CAM methods; None when the photo is called cracked, when nothing is found, or when
+    the segmenter is not asked to look."""
     if segmenter is None or config.segmenter_finds is None or probability >= threshold:
         return None
-    span, shortest = config.segmenter_finds * tile_side, config.segmenter_shortest * tile_side
-    return found_cracks(segmenter, image, span, shortest, config)
+    found = found_cracks(
+        segmenter,
+        image,
+        config.segmenter_finds * tile_side,
+        config.segmenter_shortest * tile_side,
+        round(config.segmenter_gap * tile_side),
+        config,
+    )
+    margin = round(config.segmenter_margin * tile_side)
+    if found is None or not margin:
+        return found
+    mask, score = photo_crack_mask(image, near_pixels(found[0], margin), tile_side, config, segmenter)
+    return mask | found[0], np.maximum(score, found[1], out=score)
 
 
 def photo_crack_mask(
