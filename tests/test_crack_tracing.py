@@ -5,6 +5,7 @@ classifier missed."""
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from scipy import ndimage
 
@@ -181,19 +182,18 @@ def test_a_photo_the_segmenter_calls_keeps_its_cracks_of_the_shortest_span_or_mo
     assert crack_tracing.found_cracks(None, image, 151, 0, 0, config) is None, "none spans 151 px"
 
 
-def test_the_segmenter_finds_a_crack_it_traced_in_pieces_when_they_lie_within_the_gap(monkeypatch):
+@pytest.mark.parametrize("between", [9, 10])  # px between the pieces: odd and even gaps alike
+def test_the_segmenter_finds_a_crack_it_traced_in_pieces_when_they_lie_within_the_gap(monkeypatch, between):
     probability = np.zeros((200, 200), dtype=np.float32)
-    probability[20, 10:80] = probability[20, 90:160] = 0.9  # two pieces of 70 px, 10 px apart
+    probability[20, 10:80] = probability[20, 80 + between : 160] = 0.9  # two pieces of 70 px or so
     probability[100, 10:70] = 0.9  # another crack of 60 px, far from them
     monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: probability)
     config, image = CrackMaskConfig(min_elongation=1.0), np.zeros((200, 200, 3), dtype=np.uint8)
     assert crack_tracing.found_cracks(None, image, 100, 30, 0, config) is None, "no piece spans 100 px"
-    assert crack_tracing.found_cracks(None, image, 100, 30, 9, config) is None, (
-        "9 px do not bridge the 10 between"
-    )
-    mask, _ = crack_tracing.found_cracks(None, image, 100, 30, 10, config)
+    assert crack_tracing.found_cracks(None, image, 100, 30, between - 1, config) is None, "a pixel short"
+    mask, _ = crack_tracing.found_cracks(None, image, 100, 30, between, config)
     np.testing.assert_array_equal(mask, probability > 0.5, err_msg="every crack kept, not only the joined")
-    assert crack_tracing.found_cracks(None, image, 151, 30, 10, config) is None, "joined, they span 150 px"
+    assert crack_tracing.found_cracks(None, image, 151, 30, between, config) is None, "joined: 150 px"
 
 
 def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkeypatch):
@@ -201,12 +201,14 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
     image[20, 10:160] = 60  # a dark line of 150 px...
     found = np.zeros((200, 200), dtype=np.float32)
     found[20, 10:120] = 0.9  # ...of which the segmenter found 110 px
+    found[120, 10:110] = 0.8  # and a crack darkness does not see
     monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: found)
     monkeypatch.setattr(crack_tracing, "_judge", lambda net, image, region, judged, known: None)  # adds none
     near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1)  # 20 px of a 200-px tile
     mask, score = segmenter_finding(image, 200, 0.0, 0.5, near, "a segmenter")
     assert mask[20, 10:140].all() and not mask[20, 141:].any(), "the dark line up to 20 px past its find"
-    assert mask.sum() == 130 and (score[mask] > 0).all() and not score[~mask].any()
+    assert mask[120, 10:110].all() and (score[120, 10:110] == np.float32(0.8)).all(), "its own cracks kept"
+    assert not mask[np.r_[0:20, 21:120, 121:200]].any() and (score[mask] > 0).all() and not score[~mask].any()
     alone, _ = segmenter_finding(
         image, 200, 0.0, 0.5, CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0), "a segmenter"
     )

@@ -46,12 +46,13 @@ class CrackMaskConfig:
     # patch cracked (README, "The crack segmenter as a second detector").
     segmenter_finds: float | None = 0.75
     # Tile sides: in a photo it calls, the cracks the segmenter traces shorter than this (their box's
-    # diagonal) are left out: over a whole photo it also marks specks of the grain. 0.2 measured best on
-    # CFD (README, "The crack segmenter as a second detector").
+    # diagonal) are left out (darkness's pixels near the kept ones may bring some back: segmenter_margin):
+    # over a whole photo it also marks specks of the grain. 0.2 measured best on CFD (README, "The crack
+    # segmenter as a second detector").
     segmenter_shortest: float = 0.2
-    # Tile sides: cracks it traces at most this far apart count as one for `segmenter_finds` (it traces a
-    # faint crack in pieces). 0.2: CFD photos it calls 35 -> 46 of the 51 the classifier calls clean, clean
-    # real patches 2 -> 6 of 3,000 (README).
+    # Tile sides: its cracks of `segmenter_shortest` or more at most this far apart count as one for
+    # `segmenter_finds` (it traces a faint crack in pieces). 0.2: CFD photos it calls 35 -> 47 of the 51
+    # the classifier calls clean, clean real patches 2 -> 8 of 3,000 (README).
     segmenter_gap: float = 0.2
     # Tile sides: in a photo it calls, darkness's crack pixels this near its cracks join them, traced, as in
     # a photo the classifier calls (its cracks are the evidence instead of a CAM); 0: its cracks alone.

@@ -49,21 +49,30 @@ def found_cracks(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """If a crack the segmenter finds over the whole HxW(x3) `image` spans `span` px (its box's diagonal)
     or more: the mask of its cracks that span `shortest` px or more, and its p(crack) on them (0
-    elsewhere); None if none spans `span`. Cracks at most `gap` px apart (the pixels between them, along
-    rows or columns) count as one crack for the span: the segmenter traces a faint crack in pieces."""
+    elsewhere); None if none spans `span`. Of those, the ones at most `gap` px apart count as one crack
+    for the span: the segmenter traces a faint crack in pieces."""
     probability = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
     labels, count = ndimage.label(crack_mask(probability, config, learned=True), np.ones((3, 3), bool))
     kept = np.zeros(count + 1, dtype=bool)  # by label; 0: no crack
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         kept[label] = _diagonal(box) >= shortest
     mask = kept[labels]
-    joined, _ = ndimage.label(near_pixels(mask, gap // 2), np.ones((3, 3), bool))  # each half the way
-    if (
-        max((_diagonal(box) for box in ndimage.find_objects(np.where(mask, joined, 0)) if box), default=0)
-        < span
-    ):
+    if _longest_joined(mask, gap) < span:
         return None
     return mask, np.where(mask, probability, np.float32(0))
+
+
+def _longest_joined(mask: np.ndarray, gap: int) -> float:
+    """The longest box diagonal (px) of the HxW bool `mask`'s cracks, those at most `gap` px apart joined:
+    each grown by a square of side gap + 1 (for an odd gap, one way a pixel more than the other), two
+    touch when at most `gap` px lie between them. Inside the box of the mask: a clean photo's few specks."""
+    box = padded_box(mask, gap)
+    if box is None:
+        return 0.0
+    pieces = mask[box]
+    grown = ndimage.maximum_filter(pieces, gap + 1) if gap else pieces
+    joined, _ = ndimage.label(grown, np.ones((3, 3), bool))
+    return max(_diagonal(box) for box in ndimage.find_objects(np.where(pieces, joined, 0)))
 
 
 def _diagonal(box: tuple[slice, slice]) -> float:

@@ -95,7 +95,7 @@ def explain_photo(
     Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
     weighted by p(crack), with the `segmenter`'s traced cracks (photo_crack_mask); when the photo is called
     clean, empty, unless the segmenter `found` cracks there (`segmenter_finding`): then the photo is called
-    cracked by it, with their mask."""
+    cracked by it, with the mask and score found."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
     crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
@@ -159,6 +159,7 @@ def segmenter_finding(
     margin = round(config.segmenter_margin * tile_side)
     if found is None or not margin:
         return found
+    # Evidence of 1 near its cracks, 0 elsewhere: a heatmap as a CAM's, gated the same way.
     mask, score = photo_crack_mask(image, near_pixels(found[0], margin), tile_side, config, segmenter)
     return mask | found[0], np.maximum(score, found[1], out=score)
 
