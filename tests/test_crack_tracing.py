@@ -12,7 +12,7 @@ from scipy import ndimage
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
-from crack_pipeline.vision.explain import crack_tracing
+from crack_pipeline.vision.explain import crack_tracing, photos
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score
 from crack_pipeline.vision.explain.crack_segmenter import (
@@ -167,33 +167,31 @@ def test_the_segmenter_calls_cracked_what_the_classifier_missed_only_when_asked(
     assert row.cracks_count == len(measurements) > 0
 
 
-def test_a_photo_the_segmenter_calls_keeps_its_cracks_of_the_shortest_span_or_more(monkeypatch):
+def test_a_photo_the_segmenter_calls_keeps_its_cracks_of_the_shortest_span_or_more():
     probability = np.zeros((200, 200), dtype=np.float32)
     probability[20, 10:160] = 0.9  # a crack spanning 150 px
     probability[100:103, 60:80] = 0.8  # one spanning 20 px (a speck of grain, say)
     probability[150:152, 150:152] = 0.35  # under segmenter_high: no crack
-    monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: probability)
-    config, image = CrackMaskConfig(min_elongation=1.0), np.zeros((200, 200, 3), dtype=np.uint8)
-    mask, score = crack_tracing.found_cracks(None, image, 100, 30, 0, config)
+    config = CrackMaskConfig(min_elongation=1.0)
+    mask, score = crack_tracing.found_cracks(probability, 100, 30, 0, config)
     np.testing.assert_array_equal(mask, probability >= 0.9, err_msg="the long crack, not the short one")
     np.testing.assert_array_equal(score, np.where(mask, probability, 0), err_msg="p(crack) on its cracks")
-    every, _ = crack_tracing.found_cracks(None, image, 100, 0, 0, config)
+    every, _ = crack_tracing.found_cracks(probability, 100, 0, 0, config)
     np.testing.assert_array_equal(every, probability > 0.5)
-    assert crack_tracing.found_cracks(None, image, 151, 0, 0, config) is None, "none spans 151 px"
+    assert crack_tracing.found_cracks(probability, 151, 0, 0, config) is None, "none spans 151 px"
 
 
 @pytest.mark.parametrize("between", [9, 10])  # px between the pieces: odd and even gaps alike
-def test_the_segmenter_finds_a_crack_it_traced_in_pieces_when_they_lie_within_the_gap(monkeypatch, between):
+def test_the_segmenter_finds_a_crack_it_traced_in_pieces_when_they_lie_within_the_gap(between):
     probability = np.zeros((200, 200), dtype=np.float32)
     probability[20, 10:80] = probability[20, 80 + between : 160] = 0.9  # two pieces of 70 px or so
     probability[100, 10:70] = 0.9  # another crack of 60 px, far from them
-    monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: probability)
-    config, image = CrackMaskConfig(min_elongation=1.0), np.zeros((200, 200, 3), dtype=np.uint8)
-    assert crack_tracing.found_cracks(None, image, 100, 30, 0, config) is None, "no piece spans 100 px"
-    assert crack_tracing.found_cracks(None, image, 100, 30, between - 1, config) is None, "a pixel short"
-    mask, _ = crack_tracing.found_cracks(None, image, 100, 30, between, config)
+    config = CrackMaskConfig(min_elongation=1.0)
+    assert crack_tracing.found_cracks(probability, 100, 30, 0, config) is None, "no piece spans 100 px"
+    assert crack_tracing.found_cracks(probability, 100, 30, between - 1, config) is None, "a pixel short"
+    mask, _ = crack_tracing.found_cracks(probability, 100, 30, between, config)
     np.testing.assert_array_equal(mask, probability > 0.5, err_msg="every crack kept, not only the joined")
-    assert crack_tracing.found_cracks(None, image, 151, 30, between, config) is None, "joined: 150 px"
+    assert crack_tracing.found_cracks(probability, 151, 30, between, config) is None, "joined: 150 px"
 
 
 def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkeypatch):
@@ -202,8 +200,12 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
     found = np.zeros((200, 200), dtype=np.float32)
     found[20, 10:120] = 0.9  # ...of which the segmenter found 110 px
     found[120, 10:110] = 0.8  # and a crack darkness does not see
-    monkeypatch.setattr(crack_tracing, "crack_probability", lambda net, image, region: found)
-    monkeypatch.setattr(crack_tracing, "_judge", lambda net, image, region, judged, known: None)  # adds none
+    monkeypatch.setattr(photos, "crack_probability", lambda net, image, region: found)
+
+    def net_run_again(*args):
+        raise AssertionError("its p(crack) over the whole photo is known: the net is not run again")
+
+    monkeypatch.setattr(crack_tracing, "_net_probability", net_run_again)
     near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1)  # 20 px of a 200-px tile
     mask, score = segmenter_finding(image, 200, 0.0, 0.5, near, "a segmenter")
     assert mask[20, 10:140].all() and not mask[20, 141:].any(), "the dark line up to 20 px past its find"

@@ -19,15 +19,22 @@ _WINDOW = 512  # px: the net runs in windows of this side (plus context): bounde
 
 
 def trace_cracks(
-    net: CrackSegmenter, image: np.ndarray, seeds: np.ndarray, reach: int, config: CrackMaskConfig
+    net: CrackSegmenter,
+    image: np.ndarray,
+    seeds: np.ndarray,
+    reach: int,
+    config: CrackMaskConfig,
+    whole: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The crack mask the segmenter traces from the HxW bool `seeds` (darkness's crack pixels) in the
     HxW(x3) `image`, and its p(crack) where it looked (0 elsewhere): first within `reach` px of the seeds,
     then within reach of each crack pixel it added, up to `config.segmenter_steps` times. A crack fades
     along its length: it is followed past where darkness lost it, and nothing more is looked at once no
-    pixel is added."""
+    pixel is added. `whole`: the net's p(crack) over the whole photo, when known (it is not run again)."""
     probability, judged = np.zeros(seeds.shape, dtype=np.float32), np.zeros(seeds.shape, dtype=np.float32)
     known, looked = np.zeros(seeds.shape, dtype=bool), np.zeros(seeds.shape, dtype=bool)
+    if whole is not None:
+        judged, known = whole, ~known
     mask, added = looked.copy(), seeds
     for _ in range(config.segmenter_steps):
         region = near_pixels(added, reach) & ~looked
@@ -45,13 +52,12 @@ def trace_cracks(
 
 
 def found_cracks(
-    net: CrackSegmenter, image: np.ndarray, span: float, shortest: float, gap: int, config: CrackMaskConfig
+    probability: np.ndarray, span: float, shortest: float, gap: int, config: CrackMaskConfig
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """If a crack the segmenter finds over the whole HxW(x3) `image` spans `span` px (its box's diagonal)
-    or more: the mask of its cracks that span `shortest` px or more, and its p(crack) on them (0
-    elsewhere); None if none spans `span`. Of those, the ones at most `gap` px apart count as one crack
-    for the span: the segmenter traces a faint crack in pieces."""
-    probability = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
+    """If a crack of the segmenter's HxW p(crack) over a whole photo (`probability`) spans `span` px (its
+    box's diagonal) or more: the mask of its cracks that span `shortest` px or more, and its p(crack) on
+    them (0 elsewhere); None if none spans `span`. Of those, the ones at most `gap` px apart count as one
+    crack for the span: the segmenter traces a faint crack in pieces."""
     labels, count = ndimage.label(crack_mask(probability, config, learned=True), np.ones((3, 3), bool))
     kept = np.zeros(count + 1, dtype=bool)  # by label; 0: no crack
     for label, box in enumerate(ndimage.find_objects(labels), start=1):

@@ -23,7 +23,12 @@ from crack_pipeline.vision.explain.crack_masks import (
     unit_score,
 )
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter
-from crack_pipeline.vision.explain.crack_tracing import found_cracks, near_pixels, trace_cracks
+from crack_pipeline.vision.explain.crack_tracing import (
+    crack_probability,
+    found_cracks,
+    near_pixels,
+    trace_cracks,
+)
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -148,9 +153,9 @@ def segmenter_finding(
     the segmenter is not asked to look."""
     if segmenter is None or config.segmenter_finds is None or probability >= threshold:
         return None
+    whole = crack_probability(segmenter, image, np.ones(image.shape[:2], dtype=bool))
     found = found_cracks(
-        segmenter,
-        image,
+        whole,
         config.segmenter_finds * tile_side,
         config.segmenter_shortest * tile_side,
         round(config.segmenter_gap * tile_side),
@@ -160,7 +165,7 @@ def segmenter_finding(
     if found is None or not margin:
         return found
     # Evidence of 1 near its cracks, 0 elsewhere: a heatmap as a CAM's, gated the same way.
-    mask, score = photo_crack_mask(image, near_pixels(found[0], margin), tile_side, config, segmenter)
+    mask, score = photo_crack_mask(image, near_pixels(found[0], margin), tile_side, config, segmenter, whole)
     return mask | found[0], np.maximum(score, found[1], out=score)
 
 
@@ -170,16 +175,17 @@ def photo_crack_mask(
     tile_side: float,
     config: CrackMaskConfig = DEFAULT_CRACK_MASKS,
     segmenter: CrackSegmenter | None = None,
+    whole: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The crack mask of an H x W x 3 photo called cracked, and the score it thresholds (on [0, 1]): darkness
     where the heatmap `crack_map` has evidence; with a `segmenter`, the cracks it traces from darkness's
     crack pixels joined (it grows and completes the cracks darkness found, and is run only there: on a
-    12-MP photo the evidence may cover most of it)."""
+    12-MP photo the evidence may cover most of it; `whole`: its p(crack) over all of the photo, if known)."""
     darkness = crack_score(image, crack_map, tile_side, config)
     mask, score = crack_mask(darkness, config), unit_score(darkness)
     if segmenter is not None:
         traced, learned = trace_cracks(
-            segmenter, image, mask, round(config.segmenter_reach * tile_side), config
+            segmenter, image, mask, round(config.segmenter_reach * tile_side), config, whole
         )
         mask |= traced
         score = np.maximum(score, learned, out=score)
