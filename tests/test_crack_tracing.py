@@ -21,7 +21,7 @@ from crack_pipeline.vision.explain.crack_segmenter import (
     train_segmenter,
 )
 from crack_pipeline.vision.explain.crack_tracing import crack_probability, near_pixels, trace_cracks
-from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, segmenter_finding
+from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, found_boxes, segmenter_finding
 from crack_pipeline.vision.explain.tiling import TilingConfig
 
 
@@ -149,6 +149,11 @@ def test_the_segmenter_calls_cracked_what_the_classifier_missed_only_when_asked(
     cracked = [(sample, explained(sample.image)) for sample in held_out(4, positive=True)]
     cracked = [(sample, photo) for sample, photo in cracked if photo.called_by == "segmenter"]
     assert len(cracked) >= 3, "4 of 4 found over seeds 0-2"
+    for _, photo in cracked:  # boxed around its cracks: every crack pixel in a box
+        boxed = np.zeros_like(photo.crack_mask)
+        for box in photo.boxes:
+            boxed[box["y0"] : box["y1"], box["x0"] : box["x1"]] = True
+        assert photo.boxes and (boxed >= photo.crack_mask).all()
     f1 = [tolerant_scores(photo.crack_mask, sample.mask)["f1"] for sample, photo in cracked]
     assert np.mean(f1) > 0.6, f1  # 0.80-0.88 over seeds 0-2
     clean = [explained(sample.image) for sample in held_out(4, positive=False)]
@@ -215,3 +220,18 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
         image, 200, 0.0, 0.5, CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0), "a segmenter"
     )
     np.testing.assert_array_equal(alone, found > 0.5, err_msg="margin 0: its cracks alone")
+
+
+def test_a_photo_the_segmenter_calls_is_boxed_around_its_cracks_those_within_reach_together():
+    mask = np.zeros((300, 300), dtype=bool)
+    mask[50, 20:100] = mask[60, 110:180] = True  # two cracks 10 px apart: one region
+    mask[250, 100:200] = True  # one far from them: another
+    mask[150, 280:283] = True  # a speck: its region is under the least area
+    score = np.where(mask, np.float32(0.4), np.float32(0))
+    score[60, 150], score[250, 120] = 0.9, 0.7
+    boxes = found_boxes(mask, score, reach=15, min_area=1500)  # the speck's region: 35 x 31 px
+    assert [(b["x0"], b["y0"], b["x1"], b["y1"]) for b in boxes] == [(20, 50, 180, 61), (100, 250, 200, 251)]
+    assert [b["probability"] for b in boxes] == pytest.approx([0.9, 0.7])
+    assert [b["evidence"] for b in boxes] == pytest.approx([0.9, 0.7])
+    assert len(found_boxes(mask, score, reach=15, min_area=1)) == 3, "the speck boxed without a least area"
+    assert len(found_boxes(mask, score, reach=4, min_area=1)) == 4, "out of reach: apart"

@@ -87,11 +87,13 @@ def _diagonal(box: tuple[slice, slice]) -> float:
     return float(np.hypot(rows.stop - rows.start, columns.stop - columns.start))
 
 
-def near_pixels(pixels: np.ndarray, reach: int) -> np.ndarray:
-    """The HxW bool map of what lies within `reach` px (a square's half side) of the bool `pixels`."""
-    near = np.zeros(pixels.shape, dtype=bool)
-    for box in evidence_crops(pixels, reach + 1):  # each region of pixels with room for its reach
-        near[box] |= ndimage.maximum_filter(pixels[box], 2 * reach + 1) if reach else pixels[box]
+def near_pixels(values: np.ndarray, reach: int) -> np.ndarray:
+    """The highest of the HxW `values` (bool, or 0 or more) within `reach` px (a square's half side) of each
+    pixel: for bool `values`, what lies within reach of its pixels."""
+    near = np.zeros_like(values)
+    for box in evidence_crops(values > 0, reach + 1):  # each region of pixels with room for its reach
+        spread = ndimage.maximum_filter(values[box], 2 * reach + 1) if reach else values[box]
+        np.maximum(near[box], spread, out=near[box])
     return near
 
 

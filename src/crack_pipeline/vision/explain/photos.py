@@ -100,7 +100,7 @@ def explain_photo(
     Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
     weighted by p(crack), with the `segmenter`'s traced cracks (photo_crack_mask); when the photo is called
     clean, empty, unless the segmenter `found` cracks there (`segmenter_finding`): then the photo is called
-    cracked by it, with the mask and score found."""
+    cracked by it, with the mask and score found, and boxed around its cracks (found_boxes)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
     crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
@@ -123,6 +123,9 @@ def explain_photo(
             elif found is not None:
                 (mask, score), called_by = found, "segmenter"
         probability_map, boxes = boxed.result()
+    if called_by == "segmenter":
+        reach = round(mask_config.segmenter_reach * grid.tile_height)
+        boxes = found_boxes(mask, score, reach, config.min_box_area * grid.tile_height * grid.tile_width)
     return PhotoExplanation(
         probability=probability,
         tile_probabilities=probabilities.reshape(grid.shape),
@@ -167,6 +170,16 @@ def segmenter_finding(
     # Evidence of 1 near its cracks, 0 elsewhere: a heatmap as a CAM's, gated the same way.
     mask, score = photo_crack_mask(image, near_pixels(found[0], margin), tile_side, config, segmenter, whole)
     return mask | found[0], np.maximum(score, found[1], out=score)
+
+
+def found_boxes(mask: np.ndarray, score: np.ndarray, reach: int, min_area: float) -> list[dict]:
+    """The crack regions of a photo the segmenter calls (regions.crack_boxes' fields), from its crack mask
+    and score rather than the tiles the classifier found nothing in: cracks within `reach` px of each other
+    one region (under `min_area` pixels, left out), boxed tight around its crack pixels; its `probability`
+    and `evidence`: the highest score on them."""
+    on_cracks = np.where(mask, score, np.float32(0))  # over 0 on every crack pixel
+    tiny = float(np.finfo(np.float32).tiny)
+    return crack_boxes(near_pixels(on_cracks, reach), on_cracks, tiny, tiny, min_area)
 
 
 def photo_crack_mask(
