@@ -146,7 +146,8 @@ class ArtefactWriter:
             "probability_map": probability_name,
             "mask": mask_name,
             "boxes": [
-                {k: box[k] for k in ("x0", "y0", "x1", "y1", "probability")} for box in explanation.boxes
+                {k: box[k] for k in ("x0", "y0", "x1", "y1", "probability", "found_by")}
+                for box in explanation.boxes
             ],
         }
         boxes = [
@@ -254,7 +255,7 @@ def tables(
     measurement_columns: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The predictions, boxes and crack measurements tables of a run from its photos' rows."""
-    boxes = pd.DataFrame(box_rows, columns=["file", "method", "box", *BOX_FIELDS])
+    boxes = pd.DataFrame(box_rows, columns=["file", "method", "box", *BOX_FIELDS, "found_by"])
     found = [table for table in measurement_tables if len(table)]
     # No crack anywhere: the columns still say what would be measured.
     measurements = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=measurement_columns)

@@ -100,7 +100,7 @@ def explain_photo(
     Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
     weighted by p(crack), with the `segmenter`'s traced cracks (photo_crack_mask); when the photo is called
     clean, empty, unless the segmenter `found` cracks there (`segmenter_finding`): then the photo is called
-    cracked by it, with the mask and score found, and boxed around its cracks (found_boxes)."""
+    cracked by it, with the mask and score found, its cracks boxed too (found_boxes)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
     crack_map = blend(grid, [probabilities[i] * sized[i] if i in sized else 0.0 for i in range(len(grid))])
@@ -123,9 +123,9 @@ def explain_photo(
             elif found is not None:
                 (mask, score), called_by = found, "segmenter"
         probability_map, boxes = boxed.result()
-    if called_by == "segmenter":
-        reach = round(mask_config.segmenter_reach * grid.tile_height)
-        boxes = found_boxes(mask, score, reach, config.min_box_area * grid.tile_height * grid.tile_width)
+    if called_by == "segmenter":  # its cracks boxed too: the reason for the call
+        reach = round(mask_config.segmenter_reach * grid.tile_height / 2)
+        boxes += found_boxes(mask, score, reach, config.min_box_area * grid.tile_height * grid.tile_width)
     return PhotoExplanation(
         probability=probability,
         tile_probabilities=probabilities.reshape(grid.shape),
@@ -173,13 +173,15 @@ def segmenter_finding(
 
 
 def found_boxes(mask: np.ndarray, score: np.ndarray, reach: int, min_area: float) -> list[dict]:
-    """The crack regions of a photo the segmenter calls (regions.crack_boxes' fields), from its crack mask
-    and score rather than the tiles the classifier found nothing in: cracks within `reach` px of each other
-    one region (under `min_area` pixels, left out), boxed tight around its crack pixels; its `probability`
-    and `evidence`: the highest score on them."""
+    """The crack regions of a photo the segmenter calls, from its crack mask and score rather than from
+    tiles (regions.crack_boxes' fields, `found_by` "segmenter"): each crack spread by `reach` px (a square's
+    half side), so that cracks at most 2 x reach px apart make one region; a region under `min_area` pixels
+    (spread included) left out; its box tight around its crack pixels; its `probability` and `evidence`:
+    the highest crack score on them (not a p(crack) of tiles)."""
     on_cracks = np.where(mask, score, np.float32(0))  # over 0 on every crack pixel
     tiny = float(np.finfo(np.float32).tiny)
-    return crack_boxes(near_pixels(on_cracks, reach), on_cracks, tiny, tiny, min_area)
+    boxes = crack_boxes(near_pixels(on_cracks, reach), on_cracks, tiny, tiny, min_area)
+    return [{**box, "found_by": "segmenter"} for box in boxes]
 
 
 def photo_crack_mask(
@@ -218,7 +220,7 @@ def _probability_and_boxes(
         config.min_box_area * grid.tile_height * grid.tile_width,
         config.min_box_evidence,
     )
-    return probability_map, boxes
+    return probability_map, [{**box, "found_by": "classifier"} for box in boxes]
 
 
 def classify_photos(

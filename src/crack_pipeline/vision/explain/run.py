@@ -28,7 +28,7 @@ class ExplainResult:
     predictions: pd.DataFrame
     quality: dict[str, Any]  # per method: localisation scores next to the baselines (with masks)
     skipped: dict[str, str] = field(default_factory=dict)
-    # crack regions: file, method, box, x0, y0, x1, y1, area, probability, evidence
+    # crack regions: file, method, box, x0, y0, x1, y1, area, probability, evidence, found_by
     boxes: pd.DataFrame = field(default_factory=pd.DataFrame)
     # one row per crack of the masks: file, method and measurements.measure_cracks' columns
     measurements: pd.DataFrame = field(default_factory=pd.DataFrame)

@@ -41,7 +41,8 @@ class TilingConfig:
     # a photo's time whatever the model flags (a survey's ETA, the photo bench's equal counts).
     cam_max_tiles: int | None = None
     # Crack regions: where the blended tile p(crack) reaches the decision threshold, each box tightened
-    # to where the map reaches this share of its peak in the region.
+    # to where the map reaches this share of its peak in the region (a photo the crack segmenter calls:
+    # its cracks boxed too, photos.found_boxes).
     box_evidence: float = 0.3
     min_box_area: float = 0.05  # regions smaller than this share of a tile are not boxed...
     min_box_evidence: float = 0.2  # ...nor those whose map never reaches this
