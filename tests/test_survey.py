@@ -136,15 +136,19 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     assert (predictions.tiles > 1).all(), "whole photos, tiled"
     called = predictions.called_by.where(predictions.predicted_label == "crack")
     assert (called.dropna() == "classifier").all() and predictions.called_by.notna().eq(called.notna()).all()
-    # Records written before the segmenter could call a photo: read as the classifier's calls.
+    # Records written before the segmenter could call a photo: read as the classifier's calls, boxes too.
     records = list((tmp_path / "whole" / RECORDS).glob("*.json"))
-    assert len(records) == 6
+    assert len(records) == 6 and len(boxes) > 0 and (boxes.found_by == "classifier").all()
     for record in records:
         written = json.loads(record.read_text())
         for row in written.get("rows", []):
             del row["called_by"]
+        for box in written.get("boxes", []):
+            del box["found_by"]
         record.write_text(json.dumps(written))
-    pd.testing.assert_frame_equal(merged(site, tmp_path / "whole")[1], predictions, check_like=True)
+    _, old_predictions, old_boxes, _ = merged(site, tmp_path / "whole")
+    pd.testing.assert_frame_equal(old_predictions, predictions, check_like=True)
+    pd.testing.assert_frame_equal(old_boxes, boxes, check_like=True)
     counts = measurements.groupby("file").size()  # every crack measured, one row each
     assert len(measurements) > 0 and np.isfinite(measurements.length_px).all()
     assert all(counts.get(row.file, 0) == row.cracks_count for row in predictions.itertuples())

@@ -125,7 +125,7 @@ def explain_photo(
         probability_map, boxes = boxed.result()
     if called_by == "segmenter":  # its cracks boxed too: the reason for the call
         reach = round(mask_config.segmenter_reach * grid.tile_height / 2)
-        boxes += found_boxes(mask, score, reach, config.min_box_area * grid.tile_height * grid.tile_width)
+        boxes += found_boxes(mask, score, reach)
     return PhotoExplanation(
         probability=probability,
         tile_probabilities=probabilities.reshape(grid.shape),
@@ -172,15 +172,15 @@ def segmenter_finding(
     return mask | found[0], np.maximum(score, found[1], out=score)
 
 
-def found_boxes(mask: np.ndarray, score: np.ndarray, reach: int, min_area: float) -> list[dict]:
+def found_boxes(mask: np.ndarray, score: np.ndarray, reach: int) -> list[dict]:
     """The crack regions of a photo the segmenter calls, from its crack mask and score rather than from
     tiles (regions.crack_boxes' fields, `found_by` "segmenter"): each crack spread by `reach` px (a square's
-    half side), so that cracks at most 2 x reach px apart make one region; a region under `min_area` pixels
-    (spread included) left out; its box tight around its crack pixels; its `probability` and `evidence`:
-    the highest crack score on them (not a p(crack) of tiles)."""
+    half side), so that cracks at most 2 x reach px apart make one region (none left out: the segmenter's
+    specks are, segmenter_shortest); its box tight around its crack pixels; its `probability` and
+    `evidence`: the highest crack score on them (not a p(crack) of tiles)."""
     on_cracks = np.where(mask, score, np.float32(0))  # over 0 on every crack pixel
     tiny = float(np.finfo(np.float32).tiny)
-    boxes = crack_boxes(near_pixels(on_cracks, reach), on_cracks, tiny, tiny, min_area)
+    boxes = crack_boxes(near_pixels(on_cracks, reach), on_cracks, tiny, tiny)
     return [{**box, "found_by": "segmenter"} for box in boxes]
 
 

@@ -212,7 +212,8 @@ def merge_records(
             {**row, "called_by": row.get("called_by", called.get(row["predicted_label"]))}
             for row in record["rows"]
         )
-        boxes.extend(record["boxes"])
+        # Boxes written before the segmenter's were: all of the classifier's tiles.
+        boxes.extend({**box, "found_by": box.get("found_by", "classifier")} for box in record["boxes"])
         cracks.append(pd.DataFrame(record["cracks"], columns=measurement_columns))
         for card in record["cards"]:
             overlay = PHOTOS + card["overlay"]
