@@ -213,13 +213,14 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
 
     monkeypatch.setattr(crack_tracing, "_net_probability", net_run_again)
     near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1)  # 20 px of a 200-px tile
-    mask, score = segmenter_finding(image, 200, 0.0, 0.5, near, "a segmenter")
+    finding = segmenter_finding(image, 200, 0.0, 0.5, near, "a segmenter")
+    mask, score = finding.mask, finding.score
     assert mask[20, 10:140].all() and not mask[20, 141:].any(), "the dark line up to 20 px past its find"
     assert mask[120, 10:110].all() and (score[120, 10:110] == np.float32(0.8)).all(), "its own cracks kept"
     assert not mask[np.r_[0:20, 21:120, 121:200]].any() and (score[mask] > 0).all() and not score[~mask].any()
-    alone, _ = segmenter_finding(
+    alone = segmenter_finding(
         image, 200, 0.0, 0.5, CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0), "a segmenter"
-    )
+    ).mask
     np.testing.assert_array_equal(alone, found > 0.5, err_msg="margin 0: its cracks alone")
 
 

@@ -31,10 +31,9 @@ def trace_cracks(
     then within reach of each crack pixel it added, up to `config.segmenter_steps` times. A crack fades
     along its length: it is followed past where darkness lost it, and nothing more is looked at once no
     pixel is added. `whole`: the net's p(crack) over the whole photo, when known (it is not run again)."""
-    probability, judged = np.zeros(seeds.shape, dtype=np.float32), np.zeros(seeds.shape, dtype=np.float32)
-    known, looked = np.zeros(seeds.shape, dtype=bool), np.zeros(seeds.shape, dtype=bool)
-    if whole is not None:
-        judged, known = whole, ~known
+    probability, looked = np.zeros(seeds.shape, dtype=np.float32), np.zeros(seeds.shape, dtype=bool)
+    judged = np.zeros(seeds.shape, dtype=np.float32) if whole is None else whole
+    known = np.full(seeds.shape, whole is not None)
     mask, added = looked.copy(), seeds
     for _ in range(config.segmenter_steps):
         region = near_pixels(added, reach) & ~looked

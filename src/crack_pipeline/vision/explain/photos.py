@@ -55,6 +55,15 @@ class PhotoExplanation:
 
 
 @dataclass
+class SegmenterFinding:
+    """What the crack segmenter finds over a photo the classifier calls clean (`segmenter_finding`)."""
+
+    mask: np.ndarray  # H x W bool: the crack pixels
+    score: np.ndarray  # H x W in [0, 1]: what the mask thresholds
+    boxes: list[dict]  # its cracks' regions (found_boxes)
+
+
+@dataclass
 class TiledPhoto:
     index: int  # position in the list of images asked for
     ref: ImageRef
@@ -92,7 +101,7 @@ def explain_photo(
     image: np.ndarray | None = None,
     mask_config: CrackMaskConfig = DEFAULT_CRACK_MASKS,
     segmenter: CrackSegmenter | None = None,
-    found: tuple[np.ndarray, np.ndarray] | None = None,
+    found: SegmenterFinding | None = None,
 ) -> PhotoExplanation:
     """Assemble one photo from its tiles' p(crack) and the CAMs computed (tile index -> map at the model's
     input size; a tile without one counts as no evidence). A photo of one tile keeps its CAM as it is.
@@ -121,11 +130,10 @@ def explain_photo(
             if called_by:
                 mask, score = photo_crack_mask(image, crack_map, grid.tile_height, mask_config, segmenter)
             elif found is not None:
-                (mask, score), called_by = found, "segmenter"
+                mask, score, called_by = found.mask, found.score, "segmenter"
         probability_map, boxes = boxed.result()
     if called_by == "segmenter":  # its cracks boxed too: the reason for the call
-        reach = round(mask_config.segmenter_reach * grid.tile_height / 2)
-        boxes += found_boxes(mask, score, reach)
+        boxes += found.boxes
     return PhotoExplanation(
         probability=probability,
         tile_probabilities=probabilities.reshape(grid.shape),
@@ -146,14 +154,15 @@ def segmenter_finding(
     threshold: float,
     config: CrackMaskConfig,
     segmenter: CrackSegmenter | None,
-) -> tuple[np.ndarray, np.ndarray] | None:
+) -> SegmenterFinding | None:
     """What the `segmenter` finds over a photo the classifier calls clean (p(crack) `probability` under
     `threshold`), if it traces a crack `segmenter_finds` tile sides long, pieces `segmenter_gap` apart
     joined (found_cracks): the crack mask and its score, as for a photo the classifier calls, with the
     segmenter's cracks (`segmenter_shortest` tile sides long or more) as the evidence instead of a CAM:
-    darkness's crack pixels within `segmenter_margin` tile sides of them, traced, join them. Once per
-    photo, whatever the CAM methods; None when the photo is called cracked, when nothing is found, or when
-    the segmenter is not asked to look."""
+    darkness's crack pixels within `segmenter_margin` tile sides of them, traced, join them; and their
+    boxes (found_boxes, cracks about `segmenter_reach` apart in one). Once per photo, whatever the CAM
+    methods; None when the photo is called cracked, when nothing is found, or when the segmenter is not
+    asked to look."""
     if segmenter is None or config.segmenter_finds is None or probability >= threshold:
         return None
     whole = crack_probability(segmenter, image, np.ones(image.shape[:2], dtype=bool))
@@ -164,12 +173,18 @@ def segmenter_finding(
         round(config.segmenter_gap * tile_side),
         config,
     )
+    if found is None:
+        return None
+    mask, score = found
     margin = round(config.segmenter_margin * tile_side)
-    if found is None or not margin:
-        return found
-    # Evidence of 1 near its cracks, 0 elsewhere: a heatmap as a CAM's, gated the same way.
-    mask, score = photo_crack_mask(image, near_pixels(found[0], margin), tile_side, config, segmenter, whole)
-    return mask | found[0], np.maximum(score, found[1], out=score)
+    if margin:
+        # Evidence of 1 near its cracks, 0 elsewhere: a heatmap as a CAM's, gated the same way.
+        near, near_score = photo_crack_mask(
+            image, near_pixels(mask, margin), tile_side, config, segmenter, whole
+        )
+        mask, score = mask | near, np.maximum(score, near_score, out=near_score)
+    reach = round(config.segmenter_reach * tile_side / 2)
+    return SegmenterFinding(mask, score, found_boxes(mask, score, reach))
 
 
 def found_boxes(mask: np.ndarray, score: np.ndarray, reach: int) -> list[dict]:
