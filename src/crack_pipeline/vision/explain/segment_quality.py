@@ -65,7 +65,8 @@ class SegmentQuality:
             self.scores[f"baseline_{name}_f1"].append(tolerant_scores(mask, truth, TOLERANCE)["f1"])
         # The sweep ranks the pixels the mask keeps: outside it, the score is of specks and blobs the mask
         # leaves out (CFD: ODS 0.497 sweeping the whole score, 0.521 within the mask).
-        self.curves.append(image_precision_recall(np.where(predicted, score, 0), truth, THRESHOLDS, tolerance=0))
+        kept = np.where(predicted, score, 0)
+        self.curves.append(image_precision_recall(kept, truth, THRESHOLDS, tolerance=0))
         true_length, true_width = _length_and_width(truth)
         length, width = _length_and_width(predicted)
         if true_length:
