@@ -63,6 +63,8 @@ def run_again(default_run, monkeypatch):
 
 
 def test_each_variant_has_a_self_describing_checkpoint_with_its_decision_threshold(default_run):
+    (manifest,) = versions(default_run.project, "data/03_primary/split_manifest.csv")
+    validation = int((pd.read_csv(manifest).split == "val").sum())
     for variant in VARIANTS:
         checkpoint = checkpoint_of(default_run.project, variant)
         assert checkpoint["variant"] == variant and checkpoint["architecture"] == "small_cnn"
@@ -72,6 +74,9 @@ def test_each_variant_has_a_self_describing_checkpoint_with_its_decision_thresho
         threshold = checkpoint["threshold"]
         assert 0 < threshold["value"] <= 1 and threshold["target_recall"] == 0.99
         assert threshold["chosen_on"] == "validation" and threshold["validation_recall"] >= 0.99
+        reference = checkpoint["feature_reference"]  # the validation images' features, as unit vectors
+        assert reference["vectors"].shape[0] == min(512, validation) and 0 < reference["limit"] <= 1
+        assert torch.allclose(reference["vectors"].float().norm(dim=1), torch.tensor(1.0), atol=1e-2)
         model_from_checkpoint(checkpoint)
     assert not any((default_run.project / "data/06_models/in_progress").glob("*.pt")), "resume files removed"
     assert versions(default_run.project, "data/06_models/squeezenet1_1/checkpoint.pt") == [], "selected only"
@@ -211,6 +216,9 @@ def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(defaul
     project = default_run.project
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
     assert metrics["at_threshold"]["threshold"] == threshold and metrics["at_half"]["threshold"] == 0.5
+    unfamiliar = metrics["unfamiliar"]
+    assert unfamiliar["n"] == 8 and unfamiliar["warn_from"] == 0.1, "the 8 images of one tile judged"
+    assert f"evaluate_folder: unfamiliar={unfamiliar['share']:.3f} of 8 images lie farther" in " ".join(lines)
     predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
     crack = predictions.crack_probability >= threshold
     assert (predictions.predicted_label == np.where(crack, "crack", "no_crack")).all()

@@ -27,6 +27,7 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
+from crack_pipeline.vision.transfer.familiarity import unfamiliar_share
 from crack_pipeline.vision.transfer.recalibration import recalibrate
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ def evaluate_folder(
         log_scores(result.metrics["at_threshold"], len(tiled))
         if evaluate_folder.get("recalibrate"):
             metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
+    whole = np.array([path not in tiled for path in data.paths], dtype=bool)
+    metrics["unfamiliar"] = familiarity(checkpoint, features[whole], evaluate_folder.get("unfamiliar_share"))
     label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
     if len(label_next):
         count = int(evaluate_folder.get("label_next") or 48)
@@ -119,6 +122,35 @@ def evaluate_folder(
         )
     predictions["tiles"] = [tiles.get(path, 1) for path in predictions.file]
     return metrics, predictions, label_next, figures
+
+
+def familiarity(checkpoint: dict[str, Any], features: np.ndarray, warn_from: float | None) -> dict | None:
+    """How many of the folder's images (of one tile: a photo's squashed whole says little of its tiles) lie
+    farther from the model's validation images, in its features, than all but 1 % of those; logged, and a
+    warning from a share of `warn_from` (`evaluate_folder.unfamiliar_share`). None when the model records
+    no reference (trained before it was kept) or every image was tiled."""
+    reference = checkpoint.get("feature_reference")
+    if reference is None or not len(features):
+        why = "no image of one tile" if reference is not None else "the model records no feature reference"
+        logger.info("evaluate_folder: familiarity not judged (%s)", why)
+        return None
+    found = {**unfamiliar_share(reference, features), "warn_from": warn_from}
+    logger.info(
+        "evaluate_folder: unfamiliar=%.3f of %d images lie farther from the model's validation images (in "
+        "its features) than %.0f %% of those",
+        found["share"],
+        found["n"],
+        100 * (1 - found["expected"]),
+    )
+    if warn_from is not None and found["share"] >= warn_from:
+        logger.warning(
+            "evaluate_folder: this folder is unlike the images the model was chosen on (%.0f %% unfamiliar, "
+            "%.0f %% expected): its threshold may not hold here. Label some (label_these_next.csv) and "
+            "recalibrate (evaluate_folder.recalibrate: true), or fine-tune on them (init_from: champion)",
+            100 * found["share"],
+            100 * found["expected"],
+        )
+    return found
 
 
 def recalibrated(scored: ImageTensors, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
 from crack_pipeline.vision.evaluation.metrics import (
     threshold_for_false_alarms,
     threshold_on_validation,
@@ -38,6 +38,7 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.loop import evaluate
 from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
+from crack_pipeline.vision.transfer.familiarity import feature_reference
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,9 @@ def train_variant(
     )
     if progress is not None and progress.epochs:
         checkpoint["cam_progress"] = progress.state_dict()
-    probabilities = checkpoint_probabilities(checkpoint, val, device=device)
+    probabilities, features = checkpoint_probabilities_and_features(checkpoint, val, device=device)
+    # What evaluate_folder judges a new folder's familiarity by (vision.transfer.familiarity).
+    checkpoint["feature_reference"] = feature_reference(features)
     if one_class is not None:
         threshold = threshold_for_false_alarms(val.labels.numpy(), probabilities, one_class.false_alarm_rate)
     else:

@@ -9,13 +9,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from torch import nn
 
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.evaluation import plots
 from crack_pipeline.vision.evaluation.metrics import binary_metrics
-from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
+from crack_pipeline.vision.models.inference import (
+    crack_probabilities,
+    crack_probabilities_and_features,
+    inference_model,
+)
 from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import get_spec
 
 
 def checkpoint_probabilities(
@@ -23,13 +29,31 @@ def checkpoint_probabilities(
 ) -> np.ndarray:
     """p(crack) for every image, with the checkpoint's own normalisation, in eval mode, on `device`. The
     images must be at the size the model was trained at."""
+    model, resolved = _inference(checkpoint, data, precision, device)
+    return crack_probabilities(model, data.images, checkpoint["mean"], checkpoint["std"], resolved)
+
+
+def checkpoint_probabilities_and_features(
+    checkpoint: dict[str, Any], data: ImageTensors, precision: str = "auto", device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """`checkpoint_probabilities`, and what the model's classifier sees of each image (N x D features),
+    from the same forward passes."""
+    model, resolved = _inference(checkpoint, data, precision, device)
+    head = get_spec(checkpoint["architecture"]).head
+    return crack_probabilities_and_features(
+        model, head, data.images, checkpoint["mean"], checkpoint["std"], resolved
+    )
+
+
+def _inference(
+    checkpoint: dict[str, Any], data: ImageTensors, precision: str, device: str
+) -> tuple[nn.Module, Precision]:
     if len(data) and data.images.shape[-1] != checkpoint["input_size"]:
         raise ValueError(
             f"images of {data.images.shape[-1]} px for a model trained at {checkpoint['input_size']} px"
         )
     resolved = Precision.resolve(precision, "inference", device)
-    model = inference_model(checkpoint, resolved)
-    return crack_probabilities(model, data.images, checkpoint["mean"], checkpoint["std"], resolved)
+    return inference_model(checkpoint, resolved), resolved
 
 
 def predictions_table(data: ImageTensors, probability: np.ndarray, threshold) -> pd.DataFrame:

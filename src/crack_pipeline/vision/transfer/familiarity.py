@@ -1,0 +1,74 @@
+"""Is a folder like the images a model was trained on? Distances in the model's own features.
+
+On a surface it never saw, a model's p(crack) shifts and its decision threshold may not hold (README,
+"Several data sets in one run"), yet nothing in its p(crack) says so. What its classifier sees does: an image
+far from every validation image, in those features, is of a kind the model was not chosen on. A reference
+of the validation images' features is kept in the checkpoint; a folder is then judged by the share of its
+images farther from it than all but 1 % of the validation images themselves.
+
+Distance: 1 - the mean cosine similarity to the `neighbours` nearest reference images. Measured on the
+Özgenel champion (README): a per-feature (diagonal Mahalanobis) distance to the validation mean did not
+tell SDNET's walls from Özgenel's (0.8 % vs 1.2 % beyond its 99th percentile); the nearest neighbours did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+NEIGHBOURS = 5
+QUANTILE = 0.99  # of the validation images' own distances: the limit past which an image is unfamiliar
+MOST = 512  # reference images kept (evenly spaced over validation): 1.3 MB at 1,280 features in float16
+
+
+def _unit(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features, dtype=np.float32)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+def _distance(similarity: np.ndarray, neighbours: int) -> np.ndarray:
+    """Per row: 1 - the mean of its `neighbours` highest similarities."""
+    nearest = np.partition(similarity, -neighbours, axis=1)[:, -neighbours:]
+    return 1 - nearest.mean(axis=1)
+
+
+def feature_reference(
+    features: np.ndarray, neighbours: int = NEIGHBOURS, quantile: float = QUANTILE, most: int = MOST
+) -> dict[str, Any] | None:
+    """What a checkpoint keeps of its validation images' N x D features (loadable with `weights_only`):
+    up to `most` of them as unit vectors (float16), and `limit`, the `quantile` of each one's distance to its
+    `neighbours` nearest others (all the others when there are fewer). None under 2 images: no distance to
+    judge by."""
+    if len(features) < 2:
+        return None
+    neighbours = min(neighbours, len(features) - 1)
+    kept = np.linspace(0, len(features) - 1, min(most, len(features))).round().astype(int)
+    unit = _unit(np.asarray(features)[kept])
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)  # an image is not its own neighbour
+    return {
+        "vectors": torch.from_numpy(unit.astype(np.float16)),
+        "neighbours": int(neighbours),
+        "quantile": float(quantile),
+        "limit": float(np.quantile(_distance(similarity, neighbours), quantile)),
+    }
+
+
+def reference_distances(reference: dict[str, Any], features: np.ndarray) -> np.ndarray:
+    """Each of the N x D `features`' distance to the reference images (see the module's docstring)."""
+    vectors = reference["vectors"].float().numpy()
+    return _distance(_unit(features) @ vectors.T, reference["neighbours"])
+
+
+def unfamiliar_share(reference: dict[str, Any], features: np.ndarray) -> dict[str, Any]:
+    """How many of the images whose N x D `features` are given lie beyond the reference's limit: `n`,
+    `share`, and `expected`, the share of validation images beyond it (1 - its quantile)."""
+    beyond = reference_distances(reference, features) > reference["limit"]
+    return {
+        "n": int(len(beyond)),
+        "share": float(beyond.mean()) if len(beyond) else None,
+        "expected": round(1 - reference["quantile"], 6),
+    }

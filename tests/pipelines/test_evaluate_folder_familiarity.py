@@ -1,0 +1,32 @@
+"""evaluate_folder judges how like the model's validation images a folder is, and warns when it is not."""
+
+import logging
+
+import numpy as np
+
+from crack_pipeline.pipelines.evaluate_folder.nodes import familiarity
+from crack_pipeline.vision.transfer.familiarity import feature_reference
+from tests.test_familiarity import clustered
+
+
+def test_an_unlike_folder_is_warned_of_a_like_one_not_and_a_model_without_reference_is_not_judged(caplog):
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
+    rng = np.random.default_rng(0)
+    seen, unseen = np.abs(rng.normal(size=(4, 64))), np.abs(rng.normal(size=(4, 64)))
+    checkpoint = {"feature_reference": feature_reference(clustered(seen, 200, rng))}
+
+    unlike = familiarity(checkpoint, clustered(unseen, 50, rng), 0.1)
+    assert unlike["n"] == 50 and unlike["share"] > 0.9 and unlike["warn_from"] == 0.1
+    assert f"unfamiliar={unlike['share']:.3f} of 50 images" in caplog.text
+    assert "this folder is unlike the images the model was chosen on" in caplog.text
+    caplog.clear()
+    like = familiarity(checkpoint, clustered(seen, 50, rng), 0.1)
+    assert like["share"] < 0.1 and "unfamiliar=" in caplog.text and "is unlike" not in caplog.text
+    caplog.clear()
+    assert familiarity(checkpoint, clustered(unseen, 50, rng), None)["share"] > 0.9
+    assert "is unlike" not in caplog.text, "null: never warns"
+
+    assert familiarity({}, clustered(seen, 5, rng), 0.1) is None
+    assert "familiarity not judged (the model records no feature reference)" in caplog.text
+    assert familiarity(checkpoint, np.empty((0, 64), dtype=np.float32), 0.1) is None
+    assert "familiarity not judged (no image of one tile)" in caplog.text
