@@ -52,8 +52,10 @@ def test_a_reference_keeps_at_most_its_share_of_images_evenly_spaced_and_none_fr
     features += np.random.default_rng(2).random((2000, 16), dtype=np.float32)
     reference = feature_reference(features, most=100)
     assert reference["vectors"].shape == (100, 16) and reference["vectors"].dtype == torch.float16
-    first, last = (features[i] / np.linalg.norm(features[i]) for i in (0, -1))
-    np.testing.assert_allclose(reference["vectors"][[0, -1]].float().numpy(), [first, last], atol=1e-3)
+    spaced = features[np.linspace(0, 1999, 100).round().astype(int)]
+    spaced /= np.linalg.norm(spaced, axis=1, keepdims=True)
+    np.testing.assert_allclose(reference["vectors"].float().numpy(), spaced, atol=1e-3)
+    assert feature_reference(features, most=3)["neighbours"] == 2, "the others kept, not all of them"
     assert feature_reference(features[:1]) is None, "no other image to be near"
     few = feature_reference(features[:4], neighbours=5)
     assert few["neighbours"] == 3, "a small validation split: all the others"

@@ -20,6 +20,11 @@ def test_an_unlike_folder_is_warned_of_a_like_one_not_and_a_model_without_refere
     assert f"unfamiliar={unlike['share']:.3f} of 50 images" in caplog.text
     assert "this folder is unlike the images the model was chosen on" in caplog.text
     caplog.clear()
+    half = clustered(np.concatenate([seen[:2], unseen[:2]]), 50, rng)  # half of it of an unseen kind
+    share = familiarity(checkpoint, half, 1.0)["share"]
+    assert 0.3 < share < 0.7 and "is unlike" not in caplog.text
+    assert familiarity(checkpoint, half, share)["share"] == share and "is unlike" in caplog.text, "from it on"
+    caplog.clear()
     like = familiarity(checkpoint, clustered(seen, 50, rng), 0.1)
     assert like["share"] < 0.1 and "unfamiliar=" in caplog.text and "is unlike" not in caplog.text
     caplog.clear()

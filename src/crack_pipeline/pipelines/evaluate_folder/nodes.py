@@ -16,15 +16,15 @@ from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
+from crack_pipeline.vision.evaluation.evaluate import (
+    checkpoint_probabilities_and_features,
+    evaluate_probabilities,
+)
 from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.figures import grid
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
-from crack_pipeline.vision.models.inference import crack_probabilities_and_features, inference_model
-from crack_pipeline.vision.models.precision import Precision
-from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
 from crack_pipeline.vision.transfer.familiarity import unfamiliar_share
@@ -54,15 +54,7 @@ def evaluate_folder(
     # Unlabelled images get a placeholder class in the tensors: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0]))
     data = decode_listed(placeholder, checkpoint["input_size"], names=kept.path.tolist())
-    precision = Precision.resolve("auto", "inference", device)
-    probability, features = crack_probabilities_and_features(
-        inference_model(checkpoint, precision),
-        get_spec(checkpoint["architecture"]).head,
-        data.images,
-        checkpoint["mean"],
-        checkpoint["std"],
-        precision,
-    )
+    probability, features = checkpoint_probabilities_and_features(checkpoint, data, device=device)
     config = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
     large = kept[(kept.width > config.tile_size) | (kept.height > config.tile_size)]
     row = {path: i for i, path in enumerate(data.paths)}

@@ -42,10 +42,10 @@ def feature_reference(
     up to `most` of them as unit vectors (float16), and `limit`, the `quantile` of each one's distance to its
     `neighbours` nearest others (all the others when there are fewer). None under 2 images: no distance to
     judge by."""
-    if len(features) < 2:
-        return None
-    neighbours = min(neighbours, len(features) - 1)
     kept = np.linspace(0, len(features) - 1, min(most, len(features))).round().astype(int)
+    if len(kept) < 2:
+        return None
+    neighbours = min(neighbours, len(kept) - 1)
     unit = _unit(np.asarray(features)[kept])
     similarity = unit @ unit.T
     np.fill_diagonal(similarity, -np.inf)  # an image is not its own neighbour
@@ -64,11 +64,11 @@ def reference_distances(reference: dict[str, Any], features: np.ndarray) -> np.n
 
 
 def unfamiliar_share(reference: dict[str, Any], features: np.ndarray) -> dict[str, Any]:
-    """How many of the images whose N x D `features` are given lie beyond the reference's limit: `n`,
+    """How many of the images (N >= 1) whose N x D `features` are given lie beyond the reference's limit: `n`,
     `share`, and `expected`, the share of validation images beyond it (1 - its quantile)."""
     beyond = reference_distances(reference, features) > reference["limit"]
     return {
         "n": int(len(beyond)),
-        "share": float(beyond.mean()) if len(beyond) else None,
+        "share": float(beyond.mean()),
         "expected": round(1 - reference["quantile"], 6),
     }
