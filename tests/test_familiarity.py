@@ -23,8 +23,8 @@ def test_images_like_the_validation_ones_are_familiar_and_others_are_not():
     rng = np.random.default_rng(0)
     seen, unseen = np.abs(rng.normal(size=(4, 64))), np.abs(rng.normal(size=(4, 64)))
     reference = feature_reference(clustered(seen, 400, rng))
-    same = unfamiliar_share(reference, clustered(seen, 400, rng))
-    other = unfamiliar_share(reference, clustered(unseen, 400, rng))
+    same = unfamiliar_share(reference, reference_distances(reference, clustered(seen, 400, rng)))
+    other = unfamiliar_share(reference, reference_distances(reference, clustered(unseen, 400, rng)))
     assert same["n"] == other["n"] == 400 and same["expected"] == pytest.approx(0.01)
     assert same["share"] < 0.05, "about the 1 % of validation images beyond the limit"
     assert other["share"] > 0.9
@@ -71,4 +71,4 @@ def test_a_reference_survives_a_weights_only_checkpoint_and_a_blank_image_is_unf
     assert torch.equal(loaded["vectors"], reference["vectors"]) and loaded["limit"] == reference["limit"]
     blank = np.zeros((1, 32), dtype=np.float32)  # no feature at all: as far as can be, not a NaN
     assert reference_distances(loaded, blank)[0] == pytest.approx(1.0)
-    assert unfamiliar_share(loaded, blank)["share"] == 1.0
+    assert unfamiliar_share(loaded, reference_distances(loaded, blank))["share"] == 1.0

@@ -217,9 +217,9 @@ def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(defaul
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
     assert metrics["at_threshold"]["threshold"] == threshold and metrics["at_half"]["threshold"] == 0.5
     unfamiliar = metrics["unfamiliar"]
-    assert unfamiliar["n"] == 8 and unfamiliar["warn_from"] == 0.1, "the 8 images of one tile judged"
-    assert unfamiliar["share"] in {i / 8 for i in range(9)}
-    assert f"evaluate_folder: unfamiliar={unfamiliar['share']:.3f} of 8 images lie farther" in " ".join(lines)
+    assert unfamiliar["n"] == 8 + 6 * 4 and unfamiliar["warn_from"] == 0.1, "8 images of one tile, 24 tiles"
+    assert unfamiliar["share"] in {i / 32 for i in range(33)}
+    assert f"evaluate_folder: unfamiliar={unfamiliar['share']:.3f} of 32 tiles lie farther" in " ".join(lines)
     predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
     crack = predictions.crack_probability >= threshold
     assert (predictions.predicted_label == np.where(crack, "crack", "no_crack")).all()

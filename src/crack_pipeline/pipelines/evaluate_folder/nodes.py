@@ -27,7 +27,7 @@ from crack_pipeline.vision.figures import grid
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
-from crack_pipeline.vision.transfer.familiarity import unfamiliar_share
+from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
 from crack_pipeline.vision.transfer.recalibration import recalibrate
 
 logger = logging.getLogger(__name__)
@@ -61,9 +61,9 @@ def evaluate_folder(
     large = large[large.path.isin(row)]
     # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
     refs = [ImageRef(path, file) for path, file in zip(large.path, image_files(large), strict=True)]
-    tiled, tiles = classify_photos(checkpoint, refs, config, device=device)
-    for path, p in tiled.items():
-        probability[row[path]] = p
+    tiled = classify_photos(checkpoint, refs, config, device=device)
+    for path, p in tiled.probability.items():
+        probability[row[path]], features[row[path]] = p, tiled.features[path]
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     logger.info(
         "evaluate_folder: model %s (version %s) at %d px, %s",
@@ -82,7 +82,7 @@ def evaluate_folder(
         "input_size": checkpoint["input_size"],
         "threshold": threshold,
         "skipped_files": int((image_index.status != OK).sum()) + len(data.skipped),
-        "tiled_images": len(tiled),
+        "tiled_images": len(tiled.tiles),
         "tiling": {**tiling, "tile_size": config.tile_size},
         "labelled_images": int(labelled.sum()),
         "unlabelled_images": int((~labelled).sum()),
@@ -98,11 +98,16 @@ def evaluate_folder(
         )
         predictions, figures = result.predictions, result.figures
         metrics.update(result.metrics)
-        log_scores(result.metrics["at_threshold"], len(tiled))
+        log_scores(result.metrics["at_threshold"], len(tiled.tiles))
         if evaluate_folder.get("recalibrate"):
             metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
-    whole = np.array([path not in tiled for path in data.paths], dtype=bool)
-    metrics["unfamiliar"] = familiarity(checkpoint, features[whole], evaluate_folder.get("unfamiliar_share"))
+    whole = np.array([path not in tiled.tiles for path in data.paths], dtype=bool)
+    metrics["unfamiliar"] = familiarity(
+        checkpoint,
+        features[whole],
+        list(tiled.tile_distances.values()),
+        evaluate_folder.get("unfamiliar_share"),
+    )
     label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
     if len(label_next):
         count = int(evaluate_folder.get("label_next") or 48)
@@ -112,24 +117,33 @@ def evaluate_folder(
             len(label_next),
             ", ".join(label_next.file.head(3)),
         )
-    predictions["tiles"] = [tiles.get(path, 1) for path in predictions.file]
+    predictions["tiles"] = [tiled.tiles.get(path, 1) for path in predictions.file]
     return metrics, predictions, label_next, figures
 
 
-def familiarity(checkpoint: dict[str, Any], features: np.ndarray, warn_from: float | None) -> dict | None:
-    """How many of the folder's images (of one tile: a photo's squashed whole says little of its tiles) lie
-    farther from the model's validation images, in its features, than all but 1 % of those; logged, and a
-    warning from a share of `warn_from` (`evaluate_folder.unfamiliar_share`). None when the model records
-    no reference (trained before it was kept) or every image was tiled."""
+def familiarity(
+    checkpoint: dict[str, Any],
+    features: np.ndarray,
+    tile_distances: list[np.ndarray],
+    warn_from: float | None,
+) -> dict | None:
+    """How many of the folder's tiles (an image within one tile, by its N x D `features`; a photo cut into
+    tiles, by each of its `tile_distances`) lie farther from the model's validation images, in its features,
+    than all but 1 % of those; logged, and a warning from a share of `warn_from`
+    (`evaluate_folder.unfamiliar_share`). None when the model records no reference (trained before it was
+    kept) or there is no image."""
     reference = checkpoint.get("feature_reference")
-    if reference is None or not len(features):
-        why = "no image of one tile" if reference is not None else "the model records no feature reference"
-        logger.info("evaluate_folder: familiarity not judged (%s)", why)
+    if reference is None:
+        logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")
         return None
-    found = {**unfamiliar_share(reference, features), "warn_from": warn_from}
+    distances = np.concatenate([reference_distances(reference, features), *tile_distances])
+    if not len(distances):
+        logger.info("evaluate_folder: familiarity not judged (no image)")
+        return None
+    found = {**unfamiliar_share(reference, distances), "warn_from": warn_from}
     logger.info(
-        "evaluate_folder: unfamiliar=%.3f of %d images lie farther from the model's validation images (in "
-        "its features) than %.0f %% of those",
+        "evaluate_folder: unfamiliar=%.3f of %d tiles lie farther from the model's validation images (in its "
+        "features) than %.0f %% of those (an image within one tile is one)",
         found["share"],
         found["n"],
         100 * (1 - found["expected"]),

@@ -4,7 +4,8 @@ On a surface it never saw, a model's p(crack) shifts and its decision threshold 
 "Several data sets in one run"), yet nothing in its p(crack) says so. What its classifier sees does: an image
 far from every validation image, in those features, is of a kind the model was not chosen on. A reference
 of the validation images' features is kept in the checkpoint; a folder is then judged by the share of its
-images farther from it than all but 1 % of the validation images themselves.
+images farther from it than all but 1 % of the validation images themselves; a photo cut into tiles, by each
+of its tiles (what the model classifies; their features averaged would hide an unfamiliar part).
 
 Distance: 1 - the mean cosine similarity to the `neighbours` nearest reference images. Measured on the
 Özgenel champion (README): a per-feature (diagonal Mahalanobis) distance to the validation mean did not
@@ -63,10 +64,10 @@ def reference_distances(reference: dict[str, Any], features: np.ndarray) -> np.n
     return _distance(_unit(features) @ vectors.T, reference["neighbours"])
 
 
-def unfamiliar_share(reference: dict[str, Any], features: np.ndarray) -> dict[str, Any]:
-    """How many of the images (N >= 1) whose N x D `features` are given lie beyond the reference's limit: `n`,
+def unfamiliar_share(reference: dict[str, Any], distances: np.ndarray) -> dict[str, Any]:
+    """How many of the images (N >= 1) at these `reference_distances` lie beyond the reference's limit: `n`,
     `share`, and `expected`, the share of validation images beyond it (1 - its quantile)."""
-    beyond = reference_distances(reference, features) > reference["limit"]
+    beyond = np.asarray(distances) > reference["limit"]
     return {
         "n": int(len(beyond)),
         "share": float(beyond.mean()),
