@@ -41,5 +41,7 @@ def test_an_unlike_folder_is_warned_of_a_like_one_not_and_a_model_without_refere
 
     assert familiarity({}, clustered(seen, 5, rng), [], 0.1) is None
     assert "familiarity not judged (the model records no feature reference)" in caplog.text
-    assert familiarity(checkpoint, np.empty((0, 64), dtype=np.float32), [], 0.1) is None
+    nothing = np.empty((0, 0), dtype=np.float32)  # what a folder's tensors give when no image is of one tile
+    assert familiarity(checkpoint, nothing, [photo], 0.1)["n"] == 30, "photos alone"
+    assert familiarity(checkpoint, nothing, [], 0.1) is None
     assert "familiarity not judged (no image)" in caplog.text

@@ -61,9 +61,16 @@ def evaluate_folder(
     large = large[large.path.isin(row)]
     # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
     refs = [ImageRef(path, file) for path, file in zip(large.path, image_files(large), strict=True)]
-    tiled = classify_photos(checkpoint, refs, config, device=device)
-    for path, p in tiled.probability.items():
-        probability[row[path]], features[row[path]] = p, tiled.features[path]
+    reference = checkpoint.get("feature_reference")
+    tile_distances: list[np.ndarray] = []  # a photo cut into tiles is judged by each tile (familiarity)
+
+    def judge_tiles(features_of_tiles: np.ndarray) -> None:
+        tile_distances.append(reference_distances(reference, features_of_tiles))
+
+    judge = judge_tiles if reference is not None else None
+    tiled, tiles = classify_photos(checkpoint, refs, config, device=device, tile_features=judge)
+    for path, p in tiled.items():
+        probability[row[path]] = p
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     logger.info(
         "evaluate_folder: model %s (version %s) at %d px, %s",
@@ -82,7 +89,7 @@ def evaluate_folder(
         "input_size": checkpoint["input_size"],
         "threshold": threshold,
         "skipped_files": int((image_index.status != OK).sum()) + len(data.skipped),
-        "tiled_images": len(tiled.tiles),
+        "tiled_images": len(tiled),
         "tiling": {**tiling, "tile_size": config.tile_size},
         "labelled_images": int(labelled.sum()),
         "unlabelled_images": int((~labelled).sum()),
@@ -98,15 +105,12 @@ def evaluate_folder(
         )
         predictions, figures = result.predictions, result.figures
         metrics.update(result.metrics)
-        log_scores(result.metrics["at_threshold"], len(tiled.tiles))
+        log_scores(result.metrics["at_threshold"], len(tiled))
         if evaluate_folder.get("recalibrate"):
             metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
-    whole = np.array([path not in tiled.tiles for path in data.paths], dtype=bool)
+    whole = ~np.isin(data.paths, large.path)
     metrics["unfamiliar"] = familiarity(
-        checkpoint,
-        features[whole],
-        list(tiled.tile_distances.values()),
-        evaluate_folder.get("unfamiliar_share"),
+        checkpoint, features[whole], tile_distances, evaluate_folder.get("unfamiliar_share")
     )
     label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
     if len(label_next):
@@ -117,7 +121,7 @@ def evaluate_folder(
             len(label_next),
             ", ".join(label_next.file.head(3)),
         )
-    predictions["tiles"] = [tiled.tiles.get(path, 1) for path in predictions.file]
+    predictions["tiles"] = [tiles.get(path, 1) for path in predictions.file]
     return metrics, predictions, label_next, figures
 
 
@@ -136,10 +140,12 @@ def familiarity(
     if reference is None:
         logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")
         return None
-    distances = np.concatenate([reference_distances(reference, features), *tile_distances])
-    if not len(distances):
+    parts = [reference_distances(reference, features)] if len(features) else []
+    parts += tile_distances
+    if not parts:
         logger.info("evaluate_folder: familiarity not judged (no image)")
         return None
+    distances = np.concatenate(parts)
     found = {**unfamiliar_share(reference, distances), "warn_from": warn_from}
     logger.info(
         "evaluate_folder: unfamiliar=%.3f of %d tiles lie farther from the model's validation images (in its "

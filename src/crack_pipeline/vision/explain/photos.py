@@ -4,7 +4,7 @@ masked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +40,6 @@ from crack_pipeline.vision.explain.tiling import (
 from crack_pipeline.vision.models.inference import crack_probabilities_and_features, inference_model
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import get_spec
-from crack_pipeline.vision.transfer.familiarity import reference_distances
 
 
 @dataclass
@@ -240,17 +239,6 @@ def _probability_and_boxes(
     return probability_map, [{**box, "found_by": "classifier"} for box in boxes]
 
 
-@dataclass
-class PhotoScores:
-    """What `classify_photos` finds of each photo, by name."""
-
-    probability: dict[str, float]  # p(crack) aggregated from its tiles'
-    tiles: dict[str, int]  # how many tiles it was cut into
-    features: dict[str, np.ndarray]  # what the classifier sees of it: its tiles' feature vectors averaged
-    # Each tile's distance to the model's validation images (familiarity), if the model records them.
-    tile_distances: dict[str, np.ndarray]
-
-
 def classify_photos(
     checkpoint: dict[str, Any],
     items: Sequence[ImageRef],
@@ -258,15 +246,16 @@ def classify_photos(
     batch_size: int = 64,
     precision: str = "auto",
     device: str = "cpu",
-) -> PhotoScores:
-    """p(crack) of each photo from its tiles (no CAM), on `device`, its number of tiles, its features and its
-    tiles' familiarity; a file that can no longer be read is left out."""
+    tile_features: Callable[[np.ndarray], None] | None = None,
+) -> tuple[dict[str, float], dict[str, int]]:
+    """p(crack) of each photo (by name) from its tiles (no CAM), on `device`, and the number of tiles of
+    each; a file that can no longer be read is left out of both. `tile_features`, if given, is handed each
+    photo's tiles' features (what the classifier sees, tiles x D), from the same forward passes."""
     resolved = Precision.resolve(precision, "inference", device)
     model = inference_model(checkpoint, resolved)
     head = get_spec(checkpoint["architecture"]).head
     config = config.at_scale_of(checkpoint)
-    reference = checkpoint.get("feature_reference")
-    scores = PhotoScores({}, {}, {}, {})
+    found, tiles_of = {}, {}
     for photo in tiled_photos(items, config, checkpoint["input_size"], {}):
         probabilities, features = crack_probabilities_and_features(
             model,
@@ -277,10 +266,8 @@ def classify_photos(
             resolved,
             batch_size,
         )
-        name = photo.ref.name
-        scores.probability[name] = aggregate(probabilities, config.aggregate, config.top_k)
-        scores.tiles[name] = len(photo.grid)
-        scores.features[name] = features.mean(axis=0)
-        if reference is not None:
-            scores.tile_distances[name] = reference_distances(reference, features)
-    return scores
+        if tile_features is not None:
+            tile_features(features)
+        found[photo.ref.name] = aggregate(probabilities, config.aggregate, config.top_k)
+        tiles_of[photo.ref.name] = len(photo.grid)
+    return found, tiles_of

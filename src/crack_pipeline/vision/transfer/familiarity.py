@@ -65,7 +65,7 @@ def reference_distances(reference: dict[str, Any], features: np.ndarray) -> np.n
 
 
 def unfamiliar_share(reference: dict[str, Any], distances: np.ndarray) -> dict[str, Any]:
-    """How many of the images (N >= 1) at these `reference_distances` lie beyond the reference's limit: `n`,
+    """How many of these N >= 1 `reference_distances` lie beyond the reference's limit: `n`,
     `share`, and `expected`, the share of validation images beyond it (1 - its quantile)."""
     beyond = np.asarray(distances) > reference["limit"]
     return {
