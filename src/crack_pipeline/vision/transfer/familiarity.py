@@ -1,8 +1,9 @@
 """Is a folder like the images a model was trained on? Distances in the model's own features.
 
 On a surface it never saw, a model's p(crack) shifts and its decision threshold may not hold (README,
-"Several data sets in one run"), yet nothing in its p(crack) says so. What its classifier sees does: an image
-far from every validation image, in those features, is of a kind the model was not chosen on. A reference
+"Several data sets in one run"), yet nothing in its p(crack) says so. What its classifier sees may: an image
+far from every validation image, in those features, is of a kind the model was not chosen on (a small net
+trained on synthetic patches alone does not see real surfaces as far: README). A reference
 of the validation images' features is kept in the checkpoint; a folder is then judged by the share of its
 images farther from it than all but 1 % of the validation images themselves; a photo cut into tiles, by each
 of its tiles (what the model classifies; their features averaged would hide an unfamiliar part).
