@@ -157,8 +157,9 @@ def familiarity(
     if warn_from is not None and found["share"] >= warn_from:
         logger.warning(
             "evaluate_folder: this folder is unlike the images the model was chosen on (%.0f %% unfamiliar, "
-            "%.0f %% expected): its threshold may not hold here. Label some (label_these_next.csv) and "
-            "recalibrate (evaluate_folder.recalibrate: true), or fine-tune on them (init_from: champion)",
+            "against %.0f %% of its own validation images): its threshold may not hold here. Label some "
+            "(label_these_next.csv) and recalibrate (evaluate_folder.recalibrate: true), or fine-tune on "
+            "them (init_from: champion)",
             100 * found["share"],
             100 * found["expected"],
         )

@@ -1,0 +1,107 @@
+"""Does `evaluate_folder` tell a folder unlike the model's training from one like it? Measured on real data.
+
+The Özgenel champion (EfficientNet-Lite0 fine-tuned on ../shared/data/ozgenel_dev with conf/ozgenel's recipe,
+trained here once or `--champion FILE`) keeps, as training does, a reference of its validation images'
+features (vision/transfer/familiarity.py). Printed: the share of tiles beyond its limit (1 % expected of
+images like the validation ones) for Özgenel's test split (the same surface), SDNET2018's wall patches
+(../shared/data/sdnet_walls_dev, cut into tiles as `evaluate_folder` cuts them) and two 227-px crops of each
+CFD pavement photo; last, `ratio <SDNET's share / Özgenel test's share>`.
+
+    .venv/bin/python bench/familiarity.py --champion champion.pt       # about 3 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from adaptation import SHARED, champion, folder_splits
+from PIL import Image
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.explain.photos import classify_photos
+from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.inference import crack_probabilities_and_features, inference_model
+from crack_pipeline.vision.models.precision import Precision, describe_cpu
+from crack_pipeline.vision.models.registry import get_spec
+from crack_pipeline.vision.transfer.familiarity import (
+    feature_reference,
+    reference_distances,
+    unfamiliar_share,
+)
+
+PRECISION = "fp32"
+SPLITS = {"train": 0.7, "val": 0.15, "test": 0.15}  # adaptation.champion's
+
+
+def features_of(checkpoint: dict, images: torch.Tensor) -> np.ndarray:
+    precision = Precision.resolve(PRECISION, "inference")
+    head = get_spec(checkpoint["architecture"]).head
+    model = inference_model(checkpoint, precision)
+    return crack_probabilities_and_features(
+        model, head, images, checkpoint["mean"], checkpoint["std"], precision
+    )[1]
+
+
+def cfd_crops(size: int) -> torch.Tensor:
+    """The left and right 227-px squares of each CFD photo (480 x 320), resized to the model's input."""
+    crops = []
+    for path in sorted((SHARED / "cfd" / "images").glob("*.jpg")):
+        photo = Image.open(path).convert("RGB")
+        top = (photo.height - 227) // 2
+        for left in (0, photo.width - 227):
+            square = photo.crop((left, top, left + 227, top + 227)).resize((size, size), Image.BILINEAR)
+            crops.append(np.asarray(square))
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", type=int, default=224, help="the champion's input side")
+    parser.add_argument("--champion", default=None, help="a checkpoint file instead of training one")
+    parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
+    args = parser.parse_args()
+    print(f"{describe_cpu()}; precision {PRECISION}", flush=True)
+    checkpoint = (
+        torch.load(args.champion, weights_only=False)
+        if args.champion
+        else champion(args.size, args.champion_epochs)
+    )
+    size = checkpoint["input_size"]
+    ozgenel = folder_splits("ozgenel", SHARED / "ozgenel_dev", None, SPLITS, size)
+    reference = feature_reference(features_of(checkpoint, ozgenel["val"].images))
+    print(f"reference: {len(reference['vectors'])} Özgenel validation images, limit {reference['limit']:.4f}")
+
+    tiles: list[np.ndarray] = []
+    sdnet = sorted(p for p in (SHARED / "sdnet_walls_dev").rglob("*.jpg"))
+    _, tiles_of = classify_photos(
+        checkpoint,
+        [ImageRef(str(p), p) for p in sdnet],
+        TilingConfig(),
+        precision=PRECISION,
+        tile_features=lambda features: tiles.append(reference_distances(reference, features)),
+    )
+    same = unfamiliar_share(
+        reference, reference_distances(reference, features_of(checkpoint, ozgenel["test"].images))
+    )
+    walls = unfamiliar_share(reference, np.concatenate(tiles))
+    pavement = unfamiliar_share(
+        reference, reference_distances(reference, features_of(checkpoint, cfd_crops(size)))
+    )
+    for name, found in (
+        ("ozgenel test", same),
+        (f"sdnet walls ({len(sdnet)} patches, {sorted(set(tiles_of.values()))} tiles each)", walls),
+        ("cfd pavement crops", pavement),
+    ):
+        print(
+            f"familiarity: {name}: unfamiliar={found['share']:.3f} of {found['n']} tiles "
+            f"(expected {found['expected']})"
+        )
+    print(f"ratio {walls['share'] / same['share']:.2f}" if same["share"] else "ratio undefined (Özgenel: 0)")
+
+
+if __name__ == "__main__":
+    main()
