@@ -102,6 +102,20 @@ def champion(size: int, epochs: int | None) -> dict:
     return checkpoint
 
 
+def add_champion_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--champion", default=None, help="a checkpoint file instead of training one")
+    parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
+
+
+def champion_of(args: argparse.Namespace, size: int) -> dict:
+    """The checkpoint file `--champion`, else the Özgenel champion trained here at `size` px."""
+    return (
+        torch.load(args.champion, weights_only=True)
+        if args.champion
+        else champion(size, args.champion_epochs)
+    )
+
+
 def predict(checkpoint: dict, data: ImageTensors) -> tuple[np.ndarray, np.ndarray]:
     precision = Precision.resolve("auto", "inference")
     model = inference_model(checkpoint, precision)
@@ -201,8 +215,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="0,25,50,100,200,400")
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs on the labels")
-    parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
-    parser.add_argument("--champion", default=None, help="a checkpoint file instead of training one")
+    add_champion_options(parser)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not (SHARED / "sdnet_walls_dev").is_dir():
@@ -218,11 +231,7 @@ def main() -> None:
     )
     pool, test = sdnet["train"], sdnet["test"]
     print(f"SDNET walls: pool {len(pool)} images, test {len(test)} images (split by photo)", flush=True)
-    start = (
-        torch.load(args.champion, weights_only=True)
-        if args.champion
-        else champion(args.size, args.champion_epochs)
-    )
+    start = champion_of(args, args.size)
     adapted = model_from_checkpoint(start)
     reestimate_batch_norms(adapted, pool.images, start["mean"], start["std"])
     adapted_checkpoint = bench_checkpoint(adapted, ARCHITECTURE, args.size)

@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 import torch
-from adaptation import SHARED, champion, folder_splits
+from adaptation import SHARED, add_champion_options, champion_of, folder_splits
 from PIL import Image
 
 from crack_pipeline.vision.data.folder import ImageRef
@@ -61,15 +61,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", type=int, default=224, help="the champion's input side")
-    parser.add_argument("--champion", default=None, help="a checkpoint file instead of training one")
-    parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
+    add_champion_options(parser)
     args = parser.parse_args()
     print(f"{describe_cpu()}; precision {PRECISION}", flush=True)
-    checkpoint = (
-        torch.load(args.champion, weights_only=False)
-        if args.champion
-        else champion(args.size, args.champion_epochs)
-    )
+    checkpoint = champion_of(args, args.size)
     size = checkpoint["input_size"]
     ozgenel = folder_splits("ozgenel", SHARED / "ozgenel_dev", None, SPLITS, size)
     reference = feature_reference(features_of(checkpoint, ozgenel["val"].images))
@@ -98,7 +93,7 @@ def main() -> None:
     ):
         print(
             f"familiarity: {name}: unfamiliar={found['share']:.3f} of {found['n']} tiles "
-            f"(expected {found['expected']})"
+            f"(nominal {found['expected']})"
         )
     print(f"ratio {walls['share'] / same['share']:.2f}" if same["share"] else "ratio undefined (Özgenel: 0)")
 

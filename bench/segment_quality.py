@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from adaptation import SHARED, champion
+from adaptation import SHARED, add_champion_options, champion_of
 from PIL import Image
 from scipy import ndimage
 from trained_run import latest_segmenter
@@ -87,8 +87,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", type=int, default=224, help="the champion's input side")
-    parser.add_argument("--champion", default=None, help="a checkpoint file instead of training one")
-    parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
+    add_champion_options(parser)
     parser.add_argument("--save-champion", default=None, help="write the trained champion here")
     parser.add_argument("--tile", type=int, default=96, help="tile side on the CFD photos, px")
     parser.add_argument("--overlap", type=float, default=TilingConfig.overlap, help="of the tiles")
@@ -110,11 +109,7 @@ def main() -> None:
     masks_config = CrackMaskConfig(segmenter_finds=args.segmenter_finds or None)
     if segmenter and masks_config.segmenter_finds:
         print(f"the segmenter also calls cracked where it traces a crack {args.segmenter_finds} tiles long")
-    checkpoint = (
-        torch.load(args.champion, weights_only=False)
-        if args.champion
-        else champion(args.size, args.champion_epochs)
-    )
+    checkpoint = champion_of(args, args.size)
     if args.save_champion:
         torch.save(checkpoint, args.save_champion)
     cfd = SHARED / "cfd"
