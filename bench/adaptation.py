@@ -36,10 +36,10 @@ from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_keys, scan_sources
 from crack_pipeline.vision.data.splitting import stratified_group_split
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_recall
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
-from crack_pipeline.vision.models.inference import crack_probabilities_and_features, inference_model
-from crack_pipeline.vision.models.precision import Precision, describe_cpu
+from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.training.config import TrainConfig
@@ -90,9 +90,9 @@ def champion(size: int, epochs: int | None) -> dict:
         pretrained=True,
     )
     checkpoint = bench_checkpoint(result.model, ARCHITECTURE, size, result)
-    val_p, _ = predict(checkpoint, splits["val"])
+    val_p, _ = checkpoint_probabilities_and_features(checkpoint, splits["val"])
     checkpoint["threshold"] = {"value": threshold_for_recall(splits["val"].labels.numpy(), val_p, 0.99)}
-    test_p, _ = predict(checkpoint, splits["test"])
+    test_p, _ = checkpoint_probabilities_and_features(checkpoint, splits["test"])
     m = binary_metrics(splits["test"].labels.numpy(), test_p, checkpoint["threshold"]["value"])
     print(
         f"Özgenel champion: trained in {time.perf_counter() - started:.0f} s, Özgenel test accuracy "
@@ -116,19 +116,6 @@ def champion_of(args: argparse.Namespace, size: int) -> dict:
     )
 
 
-def predict(checkpoint: dict, data: ImageTensors) -> tuple[np.ndarray, np.ndarray]:
-    precision = Precision.resolve("auto", "inference")
-    model = inference_model(checkpoint, precision)
-    return crack_probabilities_and_features(
-        model,
-        get_spec(checkpoint["architecture"]).head,
-        data.images,
-        checkpoint["mean"],
-        checkpoint["std"],
-        precision,
-    )
-
-
 def fine_tune(start: dict | None, labelled: ImageTensors, config: TrainConfig) -> dict:
     model = model_from_checkpoint(start).train() if start else create_model(ARCHITECTURE, pretrained=True)
     torch.manual_seed(config.seed)
@@ -137,7 +124,7 @@ def fine_tune(start: dict | None, labelled: ImageTensors, config: TrainConfig) -
 
 
 def scores(checkpoint: dict, test: ImageTensors, threshold: float) -> dict[str, float]:
-    p, _ = predict(checkpoint, test)
+    p, _ = checkpoint_probabilities_and_features(checkpoint, test)
     m = binary_metrics(test.labels.numpy(), p, threshold)
     return {"balanced_accuracy": m["balanced_accuracy"], "roc_auc": m["roc_auc"], "recall": m["recall"]}
 
@@ -170,7 +157,9 @@ def curve(
         if strategy == "random" or model is None:
             picks = rng.choice(remaining, size=extra, replace=False)
         else:
-            p, features = predict(model, pool.subset([pool.paths[i] for i in remaining]))
+            p, features = checkpoint_probabilities_and_features(
+                model, pool.subset([pool.paths[i] for i in remaining])
+            )
             picks = remaining[
                 labelling_order(p, features, model.get("threshold", {}).get("value", 0.5))[:extra]
             ]
@@ -182,7 +171,7 @@ def curve(
             )
             continue
         model = fine_tune(start, labelled, config)
-        p_labelled, _ = predict(model, labelled)
+        p_labelled, _ = checkpoint_probabilities_and_features(model, labelled)
         site = recalibrate(labelled.labels.numpy(), p_labelled, 0.95)
         model["threshold"] = {"value": 0.5}
         point = {"labels": budget, **scores(model, test, 0.5)}

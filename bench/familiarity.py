@@ -20,11 +20,11 @@ from adaptation import SHARED, add_champion_options, champion_of, folder_splits
 from PIL import Image
 
 from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
 from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
-from crack_pipeline.vision.models.inference import crack_probabilities_and_features, inference_model
-from crack_pipeline.vision.models.precision import Precision, describe_cpu
-from crack_pipeline.vision.models.registry import get_spec
+from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.transfer.familiarity import (
     feature_reference,
     reference_distances,
@@ -35,25 +35,22 @@ PRECISION = "fp32"
 SPLITS = {"train": 0.7, "val": 0.15, "test": 0.15}  # adaptation.champion's
 
 
-def features_of(checkpoint: dict, images: torch.Tensor) -> np.ndarray:
-    precision = Precision.resolve(PRECISION, "inference")
-    head = get_spec(checkpoint["architecture"]).head
-    model = inference_model(checkpoint, precision)
-    return crack_probabilities_and_features(
-        model, head, images, checkpoint["mean"], checkpoint["std"], precision
-    )[1]
+def features_of(checkpoint: dict, data: ImageTensors) -> np.ndarray:
+    return checkpoint_probabilities_and_features(checkpoint, data, PRECISION)[1]
 
 
-def cfd_crops(size: int) -> torch.Tensor:
+def cfd_crops(size: int) -> ImageTensors:
     """The left and right 227-px squares of each CFD photo (480 x 320), resized to the model's input."""
-    crops = []
+    crops, names = [], []
     for path in sorted((SHARED / "cfd" / "images").glob("*.jpg")):
         photo = Image.open(path).convert("RGB")
         top = (photo.height - 227) // 2
         for left in (0, photo.width - 227):
             square = photo.crop((left, top, left + 227, top + 227)).resize((size, size), Image.BILINEAR)
             crops.append(np.asarray(square))
-    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+            names.append(f"{path.name}@{left}")
+    images = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+    return ImageTensors(images, torch.ones(len(names), dtype=torch.int64), names)  # labels unused
 
 
 def main() -> None:
@@ -67,7 +64,7 @@ def main() -> None:
     checkpoint = champion_of(args, args.size)
     size = checkpoint["input_size"]
     ozgenel = folder_splits("ozgenel", SHARED / "ozgenel_dev", None, SPLITS, size)
-    reference = feature_reference(features_of(checkpoint, ozgenel["val"].images))
+    reference = feature_reference(features_of(checkpoint, ozgenel["val"]))
     print(f"reference: {len(reference['vectors'])} Özgenel validation images, limit {reference['limit']:.4f}")
 
     tiles: list[np.ndarray] = []
@@ -80,7 +77,7 @@ def main() -> None:
         tile_features=lambda features: tiles.append(reference_distances(reference, features)),
     )
     same = unfamiliar_share(
-        reference, reference_distances(reference, features_of(checkpoint, ozgenel["test"].images))
+        reference, reference_distances(reference, features_of(checkpoint, ozgenel["test"]))
     )
     walls = unfamiliar_share(reference, np.concatenate(tiles))
     pavement = unfamiliar_share(

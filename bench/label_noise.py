@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import torch
-from adaptation import ARCHITECTURE, SHARED, ozgenel_recipe, predict
+from adaptation import ARCHITECTURE, SHARED, ozgenel_recipe
 from fitted import bench_checkpoint
 from sklearn.metrics import roc_auc_score
 
@@ -27,6 +27,7 @@ from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_keys, scan_sources
 from crack_pipeline.vision.data.tensor_cache import decode_listed
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
 from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.loop import fit
@@ -70,7 +71,8 @@ def main() -> None:
             config,
             pretrained=True,
         )
-        p, _ = predict(bench_checkpoint(result.model, ARCHITECTURE, args.size, result), scored)
+        checkpoint = bench_checkpoint(result.model, ARCHITECTURE, args.size, result)
+        p, _ = checkpoint_probabilities_and_features(checkpoint, scored)
         probability[[position[k] for k in scored.paths]] = p
         auc = roc_auc_score(scored.labels.numpy(), p)
         print(

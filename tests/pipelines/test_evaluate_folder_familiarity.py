@@ -13,35 +13,34 @@ def test_an_unlike_folder_is_warned_of_a_like_one_not_and_a_model_without_refere
     caplog.set_level(logging.INFO, logger="crack_pipeline")
     rng = np.random.default_rng(0)
     seen, unseen = np.abs(rng.normal(size=(4, 64))), np.abs(rng.normal(size=(4, 64)))
-    checkpoint = {"feature_reference": feature_reference(clustered(seen, 200, rng))}
+    reference = feature_reference(clustered(seen, 200, rng))
 
-    unlike = familiarity(checkpoint, clustered(unseen, 50, rng), [], 0.1)
+    unlike = familiarity(reference, clustered(unseen, 50, rng), [], 0.1)
     assert unlike["n"] == 50 and unlike["share"] > 0.9 and unlike["warn_from"] == 0.1
     assert f"unfamiliar={unlike['share']:.3f} of 50 tiles" in caplog.text
     assert "this folder is unlike the images the model was chosen on" in caplog.text
     caplog.clear()
     half = clustered(np.concatenate([seen[:2], unseen[:2]]), 50, rng)  # half of it of an unseen kind
-    share = familiarity(checkpoint, half, [], 1.0)["share"]
+    share = familiarity(reference, half, [], 1.0)["share"]
     assert 0.3 < share < 0.7 and "is unlike" not in caplog.text
-    assert familiarity(checkpoint, half, [], share)["share"] == share
+    assert familiarity(reference, half, [], share)["share"] == share
     assert "is unlike" in caplog.text, "a warning from that share on"
     caplog.clear()
-    reference = checkpoint["feature_reference"]
     photo = reference_distances(reference, clustered(unseen, 30, rng))  # a photo's 30 tiles
     tiles = clustered(seen, 10, rng)  # 10 images of one tile
-    mixed = familiarity(checkpoint, tiles, [photo], 0.1)
+    mixed = familiarity(reference, tiles, [photo], 0.1)
     each = np.concatenate([reference_distances(reference, tiles), photo]) > reference["limit"]
     assert mixed["n"] == 40 and mixed["share"] == each.mean() > 0.6, "each tile counts, the photo's 30 too"
     caplog.clear()
-    like = familiarity(checkpoint, clustered(seen, 50, rng), [], 0.1)
+    like = familiarity(reference, clustered(seen, 50, rng), [], 0.1)
     assert like["share"] < 0.1 and "unfamiliar=" in caplog.text and "is unlike" not in caplog.text
     caplog.clear()
-    assert familiarity(checkpoint, clustered(unseen, 50, rng), [], None)["share"] > 0.9
+    assert familiarity(reference, clustered(unseen, 50, rng), [], None)["share"] > 0.9
     assert "is unlike" not in caplog.text, "null: never warns"
 
-    assert familiarity({}, clustered(seen, 5, rng), [], 0.1) is None
+    assert familiarity(None, clustered(seen, 5, rng), [], 0.1) is None
     assert "familiarity not judged (the model records no feature reference)" in caplog.text
     nothing = np.empty((0, 0), dtype=np.float32)  # what a folder's tensors give when no image is of one tile
-    assert familiarity(checkpoint, nothing, [photo], 0.1)["n"] == 30, "photos alone"
-    assert familiarity(checkpoint, nothing, [], 0.1) is None
+    assert familiarity(reference, nothing, [photo], 0.1)["n"] == 30, "photos alone"
+    assert familiarity(reference, nothing, [], 0.1) is None
     assert "familiarity not judged (no image)" in caplog.text

@@ -110,7 +110,7 @@ def evaluate_folder(
             metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
     whole = ~np.isin(data.paths, large.path)
     metrics["unfamiliar"] = familiarity(
-        checkpoint, features[whole], tile_distances, evaluate_folder.get("unfamiliar_share")
+        reference, features[whole], tile_distances, evaluate_folder.get("unfamiliar_share")
     )
     label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
     if len(label_next):
@@ -126,7 +126,7 @@ def evaluate_folder(
 
 
 def familiarity(
-    checkpoint: dict[str, Any],
+    reference: dict[str, Any] | None,
     features: np.ndarray,
     tile_distances: list[np.ndarray],
     warn_from: float | None,
@@ -134,9 +134,8 @@ def familiarity(
     """How many of the folder's tiles (an image within one tile, by its N x D `features`; a photo cut into
     tiles, by each of its `tile_distances`) lie farther from the model's validation images, in its features,
     than all but 1 % of those; logged, and a warning from a share of `warn_from`
-    (`evaluate_folder.unfamiliar_share`). None when the model records no reference (trained before it was
-    kept) or there is no image."""
-    reference = checkpoint.get("feature_reference")
+    (`evaluate_folder.unfamiliar_share`). `reference`: the model's `feature_reference`. None when the model
+    records none (trained before it was kept) or there is no image."""
     if reference is None:
         logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")
         return None
