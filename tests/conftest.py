@@ -143,7 +143,7 @@ def default_run(tmp_path_factory) -> DefaultRun:
     """`kedro run` once, on tiny synthetic data with two variants (small_cnn, small_cnn_b; 2 epochs each),
     shared by the tests that read its outputs; they may add runs of their own but change nothing it wrote."""
     project = make_project(tmp_path_factory.mktemp("default_run"))
-    use_tiny_training(project, variants=("small_cnn", "small_cnn_b"))
+    use_tiny_training(project, variants=("small_cnn", "small_cnn_b"), test_time_views=2)
     with contextlib.chdir(project), logged_lines() as lines:
         run_session(project, TINY_SYNTH)
     return DefaultRun(project, lines)
@@ -158,11 +158,12 @@ def use_tiny_training(
     variants: tuple[str, ...] = ("small_cnn",),
     epochs: int = 2,
     image_size: int = 64,
+    test_time_views: int = 1,
     **defaults,
 ) -> None:
     """conf/local training settings of the pipeline tests: the `variants` only (`small_cnn_b` defined too),
     `image_size` px, batches of 8, fp32, no progress bars, `epochs` each (merged into conf/base's entries,
-    which keep their others)."""
+    which keep their others), p(crack) over `test_time_views` views."""
     models = {name: {"training": {"epochs": epochs}} for name in variants}
     models["small_cnn_b"] = {**SMALL_CNN_B, "training": {**SMALL_CNN_B["training"], "epochs": epochs}}
     settings = {
@@ -170,6 +171,7 @@ def use_tiny_training(
             "variants": list(variants),
             "image_size": image_size,
             "workers": 1,
+            "test_time_views": test_time_views,
             "defaults": {"batch_size": 8, "progress": False, "precision": "fp32", **defaults},
             "models": models,
         }

@@ -15,6 +15,7 @@ from mlflow.models import infer_signature
 
 from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_sheets
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint, threshold_basis
+from crack_pipeline.vision.models.inference import views_of
 
 REGISTERED_MODEL = "crack-classifier"
 CHAMPION_ALIAS = "champion"
@@ -102,6 +103,8 @@ def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:
     }
     tags["input_size"] = str(checkpoint["input_size"])
     tags["normalisation"] = f"mean {list(checkpoint['mean'])} std {list(checkpoint['std'])}"
+    # The threshold holds for logits averaged over these views (vision.models.inference.DIHEDRAL_VIEWS).
+    tags["test_time_views"] = str(views_of(checkpoint))
     if "threshold" in checkpoint:
         threshold = checkpoint["threshold"]
         tags["decision_threshold"] = repr(float(threshold["value"]))

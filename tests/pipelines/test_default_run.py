@@ -71,6 +71,7 @@ def test_each_variant_has_a_self_describing_checkpoint_with_its_decision_thresho
         assert checkpoint["input_size"] == 64 and checkpoint["patch_side"] == 64
         assert checkpoint["precision"] == "fp32" and checkpoint["train_config"]["epochs"] == 2
         assert len(checkpoint["data_fingerprint"]) == len(checkpoint["split_fingerprint"]) == 64
+        assert checkpoint["test_time_views"] == 2, "the run's train.test_time_views"
         threshold = checkpoint["threshold"]
         assert 0 < threshold["value"] <= 1 and threshold["target_recall"] == 0.99
         assert threshold["chosen_on"] == "validation" and threshold["validation_recall"] >= 0.99
@@ -98,7 +99,7 @@ def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_
             f"name='crack-classifier' and tag.checkpoint_id='{checkpoint['checkpoint_id']}'"
         )
         assert float(version.tags["decision_threshold"]) == pytest.approx(checkpoint["threshold"]["value"])
-        assert version.tags["input_size"] == "64"
+        assert version.tags["input_size"] == "64" and version.tags["test_time_views"] == "2"
         assert version.tags["normalisation"] == "mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5]"
     # The explanation's scores land in the run too, the crack masks' among them.
     first = versions(default_run.project, "data/08_reporting/explain_quality.json")[0]  # the default run's

@@ -28,6 +28,7 @@ from crack_pipeline.vision.evaluation.metrics import (
 from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.cam_progress import CamProgressConfig, cam_progress
 from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
+from crack_pipeline.vision.models.inference import check_views
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import REGISTRY, create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
@@ -140,13 +141,18 @@ def train_variant(
         train: `params:train` — the shared `defaults`, the `resume_dir` for per-epoch checkpoints, the
             `target_recall` the decision threshold is chosen for on the validation split, and `processes`:
             replicas training together (DistributedDataParallel; 1: this process alone); `cam_progress`:
-            heatmaps of a few validation images after every `every` epochs.
+            heatmaps of a few validation images after every `every` epochs; `test_time_views`: how many
+            mirrored and turned views of an image the model's p(crack) averages, from its threshold on.
         device: `params:device` — where it trains (auto, cpu, cuda[:k]).
         name: the variant's name (its namespace).
     Returns:
         The self-describing checkpoint (with its decision threshold), the per-epoch history and its plot.
     """
     check_matches(split_tensors, split_manifest)
+    try:
+        views = check_views(train.get("test_time_views", 1))
+    except ValueError as error:
+        raise ConfigError(f"train.{error}") from None
     settings = variant_settings(train, variant)
     config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
     spec = get_spec(variant["architecture"])
@@ -219,6 +225,7 @@ def train_variant(
         precision=result.precision,
         train_seconds=result.train_seconds,
         train_images_per_second=result.train_images_per_second,
+        test_time_views=views,
     )
     if progress is not None and progress.epochs:
         checkpoint["cam_progress"] = progress.state_dict()

@@ -19,6 +19,7 @@ from crack_pipeline.vision.models.inference import (
     crack_probabilities,
     crack_probabilities_and_features,
     inference_model,
+    views_of,
 )
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import get_spec
@@ -30,7 +31,9 @@ def checkpoint_probabilities(
     """p(crack) for every image, with the checkpoint's own normalisation, in eval mode, on `device`. The
     images must be at the size the model was trained at."""
     model, resolved = _inference(checkpoint, data, precision, device)
-    return crack_probabilities(model, data.images, checkpoint["mean"], checkpoint["std"], resolved)
+    return crack_probabilities(
+        model, data.images, checkpoint["mean"], checkpoint["std"], resolved, views=views_of(checkpoint)
+    )
 
 
 def checkpoint_probabilities_and_features(
@@ -41,7 +44,7 @@ def checkpoint_probabilities_and_features(
     model, resolved = _inference(checkpoint, data, precision, device)
     head = get_spec(checkpoint["architecture"]).head
     return crack_probabilities_and_features(
-        model, head, data.images, checkpoint["mean"], checkpoint["std"], resolved
+        model, head, data.images, checkpoint["mean"], checkpoint["std"], resolved, views=views_of(checkpoint)
     )
 
 

@@ -23,7 +23,7 @@ from crack_pipeline.vision.explain.photos import (
 )
 from crack_pipeline.vision.explain.quality import explainer_for
 from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate
-from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
+from crack_pipeline.vision.models.inference import crack_probabilities, inference_model, views_of
 from crack_pipeline.vision.models.precision import Precision
 
 
@@ -96,18 +96,23 @@ class PhotoExplainer:
         go to `skipped` (name -> reason)."""
         checkpoint, tiling, batch_size = self.checkpoint, self.tiling, self.batch_size
         photos = tiled_photos(items, tiling, checkpoint["input_size"], skipped)
+        views = views_of(checkpoint)
         for chunk in _chunks(photos, batch_size):
             tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))
             whole = np.concatenate([np.full(len(photo.grid), photo.scope == "photo") for photo in chunk])
+            # A photo's tiles are classified first (their p(crack) chooses which to explain); a patch's
+            # p(crack) comes with its CAM, unless the model averages views (a CAM sees one).
+            classified = whole if views == 1 else np.ones(len(tiles), dtype=bool)
             probabilities = np.full(len(tiles), np.nan)
-            if whole.any():
-                probabilities[whole] = crack_probabilities(
+            if classified.any():
+                probabilities[classified] = crack_probabilities(
                     self.classifier,
-                    tiles[whole],
+                    tiles[classified],
                     checkpoint["mean"],
                     checkpoint["std"],
                     self.forward,
                     batch_size,
+                    views,
                 )
             # Tiles of whole photos answer "where are the cracks?"; those that cannot add to the map are
             # skipped.
@@ -122,7 +127,7 @@ class PhotoExplainer:
                     result = explainer.explain(tiles[batch], wanted[start : start + step])
                     cams[method].extend(result.heatmaps)
                     for i, probability in zip(batch, result.probabilities, strict=True):
-                        if not whole[i]:  # a patch's p(crack) comes with its CAM
+                        if not classified[i]:
                             probabilities[i] = probability
             position = {int(i): k for k, i in enumerate(selected)}
             explanations, first = [], 0

@@ -37,7 +37,11 @@ from crack_pipeline.vision.explain.tiling import (
     cut_tiles,
     resize_heatmap,
 )
-from crack_pipeline.vision.models.inference import crack_probabilities_and_features, inference_model
+from crack_pipeline.vision.models.inference import (
+    crack_probabilities_and_features,
+    inference_model,
+    views_of,
+)
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import get_spec
 
@@ -265,6 +269,7 @@ def classify_photos(
             checkpoint["std"],
             resolved,
             batch_size,
+            views_of(checkpoint),
         )
         if tile_features is not None:
             tile_features(features)

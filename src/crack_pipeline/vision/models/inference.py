@@ -1,5 +1,6 @@
 """Inference: a checkpoint's model made ready for it (batch norms folded into their convolutions, the fastest
-memory layout), the input normalisation, and logits and p(crack) of uint8 images in batches."""
+memory layout), the input normalisation, and logits and p(crack) of uint8 images in batches, each image seen
+as it is or averaged over its mirrored and turned views (test-time views)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,35 @@ def inference_model(checkpoint: dict[str, Any], precision: Precision) -> nn.Modu
     return precision.prepare(fold_batch_norms(model_from_checkpoint(checkpoint)))
 
 
+# A square's eight symmetries, ordered so that the first 1, 2 and 4 are groups of their own: as it is,
+# mirrored left-right, both mirrors and the half turn, then the quarter turns and the diagonal mirrors. A
+# crack is a crack whichever way the photo was taken, so averaging a model's logits over these views steadies
+# p(crack), at the cost of one forward pass each (README, "Test-time views").
+DIHEDRAL_VIEWS: tuple[Callable[[torch.Tensor], torch.Tensor], ...] = (
+    lambda x: x,
+    lambda x: x.flip(-1),
+    lambda x: x.flip(-2),
+    lambda x: x.flip((-2, -1)),
+    lambda x: x.transpose(-2, -1),
+    lambda x: x.rot90(1, (-2, -1)),
+    lambda x: x.rot90(-1, (-2, -1)),
+    lambda x: x.flip((-2, -1)).transpose(-2, -1),
+)
+VIEW_COUNTS = (1, 2, 4, 8)
+
+
+def check_views(views: int) -> int:
+    if type(views) is not int or views not in VIEW_COUNTS:
+        raise ValueError(f"test_time_views: {views!r}; one of {', '.join(map(str, VIEW_COUNTS))}")
+    return views
+
+
+def views_of(checkpoint: dict[str, Any]) -> int:
+    """How many views the checkpoint's model averages (chosen at training, its threshold set with them;
+    1 for a checkpoint from before they existed)."""
+    return check_views(checkpoint.get("test_time_views", 1))
+
+
 def normalizer(mean, std) -> Callable[[torch.Tensor], torch.Tensor]:
     """Float images in [0, 1] to the model's input scale."""
     mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
@@ -55,25 +85,41 @@ def normalizer(mean, std) -> Callable[[torch.Tensor], torch.Tensor]:
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
+    model: nn.Module,
+    images: torch.Tensor,
+    mean,
+    std,
+    precision: Precision,
+    batch_size: int = 64,
+    views: int = 1,
 ) -> torch.Tensor:
-    """Logits (float32, N x classes) for uint8 N x 3 x S x S images, in eval mode, at `precision`."""
+    """Logits (float32, N x classes) for uint8 N x 3 x S x S images, in eval mode, at `precision`,
+    averaged over the first `views` of DIHEDRAL_VIEWS (one view after another over all images)."""
     model.eval()
     normalise = normalizer(mean, std)
     outputs = []
     step = precision.images_per_pass(batch_size, *images.shape[-2:])
-    for start in range(0, len(images), step):
-        batch = precision.batch(normalise(images[start : start + step].float().div_(255)))
-        with precision.autocast():
-            outputs.append(model(batch).float().cpu())
-    return torch.cat(outputs) if outputs else torch.empty((0, 2))
+    for view in DIHEDRAL_VIEWS[: check_views(views)]:
+        for start in range(0, len(images), step):
+            batch = precision.batch(normalise(view(images[start : start + step]).float().div_(255)))
+            with precision.autocast():
+                outputs.append(model(batch).float().cpu())
+    if not outputs:
+        return torch.empty((0, 2))
+    return torch.cat(outputs).view(views, len(images), -1).mean(0)
 
 
 def crack_probabilities(
-    model: nn.Module, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
+    model: nn.Module,
+    images: torch.Tensor,
+    mean,
+    std,
+    precision: Precision,
+    batch_size: int = 64,
+    views: int = 1,
 ) -> np.ndarray:
-    """p(crack) of each uint8 N x 3 x S x S image, forward passes only."""
-    return crack_probability_of(predict_logits(model, images, mean, std, precision, batch_size))
+    """p(crack) of each uint8 N x 3 x S x S image, forward passes only (`views`: see predict_logits)."""
+    return crack_probability_of(predict_logits(model, images, mean, std, precision, batch_size, views))
 
 
 def crack_probability_of(logits: torch.Tensor) -> np.ndarray:
@@ -81,21 +127,30 @@ def crack_probability_of(logits: torch.Tensor) -> np.ndarray:
 
 
 def crack_probabilities_and_features(
-    model: nn.Module, head: str, images: torch.Tensor, mean, std, precision: Precision, batch_size: int = 64
+    model: nn.Module,
+    head: str,
+    images: torch.Tensor,
+    mean,
+    std,
+    precision: Precision,
+    batch_size: int = 64,
+    views: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """p(crack) of each image and what the classifier `head` (a dotted module path) sees of it: the
-    model's own feature vector (N x D float32; a feature map averaged over its positions), in the same
-    forward passes."""
+    model's own feature vector (N x D float32; a feature map averaged over its positions, and over the
+    `views`), in the same forward passes."""
     seen: list[torch.Tensor] = []
     hook = model.get_submodule(head).register_forward_pre_hook(
         lambda _module, inputs: seen.append(_pooled(inputs[0]).float().cpu())
     )
     try:
-        logits = predict_logits(model, images, mean, std, precision, batch_size)
+        logits = predict_logits(model, images, mean, std, precision, batch_size, views)
     finally:
         hook.remove()
-    features = torch.cat(seen).numpy() if seen else np.empty((0, 0), dtype=np.float32)
-    return crack_probability_of(logits), features
+    if not seen:
+        return crack_probability_of(logits), np.empty((0, 0), dtype=np.float32)
+    features = torch.cat(seen)
+    return crack_probability_of(logits), features.view(views, len(images), -1).mean(0).numpy()
 
 
 def _pooled(features: torch.Tensor) -> torch.Tensor:

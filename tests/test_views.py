@@ -1,0 +1,112 @@
+"""Test-time views: p(crack) averaged over an image's mirrored and turned views, as its checkpoint says."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
+from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.models.inference import (
+    DIHEDRAL_VIEWS,
+    VIEW_COUNTS,
+    check_views,
+    crack_probabilities_and_features,
+    predict_logits,
+    views_of,
+)
+from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.registry import create_model, get_spec
+
+FP32 = Precision("fp32")
+SPEC = get_spec("small_cnn")
+MIRROR, UPSIDE_DOWN, HALF_TURN, QUARTER_TURN, DIAGONAL = (DIHEDRAL_VIEWS[i] for i in (1, 2, 3, 5, 4))
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    """A small_cnn with random weights: nothing about it is symmetric."""
+    torch.manual_seed(0)
+    return create_model("small_cnn", num_classes=2).eval()
+
+
+@pytest.fixture(scope="module")
+def images():
+    seeded = torch.Generator().manual_seed(1)
+    return torch.randint(0, 256, (5, 3, 48, 48), dtype=torch.uint8, generator=seeded)
+
+
+def logits(model, images, views=1):
+    return predict_logits(model, images, SPEC.mean, SPEC.std, FP32, views=views)
+
+
+def test_the_first_one_two_four_and_eight_views_are_distinct_and_each_a_group():
+    square = torch.arange(25.0).view(1, 1, 5, 5)
+    seen = [view(square) for view in DIHEDRAL_VIEWS]
+    assert len({tuple(v.flatten().tolist()) for v in seen}) == 8
+    for count in VIEW_COUNTS:
+        first = {tuple(v.flatten().tolist()) for v in seen[:count]}
+        for a in DIHEDRAL_VIEWS[:count]:
+            for b in DIHEDRAL_VIEWS[:count]:
+                assert tuple(a(b(square)).flatten().tolist()) in first, f"the first {count} are not closed"
+
+
+def test_views_average_the_logits_of_each_view(untrained, images):
+    for count in (2, 4, 8):
+        each = torch.stack([logits(untrained, view(images).contiguous()) for view in DIHEDRAL_VIEWS[:count]])
+        torch.testing.assert_close(logits(untrained, images, count), each.mean(0), rtol=1e-4, atol=1e-5)
+
+
+def test_averaged_views_make_p_crack_blind_to_the_photos_orientation(untrained, images):
+    plain = logits(untrained, images)
+    assert not torch.allclose(plain, logits(untrained, QUARTER_TURN(images)), atol=1e-3), "not symmetric"
+    for count, turns in ((2, [MIRROR]), (4, [MIRROR, UPSIDE_DOWN, HALF_TURN]), (8, [QUARTER_TURN, DIAGONAL])):
+        averaged = logits(untrained, images, count)
+        for turn in turns:
+            torch.testing.assert_close(logits(untrained, turn(images), count), averaged, rtol=1e-4, atol=1e-5)
+    # And what the classifier sees of an image, averaged over the same views.
+    _, features = crack_probabilities_and_features(
+        untrained, SPEC.head, images, SPEC.mean, SPEC.std, FP32, views=8
+    )
+    _, turned = crack_probabilities_and_features(
+        untrained, SPEC.head, QUARTER_TURN(images), SPEC.mean, SPEC.std, FP32, views=8
+    )
+    assert features.shape[0] == len(images)
+    np.testing.assert_allclose(turned, features, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("views", [0, 3, 16, True, "4", 4.0])
+def test_only_one_two_four_or_eight_views(views):
+    with pytest.raises(ValueError, match=r"test_time_views: .*; one of 1, 2, 4, 8"):
+        check_views(views)
+
+
+def test_a_checkpoint_is_inferred_with_the_views_it_was_given(trained_checkpoint):
+    sample = [render_sample(SynthConfig(image_size=96, seed=5), i % 2 == 0, i) for i in range(1, 7)]
+    images = torch.from_numpy(np.stack([s.image for s in sample])).permute(0, 3, 1, 2).contiguous()
+    data = ImageTensors(images, torch.zeros(len(images), dtype=torch.int64), [str(i) for i in range(6)])
+    turned = ImageTensors(QUARTER_TURN(images).contiguous(), data.labels, data.paths)
+    assert views_of(trained_checkpoint) == 1, "a checkpoint without the setting: as it is"
+    plain = checkpoint_probabilities(trained_checkpoint, data, "fp32")
+    assert not np.allclose(plain, checkpoint_probabilities(trained_checkpoint, turned, "fp32"), atol=1e-4)
+    eight = {**trained_checkpoint, "test_time_views": 8}
+    averaged = checkpoint_probabilities(eight, data, "fp32")
+    np.testing.assert_allclose(checkpoint_probabilities(eight, turned, "fp32"), averaged, atol=1e-5)
+    assert not np.allclose(averaged, plain, atol=1e-4)
+
+
+def test_explain_scores_a_patch_with_the_models_views_not_its_cams_one(trained_checkpoint, tmp_path):
+    eight = {**trained_checkpoint, "test_time_views": 8}
+    samples = [render_sample(SynthConfig(image_size=96, seed=6), i % 2 == 0, i) for i in range(1, 5)]
+    names = [f"p{i}.png" for i in range(len(samples))]
+    for name, sample in zip(names, samples, strict=True):
+        Image.fromarray(sample.image).save(tmp_path / name)
+    items = [ImageRef(name, tmp_path / name) for name in names]
+    result = explain_images(eight, items, ["layercam"], 0.5, precision="fp32", sanity_images=2)
+    images = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).contiguous()
+    data = ImageTensors(images, torch.zeros(len(names), dtype=torch.int64), names)
+    found = result.predictions.set_index("file").loc[names, "crack_probability"].to_numpy()
+    np.testing.assert_allclose(found, checkpoint_probabilities(eight, data, "fp32"), atol=1e-4)
