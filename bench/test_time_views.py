@@ -7,7 +7,7 @@ Printed per view count: Özgenel test balanced accuracy at that threshold and at
 the threshold, SDNET2018 walls' (../shared/data/sdnet_walls_dev, never trained on) balanced accuracy and
 ROC-AUC, and images per second. Last: `ratio <Özgenel test mistakes with 1 view / with 4 views>`.
 
-    .venv/bin/python bench/test_time_views.py --champion champion.pt      # about 10 min on 2 cores
+    .venv/bin/python bench/test_time_views.py --champion champion.pt      # about 4 min on 2 cores
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ each split by parent photo (70/15/15, seed 42). For each recipe:
   - trained on one domain, tested on every domain's test split;
   - trained on all domains but one (leave-one-domain-out), tested on the one left out.
 Printed: balanced accuracy at the model's own decision threshold (recall 0.99 on its validation split, as
-the pipeline chooses it) and ROC-AUC, per cell. Recipes:
+the pipeline chooses it) and ROC-AUC, per cell, p(crack) over the recipe's test-time views. Recipes:
   today    the real-data recipe before this bench (conf/ozgenel: EfficientNet-Lite0; domains simply pooled)
   project  the general recipe (conf/general: every domain seen equally often per epoch)
 Last line: `ratio <mean leave-one-out balanced accuracy of project / of today>`.
@@ -53,14 +53,15 @@ PROJECT = Path(__file__).resolve().parents[1]
 RECIPES = {"today": "ozgenel", "project": "general"}  # recipe -> the environment that holds it
 
 
-def recipe_config(env: str, epochs: int | None, architecture: str | None) -> tuple[str, TrainConfig]:
-    """The recipe's architecture (or `architecture`: same recipe, another model size) and settings."""
+def recipe_config(env: str, epochs: int | None, architecture: str | None) -> tuple[str, TrainConfig, int]:
+    """The recipe's architecture (or `architecture`: same recipe, another model size), settings and
+    test-time views."""
     train = environment_parameters(env)["train"]
     (variant,) = train["variants"]
     values = variant_settings(train, train["models"][variant])
     values.update(progress=False, **({"epochs": epochs} if epochs else {}))
     chosen = architecture or train["models"][variant]["architecture"]
-    return chosen, settings_from(TrainConfig, values, env)
+    return chosen, settings_from(TrainConfig, values, env), train.get("test_time_views", 1)
 
 
 def domain_splits(max_train: int, size: int, synthetic_per_class: int) -> dict[str, dict[str, ImageTensors]]:
@@ -107,6 +108,7 @@ def train_and_score(
     train: ImageTensors,
     val: ImageTensors,
     tests: dict[str, ImageTensors],
+    views: int = 1,
 ) -> tuple[dict[str, dict], float]:
     spec = get_spec(architecture)
     torch.manual_seed(config.seed)
@@ -117,7 +119,7 @@ def train_and_score(
     model = inference_model(checkpoint, precision)
 
     def probabilities(data: ImageTensors) -> np.ndarray:
-        return crack_probabilities(model, data.images, spec.mean, spec.std, precision)
+        return crack_probabilities(model, data.images, spec.mean, spec.std, precision, views=views)
 
     threshold = threshold_for_recall(val.labels.numpy(), probabilities(val), 0.99)
     scores = {}
@@ -157,7 +159,7 @@ def main() -> None:
     tests = {d: splits[d]["test"] for d in domains}
     left_out_means = {}
     for recipe in args.recipes.split(","):
-        architecture, config = recipe_config(RECIPES[recipe], args.epochs, args.architecture)
+        architecture, config, views = recipe_config(RECIPES[recipe], args.epochs, args.architecture)
         rows = []
         cells = [(d, [d]) for d in domains] + [
             (f"all but {d}", [o for o in domains if o != d]) for d in domains
@@ -167,7 +169,7 @@ def main() -> None:
                 continue
             train = pooled([splits[d]["train"] for d in trained_on])
             val = pooled([splits[d]["val"] for d in trained_on])
-            scores, seconds = train_and_score(architecture, config, train, val, tests)
+            scores, seconds = train_and_score(architecture, config, train, val, tests, views)
             rows.append(
                 {
                     "recipe": recipe,

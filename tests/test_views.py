@@ -5,21 +5,29 @@ import pytest
 import torch
 from PIL import Image
 
+from crack_pipeline.pipelines.train.nodes import train_variant
 from crack_pipeline.vision.data.folder import ImageRef
-from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
+from crack_pipeline.vision.evaluation.evaluate import (
+    checkpoint_probabilities,
+    checkpoint_probabilities_and_features,
+)
+from crack_pipeline.vision.explain.photos import classify_photos, tiled_photos
 from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate
 from crack_pipeline.vision.models.inference import (
     DIHEDRAL_VIEWS,
     VIEW_COUNTS,
     check_views,
     crack_probabilities_and_features,
+    inference_model,
     predict_logits,
     views_of,
 )
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
+from crack_pipeline.vision.settings import ConfigError
 
 FP32 = Precision("fp32")
 SPEC = get_spec("small_cnn")
@@ -40,7 +48,8 @@ def images():
 
 
 def logits(model, images, views=1):
-    return predict_logits(model, images, SPEC.mean, SPEC.std, FP32, views=views)
+    """In passes of 2 images: a mean taken across the wrong axis would show."""
+    return predict_logits(model, images, SPEC.mean, SPEC.std, FP32, batch_size=2, views=views)
 
 
 def test_the_first_one_two_four_and_eight_views_are_distinct_and_each_a_group():
@@ -69,10 +78,10 @@ def test_averaged_views_make_p_crack_blind_to_the_photos_orientation(untrained, 
             torch.testing.assert_close(logits(untrained, turn(images), count), averaged, rtol=1e-4, atol=1e-5)
     # And what the classifier sees of an image, averaged over the same views.
     _, features = crack_probabilities_and_features(
-        untrained, SPEC.head, images, SPEC.mean, SPEC.std, FP32, views=8
+        untrained, SPEC.head, images, SPEC.mean, SPEC.std, FP32, batch_size=2, views=8
     )
     _, turned = crack_probabilities_and_features(
-        untrained, SPEC.head, QUARTER_TURN(images), SPEC.mean, SPEC.std, FP32, views=8
+        untrained, SPEC.head, QUARTER_TURN(images), SPEC.mean, SPEC.std, FP32, batch_size=2, views=8
     )
     assert features.shape[0] == len(images)
     np.testing.assert_allclose(turned, features, rtol=1e-4, atol=1e-5)
@@ -82,6 +91,15 @@ def test_averaged_views_make_p_crack_blind_to_the_photos_orientation(untrained, 
 def test_only_one_two_four_or_eight_views(views):
     with pytest.raises(ValueError, match=r"test_time_views: .*; one of 1, 2, 4, 8"):
         check_views(views)
+    with pytest.raises(ConfigError, match=r"train\.test_time_views: .*; one of 1, 2, 4, 8"):
+        train_variant({}, None, None, None, None, {}, {"test_time_views": views}, "cpu", "v")
+
+
+def test_quarter_turns_need_square_images(untrained):
+    wide = torch.zeros(1, 3, 32, 48, dtype=torch.uint8)
+    assert logits(untrained, wide, 4).shape == (1, 2)
+    with pytest.raises(ValueError, match="square"):
+        logits(untrained, wide, 8)
 
 
 def test_a_checkpoint_is_inferred_with_the_views_it_was_given(trained_checkpoint):
@@ -93,9 +111,39 @@ def test_a_checkpoint_is_inferred_with_the_views_it_was_given(trained_checkpoint
     plain = checkpoint_probabilities(trained_checkpoint, data, "fp32")
     assert not np.allclose(plain, checkpoint_probabilities(trained_checkpoint, turned, "fp32"), atol=1e-4)
     eight = {**trained_checkpoint, "test_time_views": 8}
-    averaged = checkpoint_probabilities(eight, data, "fp32")
-    np.testing.assert_allclose(checkpoint_probabilities(eight, turned, "fp32"), averaged, atol=1e-5)
+    averaged, features = checkpoint_probabilities_and_features(eight, data, "fp32")
+    np.testing.assert_allclose(checkpoint_probabilities(eight, data, "fp32"), averaged)
+    again, turned_features = checkpoint_probabilities_and_features(eight, turned, "fp32")
+    np.testing.assert_allclose(again, averaged, atol=1e-5)
+    np.testing.assert_allclose(turned_features, features, rtol=1e-4, atol=1e-5)
     assert not np.allclose(averaged, plain, atol=1e-4)
+
+
+def test_a_photos_tiles_are_scored_with_the_models_views(trained_checkpoint, tmp_path):
+    photo = render_photo(SynthConfig(image_size=96, seed=3), 200, 250, cracks=1)
+    Image.fromarray(photo.image).save(tmp_path / "deck.png")
+    ref = ImageRef("deck.png", tmp_path / "deck.png")
+    eight = {**trained_checkpoint, "test_time_views": 8}
+    tiling = TilingConfig().at_scale_of(eight)
+    (tiled,) = tiled_photos([ref], tiling, 96, {})
+    assert len(tiled.grid) > 1
+    by_tile = {}
+    for views in (1, 8):
+        by_tile[views] = crack_probabilities_and_features(
+            inference_model(eight, FP32),
+            SPEC.head,
+            torch.from_numpy(tiled.tiles),
+            SPEC.mean,
+            SPEC.std,
+            FP32,
+            views=views,
+        )
+    seen = []
+    found, _ = classify_photos(eight, [ref], TilingConfig(), precision="fp32", tile_features=seen.append)
+    probabilities, features = by_tile[8]
+    assert found["deck.png"] == pytest.approx(aggregate(probabilities, tiling.aggregate, tiling.top_k))
+    np.testing.assert_allclose(seen[0], features, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(by_tile[1][1], features, atol=1e-4), "the views change what the tiles show"
 
 
 def test_explain_scores_a_patch_with_the_models_views_not_its_cams_one(trained_checkpoint, tmp_path):

@@ -148,11 +148,11 @@ def train_variant(
     Returns:
         The self-describing checkpoint (with its decision threshold), the per-epoch history and its plot.
     """
-    check_matches(split_tensors, split_manifest)
     try:
         views = check_views(train.get("test_time_views", 1))
     except ValueError as error:
         raise ConfigError(f"train.{error}") from None
+    check_matches(split_tensors, split_manifest)
     settings = variant_settings(train, variant)
     config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
     spec = get_spec(variant["architecture"])

@@ -65,6 +65,7 @@ VIEW_COUNTS = (1, 2, 4, 8)
 
 
 def check_views(views: int) -> int:
+    """`views` if it is a count of DIHEDRAL_VIEWS that forms a group (VIEW_COUNTS), else a ValueError."""
     if type(views) is not int or views not in VIEW_COUNTS:
         raise ValueError(f"test_time_views: {views!r}; one of {', '.join(map(str, VIEW_COUNTS))}")
     return views
@@ -96,17 +97,19 @@ def predict_logits(
     """Logits (float32, N x classes) for uint8 N x 3 x S x S images, in eval mode, at `precision`,
     averaged over the first `views` of DIHEDRAL_VIEWS (one view after another over all images)."""
     model.eval()
+    if check_views(views) > 4 and images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"{views} views turn images a quarter: they must be square, not {images.shape[-2:]}")
     normalise = normalizer(mean, std)
     outputs = []
     step = precision.images_per_pass(batch_size, *images.shape[-2:])
-    for view in DIHEDRAL_VIEWS[: check_views(views)]:
+    for view in DIHEDRAL_VIEWS[:views]:
         for start in range(0, len(images), step):
             batch = precision.batch(normalise(view(images[start : start + step]).float().div_(255)))
             with precision.autocast():
                 outputs.append(model(batch).float().cpu())
     if not outputs:
         return torch.empty((0, 2))
-    return torch.cat(outputs).view(views, len(images), -1).mean(0)
+    return _mean_over_views(outputs, views)
 
 
 def crack_probabilities(
@@ -149,8 +152,13 @@ def crack_probabilities_and_features(
         hook.remove()
     if not seen:
         return crack_probability_of(logits), np.empty((0, 0), dtype=np.float32)
-    features = torch.cat(seen)
-    return crack_probability_of(logits), features.view(views, len(images), -1).mean(0).numpy()
+    return crack_probability_of(logits), _mean_over_views(seen, views).numpy()
+
+
+def _mean_over_views(passes: list[torch.Tensor], views: int) -> torch.Tensor:
+    """N x D: the mean over the views of what passes over all images, one view after another, gave."""
+    together = torch.cat(passes)
+    return together.view(views, len(together) // views, -1).mean(0)
 
 
 def _pooled(features: torch.Tensor) -> torch.Tensor:
