@@ -21,6 +21,7 @@ from crack_pipeline.vision.models.inference import (
     VIEW_COUNTS,
     check_views,
     crack_probabilities_and_features,
+    describe_views,
     inference_model,
     predict_logits,
     views_of,
@@ -108,9 +109,11 @@ def test_a_checkpoint_is_inferred_with_the_views_it_was_given(trained_checkpoint
     data = ImageTensors(images, torch.zeros(len(images), dtype=torch.int64), [str(i) for i in range(6)])
     turned = ImageTensors(QUARTER_TURN(images).contiguous(), data.labels, data.paths)
     assert views_of(trained_checkpoint) == 1, "a checkpoint without the setting: as it is"
+    assert describe_views(trained_checkpoint) == "p(crack) of each image as it is"
     plain = checkpoint_probabilities(trained_checkpoint, data, "fp32")
     assert not np.allclose(plain, checkpoint_probabilities(trained_checkpoint, turned, "fp32"), atol=1e-4)
     eight = {**trained_checkpoint, "test_time_views": 8}
+    assert describe_views(eight) == "p(crack) averaged over 8 test-time views"
     averaged, features = checkpoint_probabilities_and_features(eight, data, "fp32")
     np.testing.assert_allclose(checkpoint_probabilities(eight, data, "fp32"), averaged)
     again, turned_features = checkpoint_probabilities_and_features(eight, turned, "fp32")

@@ -211,9 +211,8 @@ def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(defaul
     assert (fields["n"], fields["tiled"]) == ("9", "1")
     champion = client_of(default_run.project).get_model_version_by_alias("crack-classifier", "champion")
     threshold = float(champion.tags["decision_threshold"])
-    assert any(
-        f"threshold {threshold:.4f}, the model's (recall 0.99 on validation)" in line for line in lines
-    )
+    used = f"64 px, p(crack) averaged over 2 test-time views, threshold {threshold:.4f}, the model's"
+    assert any(f"{used} (recall 0.99 on validation)" in line for line in lines)
     project = default_run.project
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
     assert metrics["at_threshold"]["threshold"] == threshold and metrics["at_half"]["threshold"] == 0.5
@@ -284,6 +283,9 @@ def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again
     write(photos, "notes.txt", b"inspection notes")
     lines = run_again({"explain": {"input_dir": str(photos)}}, "explain")
     assert "explain input: scanned 5 files, kept 4 (crack 1, no_crack 0), skipped 1" in lines
+    assert any(
+        "tiles of 64 px, p(crack) averaged over 2 test-time views, threshold" in line for line in lines
+    )
     assert any(
         line.startswith("  kept, exact duplicates (each kept in the same split as its copy): 2")
         for line in lines

@@ -25,6 +25,7 @@ from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.figures import grid
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
+from crack_pipeline.vision.models.inference import describe_views
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
 from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
@@ -73,10 +74,11 @@ def evaluate_folder(
         probability[row[path]] = p
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     logger.info(
-        "evaluate_folder: model %s (version %s) at %d px, %s",
+        "evaluate_folder: model %s (version %s) at %d px, %s, %s",
         checkpoint["variant"],
         checkpoint.get("model_version"),
         checkpoint["input_size"],
+        describe_views(checkpoint),
         describe_threshold(threshold),
     )
     labels = kept.set_index("path").label

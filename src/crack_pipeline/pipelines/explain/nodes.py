@@ -21,6 +21,7 @@ from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
+from crack_pipeline.vision.models.inference import describe_views
 from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
 
@@ -41,12 +42,13 @@ def explanation_setup(
     tiles = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
     threshold = decision_threshold(checkpoint, explain.get("threshold"), "explain.threshold")
     logger.info(
-        "explain: model %s (version %s), %s at %s, tiles of %d px, %s",
+        "explain: model %s (version %s), %s at %s, tiles of %d px, %s, %s",
         checkpoint["variant"],
         checkpoint.get("model_version"),
         ", ".join(methods),
         layer,
         tiles.tile_size,
+        describe_views(checkpoint),
         describe_threshold(threshold),
     )
     return checkpoint, tiles, threshold, methods

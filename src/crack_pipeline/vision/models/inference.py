@@ -77,6 +77,14 @@ def views_of(checkpoint: dict[str, Any]) -> int:
     return check_views(checkpoint.get("test_time_views", 1))
 
 
+def describe_views(checkpoint: dict[str, Any]) -> str:
+    """For a log line: `p(crack) averaged over 4 test-time views`, or `p(crack) of each image as it is`."""
+    views = views_of(checkpoint)
+    return (
+        "p(crack) of each image as it is" if views == 1 else f"p(crack) averaged over {views} test-time views"
+    )
+
+
 def normalizer(mean, std) -> Callable[[torch.Tensor], torch.Tensor]:
     """Float images in [0, 1] to the model's input scale."""
     mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
