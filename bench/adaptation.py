@@ -6,6 +6,7 @@ part (30 %): a model is fine-tuned on 0, 25, 50, 100, 200 and 400 pool images wh
     uncertain and mutually different pool images, in rounds from one budget to the next);
   - starting from the Özgenel champion (EfficientNet-Lite0 fine-tuned on Özgenel with conf/ozgenel's recipe;
     trained here once, or `--champion FILE` a checkpoint) or from ImageNet.
+Every model scores with conf/ozgenel's test-time views (a `--champion FILE` with its own).
 Each point: balanced accuracy and ROC-AUC on the test photos, at p(crack) 0.5 (the fine-tuning loss weighs
 the classes equally) and, from 25 labels on, at the threshold recalibrated on the labels for recall 0.95
 (vision/transfer/recalibration.py). 0 labels: the champion at its own decision threshold; ImageNet: chance.
@@ -39,11 +40,12 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_recall
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.inference import views_of
 from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.training.config import TrainConfig
-from crack_pipeline.vision.training.loop import fit
+from crack_pipeline.vision.training.loop import FitResult, fit
 from crack_pipeline.vision.transfer.active import labelling_order
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
 from crack_pipeline.vision.transfer.recalibration import recalibrate
@@ -58,6 +60,13 @@ def ozgenel_recipe(epochs: int | None) -> TrainConfig:
     train = environment_parameters("ozgenel")["train"]
     values = variant_settings(train, train["models"][ARCHITECTURE]) | {"progress": False}
     return settings_from(TrainConfig, values | ({"epochs": epochs} if epochs else {}), "ozgenel")
+
+
+def recipe_checkpoint(result: FitResult, size: int) -> dict:
+    """A model fitted here as a checkpoint that scores as conf/ozgenel's would: with its test-time views."""
+    checkpoint = bench_checkpoint(result.model, ARCHITECTURE, size, result)
+    checkpoint["test_time_views"] = environment_parameters("ozgenel")["train"].get("test_time_views", 1)
+    return checkpoint
 
 
 def folder_splits(
@@ -89,7 +98,7 @@ def champion(size: int, epochs: int | None) -> dict:
         config,
         pretrained=True,
     )
-    checkpoint = bench_checkpoint(result.model, ARCHITECTURE, size, result)
+    checkpoint = recipe_checkpoint(result, size)
     val_p, _ = checkpoint_probabilities_and_features(checkpoint, splits["val"])
     checkpoint["threshold"] = {"value": threshold_for_recall(splits["val"].labels.numpy(), val_p, 0.99)}
     test_p, _ = checkpoint_probabilities_and_features(checkpoint, splits["test"])
@@ -120,7 +129,7 @@ def fine_tune(start: dict | None, labelled: ImageTensors, config: TrainConfig) -
     model = model_from_checkpoint(start).train() if start else create_model(ARCHITECTURE, pretrained=True)
     torch.manual_seed(config.seed)
     result = fit(model, get_spec(ARCHITECTURE), labelled, labelled, config, pretrained=True)
-    return bench_checkpoint(result.model, ARCHITECTURE, labelled.images.shape[-1], result)
+    return recipe_checkpoint(result, labelled.images.shape[-1])
 
 
 def scores(checkpoint: dict, test: ImageTensors, threshold: float) -> dict[str, float]:
@@ -224,6 +233,7 @@ def main() -> None:
     adapted = model_from_checkpoint(start)
     reestimate_batch_norms(adapted, pool.images, start["mean"], start["std"])
     adapted_checkpoint = bench_checkpoint(adapted, ARCHITECTURE, args.size)
+    adapted_checkpoint["test_time_views"] = views_of(start)
     before = scores(start, test, start["threshold"]["value"])
     after = scores(adapted_checkpoint, test, start["threshold"]["value"])
     print(f"no labels: the champion {before}; with batch norms re-estimated on the pool {after}", flush=True)
