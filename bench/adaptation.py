@@ -82,11 +82,16 @@ def folder_splits(
     return {split: decoded.subset(image_keys(part)) for split, part in rows.groupby("split")}
 
 
-def champion(size: int, epochs: int | None) -> dict:
-    """The Özgenel champion: EfficientNet-Lite0 fine-tuned on Özgenel (70 / 15 / 15 of its patches)."""
-    splits = folder_splits(
+def ozgenel_splits(size: int) -> dict[str, ImageTensors]:
+    """Özgenel's patches split 70 / 15 / 15 as the champion was trained on them, decoded at `size` px."""
+    return folder_splits(
         "ozgenel", SHARED / "ozgenel_dev", None, {"train": 0.7, "val": 0.15, "test": 0.15}, size
     )
+
+
+def champion(size: int, epochs: int | None) -> dict:
+    """The Özgenel champion: EfficientNet-Lite0 fine-tuned on Özgenel (`ozgenel_splits`)."""
+    splits = ozgenel_splits(size)
     config = ozgenel_recipe(epochs)
     torch.manual_seed(config.seed)
     started = time.perf_counter()

@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 import torch
-from adaptation import SHARED, add_champion_options, champion_of, folder_splits
+from adaptation import SHARED, add_champion_options, champion_of, ozgenel_splits
 from PIL import Image
 
 from crack_pipeline.vision.data.folder import ImageRef
@@ -32,7 +32,6 @@ from crack_pipeline.vision.transfer.familiarity import (
 )
 
 PRECISION = "fp32"
-SPLITS = {"train": 0.7, "val": 0.15, "test": 0.15}  # adaptation.champion's
 
 
 def features_of(checkpoint: dict, data: ImageTensors) -> np.ndarray:
@@ -63,7 +62,7 @@ def main() -> None:
     print(f"{describe_cpu()}; precision {PRECISION}", flush=True)
     checkpoint = champion_of(args, args.size)
     size = checkpoint["input_size"]
-    ozgenel = folder_splits("ozgenel", SHARED / "ozgenel_dev", None, SPLITS, size)
+    ozgenel = ozgenel_splits(size)
     reference = feature_reference(features_of(checkpoint, ozgenel["val"]))
     print(f"reference: {len(reference['vectors'])} Özgenel validation images, limit {reference['limit']:.4f}")
 

@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from adaptation import SHARED, add_champion_options, champion_of, folder_splits
+from adaptation import SHARED, add_champion_options, champion_of, folder_splits, ozgenel_splits
 
-from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_on_validation
 from crack_pipeline.vision.models.inference import VIEW_COUNTS
 from crack_pipeline.vision.models.precision import Precision, describe_cpu
-
-SPLITS = {"train": 0.7, "val": 0.15, "test": 0.15}  # adaptation.champion's
 
 
 def main() -> None:
@@ -37,21 +34,19 @@ def main() -> None:
     print(f"{describe_cpu()}; precision {Precision.resolve(args.precision, 'inference').name}", flush=True)
     checkpoint = champion_of(args, args.size)
     size = checkpoint["input_size"]
-    ozgenel = folder_splits("ozgenel", SHARED / "ozgenel_dev", None, SPLITS, size)
+    ozgenel = ozgenel_splits(size)
     halves = {"train": 0.5, "test": 0.5}  # all of SDNET, in two parts: the champion never saw it
     walls = folder_splits("sdnet_walls", SHARED / "sdnet_walls_dev", r"^(\d+)-", halves, size)
     sdnet = walls["train"].concat(walls["test"])
+    y_val, y_test, y_sdnet = (data.labels.numpy() for data in (ozgenel["val"], ozgenel["test"], sdnet))
     mistakes = {}
     for views in VIEW_COUNTS:
         model = {**checkpoint, "test_time_views": views}
-
-        def scored(data: ImageTensors, model=model):
-            return data.labels.numpy(), checkpoint_probabilities(model, data, args.precision)
-
         started = time.perf_counter()
-        y_val, p_val = scored(ozgenel["val"])
-        y_test, p_test = scored(ozgenel["test"])
-        y_sdnet, p_sdnet = scored(sdnet)
+        p_val, p_test, p_sdnet = (
+            checkpoint_probabilities(model, data, args.precision)
+            for data in (ozgenel["val"], ozgenel["test"], sdnet)
+        )
         rate = (len(y_val) + len(y_test) + len(y_sdnet)) / (time.perf_counter() - started)
         threshold = threshold_on_validation(y_val, p_val, 0.99)["value"]
         test, half = binary_metrics(y_test, p_test, threshold), binary_metrics(y_test, p_test, 0.5)
