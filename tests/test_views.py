@@ -19,10 +19,12 @@ from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate
 from crack_pipeline.vision.models.inference import (
     DIHEDRAL_VIEWS,
     VIEW_COUNTS,
+    ViewAveragedClassifier,
     check_views,
     crack_probabilities_and_features,
     describe_views,
     inference_model,
+    normalizer,
     predict_logits,
     views_of,
 )
@@ -86,6 +88,16 @@ def test_averaged_views_make_p_crack_blind_to_the_photos_orientation(untrained, 
     )
     assert features.shape[0] == len(images)
     np.testing.assert_allclose(turned, features, rtol=1e-4, atol=1e-5)
+
+
+def test_the_registered_form_of_a_model_gives_the_logits_its_views_give(untrained, images):
+    normalised = normalizer(SPEC.mean, SPEC.std)(images.float() / 255)
+    for count in VIEW_COUNTS:
+        with torch.no_grad():
+            registered = ViewAveragedClassifier(untrained, count)(normalised)
+        torch.testing.assert_close(registered, logits(untrained, images, count), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="one of 1, 2, 4, 8"):
+        ViewAveragedClassifier(untrained, 3)
 
 
 @pytest.mark.parametrize("views", [0, 3, 16, True, "4", 4.0])

@@ -15,7 +15,7 @@ from mlflow.models import infer_signature
 
 from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_sheets
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint, threshold_basis
-from crack_pipeline.vision.models.inference import views_of
+from crack_pipeline.vision.models.inference import ViewAveragedClassifier, views_of
 
 REGISTERED_MODEL = "crack-classifier"
 CHAMPION_ALIAS = "champion"
@@ -172,9 +172,13 @@ def promote(checkpoint_id: str) -> str | None:
 
 
 def _log_model(checkpoint: dict[str, Any]) -> str:
-    model = model_from_checkpoint(checkpoint)
+    """Registers the network as its threshold expects it: its logits averaged over its test-time views."""
+    views = views_of(checkpoint)
+    network = model_from_checkpoint(checkpoint)
+    model = network if views == 1 else ViewAveragedClassifier(network, views).eval()
     size = checkpoint["input_size"]
-    example = np.zeros((1, 3, size, size), dtype=np.float32)
+    # Two images: MLflow exports the model with torch.export, which fixes a batch dimension of 1.
+    example = np.zeros((2, 3, size, size), dtype=np.float32)
     with torch.no_grad():
         output = model(torch.from_numpy(example)).numpy()
     info = mlflow.pytorch.log_model(

@@ -23,6 +23,8 @@ from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.inference import normalizer, predict_logits
+from crack_pipeline.vision.models.precision import Precision
 from tests.conftest import image_bytes, line_fields, logged_lines, run_session, write
 
 VARIANTS = ("small_cnn", "small_cnn_b")
@@ -101,6 +103,16 @@ def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_
         assert float(version.tags["decision_threshold"]) == pytest.approx(checkpoint["threshold"]["value"])
         assert version.tags["input_size"] == "64" and version.tags["test_time_views"] == "2"
         assert version.tags["normalisation"] == "mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5]"
+        # The registered model itself gives the logits its threshold was chosen for, a batch at a time.
+        registered = mlflow.pytorch.load_model(f"models:/crack-classifier/{version.version}")
+        images = torch.randint(
+            0, 256, (3, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+        )
+        model = model_from_checkpoint(checkpoint)
+        expected = predict_logits(model, images, (0.5,) * 3, (0.5,) * 3, Precision("fp32"), views=2)
+        with torch.no_grad():
+            served = registered(normalizer((0.5,) * 3, (0.5,) * 3)(images.float() / 255))
+        torch.testing.assert_close(served, expected, rtol=1e-4, atol=1e-5)
     # The explanation's scores land in the run too, the crack masks' among them.
     first = versions(default_run.project, "data/08_reporting/explain_quality.json")[0]  # the default run's
     quality = json.loads(first.read_text())

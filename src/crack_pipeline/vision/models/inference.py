@@ -85,6 +85,19 @@ def describe_views(checkpoint: dict[str, Any]) -> str:
     )
 
 
+class ViewAveragedClassifier(nn.Module):
+    """`network` whose logits are averaged over the first `views` of DIHEDRAL_VIEWS, as predict_logits
+    averages them: what a model is registered as, so that its stored threshold holds for its output."""
+
+    def __init__(self, network: nn.Module, views: int):
+        super().__init__()
+        self.network = network
+        self.views = check_views(views)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.network(view(images)) for view in DIHEDRAL_VIEWS[: self.views]]).mean(0)
+
+
 def normalizer(mean, std) -> Callable[[torch.Tensor], torch.Tensor]:
     """Float images in [0, 1] to the model's input scale."""
     mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
