@@ -19,6 +19,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
+from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
 
@@ -177,6 +178,30 @@ def use_tiny_training(
         }
     }
     (project / "conf/local/parameters_train.yml").write_text(yaml.safe_dump(settings))
+
+
+def versions(project: Path, relative: str) -> list[Path]:
+    """The saved versions of a versioned catalog entry, oldest first, as paths of the file itself."""
+    folder = project / relative
+    return [v / Path(relative).name for v in sorted(folder.iterdir())] if folder.exists() else []
+
+
+def checkpoint_of(project: Path, variant: str) -> dict:
+    (path,) = versions(project, f"data/06_models/{variant}/checkpoint.pt")
+    return TorchCheckpointDataset(filepath=str(path)).load()
+
+
+@pytest.fixture
+def run_again(default_run, monkeypatch):
+    """Another `kedro run` in the default run's project: (params, pipeline) -> the lines it logged."""
+    monkeypatch.chdir(default_run.project)
+
+    def run(params: dict, pipeline: str) -> list[str]:
+        with logged_lines() as lines:
+            run_session(default_run.project, params, pipeline_names=[pipeline])
+        return lines
+
+    return run
 
 
 @pytest.fixture(scope="session")

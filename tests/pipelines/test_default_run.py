@@ -25,20 +25,9 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
-from tests.conftest import image_bytes, line_fields, logged_lines, run_session, write
+from tests.conftest import checkpoint_of, image_bytes, line_fields, logged_lines, run_session, versions, write
 
 VARIANTS = ("small_cnn", "small_cnn_b")
-
-
-def versions(project: Path, relative: str) -> list[Path]:
-    """The saved versions of a versioned catalog entry, oldest first, as paths of the file itself."""
-    folder = project / relative
-    return [v / Path(relative).name for v in sorted(folder.iterdir())] if folder.exists() else []
-
-
-def checkpoint_of(project: Path, variant: str) -> dict:
-    (path,) = versions(project, f"data/06_models/{variant}/checkpoint.pt")
-    return TorchCheckpointDataset(filepath=str(path)).load()
 
 
 def checkpoint_of_latest(project: Path, variant: str) -> dict:
@@ -49,19 +38,6 @@ def checkpoint_of_latest(project: Path, variant: str) -> dict:
 def client_of(project: Path) -> mlflow.MlflowClient:
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     return mlflow.MlflowClient()
-
-
-@pytest.fixture
-def run_again(default_run, monkeypatch):
-    """Another `kedro run` in the default run's project: (params, pipeline) -> the lines it logged."""
-    monkeypatch.chdir(default_run.project)
-
-    def run(params: dict, pipeline: str) -> list[str]:
-        with logged_lines() as lines:
-            run_session(default_run.project, params, pipeline_names=[pipeline])
-        return lines
-
-    return run
 
 
 def test_each_variant_has_a_self_describing_checkpoint_with_its_decision_threshold(default_run):
