@@ -12,7 +12,9 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.evaluation.evaluate import (
     checkpoint_probabilities,
     checkpoint_probabilities_and_features,
+    thresholds_by_views,
 )
+from crack_pipeline.vision.evaluation.metrics import threshold_on_validation
 from crack_pipeline.vision.explain.photos import classify_photos, tiled_photos
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate
@@ -27,6 +29,7 @@ from crack_pipeline.vision.models.inference import (
     normalizer,
     predict_logits,
     views_of,
+    with_views,
 )
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model, get_spec
@@ -173,3 +176,37 @@ def test_explain_scores_a_patch_with_the_models_views_not_its_cams_one(trained_c
     data = ImageTensors(images, torch.zeros(len(names), dtype=torch.int64), names)
     found = result.predictions.set_index("file").loc[names, "crack_probability"].to_numpy()
     np.testing.assert_allclose(found, checkpoint_probabilities(eight, data, "fp32"), atol=1e-4)
+
+
+def test_a_threshold_is_chosen_for_every_view_count_and_scoring_with_one_takes_it(trained_checkpoint):
+    samples = [render_sample(SynthConfig(image_size=96, seed=8), i % 2 == 0, i) for i in range(1, 21)]
+    images = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([int(s.mask is not None) for s in samples])
+    data = ImageTensors(images, labels, [str(i) for i in range(len(samples))])
+    checkpoint = {**trained_checkpoint, "test_time_views": 2}
+    checkpoint["threshold"] = threshold_on_validation(
+        labels.numpy(), checkpoint_probabilities(checkpoint, data), 0.99
+    )
+
+    def choose(found):
+        return threshold_on_validation(labels.numpy(), found, 0.99)
+
+    by_views = thresholds_by_views(checkpoint, data, choose)
+    assert sorted(by_views) == list(VIEW_COUNTS) and by_views[2] is checkpoint["threshold"]
+    for count in VIEW_COUNTS:
+        expected = choose(checkpoint_probabilities({**checkpoint, "test_time_views": count}, data))
+        assert by_views[count]["value"] == pytest.approx(expected["value"])
+    assert len({by_views[count]["value"] for count in VIEW_COUNTS}) == len(VIEW_COUNTS)
+
+    checkpoint["thresholds_by_views"] = by_views
+    assert with_views(checkpoint, None, "explain.test_time_views") is checkpoint
+    assert with_views(checkpoint, 2, "explain.test_time_views") is checkpoint
+    faster = with_views(checkpoint, 1, "explain.test_time_views")
+    assert views_of(faster) == 1 and faster["threshold"] is by_views[1] and views_of(checkpoint) == 2
+    with pytest.raises(ConfigError, match=r"explain\.test_time_views: 3; one of 1, 2, 4, 8"):
+        with_views(checkpoint, 3, "explain.test_time_views")
+    older = {key: value for key, value in checkpoint.items() if key != "thresholds_by_views"}
+    with pytest.raises(
+        ConfigError, match=r"explain\.test_time_views: 1, but model small_cnn has no threshold"
+    ):
+        with_views(older, 1, "explain.test_time_views")

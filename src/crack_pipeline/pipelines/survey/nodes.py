@@ -30,6 +30,7 @@ from crack_pipeline.vision.explain.survey import (
     record_name,
     survey_saves,
 )
+from crack_pipeline.vision.models.inference import views_of
 from crack_pipeline.vision.settings import settings_from
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ def explain_survey_photos(
             **mask_settings(masks, segmenter),
             "mm_per_pixel": explain.get("mm_per_pixel"),
             "severity_bands": explain.get("severity_bands"),
+            # Only when set: a survey begun before the setting existed continues as it began.
+            **({"test_time_views": views_of(checkpoint)} if explain.get("test_time_views") else {}),
         }
     )
     # Built first: a bad setting stops the run before a survey is started with it.

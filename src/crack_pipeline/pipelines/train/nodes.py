@@ -20,7 +20,10 @@ from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
+from crack_pipeline.vision.evaluation.evaluate import (
+    checkpoint_probabilities_and_features,
+    thresholds_by_views,
+)
 from crack_pipeline.vision.evaluation.metrics import (
     threshold_for_false_alarms,
     threshold_on_validation,
@@ -232,13 +235,18 @@ def train_variant(
     probabilities, features = checkpoint_probabilities_and_features(checkpoint, val, device=device)
     # What evaluate_folder judges a new folder's familiarity by (vision.transfer.familiarity).
     checkpoint["feature_reference"] = feature_reference(features)
-    if one_class is not None:
-        threshold = threshold_for_false_alarms(val.labels.numpy(), probabilities, one_class.false_alarm_rate)
-    else:
-        threshold = threshold_on_validation(
-            val.labels.numpy(), probabilities, float(train["target_recall"]), domains=val.domains
+
+    def chosen_threshold(found: Any) -> dict[str, Any]:
+        if one_class is not None:
+            return threshold_for_false_alarms(val.labels.numpy(), found, one_class.false_alarm_rate)
+        return threshold_on_validation(
+            val.labels.numpy(), found, float(train["target_recall"]), domains=val.domains
         )
-    checkpoint["threshold"] = threshold
+
+    threshold = checkpoint["threshold"] = chosen_threshold(probabilities)
+    # Chosen the same way for every other view count, so that explain and surveys may score with fewer
+    # views (faster) or more and still meet p(crack) with the threshold made for it (`with_views`).
+    checkpoint["thresholds_by_views"] = thresholds_by_views(checkpoint, val, chosen_threshold, device)
     found = (
         "n/a (no crack in validation)" if not val.labels.any() else f"{threshold['validation_recall']:.3f}"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.evaluation import plots
 from crack_pipeline.vision.evaluation.metrics import binary_metrics
 from crack_pipeline.vision.models.inference import (
+    VIEW_COUNTS,
     crack_probabilities,
     crack_probabilities_and_features,
     inference_model,
@@ -34,6 +35,23 @@ def checkpoint_probabilities(
     return crack_probabilities(
         model, data.images, checkpoint["mean"], checkpoint["std"], resolved, views=views_of(checkpoint)
     )
+
+
+def thresholds_by_views(
+    checkpoint: dict[str, Any],
+    data: ImageTensors,
+    choose: Callable[[np.ndarray], dict[str, Any]],
+    device: str = "cpu",
+) -> dict[int, dict[str, Any]]:
+    """For every view count (VIEW_COUNTS), the threshold `choose` makes of `data`'s p(crack) with that many
+    views; the checkpoint's own count keeps its `threshold`."""
+    own = views_of(checkpoint)
+    return {
+        count: checkpoint["threshold"]
+        if count == own
+        else choose(checkpoint_probabilities({**checkpoint, "test_time_views": count}, data, device=device))
+        for count in VIEW_COUNTS
+    }
 
 
 def checkpoint_probabilities_and_features(

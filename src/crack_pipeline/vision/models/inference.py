@@ -15,6 +15,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.settings import ConfigError
 
 
 def fold_batch_norms(model: nn.Module) -> nn.Module:
@@ -75,6 +76,25 @@ def views_of(checkpoint: dict[str, Any]) -> int:
     """How many views the checkpoint's model averages (chosen at training, its threshold set with them;
     1 for a checkpoint from before they existed)."""
     return check_views(checkpoint.get("test_time_views", 1))
+
+
+def with_views(checkpoint: dict[str, Any], views: int | None, parameter: str) -> dict[str, Any]:
+    """The checkpoint scoring with `views` (the value of `parameter`) instead of its own count, with the
+    threshold training chose for that count on the same validation images; unchanged when None."""
+    if views is None or views == views_of(checkpoint):
+        return checkpoint
+    try:
+        check_views(views)
+    except ValueError as error:
+        raise ConfigError(f"{parameter.rsplit('.', 1)[0]}.{error}") from None
+    thresholds = checkpoint.get("thresholds_by_views", {})
+    if views not in thresholds:
+        raise ConfigError(
+            f"{parameter}: {views}, but model {checkpoint['variant']} has no threshold for {views} views (it "
+            f"was trained before thresholds were chosen per view count): leave it unset to score with the "
+            f"model's own {views_of(checkpoint)}, or retrain the model"
+        )
+    return {**checkpoint, "test_time_views": views, "threshold": thresholds[views]}
 
 
 def describe_views(checkpoint: dict[str, Any]) -> str:

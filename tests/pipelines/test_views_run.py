@@ -1,0 +1,57 @@
+"""Test-time views chosen after training: the default run's models carry a threshold for every view count,
+and explain and surveys score with another count at its own threshold when asked."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+
+from crack_pipeline.datasets.registered_model import ModelRegistry
+from crack_pipeline.vision.data.image_io import png_bytes
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.models.inference import VIEW_COUNTS
+from tests.conftest import checkpoint_of, versions, write
+
+
+def champion(project) -> dict:
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    return ModelRegistry().checkpoint("champion", "test")
+
+
+def test_training_keeps_a_threshold_for_every_view_count(default_run):
+    checkpoint = checkpoint_of(default_run.project, "small_cnn_b")
+    by_views = checkpoint["thresholds_by_views"]
+    assert sorted(by_views) == list(VIEW_COUNTS)
+    assert by_views[2] == checkpoint["threshold"], "the model's own count: its threshold"
+    assert all(by_views[count]["chosen_on"] == "validation" for count in VIEW_COUNTS)
+
+
+def test_explain_scores_with_fewer_views_at_the_threshold_chosen_for_them(default_run, run_again, tmp_path):
+    wall = render_photo(SynthConfig(image_size=64, seed=2, difficulty=0.0), 150, 200, cracks=1)
+    write(tmp_path / "wall", "wall.png", png_bytes(wall.image))
+    settings = {"input_dir": str(tmp_path / "wall"), "test_time_views": 1}
+    lines = run_again({"explain": settings}, "explain")
+    one = champion(default_run.project)["thresholds_by_views"][1]["value"]
+    assert any(
+        f"p(crack) of each image as it is (explain.test_time_views; the model's own: 2), threshold {one:.4f}"
+        in line
+        for line in lines
+    )
+    quality = json.loads(
+        versions(default_run.project, "data/08_reporting/explain_quality.json")[-1].read_text()
+    )
+    assert quality["threshold"]["value"] == pytest.approx(one)
+    with pytest.raises(InputError, match=r"explain\.test_time_views: 3; one of 1, 2, 4, 8"):
+        run_again({"explain": {**settings, "test_time_views": 3}}, "explain")
+
+
+def test_a_survey_keeps_the_views_it_began_with(run_again, tmp_path):
+    photo = render_photo(SynthConfig(image_size=64, seed=4, difficulty=0.0), 120, 150, cracks=1)
+    write(tmp_path / "site", "IMG_0.png", png_bytes(photo.image))
+    survey = {"input_dir": str(tmp_path / "site"), "survey": "fast_pass", "test_time_views": 1}
+    run_again({"explain": survey}, "survey")
+    with pytest.raises(InputError, match=r"started with other settings .*test_time_views: 1 then, None now"):
+        run_again({"explain": {**survey, "test_time_views": None}}, "survey")
