@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 import yaml
@@ -189,6 +190,16 @@ def versions(project: Path, relative: str) -> list[Path]:
 def checkpoint_of(project: Path, variant: str) -> dict:
     (path,) = versions(project, f"data/06_models/{variant}/checkpoint.pt")
     return TorchCheckpointDataset(filepath=str(path)).load()
+
+
+def checkpoint_of_latest(project: Path, variant: str) -> dict:
+    path = versions(project, f"data/06_models/{variant}/checkpoint.pt")[-1]
+    return TorchCheckpointDataset(filepath=str(path)).load()
+
+
+def client_of(project: Path) -> mlflow.MlflowClient:
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    return mlflow.MlflowClient()
 
 
 @pytest.fixture

@@ -105,6 +105,8 @@ def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:
     tags["normalisation"] = f"mean {list(checkpoint['mean'])} std {list(checkpoint['std'])}"
     # The threshold holds for logits averaged over these views (vision.models.inference.DIHEDRAL_VIEWS).
     tags["test_time_views"] = str(views_of(checkpoint))
+    # Versions registered before said nothing here: their model is the plain network, one view.
+    tags["model_output"] = f"logits averaged over {views_of(checkpoint)} test-time views"
     if "threshold" in checkpoint:
         threshold = checkpoint["threshold"]
         tags["decision_threshold"] = repr(float(threshold["value"]))
@@ -187,6 +189,7 @@ def _log_model(checkpoint: dict[str, Any]) -> str:
         input_example=example,
         signature=infer_signature(example, output),
         registered_model_name=REGISTERED_MODEL,
+        serialization_format="pt2",  # torch.export: loads with torch alone, not this project's code
         # Pinned from what is installed: inferring requirements would import-scan the whole environment.
         pip_requirements=[f"{package}=={version(package)}" for package in _REQUIREMENTS],
     )

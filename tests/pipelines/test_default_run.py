@@ -18,26 +18,25 @@ import torch
 from kedro.io.core import DatasetError
 from PIL import Image
 
-from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
-from tests.conftest import checkpoint_of, image_bytes, line_fields, logged_lines, run_session, versions, write
+from tests.conftest import (
+    checkpoint_of,
+    checkpoint_of_latest,
+    client_of,
+    image_bytes,
+    line_fields,
+    logged_lines,
+    run_session,
+    versions,
+    write,
+)
 
 VARIANTS = ("small_cnn", "small_cnn_b")
-
-
-def checkpoint_of_latest(project: Path, variant: str) -> dict:
-    path = versions(project, f"data/06_models/{variant}/checkpoint.pt")[-1]
-    return TorchCheckpointDataset(filepath=str(path)).load()
-
-
-def client_of(project: Path) -> mlflow.MlflowClient:
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    return mlflow.MlflowClient()
 
 
 def test_each_variant_has_a_self_describing_checkpoint_with_its_decision_threshold(default_run):
@@ -88,7 +87,10 @@ def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_
         expected = predict_logits(model, images, (0.5,) * 3, (0.5,) * 3, Precision("fp32"), views=2)
         with torch.no_grad():
             served = registered(normalizer((0.5,) * 3, (0.5,) * 3)(images.float() / 255))
+            alone = registered(normalizer((0.5,) * 3, (0.5,) * 3)(images[:1].float() / 255))
         torch.testing.assert_close(served, expected, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(alone, expected[:1], rtol=1e-4, atol=1e-5)
+        assert version.tags["model_output"] == "logits averaged over 2 test-time views"
     # The explanation's scores land in the run too, the crack masks' among them.
     first = versions(default_run.project, "data/08_reporting/explain_quality.json")[0]  # the default run's
     quality = json.loads(first.read_text())

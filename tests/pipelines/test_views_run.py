@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import json
 
-import mlflow
+import pandas as pd
 import pytest
 
 from crack_pipeline.datasets.registered_model import ModelRegistry
+from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.models.inference import VIEW_COUNTS
-from tests.conftest import checkpoint_of, versions, write
+from crack_pipeline.vision.explain.photos import classify_photos
+from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.inference import VIEW_COUNTS, with_views
+from tests.conftest import checkpoint_of, client_of, versions, write
 
 
 def champion(project) -> dict:
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    client_of(project)  # the project's registry
     return ModelRegistry().checkpoint("champion", "test")
 
 
@@ -30,20 +33,28 @@ def test_training_keeps_a_threshold_for_every_view_count(default_run):
 
 
 def test_explain_scores_with_fewer_views_at_the_threshold_chosen_for_them(default_run, run_again, tmp_path):
-    wall = render_photo(SynthConfig(image_size=64, seed=2, difficulty=0.0), 150, 200, cracks=1)
+    wall = render_photo(SynthConfig(image_size=64, seed=2, difficulty=0.0), 150, 200, cracks=0)
     write(tmp_path / "wall", "wall.png", png_bytes(wall.image))
     settings = {"input_dir": str(tmp_path / "wall"), "test_time_views": 1}
     lines = run_again({"explain": settings}, "explain")
-    one = champion(default_run.project)["thresholds_by_views"][1]["value"]
+    model = champion(default_run.project)
+    one = model["thresholds_by_views"][1]["value"]
     assert any(
         f"p(crack) of each image as it is (explain.test_time_views; the model's own: 2), threshold {one:.4f}"
         in line
         for line in lines
     )
-    quality = json.loads(
-        versions(default_run.project, "data/08_reporting/explain_quality.json")[-1].read_text()
-    )
-    assert quality["threshold"]["value"] == pytest.approx(one)
+    project = default_run.project
+    quality = json.loads(versions(project, "data/08_reporting/explain_quality.json")[-1].read_text())
+    assert quality["threshold"]["value"] == pytest.approx(one) and quality["test_time_views"] == 1
+    (row,) = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-1]).itertuples()
+    ref = [ImageRef("wall.png", tmp_path / "wall" / "wall.png")]
+    found = {}
+    for count in (1, 2):
+        scored, _ = classify_photos(with_views(model, count, "t"), ref, TilingConfig(), precision="fp32")
+        found[count] = scored["wall.png"]
+    assert row.crack_probability == pytest.approx(found[1], abs=1e-6)
+    assert found[1] != pytest.approx(found[2], abs=1e-6), "the count changes p(crack)"
     with pytest.raises(InputError, match=r"explain\.test_time_views: 3; one of 1, 2, 4, 8"):
         run_again({"explain": {**settings, "test_time_views": 3}}, "explain")
 
@@ -53,5 +64,12 @@ def test_a_survey_keeps_the_views_it_began_with(run_again, tmp_path):
     write(tmp_path / "site", "IMG_0.png", png_bytes(photo.image))
     survey = {"input_dir": str(tmp_path / "site"), "survey": "fast_pass", "test_time_views": 1}
     run_again({"explain": survey}, "survey")
-    with pytest.raises(InputError, match=r"started with other settings .*test_time_views: 1 then, None now"):
-        run_again({"explain": {**survey, "test_time_views": None}}, "survey")
+    lines = run_again({"explain": survey}, "survey")
+    assert any("1 photos, 1 done before, 0 to explain" in line for line in lines)
+    for other in (None, 2):  # 2: the model's own, as when unset
+        with pytest.raises(InputError, match=r"other settings \(test_time_views: 1 then, None now\)"):
+            run_again({"explain": {**survey, "test_time_views": other}}, "survey")
+    # Given its own count explicitly, a survey begun without the setting goes on.
+    unset = {**survey, "survey": "own_views", "test_time_views": None}
+    run_again({"explain": unset}, "survey")
+    run_again({"explain": {**unset, "test_time_views": 2}}, "survey")

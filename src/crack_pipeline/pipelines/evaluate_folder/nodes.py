@@ -180,7 +180,7 @@ def recalibrated(scored: ImageTensors, probability: np.ndarray, checkpoint: dict
     estimate = site["cross_fitted"]
     logger.info(
         "evaluate_folder: recalibrated threshold %.4f for recall %.2f on %s; cross-fitted: %s. Use it with "
-        "--params=explain.threshold=%.4f (or evaluate_folder.threshold)",
+        "--params=explain.threshold=%.4f (or evaluate_folder.threshold) with the model's own test-time views",
         site["value"],
         target_recall,
         site["chosen_on"],

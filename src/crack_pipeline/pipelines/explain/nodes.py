@@ -46,6 +46,13 @@ def explanation_setup(
     views = describe_views(checkpoint)
     if views_of(checkpoint) != trained_views:
         views += f" (explain.test_time_views; the model's own: {trained_views})"
+        if explain.get("threshold") is not None:
+            logger.warning(
+                "explain: explain.threshold %s is used on p(crack) with %d views (training chose %.4f)",
+                explain["threshold"],
+                views_of(checkpoint),
+                checkpoint["threshold"]["value"],
+            )
     logger.info(
         "explain: model %s (version %s), %s at %s, tiles of %d px, %s, %s",
         checkpoint["variant"],
@@ -161,6 +168,7 @@ def explain_split(
         "cam_layer": layer,
         "crack_segmenter": segmenter["segmenter_id"] if segmenter else None,
         "threshold": threshold,
+        "test_time_views": views_of(checkpoint),
         "tiling": {**tiling, "tile_size": tiles.tile_size},
         "champion": champion,
         "split": None if explain_input is not None else explain["split"],

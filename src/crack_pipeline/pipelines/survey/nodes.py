@@ -76,6 +76,7 @@ def explain_survey_photos(
     """
     shard = Shard.parse(explain.get("shard"))
     photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
+    own_views = views_of(checkpoint)
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     masks = settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks")
     segmenter = segmenter_to_use(explain, crack_segmenter)
@@ -92,8 +93,8 @@ def explain_survey_photos(
             **mask_settings(masks, segmenter),
             "mm_per_pixel": explain.get("mm_per_pixel"),
             "severity_bands": explain.get("severity_bands"),
-            # Only when set: a survey begun before the setting existed continues as it began.
-            **({"test_time_views": views_of(checkpoint)} if explain.get("test_time_views") else {}),
+            # Only when not the model's own: a survey begun before the setting existed continues as it began.
+            **({"test_time_views": views_of(checkpoint)} if views_of(checkpoint) != own_views else {}),
         }
     )
     # Built first: a bad setting stops the run before a survey is started with it.

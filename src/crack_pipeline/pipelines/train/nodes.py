@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
@@ -119,6 +121,16 @@ def initial_model(
     return model_from_checkpoint(source, where).train(), True, {"reference": str(reference), **origin}
 
 
+def validation_threshold(
+    val: ImageTensors, probability: np.ndarray, one_class: OneClassConfig | None, target_recall: float
+) -> dict[str, Any]:
+    """The decision threshold of a model whose validation p(crack) is `probability`: the fewest false alarms
+    at `target_recall` (per domain too), or a one-class model's share of false alarms."""
+    if one_class is not None:
+        return threshold_for_false_alarms(val.labels.numpy(), probability, one_class.false_alarm_rate)
+    return threshold_on_validation(val.labels.numpy(), probability, target_recall, domains=val.domains)
+
+
 def train_variant(
     split_tensors: dict[str, ImageTensors],
     split_manifest: pd.DataFrame,
@@ -152,9 +164,9 @@ def train_variant(
         The self-describing checkpoint (with its decision threshold), the per-epoch history and its plot.
     """
     try:
-        views = check_views(train.get("test_time_views", 1))
+        views = check_views(train.get("test_time_views", 1), "train.test_time_views")
     except ValueError as error:
-        raise ConfigError(f"train.{error}") from None
+        raise ConfigError(str(error)) from None
     check_matches(split_tensors, split_manifest)
     settings = variant_settings(train, variant)
     config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
@@ -236,13 +248,9 @@ def train_variant(
     # What evaluate_folder judges a new folder's familiarity by (vision.transfer.familiarity).
     checkpoint["feature_reference"] = feature_reference(features)
 
-    def chosen_threshold(found: Any) -> dict[str, Any]:
-        if one_class is not None:
-            return threshold_for_false_alarms(val.labels.numpy(), found, one_class.false_alarm_rate)
-        return threshold_on_validation(
-            val.labels.numpy(), found, float(train["target_recall"]), domains=val.domains
-        )
-
+    chosen_threshold = partial(
+        validation_threshold, val, one_class=one_class, target_recall=float(train["target_recall"])
+    )
     threshold = checkpoint["threshold"] = chosen_threshold(probabilities)
     # Chosen the same way for every other view count, so that explain and surveys may score with fewer
     # views (faster) or more and still meet p(crack) with the threshold made for it (`with_views`).

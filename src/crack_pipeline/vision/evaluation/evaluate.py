@@ -19,7 +19,9 @@ from crack_pipeline.vision.models.inference import (
     VIEW_COUNTS,
     crack_probabilities,
     crack_probabilities_and_features,
+    crack_probability_of,
     inference_model,
+    logits_per_view,
     views_of,
 )
 from crack_pipeline.vision.models.precision import Precision
@@ -44,12 +46,15 @@ def thresholds_by_views(
     device: str = "cpu",
 ) -> dict[int, dict[str, Any]]:
     """For every view count (VIEW_COUNTS), the threshold `choose` makes of `data`'s p(crack) with that many
-    views; the checkpoint's own count keeps its `threshold`."""
+    views (square images, as training makes them); the checkpoint's own count keeps its `threshold`. One
+    pass per view: each count averages the first of the same eight."""
+    model, resolved = _inference(checkpoint, data, "auto", device)
+    each = logits_per_view(
+        model, data.images, checkpoint["mean"], checkpoint["std"], resolved, views=VIEW_COUNTS[-1]
+    )
     own = views_of(checkpoint)
     return {
-        count: checkpoint["threshold"]
-        if count == own
-        else choose(checkpoint_probabilities({**checkpoint, "test_time_views": count}, data, device=device))
+        count: checkpoint["threshold"] if count == own else choose(crack_probability_of(each[:count].mean(0)))
         for count in VIEW_COUNTS
     }
 

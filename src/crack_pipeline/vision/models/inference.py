@@ -65,10 +65,11 @@ DIHEDRAL_VIEWS: tuple[Callable[[torch.Tensor], torch.Tensor], ...] = (
 VIEW_COUNTS = (1, 2, 4, 8)
 
 
-def check_views(views: int) -> int:
-    """`views` if it is a count of DIHEDRAL_VIEWS that forms a group (VIEW_COUNTS), else a ValueError."""
+def check_views(views: int, name: str = "test_time_views") -> int:
+    """`views` if it is a count of DIHEDRAL_VIEWS that forms a group (VIEW_COUNTS), else a ValueError
+    naming the setting `name`."""
     if type(views) is not int or views not in VIEW_COUNTS:
-        raise ValueError(f"test_time_views: {views!r}; one of {', '.join(map(str, VIEW_COUNTS))}")
+        raise ValueError(f"{name}: {views!r}; one of {', '.join(map(str, VIEW_COUNTS))}")
     return views
 
 
@@ -81,12 +82,14 @@ def views_of(checkpoint: dict[str, Any]) -> int:
 def with_views(checkpoint: dict[str, Any], views: int | None, parameter: str) -> dict[str, Any]:
     """The checkpoint scoring with `views` (the value of `parameter`) instead of its own count, with the
     threshold training chose for that count on the same validation images; unchanged when None."""
-    if views is None or views == views_of(checkpoint):
+    if views is None:
         return checkpoint
     try:
-        check_views(views)
+        check_views(views, parameter)
     except ValueError as error:
-        raise ConfigError(f"{parameter.rsplit('.', 1)[0]}.{error}") from None
+        raise ConfigError(str(error)) from None
+    if views == views_of(checkpoint):
+        return checkpoint
     thresholds = checkpoint.get("thresholds_by_views", {})
     if views not in thresholds:
         raise ConfigError(
@@ -137,6 +140,21 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits (float32, N x classes) for uint8 N x 3 x S x S images, in eval mode, at `precision`,
     averaged over the first `views` of DIHEDRAL_VIEWS (one view after another over all images)."""
+    return logits_per_view(model, images, mean, std, precision, batch_size, views).mean(0)
+
+
+@torch.no_grad()
+def logits_per_view(
+    model: nn.Module,
+    images: torch.Tensor,
+    mean,
+    std,
+    precision: Precision,
+    batch_size: int = 64,
+    views: int = 1,
+) -> torch.Tensor:
+    """`views` x N x classes: predict_logits's logits of each of the first `views` views, before their
+    mean (the mean of the first 1, 2 or 4 of 8 is that many views' p(crack), without passes of their own)."""
     model.eval()
     if check_views(views) > 4 and images.shape[-1] != images.shape[-2]:
         raise ValueError(f"{views} views turn images a quarter: they must be square, not {images.shape[-2:]}")
@@ -149,8 +167,8 @@ def predict_logits(
             with precision.autocast():
                 outputs.append(model(batch).float().cpu())
     if not outputs:
-        return torch.empty((0, 2))
-    return _mean_over_views(outputs, views)
+        return torch.empty((views, 0, 2))
+    return _per_view(outputs, views)
 
 
 def crack_probabilities(
@@ -193,13 +211,13 @@ def crack_probabilities_and_features(
         hook.remove()
     if not seen:
         return crack_probability_of(logits), np.empty((0, 0), dtype=np.float32)
-    return crack_probability_of(logits), _mean_over_views(seen, views).numpy()
+    return crack_probability_of(logits), _per_view(seen, views).mean(0).numpy()
 
 
-def _mean_over_views(passes: list[torch.Tensor], views: int) -> torch.Tensor:
-    """N x D: the mean over the views of what passes over all images, one view after another, gave."""
+def _per_view(passes: list[torch.Tensor], views: int) -> torch.Tensor:
+    """views x N x D: what passes over all images, one view after another, gave, by view."""
     together = torch.cat(passes)
-    return together.view(views, len(together) // views, -1).mean(0)
+    return together.view(views, len(together) // views, -1)
 
 
 def _pooled(features: torch.Tensor) -> torch.Tensor:
