@@ -116,6 +116,9 @@ def test_a_one_class_variant_is_fitted_on_clean_images_registered_evaluated_and_
         checkpoint["threshold"]["false_alarm_rate"] == 0.02
         and checkpoint["threshold"]["target_recall"] is None
     )
+    by_views = checkpoint["thresholds_by_views"]  # chosen the same way for every view count
+    assert sorted(by_views) == [1, 2, 4, 8]
+    assert all(threshold["false_alarm_rate"] == 0.02 for threshold in by_views.values())
     assert set(checkpoint["train_config"]["one_class"]) >= {"bank_patches", "false_alarm_rate"}
     assert "epochs" not in checkpoint["train_config"], "no training settings it never used"
     metrics = latest_json(kedro_project, "data/08_reporting/patch_memory/evaluation_metrics.json")
