@@ -129,6 +129,9 @@ def test_a_one_class_variant_is_fitted_on_clean_images_registered_evaluated_and_
         "name='crack-classifier' and tag.variant='patch_memory'"
     )
     assert version.tags["decision_threshold_for"] == "false alarms 0.02 on clean validation images"
+    registered = mlflow.pytorch.load_model(f"models:/crack-classifier/{version.version}")
+    for count in (1, 3):  # its nearest-patch search exports with any batch size
+        assert registered(torch.zeros(count, 3, 96, 96)).shape == (count, 2)
 
     explain_alone = {**TINY_SYNTH, "explain": {"model": "patch_memory"}}
     with pytest.raises(

@@ -93,16 +93,18 @@ class PatchMemory(nn.Module):
         return self.logits_of(self.anomaly_map(x))
 
 
-def nearest_distances(queries: torch.Tensor, bank: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """The Euclidean distance of each row of `queries` to its nearest row of `bank`, in chunks (one matrix
-    product each, never a queries x bank copy of the features)."""
-    bank_norms = (bank * bank).sum(1)
-    nearest = []
-    for start in range(0, len(queries), chunk):
-        part = queries[start : start + chunk]
-        squared = (part * part).sum(1, keepdim=True) + bank_norms - 2 * part @ bank.T
-        nearest.append(squared.amin(1).clamp_min(0).sqrt())
-    return torch.cat(nearest) if nearest else queries.new_empty(0)
+def nearest_distances(queries: torch.Tensor, bank: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """The Euclidean distance of each row of `queries` to its nearest row of `bank`, in chunks of the bank
+    (one matrix product each, never a queries x bank copy of the features). Chunking the fixed-size bank
+    rather than the queries keeps the loop's length independent of the batch, so the registered model
+    (torch.export) takes any number of images."""
+    query_norms = (queries * queries).sum(1, keepdim=True)
+    nearest = queries.new_full(queries.shape[:1], float("inf"))
+    for start in range(0, len(bank), chunk):
+        part = bank[start : start + chunk]
+        squared = query_norms + (part * part).sum(1) - 2 * queries @ part.T
+        nearest = torch.minimum(nearest, squared.amin(1))
+    return nearest.clamp_min(0).sqrt()
 
 
 def greedy_coreset(candidates: torch.Tensor, size: int, dims: int, seed: int) -> torch.Tensor:
