@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from crack_pipeline.pipelines.explain.nodes import explanation_setup
 from crack_pipeline.pipelines.train.nodes import train_variant
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
@@ -26,6 +27,7 @@ from crack_pipeline.vision.models.inference import (
     crack_probabilities_and_features,
     describe_views,
     inference_model,
+    logits_per_view,
     normalizer,
     predict_logits,
     views_of,
@@ -67,6 +69,16 @@ def test_the_first_one_two_four_and_eight_views_are_distinct_and_each_a_group():
         for a in DIHEDRAL_VIEWS[:count]:
             for b in DIHEDRAL_VIEWS[:count]:
                 assert tuple(a(b(square)).flatten().tolist()) in first, f"the first {count} are not closed"
+
+
+def test_each_views_logits_are_those_of_the_turned_images_over_several_passes(untrained, images):
+    each = logits_per_view(untrained, images, SPEC.mean, SPEC.std, FP32, batch_size=2, views=8)
+    assert each.shape == (8, len(images), 2)
+    for view, found in zip(DIHEDRAL_VIEWS, each, strict=True):
+        torch.testing.assert_close(found, logits(untrained, view(images).contiguous()), rtol=1e-4, atol=1e-5)
+    nothing = images[:0]
+    assert logits_per_view(untrained, nothing, SPEC.mean, SPEC.std, FP32, views=4).shape == (4, 0, 2)
+    assert logits(untrained, nothing, 4).shape == (0, 2)
 
 
 def test_views_average_the_logits_of_each_view(untrained, images):
@@ -212,3 +224,22 @@ def test_a_threshold_is_chosen_for_every_view_count_and_scoring_with_one_takes_i
         ConfigError, match=r"explain\.test_time_views: 1, but model small_cnn has no threshold"
     ):
         with_views(older, 1, "explain.test_time_views")
+
+
+def test_a_threshold_given_with_another_view_count_is_used_with_a_warning(trained_checkpoint, caplog):
+    chosen = {
+        count: {"value": count / 10, "target_recall": 0.99, "chosen_on": "validation"}
+        for count in VIEW_COUNTS
+    }
+    checkpoint = {
+        **trained_checkpoint,
+        "test_time_views": 2,
+        "threshold": chosen[2],
+        "thresholds_by_views": chosen,
+    }
+    settings = {"methods": ["layercam"], "test_time_views": 1}
+    prepared, _, threshold, _ = explanation_setup(checkpoint, settings, {})
+    assert views_of(prepared) == 1 and threshold["value"] == 0.1 and "warning" not in caplog.text.lower()
+    prepared, _, threshold, _ = explanation_setup(checkpoint, {**settings, "threshold": 0.3}, {})
+    assert views_of(prepared) == 1 and threshold["value"] == 0.3
+    assert "explain.threshold 0.3 is used on p(crack) with 1 views (training chose 0.1000)" in caplog.text

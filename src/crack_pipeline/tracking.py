@@ -104,9 +104,12 @@ def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:
     tags["input_size"] = str(checkpoint["input_size"])
     tags["normalisation"] = f"mean {list(checkpoint['mean'])} std {list(checkpoint['std'])}"
     # The threshold holds for logits averaged over these views (vision.models.inference.DIHEDRAL_VIEWS).
-    tags["test_time_views"] = str(views_of(checkpoint))
-    # Versions registered before said nothing here: their model is the plain network, one view.
-    tags["model_output"] = f"logits averaged over {views_of(checkpoint)} test-time views"
+    views = views_of(checkpoint)
+    tags["test_time_views"] = str(views)
+    # Versions registered before this tag are the plain network: each image as it is, whatever the views.
+    tags["model_output"] = (
+        "logits of each image as it is" if views == 1 else f"logits averaged over {views} test-time views"
+    )
     if "threshold" in checkpoint:
         threshold = checkpoint["threshold"]
         tags["decision_threshold"] = repr(float(threshold["value"]))

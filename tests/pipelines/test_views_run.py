@@ -54,7 +54,7 @@ def test_explain_scores_with_fewer_views_at_the_threshold_chosen_for_them(defaul
         scored, _ = classify_photos(with_views(model, count, "t"), ref, TilingConfig(), precision="fp32")
         found[count] = scored["wall.png"]
     assert row.crack_probability == pytest.approx(found[1], abs=1e-6)
-    assert found[1] != pytest.approx(found[2], abs=1e-6), "the count changes p(crack)"
+    assert found[1] != pytest.approx(found[2], rel=1e-3), "the count changes p(crack)"
     with pytest.raises(InputError, match=r"explain\.test_time_views: 3; one of 1, 2, 4, 8"):
         run_again({"explain": {**settings, "test_time_views": 3}}, "explain")
 
@@ -72,4 +72,5 @@ def test_a_survey_keeps_the_views_it_began_with(run_again, tmp_path):
     # Given its own count explicitly, a survey begun without the setting goes on.
     unset = {**survey, "survey": "own_views", "test_time_views": None}
     run_again({"explain": unset}, "survey")
-    run_again({"explain": {**unset, "test_time_views": 2}}, "survey")
+    lines = run_again({"explain": {**unset, "test_time_views": 2}}, "survey")
+    assert any("1 photos, 1 done before, 0 to explain" in line for line in lines)

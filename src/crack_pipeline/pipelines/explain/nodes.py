@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 def explanation_setup(
     checkpoint: dict[str, Any], explain: dict[str, Any], tiling: dict[str, Any]
 ) -> tuple[dict[str, Any], TilingConfig, dict[str, Any], list[str]]:
-    """The checkpoint with the CAM layer to explain at, the tiling at its scale, the decision threshold
+    """The checkpoint with the CAM layer to explain at (and, with `explain.test_time_views`, that view count
+    and the threshold chosen for it: `with_views`), the tiling at its scale, the decision threshold
     (`decision_threshold`'s description) and the methods (a one-class model's: its anomaly map), as
     `explain.*` and `tiling.*` ask; logged."""
     methods = methods_for(checkpoint["architecture"], explain["methods"])
@@ -114,8 +115,8 @@ def explain_split(
         checkpoint: the model to explain (the champion, or `explain.model`).
         champion: the registry's champion (version, variant) once any promotion of this run is done: the
             explanation comes after it and records it.
-        explain: `params:explain` — split, methods, target, threshold, max_images, batch_size;
-            crack_masks, mm_per_pixel, severity_bands: how crack pixels are found and measured.
+        explain: `params:explain` — split, methods, target, threshold, test_time_views, max_images,
+            batch_size; crack_masks, mm_per_pixel, severity_bands: how crack pixels are found and measured.
         tiling: `params:tiling` — how images larger than a tile are cut, aggregated and boxed.
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
         device: `params:device` — where the model runs.

@@ -68,7 +68,7 @@ def explain_survey_photos(
     Args:
         survey_progress: the survey's folder as it is (what is done; empty when new).
         explain: `params:explain` — input_dir, survey, shard, and how to explain (methods, threshold,
-            crack_masks, segmenter, mm_per_pixel, severity_bands, batch_size).
+            test_time_views, crack_masks, segmenter, mm_per_pixel, severity_bands, batch_size).
         crack_segmenter: the latest crack segmenter (pipeline `segmenter`), used when `explain.segmenter`.
     Yields:
         The survey's manifest first when new (with its model's heatmaps through training, where recorded),

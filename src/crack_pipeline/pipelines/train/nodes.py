@@ -161,7 +161,8 @@ def train_variant(
         device: `params:device` — where it trains (auto, cpu, cuda[:k]).
         name: the variant's name (its namespace).
     Returns:
-        The self-describing checkpoint (with its decision threshold), the per-epoch history and its plot.
+        The self-describing checkpoint (with its decision threshold, and one for every test-time view
+        count), the per-epoch history and its plot.
     """
     try:
         views = check_views(train.get("test_time_views", 1), "train.test_time_views")

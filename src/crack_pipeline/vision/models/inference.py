@@ -154,7 +154,7 @@ def logits_per_view(
     views: int = 1,
 ) -> torch.Tensor:
     """`views` x N x classes: predict_logits's logits of each of the first `views` views, before their
-    mean (the mean of the first 1, 2 or 4 of 8 is that many views' p(crack), without passes of their own)."""
+    mean (the mean of the first 1, 2 or 4 of 8 is that many views' logits, without passes of their own)."""
     model.eval()
     if check_views(views) > 4 and images.shape[-1] != images.shape[-2]:
         raise ValueError(f"{views} views turn images a quarter: they must be square, not {images.shape[-2:]}")
