@@ -13,6 +13,7 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.evaluation.evaluate import (
     checkpoint_probabilities,
     checkpoint_probabilities_and_features,
+    checkpoint_views,
     thresholds_by_views,
 )
 from crack_pipeline.vision.evaluation.metrics import threshold_on_validation
@@ -25,6 +26,7 @@ from crack_pipeline.vision.models.inference import (
     ViewAveragedClassifier,
     check_views,
     crack_probabilities_and_features,
+    crack_probability_of,
     describe_views,
     inference_model,
     logits_per_view,
@@ -203,8 +205,12 @@ def test_a_threshold_is_chosen_for_every_view_count_and_scoring_with_one_takes_i
     def choose(found):
         return threshold_on_validation(labels.numpy(), found, 0.99)
 
-    by_views = thresholds_by_views(checkpoint, data, choose)
-    assert sorted(by_views) == list(VIEW_COUNTS) and by_views[2] is checkpoint["threshold"]
+    each, features = checkpoint_views(checkpoint, data)
+    by_views = thresholds_by_views(each, choose)
+    assert sorted(by_views) == list(VIEW_COUNTS) and by_views[2] == checkpoint["threshold"]
+    own_probabilities, own_features = checkpoint_probabilities_and_features(checkpoint, data)
+    np.testing.assert_allclose(crack_probability_of(each[:2].mean(0)), own_probabilities, rtol=1e-6)
+    np.testing.assert_allclose(features[:2].mean(0).numpy(), own_features, rtol=1e-6)
     model = inference_model(checkpoint, FP32)
     for count in (1, 4, 8):  # each view's image scored as it is, then averaged
         each = torch.stack([logits(model, view(images).contiguous()) for view in DIHEDRAL_VIEWS[:count]])

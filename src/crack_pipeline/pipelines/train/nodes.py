@@ -22,10 +22,7 @@ from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.evaluate import (
-    checkpoint_probabilities_and_features,
-    thresholds_by_views,
-)
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_views, thresholds_by_views
 from crack_pipeline.vision.evaluation.metrics import (
     threshold_for_false_alarms,
     threshold_on_validation,
@@ -245,17 +242,18 @@ def train_variant(
     )
     if progress is not None and progress.epochs:
         checkpoint["cam_progress"] = progress.state_dict()
-    probabilities, features = checkpoint_probabilities_and_features(checkpoint, val, device=device)
+    # One pass per view of the validation images: the model's own views' p(crack) and features, and every
+    # other count's, so that explain and surveys may score with fewer views (faster) or more and still meet
+    # p(crack) with the threshold made for it (`with_views`).
+    logits, features = checkpoint_views(checkpoint, val, device=device)
     # What evaluate_folder judges a new folder's familiarity by (vision.transfer.familiarity).
-    checkpoint["feature_reference"] = feature_reference(features)
+    checkpoint["feature_reference"] = feature_reference(features[:views].mean(0).numpy())
 
     chosen_threshold = partial(
         validation_threshold, val, one_class=one_class, target_recall=float(train["target_recall"])
     )
-    threshold = checkpoint["threshold"] = chosen_threshold(probabilities)
-    # Chosen the same way for every other view count, so that explain and surveys may score with fewer
-    # views (faster) or more and still meet p(crack) with the threshold made for it (`with_views`).
-    checkpoint["thresholds_by_views"] = thresholds_by_views(checkpoint, val, chosen_threshold, device)
+    checkpoint["thresholds_by_views"] = thresholds_by_views(logits, chosen_threshold)
+    threshold = checkpoint["threshold"] = checkpoint["thresholds_by_views"][views]
     found = (
         "n/a (no crack in validation)" if not val.labels.any() else f"{threshold['validation_recall']:.3f}"
     )

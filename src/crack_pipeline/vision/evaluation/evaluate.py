@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -21,7 +22,7 @@ from crack_pipeline.vision.models.inference import (
     crack_probabilities_and_features,
     crack_probability_of,
     inference_model,
-    logits_per_view,
+    logits_and_features_per_view,
     views_of,
 )
 from crack_pipeline.vision.models.precision import Precision
@@ -40,23 +41,24 @@ def checkpoint_probabilities(
 
 
 def thresholds_by_views(
-    checkpoint: dict[str, Any],
-    data: ImageTensors,
-    choose: Callable[[np.ndarray], dict[str, Any]],
-    device: str = "cpu",
+    logits: torch.Tensor, choose: Callable[[np.ndarray], dict[str, Any]]
 ) -> dict[int, dict[str, Any]]:
-    """For every view count (VIEW_COUNTS), the threshold `choose` makes of `data`'s p(crack) with that many
-    views (square images, as training makes them); the checkpoint's own count keeps its `threshold`. One
-    pass per view: each count averages the first of the same eight."""
-    model, resolved = _inference(checkpoint, data, "auto", device)
-    each = logits_per_view(
-        model, data.images, checkpoint["mean"], checkpoint["std"], resolved, views=VIEW_COUNTS[-1]
+    """For every view count (VIEW_COUNTS), the threshold `choose` makes of the p(crack) that many views
+    give: the mean of the first of `logits` (8 x N x classes, `checkpoint_views`), no pass of its own."""
+    return {count: choose(crack_probability_of(logits[:count].mean(0))) for count in VIEW_COUNTS}
+
+
+def checkpoint_views(
+    checkpoint: dict[str, Any], data: ImageTensors, precision: str = "auto", device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits and classifier features of every image in each of the eight views (8 x N x classes,
+    8 x N x D; square images, as training makes them), one pass per view: the first `views_of(checkpoint)`
+    of them averaged are what `checkpoint_probabilities_and_features` gives."""
+    model, resolved = _inference(checkpoint, data, precision, device)
+    head = get_spec(checkpoint["architecture"]).head
+    return logits_and_features_per_view(
+        model, head, data.images, checkpoint["mean"], checkpoint["std"], resolved, views=VIEW_COUNTS[-1]
     )
-    own = views_of(checkpoint)
-    return {
-        count: checkpoint["threshold"] if count == own else choose(crack_probability_of(each[:count].mean(0)))
-        for count in VIEW_COUNTS
-    }
 
 
 def checkpoint_probabilities_and_features(

@@ -201,17 +201,33 @@ def crack_probabilities_and_features(
     """p(crack) of each image and what the classifier `head` (a dotted module path) sees of it: the
     model's own feature vector (N x D float32; a feature map averaged over its positions, and over the
     `views`), in the same forward passes."""
+    logits, features = logits_and_features_per_view(
+        model, head, images, mean, std, precision, batch_size, views
+    )
+    return crack_probability_of(logits.mean(0)), features.mean(0).numpy()
+
+
+def logits_and_features_per_view(
+    model: nn.Module,
+    head: str,
+    images: torch.Tensor,
+    mean,
+    std,
+    precision: Precision,
+    batch_size: int = 64,
+    views: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`logits_per_view`, and what the classifier `head` sees of each image in each view (views x N x D),
+    from the same forward passes."""
     seen: list[torch.Tensor] = []
     hook = model.get_submodule(head).register_forward_pre_hook(
         lambda _module, inputs: seen.append(_pooled(inputs[0]).float().cpu())
     )
     try:
-        logits = predict_logits(model, images, mean, std, precision, batch_size, views)
+        logits = logits_per_view(model, images, mean, std, precision, batch_size, views)
     finally:
         hook.remove()
-    if not seen:
-        return crack_probability_of(logits), np.empty((0, 0), dtype=np.float32)
-    return crack_probability_of(logits), _per_view(seen, views).mean(0).numpy()
+    return logits, _per_view(seen, views) if seen else torch.empty((views, 0, 0))
 
 
 def _per_view(passes: list[torch.Tensor], views: int) -> torch.Tensor:
