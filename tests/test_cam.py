@@ -103,12 +103,37 @@ def test_probabilities_are_the_models_and_the_map_follows_the_target(trained, cr
     np.testing.assert_allclose(crack.heatmaps[predicted_crack], other.heatmaps[predicted_crack], atol=1e-5)
 
 
+@pytest.mark.parametrize("method", ["gradcam", "ablationcam"])  # the call made in the graph / by a first pass
+def test_predicted_explains_the_class_called_at_the_threshold(trained, cracks, method):
+    images = cracks[0][:6]
+    p_crack = crack_probabilities(trained.eval(), images, SPEC.mean, SPEC.std, Precision("fp32"))
+    threshold = float(np.median(p_crack))  # half the images called each way
+    called = ["crack" if p >= threshold else "no_crack" for p in p_crack]
+    assert 0 < called.count("crack") < len(called)
+    assert any(0.5 <= p < threshold for p in p_crack), "some call differs from the larger logit's"
+
+    def maps(targets, at=0.5):
+        explainer = CamExplainer(
+            trained, SPEC.cam_layer, SPEC.mean, SPEC.std, method, precision=Precision("fp32"), threshold=at
+        )
+        result = explainer.explain(images, targets)
+        explainer.close()
+        return result.heatmaps
+
+    np.testing.assert_allclose(maps(["predicted"] * 6, threshold), maps(called), atol=1e-5)
+    assert not np.allclose(maps(["crack"] * 6), maps(["no_crack"] * 6), atol=1e-3), "the classes' maps differ"
+
+
 def test_unknown_method_and_target():
     model = create_model("small_cnn")
     with pytest.raises(ValueError, match="unknown CAM method"):
         CamExplainer(model, "features", SPEC.mean, SPEC.std, method="magiccam")
     with pytest.raises(ValueError, match="target"):
         CamExplainer(model, "features", SPEC.mean, SPEC.std, target="pores")
+    with pytest.raises(ValueError, match="one target of"):
+        CamExplainer(model, "features", SPEC.mean, SPEC.std).explain(
+            torch.zeros(1, 3, 32, 32, dtype=torch.uint8), ["pores"]
+        )
 
 
 def test_randomised_weights_give_other_heatmaps(trained_checkpoint, cracks):

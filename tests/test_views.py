@@ -8,6 +8,7 @@ from PIL import Image
 from crack_pipeline.pipelines.explain.nodes import explanation_setup
 from crack_pipeline.pipelines.train.nodes import train_variant
 from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.evaluation.evaluate import (
@@ -17,6 +18,8 @@ from crack_pipeline.vision.evaluation.evaluate import (
     thresholds_by_views,
 )
 from crack_pipeline.vision.evaluation.metrics import threshold_on_validation
+from crack_pipeline.vision.explain.cam import CamExplainer
+from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.photos import classify_photos, tiled_photos
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate
@@ -190,6 +193,28 @@ def test_explain_scores_a_patch_with_the_models_views_not_its_cams_one(trained_c
     data = ImageTensors(images, torch.zeros(len(names), dtype=torch.int64), names)
     found = result.predictions.set_index("file").loc[names, "crack_probability"].to_numpy()
     np.testing.assert_allclose(found, checkpoint_probabilities(eight, data, "fp32"), atol=1e-4)
+
+
+def test_explain_gives_a_patch_the_cam_of_the_class_its_views_call(trained_checkpoint, tmp_path):
+    eight = {**trained_checkpoint, "test_time_views": 8}
+    samples = [render_sample(SynthConfig(image_size=96, seed=6), True, i) for i in range(1, 7)]
+    items = []
+    for i, sample in enumerate(samples):
+        Image.fromarray(sample.image).save(tmp_path / f"p{i}.png")
+        items.append(ImageRef(f"p{i}.png", tmp_path / f"p{i}.png"))
+    images = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).contiguous()
+    data = ImageTensors(images, torch.ones(len(items), dtype=torch.int64), [i.name for i in items])
+    p_views = checkpoint_probabilities(eight, data, "fp32")
+    threshold = float(np.median(p_views))  # half of them called clean
+    explainer = PhotoExplainer(eight, ["gradcam"], threshold, precision="fp32")
+    (chunk,) = explainer.explain(items, {})
+    explainer.close()
+    called = [int(p >= threshold) for p in p_views]
+    assert chunk.classes == called and 0 < sum(called) < len(called)
+    cam = CamExplainer(inference_model(eight, FP32), SPEC.cam_layer, SPEC.mean, SPEC.std, precision=FP32)
+    expected = cam.explain(chunk.tiles, [CLASS_NAMES[c] for c in called]).heatmaps
+    cam.close()
+    np.testing.assert_allclose(np.stack(chunk.cams["gradcam"]), expected, atol=1e-5)
 
 
 def test_a_threshold_is_chosen_for_every_view_count_and_scoring_with_one_takes_it(trained_checkpoint):

@@ -25,7 +25,7 @@ from pytorch_grad_cam import (
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK, NO_CRACK
 from crack_pipeline.vision.models.inference import normalizer
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.settings import ConfigError
@@ -40,14 +40,25 @@ METHODS = {
     "scorecam": ScoreCAM,
     "ablationcam": AblationCAM,
 }
-TARGETS = ("predicted", "crack")
+TARGETS = ("predicted", "crack")  # what explain.target may say; an image's own target may also name a class
+CRACK_INDEX = CLASS_NAMES.index(CRACK)
 
 
-class _PredictedClass:
-    """The score of whichever class the model predicts, picked inside the graph (no extra forward)."""
+def called_class(probability: float, threshold: float) -> int:
+    """The class a model calls from its p(crack): crack from the decision threshold on."""
+    return CRACK_INDEX if probability >= threshold else CLASS_NAMES.index(NO_CRACK)
+
+
+class _CalledClass:
+    """The score of the class the model calls at `threshold`, picked inside the graph from one image's
+    logits (no extra forward)."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        return output[..., int(output.argmax(-1))] if output.ndim == 1 else output[:, output.argmax(-1)]
+        probability = float(torch.softmax(output.detach().float(), -1)[CRACK_INDEX])
+        return output[called_class(probability, self.threshold)]
 
 
 @dataclass
@@ -59,7 +70,9 @@ class Explanation:
 class CamExplainer:
     """Heatmaps of `method` for batches of uint8 images, from a model and its CAM layer's name.
 
-    The model is put in eval mode and its parameters are frozen in place.
+    The model is put in eval mode and its parameters are frozen in place. Target "predicted" explains the
+    class the model calls at `threshold` (its decision threshold: a patch with p(crack) 0.9 that a model
+    calls clean at 0.96 is explained as clean, as its caption says); 0.5 is the larger logit.
     """
 
     def __init__(
@@ -71,6 +84,7 @@ class CamExplainer:
         method: str = "gradcam",
         target: str = "predicted",
         precision: Precision | None = None,
+        threshold: float = 0.5,
     ):
         if method not in METHODS:
             raise ConfigError(
@@ -85,32 +99,37 @@ class CamExplainer:
         layer = self.model.get_submodule(cam_layer)
         # Registered before the CAM's own hooks, so that they see the float32 leaf.
         self._hook = layer.register_forward_hook(_float_leaf)
-        self.method, self.target = method, target
+        self.method, self.target, self.threshold = method, target, threshold
         self.normalise = normalizer(mean, std)
         self.cam = METHODS[method](model=self.model, target_layers=[layer])
         if method in ("scorecam", "ablationcam"):
             self.cam.batch_size = 32
 
     def explain(self, images: torch.Tensor, targets: Sequence[str] | None = None) -> Explanation:
-        """Heatmaps and p(crack) for a uint8 N x 3 x H x W batch; `targets` (one of TARGETS per image)
-        overrides the explainer's target image by image."""
+        """Heatmaps and p(crack) for a uint8 N x 3 x H x W batch; `targets` (per image "predicted" or a
+        class name, e.g. the call of a model that averages views) overrides the explainer's target image by
+        image."""
         x = self.precision.batch(self.normalise(images.float().div(255)))
         wanted = list(targets) if targets is not None else [self.target] * len(x)
-        if len(wanted) != len(x) or not set(wanted) <= set(TARGETS):
-            raise ValueError(f"one target of {TARGETS} per image, got {wanted!r} for {len(x)} images")
-        crack = ClassifierOutputTarget(CLASS_NAMES.index("crack"))
+        allowed = ("predicted", *CLASS_NAMES)
+        if len(wanted) != len(x) or not set(wanted) <= set(allowed):
+            raise ValueError(f"one target of {allowed} per image, got {wanted!r} for {len(x)} images")
         if self.method in ("scorecam", "ablationcam", "eigencam") and "predicted" in wanted:
             # These methods score masked copies of the input: fix each image's class first.
             with torch.no_grad(), self.precision.autocast():
-                predicted = self.model(x).argmax(1).tolist()
-            chosen = [ClassifierOutputTarget(c) for c in predicted]
+                logits = self.model(x).float()
+            p_crack = torch.softmax(logits, 1)[:, CRACK_INDEX].tolist()
+            chosen = [ClassifierOutputTarget(called_class(p, self.threshold)) for p in p_crack]
         else:
-            chosen = [_PredictedClass()] * len(x)
-        targets = [crack if want == "crack" else pick for want, pick in zip(wanted, chosen, strict=True)]
+            chosen = [_CalledClass(self.threshold)] * len(x)
+        targets = [
+            pick if want == "predicted" else ClassifierOutputTarget(CLASS_NAMES.index(want))
+            for want, pick in zip(wanted, chosen, strict=True)
+        ]
         with self.precision.autocast():
             heatmaps = self.cam(input_tensor=x, targets=targets)
         logits = self.cam.outputs.detach().float().cpu()
-        probabilities = torch.softmax(logits, dim=1)[:, CLASS_NAMES.index("crack")].numpy()
+        probabilities = torch.softmax(logits, dim=1)[:, CRACK_INDEX].numpy()
         return Explanation(probabilities=probabilities.astype(float), heatmaps=heatmaps.astype(np.float32))
 
     def close(self) -> None:

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK
+from crack_pipeline.vision.explain.cam import called_class
 from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import load_segmenter
 from crack_pipeline.vision.explain.photos import (
@@ -87,7 +89,9 @@ class PhotoExplainer:
         # Each method hooks a copy of its own (built from the checkpoint again it took 3x as long); the
         # explainer prepares it for its precision, which differs from the classifier's in autocast only.
         self.explainers = {
-            method: explainer_for(checkpoint, copy.deepcopy(self.classifier), method, target, self.gradients)
+            method: explainer_for(
+                checkpoint, copy.deepcopy(self.classifier), method, target, self.gradients, threshold
+            )
             for method in methods
         }
 
@@ -117,7 +121,7 @@ class PhotoExplainer:
             # Tiles of whole photos answer "where are the cracks?"; those that cannot add to the map are
             # skipped.
             selected = _tiles_to_explain(chunk, whole, probabilities, tiling)
-            wanted = ["crack" if whole[i] else self.target for i in selected]
+            wanted = [self._explained(whole[i], classified[i], probabilities[i]) for i in selected]
             cams: dict[str, list[np.ndarray]] = {}
             step = self.gradients.images_per_pass(batch_size, *tiles.shape[-2:])
             for method, explainer in self.explainers.items():
@@ -159,10 +163,20 @@ class PhotoExplainer:
                     }
                 )
             classes = [
-                1 if self.target == "crack" or whole[i] or probabilities[i] >= self.threshold else 0
-                for i in selected
+                called_class(probabilities[i], self.threshold)
+                if want == "predicted"
+                else CLASS_NAMES.index(want)
+                for i, want in zip(selected, wanted, strict=True)
             ]
             yield ExplainedChunk(chunk, explanations, tiles[selected], cams, classes)
+
+    def _explained(self, whole: bool, classified: bool, probability: float) -> str:
+        """What a tile's CAM explains: the crack class for a photo's tiles and for target "crack"; else the
+        class the patch is called, from its p(crack) where already scored (with views: theirs, not the
+        CAM's single view), or in the CAM's own pass ("predicted")."""
+        if whole or self.target == CRACK:
+            return CRACK
+        return CLASS_NAMES[called_class(probability, self.threshold)] if classified else "predicted"
 
     def close(self) -> None:
         for explainer in self.explainers.values():

@@ -31,10 +31,15 @@ def _new_scores() -> dict[str, list]:
 
 
 def explainer_for(
-    checkpoint: dict[str, Any], model, method: str, target: str, precision: Precision
+    checkpoint: dict[str, Any],
+    model,
+    method: str,
+    target: str,
+    precision: Precision,
+    threshold: float = 0.5,
 ) -> CamExplainer | AnomalyExplainer:
     """An explainer of `model` by `method` with the checkpoint's CAM layer and normalisation (a one-class
-    model's anomaly map for `anomaly`)."""
+    model's anomaly map for `anomaly`); target "predicted" explains the class called at `threshold`."""
     if method == ANOMALY:
         return AnomalyExplainer(model, checkpoint["mean"], checkpoint["std"], precision)
     return CamExplainer(
@@ -45,6 +50,7 @@ def explainer_for(
         method=method,
         target=target,
         precision=precision,
+        threshold=threshold,
     )
 
 
