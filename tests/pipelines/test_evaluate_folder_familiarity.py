@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 
-from crack_pipeline.pipelines.evaluate_folder.nodes import familiarity
+from crack_pipeline.pipelines.evaluate_folder.nodes import familiarity, familiarity_reference
 from crack_pipeline.vision.transfer.familiarity import feature_reference, reference_distances
 from tests.test_familiarity import clustered
 
@@ -39,8 +39,19 @@ def test_an_unlike_folder_is_warned_of_a_like_one_not_and_a_model_without_refere
     assert "is unlike" not in caplog.text, "null: never warns"
 
     assert familiarity(None, clustered(seen, 5, rng), [], 0.1) is None
-    assert "familiarity not judged (the model records no feature reference)" in caplog.text
     nothing = np.empty((0, 0), dtype=np.float32)  # what a folder's tensors give when no image is of one tile
     assert familiarity(reference, nothing, [photo], 0.1)["n"] == 30, "photos alone"
     assert familiarity(reference, nothing, [], 0.1) is None
     assert "familiarity not judged (no image)" in caplog.text
+
+
+def test_the_reference_judges_only_features_of_the_models_own_views(caplog):
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
+    reference = feature_reference(np.abs(np.random.default_rng(0).normal(size=(20, 8))))
+    model = {"test_time_views": 4, "feature_reference": reference}
+    assert familiarity_reference(model, own_views=4) is reference
+    assert "not judged" not in caplog.text
+    assert familiarity_reference({**model, "test_time_views": 1}, own_views=4) is None
+    assert "familiarity not judged (the model's reference holds for its own 4 views, not 1)" in caplog.text
+    assert familiarity_reference({"test_time_views": 4}, own_views=4) is None
+    assert "familiarity not judged (the model records no feature reference)" in caplog.text

@@ -1,19 +1,23 @@
 """Test-time views chosen after training: the default run's models carry a threshold for every view count,
-and explain and surveys score with another count at its own threshold when asked."""
+and explain, surveys and evaluate_folder score with another count at its own threshold when asked."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import logit
 
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import png_bytes
-from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
+from crack_pipeline.vision.data.tensor_cache import decode_listed
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
 from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.inference import VIEW_COUNTS, with_views
@@ -76,3 +80,43 @@ def test_a_survey_keeps_the_views_it_began_with(run_again, tmp_path):
     run_again({"explain": unset}, "survey")
     lines = run_again({"explain": {**unset, "test_time_views": 2}}, "survey")
     assert any("1 photos, 1 done before, 0 to explain" in line for line in lines)
+
+
+def test_evaluate_folder_scores_with_fewer_views_at_their_threshold_and_leaves_familiarity_unjudged(
+    default_run, run_again, tmp_path
+):
+    folder = tmp_path / "site"
+    patches = SynthConfig(image_size=64, seed=5)
+    for i in range(3):
+        write(folder, f"Positive/c{i}.png", png_bytes(render_sample(patches, True, i).image))
+        write(folder, f"Negative/n{i}.png", png_bytes(render_sample(patches, False, i).image))
+    settings = {"path": str(folder), "test_time_views": 1, "recalibrate": True}
+    lines = run_again({"evaluate_folder": settings}, "evaluate_folder")
+    model = champion(default_run.project)
+    one = model["thresholds_by_views"][1]["value"]
+    assert any(
+        f"p(crack) of each image as it is (evaluate_folder.test_time_views; the model's own: 2), threshold "
+        f"{one:.4f}" in line
+        for line in lines
+    )
+    assert any(
+        "familiarity not judged (the model's reference holds for its own 2 views, not 1)" in line
+        for line in lines
+    )
+    assert any("explain.threshold=" in line and "explain.test_time_views=1 " in line for line in lines)
+    project = default_run.project
+    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
+    assert metrics["test_time_views"] == 1 and metrics["unfamiliar"] is None
+    assert metrics["threshold"]["value"] == pytest.approx(one)
+    predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
+    rows = predictions.assign(
+        root=str(folder), path=predictions.file, domain="site", label=predictions.true_label
+    )
+    images = decode_listed(rows, model["input_size"], names=predictions.file.tolist())
+    found = {
+        count: checkpoint_probabilities(with_views(model, count, "t"), images, "fp32") for count in (1, 2)
+    }
+    np.testing.assert_allclose(predictions.crack_probability, found[1], atol=1e-6)
+    assert np.nanmax(np.abs(logit(found[1]) - logit(found[2]))) > 1e-3, "the count changes p(crack)"
+    with pytest.raises(InputError, match=r"evaluate_folder\.test_time_views: 3; one of 1, 2, 4, 8"):
+        run_again({"evaluate_folder": {**settings, "test_time_views": 3}}, "evaluate_folder")

@@ -25,7 +25,7 @@ from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.figures import grid
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
-from crack_pipeline.vision.models.inference import describe_views
+from crack_pipeline.vision.models.inference import views_asked, views_of
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
 from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
@@ -51,6 +51,8 @@ def evaluate_folder(
     (`vision.transfer.active`), into "label these next" and a contact sheet of the first
     `evaluate_folder.label_next` of them. Logs one summary line.
     """
+    own_views = views_of(checkpoint)
+    checkpoint, views = views_asked(checkpoint, evaluate_folder, "evaluate_folder")
     kept = image_index[image_index.status == OK].assign(label=lambda f: f.label.fillna(""))  # CSV: "" -> NaN
     # Unlabelled images get a placeholder class in the tensors: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0]))
@@ -62,7 +64,7 @@ def evaluate_folder(
     large = large[large.path.isin(row)]
     # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
     refs = [ImageRef(path, file) for path, file in zip(large.path, image_files(large), strict=True)]
-    reference = checkpoint.get("feature_reference")
+    reference = familiarity_reference(checkpoint, own_views)
     tile_distances: list[np.ndarray] = []  # a photo cut into tiles is judged by each tile (familiarity)
 
     def judge_tiles(features_of_tiles: np.ndarray) -> None:
@@ -78,7 +80,7 @@ def evaluate_folder(
         checkpoint["variant"],
         checkpoint.get("model_version"),
         checkpoint["input_size"],
-        describe_views(checkpoint),
+        views,
         describe_threshold(threshold),
     )
     labels = kept.set_index("path").label
@@ -89,6 +91,7 @@ def evaluate_folder(
         "model_version": checkpoint.get("model_version"),
         "checkpoint_id": checkpoint["checkpoint_id"],
         "input_size": checkpoint["input_size"],
+        "test_time_views": views_of(checkpoint),
         "threshold": threshold,
         "skipped_files": int((image_index.status != OK).sum()) + len(data.skipped),
         "tiled_images": len(tiled),
@@ -127,6 +130,24 @@ def evaluate_folder(
     return metrics, predictions, label_next, figures
 
 
+def familiarity_reference(checkpoint: dict[str, Any], own_views: int) -> dict[str, Any] | None:
+    """The model's feature reference when it can judge this run's features; None, logged why, when not."""
+    reference = checkpoint.get("feature_reference")
+    if reference is None:
+        logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")
+    elif views_of(checkpoint) != own_views:
+        # The reference is of features averaged over the model's own views; fewer views' lie farther (general
+        # model, held-out images of its own domains: 7.5 % beyond its limit with 1 view, 2 % with its 4).
+        logger.info(
+            "evaluate_folder: familiarity not judged (the model's reference holds for its own %d views, "
+            "not %d)",
+            own_views,
+            views_of(checkpoint),
+        )
+        return None
+    return reference
+
+
 def familiarity(
     reference: dict[str, Any] | None,
     features: np.ndarray,
@@ -136,10 +157,9 @@ def familiarity(
     """How many of the folder's tiles (an image within one tile, by its N x D `features`; a photo cut into
     tiles, by each of its `tile_distances`) lie farther from the model's validation images, in its features,
     than all but 1 % of those; logged, and a warning from a share of `warn_from`
-    (`evaluate_folder.unfamiliar_share`). `reference`: the model's `feature_reference`. None when the model
-    records none (trained before it was kept) or there is no image."""
+    (`evaluate_folder.unfamiliar_share`). `reference`: `familiarity_reference`'s. None without one or
+    without an image."""
     if reference is None:
-        logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")
         return None
     parts = [reference_distances(reference, features)] if len(features) else []
     parts += tile_distances
@@ -180,7 +200,7 @@ def recalibrated(scored: ImageTensors, probability: np.ndarray, checkpoint: dict
     estimate = site["cross_fitted"]
     logger.info(
         "evaluate_folder: recalibrated threshold %.4f for recall %.2f on %s; cross-fitted: %s. Use it with "
-        "--params=explain.threshold=%.4f (or evaluate_folder.threshold) with the model's own test-time views",
+        "--params=explain.threshold=%.4f,explain.test_time_views=%d (or evaluate_folder.threshold)",
         site["value"],
         target_recall,
         site["chosen_on"],
@@ -190,6 +210,7 @@ def recalibrated(scored: ImageTensors, probability: np.ndarray, checkpoint: dict
             f"{k}={format_metric(estimate[k])}" for k in ("balanced_accuracy", "recall", "specificity")
         ),
         site["value"],
+        views_of(checkpoint),
     )
     return site
 

@@ -21,7 +21,7 @@ from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
-from crack_pipeline.vision.models.inference import describe_views, views_of, with_views
+from crack_pipeline.vision.models.inference import views_asked, views_of
 from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
 
@@ -41,19 +41,8 @@ def explanation_setup(
     layer = explain.get("cam_layer") or get_spec(checkpoint["architecture"]).cam_layer
     checkpoint = {**checkpoint, "cam_layer": layer}
     tiles = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
-    trained_views = views_of(checkpoint)
-    checkpoint = with_views(checkpoint, explain.get("test_time_views"), "explain.test_time_views")
+    checkpoint, views = views_asked(checkpoint, explain, "explain")
     threshold = decision_threshold(checkpoint, explain.get("threshold"), "explain.threshold")
-    views = describe_views(checkpoint)
-    if views_of(checkpoint) != trained_views:
-        views += f" (explain.test_time_views; the model's own: {trained_views})"
-        if explain.get("threshold") is not None:
-            logger.warning(
-                "explain: explain.threshold %s is used on p(crack) with %d views (training chose %.4f)",
-                explain["threshold"],
-                views_of(checkpoint),
-                checkpoint["threshold"]["value"],
-            )
     logger.info(
         "explain: model %s (version %s), %s at %s, tiles of %d px, %s, %s",
         checkpoint["variant"],

@@ -4,6 +4,7 @@ as it is or averaged over its mirrored and turned views (test-time views)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,8 @@ from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.settings import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 def fold_batch_norms(model: nn.Module) -> nn.Module:
@@ -98,6 +101,29 @@ def with_views(checkpoint: dict[str, Any], views: int | None, parameter: str) ->
             f"model's own {views_of(checkpoint)}, or retrain the model"
         )
     return {**checkpoint, "test_time_views": views, "threshold": thresholds[views]}
+
+
+def views_asked(
+    checkpoint: dict[str, Any], settings: dict[str, Any], section: str
+) -> tuple[dict[str, Any], str]:
+    """The checkpoint scoring with `<section>.test_time_views` (`with_views`), and its views described for a
+    log line, naming the model's own count when another is asked. `<section>.threshold` set as well is used
+    as given, on p(crack) of other views than training chose one for: warned of."""
+    own = views_of(checkpoint)
+    scoring = with_views(checkpoint, settings.get("test_time_views"), f"{section}.test_time_views")
+    description = describe_views(scoring)
+    if views_of(scoring) != own:
+        description += f" ({section}.test_time_views; the model's own: {own})"
+        if settings.get("threshold") is not None:
+            logger.warning(
+                "%s: %s.threshold %s is used on p(crack) with %d views (training chose %.4f)",
+                section,
+                section,
+                settings["threshold"],
+                views_of(scoring),
+                scoring["threshold"]["value"],
+            )
+    return scoring, description
 
 
 def describe_views(checkpoint: dict[str, Any]) -> str:
