@@ -140,6 +140,10 @@ def test_randomised_weights_give_other_heatmaps(trained_checkpoint, cracks):
     images, _ = cracks
     checkpoint = trained_checkpoint
     correlation = randomised_weights_correlation(
-        checkpoint, images, "gradcam", "predicted", Precision("fp32"), seed=0
+        checkpoint, images, "gradcam", [1] * len(images), Precision("fp32"), seed=0
     )
     assert -1 <= correlation < 0.9, "a trained model's heatmaps must not be what random weights give"
+    clean = randomised_weights_correlation(
+        checkpoint, images, "gradcam", [0] * len(images), Precision("fp32"), 0
+    )
+    assert clean != pytest.approx(correlation, abs=1e-6), "the maps of the classes the run explained"

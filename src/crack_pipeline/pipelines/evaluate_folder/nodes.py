@@ -46,7 +46,9 @@ def evaluate_folder(
 
     An image of at most one tile (`params:tiling`) is resized to the size the model was trained at; a
     larger one is tiled at the training scale and its p(crack) aggregated from its tiles'. An image is
-    called cracked from the model's decision threshold on (`evaluate_folder.threshold` overrides it).
+    called cracked from the model's decision threshold on (`evaluate_folder.threshold` overrides it), its
+    p(crack) with the model's test-time views (`evaluate_folder.test_time_views`: another count, at the
+    threshold training chose for it; familiarity is then not judged).
     Images outside class folders are not scored: they are ranked, uncertain and unlike each other first
     (`vision.transfer.active`), into "label these next" and a contact sheet of the first
     `evaluate_folder.label_next` of them. Logs one summary line.
@@ -200,7 +202,7 @@ def recalibrated(scored: ImageTensors, probability: np.ndarray, checkpoint: dict
     estimate = site["cross_fitted"]
     logger.info(
         "evaluate_folder: recalibrated threshold %.4f for recall %.2f on %s; cross-fitted: %s. Use it with "
-        "--params=explain.threshold=%.4f,explain.test_time_views=%d (or evaluate_folder.threshold)",
+        "--params=explain.threshold=%.4f,explain.test_time_views=%d (or the same under evaluate_folder)",
         site["value"],
         target_recall,
         site["chosen_on"],

@@ -71,8 +71,8 @@ class CamExplainer:
     """Heatmaps of `method` for batches of uint8 images, from a model and its CAM layer's name.
 
     The model is put in eval mode and its parameters are frozen in place. Target "predicted" explains the
-    class the model calls at `threshold` (its decision threshold: a patch with p(crack) 0.9 that a model
-    calls clean at 0.96 is explained as clean, as its caption says); 0.5 is the larger logit.
+    class the classifier calls at `threshold` (its decision threshold: a patch with p(crack) 0.9 that a model
+    calls clean at 0.96 is explained as clean); 0.5 is the larger logit.
     """
 
     def __init__(

@@ -3,6 +3,7 @@ model, the model-randomisation sanity check, and deletion/insertion curves where
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
+from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.explain import localisation
 from crack_pipeline.vision.explain.anomaly import ANOMALY, AnomalyExplainer
 from crack_pipeline.vision.explain.cam import CamExplainer
@@ -88,7 +90,6 @@ class MethodQuality:
         classifier: nn.Module,
         sanity_inputs: torch.Tensor,
         method: str,
-        target: str,
         precision: Precision,
         seed: int,
     ) -> dict[str, Any]:
@@ -107,7 +108,7 @@ class MethodQuality:
         )
         quality: dict[str, Any] = {
             "sanity_rank_correlation": randomised_weights_correlation(
-                checkpoint, sanity_inputs, method, target, precision, seed
+                checkpoint, sanity_inputs, method, self.sanity_classes, precision, seed
             ),
             "deletion_auc": deletion,
             "insertion_auc": insertion,
@@ -129,20 +130,21 @@ def randomised_weights_correlation(
     checkpoint: dict[str, Any],
     images: torch.Tensor,
     method: str,
-    target: str,
+    classes: Sequence[int],
     precision: Precision,
     seed: int,
 ) -> float:
     """Mean Spearman correlation between the trained model's heatmaps and those of the same
-    architecture with random weights: near 1, the heatmaps show the image, not what the model learned
-    (Adebayo et al., "Sanity checks for saliency maps")."""
+    architecture with random weights, each image's for the class in `classes` (the one its run explained):
+    near 1, the heatmaps show the image, not what the model learned (Adebayo et al., "Sanity checks for
+    saliency maps")."""
     if len(images) == 0:
         return float("nan")
     torch.manual_seed(seed)
     maps = []
     for model in (inference_model(checkpoint, precision), _randomised(checkpoint)):
-        explainer = explainer_for(checkpoint, model, method, target, precision)
-        maps.append(explainer.explain(images).heatmaps)
+        explainer = explainer_for(checkpoint, model, method, "predicted", precision)
+        maps.append(explainer.explain(images, [CLASS_NAMES[c] for c in classes]).heatmaps)
         explainer.close()
     correlations = [spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(*maps, strict=True)]
     return float(np.nanmean(correlations)) if not np.all(np.isnan(correlations)) else float("nan")

@@ -135,7 +135,7 @@ def _explained_and_scored(
     quality = {}
     for method in methods:
         quality[method] = measured[method].summary(
-            checkpoint, explainer.classifier, inputs, method, explainer.target, explainer.gradients, seed
+            checkpoint, explainer.classifier, inputs, method, explainer.gradients, seed
         )
         if segments[method].curves:
             quality[method]["segment"] = segments[method].summary()

@@ -108,15 +108,17 @@ def views_asked(
 ) -> tuple[dict[str, Any], str]:
     """The checkpoint scoring with `<section>.test_time_views` (`with_views`), and its views described for a
     log line, naming the model's own count when another is asked. `<section>.threshold` set as well is used
-    as given, on p(crack) of other views than training chose one for: warned of."""
+    as given; the run says which threshold training chose for that count (a threshold holds for the count
+    it was chosen with: one recalibrated on a folder scored with these views does)."""
     own = views_of(checkpoint)
     scoring = with_views(checkpoint, settings.get("test_time_views"), f"{section}.test_time_views")
     description = describe_views(scoring)
     if views_of(scoring) != own:
         description += f" ({section}.test_time_views; the model's own: {own})"
         if settings.get("threshold") is not None:
-            logger.warning(
-                "%s: %s.threshold %s is used on p(crack) with %d views (training chose %.4f)",
+            logger.info(
+                "%s: %s.threshold %s is used on p(crack) with %d views, in place of the %.4f training chose "
+                "for them",
                 section,
                 section,
                 settings["threshold"],
