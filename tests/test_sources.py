@@ -190,8 +190,10 @@ def test_old_style_frames_without_domain_fail_clearly():
 def test_the_general_environment_lists_valid_sources(monkeypatch):
     from crack_pipeline.config import environment_parameters
     from crack_pipeline.pipelines.ingest.nodes import SourceSetting
+    from crack_pipeline.pipelines.train.nodes import variant_settings
     from crack_pipeline.vision.data.sources import check_domains
     from crack_pipeline.vision.settings import settings_from
+    from crack_pipeline.vision.training.config import TrainConfig
     from tests.conftest import PROJECT_ROOT
 
     monkeypatch.chdir(PROJECT_ROOT)
@@ -201,3 +203,7 @@ def test_the_general_environment_lists_valid_sources(monkeypatch):
     assert [s.domain for s in sources] == ["ozgenel", "sdnet_walls", "cfd_tiles", "synthetic"]
     assert parameters["train"]["defaults"]["balance_domains"] is True
     assert parameters["train"]["defaults"]["augment"]["blur"] == 1.5, "base settings kept under the overrides"
+    train = parameters["train"]
+    lite0 = variant_settings(train, train["models"]["efficientnet_lite0"])
+    recipe = settings_from(TrainConfig, lite0, "general")  # a valid training configuration
+    assert (recipe.schedule, recipe.patience, recipe.freeze_backbone_epochs) == ("onecycle", recipe.epochs, 0)
