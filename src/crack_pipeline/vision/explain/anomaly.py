@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.explain.cam import Explanation
-from crack_pipeline.vision.models.inference import normalizer
+from crack_pipeline.vision.models.inference import crack_probability_of, normalizer
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import ConfigError
@@ -52,8 +51,7 @@ class AnomalyExplainer:
         low = maps.flatten(1).amin(1)[:, None, None]
         high = maps.flatten(1).amax(1)[:, None, None]
         heatmaps = ((maps - low) / (high - low).clamp_min(1e-7)).cpu().numpy().astype(np.float32)
-        probabilities = torch.softmax(logits.float().cpu(), dim=1)[:, CLASS_NAMES.index("crack")].numpy()
-        return Explanation(probabilities=probabilities.astype(float), heatmaps=heatmaps)
+        return Explanation(probabilities=crack_probability_of(logits.float().cpu()), heatmaps=heatmaps)
 
     def close(self) -> None:
         """Nothing to release (no hooks): the common interface."""

@@ -26,7 +26,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK, NO_CRACK
-from crack_pipeline.vision.models.inference import normalizer
+from crack_pipeline.vision.models.inference import crack_probability_of, normalizer
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.settings import ConfigError
 
@@ -41,12 +41,11 @@ METHODS = {
     "ablationcam": AblationCAM,
 }
 TARGETS = ("predicted", "crack")  # what explain.target may say; an image's own target may also name a class
-CRACK_INDEX = CLASS_NAMES.index(CRACK)
 
 
 def called_class(probability: float, threshold: float) -> int:
     """The class a model calls from its p(crack): crack from the decision threshold on."""
-    return CRACK_INDEX if probability >= threshold else CLASS_NAMES.index(NO_CRACK)
+    return CLASS_NAMES.index(CRACK if probability >= threshold else NO_CRACK)
 
 
 class _CalledClass:
@@ -57,7 +56,7 @@ class _CalledClass:
         self.threshold = threshold
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        probability = float(torch.softmax(output.detach().float(), -1)[CRACK_INDEX])
+        (probability,) = crack_probability_of(output.detach().float().cpu()[None])
         return output[called_class(probability, self.threshold)]
 
 
@@ -118,8 +117,10 @@ class CamExplainer:
             # These methods score masked copies of the input: fix each image's class first.
             with torch.no_grad(), self.precision.autocast():
                 logits = self.model(x).float()
-            p_crack = torch.softmax(logits, 1)[:, CRACK_INDEX].tolist()
-            chosen = [ClassifierOutputTarget(called_class(p, self.threshold)) for p in p_crack]
+            chosen = [
+                ClassifierOutputTarget(called_class(p, self.threshold))
+                for p in crack_probability_of(logits.cpu())
+            ]
         else:
             chosen = [_CalledClass(self.threshold)] * len(x)
         targets = [
@@ -128,9 +129,8 @@ class CamExplainer:
         ]
         with self.precision.autocast():
             heatmaps = self.cam(input_tensor=x, targets=targets)
-        logits = self.cam.outputs.detach().float().cpu()
-        probabilities = torch.softmax(logits, dim=1)[:, CRACK_INDEX].numpy()
-        return Explanation(probabilities=probabilities.astype(float), heatmaps=heatmaps.astype(np.float32))
+        probabilities = crack_probability_of(self.cam.outputs.detach().float().cpu())
+        return Explanation(probabilities=probabilities, heatmaps=heatmaps.astype(np.float32))
 
     def close(self) -> None:
         self._hook.remove()
