@@ -124,6 +124,27 @@ def test_predicted_explains_the_class_called_at_the_threshold(trained, cracks, m
     assert not np.allclose(maps(["crack"] * 6), maps(["no_crack"] * 6), atol=1e-3), "the classes' maps differ"
 
 
+@pytest.mark.parametrize("method, extra", [("eigencam", 0), ("layercam", 0), ("ablationcam", 1)])
+def test_predicted_costs_a_first_pass_only_where_the_method_scores_masked_copies(
+    trained, cracks, method, extra
+):
+    explainer = CamExplainer(
+        trained, SPEC.cam_layer, SPEC.mean, SPEC.std, method, precision=Precision("fp32")
+    )
+    calls = []
+    hook = explainer.model.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+
+    def passes_over_the_images(targets):
+        calls.clear()
+        explainer.explain(cracks[0][:3], targets)
+        return calls.count(3)  # AblationCAM's own passes over masked copies come in other batch sizes
+
+    named = passes_over_the_images(["crack", "no_crack", "crack"])
+    assert passes_over_the_images(["predicted"] * 3) == named + extra
+    hook.remove()
+    explainer.close()
+
+
 def test_unknown_method_and_target():
     model = create_model("small_cnn")
     with pytest.raises(ValueError, match="unknown CAM method"):

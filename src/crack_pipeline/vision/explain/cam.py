@@ -113,8 +113,9 @@ class CamExplainer:
         allowed = ("predicted", *CLASS_NAMES)
         if len(wanted) != len(x) or not set(wanted) <= set(allowed):
             raise ValueError(f"one target of {allowed} per image, got {wanted!r} for {len(x)} images")
-        if self.method in ("scorecam", "ablationcam", "eigencam") and "predicted" in wanted:
-            # These methods score masked copies of the input: fix each image's class first.
+        if self.method in ("scorecam", "ablationcam") and "predicted" in wanted:
+            # These methods score masked copies of the input: fix each image's class first. (EigenCAM
+            # ignores targets: the in-graph call costs it nothing.)
             with torch.no_grad(), self.precision.autocast():
                 logits = self.model(x).float()
             chosen = [
