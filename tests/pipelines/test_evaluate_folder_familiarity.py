@@ -5,6 +5,7 @@ import logging
 import numpy as np
 
 from crack_pipeline.pipelines.evaluate_folder.nodes import familiarity, familiarity_reference
+from crack_pipeline.vision.models.inference import VIEW_COUNTS, with_views
 from crack_pipeline.vision.transfer.familiarity import feature_reference, reference_distances
 from tests.test_familiarity import clustered
 
@@ -45,13 +46,25 @@ def test_an_unlike_folder_is_warned_of_a_like_one_not_and_a_model_without_refere
     assert "familiarity not judged (no image)" in caplog.text
 
 
-def test_the_reference_judges_only_features_of_the_models_own_views(caplog):
+def test_each_view_count_is_judged_by_the_reference_kept_for_it(caplog):
     caplog.set_level(logging.INFO, logger="crack_pipeline")
-    reference = feature_reference(np.abs(np.random.default_rng(0).normal(size=(20, 8))))
-    model = {"test_time_views": 4, "feature_reference": reference}
-    assert familiarity_reference(model, own_views=4) is reference
+    rng = np.random.default_rng(0)
+    by_views = {count: feature_reference(np.abs(rng.normal(size=(20, 8)))) for count in VIEW_COUNTS}
+    model = {
+        "variant": "m",
+        "test_time_views": 4,
+        "feature_reference": by_views[4],
+        "feature_references_by_views": by_views,
+        "thresholds_by_views": {count: {"value": 0.5} for count in VIEW_COUNTS},
+    }
+    assert familiarity_reference(model, own_views=4) is by_views[4]
+    assert familiarity_reference(with_views(model, 1, "t"), own_views=4) is by_views[1]
     assert "not judged" not in caplog.text
-    assert familiarity_reference({**model, "test_time_views": 1}, own_views=4) is None
-    assert "familiarity not judged (the model's reference holds for its own 4 views, not 1)" in caplog.text
+    older = {key: value for key, value in model.items() if key != "feature_references_by_views"}
+    assert familiarity_reference(with_views(older, 1, "t"), own_views=4) is None
+    assert (
+        "familiarity not judged (the model's reference holds for its own 4 views, not 1: it was trained "
+        "before references were kept for every count)" in caplog.text
+    )
     assert familiarity_reference({"test_time_views": 4}, own_views=4) is None
     assert "familiarity not judged (the model records no feature reference)" in caplog.text

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.special import logit
 
 from crack_pipeline.datasets.registered_model import ModelRegistry
@@ -17,10 +18,14 @@ from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.data.tensor_cache import decode_listed
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
+from crack_pipeline.vision.evaluation.evaluate import (
+    checkpoint_probabilities,
+    checkpoint_probabilities_and_features,
+)
 from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.inference import VIEW_COUNTS, with_views
+from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
 from tests.conftest import checkpoint_of, client_of, versions, write
 
 
@@ -29,12 +34,17 @@ def champion(project) -> dict:
     return ModelRegistry().checkpoint("champion", "test")
 
 
-def test_training_keeps_a_threshold_for_every_view_count(default_run):
+def test_training_keeps_a_threshold_and_a_feature_reference_for_every_view_count(default_run):
     checkpoint = checkpoint_of(default_run.project, "small_cnn_b")
     by_views = checkpoint["thresholds_by_views"]
     assert sorted(by_views) == list(VIEW_COUNTS)
     assert by_views[2] == checkpoint["threshold"], "the model's own count: its threshold"
     assert all(by_views[count]["chosen_on"] == "validation" for count in VIEW_COUNTS)
+    references = checkpoint["feature_references_by_views"]
+    assert sorted(references) == list(VIEW_COUNTS)
+    own = checkpoint["feature_reference"]
+    assert torch.equal(references[2]["vectors"], own["vectors"]) and references[2]["limit"] == own["limit"]
+    assert not torch.equal(references[1]["vectors"], references[8]["vectors"]), "each of its count's features"
 
 
 def test_explain_scores_with_fewer_views_at_the_threshold_chosen_for_them(default_run, run_again, tmp_path):
@@ -82,7 +92,7 @@ def test_a_survey_keeps_the_views_it_began_with(run_again, tmp_path):
     assert any("1 photos, 1 done before, 0 to explain" in line for line in lines)
 
 
-def test_evaluate_folder_scores_with_fewer_views_at_their_threshold_and_leaves_familiarity_unjudged(
+def test_evaluate_folder_scores_with_fewer_views_at_their_threshold_and_reference(
     default_run, run_again, tmp_path
 ):
     folder = tmp_path / "site"
@@ -99,14 +109,11 @@ def test_evaluate_folder_scores_with_fewer_views_at_their_threshold_and_leaves_f
         f"{one:.4f}" in line
         for line in lines
     )
-    assert any(
-        "familiarity not judged (the model's reference holds for its own 2 views, not 1)" in line
-        for line in lines
-    )
+    assert not any("familiarity not judged" in line for line in lines)
     assert any("explain.threshold=" in line and "explain.test_time_views=1 " in line for line in lines)
     project = default_run.project
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
-    assert metrics["test_time_views"] == 1 and metrics["unfamiliar"] is None
+    assert metrics["test_time_views"] == 1 and metrics["unfamiliar"]["n"] == 6
     assert metrics["threshold"]["value"] == pytest.approx(one)
     predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
     rows = predictions.assign(
@@ -118,5 +125,10 @@ def test_evaluate_folder_scores_with_fewer_views_at_their_threshold_and_leaves_f
     }
     np.testing.assert_allclose(predictions.crack_probability, found[1], atol=1e-6)
     assert np.nanmax(np.abs(logit(found[1]) - logit(found[2]))) > 1e-3, "the count changes p(crack)"
+    one_view = with_views(model, 1, "t")
+    _, features = checkpoint_probabilities_and_features(one_view, images, "fp32")
+    reference = model["feature_references_by_views"][1]
+    judged = unfamiliar_share(reference, reference_distances(reference, features))
+    assert metrics["unfamiliar"]["share"] == judged["share"], "judged by the 1-view reference"
     with pytest.raises(InputError, match=r"evaluate_folder\.test_time_views: 3; one of 1, 2, 4, 8"):
         run_again({"evaluate_folder": {**settings, "test_time_views": 3}}, "evaluate_folder")

@@ -48,7 +48,7 @@ def evaluate_folder(
     larger one is tiled at the training scale and its p(crack) aggregated from its tiles'. An image is
     called cracked from the model's decision threshold on (`evaluate_folder.threshold` overrides it), its
     p(crack) with the model's test-time views (`evaluate_folder.test_time_views`: another count, at the
-    threshold training chose for it; familiarity is then not judged).
+    threshold training chose for it and familiarity judged by the reference kept for that count).
     Images outside class folders are not scored: they are ranked, uncertain and unlike each other first
     (`vision.transfer.active`), into "label these next" and a contact sheet of the first
     `evaluate_folder.label_next` of them. Logs one summary line.
@@ -135,19 +135,19 @@ def evaluate_folder(
 def familiarity_reference(checkpoint: dict[str, Any], own_views: int) -> dict[str, Any] | None:
     """The model's feature reference when it can judge this run's features; None, logged why, when not."""
     reference = checkpoint.get("feature_reference")
-    if reference is None:
-        logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")
-    elif views_of(checkpoint) != own_views:
-        # The reference is of features averaged over the model's own views; fewer views' lie farther (general
-        # model, held-out images of its own domains: 7.5 % beyond its limit with 1 view, 2 % with its 4).
+    if reference is not None:
+        return reference
+    if views_of(checkpoint) != own_views:
+        # A reference holds for the view count its features were averaged over (references_by_views).
         logger.info(
             "evaluate_folder: familiarity not judged (the model's reference holds for its own %d views, "
-            "not %d)",
+            "not %d: it was trained before references were kept for every count)",
             own_views,
             views_of(checkpoint),
         )
-        return None
-    return reference
+    else:
+        logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")
+    return None
 
 
 def familiarity(

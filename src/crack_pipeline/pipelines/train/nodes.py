@@ -41,7 +41,7 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.loop import evaluate
 from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
-from crack_pipeline.vision.transfer.familiarity import feature_reference
+from crack_pipeline.vision.transfer.familiarity import references_by_views
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +246,10 @@ def train_variant(
     # other count's, so that explain and surveys may score with fewer views (faster) or more and still meet
     # p(crack) with the threshold made for it (`with_views`).
     logits, features = checkpoint_views(checkpoint, val, device=device)
-    # What evaluate_folder judges a new folder's familiarity by (vision.transfer.familiarity).
-    checkpoint["feature_reference"] = feature_reference(features[:views].mean(0).numpy())
+    # What evaluate_folder judges a new folder's familiarity by (vision.transfer.familiarity), for every
+    # view count it may score with (one storage each: the own count's is saved once).
+    checkpoint["feature_references_by_views"] = references_by_views(features)
+    checkpoint["feature_reference"] = checkpoint["feature_references_by_views"][views]
 
     chosen_threshold = partial(
         validation_threshold, val, one_class=one_class, target_recall=float(train["target_recall"])

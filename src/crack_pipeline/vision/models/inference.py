@@ -84,7 +84,8 @@ def views_of(checkpoint: dict[str, Any]) -> int:
 
 def with_views(checkpoint: dict[str, Any], views: int | None, parameter: str) -> dict[str, Any]:
     """The checkpoint scoring with `views` (the value of `parameter`) instead of its own count, with the
-    threshold training chose for that count on the same validation images; unchanged when None."""
+    threshold training chose for that count on the same validation images, and its feature reference for that
+    count (None for a model trained before they were kept per count); unchanged when None."""
     if views is None:
         return checkpoint
     try:
@@ -100,7 +101,12 @@ def with_views(checkpoint: dict[str, Any], views: int | None, parameter: str) ->
             f"was trained before thresholds were chosen per view count): leave it unset to score with the "
             f"model's own {views_of(checkpoint)}, or retrain the model"
         )
-    return {**checkpoint, "test_time_views": views, "threshold": thresholds[views]}
+    return {
+        **checkpoint,
+        "test_time_views": views,
+        "threshold": thresholds[views],
+        "feature_reference": checkpoint.get("feature_references_by_views", {}).get(views),
+    }
 
 
 def views_asked(
