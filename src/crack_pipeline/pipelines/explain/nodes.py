@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crack_pipeline.pipelines.split.nodes import require_roots
+from crack_pipeline.provenance import split_fingerprint
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.masks import read_masks_of
@@ -84,6 +85,25 @@ def images_to_explain(
     ]
 
 
+def split_is_the_models(checkpoint: dict[str, Any], split_manifest: pd.DataFrame, split: str) -> bool | None:
+    """Whether the latest split is the one `checkpoint` was trained on (None for a model that records no
+    split); warns when not: its `split` images may then be ones the model learned from (a split made
+    since, or by a run in another environment, e.g. KEDRO_ENV=general beside the default)."""
+    trained_on = checkpoint.get("split_fingerprint")
+    if not trained_on:
+        return None
+    if split_fingerprint(split_manifest) == trained_on:
+        return True
+    logger.warning(
+        "explain: the latest split is not the one model %s was trained on: its %s images may include "
+        "images the model learned from, and the scores below may flatter it. Train on this split first "
+        "(kedro run), or explain a folder (explain.input_dir)",
+        checkpoint["variant"],
+        split,
+    )
+    return False
+
+
 def explain_split(
     checkpoint: dict[str, Any],
     split_manifest: pd.DataFrame,
@@ -116,6 +136,11 @@ def explain_split(
     """
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
+    models_split = (
+        None
+        if explain_input is not None
+        else split_is_the_models(checkpoint, split_manifest, explain["split"])
+    )
     items = images_to_explain(split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.
@@ -162,6 +187,7 @@ def explain_split(
         "tiling": {**tiling, "tile_size": tiles.tile_size},
         "champion": champion,
         "split": None if explain_input is not None else explain["split"],
+        "split_is_the_models": models_split,
         "methods": result.quality,
         "skipped": result.skipped,
     }
