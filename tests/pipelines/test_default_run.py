@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-import stat
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -17,13 +13,10 @@ import pandas as pd
 import pytest
 import torch
 from kedro.io.core import DatasetError
-from PIL import Image
 
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.pipelines.explain.nodes import split_is_the_models
 from crack_pipeline.provenance import split_fingerprint
-from crack_pipeline.vision.data.image_io import png_bytes
-from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
@@ -31,12 +24,10 @@ from tests.conftest import (
     checkpoint_of,
     checkpoint_of_latest,
     client_of,
-    image_bytes,
     line_fields,
     logged_lines,
     run_session,
     versions,
-    write,
 )
 
 VARIANTS = ("small_cnn", "small_cnn_b")
@@ -203,180 +194,6 @@ def test_the_champions_heatmaps_are_scored_against_the_crack_masks(default_run):
     heatmaps = sorted((explained / "explanations/layercam").glob("*_heatmap.npy"))
     assert len(heatmaps) == 4 and np.load(heatmaps[0]).shape == (64, 64)
     assert "index.html" in {p.name for p in (explained / "explanations").iterdir()}
-
-
-def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(default_run, run_again, tmp_path):
-    folder = tmp_path / "inspection"
-    for i in range(4):
-        write(folder, f"cracked/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
-        write(folder, f"uncracked/u{i}.png", image_bytes(seed=50 + i))
-    write(folder, "cracked/broken.jpg", b"not a jpeg")
-    write(folder, "cracked/whole_wall.jpg", image_bytes((300, 200), fmt="JPEG", seed=9))  # larger than a tile
-    lines = run_again({"evaluate_folder": {"path": str(folder)}}, "evaluate_folder")
-    assert "ingest: scanned 10 files, kept 9 (crack 5, no_crack 4), skipped 1" in lines
-    fields = line_fields(lines, "evaluate_folder: n=")
-    assert (fields["n"], fields["tiled"]) == ("9", "1")
-    champion = client_of(default_run.project).get_model_version_by_alias("crack-classifier", "champion")
-    threshold = float(champion.tags["decision_threshold"])
-    used = f"64 px, p(crack) averaged over 2 test-time views, threshold {threshold:.4f}, the model's"
-    assert any(f"{used} (recall 0.99 on validation)" in line for line in lines)
-    project = default_run.project
-    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
-    assert metrics["at_threshold"]["threshold"] == threshold and metrics["at_half"]["threshold"] == 0.5
-    unfamiliar = metrics["unfamiliar"]
-    assert unfamiliar["n"] == 8 + 6 * 4 and unfamiliar["warn_from"] == 0.1, "8 images of one tile, 24 tiles"
-    assert unfamiliar["share"] in {i / 32 for i in range(33)}
-    assert f"evaluate_folder: unfamiliar={unfamiliar['share']:.3f} of 32 tiles lie farther" in " ".join(lines)
-    predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
-    crack = predictions.crack_probability >= threshold
-    assert (predictions.predicted_label == np.where(crack, "crack", "no_crack")).all()
-    tiles = predictions.set_index("file").tiles
-    assert tiles["cracked/whole_wall.jpg"] == 6 * 4 and (tiles.drop("cracked/whole_wall.jpg") == 1).all(), (
-        "tiles of the 64 px the model was trained on, 1/4 overlap"
-    )
-    assert float(fields["recall"]) == pytest.approx(crack[predictions.true_label == "crack"].mean(), abs=1e-4)
-
-    lines = run_again({"evaluate_folder": {"path": str(folder), "threshold": 0.9}}, "evaluate_folder")
-    assert any("threshold 0.9000, evaluate_folder.threshold" in line for line in lines)
-    only_cracks = tmp_path / "only_cracks"
-    for i in range(3):
-        write(only_cracks, f"Positive/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
-    lines = run_again({"evaluate_folder": {"path": str(only_cracks)}}, "evaluate_folder")
-    assert line_fields(lines, "evaluate_folder: n=")["roc_auc"] == "undefined"
-    assert any("roc_auc=undefined (one class)" in line for line in lines)
-    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
-    assert metrics["at_threshold"]["roc_auc"] is None
-
-
-def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labelling(
-    default_run, run_again, tmp_path
-):
-    folder = tmp_path / "new_site"
-    for i in range(3):
-        write(folder, f"Positive/c{i}.png", image_bytes(seed=i))
-    for i in range(8):
-        write(folder, f"unsorted/u{i}.png", image_bytes(seed=20 + i))
-    settings = {"path": str(folder), "label_next": 4, "recalibrate": True}
-    lines = run_again({"evaluate_folder": settings}, "evaluate_folder")
-    assert "ingest: scanned 11 files, kept 11 (crack 3, no_crack 0), skipped 0" in lines
-    project = default_run.project
-    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
-    assert (metrics["labelled_images"], metrics["unlabelled_images"]) == (3, 8)
-    assert metrics["at_threshold"]["n"] == 3, "only the labelled images are scored"
-    predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
-    assert sorted(predictions.file) == ["Positive/c0.png", "Positive/c1.png", "Positive/c2.png"]
-    site = metrics["recalibrated_threshold"]
-    assert site["value"] == pytest.approx(predictions.crack_probability.min(), rel=1e-12), "all 3 cracks"
-    assert site["chosen_on"] == "3 labelled images of this folder" and site["cross_fitted"]["n"] == 3
-    ranked = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/label_these_next.csv")[-1])
-    assert ranked["rank"].tolist() == list(range(1, 9))
-    assert sorted(ranked.file) == [f"unsorted/u{i}.png" for i in range(8)]
-    assert ranked.uncertainty.iloc[0] == ranked.uncertainty.max(), "the most uncertain first"
-    threshold = metrics["threshold"]["value"]
-    span = np.where(ranked.crack_probability >= threshold, 1 - threshold, threshold)
-    distance = (ranked.crack_probability - threshold).abs()
-    np.testing.assert_allclose(ranked.uncertainty, 1 - distance / np.maximum(span, 1e-12))
-    sheet = versions(project, "data/08_reporting/evaluate_folder/plots")[-1] / "label_these_next.png"
-    assert sheet.stat().st_size > 0
-    assert any(line.startswith("evaluate_folder: 8 unlabelled images ranked for labelling") for line in lines)
-
-
-def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again, tmp_path):
-    photos = tmp_path / "site_photos"
-    write(photos, "bridge_7/IMG_0001.jpg", image_bytes((60, 48), fmt="JPEG", seed=3))  # within one tile
-    write(photos, "bridge_7/deck/IMG_0002.png", image_bytes(seed=4))
-    write(photos, "bridge_7/deck/IMG_0002_copy.png", image_bytes(seed=4))  # byte-identical, unlabelled
-    write(photos, "Positive/IMG_0002_labelled.png", image_bytes(seed=4))  # the same bytes, labelled
-    write(photos, "notes.txt", b"inspection notes")
-    lines = run_again({"explain": {"input_dir": str(photos)}}, "explain")
-    assert "explain input: scanned 5 files, kept 4 (crack 1, no_crack 0), skipped 1" in lines
-    assert any(
-        "tiles of 64 px, p(crack) averaged over 2 test-time views, threshold" in line for line in lines
-    )
-    assert any(
-        line.startswith("  kept, exact duplicates (each kept in the same split as its copy): 2")
-        for line in lines
-    )
-    fields = line_fields(lines, "explain: method=layercam n=")
-    assert fields["n"] == "2" and "deletion_auc" in fields, "no masks: deletion and insertion curves"
-    newest = (
-        sorted((default_run.project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
-    )
-    heatmaps = sorted((newest / "layercam").glob("*_heatmap.npy"))
-    assert [np.load(h).shape for h in heatmaps] == [(64, 64), (48, 60)], "each at its own resolution, once"
-    predictions = pd.read_csv(
-        versions(default_run.project, "data/07_model_output/explain_predictions.csv")[-1]
-    )
-    assert predictions.file.tolist() == ["Positive/IMG_0002_labelled.png", "bridge_7/IMG_0001.jpg"]
-    assert predictions.true_label.tolist()[0] == "crack", "the labelled copy is the one explained"
-    mode = stat.S_IMODE(os.stat(newest).st_mode)
-    umask = os.umask(0)
-    os.umask(umask)
-    assert mode == 0o777 & ~umask, f"explanations/ is {oct(mode)}: it follows the umask like every output"
-
-
-@pytest.mark.parametrize("setting", ["input_dir", "masks_dir"])
-def test_a_folder_that_does_not_exist_is_an_error_naming_the_setting(run_again, tmp_path, setting):
-    missing = tmp_path / "no_such_folder"
-    with pytest.raises(DatasetError, match=rf"explain\.{setting}: image folder '{missing}' does not exist"):
-        run_again({"explain": {setting: str(missing)}}, "explain")
-
-
-def test_a_whole_photo_is_tiled_scored_and_boxed_with_the_models_threshold(default_run, run_again, tmp_path):
-    wall = render_photo(SynthConfig(image_size=64, seed=2, difficulty=0.0), 150, 200, cracks=1)
-    write(tmp_path / "wall", "wall.png", png_bytes(wall.image))
-    write(tmp_path / "wall_masks", "wall.png", png_bytes(wall.mask.astype(np.uint8) * 255))
-    settings = {"input_dir": str(tmp_path / "wall"), "masks_dir": str(tmp_path / "wall_masks")}
-    lines = run_again({"explain": settings}, "explain")
-    fields = line_fields(lines, "explain: method=layercam scope=photo n=")
-    project = default_run.project
-    (row,) = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-1]).itertuples()
-    threshold = json.loads(versions(project, "data/08_reporting/explain_quality.json")[-1].read_text())[
-        "threshold"
-    ]["value"]
-    assert fields["n"] == "1" and float(fields["detection_rate"]) == float(row.crack_probability >= threshold)
-    assert fields["pointing_game"] in ("0.000", "1.000")
-    assert float(fields["mask_share"]) == pytest.approx(wall.mask.mean(), abs=5e-4)
-    newest = sorted((project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
-    (heatmap,) = (newest / "layercam").glob("*_heatmap.npy")
-    (tiles,) = (newest / "layercam").glob("*_tiles.npy")
-    assert np.load(heatmap).shape == (150, 200) and np.load(tiles).shape == (3, 4), "64-px tiles, 1/4 overlap"
-    (mask,) = (newest / "layercam").glob("*_mask.png")
-    assert np.asarray(Image.open(mask)).shape == (150, 200), "the crack mask at the photo's resolution"
-    cracks = pd.read_csv(versions(project, "data/07_model_output/crack_measurements.csv")[-1])
-    assert list(cracks.columns[:5]) == ["file", "method", "crack", "length_px", "mean_width_px"]
-    assert len(cracks) == row.cracks_count, "one row per crack of the mask"
-    boxes = pd.read_csv(versions(project, "data/07_model_output/explain_boxes.csv")[-1])
-    assert list(boxes.columns[:7]) == ["file", "method", "box", "x0", "y0", "x1", "y1"]
-    assert len(boxes) == row.crack_regions
-    assert (boxes.probability >= threshold).all(), "a region is where the tiles reach the decision threshold"
-
-
-def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
-    settings = SynthConfig(image_size=64, seed=4, difficulty=0.0)
-    for index in range(4):
-        photo = render_photo(settings, 120, 150, cracks=index % 2, index=index)
-        write(tmp_path / "site", f"span_{index // 2}/IMG_{index}.png", png_bytes(photo.image))
-    survey = {"input_dir": str(tmp_path / "site"), "survey": "bridge"}
-    folder = Path("data/07_model_output/surveys/bridge")  # run_again works in the project
-    # What each Airflow task runs: one shard's node, then the merge.
-    for shard in ("0/2", "1/2"):
-        lines = run_again({"explain": {**survey, "shard": shard}}, "survey")
-        assert any(
-            re.search(rf"survey .*bridge, shard {shard}: \d photos, 0 done before", line) for line in lines
-        )
-    assert len(list((folder / "records").iterdir())) == 4
-    # The pipeline merges after each shard here (the DAG once, after all): the newest gallery has them all.
-    gallery = sorted((folder / "gallery").glob("*/gallery/index.html"))[-1]
-    predictions = pd.read_csv(versions(Path.cwd(), f"{folder}/predictions.csv")[-1])
-    assert len(predictions) == 4 and (predictions.tiles == 9).all(), "3 x 3 tiles of 64 px, 1/4 overlap"
-    cards = json.loads(re.search(r"const items = (.*);\n", gallery.read_text()).group(1))
-    assert all((gallery.parent / card["overlay"]).resolve().is_file() for card in cards)
-    strips = re.findall(r'href="([^"]*cam_progress/[^"]*)"', gallery.read_text())
-    assert strips and all((gallery.parent / strip).resolve().is_file() for strip in strips), (
-        "the champion's heatmaps through training, linked from the gallery"
-    )
-    assert len(list((folder / "gallery").iterdir())) == 2, "one gallery per merge, none overwritten"
 
 
 def test_two_processes_train_a_variant_into_one_checkpoint_and_one_mlflow_run(default_run, monkeypatch):

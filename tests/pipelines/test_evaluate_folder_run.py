@@ -1,0 +1,94 @@
+"""evaluate_folder on the default run's champion: large images tiled, the model's threshold, labelled images
+scored and unlabelled ones ranked for labelling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import (
+    client_of,
+    image_bytes,
+    line_fields,
+    versions,
+    write,
+)
+
+
+def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(default_run, run_again, tmp_path):
+    folder = tmp_path / "inspection"
+    for i in range(4):
+        write(folder, f"cracked/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
+        write(folder, f"uncracked/u{i}.png", image_bytes(seed=50 + i))
+    write(folder, "cracked/broken.jpg", b"not a jpeg")
+    write(folder, "cracked/whole_wall.jpg", image_bytes((300, 200), fmt="JPEG", seed=9))  # larger than a tile
+    lines = run_again({"evaluate_folder": {"path": str(folder)}}, "evaluate_folder")
+    assert "ingest: scanned 10 files, kept 9 (crack 5, no_crack 4), skipped 1" in lines
+    fields = line_fields(lines, "evaluate_folder: n=")
+    assert (fields["n"], fields["tiled"]) == ("9", "1")
+    champion = client_of(default_run.project).get_model_version_by_alias("crack-classifier", "champion")
+    threshold = float(champion.tags["decision_threshold"])
+    used = f"64 px, p(crack) averaged over 2 test-time views, threshold {threshold:.4f}, the model's"
+    assert any(f"{used} (recall 0.99 on validation)" in line for line in lines)
+    project = default_run.project
+    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
+    assert metrics["at_threshold"]["threshold"] == threshold and metrics["at_half"]["threshold"] == 0.5
+    unfamiliar = metrics["unfamiliar"]
+    assert unfamiliar["n"] == 8 + 6 * 4 and unfamiliar["warn_from"] == 0.1, "8 images of one tile, 24 tiles"
+    assert unfamiliar["share"] in {i / 32 for i in range(33)}
+    assert f"evaluate_folder: unfamiliar={unfamiliar['share']:.3f} of 32 tiles lie farther" in " ".join(lines)
+    predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
+    crack = predictions.crack_probability >= threshold
+    assert (predictions.predicted_label == np.where(crack, "crack", "no_crack")).all()
+    tiles = predictions.set_index("file").tiles
+    assert tiles["cracked/whole_wall.jpg"] == 6 * 4 and (tiles.drop("cracked/whole_wall.jpg") == 1).all(), (
+        "tiles of the 64 px the model was trained on, 1/4 overlap"
+    )
+    assert float(fields["recall"]) == pytest.approx(crack[predictions.true_label == "crack"].mean(), abs=1e-4)
+
+    lines = run_again({"evaluate_folder": {"path": str(folder), "threshold": 0.9}}, "evaluate_folder")
+    assert any("threshold 0.9000, evaluate_folder.threshold" in line for line in lines)
+    only_cracks = tmp_path / "only_cracks"
+    for i in range(3):
+        write(only_cracks, f"Positive/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))
+    lines = run_again({"evaluate_folder": {"path": str(only_cracks)}}, "evaluate_folder")
+    assert line_fields(lines, "evaluate_folder: n=")["roc_auc"] == "undefined"
+    assert any("roc_auc=undefined (one class)" in line for line in lines)
+    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
+    assert metrics["at_threshold"]["roc_auc"] is None
+
+
+def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labelling(
+    default_run, run_again, tmp_path
+):
+    folder = tmp_path / "new_site"
+    for i in range(3):
+        write(folder, f"Positive/c{i}.png", image_bytes(seed=i))
+    for i in range(8):
+        write(folder, f"unsorted/u{i}.png", image_bytes(seed=20 + i))
+    settings = {"path": str(folder), "label_next": 4, "recalibrate": True}
+    lines = run_again({"evaluate_folder": settings}, "evaluate_folder")
+    assert "ingest: scanned 11 files, kept 11 (crack 3, no_crack 0), skipped 0" in lines
+    project = default_run.project
+    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
+    assert (metrics["labelled_images"], metrics["unlabelled_images"]) == (3, 8)
+    assert metrics["at_threshold"]["n"] == 3, "only the labelled images are scored"
+    predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
+    assert sorted(predictions.file) == ["Positive/c0.png", "Positive/c1.png", "Positive/c2.png"]
+    site = metrics["recalibrated_threshold"]
+    assert site["value"] == pytest.approx(predictions.crack_probability.min(), rel=1e-12), "all 3 cracks"
+    assert site["chosen_on"] == "3 labelled images of this folder" and site["cross_fitted"]["n"] == 3
+    ranked = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/label_these_next.csv")[-1])
+    assert ranked["rank"].tolist() == list(range(1, 9))
+    assert sorted(ranked.file) == [f"unsorted/u{i}.png" for i in range(8)]
+    assert ranked.uncertainty.iloc[0] == ranked.uncertainty.max(), "the most uncertain first"
+    threshold = metrics["threshold"]["value"]
+    span = np.where(ranked.crack_probability >= threshold, 1 - threshold, threshold)
+    distance = (ranked.crack_probability - threshold).abs()
+    np.testing.assert_allclose(ranked.uncertainty, 1 - distance / np.maximum(span, 1e-12))
+    sheet = versions(project, "data/08_reporting/evaluate_folder/plots")[-1] / "label_these_next.png"
+    assert sheet.stat().st_size > 0
+    assert any(line.startswith("evaluate_folder: 8 unlabelled images ranked for labelling") for line in lines)

@@ -1,0 +1,123 @@
+"""explain and surveys on the default run's champion: new photos in any layout, whole photos tiled and boxed,
+a survey in shards."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io.core import DatasetError
+from PIL import Image
+
+from crack_pipeline.vision.data.image_io import png_bytes
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from tests.conftest import (
+    image_bytes,
+    line_fields,
+    versions,
+    write,
+)
+
+
+def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again, tmp_path):
+    photos = tmp_path / "site_photos"
+    write(photos, "bridge_7/IMG_0001.jpg", image_bytes((60, 48), fmt="JPEG", seed=3))  # within one tile
+    write(photos, "bridge_7/deck/IMG_0002.png", image_bytes(seed=4))
+    write(photos, "bridge_7/deck/IMG_0002_copy.png", image_bytes(seed=4))  # byte-identical, unlabelled
+    write(photos, "Positive/IMG_0002_labelled.png", image_bytes(seed=4))  # the same bytes, labelled
+    write(photos, "notes.txt", b"inspection notes")
+    lines = run_again({"explain": {"input_dir": str(photos)}}, "explain")
+    assert "explain input: scanned 5 files, kept 4 (crack 1, no_crack 0), skipped 1" in lines
+    assert any(
+        "tiles of 64 px, p(crack) averaged over 2 test-time views, threshold" in line for line in lines
+    )
+    assert any(
+        line.startswith("  kept, exact duplicates (each kept in the same split as its copy): 2")
+        for line in lines
+    )
+    fields = line_fields(lines, "explain: method=layercam n=")
+    assert fields["n"] == "2" and "deletion_auc" in fields, "no masks: deletion and insertion curves"
+    newest = (
+        sorted((default_run.project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
+    )
+    heatmaps = sorted((newest / "layercam").glob("*_heatmap.npy"))
+    assert [np.load(h).shape for h in heatmaps] == [(64, 64), (48, 60)], "each at its own resolution, once"
+    predictions = pd.read_csv(
+        versions(default_run.project, "data/07_model_output/explain_predictions.csv")[-1]
+    )
+    assert predictions.file.tolist() == ["Positive/IMG_0002_labelled.png", "bridge_7/IMG_0001.jpg"]
+    assert predictions.true_label.tolist()[0] == "crack", "the labelled copy is the one explained"
+    mode = stat.S_IMODE(os.stat(newest).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask, f"explanations/ is {oct(mode)}: it follows the umask like every output"
+
+
+@pytest.mark.parametrize("setting", ["input_dir", "masks_dir"])
+def test_a_folder_that_does_not_exist_is_an_error_naming_the_setting(run_again, tmp_path, setting):
+    missing = tmp_path / "no_such_folder"
+    with pytest.raises(DatasetError, match=rf"explain\.{setting}: image folder '{missing}' does not exist"):
+        run_again({"explain": {setting: str(missing)}}, "explain")
+
+
+def test_a_whole_photo_is_tiled_scored_and_boxed_with_the_models_threshold(default_run, run_again, tmp_path):
+    wall = render_photo(SynthConfig(image_size=64, seed=2, difficulty=0.0), 150, 200, cracks=1)
+    write(tmp_path / "wall", "wall.png", png_bytes(wall.image))
+    write(tmp_path / "wall_masks", "wall.png", png_bytes(wall.mask.astype(np.uint8) * 255))
+    settings = {"input_dir": str(tmp_path / "wall"), "masks_dir": str(tmp_path / "wall_masks")}
+    lines = run_again({"explain": settings}, "explain")
+    fields = line_fields(lines, "explain: method=layercam scope=photo n=")
+    project = default_run.project
+    (row,) = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-1]).itertuples()
+    threshold = json.loads(versions(project, "data/08_reporting/explain_quality.json")[-1].read_text())[
+        "threshold"
+    ]["value"]
+    assert fields["n"] == "1" and float(fields["detection_rate"]) == float(row.crack_probability >= threshold)
+    assert fields["pointing_game"] in ("0.000", "1.000")
+    assert float(fields["mask_share"]) == pytest.approx(wall.mask.mean(), abs=5e-4)
+    newest = sorted((project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
+    (heatmap,) = (newest / "layercam").glob("*_heatmap.npy")
+    (tiles,) = (newest / "layercam").glob("*_tiles.npy")
+    assert np.load(heatmap).shape == (150, 200) and np.load(tiles).shape == (3, 4), "64-px tiles, 1/4 overlap"
+    (mask,) = (newest / "layercam").glob("*_mask.png")
+    assert np.asarray(Image.open(mask)).shape == (150, 200), "the crack mask at the photo's resolution"
+    cracks = pd.read_csv(versions(project, "data/07_model_output/crack_measurements.csv")[-1])
+    assert list(cracks.columns[:5]) == ["file", "method", "crack", "length_px", "mean_width_px"]
+    assert len(cracks) == row.cracks_count, "one row per crack of the mask"
+    boxes = pd.read_csv(versions(project, "data/07_model_output/explain_boxes.csv")[-1])
+    assert list(boxes.columns[:7]) == ["file", "method", "box", "x0", "y0", "x1", "y1"]
+    assert len(boxes) == row.crack_regions
+    assert (boxes.probability >= threshold).all(), "a region is where the tiles reach the decision threshold"
+
+
+def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
+    settings = SynthConfig(image_size=64, seed=4, difficulty=0.0)
+    for index in range(4):
+        photo = render_photo(settings, 120, 150, cracks=index % 2, index=index)
+        write(tmp_path / "site", f"span_{index // 2}/IMG_{index}.png", png_bytes(photo.image))
+    survey = {"input_dir": str(tmp_path / "site"), "survey": "bridge"}
+    folder = Path("data/07_model_output/surveys/bridge")  # run_again works in the project
+    # What each Airflow task runs: one shard's node, then the merge.
+    for shard in ("0/2", "1/2"):
+        lines = run_again({"explain": {**survey, "shard": shard}}, "survey")
+        assert any(
+            re.search(rf"survey .*bridge, shard {shard}: \d photos, 0 done before", line) for line in lines
+        )
+    assert len(list((folder / "records").iterdir())) == 4
+    # The pipeline merges after each shard here (the DAG once, after all): the newest gallery has them all.
+    gallery = sorted((folder / "gallery").glob("*/gallery/index.html"))[-1]
+    predictions = pd.read_csv(versions(Path.cwd(), f"{folder}/predictions.csv")[-1])
+    assert len(predictions) == 4 and (predictions.tiles == 9).all(), "3 x 3 tiles of 64 px, 1/4 overlap"
+    cards = json.loads(re.search(r"const items = (.*);\n", gallery.read_text()).group(1))
+    assert all((gallery.parent / card["overlay"]).resolve().is_file() for card in cards)
+    strips = re.findall(r'href="([^"]*cam_progress/[^"]*)"', gallery.read_text())
+    assert strips and all((gallery.parent / strip).resolve().is_file() for strip in strips), (
+        "the champion's heatmaps through training, linked from the gallery"
+    )
+    assert len(list((folder / "gallery").iterdir())) == 2, "one gallery per merge, none overwritten"
