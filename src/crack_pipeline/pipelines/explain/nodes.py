@@ -87,8 +87,8 @@ def images_to_explain(
 
 def split_is_the_models(checkpoint: dict[str, Any], split_manifest: pd.DataFrame, split: str) -> bool | None:
     """Whether the latest split is the one `checkpoint` was trained on (None for a model that records no
-    split); warns when not: its `split` images may then be ones the model learned from (a split made
-    since, or by a run in another environment, e.g. KEDRO_ENV=general beside the default)."""
+    split); warns when not: its `split` images may then be ones the model learned from (a split made since
+    without training, or an older model asked for by `explain.model`)."""
     trained_on = checkpoint.get("split_fingerprint")
     if not trained_on:
         return None
