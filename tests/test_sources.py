@@ -207,25 +207,3 @@ def test_the_general_environment_lists_valid_sources(monkeypatch):
     lite0 = variant_settings(train, train["models"]["efficientnet_lite0"])
     recipe = settings_from(TrainConfig, lite0, "general")  # a valid training configuration
     assert (recipe.schedule, recipe.patience, recipe.freeze_backbone_epochs) == ("onecycle", recipe.epochs, 0)
-
-
-@pytest.mark.parametrize(
-    "env, root", [("local", "data"), ("general", "data/general"), ("ozgenel", "data/ozgenel")]
-)
-def test_each_environment_keeps_its_own_artefacts_and_shares_the_common_ones(monkeypatch, env, root):
-    from kedro.config import OmegaConfigLoader
-
-    from crack_pipeline.settings import CONFIG_LOADER_ARGS
-    from tests.conftest import PROJECT_ROOT
-
-    monkeypatch.chdir(PROJECT_ROOT)
-    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
-    catalog = loader["catalog"]
-    for own in ("image_index", "split_manifest", "{variant}.checkpoint", "explain_quality"):
-        assert catalog[own]["filepath"].startswith(f"{root}/0"), own  # another env's run is never "latest"
-    assert catalog["explanations"]["path"] == f"{root}/07_model_output/explanations"
-    assert loader["parameters"]["train"]["resume_dir"] == f"{root}/06_models/in_progress"
-    # Shared: the synthetic set, the crack segmenter trained on it, mask tiles that data.sources name.
-    assert catalog["synthetic_images"]["path"] == "data/01_raw/synthetic/images"
-    assert catalog["latest_crack_segmenter"]["filepath"] == "data/06_models/crack_segmenter/segmenter.pt"
-    assert catalog["mask_tile_images"]["path"].startswith("data/02_intermediate/mask_tiles/")

@@ -35,12 +35,16 @@ def project_parameters() -> dict:
 
 def environment_parameters(env: str) -> dict:
     """The parameters of conf/base merged with the environment `env`, as a run with `--env=env` sees them."""
+    return environment_config(env)["parameters"]
+
+
+def environment_config(env: str) -> OmegaConfigLoader:
+    """The configuration of conf/base merged with the environment `env` (parameters, catalog, ...)."""
     from crack_pipeline.settings import CONFIG_LOADER_ARGS  # not at the top: settings imports the hooks
 
-    loader = OmegaConfigLoader(
+    return OmegaConfigLoader(
         conf_source=str(_conf_source()), **{**CONFIG_LOADER_ARGS, "default_run_env": env}
     )
-    return loader["parameters"]
 
 
 def _conf_source() -> Path:
