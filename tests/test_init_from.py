@@ -19,9 +19,11 @@ class Registry:
 
 
 def test_training_starts_from_the_named_models_weights(trained_checkpoint):
-    registry = Registry(trained_checkpoint)
+    learned = torch.tensor([3, 5, 8])
+    registry = Registry({**trained_checkpoint, "learned_images": learned})
     variant = {"architecture": "small_cnn", "pretrained": False, "init_from": "champion"}
-    model, from_trained, origin = initial_model(variant, registry, "site_b")
+    model, from_trained, origin, inherited = initial_model(variant, registry, "site_b")
+    assert inherited is learned, "the new model has learned from the earlier one's images too"
     assert registry.asked == [("champion", "train.models.site_b.init_from")]
     assert from_trained and model.training
     for name, value in model.state_dict().items():
@@ -37,8 +39,8 @@ def test_training_starts_from_the_named_models_weights(trained_checkpoint):
 
 def test_without_init_from_nothing_is_read_and_the_init_is_random(trained_checkpoint):
     registry = Registry(trained_checkpoint)
-    model, from_trained, origin = initial_model({"architecture": "small_cnn"}, registry, "a")
-    assert registry.asked == [] and not from_trained and origin is None
+    model, from_trained, origin, inherited = initial_model({"architecture": "small_cnn"}, registry, "a")
+    assert registry.asked == [] and not from_trained and origin is None and inherited is None
     assert not all(torch.equal(v, trained_checkpoint["state_dict"][k]) for k, v in model.state_dict().items())
 
 

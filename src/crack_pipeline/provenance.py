@@ -1,12 +1,21 @@
-"""Where a model came from: data fingerprints and the code's git commit."""
+"""Where a model came from: data fingerprints, the images it learned from and the code's git commit."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
+
+logger = logging.getLogger(__name__)
+
+# The splits whose images a model is fitted and chosen on: scores on any of them flatter it.
+LEARNED_SPLITS = ("train", "val")
 
 
 def data_fingerprint(manifest: pd.DataFrame) -> str:
@@ -19,6 +28,42 @@ def split_fingerprint(manifest: pd.DataFrame) -> str:
     """sha256 over the sorted (path, content hash, label, split): identifies the split version by content."""
     rows = manifest.sort_values("path")[["path", "sha256", "label", "split"]].itertuples(index=False)
     return hashlib.sha256("\n".join("\t".join(map(str, row)) for row in rows).encode()).hexdigest()
+
+
+def _image_keys(sha256: Iterable[str]) -> np.ndarray:
+    """int64 keys of images by content: the first 15 hex digits (60 bits) of each SHA-256, so a checkpoint
+    holds a million images' in 8 MB (a chance collision among them: about 4e-7)."""
+    return np.fromiter((int(digest[:15], 16) for digest in sha256), dtype=np.int64)
+
+
+def learned_images(split_manifest: pd.DataFrame, inherited: torch.Tensor | None = None) -> torch.Tensor:
+    """What a checkpoint keeps of the images its model learned from (LEARNED_SPLITS of its split, and
+    `inherited`: those of the model it was fine-tuned from): their sorted keys."""
+    learned = split_manifest[split_manifest.split.isin(LEARNED_SPLITS)]
+    keys = _image_keys(learned.sha256)
+    if inherited is not None:
+        keys = np.concatenate([keys, inherited.numpy()])
+    return torch.from_numpy(np.unique(keys))
+
+
+def learned_among(checkpoint: dict, sha256: pd.Series, what: str, section: str) -> int | None:
+    """How many of these images (by content) the model learned from (its training or validation images,
+    or those of a model it was fine-tuned from), warned of when any: scores on them flatter it. None for a
+    model trained before they were recorded."""
+    if checkpoint.get("learned_images") is None:
+        return None
+    learned = int(np.isin(_image_keys(sha256), checkpoint["learned_images"].numpy()).sum())
+    if learned:
+        logger.warning(
+            "%s: %d of the %d %s are images model %s learned from (training or validation): its scores on "
+            "them flatter it",
+            section,
+            learned,
+            len(sha256),
+            what,
+            checkpoint["variant"],
+        )
+    return learned
 
 
 def git_commit(path: Path | None = None) -> str:

@@ -5,7 +5,6 @@ promoted by a node, heatmaps scored against the masks; then evaluate_folder and 
 from __future__ import annotations
 
 import json
-import logging
 
 import mlflow
 import numpy as np
@@ -15,8 +14,6 @@ import torch
 from kedro.io.core import DatasetError
 
 from crack_pipeline.datasets.registered_model import ModelRegistry
-from crack_pipeline.pipelines.explain.nodes import split_is_the_models
-from crack_pipeline.provenance import split_fingerprint
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
@@ -168,20 +165,7 @@ def test_the_best_variant_is_promoted_by_a_node_and_recorded(default_run):
         "variant": decision["candidate"],
         "checkpoint_id": decision["candidate_checkpoint_id"],
     }, "explained after the promotion, with the new champion"
-    assert quality["split"] == "test" and quality["split_is_the_models"] is True
-
-
-def test_explaining_a_split_the_model_was_not_trained_on_is_warned_of(default_run, caplog):
-    caplog.set_level(logging.WARNING, logger="crack_pipeline")
-    (manifest_file,) = versions(default_run.project, "data/03_primary/split_manifest.csv")
-    manifest = pd.read_csv(manifest_file)
-    checkpoint = {"variant": "small_cnn_b", "split_fingerprint": split_fingerprint(manifest)}
-    assert split_is_the_models(checkpoint, manifest, "test") is True and not caplog.text
-    moved = manifest.copy()
-    moved.loc[moved.index[moved.split == "train"][0], "split"] = "test"  # as a new split may move one
-    assert split_is_the_models(checkpoint, moved, "test") is False
-    assert "the latest split is not the one model small_cnn_b was trained on: its test images" in caplog.text
-    assert split_is_the_models({"variant": "old"}, moved, "test") is None, "a model that records no split"
+    assert quality["split"] == "test" and quality["learned_images"] == 0, "none of its training images"
 
 
 def test_the_champions_heatmaps_are_scored_against_the_crack_masks(default_run):

@@ -4,6 +4,7 @@ scored and unlabelled ones ranked for labelling."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,3 +93,22 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
     sheet = versions(project, "data/08_reporting/evaluate_folder/plots")[-1] / "label_these_next.png"
     assert sheet.stat().st_size > 0
     assert any(line.startswith("evaluate_folder: 8 unlabelled images ranked for labelling") for line in lines)
+
+
+def test_evaluate_folder_warns_of_the_images_the_model_learned_from(default_run, run_again, tmp_path):
+    split = pd.read_csv(versions(default_run.project, "data/03_primary/split_manifest.csv")[0])  # the run's
+    folder = tmp_path / "mixed"
+    for row in split[split.split == "train"].head(2).itertuples():  # two the champion learned from
+        write(
+            folder,
+            f"Positive/train_{Path(row.path).name}",
+            (default_run.project / row.root / row.path).read_bytes(),
+        )
+    for i in range(3):
+        write(folder, f"Negative/new{i}.png", image_bytes(seed=70 + i))
+    lines = run_again({"evaluate_folder": {"path": str(folder)}}, "evaluate_folder")
+    assert any("evaluate_folder: 2 of the 5 folder's images are images model" in line for line in lines)
+    metrics = json.loads(
+        versions(default_run.project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text()
+    )
+    assert metrics["learned_images"] == 2

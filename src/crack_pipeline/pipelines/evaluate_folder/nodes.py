@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.scanning import OK
@@ -56,6 +57,7 @@ def evaluate_folder(
     own_views = views_of(checkpoint)
     checkpoint, views = views_asked(checkpoint, evaluate_folder, "evaluate_folder")
     kept = image_index[image_index.status == OK].assign(label=lambda f: f.label.fillna(""))  # CSV: "" -> NaN
+    learned = learned_among(checkpoint, kept.sha256, "folder's images", "evaluate_folder")
     # Unlabelled images get a placeholder class in the tensors: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0]))
     data = decode_listed(placeholder, checkpoint["input_size"], names=kept.path.tolist())
@@ -100,6 +102,7 @@ def evaluate_folder(
         "tiling": {**tiling, "tile_size": config.tile_size},
         "labelled_images": int(labelled.sum()),
         "unlabelled_images": int((~labelled).sum()),
+        "learned_images": learned,  # how many of them the model learned from: its scores there flatter it
     }
     figures: dict[str, Figure] = {}
     predictions = pd.DataFrame(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.provenance import split_fingerprint
+from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.masks import read_masks_of
@@ -85,25 +85,6 @@ def images_to_explain(
     ]
 
 
-def split_is_the_models(checkpoint: dict[str, Any], split_manifest: pd.DataFrame, split: str) -> bool | None:
-    """Whether the latest split is the one `checkpoint` was trained on (None for a model that records no
-    split); warns when not: its `split` images may then be ones the model learned from (a split made since
-    without training, or an older model asked for by `explain.model`)."""
-    trained_on = checkpoint.get("split_fingerprint")
-    if not trained_on:
-        return None
-    if split_fingerprint(split_manifest) == trained_on:
-        return True
-    logger.warning(
-        "explain: the latest split is not the one model %s was trained on: its %s images may include "
-        "images the model learned from, and the scores below may flatter it. Train on this split first "
-        "(kedro run), or explain a folder (explain.input_dir)",
-        checkpoint["variant"],
-        split,
-    )
-    return False
-
-
 def explain_split(
     checkpoint: dict[str, Any],
     split_manifest: pd.DataFrame,
@@ -136,10 +117,11 @@ def explain_split(
     """
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
-    models_split = (
+    explained = split_manifest[split_manifest.split == explain["split"]]
+    learned = (
         None
         if explain_input is not None
-        else split_is_the_models(checkpoint, split_manifest, explain["split"])
+        else learned_among(checkpoint, explained.sha256, f"{explain['split']} images", "explain")
     )
     items = images_to_explain(split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
@@ -187,7 +169,7 @@ def explain_split(
         "tiling": {**tiling, "tile_size": tiles.tile_size},
         "champion": champion,
         "split": None if explain_input is not None else explain["split"],
-        "split_is_the_models": models_split,
+        "learned_images": learned,  # how many of the split's images the model learned from
         "methods": result.quality,
         "skipped": result.skipped,
     }

@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.provenance import data_fingerprint, git_commit, split_fingerprint
+from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.masks import read_masks_of
@@ -85,12 +85,13 @@ def variant_settings(train: dict[str, Any], variant: dict[str, Any]) -> dict[str
 
 def initial_model(
     variant: dict[str, Any], registered_models: ModelRegistry, name: str
-) -> tuple[torch.nn.Module, bool, dict[str, Any] | None]:
+) -> tuple[torch.nn.Module, bool, dict[str, Any] | None, torch.Tensor | None]:
     """The model training starts from: an earlier model of the same architecture (`init_from`: champion,
     a registered version, or a variant's newest), else ImageNet weights (`pretrained`) or a random init.
 
     Returns:
-        The model, whether it starts from trained weights, and what it was initialised from (or None).
+        The model, whether it starts from trained weights, what it was initialised from (or None), and the
+        images that earlier model learned from, if it records them (the new one has learned from them too).
     """
     spec = get_spec(variant["architecture"])
     reference = variant.get("init_from")
@@ -102,7 +103,7 @@ def initial_model(
             pretrained=pretrained,
             weights_path=variant.get("weights_path"),
         )
-        return model, pretrained, None
+        return model, pretrained, None, None
     setting = f"train.models.{name}.init_from"
     source = registered_models.checkpoint(str(reference), setting)
     where = f"{setting}: {str(reference)!r} (version {source['model_version']}, {source['variant']})"
@@ -115,7 +116,8 @@ def initial_model(
         raise InputError(f"{where} has classes {source['class_names']}, not {list(CLASS_NAMES)}")
     origin = {k: source[k] for k in ("model_version", "variant", "checkpoint_id", "input_size")}
     logger.info("train: %s starts from %s", name, where)
-    return model_from_checkpoint(source, where).train(), True, {"reference": str(reference), **origin}
+    model = model_from_checkpoint(source, where).train()
+    return model, True, {"reference": str(reference), **origin}, source.get("learned_images")
 
 
 def validation_threshold(
@@ -177,7 +179,7 @@ def train_variant(
             f"one_class architectures: {', '.join(one_class_architectures)}"
         )
     torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
-    model, pretrained, initialised_from = initial_model(variant, registered_models, name)
+    model, pretrained, initialised_from, inherited = initial_model(variant, registered_models, name)
     resume_path = Path(train["resume_dir"]) / f"{name}.pt" if train.get("resume_dir") else None
     mix = int(train.get("mix_synthetic") or 0)
     training_set = with_synthetic(split_tensors["train"], mix, config.seed)
@@ -231,6 +233,7 @@ def train_variant(
         patch_side=training_patch_side(image_index, split_manifest),
         data_fingerprint=data_fingerprint(split_manifest),
         split_fingerprint=split_fingerprint(split_manifest),
+        learned_images=learned_images(split_manifest, inherited),  # no later score counts them as unseen
         git_commit=git_commit(),
         best_epoch=result.best_epoch,
         best_metrics=result.best_metrics,
