@@ -9,6 +9,7 @@ import torch
 from crack_pipeline.vision.transfer.familiarity import (
     feature_reference,
     reference_distances,
+    references_by_views,
     unfamiliar_share,
 )
 
@@ -72,3 +73,15 @@ def test_a_reference_survives_a_weights_only_checkpoint_and_a_blank_image_is_unf
     blank = np.zeros((1, 32), dtype=np.float32)  # no feature at all: as far as can be, not a NaN
     assert reference_distances(loaded, blank)[0] == pytest.approx(1.0)
     assert unfamiliar_share(loaded, reference_distances(loaded, blank))["share"] == 1.0
+
+
+def test_each_view_count_has_the_reference_of_its_own_views_features():
+    per_view = torch.from_numpy(np.abs(np.random.default_rng(3).normal(size=(8, 30, 16)))).float()
+    references = references_by_views(per_view)
+    assert sorted(references) == [1, 2, 4, 8]
+    for count, reference in references.items():
+        expected = feature_reference(per_view[:count].mean(0).numpy())
+        assert reference["views"] == count and reference["limit"] == expected["limit"]
+        assert torch.equal(reference["vectors"], expected["vectors"])
+    assert references[1]["limit"] != references[8]["limit"], "features of fewer views are others"
+    assert references_by_views(per_view[:, :1])[2] is None, "one image: nothing to judge by"

@@ -3,10 +3,15 @@
 import logging
 
 import numpy as np
+import torch
 
 from crack_pipeline.pipelines.evaluate_folder.nodes import familiarity, familiarity_reference
 from crack_pipeline.vision.models.inference import VIEW_COUNTS, with_views
-from crack_pipeline.vision.transfer.familiarity import feature_reference, reference_distances
+from crack_pipeline.vision.transfer.familiarity import (
+    feature_reference,
+    reference_distances,
+    references_by_views,
+)
 from tests.test_familiarity import clustered
 
 
@@ -49,7 +54,7 @@ def test_an_unlike_folder_is_warned_of_a_like_one_not_and_a_model_without_refere
 def test_each_view_count_is_judged_by_the_reference_kept_for_it(caplog):
     caplog.set_level(logging.INFO, logger="crack_pipeline")
     rng = np.random.default_rng(0)
-    by_views = {count: feature_reference(np.abs(rng.normal(size=(20, 8)))) for count in VIEW_COUNTS}
+    by_views = references_by_views(torch.from_numpy(np.abs(rng.normal(size=(8, 20, 8)))).float())
     model = {
         "variant": "m",
         "test_time_views": 4,
@@ -63,8 +68,13 @@ def test_each_view_count_is_judged_by_the_reference_kept_for_it(caplog):
     older = {key: value for key, value in model.items() if key != "feature_references_by_views"}
     assert familiarity_reference(with_views(older, 1, "t"), own_views=4) is None
     assert (
-        "familiarity not judged (the model's reference holds for its own 4 views, not 1: it was trained "
-        "before references were kept for every count)" in caplog.text
+        "familiarity not judged (the model keeps no reference for 1 views: it was trained before references "
+        "were kept for every count)" in caplog.text
     )
+    # A count set by hand, not through with_views, is not judged by another count's reference.
+    assert familiarity_reference({**model, "test_time_views": 2}, own_views=4) is None
+    assert "familiarity not judged (the reference holds for 4 views, not 2)" in caplog.text
+    own_only = {**older, "feature_reference": {k: v for k, v in by_views[4].items() if k != "views"}}
+    assert familiarity_reference(own_only, own_views=4) is not None, "a reference of old: the model's count"
     assert familiarity_reference({"test_time_views": 4}, own_views=4) is None
     assert "familiarity not judged (the model records no feature reference)" in caplog.text

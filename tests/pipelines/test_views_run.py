@@ -129,6 +129,7 @@ def test_evaluate_folder_scores_with_fewer_views_at_their_threshold_and_referenc
     _, features = checkpoint_probabilities_and_features(one_view, images, "fp32")
     reference = model["feature_references_by_views"][1]
     judged = unfamiliar_share(reference, reference_distances(reference, features))
-    assert metrics["unfamiliar"]["share"] == judged["share"], "judged by the 1-view reference"
+    assert metrics["unfamiliar"] == {**judged, "warn_from": 0.1}, "judged by the 1-view reference"
+    assert reference["limit"] != model["feature_reference"]["limit"], "not by the model's own (2 views)"
     with pytest.raises(InputError, match=r"evaluate_folder\.test_time_views: 3; one of 1, 2, 4, 8"):
         run_again({"evaluate_folder": {**settings, "test_time_views": 3}}, "evaluate_folder")

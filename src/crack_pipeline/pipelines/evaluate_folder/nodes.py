@@ -137,16 +137,23 @@ def evaluate_folder(
 
 def familiarity_reference(checkpoint: dict[str, Any], own_views: int) -> dict[str, Any] | None:
     """The model's feature reference when it can judge this run's features; None, logged why, when not."""
-    reference = checkpoint.get("feature_reference")
-    if reference is not None:
+    reference, views = checkpoint.get("feature_reference"), views_of(checkpoint)
+    # A reference holds for the view count its features were averaged over (references_by_views); one
+    # without a count is of a model that kept it for its own count only.
+    held_for = None if reference is None else reference.get("views", own_views)
+    if held_for == views:
         return reference
-    if views_of(checkpoint) != own_views:
-        # A reference holds for the view count its features were averaged over (references_by_views).
+    if reference is not None:
         logger.info(
-            "evaluate_folder: familiarity not judged (the model's reference holds for its own %d views, "
-            "not %d: it was trained before references were kept for every count)",
-            own_views,
-            views_of(checkpoint),
+            "evaluate_folder: familiarity not judged (the reference holds for %d views, not %d)",
+            held_for,
+            views,
+        )
+    elif views != own_views:
+        logger.info(
+            "evaluate_folder: familiarity not judged (the model keeps no reference for %d views: it was "
+            "trained before references were kept for every count)",
+            views,
         )
     else:
         logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")

@@ -62,11 +62,16 @@ def feature_reference(
 
 
 def references_by_views(features: torch.Tensor) -> dict[int, dict[str, Any] | None]:
-    """For every view count (VIEW_COUNTS), the `feature_reference` of the features that many views give:
-    the mean of the first of `features` (8 x N x D, `checkpoint_views`). Features averaged over fewer views
-    lie farther from a reference of more (a general model's held-out images of its own domains, 4-view
-    reference: 7.5 % beyond its limit with 1 view, 2 % with 4), so each count is judged by its own."""
-    return {count: feature_reference(features[:count].mean(0).numpy()) for count in VIEW_COUNTS}
+    """For every view count (VIEW_COUNTS), the `feature_reference` of the features that many views give
+    (the mean of the first of `features`, 8 x N x D, `checkpoint_views`), with its count as `views`.
+    Features averaged over fewer views lie farther from a reference of more, so each count is judged by
+    its own (README, "Evaluate any folder": a model's own surface beyond the limit at 11 % with 1 view
+    against its 4-view reference, 3 % against its 1-view one)."""
+    references = {count: feature_reference(features[:count].mean(0).numpy()) for count in VIEW_COUNTS}
+    return {
+        count: None if reference is None else {**reference, "views": count}
+        for count, reference in references.items()
+    }
 
 
 def reference_distances(reference: dict[str, Any], features: np.ndarray) -> np.ndarray:
@@ -76,11 +81,12 @@ def reference_distances(reference: dict[str, Any], features: np.ndarray) -> np.n
 
 
 def unfamiliar_share(reference: dict[str, Any], distances: np.ndarray) -> dict[str, Any]:
-    """How many of these N >= 1 `reference_distances` lie beyond the reference's limit: `n`,
+    """How many of these N >= 1 `reference_distances` lie beyond the reference's `limit`: `n`,
     `share`, and `expected`, the share of validation images beyond it (1 - its quantile)."""
     beyond = np.asarray(distances) > reference["limit"]
     return {
         "n": int(len(beyond)),
         "share": float(beyond.mean()),
         "expected": round(1 - reference["quantile"], 6),
+        "limit": float(reference["limit"]),
     }
