@@ -39,6 +39,7 @@ def survey(folder: Path, name: str) -> tuple[float, float]:
             str(KEDRO),
             "run",
             "--pipelines=survey",
+            "--env=local",  # make run's champion; its surveys land in data/, where they are removed after
             f"--params=explain.input_dir={folder},explain.survey={name}",
         ],
         cwd=PROJECT,

@@ -139,10 +139,12 @@ def test_predicted_costs_a_first_pass_only_where_the_method_scores_masked_copies
         explainer.explain(cracks[0][:3], targets)
         return calls.count(3)  # AblationCAM's own passes over masked copies come in other batch sizes
 
-    named = passes_over_the_images(["crack", "no_crack", "crack"])
-    assert passes_over_the_images(["predicted"] * 3) == named + extra
-    hook.remove()
-    explainer.close()
+    try:
+        named = passes_over_the_images(["crack", "no_crack", "crack"])
+        assert passes_over_the_images(["predicted"] * 3) == named + extra
+    finally:  # the model is the module's: no hook left on it
+        hook.remove()
+        explainer.close()
 
 
 def test_unknown_method_and_target():

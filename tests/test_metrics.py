@@ -129,11 +129,12 @@ def test_promotion_needs_strictly_better():
     assert not is_better(0.03, 0.03, higher_is_better=False)
 
 
-def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion():
+def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(monkeypatch, caplog):
     import pandas as pd
 
+    from crack_pipeline.pipelines.evaluate import nodes
     from crack_pipeline.pipelines.evaluate.nodes import compare_variants
-    from crack_pipeline.provenance import split_fingerprint
+    from crack_pipeline.provenance import learned_images, split_fingerprint
 
     manifest = pd.DataFrame(
         {
@@ -194,3 +195,18 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion()
         compare_variants(
             settings, train, None, manifest, {}, "cpu", None, metrics("c", 0.99, "cc", split="old")
         )
+    # A champion re-evaluated on a split made after it: how many test images it learned from is recorded.
+    monkeypatch.setattr(nodes, "evaluate_checkpoint", lambda *_: (metrics("o", 0.95, "co"), None, None))
+    monkeypatch.setattr(nodes, "at_input_size", lambda tensors, *_: tensors)
+    older = {
+        "checkpoint_id": "co",
+        "variant": "o",
+        "learned_images": learned_images(manifest.head(1).assign(split="train")),
+    }
+    _, _, decision = compare_variants(
+        settings, train, {**older, "input_size": 64}, manifest, {}, "cpu", *evaluated
+    )
+    assert decision["current_value"] == 0.95 and decision["current_learned_test_images"] == 1
+    assert (
+        "the champion's re-evaluation: 1 of the 2 test images are images model o learned from" in caplog.text
+    )

@@ -1,6 +1,7 @@
 """One tiny default run (`default_run`), and what a user then sees of it: checkpoints with their decision
 threshold, one MLflow run and registered version per variant, evaluation at that threshold, the champion
-promoted by a node, heatmaps scored against the masks; then evaluate_folder and explain on new folders."""
+promoted by a node, heatmaps scored against the masks (evaluate_folder and explain on new folders: their own
+modules)."""
 
 from __future__ import annotations
 

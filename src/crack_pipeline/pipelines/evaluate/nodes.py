@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.provenance import split_fingerprint
+from crack_pipeline.provenance import learned_among, split_fingerprint
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
@@ -236,6 +236,12 @@ def compare_variants(
                 device,
             )
             decision["current_value"] = metric_value(again, metric)
+            # A split made after the champion (e.g. its environment's data moved) may test it on images it
+            # learned from: its value is then flattered against the candidate's.
+            test = split_manifest[split_manifest.split == "test"]
+            decision["current_learned_test_images"] = learned_among(
+                current_champion, test.sha256, "test images", "evaluate: the champion's re-evaluation"
+            )
         decision["current"] = current_champion["variant"]
         decision["current_version"] = current_champion.get("model_version")
     decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher)

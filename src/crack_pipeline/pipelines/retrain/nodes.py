@@ -90,6 +90,12 @@ def split_for_retrain(
             "retrain: the latest split is not the one the champion was trained on; keeping the latest one's "
             "assignments (the champion is re-evaluated on the new test split either way)"
         )
+    elif previous_split is None and champion_split:
+        logger.warning(
+            "retrain: this environment holds no earlier split, though the champion was trained on one (its "
+            "data_root changed, or its data was removed): the images are split anew, so some the champion "
+            "learned from may now be test images; its re-evaluation says how many where it records them"
+        )
     earlier = kept.sha256.map(previous[~previous.index.duplicated()]).fillna("")
     assigned = extend_split(strata(kept), kept.group, earlier, ratios=split["ratios"], seed=split["seed"])
     manifest = split_manifest_of(kept, assigned)

@@ -41,7 +41,7 @@ def require_roots(manifest: pd.DataFrame) -> pd.DataFrame:
     """The manifest, if it records the folder and domain of each image; older manifests did not."""
     if not {"root", "domain"} <= set(manifest.columns):
         raise InputError(
-            "the latest split manifest (data/03_primary/split_manifest.csv) was made by an older version "
+            "the latest split manifest (catalog entry split_manifest) was made by an older version "
             "that did not record the folder and domain of its images: make the split again (kedro run, or "
             "kedro run --pipelines=from_folder --params=data.source_dir=DIR)"
         )

@@ -1,0 +1,27 @@
+"""split_for_retrain: earlier images keep their split; a split made anew under a champion is warned of."""
+
+import logging
+
+from crack_pipeline.pipelines.retrain.nodes import split_for_retrain
+from crack_pipeline.provenance import split_fingerprint
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
+from crack_pipeline.vision.data.sources import Source, scan_sources
+from tests.test_sources import wall_patches
+
+SPLIT = {"ratios": {"train": 0.6, "val": 0.2, "test": 0.2}, "seed": 42}
+
+
+def test_a_split_made_anew_under_a_champion_is_warned_of_and_an_extended_one_is_not(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="crack_pipeline")
+    walls = wall_patches(tmp_path / "walls", range(1, 11), 2, seed=0)
+    index = scan_sources([Source("walls", Folder.scan(walls), r"^(\d+)-")], DEFAULT_ALIASES, workers=1).index
+    first, _ = split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT)
+    assert not caplog.text, "no champion yet: nothing it learned from to leak"
+    trained_on = {"champion_split_fingerprint": split_fingerprint(first)}
+    again, _ = split_for_retrain(index, first, trained_on, SPLIT)
+    assert again.set_index("path").split.equals(first.set_index("path").split) and not caplog.text
+    split_for_retrain(index, None, trained_on, SPLIT)  # the environment's earlier split is gone
+    assert "retrain: this environment holds no earlier split, though the champion was trained on one" in (
+        caplog.text
+    )
