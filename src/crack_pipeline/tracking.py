@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
@@ -21,15 +22,23 @@ REGISTERED_MODEL = "crack-classifier"
 CHAMPION_ALIAS = "champion"
 CHECKPOINT_ARTIFACT = "checkpoint/checkpoint.pt"
 _REQUIREMENTS = ("torch", "torchvision", "timm")
+_NOT_IN_MLFLOW_KEYS = re.compile(r"[^\w\-. :/]", re.ASCII)
+
+
+def mlflow_key(key: str) -> str:
+    """`key` as MLflow accepts it in a metric or parameter name (alphanumerics, `_-. :/`): "+" as "p"
+    (`gradcam++` → `gradcampp`), anything else outside the set as "_"."""
+    return _NOT_IN_MLFLOW_KEYS.sub("_", str(key).replace("+", "p"))
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested `values` as one level, keys joined by "." and made valid MLflow names (`mlflow_key`)."""
     flat = {}
     for key, value in values.items():
         if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{mlflow_key(key)}."))
         else:
-            flat[f"{prefix}{key}"] = value
+            flat[f"{prefix}{mlflow_key(key)}"] = value
     return flat
 
 
