@@ -156,6 +156,9 @@ def test_the_best_variant_is_promoted_by_a_node_and_recorded(default_run):
     (comparison,) = versions(project, "data/08_reporting/variant_comparison.csv")
     table = pd.read_csv(comparison)
     assert set(table.variant) == set(VARIANTS) and table.variant[0] == decision["candidate"]
+    assert set(table.train_precision) == {"fp32"} and table.precision.between(0, 1).all(), (
+        "the numeric precision trained in beside the precision of the crack calls"
+    )
     assert decision["promote"] and decision["current"] is None and decision["metric"] == "at_threshold.f1"
     champion = client_of(project).get_model_version_by_alias("crack-classifier", "champion")
     assert champion.tags["checkpoint_id"] == decision["candidate_checkpoint_id"]

@@ -199,7 +199,7 @@ def compare_variants(
                 "variant": m["variant"],
                 "architecture": training["architecture"],
                 "pretrained": training["pretrained"],
-                "precision": training.get("precision"),
+                "train_precision": training.get("precision"),  # fp32 or bf16; "precision" is the metric
                 "epochs": training["epochs"],
                 "best_epoch": training["best_epoch"],
                 "input_size": training["input_size"],
