@@ -2,8 +2,10 @@
 in data/."""
 
 import pytest
+from kedro.io import DatasetError
 
 from crack_pipeline.config import environment_config
+from crack_pipeline.datasets import ImageFolderDataset
 from tests.conftest import PROJECT_ROOT
 
 # The entries every environment shares: the synthetic set, the crack segmenter trained on it, mask tiles
@@ -37,3 +39,23 @@ def test_each_environment_keeps_its_own_artefacts_and_shares_the_common_ones(mon
     assert catalog["previous_split_manifest"]["filepath"] == catalog["split_manifest"]["filepath"]
     assert catalog["latest_crack_segmenter"]["filepath"] == catalog["crack_segmenter"]["filepath"]
     assert config["parameters"]["train"]["resume_dir"] == f"{root}/06_models/in_progress"
+
+
+@pytest.mark.parametrize("env", ["local", "ozgenel"])
+def test_the_one_folder_environments_read_the_folder_given(monkeypatch, tmp_path, env):
+    """`data.source_dir` is the folder read in every environment that reads one; Özgenel's was ignored."""
+    monkeypatch.chdir(PROJECT_ROOT)
+    given = environment_config(env, {"data": {"source_dir": str(tmp_path)}})["catalog"]["raw_images"]
+    assert given["path"] == str(tmp_path)
+
+
+def test_without_a_folder_the_ozgenel_environment_reads_its_default_or_says_which_setting_to_give(
+    monkeypatch, tmp_path
+):
+    monkeypatch.chdir(PROJECT_ROOT)
+    entry = environment_config("ozgenel")["catalog"]["raw_images"]
+    assert entry["path"] is None and entry["default"] == {"path": "../shared/data/ozgenel_dev"}
+    moved = tmp_path / "moved"
+    settings = {key: entry[key] for key in ("path", "parameter")} | {"default": {"path": str(moved)}}
+    with pytest.raises(DatasetError, match=f"data.source_dir is not set and the default {moved} does not"):
+        ImageFolderDataset(**settings).load()

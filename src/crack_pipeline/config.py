@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from kedro.config import AbstractConfigLoader, OmegaConfigLoader
 from kedro.framework.project import settings
@@ -38,12 +39,15 @@ def environment_parameters(env: str) -> dict:
     return environment_config(env)["parameters"]
 
 
-def environment_config(env: str) -> OmegaConfigLoader:
-    """The configuration of conf/base merged with the environment `env` (parameters, catalog, ...)."""
+def environment_config(env: str, runtime_params: dict[str, Any] | None = None) -> OmegaConfigLoader:
+    """The configuration of conf/base merged with the environment `env` (parameters, catalog, ...), with
+    `runtime_params` as `--params` gives them."""
     from crack_pipeline.settings import CONFIG_LOADER_ARGS  # not at the top: settings imports the hooks
 
     return OmegaConfigLoader(
-        conf_source=str(_conf_source()), **{**CONFIG_LOADER_ARGS, "default_run_env": env}
+        conf_source=str(_conf_source()),
+        runtime_params=runtime_params,
+        **{**CONFIG_LOADER_ARGS, "default_run_env": env},
     )
 
 
