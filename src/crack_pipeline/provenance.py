@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ def learned_images(split_manifest: pd.DataFrame, inherited: torch.Tensor | None 
     return torch.from_numpy(np.unique(keys))
 
 
-def learned_among(checkpoint: dict, sha256: pd.Series, what: str, section: str) -> int | None:
+def learned_among(checkpoint: dict, sha256: Collection[str], what: str, section: str) -> int | None:
     """How many of these images (by content) the model learned from (its training or validation images,
     or those of a model it was fine-tuned from), warned of when any: scores on them flatter it. None for a
     model trained before they were recorded."""

@@ -95,7 +95,9 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
     assert any(line.startswith("evaluate_folder: 8 unlabelled images ranked for labelling") for line in lines)
 
 
-def test_evaluate_folder_warns_of_the_images_the_model_learned_from(default_run, run_again, tmp_path):
+def test_evaluate_folder_and_explain_warn_of_the_images_the_model_learned_from(
+    default_run, run_again, tmp_path
+):
     split = pd.read_csv(versions(default_run.project, "data/03_primary/split_manifest.csv")[0])  # the run's
     folder = tmp_path / "mixed"
     for row in split[split.split == "train"].head(2).itertuples():  # two the champion learned from
@@ -112,3 +114,9 @@ def test_evaluate_folder_warns_of_the_images_the_model_learned_from(default_run,
         versions(default_run.project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text()
     )
     assert metrics["learned_images"] == 2
+    lines = run_again({"explain": {"input_dir": str(folder)}}, "explain")
+    assert any("explain: 2 of the 5 folder's images are images model" in line for line in lines)
+    quality = json.loads(
+        versions(default_run.project, "data/08_reporting/explain_quality.json")[-1].read_text()
+    )
+    assert quality["learned_images"] == 2

@@ -59,16 +59,17 @@ def explanation_setup(
 
 def images_to_explain(
     split_manifest: pd.DataFrame, explain_input: Folder | None, explain: dict, ingest: dict
-) -> list[ImageRef]:
+) -> tuple[list[ImageRef], list[str]]:
     """`explain.input_dir` validated like ingest (labels where folder names give them; a byte-identical
-    copy explained once and reported), else the images of `explain.split` where the split found them."""
+    copy explained once and reported), else the images of `explain.split` where the split found them;
+    with the SHA-256 of each."""
     if explain_input is None:
         rows = require_roots(split_manifest)
         rows = rows[rows.split == explain["split"]].sort_values("path")
         return [
             ImageRef(path, file, label)
             for path, file, label in zip(rows.path, image_files(rows), rows.label, strict=True)
-        ]
+        ], list(rows.sha256)
     scan = scan_folder(
         explain_input,
         ingest["label_aliases"],
@@ -82,7 +83,7 @@ def images_to_explain(
     return [
         ImageRef(path, explain_input.path_of(path), label or None)
         for path, label in zip(kept.path, kept.label, strict=True)
-    ]
+    ], list(kept.sha256)
 
 
 def explain_split(
@@ -117,17 +118,13 @@ def explain_split(
     """
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
-    explained = split_manifest[split_manifest.split == explain["split"]]
-    learned = (
-        None
-        if explain_input is not None
-        else learned_among(checkpoint, explained.sha256, f"{explain['split']} images", "explain")
-    )
-    items = images_to_explain(split_manifest, explain_input, explain, ingest)
+    items, sha256 = images_to_explain(split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.
         picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
-        items = [items[i] for i in picks]
+        items, sha256 = [items[i] for i in picks], [sha256[i] for i in picks]
+    what = "folder's images" if explain_input is not None else f"{explain['split']} images"
+    learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter)
     result = explain_images(
         checkpoint,
@@ -169,7 +166,7 @@ def explain_split(
         "tiling": {**tiling, "tile_size": tiles.tile_size},
         "champion": champion,
         "split": None if explain_input is not None else explain["split"],
-        "learned_images": learned,  # how many of the split's images the model learned from
+        "learned_images": learned,  # how many of the explained images the model learned from
         "methods": result.quality,
         "skipped": result.skipped,
     }
