@@ -5,6 +5,8 @@ Each variant is evaluated on the test split as soon as it is trained (its namesp
 variant trained alone with `--namespaces` is compared like the others by `kedro run --pipelines=evaluate`.
 """
 
+import warnings
+
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import model_names
@@ -12,23 +14,28 @@ from crack_pipeline.pipelines.evaluate.nodes import compare_variants, promote_ch
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    with warnings.catch_warnings():
+        # "<variant>.evaluation_metrics" are the variants' namespaced outputs, read by name on purpose:
+        # Kedro's warning against dots in dataset names is meant for names a user chooses.
+        warnings.filterwarnings("ignore", "One or more dataset names contain '.'", UserWarning)
+        compare = Node(
+            func=compare_variants,
+            inputs=[
+                "params:evaluate",
+                "params:train",
+                "current_champion",
+                "split_manifest",
+                "split_tensors",
+                "params:device",
+                *(f"{name}.evaluation_metrics" for name in model_names()),
+            ],
+            outputs=["variant_comparison", "variant_comparison_markdown", "champion_decision"],
+            name="compare_variants",
+            tags=["compare_variants"],
+        )
     return Pipeline(
         [
-            Node(
-                func=compare_variants,
-                inputs=[
-                    "params:evaluate",
-                    "params:train",
-                    "current_champion",
-                    "split_manifest",
-                    "split_tensors",
-                    "params:device",
-                    *(f"{name}.evaluation_metrics" for name in model_names()),
-                ],
-                outputs=["variant_comparison", "variant_comparison_markdown", "champion_decision"],
-                name="compare_variants",
-                tags=["compare_variants"],
-            ),
+            compare,
             Node(
                 func=promote_champion,
                 inputs="champion_decision",

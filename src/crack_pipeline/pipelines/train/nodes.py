@@ -7,13 +7,15 @@ import logging
 import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+# At run time, not only for type checkers: Kedro reads the nodes' type hints.
+from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
@@ -34,9 +36,6 @@ from crack_pipeline.vision.models.inference import check_views
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import REGISTRY, create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
-
-if TYPE_CHECKING:
-    from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.loop import evaluate
