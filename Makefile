@@ -52,8 +52,10 @@ VARIANTS ?=
 train-distributed: install
 	$(BIN)/kedro run --pipelines=train --params=train.processes=$(NPROC)$(if $(VARIANTS), --namespaces=$(VARIANTS))
 
+# `make mlflow-ui` browses the default environment's MLflow store; KEDRO_ENV=general (or ozgenel) its own.
+# (tail: Kedro logs a line on stdout when imported.)
 mlflow-ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+	$(BIN)/mlflow ui --backend-store-uri "$$($(BIN)/python -c 'import sys; from crack_pipeline.config import tracking_uri; print(tracking_uri(sys.argv[1]))' $(or $(KEDRO_ENV),local) | tail -n 1)"
 
 clean-data:
 	git clean -fdX data/

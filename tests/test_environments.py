@@ -1,6 +1,10 @@
 """Each environment (conf/<env>) keeps its own artefacts under its data_root; what every data set shares stays
 in data/."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from kedro.io import DatasetError
 
@@ -59,3 +63,27 @@ def test_without_a_folder_the_ozgenel_environment_reads_its_default_or_says_whic
     settings = {key: entry[key] for key in ("path", "parameter")} | {"default": {"path": str(moved)}}
     with pytest.raises(DatasetError, match=f"data.source_dir is not set and the default {moved} does not"):
         ImageFolderDataset(**settings).load()
+
+
+@pytest.mark.parametrize(
+    "env, store", [(None, "sqlite:///mlflow.db"), ("general", "sqlite:///mlflow_general.db")]
+)
+def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path, env, store):
+    """`make mlflow-ui` with the environment's store: a fake `mlflow` prints what it was asked."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "mlflow").write_text('#!/bin/sh\necho "$@"\n')
+    (fake / "mlflow").chmod(0o755)
+    (fake / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (fake / "python").chmod(0o755)
+    environment = {k: v for k, v in os.environ.items() if k != "KEDRO_ENV"} | (
+        {"KEDRO_ENV": env} if env else {}
+    )
+    result = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "mlflow-ui", f"BIN={fake}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+    )
+    assert result.stdout.splitlines()[-1] == f"ui --backend-store-uri {store}"

@@ -51,6 +51,13 @@ def environment_config(env: str, runtime_params: dict[str, Any] | None = None) -
     )
 
 
+def tracking_uri(env: str) -> str:
+    """The MLflow store of environment `env` (`server.mlflow_tracking_uri` of its mlflow.yml)."""
+    config = environment_config(env)
+    config.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**"])  # as kedro-mlflow reads it
+    return config["mlflow"]["server"]["mlflow_tracking_uri"]
+
+
 def _conf_source() -> Path:
     return Path(find_kedro_project(Path.cwd()) or Path.cwd()) / settings.CONF_SOURCE
 
