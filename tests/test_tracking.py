@@ -1,8 +1,10 @@
-"""MLflow records of explanations: every method's scores are logged under names MLflow accepts."""
+"""MLflow records: scores logged under names MLflow accepts; a registry without the model asked for."""
 
 import mlflow
 import pytest
+from kedro.io.core import DatasetError
 
+from crack_pipeline.datasets import RegisteredModelDataset
 from crack_pipeline.tracking import log_explanations, mlflow_key
 from crack_pipeline.vision.explain.cam import METHODS as CAM_METHODS
 
@@ -15,19 +17,32 @@ def test_mlflow_key_keeps_what_mlflow_accepts_and_replaces_the_rest(key, expecte
     assert mlflow_key(key) == expected
 
 
-def test_every_cam_methods_scores_are_logged(tmp_path):
+@pytest.fixture
+def empty_store(tmp_path):
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    yield mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(previous)
+
+
+def test_every_cam_methods_scores_are_logged(empty_store):
     """gradcam++ stopped `explain` after its maps were made: MLflow refuses "+" in a metric name."""
     quality = {
         "methods": {method: {"pointing_game": 0.5, "photo": {"n": 2}} for method in CAM_METHODS},
     }
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        with mlflow.start_run() as run:
-            log_explanations({"index.html": b"<html></html>"}, quality)
-        logged = mlflow.get_run(run.info.run_id).data.metrics
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with mlflow.start_run() as run:
+        log_explanations({"index.html": b"<html></html>"}, quality)
+    logged = mlflow.get_run(run.info.run_id).data.metrics
     assert logged["explain.gradcampp.pointing_game"] == 0.5
     assert logged["explain.gradcampp.photo.n"] == 2
     assert len(logged) == 2 * len(CAM_METHODS)
+
+
+@pytest.mark.parametrize("parameter", ["explain.model", "evaluate_folder.model"])
+def test_no_champion_yet_names_the_store_and_the_setting_that_names_a_variant(empty_store, parameter):
+    with pytest.raises(DatasetError) as raised:
+        RegisteredModelDataset(parameter=parameter).load()
+    message = str(raised.value)
+    assert f"registry {empty_store} has no 'champion' model" in message
+    assert message.endswith(f"or name a trained variant: --params={parameter}=<variant>")
+    assert RegisteredModelDataset(required=False).load() is None

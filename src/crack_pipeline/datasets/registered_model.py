@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
+import mlflow
 import torch
 from kedro.io.core import AbstractDataset, DatasetError
 from mlflow import MlflowClient
@@ -110,9 +111,12 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
         alias: str = CHAMPION_ALIAS,
         variant: str | None = None,
         required: bool = True,
+        parameter: str | None = None,
         metadata: dict[str, Any] | None = None,
     ):
+        """`parameter`: the setting that gives `variant` (e.g. explain.model), named in error messages."""
         self._model_name, self._alias, self._variant, self._required = model_name, alias, variant, required
+        self._parameter = parameter
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -124,9 +128,11 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
         if version is None:
             if self._required:
                 wanted = f"variant {self._variant!r}" if self._variant else f"{self._alias!r} model"
+                name_one = f", or name a trained variant: --params={self._parameter}=<variant>"
                 raise DatasetError(
-                    f"the MLflow registry has no {wanted} of {self._model_name!r} yet: train and evaluate "
-                    f"first (kedro run), or name a trained variant: --params=evaluate_folder.model=<variant>"
+                    f"the MLflow registry {mlflow.get_tracking_uri()} has no {wanted} of "
+                    f"{self._model_name!r} yet: train and evaluate first (kedro run)"
+                    f"{name_one if self._parameter else ''}"
                 )
             return None
         where = f"{self._model_name} version {version.version} ({self._alias or version.tags.get('variant')})"
