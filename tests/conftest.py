@@ -64,11 +64,7 @@ def make_project(folder: Path) -> Path:
     (project / "conf" / "local").mkdir()
     (project / ".telemetry").write_text("consent: false\n")
     (project / "src").mkdir()  # the package itself is installed; Kedro only checks the folder exists
-    # An absolute tracking URI: MLflow caches stores by URI, so a relative one would keep pointing at the
-    # first test's folder for every later session in this process.
-    mlflow_conf = yaml.safe_load((PROJECT_ROOT / "conf/base/mlflow.yml").read_text())
-    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{project / 'mlflow.db'}"
-    (project / "conf/local/mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
+    # conf/base/mlflow.yml's relative store is this copy's own mlflow.db (config.ProjectConfigLoader).
     # Tiny data decode faster in this process than a pool of workers starts (the pool has tests of its own).
     (project / "conf/local/parameters_ingest.yml").write_text(yaml.safe_dump({"ingest": {"workers": 1}}))
     # A crack segmenter of a few steps (its learning has tests of its own): runs train one in a second.

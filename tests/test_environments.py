@@ -4,11 +4,12 @@ in data/."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from kedro.io import DatasetError
 
-from crack_pipeline.config import environment_config
+from crack_pipeline.config import environment_config, in_project
 from crack_pipeline.datasets import ImageFolderDataset
 from tests.conftest import PROJECT_ROOT
 
@@ -66,7 +67,11 @@ def test_without_a_folder_the_ozgenel_environment_reads_its_default_or_says_whic
 
 
 @pytest.mark.parametrize(
-    "env, store", [(None, "sqlite:///mlflow.db"), ("general", "sqlite:///mlflow_general.db")]
+    "env, store",
+    [
+        (None, f"sqlite:///{PROJECT_ROOT}/mlflow.db"),
+        ("general", f"sqlite:///{PROJECT_ROOT}/mlflow_general.db"),
+    ],
 )
 def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path, env, store):
     """`make mlflow-ui` with the environment's store: a fake `mlflow` prints what it was asked."""
@@ -87,3 +92,17 @@ def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path, env, store)
         env=environment,
     )
     assert result.stdout.splitlines()[-1] == f"ui --backend-store-uri {store}"
+
+
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("sqlite:///mlflow.db", "sqlite:////srv/site/mlflow.db"),
+        ("sqlite:///stores/a.db", "sqlite:////srv/site/stores/a.db"),
+        ("sqlite:////var/mlflow.db", "sqlite:////var/mlflow.db"),
+        ("http://tracking:5000", "http://tracking:5000"),
+        ("mlruns", "mlruns"),  # kedro-mlflow anchors plain paths itself
+    ],
+)
+def test_only_a_relative_sqlite_store_is_anchored_in_the_project(uri, expected):
+    assert in_project(uri, Path("/srv/site")) == expected

@@ -39,12 +39,36 @@ def environment_parameters(env: str) -> dict:
     return environment_config(env)["parameters"]
 
 
+class ProjectConfigLoader(OmegaConfigLoader):
+    """Kedro's OmegaConfigLoader, except that a local MLflow store given by a relative path
+    (`sqlite:///mlflow.db`) lies in the project, beside conf/, wherever Kedro was started: in a notebook
+    kernel (notebooks/) or a run started in a subfolder, the relative path opened an empty store there, with
+    no champion."""
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        config = super().__getitem__(key)
+        if key == "mlflow":
+            server = config.get("server") or {}
+            for name in ("mlflow_tracking_uri", "mlflow_registry_uri"):
+                if server.get(name):
+                    server[name] = in_project(server[name], Path(self.conf_source).parent)
+        return config
+
+
+def in_project(uri: str, project: Path) -> str:
+    """A relative SQLite store's URI made absolute, from `project`; any other URI as it is."""
+    relative = uri.removeprefix("sqlite:///")
+    if relative == uri or relative.startswith("/"):
+        return uri
+    return f"sqlite:///{(Path(project).resolve() / relative).as_posix()}"
+
+
 def environment_config(env: str, runtime_params: dict[str, Any] | None = None) -> OmegaConfigLoader:
     """The configuration of conf/base merged with the environment `env` (parameters, catalog, ...), with
     `runtime_params` as `--params` gives them."""
     from crack_pipeline.settings import CONFIG_LOADER_ARGS  # not at the top: settings imports the hooks
 
-    return OmegaConfigLoader(
+    return ProjectConfigLoader(
         conf_source=str(_conf_source()),
         runtime_params=runtime_params,
         **{**CONFIG_LOADER_ARGS, "default_run_env": env},

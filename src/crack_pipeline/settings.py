@@ -2,8 +2,7 @@
 
 import warnings
 
-from kedro.config import OmegaConfigLoader
-
+from crack_pipeline.config import ProjectConfigLoader
 from crack_pipeline.hooks import (
     ActiveConfigHook,
     MlflowEvaluationHook,
@@ -24,7 +23,8 @@ HOOKS = (
     MlflowEvaluationHook(),
 )
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# A relative local MLflow store lies in the project wherever Kedro starts (config.ProjectConfigLoader).
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

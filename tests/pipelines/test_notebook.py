@@ -25,6 +25,7 @@ def test_explore_notebook_shows_data_curves_comparison_and_heatmaps(default_run)
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
     errors = [f"{out.ename}: {out.evalue}" for out in outputs if out.output_type == "error"]
     assert not errors, errors
+    assert not (notebooks / "mlflow.db").exists(), "the project's store, not an empty one beside the notebook"
     shown = "".join(out.get("text", "") + str(out.get("data", {}).get("text/plain", "")) for out in outputs)
     text = re.sub(r"\x1b\[[0-9;]*m", "", shown)  # IPython's rich display colours its reprs
     assert "Traceback" not in text, "kedro's IPython extension shows failed catalog loads as displayed text"
