@@ -30,7 +30,7 @@ def test_every_cam_methods_scores_are_logged(empty_store):
     quality = {
         "methods": {method: {"pointing_game": 0.5, "photo": {"n": 2}} for method in CAM_METHODS},
     }
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=mlflow.create_experiment("explain")) as run:
         log_explanations({"index.html": b"<html></html>"}, quality)
     logged = mlflow.get_run(run.info.run_id).data.metrics
     assert logged["explain.gradcampp.pointing_game"] == 0.5
