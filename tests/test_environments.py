@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kedro.io import DatasetError
 
-from crack_pipeline.config import environment_config, in_project
+from crack_pipeline.config import environment_config, in_project, tracking_uri
 from crack_pipeline.datasets import ImageFolderDataset
 from tests.conftest import PROJECT_ROOT
 
@@ -66,14 +66,7 @@ def test_without_a_folder_the_ozgenel_environment_reads_its_default_or_says_whic
         ImageFolderDataset(**settings).load()
 
 
-@pytest.mark.parametrize(
-    "env, store",
-    [
-        (None, f"sqlite:///{PROJECT_ROOT}/mlflow.db"),
-        ("general", f"sqlite:///{PROJECT_ROOT}/mlflow_general.db"),
-    ],
-)
-def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path, env, store):
+def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path):
     """`make mlflow-ui` with the environment's store: a fake `mlflow` prints what it was asked."""
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -81,9 +74,7 @@ def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path, env, store)
     (fake / "mlflow").chmod(0o755)
     (fake / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
     (fake / "python").chmod(0o755)
-    environment = {k: v for k, v in os.environ.items() if k != "KEDRO_ENV"} | (
-        {"KEDRO_ENV": env} if env else {}
-    )
+    environment = {**os.environ, "KEDRO_ENV": "general"}
     result = subprocess.run(
         ["make", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "mlflow-ui", f"BIN={fake}"],
         capture_output=True,
@@ -91,7 +82,9 @@ def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path, env, store)
         check=True,
         env=environment,
     )
+    store = f"sqlite:///{PROJECT_ROOT}/mlflow_general.db"
     assert result.stdout.splitlines()[-1] == f"ui --backend-store-uri {store}"
+    assert tracking_uri("local") == f"sqlite:///{PROJECT_ROOT}/mlflow.db", "the default environment's"
 
 
 @pytest.mark.parametrize(
