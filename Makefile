@@ -53,9 +53,13 @@ train-distributed: install
 	$(BIN)/kedro run --pipelines=train --params=train.processes=$(NPROC)$(if $(VARIANTS), --namespaces=$(VARIANTS))
 
 # `make mlflow-ui` browses the default environment's MLflow store; KEDRO_ENV=general (or ozgenel) its own.
-# (tail: Kedro logs a line on stdout when imported.)
+# The store is read from the environment's mlflow.yml (marked: Kedro logs on stdout when imported); none
+# found (an unknown environment, no store set) stops here instead of opening another store.
+MLFLOW_ENV = $(or $(KEDRO_ENV),local)
 mlflow-ui: install
-	$(BIN)/mlflow ui --backend-store-uri "$$($(BIN)/python -c 'import sys; from crack_pipeline.config import tracking_uri; print(tracking_uri(sys.argv[1]))' $(or $(KEDRO_ENV),local) | tail -n 1)"
+	@store=$$($(BIN)/python -c 'import sys; from crack_pipeline.config import tracking_uri; print("store=" + tracking_uri(sys.argv[1]))' $(MLFLOW_ENV) | sed -n 's/^store=//p'); \
+	test -n "$$store" || { echo "make mlflow-ui: no MLflow store for environment $(MLFLOW_ENV) (conf/$(MLFLOW_ENV)/mlflow.yml)" >&2; exit 1; }; \
+	$(BIN)/mlflow ui --backend-store-uri "$$store"
 
 clean-data:
 	git clean -fdX data/

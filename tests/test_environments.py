@@ -66,24 +66,34 @@ def test_without_a_folder_the_ozgenel_environment_reads_its_default_or_says_whic
         ImageFolderDataset(**settings).load()
 
 
-def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path):
-    """`make mlflow-ui` with the environment's store: a fake `mlflow` prints what it was asked."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "mlflow").write_text('#!/bin/sh\necho "$@"\n')
-    (fake / "mlflow").chmod(0o755)
-    (fake / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
-    (fake / "python").chmod(0o755)
-    environment = {**os.environ, "KEDRO_ENV": "general"}
-    result = subprocess.run(
-        ["make", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "mlflow-ui", f"BIN={fake}"],
+def make_mlflow_ui(fake_bin: Path, env: str) -> subprocess.CompletedProcess:
+    """`make mlflow-ui` in environment `env`, with a fake `mlflow` that prints what it was asked."""
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "mlflow").write_text('#!/bin/sh\necho "$@"\n')
+    (fake_bin / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    for tool in ("mlflow", "python"):
+        (fake_bin / tool).chmod(0o755)
+    return subprocess.run(
+        # -o: the venv taken as installed, so that the fake python is never asked to install it
+        ["make", "-s", "--no-print-directory", "-o", ".venv/.installed", "-C", str(PROJECT_ROOT)]
+        + ["mlflow-ui", f"BIN={fake_bin}"],
         capture_output=True,
         text=True,
-        check=True,
-        env=environment,
+        env={**os.environ, "KEDRO_ENV": env},
     )
-    store = f"sqlite:///{PROJECT_ROOT}/mlflow_general.db"
-    assert result.stdout.splitlines()[-1] == f"ui --backend-store-uri {store}"
+
+
+def test_make_mlflow_ui_browses_the_environments_own_store_or_none(tmp_path, monkeypatch):
+    general = make_mlflow_ui(tmp_path / "bin", "general")
+    assert general.returncode == 0, general.stderr
+    assert (
+        general.stdout.splitlines()[-1]
+        == f"ui --backend-store-uri sqlite:///{PROJECT_ROOT}/mlflow_general.db"
+    )
+    unknown = make_mlflow_ui(tmp_path / "bin", "genral")
+    assert unknown.returncode != 0 and "ui --backend-store-uri" not in unknown.stdout, "no store opened"
+    assert "make mlflow-ui: no MLflow store for environment genral" in unknown.stderr
+    monkeypatch.chdir(PROJECT_ROOT)
     assert tracking_uri("local") == f"sqlite:///{PROJECT_ROOT}/mlflow.db", "the default environment's"
 
 
@@ -99,3 +109,20 @@ def test_make_mlflow_ui_browses_the_environments_own_store(tmp_path):
 )
 def test_only_a_relative_sqlite_store_is_anchored_in_the_project(uri, expected):
     assert in_project(uri, Path("/srv/site")) == expected
+
+
+def test_a_relative_mlflow_store_and_its_artefacts_lie_in_the_project_wherever_kedro_starts(
+    tmp_path, monkeypatch
+):
+    from crack_pipeline.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path).resolve()
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")  # a notebook kernel's working directory
+    loader = CONFIG_LOADER_CLASS(conf_source=str(project / "conf"), **CONFIG_LOADER_ARGS)
+    loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**"])  # as kedro-mlflow reads it
+    mlflow_config = loader["mlflow"]
+    assert mlflow_config["server"]["mlflow_tracking_uri"] == f"sqlite:///{project.as_posix()}/mlflow.db"
+    experiment = mlflow_config["tracking"]["experiment"]["create_experiment_kwargs"]
+    assert experiment["artifact_location"] == f"{project.as_posix()}/mlruns"

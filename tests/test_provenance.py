@@ -25,8 +25,8 @@ def test_a_model_has_learned_from_its_training_and_validation_images_and_its_par
     assert len(model["learned_images"]) == 3 and model["learned_images"].dtype == torch.int64
     test = split[split.split == "test"].sha256
     assert learned_among(model, test, "test images", "explain") == 0 and not caplog.text
-    assert learned_among(model, split.sha256, "folder's images", "evaluate_folder") == 4
-    assert "evaluate_folder: 4 of the 6 folder's images are images model m learned from" in caplog.text
+    assert learned_among(model, split.sha256, "images of the folder", "evaluate_folder") == 4
+    assert "evaluate_folder: 4 of the 6 images of the folder are images model m learned from" in caplog.text
 
     parent = learned_images(manifest(["test", "test", "test", "train"]))  # a model it was fine-tuned from
     child = {"variant": "c", "learned_images": learned_images(split, parent)}

@@ -88,6 +88,8 @@ def test_sources_come_from_data_sources_with_errors_naming_the_entry(tmp_path):
         scan_images(None, INGEST, {"sources": [{"domain": "a/b", "path": str(a)}]})
     with pytest.raises(InputError, match="data.source_dir is not set"):
         scan_images(None, INGEST, {})
+    with pytest.raises(InputError, match=r"data\.source_dir \(/site_c\) is set, but data\.sources lists"):
+        scan_images(None, INGEST, {"sources": [{"domain": "a", "path": str(a)}], "source_dir": "/site_c"})
     index, _ = scan_images(Folder.scan(a), INGEST, {"domain": None})
     assert set(index.domain) == {"a"}, "one folder alone is the domain of its name"
 

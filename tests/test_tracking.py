@@ -5,7 +5,7 @@ import pytest
 from kedro.io.core import DatasetError
 
 from crack_pipeline.datasets import RegisteredModelDataset
-from crack_pipeline.tracking import log_explanations, mlflow_key
+from crack_pipeline.tracking import flatten, log_explanations, mlflow_key
 from crack_pipeline.vision.explain.cam import METHODS as CAM_METHODS
 
 
@@ -17,21 +17,30 @@ def test_mlflow_key_keeps_what_mlflow_accepts_and_replaces_the_rest(key, expecte
     assert mlflow_key(key) == expected
 
 
+def test_flatten_joins_keys_and_refuses_two_that_make_one_name():
+    assert flatten({"a": {"b": 1, "gradcam++": {"n": 2}}, "c": 3}) == {"a.b": 1, "a.gradcampp.n": 2, "c": 3}
+    with pytest.raises(ValueError, match="'m.gradcampp.n'"):
+        flatten({"m": {"gradcam++": {"n": 1}, "gradcampp": {"n": 2}}})
+
+
 @pytest.fixture
-def empty_store(tmp_path):
+def empty_store(tmp_path, monkeypatch):
+    """A store of its own in tmp_path, its artefacts too (MLflow puts them under the working directory)."""
+    monkeypatch.chdir(tmp_path)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     yield mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(previous)
 
 
-def test_every_cam_methods_scores_are_logged(empty_store):
+def test_every_cam_methods_scores_are_logged(empty_store, tmp_path):
     """gradcam++ stopped `explain` after its maps were made: MLflow refuses "+" in a metric name."""
     quality = {
         "methods": {method: {"pointing_game": 0.5, "photo": {"n": 2}} for method in CAM_METHODS},
     }
     with mlflow.start_run(experiment_id=mlflow.create_experiment("explain")) as run:
         log_explanations({"index.html": b"<html></html>"}, quality)
+    assert (tmp_path / "mlruns").is_dir(), "the test's artefacts stay in its folder"
     logged = mlflow.get_run(run.info.run_id).data.metrics
     assert logged["explain.gradcampp.pointing_game"] == 0.5
     assert logged["explain.gradcampp.photo.n"] == 2

@@ -41,24 +41,34 @@ def environment_parameters(env: str) -> dict:
 
 class ProjectConfigLoader(OmegaConfigLoader):
     """Kedro's OmegaConfigLoader, except that a local MLflow store given by a relative path
-    (`sqlite:///mlflow.db`) lies in the project, beside conf/, wherever Kedro was started: in a notebook
-    kernel (notebooks/) or a run started in a subfolder, the relative path opened an empty store there, with
-    no champion."""
+    (`sqlite:///mlflow.db`) lies in the project, beside conf/, wherever Kedro was started, and so do the
+    artefacts of an experiment it creates there (`mlruns/`; MLflow puts them under the working directory).
+    In a notebook kernel (notebooks/) or a run started in a subfolder, the relative path opened an empty
+    store there, with no champion."""
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         config = super().__getitem__(key)
-        if key == "mlflow":
+        if key == "mlflow" and self._protocol == "file":
+            project = Path(self.conf_source).parent.resolve()
             server = config.get("server") or {}
+            anchored = False
             for name in ("mlflow_tracking_uri", "mlflow_registry_uri"):
                 if server.get(name):
-                    server[name] = in_project(server[name], Path(self.conf_source).parent)
+                    anchored |= in_project(server[name], project) != server[name]
+                    server[name] = in_project(server[name], project)
+            experiment = ((config.get("tracking") or {}).get("experiment") or {}).get(
+                "create_experiment_kwargs"
+            )
+            if anchored and isinstance(experiment, dict) and not experiment.get("artifact_location"):
+                experiment["artifact_location"] = (project / "mlruns").as_posix()
         return config
 
 
 def in_project(uri: str, project: Path) -> str:
-    """A relative SQLite store's URI made absolute, from `project`; any other URI as it is."""
+    """A relative SQLite store's URI made absolute, from `project`; any other URI (an in-memory store
+    too) as it is."""
     relative = uri.removeprefix("sqlite:///")
-    if relative == uri or relative.startswith("/"):
+    if relative == uri or relative.startswith("/") or relative.startswith(":memory:"):
         return uri
     return f"sqlite:///{(Path(project).resolve() / relative).as_posix()}"
 

@@ -26,19 +26,21 @@ _NOT_IN_MLFLOW_KEYS = re.compile(r"[^\w\-. :/]", re.ASCII)
 
 
 def mlflow_key(key: str) -> str:
-    """`key` as MLflow accepts it in a metric or parameter name (alphanumerics, `_-. :/`): "+" as "p"
-    (`gradcam++` → `gradcampp`), anything else outside the set as "_"."""
+    """`key` in the characters MLflow accepts in a metric or parameter name (alphanumerics, `_-. :/`): "+"
+    as "p" (`gradcam++` → `gradcampp`), anything else outside the set as "_"."""
     return _NOT_IN_MLFLOW_KEYS.sub("_", str(key).replace("+", "p"))
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested `values` as one level, keys joined by "." and made valid MLflow names (`mlflow_key`)."""
-    flat = {}
+    """Nested `values` as one level, keys joined by "." and their characters made MLflow's (`mlflow_key`);
+    two keys that would share a name are an error, not one value lost."""
+    flat: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{mlflow_key(key)}."))
-        else:
-            flat[f"{prefix}{mlflow_key(key)}"] = value
+        name = f"{prefix}{mlflow_key(key)}"
+        inner = flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
+        if shared := inner.keys() & flat.keys():
+            raise ValueError(f"two keys make the same MLflow name {sorted(shared)[0]!r} (e.g. {key!r})")
+        flat.update(inner)
     return flat
 
 

@@ -109,13 +109,13 @@ def test_evaluate_folder_and_explain_warn_of_the_images_the_model_learned_from(
     for i in range(3):
         write(folder, f"Negative/new{i}.png", image_bytes(seed=70 + i))
     lines = run_again({"evaluate_folder": {"path": str(folder)}}, "evaluate_folder")
-    assert any("evaluate_folder: 2 of the 5 folder's images are images model" in line for line in lines)
+    assert any("evaluate_folder: 2 of the 5 images of the folder are images model" in line for line in lines)
     metrics = json.loads(
         versions(default_run.project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text()
     )
     assert metrics["learned_images"] == 2
     lines = run_again({"explain": {"input_dir": str(folder)}}, "explain")
-    assert any("explain: 2 of the 5 folder's images are images model" in line for line in lines)
+    assert any("explain: 2 of the 5 images of the folder are images model" in line for line in lines)
     quality = json.loads(
         versions(default_run.project, "data/08_reporting/explain_quality.json")[-1].read_text()
     )

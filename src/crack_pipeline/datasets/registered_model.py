@@ -130,7 +130,7 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
                 wanted = f"variant {self._variant!r}" if self._variant else f"{self._alias!r} model"
                 name_one = f", or name a trained variant: --params={self._parameter}=<variant>"
                 raise DatasetError(
-                    f"the MLflow registry {mlflow.get_tracking_uri()} has no {wanted} of "
+                    f"the MLflow registry {mlflow.get_registry_uri()} has no {wanted} of "
                     f"{self._model_name!r} yet: train and evaluate first (kedro run)"
                     f"{name_one if self._parameter else ''}"
                 )

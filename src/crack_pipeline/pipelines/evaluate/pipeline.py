@@ -16,7 +16,8 @@ from crack_pipeline.pipelines.evaluate.nodes import compare_variants, promote_ch
 def create_pipeline(**kwargs) -> Pipeline:
     with warnings.catch_warnings():
         # "<variant>.evaluation_metrics" are the variants' namespaced outputs, read by name on purpose:
-        # Kedro's warning against dots in dataset names is meant for names a user chooses.
+        # Kedro's warning against dots in dataset names is meant for names a user chooses. (Kedro warns once
+        # a process, so a dotted name a user adds later goes unwarned too.)
         warnings.filterwarnings("ignore", "One or more dataset names contain '.'", UserWarning)
         compare = Node(
             func=compare_variants,

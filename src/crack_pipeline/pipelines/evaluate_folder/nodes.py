@@ -57,7 +57,7 @@ def evaluate_folder(
     own_views = views_of(checkpoint)
     checkpoint, views = views_asked(checkpoint, evaluate_folder, "evaluate_folder")
     kept = image_index[image_index.status == OK].assign(label=lambda f: f.label.fillna(""))  # CSV: "" -> NaN
-    learned = learned_among(checkpoint, kept.sha256, "folder's images", "evaluate_folder")
+    learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
     # Unlabelled images get a placeholder class in the tensors: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0]))
     data = decode_listed(placeholder, checkpoint["input_size"], names=kept.path.tolist())

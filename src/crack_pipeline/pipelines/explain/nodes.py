@@ -123,7 +123,7 @@ def explain_split(
         # Evenly spaced through the sorted list, so a sample spans every class folder.
         picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
         items, sha256 = [items[i] for i in picks], [sha256[i] for i in picks]
-    what = "folder's images" if explain_input is not None else f"{explain['split']} images"
+    what = "images of the folder" if explain_input is not None else f"{explain['split']} images"
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter)
     result = explain_images(

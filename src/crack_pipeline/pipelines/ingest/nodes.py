@@ -82,6 +82,12 @@ def sources_of(raw_images: Folder | None, data: dict[str, Any], group_pattern: s
             )
         domain = data.get("domain") or domain_of_folder(raw_images.root)
         return [Source(domain, raw_images, group_pattern)]
+    if data.get("source_dir"):
+        raise InputError(
+            f"data.source_dir ({data['source_dir']}) is set, but data.sources lists the folders of this "
+            "environment and would be ingested instead: add the folder to data.sources (with a domain name), "
+            "or run it in an environment without data.sources"
+        )
     sources = []
     for i, entry in enumerate(listed):
         setting = settings_from(SourceSetting, entry, f"data.sources[{i}]")
