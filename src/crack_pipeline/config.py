@@ -54,8 +54,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
             anchored = False
             for name in ("mlflow_tracking_uri", "mlflow_registry_uri"):
                 if server.get(name):
-                    anchored |= in_project(server[name], project) != server[name]
-                    server[name] = in_project(server[name], project)
+                    uri = in_project(server[name], project)
+                    anchored |= uri != server[name]
+                    server[name] = uri
             experiment = ((config.get("tracking") or {}).get("experiment") or {}).get(
                 "create_experiment_kwargs"
             )
