@@ -121,7 +121,6 @@ def test_a_relative_mlflow_store_and_its_artefacts_lie_in_the_project_wherever_k
     (project / "notebooks").mkdir()
     monkeypatch.chdir(project / "notebooks")  # a notebook kernel's working directory
     loader = CONFIG_LOADER_CLASS(conf_source=str(project / "conf"), **CONFIG_LOADER_ARGS)
-    loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**"])  # as kedro-mlflow reads it
     mlflow_config = loader["mlflow"]
     assert mlflow_config["server"]["mlflow_tracking_uri"] == f"sqlite:///{project.as_posix()}/mlflow.db"
     experiment = mlflow_config["tracking"]["experiment"]["create_experiment_kwargs"]

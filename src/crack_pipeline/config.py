@@ -44,7 +44,12 @@ class ProjectConfigLoader(OmegaConfigLoader):
     (`sqlite:///mlflow.db`) lies in the project, beside conf/, wherever Kedro was started, and so do the
     artefacts of an experiment it creates there (`mlruns/`; MLflow puts them under the working directory).
     In a notebook kernel (notebooks/) or a run started in a subfolder, the relative path opened an empty
-    store there, with no champion."""
+    store there, with no champion. It reads mlflow.yml itself (kedro-mlflow's pattern, which kedro-mlflow
+    keeps when present), so the project's own tools see the store a run uses."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         config = super().__getitem__(key)
@@ -88,9 +93,7 @@ def environment_config(env: str, runtime_params: dict[str, Any] | None = None) -
 
 def tracking_uri(env: str) -> str:
     """The MLflow store of environment `env` (`server.mlflow_tracking_uri` of its mlflow.yml)."""
-    config = environment_config(env)
-    config.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**"])  # as kedro-mlflow reads it
-    return config["mlflow"]["server"]["mlflow_tracking_uri"]
+    return environment_config(env)["mlflow"]["server"]["mlflow_tracking_uri"]
 
 
 def _conf_source() -> Path:

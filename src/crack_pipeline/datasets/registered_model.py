@@ -128,11 +128,11 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
         if version is None:
             if self._required:
                 wanted = f"variant {self._variant!r}" if self._variant else f"{self._alias!r} model"
-                name_one = f", or name a trained variant: --params={self._parameter}=<variant>"
+                or_name = f", or name a trained variant: --params={self._parameter}=<variant>"
                 raise DatasetError(
                     f"the MLflow registry {mlflow.get_registry_uri()} has no {wanted} of "
                     f"{self._model_name!r} yet: train and evaluate first (kedro run)"
-                    f"{name_one if self._parameter else ''}"
+                    + (or_name if self._parameter else "")
                 )
             return None
         where = f"{self._model_name} version {version.version} ({self._alias or version.tags.get('variant')})"
