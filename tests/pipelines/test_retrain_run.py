@@ -88,14 +88,25 @@ def test_retrain_trains_once_then_finds_nothing_new_then_keeps_the_test_split(pr
     assert len(list((project / "logs/retrain").glob("*.log"))) == 2, "a log file per run"
 
     add_photos(project / "incoming", seed=2, per_class=5)
-    grown, _ = retrain(project)
+    # Ranked by the number of test images, every model ties: the new one does not replace the champion.
+    grown, _ = retrain(project, "evaluate.champion_metric=at_threshold.n")
     assert grown.exit_code == 0, grown.output
+    assert champion(project) == "1"
     after = latest_split(project).set_index("path")
     assert len(after) == 30
     kept = after.loc[before.path, "split"]
     assert (kept.to_numpy() == before.split.to_numpy()).all(), "every earlier image keeps its split"
     assert set(after.drop(index=before.path).split) <= {"train", "val", "test"}
     assert len(versions(project, "data/06_models/small_cnn/checkpoint.pt")) == 2
+
+    # The next night: the same data were trained on and judged, and lost; not tried again and again.
+    unchanged, lines = retrain(project)
+    assert unchanged.exit_code == 0, unchanged.output
+    assert any(
+        line.startswith("retrain: nothing new - the 30 images") and "did not beat the champion" in line
+        for line in lines
+    ), lines
+    assert len(versions(project, "data/06_models/small_cnn/checkpoint.pt")) == 2, "nothing trained"
 
     forced, lines = retrain(project, "retrain.force=true")
     assert forced.exit_code == 0 and not any("nothing new" in line for line in lines)
@@ -123,6 +134,7 @@ def test_a_failed_retrain_exits_non_zero_and_leaves_champion_and_versions_untouc
             "evaluate.champion_metric=at_half.brier",
             f"evaluate.champion_higher_is_better={higher_is_better}",
             "explain.methods=[no_such_method]",
+            "retrain.force=true",  # the first run may have judged these data already
         )
         assert failed.exit_code != 0
         assert "unknown CAM method 'no_such_method'" in str(failed.exception) + failed.output

@@ -3,7 +3,11 @@
 from crack_pipeline.datasets.checkpoint import CrackSegmenterDataset, TorchCheckpointDataset
 from crack_pipeline.datasets.growing_folder import GrowingFolderDataset
 from crack_pipeline.datasets.image_folder import ImageFolderDataset
-from crack_pipeline.datasets.previous_version import OptionalJSONDataset, PreviousCSVDataset
+from crack_pipeline.datasets.previous_version import (
+    OptionalJSONDataset,
+    PreviousCSVDataset,
+    PreviousJSONDataset,
+)
 from crack_pipeline.datasets.registered_model import (
     ChampionAliasDataset,
     ModelRegistryDataset,
@@ -19,6 +23,7 @@ __all__ = [
     "ModelRegistryDataset",
     "OptionalJSONDataset",
     "PreviousCSVDataset",
+    "PreviousJSONDataset",
     "RegisteredModelDataset",
     "TensorCacheDataset",
     "TorchCheckpointDataset",

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 
 
-class PreviousCSVDataset(CSVDataset):
-    """A read-only view of another entry's versioned CSV (e.g. the split a retrain extends).
+class _LatestVersionView:
+    """A read-only view of another entry's versioned file: its latest version, None before the first."""
 
-    Point `filepath` at that entry's file with `versioned: true`; loading gives its latest version,
-    or None when none has been saved yet (the first run).
-    """
-
-    def load(self) -> pd.DataFrame | None:
+    def load(self) -> Any:
         return super().load() if self.exists() else None
 
-    def save(self, data: pd.DataFrame) -> None:
+    def save(self, data: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} is read-only: save to the entry that owns the file")
+
+
+class PreviousCSVDataset(_LatestVersionView, CSVDataset):
+    """The latest version of another entry's versioned CSV (e.g. the split a retrain extends): point
+    `filepath` at that entry's file with `versioned: true`."""
+
+
+class PreviousJSONDataset(_LatestVersionView, JSONDataset):
+    """The latest version of another entry's versioned JSON (e.g. the last champion decision)."""
 
 
 class OptionalJSONDataset(JSONDataset):

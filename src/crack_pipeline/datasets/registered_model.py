@@ -156,8 +156,9 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
 class ChampionAliasDataset(AbstractDataset[dict, dict]):
     """The registry's `champion` alias. Saving {"promote": true, "checkpoint_id": ...} (or "version": ...)
     points it at that model version (every earlier version stays registered); "promote": false changes
-    nothing. Loading gives which version it points at ({version, variant, checkpoint_id}; None when there is
-    no champion): what a step that uses the champion reads after the promotion, so it runs after it."""
+    nothing. Loading gives which version it points at ({version, variant, checkpoint_id, data_fingerprint};
+    None when there is no champion), from the registry's tags: what a step that uses the champion reads
+    after the promotion, so it runs after it."""
 
     def __init__(self, *, metadata: dict[str, Any] | None = None):
         self.metadata = metadata
@@ -189,7 +190,7 @@ class ChampionAliasDataset(AbstractDataset[dict, dict]):
             return None
         return {
             "version": str(version.version),
-            **{k: version.tags.get(k) for k in ("variant", "checkpoint_id")},
+            **{k: version.tags.get(k) for k in ("variant", "checkpoint_id", "data_fingerprint")},
         }
 
     def _exists(self) -> bool:

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.provenance import learned_among, split_fingerprint
+from crack_pipeline.provenance import data_fingerprint, learned_among, split_fingerprint
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
@@ -218,6 +218,8 @@ def compare_variants(
     decision = {
         "metric": metric,
         "split_fingerprint": split,
+        # What the candidates were trained on: a retrain finds nothing new in data judged here already.
+        "data_fingerprint": data_fingerprint(split_manifest),
         "candidate": best.variant,
         "candidate_checkpoint_id": best.checkpoint_id,
         "candidate_value": None if pd.isna(best.champion_metric) else float(best.champion_metric),

@@ -18,22 +18,34 @@ logger = logging.getLogger(__name__)
 
 
 def check_for_new_data(
-    image_index: pd.DataFrame, champion: dict[str, Any] | None, retrain: dict[str, Any]
+    image_index: pd.DataFrame,
+    champion: dict[str, Any] | None,
+    last_decision: dict[str, Any] | None,
+    retrain: dict[str, Any],
 ) -> dict[str, Any]:
-    """Decide whether to retrain: only when the data changed since the champion, or `retrain.force`.
+    """Decide whether to retrain: only on data no model has yet been trained and judged on, or with
+    `retrain.force`.
 
     Args:
         image_index: the ingest index of the current data.
         champion: the champion's checkpoint (None before the first promotion).
+        last_decision: the latest champion decision (None before the first), whose candidates were trained
+            on its `data_fingerprint`: when they did not beat the champion, training again on the same data
+            each night would only retry the same test until a model wins it by chance; when a person
+            replaced the champion (`set_champion`), its data are judged too.
         retrain: `params:retrain` — force.
     Returns:
         The decision: both fingerprints, the champion, whether to train (`retrain`) and why. When not
-        (the data fingerprint equals the champion's and `retrain.force` is false), `message` says so and
-        the `RetrainGuardHook` ends the run there, successfully.
+        (the data fingerprint equals the champion's or the last decision's, and `retrain.force` is false),
+        `message` says so and the `RetrainGuardHook` ends the run there, successfully.
     """
     kept = usable_images(image_index)
     current = data_fingerprint(kept)
     trained_on = champion["data_fingerprint"] if champion else None
+    # Data whose models lost to the champion; not when they won: a champion promoted then rolled back (a
+    # failed run, by its hook) is tried again. Older decisions do not record their data.
+    lost = last_decision is not None and not last_decision["promote"]
+    judged_on = last_decision.get("data_fingerprint") if lost else None
     decision = {
         "data_fingerprint": current,
         "images": len(kept),
@@ -41,24 +53,40 @@ def check_for_new_data(
         "champion_checkpoint_id": champion["checkpoint_id"] if champion else None,
         "champion_data_fingerprint": trained_on,
         "champion_split_fingerprint": champion["split_fingerprint"] if champion else None,
+        "last_decision_data_fingerprint": judged_on,
         "force": bool(retrain.get("force", False)),
         "retrain": True,
     }
     if trained_on is None:
         decision["reason"] = "no champion yet"
-    elif current != trained_on:
+    elif current not in (trained_on, judged_on):
         decision["reason"] = "the data changed since the champion was trained"
     elif decision["force"]:
         decision["reason"] = "retrain.force"
     else:
+        images = f"the {len(kept)} images (data fingerprint {current[:12]})"
+        if current == trained_on:
+            known = f"the champion {champion['variant']} (checkpoint {champion['checkpoint_id']})"
+            known += " was trained on"
+        elif "set_by_hand" in last_decision:
+            known = (
+                f"model version {last_decision['current_version']} ({last_decision['candidate']}) was "
+                f"trained on, which a person replaced as the champion by version "
+                f"{last_decision['set_by_hand']}"
+            )
+        else:
+            known = (
+                f"the last models were trained on, and the best of them, {last_decision['candidate']}, "
+                f"did not beat the champion {champion['variant']} (model version "
+                f"{champion.get('model_version')})"
+            )
         decision["retrain"] = False
         decision["reason"] = decision["message"] = (
-            f"retrain: nothing new - the {len(kept)} images (data fingerprint {current[:12]}) are those "
-            f"the champion {champion['variant']} (checkpoint {champion['checkpoint_id']}) was trained on. "
+            f"retrain: nothing new - {images} are those {known}. "
             f"Add images, or pass --params=retrain.force=true to train anyway."
         )
-        return decision
-    logger.info("retrain: %s; training on %d images", decision["reason"], len(kept))
+    if decision["retrain"]:
+        logger.info("retrain: %s; training on %d images", decision["reason"], len(kept))
     return decision
 
 

@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=check_for_new_data,
-                inputs=["image_index", "current_champion", "params:retrain"],
+                inputs=["image_index", "current_champion", "last_champion_decision", "params:retrain"],
                 outputs="retrain_decision",
                 name="check_for_new_data",
             ),

@@ -7,8 +7,13 @@ from typing import Any
 from crack_pipeline.vision.errors import InputError
 
 
-def choose_champion(champion: dict[str, Any]) -> dict[str, Any]:
-    """The promotion of model version `champion.version` (e.g. a roll-back to the version before a bad one).
+def choose_champion(
+    champion: dict[str, Any], replaced: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The promotion of model version `champion.version` (e.g. a roll-back to the version before a bad one),
+    and the champion decision it makes: the model it replaces is judged by hand, so a retrain on that
+    model's data does not train it again (and undo the roll-back). `replaced`: the champion alias as it
+    was (None when there was none).
 
     Raises:
         InputError: no version was given.
@@ -18,4 +23,13 @@ def choose_champion(champion: dict[str, Any]) -> dict[str, Any]:
         raise InputError(
             "champion.version is not set: kedro run --pipelines=set_champion --params=champion.version=<N>"
         )
-    return {"promote": True, "version": str(version), "replaces": None}
+    replaced = replaced or {}
+    decision = {
+        "set_by_hand": str(version),
+        "candidate": replaced.get("variant"),
+        "candidate_checkpoint_id": replaced.get("checkpoint_id"),
+        "current_version": replaced.get("version"),
+        "data_fingerprint": replaced.get("data_fingerprint"),
+        "promote": False,
+    }
+    return {"promote": True, "version": str(version), "replaces": None}, decision

@@ -10,5 +10,12 @@ from crack_pipeline.pipelines.set_champion.nodes import choose_champion
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
-        [Node(func=choose_champion, inputs="params:champion", outputs="champion", name="choose_champion")]
+        [
+            Node(
+                func=choose_champion,
+                inputs=["params:champion", "current_champion_alias"],
+                outputs=["champion", "champion_decision"],
+                name="choose_champion",
+            )
+        ]
     )

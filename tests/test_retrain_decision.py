@@ -1,0 +1,88 @@
+"""check_for_new_data: a retrain trains only on data no model was trained and judged on; a champion
+replaced by hand keeps its place."""
+
+import pandas as pd
+import pytest
+
+from crack_pipeline.pipelines.retrain.nodes import check_for_new_data
+from crack_pipeline.pipelines.set_champion.nodes import choose_champion
+from crack_pipeline.provenance import data_fingerprint
+
+
+def index_of(*names: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "path": list(names),
+            "sha256": [f"hash of {name}" for name in names],
+            "label": [int(name.startswith("Positive")) for name in names],
+            "domain": "site",
+            "status": "ok",
+        }
+    )
+
+
+OLD = index_of("Positive/a.png", "Negative/b.png")
+NEW = index_of("Positive/a.png", "Negative/b.png", "Positive/c.png")
+
+
+def champion_on(data: pd.DataFrame, version: str = "1") -> dict:
+    return {
+        "variant": "small_cnn",
+        "checkpoint_id": f"ckpt{version}",
+        "model_version": version,
+        "data_fingerprint": data_fingerprint(data),
+        "split_fingerprint": "s",
+    }
+
+
+def decision_on(data: pd.DataFrame, promote: bool) -> dict:
+    return {"candidate": "resnet18", "promote": promote, "data_fingerprint": data_fingerprint(data)}
+
+
+NO_FORCE, FORCE = {"force": False}, {"force": True}
+
+
+def test_new_data_train_and_the_champion_s_own_do_not():
+    assert check_for_new_data(NEW, None, None, NO_FORCE)["reason"] == "no champion yet"
+    changed = check_for_new_data(NEW, champion_on(OLD), None, NO_FORCE)
+    assert changed["retrain"] and changed["reason"] == "the data changed since the champion was trained"
+    same = check_for_new_data(OLD, champion_on(OLD), None, NO_FORCE)
+    assert not same["retrain"] and "are those the champion small_cnn (checkpoint ckpt1)" in same["message"]
+    assert check_for_new_data(OLD, champion_on(OLD), None, FORCE)["reason"] == "retrain.force"
+
+
+def test_data_whose_models_lost_are_not_trained_on_again_each_night():
+    lost = check_for_new_data(NEW, champion_on(OLD), decision_on(NEW, promote=False), NO_FORCE)
+    assert not lost["retrain"]
+    assert (
+        "the best of them, resnet18, did not beat the champion small_cnn (model version 1)" in lost["message"]
+    )
+    assert check_for_new_data(NEW, champion_on(OLD), decision_on(NEW, promote=False), FORCE)["retrain"]
+    # Lost on other data: these are new.
+    assert check_for_new_data(NEW, champion_on(OLD), decision_on(OLD, promote=False), NO_FORCE)["retrain"]
+
+
+def test_a_won_decision_whose_champion_was_rolled_back_by_a_failed_run_trains_again():
+    # The run promoted, then failed: its hook gave the alias back to version 1, trained on the old data.
+    again = check_for_new_data(NEW, champion_on(OLD), decision_on(NEW, promote=True), NO_FORCE)
+    assert again["retrain"] and again["reason"] == "the data changed since the champion was trained"
+
+
+@pytest.mark.parametrize("had_champion", [True, False])
+def test_a_champion_replaced_by_hand_is_not_trained_again_on_its_data(had_champion):
+    replaced = {"version": "2", "variant": "resnet18", "checkpoint_id": "ckpt2", "data_fingerprint": None}
+    replaced["data_fingerprint"] = data_fingerprint(NEW)
+    alias, decision = choose_champion({"version": 1}, replaced if had_champion else None)
+    assert alias == {"promote": True, "version": "1", "replaces": None}
+    if not had_champion:
+        assert decision["data_fingerprint"] is None and not decision["promote"]
+        return
+    # Version 2 (the new data) was rolled back to version 1 (the old data): the next night keeps it.
+    kept = check_for_new_data(NEW, champion_on(OLD), decision, NO_FORCE)
+    assert not kept["retrain"]
+    assert (
+        "model version 2 (resnet18) was trained on, which a person replaced as the champion by version 1"
+        in (kept["message"])
+    )
+    # New photos arrive: then it retrains.
+    assert check_for_new_data(index_of("Positive/d.png"), champion_on(OLD), decision, NO_FORCE)["retrain"]
