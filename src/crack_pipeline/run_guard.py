@@ -21,11 +21,26 @@ class NothingNewToRetrain(SystemExit):
         self.message = message
 
 
+_HELD_LOCKS: set[int] = set()  # file descriptors of the locks this process holds
+
+
+def _drop_locks_in_child() -> None:
+    """A forked child (a pool worker) closes its copies of the lock files: an `flock` belongs to the open
+    file, which a child shares, so a worker orphaned by a killed run would hold the lock for good. Closing
+    a copy leaves the parent's lock as it is."""
+    for fd in _HELD_LOCKS:
+        os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_drop_locks_in_child)
+
+
 class RunLock:
     """An exclusive, non-blocking `flock` on a file that records who holds it.
 
-    The kernel drops the lock when the holder's process ends, however it ends, so a crashed run
-    never leaves a stale lock behind.
+    The kernel drops the lock when the holder's process ends, however it ends (its forked workers do
+    not keep it), so a crashed run never leaves a stale lock behind.
     """
 
     def __init__(self, path: Path) -> None:
@@ -47,11 +62,13 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{owner}, pid {os.getpid()}, since {since}\n".encode())
         self._fd = fd
+        _HELD_LOCKS.add(fd)
 
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+            _HELD_LOCKS.discard(self._fd)
             os.close(self._fd)
             self._fd = None
 

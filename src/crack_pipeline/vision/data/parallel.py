@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
@@ -20,6 +22,19 @@ def default_workers() -> int:
 def _worker_count(items: list, workers: int | None) -> int:
     """`workers` (all cores when None), never more than there are items."""
     return min(workers or default_workers(), max(len(items), 1))
+
+
+def _exit_with_parent() -> None:
+    """Pool worker initialiser: end the worker once the process that started it is gone (killed, say);
+    else it would wait on its task queue for good, holding its memory."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def parallel_map(
@@ -40,7 +55,7 @@ def parallel_map(
         yield from map(function, items)
         return
     context = multiprocessing.get_context(start_method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent) as pool:
         yield from pool.map(
             function, items, chunksize=max(1, min(chunksize, len(items) // (4 * workers) or 1))
         )

@@ -1,0 +1,68 @@
+"""RunLock: a run killed while its pool workers run leaves neither the lock nor the workers behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from crack_pipeline.run_guard import RunLock, RunLocked
+
+# A run that holds the lock while ingest-like pool workers (forked, as ingest starts them) work for long.
+RUN = """
+import sys, time
+from pathlib import Path
+from crack_pipeline.run_guard import RunLock
+from crack_pipeline.vision.data.parallel import parallel_map
+RunLock(Path(sys.argv[1])).acquire("a run killed mid-ingest")
+print("locked", flush=True)
+for _ in parallel_map(time.sleep, [60] * 4, workers=2, chunksize=1, start_method="fork"):
+    pass
+"""
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def eventually(condition, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc (Linux)")
+def test_a_killed_run_s_lock_is_free_at_once_and_its_workers_end(tmp_path):
+    lock_file = tmp_path / "retrain.lock"
+    run = subprocess.Popen([sys.executable, "-c", RUN, str(lock_file)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline().strip() == "locked"
+        assert eventually(lambda: len(children_of(run.pid)) >= 2), "its pool workers started"
+        workers = children_of(run.pid)
+        with pytest.raises(RunLocked, match="a run killed mid-ingest"):
+            RunLock(lock_file).acquire("the next run")
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    try:
+        following = RunLock(lock_file)
+        following.acquire("the next run")  # at once: no worker kept the lock
+        following.release()
+        assert eventually(lambda: not any(alive(pid) for pid in workers)), "orphaned workers ended"
+    finally:
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
