@@ -25,3 +25,16 @@ def test_a_split_made_anew_under_a_champion_is_warned_of_and_an_extended_one_is_
     assert "retrain: this environment holds no earlier split, though the champion was trained on one" in (
         caplog.text
     )
+
+
+def test_an_image_saved_again_under_its_name_keeps_its_split(tmp_path, caplog):
+    walls = wall_patches(tmp_path / "walls", range(1, 11), 2, seed=0)
+    scan = lambda: scan_sources([Source("walls", Folder.scan(walls))], DEFAULT_ALIASES, workers=1).index  # noqa: E731
+    first, _ = split_for_retrain(scan(), None, {"champion_split_fingerprint": None}, SPLIT)
+    # Every image exported again: other bytes (a new seed), the same names.
+    wall_patches(walls, range(1, 11), 2, seed=50)
+    caplog.set_level(logging.WARNING, logger="crack_pipeline")
+    again, _ = split_for_retrain(scan(), first, {"champion_split_fingerprint": None}, SPLIT)
+    assert not set(again.sha256) & set(first.sha256), "all content changed"
+    assert again.set_index("path").split.equals(first.set_index("path").split)
+    assert "20 image(s) changed content under the same name since the last split" in caplog.text

@@ -92,3 +92,29 @@ def test_extend_split_with_a_handful_of_new_images_never_fails():
     assert after[-1] == "train", "one new image goes where the ratios want most"
     with pytest.raises(SplitError, match="unknown splits"):
         extend_split(labels[:1], ["a"], ["holdout"], RATIOS, seed=0)
+
+
+def test_images_that_arrive_a_few_at_a_time_fill_every_split_by_the_ratios():
+    labels = ["crack"] * 100 + ["no_crack"] * 100
+    groups = [f"g{i}" for i in range(200)]
+    splits = list(stratified_group_split(labels, groups, RATIOS, seed=42))
+    for night in range(30):  # 3 new images of each class a night
+        labels += ["crack"] * 3 + ["no_crack"] * 3
+        groups += [f"n{night}_{i}" for i in range(6)]
+        splits = list(extend_split(labels, groups, splits + [""] * 6, RATIOS, seed=42))
+    added = pd.Series(splits[200:]).value_counts()
+    # 180 new images: about 126 / 27 / 27, as when they arrive at once (the old rule put all in train).
+    assert 120 <= added["train"] <= 132 and 24 <= added["val"] <= 30 and 24 <= added["test"] <= 30
+    table = counts(labels, splits)
+    assert (table.loc["test"] == table.loc["val"]).all() and (table.loc["test"] >= 28).all()
+
+
+def test_a_group_whose_earlier_images_span_splits_keeps_each_where_it_was(caplog):
+    # Photo 7000's tiles were train and 7001's test; a copy of a 7001 tile now names 7000: one group.
+    groups = ["7000", "7000", "7000", "7000"]
+    previous = ["train", "train", "test", ""]
+    with caplog.at_level("WARNING"):
+        after = extend_split(["crack"] * 4, groups, previous, RATIOS, seed=0)
+    assert list(after[:3]) == previous[:3], "no image the champion learned reaches test"
+    assert after[3] == "test", "a new image of the group goes to the first split it spans of test, val, train"
+    assert "1 image group(s) already span several splits" in caplog.text

@@ -125,6 +125,8 @@ def split_for_retrain(
             "learned from may now be test images; its re-evaluation says how many where it records them"
         )
     earlier = kept.sha256.map(previous[~previous.index.duplicated()]).fillna("")
+    if previous_split is not None:
+        earlier = _by_name_where_content_changed(kept, previous_split, earlier)
     assigned = extend_split(strata(kept), kept.group, earlier, ratios=split["ratios"], seed=split["seed"])
     manifest = split_manifest_of(kept, assigned)
     logger.info(
@@ -134,6 +136,27 @@ def split_for_retrain(
         split["ratios"],
     )
     return manifest, split_counts(manifest)
+
+
+def _by_name_where_content_changed(
+    kept: pd.DataFrame, previous_split: pd.DataFrame, earlier: pd.Series
+) -> pd.Series:
+    """`earlier` (each image's split, found by content) completed by name, within its domain, for images
+    whose content changed under the same name (re-exported, metadata stripped): they keep their split, so
+    an earlier test image stays in test and a training image does not reach it."""
+    keys = ["domain", "path"] if "domain" in previous_split.columns else ["path"]
+    by_name = previous_split.drop_duplicates(keys).set_index(keys)["split"]
+    names = pd.MultiIndex.from_frame(kept[keys]) if len(keys) > 1 else pd.Index(kept.path)
+    found = pd.Series(by_name.reindex(names).to_numpy(), index=kept.index).fillna("")
+    changed = (earlier == "") & (found != "")
+    if changed.any():
+        logger.warning(
+            "retrain: %d image(s) changed content under the same name since the last split (e.g. %s); "
+            "each keeps its split",
+            int(changed.sum()),
+            kept.path[changed].iloc[0],
+        )
+    return earlier.where(~changed, found)
 
 
 def crack_segmenter_after_decision(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 
@@ -11,6 +12,8 @@ import pandas as pd
 from crack_pipeline.vision.errors import InputError
 
 SPLITS = ("train", "val", "test")
+
+logger = logging.getLogger(__name__)
 
 
 class SplitError(InputError):
@@ -43,6 +46,7 @@ def stratified_group_split(
     seed: int,
     subset_fraction: float = 1.0,
     every_split: bool = True,
+    already: Mapping[str, Mapping[str, int]] | None = None,
 ) -> np.ndarray:
     """One split name per item ("" for items left out by `subset_fraction`).
 
@@ -50,6 +54,8 @@ def stratified_group_split(
     target image count; a group's class is its majority label. With `every_split`, raises
     `SplitError` when a class has too few images (or groups) to put at least one in every split
     with a ratio above 0; without it, a handful of items simply go where the ratios say.
+    `already` ({class: {split: images}}) counts images split before: the targets are of those and these
+    together, so images that arrive a few at a time still fill every split by the ratios.
     """
     ratios = check_ratios(ratios)
     if not 0 < subset_fraction <= 1:
@@ -80,8 +86,9 @@ def stratified_group_split(
                 f"put one in each of {needed}. Add images, raise split.subset_fraction, or change "
                 f"split.ratios."
             )
-        targets = _allocate(int(group_size[members].sum()), ratios)
-        filled = dict.fromkeys(SPLITS, 0)
+        before = (already or {}).get(label, {})
+        targets = _allocate(int(group_size[members].sum()) + sum(before.values()), ratios)
+        filled = {name: int(before.get(name, 0)) for name in SPLITS}
         seeded = len(needed) if every_split else 0
         # Seed every needed split with one group first, so small classes still reach all splits.
         for name, group in zip(reversed(needed), members[:seeded], strict=False):
@@ -103,21 +110,34 @@ def extend_split(
 ) -> np.ndarray:
     """A split of grown data that keeps every earlier assignment.
 
-    `previous` holds each item's split in the earlier manifest ("" for new items). A group with
-    any earlier member keeps that member's split (test first, then val, then train), so no image
-    the champion was trained on reaches test and every earlier test image stays there; the new
-    groups are split by `ratios` as `stratified_group_split` does.
+    `previous` holds each item's split in the earlier manifest ("" for new items). Every earlier image
+    keeps its split, so no image the champion was trained on reaches test and every earlier test image
+    stays there. A new image of a group with earlier members joins them (test first, then val, then
+    train: a group whose earlier members span several splits, after its grouping changed, is warned of).
+    The new groups are split as `stratified_group_split` does, towards `ratios` of all the images of their
+    class, earlier ones included.
     """
     frame = pd.DataFrame({"label": list(labels), "group": list(groups), "previous": list(previous)})
     unknown = set(frame.previous) - {"", *SPLITS}
     if unknown:
         raise SplitError(f"the previous split names unknown splits {sorted(unknown)}")
     rank = {name: i for i, name in enumerate(("test", "val", "train"))}
-    earlier = frame[frame.previous != ""].groupby("group")["previous"].agg(lambda s: min(s, key=rank.get))
-    assigned = frame.group.map(earlier).fillna("").to_numpy(dtype=object)
+    earlier = frame[frame.previous != ""].groupby("group")["previous"]
+    spanning = int((earlier.nunique() > 1).sum())
+    if spanning:
+        logger.warning(
+            "split: %d image group(s) already span several splits (their grouping changed: a new "
+            "group_pattern, or a copy of an image that joins two groups); each earlier image keeps its "
+            "split, and a new image of such a group goes to the first of test, val, train it spans",
+            spanning,
+        )
+    joined = frame.group.map(earlier.agg(lambda s: min(s, key=rank.get))).fillna("")
+    assigned = frame.previous.where(frame.previous != "", joined).to_numpy(dtype=object)
     new = assigned == ""
     if new.any():
+        counted = pd.crosstab(frame.label[~new].to_numpy(), assigned[~new])
+        already = {label: counted.loc[label].to_dict() for label in counted.index}
         assigned[new] = stratified_group_split(
-            frame.label[new], frame.group[new], ratios=ratios, seed=seed, every_split=False
+            frame.label[new], frame.group[new], ratios=ratios, seed=seed, every_split=False, already=already
         )
     return assigned.astype(str)
