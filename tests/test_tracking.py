@@ -5,7 +5,15 @@ import pytest
 from kedro.io.core import DatasetError
 
 from crack_pipeline.datasets import RegisteredModelDataset
-from crack_pipeline.tracking import flatten, log_explanations, mlflow_key
+from crack_pipeline.hooks import MlflowEvaluationHook
+from crack_pipeline.tracking import (
+    REGISTERED_MODEL,
+    champion_version,
+    flatten,
+    log_explanations,
+    mlflow_key,
+    set_champion,
+)
 from crack_pipeline.vision.explain.cam import METHODS as CAM_METHODS
 
 
@@ -55,3 +63,26 @@ def test_no_champion_yet_names_the_store_and_the_setting_that_names_a_variant(em
     assert f"registry {empty_store} has no 'champion' model" in message
     assert message.endswith(f"or name a trained variant: --params={parameter}=<variant>")
     assert RegisteredModelDataset(required=False).load() is None
+
+
+def test_a_failed_run_gives_the_alias_back_unless_it_was_moved_since(empty_store, tmp_path, caplog):
+    client = mlflow.MlflowClient()
+    client.create_registered_model(REGISTERED_MODEL)
+    for _ in range(3):
+        client.create_model_version(REGISTERED_MODEL, str(tmp_path))
+    hook = MlflowEvaluationHook()
+
+    def promoted_then_failed(moved_to: str | None = None) -> None:
+        set_champion("1")
+        hook.before_pipeline_run()
+        set_champion("2")  # the promotion node
+        hook.after_dataset_saved("champion", {"promote": True, "replaces": "1"})
+        if moved_to:
+            set_champion(moved_to)  # another run, or a person, meanwhile
+        hook.on_pipeline_error()
+
+    promoted_then_failed()
+    assert champion_version() == "1" and "the champion is again model version 1" in caplog.text
+    promoted_then_failed(moved_to="3")
+    assert champion_version() == "3", "a choice made since stands"
+    assert "the champion is now version 3, set since by another run or by hand: left as it is" in caplog.text

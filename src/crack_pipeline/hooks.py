@@ -14,7 +14,13 @@ from kedro.pipeline import Node
 
 from crack_pipeline.config import use_session_config
 from crack_pipeline.run_guard import NothingNewToRetrain, RunLock, close_run_log, open_run_log
-from crack_pipeline.tracking import log_evaluation, log_explanations, log_variant_run, set_champion
+from crack_pipeline.tracking import (
+    champion_version,
+    log_evaluation,
+    log_explanations,
+    log_variant_run,
+    set_champion,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +87,15 @@ class MlflowEvaluationHook:
     Kedro run's run, and the explanation gallery, grids and localisation scores on the Kedro run's run.
 
     The champion is promoted by a node (`promote_champion` -> the `champion` entry); a run that fails
-    after it gives the alias back to the model it replaced, so a failed run never leaves a new champion.
+    after it gives the alias back to the model it replaced, so a failed run never leaves a new champion
+    (unless another run or a person has moved the alias since: that choice stands).
     """
 
     _NOT_PROMOTED = object()
 
     def __init__(self) -> None:
         self._replaced: Any = self._NOT_PROMOTED
+        self._promoted: str | None = None
 
     @hook_impl
     def before_pipeline_run(self) -> None:
@@ -96,14 +104,24 @@ class MlflowEvaluationHook:
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         if dataset_name == "champion" and data["promote"]:
-            self._replaced = data["replaces"]
+            self._replaced, self._promoted = data["replaces"], champion_version()
 
     @hook_impl
     def on_pipeline_error(self) -> None:
-        if self._replaced is not self._NOT_PROMOTED:
+        if self._replaced is self._NOT_PROMOTED:
+            return
+        now = champion_version()
+        if now == self._promoted:
             set_champion(self._replaced)
             logger.warning("the run failed: the champion is again model version %s", self._replaced)
-            self._replaced = self._NOT_PROMOTED
+        else:
+            logger.warning(
+                "the run failed after promoting model version %s, but the champion is now version %s, set "
+                "since by another run or by hand: left as it is",
+                self._promoted,
+                now,
+            )
+        self._replaced = self._NOT_PROMOTED
 
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_sheets
@@ -168,6 +169,15 @@ def model_version_of(checkpoint_id: str) -> str | None:
         f"name='{REGISTERED_MODEL}' and tag.checkpoint_id='{checkpoint_id}'"
     )
     return found[0].version if found else None
+
+
+def champion_version() -> str | None:
+    """The model version the `champion` alias points at (None when there is none)."""
+    try:
+        version = mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+    except MlflowException:
+        return None
+    return str(version.version)
 
 
 def set_champion(version: str | None) -> None:
