@@ -13,11 +13,13 @@ from PIL import Image
 from scipy import ndimage
 
 from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK, NO_CRACK
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
+from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto, explain_photo
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.rendering import BOX_COLOUR, OUTLINE_COLOUR, draw_boxes, scale_boxes
@@ -296,3 +298,18 @@ def test_what_a_photo_shows_by_default_does_not_follow_the_cpus_bf16(
         np.testing.assert_array_equal(with_bf16, without, err_msg=name)
     assert shown[True][0]["layercam/00000_wall_mask.png"] == shown[False][0]["layercam/00000_wall_mask.png"]
     pd.testing.assert_frame_equal(shown[True][1], shown[False][1])
+
+
+def test_an_image_with_a_threshold_of_its_own_is_called_and_explained_at_it(trained_checkpoint, tmp_path):
+    # One clean patch under two names; the pooled threshold 1.0 calls it clean, its own 0.0 cracked.
+    patch = render_sample(SynthConfig(image_size=96, seed=3), False, 1)
+    items = [ImageRef(name, tmp_path / name) for name in ("own.png", "pooled.png")]
+    for item in items:
+        Image.fromarray(patch.image).save(item.file)
+    explainer = PhotoExplainer(
+        trained_checkpoint, ["gradcam"], 1.0, precision="fp32", image_thresholds={"own.png": 0.0}
+    )
+    (chunk,) = list(explainer.explain(items, {}))
+    explainer.close()
+    assert [CLASS_NAMES[c] for c in chunk.classes] == [CRACK, NO_CRACK], "each CAM explains the class called"
+    assert [e["gradcam"].called_by for e in chunk.explanations] == ["classifier", None]

@@ -15,6 +15,8 @@ import pytest
 from kedro.io.core import DatasetError
 from PIL import Image
 
+from crack_pipeline.pipelines.explain.nodes import domain_thresholds
+from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from tests.conftest import (
@@ -121,3 +123,13 @@ def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
         "the champion's heatmaps through training, linked from the gallery"
     )
     assert len(list((folder / "gallery").iterdir())) == 2, "one gallery per merge, none overwritten"
+
+
+def test_split_images_are_called_at_their_domain_s_threshold_and_others_at_the_pooled_one():
+    manifest = pd.DataFrame(
+        {"path": ["a/1.png", "b/1.png", "c/1.png"], "domain": ["a", "b", "c"], "split": "test"}
+    )
+    items = [ImageRef(path, Path(path)) for path in manifest.path]
+    threshold = {"value": 0.5, "per_domain": {"a": {"value": 0.9}, "b": {"value": 0.1}}}
+    assert domain_thresholds(threshold, manifest, items) == {"a/1.png": 0.9, "b/1.png": 0.1}
+    assert domain_thresholds({"value": 0.5}, manifest, items) == {}, "a one-domain model: the pooled one"

@@ -86,6 +86,24 @@ def images_to_explain(
     ], list(kept.sha256)
 
 
+def domain_thresholds(
+    threshold: dict[str, Any], split_manifest: pd.DataFrame, items: list[ImageRef]
+) -> dict[str, float]:
+    """Each split image's threshold where the model has one for its domain (as evaluation decides it); the
+    others, and every image of a folder (whose domain is unknown), are called at the pooled one."""
+    own = {domain: float(chosen["value"]) for domain, chosen in threshold.get("per_domain", {}).items()}
+    if not own:
+        return {}
+    domain_of = split_manifest.set_index("path").domain
+    thresholds = {item.name: own[domain_of[item.name]] for item in items if domain_of[item.name] in own}
+    logger.info(
+        "explain: an image is called at its domain's threshold (%s), else at %.4f",
+        ", ".join(f"{domain} {value:.4f}" for domain, value in sorted(own.items())),
+        threshold["value"],
+    )
+    return thresholds
+
+
 def explain_split(
     checkpoint: dict[str, Any],
     split_manifest: pd.DataFrame,
@@ -126,11 +144,14 @@ def explain_split(
     what = "images of the folder" if explain_input is not None else f"{explain['split']} images"
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter)
+    # A split image's domain is known (a folder's is not): it is called at its domain's threshold.
+    own = domain_thresholds(threshold, split_manifest, items) if explain_input is None else None
     result = explain_images(
         checkpoint,
         items,
         methods,
         threshold["value"],
+        image_thresholds=own,
         target=explain.get("target", "predicted"),
         masks=read_masks_of(explain_masks, [item.name for item in items]),
         batch_size=explain.get("batch_size", 32),

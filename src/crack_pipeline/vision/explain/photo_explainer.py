@@ -4,7 +4,7 @@ a crack explained, and each photo assembled from them (photos.explain_photo), wi
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +62,9 @@ class PhotoExplainer:
     classified, the tiles that may show a crack are explained for the crack class, and their CAMs,
     weighted by p(crack), are blended into one map; its crack regions are boxed and its crack pixels
     masked (`crack_masks`; empty when called clean). An image of at most one tile is a patch: resized to
-    the model's input and explained for `target`. An image is called cracked from p(crack) >= `threshold`,
-    or by the crack segmenter where it finds a crack (`crack_masks.segmenter_finds`).
+    the model's input and explained for `target`. An image is called cracked from p(crack) >= `threshold`
+    (or its own in `image_thresholds`, by image name: e.g. its domain's), or by the crack segmenter where
+    it finds a crack (`crack_masks.segmenter_finds`).
     """
 
     def __init__(
@@ -78,8 +79,10 @@ class PhotoExplainer:
         crack_masks: CrackMaskConfig = DEFAULT_CRACK_MASKS,
         device: str = "cpu",
         segmenter: dict[str, Any] | None = None,
+        image_thresholds: Mapping[str, float] | None = None,
     ) -> None:
         self.checkpoint, self.threshold, self.target = checkpoint, threshold, target
+        self.image_thresholds = dict(image_thresholds or {})
         self.batch_size, self.crack_masks = batch_size, crack_masks
         self.tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
         self.forward = Precision.resolve(precision, "inference", device)
@@ -104,9 +107,16 @@ class PhotoExplainer:
         for chunk in _chunks(photos, batch_size):
             tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))
             whole = np.concatenate([np.full(len(photo.grid), photo.scope == "photo") for photo in chunk])
+            called_from = np.concatenate(
+                [np.full(len(photo.grid), self.threshold_of(photo)) for photo in chunk]
+            )
             # A photo's tiles are classified first (their p(crack) chooses which to explain); a patch's
-            # p(crack) comes with its CAM, unless the model averages views (a CAM sees one).
-            classified = whole if views == 1 else np.ones(len(tiles), dtype=bool)
+            # p(crack) comes with its CAM, unless the model averages views (a CAM sees one) or images have
+            # thresholds of their own (the CAM's pass calls at the one threshold).
+            if views == 1 and not self.image_thresholds:
+                classified = whole
+            else:
+                classified = np.ones(len(tiles), dtype=bool)
             probabilities = np.full(len(tiles), np.nan)
             if classified.any():
                 probabilities[classified] = crack_probabilities(
@@ -121,7 +131,9 @@ class PhotoExplainer:
             # Tiles of whole photos answer "where are the cracks?"; those that cannot add to the map are
             # skipped.
             selected = _tiles_to_explain(chunk, whole, probabilities, tiling)
-            wanted = [self._explained(whole[i], classified[i], probabilities[i]) for i in selected]
+            wanted = [
+                self._explained(whole[i], classified[i], probabilities[i], called_from[i]) for i in selected
+            ]
             cams: dict[str, list[np.ndarray]] = {}
             step = self.gradients.images_per_pass(batch_size, *tiles.shape[-2:])
             for method, explainer in self.explainers.items():
@@ -142,7 +154,7 @@ class PhotoExplainer:
                     photo.image,
                     photo.grid.tile_height,
                     aggregate(probabilities[own], tiling.aggregate, tiling.top_k),
-                    self.threshold,
+                    self.threshold_of(photo),
                     self.crack_masks,
                     self.segmenter,
                 )
@@ -153,7 +165,7 @@ class PhotoExplainer:
                             probabilities[own],
                             {i - own.start: maps[position[i]] for i in own if i in position},
                             tiling,
-                            self.threshold,
+                            self.threshold_of(photo),
                             photo.image,
                             self.crack_masks,
                             self.segmenter,
@@ -163,20 +175,24 @@ class PhotoExplainer:
                     }
                 )
             classes = [
-                called_class(probabilities[i], self.threshold)
+                called_class(probabilities[i], called_from[i])
                 if want == "predicted"
                 else CLASS_NAMES.index(want)
                 for i, want in zip(selected, wanted, strict=True)
             ]
             yield ExplainedChunk(chunk, explanations, tiles[selected], cams, classes)
 
-    def _explained(self, whole: bool, classified: bool, probability: float) -> str:
+    def threshold_of(self, photo: TiledPhoto) -> float:
+        """The p(crack) from which `photo` is called cracked."""
+        return self.image_thresholds.get(photo.ref.name, self.threshold)
+
+    def _explained(self, whole: bool, classified: bool, probability: float, threshold: float) -> str:
         """What a tile's CAM explains: the crack class for a photo's tiles and for target "crack"; else the
-        class the patch is called, from its p(crack) where already scored (with views: theirs, not the
-        CAM's single view), or in the CAM's own pass ("predicted")."""
+        class the patch is called at `threshold`, from its p(crack) where already scored (with views:
+        theirs, not the CAM's single view), or in the CAM's own pass ("predicted")."""
         if whole or self.target == CRACK:
             return CRACK
-        return CLASS_NAMES[called_class(probability, self.threshold)] if classified else "predicted"
+        return CLASS_NAMES[called_class(probability, threshold)] if classified else "predicted"
 
     def close(self) -> None:
         for explainer in self.explainers.values():

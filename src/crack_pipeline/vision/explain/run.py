@@ -51,6 +51,7 @@ def explain_images(
     severity_bands: Mapping[str, float] | None = None,
     device: str = "cpu",
     segmenter: dict[str, Any] | None = None,
+    image_thresholds: Mapping[str, float] | None = None,
 ) -> ExplainResult:
     """Heatmaps of every method for `items`, at each image's resolution, by a `PhotoExplainer` on `device`,
     with their files and tables (in memory).
@@ -59,8 +60,9 @@ def explain_images(
     the centred-Gaussian, random and Sobel baselines, patches and whole photos apart, and its crack masks.
     Every image's cracks are measured (in mm with `mm_per_pixel`, banded by `severity_bands`:
     measurements.measure_cracks). With a `segmenter` checkpoint (crack_segmenter), the masks add its
-    crack pixels to darkness's. Always runs the model-randomisation sanity check and the
-    deletion/insertion curves on the first `sanity_images` tiles explained.
+    crack pixels to darkness's. An image named in `image_thresholds` is called cracked from its own
+    threshold (e.g. its domain's) instead of `threshold`. Always runs the model-randomisation sanity check
+    and the deletion/insertion curves on the first `sanity_images` tiles explained.
     """
     writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)  # bad settings stop before any work
     record = checkpoint.get("cam_progress")
@@ -79,6 +81,7 @@ def explain_images(
             crack_masks,
             device,
             segmenter,
+            image_thresholds,
         )
         skipped: dict[str, str] = {}
         quality = _explained_and_scored(explainer, items, writer, skipped, masks or {}, sanity_images, seed)
@@ -107,7 +110,7 @@ def _explained_and_scored(
     """`items` explained into `writer` (unreadable ones into `skipped`), and per method the quality
     `explain_images` reports: localisation and crack-mask scores where `masks` has the image, the sanity
     check and deletion/insertion on the first `sanity_images` tiles explained."""
-    checkpoint, methods, threshold = explainer.checkpoint, list(explainer.explainers), explainer.threshold
+    checkpoint, methods = explainer.checkpoint, list(explainer.explainers)
     measured = {method: MethodQuality() for method in methods}
     segments = {method: SegmentQuality() for method in methods}
     sanity_inputs: list[torch.Tensor] = []
@@ -124,7 +127,8 @@ def _explained_and_scored(
                 writer.add(method, photo, explanation)
                 # A non-empty mask marks a crack image, labelled or not (e.g. a folder of CFD photos).
                 if mask is not None and mask.shape == explanation.heatmap.shape and mask.any():
-                    detected = explanation.probability >= threshold  # the classifier's detection rate
+                    # the classifier's detection rate
+                    detected = explanation.probability >= explainer.threshold_of(photo)
                     measured[method].score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
                     segments[method].add(explanation.crack_mask, explanation.crack_score, mask, photo.image)
     size = checkpoint["input_size"]
