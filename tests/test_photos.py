@@ -313,3 +313,10 @@ def test_an_image_with_a_threshold_of_its_own_is_called_and_explained_at_it(trai
     explainer.close()
     assert [CLASS_NAMES[c] for c in chunk.classes] == [CRACK, NO_CRACK], "each CAM explains the class called"
     assert [e["gradcam"].called_by for e in chunk.explanations] == ["classifier", None]
+    result = explain_images(
+        trained_checkpoint, items, ["gradcam"], 1.0, image_thresholds={"own.png": 0.0}, sanity_images=0
+    )
+    rows = result.predictions.set_index("file")
+    assert rows.threshold.to_dict() == {"own.png": 0.0, "pooled.png": 1.0}
+    assert rows.predicted_label.to_dict() == {"own.png": "crack", "pooled.png": "no_crack"}
+    assert "at its domain's decision threshold on (0.000, 1.000" in result.files["index.html"].decode()

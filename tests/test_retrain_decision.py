@@ -36,7 +36,13 @@ def champion_on(data: pd.DataFrame, version: str = "1") -> dict:
 
 
 def decision_on(data: pd.DataFrame, promote: bool) -> dict:
-    return {"candidate": "resnet18", "promote": promote, "data_fingerprint": data_fingerprint(data)}
+    return {
+        "candidate": "resnet18",
+        "current": "small_cnn",
+        "current_version": "1",
+        "promote": promote,
+        "data_fingerprint": data_fingerprint(data),
+    }
 
 
 NO_FORCE, FORCE = {"force": False}, {"force": True}
@@ -55,7 +61,8 @@ def test_data_whose_models_lost_are_not_trained_on_again_each_night():
     lost = check_for_new_data(NEW, champion_on(OLD), decision_on(NEW, promote=False), NO_FORCE)
     assert not lost["retrain"]
     assert (
-        "the best of them, resnet18, did not beat the champion small_cnn (model version 1)" in lost["message"]
+        "the best of them, resnet18, did not beat the champion then, small_cnn (model version 1)"
+        in lost["message"]
     )
     assert check_for_new_data(NEW, champion_on(OLD), decision_on(NEW, promote=False), FORCE)["retrain"]
     # Lost on other data: these are new.
@@ -73,7 +80,7 @@ def test_a_champion_replaced_by_hand_is_not_trained_again_on_its_data(had_champi
     replaced = {"version": "2", "variant": "resnet18", "checkpoint_id": "ckpt2", "data_fingerprint": None}
     replaced["data_fingerprint"] = data_fingerprint(NEW)
     alias, decision = choose_champion({"version": 1}, replaced if had_champion else None)
-    assert alias == {"promote": True, "version": "1", "replaces": None}
+    assert alias == {"promote": True, "version": "1", "replaces": "2" if had_champion else None}
     if not had_champion:
         assert decision["data_fingerprint"] is None and not decision["promote"]
         return

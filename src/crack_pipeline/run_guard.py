@@ -21,15 +21,15 @@ class NothingNewToRetrain(SystemExit):
         self.message = message
 
 
-_HELD_LOCKS: set[int] = set()  # file descriptors of the locks this process holds
+_HELD_LOCKS: set[RunLock] = set()  # the locks this process holds (until released)
 
 
 def _drop_locks_in_child() -> None:
-    """A forked child (a pool worker) closes its copies of the lock files: an `flock` belongs to the open
-    file, which a child shares, so a worker orphaned by a killed run would hold the lock for good. Closing
-    a copy leaves the parent's lock as it is."""
-    for fd in _HELD_LOCKS:
-        os.close(fd)
+    """A forked child (a pool worker) closes its copies of the lock files and holds no lock: an `flock`
+    belongs to the open file, which a child shares, so a worker orphaned by a killed run would hold the
+    lock for good. Closing a copy leaves the parent's lock as it is."""
+    for lock in list(_HELD_LOCKS):
+        lock.forget()
     _HELD_LOCKS.clear()
 
 
@@ -62,13 +62,19 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{owner}, pid {os.getpid()}, since {since}\n".encode())
         self._fd = fd
-        _HELD_LOCKS.add(fd)
+        _HELD_LOCKS.add(self)
 
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-            _HELD_LOCKS.discard(self._fd)
+            _HELD_LOCKS.discard(self)
+            os.close(self._fd)
+            self._fd = None
+
+    def forget(self) -> None:
+        """Close this process's copy of the lock file without unlocking it (a forked child's copy)."""
+        if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 

@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
@@ -171,13 +172,18 @@ def model_version_of(checkpoint_id: str) -> str | None:
     return found[0].version if found else None
 
 
-def champion_version() -> str | None:
-    """The model version the `champion` alias points at (None when there is none)."""
+def champion_model_version() -> ModelVersion | None:
+    """The registered model version the `champion` alias points at (None when there is none)."""
     try:
-        version = mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        return mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
     except MlflowException:
         return None
-    return str(version.version)
+
+
+def champion_version() -> str | None:
+    """The number of the champion's model version (None when there is none)."""
+    version = champion_model_version()
+    return None if version is None else str(version.version)
 
 
 def set_champion(version: str | None) -> None:

@@ -168,6 +168,7 @@ def test_the_best_variant_is_promoted_by_a_node_and_recorded(default_run):
         "version": str(champion.version),
         "variant": decision["candidate"],
         "checkpoint_id": decision["candidate_checkpoint_id"],
+        "data_fingerprint": decision["data_fingerprint"],
     }, "explained after the promotion, with the new champion"
     assert quality["split"] == "test" and quality["learned_images"] == 0, "none of its training images"
 

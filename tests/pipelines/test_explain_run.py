@@ -15,8 +15,7 @@ import pytest
 from kedro.io.core import DatasetError
 from PIL import Image
 
-from crack_pipeline.pipelines.explain.nodes import domain_thresholds
-from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.pipelines.explain.nodes import domain_thresholds, images_to_explain
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from tests.conftest import (
@@ -125,11 +124,23 @@ def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
     assert len(list((folder / "gallery").iterdir())) == 2, "one gallery per merge, none overwritten"
 
 
-def test_split_images_are_called_at_their_domain_s_threshold_and_others_at_the_pooled_one():
+def test_split_images_are_called_at_their_domain_s_threshold_and_others_at_the_pooled_one(tmp_path):
+    # Two data sets may both hold a Positive/1.png: split images of several domains are named by domain.
     manifest = pd.DataFrame(
-        {"path": ["a/1.png", "b/1.png", "c/1.png"], "domain": ["a", "b", "c"], "split": "test"}
+        {
+            "path": ["Positive/1.png"] * 3,
+            "domain": ["a", "b", "c"],
+            "root": [str(tmp_path / d) for d in "abc"],
+            "split": "test",
+            "label": "crack",
+            "sha256": ["1", "2", "3"],
+        }
     )
-    items = [ImageRef(path, Path(path)) for path in manifest.path]
+    items, _, domains = images_to_explain(manifest, None, {"split": "test"}, {})
+    assert [item.name for item in items] == ["a/Positive/1.png", "b/Positive/1.png", "c/Positive/1.png"]
     threshold = {"value": 0.5, "per_domain": {"a": {"value": 0.9}, "b": {"value": 0.1}}}
-    assert domain_thresholds(threshold, manifest, items) == {"a/1.png": 0.9, "b/1.png": 0.1}
-    assert domain_thresholds({"value": 0.5}, manifest, items) == {}, "a one-domain model: the pooled one"
+    assert domain_thresholds(threshold, items, domains) == {"a/Positive/1.png": 0.9, "b/Positive/1.png": 0.1}
+    assert domain_thresholds({"value": 0.5}, items, domains) == {}, "a one-domain model: the pooled one"
+    assert domain_thresholds(threshold, items, [None] * 3) == {}, "a folder's images: domains unknown"
+    one, _, alone = images_to_explain(manifest[:1], None, {"split": "test"}, {})
+    assert one[0].name == "Positive/1.png" and domain_thresholds(threshold, one, alone) == {}

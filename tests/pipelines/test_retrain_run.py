@@ -134,7 +134,7 @@ def test_a_failed_retrain_exits_non_zero_and_leaves_champion_and_versions_untouc
             "evaluate.champion_metric=at_half.brier",
             f"evaluate.champion_higher_is_better={higher_is_better}",
             "explain.methods=[no_such_method]",
-            "retrain.force=true",  # the first run may have judged these data already
+            "retrain.force=true",  # the loop's first run, if its model lost, judged these data already
         )
         assert failed.exit_code != 0
         assert "unknown CAM method 'no_such_method'" in str(failed.exception) + failed.output

@@ -8,11 +8,15 @@ from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 
 
-class _LatestVersionView:
-    """A read-only view of another entry's versioned file: its latest version, None before the first."""
+class _NoneBeforeTheFirstVersion:
+    """Loads as None while no version exists."""
 
     def load(self) -> Any:
         return super().load() if self.exists() else None
+
+
+class _LatestVersionView(_NoneBeforeTheFirstVersion):
+    """A read-only view of another entry's versioned file: its latest version, None before the first."""
 
     def save(self, data: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} is read-only: save to the entry that owns the file")
@@ -27,9 +31,6 @@ class PreviousJSONDataset(_LatestVersionView, JSONDataset):
     """The latest version of another entry's versioned JSON (e.g. the last champion decision)."""
 
 
-class OptionalJSONDataset(JSONDataset):
+class OptionalJSONDataset(_NoneBeforeTheFirstVersion, JSONDataset):
     """A versioned JSON file that loads as None while no version exists (e.g. the evaluation of a variant
     never trained), and saves like `json.JSONDataset`."""
-
-    def load(self) -> Any:
-        return super().load() if self.exists() else None

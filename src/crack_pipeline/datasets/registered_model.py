@@ -16,6 +16,7 @@ from crack_pipeline.tracking import (
     CHAMPION_ALIAS,
     CHECKPOINT_ARTIFACT,
     REGISTERED_MODEL,
+    champion_model_version,
     promote,
     set_champion,
 )
@@ -158,7 +159,7 @@ class ChampionAliasDataset(AbstractDataset[dict, dict]):
     points it at that model version (every earlier version stays registered); "promote": false changes
     nothing. Loading gives which version it points at ({version, variant, checkpoint_id, data_fingerprint};
     None when there is no champion), from the registry's tags: what a step that uses the champion reads
-    after the promotion, so it runs after it."""
+    after the promotion, so it runs after it (`current_champion_alias`: read before a change)."""
 
     def __init__(self, *, metadata: dict[str, Any] | None = None):
         self.metadata = metadata
@@ -184,9 +185,8 @@ class ChampionAliasDataset(AbstractDataset[dict, dict]):
             )
 
     def load(self) -> dict[str, str] | None:
-        try:
-            version = MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-        except MlflowException:
+        version = champion_model_version()
+        if version is None:
             return None
         return {
             "version": str(version.version),

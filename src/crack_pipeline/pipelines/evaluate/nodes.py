@@ -17,7 +17,7 @@ from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, 
 from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on_validation
 from crack_pipeline.vision.explain.cam_strips import progress_overview
 from crack_pipeline.vision.figures import figure_of
-from crack_pipeline.vision.models.checkpoint import threshold_basis
+from crack_pipeline.vision.models.checkpoint import domain_threshold_values, threshold_basis
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def evaluate_checkpoint(
         checkpoint_probabilities(checkpoint, test, device=device),
         threshold["value"],
         domains=test.domains,
-        domain_thresholds={d: own["value"] for d, own in threshold.get("per_domain", {}).items()},
+        domain_thresholds=domain_threshold_values(threshold),
     )
     metrics = {
         "variant": checkpoint["variant"],

@@ -14,14 +14,18 @@ from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
-from crack_pipeline.vision.data.sources import image_files
+from crack_pipeline.vision.data.sources import image_files, image_keys
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import methods_for
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
-from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
+from crack_pipeline.vision.models.checkpoint import (
+    decision_threshold,
+    describe_threshold,
+    domain_threshold_values,
+)
 from crack_pipeline.vision.models.inference import views_asked, views_of
 from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import settings_from
@@ -59,17 +63,23 @@ def explanation_setup(
 
 def images_to_explain(
     split_manifest: pd.DataFrame, explain_input: Folder | None, explain: dict, ingest: dict
-) -> tuple[list[ImageRef], list[str]]:
+) -> tuple[list[ImageRef], list[str], list[str | None]]:
     """`explain.input_dir` validated like ingest (labels where folder names give them; a byte-identical
-    copy explained once and reported), else the images of `explain.split` where the split found them;
-    with the SHA-256 of each."""
+    copy explained once and reported), else the images of `explain.split` where the split found them,
+    named `<domain>/<path>` where the split has several domains (two data sets may both hold a
+    `Positive/1.jpg`); with the SHA-256 and the domain of each (None for a folder's)."""
     if explain_input is None:
         rows = require_roots(split_manifest)
-        rows = rows[rows.split == explain["split"]].sort_values("path")
-        return [
-            ImageRef(path, file, label)
-            for path, file, label in zip(rows.path, image_files(rows), rows.label, strict=True)
-        ], list(rows.sha256)
+        rows = rows[rows.split == explain["split"]].sort_values(["domain", "path"])
+        names = image_keys(rows) if rows.domain.nunique() > 1 else rows.path
+        return (
+            [
+                ImageRef(name, file, label)
+                for name, file, label in zip(names, image_files(rows), rows.label, strict=True)
+            ],
+            list(rows.sha256),
+            list(rows.domain),
+        )
     scan = scan_folder(
         explain_input,
         ingest["label_aliases"],
@@ -80,28 +90,31 @@ def images_to_explain(
     for line in summary_lines(scan.index):
         logger.info(line.replace("ingest:", "explain input:", 1))
     kept = scan.index[(scan.index.status == OK) & (scan.index.duplicate_of == "")]
-    return [
-        ImageRef(path, explain_input.path_of(path), label or None)
-        for path, label in zip(kept.path, kept.label, strict=True)
-    ], list(kept.sha256)
+    return (
+        [
+            ImageRef(path, explain_input.path_of(path), label or None)
+            for path, label in zip(kept.path, kept.label, strict=True)
+        ],
+        list(kept.sha256),
+        [None] * len(kept),
+    )
 
 
 def domain_thresholds(
-    threshold: dict[str, Any], split_manifest: pd.DataFrame, items: list[ImageRef]
+    threshold: dict[str, Any], items: list[ImageRef], domains: list[str | None]
 ) -> dict[str, float]:
-    """Each split image's threshold where the model has one for its domain (as evaluation decides it); the
-    others, and every image of a folder (whose domain is unknown), are called at the pooled one."""
-    own = {domain: float(chosen["value"]) for domain, chosen in threshold.get("per_domain", {}).items()}
-    if not own:
+    """The threshold of each image of a known domain the model has one for, where the images come from
+    several domains: evaluation decides them so. The others, and every image of a folder (its domain
+    unknown), are called at the pooled one."""
+    own = domain_threshold_values(threshold)
+    if not own or len(set(domains)) < 2:
         return {}
-    domain_of = split_manifest.set_index("path").domain
-    thresholds = {item.name: own[domain_of[item.name]] for item in items if domain_of[item.name] in own}
     logger.info(
         "explain: an image is called at its domain's threshold (%s), else at %.4f",
         ", ".join(f"{domain} {value:.4f}" for domain, value in sorted(own.items())),
         threshold["value"],
     )
-    return thresholds
+    return {item.name: own[d] for item, d in zip(items, domains, strict=True) if d in own}
 
 
 def explain_split(
@@ -136,22 +149,20 @@ def explain_split(
     """
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
-    items, sha256 = images_to_explain(split_manifest, explain_input, explain, ingest)
+    items, sha256, domains = images_to_explain(split_manifest, explain_input, explain, ingest)
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.
         picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
-        items, sha256 = [items[i] for i in picks], [sha256[i] for i in picks]
+        items, sha256, domains = ([part[i] for i in picks] for part in (items, sha256, domains))
     what = "images of the folder" if explain_input is not None else f"{explain['split']} images"
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter)
-    # A split image's domain is known (a folder's is not): it is called at its domain's threshold.
-    own = domain_thresholds(threshold, split_manifest, items) if explain_input is None else None
     result = explain_images(
         checkpoint,
         items,
         methods,
         threshold["value"],
-        image_thresholds=own,
+        image_thresholds=domain_thresholds(threshold, items, domains),
         target=explain.get("target", "predicted"),
         masks=read_masks_of(explain_masks, [item.name for item in items]),
         batch_size=explain.get("batch_size", 32),

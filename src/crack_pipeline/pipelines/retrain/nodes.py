@@ -70,15 +70,15 @@ def check_for_new_data(
             known += " was trained on"
         elif "set_by_hand" in last_decision:
             known = (
-                f"model version {last_decision['current_version']} ({last_decision['candidate']}) was "
+                f"model version {last_decision['replaced_version']} ({last_decision['replaced']}) was "
                 f"trained on, which a person replaced as the champion by version "
                 f"{last_decision['set_by_hand']}"
             )
         else:
             known = (
                 f"the last models were trained on, and the best of them, {last_decision['candidate']}, "
-                f"did not beat the champion {champion['variant']} (model version "
-                f"{champion.get('model_version')})"
+                f"did not beat the champion then, {last_decision['current']} (model version "
+                f"{last_decision['current_version']})"
             )
         decision["retrain"] = False
         decision["reason"] = decision["message"] = (
@@ -99,7 +99,8 @@ def split_for_retrain(
     """The split of the current data that keeps every image of the previous split where it was.
 
     Earlier test images stay in test, so the new models and the champion are compared on them;
-    earlier training images never reach test; only new images are split by `split.ratios`.
+    earlier training images never reach test; only new images are split, towards `split.ratios` of all
+    the images of their class.
     Every usable image is used (`split.subset_fraction` is for quick experiments, not retraining).
 
     Args:
@@ -130,7 +131,7 @@ def split_for_retrain(
     assigned = extend_split(strata(kept), kept.group, earlier, ratios=split["ratios"], seed=split["seed"])
     manifest = split_manifest_of(kept, assigned)
     logger.info(
-        "retrain: %d images kept their split, %d new ones split by %s",
+        "retrain: %d images kept their split, %d new ones split towards %s of all",
         int((earlier != "").sum()),
         int((earlier == "").sum()),
         split["ratios"],

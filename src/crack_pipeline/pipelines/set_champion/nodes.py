@@ -26,10 +26,11 @@ def choose_champion(
     replaced = replaced or {}
     decision = {
         "set_by_hand": str(version),
-        "candidate": replaced.get("variant"),
-        "candidate_checkpoint_id": replaced.get("checkpoint_id"),
-        "current_version": replaced.get("version"),
-        "data_fingerprint": replaced.get("data_fingerprint"),
+        "replaced": replaced.get("variant"),
+        "replaced_version": replaced.get("version"),
+        "replaced_checkpoint_id": replaced.get("checkpoint_id"),
+        "data_fingerprint": replaced.get("data_fingerprint"),  # the replaced model's data, judged by hand
         "promote": False,
     }
-    return {"promote": True, "version": str(version), "replaces": None}, decision
+    # `replaces`: a run that fails after the alias moved gives it back (MlflowEvaluationHook).
+    return {"promote": True, "version": str(version), "replaces": replaced.get("version")}, decision

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,17 +25,30 @@ def _worker_count(items: list, workers: int | None) -> int:
     return min(workers or default_workers(), max(len(items), 1))
 
 
-def _exit_with_parent() -> None:
-    """Pool worker initialiser: end the worker once the process that started it is gone (killed, say);
-    else it would wait on its task queue for good, holding its memory."""
-    parent = os.getppid()
+def _exit_with(run: int) -> None:
+    """Pool worker initialiser: end the worker once the process `run` that asked for the pool is gone
+    (killed, say); else it would wait on its task queue for good, holding its memory."""
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while _alive(run):
             time.sleep(1)
         os._exit(1)
 
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+    threading.Thread(target=watch, daemon=True, name="exit-with-run").start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, ended but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it runs
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:  # no /proc (not Linux): it runs as far as can be told
+        return True
 
 
 def parallel_map(
@@ -55,7 +69,9 @@ def parallel_map(
         yield from map(function, items)
         return
     context = multiprocessing.get_context(start_method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+    ) as pool:
         yield from pool.map(
             function, items, chunksize=max(1, min(chunksize, len(items) // (4 * workers) or 1))
         )

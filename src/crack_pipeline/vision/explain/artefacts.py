@@ -124,6 +124,7 @@ class ArtefactWriter:
             "file": ref.name,
             "true_label": ref.label,
             "crack_probability": float(probability),
+            "threshold": explanation.threshold,  # its domain's, where the model has one
             "predicted_label": predicted,
             "called_by": called_by,
             "correct": correct,

@@ -111,10 +111,10 @@ class PhotoExplainer:
                 [np.full(len(photo.grid), self.threshold_of(photo)) for photo in chunk]
             )
             # A photo's tiles are classified first (their p(crack) chooses which to explain); a patch's
-            # p(crack) comes with its CAM, unless the model averages views (a CAM sees one) or images have
-            # thresholds of their own (the CAM's pass calls at the one threshold).
-            if views == 1 and not self.image_thresholds:
-                classified = whole
+            # p(crack) comes with its CAM, unless the model averages views (a CAM sees one) or the patch has
+            # a threshold of its own (the CAM's pass calls at the pooled one).
+            if views == 1:
+                classified = whole | (called_from != self.threshold)
             else:
                 classified = np.ones(len(tiles), dtype=bool)
             probabilities = np.full(len(tiles), np.nan)

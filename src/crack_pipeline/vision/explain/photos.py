@@ -57,6 +57,7 @@ class PhotoExplanation:
     crack_score: np.ndarray | None = None  # H x W in [0, 1]: what the mask thresholds
     explained_tiles: int = 0  # tiles whose CAM was computed
     called_by: str | None = None  # who calls it cracked: "classifier", "segmenter" (segmenter_finds), None
+    threshold: float | None = None  # the p(crack) from which the classifier calls it cracked
 
 
 @dataclass
@@ -149,6 +150,7 @@ def explain_photo(
         crack_mask=mask,
         crack_score=score,
         called_by=called_by,
+        threshold=threshold,
     )
 
 

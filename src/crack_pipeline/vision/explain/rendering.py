@@ -67,9 +67,12 @@ def gallery_html(items: list[dict], model: str, threshold: float, progress: dict
     close the script it sits in (`<`, `>`, `&` as unicode escapes)."""
     data = json.dumps(items).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     page = _TEMPLATES.get_template("gallery.html")
+    # Images of several domains are called at their domain's threshold (older records have none).
+    called_at = sorted({threshold if item.get("threshold") is None else item["threshold"] for item in items})
+    called_at = called_at or [threshold]
     return page.render(
         model=model,
-        threshold=threshold,
+        called_at=called_at,
         methods=sorted({item["method"] for item in items}),
         items=data,
         progress=progress,

@@ -112,6 +112,12 @@ def decision_threshold(checkpoint: dict[str, Any], override: float | None, param
     }
 
 
+def domain_threshold_values(threshold: dict[str, Any]) -> dict[str, float]:
+    """{domain: p(crack) from which its images are called cracked} of a `decision_threshold` (empty for a
+    model of one domain, or a threshold given as a setting)."""
+    return {domain: float(own["value"]) for domain, own in threshold.get("per_domain", {}).items()}
+
+
 def describe_threshold(threshold: dict[str, Any]) -> str:
     """For a log line: `threshold 0.3712, the model's (recall 0.99 on validation)`."""
     return f"threshold {threshold['value']:.4f}, {threshold['source']}"
