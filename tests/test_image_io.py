@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from crack_pipeline.vision.data.image_io import (
     CORRUPT,
@@ -12,6 +12,7 @@ from crack_pipeline.vision.data.image_io import (
     NOT_IMAGE,
     TOO_LARGE,
     TOO_SMALL,
+    UNREADABLE,
     ImageLimits,
     ImageRejected,
     decode_image,
@@ -122,3 +123,34 @@ def test_reduced_decode_still_detects_truncation(keep):
     with pytest.raises(ImageRejected) as caught:
         decode_image(data[: int(len(data) * keep)], reduced=True)
     assert caught.value.reason == CORRUPT
+
+
+def jpeg_with_exif(exif: bytes) -> bytes:
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (40, 80, 3), dtype=np.uint8)).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_turned_upright_as_pillow_does(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = jpeg_with_exif(exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    np.testing.assert_array_equal(decode_image(data).pixels, expected)
+
+
+def test_a_malformed_exif_tag_does_not_stop_the_image_from_being_read():
+    # Orientation 6 beside a tag whose value is of the wrong type: it reads, but rewriting the EXIF block
+    # (ImageOps.exif_transpose) raised struct.error, which stopped ingest, survey and train.
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Canon"
+    blob = exif.tobytes().replace((0x010F).to_bytes(2, "big"), (0x0129).to_bytes(2, "big"), 1)
+    assert decode_image(jpeg_with_exif(blob)).pixels.shape == (80, 40, 3), "read, and upright"
+
+
+def test_a_damaged_png_header_is_refused_not_raised():
+    data = bytearray(image_bytes((64, 64), fmt="PNG"))
+    data[8:12] = (4).to_bytes(4, "big")  # IHDR's length: Pillow raised ValueError("Truncated IHDR chunk")
+    assert rejection(bytes(data)) == UNREADABLE

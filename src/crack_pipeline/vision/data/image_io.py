@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 # Reason codes (also the values of the index's `status` column for skipped files).
 EMPTY = "empty_file"
@@ -24,6 +24,17 @@ UNREADABLE = "unreadable"
 
 _ORIENTATION = 0x0112  # EXIF tag
 _TRANSPOSING = {5, 6, 7, 8}  # orientations that swap width and height
+# How to turn each EXIF orientation upright (ImageOps.exif_transpose's table; it also rewrites the EXIF block,
+# which fails on a malformed tag that reads fine).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 # Truncated files must fail loudly, never decode as half-grey images.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -87,8 +98,8 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool
         raise ImageRejected(NOT_IMAGE, "not a recognised image format") from None
     except Image.DecompressionBombError as error:
         raise ImageRejected(TOO_LARGE, str(error)) from None
-    except OSError as error:
-        raise ImageRejected(UNREADABLE, str(error)) from None
+    except Exception as error:  # a damaged header raises what its parser meets (ValueError, struct.error...)
+        raise ImageRejected(UNREADABLE, f"{type(error).__name__}: {error}") from None
     width, height = image.size
     # Checked on the header, before any pixel is decoded: a decompression bomb never expands.
     if width * height > limits.max_pixels:
@@ -100,24 +111,30 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool
         raise ImageRejected(TOO_SMALL, f"{width}x{height} has a side under {limits.min_side} px")
     source_mode, source_format = image.mode, image.format or "unknown"
     try:
-        orientation = _orientation(image)
         if reduced and source_format == "JPEG":
             image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
         image.load()
-        if orientation != 1:
-            image = ImageOps.exif_transpose(image)
+        orientation = _orientation(image)  # after the pixels: a PNG's EXIF may follow them
+        if orientation in _UPRIGHT:
+            image = image.transpose(_UPRIGHT[orientation])
         rgb = _to_rgb8(image)
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    except Exception as error:  # truncated or corrupt pixels raise what their decoder meets
         raise ImageRejected(CORRUPT, str(error) or type(error).__name__) from None
     upright = (height, width) if orientation in _TRANSPOSING else (width, height)
     return DecodedImage(image=rgb, size=upright, source_mode=source_mode, source_format=source_format)
 
 
 def _orientation(image: Image.Image) -> int:
-    """EXIF orientation (1 = upright). A JPEG without an EXIF block needs no parsing at all."""
+    """EXIF orientation (1 = upright; also for an EXIF block too damaged to read: the image as stored). A
+    JPEG without an EXIF block needs no parsing at all."""
     if image.format == "JPEG" and "exif" not in image.info:
         return 1
-    return image.getexif().get(_ORIENTATION, 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's "Corrupt EXIF data"
+            return int(image.getexif().get(_ORIENTATION, 1))
+    except Exception:  # a damaged EXIF block: the pixels may still be fine
+        return 1
 
 
 def _to_rgb8(image: Image.Image) -> Image.Image:
