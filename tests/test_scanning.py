@@ -1,8 +1,11 @@
 """scan_folder on small generated folders: statuses, duplicates, groups and the summary line."""
 
+import os
+
 import pandas as pd
 import pytest
 
+from crack_pipeline.pipelines.survey.nodes import survey_images
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES, UnknownLabelFolders
 from crack_pipeline.vision.data.scanning import group_of, scan_folder, summary_lines
@@ -100,3 +103,17 @@ def test_missing_and_empty_source_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no files"):
         Folder.scan(tmp_path / "empty")
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_and_skipped_and_the_index_still_saves(tmp_path):
+    for name in ("Positive/a.png", "Negative/b.png"):
+        write(tmp_path, name, image_bytes(seed=len(name) + ord(name[0])))
+    (tmp_path / "Positive").joinpath(os.fsdecode(b"latin1_\xe9t\xe9.png")).write_bytes(image_bytes(seed=9))
+    folder = Folder.scan(tmp_path)
+    assert folder.unreadable_names == ("Positive/latin1_\\xe9t\\xe9.png",)
+    index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")
+    assert index.loc["Positive/latin1_\\xe9t\\xe9.png", "status"] == "unreadable_name"
+    assert (index.drop(index="Positive/latin1_\\xe9t\\xe9.png").status == "ok").all()
+    index.to_csv(tmp_path / "index.csv")  # the run's tables save: a raw name had stopped every pipeline
+    photos = survey_images(folder, {"label_aliases": DEFAULT_ALIASES})
+    assert sorted(photo.name for photo in photos) == ["Negative/b.png", "Positive/a.png"], "a survey skips it"

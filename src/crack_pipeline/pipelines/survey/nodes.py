@@ -44,6 +44,10 @@ def survey_images(explain_input: Folder | None, ingest: dict[str, Any]) -> list[
     if explain_input is None:
         raise InputError("a survey explains a folder of photos: pass --params=explain.input_dir=DIR")
     labels = LabelResolver(ingest["label_aliases"])
+    for name in explain_input.unreadable_names:
+        logger.warning(
+            "survey: skipped %s: the file name is not UTF-8 (shown with \\x escapes): rename it", name
+        )
     return [
         ImageRef(name, explain_input.path_of(name), labels.label_of(name))
         for name in explain_input.files

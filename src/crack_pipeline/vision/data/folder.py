@@ -10,6 +10,9 @@ from pathlib import Path
 class Folder:
     root: Path
     files: tuple[str, ...]  # relative POSIX paths, sorted
+    # Files whose names are not valid UTF-8 (an old camera's or a zip's Latin-1), shown with \x escapes:
+    # no table, gallery or log can carry them as they are, so they are reported, not read.
+    unreadable_names: tuple[str, ...] = ()
 
     @classmethod
     def scan(cls, root: str | Path) -> Folder:
@@ -19,10 +22,11 @@ class Folder:
             raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
         if not root.is_dir():
             raise NotADirectoryError(f"{str(root)!r} is a file, not a folder of images")
-        files = tuple(sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()))
-        if not files:
+        found = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        if not found:
             raise FileNotFoundError(f"image folder {str(root)!r} holds no files")
-        return cls(root=root, files=files)
+        files = tuple(name for name in found if _shown(name) == name)
+        return cls(root=root, files=files, unreadable_names=tuple(_shown(n) for n in found if _shown(n) != n))
 
     def path_of(self, relative: str) -> Path:
         return self.root / relative
@@ -35,3 +39,9 @@ class ImageRef:
     name: str
     file: Path
     label: str | None = None
+
+
+def _shown(name: str) -> str:
+    """`name` as text any file accepts: bytes that are not UTF-8 (kept by Python as surrogates) as \\x
+    escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -23,6 +23,7 @@ from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.parallel import parallel_map
 
 OK = "ok"
+UNREADABLE_NAME = "unreadable_name"  # a file name that is not UTF-8 (Folder.unreadable_names)
 LABEL_CONFLICT = "label_conflict"  # the same bytes under two labels: every copy is excluded
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jp2", ".ppm", ".pgm"}
 INDEX_COLUMNS = [
@@ -149,9 +150,24 @@ def scan_folder(
         for p in folder.files
         if labels[p] is None and require_labels
     ]
+    rows += [
+        (
+            p,
+            UNREADABLE_NAME,
+            "the file name is not UTF-8 (shown with \\x escapes): rename it",
+            0,
+            0,
+            "",
+            "",
+            0,
+            "",
+            None,
+        )
+        for p in folder.unreadable_names
+    ]
     frame = pd.DataFrame(rows, columns=_ROW_FIELDS).sort_values("path", ignore_index=True)
     pattern = re.compile(group_pattern) if group_pattern else None
-    frame["label"] = frame.path.map(labels).fillna("")
+    frame["label"] = frame.path.map(labels).fillna("")  # an unreadable name is reported unlabelled
     frame["group"] = [group_of(p, pattern) for p in frame.path]
     frame["duplicate_of"] = ""
     frame["root"] = str(folder.root)
