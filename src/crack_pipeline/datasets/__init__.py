@@ -14,6 +14,7 @@ from crack_pipeline.datasets.registered_model import (
     RegisteredModelDataset,
 )
 from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
+from crack_pipeline.datasets.whole_csv import WholeCSVDataset
 
 __all__ = [
     "ChampionAliasDataset",
@@ -27,4 +28,5 @@ __all__ = [
     "RegisteredModelDataset",
     "TensorCacheDataset",
     "TorchCheckpointDataset",
+    "WholeCSVDataset",
 ]
