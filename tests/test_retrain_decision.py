@@ -92,4 +92,5 @@ def test_a_champion_replaced_by_hand_is_not_trained_again_on_its_data(had_champi
         in (kept["message"])
     )
     # New photos arrive: then it retrains.
-    assert check_for_new_data(index_of("Positive/d.png"), champion_on(OLD), decision, NO_FORCE)["retrain"]
+    grown = index_of("Positive/d.png", "Negative/e.png")
+    assert check_for_new_data(grown, champion_on(OLD), decision, NO_FORCE)["retrain"]

@@ -2,11 +2,16 @@
 
 import logging
 
+import pytest
+
 from crack_pipeline.pipelines.retrain.nodes import split_for_retrain
+from crack_pipeline.pipelines.split.nodes import split_images
 from crack_pipeline.provenance import split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.sources import Source, scan_sources
+from crack_pipeline.vision.data.splitting import SplitError
+from tests.conftest import write
 from tests.test_sources import wall_patches
 
 SPLIT = {"ratios": {"train": 0.6, "val": 0.2, "test": 0.2}, "seed": 42}
@@ -39,3 +44,13 @@ def test_an_image_saved_again_under_its_name_keeps_its_split(tmp_path, caplog):
     assert not set(again.sha256) & set(first.sha256), "all content changed"
     assert again.set_index("path").split.equals(first.set_index("path").split)
     assert "20 image(s) changed content under the same name since the last split" in caplog.text
+
+
+def test_a_folder_of_one_class_is_refused_before_anything_is_split_or_trained(tmp_path):
+    walls = wall_patches(tmp_path / "walls", range(2, 12, 2), 2, seed=0)  # even photos: all cracked
+    write(walls, "Negative/broken.png", b"not an image")
+    index = scan_sources([Source("walls", Folder.scan(walls))], DEFAULT_ALIASES, workers=1).index
+    with pytest.raises(SplitError, match=r"every usable image is 'crack'.*'no_crack': 1"):
+        split_images(index, {**SPLIT, "subset_fraction": 1.0})
+    with pytest.raises(SplitError, match="a crack classifier needs both classes"):
+        split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT)

@@ -8,15 +8,27 @@ from typing import Any
 import pandas as pd
 
 from crack_pipeline.vision.data.scanning import OK
-from crack_pipeline.vision.data.splitting import SPLITS, stratified_group_split
+from crack_pipeline.vision.data.splitting import SPLITS, SplitError, stratified_group_split
 from crack_pipeline.vision.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 
 def usable_images(image_index: pd.DataFrame) -> pd.DataFrame:
-    """The images ingest kept (status "ok"), sorted by domain and path: what every split assigns."""
+    """The images ingest kept (status "ok"), sorted by domain and path: what every split assigns.
+
+    Raises:
+        SplitError: they are all of one class (a class folder missing, or all its files skipped): a
+            classifier needs both, and one trained on a single class would still be promoted.
+    """
     kept = image_index[image_index.status == OK]
+    labels = sorted(set(kept.label))
+    if len(labels) == 1:
+        counts = image_index.groupby("label").size().to_dict()
+        raise SplitError(
+            f"every usable image is {labels[0]!r}: a crack classifier needs both classes (files per label "
+            f"found by ingest, skipped ones included: {counts}; its report says why any were skipped)"
+        )
     return kept.sort_values(["domain", "path"]).reset_index(drop=True)
 
 
