@@ -1,10 +1,16 @@
-"""Masks handed in as arrays: what `as_crack_mask` accepts and how it refuses the rest."""
+"""Masks: what `as_crack_mask` accepts of an array and how it refuses the rest; mask files, read and paired
+with their images."""
+
+import io
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from crack_pipeline.vision.data.masks import as_crack_mask
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.masks import as_crack_mask, pair_masks, read_masks_of
 from crack_pipeline.vision.errors import InputError
+from tests.conftest import write
 
 
 @pytest.mark.parametrize("dtype", [bool, np.uint8, np.int64, np.float32])
@@ -37,3 +43,30 @@ def test_a_padded_box_stays_inside_the_image():
     assert padded_box(mask, 3) == (slice(7, 15), slice(72, 80))
     mask[0, 1] = True
     assert padded_box(mask, 3) == (slice(0, 15), slice(0, 80))
+
+
+def mask_png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_masks_saved_as_0_1_or_0_255_read_alike_and_a_broken_one_is_left_out_named(tmp_path, caplog):
+    crack = np.zeros((40, 40), dtype=np.uint8)
+    crack[10:30, 20] = 1
+    write(tmp_path / "masks", "a.png", mask_png(crack))  # a label map saved as it is: 0 and 1
+    write(tmp_path / "masks", "b.png", mask_png(crack * 255))
+    write(tmp_path / "masks", "c.png", b"not a png")
+    read = read_masks_of(Folder.scan(tmp_path / "masks"), ["a.jpg", "b.jpg", "c.jpg"])
+    assert sorted(read) == ["a.jpg", "b.jpg"] and "c.png (of c.jpg) left out" in caplog.text
+    np.testing.assert_array_equal(read["a.jpg"], crack.astype(bool))
+    np.testing.assert_array_equal(read["b.jpg"], crack.astype(bool))
+
+
+def test_a_mask_goes_by_file_stem_only_to_the_one_image_of_that_stem(tmp_path):
+    for name in ("x1.png", "Positive/y2.png"):
+        write(tmp_path, name, b"")
+    masks = Folder.scan(tmp_path)
+    paired = pair_masks(masks, ["Positive/x1.jpg", "Negative/x1.jpg", "Positive/y2.jpg", "Negative/z3.jpg"])
+    assert paired == {"Positive/y2.jpg": tmp_path / "Positive/y2.png"}, "x1 is two images' stem: neither"
+    assert pair_masks(masks, ["site/x1.jpg"]) == {"site/x1.jpg": tmp_path / "x1.png"}

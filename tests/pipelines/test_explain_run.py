@@ -18,6 +18,7 @@ from PIL import Image
 from crack_pipeline.pipelines.explain.nodes import domain_thresholds, images_to_explain
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.errors import InputError
 from tests.conftest import (
     image_bytes,
     line_fields,
@@ -65,6 +66,13 @@ def test_a_folder_that_does_not_exist_is_an_error_naming_the_setting(run_again, 
     missing = tmp_path / "no_such_folder"
     with pytest.raises(DatasetError, match=rf"explain\.{setting}: image folder '{missing}' does not exist"):
         run_again({"explain": {setting: str(missing)}}, "explain")
+
+
+def test_a_folder_without_a_usable_image_is_an_error_not_an_empty_gallery(run_again, tmp_path):
+    write(tmp_path / "photos", "empty.jpg", b"")
+    write(tmp_path / "photos", "notes.jpg", b"a text file named .jpg")
+    with pytest.raises(InputError, match=rf"explain: no usable image in the folder {tmp_path / 'photos'}"):
+        run_again({"explain": {"input_dir": str(tmp_path / "photos")}}, "explain")
 
 
 def test_a_whole_photo_is_tiled_scored_and_boxed_with_the_models_threshold(default_run, run_again, tmp_path):

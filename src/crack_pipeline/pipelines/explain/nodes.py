@@ -150,6 +150,9 @@ def explain_split(
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
     items, sha256, domains = images_to_explain(split_manifest, explain_input, explain, ingest)
+    if not items:
+        where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
+        raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.
         picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)

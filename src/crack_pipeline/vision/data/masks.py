@@ -3,40 +3,59 @@ a mask handed in as an array."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from crack_pipeline.vision.data.folder import Folder
-from crack_pipeline.vision.data.image_io import ImageLimits, decode_image
+from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_image
 from crack_pipeline.vision.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def pair_masks(masks: Folder, names: Iterable[str]) -> dict[str, Path]:
     """The mask file of each image in `names` that has one: the mask at the same relative path (any
-    extension), else the one with the same file stem."""
+    extension), else the one with the same file stem, where neither the stem of the image nor that of the
+    mask is shared (`Positive/x1.jpg` and `Negative/x1.jpg` do not both take `x1.png`)."""
+    names = list(names)
     by_path = {str(PurePosixPath(f).with_suffix("")): f for f in masks.files}
-    by_stem = {PurePosixPath(f).stem: f for f in masks.files}
+    mask_stems = Counter(PurePosixPath(f).stem for f in masks.files)
+    by_stem = {PurePosixPath(f).stem: f for f in masks.files if mask_stems[PurePosixPath(f).stem] == 1}
+    image_stems = Counter(PurePosixPath(name).stem for name in names)
     found = {}
     for name in names:
-        mask = by_path.get(str(PurePosixPath(name).with_suffix(""))) or by_stem.get(PurePosixPath(name).stem)
+        mask = by_path.get(str(PurePosixPath(name).with_suffix("")))
+        if mask is None and image_stems[PurePosixPath(name).stem] == 1:
+            mask = by_stem.get(PurePosixPath(name).stem)
         if mask is not None:
             found[name] = masks.path_of(mask)
     return found
 
 
 def read_mask(path: Path, limits: ImageLimits = ImageLimits()) -> np.ndarray:
-    """A mask file as an HxW bool array: crack where any channel is above half (0/255 or 0/1-as-255 PNGs,
-    grey or RGB). Raises `ImageRejected` for a file that is not a usable image."""
-    return decode_image(path.read_bytes(), limits).pixels.max(axis=2) > 127
+    """A mask file as an HxW bool array: crack where any channel is above half (0/255 PNGs, grey or RGB),
+    or, in a mask whose values are only 0 and 1 (a label map saved as it is), where it is 1. Raises
+    `ImageRejected` for a file that is not a usable image."""
+    values = decode_image(path.read_bytes(), limits).pixels.max(axis=2)
+    return values > (0 if values.max() <= 1 else 127)
 
 
 def read_masks_of(masks: Folder | None, names: Iterable[str]) -> dict[str, np.ndarray]:
-    """The crack mask of each image in `names` that has one in `masks` (see `pair_masks`), read."""
+    """The crack mask of each image in `names` that has one in `masks` (see `pair_masks`), read; a mask
+    file that cannot be read is left out, with a warning naming it."""
     if masks is None:
         return {}
-    return {name: read_mask(path) for name, path in pair_masks(masks, names).items()}
+    read = {}
+    for name, path in pair_masks(masks, names).items():
+        try:
+            read[name] = read_mask(path)
+        except ImageRejected as rejection:
+            logger.warning("crack mask %s (of %s) left out: %s", path, name, rejection)
+    return read
 
 
 def as_crack_mask(array: np.ndarray, name: str = "mask") -> np.ndarray:
