@@ -6,6 +6,7 @@ of 40,000 files reports and skips the bad ones instead of crashing halfway throu
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -177,16 +178,22 @@ def load_resized(path: Path, size: int) -> np.ndarray:
     return resize_square(decode_image(path.read_bytes()).image, size)
 
 
-def load_resized_chunk(job: tuple[list[Path], int]) -> list[bytes | str]:
-    """Each file of a chunk as raw `load_resized` bytes, or the reason it could not be read.
+def load_resized_chunk(job: tuple[list[Path], int, list[str] | None]) -> list[bytes | str]:
+    """Each file of a chunk as raw `load_resized` bytes, or the reason it could not be read; with the
+    SHA-256 each file had when ingest validated it, a file whose content changed since (its label may no
+    longer hold) is left out too.
 
     Lives here, free of torch, so that worker processes start without importing it.
     """
-    files, size = job
+    files, size, expected = job
     loaded: list[bytes | str] = []
-    for file in files:
+    for file, sha256 in zip(files, expected or [None] * len(files), strict=True):
         try:
-            loaded.append(load_resized(file, size).tobytes())
+            data = file.read_bytes()
+            if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+                loaded.append("changed since ingest validated it: run ingest (or the pipeline) again")
+                continue
+            loaded.append(resize_square(decode_image(data).image, size).tobytes())
         except (OSError, ImageRejected) as error:
             loaded.append(f"{type(error).__name__}: {error}")
     return loaded

@@ -62,15 +62,25 @@ class ImageTensors:
 
 
 def build_tensors(
-    files: Sequence[Path], names: Sequence[str], labels: Sequence[int], size: int, workers: int | None = None
+    files: Sequence[Path],
+    names: Sequence[str],
+    labels: Sequence[int],
+    size: int,
+    workers: int | None = None,
+    sha256: Sequence[str] | None = None,
 ) -> ImageTensors:
     """Decode and resize `files` on all cores into one uint8 tensor; `names` (their paths relative to their
     folders) name them in `paths`.
 
-    A file that no longer decodes is left out and listed in `skipped`, never a crash.
+    A file that no longer decodes, or whose content is no longer the `sha256` ingest recorded, is left out
+    and listed in `skipped`, never a crash.
     """
     files, names, labels = list(files), list(names), list(labels)
-    chunks = [(files[i : i + _CHUNK], size) for i in range(0, len(files), _CHUNK)]
+    hashes = list(sha256) if sha256 is not None else None
+    chunks = [
+        (files[i : i + _CHUNK], size, hashes[i : i + _CHUNK] if hashes else None)
+        for i in range(0, len(files), _CHUNK)
+    ]
     # The fork server, not fork: this runs inside a process whose torch thread pools may be live.
     loaded = [item for chunk in parallel_map(load_resized_chunk, chunks, workers) for item in chunk]
     kept = [i for i, item in enumerate(loaded) if isinstance(item, bytes)]
@@ -92,14 +102,16 @@ def decode_listed(
     images: pd.DataFrame, size: int, workers: int | None = None, names: Sequence[str] | None = None
 ) -> ImageTensors:
     """`build_tensors` of the images a table lists: its columns `root` (the folder), `path` (relative to
-    it), `domain` and `label` (a class name), as in the image index and the split manifest. Each image is
-    named by its key, `<domain>/<path>`, unless `names` are given."""
+    it), `domain` and `label` (a class name), as in the image index and the split manifest, and `sha256`
+    where it records what ingest validated. Each image is named by its key, `<domain>/<path>`, unless
+    `names` are given."""
     return build_tensors(
         image_files(images),
         image_keys(images) if names is None else names,
         [CLASS_NAMES.index(label) for label in images.label],
         size,
         workers,
+        images.sha256 if "sha256" in images.columns else None,
     )
 
 
