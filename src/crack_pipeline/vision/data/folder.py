@@ -25,8 +25,11 @@ class Folder:
         found = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
         if not found:
             raise FileNotFoundError(f"image folder {str(root)!r} holds no files")
-        files = tuple(name for name in found if _shown(name) == name)
-        return cls(root=root, files=files, unreadable_names=tuple(_shown(n) for n in found if _shown(n) != n))
+        files, unreadable = [], []
+        for name in found:
+            shown = _shown(name)
+            (files if shown == name else unreadable).append(shown)
+        return cls(root=root, files=tuple(files), unreadable_names=tuple(unreadable))
 
     def path_of(self, relative: str) -> Path:
         return self.root / relative

@@ -85,12 +85,14 @@ def _check_chunk(job: tuple[Path, list[tuple[str, bool]], ImageLimits]) -> list[
     root, files, limits = job
     rows = []
     for relative, with_histogram in files:
-        c = check_file(root / relative, relative, limits, with_histogram)
-        histogram = None if c.histogram is None else c.histogram.astype(np.uint32).tobytes()
-        rows.append(
-            (c.path, c.status, c.detail, c.width, c.height, c.mode, c.format, c.bytes, c.sha256, histogram)
-        )
+        rows.append(_row(check_file(root / relative, relative, limits, with_histogram)))
     return rows
+
+
+def _row(c: FileCheck) -> tuple:
+    """A check as an index row (`_ROW_FIELDS`), its histogram as raw bytes."""
+    histogram = None if c.histogram is None else c.histogram.astype(np.uint32).tobytes()
+    return (c.path, c.status, c.detail, c.width, c.height, c.mode, c.format, c.bytes, c.sha256, histogram)
 
 
 _ROW_FIELDS = [f.name for f in fields(FileCheck)]  # the tuples workers send back, in this order
@@ -146,23 +148,12 @@ def scan_folder(
     chunk_rows = parallel_map(_check_chunk, chunks, workers, start_method="fork")
     rows = [row for chunk in chunk_rows for row in chunk]
     rows += [
-        (p, NOT_IMAGE, "not an image, outside any class folder", 0, 0, "", "", 0, "", None)
+        _row(FileCheck(p, NOT_IMAGE, "not an image, outside any class folder"))
         for p in folder.files
         if labels[p] is None and require_labels
     ]
     rows += [
-        (
-            p,
-            UNREADABLE_NAME,
-            "the file name is not UTF-8 (shown with \\x escapes): rename it",
-            0,
-            0,
-            "",
-            "",
-            0,
-            "",
-            None,
-        )
+        _row(FileCheck(p, UNREADABLE_NAME, "the file name is not UTF-8 (shown with \\x escapes): rename it"))
         for p in folder.unreadable_names
     ]
     frame = pd.DataFrame(rows, columns=_ROW_FIELDS).sort_values("path", ignore_index=True)
