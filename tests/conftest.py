@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import torch
 import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -28,6 +29,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+# Under pytest-xdist, N workers share the cores: one N-th of them each, or torch's threads would contend.
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def image_bytes(size=(64, 64), mode="RGB", fmt="PNG", seed=0, **save_args) -> bytes:
