@@ -4,8 +4,10 @@ a stopped run that continues without recomputing; one merged gallery and set of 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shutil
 from itertools import islice
 from pathlib import Path
 
@@ -24,7 +26,14 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain import survey
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
-from crack_pipeline.vision.explain.survey import MANIFEST, PROGRESS, RECORDS, Shard, photo_key
+from crack_pipeline.vision.explain.survey import (
+    MANIFEST,
+    PROGRESS,
+    RECORDS,
+    Shard,
+    photo_key,
+    record_name,
+)
 from crack_pipeline.vision.settings import ConfigError
 
 EXPLAIN = {"methods": ["layercam"], "threshold": 0.5, "batch_size": 16, "crack_masks": {}}
@@ -192,6 +201,51 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
         survey_run(trained_checkpoint, site, tmp_path / "resumed", untrained_segmenter())
     with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id'.* then, None now"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", None, segmenter=False)
+
+
+def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_now(
+    trained_checkpoint, site, segmenter, tmp_path, caplog
+):
+    folder = tmp_path / "site"
+    shutil.copytree(site.root, folder)
+    first = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)
+    assert len(photos_in(first)) == 6
+    # Re-shot at another size, and the broken file repaired: the other four stay done.
+    photo = render_photo(SynthConfig(image_size=96, seed=9), 130, 170, cracks=1, index=0)
+    Image.fromarray(photo.image).save(folder / "north/a.png")
+    Image.fromarray(photo.image).save(folder / "north/broken.jpg", format="JPEG")
+    with caplog.at_level(logging.INFO):
+        again = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)
+    assert [
+        json.loads(save[name])["file"] for save in again for name in save if name.startswith(RECORDS)
+    ] == [
+        "north/a.png",
+        "north/broken.jpg",
+    ]
+    assert "2 to explain (2 of them explained before with other content" in caplog.text
+    assert survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter) == []
+    _, predictions, *_ = merged(Folder.scan(folder), tmp_path / "s")
+    shown = predictions.set_index("file")
+    assert len(predictions) == 6 and shown.loc["north/a.png", "width"] == 170, "the photo as it is now"
+    assert shown.loc["north/broken.jpg", "width"] == 170, "readable now, explained"
+    # Merged without the folder, the latest explanation of each photo; put back, the first one again.
+    _, latest, *_ = merge_survey(GrowingFolderDataset(path=str(tmp_path / "s")).load(), None, EXPLAIN)
+    pd.testing.assert_frame_equal(latest, predictions)
+    shutil.copy(site.path_of("north/a.png"), folder / "north/a.png")
+    _, restored, *_ = merged(Folder.scan(folder), tmp_path / "s")
+    assert restored.set_index("file").loc["north/a.png", "width"] == 260
+
+    # A survey begun before contents were recorded went by name: its photos stay done, whatever they hold.
+    begun = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "older", segmenter, stop_after=3)
+    for name in photos_in(begun):
+        record = json.loads((tmp_path / "older" / name).read_text())
+        (tmp_path / "older" / name).unlink()
+        legacy = {key: value for key, value in record.items() if key not in ("sha256", "explained_at")}
+        (tmp_path / "older" / record_name(record["file"])).write_text(json.dumps(legacy))
+    Image.fromarray(photo.image).save(folder / record["file"])  # changed since: still done
+    rest = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "older", segmenter)
+    assert len(photos_in(rest)) == 4
+    assert len(merged(Folder.scan(folder), tmp_path / "older")[1]) == 6
 
 
 def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as_it_began():

@@ -12,6 +12,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from crack_pipeline.pipelines.explain.nodes import explanation_setup, segmenter_to_use
+from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import looks_like_image
@@ -25,6 +26,7 @@ from crack_pipeline.vision.explain.survey import (
     RECORDS,
     Shard,
     check_manifest,
+    current_records,
     merge_records,
     progress_saves,
     record_name,
@@ -124,20 +126,30 @@ def explain_survey_photos(
             yield {**progress_saves(checkpoint), MANIFEST: json.dumps(wanted, indent=1).encode()}
         elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):
             yield progress  # a survey begun before its gallery showed them: its model's, added once
+        contents = contents_of(photos)
         done = {name for name in survey_progress.files if name.startswith(RECORDS)}
-        todo = [ref for ref in photos if record_name(ref.name) not in done]
+        # A survey begun before contents were recorded went by name: its photos stay done.
+        todo = [
+            ref
+            for ref in photos
+            if not {record_name(ref.name, contents[ref.name]), record_name(ref.name)} & done
+        ]
+        replaced = recorded_files(survey_progress).intersection(ref.name for ref in todo)
         logger.info(
-            "survey %s, shard %s: %d photos, %d done before, %d to explain",
+            "survey %s, shard %s: %d photos, %d done before, %d to explain%s",
             survey_progress.root,
             shard,
             len(photos),
             len(photos) - len(todo),
             len(todo),
+            f" ({len(replaced)} of them explained before with other content: replaced under their names)"
+            if replaced
+            else "",
         )
         progress = tqdm(
             total=len(photos), initial=len(photos) - len(todo), unit="photo", desc=f"survey {shard}"
         )
-        for save in survey_saves(explainer, writer, todo):
+        for save in survey_saves(explainer, writer, todo, contents):
             yield save
             progress.update()
         progress.close()
@@ -157,11 +169,9 @@ def merge_survey(
             "(kedro run --pipelines=survey)"
         )
     manifest = json.loads(survey_photos.path_of(MANIFEST).read_bytes())
-    records = [
-        json.loads(survey_photos.path_of(name).read_bytes())
-        for name in survey_photos.files
-        if name.startswith(RECORDS)
-    ]
+    names = [name for name in explain_input.files if looks_like_image(name)] if explain_input else []
+    contents = contents_of([ImageRef(name, explain_input.path_of(name)) for name in names])
+    records = current_records(survey_records(survey_photos), contents)
     columns = ArtefactWriter(
         manifest["threshold"], manifest["mm_per_pixel"], manifest["severity_bands"]
     ).measurement_columns
@@ -178,10 +188,8 @@ def merge_survey(
     )
     for name, reason in merged.skipped.items():
         logger.warning("survey: skipped %s (%s)", name, reason)
-    missing = 0
-    if explain_input is not None:
-        recorded = {record["file"] for record in records}
-        missing = sum(looks_like_image(name) and name not in recorded for name in explain_input.files)
+    recorded = {(record["file"], record.get("sha256", contents.get(record["file"]))) for record in records}
+    missing = sum((name, content) not in recorded for name, content in contents.items())
     logger.info(
         "survey %s merged: %d photos explained, %d unreadable%s",
         survey_photos.root,
@@ -192,6 +200,28 @@ def merge_survey(
         else "",
     )
     return merged.files, merged.predictions, merged.boxes, merged.measurements
+
+
+def contents_of(photos: list[ImageRef]) -> dict[str, str]:
+    """Each photo's SHA-256 ("" when it cannot be read: explaining it reports why)."""
+    contents = {}
+    for ref in photos:
+        try:
+            contents[ref.name] = sha256_of(ref.file)
+        except OSError:
+            contents[ref.name] = ""
+    return contents
+
+
+def survey_records(survey: Folder) -> list[dict[str, Any]]:
+    """Every record the survey's folder holds."""
+    names = [name for name in survey.files if name.startswith(RECORDS)]
+    return [json.loads(survey.path_of(name).read_bytes()) for name in names]
+
+
+def recorded_files(survey: Folder) -> set[str]:
+    """The photos the survey's folder holds a record of (of any content)."""
+    return {record["file"] for record in survey_records(survey)}
 
 
 def _plain_json(value: Any) -> Any:

@@ -6,13 +6,16 @@ Layout of a survey folder: `survey.json` (what the survey explains, with which m
 the model's heatmaps through training beside it where its checkpoint recorded them (`cam_progress/*.png`,
 linked from `cam_progress.json`), `photos/<method>/<key>_*` (each photo's files, as `explain` writes them)
 and `records/<key>.json` (its table rows and gallery cards; written last, so a photo counts as done only
-once all its files are).
+once all its files are). A photo's key comes from its name and its content (SHA-256), so a photo replaced
+under its name (re-shot, repaired, or another folder's) is explained again beside its first explanation,
+and the merge shows the one of the content the folder holds.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -77,13 +80,16 @@ def _digest(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
 
 
-def photo_key(name: str) -> str:
-    """A photo's file-name stem in the survey: readable, safe in any file system, unique by a hash."""
-    return f"{safe_stem(name)}_{_digest(name):016x}"
+def photo_key(name: str, content: str = "") -> str:
+    """A photo's file-name stem in the survey: readable, safe in any file system, unique by a hash of its
+    name and `content` (its SHA-256; "" for a file that could not be read, and in the keys of surveys begun
+    before contents were recorded, which went by name alone)."""
+    identity = f"{name}\n{content}" if content else name
+    return f"{safe_stem(name)}_{_digest(identity):016x}"
 
 
-def record_name(name: str) -> str:
-    return f"{RECORDS}{photo_key(name)}.json"
+def record_name(name: str, content: str = "") -> str:
+    return f"{RECORDS}{photo_key(name, content)}.json"
 
 
 def progress_saves(checkpoint: Mapping[str, Any]) -> dict[str, bytes]:
@@ -112,34 +118,39 @@ def check_manifest(found: Mapping[str, Any] | None, wanted: Mapping[str, Any], w
 
 
 def survey_saves(
-    explainer: PhotoExplainer, writer: ArtefactWriter, items: Iterable[ImageRef]
+    explainer: PhotoExplainer,
+    writer: ArtefactWriter,
+    items: Iterable[ImageRef],
+    contents: Mapping[str, str],
 ) -> Iterator[dict[str, bytes]]:
     """Per photo of `items` (explained, or found unreadable) one save: its files under `photos/`, then its
-    record (table rows, gallery cards; `skipped` with the reason for an unreadable one)."""
+    record (table rows, gallery cards; `skipped` with the reason for an unreadable one), keyed by its name
+    and its content (`contents`: name -> SHA-256, as the run found it)."""
     skipped: dict[str, str] = {}
     reported = 0
     for chunk in explainer.explain(list(items), skipped):
         for photo, explanations in zip(chunk.photos, chunk.explanations, strict=True):
+            name, content = photo.ref.name, contents[photo.ref.name]
             files: dict[str, bytes] = {}
             record: dict[str, Any] = {
-                "file": photo.ref.name,
+                **_identity(name, content),
                 "rows": [],
                 "cards": [],
                 "boxes": [],
                 "cracks": [],
             }
             for method, explanation in explanations.items():
-                made = writer.artefacts(method, photo, explanation, f"{method}/{photo_key(photo.ref.name)}")
+                made = writer.artefacts(method, photo, explanation, f"{method}/{photo_key(name, content)}")
                 files.update({PHOTOS + name: content for name, content in made.files.items()})
                 record["rows"].append(made.row)
                 record["cards"].append(made.card)
                 record["boxes"].extend(made.boxes)
                 record["cracks"].extend(made.measurements.to_dict("records"))
-            yield {**files, record_name(photo.ref.name): _json(record)}
+            yield {**files, record_name(name, content): _json(record)}
             release_freed_memory()  # written: its arrays are garbage; keeps a long survey's memory flat
-        yield from _skipped_saves(skipped, reported)
+        yield from _skipped_saves(skipped, reported, contents)
         reported = len(skipped)
-    yield from _skipped_saves(skipped, reported)
+    yield from _skipped_saves(skipped, reported, contents)
 
 
 @functools.cache
@@ -160,11 +171,37 @@ def release_freed_memory() -> bool:
     return bool(trim(0)) if trim is not None else False
 
 
-def _skipped_saves(skipped: dict[str, str], reported: int) -> list[dict[str, bytes]]:
+def _skipped_saves(
+    skipped: dict[str, str], reported: int, contents: Mapping[str, str]
+) -> list[dict[str, bytes]]:
     """The records of the unreadable photos from the `reported`-th on."""
     return [
-        {record_name(name): _json({"file": name, "skipped": why})}
+        {record_name(name, contents[name]): _json({**_identity(name, contents[name]), "skipped": why})}
         for name, why in list(skipped.items())[reported:]
+    ]
+
+
+def _identity(name: str, content: str) -> dict[str, str]:
+    """What a record says of its photo: name, content, and when it was explained (the latest wins where
+    the photo's content now is unknown)."""
+    return {"file": name, "sha256": content, "explained_at": dt.datetime.now(dt.UTC).isoformat()}
+
+
+def current_records(
+    records: Iterable[Mapping[str, Any]], contents: Mapping[str, str]
+) -> list[Mapping[str, Any]]:
+    """One record per photo: of the photo's content now (`contents`: name -> SHA-256, of the photos the
+    folder holds) where one is; else the latest explained (a photo no longer in the folder, or records
+    written before contents were: those count as the oldest)."""
+    by_file: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        by_file.setdefault(record["file"], []).append(record)
+    return [
+        max(
+            [r for r in found if name in contents and r.get("sha256") == contents[name]] or found,
+            key=lambda r: r.get("explained_at", ""),
+        )
+        for name, found in by_file.items()
     ]
 
 
