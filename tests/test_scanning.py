@@ -117,3 +117,52 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_skipped_and_the_index_stil
     index.to_csv(tmp_path / "index.csv")  # the run's tables save: a raw name had stopped every pipeline
     photos = survey_images(folder, {"label_aliases": DEFAULT_ALIASES})
     assert sorted(photo.name for photo in photos) == ["Negative/b.png", "Positive/a.png"], "a survey skips it"
+
+
+def test_linked_folders_are_followed_once_and_system_folders_passed_over(tmp_path, caplog):
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    write(photos, "Positive/p.png", image_bytes(seed=1))
+    write(elsewhere, "n.png", image_bytes(seed=2))
+    (photos / "Negative").symlink_to(elsewhere, target_is_directory=True)  # a class folder kept elsewhere
+    (photos / "Positive/again").symlink_to(photos / "Negative", target_is_directory=True)
+    (photos / "Positive/loop").symlink_to(photos, target_is_directory=True)
+    (photos / "Positive/gone.png").symlink_to(tmp_path / "deleted.png")
+    # A NAS's thumbnails of every photo, a hidden cache and a recycle bin: none are photos to learn from.
+    write(photos, "Positive/@eaDir/p.png/SYNOPHOTO_THUMB_M.png", image_bytes(seed=1, size=(40, 40)))
+    write(photos, "Negative/.thumbnails/n.png", image_bytes(seed=2, size=(40, 40)))
+    write(photos, "#recycle/Positive/old.png", image_bytes(seed=3))
+
+    folder = Folder.scan(photos)
+    assert folder.files == ("Negative/n.png", "Positive/gone.png", "Positive/p.png")
+    assert [entry.split(" (")[0] for entry in folder.passed_over] == [
+        "#recycle",
+        "Negative/.thumbnails",
+        "Positive/@eaDir",
+        "Positive/again",
+        "Positive/loop",
+    ]
+    assert "passed over 5 folders: #recycle (hidden or system" in caplog.text
+    index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")
+    assert index.loc["Negative/n.png", ["status", "label"]].tolist() == ["ok", "no_crack"]
+    assert index.loc["Positive/gone.png", "status"] == "unreadable", "a link to nothing, reported"
+    assert "No such file" in index.loc["Positive/gone.png", "detail"]
+
+
+def test_a_large_file_that_is_no_image_is_rejected_without_being_read_whole(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from crack_pipeline.vision.data import image_io
+
+    monkeypatch.setattr(image_io, "IDENTIFY_ABOVE", 4096)
+    write(tmp_path, "Positive/clip.jpg", b"\x00\x00\x00\x18ftypmp42" + bytes(8192))  # a video, misnamed
+    write(tmp_path, "Positive/big.png", image_bytes((128, 128)))  # over the limit too, an image
+    assert (tmp_path / "Positive/big.png").stat().st_size > 4096
+    write(tmp_path, "Negative/n.png", image_bytes(seed=3))
+    read = []
+    whole = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.name) or whole(path))
+    index = scan(tmp_path).index.set_index("path")
+    assert index.loc["Positive/clip.jpg", "status"] == "not_an_image"
+    assert "8,204 bytes" in index.loc["Positive/clip.jpg", "detail"]
+    assert index.loc["Positive/big.png", "status"] == "ok"
+    assert "clip.jpg" not in read and "big.png" in read

@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+# Folders that NAS boxes, operating systems and zip tools put beside photos. Synology's @eaDir holds a small
+# JPEG of every photo: scanned, each photo would be ingested twice, and a test photo's copy trained on.
+SYSTEM_FOLDERS = frozenset(
+    {
+        "@eaDir",
+        "@Recycle",
+        "@Recently-Snapshot",
+        "#recycle",
+        "#snapshot",
+        "$RECYCLE.BIN",
+        "System Volume Information",
+        "__MACOSX",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -13,23 +32,35 @@ class Folder:
     # Files whose names are not valid UTF-8 (an old camera's or a zip's Latin-1), shown with \x escapes:
     # no table, gallery or log can carry them as they are, so they are reported, not read.
     unreadable_names: tuple[str, ...] = ()
+    # Folders not scanned, each "relative path (why)": hidden and system ones, and second ways into a folder.
+    passed_over: tuple[str, ...] = ()
 
     @classmethod
     def scan(cls, root: str | Path) -> Folder:
-        """Every regular file below `root`, recursively; a clear error when `root` is missing or empty."""
+        """Every regular file below `root`, recursively, through linked folders too, and links that lead
+        nowhere (read, they are reported unreadable); hidden and system folders (`SYSTEM_FOLDERS`) and a
+        second way into a folder already scanned are passed over, with a warning. A clear error when
+        `root` is missing or holds no file."""
         root = Path(root)
         if not root.exists():
             raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
         if not root.is_dir():
             raise NotADirectoryError(f"{str(root)!r} is a file, not a folder of images")
-        found = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        found, passed_over = _walk(root)
+        if passed_over:
+            shown = ", ".join(passed_over[:5]) + (
+                f" and {len(passed_over) - 5} more" if len(passed_over) > 5 else ""
+            )
+            logger.warning("%s: passed over %d folders: %s", root, len(passed_over), shown)
         if not found:
             raise FileNotFoundError(f"image folder {str(root)!r} holds no files")
         files, unreadable = [], []
         for name in found:
             shown = _shown(name)
             (files if shown == name else unreadable).append(shown)
-        return cls(root=root, files=tuple(files), unreadable_names=tuple(unreadable))
+        return cls(
+            root=root, files=tuple(files), unreadable_names=tuple(unreadable), passed_over=tuple(passed_over)
+        )
 
     def path_of(self, relative: str) -> Path:
         return self.root / relative
@@ -42,6 +73,32 @@ class ImageRef:
     name: str
     file: Path
     label: str | None = None
+
+
+def _walk(root: Path) -> tuple[list[str], list[str]]:
+    """The files below `root` (relative, sorted) and the folders passed over (see `Folder.scan`)."""
+    found, passed_over = [], []
+    seen = {root.resolve()}
+    for here, folders, names in os.walk(root, followlinks=True):
+        here = Path(here)
+        kept = []
+        # Real folders before links, so that a link to a folder of the tree is the way passed over.
+        for name in sorted(folders, key=lambda name: ((here / name).is_symlink(), name)):
+            relative = _shown((here / name).relative_to(root).as_posix())
+            real = (here / name).resolve()
+            if name.startswith(".") or name in SYSTEM_FOLDERS:
+                passed_over.append(f"{relative} (hidden or system: thumbnails, metadata, a recycle bin)")
+            elif real in seen:
+                passed_over.append(f"{relative} (a second way into {real}, scanned once)")
+            else:
+                seen.add(real)
+                kept.append(name)
+        folders[:] = kept
+        for name in names:
+            path = here / name
+            if path.is_file() or (path.is_symlink() and not path.exists()):
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found), sorted(passed_over)
 
 
 def _shown(name: str) -> str:

@@ -37,6 +37,10 @@ _UPRIGHT = {
     8: Image.Transpose.ROTATE_90,
 }
 
+# A larger file is read whole only once its header says it is an image: a video dropped among the photos is
+# rejected without its gigabytes passing through memory.
+IDENTIFY_ABOVE = 32 << 20  # bytes
+
 # Truncated files must fail loudly, never decode as half-grey images.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -79,6 +83,22 @@ class DecodedImage:
         width, height = self.image.size
         sample = self.image.resize((max(1, width // step), max(1, height // step)), Image.Resampling.NEAREST)
         return np.asarray(sample.histogram(), dtype=np.int64).reshape(3, 256)
+
+
+def read_image_file(path: Path) -> bytes:
+    """The bytes of the file at `path`, or `ImageRejected` (NOT_IMAGE) for a file over `IDENTIFY_ABOVE`
+    bytes whose header no image format claims, which is not read whole."""
+    size = path.stat().st_size
+    if size > IDENTIFY_ABOVE:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                Image.open(path).close()
+        except UnidentifiedImageError:
+            raise ImageRejected(NOT_IMAGE, f"not a recognised image format ({size:,} bytes)") from None
+        except Exception:  # a damaged header or too many pixels: decoding the bytes says which
+            pass
+    return path.read_bytes()
 
 
 def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool = False) -> DecodedImage:

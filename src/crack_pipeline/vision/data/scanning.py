@@ -18,6 +18,7 @@ from crack_pipeline.vision.data.image_io import (
     ImageLimits,
     ImageRejected,
     decode_image,
+    read_image_file,
 )
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.parallel import parallel_map
@@ -62,9 +63,12 @@ def check_file(path: Path, relative: str, limits: ImageLimits, with_histogram: b
     """Read, hash and decode one file (at full size only when a histogram is wanted); never raises."""
     result = FileCheck(path=relative)
     try:
-        data = path.read_bytes()
+        data = read_image_file(path)
     except OSError as error:
         result.status, result.detail = UNREADABLE, str(error)
+        return result
+    except ImageRejected as rejection:  # a large file that is no image, not read
+        result.status, result.detail = rejection.reason, rejection.detail
         return result
     result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
     try:
