@@ -164,6 +164,26 @@ def test_a_whole_photo_and_a_patch_explained_together(trained_checkpoint, tmp_pa
     assert any(line.startswith(f"segment: method=layercam n=2 f1={segment['f1']:.3f}") for line in lines)
 
 
+def test_a_mask_of_another_size_than_its_image_is_named_and_left_out_of_the_scores(
+    trained_checkpoint, tmp_path, caplog
+):
+    settings = SynthConfig(image_size=96, seed=3, difficulty=0.0)
+    samples = [render_sample(settings, True, index) for index in (1, 2)]
+    for index, sample in enumerate(samples):
+        Image.fromarray(sample.image).save(tmp_path / f"{index}.png")
+    result = explain_images(
+        trained_checkpoint,
+        [ImageRef(f"{index}.png", tmp_path / f"{index}.png", "crack") for index in (0, 1)],
+        ["layercam"],
+        0.5,
+        masks={"0.png": samples[0].mask, "1.png": samples[1].mask[:48]},  # half of it: another size
+        tiling=TILING,
+        sanity_images=0,
+    )
+    assert result.quality["layercam"]["n"] == 1 and result.quality["layercam"]["segment"]["n"] == 1
+    assert "the mask of 1.png is 96x48, the image 96x96: left out of the scores" in caplog.text
+
+
 CFD = SHARED_DATA / "cfd"
 
 

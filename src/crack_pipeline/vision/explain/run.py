@@ -3,6 +3,7 @@ written into files and tables, and each CAM method's quality scored against the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.quality import MethodQuality
 from crack_pipeline.vision.explain.segment_quality import SegmentQuality
 from crack_pipeline.vision.explain.tiling import TilingConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,10 +126,20 @@ def _explained_and_scored(
             quality.sanity_classes.extend(chunk.classes[:room])
         for photo, explanations in zip(chunk.photos, chunk.explanations, strict=True):
             mask = masks.get(photo.ref.name)
+            if mask is not None and mask.shape != photo.image.shape[:2]:
+                logger.warning(
+                    "explain: the mask of %s is %dx%d, the image %dx%d: left out of the scores",
+                    photo.ref.name,
+                    mask.shape[1],
+                    mask.shape[0],
+                    photo.image.shape[1],
+                    photo.image.shape[0],
+                )
+                mask = None
             for method, explanation in explanations.items():
                 writer.add(method, photo, explanation)
                 # A non-empty mask marks a crack image, labelled or not (e.g. a folder of CFD photos).
-                if mask is not None and mask.shape == explanation.heatmap.shape and mask.any():
+                if mask is not None and mask.any():
                     # the classifier's detection rate
                     detected = explanation.probability >= explainer.threshold_of(photo)
                     measured[method].score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
