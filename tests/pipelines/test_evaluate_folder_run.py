@@ -27,7 +27,7 @@ def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(defaul
     write(folder, "cracked/broken.jpg", b"not a jpeg")
     write(folder, "cracked/whole_wall.jpg", image_bytes((300, 200), fmt="JPEG", seed=9))  # larger than a tile
     lines = run_again({"evaluate_folder": {"path": str(folder)}}, "evaluate_folder")
-    assert "ingest: scanned 10 files, kept 9 (crack 5, no_crack 4), skipped 1" in lines
+    assert "evaluate_folder: scanned 10 files, kept 9 (crack 5, no_crack 4), skipped 1" in lines
     fields = line_fields(lines, "evaluate_folder: n=")
     assert (fields["n"], fields["tiled"]) == ("9", "1")
     champion = client_of(default_run.project).get_model_version_by_alias("crack-classifier", "champion")
@@ -72,7 +72,7 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
         write(folder, f"unsorted/u{i}.png", image_bytes(seed=20 + i))
     settings = {"path": str(folder), "label_next": 4, "recalibrate": True}
     lines = run_again({"evaluate_folder": settings}, "evaluate_folder")
-    assert "ingest: scanned 11 files, kept 11 (crack 3, no_crack 0), skipped 0" in lines
+    assert "evaluate_folder: scanned 11 files, kept 11 (crack 3, no_crack 0), skipped 0" in lines
     project = default_run.project
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
     assert (metrics["labelled_images"], metrics["unlabelled_images"]) == (3, 8)

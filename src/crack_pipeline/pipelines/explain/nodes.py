@@ -87,8 +87,8 @@ def images_to_explain(
         workers=ingest.get("workers"),
         require_labels=False,
     )
-    for line in summary_lines(scan.index):
-        logger.info(line.replace("ingest:", "explain input:", 1))
+    for line in summary_lines(scan.index, "explain input"):
+        logger.info(line)
     kept = scan.index[(scan.index.status == OK) & (scan.index.duplicate_of == "")]
     return (
         [

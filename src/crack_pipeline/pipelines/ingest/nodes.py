@@ -21,7 +21,11 @@ logger = logging.getLogger(__name__)
 
 
 def scan_images(
-    raw_images: Folder | None, ingest: dict[str, Any], data: dict[str, Any], require_labels: bool = True
+    raw_images: Folder | None,
+    ingest: dict[str, Any],
+    data: dict[str, Any],
+    require_labels: bool = True,
+    stage: str = "ingest",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decode, validate, hash and label every file of the source folders.
 
@@ -33,6 +37,7 @@ def scan_images(
         data: `params:data` — `sources` (a list of {domain, path, group_pattern}; null: `raw_images` alone,
             as the domain `data.domain`, by default named after its folder).
         require_labels: images outside class folders stop the run (True) or are kept unlabelled.
+        stage: what the logged summary says it is the check of.
     Returns:
         The image index (one row per file, with its domain; skipped files keep their row with the reason)
         and the per-class RGB pixel histograms of the kept images (long format: label, channel, value,
@@ -47,21 +52,21 @@ def scan_images(
         histogram_images=ingest.get("histogram_images", 500),
         require_labels=require_labels,
     )
-    for line in summary_lines(result.index):
+    for line in summary_lines(result.index, stage):
         logger.info(line)
     if len(sources) > 1:
         for line in domain_lines(result.index):
             logger.info(line)
     if not (result.index.status == OK).any():
         where = ", ".join(str(s.folder.root) for s in sources)
-        raise InputError(f"no usable image in {where}: " + " ".join(summary_lines(result.index)))
+        raise InputError(f"no usable image in {where}: " + " ".join(summary_lines(result.index, stage)))
     return result.index, eda.histograms_to_frame(result.histograms)
 
 
 def scan_folder_images(folder: Folder | None, ingest: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`scan_images` of one folder alone (e.g. `evaluate_folder.path`), whatever `data.sources` lists;
     images outside class folders are kept, unlabelled (to be ranked for labelling, not scored)."""
-    return scan_images(folder, ingest, {}, require_labels=False)
+    return scan_images(folder, ingest, {}, require_labels=False, stage="evaluate_folder")
 
 
 @settings_dataclass

@@ -207,13 +207,14 @@ def _resolve_duplicates(index: pd.DataFrame) -> None:
             index.loc[others, "group"] = index.at[first, "group"]
 
 
-def summary_lines(index: pd.DataFrame, examples: int = 3) -> list[str]:
-    """The one-line ingest summary, then one line per skip reason (and for duplicates) with examples."""
+def summary_lines(index: pd.DataFrame, stage: str = "ingest", examples: int = 3) -> list[str]:
+    """The one-line summary of a folder's check (by `stage`: ingest, evaluate_folder...), then one line
+    per skip reason (and for duplicates) with examples."""
     kept = index[index.status == OK]
     counts = kept.label.value_counts()
     skipped = index[index.status != OK]
     lines = [
-        f"ingest: scanned {len(index)} files, kept {len(kept)} "
+        f"{stage}: scanned {len(index)} files, kept {len(kept)} "
         f"(crack {counts.get('crack', 0)}, no_crack {counts.get('no_crack', 0)}), skipped {len(skipped)}"
     ]
 
