@@ -76,6 +76,8 @@ def test_the_node_cuts_every_masked_photo_and_reports_the_others(tmp_path):
     write(tmp_path / "masks", "c.png", png_bytes(mask))
     write(tmp_path / "photos", "d.png", image_bytes((50, 40), seed=3))
     write(tmp_path / "masks", "d.png", png_bytes(mask))  # 60x40: not the photo's size
+    (tmp_path / "photos/e.png").symlink_to(tmp_path / "deleted.png")  # a link to nothing
+    write(tmp_path / "masks", "e.png", png_bytes(mask))
     ingest = {"label_aliases": DEFAULT_ALIASES, "min_side": 8, "max_pixels": 10**7}
     settings = {"tiling": {"tile_size": 20, "min_crack_pixels": 3}}
     tiles, summary = tile_masked_photos(
@@ -85,6 +87,7 @@ def test_the_node_cuts_every_masked_photo_and_reports_the_others(tmp_path):
         "a.jpg": "ok",
         "c.jpg": "not_an_image",
         "d.png": "size_mismatch",
+        "e.png": "unreadable",
         "sub/b.png": "no_mask",
     }
     assert summary.loc[

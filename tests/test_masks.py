@@ -51,14 +51,16 @@ def mask_png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def test_masks_saved_as_0_1_or_0_255_read_alike_and_a_broken_one_is_left_out_named(tmp_path, caplog):
+def test_masks_of_0_1_or_0_255_read_alike_and_a_broken_or_missing_one_is_left_out_named(tmp_path, caplog):
     crack = np.zeros((40, 40), dtype=np.uint8)
     crack[10:30, 20] = 1
     write(tmp_path / "masks", "a.png", mask_png(crack))  # a label map saved as it is: 0 and 1
     write(tmp_path / "masks", "b.png", mask_png(crack * 255))
     write(tmp_path / "masks", "c.png", b"not a png")
-    read = read_masks_of(Folder.scan(tmp_path / "masks"), ["a.jpg", "b.jpg", "c.jpg"])
+    (tmp_path / "masks/d.png").symlink_to(tmp_path / "deleted.png")  # a link to nothing
+    read = read_masks_of(Folder.scan(tmp_path / "masks"), ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
     assert sorted(read) == ["a.jpg", "b.jpg"] and "c.png (of c.jpg) left out" in caplog.text
+    assert "d.png (of d.jpg) left out: [Errno 2] No such file" in caplog.text
     np.testing.assert_array_equal(read["a.jpg"], crack.astype(bool))
     np.testing.assert_array_equal(read["b.jpg"], crack.astype(bool))
 

@@ -103,6 +103,9 @@ def test_missing_and_empty_source_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no files"):
         Folder.scan(tmp_path / "empty")
+    write(tmp_path, "empty/@eaDir/p.png/SYNOPHOTO_THUMB_M.png", image_bytes(size=(40, 40)))
+    with pytest.raises(FileNotFoundError, match=r"holds no files \(passed over: @eaDir \(hidden or system"):
+        Folder.scan(tmp_path / "empty")
 
 
 def test_a_file_name_that_is_not_utf8_is_reported_and_skipped_and_the_index_still_saves(tmp_path):
@@ -166,3 +169,36 @@ def test_a_large_file_that_is_no_image_is_rejected_without_being_read_whole(tmp_
     assert "8,204 bytes" in index.loc["Positive/clip.jpg", "detail"]
     assert index.loc["Positive/big.png", "status"] == "ok"
     assert "clip.jpg" not in read and "big.png" in read
+
+
+def test_a_link_into_the_tree_never_hides_the_real_folder_and_unreadable_folders_are_named(
+    tmp_path, monkeypatch
+):
+    photos = tmp_path / "photos"
+    write(photos, "site/Positive/p.png", image_bytes(seed=1))
+    write(photos, "site/Negative/n.png", image_bytes(seed=2))
+    write(photos, "$RECYCLE.BIN/Positive/old.png", image_bytes(seed=3))  # Windows spells it either way
+    write(photos, "locked/Positive/q.png", image_bytes(seed=4))
+    # Walked before `site`, a shortcut to one of its class folders: the files keep their real, labelled path.
+    (photos / "a_shortcut").symlink_to(photos / "site/Positive", target_is_directory=True)
+    (photos / "site/Positive/up").symlink_to(photos, target_is_directory=True)
+    (photos / "site/Negative/all").symlink_to(tmp_path, target_is_directory=True)
+    scandir = os.scandir
+
+    def denied(path="."):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    folder = Folder.scan(photos)
+    assert folder.files == ("site/Negative/n.png", "site/Positive/p.png")
+    assert sorted(folder.passed_over) == [
+        "$RECYCLE.BIN (hidden or system: thumbnails, metadata, a recycle bin)",
+        f"a_shortcut (a second way into {(photos / 'site/Positive').resolve()}, scanned once)",
+        "locked (cannot be read: Permission denied)",
+        f"site/Negative/all (a link to {tmp_path.resolve()}, which holds the folder itself)",
+        f"site/Positive/up (a second way into {photos.resolve()}, scanned once)",
+    ]
+    index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")
+    assert index.label.to_dict() == {"site/Negative/n.png": "no_crack", "site/Positive/p.png": "crack"}

@@ -8,7 +8,14 @@ from typing import Any
 import pandas as pd
 
 from crack_pipeline.vision.data.folder import Folder
-from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_image, png_bytes
+from crack_pipeline.vision.data.image_io import (
+    UNREADABLE,
+    ImageLimits,
+    ImageRejected,
+    decode_image,
+    png_bytes,
+    read_image_file,
+)
 from crack_pipeline.vision.data.mask_tiles import TILE_GROUP_PATTERN, MaskTileConfig, cut_labelled_tiles
 from crack_pipeline.vision.data.masks import pair_masks, read_mask
 from crack_pipeline.vision.data.scanning import looks_like_image
@@ -46,10 +53,12 @@ def tile_masked_photos(
         try:
             if photo not in masks:
                 raise ImageRejected("no_mask", f"no mask with its path or stem in {photo_masks.root}")
-            image = decode_image(masked_photos.path_of(photo).read_bytes(), limits).pixels
+            image = decode_image(read_image_file(masked_photos.path_of(photo)), limits).pixels
             cut, labels = cut_labelled_tiles(photo, image, read_mask(masks[photo], limits), config)
         except ImageRejected as rejection:
             row.update(status=rejection.reason, detail=rejection.detail)
+        except OSError as error:  # a link to nothing, a file that vanished or may not be read
+            row.update(status=UNREADABLE, detail=str(error))
         except ValueError as mismatch:
             row.update(status="size_mismatch", detail=str(mismatch))
         else:

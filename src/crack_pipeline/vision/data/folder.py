@@ -23,6 +23,7 @@ SYSTEM_FOLDERS = frozenset(
         "__MACOSX",
     }
 )
+_SYSTEM_CASEFOLDED = frozenset(name.casefold() for name in SYSTEM_FOLDERS)  # Windows writes $Recycle.Bin
 
 
 @dataclass(frozen=True)
@@ -38,22 +39,26 @@ class Folder:
     @classmethod
     def scan(cls, root: str | Path) -> Folder:
         """Every regular file below `root`, recursively, through linked folders too, and links that lead
-        nowhere (read, they are reported unreadable); hidden and system folders (`SYSTEM_FOLDERS`) and a
-        second way into a folder already scanned are passed over, with a warning. A clear error when
-        `root` is missing or holds no file."""
+        nowhere (read, they are reported unreadable). Passed over, with one warning: hidden and system
+        folders (`SYSTEM_FOLDERS`), a second way into a folder (a link into the tree, a link loop), a link
+        to a folder holding `root`, and folders that cannot be read. A clear error when `root` is missing
+        or holds no file."""
         root = Path(root)
         if not root.exists():
             raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
         if not root.is_dir():
             raise NotADirectoryError(f"{str(root)!r} is a file, not a folder of images")
         found, passed_over = _walk(root)
+        listed = ", ".join(passed_over[:5]) + (
+            f" and {len(passed_over) - 5} more" if len(passed_over) > 5 else ""
+        )
         if passed_over:
-            shown = ", ".join(passed_over[:5]) + (
-                f" and {len(passed_over) - 5} more" if len(passed_over) > 5 else ""
-            )
-            logger.warning("%s: passed over %d folders: %s", root, len(passed_over), shown)
+            logger.warning("%s: passed over %d folders: %s", root, len(passed_over), listed)
         if not found:
-            raise FileNotFoundError(f"image folder {str(root)!r} holds no files")
+            raise FileNotFoundError(
+                f"image folder {str(root)!r} holds no files"
+                + (f" (passed over: {listed})" if passed_over else "")
+            )
         files, unreadable = [], []
         for name in found:
             shown = _shown(name)
@@ -77,21 +82,35 @@ class ImageRef:
 
 def _walk(root: Path) -> tuple[list[str], list[str]]:
     """The files below `root` (relative, sorted) and the folders passed over (see `Folder.scan`)."""
-    found, passed_over = [], []
-    seen = {root.resolve()}
-    for here, folders, names in os.walk(root, followlinks=True):
+    found: list[str] = []
+    passed_over: list[str] = []
+
+    def unreadable(error: OSError) -> None:
+        where = _shown(Path(error.filename).relative_to(root).as_posix()) if error.filename else str(root)
+        passed_over.append(f"{where} (cannot be read: {error.strerror or error})")
+
+    # The folder's own tree first: a link into it is a second way in, wherever it lies.
+    tree = set()
+    for here, folders, _ in os.walk(root):
+        folders[:] = [name for name in folders if not _is_system(name)]
+        tree.add(Path(here).resolve())
+    top = root.resolve()
+    walked = set()
+    for here, folders, names in os.walk(root, followlinks=True, onerror=unreadable):
         here = Path(here)
         kept = []
-        # Real folders before links, so that a link to a folder of the tree is the way passed over.
-        for name in sorted(folders, key=lambda name: ((here / name).is_symlink(), name)):
-            relative = _shown((here / name).relative_to(root).as_posix())
-            real = (here / name).resolve()
-            if name.startswith(".") or name in SYSTEM_FOLDERS:
+        for name in sorted(folders):
+            path = here / name
+            relative = _shown(path.relative_to(root).as_posix())
+            real = path.resolve()
+            if _is_system(name):
                 passed_over.append(f"{relative} (hidden or system: thumbnails, metadata, a recycle bin)")
-            elif real in seen:
+            elif real in walked or (path.is_symlink() and real in tree):
                 passed_over.append(f"{relative} (a second way into {real}, scanned once)")
+            elif top.is_relative_to(real):
+                passed_over.append(f"{relative} (a link to {real}, which holds the folder itself)")
             else:
-                seen.add(real)
+                walked.add(real)
                 kept.append(name)
         folders[:] = kept
         for name in names:
@@ -99,6 +118,10 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
             if path.is_file() or (path.is_symlink() and not path.exists()):
                 found.append(path.relative_to(root).as_posix())
     return sorted(found), sorted(passed_over)
+
+
+def _is_system(name: str) -> bool:
+    return name.startswith(".") or name.casefold() in _SYSTEM_CASEFOLDED
 
 
 def _shown(name: str) -> str:
