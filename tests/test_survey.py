@@ -208,12 +208,14 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
 ):
     folder = tmp_path / "site"
     shutil.copytree(site.root, folder)
+    (folder / "north/later.png").symlink_to(tmp_path / "later.png")  # on a disk not mounted yet
     first = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)
-    assert len(photos_in(first)) == 6
-    # Re-shot at another size, and the broken file repaired: the other four stay done.
+    assert len(photos_in(first)) == 7
+    # Re-shot at another size, the broken file repaired, the linked one there: the other four stay done.
     photo = render_photo(SynthConfig(image_size=96, seed=9), 130, 170, cracks=1, index=0)
     Image.fromarray(photo.image).save(folder / "north/a.png")
     Image.fromarray(photo.image).save(folder / "north/broken.jpg", format="JPEG")
+    Image.fromarray(photo.image).save(tmp_path / "later.png")
     with caplog.at_level(logging.INFO):
         again = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)
     assert [
@@ -221,13 +223,15 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
     ] == [
         "north/a.png",
         "north/broken.jpg",
+        "north/later.png",
     ]
-    assert "2 to explain (2 of them explained before with other content" in caplog.text
+    assert "3 to explain (3 of them explained before with other content" in caplog.text
     assert survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter) == []
     _, predictions, *_ = merged(Folder.scan(folder), tmp_path / "s")
     shown = predictions.set_index("file")
-    assert len(predictions) == 6 and shown.loc["north/a.png", "width"] == 170, "the photo as it is now"
+    assert len(predictions) == 7 and shown.loc["north/a.png", "width"] == 170, "the photo as it is now"
     assert shown.loc["north/broken.jpg", "width"] == 170, "readable now, explained"
+    assert shown.loc["north/later.png", "width"] == 170, "there now, explained"
     # Merged without the folder, the latest explanation of each photo; put back, the first one again.
     _, latest, *_ = merge_survey(GrowingFolderDataset(path=str(tmp_path / "s")).load(), None, EXPLAIN)
     pd.testing.assert_frame_equal(latest, predictions)
@@ -244,8 +248,8 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
         (tmp_path / "older" / record_name(record["file"])).write_text(json.dumps(legacy))
     Image.fromarray(photo.image).save(folder / record["file"])  # changed since: still done
     rest = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "older", segmenter)
-    assert len(photos_in(rest)) == 4
-    assert len(merged(Folder.scan(folder), tmp_path / "older")[1]) == 6
+    assert len(photos_in(rest)) == 5
+    assert len(merged(Folder.scan(folder), tmp_path / "older")[1]) == 7
 
 
 def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as_it_began():

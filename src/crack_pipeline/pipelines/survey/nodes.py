@@ -12,7 +12,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from crack_pipeline.pipelines.explain.nodes import explanation_setup, segmenter_to_use
-from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import looks_like_image
@@ -26,6 +25,7 @@ from crack_pipeline.vision.explain.survey import (
     RECORDS,
     Shard,
     check_manifest,
+    contents_of,
     current_records,
     merge_records,
     progress_saves,
@@ -200,17 +200,6 @@ def merge_survey(
         else "",
     )
     return merged.files, merged.predictions, merged.boxes, merged.measurements
-
-
-def contents_of(photos: list[ImageRef]) -> dict[str, str]:
-    """Each photo's SHA-256 ("" when it cannot be read: explaining it reports why)."""
-    contents = {}
-    for ref in photos:
-        try:
-            contents[ref.name] = sha256_of(ref.file)
-        except OSError:
-            contents[ref.name] = ""
-    return contents
 
 
 def survey_records(survey: Folder) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import decode_image
 from crack_pipeline.vision.errors import InputError
@@ -46,6 +47,9 @@ PHOTOS = "photos/"
 RECORDS = "records/"
 PROGRESS = "cam_progress.json"  # links to the survey model's heatmaps through training
 LINKED = ("overlay", "panel", "probability_map", "mask")  # a gallery card's links to a photo's files
+# The content of a photo that could not be read: not "" (a name-only key, as surveys begun before contents
+# were recorded have), so that once the photo can be read, its content is new and it is explained.
+UNREAD = "unread"
 
 
 @dataclass(frozen=True)
@@ -82,14 +86,25 @@ def _digest(name: str) -> int:
 
 def photo_key(name: str, content: str = "") -> str:
     """A photo's file-name stem in the survey: readable, safe in any file system, unique by a hash of its
-    name and `content` (its SHA-256; "" for a file that could not be read, and in the keys of surveys begun
-    before contents were recorded, which went by name alone)."""
+    name and `content` (its SHA-256 or `UNREAD`; "" in the keys of surveys begun before contents were
+    recorded, which went by name alone)."""
     identity = f"{name}\n{content}" if content else name
     return f"{safe_stem(name)}_{_digest(identity):016x}"
 
 
 def record_name(name: str, content: str = "") -> str:
     return f"{RECORDS}{photo_key(name, content)}.json"
+
+
+def contents_of(photos: Iterable[ImageRef]) -> dict[str, str]:
+    """Each photo's SHA-256 (`UNREAD` when it cannot be read: explaining it reports why)."""
+    contents = {}
+    for ref in photos:
+        try:
+            contents[ref.name] = sha256_of(ref.file)
+        except OSError:
+            contents[ref.name] = UNREAD
+    return contents
 
 
 def progress_saves(checkpoint: Mapping[str, Any]) -> dict[str, bytes]:
