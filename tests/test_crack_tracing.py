@@ -122,11 +122,21 @@ def test_its_pixels_join_darknesss_where_the_photo_is_called_cracked(learned, he
         (near.crack_mask & ~alone.crack_mask) & ~ndimage.maximum_filter(alone.crack_mask, 2 * reach + 1)
     ).any()
     assert (joined.crack_mask >= near.crack_mask).all(), "traced further, never less"
-    scores = (
-        tolerant_scores(joined.crack_mask, sample.mask)["f1"],
-        tolerant_scores(alone.crack_mask, sample.mask)["f1"],
+    # What it adds is mostly crack: recall up, F1 kept, over three photos (one photo's F1 moves by up to
+    # 0.2 with the number of threads that trained the small test segmenter; three photos' mean by 0.001).
+    scores = {"joined": [], "alone": []}
+    for other in held_out(3, positive=True):
+        on_crack = {0: other.mask.astype(np.float32)}
+        for name, segmenter in (("joined", net), ("alone", None)):
+            found = explain_photo(
+                grid, np.array([0.9]), on_crack, TilingConfig(), 0.5, other.image, config, segmenter
+            )
+            scores[name].append(tolerant_scores(found.crack_mask, other.mask))
+    recall, f1 = (
+        {name: np.mean([score[key] for score in found]) for name, found in scores.items()}
+        for key in ("recall", "f1")
     )
-    assert scores[0] > scores[1], scores
+    assert recall["joined"] > recall["alone"] + 0.05 and f1["joined"] > f1["alone"] - 0.02, (recall, f1)
     classifier_only = CrackMaskConfig(segmenter_finds=None)
     clean = explain_photo(
         grid, np.array([0.2]), {0: cam}, TilingConfig(), 0.5, sample.image, classifier_only, net
