@@ -1,6 +1,7 @@
 """scan_folder on small generated folders: statuses, duplicates, groups and the summary line."""
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -130,6 +131,8 @@ def test_linked_folders_are_followed_once_and_system_folders_passed_over(tmp_pat
     (photos / "Positive/again").symlink_to(photos / "Negative", target_is_directory=True)
     (photos / "Positive/loop").symlink_to(photos, target_is_directory=True)
     (photos / "Positive/gone.png").symlink_to(tmp_path / "deleted.png")
+    (photos / "All_negatives").symlink_to("Negative", target_is_directory=True)  # walked before Negative
+    (elsewhere / "thumbs").symlink_to(photos / "Positive/@eaDir", target_is_directory=True)
     # A NAS's thumbnails of every photo, a hidden cache and a recycle bin: none are photos to learn from.
     write(photos, "Positive/@eaDir/p.png/SYNOPHOTO_THUMB_M.png", image_bytes(seed=1, size=(40, 40)))
     write(photos, "Negative/.thumbnails/n.png", image_bytes(seed=2, size=(40, 40)))
@@ -139,12 +142,14 @@ def test_linked_folders_are_followed_once_and_system_folders_passed_over(tmp_pat
     assert folder.files == ("Negative/n.png", "Positive/gone.png", "Positive/p.png")
     assert [entry.split(" (")[0] for entry in folder.passed_over] == [
         "#recycle",
+        "All_negatives",
         "Negative/.thumbnails",
+        "Negative/thumbs",
         "Positive/@eaDir",
         "Positive/again",
         "Positive/loop",
     ]
-    assert "passed over 5 folders: #recycle (hidden or system" in caplog.text
+    assert "passed over 7 folders: #recycle (hidden or system" in caplog.text
     index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")
     assert index.loc["Negative/n.png", ["status", "label"]].tolist() == ["ok", "no_crack"]
     assert index.loc["Positive/gone.png", "status"] == "unreadable", "a link to nothing, reported"
@@ -152,8 +157,6 @@ def test_linked_folders_are_followed_once_and_system_folders_passed_over(tmp_pat
 
 
 def test_a_large_file_that_is_no_image_is_rejected_without_being_read_whole(tmp_path, monkeypatch):
-    from pathlib import Path
-
     from crack_pipeline.vision.data import image_io
 
     monkeypatch.setattr(image_io, "IDENTIFY_ABOVE", 4096)
@@ -164,7 +167,8 @@ def test_a_large_file_that_is_no_image_is_rejected_without_being_read_whole(tmp_
     read = []
     whole = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.name) or whole(path))
-    index = scan(tmp_path).index.set_index("path")
+    folder = Folder.scan(tmp_path)
+    index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")  # read in this process
     assert index.loc["Positive/clip.jpg", "status"] == "not_an_image"
     assert "8,204 bytes" in index.loc["Positive/clip.jpg", "detail"]
     assert index.loc["Positive/big.png", "status"] == "ok"
@@ -191,8 +195,17 @@ def test_a_link_into_the_tree_never_hides_the_real_folder_and_unreadable_folders
         return scandir(path)
 
     monkeypatch.setattr(os, "scandir", denied)
+    is_file = Path.is_file
+
+    def unseen(path):  # a folder that may be listed but not entered (chmod 644)
+        if path.name == "n.png":
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", unseen)
     folder = Folder.scan(photos)
-    assert folder.files == ("site/Negative/n.png", "site/Positive/p.png")
+    assert folder.files == ("site/Negative/n.png", "site/Positive/p.png"), "listed: reading it tells why"
+    monkeypatch.undo()
     assert sorted(folder.passed_over) == [
         "$RECYCLE.BIN (hidden or system: thumbnails, metadata, a recycle bin)",
         f"a_shortcut (a second way into {(photos / 'site/Positive').resolve()}, scanned once)",

@@ -94,7 +94,7 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
     for here, folders, _ in os.walk(root):
         folders[:] = [name for name in folders if not _is_system(name)]
         tree.add(Path(here).resolve())
-    top = root.resolve()
+    top, inside = root.resolve(), Path(os.path.abspath(root))
     walked = set()
     for here, folders, names in os.walk(root, followlinks=True, onerror=unreadable):
         here = Path(here)
@@ -103,9 +103,16 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
             path = here / name
             relative = _shown(path.relative_to(root).as_posix())
             real = path.resolve()
-            if _is_system(name):
+            # Where the link itself points, one step: a link to a linked folder of the tree leads out of
+            # the tree, yet that folder is scanned under its own name.
+            target = (
+                Path(os.path.normpath(here.absolute() / os.readlink(path))) if path.is_symlink() else None
+            )
+            if _is_system(name) or (
+                real.is_relative_to(top) and any(map(_is_system, real.relative_to(top).parts))
+            ):
                 passed_over.append(f"{relative} (hidden or system: thumbnails, metadata, a recycle bin)")
-            elif real in walked or (path.is_symlink() and real in tree):
+            elif real in walked or (target and (real in tree or target.is_relative_to(inside))):
                 passed_over.append(f"{relative} (a second way into {real}, scanned once)")
             elif top.is_relative_to(real):
                 passed_over.append(f"{relative} (a link to {real}, which holds the folder itself)")
@@ -113,11 +120,19 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
                 walked.add(real)
                 kept.append(name)
         folders[:] = kept
-        for name in names:
-            path = here / name
-            if path.is_file() or (path.is_symlink() and not path.exists()):
-                found.append(path.relative_to(root).as_posix())
+        found.extend(
+            (here / name).relative_to(root).as_posix() for name in names if _is_file_or_dangling(here / name)
+        )
     return sorted(found), sorted(passed_over)
+
+
+def _is_file_or_dangling(path: Path) -> bool:
+    """A regular file, or a link to nothing; also one that cannot even be looked at (reading it, the scan
+    reports why)."""
+    try:
+        return path.is_file() or (path.is_symlink() and not path.exists())
+    except OSError:
+        return True
 
 
 def _is_system(name: str) -> bool:
