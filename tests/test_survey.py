@@ -217,6 +217,9 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
     Image.fromarray(photo.image).save(folder / "north/broken.jpg", format="JPEG")
     Image.fromarray(photo.image).save(tmp_path / "later.png")
     with caplog.at_level(logging.INFO):
+        _, waiting, *_ = merged(Folder.scan(folder), tmp_path / "s")
+        assert "3 not yet" in caplog.text, "their new content waits to be explained"
+        assert sorted(waiting.file) == ["Negative/d.png", "Positive/c.png", "e.png", "north/b.png"]
         again = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)
     assert [
         json.loads(save[name])["file"] for save in again for name in save if name.startswith(RECORDS)
@@ -225,7 +228,7 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
         "north/broken.jpg",
         "north/later.png",
     ]
-    assert "3 to explain (3 of them explained before with other content" in caplog.text
+    assert "3 to explain (3 of them recorded before with other content" in caplog.text
     assert survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter) == []
     _, predictions, *_ = merged(Folder.scan(folder), tmp_path / "s")
     shown = predictions.set_index("file")

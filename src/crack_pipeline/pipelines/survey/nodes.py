@@ -142,7 +142,8 @@ def explain_survey_photos(
             len(photos),
             len(photos) - len(todo),
             len(todo),
-            f" ({len(replaced)} of them explained before with other content: replaced under their names)"
+            f" ({len(replaced)} of them recorded before with other content (explained or unreadable):"
+            " replaced under their names)"
             if replaced
             else "",
         )

@@ -156,7 +156,7 @@ def survey_saves(
             }
             for method, explanation in explanations.items():
                 made = writer.artefacts(method, photo, explanation, f"{method}/{photo_key(name, content)}")
-                files.update({PHOTOS + name: content for name, content in made.files.items()})
+                files.update({PHOTOS + file: data for file, data in made.files.items()})
                 record["rows"].append(made.row)
                 record["cards"].append(made.card)
                 record["boxes"].extend(made.boxes)
@@ -205,19 +205,19 @@ def _identity(name: str, content: str) -> dict[str, str]:
 def current_records(
     records: Iterable[Mapping[str, Any]], contents: Mapping[str, str]
 ) -> list[Mapping[str, Any]]:
-    """One record per photo: of the photo's content now (`contents`: name -> SHA-256, of the photos the
-    folder holds) where one is; else the latest explained (a photo no longer in the folder, or records
-    written before contents were: those count as the oldest)."""
+    """One record per photo, at most: for a photo the folder holds (`contents`: name -> SHA-256), the one
+    of its content now (or one written before contents were recorded, which went by name), none while
+    that content waits to be explained; for a photo no longer there, the latest explained."""
     by_file: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         by_file.setdefault(record["file"], []).append(record)
-    return [
-        max(
-            [r for r in found if name in contents and r.get("sha256") == contents[name]] or found,
-            key=lambda r: r.get("explained_at", ""),
-        )
-        for name, found in by_file.items()
-    ]
+    current = []
+    for name, found in by_file.items():
+        if name in contents:
+            found = [r for r in found if r.get("sha256", contents[name]) == contents[name]]
+        if found:
+            current.append(max(found, key=lambda r: r.get("explained_at", "")))
+    return current
 
 
 def _json(value: Any) -> bytes:
