@@ -8,6 +8,7 @@ import pytest
 
 from crack_pipeline.pipelines.survey.nodes import survey_images
 from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES, UnknownLabelFolders
 from crack_pipeline.vision.data.scanning import group_of, scan_folder, summary_lines
 from tests.conftest import image_bytes, write
@@ -161,18 +162,25 @@ def test_a_large_file_that_is_no_image_is_rejected_without_being_read_whole(tmp_
 
     monkeypatch.setattr(image_io, "IDENTIFY_ABOVE", 4096)
     write(tmp_path, "Positive/clip.jpg", b"\x00\x00\x00\x18ftypmp42" + bytes(8192))  # a video, misnamed
+    # An MPEG stream, whose header Pillow recognises (720x576) yet cannot decode.
+    write(tmp_path, "Positive/stream.jpg", b"\x00\x00\x01\xb3\x2d\x02\x40\x13" + bytes(8192))
     write(tmp_path, "Positive/big.png", image_bytes((128, 128)))  # over the limit too, an image
+    write(tmp_path, "Positive/huge.png", image_bytes((200, 200)))  # more pixels than allowed
     assert (tmp_path / "Positive/big.png").stat().st_size > 4096
     write(tmp_path, "Negative/n.png", image_bytes(seed=3))
     read = []
     whole = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.name) or whole(path))
     folder = Folder.scan(tmp_path)
-    index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")  # read in this process
+    limits = ImageLimits(min_side=32, max_pixels=150**2)
+    index = scan_folder(folder, DEFAULT_ALIASES, limits, workers=1).index.set_index("path")  # read here
     assert index.loc["Positive/clip.jpg", "status"] == "not_an_image"
     assert "8,204 bytes" in index.loc["Positive/clip.jpg", "detail"]
+    assert index.loc["Positive/stream.jpg", "status"] == "not_an_image"
+    assert index.loc["Positive/stream.jpg", "detail"].startswith("MPEG data")
+    assert index.loc["Positive/huge.png", "status"] == "too_large"
     assert index.loc["Positive/big.png", "status"] == "ok"
-    assert "clip.jpg" not in read and "big.png" in read
+    assert sorted(read) == ["big.png", "n.png"], "only the images within the limits read whole"
 
 
 def test_a_link_into_the_tree_never_hides_the_real_folder_and_unreadable_folders_are_named(

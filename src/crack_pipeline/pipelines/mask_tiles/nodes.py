@@ -53,7 +53,7 @@ def tile_masked_photos(
         try:
             if photo not in masks:
                 raise ImageRejected("no_mask", f"no mask with its path or stem in {photo_masks.root}")
-            image = decode_image(read_image_file(masked_photos.path_of(photo)), limits).pixels
+            image = decode_image(read_image_file(masked_photos.path_of(photo), limits), limits).pixels
             cut, labels = cut_labelled_tiles(photo, image, read_mask(masks[photo], limits), config)
         except ImageRejected as rejection:
             row.update(status=rejection.reason, detail=rejection.detail)

@@ -40,6 +40,8 @@ _UPRIGHT = {
 # A larger file is read whole only once its header says it is an image: a video dropped among the photos is
 # rejected without its gigabytes passing through memory.
 IDENTIFY_ABOVE = 32 << 20  # bytes
+# Formats Pillow recognises but cannot decode (its "identify-only" formats): an MPEG video among the photos.
+_IDENTIFIED_ONLY = frozenset({"BUFR", "GRIB", "HDF5", "MPEG"})
 
 # Truncated files must fail loudly, never decode as half-grey images.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -85,20 +87,37 @@ class DecodedImage:
         return np.asarray(sample.histogram(), dtype=np.int64).reshape(3, 256)
 
 
-def read_image_file(path: Path) -> bytes:
-    """The bytes of the file at `path`, or `ImageRejected` (NOT_IMAGE) for a file over `IDENTIFY_ABOVE`
-    bytes whose header no image format claims, which is not read whole."""
+def read_image_file(path: Path, limits: ImageLimits = ImageLimits()) -> bytes:
+    """The bytes of the file at `path`; for a file over `IDENTIFY_ABOVE` bytes, `ImageRejected` without
+    reading it whole when its header is no image format's (NOT_IMAGE) or says more pixels than `limits`
+    allow (TOO_LARGE)."""
     size = path.stat().st_size
     if size > IDENTIFY_ABOVE:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                Image.open(path).close()
+                with Image.open(path) as image:
+                    claimed, (width, height) = image.format, image.size
         except UnidentifiedImageError:
             raise ImageRejected(NOT_IMAGE, f"not a recognised image format ({size:,} bytes)") from None
-        except Exception:  # a damaged header or too many pixels: decoding the bytes says which
-            pass
+        except Image.DecompressionBombError as error:
+            raise ImageRejected(TOO_LARGE, str(error)) from None
+        except Exception:  # a damaged header: decoding the bytes says what is wrong
+            return path.read_bytes()
+        if claimed in _IDENTIFIED_ONLY:
+            raise ImageRejected(NOT_IMAGE, f"{claimed} data, not an image Pillow can decode ({size:,} bytes)")
+        _check_pixels(width, height, limits)
     return path.read_bytes()
+
+
+def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
+    """TOO_LARGE for more pixels than `limits` allow; checked on the header, before any pixel is decoded,
+    so a decompression bomb never expands."""
+    if width * height > limits.max_pixels:
+        raise ImageRejected(
+            TOO_LARGE,
+            f"{width}x{height} is {width * height:,} pixels, over the limit of {limits.max_pixels:,}",
+        )
 
 
 def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool = False) -> DecodedImage:
@@ -122,12 +141,7 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool
     except Exception as error:  # a damaged header raises what its parser meets (ValueError, struct.error...)
         raise ImageRejected(UNREADABLE, f"{type(error).__name__}: {error}") from None
     width, height = image.size
-    # Checked on the header, before any pixel is decoded: a decompression bomb never expands.
-    if width * height > limits.max_pixels:
-        raise ImageRejected(
-            TOO_LARGE,
-            f"{width}x{height} is {width * height:,} pixels, over the limit of {limits.max_pixels:,}",
-        )
+    _check_pixels(width, height, limits)
     if min(width, height) < limits.min_side:
         raise ImageRejected(TOO_SMALL, f"{width}x{height} has a side under {limits.min_side} px")
     source_mode, source_format = image.mode, image.format or "unknown"
