@@ -22,6 +22,7 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from crack_pipeline.datasets import TorchCheckpointDataset
+from crack_pipeline.vision.data.parallel import default_workers
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
 
@@ -32,7 +33,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 # Under pytest-xdist, N workers share the cores: one N-th of them each, or torch's threads would contend.
 if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    torch.set_num_threads(max(1, default_workers() // workers))
 
 
 def image_bytes(size=(64, 64), mode="RGB", fmt="PNG", seed=0, **save_args) -> bytes:
