@@ -20,6 +20,7 @@ from PIL import Image
 
 from crack_pipeline.datasets import GrowingFolderDataset
 from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, mask_settings, merge_survey
+from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
@@ -204,7 +205,7 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
 
 
 def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_now(
-    trained_checkpoint, site, segmenter, tmp_path, caplog
+    trained_checkpoint, site, segmenter, tmp_path, caplog, monkeypatch
 ):
     folder = tmp_path / "site"
     shutil.copytree(site.root, folder)
@@ -229,7 +230,13 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
         "north/later.png",
     ]
     assert "3 to explain (3 of them recorded before with other content" in caplog.text
+    # Started again, the files its records noted (name, size, times) are not read again; one touched is.
+    hashed = []
+    monkeypatch.setattr(survey, "sha256_of", lambda path: hashed.append(path.name) or sha256_of(path))
+    os.utime(folder / "north/b.png", ns=(1, 1))
     assert survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter) == []
+    assert hashed == ["b.png"]
+    monkeypatch.undo()
     _, predictions, *_ = merged(Folder.scan(folder), tmp_path / "s")
     shown = predictions.set_index("file")
     assert len(predictions) == 7 and shown.loc["north/a.png", "width"] == 170, "the photo as it is now"

@@ -126,15 +126,16 @@ def explain_survey_photos(
             yield {**progress_saves(checkpoint), MANIFEST: json.dumps(wanted, indent=1).encode()}
         elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):
             yield progress  # a survey begun before its gallery showed them: its model's, added once
-        contents = contents_of(photos)
+        records = survey_records(survey_progress)
+        contents = contents_of(photos, records)
         done = {name for name in survey_progress.files if name.startswith(RECORDS)}
         # A survey begun before contents were recorded went by name: its photos stay done.
         todo = [
             ref
             for ref in photos
-            if not {record_name(ref.name, contents[ref.name]), record_name(ref.name)} & done
+            if not {record_name(ref.name, contents[ref.name].sha256), record_name(ref.name)} & done
         ]
-        replaced = recorded_files(survey_progress).intersection(ref.name for ref in todo)
+        replaced = {record["file"] for record in records}.intersection(ref.name for ref in todo)
         logger.info(
             "survey %s, shard %s: %d photos, %d done before, %d to explain%s",
             survey_progress.root,
@@ -171,8 +172,9 @@ def merge_survey(
         )
     manifest = json.loads(survey_photos.path_of(MANIFEST).read_bytes())
     names = [name for name in explain_input.files if looks_like_image(name)] if explain_input else []
-    contents = contents_of([ImageRef(name, explain_input.path_of(name)) for name in names])
-    records = current_records(survey_records(survey_photos), contents)
+    every_record = survey_records(survey_photos)
+    contents = contents_of([ImageRef(name, explain_input.path_of(name)) for name in names], every_record)
+    records = current_records(every_record, contents)
     columns = ArtefactWriter(
         manifest["threshold"], manifest["mm_per_pixel"], manifest["severity_bands"]
     ).measurement_columns
@@ -189,8 +191,7 @@ def merge_survey(
     )
     for name, reason in merged.skipped.items():
         logger.warning("survey: skipped %s (%s)", name, reason)
-    recorded = {(record["file"], record.get("sha256", contents.get(record["file"]))) for record in records}
-    missing = sum((name, content) not in recorded for name, content in contents.items())
+    missing = len(contents.keys() - {record["file"] for record in records})
     logger.info(
         "survey %s merged: %d photos explained, %d unreadable%s",
         survey_photos.root,
@@ -207,11 +208,6 @@ def survey_records(survey: Folder) -> list[dict[str, Any]]:
     """Every record the survey's folder holds."""
     names = [name for name in survey.files if name.startswith(RECORDS)]
     return [json.loads(survey.path_of(name).read_bytes()) for name in names]
-
-
-def recorded_files(survey: Folder) -> set[str]:
-    """The photos the survey's folder holds a record of (of any content)."""
-    return {record["file"] for record in survey_records(survey)}
 
 
 def _plain_json(value: Any) -> Any:

@@ -22,6 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,15 +97,37 @@ def record_name(name: str, content: str = "") -> str:
     return f"{RECORDS}{photo_key(name, content)}.json"
 
 
-def contents_of(photos: Iterable[ImageRef]) -> dict[str, str]:
-    """Each photo's SHA-256 (`UNREAD` when it cannot be read: explaining it reports why)."""
+@dataclass(frozen=True)
+class Content:
+    """A photo's content as a run found it: its SHA-256 (or `UNREAD`) and the file's size and times then
+    (`stat`), by which a later run knows the file unchanged without reading it again."""
+
+    sha256: str
+    stat: tuple[int, ...] = ()
+
+
+def contents_of(photos: Iterable[ImageRef], records: Iterable[Mapping[str, Any]] = ()) -> dict[str, Content]:
+    """Each photo's content. A file with the name, size and times a record noted is taken to hold what
+    the record says, unread: a restart over 40,000 photos on a NAS would otherwise read them all again."""
+    noted = {
+        (record["file"], tuple(record["stat"])): record["sha256"]
+        for record in records
+        if record.get("stat") and record.get("sha256") not in (None, UNREAD)
+    }
     contents = {}
     for ref in photos:
         try:
-            contents[ref.name] = sha256_of(ref.file)
+            stat = _stat_of(ref.file)  # before reading: a file changed meanwhile is read again next time
+            contents[ref.name] = Content(noted.get((ref.name, stat)) or sha256_of(ref.file), stat)
         except OSError:
-            contents[ref.name] = UNREAD
+            contents[ref.name] = Content(UNREAD)
     return contents
+
+
+def _stat_of(path: Path) -> tuple[int, int, int]:
+    """Size, modification and change time (ns): a file rewritten, replaced or touched changes one."""
+    found = path.stat()
+    return found.st_size, found.st_mtime_ns, found.st_ctime_ns
 
 
 def progress_saves(checkpoint: Mapping[str, Any]) -> dict[str, bytes]:
@@ -136,11 +159,11 @@ def survey_saves(
     explainer: PhotoExplainer,
     writer: ArtefactWriter,
     items: Iterable[ImageRef],
-    contents: Mapping[str, str],
+    contents: Mapping[str, Content],
 ) -> Iterator[dict[str, bytes]]:
     """Per photo of `items` (explained, or found unreadable) one save: its files under `photos/`, then its
     record (table rows, gallery cards; `skipped` with the reason for an unreadable one), keyed by its name
-    and its content (`contents`: name -> SHA-256, as the run found it)."""
+    and its content (`contents`, as the run found it)."""
     skipped: dict[str, str] = {}
     reported = 0
     for chunk in explainer.explain(list(items), skipped):
@@ -155,13 +178,14 @@ def survey_saves(
                 "cracks": [],
             }
             for method, explanation in explanations.items():
-                made = writer.artefacts(method, photo, explanation, f"{method}/{photo_key(name, content)}")
+                key = photo_key(name, content.sha256)
+                made = writer.artefacts(method, photo, explanation, f"{method}/{key}")
                 files.update({PHOTOS + file: data for file, data in made.files.items()})
                 record["rows"].append(made.row)
                 record["cards"].append(made.card)
                 record["boxes"].extend(made.boxes)
                 record["cracks"].extend(made.measurements.to_dict("records"))
-            yield {**files, record_name(name, content): _json(record)}
+            yield {**files, record_name(name, content.sha256): _json(record)}
             release_freed_memory()  # written: its arrays are garbage; keeps a long survey's memory flat
         yield from _skipped_saves(skipped, reported, contents)
         reported = len(skipped)
@@ -187,25 +211,30 @@ def release_freed_memory() -> bool:
 
 
 def _skipped_saves(
-    skipped: dict[str, str], reported: int, contents: Mapping[str, str]
+    skipped: dict[str, str], reported: int, contents: Mapping[str, Content]
 ) -> list[dict[str, bytes]]:
     """The records of the unreadable photos from the `reported`-th on."""
     return [
-        {record_name(name, contents[name]): _json({**_identity(name, contents[name]), "skipped": why})}
+        {record_name(name, contents[name].sha256): _json({**_identity(name, contents[name]), "skipped": why})}
         for name, why in list(skipped.items())[reported:]
     ]
 
 
-def _identity(name: str, content: str) -> dict[str, str]:
-    """What a record says of its photo: name, content, and when it was explained (the latest wins where
-    the photo's content now is unknown)."""
-    return {"file": name, "sha256": content, "explained_at": dt.datetime.now(dt.UTC).isoformat()}
+def _identity(name: str, content: Content) -> dict[str, Any]:
+    """What a record says of its photo: name, content (with the file's size and times), and when it was
+    explained (the latest wins where the photo's content now is unknown)."""
+    return {
+        "file": name,
+        "sha256": content.sha256,
+        "stat": list(content.stat),
+        "explained_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
 
 
 def current_records(
-    records: Iterable[Mapping[str, Any]], contents: Mapping[str, str]
+    records: Iterable[Mapping[str, Any]], contents: Mapping[str, Content]
 ) -> list[Mapping[str, Any]]:
-    """One record per photo, at most: for a photo the folder holds (`contents`: name -> SHA-256), the one
+    """One record per photo, at most: for a photo the folder holds (`contents`), the one
     of its content now (or one written before contents were recorded, which went by name), none while
     that content waits to be explained; for a photo no longer there, the latest explained."""
     by_file: dict[str, list[Mapping[str, Any]]] = {}
@@ -214,7 +243,8 @@ def current_records(
     current = []
     for name, found in by_file.items():
         if name in contents:
-            found = [r for r in found if r.get("sha256", contents[name]) == contents[name]]
+            now = contents[name].sha256
+            found = [r for r in found if r.get("sha256", now) == now]
         if found:
             current.append(max(found, key=lambda r: r.get("explained_at", "")))
     return current
