@@ -15,6 +15,23 @@ def test_round_trip_and_replace(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["images"], "no staging folders left behind"
 
 
+def test_a_folder_runs_read_by_path_is_made_again_alike_but_never_replaced_by_other_files(tmp_path):
+    dataset = ImageFolderDataset(path=str(tmp_path / "tiles"), replace=False)
+    tiles = {"Positive/a.png": b"1", "Negative/b.png": b"2"}
+    dataset.save(tiles)
+    made = (tmp_path / "tiles/Positive/a.png").stat().st_mtime_ns
+    dataset.save(dict(tiles))  # made again from the same photos and settings: left as it is
+    assert (tmp_path / "tiles/Positive/a.png").stat().st_mtime_ns == made
+    for other in (
+        {**tiles, "Positive/a.png": b"changed"},
+        {"Positive/a.png": b"1"},
+        {**tiles, "c.png": b"3"},
+    ):
+        with pytest.raises(DatasetError, match=r"tiles holds other files than this run made \(1 differ"):
+            dataset.save(other)
+    assert {name: dataset.load().path_of(name).read_bytes() for name in tiles} == tiles
+
+
 def test_versions_are_never_overwritten(tmp_path):
     first = ImageFolderDataset(path=str(tmp_path / "maps"), version=Version(None, "2026-01-01T00.00.00.000Z"))
     first.save({"a.npy": b"old"})

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
+from kedro.io.core import DatasetError
 from omegaconf import OmegaConf
 
 from tests import fetch_fixtures
@@ -69,6 +71,15 @@ def test_fetch_lands_cfd_ready_for_the_command_it_prints_and_a_second_run_does_n
         "001_y00000_x00000.png",
         "002_y00000_x00000.png",
     ]
+    # Made again alike, it stays; cut otherwise, it is refused, not replaced under what trained on it.
+    run_session(
+        kedro_project, OmegaConf.to_container(OmegaConf.from_dotlist(dotted)), pipeline_names=["mask_tiles"]
+    )
+    smaller = OmegaConf.from_dotlist([*dotted, "mask_tiles.tiling.tile_size=48"])
+    with pytest.raises(DatasetError, match=r"mask_tiles/cfd holds other files than this run made"):
+        run_session(kedro_project, OmegaConf.to_container(smaller), pipeline_names=["mask_tiles"])
+    assert len(list((tiles / "Positive").iterdir())) == 2
+    assert len(list(tiles.with_suffix(".csv").iterdir())) == 2, "a summary per run that made its tiles"
 
     requests = len(loopback.ranges)
     with logged_lines() as lines:

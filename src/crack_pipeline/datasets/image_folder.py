@@ -36,7 +36,9 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
     A save writes everything into a temporary sibling folder and renames it into place, so a
     failed save leaves nothing half-written. Versioned: every save is a new version folder and
     none is ever overwritten. Not versioned: a save replaces the whole folder (for generated data
-    that its recorded parameters reproduce exactly).
+    that its recorded parameters reproduce exactly), or, with `replace: false`, fails when the
+    folder holds other files (for data that later runs read by its path, such as a patch set
+    trained on); the same files again leave it as it is.
 
     Example catalog entry::
 
@@ -52,6 +54,7 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
         default: dict[str, str] | None = None,
         parameter: str | None = None,
         required: bool = True,
+        replace: bool = True,
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
@@ -63,9 +66,11 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
             parameter: the setting that gives `path` (e.g. explain.input_dir), named in error messages.
             required: without a folder (neither `path` nor an existing default), fail (True) or
                 load as None (False). A `path` that was given but does not exist always fails.
+            replace: unversioned, whether a save may replace a folder that holds other files.
         """
         self.metadata = metadata
         self._given, self._parameter, self._required = path, parameter, required
+        self._replace = replace
         self._default = (default or {}).get("path")
         super().__init__(
             filepath=PurePosixPath(Path(path or self._default or ".").as_posix()),
@@ -97,6 +102,9 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
                 f"ImageFolderDataset saves a mapping of relative path to bytes, got {type(data)}"
             )
         target = Path(self._get_save_path())
+        if not self._replace and target.exists():
+            _refuse_other_files(target, data)
+            return  # the same files: nothing to write
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         staging.chmod(0o777 & ~file_creation_mask())  # mkdtemp's 0700 would outlive the rename
@@ -120,3 +128,17 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
             return Path(self._get_load_path()).is_dir()
         except DatasetError:
             return False
+
+
+def _refuse_other_files(target: Path, data: Mapping[str, bytes]) -> None:
+    """A `DatasetError` naming `target` when the files it holds are not exactly `data`."""
+    held = {path.relative_to(target).as_posix() for path in target.rglob("*") if path.is_file()}
+    differ = sorted(held ^ data.keys()) + sorted(
+        name for name in held & data.keys() if (target / name).read_bytes() != data[name]
+    )
+    if differ:
+        raise DatasetError(
+            f"{target} holds other files than this run made ({len(differ):,} differ, e.g. {differ[0]!r}) "
+            "and is never replaced: runs may have read it (trained on it). Save under another name, "
+            "or delete the folder to make it again."
+        )
