@@ -138,6 +138,7 @@ def test_linked_folders_are_followed_once_and_system_folders_passed_over(tmp_pat
     write(photos, "Positive/@eaDir/p.png/SYNOPHOTO_THUMB_M.png", image_bytes(seed=1, size=(40, 40)))
     write(photos, "Negative/.thumbnails/n.png", image_bytes(seed=2, size=(40, 40)))
     write(photos, "#recycle/Positive/old.png", image_bytes(seed=3))
+    write(photos, "Positive/._p.png", b"\x00\x05\x16\x07 Mac OS X        ")  # macOS metadata of p.png
 
     folder = Folder.scan(photos)
     assert folder.files == ("Negative/n.png", "Positive/gone.png", "Positive/p.png")
@@ -146,11 +147,12 @@ def test_linked_folders_are_followed_once_and_system_folders_passed_over(tmp_pat
         "All_negatives",
         "Negative/.thumbnails",
         "Negative/thumbs",
+        "Positive/._p.png",
         "Positive/@eaDir",
         "Positive/again",
         "Positive/loop",
     ]
-    assert "passed over 7 folders: #recycle (hidden or system" in caplog.text
+    assert "passed over 8 folders and hidden files: #recycle (hidden or system" in caplog.text
     index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")
     assert index.loc["Negative/n.png", ["status", "label"]].tolist() == ["ok", "no_crack"]
     assert index.loc["Positive/gone.png", "status"] == "unreadable", "a link to nothing, reported"

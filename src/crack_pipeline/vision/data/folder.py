@@ -39,10 +39,10 @@ class Folder:
     @classmethod
     def scan(cls, root: str | Path) -> Folder:
         """Every regular file below `root`, recursively, through linked folders too, and links that lead
-        nowhere (read, they are reported unreadable). Passed over, with one warning: hidden and system
-        folders (`SYSTEM_FOLDERS`), a second way into a folder (a link into the tree, a link loop), a link
-        to a folder holding `root`, and folders that cannot be read. A clear error when `root` is missing
-        or holds no file."""
+        nowhere (read, they are reported unreadable). Passed over, with one warning: hidden files, hidden
+        and system folders (`SYSTEM_FOLDERS`), a second way into a folder (a link into the tree, a link
+        loop), a link to a folder holding `root`, and folders that cannot be read. A clear error when
+        `root` is missing or holds no file."""
         root = Path(root)
         if not root.exists():
             raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
@@ -53,7 +53,7 @@ class Folder:
             f" and {len(passed_over) - 5} more" if len(passed_over) > 5 else ""
         )
         if passed_over:
-            logger.warning("%s: passed over %d folders: %s", root, len(passed_over), listed)
+            logger.warning("%s: passed over %d folders and hidden files: %s", root, len(passed_over), listed)
         if not found:
             raise FileNotFoundError(
                 f"image folder {str(root)!r} holds no files"
@@ -120,9 +120,16 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
                 walked.add(real)
                 kept.append(name)
         folders[:] = kept
-        found.extend(
-            (here / name).relative_to(root).as_posix() for name in names if _is_file_or_dangling(here / name)
-        )
+        for name in names:
+            if not _is_file_or_dangling(here / name):
+                continue
+            relative = (here / name).relative_to(root).as_posix()
+            if name.startswith(
+                "."
+            ):  # macOS writes a ._<name> beside every photo copied to a NAS or a USB disk
+                passed_over.append(f"{_shown(relative)} (a hidden file: metadata, a cache)")
+            else:
+                found.append(relative)
     return sorted(found), sorted(passed_over)
 
 
