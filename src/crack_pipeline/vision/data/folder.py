@@ -33,7 +33,8 @@ class Folder:
     # Files whose names are not valid UTF-8 (an old camera's or a zip's Latin-1), shown with \x escapes:
     # no table, gallery or log can carry them as they are, so they are reported, not read.
     unreadable_names: tuple[str, ...] = ()
-    # Folders not scanned, each "relative path (why)": hidden and system ones, and second ways into a folder.
+    # Folders and files not scanned, each "relative path (why)": hidden and system ones, second ways into a
+    # folder, folders that cannot be read.
     passed_over: tuple[str, ...] = ()
 
     @classmethod
@@ -124,9 +125,8 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
             if not _is_file_or_dangling(here / name):
                 continue
             relative = (here / name).relative_to(root).as_posix()
-            if name.startswith(
-                "."
-            ):  # macOS writes a ._<name> beside every photo copied to a NAS or a USB disk
+            # macOS writes a ._<name> beside every photo copied to a NAS or a USB disk.
+            if name.startswith("."):
                 passed_over.append(f"{_shown(relative)} (a hidden file: metadata, a cache)")
             else:
                 found.append(relative)

@@ -234,9 +234,9 @@ def _identity(name: str, content: Content) -> dict[str, Any]:
 def current_records(
     records: Iterable[Mapping[str, Any]], contents: Mapping[str, Content]
 ) -> list[Mapping[str, Any]]:
-    """One record per photo, at most: for a photo the folder holds (`contents`), the one
-    of its content now (or one written before contents were recorded, which went by name), none while
-    that content waits to be explained; for a photo no longer there, the latest explained."""
+    """One record per photo, at most: for a photo the folder holds (`contents`), the one of its content
+    now (or one written before contents were recorded, which went by name), none while that content waits
+    to be explained; for a photo no longer there, the latest explained."""
     by_file: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         by_file.setdefault(record["file"], []).append(record)
