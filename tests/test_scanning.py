@@ -225,3 +225,31 @@ def test_a_link_into_the_tree_never_hides_the_real_folder_and_unreadable_folders
     ]
     index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")
     assert index.label.to_dict() == {"site/Negative/n.png": "no_crack", "site/Positive/p.png": "crack"}
+
+
+def test_folders_linked_from_elsewhere_keep_their_labels_however_the_links_nest(tmp_path):
+    disk, photos = tmp_path / "disk2", tmp_path / "photos"
+    write(disk, "cracks/Positive/p1.png", image_bytes(seed=1))
+    write(disk, "cracks/archive/p2.png", image_bytes(seed=2))
+    (disk / "cracks/Positive/2023").symlink_to("../archive", target_is_directory=True)  # relative, out there
+    write(disk, "walls/Negative/n1.png", image_bytes(seed=3))
+    write(disk, "walls/Negative/recent/n2.png", image_bytes(seed=4))
+    write(disk, "more/p3.png", image_bytes(seed=5))
+    (photos / ".links").mkdir(parents=True)
+    (photos / "Positive").symlink_to(disk / "cracks/Positive", target_is_directory=True)
+    (photos / "Negative").symlink_to(disk / "walls/Negative", target_is_directory=True)
+    (photos / "Latest").symlink_to(
+        disk / "walls/Negative/recent", target_is_directory=True
+    )  # inside Negative
+    (photos / ".links/more").symlink_to(disk / "more", target_is_directory=True)
+    (photos / "Positive_more").symlink_to(".links/more", target_is_directory=True)  # through a hidden folder
+
+    folder = Folder.scan(photos)
+    assert folder.files == (
+        "Negative/n1.png",
+        "Negative/recent/n2.png",
+        "Positive/2023/p2.png",
+        "Positive/p1.png",
+        "Positive_more/p3.png",
+    )
+    assert [entry.split(" (")[0] for entry in folder.passed_over] == [".links", "Latest"]

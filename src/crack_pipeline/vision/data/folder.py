@@ -90,12 +90,16 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
         where = _shown(Path(error.filename).relative_to(root).as_posix()) if error.filename else str(root)
         passed_over.append(f"{where} (cannot be read: {error.strerror or error})")
 
-    # The folder's own tree first: a link into it is a second way in, wherever it lies.
-    tree = set()
+    # The folder's own tree first (links not followed): a real folder in it is scanned under its own
+    # name, never through a link; and a link's folder outside it is scanned through that link, never
+    # through another link to a folder inside it.
+    tree, linked = set(), set()
     for here, folders, _ in os.walk(root):
         folders[:] = [name for name in folders if not _is_system(name)]
         tree.add(Path(here).resolve())
-    top, inside = root.resolve(), Path(os.path.abspath(root))
+        linked.update((Path(here) / name).resolve() for name in folders if (Path(here) / name).is_symlink())
+    top = root.resolve()
+    outside = {real for real in linked if not real.is_relative_to(top) and not top.is_relative_to(real)}
     walked = set()
     for here, folders, names in os.walk(root, followlinks=True, onerror=unreadable):
         here = Path(here)
@@ -104,16 +108,17 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
             path = here / name
             relative = _shown(path.relative_to(root).as_posix())
             real = path.resolve()
-            # Where the link itself points, one step: a link to a linked folder of the tree leads out of
-            # the tree, yet that folder is scanned under its own name.
-            target = (
-                Path(os.path.normpath(here.absolute() / os.readlink(path))) if path.is_symlink() else None
-            )
-            if _is_system(name) or (
-                real.is_relative_to(top) and any(map(_is_system, real.relative_to(top).parts))
-            ):
+            link = path.is_symlink()
+            if _is_system(name) or _in_system_folder(real, top):
                 passed_over.append(f"{relative} (hidden or system: thumbnails, metadata, a recycle bin)")
-            elif real in walked or (target and (real in tree or target.is_relative_to(inside))):
+            elif real in walked or (
+                link
+                and (
+                    real in tree
+                    or _scanned_in_tree(_first_hop(path), top)
+                    or any(real != other and real.is_relative_to(other) for other in outside)
+                )
+            ):
                 passed_over.append(f"{relative} (a second way into {real}, scanned once)")
             elif top.is_relative_to(real):
                 passed_over.append(f"{relative} (a link to {real}, which holds the folder itself)")
@@ -131,6 +136,21 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
             else:
                 found.append(relative)
     return sorted(found), sorted(passed_over)
+
+
+def _first_hop(link: Path) -> Path:
+    """Where `link` leads in one step (a link to a link stops at the second), its folders resolved."""
+    hop = Path(os.path.realpath(link.parent)) / os.readlink(link)
+    return hop.resolve() if hop.name in ("", ".", "..") else hop.parent.resolve() / hop.name
+
+
+def _in_system_folder(real: Path, top: Path) -> bool:
+    return real.is_relative_to(top) and any(map(_is_system, real.relative_to(top).parts))
+
+
+def _scanned_in_tree(path: Path, top: Path) -> bool:
+    """Whether the scan reaches `path` by its own name: inside `top`, through no hidden or system folder."""
+    return path.is_relative_to(top) and not _in_system_folder(path, top)
 
 
 def _is_file_or_dangling(path: Path) -> bool:
