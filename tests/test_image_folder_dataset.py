@@ -20,6 +20,9 @@ def test_a_folder_runs_read_by_path_is_made_again_alike_but_never_replaced_by_ot
     tiles = {"Positive/a.png": b"1", "Negative/b.png": b"2"}
     dataset.save(tiles)
     made = (tmp_path / "tiles/Positive/a.png").stat().st_mtime_ns
+    (tmp_path / "tiles/.DS_Store").write_bytes(b"Finder was here")
+    (tmp_path / "tiles/Positive/@eaDir/a.png").mkdir(parents=True)  # a NAS indexed it
+    (tmp_path / "tiles/Positive/@eaDir/a.png/SYNOPHOTO_THUMB_M.png").write_bytes(b"thumbnail")
     dataset.save(dict(tiles))  # made again from the same photos and settings: left as it is
     assert (tmp_path / "tiles/Positive/a.png").stat().st_mtime_ns == made
     for other in (

@@ -170,6 +170,7 @@ def test_a_large_file_that_is_no_image_is_rejected_without_being_read_whole(tmp_
     write(tmp_path, "Positive/huge.png", image_bytes((200, 200)))  # more pixels than allowed
     assert (tmp_path / "Positive/big.png").stat().st_size > 4096
     write(tmp_path, "Negative/n.png", image_bytes(seed=3))
+    write(tmp_path, "Negative/short_stream.jpg", b"\x00\x00\x01\xb3\x2d\x02\x40\x13" + bytes(64))
     read = []
     whole = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.name) or whole(path))
@@ -180,9 +181,10 @@ def test_a_large_file_that_is_no_image_is_rejected_without_being_read_whole(tmp_
     assert "8,204 bytes" in index.loc["Positive/clip.jpg", "detail"]
     assert index.loc["Positive/stream.jpg", "status"] == "not_an_image"
     assert index.loc["Positive/stream.jpg", "detail"].startswith("MPEG data")
+    assert index.loc["Negative/short_stream.jpg", "status"] == "not_an_image", "the same, however short"
     assert index.loc["Positive/huge.png", "status"] == "too_large"
     assert index.loc["Positive/big.png", "status"] == "ok"
-    assert sorted(read) == ["big.png", "n.png"], "only the images within the limits read whole"
+    assert sorted(read) == ["big.png", "n.png", "short_stream.jpg"], "small files and images within limits"
 
 
 def test_a_link_into_the_tree_never_hides_the_real_folder_and_unreadable_folders_are_named(

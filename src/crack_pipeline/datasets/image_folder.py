@@ -131,8 +131,12 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
 
 
 def _refuse_other_files(target: Path, data: Mapping[str, bytes]) -> None:
-    """A `DatasetError` naming `target` when the files it holds are not exactly `data`."""
-    held = {path.relative_to(target).as_posix() for path in target.rglob("*") if path.is_file()}
+    """A `DatasetError` naming `target` when the files it holds are not exactly `data` (byte for byte;
+    hidden and system files a file browser or a NAS adds are not its own, as loading it passes them over)."""
+    try:
+        held = set(Folder.scan(target).files)
+    except FileNotFoundError:  # a folder left empty
+        held = set()
     differ = sorted(held ^ data.keys()) + sorted(
         name for name in held & data.keys() if (target / name).read_bytes() != data[name]
     )

@@ -140,6 +140,8 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool
         raise ImageRejected(TOO_LARGE, str(error)) from None
     except Exception as error:  # a damaged header raises what its parser meets (ValueError, struct.error...)
         raise ImageRejected(UNREADABLE, f"{type(error).__name__}: {error}") from None
+    if image.format in _IDENTIFIED_ONLY:
+        raise ImageRejected(NOT_IMAGE, f"{image.format} data, not an image Pillow can decode")
     width, height = image.size
     _check_pixels(width, height, limits)
     if min(width, height) < limits.min_side:
