@@ -230,12 +230,16 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
         "north/later.png",
     ]
     assert "3 to explain (3 of them recorded before with other content" in caplog.text
-    # Started again, the files its records noted (name, size, times) are not read again; one touched is.
+    # Started again, the files its records noted (name, size, times) are not read again; one touched is,
+    # once: the run notes it.
     hashed = []
     monkeypatch.setattr(survey, "sha256_of", lambda path: hashed.append(path.name) or sha256_of(path))
     os.utime(folder / "north/b.png", ns=(1, 1))
+    (note,) = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)
+    assert [entry[0] for entry in json.loads(*note.values())] == ["north/b.png"] and hashed == ["b.png"]
     assert survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter) == []
-    assert hashed == ["b.png"]
+    merged(Folder.scan(folder), tmp_path / "s")
+    assert hashed == ["b.png"], "nor by the merge"
     monkeypatch.undo()
     _, predictions, *_ = merged(Folder.scan(folder), tmp_path / "s")
     shown = predictions.set_index("file")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
@@ -21,13 +22,16 @@ from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
+    NOTES,
     PROGRESS,
     RECORDS,
     Shard,
     check_manifest,
+    content_note,
     contents_of,
     current_records,
     merge_records,
+    noted_contents,
     progress_saves,
     record_name,
     survey_saves,
@@ -127,7 +131,11 @@ def explain_survey_photos(
         elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):
             yield progress  # a survey begun before its gallery showed them: its model's, added once
         records = survey_records(survey_progress)
-        contents = contents_of(photos, records)
+        noted = noted_contents(records, survey_notes(survey_progress))
+        contents = contents_of(photos, noted)
+        run = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}_shard{shard.index}of{shard.count}"
+        if note := content_note(contents, noted, records, run):
+            yield note
         done = {name for name in survey_progress.files if name.startswith(RECORDS)}
         # A survey begun before contents were recorded went by name: its photos stay done.
         todo = [
@@ -173,7 +181,8 @@ def merge_survey(
     manifest = json.loads(survey_photos.path_of(MANIFEST).read_bytes())
     names = [name for name in explain_input.files if looks_like_image(name)] if explain_input else []
     every_record = survey_records(survey_photos)
-    contents = contents_of([ImageRef(name, explain_input.path_of(name)) for name in names], every_record)
+    noted = noted_contents(every_record, survey_notes(survey_photos))
+    contents = contents_of([ImageRef(name, explain_input.path_of(name)) for name in names], noted)
     records = current_records(every_record, contents)
     columns = ArtefactWriter(
         manifest["threshold"], manifest["mm_per_pixel"], manifest["severity_bands"]
@@ -206,8 +215,16 @@ def merge_survey(
 
 def survey_records(survey: Folder) -> list[dict[str, Any]]:
     """Every record the survey's folder holds."""
-    names = [name for name in survey.files if name.startswith(RECORDS)]
-    return [json.loads(survey.path_of(name).read_bytes()) for name in names]
+    return _json_files(survey, RECORDS)
+
+
+def survey_notes(survey: Folder) -> list[list[list]]:
+    """Every note of contents (`NOTES`) the survey's folder holds, oldest first."""
+    return _json_files(survey, NOTES)
+
+
+def _json_files(survey: Folder, prefix: str) -> list[Any]:
+    return [json.loads(survey.path_of(name).read_bytes()) for name in survey.files if name.startswith(prefix)]
 
 
 def _plain_json(value: Any) -> Any:

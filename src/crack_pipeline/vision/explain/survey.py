@@ -8,7 +8,9 @@ linked from `cam_progress.json`), `photos/<method>/<key>_*` (each photo's files,
 and `records/<key>.json` (its table rows and gallery cards; written last, so a photo counts as done only
 once all its files are). A photo's key comes from its name and its content (SHA-256), so a photo replaced
 under its name (re-shot, repaired, or another folder's) is explained again beside its first explanation,
-and the merge shows the one of the content the folder holds.
+and the merge shows the one of the content the folder holds. Records note each file's size and times,
+and `contents/<run>.json` those of files found again unchanged after their times changed, so a run reads
+only files it has not seen as they are.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from crack_pipeline.vision.settings import ConfigError
 MANIFEST = "survey.json"
 PHOTOS = "photos/"
 RECORDS = "records/"
+NOTES = "contents/"  # [name, stat, sha256] of done photos read again since their record (touched, copied)
 PROGRESS = "cam_progress.json"  # links to the survey model's heatmaps through training
 LINKED = ("overlay", "panel", "probability_map", "mask")  # a gallery card's links to a photo's files
 # The content of a photo that could not be read: not "" (a name-only key, as surveys begun before contents
@@ -106,14 +109,25 @@ class Content:
     stat: tuple[int, ...] = ()
 
 
-def contents_of(photos: Iterable[ImageRef], records: Iterable[Mapping[str, Any]] = ()) -> dict[str, Content]:
-    """Each photo's content. A file with the name, size and times a record noted is taken to hold what
-    the record says, unread: a restart over 40,000 photos on a NAS would otherwise read them all again."""
+def noted_contents(
+    records: Iterable[Mapping[str, Any]], notes: Iterable[Iterable[list]] = ()
+) -> dict[tuple[str, tuple[int, ...]], str]:
+    """(name, stat) -> SHA-256, as the survey's records and notes (`NOTES`) saw its files."""
     noted = {
         (record["file"], tuple(record["stat"])): record["sha256"]
         for record in records
         if record.get("stat") and record.get("sha256") not in (None, UNREAD)
     }
+    noted.update(((name, tuple(stat)), sha) for note in notes for name, stat, sha in note)
+    return noted
+
+
+def contents_of(
+    photos: Iterable[ImageRef], noted: Mapping[tuple[str, tuple[int, ...]], str] | None = None
+) -> dict[str, Content]:
+    """Each photo's content. A file with the name, size and times `noted` (`noted_contents`) is taken to
+    hold what was noted, unread: a restart over 40,000 photos on a NAS would otherwise read them all again."""
+    noted = noted or {}
     contents = {}
     for ref in photos:
         try:
@@ -122,6 +136,24 @@ def contents_of(photos: Iterable[ImageRef], records: Iterable[Mapping[str, Any]]
         except OSError:
             contents[ref.name] = Content(UNREAD)
     return contents
+
+
+def content_note(
+    contents: Mapping[str, Content],
+    noted: Mapping[tuple[str, tuple[int, ...]], str],
+    records: Iterable[Mapping[str, Any]],
+    run: str,
+) -> dict[str, bytes]:
+    """The save of a note (`NOTES`<run>.json) of the photos read again though a record holds their
+    content (their times changed, not their bytes), so that the next run does not read them again; {}
+    when there are none. Photos with new content need none: their records will note them."""
+    recorded = {(record["file"], record.get("sha256")) for record in records}
+    again = [
+        [name, list(content.stat), content.sha256]
+        for name, content in sorted(contents.items())
+        if content.stat and (name, content.stat) not in noted and (name, content.sha256) in recorded
+    ]
+    return {f"{NOTES}{run}.json": _json(again)} if again else {}
 
 
 def _stat_of(path: Path) -> tuple[int, int, int]:
