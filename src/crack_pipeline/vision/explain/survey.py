@@ -156,10 +156,11 @@ def content_note(
     return {f"{NOTES}{run}.json": _json(again)} if again else {}
 
 
-def _stat_of(path: Path) -> tuple[int, int, int]:
-    """Size, modification and change time (ns): a file rewritten, replaced or touched changes one."""
+def _stat_of(path: Path) -> tuple[int, int, int, int]:
+    """Size, modification and change time (ns) and inode: a file rewritten, replaced (even by one of the
+    same size and time) or touched changes one."""
     found = path.stat()
-    return found.st_size, found.st_mtime_ns, found.st_ctime_ns
+    return found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino
 
 
 def progress_saves(checkpoint: Mapping[str, Any]) -> dict[str, bytes]:
