@@ -106,7 +106,9 @@ def test_missing_and_empty_source_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no files"):
         Folder.scan(tmp_path / "empty")
     write(tmp_path, "empty/@eaDir/p.png/SYNOPHOTO_THUMB_M.png", image_bytes(size=(40, 40)))
-    with pytest.raises(FileNotFoundError, match=r"holds no files \(passed over: @eaDir \(hidden or system"):
+    with pytest.raises(
+        FileNotFoundError, match=r"holds no files \(passed over 1 folder: @eaDir \(hidden or system"
+    ):
         Folder.scan(tmp_path / "empty")
 
 
@@ -152,7 +154,8 @@ def test_linked_folders_are_followed_once_and_system_folders_passed_over(tmp_pat
         "Positive/again",
         "Positive/loop",
     ]
-    assert "passed over 8 folders and hidden files: #recycle (hidden or system" in caplog.text
+    assert "passed over 7 folders: #recycle (hidden or system" in caplog.text
+    assert "; 1 hidden file: Positive/._p.png" in caplog.text
     index = scan_folder(folder, DEFAULT_ALIASES, workers=1).index.set_index("path")
     assert index.loc["Negative/n.png", ["status", "label"]].tolist() == ["ok", "no_crack"]
     assert index.loc["Positive/gone.png", "status"] == "unreadable", "a link to nothing, reported"

@@ -49,16 +49,22 @@ class Folder:
             raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
         if not root.is_dir():
             raise NotADirectoryError(f"{str(root)!r} is a file, not a folder of images")
-        found, passed_over = _walk(root)
-        listed = ", ".join(passed_over[:5]) + (
-            f" and {len(passed_over) - 5} more" if len(passed_over) > 5 else ""
+        found, folders, hidden = _walk(root)
+        passed_over = sorted(folders + [f"{name} (a hidden file: metadata, a cache)" for name in hidden])
+        # Folders first: a NAS can hold a hidden ._ file for every photo, thousands of lines saying one thing.
+        listed = "; ".join(
+            f"{len(entries):,} {kind}{'s' if len(entries) > 1 else ''}: "
+            + ", ".join(entries[:5])
+            + (" ..." if len(entries) > 5 else "")
+            for kind, entries in (("folder", folders), ("hidden file", hidden))
+            if entries
         )
         if passed_over:
-            logger.warning("%s: passed over %d folders and hidden files: %s", root, len(passed_over), listed)
+            logger.warning("%s: passed over %s", root, listed)
         if not found:
             raise FileNotFoundError(
                 f"image folder {str(root)!r} holds no files"
-                + (f" (passed over: {listed})" if passed_over else "")
+                + (f" (passed over {listed})" if passed_over else "")
             )
         files, unreadable = [], []
         for name in found:
@@ -81,10 +87,12 @@ class ImageRef:
     label: str | None = None
 
 
-def _walk(root: Path) -> tuple[list[str], list[str]]:
-    """The files below `root` (relative, sorted) and the folders passed over (see `Folder.scan`)."""
+def _walk(root: Path) -> tuple[list[str], list[str], list[str]]:
+    """The files below `root` (relative), the folders passed over and the hidden files passed over (see
+    `Folder.scan`), each sorted."""
     found: list[str] = []
     passed_over: list[str] = []
+    hidden: list[str] = []
 
     def unreadable(error: OSError) -> None:
         where = _shown(Path(error.filename).relative_to(root).as_posix()) if error.filename else str(root)
@@ -132,10 +140,10 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
             relative = (here / name).relative_to(root).as_posix()
             # macOS writes a ._<name> beside every photo copied to a NAS or a USB disk.
             if name.startswith("."):
-                passed_over.append(f"{_shown(relative)} (a hidden file: metadata, a cache)")
+                hidden.append(_shown(relative))
             else:
                 found.append(relative)
-    return sorted(found), sorted(passed_over)
+    return sorted(found), sorted(passed_over), sorted(hidden)
 
 
 def _first_hop(link: Path) -> Path:
