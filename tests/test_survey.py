@@ -24,7 +24,7 @@ from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain import survey
+from crack_pipeline.vision.explain import survey, survey_contents
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
 from crack_pipeline.vision.explain.survey import (
@@ -233,7 +233,9 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
     # Started again, the files its records noted (name, size, times) are not read again; one touched is,
     # once: the run notes it.
     hashed = []
-    monkeypatch.setattr(survey, "sha256_of", lambda path: hashed.append(path.name) or sha256_of(path))
+    monkeypatch.setattr(
+        survey_contents, "sha256_of", lambda path: hashed.append(path.name) or sha256_of(path)
+    )
     os.utime(folder / "north/b.png", ns=(1, 1))
     (note,) = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)
     assert [entry[0] for entry in json.loads(*note.values())] == ["north/b.png"] and hashed == ["b.png"]

@@ -22,19 +22,21 @@ from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
-    NOTES,
     PROGRESS,
     RECORDS,
     Shard,
     check_manifest,
-    content_note,
-    contents_of,
-    current_records,
     merge_records,
-    noted_contents,
     progress_saves,
     record_name,
     survey_saves,
+)
+from crack_pipeline.vision.explain.survey_contents import (
+    NOTES,
+    content_note,
+    contents_of,
+    current_records,
+    noted_contents,
 )
 from crack_pipeline.vision.models.inference import views_of
 from crack_pipeline.vision.settings import settings_from
