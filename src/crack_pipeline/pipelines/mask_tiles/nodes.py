@@ -12,9 +12,8 @@ from crack_pipeline.vision.data.image_io import (
     UNREADABLE,
     ImageLimits,
     ImageRejected,
-    decode_image,
+    decode_file,
     png_bytes,
-    read_image_file,
 )
 from crack_pipeline.vision.data.mask_tiles import TILE_GROUP_PATTERN, MaskTileConfig, cut_labelled_tiles
 from crack_pipeline.vision.data.masks import pair_masks, read_mask
@@ -53,7 +52,7 @@ def tile_masked_photos(
         try:
             if photo not in masks:
                 raise ImageRejected("no_mask", f"no mask with its path or stem in {photo_masks.root}")
-            image = decode_image(read_image_file(masked_photos.path_of(photo), limits), limits).pixels
+            image = decode_file(masked_photos.path_of(photo), limits).pixels
             cut, labels = cut_labelled_tiles(photo, image, read_mask(masks[photo], limits), config)
         except ImageRejected as rejection:
             row.update(status=rejection.reason, detail=rejection.detail)

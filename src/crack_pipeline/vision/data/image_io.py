@@ -110,6 +110,12 @@ def read_image_file(path: Path, limits: ImageLimits = ImageLimits()) -> bytes:
     return path.read_bytes()
 
 
+def decode_file(path: Path, limits: ImageLimits = ImageLimits()) -> DecodedImage:
+    """`decode_image` of the file at `path`, read by `read_image_file`: `ImageRejected` for a file that
+    is no usable image, OSError for one that cannot be read."""
+    return decode_image(read_image_file(path, limits), limits)
+
+
 def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
     """TOO_LARGE for more pixels than `limits` allow; checked on the header, before any pixel is decoded,
     so a decompression bomb never expands."""

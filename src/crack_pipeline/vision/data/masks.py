@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from crack_pipeline.vision.data.folder import Folder
-from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_image, read_image_file
+from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_file
 from crack_pipeline.vision.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def read_mask(path: Path, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """A mask file as an HxW bool array: crack where any channel is above half (0/255 PNGs, grey or RGB),
     or, in a mask whose values are only 0 and 1 (a label map saved as it is), where it is 1. Raises
     `ImageRejected` for a file that is not a usable image, OSError for one that cannot be read."""
-    values = decode_image(read_image_file(path, limits), limits).pixels.max(axis=2)
+    values = decode_file(path, limits).pixels.max(axis=2)
     return values > (0 if values.max() <= 1 else 127)
 
 

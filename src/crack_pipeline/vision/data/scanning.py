@@ -63,16 +63,12 @@ def check_file(path: Path, relative: str, limits: ImageLimits, with_histogram: b
     """Read, hash and decode one file (at full size only when a histogram is wanted); never raises."""
     result = FileCheck(path=relative)
     try:
-        data = read_image_file(path, limits)
+        data = read_image_file(path, limits)  # a large file that is no image or too large: rejected unread
+        result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
+        decoded = decode_image(data, limits, reduced=not with_histogram)
     except OSError as error:
         result.status, result.detail = UNREADABLE, str(error)
         return result
-    except ImageRejected as rejection:  # a large file that is no image or too large, not read
-        result.status, result.detail = rejection.reason, rejection.detail
-        return result
-    result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
-    try:
-        decoded = decode_image(data, limits, reduced=not with_histogram)
     except ImageRejected as rejection:
         result.status, result.detail = rejection.reason, rejection.detail
         return result

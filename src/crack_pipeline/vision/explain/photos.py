@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from crack_pipeline.vision.data.folder import ImageRef
-from crack_pipeline.vision.data.image_io import ImageRejected, decode_image, read_image_file
+from crack_pipeline.vision.data.image_io import ImageRejected, decode_file
 from crack_pipeline.vision.data.tile_grid import TileGrid
 from crack_pipeline.vision.explain.crack_masks import (
     DEFAULT_CRACK_MASKS,
@@ -90,7 +90,7 @@ def tiled_photos(
     sits in memory at once); unreadable ones go to `skipped` (name -> reason)."""
     for index, ref in enumerate(items):
         try:
-            image = decode_image(read_image_file(ref.file)).pixels
+            image = decode_file(ref.file).pixels
         except (OSError, ImageRejected) as error:
             skipped[ref.name] = str(error)
             continue
