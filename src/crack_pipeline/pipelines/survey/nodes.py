@@ -33,6 +33,7 @@ from crack_pipeline.vision.explain.survey import (
 )
 from crack_pipeline.vision.explain.survey_contents import (
     NOTES,
+    Content,
     content_note,
     contents_of,
     current_records,
@@ -132,9 +133,7 @@ def explain_survey_photos(
             yield {**progress_saves(checkpoint), MANIFEST: json.dumps(wanted, indent=1).encode()}
         elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):
             yield progress  # a survey begun before its gallery showed them: its model's, added once
-        records = survey_records(survey_progress)
-        noted = noted_contents(records, survey_notes(survey_progress))
-        contents = contents_of(photos, noted)
+        records, noted, contents = recorded_and_now(survey_progress, photos)
         run = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}_shard{shard.index}of{shard.count}"
         if note := content_note(contents, noted, records, run):
             yield note
@@ -182,9 +181,9 @@ def merge_survey(
         )
     manifest = json.loads(survey_photos.path_of(MANIFEST).read_bytes())
     names = [name for name in explain_input.files if looks_like_image(name)] if explain_input else []
-    every_record = survey_records(survey_photos)
-    noted = noted_contents(every_record, survey_notes(survey_photos))
-    contents = contents_of([ImageRef(name, explain_input.path_of(name)) for name in names], noted)
+    every_record, _, contents = recorded_and_now(
+        survey_photos, [ImageRef(name, explain_input.path_of(name)) for name in names]
+    )
     records = current_records(every_record, contents)
     columns = ArtefactWriter(
         manifest["threshold"], manifest["mm_per_pixel"], manifest["severity_bands"]
@@ -215,17 +214,18 @@ def merge_survey(
     return merged.files, merged.predictions, merged.boxes, merged.measurements
 
 
-def survey_records(survey: Folder) -> list[dict[str, Any]]:
-    """Every record the survey's folder holds."""
-    return _json_files(survey, RECORDS)
-
-
-def survey_notes(survey: Folder) -> list[list[list]]:
-    """Every note of contents (`NOTES`) the survey's folder holds, oldest first."""
-    return _json_files(survey, NOTES)
+def recorded_and_now(
+    survey: Folder, photos: list[ImageRef]
+) -> tuple[list[dict[str, Any]], dict[tuple[str, tuple[int, ...]], str], dict[str, Content]]:
+    """Every record the survey's folder holds, what its records and notes say of its files' contents
+    (`noted_contents`), and each of `photos`' content now (read only where not noted)."""
+    records = _json_files(survey, RECORDS)
+    noted = noted_contents(records, _json_files(survey, NOTES))
+    return records, noted, contents_of(photos, noted)
 
 
 def _json_files(survey: Folder, prefix: str) -> list[Any]:
+    """The JSON files of `survey` under `prefix`, read, in name order (notes: oldest first)."""
     return [json.loads(survey.path_of(name).read_bytes()) for name in survey.files if name.startswith(prefix)]
 
 
