@@ -98,13 +98,12 @@ def _walk(root: Path) -> tuple[list[str], list[str], list[str]]:
         where = _shown(Path(error.filename).relative_to(root).as_posix()) if error.filename else str(root)
         passed_over.append(f"{where} (cannot be read: {error.strerror or error})")
 
-    # The folder's own tree first (links not followed): a real folder in it is scanned under its own
-    # name, never through a link; and a link's folder outside it is scanned through that link, never
-    # through another link to a folder inside it.
-    tree, linked = set(), set()
+    # A real folder of the tree is scanned under its own name, never through a link; and a folder outside
+    # it that a link of the tree leads to is scanned through that link, never through another link to a
+    # folder inside it: the tree's links first (not followed).
+    linked = set()
     for here, folders, _ in os.walk(root):
         folders[:] = [name for name in folders if not _is_system(name)]
-        tree.add(Path(here).resolve())
         linked.update((Path(here) / name).resolve() for name in folders if (Path(here) / name).is_symlink())
     top = root.resolve()
     outside = {real for real in linked if not real.is_relative_to(top) and not top.is_relative_to(real)}
@@ -122,7 +121,7 @@ def _walk(root: Path) -> tuple[list[str], list[str], list[str]]:
             elif real in walked or (
                 link
                 and (
-                    real in tree
+                    real.is_relative_to(top)  # not in a system folder: passed over above
                     or _scanned_in_tree(_first_hop(path), top)
                     or any(real != other and real.is_relative_to(other) for other in outside)
                 )
