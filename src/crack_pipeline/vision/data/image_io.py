@@ -96,17 +96,15 @@ def read_image_file(path: Path, limits: ImageLimits = ImageLimits()) -> bytes:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(path) as image:
-                    claimed, (width, height) = image.format, image.size
+                header = Image.open(path)
         except UnidentifiedImageError:
             raise ImageRejected(NOT_IMAGE, f"not a recognised image format ({size:,} bytes)") from None
         except Image.DecompressionBombError as error:
             raise ImageRejected(TOO_LARGE, str(error)) from None
         except Exception:  # a damaged header: decoding the bytes says what is wrong
             return path.read_bytes()
-        if claimed in _IDENTIFIED_ONLY:
-            raise ImageRejected(NOT_IMAGE, f"{claimed} data, not an image Pillow can decode ({size:,} bytes)")
-        _check_pixels(width, height, limits)
+        with header:
+            _check_header(header, limits)
     return path.read_bytes()
 
 
@@ -116,9 +114,12 @@ def decode_file(path: Path, limits: ImageLimits = ImageLimits()) -> DecodedImage
     return decode_image(read_image_file(path, limits), limits)
 
 
-def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
-    """TOO_LARGE for more pixels than `limits` allow; checked on the header, before any pixel is decoded,
-    so a decompression bomb never expands."""
+def _check_header(image: Image.Image, limits: ImageLimits) -> None:
+    """NOT_IMAGE for a format Pillow only identifies, TOO_LARGE for more pixels than `limits` allow:
+    checked on the header, before any pixel is decoded, so a decompression bomb never expands."""
+    if image.format in _IDENTIFIED_ONLY:
+        raise ImageRejected(NOT_IMAGE, f"{image.format} data, not an image Pillow can decode")
+    width, height = image.size
     if width * height > limits.max_pixels:
         raise ImageRejected(
             TOO_LARGE,
@@ -146,10 +147,8 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool
         raise ImageRejected(TOO_LARGE, str(error)) from None
     except Exception as error:  # a damaged header raises what its parser meets (ValueError, struct.error...)
         raise ImageRejected(UNREADABLE, f"{type(error).__name__}: {error}") from None
-    if image.format in _IDENTIFIED_ONLY:
-        raise ImageRejected(NOT_IMAGE, f"{image.format} data, not an image Pillow can decode")
+    _check_header(image, limits)
     width, height = image.size
-    _check_pixels(width, height, limits)
     if min(width, height) < limits.min_side:
         raise ImageRejected(TOO_SMALL, f"{width}x{height} has a side under {limits.min_side} px")
     source_mode, source_format = image.mode, image.format or "unknown"
