@@ -43,7 +43,7 @@ def test_each_environment_keeps_its_own_artefacts_and_shares_the_common_ones(mon
         assert where.startswith("data/0" if name in SHARED else f"{root}/0"), (name, where)
     assert catalog["previous_split_manifest"]["filepath"] == catalog["split_manifest"]["filepath"]
     assert catalog["latest_crack_segmenter"]["filepath"] == catalog["crack_segmenter"]["filepath"]
-    assert config["parameters"]["train"]["resume_dir"] == f"{root}/06_models/in_progress"
+    assert config["parameters"]["train"]["resume_dir"] == str(PROJECT_ROOT / root / "06_models/in_progress")
 
 
 @pytest.mark.parametrize("env", ["local", "ozgenel"])
@@ -125,3 +125,33 @@ def test_a_relative_mlflow_store_and_its_artefacts_lie_in_the_project_wherever_k
     assert mlflow_config["server"]["mlflow_tracking_uri"] == f"sqlite:///{project.as_posix()}/mlflow.db"
     experiment = mlflow_config["tracking"]["experiment"]["create_experiment_kwargs"]
     assert experiment["artifact_location"] == f"{project.as_posix()}/mlruns"
+
+
+def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_home(tmp_path, monkeypatch):
+    """Relative folders in the parameters are taken from the project, as Kedro takes the catalog's paths;
+    data.sources was read from the working directory, so a notebook kernel found none of its folders."""
+    from crack_pipeline.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path).resolve()
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    given = {
+        "data": {"source_dir": "~/photos", "sources": [{"domain": "a", "path": "../a"}, {"domain": "b"}]},
+        "explain": {"input_dir": "/srv/photos"},
+        "train": {"models": {"small_cnn": {"weights_path": "weights/small.pt"}}},
+    }
+    loader = CONFIG_LOADER_CLASS(
+        conf_source=str(project / "conf"), runtime_params=given, **CONFIG_LOADER_ARGS
+    )
+    parameters = loader["parameters"]
+    assert parameters["data"]["source_dir"] == str(tmp_path / "home/photos")
+    assert parameters["data"]["sources"] == [{"domain": "a", "path": str(project / "../a")}, {"domain": "b"}]
+    assert parameters["explain"]["input_dir"] == "/srv/photos"
+    assert parameters["explain"]["masks_dir"] is None
+    assert parameters["train"]["models"]["small_cnn"]["weights_path"] == str(project / "weights/small.pt")
+    assert parameters["train"]["resume_dir"] == str(project / "data/06_models/in_progress")
+    assert parameters["fetch"]["lock_file"] == str(project / "conf/base/fetch.lock.json")
+    assert parameters["train"]["models"]["small_cnn"]["architecture"] == "small_cnn", "other settings kept"
+    assert loader["catalog"]["raw_images"]["path"] == str(tmp_path / "home/photos")

@@ -40,12 +40,13 @@ def environment_parameters(env: str) -> dict:
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
-    """Kedro's OmegaConfigLoader, except that a local MLflow store given by a relative path
-    (`sqlite:///mlflow.db`) lies in the project, beside conf/, wherever Kedro was started, and so do the
-    artefacts of an experiment it creates there (`mlruns/`; MLflow puts them under the working directory).
-    In a notebook kernel (notebooks/) or a run started in a subfolder, the relative path opened an empty
-    store there, with no champion. It reads mlflow.yml itself (kedro-mlflow's pattern, which kedro-mlflow
-    keeps when present), so the project's own tools see the store a run uses."""
+    """Kedro's OmegaConfigLoader, except that what is named by a relative path lies in the project, beside
+    conf/, wherever Kedro was started (a notebook kernel in notebooks/, a run started in a subfolder):
+    - the folders and files of PATH_SETTINGS in the parameters, `~` expanded there and in the catalog;
+    - a local MLflow store (`sqlite:///mlflow.db`), and the artefacts of an experiment it creates there
+      (`mlruns/`; MLflow puts them under the working directory). Elsewhere the relative path opened an
+      empty store, with no champion. It reads mlflow.yml itself (kedro-mlflow's pattern, which
+      kedro-mlflow keeps when present), so the project's own tools see the store a run uses."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -53,8 +54,15 @@ class ProjectConfigLoader(OmegaConfigLoader):
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         config = super().__getitem__(key)
-        if key == "mlflow" and self._protocol == "file":
-            project = Path(self.conf_source).parent.resolve()
+        if self._protocol != "file":
+            return config
+        project = Path(self.conf_source).parent.resolve()
+        if key == "parameters":
+            for setting in PATH_SETTINGS:
+                _anchor(config, setting.split("."), project)
+        elif key == "catalog":
+            _expand_home(config)
+        elif key == "mlflow":
             server = config.get("server") or {}
             anchored = False
             for name in ("mlflow_tracking_uri", "mlflow_registry_uri"):
@@ -68,6 +76,58 @@ class ProjectConfigLoader(OmegaConfigLoader):
             if anchored and isinstance(experiment, dict) and not experiment.get("artifact_location"):
                 experiment["artifact_location"] = (project / "mlruns").as_posix()
         return config
+
+
+# The parameters that name a file or folder ("*": every entry of a mapping or a list). A relative one is
+# taken from the project, as Kedro takes the catalog's paths: the same folder in a notebook kernel or a
+# run started in a subfolder. `~` is the user's home in these and in the catalog's paths (Kedro would
+# have taken `~/photos` as a folder of the project).
+PATH_SETTINGS = (
+    "data.source_dir",
+    "data.sources.*.path",
+    "explain.input_dir",
+    "explain.masks_dir",
+    "evaluate_folder.path",
+    "mask_tiles.images_dir",
+    "mask_tiles.masks_dir",
+    "train.resume_dir",
+    "train.models.*.weights_path",
+    "fetch.raw_dir",
+    "fetch.lock_file",
+)
+# The keys Kedro reads as paths in the catalog (kedro.framework.context's own list).
+CATALOG_PATH_KEYS = ("filename", "filepath", "path")
+
+
+def in_folder(path: str, project: Path) -> str:
+    """`path` with `~` expanded, taken from `project` when relative."""
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else project / expanded)
+
+
+def _anchor(config: Any, keys: list[str], project: Path) -> None:
+    if not keys or not isinstance(config, dict | list):
+        return
+    key, rest = keys[0], keys[1:]
+    if key == "*":
+        children = list(config) if isinstance(config, dict) else list(range(len(config)))
+    else:
+        children = [key] if isinstance(config, dict) and key in config else []
+    for child in children:
+        if rest:
+            _anchor(config[child], rest, project)
+        elif isinstance(config[child], str):
+            config[child] = in_folder(config[child], project)
+
+
+def _expand_home(config: Any) -> None:
+    entries = config.values() if isinstance(config, dict) else config if isinstance(config, list) else ()
+    for entry in entries:
+        _expand_home(entry)
+    if isinstance(config, dict):
+        for key in CATALOG_PATH_KEYS:
+            if isinstance(config.get(key), str) and config[key].startswith("~"):
+                config[key] = str(Path(config[key]).expanduser())
 
 
 def in_project(uri: str, project: Path) -> str:

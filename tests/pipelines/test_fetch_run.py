@@ -85,7 +85,7 @@ def test_fetch_lands_cfd_ready_for_the_command_it_prints_and_a_second_run_does_n
     with logged_lines() as lines:
         run_session(kedro_project, params, pipeline_names=["fetch"])
     assert len(loopback.ranges) == requests, "a second fetch makes no request"
-    assert f"fetch: cfd is already in {Path('data/01_raw/cfd')}; nothing fetched" in lines
+    assert f"fetch: cfd is already in {kedro_project.resolve() / 'data/01_raw/cfd'}; nothing fetched" in lines
 
 
 def test_an_unknown_data_set_stops_the_run_listing_the_known_ones(kedro_project):
