@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 from kedro.io.core import DatasetError, Version
 
 from crack_pipeline.datasets import ImageFolderDataset
+from crack_pipeline.vision.data.image_io import png_bytes
 
 
 def test_round_trip_and_replace(tmp_path):
@@ -33,6 +35,22 @@ def test_a_folder_runs_read_by_path_is_made_again_alike_but_never_replaced_by_ot
         with pytest.raises(DatasetError, match=r"tiles holds other files than this run made \(1 differ"):
             dataset.save(other)
     assert {name: dataset.load().path_of(name).read_bytes() for name in tiles} == tiles
+
+
+def test_the_same_pixels_in_other_bytes_are_made_again_alike(tmp_path):
+    """A Pillow upgrade (another zlib) writes the same tiles in other PNG bytes: not other tiles."""
+    pixels = np.arange(48 * 48, dtype=np.uint8).reshape(48, 48)
+    dataset = ImageFolderDataset(path=str(tmp_path / "tiles"), replace=False)
+    dataset.save({"Positive/a.png": png_bytes(pixels)})
+    other_encoding = png_bytes(pixels, compress_level=1)
+    assert other_encoding != png_bytes(pixels)
+    dataset.save({"Positive/a.png": other_encoding})
+    assert (tmp_path / "tiles/Positive/a.png").read_bytes() == png_bytes(pixels), "the first bytes stay"
+    changed = pixels.copy()
+    changed[0, 0] += 1
+    for other in (png_bytes(changed), png_bytes(np.dstack([pixels] * 3)), b"not an image"):
+        with pytest.raises(DatasetError, match=r"tiles holds other files than this run made \(1 differ"):
+            dataset.save({"Positive/a.png": other})
 
 
 def test_versions_are_never_overwritten(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import io
 import os
 import shutil
 import tempfile
@@ -11,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from PIL import Image
 
 from crack_pipeline.vision.data.folder import Folder
 
@@ -38,7 +40,8 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
     none is ever overwritten. Not versioned: a save replaces the whole folder (for generated data
     that its recorded parameters reproduce exactly), or, with `replace: false`, fails when the
     folder holds other files (for data that later runs read by its path, such as a patch set
-    trained on); the same files again leave it as it is.
+    trained on); the same files again leave it as it is, and so do images of the same pixels in
+    other bytes (another zlib, after a Pillow upgrade, writes other PNG bytes).
 
     Example catalog entry::
 
@@ -131,14 +134,15 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
 
 
 def _refuse_other_files(target: Path, data: Mapping[str, bytes]) -> None:
-    """A `DatasetError` naming `target` when the files it holds are not exactly `data` (byte for byte;
-    hidden and system files a file browser or a NAS adds are not its own, as loading it passes them over)."""
+    """A `DatasetError` naming `target` when the files it holds are not exactly `data` (byte for byte, or
+    pixel for pixel where both are images; hidden and system files a file browser or a NAS adds are not
+    its own, as loading it passes them over)."""
     try:
         held = set(Folder.scan(target).files)
     except FileNotFoundError:  # a folder left empty
         held = set()
     differ = sorted(held ^ data.keys()) + sorted(
-        name for name in held & data.keys() if (target / name).read_bytes() != data[name]
+        name for name in held & data.keys() if not _same_content((target / name).read_bytes(), data[name])
     )
     if differ:
         raise DatasetError(
@@ -146,3 +150,19 @@ def _refuse_other_files(target: Path, data: Mapping[str, bytes]) -> None:
             "and is never replaced: runs may have read it (trained on it). Save under another name, "
             "or delete the folder to make it again."
         )
+
+
+def _same_content(held: bytes, made: bytes) -> bool:
+    if held == made:
+        return True
+    pixels = _pixels(made)
+    return pixels is not None and _pixels(held) == pixels
+
+
+def _pixels(content: bytes) -> tuple[str, tuple[int, int], bytes] | None:
+    """An image's mode, size and decoded pixels; None for what is not an image Pillow reads."""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            return image.mode, image.size, image.tobytes()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
