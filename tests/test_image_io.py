@@ -1,6 +1,7 @@
 """Every kind of bad or unusual image file the ingest promises to handle."""
 
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -57,6 +58,21 @@ def test_16_bit_grey_is_scaled_not_clipped():
     pixels = decode_image(buffer.getvalue()).pixels
     assert pixels[30, 0, 0] == 255
     assert pixels[0, 0, 0] == 128  # a clipping conversion would give 255 here
+
+
+@pytest.mark.parametrize("top", [1.0, 255.0])
+def test_float_grey_is_scaled_by_its_range_and_no_data_is_black(top):
+    """A 0-1 float TIFF was decoded black; NaN (no data) warned and became whatever the cast gave."""
+    values = np.full((40, 40), 0.5 * top, dtype=np.float32)
+    values[0, :3] = [np.nan, np.inf, -np.inf]
+    values[1, 0] = top
+    buffer = io.BytesIO()
+    Image.fromarray(values, mode="F").save(buffer, format="TIFF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grey = decode_image(buffer.getvalue()).pixels[:, :, 0]
+    assert grey[20, 20] == 128 and grey[1, 0] == 255
+    assert list(grey[0, :3]) == [0, 255, 0]
 
 
 def test_rgba_transparency_becomes_white():

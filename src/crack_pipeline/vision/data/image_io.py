@@ -185,7 +185,13 @@ def _to_rgb8(image: Image.Image) -> Image.Image:
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # High bit-depth grey: scale by the format's range, not Pillow's clipping conversion to "L".
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        finite = values[np.isfinite(values)]
+        highest = finite.max(initial=0)
+        if mode.startswith("I;16") or highest > 255:
+            top = 65535.0
+        else:  # float grey is 0-1 by convention; no-data (NaN) is black, +inf white
+            top = 1.0 if mode == "F" and highest <= 1 else 255.0
+        values = np.nan_to_num(values, nan=0.0, posinf=top, neginf=0.0)
         grey = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
     if mode == "P":
