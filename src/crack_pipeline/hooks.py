@@ -10,10 +10,11 @@ import mlflow
 import pandas as pd
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.pipeline import Node
+from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import use_session_config
 from crack_pipeline.run_guard import NothingNewToRetrain, RunLock, close_run_log, open_run_log
+from crack_pipeline.settings_check import check_run_settings
 from crack_pipeline.tracking import (
     champion_version,
     log_evaluation,
@@ -32,6 +33,15 @@ class ActiveConfigHook:
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
         use_session_config(context.config_loader)
+
+
+class SettingsCheckHook:
+    """Checks every setting the run's nodes read before anything starts (`settings_check`): no MLflow run,
+    no lock, no node's work for a typo."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+        check_run_settings(pipeline, catalog.load("parameters"))
 
 
 class MlflowRunStackHook:

@@ -9,18 +9,22 @@ from crack_pipeline.hooks import (
     MlflowRunStackHook,
     MlflowVariantRunHook,
     RetrainGuardHook,
+    SettingsCheckHook,
 )
 
 # Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
 # nothing a user of this project can act on, and they bury the pipeline's own output.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
+# Among hooks of equal priority pluggy calls the last registered first: the settings check before the
+# retrain lock and before any MLflow run.
 HOOKS = (
     ActiveConfigHook(),
     RetrainGuardHook(),
     MlflowRunStackHook(),
     MlflowVariantRunHook(),
     MlflowEvaluationHook(),
+    SettingsCheckHook(),
 )
 
 # A relative local MLflow store lies in the project wherever Kedro starts (config.ProjectConfigLoader).

@@ -33,6 +33,11 @@ from crack_pipeline.vision.settings import settings_from
 logger = logging.getLogger(__name__)
 
 
+def crack_mask_config(explain: dict[str, Any]) -> CrackMaskConfig:
+    """`explain.crack_masks`, checked."""
+    return settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks")
+
+
 def explanation_setup(
     checkpoint: dict[str, Any], explain: dict[str, Any], tiling: dict[str, Any]
 ) -> tuple[dict[str, Any], TilingConfig, dict[str, Any], list[str]]:
@@ -170,7 +175,7 @@ def explain_split(
         masks=read_masks_of(explain_masks, [item.name for item in items]),
         batch_size=explain.get("batch_size", 32),
         tiling=tiles,
-        crack_masks=settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks"),
+        crack_masks=crack_mask_config(explain),
         mm_per_pixel=explain.get("mm_per_pixel"),
         severity_bands=explain.get("severity_bands"),
         device=device,

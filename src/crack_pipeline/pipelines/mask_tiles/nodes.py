@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 SUMMARY_COLUMNS = ["photo", "status", "detail", "crack_tiles", "clean_tiles", "left_out_tiles"]
 
 
+def mask_tile_config(mask_tiles: dict[str, Any]) -> MaskTileConfig:
+    """`mask_tiles.tiling`, checked."""
+    return settings_from(MaskTileConfig, mask_tiles.get("tiling"), "mask_tiles.tiling")
+
+
 def tile_masked_photos(
     masked_photos: Folder, photo_masks: Folder, mask_tiles: dict[str, Any], ingest: dict[str, Any]
 ) -> tuple[dict[str, bytes], pd.DataFrame]:
@@ -41,7 +46,7 @@ def tile_masked_photos(
         The patch set as {relative path: PNG bytes} in ingest's layout, and one summary row per photo
         (a photo without a mask, unreadable, or of another size than its mask is reported and skipped).
     """
-    config = settings_from(MaskTileConfig, mask_tiles.get("tiling"), "mask_tiles.tiling")
+    config = mask_tile_config(mask_tiles)
     limits = ImageLimits(min_side=ingest["min_side"], max_pixels=ingest["max_pixels"])
     photos = [f for f in masked_photos.files if looks_like_image(f)]
     masks = pair_masks(photo_masks, photos)

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from crack_pipeline.pipelines.explain.nodes import explanation_setup, segmenter_to_use
+from crack_pipeline.pipelines.explain.nodes import crack_mask_config, explanation_setup, segmenter_to_use
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import looks_like_image
@@ -40,7 +40,6 @@ from crack_pipeline.vision.explain.survey_contents import (
     noted_contents,
 )
 from crack_pipeline.vision.models.inference import views_of
-from crack_pipeline.vision.settings import settings_from
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ def explain_survey_photos(
     photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
     own_views = views_of(checkpoint)
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
-    masks = settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks")
+    masks = crack_mask_config(explain)
     segmenter = segmenter_to_use(explain, crack_segmenter)
     wanted = _plain_json(
         {

@@ -37,10 +37,8 @@ def generate_synthetic_images(
             "the folders it lists: kedro run --pipelines=from_folder (list the synthetic images, "
             "data/01_raw/synthetic/images, among them to keep them)"
         )
-    settings = dict(synth)
-    workers = settings.pop("workers", None)
-    config = settings_from(SynthConfig, settings, "synth")
-    images, masks = generate(config, workers=workers)
+    config = synth_config(synth)
+    images, masks = generate(config, workers=synth.get("workers"))
     logger.info(
         "synth: %d images (%d with crack masks), %dx%d px, seed %d, difficulty %.2f",
         len(images),
@@ -51,3 +49,8 @@ def generate_synthetic_images(
         config.difficulty,
     )
     return images, masks
+
+
+def synth_config(synth: dict[str, Any]) -> SynthConfig:
+    """`params:synth`, checked (its `workers` is how it is rendered, not what)."""
+    return settings_from(SynthConfig, {k: v for k, v in synth.items() if k != "workers"}, "synth")

@@ -34,7 +34,7 @@ from crack_pipeline.vision.explain.cam_progress import CamProgressConfig, cam_pr
 from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.inference import check_views
 from crack_pipeline.vision.models.precision import Precision
-from crack_pipeline.vision.models.registry import REGISTRY, create_model, get_spec
+from crack_pipeline.vision.models.registry import REGISTRY, ModelSpec, create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.distributed import fit_distributed
@@ -80,6 +80,42 @@ def variant_settings(train: dict[str, Any], variant: dict[str, Any]) -> dict[str
     settings = {**train["defaults"], **overrides}
     settings["augment"] = {**train["defaults"].get("augment", {}), **overrides.get("augment", {})}
     return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantSetup:
+    """A variant's settings, checked: `train.defaults` with its overrides, and what they make."""
+
+    settings: dict[str, Any]
+    config: TrainConfig
+    spec: ModelSpec
+    views: int
+    one_class: OneClassConfig | None  # a one-class model's
+    progress: CamProgressConfig | None  # a classifier's heatmaps through training
+
+
+def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> VariantSetup:
+    """The settings variant `name` trains with, or a `ConfigError` naming a bad one; before a run starts
+    (hooks.SettingsCheckHook) as well as in `train_variant`."""
+    try:
+        views = check_views(train.get("test_time_views", 1), "train.test_time_views")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    settings = variant_settings(train, variant)
+    config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
+    spec = get_spec(variant["architecture"])
+    kind = variant.get("kind", spec.kind)
+    if kind != spec.kind:
+        one_class_architectures = sorted(n for n, other in REGISTRY.items() if other.kind == "one_class")
+        raise ConfigError(
+            f"train.models.{name}.kind: {kind!r}, but architecture {spec.name} is {spec.kind}; "
+            f"one_class architectures: {', '.join(one_class_architectures)}"
+        )
+    if spec.kind == "one_class":
+        one_class = settings_from(OneClassConfig, variant.get("one_class"), f"train.models.{name}.one_class")
+        return VariantSetup(settings, config, spec, views, one_class, None)
+    progress = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
+    return VariantSetup(settings, config, spec, views, None, progress)
 
 
 def initial_model(
@@ -162,21 +198,9 @@ def train_variant(
         The self-describing checkpoint (with its decision threshold, and one for every test-time view
         count), the per-epoch history and its plot.
     """
-    try:
-        views = check_views(train.get("test_time_views", 1), "train.test_time_views")
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    setup = variant_setup(name, variant, train)
+    settings, config, spec, views = setup.settings, setup.config, setup.spec, setup.views
     check_matches(split_tensors, split_manifest)
-    settings = variant_settings(train, variant)
-    config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
-    spec = get_spec(variant["architecture"])
-    kind = variant.get("kind", spec.kind)
-    if kind != spec.kind:
-        one_class_architectures = sorted(n for n, other in REGISTRY.items() if other.kind == "one_class")
-        raise ConfigError(
-            f"train.models.{name}.kind: {kind!r}, but architecture {spec.name} is {spec.kind}; "
-            f"one_class architectures: {', '.join(one_class_architectures)}"
-        )
     torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
     model, pretrained, initialised_from, inherited = initial_model(variant, registered_models, name)
     resume_path = Path(train["resume_dir"]) / f"{name}.pt" if train.get("resume_dir") else None
@@ -185,20 +209,18 @@ def train_variant(
     if mix:
         logger.info("train: %d synthetic patches per class mixed into the training split", mix)
     val = split_tensors["val"]
-    progress, one_class = None, None
-    if spec.kind == "one_class":
+    progress, one_class = None, setup.one_class
+    if one_class is not None:
         if not pretrained:
             raise ConfigError(
                 f"train.models.{name}: a one-class model compares ImageNet features; set `pretrained: true`"
             )
-        one_class = settings_from(OneClassConfig, variant.get("one_class"), f"train.models.{name}.one_class")
         # The split's own clean images: synthetic patches (mix_synthetic) are no site's surface.
         result = fit_patch_memory(model, spec, split_tensors["train"], val, one_class, device)
         # No epochs, rates or augmentation: what it was fitted with is its one_class settings.
         settings = {"one_class": dataclasses.asdict(one_class)}
     else:
-        progress_config = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
-        progress = cam_progress(spec, val, lambda keys: read_masks_of(training_masks, keys), progress_config)
+        progress = cam_progress(spec, val, lambda keys: read_masks_of(training_masks, keys), setup.progress)
         result = fit_distributed(
             model,
             spec,

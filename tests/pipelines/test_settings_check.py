@@ -1,0 +1,28 @@
+"""Settings are checked before a run's first node: a typo in a late stage costs no early stage's work."""
+
+from tests.conftest import kedro, run_session
+
+
+def test_a_typo_in_a_late_stages_settings_stops_the_run_before_any_node_runs(kedro_project):
+    result = kedro(
+        kedro_project,
+        "run",
+        "--params=train.models.small_cnn.training.learning_rate=0.01,explain.crack_masks.foo=1,"
+        "segmenter.steps=many",
+    )
+    assert result.exit_code == 1
+    assert (
+        "Error: bad settings: explain.crack_masks.foo: unknown setting (a typo?); segmenter.steps: Input "
+        "should be a valid integer, unable to parse string as an integer (got 'many'); train.defaults + "
+        "train.models.small_cnn.training.learning_rate: unknown setting (a typo?)"
+    ) in result.output
+    assert not (kedro_project / "data/01_raw/synthetic").exists(), "synth, the first node, never ran"
+
+
+def test_only_the_settings_a_run_reads_are_checked(kedro_project):
+    run_session(
+        kedro_project,
+        {"explain": {"crack_masks": {"foo": 1}}, "synth": {"count_per_class": 2}},
+        pipeline_names=["synth"],
+    )
+    assert len(list((kedro_project / "data/01_raw/synthetic/images/Positive").iterdir())) == 2
