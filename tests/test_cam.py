@@ -11,6 +11,7 @@ from crack_pipeline.vision.explain.quality import randomised_weights_correlation
 from crack_pipeline.vision.models.inference import crack_probabilities
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model
+from crack_pipeline.vision.settings import ConfigError
 from tests.test_training import SPEC
 
 
@@ -157,6 +158,15 @@ def test_unknown_method_and_target():
         CamExplainer(model, "features", SPEC.mean, SPEC.std).explain(
             torch.zeros(1, 3, 32, 32, dtype=torch.uint8), ["pores"]
         )
+
+
+def test_an_unknown_layer_names_the_setting_and_the_layers_there_are():
+    """It was an AttributeError traceback from torch."""
+    with pytest.raises(ConfigError) as caught:
+        CamExplainer(create_model("small_cnn"), "bn2", SPEC.mean, SPEC.std)
+    message = str(caught.value)
+    assert message.startswith("explain.cam_layer: SmallCNN has no layer 'bn2'; its outer layers: features, ")
+    assert "features.6, " in message and "classifier" in message
 
 
 def test_randomised_weights_give_other_heatmaps(trained_checkpoint, cracks):

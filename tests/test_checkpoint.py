@@ -48,8 +48,16 @@ def test_corrupt_file_is_a_clear_error_naming_it(tmp_path):
 def test_a_file_that_would_run_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"payload": torch.nn.Linear(2, 2)}, path)  # a pickled module, not plain tensors
-    with pytest.raises(DatasetError, match="damaged or not a torch checkpoint"):
+    with pytest.raises(DatasetError, match="damaged or not a torch checkpoint") as caught:
         TorchCheckpointDataset(filepath=str(path)).load()
+    # torch's own text advises loading it with weights_only=False or allowing the class: not for a
+    # file one cannot trust
+    message = str(caught.value)
+    assert message.endswith(
+        ": UnpicklingError: holds more than tensors (Unsupported global: GLOBAL "
+        "torch.nn.modules.linear.Linear was not an allowed global by default)"
+    )
+    assert "weights_only" not in message and "safe_globals" not in message
 
 
 def test_a_foreign_checkpoint_is_refused(tmp_path):

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 from torchvision.models import ResNet18_Weights
 
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.registry import (
     REGISTRY,
     PretrainedWeightsMissing,
@@ -56,6 +57,18 @@ def test_missing_torchvision_weights_say_which_file_and_where(tmp_path, monkeypa
         create_model("resnet18", pretrained=True)
     message = str(caught.value)
     assert "resnet18-f37072fd.pth" in message and str(tmp_path / "hub" / "checkpoints") in message
+
+
+def test_damaged_torchvision_weights_say_which_file_and_what_to_do(tmp_path):
+    weights = tmp_path / "resnet18.pth"
+    weights.write_bytes(b"<html>a proxy's error page</html>")
+    with pytest.raises(InputError) as caught:
+        create_model("resnet18", pretrained=True, weights_path=str(weights))
+    message = str(caught.value)
+    assert message.startswith(
+        f"pretrained weights {weights} are damaged or not a torch file (UnpicklingError"
+    )
+    assert "put the file resnet18-f37072fd.pth there again" in message and "weights_only" not in message
 
 
 def test_local_torchvision_weights_are_loaded(tmp_path, monkeypatch):

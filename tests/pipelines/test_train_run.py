@@ -78,10 +78,19 @@ def test_the_champion_is_scored_at_its_own_input_size_after_the_size_changes(ked
 
 def test_evaluate_folder_without_a_champion_says_to_train_first(kedro_project, tmp_path):
     write(tmp_path / "photos", "Positive/a.png", image_bytes())
-    with pytest.raises(DatasetError, match="train and evaluate first"):
+    with pytest.raises(DatasetError, match="train and evaluate first: kedro run .* --pipelines=from_folder"):
         run_session(
             kedro_project,
             {"evaluate_folder": {"path": str(tmp_path / "photos")}},
+            pipeline_names=["evaluate_folder"],
+        )
+    # a variant never trained: the command that trains it alone (`kedro run` trains train.variants)
+    with pytest.raises(
+        DatasetError, match="train it first: kedro run --pipelines=train --namespaces=resnet18"
+    ):
+        run_session(
+            kedro_project,
+            {"evaluate_folder": {"path": str(tmp_path / "photos"), "model": "resnet18"}},
             pipeline_names=["evaluate_folder"],
         )
 

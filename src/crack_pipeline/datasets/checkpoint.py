@@ -12,7 +12,7 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.checkpoint import check_checkpoint
-from crack_pipeline.vision.models.torch_files import save_atomically
+from crack_pipeline.vision.models.torch_files import save_atomically, why_unreadable
 
 
 class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
@@ -48,7 +48,9 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
         except FileNotFoundError:
             raise DatasetError(f"no checkpoint at {path}: train the model first") from None
         except Exception as error:  # a truncated or foreign file: say which, never a raw unpickling trace
-            raise DatasetError(f"checkpoint {path} is damaged or not a torch checkpoint: {error}") from None
+            raise DatasetError(
+                f"checkpoint {path} is damaged or not a torch checkpoint: {why_unreadable(error)}"
+            ) from None
         try:
             self._check(checkpoint, str(path))
         except InputError as error:

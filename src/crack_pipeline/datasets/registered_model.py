@@ -21,6 +21,7 @@ from crack_pipeline.tracking import (
     set_champion,
 )
 from crack_pipeline.vision.models.checkpoint import check_checkpoint
+from crack_pipeline.vision.models.torch_files import why_unreadable
 
 
 def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dict:
@@ -37,8 +38,9 @@ def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dic
         except Exception as error:  # truncated, corrupt or foreign: say which and what to do
             raise DatasetError(
                 f"{where}: its checkpoint ({CHECKPOINT_ARTIFACT} of MLflow run {version.run_id}) "
-                f"is damaged or not a crack_pipeline checkpoint ({type(error).__name__}: {error}). "
-                f"Retrain (kedro run), or make an earlier version the champion: "
+                f"is damaged or not a crack_pipeline checkpoint ({why_unreadable(error)}). "
+                f"Retrain (kedro run, or kedro run --pipelines=from_folder on your data), or make an earlier "
+                f"version the champion: "
                 f"kedro run --pipelines=set_champion --params=champion.version=<N>"
             ) from None
     checkpoint["model_version"] = str(version.version)
@@ -129,11 +131,16 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
         if version is None:
             if self._required:
                 wanted = f"variant {self._variant!r}" if self._variant else f"{self._alias!r} model"
-                or_name = f", or name a trained variant: --params={self._parameter}=<variant>"
+                make = (
+                    f"train it first: kedro run --pipelines=train --namespaces={self._variant}"
+                    if self._variant
+                    else "train and evaluate first: kedro run (the synthetic data), or kedro run "
+                    "--pipelines=from_folder (your folder, or the environment's data sets)"
+                )
+                or_name = f"; or name a trained variant: --params={self._parameter}=<variant>"
                 raise DatasetError(
                     f"the MLflow registry {mlflow.get_registry_uri()} has no {wanted} of "
-                    f"{self._model_name!r} yet: train and evaluate first (kedro run)"
-                    + (or_name if self._parameter else "")
+                    f"{self._model_name!r} yet: {make}" + (or_name if self._parameter else "")
                 )
             return None
         where = f"{self._model_name} version {version.version} ({self._alias or version.tags.get('variant')})"

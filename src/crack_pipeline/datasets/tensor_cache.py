@@ -9,7 +9,7 @@ import torch
 from kedro.io.core import AbstractDataset, DatasetError
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.models.torch_files import save_atomically
+from crack_pipeline.vision.models.torch_files import save_atomically, why_unreadable
 
 
 class TensorCacheDataset(AbstractDataset[dict, dict]):
@@ -36,7 +36,7 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
             ) from None
         except Exception as error:
             raise DatasetError(
-                f"tensor cache {self._filepath} is damaged ({error}); delete it and rerun"
+                f"tensor cache {self._filepath} is damaged ({why_unreadable(error)}); delete it and rerun"
             ) from None
         return {split: ImageTensors(**fields) for split, fields in stored.items()}
 

@@ -124,7 +124,7 @@ def check_matches(tensors: dict[str, ImageTensors], manifest: pd.DataFrame) -> N
         if cached is None or set(cached.paths) != expected:
             raise InputError(
                 f"the decoded images (split_tensors) do not match the current split manifest ({split!r} "
-                f"differs): rebuild them with `kedro run --pipelines=train`"
+                f"differs): rebuild them alone with `kedro run --pipelines=train --nodes=build_split_tensors`"
             )
 
 

@@ -95,7 +95,14 @@ class CamExplainer:
         self.model = self.precision.prepare(model).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
-        layer = self.model.get_submodule(cam_layer)
+        try:
+            layer = self.model.get_submodule(cam_layer)
+        except AttributeError:
+            outer = ", ".join(name for name, _ in self.model.named_modules() if name and name.count(".") < 2)
+            raise ConfigError(
+                f"explain.cam_layer: {type(model).__name__} has no layer {cam_layer!r}; its outer layers: "
+                f"{outer} (a deeper one by its dotted name)"
+            ) from None
         # Registered before the CAM's own hooks, so that they see the float32 leaf.
         self._hook = layer.register_forward_hook(_float_leaf)
         self.method, self.target, self.threshold = method, target, threshold

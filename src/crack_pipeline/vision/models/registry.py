@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.models.torch_files import why_unreadable
 from crack_pipeline.vision.settings import ConfigError
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -90,7 +91,14 @@ def _load_torchvision_weights(model: nn.Module, weights_enum, weights_path: str 
             f"Put the file {weights_enum.url.rsplit('/', 1)[-1]} there (published at {weights_enum.url}), "
             f"or set the variant's `weights_path`, or set `pretrained: false`."
         )
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, or a file of another kind
+        raise InputError(
+            f"pretrained weights {path} are damaged or not a torch file ({why_unreadable(error)}): put the "
+            f"file {weights_enum.url.rsplit('/', 1)[-1]} there again (published at {weights_enum.url})"
+        ) from None
+    model.load_state_dict(weights)
 
 
 def _squeezenet1_1(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:

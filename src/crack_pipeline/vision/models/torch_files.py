@@ -1,4 +1,5 @@
-"""Writing torch files so that a kill mid-write never leaves a half-written file behind."""
+"""Torch files (checkpoints, resume states, decoded splits, weights): written so that a kill mid-write never
+leaves a half-written file behind; why one did not load, in one line."""
 
 from __future__ import annotations
 
@@ -20,3 +21,20 @@ def save_atomically(data: Any, path: Path) -> None:
         os.replace(partial, path)
     finally:
         Path(partial).unlink(missing_ok=True)
+
+
+# torch's message for a file that holds more than tensors wraps the reason in advice for trusted files
+# (load it with `weights_only=False`, file an issue): wrong for a damaged or foreign file.
+_UNPICKLER_REASON = "WeightsUnpickler error:"
+
+
+def why_unreadable(error: Exception) -> str:
+    """The error's kind and its reason, without torch's advice, e.g. `UnpicklingError: holds more than
+    tensors (Unsupported operand 103)` or `RuntimeError: PytorchStreamReader failed reading zip archive`."""
+    text = str(error)
+    if _UNPICKLER_REASON in text:
+        # its first sentence: what follows is how to allow it
+        reason = text.split(_UNPICKLER_REASON, 1)[1].strip().split("\n", 1)[0].split(". ", 1)[0].rstrip(".")
+        text = f"holds more than tensors ({reason})"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.models.torch_files import why_unreadable
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def load_resume(path: Path | None, run_key: str) -> dict | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged resume file costs a restart, never the run
-        logger.warning("ignoring unreadable resume file %s: %s", path, error)
+        logger.warning("ignoring unreadable resume file %s: %s", path, why_unreadable(error))
         return None
     if state.get("key") != run_key:
         logger.info("ignoring resume file %s: written for other settings or data", path)
