@@ -104,12 +104,19 @@ def segmenter() -> dict:
     return untrained_segmenter()
 
 
-def survey_run(checkpoint, site, folder, crack_segmenter, stop_after=None, **explain):
+def survey_run(checkpoint, site, folder, crack_segmenter, stop_after=None, tiling=None, **explain):
     """One run of the survey's first node into `folder` (saved as Kedro would); the saves made."""
     dataset = GrowingFolderDataset(path=str(folder))
     settings = {**EXPLAIN, **explain}
     saves = explain_survey_photos(
-        checkpoint, site, dataset.load(), settings, TILING, INGEST, "cpu", crack_segmenter
+        checkpoint,
+        site,
+        dataset.load(),
+        settings,
+        {**TILING, **(tiling or {})},
+        INGEST,
+        "cpu",
+        crack_segmenter,
     )
     made = []
     for save in islice(saves, stop_after):
@@ -198,8 +205,20 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     # A survey continues only as it began.
     with pytest.raises(InputError, match=r"resumed was started with other settings \(threshold: 0\.5 then"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter, threshold=0.7)
-    with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id': '[0-9a-f]{32}'"):
+    with pytest.raises(InputError, match=r"other settings \(crack_segmenter\.id: '[0-9a-f]{32}' then, '"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", untrained_segmenter())
+    # the one value that differs in a section, not the whole section twice
+    with pytest.raises(InputError, match=r"other settings \(tiling\.overlap: 0\.25 then, 0\.5 now\)"):
+        survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter, tiling={"overlap": 0.5})
+    # Begun with registered version 2, then version 5 became the champion: the way back is named.
+    survey_run({**trained_checkpoint, "model_version": "2"}, site, tmp_path / "v2", segmenter, stop_after=1)
+    with pytest.raises(InputError) as caught:
+        survey_run({**trained_checkpoint, "model_version": "5"}, site, tmp_path / "v2", segmenter)
+    assert "(model_version: '2' then, '5' now)" in str(caught.value)
+    assert str(caught.value).endswith(
+        "Or make the model it began with the champion again: "
+        "kedro run --pipelines=set_champion --params=champion.version=2"
+    )
     with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id'.* then, None now"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", None, segmenter=False)
 

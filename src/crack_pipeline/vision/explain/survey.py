@@ -108,14 +108,33 @@ def check_manifest(found: Mapping[str, Any] | None, wanted: Mapping[str, Any], w
     with other settings, since one survey never mixes models or settings."""
     if found is None:
         return True
-    differ = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
+    differ = _differences(found, wanted)
     if differ:
-        details = "; ".join(f"{key}: {found.get(key)!r} then, {wanted.get(key)!r} now" for key in differ)
+        details = "; ".join(f"{key}: {then!r} then, {now!r} now" for key, then, now in differ)
+        version = found.get("model_version")
+        back = (
+            f" Or make the model it began with the champion again: kedro run --pipelines=set_champion "
+            f"--params=champion.version={version}"
+            if version is not None and version != wanted.get("model_version")
+            else ""
+        )
         raise InputError(
             f"survey {where} was started with other settings ({details}): it continues only as it began. "
-            "Start another survey with --params=explain.survey=<new name>."
+            f"Start another survey with --params=explain.survey=<new name>.{back}"
         )
     return False
+
+
+def _differences(found: Mapping[str, Any], wanted: Mapping[str, Any], prefix: str = "") -> list[tuple]:
+    """(dotted key, then, now) of every setting that differs, down to the one value in a section."""
+    differ = []
+    for key in sorted(set(found) | set(wanted)):
+        then, now = found.get(key), wanted.get(key)
+        if isinstance(then, Mapping) and isinstance(now, Mapping):
+            differ += _differences(then, now, f"{prefix}{key}.")
+        elif then != now:
+            differ.append((f"{prefix}{key}", then, now))
+    return differ
 
 
 def survey_saves(
