@@ -138,7 +138,14 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
     monkeypatch.chdir(project / "notebooks")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     given = {
-        "data": {"source_dir": "~/photos", "sources": [{"domain": "a", "path": "../a"}, {"domain": "b"}]},
+        "data": {
+            "source_dir": "~/photos",
+            "sources": [
+                {"domain": "a", "path": "../a"},
+                {"domain": "b"},
+                {"domain": "c", "path": "~nobody_s/x"},
+            ],
+        },
         "explain": {"input_dir": "/srv/photos"},
         "train": {"models": {"small_cnn": {"weights_path": "weights/small.pt"}}},
     }
@@ -147,7 +154,11 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
     )
     parameters = loader["parameters"]
     assert parameters["data"]["source_dir"] == str(tmp_path / "home/photos")
-    assert parameters["data"]["sources"] == [{"domain": "a", "path": str(project / "../a")}, {"domain": "b"}]
+    assert parameters["data"]["sources"] == [
+        {"domain": "a", "path": str(project / "../a")},
+        {"domain": "b"},
+        {"domain": "c", "path": str(project / "~nobody_s/x")},  # no such user: a folder of that name
+    ]
     assert parameters["explain"]["input_dir"] == "/srv/photos"
     assert parameters["explain"]["masks_dir"] is None
     assert parameters["train"]["models"]["small_cnn"]["weights_path"] == str(project / "weights/small.pt")
@@ -155,3 +166,19 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
     assert parameters["fetch"]["lock_file"] == str(project / "conf/base/fetch.lock.json")
     assert parameters["train"]["models"]["small_cnn"]["architecture"] == "small_cnn", "other settings kept"
     assert loader["catalog"]["raw_images"]["path"] == str(tmp_path / "home/photos")
+
+
+def test_with_a_conf_source_elsewhere_folder_settings_still_lie_in_the_project(tmp_path, monkeypatch):
+    """`kedro run --conf-source=DIR` (a deployment's configuration): Kedro takes the catalog's paths from the
+    project it runs in, and so are the folder settings, not from beside DIR."""
+    import shutil
+
+    from crack_pipeline.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path).resolve()
+    shutil.copytree(project / "conf", tmp_path / "deploy/conf")
+    monkeypatch.chdir(project)
+    loader = CONFIG_LOADER_CLASS(conf_source=str(tmp_path / "deploy/conf"), **CONFIG_LOADER_ARGS)
+    assert loader["parameters"]["train"]["resume_dir"] == str(project / "data/06_models/in_progress")
+    assert loader["parameters"]["fetch"]["raw_dir"] == str(project / "data/01_raw")

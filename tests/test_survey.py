@@ -219,6 +219,12 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
         "Or make the model it began with the champion again: "
         "kedro run --pipelines=set_champion --params=champion.version=2"
     )
+    # A survey of a named variant (explain.model) never reads the champion: no such way back.
+    with pytest.raises(InputError) as caught:
+        survey_run(
+            {**trained_checkpoint, "model_version": "5"}, site, tmp_path / "v2", segmenter, model="cnn"
+        )
+    assert "model_version: '2' then, '5' now" in str(caught.value) and "set_champion" not in str(caught.value)
     with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id'.* then, None now"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", None, segmenter=False)
 

@@ -56,7 +56,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
         config = super().__getitem__(key)
         if self._protocol != "file":
             return config
-        project = Path(self.conf_source).parent.resolve()
+        project = _project_of(Path(self.conf_source))
         if key == "parameters":
             for setting in PATH_SETTINGS:
                 _anchor(config, setting.split("."), project)
@@ -101,8 +101,15 @@ CATALOG_PATH_KEYS = ("filename", "filepath", "path")
 
 def in_folder(path: str, project: Path) -> str:
     """`path` with `~` expanded, taken from `project` when relative."""
-    expanded = Path(path).expanduser()
+    expanded = _home_expanded(path)
     return str(expanded if expanded.is_absolute() else project / expanded)
+
+
+def _home_expanded(path: str) -> Path:
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # no such user, or no home at all: the name as it is, reported missing if so
+        return Path(path)
 
 
 def _anchor(config: Any, keys: list[str], project: Path) -> None:
@@ -127,7 +134,15 @@ def _expand_home(config: Any) -> None:
     if isinstance(config, dict):
         for key in CATALOG_PATH_KEYS:
             if isinstance(config.get(key), str) and config[key].startswith("~"):
-                config[key] = str(Path(config[key]).expanduser())
+                config[key] = str(_home_expanded(config[key]))
+
+
+def _project_of(conf_source: Path) -> Path:
+    """The project Kedro takes the catalog's paths from: the one holding `conf_source`, else (a
+    `--conf-source` elsewhere) the one Kedro was started in, else the folder beside `conf_source`."""
+    return Path(
+        find_kedro_project(conf_source) or find_kedro_project(Path.cwd()) or conf_source.parent
+    ).resolve()
 
 
 def in_project(uri: str, project: Path) -> str:

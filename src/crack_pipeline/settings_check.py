@@ -11,7 +11,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline
 
-from crack_pipeline.pipelines.explain.nodes import crack_mask_config
+from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.pipelines.mask_tiles.nodes import mask_tile_config
 from crack_pipeline.pipelines.synth.nodes import synth_config
 from crack_pipeline.pipelines.train.nodes import variant_setup
@@ -24,7 +24,7 @@ SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "synth": synth_config,
     "segmenter": partial(settings_from, SegmenterConfig, section="segmenter"),
     "tiling": partial(settings_from, TilingConfig, section="tiling"),
-    "explain": crack_mask_config,
+    "explain": check_explain_settings,
     "mask_tiles": mask_tile_config,
 }
 _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace reads its own entry

@@ -18,6 +18,21 @@ def test_a_typo_in_a_late_stages_settings_stops_the_run_before_any_node_runs(ked
     ) in result.output
     assert not (kedro_project / "data/01_raw/synthetic").exists(), "synth, the first node, never ran"
 
+    methods = kedro(kedro_project, "run", "--params=explain.methods=[gradcamm]")
+    assert "Error: bad settings: explain.methods: unknown ['gradcamm']; choose from [" in methods.output
+    one_class = kedro(
+        kedro_project,
+        "run",
+        "--pipelines=train",
+        "--namespaces=patch_memory",
+        "--params=train.models.patch_memory.pretrained=false",
+    )
+    assert (
+        "Error: bad settings: train.models.patch_memory: a one-class model compares ImageNet features; set "
+        "`pretrained: true`"
+    ) in one_class.output
+    assert not (kedro_project / "data/01_raw/synthetic").exists()
+
 
 def test_only_the_settings_a_run_reads_are_checked(kedro_project):
     run_session(

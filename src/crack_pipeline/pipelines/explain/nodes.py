@@ -16,7 +16,8 @@ from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files, image_keys
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain.anomaly import methods_for
+from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for
+from crack_pipeline.vision.explain.cam import METHODS, TARGETS
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
@@ -28,7 +29,7 @@ from crack_pipeline.vision.models.checkpoint import (
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of
 from crack_pipeline.vision.models.registry import get_spec
-from crack_pipeline.vision.settings import settings_from
+from crack_pipeline.vision.settings import ConfigError, settings_from
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,20 @@ logger = logging.getLogger(__name__)
 def crack_mask_config(explain: dict[str, Any]) -> CrackMaskConfig:
     """`explain.crack_masks`, checked."""
     return settings_from(CrackMaskConfig, explain.get("crack_masks") or {}, "explain.crack_masks")
+
+
+def check_explain_settings(explain: dict[str, Any]) -> None:
+    """A `ConfigError` for a bad `explain.methods`, `explain.target` or `explain.crack_masks`, before a run
+    starts (what CamExplainer and the masks would refuse only when the first image is explained)."""
+    unknown = [method for method in explain.get("methods") or [] if method not in {*METHODS, ANOMALY}]
+    if unknown:
+        raise ConfigError(
+            f"explain.methods: unknown {unknown}; choose from {sorted(METHODS)} ({ANOMALY}: a one-class "
+            "model's map, its only one)"
+        )
+    if explain.get("target", "predicted") not in TARGETS:
+        raise ConfigError(f"explain.target must be one of {TARGETS}, got {explain['target']!r}")
+    crack_mask_config(explain)
 
 
 def explanation_setup(

@@ -128,7 +128,7 @@ def explain_survey_photos(
             if MANIFEST in survey_progress.files
             else None
         )
-        if check_manifest(found, wanted, str(survey_progress.root)):
+        if check_manifest(found, wanted, str(survey_progress.root), champion=explain.get("model") is None):
             yield {**progress_saves(checkpoint), MANIFEST: json.dumps(wanted, indent=1).encode()}
         elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):
             yield progress  # a survey begun before its gallery showed them: its model's, added once

@@ -112,6 +112,10 @@ def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> 
             f"one_class architectures: {', '.join(one_class_architectures)}"
         )
     if spec.kind == "one_class":
+        if not variant.get("pretrained") and variant.get("init_from") is None:
+            raise ConfigError(
+                f"train.models.{name}: a one-class model compares ImageNet features; set `pretrained: true`"
+            )
         one_class = settings_from(OneClassConfig, variant.get("one_class"), f"train.models.{name}.one_class")
         return VariantSetup(settings, config, spec, views, one_class, None)
     progress = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
@@ -211,10 +215,6 @@ def train_variant(
     val = split_tensors["val"]
     progress, one_class = None, setup.one_class
     if one_class is not None:
-        if not pretrained:
-            raise ConfigError(
-                f"train.models.{name}: a one-class model compares ImageNet features; set `pretrained: true`"
-            )
         # The split's own clean images: synthetic patches (mix_synthetic) are no site's surface.
         result = fit_patch_memory(model, spec, split_tensors["train"], val, one_class, device)
         # No epochs, rates or augmentation: what it was fitted with is its one_class settings.

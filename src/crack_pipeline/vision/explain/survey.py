@@ -103,9 +103,12 @@ def progress_saves(checkpoint: Mapping[str, Any]) -> dict[str, bytes]:
     return {**pictures, PROGRESS: _json(links)}
 
 
-def check_manifest(found: Mapping[str, Any] | None, wanted: Mapping[str, Any], where: str) -> bool:
+def check_manifest(
+    found: Mapping[str, Any] | None, wanted: Mapping[str, Any], where: str, champion: bool = True
+) -> bool:
     """True when the survey at `where` is new (its manifest still to write); raises when it was started
-    with other settings, since one survey never mixes models or settings."""
+    with other settings, since one survey never mixes models or settings (with `champion`, the survey
+    explains with the champion, so the version it began with may be made the champion again)."""
     if found is None:
         return True
     differ = _differences(found, wanted)
@@ -115,7 +118,7 @@ def check_manifest(found: Mapping[str, Any] | None, wanted: Mapping[str, Any], w
         back = (
             f" Or make the model it began with the champion again: kedro run --pipelines=set_champion "
             f"--params=champion.version={version}"
-            if version is not None and version != wanted.get("model_version")
+            if champion and version is not None and version != wanted.get("model_version")
             else ""
         )
         raise InputError(
