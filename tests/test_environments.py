@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from kedro.io import DatasetError
 
 from crack_pipeline.config import environment_config, in_project, tracking_uri
@@ -182,3 +183,30 @@ def test_with_a_conf_source_elsewhere_folder_settings_still_lie_in_the_project(t
     loader = CONFIG_LOADER_CLASS(conf_source=str(tmp_path / "deploy/conf"), **CONFIG_LOADER_ARGS)
     assert loader["parameters"]["train"]["resume_dir"] == str(project / "data/06_models/in_progress")
     assert loader["parameters"]["fetch"]["raw_dir"] == str(project / "data/01_raw")
+
+
+def test_the_catalog_reads_a_setting_from_the_parameter_files_too_and_params_first(tmp_path, monkeypatch):
+    """`${runtime_params:X}` read only `--params`: `explain.model` set in conf/local/ was ignored by the
+    catalog (the champion explained) while the nodes read it."""
+    from crack_pipeline.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path).resolve()
+    monkeypatch.chdir(project)
+    local = {"explain": {"model": "resnet18", "survey": "bridge_a"}, "data": {"source_dir": "photos"}}
+    (project / "conf/local/parameters_local.yml").write_text(yaml.safe_dump(local))
+
+    def catalog(runtime_params=None):
+        return CONFIG_LOADER_CLASS(
+            conf_source=str(project / "conf"), runtime_params=runtime_params, **CONFIG_LOADER_ARGS
+        )["catalog"]
+
+    from_files = catalog()
+    assert from_files["explain_model"]["variant"] == "resnet18"
+    assert from_files["raw_images"]["path"] == str(project / "photos")
+    assert from_files["survey_gallery"]["path"] == "data/07_model_output/surveys/bridge_a/gallery"
+    given = catalog({"explain": {"model": "small_cnn"}})
+    assert given["explain_model"]["variant"] == "small_cnn" and given["raw_images"]["path"] == str(
+        project / "photos"
+    )
+    assert catalog({"explain": {"model": None}})["explain_model"]["variant"] is None, "--params wins"

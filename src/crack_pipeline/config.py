@@ -12,6 +12,8 @@ from kedro.utils import find_kedro_project
 
 from crack_pipeline.vision.settings import ConfigError
 
+_UNSET = object()  # no such setting
+
 # The config loader of the session being run (set by `ActiveConfigHook`), so that `kedro run --env=X`
 # shapes the pipelines exactly as KEDRO_ENV=X does.
 _session_config: AbstractConfigLoader | None = None
@@ -40,22 +42,35 @@ def environment_parameters(env: str) -> dict:
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
-    """Kedro's OmegaConfigLoader, except that what is named by a relative path lies in the project, beside
-    conf/, wherever Kedro was started (a notebook kernel in notebooks/, a run started in a subfolder):
-    - the folders and files of PATH_SETTINGS in the parameters, `~` expanded there and in the catalog;
-    - a local MLflow store (`sqlite:///mlflow.db`), and the artefacts of an experiment it creates there
-      (`mlruns/`; MLflow puts them under the working directory). Elsewhere the relative path opened an
-      empty store, with no champion. It reads mlflow.yml itself (kedro-mlflow's pattern, which
-      kedro-mlflow keeps when present), so the project's own tools see the store a run uses."""
+    """Kedro's OmegaConfigLoader, except that:
+    - `${runtime_params:X}` in the catalog is the setting X as the run sees it: from `--params`, else from
+      the parameter files (Kedro reads only `--params` there, so `explain: {model: resnet18}` in
+      conf/local/ was ignored by the catalog while the nodes read it);
+    - what is named by a relative path lies in the project (`_project_of`) wherever Kedro was started (a
+      notebook kernel in notebooks/, a run started in a subfolder, a `--conf-source` elsewhere):
+      - the folders and files of PATH_SETTINGS in the parameters, `~` expanded there and in the catalog;
+      - a local MLflow store (`sqlite:///mlflow.db`), and the artefacts of an experiment it creates there
+        (`mlruns/`; MLflow puts them under the working directory). Elsewhere the relative path opened an
+        empty store, with no champion. It reads mlflow.yml itself (kedro-mlflow's pattern, which
+        kedro-mlflow keeps when present), so the project's own tools see the store a run uses."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+        self._run_parameters: dict[str, Any] = {}
+
+    def _get_runtime_value(self, variable: str, default_value: Any = _UNSET) -> Any:
+        found: Any = self._run_parameters
+        for part in variable.strip().split("."):
+            found = found.get(part, _UNSET) if isinstance(found, dict) else _UNSET
+        if found is not _UNSET:
+            return found
+        return super()._get_runtime_value(variable, *(() if default_value is _UNSET else (default_value,)))
 
     def __getitem__(self, key: str) -> dict[str, Any]:
+        if key == "catalog":
+            self._run_parameters = self["parameters"]
         config = super().__getitem__(key)
-        if self._protocol != "file":
-            return config
         project = _project_of(Path(self.conf_source))
         if key == "parameters":
             for setting in PATH_SETTINGS:
@@ -139,10 +154,9 @@ def _expand_home(config: Any) -> None:
 
 def _project_of(conf_source: Path) -> Path:
     """The project Kedro takes the catalog's paths from: the one holding `conf_source`, else (a
-    `--conf-source` elsewhere) the one Kedro was started in, else the folder beside `conf_source`."""
-    return Path(
-        find_kedro_project(conf_source) or find_kedro_project(Path.cwd()) or conf_source.parent
-    ).resolve()
+    `--conf-source` elsewhere, an archive too) the one Kedro was started in, else, as KedroSession, the
+    working directory."""
+    return Path(find_kedro_project(conf_source) or find_kedro_project(Path.cwd()) or Path.cwd()).resolve()
 
 
 def in_project(uri: str, project: Path) -> str:

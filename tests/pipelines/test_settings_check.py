@@ -20,6 +20,10 @@ def test_a_typo_in_a_late_stages_settings_stops_the_run_before_any_node_runs(ked
 
     methods = kedro(kedro_project, "run", "--params=explain.methods=[gradcamm]")
     assert "Error: bad settings: explain.methods: unknown ['gradcamm']; choose from [" in methods.output
+    one_name = kedro(kedro_project, "run", "--params=explain.methods=layercam")
+    assert "Error: bad settings: explain.methods: a list of names, e.g. [layercam], not 'layercam'" in (
+        one_name.output
+    )
     one_class = kedro(
         kedro_project,
         "run",

@@ -42,7 +42,10 @@ def crack_mask_config(explain: dict[str, Any]) -> CrackMaskConfig:
 def check_explain_settings(explain: dict[str, Any]) -> None:
     """A `ConfigError` for a bad `explain.methods`, `explain.target` or `explain.crack_masks`, before a run
     starts (what CamExplainer and the masks would refuse only when the first image is explained)."""
-    unknown = [method for method in explain.get("methods") or [] if method not in {*METHODS, ANOMALY}]
+    methods = explain.get("methods") or []
+    if not isinstance(methods, list) or not all(isinstance(method, str) for method in methods):
+        raise ConfigError(f"explain.methods: a list of names, e.g. [layercam], not {methods!r}")
+    unknown = [method for method in methods if method not in {*METHODS, ANOMALY}]
     if unknown:
         raise ConfigError(
             f"explain.methods: unknown {unknown}; choose from {sorted(METHODS)} ({ANOMALY}: a one-class "
