@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kedro.config import AbstractConfigLoader, OmegaConfigLoader
+from kedro.config import AbstractConfigLoader, MissingConfigException, OmegaConfigLoader
 from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 
@@ -69,7 +69,10 @@ class ProjectConfigLoader(OmegaConfigLoader):
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         if key == "catalog":
-            self._run_parameters = self["parameters"]
+            try:
+                self._run_parameters = self["parameters"]
+            except MissingConfigException:  # a configuration without parameters: --params alone
+                self._run_parameters = {}
         config = super().__getitem__(key)
         project = _project_of(Path(self.conf_source))
         if key == "parameters":
