@@ -246,6 +246,9 @@ def test_training_settings_are_checked_and_named():
         settings_from(TrainConfig, {"epochs": "ten"}, "train")
     with pytest.raises(ConfigError, match=r"train\.optimizer: .*'adamw' or 'adam'"):
         settings_from(TrainConfig, {"optimizer": "sgd"}, "train")
+    # `--params=segmenter=3` or a section written as a list: named, not a TypeError from dict()
+    with pytest.raises(ConfigError, match=r"^bad settings: segmenter: a mapping of settings, not 3$"):
+        settings_from(TrainConfig, 3, "segmenter")
 
 
 def test_balanced_domains_are_drawn_equally_often_whatever_their_size():

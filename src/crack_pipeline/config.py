@@ -59,6 +59,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
         self.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
         self._run_parameters: dict[str, Any] = {}
 
+    # Kedro's resolver of `${runtime_params:X}` (OmegaConfigLoader._get_runtime_value, kedro 1.7).
     def _get_runtime_value(self, variable: str, default_value: Any = _UNSET) -> Any:
         found: Any = self._run_parameters
         for part in variable.strip().split("."):

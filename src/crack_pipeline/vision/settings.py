@@ -29,6 +29,8 @@ class ConfigError(InputError):
 def settings_from(cls: type[T], values: Mapping[str, Any] | None, section: str) -> T:
     """`cls` built from a section of the configuration, or a `ConfigError` naming every bad key as
     `<section>.<key>` and what is wrong with it."""
+    if values is not None and not isinstance(values, Mapping):
+        raise ConfigError(f"bad settings: {section}: a mapping of settings, not {values!r}")
     try:
         return cls(**dict(values or {}))
     except ValidationError as error:
