@@ -210,3 +210,37 @@ def test_the_catalog_reads_a_setting_from_the_parameter_files_too_and_params_fir
         project / "photos"
     )
     assert catalog({"explain": {"model": None}})["explain_model"]["variant"] is None, "--params wins"
+
+
+def test_the_parameter_files_serve_the_catalog_alone_and_params_keep_kedros_guard(tmp_path, monkeypatch):
+    """The files answer `${runtime_params:X}` in the catalog only, never in the parameters themselves (their
+    values would depend on whether the catalog was read first), and a dataset `type` that --params chooses
+    is still refused where Kedro's guard is on (its HTTP server's sessions)."""
+    from omegaconf.errors import InterpolationResolutionError
+
+    from crack_pipeline.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path).resolve()
+    monkeypatch.chdir(project)
+    local = {
+        "evaluate_folder": {"model": "resnet18"},
+        "explain": {"model": "${runtime_params:evaluate_folder.model, null}"},
+    }
+    (project / "conf/local/parameters_local.yml").write_text(yaml.safe_dump(local))
+    loader = CONFIG_LOADER_CLASS(conf_source=str(project / "conf"), **CONFIG_LOADER_ARGS)
+    assert loader["parameters"]["explain"]["model"] is None
+    assert loader["catalog"]["evaluate_folder_model"]["variant"] == "resnet18"
+    assert loader["parameters"]["explain"]["model"] is None, "the same after the catalog was read"
+
+    (project / "conf/local/catalog.yml").write_text(
+        "probe:\n  type: ${runtime_params:probe_type, pandas.CSVDataset}\n"
+    )
+    guarded = CONFIG_LOADER_CLASS(
+        conf_source=str(project / "conf"),
+        runtime_params={"probe_type": "pickle.PickleDataset"},
+        restrict_runtime_params_type_selection=True,
+        **CONFIG_LOADER_ARGS,
+    )
+    with pytest.raises(InterpolationResolutionError):
+        guarded["catalog"]

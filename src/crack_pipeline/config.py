@@ -9,6 +9,7 @@ from typing import Any
 from kedro.config import AbstractConfigLoader, MissingConfigException, OmegaConfigLoader
 from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
+from omegaconf.errors import InterpolationResolutionError
 
 from crack_pipeline.vision.settings import ConfigError
 
@@ -59,8 +60,13 @@ class ProjectConfigLoader(OmegaConfigLoader):
         self.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
         self._run_parameters: dict[str, Any] = {}
 
-    # Kedro's resolver of `${runtime_params:X}` (OmegaConfigLoader._get_runtime_value, kedro 1.7).
+    # Kedro's resolver of `${runtime_params:X}` (OmegaConfigLoader._get_runtime_value, kedro 1.7): its own
+    # lookup of --params first (which keeps its record of what --params chose), then the parameter files.
     def _get_runtime_value(self, variable: str, default_value: Any = _UNSET) -> Any:
+        try:
+            return super()._get_runtime_value(variable)
+        except InterpolationResolutionError:
+            pass
         found: Any = self._run_parameters
         for part in variable.strip().split("."):
             found = found.get(part, _UNSET) if isinstance(found, dict) else _UNSET
@@ -69,12 +75,16 @@ class ProjectConfigLoader(OmegaConfigLoader):
         return super()._get_runtime_value(variable, *(() if default_value is _UNSET else (default_value,)))
 
     def __getitem__(self, key: str) -> dict[str, Any]:
-        if key == "catalog":
+        if key == "catalog":  # the parameters, for the catalog alone: the files never read each other
             try:
                 self._run_parameters = self["parameters"]
             except MissingConfigException:  # a configuration without parameters: --params alone
                 self._run_parameters = {}
-        config = super().__getitem__(key)
+        try:
+            config = super().__getitem__(key)
+        finally:
+            if key == "catalog":
+                self._run_parameters = {}
         project = _project_of(Path(self.conf_source))
         if key == "parameters":
             for setting in PATH_SETTINGS:
