@@ -66,45 +66,54 @@ class ProjectConfigLoader(OmegaConfigLoader):
         try:
             return super()._get_runtime_value(variable)
         except InterpolationResolutionError:
-            pass
-        found: Any = self._run_parameters
-        for part in variable.strip().split("."):
-            found = found.get(part, _UNSET) if isinstance(found, dict) else _UNSET
-        if found is not _UNSET:
-            return found
-        return super()._get_runtime_value(variable, *(() if default_value is _UNSET else (default_value,)))
+            found: Any = self._run_parameters
+            for part in variable.strip().split("."):
+                found = found.get(part, _UNSET) if isinstance(found, dict) else _UNSET
+            if found is not _UNSET:
+                return found
+            if default_value is not _UNSET:
+                return default_value
+            raise
 
     def __getitem__(self, key: str) -> dict[str, Any]:
-        if key == "catalog":  # the parameters, for the catalog alone: the files never read each other
-            try:
-                self._run_parameters = self["parameters"]
-            except MissingConfigException:  # a configuration without parameters: --params alone
-                self._run_parameters = {}
-        try:
-            config = super().__getitem__(key)
-        finally:
-            if key == "catalog":
-                self._run_parameters = {}
-        project = _project_of(Path(self.conf_source))
+        if key == "catalog":
+            return self._catalog()
+        config = super().__getitem__(key)
         if key == "parameters":
+            project = _project_of(Path(self.conf_source))
             for setting in PATH_SETTINGS:
                 _anchor(config, setting.split("."), project)
-        elif key == "catalog":
-            _expand_home(config)
         elif key == "mlflow":
-            server = config.get("server") or {}
-            anchored = False
-            for name in ("mlflow_tracking_uri", "mlflow_registry_uri"):
-                if server.get(name):
-                    uri = in_project(server[name], project)
-                    anchored |= uri != server[name]
-                    server[name] = uri
-            experiment = ((config.get("tracking") or {}).get("experiment") or {}).get(
-                "create_experiment_kwargs"
-            )
-            if anchored and isinstance(experiment, dict) and not experiment.get("artifact_location"):
-                experiment["artifact_location"] = (project / "mlruns").as_posix()
+            _anchor_store(config, _project_of(Path(self.conf_source)))
         return config
+
+    def _catalog(self) -> dict[str, Any]:
+        """The catalog, its `${runtime_params:X}` answered from the parameter files too (set only while the
+        catalog is read: the files never read each other), `~` expanded in its paths."""
+        try:
+            self._run_parameters = self["parameters"]
+        except MissingConfigException:  # a configuration without parameters: --params alone
+            self._run_parameters = {}
+        try:
+            config = super().__getitem__("catalog")
+        finally:
+            self._run_parameters = {}
+        _expand_home(config)
+        return config
+
+
+def _anchor_store(config: dict[str, Any], project: Path) -> None:
+    """mlflow.yml's relative SQLite store, and the artefacts of an experiment it creates, in `project`."""
+    server = config.get("server") or {}
+    anchored = False
+    for name in ("mlflow_tracking_uri", "mlflow_registry_uri"):
+        if server.get(name):
+            uri = in_project(server[name], project)
+            anchored |= uri != server[name]
+            server[name] = uri
+    experiment = ((config.get("tracking") or {}).get("experiment") or {}).get("create_experiment_kwargs")
+    if anchored and isinstance(experiment, dict) and not experiment.get("artifact_location"):
+        experiment["artifact_location"] = (project / "mlruns").as_posix()
 
 
 # The parameters that name a file or folder ("*": every entry of a mapping or a list). A relative one is
@@ -128,7 +137,7 @@ PATH_SETTINGS = (
 CATALOG_PATH_KEYS = ("filename", "filepath", "path")
 
 
-def in_folder(path: str, project: Path) -> str:
+def _in_folder(path: str, project: Path) -> str:
     """`path` with `~` expanded, taken from `project` when relative."""
     expanded = _home_expanded(path)
     return str(expanded if expanded.is_absolute() else project / expanded)
@@ -153,7 +162,7 @@ def _anchor(config: Any, keys: list[str], project: Path) -> None:
         if rest:
             _anchor(config[child], rest, project)
         elif isinstance(config[child], str):
-            config[child] = in_folder(config[child], project)
+            config[child] = _in_folder(config[child], project)
 
 
 def _expand_home(config: Any) -> None:

@@ -17,7 +17,7 @@ from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files, image_keys
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for
-from crack_pipeline.vision.explain.cam import METHODS, TARGETS
+from crack_pipeline.vision.explain.cam import METHODS, check_target
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
@@ -51,8 +51,7 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
             f"explain.methods: unknown {unknown}; choose from {sorted(METHODS)} ({ANOMALY}: a one-class "
             "model's map, its only one)"
         )
-    if explain.get("target", "predicted") not in TARGETS:
-        raise ConfigError(f"explain.target must be one of {TARGETS}, got {explain['target']!r}")
+    check_target(explain.get("target", "predicted"))
     crack_mask_config(explain)
 
 

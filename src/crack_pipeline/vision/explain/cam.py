@@ -43,6 +43,11 @@ METHODS = {
 TARGETS = ("predicted", "crack")  # what explain.target may say; an image's own target may also name a class
 
 
+def check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ConfigError(f"explain.target must be one of {TARGETS}, got {target!r}")
+
+
 def called_class(probability: float, threshold: float) -> int:
     """The class a model calls from its p(crack): crack from the decision threshold on."""
     return CLASS_NAMES.index(CRACK if probability >= threshold else NO_CRACK)
@@ -89,8 +94,7 @@ class CamExplainer:
             raise ConfigError(
                 f"explain.methods: unknown CAM method {method!r}; choose from {sorted(METHODS)}"
             )
-        if target not in TARGETS:
-            raise ConfigError(f"explain.target must be one of {TARGETS}, got {target!r}")
+        check_target(target)
         self.precision = precision or Precision.resolve("auto")
         self.model = self.precision.prepare(model).eval()
         for parameter in self.model.parameters():

@@ -79,7 +79,11 @@ class SmallCNN(nn.Module):
 
 def _torch_hub_file(url: str) -> Path:
     """Where torch's hub keeps a downloaded weights file: $TORCH_HOME/hub/checkpoints/<name>."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / _published_name(url)
+
+
+def _published_name(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
 
 
 def _load_torchvision_weights(model: nn.Module, weights_enum, weights_path: str | None) -> None:
@@ -88,7 +92,7 @@ def _load_torchvision_weights(model: nn.Module, weights_enum, weights_path: str 
     if not path.is_file():
         raise PretrainedWeightsMissing(
             f"pretrained weights for {type(model).__name__} were asked for but {path} does not exist. "
-            f"Put the file {weights_enum.url.rsplit('/', 1)[-1]} there (published at {weights_enum.url}), "
+            f"Put the file {_published_name(weights_enum.url)} there (published at {weights_enum.url}), "
             f"or set the variant's `weights_path`, or set `pretrained: false`."
         )
     try:
@@ -96,7 +100,7 @@ def _load_torchvision_weights(model: nn.Module, weights_enum, weights_path: str 
     except Exception as error:  # truncated, or a file of another kind
         raise InputError(
             f"pretrained weights {path} are damaged or not a torch file ({why_unreadable(error)}): put the "
-            f"file {weights_enum.url.rsplit('/', 1)[-1]} there again (published at {weights_enum.url})"
+            f"file {_published_name(weights_enum.url)} there again (published at {weights_enum.url})"
         ) from None
     model.load_state_dict(weights)
 
