@@ -31,6 +31,9 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
+# The CUDA paths: run where torch sees a GPU, skipped, saying why, elsewhere.
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+
 # Under pytest-xdist, N workers share the cores: one N-th of them each, or torch's threads would contend.
 if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     torch.set_num_threads(max(1, default_workers() // workers))

@@ -21,6 +21,7 @@ from crack_pipeline.vision.explain.crack_segmenter import (
 )
 from crack_pipeline.vision.explain.crack_tracing import crack_probability
 from crack_pipeline.vision.settings import ConfigError, settings_from
+from tests.conftest import needs_gpu
 
 TINY = {"samples": 4, "steps": 3, "crop": 32, "width": 4}
 
@@ -125,7 +126,7 @@ def test_mask_settings_for_the_segmenter_are_checked():
             settings_from(CrackMaskConfig, bad, "explain.crack_masks")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+@needs_gpu
 def test_a_segmenter_trains_and_runs_on_a_gpu(held_out):
     checkpoint = train_segmenter(settings_from(SegmenterConfig, TINY, "segmenter"), "cuda")
     net = load_segmenter(checkpoint, "cuda")

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import copy
+import logging
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -12,16 +16,19 @@ from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models import precision as precisions
 from crack_pipeline.vision.models.device import resolve_device
-from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.precision import Precision, has_native_bf16
+from crack_pipeline.vision.models.registry import create_model
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training import loop as training
-from crack_pipeline.vision.training.distributed import fit_distributed
+from crack_pipeline.vision.training.distributed import fit_distributed, replica_device
 from crack_pipeline.vision.training.replicas import Replicas
+from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
+from tests.conftest import needs_gpu
 from tests.test_training import SPEC, accuracy, config, seeded_model, tiny_split
 
 GPU = torch.cuda.is_available()
-needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine")
 
 
 def test_auto_takes_a_gpu_when_torch_sees_one_else_the_cpu():
@@ -38,6 +45,61 @@ def test_asking_for_a_gpu_where_there_is_none_is_a_clear_error(asked):
         ConfigError, match=rf"device: {asked} asks for a CUDA GPU, but torch .* sees none.*auto or cpu"
     ):
         Precision.resolve("auto", "inference", asked)
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    """torch sees two CUDA GPUs (nothing runs on them: what the device settings resolve to), and TF32 is
+    on, as torch has it by default for cuDNN; both restored after the test."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+@pytest.mark.parametrize("asked", ["auto", "cuda:1"])
+def test_fp32_on_a_gpu_is_fp32_not_tf32(two_gpus, asked):
+    assert resolve_device(asked).type == "cuda"
+    assert not torch.backends.cudnn.allow_tf32, "cuDNN's convolutions in fp32, as on the CPU"
+    assert not torch.backends.cuda.matmul.allow_tf32
+
+
+def test_bf16_is_native_on_a_gpu_from_compute_capability_8_on(monkeypatch):
+    capabilities = {0: (8, 6), 1: (7, 5)}  # an RTX 3090, and a T4, which only emulates bf16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: capabilities[device.index])
+    assert has_native_bf16(torch.device("cuda", 0))
+    assert not has_native_bf16(torch.device("cuda", 1)), "the GPU asked for, not the current one"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_asked_for_where_it_is_emulated_is_warned_of_once(monkeypatch, caplog, native):
+    monkeypatch.setattr(precisions, "cpu_has_native_bf16", lambda: native)
+    precisions._warn_emulated_bf16.cache_clear()
+    with caplog.at_level(logging.WARNING, logger=precisions.__name__):
+        assert {Precision.resolve("bf16", use).name for use in ("scratch", "inference", "cam")} == {"bf16"}
+        Precision.resolve("fp32")
+    warned = [record.getMessage() for record in caplog.records]
+    if native:
+        assert warned == []
+    else:
+        expected = (
+            r"precision: bf16 on cpu, which only emulates it \(cpu .*, native bf16 no\): slower than fp32"
+        )
+        assert len(warned) == 1 and re.match(expected, warned[0]), warned
+
+
+def test_replicas_take_the_gpus_from_the_one_asked_for_on(two_gpus):
+    assert replica_device(torch.device("cuda", 0), 1) == torch.device("cuda", 1)
+    assert replica_device(torch.device("cuda"), 0) == torch.device("cuda", 0)
+    assert replica_device(torch.device("cpu"), 1) == torch.device("cpu")
+    with pytest.raises(
+        ConfigError, match=r"^train.processes: 2 replicas from cuda:1 on, but torch sees 2 GPUs"
+    ):
+        fit_distributed(
+            seeded_model(), SPEC, tiny_split(2, 1), tiny_split(2, 2), config(), 2, device="cuda:1"
+        )
 
 
 def test_replicas_split_every_epoch_exactly_and_evenly():
@@ -108,6 +170,17 @@ def test_a_photo_explained_on_a_gpu_matches_the_cpu(trained_checkpoint, tmp_path
     assert gpu == pytest.approx(cpu, abs=1e-3)
     heatmaps = [np.load(__import__("io").BytesIO(r.files["layercam/00000_deck_heatmap.npy"])) for r in maps]
     assert np.abs(heatmaps[0].astype(float) - heatmaps[1]).max() < 0.02
+
+
+@needs_gpu
+def test_batch_norms_reestimated_on_a_gpu_match_the_cpu():
+    torch.manual_seed(0)
+    on_cpu = create_model("small_cnn").eval()
+    on_gpu = copy.deepcopy(on_cpu).to("cuda")
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    for model in (on_cpu, on_gpu):
+        reestimate_batch_norms(model, images, (0.5,) * 3, (0.5,) * 3)
+    torch.testing.assert_close(on_gpu.features[1].running_var.cpu(), on_cpu.features[1].running_var)
 
 
 @needs_gpu

@@ -24,6 +24,7 @@ from crack_pipeline.vision.training import loop as training
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
 from crack_pipeline.vision.training.schedule import epoch_order
+from tests.conftest import needs_gpu
 
 SPEC = get_spec("small_cnn")
 
@@ -132,18 +133,22 @@ def killed_in_epoch_3(monkeypatch, run) -> None:
     monkeypatch.setattr(training, "train_one_epoch", real_epoch)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_gpu)])
 @pytest.mark.parametrize("schedule", ["constant", "onecycle"])
-def test_a_killed_run_resumes_where_it_stopped(data, tmp_path, monkeypatch, schedule):
+def test_a_killed_run_resumes_where_it_stopped(data, tmp_path, monkeypatch, schedule, device):
+    """Weights, schedule and the random draws (image order, augmentations, dropout: on a GPU, its own
+    generator's) go on as if never stopped."""
     train, val, _ = data
     settings = config(epochs=4, schedule=schedule)
-    uninterrupted = fit(seeded_model(5), SPEC, train, val, settings)
+    uninterrupted = fit(seeded_model(5), SPEC, train, val, settings, device=device)
 
     resume = tmp_path / "small_cnn.pt"
     killed_in_epoch_3(
-        monkeypatch, lambda: fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
+        monkeypatch,
+        lambda: fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume, device=device),
     )
     assert resume.is_file()
-    resumed = fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume)
+    resumed = fit(seeded_model(5), SPEC, train, val, settings, resume_path=resume, device=device)
     assert not resume.exists(), "the resume file is removed once training completes"
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
     for a, b in zip(resumed.history, uninterrupted.history, strict=True):

@@ -17,6 +17,7 @@ from crack_pipeline.pipelines.synth.nodes import synth_config
 from crack_pipeline.pipelines.train.nodes import variant_setup
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.settings import ConfigError, settings_from
 
 # The parameter a node reads (`params:<name>`) -> the check of what it makes of it.
@@ -26,6 +27,7 @@ SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "tiling": partial(settings_from, TilingConfig, section="tiling"),
     "explain": check_explain_settings,
     "mask_tiles": mask_tile_config,
+    "device": lambda device: resolve_device(device or None),  # unset: auto
 }
 _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace reads its own entry
 

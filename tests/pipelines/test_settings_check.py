@@ -8,11 +8,12 @@ def test_a_typo_in_a_late_stages_settings_stops_the_run_before_any_node_runs(ked
         kedro_project,
         "run",
         "--params=train.models.small_cnn.training.learning_rate=0.01,explain.crack_masks.foo=1,"
-        "segmenter.steps=many",
+        "segmenter.steps=many,device=mps",
     )
     assert result.exit_code == 1
     assert (
-        "Error: bad settings: explain.crack_masks.foo: unknown setting (a typo?); segmenter.steps: Input "
+        "Error: bad settings: device must be auto, cpu, cuda or cuda:<index>, got 'mps'; "
+        "explain.crack_masks.foo: unknown setting (a typo?); segmenter.steps: Input "
         "should be a valid integer, unable to parse string as an integer (got 'many'); train.defaults + "
         "train.models.small_cnn.training.learning_rate: unknown setting (a typo?)"
     ) in result.output

@@ -12,7 +12,8 @@ import yaml
 from kedro.io.core import DatasetError
 
 from crack_pipeline.datasets import TorchCheckpointDataset
-from tests.conftest import TINY_SYNTH, image_bytes, run_session, use_tiny_training, write
+from crack_pipeline.pipelines.train import nodes as train_nodes
+from tests.conftest import TINY_SYNTH, image_bytes, needs_gpu, run_session, use_tiny_training, write
 
 
 def versions(project: Path, relative: str) -> list[Path]:
@@ -164,3 +165,25 @@ def test_a_one_class_variant_is_fitted_on_clean_images_registered_evaluated_and_
         run_session(
             kedro_project, {**TINY_SYNTH, **wrong}, pipeline_names=["train"], namespaces=["small_cnn_b"]
         )
+
+
+@needs_gpu
+def test_a_variant_trained_on_a_gpu_is_tested_there(kedro_project, monkeypatch):
+    """Its test metrics come from the GPU it trained on, in its precision, as the evaluate pipeline's do,
+    not from the CPU that fit hands the model back on; its checkpoint's weights are on the CPU."""
+    tested_on = []
+    evaluate = train_nodes.evaluate
+
+    def spied(model, data, spec, precision, criterion):
+        tested_on.append((next(model.parameters()).device.type, precision.device.type))
+        return evaluate(model, data, spec, precision, criterion)
+
+    monkeypatch.setattr(train_nodes, "evaluate", spied)
+    use_tiny_training(kedro_project, variants=("small_cnn",), epochs=1)
+    run_session(kedro_project, {**TINY_SYNTH, "device": "cuda"}, to_nodes=["small_cnn.train_variant"])
+    assert tested_on == [("cuda", "cuda")]
+    (saved,) = versions(kedro_project, "data/06_models/small_cnn/checkpoint.pt")
+    checkpoint = TorchCheckpointDataset(filepath=str(saved)).load()
+    assert checkpoint["test_metrics"] and all(
+        w.device.type == "cpu" for w in checkpoint["state_dict"].values()
+    )

@@ -32,6 +32,7 @@ from crack_pipeline.vision.evaluation.metrics import (
 from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.cam_progress import CamProgressConfig, cam_progress
 from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
+from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.inference import check_views
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import REGISTRY, ModelSpec, create_model, get_spec
@@ -236,7 +237,11 @@ def train_variant(
     test = split_tensors.get("test")
     test_metrics = {}
     if test is not None and len(test):
-        metrics = evaluate(result.model, test, spec, Precision(result.precision), torch.nn.CrossEntropyLoss())
+        on_device = Precision(result.precision, resolve_device(device))  # fit hands the model back on the CPU
+        metrics = evaluate(
+            on_device.prepare(result.model), test, spec, on_device, torch.nn.CrossEntropyLoss()
+        )
+        result.model.cpu()
         test_metrics = {f"test_{k}": v for k, v in metrics.items()}
     logger.info("train: %s best epoch %d %s %s", name, result.best_epoch, result.best_metrics, test_metrics)
     checkpoint = make_checkpoint(

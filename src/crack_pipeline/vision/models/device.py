@@ -17,7 +17,7 @@ def resolve_device(requested: str | torch.device | None = "auto") -> torch.devic
         return requested
     text = str(requested or "auto").strip().lower()
     if text == "auto":
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        return _without_tf32(torch.device("cuda")) if torch.cuda.is_available() else torch.device("cpu")
     if text == "cpu":
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", text)
@@ -32,4 +32,12 @@ def resolve_device(requested: str | torch.device | None = "auto") -> torch.devic
     index = int(match[1] or 0)
     if index >= torch.cuda.device_count():
         raise ConfigError(f"device: {requested}, but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
-    return torch.device("cuda", index)
+    return _without_tf32(torch.device("cuda", index))
+
+
+def _without_tf32(gpu: torch.device) -> torch.device:
+    """`gpu`, once fp32 there is fp32: cuDNN's convolutions run in TF32 by default (a 10-bit mantissa, from
+    Ampere on), which moves p(crack), heatmaps and thresholds from the CPU's by about 1e-3."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return gpu

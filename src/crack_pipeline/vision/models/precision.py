@@ -3,18 +3,22 @@
 `auto` is decided per use, not per machine alone: what the user sees (accuracy, heatmaps, crack maps) must
 not depend on which CPU or GPU computed it, so `auto` picks bf16 only for the uses in `AUTO_BF16_USES`,
 where `bench/precision.py` measured bf16 to match fp32, and only on a device that computes bf16 natively
-(as torch reports it: AVX-512 BF16 or AMX on a CPU, `torch.cuda.is_bf16_supported()` on a GPU).
+(as torch reports it: AVX-512 BF16 or AMX on a CPU, compute capability 8.0 (Ampere) or later on a GPU).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 from dataclasses import dataclass, field
 
 import torch
 
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.settings import ConfigError
+
+logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # What a model is being run for: training from random weights, fine-tuning pretrained weights, forward
@@ -38,14 +42,27 @@ def cpu_has_native_bf16() -> bool:
 
 
 def has_native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 natively. On a GPU, that GPU's own (not the current one's) compute
+    capability: `torch.cuda.is_bf16_supported()` also counts the emulation of a T4 or V100."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.get_device_capability(device) >= (8, 0)
     return cpu_has_native_bf16()
 
 
 def describe_cpu() -> str:
     """One line for benchmark output: the capability torch uses and whether bf16 is native."""
     return f"cpu {cpu_capability()}, native bf16 {'yes' if cpu_has_native_bf16() else 'no'}"
+
+
+@functools.cache
+def _warn_emulated_bf16(device: torch.device) -> None:
+    """Once per device and process: a run resolves its precision for every model and use."""
+    logger.warning(
+        "precision: bf16 on %s, which only emulates it (%s): slower than fp32 there; "
+        "use precision: auto or fp32",
+        device,
+        describe_cpu() if device.type == "cpu" else "compute capability below 8.0",
+    )
 
 
 # Pixels of the images a CPU forward pass takes at once: 6 at 224 px (Precision.images_per_pass).
@@ -71,6 +88,8 @@ class Precision:
         device = resolve_device(device)
         if requested == "auto":
             requested = "bf16" if use in AUTO_BF16_USES and has_native_bf16(device) else "fp32"
+        elif requested == "bf16" and not has_native_bf16(device):
+            _warn_emulated_bf16(device)
         return cls(requested, device)
 
     # NHWC in both: oneDNN's bf16 kernels need it, and even in fp32 on an AVX2-only CPU it trained

@@ -43,8 +43,8 @@ def fit_distributed(
 ) -> FitResult:
     """`fit` on `processes` replicas (one process: `fit` itself); `after_epoch` as `fit` takes it, run by
     every replica (a module-level function: replicas unpickle it); `observe_epoch` with one process only.
-    On a GPU device each replica takes one GPU, so there must be as many; on the CPU the cores are shared
-    among them."""
+    On a GPU device each replica takes one GPU, from the one asked for on (`cuda:1` with 2 processes:
+    GPUs 1 and 2), so there must be as many; on the CPU the cores are shared among them."""
     device = resolve_device(device)
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigError(f"train.processes must be a whole number of at least 1, got {processes!r}")
@@ -66,9 +66,10 @@ def fit_distributed(
         logger.warning(
             "train.processes: %d replicas, so epochs are not observed (cam_progress is off)", processes
         )
-    if device.type == "cuda" and processes > torch.cuda.device_count():
+    if device.type == "cuda" and (device.index or 0) + processes > torch.cuda.device_count():
         raise ConfigError(
-            f"train.processes: {processes} replicas, but torch sees {torch.cuda.device_count()} GPUs"
+            f"train.processes: {processes} replicas from {device} on, but torch sees "
+            f"{torch.cuda.device_count()} GPUs"
         )
     launch = LaunchConfig(
         min_nodes=1,
@@ -84,9 +85,17 @@ def fit_distributed(
     logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
     # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
     results = elastic_launch(launch, _replica)(
-        model, spec.name, train, val, config, resume_path, pretrained, device.type, after_epoch
+        model, spec.name, train, val, config, resume_path, pretrained, device, after_epoch
     )
     return results[0]
+
+
+def replica_device(device: torch.device, local_rank: int) -> torch.device:
+    """The device of replica `local_rank` when the run asked for `device`: the CPU, or the GPU that many
+    after the one asked for (resolved in the replica's own process, which holds its own torch settings)."""
+    if device.type != "cuda":
+        return torch.device("cpu")
+    return resolve_device(f"cuda:{(device.index or 0) + local_rank}")
 
 
 def _backend(device: torch.device) -> str:
@@ -101,17 +110,16 @@ def _replica(
     config: TrainConfig,
     resume_path: Path | None,
     pretrained: bool,
-    device_type: str,
+    device: torch.device,
     after_epoch: Callable[[nn.Module, int], bool] | None,
 ) -> FitResult | None:
     """One replica, in its own process: its rank from the launcher's environment, its device, its share of
     the cores; the first returns its result."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    if device_type == "cuda":
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    device = replica_device(device, int(os.environ["LOCAL_RANK"]))
+    if device.type == "cuda":
         torch.cuda.set_device(device)
     else:
-        device = torch.device("cpu")
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     dist.init_process_group(_backend(device))
     try:

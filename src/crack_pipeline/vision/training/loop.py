@@ -31,7 +31,7 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.head_stage import train_head_on_features
 from crack_pipeline.vision.training.observer import EpochObserver
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
-from crack_pipeline.vision.training.resume import data_key, load_resume
+from crack_pipeline.vision.training.resume import continue_dropout_draws, data_key, dropout_draws, load_resume
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def _fit(
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         randomness.order.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])  # dropout draws continue exactly where they stopped
+        continue_dropout_draws(state, precision.device)
         history, best_loss, best_epoch = state["history"], state["best_loss"], state["best_epoch"]
         best_state, stale = state["best_state"], state["stale"]
         train_seconds, trained_images = state["train_seconds"], state["trained_images"]
@@ -263,7 +263,7 @@ def _fit(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else {},
                     "generator": randomness.order.get_state(),
-                    "torch_rng": torch.get_rng_state(),
+                    **dropout_draws(precision.device),
                     "history": history,
                     "best_loss": best_loss,
                     "best_epoch": best_epoch,

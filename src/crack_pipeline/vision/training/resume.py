@@ -34,3 +34,19 @@ def load_resume(path: Path | None, run_key: str) -> dict | None:
         logger.info("ignoring resume file %s: written for other settings or data", path)
         return None
     return state
+
+
+def dropout_draws(device: torch.device) -> dict[str, torch.Tensor]:
+    """Where dropout's random draws stand, for a resume state: the CPU's generator and, on a GPU, the
+    GPU's own, which dropout draws from there."""
+    state = {"torch_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["gpu_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def continue_dropout_draws(state: dict, device: torch.device) -> None:
+    """Dropout draws continue exactly where a resume state's stopped (on a GPU, from a state saved on one)."""
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and "gpu_rng" in state:
+        torch.cuda.set_rng_state(state["gpu_rng"], device)

@@ -32,8 +32,9 @@ def reestimate_batch_norms(model: nn.Module, images: torch.Tensor, mean, std, ba
         norm.momentum = None  # a cumulative average over every batch, not an exponential one
         norm.train()  # ...only the batch norms collect statistics
     normalise = normalizer(mean, std)
+    device = next(model.parameters()).device  # a model on a GPU takes its batches there
     for start in range(0, len(images), batch_size):
-        model(normalise(images[start : start + batch_size].float().div_(255)))
+        model(normalise(images[start : start + batch_size].float().div_(255)).to(device))
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
     model.eval()
