@@ -73,6 +73,55 @@ def test_blur_softens_edges_noise_adds_grain_jpeg_adds_artefacts():
         AugmentConfig(jpeg=100)
 
 
+def test_mirrors_and_quarter_turns_are_exact_and_drawn_per_image():
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    original = images.float() / 255
+    mirrored = run(images, hflip=True)
+    flipped = [torch.equal(mirrored[i], original[i].flip(2)) for i in range(16)]
+    assert all(flipped[i] or torch.equal(mirrored[i], original[i]) for i in range(16))
+    assert 0 < sum(flipped) < 16, "some images mirrored, others not"
+    turned = run(images, seed=1, rot90=True)
+    turns = [
+        [k for k in range(4) if torch.equal(turned[i], torch.rot90(original[i], k, dims=(1, 2)))]
+        for i in range(16)
+    ]
+    assert all(len(k) == 1 for k in turns), "each image turned a whole number of quarters"
+    assert len({k for (k,) in turns}) > 1, "not all by the same"
+
+
+def test_a_shift_moves_each_image_by_at_most_translate_pixels():
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    original = images.float() / 255
+    shifted = run(images, translate=5)
+    moves = []
+    for i in range(16):
+        inner = shifted[i, :, 5:27, 5:27]  # the pixels no border reflection reaches
+        found = [
+            (dy - 5, dx - 5)
+            for dy in range(11)
+            for dx in range(11)
+            if torch.equal(inner, original[i, :, dy : dy + 22, dx : dx + 22])
+        ]
+        assert found, f"image {i} is not the original moved by up to 5 px"
+        moves.append(found[0])
+    assert len(set(moves)) > 1 and any(move != (0, 0) for move in moves)
+
+
+def test_brightness_and_contrast_are_an_affine_change_of_each_image():
+    images = torch.randint(64, 192, (16, 3, 32, 32), dtype=torch.uint8)  # no clipping at +-0.1
+    original = (images.float() / 255).flatten(1)
+    changed = run(images, brightness=0.1, contrast=0.1).flatten(1)
+    gains, offsets = [], []
+    for before, after in zip(original, changed, strict=True):
+        design = torch.stack([before, torch.ones_like(before)], dim=1)
+        gain, offset = torch.linalg.lstsq(design, after[:, None]).solution.flatten()
+        torch.testing.assert_close(design @ torch.stack([gain, offset]), after, atol=1e-5, rtol=0)
+        gains.append(float(gain))
+        offsets.append(float(offset + (gain - 1) * before.mean()))  # the shift of the mean
+    assert all(0.9 - 1e-5 <= g <= 1.1 + 1e-5 for g in gains) and np.std(gains) > 0.01, "contrast +-10 %"
+    assert all(abs(o) <= 0.1 + 1e-5 for o in offsets) and np.std(offsets) > 0.01, "brightness +-0.1"
+
+
 def test_colour_and_illumination_jitter():
     image = torch.full((16, 3, 32, 32), 128, dtype=torch.uint8)
     tinted = run(image, colour=0.2)

@@ -28,17 +28,22 @@ def cracks():
 )
 def test_every_method_gives_one_normalised_heatmap_per_image(trained, cracks, method):
     images, _ = cracks
-    explainer = CamExplainer(
-        trained, SPEC.cam_layer, SPEC.mean, SPEC.std, method=method, precision=Precision("fp32")
-    )
-    result = explainer.explain(images[:4])
-    explainer.close()
-    assert result.heatmaps.shape == (4, 96, 96) and result.heatmaps.dtype == np.float32
-    assert result.heatmaps.min() >= 0 and result.heatmaps.max() <= 1 + 1e-6
-    assert (
-        result.probabilities.shape == (4,)
-        and ((result.probabilities >= 0) & (result.probabilities <= 1)).all()
-    )
+
+    def heatmaps_of(name: str) -> np.ndarray:
+        explainer = CamExplainer(
+            trained, SPEC.cam_layer, SPEC.mean, SPEC.std, method=name, precision=Precision("fp32")
+        )
+        result = explainer.explain(images[:4])
+        explainer.close()
+        assert result.heatmaps.shape == (4, 96, 96) and result.heatmaps.dtype == np.float32
+        assert result.heatmaps.min() >= 0 and result.heatmaps.max() <= 1 + 1e-6
+        expected = crack_probabilities(trained, images[:4], SPEC.mean, SPEC.std, Precision("fp32"))
+        np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5, atol=1e-6)
+        return result.heatmaps
+
+    heatmaps = heatmaps_of(method)
+    if method != "gradcam":  # each name runs its own method, not another's
+        assert np.abs(heatmaps - heatmaps_of("gradcam")).max() > 0.05
 
 
 def test_score_cam_is_available_by_name():

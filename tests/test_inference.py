@@ -1,5 +1,6 @@
 """Inference models: batch norms folded away without changing a single prediction."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -7,6 +8,7 @@ from torch import nn
 from crack_pipeline.vision.models.inference import (
     crack_probabilities_and_features,
     fold_batch_norms,
+    normalizer,
     predict_logits,
 )
 from crack_pipeline.vision.models.precision import Precision
@@ -70,3 +72,7 @@ def test_a_head_that_sees_a_feature_map_gives_its_average_as_the_features():
         model, spec.head, images, spec.mean, spec.std, Precision("fp32")
     )
     assert features.shape == (2, 512), "one number per channel, not a flattened map"
+    with torch.no_grad():
+        normalised = normalizer(spec.mean, spec.std)(images.float() / 255)
+        seen = model.features(normalised)  # what its classifier sees: 512 x H x W
+    np.testing.assert_allclose(features, seen.mean(dim=(2, 3)).numpy(), rtol=1e-4, atol=1e-5)

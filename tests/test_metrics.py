@@ -48,7 +48,8 @@ def test_expected_calibration_error_is_computed_on_the_reliability_plots_bins():
     from sklearn.calibration import calibration_curve
 
     sk_observed, sk_predicted = calibration_curve(y, p, n_bins=10)
-    np.testing.assert_allclose(sk_observed, observed) and np.testing.assert_allclose(sk_predicted, predicted)
+    np.testing.assert_allclose(sk_observed, observed)
+    np.testing.assert_allclose(sk_predicted, predicted)
 
 
 def test_one_class_gives_undefined_not_a_number():

@@ -5,6 +5,7 @@ import numpy as np
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.rendering import gallery_html, overlay
 from crack_pipeline.vision.explain.tiling import resize_heatmap
+from crack_pipeline.vision.figures import jet
 
 NASTY = '<script>alert("x")</script> & <img src=x onerror=alert(1)>.jpg'
 
@@ -46,6 +47,10 @@ def test_overlay_and_resize():
     assert heatmap.shape == (30, 40) and heatmap.min() >= 0 and heatmap.max() <= 1
     picture = overlay(image, heatmap)
     assert picture.shape == (30, 40, 3) and picture.dtype == np.uint8
+    # The jet colours at alpha 0.5, rounded half up: (128 + jet) / 2, pixel for pixel.
+    blended = (image.astype(int) + jet(heatmap).astype(int) + 1) // 2
+    np.testing.assert_array_equal(picture, blended)
+    assert not np.array_equal(overlay(image, np.zeros((30, 40))), overlay(image, np.ones((30, 40))))
 
 
 def test_a_crack_outline_is_drawn_as_on_the_whole_image():

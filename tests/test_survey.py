@@ -360,6 +360,20 @@ def test_a_survey_needs_a_folder_of_photos(trained_checkpoint, tmp_path):
         next(explain_survey_photos(trained_checkpoint, None, dataset.load(), EXPLAIN, TILING, INGEST))
 
 
+def test_a_survey_gives_freed_memory_back_after_every_photo(
+    trained_checkpoint, site, segmenter, tmp_path, monkeypatch
+):
+    """Released once each photo's record is saved, so a survey of thousands of photos stays flat."""
+    saved_before_release = []
+    monkeypatch.setattr(
+        survey,
+        "release_freed_memory",
+        lambda: saved_before_release.append(len(list((tmp_path / RECORDS).glob("*.json")))),
+    )
+    survey_run(trained_checkpoint, site, tmp_path, segmenter)
+    assert saved_before_release == [1, 2, 3, 4, 5], "after each of the 5 readable photos, once saved"
+
+
 def _resident_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
