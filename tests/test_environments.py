@@ -10,7 +10,7 @@ import pytest
 import yaml
 from kedro.io import DatasetError
 
-from crack_pipeline.config import environment_config, in_project, tracking_uri
+from crack_pipeline.config import environment_config, in_project, tracking_uri, variant_names
 from crack_pipeline.datasets import ImageFolderDataset
 from tests.conftest import PROJECT_ROOT
 
@@ -244,3 +244,12 @@ def test_the_parameter_files_serve_the_catalog_alone_and_params_keep_kedros_guar
     )
     with pytest.raises(InterpolationResolutionError):
         guarded["catalog"]
+
+
+def test_the_projects_settings_are_read_from_outside_any_project(tmp_path, monkeypatch):
+    """What an Airflow worker started in /tmp does when it builds the retrain pipeline: the variants and
+    the MLflow store are this project's, not a missing `/tmp/conf`."""
+    monkeypatch.chdir(tmp_path)
+    base = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_train.yml").read_text())["train"]
+    assert variant_names() == base["variants"]
+    assert tracking_uri("local") == f"sqlite:///{PROJECT_ROOT.as_posix()}/mlflow.db"

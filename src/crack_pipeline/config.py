@@ -209,7 +209,10 @@ def tracking_uri(env: str) -> str:
 
 
 def _conf_source() -> Path:
-    return Path(find_kedro_project(Path.cwd()) or Path.cwd()) / settings.CONF_SOURCE
+    """conf/ of the project the working directory is in, else of the one this package runs from (an
+    Airflow worker, a script started elsewhere)."""
+    project = find_kedro_project(Path.cwd()) or find_kedro_project(Path(__file__).resolve().parent)
+    return Path(project or Path.cwd()) / settings.CONF_SOURCE
 
 
 def model_names() -> list[str]:
