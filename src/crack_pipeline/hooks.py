@@ -175,21 +175,20 @@ class RetrainGuardHook:
         logger.info("retrain %s started; lock %s", run_params["run_id"], lock.path)
 
     @hook_impl
-    def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
-        """Ends the run, successfully and with everything released, when the data hold nothing new: no
-        later node runs, and a process that goes on (a test, an Airflow worker) finds no lock held and
-        no MLflow run left open."""
-        decision = outputs.get("retrain_decision")
-        if self._lock is None or decision is None or decision["retrain"]:
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        """Ends the run, successfully and with everything released, once the decision (`data`) that the
+        data hold nothing new is saved, its file saying why: no later node runs, and a process that goes
+        on (a test, an Airflow worker) finds no lock held and no MLflow run left open."""
+        if self._lock is None or dataset_name != "retrain_decision" or data["retrain"]:
             return
-        logger.info(decision["message"])
+        logger.info(data["message"])
         if mlflow.active_run() is not None:
             mlflow.set_tag("retrain", "nothing new")
         while mlflow.active_run() is not None:
             mlflow.end_run()
         logger.info("retrain finished: nothing new")
         self._release()
-        raise NothingNewToRetrain(decision["message"])
+        raise NothingNewToRetrain(data["message"])
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:

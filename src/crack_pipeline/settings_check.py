@@ -13,6 +13,7 @@ from kedro.pipeline import Pipeline
 
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.pipelines.mask_tiles.nodes import mask_tile_config
+from crack_pipeline.pipelines.retrain.nodes import retrain_config
 from crack_pipeline.pipelines.synth.nodes import synth_config
 from crack_pipeline.pipelines.train.nodes import variant_setup
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
@@ -27,6 +28,7 @@ SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "tiling": partial(settings_from, TilingConfig, section="tiling"),
     "explain": check_explain_settings,
     "mask_tiles": mask_tile_config,
+    "retrain": retrain_config,
     "device": lambda device: resolve_device(device or None),  # unset: auto
 }
 _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace reads its own entry

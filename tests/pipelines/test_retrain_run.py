@@ -3,6 +3,7 @@ log file, the split it makes and what it leaves in the catalog and the model reg
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -82,6 +83,10 @@ def test_retrain_trains_once_then_finds_nothing_new_then_keeps_the_test_split(pr
     again, lines = retrain(project)
     assert again.exit_code == 0, again.output
     assert any(line.startswith("retrain: nothing new - the 20 images") for line in lines)
+    decisions = versions(project, "data/08_reporting/retrain_decision.json")
+    assert len(decisions) == 2, "the decision not to train is saved too"
+    decided = json.loads((decisions[-1] / "retrain_decision.json").read_text())
+    assert not decided["retrain"] and decided["message"].startswith("retrain: nothing new - the 20 images")
     assert len(versions(project, "data/06_models/small_cnn/checkpoint.pt")) == 1, "nothing trained"
     segmenters = versions(project, "data/06_models/crack_segmenter/segmenter.pt")
     assert len(segmenters) == 1, "the crack segmenter neither trained nor saved again either"

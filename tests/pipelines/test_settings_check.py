@@ -38,6 +38,17 @@ def test_a_typo_in_a_late_stages_settings_stops_the_run_before_any_node_runs(ked
     ) in one_class.output
     assert not (kedro_project / "data/01_raw/synthetic").exists()
 
+    retrain = kedro(kedro_project, "run", "--pipelines=retrain", "--params=retrain.forse=true")
+    assert "Error: bad settings: retrain.forse: unknown setting (a typo?)" in retrain.output
+    assert not (kedro_project / "data/retrain.lock").exists(), "stopped before taking the retrain lock"
+
+
+def test_a_pipeline_name_that_is_none_is_named_with_those_there_are(kedro_project):
+    result = kedro(kedro_project, "run", "--pipelines=retrian")
+    assert result.exit_code == 1
+    assert "Error: --pipelines: no pipeline 'retrian'; the project's: evaluate, " in result.output
+    assert ", retrain, " in result.output and "Traceback" not in result.output
+
 
 def test_only_the_settings_a_run_reads_are_checked(kedro_project):
     run_session(

@@ -13,8 +13,20 @@ from crack_pipeline.pipelines.split.nodes import split_counts, split_manifest_of
 from crack_pipeline.provenance import data_fingerprint, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.splitting import extend_split
+from crack_pipeline.vision.settings import settings_dataclass, settings_from
 
 logger = logging.getLogger(__name__)
+
+
+@settings_dataclass
+class RetrainConfig:
+    force: bool = False  # train even on the data the champion was trained on
+    explain_sample: int = 16  # test images explained with the new champion
+
+
+def retrain_config(retrain: dict[str, Any] | None) -> RetrainConfig:
+    """`retrain`, checked."""
+    return settings_from(RetrainConfig, retrain, "retrain")
 
 
 def check_for_new_data(
@@ -54,7 +66,7 @@ def check_for_new_data(
         "champion_data_fingerprint": trained_on,
         "champion_split_fingerprint": champion["split_fingerprint"] if champion else None,
         "last_decision_data_fingerprint": judged_on,
-        "force": bool(retrain.get("force", False)),
+        "force": retrain_config(retrain).force,
         "retrain": True,
     }
     if trained_on is None:
@@ -180,7 +192,7 @@ def explain_sample(
     crack_segmenter: dict[str, Any] | None = None,
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The `explain` node on `retrain.explain_sample` images of the new test split."""
-    settings = {**explain, "max_images": retrain["explain_sample"]}
+    settings = {**explain, "max_images": retrain_config(retrain).explain_sample}
     return explain_split(
         checkpoint,
         split_manifest,
