@@ -16,10 +16,17 @@ from kedro.framework.cli.project import run as kedro_run
 from kedro.io.core import DatasetError
 from kedro.validation.exceptions import ParameterValidationError
 
-from crack_pipeline.run_guard import RunLocked
+from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
 from crack_pipeline.vision.errors import InputError
 
-USER_ERRORS = (InputError, DatasetError, ParameterValidationError, MissingConfigException, RunLocked)
+USER_ERRORS = (
+    InputError,
+    DatasetError,
+    ParameterValidationError,
+    MissingConfigException,
+    RunLocked,
+    RunInterrupted,
+)
 
 
 def user_error(error: BaseException) -> BaseException | None:
@@ -49,7 +56,8 @@ class RunFailed(click.ClickException):
 
 def _run(verbose: bool, **options: Any) -> Any:
     try:
-        return kedro_run.callback(**options)
+        with interrupts_as_errors():
+            return kedro_run.callback(**options)
     except Exception as error:
         cause = user_error(error)
         if cause is None:

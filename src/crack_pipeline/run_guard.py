@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 
 class RunLocked(RuntimeError):
     """Another run holds the lock."""
+
+
+class RunInterrupted(Exception):
+    """SIGINT (Ctrl-C) or SIGTERM (a scheduler's timeout, a shutdown) during a run."""
+
+
+@contextlib.contextmanager
+def interrupts_as_errors() -> Iterator[None]:
+    """While a run lasts, SIGINT and SIGTERM raise `RunInterrupted`, an Exception: Kedro runs its
+    `on_pipeline_error` hooks only for those, and they give back a champion the run promoted and close its
+    MLflow run as failed (a KeyboardInterrupt, or SIGTERM's default, skipped them). The first signal puts
+    the handlers back, so a second stops the process as before. Signals reach the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {caught: signal.getsignal(caught) for caught in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for caught, handler in before.items():
+            signal.signal(caught, signal.SIG_DFL if handler is None else handler)
+
+    def interrupted(number: int, _frame) -> None:
+        restore()
+        raise RunInterrupted(f"the run was stopped by {signal.Signals(number).name}")
+
+    for caught in before:
+        signal.signal(caught, interrupted)
+    try:
+        yield
+    finally:
+        restore()
 
 
 class NothingNewToRetrain(SystemExit):

@@ -4,12 +4,16 @@ log file, the split it makes and what it leaves in the catalog and the model reg
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 
+from crack_pipeline.pipelines.retrain import nodes as retrain_nodes
 from crack_pipeline.run_guard import RunLock
 from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from tests.conftest import kedro, logged_lines, use_tiny_training
@@ -150,6 +154,37 @@ def test_a_failed_retrain_exits_non_zero_and_leaves_champion_and_versions_untouc
         assert (project / "data/retrain.lock").read_text() == ""
     run_logs = "".join(log.read_text() for log in logs.glob("*.log"))
     assert run_logs.count("the champion is again model version 1") == 1, "one failed run had promoted"
+
+
+def test_a_retrain_stopped_by_a_signal_gives_the_champion_back(project, monkeypatch):
+    """SIGTERM (a scheduler's timeout) in the run's last node, after the evaluation promoted: the run fails
+    as any failed run does, its hooks run, and the champion is again the one from before."""
+    assert retrain(project)[0].exit_code == 0
+    add_photos(project / "incoming", seed=2, per_class=5)
+    handled_before = signal.getsignal(signal.SIGTERM)
+
+    def stopped_by_the_scheduler(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the signal arrives first
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(retrain_nodes, "explain_split", stopped_by_the_scheduler)
+    logs = project / "logs/retrain"
+    for higher_is_better in ("true", "false"):  # the new model beats the champion in one of the two
+        stopped, _ = retrain(
+            project,
+            "evaluate.champion_metric=at_half.brier",
+            f"evaluate.champion_higher_is_better={higher_is_better}",
+            "retrain.force=true",
+        )
+        assert stopped.exit_code == 1
+        assert "Error: the run was stopped by SIGTERM" in stopped.output
+        assert champion(project) == "1", "the champion is the one from before the stopped run"
+        assert "retrain failed: RunInterrupted" in sorted(logs.glob("*.log"))[-1].read_text()
+        assert (project / "data/retrain.lock").read_text() == ""
+    run_logs = "".join(log.read_text() for log in logs.glob("*.log"))
+    assert run_logs.count("the champion is again model version 1") == 1, "one stopped run had promoted"
+    assert signal.getsignal(signal.SIGTERM) == handled_before, "the handlers are put back after the run"
 
 
 def test_a_second_retrain_stops_at_once_while_one_runs(project):
