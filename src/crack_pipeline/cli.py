@@ -13,7 +13,8 @@ from typing import IO, Any
 import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
-from kedro.io.core import DatasetError
+from kedro.framework.project import pipelines
+from kedro.io.core import DatasetError, VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
 
 from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
@@ -42,8 +43,8 @@ def user_error(error: BaseException) -> BaseException | None:
 class RunFailed(click.ClickException):
     """A run stopped by a user error: its message, then how to see the traceback (or the traceback)."""
 
-    def __init__(self, cause: BaseException, verbose: bool) -> None:
-        super().__init__(str(cause))
+    def __init__(self, cause: BaseException, verbose: bool, env: str | None = None) -> None:
+        super().__init__(never_made(cause, env) or str(cause))
         self.cause, self.verbose = cause, verbose
 
     def show(self, file: IO | None = None) -> None:
@@ -54,6 +55,26 @@ class RunFailed(click.ClickException):
             click.echo("(kedro run --verbose shows the full traceback)", file=file, err=True)
 
 
+def never_made(error: BaseException, env: str | None) -> str | None:
+    """For an input that no run has saved yet (Kedro's "Did not find any versions for <its repr>"): which
+    pipelines make it, the smallest first, as a command to run first. None for any other error."""
+    if not (isinstance(error, DatasetError) and isinstance(error.__cause__, VersionNotFoundError)):
+        return None
+    name = str(error).split(":", 1)[0]
+    pipelines.set_requested(None)  # every pipeline: a run loads those it runs only
+    makers = sorted(
+        (made for made in pipelines.items() if made[0] != "__default__" and name in made[1].all_outputs()),
+        key=lambda made: len(made[1].nodes),
+    )
+    if not makers:
+        return None
+    others = f" (or {', '.join(n for n, _ in makers[1:])})" if len(makers) > 1 else ""
+    option = f" --env={env}" if env else ""
+    return (
+        f"{name}: no run has made it yet; make it first: kedro run{option} --pipelines={makers[0][0]}{others}"
+    )
+
+
 def _run(verbose: bool, **options: Any) -> Any:
     try:
         with interrupts_as_errors():
@@ -62,7 +83,7 @@ def _run(verbose: bool, **options: Any) -> Any:
         cause = user_error(error)
         if cause is None:
             raise
-        raise RunFailed(cause, verbose) from error
+        raise RunFailed(cause, verbose, options.get("env")) from error
 
 
 @click.group(name="crack_pipeline")

@@ -60,6 +60,16 @@ def test_a_missing_folder_stops_with_a_short_message_and_the_traceback_on_reques
     assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.output
 
 
+def test_a_pipeline_run_before_its_inputs_were_made_says_which_run_makes_them(kedro_project):
+    result = kedro(kedro_project, "run", "--env=general", "--pipelines=split")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-2:] == [
+        "Error: image_index: no run has made it yet; make it first: kedro run --env=general "
+        "--pipelines=ingest (or from_folder, retrain)",
+        "(kedro run --verbose shows the full traceback)",
+    ]
+
+
 def test_a_damaged_champion_names_its_version_and_file_and_how_to_recover(
     kedro_project, trained_checkpoint, tmp_path
 ):
