@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import signal
 
 import numpy as np
 import pytest
@@ -125,6 +126,7 @@ def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
     train, val, test = tiny_split(48, seed=1), tiny_split(16, seed=2), tiny_split(24, seed=3)
     settings = config(epochs=6, freeze_backbone_epochs=2)
     resume = tmp_path / "small_cnn.pt"
+    handled_before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(ChildFailedError):
         fit_distributed(
             seeded_model(5), SPEC, train, val, settings, 2, resume, after_epoch=killed_after_epoch_3
@@ -133,6 +135,7 @@ def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
     result = fit_distributed(seeded_model(5), SPEC, train, val, settings, 2, resume_path=resume)
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5, 6], "epochs 4-6 after the restart"
     assert not resume.exists(), "removed by the first replica once done"
+    assert signal.getsignal(signal.SIGTERM) == handled_before, "torch's launcher's handler is not left behind"
     assert all(p.device.type == "cpu" for p in result.model.parameters())
     # Half the steps per epoch of one process (each replica a half of the images): it still learns.
     assert result.history[-1]["train_loss"] < result.history[2]["train_loss"]

@@ -4,9 +4,10 @@ replaced by hand keeps its place."""
 import pandas as pd
 import pytest
 
-from crack_pipeline.pipelines.retrain.nodes import check_for_new_data
+from crack_pipeline.pipelines.retrain.nodes import RetrainConfig, check_for_new_data, retrain_config
 from crack_pipeline.pipelines.set_champion.nodes import choose_champion
 from crack_pipeline.provenance import data_fingerprint
+from crack_pipeline.vision.settings import ConfigError
 
 
 def index_of(*names: str) -> pd.DataFrame:
@@ -94,3 +95,12 @@ def test_a_champion_replaced_by_hand_is_not_trained_again_on_its_data(had_champi
     # New photos arrive: then it retrains.
     grown = index_of("Positive/d.png", "Negative/e.png")
     assert check_for_new_data(grown, champion_on(OLD), decision, NO_FORCE)["retrain"]
+
+
+def test_retrain_settings_are_checked_and_null_explains_the_whole_test_split():
+    assert retrain_config({"explain_sample": None}).explain_sample is None
+    assert retrain_config({"force": "false", "explain_sample": "8"}) == RetrainConfig(False, 8)
+    with pytest.raises(ConfigError, match=r"retrain\.explain_sample: .*greater than or equal to 1"):
+        retrain_config({"explain_sample": -3})
+    with pytest.raises(ConfigError, match=r"retrain\.forse: unknown setting"):
+        retrain_config({"forse": True})

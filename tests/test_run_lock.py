@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from crack_pipeline.run_guard import RunLock, RunLocked
+from crack_pipeline.run_guard import (
+    RunInterrupted,
+    RunLock,
+    RunLocked,
+    interrupts_as_errors,
+    stop_if_interrupted,
+)
 
 # A run that holds the lock while ingest-like pool workers (forked, as ingest starts them) work for long.
 RUN = """
@@ -66,3 +72,29 @@ def test_a_killed_run_s_lock_is_free_at_once_and_its_workers_end(tmp_path):
         for pid in workers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_signal_during_a_run_stops_it_even_where_what_it_raised_was_caught():
+    handled_before = signal.getsignal(signal.SIGTERM)
+    with interrupts_as_errors():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Exception as caught:  # as a decoder's `except Exception` takes it for a bad file
+            assert str(caught) == "the run was stopped by SIGTERM"
+        with pytest.raises(RunInterrupted, match="stopped by SIGTERM"):
+            stop_if_interrupted()  # at the run's next node or save
+    stop_if_interrupted()  # the next run starts afresh
+    assert signal.getsignal(signal.SIGTERM) == handled_before
+
+
+def test_a_signal_ignored_when_the_run_began_stays_ignored():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `cmd &` starts a process
+    try:
+        with interrupts_as_errors():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            stop_if_interrupted()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -62,10 +62,17 @@ def never_made(error: BaseException, env: str | None) -> str | None:
         return None
     name = str(error).split(":", 1)[0]
     pipelines.set_requested(None)  # every pipeline: a run loads those it runs only
-    makers = sorted(
-        (made for made in pipelines.items() if made[0] != "__default__" and name in made[1].all_outputs()),
-        key=lambda made: len(made[1].nodes),
-    )
+    try:
+        makers = sorted(
+            (
+                made
+                for made in pipelines.items()
+                if made[0] != "__default__" and name in made[1].all_outputs()
+            ),
+            key=lambda made: len(made[1].nodes),
+        )
+    except Exception:  # a pipeline that cannot be built: Kedro's own message, rather than this one's error
+        return None
     if not makers:
         return None
     others = f" (or {', '.join(n for n, _ in makers[1:])})" if len(makers) > 1 else ""

@@ -13,7 +13,13 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import use_session_config
-from crack_pipeline.run_guard import NothingNewToRetrain, RunLock, close_run_log, open_run_log
+from crack_pipeline.run_guard import (
+    NothingNewToRetrain,
+    RunLock,
+    close_run_log,
+    open_run_log,
+    stop_if_interrupted,
+)
 from crack_pipeline.settings_check import check_run_settings
 from crack_pipeline.tracking import (
     champion_version,
@@ -33,6 +39,19 @@ class ActiveConfigHook:
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
         use_session_config(context.config_loader)
+
+
+class InterruptHook:
+    """A run stopped by a signal stops, even where what the signal raised was caught on its way: before
+    its next node and before any output is saved, so nothing it made after the signal is kept."""
+
+    @hook_impl(tryfirst=True)
+    def before_node_run(self) -> None:
+        stop_if_interrupted()
+
+    @hook_impl(tryfirst=True)
+    def before_dataset_saved(self) -> None:
+        stop_if_interrupted()
 
 
 class SettingsCheckHook:

@@ -21,16 +21,24 @@ class RunInterrupted(Exception):
     """SIGINT (Ctrl-C) or SIGTERM (a scheduler's timeout, a shutdown) during a run."""
 
 
+_interruption: list[str] = []  # the signal that stopped the run in progress, once one has
+
+
 @contextlib.contextmanager
 def interrupts_as_errors() -> Iterator[None]:
     """While a run lasts, SIGINT and SIGTERM raise `RunInterrupted`, an Exception: Kedro runs its
     `on_pipeline_error` hooks only for those, and they give back a champion the run promoted and close its
     MLflow run as failed (a KeyboardInterrupt, or SIGTERM's default, skipped them). The first signal puts
-    the handlers back, so a second stops the process as before. Signals reach the main thread only."""
+    the handlers back, so a second stops the process as before; a signal ignored when the run began
+    (`cmd &` ignores SIGINT) stays ignored. Signals reach the main thread only."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {caught: signal.getsignal(caught) for caught in (signal.SIGINT, signal.SIGTERM)}
+    before = {
+        caught: handler
+        for caught in (signal.SIGINT, signal.SIGTERM)
+        if (handler := signal.getsignal(caught)) != signal.SIG_IGN
+    }
 
     def restore() -> None:
         for caught, handler in before.items():
@@ -38,7 +46,8 @@ def interrupts_as_errors() -> Iterator[None]:
 
     def interrupted(number: int, _frame) -> None:
         restore()
-        raise RunInterrupted(f"the run was stopped by {signal.Signals(number).name}")
+        _interruption.append(f"the run was stopped by {signal.Signals(number).name}")
+        raise RunInterrupted(_interruption[0])
 
     for caught in before:
         signal.signal(caught, interrupted)
@@ -46,6 +55,14 @@ def interrupts_as_errors() -> Iterator[None]:
         yield
     finally:
         restore()
+        _interruption.clear()
+
+
+def stop_if_interrupted() -> None:
+    """Raise `RunInterrupted` again where the one a signal raised was caught on its way (by an `except
+    Exception` that took it for a bad file, say): the run stops at its next node or save all the same."""
+    if _interruption:
+        raise RunInterrupted(_interruption[0])
 
 
 class NothingNewToRetrain(SystemExit):

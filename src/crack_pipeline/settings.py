@@ -5,6 +5,7 @@ import warnings
 from crack_pipeline.config import ProjectConfigLoader
 from crack_pipeline.hooks import (
     ActiveConfigHook,
+    InterruptHook,
     MlflowEvaluationHook,
     MlflowRunStackHook,
     MlflowVariantRunHook,
@@ -20,6 +21,7 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 # retrain lock and before any MLflow run.
 HOOKS = (
     ActiveConfigHook(),
+    InterruptHook(),
     RetrainGuardHook(),
     MlflowRunStackHook(),
     MlflowVariantRunHook(),

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pandas as pd
+from pydantic import Field
 
 from crack_pipeline.pipelines.explain.nodes import explain_split
 from crack_pipeline.pipelines.segmenter.nodes import train_crack_segmenter
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 @settings_dataclass
 class RetrainConfig:
     force: bool = False  # train even on the data the champion was trained on
-    explain_sample: int = 16  # test images explained with the new champion
+    explain_sample: int | None = Field(16, ge=1)  # test images explained with the new champion (null: all)
 
 
 def retrain_config(retrain: dict[str, Any] | None) -> RetrainConfig:

@@ -5,10 +5,13 @@ comes back to the caller, the one process that writes checkpoints and MLflow run
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -84,10 +87,25 @@ def fit_distributed(
     )
     logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
     # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
-    results = elastic_launch(launch, _replica)(
-        model, spec.name, train, val, config, resume_path, pretrained, device, after_epoch
-    )
+    with _caller_signal_handlers():
+        results = elastic_launch(launch, _replica)(
+            model, spec.name, train, val, config, resume_path, pretrained, device, after_epoch
+        )
     return results[0]
+
+
+@contextlib.contextmanager
+def _caller_signal_handlers() -> Iterator[None]:
+    """torch's launcher installs its own SIGINT, SIGTERM, SIGHUP and SIGQUIT handlers and leaves them: the
+    caller's are put back once the replicas are done (how the rest of its run stops on a signal)."""
+    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    kept = {number: signal.getsignal(number) for number in caught}
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for number, handler in kept.items():
+                signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 def replica_device(device: torch.device, local_rank: int) -> torch.device:
