@@ -63,23 +63,17 @@ def never_made(error: BaseException, env: str | None) -> str | None:
     name = str(error).split(":", 1)[0]
     pipelines.set_requested(None)  # every pipeline: a run loads those it runs only
     try:
-        makers = sorted(
-            (
-                made
-                for made in pipelines.items()
-                if made[0] != "__default__" and name in made[1].all_outputs()
-            ),
-            key=lambda made: len(made[1].nodes),
-        )
+        makers = [
+            made for made, pipe in pipelines.items() if made != "__default__" and name in pipe.all_outputs()
+        ]
     except Exception:  # a pipeline that cannot be built: Kedro's own message, rather than this one's error
         return None
     if not makers:
         return None
-    others = f" (or {', '.join(n for n, _ in makers[1:])})" if len(makers) > 1 else ""
+    makers.sort(key=lambda made: len(pipelines[made].nodes))
+    others = f" (or {', '.join(makers[1:])})" if len(makers) > 1 else ""
     option = f" --env={env}" if env else ""
-    return (
-        f"{name}: no run has made it yet; make it first: kedro run{option} --pipelines={makers[0][0]}{others}"
-    )
+    return f"{name}: no run has made it yet; make it first: kedro run{option} --pipelines={makers[0]}{others}"
 
 
 def _run(verbose: bool, **options: Any) -> Any:

@@ -47,7 +47,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
     - `${runtime_params:X}` in the catalog is the setting X as the run sees it: from `--params`, else from
       the parameter files (Kedro reads only `--params` there, so `explain: {model: resnet18}` in
       conf/local/ was ignored by the catalog while the nodes read it);
-    - what is named by a relative path lies in the project (`_project_of`) wherever Kedro was started (a
+    - what is named by a relative path lies in the project (`_paths_project`) wherever Kedro was started (a
       notebook kernel in notebooks/, a run started in a subfolder, a `--conf-source` elsewhere):
       - the folders and files of PATH_SETTINGS in the parameters, `~` expanded there and in the catalog;
       - a local MLflow store (`sqlite:///mlflow.db`), and the artefacts of an experiment it creates there
@@ -80,11 +80,11 @@ class ProjectConfigLoader(OmegaConfigLoader):
             return self._catalog()
         config = super().__getitem__(key)
         if key == "parameters":
-            project = _project_of(Path(self.conf_source))
+            project = _paths_project(Path(self.conf_source))
             for setting in PATH_SETTINGS:
                 _anchor(config, setting.split("."), project)
         elif key == "mlflow":
-            _anchor_store(config, _project_of(Path(self.conf_source)))
+            _anchor_store(config, _paths_project(Path(self.conf_source)))
         return config
 
     def _catalog(self) -> dict[str, Any]:
@@ -175,11 +175,16 @@ def _expand_home(config: Any) -> None:
                 config[key] = str(_home_expanded(config[key]))
 
 
-def _project_of(conf_source: Path) -> Path:
+def _project_of(*places: Path) -> Path:
+    """The first Kedro project that holds one of `places`, else, as KedroSession, the working directory."""
+    found = next((project for place in places if (project := find_kedro_project(place))), None)
+    return Path(found or Path.cwd()).resolve()
+
+
+def _paths_project(conf_source: Path) -> Path:
     """The project Kedro takes the catalog's paths from: the one holding `conf_source`, else (a
-    `--conf-source` elsewhere, an archive too) the one Kedro was started in, else, as KedroSession, the
-    working directory."""
-    return Path(find_kedro_project(conf_source) or find_kedro_project(Path.cwd()) or Path.cwd()).resolve()
+    `--conf-source` elsewhere, an archive too) the one Kedro was started in."""
+    return _project_of(conf_source, Path.cwd())
 
 
 def in_project(uri: str, project: Path) -> str:
@@ -211,8 +216,7 @@ def tracking_uri(env: str) -> str:
 def _conf_source() -> Path:
     """conf/ of the project the working directory is in, else of the one this package runs from (an
     Airflow worker, a script started elsewhere)."""
-    project = find_kedro_project(Path.cwd()) or find_kedro_project(Path(__file__).resolve().parent)
-    return Path(project or Path.cwd()) / settings.CONF_SOURCE
+    return _project_of(Path.cwd(), Path(__file__).resolve().parent) / settings.CONF_SOURCE
 
 
 def model_names() -> list[str]:
