@@ -34,6 +34,19 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 # The CUDA paths: run where torch sees a GPU, skipped, saying why, elsewhere.
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    """torch sees two CUDA GPUs (nothing runs on them: what the device settings resolve to), and TF32 is
+    on, as torch has it by default for cuDNN; both restored after the test."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
 # Under pytest-xdist, N workers share the cores: one N-th of them each, or torch's threads would contend.
 if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     torch.set_num_threads(max(1, default_workers() // workers))

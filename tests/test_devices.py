@@ -18,7 +18,7 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models import precision as precisions
-from crack_pipeline.vision.models.device import resolve_device
+from crack_pipeline.vision.models.device import resolve_device, spread_device
 from crack_pipeline.vision.models.precision import Precision, has_native_bf16
 from crack_pipeline.vision.models.registry import create_model
 from crack_pipeline.vision.settings import ConfigError
@@ -48,19 +48,7 @@ def test_asking_for_a_gpu_where_there_is_none_is_a_clear_error(asked):
         Precision.resolve("auto", "inference", asked)
 
 
-@pytest.fixture
-def two_gpus(monkeypatch):
-    """torch sees two CUDA GPUs (nothing runs on them: what the device settings resolve to), and TF32 is
-    on, as torch has it by default for cuDNN; both restored after the test."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
-
-
-@pytest.mark.parametrize("asked", ["auto", "cuda:1"])
+@pytest.mark.parametrize("asked", ["auto", "cuda:1", torch.device("cuda", 1)])
 def test_fp32_on_a_gpu_is_fp32_not_tf32(two_gpus, asked):
     assert resolve_device(asked).type == "cuda"
     assert not torch.backends.cudnn.allow_tf32, "cuDNN's convolutions in fp32, as on the CPU"
@@ -89,6 +77,17 @@ def test_bf16_asked_for_where_it_is_emulated_is_warned_of_once(monkeypatch, capl
             r"precision: bf16 on cpu, which only emulates it \(cpu .*, native bf16 no\): slower than fp32"
         )
         assert len(warned) == 1 and re.match(expected, warned[0]), warned
+
+
+def test_processes_sharing_a_machine_share_its_gpus_when_none_is_asked_for(two_gpus):
+    assert [spread_device("auto", index) for index in range(4)] == [
+        torch.device("cuda", 0),
+        torch.device("cuda", 1),
+        torch.device("cuda", 0),
+        torch.device("cuda", 1),
+    ]
+    assert spread_device("cuda:1", 2) == torch.device("cuda", 1), "the GPU asked for"
+    assert spread_device("cpu", 1) == torch.device("cpu")
 
 
 def test_replicas_take_the_gpus_from_the_one_asked_for_on(two_gpus):

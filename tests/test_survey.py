@@ -19,6 +19,7 @@ from kedro.io.core import DatasetError
 from PIL import Image
 
 from crack_pipeline.datasets import GrowingFolderDataset
+from crack_pipeline.pipelines.survey import nodes as survey_nodes
 from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, mask_settings, merge_survey
 from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder
@@ -352,6 +353,24 @@ def test_a_survey_gallery_shows_its_models_heatmaps_through_training(
 def test_merging_a_survey_that_explained_nothing_says_so(site, tmp_path):
     with pytest.raises(InputError, match="has explained nothing yet"):
         merged(site, tmp_path / "empty")
+
+
+def test_a_surveys_shards_on_a_machine_of_several_gpus_share_them(
+    trained_checkpoint, site, tmp_path, monkeypatch, two_gpus
+):
+    used = []
+
+    def explainer_on(*args, device, **kwargs):
+        used.append(device)
+        raise StopIteration  # the GPUs are pretended: nothing runs on them
+
+    monkeypatch.setattr(survey_nodes, "PhotoExplainer", explainer_on)
+    for shard in range(3):
+        progress = GrowingFolderDataset(path=str(tmp_path / "s")).load()
+        settings = {**EXPLAIN, "shard": f"{shard}/3", "segmenter": False}
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            next(explain_survey_photos(trained_checkpoint, site, progress, settings, TILING, INGEST, "auto"))
+    assert used == [torch.device("cuda", 0), torch.device("cuda", 1), torch.device("cuda", 0)]
 
 
 def test_a_survey_needs_a_folder_of_photos(trained_checkpoint, tmp_path):

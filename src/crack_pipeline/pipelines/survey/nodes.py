@@ -39,6 +39,7 @@ from crack_pipeline.vision.explain.survey_contents import (
     current_records,
     noted_contents,
 )
+from crack_pipeline.vision.models.device import spread_device
 from crack_pipeline.vision.models.inference import views_of
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def explain_survey_photos(
         explain.get("batch_size", 32),
         tiling=tiles,
         crack_masks=masks,
-        device=device,
+        device=spread_device(device, shard.index),
         segmenter=segmenter,
     )
     try:

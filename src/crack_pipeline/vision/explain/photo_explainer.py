@@ -77,7 +77,7 @@ class PhotoExplainer:
         precision: str = "auto",
         tiling: TilingConfig | None = None,
         crack_masks: CrackMaskConfig = DEFAULT_CRACK_MASKS,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         segmenter: dict[str, Any] | None = None,
         image_thresholds: Mapping[str, float] | None = None,
     ) -> None:

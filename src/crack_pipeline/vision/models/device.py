@@ -14,7 +14,7 @@ DEVICE_CHOICES = "auto, cpu, cuda or cuda:<index>"
 def resolve_device(requested: str | torch.device | None = "auto") -> torch.device:
     """The torch device for the `device` setting; a clear error for a GPU that torch does not see."""
     if isinstance(requested, torch.device):
-        return requested
+        return _without_tf32(requested) if requested.type == "cuda" else requested
     text = str(requested or "auto").strip().lower()
     if text == "auto":
         return _without_tf32(torch.device("cuda")) if torch.cuda.is_available() else torch.device("cpu")
@@ -33,6 +33,16 @@ def resolve_device(requested: str | torch.device | None = "auto") -> torch.devic
     if index >= torch.cuda.device_count():
         raise ConfigError(f"device: {requested}, but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
     return _without_tf32(torch.device("cuda", index))
+
+
+def spread_device(requested: str | None, index: int) -> torch.device:
+    """The device of the `index`-th of several processes on one machine (a survey's shards): `auto` with k
+    GPUs is GPU `index` mod k, so they share the GPUs instead of all taking the first; any other setting
+    is `resolve_device`'s."""
+    device = resolve_device(requested)
+    if str(requested or "auto").strip().lower() == "auto" and device.type == "cuda":
+        return torch.device("cuda", index % torch.cuda.device_count())
+    return device
 
 
 def _without_tf32(gpu: torch.device) -> torch.device:
