@@ -1,4 +1,4 @@
-"""Batched data augmentation on uint8 image tensors, with torchvision's blur and JPEG re-encoding.
+"""Batched data augmentation on uint8 image tensors, with torchvision's blur and Pillow's JPEG re-encoding.
 
 Beyond the MATLAB demo's flips and shifts, what a field photo does to a crack: another scale (distance,
 lens), any direction, blur (focus, motion), sensor noise, JPEG compression, white balance and uneven light.
@@ -8,11 +8,14 @@ the one seeded generator that makes every batch reproducible (torchvision's nois
 
 from __future__ import annotations
 
+import io
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2.functional import gaussian_blur, jpeg
+from PIL import Image
+from torchvision.transforms.v2.functional import gaussian_blur
 
 from crack_pipeline.vision.settings import settings_dataclass
 
@@ -107,9 +110,13 @@ def augment(images: torch.Tensor, config: AugmentConfig, generator: torch.Genera
 
 
 def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
-    """A 3 x H x W float image through a JPEG file of `quality` and back (torchvision's libjpeg)."""
-    encoded = jpeg(image.mul(255).round_().to(torch.uint8), quality)
-    return encoded.float().div_(255)
+    """A 3 x H x W float image through a JPEG file of `quality` and back, with Pillow's libjpeg-turbo:
+    the same bytes as torchvision's `jpeg`, whose image coding torchvision 0.29 deprecates."""
+    pixels = image.mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+    file = io.BytesIO()
+    Image.fromarray(pixels).save(file, "JPEG", quality=quality)
+    decoded = np.asarray(Image.open(file).convert("RGB"))
+    return torch.from_numpy(decoded).permute(2, 0, 1).float().div_(255)
 
 
 def _log_uniform(bounds: tuple[float, float], uniform) -> torch.Tensor:
