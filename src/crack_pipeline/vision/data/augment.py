@@ -115,7 +115,7 @@ def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
     pixels = image.mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     file = io.BytesIO()
     Image.fromarray(pixels).save(file, "JPEG", quality=quality)
-    decoded = np.asarray(Image.open(file).convert("RGB"))
+    decoded = np.array(Image.open(file).convert("RGB"))  # writable, as torch wants
     return torch.from_numpy(decoded).permute(2, 0, 1).float().div_(255)
 
 
