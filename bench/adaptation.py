@@ -31,7 +31,7 @@ from fitted import bench_checkpoint
 
 from crack_pipeline.config import environment_parameters
 from crack_pipeline.pipelines.ingest.nodes import sources_of
-from crack_pipeline.pipelines.train.nodes import variant_settings
+from crack_pipeline.pipelines.train.variants import variant_settings
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_keys, scan_sources

@@ -22,7 +22,7 @@ import yaml
 from trained_run import DATA
 
 from crack_pipeline.datasets import TensorCacheDataset
-from crack_pipeline.pipelines.train.nodes import variant_settings
+from crack_pipeline.pipelines.train.variants import variant_settings
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors

@@ -25,7 +25,7 @@ from fitted import bench_checkpoint
 from PIL import Image
 
 from crack_pipeline.config import project_parameters
-from crack_pipeline.pipelines.train.nodes import variant_settings
+from crack_pipeline.pipelines.train.variants import variant_settings
 from crack_pipeline.vision.data.splitting import stratified_group_split
 from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed

@@ -192,7 +192,7 @@ def test_old_style_frames_without_domain_fail_clearly():
 def test_the_general_environment_lists_valid_sources(monkeypatch):
     from crack_pipeline.config import environment_parameters
     from crack_pipeline.pipelines.ingest.nodes import SourceSetting
-    from crack_pipeline.pipelines.train.nodes import variant_settings
+    from crack_pipeline.pipelines.train.variants import variant_settings
     from crack_pipeline.vision.data.sources import check_domains
     from crack_pipeline.vision.settings import settings_from
     from crack_pipeline.vision.training.config import TrainConfig

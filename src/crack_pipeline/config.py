@@ -37,6 +37,12 @@ def project_parameters() -> dict:
     return environment_parameters(os.environ.get("KEDRO_ENV", "local"))
 
 
+def base_parameters() -> dict:
+    """The parameters of conf/base alone, of the session's project when one runs: every setting there is."""
+    source = _session_config.conf_source if _session_config is not None else _conf_source()
+    return environment_config("base", conf_source=source)["parameters"]
+
+
 def environment_parameters(env: str) -> dict:
     """The parameters of conf/base merged with the environment `env`, as a run with `--env=env` sees them."""
     return environment_config(env)["parameters"]
@@ -196,13 +202,15 @@ def in_project(uri: str, project: Path) -> str:
     return f"sqlite:///{(Path(project).resolve() / relative).as_posix()}"
 
 
-def environment_config(env: str, runtime_params: dict[str, Any] | None = None) -> OmegaConfigLoader:
+def environment_config(
+    env: str, runtime_params: dict[str, Any] | None = None, conf_source: str | Path | None = None
+) -> OmegaConfigLoader:
     """The configuration of conf/base merged with the environment `env` (parameters, catalog, ...), with
-    `runtime_params` as `--params` gives them."""
+    `runtime_params` as `--params` gives them, from `conf_source` (default: the project's conf/)."""
     from crack_pipeline.settings import CONFIG_LOADER_ARGS  # not at the top: settings imports the hooks
 
     return ProjectConfigLoader(
-        conf_source=str(_conf_source()),
+        conf_source=str(conf_source or _conf_source()),
         runtime_params=runtime_params,
         **{**CONFIG_LOADER_ARGS, "default_run_env": env},
     )

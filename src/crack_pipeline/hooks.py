@@ -12,7 +12,7 @@ from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node, Pipeline
 
-from crack_pipeline.config import use_session_config
+from crack_pipeline.config import base_parameters, use_session_config
 from crack_pipeline.run_guard import (
     NothingNewToRetrain,
     RunLock,
@@ -60,7 +60,7 @@ class SettingsCheckHook:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
-        check_run_settings(pipeline, catalog.load("parameters"))
+        check_run_settings(pipeline, catalog.load("parameters"), base_parameters())
 
 
 class MlflowRunStackHook:

@@ -1,6 +1,7 @@
 """Every setting a run's nodes read, checked before its first node runs: a typo in a late stage's settings
 (train, explain) stops the run at once, not after the stages before it (synthetic data, the crack
-segmenter's training, ingest) have run for minutes or hours. Each check is the one its node makes."""
+segmenter's training, ingest) have run for minutes or hours. Each check is the one its node makes; a
+section no settings class reads is checked for its keys: conf/base names every setting there is."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.pipelines.mask_tiles.nodes import mask_tile_config
 from crack_pipeline.pipelines.retrain.nodes import retrain_config
 from crack_pipeline.pipelines.synth.nodes import synth_config
-from crack_pipeline.pipelines.train.nodes import variant_setup
+from crack_pipeline.pipelines.train.variants import variant_setup
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.device import resolve_device
@@ -32,16 +33,31 @@ SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "device": lambda device: resolve_device(device or None),  # unset: auto
 }
 _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace reads its own entry
+# Tables a settings class checks whole, naming a typo itself, and tables of names a user chooses.
+_KEYS_CHECKED_ELSEWHERE = {
+    *("synth", "segmenter", "tiling", "retrain", "mask_tiles.tiling", "explain.crack_masks"),
+    *("train.defaults", "train.cam_progress"),  # by each variant's check
+    *("train.models", "ingest.label_aliases"),
+}
 
 
-def check_run_settings(pipeline: Pipeline, parameters: dict[str, Any]) -> None:
-    """A `ConfigError` naming every bad setting that `pipeline`'s nodes would read in `parameters`."""
+def check_run_settings(
+    pipeline: Pipeline, parameters: dict[str, Any], known: dict[str, Any] | None = None
+) -> None:
+    """A `ConfigError` naming every bad setting that `pipeline`'s nodes would read in `parameters`: with
+    `known` (conf/base's parameters), also every key of a section they read, and every section, that
+    `known` lacks (a typo)."""
     read = sorted(
         name.removeprefix("params:")
         for name in set().union(*(node.inputs for node in pipeline.nodes))
         if name.startswith("params:")
     )
-    problems = []
+    sections = {name.split(".")[0] for name in read}
+    problems = (
+        []
+        if known is None
+        else unknown_settings({k: v for k, v in parameters.items() if k in sections or k not in known}, known)
+    )
     for name in read:
         if name in SECTION_CHECKS:
             check = partial(SECTION_CHECKS[name], parameters.get(name) or {})
@@ -56,3 +72,23 @@ def check_run_settings(pipeline: Pipeline, parameters: dict[str, Any]) -> None:
             problems.append(str(error).removeprefix("bad settings: "))
     if problems:
         raise ConfigError("bad settings: " + "; ".join(problems))
+
+
+def unknown_settings(parameters: dict[str, Any], known: dict[str, Any], at: str = "") -> list[str]:
+    """`<setting>: unknown setting (a typo?)` for every key of `parameters` that `known` lacks, at any depth
+    where `known` has a table of settings (not within a list or a free value, nor _KEYS_CHECKED_ELSEWHERE)."""
+    problems = []
+    for key, value in parameters.items():
+        name = f"{at}.{key}" if at else str(key)
+        if key not in known:
+            kind, among = ("setting", f"{at}'s settings") if at else ("section", "the sections")
+            problems.append(f"{name}: unknown {kind} (a typo?); {among}: {', '.join(map(str, known))}")
+        elif _holds_settings(name, value, known[key]):
+            problems += unknown_settings(value, known[key], name)
+    return problems
+
+
+def _holds_settings(name: str, value: Any, known: Any) -> bool:
+    """Whether `name` is a table of settings that conf/base lists and no other check reads whole."""
+    elsewhere = name in _KEYS_CHECKED_ELSEWHERE
+    return isinstance(value, dict) and isinstance(known, dict) and bool(known) and not elsewhere

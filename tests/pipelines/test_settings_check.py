@@ -1,5 +1,6 @@
 """Settings are checked before a run's first node: a typo in a late stage costs no early stage's work."""
 
+from crack_pipeline.settings_check import unknown_settings
 from tests.conftest import kedro, run_session
 
 
@@ -43,6 +44,44 @@ def test_a_typo_in_a_late_stages_settings_stops_the_run_before_any_node_runs(ked
     assert not (kedro_project / "data/retrain.lock").exists(), "stopped before taking the retrain lock"
 
 
+def test_a_typo_in_any_section_a_run_reads_is_named_with_the_settings_there_are(kedro_project):
+    result = kedro(
+        kedro_project,
+        "run",
+        "--params=split.ratios.tset=0.2,evaluate.champion_metrc=recall,explain.max_image=5,"
+        "train.target_recal=0.9,train.models.small_cnn.pretrianed=true,explian.methods=[gradcam]",
+    )
+    assert result.exit_code == 1
+    for problem in (
+        "explian: unknown section (a typo?); the sections: ",
+        "split.ratios.tset: unknown setting (a typo?); split.ratios's settings: train, val, test",
+        "evaluate.champion_metrc: unknown setting (a typo?); evaluate's settings: champion_metric, ",
+        "explain.max_image: unknown setting (a typo?); explain's settings: input_dir, split, methods, ",
+        "train.target_recal: unknown setting (a typo?); train's settings: variants, ",
+        "train.models.small_cnn.pretrianed: unknown setting (a typo?); a variant's settings: architecture, ",
+    ):
+        assert problem in result.output
+    assert not (kedro_project / "data/01_raw/synthetic").exists(), "synth, the first node, never ran"
+
+
+def test_known_settings_are_those_of_conf_base_where_it_lists_them():
+    known = {
+        "split": {"ratios": {"train": 0.7}, "seed": 1},
+        "data": {"sources": [{"path": "a"}], "domain": None},
+        "train": {"models": {"small_cnn": {}}, "defaults": {"lr": 1}},
+    }
+    assert unknown_settings(known, known) == []
+    given = {
+        "split": {"ratios": {"train": 0.5, "tset": 0.5}, "sede": 2},
+        "data": {"sources": [{"folder": "b"}], "domain": {"any": "value"}},  # lists and free values: as given
+        "train": {"models": {"my_net": {"architecture": "x"}}, "defaults": {"learning_rate": 1}},
+    }
+    assert unknown_settings(given, known) == [
+        "split.ratios.tset: unknown setting (a typo?); split.ratios's settings: train",
+        "split.sede: unknown setting (a typo?); split's settings: ratios, seed",
+    ], "variants' names are the user's; train.defaults is each variant's check's"
+
+
 def test_a_pipeline_name_that_is_none_is_named_with_those_there_are(kedro_project):
     result = kedro(kedro_project, "run", "--pipelines=retrian")
     assert result.exit_code == 1
@@ -57,3 +96,4 @@ def test_only_the_settings_a_run_reads_are_checked(kedro_project):
         pipeline_names=["synth"],
     )
     assert len(list((kedro_project / "data/01_raw/synthetic/images/Positive").iterdir())) == 2
+

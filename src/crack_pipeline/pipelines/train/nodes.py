@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 # At run time, not only for type checkers: Kedro reads the nodes' type hints.
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.pipelines.split.nodes import require_roots
+from crack_pipeline.pipelines.train.variants import variant_setup
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import CLASS_NAMES
@@ -30,14 +31,11 @@ from crack_pipeline.vision.evaluation.metrics import (
     threshold_on_validation,
 )
 from crack_pipeline.vision.evaluation.plots import plot_training_history
-from crack_pipeline.vision.explain.cam_progress import CamProgressConfig, cam_progress
+from crack_pipeline.vision.explain.cam_progress import cam_progress
 from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.device import resolve_device
-from crack_pipeline.vision.models.inference import check_views
 from crack_pipeline.vision.models.precision import Precision
-from crack_pipeline.vision.models.registry import REGISTRY, ModelSpec, create_model, get_spec
-from crack_pipeline.vision.settings import ConfigError, settings_from
-from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.loop import evaluate
 from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
@@ -73,54 +71,6 @@ def training_patch_side(image_index: pd.DataFrame, split_manifest: pd.DataFrame)
     train_keys = set(image_keys(split_manifest[split_manifest.split == "train"]))
     rows = image_index[[key in train_keys for key in image_keys(image_index)]]
     return int(rows[["width", "height"]].max(axis=1).median()) if len(rows) else None
-
-
-def variant_settings(train: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
-    """A variant's training settings: `train.defaults` with its `training` overrides, `augment` key by key."""
-    overrides = variant.get("training", {})
-    settings = {**train["defaults"], **overrides}
-    settings["augment"] = {**train["defaults"].get("augment", {}), **overrides.get("augment", {})}
-    return settings
-
-
-@dataclasses.dataclass(frozen=True)
-class VariantSetup:
-    """A variant's settings, checked: `train.defaults` with its overrides, and what they make."""
-
-    settings: dict[str, Any]
-    config: TrainConfig
-    spec: ModelSpec
-    views: int
-    one_class: OneClassConfig | None  # a one-class model's
-    progress: CamProgressConfig | None  # a classifier's heatmaps through training
-
-
-def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> VariantSetup:
-    """The settings variant `name` trains with, or a `ConfigError` naming a bad one; before a run starts
-    (hooks.SettingsCheckHook) as well as in `train_variant`."""
-    try:
-        views = check_views(train.get("test_time_views", 1), "train.test_time_views")
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    settings = variant_settings(train, variant)
-    config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
-    spec = get_spec(variant["architecture"])
-    kind = variant.get("kind", spec.kind)
-    if kind != spec.kind:
-        one_class_architectures = sorted(n for n, other in REGISTRY.items() if other.kind == "one_class")
-        raise ConfigError(
-            f"train.models.{name}.kind: {kind!r}, but architecture {spec.name} is {spec.kind}; "
-            f"one_class architectures: {', '.join(one_class_architectures)}"
-        )
-    if spec.kind == "one_class":
-        if not variant.get("pretrained") and variant.get("init_from") is None:
-            raise ConfigError(
-                f"train.models.{name}: a one-class model compares ImageNet features; set `pretrained: true`"
-            )
-        one_class = settings_from(OneClassConfig, variant.get("one_class"), f"train.models.{name}.one_class")
-        return VariantSetup(settings, config, spec, views, one_class, None)
-    progress = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
-    return VariantSetup(settings, config, spec, views, None, progress)
 
 
 def initial_model(

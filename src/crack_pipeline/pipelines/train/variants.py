@@ -1,0 +1,69 @@
+"""A model variant's settings (`train.defaults` with its `train.models.<name>` entry), checked: before a
+run starts (hooks.SettingsCheckHook) and when the variant trains."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from crack_pipeline.vision.explain.cam_progress import CamProgressConfig
+from crack_pipeline.vision.models.inference import check_views
+from crack_pipeline.vision.models.registry import REGISTRY, ModelSpec, get_spec
+from crack_pipeline.vision.settings import ConfigError, settings_from
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.one_class import OneClassConfig
+
+# What a `train.models.<name>` entry may hold.
+VARIANT_KEYS = ("architecture", "kind", "pretrained", "weights_path", "init_from", "training", "one_class")
+
+
+def variant_settings(train: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+    """A variant's training settings: `train.defaults` with its `training` overrides, `augment` key by key."""
+    overrides = variant.get("training", {})
+    settings = {**train["defaults"], **overrides}
+    settings["augment"] = {**train["defaults"].get("augment", {}), **overrides.get("augment", {})}
+    return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantSetup:
+    """A variant's settings, checked: `train.defaults` with its overrides, and what they make."""
+
+    settings: dict[str, Any]
+    config: TrainConfig
+    spec: ModelSpec
+    views: int
+    one_class: OneClassConfig | None  # a one-class model's
+    progress: CamProgressConfig | None  # a classifier's heatmaps through training
+
+
+def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> VariantSetup:
+    """The settings variant `name` trains with, or a `ConfigError` naming a bad one; before a run starts
+    (hooks.SettingsCheckHook) as well as in `train_variant`."""
+    try:
+        views = check_views(train.get("test_time_views", 1), "train.test_time_views")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    unknown = sorted(set(variant) - set(VARIANT_KEYS))
+    if unknown or "architecture" not in variant:
+        problem = f"{unknown[0]}: unknown setting (a typo?)" if unknown else "architecture: missing"
+        raise ConfigError(f"train.models.{name}.{problem}; a variant's settings: {', '.join(VARIANT_KEYS)}")
+    settings = variant_settings(train, variant)
+    config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
+    spec = get_spec(variant["architecture"])
+    kind = variant.get("kind", spec.kind)
+    if kind != spec.kind:
+        one_class_architectures = sorted(n for n, other in REGISTRY.items() if other.kind == "one_class")
+        raise ConfigError(
+            f"train.models.{name}.kind: {kind!r}, but architecture {spec.name} is {spec.kind}; "
+            f"one_class architectures: {', '.join(one_class_architectures)}"
+        )
+    if spec.kind == "one_class":
+        if not variant.get("pretrained") and variant.get("init_from") is None:
+            raise ConfigError(
+                f"train.models.{name}: a one-class model compares ImageNet features; set `pretrained: true`"
+            )
+        one_class = settings_from(OneClassConfig, variant.get("one_class"), f"train.models.{name}.one_class")
+        return VariantSetup(settings, config, spec, views, one_class, None)
+    progress = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
+    return VariantSetup(settings, config, spec, views, None, progress)
