@@ -92,14 +92,14 @@ def cli() -> None:
     """Commands of the crack_pipeline project."""
 
 
-cli.add_command(
-    click.Command(
-        name="run",
-        callback=_run,
-        params=[
-            *kedro_run.params,
-            click.Option(["--verbose", "-v"], is_flag=True, help="Show the full traceback of an error."),
-        ],
-        help=kedro_run.help,
-    )
+# Also what `crack-pipeline` and `python -m crack_pipeline` run (Kedro's find_run_command looks for `run`).
+run = click.Command(
+    name="run",
+    callback=_run,
+    params=[
+        *kedro_run.params,
+        click.Option(["--verbose", "-v"], is_flag=True, help="Show the full traceback of an error."),
+    ],
+    help=kedro_run.help,
 )
+cli.add_command(run)

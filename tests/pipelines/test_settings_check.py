@@ -1,5 +1,10 @@
 """Settings are checked before a run's first node: a typo in a late stage costs no early stage's work."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from crack_pipeline.settings_check import unknown_settings
 from tests.conftest import kedro, run_session
 
@@ -97,3 +102,19 @@ def test_only_the_settings_a_run_reads_are_checked(kedro_project):
     )
     assert len(list((kedro_project / "data/01_raw/synthetic/images/Positive").iterdir())) == 2
 
+
+def test_the_packaged_command_is_the_projects_run(kedro_project):
+    """`crack-pipeline` / `python -m crack_pipeline` (pyproject's entry point): `kedro run` with the
+    project's own error messages."""
+    command = [sys.executable, "-m", "crack_pipeline"]
+    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    helped = subprocess.run([*command, "--help"], cwd=kedro_project, env=environment, capture_output=True)
+    assert helped.returncode == 0 and b"--pipelines" in helped.stdout and b"--verbose" in helped.stdout
+    wrong = subprocess.run(
+        [*command, "--pipelines=retrian"], cwd=kedro_project, env=environment, capture_output=True
+    )
+    assert wrong.returncode == 1
+    assert (
+        b"Error: --pipelines: no pipeline 'retrian'; the project's: evaluate, " in wrong.stderr + wrong.stdout
+    )
+    assert Path(sys.executable).with_name("crack-pipeline").exists(), "installed as a command too"
