@@ -128,7 +128,7 @@ def survey_run(checkpoint, site, folder, crack_segmenter, stop_after=None, tilin
 
 
 def merged(site, folder):
-    return merge_survey(GrowingFolderDataset(path=str(folder)).load(), site, EXPLAIN)
+    return merge_survey(GrowingFolderDataset(path=str(folder)).load(), site)
 
 
 def photos_in(saves):
@@ -275,7 +275,7 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
     assert shown.loc["north/broken.jpg", "width"] == 170, "readable now, explained"
     assert shown.loc["north/later.png", "width"] == 170, "there now, explained"
     # Merged without the folder, the latest explanation of each photo; put back, the first one again.
-    _, latest, *_ = merge_survey(GrowingFolderDataset(path=str(tmp_path / "s")).load(), None, EXPLAIN)
+    _, latest, *_ = merge_survey(GrowingFolderDataset(path=str(tmp_path / "s")).load(), None)
     pd.testing.assert_frame_equal(latest, predictions)
     shutil.copy(site.path_of("north/a.png"), folder / "north/a.png")
     _, restored, *_ = merged(Folder.scan(folder), tmp_path / "s")

@@ -169,7 +169,7 @@ def explain_survey_photos(
 
 
 def merge_survey(
-    survey_photos: Folder, explain_input: Folder | None, explain: dict[str, Any]
+    survey_photos: Folder, explain_input: Folder | None
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One gallery (index.html and grids), predictions table, boxes table and crack measurements table of
     everything survey `explain.survey` has explained, whichever shards did it; says what is still missing.

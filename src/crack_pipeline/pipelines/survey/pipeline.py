@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=merge_survey,
-                inputs=["survey_photos", "explain_input", "params:explain"],
+                inputs=["survey_photos", "explain_input"],
                 outputs=["survey_gallery", "survey_predictions", "survey_boxes", "survey_measurements"],
                 name="merge_survey",
                 tags=["survey"],
