@@ -105,6 +105,25 @@ def test_a_whole_photo_is_tiled_scored_and_boxed_with_the_models_threshold(defau
     assert (boxes.probability >= threshold).all(), "a region is where the tiles reach the decision threshold"
 
 
+def test_a_split_image_replaced_since_ingest_is_left_out_of_the_explanation(default_run, run_again):
+    project = default_run.project
+    manifest = pd.read_csv(versions(project, "data/03_primary/split_manifest.csv")[-1])
+    test = manifest[manifest.split == "test"].sort_values("path")
+    replaced = Path(test.root.iloc[0]) / test.path.iloc[0]
+    before = replaced.read_bytes()
+    try:
+        replaced.write_bytes(png_bytes(np.zeros((64, 64, 3), np.uint8)))  # re-made with other settings
+        lines = run_again({"explain": {"max_images": None}}, "explain")
+    finally:
+        replaced.write_bytes(before)
+    assert (
+        f"explain: skipped {replaced} (changed since ingest validated it: run ingest (or the pipeline) again)"
+        in (lines)
+    )
+    explained = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-1])
+    assert sorted(explained.file) == sorted(test.path.iloc[1:]), "the others, and only them"
+
+
 def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
     settings = SynthConfig(image_size=64, seed=4, difficulty=0.0)
     for index in range(4):

@@ -11,7 +11,7 @@ import pandas as pd
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import Folder, ImageRef
-from crack_pipeline.vision.data.image_io import ImageLimits
+from crack_pipeline.vision.data.image_io import ImageLimits, changed_since_ingest
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files, image_keys
@@ -172,13 +172,19 @@ def explain_split(
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
     items, sha256, domains = images_to_explain(split_manifest, explain_input, explain, ingest)
-    if not items:
-        where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
-        raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
         # Evenly spaced through the sorted list, so a sample spans every class folder.
         picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
         items, sha256, domains = ([part[i] for i in picks] for part in (items, sha256, domains))
+    if explain_input is None:  # the split's images as ingest validated them: one since replaced is left out
+        changed = changed_since_ingest([item.file for item in items], sha256)
+        for file, reason in changed.items():
+            logger.warning("explain: skipped %s (%s)", file, reason)
+        kept = [i for i, item in enumerate(items) if item.file not in changed]
+        items, sha256, domains = ([part[i] for i in kept] for part in (items, sha256, domains))
+    if not items:
+        where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
+        raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")
     what = "images of the folder" if explain_input is not None else f"{explain['split']} images"
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter)

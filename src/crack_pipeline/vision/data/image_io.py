@@ -22,6 +22,8 @@ CORRUPT = "corrupt_or_truncated"
 TOO_SMALL = "too_small"
 TOO_LARGE = "too_large"
 UNREADABLE = "unreadable"
+# Why a listed file is left out of training, evaluation and explanation: its label may no longer hold.
+CHANGED_SINCE_INGEST = "changed since ingest validated it: run ingest (or the pipeline) again"
 
 _ORIENTATION = 0x0112  # EXIF tag
 _TRANSPOSING = {5, 6, 7, 8}  # orientations that swap width and height
@@ -238,9 +240,22 @@ def load_resized_chunk(job: tuple[list[Path], int, list[str] | None]) -> list[by
         try:
             data = file.read_bytes()
             if sha256 and hashlib.sha256(data).hexdigest() != sha256:
-                loaded.append("changed since ingest validated it: run ingest (or the pipeline) again")
+                loaded.append(CHANGED_SINCE_INGEST)
                 continue
             loaded.append(resize_square(decode_image(data).image, size).tobytes())
         except (OSError, ImageRejected) as error:
             loaded.append(f"{type(error).__name__}: {error}")
     return loaded
+
+
+def changed_since_ingest(files: list[Path], expected: list[str]) -> dict[Path, str]:
+    """The files whose content is no longer the SHA-256 ingest recorded for them, or that cannot be read,
+    with why."""
+    changed = {}
+    for file, sha256 in zip(files, expected, strict=True):
+        try:
+            if hashlib.sha256(file.read_bytes()).hexdigest() != sha256:
+                changed[file] = CHANGED_SINCE_INGEST
+        except OSError as error:
+            changed[file] = f"{type(error).__name__}: {error}"
+    return changed
