@@ -20,13 +20,16 @@ LEARNED_SPLITS = ("train", "val")
 
 def data_fingerprint(manifest: pd.DataFrame) -> str:
     """sha256 over the sorted (path, content hash, label) of every image: same files, same fingerprint."""
-    rows = manifest.sort_values("path")[["path", "sha256", "label"]].itertuples(index=False)
-    return hashlib.sha256("\n".join("\t".join(map(str, row)) for row in rows).encode()).hexdigest()
+    return _fingerprint(manifest, ["path", "sha256", "label"])
 
 
 def split_fingerprint(manifest: pd.DataFrame) -> str:
     """sha256 over the sorted (path, content hash, label, split): identifies the split version by content."""
-    rows = manifest.sort_values("path")[["path", "sha256", "label", "split"]].itertuples(index=False)
+    return _fingerprint(manifest, ["path", "sha256", "label", "split"])
+
+
+def _fingerprint(manifest: pd.DataFrame, columns: list[str]) -> str:
+    rows = manifest.sort_values("path")[columns].itertuples(index=False)
     return hashlib.sha256("\n".join("\t".join(map(str, row)) for row in rows).encode()).hexdigest()
 
 

@@ -105,7 +105,7 @@ def images_to_explain(
     scan = scan_folder(
         explain_input,
         ingest["label_aliases"],
-        ImageLimits(min_side=ingest["min_side"], max_pixels=ingest["max_pixels"]),
+        ImageLimits.of(ingest),
         workers=ingest.get("workers"),
         require_labels=False,
     )

@@ -47,7 +47,7 @@ def scan_images(
     result = scan_sources(
         sources,
         aliases=ingest["label_aliases"],
-        limits=ImageLimits(min_side=ingest["min_side"], max_pixels=ingest["max_pixels"]),
+        limits=ImageLimits.of(ingest),
         workers=ingest.get("workers"),
         histogram_images=ingest.get("histogram_images", 500),
         require_labels=require_labels,

@@ -47,7 +47,7 @@ def tile_masked_photos(
         (a photo without a mask, unreadable, or of another size than its mask is reported and skipped).
     """
     config = mask_tile_config(mask_tiles)
-    limits = ImageLimits(min_side=ingest["min_side"], max_pixels=ingest["max_pixels"])
+    limits = ImageLimits.of(ingest)
     photos = [f for f in masked_photos.files if looks_like_image(f)]
     masks = pair_masks(photo_masks, photos)
     tiles: dict[str, bytes] = {}

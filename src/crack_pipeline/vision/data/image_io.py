@@ -11,6 +11,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -64,6 +65,11 @@ class ImageLimits:
 
     min_side: int = 32
     max_pixels: int = 64_000_000
+
+    @classmethod
+    def of(cls, settings: dict[str, Any]) -> ImageLimits:
+        """The limits among a section of settings (`ingest`'s): its `min_side` and `max_pixels`."""
+        return cls(min_side=settings["min_side"], max_pixels=settings["max_pixels"])
 
 
 @dataclass(frozen=True)

@@ -12,25 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as sk
 
-from crack_pipeline.vision.evaluation.metrics import threshold_for_recall
+from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_recall
+
+DECISION_METRICS = ("n", "accuracy", "balanced_accuracy", "recall", "specificity", "precision", "f1")
 
 
 def decision_metrics(y_true, predicted) -> dict[str, float | None]:
     """Accuracy, balanced accuracy, recall, specificity, precision and F1 of hard decisions (1 = crack)."""
-    y_true, predicted = np.asarray(y_true).astype(int), np.asarray(predicted).astype(int)
-    both = len(np.unique(y_true)) == 2
-    clean = y_true == 0
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float(sk.accuracy_score(y_true, predicted)),
-        "balanced_accuracy": float(sk.balanced_accuracy_score(y_true, predicted)) if both else None,
-        "recall": float(sk.recall_score(y_true, predicted, zero_division=0)),
-        "specificity": float((predicted[clean] == 0).mean()) if clean.any() else None,
-        "precision": float(sk.precision_score(y_true, predicted, zero_division=0)),
-        "f1": float(sk.f1_score(y_true, predicted, zero_division=0)),
-    }
+    every = binary_metrics(y_true, np.asarray(predicted, dtype=float), 0.5)
+    return {name: every[name] for name in DECISION_METRICS}
 
 
 def cross_fitted_decisions(y_true, probability, target_recall: float, seed: int = 0) -> np.ndarray:
