@@ -96,7 +96,7 @@ class MlflowVariantRunHook:
     """Gives every trained model variant its own MLflow run, nested under the Kedro run's run.
 
     kedro-mlflow makes one run per `kedro run`; variants are namespaces inside it. The training
-    node stays a pure function: its outputs are logged here once it has finished.
+    node logs nothing to MLflow itself: its outputs are logged here once it has finished.
     """
 
     @hook_impl
