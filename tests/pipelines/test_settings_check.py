@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.settings_check import unknown_settings
+from crack_pipeline.vision.settings import ConfigError
 from tests.conftest import kedro, run_session
 
 
@@ -67,6 +71,16 @@ def test_a_typo_in_any_section_a_run_reads_is_named_with_the_settings_there_are(
     ):
         assert problem in result.output
     assert not (kedro_project / "data/01_raw/synthetic").exists(), "synth, the first node, never ran"
+
+
+def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
+    for layer in ("bn2", "layer4", "features.6", None):  # EfficientNets', ResNet's, small_cnn's; the default
+        check_explain_settings({"cam_layer": layer})
+    with pytest.raises(
+        ConfigError,
+        match=r"^explain\.cam_layer: no model has a layer 'bn_2'; each one's own: small_cnn features\.6, ",
+    ):
+        check_explain_settings({"cam_layer": "bn_2"})
 
 
 def test_known_settings_are_those_of_conf_base_where_it_lists_them():

@@ -28,7 +28,7 @@ from crack_pipeline.vision.models.checkpoint import (
     domain_threshold_values,
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of
-from crack_pipeline.vision.models.registry import get_spec
+from crack_pipeline.vision.models.registry import REGISTRY, architectures_with_layer, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 
 logger = logging.getLogger(__name__)
@@ -40,8 +40,9 @@ def crack_mask_config(explain: dict[str, Any]) -> CrackMaskConfig:
 
 
 def check_explain_settings(explain: dict[str, Any]) -> None:
-    """A `ConfigError` for a bad `explain.methods`, `explain.target` or `explain.crack_masks`, before a run
-    starts (what CamExplainer and the masks would refuse only when the first image is explained)."""
+    """A `ConfigError` for a bad `explain.methods`, `explain.target`, `explain.crack_masks` or a
+    `explain.cam_layer` no architecture has, before a run starts (what CamExplainer and the masks would
+    refuse only when the first image is explained)."""
     methods = explain.get("methods") or []
     if not isinstance(methods, list) or not all(isinstance(method, str) for method in methods):
         raise ConfigError(f"explain.methods: a list of names, e.g. [layercam], not {methods!r}")
@@ -53,6 +54,11 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
         )
     check_target(explain.get("target", "predicted"))
     crack_mask_config(explain)
+    if (layer := explain.get("cam_layer")) and not architectures_with_layer(layer):
+        defaults = ", ".join(
+            f"{spec.name} {spec.cam_layer}" for spec in REGISTRY.values() if spec.kind == "supervised"
+        )
+        raise ConfigError(f"explain.cam_layer: no model has a layer {layer!r}; each one's own: {defaults}")
 
 
 def explanation_setup(

@@ -254,3 +254,16 @@ def get_spec(name: str) -> ModelSpec:
 def create_model(name: str, num_classes: int = 2, pretrained: bool = False, weights_path: str | None = None):
     """The named architecture with a `num_classes` head; ImageNet weights only from local files."""
     return get_spec(name).build(num_classes, pretrained, weights_path)
+
+
+def architectures_with_layer(layer: str) -> list[str]:
+    """The classifiers' architectures that have a module named `layer` (a CAM layer), each built on the
+    meta device: no memory, no weights, milliseconds."""
+    found = []
+    for name, spec in REGISTRY.items():
+        if spec.kind == "supervised":
+            with torch.device("meta"):
+                modules = dict(create_model(name).named_modules())
+            if layer in modules:
+                found.append(name)
+    return found
