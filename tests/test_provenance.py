@@ -1,12 +1,14 @@
-"""What a checkpoint records of the images its model learned from, and the count of them among others."""
+"""What a checkpoint records of the code and the images its model learned from, and the count of those
+images among others."""
 
 import hashlib
 import logging
+import subprocess
 
 import pandas as pd
 import torch
 
-from crack_pipeline.provenance import learned_among, learned_images
+from crack_pipeline.provenance import git_commit, learned_among, learned_images
 
 
 def digest(i: int) -> str:
@@ -32,3 +34,24 @@ def test_a_model_has_learned_from_its_training_and_validation_images_and_its_par
     child = {"variant": "c", "learned_images": learned_images(split, parent)}
     assert learned_among(child, pd.Series([digest(3), digest(4)]), "x", "s") == 1, "the parent's image 3"
     assert learned_among({"variant": "old"}, test, "test images", "explain") is None, "not recorded"
+
+
+def test_the_commit_is_dirty_when_the_code_that_runs_is_not_the_commits(tmp_path):
+    assert git_commit(tmp_path) == "unknown", "outside git"
+    package = tmp_path / "src/package"
+    package.mkdir(parents=True)
+    (package / "nodes.py").write_text("x = 1\n")
+    (tmp_path / ".gitignore").write_text("*.pyc\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "first"]):
+        subprocess.run([*git, *command], cwd=tmp_path, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert git_commit(package) == head.strip()
+    (tmp_path / "notes.txt").write_text("a file of the developer's, beside the code")
+    (package / "cache.pyc").write_text("ignored")
+    assert git_commit(package) == head.strip()
+    (package / "new_module.py").write_text("y = 2\n")
+    assert git_commit(package) == head.strip() + "+dirty", "a module git does not track runs too"
+    (package / "new_module.py").unlink()
+    (package / "nodes.py").write_text("x = 2\n")
+    assert git_commit(package) == head.strip() + "+dirty"

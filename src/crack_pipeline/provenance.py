@@ -70,19 +70,18 @@ def learned_among(checkpoint: dict, sha256: Collection[str], what: str, section:
 
 
 def git_commit(path: Path | None = None) -> str:
-    """The checked-out commit, with "+dirty" when tracked files changed; "unknown" outside git."""
+    """The checked-out commit, with "+dirty" when tracked files changed or the package (`path`'s folder)
+    holds files git does not track (a new module runs too); "unknown" outside git."""
     cwd = path or Path(__file__).parent
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        )
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=True,
+        commit, changed, untracked = (
+            subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+            for command in (
+                ["git", "rev-parse", "HEAD"],
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                ["git", "ls-files", "--others", "--exclude-standard", "--", "."],
+            )
         )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return commit.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
+    return commit + ("+dirty" if changed or untracked else "")

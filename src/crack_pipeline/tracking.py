@@ -63,6 +63,7 @@ def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]],
                 "split_fingerprint": checkpoint["split_fingerprint"],
                 "git_commit": checkpoint["git_commit"],
                 "precision": checkpoint.get("precision", ""),
+                **{f"compute.{key}": str(value) for key, value in checkpoint.get("compute", {}).items()},
             }
         )
         mlflow.log_params(

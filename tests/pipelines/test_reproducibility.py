@@ -10,6 +10,7 @@ import mlflow
 import torch
 
 from crack_pipeline.datasets import TorchCheckpointDataset
+from crack_pipeline.vision.models.precision import describe_cpu
 from tests.conftest import TINY_SYNTH, run_session, use_tiny_training
 
 TIMINGS = {"seconds", "train_seconds", "train_images_per_second"}
@@ -76,3 +77,13 @@ def test_same_seed_same_split_same_weights_same_metrics(kedro_project):
         assert run.data.tags["git_commit"] == checkpoint["git_commit"]
         assert run.data.params["seed"] == "42" and run.data.params["deterministic"] == "True"
         assert run.data.params["lr"] == str(checkpoint["train_config"]["lr"])
+        # What tells two runs apart beside the training settings: the threshold's recall, the view count,
+        # and what computed it (bit-identical only for the same CPU kernels, threads and torch).
+        assert run.data.params["target_recall"] == str(checkpoint["train_config"]["target_recall"])
+        assert run.data.params["test_time_views"] == str(checkpoint["test_time_views"])
+        assert run.data.tags["compute.threads"] == str(torch.get_num_threads())
+        assert (
+            run.data.tags["compute.cpu"] == describe_cpu()
+            and run.data.tags["compute.torch"] == torch.__version__
+        )
+        assert checkpoint["compute"]["device"] == "cpu" and checkpoint["compute"]["processes"] == 1

@@ -34,7 +34,7 @@ from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.cam_progress import cam_progress
 from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.device import resolve_device
-from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.precision import Precision, compute_used
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.loop import evaluate
@@ -205,7 +205,11 @@ def train_variant(
             "init_from": initialised_from,
             "image_size": train["image_size"],
             "mix_synthetic": mix,
+            "target_recall": float(train["target_recall"]),
+            "test_time_views": views,
+            **({"cam_progress": dataclasses.asdict(setup.progress)} if setup.progress else {}),
         },
+        compute=compute_used(resolve_device(device), int(train.get("processes") or 1)),
         patch_side=training_patch_side(image_index, split_manifest),
         data_fingerprint=data_fingerprint(split_manifest),
         split_fingerprint=split_fingerprint(split_manifest),

@@ -54,6 +54,19 @@ def describe_cpu() -> str:
     return f"cpu {cpu_capability()}, native bf16 {'yes' if cpu_has_native_bf16() else 'no'}"
 
 
+def compute_used(device: torch.device, processes: int = 1) -> dict[str, str | int]:
+    """What computes on `device`, recorded with a model beside its settings: trained weights are bit-identical
+    only for the same device, CPU kernels (AVX2, AVX-512), torch threads and torch version (within noise
+    otherwise)."""
+    return {
+        "device": str(device) if device.type == "cpu" else f"{device} {torch.cuda.get_device_name(device)}",
+        "cpu": describe_cpu(),
+        "threads": torch.get_num_threads(),
+        "processes": processes,
+        "torch": str(torch.__version__),  # a plain string: weights_only loading refuses TorchVersion
+    }
+
+
 @functools.cache
 def _warn_emulated_bf16(device: torch.device) -> None:
     """Once per device and process: a run resolves its precision for every model and use."""
