@@ -27,7 +27,7 @@ from crack_pipeline.vision.data.image_io import decode_image
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors, with_synthetic
 from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate, cut_tiles
 from crack_pipeline.vision.models.inference import crack_probabilities, fold_batch_norms
-from crack_pipeline.vision.models.precision import Precision
+from crack_pipeline.vision.models.precision import Precision, describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
@@ -114,7 +114,9 @@ def main() -> None:
     train = with_synthetic(train, args.mix_synthetic, seed=0)
     spec = get_spec("efficientnet_lite0")
     tiling = TilingConfig(tile_size=args.tile)
+    training, scoring = (Precision.resolve("auto", use).name for use in ("fine_tune", "inference"))
     print(
+        f"{describe_cpu()}; precision {training} (training), {scoring} (scoring); "
         f"train {len(train)} ({args.mix_synthetic} synthetic per class), Özgenel test {len(test)}, "
         f"{args.epochs} epochs at {args.size} px, CFD tiles of {args.tile} px",
         flush=True,

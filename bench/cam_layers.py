@@ -22,6 +22,7 @@ from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_files
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.models.checkpoint import decision_threshold
+from crack_pipeline.vision.models.precision import Precision, describe_cpu
 from crack_pipeline.vision.models.registry import get_spec
 
 LAST_LAYER = {
@@ -51,6 +52,8 @@ def main() -> None:
         for path, file, label in zip(cracks.path, image_files(cracks), cracks.label, strict=True)
     ]
     masks = read_masks_of(Folder.scan(DATA / "01_raw/synthetic/masks"), list(cracks.path))
+    classifying = Precision.resolve("auto", "inference").name
+    print(f"{describe_cpu()}; precision {classifying} (classifying), fp32 (heatmaps)")
     print(f"{args.variant}: {len(items)} test crack images, masks for {len(masks)}")
 
     scores = {}
