@@ -120,8 +120,8 @@ def killed_after_epoch_3(model, epoch: int) -> bool:
 
 def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
     """2 processes, gloo: killed after epoch 3 (the first two with the backbone frozen), started again they
-    resume from the state the first replica saved and train the rest on their halves of each epoch; the
-    first one's model comes back, on the CPU."""
+    resume from the state the first replica saved (with every replica's augmentation and dropout draws) and
+    train the rest on their halves of each epoch; the first one's model comes back, on the CPU."""
     train, val, test = tiny_split(48, seed=1), tiny_split(16, seed=2), tiny_split(24, seed=3)
     settings = config(epochs=6, freeze_backbone_epochs=2)
     resume = tmp_path / "small_cnn.pt"
@@ -131,6 +131,8 @@ def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
             seeded_model(5), SPEC, train, val, settings, 2, resume, after_epoch=killed_after_epoch_3
         )
     assert resume.is_file(), "the first replica's state after epoch 3"
+    draws = torch.load(resume, weights_only=True)["replica_draws"]
+    assert len(draws) == 2 and not torch.equal(draws[0]["augment"], draws[1]["augment"]), "each its own"
     result = fit_distributed(seeded_model(5), SPEC, train, val, settings, 2, resume_path=resume)
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5, 6], "epochs 4-6 after the restart"
     assert not resume.exists(), "removed by the first replica once done"

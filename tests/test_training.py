@@ -23,6 +23,8 @@ from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training import loop as training
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
+from crack_pipeline.vision.training.replicas import Randomness, Replicas
+from crack_pipeline.vision.training.resume import continue_draws
 from crack_pipeline.vision.training.schedule import epoch_order
 from tests.conftest import needs_gpu
 
@@ -158,6 +160,26 @@ def test_a_killed_run_resumes_where_it_stopped(data, tmp_path, monkeypatch, sche
         resumed.model.state_dict().items(), uninterrupted.model.state_dict().values(), strict=True
     ):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+def test_each_replica_resumes_its_own_augmentation_and_dropout_draws():
+    """What a resume state keeps of a run of 2 replicas (the first one gathers them all): each replica's
+    augmentation and dropout draws, which it continues from, not from its seed."""
+    runs = [Randomness.seeded(0, Replicas(rank, 2)) for rank in range(2)]
+    saved = []
+    for run in runs:
+        torch.rand(5, generator=run.augment), torch.rand(3)  # an epoch's draws
+        saved.append({"augment": run.augment.get_state(), "torch_rng": torch.get_rng_state()})
+        torch.rand(3)  # the other replica's process draws its own
+    state = {"generator": runs[0].order.get_state(), "replica_draws": saved}
+    for rank, run in enumerate(runs):
+        expected_augment = torch.rand(4, generator=run.augment)
+        torch.set_rng_state(saved[rank]["torch_rng"])
+        expected_dropout = torch.rand(2)
+        resumed = Randomness.seeded(0, Replicas(rank, 2))
+        continue_draws(state, resumed, Replicas(rank, 2), torch.device("cpu"))
+        assert torch.equal(torch.rand(4, generator=resumed.augment), expected_augment)
+        assert torch.equal(torch.rand(2), expected_dropout)
 
 
 def test_a_resume_file_of_other_settings_or_unreadable_is_ignored(data, tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.head_stage import train_head_on_features
 from crack_pipeline.vision.training.observer import EpochObserver
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
-from crack_pipeline.vision.training.resume import continue_dropout_draws, data_key, dropout_draws, load_resume
+from crack_pipeline.vision.training.resume import continue_draws, data_key, draws_of, load_resume
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -187,8 +187,7 @@ def _fit(
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
-        randomness.order.set_state(state["generator"])
-        continue_dropout_draws(state, precision.device)
+        continue_draws(state, randomness, replicas, precision.device)
         history, best_loss, best_epoch = state["history"], state["best_loss"], state["best_epoch"]
         best_state, stale = state["best_state"], state["stale"]
         train_seconds, trained_images = state["train_seconds"], state["trained_images"]
@@ -253,6 +252,8 @@ def _fit(
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
+        if resume_path is not None:
+            draws = draws_of(randomness, replicas, precision.device)  # on every replica: they gather
         if resume_path is not None and replicas.writes:
             # atomic: a kill mid-write leaves the previous epoch's state intact
             save_atomically(
@@ -262,8 +263,7 @@ def _fit(
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                    "generator": randomness.order.get_state(),
-                    **dropout_draws(precision.device),
+                    **draws,
                     "history": history,
                     "best_loss": best_loss,
                     "best_epoch": best_epoch,

@@ -57,6 +57,14 @@ class Replicas:
         dist.broadcast_object_list(shared, src=0)
         return shared[0]
 
+    def each(self, value) -> list:
+        """Every replica's `value`, by rank, on every replica (their random draws, for a resume state)."""
+        if self.world == 1:
+            return [value]
+        gathered = [None] * self.world
+        dist.all_gather_object(gathered, value)
+        return gathered
+
     def total(self, *values: float) -> list[float]:
         """Sums of `values` over the replicas (losses, counts), the same on every one."""
         if self.world == 1:

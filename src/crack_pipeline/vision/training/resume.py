@@ -10,6 +10,7 @@ import torch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.models.torch_files import why_unreadable
+from crack_pipeline.vision.training.replicas import Randomness, Replicas
 
 logger = logging.getLogger(__name__)
 
@@ -36,17 +37,29 @@ def load_resume(path: Path | None, run_key: str) -> dict | None:
     return state
 
 
-def dropout_draws(device: torch.device) -> dict[str, torch.Tensor]:
-    """Where dropout's random draws stand, for a resume state: the CPU's generator and, on a GPU, the
-    GPU's own, which dropout draws from there."""
+def draws_of(randomness: Randomness, replicas: Replicas, device: torch.device) -> dict:
+    """Where a run's random draws stand, for a resume state: the epochs' image order, and every replica's
+    augmentation and dropout draws (gathered from all: the first replica writes the state)."""
+    own = {"augment": randomness.augment.get_state(), **_dropout_draws(device)}
+    return {"generator": randomness.order.get_state(), "replica_draws": replicas.each(own)}
+
+
+def continue_draws(state: dict, randomness: Randomness, replicas: Replicas, device: torch.device) -> None:
+    """Every draw continues exactly where a resume state's stopped, each replica its own (a state written
+    before they were kept holds the first replica's dropout draws only)."""
+    randomness.order.set_state(state["generator"])
+    draws = state["replica_draws"][replicas.rank] if "replica_draws" in state else state
+    if "augment" in draws:
+        randomness.augment.set_state(draws["augment"])
+    torch.set_rng_state(draws["torch_rng"])
+    if device.type == "cuda" and "gpu_rng" in draws:  # from a state saved on a GPU
+        torch.cuda.set_rng_state(draws["gpu_rng"], device)
+
+
+def _dropout_draws(device: torch.device) -> dict[str, torch.Tensor]:
+    """Where dropout's random draws stand: the CPU's generator and, on a GPU, the GPU's own, which dropout
+    draws from there."""
     state = {"torch_rng": torch.get_rng_state()}
     if device.type == "cuda":
         state["gpu_rng"] = torch.cuda.get_rng_state(device)
     return state
-
-
-def continue_dropout_draws(state: dict, device: torch.device) -> None:
-    """Dropout draws continue exactly where a resume state's stopped (on a GPU, from a state saved on one)."""
-    torch.set_rng_state(state["torch_rng"])
-    if device.type == "cuda" and "gpu_rng" in state:
-        torch.cuda.set_rng_state(state["gpu_rng"], device)
