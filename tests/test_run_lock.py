@@ -41,6 +41,14 @@ def alive(pid: int) -> bool:
         return False
 
 
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (a forked worker before its fork hook has run does)."""
+    try:
+        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except FileNotFoundError:
+        return False
+
+
 def eventually(condition, seconds: float = 10) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -58,6 +66,8 @@ def test_a_killed_run_s_lock_is_free_at_once_and_its_workers_end(tmp_path):
         assert run.stdout.readline().strip() == "locked"
         assert eventually(lambda: len(children_of(run.pid)) >= 2), "its pool workers started"
         workers = children_of(run.pid)
+        # Forked, a worker holds the lock until it has run its fork hook: on a busy machine, some time after.
+        assert eventually(lambda: not any(holds_open(pid, lock_file) for pid in workers))
         with pytest.raises(RunLocked, match="a run killed mid-ingest"):
             RunLock(lock_file).acquire("the next run")
     finally:
