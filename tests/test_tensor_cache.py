@@ -1,11 +1,19 @@
 """Decoding a split for training: a file changed or broken since ingest validated it is left out, named."""
 
-import pytest
+import logging
+import shutil
 
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from crack_pipeline.pipelines.train.nodes import build_split_tensors
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.sources import Source, scan_sources
-from crack_pipeline.vision.data.tensor_cache import check_matches, decode_listed
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, decode_splits
 from crack_pipeline.vision.errors import InputError
 from tests.conftest import image_bytes, write
 
@@ -31,8 +39,65 @@ def test_a_cache_of_another_split_says_how_to_rebuild_it_alone(tmp_path):
     manifest = index.assign(split=["train", "test"])
     cached = decode_listed(index, 32, workers=1)
     with pytest.raises(InputError) as caught:
-        check_matches({"train": cached, "test": cached}, manifest)
+        check_matches({"train": cached, "test": cached}, manifest, 32)
     # `--pipelines=train` alone trains every variant of train.models: hours, to rebuild a cache
     assert str(caught.value).endswith(
         "rebuild them alone with `kedro run --pipelines=train --nodes=build_split_tensors`"
+    )
+
+
+def test_a_cache_at_another_size_than_train_image_size_is_refused():
+    """A run of one variant reads the cache from disk: `train.image_size` changed since trained at the old."""
+    images = torch.zeros((1, 3, 32, 32), dtype=torch.uint8)
+    cached = ImageTensors(images, torch.tensor([1]), ["site/Positive/p0.png"])
+    manifest = pd.DataFrame({"domain": ["site"], "path": ["Positive/p0.png"], "split": ["train"]})
+    check_matches({"train": cached}, manifest, 32)
+    with pytest.raises(InputError, match=r"are 32 px, train.image_size is 64: rebuild them alone"):
+        check_matches({"train": cached}, manifest, 64)
+
+
+def split_folder(root, count=4):
+    for i in range(count):
+        write(root, f"Positive/p{i}.png", image_bytes(seed=i))
+        write(root, f"Negative/n{i}.png", image_bytes(seed=10 + i))
+    index = scan_sources([Source("site", Folder.scan(root))], DEFAULT_ALIASES, workers=1).index
+    return index.assign(split=(["train", "val", "test", "train"] * count)[: len(index)])
+
+
+def test_each_split_is_decoded_into_a_tensor_of_its_own_as_listed(tmp_path):
+    manifest = split_folder(tmp_path)
+    decoded = decode_splits(manifest, 24, workers=2)
+    assert sorted(decoded) == ["test", "train", "val"]
+    for split, rows in manifest.groupby("split"):
+        alone = decode_listed(rows, 24, workers=1)
+        assert decoded[split].paths == alone.paths and torch.equal(decoded[split].images, alone.images)
+        assert torch.equal(decoded[split].labels, alone.labels)
+        first = Image.open(tmp_path / rows.path.iloc[0]).convert("RGB").resize((24, 24), Image.BILINEAR)
+        assert (
+            np.abs(decoded[split].images[0].permute(1, 2, 0).numpy().astype(int) - np.asarray(first)).max()
+            <= 40
+        )
+
+
+def test_images_gone_since_ingest_are_summed_up_and_a_folder_gone_stops_the_run(tmp_path, caplog):
+    manifest = split_folder(tmp_path / "site")
+    (tmp_path / "site/Positive/p1.png").unlink()
+    with caplog.at_level(logging.DEBUG, logger="crack_pipeline"):
+        tensors = build_split_tensors(manifest, {"image_size": 24, "workers": 1})
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "train: skipped 1 of the split's 8 images no longer read as ingest validated them "
+        "(1 FileNotFoundError; e.g. site/Positive/p1.png: FileNotFoundError: [Errno 2] No such file or "
+        "directory: "
+        f"'{tmp_path / 'site/Positive/p1.png'}')"
+    ]
+    assert sum(len(part) for part in tensors.values()) == 7
+    shutil.move(tmp_path / "site", tmp_path / "moved")
+    caplog.clear()
+    with pytest.raises(
+        InputError, match=rf"8 of the split's 8 images .*: are the folders still there \({tmp_path}/site\)"
+    ):
+        build_split_tensors(manifest, {"image_size": 24, "workers": 1})
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], (
+        "one error, not a warning per image"
     )

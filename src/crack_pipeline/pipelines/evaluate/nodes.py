@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import data_fingerprint, learned_among, split_fingerprint
-from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_splits
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
 from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on_validation
@@ -260,7 +260,7 @@ def at_input_size(
         return split_tensors
     logger.info("evaluate: decoding the validation and test images again at %d px for the champion", size)
     manifest = require_roots(split_manifest)
-    return {split: decode_listed(manifest[manifest.split == split], size) for split in ("val", "test")}
+    return decode_splits(manifest[manifest.split.isin(["val", "test"])], size)
 
 
 def is_better(candidate: float | None, current: float | None, higher_is_better: bool = True) -> bool:

@@ -23,7 +23,7 @@ from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_keys
-from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, with_synthetic
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_splits, with_synthetic
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_views, thresholds_by_views
 from crack_pipeline.vision.evaluation.metrics import (
@@ -52,10 +52,9 @@ def build_split_tensors(split_manifest: pd.DataFrame, train: dict[str, Any]) -> 
         {"train" | "val" | "test": ImageTensors}, reused by every epoch of every variant.
     """
     started = time.perf_counter()
-    every = decode_listed(require_roots(split_manifest), train["image_size"], workers=train.get("workers"))
-    for path, reason in every.skipped.items():
-        logger.warning("train: skipped %s (%s): it no longer decodes as it did at ingest", path, reason)
-    tensors = {split: every.subset(image_keys(rows)) for split, rows in split_manifest.groupby("split")}
+    rows = require_roots(split_manifest)
+    tensors = decode_splits(rows, train["image_size"], workers=train.get("workers"))
+    report_unreadable({key: why for part in tensors.values() for key, why in part.skipped.items()}, rows)
     logger.info(
         "train: decoded %s images at %d px in %.1f s",
         {k: len(v) for k, v in tensors.items()},
@@ -63,6 +62,27 @@ def build_split_tensors(split_manifest: pd.DataFrame, train: dict[str, Any]) -> 
         time.perf_counter() - started,
     )
     return tensors
+
+
+def report_unreadable(skipped: dict[str, str], rows: pd.DataFrame) -> None:
+    """A summary of the split's images that no longer read as ingest validated them (each one at DEBUG);
+    an `InputError` naming their folders when none reads: no empty cache replaces a good one."""
+    if not skipped:
+        return
+    for key, reason in skipped.items():
+        logger.debug("train: skipped %s (%s)", key, reason)
+    reasons = pd.Series([reason.split(":")[0] for reason in skipped.values()]).value_counts()  # by kind
+    examples = "; ".join(f"{key}: {reason}" for key, reason in list(skipped.items())[:3])
+    summary = (
+        f"{len(skipped)} of the split's {len(rows)} images no longer read as ingest validated them "
+        f"({', '.join(f'{count} {reason}' for reason, count in reasons.items())}; e.g. {examples})"
+    )
+    if len(skipped) == len(rows):
+        raise InputError(
+            f"train: {summary}: are the folders still there ({', '.join(sorted(set(rows.root)))})? "
+            "Run ingest and split again for the folders as they are now"
+        )
+    logger.warning("train: skipped %s", summary)
 
 
 def training_patch_side(image_index: pd.DataFrame, split_manifest: pd.DataFrame) -> int | None:
@@ -155,7 +175,7 @@ def train_variant(
     """
     setup = variant_setup(name, variant, train)
     settings, config, spec, views = setup.settings, setup.config, setup.spec, setup.views
-    check_matches(split_tensors, split_manifest)
+    check_matches(split_tensors, split_manifest, train["image_size"])
     torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
     model, pretrained, initialised_from, inherited = initial_model(variant, registered_models, name)
     resume_path = Path(train["resume_dir"]) / f"{name}.pt" if train.get("resume_dir") else None

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -75,27 +76,46 @@ def build_tensors(
     A file that no longer decodes, or whose content is no longer the `sha256` ingest recorded, is left out
     and listed in `skipped`, never a crash.
     """
-    files, names, labels = list(files), list(names), list(labels)
-    hashes = list(sha256) if sha256 is not None else None
-    chunks = [
-        (files[i : i + _CHUNK], size, hashes[i : i + _CHUNK] if hashes else None)
-        for i in range(0, len(files), _CHUNK)
-    ]
+    return _build_sets({"": (files, names, labels, sha256)}, size, workers)[""]
+
+
+def _build_sets(
+    sets: dict[str, tuple[Sequence[Path], Sequence[str], Sequence[int], Sequence[str] | None]],
+    size: int,
+    workers: int | None,
+) -> dict[str, ImageTensors]:
+    """`build_tensors` of several sets over one pool of workers, each decoded straight into a tensor of its
+    own: the memory of the images once (a list of them, joined and copied, took three times as much)."""
+    jobs, chunks = [], []
+    for key, (files, _, _, sha256) in sets.items():
+        files, hashes = list(files), list(sha256) if sha256 is not None else None
+        for i in range(0, len(files), _CHUNK):
+            jobs.append((key, i))
+            chunks.append((files[i : i + _CHUNK], size, hashes[i : i + _CHUNK] if hashes else None))
+    images = {
+        key: torch.empty((len(files), 3, size, size), dtype=torch.uint8) for key, (files, *_) in sets.items()
+    }
+    kept: dict[str, list[int]] = {key: [] for key in sets}
+    skipped: dict[str, dict[str, str]] = {key: {} for key in sets}
     # The fork server, not fork: this runs inside a process whose torch thread pools may be live.
-    loaded = [item for chunk in parallel_map(load_resized_chunk, chunks, workers) for item in chunk]
-    kept = [i for i, item in enumerate(loaded) if isinstance(item, bytes)]
-    raw = bytearray(b"".join(loaded[i] for i in kept))
-    images = (
-        torch.frombuffer(raw, dtype=torch.uint8).reshape(len(kept), 3, size, size)
-        if kept
-        else (torch.empty((0, 3, size, size), dtype=torch.uint8))
-    )
-    return ImageTensors(
-        images=images,
-        labels=torch.as_tensor([labels[i] for i in kept], dtype=torch.int64),
-        paths=[names[i] for i in kept],
-        skipped={names[i]: item for i, item in enumerate(loaded) if isinstance(item, str)},
-    )
+    for (key, start), loaded in zip(jobs, parallel_map(load_resized_chunk, chunks, workers), strict=True):
+        names = sets[key][1]
+        for i, item in enumerate(loaded, start):
+            if isinstance(item, str):
+                skipped[key][names[i]] = item
+            else:
+                images[key][len(kept[key])].numpy().reshape(-1)[:] = np.frombuffer(item, dtype=np.uint8)
+                kept[key].append(i)
+    built = {}
+    for key, (_, names, labels, _) in sets.items():
+        rows = kept[key]
+        built[key] = ImageTensors(
+            images=images[key] if len(rows) == len(names) else images[key][: len(rows)].clone(),
+            labels=torch.as_tensor([labels[i] for i in rows], dtype=torch.int64),
+            paths=[names[i] for i in rows],
+            skipped=skipped[key],
+        )
+    return built
 
 
 def decode_listed(
@@ -105,26 +125,40 @@ def decode_listed(
     it), `domain` and `label` (a class name), as in the image index and the split manifest, and `sha256`
     where it records what ingest validated. Each image is named by its key, `<domain>/<path>`, unless
     `names` are given."""
-    return build_tensors(
+    return _build_sets({"": _listed(images, names)}, size, workers)[""]
+
+
+def decode_splits(manifest: pd.DataFrame, size: int, workers: int | None = None) -> dict[str, ImageTensors]:
+    """`decode_listed` of each split of a split manifest, each into its own tensor, over one pool."""
+    return _build_sets({split: _listed(rows) for split, rows in manifest.groupby("split")}, size, workers)
+
+
+def _listed(images: pd.DataFrame, names: Sequence[str] | None = None) -> tuple:
+    return (
         image_files(images),
-        image_keys(images) if names is None else names,
+        image_keys(images) if names is None else list(names),
         [CLASS_NAMES.index(label) for label in images.label],
-        size,
-        workers,
         images.sha256 if "sha256" in images.columns else None,
     )
 
 
-def check_matches(tensors: dict[str, ImageTensors], manifest: pd.DataFrame) -> None:
-    """Raise when a stored tensor cache was built from another split than the one being trained on."""
+def check_matches(tensors: dict[str, ImageTensors], manifest: pd.DataFrame, size: int) -> None:
+    """Raise when a stored tensor cache was built from another split than the one being trained on, or at
+    another size than `size` (`train.image_size`)."""
+    rebuild = "rebuild them alone with `kedro run --pipelines=train --nodes=build_split_tensors`"
     for split, rows in manifest.groupby("split"):
         paths = image_keys(rows)
         cached = tensors.get(split)
-        expected = set(paths) - set(cached.skipped if cached else {})
+        expected = set(paths) - set(cached.skipped if cached is not None else {})
         if cached is None or set(cached.paths) != expected:
             raise InputError(
                 f"the decoded images (split_tensors) do not match the current split manifest ({split!r} "
-                f"differs): rebuild them alone with `kedro run --pipelines=train --nodes=build_split_tensors`"
+                f"differs): {rebuild}"
+            )
+        if cached.images.shape[-1] != size:
+            raise InputError(
+                f"the decoded images (split_tensors) are {cached.images.shape[-1]} px, train.image_size is "
+                f"{size}: {rebuild}"
             )
 
 
