@@ -1,6 +1,7 @@
 """Decoding a split for training: a file changed or broken since ingest validated it is left out, named."""
 
 import logging
+import os
 import shutil
 
 import numpy as np
@@ -9,12 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
+from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
 from crack_pipeline.pipelines.train.nodes import build_split_tensors
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.sources import Source, scan_sources
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_listed, decode_splits
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.models import torch_files
+from crack_pipeline.vision.models.torch_files import save_atomically
 from tests.conftest import image_bytes, write
 
 
@@ -101,3 +105,25 @@ def test_images_gone_since_ingest_are_summed_up_and_a_folder_gone_stops_the_run(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], (
         "one error, not a warning per image"
     )
+
+
+def test_a_save_removes_what_a_killed_writer_left_and_the_cache_needs_its_size_once(tmp_path, monkeypatch):
+    target = tmp_path / "split_tensors.pt"
+    killed = tmp_path / ".split_tensors.pt.999999999.x1"  # no such process: killed mid-save, gigabytes
+    writing = tmp_path / f".split_tensors.pt.{os.getpid()}.x2"  # a writer still at work
+    killed.write_bytes(b"half"), writing.write_bytes(b"half")
+    save_atomically({"a": torch.ones(2)}, target)
+    assert not killed.exists() and writing.exists()
+    assert torch.equal(torch.load(target, weights_only=True)["a"], torch.ones(2))
+
+    cache = TensorCacheDataset(filepath=str(target))
+    save = torch_files.torch.save
+
+    def the_old_cache_gone_while_the_new_is_written(data, path):
+        assert not target.exists(), "the old cache is removed before the new one is written"
+        save(data, path)
+
+    monkeypatch.setattr(torch_files.torch, "save", the_old_cache_gone_while_the_new_is_written)
+    tensors = ImageTensors(torch.zeros((1, 3, 8, 8), dtype=torch.uint8), torch.tensor([1]), ["a/b.png"])
+    cache.save({"train": tensors})
+    assert cache.load()["train"].paths == ["a/b.png"]

@@ -45,6 +45,9 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
             split: {"images": t.images, "labels": t.labels, "paths": t.paths, "skipped": t.skipped}
             for split, t in data.items()
         }
+        # Removed first: the cache is made again by a run of the whole train pipeline, and on disk it then
+        # needs its size once, not twice (40,000 images at 224 px: 6 GB).
+        self._filepath.unlink(missing_ok=True)
         save_atomically(stored, self._filepath)
 
     def _exists(self) -> bool:

@@ -10,11 +10,18 @@ from typing import Any
 
 import torch
 
+from crack_pipeline.vision.data.parallel import process_alive
+
 
 def save_atomically(data: Any, path: Path) -> None:
-    """`torch.save` to a temporary sibling, then rename it over `path`: readers get the old or new file."""
+    """`torch.save` to a temporary sibling, then rename it over `path`: readers get the old or new file. A
+    sibling left by a writer killed mid-save (its process gone) is removed first: it may be gigabytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    for stale in path.parent.glob(f".{path.name}.*"):
+        writer = stale.name.removeprefix(f".{path.name}.").split(".")[0]
+        if writer.isdigit() and not process_alive(int(writer)):
+            stale.unlink(missing_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
     os.close(handle)
     try:
         torch.save(data, partial)
