@@ -64,7 +64,12 @@ def stratified_group_split(
     if frame.empty:
         raise SplitError("there are no usable images to split")
     rng = np.random.default_rng(seed)
-    group_label = frame.groupby("group")["label"].agg(lambda s: s.value_counts().sort_index().idxmax())
+    # Each group's most frequent label (ties: the first by name), in one pass over all groups.
+    counts = frame.groupby(["group", "label"]).size().reset_index(name="n")
+    majority = counts.sort_values(["group", "n", "label"], ascending=[True, False, True]).drop_duplicates(
+        "group"
+    )
+    group_label = majority.set_index("group")["label"]
     group_size = frame.groupby("group").size()
     assignment: dict[str, str] = {}
     needed = [name for name in SPLITS if ratios[name] > 0]
