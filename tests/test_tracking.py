@@ -5,7 +5,7 @@ import pytest
 from kedro.io.core import DatasetError
 
 from crack_pipeline.datasets import RegisteredModelDataset
-from crack_pipeline.hooks import MlflowEvaluationHook
+from crack_pipeline.hooks import ChampionRollbackHook
 from crack_pipeline.tracking import (
     REGISTERED_MODEL,
     champion_version,
@@ -70,7 +70,7 @@ def test_a_failed_run_gives_the_alias_back_unless_it_was_moved_since(empty_store
     client.create_registered_model(REGISTERED_MODEL)
     for _ in range(3):
         client.create_model_version(REGISTERED_MODEL, str(tmp_path))
-    hook = MlflowEvaluationHook()
+    hook = ChampionRollbackHook()
 
     def promoted_then_failed(moved_to: str | None = None) -> None:
         set_champion("1")

@@ -111,11 +111,8 @@ class MlflowVariantRunHook:
         )
 
 
-class MlflowEvaluationHook:
-    """Puts each variant's test metrics and plots into its own MLflow run, the comparison table on the
-    Kedro run's run, and the explanation gallery, grids and localisation scores on the Kedro run's run.
-
-    The champion is promoted by a node (`promote_champion` -> the `champion` entry); a run that fails
+class ChampionRollbackHook:
+    """The champion is promoted by a node (`promote_champion` -> the `champion` entry); a run that fails
     after it gives the alias back to the model it replaced, so a failed run never leaves a new champion
     (unless another run or a person has moved the alias since: that choice stands).
     """
@@ -151,6 +148,11 @@ class MlflowEvaluationHook:
                 now,
             )
         self._replaced = self._NOT_PROMOTED
+
+
+class MlflowEvaluationHook:
+    """Puts each variant's test metrics and plots into its own MLflow run, the comparison table on the
+    Kedro run's run, and the explanation gallery, grids and localisation scores on the Kedro run's run."""
 
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ import warnings
 from crack_pipeline.config import ProjectConfigLoader
 from crack_pipeline.hooks import (
     ActiveConfigHook,
+    ChampionRollbackHook,
     InterruptHook,
     MlflowEvaluationHook,
     MlflowRunStackHook,
@@ -25,6 +26,7 @@ HOOKS = (
     RetrainGuardHook(),
     MlflowRunStackHook(),
     MlflowVariantRunHook(),
+    ChampionRollbackHook(),
     MlflowEvaluationHook(),
     SettingsCheckHook(),
 )

@@ -32,5 +32,5 @@ def choose_champion(
         "data_fingerprint": replaced.get("data_fingerprint"),  # the replaced model's data, judged by hand
         "promote": False,
     }
-    # `replaces`: a run that fails after the alias moved gives it back (MlflowEvaluationHook).
+    # `replaces`: a run that fails after the alias moved gives it back (ChampionRollbackHook).
     return {"promote": True, "version": str(version), "replaces": replaced.get("version")}, decision
