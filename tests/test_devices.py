@@ -86,6 +86,7 @@ def test_processes_sharing_a_machine_share_its_gpus_when_none_is_asked_for(two_g
         torch.device("cuda", 0),
         torch.device("cuda", 1),
     ]
+    assert spread_device(" CUDA ", 3) == torch.device("cuda", 1), "a GPU, any of them"
     assert spread_device("cuda:1", 2) == torch.device("cuda", 1), "the GPU asked for"
     assert spread_device("cpu", 1) == torch.device("cpu")
 

@@ -1,5 +1,6 @@
 """Decoding a split for training: a file changed or broken since ingest validated it is left out, named."""
 
+import fcntl
 import logging
 import os
 import shutil
@@ -96,6 +97,10 @@ def test_images_gone_since_ingest_are_summed_up_and_a_folder_gone_stops_the_run(
         f"'{tmp_path / 'site/Positive/p1.png'}')"
     ]
     assert sum(len(part) for part in tensors.values()) == 7
+    for part in tensors.values():  # each image still under its own name after the skip
+        for key, image in zip(part.paths, part.images, strict=True):
+            row = manifest[(manifest.domain + "/" + manifest.path) == key]
+            assert torch.equal(image, decode_listed(row, 24, workers=1).images[0])
     shutil.move(tmp_path / "site", tmp_path / "moved")
     caplog.clear()
     with pytest.raises(
@@ -105,16 +110,27 @@ def test_images_gone_since_ingest_are_summed_up_and_a_folder_gone_stops_the_run(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], (
         "one error, not a warning per image"
     )
+    shutil.move(tmp_path / "moved", tmp_path / "site")
+    for path in manifest[manifest.split == "val"].path:  # one split's images only: nothing to stop early on
+        (tmp_path / "site" / path).unlink(missing_ok=True)
+    with pytest.raises(InputError, match=r"FileNotFoundError; e\.g\. .*, none of val: are the folders still"):
+        build_split_tensors(manifest, {"image_size": 24, "workers": 1})
 
 
 def test_a_save_removes_what_a_killed_writer_left_and_the_cache_needs_its_size_once(tmp_path, monkeypatch):
     target = tmp_path / "split_tensors.pt"
-    killed = tmp_path / ".split_tensors.pt.999999999.x1"  # no such process: killed mid-save, gigabytes
-    writing = tmp_path / f".split_tensors.pt.{os.getpid()}.x2"  # a writer still at work
+    killed = tmp_path / ".split_tensors.pt.k1"  # left by a save killed midway: gigabytes, held by nobody
+    writing = tmp_path / ".split_tensors.pt.w2"  # a save at work (here, or in another process or machine)
     killed.write_bytes(b"half"), writing.write_bytes(b"half")
-    save_atomically({"a": torch.ones(2)}, target)
+    writer = os.open(writing, os.O_RDONLY)
+    fcntl.flock(writer, fcntl.LOCK_EX)
+    try:
+        save_atomically({"a": torch.ones(2)}, target)
+    finally:
+        os.close(writer)
     assert not killed.exists() and writing.exists()
     assert torch.equal(torch.load(target, weights_only=True)["a"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".split")] == [writing.name]
 
     cache = TensorCacheDataset(filepath=str(target))
     save = torch_files.torch.save

@@ -114,14 +114,17 @@ def test_a_split_image_replaced_since_ingest_is_left_out_of_the_explanation(defa
     try:
         replaced.write_bytes(png_bytes(np.zeros((64, 64, 3), np.uint8)))  # re-made with other settings
         lines = run_again({"explain": {"max_images": None}}, "explain")
+        run_again({"explain": {"max_images": 2}}, "explain")  # sampled among the unchanged ones
+        sampled = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-1])
     finally:
         replaced.write_bytes(before)
     assert (
         f"explain: skipped {replaced} (changed since ingest validated it: run ingest (or the pipeline) again)"
         in (lines)
     )
-    explained = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-1])
+    explained = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-2])
     assert sorted(explained.file) == sorted(test.path.iloc[1:]), "the others, and only them"
+    assert sorted(sampled.file) == sorted(test.path.iloc[[1, -1]]), "the first and last unchanged"
 
 
 def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):

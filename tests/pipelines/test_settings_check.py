@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings
+from crack_pipeline.pipelines.train.variants import variant_setup
 from crack_pipeline.settings_check import unknown_settings
 from crack_pipeline.vision.settings import ConfigError
 from tests.conftest import kedro, run_session
@@ -81,6 +82,32 @@ def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
         match=r"^explain\.cam_layer: no model has a layer 'bn_2'; each one's own: small_cnn features\.6, ",
     ):
         check_explain_settings({"cam_layer": "bn_2"})
+    with pytest.raises(
+        ConfigError, match=r"^explain\.cam_layer: a module's dotted name, e.g. bn2, not \['bn2'\]"
+    ):
+        check_explain_settings({"cam_layer": ["bn2"]})
+
+
+@pytest.mark.parametrize(
+    ("variant", "train", "message"),
+    [
+        (None, {}, r"train\.models\.net: a table of settings"),
+        ({"architecture": "small_cnn", "training": [1]}, {}, r"train\.models\.net: a table of settings"),
+        ({"training": {}}, {}, r"train\.models\.net\.architecture: missing"),
+        (
+            {"architecture": "small_cnn"},
+            {"target_recall": "0.99x"},
+            r"train\.target_recall: a share .* '0\.99x'",
+        ),
+        ({"architecture": "small_cnn"}, {"target_recall": 99}, r"train\.target_recall: a share .*, not 99"),
+        ({"architecture": "small_cnn"}, {"image_size": "224px"}, r"train\.image_size: a side in pixels"),
+    ],
+)
+def test_a_variant_s_settings_of_the_wrong_kind_are_named_before_the_run(variant, train, message):
+    defaults = {"target_recall": 0.99, "image_size": 64, "defaults": {}}
+    with pytest.raises(ConfigError, match=message):
+        variant_setup("net", variant, {**defaults, **train})
+    variant_setup("net", {"architecture": "small_cnn", "training": None}, defaults)  # no overrides
 
 
 def test_known_settings_are_those_of_conf_base_where_it_lists_them():

@@ -31,8 +31,9 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
             stored = torch.load(self._filepath, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise DatasetError(
-                f"no decoded split at {self._filepath}: run the whole `train` pipeline once "
-                f"(kedro run --pipelines=train) before training single variants"
+                f"no decoded split at {self._filepath} (none made yet, or its last save did not finish): "
+                "run the whole `train` pipeline once (kedro run --pipelines=train) before training single "
+                "variants"
             ) from None
         except Exception as error:
             raise DatasetError(
@@ -45,8 +46,9 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
             split: {"images": t.images, "labels": t.labels, "paths": t.paths, "skipped": t.skipped}
             for split, t in data.items()
         }
-        # Removed first: the cache is made again by a run of the whole train pipeline, and on disk it then
-        # needs its size once, not twice (40,000 images at 224 px: 6 GB).
+        # Removed first, unlike other torch files: a run of the whole train pipeline makes it again, and
+        # on disk it then needs its size once, not twice (40,000 images at 224 px: 6 GB). A save that does
+        # not finish leaves no cache, which `load` says.
         self._filepath.unlink(missing_ok=True)
         save_atomically(stored, self._filepath)
 

@@ -54,7 +54,9 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
         )
     check_target(explain.get("target", "predicted"))
     crack_mask_config(explain)
-    if (layer := explain.get("cam_layer")) and not architectures_with_layer(layer):
+    if (layer := explain.get("cam_layer")) and not isinstance(layer, str):
+        raise ConfigError(f"explain.cam_layer: a module's dotted name, e.g. bn2, not {layer!r}")
+    if layer and not architectures_with_layer(layer):
         defaults = ", ".join(
             f"{spec.name} {spec.cam_layer}" for spec in REGISTRY.values() if spec.kind == "supervised"
         )
@@ -178,16 +180,16 @@ def explain_split(
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
     items, sha256, domains = images_to_explain(split_manifest, explain_input, explain, ingest)
-    if explain.get("max_images") and len(items) > int(explain["max_images"]):
-        # Evenly spaced through the sorted list, so a sample spans every class folder.
-        picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
-        items, sha256, domains = ([part[i] for i in picks] for part in (items, sha256, domains))
     if explain_input is None:  # the split's images as ingest validated them: one since replaced is left out
         changed = changed_since_ingest([item.file for item in items], sha256)
         for file, reason in changed.items():
             logger.warning("explain: skipped %s (%s)", file, reason)
         kept = [i for i, item in enumerate(items) if item.file not in changed]
         items, sha256, domains = ([part[i] for i in kept] for part in (items, sha256, domains))
+    if explain.get("max_images") and len(items) > int(explain["max_images"]):
+        # Evenly spaced through the sorted list, so a sample spans every class folder.
+        picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
+        items, sha256, domains = ([part[i] for i in picks] for part in (items, sha256, domains))
     if not items:
         where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
         raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")

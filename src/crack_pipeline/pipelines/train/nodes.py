@@ -54,7 +54,7 @@ def build_split_tensors(split_manifest: pd.DataFrame, train: dict[str, Any]) -> 
     started = time.perf_counter()
     rows = require_roots(split_manifest)
     tensors = decode_splits(rows, train["image_size"], workers=train.get("workers"))
-    report_unreadable({key: why for part in tensors.values() for key, why in part.skipped.items()}, rows)
+    report_unreadable(tensors, rows)
     logger.info(
         "train: decoded %s images at %d px in %.1f s",
         {k: len(v) for k, v in tensors.items()},
@@ -64,9 +64,10 @@ def build_split_tensors(split_manifest: pd.DataFrame, train: dict[str, Any]) -> 
     return tensors
 
 
-def report_unreadable(skipped: dict[str, str], rows: pd.DataFrame) -> None:
+def report_unreadable(tensors: dict[str, ImageTensors], rows: pd.DataFrame) -> None:
     """A summary of the split's images that no longer read as ingest validated them (each one at DEBUG);
-    an `InputError` naming their folders when none reads: no empty cache replaces a good one."""
+    an `InputError` naming their folders when a split has none left: no empty cache replaces a good one."""
+    skipped = {key: reason for part in tensors.values() for key, reason in part.skipped.items()}
     if not skipped:
         return
     for key, reason in skipped.items():
@@ -77,10 +78,11 @@ def report_unreadable(skipped: dict[str, str], rows: pd.DataFrame) -> None:
         f"{len(skipped)} of the split's {len(rows)} images no longer read as ingest validated them "
         f"({', '.join(f'{count} {reason}' for reason, count in reasons.items())}; e.g. {examples})"
     )
-    if len(skipped) == len(rows):
+    if emptied := sorted(split for split, part in tensors.items() if len(part) == 0):
         raise InputError(
-            f"train: {summary}: are the folders still there ({', '.join(sorted(set(rows.root)))})? "
-            "Run ingest and split again for the folders as they are now"
+            f"train: {summary}, none of {' or '.join(emptied)}: are the folders still there "
+            f"({', '.join(sorted(set(rows.root)))})? Run ingest and split again for the folders as they are "
+            "now"
         )
     logger.warning("train: skipped %s", summary)
 

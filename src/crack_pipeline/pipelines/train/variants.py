@@ -19,7 +19,7 @@ VARIANT_KEYS = ("architecture", "kind", "pretrained", "weights_path", "init_from
 
 def variant_settings(train: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
     """A variant's training settings: `train.defaults` with its `training` overrides, `augment` key by key."""
-    overrides = variant.get("training", {})
+    overrides = variant.get("training") or {}
     settings = {**train["defaults"], **overrides}
     settings["augment"] = {**train["defaults"].get("augment", {}), **overrides.get("augment", {})}
     return settings
@@ -44,6 +44,9 @@ def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> 
         views = check_views(train.get("test_time_views", 1), "train.test_time_views")
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    _check_train_values(train)
+    if not isinstance(variant, dict) or not isinstance(variant.get("training") or {}, dict):
+        raise ConfigError(f"train.models.{name}: a table of settings (architecture, training: a table, ...)")
     unknown = sorted(set(variant) - set(VARIANT_KEYS))
     if unknown or "architecture" not in variant:
         problem = f"{unknown[0]}: unknown setting (a typo?)" if unknown else "architecture: missing"
@@ -67,3 +70,12 @@ def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> 
         return VariantSetup(settings, config, spec, views, one_class, None)
     progress = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
     return VariantSetup(settings, config, spec, views, None, progress)
+
+
+def _check_train_values(train: dict[str, Any]) -> None:
+    """`train.target_recall` and `train.image_size`, read only once training is done or decoding starts."""
+    recall, size = train.get("target_recall", 0.99), train.get("image_size", 224)
+    if isinstance(recall, bool) or not isinstance(recall, int | float) or not 0 < recall <= 1:
+        raise ConfigError(f"train.target_recall: a share of the cracks in (0, 1], e.g. 0.99, not {recall!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ConfigError(f"train.image_size: a side in pixels, at least 16, e.g. 224, not {size!r}")

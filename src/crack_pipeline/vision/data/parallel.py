@@ -30,14 +30,14 @@ def _exit_with(run: int) -> None:
     (killed, say); else it would wait on its task queue for good, holding its memory."""
 
     def watch() -> None:
-        while process_alive(run):
+        while _alive(run):
             time.sleep(1)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="exit-with-run").start()
 
 
-def process_alive(pid: int) -> bool:
+def _alive(pid: int) -> bool:
     """Whether process `pid` still runs (a zombie, ended but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)

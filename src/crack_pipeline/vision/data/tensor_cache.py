@@ -110,7 +110,7 @@ def _build_sets(
     for key, (_, names, labels, _) in sets.items():
         rows = kept[key]
         built[key] = ImageTensors(
-            images=images[key] if len(rows) == len(names) else images[key][: len(rows)].clone(),
+            images=images[key][: len(rows)],  # the skipped images' rows, at the end, left unused
             labels=torch.as_tensor([labels[i] for i in rows], dtype=torch.int64),
             paths=[names[i] for i in rows],
             skipped=skipped[key],

@@ -36,11 +36,11 @@ def resolve_device(requested: str | torch.device | None = "auto") -> torch.devic
 
 
 def spread_device(requested: str | None, index: int) -> torch.device:
-    """The device of the `index`-th of several processes on one machine (a survey's shards): `auto` with k
-    GPUs is GPU `index` mod k, so they share the GPUs instead of all taking the first; any other setting
-    is `resolve_device`'s."""
+    """The device of the `index`-th of several processes on one machine (a survey's shards): `auto` or `cuda`
+    with k GPUs is GPU `index` mod k, so they share the GPUs instead of all taking the first; `cuda:<k>`
+    and `cpu` are `resolve_device`'s."""
     device = resolve_device(requested)
-    if str(requested or "auto").strip().lower() == "auto" and device.type == "cuda":
+    if str(requested or "auto").strip().lower() in ("auto", "cuda") and device.type == "cuda":
         return torch.device("cuda", index % torch.cuda.device_count())
     return device
 

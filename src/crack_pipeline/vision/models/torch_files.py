@@ -3,6 +3,7 @@ leaves a half-written file behind; why one did not load, in one line."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -10,24 +11,37 @@ from typing import Any
 
 import torch
 
-from crack_pipeline.vision.data.parallel import process_alive
-
 
 def save_atomically(data: Any, path: Path) -> None:
-    """`torch.save` to a temporary sibling, then rename it over `path`: readers get the old or new file. A
-    sibling left by a writer killed mid-save (its process gone) is removed first: it may be gigabytes."""
+    """`torch.save` to a temporary sibling, then rename it over `path`: readers get the old or new file. The
+    writer holds a lock on its temporary file while it writes; a sibling nobody holds is what a save killed
+    midway left (it may be gigabytes), and is removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*"):
-        writer = stale.name.removeprefix(f".{path.name}.").split(".")[0]
-        if writer.isdigit() and not process_alive(int(writer)):
-            stale.unlink(missing_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
-    os.close(handle)
+    for sibling in path.parent.glob(f".{path.name}.*"):
+        _remove_if_abandoned(sibling)
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when this process ends, however it ends
         torch.save(data, partial)
         os.replace(partial, path)
     finally:
+        os.close(handle)
         Path(partial).unlink(missing_ok=True)
+
+
+def _remove_if_abandoned(partial: Path) -> None:
+    try:
+        handle = os.open(partial, os.O_RDONLY)
+    except OSError:
+        return  # gone meanwhile: its save has finished
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # a save at work, in this process or another, on this machine or another
+    else:
+        partial.unlink(missing_ok=True)
+    finally:
+        os.close(handle)
 
 
 # torch's message for a file that holds more than tensors wraps the reason in advice for trusted files
