@@ -1,9 +1,12 @@
 """Decoding a split for training: a file changed or broken since ingest validated it is left out, named."""
 
+import errno
 import fcntl
 import logging
 import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -143,3 +146,44 @@ def test_a_save_removes_what_a_killed_writer_left_and_the_cache_needs_its_size_o
     tensors = ImageTensors(torch.zeros((1, 3, 8, 8), dtype=torch.uint8), torch.tensor([1]), ["a/b.png"])
     cache.save({"train": tensors})
     assert cache.load()["train"].paths == ["a/b.png"]
+
+
+def test_a_save_goes_on_where_files_cannot_be_locked_or_another_save_took_its_name(tmp_path, monkeypatch):
+    target = tmp_path / "state.pt"
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")  # NFS without its lock daemon, some FUSE mounts
+
+    with monkeypatch.context() as patched:
+        patched.setattr(torch_files.fcntl, "flock", no_locks)
+        (tmp_path / ".state.pt.left").write_bytes(b"half")
+        save_atomically({"a": torch.ones(1)}, target)
+    assert (tmp_path / ".state.pt.left").exists(), "with no locks, nothing can be told abandoned: kept"
+    made = tempfile.mkstemp
+
+    def cleaned_up_before_locked(**kwargs):  # another save's clean-up, between this one's mkstemp and flock
+        handle, name = made(**kwargs)
+        if not (tmp_path / "raced").exists():
+            (tmp_path / "raced").touch()
+            torch_files._remove_if_abandoned(Path(name))
+        return handle, name
+
+    monkeypatch.setattr(torch_files.tempfile, "mkstemp", cleaned_up_before_locked)
+    save_atomically({"a": torch.full((1,), 2.0)}, target)
+    assert torch.load(target, weights_only=True)["a"].item() == 2.0
+    assert not [
+        p for p in tmp_path.iterdir() if p.name.startswith(".state.pt.") and p.name != ".state.pt.left"
+    ]
+
+
+def test_a_cache_of_a_split_with_skipped_images_stores_only_the_kept_ones(tmp_path):
+    manifest = split_folder(tmp_path / "site", count=8)
+    for path in manifest.path[:6]:
+        (tmp_path / "site" / path).write_bytes(b"broken")
+    tensors = build_split_tensors(manifest, {"image_size": 64, "workers": 1})
+    cache = TensorCacheDataset(filepath=str(tmp_path / "split_tensors.pt"))
+    cache.save(tensors)
+    kept = sum(part.images.nbytes for part in tensors.values())
+    assert (tmp_path / "split_tensors.pt").stat().st_size < kept + 64 * 64 * 3, "no row of a skipped image"
+    for split, part in cache.load().items():
+        assert torch.equal(part.images, tensors[split].images)

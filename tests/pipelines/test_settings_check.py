@@ -94,6 +94,8 @@ def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
         (None, {}, r"train\.models\.net: a table of settings"),
         ({"architecture": "small_cnn", "training": [1]}, {}, r"train\.models\.net: a table of settings"),
         ({"training": {}}, {}, r"train\.models\.net\.architecture: missing"),
+        ({"architecture": "small_cnn", "training": False}, {}, r"train\.models\.net: a table of settings"),
+        ({"architecture": "small_cnn", "training": {"augment": [1]}}, {}, r"train\.models\.net: a table of"),
         (
             {"architecture": "small_cnn"},
             {"target_recall": "0.99x"},
@@ -107,7 +109,8 @@ def test_a_variant_s_settings_of_the_wrong_kind_are_named_before_the_run(variant
     defaults = {"target_recall": 0.99, "image_size": 64, "defaults": {}}
     with pytest.raises(ConfigError, match=message):
         variant_setup("net", variant, {**defaults, **train})
-    variant_setup("net", {"architecture": "small_cnn", "training": None}, defaults)  # no overrides
+    for empty in ({"training": None}, {"training": {"augment": None}}):  # no overrides (an empty YAML key)
+        variant_setup("net", {"architecture": "small_cnn", **empty}, defaults)
 
 
 def test_known_settings_are_those_of_conf_base_where_it_lists_them():

@@ -43,7 +43,12 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
 
     def save(self, data: dict[str, ImageTensors]) -> None:
         stored = {
-            split: {"images": t.images, "labels": t.labels, "paths": t.paths, "skipped": t.skipped}
+            split: {
+                "images": _own_storage(t.images),
+                "labels": t.labels,
+                "paths": t.paths,
+                "skipped": t.skipped,
+            }
             for split, t in data.items()
         }
         # Removed first, unlike other torch files: a run of the whole train pipeline makes it again, and
@@ -54,3 +59,9 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
+
+
+def _own_storage(images: torch.Tensor) -> torch.Tensor:
+    """`images`, copied when they are a part of a larger storage (the rows of skipped images): torch saves
+    a tensor's whole storage."""
+    return images.clone() if images.untyped_storage().nbytes() > images.nbytes else images

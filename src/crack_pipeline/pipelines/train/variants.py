@@ -21,7 +21,7 @@ def variant_settings(train: dict[str, Any], variant: dict[str, Any]) -> dict[str
     """A variant's training settings: `train.defaults` with its `training` overrides, `augment` key by key."""
     overrides = variant.get("training") or {}
     settings = {**train["defaults"], **overrides}
-    settings["augment"] = {**train["defaults"].get("augment", {}), **overrides.get("augment", {})}
+    settings["augment"] = {**(train["defaults"].get("augment") or {}), **(overrides.get("augment") or {})}
     return settings
 
 
@@ -45,8 +45,14 @@ def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> 
     except ValueError as error:
         raise ConfigError(str(error)) from None
     _check_train_values(train)
-    if not isinstance(variant, dict) or not isinstance(variant.get("training") or {}, dict):
-        raise ConfigError(f"train.models.{name}: a table of settings (architecture, training: a table, ...)")
+    training = variant.get("training") if isinstance(variant, dict) else None
+    augment = training.get("augment") if isinstance(training, dict) else None
+    if not isinstance(variant, dict) or not all(
+        part is None or isinstance(part, dict) for part in (training, augment)
+    ):
+        raise ConfigError(
+            f"train.models.{name}: a table of settings (architecture; training, its augment: tables)"
+        )
     unknown = sorted(set(variant) - set(VARIANT_KEYS))
     if unknown or "architecture" not in variant:
         problem = f"{unknown[0]}: unknown setting (a typo?)" if unknown else "architecture: missing"

@@ -3,6 +3,7 @@ leaves a half-written file behind; why one did not load, in one line."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
@@ -14,15 +15,22 @@ import torch
 
 def save_atomically(data: Any, path: Path) -> None:
     """`torch.save` to a temporary sibling, then rename it over `path`: readers get the old or new file. The
-    writer holds a lock on its temporary file while it writes; a sibling nobody holds is what a save killed
-    midway left (it may be gigabytes), and is removed first."""
+    writer holds a lock on its temporary file until the rename; a sibling nobody holds is what a save killed
+    midway left (it may be gigabytes), and is removed first. Where the file system has no locks, nothing is
+    removed and the save goes on."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for sibling in path.parent.glob(f".{path.name}.*"):
         _remove_if_abandoned(sibling)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    while True:
+        handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with contextlib.suppress(OSError):  # no locks here (some network file systems): saved all the same
+            fcntl.flock(handle, fcntl.LOCK_EX)  # dropped when this process ends, however it ends
+        if os.fstat(handle).st_nlink:
+            break
+        os.close(handle)  # another save's clean-up took it before it was locked: another name
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when this process ends, however it ends
-        torch.save(data, partial)
+        with os.fdopen(handle, "wb", closefd=False) as file:  # the file locked, whatever its name holds now
+            torch.save(data, file)
         os.replace(partial, path)
     finally:
         os.close(handle)
@@ -31,15 +39,15 @@ def save_atomically(data: Any, path: Path) -> None:
 
 def _remove_if_abandoned(partial: Path) -> None:
     try:
-        handle = os.open(partial, os.O_RDONLY)
+        handle = os.open(partial, os.O_RDWR)  # writable: NFS locks a file only so
     except OSError:
         return  # gone meanwhile: its save has finished
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return  # a save at work, in this process or another, on this machine or another
-    else:
-        partial.unlink(missing_ok=True)
+        if os.fstat(handle).st_ino == os.stat(partial).st_ino:  # still the file that nobody holds
+            partial.unlink()
+    except OSError:
+        return  # a save at work (in this process or another, on this machine or another), or no locks
     finally:
         os.close(handle)
 
