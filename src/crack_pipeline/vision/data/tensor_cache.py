@@ -86,9 +86,12 @@ def _build_sets(
 ) -> dict[str, ImageTensors]:
     """`build_tensors` of several sets over one pool of workers, each decoded straight into a tensor of its
     own: the memory of the images once (a list of them, joined and copied, took three times as much)."""
+    sets = {
+        key: (*map(list, parts[:3]), parts[3]) for key, parts in sets.items()
+    }  # lists: indexed by position
     jobs, chunks = [], []
     for key, (files, _, _, sha256) in sets.items():
-        files, hashes = list(files), list(sha256) if sha256 is not None else None
+        hashes = list(sha256) if sha256 is not None else None
         for i in range(0, len(files), _CHUNK):
             jobs.append((key, i))
             chunks.append((files[i : i + _CHUNK], size, hashes[i : i + _CHUNK] if hashes else None))
