@@ -147,7 +147,8 @@ def test_only_the_settings_a_run_reads_are_checked(kedro_project):
     assert len(list((kedro_project / "data/01_raw/synthetic/images/Positive").iterdir())) == 2
 
 
-def test_the_packaged_command_is_the_projects_run(kedro_project):
+def test_the_packaged_command_is_the_projects_run(kedro_project, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("outside")
     """`crack-pipeline` / `python -m crack_pipeline` (pyproject's entry point): `kedro run` with the
     project's own error messages."""
     command = [sys.executable, "-m", "crack_pipeline"]
@@ -162,3 +163,10 @@ def test_the_packaged_command_is_the_projects_run(kedro_project):
         b"Error: --pipelines: no pipeline 'retrian'; the project's: evaluate, " in wrong.stderr + wrong.stdout
     )
     assert Path(sys.executable).with_name("crack-pipeline").exists(), "installed as a command too"
+    elsewhere = subprocess.run(
+        [*command, "--pipelines=split"], cwd=tmp_path, env=environment, capture_output=True
+    )
+    assert elsewhere.returncode == 1
+    assert f"Error: {tmp_path} is in no Kedro project: run crack-pipeline from the project's".encode() in (
+        elsewhere.stderr
+    )
