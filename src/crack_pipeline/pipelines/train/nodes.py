@@ -206,10 +206,11 @@ def train_variant(
             device=device,
             observe_epoch=progress,
         )
+    trained_on = resolve_device(device)
     test = split_tensors.get("test")
     test_metrics = {}
     if test is not None and len(test):
-        on_device = Precision(result.precision, resolve_device(device))  # fit hands the model back on the CPU
+        on_device = Precision(result.precision, trained_on)  # fit hands the model back on the CPU
         metrics = evaluate(
             on_device.prepare(result.model), test, spec, on_device, torch.nn.CrossEntropyLoss()
         )
@@ -231,7 +232,7 @@ def train_variant(
             "test_time_views": views,
             **({"cam_progress": dataclasses.asdict(setup.progress)} if setup.progress else {}),
         },
-        compute=compute_used(resolve_device(device), int(train.get("processes") or 1)),
+        compute=compute_used(trained_on, int(train.get("processes") or 1)),
         patch_side=training_patch_side(image_index, split_manifest),
         data_fingerprint=data_fingerprint(split_manifest),
         split_fingerprint=split_fingerprint(split_manifest),

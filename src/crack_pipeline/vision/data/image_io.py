@@ -243,25 +243,28 @@ def load_resized_chunk(job: tuple[list[Path], int, list[str] | None]) -> list[by
     files, size, expected = job
     loaded: list[bytes | str] = []
     for file, sha256 in zip(files, expected or [None] * len(files), strict=True):
+        data = ingested_bytes(file, sha256)
         try:
-            data = file.read_bytes()
-            if sha256 and hashlib.sha256(data).hexdigest() != sha256:
-                loaded.append(CHANGED_SINCE_INGEST)
-                continue
-            loaded.append(resize_square(decode_image(data).image, size).tobytes())
+            loaded.append(
+                data if isinstance(data, str) else resize_square(decode_image(data).image, size).tobytes()
+            )
         except (OSError, ImageRejected) as error:
             loaded.append(f"{type(error).__name__}: {error}")
     return loaded
 
 
+def ingested_bytes(file: Path, sha256: str | None) -> bytes | str:
+    """The file's bytes while they are those ingest validated (`sha256`; any without), else why not: its
+    content changed since (its label may no longer hold), or it cannot be read."""
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+    return CHANGED_SINCE_INGEST if sha256 and hashlib.sha256(data).hexdigest() != sha256 else data
+
+
 def changed_since_ingest(files: list[Path], expected: list[str]) -> dict[Path, str]:
     """The files whose content is no longer the SHA-256 ingest recorded for them, or that cannot be read,
     with why."""
-    changed = {}
-    for file, sha256 in zip(files, expected, strict=True):
-        try:
-            if hashlib.sha256(file.read_bytes()).hexdigest() != sha256:
-                changed[file] = CHANGED_SINCE_INGEST
-        except OSError as error:
-            changed[file] = f"{type(error).__name__}: {error}"
-    return changed
+    found = {file: ingested_bytes(file, sha256) for file, sha256 in zip(files, expected, strict=True)}
+    return {file: reason for file, reason in found.items() if isinstance(reason, str)}

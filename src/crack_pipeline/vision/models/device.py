@@ -15,7 +15,7 @@ def resolve_device(requested: str | torch.device | None = "auto") -> torch.devic
     """The torch device for the `device` setting; a clear error for a GPU that torch does not see."""
     if isinstance(requested, torch.device):
         return _without_tf32(requested) if requested.type == "cuda" else requested
-    text = str(requested or "auto").strip().lower()
+    text = _setting(requested)
     if text == "auto":
         return _without_tf32(torch.device("cuda")) if torch.cuda.is_available() else torch.device("cpu")
     if text == "cpu":
@@ -40,9 +40,13 @@ def spread_device(requested: str | None, index: int) -> torch.device:
     with k GPUs is GPU `index` mod k, so they share the GPUs instead of all taking the first; `cuda:<k>`
     and `cpu` are `resolve_device`'s."""
     device = resolve_device(requested)
-    if str(requested or "auto").strip().lower() in ("auto", "cuda") and device.type == "cuda":
+    if _setting(requested) in ("auto", "cuda") and device.type == "cuda":
         return torch.device("cuda", index % torch.cuda.device_count())
     return device
+
+
+def _setting(requested: str | None) -> str:
+    return str(requested or "auto").strip().lower()
 
 
 def _without_tf32(gpu: torch.device) -> torch.device:
