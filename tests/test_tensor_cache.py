@@ -2,6 +2,7 @@
 
 import errno
 import fcntl
+import gc
 import logging
 import os
 import shutil
@@ -12,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from kedro.io.core import DatasetError
 from PIL import Image
 
 from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
 from crack_pipeline.pipelines.train.nodes import build_split_tensors
+from crack_pipeline.vision.data import image_io
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.sources import Source, scan_sources
@@ -187,3 +190,60 @@ def test_a_cache_of_a_split_with_skipped_images_stores_only_the_kept_ones(tmp_pa
     assert (tmp_path / "split_tensors.pt").stat().st_size < kept + 64 * 64 * 3, "no row of a skipped image"
     for split, part in cache.load().items():
         assert torch.equal(part.images, tensors[split].images)
+
+
+def test_a_build_decodes_only_the_images_the_last_build_did_not_and_still_checks_the_others(
+    tmp_path, monkeypatch
+):
+    site = tmp_path / "site"
+    first = build_split_tensors(split_folder(site), {"image_size": 24, "workers": 1})
+    TensorCacheDataset(filepath=str(tmp_path / "split_tensors.pt")).save(first)
+    previous = TensorCacheDataset(filepath=str(tmp_path / "split_tensors.pt"), previous=True).load()
+    for i in range(2):  # new photos, and a re-split that moves the others between splits
+        write(site, f"Positive/new{i}.png", image_bytes(seed=50 + i))
+    manifest = split_folder(site).sort_values("path")
+    manifest = manifest.assign(split=(["test", "train", "train", "val"] * 3)[: len(manifest)])
+    (site / "Negative/n3.png").write_bytes(image_bytes(seed=77))  # known, but changed since ingest
+    decoded = []
+    decode = image_io.decode_image
+    monkeypatch.setattr(image_io, "decode_image", lambda data: decoded.append(1) or decode(data))
+
+    tensors = build_split_tensors(manifest, {"image_size": 24, "workers": 1}, previous)
+    assert len(decoded) == 2, "only the new photos are decoded"
+    assert [key for part in tensors.values() for key in part.skipped] == ["site/Negative/n3.png"]
+    monkeypatch.setattr(image_io, "decode_image", decode)
+    fresh = decode_splits(manifest, 24, workers=1)
+    for split, part in tensors.items():
+        assert part.paths == fresh[split].paths and torch.equal(part.images, fresh[split].images)
+        assert part.sha256 == list(
+            manifest.set_index(manifest.domain + "/" + manifest.path).sha256[part.paths]
+        )
+
+    decoded.clear()
+    monkeypatch.setattr(image_io, "decode_image", lambda data: decoded.append(1) or decode(data))
+    build_split_tensors(manifest, {"image_size": 32, "workers": 1}, previous)
+    assert len(decoded) == len(manifest) - 1, "at another size, every readable image is decoded"
+
+
+def test_the_previous_cache_is_let_go_before_the_new_one_replaces_it_and_a_broken_one_is_passed_over(
+    tmp_path, caplog
+):
+    manifest = split_folder(tmp_path / "site")
+    path = tmp_path / "split_tensors.pt"
+    previous = TensorCacheDataset(filepath=str(path), previous=True)
+    assert previous.load()() is None, "none yet: every image is decoded"
+    cache = TensorCacheDataset(filepath=str(path))
+    cache.save(build_split_tensors(manifest, {"image_size": 24, "workers": 1}))
+    held = previous.load()()
+    assert str(path) in Path("/proc/self/maps").read_text(), "mapped while held"
+    del held
+    tensors = build_split_tensors(manifest, {"image_size": 24, "workers": 1}, previous.load())
+    gc.collect()
+    assert str(path) not in Path("/proc/self/maps").read_text(), "the old file is unmapped: on disk once"
+    cache.save(tensors)
+    with pytest.raises(DatasetError, match="read only"):
+        previous.save(tensors)
+    path.write_bytes(path.read_bytes()[:500])
+    with caplog.at_level(logging.WARNING):
+        assert previous.load()() is None
+    assert f"tensor cache {path} does not read" in caplog.text

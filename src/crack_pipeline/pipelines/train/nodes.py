@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,13 @@ from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_keys
-from crack_pipeline.vision.data.tensor_cache import ImageTensors, check_matches, decode_splits, with_synthetic
+from crack_pipeline.vision.data.tensor_cache import (
+    ImageTensors,
+    check_matches,
+    decode_splits,
+    pixels_by_content,
+    with_synthetic,
+)
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_views, thresholds_by_views
 from crack_pipeline.vision.evaluation.metrics import (
@@ -44,22 +51,35 @@ from crack_pipeline.vision.transfer.familiarity import references_by_views
 logger = logging.getLogger(__name__)
 
 
-def build_split_tensors(split_manifest: pd.DataFrame, train: dict[str, Any]) -> dict:
+def build_split_tensors(
+    split_manifest: pd.DataFrame,
+    train: dict[str, Any],
+    previous_split_tensors: Callable[[], dict[str, ImageTensors] | None] | None = None,
+) -> dict:
     """Decode every image of the split once, from the folder the manifest records for it, resized to
-    `train.image_size`, as uint8 tensors.
+    `train.image_size`, as uint8 tensors. An image the last build decoded at this size (the same content:
+    its SHA-256) is read only to check it and its pixels are copied: a retrain with new photos decodes the
+    new ones.
 
+    Args:
+        previous_split_tensors: loads the cache the last build left (None when there is none).
     Returns:
         {"train" | "val" | "test": ImageTensors}, reused by every epoch of every variant.
     """
     started = time.perf_counter()
     rows = require_roots(split_manifest)
-    tensors = decode_splits(rows, train["image_size"], workers=train.get("workers"))
+    size = train["image_size"]
+    known = pixels_by_content(previous_split_tensors() if previous_split_tensors else None, size)
+    tensors = decode_splits(rows, size, workers=train.get("workers"), known=known)
     report_unreadable(tensors, rows)
+    copied = sum(sha256 in known for part in tensors.values() for sha256 in part.sha256)
     logger.info(
-        "train: decoded %s images at %d px in %.1f s",
+        "train: %s images at %d px in %.1f s (%d decoded, %d as the last build decoded them)",
         {k: len(v) for k, v in tensors.items()},
-        train["image_size"],
+        size,
         time.perf_counter() - started,
+        sum(len(part) for part in tensors.values()) - copied,
+        copied,
     )
     return tensors
 

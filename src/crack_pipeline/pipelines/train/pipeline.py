@@ -62,7 +62,7 @@ def create_pipeline(variants: list[str] | None = None, **kwargs) -> Pipeline:
         [
             Node(
                 func=build_split_tensors,
-                inputs=["split_manifest", "params:train"],
+                inputs=["split_manifest", "params:train", "previous_split_tensors"],
                 outputs="split_tensors",
                 name="build_split_tensors",
             )

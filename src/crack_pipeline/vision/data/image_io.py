@@ -233,21 +233,27 @@ def load_resized(path: Path, size: int) -> np.ndarray:
     return resize_square(decode_image(path.read_bytes()).image, size)
 
 
-def load_resized_chunk(job: tuple[list[Path], int, list[str] | None]) -> list[bytes | str]:
+def load_resized_chunk(
+    job: tuple[list[Path], int, list[str] | None, list[bool] | None],
+) -> list[bytes | str | None]:
     """Each file of a chunk as raw `load_resized` bytes, or the reason it could not be read; with the
     SHA-256 each file had when ingest validated it, a file whose content changed since (its label may no
-    longer hold) is left out too.
+    longer hold) is left out too. A file the `decode` flags pass over is only checked: None when it still
+    reads as ingest validated it (its pixels are known already).
 
     Lives here, free of torch, so that worker processes start without importing it.
     """
-    files, size, expected = job
-    loaded: list[bytes | str] = []
-    for file, sha256 in zip(files, expected or [None] * len(files), strict=True):
+    files, size, expected, decode = job
+    loaded: list[bytes | str | None] = []
+    for file, sha256, wanted in zip(
+        files, expected or [None] * len(files), decode or [True] * len(files), strict=True
+    ):
         data = ingested_bytes(file, sha256)
         try:
-            loaded.append(
-                data if isinstance(data, str) else resize_square(decode_image(data).image, size).tobytes()
-            )
+            if isinstance(data, str) or not wanted:
+                loaded.append(data if isinstance(data, str) else None)
+            else:
+                loaded.append(resize_square(decode_image(data).image, size).tobytes())
         except (OSError, ImageRejected) as error:
             loaded.append(f"{type(error).__name__}: {error}")
     return loaded

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +24,16 @@ _CHUNK = 64  # images per task
 class ImageTensors:
     """Images of one split at one size: uint8 N x 3 x S x S, labels int64 N (1 = crack), paths.
 
-    `skipped` maps files that could not be decoded (changed on disk since ingest) to the reason.
+    `skipped` maps files that could not be decoded (changed on disk since ingest) to the reason; `sha256`
+    holds each image's content as ingest recorded it, where known (else it is empty): what a later build
+    knows its pixels by.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     paths: list[str]
     skipped: dict[str, str] = field(default_factory=dict)
+    sha256: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -47,6 +50,7 @@ class ImageTensors:
             labels=torch.cat([self.labels, other.labels]),
             paths=self.paths + other.paths,
             skipped={**self.skipped, **other.skipped},
+            sha256=self.sha256 + other.sha256 if self.sha256 and other.sha256 else [],
         )
 
     def subset(self, paths: Sequence[str]) -> ImageTensors:
@@ -59,7 +63,24 @@ class ImageTensors:
             labels=self.labels[index],
             paths=[self.paths[i] for i in rows],
             skipped={p: reason for p, reason in self.skipped.items() if p in wanted},
+            sha256=[self.sha256[i] for i in rows] if self.sha256 else [],
         )
+
+
+# An image's pixels at one size by its content: (the tensor that holds them, their row).
+KnownPixels = Mapping[str, tuple[torch.Tensor, int]]
+
+
+def pixels_by_content(
+    tensors: Mapping[str, ImageTensors] | None, size: int
+) -> dict[str, tuple[torch.Tensor, int]]:
+    """The images of `tensors` (an earlier build of the split) decoded at `size`, by their SHA-256: the same
+    content decodes to the same pixels, so a build may copy them instead of decoding them again."""
+    known: dict[str, tuple[torch.Tensor, int]] = {}
+    for part in (tensors or {}).values():
+        if part.images.shape[-1] == size and len(part.sha256) == len(part):
+            known.update((sha256, (part.images, row)) for row, sha256 in enumerate(part.sha256))
+    return known
 
 
 def build_tensors(
@@ -83,18 +104,23 @@ def _build_sets(
     sets: dict[str, tuple[Sequence[Path], Sequence[str], Sequence[int], Sequence[str] | None]],
     size: int,
     workers: int | None,
+    known: KnownPixels | None = None,
 ) -> dict[str, ImageTensors]:
     """`build_tensors` of several sets over one pool of workers, each decoded straight into a tensor of its
-    own: the memory of the images once (a list of them, joined and copied, took three times as much)."""
+    own: the memory of the images once (a list of them, joined and copied, took three times as much). An
+    image whose content `known` holds is only checked against its SHA-256, and its pixels copied."""
     sets = {
-        key: (*map(list, parts[:3]), parts[3]) for key, parts in sets.items()
+        key: (*map(list, parts[:3]), list(parts[3]) if parts[3] is not None else None)
+        for key, parts in sets.items()
     }  # lists: indexed by position
+    known = known or {}
     jobs, chunks = [], []
-    for key, (files, _, _, sha256) in sets.items():
-        hashes = list(sha256) if sha256 is not None else None
+    for key, (files, _, _, hashes) in sets.items():
         for i in range(0, len(files), _CHUNK):
             jobs.append((key, i))
-            chunks.append((files[i : i + _CHUNK], size, hashes[i : i + _CHUNK] if hashes else None))
+            part = hashes[i : i + _CHUNK] if hashes else None
+            decode = [sha256 not in known for sha256 in part] if part and known else None
+            chunks.append((files[i : i + _CHUNK], size, part, decode))
     images = {
         key: torch.empty((len(files), 3, size, size), dtype=torch.uint8) for key, (files, *_) in sets.items()
     }
@@ -106,17 +132,23 @@ def _build_sets(
         for i, item in enumerate(loaded, start):
             if isinstance(item, str):
                 skipped[key][names[i]] = item
+                continue
+            row = images[key][len(kept[key])]
+            if item is None:  # as ingest validated it, and decoded before
+                held, at = known[sets[key][3][i]]
+                row.numpy()[:] = held[at].numpy()  # numpy's copy: torch's copy_ of a row took 8 times as long
             else:
-                images[key][len(kept[key])].numpy().reshape(-1)[:] = np.frombuffer(item, dtype=np.uint8)
-                kept[key].append(i)
+                row.numpy().reshape(-1)[:] = np.frombuffer(item, dtype=np.uint8)
+            kept[key].append(i)
     built = {}
-    for key, (_, names, labels, _) in sets.items():
+    for key, (_, names, labels, hashes) in sets.items():
         rows = kept[key]
         built[key] = ImageTensors(
             images=images[key][: len(rows)],  # the skipped images' rows, at the end, left unused
             labels=torch.as_tensor([labels[i] for i in rows], dtype=torch.int64),
             paths=[names[i] for i in rows],
             skipped=skipped[key],
+            sha256=[hashes[i] for i in rows] if hashes else [],
         )
     return built
 
@@ -131,9 +163,14 @@ def decode_listed(
     return _build_sets({"": _listed(images, names)}, size, workers)[""]
 
 
-def decode_splits(manifest: pd.DataFrame, size: int, workers: int | None = None) -> dict[str, ImageTensors]:
-    """`decode_listed` of each split of a split manifest, each into its own tensor, over one pool."""
-    return _build_sets({split: _listed(rows) for split, rows in manifest.groupby("split")}, size, workers)
+def decode_splits(
+    manifest: pd.DataFrame, size: int, workers: int | None = None, known: KnownPixels | None = None
+) -> dict[str, ImageTensors]:
+    """`decode_listed` of each split of a split manifest, each into its own tensor, over one pool; the
+    images `known` holds (`pixels_by_content`) are read only to check them, not decoded again."""
+    return _build_sets(
+        {split: _listed(rows) for split, rows in manifest.groupby("split")}, size, workers, known
+    )
 
 
 def _listed(images: pd.DataFrame, names: Sequence[str] | None = None) -> tuple:

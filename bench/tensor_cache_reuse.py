@@ -1,0 +1,74 @@
+"""Rebuilding the decoded split (the tensor cache) after a retrain adds new photos, against decoding it all.
+
+Data: ../shared/data/ozgenel_dev (4,000 real 227-px JPEGs) when present, else 2,000 synthetic images, in a
+70/20/10 split at `--size` px. The last build's cache holds all but `--new` of them (every n-th image is
+new); the build then decodes the split again from scratch, and once more knowing the last cache
+(`pixels_by_content`: the known images are only read and checked against their SHA-256, their pixels
+copied). Prints both times, whether the two builds are identical, and last `ratio <from scratch / knowing
+the last cache>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    # Imported here: each decoding worker runs this module again (the fork server's way), and with torch
+    # imported at the top each took seconds to start, which a `kedro run`'s workers do not.
+    import torch
+    from tensor_cache_memory import OZGENEL, manifest_of
+
+    from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
+    from crack_pipeline.vision.data.synthetic import SynthConfig, generate
+    from crack_pipeline.vision.data.tensor_cache import decode_splits, pixels_by_content
+    from crack_pipeline.vision.models.precision import describe_cpu
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--new", type=float, default=0.1, help="share of the images the last build lacked")
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = OZGENEL
+        if not root.is_dir():
+            root = Path(scratch) / "synthetic"
+            for name, data in generate(SynthConfig(count_per_class=1000, seed=0))[0].items():
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_bytes(data)
+        manifest = manifest_of(root)
+        manifest["sha256"] = [hashlib.sha256((root / p).read_bytes()).hexdigest() for p in manifest.path]
+        step = round(1 / args.new)
+        last = manifest[[i % step != step - 1 for i in range(len(manifest))]]
+        cache = Path(scratch) / "split_tensors.pt"
+        TensorCacheDataset(filepath=str(cache)).save(decode_splits(last, args.size, workers=args.workers))
+
+        started = time.perf_counter()
+        scratch_built = decode_splits(manifest, args.size, workers=args.workers)
+        from_scratch = time.perf_counter() - started
+        started = time.perf_counter()
+        previous = TensorCacheDataset(filepath=str(cache), previous=True).load()
+        known = pixels_by_content(previous(), args.size)
+        rebuilt = decode_splits(manifest, args.size, workers=args.workers, known=known)
+        del known
+        knowing = time.perf_counter() - started
+    identical = all(
+        rebuilt[s].paths == part.paths and torch.equal(rebuilt[s].images, part.images)
+        for s, part in scratch_built.items()
+    )
+    print(f"{describe_cpu()}; uint8 tensors, no model")
+    print(
+        f"{len(manifest)} images of {root.name} at {args.size} px, {len(manifest) - len(last)} new: from "
+        f"scratch {from_scratch:.1f} s, knowing the last cache {knowing:.1f} s; identical: {identical}"
+    )
+    print(f"ratio {from_scratch / knowing:.2f}")
+
+
+if __name__ == "__main__":
+    main()
