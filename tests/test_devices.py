@@ -144,6 +144,24 @@ def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
     assert accuracy(result.model, test) >= 0.8
 
 
+def test_two_runs_of_two_replicas_are_bit_identical_and_leave_the_callers_model_as_it_was():
+    """Spawning moves a model's CPU tensors into shared memory: unless each replica trains a copy of its own,
+    both step the same batch-norm and classifier weights in place, racing, and the caller's model too."""
+    train, val = tiny_split(24, seed=1), tiny_split(8, seed=2)
+    given = seeded_model(5)
+    before = {name: tensor.clone() for name, tensor in given.state_dict().items()}
+    runs = [
+        fit_distributed(model, SPEC, train, val, config(epochs=2), 2) for model in (given, seeded_model(5))
+    ]
+    assert [
+        name for name, tensor in given.state_dict().items() if not torch.equal(tensor, before[name])
+    ] == []
+    first, second = (run.model.state_dict() for run in runs)
+    assert [name for name in first if not torch.equal(first[name], second[name])] == []
+    losses = [[(row["train_loss"], row["val_loss"]) for row in run.history] for run in runs]
+    assert losses[0] == losses[1]
+
+
 def test_one_process_is_plain_fit_and_bad_counts_are_named():
     with pytest.raises(ConfigError, match="train.processes must be a whole number of at least 1"):
         fit_distributed(seeded_model(), SPEC, tiny_split(2, 1), tiny_split(2, 2), config(epochs=1), 0)

@@ -6,6 +6,7 @@ comes back to the caller, the one process that writes checkpoints and MLflow run
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import signal
@@ -134,6 +135,9 @@ def _replica(
     """One replica, in its own process: its rank from the launcher's environment, its device, its share of
     the cores; the first returns its result."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    # Spawning pickles `model` through torch.multiprocessing, which moves its tensors to shared memory: every
+    # replica (and the caller) would update the same parameters and batch-norm buffers in place, racing.
+    model = copy.deepcopy(model)
     device = replica_device(device, int(os.environ["LOCAL_RANK"]))
     if device.type == "cuda":
         torch.cuda.set_device(device)
