@@ -23,7 +23,7 @@ def main() -> None:
     import torch
     from tensor_cache_memory import OZGENEL, manifest_of
 
-    from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
+    from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
     from crack_pipeline.vision.data.synthetic import SynthConfig, generate
     from crack_pipeline.vision.data.tensor_cache import decode_splits, pixels_by_content
     from crack_pipeline.vision.models.precision import describe_cpu
@@ -53,7 +53,7 @@ def main() -> None:
         scratch_built = decode_splits(manifest, args.size, workers=args.workers)
         from_scratch = time.perf_counter() - started
         started = time.perf_counter()
-        previous = TensorCacheDataset(filepath=str(cache), previous=True).load()
+        previous = PreviousTensorCacheDataset(filepath=str(cache)).load()
         known = pixels_by_content(previous(), args.size)
         rebuilt = decode_splits(manifest, args.size, workers=args.workers, known=known)
         del known

@@ -2,11 +2,11 @@
 
 import errno
 import fcntl
-import gc
 import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 from kedro.io.core import DatasetError
 from PIL import Image
 
-from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
+from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
 from crack_pipeline.pipelines.train.nodes import build_split_tensors
 from crack_pipeline.vision.data import image_io
 from crack_pipeline.vision.data.folder import Folder
@@ -198,7 +198,7 @@ def test_a_build_decodes_only_the_images_the_last_build_did_not_and_still_checks
     site = tmp_path / "site"
     first = build_split_tensors(split_folder(site), {"image_size": 24, "workers": 1})
     TensorCacheDataset(filepath=str(tmp_path / "split_tensors.pt")).save(first)
-    previous = TensorCacheDataset(filepath=str(tmp_path / "split_tensors.pt"), previous=True).load()
+    previous = PreviousTensorCacheDataset(filepath=str(tmp_path / "split_tensors.pt")).load()
     for i in range(2):  # new photos, and a re-split that moves the others between splits
         write(site, f"Positive/new{i}.png", image_bytes(seed=50 + i))
     manifest = split_folder(site).sort_values("path")
@@ -219,10 +219,14 @@ def test_a_build_decodes_only_the_images_the_last_build_did_not_and_still_checks
             manifest.set_index(manifest.domain + "/" + manifest.path).sha256[part.paths]
         )
 
-    decoded.clear()
-    monkeypatch.setattr(image_io, "decode_image", lambda data: decoded.append(1) or decode(data))
-    build_split_tensors(manifest, {"image_size": 32, "workers": 1}, previous)
-    assert len(decoded) == len(manifest) - 1, "at another size, every readable image is decoded"
+    for other in ({"image_size": 32}, {"recipe": 2}, {"sha256": ""}):
+        decoded.clear()
+        monkeypatch.setattr(image_io, "_DECODE_RECIPE", other.get("recipe", 1))
+        rows = manifest.assign(sha256=other["sha256"]) if "sha256" in other else manifest
+        monkeypatch.setattr(image_io, "decode_image", lambda data: decoded.append(1) or decode(data))
+        build_split_tensors(rows, {"image_size": other.get("image_size", 24), "workers": 1}, previous)
+        readable = len(manifest) - ("sha256" not in other)  # without a hash, a changed file is not told
+        assert len(decoded) == readable, f"{other}: every readable image is decoded"
 
 
 def test_the_previous_cache_is_let_go_before_the_new_one_replaces_it_and_a_broken_one_is_passed_over(
@@ -230,20 +234,26 @@ def test_the_previous_cache_is_let_go_before_the_new_one_replaces_it_and_a_broke
 ):
     manifest = split_folder(tmp_path / "site")
     path = tmp_path / "split_tensors.pt"
-    previous = TensorCacheDataset(filepath=str(path), previous=True)
+    previous = PreviousTensorCacheDataset(filepath=str(path))
     assert previous.load()() is None, "none yet: every image is decoded"
     cache = TensorCacheDataset(filepath=str(path))
     cache.save(build_split_tensors(manifest, {"image_size": 24, "workers": 1}))
     held = previous.load()()
     assert str(path) in Path("/proc/self/maps").read_text(), "mapped while held"
     del held
-    tensors = build_split_tensors(manifest, {"image_size": 24, "workers": 1}, previous.load())
-    gc.collect()
+    tensors = build_split_tensors(manifest, {"image_size": 24, "workers": 2}, previous.load())
     assert str(path) not in Path("/proc/self/maps").read_text(), "the old file is unmapped: on disk once"
     cache.save(tensors)
     with pytest.raises(DatasetError, match="read only"):
         previous.save(tensors)
-    path.write_bytes(path.read_bytes()[:500])
-    with caplog.at_level(logging.WARNING):
-        assert previous.load()() is None
-    assert f"tensor cache {path} does not read" in caplog.text
+    whole = path.read_bytes()
+    with zipfile.ZipFile(path) as archive:  # the first image's pixels, which torch.load takes as they are
+        pixels = next(i for i in archive.infolist() if i.file_size == tensors["test"].images.nbytes)
+    start = pixels.header_offset + 30 + len(pixels.filename) + len(pixels.extra)
+    path.write_bytes(whole[:start] + bytes(100) + whole[start + 100 :])
+    for damaged in (path.read_bytes(), whole[:500]):
+        path.write_bytes(damaged)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert previous.load()() is None
+        assert f"tensor cache {path} is damaged" in caplog.text

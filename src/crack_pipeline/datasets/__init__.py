@@ -13,7 +13,7 @@ from crack_pipeline.datasets.registered_model import (
     ModelRegistryDataset,
     RegisteredModelDataset,
 )
-from crack_pipeline.datasets.tensor_cache import TensorCacheDataset
+from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
 from crack_pipeline.datasets.whole_csv import WholeCSVDataset
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "OptionalJSONDataset",
     "PreviousCSVDataset",
     "PreviousJSONDataset",
+    "PreviousTensorCacheDataset",
     "RegisteredModelDataset",
     "TensorCacheDataset",
     "TorchCheckpointDataset",

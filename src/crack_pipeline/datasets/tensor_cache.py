@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -22,26 +23,18 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
 
     Wrap it in a `CachedDataset` so that a run that builds the cache hands it on in memory, while a
     later run of one variant (`--namespaces`) loads it instead of decoding every image again.
-
-    `previous: true` makes a read-only view of the cache as the last build left it, for the next build to
-    copy the pixels of the images it holds: it loads as a function that maps the file into memory (pages
-    read as they are used) and returns its contents, or None when there is none or it does not read. A
-    function, so that the build drops the file before the new cache replaces it: on disk both never are.
     """
 
-    def __init__(self, *, filepath: str, previous: bool = False, metadata: dict[str, Any] | None = None):
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
         self._filepath = Path(filepath)
-        self._previous = previous
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "previous": self._previous}
+        return {"filepath": str(self._filepath)}
 
-    def load(self) -> dict[str, ImageTensors] | Callable[[], dict[str, ImageTensors] | None]:
-        if self._previous:
-            return partial(_mapped_if_readable, self._filepath)
+    def load(self) -> dict[str, ImageTensors]:
         try:
-            stored = torch.load(self._filepath, map_location="cpu", weights_only=True)
+            return _read(self._filepath)
         except FileNotFoundError:
             raise DatasetError(
                 f"no decoded split at {self._filepath} (none made yet, or its last save did not finish): "
@@ -52,11 +45,8 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
             raise DatasetError(
                 f"tensor cache {self._filepath} is damaged ({why_unreadable(error)}); delete it and rerun"
             ) from None
-        return {split: ImageTensors(**fields) for split, fields in stored.items()}
 
     def save(self, data: dict[str, ImageTensors]) -> None:
-        if self._previous:
-            raise DatasetError(f"{self._filepath}: the previous decoded split is read only")
         stored = {
             split: {
                 "images": _own_storage(t.images),
@@ -64,6 +54,7 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
                 "paths": t.paths,
                 "skipped": t.skipped,
                 "sha256": t.sha256,
+                "decoder": t.decoder,
             }
             for split, t in data.items()
         }
@@ -77,17 +68,48 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
         return self._filepath.is_file()
 
 
-def _mapped_if_readable(filepath: Path) -> dict[str, ImageTensors] | None:
-    """The cache at `filepath`, mapped into memory; None (and why, unless it is missing) when it does not
-    load: the build decodes every image then."""
+class PreviousTensorCacheDataset(AbstractDataset[None, Callable[[], "dict[str, ImageTensors] | None"]]):
+    """The tensor cache as the last build left it, read only, for the next build to copy the pixels of the
+    images it holds. Loads as a function that checks the file whole (its zip checksums: torch's own load
+    does not) and maps it into memory (pages read as they are used), returning its contents, or None when
+    there is none or it is damaged. A function, so that the build lets the file go before the new cache
+    replaces it: on disk both never are."""
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def load(self) -> Callable[[], dict[str, ImageTensors] | None]:
+        return partial(_checked_and_mapped, self._filepath)
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"{self._filepath}: the previous decoded split is read only")
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+
+def _read(filepath: Path, mmap: bool = False) -> dict[str, ImageTensors]:
+    stored = torch.load(filepath, map_location="cpu", weights_only=True, mmap=mmap)
+    return {split: ImageTensors(**fields) for split, fields in stored.items()}
+
+
+def _checked_and_mapped(filepath: Path) -> dict[str, ImageTensors] | None:
+    """The cache at `filepath`, mapped into memory; None (and why, unless it is missing) when it is damaged:
+    the build decodes every image then."""
     try:
-        stored = torch.load(filepath, map_location="cpu", weights_only=True, mmap=True)
-        return {split: ImageTensors(**fields) for split, fields in stored.items()}
+        with zipfile.ZipFile(filepath) as archive:
+            if (damaged := archive.testzip()) is not None:
+                raise ValueError(f"{damaged} is not what was written (checksum)")
+        return _read(filepath, mmap=True)
     except FileNotFoundError:
         return None
     except Exception as error:
         logger.warning(
-            "tensor cache %s does not read (%s): every image is decoded", filepath, why_unreadable(error)
+            "tensor cache %s is damaged (%s): every image is decoded", filepath, why_unreadable(error)
         )
         return None
 

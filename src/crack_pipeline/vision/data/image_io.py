@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+import PIL
+from PIL import Image, ImageFile, UnidentifiedImageError, features
 
 # Reason codes (also the values of the index's `status` column for skipped files).
 EMPTY = "empty_file"
@@ -226,6 +227,16 @@ def resize_square(image: Image.Image, size: int) -> np.ndarray:
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+# Raised whenever decode_image or resize_square change the pixels they give for the same bytes.
+_DECODE_RECIPE = 1
+
+
+def decoder_fingerprint() -> str:
+    """What an image's decoded pixels depend on besides its bytes and size: this code's recipe, Pillow and
+    its JPEG library. Pixels decoded under another are decoded again, never copied (a tensor cache's)."""
+    return f"recipe {_DECODE_RECIPE}, Pillow {PIL.__version__}, libjpeg {features.version('jpg')}"
 
 
 def load_resized(path: Path, size: int) -> np.ndarray:

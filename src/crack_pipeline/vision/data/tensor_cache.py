@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crack_pipeline.vision.data.image_io import load_resized_chunk
+from crack_pipeline.vision.data.image_io import decoder_fingerprint, load_resized_chunk
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.parallel import parallel_map
 from crack_pipeline.vision.data.sources import domain_of_key, image_files, image_keys
@@ -18,6 +19,9 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, render_patches
 from crack_pipeline.vision.errors import InputError
 
 _CHUNK = 64  # images per task
+_SHA256 = re.compile(
+    r"[0-9a-f]{64}"
+)  # a content hash as ingest records it (anything else is never looked up)
 
 
 @dataclass
@@ -25,8 +29,8 @@ class ImageTensors:
     """Images of one split at one size: uint8 N x 3 x S x S, labels int64 N (1 = crack), paths.
 
     `skipped` maps files that could not be decoded (changed on disk since ingest) to the reason; `sha256`
-    holds each image's content as ingest recorded it, where known (else it is empty): what a later build
-    knows its pixels by.
+    holds each image's content as ingest recorded it, where known (else it is empty), and `decoder` the
+    `decoder_fingerprint` that made the pixels: what a later build knows them by.
     """
 
     images: torch.Tensor
@@ -34,6 +38,7 @@ class ImageTensors:
     paths: list[str]
     skipped: dict[str, str] = field(default_factory=dict)
     sha256: list[str] = field(default_factory=list)
+    decoder: str = ""
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -51,6 +56,7 @@ class ImageTensors:
             paths=self.paths + other.paths,
             skipped={**self.skipped, **other.skipped},
             sha256=self.sha256 + other.sha256 if self.sha256 and other.sha256 else [],
+            decoder=self.decoder if self.decoder == other.decoder else "",
         )
 
     def subset(self, paths: Sequence[str]) -> ImageTensors:
@@ -64,6 +70,7 @@ class ImageTensors:
             paths=[self.paths[i] for i in rows],
             skipped={p: reason for p, reason in self.skipped.items() if p in wanted},
             sha256=[self.sha256[i] for i in rows] if self.sha256 else [],
+            decoder=self.decoder,
         )
 
 
@@ -71,15 +78,22 @@ class ImageTensors:
 KnownPixels = Mapping[str, tuple[torch.Tensor, int]]
 
 
-def pixels_by_content(
-    tensors: Mapping[str, ImageTensors] | None, size: int
-) -> dict[str, tuple[torch.Tensor, int]]:
-    """The images of `tensors` (an earlier build of the split) decoded at `size`, by their SHA-256: the same
-    content decodes to the same pixels, so a build may copy them instead of decoding them again."""
+def pixels_by_content(tensors: Mapping[str, ImageTensors] | None, size: int) -> KnownPixels:
+    """The images of `tensors` (an earlier build of the split) decoded at `size` by this decoder
+    (`decoder_fingerprint`), by their SHA-256: the same content decodes to the same pixels, so a build may
+    copy them instead of decoding them again."""
     known: dict[str, tuple[torch.Tensor, int]] = {}
     for part in (tensors or {}).values():
-        if part.images.shape[-1] == size and len(part.sha256) == len(part):
-            known.update((sha256, (part.images, row)) for row, sha256 in enumerate(part.sha256))
+        if (
+            part.images.shape[-1] == size
+            and len(part.sha256) == len(part) == part.images.shape[0]
+            and part.decoder == decoder_fingerprint()
+        ):
+            known.update(
+                (sha256, (part.images, row))
+                for row, sha256 in enumerate(part.sha256)
+                if _SHA256.fullmatch(sha256)
+            )
     return known
 
 
@@ -149,6 +163,7 @@ def _build_sets(
             paths=[names[i] for i in rows],
             skipped=skipped[key],
             sha256=[hashes[i] for i in rows] if hashes else [],
+            decoder=decoder_fingerprint(),
         )
     return built
 
