@@ -14,7 +14,7 @@ from crack_pipeline.datasets.registered_model import (
     RegisteredModelDataset,
 )
 from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
-from crack_pipeline.datasets.whole_csv import WholeCSVDataset
+from crack_pipeline.datasets.whole_file import WholeCSVDataset, WholeJSONDataset
 
 __all__ = [
     "ChampionAliasDataset",
@@ -30,4 +30,5 @@ __all__ = [
     "TensorCacheDataset",
     "TorchCheckpointDataset",
     "WholeCSVDataset",
+    "WholeJSONDataset",
 ]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kedro_datasets.json import JSONDataset
-from kedro_datasets.pandas import CSVDataset
+from crack_pipeline.datasets.whole_file import WholeCSVDataset, WholeJSONDataset
 
 
 class _NoneBeforeTheFirstVersion:
@@ -22,15 +21,15 @@ class _LatestVersionView(_NoneBeforeTheFirstVersion):
         raise NotImplementedError(f"{type(self).__name__} is read-only: save to the entry that owns the file")
 
 
-class PreviousCSVDataset(_LatestVersionView, CSVDataset):
+class PreviousCSVDataset(_LatestVersionView, WholeCSVDataset):
     """The latest version of another entry's versioned CSV (e.g. the split a retrain extends): point
     `filepath` at that entry's file with `versioned: true`."""
 
 
-class PreviousJSONDataset(_LatestVersionView, JSONDataset):
+class PreviousJSONDataset(_LatestVersionView, WholeJSONDataset):
     """The latest version of another entry's versioned JSON (e.g. the last champion decision)."""
 
 
-class OptionalJSONDataset(_NoneBeforeTheFirstVersion, JSONDataset):
+class OptionalJSONDataset(_NoneBeforeTheFirstVersion, WholeJSONDataset):
     """A versioned JSON file that loads as None while no version exists (e.g. the evaluation of a variant
-    never trained), and saves like `json.JSONDataset`."""
+    never trained), and saves like `WholeJSONDataset`."""

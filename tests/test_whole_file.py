@@ -1,0 +1,79 @@
+"""WholeCSVDataset and WholeJSONDataset: a version is written whole or not at all, and read only whole."""
+
+import errno
+import json
+
+import pandas as pd
+import pytest
+from kedro.io.core import DatasetError, Version
+
+from crack_pipeline.datasets import OptionalJSONDataset, PreviousCSVDataset, WholeCSVDataset, WholeJSONDataset
+
+
+def test_a_failed_save_leaves_no_version_and_a_good_one_reads_back(tmp_path):
+    table = tmp_path / "image_index.csv"
+    # A row no file can hold (an undecodable name kept as a surrogate) after rows that can.
+    bad = pd.DataFrame({"path": [f"ok_{i}.png" for i in range(5000)] + ["latin1_\udce9.png"]})
+    with pytest.raises(
+        DatasetError, match="surrogates not allowed"
+    ):  # pandas.CSVDataset kept the 5,000 before
+        WholeCSVDataset(filepath=str(table), version=Version(None, "2026-12-01T00.00.00.000Z")).save(bad)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "no version, whole or truncated"
+
+    good = pd.DataFrame({"path": ["a.png", "b.png"], "label": ["crack", "no_crack"]})
+    saved = WholeCSVDataset(filepath=str(table), version=Version(None, None), save_args={"index": False})
+    saved.save(good)
+    pd.testing.assert_frame_equal(
+        WholeCSVDataset(filepath=str(table), version=Version(None, None)).load(), good
+    )
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
+        ".image_index.csv.sha256",
+        "image_index.csv",
+    ], "no partial file left"
+
+
+def test_a_full_disk_leaves_no_version_and_no_partial_file(tmp_path, monkeypatch):
+    decision = WholeJSONDataset(
+        filepath=str(tmp_path / "champion_decision.json"), version=Version(None, None)
+    )
+    real_open = decision._fs.open
+
+    def disk_full_after_a_few_bytes(path, mode="rb", **kwargs):
+        file = real_open(path, mode=mode, **kwargs)
+        if "w" in mode:
+            file.write(b'{"promot')
+            file.close()
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return file
+
+    monkeypatch.setattr(decision._fs, "open", disk_full_after_a_few_bytes)
+    with pytest.raises(DatasetError, match="No space left on device"):
+        decision.save({"promoted": True})
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "neither a cut version nor a partial file"
+
+
+def test_a_version_damaged_after_it_was_written_is_named_with_what_to_do(tmp_path):
+    manifest = tmp_path / "split_manifest.csv"
+    table = pd.DataFrame({"path": [f"{i}.png" for i in range(100)], "split": ["train"] * 100})
+    WholeCSVDataset(filepath=str(manifest), version=Version(None, None), save_args={"index": False}).save(
+        table
+    )
+    (written,) = manifest.glob("*/split_manifest.csv")
+    written.write_bytes(written.read_bytes()[:400])  # cut at a row's end: pandas reads a shorter table
+    assert len(pd.read_csv(written)) < 100
+    for reader in (WholeCSVDataset, PreviousCSVDataset):
+        with pytest.raises(
+            DatasetError, match=rf"{written} is damaged \(its content is not what was written"
+        ):
+            reader(filepath=str(manifest), version=Version(None, None)).load()
+
+    metrics = tmp_path / "evaluation_metrics.json"
+    OptionalJSONDataset(filepath=str(metrics), version=Version(None, None)).save({"accuracy": 0.99})
+    (written,) = metrics.glob("*/evaluation_metrics.json")
+    assert json.loads(written.read_text()) == {"accuracy": 0.99}
+    written.write_bytes(b"")  # as a save before digests were kept left it on a full disk
+    next(metrics.glob("*/.evaluation_metrics.json.sha256")).unlink()
+    with pytest.raises(
+        DatasetError, match=rf"{written} is damaged \(it does not read: Expecting value: .*move its version folder"
+    ):
+        OptionalJSONDataset(filepath=str(metrics), version=Version(None, None)).load()
