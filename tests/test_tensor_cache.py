@@ -16,6 +16,7 @@ import torch
 from kedro.io.core import DatasetError
 from PIL import Image
 
+from crack_pipeline import cli
 from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
 from crack_pipeline.pipelines.train.nodes import build_split_tensors
 from crack_pipeline.vision.data import image_io
@@ -257,3 +258,38 @@ def test_the_previous_cache_is_let_go_before_the_new_one_replaces_it_and_a_broke
         with caplog.at_level(logging.WARNING):
             assert previous.load()() is None
         assert f"tensor cache {path} is damaged" in caplog.text
+
+
+def test_a_full_disk_is_said_with_the_file_keeps_the_old_one_and_ends_the_run_in_one_line(
+    tmp_path, monkeypatch
+):
+    target = tmp_path / "checkpoint.pt"
+    save_atomically({"a": torch.ones(2)}, target)
+    opened = os.fdopen
+
+    def disk_full_after_a_kilobyte(handle, *args, **kwargs):
+        file = opened(handle, *args, **kwargs)
+        write, written = file.write, []
+
+        def write_until_full(data):
+            written.append(len(data))
+            if sum(written) > 1024:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return write(data)
+
+        file.write = write_until_full
+        return file
+
+    monkeypatch.setattr(torch_files.os, "fdopen", disk_full_after_a_kilobyte)
+    with pytest.raises(OSError) as caught:  # torch's own: "[enforce fail ...] unexpected pos 1088 vs 982"
+        save_atomically({"a": torch.zeros(10_000)}, target)
+    assert caught.value.errno == errno.ENOSPC and str(caught.value) == (
+        f"[Errno 28] No space left on device (writing it): '{target}'"
+    )
+    assert cli.user_error(DatasetError("Failed while saving data to dataset")) is not None
+    wrapped = RuntimeError("while saving")
+    wrapped.__cause__ = caught.value
+    assert cli.user_error(wrapped) is caught.value, "one line, not a traceback"
+    assert cli.user_error(RuntimeError("a bug")) is None
+    assert torch.equal(torch.load(target, weights_only=True)["a"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]

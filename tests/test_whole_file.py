@@ -74,6 +74,7 @@ def test_a_version_damaged_after_it_was_written_is_named_with_what_to_do(tmp_pat
     written.write_bytes(b"")  # as a save before digests were kept left it on a full disk
     next(metrics.glob("*/.evaluation_metrics.json.sha256")).unlink()
     with pytest.raises(
-        DatasetError, match=rf"{written} is damaged \(it does not read: Expecting value: .*move its version folder"
+        DatasetError,
+        match=rf"{written} is damaged \(it does not read: Expecting value: .*move its version folder",
     ):
         OptionalJSONDataset(filepath=str(metrics), version=Version(None, None)).load()

@@ -1,8 +1,8 @@
 """Project commands (Kedro loads `cli` from here): Kedro's own `run`, whose user errors end in a few lines.
 
-A mistake in what the user gave — a missing folder, a bad setting, no champion yet, a damaged checkpoint —
-stops the run with exit status 1 and the message that names it and says what to do; the traceback is for
-`kedro run --verbose`. Anything else is a bug and keeps its full traceback.
+A mistake in what the user gave — a missing folder, a bad setting, no champion yet, a damaged checkpoint — or
+a full disk stops the run with exit status 1 and the message that names it and says what to do; the
+traceback is for `kedro run --verbose`. Anything else is a bug and keeps its full traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from kedro.io.core import DatasetError, VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
 
 from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
-from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.errors import InputError, disk_full
 
 USER_ERRORS = (
     InputError,
@@ -36,6 +36,8 @@ def user_error(error: BaseException) -> BaseException | None:
     while seen is not None:
         if isinstance(seen, USER_ERRORS):
             return seen
+        if full := disk_full(seen):  # nothing to debug: the message says which file, and to free space
+            return full
         seen = seen.__cause__ or seen.__context__
     return None
 

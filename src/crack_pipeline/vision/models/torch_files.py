@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from crack_pipeline.vision.errors import disk_full
+
 
 def save_atomically(data: Any, path: Path) -> None:
     """`torch.save` to a temporary sibling, then rename it over `path`: readers get the old or new file. The
@@ -29,8 +31,14 @@ def save_atomically(data: Any, path: Path) -> None:
             break
         os.close(handle)  # another save's clean-up took it before it was locked: another name
     try:
-        with os.fdopen(handle, "wb", closefd=False) as file:  # the file locked, whatever its name holds now
-            torch.save(data, file)
+        try:
+            with os.fdopen(handle, "wb", closefd=False) as file:  # locked, whatever its name holds now
+                torch.save(data, file)
+        except Exception as error:
+            if (full := disk_full(error)) is None:
+                raise
+            # torch says only "unexpected pos"; the disk's own error, with the file it was writing.
+            raise OSError(full.errno, f"{full.strerror} (writing it)", str(path)) from error
         os.replace(partial, path)
     finally:
         os.close(handle)
