@@ -3,7 +3,9 @@
 import mlflow
 import pytest
 from kedro.io.core import DatasetError
+from kedro.pipeline import Node
 
+from crack_pipeline import hooks
 from crack_pipeline.datasets import RegisteredModelDataset
 from crack_pipeline.hooks import ChampionRollbackHook
 from crack_pipeline.tracking import (
@@ -86,3 +88,23 @@ def test_a_failed_run_gives_the_alias_back_unless_it_was_moved_since(empty_store
     promoted_then_failed(moved_to="3")
     assert champion_version() == "3", "a choice made since stands"
     assert "the champion is now version 3, set since by another run or by hand: left as it is" in caplog.text
+
+
+def test_a_variant_is_logged_and_registered_only_once_its_checkpoint_is_saved(monkeypatch):
+    """A checkpoint whose save fails (a full disk) leaves no registered model version without a file."""
+    logged = []
+    monkeypatch.setattr(hooks, "log_variant_run", lambda *outputs: logged.append(outputs))
+    monkeypatch.setattr(hooks.mlflow, "active_run", lambda: object())
+    hook = hooks.MlflowVariantRunHook()
+    for variant in ("small_cnn", "resnet18"):
+        outputs = {f"{variant}.{name}": f"{variant} {name}" for name in ("checkpoint", "training_history")}
+        outputs[f"{variant}.training_curves"] = f"{variant} training_curves"
+        node = Node(lambda: None, None, list(outputs), tags="train_variant", namespace=variant)
+        hook.after_node_run(node=node, outputs=outputs)
+    assert logged == [], "nothing before the checkpoint is saved"
+    hook.after_dataset_saved(dataset_name="resnet18.training_history", data=None)
+    assert logged == []
+    hook.after_dataset_saved(dataset_name="resnet18.checkpoint", data=None)
+    assert logged == [("resnet18 checkpoint", "resnet18 training_history", "resnet18 training_curves")]
+    hook.after_dataset_saved(dataset_name="resnet18.checkpoint", data=None)
+    assert len(logged) == 1, "once"

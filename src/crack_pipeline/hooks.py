@@ -96,19 +96,28 @@ class MlflowVariantRunHook:
     """Gives every trained model variant its own MLflow run, nested under the Kedro run's run.
 
     kedro-mlflow makes one run per `kedro run`; variants are namespaces inside it. The training
-    node logs nothing to MLflow itself: its outputs are logged here once it has finished.
+    node logs nothing to MLflow itself: its outputs are logged here once its checkpoint is saved, so that
+    a save that fails (a full disk) registers no model version without a checkpoint.
     """
+
+    def __init__(self) -> None:
+        self._trained: dict[str, tuple[Any, Any, Any]] = {}  # checkpoint entry -> what to log once saved
 
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
         if "train_variant" not in node.tags or mlflow.active_run() is None:
             return
         prefix = f"{node.namespace}." if node.namespace else ""
-        log_variant_run(
+        self._trained[f"{prefix}checkpoint"] = (
             outputs[f"{prefix}checkpoint"],
             outputs[f"{prefix}training_history"],
             outputs[f"{prefix}training_curves"],
         )
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if (trained := self._trained.pop(dataset_name, None)) is not None:
+            log_variant_run(*trained)
 
 
 class ChampionRollbackHook:
