@@ -1,8 +1,11 @@
 """Self-describing checkpoints and the versioned Kedro dataset that stores them."""
 
+import fcntl
+import os
+
 import pytest
 import torch
-from kedro.io.core import DatasetError
+from kedro.io.core import DatasetError, Version
 
 from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.vision.models.checkpoint import CheckpointError, make_checkpoint, model_from_checkpoint
@@ -77,3 +80,22 @@ def test_weights_that_do_not_fit_the_architecture():
 def test_missing_checkpoint_says_train_first(tmp_path):
     with pytest.raises(DatasetError, match="train the model first"):
         TorchCheckpointDataset(filepath=str(tmp_path / "none.pt")).load()
+
+
+def test_a_save_removes_what_a_killed_save_of_another_version_left_unless_it_is_still_writing(tmp_path):
+    folder = tmp_path / "checkpoint.pt"
+    killed = folder / "2026-12-01T00.00.00.000Z" / ".checkpoint.pt.k1"  # a version never saved to again
+    writing = folder / "2026-12-02T00.00.00.000Z" / ".checkpoint.pt.w2"  # another run's save at work
+    for left in (killed, writing):
+        left.parent.mkdir(parents=True)
+        left.write_bytes(b"half")
+    writer = os.open(writing, os.O_RDONLY)
+    fcntl.flock(writer, fcntl.LOCK_EX)
+    try:
+        TorchCheckpointDataset(filepath=str(folder), version=Version(None, None)).save(
+            checkpoint_of(create_model("small_cnn"))
+        )
+    finally:
+        os.close(writer)
+    assert not killed.exists() and writing.exists()
+    assert TorchCheckpointDataset(filepath=str(folder), version=Version(None, None)).load()["variant"] == "v1"

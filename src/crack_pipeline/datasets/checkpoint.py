@@ -62,7 +62,8 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
         check_checkpoint(checkpoint, path)
 
     def save(self, data: dict) -> None:
-        save_atomically(data, Path(self._get_save_path()))
+        versions = Path(self._filepath) if self._version is not None else None
+        save_atomically(data, Path(self._get_save_path()), versions_of=versions)
 
     def _exists(self) -> bool:
         try:

@@ -15,13 +15,15 @@ import torch
 from crack_pipeline.vision.errors import disk_full
 
 
-def save_atomically(data: Any, path: Path) -> None:
+def save_atomically(data: Any, path: Path, versions_of: Path | None = None) -> None:
     """`torch.save` to a temporary sibling, then rename it over `path`: readers get the old or new file. The
     writer holds a lock on its temporary file until the rename; a sibling nobody holds is what a save killed
-    midway left (it may be gigabytes), and is removed first. Where the file system has no locks, nothing is
-    removed and the save goes on."""
+    midway left (it may be gigabytes), and is removed first, here and, for a versioned file, in the folder
+    of every version of `versions_of` (a killed save's version is never saved to again). Where the file
+    system has no locks, nothing is removed and the save goes on."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for sibling in path.parent.glob(f".{path.name}.*"):
+    folders = {path.parent, *(versions_of.glob("*/") if versions_of is not None else ())}
+    for sibling in (left for folder in folders for left in folder.glob(f".{path.name}.*")):
         _remove_if_abandoned(sibling)
     while True:
         handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
