@@ -1,6 +1,8 @@
 """The crack segmenter: a small U-Net trained on synthetic masks, run where the heatmap says crack, its
 pixels joined to darkness's in the crack mask."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -54,7 +56,7 @@ def test_a_trained_segmenter_finds_synthetic_cracks_it_never_saw_and_not_their_j
     assert np.mean(losses[-20:]) < 0.8 * np.mean(losses[:20])
 
 
-def test_a_checkpoint_round_trips_and_a_foreign_one_is_refused(tmp_path):
+def test_a_checkpoint_round_trips_and_a_foreign_one_is_refused(tmp_path, caplog):
     path = str(tmp_path / "segmenter.pt")
     dataset = CrackSegmenterDataset(filepath=path, version=Version(None, None))
     latest = CrackSegmenterDataset(filepath=path, version=Version(None, None), read_only=True)
@@ -69,6 +71,16 @@ def test_a_checkpoint_round_trips_and_a_foreign_one_is_refused(tmp_path):
     assert train_crack_segmenter(TINY, "cpu", again) is again
     with pytest.raises(DatasetError, match="read-only"):
         latest.save(checkpoint)
+    (saved,) = (tmp_path / "segmenter.pt").glob("*/segmenter.pt")
+    saved.write_bytes(saved.read_bytes()[:300])
+    with pytest.raises(DatasetError, match=rf"{saved} is damaged"):
+        latest.load()  # where it is used: the run stops, naming it
+    weighed = CrackSegmenterDataset(
+        filepath=path, version=Version(None, None), read_only=True, damaged_as_none=True
+    )
+    with caplog.at_level(logging.WARNING):
+        assert weighed.load() is None, "the segmenter pipeline trains a new one"
+    assert f"{saved} is damaged" in caplog.text and "a new one is trained" in caplog.text
     with pytest.raises(InputError, match="classifier.pt: not a crack segmenter.*--pipelines=segmenter"):
         check_segmenter({"format": "crack_pipeline.checkpoint/1"}, "classifier.pt")
     with pytest.raises(InputError, match="without state_dict"):

@@ -21,6 +21,7 @@ SHARED = {
     "synthetic_masks",
     "crack_segmenter",
     "latest_crack_segmenter",
+    "previous_crack_segmenter",
     "mask_tile_images",
     "mask_tile_summary",
     "fetch_summary",
@@ -43,7 +44,8 @@ def test_each_environment_keeps_its_own_artefacts_and_shares_the_common_ones(mon
     for name, where in stored.items():
         assert where.startswith("data/0" if name in SHARED else f"{root}/0"), (name, where)
     assert catalog["previous_split_manifest"]["filepath"] == catalog["split_manifest"]["filepath"]
-    assert catalog["latest_crack_segmenter"]["filepath"] == catalog["crack_segmenter"]["filepath"]
+    for view in ("latest_crack_segmenter", "previous_crack_segmenter"):
+        assert catalog[view]["filepath"] == catalog["crack_segmenter"]["filepath"]
     assert config["parameters"]["train"]["resume_dir"] == str(PROJECT_ROOT / root / "06_models/in_progress")
 
 

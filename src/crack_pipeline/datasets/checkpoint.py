@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -13,6 +14,8 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.checkpoint import check_checkpoint
 from crack_pipeline.vision.models.torch_files import save_atomically, why_unreadable
+
+logger = logging.getLogger(__name__)
 
 
 class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
@@ -75,14 +78,24 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
 class CrackSegmenterDataset(TorchCheckpointDataset):
     """A versioned crack segmenter checkpoint (crack_segmenter.train_segmenter); loads as None while none
     has been trained, so that a run can say what to do about it. `read_only`: a view of another entry's
-    file, which it never writes."""
+    file, which it never writes; `damaged_as_none`: a damaged latest version loads as None too, with a
+    warning naming it (for the pipeline that would train a new one: a damaged file must not stop its own
+    replacement)."""
 
-    def __init__(self, *, read_only: bool = False, **kwargs: Any):
+    def __init__(self, *, read_only: bool = False, damaged_as_none: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        self.read_only = read_only
+        self.read_only, self._damaged_as_none = read_only, damaged_as_none
 
     def load(self) -> dict | None:
-        return super().load() if self.exists() else None
+        if not self.exists():
+            return None
+        try:
+            return super().load()
+        except DatasetError as error:
+            if not self._damaged_as_none:
+                raise
+            logger.warning("%s; a new one is trained", error)
+            return None
 
     def save(self, data: dict) -> None:
         if self.read_only:

@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     )
     segmenter = Node(
         func=crack_segmenter_after_decision,
-        inputs=["params:segmenter", "params:device", "latest_crack_segmenter", "retrain_decision"],
+        inputs=["params:segmenter", "params:device", "previous_crack_segmenter", "retrain_decision"],
         outputs="crack_segmenter",
         name="train_crack_segmenter",
     )

@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=train_crack_segmenter,
-                inputs=["params:segmenter", "params:device", "latest_crack_segmenter"],
+                inputs=["params:segmenter", "params:device", "previous_crack_segmenter"],
                 outputs="crack_segmenter",
                 name="train_crack_segmenter",
                 tags=["segmenter"],
