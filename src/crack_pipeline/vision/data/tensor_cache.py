@@ -19,9 +19,8 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, render_patches
 from crack_pipeline.vision.errors import InputError
 
 _CHUNK = 64  # images per task
-_SHA256 = re.compile(
-    r"[0-9a-f]{64}"
-)  # a content hash as ingest records it (anything else is never looked up)
+# A content hash as ingest records it: anything else (empty, missing) is never looked up.
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -92,7 +91,7 @@ def pixels_by_content(tensors: Mapping[str, ImageTensors] | None, size: int) -> 
             known.update(
                 (sha256, (part.images, row))
                 for row, sha256 in enumerate(part.sha256)
-                if _SHA256.fullmatch(sha256)
+                if isinstance(sha256, str) and _SHA256.fullmatch(sha256)
             )
     return known
 
