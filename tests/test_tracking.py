@@ -108,3 +108,17 @@ def test_a_variant_is_logged_and_registered_only_once_its_checkpoint_is_saved(mo
     assert logged == [("resnet18 checkpoint", "resnet18 training_history", "resnet18 training_curves")]
     hook.after_dataset_saved(dataset_name="resnet18.checkpoint", data=None)
     assert len(logged) == 1, "once"
+
+
+def test_a_variants_resume_state_is_removed_once_its_checkpoint_is_saved(tmp_path):
+    hook = hooks.ResumeStateHook()
+    hook.before_pipeline_run(
+        catalog=type("Catalog", (), {"load": lambda self, name: {"train": {"resume_dir": str(tmp_path)}}})()
+    )
+    for variant in ("small_cnn", "resnet18"):
+        (tmp_path / f"{variant}.pt").write_bytes(b"state")
+    hook.after_dataset_saved(dataset_name="resnet18.training_history", data=None)
+    hook.after_dataset_saved(dataset_name="small_cnn.checkpoint.extra", data=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet18.pt", "small_cnn.pt"], "kept until saved"
+    hook.after_dataset_saved(dataset_name="resnet18.checkpoint", data=None)
+    assert [p.name for p in tmp_path.iterdir()] == ["small_cnn.pt"]

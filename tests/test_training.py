@@ -198,6 +198,27 @@ def test_a_resume_file_of_other_settings_or_unreadable_is_ignored(data, tmp_path
     assert len(result.history) == 1
 
 
+def test_a_kept_resume_state_returns_the_trained_model_again_without_training(data, tmp_path):
+    """Kept until the caller has saved the model (a save that fails on a full disk loses no training)."""
+    train, val, _ = data
+    resume = tmp_path / "state.pt"
+    first = fit(
+        seeded_model(), SPEC, train, val, config(epochs=3), resume_path=resume, keep_resume_state=True
+    )
+    assert resume.is_file()
+    epochs = []
+    again = fit(
+        *(seeded_model(), SPEC, train, val, config(epochs=3)),
+        resume_path=resume,
+        keep_resume_state=True,
+        after_epoch=lambda model, epoch: epochs.append(epoch) or False,
+    )
+    assert epochs == [], "no epoch trained again"
+    assert again.history == first.history and again.best_epoch == first.best_epoch
+    trained, returned = first.model.state_dict(), again.model.state_dict()
+    assert [name for name in trained if not torch.equal(trained[name], returned[name])] == []
+
+
 def test_the_same_weights_predict_the_same_in_fp32_and_bf16(trained):
     """bf16 inference (run explicitly, emulated where the CPU lacks it) of weights trained in fp32 agrees
     with fp32 on at least 98 % of images; p(crack) moves by a few hundredths at most."""

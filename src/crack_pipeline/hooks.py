@@ -13,6 +13,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import base_parameters, use_session_config
+from crack_pipeline.pipelines.train.variants import resume_state_path
 from crack_pipeline.run_guard import (
     NothingNewToRetrain,
     RunLock,
@@ -118,6 +119,25 @@ class MlflowVariantRunHook:
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         if (trained := self._trained.pop(dataset_name, None)) is not None:
             log_variant_run(*trained)
+
+
+class ResumeStateHook:
+    """A variant's per-epoch resume state (`train.resume_dir`) is removed once its checkpoint is saved, not
+    when its training ends: a save that fails (a full disk) keeps it, and the run started again returns the
+    trained model from it instead of training again."""
+
+    def __init__(self) -> None:
+        self._train: dict[str, Any] = {}
+
+    @hook_impl
+    def before_pipeline_run(self, catalog: Any) -> None:
+        self._train = catalog.load("parameters").get("train") or {}
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        variant, _, entry = dataset_name.rpartition(".")
+        if entry == "checkpoint" and variant and (state := resume_state_path(self._train, variant)):
+            state.unlink(missing_ok=True)
 
 
 class ChampionRollbackHook:

@@ -10,6 +10,7 @@ from crack_pipeline.hooks import (
     MlflowEvaluationHook,
     MlflowRunStackHook,
     MlflowVariantRunHook,
+    ResumeStateHook,
     RetrainGuardHook,
     SettingsCheckHook,
 )
@@ -26,6 +27,7 @@ HOOKS = (
     RetrainGuardHook(),
     MlflowRunStackHook(),
     MlflowVariantRunHook(),
+    ResumeStateHook(),
     ChampionRollbackHook(),
     MlflowEvaluationHook(),
     SettingsCheckHook(),

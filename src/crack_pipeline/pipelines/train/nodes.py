@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from matplotlib.figure import Figure
 # At run time, not only for type checkers: Kedro reads the nodes' type hints.
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.pipelines.train.variants import variant_setup
+from crack_pipeline.pipelines.train.variants import resume_state_path, variant_setup
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import CLASS_NAMES
@@ -200,7 +199,7 @@ def train_variant(
     check_matches(split_tensors, split_manifest, train["image_size"])
     torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
     model, pretrained, initialised_from, inherited = initial_model(variant, registered_models, name)
-    resume_path = Path(train["resume_dir"]) / f"{name}.pt" if train.get("resume_dir") else None
+    resume_path = resume_state_path(train, name)
     mix = int(train.get("mix_synthetic") or 0)
     training_set = with_synthetic(split_tensors["train"], mix, config.seed)
     if mix:
@@ -225,6 +224,7 @@ def train_variant(
             pretrained=pretrained,
             device=device,
             observe_epoch=progress,
+            keep_resume_state=True,  # until the checkpoint is saved (hooks.ResumeStateHook)
         )
     trained_on = resolve_device(device)
     test = split_tensors.get("test")

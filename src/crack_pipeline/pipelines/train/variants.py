@@ -4,6 +4,7 @@ run starts (hooks.SettingsCheckHook) and when the variant trains."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from crack_pipeline.vision.explain.cam_progress import CamProgressConfig
@@ -85,3 +86,8 @@ def _check_train_values(train: dict[str, Any]) -> None:
         raise ConfigError(f"train.target_recall: a share of the cracks in (0, 1], e.g. 0.99, not {recall!r}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:
         raise ConfigError(f"train.image_size: a side in pixels, at least 16, e.g. 224, not {size!r}")
+
+
+def resume_state_path(train: dict[str, Any], variant: str) -> Path | None:
+    """Where `variant`'s per-epoch resume state is kept (`train.resume_dir`; None without one)."""
+    return Path(train["resume_dir"]) / f"{variant}.pt" if train.get("resume_dir") else None

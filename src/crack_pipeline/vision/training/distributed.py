@@ -44,9 +44,11 @@ def fit_distributed(
     device: str | torch.device = "cpu",
     after_epoch: Callable[[nn.Module, int], bool] | None = None,
     observe_epoch: EpochObserver | None = None,
+    keep_resume_state: bool = False,
 ) -> FitResult:
-    """`fit` on `processes` replicas (one process: `fit` itself); `after_epoch` as `fit` takes it, run by
-    every replica (a module-level function: replicas unpickle it); `observe_epoch` with one process only.
+    """`fit` on `processes` replicas (one process: `fit` itself); `after_epoch` and `keep_resume_state` as
+    `fit` takes them, `after_epoch` run by every replica (a module-level function: replicas unpickle it);
+    `observe_epoch` with one process only.
     On a GPU device each replica takes one GPU, from the one asked for on (`cuda:1` with 2 processes:
     GPUs 1 and 2), so there must be as many; on the CPU the cores are shared among them."""
     device = resolve_device(device)
@@ -64,6 +66,7 @@ def fit_distributed(
             device,
             after_epoch=after_epoch,
             observe_epoch=observe_epoch,
+            keep_resume_state=keep_resume_state,
         )
     if observe_epoch is not None:
         # The observer's record would stay in a replica's process.
@@ -90,7 +93,16 @@ def fit_distributed(
     # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
     with _caller_signal_handlers():
         results = elastic_launch(launch, _replica)(
-            model, spec.name, train, val, config, resume_path, pretrained, device, after_epoch
+            model,
+            spec.name,
+            train,
+            val,
+            config,
+            resume_path,
+            pretrained,
+            device,
+            after_epoch,
+            keep_resume_state,
         )
     return results[0]
 
@@ -131,6 +143,7 @@ def _replica(
     pretrained: bool,
     device: torch.device,
     after_epoch: Callable[[nn.Module, int], bool] | None,
+    keep_resume_state: bool,
 ) -> FitResult | None:
     """One replica, in its own process: its rank from the launcher's environment, its device, its share of
     the cores; the first returns its result."""
@@ -157,6 +170,7 @@ def _replica(
             device,
             replicas,
             after_epoch,
+            keep_resume_state=keep_resume_state,
         )
     finally:
         dist.destroy_process_group()

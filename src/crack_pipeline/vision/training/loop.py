@@ -121,12 +121,14 @@ def fit(
     replicas: Replicas = SINGLE,
     after_epoch: Callable[[nn.Module, int], bool] | None = None,
     observe_epoch: EpochObserver | None = None,
+    keep_resume_state: bool = False,
 ) -> FitResult:
     """Train on `device` with early stopping on validation loss and restore the best weights; the model
     comes back on the CPU.
 
     With `resume_path`, the state after every epoch is saved there, and an existing file written
-    by the same configuration on the same data resumes training from it. It is removed at the end.
+    by the same configuration on the same data resumes training from it. It is removed at the end, unless
+    `keep_resume_state` (the caller removes it once the model is saved: until then a rerun returns it).
     `pretrained` says the model starts from pretrained weights (fine-tuning), for `precision: auto`.
     `replicas`: this process's place among several training together (`distributed.fit_distributed`).
     `after_epoch(model, epoch)`, called after each epoch's validation, stops training by answering True
@@ -136,7 +138,8 @@ def fit(
     precision = Precision.resolve(config.precision, "fine_tune" if pretrained else "scratch", device)
     with deterministic_algorithms(config.deterministic):
         return _fit(
-            model, spec, train, val, config, resume_path, precision, replicas, after_epoch, observe_epoch
+            *(model, spec, train, val, config, resume_path, precision, replicas, after_epoch, observe_epoch),
+            keep_resume_state,
         )
 
 
@@ -163,6 +166,7 @@ def _fit(
     replicas: Replicas,
     after_epoch: Callable[[nn.Module, int], bool] | None,
     observe_epoch: EpochObserver | None,
+    keep_resume_state: bool,
 ) -> FitResult:
     torch.manual_seed(config.seed)
     model = precision.prepare(model)
@@ -282,7 +286,7 @@ def _fit(
     model.load_state_dict(best_state)
     model.eval().to("cpu")
     _set_backbone_trainable(model, spec, True)
-    if resume_path is not None and replicas.writes:
+    if resume_path is not None and replicas.writes and not keep_resume_state:
         resume_path.unlink(missing_ok=True)
     best = next((row for row in history if row["epoch"] == best_epoch), {})
     return FitResult(
