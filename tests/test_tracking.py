@@ -5,7 +5,7 @@ import pytest
 from kedro.io.core import DatasetError
 from kedro.pipeline import Node
 
-from crack_pipeline import hooks
+from crack_pipeline import hooks, settings
 from crack_pipeline.datasets import RegisteredModelDataset
 from crack_pipeline.hooks import ChampionRollbackHook
 from crack_pipeline.tracking import (
@@ -122,3 +122,9 @@ def test_a_variants_resume_state_is_removed_once_its_checkpoint_is_saved(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet18.pt", "small_cnn.pt"], "kept until saved"
     hook.after_dataset_saved(dataset_name="resnet18.checkpoint", data=None)
     assert [p.name for p in tmp_path.iterdir()] == ["small_cnn.pt"]
+
+
+def test_a_resume_state_is_removed_only_after_the_variants_registration_which_may_fail():
+    """pluggy calls the hook registered last first."""
+    order = [type(hook) for hook in settings.HOOKS]
+    assert order.index(hooks.ResumeStateHook) < order.index(hooks.MlflowVariantRunHook)

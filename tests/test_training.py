@@ -217,6 +217,12 @@ def test_a_kept_resume_state_returns_the_trained_model_again_without_training(da
     assert again.history == first.history and again.best_epoch == first.best_epoch
     trained, returned = first.model.state_dict(), again.model.state_dict()
     assert [name for name in trained if not torch.equal(trained[name], returned[name])] == []
+    other_start = fit(
+        *(seeded_model(6), SPEC, train, val, config(epochs=3)),  # e.g. pretrained now, or another init_from
+        resume_path=resume,
+        after_epoch=lambda model, epoch: epochs.append(epoch) or False,
+    )
+    assert epochs == [1, 2, 3] and other_start.history != first.history, "other starting weights: trained"
 
 
 def test_the_same_weights_predict_the_same_in_fp32_and_bf16(trained):

@@ -78,3 +78,12 @@ def test_a_version_damaged_after_it_was_written_is_named_with_what_to_do(tmp_pat
         match=rf"{written} is damaged \(it does not read: Expecting value: .*move its version folder",
     ):
         OptionalJSONDataset(filepath=str(metrics), version=Version(None, None)).load()
+
+
+def test_a_version_that_is_not_there_is_not_called_damaged(tmp_path):
+    metrics = tmp_path / "evaluation_metrics.json"
+    WholeJSONDataset(filepath=str(metrics), version=Version(None, None)).save({"accuracy": 0.99})
+    pinned = WholeJSONDataset(filepath=str(metrics), version=Version("2026-09-09T00.00.00.000Z", None))
+    with pytest.raises(DatasetError) as caught:  # a --load-versions typo
+        pinned.load()
+    assert "No such file" in str(caught.value) and "damaged" not in str(caught.value)

@@ -31,13 +31,14 @@ USER_ERRORS = (
 
 
 def user_error(error: BaseException) -> BaseException | None:
-    """The user error behind `error` (itself, or what it was raised from), if any."""
+    """The user error behind `error` (itself, or what it was raised from), if any: a full disk first (the
+    file and its errno: nothing to debug), before the dataset error Kedro wraps it in."""
+    if full := disk_full(error):
+        return full
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, USER_ERRORS):
             return seen
-        if full := disk_full(seen):  # nothing to debug: the message says which file, and to free space
-            return full
         seen = seen.__cause__ or seen.__context__
     return None
 

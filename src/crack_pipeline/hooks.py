@@ -105,6 +105,14 @@ class MlflowVariantRunHook:
         self._trained: dict[str, tuple[Any, Any, Any]] = {}  # checkpoint entry -> what to log once saved
 
     @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._trained.clear()  # a failed save's, of an earlier run in this process: never logged
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._trained.clear()  # its weights, not held while the process lives on (a notebook)
+
+    @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
         if "train_variant" not in node.tags or mlflow.active_run() is None:
             return

@@ -26,8 +26,8 @@ HOOKS = (
     InterruptHook(),
     RetrainGuardHook(),
     MlflowRunStackHook(),
+    ResumeStateHook(),  # after the variant's registration (registered later: called earlier), which may fail
     MlflowVariantRunHook(),
-    ResumeStateHook(),
     ChampionRollbackHook(),
     MlflowEvaluationHook(),
     SettingsCheckHook(),

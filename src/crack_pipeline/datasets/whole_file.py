@@ -71,9 +71,11 @@ class WrittenWhole:
         check_whole(self._fs, path)
         try:
             return super().load()
-        except Exception as error:
-            # The parser's own words: the last line of what Kedro wraps them in.
-            raise DatasetError(damaged(path, f"it does not read: {str(error).splitlines()[-1]}")) from None
+        except DatasetError as error:
+            if not isinstance(error.__cause__, ValueError):  # a missing version, no permission: as they are
+                raise
+            # The parser's own words (pandas' and json's errors are ValueErrors), without Kedro's wrapping.
+            raise DatasetError(damaged(path, f"it does not read: {error.__cause__}")) from None
 
 
 class WholeCSVDataset(WrittenWhole, CSVDataset):

@@ -31,7 +31,7 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.head_stage import train_head_on_features
 from crack_pipeline.vision.training.observer import EpochObserver
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
-from crack_pipeline.vision.training.resume import continue_draws, data_key, draws_of, load_resume
+from crack_pipeline.vision.training.resume import continue_draws, draws_of, load_resume, run_key
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -127,8 +127,8 @@ def fit(
     comes back on the CPU.
 
     With `resume_path`, the state after every epoch is saved there, and an existing file written
-    by the same configuration on the same data resumes training from it. It is removed at the end, unless
-    `keep_resume_state` (the caller removes it once the model is saved: until then a rerun returns it).
+    by the same configuration, starting weights and data resumes training from it. It is removed at the end
+    unless `keep_resume_state` (the caller removes it once the model is saved; a rerun returns it till then).
     `pretrained` says the model starts from pretrained weights (fine-tuning), for `precision: auto`.
     `replicas`: this process's place among several training together (`distributed.fit_distributed`).
     `after_epoch(model, epoch)`, called after each epoch's validation, stops training by answering True
@@ -169,6 +169,7 @@ def _fit(
     keep_resume_state: bool,
 ) -> FitResult:
     torch.manual_seed(config.seed)
+    key = run_key(spec.name, precision.name, config.fingerprint(), model, train, val, replicas.world)
     model = precision.prepare(model)
     trained = replicas.wrap(model, precision.device, freezes=config.freeze_backbone_epochs > 0)
     randomness = Randomness.seeded(config.seed, replicas)
@@ -178,14 +179,12 @@ def _fit(
     optimizer = make_optimizer(model, config)
     share = math.ceil(len(train) / replicas.world)
     scheduler = make_scheduler(optimizer, config, math.ceil(share / config.batch_size))
-    # The number of replicas sets the steps per epoch, which a one-cycle schedule's state counts.
-    run_key = f"{spec.name}-{precision.name}-{config.fingerprint()}-{data_key(train, val)}-x{replicas.world}"
 
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, copy.deepcopy(model.state_dict()), 0
     train_seconds, trained_images = 0.0, 0
     start_epoch = 1
-    state = load_resume(resume_path, run_key)
+    state = load_resume(resume_path, key)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -262,7 +261,7 @@ def _fit(
             # atomic: a kill mid-write leaves the previous epoch's state intact
             save_atomically(
                 {
-                    "key": run_key,
+                    "key": key,
                     "epoch": epoch,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),

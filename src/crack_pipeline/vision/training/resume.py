@@ -23,7 +23,28 @@ def data_key(*splits: ImageTensors) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_resume(path: Path | None, run_key: str) -> dict | None:
+def run_key(
+    architecture: str,
+    precision: str,
+    config_key: str,
+    model: torch.nn.Module,
+    train: ImageTensors,
+    val: ImageTensors,
+    world: int,
+) -> str:
+    """What a resume state belongs to: the architecture, precision, training settings, starting weights
+    (pretrained, inherited or seeded), data and the number of replicas (they set the steps per epoch,
+    which a one-cycle schedule's state counts)."""
+    weights = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return (
+        f"{architecture}-{precision}-{config_key}-{data_key(train, val)}-x{world}-{weights.hexdigest()[:16]}"
+    )
+
+
+def load_resume(path: Path | None, key: str) -> dict | None:
     if path is None or not path.is_file():
         return None
     try:
@@ -31,7 +52,7 @@ def load_resume(path: Path | None, run_key: str) -> dict | None:
     except Exception as error:  # a damaged resume file costs a restart, never the run
         logger.warning("ignoring unreadable resume file %s: %s", path, why_unreadable(error))
         return None
-    if state.get("key") != run_key:
+    if state.get("key") != key:
         logger.info("ignoring resume file %s: written for other settings or data", path)
         return None
     return state
