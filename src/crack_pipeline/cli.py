@@ -18,7 +18,7 @@ from kedro.io.core import DatasetError, VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
 
 from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
-from crack_pipeline.vision.errors import InputError, disk_full
+from crack_pipeline.vision.errors import InputError, cause_where, disk_full
 
 USER_ERRORS = (
     InputError,
@@ -33,14 +33,7 @@ USER_ERRORS = (
 def user_error(error: BaseException) -> BaseException | None:
     """The user error behind `error` (itself, or what it was raised from), if any: a full disk first (the
     file and its errno: nothing to debug), before the dataset error Kedro wraps it in."""
-    if full := disk_full(error):
-        return full
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, USER_ERRORS):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    return disk_full(error) or cause_where(error, lambda seen: isinstance(seen, USER_ERRORS))
 
 
 class RunFailed(click.ClickException):

@@ -23,15 +23,15 @@ def digest_path(path: str) -> str:
 def write_whole(fs: Any, path: str, content: bytes) -> None:
     """`content` to `path` on the fsspec file system `fs`: written beside it, with its SHA-256, and renamed
     onto it, so that no reader ever sees part of it; what a failed write (a full disk) made is removed."""
-    partial = f"{path}.partial"
+    partial, digest = f"{path}.partial", digest_path(path)
     try:
         with fs.open(partial, mode="wb") as file:
             file.write(content)
-        with fs.open(digest_path(path), mode="wb") as file:
+        with fs.open(digest, mode="wb") as file:
             file.write(hashlib.sha256(content).hexdigest().encode())
         fs.mv(partial, path)
     except BaseException:
-        for left in (partial, digest_path(path)):
+        for left in (partial, digest):
             with contextlib.suppress(OSError):
                 fs.rm(left)
         raise

@@ -5,18 +5,28 @@ and how to tell a full disk behind an error."""
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 
 
 class InputError(ValueError):
     """A problem with the user's input; the message names it and says how to put it right."""
 
 
-def disk_full(error: BaseException) -> OSError | None:
-    """The "no space left" (or over quota) error behind `error` (itself, or what it was raised from), if
-    any: torch, SQLite and others wrap it in errors of their own."""
+def cause_where(error: BaseException, test: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first error in `error`'s chain (itself, then what it was raised from or during) that passes
+    `test`, if any."""
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+        if test(seen):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def disk_full(error: BaseException) -> OSError | None:
+    """The "no space left" (or over quota) error behind `error`, if any: torch, SQLite and others wrap it in
+    errors of their own."""
+    full = cause_where(
+        error, lambda seen: isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT)
+    )
+    return full if isinstance(full, OSError) else None

@@ -260,11 +260,11 @@ def load_resized_chunk(
         files, expected or [None] * len(files), decode or [True] * len(files), strict=True
     ):
         data = ingested_bytes(file, sha256)
+        if isinstance(data, str) or not wanted:  # why not, or checked only (None)
+            loaded.append(data if isinstance(data, str) else None)
+            continue
         try:
-            if isinstance(data, str) or not wanted:
-                loaded.append(data if isinstance(data, str) else None)
-            else:
-                loaded.append(resize_square(decode_image(data).image, size).tobytes())
+            loaded.append(resize_square(decode_image(data).image, size).tobytes())
         except (OSError, ImageRejected) as error:
             loaded.append(f"{type(error).__name__}: {error}")
     return loaded

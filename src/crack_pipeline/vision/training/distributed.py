@@ -54,16 +54,12 @@ def fit_distributed(
     device = resolve_device(device)
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigError(f"train.processes must be a whole number of at least 1, got {processes!r}")
+    common = (train, val, config, resume_path, pretrained, device)  # as both paths pass them
     if processes == 1:
         return fit(
             model,
             spec,
-            train,
-            val,
-            config,
-            resume_path,
-            pretrained,
-            device,
+            *common,
             after_epoch=after_epoch,
             observe_epoch=observe_epoch,
             keep_resume_state=keep_resume_state,
@@ -92,18 +88,7 @@ def fit_distributed(
     logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
     # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
     with _caller_signal_handlers():
-        results = elastic_launch(launch, _replica)(
-            model,
-            spec.name,
-            train,
-            val,
-            config,
-            resume_path,
-            pretrained,
-            device,
-            after_epoch,
-            keep_resume_state,
-        )
+        results = elastic_launch(launch, _replica)(model, spec.name, *common, after_epoch, keep_resume_state)
     return results[0]
 
 
