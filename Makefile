@@ -14,7 +14,11 @@ SOURCE_DIR ?=
 CRON_TIME ?= 0 2 * * *
 CRON_TAG := \# crack_pipeline retrain $(CURDIR)
 RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), --params=data.source_dir=$(abspath $(SOURCE_DIR)))
-CRON_LINE := $(CRON_TIME) cd $(CURDIR) && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) >>logs/retrain/cron.out 2>&1 $(CRON_TAG)
+# KEEP=N: after a run that ends well, all but the newest N versions of every output are removed.
+KEEP ?=
+CRON_OUT := >>logs/retrain/cron.out 2>&1
+PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(KEEP) --yes $(CRON_OUT))
+CRON_LINE := $(CRON_TIME) cd $(CURDIR) && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG)
 COMMA := ,
 
 install: $(STAMP)
@@ -65,7 +69,7 @@ clean-data:
 	git clean -fdX data/
 
 # Prints the cron entry of the nightly retrain; INSTALL=1 also puts it into your crontab (replacing
-# this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>'.
+# this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>', KEEP=<versions>.
 schedule:
 	@echo '$(CRON_LINE)'
 ifeq ($(INSTALL),1)

@@ -36,6 +36,14 @@ def test_make_schedule_prints_a_cron_entry_for_the_retrain_run(tmp_path):
     assert line.startswith(f"15 4 * * 1 cd {PROJECT_ROOT} && ")
     assert f".venv/bin/kedro run --pipelines=retrain --params=data.source_dir={tmp_path} " in line
     assert line.endswith(f"# crack_pipeline retrain {PROJECT_ROOT}")
+    assert "prune" not in line, "versions are removed only when asked for"
+
+
+def test_make_schedule_keep_prunes_old_versions_after_a_run_that_ended_well():
+    (line,) = make_schedule("KEEP=10").splitlines()
+    retrain, prune = line.split(" && KEDRO_DISABLE_TELEMETRY=1 .venv/bin/kedro prune ")
+    assert retrain.endswith("--pipelines=retrain >>logs/retrain/cron.out 2>&1")
+    assert prune.startswith("--keep 10 --yes >>logs/retrain/cron.out 2>&1 # crack_pipeline retrain ")
 
 
 def test_make_schedule_install_replaces_its_own_entry_and_keeps_the_others(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -14,13 +13,6 @@ from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import base_parameters, use_session_config
 from crack_pipeline.pipelines.train.variants import resume_state_path
-from crack_pipeline.run_guard import (
-    NothingNewToRetrain,
-    RunLock,
-    close_run_log,
-    open_run_log,
-    stop_if_interrupted,
-)
 from crack_pipeline.settings_check import check_run_settings
 from crack_pipeline.tracking import (
     champion_version,
@@ -40,19 +32,6 @@ class ActiveConfigHook:
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
         use_session_config(context.config_loader)
-
-
-class InterruptHook:
-    """A run stopped by a signal stops, even where what the signal raised was caught on its way: before
-    its next node and before any output is saved, so nothing it made after the signal is kept."""
-
-    @hook_impl(tryfirst=True)
-    def before_node_run(self) -> None:
-        stop_if_interrupted()
-
-    @hook_impl(tryfirst=True)
-    def before_dataset_saved(self) -> None:
-        stop_if_interrupted()
 
 
 class SettingsCheckHook:
@@ -205,65 +184,3 @@ class MlflowEvaluationHook:
             mlflow.log_table(table, "variant_comparison.json")
         elif "explain" in node.tags:
             log_explanations(outputs["explanations"], outputs["explain_quality"])
-
-
-class RetrainGuardHook:
-    """Makes `kedro run --pipelines=retrain` safe to run unattended: an exclusive lock, so two runs
-    never overlap (the second stops at once, before touching anything), a log file per run in
-    `logs/retrain/`, and the successful early stop when there is nothing new to train on."""
-
-    PIPELINE = "retrain"
-    LOCK_FILE = Path("data/retrain.lock")
-    LOG_FOLDER = Path("logs/retrain")
-
-    def __init__(self) -> None:
-        self._lock: RunLock | None = None
-        self._log: logging.Handler | None = None
-
-    # First of all hooks: a locked-out run must not even start its MLflow run.
-    @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        if self.PIPELINE not in (run_params.get("pipeline_names") or []):
-            return
-        project = Path(run_params["project_path"])
-        lock = RunLock(project / self.LOCK_FILE)
-        lock.acquire(f"kedro run {run_params['run_id']}")
-        self._lock = lock
-        self._log = open_run_log(project / self.LOG_FOLDER, run_params["run_id"])
-        logger.info("retrain %s started; lock %s", run_params["run_id"], lock.path)
-
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        """Ends the run, successfully and with everything released, once the decision (`data`) that the
-        data hold nothing new is saved, its file saying why: no later node runs, and a process that goes
-        on (a test, an Airflow worker) finds no lock held and no MLflow run left open."""
-        if self._lock is None or dataset_name != "retrain_decision" or data["retrain"]:
-            return
-        logger.info(data["message"])
-        if mlflow.active_run() is not None:
-            mlflow.set_tag("retrain", "nothing new")
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        logger.info("retrain finished: nothing new")
-        self._release()
-        raise NothingNewToRetrain(data["message"])
-
-    @hook_impl(trylast=True)
-    def after_pipeline_run(self) -> None:
-        if self._lock is not None:
-            logger.info("retrain finished")
-            self._release()
-
-    @hook_impl(trylast=True)
-    def on_pipeline_error(self, error: Exception) -> None:
-        if self._lock is not None:
-            logger.error("retrain failed: %s: %s", type(error).__name__, error)
-            self._release()
-
-    def _release(self) -> None:
-        if self._log is not None:
-            close_run_log(self._log)
-            self._log = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None

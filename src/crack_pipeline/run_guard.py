@@ -88,20 +88,33 @@ def _drop_locks_in_child() -> None:
 os.register_at_fork(after_in_child=_drop_locks_in_child)
 
 
+def release_held_locks() -> None:
+    """Releases every lock this process holds: for a run that ends where no hook hears of it (a successful
+    early stop raises SystemExit, which Kedro passes on without `on_pipeline_error`)."""
+    for lock in list(_HELD_LOCKS):
+        lock.release()
+
+
 class RunLock:
-    """An exclusive, non-blocking `flock` on a file that records who holds it.
+    """An exclusive, non-blocking `flock` on a file that records who holds it; or, `shared`, one of many
+    holders' (runs that `kedro prune` waits for), which waits for an exclusive holder to finish.
 
     The kernel drops the lock when the holder's process ends, however it ends (its forked workers do
     not keep it), so a crashed run never leaves a stale lock behind.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, shared: bool = False) -> None:
         self.path = path
+        self.shared = shared
         self._fd: int | None = None
 
     def acquire(self, owner: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self.shared:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._hold(fd)
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -113,12 +126,16 @@ class RunLock:
         since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         os.ftruncate(fd, 0)
         os.write(fd, f"{owner}, pid {os.getpid()}, since {since}\n".encode())
+        self._hold(fd)
+
+    def _hold(self, fd: int) -> None:
         self._fd = fd
         _HELD_LOCKS.add(self)
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            if not self.shared:  # the holder's record; a shared lock has none
+                os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             _HELD_LOCKS.discard(self)
             os.close(self._fd)

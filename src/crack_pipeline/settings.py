@@ -3,15 +3,14 @@
 import warnings
 
 from crack_pipeline.config import ProjectConfigLoader
+from crack_pipeline.guard_hooks import InterruptHook, RetrainGuardHook, VersionsInUseHook
 from crack_pipeline.hooks import (
     ActiveConfigHook,
     ChampionRollbackHook,
-    InterruptHook,
     MlflowEvaluationHook,
     MlflowRunStackHook,
     MlflowVariantRunHook,
     ResumeStateHook,
-    RetrainGuardHook,
     SettingsCheckHook,
 )
 
@@ -22,6 +21,7 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 # Among hooks of equal priority pluggy calls the last registered first: the settings check before the
 # retrain lock and before any MLflow run.
 HOOKS = (
+    VersionsInUseHook(),  # the last hook called before a run
     ActiveConfigHook(),
     InterruptHook(),
     RetrainGuardHook(),

@@ -96,6 +96,12 @@ def test_retrain_trains_once_then_finds_nothing_new_then_keeps_the_test_split(pr
     assert len(segmenters) == 1, "the crack segmenter neither trained nor saved again either"
     assert len(list((project / "logs/retrain").glob("*.log"))) == 2, "a log file per run"
 
+    # Pruned to the latest versions after a night that stopped early (all it held let go), the next
+    # nights go on from them: the split kept, the lost decision remembered.
+    pruned = kedro(project, "prune", "--keep", "1", "--yes")
+    assert pruned.exit_code == 0, pruned.output
+    assert versions(project, "data/08_reporting/retrain_decision.json") == decisions[-1:]
+
     add_photos(project / "incoming", seed=2, per_class=5)
     # Ranked by the number of test images, every model ties: the new one does not replace the champion.
     grown, _ = retrain(project, "evaluate.champion_metric=at_threshold.n")

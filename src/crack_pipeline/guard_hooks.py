@@ -1,0 +1,129 @@
+"""Hooks that guard runs: a signal stops a run before its next step, one retrain at a time, and no
+version removed (`kedro prune`) while a run may use it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from kedro.framework.hooks import hook_impl
+
+from crack_pipeline.run_guard import (
+    NothingNewToRetrain,
+    RunLock,
+    close_run_log,
+    open_run_log,
+    release_held_locks,
+    stop_if_interrupted,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class InterruptHook:
+    """A run stopped by a signal stops, even where what the signal raised was caught on its way: before
+    its next node and before any output is saved, so nothing it made after the signal is kept."""
+
+    @hook_impl(tryfirst=True)
+    def before_node_run(self) -> None:
+        stop_if_interrupted()
+
+    @hook_impl(tryfirst=True)
+    def before_dataset_saved(self) -> None:
+        stop_if_interrupted()
+
+
+class VersionsInUseHook:
+    """Every run holds `data/versions.lock` shared while it runs: `kedro prune` removes no version while a
+    run may save or read one (it takes the lock alone, and a run that starts meanwhile waits for it)."""
+
+    LOCK_FILE = Path("data/versions.lock")
+
+    def __init__(self) -> None:
+        self._lock: RunLock | None = None
+
+    # Last of the hooks before a run (none after it can fail and leave it held); a run that failed to
+    # start before its pipeline ran (no hook hears of that) leaves it to the next run to let go.
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        self._release()
+        self._lock = RunLock(Path(run_params["project_path"]) / self.LOCK_FILE, shared=True)
+        self._lock.acquire(f"kedro run {run_params['run_id']}")
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+class RetrainGuardHook:
+    """Makes `kedro run --pipelines=retrain` safe to run unattended: an exclusive lock, so two runs
+    never overlap (the second stops at once, before touching anything), a log file per run in
+    `logs/retrain/`, and the successful early stop when there is nothing new to train on."""
+
+    PIPELINE = "retrain"
+    LOCK_FILE = Path("data/retrain.lock")
+    LOG_FOLDER = Path("logs/retrain")
+
+    def __init__(self) -> None:
+        self._lock: RunLock | None = None
+        self._log: logging.Handler | None = None
+
+    # First of all hooks: a locked-out run must not even start its MLflow run.
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if self.PIPELINE not in (run_params.get("pipeline_names") or []):
+            return
+        project = Path(run_params["project_path"])
+        lock = RunLock(project / self.LOCK_FILE)
+        lock.acquire(f"kedro run {run_params['run_id']}")
+        self._lock = lock
+        self._log = open_run_log(project / self.LOG_FOLDER, run_params["run_id"])
+        logger.info("retrain %s started; lock %s", run_params["run_id"], lock.path)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        """Ends the run, successfully and with everything released, once the decision (`data`) that the
+        data hold nothing new is saved, its file saying why: no later node runs, and a process that goes
+        on (a test, an Airflow worker) finds no lock held and no MLflow run left open."""
+        if self._lock is None or dataset_name != "retrain_decision" or data["retrain"]:
+            return
+        logger.info(data["message"])
+        if mlflow.active_run() is not None:
+            mlflow.set_tag("retrain", "nothing new")
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        logger.info("retrain finished: nothing new")
+        self._release()
+        release_held_locks()  # the versions lock too: no hook hears of this end
+        raise NothingNewToRetrain(data["message"])
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self) -> None:
+        if self._lock is not None:
+            logger.info("retrain finished")
+            self._release()
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self, error: Exception) -> None:
+        if self._lock is not None:
+            logger.error("retrain failed: %s: %s", type(error).__name__, error)
+            self._release()
+
+    def _release(self) -> None:
+        if self._log is not None:
+            close_run_log(self._log)
+            self._log = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -1,0 +1,129 @@
+"""`kedro prune`: which versions of which outputs go, and never while a run may use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crack_pipeline.guard_hooks import VersionsInUseHook
+from crack_pipeline.pruning import old_versions, versioned_outputs
+from crack_pipeline.run_guard import RunLock
+from tests.conftest import kedro
+
+DAYS = [f"2026-12-0{day}T02.00.00.000Z" for day in range(1, 6)]
+
+
+def version(output: Path, name: str, complete: bool = True, size: int = 10) -> Path:
+    """A version folder of `output`, holding the output (a file named as the output) when complete."""
+    folder = output / name
+    folder.mkdir(parents=True)
+    if complete:
+        (folder / output.name).write_bytes(b"x" * size)
+    return folder
+
+
+def test_the_newest_complete_versions_stay_and_every_folder_newer_than_the_oldest_kept(tmp_path):
+    output = tmp_path / "checkpoint.pt"
+    version(output, DAYS[0], complete=False)  # a save that failed long ago
+    for day in DAYS[1:4]:
+        version(output, day, size=100)
+    version(output, DAYS[4], complete=False)  # a save at work, or one that failed since
+    (output / "pinned-by-hand").mkdir()  # not a name Kedro gives a version: not touched
+
+    old = old_versions(output, keep=2)
+
+    assert old.kept == (DAYS[2], DAYS[3])
+    assert old.old == (output / DAYS[0], output / DAYS[1])
+    assert old.size == 100
+    everything = old_versions(output, keep=10)
+    assert everything.old == (output / DAYS[0],) and everything.kept == tuple(DAYS[1:4])
+
+
+def test_an_output_with_no_complete_version_keeps_every_folder(tmp_path):
+    output = tmp_path / "metrics.json"
+    for day in DAYS[:2]:
+        version(output, day, complete=False)
+    assert old_versions(output, keep=1).old == ()
+
+
+def test_keeping_no_version_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="at least 1"):
+        old_versions(tmp_path, keep=0)
+
+
+def test_outputs_are_found_at_any_depth_without_looking_inside_versions_or_staging(tmp_path):
+    data = tmp_path / "data"
+    explanations = data / "07_model_output/explanations"
+    inside = version(explanations, DAYS[0], complete=False) / "explanations"
+    version(inside / "nested.csv", DAYS[1])  # inside a version: part of the output, not an output
+    version(data / "general/06_models/small_cnn/checkpoint.pt", DAYS[0])
+    version(data / "06_models/.checkpoint.pt.tmp/staged", DAYS[0])  # hidden: a save's staging
+    (data / "01_raw/synthetic/images/Positive").mkdir(parents=True)
+
+    assert sorted(versioned_outputs(data)) == [
+        data / "07_model_output/explanations",
+        data / "general/06_models/small_cnn/checkpoint.pt",
+    ]
+
+
+@pytest.fixture
+def pruned_project(kedro_project: Path) -> Path:
+    """The scratch project with three versions of a checkpoint and two of an explanation folder."""
+    for day in DAYS[:3]:
+        version(kedro_project / "data/06_models/small_cnn/checkpoint.pt", day)
+    for day in DAYS[:2]:
+        folder = version(kedro_project / "data/07_model_output/explanations", day, complete=False)
+        (folder / "explanations/Positive").mkdir(parents=True)
+        (folder / "explanations/Positive/a_panel.png").write_bytes(b"png")
+    return kedro_project
+
+
+def folders(project: Path, relative: str) -> list[str]:
+    return sorted(path.name for path in (project / relative).iterdir())
+
+
+def test_prune_lists_then_removes_only_when_told(pruned_project):
+    before = {
+        relative: folders(pruned_project, relative)
+        for relative in ("data/06_models/small_cnn/checkpoint.pt", "data/07_model_output/explanations")
+    }
+
+    listed = kedro(pruned_project, "prune", "--keep", "1", "--dry-run")
+    assert listed.exit_code == 0, listed.output
+    assert "data/06_models/small_cnn/checkpoint.pt: removes 2" in listed.output
+    assert "data/07_model_output/explanations: removes 1" in listed.output
+    assert "2 outputs: 3 old versions" in listed.output and "nothing removed (dry run)" in listed.output
+    unasked = kedro(pruned_project, "prune", "--keep", "1")  # no terminal to ask on
+    assert unasked.exit_code == 1 and "add --yes" in unasked.output
+    assert {relative: folders(pruned_project, relative) for relative in before} == before
+
+    removed = kedro(pruned_project, "prune", "--keep", "1", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert folders(pruned_project, "data/06_models/small_cnn/checkpoint.pt") == [DAYS[2]]
+    assert folders(pruned_project, "data/07_model_output/explanations") == [DAYS[1]]
+    again = kedro(pruned_project, "prune", "--keep", "1", "--yes")
+    assert again.exit_code == 0 and "0 old versions" in again.output
+
+
+def test_prune_removes_nothing_while_a_run_holds_the_versions(pruned_project):
+    hook = VersionsInUseHook()
+    hook.before_pipeline_run({"project_path": str(pruned_project), "run_id": "test"})
+    try:
+        refused = kedro(pruned_project, "prune", "--keep", "1", "--yes")
+        assert refused.exit_code == 1 and "a kedro run (or another prune) holds" in refused.output
+        assert len(folders(pruned_project, "data/06_models/small_cnn/checkpoint.pt")) == 3
+    finally:
+        hook.on_pipeline_error()
+    assert kedro(pruned_project, "prune", "--keep", "1", "--yes").exit_code == 0, "let go with the run"
+
+
+def test_a_run_that_failed_to_start_leaves_the_versions_lock_to_the_next_run(tmp_path):
+    hook = VersionsInUseHook()
+    run = {"project_path": str(tmp_path), "run_id": "test"}
+    hook.before_pipeline_run(run)  # a later hook of this start failed: no hook hears of the end
+    hook.before_pipeline_run(run)  # the next run in this process (an Airflow worker's)
+    hook.after_pipeline_run()
+    exclusive = RunLock(tmp_path / VersionsInUseHook.LOCK_FILE)
+    exclusive.acquire("kedro prune")  # RunLocked if either start still held it
+    exclusive.release()
