@@ -14,10 +14,11 @@ SOURCE_DIR ?=
 CRON_TIME ?= 0 2 * * *
 CRON_TAG := \# crack_pipeline retrain $(CURDIR)
 RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), --params=data.source_dir=$(abspath $(SOURCE_DIR)))
-# KEEP=N: after a run that ends well, all but the newest N versions of every output are removed.
+# KEEP=N: after a run that ends well, all but the newest N versions of every output and of each variant's
+# registered models are removed (kedro prune --models).
 KEEP ?=
 CRON_OUT := >>logs/retrain/cron.out 2>&1
-PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(KEEP) --yes $(CRON_OUT))
+PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(KEEP) --models --yes $(CRON_OUT))
 CRON_LINE := $(CRON_TIME) cd $(CURDIR) && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG)
 COMMA := ,
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import mlflow
 import pytest
+import torch
 
 from crack_pipeline.guard_hooks import VersionsInUseHook
 from crack_pipeline.pruning import old_versions, versioned_outputs
 from crack_pipeline.run_guard import RunLock
+from crack_pipeline.tracking import REGISTERED_MODEL, set_champion
 from tests.conftest import kedro
 
 DAYS = [f"2026-12-0{day}T02.00.00.000Z" for day in range(1, 6)]
@@ -127,3 +131,63 @@ def test_a_run_that_failed_to_start_leaves_the_versions_lock_to_the_next_run(tmp
     exclusive = RunLock(tmp_path / VersionsInUseHook.LOCK_FILE)
     exclusive.acquire("kedro prune")  # RunLocked if either start still held it
     exclusive.release()
+
+
+def register(variants: list[str]) -> list[str]:
+    """A registered version per variant, each with its run's artefact and its exported model, in the
+    working directory's store (the scratch project's); their artefact folders, in order."""
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    mlflow.set_experiment("crack_pipeline")
+    client, folders = mlflow.MlflowClient(), []
+    for variant in variants:
+        with mlflow.start_run() as run:
+            mlflow.log_text("weights", "checkpoint/checkpoint.pt")
+            info = mlflow.pytorch.log_model(
+                torch.nn.Linear(2, 1),
+                name="model",
+                registered_model_name=REGISTERED_MODEL,
+                serialization_format="pickle",
+                pip_requirements=["torch"],
+            )
+        client.set_model_version_tag(REGISTERED_MODEL, info.registered_model_version, "variant", variant)
+        model = client.get_logged_model(info.model_id)
+        folders.append(
+            (
+                Path(run.info.artifact_uri.removeprefix("file://")),
+                Path(model.artifact_location.removeprefix("file://")),
+            )
+        )
+    return folders
+
+
+def test_prune_models_keeps_the_newest_of_each_variant_the_champion_and_what_may_be_needed_by_number(
+    kedro_project,
+):
+    folders = register(["a", "b", "a", "b", "a", "b"])  # versions 1 … 6
+    set_champion("1")
+    (kedro_project / "conf/local/parameters_train.yml").write_text(
+        "train: {models: {small_cnn: {init_from: '3'}}}\n"
+    )
+    decisions = kedro_project / "data/08_reporting/champion_decision.json"
+    for day, replaced in ((DAYS[0], "4"), (DAYS[1], "2")):  # the older one is pruned: 4 no longer needed
+        (decisions / day).mkdir(parents=True)
+        (decisions / day / "champion_decision.json").write_text(json.dumps({"current_version": replaced}))
+
+    listed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--dry-run")
+    assert listed.exit_code == 0, listed.output
+    assert "registered version 4 (b): removes it" in listed.output
+    assert "1 old registered versions" in listed.output
+    assert all(run.is_dir() and model.is_dir() for run, model in folders), "a dry run removes nothing"
+
+    removed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
+    assert removed.exit_code == 0, removed.output
+    client = mlflow.MlflowClient()
+    left = sorted(int(found.version) for found in client.search_model_versions(f"name='{REGISTERED_MODEL}'"))
+    assert left == [1, 2, 3, 5, 6]
+    (run, model) = folders[3]
+    assert not run.exists() and not model.exists(), "its run's artefacts and its exported model are gone"
+    assert all(run.is_dir() and model.is_dir() for run, model in folders[:3] + folders[4:])
+    assert (
+        client.get_run(client.get_model_version(REGISTERED_MODEL, "5").run_id).info.lifecycle_stage
+        == "active"
+    )

@@ -43,7 +43,7 @@ def test_make_schedule_keep_prunes_old_versions_after_a_run_that_ended_well():
     (line,) = make_schedule("KEEP=10").splitlines()
     retrain, prune = line.split(" && KEDRO_DISABLE_TELEMETRY=1 .venv/bin/kedro prune ")
     assert retrain.endswith("--pipelines=retrain >>logs/retrain/cron.out 2>&1")
-    assert prune.startswith("--keep 10 --yes >>logs/retrain/cron.out 2>&1 # crack_pipeline retrain ")
+    assert prune.startswith("--keep 10 --models --yes >>logs/retrain/cron.out 2>&1 # crack_pipeline retrain ")
 
 
 def test_make_schedule_install_replaces_its_own_entry_and_keeps_the_others(tmp_path):

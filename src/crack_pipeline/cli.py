@@ -1,5 +1,5 @@
 """Project commands (Kedro loads `cli` from here): Kedro's own `run`, whose user errors end in a few lines,
-and `prune`, which removes old versions of the outputs.
+and `prune` (prune_command), which removes old versions of the outputs.
 
 A mistake in what the user gave — a missing folder, a bad setting, no champion yet, a damaged checkpoint — or
 a full disk stops the run with exit status 1 and the message that names it and says what to do; the
@@ -8,22 +8,18 @@ traceback is for `kedro run --verbose`. Anything else is a bug and keeps its ful
 
 from __future__ import annotations
 
-import sys
 import traceback
-from pathlib import Path
 from typing import IO, Any
 
 import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.project import pipelines
-from kedro.framework.startup import ProjectMetadata
 from kedro.io.core import DatasetError, VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
 
-from crack_pipeline.guard_hooks import VersionsInUseHook
-from crack_pipeline.pruning import old_versions, remove, versioned_outputs
-from crack_pipeline.run_guard import RunInterrupted, RunLock, RunLocked, interrupts_as_errors
+from crack_pipeline.prune_command import prune
+from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
 from crack_pipeline.vision.errors import InputError, cause_where, disk_full
 
 USER_ERRORS = (
@@ -106,60 +102,4 @@ run = click.Command(
 )
 cli.add_command(run)
 
-
-@cli.command()
-@click.option(
-    "--keep", type=click.IntRange(min=1), required=True, help="How many newest versions of each output stay."
-)
-@click.option(
-    "--path",
-    "folders",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Only the outputs under this folder (repeatable; default: the project's data/).",
-)
-@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
-@click.option("--yes", is_flag=True, help="Remove without asking (for cron and scripts).")
-@click.pass_obj
-def prune(
-    metadata: ProjectMetadata, /, keep: int, folders: tuple[Path, ...], dry_run: bool, yes: bool
-) -> None:
-    """Remove all but the newest KEEP versions of every versioned output (the latest always stays)."""
-    project = metadata.project_path
-    lock = RunLock(project / VersionsInUseHook.LOCK_FILE)
-    try:
-        lock.acquire("kedro prune")
-    except RunLocked:
-        raise click.ClickException(
-            f"a kedro run (or another prune) holds {lock.path}: nothing removed; prune once it has finished"
-        ) from None
-    try:
-        outputs = [
-            output for folder in folders or (project / "data",) for output in versioned_outputs(folder)
-        ]
-        doomed = [old for old in (old_versions(output, keep) for output in outputs) if old.old]
-        for old in sorted(doomed, key=lambda old: old.output):
-            shown = old.output.relative_to(project) if old.output.is_relative_to(project) else old.output
-            span = " … ".join(dict.fromkeys((old.old[0].name, old.old[-1].name)))
-            click.echo(f"{shown}: removes {len(old.old)} ({span}, {_size(old.size)}), keeps {len(old.kept)}")
-        count = sum(len(old.old) for old in doomed)
-        summary = f"{len(outputs)} outputs: {count} old versions, {_size(sum(old.size for old in doomed))}"
-        if dry_run or not doomed:
-            click.echo(f"{summary}; nothing removed{' (dry run)' if doomed else ''}")
-            return
-        if not yes:
-            if not sys.stdin.isatty():
-                raise click.ClickException(f"{summary}; nothing removed: add --yes to remove them unasked")
-            click.confirm(f"{summary}: remove them?", abort=True)
-        problems = [problem for old in doomed for problem in remove(old)]
-        for problem in problems:
-            click.echo(f"not removed: {problem}", err=True)
-        if problems:
-            raise click.ClickException(f"{len(problems)} of {count} version folders could not be removed")
-        click.echo(f"{summary}; removed")
-    finally:
-        lock.release()
-
-
-def _size(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+cli.add_command(prune)

@@ -51,7 +51,7 @@ def old_versions(output: Path, keep: int) -> OldVersions:
     kept = complete[-keep:]
     oldest_kept = kept[0] if kept else None
     old = tuple(output / name for name in versions if oldest_kept is not None and name < oldest_kept)
-    return OldVersions(output, tuple(kept), old, sum(_size(folder) for folder in old))
+    return OldVersions(output, tuple(kept), old, sum(folder_size(folder) for folder in old))
 
 
 def remove(old: OldVersions) -> list[str]:
@@ -66,7 +66,7 @@ def remove(old: OldVersions) -> list[str]:
     return problems
 
 
-def _size(folder: Path) -> int:
+def folder_size(folder: Path) -> int:
     total = 0
     for parent, _subfolders, files in os.walk(folder):
         for name in files:
