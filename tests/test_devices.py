@@ -146,7 +146,8 @@ def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
 
 def test_two_runs_of_two_replicas_are_bit_identical_and_leave_the_callers_model_as_it_was():
     """Spawning moves a model's CPU tensors into shared memory: unless each replica trains a copy of its own,
-    both step the same batch-norm and classifier weights in place, racing, and the caller's model too."""
+    both step the same batch-norm and classifier weights in place, racing, and the caller's model too. Nor
+    are the images or the model moved there: a container's /dev/shm is 64 MB."""
     train, val = tiny_split(24, seed=1), tiny_split(8, seed=2)
     given = seeded_model(5)
     before = {name: tensor.clone() for name, tensor in given.state_dict().items()}
@@ -156,6 +157,8 @@ def test_two_runs_of_two_replicas_are_bit_identical_and_leave_the_callers_model_
     assert [
         name for name, tensor in given.state_dict().items() if not torch.equal(tensor, before[name])
     ] == []
+    handed = [train.images, train.labels, val.images, *given.state_dict().values()]
+    assert not any(tensor.is_shared() for tensor in handed), "none moved to /dev/shm (64 MB in a container)"
     first, second = (run.model.state_dict() for run in runs)
     assert [name for name in first if not torch.equal(first[name], second[name])] == []
     losses = [[(row["train_loss"], row["val_loss"]) for row in run.history] for run in runs]

@@ -1,15 +1,21 @@
 """Training on several processes at once: torchrun's launcher (`torch.distributed.run`'s elastic_launch)
 starts `processes` replicas on this machine, each runs `fit` on its share of every epoch's images with
 DistributedDataParallel (gloo on CPUs, NCCL on GPUs: one GPU per replica), and the first replica's result
-comes back to the caller, the one process that writes checkpoints and MLflow runs."""
+comes back to the caller, the one process that writes checkpoints and MLflow runs.
+
+Nothing goes to the replicas, or comes back, through shared memory (/dev/shm): torch's spawn would move every
+tensor handed over there (the images, the model), and a container's /dev/shm is 64 MB unless it is given
+more (`docker run --shm-size`). The images are written once to a file on disk that every replica maps into
+memory (pages read as they are used, shared among them); the model and the result go pickled as bytes."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
+import pickle
 import signal
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +27,7 @@ from torch import nn
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.errors import disk_full
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.registry import ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError
@@ -54,11 +61,13 @@ def fit_distributed(
     device = resolve_device(device)
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigError(f"train.processes must be a whole number of at least 1, got {processes!r}")
-    common = (train, val, config, resume_path, pretrained, device)  # as both paths pass them
+    common = (config, resume_path, pretrained, device)  # as both paths pass them
     if processes == 1:
         return fit(
             model,
             spec,
+            train,
+            val,
             *common,
             after_epoch=after_epoch,
             observe_epoch=observe_epoch,
@@ -86,10 +95,43 @@ def fit_distributed(
         start_method="spawn",
     )
     logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
-    # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
-    with _caller_signal_handlers():
-        results = elastic_launch(launch, _replica)(model, spec.name, *common, after_epoch, keep_resume_state)
-    return results[0]
+    with tempfile.TemporaryDirectory(prefix="crack-pipeline-replicas-") as folder:
+        images = Path(folder) / "images.pt"
+        _write_images(images, train, val)
+        # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
+        with _caller_signal_handlers():
+            results = elastic_launch(launch, _replica)(
+                _plain(model), spec.name, images, *common, after_epoch, keep_resume_state
+            )
+    return pickle.loads(results[0])
+
+
+def _plain(value) -> bytes:
+    """`value` pickled by Python's own pickler, its tensors in the bytes: spawning pickles them with torch's,
+    which moves them to shared memory (a caller's model too, in place)."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _write_images(path: Path, train: ImageTensors, val: ImageTensors) -> None:
+    """Both splits to `path` (in the temporary folder: TMPDIR, /tmp by default), for replicas to map."""
+    try:
+        with path.open("wb") as file:
+            torch.save({"train": vars(train), "val": vars(val)}, file)
+    except Exception as error:
+        if (full := disk_full(error)) is None:
+            raise
+        need = (train.images.nbytes + val.images.nbytes) / 2**20
+        raise OSError(
+            full.errno,
+            f"{full.strerror} (writing the images for train.processes' replicas, {need:,.0f} MB: free that "
+            "much there, point TMPDIR at a disk that has it, or train on one process)",
+            str(path),
+        ) from error
+
+
+def _read_images(path: Path) -> tuple[ImageTensors, ImageTensors]:
+    stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return ImageTensors(**stored["train"]), ImageTensors(**stored["val"])
 
 
 @contextlib.contextmanager
@@ -119,23 +161,22 @@ def _backend(device: torch.device) -> str:
 
 
 def _replica(
-    model: nn.Module,
+    model: bytes,
     architecture: str,
-    train: ImageTensors,
-    val: ImageTensors,
+    images: Path,
     config: TrainConfig,
     resume_path: Path | None,
     pretrained: bool,
     device: torch.device,
     after_epoch: Callable[[nn.Module, int], bool] | None,
     keep_resume_state: bool,
-) -> FitResult | None:
+) -> bytes | None:
     """One replica, in its own process: its rank from the launcher's environment, its device, its share of
-    the cores; the first returns its result."""
+    the cores; the first returns its result (`_plain`). Its model is a copy of its own, never one in shared
+    memory: replicas updating the same parameters and batch-norm buffers in place would race."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    # Spawning pickles `model` through torch.multiprocessing, which moves its tensors to shared memory: every
-    # replica (and the caller) would update the same parameters and batch-norm buffers in place, racing.
-    model = copy.deepcopy(model)
+    model = pickle.loads(model)
+    train, val = _read_images(images)
     device = replica_device(device, int(os.environ["LOCAL_RANK"]))
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -159,4 +200,4 @@ def _replica(
         )
     finally:
         dist.destroy_process_group()
-    return result if rank == 0 else None
+    return _plain(result) if rank == 0 else None
