@@ -15,6 +15,7 @@ import pytest
 from kedro.io.core import DatasetError
 from PIL import Image
 
+from crack_pipeline.pipelines.explain import nodes as explain_nodes
 from crack_pipeline.pipelines.explain.nodes import domain_thresholds, images_to_explain
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
@@ -27,15 +28,20 @@ from tests.conftest import (
 )
 
 
-def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again, tmp_path):
+def test_new_photos_in_any_layout_are_explained_once_each(
+    default_run, run_again, tmp_path, capfd, monkeypatch
+):
     photos = tmp_path / "site_photos"
     write(photos, "bridge_7/IMG_0001.jpg", image_bytes((60, 48), fmt="JPEG", seed=3))  # within one tile
     write(photos, "bridge_7/deck/IMG_0002.png", image_bytes(seed=4))
     write(photos, "bridge_7/deck/IMG_0002_copy.png", image_bytes(seed=4))  # byte-identical, unlabelled
     write(photos, "Positive/IMG_0002_labelled.png", image_bytes(seed=4))  # the same bytes, labelled
     write(photos, "notes.txt", b"inspection notes")
+    monkeypatch.setattr(explain_nodes, "MANY_IMAGES", 1)  # as if thousands
     lines = run_again({"explain": {"input_dir": str(photos)}}, "explain")
     assert "explain input: scanned 5 files, kept 4 (crack 1, no_crack 0), skipped 1" in lines
+    assert any(line.startswith("explain: 2 images: every file made stays in memory") for line in lines)
+    assert "explain: 100%" in capfd.readouterr().err, "a progress bar through the images"
     assert any(
         "tiles of 64 px, p(crack) averaged over 2 test-time views, threshold" in line for line in lines
     )
@@ -48,6 +54,7 @@ def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again
     newest = (
         sorted((default_run.project / "data/07_model_output/explanations").iterdir())[-1] / "explanations"
     )
+    assert 'loading="lazy"' in (newest / "index.html").read_text(), "thousands of cards load as seen"
     heatmaps = sorted((newest / "layercam").glob("*_heatmap.npy"))
     assert [np.load(h).shape for h in heatmaps] == [(64, 64), (48, 60)], "each at its own resolution, once"
     predictions = pd.read_csv(
@@ -55,6 +62,10 @@ def test_new_photos_in_any_layout_are_explained_once_each(default_run, run_again
     )
     assert predictions.file.tolist() == ["Positive/IMG_0002_labelled.png", "bridge_7/IMG_0001.jpg"]
     assert predictions.true_label.tolist()[0] == "crack", "the labelled copy is the one explained"
+    quality = json.loads(
+        versions(default_run.project, "data/08_reporting/explain_quality.json")[-1].read_text()
+    )
+    assert list(quality["skipped"]) == ["notes.txt"], "what validation left out is reported, not only logged"
     mode = stat.S_IMODE(os.stat(newest).st_mode)
     umask = os.umask(0)
     os.umask(umask)
@@ -124,6 +135,8 @@ def test_a_split_image_replaced_since_ingest_is_left_out_of_the_explanation(defa
     )
     explained = pd.read_csv(versions(project, "data/07_model_output/explain_predictions.csv")[-2])
     assert sorted(explained.file) == sorted(test.path.iloc[1:]), "the others, and only them"
+    quality = json.loads(versions(project, "data/08_reporting/explain_quality.json")[-2].read_text())
+    assert list(quality["skipped"]) == [str(replaced)]
     assert sorted(sampled.file) == sorted(test.path.iloc[[1, -1]]), "the first and last unchanged"
 
 
@@ -166,11 +179,11 @@ def test_split_images_are_called_at_their_domain_s_threshold_and_others_at_the_p
             "sha256": ["1", "2", "3"],
         }
     )
-    items, _, domains = images_to_explain(manifest, None, {"split": "test"}, {})
+    items, _, domains, _ = images_to_explain(manifest, None, {"split": "test"}, {})
     assert [item.name for item in items] == ["a/Positive/1.png", "b/Positive/1.png", "c/Positive/1.png"]
     threshold = {"value": 0.5, "per_domain": {"a": {"value": 0.9}, "b": {"value": 0.1}}}
     assert domain_thresholds(threshold, items, domains) == {"a/Positive/1.png": 0.9, "b/Positive/1.png": 0.1}
     assert domain_thresholds({"value": 0.5}, items, domains) == {}, "a one-domain model: the pooled one"
     assert domain_thresholds(threshold, items, [None] * 3) == {}, "a folder's images: domains unknown"
-    one, _, alone = images_to_explain(manifest[:1], None, {"split": "test"}, {})
+    one, _, alone, _ = images_to_explain(manifest[:1], None, {"split": "test"}, {})
     assert one[0].name == "Positive/1.png" and domain_thresholds(threshold, one, alone) == {}

@@ -109,7 +109,12 @@ def evaluate_folder(
         columns=["file", "true_label", "crack_probability", "predicted_label", "correct"]
     )
     if labelled.any():
-        scored = data.subset([p for p, known in zip(data.paths, labelled, strict=True) if known])
+        # A copy of the labelled images only where some are not: the whole folder is held once already.
+        scored = (
+            data
+            if labelled.all()
+            else data.subset([p for p, known in zip(data.paths, labelled, strict=True) if known])
+        )
         result = evaluate_probabilities(
             checkpoint["variant"], scored, probability[labelled], threshold["value"]
         )

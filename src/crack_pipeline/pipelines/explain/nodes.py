@@ -33,6 +33,9 @@ from crack_pipeline.vision.settings import ConfigError, settings_from
 
 logger = logging.getLogger(__name__)
 
+# Beyond this many images explain's memory (all it makes, until the end) is better spent on a survey.
+MANY_IMAGES = 2000
+
 
 def crack_mask_config(explain: dict[str, Any]) -> CrackMaskConfig:
     """`explain.crack_masks`, checked."""
@@ -93,11 +96,12 @@ def explanation_setup(
 
 def images_to_explain(
     split_manifest: pd.DataFrame, explain_input: Folder | None, explain: dict, ingest: dict
-) -> tuple[list[ImageRef], list[str], list[str | None]]:
+) -> tuple[list[ImageRef], list[str], list[str | None], dict[str, str]]:
     """`explain.input_dir` validated like ingest (labels where folder names give them; a byte-identical
     copy explained once and reported), else the images of `explain.split` where the split found them,
     named `<domain>/<path>` where the split has several domains (two data sets may both hold a
-    `Positive/1.jpg`); with the SHA-256 and the domain of each (None for a folder's)."""
+    `Positive/1.jpg`); with the SHA-256 and the domain of each (None for a folder's), and the folder's
+    files that validation left out, with why."""
     if explain_input is None:
         rows = require_roots(split_manifest)
         rows = rows[rows.split == explain["split"]].sort_values(["domain", "path"])
@@ -109,6 +113,7 @@ def images_to_explain(
             ],
             list(rows.sha256),
             list(rows.domain),
+            {},
         )
     scan = scan_folder(
         explain_input,
@@ -120,6 +125,7 @@ def images_to_explain(
     for line in summary_lines(scan.index, "explain input"):
         logger.info(line)
     kept = scan.index[(scan.index.status == OK) & (scan.index.duplicate_of == "")]
+    left_out = scan.index[scan.index.status != OK]
     return (
         [
             ImageRef(path, explain_input.path_of(path), label or None)
@@ -127,6 +133,10 @@ def images_to_explain(
         ],
         list(kept.sha256),
         [None] * len(kept),
+        {
+            path: f"{status}: {detail}"
+            for path, status, detail in zip(left_out.path, left_out.status, left_out.detail, strict=True)
+        },
     )
 
 
@@ -179,11 +189,12 @@ def explain_split(
     """
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
-    items, sha256, domains = images_to_explain(split_manifest, explain_input, explain, ingest)
+    items, sha256, domains, left_out = images_to_explain(split_manifest, explain_input, explain, ingest)
     if explain_input is None:  # the split's images as ingest validated them: one since replaced is left out
         changed = changed_since_ingest([item.file for item in items], sha256)
         for file, reason in changed.items():
             logger.warning("explain: skipped %s (%s)", file, reason)
+        left_out = {str(file): reason for file, reason in changed.items()}
         kept = [i for i, item in enumerate(items) if item.file not in changed]
         items, sha256, domains = ([part[i] for i in kept] for part in (items, sha256, domains))
     if explain.get("max_images") and len(items) > int(explain["max_images"]):
@@ -193,6 +204,13 @@ def explain_split(
     if not items:
         where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
         raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")
+    if len(items) > MANY_IMAGES:
+        logger.warning(
+            "explain: %d images: every file made stays in memory until the run ends, when all are written "
+            "(about 0.5 MB a 227-px patch, megabytes a photo); for thousands of images, "
+            "`kedro run --pipelines=survey` writes image by image and resumes after a stop",
+            len(items),
+        )
     what = "images of the folder" if explain_input is not None else f"{explain['split']} images"
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter)
@@ -239,7 +257,7 @@ def explain_split(
         "split": None if explain_input is not None else explain["split"],
         "learned_images": learned,  # how many of the explained images the model learned from
         "methods": result.quality,
-        "skipped": result.skipped,
+        "skipped": {**left_out, **result.skipped},
     }
     return result.files, result.predictions, result.boxes, result.measurements, quality
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
@@ -118,7 +119,10 @@ def _explained_and_scored(
     segments = {method: SegmentQuality() for method in methods}
     sanity_inputs: list[torch.Tensor] = []
     rng = np.random.default_rng(seed)
+    # Everything stays in memory until the end (survey writes photo by photo): at least say how far it is.
+    progress = tqdm(total=len(items), unit="image", desc="explain")
     for chunk in explainer.explain(items, skipped):
+        progress.update(len(chunk.photos))
         room = max(0, sanity_images - len(sanity_inputs))
         sanity_inputs.extend(chunk.tiles[:room])
         for method, quality in measured.items():
@@ -148,6 +152,7 @@ def _explained_and_scored(
     inputs = (
         torch.stack(sanity_inputs) if sanity_inputs else torch.empty((0, 3, size, size), dtype=torch.uint8)
     )
+    progress.close()
     explainer.close()
     quality = {}
     for method in methods:
