@@ -72,6 +72,7 @@ clean-data:
 # Prints the cron entry of the nightly retrain; INSTALL=1 also puts it into your crontab (replacing
 # this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>', KEEP=<versions>.
 schedule:
+	@case '$(KEEP)' in *[!0-9]*|0*) echo "KEEP must be a whole number of at least 1, not '$(KEEP)'" >&2; exit 1;; esac
 	@echo '$(CRON_LINE)'
 ifeq ($(INSTALL),1)
 	@test -x $(BIN)/kedro || { echo "no $(BIN)/kedro: run 'make install' first" >&2; exit 1; }

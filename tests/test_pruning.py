@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from pathlib import Path
 
 import mlflow
@@ -11,7 +13,7 @@ import torch
 
 from crack_pipeline.guard_hooks import VersionsInUseHook
 from crack_pipeline.pruning import old_versions, versioned_outputs
-from crack_pipeline.run_guard import RunLock
+from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock
 from crack_pipeline.tracking import REGISTERED_MODEL, set_champion
 from tests.conftest import kedro
 
@@ -116,26 +118,28 @@ def test_prune_removes_nothing_while_a_run_holds_the_versions(pruned_project):
     try:
         refused = kedro(pruned_project, "prune", "--keep", "1", "--yes")
         assert refused.exit_code == 1 and "a kedro run (or another prune) holds" in refused.output
+        listed = kedro(pruned_project, "prune", "--keep", "1", "--dry-run")
+        assert listed.exit_code == 0 and "removes 2" in listed.output, "listing needs no lock"
         assert len(folders(pruned_project, "data/06_models/small_cnn/checkpoint.pt")) == 3
     finally:
         hook.on_pipeline_error()
     assert kedro(pruned_project, "prune", "--keep", "1", "--yes").exit_code == 0, "let go with the run"
 
 
-def test_a_run_that_failed_to_start_leaves_the_versions_lock_to_the_next_run(tmp_path):
+def test_a_lock_left_held_in_a_process_is_let_go_by_its_next_run(tmp_path):
     hook = VersionsInUseHook()
     run = {"project_path": str(tmp_path), "run_id": "test"}
-    hook.before_pipeline_run(run)  # a later hook of this start failed: no hook hears of the end
+    hook.before_pipeline_run(run)  # a run that ended where no hook heard of it
     hook.before_pipeline_run(run)  # the next run in this process (an Airflow worker's)
     hook.after_pipeline_run()
-    exclusive = RunLock(tmp_path / VersionsInUseHook.LOCK_FILE)
+    exclusive = RunLock(tmp_path / VERSIONS_LOCK)
     exclusive.acquire("kedro prune")  # RunLocked if either start still held it
     exclusive.release()
 
 
-def register(variants: list[str]) -> list[str]:
-    """A registered version per variant, each with its run's artefact and its exported model, in the
-    working directory's store (the scratch project's); their artefact folders, in order."""
+def register(variants: list[str | None]) -> list[tuple[Path, Path]]:
+    """A registered version per variant (None: registered by hand, untagged), each with its run's artefact
+    and its exported model, in the working directory's store (the scratch project's); their folders."""
     mlflow.set_tracking_uri("sqlite:///mlflow.db")
     mlflow.set_experiment("crack_pipeline")
     client, folders = mlflow.MlflowClient(), []
@@ -149,7 +153,8 @@ def register(variants: list[str]) -> list[str]:
                 serialization_format="pickle",
                 pip_requirements=["torch"],
             )
-        client.set_model_version_tag(REGISTERED_MODEL, info.registered_model_version, "variant", variant)
+        if variant is not None:
+            client.set_model_version_tag(REGISTERED_MODEL, info.registered_model_version, "variant", variant)
         model = client.get_logged_model(info.model_id)
         folders.append(
             (
@@ -160,34 +165,66 @@ def register(variants: list[str]) -> list[str]:
     return folders
 
 
-def test_prune_models_keeps_the_newest_of_each_variant_the_champion_and_what_may_be_needed_by_number(
-    kedro_project,
+def record(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(content))
+
+
+def test_prune_models_keeps_the_newest_of_each_variant_and_every_version_still_needed_by_number(
+    kedro_project, monkeypatch
 ):
-    folders = register(["a", "b", "a", "b", "a", "b"])  # versions 1 … 6
+    folders = register(["a", "b", "a", "b", "a", "b", "b", None, None])  # versions 1 … 9
     set_champion("1")
     (kedro_project / "conf/local/parameters_train.yml").write_text(
         "train: {models: {small_cnn: {init_from: '3'}}}\n"
     )
     decisions = kedro_project / "data/08_reporting/champion_decision.json"
-    for day, replaced in ((DAYS[0], "4"), (DAYS[1], "2")):  # the older one is pruned: 4 no longer needed
-        (decisions / day).mkdir(parents=True)
-        (decisions / day / "champion_decision.json").write_text(json.dumps({"current_version": replaced}))
+    record(decisions / DAYS[0] / "champion_decision.json", {"current_version": "6"})  # pruned: 6 may go
+    record(decisions / DAYS[1] / "champion_decision.json", {"set_by_hand": "1", "replaced_version": "2"})
+    surveys = kedro_project / "data/07_model_output/surveys"
+    record(surveys / "site_a/survey.json", {"model_version": "4"})  # unfinished: goes on with its model only
 
     listed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--dry-run")
     assert listed.exit_code == 0, listed.output
-    assert "registered version 4 (b): removes it" in listed.output
+    assert "registered version 6 (b): removes it with its run and its exported model" in listed.output
     assert "1 old registered versions" in listed.output
     assert all(run.is_dir() and model.is_dir() for run, model in folders), "a dry run removes nothing"
 
+    # A removal cut short (the store locked, say) is finished by the next prune, nothing left behind.
+    failing = mlflow.MlflowClient.delete_run
+    monkeypatch.setattr(
+        mlflow.MlflowClient, "delete_run", lambda *_: (_ for _ in ()).throw(OSError("locked"))
+    )
+    cut = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
+    assert cut.exit_code == 1 and "registered version 6: locked" in cut.output
+    monkeypatch.setattr(mlflow.MlflowClient, "delete_run", failing)
     removed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
     assert removed.exit_code == 0, removed.output
+    assert "registered version 6 (b): removes it with its run" in removed.output
     client = mlflow.MlflowClient()
     left = sorted(int(found.version) for found in client.search_model_versions(f"name='{REGISTERED_MODEL}'"))
-    assert left == [1, 2, 3, 5, 6]
-    (run, model) = folders[3]
-    assert not run.exists() and not model.exists(), "its run's artefacts and its exported model are gone"
-    assert all(run.is_dir() and model.is_dir() for run, model in folders[:3] + folders[4:])
-    assert (
-        client.get_run(client.get_model_version(REGISTERED_MODEL, "5").run_id).info.lifecycle_stage
-        == "active"
+    assert left == [1, 2, 3, 4, 5, 7, 8, 9], (
+        "the champion, init_from, a roll-back target, a survey's, untagged"
     )
+    (run, model) = folders[5]
+    assert not run.exists() and not model.exists(), "its run's artefacts and its exported model are gone"
+    assert all(run.is_dir() and model.is_dir() for run, model in folders[:5] + folders[6:])
+    kept_run = client.get_model_version(REGISTERED_MODEL, "5").run_id
+    assert client.get_run(kept_run).info.lifecycle_stage == "active"
+
+
+def test_a_run_that_starts_while_prune_removes_waits_and_says_for_what(tmp_path, caplog):
+    pruning = RunLock(tmp_path / VERSIONS_LOCK)
+    pruning.acquire("kedro prune")
+    run = RunLock(tmp_path / VERSIONS_LOCK, shared=True)
+    waiting = threading.Thread(target=run.acquire, args=("kedro run",))
+    with caplog.at_level(logging.WARNING, logger="crack_pipeline.run_guard"):
+        waiting.start()
+        waiting.join(timeout=1)
+        assert waiting.is_alive(), "the run waits while prune removes"
+        pruning.release()
+        waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    run.release()
+    (said,) = [record.getMessage() for record in caplog.records]
+    assert said.startswith("waiting for kedro prune, pid ") and str(VERSIONS_LOCK) in said

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import types
 
+import pytest
+
 from tests.conftest import PROJECT_ROOT, kedro
 
 FAKE_CRONTAB = """#!/bin/sh
@@ -37,6 +39,13 @@ def test_make_schedule_prints_a_cron_entry_for_the_retrain_run(tmp_path):
     assert f".venv/bin/kedro run --pipelines=retrain --params=data.source_dir={tmp_path} " in line
     assert line.endswith(f"# crack_pipeline retrain {PROJECT_ROOT}")
     assert "prune" not in line, "versions are removed only when asked for"
+
+
+def test_make_schedule_refuses_a_keep_that_would_fail_every_night():
+    for keep in ("0", "1x0", "-3"):
+        with pytest.raises(subprocess.CalledProcessError) as refused:
+            make_schedule(f"KEEP={keep}")
+        assert f"KEEP must be a whole number of at least 1, not '{keep}'" in refused.value.stderr
 
 
 def test_make_schedule_keep_prunes_old_versions_after_a_run_that_ended_well():

@@ -11,6 +11,7 @@ import mlflow
 from kedro.framework.hooks import hook_impl
 
 from crack_pipeline.run_guard import (
+    VERSIONS_LOCK,
     NothingNewToRetrain,
     RunLock,
     close_run_log,
@@ -39,24 +40,23 @@ class VersionsInUseHook:
     """Every run holds `data/versions.lock` shared while it runs: `kedro prune` removes no version while a
     run may save or read one (it takes the lock alone, and a run that starts meanwhile waits for it)."""
 
-    LOCK_FILE = Path("data/versions.lock")
-
     def __init__(self) -> None:
         self._lock: RunLock | None = None
 
-    # Last of the hooks before a run (none after it can fail and leave it held); a run that failed to
-    # start before its pipeline ran (no hook hears of that) leaves it to the next run to let go.
+    # Taken by the last hook before a run and let go by the first after it, so that no other hook failing
+    # there leaves it held; should one still be (a process's earlier run ended where no hook heard of it),
+    # the process's next run lets it go first.
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         self._release()
-        self._lock = RunLock(Path(run_params["project_path"]) / self.LOCK_FILE, shared=True)
+        self._lock = RunLock(Path(run_params["project_path"]) / VERSIONS_LOCK, shared=True)
         self._lock.acquire(f"kedro run {run_params['run_id']}")
 
-    @hook_impl(trylast=True)
+    @hook_impl(tryfirst=True)
     def after_pipeline_run(self) -> None:
         self._release()
 
-    @hook_impl(trylast=True)
+    @hook_impl(tryfirst=True)
     def on_pipeline_error(self) -> None:
         self._release()
 

@@ -1,27 +1,56 @@
 """`kedro prune`: removes old versions of the outputs (pruning) and, asked to, of the registered models
-(registry_pruning), under the lock that keeps it from any run that may use them."""
+(registry_pruning). It lists and asks without a lock; it removes holding the versions lock alone, so never
+while a run may use what it removes, and lists again under it (a run may have ended meanwhile)."""
 
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from kedro.config import MissingConfigException
 from kedro.framework.startup import ProjectMetadata
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from crack_pipeline.config import environment_config, in_project
-from crack_pipeline.guard_hooks import VersionsInUseHook
 from crack_pipeline.pruning import OldVersions, old_versions, remove, versioned_outputs
 from crack_pipeline.registry_pruning import (
     OldModelVersion,
     old_model_versions,
     protected_versions,
+    recorded_in,
     remove_model_version,
 )
-from crack_pipeline.run_guard import RunLock, RunLocked
+from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock, RunLocked
+from crack_pipeline.vision.explain.survey import MANIFEST as SURVEY_MANIFEST
+
+
+@dataclass(frozen=True)
+class ModelStore:
+    """An environment's MLflow store, and where its champion decisions and surveys lie."""
+
+    client: MlflowClient
+    parameters: dict
+    decisions: Path  # the champion_decision.json output
+    surveys: Path  # the folder of the surveys
+
+
+@dataclass
+class Plan:
+    outputs: int
+    versions: list[OldVersions]
+    models: list[OldModelVersion] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(old.size for old in self.versions) + sum(old.size for old in self.models)
+
+    def summary(self) -> str:
+        count = sum(len(old.old) for old in self.versions)
+        models = f", {len(self.models)} old registered versions" if self.models else ""
+        return f"{self.outputs} outputs: {count} old versions{models}, {_size(self.size)}"
 
 
 @click.command()
@@ -33,13 +62,14 @@ from crack_pipeline.run_guard import RunLock, RunLocked
     "folders",
     multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Only the outputs under this folder (repeatable; default: the project's data/).",
+    help="Only the outputs under this folder of the project's data/ (repeatable; default: all of data/).",
 )
 @click.option(
     "--models",
     is_flag=True,
     help="Also the registered models of the environment's MLflow store: the newest KEEP of each variant "
-    "stay, and the champion, those init_from names and earlier champions the kept champion decisions record.",
+    "stay, and the champion, those init_from names, earlier champions the kept champion decisions record "
+    "and the models of unfinished surveys.",
 )
 @click.option("--env", "-e", envvar="KEDRO_ENV", default="local", help="The environment (its MLflow store).")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
@@ -57,7 +87,26 @@ def prune(
 ) -> None:
     """Remove all but the newest KEEP versions of every versioned output (the latest always stays)."""
     project = metadata.project_path
-    lock = RunLock(project / VersionsInUseHook.LOCK_FILE)
+    data = (project / "data").resolve()
+    outside = [folder for folder in folders if not folder.resolve().is_relative_to(data)]
+    if outside:
+        raise click.ClickException(
+            f"--path {outside[0]} is not inside {data}: prune removes only versions this project's runs "
+            "guard (they hold its data/versions.lock)"
+        )
+    folders = tuple(folder.resolve() for folder in folders) or (data,)
+    store = _model_store(project, env) if models else None
+    plan = _plan(folders, keep, store)
+    for line in _listed(plan, project):
+        click.echo(line)
+    if dry_run or not (plan.versions or plan.models):
+        click.echo(f"{plan.summary()}; nothing removed{' (dry run)' if plan.versions or plan.models else ''}")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.ClickException(f"{plan.summary()}; nothing removed: add --yes to remove them unasked")
+        click.confirm(f"{plan.summary()}: remove them?", abort=True)
+    lock = RunLock(project / VERSIONS_LOCK)
     try:
         lock.acquire("kedro prune")
     except RunLocked:
@@ -65,75 +114,86 @@ def prune(
             f"a kedro run (or another prune) holds {lock.path}: nothing removed; prune once it has finished"
         ) from None
     try:
-        outputs = [
-            output for folder in folders or (project / "data",) for output in versioned_outputs(folder)
-        ]
-        doomed = [old for old in (old_versions(output, keep) for output in outputs) if old.old]
-        for old in sorted(doomed, key=lambda old: old.output):
-            click.echo(_listed(old, project))
-        count = sum(len(old.old) for old in doomed)
-        size = sum(old.size for old in doomed)
-        summary = f"{len(outputs)} outputs: {count} old versions"
-        client, old_models = None, []
-        if models:
-            client, old_models = _old_models(project, env, keep, doomed)
-            for old in old_models:
-                click.echo(
-                    f"registered version {old.version} ({old.variant}): removes it, its run and its exported "
-                    f"model ({_size(old.size)})"
-                )
-            summary += f", {len(old_models)} old registered versions"
-            size += sum(old.size for old in old_models)
-        summary += f", {_size(size)}"
-        if dry_run or not (doomed or old_models):
-            click.echo(f"{summary}; nothing removed{' (dry run)' if doomed or old_models else ''}")
-            return
-        if not yes:
-            if not sys.stdin.isatty():
-                raise click.ClickException(f"{summary}; nothing removed: add --yes to remove them unasked")
-            click.confirm(f"{summary}: remove them?", abort=True)
-        problems = [problem for old in doomed for problem in remove(old)]
-        for old in old_models:
-            try:
-                remove_model_version(client, old)
-            except (MlflowException, OSError) as error:
-                problems.append(f"model version {old.version}: {error}")
-        for problem in problems:
-            click.echo(f"not removed: {problem}", err=True)
-        if problems:
-            raise click.ClickException(f"{len(problems)} of {count + len(old_models)} could not be removed")
-        click.echo(f"{summary}; removed")
+        plan = _plan(folders, keep, store)  # again: a run may have ended since the listing
+        problems = _apply(plan, store)
     finally:
         lock.release()
+    for problem in problems:
+        click.echo(f"not removed: {problem}", err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} could not be removed (listed above)")
+    click.echo(f"{plan.summary()}; removed")
 
 
-def _listed(old: OldVersions, project: Path) -> str:
-    shown = old.output.relative_to(project) if old.output.is_relative_to(project) else old.output
-    span = " … ".join(dict.fromkeys((old.old[0].name, old.old[-1].name)))
-    return f"{shown}: removes {len(old.old)} ({span}, {_size(old.size)}), keeps {len(old.kept)}"
+def _model_store(project: Path, env: str) -> ModelStore | None:
+    """The environment's store; None where it has none yet (a SQLite file not made: nothing registered)."""
+    try:
+        config = environment_config(env, conf_source=project / "conf")
+        uri = in_project(config["mlflow"]["server"]["mlflow_tracking_uri"], project)
+        catalog, parameters = config["catalog"], config["parameters"]
+    except (MissingConfigException, KeyError, ValueError) as error:
+        raise click.ClickException(f"--env {env}: its configuration cannot be read ({error})") from None
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None
+    return ModelStore(
+        MlflowClient(tracking_uri=uri, registry_uri=uri),
+        parameters,
+        project / catalog["champion_decision"]["filepath"],
+        (project / catalog["survey_progress"]["path"]).parent,
+    )
 
 
-def _old_models(
-    project: Path, env: str, keep: int, doomed: list[OldVersions]
-) -> tuple[MlflowClient, list[OldModelVersion]]:
-    """The environment's store, and its registered versions to remove; earlier champions stay as far back
-    as champion decisions stay on disk."""
-    config = environment_config(env, conf_source=project / "conf")
-    store = in_project(config["mlflow"]["server"]["mlflow_tracking_uri"], project)
-    decisions = project / config["catalog"]["champion_decision"]["filepath"]
-    going = {folder for old in doomed for folder in old.old}
-    recorded = []
-    for path in sorted(decisions.glob(f"*/{decisions.name}")):
-        if path.parent in going:
-            continue
+def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Plan:
+    outputs = [output for folder in folders for output in versioned_outputs(folder)]
+    versions = [old for old in (old_versions(output, keep) for output in outputs) if old.old]
+    plan = Plan(len(outputs), sorted(versions, key=lambda old: old.output))
+    if store is not None:
+        going = {folder for old in versions for folder in old.old}
+        decided = [
+            path
+            for path in sorted(store.decisions.glob(f"*/{store.decisions.name}"))
+            if path.parent not in going
+        ]
         try:
-            recorded.append(json.loads(path.read_text()))
-        except (OSError, ValueError) as error:
-            raise click.ClickException(
-                f"{path} cannot be read ({error}): it may name a champion to keep; nothing removed"
-            ) from None
-    client = MlflowClient(tracking_uri=store, registry_uri=store)
-    return client, old_model_versions(client, keep, protected_versions(config["parameters"], recorded))
+            protected = protected_versions(
+                store.parameters,
+                recorded_in(decided),
+                recorded_in(store.surveys.glob(f"*/{SURVEY_MANIFEST}")),
+            )
+        except ValueError as error:
+            raise click.ClickException(f"{error}; nothing removed") from None
+        plan.models = old_model_versions(store.client, keep, protected)
+    return plan
+
+
+def _apply(plan: Plan, store: ModelStore | None) -> list[str]:
+    """Removes what `plan` lists; the problems met, after trying everything."""
+    problems = [problem for old in plan.versions for problem in remove(old)]
+    for old in plan.models:
+        try:
+            remove_model_version(store.client, old)
+        except (MlflowException, OSError) as error:
+            problems.append(f"registered version {old.version}: {error}")
+    return problems
+
+
+def _listed(plan: Plan, project: Path) -> list[str]:
+    lines = []
+    for old in plan.versions:
+        shown = old.output.relative_to(project) if old.output.is_relative_to(project) else old.output
+        span = " … ".join(dict.fromkeys((old.old[0].name, old.old[-1].name)))
+        lines.append(f"{shown}: removes {len(old.old)} ({span}, {_size(old.size)}), keeps {len(old.kept)}")
+    for old in plan.models:
+        parts = [
+            part
+            for part, there in (("its run", old.run_id), ("its exported model", old.logged_model_id))
+            if there
+        ]
+        also = f" with {' and '.join(parts)}" if parts else ""
+        lines.append(
+            f"registered version {old.version} ({old.variant}): removes it{also} ({_size(old.size)})"
+        )
+    return lines
 
 
 def _size(size: int) -> str:

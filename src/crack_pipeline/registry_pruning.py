@@ -3,13 +3,15 @@
 Every trained variant registers a version of `crack-classifier`, stored twice apart from the registry
 entry: its run's artefacts (the checkpoint, plots) and, in MLflow 3, its exported model, a logged model of
 its own (`models:/m-…`), which neither deleting the version nor the run removes. Of each variant the newest
-`keep` versions stay, and so does every version with an alias (the champion) and every protected one (a
-variant's `init_from`, an earlier champion a roll-back may return to). Removing a version deletes its
-registry entry, its logged model and its run (unless a kept version shares them), and their artefacts.
+`keep` versions stay, and so does every version with an alias (the champion), every protected one (a
+variant's `init_from`, an earlier champion a roll-back may return to, an unfinished survey's model) and
+every one registered by hand (no variant tag). Removing a version deletes its logged model and its run
+(unless a kept version shares them) with their artefacts, then its registry entry.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -35,23 +38,28 @@ class OldModelVersion:
     size: int  # bytes of its local artefacts (those in another store are not counted)
 
 
-def old_model_versions(client: MlflowClient, keep: int, protected: Iterable[str]) -> list[OldModelVersion]:
-    """The registered versions to remove, oldest first (none when nothing is registered)."""
+def old_model_versions(client: MlflowClient, keep: int, protected: set[str]) -> list[OldModelVersion]:
+    """The registered versions to remove, oldest first (none when nothing is registered). Only versions
+    a variant's training registered (tagged with its variant) are weighed: one registered by hand stays."""
     try:
         aliased = {str(version) for version in client.get_registered_model(REGISTERED_MODEL).aliases.values()}
     except MlflowException as error:
         if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             return []
         raise
-    by_variant = defaultdict(list)
+    staying = aliased | protected
+    by_variant: dict[str, list[ModelVersion]] = defaultdict(list)
+    kept: list[ModelVersion] = []
     for found in _all_versions(client):
-        by_variant[found.tags.get("variant", "")].append(found)
-    kept, old = [], []
+        if "variant" in found.tags:
+            by_variant[found.tags["variant"]].append(found)
+        else:
+            kept.append(found)
+    old = []
     for versions in by_variant.values():
         versions.sort(key=lambda found: int(found.version), reverse=True)
         for rank, found in enumerate(versions):
-            staying = rank < keep or str(found.version) in aliased | set(map(str, protected))
-            (kept if staying else old).append(found)
+            (kept if rank < keep or str(found.version) in staying else old).append(found)
     kept_runs = {found.run_id for found in kept}
     kept_models = {_logged_model_id(found.source) for found in kept}
     removed = []
@@ -60,35 +68,56 @@ def old_model_versions(client: MlflowClient, keep: int, protected: Iterable[str]
         model_id = _logged_model_id(found.source)
         model_id = model_id if model_id and model_id not in kept_models else None
         size = sum(folder_size(path) for path in _local_artefacts(client, run_id, model_id))
-        removed.append(
-            OldModelVersion(str(found.version), found.tags.get("variant", ""), run_id, model_id, size)
-        )
+        removed.append(OldModelVersion(str(found.version), found.tags["variant"], run_id, model_id, size))
     return removed
 
 
-def protected_versions(parameters: dict[str, Any], decisions: Iterable[dict[str, Any]]) -> set[str]:
+def protected_versions(
+    parameters: dict[str, Any], decisions: Iterable[dict[str, Any]], surveys: Iterable[dict[str, Any]]
+) -> set[str]:
     """The versions a run or a person may still need by number: those `train.models.<name>.init_from`
-    names, and the champions that champion decisions (`decisions`) record as replaced or kept."""
+    names; the champions that champion decisions (`decisions`) record as kept or replaced, by a promotion
+    or by hand (`set_champion`'s roll-back targets); and the models unfinished surveys (`surveys`, their
+    survey.json) began with, which they go on with only."""
     models = parameters.get("train", {}).get("models", {})
     named = {str(model.get("init_from")) for model in models.values() if isinstance(model, dict)}
-    champions = {str(decision.get("current_version")) for decision in decisions}
-    return {version for version in named | champions if version.isdigit()}
+    champions = {
+        str(decision.get(key))
+        for decision in decisions
+        for key in ("current_version", "replaced_version", "set_by_hand")
+    }
+    surveyed = {str(survey.get("model_version")) for survey in surveys}
+    return {version for version in named | champions | surveyed if version.isdigit()}
+
+
+def recorded_in(files: Iterable[Path]) -> list[dict[str, Any]]:
+    """The JSON records of `files` (champion decisions, survey.json); a `ValueError` naming one that cannot
+    be read: it may name a version to keep."""
+    records = []
+    for path in files:
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"{path} cannot be read ({error}): it may name a model version to keep"
+            ) from None
+    return records
 
 
 def remove_model_version(client: MlflowClient, old: OldModelVersion) -> None:
-    """Deletes the version, then its logged model and its run with their artefacts."""
-    client.delete_model_version(REGISTERED_MODEL, old.version)
-    if old.logged_model_id:
-        location = client.get_logged_model(old.logged_model_id).artifact_location
+    """Deletes the version's logged model and its run with their artefacts, then the version: the registry
+    entry last, so that a removal cut short is found and finished by the next prune."""
+    # Files first, each record after: what a cut-short removal leaves is still listed, and removed, next time.
+    if old.logged_model_id and (location := _model_location(client, old.logged_model_id)):
+        get_artifact_repository(location).delete_artifacts()
         client.delete_logged_model(old.logged_model_id)
-        get_artifact_repository(location).delete_artifacts()
     if old.run_id:
-        location = client.get_run(old.run_id).info.artifact_uri
+        get_artifact_repository(client.get_run(old.run_id).info.artifact_uri).delete_artifacts()
         client.delete_run(old.run_id)
-        get_artifact_repository(location).delete_artifacts()
+    client.delete_model_version(REGISTERED_MODEL, old.version)
 
 
-def _all_versions(client: MlflowClient) -> list:
+def _all_versions(client: MlflowClient) -> list[ModelVersion]:
     versions, token = [], None
     while True:
         page = client.search_model_versions(f"name='{REGISTERED_MODEL}'", page_token=token)
@@ -108,7 +137,17 @@ def _local_artefacts(client: MlflowClient, run_id: str | None, model_id: str | N
     locations = []
     if run_id:
         locations.append(client.get_run(run_id).info.artifact_uri)
-    if model_id:
-        locations.append(client.get_logged_model(model_id).artifact_location)
+    if model_id and (location := _model_location(client, model_id)):
+        locations.append(location)
     parsed = [urlparse(location) for location in locations]
     return [Path(unquote(url.path)) for url in parsed if url.scheme in ("", "file")]
+
+
+def _model_location(client: MlflowClient, model_id: str) -> str | None:
+    """Where a logged model's files are; None once it is deleted (MLflow no longer finds it)."""
+    try:
+        return client.get_logged_model(model_id).artifact_location
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise

@@ -1,4 +1,5 @@
-"""Safety for unattended runs: an exclusive lock so two runs never overlap, and a log file per run."""
+"""Safety for unattended runs: an exclusive lock so two runs never overlap, the lock every run holds
+shared against `kedro prune`, and a log file per run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 class RunLocked(RuntimeError):
@@ -75,6 +78,9 @@ class NothingNewToRetrain(SystemExit):
 
 _HELD_LOCKS: set[RunLock] = set()  # the locks this process holds (until released)
 
+# Held shared by every run, alone by `kedro prune` while it removes versions (guard_hooks.VersionsInUseHook).
+VERSIONS_LOCK = Path("data/versions.lock")
+
 
 def _drop_locks_in_child() -> None:
     """A forked child (a pool worker) closes its copies of the lock files and holds no lock: an `flock`
@@ -112,7 +118,12 @@ class RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if self.shared:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+                logger.warning("waiting for %s to let go of %s", holder, self.path)
+                fcntl.flock(fd, fcntl.LOCK_SH)
             self._hold(fd)
             return
         try:
