@@ -107,7 +107,6 @@ def recorded_in(files: Iterable[Path]) -> list[dict[str, Any]]:
 def remove_model_version(client: MlflowClient, old: OldModelVersion) -> None:
     """Deletes the version's logged model and its run with their artefacts, then the version: the registry
     entry last, so that a removal cut short is found and finished by the next prune."""
-    # Files first, each record after: what a cut-short removal leaves is still listed, and removed, next time.
     if old.logged_model_id and (location := _model_location(client, old.logged_model_id)):
         get_artifact_repository(location).delete_artifacts()
         client.delete_logged_model(old.logged_model_id)
