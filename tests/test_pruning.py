@@ -11,6 +11,7 @@ import mlflow
 import pytest
 import torch
 
+from crack_pipeline import prune_command
 from crack_pipeline.guard_hooks import VersionsInUseHook
 from crack_pipeline.pruning import old_versions, versioned_outputs
 from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock
@@ -182,7 +183,7 @@ def test_prune_models_keeps_the_newest_of_each_variant_and_every_version_still_n
     record(decisions / DAYS[0] / "champion_decision.json", {"current_version": "6"})  # pruned: 6 may go
     record(decisions / DAYS[1] / "champion_decision.json", {"set_by_hand": "1", "replaced_version": "2"})
     surveys = kedro_project / "data/07_model_output/surveys"
-    record(surveys / "site_a/survey.json", {"model_version": "4"})  # unfinished: goes on with its model only
+    record(surveys / "2026/site_a/survey.json", {"model_version": "4"})  # goes on with its model only
 
     listed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--dry-run")
     assert listed.exit_code == 0, listed.output
@@ -228,3 +229,32 @@ def test_a_run_that_starts_while_prune_removes_waits_and_says_for_what(tmp_path,
     run.release()
     (said,) = [record.getMessage() for record in caplog.records]
     assert said.startswith("waiting for kedro prune, pid ") and str(VERSIONS_LOCK) in said
+
+
+def test_only_what_was_listed_is_removed_though_a_run_saved_since(pruned_project, monkeypatch):
+    checkpoints = pruned_project / "data/06_models/small_cnn/checkpoint.pt"
+
+    class SavedMeanwhile(RunLock):
+        def acquire(self, owner: str) -> None:
+            version(checkpoints, DAYS[3])  # a run saved after the listing, before the lock
+            super().acquire(owner)
+
+    monkeypatch.setattr(prune_command, "RunLock", SavedMeanwhile)
+    removed = kedro(pruned_project, "prune", "--keep", "1", "--yes", "--path", "data/06_models")
+    assert removed.exit_code == 0, removed.output
+    assert "removes 2" in removed.output
+    assert folders(pruned_project, "data/06_models/small_cnn/checkpoint.pt") == DAYS[2:4], "the next prune's"
+
+
+def test_a_linked_folder_under_data_is_pruned_by_its_place_there(pruned_project, tmp_path):
+    elsewhere = tmp_path / "big_disk/explanations"
+    for day in DAYS[:2]:
+        version(elsewhere, day)
+    (pruned_project / "data/09_linked").symlink_to(tmp_path / "big_disk")
+    listed = kedro(pruned_project, "prune", "--keep", "1", "--dry-run")
+    assert "09_linked" not in listed.output, "links are not followed"
+    removed = kedro(pruned_project, "prune", "--keep", "1", "--yes", "--path", "data/09_linked")
+    assert removed.exit_code == 0, removed.output
+    assert sorted(path.name for path in elsewhere.iterdir()) == [DAYS[1]]
+    outside = kedro(pruned_project, "prune", "--keep", "1", "--yes", "--path", str(tmp_path / "big_disk"))
+    assert outside.exit_code == 1 and "is not inside" in outside.output

@@ -4,6 +4,8 @@ while a run may use what it removes, and lists again under it (a run may have en
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +15,10 @@ from kedro.config import MissingConfigException
 from kedro.framework.startup import ProjectMetadata
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from sqlalchemy.engine import make_url
 
 from crack_pipeline.config import environment_config, in_project
-from crack_pipeline.pruning import OldVersions, old_versions, remove, versioned_outputs
+from crack_pipeline.pruning import OldVersions, folder_size, old_versions, remove, versioned_outputs
 from crack_pipeline.registry_pruning import (
     OldModelVersion,
     old_model_versions,
@@ -47,6 +50,17 @@ class Plan:
     def size(self) -> int:
         return sum(old.size for old in self.versions) + sum(old.size for old in self.models)
 
+    def within(self, listed: Plan) -> Plan:
+        """This plan without what `listed` did not remove."""
+        folders = {folder for old in listed.versions for folder in old.old}
+        versions = [
+            dataclasses.replace(old, old=kept, size=sum(map(folder_size, kept)))
+            for old in self.versions
+            if (kept := tuple(folder for folder in old.old if folder in folders))
+        ]
+        models = {old.version for old in listed.models}
+        return Plan(self.outputs, versions, [old for old in self.models if old.version in models])
+
     def summary(self) -> str:
         count = sum(len(old.old) for old in self.versions)
         models = f", {len(self.models)} old registered versions" if self.models else ""
@@ -69,7 +83,7 @@ class Plan:
     is_flag=True,
     help="Also the registered models of the environment's MLflow store: the newest KEEP of each variant "
     "stay, and the champion, those init_from names, earlier champions the kept champion decisions record "
-    "and the models of unfinished surveys.",
+    "and the model of every survey on disk.",
 )
 @click.option("--env", "-e", envvar="KEDRO_ENV", default="local", help="The environment (its MLflow store).")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
@@ -87,14 +101,15 @@ def prune(
 ) -> None:
     """Remove all but the newest KEEP versions of every versioned output (the latest always stays)."""
     project = metadata.project_path
-    data = (project / "data").resolve()
-    outside = [folder for folder in folders if not folder.resolve().is_relative_to(data)]
+    data = Path(os.path.abspath(project / "data"))
+    # Where the path lies under data/ (a link there to a bigger disk is data/'s too), not where it leads.
+    folders = tuple(Path(os.path.abspath(folder)) for folder in folders) or (data,)
+    outside = [folder for folder in folders if not folder.is_relative_to(data)]
     if outside:
         raise click.ClickException(
             f"--path {outside[0]} is not inside {data}: prune removes only versions this project's runs "
             "guard (they hold its data/versions.lock)"
         )
-    folders = tuple(folder.resolve() for folder in folders) or (data,)
     store = _model_store(project, env) if models else None
     plan = _plan(folders, keep, store)
     for line in _listed(plan, project):
@@ -114,7 +129,9 @@ def prune(
             f"a kedro run (or another prune) holds {lock.path}: nothing removed; prune once it has finished"
         ) from None
     try:
-        plan = _plan(folders, keep, store)  # again: a run may have ended since the listing
+        # Listed again under the lock, as a run may have saved meanwhile; only what both listings hold
+        # goes (what the user saw), the rest at the next prune.
+        plan = _plan(folders, keep, store).within(plan)
         problems = _apply(plan, store)
     finally:
         lock.release()
@@ -133,7 +150,7 @@ def _model_store(project: Path, env: str) -> ModelStore | None:
         catalog, parameters = config["catalog"], config["parameters"]
     except (MissingConfigException, KeyError, ValueError) as error:
         raise click.ClickException(f"--env {env}: its configuration cannot be read ({error})") from None
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+    if uri.startswith("sqlite:") and not Path(make_url(uri).database or "").exists():
         return None
     return ModelStore(
         MlflowClient(tracking_uri=uri, registry_uri=uri),
@@ -158,11 +175,16 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Pla
             protected = protected_versions(
                 store.parameters,
                 recorded_in(decided),
-                recorded_in(store.surveys.glob(f"*/{SURVEY_MANIFEST}")),
+                recorded_in(store.surveys.rglob(SURVEY_MANIFEST)),
             )
         except ValueError as error:
             raise click.ClickException(f"{error}; nothing removed") from None
-        plan.models = old_model_versions(store.client, keep, protected)
+        try:
+            plan.models = old_model_versions(store.client, keep, protected)
+        except MlflowException as error:
+            raise click.ClickException(
+                f"the MLflow store cannot be read ({error}); nothing removed"
+            ) from None
     return plan
 
 

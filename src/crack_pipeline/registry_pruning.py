@@ -4,7 +4,7 @@ Every trained variant registers a version of `crack-classifier`, stored twice ap
 entry: its run's artefacts (the checkpoint, plots) and, in MLflow 3, its exported model, a logged model of
 its own (`models:/m-…`), which neither deleting the version nor the run removes. Of each variant the newest
 `keep` versions stay, and so does every version with an alias (the champion), every protected one (a
-variant's `init_from`, an earlier champion a roll-back may return to, an unfinished survey's model) and
+variant's `init_from`, an earlier champion a roll-back may return to, a survey's model) and
 every one registered by hand (no variant tag). Removing a version deletes its logged model and its run
 (unless a kept version shares them) with their artefacts, then its registry entry.
 """
@@ -77,8 +77,8 @@ def protected_versions(
 ) -> set[str]:
     """The versions a run or a person may still need by number: those `train.models.<name>.init_from`
     names; the champions that champion decisions (`decisions`) record as kept or replaced, by a promotion
-    or by hand (`set_champion`'s roll-back targets); and the models unfinished surveys (`surveys`, their
-    survey.json) began with, which they go on with only."""
+    or by hand (`set_champion`'s roll-back targets); and the models surveys (`surveys`, their survey.json)
+    began with, which an unfinished one goes on with only."""
     models = parameters.get("train", {}).get("models", {})
     named = {str(model.get("init_from")) for model in models.values() if isinstance(model, dict)}
     champions = {
