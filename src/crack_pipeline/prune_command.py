@@ -53,11 +53,13 @@ class Plan:
     def within(self, listed: Plan) -> Plan:
         """This plan without what `listed` did not remove."""
         folders = {folder for old in listed.versions for folder in old.old}
-        versions = [
-            dataclasses.replace(old, old=kept, size=sum(map(folder_size, kept)))
-            for old in self.versions
-            if (kept := tuple(folder for folder in old.old if folder in folders))
-        ]
+        versions = []
+        for old in self.versions:
+            shown = tuple(folder for folder in old.old if folder in folders)
+            if shown == old.old:
+                versions.append(old)
+            elif shown:  # measured again only where folders were not listed (a walk of each, under the lock)
+                versions.append(dataclasses.replace(old, old=shown, size=sum(map(folder_size, shown))))
         models = {old.version for old in listed.models}
         return Plan(self.outputs, versions, [old for old in self.models if old.version in models])
 

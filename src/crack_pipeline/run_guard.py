@@ -121,15 +121,14 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
-                logger.warning("waiting for %s to let go of %s", holder, self.path)
+                logger.warning("waiting for %s to let go of %s", _holder(fd, "another process"), self.path)
                 fcntl.flock(fd, fcntl.LOCK_SH)
             self._hold(fd)
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 1000).decode(errors="replace").strip() or "unknown"
+            holder = _holder(fd, "unknown")
             os.close(fd)
             raise RunLocked(
                 f"another run holds {self.path} ({holder}); this one stops without changes"
@@ -157,6 +156,11 @@ class RunLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _holder(fd: int, unrecorded: str) -> str:
+    """Who holds the lock, as its exclusive holder recorded it in the file (shared holders record none)."""
+    return os.read(fd, 1000).decode(errors="replace").strip() or unrecorded
 
 
 def open_run_log(folder: Path, run_id: str) -> logging.Handler:

@@ -47,17 +47,7 @@ class TensorCacheDataset(AbstractDataset[dict, dict]):
             ) from None
 
     def save(self, data: dict[str, ImageTensors]) -> None:
-        stored = {
-            split: {
-                "images": _own_storage(t.images),
-                "labels": t.labels,
-                "paths": t.paths,
-                "skipped": t.skipped,
-                "sha256": t.sha256,
-                "decoder": t.decoder,
-            }
-            for split, t in data.items()
-        }
+        stored = {split: tensors.stored() for split, tensors in data.items()}
         # Removed first, unlike other torch files: a run of the whole train pipeline makes it again, and
         # on disk it then needs its size once, not twice (40,000 images at 224 px: 6 GB). A save that does
         # not finish leaves no cache, which `load` says.
@@ -112,9 +102,3 @@ def _checked_and_mapped(filepath: Path) -> dict[str, ImageTensors] | None:
             "tensor cache %s is damaged (%s): every image is decoded", filepath, why_unreadable(error)
         )
         return None
-
-
-def _own_storage(images: torch.Tensor) -> torch.Tensor:
-    """`images`, copied when they are a part of a larger storage (the rows of skipped images): torch saves
-    a tensor's whole storage."""
-    return images.clone() if images.untyped_storage().nbytes() > images.nbytes else images

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from pathlib import Path
 
 
 class InputError(ValueError):
@@ -30,3 +31,10 @@ def disk_full(error: BaseException) -> OSError | None:
         error, lambda seen: isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT)
     )
     return full if isinstance(full, OSError) else None
+
+
+def on_full_disk(error: BaseException, path: str | Path, doing: str) -> OSError | None:
+    """When a full disk is behind `error`, the disk's own error naming `path` and what was being done
+    there (`doing`): writers such as torch say only "unexpected pos". None otherwise."""
+    full = disk_full(error)
+    return None if full is None else OSError(full.errno, f"{full.strerror} ({doing})", str(path))

@@ -58,6 +58,16 @@ class ImageTensors:
             decoder=self.decoder if self.decoder == other.decoder else "",
         )
 
+    def stored(self) -> dict:
+        """Its fields as `torch.save` keeps them (`ImageTensors(**fields)` makes it again); the images copied
+        when they are a part of a larger storage (the rows of skipped images): torch saves a tensor's whole
+        storage."""
+        images = self.images
+        return {
+            **vars(self),
+            "images": images.clone() if images.untyped_storage().nbytes() > images.nbytes else images,
+        }
+
     def subset(self, paths: Sequence[str]) -> ImageTensors:
         """The decoded images among `paths` (a copy: the caller may drop the full set)."""
         wanted = set(paths)

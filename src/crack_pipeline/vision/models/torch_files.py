@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from crack_pipeline.vision.errors import disk_full
+from crack_pipeline.vision.errors import on_full_disk
 
 
 def save_atomically(data: Any, path: Path, versions_of: Path | None = None) -> None:
@@ -37,10 +37,9 @@ def save_atomically(data: Any, path: Path, versions_of: Path | None = None) -> N
             with os.fdopen(handle, "wb", closefd=False) as file:  # locked, whatever its name holds now
                 torch.save(data, file)
         except Exception as error:
-            if (full := disk_full(error)) is None:
+            if (full := on_full_disk(error, path, "writing it")) is None:
                 raise
-            # torch says only "unexpected pos"; the disk's own error, with the file it was writing.
-            raise OSError(full.errno, f"{full.strerror} (writing it)", str(path)) from error
+            raise full from error
         os.replace(partial, path)
     finally:
         os.close(handle)

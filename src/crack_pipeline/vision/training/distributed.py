@@ -27,7 +27,7 @@ from torch import nn
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.errors import disk_full
+from crack_pipeline.vision.errors import on_full_disk
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.registry import ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError
@@ -116,17 +116,16 @@ def _write_images(path: Path, train: ImageTensors, val: ImageTensors) -> None:
     """Both splits to `path` (in the temporary folder: TMPDIR, /tmp by default), for replicas to map."""
     try:
         with path.open("wb") as file:
-            torch.save({"train": vars(train), "val": vars(val)}, file)
+            torch.save({"train": train.stored(), "val": val.stored()}, file)
     except Exception as error:
-        if (full := disk_full(error)) is None:
-            raise
         need = (train.images.nbytes + val.images.nbytes) / 2**20
-        raise OSError(
-            full.errno,
-            f"{full.strerror} (writing the images for train.processes' replicas, {need:,.0f} MB: free that "
-            "much there, point TMPDIR at a disk that has it, or train on one process)",
-            str(path),
-        ) from error
+        doing = (
+            f"writing the images for train.processes' replicas, {need:,.0f} MB: free that much there, point "
+            "TMPDIR at a disk that has it, or train on one process"
+        )
+        if (full := on_full_disk(error, path, doing)) is None:
+            raise
+        raise full from error
 
 
 def _read_images(path: Path) -> tuple[ImageTensors, ImageTensors]:
