@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crack_pipeline.vision.data import listed_images
 from tests.conftest import (
     client_of,
     image_bytes,
@@ -19,7 +20,10 @@ from tests.conftest import (
 )
 
 
-def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(default_run, run_again, tmp_path):
+def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(
+    default_run, run_again, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(listed_images, "PART", 4)  # the folder read in three parts, its scores joined
     folder = tmp_path / "inspection"
     for i in range(4):
         write(folder, f"cracked/c{i}.jpg", image_bytes(fmt="JPEG", seed=i))

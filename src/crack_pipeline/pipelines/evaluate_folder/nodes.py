@@ -13,13 +13,13 @@ from matplotlib.figure import Figure
 from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.data.listed_images import ListedImages
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_files
-from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import (
-    checkpoint_probabilities_and_features,
     evaluate_probabilities,
+    listed_probabilities_and_features,
 )
 from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.explain.photos import classify_photos
@@ -58,15 +58,14 @@ def evaluate_folder(
     checkpoint, views = views_asked(checkpoint, evaluate_folder, "evaluate_folder")
     kept = image_index[image_index.status == OK].assign(label=lambda f: f.label.fillna(""))  # CSV: "" -> NaN
     learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
-    # Unlabelled images get a placeholder class in the tensors: only the labelled ones are scored.
-    placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0]))
-    data = decode_listed(placeholder, checkpoint["input_size"], names=kept.path.tolist())
-    probability, features = checkpoint_probabilities_and_features(checkpoint, data, device=device)
+    # Unlabelled images get a placeholder class: only the labelled ones are scored.
+    placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0])).set_index("path", drop=False)
+    probability, features, data = listed_probabilities_and_features(checkpoint, placeholder, device=device)
     config = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
     large = kept[(kept.width > config.tile_size) | (kept.height > config.tile_size)]
     row = {path: i for i, path in enumerate(data.paths)}
     large = large[large.path.isin(row)]
-    # Read once more whole (the tensors above hold them squashed, for the figures of mistakes).
+    # Read once more whole (the pass above read them squashed to the input size).
     refs = [ImageRef(path, file) for path, file in zip(large.path, image_files(large), strict=True)]
     reference = familiarity_reference(checkpoint, own_views)
     tile_distances: list[np.ndarray] = []  # a photo cut into tiles is judged by each tile (familiarity)
@@ -109,12 +108,7 @@ def evaluate_folder(
         columns=["file", "true_label", "crack_probability", "predicted_label", "correct"]
     )
     if labelled.any():
-        # A copy of the labelled images only where some are not: the whole folder is held once already.
-        scored = (
-            data
-            if labelled.all()
-            else data.subset([p for p, known in zip(data.paths, labelled, strict=True) if known])
-        )
+        scored = data.subset([p for p, known in zip(data.paths, labelled, strict=True) if known])
         result = evaluate_probabilities(
             checkpoint["variant"], scored, probability[labelled], threshold["value"]
         )
@@ -204,7 +198,7 @@ def familiarity(
     return found
 
 
-def recalibrated(scored: ImageTensors, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:
+def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The threshold this folder's labels give for the recall the model's own threshold was chosen for,
     with its cross-fitted estimate; logged with how to use it."""
     target_recall = float((checkpoint.get("threshold") or {}).get("target_recall", 0.99))
@@ -246,7 +240,7 @@ def log_scores(m: dict[str, Any], tiled: int) -> None:
 
 
 def labelling_table(
-    data: ImageTensors,
+    data: ListedImages,
     probability: np.ndarray,
     features: np.ndarray,
     unlabelled: np.ndarray,
@@ -265,11 +259,15 @@ def labelling_table(
     )
 
 
-def plot_label_next(data: ImageTensors, table: pd.DataFrame, name: str) -> Figure:
-    index = {path: i for i, path in enumerate(data.paths)}
-    pictures = [data.images[index[f]].permute(1, 2, 0).numpy() for f in table.file]
+def plot_label_next(data: ListedImages, table: pd.DataFrame, name: str) -> Figure:
+    pictures = data.pictures(table.file)
+    shown = table[table.file.isin(pictures)]  # a file changed since it was scored is not shown
     captions = [
         f"#{r.rank} {r.file.rsplit('/', 1)[-1]}\np(crack) {r.crack_probability:.3f}"
-        for r in table.itertuples()
+        for r in shown.itertuples()
     ]
-    return grid(pictures, captions, f"{name}: label these next (uncertain and unlike each other first)")
+    return grid(
+        [pictures[f] for f in shown.file],
+        captions,
+        f"{name}: label these next (uncertain and unlike each other first)",
+    )

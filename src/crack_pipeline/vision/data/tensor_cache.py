@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 
 from crack_pipeline.vision.data.image_io import decoder_fingerprint, load_resized_chunk
 from crack_pipeline.vision.data.labels import CLASS_NAMES
-from crack_pipeline.vision.data.parallel import parallel_map
+from crack_pipeline.vision.data.parallel import default_workers, parallel_map
 from crack_pipeline.vision.data.sources import domain_of_key, image_files, image_keys
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_patches
 from crack_pipeline.vision.errors import InputError
@@ -67,6 +68,11 @@ class ImageTensors:
             **vars(self),
             "images": images.clone() if images.untyped_storage().nbytes() > images.nbytes else images,
         }
+
+    def pictures(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
+        """The images of `paths` as H x W x 3 uint8 arrays (views), for figures."""
+        row = {path: i for i, path in enumerate(self.paths)}
+        return {path: self.images[row[path]].permute(1, 2, 0).numpy() for path in paths}
 
     def subset(self, paths: Sequence[str]) -> ImageTensors:
         """The decoded images among `paths` (a copy: the caller may drop the full set)."""
@@ -123,6 +129,57 @@ def build_tensors(
     return _build_sets({"": (files, names, labels, sha256)}, size, workers)[""]
 
 
+Listed = tuple[list[Path], list[str], list[int], list[str] | None]  # files, names, labels, SHA-256s
+
+
+def _as_lists(files, names, labels, hashes) -> Listed:
+    """The parts of a set as lists: indexed by position."""
+    return list(files), list(names), list(labels), list(hashes) if hashes is not None else None
+
+
+def _chunks(listed: Listed, size: int, known: KnownPixels, chunk: int = _CHUNK) -> list[tuple]:
+    """`load_resized_chunk`'s tasks for a set, `chunk` images each, in order."""
+    files, _, _, hashes = listed
+    tasks = []
+    for i in range(0, len(files), chunk):
+        part = hashes[i : i + chunk] if hashes else None
+        decode = [sha256 not in known for sha256 in part] if part and known else None
+        tasks.append((files[i : i + chunk], size, part, decode))
+    return tasks
+
+
+def _assembled(
+    listed: Listed, rows: range, loaded: Iterator[list], size: int, known: KnownPixels, chunk: int = _CHUNK
+) -> ImageTensors:
+    """The images `rows` of a set (from a multiple of `chunk`) straight into one tensor, from the next of
+    `loaded` (`load_resized_chunk`'s results, in order) that cover them: the memory of the images once (a
+    list of them, joined and copied, took three times as much)."""
+    _, names, labels, hashes = listed
+    images = torch.empty((len(rows), 3, size, size), dtype=torch.uint8)
+    kept: list[int] = []
+    skipped: dict[str, str] = {}
+    for start in range(rows.start, rows.stop, chunk):
+        for i, item in enumerate(next(loaded), start):
+            if isinstance(item, str):
+                skipped[names[i]] = item
+                continue
+            row = images[len(kept)]
+            if item is None:  # as ingest validated it, and decoded before
+                held, at = known[hashes[i]]
+                row.numpy()[:] = held[at].numpy()  # numpy's copy: torch's copy_ of a row took 8 times as long
+            else:
+                row.numpy().reshape(-1)[:] = np.frombuffer(item, dtype=np.uint8)
+            kept.append(i)
+    return ImageTensors(
+        images=images[: len(kept)],  # the skipped images' rows, at the end, left unused
+        labels=torch.as_tensor([labels[i] for i in kept], dtype=torch.int64),
+        paths=[names[i] for i in kept],
+        skipped=skipped,
+        sha256=[hashes[i] for i in kept] if hashes else [],
+        decoder=decoder_fingerprint(),
+    )
+
+
 def _build_sets(
     sets: dict[str, tuple[Sequence[Path], Sequence[str], Sequence[int], Sequence[str] | None]],
     size: int,
@@ -130,51 +187,31 @@ def _build_sets(
     known: KnownPixels | None = None,
 ) -> dict[str, ImageTensors]:
     """`build_tensors` of several sets over one pool of workers, each decoded straight into a tensor of its
-    own: the memory of the images once (a list of them, joined and copied, took three times as much). An
-    image whose content `known` holds is only checked against its SHA-256, and its pixels copied."""
-    sets = {
-        key: (*map(list, parts[:3]), list(parts[3]) if parts[3] is not None else None)
-        for key, parts in sets.items()
-    }  # lists: indexed by position
+    own. An image whose content `known` holds is only checked against its SHA-256, and its pixels copied."""
+    listed = {key: _as_lists(*parts) for key, parts in sets.items()}
     known = known or {}
-    jobs, chunks = [], []
-    for key, (files, _, _, hashes) in sets.items():
-        for i in range(0, len(files), _CHUNK):
-            jobs.append((key, i))
-            part = hashes[i : i + _CHUNK] if hashes else None
-            decode = [sha256 not in known for sha256 in part] if part and known else None
-            chunks.append((files[i : i + _CHUNK], size, part, decode))
-    images = {
-        key: torch.empty((len(files), 3, size, size), dtype=torch.uint8) for key, (files, *_) in sets.items()
-    }
-    kept: dict[str, list[int]] = {key: [] for key in sets}
-    skipped: dict[str, dict[str, str]] = {key: {} for key in sets}
+    tasks = [task for parts in listed.values() for task in _chunks(parts, size, known)]
     # The fork server, not fork: this runs inside a process whose torch thread pools may be live.
-    for (key, start), loaded in zip(jobs, parallel_map(load_resized_chunk, chunks, workers), strict=True):
-        names = sets[key][1]
-        for i, item in enumerate(loaded, start):
-            if isinstance(item, str):
-                skipped[key][names[i]] = item
-                continue
-            row = images[key][len(kept[key])]
-            if item is None:  # as ingest validated it, and decoded before
-                held, at = known[sets[key][3][i]]
-                row.numpy()[:] = held[at].numpy()  # numpy's copy: torch's copy_ of a row took 8 times as long
-            else:
-                row.numpy().reshape(-1)[:] = np.frombuffer(item, dtype=np.uint8)
-            kept[key].append(i)
-    built = {}
-    for key, (_, names, labels, hashes) in sets.items():
-        rows = kept[key]
-        built[key] = ImageTensors(
-            images=images[key][: len(rows)],  # the skipped images' rows, at the end, left unused
-            labels=torch.as_tensor([labels[i] for i in rows], dtype=torch.int64),
-            paths=[names[i] for i in rows],
-            skipped=skipped[key],
-            sha256=[hashes[i] for i in rows] if hashes else [],
-            decoder=decoder_fingerprint(),
-        )
-    return built
+    with closing(parallel_map(load_resized_chunk, tasks, workers)) as loaded:  # its pool ends with it
+        return {
+            key: _assembled(parts, range(len(parts[0])), loaded, size, known) for key, parts in listed.items()
+        }
+
+
+def decode_listed_in_parts(
+    images: pd.DataFrame, size: int, part: int, workers: int | None = None, names: Sequence[str] | None = None
+) -> Iterator[ImageTensors]:
+    """`decode_listed`, `part` images at a time (whole chunks of 64 when `part` is larger), in order, over
+    one pool of workers that decodes no more than a few chunks ahead of the part being used: a table of any
+    length in the memory of one part."""
+    listed = _as_lists(*_listed(images, names))
+    chunk = min(part, _CHUNK)
+    part = -(-part // chunk) * chunk
+    tasks = _chunks(listed, size, {}, chunk)
+    with closing(parallel_map(load_resized_chunk, tasks, workers, ahead=2 * default_workers())) as loaded:
+        for start in range(0, len(tasks) * chunk, part):
+            rows = range(start, min(start + part, len(listed[0])))
+            yield _assembled(listed, rows, loaded, size, {}, chunk)
 
 
 def decode_listed(

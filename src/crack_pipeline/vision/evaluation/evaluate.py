@@ -12,8 +12,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from crack_pipeline.vision.data import listed_images
 from crack_pipeline.vision.data.labels import CLASS_NAMES
-from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.data.listed_images import ListedImages
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed_in_parts
 from crack_pipeline.vision.evaluation import plots
 from crack_pipeline.vision.evaluation.metrics import binary_metrics
 from crack_pipeline.vision.models.inference import (
@@ -73,10 +75,56 @@ def checkpoint_probabilities_and_features(
     )
 
 
+def listed_probabilities_and_features(
+    checkpoint: dict[str, Any],
+    table: pd.DataFrame,
+    precision: str = "auto",
+    device: str = "cpu",
+    part: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, ListedImages]:
+    """`checkpoint_probabilities_and_features` of the images `table` lists (`decode_listed`'s columns, rows
+    by name), decoded `part` (`PART`) at a time: a folder of any size in the memory of one part. With what was
+    decoded (`ListedImages`: names, labels, files that could not be read), in the order of the scores."""
+    model, resolved = _inference(checkpoint, None, precision, device)
+    head = get_spec(checkpoint["architecture"]).head
+    probabilities, features, labels, paths, skipped = [], [], [], [], {}
+    parts = decode_listed_in_parts(
+        table, checkpoint["input_size"], part or listed_images.PART, names=table.index.tolist()
+    )
+    for decoded in parts:
+        skipped.update(decoded.skipped)
+        if not len(decoded):  # every file of the part unreadable: nothing to score
+            continue
+        p, f = crack_probabilities_and_features(
+            model,
+            head,
+            decoded.images,
+            checkpoint["mean"],
+            checkpoint["std"],
+            resolved,
+            views=views_of(checkpoint),
+        )
+        probabilities.append(p)
+        features.append(f)
+        labels.append(decoded.labels)
+        paths += decoded.paths
+        del decoded  # its pixels let go before the next part is decoded, not after
+    listed = ListedImages(
+        table,
+        checkpoint["input_size"],
+        torch.cat(labels or [torch.empty(0, dtype=torch.int64)]),
+        paths,
+        skipped,
+    )
+    if not paths:
+        return np.empty(0), np.empty((0, 0), dtype=np.float32), listed
+    return np.concatenate(probabilities), np.concatenate(features), listed
+
+
 def _inference(
-    checkpoint: dict[str, Any], data: ImageTensors, precision: str, device: str
+    checkpoint: dict[str, Any], data: ImageTensors | None, precision: str, device: str
 ) -> tuple[nn.Module, Precision]:
-    if len(data) and data.images.shape[-1] != checkpoint["input_size"]:
+    if data is not None and len(data) and data.images.shape[-1] != checkpoint["input_size"]:
         raise ValueError(
             f"images of {data.images.shape[-1]} px for a model trained at {checkpoint['input_size']} px"
         )
@@ -84,7 +132,7 @@ def _inference(
     return inference_model(checkpoint, resolved), resolved
 
 
-def predictions_table(data: ImageTensors, probability: np.ndarray, threshold) -> pd.DataFrame:
+def predictions_table(data: ImageTensors | ListedImages, probability: np.ndarray, threshold) -> pd.DataFrame:
     """file, true_label, crack_probability, predicted_label, correct (at `threshold`: one, or per image)."""
     true = [CLASS_NAMES[i] for i in data.labels.tolist()]
     predicted = np.where(np.asarray(probability) >= threshold, "crack", "no_crack").tolist()
@@ -116,7 +164,7 @@ def metrics_at(y: np.ndarray, probability: np.ndarray, threshold) -> dict[str, A
 
 def evaluate_probabilities(
     name: str,
-    data: ImageTensors,
+    data: ImageTensors | ListedImages,
     probability: np.ndarray,
     threshold: float,
     mistakes: int = 12,
@@ -147,8 +195,8 @@ def evaluate_probabilities(
         table.insert(1, "domain", domains)
     wrong = table.assign(confidence=np.abs(table.crack_probability - per_image))[~table.correct]
     worst = wrong.sort_values("confidence", ascending=False).head(mistakes)
-    index = {path: i for i, path in enumerate(data.paths)}
-    images = {f: data.images[index[f]].permute(1, 2, 0).numpy() for f in worst.file}
+    images = data.pictures(worst.file)
+    worst = worst[worst.file.isin(images)]  # a file changed since it was scored is not shown
     figures = {
         "confusion_matrix.png": plots.plot_confusion_matrix(metrics["at_threshold"], name),
         "confusion_matrix_at_half.png": plots.plot_confusion_matrix(metrics["at_half"], name),

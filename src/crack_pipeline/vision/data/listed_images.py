@@ -1,0 +1,50 @@
+"""The images a table lists, decoded a part at a time: a folder of any size in the memory of one part."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from crack_pipeline.vision.data.tensor_cache import decode_listed
+
+# Images decoded at a time (`decode_listed_in_parts`): 154 MB of uint8 pixels at 224 px.
+PART = 1024
+
+
+@dataclass(frozen=True)
+class ListedImages:
+    """The images of `table` (`decode_listed`'s columns, one row by name) a pass decoded, a `PART` at a
+    time: their names (`paths`) and labels, in order, and the files that could not be read (`skipped`).
+    The pixels are not kept: `pictures` reads the few a figure shows again."""
+
+    table: pd.DataFrame
+    size: int
+    labels: torch.Tensor
+    paths: list[str]
+    skipped: dict[str, str]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, paths: Sequence[str]) -> ListedImages:
+        """Those of `paths` that were decoded, in order."""
+        wanted = set(paths)
+        rows = [i for i, path in enumerate(self.paths) if path in wanted]
+        return ListedImages(
+            self.table,
+            self.size,
+            self.labels[torch.as_tensor(rows, dtype=torch.int64)],
+            [self.paths[i] for i in rows],
+            {p: reason for p, reason in self.skipped.items() if p in wanted},
+        )
+
+    def pictures(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
+        """The images of `paths` as H x W x 3 uint8 arrays, read again; one that no longer reads is left
+        out."""
+        rows = self.table.loc[list(paths)]
+        decoded = decode_listed(rows, self.size, workers=1, names=rows.index.tolist())
+        return decoded.pictures(decoded.paths)

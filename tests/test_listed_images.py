@@ -1,0 +1,89 @@
+"""A folder scored a part at a time: the scores of one pass over it all, in the memory of one part."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crack_pipeline.vision.data.image_io import png_bytes
+from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
+from crack_pipeline.vision.data.tensor_cache import decode_listed, decode_listed_in_parts
+from crack_pipeline.vision.evaluation import evaluate, plots
+from crack_pipeline.vision.evaluation.evaluate import (
+    checkpoint_probabilities_and_features,
+    evaluate_probabilities,
+    listed_probabilities_and_features,
+)
+from tests.conftest import write
+
+
+@pytest.fixture
+def folder(tmp_path) -> pd.DataFrame:
+    """11 synthetic 96-px patches listed as evaluate_folder lists a folder (rows by path); the 4th
+    unreadable."""
+    rows = []
+    for i in range(11):
+        sample = render_sample(SynthConfig(image_size=96, seed=3), i % 2 == 0, i)
+        label = "crack" if sample.mask is not None else "no_crack"
+        path = f"{label}/{i:02d}.png"
+        write(tmp_path, path, png_bytes(sample.image)[: 50 if i == 3 else None])
+        rows.append({"root": str(tmp_path), "path": path, "domain": "site", "label": label})
+    return pd.DataFrame(rows).set_index("path", drop=False)
+
+
+def test_scores_in_parts_are_those_of_one_pass_and_no_part_is_larger(trained_checkpoint, folder, monkeypatch):
+    decoded_rows = []
+
+    def counted(*args, **kwargs):
+        for part in decode_listed_in_parts(*args, **kwargs):
+            decoded_rows.append(len(part) + len(part.skipped))
+            yield part
+
+    monkeypatch.setattr(evaluate, "decode_listed_in_parts", counted)
+    probability, features, listed = listed_probabilities_and_features(
+        trained_checkpoint, folder, "fp32", part=4
+    )
+    assert decoded_rows == [4, 4, 3]
+    whole = decode_listed(folder, 96, workers=1, names=folder.index.tolist())
+    expected_probability, expected_features = checkpoint_probabilities_and_features(
+        trained_checkpoint, whole, "fp32"
+    )
+    assert listed.paths == whole.paths and len(listed) == 10
+    assert listed.skipped.keys() == {"no_crack/03.png"}
+    assert listed.labels.tolist() == whole.labels.tolist()
+    np.testing.assert_allclose(probability, expected_probability, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(features, expected_features, rtol=1e-5, atol=1e-6)
+
+
+def test_a_part_of_unreadable_files_only_is_reported_and_the_rest_still_scored(trained_checkpoint, folder):
+    probability, features, listed = listed_probabilities_and_features(
+        trained_checkpoint, folder, "fp32", part=1
+    )
+    assert "no_crack/03.png" in listed.skipped and "no_crack/03.png" not in listed.paths
+    assert len(probability) == len(features) == len(listed) == 10
+    unreadable = folder.loc[["no_crack/03.png"]]
+    probability, features, listed = listed_probabilities_and_features(trained_checkpoint, unreadable, "fp32")
+    assert probability.shape == (0,) and features.shape[0] == 0 and len(listed) == 0
+    assert list(listed.skipped) == ["no_crack/03.png"]
+
+
+def test_figures_read_their_images_again_and_leave_out_one_changed_since(
+    trained_checkpoint, folder, monkeypatch
+):
+    _, _, listed = listed_probabilities_and_features(trained_checkpoint, folder, "fp32", part=4)
+    whole = decode_listed(folder, 96, workers=1, names=folder.index.tolist())
+    shown, expected = listed.pictures(listed.paths), whole.pictures(whole.paths)
+    assert shown.keys() == expected.keys() == set(listed.paths)
+    assert all(
+        shown[path].shape == (96, 96, 3) and np.array_equal(shown[path], expected[path]) for path in shown
+    )
+
+    drawn = []
+    monkeypatch.setattr(plots, "plot_mistakes", lambda images, rows, title: drawn.append((images, rows)))
+    (Path(folder.root.iloc[0]) / listed.paths[0]).write_bytes(b"not an image any more")
+    every_call_wrong = 1.0 - listed.labels.numpy()
+    evaluation = evaluate_probabilities("m", listed, every_call_wrong, 0.5)
+    ((images, rows),) = drawn
+    assert images.keys() == {row["file"] for row in rows} == set(listed.paths[1:])
+    assert len(evaluation.predictions) == 10 and not evaluation.predictions.correct.any()
