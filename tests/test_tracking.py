@@ -49,8 +49,11 @@ def test_every_cam_methods_scores_are_logged(empty_store, tmp_path):
         "methods": {method: {"pointing_game": 0.5, "photo": {"n": 2}} for method in CAM_METHODS},
     }
     with mlflow.start_run(experiment_id=mlflow.create_experiment("explain")) as run:
-        log_explanations({"index.html": b"<html></html>"}, quality)
+        files = {"index.html": b"<html></html>", "grid_9.png": b"png", "panels/a.png": b"png"}
+        log_explanations(files, quality)
     assert (tmp_path / "mlruns").is_dir(), "the test's artefacts stay in its folder"
+    logged_files = mlflow.MlflowClient().list_artifacts(run.info.run_id, "explanations")
+    assert [file.path for file in logged_files] == ["explanations/grid_9.png"], "no gallery with broken links"
     logged = mlflow.get_run(run.info.run_id).data.metrics
     assert logged["explain.gradcampp.pointing_game"] == 0.5
     assert logged["explain.gradcampp.photo.n"] == 2

@@ -228,13 +228,14 @@ def _log_model(checkpoint: dict[str, Any]) -> str:
 
 
 def log_explanations(files: dict[str, bytes], quality: dict[str, Any]) -> None:
-    """The gallery, the grids and the localisation scores (`explain.<method>[.photo].<score>`) into the
-    active run."""
+    """The grids and the localisation scores (`explain.<method>[.photo].<score>`) into the active run. Not
+    the gallery: its page shows the panels and overlays beside it in the versioned output, which a run's
+    artefacts would have to copy whole (hundreds of kB an image) to keep its links from breaking."""
     scores = flatten(quality.get("methods", {}), "explain.")
     mlflow.log_metrics({name: float(value) for name, value in scores.items()})
     with tempfile.TemporaryDirectory() as folder:
         for name, content in files.items():
-            if name == "index.html" or Path(name).name.startswith("grid_"):
+            if Path(name).name.startswith("grid_"):
                 path = Path(folder) / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
