@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -141,7 +143,9 @@ def test_a_lock_left_held_in_a_process_is_let_go_by_its_next_run(tmp_path):
 def register(variants: list[str | None]) -> list[tuple[Path, Path]]:
     """A registered version per variant (None: registered by hand, untagged), each with its run's artefact
     and its exported model, in the working directory's store (the scratch project's); their folders."""
-    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    # Absolute: MLflow keeps one store per URI for the process, so a relative URI would reach the folder of
+    # the first test that opened it.
+    mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
     mlflow.set_experiment("crack_pipeline")
     client, folders = mlflow.MlflowClient(), []
     for variant in variants:
@@ -258,3 +262,50 @@ def test_a_linked_folder_under_data_is_pruned_by_its_place_there(pruned_project,
     assert sorted(path.name for path in elsewhere.iterdir()) == [DAYS[1]]
     outside = kedro(pruned_project, "prune", "--keep", "1", "--yes", "--path", str(tmp_path / "big_disk"))
     assert outside.exit_code == 1 and "is not inside" in outside.output
+
+
+def test_a_run_stopped_while_waiting_for_prune_is_recorded_as_failed_not_finished(kedro_project):
+    """SIGTERM (cron's timeout) while a run waits for prune's lock: its MLflow run, already started by
+    kedro-mlflow, is closed as failed and left open nowhere (Kedro calls no on_pipeline_error hook for
+    what a before_pipeline_run hook raises, and MLflow's exit handler closed it as FINISHED)."""
+
+    class StopWhenWaiting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("waiting for kedro prune"):
+                threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    pruning = RunLock(kedro_project / VERSIONS_LOCK)
+    pruning.acquire("kedro prune")
+    handler = StopWhenWaiting()
+    logging.getLogger("crack_pipeline.run_guard").addHandler(handler)
+    try:
+        result = kedro(kedro_project, "run", "--pipelines=synth")
+    finally:
+        logging.getLogger("crack_pipeline.run_guard").removeHandler(handler)
+        pruning.release()
+    assert result.exit_code == 1 and "the run was stopped by SIGTERM" in result.output, result.output
+    assert mlflow.active_run() is None, "no MLflow run left open in the process"
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == "FAILED", "stopped, not finished"
+    prune = RunLock(kedro_project / VERSIONS_LOCK)
+    prune.acquire("the next prune")  # RunLocked if the stopped run still held it
+    prune.release()
+
+
+def test_prune_models_leaves_no_trace_of_what_it_removed_in_the_store_or_on_disk(kedro_project):
+    """A removed version's run and exported model are deleted for good (MLflow's delete only marks them:
+    their parameters, metrics and tags stayed in mlflow.db night after night), and their folders go too."""
+    import sqlite3
+
+    (run, model), _ = register(["a", "a"])  # version 1 goes with --keep 1
+    client = mlflow.MlflowClient()
+    run_id = client.get_model_version(REGISTERED_MODEL, "1").run_id
+    removed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert "registered version 1 (a): removes it with its run and its exported model" in removed.output
+    store = sqlite3.connect(kedro_project / "mlflow.db")
+    assert store.execute("select count(*) from runs where run_uuid = ?", (run_id,)).fetchone() == (0,)
+    assert store.execute("select count(*) from params where run_uuid = ?", (run_id,)).fetchone() == (0,)
+    assert store.execute("select count(*) from logged_models").fetchone() == (1,), "the kept one's only"
+    assert not run.parent.exists() and not model.parent.exists(), "no empty folder left per removal"

@@ -108,3 +108,41 @@ def test_a_signal_ignored_when_the_run_began_stays_ignored():
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_retrain_marks_the_runs_of_a_killed_retrain_killed_and_no_other(tmp_path, monkeypatch):
+    """SIGKILL (the OOM killer) leaves a retrain's MLflow run RUNNING for good: the next retrain, holding
+    the lock no other retrain of the project can hold, marks it and its variants' runs KILLED; a retrain of
+    another project and a run of another pipeline stay as they are."""
+    import mlflow
+
+    from crack_pipeline.guard_hooks import RetrainGuardHook
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("crack_pipeline")
+
+    def running(project: Path, pipelines: str, parent: str | None = None) -> str:
+        tags = {"project_path": str(project), "pipeline_names": pipelines}
+        if parent:
+            tags = {"mlflow.parentRunId": parent}
+        return client.create_run(experiment, tags=tags).info.run_id
+
+    killed = running(tmp_path, "['retrain']")
+    variant = running(tmp_path, "", parent=killed)
+    other_project = running(tmp_path / "elsewhere", "['retrain']")
+    other_pipeline = running(tmp_path, "['train']")
+
+    hook = RetrainGuardHook()
+    with mlflow.start_run(experiment_id=experiment, tags={"project_path": str(tmp_path)}) as this_run:
+        mlflow.set_tag("pipeline_names", "['retrain']")  # as kedro-mlflow tags the run it starts
+        hook.before_pipeline_run(
+            {"pipeline_names": ["retrain"], "project_path": str(tmp_path), "run_id": "next"}
+        )
+        hook.after_pipeline_run()
+        assert client.get_run(this_run.info.run_id).info.status == "RUNNING", "this run is not killed"
+    status = {run_id: client.get_run(run_id).info.status for run_id in (killed, variant)}
+    assert status == {killed: "KILLED", variant: "KILLED"}
+    assert client.get_run(other_project).info.status == "RUNNING"
+    assert client.get_run(other_pipeline).info.status == "RUNNING"

@@ -9,6 +9,8 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 
 from crack_pipeline.run_guard import (
     VERSIONS_LOCK,
@@ -49,8 +51,19 @@ class VersionsInUseHook:
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         self._release()
-        self._lock = RunLock(Path(run_params["project_path"]) / VERSIONS_LOCK, shared=True)
-        self._lock.acquire(f"kedro run {run_params['run_id']}")
+        lock = RunLock(Path(run_params["project_path"]) / VERSIONS_LOCK, shared=True)
+        try:
+            lock.acquire(f"kedro run {run_params['run_id']}")  # waits while a prune removes
+        except BaseException as error:
+            logger.error("the run stopped before it began (%s: %s)", type(error).__name__, error)
+            # Stopped while waiting (cron's timeout: SIGTERM): Kedro calls no on_pipeline_error hook for what
+            # a before_pipeline_run hook raises, so the MLflow run kedro-mlflow has started would stay open
+            # and be closed as FINISHED at exit, and a process that goes on would keep the retrain lock.
+            while mlflow.active_run() is not None:
+                mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+            release_held_locks()
+            raise
+        self._lock = lock
 
     @hook_impl(tryfirst=True)
     def after_pipeline_run(self) -> None:
@@ -90,6 +103,7 @@ class RetrainGuardHook:
         self._lock = lock
         self._log = open_run_log(project / self.LOG_FOLDER, run_params["run_id"])
         logger.info("retrain %s started; lock %s", run_params["run_id"], lock.path)
+        close_abandoned_retrains(project)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -127,3 +141,39 @@ class RetrainGuardHook:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def close_abandoned_retrains(project: Path) -> list[str]:
+    """The retrain runs of this project (and their variants' runs) that MLflow still shows as running while
+    this run holds the retrain lock, so that none of them is: their process ended where nothing could close
+    them (SIGKILL, the OOM killer, a power cut). Marked KILLED, as MLflow names a run that did not finish;
+    their ids. A store that cannot be searched is left as it is (said in a warning)."""
+    client = mlflow.MlflowClient()
+    current = mlflow.active_run()  # this run's, when kedro-mlflow's hook started it first
+    try:
+        running = client.search_runs(
+            [experiment.experiment_id for experiment in client.search_experiments()],
+            filter_string="attributes.status = 'RUNNING'",
+            max_results=1000,
+        )
+        ours = {
+            found.info.run_id
+            for found in running
+            if found.data.tags.get("project_path") == str(project)
+            and "'retrain'" in found.data.tags.get("pipeline_names", "")
+            and (current is None or found.info.run_id != current.info.run_id)
+        }
+        nested = {found.info.run_id for found in running if found.data.tags.get("mlflow.parentRunId") in ours}
+        for run_id in sorted(ours | nested):
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+    except MlflowException as error:
+        logger.warning("retrain: unfinished earlier runs not looked for (%s)", error)
+        return []
+    if ours:
+        logger.warning(
+            "retrain: %d earlier retrain run(s) never finished (the process was killed): marked KILLED in "
+            "MLflow: %s",
+            len(ours),
+            ", ".join(sorted(ours)),
+        )
+    return sorted(ours | nested)

@@ -23,6 +23,7 @@ from crack_pipeline.registry_pruning import (
     OldModelVersion,
     old_model_versions,
     protected_versions,
+    purge,
     recorded_in,
     remove_model_version,
 )
@@ -35,6 +36,7 @@ class ModelStore:
     """An environment's MLflow store, and where its champion decisions and surveys lie."""
 
     client: MlflowClient
+    uri: str  # the store's, for `mlflow gc`
     parameters: dict
     decisions: Path  # the champion_decision.json output
     surveys: Path  # the folder of the surveys
@@ -156,6 +158,7 @@ def _model_store(project: Path, env: str) -> ModelStore | None:
         return None
     return ModelStore(
         MlflowClient(tracking_uri=uri, registry_uri=uri),
+        uri,
         parameters,
         project / catalog["champion_decision"]["filepath"],
         (project / catalog["survey_progress"]["path"]).parent,
@@ -193,11 +196,17 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Pla
 def _apply(plan: Plan, store: ModelStore | None) -> list[str]:
     """Removes what `plan` lists; the problems met, after trying everything."""
     problems = [problem for old in plan.versions for problem in remove(old)]
+    removed = []
     for old in plan.models:
         try:
             remove_model_version(store.client, old)
         except (MlflowException, OSError) as error:
             problems.append(f"registered version {old.version}: {error}")
+        else:
+            removed.append(old)
+    if removed and (trouble := purge(store.uri, removed)):
+        # Removed all the same (their files and registry entries): only their rows stay, marked deleted.
+        click.echo(f"their runs stay in the store marked deleted (mlflow gc: {trouble})", err=True)
     return problems
 
 

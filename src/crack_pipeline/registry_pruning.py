@@ -11,7 +11,10 @@ every one registered by hand (no variant tag). Removing a version deletes its lo
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +39,8 @@ class OldModelVersion:
     run_id: str | None  # None when a kept version shares it
     logged_model_id: str | None  # the same
     size: int  # bytes of its local artefacts (those in another store are not counted)
+    run_location: str | None = None  # where its run's and its exported model's files are
+    model_location: str | None = None
 
 
 def old_model_versions(client: MlflowClient, keep: int, protected: set[str]) -> list[OldModelVersion]:
@@ -68,7 +73,19 @@ def old_model_versions(client: MlflowClient, keep: int, protected: set[str]) -> 
         model_id = _logged_model_id(found.source)
         model_id = model_id if model_id and model_id not in kept_models else None
         size = sum(folder_size(path) for path in _local_artefacts(client, run_id, model_id))
-        removed.append(OldModelVersion(str(found.version), found.tags["variant"], run_id, model_id, size))
+        run_location = client.get_run(run_id).info.artifact_uri if run_id else None
+        model_location = _model_location(client, model_id) if model_id else None
+        removed.append(
+            OldModelVersion(
+                str(found.version),
+                found.tags["variant"],
+                run_id,
+                model_id,
+                size,
+                run_location,
+                model_location,
+            )
+        )
     return removed
 
 
@@ -114,6 +131,40 @@ def remove_model_version(client: MlflowClient, old: OldModelVersion) -> None:
         get_artifact_repository(client.get_run(old.run_id).info.artifact_uri).delete_artifacts()
         client.delete_run(old.run_id)
     client.delete_model_version(REGISTERED_MODEL, old.version)
+
+
+def purge(uri: str, removed: Iterable[OldModelVersion]) -> str | None:
+    """Deletes for good the runs and exported models that `remove_model_version` deleted (MLflow's delete
+    only marks them: their parameters, metrics and tags stayed in the store, night after night), with
+    `mlflow gc`, and the folders their files were in; what went wrong, or None. After the registry entries,
+    so that a purge cut short leaves no version the next prune could not read (only rows marked deleted,
+    as before)."""
+    removed = list(removed)
+    runs = sorted({old.run_id for old in removed if old.run_id})
+    models = sorted({old.logged_model_id for old in removed if old.logged_model_id})
+    if not runs and not models:
+        return None
+    command = [sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", uri, "--tracking-uri", uri]
+    command += [
+        *(["--run-ids", ",".join(runs)] if runs else []),
+        *(["--logged-model-ids", ",".join(models)] if models else []),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return lines[-1] if lines else f"mlflow gc ended with status {done.returncode}"
+    for old in removed:
+        _remove_empty_folders(old)
+    return None
+
+
+def _remove_empty_folders(old: OldModelVersion) -> None:
+    """The folder named after the run (or exported model) that held its `artifacts` folder, once empty."""
+    for name, location in ((old.run_id, old.run_location), (old.logged_model_id, old.model_location)):
+        url = urlparse(location or "")
+        if name and url.scheme in ("", "file") and (folder := Path(unquote(url.path)).parent).name == name:
+            with contextlib.suppress(OSError):  # not empty (something else put a file there): left
+                folder.rmdir()
 
 
 def _all_versions(client: MlflowClient) -> list[ModelVersion]:

@@ -122,7 +122,11 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
                 logger.warning("waiting for %s to let go of %s", _holder(fd, "another process"), self.path)
-                fcntl.flock(fd, fcntl.LOCK_SH)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH)
+                except BaseException:  # stopped while waiting (a signal): the file is not left open
+                    os.close(fd)
+                    raise
             self._hold(fd)
             return
         try:
