@@ -209,3 +209,50 @@ def test_the_general_environment_lists_valid_sources(monkeypatch):
     lite0 = variant_settings(train, train["models"]["efficientnet_lite0"])
     recipe = settings_from(TrainConfig, lite0, "general")  # a valid training configuration
     assert (recipe.schedule, recipe.patience, recipe.freeze_backbone_epochs) == ("onecycle", recipe.epochs, 0)
+
+
+def test_a_folder_listed_twice_or_inside_another_source_is_refused(tmp_path):
+    """The same images in two domains would be counted, trained on and tested twice (they were: a folder
+    listed twice ingested every image twice, without a word)."""
+    a = wall_patches(tmp_path / "a", range(4), 2, seed=0)
+    b = wall_patches(tmp_path / "b", range(4), 2, seed=50)
+    (tmp_path / "link_to_a").symlink_to(a)
+    for second, how in (
+        (a, "is the folder of"),
+        (tmp_path / "link_to_a", "is the folder of"),
+        (a / "Positive", "lies inside the folder of"),
+        (tmp_path, "holds the folder of"),
+    ):
+        data = {"sources": [{"domain": "site_a", "path": str(a)}, {"domain": "again", "path": str(second)}]}
+        expected = rf"data\.sources\[1\] \(again\): its folder .* {how} data\.sources\[0\]"
+        with pytest.raises(InputError, match=expected):
+            scan_images(None, INGEST, data, require_labels=False)
+    separate = [{"domain": "site_a", "path": str(a)}, {"domain": "site_b", "path": str(b)}]
+    index, _ = scan_images(None, INGEST, {"sources": separate})
+    assert len(index) == 16, "two separate folders: each image once"
+
+
+def test_the_reports_of_several_domains_name_each_file_by_its_domain(tmp_path):
+    """`Negative/y.png = a/Negative/y.png` did not say which domain's Negative/y.png was the copy, and
+    `'Postive' (1 files)` which folder of the sources held it."""
+    from crack_pipeline.vision.data.scanning import summary_lines
+
+    write(tmp_path / "a", "Positive/x.png", image_bytes(seed=1))
+    write(tmp_path / "a", "Negative/y.png", image_bytes(seed=2))
+    write(tmp_path / "b", "Negative/y.png", image_bytes(seed=2))
+    write(tmp_path / "b", "Positive/broken.png", b"not a png")
+    sources = [Source(name, Folder.scan(tmp_path / name)) for name in ("a", "b")]
+    lines = summary_lines(scan_sources(sources, DEFAULT_ALIASES, workers=1).index)
+    assert (
+        "  kept, exact duplicates (each kept in the same split as its copy): 1 — "
+        "b/Negative/y.png = a/Negative/y.png" in lines
+    )
+    assert any(line.startswith("  skipped, not_an_image: 1 — b/Positive/broken.png (") for line in lines)
+    write(tmp_path / "b", "Postive/z.png", image_bytes(seed=3))
+    sources = [Source(name, Folder.scan(tmp_path / name)) for name in ("a", "b")]
+    with pytest.raises(
+        InputError, match=r"^domain b \(.*/b\): no class label for the files in: 'Postive' \(1 files\)"
+    ):
+        scan_sources(sources, DEFAULT_ALIASES, workers=1)
+    one = summary_lines(scan_sources(sources[:1], DEFAULT_ALIASES, workers=1).index, "explain input")
+    assert one[0].startswith("explain input: scanned 2 files")

@@ -17,10 +17,19 @@ from crack_pipeline.pipelines.mask_tiles.nodes import mask_tile_config
 from crack_pipeline.pipelines.retrain.nodes import retrain_config
 from crack_pipeline.pipelines.synth.nodes import synth_config
 from crack_pipeline.pipelines.train.variants import variant_setup
+from crack_pipeline.vision.data.splitting import SplitError, check_split_settings
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.settings import ConfigError, settings_from
+
+
+def _split_settings(split: dict[str, Any]) -> None:
+    try:
+        check_split_settings(split)
+    except SplitError as error:
+        raise ConfigError(str(error)) from None
+
 
 # The parameter a node reads (`params:<name>`) -> the check of what it makes of it.
 SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
@@ -30,6 +39,7 @@ SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "explain": check_explain_settings,
     "mask_tiles": mask_tile_config,
     "retrain": retrain_config,
+    "split": _split_settings,
     "device": lambda device: resolve_device(device or None),  # unset: auto
 }
 _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace reads its own entry

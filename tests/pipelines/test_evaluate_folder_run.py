@@ -124,3 +124,32 @@ def test_evaluate_folder_and_explain_warn_of_the_images_the_model_learned_from(
         versions(default_run.project, "data/08_reporting/explain_quality.json")[-1].read_text()
     )
     assert quality["learned_images"] == 2
+
+
+def test_evaluate_folder_scores_and_ranks_a_byte_identical_copy_once(default_run, run_again, tmp_path):
+    """A photo copied into a second folder was scored twice (n and every metric) and ranked twice for
+    labelling; explain explains it once."""
+    folder = tmp_path / "copied"
+    write(folder, "Positive/c0.png", image_bytes(seed=1))
+    write(folder, "Positive/again/c0_copy.png", image_bytes(seed=1))
+    write(folder, "Negative/u0.png", image_bytes(seed=2))
+    write(folder, "unsorted/n0.png", image_bytes(seed=3))
+    write(folder, "unsorted/day2/n0_copy.png", image_bytes(seed=3))
+    write(folder, "unsorted/n1.png", image_bytes(seed=4))
+    lines = run_again({"evaluate_folder": {"path": str(folder)}}, "evaluate_folder")
+    assert line_fields(lines, "evaluate_folder: n=")["n"] == "2", "c0 once, u0"
+    project = default_run.project
+    metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
+    counts = ("labelled_images", "unlabelled_images", "copies_scored_once")
+    assert [metrics[count] for count in counts] == [2, 2, 2]
+    predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
+    assert (
+        len(predictions) == 2
+        and len({*predictions.file} & {"Positive/c0.png", "Positive/again/c0_copy.png"}) == 1
+    )
+    ranked = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/label_these_next.csv")[-1])
+    assert len(ranked) == 2 and len({*ranked.file} & {"unsorted/n0.png", "unsorted/day2/n0_copy.png"}) == 1
+    assert any(
+        line.startswith("  kept, exact duplicates (each scored once, as the file it copies): 2")
+        for line in lines
+    )

@@ -46,7 +46,7 @@ def test_new_photos_in_any_layout_are_explained_once_each(
         "tiles of 64 px, p(crack) averaged over 2 test-time views, threshold" in line for line in lines
     )
     assert any(
-        line.startswith("  kept, exact duplicates (each kept in the same split as its copy): 2")
+        line.startswith("  kept, exact duplicates (each explained once, as the file it copies): 2")
         for line in lines
     )
     fields = line_fields(lines, "explain: method=layercam n=")

@@ -170,3 +170,23 @@ def test_the_packaged_command_is_the_projects_run(kedro_project, tmp_path_factor
     assert f"Error: {tmp_path} is in no Kedro project: run crack-pipeline from the project's".encode() in (
         elsewhere.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("split", "message"),
+    [
+        ({"ratios": {"train": 0.9, "val": 0.15, "test": 0.15}}, r"split\.ratios must sum to 1"),
+        ({"ratios": {"train": 0.7, "val": 0.15, "tset": 0.15}}, r"split\.ratios has unknown splits"),
+        ({"ratios": {"train": 0.7, "val": 0.15, "test": 0.15}, "subset_fraction": 1.5}, r"subset_fraction"),
+    ],
+)
+def test_impossible_split_settings_stop_the_run_before_its_first_node(split, message):
+    """from_folder trains the crack segmenter (minutes) before split_images: the ratios are checked first."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    reads_split = Pipeline([Node(lambda s: s, "params:split", "manifest", name="split_images")])
+    with pytest.raises(ConfigError, match=message):
+        check_run_settings(reads_split, {"split": split})
+    check_run_settings(reads_split, {"split": {"ratios": {"train": 0.7, "val": 0.15, "test": 0.15}}})

@@ -56,7 +56,14 @@ def evaluate_folder(
     """
     own_views = views_of(checkpoint)
     checkpoint, views = views_asked(checkpoint, evaluate_folder, "evaluate_folder")
-    kept = image_index[image_index.status == OK].assign(label=lambda f: f.label.fillna(""))  # CSV: "" -> NaN
+    kept = image_index[image_index.status == OK].assign(  # CSV: "" -> NaN
+        label=lambda f: f.label.fillna(""), duplicate_of=lambda f: f.duplicate_of.fillna("")
+    )
+    # A byte-identical copy is scored (or ranked) once, as the file it copies (the labelled one, if any), as
+    # explain explains it once (the scan's summary lists them): counted twice, it weighed twice in every
+    # metric and filled two places in "label these next".
+    copies = kept[kept.duplicate_of != ""]
+    kept = kept[kept.duplicate_of == ""]
     learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
     # Unlabelled images get a placeholder class: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0])).set_index("path", drop=False)
@@ -97,6 +104,7 @@ def evaluate_folder(
         "test_time_views": views_of(checkpoint),
         "threshold": threshold,
         "skipped_files": int((image_index.status != OK).sum()) + len(data.skipped),
+        "copies_scored_once": len(copies),
         "tiled_images": len(tiled),
         "tiling": {**tiling, "tile_size": config.tile_size},
         "labelled_images": int(labelled.sum()),

@@ -13,7 +13,13 @@ from crack_pipeline.vision.data import eda
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.scanning import OK, summary_lines
-from crack_pipeline.vision.data.sources import Source, domain_of_folder, image_files, scan_sources
+from crack_pipeline.vision.data.sources import (
+    Source,
+    check_domains,
+    domain_of_folder,
+    image_files,
+    scan_sources,
+)
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import settings_dataclass, settings_from
 
@@ -101,7 +107,31 @@ def sources_of(raw_images: Folder | None, data: dict[str, Any], group_pattern: s
         except OSError as error:
             raise InputError(f"data.sources[{i}] ({setting.domain}): {error}") from None
         sources.append(Source(setting.domain, folder, setting.group_pattern or group_pattern))
+    check_separate_folders(sources)
     return sources
+
+
+def check_separate_folders(sources: list[Source]) -> None:
+    """Raise `InputError` when a source's folder is another's, or inside it (through links too): the files
+    they share would be ingested once in each domain, counted, trained on and tested twice."""
+    check_domains([source.domain for source in sources])  # a name used twice is the plainer mistake
+    real = [source.folder.root.resolve() for source in sources]
+    for j, later in enumerate(real):
+        for i, earlier in enumerate(real[:j]):
+            if later == earlier:
+                how = "is the folder of"
+            elif later.is_relative_to(earlier):
+                how = "lies inside the folder of"
+            elif earlier.is_relative_to(later):
+                how = "holds the folder of"
+            else:
+                continue
+            raise InputError(
+                f"data.sources[{j}] ({sources[j].domain}): its folder {str(later)!r} {how} "
+                f"data.sources[{i}] ({sources[i].domain}), {str(earlier)!r}: their shared images would be "
+                "ingested in both domains, each counted twice. List every folder once (sibling folders, such "
+                "as sdnet2018/W and sdnet2018/D, are fine)"
+            )
 
 
 def domain_lines(index: pd.DataFrame) -> list[str]:

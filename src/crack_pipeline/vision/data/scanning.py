@@ -203,6 +203,14 @@ def _resolve_duplicates(index: pd.DataFrame) -> None:
             index.loc[others, "group"] = index.at[first, "group"]
 
 
+# What becomes of a copy, by the stage that checked the folder (there is a split only at ingest).
+DUPLICATES_KEPT_AS = {
+    "ingest": "each kept in the same split as its copy",
+    "explain input": "each explained once, as the file it copies",
+    "evaluate_folder": "each scored once, as the file it copies",
+}
+
+
 def summary_lines(index: pd.DataFrame, stage: str = "ingest", examples: int = 3) -> list[str]:
     """The one-line summary of a folder's check (by `stage`: ingest, evaluate_folder...), then one line
     per skip reason (and for duplicates) with examples."""
@@ -218,14 +226,22 @@ def summary_lines(index: pd.DataFrame, stage: str = "ingest", examples: int = 3)
         more = f" and {len(rows) - examples} more" if len(rows) > examples else ""
         return ", ".join(describe(r) for r in rows.head(examples).itertuples()) + more
 
+    # Several domains: a file by its key, `<domain>/<path>`, as `duplicate_of` names the copy in another
+    # domain (two data sets may both hold a `Negative/00023.jpg`).
+    several = "domain" in index.columns and index.domain.nunique() > 1
+
+    def name(row) -> str:
+        return f"{row.domain}/{row.path}" if several else row.path
+
     for reason, rows in skipped.groupby("status", sort=True):
         lines.append(
-            f"  skipped, {reason}: {len(rows)} — " + listing(rows, lambda r: f"{r.path} ({r.detail})")
+            f"  skipped, {reason}: {len(rows)} — " + listing(rows, lambda r: f"{name(r)} ({r.detail})")
         )
     duplicates = kept[kept.duplicate_of != ""]
     if len(duplicates):
+        kept_as = DUPLICATES_KEPT_AS.get(stage)
         lines.append(
-            f"  kept, exact duplicates (each kept in the same split as its copy): {len(duplicates)} — "
-            + listing(duplicates, lambda r: f"{r.path} = {r.duplicate_of}")
+            f"  kept, exact duplicates{f' ({kept_as})' if kept_as else ''}: {len(duplicates)} — "
+            + listing(duplicates, lambda r: f"{name(r)} = {r.duplicate_of}")
         )
     return lines

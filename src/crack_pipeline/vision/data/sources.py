@@ -17,6 +17,7 @@ import pandas as pd
 
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
+from crack_pipeline.vision.data.labels import UnknownLabelFolders
 from crack_pipeline.vision.data.scanning import LABEL_CONFLICT, OK, ScanResult, scan_folder
 from crack_pipeline.vision.errors import InputError
 
@@ -88,9 +89,22 @@ def scan_sources(
     check_domains([s.domain for s in sources])
     frames, histograms = [], {}
     for source in sources:
-        result = scan_folder(
-            source.folder, aliases, limits, source.group_pattern, workers, histogram_images, require_labels
-        )
+        try:
+            result = scan_folder(
+                source.folder,
+                aliases,
+                limits,
+                source.group_pattern,
+                workers,
+                histogram_images,
+                require_labels,
+            )
+        except UnknownLabelFolders as error:
+            # Which folder: with several, 'Postive' (5 files) alone does not say where to look.
+            where = (
+                f"domain {source.domain} ({source.folder.root})" if len(sources) > 1 else source.folder.root
+            )
+            raise UnknownLabelFolders(f"{where}: {error}") from None
         frames.append(
             result.index.assign(domain=source.domain, group=source.domain + ":" + result.index.group)
         )

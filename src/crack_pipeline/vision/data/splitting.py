@@ -32,6 +32,21 @@ def check_ratios(ratios: Mapping[str, float]) -> dict[str, float]:
     return values
 
 
+def check_split_settings(split: Mapping[str, object] | None) -> None:
+    """`split.ratios` and `split.subset_fraction` as `stratified_group_split` checks them, before a run: a
+    run that trains the crack segmenter first learned of impossible ratios only after it."""
+    split = split or {}
+    check_ratios(split.get("ratios") or {})
+    fraction = split.get("subset_fraction", 1.0)
+    if (
+        fraction is None
+        or isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not (0 < fraction <= 1)
+    ):
+        raise SplitError(f"split.subset_fraction must be in (0, 1], got {fraction!r}")
+
+
 def _allocate(count: int, ratios: Mapping[str, float]) -> dict[str, int]:
     """Whole-image targets per split for one class; every split with a ratio above 0 gets at least 1."""
     targets = {name: round(count * ratios[name]) for name in ("val", "test")}
