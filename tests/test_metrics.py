@@ -139,6 +139,7 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
 
     manifest = pd.DataFrame(
         {
+            "domain": ["site"] * 2,
             "path": ["a.jpg", "b.jpg"],
             "sha256": ["1", "2"],
             "label": ["crack", "no_crack"],
@@ -183,6 +184,7 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
         metrics("b", 0.9, "cb"),
         None,
         metrics("c", 0.99, "cc", split="old"),
+        *[None] * 4,  # their predictions: none needed while no champion learned from a test image
     ]
     table, markdown, decision = compare_variants(settings, train, None, manifest, {}, "cpu", *evaluated)
     assert table.variant.tolist() == ["b", "a"], "never trained (None) and another split's variant left out"
@@ -194,7 +196,16 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
         compare_variants({"champion_metric": "at_threshold.f2"}, train, None, manifest, {}, "cpu", *evaluated)
     with pytest.raises(InputError, match="no model variant has been evaluated on the current split"):
         compare_variants(
-            settings, train, None, manifest, {}, "cpu", None, metrics("c", 0.99, "cc", split="old")
+            settings,
+            train,
+            None,
+            manifest,
+            {},
+            "cpu",
+            None,
+            metrics("c", 0.99, "cc", split="old"),
+            None,
+            None,
         )
     # A champion re-evaluated on a split made after it: how many test images it learned from is recorded.
     monkeypatch.setattr(nodes, "evaluate_checkpoint", lambda *_: (metrics("o", 0.95, "co"), None, None))
@@ -211,3 +222,80 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
     assert (
         "the champion's re-evaluation: 1 of the 2 test images are images model o learned from" in caplog.text
     )
+
+
+def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only(monkeypatch, caplog):
+    """A folder grown since the champion was trained: a new split tests it on images it learned from, where
+    it scores well, so it kept its place against a better model (0.80 against 0.69 on the whole test split,
+    22 of its 44 images learned). Both are compared on the images the champion never saw."""
+    import pandas as pd
+
+    from crack_pipeline.pipelines.evaluate import nodes
+    from crack_pipeline.pipelines.evaluate.nodes import compare_variants
+    from crack_pipeline.provenance import learned_images, split_fingerprint
+
+    labels = ["crack", "no_crack"] * 4
+    manifest = pd.DataFrame(
+        {
+            "domain": "site",
+            "path": [f"{i}.jpg" for i in range(8)],
+            "sha256": [f"{i + 10:x}" for i in range(8)],
+            "label": labels,
+            "split": "test",
+        }
+    )
+    keys = [f"site/{i}.jpg" for i in range(8)]
+
+    def evaluation(variant, checkpoint_id, probability):
+        y = np.array([label == "crack" for label in labels], dtype=int)
+        scores = binary_metrics(y, np.array(probability), 0.5)
+        return {
+            "variant": variant,
+            "checkpoint_id": checkpoint_id,
+            "split_fingerprint": split_fingerprint(manifest),
+            "threshold": {"value": 0.5, "target_recall": 0.99},
+            "at_half": scores,
+            "at_threshold": scores,
+            "training": dict.fromkeys(
+                ["architecture", "pretrained", "epochs", "best_epoch", "input_size", "train_seconds"], 1
+            )
+            | {"train_images_per_second": 1.0},
+        }, pd.DataFrame({"file": keys, "true_label": labels, "crack_probability": probability})
+
+    # The champion is right on the 4 images it learned from (0-3) and wrong on 2 of the other 4; the
+    # candidate is wrong on 2 of the first 4 and right on the other 4.
+    champion_scores = [0.9, 0.1, 0.9, 0.1, 0.1, 0.9, 0.9, 0.1]
+    candidate_scores = [0.1, 0.9, 0.9, 0.1, 0.9, 0.1, 0.9, 0.1]
+    champion, champion_predictions = evaluation("old", "co", champion_scores)
+    candidate, candidate_predictions = evaluation("new", "cn", candidate_scores)
+    monkeypatch.setattr(nodes, "evaluate_checkpoint", lambda *_: (champion, champion_predictions, None))
+    monkeypatch.setattr(nodes, "at_input_size", lambda tensors, *_: tensors)
+    current = {
+        "checkpoint_id": "co",
+        "variant": "old",
+        "input_size": 64,
+        "learned_images": learned_images(manifest.head(4).assign(split="train")),
+    }
+    train = {"target_recall": 0.99}
+
+    def decide(metric, predictions):
+        return compare_variants(
+            {"champion_metric": metric}, train, current, manifest, {}, "cpu", candidate, predictions
+        )[2]
+
+    assert (champion["at_threshold"]["accuracy"], candidate["at_threshold"]["accuracy"]) == (0.75, 0.75)
+    decision = decide("at_threshold.accuracy", candidate_predictions)
+    assert decision["compared_on"] == "the 4 test images champion old did not learn from"
+    assert (decision["candidate_value"], decision["current_value"]) == (1.0, 0.5) and decision["promote"]
+    assert "evaluate: compared on the 4 test images champion old did not learn from" in caplog.text
+
+    without = decide("at_threshold.accuracy", None)  # an evaluation from before predictions were read
+    assert without["compared_on"] == "the test split" and not without["promote"], "a tie keeps the champion"
+    assert "the candidate's predictions on the test images champion old did not learn from are missing" in (
+        caplog.text
+    )
+
+    current["learned_images"] = learned_images(manifest.drop(index=[4]).assign(split="train"))
+    one_class = decide("at_half.roc_auc", candidate_predictions)  # the only image it did not learn: a crack
+    assert one_class["current_value"] is None and one_class["promote"], "it cannot block the candidate"
+    assert "at_half.roc_auc is undefined on the 1 test images champion old did not learn from" in caplog.text

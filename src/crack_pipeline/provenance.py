@@ -49,13 +49,22 @@ def learned_images(split_manifest: pd.DataFrame, inherited: torch.Tensor | None 
     return torch.from_numpy(np.unique(keys))
 
 
+def learned_mask(checkpoint: dict, sha256: Collection[str]) -> np.ndarray | None:
+    """Which of these images (by content) the model learned from; None for a model trained before they
+    were recorded."""
+    if checkpoint.get("learned_images") is None:
+        return None
+    return np.isin(_image_keys(sha256), checkpoint["learned_images"].numpy())
+
+
 def learned_among(checkpoint: dict, sha256: Collection[str], what: str, section: str) -> int | None:
     """How many of these images (by content) the model learned from (its training or validation images,
     or those of a model it was fine-tuned from), warned of when any: scores on them flatter it. None for a
     model trained before they were recorded."""
-    if checkpoint.get("learned_images") is None:
+    mask = learned_mask(checkpoint, sha256)
+    if mask is None:
         return None
-    learned = int(np.isin(_image_keys(sha256), checkpoint["learned_images"].numpy()).sum())
+    learned = int(mask.sum())
     if learned:
         logger.warning(
             "%s: %d of the %d %s are images model %s learned from (training or validation): its scores on "

@@ -4,6 +4,7 @@ from crack_pipeline.datasets.checkpoint import CrackSegmenterDataset, TorchCheck
 from crack_pipeline.datasets.growing_folder import GrowingFolderDataset
 from crack_pipeline.datasets.image_folder import ImageFolderDataset
 from crack_pipeline.datasets.previous_version import (
+    OptionalCSVDataset,
     OptionalJSONDataset,
     PreviousCSVDataset,
     PreviousJSONDataset,
@@ -22,6 +23,7 @@ __all__ = [
     "GrowingFolderDataset",
     "ImageFolderDataset",
     "ModelRegistryDataset",
+    "OptionalCSVDataset",
     "OptionalJSONDataset",
     "PreviousCSVDataset",
     "PreviousJSONDataset",

@@ -33,3 +33,8 @@ class PreviousJSONDataset(_LatestVersionView, WholeJSONDataset):
 class OptionalJSONDataset(_NoneBeforeTheFirstVersion, WholeJSONDataset):
     """A versioned JSON file that loads as None while no version exists (e.g. the evaluation of a variant
     never trained), and saves like `WholeJSONDataset`."""
+
+
+class OptionalCSVDataset(_NoneBeforeTheFirstVersion, WholeCSVDataset):
+    """A versioned CSV file that loads as None while no version exists (e.g. the predictions of a variant
+    never trained), and saves like `WholeCSVDataset`."""

@@ -9,8 +9,10 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from crack_pipeline.pipelines.evaluate.comparison import fairly_compared, metric_value
 from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.provenance import data_fingerprint, learned_among, split_fingerprint
+from crack_pipeline.provenance import data_fingerprint, learned_among, learned_mask, split_fingerprint
+from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_splits
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
@@ -124,19 +126,6 @@ def evaluate_variant(
     return metrics, predictions, submission, figures
 
 
-def metric_value(metrics: dict[str, Any], name: str) -> float | None:
-    """A metric by dotted name, e.g. "at_threshold.f1"."""
-    value: Any = metrics
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise InputError(
-                f"evaluate.champion_metric: {name!r} is not in the evaluation metrics; use a name such as "
-                f"at_threshold.f1 or at_half.roc_auc (the keys of evaluation_metrics.json)"
-            )
-        value = value[part]
-    return None if value is None else float(value)
-
-
 COMPARISON_COLUMNS = {
     "threshold": "threshold.value",
     "accuracy": "at_threshold.accuracy",
@@ -170,19 +159,23 @@ def compare_variants(
     split_manifest: pd.DataFrame,
     split_tensors: dict[str, ImageTensors],
     device: str,
-    *metrics: dict | None,
+    *evaluations: dict | pd.DataFrame | None,
 ) -> tuple[pd.DataFrame, str, dict]:
     """One row per variant evaluated on the current split (trained in this run or alone with
     `--namespaces`), best first by `evaluate.champion_metric`, and the champion decision.
 
     Args:
-        metrics: the latest evaluation of every defined variant (None where there is none); those of
-            another split are left out, as their test images differ.
+        evaluations: the latest evaluation metrics of every defined variant, then their latest predictions,
+            in the same order (None where there are none); those of another split are left out, as their
+            test images differ.
     Returns:
         The comparison table, as Markdown too, and the decision: the best variant becomes champion only if
         it is strictly better than the current champion measured on this same test split (the current
-        champion is re-evaluated here when needed, at its own input size and decision threshold).
+        champion is re-evaluated here when needed, at its own input size and decision threshold), on the
+        test images the champion did not learn from where it learned from some (`fairly_compared`).
     """
+    metrics, predictions = evaluations[: len(evaluations) // 2], evaluations[len(evaluations) // 2 :]
+    predictions_of = {m["variant"]: p for m, p in zip(metrics, predictions, strict=True) if m is not None}
     split = split_fingerprint(split_manifest)
     compared = [m for m in metrics if m is not None and m["split_fingerprint"] == split]
     if not compared:
@@ -231,19 +224,32 @@ def compare_variants(
         if current_champion["checkpoint_id"] == best.checkpoint_id:
             decision["current_value"] = decision["candidate_value"]
         else:
-            again, _, _ = evaluate_checkpoint(
+            again, again_predictions, _ = evaluate_checkpoint(
                 current_champion,
                 at_input_size(split_tensors, split_manifest, current_champion["input_size"]),
                 train["target_recall"],
                 device,
             )
             decision["current_value"] = metric_value(again, metric)
-            # A split made after the champion (e.g. its environment's data moved) may test it on images it
-            # learned from: its value is then flattered against the candidate's.
+            decision["compared_on"] = "the test split"
+            # A split made after the champion (e.g. its environment's data moved, or a folder grown since)
+            # may test it on images it learned from: its value is then flattered against the candidate's.
             test = split_manifest[split_manifest.split == "test"]
             decision["current_learned_test_images"] = learned_among(
                 current_champion, test.sha256, "test images", "evaluate: the champion's re-evaluation"
             )
+            if decision["current_learned_test_images"]:
+                unlearned = image_keys(test[~learned_mask(current_champion, test.sha256)])
+                candidate = next(m for m in compared if m["variant"] == best.variant)
+                decision.update(
+                    fairly_compared(
+                        metric,
+                        unlearned,
+                        (candidate, predictions_of.get(best.variant)),
+                        (again, again_predictions),
+                        current_champion["variant"],
+                    )
+                )
         decision["current"] = current_champion["variant"]
         decision["current_version"] = current_champion.get("model_version")
     decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher)

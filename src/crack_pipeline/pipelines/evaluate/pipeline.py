@@ -15,9 +15,9 @@ from crack_pipeline.pipelines.evaluate.nodes import compare_variants, promote_ch
 
 def create_pipeline(**kwargs) -> Pipeline:
     with warnings.catch_warnings():
-        # "<variant>.evaluation_metrics" are the variants' namespaced outputs, read by name on purpose:
-        # Kedro's warning against dots in dataset names is meant for names a user chooses. (Kedro warns once
-        # a process, so a dotted name a user adds later goes unwarned too.)
+        # "<variant>.evaluation_metrics" and ".predictions" are the variants' namespaced outputs, read by name
+        # on purpose: Kedro's warning against dots in dataset names is meant for names a user chooses. (Kedro
+        # warns once a process, so a dotted name a user adds later goes unwarned too.)
         warnings.filterwarnings("ignore", "One or more dataset names contain '.'", UserWarning)
         compare = Node(
             func=compare_variants,
@@ -29,6 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "split_tensors",
                 "params:device",
                 *(f"{name}.evaluation_metrics" for name in model_names()),
+                *(f"{name}.predictions" for name in model_names()),
             ],
             outputs=["variant_comparison", "variant_comparison_markdown", "champion_decision"],
             name="compare_variants",

@@ -162,6 +162,28 @@ def metrics_at(y: np.ndarray, probability: np.ndarray, threshold) -> dict[str, A
     }
 
 
+def labelled_metrics(
+    y: np.ndarray,
+    probability: np.ndarray,
+    threshold: float,
+    domains: Sequence[str] | None = None,
+    domain_thresholds: dict[str, float] | None = None,
+) -> tuple[dict[str, Any], float | np.ndarray]:
+    """`evaluate_probabilities`'s metrics (`metrics_at`, and `per_domain` with the domain of every image
+    and more than one), and the threshold each image was decided at (one, or one per image)."""
+    if domains is None or len(set(domains)) < 2:
+        return metrics_at(y, probability, threshold), threshold
+    domains = np.asarray(domains)
+    own = domain_thresholds or {}
+    per_image = np.array([own.get(d, threshold) for d in domains])
+    metrics = metrics_at(y, probability, per_image)
+    metrics["per_domain"] = {
+        domain: metrics_at(y[domains == domain], probability[domains == domain], own.get(domain, threshold))
+        for domain in sorted(set(domains.tolist()))
+    }
+    return metrics, per_image
+
+
 def evaluate_probabilities(
     name: str,
     data: ImageTensors | ListedImages,
@@ -176,20 +198,7 @@ def evaluate_probabilities(
     the metrics are also given per domain (`per_domain`), and the predictions name each image's; an image
     of a domain in `domain_thresholds` is decided at its domain's threshold (pooled metrics too)."""
     y = data.labels.numpy()
-    per_image = threshold
-    if domains is not None and len(set(domains)) > 1:
-        domains = np.asarray(domains)
-        own = domain_thresholds or {}
-        per_image = np.array([own.get(d, threshold) for d in domains])
-        metrics = metrics_at(y, probability, per_image)
-        metrics["per_domain"] = {
-            domain: metrics_at(
-                y[domains == domain], probability[domains == domain], own.get(domain, threshold)
-            )
-            for domain in sorted(set(domains.tolist()))
-        }
-    else:
-        metrics = metrics_at(y, probability, threshold)
+    metrics, per_image = labelled_metrics(y, probability, threshold, domains, domain_thresholds)
     table = predictions_table(data, probability, per_image)
     if "per_domain" in metrics:
         table.insert(1, "domain", domains)

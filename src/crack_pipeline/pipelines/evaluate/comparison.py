@@ -1,0 +1,84 @@
+"""The champion metric of an evaluation: on its whole test split, or on the test images a champion did not
+learn from, where it learned from some."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.evaluate import labelled_metrics
+from crack_pipeline.vision.models.checkpoint import domain_threshold_values
+
+logger = logging.getLogger(__name__)
+
+
+def metric_value(metrics: dict[str, Any], name: str) -> float | None:
+    """A metric by dotted name, e.g. "at_threshold.f1"."""
+    value: Any = metrics
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise InputError(
+                f"evaluate.champion_metric: {name!r} is not in the evaluation metrics; use a name such as "
+                f"at_threshold.f1 or at_half.roc_auc (the keys of evaluation_metrics.json)"
+            )
+        value = value[part]
+    return None if value is None else float(value)
+
+
+def fairly_compared(
+    metric: str,
+    unlearned: list[str],
+    candidate: tuple[dict, pd.DataFrame | None],
+    current: tuple[dict, pd.DataFrame],
+    champion: str,
+) -> dict[str, Any]:
+    """The champion decision's values where the champion learned from some of the test images: `metric` of
+    the candidate and of the champion (each an evaluation and its predictions) on the `unlearned` test
+    images only (their keys), and what they were compared on. Where the metric is undefined there (too few
+    images, or of one class), the champion, scored only on images it learned from, does not stand in the
+    way of a candidate measured on images it never saw (`current_value` None). Where the candidate's
+    predictions are missing, the whole test split's values stand, said in a warning."""
+    evaluation, predictions = candidate
+    if predictions is None or not set(unlearned) <= set(predictions.file):
+        logger.warning(
+            "evaluate: the candidate's predictions on the test images champion %s did not learn from are "
+            "missing: compared on the whole test split, where the champion's score is flattered",
+            champion,
+        )
+        return {"compared_on": "the test split"}
+    compared_on = f"the {len(unlearned)} test images champion {champion} did not learn from"
+    candidate_value = _metric_among(metric, unlearned, evaluation, predictions)
+    current_value = _metric_among(metric, unlearned, *current)
+    if candidate_value is None or current_value is None:
+        logger.warning(
+            "evaluate: %s is undefined on %s: the champion, scored on images it learned from, does not stand "
+            "in the way of the candidate",
+            metric,
+            compared_on,
+        )
+        return {"compared_on": compared_on, "current_value": None}
+    logger.info(
+        "evaluate: compared on %s: candidate %.4f, champion %.4f", compared_on, candidate_value, current_value
+    )
+    return {"compared_on": compared_on, "candidate_value": candidate_value, "current_value": current_value}
+
+
+def _metric_among(metric: str, keys: list[str], evaluation: dict, predictions: pd.DataFrame) -> float | None:
+    """`metric` of an evaluation on the images of `keys` only, from its predictions, each decided at the
+    threshold the evaluation decided it at; None where undefined there."""
+    rows = predictions[predictions.file.isin(keys)]
+    threshold = evaluation["threshold"]
+    among, _ = labelled_metrics(
+        (rows.true_label == "crack").to_numpy(dtype=int),
+        rows.crack_probability.to_numpy(dtype=float),
+        threshold["value"],
+        rows.domain.tolist() if "domain" in rows.columns else None,
+        domain_threshold_values(threshold),
+    )
+    try:
+        return metric_value({**among, "threshold": threshold}, metric)
+    except InputError:  # a per-domain metric of a domain with no image among them
+        return None
