@@ -23,17 +23,15 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from ingest import OZGENEL, synthetic_folder
 
 from crack_pipeline.vision.data import listed_images
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.scanning import scan_folder
-from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from crack_pipeline.vision.models.checkpoint import make_checkpoint
 from crack_pipeline.vision.models.precision import Precision, describe_cpu
 from crack_pipeline.vision.models.registry import get_spec
-
-OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 
 
 def memory_gb(field: str) -> float:
@@ -98,12 +96,7 @@ def main() -> None:
         child(args.child, args.size, args.part, args.out)
         return
     with tempfile.TemporaryDirectory() as scratch:
-        root = OZGENEL
-        if not root.is_dir():
-            root = Path(scratch) / "synthetic"
-            for name, data in generate(SynthConfig(count_per_class=1000, seed=0))[0].items():
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                (root / name).write_bytes(data)
+        root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch) / "synthetic", 1000)
         index = scan_folder(Folder.scan(root), DEFAULT_ALIASES).index
         runs = {}
         for count, rows in (("quarter", index.iloc[::4]), ("all", index)):

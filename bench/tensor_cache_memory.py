@@ -15,12 +15,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from ingest import OZGENEL, synthetic_folder
 
-from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from crack_pipeline.vision.data.tensor_cache import decode_splits
 from crack_pipeline.vision.models.precision import describe_cpu
-
-OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 
 
 def manifest_of(root: Path) -> pd.DataFrame:
@@ -47,12 +45,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        root = OZGENEL
-        if not root.is_dir():
-            root = Path(scratch)
-            for name, data in generate(SynthConfig(count_per_class=1000, seed=0))[0].items():
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                (root / name).write_bytes(data)
+        root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch), 1000)
         manifest = manifest_of(root)
         before, started = peak_gb(), time.perf_counter()
         tensors = decode_splits(manifest, args.size, workers=args.workers)

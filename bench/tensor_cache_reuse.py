@@ -22,10 +22,10 @@ def main() -> None:
     # Imported here: each decoding worker runs this module again (the fork server's way), and with torch
     # imported at the top each took seconds to start, which a `kedro run`'s workers do not.
     import torch
-    from tensor_cache_memory import OZGENEL, manifest_of
+    from ingest import OZGENEL, synthetic_folder
+    from tensor_cache_memory import manifest_of
 
     from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
-    from crack_pipeline.vision.data.synthetic import SynthConfig, generate
     from crack_pipeline.vision.data.tensor_cache import decode_splits, pixels_by_content
     from crack_pipeline.vision.models.precision import describe_cpu
 
@@ -38,12 +38,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        root = OZGENEL
-        if not root.is_dir():
-            root = Path(scratch) / "synthetic"
-            for name, data in generate(SynthConfig(count_per_class=1000, seed=0))[0].items():
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                (root / name).write_bytes(data)
+        root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch) / "synthetic", 1000)
         manifest = manifest_of(root)
         manifest["sha256"] = [hashlib.sha256((root / p).read_bytes()).hexdigest() for p in manifest.path]
         step = round(1 / args.new)
