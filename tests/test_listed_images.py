@@ -1,5 +1,6 @@
 """A folder scored a part at a time: the scores of one pass over it all, in the memory of one part."""
 
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from crack_pipeline.vision.data.tensor_cache import decode_listed, decode_listed
 from crack_pipeline.vision.evaluation import evaluate, plots
 from crack_pipeline.vision.evaluation.evaluate import (
     checkpoint_probabilities_and_features,
+    crack_probabilities_and_features,
     evaluate_probabilities,
     listed_probabilities_and_features,
 )
@@ -87,3 +89,18 @@ def test_figures_read_their_images_again_and_leave_out_one_changed_since(
     ((images, rows),) = drawn
     assert images.keys() == {row["file"] for row in rows} == set(listed.paths[1:])
     assert len(evaluation.predictions) == 10 and not evaluation.predictions.correct.any()
+
+
+def test_the_decoders_end_when_scoring_fails(trained_checkpoint, folder, monkeypatch):
+    calls = []
+
+    def fails_on_the_second_part(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return crack_probabilities_and_features(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "crack_probabilities_and_features", fails_on_the_second_part)
+    with pytest.raises(RuntimeError, match="out of memory") as failed:
+        listed_probabilities_and_features(trained_checkpoint, folder, "fp32", part=4)
+    assert failed.traceback and not multiprocessing.active_children(), "no decoder left waiting"

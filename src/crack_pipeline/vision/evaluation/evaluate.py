@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,24 +92,25 @@ def listed_probabilities_and_features(
     parts = decode_listed_in_parts(
         table, checkpoint["input_size"], part or listed_images.PART, names=table.index.tolist()
     )
-    for decoded in parts:
-        skipped.update(decoded.skipped)
-        if not len(decoded):  # every file of the part unreadable: nothing to score
-            continue
-        p, f = crack_probabilities_and_features(
-            model,
-            head,
-            decoded.images,
-            checkpoint["mean"],
-            checkpoint["std"],
-            resolved,
-            views=views_of(checkpoint),
-        )
-        probabilities.append(p)
-        features.append(f)
-        labels.append(decoded.labels)
-        paths += decoded.paths
-        del decoded  # its pixels let go before the next part is decoded, not after
+    with closing(parts):  # its decoders end here, also when scoring fails
+        for decoded in parts:
+            skipped.update(decoded.skipped)
+            if not len(decoded):  # every file of the part unreadable: nothing to score
+                continue
+            p, f = crack_probabilities_and_features(
+                model,
+                head,
+                decoded.images,
+                checkpoint["mean"],
+                checkpoint["std"],
+                resolved,
+                views=views_of(checkpoint),
+            )
+            probabilities.append(p)
+            features.append(f)
+            labels.append(decoded.labels)
+            paths += decoded.paths
+            del decoded  # its pixels let go before the next part is decoded, not after
     listed = ListedImages(
         table,
         checkpoint["input_size"],
