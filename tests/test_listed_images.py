@@ -101,6 +101,6 @@ def test_the_decoders_end_when_scoring_fails(trained_checkpoint, folder, monkeyp
         return crack_probabilities_and_features(*args, **kwargs)
 
     monkeypatch.setattr(evaluate, "crack_probabilities_and_features", fails_on_the_second_part)
-    with pytest.raises(RuntimeError, match="out of memory") as failed:
+    with pytest.raises(RuntimeError, match="out of memory"):  # it keeps the traceback, and its frames
         listed_probabilities_and_features(trained_checkpoint, folder, "fp32", part=4)
-    assert failed.traceback and not multiprocessing.active_children(), "no decoder left waiting"
+    assert not multiprocessing.active_children(), "no decoder left waiting"
