@@ -101,6 +101,7 @@ def test_the_decoders_end_when_scoring_fails(trained_checkpoint, folder, monkeyp
         return crack_probabilities_and_features(*args, **kwargs)
 
     monkeypatch.setattr(evaluate, "crack_probabilities_and_features", fails_on_the_second_part)
-    with pytest.raises(RuntimeError, match="out of memory"):  # it keeps the traceback, and its frames
+    with pytest.raises(RuntimeError, match="out of memory") as failed:
         listed_probabilities_and_features(trained_checkpoint, folder, "fp32", part=4)
-    assert not multiprocessing.active_children(), "no decoder left waiting"
+    # As a caller that logs the error would: the traceback is kept, and with it the frame of the decoders.
+    assert failed.tb is not None and not multiprocessing.active_children(), "no decoder left waiting"
