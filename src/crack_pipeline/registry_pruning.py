@@ -29,7 +29,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from crack_pipeline.pruning import folder_size
-from crack_pipeline.tracking import REGISTERED_MODEL
+from crack_pipeline.tracking import REGISTERED_MODEL, model_versions
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def old_model_versions(client: MlflowClient, keep: int, protected: set[str]) -> 
     staying = aliased | protected
     by_variant: dict[str, list[ModelVersion]] = defaultdict(list)
     kept: list[ModelVersion] = []
-    for found in _all_versions(client):
+    for found in model_versions(client):
         if "variant" in found.tags:
             by_variant[found.tags["variant"]].append(found)
         else:
@@ -165,16 +165,6 @@ def _remove_empty_folders(old: OldModelVersion) -> None:
         if name and url.scheme in ("", "file") and (folder := Path(unquote(url.path)).parent).name == name:
             with contextlib.suppress(OSError):  # not empty (something else put a file there): left
                 folder.rmdir()
-
-
-def _all_versions(client: MlflowClient) -> list[ModelVersion]:
-    versions, token = [], None
-    while True:
-        page = client.search_model_versions(f"name='{REGISTERED_MODEL}'", page_token=token)
-        versions.extend(page)
-        token = page.token
-        if not token:
-            return versions
 
 
 def _logged_model_id(source: str | None) -> str | None:

@@ -173,6 +173,17 @@ def model_version_of(checkpoint_id: str) -> str | None:
     return found[0].version if found else None
 
 
+def model_versions(client: mlflow.MlflowClient) -> list[ModelVersion]:
+    """Every version of the registered model, page after page."""
+    versions, token = [], None
+    while True:
+        page = client.search_model_versions(f"name='{REGISTERED_MODEL}'", page_token=token)
+        versions.extend(page)
+        token = page.token
+        if not token:
+            return versions
+
+
 def champion_model_version() -> ModelVersion | None:
     """The registered model version the `champion` alias points at (None when there is none)."""
     try:

@@ -100,6 +100,9 @@ def test_a_damaged_champion_names_its_version_and_file_and_how_to_recover(
     assert again.exit_code == 0, again.output
     unknown = kedro(kedro_project, "run", "--pipelines=set_champion", "--params=champion.version=99")
     assert unknown.exit_code == 1 and "crack-classifier has no version '99'" in unknown.output
+    assert f"its versions: {truncated} (registered by hand), {good} (registered by hand, champion)" in (
+        unknown.output
+    )
 
 
 def test_kedro_run_env_shapes_the_pipelines_as_kedro_env_does(kedro_project, monkeypatch):

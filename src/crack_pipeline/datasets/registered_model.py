@@ -17,6 +17,7 @@ from crack_pipeline.tracking import (
     CHECKPOINT_ARTIFACT,
     REGISTERED_MODEL,
     champion_model_version,
+    model_versions,
     promote,
     set_champion,
 )
@@ -182,8 +183,9 @@ class ChampionAliasDataset(AbstractDataset[dict, dict]):
                 set_champion(str(data["version"]))
             except MlflowException:
                 raise DatasetError(
-                    f"champion.version: {REGISTERED_MODEL} has no version {data['version']!r}; the versions "
-                    f"are listed by `mlflow ui` (Models) or in the explain and evaluate logs"
+                    f"champion.version: {REGISTERED_MODEL} has no version {data['version']!r} (`kedro prune "
+                    f"--models` removes all but each variant's newest, and roll-back targets only while a "
+                    f"champion decision on disk names them); its versions: {listed_versions()}"
                 ) from None
         elif promote(data["checkpoint_id"]) is None:
             raise DatasetError(
@@ -202,3 +204,17 @@ class ChampionAliasDataset(AbstractDataset[dict, dict]):
 
     def _exists(self) -> bool:
         return self.load() is not None
+
+
+def listed_versions(most: int = 12) -> str:
+    """The registered model's newest versions, for a message: `12 (small_cnn), 11 (resnet18, champion), …`."""
+    found = sorted(model_versions(MlflowClient()), key=lambda v: int(v.version), reverse=True)
+    if not found:
+        return "none yet"
+    champion = champion_model_version()  # searching versions gives no aliases
+    described = [
+        f"{v.version} ({v.tags.get('variant') or 'registered by hand'}"
+        f"{', champion' if champion is not None and v.version == champion.version else ''})"
+        for v in found[:most]
+    ]
+    return ", ".join(described) + (f" and {len(found) - most} older" if len(found) > most else "")
