@@ -291,7 +291,7 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
 
     without = decide("at_threshold.accuracy", None)  # an evaluation from before predictions were read
     assert without["compared_on"] == "the test split" and not without["promote"], "a tie keeps the champion"
-    assert "the candidate's predictions on the test images champion old did not learn from are missing" in (
+    assert "the candidate's predictions on the test images old did not learn from are missing" in (
         caplog.text
     )
 

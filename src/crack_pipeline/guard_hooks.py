@@ -149,7 +149,7 @@ def close_abandoned_retrains(project: Path) -> list[str]:
     them (SIGKILL, the OOM killer, a power cut). Marked KILLED, as MLflow names a run that did not finish;
     their ids. A store that cannot be searched is left as it is (said in a warning)."""
     client = mlflow.MlflowClient()
-    current = mlflow.active_run()  # this run's, when kedro-mlflow's hook started it first
+    current = mlflow.active_run()  # never this run's (kedro-mlflow starts it after this hook, today)
     try:
         running = client.search_runs(
             [experiment.experiment_id for experiment in client.search_experiments()],

@@ -39,14 +39,23 @@ def fairly_compared(
     the candidate and of the champion (each an evaluation and its predictions) on the `unlearned` test
     images only (their keys), and what they were compared on. Where the metric is undefined there (too few
     images, or of one class), the champion, scored only on images it learned from, does not stand in the
-    way of a candidate measured on images it never saw (`current_value` None). Where the candidate's
-    predictions are missing, the whole test split's values stand, said in a warning."""
+    way of a candidate measured on images it never saw (`current_value` None). Where no image is left, or
+    the candidate's predictions are missing or are not those of its metrics, the whole test split's values
+    stand, said in a warning."""
     evaluation, predictions = candidate
-    if predictions is None or not set(unlearned) <= set(predictions.file):
+    if not unlearned:
+        why = f"champion {champion} learned from every test image"
+    elif predictions is None or not set(unlearned) <= set(predictions.file):
+        why = f"the candidate's predictions on the test images {champion} did not learn from are missing"
+    elif not _reproduces(metric, evaluation, predictions):
+        why = (
+            "the candidate's predictions are not those of its metrics (an evaluation stopped between the two)"
+        )
+    else:
+        why = None
+    if why:
         logger.warning(
-            "evaluate: the candidate's predictions on the test images champion %s did not learn from are "
-            "missing: compared on the whole test split, where the champion's score is flattered",
-            champion,
+            "evaluate: %s: compared on the whole test split, where the champion's score is flattered", why
         )
         return {"compared_on": "the test split"}
     compared_on = f"the {len(unlearned)} test images champion {champion} did not learn from"
@@ -64,6 +73,15 @@ def fairly_compared(
         "evaluate: compared on %s: candidate %.4f, champion %.4f", compared_on, candidate_value, current_value
     )
     return {"compared_on": compared_on, "candidate_value": candidate_value, "current_value": current_value}
+
+
+def _reproduces(metric: str, evaluation: dict, predictions: pd.DataFrame) -> bool:
+    """Whether `predictions` give the evaluation's own `metric` on all of its images."""
+    again, recorded = (
+        _metric_among(metric, list(predictions.file), evaluation, predictions),
+        metric_value(evaluation, metric),
+    )
+    return again == recorded or None not in (again, recorded) and abs(again - recorded) < 1e-9
 
 
 def _metric_among(metric: str, keys: list[str], evaluation: dict, predictions: pd.DataFrame) -> float | None:

@@ -171,12 +171,13 @@ def labelled_metrics(
     domains: Sequence[str] | None = None,
     domain_thresholds: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any], float | np.ndarray]:
-    """`evaluate_probabilities`'s metrics (`metrics_at`, and `per_domain` with the domain of every image
-    and more than one), and the threshold each image was decided at (one, or one per image)."""
-    if domains is None or len(set(domains)) < 2:
+    """`evaluate_probabilities`'s metrics (`metrics_at`; with the domain of every image, and more than one
+    or a threshold of its own for some, `per_domain` too, each image decided at its domain's threshold),
+    and the threshold each image was decided at (one, or one per image)."""
+    own = domain_thresholds or {}
+    if domains is None or not (own or len(set(domains)) > 1):
         return metrics_at(y, probability, threshold), threshold
     domains = np.asarray(domains)
-    own = domain_thresholds or {}
     per_image = np.array([own.get(d, threshold) for d in domains])
     metrics = metrics_at(y, probability, per_image)
     metrics["per_domain"] = {
