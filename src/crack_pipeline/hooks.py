@@ -12,6 +12,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import base_parameters, use_session_config
+from crack_pipeline.datasets.registered_model import require_registered_models
 from crack_pipeline.pipelines.train.variants import resume_state_path
 from crack_pipeline.settings_check import check_run_settings
 from crack_pipeline.tracking import (
@@ -35,12 +36,14 @@ class ActiveConfigHook:
 
 
 class SettingsCheckHook:
-    """Checks every setting the run's nodes read before anything starts (`settings_check`): no MLflow run,
-    no lock, no node's work for a typo."""
+    """Checks every setting the run's nodes read, and that the registered models it reads but cannot make
+    exist, before anything starts (`settings_check`, `require_registered_models`): no MLflow run, no lock,
+    no node's work for a typo or a model not trained yet."""
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
         check_run_settings(pipeline, catalog.load("parameters"), base_parameters())
+        require_registered_models(pipeline, catalog)
 
 
 class MlflowRunStackHook:

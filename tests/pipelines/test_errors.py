@@ -40,7 +40,10 @@ def saved(checkpoint: dict) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_missing_folder_stops_with_a_short_message_and_the_traceback_on_request(kedro_project, tmp_path):
+def test_a_missing_folder_stops_with_a_short_message_and_the_traceback_on_request(
+    kedro_project, trained_checkpoint, tmp_path
+):
+    register(kedro_project, saved(trained_checkpoint))  # a champion: the folder is the mistake
     missing = tmp_path / "no_such_folder"
     result = kedro(
         kedro_project, "run", "--pipelines=evaluate_folder", f"--params=evaluate_folder.path={missing}"
@@ -58,6 +61,23 @@ def test_a_missing_folder_stops_with_a_short_message_and_the_traceback_on_reques
         f"--params=evaluate_folder.path={missing}",
     )
     assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.output
+
+
+def test_a_model_not_trained_yet_stops_the_run_before_the_folder_is_read(kedro_project, tmp_path):
+    """evaluate_folder scanned the whole folder (minutes for 40,000 photos, and a versioned image index
+    written) before it found there was no model to score it with."""
+    write(tmp_path / "photos", "Positive/a.png", image_bytes())
+    result = kedro(
+        kedro_project,
+        "run",
+        "--pipelines=evaluate_folder",
+        f"--params=evaluate_folder.path={tmp_path / 'photos'}",
+    )
+    assert result.exit_code == 1
+    (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert message.startswith("Error: evaluate_folder_model: the MLflow registry ")
+    assert "has no 'champion' model of 'crack-classifier' yet" in message
+    assert not (kedro_project / "data/02_intermediate/evaluate_folder").exists(), "nothing written"
 
 
 def test_a_pipeline_run_before_its_inputs_were_made_says_which_run_makes_them(kedro_project):

@@ -9,6 +9,7 @@ from typing import Any
 import mlflow
 import torch
 from kedro.io.core import AbstractDataset, DatasetError
+from kedro.pipeline import Pipeline
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -160,6 +161,22 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
 
     def _exists(self) -> bool:
         return self._find_version(MlflowClient()) is not None
+
+
+def require_registered_models(pipeline: Pipeline, catalog: Any) -> None:
+    """Loads now, before any node runs, each required registered model the run reads but cannot make, if it
+    is missing: its error (which model, how to train it) stops the run before, say, a folder of 40,000
+    photos is scanned for nothing. A run that promotes a champion (`champion` among its outputs) may make
+    the model it reads later, and is left to its nodes."""
+    if "champion" in pipeline.all_outputs():
+        return
+    for name in sorted(pipeline.inputs()):
+        dataset = catalog.get(name)
+        if isinstance(dataset, RegisteredModelDataset) and not dataset.exists():
+            try:
+                dataset.load()  # an optional one loads as None
+            except DatasetError as error:
+                raise DatasetError(f"{name}: {error}") from None
 
 
 class ChampionAliasDataset(AbstractDataset[dict, dict]):
