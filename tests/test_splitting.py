@@ -61,6 +61,19 @@ def test_too_few_images_of_a_class():
         stratified_group_split(labels, [str(i) for i in range(32)], RATIOS, seed=0)
 
 
+def test_too_few_groups_counts_the_groups_a_class_shares_with_a_larger_one():
+    """SDNET patches of 4 cracked wall photos: 2 of them hold more clean patches than cracked ones, so the
+    message said 2 groups where the user counted 4."""
+    labels = ["crack"] * 4 + ["crack", "no_crack", "no_crack"] * 2 + ["no_crack"] * 30
+    groups = ["a", "a", "b", "b", "c", "c", "c", "d", "d", "d"] + [f"n{i}" for i in range(30)]
+    expected = (
+        r"class 'crack' has 2 image group\(s\) \(2 more hold some of its images, but more of another "
+        r"class: a group counts for the class most of its images have\); at least 3 are needed"
+    )
+    with pytest.raises(SplitError, match=expected):
+        stratified_group_split(labels, groups, RATIOS, seed=0)
+
+
 def test_two_way_split_without_test():
     labels = ["crack"] * 10 + ["no_crack"] * 10
     splits = stratified_group_split(labels, [str(i) for i in range(20)], {"train": 0.8, "val": 0.2}, seed=0)

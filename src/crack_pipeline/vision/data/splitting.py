@@ -101,9 +101,16 @@ def stratified_group_split(
                 total += group_size[group]
             members = kept
         if every_split and len(members) < len(needed):
+            holding = counts.group[counts.label == label].nunique()
+            mixed = (
+                f" ({holding - len(members)} more hold some of its images, but more of another class: a "
+                f"group counts for the class most of its images have)"
+                if holding > len(members) and subset_fraction == 1
+                else ""
+            )
             raise SplitError(
-                f"class {label!r} has {len(members)} image group(s); at least {len(needed)} are needed to "
-                f"put one in each of {needed}. Add images, raise split.subset_fraction, or change "
+                f"class {label!r} has {len(members)} image group(s){mixed}; at least {len(needed)} are "
+                f"needed to put one in each of {needed}. Add images, raise split.subset_fraction, or change "
                 f"split.ratios."
             )
         before = (already or {}).get(label, {})
