@@ -17,7 +17,7 @@ from crack_pipeline import prune_command
 from crack_pipeline.guard_hooks import VersionsInUseHook
 from crack_pipeline.pruning import old_versions, versioned_outputs
 from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock
-from crack_pipeline.tracking import REGISTERED_MODEL, set_champion
+from crack_pipeline.tracking import REGISTERED_MODEL, log_explanations, set_champion
 from tests.conftest import kedro
 
 DAYS = [f"2026-12-0{day}T02.00.00.000Z" for day in range(1, 6)]
@@ -309,3 +309,31 @@ def test_prune_models_leaves_no_trace_of_what_it_removed_in_the_store_or_on_disk
     assert store.execute("select count(*) from params where run_uuid = ?", (run_id,)).fetchone() == (0,)
     assert store.execute("select count(*) from logged_models").fetchone() == (1,), "the kept one's only"
     assert not run.parent.exists() and not model.parent.exists(), "no empty folder left per removal"
+
+
+def test_prune_models_removes_the_explanation_grids_of_all_but_the_newest_runs(kedro_project):
+    """The grids a retrain logs every night were most of what still grew (0.7 MB a training night over 28
+    nights); the runs keep their parameters and metrics, the record of each night's decision."""
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    mlflow.set_experiment("crack_pipeline")
+    runs = []
+    for night in range(4):
+        with mlflow.start_run(run_name=f"night {night}") as run:
+            mlflow.log_metric("candidate_value", night / 10)
+            if night != 2:  # a "nothing new" night explains nothing
+                log_explanations({"grid_9.png": b"png" * 1000, "index.html": b"<html>"}, {"methods": {}})
+        runs.append(run.info.run_id)
+    client = mlflow.MlflowClient()
+
+    def grids(run_id: str) -> list[str]:
+        return [file.path for file in client.list_artifacts(run_id, "explanations")]
+
+    listed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--dry-run")
+    assert listed.exit_code == 0, listed.output
+    assert "MLflow run night 1 (" in listed.output and "the explanation grids of 2 old runs" in listed.output
+    assert "MLflow run night 3" not in listed.output and "MLflow run night 2" not in listed.output
+    assert grids(runs[0]) == ["explanations/grid_9.png"], "a dry run removes nothing"
+    removed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert [grids(run_id) for run_id in runs] == [[], [], [], ["explanations/grid_9.png"]]
+    assert [client.get_run(run_id).data.metrics["candidate_value"] for run_id in runs] == [0, 0.1, 0.2, 0.3]

@@ -1,6 +1,7 @@
 """`kedro prune`: removes old versions of the outputs (pruning) and, asked to, of the registered models
-(registry_pruning). It lists and asks without a lock; it removes holding the versions lock alone, so never
-while a run may use what it removes, and lists again under it (a run may have ended meanwhile)."""
+(registry_pruning) and old runs' explanation grids (run_pruning). It lists and asks without a lock; it
+removes holding the versions lock alone, so never while a run may use what it removes, and lists again
+under it (a run may have ended meanwhile)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from crack_pipeline.registry_pruning import (
     remove_model_version,
 )
 from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock, RunLocked
+from crack_pipeline.run_pruning import OldGrids, old_grids, remove_grids
 from crack_pipeline.vision.explain.survey import MANIFEST as SURVEY_MANIFEST
 
 
@@ -47,10 +49,15 @@ class Plan:
     outputs: int
     versions: list[OldVersions]
     models: list[OldModelVersion] = field(default_factory=list)
+    grids: list[OldGrids] = field(default_factory=list)
 
     @property
     def size(self) -> int:
-        return sum(old.size for old in self.versions) + sum(old.size for old in self.models)
+        return sum(old.size for old in [*self.versions, *self.models, *self.grids])
+
+    @property
+    def empty(self) -> bool:
+        return not (self.versions or self.models or self.grids)
 
     def within(self, listed: Plan) -> Plan:
         """This plan without what `listed` did not remove."""
@@ -63,12 +70,19 @@ class Plan:
             elif shown:  # measured again only where folders were not listed (a walk of each, under the lock)
                 versions.append(dataclasses.replace(old, old=shown, size=sum(map(folder_size, shown))))
         models = {old.version for old in listed.models}
-        return Plan(self.outputs, versions, [old for old in self.models if old.version in models])
+        runs = {old.run_id for old in listed.grids}
+        return Plan(
+            self.outputs,
+            versions,
+            [old for old in self.models if old.version in models],
+            [old for old in self.grids if old.run_id in runs],
+        )
 
     def summary(self) -> str:
         count = sum(len(old.old) for old in self.versions)
         models = f", {len(self.models)} old registered versions" if self.models else ""
-        return f"{self.outputs} outputs: {count} old versions{models}, {_size(self.size)}"
+        grids = f", the explanation grids of {len(self.grids)} old runs" if self.grids else ""
+        return f"{self.outputs} outputs: {count} old versions{models}{grids}, {_size(self.size)}"
 
 
 @click.command()
@@ -87,7 +101,8 @@ class Plan:
     is_flag=True,
     help="Also the registered models of the environment's MLflow store: the newest KEEP of each variant "
     "stay, and the champion, those init_from names, earlier champions the kept champion decisions record "
-    "and the model of every survey on disk.",
+    "and the model of every survey on disk; and the explanation grids of all but the newest KEEP runs that "
+    "hold some (their parameters and metrics stay).",
 )
 @click.option("--env", "-e", envvar="KEDRO_ENV", default="local", help="The environment (its MLflow store).")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
@@ -118,8 +133,8 @@ def prune(
     plan = _plan(folders, keep, store)
     for line in _listed(plan, project):
         click.echo(line)
-    if dry_run or not (plan.versions or plan.models):
-        click.echo(f"{plan.summary()}; nothing removed{' (dry run)' if plan.versions or plan.models else ''}")
+    if dry_run or plan.empty:
+        click.echo(f"{plan.summary()}; nothing removed{'' if plan.empty else ' (dry run)'}")
         return
     if not yes:
         if not sys.stdin.isatty():
@@ -186,6 +201,7 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Pla
             raise click.ClickException(f"{error}; nothing removed") from None
         try:
             plan.models = old_model_versions(store.client, keep, protected)
+            plan.grids = old_grids(store.client, keep)
         except MlflowException as error:
             raise click.ClickException(
                 f"the MLflow store cannot be read ({error}); nothing removed"
@@ -207,6 +223,11 @@ def _apply(plan: Plan, store: ModelStore | None) -> list[str]:
     if removed and (trouble := purge(store.uri, removed)):
         # Removed all the same (their files and registry entries): only their rows stay, marked deleted.
         click.echo(f"their runs stay in the store marked deleted (mlflow gc: {trouble})", err=True)
+    for old in plan.grids:
+        try:
+            remove_grids(old)
+        except (MlflowException, OSError) as error:
+            problems.append(f"the explanation grids of run {old.run_id}: {error}")
     return problems
 
 
@@ -225,6 +246,11 @@ def _listed(plan: Plan, project: Path) -> list[str]:
         also = f" with {' and '.join(parts)}" if parts else ""
         lines.append(
             f"registered version {old.version} ({old.variant}): removes it{also} ({_size(old.size)})"
+        )
+    for old in plan.grids:
+        lines.append(
+            f"MLflow run {old.run_name} ({old.started} UTC): removes its explanation grids "
+            f"({_size(old.size)}), keeps its parameters and metrics"
         )
     return lines
 

@@ -161,8 +161,8 @@ def purge(uri: str, removed: Iterable[OldModelVersion]) -> str | None:
 def _remove_empty_folders(old: OldModelVersion) -> None:
     """The folder named after the run (or exported model) that held its `artifacts` folder, once empty."""
     for name, location in ((old.run_id, old.run_location), (old.logged_model_id, old.model_location)):
-        url = urlparse(location or "")
-        if name and url.scheme in ("", "file") and (folder := Path(unquote(url.path)).parent).name == name:
+        path = local_path(location)
+        if name and path is not None and (folder := path.parent).name == name:
             with contextlib.suppress(OSError):  # not empty (something else put a file there): left
                 folder.rmdir()
 
@@ -179,8 +179,13 @@ def _local_artefacts(client: MlflowClient, run_id: str | None, model_id: str | N
         locations.append(client.get_run(run_id).info.artifact_uri)
     if model_id and (location := _model_location(client, model_id)):
         locations.append(location)
-    parsed = [urlparse(location) for location in locations]
-    return [Path(unquote(url.path)) for url in parsed if url.scheme in ("", "file")]
+    return [path for path in map(local_path, locations) if path is not None]
+
+
+def local_path(location: str | None) -> Path | None:
+    """The folder of an artefact location on this machine's disk; None for one elsewhere (S3, …)."""
+    url = urlparse(location or "")
+    return Path(unquote(url.path)) if location and url.scheme in ("", "file") else None
 
 
 def _model_location(client: MlflowClient, model_id: str) -> str | None:

@@ -1,0 +1,54 @@
+"""The explanation grids of old pipeline runs in the MLflow store (`kedro prune --models`).
+
+An explain, retrain or default run logs the grids of its explanation sample into its MLflow run: in a
+28-night audit of the nightly retrain, most of what still grew (about 0.7 MB a training night). Of the runs
+that hold some, the newest `keep` keep theirs; older runs lose their `explanations/` artefacts only, and
+keep their parameters, metrics and comparison table: the record of each night's decision. The versioned
+explanations under `data/` are pruned with the other outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mlflow import MlflowClient
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from crack_pipeline.pruning import folder_size
+from crack_pipeline.registry_pruning import local_path
+
+EXPLANATIONS = "explanations"  # where tracking.log_explanations puts them in a run
+
+
+@dataclass(frozen=True)
+class OldGrids:
+    run_id: str
+    run_name: str
+    started: str  # UTC, to the minute
+    artifact_uri: str
+    size: int  # bytes on this machine's disk (0 for a store elsewhere)
+
+
+def old_grids(client: MlflowClient, keep: int) -> list[OldGrids]:
+    """The explanation grids of all but the newest `keep` runs that hold some, oldest first."""
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    runs, token = [], None
+    while experiments:
+        page = client.search_runs(experiments, order_by=["attributes.start_time DESC"], page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    holding = [run for run in runs if client.list_artifacts(run.info.run_id, EXPLANATIONS)]
+    old = []
+    for run in reversed(holding[keep:]):
+        folder = local_path(run.info.artifact_uri)
+        started = datetime.fromtimestamp(run.info.start_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        size = folder_size(folder / EXPLANATIONS) if folder is not None else 0
+        old.append(OldGrids(run.info.run_id, run.info.run_name, started, run.info.artifact_uri, size))
+    return old
+
+
+def remove_grids(old: OldGrids) -> None:
+    get_artifact_repository(old.artifact_uri).delete_artifacts(EXPLANATIONS)
