@@ -64,3 +64,17 @@ def test_predictions_older_than_the_metrics_leave_the_whole_split_to_decide(capl
     )
     assert decided == {"compared_on": "the test split"}
     assert "the candidate's predictions are not those of its metrics" in caplog.text
+
+
+def test_older_predictions_with_the_same_decision_metric_are_not_taken_for_the_metrics(caplog):
+    """The previous model of the variant, on the same split, missed another crack than the new one: the
+    same F1 on the whole split, so F1 alone cannot tell its predictions from the new model's; on the images
+    compared (b, c, d) they differ (the new model missed b, the old one a)."""
+    keys = ["site/a.jpg", "site/b.jpg", "site/c.jpg", "site/d.jpg"]
+    labels = ["crack", "crack", "crack", "no_crack"]
+    metrics, _ = _evaluation(keys, labels, [0.9, 0.3, 0.8, 0.1])  # the new model: misses b
+    _, older_predictions = _evaluation(keys, labels, [0.2, 0.9, 0.8, 0.1])  # the old one: misses a
+    champion = _evaluation(keys, labels, [0.9, 0.9, 0.9, 0.1])
+    decided = fairly_compared("at_threshold.f1", keys[1:], (metrics, older_predictions), champion, "old")
+    assert decided == {"compared_on": "the test split"}
+    assert "the candidate's predictions are not those of its metrics" in caplog.text

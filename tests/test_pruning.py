@@ -337,3 +337,31 @@ def test_prune_models_removes_the_explanation_grids_of_all_but_the_newest_runs(k
     assert removed.exit_code == 0, removed.output
     assert [grids(run_id) for run_id in runs] == [[], [], [], ["explanations/grid_9.png"]]
     assert [client.get_run(run_id).data.metrics["candidate_value"] for run_id in runs] == [0, 0.1, 0.2, 0.3]
+
+
+def test_prune_models_leaves_the_grids_of_other_experiments_in_the_store(kedro_project):
+    """Only this project's runs (its kedro-mlflow experiment) count and lose their grids: a notebook's
+    experiment, or another project's on a shared store, holding an `explanations/` folder of its own, neither
+    loses it nor pushes this project's newest runs out of the newest KEEP."""
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    ours = []
+    for night in range(2):
+        mlflow.set_experiment("crack_pipeline")
+        with mlflow.start_run(run_name=f"night {night}") as run:
+            log_explanations({"grid_9.png": b"png" * 1000}, {"methods": {}})
+        ours.append(run.info.run_id)
+    mlflow.set_experiment("a notebook")
+    with mlflow.start_run(run_name="notebook") as run:
+        log_explanations({"grid_1.png": b"png" * 1000}, {"methods": {}})
+    theirs = run.info.run_id
+    client = mlflow.MlflowClient()
+
+    removed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert [file.path for file in client.list_artifacts(ours[1], "explanations")] == [
+        "explanations/grid_9.png"
+    ]
+    assert [file.path for file in client.list_artifacts(ours[0], "explanations")] == []
+    assert [file.path for file in client.list_artifacts(theirs, "explanations")] == [
+        "explanations/grid_1.png"
+    ]

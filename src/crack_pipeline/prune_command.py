@@ -42,6 +42,7 @@ class ModelStore:
     parameters: dict
     decisions: Path  # the champion_decision.json output
     surveys: Path  # the folder of the surveys
+    experiment: str  # the kedro-mlflow experiment of the project's runs
 
 
 @dataclass
@@ -167,6 +168,7 @@ def _model_store(project: Path, env: str) -> ModelStore | None:
         config = environment_config(env, conf_source=project / "conf")
         uri = in_project(config["mlflow"]["server"]["mlflow_tracking_uri"], project)
         catalog, parameters = config["catalog"], config["parameters"]
+        experiment = config["mlflow"]["tracking"]["experiment"]["name"]
     except (MissingConfigException, KeyError, ValueError) as error:
         raise click.ClickException(f"--env {env}: its configuration cannot be read ({error})") from None
     if uri.startswith("sqlite:") and not Path(make_url(uri).database or "").exists():
@@ -177,6 +179,7 @@ def _model_store(project: Path, env: str) -> ModelStore | None:
         parameters,
         project / catalog["champion_decision"]["filepath"],
         (project / catalog["survey_progress"]["path"]).parent,
+        experiment,
     )
 
 
@@ -201,7 +204,7 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Pla
             raise click.ClickException(f"{error}; nothing removed") from None
         try:
             plan.models = old_model_versions(store.client, keep, protected)
-            plan.grids = old_grids(store.client, keep)
+            plan.grids = old_grids(store.client, keep, store.experiment)
         except MlflowException as error:
             raise click.ClickException(
                 f"the MLflow store cannot be read ({error}); nothing removed"

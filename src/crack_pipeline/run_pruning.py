@@ -30,9 +30,12 @@ class OldGrids:
     size: int  # bytes on this machine's disk (0 for a store elsewhere)
 
 
-def old_grids(client: MlflowClient, keep: int) -> list[OldGrids]:
-    """The explanation grids of all but the newest `keep` runs that hold some, oldest first."""
-    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+def old_grids(client: MlflowClient, keep: int, experiment: str) -> list[OldGrids]:
+    """The explanation grids of all but the newest `keep` runs of `experiment` (the project's kedro-mlflow
+    experiment) that hold some, oldest first. Other experiments of the store (a notebook's, another
+    project's on a shared server) are not this project's to prune, nor do they count among the newest."""
+    found = client.get_experiment_by_name(experiment)
+    experiments = [found.experiment_id] if found is not None else []
     runs, token = [], None
     while experiments:
         page = client.search_runs(experiments, order_by=["attributes.start_time DESC"], page_token=token)

@@ -127,6 +127,11 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
     def _describe(self) -> dict[str, Any]:
         return {"model_name": self._model_name, "alias": self._alias, "variant": self._variant}
 
+    @property
+    def variant(self) -> str | None:
+        """The variant whose newest version it loads; None for the alias's."""
+        return self._variant
+
     def load(self) -> dict | None:
         client = MlflowClient()
         version = self._find_version(client)
@@ -167,12 +172,19 @@ def require_registered_models(pipeline: Pipeline, catalog: Any) -> None:
     """Loads now, before any node runs, each required registered model the run reads but cannot make, if it
     is missing: its error (which model, how to train it) stops the run before, say, a folder of 40,000
     photos is scanned for nothing. A run that promotes a champion (`champion` among its outputs) may make
-    the model it reads later, and is left to its nodes."""
-    if "champion" in pipeline.all_outputs():
+    the model it reads later, and is left to its nodes; so is one that trains the variant a model names
+    (its `<variant>.checkpoint` among the outputs: registered once saved, by MlflowVariantRunHook)."""
+    outputs = pipeline.all_outputs()
+    if "champion" in outputs:
         return
+    trained = {name.removesuffix(".checkpoint") for name in outputs if name.endswith(".checkpoint")}
     for name in sorted(pipeline.inputs()):
         dataset = catalog.get(name)
-        if isinstance(dataset, RegisteredModelDataset) and not dataset.exists():
+        if (
+            isinstance(dataset, RegisteredModelDataset)
+            and dataset.variant not in trained
+            and not dataset.exists()
+        ):
             try:
                 dataset.load()  # an optional one loads as None
             except DatasetError as error:
@@ -201,8 +213,8 @@ class ChampionAliasDataset(AbstractDataset[dict, dict]):
             except MlflowException:
                 raise DatasetError(
                     f"champion.version: {REGISTERED_MODEL} has no version {data['version']!r} (`kedro prune "
-                    f"--models` removes all but each variant's newest, and roll-back targets only while a "
-                    f"champion decision on disk names them); its versions: {listed_versions()}"
+                    f"--models` keeps only each variant's newest KEEP, and a roll-back target only while a "
+                    f"champion decision on disk names it); its versions: {listed_versions()}"
                 ) from None
         elif promote(data["checkpoint_id"]) is None:
             raise DatasetError(

@@ -75,13 +75,27 @@ def fairly_compared(
     return {"compared_on": compared_on, "candidate_value": candidate_value, "current_value": current_value}
 
 
+# What the predictions of another model of the variant would hardly give too, beside the decision metric (an
+# F1 on a few dozen images is often the same for the previous model, which missed other cracks).
+_FINGERPRINT = ("at_threshold.tp", "at_threshold.fp", "at_threshold.tn", "at_threshold.fn", "at_half.brier")
+
+
 def _reproduces(metric: str, evaluation: dict, predictions: pd.DataFrame) -> bool:
-    """Whether `predictions` give the evaluation's own `metric` on all of its images."""
-    again, recorded = (
-        _metric_among(metric, list(predictions.file), evaluation, predictions),
-        metric_value(evaluation, metric),
-    )
-    return again == recorded or None not in (again, recorded) and abs(again - recorded) < 1e-9
+    """Whether `predictions` give the evaluation's own `metric`, its confusion counts and its Brier score
+    on all of its images (a metric missing from an older evaluation is not compared)."""
+    keys = list(predictions.file)
+    for name in (metric, *_FINGERPRINT):
+        try:
+            recorded = metric_value(evaluation, name)
+        except InputError:
+            if name == metric:
+                raise
+            continue
+        again = _metric_among(name, keys, evaluation, predictions)
+        # 1e-6: the predictions' probabilities pass through a CSV file, the metrics' did not
+        if not (again == recorded or None not in (again, recorded) and abs(again - recorded) < 1e-6):
+            return False
+    return True
 
 
 def _metric_among(metric: str, keys: list[str], evaluation: dict, predictions: pd.DataFrame) -> float | None:
