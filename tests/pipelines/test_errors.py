@@ -34,6 +34,11 @@ def register(project: Path, checkpoint_bytes: bytes) -> str:
     return str(version.version)
 
 
+def evaluate_folder(project: Path, folder: Path):
+    """`kedro run --pipelines=evaluate_folder` on `folder`."""
+    return kedro(project, "run", "--pipelines=evaluate_folder", f"--params=evaluate_folder.path={folder}")
+
+
 def saved(checkpoint: dict) -> bytes:
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
@@ -45,9 +50,7 @@ def test_a_missing_folder_stops_with_a_short_message_and_the_traceback_on_reques
 ):
     register(kedro_project, saved(trained_checkpoint))  # a champion: the folder is the mistake
     missing = tmp_path / "no_such_folder"
-    result = kedro(
-        kedro_project, "run", "--pipelines=evaluate_folder", f"--params=evaluate_folder.path={missing}"
-    )
+    result = evaluate_folder(kedro_project, missing)
     assert result.exit_code == 1
     assert result.output.splitlines()[-2:] == [
         f"Error: evaluate_folder_images: evaluate_folder.path: image folder '{missing}' does not exist",
@@ -63,16 +66,18 @@ def test_a_missing_folder_stops_with_a_short_message_and_the_traceback_on_reques
     assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.output
 
 
+def test_evaluate_folder_without_a_folder_names_the_setting(kedro_project, trained_checkpoint):
+    register(kedro_project, saved(trained_checkpoint))  # a champion: the setting is the mistake
+    result = kedro(kedro_project, "run", "--pipelines=evaluate_folder")
+    assert result.exit_code == 1
+    assert "evaluate_folder.path is not set: pass --params=evaluate_folder.path=DIR" in result.output
+
+
 def test_a_model_not_trained_yet_stops_the_run_before_the_folder_is_read(kedro_project, tmp_path):
     """evaluate_folder scanned the whole folder (minutes for 40,000 photos, and a versioned image index
     written) before it found there was no model to score it with."""
     write(tmp_path / "photos", "Positive/a.png", image_bytes())
-    result = kedro(
-        kedro_project,
-        "run",
-        "--pipelines=evaluate_folder",
-        f"--params=evaluate_folder.path={tmp_path / 'photos'}",
-    )
+    result = evaluate_folder(kedro_project, tmp_path / "photos")
     assert result.exit_code == 1
     (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
     assert message.startswith("Error: evaluate_folder_model: the MLflow registry ")
@@ -96,12 +101,7 @@ def test_a_damaged_champion_names_its_version_and_file_and_how_to_recover(
     good = register(kedro_project, saved(trained_checkpoint))
     truncated = register(kedro_project, saved(trained_checkpoint)[:5000])
     write(tmp_path / "photos", "Positive/a.png", image_bytes())
-    result = kedro(
-        kedro_project,
-        "run",
-        "--pipelines=evaluate_folder",
-        f"--params=evaluate_folder.path={tmp_path / 'photos'}",
-    )
+    result = evaluate_folder(kedro_project, tmp_path / "photos")
     assert result.exit_code == 1 and "Traceback" not in result.output
     (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
     assert f"crack-classifier version {truncated} (champion)" in message
@@ -111,12 +111,7 @@ def test_a_damaged_champion_names_its_version_and_file_and_how_to_recover(
     # The way out it names: the earlier version back as champion, then the folder is evaluated.
     rollback = kedro(kedro_project, "run", "--pipelines=set_champion", f"--params=champion.version={good}")
     assert rollback.exit_code == 0, rollback.output
-    again = kedro(
-        kedro_project,
-        "run",
-        "--pipelines=evaluate_folder",
-        f"--params=evaluate_folder.path={tmp_path / 'photos'}",
-    )
+    again = evaluate_folder(kedro_project, tmp_path / "photos")
     assert again.exit_code == 0, again.output
     unknown = kedro(kedro_project, "run", "--pipelines=set_champion", "--params=champion.version=99")
     assert unknown.exit_code == 1 and "crack-classifier has no version '99'" in unknown.output

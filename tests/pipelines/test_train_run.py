@@ -96,13 +96,6 @@ def test_evaluate_folder_without_a_champion_says_to_train_first(kedro_project, t
         )
 
 
-def test_evaluate_folder_without_a_folder_names_the_setting(kedro_project):
-    with pytest.raises(
-        DatasetError, match=r"evaluate_folder\.path is not set: pass --params=evaluate_folder\.path=DIR"
-    ):
-        run_session(kedro_project, pipeline_names=["evaluate_folder"])
-
-
 def test_a_broken_tracking_store_fails_before_training(kedro_project):
     use_tiny_training(kedro_project)
     mlflow_conf = yaml.safe_load((kedro_project / "conf/base/mlflow.yml").read_text())
