@@ -1,10 +1,10 @@
 """The explanation grids of old pipeline runs in the MLflow store (`kedro prune --models`).
 
 An explain, retrain or default run logs the grids of its explanation sample into its MLflow run: in a
-28-night audit of the nightly retrain, most of what still grew (about 0.7 MB a training night). Of the runs
-that hold some, the newest `keep` keep theirs; older runs lose their `explanations/` artefacts only, and
-keep their parameters, metrics and comparison table: the record of each night's decision. The versioned
-explanations under `data/` are pruned with the other outputs.
+28-night audit of the nightly retrain, most of what still grew (about 0.7 MB a training night). Of the
+project's runs (its kedro-mlflow experiment) that hold some, the newest `keep` keep theirs; older runs lose
+their `explanations/` artefacts only, and keep their parameters, metrics and comparison table: the record
+of each night's decision. The versioned explanations under `data/` are pruned with the other outputs.
 """
 
 from __future__ import annotations
