@@ -59,8 +59,8 @@ def fairly_compared(
         )
         return {"compared_on": "the test split"}
     compared_on = f"the {len(unlearned)} test images champion {champion} did not learn from"
-    candidate_value = _metric_among(metric, unlearned, evaluation, predictions)
-    current_value = _metric_among(metric, unlearned, *current)
+    candidate_value = _value(_metrics_among(unlearned, evaluation, predictions), metric)
+    current_value = _value(_metrics_among(unlearned, *current), metric)
     if candidate_value is None or current_value is None:
         logger.warning(
             "evaluate: %s is undefined on %s: the champion, scored on images it learned from, does not stand "
@@ -83,7 +83,7 @@ _FINGERPRINT = ("at_threshold.tp", "at_threshold.fp", "at_threshold.tn", "at_thr
 def _reproduces(metric: str, evaluation: dict, predictions: pd.DataFrame) -> bool:
     """Whether `predictions` give the evaluation's own `metric`, its confusion counts and its Brier score
     on all of its images (a metric missing from an older evaluation is not compared)."""
-    keys = list(predictions.file)
+    again = _metrics_among(list(predictions.file), evaluation, predictions)
     for name in (metric, *_FINGERPRINT):
         try:
             recorded = metric_value(evaluation, name)
@@ -91,16 +91,16 @@ def _reproduces(metric: str, evaluation: dict, predictions: pd.DataFrame) -> boo
             if name == metric:
                 raise
             continue
-        again = _metric_among(name, keys, evaluation, predictions)
+        found = _value(again, name)
         # 1e-6: the predictions' probabilities pass through a CSV file, the metrics' did not
-        if not (again == recorded or None not in (again, recorded) and abs(again - recorded) < 1e-6):
+        if not (found == recorded or None not in (found, recorded) and abs(found - recorded) < 1e-6):
             return False
     return True
 
 
-def _metric_among(metric: str, keys: list[str], evaluation: dict, predictions: pd.DataFrame) -> float | None:
-    """`metric` of an evaluation on the images of `keys` only, from its predictions, each decided at the
-    threshold the evaluation decided it at; None where undefined there."""
+def _metrics_among(keys: list[str], evaluation: dict, predictions: pd.DataFrame) -> dict[str, Any]:
+    """An evaluation's metrics on the images of `keys` only, from its predictions, each image decided at the
+    threshold the evaluation decided it at."""
     rows = predictions[predictions.file.isin(keys)]
     threshold = evaluation["threshold"]
     among, _ = labelled_metrics(
@@ -110,7 +110,12 @@ def _metric_among(metric: str, keys: list[str], evaluation: dict, predictions: p
         rows.domain.tolist() if "domain" in rows.columns else None,
         domain_threshold_values(threshold),
     )
+    return {**among, "threshold": threshold}
+
+
+def _value(metrics: dict[str, Any], name: str) -> float | None:
+    """`metric_value`, None where undefined (a per-domain metric of a domain with no image among them)."""
     try:
-        return metric_value({**among, "threshold": threshold}, metric)
-    except InputError:  # a per-domain metric of a domain with no image among them
+        return metric_value(metrics, name)
+    except InputError:
         return None

@@ -32,19 +32,17 @@ def check_ratios(ratios: Mapping[str, float]) -> dict[str, float]:
     return values
 
 
+def check_subset_fraction(fraction: object) -> None:
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise SplitError(f"split.subset_fraction must be in (0, 1], got {fraction!r}")
+
+
 def check_split_settings(split: Mapping[str, object] | None) -> None:
     """`split.ratios` and `split.subset_fraction` as `stratified_group_split` checks them, before a run: a
     run that trains the crack segmenter first learned of impossible ratios only after it."""
     split = split or {}
     check_ratios(split.get("ratios") or {})
-    fraction = split.get("subset_fraction", 1.0)
-    if (
-        fraction is None
-        or isinstance(fraction, bool)
-        or not isinstance(fraction, (int, float))
-        or not (0 < fraction <= 1)
-    ):
-        raise SplitError(f"split.subset_fraction must be in (0, 1], got {fraction!r}")
+    check_subset_fraction(split.get("subset_fraction", 1.0))
 
 
 def _allocate(count: int, ratios: Mapping[str, float]) -> dict[str, int]:
@@ -73,8 +71,7 @@ def stratified_group_split(
     together, so images that arrive a few at a time still fill every split by the ratios.
     """
     ratios = check_ratios(ratios)
-    if not 0 < subset_fraction <= 1:
-        raise SplitError(f"split.subset_fraction must be in (0, 1], got {subset_fraction}")
+    check_subset_fraction(subset_fraction)
     frame = pd.DataFrame({"label": list(labels), "group": list(groups)})
     if frame.empty:
         raise SplitError("there are no usable images to split")
