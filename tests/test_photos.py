@@ -340,3 +340,26 @@ def test_an_image_with_a_threshold_of_its_own_is_called_and_explained_at_it(trai
     assert rows.threshold.to_dict() == {"own.png": 0.0, "pooled.png": 1.0}
     assert rows.predicted_label.to_dict() == {"own.png": "crack", "pooled.png": "no_crack"}
     assert "at its domain's decision threshold on (0.000, 1.000" in result.files["index.html"].decode()
+
+
+def test_an_image_with_a_tile_size_of_its_own_is_tiled_at_it(trained_checkpoint, tmp_path):
+    # One 200-px photo under two names: tiled at the 96-px scale set, and whole at its own 200 px.
+    photo = render_photo(SynthConfig(image_size=96, seed=3), 200, 200, cracks=1)
+    items = [ImageRef(name, tmp_path / name) for name in ("own.png", "pooled.png")]
+    for item in items:
+        Image.fromarray(photo.image).save(item.file)
+    tiling = TilingConfig(tile_size=96)
+    result = explain_images(
+        trained_checkpoint,
+        items,
+        ["gradcam"],
+        0.5,
+        tiling=tiling,
+        image_tile_sizes={"own.png": 200},
+        sanity_images=0,
+    )
+    tiles = result.predictions.set_index("file").tiles.to_dict()
+    assert (
+        tiles == {"own.png": 1, "pooled.png": len(tile_grid(200, 200, 96, tiling.overlap))}
+        and tiles["pooled.png"] > 1
+    )

@@ -228,6 +228,11 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     assert "model_version: '2' then, '5' now" in str(caught.value) and "set_champion" not in str(caught.value)
     with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id'.* then, None now"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", None, segmenter=False)
+    # Begun on one domain's photos (explain.domain, a model of several), it continues only as that domain's.
+    several = {**trained_checkpoint, "patch_sides": {"north": 64, "south": 96}}
+    survey_run(several, site, tmp_path / "north", segmenter, stop_after=1, domain="north")
+    with pytest.raises(InputError, match=r"other settings \(domain: 'north' then, None now\)"):
+        survey_run(several, site, tmp_path / "north", segmenter)
 
 
 def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_now(

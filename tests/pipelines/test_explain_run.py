@@ -16,7 +16,7 @@ from kedro.io.core import DatasetError
 from PIL import Image
 
 from crack_pipeline.pipelines.explain import nodes as explain_nodes
-from crack_pipeline.pipelines.explain.nodes import domain_thresholds, images_to_explain
+from crack_pipeline.pipelines.explain.images import domain_scales, images_to_explain
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
@@ -167,7 +167,7 @@ def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
     assert len(list((folder / "gallery").iterdir())) == 2, "one gallery per merge, none overwritten"
 
 
-def test_split_images_are_called_at_their_domain_s_threshold_and_others_at_the_pooled_one(tmp_path):
+def test_split_images_are_called_and_tiled_as_their_domain_s_and_others_as_the_pooled_ones(tmp_path):
     # Two data sets may both hold a Positive/1.png: split images of several domains are named by domain.
     manifest = pd.DataFrame(
         {
@@ -182,8 +182,16 @@ def test_split_images_are_called_at_their_domain_s_threshold_and_others_at_the_p
     items, _, domains, _ = images_to_explain(manifest, None, {"split": "test"}, {})
     assert [item.name for item in items] == ["a/Positive/1.png", "b/Positive/1.png", "c/Positive/1.png"]
     threshold = {"value": 0.5, "per_domain": {"a": {"value": 0.9}, "b": {"value": 0.1}}}
-    assert domain_thresholds(threshold, items, domains) == {"a/Positive/1.png": 0.9, "b/Positive/1.png": 0.1}
-    assert domain_thresholds({"value": 0.5}, items, domains) == {}, "a one-domain model: the pooled one"
-    assert domain_thresholds(threshold, items, [None] * 3) == {}, "a folder's images: domains unknown"
+    model = {"patch_side": 64, "patch_sides": {"a": 64, "b": 256}}  # c: no training image
+    thresholds, sizes = domain_scales(model, threshold, {"tile_size": None}, items, domains)
+    assert thresholds == {"a/Positive/1.png": 0.9, "b/Positive/1.png": 0.1}
+    assert sizes == {"a/Positive/1.png": 64, "b/Positive/1.png": 256}, "each patch at its domain's scale"
+    assert domain_scales(model, threshold, {"tile_size": 100}, items, domains)[1] == {}, "a size set wins"
+    assert domain_scales({}, {"value": 0.5}, {}, items, domains) == ({}, {}), "a model of one domain"
+    assert domain_scales(model, threshold, {}, items, [None] * 3) == ({}, {}), "a folder's: domains unknown"
     one, _, alone, _ = images_to_explain(manifest[:1], None, {"split": "test"}, {})
-    assert one[0].name == "Positive/1.png" and domain_thresholds(threshold, one, alone) == {}
+    assert one[0].name == "Positive/1.png" and domain_scales(model, threshold, {}, one, alone) == ({}, {})
+    # explain.domain: only that domain's images of the split, named by path as a split of one domain's.
+    (b,), _, (of_b,), _ = images_to_explain(manifest, None, {"split": "test", "domain": "b"}, {})
+    assert (b.name, b.file, of_b) == ("Positive/1.png", tmp_path / "b" / "Positive/1.png", "b")
+    assert images_to_explain(manifest, None, {"split": "test", "domain": "d"}, {})[0] == []

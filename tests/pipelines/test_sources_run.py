@@ -15,6 +15,7 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from tests.conftest import line_fields, logged_lines, run_session, use_tiny_training, write
 
 DOMAINS = ("site_a", "site_b")
+SIDES = {"site_a": 64, "site_b": 96}  # two cameras' patches
 
 
 def latest(project: Path, relative: str) -> Path:
@@ -22,9 +23,11 @@ def latest(project: Path, relative: str) -> Path:
     return sorted(folder.iterdir())[-1] / folder.name
 
 
-def photo_patches(root: Path, seed: int) -> None:
-    """Easy synthetic patches named `<photo>-<file>` as SDNET names them: three patches per parent photo."""
-    images, _ = generate(SynthConfig(count_per_class=12, image_size=64, seed=seed, difficulty=0.0), workers=1)
+def photo_patches(root: Path, seed: int, size: int) -> None:
+    """Easy synthetic patches of `size` px named `<photo>-<file>` as SDNET names them: three patches per
+    parent photo."""
+    config = SynthConfig(count_per_class=12, image_size=size, seed=seed, difficulty=0.0)
+    images, _ = generate(config, workers=1)
     for i, (name, content) in enumerate(sorted(images.items())):
         folder, file = name.split("/")
         write(root, f"{folder}/{i // 3}-{file}", content)
@@ -32,7 +35,7 @@ def photo_patches(root: Path, seed: int) -> None:
 
 def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project, tmp_path):
     for seed, domain in enumerate(DOMAINS, start=1):
-        photo_patches(tmp_path / domain, seed)
+        photo_patches(tmp_path / domain, seed, SIDES[domain])
     sources = [{"domain": d, "path": str(tmp_path / d), "group_pattern": r"^(\d+)-"} for d in DOMAINS]
     use_tiny_training(kedro_project, variants=("small_cnn",), epochs=1)
     with logged_lines() as lines:
@@ -59,8 +62,10 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
     checkpoint = TorchCheckpointDataset(
         filepath=str(latest(kedro_project, "data/06_models/small_cnn/checkpoint.pt"))
     )
-    own = checkpoint.load()["threshold"]["per_domain"]
+    trained = checkpoint.load()
+    own = trained["threshold"]["per_domain"]
     assert set(own) == set(DOMAINS), "one decision threshold per domain, each chosen on its validation photos"
+    assert trained["patch_sides"] == SIDES, "each domain's training patch side"
     for domain in DOMAINS:
         rows = predictions[predictions.domain == domain]
         assert rows.file.str.startswith(f"{domain}/").all()
@@ -89,3 +94,19 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
     (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name == "small_cnn"]
     logged = run.data.metrics["test.per_domain.site_a.at_threshold.balanced_accuracy"]
     assert logged == pytest.approx(metrics["per_domain"]["site_a"]["at_threshold"]["balanced_accuracy"])
+
+    # A folder of site_b's photos, named so, is scored as the split's site_b images are: at site_b's own
+    # threshold, each patch whole (at site_a's 64 px, or the pooled side, a 96-px patch is cut into tiles).
+    with logged_lines() as lines:
+        run_session(
+            kedro_project,
+            {"evaluate_folder": {"path": str(tmp_path / "site_b"), "domain": "site_b"}},
+            pipeline_names=["evaluate_folder"],
+        )
+    assert any(
+        "evaluate_folder: model small_cnn (version 1) on site_b images at 64 px" in line for line in lines
+    )
+    scored = json.loads(latest(kedro_project, "data/08_reporting/evaluate_folder/metrics.json").read_text())
+    assert (scored["domain"], scored["tiled_images"]) == ("site_b", 0)
+    assert scored["at_threshold"]["threshold"] == own["site_b"]["value"]
+    assert trained["patch_side"] < SIDES["site_b"], "pooled, site_b's patches would have been tiled"

@@ -25,7 +25,12 @@ from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.figures import grid
-from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold
+from crack_pipeline.vision.models.checkpoint import (
+    decision_threshold,
+    describe_threshold,
+    for_domain,
+    unnamed_domain_note,
+)
 from crack_pipeline.vision.models.inference import views_asked, views_of
 from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
@@ -49,12 +54,18 @@ def evaluate_folder(
     larger one is tiled at the training scale and its p(crack) aggregated from its tiles'. An image is
     called cracked from the model's decision threshold on (`evaluate_folder.threshold` overrides it), its
     p(crack) with the model's test-time views (`evaluate_folder.test_time_views`: another count, at the
-    threshold training chose for it and familiarity judged by the reference kept for that count).
+    threshold training chose for it and familiarity judged by the reference kept for that count). With
+    `evaluate_folder.domain`, one of the domains the model was trained on, the folder is scored as that
+    domain's images: at its threshold, tiled at its training patch side (`for_domain`).
     Images outside class folders are not scored: they are ranked, uncertain and unlike each other first
     (`vision.transfer.active`), into "label these next" and a contact sheet of the first
     `evaluate_folder.label_next` of them. Logs one summary line.
     """
     own_views = views_of(checkpoint)
+    domain = evaluate_folder.get("domain")
+    checkpoint = for_domain(checkpoint, domain, "evaluate_folder.domain")
+    if domain is None and (note := unnamed_domain_note(checkpoint, "evaluate_folder.domain")):
+        logger.info("evaluate_folder: %s", note)
     checkpoint, views = views_asked(checkpoint, evaluate_folder, "evaluate_folder")
     kept = image_index[image_index.status == OK].assign(  # CSV: "" -> NaN
         label=lambda f: f.label.fillna(""), duplicate_of=lambda f: f.duplicate_of.fillna("")
@@ -86,9 +97,10 @@ def evaluate_folder(
         probability[row[path]] = p
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     logger.info(
-        "evaluate_folder: model %s (version %s) at %d px, %s, %s",
+        "evaluate_folder: model %s (version %s)%s at %d px, %s, %s",
         checkpoint["variant"],
         checkpoint.get("model_version"),
+        f" on {domain} images" if domain is not None else "",
         checkpoint["input_size"],
         views,
         describe_threshold(threshold),
@@ -100,6 +112,7 @@ def evaluate_folder(
         "variant": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
         "checkpoint_id": checkpoint["checkpoint_id"],
+        "domain": domain,
         "input_size": checkpoint["input_size"],
         "test_time_views": views_of(checkpoint),
         "threshold": threshold,

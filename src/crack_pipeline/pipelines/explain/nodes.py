@@ -8,13 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crack_pipeline.pipelines.split.nodes import require_roots
+from crack_pipeline.pipelines.explain.images import domain_scales, images_to_explain
 from crack_pipeline.provenance import learned_among
-from crack_pipeline.vision.data.folder import Folder, ImageRef
-from crack_pipeline.vision.data.image_io import ImageLimits, changed_since_ingest
+from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.image_io import changed_since_ingest
 from crack_pipeline.vision.data.masks import read_masks_of
-from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
-from crack_pipeline.vision.data.sources import image_files, image_keys
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for
 from crack_pipeline.vision.explain.cam import METHODS, check_target
@@ -25,7 +23,8 @@ from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import (
     decision_threshold,
     describe_threshold,
-    domain_threshold_values,
+    for_domain,
+    unnamed_domain_note,
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of
 from crack_pipeline.vision.models.registry import REGISTRY, architectures_with_layer, get_spec
@@ -70,10 +69,11 @@ def explanation_setup(
     checkpoint: dict[str, Any], explain: dict[str, Any], tiling: dict[str, Any]
 ) -> tuple[dict[str, Any], TilingConfig, dict[str, Any], list[str]]:
     """The checkpoint with the CAM layer to explain at (and, with `explain.test_time_views`, that view count
-    and the threshold chosen for it: `with_views`), the tiling at its scale, the decision threshold
-    (`decision_threshold`'s description) and the methods (a one-class model's: its anomaly map), as
-    `explain.*` and `tiling.*` ask; logged."""
+    and the threshold chosen for it: `with_views`; with `explain.domain`, as it scores that domain's images:
+    `for_domain`), the tiling at its scale, the decision threshold (`decision_threshold`'s description)
+    and the methods (a one-class model's: its anomaly map), as `explain.*` and `tiling.*` ask; logged."""
     methods = methods_for(checkpoint["architecture"], explain["methods"])
+    checkpoint = for_domain(checkpoint, explain.get("domain"), "explain.domain")
     # The layer is an explanation setting, not a training one: the registry holds the one measured to
     # localise cracks best (bench/cam_layers.py), older checkpoints included; explain.cam_layer overrides.
     layer = explain.get("cam_layer") or get_spec(checkpoint["architecture"]).cam_layer
@@ -82,9 +82,10 @@ def explanation_setup(
     checkpoint, views = views_asked(checkpoint, explain, "explain")
     threshold = decision_threshold(checkpoint, explain.get("threshold"), "explain.threshold")
     logger.info(
-        "explain: model %s (version %s), %s at %s, tiles of %d px, %s, %s",
+        "explain: model %s (version %s)%s, %s at %s, tiles of %d px, %s, %s",
         checkpoint["variant"],
         checkpoint.get("model_version"),
+        f" on {checkpoint['domain']} images" if checkpoint.get("domain") else "",
         ", ".join(methods),
         layer,
         tiles.tile_size,
@@ -92,69 +93,6 @@ def explanation_setup(
         describe_threshold(threshold),
     )
     return checkpoint, tiles, threshold, methods
-
-
-def images_to_explain(
-    split_manifest: pd.DataFrame, explain_input: Folder | None, explain: dict, ingest: dict
-) -> tuple[list[ImageRef], list[str], list[str | None], dict[str, str]]:
-    """`explain.input_dir` validated like ingest (labels where folder names give them; a byte-identical
-    copy explained once and reported), else the images of `explain.split` where the split found them,
-    named `<domain>/<path>` where the split has several domains (two data sets may both hold a
-    `Positive/1.jpg`); with the SHA-256 and the domain of each (None for a folder's), and the folder's
-    files that validation left out, with why."""
-    if explain_input is None:
-        rows = require_roots(split_manifest)
-        rows = rows[rows.split == explain["split"]].sort_values(["domain", "path"])
-        names = image_keys(rows) if rows.domain.nunique() > 1 else rows.path
-        return (
-            [
-                ImageRef(name, file, label)
-                for name, file, label in zip(names, image_files(rows), rows.label, strict=True)
-            ],
-            list(rows.sha256),
-            list(rows.domain),
-            {},
-        )
-    scan = scan_folder(
-        explain_input,
-        ingest["label_aliases"],
-        ImageLimits.of(ingest),
-        workers=ingest.get("workers"),
-        require_labels=False,
-    )
-    for line in summary_lines(scan.index, "explain input"):
-        logger.info(line)
-    kept = scan.index[(scan.index.status == OK) & (scan.index.duplicate_of == "")]
-    left_out = scan.index[scan.index.status != OK]
-    return (
-        [
-            ImageRef(path, explain_input.path_of(path), label or None)
-            for path, label in zip(kept.path, kept.label, strict=True)
-        ],
-        list(kept.sha256),
-        [None] * len(kept),
-        {
-            path: f"{status}: {detail}"
-            for path, status, detail in zip(left_out.path, left_out.status, left_out.detail, strict=True)
-        },
-    )
-
-
-def domain_thresholds(
-    threshold: dict[str, Any], items: list[ImageRef], domains: list[str | None]
-) -> dict[str, float]:
-    """The threshold of each image of a known domain the model has one for, where the images come from
-    several domains: evaluation decides them so. The others, and every image of a folder (its domain
-    unknown), are called at the pooled one."""
-    own = domain_threshold_values(threshold)
-    if not own or len(set(domains)) < 2:
-        return {}
-    logger.info(
-        "explain: an image is called at its domain's threshold (%s), else at %.4f",
-        ", ".join(f"{domain} {value:.4f}" for domain, value in sorted(own.items())),
-        threshold["value"],
-    )
-    return {item.name: own[d] for item, d in zip(items, domains, strict=True) if d in own}
 
 
 def explain_split(
@@ -177,8 +115,9 @@ def explain_split(
         checkpoint: the model to explain (the champion, or `explain.model`).
         champion: the registry's champion (version, variant) once any promotion of this run is done: the
             explanation comes after it and records it.
-        explain: `params:explain` — split, methods, target, threshold, test_time_views, max_images,
-            batch_size; crack_masks, mm_per_pixel, severity_bands: how crack pixels are found and measured.
+        explain: `params:explain` — split, domain, methods, target, threshold, test_time_views,
+            max_images, batch_size; crack_masks, mm_per_pixel, severity_bands: how crack pixels are found
+            and measured.
         tiling: `params:tiling` — how images larger than a tile are cut, aggregated and boxed.
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
         device: `params:device` — where the model runs.
@@ -190,6 +129,9 @@ def explain_split(
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
     items, sha256, domains, left_out = images_to_explain(split_manifest, explain_input, explain, ingest)
+    note = unnamed_domain_note(checkpoint, "explain.domain")
+    if explain_input is not None and explain.get("domain") is None and note:
+        logger.info("explain: %s", note)
     if explain_input is None:  # the split's images as ingest validated them: one since replaced is left out
         changed = changed_since_ingest([item.file for item in items], sha256)
         for file, reason in changed.items():
@@ -203,6 +145,7 @@ def explain_split(
         items, sha256, domains = ([part[i] for i in picks] for part in (items, sha256, domains))
     if not items:
         where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
+        where += f" of domain {explain['domain']}" if explain.get("domain") is not None else ""
         raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")
     if len(items) > MANY_IMAGES:
         logger.warning(
@@ -214,12 +157,14 @@ def explain_split(
     what = "images of the folder" if explain_input is not None else f"{explain['split']} images"
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter)
+    image_thresholds, image_tile_sizes = domain_scales(checkpoint, threshold, tiling, items, domains)
     result = explain_images(
         checkpoint,
         items,
         methods,
         threshold["value"],
-        image_thresholds=domain_thresholds(threshold, items, domains),
+        image_thresholds=image_thresholds,
+        image_tile_sizes=image_tile_sizes,
         target=explain.get("target", "predicted"),
         masks=read_masks_of(explain_masks, [item.name for item in items]),
         batch_size=explain.get("batch_size", 32),
@@ -253,6 +198,7 @@ def explain_split(
         "threshold": threshold,
         "test_time_views": views_of(checkpoint),
         "tiling": {**tiling, "tile_size": tiles.tile_size},
+        "domain": explain.get("domain"),
         "champion": champion,
         "split": None if explain_input is not None else explain["split"],
         "learned_images": learned,  # how many of the explained images the model learned from

@@ -39,6 +39,7 @@ from crack_pipeline.vision.explain.survey_contents import (
     current_records,
     noted_contents,
 )
+from crack_pipeline.vision.models.checkpoint import unnamed_domain_note
 from crack_pipeline.vision.models.device import spread_device
 from crack_pipeline.vision.models.inference import views_of
 
@@ -80,8 +81,8 @@ def explain_survey_photos(
 
     Args:
         survey_progress: the survey's folder as it is (what is done; empty when new).
-        explain: `params:explain` — input_dir, survey, shard, and how to explain (methods, threshold,
-            test_time_views, crack_masks, segmenter, mm_per_pixel, severity_bands, batch_size).
+        explain: `params:explain` — input_dir, survey, shard, and how to explain (domain, methods,
+            threshold, test_time_views, crack_masks, segmenter, mm_per_pixel, severity_bands, batch_size).
         crack_segmenter: the latest crack segmenter (pipeline `segmenter`), used when `explain.segmenter`.
     Yields:
         The survey's manifest first when new (with its model's heatmaps through training, where recorded),
@@ -108,8 +109,11 @@ def explain_survey_photos(
             "severity_bands": explain.get("severity_bands"),
             # Only when not the model's own: a survey begun before the setting existed continues as it began.
             **({"test_time_views": views_of(checkpoint)} if views_of(checkpoint) != own_views else {}),
+            **({"domain": explain["domain"]} if explain.get("domain") is not None else {}),
         }
     )
+    if explain.get("domain") is None and (note := unnamed_domain_note(checkpoint, "explain.domain")):
+        logger.info("survey: %s", note)
     # Built first: a bad setting stops the run before a survey is started with it.
     writer = ArtefactWriter(threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"))
     explainer = PhotoExplainer(

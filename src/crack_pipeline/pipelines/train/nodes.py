@@ -22,7 +22,7 @@ from crack_pipeline.provenance import data_fingerprint, git_commit, learned_imag
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.masks import read_masks_of
-from crack_pipeline.vision.data.sources import image_keys
+from crack_pipeline.vision.data.sources import training_patch_sides
 from crack_pipeline.vision.data.tensor_cache import (
     ImageTensors,
     check_matches,
@@ -106,14 +106,6 @@ def report_unreadable(tensors: dict[str, ImageTensors], rows: pd.DataFrame) -> N
     logger.warning("train: skipped %s", summary)
 
 
-def training_patch_side(image_index: pd.DataFrame, split_manifest: pd.DataFrame) -> int | None:
-    """The median longer side, in pixels on disk, of the training split's images: the scale at which whole
-    photos are tiled for this model (`tiling.tile_size: null`)."""
-    train_keys = set(image_keys(split_manifest[split_manifest.split == "train"]))
-    rows = image_index[[key in train_keys for key in image_keys(image_index)]]
-    return int(rows[["width", "height"]].max(axis=1).median()) if len(rows) else None
-
-
 def initial_model(
     variant: dict[str, Any], registered_models: ModelRegistry, name: str
 ) -> tuple[torch.nn.Module, bool, dict[str, Any] | None, torch.Tensor | None]:
@@ -177,7 +169,7 @@ def train_variant(
     Args:
         split_tensors: the decoded split (`build_split_tensors`).
         split_manifest: the split, for the data and split fingerprints recorded in the checkpoint.
-        image_index: the ingest index, for the training images' size on disk (`patch_side`).
+        image_index: the ingest index, for the training images' size on disk (`patch_side`, `patch_sides`).
         registered_models: the model registry, read only when the variant sets `init_from`.
         training_masks: crack masks matched to the images by name (`explain_masks`), for the pointing game
             of `train.cam_progress`.
@@ -253,7 +245,7 @@ def train_variant(
             **({"cam_progress": dataclasses.asdict(setup.progress)} if setup.progress else {}),
         },
         compute=compute_used(trained_on, int(train.get("processes") or 1)),
-        patch_side=training_patch_side(image_index, split_manifest),
+        **training_patch_sides(image_index, split_manifest),
         data_fingerprint=data_fingerprint(split_manifest),
         split_fingerprint=split_fingerprint(split_manifest),
         learned_images=learned_images(split_manifest, inherited),  # no later score counts them as unseen

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -130,3 +131,17 @@ def _resolve_copies_across_domains(index: pd.DataFrame) -> None:
         others = copies.index[copies.domain != copies.domain[first]]
         index.loc[others, "duplicate_of"] = image_key(index.at[first, "domain"], index.at[first, "path"])
         index.loc[others, "group"] = index.at[first, "group"]
+
+
+def training_patch_sides(image_index: pd.DataFrame, split_manifest: pd.DataFrame) -> dict[str, Any]:
+    """The median longer side, in pixels on disk, of the training split's images (`patch_side`: the scale
+    at which whole photos are tiled for this model, `tiling.tile_size: null`) and of each domain's
+    (`patch_sides`: for photos of a domain named, `explain.domain`)."""
+    train_keys = set(image_keys(split_manifest[split_manifest.split == "train"]))
+    rows = image_index[[key in train_keys for key in image_keys(image_index)]]
+    sides = rows[["width", "height"]].max(axis=1)
+    by_domain = sides.groupby(rows.domain).median()
+    return {
+        "patch_side": int(sides.median()) if len(rows) else None,
+        "patch_sides": {str(domain): int(side) for domain, side in by_domain.items()},
+    }

@@ -64,7 +64,8 @@ class PhotoExplainer:
     masked (`crack_masks`; empty when called clean). An image of at most one tile is a patch: resized to
     the model's input and explained for `target`. An image is called cracked from p(crack) >= `threshold`
     (or its own in `image_thresholds`, by image name: e.g. its domain's), or by the crack segmenter where
-    it finds a crack (`crack_masks.segmenter_finds`).
+    it finds a crack (`crack_masks.segmenter_finds`). An image named in `image_tile_sizes` is tiled at its
+    own scale (e.g. its domain's training patch side).
     """
 
     def __init__(
@@ -80,9 +81,11 @@ class PhotoExplainer:
         device: str | torch.device = "cpu",
         segmenter: dict[str, Any] | None = None,
         image_thresholds: Mapping[str, float] | None = None,
+        image_tile_sizes: Mapping[str, int] | None = None,
     ) -> None:
         self.checkpoint, self.threshold, self.target = checkpoint, threshold, target
         self.image_thresholds = dict(image_thresholds or {})
+        self.image_tile_sizes = dict(image_tile_sizes or {})
         self.batch_size, self.crack_masks = batch_size, crack_masks
         self.tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
         self.forward = Precision.resolve(precision, "inference", device)
@@ -102,7 +105,7 @@ class PhotoExplainer:
         """`items` explained, a chunk of photos at a time (at least `batch_size` tiles); unreadable images
         go to `skipped` (name -> reason)."""
         checkpoint, tiling, batch_size = self.checkpoint, self.tiling, self.batch_size
-        photos = tiled_photos(items, tiling, checkpoint["input_size"], skipped)
+        photos = tiled_photos(items, tiling, checkpoint["input_size"], skipped, self.image_tile_sizes)
         views = views_of(checkpoint)
         for chunk in _chunks(photos, batch_size):
             tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))

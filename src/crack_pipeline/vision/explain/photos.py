@@ -4,7 +4,7 @@ masked."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -84,17 +84,23 @@ class TiledPhoto:
 
 
 def tiled_photos(
-    items: Sequence[ImageRef], config: TilingConfig, input_size: int, skipped: dict[str, str]
+    items: Sequence[ImageRef],
+    config: TilingConfig,
+    input_size: int,
+    skipped: dict[str, str],
+    tile_sizes: Mapping[str, int] | None = None,
 ) -> Iterator[TiledPhoto]:
-    """Each readable image of `items` with its tiles, decoded one at a time (a folder of 12-MP photos never
-    sits in memory at once); unreadable ones go to `skipped` (name -> reason)."""
+    """Each readable image of `items` with its tiles (of its own size in `tile_sizes`, by name, if there),
+    decoded one at a time (a folder of 12-MP photos never sits in memory at once); unreadable ones go to
+    `skipped` (name -> reason)."""
+    tile_sizes = tile_sizes or {}
     for index, ref in enumerate(items):
         try:
             image = decode_file(ref.file).pixels
         except (OSError, ImageRejected) as error:
             skipped[ref.name] = str(error)
             continue
-        grid = config.grid(*image.shape[:2])
+        grid = config.grid(*image.shape[:2], tile_sizes.get(ref.name))
         yield TiledPhoto(index, ref, image, grid, cut_tiles(image, grid, input_size))
 
 

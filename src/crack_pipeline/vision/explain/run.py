@@ -56,6 +56,7 @@ def explain_images(
     device: str = "cpu",
     segmenter: dict[str, Any] | None = None,
     image_thresholds: Mapping[str, float] | None = None,
+    image_tile_sizes: Mapping[str, int] | None = None,
 ) -> ExplainResult:
     """Heatmaps of every method for `items`, at each image's resolution, by a `PhotoExplainer` on `device`,
     with their files and tables (in memory).
@@ -65,7 +66,8 @@ def explain_images(
     Every image's cracks are measured (in mm with `mm_per_pixel`, banded by `severity_bands`:
     measurements.measure_cracks). With a `segmenter` checkpoint (crack_segmenter), the masks add its
     crack pixels to darkness's. An image named in `image_thresholds` is called cracked from its own
-    threshold (e.g. its domain's) instead of `threshold`. Always runs the model-randomisation sanity check
+    threshold (e.g. its domain's) instead of `threshold`, one in `image_tile_sizes` is tiled at its own
+    scale (e.g. its domain's training patch side). Always runs the model-randomisation sanity check
     and the deletion/insertion curves on the first `sanity_images` tiles explained.
     """
     writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)  # bad settings stop before any work
@@ -86,6 +88,7 @@ def explain_images(
             device,
             segmenter,
             image_thresholds,
+            image_tile_sizes,
         )
         skipped: dict[str, str] = {}
         quality = _explained_and_scored(explainer, items, writer, skipped, masks or {}, sanity_images, seed)

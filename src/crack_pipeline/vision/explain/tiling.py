@@ -58,10 +58,11 @@ class TilingConfig:
             return self
         return replace(self, tile_size=int(checkpoint.get("patch_side") or DEFAULT_TILE_SIZE))
 
-    def grid(self, height: int, width: int) -> TileGrid:
-        if self.tile_size is None:
+    def grid(self, height: int, width: int, tile_size: int | None = None) -> TileGrid:
+        """The photo's tiles: of `tile_size` when given (e.g. its domain's), else of this tiling's."""
+        if (tile_size or self.tile_size) is None:
             raise ValueError("no tile size: resolve it with at_scale_of(checkpoint) first")
-        return tile_grid(height, width, self.tile_size, self.overlap)
+        return tile_grid(height, width, tile_size or self.tile_size, self.overlap)
 
 
 def _tent(n: int) -> np.ndarray:

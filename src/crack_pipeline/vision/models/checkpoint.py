@@ -121,3 +121,52 @@ def domain_threshold_values(threshold: dict[str, Any]) -> dict[str, float]:
 def describe_threshold(threshold: dict[str, Any]) -> str:
     """For a log line: `threshold 0.3712, the model's (recall 0.99 on validation)`."""
     return f"threshold {threshold['value']:.4f}, {threshold['source']}"
+
+
+def model_domains(checkpoint: dict[str, Any]) -> list[str]:
+    """The domains the model was trained on, as its checkpoint records them (empty for one trained before
+    they were recorded)."""
+    return sorted(checkpoint.get("patch_sides") or {})
+
+
+def for_domain(checkpoint: dict[str, Any], domain: str | None, parameter: str) -> dict[str, Any]:
+    """The checkpoint as it scores images of `domain` (the value of `parameter`), one of those it was
+    trained on: that domain's decision threshold for every view count (the pooled one where the domain had
+    no crack in validation) and its training patch side, the scale its photos are tiled at; unchanged
+    when None. A `ConfigError` naming the model's domains otherwise."""
+    if domain is None:
+        return checkpoint
+    known = model_domains(checkpoint)
+    if domain not in known:
+        trained_on = (
+            f"was trained on {', '.join(known)}"
+            if known
+            else "was trained before its domains were recorded (retrain it to use this)"
+        )
+        raise ConfigError(f"{parameter}: {domain!r}, but model {checkpoint['variant']} {trained_on}")
+
+    def own(threshold: dict[str, Any]) -> dict[str, Any]:
+        chosen = threshold.get("per_domain", {}).get(domain)
+        if chosen is None:  # no crack of the domain in validation: the pooled one, as evaluation does
+            return {key: value for key, value in threshold.items() if key != "per_domain"}
+        return {**chosen, "chosen_on": f"{domain} {chosen['chosen_on']}"}
+
+    scoped = {**checkpoint, "patch_side": checkpoint["patch_sides"][domain], "domain": domain}
+    if checkpoint.get("threshold") is not None:
+        scoped["threshold"] = own(checkpoint["threshold"])
+    if checkpoint.get("thresholds_by_views"):
+        scoped["thresholds_by_views"] = {n: own(t) for n, t in checkpoint["thresholds_by_views"].items()}
+    return scoped
+
+
+def unnamed_domain_note(checkpoint: dict[str, Any], parameter: str) -> str | None:
+    """For a log line when a folder of no named domain meets a model of several: how its photos are scored,
+    and the setting that names theirs; None for a model of one domain."""
+    known = model_domains(checkpoint)
+    if len(known) < 2:
+        return None
+    return (
+        f"model {checkpoint['variant']} was trained on {', '.join(known)}: the folder's photos are scored at "
+        f"its pooled threshold and scale; if they come from one of those, {parameter} names it (that "
+        "domain's threshold and training patch side)"
+    )

@@ -1,0 +1,97 @@
+"""Which images `explain` explains, and at which threshold and scale each: a folder's, or a split's, whose
+images from several domains are each decided and tiled as their domain's."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from crack_pipeline.pipelines.split.nodes import require_roots
+from crack_pipeline.vision.data.folder import Folder, ImageRef
+from crack_pipeline.vision.data.image_io import ImageLimits
+from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
+from crack_pipeline.vision.data.sources import image_files, image_keys
+from crack_pipeline.vision.models.checkpoint import domain_threshold_values
+
+logger = logging.getLogger(__name__)
+
+
+def images_to_explain(
+    split_manifest: pd.DataFrame, explain_input: Folder | None, explain: dict, ingest: dict
+) -> tuple[list[ImageRef], list[str], list[str | None], dict[str, str]]:
+    """`explain.input_dir` validated like ingest (labels where folder names give them; a byte-identical
+    copy explained once and reported), else the images of `explain.split` (of `explain.domain`, if set)
+    where the split found them, named `<domain>/<path>` where they come from several domains (two data
+    sets may both hold a `Positive/1.jpg`); with the SHA-256 and the domain of each (None for a folder's),
+    and the folder's files that validation left out, with why."""
+    if explain_input is None:
+        rows = require_roots(split_manifest)
+        rows = rows[rows.split == explain["split"]].sort_values(["domain", "path"])
+        if explain.get("domain") is not None:
+            rows = rows[rows.domain == explain["domain"]]
+        names = image_keys(rows) if rows.domain.nunique() > 1 else rows.path
+        return (
+            [
+                ImageRef(name, file, label)
+                for name, file, label in zip(names, image_files(rows), rows.label, strict=True)
+            ],
+            list(rows.sha256),
+            list(rows.domain),
+            {},
+        )
+    scan = scan_folder(
+        explain_input,
+        ingest["label_aliases"],
+        ImageLimits.of(ingest),
+        workers=ingest.get("workers"),
+        require_labels=False,
+    )
+    for line in summary_lines(scan.index, "explain input"):
+        logger.info(line)
+    kept = scan.index[(scan.index.status == OK) & (scan.index.duplicate_of == "")]
+    left_out = scan.index[scan.index.status != OK]
+    return (
+        [
+            ImageRef(path, explain_input.path_of(path), label or None)
+            for path, label in zip(kept.path, kept.label, strict=True)
+        ],
+        list(kept.sha256),
+        [None] * len(kept),
+        {
+            path: f"{status}: {detail}"
+            for path, status, detail in zip(left_out.path, left_out.status, left_out.detail, strict=True)
+        },
+    )
+
+
+def domain_scales(
+    checkpoint: dict[str, Any],
+    threshold: dict[str, Any],
+    tiling: dict[str, Any],
+    items: list[ImageRef],
+    domains: list[str | None],
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Where the images come from several domains, the threshold and the tile size of each image whose
+    domain the model has its own for (its training patch side there, unless `tiling.tile_size` is set):
+    evaluation decides them so, each patch whole. The others, and every image of a folder (its domain
+    unknown), are called at the pooled threshold and tiled at the pooled scale."""
+    if len(set(domains)) < 2:
+        return {}, {}
+    own = domain_threshold_values(threshold)
+    sides = {} if tiling.get("tile_size") is not None else checkpoint.get("patch_sides") or {}
+    for kind, values, pooled, unit in (
+        ("threshold", own, f"{threshold['value']:.4f}", ""),
+        ("tile size", sides, checkpoint.get("patch_side"), " px"),
+    ):
+        if values:
+            described = ", ".join(f"{domain} {value:.4g}{unit}" for domain, value in sorted(values.items()))
+            logger.info(
+                "explain: an image's %s is its domain's (%s), else %s%s", kind, described, pooled, unit
+            )
+    pairs = list(zip(items, domains, strict=True))
+    return (
+        {item.name: own[d] for item, d in pairs if d in own},
+        {item.name: int(sides[d]) for item, d in pairs if d in sides},
+    )

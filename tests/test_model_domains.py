@@ -1,0 +1,116 @@
+"""A model trained on several domains scores a named domain's images at that domain's threshold and tiles
+them at its training patch side; the pooled ones stay for images of no named domain."""
+
+import logging
+
+import pandas as pd
+import pytest
+
+from crack_pipeline.pipelines.explain.nodes import explanation_setup
+from crack_pipeline.vision.data.sources import training_patch_sides
+from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.checkpoint import (
+    decision_threshold,
+    describe_threshold,
+    for_domain,
+    model_domains,
+    unnamed_domain_note,
+)
+from crack_pipeline.vision.models.inference import with_views
+from crack_pipeline.vision.settings import ConfigError
+
+
+def threshold(pooled: float, **own: float) -> dict:
+    chosen = {"value": pooled, "target_recall": 0.99, "chosen_on": "validation"}
+    return {**chosen, "per_domain": {d: {**chosen, "value": v} for d, v in own.items()}} if own else chosen
+
+
+MODEL = {
+    "variant": "general",
+    "test_time_views": 4,
+    "patch_side": 227,
+    "patch_sides": {"ozgenel": 227, "sdnet_walls": 256, "cfd_tiles": 96, "blank": 227},
+    "threshold": threshold(0.2, ozgenel=0.9, sdnet_walls=0.3, cfd_tiles=0.05),
+    "thresholds_by_views": {
+        1: threshold(0.25, ozgenel=0.8, sdnet_walls=0.35, cfd_tiles=0.1),
+        4: threshold(0.2, ozgenel=0.9, sdnet_walls=0.3, cfd_tiles=0.05),
+    },
+}
+
+
+def test_a_named_domain_is_scored_at_its_threshold_for_every_view_count_and_tiled_at_its_patch_side():
+    sdnet = for_domain(MODEL, "sdnet_walls", "evaluate_folder.domain")
+    assert sdnet["domain"] == "sdnet_walls"
+    assert sdnet["threshold"]["value"] == 0.3 and "per_domain" not in sdnet["threshold"]
+    assert TilingConfig().at_scale_of(sdnet).tile_size == 256
+    assert TilingConfig(tile_size=128).at_scale_of(sdnet).tile_size == 128, "a tile size set wins"
+    chosen = decision_threshold(sdnet, None, "evaluate_folder.threshold")
+    assert describe_threshold(chosen) == (
+        "threshold 0.3000, the model's (recall 0.99 on sdnet_walls validation)"
+    )
+    assert decision_threshold(sdnet, 0.6, "evaluate_folder.threshold")["value"] == 0.6, "a threshold set wins"
+    assert with_views(sdnet, 1, "evaluate_folder.test_time_views")["threshold"]["value"] == 0.35, (
+        "one view: the threshold training chose for one view on that domain's validation images"
+    )
+    assert TilingConfig().at_scale_of(for_domain(MODEL, "cfd_tiles", "d")).tile_size == 96
+    assert MODEL["threshold"]["value"] == 0.2 and MODEL["patch_side"] == 227, "the model itself unchanged"
+    assert for_domain(MODEL, None, "d") is MODEL, "no domain named: pooled"
+
+
+def test_a_domain_without_a_threshold_of_its_own_is_called_at_the_pooled_one():
+    # No crack of "blank" in validation: no threshold of its own was chosen, as evaluation decides it.
+    blank = for_domain(MODEL, "blank", "explain.domain")
+    assert blank["threshold"] == {"value": 0.2, "target_recall": 0.99, "chosen_on": "validation"}
+    assert blank["thresholds_by_views"][1]["value"] == 0.25
+
+
+def test_an_unknown_domain_or_a_model_that_records_none_is_a_clear_error():
+    with pytest.raises(
+        ConfigError,
+        match=r"explain\.domain: 'walls', but model general was trained on blank, cfd_tiles, ozgenel, "
+        r"sdnet_walls$",
+    ):
+        for_domain(MODEL, "walls", "explain.domain")
+    older = {key: value for key, value in MODEL.items() if key != "patch_sides"}
+    assert model_domains(older) == []
+    with pytest.raises(ConfigError, match=r"trained before its domains were recorded \(retrain it"):
+        for_domain(older, "ozgenel", "evaluate_folder.domain")
+
+
+def test_a_folder_meeting_a_model_of_several_domains_is_told_which_setting_names_its_own():
+    note = unnamed_domain_note(MODEL, "evaluate_folder.domain")
+    assert note.startswith("model general was trained on blank, cfd_tiles, ozgenel, sdnet_walls")
+    assert "evaluate_folder.domain names it" in note
+    assert unnamed_domain_note({**MODEL, "patch_sides": {"synthetic": 64}}, "d") is None
+    assert unnamed_domain_note({"variant": "old"}, "d") is None
+
+
+def test_each_domain_s_patch_side_is_the_median_of_its_training_images():
+    index = pd.DataFrame(
+        {
+            "domain": ["a", "a", "a", "b", "b", "b"],
+            "path": ["1.png", "2.png", "3.png", "1.png", "2.png", "3.png"],
+            "width": [64, 64, 300, 96, 120, 96],
+            "height": [64, 64, 300, 96, 80, 400],
+        }
+    )
+    manifest = index[["domain", "path"]].assign(split=["train", "train", "val", "train", "train", "train"])
+    sides = training_patch_sides(index, manifest)
+    assert sides == {"patch_side": 96, "patch_sides": {"a": 64, "b": 120}}, (
+        "longer sides; a's 300-px validation image is not a training patch"
+    )
+    none = training_patch_sides(index, manifest.assign(split="test"))
+    assert none == {"patch_side": None, "patch_sides": {}}
+
+
+def test_explain_and_surveys_explain_a_named_domain_s_photos_at_its_threshold_and_scale(caplog):
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
+    model = {**MODEL, "architecture": "small_cnn"}
+    settings = {"methods": ["layercam"], "domain": "cfd_tiles", "test_time_views": 1}
+    _, tiles, chosen, _ = explanation_setup(model, settings, {})
+    assert (tiles.tile_size, chosen["value"]) == (96, 0.1)
+    assert "explain: model general (version None) on cfd_tiles images, layercam" in caplog.text
+    _, tiles, chosen, _ = explanation_setup(model, {**settings, "domain": None}, {})
+    assert (tiles.tile_size, chosen["value"]) == (227, 0.25), "no domain named: the pooled ones"
+    with pytest.raises(ConfigError, match=r"explain\.domain: 'x', but model general was trained on"):
+        explanation_setup(model, {**settings, "domain": "x"}, {})
