@@ -8,6 +8,8 @@ from kedro.io.core import DatasetError
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.datasets.registered_model import RegisteredModelDataset, require_registered_models
+from crack_pipeline.tracking import CHAMPION_ALIAS, DOMAINS_TAG, REGISTERED_MODEL
+from crack_pipeline.vision.settings import ConfigError
 
 
 def _explain(model):
@@ -38,9 +40,9 @@ def _catalog(variant=None):
 def test_a_model_no_node_makes_stops_the_run_before_its_first_node(empty_registry):
     explain = Pipeline([Node(_explain, "explain_model", "explanations", name="explain")])
     with pytest.raises(DatasetError, match="explain_model: the MLflow registry .* has no 'champion' model"):
-        require_registered_models(explain, _catalog())
+        require_registered_models(explain, _catalog(), {})
     with pytest.raises(DatasetError, match="has no variant 'small_cnn'"):
-        require_registered_models(explain, _catalog("small_cnn"))
+        require_registered_models(explain, _catalog("small_cnn"), {})
 
 
 def test_a_variant_the_run_trains_is_left_to_its_nodes(empty_registry):
@@ -52,6 +54,27 @@ def test_a_variant_the_run_trains_is_left_to_its_nodes(empty_registry):
             Node(_explain, "explain_model", "explanations", name="explain"),
         ]
     )
-    require_registered_models(train_and_explain, _catalog("small_cnn"))
+    require_registered_models(train_and_explain, _catalog("small_cnn"), {})
     with pytest.raises(DatasetError, match="has no variant 'resnet18'"):  # another variant: still required
-        require_registered_models(train_and_explain, _catalog("resnet18"))
+        require_registered_models(train_and_explain, _catalog("resnet18"), {})
+
+
+def test_a_domain_the_model_was_not_trained_on_stops_the_run_before_its_first_node(empty_registry, tmp_path):
+    """`kedro run --pipelines=explain --params=explain.domain=walls` on a model of ozgenel and sdnet_walls:
+    stopped before the folder is read, from the registered version's tags (its checkpoint not downloaded)."""
+    client = mlflow.MlflowClient()
+    client.create_registered_model(REGISTERED_MODEL)
+    tags = {"variant": "general", DOMAINS_TAG: '["ozgenel", "sdnet_walls"]'}
+    version = client.create_model_version(REGISTERED_MODEL, str(tmp_path), tags=tags)
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
+    explain = Pipeline([Node(_explain, "explain_model", "explanations", name="explain")])
+    for named in ({}, {"explain": {"domain": None}}, {"explain": {"domain": "sdnet_walls"}}):
+        require_registered_models(explain, _catalog(), named)
+    with pytest.raises(
+        ConfigError,
+        match=r"^explain\.domain: 'walls', but model general was trained on ozgenel, sdnet_walls$",
+    ):
+        require_registered_models(explain, _catalog(), {"explain": {"domain": "walls"}})
+    older = client.create_model_version(REGISTERED_MODEL, str(tmp_path), tags={"variant": "old"})
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, older.version)
+    require_registered_models(explain, _catalog(), {"explain": {"domain": "walls"}})  # left to its node

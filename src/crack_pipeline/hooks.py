@@ -42,8 +42,9 @@ class SettingsCheckHook:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
-        check_run_settings(pipeline, catalog.load("parameters"), base_parameters())
-        require_registered_models(pipeline, catalog)
+        parameters = catalog.load("parameters")
+        check_run_settings(pipeline, parameters, base_parameters())
+        require_registered_models(pipeline, catalog, parameters)
 
 
 class MlflowRunStackHook:

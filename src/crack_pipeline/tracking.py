@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from importlib.metadata import version
@@ -17,12 +18,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_sheets
-from crack_pipeline.vision.models.checkpoint import model_from_checkpoint, threshold_basis
+from crack_pipeline.vision.models.checkpoint import model_domains, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.inference import ViewAveragedClassifier, views_of
 
 REGISTERED_MODEL = "crack-classifier"
 CHAMPION_ALIAS = "champion"
 CHECKPOINT_ARTIFACT = "checkpoint/checkpoint.pt"
+DOMAINS_TAG = "domains"  # a registered version's training domains, a JSON list
 _REQUIREMENTS = ("torch", "torchvision", "timm")
 _NOT_IN_MLFLOW_KEYS = re.compile(r"[^\w\-. :/]", re.ASCII)
 
@@ -130,6 +132,8 @@ def model_version_tags(checkpoint: dict[str, Any]) -> dict[str, str]:
         tags["decision_threshold_for"] = threshold_basis(threshold)
         for domain, own in threshold.get("per_domain", {}).items():
             tags[f"decision_threshold.{domain}"] = repr(float(own["value"]))
+    if domains := model_domains(checkpoint):
+        tags[DOMAINS_TAG] = json.dumps(domains)  # what evaluate_folder.domain may name, checked before a run
     return tags
 
 

@@ -94,6 +94,8 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
     (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name == "small_cnn"]
     logged = run.data.metrics["test.per_domain.site_a.at_threshold.balanced_accuracy"]
     assert logged == pytest.approx(metrics["per_domain"]["site_a"]["at_threshold"]["balanced_accuracy"])
+    champion = client.get_model_version_by_alias("crack-classifier", "champion")
+    assert json.loads(champion.tags["domains"]) == list(DOMAINS), "what a run may name, checked before it"
 
     # A folder of site_b's photos, named so, is scored as the split's site_b images are: at site_b's own
     # threshold, each patch whole (at site_a's 64 px, or the pooled side, a 96-px patch is cut into tiles).

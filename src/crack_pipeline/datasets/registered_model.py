@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from typing import Any
 
@@ -16,13 +17,14 @@ from mlflow.exceptions import MlflowException
 from crack_pipeline.tracking import (
     CHAMPION_ALIAS,
     CHECKPOINT_ARTIFACT,
+    DOMAINS_TAG,
     REGISTERED_MODEL,
     champion_model_version,
     model_versions,
     promote,
     set_champion,
 )
-from crack_pipeline.vision.models.checkpoint import check_checkpoint
+from crack_pipeline.vision.models.checkpoint import check_checkpoint, check_domain
 from crack_pipeline.vision.models.torch_files import why_unreadable
 
 
@@ -167,28 +169,39 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
     def _exists(self) -> bool:
         return self._find_version(MlflowClient()) is not None
 
+    def check_domain(self, parameters: dict[str, Any]) -> None:
+        """A `ConfigError` when `<section>.domain` (the section of the setting that names this model, e.g.
+        evaluate_folder) names a domain the registered version was not trained on, from its tags, without
+        reading its checkpoint (a version registered before the tag: left to the run)."""
+        section = (self._parameter or "").removesuffix(".model")
+        domain = (parameters.get(section) or {}).get("domain")
+        version = self._find_version(MlflowClient()) if domain is not None else None
+        if version is not None and DOMAINS_TAG in version.tags:
+            known = json.loads(version.tags[DOMAINS_TAG])
+            check_domain(domain, known, version.tags.get("variant", "?"), f"{section}.domain")
 
-def require_registered_models(pipeline: Pipeline, catalog: Any) -> None:
+
+def require_registered_models(pipeline: Pipeline, catalog: Any, parameters: dict[str, Any]) -> None:
     """Loads now, before any node runs, each required registered model the run reads but cannot make, if it
     is missing: its error (which model, how to train it) stops the run before, say, a folder of 40,000
-    photos is scanned for nothing. A run that promotes a champion (`champion` among its outputs) may make
-    the model it reads later, and is left to its nodes; so is one that trains the variant a model names
-    (its `<variant>.checkpoint` among the outputs: registered once saved, by MlflowVariantRunHook)."""
+    photos is scanned for nothing; and checks a domain named for it (`RegisteredModelDataset.check_domain`).
+    A run that promotes a champion (`champion` among its outputs) may make the model it reads later, and is
+    left to its nodes; so is one that trains the variant a model names (its `<variant>.checkpoint` among the
+    outputs: registered once saved, by MlflowVariantRunHook)."""
     outputs = pipeline.all_outputs()
     if "champion" in outputs:
         return
     trained = {name.removesuffix(".checkpoint") for name in outputs if name.endswith(".checkpoint")}
     for name in sorted(pipeline.inputs()):
         dataset = catalog.get(name)
-        if (
-            isinstance(dataset, RegisteredModelDataset)
-            and dataset.variant not in trained
-            and not dataset.exists()
-        ):
+        if not isinstance(dataset, RegisteredModelDataset) or dataset.variant in trained:
+            continue
+        if not dataset.exists():
             try:
                 dataset.load()  # an optional one loads as None
             except DatasetError as error:
                 raise DatasetError(f"{name}: {error}") from None
+        dataset.check_domain(parameters)
 
 
 class ChampionAliasDataset(AbstractDataset[dict, dict]):

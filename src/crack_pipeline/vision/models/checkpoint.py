@@ -129,6 +129,19 @@ def model_domains(checkpoint: dict[str, Any]) -> list[str]:
     return sorted(checkpoint.get("patch_sides") or {})
 
 
+def check_domain(domain: Any, known: list[str], variant: str, parameter: str) -> None:
+    """A `ConfigError` unless `domain` (the value of `parameter`) is one of those model `variant` was trained
+    on (`known`; empty: trained before they were recorded)."""
+    if domain in known:
+        return
+    trained_on = (
+        f"was trained on {', '.join(known)}"
+        if known
+        else "was trained before its domains were recorded (retrain it to use this)"
+    )
+    raise ConfigError(f"{parameter}: {domain!r}, but model {variant} {trained_on}")
+
+
 def for_domain(checkpoint: dict[str, Any], domain: str | None, parameter: str) -> dict[str, Any]:
     """The checkpoint as it scores images of `domain` (the value of `parameter`), one of those it was
     trained on: that domain's decision threshold for every view count (the pooled one where the domain had
@@ -136,14 +149,7 @@ def for_domain(checkpoint: dict[str, Any], domain: str | None, parameter: str) -
     when None. A `ConfigError` naming the model's domains otherwise."""
     if domain is None:
         return checkpoint
-    known = model_domains(checkpoint)
-    if domain not in known:
-        trained_on = (
-            f"was trained on {', '.join(known)}"
-            if known
-            else "was trained before its domains were recorded (retrain it to use this)"
-        )
-        raise ConfigError(f"{parameter}: {domain!r}, but model {checkpoint['variant']} {trained_on}")
+    check_domain(domain, model_domains(checkpoint), checkpoint["variant"], parameter)
 
     def own(threshold: dict[str, Any]) -> dict[str, Any]:
         chosen = threshold.get("per_domain", {}).get(domain)
