@@ -66,7 +66,7 @@ def test_a_typo_in_any_section_a_run_reads_is_named_with_the_settings_there_are(
         "explian: unknown section (a typo?); the sections: ",
         "split.ratios.tset: unknown setting (a typo?); split.ratios's settings: train, val, test",
         "evaluate.champion_metrc: unknown setting (a typo?); evaluate's settings: champion_metric, ",
-        "explain.max_image: unknown setting (a typo?); explain's settings: input_dir, split, domain, methods, ",
+        "explain.max_image: unknown setting (a typo?); explain's settings: input_dir, split, domain, ",
         "train.target_recal: unknown setting (a typo?); train's settings: variants, ",
         "train.models.small_cnn.pretrianed: unknown setting (a typo?); a variant's settings: architecture, ",
     ):
