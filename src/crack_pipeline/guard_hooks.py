@@ -38,12 +38,46 @@ class InterruptHook:
         stop_if_interrupted()
 
 
+class MlflowRunStackHook:
+    """Leaves MLflow's active-run stack as the session found it.
+
+    kedro-mlflow re-enters its run before every node (for thread safety), which pushes the same
+    run once per node, and ends it only once. The leftovers would make the next session in the
+    same process (a test, a notebook, a scheduled loop) log into a finished run. A run that was active
+    before the session (a notebook's `with mlflow.start_run():`, which kedro-mlflow logs into) is the
+    caller's: never ended here (`end_runs`).
+    """
+
+    def __init__(self) -> None:
+        self._outer_run_id: str | None = None
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self) -> None:
+        outer = mlflow.active_run()
+        self._outer_run_id = outer.info.run_id if outer else None
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self) -> None:
+        self.end_runs()
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self) -> None:
+        self.end_runs()
+
+    def end_runs(self, status: str | None = None) -> None:
+        """Ends the MLflow runs this session left active, down to the one active before it, if any: as
+        `status` (e.g. FAILED), else each as it stands."""
+        while (run := mlflow.active_run()) is not None and run.info.run_id != self._outer_run_id:
+            mlflow.end_run(status=status or mlflow.get_run(run.info.run_id).info.status)
+
+
 class VersionsInUseHook:
     """Every run holds `data/versions.lock` shared while it runs: `kedro prune` removes no version while a
     run may save or read one (it takes the lock alone, and a run that starts meanwhile waits for it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, runs: MlflowRunStackHook | None = None) -> None:
         self._lock: RunLock | None = None
+        self._runs = runs or MlflowRunStackHook()  # the session's: ends only the runs it started
 
     # Taken by the last hook before a run and let go by the first after it, so that no other hook failing
     # there leaves it held; should one still be (a process's earlier run ended where no hook heard of it),
@@ -59,8 +93,7 @@ class VersionsInUseHook:
             # Stopped while waiting (cron's timeout: SIGTERM): Kedro calls no on_pipeline_error hook for what
             # a before_pipeline_run hook raises, so the MLflow run kedro-mlflow has started would stay open
             # and be closed as FINISHED at exit, and a process that goes on would keep the retrain lock.
-            while mlflow.active_run() is not None:
-                mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+            self._runs.end_runs(RunStatus.to_string(RunStatus.FAILED))
             release_held_locks()
             raise
         self._lock = lock
@@ -88,13 +121,17 @@ class RetrainGuardHook:
     LOCK_FILE = Path("data/retrain.lock")
     LOG_FOLDER = Path("logs/retrain")
 
-    def __init__(self) -> None:
+    def __init__(self, runs: MlflowRunStackHook | None = None) -> None:
         self._lock: RunLock | None = None
         self._log: logging.Handler | None = None
+        self._runs = runs or MlflowRunStackHook()  # the session's: ends only the runs it started
 
     # First of all hooks: a locked-out run must not even start its MLflow run.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        # A retrain of this process that ended where no hook heard of it (stopped before it began: Kedro
+        # calls no on_pipeline_error then) still has its log file attached: every later record went there.
+        self._release()
         if self.PIPELINE not in (run_params.get("pipeline_names") or []):
             return
         project = Path(run_params["project_path"])
@@ -115,8 +152,7 @@ class RetrainGuardHook:
         logger.info(data["message"])
         if mlflow.active_run() is not None:
             mlflow.set_tag("retrain", "nothing new")
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
+        self._runs.end_runs(RunStatus.to_string(RunStatus.FINISHED))
         logger.info("retrain finished: nothing new")
         self._release()
         release_held_locks()  # the versions lock too: no hook hears of this end

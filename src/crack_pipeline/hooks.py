@@ -47,35 +47,6 @@ class SettingsCheckHook:
         require_registered_models(pipeline, catalog, parameters)
 
 
-class MlflowRunStackHook:
-    """Leaves MLflow's active-run stack as the session found it.
-
-    kedro-mlflow re-enters its run before every node (for thread safety), which pushes the same
-    run once per node, and ends it only once. The leftovers would make the next session in the
-    same process (a test, a notebook, a scheduled loop) log into a finished run.
-    """
-
-    def __init__(self) -> None:
-        self._outer_run_id: str | None = None
-
-    @hook_impl(tryfirst=True)
-    def before_pipeline_run(self) -> None:
-        outer = mlflow.active_run()
-        self._outer_run_id = outer.info.run_id if outer else None
-
-    @hook_impl(trylast=True)
-    def after_pipeline_run(self) -> None:
-        self._unwind()
-
-    @hook_impl(trylast=True)
-    def on_pipeline_error(self) -> None:
-        self._unwind()
-
-    def _unwind(self) -> None:
-        while (run := mlflow.active_run()) is not None and run.info.run_id != self._outer_run_id:
-            mlflow.end_run(status=mlflow.get_run(run.info.run_id).info.status)
-
-
 class MlflowVariantRunHook:
     """Gives every trained model variant its own MLflow run, nested under the Kedro run's run.
 

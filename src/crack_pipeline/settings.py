@@ -3,12 +3,16 @@
 import warnings
 
 from crack_pipeline.config import ProjectConfigLoader
-from crack_pipeline.guard_hooks import InterruptHook, RetrainGuardHook, VersionsInUseHook
+from crack_pipeline.guard_hooks import (
+    InterruptHook,
+    MlflowRunStackHook,
+    RetrainGuardHook,
+    VersionsInUseHook,
+)
 from crack_pipeline.hooks import (
     ActiveConfigHook,
     ChampionRollbackHook,
     MlflowEvaluationHook,
-    MlflowRunStackHook,
     MlflowVariantRunHook,
     ResumeStateHook,
     SettingsCheckHook,
@@ -20,12 +24,13 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 
 # Among hooks of equal priority pluggy calls the last registered first: the settings check before the
 # retrain lock and before any MLflow run.
+RUN_STACK = MlflowRunStackHook()  # which MLflow runs are the session's to end, for the hooks that end them
 HOOKS = (
-    VersionsInUseHook(),  # the last hook called before a run
+    VersionsInUseHook(RUN_STACK),  # the last hook called before a run
     ActiveConfigHook(),
     InterruptHook(),
-    RetrainGuardHook(),
-    MlflowRunStackHook(),
+    RetrainGuardHook(RUN_STACK),
+    RUN_STACK,
     ResumeStateHook(),  # after the variant's registration (registered later: called earlier), which may fail
     MlflowVariantRunHook(),
     ChampionRollbackHook(),

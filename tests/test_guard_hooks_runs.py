@@ -1,0 +1,77 @@
+"""The guard hooks end only the MLflow runs of the session they guard: a run the caller had open before it (a
+notebook's `with mlflow.start_run():`, which kedro-mlflow logs into) stays the caller's, and a retrain that
+ended where no hook heard of it leaves nothing attached to the next run of the process."""
+
+import logging
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from crack_pipeline import guard_hooks
+from crack_pipeline.guard_hooks import MlflowRunStackHook, RetrainGuardHook, VersionsInUseHook
+from crack_pipeline.run_guard import NothingNewToRetrain
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("guarded")  # not an experiment id an earlier test of the process left active
+    yield mlflow.MlflowClient()
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous)
+
+
+def retrain_params(project: Path) -> dict:
+    return {"pipeline_names": ["retrain"], "project_path": str(project), "run_id": "night"}
+
+
+def test_a_run_stopped_before_it_began_leaves_the_callers_run_open(store, tmp_path, monkeypatch):
+    def stopped(self, holder):
+        raise KeyboardInterrupt("stopped while waiting for kedro prune")
+
+    monkeypatch.setattr(guard_hooks.RunLock, "acquire", stopped)
+    runs = MlflowRunStackHook()
+    with mlflow.start_run() as notebook:
+        runs.before_pipeline_run()  # the session starts inside the caller's run
+        variant = mlflow.start_run(nested=True)  # one the session opened
+        with pytest.raises(KeyboardInterrupt):
+            VersionsInUseHook(runs).before_pipeline_run({"project_path": str(tmp_path), "run_id": "r"})
+        assert mlflow.active_run().info.run_id == notebook.info.run_id, "the caller's run still open"
+        assert store.get_run(variant.info.run_id).info.status == "FAILED"
+    assert store.get_run(notebook.info.run_id).info.status == "FINISHED", "ended by its owner"
+
+
+def test_a_night_with_nothing_new_ends_its_own_runs_and_leaves_the_callers_open(store, tmp_path):
+    runs = MlflowRunStackHook()
+    hook = RetrainGuardHook(runs)
+    with mlflow.start_run() as notebook:  # kedro-mlflow logs the session into it
+        runs.before_pipeline_run()
+        hook.before_pipeline_run(retrain_params(tmp_path))
+        with pytest.raises(NothingNewToRetrain):
+            hook.after_dataset_saved("retrain_decision", {"retrain": False, "message": "nothing new"})
+        assert mlflow.active_run().info.run_id == notebook.info.run_id, "the caller's run still open"
+    assert store.get_run(notebook.info.run_id).data.tags["retrain"] == "nothing new"
+    # Without a caller's run, the session's own run is ended, as before.
+    runs.before_pipeline_run()
+    hook.before_pipeline_run(retrain_params(tmp_path))
+    alone = mlflow.start_run()
+    with pytest.raises(NothingNewToRetrain):
+        hook.after_dataset_saved("retrain_decision", {"retrain": False, "message": "nothing new"})
+    assert mlflow.active_run() is None and store.get_run(alone.info.run_id).info.status == "FINISHED"
+
+
+def test_a_retrain_log_left_attached_is_closed_by_the_process_s_next_run(store, tmp_path):
+    hook = RetrainGuardHook()
+    hook.before_pipeline_run(retrain_params(tmp_path))  # then stopped where no hook heard of it
+    (first,) = (tmp_path / "logs/retrain").glob("*.log")
+    hook.before_pipeline_run({"pipeline_names": ["train"], "project_path": str(tmp_path), "run_id": "t"})
+    logging.getLogger("crack_pipeline").warning("a later run's record")
+    assert "a later run's record" not in first.read_text(), "the stopped night's log no longer grows"
+    assert not any(
+        isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == first
+        for handler in logging.getLogger().handlers
+    )
