@@ -74,6 +74,26 @@ def test_too_few_groups_counts_the_groups_a_class_shares_with_a_larger_one():
         stratified_group_split(labels, groups, RATIOS, seed=0)
 
 
+def test_a_class_the_majority_of_no_group_must_still_reach_every_split():
+    """Wall photos whose patches are mostly clean: cracks are the majority of no photo, so no split was
+    ever made to hold them, and one with all of them in training left test without a crack."""
+    labels = ["no_crack"] * 18 + ["no_crack", "no_crack", "crack"] * 2
+    groups = [f"p{i // 3}" for i in range(18)] + ["x", "x", "x", "y", "y", "y"]
+    expected = (
+        r"class 'crack' is the majority of none of its image groups .*, and its images fall only in "
+        r"\['\w+'(, '\w+')?\]: .* would have none. Add images of it, or group the images otherwise"
+    )
+    with pytest.raises(SplitError, match=expected):
+        stratified_group_split(labels, groups, RATIOS, seed=0)
+    # Spread over enough photos, the cracks reach every split: the split is made as before.
+    spread = ["no_crack", "no_crack", "crack"] * 8
+    photos = [f"p{i // 3}" for i in range(24)]
+    splits = stratified_group_split(spread, photos, RATIOS, seed=0)
+    assert set(splits[np.array(spread) == "crack"]) == set(RATIOS)
+    kept = stratified_group_split(labels, groups, RATIOS, seed=0, every_split=False)
+    assert (kept != "").all(), "without every_split (a retrain's few new images): no such demand"
+
+
 def test_two_way_split_without_test():
     labels = ["crack"] * 10 + ["no_crack"] * 10
     splits = stratified_group_split(labels, [str(i) for i in range(20)], {"train": 0.8, "val": 0.2}, seed=0)

@@ -122,7 +122,28 @@ def stratified_group_split(
             name = max(needed, key=lambda n: (targets[n] - filled[n]) / max(targets[n], 1))
             assignment[group] = name
             filled[name] += group_size[group]
-    return frame["group"].map(assignment).fillna("").to_numpy()
+    split_of = frame["group"].map(assignment).fillna("")
+    if every_split:
+        _require_every_class_everywhere(frame.label, split_of, needed, group_label)
+    return split_of.to_numpy()
+
+
+def _require_every_class_everywhere(
+    labels: pd.Series, split_of: pd.Series, needed: list[str], group_label: pd.Series
+) -> None:
+    """A `SplitError` for a class the majority of no group (each group counts for its majority class, so
+    such a class is never stratified) whose images missed one of the `needed` splits: a test split
+    without cracks scores nothing, a validation split without them chooses no threshold."""
+    for label in sorted(set(labels) - set(group_label)):
+        present = set(split_of[(labels == label) & (split_of != "")])
+        missing = [name for name in needed if name not in present]
+        if missing:
+            raise SplitError(
+                f"class {label!r} is the majority of none of its image groups (a group counts for the class "
+                f"most of its images have), and its images fall only in {sorted(present) or 'no split'}: "
+                f"{' and '.join(missing)} would have none. Add images of it, or group the images otherwise "
+                f"(ingest.group_pattern)"
+            )
 
 
 def extend_split(
