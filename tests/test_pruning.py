@@ -16,6 +16,7 @@ import torch
 from crack_pipeline import prune_command
 from crack_pipeline.guard_hooks import VersionsInUseHook
 from crack_pipeline.pruning import old_versions, versioned_outputs
+from crack_pipeline.registry_pruning import artifacts_of
 from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock
 from crack_pipeline.tracking import REGISTERED_MODEL, log_explanations, set_champion
 from tests.conftest import kedro
@@ -365,3 +366,18 @@ def test_prune_models_leaves_the_grids_of_other_experiments_in_the_store(kedro_p
     assert [file.path for file in client.list_artifacts(theirs, "explanations")] == [
         "explanations/grid_1.png"
     ]
+
+
+def test_a_tracking_server_s_artefacts_are_reached_through_that_server(tmp_path):
+    """`mlflow.yml` naming a tracking server whose artefacts it serves (`mlflow-artifacts:`, `mlflow server`'s
+    default): prune's deletions went to the process's tracking URI, which prune never sets."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    try:
+        client = mlflow.MlflowClient(tracking_uri="http://tracking.example:5000")
+        repository = artifacts_of(client, "mlflow-artifacts:/1/0123abcd/artifacts")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert repository.artifact_uri == (
+        "http://tracking.example:5000/api/2.0/mlflow-artifacts/artifacts/1/0123abcd/artifacts"
+    )

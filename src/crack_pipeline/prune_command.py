@@ -228,7 +228,7 @@ def _apply(plan: Plan, store: ModelStore | None) -> list[str]:
         click.echo(f"their runs stay in the store marked deleted (mlflow gc: {trouble})", err=True)
     for old in plan.grids:
         try:
-            remove_grids(old)
+            remove_grids(store.client, old)
         except (MlflowException, OSError) as error:
             problems.append(f"the explanation grids of run {old.run_id}: {error}")
     return problems

@@ -27,6 +27,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from crack_pipeline.pruning import folder_size
@@ -122,14 +123,20 @@ def recorded_in(files: Iterable[Path]) -> list[dict[str, Any]]:
     return records
 
 
+def artifacts_of(client: MlflowClient, location: str) -> ArtifactRepository:
+    """The artefacts at `location` in `client`'s store: a server's `mlflow-artifacts:` location is reached
+    through that store's tracking URI, not the process's (which prune never sets)."""
+    return get_artifact_repository(location, tracking_uri=client.tracking_uri)
+
+
 def remove_model_version(client: MlflowClient, old: OldModelVersion) -> None:
     """Deletes the version's logged model and its run with their artefacts, then the version: the registry
     entry last, so that a removal cut short is found and finished by the next prune."""
     if old.logged_model_id and (location := _model_location(client, old.logged_model_id)):
-        get_artifact_repository(location).delete_artifacts()
+        artifacts_of(client, location).delete_artifacts()
         client.delete_logged_model(old.logged_model_id)
     if old.run_id:
-        get_artifact_repository(client.get_run(old.run_id).info.artifact_uri).delete_artifacts()
+        artifacts_of(client, client.get_run(old.run_id).info.artifact_uri).delete_artifacts()
         client.delete_run(old.run_id)
     client.delete_model_version(REGISTERED_MODEL, old.version)
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mlflow import MlflowClient
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from crack_pipeline.pruning import folder_size
-from crack_pipeline.registry_pruning import local_path
+from crack_pipeline.registry_pruning import artifacts_of, local_path
 
 EXPLANATIONS = "explanations"  # where tracking.log_explanations puts them in a run
 
@@ -53,5 +52,5 @@ def old_grids(client: MlflowClient, keep: int, experiment: str) -> list[OldGrids
     return old
 
 
-def remove_grids(old: OldGrids) -> None:
-    get_artifact_repository(old.artifact_uri).delete_artifacts(EXPLANATIONS)
+def remove_grids(client: MlflowClient, old: OldGrids) -> None:
+    artifacts_of(client, old.artifact_uri).delete_artifacts(EXPLANATIONS)
