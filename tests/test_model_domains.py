@@ -6,7 +6,8 @@ import logging
 import pandas as pd
 import pytest
 
-from crack_pipeline.pipelines.explain.nodes import explanation_setup
+from crack_pipeline.pipelines.explain.images import images_to_explain
+from crack_pipeline.pipelines.explain.nodes import check_explain_settings, explanation_setup
 from crack_pipeline.vision.data.sources import training_patch_sides
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import (
@@ -60,8 +61,24 @@ def test_a_named_domain_is_scored_at_its_threshold_for_every_view_count_and_tile
 def test_a_domain_without_a_threshold_of_its_own_is_called_at_the_pooled_one():
     # No crack of "blank" in validation: no threshold of its own was chosen, as evaluation decides it.
     blank = for_domain(MODEL, "blank", "explain.domain")
-    assert blank["threshold"] == {"value": 0.2, "target_recall": 0.99, "chosen_on": "validation"}
+    assert blank["threshold"]["value"] == 0.2 and "per_domain" not in blank["threshold"]
     assert blank["thresholds_by_views"][1]["value"] == 0.25
+    # ... and the run says so: "on blank images ... recall 0.99 on validation" would read as blank's own.
+    assert describe_threshold(decision_threshold(blank, None, "explain.threshold")) == (
+        "threshold 0.2000, the model's (recall 0.99 on validation of every domain, none of blank's own)"
+    )
+    one_class = {
+        **MODEL,
+        "threshold": {"value": 0.7, "false_alarm_rate": 0.01, "chosen_on": "clean validation images"},
+    }
+    chosen = decision_threshold(for_domain(one_class, "sdnet_walls", "d"), None, "explain.threshold")
+    assert chosen["source"] == (
+        "the model's (false alarms 0.01 on clean validation images of every domain, "
+        "none of sdnet_walls's own)"
+    )
+    alone = {**MODEL, "patch_sides": {"synthetic": 64}, "threshold": threshold(0.4)}  # a model of one domain
+    chosen = decision_threshold(for_domain(alone, "synthetic", "d"), None, "evaluate_folder.threshold")
+    assert describe_threshold(chosen) == "threshold 0.4000, the model's (recall 0.99 on synthetic validation)"
 
 
 def test_an_unknown_domain_or_a_model_that_records_none_is_a_clear_error():
@@ -114,3 +131,30 @@ def test_explain_and_surveys_explain_a_named_domain_s_photos_at_its_threshold_an
     assert (tiles.tile_size, chosen["value"]) == (227, 0.25), "no domain named: the pooled ones"
     with pytest.raises(ConfigError, match=r"explain\.domain: 'x', but model general was trained on"):
         explanation_setup(model, {**settings, "domain": "x"}, {})
+
+
+def test_a_domain_named_by_digits_on_the_command_line_is_that_domain():
+    # --params=explain.domain=2024 arrives as the number 2024; checkpoints and manifests name it "2024".
+    dated = {**MODEL, "patch_sides": {"2024": 256, "ozgenel": 227}}
+    dated["threshold"] = threshold(0.2, **{"2024": 0.3})
+    scoped = for_domain(dated, 2024, "evaluate_folder.domain")
+    assert (scoped["domain"], scoped["patch_side"], scoped["threshold"]["value"]) == ("2024", 256, 0.3)
+    with pytest.raises(ConfigError, match=r"explain\.domain: a domain's name \(e\.g\. sdnet_walls\), not \["):
+        for_domain(MODEL, ["sdnet_walls"], "explain.domain")
+    with pytest.raises(ConfigError, match=r"explain\.domain: a domain's name"):
+        check_explain_settings({"methods": ["layercam"], "domain": {"a": 1}})
+    # A split of domains all named by digits reads back from CSV with numbers for names.
+    manifest = pd.DataFrame(
+        {
+            "path": ["P/1.png", "P/2.png"],
+            "domain": [2023, 2024],
+            "root": ["/r2023", "/r2024"],
+            "split": "test",
+            "label": "crack",
+            "sha256": ["1", "2"],
+        }
+    )
+    (item,), _, domains, _ = images_to_explain(manifest, None, {"split": "test", "domain": 2024}, {})
+    assert (item.name, domains) == ("P/2.png", ["2024"])
+    _, _, domains, _ = images_to_explain(manifest, None, {"split": "test"}, {})
+    assert domains == ["2023", "2024"], "as the model's thresholds and patch sides name them"

@@ -1,6 +1,7 @@
 """Whole photos: tiles classified and explained at the training scale, CAMs weighted and blended into one
 map, crack regions boxed, and all of it in the files, the tables and the gallery."""
 
+import hashlib
 import io
 import json
 import re
@@ -12,7 +13,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from crack_pipeline.pipelines.explain.nodes import explain_split
+from crack_pipeline.pipelines.retrain.nodes import explain_sample
 from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK, NO_CRACK
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, render_sample
 from crack_pipeline.vision.data.tile_grid import tile_grid
@@ -363,3 +367,53 @@ def test_an_image_with_a_tile_size_of_its_own_is_tiled_at_it(trained_checkpoint,
         tiles == {"own.png": 1, "pooled.png": len(tile_grid(200, 200, 96, tiling.overlap))}
         and tiles["pooled.png"] > 1
     )
+
+
+def two_domain_split(folder: Path) -> pd.DataFrame:
+    """A test split of one crack patch in domain a (64 px) and one in domain b (128 px)."""
+    photo = render_photo(SynthConfig(image_size=64, seed=5), 128, 128, cracks=1).image
+    rows = []
+    for domain, side in (("a", 64), ("b", 128)):
+        content = png_bytes(photo[:side, :side])
+        (folder / domain / "Positive").mkdir(parents=True)
+        (folder / domain / "Positive" / "1.png").write_bytes(content)
+        rows.append((domain, str(folder / domain), hashlib.sha256(content).hexdigest()))
+    domains, roots, sha256 = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "path": "Positive/1.png",
+            "domain": domains,
+            "root": roots,
+            "split": "test",
+            "label": "crack",
+            "sha256": sha256,
+        }
+    )
+
+
+def test_the_split_s_images_are_tiled_at_their_domain_s_side_and_the_record_says_so(
+    trained_checkpoint, tmp_path
+):
+    # A 128-px patch of domain b is scored whole at b's side; at the pooled 64 px it would be cut into tiles.
+    manifest = two_domain_split(tmp_path)
+    model = {**trained_checkpoint, "patch_side": 64, "patch_sides": {"a": 64, "b": 128}}
+    settings = {"split": "test", "methods": ["gradcam"], "segmenter": False}
+    _, predictions, _, _, quality = explain_split(
+        model, manifest, None, None, None, settings, {"tile_size": None}, {}, "cpu"
+    )
+    assert predictions.set_index("file").tiles.to_dict() == {"a/Positive/1.png": 1, "b/Positive/1.png": 1}
+    assert quality["tiling"]["tile_size"] == 64
+    assert quality["tiling"]["tile_size_by_domain"] == {"a": 64, "b": 128}, "the sides the images were cut at"
+    # A night's sample spans every domain of the new test split, whatever explain.domain says.
+    _, sampled, _, _, _ = explain_sample(
+        model,
+        manifest,
+        None,
+        None,
+        {**settings, "domain": "b"},
+        {"tile_size": None},
+        {},
+        {"explain_sample": 2},
+        "cpu",
+    )
+    assert sorted(sampled.file) == ["a/Positive/1.png", "b/Positive/1.png"]

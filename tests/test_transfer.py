@@ -1,12 +1,17 @@
 """Adapting to a new site without labels (batch-norm statistics) and choosing which images to label."""
 
+import logging
+import types
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from crack_pipeline.pipelines.evaluate_folder.nodes import recalibrated
 from crack_pipeline.vision.evaluation.metrics import threshold_for_recall
+from crack_pipeline.vision.models.checkpoint import for_domain
 from crack_pipeline.vision.models.inference import crack_probabilities, crack_probabilities_and_features
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model
@@ -129,3 +134,24 @@ def test_suspect_labels_are_those_strongly_contradicted_most_first():
     )
     assert table.name.tolist() == ["a", "c", "e"]
     np.testing.assert_allclose(table.contradiction, [0.98, 0.95, 0.92])
+
+
+def test_a_threshold_recalibrated_on_a_named_domain_s_photos_is_to_be_used_at_that_domain_s_scale(caplog):
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
+    chosen = {"value": 0.2, "target_recall": 0.99, "chosen_on": "validation"}
+    model = {
+        "variant": "general",
+        "test_time_views": 4,
+        "patch_side": 227,
+        "patch_sides": {"ozgenel": 227, "sdnet_walls": 256},
+        "threshold": {**chosen, "per_domain": {"sdnet_walls": {**chosen, "value": 0.3}}},
+    }
+    scored = types.SimpleNamespace(labels=torch.tensor([1, 1, 0, 0, 1, 0]))
+    p = np.array([0.9, 0.6, 0.1, 0.2, 0.7, 0.3])
+    recalibrated(scored, p, for_domain(model, "sdnet_walls", "evaluate_folder.domain"))
+    assert ",explain.test_time_views=4,explain.domain=sdnet_walls (or the same under" in caplog.text, (
+        "its p(crack) came from tiles of sdnet_walls' patch side: the threshold holds there"
+    )
+    caplog.clear()
+    recalibrated(scored, p, model)
+    assert ",explain.test_time_views=4 (or the same under" in caplog.text, "no domain named: none to add"

@@ -189,9 +189,39 @@ def test_split_images_are_called_and_tiled_as_their_domain_s_and_others_as_the_p
     assert domain_scales(model, threshold, {"tile_size": 100}, items, domains)[1] == {}, "a size set wins"
     assert domain_scales({}, {"value": 0.5}, {}, items, domains) == ({}, {}), "a model of one domain"
     assert domain_scales(model, threshold, {}, items, [None] * 3) == ({}, {}), "a folder's: domains unknown"
-    one, _, alone, _ = images_to_explain(manifest[:1], None, {"split": "test"}, {})
-    assert one[0].name == "Positive/1.png" and domain_scales(model, threshold, {}, one, alone) == ({}, {})
+    single = {"patch_side": 64, "patch_sides": {"a": 64}}
+    assert domain_scales(single, {"value": 0.5}, {}, items, domains) == ({}, {}), "one domain's model"
     # explain.domain: only that domain's images of the split, named by path as a split of one domain's.
     (b,), _, (of_b,), _ = images_to_explain(manifest, None, {"split": "test", "domain": "b"}, {})
     assert (b.name, b.file, of_b) == ("Positive/1.png", tmp_path / "b" / "Positive/1.png", "b")
     assert images_to_explain(manifest, None, {"split": "test", "domain": "d"}, {})[0] == []
+
+
+def test_split_images_of_one_domain_are_still_called_and_tiled_as_their_domain_s(tmp_path):
+    # A split of one domain, or a sample of one (explain.max_images, retrain's explain_sample), is decided
+    # as evaluation decides it: at the domain's own threshold, each patch at its domain's side.
+    manifest = pd.DataFrame(
+        {
+            "path": ["Positive/1.png", "Positive/2.png"],
+            "domain": ["cfd_tiles", "sdnet_walls"],
+            "root": [str(tmp_path / "cfd"), str(tmp_path / "sdnet")],
+            "split": "test",
+            "label": "crack",
+            "sha256": ["1", "2"],
+        }
+    )
+    threshold = {
+        "value": 0.096,
+        "per_domain": {"cfd_tiles": {"value": 0.016}, "sdnet_walls": {"value": 0.22}},
+    }
+    model = {"patch_side": 227, "patch_sides": {"cfd_tiles": 96, "sdnet_walls": 256}}
+    items, _, domains, _ = images_to_explain(manifest, None, {"split": "test"}, {})
+    sample = domain_scales(model, threshold, {}, items[:1], domains[:1])  # explain.max_images: 1
+    assert sample == ({"cfd_tiles/Positive/1.png": 0.016}, {"cfd_tiles/Positive/1.png": 96})
+    one, _, alone, _ = images_to_explain(manifest[:1], None, {"split": "test"}, {})  # a split of one domain
+    assert domain_scales(model, threshold, {}, one, alone) == (
+        {"Positive/1.png": 0.016},
+        {"Positive/1.png": 96},
+    )
+    scoped = {**model, "patch_side": 96, "domain": "cfd_tiles"}  # explain.domain: its scale already
+    assert domain_scales(scoped, {"value": 0.016}, {}, one, alone) == ({}, {})

@@ -24,7 +24,7 @@ from crack_pipeline.tracking import (
     promote,
     set_champion,
 )
-from crack_pipeline.vision.models.checkpoint import check_checkpoint, check_domain
+from crack_pipeline.vision.models.checkpoint import check_checkpoint, check_domain, named_domain
 from crack_pipeline.vision.models.torch_files import why_unreadable
 
 
@@ -174,7 +174,7 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
         evaluate_folder) names a domain the registered version was not trained on, from its tags, without
         reading its checkpoint (a version registered before the tag: left to the run)."""
         section = (self._parameter or "").removesuffix(".model")
-        domain = (parameters.get(section) or {}).get("domain")
+        domain = named_domain((parameters.get(section) or {}).get("domain"), f"{section}.domain")
         version = self._find_version(MlflowClient()) if domain is not None else None
         if version is not None and DOMAINS_TAG in version.tags:
             known = json.loads(version.tags[DOMAINS_TAG])

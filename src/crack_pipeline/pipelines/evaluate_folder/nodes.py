@@ -29,6 +29,7 @@ from crack_pipeline.vision.models.checkpoint import (
     decision_threshold,
     describe_threshold,
     for_domain,
+    named_domain,
     unnamed_domain_note,
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of
@@ -62,7 +63,7 @@ def evaluate_folder(
     `evaluate_folder.label_next` of them. Logs one summary line.
     """
     own_views = views_of(checkpoint)
-    domain = evaluate_folder.get("domain")
+    domain = named_domain(evaluate_folder.get("domain"), "evaluate_folder.domain")
     checkpoint = for_domain(checkpoint, domain, "evaluate_folder.domain")
     if domain is None and (note := unnamed_domain_note(checkpoint, "evaluate_folder.domain")):
         logger.info("evaluate_folder: %s", note)
@@ -221,7 +222,8 @@ def familiarity(
 
 def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The threshold this folder's labels give for the recall the model's own threshold was chosen for,
-    with its cross-fitted estimate; logged with how to use it."""
+    with its cross-fitted estimate; logged with how to use it: with the view count and the domain (its
+    tile size) the folder was scored with, for which it holds."""
     target_recall = float((checkpoint.get("threshold") or {}).get("target_recall", 0.99))
     y = scored.labels.numpy()
     if not (y == CLASS_NAMES.index("crack")).any():
@@ -232,7 +234,7 @@ def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict
     estimate = site["cross_fitted"]
     logger.info(
         "evaluate_folder: recalibrated threshold %.4f for recall %.2f on %s; cross-fitted: %s. Use it with "
-        "--params=explain.threshold=%.4f,explain.test_time_views=%d (or the same under evaluate_folder)",
+        "--params=explain.threshold=%.4f,explain.test_time_views=%d%s (or the same under evaluate_folder)",
         site["value"],
         target_recall,
         site["chosen_on"],
@@ -243,6 +245,7 @@ def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict
         ),
         site["value"],
         views_of(checkpoint),
+        f",explain.domain={checkpoint['domain']}" if checkpoint.get("domain") is not None else "",
     )
     return site
 

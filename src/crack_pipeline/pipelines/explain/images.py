@@ -13,7 +13,7 @@ from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files, image_keys
-from crack_pipeline.vision.models.checkpoint import domain_threshold_values
+from crack_pipeline.vision.models.checkpoint import domain_threshold_values, named_domain
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +28,11 @@ def images_to_explain(
     and the folder's files that validation left out, with why."""
     if explain_input is None:
         rows = require_roots(split_manifest)
-        rows = rows[rows.split == explain["split"]].sort_values(["domain", "path"])
-        if explain.get("domain") is not None:
-            rows = rows[rows.domain == explain["domain"]]
+        # A manifest of domains all named by digits reads back with numbers for names.
+        rows = rows[rows.split == explain["split"]].assign(domain=lambda r: r.domain.astype(str))
+        rows = rows.sort_values(["domain", "path"])
+        if (domain := named_domain(explain.get("domain"), "explain.domain")) is not None:
+            rows = rows[rows.domain == domain]
         names = image_keys(rows) if rows.domain.nunique() > 1 else rows.path
         return (
             [
@@ -73,14 +75,17 @@ def domain_scales(
     items: list[ImageRef],
     domains: list[str | None],
 ) -> tuple[dict[str, float], dict[str, int]]:
-    """Where the images come from several domains, the threshold and the tile size of each image whose
-    domain the model has its own for (its training patch side there, unless `tiling.tile_size` is set):
-    evaluation decides them so, each patch whole. The others, and every image of a folder (its domain
-    unknown), are called at the pooled threshold and tiled at the pooled scale."""
-    if len(set(domains)) < 2:
-        return {}, {}
-    own = domain_threshold_values(threshold)
-    sides = {} if tiling.get("tile_size") is not None else checkpoint.get("patch_sides") or {}
+    """The threshold and the tile size of each image whose domain the model has its own for (its training
+    patch side there, unless `tiling.tile_size` is set): evaluation decides them so, each patch whole,
+    whether the images explained come from several domains or one (a split of one domain, an
+    `explain.max_images` sample, `retrain`'s). The others, and every image of a folder (its domain
+    unknown), are called at the pooled threshold and tiled at the pooled scale. A model of one domain, or
+    one already scoped to the domain named (`for_domain`), has nothing of its own per image."""
+    present = {domain for domain in domains if domain is not None}
+    own = {d: value for d, value in domain_threshold_values(threshold).items() if d in present}
+    known = checkpoint.get("patch_sides") or {}
+    own_sides = len(known) > 1 and checkpoint.get("domain") is None and tiling.get("tile_size") is None
+    sides = {d: side for d, side in known.items() if d in present} if own_sides else {}
     for kind, values, pooled, unit in (
         ("threshold", own, f"{threshold['value']:.4f}", ""),
         ("tile size", sides, checkpoint.get("patch_side"), " px"),

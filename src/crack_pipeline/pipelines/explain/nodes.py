@@ -24,6 +24,7 @@ from crack_pipeline.vision.models.checkpoint import (
     decision_threshold,
     describe_threshold,
     for_domain,
+    named_domain,
     unnamed_domain_note,
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of
@@ -56,6 +57,7 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
         )
     check_target(explain.get("target", "predicted"))
     crack_mask_config(explain)
+    named_domain(explain.get("domain"), "explain.domain")
     if (layer := explain.get("cam_layer")) and not isinstance(layer, str):
         raise ConfigError(f"explain.cam_layer: a module's dotted name, e.g. bn2, not {layer!r}")
     if layer and not architectures_with_layer(layer):
@@ -126,6 +128,7 @@ def explain_split(
         The files of the explanation folder, the predictions table, the crack regions (boxes), the
         crack measurements (one row per crack) and the quality report.
     """
+    explain = {**explain, "domain": named_domain(explain.get("domain"), "explain.domain")}
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
     items, sha256, domains, left_out = images_to_explain(split_manifest, explain_input, explain, ingest)
@@ -189,6 +192,12 @@ def explain_split(
         )
     for path, reason in result.skipped.items():
         logger.warning("explain: skipped %s (%s)", path, reason)
+    # The scale each domain's images were tiled at, where not the pooled one the tiling records.
+    sides = {
+        d: image_tile_sizes[item.name]
+        for item, d in zip(items, domains, strict=True)
+        if item.name in image_tile_sizes
+    }
     quality = {
         "input": str(explain_input.root) if explain_input is not None else "split",
         "model": checkpoint["variant"],
@@ -197,7 +206,11 @@ def explain_split(
         "crack_segmenter": segmenter["segmenter_id"] if segmenter else None,
         "threshold": threshold,
         "test_time_views": views_of(checkpoint),
-        "tiling": {**tiling, "tile_size": tiles.tile_size},
+        "tiling": {
+            **tiling,
+            "tile_size": tiles.tile_size,
+            **({"tile_size_by_domain": dict(sorted(sides.items()))} if sides else {}),
+        },
         "domain": explain.get("domain"),
         "champion": champion,
         "split": None if explain_input is not None else explain["split"],

@@ -192,8 +192,10 @@ def explain_sample(
     device: str,
     crack_segmenter: dict[str, Any] | None = None,
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """The `explain` node on `retrain.explain_sample` images of the new test split."""
-    settings = {**explain, "max_images": retrain_config(retrain).explain_sample}
+    """The `explain` node on `retrain.explain_sample` images of the new test split, of every domain (each
+    decided as its own: an `explain.domain` meant for explain runs neither narrows the night's sample nor
+    stops it after training when the new model does not know it)."""
+    settings = {**explain, "max_images": retrain_config(retrain).explain_sample, "domain": None}
     return explain_split(
         checkpoint,
         split_manifest,

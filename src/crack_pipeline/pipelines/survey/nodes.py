@@ -39,7 +39,7 @@ from crack_pipeline.vision.explain.survey_contents import (
     current_records,
     noted_contents,
 )
-from crack_pipeline.vision.models.checkpoint import unnamed_domain_note
+from crack_pipeline.vision.models.checkpoint import named_domain, unnamed_domain_note
 from crack_pipeline.vision.models.device import spread_device
 from crack_pipeline.vision.models.inference import views_of
 
@@ -88,6 +88,7 @@ def explain_survey_photos(
         The survey's manifest first when new (with its model's heatmaps through training, where recorded),
         then one `{relative path: bytes}` per photo.
     """
+    explain = {**explain, "domain": named_domain(explain.get("domain"), "explain.domain")}
     shard = Shard.parse(explain.get("shard"))
     photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
     own_views = views_of(checkpoint)

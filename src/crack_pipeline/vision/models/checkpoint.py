@@ -142,19 +142,36 @@ def check_domain(domain: Any, known: list[str], variant: str, parameter: str) ->
     raise ConfigError(f"{parameter}: {domain!r}, but model {variant} {trained_on}")
 
 
+def named_domain(value: Any, parameter: str) -> str | None:
+    """The domain `parameter` names, as checkpoints and split manifests spell it (None when unset): a name
+    of digits given on the command line (`--params=explain.domain=2024`) arrives as a number, and is that
+    name. A `ConfigError` for anything else that is not a name."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f"{parameter}: a domain's name (e.g. sdnet_walls), not {value!r}")
+    return str(value)
+
+
 def for_domain(checkpoint: dict[str, Any], domain: str | None, parameter: str) -> dict[str, Any]:
     """The checkpoint as it scores images of `domain` (the value of `parameter`), one of those it was
-    trained on: that domain's decision threshold for every view count (the pooled one where the domain had
-    no crack in validation) and its training patch side, the scale its photos are tiled at; unchanged
-    when None. A `ConfigError` naming the model's domains otherwise."""
+    trained on: that domain's decision threshold for every view count (the pooled one, saying so, where the
+    domain has none of its own: no crack of it in validation, or a one-class model's) and its training
+    patch side, the scale its photos are tiled at; unchanged when None. A `ConfigError` naming the model's
+    domains otherwise."""
+    domain = named_domain(domain, parameter)
     if domain is None:
         return checkpoint
-    check_domain(domain, model_domains(checkpoint), checkpoint["variant"], parameter)
+    known = model_domains(checkpoint)
+    check_domain(domain, known, checkpoint["variant"], parameter)
 
     def own(threshold: dict[str, Any]) -> dict[str, Any]:
         chosen = threshold.get("per_domain", {}).get(domain)
-        if chosen is None:  # no crack of the domain in validation: the pooled one, as evaluation does
-            return {key: value for key, value in threshold.items() if key != "per_domain"}
+        if chosen is None:  # none of the domain's own: the pooled one, as evaluation decides its images
+            pooled = {key: value for key, value in threshold.items() if key != "per_domain"}
+            if known == [domain]:  # a model of one domain: its threshold is that domain's
+                return {**pooled, "chosen_on": f"{domain} {pooled['chosen_on']}"}
+            return {**pooled, "chosen_on": f"{pooled['chosen_on']} of every domain, none of {domain}'s own"}
         return {**chosen, "chosen_on": f"{domain} {chosen['chosen_on']}"}
 
     scoped = {**checkpoint, "patch_side": checkpoint["patch_sides"][domain], "domain": domain}
