@@ -398,8 +398,13 @@ def test_the_split_s_images_are_tiled_at_their_domain_s_side_and_the_record_says
     manifest = two_domain_split(tmp_path)
     model = {**trained_checkpoint, "patch_side": 64, "patch_sides": {"a": 64, "b": 128}}
     settings = {"split": "test", "methods": ["gradcam"], "segmenter": False}
-    _, predictions, _, _, quality = explain_split(
+    files, predictions, _, _, quality = explain_split(
         model, manifest, None, None, None, settings, {"tile_size": None}, {}, "cpu"
+    )
+    # One threshold for all: the gallery does not call it the model's (explain.threshold may have set it).
+    assert (
+        "the decision\nthreshold the run used: the model's, its domain's or one set"
+        in files["index.html"].decode()
     )
     assert predictions.set_index("file").tiles.to_dict() == {"a/Positive/1.png": 1, "b/Positive/1.png": 1}
     assert quality["tiling"]["tile_size"] == 64
