@@ -36,7 +36,10 @@ def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(
     assert (fields["n"], fields["tiled"]) == ("9", "1")
     champion = client_of(default_run.project).get_model_version_by_alias("crack-classifier", "champion")
     threshold = float(champion.tags["decision_threshold"])
-    used = f"64 px, p(crack) averaged over 2 test-time views, threshold {threshold:.4f}, the model's"
+    used = (
+        f"64 px, larger images in tiles of 64 px, p(crack) averaged over 2 test-time views, threshold "
+        f"{threshold:.4f}, the model's"
+    )
     assert any(f"{used} (recall 0.99 on validation)" in line for line in lines)
     project = default_run.project
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())

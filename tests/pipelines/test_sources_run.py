@@ -106,7 +106,9 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
             pipeline_names=["evaluate_folder"],
         )
     assert any(
-        "evaluate_folder: model small_cnn (version 1) on site_b images at 64 px" in line for line in lines
+        "evaluate_folder: model small_cnn (version 1) on site_b images at 64 px, larger images in tiles of "
+        "96 px" in line
+        for line in lines
     )
     scored = json.loads(latest(kedro_project, "data/08_reporting/evaluate_folder/metrics.json").read_text())
     assert (scored["domain"], scored["tiled_images"]) == ("site_b", 0)

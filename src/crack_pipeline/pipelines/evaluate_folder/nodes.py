@@ -98,11 +98,12 @@ def evaluate_folder(
         probability[row[path]] = p
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     logger.info(
-        "evaluate_folder: model %s (version %s)%s at %d px, %s, %s",
+        "evaluate_folder: model %s (version %s)%s at %d px, larger images in tiles of %d px, %s, %s",
         checkpoint["variant"],
         checkpoint.get("model_version"),
         f" on {domain} images" if domain is not None else "",
         checkpoint["input_size"],
+        config.tile_size,
         views,
         describe_threshold(threshold),
     )
