@@ -88,10 +88,26 @@ def test_an_unknown_domain_or_a_model_that_records_none_is_a_clear_error():
         r"sdnet_walls$",
     ):
         for_domain(MODEL, "walls", "explain.domain")
-    older = {key: value for key, value in MODEL.items() if key != "patch_sides"}
-    assert model_domains(older) == []
+    plain = {"variant": "old", "patch_side": 227, "threshold": threshold(0.2)}
+    assert model_domains(plain) == []
     with pytest.raises(ConfigError, match=r"trained before its domains were recorded \(retrain it"):
-        for_domain(older, "ozgenel", "evaluate_folder.domain")
+        for_domain(plain, "ozgenel", "evaluate_folder.domain")
+
+
+def test_a_model_trained_before_patch_sides_were_recorded_still_calls_a_domain_at_its_threshold(caplog):
+    # A general model of an earlier stop: thresholds per domain, one patch side.
+    older = {key: value for key, value in MODEL.items() if key != "patch_sides"}
+    assert model_domains(older) == ["cfd_tiles", "ozgenel", "sdnet_walls"], "those it chose thresholds for"
+    sdnet = for_domain(older, "sdnet_walls", "evaluate_folder.domain")
+    assert (sdnet["threshold"]["value"], sdnet["patch_side"]) == (0.3, 227), "its threshold, the pooled side"
+    assert (
+        "evaluate_folder.domain: model general records no patch side per domain (trained before they were): "
+        "sdnet_walls photos are called at sdnet_walls's threshold but tiled at the pooled side, 227 px"
+    ) in caplog.text
+    with pytest.raises(
+        ConfigError, match=r"'blank', but model general was trained on cfd_tiles, ozgenel, sdnet"
+    ):
+        for_domain(older, "blank", "explain.domain")
 
 
 def test_a_folder_meeting_a_model_of_several_domains_is_told_which_setting_names_its_own():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -11,6 +12,8 @@ from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "crack_pipeline.checkpoint/1"
 REQUIRED = (
@@ -124,9 +127,11 @@ def describe_threshold(threshold: dict[str, Any]) -> str:
 
 
 def model_domains(checkpoint: dict[str, Any]) -> list[str]:
-    """The domains the model was trained on, as its checkpoint records them (empty for one trained before
-    they were recorded)."""
-    return sorted(checkpoint.get("patch_sides") or {})
+    """The domains the model was trained on, as its checkpoint records them: with their patch sides, or,
+    for a model trained before those were recorded, those it chose a threshold of their own for (empty for
+    a model that records neither)."""
+    recorded = checkpoint.get("patch_sides") or (checkpoint.get("threshold") or {}).get("per_domain") or {}
+    return sorted(recorded)
 
 
 def check_domain(domain: Any, known: list[str], variant: str, parameter: str) -> None:
@@ -157,7 +162,8 @@ def for_domain(checkpoint: dict[str, Any], domain: str | None, parameter: str) -
     """The checkpoint as it scores images of `domain` (the value of `parameter`), one of those it was
     trained on: that domain's decision threshold for every view count (the pooled one, saying so, where the
     domain has none of its own: no crack of it in validation, or a one-class model's) and its training
-    patch side, the scale its photos are tiled at; unchanged when None. A `ConfigError` naming the model's
+    patch side, the scale its photos are tiled at (the pooled one, with a warning, for a model trained
+    before patch sides were recorded per domain); unchanged when None. A `ConfigError` naming the model's
     domains otherwise."""
     domain = named_domain(domain, parameter)
     if domain is None:
@@ -174,7 +180,19 @@ def for_domain(checkpoint: dict[str, Any], domain: str | None, parameter: str) -
             return {**pooled, "chosen_on": f"{pooled['chosen_on']} of every domain, none of {domain}'s own"}
         return {**chosen, "chosen_on": f"{domain} {chosen['chosen_on']}"}
 
-    scoped = {**checkpoint, "patch_side": checkpoint["patch_sides"][domain], "domain": domain}
+    side = (checkpoint.get("patch_sides") or {}).get(domain)
+    if side is None:
+        logger.warning(
+            "%s: model %s records no patch side per domain (trained before they were): %s photos are called "
+            "at %s's threshold but tiled at the pooled side, %s px; retrain it for %s's own",
+            parameter,
+            checkpoint["variant"],
+            domain,
+            domain,
+            checkpoint.get("patch_side"),
+            domain,
+        )
+    scoped = {**checkpoint, "domain": domain, **({"patch_side": side} if side is not None else {})}
     if checkpoint.get("threshold") is not None:
         scoped["threshold"] = own(checkpoint["threshold"])
     if checkpoint.get("thresholds_by_views"):
