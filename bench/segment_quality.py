@@ -5,7 +5,10 @@ trained here once or `--champion FILE`) explains the 118 CFD photos (../shared/d
 masks) as `explain` does: tiles of `--tile` px (CFD's 1-5 px cracks at a 224-px input then have Özgenel's
 widths, as for the CFD tiles) overlapping by `--overlap`, LayerCAM, a crack mask per photo
 (vision/explain/crack_masks.py) with the crack segmenter's pixels joined (vision/explain/crack_segmenter.py;
-`--segmenter FILE`, else `make run`'s latest; `--no-segmenter`: darkness alone).
+`--segmenter FILE`, else `make run`'s latest; `--no-segmenter`: darkness alone). A model of several domains
+(the general recipe's) is used as the domain `--domain` names (e.g. cfd_tiles: its threshold, and tiles of
+its patch side unless `--tile`); `--cfd DIR` takes another folder of images/ and masks/ (e.g. the photos of
+a split's test part).
 Printed: the heatmaps' localisation (`explain: ... scope=photo` pointing game and energy in the mask,
 against the centred and Sobel baselines), the `segment:` line (tolerant F1 at 2 px, IoU, ODS F1 at zero
 tolerance over the photos, the Otsu-darkness and Sobel baselines on the same
@@ -18,6 +21,7 @@ tile) it calls cracked, and the seconds it takes over a clean 12-MP photo.
     .venv/bin/python bench/segment_quality.py                       # about 15 min on 2 cores
     .venv/bin/python bench/segment_quality.py --champion champion.pt --tile 128
     .venv/bin/python bench/segment_quality.py --champion champion.pt --segmenter-finds 0  # classifier only
+    .venv/bin/python bench/segment_quality.py --champion general.pt --domain cfd_tiles   # a general model
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from crack_pipeline.vision.explain.photos import photo_crack_mask, segmenter_fin
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold, for_domain
 from crack_pipeline.vision.models.precision import describe_cpu
 
 
@@ -89,7 +94,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224, help="the champion's input side")
     add_champion_options(parser)
     parser.add_argument("--save-champion", default=None, help="write the trained champion here")
-    parser.add_argument("--tile", type=int, default=96, help="tile side on the CFD photos, px")
+    parser.add_argument(
+        "--tile", type=int, default=None, help="tile side on the CFD photos, px (default 96, or --domain's)"
+    )
+    parser.add_argument(
+        "--domain",
+        default=None,
+        help="a domain of a model of several (a general model's cfd_tiles): its threshold and patch side",
+    )
+    parser.add_argument("--cfd", default=str(SHARED / "cfd"), help="a folder of images/ and masks/")
     parser.add_argument("--overlap", type=float, default=TilingConfig.overlap, help="of the tiles")
     parser.add_argument("--segmenter", default=None, help="a crack segmenter checkpoint file")
     parser.add_argument("--no-segmenter", action="store_true", help="masks from darkness alone")
@@ -105,14 +118,21 @@ def main() -> None:
     else:
         segmenter = torch.load(args.segmenter, weights_only=True) if args.segmenter else latest_segmenter()
         print(f"crack segmenter {segmenter['segmenter_id']} ({args.segmenter or 'make run'})", flush=True)
-    print(f"{describe_cpu()}; precision fp32; LayerCAM; CFD tiles of {args.tile} px", flush=True)
     masks_config = CrackMaskConfig(segmenter_finds=args.segmenter_finds or None)
     if segmenter and masks_config.segmenter_finds:
         print(f"the segmenter also calls cracked where it traces a crack {args.segmenter_finds} tiles long")
     checkpoint = champion_of(args, args.size)
     if args.save_champion:
         torch.save(checkpoint, args.save_champion)
-    cfd = SHARED / "cfd"
+    checkpoint = for_domain(checkpoint, args.domain, "--domain")
+    args.tile = args.tile or (checkpoint["patch_side"] if args.domain else 96)
+    threshold = decision_threshold(checkpoint, None, "--domain")
+    print(
+        f"{describe_cpu()}; precision fp32; LayerCAM; CFD tiles of {args.tile} px; "
+        f"{describe_threshold(threshold)}",
+        flush=True,
+    )
+    cfd = Path(args.cfd)
     names = sorted(path.name for path in (cfd / "images").glob("*.jpg"))
     masks = {
         name: np.asarray(Image.open(cfd / "masks" / f"{Path(name).stem}.png").convert("L")) > 127
@@ -123,7 +143,7 @@ def main() -> None:
         checkpoint,
         [ImageRef(name, cfd / "images" / name, "crack") for name in names],
         ["layercam"],
-        checkpoint["threshold"]["value"],
+        threshold["value"],
         masks=masks,
         precision="fp32",
         tiling=TilingConfig(tile_size=args.tile, overlap=args.overlap),
