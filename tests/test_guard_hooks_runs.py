@@ -75,3 +75,31 @@ def test_a_retrain_log_left_attached_is_closed_by_the_process_s_next_run(store, 
         isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == first
         for handler in logging.getLogger().handlers
     )
+
+
+def test_a_session_inside_the_callers_run_leaves_it_as_it_found_it(store, tmp_path):
+    """kedro-mlflow logs into the caller's run and re-enters it before every node (nested: true, its
+    default), pushing it once per node: the session's end takes those off, so the caller's `with` ends its
+    run and the next `mlflow.start_run()` of the notebook starts one."""
+    runs = MlflowRunStackHook()
+    hook = RetrainGuardHook(runs)
+    with mlflow.start_run() as notebook:
+        runs.before_pipeline_run()
+        hook.before_pipeline_run(retrain_params(tmp_path))
+        for _ in range(3):  # kedro-mlflow's before_node_run
+            mlflow.start_run(run_id=notebook.info.run_id, nested=True)
+        with pytest.raises(NothingNewToRetrain):
+            hook.after_dataset_saved("retrain_decision", {"retrain": False, "message": "nothing new"})
+        runs.on_pipeline_error()
+        assert mlflow.active_run().info.run_id == notebook.info.run_id
+        assert store.get_run(notebook.info.run_id).info.status == "RUNNING", "not the session's to end"
+    assert mlflow.active_run() is None, "the caller's run ended with its with-block"
+    with mlflow.start_run() as later:  # the notebook's next run
+        assert later.info.run_id != notebook.info.run_id
+    # A session of its own (no caller's run) still ends every run it pushed.
+    runs.before_pipeline_run()
+    own = mlflow.start_run()
+    for _ in range(3):
+        mlflow.start_run(run_id=own.info.run_id, nested=True)
+    runs.end_runs("FAILED")
+    assert mlflow.active_run() is None and store.get_run(own.info.run_id).info.status == "FAILED"

@@ -151,3 +151,15 @@ def test_a_group_whose_earlier_images_span_splits_keeps_each_where_it_was(caplog
     assert list(after[:3]) == previous[:3], "no image the champion learned reaches test"
     assert after[3] == "test", "a new image of the group goes to the first split it spans of test, val, train"
     assert "1 image group(s) already span several splits" in caplog.text
+
+
+def test_a_minority_class_left_out_by_subset_fraction_says_so():
+    # Cracks are the majority of no wall: each of 40 walls has 9 clean patches; 12 of them one crack too.
+    labels, groups = [], []
+    for wall in range(40):
+        for i in range(10):
+            labels.append("crack" if i == 0 and wall < 12 else "clean")
+            groups.append(f"wall{wall}")
+    ratios = {"train": 0.7, "val": 0.15, "test": 0.15}
+    with pytest.raises(SplitError, match=r"left out by split.subset_fraction=0.1: raise it"):
+        stratified_group_split(labels, groups, ratios=ratios, seed=0, subset_fraction=0.1)

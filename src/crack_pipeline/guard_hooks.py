@@ -11,6 +11,7 @@ import mlflow
 from kedro.framework.hooks import hook_impl
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import fluent
 
 from crack_pipeline.run_guard import (
     VERSIONS_LOCK,
@@ -50,11 +51,14 @@ class MlflowRunStackHook:
 
     def __init__(self) -> None:
         self._outer_run_id: str | None = None
+        self._outer_depth = 0  # the stack's depth when the session began
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self) -> None:
         outer = mlflow.active_run()
         self._outer_run_id = outer.info.run_id if outer else None
+        # MLflow has no public way to take a run off its stack without ending it (end_runs): its own list.
+        self._outer_depth = len(fluent._active_run_stack.get())
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:
@@ -67,7 +71,15 @@ class MlflowRunStackHook:
     def end_runs(self, status: str | None = None) -> None:
         """Ends the MLflow runs this session left active, down to the one active before it, if any: as
         `status` (e.g. FAILED), else each as it stands."""
-        while (run := mlflow.active_run()) is not None and run.info.run_id != self._outer_run_id:
+        stack = fluent._active_run_stack.get()
+        while (run := mlflow.active_run()) is not None:
+            if run.info.run_id == self._outer_run_id:
+                if len(stack) <= self._outer_depth:
+                    break
+                # kedro-mlflow re-entering the caller's run before each node (tracking.run.nested: true)
+                # pushed it again: taken off the stack, not ended (the caller's `with` ends it).
+                stack.pop()
+                continue
             mlflow.end_run(status=status or mlflow.get_run(run.info.run_id).info.status)
 
 
@@ -77,7 +89,8 @@ class VersionsInUseHook:
 
     def __init__(self, runs: MlflowRunStackHook | None = None) -> None:
         self._lock: RunLock | None = None
-        self._runs = runs or MlflowRunStackHook()  # the session's: ends only the runs it started
+        # The session's stack (settings.RUN_STACK), which knows a caller's run; without it every run is ended.
+        self._runs = runs or MlflowRunStackHook()
 
     # Taken by the last hook before a run and let go by the first after it, so that no other hook failing
     # there leaves it held; should one still be (a process's earlier run ended where no hook heard of it),
@@ -124,7 +137,8 @@ class RetrainGuardHook:
     def __init__(self, runs: MlflowRunStackHook | None = None) -> None:
         self._lock: RunLock | None = None
         self._log: logging.Handler | None = None
-        self._runs = runs or MlflowRunStackHook()  # the session's: ends only the runs it started
+        # The session's stack (settings.RUN_STACK), which knows a caller's run; without it every run is ended.
+        self._runs = runs or MlflowRunStackHook()
 
     # First of all hooks: a locked-out run must not even start its MLflow run.
     @hook_impl(tryfirst=True)

@@ -124,12 +124,12 @@ def stratified_group_split(
             filled[name] += group_size[group]
     split_of = frame["group"].map(assignment).fillna("")
     if every_split:
-        _require_every_class_everywhere(frame.label, split_of, needed, group_label)
+        _require_every_class_everywhere(frame.label, split_of, needed, group_label, subset_fraction)
     return split_of.to_numpy()
 
 
 def _require_every_class_everywhere(
-    labels: pd.Series, split_of: pd.Series, needed: list[str], group_label: pd.Series
+    labels: pd.Series, split_of: pd.Series, needed: list[str], group_label: pd.Series, subset_fraction: float
 ) -> None:
     """A `SplitError` for a class the majority of no group (each group counts for its majority class, so
     such a class is never stratified) whose images missed one of the `needed` splits: a test split
@@ -138,11 +138,18 @@ def _require_every_class_everywhere(
         present = set(split_of[(labels == label) & (split_of != "")])
         missing = [name for name in needed if name not in present]
         if missing:
+            left_out = int(((labels == label) & (split_of == "")).sum())
+            subset = (
+                f"; {left_out} of its images were left out by split.subset_fraction={subset_fraction}: "
+                "raise it"
+                if left_out
+                else ""
+            )
             raise SplitError(
                 f"class {label!r} is the majority of none of its image groups (a group counts for the class "
                 f"most of its images have), and its images fall only in {sorted(present) or 'no split'}: "
                 f"{' and '.join(missing)} would have none. Add images of it, or group the images otherwise "
-                f"(ingest.group_pattern)"
+                f"(ingest.group_pattern){subset}"
             )
 
 
