@@ -83,13 +83,18 @@ def stratified_group_split(
     )
     group_label = majority.set_index("group")["label"]
     group_size = frame.groupby("group").size()
-    assignment: dict[str, str] = {}
     needed = [name for name in SPLITS if ratios[name] > 0]
+    # Placed first, with a generator of their own (the other groups are shuffled as before).
+    placed = _minority_holders(counts, group_label, needed, seed) if every_split else {}
+    assignment: dict[str, str] = dict(placed)
     for label in sorted(group_label.unique()):
         members = sorted(group_label.index[group_label == label])
         members = [members[i] for i in rng.permutation(len(members))]
+        own_placed = [group for group in members if group in placed]
+        members = [group for group in members if group not in placed]
         if subset_fraction < 1:
-            keep_images = max(len(needed), round(group_size[members].sum() * subset_fraction))
+            everyone = group_size[members].sum() + group_size[own_placed].sum()
+            keep_images = max(len(needed), round(everyone * subset_fraction)) - group_size[own_placed].sum()
             kept, total = [], 0
             for group in members:
                 if total >= keep_images:
@@ -97,25 +102,30 @@ def stratified_group_split(
                 kept.append(group)
                 total += group_size[group]
             members = kept
-        if every_split and len(members) < len(needed):
+        members_with_placed = len(members) + len(own_placed)
+        if every_split and members_with_placed < len(needed):
             holding = counts.group[counts.label == label].nunique()
             mixed = (
-                f" ({holding - len(members)} more hold some of its images, but more of another class: a "
-                f"group counts for the class most of its images have)"
-                if holding > len(members) and subset_fraction == 1
+                f" ({holding - members_with_placed} more hold some of its images, but more of another class: "
+                f"a group counts for the class most of its images have)"
+                if holding > members_with_placed and subset_fraction == 1
                 else ""
             )
             raise SplitError(
-                f"class {label!r} has {len(members)} image group(s){mixed}; at least {len(needed)} are "
-                f"needed to put one in each of {needed}. Add images, raise split.subset_fraction, or change "
-                f"split.ratios."
+                f"class {label!r} has {members_with_placed} image group(s){mixed}; at least {len(needed)} "
+                f"are needed to put one in each of {needed}. Add images, raise split.subset_fraction, or "
+                f"change split.ratios."
             )
         before = (already or {}).get(label, {})
-        targets = _allocate(int(group_size[members].sum()) + sum(before.values()), ratios)
+        total_images = int(group_size[members].sum() + group_size[own_placed].sum()) + sum(before.values())
+        targets = _allocate(total_images, ratios)
         filled = {name: int(before.get(name, 0)) for name in SPLITS}
-        seeded = len(needed) if every_split else 0
+        for group in own_placed:
+            filled[placed[group]] += group_size[group]
+        empty = [name for name in needed if name not in {placed[group] for group in own_placed}]
+        seeded = len(empty) if every_split else 0
         # Seed every needed split with one group first, so small classes still reach all splits.
-        for name, group in zip(reversed(needed), members[:seeded], strict=False):
+        for name, group in zip(reversed(empty), members[:seeded], strict=False):
             assignment[group] = name
             filled[name] += group_size[group]
         for group in members[seeded:]:
@@ -124,32 +134,44 @@ def stratified_group_split(
             filled[name] += group_size[group]
     split_of = frame["group"].map(assignment).fillna("")
     if every_split:
-        _require_every_class_everywhere(frame.label, split_of, needed, group_label, subset_fraction)
+        _require_every_class_everywhere(frame.label, split_of, needed, group_label)
     return split_of.to_numpy()
 
 
+def _minority_holders(
+    counts: pd.DataFrame, group_label: pd.Series, needed: list[str], seed: int
+) -> dict[str, str]:
+    """{group: split}: for each class the majority of no group (cracks in wall photos whose patches are
+    mostly clean), which stratifying by majority never places, one group holding some of it in each of the
+    `needed` splits, chosen at random (`seed`); fewer where fewer groups hold it (`_require_every_class_
+    everywhere` then says so)."""
+    rng = np.random.default_rng((seed, 1))
+    placed: dict[str, str] = {}
+    for label in sorted(set(counts.label) - set(group_label)):
+        holders = sorted(set(counts.group[counts.label == label]))
+        free = [holders[i] for i in rng.permutation(len(holders)) if holders[i] not in placed]
+        reached = {placed[group] for group in holders if group in placed}
+        for name in needed:
+            if name not in reached and free:
+                placed[free.pop(0)] = name
+    return placed
+
+
 def _require_every_class_everywhere(
-    labels: pd.Series, split_of: pd.Series, needed: list[str], group_label: pd.Series, subset_fraction: float
+    labels: pd.Series, split_of: pd.Series, needed: list[str], group_label: pd.Series
 ) -> None:
-    """A `SplitError` for a class the majority of no group (each group counts for its majority class, so
-    such a class is never stratified) whose images missed one of the `needed` splits: a test split
-    without cracks scores nothing, a validation split without them chooses no threshold."""
+    """A `SplitError` for a class the majority of no group whose images still miss one of the `needed`
+    splits (`_minority_holders` found fewer groups holding it than splits): a test split without cracks
+    scores nothing, a validation split without them chooses no threshold."""
     for label in sorted(set(labels) - set(group_label)):
         present = set(split_of[(labels == label) & (split_of != "")])
         missing = [name for name in needed if name not in present]
         if missing:
-            left_out = int(((labels == label) & (split_of == "")).sum())
-            subset = (
-                f"; {left_out} of its images were left out by split.subset_fraction={subset_fraction}: "
-                "raise it"
-                if left_out
-                else ""
-            )
             raise SplitError(
                 f"class {label!r} is the majority of none of its image groups (a group counts for the class "
                 f"most of its images have), and its images fall only in {sorted(present) or 'no split'}: "
-                f"{' and '.join(missing)} would have none. Add images of it, or group the images otherwise "
-                f"(ingest.group_pattern){subset}"
+                f"{' and '.join(missing)} would have none (at least {len(needed)} groups must hold some of "
+                f"it). Add images of it, or group the images otherwise (ingest.group_pattern)"
             )
 
 
