@@ -104,6 +104,17 @@ def test_a_class_the_majority_of_no_group_is_placed_in_every_split():
     assert (kept != "").all(), "without every_split (a retrain's few new images): no such demand"
 
 
+def test_a_small_subset_of_large_groups_keeps_a_group_for_every_split():
+    """split.subset_fraction 0.1 of wall photos of 50 patches each: a tenth of a class's images fits in one
+    photo, which stopped the run ("1 image group(s)"); it keeps one photo per split instead."""
+    labels = ["crack"] * 250 + ["no_crack"] * 250
+    groups = [f"c{i // 50}" for i in range(250)] + [f"n{i // 50}" for i in range(250)]
+    splits = stratified_group_split(labels, groups, RATIOS, seed=0, subset_fraction=0.1)
+    table = counts(labels, splits).drop(index="", errors="ignore")
+    assert (table > 0).all().all() and set(table.index) == set(RATIOS)
+    assert table.sum().tolist() == [150, 150], "a photo in each split, no more"
+
+
 def test_two_way_split_without_test():
     labels = ["crack"] * 10 + ["no_crack"] * 10
     splits = stratified_group_split(labels, [str(i) for i in range(20)], {"train": 0.8, "val": 0.2}, seed=0)

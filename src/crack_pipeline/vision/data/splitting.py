@@ -92,12 +92,14 @@ def stratified_group_split(
         members = [members[i] for i in rng.permutation(len(members))]
         own_placed = [group for group in members if group in placed]
         members = [group for group in members if group not in placed]
+        empty = [name for name in needed if name not in {placed[group] for group in own_placed}]
         if subset_fraction < 1:
             everyone = group_size[members].sum() + group_size[own_placed].sum()
             keep_images = max(len(needed), round(everyone * subset_fraction)) - group_size[own_placed].sum()
             kept, total = [], 0
             for group in members:
-                if total >= keep_images:
+                # enough images, and a group for each split no placed group of the class holds
+                if total >= keep_images and (not every_split or len(kept) >= len(empty)):
                     break
                 kept.append(group)
                 total += group_size[group]
@@ -122,7 +124,6 @@ def stratified_group_split(
         filled = {name: int(before.get(name, 0)) for name in SPLITS}
         for group in own_placed:
             filled[placed[group]] += group_size[group]
-        empty = [name for name in needed if name not in {placed[group] for group in own_placed}]
         seeded = len(empty) if every_split else 0
         # Seed every needed split with one group first, so small classes still reach all splits.
         for name, group in zip(reversed(empty), members[:seeded], strict=False):
