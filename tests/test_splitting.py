@@ -172,3 +172,20 @@ def test_a_group_whose_earlier_images_span_splits_keeps_each_where_it_was(caplog
     assert list(after[:3]) == previous[:3], "no image the champion learned reaches test"
     assert after[3] == "test", "a new image of the group goes to the first split it spans of test, val, train"
     assert "1 image group(s) already span several splits" in caplog.text
+
+
+def test_two_classes_the_majority_of_no_group_leave_no_other_class_out_of_a_split():
+    """Two classes the majority of no group (cracks and spalling in mostly clean photos, a few photos mostly
+    efflorescence): each placed one group per split, and two efflorescence photos carrying them could land
+    in one split while the third could not fill the other two, so training had no efflorescence, unsaid."""
+    photos = {f"e{i}": {"efflorescence": 20} for i in range(3)} | {f"c{i}": {"clean": 20} for i in range(10)}
+    for photo in ("e0", "c0", "c1"):
+        photos[photo]["crack"] = 2
+    for photo in ("e1", "c2", "c3"):
+        photos[photo]["spalling"] = 2
+    labels = np.array([label for parts in photos.values() for label, n in parts.items() for _ in range(n)])
+    groups = [photo for photo, parts in photos.items() for n in parts.values() for _ in range(n)]
+    for seed in range(40):
+        splits = stratified_group_split(labels, groups, RATIOS, seed=seed)
+        for label in set(labels):
+            assert set(splits[labels == label]) == set(RATIOS), (seed, label)

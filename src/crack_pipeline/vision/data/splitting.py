@@ -105,6 +105,14 @@ def stratified_group_split(
                 total += group_size[group]
             members = kept
         members_with_placed = len(members) + len(own_placed)
+        if every_split and members_with_placed >= len(needed) and len(members) < len(empty):
+            # two of its groups went to one split, each carrying a class the majority of no group
+            raise SplitError(
+                f"class {label!r} has {members_with_placed} image group(s), but "
+                f"{len(own_placed)} of them hold classes the majority of no group and went to "
+                f"{sorted({placed[group] for group in own_placed})}: {' and '.join(empty[len(members) :])} "
+                f"would have none of it. Add images, or group the images otherwise (ingest.group_pattern)."
+            )
         if every_split and members_with_placed < len(needed):
             holding = counts.group[counts.label == label].nunique()
             mixed = (
@@ -154,7 +162,13 @@ def _minority_holders(
         reached = {placed[group] for group in holders if group in placed}
         for name in needed:
             if name not in reached and free:
-                placed[free.pop(0)] = name
+                # rather a group whose class no group placed before holds in this split (two minority
+                # classes could otherwise send two groups of a class to one split and leave another
+                # without it); the random order otherwise
+                used = {group_label[group] for group, split in placed.items() if split == name}
+                pick = next((group for group in free if group_label[group] not in used), free[0])
+                free.remove(pick)
+                placed[pick] = name
     return placed
 
 
