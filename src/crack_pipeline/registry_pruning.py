@@ -74,9 +74,10 @@ def old_model_versions(client: MlflowClient, keep: int, protected: set[str]) -> 
         run_id = found.run_id if found.run_id and found.run_id not in kept_runs else None
         model_id = _logged_model_id(found.source)
         model_id = model_id if model_id and model_id not in kept_models else None
-        size = sum(folder_size(path) for path in _local_artefacts(client, run_id, model_id))
         run_location = client.get_run(run_id).info.artifact_uri if run_id else None
         model_location = _model_location(client, model_id) if model_id else None
+        local = [path for path in map(local_path, (run_location, model_location)) if path is not None]
+        size = sum(folder_size(path) for path in local)
         removed.append(
             OldModelVersion(
                 str(found.version),
@@ -132,11 +133,11 @@ def artifacts_of(client: MlflowClient, location: str) -> ArtifactRepository:
 def remove_model_version(client: MlflowClient, old: OldModelVersion) -> None:
     """Deletes the version's logged model and its run with their artefacts, then the version: the registry
     entry last, so that a removal cut short is found and finished by the next prune."""
-    if old.logged_model_id and (location := _model_location(client, old.logged_model_id)):
-        artifacts_of(client, location).delete_artifacts()
+    if old.logged_model_id and old.model_location:
+        artifacts_of(client, old.model_location).delete_artifacts()
         client.delete_logged_model(old.logged_model_id)
     if old.run_id:
-        artifacts_of(client, client.get_run(old.run_id).info.artifact_uri).delete_artifacts()
+        artifacts_of(client, old.run_location).delete_artifacts()
         client.delete_run(old.run_id)
     client.delete_model_version(REGISTERED_MODEL, old.version)
 
@@ -187,15 +188,6 @@ def _logged_model_id(source: str | None) -> str | None:
     return (
         source.removeprefix("models:/").split("/", 1)[0] if source and source.startswith("models:/") else None
     )
-
-
-def _local_artefacts(client: MlflowClient, run_id: str | None, model_id: str | None) -> list[Path]:
-    locations = []
-    if run_id:
-        locations.append(client.get_run(run_id).info.artifact_uri)
-    if model_id and (location := _model_location(client, model_id)):
-        locations.append(location)
-    return [path for path in map(local_path, locations) if path is not None]
 
 
 def local_path(location: str | None) -> Path | None:

@@ -29,7 +29,6 @@ from crack_pipeline.vision.models.checkpoint import (
     decision_threshold,
     describe_threshold,
     for_domain,
-    named_domain,
     unnamed_domain_note,
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of
@@ -63,8 +62,8 @@ def evaluate_folder(
     `evaluate_folder.label_next` of them. Logs one summary line.
     """
     own_views = views_of(checkpoint)
-    domain = named_domain(evaluate_folder.get("domain"), "evaluate_folder.domain")
-    checkpoint = for_domain(checkpoint, domain, "evaluate_folder.domain")
+    checkpoint = for_domain(checkpoint, evaluate_folder.get("domain"), "evaluate_folder.domain")
+    domain = checkpoint.get("domain")  # the domain named, as for_domain reads it
     if domain is None and (note := unnamed_domain_note(checkpoint, "evaluate_folder.domain")):
         logger.info("evaluate_folder: %s", note)
     checkpoint, views = views_asked(checkpoint, evaluate_folder, "evaluate_folder")

@@ -128,12 +128,12 @@ def explain_split(
         The files of the explanation folder, the predictions table, the crack regions (boxes), the
         crack measurements (one row per crack) and the quality report.
     """
-    explain = {**explain, "domain": named_domain(explain.get("domain"), "explain.domain")}
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
+    domain = checkpoint.get("domain")  # explain.domain, as for_domain reads it
     items, sha256, domains, left_out = images_to_explain(split_manifest, explain_input, explain, ingest)
     note = unnamed_domain_note(checkpoint, "explain.domain")
-    if explain_input is not None and explain.get("domain") is None and note:
+    if explain_input is not None and domain is None and note:
         logger.info("explain: %s", note)
     if explain_input is None:  # the split's images as ingest validated them: one since replaced is left out
         changed = changed_since_ingest([item.file for item in items], sha256)
@@ -148,7 +148,7 @@ def explain_split(
         items, sha256, domains = ([part[i] for i in picks] for part in (items, sha256, domains))
     if not items:
         where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
-        where += f" of domain {explain['domain']}" if explain.get("domain") is not None else ""
+        where += f" of domain {domain}" if domain is not None else ""
         raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")
     if len(items) > MANY_IMAGES:
         logger.warning(
@@ -211,7 +211,7 @@ def explain_split(
             "tile_size": tiles.tile_size,
             **({"tile_size_by_domain": dict(sorted(sides.items()))} if sides else {}),
         },
-        "domain": explain.get("domain"),
+        "domain": domain,
         "champion": champion,
         "split": None if explain_input is not None else explain["split"],
         "learned_images": learned,  # how many of the explained images the model learned from

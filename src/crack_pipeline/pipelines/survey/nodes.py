@@ -39,7 +39,7 @@ from crack_pipeline.vision.explain.survey_contents import (
     current_records,
     noted_contents,
 )
-from crack_pipeline.vision.models.checkpoint import named_domain, unnamed_domain_note
+from crack_pipeline.vision.models.checkpoint import unnamed_domain_note
 from crack_pipeline.vision.models.device import spread_device
 from crack_pipeline.vision.models.inference import views_of
 
@@ -88,7 +88,6 @@ def explain_survey_photos(
         The survey's manifest first when new (with its model's heatmaps through training, where recorded),
         then one `{relative path: bytes}` per photo.
     """
-    explain = {**explain, "domain": named_domain(explain.get("domain"), "explain.domain")}
     shard = Shard.parse(explain.get("shard"))
     photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
     own_views = views_of(checkpoint)
@@ -110,10 +109,10 @@ def explain_survey_photos(
             "severity_bands": explain.get("severity_bands"),
             # Only when not the model's own: a survey begun before the setting existed continues as it began.
             **({"test_time_views": views_of(checkpoint)} if views_of(checkpoint) != own_views else {}),
-            **({"domain": explain["domain"]} if explain.get("domain") is not None else {}),
+            **({"domain": checkpoint["domain"]} if checkpoint.get("domain") is not None else {}),
         }
     )
-    if explain.get("domain") is None and (note := unnamed_domain_note(checkpoint, "explain.domain")):
+    if checkpoint.get("domain") is None and (note := unnamed_domain_note(checkpoint, "explain.domain")):
         logger.info("survey: %s", note)
     # Built first: a bad setting stops the run before a survey is started with it.
     writer = ArtefactWriter(threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"))
