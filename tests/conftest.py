@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.vision.data.parallel import default_workers
@@ -45,6 +48,14 @@ def two_gpus(monkeypatch):
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
     yield
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+@event.listens_for(Engine, "connect")
+def _unsynced_sqlite(connection, _record) -> None:
+    """MLflow's sqlite store commits, and waits for the disk, once per logged parameter: a tenth of a
+    pipeline test's time. A test's store is thrown away with it, so it need not reach the disk."""
+    if isinstance(connection, sqlite3.Connection):
+        connection.execute("PRAGMA synchronous=OFF")
 
 
 # Under pytest-xdist, N workers share the cores: one N-th of them each, or torch's threads would contend.
