@@ -122,6 +122,17 @@ def test_decompression_bomb_is_refused_from_the_header_alone():
     assert rejection(buffer.getvalue(), ImageLimits(max_pixels=10_000_000)) == TOO_LARGE
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])  # a TIFF's size is checked again as it loads
+def test_max_pixels_above_pillows_own_limit_lets_an_image_in(monkeypatch, fmt):
+    # Pillow refuses twice its MAX_IMAGE_PIXELS (179 M pixels) itself: ingest.max_pixels at 300 M let no
+    # 200-MP orthophoto in ("could be decompression bomb DOS attack"). Pillow's limit lowered stands for it.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
+    data = image_bytes((64, 64), fmt=fmt)
+    assert decode_image(data, ImageLimits(max_pixels=10_000)).size == (64, 64)
+    assert rejection(data, ImageLimits(max_pixels=4_000)) == TOO_LARGE  # ours still decides
+    assert Image.MAX_IMAGE_PIXELS == 1_000, "Pillow's own limit as it was"
+
+
 def test_reduced_decode_reports_the_full_upright_size():
     wide = Image.new("RGB", (400, 240), (120, 120, 120))
     exif = Image.Exif()

@@ -422,3 +422,18 @@ def test_the_split_s_images_are_tiled_at_their_domain_s_side_and_the_record_says
         "cpu",
     )
     assert sorted(sampled.file) == ["a/Positive/1.png", "b/Positive/1.png"]
+
+
+def test_images_the_limits_set_let_in_are_explained_not_skipped(tmp_path, trained_checkpoint):
+    # A 24-px patch that a folder's scan kept under ingest.min_side 16 was skipped when explained, as
+    # too small under the default 32 px.
+    Image.fromarray(np.full((24, 24, 3), 128, np.uint8)).save(tmp_path / "small.png")
+    result = explain_images(
+        trained_checkpoint,
+        [ImageRef("small.png", tmp_path / "small.png")],
+        ["layercam"],
+        0.5,
+        tiling=TILING,
+        sanity_images=0,
+    )
+    assert result.skipped == {} and list(result.predictions.file) == ["small.png"]

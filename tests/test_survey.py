@@ -40,7 +40,11 @@ from crack_pipeline.vision.settings import ConfigError
 
 EXPLAIN = {"methods": ["layercam"], "threshold": 0.5, "batch_size": 16, "crack_masks": {}}
 TILING = {"tile_size": 96, "overlap": 0.25, "cam_min_probability": 0.05}
-INGEST = {"label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]}}
+INGEST = {
+    "label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]},
+    "min_side": 32,
+    "max_pixels": 64_000_000,
+}
 
 
 def test_shards_cover_every_photo_exactly_once_and_keep_their_photos_as_the_folder_grows():
@@ -105,7 +109,9 @@ def segmenter() -> dict:
     return untrained_segmenter()
 
 
-def survey_run(checkpoint, site, folder, crack_segmenter, stop_after=None, tiling=None, **explain):
+def survey_run(
+    checkpoint, site, folder, crack_segmenter, stop_after=None, tiling=None, ingest=INGEST, **explain
+):
     """One run of the survey's first node into `folder` (saved as Kedro would); the saves made."""
     dataset = GrowingFolderDataset(path=str(folder))
     settings = {**EXPLAIN, **explain}
@@ -115,7 +121,7 @@ def survey_run(checkpoint, site, folder, crack_segmenter, stop_after=None, tilin
         dataset.load(),
         settings,
         {**TILING, **(tiling or {})},
-        INGEST,
+        ingest,
         "cpu",
         crack_segmenter,
     )
@@ -133,6 +139,22 @@ def merged(site, folder):
 
 def photos_in(saves):
     return sorted(name for save in saves for name in save if name.startswith(RECORDS))
+
+
+def test_a_survey_decodes_its_photos_within_the_limits_set(trained_checkpoint, segmenter, tmp_path):
+    # A 24-px photo with ingest.min_side lowered to 16 was skipped as too small under the default 32 px.
+    Image.fromarray(np.full((24, 24, 3), 128, np.uint8)).save(tmp_path / "small.png")
+    site = Folder.scan(tmp_path)
+    for min_side, skipped in ((32, True), (16, False)):
+        saves = survey_run(
+            trained_checkpoint,
+            site,
+            tmp_path / f"survey{min_side}",
+            segmenter,
+            ingest={**INGEST, "min_side": min_side},
+        )
+        (record,) = [json.loads(save[name]) for save in saves for name in save if name.startswith(RECORDS)]
+        assert ("too_small" in record.get("skipped", "")) == skipped, record
 
 
 def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recomputing(

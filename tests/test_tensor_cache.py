@@ -19,6 +19,7 @@ from PIL import Image
 from crack_pipeline import cli
 from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
+from crack_pipeline.pipelines.ingest.nodes import plot_sample_grid, scan_images
 from crack_pipeline.pipelines.train.nodes import build_split_tensors
 from crack_pipeline.vision.data import image_io
 from crack_pipeline.vision.data.folder import Folder
@@ -43,6 +44,21 @@ def test_a_file_changed_or_broken_since_ingest_is_left_out_and_named(tmp_path):
     assert sorted(decoded.skipped) == ["site/Negative/n0.png", "site/Negative/n1.png"]
     assert decoded.skipped["site/Negative/n0.png"].startswith("changed since ingest validated it")
     assert len(decoded.paths) == 4 and decoded.images.shape == (4, 3, 32, 32)
+
+
+def test_images_the_limits_set_let_in_are_decoded_and_drawn_not_skipped(tmp_path):
+    # 24-px patches with ingest.min_side lowered to 16: ingest keeps them; training, evaluation and the sample
+    # grid once decoded them again under the default 32 px ("no longer read as ingest validated them"; the
+    # grid stopped the ingest run).
+    for i in range(2):
+        write(tmp_path, f"Positive/p{i}.png", image_bytes((24, 24), seed=i))
+        write(tmp_path, f"Negative/n{i}.png", image_bytes((24, 24), seed=10 + i))
+    ingest = {"label_aliases": DEFAULT_ALIASES, "min_side": 16, "max_pixels": 64_000_000, "workers": 1}
+    index, _ = scan_images(Folder.scan(tmp_path), ingest, {})
+    assert (index.status == "ok").all()
+    decoded = decode_listed(index, 32, workers=1)
+    assert decoded.skipped == {} and len(decoded) == 4
+    plot_sample_grid(index, ingest)  # raised ImageRejected (too_small)
 
 
 def test_a_cache_of_another_split_says_how_to_rebuild_it_alone(tmp_path):
@@ -208,7 +224,9 @@ def test_a_build_decodes_only_the_images_the_last_build_did_not_and_still_checks
     (site / "Negative/n3.png").write_bytes(image_bytes(seed=77))  # known, but changed since ingest
     decoded = []
     decode = image_io.decode_image
-    monkeypatch.setattr(image_io, "decode_image", lambda data: decoded.append(1) or decode(data))
+    monkeypatch.setattr(
+        image_io, "decode_image", lambda data, *limits: decoded.append(1) or decode(data, *limits)
+    )
 
     tensors = build_split_tensors(manifest, {"image_size": 24, "workers": 1}, previous)
     assert len(decoded) == 2, "only the new photos are decoded"
@@ -225,7 +243,9 @@ def test_a_build_decodes_only_the_images_the_last_build_did_not_and_still_checks
         decoded.clear()
         monkeypatch.setattr(image_io, "_DECODE_RECIPE", other.get("recipe", 1))
         rows = manifest.assign(sha256=other["sha256"]) if "sha256" in other else manifest
-        monkeypatch.setattr(image_io, "decode_image", lambda data: decoded.append(1) or decode(data))
+        monkeypatch.setattr(
+            image_io, "decode_image", lambda data, *limits: decoded.append(1) or decode(data, *limits)
+        )
         build_split_tensors(rows, {"image_size": other.get("image_size", 24), "workers": 1}, previous)
         readable = len(manifest) - ("sha256" not in other)  # without a hash, a changed file is not told
         assert len(decoded) == readable, f"{other}: every readable image is decoded"

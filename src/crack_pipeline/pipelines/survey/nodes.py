@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from crack_pipeline.pipelines.explain.nodes import crack_mask_config, explanation_setup, segmenter_to_use
 from crack_pipeline.vision.data.folder import Folder, ImageRef
+from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import looks_like_image
 from crack_pipeline.vision.errors import InputError
@@ -126,6 +127,7 @@ def explain_survey_photos(
         crack_masks=masks,
         device=spread_device(device, shard.index),
         segmenter=segmenter,
+        limits=ImageLimits.of(ingest),  # no scan before: the limits set decide as the photos are decoded
     )
     try:
         found = (

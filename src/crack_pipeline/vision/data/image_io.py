@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,12 @@ class ImageLimits:
         return cls(min_side=settings["min_side"], max_pixels=settings["max_pixels"])
 
 
+# How a file that a check already kept (ingest's, or the scan of a folder to explain or score) is decoded
+# again: that check applied the limits set (`ingest.min_side`, `max_pixels`); the defaults here would skip a
+# 24-px patch or an 80-MP photo that settings let in, as "no longer read as ingest validated".
+VALIDATED = ImageLimits(min_side=1, max_pixels=1 << 62)  # no limit
+
+
 @dataclass(frozen=True)
 class DecodedImage:
     image: Image.Image  # mode RGB, upright (EXIF orientation applied)
@@ -103,8 +112,7 @@ def read_image_file(path: Path, limits: ImageLimits = ImageLimits()) -> bytes:
     size = path.stat().st_size
     if size > IDENTIFY_ABOVE:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _pixel_limit(limits):
                 header = Image.open(path)
         except UnidentifiedImageError:
             raise ImageRejected(NOT_IMAGE, f"not a recognised image format ({size:,} bytes)") from None
@@ -145,11 +153,34 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool
     """
     if not data:
         raise ImageRejected(EMPTY, "the file has 0 bytes")
+    with _pixel_limit(limits):
+        return _decoded(data, limits, reduced)
+
+
+_PILLOWS_LIMIT = threading.Lock()  # held while Pillow's global pixel limit is raised
+
+
+@contextmanager
+def _pixel_limit(limits: ImageLimits) -> Iterator[None]:
+    """Pillow's decompression-bomb limit raised to `max_pixels`, its warning silenced: Pillow refuses twice
+    its MAX_IMAGE_PIXELS (179 M pixels: a 200-MP orthophoto) when a file is opened or a TIFF loaded,
+    whatever `max_pixels` is set to. Ours decides, from the header (`_check_header`), before any pixel is
+    decoded. One decode at a time per process holds it: decoding is spread over processes, not threads."""
+    with _PILLOWS_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        pillows = Image.MAX_IMAGE_PIXELS
+        if pillows is not None:
+            Image.MAX_IMAGE_PIXELS = max(pillows, limits.max_pixels)
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillows
+
+
+def _decoded(data: bytes, limits: ImageLimits, reduced: bool) -> DecodedImage:
+    """`decode_image` of non-empty `data`, within `_pixel_limit`."""
     try:
-        with warnings.catch_warnings():
-            # Pillow warns on large images; our own pixel limit below decides instead.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageRejected(NOT_IMAGE, "not a recognised image format") from None
     except Image.DecompressionBombError as error:
@@ -241,7 +272,7 @@ def decoder_fingerprint() -> str:
 
 def load_resized(path: Path, size: int) -> np.ndarray:
     """One image file as 3 x size x size uint8 (`resize_square`)."""
-    return resize_square(decode_image(path.read_bytes()).image, size)
+    return resize_square(decode_image(path.read_bytes(), VALIDATED).image, size)
 
 
 def load_resized_chunk(
@@ -264,7 +295,7 @@ def load_resized_chunk(
             loaded.append(data if isinstance(data, str) else None)
             continue
         try:
-            loaded.append(resize_square(decode_image(data).image, size).tobytes())
+            loaded.append(resize_square(decode_image(data, VALIDATED).image, size).tobytes())
         except (OSError, ImageRejected) as error:
             loaded.append(f"{type(error).__name__}: {error}")
     return loaded

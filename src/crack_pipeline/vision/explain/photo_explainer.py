@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK
 from crack_pipeline.vision.explain.cam import called_class
 from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
@@ -82,10 +83,12 @@ class PhotoExplainer:
         segmenter: dict[str, Any] | None = None,
         image_thresholds: Mapping[str, float] | None = None,
         image_tile_sizes: Mapping[str, int] | None = None,
+        limits: ImageLimits = ImageLimits(),
     ) -> None:
         self.checkpoint, self.threshold, self.target = checkpoint, threshold, target
         self.image_thresholds = dict(image_thresholds or {})
         self.image_tile_sizes = dict(image_tile_sizes or {})
+        self.limits = limits  # `VALIDATED` for images a check kept
         self.batch_size, self.crack_masks = batch_size, crack_masks
         self.tiling = (tiling or TilingConfig()).at_scale_of(checkpoint)
         self.forward = Precision.resolve(precision, "inference", device)
@@ -105,7 +108,9 @@ class PhotoExplainer:
         """`items` explained, a chunk of photos at a time (at least `batch_size` tiles); unreadable images
         go to `skipped` (name -> reason)."""
         checkpoint, tiling, batch_size = self.checkpoint, self.tiling, self.batch_size
-        photos = tiled_photos(items, tiling, checkpoint["input_size"], skipped, self.image_tile_sizes)
+        photos = tiled_photos(
+            items, tiling, checkpoint["input_size"], skipped, self.image_tile_sizes, self.limits
+        )
         views = views_of(checkpoint)
         for chunk in _chunks(photos, batch_size):
             tiles = torch.from_numpy(np.concatenate([photo.tiles for photo in chunk]))

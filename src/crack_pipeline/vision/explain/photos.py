@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from crack_pipeline.vision.data.folder import ImageRef
-from crack_pipeline.vision.data.image_io import ImageRejected, decode_file
+from crack_pipeline.vision.data.image_io import VALIDATED, ImageLimits, ImageRejected, decode_file
 from crack_pipeline.vision.data.tile_grid import TileGrid
 from crack_pipeline.vision.explain.crack_masks import (
     DEFAULT_CRACK_MASKS,
@@ -89,14 +89,15 @@ def tiled_photos(
     input_size: int,
     skipped: dict[str, str],
     tile_sizes: Mapping[str, int] | None = None,
+    limits: ImageLimits = ImageLimits(),
 ) -> Iterator[TiledPhoto]:
     """Each readable image of `items` with its tiles (of its own size in `tile_sizes`, by name, if there),
-    decoded one at a time (a folder of 12-MP photos never sits in memory at once); unreadable ones go to
-    `skipped` (name -> reason)."""
+    decoded one at a time (a folder of 12-MP photos never sits in memory at once); unreadable ones, and
+    those outside `limits` (`VALIDATED` for images a check kept), go to `skipped` (name -> reason)."""
     tile_sizes = tile_sizes or {}
     for index, ref in enumerate(items):
         try:
-            image = decode_file(ref.file).pixels
+            image = decode_file(ref.file, limits).pixels
         except (OSError, ImageRejected) as error:
             skipped[ref.name] = str(error)
             continue
@@ -260,15 +261,16 @@ def classify_photos(
     device: str = "cpu",
     tile_features: Callable[[np.ndarray], None] | None = None,
 ) -> tuple[dict[str, float], dict[str, int]]:
-    """p(crack) of each photo (by name) from its tiles (no CAM), on `device`, and the number of tiles of
-    each; a file that can no longer be read is left out of both. `tile_features`, if given, is handed each
-    photo's tiles' features (what the classifier sees, tiles x D), from the same forward passes."""
+    """p(crack) of each photo (by name; a folder's scan kept it) from its tiles (no CAM), on `device`, and
+    the number of tiles of each; a file that can no longer be read is left out of both. `tile_features`, if
+    given, is handed each photo's tiles' features (what the classifier sees, tiles x D), from the same
+    forward passes."""
     resolved = Precision.resolve(precision, "inference", device)
     model = inference_model(checkpoint, resolved)
     head = get_spec(checkpoint["architecture"]).head
     config = config.at_scale_of(checkpoint)
     found, tiles_of = {}, {}
-    for photo in tiled_photos(items, config, checkpoint["input_size"], {}):
+    for photo in tiled_photos(items, config, checkpoint["input_size"], {}, limits=VALIDATED):
         probabilities, features = crack_probabilities_and_features(
             model,
             head,

@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from crack_pipeline.vision.data.folder import ImageRef
+from crack_pipeline.vision.data.image_io import VALIDATED
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.cam_strips import progress_pictures
 from crack_pipeline.vision.explain.crack_masks import DEFAULT_CRACK_MASKS, CrackMaskConfig
@@ -89,6 +90,7 @@ def explain_images(
             segmenter,
             image_thresholds,
             image_tile_sizes,
+            VALIDATED,  # the images to explain were checked (ingest's or the folder's scan): its limits hold
         )
         skipped: dict[str, str] = {}
         quality = _explained_and_scored(explainer, items, writer, skipped, masks or {}, sanity_images, seed)
