@@ -1,5 +1,6 @@
 """scan_folder on small generated folders: statuses, duplicates, groups and the summary line."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -7,10 +8,12 @@ import pandas as pd
 import pytest
 
 from crack_pipeline.pipelines.survey.nodes import survey_images
+from crack_pipeline.vision.data import scanning
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES, UnknownLabelFolders
 from crack_pipeline.vision.data.scanning import group_of, scan_folder, summary_lines
+from crack_pipeline.vision.settings import ConfigError
 from tests.conftest import image_bytes, write
 
 
@@ -87,6 +90,34 @@ def test_group_pattern():
     assert group_of("Positive/photo.jpg", pattern) == "Positive/photo.jpg"  # no match: its own group
     assert group_of("x/IMG7_tile2.jpg", re.compile(r"(?P<group>IMG\d+)")) == "IMG7"
     assert group_of("x/a.jpg", None) == "x/a.jpg"
+
+
+def test_a_group_pattern_that_is_no_regex_stops_the_scan_before_any_file_is_decoded(tmp_path, monkeypatch):
+    write(tmp_path, "Positive/0001_a.png", image_bytes())
+    decoded = []
+    monkeypatch.setattr(scanning, "_check_chunk", lambda job: decoded.append(job) or [])
+    with pytest.raises(
+        ConfigError, match=r"^group_pattern .*ingest.group_pattern.* is not a regular expression"
+    ):
+        scan_folder(Folder.scan(tmp_path), DEFAULT_ALIASES, workers=1, group_pattern=r"^(\d+")
+    assert decoded == []  # a bare re.error, after the whole folder was decoded
+
+
+def test_file_names_a_group_pattern_finds_no_photo_in_are_named(tmp_path, caplog):
+    # '^(\d+)_' for names like IMG-0001-2.jpg groups nothing: patches of one photo could fall on both sides
+    # of the split, unsaid.
+    for photo in range(2):
+        for patch in range(2):
+            write(tmp_path, f"Positive/IMG-{photo}-{patch}.png", image_bytes(seed=photo * 2 + patch))
+    write(tmp_path, "Negative/7_0.png", image_bytes(seed=9))
+    with caplog.at_level(logging.WARNING):
+        index = scan(tmp_path, group_pattern=r"^(\d+)_").index
+    assert index.group.nunique() == 5
+    assert (
+        "group_pattern" in caplog.text
+        and "finds no parent photo in 4 of the 5 kept file names" in caplog.text
+    )
+    assert "Positive/IMG-0-0.png, Positive/IMG-0-1.png, Positive/IMG-1-0.png ..." in caplog.text
 
 
 def test_histograms_sample_every_kept_image(tmp_path):

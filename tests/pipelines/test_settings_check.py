@@ -190,3 +190,29 @@ def test_impossible_split_settings_stop_the_run_before_its_first_node(split, mes
     with pytest.raises(ConfigError, match=message):
         check_run_settings(reads_split, {"split": split})
     check_run_settings(reads_split, {"split": {"ratios": {"train": 0.7, "val": 0.15, "test": 0.15}}})
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        (
+            {"ingest": {"group_pattern": r"^(\d+"}},
+            r"group_pattern '\^\(.* is not a regular expression: missing \)",
+        ),
+        (
+            {"data": {"sources": [{"domain": "walls", "path": "w", "group_pattern": "(["}]}},
+            r"group_pattern '\(\[' .* is not a regular expression: unterminated character set",
+        ),
+        ({"data": {"sources": [{"domain": "walls", "pth": "w"}]}}, r"data\.sources\[0\]"),
+    ],
+)
+def test_a_group_pattern_that_is_no_regex_stops_the_run_before_its_first_node(parameters, message):
+    """from_folder may train the crack segmenter (minutes) before ingest compiles the pattern."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    reads = Pipeline([Node(lambda i, d: i, ["params:ingest", "params:data"], "index", name="ingest_images")])
+    with pytest.raises(ConfigError, match=message):
+        check_run_settings(reads, {"ingest": {}, "data": {}, **parameters})
+    check_run_settings(reads, {"ingest": {"group_pattern": r"^(\d+)-"}, "data": {"sources": None}})

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from crack_pipeline.vision.data import eda
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
-from crack_pipeline.vision.data.scanning import OK, summary_lines
+from crack_pipeline.vision.data.scanning import OK, group_regex, summary_lines
 from crack_pipeline.vision.data.sources import (
     Source,
     check_domains,
@@ -80,6 +80,13 @@ class SourceSetting:
     domain: str
     path: str
     group_pattern: str | None = None  # null: ingest.group_pattern
+
+
+def check_sources_settings(data: dict[str, Any]) -> None:
+    """Each `data.sources` entry's settings and `group_pattern`, as `sources_of` reads them, without
+    scanning a folder (checked before a run's first node)."""
+    for i, entry in enumerate(data.get("sources") or []):
+        group_regex(settings_from(SourceSetting, entry, f"data.sources[{i}]").group_pattern)
 
 
 def sources_of(raw_images: Folder | None, data: dict[str, Any], group_pattern: str | None) -> list[Source]:

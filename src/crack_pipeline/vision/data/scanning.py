@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -22,6 +23,9 @@ from crack_pipeline.vision.data.image_io import (
 )
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.parallel import parallel_map
+from crack_pipeline.vision.settings import ConfigError
+
+logger = logging.getLogger(__name__)
 
 OK = "ok"
 UNREADABLE_NAME = "unreadable_name"  # a file name that is not UTF-8 (Folder.unreadable_names)
@@ -102,13 +106,49 @@ def group_of(relative: str, pattern: re.Pattern | None) -> str:
     """Group id from the file stem: the pattern's `group` (or first) capture, else the file itself."""
     if pattern is None:
         return relative
-    stem = relative.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    match = pattern.search(stem)
+    match = pattern.search(_stem(relative))
     if match is None:
         return relative
     if "group" in match.groupdict():
         return match.group("group")
     return match.group(1) if match.groups() else match.group(0)
+
+
+def _stem(relative: str) -> str:
+    return relative.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def group_regex(group_pattern: str | None) -> re.Pattern | None:
+    """`group_pattern` compiled, or a `ConfigError` naming it: checked before any file is decoded (a typo
+    once surfaced as a bare `re.error` after a whole folder's decoding)."""
+    if not group_pattern:
+        return None
+    try:
+        return re.compile(group_pattern)
+    except re.error as error:
+        raise ConfigError(
+            f"group_pattern {group_pattern!r} (ingest.group_pattern, or a data.sources entry's) is not a "
+            f"regular expression: {error}"
+        ) from None
+
+
+def warn_ungrouped(index: pd.DataFrame, pattern: re.Pattern | None, root: Path) -> None:
+    """A warning naming the kept files whose names `pattern` finds no parent photo in: each is a group of
+    its own, so patches of one photo may land on both sides of the split, which the pattern was set to
+    prevent (a pattern that matches no name at all groups nothing)."""
+    kept = index.path[index.status == OK]
+    unmatched = [path for path in kept if pattern is not None and pattern.search(_stem(path)) is None]
+    if unmatched:
+        logger.warning(
+            "%s: group_pattern %r finds no parent photo in %d of the %d kept file names (%s%s): each is a "
+            "group of its own, so patches of one photo may fall on both sides of the split",
+            root,
+            pattern.pattern,
+            len(unmatched),
+            len(kept),
+            ", ".join(unmatched[:3]),
+            " ..." if len(unmatched) > 3 else "",
+        )
 
 
 @dataclass
@@ -135,6 +175,7 @@ def scan_folder(
     copies of one image on both sides. With `require_labels=False` (photos to explain), files
     outside class folders are checked too and keep an empty label.
     """
+    pattern = group_regex(group_pattern)
     resolver = LabelResolver(aliases)
     labels = {path: resolver.label_of(path) for path in folder.files}
     if require_labels:
@@ -157,9 +198,9 @@ def scan_folder(
         for p in folder.unreadable_names
     ]
     frame = pd.DataFrame(rows, columns=_ROW_FIELDS).sort_values("path", ignore_index=True)
-    pattern = re.compile(group_pattern) if group_pattern else None
     frame["label"] = frame.path.map(labels).fillna("")  # an unreadable name is reported unlabelled
     frame["group"] = [group_of(p, pattern) for p in frame.path]
+    warn_ungrouped(frame, pattern, folder.root)
     frame["duplicate_of"] = ""
     frame["root"] = str(folder.root)
     _resolve_duplicates(frame)
