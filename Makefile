@@ -13,13 +13,17 @@ export DO_NOT_TRACK := 1
 SOURCE_DIR ?=
 CRON_TIME ?= 0 2 * * *
 CRON_TAG := \# crack_pipeline retrain $(CURDIR)
-RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), --params=data.source_dir=$(abspath $(SOURCE_DIR)))
+# Make's functions split words at spaces: a folder named with spaces ("Bridge photos") is made absolute whole
+# (its spaces stood in for), and quoted where the shell reads it, as is the project's folder.
+SPACE := $(subst ,, )
+absolute = $(subst <space>,$(SPACE),$(abspath $(subst $(SPACE),<space>,$(1))))
+RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), "--params=data.source_dir=$(call absolute,$(SOURCE_DIR))")
 # KEEP=N: after a run that ends well, all but the newest N versions of every output and of each variant's
 # registered models are removed (kedro prune --models).
 KEEP ?=
 CRON_OUT := >>logs/retrain/cron.out 2>&1
 PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(KEEP) --models --yes $(CRON_OUT))
-CRON_LINE := $(CRON_TIME) cd $(CURDIR) && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG)
+CRON_LINE := $(CRON_TIME) cd "$(CURDIR)" && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG)
 COMMA := ,
 
 install: $(STAMP)
@@ -77,7 +81,10 @@ schedule:
 ifeq ($(INSTALL),1)
 	@test -x $(BIN)/kedro || { echo "no $(BIN)/kedro: run 'make install' first" >&2; exit 1; }
 	@command -v crontab >/dev/null || { echo "crontab not found: install cron (Debian: apt-get install cron)" >&2; exit 1; }
-	@{ crontab -l 2>/dev/null | grep -vF '$(CRON_TAG)'; echo '$(CRON_LINE)'; } | crontab -
+# This project's entry is the line that ends with its tag: a match anywhere (grep -F) also took the entry of a
+# project whose folder's name begins with this one's (crack_pipeline_bridges beside crack_pipeline).
+	@{ crontab -l 2>/dev/null | tag='$(CRON_TAG)' awk 'substr($$0, length($$0) - length(ENVIRON["tag"]) + 1) != ENVIRON["tag"]'; \
+		echo '$(CRON_LINE)'; } | crontab -
 	@echo "installed: crontab -l shows it; logs/retrain/ has one log file per run"
 endif
 
@@ -89,7 +96,7 @@ SHARDS ?= 4
 airflow-dag: install
 	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
-		--params=project_path=$(CURDIR)$(if $(SOURCE_DIR),$(COMMA)source_dir=$(abspath $(SOURCE_DIR)))
+		"--params=project_path=$(CURDIR)$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call absolute,$(SOURCE_DIR)))"
 	$(BIN)/kedro airflow create --pipelines=survey --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_survey_dag.j2 \
-		--params=project_path=$(CURDIR),survey=$(SURVEY),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(abspath $(INPUT_DIR)))
+		"--params=project_path=$(CURDIR),survey=$(SURVEY),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(call absolute,$(INPUT_DIR)))"

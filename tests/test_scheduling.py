@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import py_compile
+import shlex
 import subprocess
 import sys
 import types
@@ -35,10 +36,30 @@ def make_schedule(*args: str, env: dict | None = None) -> str:
 
 def test_make_schedule_prints_a_cron_entry_for_the_retrain_run(tmp_path):
     (line,) = make_schedule(f"SOURCE_DIR={tmp_path}", "CRON_TIME=15 4 * * 1").splitlines()
-    assert line.startswith(f"15 4 * * 1 cd {PROJECT_ROOT} && ")
-    assert f".venv/bin/kedro run --pipelines=retrain --params=data.source_dir={tmp_path} " in line
+    assert line.startswith(f'15 4 * * 1 cd "{PROJECT_ROOT}" && ')
+    assert f'.venv/bin/kedro run --pipelines=retrain "--params=data.source_dir={tmp_path}" ' in line
     assert line.endswith(f"# crack_pipeline retrain {PROJECT_ROOT}")
     assert "prune" not in line, "versions are removed only when asked for"
+
+
+def test_a_folder_named_with_spaces_reaches_the_nightly_run_and_the_dag_whole(tmp_path):
+    """A photo folder on a shared drive ("Bridge photos"): make's abspath split it in two, and the shell
+    again, so the cron entry's `kedro run` failed every night on an unexpected extra argument."""
+    photos = tmp_path / "Bridge photos"
+    (line,) = make_schedule(f"SOURCE_DIR={photos}").splitlines()
+    command = shlex.split(line.split(" ", 5)[5])  # after the five time fields: what cron's shell runs
+    assert command[:3] == ["cd", str(PROJECT_ROOT), "&&"]
+    assert f"--params=data.source_dir={photos}" in command
+    shown = subprocess.run(
+        ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
+        + ["airflow-dag", f"SOURCE_DIR={photos}", f"INPUT_DIR={photos}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    arguments = shlex.split(shown.replace("\\\n", " "))
+    assert f"--params=project_path={PROJECT_ROOT},source_dir={photos}" in arguments
+    assert f"--params=project_path={PROJECT_ROOT},survey=survey,shards=4,input_dir={photos}" in arguments
 
 
 def test_make_schedule_refuses_a_keep_that_would_fail_every_night():
@@ -158,3 +179,23 @@ def test_the_survey_dag_maps_one_task_per_shard_then_merges(kedro_project, monke
         ("survey", ["merge_survey"], {}),
     ]
     assert namespace["survey"] == "bridge" and namespace["input_dir"] == "/srv/photos"
+
+
+def test_make_schedule_install_keeps_the_entry_of_a_project_whose_folder_begins_with_this_one_s(tmp_path):
+    """Two clones side by side (crack_pipeline, crack_pipeline_bridges): installing one's schedule removed the
+    other's nightly retrain, whose tag holds this one's as a prefix."""
+    (tmp_path / "bin").mkdir()
+    crontab = tmp_path / "bin/crontab"
+    crontab.write_text(FAKE_CRONTAB)
+    crontab.chmod(0o755)
+    table = tmp_path / "table"
+    sibling = f"0 3 * * * retrain # crack_pipeline retrain {PROJECT_ROOT}_bridges"
+    table.write_text(f"{sibling}\n")
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
+
+    make_schedule("INSTALL=1", env=env)
+    make_schedule("INSTALL=1", env=env)
+
+    first, ours = table.read_text().splitlines()
+    assert first == sibling
+    assert ours.endswith(f"# crack_pipeline retrain {PROJECT_ROOT}")
