@@ -381,3 +381,26 @@ def test_a_tracking_server_s_artefacts_are_reached_through_that_server(tmp_path)
     assert repository.artifact_uri == (
         "http://tracking.example:5000/api/2.0/mlflow-artifacts/artifacts/1/0123abcd/artifacts"
     )
+
+
+def test_a_version_whose_run_is_gone_for_good_is_removed_without_it(kedro_project):
+    """A run deleted in the MLflow UI and then purged (`mlflow gc`, as MLflow advises to free the disk)
+    leaves its registered version: every `prune --models` stopped on it ("the MLflow store cannot be
+    read"), nothing removed night after night, not even old versions under data/."""
+    from mlflow.cli import gc as mlflow_gc
+
+    (_, model), _ = register(["a", "a"])  # version 1 goes with --keep 1
+    version(kedro_project / "data/06_models/small_cnn/checkpoint.pt", DAYS[0])
+    version(kedro_project / "data/06_models/small_cnn/checkpoint.pt", DAYS[1])
+    client = mlflow.MlflowClient()
+    client.delete_run(client.get_model_version(REGISTERED_MODEL, "1").run_id)
+    uri = mlflow.get_tracking_uri()
+    mlflow_gc.main(["--backend-store-uri", uri, "--tracking-uri", uri], standalone_mode=False)
+
+    removed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert "registered version 1 (a): removes it with its exported model" in removed.output
+    left = [str(found.version) for found in client.search_model_versions(f"name='{REGISTERED_MODEL}'")]
+    assert left == ["2"]
+    assert not model.exists(), "its exported model, which gc left, is gone too"
+    assert folders(kedro_project, "data/06_models/small_cnn/checkpoint.pt") == [DAYS[1]]

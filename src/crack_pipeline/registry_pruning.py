@@ -74,7 +74,8 @@ def old_model_versions(client: MlflowClient, keep: int, protected: set[str]) -> 
         run_id = found.run_id if found.run_id and found.run_id not in kept_runs else None
         model_id = _logged_model_id(found.source)
         model_id = model_id if model_id and model_id not in kept_models else None
-        run_location = client.get_run(run_id).info.artifact_uri if run_id else None
+        run_location = _run_location(client, run_id) if run_id else None
+        run_id = run_id if run_location is not None else None  # gone already: nothing of it to delete
         model_location = _model_location(client, model_id) if model_id else None
         local = [path for path in map(local_path, (run_location, model_location)) if path is not None]
         size = sum(folder_size(path) for path in local)
@@ -194,6 +195,17 @@ def local_path(location: str | None) -> Path | None:
     """The folder of an artefact location on this machine's disk; None for one elsewhere (S3, …)."""
     url = urlparse(location or "")
     return Path(unquote(url.path)) if location and url.scheme in ("", "file") else None
+
+
+def _run_location(client: MlflowClient, run_id: str) -> str | None:
+    """Where a run's files are; None once it is gone for good (deleted in the MLflow UI, then `mlflow gc`):
+    its version stays registered, and is removed without it, instead of stopping every prune."""
+    try:
+        return client.get_run(run_id).info.artifact_uri
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
 
 
 def _model_location(client: MlflowClient, model_id: str) -> str | None:
