@@ -22,6 +22,7 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
 from crack_pipeline.vision.evaluation.metrics import threshold_for_recall, threshold_on_validation
+from crack_pipeline.vision.models.checkpoint import threshold_lines
 from tests.conftest import image_bytes, write
 
 INGEST = {"label_aliases": DEFAULT_ALIASES, "min_side": 32, "max_pixels": 10**7, "workers": 1}
@@ -146,6 +147,46 @@ def test_evaluation_reports_every_domain_as_scikit_learn_computes_it():
     assert (result.predictions.domain == domains).all()
     one = evaluate_probabilities("m", data, probability, 0.4, domains=["a"] * 50)
     assert "per_domain" not in one.metrics and "domain" not in one.predictions
+
+
+def test_a_domain_s_threshold_is_chosen_for_its_own_recall_where_it_has_one_and_says_from_how_many():
+    rng = np.random.default_rng(2)
+    domains = np.array(["big"] * 400 + ["small"] * 60)
+    labels = np.tile([0, 1], 230)
+    probability = np.clip(labels * 0.4 + rng.uniform(0, 0.6, 460), 0, 1)
+    chosen = threshold_on_validation(labels, probability, 0.99, domains.tolist(), {"small": 0.9})
+    small = domains == "small"
+    assert chosen["per_domain"]["small"]["value"] == threshold_for_recall(
+        labels[small], probability[small], 0.9
+    )
+    assert chosen["per_domain"]["small"]["target_recall"] == 0.9
+    big = chosen["per_domain"]["big"]
+    assert big["value"] == threshold_for_recall(labels[~small], probability[~small], 0.99)
+    assert big["target_recall"] == 0.99, "a domain not named keeps train.target_recall"
+    assert chosen["value"] == threshold_for_recall(labels, probability, 0.99), "the pooled one unchanged"
+    for record, mine in ((chosen, np.ones(460, bool)), (big, ~small), (chosen["per_domain"]["small"], small)):
+        y, called = labels[mine], probability[mine] >= record["value"]
+        assert record["validation_cracks"] == int(y.sum())
+        assert record["validation_specificity"] == pytest.approx(sk.recall_score(y, called, pos_label=0))
+        assert record["validation_recall"] == pytest.approx(sk.recall_score(y, called))
+
+
+def test_the_training_log_says_what_each_threshold_gives_and_when_the_faintest_crack_sets_it():
+    labels = np.array([0, 1] * 60 + [1] * 80)  # 60 cracks in "few", 200 in "many"
+    domains = ["few"] * 120 + ["many"] * 80
+    probability = np.linspace(0, 1, 200)
+    chosen = threshold_on_validation(labels, probability, 0.99, domains)
+    pooled, few, many = threshold_lines(chosen)
+    assert pooled.startswith(f"{chosen['value']:.4f} for recall 0.99 on validation (there: recall ")
+    few_record = chosen["per_domain"]["few"]
+    assert few.startswith(f"for domain few: {few_record['value']:.4f} for recall 0.99 on validation (there: ")
+    assert "of 60 cracks, specificity" in few
+    assert "recall 0.99 of 60 cracks leaves none to miss: the faintest sets it" in few
+    assert "of 140 cracks" in pooled and "leaves none to miss" not in pooled  # 1 of 140 may be missed
+    assert "specificity" not in many and "leaves none" in many, "80 cracks, no clean image"
+    assert threshold_lines({**chosen, "per_domain": {}}, cracks_in_validation=False) == [
+        f"{chosen['value']:.4f} for recall 0.99 on validation (recall there: n/a, no crack in validation)"
+    ]
 
 
 def test_each_domain_is_decided_at_its_own_threshold_where_it_has_one():

@@ -51,7 +51,7 @@ _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace read
 _KEYS_CHECKED_ELSEWHERE = {
     *("synth", "segmenter", "tiling", "retrain", "mask_tiles.tiling", "explain.crack_masks"),
     *("train.defaults", "train.cam_progress"),  # by each variant's check
-    *("train.models", "ingest.label_aliases"),
+    *("train.models", "train.target_recall_by_domain", "ingest.label_aliases"),
 }
 
 

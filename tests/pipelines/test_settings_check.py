@@ -103,6 +103,16 @@ def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
         ),
         ({"architecture": "small_cnn"}, {"target_recall": 99}, r"train\.target_recall: a share .*, not 99"),
         ({"architecture": "small_cnn"}, {"image_size": "224px"}, r"train\.image_size: a side in pixels"),
+        (
+            {"architecture": "small_cnn"},
+            {"target_recall_by_domain": {"cfd_tiles": 1.5}},
+            r"train\.target_recall_by_domain\.cfd_tiles: a share .*, not 1\.5",
+        ),
+        (
+            {"architecture": "small_cnn"},
+            {"target_recall_by_domain": [0.95]},
+            r"train\.target_recall_by_domain: a table of domain: recall",
+        ),
     ],
 )
 def test_a_variant_s_settings_of_the_wrong_kind_are_named_before_the_run(variant, train, message):
@@ -111,6 +121,8 @@ def test_a_variant_s_settings_of_the_wrong_kind_are_named_before_the_run(variant
         variant_setup("net", variant, {**defaults, **train})
     for empty in ({"training": None}, {"training": {"augment": None}}):  # no overrides (an empty YAML key)
         variant_setup("net", {"architecture": "small_cnn", **empty}, defaults)
+    own = {**defaults, "target_recall_by_domain": {"cfd_tiles": 0.95, "2024": 1}}  # names a user chooses
+    variant_setup("net", {"architecture": "small_cnn"}, own)
 
 
 def test_known_settings_are_those_of_conf_base_where_it_lists_them():

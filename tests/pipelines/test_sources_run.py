@@ -38,14 +38,27 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
         photo_patches(tmp_path / domain, seed, SIDES[domain])
     sources = [{"domain": d, "path": str(tmp_path / d), "group_pattern": r"^(\d+)-"} for d in DOMAINS]
     use_tiny_training(kedro_project, variants=("small_cnn",), epochs=1)
+    own_recall = {"site_b": 0.5, "site_c": 0.9}  # site_c: a typo, or a domain of another environment
     with logged_lines() as lines:
         run_session(
             kedro_project,
-            {"data": {"sources": sources}},
+            {"data": {"sources": sources}, "train": {"target_recall_by_domain": own_recall}},
             pipeline_names=["from_folder"],
             to_nodes=["promote_champion"],
         )
     assert "  domain site_a: crack 12, no_crack 12, 8 groups" in lines
+    assert any(
+        line.startswith("train: small_cnn decision threshold for domain site_b: ")
+        and "for recall 0.5 on validation (there: recall " in line
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith(
+            "train: train.target_recall_by_domain names site_c, which has no threshold of its own"
+        )
+        and "site_a, site_b" in line
+        for line in lines
+    )
 
     manifest = pd.read_csv(latest(kedro_project, "data/03_primary/split_manifest.csv"))
     assert manifest.groupby("domain").size().to_dict() == {"site_a": 24, "site_b": 24}
@@ -65,6 +78,7 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
     trained = checkpoint.load()
     own = trained["threshold"]["per_domain"]
     assert set(own) == set(DOMAINS), "one decision threshold per domain, each chosen on its validation photos"
+    assert own["site_a"]["target_recall"] == 0.99 and own["site_b"]["target_recall"] == 0.5
     assert trained["patch_sides"] == SIDES, "each domain's training patch side"
     for domain in DOMAINS:
         rows = predictions[predictions.domain == domain]

@@ -38,7 +38,7 @@ from crack_pipeline.vision.evaluation.metrics import (
 )
 from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.cam_progress import cam_progress
-from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_basis
+from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_lines
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.precision import Precision, compute_used
 from crack_pipeline.vision.models.registry import create_model, get_spec
@@ -144,13 +144,19 @@ def initial_model(
 
 
 def validation_threshold(
-    val: ImageTensors, probability: np.ndarray, one_class: OneClassConfig | None, target_recall: float
+    val: ImageTensors,
+    probability: np.ndarray,
+    one_class: OneClassConfig | None,
+    target_recall: float,
+    domain_recalls: dict[str, float],
 ) -> dict[str, Any]:
     """The decision threshold of a model whose validation p(crack) is `probability`: the fewest false alarms
-    at `target_recall` (per domain too), or a one-class model's share of false alarms."""
+    at `target_recall` (per domain too, at a domain's own in `domain_recalls`), or a one-class model's
+    share of false alarms."""
     if one_class is not None:
         return threshold_for_false_alarms(val.labels.numpy(), probability, one_class.false_alarm_rate)
-    return threshold_on_validation(val.labels.numpy(), probability, target_recall, domains=val.domains)
+    labels = val.labels.numpy()
+    return threshold_on_validation(labels, probability, target_recall, val.domains, domain_recalls)
 
 
 def train_variant(
@@ -269,21 +275,24 @@ def train_variant(
     checkpoint["feature_references_by_views"] = references_by_views(features)
     checkpoint["feature_reference"] = checkpoint["feature_references_by_views"][views]
 
+    domain_recalls = train.get("target_recall_by_domain") or {}
     chosen_threshold = partial(
-        validation_threshold, val, one_class=one_class, target_recall=float(train["target_recall"])
+        validation_threshold,
+        val,
+        one_class=one_class,
+        target_recall=float(train["target_recall"]),
+        domain_recalls=domain_recalls,
     )
     checkpoint["thresholds_by_views"] = thresholds_by_views(logits, chosen_threshold)
     threshold = checkpoint["threshold"] = checkpoint["thresholds_by_views"][views]
-    found = (
-        "n/a (no crack in validation)" if not val.labels.any() else f"{threshold['validation_recall']:.3f}"
-    )
-    logger.info(
-        "train: %s decision threshold %.4f for %s (recall there: %s)",
-        name,
-        threshold["value"],
-        threshold_basis(threshold),
-        found,
-    )
-    for domain, own in checkpoint["threshold"].get("per_domain", {}).items():
-        logger.info("train: %s decision threshold for domain %s: %.4f", name, domain, own["value"])
+    for line in threshold_lines(threshold, bool(val.labels.any())):
+        logger.info("train: %s decision threshold %s", name, line)
+    if one_class is None and (unknown := sorted(set(domain_recalls) - set(threshold.get("per_domain", {})))):
+        logger.warning(
+            "train: train.target_recall_by_domain names %s, which %s no threshold of its own here (a domain "
+            "with cracks in validation has one: %s)",
+            ", ".join(unknown),
+            "has" if len(unknown) == 1 else "have",
+            ", ".join(threshold.get("per_domain", {})) or "none, one domain alone",
+        )
     return checkpoint, result.history, plot_training_history(result.history, name)

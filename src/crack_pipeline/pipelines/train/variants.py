@@ -80,12 +80,25 @@ def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> 
 
 
 def _check_train_values(train: dict[str, Any]) -> None:
-    """`train.target_recall` and `train.image_size`, read only once training is done or decoding starts."""
-    recall, size = train.get("target_recall", 0.99), train.get("image_size", 224)
-    if isinstance(recall, bool) or not isinstance(recall, int | float) or not 0 < recall <= 1:
-        raise ConfigError(f"train.target_recall: a share of the cracks in (0, 1], e.g. 0.99, not {recall!r}")
+    """`train.target_recall` (and any domain's own), `train.image_size`: read only once training is done or
+    decoding starts."""
+    _check_recall(train.get("target_recall", 0.99), "train.target_recall")
+    by_domain = train.get("target_recall_by_domain") or {}
+    if not isinstance(by_domain, dict):
+        raise ConfigError(
+            f"train.target_recall_by_domain: a table of domain: recall, e.g. {{cfd_tiles: 0.95}}, "
+            f"not {by_domain!r}"
+        )
+    for domain, recall in by_domain.items():
+        _check_recall(recall, f"train.target_recall_by_domain.{domain}")
+    size = train.get("image_size", 224)
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:
         raise ConfigError(f"train.image_size: a side in pixels, at least 16, e.g. 224, not {size!r}")
+
+
+def _check_recall(recall: Any, setting: str) -> None:
+    if isinstance(recall, bool) or not isinstance(recall, int | float) or not 0 < recall <= 1:
+        raise ConfigError(f"{setting}: a share of the cracks in (0, 1], e.g. 0.99, not {recall!r}")
 
 
 def resume_state_path(train: dict[str, Any], variant: str) -> Path | None:

@@ -109,14 +109,17 @@ def threshold_for_false_alarms(y_val, p_val, false_alarm_rate: float) -> dict[st
     }
 
 
-def threshold_on_validation(y_val, p_val, target_recall: float, domains=None) -> dict[str, Any]:
+def threshold_on_validation(
+    y_val, p_val, target_recall: float, domains=None, domain_recalls: dict[str, float] | None = None
+) -> dict[str, Any]:
     """The model's decision threshold: one that finds `target_recall` of the validation split's cracks
-    with the fewest false alarms (`threshold_for_recall`), with what it gives there. Stored in the
-    checkpoint, it is what every consumer uses.
+    with the fewest false alarms (`threshold_for_recall`), with what it gives there (and from how many
+    cracks). Stored in the checkpoint, it is what every consumer uses.
 
     With the domain of every validation image, and several, also one per domain with cracks in validation
-    (`per_domain`): one pooled threshold is set by the hardest domain and costs the others their
-    specificity, so where an image's domain is known, its domain's threshold decides.
+    (`per_domain`), for the domain's own recall in `domain_recalls` if there, else `target_recall`: one
+    pooled threshold is set by the hardest domain and costs the others their specificity, so where an
+    image's domain is known, its domain's threshold decides.
     """
     value = threshold_for_recall(y_val, p_val, target_recall)
     reached = binary_metrics(y_val, p_val, value)
@@ -126,6 +129,8 @@ def threshold_on_validation(y_val, p_val, target_recall: float, domains=None) ->
         "chosen_on": "validation",
         "validation_recall": reached["recall"],
         "validation_precision": reached["precision"],
+        "validation_specificity": reached["specificity"],
+        "validation_cracks": reached["tp"] + reached["fn"],
     }
     if domains is not None and len(set(domains)) > 1:
         y_val, p_val, domains = (
@@ -133,8 +138,11 @@ def threshold_on_validation(y_val, p_val, target_recall: float, domains=None) ->
             np.asarray(p_val, dtype=float),
             np.asarray(domains),
         )
+        recalls = domain_recalls or {}
         chosen["per_domain"] = {
-            domain: threshold_on_validation(y_val[domains == domain], p_val[domains == domain], target_recall)
+            domain: threshold_on_validation(
+                y_val[domains == domain], p_val[domains == domain], recalls.get(domain, target_recall)
+            )
             for domain in sorted(set(domains.tolist()))
             if (y_val[domains == domain] == 1).any()
         }
