@@ -22,7 +22,7 @@ from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training import loop as training
 from crack_pipeline.vision.training.config import TrainConfig
-from crack_pipeline.vision.training.loop import fit
+from crack_pipeline.vision.training.loop import TrainingDiverged, fit
 from crack_pipeline.vision.training.replicas import Randomness, Replicas
 from crack_pipeline.vision.training.resume import continue_draws
 from crack_pipeline.vision.training.schedule import epoch_order
@@ -105,6 +105,13 @@ def test_early_stopping_restores_the_best_weights(data):
     criterion = torch.nn.CrossEntropyLoss()
     restored = training.evaluate(result.model, val, SPEC, Precision("fp32"), criterion)["loss"]
     assert restored == pytest.approx(best["val_loss"], rel=1e-4)
+
+
+def test_a_run_that_diverges_in_every_epoch_fails_instead_of_returning_its_starting_weights(data):
+    train, val, _ = data
+    # A learning rate no model survives: every epoch's validation loss is NaN, none beats the start's.
+    with pytest.raises(TrainingDiverged, match="diverged.*lower the learning rate"):
+        fit(seeded_model(), SPEC, train, val, config(lr=1e20, epochs=2))
 
 
 def test_training_never_decodes_images(data, monkeypatch):
@@ -298,6 +305,22 @@ def test_training_settings_are_checked_and_named():
     # `--params=segmenter=3` or a section written as a list: named, not a TypeError from dict()
     with pytest.raises(ConfigError, match=r"^bad settings: segmenter: a mapping of settings, not 3$"):
         settings_from(TrainConfig, 3, "segmenter")
+
+
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"patience": 0}, r"train\.defaults\.patience: .*greater than or equal to 1"),
+        ({"batch_size": 0}, r"train\.defaults\.batch_size: .*greater than or equal to 1"),
+        ({"epochs": 0}, r"train\.defaults: epochs 0 and head_passes 0: nothing would train"),
+    ],
+)
+def test_settings_that_would_train_nothing_are_refused_before_the_run(settings, named):
+    # patience 0 stopped before the first epoch: the starting weights came back as the trained model.
+    with pytest.raises(ConfigError, match=named):
+        settings_from(TrainConfig, {"epochs": 3, **settings}, "train.defaults")
+    # A head stage alone is training.
+    assert settings_from(TrainConfig, {"epochs": 0, "head_passes": 5}, "train").epochs == 0
 
 
 def test_balanced_domains_are_drawn_equally_often_whatever_their_size():

@@ -7,22 +7,26 @@ import json
 from dataclasses import asdict, field
 from typing import Literal
 
+from pydantic import Field
+
 from crack_pipeline.vision.data.augment import AugmentConfig
 from crack_pipeline.vision.settings import settings_dataclass
 
 
 @settings_dataclass
 class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 32
+    epochs: int = Field(5, ge=0)  # 0: the head stage alone (head_passes)
+    batch_size: int = Field(32, ge=1)
     optimizer: Literal["adamw", "adam"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    patience: int = 3  # early stopping: epochs without a better validation loss
+    # Early stopping: epochs without a better validation loss. At 0 the loop stopped before its first epoch,
+    # and the starting weights were checkpointed and registered as if trained.
+    patience: int = Field(3, ge=1)
     freeze_backbone_epochs: int = 0  # train only the head for this many epochs first
     # Before the first epoch, the head alone for this many passes over the backbone's features computed
     # once (no augmentation): a pretrained backbone's linear probe in seconds, logged as epoch 0 (0: off).
-    head_passes: int = 0
+    head_passes: int = Field(0, ge=0)
     class_weights: Literal["balanced"] | None = "balanced"
     seed: int = 42
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -37,6 +41,10 @@ class TrainConfig:
     balance_domains: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     progress: bool = True
+
+    def __post_init__(self):
+        if self.epochs == 0 and self.head_passes == 0:
+            raise ValueError("epochs 0 and head_passes 0: nothing would train; set epochs or head_passes")
 
     def fingerprint(self) -> str:
         settings = {k: v for k, v in asdict(self).items() if k != "progress"}

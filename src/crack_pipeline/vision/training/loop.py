@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from crack_pipeline.vision.data.augment import augment
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
@@ -35,6 +36,10 @@ from crack_pipeline.vision.training.resume import continue_draws, draws_of, load
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
+
+
+class TrainingDiverged(InputError):
+    """No epoch gave a finite validation loss: the weights learned nothing worth keeping."""
 
 
 @dataclass
@@ -141,6 +146,22 @@ def fit(
             *(model, spec, train, val, config, resume_path, precision, replicas, after_epoch, observe_epoch),
             keep_resume_state,
         )
+
+
+def check_converged(
+    history: list[dict[str, float]], best_loss: float, val: ImageTensors, spec: ModelSpec, config: TrainConfig
+) -> None:
+    """A `TrainingDiverged` error when epochs ran on validation images and none gave a finite loss: the
+    "best" weights were then the starting ones (a NaN is never lower), returned as if trained, and a random
+    model was given a threshold, registered and could become champion."""
+    if not history or not len(val) or math.isfinite(best_loss):
+        return
+    losses = ", ".join(f"{row['val_loss']}" for row in history)
+    raise TrainingDiverged(
+        f"{spec.name}: training diverged, no epoch gave a finite validation loss ({losses}); lower the "
+        f"learning rate (lr {config.lr} in train.defaults or the variant's training) or use precision fp32 "
+        f"(now {config.precision})"
+    )
 
 
 @contextlib.contextmanager
@@ -282,6 +303,7 @@ def _fit(
         if replicas.first(after_epoch is not None and after_epoch(model, epoch)):
             break
 
+    check_converged(history, best_loss, val, spec, config)
     model.load_state_dict(best_state)
     model.eval().to("cpu")
     _set_backbone_trainable(model, spec, True)
