@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn import metrics as sk
 
 from crack_pipeline.vision.errors import InputError
@@ -57,6 +58,9 @@ def test_one_class_gives_undefined_not_a_number():
     assert m["roc_auc"] is None and m["pr_auc"] is None and m["balanced_accuracy"] is None
     assert m["specificity"] is None and m["recall"] == 0.75
     assert format_metric(m["roc_auc"]) == "undefined (one class)" and format_metric(0.91234) == "0.9123"
+    # Clean images only: no crack to find, so no recall nor F1 (scikit-learn's 0 read as "missed them all").
+    clean = binary_metrics(np.zeros(4), np.array([0.9, 0.8, 0.2, 0.7]), 0.5)
+    assert clean["recall"] is None and clean["f1"] is None and clean["specificity"] == 0.25
 
 
 def _log_odds(p):
@@ -110,6 +114,23 @@ def test_the_threshold_never_leaves_the_margin_however_extreme_the_probabilities
         binary_metrics(y, p, threshold)["recall"] == 1.0
         and binary_metrics(y, p, threshold)["specificity"] == 1.0
     )
+
+
+def test_a_confident_models_saturated_cracks_get_a_threshold_below_1():
+    # float32 logits as a confident model gives them: validation cracks at margins 18-30 (p(crack) exactly 1),
+    # clean images at -30 to -2; the test's cracks a little less confident, at 10-17 (p(crack) 0.99995-1).
+    from crack_pipeline.vision.models.inference import crack_probability_of
+
+    def p_crack(margins):
+        return crack_probability_of(torch.tensor(np.stack([np.zeros(len(margins)), margins], 1)).float())
+
+    rng = np.random.default_rng(0)
+    y = np.array([1] * 100 + [0] * 100)
+    p = p_crack(np.concatenate([rng.uniform(18, 30, 100), rng.uniform(-30, -2, 100)]))
+    assert (p[y == 1] == 1.0).all()
+    threshold = threshold_for_recall(y, p, 0.99)
+    assert p[y == 0].max() < threshold < 1.0, "mid-margin, not at the saturated bound"
+    assert binary_metrics(np.ones(50), p_crack(rng.uniform(10, 17, 50)), threshold)["recall"] == 1.0
 
 
 def test_threshold_needs_crack_images():
@@ -299,3 +320,8 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
     one_class = decide("at_half.roc_auc", candidate_predictions)  # the only image it did not learn: a crack
     assert one_class["current_value"] is None and one_class["promote"], "it cannot block the candidate"
     assert "at_half.roc_auc is undefined on the 1 test images champion old did not learn from" in caplog.text
+    # The only image it did not learn is clean, which the champion calls cracked and the candidate clean:
+    # F1 there is no tie of 0 and 0 that keeps the champion (the default metric).
+    current["learned_images"] = learned_images(manifest.drop(index=[5]).assign(split="train"))
+    clean = decide("at_threshold.f1", candidate_predictions)
+    assert clean["current_value"] is None and clean["promote"], "it cannot block the candidate"

@@ -102,25 +102,25 @@ def evaluate_variant(
         else f"threshold {threshold['value']:.4f}"
     )
     logger.info(
-        "evaluate: %s test n=%d at %s (%s): accuracy=%.4f recall=%.4f precision=%.4f roc_auc=%s",
+        "evaluate: %s test n=%d at %s (%s): accuracy=%.4f recall=%s precision=%.4f roc_auc=%s",
         checkpoint["variant"],
         at_threshold["n"],
         where,
         threshold_basis(threshold),
         at_threshold["accuracy"],
-        at_threshold["recall"],
+        format_metric(at_threshold["recall"]),
         at_threshold["precision"],
         format_metric(at_threshold["roc_auc"]),
     )
     for domain, scores in metrics.get("per_domain", {}).items():
         logger.info(
-            "evaluate: %s test domain %s n=%d at threshold %.4f: balanced_accuracy=%s recall=%.4f roc_auc=%s",
+            "evaluate: %s test domain %s n=%d at threshold %.4f: balanced_accuracy=%s recall=%s roc_auc=%s",
             checkpoint["variant"],
             domain,
             scores["at_threshold"]["n"],
             scores["at_threshold"]["threshold"],
             format_metric(scores["at_threshold"]["balanced_accuracy"]),
-            scores["at_threshold"]["recall"],
+            format_metric(scores["at_threshold"]["recall"]),
             format_metric(scores["at_threshold"]["roc_auc"]),
         )
     return metrics, predictions, submission, figures

@@ -252,12 +252,12 @@ def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict
 
 def log_scores(m: dict[str, Any], tiled: int) -> None:
     logger.info(
-        "evaluate_folder: n=%d accuracy=%.4f recall=%.4f precision=%.4f f1=%.4f roc_auc=%s tiled=%d",
+        "evaluate_folder: n=%d accuracy=%.4f recall=%s precision=%.4f f1=%s roc_auc=%s tiled=%d",
         m["n"],
         m["accuracy"],
-        m["recall"],
+        format_metric(m["recall"]),
         m["precision"],
-        m["f1"],
+        format_metric(m["f1"]),
         format_metric(m["roc_auc"]),
         tiled,
     )

@@ -16,23 +16,27 @@ def binary_metrics(y_true, probability, threshold: float | np.ndarray = 0.5) -> 
     """Every reported metric at one threshold (a crack when probability >= threshold), or at one threshold
     per image (an array: each image's domain's; `threshold` is then recorded as None).
 
-    Metrics that need both classes (balanced accuracy, ROC and PR AUC; specificity needs clean images)
-    are None when the images hold one class only: undefined, not a number that looks like a score.
+    Metrics that need both classes (balanced accuracy, ROC and PR AUC; specificity needs clean images,
+    recall and F1 crack images) are None when the images hold one class only: undefined, not a number that
+    looks like a score.
     """
     y_true = np.asarray(y_true).astype(int)
     probability = np.asarray(probability, dtype=float)
     predicted = (probability >= threshold).astype(int)
     tn, fp, fn, tp = sk.confusion_matrix(y_true, predicted, labels=[0, 1]).ravel()
     both_classes = len(np.unique(y_true)) == 2
+    # Without a crack, recall is 0/0 and F1 0 for every model with one false alarm: scikit-learn's 0 there
+    # read as "missed every crack", and tied a champion with any candidate on clean images.
+    cracks = bool(tp + fn)
     return {
         "threshold": float(threshold) if np.ndim(threshold) == 0 else None,
         "n": int(len(y_true)),
         "accuracy": float(sk.accuracy_score(y_true, predicted)),
         "balanced_accuracy": float(sk.balanced_accuracy_score(y_true, predicted)) if both_classes else None,
         "precision": float(sk.precision_score(y_true, predicted, zero_division=0)),
-        "recall": float(sk.recall_score(y_true, predicted, zero_division=0)),
+        "recall": float(sk.recall_score(y_true, predicted)) if cracks else None,
         "specificity": float(tn / (tn + fp)) if tn + fp else None,
-        "f1": float(sk.f1_score(y_true, predicted, zero_division=0)),
+        "f1": float(sk.f1_score(y_true, predicted)) if cracks else None,
         "roc_auc": float(sk.roc_auc_score(y_true, probability)) if both_classes else None,
         "pr_auc": float(sk.average_precision_score(y_true, probability)) if both_classes else None,
         "brier": float(sk.brier_score_loss(y_true, probability, pos_label=1)),
@@ -76,14 +80,25 @@ def threshold_for_recall(y_true, probability, target_recall: float) -> float:
     if below.size == 0:
         return upper
     lower = float(below.max())
-    with np.errstate(divide="ignore", over="ignore"):  # a saturated softmax gives exactly 0 or 1
-        middle = (_log_odds(upper) + _log_odds(lower)) / 2
-        threshold = float(1 / (1 + np.exp(-middle)))
-    # Rounding (log-odds of 0 or 1, probabilities a few ulps apart) must not leave the margin.
+    middle = (_log_odds(upper) + _log_odds(lower)) / 2
+    threshold = float(1 / (1 + np.exp(-middle)))
+    # Rounding (probabilities a few ulps apart) must not leave the margin.
     return threshold if lower < threshold <= upper else upper
 
 
+# p(crack) comes from a float32 softmax: exactly 1 from log-odds of about 17.3 on (1 - 2**-25 rounds to 1),
+# exactly 0 below the smallest float32's. A confident model's cracks are often all at 1: taken at infinite
+# log-odds, the middle of the margin was the bound 1 itself, and a test crack at 0.99997 was called clean.
+_SATURATED_LOG_ODDS = {
+    1.0: float(25 * np.log(2)),
+    0.0: float(np.log(np.finfo(np.float32).smallest_subnormal)),
+}
+
+
 def _log_odds(p: float) -> float:
+    """The log-odds of `p`; of a saturated 0 or 1, the least extreme ones a float32 softmax rounds to it."""
+    if p in _SATURATED_LOG_ODDS:
+        return _SATURATED_LOG_ODDS[p]
     return float(np.log(p) - np.log1p(-p))
 
 
