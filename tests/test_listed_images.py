@@ -105,3 +105,24 @@ def test_the_decoders_end_when_scoring_fails(trained_checkpoint, folder, monkeyp
         listed_probabilities_and_features(trained_checkpoint, folder, "fp32", part=4)
     # As a caller that logs the error would: the traceback is kept, and with it the frame of the decoders.
     assert failed.tb is not None and not multiprocessing.active_children(), "no decoder left waiting"
+
+
+def test_evaluate_folder_names_a_file_changed_since_its_scan_that_it_left_out(
+    trained_checkpoint, tmp_path, caplog
+):
+    """A file replaced between the scan and the scoring (a folder still syncing) was left out of every score
+    and table, the scan having said it was kept: only metrics.json's skipped_files counted it."""
+    from crack_pipeline.pipelines.evaluate_folder.nodes import evaluate_folder
+    from crack_pipeline.pipelines.ingest.nodes import scan_folder_images
+    from crack_pipeline.vision.data.folder import Folder
+
+    for i in range(4):
+        sample = render_sample(SynthConfig(image_size=96, seed=3), i % 2 == 0, i)
+        write(tmp_path, f"{'Positive' if i % 2 == 0 else 'Negative'}/{i}.png", png_bytes(sample.image))
+    ingest = {"label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]}, "min_side": 32}
+    index, _ = scan_folder_images(Folder.scan(tmp_path), {**ingest, "max_pixels": 10**8, "workers": 1})
+    changed = render_sample(SynthConfig(image_size=96, seed=4), True, 9)
+    write(tmp_path, "Positive/2.png", png_bytes(changed.image))  # replaced after the scan
+    metrics, predictions, _, _ = evaluate_folder(index, trained_checkpoint, {}, {}, "cpu")
+    assert metrics["skipped_files"] == 1 and "Positive/2.png" not in set(predictions.file)
+    assert "evaluate_folder: skipped Positive/2.png (changed since" in caplog.text

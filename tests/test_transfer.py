@@ -155,3 +155,33 @@ def test_a_threshold_recalibrated_on_a_named_domain_s_photos_is_to_be_used_at_th
     caplog.clear()
     recalibrated(scored, p, model)
     assert ",explain.test_time_views=4 (or the same under" in caplog.text, "no domain named: none to add"
+
+
+def test_recalibrating_a_folder_without_crack_labels_stops_before_it_is_scored(
+    trained_checkpoint, tmp_path, monkeypatch
+):
+    """A folder of labelled clean photos only, with evaluate_folder.recalibrate, was scored whole (hours for a
+    large folder) before the run stopped, every score lost."""
+    from crack_pipeline.pipelines.evaluate_folder import nodes
+    from crack_pipeline.vision.errors import InputError
+
+    index = pd.DataFrame(
+        {
+            "path": ["Negative/a.png", "Negative/b.png", "new/c.png"],
+            "label": ["no_crack", "no_crack", ""],
+            "status": "ok",
+            "duplicate_of": "",
+            "sha256": ["1" * 64, "2" * 64, "3" * 64],
+            "width": 96,
+            "height": 96,
+            "root": str(tmp_path),
+            "domain": "site",
+        }
+    )
+
+    def scored(*args, **kwargs):
+        raise AssertionError("the folder was scored")
+
+    monkeypatch.setattr(nodes, "listed_probabilities_and_features", scored)
+    with pytest.raises(InputError, match="recalibrate needs crack images .* 2 labelled no_crack, none crack"):
+        nodes.evaluate_folder(index, trained_checkpoint, {"recalibrate": True}, {}, "cpu")

@@ -75,10 +75,16 @@ def evaluate_folder(
     # metric and filled two places in "label these next".
     copies = kept[kept.duplicate_of != ""]
     kept = kept[kept.duplicate_of == ""]
+    if evaluate_folder.get("recalibrate"):
+        check_recalibration(kept.label)
     learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
     # Unlabelled images get a placeholder class: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0])).set_index("path", drop=False)
     probability, features, data = listed_probabilities_and_features(checkpoint, placeholder, device=device)
+    # The scan kept them, so its summary does not list them: a file changed or gone since (a folder still
+    # syncing) was left out of every score and table with only a count in metrics.json.
+    for path, reason in data.skipped.items():
+        logger.warning("evaluate_folder: skipped %s (%s)", path, reason)
     config = settings_from(TilingConfig, tiling, "tiling").at_scale_of(checkpoint)
     large = kept[(kept.width > config.tile_size) | (kept.height > config.tile_size)]
     row = {path: i for i, path in enumerate(data.paths)}
@@ -218,6 +224,19 @@ def familiarity(
             100 * found["expected"],
         )
     return found
+
+
+def check_recalibration(labels: pd.Series) -> None:
+    """An `InputError` when `evaluate_folder.recalibrate` cannot be done on a folder whose kept images have
+    these `labels` ("" unlabelled): labelled ones, none of them a crack (`recalibrated` refuses them). Said
+    before any image is scored: after it, the stopped run had spent hours on a large folder and written none
+    of its scores. A folder of no labelled image is scored and ranked, not recalibrated, as before."""
+    if (labels != "").any() and not (labels == "crack").any():
+        raise InputError(
+            "evaluate_folder.recalibrate needs crack images among the labelled ones of the folder (it has "
+            f"{(labels == 'no_crack').sum()} labelled no_crack, none crack): label some (move them into "
+            "Positive/), or leave evaluate_folder.recalibrate unset"
+        )
 
 
 def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:
