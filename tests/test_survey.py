@@ -155,6 +155,10 @@ def test_a_survey_decodes_its_photos_within_the_limits_set(trained_checkpoint, s
         )
         (record,) = [json.loads(save[name]) for save in saves for name in save if name.startswith(RECORDS)]
         assert ("too_small" in record.get("skipped", "")) == skipped, record
+    # The merge's grids read the photo's 24-px overlay back: as the survey's own file, not as a photo under
+    # the default limits (it stopped the merge: too small).
+    _, predictions, _, _ = merged(site, tmp_path / "survey16")
+    assert list(predictions.file) == ["small.png"]
 
 
 def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recomputing(
@@ -433,3 +437,16 @@ def test_memory_freed_between_photos_goes_back_to_the_system():
     before = _resident_bytes()
     assert survey.release_freed_memory()
     assert before - _resident_bytes() > 100e6
+
+
+def test_a_survey_names_the_files_it_passes_over_and_starts_none_without_an_image(
+    trained_checkpoint, tmp_path, caplog
+):
+    """A folder of a camera's HEIC files started an empty survey ("0 photos"), unsaid, and bound it to the
+    run's model and settings; beside photos, such files were passed over unsaid."""
+    (tmp_path / "site/raw").mkdir(parents=True)
+    (tmp_path / "site/raw/IMG_0001.HEIC").write_bytes(b"\0" * 64)
+    with pytest.raises(InputError, match="survey: no image file in .*site"):
+        survey_run(trained_checkpoint, Folder.scan(tmp_path / "site"), tmp_path / "s", None, segmenter=False)
+    assert not (tmp_path / "s").exists(), "no survey begun"
+    assert "passed over 1 file(s) not named as images" in caplog.text and "raw/IMG_0001.HEIC" in caplog.text

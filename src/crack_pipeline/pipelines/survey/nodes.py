@@ -16,7 +16,7 @@ from crack_pipeline.pipelines.explain.nodes import crack_mask_config, explanatio
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import LabelResolver
-from crack_pipeline.vision.data.scanning import looks_like_image
+from crack_pipeline.vision.data.scanning import IMAGE_SUFFIXES, looks_like_image
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
@@ -51,7 +51,8 @@ GALLERY_TO_SURVEY = "../../../"
 
 
 def survey_images(explain_input: Folder | None, ingest: dict[str, Any]) -> list[ImageRef]:
-    """Every image file of `explain.input_dir`, labelled where its folders name a class."""
+    """Every image file of `explain.input_dir`, labelled where its folders name a class; the other files
+    named in a warning, and an `InputError` when it holds no image file at all."""
     if explain_input is None:
         raise InputError("a survey explains a folder of photos: pass --params=explain.input_dir=DIR")
     labels = LabelResolver(ingest["label_aliases"])
@@ -59,11 +60,22 @@ def survey_images(explain_input: Folder | None, ingest: dict[str, Any]) -> list[
         logger.warning(
             "survey: skipped %s: the file name is not UTF-8 (shown with \\x escapes): rename it", name
         )
-    return [
-        ImageRef(name, explain_input.path_of(name), labels.label_of(name))
-        for name in explain_input.files
-        if looks_like_image(name)
-    ]
+    images = [name for name in explain_input.files if looks_like_image(name)]
+    # Passed over unsaid, a folder of a camera's HEIC or raw files started an empty survey ("0 photos")
+    # that its manifest then bound to the model and settings of a run that explained nothing.
+    others = [name for name in explain_input.files if not looks_like_image(name)]
+    suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+    if others:
+        logger.warning(
+            "survey: passed over %d file(s) not named as images (%s): %s%s",
+            len(others),
+            suffixes,
+            ", ".join(others[:5]),
+            " ..." if len(others) > 5 else "",
+        )
+    if not images:
+        raise InputError(f"survey: no image file in {explain_input.root} (files ending in {suffixes})")
+    return [ImageRef(name, explain_input.path_of(name), labels.label_of(name)) for name in images]
 
 
 def explain_survey_photos(

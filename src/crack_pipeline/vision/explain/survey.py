@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from crack_pipeline.vision.data.folder import ImageRef
-from crack_pipeline.vision.data.image_io import decode_image
+from crack_pipeline.vision.data.image_io import VALIDATED, decode_image
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import (
     ArtefactWriter,
@@ -265,7 +265,11 @@ def merge_records(
         cracks.append(pd.DataFrame(record["cracks"], columns=measurement_columns))
         for card in record["cards"]:
             overlay = PHOTOS + card["overlay"]
-            add_grid_picture(pictures, card, lambda overlay=overlay: decode_image(read(overlay)).pixels)
+            # The survey's own file, of its photo's size: the default limits stopped the merge on the overlay
+            # of a photo ingest.min_side (max_pixels) let in, as too small (too large).
+            add_grid_picture(
+                pictures, card, lambda overlay=overlay: decode_image(read(overlay), VALIDATED).pixels
+            )
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
     linked = linked_through(progress, link_prefix) if progress else None
     files = summary_files(cards, pictures, manifest["model"], manifest["threshold"], linked)
