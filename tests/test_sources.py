@@ -250,6 +250,8 @@ def test_the_general_environment_lists_valid_sources(monkeypatch):
     lite0 = variant_settings(train, train["models"]["efficientnet_lite0"])
     recipe = settings_from(TrainConfig, lite0, "general")  # a valid training configuration
     assert (recipe.schedule, recipe.patience, recipe.freeze_backbone_epochs) == ("onecycle", recipe.epochs, 0)
+    own_recall = train["target_recall_by_domain"]
+    assert own_recall and set(own_recall) <= {s.domain for s in sources}, "domains the recipe trains on"
 
 
 def test_a_folder_listed_twice_or_inside_another_source_is_refused(tmp_path):
