@@ -126,3 +126,26 @@ def test_evaluate_folder_names_a_file_changed_since_its_scan_that_it_left_out(
     metrics, predictions, _, _ = evaluate_folder(index, trained_checkpoint, {}, {}, "cpu")
     assert metrics["skipped_files"] == 1 and "Positive/2.png" not in set(predictions.file)
     assert "evaluate_folder: skipped Positive/2.png (changed since" in caplog.text
+
+
+def test_label_next_0_ranks_every_unlabelled_image_and_draws_no_contact_sheet(trained_checkpoint, tmp_path):
+    """`label_next: 0` drew 48 images (`or 48`), and a negative number dropped the last ones."""
+    from crack_pipeline.pipelines.evaluate_folder.nodes import evaluate_folder
+    from crack_pipeline.pipelines.ingest.nodes import scan_folder_images
+    from crack_pipeline.vision.data.folder import Folder
+    from crack_pipeline.vision.settings import ConfigError
+
+    for i in range(3):
+        write(
+            tmp_path,
+            f"new/{i}.png",
+            png_bytes(render_sample(SynthConfig(image_size=96, seed=5), i == 0, i).image),
+        )
+    ingest = {"label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]}, "min_side": 32}
+    index, _ = scan_folder_images(Folder.scan(tmp_path), {**ingest, "max_pixels": 10**8, "workers": 1})
+    with pytest.raises(
+        ConfigError, match=r"evaluate_folder\.label_next: a number of images, 0 or more, not -1"
+    ):
+        evaluate_folder(index, trained_checkpoint, {"label_next": -1}, {}, "cpu")
+    _, _, ranked, figures = evaluate_folder(index, trained_checkpoint, {"label_next": 0}, {}, "cpu")
+    assert len(ranked) == 3 and "label_these_next.png" not in figures

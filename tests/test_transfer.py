@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from crack_pipeline.pipelines.evaluate_folder.nodes import recalibrated
+from crack_pipeline.pipelines.evaluate_folder.site_labels import recalibrated
 from crack_pipeline.vision.evaluation.metrics import threshold_for_recall
 from crack_pipeline.vision.models.checkpoint import for_domain
 from crack_pipeline.vision.models.inference import crack_probabilities, crack_probabilities_and_features

@@ -10,13 +10,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from crack_pipeline.pipelines.evaluate_folder.site_labels import (
+    check_recalibration,
+    labelling_table,
+    plot_label_next,
+    recalibrated,
+    sheet_size,
+)
 from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.labels import CLASS_NAMES
-from crack_pipeline.vision.data.listed_images import ListedImages
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_files
-from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import (
     evaluate_probabilities,
     listed_probabilities_and_features,
@@ -24,7 +29,6 @@ from crack_pipeline.vision.evaluation.evaluate import (
 from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
-from crack_pipeline.vision.figures import grid
 from crack_pipeline.vision.models.checkpoint import (
     decision_threshold,
     describe_threshold,
@@ -33,9 +37,7 @@ from crack_pipeline.vision.models.checkpoint import (
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of
 from crack_pipeline.vision.settings import settings_from
-from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
 from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
-from crack_pipeline.vision.transfer.recalibration import recalibrate
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ def evaluate_folder(
     kept = kept[kept.duplicate_of == ""]
     if evaluate_folder.get("recalibrate"):
         check_recalibration(kept.label)
+    sheet = sheet_size(evaluate_folder)  # a bad setting said before the folder is scored
     learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
     # Unlabelled images get a placeholder class: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0])).set_index("path", drop=False)
@@ -150,9 +153,9 @@ def evaluate_folder(
         reference, features[whole], tile_distances, evaluate_folder.get("unfamiliar_share")
     )
     label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
+    if len(label_next) and sheet:
+        figures["label_these_next.png"] = plot_label_next(data, label_next.head(sheet), checkpoint["variant"])
     if len(label_next):
-        count = int(evaluate_folder.get("label_next") or 48)
-        figures["label_these_next.png"] = plot_label_next(data, label_next.head(count), checkpoint["variant"])
         logger.info(
             "evaluate_folder: %d unlabelled images ranked for labelling (label_these_next.csv); first: %s",
             len(label_next),
@@ -226,49 +229,6 @@ def familiarity(
     return found
 
 
-def check_recalibration(labels: pd.Series) -> None:
-    """An `InputError` when `evaluate_folder.recalibrate` cannot be done on a folder whose kept images have
-    these `labels` ("" unlabelled): labelled ones, none of them a crack (`recalibrated` refuses them). Said
-    before any image is scored: after it, the stopped run had spent hours on a large folder and written none
-    of its scores. A folder of no labelled image is scored and ranked, not recalibrated, as before."""
-    if (labels != "").any() and not (labels == "crack").any():
-        raise InputError(
-            "evaluate_folder.recalibrate needs crack images among the labelled ones of the folder (it has "
-            f"{(labels == 'no_crack').sum()} labelled no_crack, none crack): label some (move them into "
-            "Positive/), or leave evaluate_folder.recalibrate unset"
-        )
-
-
-def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The threshold this folder's labels give for the recall the model's own threshold was chosen for,
-    with its cross-fitted estimate; logged with how to use it: with the view count and the domain (its
-    tile size) the folder was scored with, for which it holds."""
-    target_recall = float((checkpoint.get("threshold") or {}).get("target_recall", 0.99))
-    y = scored.labels.numpy()
-    if not (y == CLASS_NAMES.index("crack")).any():
-        raise InputError(
-            "evaluate_folder.recalibrate needs crack images among the labelled ones of the folder"
-        )
-    site = recalibrate(y, probability, target_recall)
-    estimate = site["cross_fitted"]
-    logger.info(
-        "evaluate_folder: recalibrated threshold %.4f for recall %.2f on %s; cross-fitted: %s. Use it with "
-        "--params=explain.threshold=%.4f,explain.test_time_views=%d%s (or the same under evaluate_folder)",
-        site["value"],
-        target_recall,
-        site["chosen_on"],
-        "undefined (under two crack images)"
-        if estimate is None
-        else " ".join(
-            f"{k}={format_metric(estimate[k])}" for k in ("balanced_accuracy", "recall", "specificity")
-        ),
-        site["value"],
-        views_of(checkpoint),
-        f",explain.domain={checkpoint['domain']}" if checkpoint.get("domain") is not None else "",
-    )
-    return site
-
-
 def log_scores(m: dict[str, Any], tiled: int) -> None:
     logger.info(
         "evaluate_folder: n=%d accuracy=%.4f recall=%s precision=%.4f f1=%s roc_auc=%s tiled=%d",
@@ -279,38 +239,4 @@ def log_scores(m: dict[str, Any], tiled: int) -> None:
         format_metric(m["f1"]),
         format_metric(m["roc_auc"]),
         tiled,
-    )
-
-
-def labelling_table(
-    data: ListedImages,
-    probability: np.ndarray,
-    features: np.ndarray,
-    unlabelled: np.ndarray,
-    threshold: float,
-) -> pd.DataFrame:
-    """The unlabelled images, best to label first: rank, file, crack_probability, uncertainty."""
-    where = np.flatnonzero(unlabelled)
-    order = where[labelling_order(probability[where], features[where], threshold)] if len(where) else where
-    return pd.DataFrame(
-        {
-            "rank": np.arange(1, len(order) + 1),
-            "file": [data.paths[i] for i in order],
-            "crack_probability": probability[order],
-            "uncertainty": uncertainty(probability[order], threshold),
-        }
-    )
-
-
-def plot_label_next(data: ListedImages, table: pd.DataFrame, name: str) -> Figure:
-    pictures = data.pictures(table.file)
-    shown = table[table.file.isin(pictures)]  # a file changed since it was scored is not shown
-    captions = [
-        f"#{r.rank} {r.file.rsplit('/', 1)[-1]}\np(crack) {r.crack_probability:.3f}"
-        for r in shown.itertuples()
-    ]
-    return grid(
-        [pictures[f] for f in shown.file],
-        captions,
-        f"{name}: label these next (uncertain and unlike each other first)",
     )
