@@ -20,7 +20,7 @@ import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from crack_pipeline.vision.data.image_io import load_resized
+from crack_pipeline.vision.data.ingested import load_resized
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.explain.cam import CamExplainer
 from crack_pipeline.vision.models.inference import fold_batch_norms, normalizer

@@ -21,7 +21,7 @@ from crack_pipeline.datasets import TorchCheckpointDataset
 from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
 from crack_pipeline.pipelines.ingest.nodes import plot_sample_grid, scan_images
 from crack_pipeline.pipelines.train.nodes import build_split_tensors
-from crack_pipeline.vision.data import image_io
+from crack_pipeline.vision.data import image_io, ingested
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.sources import Source, scan_sources
@@ -223,15 +223,15 @@ def test_a_build_decodes_only_the_images_the_last_build_did_not_and_still_checks
     manifest = manifest.assign(split=(["test", "train", "train", "val"] * 3)[: len(manifest)])
     (site / "Negative/n3.png").write_bytes(image_bytes(seed=77))  # known, but changed since ingest
     decoded = []
-    decode = image_io.decode_image
+    decode = ingested.decode_image
     monkeypatch.setattr(
-        image_io, "decode_image", lambda data, *limits: decoded.append(1) or decode(data, *limits)
+        ingested, "decode_image", lambda data, *limits: decoded.append(1) or decode(data, *limits)
     )
 
     tensors = build_split_tensors(manifest, {"image_size": 24, "workers": 1}, previous)
     assert len(decoded) == 2, "only the new photos are decoded"
     assert [key for part in tensors.values() for key in part.skipped] == ["site/Negative/n3.png"]
-    monkeypatch.setattr(image_io, "decode_image", decode)
+    monkeypatch.setattr(ingested, "decode_image", decode)
     fresh = decode_splits(manifest, 24, workers=1)
     for split, part in tensors.items():
         assert part.paths == fresh[split].paths and torch.equal(part.images, fresh[split].images)
@@ -244,7 +244,7 @@ def test_a_build_decodes_only_the_images_the_last_build_did_not_and_still_checks
         monkeypatch.setattr(image_io, "_DECODE_RECIPE", other.get("recipe", 1))
         rows = manifest.assign(sha256=other["sha256"]) if "sha256" in other else manifest
         monkeypatch.setattr(
-            image_io, "decode_image", lambda data, *limits: decoded.append(1) or decode(data, *limits)
+            ingested, "decode_image", lambda data, *limits: decoded.append(1) or decode(data, *limits)
         )
         build_split_tensors(rows, {"image_size": other.get("image_size", 24), "workers": 1}, previous)
         readable = len(manifest) - ("sha256" not in other)  # without a hash, a changed file is not told

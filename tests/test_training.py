@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from crack_pipeline.vision.data import image_io
+from crack_pipeline.vision.data import image_io, ingested
 from crack_pipeline.vision.data.augment import AugmentConfig
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
@@ -120,7 +120,8 @@ def test_training_never_decodes_images(data, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("an image was decoded during training")
 
-    monkeypatch.setattr(image_io, "decode_image", forbidden)
+    for module in (image_io, ingested):
+        monkeypatch.setattr(module, "decode_image", forbidden)
     train, val, _ = data
     fit(seeded_model(), SPEC, train, val, config(epochs=2))
 

@@ -11,7 +11,7 @@ import pandas as pd
 from crack_pipeline.pipelines.explain.images import domain_scales, images_to_explain
 from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import Folder
-from crack_pipeline.vision.data.image_io import changed_since_ingest
+from crack_pipeline.vision.data.ingested import changed_since_ingest
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crack_pipeline.vision.data.image_io import decoder_fingerprint, load_resized_chunk
+from crack_pipeline.vision.data.image_io import decoder_fingerprint
+from crack_pipeline.vision.data.ingested import load_resized_chunk
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.parallel import default_workers, parallel_map
 from crack_pipeline.vision.data.sources import domain_of_key, image_files, image_keys
