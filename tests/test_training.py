@@ -22,7 +22,8 @@ from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training import loop as training
 from crack_pipeline.vision.training.config import TrainConfig
-from crack_pipeline.vision.training.loop import TrainingDiverged, fit
+from crack_pipeline.vision.training.divergence import TrainingDiverged
+from crack_pipeline.vision.training.loop import fit
 from crack_pipeline.vision.training.replicas import Randomness, Replicas
 from crack_pipeline.vision.training.resume import continue_draws
 from crack_pipeline.vision.training.schedule import epoch_order

@@ -23,12 +23,12 @@ from tqdm.auto import tqdm
 
 from crack_pipeline.vision.data.augment import augment
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
 from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.divergence import check_converged
 from crack_pipeline.vision.training.head_stage import train_head_on_features
 from crack_pipeline.vision.training.observer import EpochObserver
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
@@ -36,10 +36,6 @@ from crack_pipeline.vision.training.resume import continue_draws, draws_of, load
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingDiverged(InputError):
-    """No epoch gave a finite validation loss: the weights learned nothing worth keeping."""
 
 
 @dataclass
@@ -131,9 +127,9 @@ def fit(
     """Train on `device` with early stopping on validation loss and restore the best weights; the model
     comes back on the CPU.
 
-    With `resume_path`, the state after every epoch is saved there, and an existing file written
-    by the same configuration, starting weights and data resumes training from it. It is removed at the end
-    unless `keep_resume_state` (the caller removes it once the model is saved; a rerun returns it till then).
+    With `resume_path`, the state after every epoch is saved there, and an existing file written by the same
+    configuration, starting weights and data resumes training from it. It is removed at the end unless
+    `keep_resume_state` (the caller removes it once the model is saved; a rerun returns it till then).
     `pretrained` says the model starts from pretrained weights (fine-tuning), for `precision: auto`.
     `replicas`: this process's place among several training together (`distributed.fit_distributed`).
     `after_epoch(model, epoch)`, called after each epoch's validation, stops training by answering True
@@ -146,22 +142,6 @@ def fit(
             *(model, spec, train, val, config, resume_path, precision, replicas, after_epoch, observe_epoch),
             keep_resume_state,
         )
-
-
-def check_converged(
-    history: list[dict[str, float]], best_loss: float, val: ImageTensors, spec: ModelSpec, config: TrainConfig
-) -> None:
-    """A `TrainingDiverged` error when epochs ran on validation images and none gave a finite loss: the
-    "best" weights were then the starting ones (a NaN is never lower), returned as if trained, and a random
-    model was given a threshold, registered and could become champion."""
-    if not history or not len(val) or math.isfinite(best_loss):
-        return
-    losses = ", ".join(f"{row['val_loss']}" for row in history)
-    raise TrainingDiverged(
-        f"{spec.name}: training diverged, no epoch gave a finite validation loss ({losses}); lower the "
-        f"learning rate (lr {config.lr} in train.defaults or the variant's training) or use precision fp32 "
-        f"(now {config.precision})"
-    )
 
 
 @contextlib.contextmanager
