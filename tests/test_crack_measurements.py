@@ -144,6 +144,15 @@ def test_millimetres_and_severity_bands():
     assert custom["severity"].tolist() == ["thin", "thick", "thick"], "the last band is open-ended"
 
 
+def test_a_width_on_a_band_s_bound_is_in_that_band():
+    # 3 px at 0.1 mm/px is Eurocode's 0.3 mm exactly (0.30000000000000004 in floating point): hairline.
+    table = measure_cracks(three_widths(), mm_per_pixel=0.1).sort_values("max_width_px")
+    assert table["max_width_mm"].tolist() == pytest.approx([0.1, 0.3, 0.7])
+    assert table["severity"].tolist() == ["hairline", "hairline", "fine"]
+    in_px = measure_cracks(three_widths(), width_bands={"thin": 3, "thick": math.inf})
+    assert in_px.sort_values("max_width_px")["severity"].tolist() == ["thin", "thin", "thick"]
+
+
 def test_image_summary():
     summary = image_summary(measure_cracks(three_widths(), mm_per_pixel=0.2))
     assert summary["count"] == 3

@@ -31,6 +31,19 @@ def test_pointing_game_hit_miss_and_tolerance():
     assert not pointing_game(heatmap, mask)
 
 
+def test_a_flat_heatmap_points_nowhere():
+    # A crack along the top edge from the corner, and a map with no evidence (every tile of a photo too clean
+    # to explain, or Sobel on a flat image): its argmax is the first pixel, which is no pointing.
+    mask = np.zeros((320, 480), dtype=bool)
+    mask[2:4, 5:40] = True
+    assert not pointing_game(np.zeros((320, 480)), mask)
+    assert not pointing_game(np.full((320, 480), 0.5), mask)
+    assert not pointing_game(sobel_map(np.full((320, 480, 3), 140.0)), mask)
+    peaked = np.zeros((320, 480))
+    peaked[3, 20] = 1.0
+    assert pointing_game(peaked, mask)
+
+
 def test_tolerance_scales_with_image_size():
     mask = line_mask(size=112, column=25)
     heatmap = np.zeros((112, 112))

@@ -74,6 +74,14 @@ def test_a_typo_in_any_section_a_run_reads_is_named_with_the_settings_there_are(
     assert not (kedro_project / "data/01_raw/synthetic").exists(), "synth, the first node, never ran"
 
 
+def test_no_cam_method_is_refused_before_the_run():
+    # Each image's predictions row, mask, measurements and gallery card are made per method: an empty list
+    # ran to the end and wrote an empty predictions table and gallery.
+    with pytest.raises(ConfigError, match=r"^explain\.methods: none given, so nothing would be explained"):
+        check_explain_settings({"methods": []})
+    check_explain_settings({"methods": ["layercam"]})
+
+
 def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
     for layer in ("bn2", "layer4", "features.6", None):  # EfficientNets', ResNet's, small_cnn's; the default
         check_explain_settings({"cam_layer": layer})

@@ -49,6 +49,9 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
     methods = explain.get("methods") or []
     if not isinstance(methods, list) or not all(isinstance(method, str) for method in methods):
         raise ConfigError(f"explain.methods: a list of names, e.g. [layercam], not {methods!r}")
+    if explain.get("methods") == []:
+        # Every output of a run (predictions, masks, measurements, gallery) is made per method: none, none.
+        raise ConfigError("explain.methods: none given, so nothing would be explained; e.g. [layercam]")
     unknown = [method for method in methods if method not in {*METHODS, ANOMALY}]
     if unknown:
         raise ConfigError(

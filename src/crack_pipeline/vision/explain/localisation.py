@@ -24,8 +24,12 @@ def scaled_tolerance(shape: tuple[int, int], pixels_at_224: float) -> int:
 
 
 def pointing_game(heatmap: np.ndarray, mask: np.ndarray, tolerance_at_224: float = 15) -> bool:
-    """True when the heatmap's maximum lies on the crack, dilated by the tolerance (15 px at 224 px)."""
+    """True when the heatmap's maximum lies on the crack, dilated by the tolerance (15 px at 224 px); never
+    for a flat map (no evidence anywhere: a photo whose tiles were all too clean to explain, Sobel on a flat
+    image), whose argmax is merely its first pixel and would score every crack near the top-left corner."""
     heatmap, mask = _check(heatmap, mask)
+    if heatmap.max() <= heatmap.min():
+        return False
     radius = scaled_tolerance(mask.shape, tolerance_at_224)
     peak = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
     # The distance to the nearest crack pixel, not a dilated mask: a 12-MP photo's tolerance is ~200 px.

@@ -229,8 +229,9 @@ def measure_cracks(
         for column in MM_COLUMNS:
             table[column] = table[column.replace("_mm", "_px")] * mm_per_pixel
         max_width = max_width * mm_per_pixel
-    # The last band is open-ended whatever its bound: only the ones before it are searched.
-    table["severity"] = [names[band] for band in np.searchsorted(bounds[:-1], max_width)]
+    # The last band is open-ended whatever its bound: only the ones before it are searched. Rounded first, so
+    # that a width on a bound is in that band: 3 px at 0.1 mm/px is 0.30000000000000004 mm, not over 0.3.
+    table["severity"] = [names[band] for band in np.searchsorted(bounds[:-1], np.round(max_width, 9))]
     return table
 
 
