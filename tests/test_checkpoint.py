@@ -2,6 +2,7 @@
 
 import fcntl
 import os
+import stat
 
 import pytest
 import torch
@@ -99,3 +100,18 @@ def test_a_save_removes_what_a_killed_save_of_another_version_left_unless_it_is_
         os.close(writer)
     assert not killed.exists() and writing.exists()
     assert TorchCheckpointDataset(filepath=str(folder), version=Version(None, None)).load()["variant"] == "v1"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["022", "077"])
+def test_a_saved_checkpoint_follows_the_umask_like_every_other_output(tmp_path, umask):
+    before = os.umask(umask)
+    try:
+        path = tmp_path / "checkpoint.pt"
+        TorchCheckpointDataset(filepath=str(path), version=Version(None, None)).save(
+            checkpoint_of(create_model("small_cnn"))
+        )
+    finally:
+        os.umask(before)
+    (saved,) = path.glob("*/checkpoint.pt")
+    # mkstemp's 0600 outlived the rename: another user of the group read "damaged (PermissionError)"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o666 & ~umask

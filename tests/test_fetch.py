@@ -230,3 +230,20 @@ def test_an_unknown_data_set_is_refused_with_the_known_ones():
         InputError, match=r"'imagenet' is not a known data set; known: cfd, ozgenel, sdnet2018"
     ):
         fetch_dataset(FetchConfig(dataset="imagenet"))
+
+
+def test_the_lock_file_follows_the_umask_like_every_output(tmp_path):
+    """NamedTemporaryFile's 0600 outlived the rename: a checksum one user recorded, no other could read."""
+    import os
+    import stat
+
+    from crack_pipeline.vision.data.checksums import read_lock, record_sha256
+
+    archive, lock = tmp_path / "cfd.zip", tmp_path / "conf/fetch.lock.json"
+    archive.write_bytes(b"zip")
+    before = os.umask(0o022)
+    try:
+        record_sha256(lock, "cfd", "https://example.org/cfd.zip", archive, "a" * 64)
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o644 and read_lock(lock)["cfd"]["sha256"] == "a" * 64

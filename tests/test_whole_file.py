@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from kedro.io.core import DatasetError, Version
 
-from crack_pipeline.datasets import OptionalJSONDataset, PreviousCSVDataset, WholeCSVDataset, WholeJSONDataset
+from crack_pipeline.datasets import (
+    CrackSegmenterDataset,
+    OptionalJSONDataset,
+    PreviousCSVDataset,
+    PreviousJSONDataset,
+    WholeCSVDataset,
+    WholeJSONDataset,
+)
 
 
 def test_a_failed_save_leaves_no_version_and_a_good_one_reads_back(tmp_path):
@@ -87,3 +94,22 @@ def test_a_version_that_is_not_there_is_not_called_damaged(tmp_path):
     with pytest.raises(DatasetError) as caught:  # a --load-versions typo
         pinned.load()
     assert "No such file" in str(caught.value) and "damaged" not in str(caught.value)
+
+
+def test_a_pinned_version_that_is_not_there_stops_the_views_that_load_none_before_the_first(tmp_path):
+    saved, typo = "2026-09-09T00.00.00.000Z", "2026-09-09T00.00.00.001Z"
+    metrics, segmenter = str(tmp_path / "evaluation_metrics.json"), str(tmp_path / "segmenter.pt")
+    assert OptionalJSONDataset(filepath=metrics, version=Version(None, None)).load() is None, "none yet"
+    OptionalJSONDataset(filepath=metrics, version=Version(None, saved)).save({"accuracy": 0.99})
+    CrackSegmenterDataset(filepath=segmenter, version=Version(None, saved)).save({"format": "x"})
+    views = [
+        (OptionalJSONDataset, metrics, {}),
+        (PreviousJSONDataset, metrics, {}),
+        (CrackSegmenterDataset, segmenter, {"read_only": True}),
+        (CrackSegmenterDataset, segmenter, {"read_only": True, "damaged_as_none": True}),
+    ]
+    for view, path, options in views:
+        assert view(filepath=path, version=Version(saved, None), **options).load() is not None
+        # A --load-versions typo: read as "none yet", it left the variant out of the comparison silently.
+        with pytest.raises(DatasetError, match=rf"has no version '{typo}' \(--load-versions\).*{saved}"):
+            view(filepath=path, version=Version(typo, None), **options).load()

@@ -9,6 +9,7 @@ import mlflow
 import pandas as pd
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.io.core import AbstractVersionedDataset, Version
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import base_parameters, use_session_config
@@ -45,6 +46,29 @@ class SettingsCheckHook:
         parameters = catalog.load("parameters")
         check_run_settings(pipeline, parameters, base_parameters())
         require_registered_models(pipeline, catalog, parameters)
+
+
+class OwnVersionsHook:
+    """A versioned output a run saved is what its later nodes load: its own version, not the newest on disk.
+    Versions are named by the time their run started, so one started later that saved the same entry first
+    (an evaluate run during an hours-long retrain) had the newest, and Kedro's "latest" read it with only a
+    warning: the retrain promoted that run's candidate instead of deciding on its own. A version asked for
+    (`--load-versions`) stays as asked."""
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+
+    @hook_impl
+    def before_pipeline_run(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str) -> None:
+        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+        if isinstance(dataset, AbstractVersionedDataset) and dataset._version and not dataset._version.load:
+            # Kedro has no public way to pin a catalog dataset's load version once the catalog is made.
+            saved = dataset.resolve_save_version()
+            dataset._version = Version(saved, saved)
 
 
 class MlflowVariantRunHook:

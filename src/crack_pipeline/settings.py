@@ -14,6 +14,7 @@ from crack_pipeline.hooks import (
     ChampionRollbackHook,
     MlflowEvaluationHook,
     MlflowVariantRunHook,
+    OwnVersionsHook,
     ResumeStateHook,
     SettingsCheckHook,
 )
@@ -35,6 +36,7 @@ HOOKS = (
     MlflowVariantRunHook(),
     ChampionRollbackHook(),
     MlflowEvaluationHook(),
+    OwnVersionsHook(),
     SettingsCheckHook(),
 )
 

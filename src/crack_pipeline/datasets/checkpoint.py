@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
+from crack_pipeline.datasets.previous_version import check_pinned_version
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.checkpoint import check_checkpoint
 from crack_pipeline.vision.models.torch_files import save_atomically, why_unreadable
@@ -88,6 +89,7 @@ class CrackSegmenterDataset(TorchCheckpointDataset):
 
     def load(self) -> dict | None:
         if not self.exists():
+            check_pinned_version(self)  # a version asked for is not "none trained yet"
             return None
         try:
             return super().load()

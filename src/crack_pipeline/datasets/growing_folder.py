@@ -11,8 +11,9 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
-from crack_pipeline.datasets.image_folder import file_creation_mask, safe_relative_path
+from crack_pipeline.datasets.image_folder import safe_relative_path
 from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.file_modes import file_mode
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class GrowingFolderDataset(AbstractDataset[Mapping[str, bytes], Folder]):
             if mark.read_bytes() != data[str(names[-1])]:
                 logger.warning("%s was finished already (by another run?): kept; this save's differs", mark)
             return
-        mode = 0o666 & ~file_creation_mask()
+        mode = file_mode()
         for name in names:
             _write_atomically(self._root / name, data[str(name)], mode)
 

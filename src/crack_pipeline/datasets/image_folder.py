@@ -15,13 +15,7 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from PIL import Image
 
 from crack_pipeline.vision.data.folder import Folder
-
-
-def file_creation_mask() -> int:
-    """The process's file-creation mask (read by setting it, then putting it back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from crack_pipeline.vision.file_modes import file_creation_mask
 
 
 def safe_relative_path(name: str) -> PurePosixPath:

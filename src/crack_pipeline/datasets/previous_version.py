@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from kedro.io.core import AbstractVersionedDataset, DatasetError
+
 from crack_pipeline.datasets.whole_file import WholeCSVDataset, WholeJSONDataset
+
+
+def check_pinned_version(dataset: AbstractVersionedDataset) -> None:
+    """A `DatasetError` naming the version when one was asked for (`--load-versions`) and is not there: a
+    view that loads as None before the first version read such a typo as "none yet" (a variant left out of
+    the comparison without a word), where every other versioned entry stops the run."""
+    pinned = dataset._version.load if dataset._version else None
+    if pinned is not None:
+        found = dataset.list_versions(full_path=False)
+        raise DatasetError(
+            f"{dataset._filepath} has no version {pinned!r} (--load-versions); its newest: "
+            f"{', '.join(found[:5]) or 'none yet'}"
+        )
 
 
 class _NoneBeforeTheFirstVersion:
     """Loads as None while no version exists."""
 
     def load(self) -> Any:
-        return super().load() if self.exists() else None
+        if self.exists():
+            return super().load()
+        check_pinned_version(self)
+        return None
 
 
 class _LatestVersionView(_NoneBeforeTheFirstVersion):

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.file_modes import file_mode
 
 CHUNK = 1 << 20
 SHA256 = re.compile(r"[0-9a-f]{64}")  # as sha256sum prints it
@@ -62,6 +63,7 @@ def record_sha256(lock_file: Path, name: str, url: str, archive: Path, sha256: s
         "w", dir=lock_file.parent, prefix=f".{lock_file.name}.", suffix=".tmp", delete=False
     ) as written:
         try:
+            os.fchmod(written.fileno(), file_mode())  # its 0600 would outlive the rename
             written.write(json.dumps(lock, indent=2, sort_keys=True) + "\n")
             written.close()  # whole on disk before it takes the lock file's name
             os.replace(written.name, lock_file)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from crack_pipeline.vision.errors import on_full_disk
+from crack_pipeline.vision.file_modes import file_mode
 
 
 def save_atomically(data: Any, path: Path, versions_of: Path | None = None) -> None:
@@ -32,6 +33,9 @@ def save_atomically(data: Any, path: Path, versions_of: Path | None = None) -> N
         if os.fstat(handle).st_nlink:
             break
         os.close(handle)  # another save's clean-up took it before it was locked: another name
+    # mkstemp's 0600 would outlive the rename: the file follows the umask like every other output (a
+    # checkpoint a scheduled run wrote was "damaged (PermissionError)" to everyone else of its group).
+    os.fchmod(handle, file_mode())
     try:
         try:
             with os.fdopen(handle, "wb", closefd=False) as file:  # locked, whatever its name holds now
