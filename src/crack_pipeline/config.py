@@ -181,7 +181,7 @@ def _expand_home(config: Any) -> None:
                 config[key] = str(_home_expanded(config[key]))
 
 
-def _project_of(*places: Path) -> Path:
+def project_of(*places: Path) -> Path:
     """The first Kedro project that holds one of `places`, else, as KedroSession, the working directory."""
     found = next((project for place in places if (project := find_kedro_project(place))), None)
     return Path(found or Path.cwd()).resolve()
@@ -190,7 +190,7 @@ def _project_of(*places: Path) -> Path:
 def _paths_project(conf_source: Path) -> Path:
     """The project Kedro takes the catalog's paths from: the one holding `conf_source`, else (a
     `--conf-source` elsewhere, an archive too) the one Kedro was started in."""
-    return _project_of(conf_source, Path.cwd())
+    return project_of(conf_source, Path.cwd())
 
 
 def in_project(uri: str, project: Path) -> str:
@@ -224,7 +224,7 @@ def tracking_uri(env: str) -> str:
 def _conf_source() -> Path:
     """conf/ of the project the working directory is in, else of the one this package runs from (an
     Airflow worker, a script started elsewhere)."""
-    return _project_of(Path.cwd(), Path(__file__).resolve().parent) / settings.CONF_SOURCE
+    return project_of(Path.cwd(), Path(__file__).resolve().parent) / settings.CONF_SOURCE
 
 
 def model_names() -> list[str]:

@@ -1,8 +1,14 @@
 """Project settings (Kedro defaults except where a comment says why)."""
 
+import os
 import warnings
+from pathlib import Path
 
-from crack_pipeline.config import ProjectConfigLoader
+import yaml
+from kedro.framework.project import configure_logging
+from kedro.utils import find_config_file
+
+from crack_pipeline.config import ProjectConfigLoader, project_of
 from crack_pipeline.guard_hooks import (
     InterruptHook,
     MlflowRunStackHook,
@@ -22,6 +28,20 @@ from crack_pipeline.hooks import (
 # Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
 # nothing a user of this project can act on, and they bury the pipeline's own output.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+
+
+def project_logging() -> None:
+    """conf/logging.yml of the project, wherever kedro starts. Kedro reads it from the working folder only
+    (KEDRO_LOGGING_CONFIG aside): started in a folder inside the project (notebooks/), a run logged through
+    Kedro's own rich handler, every record wrapped to the terminal's width and cut across lines."""
+    if os.environ.get("KEDRO_LOGGING_CONFIG") or find_config_file("conf/logging") is not None:
+        return
+    path = project_of(Path.cwd(), Path(__file__).resolve().parent) / "conf" / "logging.yml"
+    if path.is_file():
+        configure_logging(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+project_logging()
 
 # Among hooks of equal priority pluggy calls the last registered first: the settings check before the
 # retrain lock and before any MLflow run.
