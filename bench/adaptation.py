@@ -38,7 +38,7 @@ from crack_pipeline.vision.data.sources import image_keys, scan_sources
 from crack_pipeline.vision.data.splitting import stratified_group_split
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
-from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_recall
+from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_on_validation
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.inference import views_of
 from crack_pipeline.vision.models.precision import describe_cpu
@@ -105,7 +105,8 @@ def champion(size: int, epochs: int | None) -> dict:
     )
     checkpoint = recipe_checkpoint(result, size)
     val_p, _ = checkpoint_probabilities_and_features(checkpoint, splits["val"])
-    checkpoint["threshold"] = {"value": threshold_for_recall(splits["val"].labels.numpy(), val_p, 0.99)}
+    # The whole record training makes (what it was chosen for, too): decision_threshold describes it.
+    checkpoint["threshold"] = threshold_on_validation(splits["val"].labels.numpy(), val_p, 0.99)
     test_p, _ = checkpoint_probabilities_and_features(checkpoint, splits["test"])
     m = binary_metrics(splits["test"].labels.numpy(), test_p, checkpoint["threshold"]["value"])
     print(
