@@ -77,11 +77,34 @@ def test_pores_are_not_cracks():
     assert kept_round.any(), "without the elongation rule the pore is a crack: the rule removed it"
 
 
+@pytest.mark.parametrize(
+    "strokes",
+    [
+        [((20, 20), (100, 140)), ((20, 140), (100, 20))],  # two cracks crossing: an X
+        [((20, 80), (60, 80)), ((60, 80), (100, 30)), ((60, 80), (100, 130))],  # a crack branching: a Y
+        [((20, 20), (100, 80)), ((100, 80), (20, 140))],  # a crack turning back: a V
+        [((20, 20), (100, 60)), ((100, 60), (20, 100)), ((20, 100), (100, 140))],  # a zigzag
+    ],
+)
+def test_a_crack_that_crosses_branches_or_bends_is_not_a_pore(strokes):
+    # Its pixels spread about as far every way (elongation 1.0-1.3), but it is as thin as a straight crack.
+    gray, crack = surface((120, 160), seed=6), np.zeros((120, 160), dtype=bool)
+    for start, end in strokes:
+        gray, stroke = draw_crack(gray, start, end, 2, depth=40)
+        crack |= stroke
+    found = crack_mask(crack_score(rgb(gray), near(crack), 100))
+    assert tolerant_scores(found, crack, tolerance=2)["f1"] > 0.9
+    off = CrackMaskConfig(min_thinness=None)
+    assert not crack_mask(crack_score(rgb(gray), near(crack), 100, off), off).any(), "elongation alone"
+
+
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="low <= high"):
         CrackMaskConfig(low=3.0, high=2.0)
     with pytest.raises(ValueError, match="shares of the tile side"):
         CrackMaskConfig(window=2.0)
+    with pytest.raises(ValueError, match="min_thinness must be above 0"):
+        CrackMaskConfig(min_thinness=0)
 
 
 def test_a_whole_photos_mask_is_aligned_with_its_tiles():

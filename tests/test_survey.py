@@ -332,6 +332,9 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
         segmenter_steps=1, segmenter_finds=None, segmenter_shortest=0, segmenter_gap=0, segmenter_margin=0
     )
     assert mask_settings(before, segmenter)["crack_segmenter"] == recorded_then
+    # Nor before thin cracks that cross, branch or bend were kept: min_thinness null then.
+    assert "min_thinness" not in mask_settings(CrackMaskConfig(min_thinness=None), segmenter)["crack_masks"]
+    assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["min_thinness"] == 8.0
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
         **recorded_then,
         "segmenter_steps": 10,

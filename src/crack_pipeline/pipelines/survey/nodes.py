@@ -262,13 +262,21 @@ _SEGMENTER_AS_BEFORE = {
 }
 
 
+# Mask settings added after surveys had begun, with the value that does what was done before them.
+_MASKS_AS_BEFORE = {"min_thinness": None}
+
+
 def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:
     """The crack-mask settings a survey records: the segmenter's (which one, and its thresholds) only when
     it is used, so that a survey begun before there was one continues with `explain.segmenter: false`;
     a segmenter setting added since (`_SEGMENTER_AS_BEFORE`) only when it differs from what was done before
-    it, so that a survey begun then continues with that value."""
+    it, so that a survey begun then continues with that value; likewise a mask setting added since
+    (`_MASKS_AS_BEFORE`)."""
     settings = dataclasses.asdict(masks)
     used = {key: settings.pop(key) for key in list(settings) if key.startswith("segmenter_")}
+    for key, before in _MASKS_AS_BEFORE.items():
+        if settings[key] == before:
+            del settings[key]
     used = {
         key: value
         for key, value in used.items()
