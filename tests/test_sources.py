@@ -299,3 +299,36 @@ def test_the_reports_of_several_domains_name_each_file_by_its_domain(tmp_path):
         scan_sources(sources, DEFAULT_ALIASES, workers=1)
     one = summary_lines(scan_sources(sources[:1], DEFAULT_ALIASES, workers=1).index, "explain input")
     assert one[0].startswith("explain input: scanned 2 files")
+
+
+def test_a_domain_s_own_recall_keyed_by_a_name_of_digits_as_yaml_reads_it():
+    """`target_recall_by_domain: {2024: 0.5}` (unquoted: YAML reads an int) names domain "2024", as
+    `explain.domain=2024` does: its threshold is chosen for 0.5, and a name that is none of the model's is
+    warned of, not a TypeError after training (", ".join of an int)."""
+    import yaml
+
+    from crack_pipeline.pipelines.train.nodes import validation_threshold
+    from crack_pipeline.pipelines.train.variants import domain_recalls, variant_setup
+    from crack_pipeline.vision.settings import ConfigError
+
+    train = yaml.safe_load("target_recall_by_domain: {2024: 0.5, 1999: 0.9}")
+    recalls = domain_recalls(train)
+    assert recalls == {"2024": 0.5, "1999": 0.9}
+    rng = np.random.default_rng(0)
+    labels = np.array(([1] * 10 + [0] * 10) * 2)
+    domains = ["2024"] * 20 + ["site"] * 20
+    data = ImageTensors(
+        images=torch.zeros((40, 3, 8, 8), dtype=torch.uint8),
+        labels=torch.as_tensor(labels),
+        paths=[f"{d}/{i}.png" for i, d in enumerate(domains)],
+    )
+    chosen = validation_threshold(data, rng.random(40), None, 0.99, recalls)
+    assert chosen["per_domain"]["2024"]["target_recall"] == 0.5
+    assert chosen["per_domain"]["site"]["target_recall"] == 0.99
+    unknown = sorted(set(recalls) - set(chosen["per_domain"]))
+    assert ", ".join(unknown) == "1999"  # the warning's words
+    defaults = {"target_recall": 0.99, "image_size": 64, "defaults": {}}
+    with pytest.raises(ConfigError, match=r"train\.target_recall_by_domain: a domain's name"):
+        variant_setup(
+            "net", {"architecture": "small_cnn"}, {**defaults, "target_recall_by_domain": {True: 1}}
+        )

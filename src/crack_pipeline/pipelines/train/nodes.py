@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 # At run time, not only for type checkers: Kedro reads the nodes' type hints.
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.pipelines.train.variants import resume_state_path, variant_setup
+from crack_pipeline.pipelines.train.variants import domain_recalls, resume_state_path, variant_setup
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import CLASS_NAMES
@@ -275,19 +275,19 @@ def train_variant(
     checkpoint["feature_references_by_views"] = references_by_views(features)
     checkpoint["feature_reference"] = checkpoint["feature_references_by_views"][views]
 
-    domain_recalls = train.get("target_recall_by_domain") or {}
+    recalls = domain_recalls(train)  # checked by variant_setup above
     chosen_threshold = partial(
         validation_threshold,
         val,
         one_class=one_class,
         target_recall=float(train["target_recall"]),
-        domain_recalls=domain_recalls,
+        domain_recalls=recalls,
     )
     checkpoint["thresholds_by_views"] = thresholds_by_views(logits, chosen_threshold)
     threshold = checkpoint["threshold"] = checkpoint["thresholds_by_views"][views]
     for line in threshold_lines(threshold, bool(val.labels.any())):
         logger.info("train: %s decision threshold %s", name, line)
-    if one_class is None and (unknown := sorted(set(domain_recalls) - set(threshold.get("per_domain", {})))):
+    if one_class is None and (unknown := sorted(set(recalls) - set(threshold.get("per_domain", {})))):
         logger.warning(
             "train: train.target_recall_by_domain names %s, which %s no threshold of its own here (a domain "
             "with cracks in validation has one: %s)",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from crack_pipeline.vision.explain.cam_progress import CamProgressConfig
+from crack_pipeline.vision.models.checkpoint import named_domain
 from crack_pipeline.vision.models.inference import check_views
 from crack_pipeline.vision.models.registry import REGISTRY, ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
@@ -83,17 +84,26 @@ def _check_train_values(train: dict[str, Any]) -> None:
     """`train.target_recall` (and any domain's own), `train.image_size`: read only once training is done or
     decoding starts."""
     _check_recall(train.get("target_recall", 0.99), "train.target_recall")
+    for domain, recall in domain_recalls(train).items():
+        _check_recall(recall, f"train.target_recall_by_domain.{domain}")
+    size = train.get("image_size", 224)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ConfigError(f"train.image_size: a side in pixels, at least 16, e.g. 224, not {size!r}")
+
+
+def domain_recalls(train: dict[str, Any]) -> dict[str, Any]:
+    """`train.target_recall_by_domain` by domain name as split manifests spell it: a name of digits written
+    unquoted in YAML (`{2024: 0.95}`) is a number there, and is that name (`named_domain`). A `ConfigError`
+    for what is no table of names."""
     by_domain = train.get("target_recall_by_domain") or {}
     if not isinstance(by_domain, dict):
         raise ConfigError(
             f"train.target_recall_by_domain: a table of domain: recall, e.g. {{cfd_tiles: 0.95}}, "
             f"not {by_domain!r}"
         )
-    for domain, recall in by_domain.items():
-        _check_recall(recall, f"train.target_recall_by_domain.{domain}")
-    size = train.get("image_size", 224)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
-        raise ConfigError(f"train.image_size: a side in pixels, at least 16, e.g. 224, not {size!r}")
+    return {
+        named_domain(domain, "train.target_recall_by_domain"): recall for domain, recall in by_domain.items()
+    }
 
 
 def _check_recall(recall: Any, setting: str) -> None:
