@@ -182,6 +182,9 @@ def test_the_training_log_says_what_each_threshold_gives_and_when_the_faintest_c
     assert few.startswith(f"for domain few: {few_record['value']:.4f} for recall 0.99 on validation (there: ")
     assert "of 60 cracks, specificity" in few
     assert "recall 0.99 of 60 cracks leaves none to miss: the faintest sets it" in few
+    assert few.endswith("(a lower train.target_recall_by_domain.few leaves some))")
+    (alone,) = threshold_lines(few_record)  # one domain: its pooled threshold, train.target_recall's
+    assert alone.endswith("(a lower train.target_recall leaves some))")
     assert "of 140 cracks" in pooled and "leaves none to miss" not in pooled  # 1 of 140 may be missed
     assert "specificity" not in many and "leaves none" in many, "80 cracks, no clean image"
     assert threshold_lines({**chosen, "per_domain": {}}, cracks_in_validation=False) == [

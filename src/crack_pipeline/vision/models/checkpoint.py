@@ -104,13 +104,14 @@ def threshold_lines(threshold: dict[str, Any], cracks_in_validation: bool = True
     """The decision thresholds a model records in words, the pooled one then each domain's, with what each
     gives on validation, e.g. `for domain cfd_tiles: 0.0069 for recall 0.99 on validation (there: recall
     1.000 of 99 cracks, specificity 0.506; recall 0.99 of 99 cracks leaves none to miss: ...)`."""
-    return [_threshold_line(threshold, cracks_in_validation)] + [
-        f"for domain {domain}: {_threshold_line(own)}"
+    return [_threshold_line(threshold, "train.target_recall", cracks_in_validation)] + [
+        f"for domain {domain}: {_threshold_line(own, f'train.target_recall_by_domain.{domain}')}"
         for domain, own in threshold.get("per_domain", {}).items()
     ]
 
 
-def _threshold_line(threshold: dict[str, Any], cracks_in_validation: bool = True) -> str:
+def _threshold_line(threshold: dict[str, Any], setting: str, cracks_in_validation: bool = True) -> str:
+    """One threshold in words; `setting`: where its target recall is set."""
     line = f"{threshold['value']:.4f} for {threshold_basis(threshold)}"
     if not cracks_in_validation:
         return f"{line} (recall there: n/a, no crack in validation)"
@@ -123,7 +124,7 @@ def _threshold_line(threshold: dict[str, Any], cracks_in_validation: bool = True
     if cracks and target is not None and target < 1 and int((1 - target) * cracks + 1e-9) == 0:
         there += (
             f"; recall {target} of {cracks} cracks leaves none to miss: the faintest sets it "
-            "(train.target_recall_by_domain sets a domain's own)"
+            f"(a lower {setting} leaves some)"
         )
     return f"{line} (there: {there})"
 
