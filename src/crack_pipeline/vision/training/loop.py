@@ -8,7 +8,6 @@ replicas (`Replicas`, DistributedDataParallel: `distributed.fit_distributed`).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
@@ -31,7 +30,7 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.divergence import check_converged
 from crack_pipeline.vision.training.head_stage import train_head_on_features
 from crack_pipeline.vision.training.observer import EpochObserver
-from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas
+from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas, deterministic_algorithms
 from crack_pipeline.vision.training.resume import continue_draws, draws_of, load_resume, run_key
 from crack_pipeline.vision.training.schedule import class_weights, epoch_order, make_optimizer, make_scheduler
 
@@ -142,18 +141,6 @@ def fit(
             *(model, spec, train, val, config, resume_path, precision, replicas, after_epoch, observe_epoch),
             keep_resume_state,
         )
-
-
-@contextlib.contextmanager
-def deterministic_algorithms(enabled: bool):
-    """Within the block, torch uses only deterministic algorithms if `enabled` (it errs on an op
-    that has none, rather than silently varying)."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(enabled or previous)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous)
 
 
 def _fit(

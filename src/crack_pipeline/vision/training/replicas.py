@@ -1,8 +1,10 @@
 """The replicas of one training run: a single process, or one of `world` processes under
-torch.distributed (DistributedDataParallel), each training on its share of every epoch's images."""
+torch.distributed (DistributedDataParallel), each training on its share of every epoch's images; the
+draws they make, and torch's deterministic algorithms for a run that asks for them."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -93,3 +95,15 @@ class Randomness:
         if replicas.world == 1:
             return cls(order, order)
         return cls(order, torch.Generator().manual_seed(seed + 1 + replicas.rank))
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool):
+    """Within the block, torch uses only deterministic algorithms if `enabled` (it errs on an op
+    that has none, rather than silently varying)."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(enabled or previous)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
