@@ -21,8 +21,11 @@ from crack_pipeline.vision.data.sources import (
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
-from crack_pipeline.vision.evaluation.metrics import threshold_for_recall, threshold_on_validation
-from crack_pipeline.vision.models.checkpoint import threshold_lines
+from crack_pipeline.vision.evaluation.metrics import (
+    threshold_for_recall,
+    threshold_lines,
+    threshold_on_validation,
+)
 from tests.conftest import image_bytes, write
 
 INGEST = {"label_aliases": DEFAULT_ALIASES, "min_side": 32, "max_pixels": 10**7, "workers": 1}

@@ -60,10 +60,11 @@ def survey_images(explain_input: Folder | None, ingest: dict[str, Any]) -> list[
         logger.warning(
             "survey: skipped %s: the file name is not UTF-8 (shown with \\x escapes): rename it", name
         )
-    images = [name for name in explain_input.files if looks_like_image(name)]
+    images, others = [], []
+    for name in explain_input.files:
+        (images if looks_like_image(name) else others).append(name)
     # Passed over unsaid, a folder of a camera's HEIC or raw files started an empty survey ("0 photos")
     # that its manifest then bound to the model and settings of a run that explained nothing.
-    others = [name for name in explain_input.files if not looks_like_image(name)]
     suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
     if others:
         logger.warning(

@@ -34,11 +34,12 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_views, thresholds_by_views
 from crack_pipeline.vision.evaluation.metrics import (
     threshold_for_false_alarms,
+    threshold_lines,
     threshold_on_validation,
 )
 from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.cam_progress import cam_progress
-from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint, threshold_lines
+from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.precision import Precision, compute_used
 from crack_pipeline.vision.models.registry import create_model, get_spec

@@ -133,11 +133,13 @@ def group_regex(group_pattern: str | None) -> re.Pattern | None:
 
 
 def warn_ungrouped(index: pd.DataFrame, pattern: re.Pattern | None, root: Path) -> None:
-    """A warning naming the kept files whose names `pattern` finds no parent photo in: each is a group of
-    its own, so patches of one photo may land on both sides of the split, which the pattern was set to
-    prevent (a pattern that matches no name at all groups nothing)."""
-    kept = index.path[index.status == OK]
-    unmatched = [path for path in kept if pattern is not None and pattern.search(_stem(path)) is None]
+    """A warning naming the kept files of `index` (grouped by `group_of`) whose names `pattern` finds no
+    parent photo in: each is a group of its own, so patches of one photo may land on both sides of the
+    split, which the pattern was set to prevent (a pattern that matches no name at all groups nothing)."""
+    if pattern is None:
+        return
+    kept = index[index.status == OK]
+    unmatched = list(kept.path[kept.group == kept.path])  # group_of: the file itself where none matched
     if unmatched:
         logger.warning(
             "%s: group_pattern %r finds no parent photo in %d of the %d kept file names (%s%s): each is a "

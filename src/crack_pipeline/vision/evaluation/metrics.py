@@ -9,6 +9,7 @@ from sklearn import metrics as sk
 
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.calibration import expected_calibration_error
+from crack_pipeline.vision.models.checkpoint import threshold_basis
 from crack_pipeline.vision.settings import ConfigError
 
 
@@ -74,7 +75,7 @@ def threshold_for_recall(y_true, probability, target_recall: float) -> float:
             "the validation split has no crack image: no decision threshold can be chosen for recall; "
             "add crack images or change split.ratios"
         )
-    needed = int(np.ceil(target_recall * len(positives) - 1e-9))
+    needed = cracks_needed(target_recall, len(positives))
     upper = float(positives[max(needed, 1) - 1])
     below = probability[(y_true == 0) & (probability < upper)]
     if below.size == 0:
@@ -93,6 +94,12 @@ _SATURATED_LOG_ODDS = {
     1.0: float(25 * np.log(2)),
     0.0: float(np.log(np.finfo(np.float32).smallest_subnormal)),
 }
+
+
+def cracks_needed(target_recall: float, cracks: int) -> int:
+    """How many of `cracks` a threshold must find to reach `target_recall` (all of them when fewer than
+    1 / (1 - target_recall): none may be missed)."""
+    return int(np.ceil(target_recall * cracks - 1e-9))
 
 
 def _log_odds(p: float) -> float:
@@ -162,3 +169,32 @@ def threshold_on_validation(
             if (y_val[domains == domain] == 1).any()
         }
     return chosen
+
+
+def threshold_lines(threshold: dict[str, Any], cracks_in_validation: bool = True) -> list[str]:
+    """The decision thresholds a model records in words, the pooled one then each domain's, with what each
+    gives on validation, e.g. `for domain cfd_tiles: 0.0069 for recall 0.99 on validation (there: recall
+    1.000 of 99 cracks, specificity 0.506; recall 0.99 of 99 cracks leaves none to miss: ...)`."""
+    return [_threshold_line(threshold, "train.target_recall", cracks_in_validation)] + [
+        f"for domain {domain}: {_threshold_line(own, f'train.target_recall_by_domain.{domain}')}"
+        for domain, own in threshold.get("per_domain", {}).items()
+    ]
+
+
+def _threshold_line(threshold: dict[str, Any], setting: str, cracks_in_validation: bool = True) -> str:
+    """One threshold in words; `setting`: where its target recall is set."""
+    line = f"{threshold['value']:.4f} for {threshold_basis(threshold)}"
+    if not cracks_in_validation:
+        return f"{line} (recall there: n/a, no crack in validation)"
+    cracks, target = threshold.get("validation_cracks"), threshold.get("target_recall")
+    there = f"recall {threshold['validation_recall']:.3f}" + (f" of {cracks} cracks" if cracks else "")
+    if threshold.get("validation_specificity") is not None:
+        there += f", specificity {threshold['validation_specificity']:.3f}"
+    # Below 1 / (1 - target) cracks, the target's misses round down to none: every crack must be found, and
+    # the faintest sets the threshold, however many clean images score above it.
+    if cracks and target is not None and target < 1 and cracks_needed(target, cracks) == cracks:
+        there += (
+            f"; recall {target} of {cracks} cracks leaves none to miss: the faintest sets it "
+            f"(a lower {setting} leaves some)"
+        )
+    return f"{line} (there: {there})"

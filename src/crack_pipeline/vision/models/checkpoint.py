@@ -100,35 +100,6 @@ def threshold_basis(threshold: dict[str, Any]) -> str:
     return f"recall {threshold['target_recall']} on {threshold['chosen_on']}"
 
 
-def threshold_lines(threshold: dict[str, Any], cracks_in_validation: bool = True) -> list[str]:
-    """The decision thresholds a model records in words, the pooled one then each domain's, with what each
-    gives on validation, e.g. `for domain cfd_tiles: 0.0069 for recall 0.99 on validation (there: recall
-    1.000 of 99 cracks, specificity 0.506; recall 0.99 of 99 cracks leaves none to miss: ...)`."""
-    return [_threshold_line(threshold, "train.target_recall", cracks_in_validation)] + [
-        f"for domain {domain}: {_threshold_line(own, f'train.target_recall_by_domain.{domain}')}"
-        for domain, own in threshold.get("per_domain", {}).items()
-    ]
-
-
-def _threshold_line(threshold: dict[str, Any], setting: str, cracks_in_validation: bool = True) -> str:
-    """One threshold in words; `setting`: where its target recall is set."""
-    line = f"{threshold['value']:.4f} for {threshold_basis(threshold)}"
-    if not cracks_in_validation:
-        return f"{line} (recall there: n/a, no crack in validation)"
-    cracks, target = threshold.get("validation_cracks"), threshold.get("target_recall")
-    there = f"recall {threshold['validation_recall']:.3f}" + (f" of {cracks} cracks" if cracks else "")
-    if threshold.get("validation_specificity") is not None:
-        there += f", specificity {threshold['validation_specificity']:.3f}"
-    # Below 1 / (1 - target) cracks, the target's misses round down to none: every crack must be found, and
-    # the faintest sets the threshold, however many clean images score above it.
-    if cracks and target is not None and target < 1 and int((1 - target) * cracks + 1e-9) == 0:
-        there += (
-            f"; recall {target} of {cracks} cracks leaves none to miss: the faintest sets it "
-            f"(a lower {setting} leaves some)"
-        )
-    return f"{line} (there: {there})"
-
-
 def decision_threshold(checkpoint: dict[str, Any], override: float | None, parameter: str) -> dict[str, Any]:
     """The p(crack) from which an image is called cracked, and where it comes from: `override` (the value of
     `parameter`) when set, else the model's own, chosen on validation when it was trained (0.5 for
