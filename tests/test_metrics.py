@@ -316,12 +316,24 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
         caplog.text
     )
 
-    current["learned_images"] = learned_images(manifest.drop(index=[4]).assign(split="train"))
-    one_class = decide("at_half.roc_auc", candidate_predictions)  # the only image it did not learn: a crack
-    assert one_class["current_value"] is None and one_class["promote"], "it cannot block the candidate"
+    # Where the metric is undefined on the images the champion did not learn (one class), both are compared
+    # by accuracy there. Before, the candidate won against no value, however many false alarms it raised.
+    def only_unlearned(index, metric, higher=True):
+        current["learned_images"] = learned_images(manifest.drop(index=[index]).assign(split="train"))
+        settings = {"champion_metric": metric, "champion_higher_is_better": higher}
+        return compare_variants(
+            settings, train, current, manifest, {}, "cpu", candidate, candidate_predictions
+        )[2]
+
+    one_class = only_unlearned(4, "at_half.roc_auc")  # a crack: the champion misses it, the candidate not
+    assert one_class["compared_by"] == "at_threshold.accuracy" and one_class["promote"]
+    assert (one_class["candidate_value"], one_class["current_value"]) == (1.0, 0.0)
     assert "at_half.roc_auc is undefined on the 1 test images champion old did not learn from" in caplog.text
-    # The only image it did not learn is clean, which the champion calls cracked and the candidate clean:
-    # F1 there is no tie of 0 and 0 that keeps the champion (the default metric).
-    current["learned_images"] = learned_images(manifest.drop(index=[5]).assign(split="train"))
-    clean = decide("at_threshold.f1", candidate_predictions)
-    assert clean["current_value"] is None and clean["promote"], "it cannot block the candidate"
+    false_alarm = only_unlearned(1, "at_threshold.f1")  # a clean image the candidate calls cracked
+    assert (false_alarm["candidate_value"], false_alarm["current_value"]) == (0.0, 1.0)
+    assert not false_alarm["promote"], "more false alarms where the champion is fairly measured"
+    both_right = only_unlearned(7, "at_threshold.f1")
+    assert both_right["current_value"] == 1.0 and not both_right["promote"], "a tie keeps the champion"
+    # Accuracy decides higher-is-better even for a metric ranked lower-is-better
+    assert not only_unlearned(1, "at_threshold.f1", higher=False)["promote"]
+    assert only_unlearned(5, "at_threshold.f1", higher=False)["promote"]

@@ -38,10 +38,9 @@ def fairly_compared(
     """The champion decision's values where the champion learned from some of the test images: `metric` of
     the candidate and of the champion (each an evaluation and its predictions) on the `unlearned` test
     images only (their keys), and what they were compared on. Where the metric is undefined there (too few
-    images, or of one class), the champion, scored only on images it learned from, does not stand in the
-    way of a candidate measured on images it never saw (`current_value` None). Where no image is left, or
-    the candidate's predictions are missing or are not those of its metrics, the whole test split's values
-    stand, said in a warning."""
+    images, or of one class), both are compared by their accuracy there (`compared_by`). Where no image is
+    left, or the candidate's predictions are missing or are not those of its metrics, the whole test split's
+    values stand, said in a warning."""
     evaluation, predictions = candidate
     if not unlearned:
         why = f"champion {champion} learned from every test image"
@@ -59,21 +58,37 @@ def fairly_compared(
         )
         return {"compared_on": "the test split"}
     compared_on = f"the {len(unlearned)} test images champion {champion} did not learn from"
-    candidate_value = _value(_metrics_among(unlearned, evaluation, predictions), metric)
-    current_value = _value(_metrics_among(unlearned, *current), metric)
-    if candidate_value is None or current_value is None:
+    candidate_among = _metrics_among(unlearned, evaluation, predictions)
+    current_among = _metrics_among(unlearned, *current)
+    compared_by = metric
+    if _value(candidate_among, metric) is None or _value(current_among, metric) is None:
+        # Accuracy is defined on any image: on clean ones alone it counts false alarms, which the candidate
+        # must not raise more of to win. (Before, the candidate won there against no value at all.)
+        compared_by = _FALLBACK_METRIC
         logger.warning(
-            "evaluate: %s is undefined on %s: the champion, scored on images it learned from, does not stand "
-            "in the way of the candidate",
+            "evaluate: %s is undefined on %s (too few, or of one class): compared by %s there",
             metric,
             compared_on,
+            compared_by,
         )
-        return {"compared_on": compared_on, "current_value": None}
+    candidate_value, current_value = _value(candidate_among, compared_by), _value(current_among, compared_by)
     logger.info(
-        "evaluate: compared on %s: candidate %.4f, champion %.4f", compared_on, candidate_value, current_value
+        "evaluate: compared on %s by %s: candidate %.4f, champion %.4f",
+        compared_on,
+        compared_by,
+        candidate_value,
+        current_value,
     )
-    return {"compared_on": compared_on, "candidate_value": candidate_value, "current_value": current_value}
+    return {
+        "compared_on": compared_on,
+        "compared_by": compared_by,
+        "candidate_value": candidate_value,
+        "current_value": current_value,
+    }
 
+
+# Where the champion metric is undefined on the images the champion did not learn from: defined on any image.
+_FALLBACK_METRIC = "at_threshold.accuracy"
 
 # What the predictions of another model of the variant would hardly give too, beside the decision metric (an
 # F1 on a few dozen images is often the same for the previous model, which missed other cracks).

@@ -252,7 +252,9 @@ def compare_variants(
                 )
         decision["current"] = current_champion["variant"]
         decision["current_version"] = current_champion.get("model_version")
-    decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher)
+    # Accuracy, where the metric was undefined on the test images a champion did not learn from
+    higher_here = higher or decision.get("compared_by", metric) != metric
+    decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher_here)
     logger.info("evaluate: champion by %s: %s", metric, decision)
     return table, table.drop(columns=["checkpoint_id"]).to_markdown(index=False), decision
 
