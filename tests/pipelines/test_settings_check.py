@@ -182,6 +182,7 @@ def test_the_packaged_command_is_the_projects_run(kedro_project, tmp_path_factor
     assert (
         b"Error: --pipelines: no pipeline 'retrian'; the project's: evaluate, " in wrong.stderr + wrong.stdout
     )
+    assert b"Add type hints to the `predict` method" not in wrong.stderr, "about kedro-mlflow's code"
     assert Path(sys.executable).with_name("crack-pipeline").exists(), "installed as a command too"
     elsewhere = subprocess.run(
         [*command, "--pipelines=split"], cwd=tmp_path, env=environment, capture_output=True
