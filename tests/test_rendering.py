@@ -1,5 +1,8 @@
 """Explanation pictures and the gallery: shapes, and names that must never become markup or paths."""
 
+import json
+import re
+
 import numpy as np
 
 from crack_pipeline.vision.explain.names import safe_name
@@ -99,3 +102,39 @@ def test_boxes_are_the_pixels_pillow_outlines_and_one_past_the_picture_is_outlin
     past = draw_boxes(picture, [{"x0": 600, "y0": 400, "x1": 701, "y1": 501}])
     assert (past[498:500, 600:700] == BOX_COLOUR).all() and (past[400:500, 698:700] == BOX_COLOUR).all()
     assert (past[402:498, 602:698] == picture[402:498, 602:698]).all(), "only the outline is drawn"
+
+
+def test_a_card_words_its_cracks_widths_in_mm_finely_enough_to_tell_the_bands_apart():
+    def card(width_mm, band):
+        return {
+            "file": f"{band}.jpg",
+            "label": "crack",
+            "predicted": "crack",
+            "probability": 0.9,
+            "correct": True,
+            "method": "layercam",
+            "overlay": "o.png",
+            "panel": "p.png",
+            "tiles": 1,
+            "boxes": [],
+            "mask": "m.png",
+            "cracks_count": 2,
+            "cracks_total_length_px": 250.0,
+            "cracks_max_width_px": width_mm / 0.1,
+            "cracks_total_length_mm": 25.0,
+            "cracks_max_width_mm": width_mm,
+            "cracks_worst_severity": band,
+        }
+
+    # 0.25 and 0.35 mm both read "0.3 mm" to a tenth: one under Eurocode's 0.3 mm, one over it.
+    page = gallery_html([card(0.25, "hairline"), card(0.347, "fine")], model="m", threshold=0.5)
+    items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
+    assert [item["cracks_text"] for item in items] == [
+        "2 cracks, 25.0 mm long, widest 0.25 mm (hairline)",
+        "2 cracks, 25.0 mm long, widest 0.35 mm (fine)",
+    ]
+    assert "${esc(i.cracks_text)}" in page, "the card shows it"
+    in_px = {**card(0.3, "fine"), "cracks_count": 1}
+    del in_px["cracks_total_length_mm"], in_px["cracks_max_width_mm"]
+    (item,) = json.loads(re.search(r"const items = (.*);\n", gallery_html([in_px], "m", 0.5)).group(1))
+    assert item["cracks_text"] == "1 crack, 250.0 px long, widest 3.0 px (fine)"
