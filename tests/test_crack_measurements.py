@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.draw import line
 
-from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
+from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks, severity_words
 
 
 def band(shape, start, angle, length, width):
@@ -151,6 +151,21 @@ def test_a_width_on_a_band_s_bound_is_in_that_band():
     assert table["severity"].tolist() == ["hairline", "hairline", "fine"]
     in_px = measure_cracks(three_widths(), width_bands={"thin": 3, "thick": math.inf})
     assert in_px.sort_values("max_width_px")["severity"].tolist() == ["thin", "thin", "thick"]
+
+
+def test_the_bands_are_put_in_words_with_their_unit():
+    # "hairline" is up to 0.3 mm with a scale, up to 1 px without: a table of names alone does not say which.
+    assert severity_words(0.2) == (
+        "severity by a crack's widest width in mm at 0.2 mm/px: "
+        "hairline up to 0.3 mm, fine up to 1 mm, medium up to 3 mm, wide wider"
+    )
+    assert severity_words() == (
+        "severity by a crack's widest width in px (no scale set: explain.mm_per_pixel): "
+        "hairline up to 1 px, fine up to 4 px, medium up to 12 px, wide wider"
+    )
+    assert severity_words(None, {"any": 5}).endswith(
+        "in px (no scale set: explain.mm_per_pixel): any at any width"
+    )
 
 
 def test_image_summary():

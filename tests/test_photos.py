@@ -252,6 +252,8 @@ def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
     assert pd.read_csv(io.StringIO(buffer.getvalue())).file.tolist() == [name], "quoted, not split"
     page = files["index.html"].decode()
     assert "<b>deck</b>" not in page
+    # The default bands' names are the same in px: the page says which bounds its severities have.
+    assert "widest width in mm at 0.5 mm/px: hairline up to 0.3 mm, fine up to 1 mm, medium" in page
     (item,) = json.loads(re.search(r"const items = (.*);\n", page).group(1))
     assert item["file"] == name and item["cracks_count"] == 1 and item["mask"].endswith("_mask.png")
     written = Image.open(io.BytesIO(files[item["mask"]]))

@@ -198,6 +198,7 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     assert all(counts.get(row.file, 0) == row.cracks_count for row in predictions.itertuples())
     # The gallery links each card to its photo's files, from where the gallery is saved (a versioned folder).
     page = files["index.html"].decode()
+    assert "widest width in px (no scale set: explain.mm_per_pixel): hairline up to 1 px" in page
     cards = json.loads(re.search(r"const items = (.*);\n", page).group(1))
     gallery = tmp_path / "whole/gallery/v/gallery"
     for card in cards:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from crack_pipeline.vision import figures
 from crack_pipeline.vision.explain import rendering
-from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
+from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks, severity_words
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
 from crack_pipeline.vision.explain.regions import BOX_FIELDS
@@ -62,6 +62,7 @@ class ArtefactWriter:
         # known for a run without a single crack.
         nothing = measure_cracks(np.zeros((1, 1), dtype=bool), mm_per_pixel, severity_bands)
         self.measurement_columns = ["file", "method", *nothing.columns]
+        self.severity = severity_words(mm_per_pixel, severity_bands)  # the gallery says what the bands mean
         self.files: dict[str, bytes] = {}
         self.rows: list[dict] = []
         self.gallery: list[dict] = []
@@ -177,7 +178,9 @@ class ArtefactWriter:
         per crack)."""
         pictures, links = progress_files or ({}, None)
         self.files.update(pictures)
-        self.files.update(summary_files(self.gallery, self._grid_pictures, model, self.threshold, links))
+        self.files.update(
+            summary_files(self.gallery, self._grid_pictures, model, self.threshold, links, self.severity)
+        )
         predictions, boxes, measurements = tables(
             self.rows, self.box_rows, self.measurement_tables, self.measurement_columns
         )
@@ -233,10 +236,11 @@ def summary_files(
     model: str,
     threshold: float,
     progress: dict[str, Any] | None = None,
+    severity: str | None = None,
 ) -> dict[str, bytes]:
     """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), and the gallery of
     `cards`, showing the model's heatmaps through training where `progress` links them
-    (cam_strips.progress_pictures)."""
+    (cam_strips.progress_pictures) and what the severity bands mean (`severity`, severity_words)."""
     files = {}
     for method, pictures in grid_pictures.items():
         for count in GRID_SIZES:
@@ -245,7 +249,7 @@ def summary_files(
                 [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
             )
             files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
-    files["index.html"] = rendering.gallery_html(cards, model, threshold, progress).encode()
+    files["index.html"] = rendering.gallery_html(cards, model, threshold, progress, severity).encode()
     return files
 
 

@@ -235,6 +235,19 @@ def measure_cracks(
     return table
 
 
+def severity_words(mm_per_pixel: float | None = None, width_bands: Mapping[str, float] | None = None) -> str:
+    """What `measure_cracks`' severity names mean, in words: the bands' bounds with their unit and the scale.
+    The default names are the same with and without a scale, their bounds not: "hairline" is up to 0.3 mm
+    with one, up to 1 px without."""
+    in_mm = mm_per_pixel is not None
+    names, bounds = _bands(width_bands, in_mm)
+    unit = "mm" if in_mm else "px"
+    scale = f"at {mm_per_pixel:g} mm/px" if in_mm else "(no scale set: explain.mm_per_pixel)"
+    bands = [f"{name} up to {bound:g} {unit}" for name, bound in zip(names[:-1], bounds[:-1], strict=True)]
+    bands.append(f"{names[-1]} wider" if bands else f"{names[-1]} at any width")
+    return f"severity by a crack's widest width in {unit} {scale}: {', '.join(bands)}"
+
+
 def image_summary(measurements: pd.DataFrame) -> dict[str, int | float | str | None]:
     """One image's row from its `measure_cracks` table: `count`, `total_length_px`, `max_width_px` (and
     their `_mm` twins when measured), `worst_severity` (the widest crack's band; None without cracks)."""

@@ -59,12 +59,15 @@ _TEMPLATES = jinja2.Environment(
 )
 
 
-def gallery_html(items: list[dict], model: str, threshold: float, progress: dict | None = None) -> str:
+def gallery_html(
+    items: list[dict], model: str, threshold: float, progress: dict | None = None, severity: str | None = None
+) -> str:
     """A self-contained page (no network) listing `items`: file, label, predicted, probability, correct,
     method, overlay and panel (relative links); for whole photos also width, height, tiles,
     probability_map and boxes. `progress` ({"pointing": text, "overview": file, "strips": [file]}) shows the
-    model's heatmaps through training first. Names are escaped by the template, and the items' JSON cannot
-    close the script it sits in (`<`, `>`, `&` as unicode escapes)."""
+    model's heatmaps through training first; `severity` says what the cards' severity bands mean. Names
+    are escaped by the template, and the items' JSON cannot close the script it sits in (`<`, `>`, `&` as
+    unicode escapes)."""
     items = [{**item, "cracks_text": crack_text(item)} if item.get("mask") else item for item in items]
     data = json.dumps(items).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     page = _TEMPLATES.get_template("gallery.html")
@@ -77,6 +80,7 @@ def gallery_html(items: list[dict], model: str, threshold: float, progress: dict
         methods=sorted({item["method"] for item in items}),
         items=data,
         progress=progress,
+        severity=severity,
     )
 
 

@@ -37,6 +37,7 @@ from crack_pipeline.vision.explain.artefacts import (
     tables,
 )
 from crack_pipeline.vision.explain.cam_strips import linked_through, progress_pictures
+from crack_pipeline.vision.explain.measurements import severity_words
 from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.survey_contents import Content
@@ -272,6 +273,7 @@ def merge_records(
             )
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
     linked = linked_through(progress, link_prefix) if progress else None
-    files = summary_files(cards, pictures, manifest["model"], manifest["threshold"], linked)
+    severity = severity_words(manifest.get("mm_per_pixel"), manifest.get("severity_bands"))
+    files = summary_files(cards, pictures, manifest["model"], manifest["threshold"], linked, severity)
     predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)
     return MergedSurvey(files, predictions, box_table, measurements, skipped)
