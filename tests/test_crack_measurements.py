@@ -142,6 +142,8 @@ def test_millimetres_and_severity_bands():
     assert "length_mm" not in in_px
     custom = measure_cracks(three_widths(), width_bands={"thin": 2, "thick": 5}).sort_values("max_width_px")
     assert custom["severity"].tolist() == ["thin", "thick", "thick"], "the last band is open-ended"
+    open_ended = measure_cracks(three_widths(), width_bands={"thin": 2, "thick": None})
+    assert open_ended.sort_values("max_width_px")["severity"].tolist() == ["thin", "thick", "thick"]
 
 
 def test_a_width_on_a_band_s_bound_is_in_that_band():
@@ -204,7 +206,13 @@ def test_a_single_pixel_and_a_mask_touching_the_border():
         ({"mask": np.full((5, 5), 0.7)}, "threshold"),
         ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": 0}, "positive"),
         ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": -0.1}, "positive"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": "0.1"}, "positive"),
         ({"mask": np.zeros((5, 5), dtype=bool), "width_bands": {"wide": 5, "fine": 1}}, "increasing"),
+        # A bound left out (null) before the last took every crack up to the next band, or none.
+        ({"mask": three_widths(), "width_bands": {"thin": None, "thick": 5, "wide": math.inf}}, "increasing"),
+        ({"mask": three_widths(), "width_bands": {"thin": 2, "mid": None, "wide": 9}}, "increasing"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "width_bands": {"thin": "narrow", "wide": 9}}, "increasing"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "width_bands": [0.3, 1.0, 3.0]}, "map band names"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(arguments, message):

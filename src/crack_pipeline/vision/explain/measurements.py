@@ -126,11 +126,26 @@ def _orientations(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, cou
     return np.where(pixels >= 2, degrees, np.nan)
 
 
+def _bound(value: object) -> float:
+    """A band's upper bound as a number (nan for anything else: no band may hold it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return math.nan
+    return float(value)
+
+
 def _bands(width_bands: Mapping[str, float] | None, in_mm: bool) -> tuple[list[str], np.ndarray]:
-    bands = dict(width_bands if width_bands is not None else MM_BANDS if in_mm else PX_BANDS)
-    bounds = np.asarray(list(bands.values()), dtype=np.float64)
-    if not len(bands) or np.any(np.diff(bounds) <= 0):
-        raise InputError(f"width_bands must map names to increasing upper bounds, got {bands}")
+    """The bands' names and upper bounds. The last band takes every wider crack, so its bound may be
+    `.inf` or null; a bound before it that is not a number (null, text) would take no crack or all."""
+    bands = width_bands if width_bands is not None else MM_BANDS if in_mm else PX_BANDS
+    if not isinstance(bands, Mapping) or not bands:
+        raise InputError(f"severity_bands must map band names to upper bounds, got {bands!r}")
+    *inner, last = bands.values()
+    bounds = np.asarray([*map(_bound, inner), math.inf if last is None else _bound(last)])
+    if not np.isfinite(bounds[:-1]).all() or np.isnan(bounds[-1]) or (np.diff(bounds) <= 0).any():
+        raise InputError(
+            "severity_bands must map band names to increasing upper bounds (numbers; the last, open-ended, "
+            f"may be .inf or null), got {dict(bands)}"
+        )
     return list(bands), bounds
 
 
@@ -217,8 +232,8 @@ def measure_cracks(
     empty frame with the same columns.
     """
     mask = as_crack_mask(mask)
-    if mm_per_pixel is not None and not (math.isfinite(mm_per_pixel) and mm_per_pixel > 0):
-        raise InputError(f"mm_per_pixel must be a positive number, got {mm_per_pixel}")
+    if mm_per_pixel is not None and not 0 < _bound(mm_per_pixel) < math.inf:
+        raise InputError(f"mm_per_pixel must be a positive number, got {mm_per_pixel!r}")
     names, bounds = _bands(width_bands, in_mm=mm_per_pixel is not None)
     table = _measure(mask, max(min_pixels, 1))
     table = table.sort_values("length_px", ascending=False, kind="stable", ignore_index=True)
