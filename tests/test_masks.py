@@ -65,6 +65,34 @@ def test_masks_of_0_1_or_0_255_read_alike_and_a_broken_or_missing_one_is_left_ou
     np.testing.assert_array_equal(read["b.jpg"], crack.astype(bool))
 
 
+def test_masks_painted_on_a_transparent_layer_or_saved_in_16_bits_read_their_cracks(tmp_path):
+    crack = np.zeros((40, 50), dtype=bool)
+    crack[20:22, 5:45] = True
+    strokes = np.zeros((40, 50, 4), dtype=np.uint8)
+    strokes[crack] = (255, 0, 0, 255)  # red on a transparent layer: read as a photo, crack everywhere
+    black_strokes = np.zeros((40, 50, 4), dtype=np.uint8)
+    black_strokes[crack, 3] = 255
+    opaque = np.dstack([np.repeat(crack[..., None] * 255, 3, axis=2), np.full((40, 50), 255)])
+    opaque_edged = opaque.copy()
+    opaque_edged[0, :, 3] = 0  # an opaque black background with a few transparent pixels
+    grey_alpha = np.dstack([crack * 255, crack * 255])
+    files = {
+        "strokes.png": Image.fromarray(strokes),
+        "black_strokes.png": Image.fromarray(black_strokes),
+        "opaque.png": Image.fromarray(opaque.astype(np.uint8)),  # RGBA without transparency: its colour
+        "opaque_edged.png": Image.fromarray(opaque_edged.astype(np.uint8)),
+        "grey_alpha.png": Image.fromarray(grey_alpha.astype(np.uint8), "LA"),
+        "labels16.png": Image.fromarray(crack.astype(np.uint16)),  # a 0/1 label map in 16 bits: read empty
+        "full16.png": Image.fromarray(crack.astype(np.uint16) * 65535),
+    }
+    for name, image in files.items():
+        image.save(tmp_path / name)
+    read = read_masks_of(Folder.scan(tmp_path), [name.replace(".png", ".jpg") for name in files])
+    for name, mask in read.items():
+        np.testing.assert_array_equal(mask, crack, err_msg=name)
+    assert len(read) == len(files)
+
+
 def test_a_mask_goes_by_file_stem_only_to_the_one_image_of_that_stem(tmp_path):
     for name in ("x1.png", "Positive/y2.png"):
         write(tmp_path, name, b"")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +82,7 @@ VALIDATED = ImageLimits(min_side=1, max_pixels=1 << 62)  # no limit
 
 @dataclass(frozen=True)
 class DecodedImage:
-    image: Image.Image  # mode RGB, upright (EXIF orientation applied)
+    image: Image.Image  # mode RGB (or what decode_image's `convert` makes), upright (EXIF applied)
     size: tuple[int, int]  # full upright (width, height), even when `image` was decoded reduced
     source_mode: str  # PIL mode of the file before normalisation, e.g. "CMYK", "I;16", "P"
     source_format: str  # e.g. "JPEG", "PNG"
@@ -123,10 +123,14 @@ def read_image_file(path: Path, limits: ImageLimits = ImageLimits()) -> bytes:
     return path.read_bytes()
 
 
-def decode_file(path: Path, limits: ImageLimits = ImageLimits()) -> DecodedImage:
+def decode_file(
+    path: Path,
+    limits: ImageLimits = ImageLimits(),
+    convert: Callable[[Image.Image], Image.Image] | None = None,
+) -> DecodedImage:
     """`decode_image` of the file at `path`, read by `read_image_file`: `ImageRejected` for a file that
     is no usable image, OSError for one that cannot be read."""
-    return decode_image(read_image_file(path, limits), limits)
+    return decode_image(read_image_file(path, limits), limits, convert=convert)
 
 
 def _check_header(image: Image.Image, limits: ImageLimits) -> None:
@@ -142,17 +146,23 @@ def _check_header(image: Image.Image, limits: ImageLimits) -> None:
         )
 
 
-def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), reduced: bool = False) -> DecodedImage:
+def decode_image(
+    data: bytes,
+    limits: ImageLimits = ImageLimits(),
+    reduced: bool = False,
+    convert: Callable[[Image.Image], Image.Image] | None = None,
+) -> DecodedImage:
     """Decode `data` into an upright 8-bit RGB image, or raise `ImageRejected` saying why not.
 
     `reduced` decodes JPEGs at 1/8 scale through libjpeg's DCT scaling, for validation: every
     byte is still entropy-decoded, so truncation and corruption surface exactly as in a full
-    decode, at two thirds of the cost. `size` is the full size either way.
+    decode, at two thirds of the cost. `size` is the full size either way. `convert` turns the upright
+    image as stored into `image` instead (a mask reads its own values: masks.read_mask).
     """
     if not data:
         raise ImageRejected(EMPTY, "the file has 0 bytes")
     with _pixel_limit(limits):
-        return _decoded(data, limits, reduced)
+        return _decoded(data, limits, reduced, convert or to_rgb8)
 
 
 _PILLOWS_LIMIT = threading.Lock()  # held while Pillow's global pixel limit is raised
@@ -175,7 +185,9 @@ def _pixel_limit(limits: ImageLimits) -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = pillows
 
 
-def _decoded(data: bytes, limits: ImageLimits, reduced: bool) -> DecodedImage:
+def _decoded(
+    data: bytes, limits: ImageLimits, reduced: bool, convert: Callable[[Image.Image], Image.Image]
+) -> DecodedImage:
     """`decode_image` of non-empty `data`, within `_pixel_limit`."""
     try:
         image = Image.open(io.BytesIO(data))
@@ -197,7 +209,7 @@ def _decoded(data: bytes, limits: ImageLimits, reduced: bool) -> DecodedImage:
         orientation = _orientation(image)  # after the pixels: a PNG's EXIF may follow them
         if orientation in _UPRIGHT:
             image = image.transpose(_UPRIGHT[orientation])
-        rgb = _to_rgb8(image)
+        rgb = convert(image)
     except Exception as error:  # truncated or corrupt pixels raise what their decoder meets
         raise ImageRejected(CORRUPT, str(error) or type(error).__name__) from None
     upright = (height, width) if orientation in _TRANSPOSING else (width, height)
@@ -217,7 +229,7 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
-def _to_rgb8(image: Image.Image) -> Image.Image:
+def to_rgb8(image: Image.Image) -> Image.Image:
     """Any PIL mode (1, L, LA, P, RGBA, CMYK, I;16, I, F, ...) to 8-bit RGB."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):

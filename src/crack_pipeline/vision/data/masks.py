@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from PIL import Image
 
 from crack_pipeline.vision.data.folder import Folder
-from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_file
+from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_file, to_rgb8
 from crack_pipeline.vision.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -36,12 +37,33 @@ def pair_masks(masks: Folder, names: Iterable[str]) -> dict[str, Path]:
     return found
 
 
+_HIGH_BIT_DEPTH = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
+def crack_pixels(image: Image.Image) -> Image.Image:
+    """A mask image's crack pixels (mode "1"): where any channel is above half (0/255 PNGs, grey or RGB),
+    or, in a mask whose values are only 0 and 1 (a label map saved as it is, 8 or 16 bits), where it is 1;
+    in a mask with transparent pixels (strokes painted on a transparent layer), the bright opaque ones, or
+    every opaque one where none is bright (black strokes). Read as a photo, the transparent background
+    turned white (crack everywhere) and a 16-bit 0/1 map black."""
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"))
+        if rgba[..., 3].min() < 255:
+            opaque = rgba[..., 3] > 127
+            bright = opaque & (rgba[..., :3].max(axis=2) > 127)
+            return Image.fromarray(bright if bright.any() else opaque)
+    if image.mode in _HIGH_BIT_DEPTH:
+        values = np.asarray(image)
+        if ((values == 0) | (values == 1)).all():
+            return Image.fromarray(values == 1)
+    values = np.asarray(to_rgb8(image)).max(axis=2)
+    return Image.fromarray(values > (0 if values.max() <= 1 else 127))
+
+
 def read_mask(path: Path, limits: ImageLimits = ImageLimits()) -> np.ndarray:
-    """A mask file as an HxW bool array: crack where any channel is above half (0/255 PNGs, grey or RGB),
-    or, in a mask whose values are only 0 and 1 (a label map saved as it is), where it is 1. Raises
-    `ImageRejected` for a file that is not a usable image, OSError for one that cannot be read."""
-    values = decode_file(path, limits).pixels.max(axis=2)
-    return values > (0 if values.max() <= 1 else 127)
+    """A mask file as an HxW bool array, upright as its photo (`crack_pixels`). Raises `ImageRejected` for a
+    file that is not a usable image, OSError for one that cannot be read."""
+    return np.asarray(decode_file(path, limits, crack_pixels).image, dtype=bool)
 
 
 def read_masks_of(masks: Folder | None, names: Iterable[str]) -> dict[str, np.ndarray]:
