@@ -261,6 +261,32 @@ def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
     np.testing.assert_array_equal(np.asarray(written), mask)
 
 
+def test_every_crack_the_mask_keeps_is_measured_however_short():
+    # crack_masks.min_pixels: 4 keeps a crack of 6 px in the mask (outlined on the overlay): it is a row too.
+    image = np.full((60, 80, 3), 150, dtype=np.uint8)
+    mask = np.zeros((60, 80), dtype=bool)
+    mask[30:32, 10:70] = True
+    mask[10, 20:26] = True
+    photo = TiledPhoto(
+        0, ImageRef("a.png", Path("unused.png")), image, tile_grid(60, 80, 96, 0.25), np.zeros((1, 3, 8, 8))
+    )
+    explanation = PhotoExplanation(
+        probability=0.9,
+        tile_probabilities=np.array([[0.9]]),
+        heatmap=mask.astype(np.float32),
+        probability_map=np.full((60, 80), 0.9),
+        boxes=[],
+        crack_mask=mask,
+        crack_score=mask.astype(np.float32),
+        called_by="classifier",
+    )
+    writer = ArtefactWriter(0.5)
+    writer.add("layercam", photo, explanation)
+    _, predictions, _, measurements = writer.finish("small_cnn")
+    assert measurements.length_px.tolist() == pytest.approx([60, 6], abs=1)
+    assert predictions.cracks_count.tolist() == [2]
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

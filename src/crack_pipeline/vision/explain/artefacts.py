@@ -164,7 +164,9 @@ class ArtefactWriter:
         """The cracks of the explanation's mask (one row each) and their per-image summary columns."""
         if explanation.crack_mask is None:
             return pd.DataFrame(columns=self.measurement_columns), {}
-        cracks = measure_cracks(explanation.crack_mask, self.mm_per_pixel, self.severity_bands)
+        # Every crack the mask holds: it left out its specks already, by crack_masks.min_pixels (one set under
+        # measure_cracks' own minimum outlined cracks the table did not list).
+        cracks = measure_cracks(explanation.crack_mask, self.mm_per_pixel, self.severity_bands, min_pixels=1)
         cracks.insert(0, "method", method)
         cracks.insert(0, "file", file)
         return cracks, {f"cracks_{key}": value for key, value in image_summary(cracks).items()}
