@@ -60,6 +60,19 @@ def test_batch_norm_reestimation_averages_over_every_batch():
     torch.testing.assert_close(batched.features[1].running_mean, whole.features[1].running_mean)
 
 
+def test_batch_norm_reestimation_weighs_every_image_the_same_whatever_the_batches():
+    """65 images in batches of 64 gave the 65th image half of the statistics (torch's cumulative average
+    weighs each batch the same)."""
+    torch.manual_seed(0)
+    whole, batched = create_model("small_cnn").eval(), create_model("small_cnn").eval()
+    batched.load_state_dict(whole.state_dict())
+    images = target_images(33)
+    images[32] = 250  # an odd one out, last
+    reestimate_batch_norms(whole, images, MEAN, STD, batch_size=33)
+    reestimate_batch_norms(batched, images, MEAN, STD, batch_size=32)
+    torch.testing.assert_close(batched.features[1].running_mean, whole.features[1].running_mean)
+
+
 def test_a_model_without_batch_norms_is_left_alone():
     model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.Flatten()).train()
     assert reestimate_batch_norms(model, target_images(4), MEAN, STD) == 0 and not model.training

@@ -16,7 +16,8 @@ from crack_pipeline.vision.models.inference import normalizer
 @torch.no_grad()
 def reestimate_batch_norms(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 64) -> int:
     """Replace, in place, the running statistics of every batch norm of `model` with those of `images`
-    (uint8 N x 3 x S x S, the target domain): a cumulative average over all of them, in one pass.
+    (uint8 N x 3 x S x S, the target domain): an average over all of them, each image weighing the same,
+    in one pass of batches of at most `batch_size`.
 
     Only the statistics change: weights, biases and every other module's state are left as they were,
     and the model is returned to eval mode. Returns the number of batch norms re-estimated.
@@ -29,12 +30,17 @@ def reestimate_batch_norms(model: nn.Module, images: torch.Tensor, mean, std, ba
     model.eval()  # dropout and everything else as at inference...
     for norm in norms:
         norm.reset_running_stats()
-        norm.momentum = None  # a cumulative average over every batch, not an exponential one
         norm.train()  # ...only the batch norms collect statistics
     normalise = normalizer(mean, std)
     device = next(model.parameters()).device  # a model on a GPU takes its batches there
-    for start in range(0, len(images), batch_size):
-        model(normalise(images[start : start + batch_size].float().div_(255)).to(device))
+    # Batches as even as can be, each weighted by its size: torch's cumulative average (momentum None)
+    # weighs every batch the same, so 65 images in batches of 64 gave the 65th half of the statistics.
+    seen = 0
+    for batch in torch.tensor_split(images, -(-len(images) // batch_size)):
+        seen += len(batch)
+        for norm in norms:
+            norm.momentum = len(batch) / seen
+        model(normalise(batch.float().div_(255)).to(device))
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
     model.eval()
