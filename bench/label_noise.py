@@ -1,7 +1,8 @@
 """Suspect labels of a data set, by cross-validation over parent photos.
 
 Each of `--folds` folds of ../shared/data/sdnet_walls_dev (grouped by photo: the number before the dash) is
-scored by EfficientNet-Lite0 (ImageNet weights, conf/ozgenel's recipe) fine-tuned on the other folds; an image
+scored by EfficientNet-Lite0 (ImageNet weights, conf/ozgenel's recipe) fine-tuned on the other folds, its
+best epoch chosen on them too (vision/transfer/label_noise.py, `out_of_fold_probabilities`); an image
 whose given label its out-of-fold p(crack) contradicts with at least `--confidence` is a suspect
 (vision/transfer/label_noise.py). Prints the suspects (most contradicted first) and writes them as CSV.
 Last line: `ratio <out-of-fold ROC-AUC without the suspects / with them>`: how much they weigh on a score.
@@ -26,12 +27,16 @@ from crack_pipeline.pipelines.ingest.nodes import sources_of
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_keys, scan_sources
-from crack_pipeline.vision.data.tensor_cache import decode_listed
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
 from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.loop import fit
-from crack_pipeline.vision.transfer.label_noise import group_folds, suspect_labels
+from crack_pipeline.vision.transfer.label_noise import (
+    group_folds,
+    out_of_fold_probabilities,
+    suspect_labels,
+)
 
 
 def main() -> None:
@@ -52,35 +57,30 @@ def main() -> None:
     index = scan_sources(sources, DEFAULT_ALIASES).index
     rows = index[index.status == OK].sort_values("path").reset_index(drop=True)
     data = decode_listed(rows, args.size)
-    keys = image_keys(rows)
-    folds = group_folds(rows.group, args.folds, seed=0)
+    group_of = dict(zip(image_keys(rows), rows.group, strict=True))
+    groups = [group_of[key] for key in data.paths]
+    folds = group_folds(groups, args.folds, seed=0)
     config = dataclasses.replace(ozgenel_recipe(args.epochs), patience=args.epochs)
-    probability = np.zeros(len(rows))
-    position = {key: i for i, key in enumerate(keys)}
-    for fold in range(args.folds):
+
+    def fit_and_score(fitted_on: ImageTensors, scored: ImageTensors) -> np.ndarray:
         started = time.perf_counter()
-        held_out = folds == fold
-        train = data.subset([k for k, out in zip(keys, held_out, strict=True) if not out])
-        scored = data.subset([k for k, out in zip(keys, held_out, strict=True) if out])
         torch.manual_seed(config.seed)
-        result = fit(
-            create_model(ARCHITECTURE, pretrained=True),
-            get_spec(ARCHITECTURE),
-            train,
-            scored,
-            config,
-            pretrained=True,
-        )
+        model = create_model(ARCHITECTURE, pretrained=True)
+        # Its epoch chosen on the images it learns from: the scored fold's labels are the ones judged.
+        result = fit(model, get_spec(ARCHITECTURE), fitted_on, fitted_on, config, pretrained=True)
         checkpoint = bench_checkpoint(result.model, ARCHITECTURE, args.size, result)
         p, _ = checkpoint_probabilities_and_features(checkpoint, scored)
-        probability[[position[k] for k in scored.paths]] = p
+        photos = len({group_of[key] for key in scored.paths})
         auc = roc_auc_score(scored.labels.numpy(), p)
         print(
-            f"fold {fold}: {held_out.sum()} images of {rows.group[held_out].nunique()} photos, "
-            f"ROC-AUC {auc:.4f}, {time.perf_counter() - started:.0f} s",
+            f"fold: {len(scored)} images of {photos} photos, ROC-AUC {auc:.4f}, "
+            f"{time.perf_counter() - started:.0f} s",
             flush=True,
         )
-    labels = data.labels.numpy()
+        return p
+
+    probability = out_of_fold_probabilities(data, folds, fit_and_score)
+    keys, labels = data.paths, data.labels.numpy()
     suspects = suspect_labels(keys, labels, probability, args.confidence)
     suspects.to_csv(args.out, index=False)
     print(

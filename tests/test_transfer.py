@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from crack_pipeline.pipelines.evaluate_folder.site_labels import recalibrated
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.evaluation.metrics import threshold_for_recall
 from crack_pipeline.vision.models.checkpoint import for_domain
 from crack_pipeline.vision.models.inference import crack_probabilities, crack_probabilities_and_features
@@ -17,7 +18,11 @@ from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model
 from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
-from crack_pipeline.vision.transfer.label_noise import group_folds, suspect_labels
+from crack_pipeline.vision.transfer.label_noise import (
+    group_folds,
+    out_of_fold_probabilities,
+    suspect_labels,
+)
 from crack_pipeline.vision.transfer.recalibration import cross_fitted_decisions, recalibrate
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -139,6 +144,24 @@ def test_folds_keep_each_parent_photo_whole_and_even():
     frame = pd.DataFrame({"group": groups, "fold": folds})
     assert frame.groupby("group").fold.nunique().max() == 1
     assert sorted(frame.fold.value_counts().tolist()) == [30, 30, 30]
+
+
+def test_out_of_fold_models_never_fit_nor_choose_their_epoch_on_the_fold_they_score():
+    """bench/label_noise.py chose each fold's epoch on the very images (and labels) it then judged."""
+    names = [f"sdnet/{i // 4}-{i}.jpg" for i in range(24)]  # 6 photos of 4 patches
+    data = ImageTensors(torch.zeros((24, 3, 4, 4), dtype=torch.uint8), torch.arange(24) % 2, names)
+    folds = group_folds([name.split("-")[0] for name in names], 3, seed=0)
+    rounds = []
+
+    def fit_and_score(fitted_on, scored):
+        rounds.append((set(fitted_on.paths), scored.paths))
+        return np.array([float(name.rsplit("-", 1)[1][:-4]) for name in scored.paths])
+
+    probability = out_of_fold_probabilities(data, folds, fit_and_score)
+    np.testing.assert_array_equal(probability, np.arange(24)), "each image's own p(crack), in data's order"
+    assert len(rounds) == 3 and sorted(n for _, scored in rounds for n in scored) == sorted(names)
+    for fitted_on, scored in rounds:
+        assert fitted_on == set(names) - set(scored), "fitted (and its epoch chosen) on the other folds only"
 
 
 def test_suspect_labels_are_those_strongly_contradicted_most_first():

@@ -7,10 +7,12 @@ a test split move a balanced accuracy by points.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
 
 
 def group_folds(groups: Sequence[str], folds: int, seed: int = 0) -> np.ndarray:
@@ -27,6 +29,25 @@ def group_folds(groups: Sequence[str], folds: int, seed: int = 0) -> np.ndarray:
         fold_of[group] = fold
         load[fold] += size
     return frame.group.map(fold_of).to_numpy()
+
+
+def out_of_fold_probabilities(
+    data: ImageTensors,
+    folds: np.ndarray,
+    fit_and_score: Callable[[ImageTensors, ImageTensors], np.ndarray],
+) -> np.ndarray:
+    """Each image's p(crack) (in `data`'s order) from a model that never saw its fold (`folds`, one number
+    per image, `group_folds`): `fit_and_score(fitted_on, scored)` fits a model on `fitted_on` alone, its
+    epoch chosen on those images too, and returns p(crack) of `scored`. Chosen on the scored fold, the
+    epoch was the one that best agreed with the very labels it is to judge."""
+    folds = np.asarray(folds)
+    probability = np.full(len(data), np.nan)
+    for fold in np.unique(folds):
+        held_out = folds == fold
+        fitted_on = data.subset([p for p, out in zip(data.paths, held_out, strict=True) if not out])
+        scored = data.subset([p for p, out in zip(data.paths, held_out, strict=True) if out])
+        probability[held_out] = fit_and_score(fitted_on, scored)
+    return probability
 
 
 def suspect_labels(
