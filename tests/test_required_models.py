@@ -7,7 +7,11 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.io.core import DatasetError
 from kedro.pipeline import Node, Pipeline
 
-from crack_pipeline.datasets.registered_model import RegisteredModelDataset, require_registered_models
+from crack_pipeline.datasets.registered_model import (
+    ModelRegistryDataset,
+    RegisteredModelDataset,
+    require_registered_models,
+)
 from crack_pipeline.tracking import CHAMPION_ALIAS, DOMAINS_TAG, REGISTERED_MODEL
 from crack_pipeline.vision.settings import ConfigError
 
@@ -78,3 +82,34 @@ def test_a_domain_the_model_was_not_trained_on_stops_the_run_before_its_first_no
     older = client.create_model_version(REGISTERED_MODEL, str(tmp_path), tags={"variant": "old"})
     client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, older.version)
     require_registered_models(explain, _catalog(), {"explain": {"domain": "walls"}})  # left to its node
+
+
+def test_a_model_a_variant_starts_from_that_the_registry_lacks_stops_the_run_before_its_first_node(
+    empty_registry, tmp_path
+):
+    """`init_from: champoin` (or a champion not made yet) stopped the run only once that variant's training
+    began: after the folder's ingest, the split's decoding and every variant trained before it. A run that
+    promotes a champion is checked too: its promotion comes after the training that reads it."""
+    catalog = DataCatalog({"registered_models": ModelRegistryDataset()})
+    run = Pipeline(
+        [
+            Node(_train, None, "small_cnn.checkpoint", name="small_cnn.train"),
+            Node(_explain, "registered_models", "site_b.checkpoint", name="site_b.train"),
+            Node(_explain, "site_b.checkpoint", "champion", name="promote_champion"),
+        ]
+    )
+
+    def starting_from(reference):
+        return {"train": {"models": {"site_b": {"architecture": "small_cnn", "init_from": reference}}}}
+
+    for missing in ("champion", "champoin", 3):
+        with pytest.raises(DatasetError, match=f"train.models.site_b.init_from: '{missing}' names no model"):
+            require_registered_models(run, catalog, starting_from(missing))
+    require_registered_models(run, catalog, starting_from("small_cnn"))  # trained in this run: left to it
+    require_registered_models(run, catalog, starting_from(None))
+    client = mlflow.MlflowClient()
+    client.create_registered_model(REGISTERED_MODEL)
+    version = client.create_model_version(REGISTERED_MODEL, str(tmp_path), tags={"variant": "small_cnn"})
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
+    for present in ("champion", version.version, "small_cnn"):
+        require_registered_models(run, catalog, starting_from(present))

@@ -67,6 +67,13 @@ class ModelRegistry:
     def checkpoint(self, reference: str, setting: str) -> dict:
         """The checkpoint `reference` names; a `DatasetError` naming `setting` when there is none."""
         client = MlflowClient()
+        version = self.version(reference, setting, client)
+        return read_registered_checkpoint(client, version, f"{self.model_name} version {version.version}")
+
+    def version(self, reference: str, setting: str, client: MlflowClient | None = None):
+        """The registered version `reference` names (its checkpoint not read); a `DatasetError` naming
+        `setting` when there is none."""
+        client = client or MlflowClient()
         reference = str(reference).strip()
         try:
             if reference.isdigit():
@@ -82,7 +89,7 @@ class ModelRegistry:
                 f"{setting}: {reference!r} names no model in the registry ({self.model_name}): use "
                 f"'champion', a version number, or a trained variant's name (`mlflow ui`, Models, lists them)"
             )
-        return read_registered_checkpoint(client, version, f"{self.model_name} version {version.version}")
+        return version
 
 
 class ModelRegistryDataset(AbstractDataset[None, ModelRegistry]):
@@ -189,9 +196,10 @@ def require_registered_models(pipeline: Pipeline, catalog: Any, parameters: dict
     left to its nodes; so is one that trains the variant a model names (its `<variant>.checkpoint` among the
     outputs: registered once saved, by MlflowVariantRunHook)."""
     outputs = pipeline.all_outputs()
+    trained = {name.removesuffix(".checkpoint") for name in outputs if name.endswith(".checkpoint")}
+    require_init_from_models(pipeline, catalog, parameters, trained)
     if "champion" in outputs:
         return
-    trained = {name.removesuffix(".checkpoint") for name in outputs if name.endswith(".checkpoint")}
     for name in sorted(pipeline.inputs()):
         dataset = catalog.get(name)
         if not isinstance(dataset, RegisteredModelDataset) or dataset.variant in trained:
@@ -260,3 +268,20 @@ def listed_versions(most: int = 12) -> str:
         for v in found[:most]
     ]
     return ", ".join(described) + (f" and {len(found) - most} older" if len(found) > most else "")
+
+
+def require_init_from_models(
+    pipeline: Pipeline, catalog: Any, parameters: dict[str, Any], trained: set[str]
+) -> None:
+    """A `DatasetError` before any node runs when a variant the run trains (`trained`) starts from a model
+    (`train.models.<name>.init_from`) the registry does not hold: a typo or a champion not made yet stopped
+    the run only at that variant's training, after the folder's ingest, its split's decoding and the
+    variants trained before it. A variant's name that this run trains too is left to the run (a promotion
+    comes after training: `champion` is always the one from before the run)."""
+    registries = [catalog.get(name) for name in sorted(pipeline.inputs())]
+    registry = next((d.load() for d in registries if isinstance(d, ModelRegistryDataset)), None)
+    models = (parameters.get("train") or {}).get("models") or {}
+    for name in sorted(trained):
+        reference = (models.get(name) or {}).get("init_from") if registry is not None else None
+        if reference is not None and str(reference).strip() not in trained:
+            registry.version(str(reference), f"train.models.{name}.init_from")
