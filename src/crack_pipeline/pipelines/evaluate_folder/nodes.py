@@ -78,7 +78,7 @@ def evaluate_folder(
     copies = kept[kept.duplicate_of != ""]
     kept = kept[kept.duplicate_of == ""]
     if evaluate_folder.get("recalibrate"):
-        check_recalibration(kept.label)
+        check_recalibration(kept.label, checkpoint)
     sheet = sheet_size(evaluate_folder)  # a bad setting said before the folder is scored
     learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
     # Unlabelled images get a placeholder class: only the labelled ones are scored.

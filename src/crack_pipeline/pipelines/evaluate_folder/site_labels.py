@@ -34,38 +34,59 @@ def sheet_size(evaluate_folder: dict[str, Any]) -> int:
     return count
 
 
-def check_recalibration(labels: pd.Series) -> None:
+def chosen_for(checkpoint: dict[str, Any]) -> dict[str, float | None]:
+    """What the model's own threshold was chosen for, and a site's is chosen for too: a one-class model's
+    for a false-alarm rate on clean images (it records no recall), any other's for a recall (0.99 for a
+    model that records none)."""
+    threshold = checkpoint.get("threshold") or {}
+    if threshold.get("false_alarm_rate") is not None:
+        return {"target_recall": None, "false_alarm_rate": float(threshold["false_alarm_rate"])}
+    return {"target_recall": float(threshold.get("target_recall") or 0.99), "false_alarm_rate": None}
+
+
+def needed_class(checkpoint: dict[str, Any]) -> str:
+    """The labelled class a site's threshold is chosen on: clean images for a false-alarm rate, or cracks."""
+    return "no_crack" if chosen_for(checkpoint)["false_alarm_rate"] is not None else "crack"
+
+
+def check_recalibration(labels: pd.Series, checkpoint: dict[str, Any]) -> None:
     """An `InputError` when `evaluate_folder.recalibrate` cannot be done on a folder whose kept images have
-    these `labels` ("" unlabelled): labelled ones, none of them a crack (`recalibrated` refuses them). Said
-    before any image is scored: after it, the stopped run had spent hours on a large folder and written none
-    of its scores. A folder of no labelled image is scored and ranked, not recalibrated, as before."""
-    if (labels != "").any() and not (labels == "crack").any():
+    these `labels` ("" unlabelled): labelled ones, none of the class it is chosen on (`needed_class`;
+    `recalibrated` refuses them). Said before any image is scored: after it, the stopped run had spent hours
+    on a large folder and written none of its scores. A folder of no labelled image is scored and ranked,
+    not recalibrated, as before."""
+    needed = needed_class(checkpoint)
+    other, folder = ("no_crack", "Positive") if needed == "crack" else ("crack", "Negative")
+    why = "" if needed == "crack" else f"; model {checkpoint['variant']} chooses it for a false-alarm rate"
+    if (labels != "").any() and not (labels == needed).any():
         raise InputError(
-            "evaluate_folder.recalibrate needs crack images among the labelled ones of the folder (it has "
-            f"{(labels == 'no_crack').sum()} labelled no_crack, none crack): label some (move them into "
-            "Positive/), or leave evaluate_folder.recalibrate unset"
+            f"evaluate_folder.recalibrate needs {needed} images among the labelled ones of the folder (it "
+            f"has {(labels == other).sum()} labelled {other}, none {needed}{why}): label some (move them "
+            f"into {folder}/), or leave evaluate_folder.recalibrate unset"
         )
 
 
 def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The threshold this folder's labels give for the recall the model's own threshold was chosen for,
-    with its cross-fitted estimate; logged with how to use it: with the view count and the domain (its
-    tile size) the folder was scored with, for which it holds."""
-    target_recall = float((checkpoint.get("threshold") or {}).get("target_recall", 0.99))
+    """The threshold this folder's labels give for what the model's own was chosen for (`chosen_for`: a
+    recall, or a one-class model's false-alarm rate), with its cross-fitted estimate; logged with how to use
+    it: with the view count and the domain (its tile size) the folder was scored with, for which it holds."""
+    basis, needed = chosen_for(checkpoint), needed_class(checkpoint)
     y = scored.labels.numpy()
-    if not (y == CLASS_NAMES.index("crack")).any():
+    if not (y == CLASS_NAMES.index(needed)).any():
         raise InputError(
-            "evaluate_folder.recalibrate needs crack images among the labelled ones of the folder"
+            f"evaluate_folder.recalibrate needs {needed} images among the labelled ones of the folder"
         )
-    site = recalibrate(y, probability, target_recall)
+    site = recalibrate(y, probability, **basis)
     estimate = site["cross_fitted"]
     logger.info(
-        "evaluate_folder: recalibrated threshold %.4f for recall %.2f on %s; cross-fitted: %s. Use it with "
+        "evaluate_folder: recalibrated threshold %.4f for %s on %s; cross-fitted: %s. Use it with "
         "--params=explain.threshold=%.4f,explain.test_time_views=%d%s (or the same under evaluate_folder)",
         site["value"],
-        target_recall,
+        f"recall {basis['target_recall']:.2f}"
+        if basis["false_alarm_rate"] is None
+        else f"false alarms {basis['false_alarm_rate']:.2f}",
         site["chosen_on"],
-        "undefined (under two crack images)"
+        f"undefined (under two {needed} images)"
         if estimate is None
         else " ".join(
             f"{k}={format_metric(estimate[k])}" for k in ("balanced_accuracy", "recall", "specificity")

@@ -13,7 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_recall
+from crack_pipeline.vision.evaluation.metrics import (
+    binary_metrics,
+    threshold_for_false_alarms,
+    threshold_for_recall,
+)
 
 DECISION_METRICS = ("n", "accuracy", "balanced_accuracy", "recall", "specificity", "precision", "f1")
 
@@ -24,8 +28,18 @@ def decision_metrics(y_true, predicted) -> dict[str, float | None]:
     return {name: every[name] for name in DECISION_METRICS}
 
 
-def cross_fitted_decisions(y_true, probability, target_recall: float, seed: int = 0) -> np.ndarray:
-    """Decisions for every image at a threshold chosen for `target_recall` on the *other* half of the
+def site_threshold(y_true, probability, target_recall: float | None, false_alarm_rate: float | None) -> float:
+    """The threshold these labels give, chosen as the model's own was: for `false_alarm_rate` of the clean
+    images (a one-class model's), else for `target_recall` of the cracks."""
+    if false_alarm_rate is not None:
+        return threshold_for_false_alarms(y_true, probability, false_alarm_rate)["value"]
+    return threshold_for_recall(y_true, probability, target_recall)
+
+
+def cross_fitted_decisions(
+    y_true, probability, target_recall: float | None, seed: int = 0, false_alarm_rate: float | None = None
+) -> np.ndarray:
+    """Decisions for every image at a threshold chosen (`site_threshold`) on the *other* half of the
     labels (halves drawn with `seed`, stratified by class)."""
     y_true, probability = np.asarray(y_true).astype(int), np.asarray(probability, dtype=float)
     rng = np.random.default_rng(seed)
@@ -35,25 +49,32 @@ def cross_fitted_decisions(y_true, probability, target_recall: float, seed: int 
         half[members[: len(members) // 2]] = True
     decisions = np.zeros(len(y_true), dtype=int)
     for scored in (half, ~half):
-        threshold = threshold_for_recall(y_true[~scored], probability[~scored], target_recall)
+        threshold = site_threshold(y_true[~scored], probability[~scored], target_recall, false_alarm_rate)
         decisions[scored] = probability[scored] >= threshold
     return decisions
 
 
-def recalibrate(y_true, probability, target_recall: float) -> dict[str, Any]:
-    """The site's threshold, chosen on all its labels for `target_recall`, and its cross-fitted estimate.
+def recalibrate(
+    y_true, probability, target_recall: float | None, false_alarm_rate: float | None = None
+) -> dict[str, Any]:
+    """The site's threshold, chosen on all its labels for `target_recall` (or, a one-class model's, for
+    `false_alarm_rate`), and its cross-fitted estimate.
 
-    Needs at least one crack image (`InputError` otherwise); the estimate needs two (one per half), and is
-    None with fewer.
+    Needs at least one image of the class it is chosen on, crack (clean for a false-alarm rate):
+    `InputError` otherwise; the estimate needs two (one per half), and is None with fewer.
     """
     y_true = np.asarray(y_true).astype(int)
-    value = threshold_for_recall(y_true, probability, target_recall)
+    value = site_threshold(y_true, probability, target_recall, false_alarm_rate)
     estimate = None
-    if (y_true == 1).sum() >= 2:
-        estimate = decision_metrics(y_true, cross_fitted_decisions(y_true, probability, target_recall))
+    if (y_true == (0 if false_alarm_rate is not None else 1)).sum() >= 2:
+        decisions = cross_fitted_decisions(
+            y_true, probability, target_recall, false_alarm_rate=false_alarm_rate
+        )
+        estimate = decision_metrics(y_true, decisions)
     return {
         "value": value,
-        "target_recall": float(target_recall),
+        "target_recall": None if target_recall is None else float(target_recall),
+        **({"false_alarm_rate": float(false_alarm_rate)} if false_alarm_rate is not None else {}),
         "chosen_on": f"{len(y_true)} labelled images of this folder",
         "cross_fitted": estimate,
     }
