@@ -193,6 +193,43 @@ def test_a_threshold_recalibrated_on_a_named_domain_s_photos_is_to_be_used_at_th
     assert ",explain.test_time_views=4 (or the same under" in caplog.text, "no domain named: none to add"
 
 
+def test_a_threshold_or_share_out_of_0_1_stops_evaluate_folder_before_the_folder_is_scored(
+    trained_checkpoint, tmp_path, monkeypatch
+):
+    """evaluate_folder.threshold=50 (a percentage) called every image clean, recall 0, without a word;
+    unfamiliar_share=10 never warned, "high" failed with a TypeError once the folder was scored."""
+    from crack_pipeline.pipelines.evaluate_folder import nodes
+    from crack_pipeline.vision.settings import ConfigError
+
+    index = pd.DataFrame(
+        {
+            "path": ["Positive/a.png", "new/c.png"],
+            "label": ["crack", ""],
+            "status": "ok",
+            "duplicate_of": "",
+            "sha256": ["1" * 64, "3" * 64],
+            "width": 96,
+            "height": 96,
+            "root": str(tmp_path),
+            "domain": "site",
+        }
+    )
+
+    def scored(*args, **kwargs):
+        raise AssertionError("the folder was scored")
+
+    monkeypatch.setattr(nodes, "listed_probabilities_and_features", scored)
+    for setting, meaning in (
+        ("threshold", r"a p\(crack\) from which an image is called cracked"),
+        ("unfamiliar_share", "a share of the folder's tiles"),  # 10 (%) never warned
+    ):
+        for wrong in (50, -0.1, "high", True):
+            with pytest.raises(
+                ConfigError, match=rf"^evaluate_folder\.{setting}: {meaning} in \[0, 1\], not "
+            ):
+                nodes.evaluate_folder(index, trained_checkpoint, {setting: wrong}, {}, "cpu")
+
+
 def test_recalibrating_a_folder_without_crack_labels_stops_before_it_is_scored(
     trained_checkpoint, tmp_path, monkeypatch
 ):

@@ -50,3 +50,15 @@ def _reason(problem: dict[str, Any]) -> str:
         if "input" in problem and problem["type"] != "value_error"
         else message
     )
+
+
+def share_setting(value: Any, setting: str, meaning: str) -> float:
+    """`value` as a number in [0, 1], or a `ConfigError` naming `setting` and what it is (`meaning`): a
+    percentage (50 for a half) otherwise passed without a word."""
+    try:
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0 <= number <= 1:
+        raise ConfigError(f"{setting}: {meaning} in [0, 1], not {value!r}")
+    return number

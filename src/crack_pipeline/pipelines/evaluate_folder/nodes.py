@@ -36,7 +36,7 @@ from crack_pipeline.vision.models.checkpoint import (
     unnamed_domain_note,
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of
-from crack_pipeline.vision.settings import settings_from
+from crack_pipeline.vision.settings import settings_from, share_setting
 from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,12 @@ def evaluate_folder(
     if evaluate_folder.get("recalibrate"):
         check_recalibration(kept.label, checkpoint)
     sheet = sheet_size(evaluate_folder)  # a bad setting said before the folder is scored
+    threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
+    warn_from = evaluate_folder.get("unfamiliar_share")
+    if warn_from is not None:
+        warn_from = share_setting(
+            warn_from, "evaluate_folder.unfamiliar_share", "a share of the folder's tiles"
+        )
     learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
     # Unlabelled images get a placeholder class: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0])).set_index("path", drop=False)
@@ -104,7 +110,6 @@ def evaluate_folder(
     tiled, tiles = classify_photos(checkpoint, refs, config, device=device, tile_features=judge)
     for path, p in tiled.items():
         probability[row[path]] = p
-    threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     logger.info(
         "evaluate_folder: model %s (version %s)%s at %d px, larger images in tiles of %d px, %s, %s",
         checkpoint["variant"],
@@ -149,9 +154,7 @@ def evaluate_folder(
         if evaluate_folder.get("recalibrate"):
             metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
     whole = ~np.isin(data.paths, large.path)
-    metrics["unfamiliar"] = familiarity(
-        reference, features[whole], tile_distances, evaluate_folder.get("unfamiliar_share")
-    )
+    metrics["unfamiliar"] = familiarity(reference, features[whole], tile_distances, warn_from)
     label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
     if len(label_next) and sheet:
         figures["label_these_next.png"] = plot_label_next(data, label_next.head(sheet), checkpoint["variant"])

@@ -11,7 +11,7 @@ from torch import nn
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.registry import create_model, get_spec
-from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.settings import ConfigError, share_setting
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +103,11 @@ def threshold_basis(threshold: dict[str, Any]) -> str:
 def decision_threshold(checkpoint: dict[str, Any], override: float | None, parameter: str) -> dict[str, Any]:
     """The p(crack) from which an image is called cracked, and where it comes from: `override` (the value of
     `parameter`) when set, else the model's own, chosen on validation when it was trained (0.5 for
-    checkpoints from before thresholds were recorded)."""
+    checkpoints from before thresholds were recorded). A `ConfigError` naming `parameter` for an override
+    that is no p(crack): 50 (meant as a percentage) called every image clean without a word."""
     if override is not None:
-        return {"value": float(override), "source": parameter}
+        meaning = "a p(crack) from which an image is called cracked"
+        return {"value": share_setting(override, parameter, meaning), "source": parameter}
     recorded = checkpoint.get("threshold")
     if recorded is None:
         return {"value": 0.5, "source": "default (the model records none)"}
