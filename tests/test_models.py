@@ -96,3 +96,25 @@ def test_efficientnet_lite_imagenet_weights_see_a_cat(name):
     with torch.no_grad():
         top = int(efficientnet_lite_imagenet(name).eval()(x).argmax())
     assert 281 <= top <= 285, f"{name}: ImageNet class {top} is not a cat"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        lambda: create_model("squeezenet1_1").state_dict(),  # another architecture's weights
+        lambda: {"model": create_model("resnet18").state_dict(), "epoch": 3},  # a training checkpoint
+        lambda: torch.zeros(3),
+    ],
+    ids=["another architecture", "a training checkpoint", "a tensor"],
+)
+def test_torchvision_weights_of_another_model_say_which_file_and_what_to_do(tmp_path, stored):
+    weights = tmp_path / "resnet18.pth"
+    torch.save(stored(), weights)
+    with pytest.raises(InputError) as caught:
+        create_model("resnet18", pretrained=True, weights_path=str(weights))
+    message = str(caught.value)
+    assert message.startswith(f"pretrained weights {weights} do not fit ResNet (")
+    assert message.endswith(
+        "put the file resnet18-f37072fd.pth there (published at " + ResNet18_Weights.IMAGENET1K_V1.url + ")"
+    )
+    assert len(message) < 600, "not every missing key"

@@ -102,7 +102,19 @@ def _load_torchvision_weights(model: nn.Module, weights_enum, weights_path: str 
             f"pretrained weights {path} are damaged or not a torch file ({why_unreadable(error)}): put the "
             f"file {_published_name(weights_enum.url)} there again (published at {weights_enum.url})"
         ) from None
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as error:  # another model's weights, a whole checkpoint
+        raise InputError(
+            f"pretrained weights {path} do not fit {type(model).__name__} ({_mismatch(error)}): put the file "
+            f"{_published_name(weights_enum.url)} there (published at {weights_enum.url})"
+        ) from None
+
+
+def _mismatch(error: Exception) -> str:
+    """torch's reason a state dict did not load, cut short: it lists every missing key, hundreds of them."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:200] + " ..."
 
 
 def _squeezenet1_1(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
