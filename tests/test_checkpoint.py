@@ -3,6 +3,8 @@
 import fcntl
 import os
 import stat
+import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -47,6 +49,28 @@ def test_corrupt_file_is_a_clear_error_naming_it(tmp_path):
     path.write_bytes(path.read_bytes()[:1000])  # truncated
     with pytest.raises(DatasetError, match=f"checkpoint {path} is damaged"):
         dataset.load()
+
+
+def change_a_weight(path: Path) -> None:
+    """One byte in the middle of the file's largest tensor changed (bit rot, a bad copy): the archive still
+    reads, and torch loads it without its checksum."""
+    with zipfile.ZipFile(path) as archive:
+        record = max(archive.infolist(), key=lambda info: info.file_size)
+    whole = bytearray(path.read_bytes())
+    header = record.header_offset  # the local header's name and extra field (torch pads the data with it)
+    name, extra = (int.from_bytes(whole[header + at : header + at + 2], "little") for at in (26, 28))
+    whole[header + 30 + name + extra + record.file_size // 2] ^= 0xFF
+    path.write_bytes(bytes(whole))
+
+
+def test_a_checkpoint_changed_since_it_was_written_is_refused(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    dataset = TorchCheckpointDataset(filepath=str(path))
+    dataset.save(checkpoint_of(create_model("small_cnn")))
+    change_a_weight(path)
+    with pytest.raises(DatasetError, match=f"checkpoint {path} is damaged") as caught:
+        dataset.load()
+    assert str(caught.value).endswith("is not what was written (checksum)")
 
 
 def test_a_file_that_would_run_code_is_refused(tmp_path):

@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import logging
 
 import numpy as np
 import pytest
@@ -232,6 +233,25 @@ def test_a_kept_resume_state_returns_the_trained_model_again_without_training(da
         after_epoch=lambda model, epoch: epochs.append(epoch) or False,
     )
     assert epochs == [1, 2, 3] and other_start.history != first.history, "other starting weights: trained"
+
+
+def test_a_resume_state_changed_since_it_was_written_is_not_resumed_from(tmp_path, caplog):
+    """A flipped bit in its weights would have gone on training, silently, from other weights."""
+    from tests.test_checkpoint import change_a_weight
+
+    train, val = tiny_split(8, seed=1, size=32), tiny_split(4, seed=2, size=32)
+    resume = tmp_path / "state.pt"
+    fit(seeded_model(), SPEC, train, val, config(epochs=1), resume_path=resume, keep_resume_state=True)
+    change_a_weight(resume)
+    epochs = []
+    with caplog.at_level(logging.WARNING):
+        fit(
+            *(seeded_model(), SPEC, train, val, config(epochs=1)),
+            resume_path=resume,
+            after_epoch=lambda model, epoch: epochs.append(epoch) or False,
+        )
+    assert epochs == [1], "trained from the start"
+    assert f"ignoring unreadable resume file {resume}" in caplog.text and "(checksum)" in caplog.text
 
 
 def test_the_same_weights_predict_the_same_in_fp32_and_bf16(trained):

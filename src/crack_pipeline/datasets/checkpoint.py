@@ -8,13 +8,12 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import torch
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from crack_pipeline.datasets.previous_version import check_pinned_version
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.checkpoint import check_checkpoint
-from crack_pipeline.vision.models.torch_files import save_atomically, why_unreadable
+from crack_pipeline.vision.models.torch_files import load_checked, save_atomically, why_unreadable
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):
     def load(self) -> dict:
         path = Path(self._get_load_path())
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = load_checked(path)
         except FileNotFoundError:
             raise DatasetError(f"no checkpoint at {path}: train the model first") from None
         except Exception as error:  # a truncated or foreign file: say which, never a raw unpickling trace

@@ -8,7 +8,6 @@ import tempfile
 from typing import Any
 
 import mlflow
-import torch
 from kedro.io.core import AbstractDataset, DatasetError
 from kedro.pipeline import Pipeline
 from mlflow import MlflowClient
@@ -25,7 +24,7 @@ from crack_pipeline.tracking import (
     set_champion,
 )
 from crack_pipeline.vision.models.checkpoint import check_checkpoint, check_domain, named_domain
-from crack_pipeline.vision.models.torch_files import why_unreadable
+from crack_pipeline.vision.models.torch_files import load_checked, why_unreadable
 
 
 def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dict:
@@ -37,7 +36,7 @@ def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dic
         except (MlflowException, OSError) as error:
             raise DatasetError(f"{where}: its checkpoint cannot be read from the store: {error}") from None
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = load_checked(path)
             check_checkpoint(checkpoint, where)
         except Exception as error:  # truncated, corrupt or foreign: say which and what to do
             raise DatasetError(

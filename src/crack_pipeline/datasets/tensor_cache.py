@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import zipfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from kedro.io.core import AbstractDataset, DatasetError
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.models.torch_files import save_atomically, why_unreadable
+from crack_pipeline.vision.models.torch_files import check_whole, save_atomically, why_unreadable
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +90,7 @@ def _checked_and_mapped(filepath: Path) -> dict[str, ImageTensors] | None:
     """The cache at `filepath`, mapped into memory; None (and why, unless it is missing) when it is damaged:
     the build decodes every image then."""
     try:
-        with zipfile.ZipFile(filepath) as archive:
-            if (damaged := archive.testzip()) is not None:
-                raise ValueError(f"{damaged} is not what was written (checksum)")
+        check_whole(filepath)
         return _read(filepath, mmap=True)
     except FileNotFoundError:
         return None

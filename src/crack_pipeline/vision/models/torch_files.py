@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,24 @@ def _remove_if_abandoned(partial: Path) -> None:
         return  # a save at work (in this process or another, on this machine or another), or no locks
     finally:
         os.close(handle)
+
+
+def load_checked(path: Path, **options: Any) -> Any:
+    """`torch.load` of a file of plain tensors (`weights_only`, onto the CPU) checked whole first: torch reads
+    a zip archive's records without their checksums, so a flipped bit in a tensor loads as other weights. A
+    ValueError naming the record that is not what was written; a file that is no zip archive (truncated, of
+    another kind) is left to torch's own error."""
+    check_whole(path)
+    return torch.load(path, map_location="cpu", weights_only=True, **options)
+
+
+def check_whole(path: Path) -> None:
+    """A ValueError when a record of the zip archive at `path` does not match its checksum."""
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        if (damaged := archive.testzip()) is not None:
+            raise ValueError(f"{damaged} is not what was written (checksum)")
 
 
 # torch's message for a file that holds more than tensors wraps the reason in advice for trusted files

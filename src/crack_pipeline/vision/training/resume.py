@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.models.torch_files import why_unreadable
+from crack_pipeline.vision.models.torch_files import load_checked, why_unreadable
 from crack_pipeline.vision.training.replicas import Randomness, Replicas
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def load_resume(path: Path | None, key: str) -> dict | None:
     if path is None or not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checked(path)
     except Exception as error:  # a damaged resume file costs a restart, never the run
         logger.warning("ignoring unreadable resume file %s: %s", path, why_unreadable(error))
         return None
