@@ -2,7 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crack_pipeline.vision.data.splitting import SplitError, extend_split, stratified_group_split
+from crack_pipeline.vision.data.splitting import (
+    SplitError,
+    check_split_settings,
+    extend_split,
+    stratified_group_split,
+)
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 
@@ -53,6 +58,13 @@ def test_subset_fraction_keeps_classes_balanced():
 def test_impossible_ratios(ratios, message):
     with pytest.raises(SplitError, match=message):
         stratified_group_split(["crack", "no_crack"] * 10, [str(i) for i in range(20)], ratios, seed=0)
+
+
+def test_a_run_without_validation_images_is_refused_before_it_starts():
+    """Training would run every epoch, keep the starting weights and then find no threshold to choose."""
+    with pytest.raises(SplitError, match=r"^split\.ratios\.val must be above 0"):
+        check_split_settings({"ratios": {"train": 0.85, "val": 0, "test": 0.15}})
+    check_split_settings({"ratios": {"train": 0.8, "val": 0.2}})  # without a test split: as before
 
 
 def test_too_few_images_of_a_class():

@@ -12,6 +12,7 @@ from crack_pipeline.vision.data import image_io, ingested
 from crack_pipeline.vision.data.augment import AugmentConfig
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.inference import (
     crack_probabilities,
     crack_probabilities_and_features,
@@ -114,6 +115,15 @@ def test_a_run_that_diverges_in_every_epoch_fails_instead_of_returning_its_start
     # A learning rate no model survives: every epoch's validation loss is NaN, none beats the start's.
     with pytest.raises(TrainingDiverged, match="diverged.*lower the learning rate"):
         fit(seeded_model(), SPEC, train, val, config(lr=1e20, epochs=2))
+
+
+def test_an_empty_validation_split_is_refused_before_training(data):
+    """No epoch's loss beats the starting weights' on no images: they came back as if trained."""
+    empty = ImageTensors(
+        torch.empty((0, 3, 64, 64), dtype=torch.uint8), torch.empty(0, dtype=torch.int64), []
+    )
+    with pytest.raises(InputError, match=r"^small_cnn: the validation split is empty.*split\.ratios\.val"):
+        fit(seeded_model(), SPEC, data[0], empty, config(epochs=1))
 
 
 def test_training_never_decodes_images(data, monkeypatch):

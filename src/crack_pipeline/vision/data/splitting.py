@@ -41,7 +41,13 @@ def check_split_settings(split: Mapping[str, object] | None) -> None:
     """`split.ratios` and `split.subset_fraction` as `stratified_group_split` checks them, before a run: a
     run that trains the crack segmenter first learned of impossible ratios only after it."""
     split = split or {}
-    check_ratios(split.get("ratios") or {})
+    if check_ratios(split.get("ratios") or {})["val"] <= 0:
+        # Training would run every epoch for nothing: without validation images no epoch is better than
+        # the starting weights, and no decision threshold can be chosen.
+        raise SplitError(
+            "split.ratios.val must be above 0: training keeps the epoch of lowest validation loss and "
+            "chooses each model's decision threshold on the validation images"
+        )
     check_subset_fraction(split.get("subset_fraction", 1.0))
 
 

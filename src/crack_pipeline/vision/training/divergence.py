@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.training.config import TrainConfig
@@ -15,12 +14,12 @@ class TrainingDiverged(InputError):
 
 
 def check_converged(
-    history: list[dict[str, float]], best_loss: float, val: ImageTensors, spec: ModelSpec, config: TrainConfig
+    history: list[dict[str, float]], best_loss: float, spec: ModelSpec, config: TrainConfig
 ) -> None:
-    """A `TrainingDiverged` error when epochs ran on validation images and none gave a finite loss: the
+    """A `TrainingDiverged` error when epochs ran and none gave a finite validation loss: the
     "best" weights were then the starting ones (a NaN is never lower), returned as if trained, and a random
     model was given a threshold, registered and could become champion."""
-    if not history or not len(val) or math.isfinite(best_loss):
+    if not history or math.isfinite(best_loss):
         return
     losses = ", ".join(f"{row['val_loss']}" for row in history)
     raise TrainingDiverged(

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from crack_pipeline.vision.data.augment import augment
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
@@ -135,6 +136,11 @@ def fit(
     (e.g. once a target is met). `observe_epoch` looks at the model after each epoch's validation (and
     after the head stage), before the epoch is saved; one process only.
     """
+    if not len(val):  # no epoch would beat the starting weights, returned as if trained
+        raise InputError(
+            f"{spec.name}: the validation split is empty: training keeps the epoch of lowest validation "
+            "loss; give it images (split.ratios.val above 0)"
+        )
     precision = Precision.resolve(config.precision, "fine_tune" if pretrained else "scratch", device)
     with deterministic_algorithms(config.deterministic):
         return _fit(
@@ -270,7 +276,7 @@ def _fit(
         if replicas.first(after_epoch is not None and after_epoch(model, epoch)):
             break
 
-    check_converged(history, best_loss, val, spec, config)
+    check_converged(history, best_loss, spec, config)
     model.load_state_dict(best_state)
     model.eval().to("cpu")
     _set_backbone_trainable(model, spec, True)
