@@ -100,6 +100,26 @@ def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
     ("variant", "train", "message"),
     [
         (None, {}, r"train\.models\.net: a table of settings"),
+        (
+            {"architecture": "resnet18", "weights_path": "resnet18-f37072fd.pth"},
+            {},
+            r"^train\.models\.net\.weights_path is set, but pretrained is not true: net would start from",
+        ),
+        (
+            {"architecture": "efficientnet_lite0", "pretrained": True, "weights_path": "lite0.pth"},
+            {},
+            r"efficientnet_lite0 reads no weights file \(a weights_path is for squeezenet1_1, resnet18\)",
+        ),
+        (
+            {
+                "architecture": "resnet18",
+                "pretrained": True,
+                "init_from": "champion",
+                "weights_path": "r.pth",
+            },
+            {},
+            r"weights_path is set, but init_from starts net from an earlier model instead",
+        ),
         ({"architecture": "small_cnn", "training": [1]}, {}, r"train\.models\.net: a table of settings"),
         ({"training": {}}, {}, r"train\.models\.net\.architecture: missing"),
         ({"architecture": "small_cnn", "training": False}, {}, r"train\.models\.net: a table of settings"),

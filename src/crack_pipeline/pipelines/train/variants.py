@@ -62,6 +62,7 @@ def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> 
     settings = variant_settings(train, variant)
     config = settings_from(TrainConfig, settings, f"train.defaults + train.models.{name}.training")
     spec = get_spec(variant["architecture"])
+    _check_weights_path(name, variant, spec)
     kind = variant.get("kind", spec.kind)
     if kind != spec.kind:
         one_class_architectures = sorted(n for n, other in REGISTRY.items() if other.kind == "one_class")
@@ -78,6 +79,24 @@ def variant_setup(name: str, variant: dict[str, Any], train: dict[str, Any]) -> 
         return VariantSetup(settings, config, spec, views, one_class, None)
     progress = settings_from(CamProgressConfig, train.get("cam_progress"), "train.cam_progress")
     return VariantSetup(settings, config, spec, views, None, progress)
+
+
+def _check_weights_path(name: str, variant: dict[str, Any], spec: ModelSpec) -> None:
+    """A `ConfigError` for a `weights_path` that would not be read: the variant would train from other weights
+    than the file it names (random ones, without `pretrained: true`), and nothing said so."""
+    if variant.get("weights_path") is None:
+        return
+    setting = f"train.models.{name}.weights_path"
+    if not spec.reads_weights_path:
+        readers = ", ".join(n for n, other in REGISTRY.items() if other.reads_weights_path)
+        problem = f"architecture {spec.name} reads no weights file (a weights_path is for {readers})"
+    elif variant.get("init_from") is not None:
+        problem = f"init_from starts {name} from an earlier model instead"
+    elif variant.get("pretrained") is not True:
+        problem = f"pretrained is not true: {name} would start from random weights"
+    else:
+        return
+    raise ConfigError(f"{setting} is set, but {problem}; set weights_path: null, or change the variant")
 
 
 def _check_train_values(train: dict[str, Any]) -> None:

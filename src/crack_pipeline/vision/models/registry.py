@@ -39,6 +39,9 @@ class ModelSpec:
     # "supervised": a classifier trained on both classes; "one_class": fitted on clean images only (its
     # `head` is the memory bank, fitted without gradients; it explains with its anomaly map).
     kind: str = "supervised"
+    # Whether `pretrained` weights come from a file a variant's `weights_path` may name (torchvision's); the
+    # others' come from a package, or there are none.
+    reads_weights_path: bool = False
 
 
 def _small_cnn(num_classes: int, pretrained: bool, weights_path: str | None) -> nn.Module:
@@ -233,9 +236,18 @@ REGISTRY: dict[str, ModelSpec] = {
             "features",
             "classifier",
             "torchvision SqueezeNet 1.1 with a raw-logit head",
+            reads_weights_path=True,
         ),
         ModelSpec(
-            "resnet18", _resnet18, 224, IMAGENET_MEAN, IMAGENET_STD, "layer4", "fc", "torchvision ResNet-18"
+            "resnet18",
+            _resnet18,
+            224,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            "layer4",
+            "fc",
+            "torchvision ResNet-18",
+            reads_weights_path=True,
         ),
         # Native sizes of the weights: 224, 240, 260 px.
         _efficientnet_lite_spec(0, 224),
