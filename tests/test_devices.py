@@ -11,10 +11,12 @@ import signal
 import numpy as np
 import pytest
 import torch
-from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.elastic.multiprocessing.api import SignalException
 
+from crack_pipeline.run_guard import RunInterrupted, interrupts_as_errors
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models import precision as precisions
@@ -22,6 +24,7 @@ from crack_pipeline.vision.models.device import resolve_device, spread_device
 from crack_pipeline.vision.models.precision import Precision, has_native_bf16
 from crack_pipeline.vision.models.registry import create_model
 from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.training import distributed
 from crack_pipeline.vision.training import loop as training
 from crack_pipeline.vision.training.distributed import fit_distributed, replica_device
 from crack_pipeline.vision.training.replicas import Replicas
@@ -113,9 +116,11 @@ def test_replicas_split_every_epoch_exactly_and_evenly():
 
 def killed_after_epoch_3(model, epoch: int) -> bool:
     """An `after_epoch` that kills its replica once epoch 3 is saved (module level: replicas unpickle it).
-    Not KeyboardInterrupt: torch's process wrapper takes that for the parent's Ctrl-C and exits quietly."""
+    Not KeyboardInterrupt: torch's process wrapper takes that for the parent's Ctrl-C and exits quietly. A
+    user error, as training raises for a run that diverged or a full disk: the caller gets it as it is, not
+    torch's ChildFailedError with the replica's traceback (which the command line showed whole)."""
     if epoch == 3:
-        raise RuntimeError("killed")
+        raise InputError("killed after epoch 3")
     return False
 
 
@@ -127,7 +132,7 @@ def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
     settings = config(epochs=6, freeze_backbone_epochs=2)
     resume = tmp_path / "small_cnn.pt"
     handled_before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(ChildFailedError):
+    with pytest.raises(InputError, match="^killed after epoch 3$"):
         fit_distributed(
             seeded_model(5), SPEC, train, val, settings, 2, resume, after_epoch=killed_after_epoch_3
         )
@@ -142,6 +147,33 @@ def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
     # Half the steps per epoch of one process (each replica a half of the images): it still learns.
     assert result.history[-1]["train_loss"] < result.history[2]["train_loss"]
     assert accuracy(result.model, test) >= 0.8
+
+
+@pytest.fixture
+def signals_as_in_a_terminal():
+    """SIGINT and SIGTERM handled as a command started in a terminal finds them (a test worker may ignore
+    SIGINT); as they were after the test."""
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for number, handler in before.items():
+        signal.signal(number, handler)
+
+
+@pytest.mark.parametrize("stopped_by", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_that_stops_the_replicas_ends_the_run_as_any_signal_does(
+    signals_as_in_a_terminal, stopped_by
+):
+    """torch's launcher answers a signal with its own handler: it shuts the replicas down and raises its
+    SignalException (measured: Ctrl-C in a run of 2 replicas), which ended a kedro run with a traceback
+    instead of `the run was stopped by SIGTERM`."""
+    stopped = pytest.raises(RunInterrupted, match=f"^the run was stopped by {stopped_by.name}$")
+    with stopped, interrupts_as_errors(), distributed._caller_signal_handlers():
+        signal.signal(stopped_by, signal.SIG_DFL)  # as torch's launcher replaces the run's handler
+        raise SignalException(f"Process 1 got signal: {stopped_by}", sigval=stopped_by)
+    with pytest.raises(KeyboardInterrupt), distributed._caller_signal_handlers():  # a script's Ctrl-C
+        raise SignalException("Process 1 got signal: SIGINT", sigval=signal.SIGINT)
 
 
 def test_two_runs_of_two_replicas_are_bit_identical_and_leave_the_callers_model_as_it_was():

@@ -24,10 +24,12 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.errors import on_full_disk
+from crack_pipeline.vision.errors import InputError, cause_where, disk_full, on_full_disk
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.registry import ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError
@@ -100,10 +102,30 @@ def fit_distributed(
         _write_images(images, train, val)
         # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
         with _caller_signal_handlers():
-            results = elastic_launch(launch, _replica)(
-                _plain(model), spec.name, images, *common, after_epoch, keep_resume_state
-            )
+            try:
+                results = elastic_launch(launch, _replica)(
+                    _plain(model), spec.name, images, *common, after_epoch, keep_resume_state
+                )
+            except ChildFailedError as failed:
+                if (said := _replicas_user_error(failed, Path(folder))) is None:
+                    raise
+                raise said from failed
     return pickle.loads(results[0])
+
+
+def _replicas_user_error(failed: ChildFailedError, folder: Path) -> BaseException | None:
+    """The user error a failed replica left in `folder` (`_replica` does), the first to fail first:
+    said as one process says it (training diverged, a bad setting, a full disk), not as torch's report of
+    the replica's traceback. None when the replicas failed otherwise."""
+    first, _ = failed.get_first_failure()
+    for rank in sorted(failed.failures, key=lambda rank: rank != first):
+        if (left := _user_error_file(folder, rank)).is_file():
+            return pickle.loads(left.read_bytes())
+    return None
+
+
+def _user_error_file(folder: Path, rank: int) -> Path:
+    return folder / f"user-error-{rank}.pickle"
 
 
 def _plain(value) -> bytes:
@@ -136,15 +158,27 @@ def _read_images(path: Path) -> tuple[ImageTensors, ImageTensors]:
 @contextlib.contextmanager
 def _caller_signal_handlers() -> Iterator[None]:
     """torch's launcher installs its own SIGINT, SIGTERM, SIGHUP and SIGQUIT handlers and leaves them: the
-    caller's are put back once the replicas are done (how the rest of its run stops on a signal)."""
+    caller's are put back once the replicas are done (how the rest of its run stops on a signal). A signal
+    that stopped the replicas meanwhile (torch's `SignalException`, once it has shut them down) goes to the
+    caller's own handler for it: a run stopped by Ctrl-C or SIGTERM ends as any other (`the run was stopped
+    by SIGTERM`), a script by Ctrl-C with KeyboardInterrupt, not with torch's exception and traceback."""
     caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
     kept = {number: signal.getsignal(number) for number in caught}
-    try:
-        yield
-    finally:
+
+    def restore() -> None:
         if threading.current_thread() is threading.main_thread():
             for number, handler in kept.items():
                 signal.signal(number, signal.SIG_DFL if handler is None else handler)
+
+    try:
+        yield
+    except SignalException as stopped:
+        restore()
+        if callable(handler := kept.get(stopped.sigval)):
+            handler(stopped.sigval, None)  # raises as the caller's handler does (else torch's, as before)
+        raise
+    finally:
+        restore()
 
 
 def replica_device(device: torch.device, local_rank: int) -> torch.device:
@@ -197,6 +231,13 @@ def _replica(
             after_epoch,
             keep_resume_state=keep_resume_state,
         )
+    except Exception as error:
+        if (
+            said := disk_full(error) or cause_where(error, lambda seen: isinstance(seen, InputError))
+        ) is not None:
+            # beside the images, for the caller to raise: the launcher reports only a replica's traceback
+            _user_error_file(images.parent, rank).write_bytes(pickle.dumps(said))
+        raise
     finally:
         dist.destroy_process_group()
     return _plain(result) if rank == 0 else None
