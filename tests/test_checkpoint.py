@@ -11,6 +11,7 @@ import torch
 from kedro.io.core import DatasetError, Version
 
 from crack_pipeline.datasets import TorchCheckpointDataset
+from crack_pipeline.run_guard import RunInterrupted
 from crack_pipeline.vision.models.checkpoint import CheckpointError, make_checkpoint, model_from_checkpoint
 from crack_pipeline.vision.models.registry import create_model
 
@@ -139,3 +140,17 @@ def test_a_saved_checkpoint_follows_the_umask_like_every_other_output(tmp_path, 
     (saved,) = path.glob("*/checkpoint.pt")
     # mkstemp's 0600 outlived the rename: another user of the group read "damaged (PermissionError)"
     assert stat.S_IMODE(saved.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_run_stopped_while_a_checkpoint_loads_is_not_told_the_file_is_damaged(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    dataset = TorchCheckpointDataset(filepath=str(path))
+    dataset.save(checkpoint_of(create_model("small_cnn")))
+
+    def stopped(*args, **kwargs):
+        raise RunInterrupted("the run was stopped by SIGTERM")
+
+    monkeypatch.setattr(torch, "load", stopped)
+    with pytest.raises(DatasetError) as caught:  # Kedro's wrapper of any error a load raises
+        dataset.load()
+    assert isinstance(caught.value.__cause__, RunInterrupted), "the stop itself, not 'checkpoint is damaged'"

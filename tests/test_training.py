@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from crack_pipeline.run_guard import RunInterrupted
 from crack_pipeline.vision.data import image_io, ingested
 from crack_pipeline.vision.data.augment import AugmentConfig
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
@@ -435,3 +436,20 @@ def test_a_head_stage_trains_the_classifier_alone_on_features_computed_once(data
     # Then fine-tuning goes on from the trained head, epoch 1 onwards.
     full = fit(seeded_model(), SPEC, train, val, config(head_passes=5, epochs=2))
     assert [row["epoch"] for row in full.history] == [0, 1, 2]
+
+
+def test_a_run_stopped_while_its_resume_state_loads_stops_and_keeps_it(tmp_path, monkeypatch):
+    """A signal while the state loads is no damaged file: trained from the start, the state was overwritten
+    after the first epoch (and the run stopped only once the variant was trained)."""
+    train, val = tiny_split(8, seed=1, size=32), tiny_split(4, seed=2, size=32)
+    resume = tmp_path / "state.pt"
+    fit(seeded_model(), SPEC, train, val, config(epochs=1), resume_path=resume, keep_resume_state=True)
+    kept = resume.read_bytes()
+
+    def stopped(*args, **kwargs):
+        raise RunInterrupted("the run was stopped by SIGINT")
+
+    monkeypatch.setattr(torch, "load", stopped)
+    with pytest.raises(RunInterrupted):
+        fit(seeded_model(), SPEC, train, val, config(epochs=1), resume_path=resume)
+    assert resume.read_bytes() == kept

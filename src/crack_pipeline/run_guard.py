@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crack_pipeline.vision.errors import Interruption
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,7 +22,7 @@ class RunLocked(RuntimeError):
     """Another run holds the lock."""
 
 
-class RunInterrupted(Exception):
+class RunInterrupted(Interruption):
     """SIGINT (Ctrl-C) or SIGTERM (a scheduler's timeout, a shutdown) during a run."""
 
 

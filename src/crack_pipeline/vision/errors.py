@@ -13,6 +13,11 @@ class InputError(ValueError):
     """A problem with the user's input; the message names it and says how to put it right."""
 
 
+class Interruption(Exception):
+    """The run was stopped (a signal: `run_guard.RunInterrupted`) while it read a file: nothing is wrong
+    with the file, and code that passes over a damaged one must not pass over this."""
+
+
 def cause_where(error: BaseException, test: Callable[[BaseException], bool]) -> BaseException | None:
     """The first error in `error`'s chain (itself, then what it was raised from or during) that passes
     `test`, if any."""

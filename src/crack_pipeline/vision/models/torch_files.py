@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from crack_pipeline.vision.errors import on_full_disk
+from crack_pipeline.vision.errors import Interruption, on_full_disk
 from crack_pipeline.vision.file_modes import file_mode
 
 
@@ -91,7 +91,11 @@ _UNPICKLER_REASON = "WeightsUnpickler error:"
 
 def why_unreadable(error: Exception) -> str:
     """The error's kind and its reason, without torch's advice, e.g. `UnpicklingError: holds more than
-    tensors (Unsupported operand 103)` or `RuntimeError: PytorchStreamReader failed reading zip archive`."""
+    tensors (Unsupported operand 103)` or `RuntimeError: PytorchStreamReader failed reading zip archive`.
+    A run stopped while the file was read (`Interruption`) is no reason: raised again, never passed over as
+    a damaged file (a resume state taken for one was trained over from the start and overwritten)."""
+    if isinstance(error, Interruption):
+        raise error
     text = str(error)
     if _UNPICKLER_REASON in text:
         # its first sentence: what follows is how to allow it
