@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import re
 import signal
 
@@ -21,7 +22,7 @@ from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models import precision as precisions
 from crack_pipeline.vision.models.device import resolve_device, spread_device
-from crack_pipeline.vision.models.precision import Precision, has_native_bf16
+from crack_pipeline.vision.models.precision import Precision, compute_used, has_native_bf16
 from crack_pipeline.vision.models.registry import create_model
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training import distributed
@@ -195,6 +196,31 @@ def test_two_runs_of_two_replicas_are_bit_identical_and_leave_the_callers_model_
     assert [name for name in first if not torch.equal(first[name], second[name])] == []
     losses = [[(row["train_loss"], row["val_loss"]) for row in run.history] for run in runs]
     assert losses[0] == losses[1]
+
+
+def test_replicas_share_the_threads_this_process_may_use_not_the_hosts_cores(monkeypatch):
+    """A container given 4 of a 64-core host's CPUs (docker --cpuset-cpus), or OMP_NUM_THREADS=4: each of 2
+    replicas took 32 threads, 16 times the cores it had; and the checkpoint recorded the caller's count."""
+    launched = {}
+
+    def launcher(_config, _entrypoint):
+        def launch(*arguments):
+            launched["threads"] = arguments[-1]
+            raise RuntimeError("launched")
+
+        return launch
+
+    monkeypatch.setattr(distributed, "elastic_launch", launcher)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        with pytest.raises(RuntimeError, match="launched"):
+            fit_distributed(seeded_model(), SPEC, tiny_split(2, 1, 32), tiny_split(2, 2, 32), config(), 2)
+        recorded = compute_used(torch.device("cpu"), 2)["threads"]
+    finally:
+        torch.set_num_threads(before)
+    assert launched["threads"] == recorded == 2
 
 
 def test_one_process_is_plain_fit_and_bad_counts_are_named():

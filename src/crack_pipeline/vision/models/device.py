@@ -45,6 +45,13 @@ def spread_device(requested: str | None, index: int) -> torch.device:
     return device
 
 
+def threads_per_process(processes: int) -> int:
+    """The torch threads each of `processes` processes sharing this one's CPUs takes: this process's own
+    count (OMP_NUM_THREADS, or the CPUs it may run on: a container's share, not the host's every core)
+    shared out."""
+    return max(1, torch.get_num_threads() // processes)
+
+
 def _setting(requested: str | None) -> str:
     return str(requested or "auto").strip().lower()
 

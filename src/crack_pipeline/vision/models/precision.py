@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from crack_pipeline.vision.models.device import resolve_device
+from crack_pipeline.vision.models.device import resolve_device, threads_per_process
 from crack_pipeline.vision.settings import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -56,12 +56,12 @@ def describe_cpu() -> str:
 
 def compute_used(device: torch.device, processes: int = 1) -> dict[str, str | int]:
     """What computes on `device`, recorded with a model beside its settings: trained weights are bit-identical
-    only for the same device, CPU kernels (AVX2, AVX-512), torch threads and torch version (within noise
-    otherwise)."""
+    only for the same device, CPU kernels (AVX2, AVX-512), torch threads (each process's, on a CPU) and
+    torch version (within noise otherwise)."""
     return {
         "device": str(device) if device.type == "cpu" else f"{device} {torch.cuda.get_device_name(device)}",
         "cpu": describe_cpu(),
-        "threads": torch.get_num_threads(),
+        "threads": threads_per_process(processes) if device.type == "cpu" else torch.get_num_threads(),
         "processes": processes,
         "torch": str(torch.__version__),  # a plain string: weights_only loading refuses TorchVersion
     }

@@ -30,7 +30,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError, cause_where, disk_full, on_full_disk
-from crack_pipeline.vision.models.device import resolve_device
+from crack_pipeline.vision.models.device import resolve_device, threads_per_process
 from crack_pipeline.vision.models.registry import ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.training.config import TrainConfig
@@ -104,7 +104,8 @@ def fit_distributed(
         with _caller_signal_handlers():
             try:
                 results = elastic_launch(launch, _replica)(
-                    _plain(model), spec.name, images, *common, after_epoch, keep_resume_state
+                    *(_plain(model), spec.name, images, *common, after_epoch, keep_resume_state),
+                    threads_per_process(processes),
                 )
             except ChildFailedError as failed:
                 if (said := _replicas_user_error(failed, Path(folder))) is None:
@@ -203,9 +204,11 @@ def _replica(
     device: torch.device,
     after_epoch: Callable[[nn.Module, int], bool] | None,
     keep_resume_state: bool,
+    threads: int,
 ) -> bytes | None:
-    """One replica, in its own process: its rank from the launcher's environment, its device, its share of
-    the cores; the first returns its result (`_plain`). Its model is a copy of its own, never one in shared
+    """One replica, in its own process: its rank from the launcher's environment, its device, its `threads`
+    (its share of the caller's, which OMP_NUM_THREADS or the CPUs it may run on set, not of the host's every
+    core); the first returns its result (`_plain`). Its model is a copy of its own, never one in shared
     memory: replicas updating the same parameters and batch-norm buffers in place would race."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     model = pickle.loads(model)
@@ -214,7 +217,7 @@ def _replica(
     if device.type == "cuda":
         torch.cuda.set_device(device)
     else:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        torch.set_num_threads(threads)
     dist.init_process_group(_backend(device))
     try:
         replicas = Replicas(rank, world)
