@@ -6,7 +6,7 @@ from kedro.io.core import DatasetError
 from kedro.pipeline import Node
 
 from crack_pipeline import hooks, settings
-from crack_pipeline.datasets import RegisteredModelDataset
+from crack_pipeline.datasets import ChampionAliasDataset, RegisteredModelDataset
 from crack_pipeline.hooks import ChampionRollbackHook
 from crack_pipeline.tracking import (
     REGISTERED_MODEL,
@@ -81,7 +81,7 @@ def test_a_failed_run_gives_the_alias_back_unless_it_was_moved_since(empty_store
         set_champion("1")
         hook.before_pipeline_run()
         set_champion("2")  # the promotion node
-        hook.after_dataset_saved("champion", {"promote": True, "replaces": "1"})
+        hook.after_dataset_saved("champion", {"promote": True, "version": "2", "replaces": "1"})
         if moved_to:
             set_champion(moved_to)  # another run, or a person, meanwhile
         hook.on_pipeline_error()
@@ -131,3 +131,32 @@ def test_a_resume_state_is_removed_only_after_the_variants_registration_which_ma
     """pluggy calls the hook registered last first."""
     order = [type(hook) for hook in settings.HOOKS]
     assert order.index(hooks.ResumeStateHook) < order.index(hooks.MlflowVariantRunHook)
+
+
+def test_a_promotion_leaves_a_champion_set_since_the_run_compared_against_another(
+    empty_store, tmp_path, caplog
+):
+    """A person rolls back to version 2 (set_champion) while a retrain re-evaluates champion 1 against its
+    candidate: the promotion moved the alias to the candidate all the same, undoing the roll-back, and a
+    failure after it gave the alias back to version 1."""
+    client = mlflow.MlflowClient()
+    client.create_registered_model(REGISTERED_MODEL)
+    for number in range(1, 4):
+        client.create_model_version(REGISTERED_MODEL, str(tmp_path), tags={"checkpoint_id": f"c{number}"})
+    promotion = {"promote": True, "checkpoint_id": "c3", "variant": "small_cnn", "replaces": "1"}
+    hook = ChampionRollbackHook()
+    set_champion("1")
+    hook.before_pipeline_run()
+    set_champion("2")  # by hand, after the run compared its candidate with version 1
+    ChampionAliasDataset().save(promotion)
+    hook.after_dataset_saved("champion", promotion)
+    hook.on_pipeline_error()
+    assert champion_version() == "2", "the choice made by hand stands"
+    assert "the champion is now model version 2, set since this run compared against version 1" in caplog.text
+    set_champion("1")
+    hook.before_pipeline_run()
+    ChampionAliasDataset().save(promotion)
+    assert champion_version() == "3", "promoted over the champion it was compared with"
+    hook.after_dataset_saved("champion", promotion)
+    hook.on_pipeline_error()
+    assert champion_version() == "1", "and given back by a failure after it"

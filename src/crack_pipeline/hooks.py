@@ -21,6 +21,7 @@ from crack_pipeline.tracking import (
     log_evaluation,
     log_explanations,
     log_variant_run,
+    model_version_of,
     set_champion,
 )
 
@@ -144,8 +145,13 @@ class ChampionRollbackHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        if dataset_name == "champion" and data["promote"]:
-            self._replaced, self._promoted = data["replaces"], champion_version()
+        if dataset_name != "champion" or not data["promote"]:
+            return
+        asked = str(data["version"]) if data.get("version") is not None else None
+        # A promotion not made (the alias moved since the run compared: ChampionAliasDataset) gives nothing
+        # back: the alias is someone else's choice.
+        if (now := champion_version()) == (asked or model_version_of(data["checkpoint_id"])):
+            self._replaced, self._promoted = data["replaces"], now
 
     @hook_impl
     def on_pipeline_error(self) -> None:

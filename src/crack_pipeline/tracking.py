@@ -174,7 +174,7 @@ def model_version_of(checkpoint_id: str) -> str | None:
     found = mlflow.MlflowClient().search_model_versions(
         f"name='{REGISTERED_MODEL}' and tag.checkpoint_id='{checkpoint_id}'"
     )
-    return found[0].version if found else None
+    return str(found[0].version) if found else None  # MLflow's is a number, the alias's a string
 
 
 def model_versions(client: mlflow.MlflowClient) -> list[ModelVersion]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from typing import Any
 
@@ -19,12 +20,15 @@ from crack_pipeline.tracking import (
     DOMAINS_TAG,
     REGISTERED_MODEL,
     champion_model_version,
+    champion_version,
     model_versions,
     promote,
     set_champion,
 )
 from crack_pipeline.vision.models.checkpoint import check_checkpoint, check_domain, named_domain
 from crack_pipeline.vision.models.torch_files import load_checked, why_unreadable
+
+logger = logging.getLogger(__name__)
 
 
 def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dict:
@@ -236,6 +240,17 @@ class ChampionAliasDataset(AbstractDataset[dict, dict]):
                     f"--models` keeps only each variant's newest KEEP, and a roll-back target only while a "
                     f"champion decision on disk names it); its versions: {listed_versions()}"
                 ) from None
+        elif (now := champion_version()) != data.get("replaces", now):
+            # The decision compared the candidate with the champion `replaces`; one set since (by hand:
+            # set_champion's roll-back, or by another run's promotion) was not compared, and stands.
+            logger.warning(
+                "promote_champion: %s (checkpoint %s) is not made the champion: the champion is now model "
+                "version %s, set since this run compared against %s; that choice stands",
+                data.get("variant"),
+                data["checkpoint_id"],
+                now,
+                "no champion" if data["replaces"] is None else f"version {data['replaces']}",
+            )
         elif promote(data["checkpoint_id"]) is None:
             raise DatasetError(
                 f"checkpoint {data['checkpoint_id']} ({data.get('variant')}) has no registered model version "
