@@ -91,10 +91,7 @@ def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]],
         if "cam_progress" in checkpoint:
             _log_cam_progress(checkpoint["cam_progress"], variant)
         _log_checkpoint(checkpoint)
-        version = _log_model(checkpoint)
-        client = mlflow.MlflowClient()
-        for key, value in model_version_tags(checkpoint).items():
-            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+        _log_model(checkpoint)
         return run.info.run_id
 
 
@@ -220,7 +217,8 @@ def promote(checkpoint_id: str) -> str | None:
 
 
 def _log_model(checkpoint: dict[str, Any]) -> str:
-    """Registers the network as its threshold expects it: its logits averaged over its test-time views."""
+    """Registers the network as its threshold expects it (its logits averaged over its test-time views),
+    with its tags (`model_version_tags`); its version number."""
     views = views_of(checkpoint)
     network = model_from_checkpoint(checkpoint)
     model = network if views == 1 else ViewAveragedClassifier(network, views).eval()
@@ -235,6 +233,9 @@ def _log_model(checkpoint: dict[str, Any]) -> str:
         input_example=example,
         signature=infer_signature(example, output),
         registered_model_name=REGISTERED_MODEL,
+        # The version's tags, set as it is registered: tagged one by one after it, a run killed between
+        # left a version without its variant, which promotions never find and `kedro prune` keeps for good.
+        tags=model_version_tags(checkpoint),
         serialization_format="pt2",  # torch.export: loads with torch alone, not this project's code
         # Pinned from what is installed: inferring requirements would import-scan the whole environment.
         pip_requirements=[f"{package}=={version(package)}" for package in _REQUIREMENTS],

@@ -1,0 +1,50 @@
+"""A trained variant's registered model version is tagged as it is registered, not after."""
+
+import contextlib
+from types import SimpleNamespace
+
+import mlflow
+import pytest
+from matplotlib.figure import Figure
+
+from crack_pipeline.tracking import REGISTERED_MODEL, log_variant_run, model_version_tags
+from crack_pipeline.vision.models.checkpoint import make_checkpoint
+from crack_pipeline.vision.models.registry import create_model
+
+
+@pytest.fixture
+def empty_registry(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow puts the artefacts under the working directory
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # the registry's too (none set apart)
+    yield
+    mlflow.set_tracking_uri(previous)
+
+
+def test_a_variant_is_registered_with_its_tags_at_once(empty_registry, monkeypatch):
+    """Tagged one by one after the registration: a run killed between left a version without its variant,
+    never promoted (no checkpoint_id), kept by `kedro prune --models` for good (as if registered by hand)."""
+    client = mlflow.MlflowClient()
+
+    def registers(model, *, registered_model_name, tags=None, **_):  # as MLflow's log_model registers
+        client.create_registered_model(registered_model_name)
+        version = client.create_model_version(registered_model_name, "models:/m-1", tags=tags)
+        return SimpleNamespace(registered_model_version=version.version)
+
+    def killed(*_):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(mlflow.pytorch, "log_model", registers)
+    monkeypatch.setattr(mlflow.MlflowClient, "set_model_version_tag", killed)
+    checkpoint = make_checkpoint(
+        create_model("small_cnn"),
+        variant="small_cnn",
+        architecture="small_cnn",
+        input_size=32,
+        **dict(train_config={}, data_fingerprint="d", split_fingerprint="s", git_commit="c"),
+        **dict(best_epoch=1, best_metrics={"val_loss": 0.5}),
+    )
+    with mlflow.start_run(), contextlib.suppress(KeyboardInterrupt):
+        log_variant_run(checkpoint, [], Figure())
+    (version,) = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    assert version.tags == model_version_tags(checkpoint)
