@@ -96,7 +96,7 @@ def test_a_failed_run_gives_the_alias_back_unless_it_was_moved_since(empty_store
 def test_a_variant_is_logged_and_registered_only_once_its_checkpoint_is_saved(monkeypatch):
     """A checkpoint whose save fails (a full disk) leaves no registered model version without a file."""
     logged = []
-    monkeypatch.setattr(hooks, "log_variant_run", lambda *outputs: logged.append(outputs))
+    monkeypatch.setattr("crack_pipeline.tracking.log_variant_run", lambda *outputs: logged.append(outputs))
     monkeypatch.setattr(hooks.mlflow, "active_run", lambda: object())
     hook = hooks.MlflowVariantRunHook()
     for variant in ("small_cnn", "resnet18"):

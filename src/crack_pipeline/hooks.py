@@ -6,24 +6,16 @@ import logging
 from typing import Any
 
 import mlflow
-import pandas as pd
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractVersionedDataset, Version
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import base_parameters, use_session_config
-from crack_pipeline.datasets.registered_model import require_registered_models
-from crack_pipeline.pipelines.train.variants import resume_state_path
-from crack_pipeline.settings_check import check_run_settings
-from crack_pipeline.tracking import (
-    champion_version,
-    log_evaluation,
-    log_explanations,
-    log_variant_run,
-    model_version_of,
-    set_champion,
-)
+
+# What the hooks call is imported where they call it: settings.py imports this module for every kedro
+# command (`kedro --help`, `kedro prune`, `kedro viz`), and torch, torchvision and the pipelines took 3 s
+# of their start.
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +36,9 @@ class SettingsCheckHook:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+        from crack_pipeline.datasets.registered_model import require_registered_models
+        from crack_pipeline.settings_check import check_run_settings
+
         parameters = catalog.load("parameters")
         check_run_settings(pipeline, parameters, base_parameters())
         require_registered_models(pipeline, catalog, parameters)
@@ -105,6 +100,8 @@ class MlflowVariantRunHook:
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         if (trained := self._trained.pop(dataset_name, None)) is not None:
+            from crack_pipeline.tracking import log_variant_run
+
             log_variant_run(*trained)
 
 
@@ -122,6 +119,8 @@ class ResumeStateHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        from crack_pipeline.pipelines.train.variants import resume_state_path
+
         variant, _, entry = dataset_name.rpartition(".")
         if entry == "checkpoint" and variant and (state := resume_state_path(self._train, variant)):
             state.unlink(missing_ok=True)
@@ -147,6 +146,8 @@ class ChampionRollbackHook:
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         if dataset_name != "champion" or not data["promote"]:
             return
+        from crack_pipeline.tracking import champion_version, model_version_of
+
         asked = str(data["version"]) if data.get("version") is not None else None
         # A promotion not made (the alias moved since the run compared: ChampionAliasDataset) gives nothing
         # back: the alias is someone else's choice.
@@ -157,6 +158,8 @@ class ChampionRollbackHook:
     def on_pipeline_error(self) -> None:
         if self._replaced is self._NOT_PROMOTED:
             return
+        from crack_pipeline.tracking import champion_version, set_champion
+
         now = champion_version()
         if now == self._promoted:
             set_champion(self._replaced)
@@ -179,12 +182,14 @@ class MlflowEvaluationHook:
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
         if mlflow.active_run() is None:
             return
+        from crack_pipeline.tracking import log_evaluation, log_explanations
+
         prefix = f"{node.namespace}." if node.namespace else ""
         if "evaluate_variant" in node.tags:
             metrics = outputs[f"{prefix}evaluation_metrics"]
             log_evaluation(metrics["checkpoint_id"], metrics, outputs[f"{prefix}evaluation_plots"])
         elif "compare_variants" in node.tags:
-            table: pd.DataFrame = outputs["variant_comparison"]
+            table = outputs["variant_comparison"]  # a pandas DataFrame
             mlflow.log_text(outputs["variant_comparison_markdown"], "variant_comparison.md")
             mlflow.log_table(table, "variant_comparison.json")
         elif "explain" in node.tags:

@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from kedro.config import MissingConfigException
@@ -20,17 +21,13 @@ from sqlalchemy.engine import make_url
 
 from crack_pipeline.config import environment_config, in_project
 from crack_pipeline.pruning import OldVersions, folder_size, old_versions, remove, versioned_outputs
-from crack_pipeline.registry_pruning import (
-    OldModelVersion,
-    old_model_versions,
-    protected_versions,
-    purge,
-    recorded_in,
-    remove_model_version,
-)
 from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock, RunLocked
-from crack_pipeline.run_pruning import OldGrids, old_grids, remove_grids
-from crack_pipeline.vision.explain.survey import MANIFEST as SURVEY_MANIFEST
+
+# The registry's pruning is imported where it is used: it brings torch (through tracking), which every kedro
+# command (they all import this one) took 3 s to load.
+if TYPE_CHECKING:
+    from crack_pipeline.registry_pruning import OldModelVersion
+    from crack_pipeline.run_pruning import OldGrids
 
 
 @dataclass(frozen=True)
@@ -188,6 +185,10 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Pla
     versions = [old for old in (old_versions(output, keep) for output in outputs) if old.old]
     plan = Plan(len(outputs), sorted(versions, key=lambda old: old.output))
     if store is not None:
+        from crack_pipeline.registry_pruning import old_model_versions, protected_versions, recorded_in
+        from crack_pipeline.run_pruning import old_grids
+        from crack_pipeline.vision.explain.survey import MANIFEST as SURVEY_MANIFEST
+
         going = {folder for old in versions for folder in old.old}
         decided = [
             path
@@ -214,6 +215,9 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Pla
 
 def _apply(plan: Plan, store: ModelStore | None) -> list[str]:
     """Removes what `plan` lists; the problems met, after trying everything."""
+    from crack_pipeline.registry_pruning import purge, remove_model_version
+    from crack_pipeline.run_pruning import remove_grids
+
     problems = [problem for old in plan.versions for problem in remove(old)]
     removed = []
     for old in plan.models:
