@@ -17,13 +17,20 @@ CRON_TAG := \# crack_pipeline retrain $(CURDIR)
 # (its spaces stood in for), and quoted where the shell reads it, as is the project's folder.
 SPACE := $(subst ,, )
 absolute = $(subst <space>,$(SPACE),$(abspath $(subst $(SPACE),<space>,$(1))))
-RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), "--params=data.source_dir=$(call absolute,$(SOURCE_DIR))")
+# Kedro reads a --params value as YAML: a folder goes absolute and single-quoted, its quotes doubled (bare,
+# "Pier #3" was "Pier", the rest a comment, and "x: y" a mapping). It splits the option at every comma, with
+# no escape: `make schedule` refuses a folder named with one.
+param_path = '$(subst ','',$(call absolute,$(1)))'
+# What `echo` prints as it is, in single quotes (its own closed and reopened around each).
+shell_quoted = '$(subst ','\'',$(1))'
+RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), "--params=data.source_dir=$(call param_path,$(SOURCE_DIR))")
 # KEEP=N: after a run that ends well, all but the newest N versions of every output and of each variant's
 # registered models are removed (kedro prune --models).
 KEEP ?=
 CRON_OUT := >>logs/retrain/cron.out 2>&1
 PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(KEEP) --models --yes $(CRON_OUT))
-CRON_LINE := $(CRON_TIME) cd "$(CURDIR)" && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG)
+# cron makes a bare % of the command a new line: escaped (cron removes the backslash).
+CRON_LINE := $(subst %,\%,$(CRON_TIME) cd "$(CURDIR)" && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG))
 COMMA := ,
 
 install: $(STAMP)
@@ -77,14 +84,16 @@ clean-data:
 # this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>', KEEP=<versions>.
 schedule:
 	@case '$(KEEP)' in *[!0-9]*|0*) echo "KEEP must be a whole number of at least 1, not '$(KEEP)'" >&2; exit 1;; esac
-	@echo '$(CRON_LINE)'
+	@case $(call shell_quoted,$(SOURCE_DIR)) in *,*) echo "SOURCE_DIR: kedro's --params cannot pass a folder \
+	named with a comma: rename it, or give a link to it (ln -s)" >&2; exit 1;; esac
+	@echo $(call shell_quoted,$(CRON_LINE))
 ifeq ($(INSTALL),1)
 	@test -x $(BIN)/kedro || { echo "no $(BIN)/kedro: run 'make install' first" >&2; exit 1; }
 	@command -v crontab >/dev/null || { echo "crontab not found: install cron (Debian: apt-get install cron)" >&2; exit 1; }
 # This project's entry is the line that ends with its tag: a match anywhere (grep -F) also took the entry of a
 # project whose folder's name begins with this one's (crack_pipeline_bridges beside crack_pipeline).
-	@{ crontab -l 2>/dev/null | tag='$(CRON_TAG)' awk 'substr($$0, length($$0) - length(ENVIRON["tag"]) + 1) != ENVIRON["tag"]'; \
-		echo '$(CRON_LINE)'; } | crontab -
+	@{ crontab -l 2>/dev/null | tag=$(call shell_quoted,$(subst %,\%,$(CRON_TAG))) awk 'substr($$0, length($$0) - length(ENVIRON["tag"]) + 1) != ENVIRON["tag"]'; \
+		echo $(call shell_quoted,$(CRON_LINE)); } | crontab -
 	@echo "installed: crontab -l shows it; logs/retrain/ has one log file per run"
 endif
 
@@ -96,7 +105,7 @@ SHARDS ?= 4
 airflow-dag: install
 	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
-		"--params=project_path=$(CURDIR)$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call absolute,$(SOURCE_DIR)))"
+		"--params=project_path=$(CURDIR)$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call param_path,$(SOURCE_DIR)))"
 	$(BIN)/kedro airflow create --pipelines=survey --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_survey_dag.j2 \
-		"--params=project_path=$(CURDIR),survey=$(SURVEY),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(call absolute,$(INPUT_DIR)))"
+		"--params=project_path=$(CURDIR),survey=$(SURVEY),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(call param_path,$(INPUT_DIR)))"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import py_compile
 import shlex
@@ -10,6 +11,7 @@ import sys
 import types
 
 import pytest
+from kedro.framework.cli.utils import _split_params
 
 from tests.conftest import PROJECT_ROOT, kedro
 
@@ -37,7 +39,7 @@ def make_schedule(*args: str, env: dict | None = None) -> str:
 def test_make_schedule_prints_a_cron_entry_for_the_retrain_run(tmp_path):
     (line,) = make_schedule(f"SOURCE_DIR={tmp_path}", "CRON_TIME=15 4 * * 1").splitlines()
     assert line.startswith(f'15 4 * * 1 cd "{PROJECT_ROOT}" && ')
-    assert f'.venv/bin/kedro run --pipelines=retrain "--params=data.source_dir={tmp_path}" ' in line
+    assert f".venv/bin/kedro run --pipelines=retrain \"--params=data.source_dir='{tmp_path}'\" " in line
     assert line.endswith(f"# crack_pipeline retrain {PROJECT_ROOT}")
     assert "prune" not in line, "versions are removed only when asked for"
 
@@ -49,7 +51,7 @@ def test_a_folder_named_with_spaces_reaches_the_nightly_run_and_the_dag_whole(tm
     (line,) = make_schedule(f"SOURCE_DIR={photos}").splitlines()
     command = shlex.split(line.split(" ", 5)[5])  # after the five time fields: what cron's shell runs
     assert command[:3] == ["cd", str(PROJECT_ROOT), "&&"]
-    assert f"--params=data.source_dir={photos}" in command
+    assert f"--params=data.source_dir='{photos}'" in command
     shown = subprocess.run(
         ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
         + ["airflow-dag", f"SOURCE_DIR={photos}", f"INPUT_DIR={photos}"],
@@ -58,8 +60,40 @@ def test_a_folder_named_with_spaces_reaches_the_nightly_run_and_the_dag_whole(tm
         check=True,
     ).stdout
     arguments = shlex.split(shown.replace("\\\n", " "))
-    assert f"--params=project_path={PROJECT_ROOT},source_dir={photos}" in arguments
-    assert f"--params=project_path={PROJECT_ROOT},survey=survey,shards=4,input_dir={photos}" in arguments
+    assert f"--params=project_path={PROJECT_ROOT},source_dir='{photos}'" in arguments
+    assert f"--params=project_path={PROJECT_ROOT},survey=survey,shards=4,input_dir='{photos}'" in arguments
+
+
+def params_of(command: list[str]) -> dict:
+    """The settings a `kedro run` command line gives with --params, as Kedro reads them."""
+    (given,) = [argument for argument in command if argument.startswith("--params=")]
+    return _split_params(None, None, given.removeprefix("--params="))
+
+
+@pytest.mark.parametrize("name", ["Pier #3", "O'Brien St: deck", "50% overlap"])
+def test_a_folder_named_with_yaml_or_cron_characters_reaches_the_nightly_run_whole(tmp_path, name):
+    """Kedro reads --params values as YAML: SOURCE_DIR='/srv/Pier #3' made every night's retrain look for
+    /srv/Pier (the rest a comment); an apostrophe stopped `make schedule` itself, and cron cut the command at
+    a % (the rest given as its input)."""
+    (tmp_path / "bin").mkdir()
+    crontab = tmp_path / "bin/crontab"
+    crontab.write_text(FAKE_CRONTAB)
+    crontab.chmod(0o755)
+    table = tmp_path / "table"
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
+    photos = tmp_path / name
+    (line,) = make_schedule(f"SOURCE_DIR={photos}", "INSTALL=1", env=env).splitlines()[:1]
+    assert table.read_text() == f"{line}\n", "installed as printed"
+    assert "%" not in line.replace("\\%", ""), "every % escaped for cron"
+    command = shlex.split(line.replace("\\%", "%").split(" ", 5)[5])  # what cron's shell runs
+    assert params_of(command) == {"data": {"source_dir": str(photos)}}
+
+
+def test_make_schedule_refuses_a_folder_named_with_a_comma(tmp_path):
+    """Kedro splits --params at every comma: the nightly run failed on 'Item ` b` must contain a key'."""
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        make_schedule(f"SOURCE_DIR={tmp_path / 'Pier 3, north'}")
+    assert "SOURCE_DIR: kedro's --params cannot pass a folder named with a comma" in refused.value.stderr
 
 
 def test_make_schedule_refuses_a_keep_that_would_fail_every_night():
@@ -95,6 +129,10 @@ def test_make_schedule_install_replaces_its_own_entry_and_keeps_the_others(tmp_p
 
 
 def test_kedro_airflow_makes_a_dag_that_runs_retrain_as_one_task(kedro_project):
+    """A folder named with &, an apostrophe or # reaches the DAG whole: the template's HTML escaping made
+    "Smith & Sons" "Smith &amp; Sons" (as `make airflow-dag` quotes it for Kedro's YAML, as here)."""
+    photos = "/srv/Smith & O'Brien #2"
+    quoted = photos.replace("'", "''")
     result = kedro(
         kedro_project,
         "airflow",
@@ -102,14 +140,18 @@ def test_kedro_airflow_makes_a_dag_that_runs_retrain_as_one_task(kedro_project):
         "--pipelines=retrain",
         "--target-dir=dags",
         f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_retrain_dag.j2'}",
-        f"--params=project_path={kedro_project},source_dir=/srv/photos",
+        f"--params=project_path={kedro_project},source_dir='{quoted}'",
     )
     assert result.exit_code == 0, result.output
     dag = kedro_project / "dags/crack_pipeline_retrain_dag.py"
     py_compile.compile(str(dag), doraise=True)
     source = dag.read_text()
     assert 'schedule="0 2 * * *"' in source, "conf/base/airflow.yml's schedule"
-    assert f'project_path = Path("{kedro_project}")' in source and 'source_dir = "/srv/photos"' in source
+    assigned = {
+        node.targets[0].id: node.value for node in ast.parse(source).body if isinstance(node, ast.Assign)
+    }
+    assert ast.literal_eval(assigned["source_dir"]) == photos
+    assert ast.literal_eval(assigned["project_path"].args[0]) == str(kedro_project)
     assert source.count("@task(") == 1 and "session.run(pipeline_names=[pipeline_name])" in source
 
 
