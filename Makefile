@@ -77,8 +77,21 @@ mlflow-ui: install
 	test -n "$$store" || { echo "make mlflow-ui: no MLflow store for environment $(MLFLOW_ENV) (conf/$(MLFLOW_ENV)/mlflow.yml)" >&2; exit 1; }; \
 	$(BIN)/mlflow ui --backend-store-uri "$$store"
 
+# `make clean-data`: every output under data/ (each environment's checkpoints, splits, evaluations,
+# explanations, surveys), listed, then removed once you say so (YES=1: without asking). Kept: data/01_raw (the
+# photos: synthetic and fetched data sets), the lock files (one removed while held let a second retrain run
+# beside the first) and the MLflow store. Refused while a kedro run or prune holds data/'s locks.
+CLEAN_DATA := git clean -dX -e '!/data/01_raw/**' -e '!/data/*.lock' data/
+BUSY := 75
 clean-data:
-	git clean -fdX data/
+	@listed=$$($(CLEAN_DATA) -n | sed 's/^Would remove /removes /'); \
+	test -n "$$listed" || { echo "make clean-data: nothing to remove"; exit 0; }; \
+	echo "$$listed"; \
+	if [ "$(YES)" != 1 ]; then printf 'remove them (data/01_raw and the MLflow store stay)? [y/N] '; \
+		read -r answer || answer=; [ "$$answer" = y ] || { echo "nothing removed"; exit 1; }; fi; \
+	flock -n -E $(BUSY) data/retrain.lock flock -n -E $(BUSY) data/versions.lock $(CLEAN_DATA) -f -q; \
+	status=$$?; [ $$status -ne $(BUSY) ] || echo "make clean-data: a kedro run (or kedro prune) is using \
+	data/: nothing removed; run it again once it has finished" >&2; exit $$status
 
 # Prints the cron entry of the nightly retrain; INSTALL=1 also puts it into your crontab (replacing
 # this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>', KEEP=<versions>.
