@@ -220,7 +220,7 @@ def test_a_threshold_or_share_out_of_0_1_stops_evaluate_folder_before_the_folder
 
     monkeypatch.setattr(nodes, "listed_probabilities_and_features", scored)
     for setting, meaning in (
-        ("threshold", r"a p\(crack\) from which an image is called cracked"),
+        ("threshold", r"a p\(crack\)"),
         ("unfamiliar_share", "a share of the folder's tiles"),  # 10 (%) never warned
     ):
         for wrong in (50, -0.1, "high", True):

@@ -12,6 +12,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline
 
+from crack_pipeline.pipelines.evaluate_folder.nodes import check_evaluate_folder_settings
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.pipelines.ingest.nodes import check_sources_settings
 from crack_pipeline.pipelines.mask_tiles.nodes import mask_tile_config
@@ -39,6 +40,7 @@ SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "segmenter": partial(settings_from, SegmenterConfig, section="segmenter"),
     "tiling": partial(settings_from, TilingConfig, section="tiling"),
     "explain": check_explain_settings,
+    "evaluate_folder": check_evaluate_folder_settings,
     "mask_tiles": mask_tile_config,
     "retrain": retrain_config,
     "split": _split_settings,

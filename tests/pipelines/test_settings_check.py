@@ -257,3 +257,22 @@ def test_a_group_pattern_that_is_no_regex_stops_the_run_before_its_first_node(pa
     with pytest.raises(ConfigError, match=message):
         check_run_settings(reads, {"ingest": {}, "data": {}, **parameters})
     check_run_settings(reads, {"ingest": {"group_pattern": r"^(\d+)-"}, "data": {"sources": None}})
+
+
+@pytest.mark.parametrize("threshold", [1.5, -0.1, float("nan"), "0.5x", True])
+def test_a_threshold_that_is_no_probability_stops_the_run_before_its_first_node(threshold):
+    """1.5 called every image clean without a word; a string failed with a raw traceback once the whole
+    folder was scored (evaluate_folder) or every variant trained (explain, after `make run`'s training)."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    for section in ("explain", "evaluate_folder"):
+        reads = Pipeline([Node(lambda s: s, f"params:{section}", "out", name="reads")])
+        probability = r"a p\(crack\) in \[0, 1\]"
+        with pytest.raises(ConfigError, match=rf"^bad settings: {section}\.threshold: {probability}"):
+            check_run_settings(reads, {section: {"threshold": threshold}})
+        with pytest.raises(ConfigError, match=rf"^bad settings: {section}\.test_time_views: 3; one of 1, 2"):
+            check_run_settings(reads, {section: {"test_time_views": 3}})
+        for fine in (None, 0, 0.37, 1):
+            check_run_settings(reads, {section: {"threshold": fine, "test_time_views": None}})

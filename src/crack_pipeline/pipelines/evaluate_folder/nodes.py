@@ -33,13 +33,36 @@ from crack_pipeline.vision.models.checkpoint import (
     decision_threshold,
     describe_threshold,
     for_domain,
+    named_domain,
+    threshold_setting,
     unnamed_domain_note,
 )
-from crack_pipeline.vision.models.inference import views_asked, views_of
+from crack_pipeline.vision.models.inference import views_asked, views_of, views_setting
 from crack_pipeline.vision.settings import settings_from, share_setting
 from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
 
 logger = logging.getLogger(__name__)
+
+
+def check_evaluate_folder_settings(evaluate_folder: dict[str, Any]) -> None:
+    """A `ConfigError` for a bad `evaluate_folder.threshold`, `.test_time_views`, `.domain`, `.label_next` or
+    `.unfamiliar_share`, before a run starts (the node read the threshold only once the whole folder was
+    scored)."""
+    threshold_setting(evaluate_folder.get("threshold"), "evaluate_folder.threshold")
+    views_setting(evaluate_folder.get("test_time_views"), "evaluate_folder.test_time_views")
+    named_domain(evaluate_folder.get("domain"), "evaluate_folder.domain")
+    sheet_size(evaluate_folder)
+    unfamiliar_from(evaluate_folder)
+
+
+def unfamiliar_from(evaluate_folder: dict[str, Any]) -> float | None:
+    """The share of unfamiliar tiles from which a folder is warned of (None: never)."""
+    share = evaluate_folder.get("unfamiliar_share")
+    return (
+        None
+        if share is None
+        else share_setting(share, "evaluate_folder.unfamiliar_share", "a share of the folder's tiles")
+    )
 
 
 def evaluate_folder(
@@ -81,11 +104,7 @@ def evaluate_folder(
         check_recalibration(kept.label, checkpoint)
     sheet = sheet_size(evaluate_folder)  # a bad setting said before the folder is scored
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
-    warn_from = evaluate_folder.get("unfamiliar_share")
-    if warn_from is not None:
-        warn_from = share_setting(
-            warn_from, "evaluate_folder.unfamiliar_share", "a share of the folder's tiles"
-        )
+    warn_from = unfamiliar_from(evaluate_folder)
     learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
     # Unlabelled images get a placeholder class: only the labelled ones are scored.
     placeholder = kept.assign(label=kept.label.replace("", CLASS_NAMES[0])).set_index("path", drop=False)

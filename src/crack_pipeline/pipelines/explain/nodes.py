@@ -25,9 +25,10 @@ from crack_pipeline.vision.models.checkpoint import (
     describe_threshold,
     for_domain,
     named_domain,
+    threshold_setting,
     unnamed_domain_note,
 )
-from crack_pipeline.vision.models.inference import views_asked, views_of
+from crack_pipeline.vision.models.inference import views_asked, views_of, views_setting
 from crack_pipeline.vision.models.registry import REGISTRY, architectures_with_layer, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 
@@ -43,9 +44,9 @@ def crack_mask_config(explain: dict[str, Any]) -> CrackMaskConfig:
 
 
 def check_explain_settings(explain: dict[str, Any]) -> None:
-    """A `ConfigError` for a bad `explain.methods`, `explain.target`, `explain.crack_masks` or a
-    `explain.cam_layer` no architecture has, before a run starts (what CamExplainer and the masks would
-    refuse only when the first image is explained)."""
+    """A `ConfigError` for a bad `explain.methods`, `explain.target`, `explain.crack_masks`,
+    `explain.threshold`, `explain.test_time_views` or a `explain.cam_layer` no architecture has, before a
+    run starts (what CamExplainer and the masks would refuse only when the first image is explained)."""
     methods = explain.get("methods") or []
     if not isinstance(methods, list) or not all(isinstance(method, str) for method in methods):
         raise ConfigError(f"explain.methods: a list of names, e.g. [layercam], not {methods!r}")
@@ -61,6 +62,8 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
     check_target(explain.get("target", "predicted"))
     crack_mask_config(explain)
     named_domain(explain.get("domain"), "explain.domain")
+    threshold_setting(explain.get("threshold"), "explain.threshold")
+    views_setting(explain.get("test_time_views"), "explain.test_time_views")
     if (layer := explain.get("cam_layer")) and not isinstance(layer, str):
         raise ConfigError(f"explain.cam_layer: a module's dotted name, e.g. bn2, not {layer!r}")
     if layer and not architectures_with_layer(layer):

@@ -106,8 +106,7 @@ def decision_threshold(checkpoint: dict[str, Any], override: float | None, param
     checkpoints from before thresholds were recorded). A `ConfigError` naming `parameter` for an override
     that is no p(crack): 50 (meant as a percentage) called every image clean without a word."""
     if override is not None:
-        meaning = "a p(crack) from which an image is called cracked"
-        return {"value": share_setting(override, parameter, meaning), "source": parameter}
+        return {"value": threshold_setting(override, parameter), "source": parameter}
     recorded = checkpoint.get("threshold")
     if recorded is None:
         return {"value": 0.5, "source": "default (the model records none)"}
@@ -115,6 +114,12 @@ def decision_threshold(checkpoint: dict[str, Any], override: float | None, param
         **recorded,
         "source": f"the model's ({threshold_basis(recorded)})",
     }
+
+
+def threshold_setting(value: Any, parameter: str) -> float | None:
+    """The p(crack) `parameter` sets (None when unset), else a `ConfigError`: one outside [0, 1] (or NaN)
+    called every image one class without a word (1.5: not a crack in the folder)."""
+    return None if value is None else share_setting(value, parameter, "a p(crack)")
 
 
 def domain_threshold_values(threshold: dict[str, Any]) -> dict[str, float]:

@@ -82,16 +82,22 @@ def views_of(checkpoint: dict[str, Any]) -> int:
     return check_views(checkpoint.get("test_time_views", 1))
 
 
+def views_setting(views: Any, parameter: str) -> int | None:
+    """The view count `parameter` sets (None when unset: the model's own), else a `ConfigError` naming it."""
+    if views is None:
+        return None
+    try:
+        return check_views(views, parameter)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
 def with_views(checkpoint: dict[str, Any], views: int | None, parameter: str) -> dict[str, Any]:
     """The checkpoint scoring with `views` (the value of `parameter`) instead of its own count, with the
     threshold training chose for that count on the same validation images, and its feature reference for that
     count (None for a model trained before they were kept per count); unchanged when None."""
-    if views is None:
+    if views_setting(views, parameter) is None:
         return checkpoint
-    try:
-        check_views(views, parameter)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
     if views == views_of(checkpoint):
         return checkpoint
     thresholds = checkpoint.get("thresholds_by_views", {})
