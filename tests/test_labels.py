@@ -49,3 +49,24 @@ def test_aliases_matching_both_classes_are_rejected():
 def test_unknown_class_name_in_config():
     with pytest.raises(ValueError, match="unknown classes"):
         LabelResolver({"cracks": ["Positive"]})
+
+
+def test_a_class_s_aliases_that_are_no_list_are_named_and_a_folder_of_digits_is_its_name():
+    """`crack: Positive` was matched letter by letter (Positive/ then reported unlabelled), and `crack: [1]`
+    (SDNET-style folders 1/ and 0/, numbers in YAML) failed with a raw AttributeError inside the scan."""
+    from crack_pipeline.settings_check import check_run_settings
+    from crack_pipeline.vision.settings import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"^ingest\.label_aliases\.crack: a list of folder names, .* 'Positive'"
+    ):
+        LabelResolver({"crack": "Positive", "no_crack": ["Negative"]})
+    digits = LabelResolver({"crack": [1], "no_crack": [0]})
+    assert (digits.label_of("1/a.jpg"), digits.label_of("0/b.jpg")) == ("crack", "no_crack")
+
+    from kedro.pipeline import Node, Pipeline
+
+    reads = Pipeline([Node(lambda i: i, "params:ingest", "index", name="scan")])
+    with pytest.raises(ConfigError, match=r"^bad settings: ingest\.label_aliases\.no_crack: a list"):
+        check_run_settings(reads, {"ingest": {"label_aliases": {"crack": ["Positive"], "no_crack": None}}})
+    check_run_settings(reads, {"ingest": {"label_aliases": DEFAULT_ALIASES}})

@@ -14,12 +14,11 @@ from kedro.pipeline import Pipeline
 
 from crack_pipeline.pipelines.evaluate_folder.nodes import check_evaluate_folder_settings
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings
-from crack_pipeline.pipelines.ingest.nodes import check_sources_settings
+from crack_pipeline.pipelines.ingest.nodes import check_ingest_settings, check_sources_settings
 from crack_pipeline.pipelines.mask_tiles.nodes import mask_tile_config
 from crack_pipeline.pipelines.retrain.nodes import retrain_config
 from crack_pipeline.pipelines.synth.nodes import synth_config
 from crack_pipeline.pipelines.train.variants import variant_setup
-from crack_pipeline.vision.data.scanning import group_regex
 from crack_pipeline.vision.data.splitting import SplitError, check_split_settings
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.tiling import TilingConfig
@@ -45,7 +44,7 @@ SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "retrain": retrain_config,
     "split": _split_settings,
     "device": lambda device: resolve_device(device or None),  # unset: auto
-    "ingest": lambda ingest: group_regex(ingest.get("group_pattern")),
+    "ingest": check_ingest_settings,
     "data": check_sources_settings,
 }
 _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace reads its own entry

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from crack_pipeline.vision.data import eda
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
+from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import OK, group_regex, summary_lines
 from crack_pipeline.vision.data.sources import (
     Source,
@@ -80,6 +81,13 @@ class SourceSetting:
     domain: str
     path: str
     group_pattern: str | None = None  # null: ingest.group_pattern
+
+
+def check_ingest_settings(ingest: dict[str, Any]) -> None:
+    """`ingest.group_pattern` and `ingest.label_aliases`, as a scan reads them, without scanning a folder
+    (checked before a run's first node)."""
+    group_regex(ingest.get("group_pattern"))
+    LabelResolver(ingest.get("label_aliases") or {})
 
 
 def check_sources_settings(data: dict[str, Any]) -> None:

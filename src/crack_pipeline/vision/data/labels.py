@@ -24,6 +24,20 @@ class UnknownLabelFolders(InputError):
     """Some files sit in folders whose names match no label alias."""
 
 
+def _folder_names(label: str, names: object) -> list[str]:
+    """A class's aliases as patterns: a folder named by digits (`[1, 1_cracked]`, a number in YAML) is that
+    name; anything but a list is a `ConfigError` (`crack: Positive` was matched letter by letter, so the
+    folder Positive/ was reported unlabelled)."""
+    if not isinstance(names, list | tuple) or not all(
+        isinstance(name, str | int) and not isinstance(name, bool) for name in names
+    ):
+        example = "[Positive]" if label == CRACK else "[Negative]"
+        raise ConfigError(
+            f"ingest.label_aliases.{label}: a list of folder names, e.g. {example}, not {names!r}"
+        )
+    return [str(name) for name in names]
+
+
 class LabelResolver:
     """Maps a file's relative path to a label: the nearest enclosing folder that matches an alias wins.
 
@@ -37,7 +51,11 @@ class LabelResolver:
             raise ConfigError(
                 f"ingest.label_aliases has unknown classes {sorted(unknown)}; use {list(CLASS_NAMES)}"
             )
-        self._patterns = [(pattern.lower(), label) for label, names in aliases.items() for pattern in names]
+        self._patterns = [
+            (pattern.lower(), label)
+            for label, names in aliases.items()
+            for pattern in _folder_names(label, names)
+        ]
         self.label_of_folder = functools.lru_cache(maxsize=4096)(self._label_of_folder)
 
     def _label_of_folder(self, name: str) -> str | None:
