@@ -70,3 +70,28 @@ def test_a_class_s_aliases_that_are_no_list_are_named_and_a_folder_of_digits_is_
     with pytest.raises(ConfigError, match=r"^bad settings: ingest\.label_aliases\.no_crack: a list"):
         check_run_settings(reads, {"ingest": {"label_aliases": {"crack": ["Positive"], "no_crack": None}}})
     check_run_settings(reads, {"ingest": {"label_aliases": DEFAULT_ALIASES}})
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("histogram_images", 0),
+        ("sample_grid_size", "x"),
+        ("sample_grid_size", -1),
+        ("min_side", 0),
+        ("workers", 0),
+    ],
+)
+def test_ingest_numbers_out_of_range_are_named_before_the_run(setting, value):
+    """0 histogram images stopped the scan with a ZeroDivisionError, a grid of 'x' or -1 images the run with
+    numpy's error once every file had been decoded (hours for a large folder)."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+    from crack_pipeline.vision.settings import ConfigError
+
+    reads = Pipeline([Node(lambda i: i, "params:ingest", "index", name="scan")])
+    ingest = {"label_aliases": DEFAULT_ALIASES, "min_side": 32, "max_pixels": 10**7, "workers": None}
+    with pytest.raises(ConfigError, match=rf"^bad settings: ingest\.{setting}: Input should be"):
+        check_run_settings(reads, {"ingest": {**ingest, setting: value}})
+    check_run_settings(reads, {"ingest": {**ingest, "histogram_images": 1, "sample_grid_size": 4}})

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from pydantic import Field
 
 from crack_pipeline.vision.data import eda
 from crack_pipeline.vision.data.folder import Folder
@@ -83,11 +84,25 @@ class SourceSetting:
     group_pattern: str | None = None  # null: ingest.group_pattern
 
 
+@settings_dataclass
+class IngestCounts:
+    """`ingest`'s numbers: 0 histogram images failed with a ZeroDivisionError, a grid of 'x' or -1 images
+    with numpy's error, each once every file had been decoded."""
+
+    min_side: int = Field(32, ge=1)
+    max_pixels: int = Field(64_000_000, ge=1)
+    workers: int | None = Field(None, ge=1)
+    histogram_images: int = Field(500, ge=1)
+    sample_grid_size: int = Field(16, ge=1)
+
+
 def check_ingest_settings(ingest: dict[str, Any]) -> None:
-    """`ingest.group_pattern` and `ingest.label_aliases`, as a scan reads them, without scanning a folder
-    (checked before a run's first node)."""
+    """`ingest.group_pattern`, `ingest.label_aliases` and its numbers, as a scan reads them, without
+    scanning a folder (checked before a run's first node)."""
     group_regex(ingest.get("group_pattern"))
     LabelResolver(ingest.get("label_aliases") or {})
+    counts = {name: value for name, value in ingest.items() if name in IngestCounts.__dataclass_fields__}
+    settings_from(IngestCounts, counts, "ingest")
 
 
 def check_sources_settings(data: dict[str, Any]) -> None:
