@@ -12,6 +12,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline
 
+from crack_pipeline.pipelines.evaluate.comparison import check_evaluate_settings
 from crack_pipeline.pipelines.evaluate_folder.nodes import check_evaluate_folder_settings
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.pipelines.ingest.nodes import check_ingest_settings, check_sources_settings
@@ -37,6 +38,7 @@ def _split_settings(split: dict[str, Any]) -> None:
 SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "synth": synth_config,
     "segmenter": partial(settings_from, SegmenterConfig, section="segmenter"),
+    "evaluate": check_evaluate_settings,
     "tiling": partial(settings_from, TilingConfig, section="tiling"),
     "explain": check_explain_settings,
     "evaluate_folder": check_evaluate_folder_settings,

@@ -153,6 +153,35 @@ def test_a_variant_s_settings_of_the_wrong_kind_are_named_before_the_run(variant
     variant_setup("net", {"architecture": "small_cnn"}, own)
 
 
+@pytest.mark.parametrize(
+    "metric", ["at_threshold.f2", "at_threshold.F1", "f1", "at_half", "at_half.f1.x", None]
+)
+def test_a_champion_metric_no_evaluation_has_stops_the_run_before_its_first_node(metric):
+    """The comparison read it only once every variant had trained (minutes to hours), then stopped."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    reads = Pipeline([Node(lambda s: s, "params:evaluate", "decision", name="compare_variants")])
+    with pytest.raises(
+        ConfigError, match=r"^bad settings: evaluate\.champion_metric: at_threshold\.<metric> or "
+    ):
+        check_run_settings(reads, {"evaluate": {"champion_metric": metric}})
+    with pytest.raises(
+        ConfigError, match=r"^bad settings: evaluate\.champion_higher_is_better: true or false"
+    ):
+        check_run_settings(
+            reads, {"evaluate": {"champion_metric": "at_half.brier", "champion_higher_is_better": 0}}
+        )
+    for fine in (
+        "at_threshold.f1",
+        "at_half.roc_auc",
+        "training.train_seconds",
+        "per_domain.a.at_threshold.f1",
+    ):
+        check_run_settings(reads, {"evaluate": {"champion_metric": fine, "champion_higher_is_better": False}})
+
+
 def test_known_settings_are_those_of_conf_base_where_it_lists_them():
     known = {
         "split": {"ratios": {"train": 0.7}, "seed": 1},

@@ -10,9 +10,31 @@ import pandas as pd
 
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import labelled_metrics
+from crack_pipeline.vision.evaluation.metrics import binary_metrics
 from crack_pipeline.vision.models.checkpoint import domain_threshold_values
+from crack_pipeline.vision.settings import ConfigError
 
 logger = logging.getLogger(__name__)
+
+
+def check_evaluate_settings(evaluate: dict[str, Any]) -> None:
+    """A `ConfigError` for an `evaluate.champion_metric` no evaluation has at its two thresholds (`at_f2`,
+    `at_threshold.F1`, `f1`) or a `champion_higher_is_better` that is no true/false, before a run starts:
+    the comparison read them only once every variant had trained."""
+    name = evaluate.get("champion_metric")
+    parts = name.split(".") if isinstance(name, str) else []
+    measured = list(binary_metrics([0, 1], [0.25, 0.75]))
+    # A threshold's section ends the name with one of its metrics; the JSON's other numbers (training.*,
+    # threshold.*) are the comparison's to find.
+    at_threshold = [i for i, part in enumerate(parts) if part in ("at_threshold", "at_half")]
+    if len(parts) < 2 or any(i != len(parts) - 2 or parts[-1] not in measured for i in at_threshold):
+        raise ConfigError(
+            f"evaluate.champion_metric: at_threshold.<metric> or at_half.<metric> (a dotted name in "
+            f"evaluation_metrics.json), the metric one of {', '.join(measured)}; not {name!r}"
+        )
+    higher = evaluate.get("champion_higher_is_better", True)
+    if not isinstance(higher, bool):
+        raise ConfigError(f"evaluate.champion_higher_is_better: true or false, not {higher!r}")
 
 
 def metric_value(metrics: dict[str, Any], name: str) -> float | None:
