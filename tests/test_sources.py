@@ -281,6 +281,19 @@ def test_a_folder_listed_twice_or_inside_another_source_is_refused(tmp_path):
     assert len(index) == 16, "two separate folders: each image once"
 
 
+def test_a_listed_folder_none_of_whose_files_is_kept_is_named(tmp_path):
+    """A domain of several whose every file was skipped (masks, raw files, a wrong folder) was left out of
+    the run, trained and measured on the others, with only a count of skipped files to say so."""
+    a = wall_patches(tmp_path / "a", range(2), 2, seed=0)
+    write(tmp_path / "b", "Positive/notes.txt", b"not an image")
+    write(tmp_path / "b", "Negative/broken.png", b"not a png")
+    data = {
+        "sources": [{"domain": "site_a", "path": str(a)}, {"domain": "site_b", "path": str(tmp_path / "b")}]
+    }
+    with pytest.raises(InputError, match=r"^data\.sources\[1\] \(site_b\): no usable image in .*b: ingest: "):
+        scan_images(None, INGEST, data)
+
+
 def test_the_reports_of_several_domains_name_each_file_by_its_domain(tmp_path):
     """`Negative/y.png = a/Negative/y.png` did not say which domain's Negative/y.png was the copy, and
     `'Postive' (1 files)` which folder of the sources held it."""

@@ -68,7 +68,22 @@ def scan_images(
     if not (result.index.status == OK).any():
         where = ", ".join(str(s.folder.root) for s in sources)
         raise InputError(f"no usable image in {where}: " + " ".join(summary_lines(result.index, stage)))
+    require_every_domain(result.index, sources, stage)
     return result.index, eda.histograms_to_frame(result.histograms)
+
+
+def require_every_domain(index: pd.DataFrame, sources: list[Source], stage: str) -> None:
+    """An `InputError` naming the first source of several none of whose files was kept (a folder of masks,
+    of raw files, of photos under the size limit): the run trained and measured on the other domains alone,
+    the listed one missing from every per-domain line with nothing but a count of skipped files to say so."""
+    kept = set(index.domain[index.status == OK])
+    for i, source in enumerate(sources):
+        if len(sources) > 1 and source.domain not in kept:
+            rows = index[index.domain == source.domain]
+            raise InputError(
+                f"data.sources[{i}] ({source.domain}): no usable image in {source.folder.root}: "
+                + " ".join(summary_lines(rows, stage))
+            )
 
 
 def scan_folder_images(folder: Folder | None, ingest: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
