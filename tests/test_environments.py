@@ -256,3 +256,16 @@ def test_the_projects_settings_are_read_from_outside_any_project(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     assert (variant_names(), tracking_uri("local")) == inside
     assert inside[1].startswith(f"sqlite:///{PROJECT_ROOT.as_posix()}/")
+
+
+def test_a_variant_named_alone_is_refused_naming_the_setting_not_taken_letter_by_letter(monkeypatch):
+    """`--params=train.variants=small_cnn` (no brackets) was read as the variants 's', 'm', 'a', ..."""
+    import crack_pipeline.config as config
+    from crack_pipeline.vision.settings import ConfigError
+
+    train = {"models": {"small_cnn": {}}, "variants": "small_cnn"}
+    monkeypatch.setattr(config, "project_parameters", lambda: {"train": train})
+    with pytest.raises(ConfigError, match=r"^train\.variants: a list of names .* not 'small_cnn'$"):
+        variant_names()
+    train["variants"] = ["small_cnn"]
+    assert variant_names() == ["small_cnn"]

@@ -235,7 +235,13 @@ def model_names() -> list[str]:
 def variant_names() -> list[str]:
     """The variants that the default and `from_folder` runs train: `train.variants`."""
     train = project_parameters().get("train", {})
-    names = list(train.get("variants", []))
+    names = train.get("variants", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        # A name alone (--params=train.variants=resnet18) was taken letter by letter: variants 'r', 'e', ...
+        raise ConfigError(
+            f"train.variants: a list of names under train.models, e.g. [small_cnn] "
+            f"(--params=train.variants=[small_cnn]), not {names!r}"
+        )
     unknown = [name for name in names if name not in train.get("models", {})]
     if unknown:
         raise ConfigError(f"train.variants names {unknown}, which have no entry under train.models")
