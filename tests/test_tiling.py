@@ -6,6 +6,7 @@ import pytest
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.explain.tiling import (
     EDGE_WEIGHT,
+    TilingConfig,
     aggregate,
     blend,
     cut_tiles,
@@ -135,6 +136,24 @@ def test_bad_tiling_settings_are_refused():
         tile_grid(100, 100, 50, 1.0)
     with pytest.raises(ValueError, match="tile size"):
         tile_grid(100, 100, 0, 0.2)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("tile_size", 0),  # passed the check as "the default" and stopped the first photo
+        ("top_k", 0),  # stopped the first photo of a top_k_mean run
+        ("cam_min_probability", 1.5),  # every heatmap blank, without a word
+        ("box_evidence", float("nan")),
+        ("min_box_evidence", 2),
+        ("min_box_area", -0.1),
+    ],
+)
+def test_tiling_settings_out_of_their_range_are_named_before_the_run(setting, value):
+    from crack_pipeline.vision.settings import ConfigError, settings_from
+
+    with pytest.raises(ConfigError, match=rf"^bad settings: tiling\.{setting}: Input should be"):
+        settings_from(TilingConfig, {setting: value}, "tiling")
 
 
 def test_tiles_cut_on_every_core_are_the_tiles_cut_one_by_one():

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
 from crack_pipeline.vision.data.image_io import resize_square
 from crack_pipeline.vision.data.parallel import thread_map
@@ -30,22 +31,23 @@ DEFAULT_TILE_SIZE = 227  # Özgenel's patches, for checkpoints that do not recor
 @settings_dataclass
 class TilingConfig:
     # The training patches' side in photo pixels; None: the checkpoint's `patch_side` (at_scale_of).
-    tile_size: int | None = None
+    tile_size: int | None = Field(None, ge=1)
     overlap: float = 0.25  # share of a tile that its neighbour covers too
     aggregate: Literal["max", "noisy_or", "top_k_mean"] = "max"  # the photo's p(crack) from its tiles'
-    top_k: int = 3  # tiles averaged by top_k_mean
+    top_k: int = Field(3, ge=1)  # tiles averaged by top_k_mean
     # A tile's CAM enters the photo's map weighted by its p(crack): below this weight, its CAM is not
-    # computed at all (it could move the map by less than this).
-    cam_min_probability: float = 0.05
+    # computed at all (it could move the map by less than this). Shares and p(crack) below are in [0, 1]:
+    # 1.5 here left every heatmap blank, without a word.
+    cam_min_probability: float = Field(0.05, ge=0, le=1)
     # At most this many tiles of a photo explained, the most probable (None: all above the minimum): bounds
     # a photo's time whatever the model flags (a survey's ETA, the photo bench's equal counts).
     cam_max_tiles: int | None = None
     # Crack regions: where the blended tile p(crack) reaches the decision threshold, each box tightened
     # to where the map reaches this share of its peak in the region (a photo the crack segmenter calls:
     # its cracks boxed too, photos.found_boxes).
-    box_evidence: float = 0.3
-    min_box_area: float = 0.05  # regions smaller than this share of a tile are not boxed...
-    min_box_evidence: float = 0.2  # ...nor those whose map never reaches this
+    box_evidence: float = Field(0.3, ge=0, le=1)
+    min_box_area: float = Field(0.05, ge=0)  # regions smaller than this share of a tile are not boxed...
+    min_box_evidence: float = Field(0.2, ge=0, le=1)  # ...nor those whose map never reaches this
 
     def __post_init__(self):
         tile_grid(1, 1, self.tile_size or DEFAULT_TILE_SIZE, self.overlap)  # checks size and overlap
