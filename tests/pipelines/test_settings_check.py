@@ -82,6 +82,29 @@ def test_no_cam_method_is_refused_before_the_run():
     check_explain_settings({"methods": ["layercam"]})
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("split", "tset", r"explain\.split: one of train, val, test, not 'tset'"),
+        ("max_images", -3, r"explain\.max_images: a whole number, at least 1 \(null: all\), not -3"),
+        ("max_images", 0, r"explain\.max_images: .* not 0"),
+        ("batch_size", 0, r"explain\.batch_size: a whole number, at least 1, not 0"),
+        ("mm_per_pixel", -0.1, r"explain\.mm_per_pixel: mm a pixel, above 0 \(null: unknown\), not -0\.1"),
+        ("survey", "../../06_models", r"explain\.survey: a survey's name .*, not '\.\./\.\./06_models'"),
+        ("survey", None, r"explain\.survey: a survey's name .*, not None"),
+    ],
+)
+def test_explain_s_counts_and_names_are_checked_before_the_run(setting, value, message):
+    """Read only when a run reached explain (after `make run`'s training): a split's typo ended it with "no
+    usable image in the tset split", -3 images with numpy's error, and a survey named '../..' was written
+    outside data/07_model_output/surveys/."""
+    with pytest.raises(ConfigError, match=rf"^{message}$"):
+        check_explain_settings({setting: value})
+    check_explain_settings(
+        {"split": "val", "max_images": 5, "batch_size": 8, "mm_per_pixel": 0.1, "survey": 7}
+    )
+
+
 def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
     for layer in ("bn2", "layer4", "features.6", None):  # EfficientNets', ResNet's, small_cnn's; the default
         check_explain_settings({"cam_layer": layer})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.ingested import changed_since_ingest
 from crack_pipeline.vision.data.masks import read_masks_of
+from crack_pipeline.vision.data.splitting import SPLITS
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for
 from crack_pipeline.vision.explain.cam import METHODS, check_target
@@ -71,6 +73,30 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
             f"{spec.name} {spec.cam_layer}" for spec in REGISTRY.values() if spec.kind == "supervised"
         )
         raise ConfigError(f"explain.cam_layer: no model has a layer {layer!r}; each one's own: {defaults}")
+    _check_counts_and_names(explain)
+
+
+def _check_counts_and_names(explain: dict[str, Any]) -> None:
+    """`explain.split`, `max_images`, `batch_size`, `mm_per_pixel` and `survey`, which the nodes read only
+    once a run reaches them (after `make run`'s training): a split's typo ended it with "no usable image in
+    the tset split", -3 images with numpy's error, a survey's name with '../' put its folder elsewhere."""
+    if explain.get("split", "test") not in SPLITS:
+        raise ConfigError(f"explain.split: one of {', '.join(SPLITS)}, not {explain['split']!r}")
+    if (images := explain.get("max_images")) is not None and not _at_least_one(images):
+        raise ConfigError(f"explain.max_images: a whole number, at least 1 (null: all), not {images!r}")
+    if not _at_least_one(batch := explain.get("batch_size", 32)):
+        raise ConfigError(f"explain.batch_size: a whole number, at least 1, not {batch!r}")
+    scale = explain.get("mm_per_pixel")
+    number = isinstance(scale, int | float) and not isinstance(scale, bool)
+    if scale is not None and not (number and math.isfinite(scale) and scale > 0):
+        raise ConfigError(f"explain.mm_per_pixel: mm a pixel, above 0 (null: unknown), not {scale!r}")
+    survey = explain.get("survey", "survey")
+    if survey is None or str(survey) in ("", ".", "..") or any(c in str(survey) for c in ("/", "\\")):
+        raise ConfigError(f"explain.survey: a survey's name (its folder in surveys/), not {survey!r}")
+
+
+def _at_least_one(count: Any) -> bool:
+    return isinstance(count, int) and not isinstance(count, bool) and count >= 1
 
 
 def explanation_setup(
