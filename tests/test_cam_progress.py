@@ -16,7 +16,7 @@ from crack_pipeline.vision.explain.cam_progress import (
 )
 from crack_pipeline.vision.explain.cam_strips import progress_pictures
 from crack_pipeline.vision.explain.rendering import gallery_html
-from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training.loop import fit
 from tests.test_training import SPEC, config, killed_in_epoch_3, seeded_model, tiny_split
 
@@ -77,8 +77,8 @@ def test_only_due_epochs_are_explained_and_off_means_no_observer(data):
     assert progress(model, 0) and progress(model, 2)
     assert progress.epochs == [0, 2]
     assert observer(val, CamProgressConfig(every=0)) is None
-    with pytest.raises(ConfigError, match="train.cam_progress.method"):
-        observer(val, CamProgressConfig(every=1, method="nonsense"))
+    with pytest.raises(ConfigError, match=r"^bad settings: train\.cam_progress\.method: unknown CAM method"):
+        settings_from(CamProgressConfig, {"every": 1, "method": "nonsense"}, "train.cam_progress")
 
 
 def test_training_records_every_epoch_and_a_killed_run_loses_none(data, tmp_path, monkeypatch):

@@ -356,6 +356,28 @@ def test_settings_that_would_train_nothing_are_refused_before_the_run(settings, 
     assert settings_from(TrainConfig, {"epochs": 0, "head_passes": 5}, "train").epochs == 0
 
 
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"lr": -0.001}, r"lr: Input should be greater than 0 \(got -0\.001\)"),
+        ({"lr": float("nan")}, r"lr: Input should be greater than 0 \(got nan\)"),
+        ({"weight_decay": -1}, r"weight_decay: Input should be greater than or equal to 0"),
+        ({"warmup": 1.0}, r"warmup: Input should be less than 1 \(got 1\.0\)"),  # torch: ZeroDivisionError
+        ({"warmup": 1.5}, r"warmup: Input should be less than 1"),  # torch: ValueError, at the first step
+        (
+            {"freeze_backbone_epochs": -1},
+            r"freeze_backbone_epochs: Input should be greater than or equal to 0",
+        ),
+    ],
+)
+def test_a_learning_rate_or_schedule_out_of_range_is_named_before_the_run(settings, named):
+    """A negative or NaN rate trained a model that diverged or never learned, and a warmup of 1 or more
+    stopped the first step with torch's own error: both only once the stages before training had run."""
+    with pytest.raises(ConfigError, match=rf"^bad settings: train\.defaults\.{named}"):
+        settings_from(TrainConfig, settings, "train.defaults")
+    settings_from(TrainConfig, {"lr": 0.003, "weight_decay": 0, "warmup": 0.0}, "train.defaults")
+
+
 def test_balanced_domains_are_drawn_equally_often_whatever_their_size():
     data = ImageTensors(
         images=torch.zeros((100, 3, 4, 4), dtype=torch.uint8),

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
 from torch import nn
 
 from crack_pipeline.vision.data.labels import CLASS_NAMES
@@ -26,7 +27,7 @@ from crack_pipeline.vision.explain.localisation import pointing_game
 from crack_pipeline.vision.explain.tiling import resize_heatmap
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
-from crack_pipeline.vision.settings import ConfigError, settings_dataclass
+from crack_pipeline.vision.settings import settings_dataclass
 
 logger = logging.getLogger(__name__)
 CRACK = CLASS_NAMES.index("crack")
@@ -35,10 +36,18 @@ HEATMAP_SIDE = 80  # stored heatmaps: CAM layers at 1/4 scale hold no finer deta
 
 @settings_dataclass
 class CamProgressConfig:
-    every: int = 0  # explain after every this many epochs (0: off); the head stage's epoch 0 always
-    samples: int = 8  # validation images followed, half cracked and half clean where the split allows
+    every: int = Field(0, ge=0)  # explain after every this many epochs (0: off); the head stage's epoch 0 too
+    samples: int = Field(8, ge=0)  # validation images followed, half cracked, half clean if the split allows
     method: str = "layercam"
     seed: int = 0
+
+    # Checked with the variant's settings, before the run: `cam_progress` met a typo when training began.
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in METHODS:
+            raise ValueError(f"unknown CAM method {method!r}; choose from {sorted(METHODS)}")
+        return method
 
 
 def cam_progress(
@@ -50,10 +59,6 @@ def cam_progress(
     """The observer of `config` for a model of `spec` on the validation split `val`; `masks_of(keys)` gives
     the crack masks of the images it follows that have one. None when it is off or there is nothing to look
     at."""
-    if config.method not in METHODS:
-        raise ConfigError(
-            f"train.cam_progress.method: unknown CAM method {config.method!r}; choose from {sorted(METHODS)}"
-        )
     if not config.every or not len(val) or config.samples < 1:
         return None
     picks = progress_samples(val.labels, config.samples, config.seed)

@@ -18,12 +18,14 @@ class TrainConfig:
     epochs: int = Field(5, ge=0)  # 0: the head stage alone (head_passes)
     batch_size: int = Field(32, ge=1)
     optimizer: Literal["adamw", "adam"] = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    # A rate of 0 or less (or NaN) trained a model that never learned or diverged; a warmup of 1 or more
+    # stopped the first step with torch's ZeroDivisionError or ValueError.
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
     # Early stopping: epochs without a better validation loss. At 0 the loop stopped before its first epoch,
     # and the starting weights were checkpointed and registered as if trained.
     patience: int = Field(3, ge=1)
-    freeze_backbone_epochs: int = 0  # train only the head for this many epochs first
+    freeze_backbone_epochs: int = Field(0, ge=0)  # train only the head for this many epochs first
     # Before the first epoch, the head alone for this many passes over the backbone's features computed
     # once (no augmentation): a pretrained backbone's linear probe in seconds, logged as epoch 0 (0: off).
     head_passes: int = Field(0, ge=0)
@@ -35,7 +37,7 @@ class TrainConfig:
     # `warmup` share of all `epochs`' steps, then cosine annealing to ~0), which lets small_cnn learn from
     # scratch on a few hundred images (README, "small_cnn").
     schedule: Literal["constant", "onecycle"] = "constant"
-    warmup: float = 0.3
+    warmup: float = Field(0.3, ge=0, lt=1)
     # Draw each epoch's images (and the head stage's passes) so that every domain (the `<domain>/` of an
     # image's key) is seen equally often, however many images it has; false: each image once per epoch.
     balance_domains: bool = False
