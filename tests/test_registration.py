@@ -17,6 +17,7 @@ def empty_registry(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # MLflow puts the artefacts under the working directory
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # the registry's too (none set apart)
+    mlflow.set_experiment("registration")  # not an experiment id an earlier test of the process left active
     yield
     mlflow.set_tracking_uri(previous)
 
