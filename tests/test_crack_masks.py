@@ -105,6 +105,8 @@ def test_settings_are_checked():
         CrackMaskConfig(window=2.0)
     with pytest.raises(ValueError, match="min_thinness must be above 0"):
         CrackMaskConfig(min_thinness=0)
+    with pytest.raises(ValueError, match="join_gap are shares of the tile side"):
+        CrackMaskConfig(join_gap=-0.1)
 
 
 def test_a_whole_photos_mask_is_aligned_with_its_tiles():

@@ -218,3 +218,13 @@ def test_a_single_pixel_and_a_mask_touching_the_border():
 def test_bad_input_is_refused_with_a_clear_message(arguments, message):
     with pytest.raises(ValueError, match=message):
         measure_cracks(**arguments)
+
+
+@pytest.mark.parametrize(("gap", "cracks"), [(0, 2), (9, 2), (10, 1)])
+def test_pieces_at_most_gap_px_apart_are_one_crack(gap, cracks):
+    mask = np.zeros((40, 140), dtype=bool)
+    mask[20:23, 10:60] = True
+    mask[20:23, 70:120] = True  # 10 px between them
+    table = measure_cracks(mask, gap=gap)
+    assert len(table) == cracks
+    assert table.length_px.sum() == pytest.approx(100, abs=1), "a gap adds no length"

@@ -287,6 +287,43 @@ def test_every_crack_the_mask_keeps_is_measured_however_short():
     assert predictions.cracks_count.tolist() == [2]
 
 
+def test_a_crack_in_pieces_is_measured_and_counted_as_one():
+    """On CFD the masks held 13.5 pieces a photo (median) where the hand-drawn ones hold 2 cracks: pieces at
+    most crack_masks.join_gap tile sides apart are one crack (tiles of 100 px here: 20 px)."""
+    image = np.full((200, 300, 3), 150, dtype=np.uint8)
+    mask = np.zeros((200, 300), dtype=bool)
+    mask[100:103, 20:120] = True
+    mask[100:103, 135:235] = True  # 15 px on: the same crack, traced in two pieces
+    mask[20:23, 20:80] = True  # 77 px away: another
+    photo = TiledPhoto(
+        0,
+        ImageRef("a.png", Path("unused.png")),
+        image,
+        tile_grid(200, 300, 100, 0.25),
+        np.zeros((1, 3, 8, 8)),
+    )
+    explanation = PhotoExplanation(
+        probability=0.9,
+        tile_probabilities=np.array([[0.9]]),
+        heatmap=mask.astype(np.float32),
+        probability_map=np.full((200, 300), 0.9),
+        boxes=[],
+        crack_mask=mask,
+        crack_score=mask.astype(np.float32),
+        called_by="classifier",
+    )
+    measured = {}
+    for join_gap in (0.0, 0.2):
+        writer = ArtefactWriter(0.5, join_gap=join_gap)
+        writer.add("layercam", photo, explanation)
+        _, predictions, _, measured[join_gap] = writer.finish("small_cnn")
+    assert measured[0.0].length_px.tolist() == pytest.approx([100, 100, 60], abs=1), "each piece its own"
+    joined = measured[0.2]
+    assert joined.length_px.tolist() == pytest.approx([200, 60], abs=1), "the gap is not crack"
+    assert joined[["x0", "x1", "area_px"]].iloc[0].tolist() == [20, 235, 600]
+    assert predictions.cracks_count.tolist() == [2]
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

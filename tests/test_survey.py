@@ -336,6 +336,9 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     # Nor before thin cracks that cross, branch or bend were kept: min_thinness null then.
     assert "min_thinness" not in mask_settings(CrackMaskConfig(min_thinness=None), segmenter)["crack_masks"]
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["min_thinness"] == 8.0
+    # Nor before a crack's pieces were measured as one: join_gap 0 then.
+    assert "join_gap" not in mask_settings(CrackMaskConfig(join_gap=0), segmenter)["crack_masks"]
+    assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["join_gap"] == 0.2
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
         **recorded_then,
         "segmenter_steps": 10,

@@ -129,7 +129,9 @@ def explain_survey_photos(
     if checkpoint.get("domain") is None and (note := unnamed_domain_note(checkpoint, "explain.domain")):
         logger.info("survey: %s", note)
     # Built first: a bad setting stops the run before a survey is started with it.
-    writer = ArtefactWriter(threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"))
+    writer = ArtefactWriter(
+        threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"), masks.join_gap
+    )
     explainer = PhotoExplainer(
         checkpoint,
         methods,
@@ -264,7 +266,7 @@ _SEGMENTER_AS_BEFORE = {
 
 
 # Mask settings added after surveys had begun, with the value that does what was done before them.
-_MASKS_AS_BEFORE = {"min_thinness": None}
+_MASKS_AS_BEFORE = {"min_thinness": None, "join_gap": 0}
 
 
 def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:

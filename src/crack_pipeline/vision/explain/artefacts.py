@@ -55,9 +55,11 @@ class ArtefactWriter:
         threshold: float,
         mm_per_pixel: float | None = None,
         severity_bands: Mapping[str, float] | None = None,
+        join_gap: float = 0.0,
     ) -> None:
         self.threshold = threshold  # p(crack) from which an image is called cracked
         self.mm_per_pixel, self.severity_bands = mm_per_pixel, severity_bands  # see measure_cracks
+        self.join_gap = join_gap  # tile sides: pieces this near are one crack (CrackMaskConfig.join_gap)
         # Measured once on nothing: bad settings stop the run before its first photo, and the columns are
         # known for a run without a single crack.
         nothing = measure_cracks(np.zeros((1, 1), dtype=bool), mm_per_pixel, severity_bands)
@@ -113,7 +115,7 @@ class ArtefactWriter:
         # outside the GIL).
         with ThreadPoolExecutor(max_workers=1) as pool:
             drawn = pool.submit(_overlay, photo.image, explanation, overlay_name)
-            cracks, measured = self._measured(method, ref.name, explanation)
+            cracks, measured = self._measured(method, ref.name, explanation, photo.grid.tile_height)
             if mask_name:
                 files[mask_name] = rendering.picture_png(explanation.crack_mask)  # 1-bit: 0.3 s less at 12 MP
             small = rendering.thumbnail(photo.image)
@@ -159,14 +161,20 @@ class ArtefactWriter:
         return PhotoArtefacts(files, row, card, boxes, cracks, picture)
 
     def _measured(
-        self, method: str, file: str, explanation: PhotoExplanation
+        self, method: str, file: str, explanation: PhotoExplanation, tile_side: int
     ) -> tuple[pd.DataFrame, dict[str, object]]:
         """The cracks of the explanation's mask (one row each) and their per-image summary columns."""
         if explanation.crack_mask is None:
             return pd.DataFrame(columns=self.measurement_columns), {}
         # Every crack the mask holds: it left out its specks already, by crack_masks.min_pixels (one set under
         # measure_cracks' own minimum outlined cracks the table did not list).
-        cracks = measure_cracks(explanation.crack_mask, self.mm_per_pixel, self.severity_bands, min_pixels=1)
+        cracks = measure_cracks(
+            explanation.crack_mask,
+            self.mm_per_pixel,
+            self.severity_bands,
+            min_pixels=1,
+            gap=round(self.join_gap * tile_side),
+        )
         cracks.insert(0, "method", method)
         cracks.insert(0, "file", file)
         return cracks, {f"cracks_{key}": value for key, value in image_summary(cracks).items()}

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from crack_pipeline.vision.data.masks import padded_box
+from crack_pipeline.vision.data.masks import joined_pieces, padded_box
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, evidence_crops
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, local_contrast
 
@@ -68,16 +68,13 @@ def found_cracks(
 
 
 def _longest_joined(mask: np.ndarray, gap: int) -> float:
-    """The longest box diagonal (px) of the HxW bool `mask`'s cracks, those at most `gap` px apart joined:
-    each grown by a square of side gap + 1 (for an odd gap, one way a pixel more than the other), two
-    touch when at most `gap` px lie between them. Inside the box of the mask: a clean photo's few specks."""
+    """The longest box diagonal (px) of the HxW bool `mask`'s cracks, those at most `gap` px apart joined
+    (`joined_pieces`). Inside the box of the mask: a clean photo's few specks."""
     box = padded_box(mask, gap)
     if box is None:
         return 0.0
-    pieces = mask[box]
-    grown = ndimage.maximum_filter(pieces, gap + 1) if gap else pieces
-    joined, _ = ndimage.label(grown, np.ones((3, 3), bool))
-    return max(_diagonal(box) for box in ndimage.find_objects(np.where(pieces, joined, 0)))
+    joined, _ = joined_pieces(mask[box], gap)
+    return max(_diagonal(box) for box in ndimage.find_objects(joined))
 
 
 def _diagonal(box: tuple[slice, slice]) -> float:

@@ -2,7 +2,8 @@
 
 Conventions, each checked on drawn bands in tests/test_crack_measurements.py:
 
-- A crack is an 8-connected component of the mask; its skeleton is `skimage.morphology.skeletonize`'s.
+- A crack is an 8-connected component of the mask, or several at most `gap` px apart (a crack traced in
+  pieces, as an inspector counts it: one); its skeleton is `skimage.morphology.skeletonize`'s.
   d is the Euclidean distance from a skeleton pixel to the nearest pixel outside the crack (the photo's
   border counts as outside).
 - Spurs are pruned first: side branches from a free end of the skeleton to a junction that are shorter,
@@ -34,11 +35,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
-from crack_pipeline.vision.data.masks import as_crack_mask
+from crack_pipeline.vision.data.masks import as_crack_mask, joined_pieces
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.skeleton import (
     local_directions,
@@ -69,8 +69,6 @@ PX_COLUMNS = (
 )
 MM_COLUMNS = ("length_mm", "mean_width_mm", "max_width_mm")
 _COUNTS = ("crack", "x0", "y0", "x1", "y1", "area_px")
-
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def _boxes(shape: tuple[int, int], pixels: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
@@ -149,9 +147,10 @@ def _bands(width_bands: Mapping[str, float] | None, in_mm: bool) -> tuple[list[s
     return list(bands), bounds
 
 
-def _measure(mask: np.ndarray, min_pixels: int) -> pd.DataFrame:
-    """The px columns but `crack`, one row per component of at least `min_pixels`, in label order."""
-    labels, count = ndimage.label(mask, structure=_EIGHT)
+def _measure(mask: np.ndarray, min_pixels: int, gap: int) -> pd.DataFrame:
+    """The px columns but `crack`, one row per crack (`joined_pieces`) of at least `min_pixels`, in label
+    order."""
+    labels, count = joined_pieces(mask, gap)
     count += 1  # label 0 is the background
     pixels = np.flatnonzero(mask)
     owners = labels.ravel()[pixels]
@@ -221,8 +220,10 @@ def measure_cracks(
     mm_per_pixel: float | None = None,
     width_bands: Mapping[str, float] | None = None,
     min_pixels: int = MIN_PIXELS,
+    gap: int = 0,
 ) -> pd.DataFrame:
     """One row per crack of an HxW bool `mask`, longest first; components under `min_pixels` are left out.
+    A crack is a component, with those at most `gap` px from it (a crack traced in pieces is one).
 
     Columns: `crack` (1..n), `length_px`, `mean_width_px`, `max_width_px`, `orientation_deg`, the box
     `x0, y0, x1, y1` and `area_px` (see the module's conventions); with `mm_per_pixel` also `length_mm`,
@@ -235,7 +236,7 @@ def measure_cracks(
     if mm_per_pixel is not None and not 0 < _bound(mm_per_pixel) < math.inf:
         raise InputError(f"mm_per_pixel must be a positive number, got {mm_per_pixel!r}")
     names, bounds = _bands(width_bands, in_mm=mm_per_pixel is not None)
-    table = _measure(mask, max(min_pixels, 1))
+    table = _measure(mask, max(min_pixels, 1), gap)
     table = table.sort_values("length_px", ascending=False, kind="stable", ignore_index=True)
     table.insert(0, "crack", np.arange(1, len(table) + 1))
     table = table.astype({column: np.int64 if column in _COUNTS else np.float64 for column in PX_COLUMNS})

@@ -71,7 +71,8 @@ def explain_images(
     scale (e.g. its domain's training patch side). Always runs the model-randomisation sanity check
     and the deletion/insertion curves on the first `sanity_images` tiles explained.
     """
-    writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands)  # bad settings stop before any work
+    # Bad settings stop before any work
+    writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands, crack_masks.join_gap)
     record = checkpoint.get("cam_progress")
     with ThreadPoolExecutor(max_workers=1) as drawing:
         # The model's heatmaps through training are drawn on the second core while the first photo is read
