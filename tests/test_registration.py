@@ -1,6 +1,7 @@
 """A trained variant's registered model version is tagged as it is registered, not after."""
 
 import contextlib
+import os
 from types import SimpleNamespace
 
 import mlflow
@@ -29,7 +30,7 @@ def test_a_variant_is_registered_with_its_tags_at_once(empty_registry, monkeypat
 
     def registers(model, *, registered_model_name, tags=None, **_):  # as MLflow's log_model registers
         client.create_registered_model(registered_model_name)
-        version = client.create_model_version(registered_model_name, "models:/m-1", tags=tags)
+        version = client.create_model_version(registered_model_name, os.getcwd(), tags=tags)
         return SimpleNamespace(registered_model_version=version.version)
 
     def killed(*_):
