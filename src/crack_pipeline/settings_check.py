@@ -88,7 +88,8 @@ def check_run_settings(
         except ConfigError as error:
             problems.append(str(error).removeprefix("bad settings: "))
     if problems:
-        raise ConfigError("bad settings: " + "; ".join(problems))
+        # Once each: every variant reads the shared train settings, and said so for each of them.
+        raise ConfigError("bad settings: " + "; ".join(dict.fromkeys(problems)))
 
 
 def unknown_settings(parameters: dict[str, Any], known: dict[str, Any], at: str = "") -> list[str]:

@@ -176,6 +176,20 @@ def test_a_variant_s_settings_of_the_wrong_kind_are_named_before_the_run(variant
     variant_setup("net", {"architecture": "small_cnn"}, own)
 
 
+def test_a_bad_shared_training_setting_is_named_once_not_once_per_variant():
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    models = {name: {"architecture": "small_cnn"} for name in ("a", "b", "c")}
+    reads = Pipeline(
+        [Node(lambda m: m, f"params:train.models.{name}", f"{name}.out", name=name) for name in models]
+    )
+    with pytest.raises(ConfigError) as raised:
+        check_run_settings(reads, {"train": {"models": models, "image_size": -3, "target_recall": 0.99}})
+    assert str(raised.value).count("train.image_size") == 1
+
+
 @pytest.mark.parametrize(
     "metric", ["at_threshold.f2", "at_threshold.F1", "f1", "at_half", "at_half.f1.x", None]
 )
