@@ -41,6 +41,9 @@ def test_auto_takes_a_gpu_when_torch_sees_one_else_the_cpu():
     assert resolve_device("cpu") == torch.device("cpu") == resolve_device(" CPU ")
     with pytest.raises(ConfigError, match=r"device must be auto, cpu, cuda or cuda:<index>, got 'tpu'"):
         resolve_device("tpu")
+    with pytest.raises(ConfigError, match=r"got 0$"):  # --params=device=0 was taken for auto
+        resolve_device(0)
+    assert resolve_device(None) == resolve_device("") == resolve_device("auto")
 
 
 @pytest.mark.skipif(GPU, reason="a CUDA GPU is present")

@@ -53,7 +53,8 @@ def threads_per_process(processes: int) -> int:
 
 
 def _setting(requested: str | None) -> str:
-    return str(requested or "auto").strip().lower()
+    # Not `requested or "auto"`: device=0 (GPU 0, meant as cuda:0) was taken for auto, without a word.
+    return "auto" if requested is None else str(requested).strip().lower() or "auto"
 
 
 def _without_tf32(gpu: torch.device) -> torch.device:
