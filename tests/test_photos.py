@@ -223,12 +223,13 @@ def test_real_pavement_photos_are_tiled_scored_and_boxed_in_their_own_pixels(tra
     assert result.quality["layercam"]["photo"]["n"] == 3
 
 
-def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
-    name = 'site, north/<b>deck</b> "7",\n1.png'
-    image = np.full((60, 80, 3), 150, dtype=np.uint8)
-    mask = np.zeros((60, 80), dtype=bool)
-    mask[30:32, 10:70] = True
-    grid = tile_grid(60, 80, 96, 0.25)
+def masked_photo(
+    mask: np.ndarray, name: str = "a.png", tile: int = 96
+) -> tuple[TiledPhoto, PhotoExplanation]:
+    """A grey photo called cracked, its crack mask `mask` (tiles of `tile` px), as explain hands it on."""
+    height, width = mask.shape
+    image = np.full((height, width, 3), 150, dtype=np.uint8)
+    grid = tile_grid(height, width, tile, 0.25)
     photo = TiledPhoto(
         0, ImageRef(name, Path("unused.png"), "crack"), image, grid, np.zeros((1, 3, 8, 8), np.uint8)
     )
@@ -236,14 +237,21 @@ def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
         probability=0.9,
         tile_probabilities=np.array([[0.9]]),
         heatmap=mask.astype(np.float32),
-        probability_map=np.full((60, 80), 0.9),
+        probability_map=np.full((height, width), 0.9),
         boxes=[],
         crack_mask=mask,
         crack_score=mask.astype(np.float32),
         called_by="classifier",
     )
+    return photo, explanation
+
+
+def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
+    name = 'site, north/<b>deck</b> "7",\n1.png'
+    mask = np.zeros((60, 80), dtype=bool)
+    mask[30:32, 10:70] = True
     writer = ArtefactWriter(0.5, mm_per_pixel=0.5)
-    writer.add("layercam", photo, explanation)
+    writer.add("layercam", *masked_photo(mask, name))
     files, predictions, _, measurements = writer.finish("small_cnn")
     (crack,) = measurements.itertuples()
     assert crack.length_mm == pytest.approx(30, rel=0.05) and crack.severity == "fine", "60 px at 0.5 mm/px"
@@ -263,25 +271,11 @@ def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
 
 def test_every_crack_the_mask_keeps_is_measured_however_short():
     # crack_masks.min_pixels: 4 keeps a crack of 6 px in the mask (outlined on the overlay): it is a row too.
-    image = np.full((60, 80, 3), 150, dtype=np.uint8)
     mask = np.zeros((60, 80), dtype=bool)
     mask[30:32, 10:70] = True
     mask[10, 20:26] = True
-    photo = TiledPhoto(
-        0, ImageRef("a.png", Path("unused.png")), image, tile_grid(60, 80, 96, 0.25), np.zeros((1, 3, 8, 8))
-    )
-    explanation = PhotoExplanation(
-        probability=0.9,
-        tile_probabilities=np.array([[0.9]]),
-        heatmap=mask.astype(np.float32),
-        probability_map=np.full((60, 80), 0.9),
-        boxes=[],
-        crack_mask=mask,
-        crack_score=mask.astype(np.float32),
-        called_by="classifier",
-    )
     writer = ArtefactWriter(0.5)
-    writer.add("layercam", photo, explanation)
+    writer.add("layercam", *masked_photo(mask))
     _, predictions, _, measurements = writer.finish("small_cnn")
     assert measurements.length_px.tolist() == pytest.approx([60, 6], abs=1)
     assert predictions.cracks_count.tolist() == [2]
@@ -290,28 +284,11 @@ def test_every_crack_the_mask_keeps_is_measured_however_short():
 def test_a_crack_in_pieces_is_measured_and_counted_as_one():
     """On CFD the masks held 13.5 pieces a photo (median) where the hand-drawn ones hold 2 cracks: pieces at
     most crack_masks.join_gap tile sides apart are one crack (tiles of 100 px here: 20 px)."""
-    image = np.full((200, 300, 3), 150, dtype=np.uint8)
     mask = np.zeros((200, 300), dtype=bool)
     mask[100:103, 20:120] = True
     mask[100:103, 135:235] = True  # 15 px on: the same crack, traced in two pieces
     mask[20:23, 20:80] = True  # 77 px away: another
-    photo = TiledPhoto(
-        0,
-        ImageRef("a.png", Path("unused.png")),
-        image,
-        tile_grid(200, 300, 100, 0.25),
-        np.zeros((1, 3, 8, 8)),
-    )
-    explanation = PhotoExplanation(
-        probability=0.9,
-        tile_probabilities=np.array([[0.9]]),
-        heatmap=mask.astype(np.float32),
-        probability_map=np.full((200, 300), 0.9),
-        boxes=[],
-        crack_mask=mask,
-        crack_score=mask.astype(np.float32),
-        called_by="classifier",
-    )
+    photo, explanation = masked_photo(mask, tile=100)
     measured = {}
     for join_gap in (0.0, 0.2):
         writer = ArtefactWriter(0.5, join_gap=join_gap)

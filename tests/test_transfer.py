@@ -193,6 +193,30 @@ def test_a_threshold_recalibrated_on_a_named_domain_s_photos_is_to_be_used_at_th
     assert ",explain.test_time_views=4 (or the same under" in caplog.text, "no domain named: none to add"
 
 
+def never_scored_folder(tmp_path, monkeypatch, labels: dict[str, str]) -> pd.DataFrame:
+    """The image index of a folder of 96-px images labelled `labels` (path -> label, "" unlabelled), whose
+    scoring by evaluate_folder fails the test: a setting must stop the run before it."""
+    from crack_pipeline.pipelines.evaluate_folder import nodes
+
+    def scored(*args, **kwargs):
+        raise AssertionError("the folder was scored")
+
+    monkeypatch.setattr(nodes, "listed_probabilities_and_features", scored)
+    return pd.DataFrame(
+        {
+            "path": list(labels),
+            "label": list(labels.values()),
+            "status": "ok",
+            "duplicate_of": "",
+            "sha256": [f"{i + 1}" * 64 for i in range(len(labels))],
+            "width": 96,
+            "height": 96,
+            "root": str(tmp_path),
+            "domain": "site",
+        }
+    )
+
+
 def test_a_threshold_or_share_out_of_0_1_stops_evaluate_folder_before_the_folder_is_scored(
     trained_checkpoint, tmp_path, monkeypatch
 ):
@@ -201,24 +225,7 @@ def test_a_threshold_or_share_out_of_0_1_stops_evaluate_folder_before_the_folder
     from crack_pipeline.pipelines.evaluate_folder import nodes
     from crack_pipeline.vision.settings import ConfigError
 
-    index = pd.DataFrame(
-        {
-            "path": ["Positive/a.png", "new/c.png"],
-            "label": ["crack", ""],
-            "status": "ok",
-            "duplicate_of": "",
-            "sha256": ["1" * 64, "3" * 64],
-            "width": 96,
-            "height": 96,
-            "root": str(tmp_path),
-            "domain": "site",
-        }
-    )
-
-    def scored(*args, **kwargs):
-        raise AssertionError("the folder was scored")
-
-    monkeypatch.setattr(nodes, "listed_probabilities_and_features", scored)
+    index = never_scored_folder(tmp_path, monkeypatch, {"Positive/a.png": "crack", "new/c.png": ""})
     for setting, meaning in (
         ("threshold", r"a p\(crack\)"),
         ("unfamiliar_share", "a share of the folder's tiles"),  # 10 (%) never warned
@@ -238,23 +245,7 @@ def test_recalibrating_a_folder_without_crack_labels_stops_before_it_is_scored(
     from crack_pipeline.pipelines.evaluate_folder import nodes
     from crack_pipeline.vision.errors import InputError
 
-    index = pd.DataFrame(
-        {
-            "path": ["Negative/a.png", "Negative/b.png", "new/c.png"],
-            "label": ["no_crack", "no_crack", ""],
-            "status": "ok",
-            "duplicate_of": "",
-            "sha256": ["1" * 64, "2" * 64, "3" * 64],
-            "width": 96,
-            "height": 96,
-            "root": str(tmp_path),
-            "domain": "site",
-        }
-    )
-
-    def scored(*args, **kwargs):
-        raise AssertionError("the folder was scored")
-
-    monkeypatch.setattr(nodes, "listed_probabilities_and_features", scored)
+    labels = {"Negative/a.png": "no_crack", "Negative/b.png": "no_crack", "new/c.png": ""}
+    index = never_scored_folder(tmp_path, monkeypatch, labels)
     with pytest.raises(InputError, match="recalibrate needs crack images .* 2 labelled no_crack, none crack"):
         nodes.evaluate_folder(index, trained_checkpoint, {"recalibrate": True}, {}, "cpu")
