@@ -288,10 +288,9 @@ def require_init_from_models(
     pipeline: Pipeline, catalog: Any, parameters: dict[str, Any], trained: set[str]
 ) -> None:
     """A `DatasetError` before any node runs when a variant the run trains (`trained`) starts from a model
-    (`train.models.<name>.init_from`) the registry does not hold: a typo or a champion not made yet stopped
-    the run only at that variant's training, after the folder's ingest, its split's decoding and the
-    variants trained before it. A variant's name that this run trains too is left to the run (a promotion
-    comes after training: `champion` is always the one from before the run)."""
+    (`train.models.<name>.init_from`) the registry lacks (a typo, no champion yet), not at that variant's
+    training, after ingest and the split's decoding. A variant's name that this run trains too is left to
+    the run (a promotion comes after training: `champion` is always the one from before the run)."""
     registries = [catalog.get(name) for name in sorted(pipeline.inputs())]
     registry = next((d.load() for d in registries if isinstance(d, ModelRegistryDataset)), None)
     models = (parameters.get("train") or {}).get("models") or {}
