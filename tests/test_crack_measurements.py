@@ -228,3 +228,17 @@ def test_pieces_at_most_gap_px_apart_are_one_crack(gap, cracks):
     table = measure_cracks(mask, gap=gap)
     assert len(table) == cracks
     assert table.length_px.sum() == pytest.approx(100, abs=1), "a gap adds no length"
+
+
+@pytest.mark.parametrize("between", [1, 2, 4])
+@pytest.mark.parametrize("width", [1, 3, 5])
+def test_a_free_end_does_not_run_on_across_the_gap_into_the_next_piece(between, width):
+    # Pieces a few px apart, joined: each facing end ran on into the other piece (up to 2 d + 1 px), so the
+    # crack's length counted the gap and more (+6 px for a 1-px gap between 1-px-wide pieces).
+    mask = np.zeros((40, 160), dtype=bool)
+    mask[20 : 20 + width, 10:60] = True
+    mask[20 : 20 + width, 60 + between : 110 + between] = True
+    apart = measure_cracks(mask).length_px.sum()
+    joined = measure_cracks(mask, gap=12)
+    assert len(joined) == 1
+    assert joined.length_px.sum() == pytest.approx(apart, abs=0.5), "a gap adds no length"

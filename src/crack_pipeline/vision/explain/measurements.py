@@ -151,6 +151,9 @@ def _measure(mask: np.ndarray, min_pixels: int, gap: int) -> pd.DataFrame:
     """The px columns but `crack`, one row per crack (`joined_pieces`) of at least `min_pixels`, in label
     order."""
     labels, count = joined_pieces(mask, gap)
+    # Each 8-connected piece alone: a free end runs on within its own piece, never across the gap into the
+    # next piece of its crack (that counted the gap, and more, as length).
+    pieces = joined_pieces(mask, 0)[0] if gap else labels
     count += 1  # label 0 is the background
     pixels = np.flatnonzero(mask)
     owners = labels.ravel()[pixels]
@@ -189,7 +192,11 @@ def _measure(mask: np.ndarray, min_pixels: int, gap: int) -> pd.DataFrame:
     outward = np.column_stack([rows[ends] - rows[inward], columns[ends] - columns[inward]])
     ahead = along[ends] * np.sign((along[ends] * outward).sum(axis=1))[:, None]
     reach[ends] = reach_beyond_ends(
-        labels, np.column_stack([rows[ends], columns[ends]]), cracks[ends], ahead, inside[ends]
+        pieces,
+        np.column_stack([rows[ends], columns[ends]]),
+        pieces[rows[ends], columns[ends]],
+        ahead,
+        inside[ends],
     )
 
     length = np.bincount(cracks, weights=reach, minlength=count)
