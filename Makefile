@@ -118,7 +118,7 @@ SHARDS ?= 4
 airflow-dag: install
 	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
-		"--params=project_path=$(CURDIR)$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call param_path,$(SOURCE_DIR)))"
+		"--params=project_path=$(call param_path,$(CURDIR))$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call param_path,$(SOURCE_DIR)))"
 	$(BIN)/kedro airflow create --pipelines=survey --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_survey_dag.j2 \
-		"--params=project_path=$(CURDIR),survey=$(SURVEY),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(call param_path,$(INPUT_DIR)))"
+		"--params=project_path=$(call param_path,$(CURDIR)),survey=$(SURVEY),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(call param_path,$(INPUT_DIR)))"

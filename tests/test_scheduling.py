@@ -60,8 +60,28 @@ def test_a_folder_named_with_spaces_reaches_the_nightly_run_and_the_dag_whole(tm
         check=True,
     ).stdout
     arguments = shlex.split(shown.replace("\\\n", " "))
-    assert f"--params=project_path={PROJECT_ROOT},source_dir='{photos}'" in arguments
-    assert f"--params=project_path={PROJECT_ROOT},survey=survey,shards=4,input_dir='{photos}'" in arguments
+    assert f"--params=project_path='{PROJECT_ROOT}',source_dir='{photos}'" in arguments
+    assert f"--params=project_path='{PROJECT_ROOT}',survey=survey,shards=4,input_dir='{photos}'" in arguments
+
+
+def test_the_dags_project_folder_reaches_them_whole(tmp_path):
+    """kedro airflow create reads --params as YAML: a project in '/srv/Pier #3' gave the DAGs the project
+    '/srv/Pier' (the rest a comment), one in 'a: b' a mapping."""
+    for name in ("Pier #3", "a: b"):
+        project = tmp_path / name / "crack_pipeline"
+        project.mkdir(parents=True)
+        (project / "Makefile").write_bytes((PROJECT_ROOT / "Makefile").read_bytes())
+        shown = subprocess.run(
+            ["make", "-n", "-s", "--no-print-directory", "-C", str(project), "-o", ".venv/.installed"]
+            + ["airflow-dag", "SOURCE_DIR=/srv/photos"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        commands = [shlex.split(line) for line in shown.replace("\\\n", " ").splitlines()]
+        assert len(commands) == 2
+        for command in commands:
+            assert params_of(command)["project_path"] == str(project)
 
 
 def params_of(command: list[str]) -> dict:
