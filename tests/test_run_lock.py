@@ -146,3 +146,20 @@ def test_a_retrain_marks_the_runs_of_a_killed_retrain_killed_and_no_other(tmp_pa
     assert status == {killed: "KILLED", variant: "KILLED"}
     assert client.get_run(other_project).info.status == "RUNNING"
     assert client.get_run(other_pipeline).info.status == "RUNNING"
+
+
+def test_a_signal_while_a_dataset_loads_is_said_as_a_stop_not_as_the_dataset_failing():
+    """Kedro wraps what a load raised in `Failed while loading data from dataset ...`, itself a user error
+    the command line showed first: a run stopped by SIGTERM read as a damaged file."""
+    from kedro.io.core import DatasetError
+
+    from crack_pipeline import cli
+
+    try:
+        try:
+            raise RunInterrupted("the run was stopped by SIGTERM")
+        except RunInterrupted as stopped:
+            raise DatasetError("Failed while loading data from dataset split_tensors") from stopped
+    except DatasetError as wrapped:
+        assert str(cli.user_error(wrapped)) == "the run was stopped by SIGTERM"
+    assert isinstance(cli.user_error(DatasetError("a damaged file")), DatasetError)
