@@ -225,6 +225,10 @@ def main() -> None:
     if not (SHARED / "sdnet_walls_dev").is_dir():
         raise SystemExit(f"needs the real data sets in {SHARED}")
     budgets = [int(b) for b in args.budgets.split(",")]
+    start = champion_of(args, args.size)
+    # A champion given by file is fine-tuned and scored at the size it was trained at (else a ValueError
+    # once SDNET was decoded at --size).
+    args.size = start["input_size"]
     print(f"{describe_cpu()}; precision fp32 (auto); {args.size} px; budgets {budgets}", flush=True)
     sdnet = folder_splits(
         "sdnet_walls",
@@ -235,7 +239,6 @@ def main() -> None:
     )
     pool, test = sdnet["train"], sdnet["test"]
     print(f"SDNET walls: pool {len(pool)} images, test {len(test)} images (split by photo)", flush=True)
-    start = champion_of(args, args.size)
     adapted = model_from_checkpoint(start)
     reestimate_batch_norms(adapted, pool.images, start["mean"], start["std"])
     adapted_checkpoint = bench_checkpoint(adapted, ARCHITECTURE, args.size)
@@ -268,6 +271,8 @@ def main() -> None:
     )
     if random_needs is None or active_needs is None:
         print(f"ratio undefined (> {budgets[-1]} labels for one of them)")
+    elif active_needs == 0:  # both curves start at the champion: it needs no labels for either
+        print(f"ratio 1.00 (the champion reaches {TARGET} with no labels)")
     else:
         print(f"ratio {random_needs / active_needs:.2f}")
 
