@@ -8,8 +8,9 @@ part (30 %): a model is fine-tuned on 0, 25, 50, 100, 200 and 400 pool images wh
     trained here once, or `--champion FILE` a checkpoint) or from ImageNet.
 Every model scores with conf/ozgenel's test-time views (a `--champion FILE` with its own).
 Each point: balanced accuracy and ROC-AUC on the test photos, at p(crack) 0.5 (the fine-tuning loss weighs
-the classes equally) and, from 25 labels on, at the threshold recalibrated on the labels for recall 0.95
-(vision/transfer/recalibration.py). 0 labels: the champion at its own decision threshold; ImageNet: chance.
+the classes equally) and, from 25 labels on and from the champion, the champion not fine-tuned at a threshold
+recalibrated on the labels for recall 0.95 (vision/transfer/recalibration.py, as evaluate_folder.recalibrate
+gives a site). 0 labels: the champion at its own decision threshold; ImageNet: chance.
 Also: the champion with its batch norms re-estimated on the unlabelled pool (no labels at all).
 Last line: `ratio <labels random needs for 0.90 / labels "label these next" needs>` (from the champion,
 balanced accuracy at 0.5, linearly interpolated between budgets; "> 400" when never reached).
@@ -186,11 +187,15 @@ def curve(
             )
             continue
         model = fine_tune(start, labelled, config)
-        p_labelled, _ = checkpoint_probabilities_and_features(model, labelled)
-        site = recalibrate(labelled.labels.numpy(), p_labelled, 0.95)
         model["threshold"] = {"value": 0.5}
-        point = {"labels": budget, **scores(model, test, 0.5)}
-        point["recalibrated"] = scores(model, test, site["value"])["balanced_accuracy"]
+        point = {"labels": budget, **scores(model, test, 0.5), "recalibrated": None}
+        if start is not None:
+            # The starting model, not fine-tuned, at a threshold chosen on the labels (what
+            # evaluate_folder.recalibrate gives a site): chosen on the fine-tuned model's p(crack) of the
+            # very images it learned from, the threshold was biased.
+            p_labelled, _ = checkpoint_probabilities_and_features(start, labelled)
+            site = recalibrate(labelled.labels.numpy(), p_labelled, 0.95)
+            point["recalibrated"] = scores(start, test, site["value"])["balanced_accuracy"]
         points.append(point)
     return points
 
