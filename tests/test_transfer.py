@@ -249,3 +249,34 @@ def test_recalibrating_a_folder_without_crack_labels_stops_before_it_is_scored(
     index = never_scored_folder(tmp_path, monkeypatch, labels)
     with pytest.raises(InputError, match="recalibrate needs crack images .* 2 labelled no_crack, none crack"):
         nodes.evaluate_folder(index, trained_checkpoint, {"recalibrate": True}, {}, "cpu")
+
+
+def test_recalibrating_a_folder_of_no_labelled_image_says_it_gives_no_threshold(
+    trained_checkpoint, tmp_path, caplog
+):
+    """It was scored and ranked without a word of the threshold asked for."""
+    from PIL import Image
+
+    from crack_pipeline.pipelines.evaluate_folder import nodes
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        (tmp_path / "new").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(tmp_path / f"new/{i}.png")
+    index = pd.DataFrame(
+        {
+            "path": ["new/0.png", "new/1.png"],
+            "label": "",
+            "status": "ok",
+            "duplicate_of": "",
+            "sha256": ["1" * 64, "2" * 64],
+            "width": 96,
+            "height": 96,
+            "root": str(tmp_path),
+            "domain": "site",
+        }
+    )
+    with caplog.at_level(logging.WARNING):
+        metrics, *_ = nodes.evaluate_folder(index, trained_checkpoint, {"recalibrate": True}, {}, "cpu")
+    assert "recalibrated_threshold" not in metrics
+    assert "recalibrate asked, but no image of the folder is labelled" in caplog.text

@@ -172,6 +172,11 @@ def evaluate_folder(
         log_scores(result.metrics["at_threshold"], len(tiled))
         if evaluate_folder.get("recalibrate"):
             metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
+    elif evaluate_folder.get("recalibrate"):
+        logger.warning(
+            "evaluate_folder: recalibrate asked, but no image of the folder is labelled: no threshold of its "
+            "own (label some in Positive/ and Negative/: label_these_next.csv says which first)"
+        )
     whole = ~np.isin(data.paths, large.path)
     metrics["unfamiliar"] = familiarity(reference, features[whole], tile_distances, warn_from)
     label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
