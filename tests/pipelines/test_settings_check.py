@@ -342,3 +342,20 @@ def test_a_threshold_that_is_no_probability_stops_the_run_before_its_first_node(
             check_run_settings(reads, {section: {"test_time_views": 3}})
         for fine in (None, 0, 0.37, 1):
             check_run_settings(reads, {section: {"threshold": fine, "test_time_views": None}})
+
+
+@pytest.mark.parametrize(
+    ("section", "setting"), [("explain", "segmenter"), ("evaluate_folder", "recalibrate")]
+)
+def test_a_switch_given_as_text_stops_the_run_before_its_first_node(section, setting):
+    """`explain.segmenter: 'no'` (any text) used the segmenter; `evaluate_folder.recalibrate: 'yes'` the
+    same way, both only read once the run got there."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    reads = Pipeline([Node(lambda s: s, f"params:{section}", "out", name="reads")])
+    with pytest.raises(ConfigError, match=rf"{section}\.{setting}: true or false, not 'no'"):
+        check_run_settings(reads, {section: {setting: "no"}})
+    for fine in (True, False, None):
+        check_run_settings(reads, {section: {setting: fine}})

@@ -38,21 +38,23 @@ from crack_pipeline.vision.models.checkpoint import (
     unnamed_domain_note,
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of, views_setting
-from crack_pipeline.vision.settings import settings_from, share_setting
+from crack_pipeline.vision.settings import ConfigError, settings_from, share_setting
 from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
 
 logger = logging.getLogger(__name__)
 
 
 def check_evaluate_folder_settings(evaluate_folder: dict[str, Any]) -> None:
-    """A `ConfigError` for a bad `evaluate_folder.threshold`, `.test_time_views`, `.domain`, `.label_next` or
-    `.unfamiliar_share`, before a run starts (the node read the threshold only once the whole folder was
-    scored)."""
+    """A `ConfigError` for a bad `evaluate_folder.threshold`, `.test_time_views`, `.domain`, `.label_next`,
+    `.unfamiliar_share` or `.recalibrate`, before a run starts (the node read the threshold only once the
+    whole folder was scored)."""
     threshold_setting(evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     views_setting(evaluate_folder.get("test_time_views"), "evaluate_folder.test_time_views")
     named_domain(evaluate_folder.get("domain"), "evaluate_folder.domain")
     sheet_size(evaluate_folder)
     unfamiliar_from(evaluate_folder)
+    if not isinstance(recalibrate := evaluate_folder.get("recalibrate", False), bool | None):
+        raise ConfigError(f"evaluate_folder.recalibrate: true or false, not {recalibrate!r}")
 
 
 def unfamiliar_from(evaluate_folder: dict[str, Any]) -> float | None:

@@ -77,9 +77,10 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
 
 
 def _check_counts_and_names(explain: dict[str, Any]) -> None:
-    """`explain.split`, `max_images`, `batch_size`, `mm_per_pixel` and `survey`, which the nodes read only
-    once a run reaches them (after `make run`'s training): a split's typo ended it with "no usable image in
-    the tset split", -3 images with numpy's error, a survey's name with '../' put its folder elsewhere."""
+    """`explain.split`, `max_images`, `batch_size`, `mm_per_pixel`, `survey` and `segmenter`, which the nodes
+    read only once a run reaches them (after `make run`'s training): a split's typo ended it with "no usable
+    image in the tset split", -3 images with numpy's error, a survey's name with '../' put its folder
+    elsewhere, and `segmenter: 'no'` (a string) used the segmenter."""
     if explain.get("split", "test") not in SPLITS:
         raise ConfigError(f"explain.split: one of {', '.join(SPLITS)}, not {explain['split']!r}")
     if (images := explain.get("max_images")) is not None and not _at_least_one(images):
@@ -93,6 +94,8 @@ def _check_counts_and_names(explain: dict[str, Any]) -> None:
     survey = explain.get("survey", "survey")
     if survey is None or str(survey) in ("", ".", "..") or any(c in str(survey) for c in ("/", "\\")):
         raise ConfigError(f"explain.survey: a survey's name (its folder in surveys/), not {survey!r}")
+    if not isinstance(segmenter := explain.get("segmenter", True), bool | None):
+        raise ConfigError(f"explain.segmenter: true or false, not {segmenter!r}")
 
 
 def _at_least_one(count: Any) -> bool:
