@@ -73,7 +73,7 @@ train-distributed: install
 # found (an unknown environment, no store set) stops here instead of opening another store.
 MLFLOW_ENV = $(or $(KEDRO_ENV),local)
 mlflow-ui: install
-	@store=$$($(BIN)/python -c 'import sys; from crack_pipeline.config import tracking_uri; print("store=" + tracking_uri(sys.argv[1]))' $(MLFLOW_ENV) | sed -n 's/^store=//p'); \
+	@store=$$($(BIN)/python -c 'import sys; from crack_pipeline.config import tracking_uri; print("store=" + tracking_uri(sys.argv[1]))' $(MLFLOW_ENV) 2>/dev/null | sed -n 's/^store=//p'); \
 	test -n "$$store" || { echo "make mlflow-ui: no MLflow store for environment $(MLFLOW_ENV) (conf/$(MLFLOW_ENV)/mlflow.yml)" >&2; exit 1; }; \
 	$(BIN)/mlflow ui --backend-store-uri "$$store"
 

@@ -96,6 +96,7 @@ def test_make_mlflow_ui_browses_the_environments_own_store_or_none(tmp_path, mon
     unknown = make_mlflow_ui(tmp_path / "bin", "genral")
     assert unknown.returncode != 0 and "ui --backend-store-uri" not in unknown.stdout, "no store opened"
     assert "make mlflow-ui: no MLflow store for environment genral" in unknown.stderr
+    assert "Traceback" not in unknown.stderr, "its one line, not Kedro's MissingConfigException first"
     monkeypatch.chdir(PROJECT_ROOT)
     assert tracking_uri("local") == f"sqlite:///{PROJECT_ROOT}/mlflow.db", "the default environment's"
 
