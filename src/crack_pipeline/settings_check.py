@@ -5,6 +5,7 @@ section no settings class reads is checked for its keys: conf/base names every s
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from functools import partial
@@ -19,10 +20,11 @@ from crack_pipeline.pipelines.ingest.nodes import check_ingest_settings, check_s
 from crack_pipeline.pipelines.mask_tiles.nodes import mask_tile_config
 from crack_pipeline.pipelines.retrain.nodes import retrain_config
 from crack_pipeline.pipelines.synth.nodes import synth_config
-from crack_pipeline.pipelines.train.variants import variant_setup
+from crack_pipeline.pipelines.train.variants import domain_recalls, variant_setup
 from crack_pipeline.vision.data.splitting import SplitError, check_split_settings
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.checkpoint import named_domain
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.settings import ConfigError, settings_from
 
@@ -49,6 +51,7 @@ SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "ingest": check_ingest_settings,
     "data": check_sources_settings,
 }
+logger = logging.getLogger(__name__)
 _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace reads its own entry
 # Tables a settings class checks whole, naming a typo itself, and tables of names a user chooses.
 _KEYS_CHECKED_ELSEWHERE = {
@@ -90,6 +93,26 @@ def check_run_settings(
     if problems:
         # Once each: every variant reads the shared train settings, and said so for each of them.
         raise ConfigError("bad settings: " + "; ".join(dict.fromkeys(problems)))
+    if {"data", "train"} <= sections:
+        _warn_of_recall_domains_not_listed(parameters)
+
+
+def _warn_of_recall_domains_not_listed(parameters: dict[str, Any]) -> None:
+    """A warning before the run for names of `train.target_recall_by_domain` that no folder of `data.sources`
+    has (a typo): the training said so only once every variant had trained."""
+    sources = (parameters.get("data") or {}).get("sources")
+    if not isinstance(sources, list):
+        return  # one folder: its domain is named by the scan
+    listed = {
+        named_domain(source.get("domain"), "data.sources") for source in sources if isinstance(source, dict)
+    }
+    if unlisted := sorted(set(domain_recalls(parameters["train"])) - listed):
+        logger.warning(
+            "train.target_recall_by_domain names %s, which no folder of data.sources has (its domains: %s): "
+            "a typo? Its recall target applies to no image of this run",
+            ", ".join(unlisted),
+            ", ".join(sorted(listed)),
+        )
 
 
 def unknown_settings(parameters: dict[str, Any], known: dict[str, Any], at: str = "") -> list[str]:

@@ -359,3 +359,25 @@ def test_a_switch_given_as_text_stops_the_run_before_its_first_node(section, set
         check_run_settings(reads, {section: {setting: "no"}})
     for fine in (True, False, None):
         check_run_settings(reads, {section: {setting: fine}})
+
+
+def test_a_recall_target_for_a_domain_no_source_has_is_warned_of_before_the_run(tmp_path, caplog):
+    """Said only once every variant had trained (train's own warning), hours into a general run."""
+    import logging
+
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    for domain in ("walls", "2024"):
+        (tmp_path / domain / "Positive").mkdir(parents=True)
+    reads = Pipeline([Node(lambda d, t: d, ["params:data", "params:train"], "out", name="reads")])
+    sources = [
+        {"domain": "walls", "path": str(tmp_path / "walls")},
+        {"domain": "2024", "path": str(tmp_path / "2024")},
+    ]
+    train = {"target_recall": 0.99, "target_recall_by_domain": {"wals": 0.95, "walls": 0.9, 2024: 0.9}}
+    with caplog.at_level(logging.WARNING, logger="crack_pipeline"):
+        check_run_settings(reads, {"data": {"sources": sources}, "train": train})
+    assert "train.target_recall_by_domain names wals, which no folder of data.sources has" in caplog.text
+    assert "2024" not in caplog.text.split("has (")[0], "a name of digits is that name"
