@@ -242,3 +242,25 @@ def test_a_free_end_does_not_run_on_across_the_gap_into_the_next_piece(between, 
     joined = measure_cracks(mask, gap=12)
     assert len(joined) == 1
     assert joined.length_px.sum() == pytest.approx(apart, abs=0.5), "a gap adds no length"
+
+
+def test_a_pinhole_in_a_wide_crack_leaves_its_widths_and_length_as_they_were():
+    """Around a pinhole the skeleton looped: a 25-px band's mean width read 22.2."""
+    band = np.zeros((80, 200), dtype=bool)
+    band[28:53, 20:180] = True
+    holed = band.copy()
+    holed[39:42, 99:102] = False  # a 3x3 pinhole in the middle
+    whole, pierced = measure_cracks(band), measure_cracks(holed)
+    assert len(pierced) == 1
+    for column in ("length_px", "mean_width_px", "max_width_px"):
+        assert pierced[column].iloc[0] == pytest.approx(whole[column].iloc[0], abs=0.5), column
+    assert pierced.area_px.iloc[0] == whole.area_px.iloc[0] - 9, "the mask's own pixels are counted"
+
+
+def test_the_surface_a_ring_of_crack_encloses_stays_outside_it():
+    rows, columns = np.mgrid[:100, :100]
+    radius = np.hypot(rows - 50, columns - 50)
+    ring = (radius >= 20) & (radius < 23)  # 3 px wide around 40 px of surface
+    (crack,) = measure_cracks(ring).itertuples()
+    assert crack.length_px == pytest.approx(2 * np.pi * 21.5, rel=0.05), "along the ring, not across it"
+    assert crack.max_width_px <= 5
