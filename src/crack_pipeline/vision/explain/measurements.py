@@ -87,10 +87,9 @@ def _boxes(shape: tuple[int, int], pixels: np.ndarray, owners: np.ndarray, count
 
 
 def _without_pinholes(crack: np.ndarray) -> np.ndarray:
-    """`crack` (HxW bool) with its holes narrower than it filled: a thresholded wide crack has pinholes,
-    around which its skeleton looped and its mean width fell (25 px -> 22.2 with one). A hole is filled when
-    a disc as wide as the crack's widest width covers its area: an island of surface that a ring or a mesh
-    of thin cracks encloses is wider than they are, and stays."""
+    """`crack` (HxW bool) with its holes narrower than it filled (a disc of its widest width covers them):
+    round a wide crack's pinhole the skeleton looped, its mean width fell (25 px -> 22.2 with one). The
+    surface a ring or a mesh of thin cracks encloses is wider than they are, and stays."""
     filled = ndimage.binary_fill_holes(crack)
     holes, count = ndimage.label(filled & ~crack)
     if not count:
