@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from skimage.draw import line
 
-from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks, severity_words
+from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
+from crack_pipeline.vision.explain.severity import severity_words
 
 
 def band(shape, start, angle, length, width):
@@ -204,9 +205,9 @@ def test_a_single_pixel_and_a_mask_touching_the_border():
     [
         ({"mask": np.zeros((5, 5, 3), dtype=bool)}, "2-D"),
         ({"mask": np.full((5, 5), 0.7)}, "threshold"),
-        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": 0}, "positive"),
-        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": -0.1}, "positive"),
-        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": "0.1"}, "positive"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": 0}, "mm_per_pixel: mm a pixel, above 0"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": -0.1}, "mm_per_pixel: mm a pixel, above 0"),
+        ({"mask": np.zeros((5, 5), dtype=bool), "mm_per_pixel": "0.1"}, "mm_per_pixel: mm a pixel, above 0"),
         ({"mask": np.zeros((5, 5), dtype=bool), "width_bands": {"wide": 5, "fine": 1}}, "increasing"),
         # A bound left out (null) before the last took every crack up to the next band, or none.
         ({"mask": three_widths(), "width_bands": {"thin": None, "thick": 5, "wide": math.inf}}, "increasing"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from crack_pipeline.vision.explain.cam import METHODS, check_target
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.severity import check_scale
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import (
     decision_threshold,
@@ -87,10 +87,7 @@ def _check_counts_and_names(explain: dict[str, Any]) -> None:
         raise ConfigError(f"explain.max_images: a whole number, at least 1 (null: all), not {images!r}")
     if not _at_least_one(batch := explain.get("batch_size", 32)):
         raise ConfigError(f"explain.batch_size: a whole number, at least 1, not {batch!r}")
-    scale = explain.get("mm_per_pixel")
-    number = isinstance(scale, int | float) and not isinstance(scale, bool)
-    if scale is not None and not (number and math.isfinite(scale) and scale > 0):
-        raise ConfigError(f"explain.mm_per_pixel: mm a pixel, above 0 (null: unknown), not {scale!r}")
+    check_scale(explain.get("mm_per_pixel"), "explain.mm_per_pixel")
     survey = explain.get("survey", "survey")
     if survey is None or str(survey) in ("", ".", "..") or any(c in str(survey) for c in ("/", "\\")):
         raise ConfigError(f"explain.survey: a survey's name (its folder in surveys/), not {survey!r}")

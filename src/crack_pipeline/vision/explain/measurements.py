@@ -40,7 +40,7 @@ from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
 from crack_pipeline.vision.data.masks import as_crack_mask, joined_pieces
-from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.severity import check_scale, severity_of
 from crack_pipeline.vision.explain.skeleton import (
     local_directions,
     neighbour_steps,
@@ -48,12 +48,6 @@ from crack_pipeline.vision.explain.skeleton import (
     spur_pixels,
 )
 
-# Upper bounds of the max width. 0.3 mm is Eurocode 2's usual crack-width limit for reinforced concrete;
-# 1 and 3 mm split what lies above it coarsely: tune them to the asset and its standard.
-MM_BANDS: dict[str, float] = {"hairline": 0.3, "fine": 1.0, "medium": 3.0, "wide": math.inf}
-# Without a scale: a hairline is one pixel wide, at the photo's resolution limit; the rest are the mm
-# bands at ~0.25 mm/px, a 12-MP photo of a metre of wall.
-PX_BANDS: dict[str, float] = {"hairline": 1.0, "fine": 4.0, "medium": 12.0, "wide": math.inf}
 MIN_PIXELS = 10  # specks this small in a thresholded map are noise, not a crack anyone could measure
 
 PX_COLUMNS = (
@@ -136,29 +130,6 @@ def _orientations(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, cou
     # Rounded first so that a horizontal crack's -1e-15 degrees reads 0, not 179.999...
     degrees = np.round(np.degrees(0.5 * np.arctan2(2 * xy, xx - yy)), 6) % 180.0
     return np.where(pixels >= 2, degrees, np.nan)
-
-
-def _bound(value: object) -> float:
-    """A band's upper bound as a number (nan for anything else: no band may hold it)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        return math.nan
-    return float(value)
-
-
-def _bands(width_bands: Mapping[str, float] | None, in_mm: bool) -> tuple[list[str], np.ndarray]:
-    """The bands' names and upper bounds. The last band takes every wider crack, so its bound may be
-    `.inf` or null; a bound before it that is not a number (null, text) would take no crack or all."""
-    bands = width_bands if width_bands is not None else MM_BANDS if in_mm else PX_BANDS
-    if not isinstance(bands, Mapping) or not bands:
-        raise InputError(f"severity_bands must map band names to upper bounds, got {bands!r}")
-    *inner, last = bands.values()
-    bounds = np.asarray([*map(_bound, inner), math.inf if last is None else _bound(last)])
-    if not np.isfinite(bounds[:-1]).all() or np.isnan(bounds[-1]) or (np.diff(bounds) <= 0).any():
-        raise InputError(
-            "severity_bands must map band names to increasing upper bounds (numbers; the last, open-ended, "
-            f"may be .inf or null), got {dict(bands)}"
-        )
-    return list(bands), bounds
 
 
 def _measure(mask: np.ndarray, min_pixels: int, gap: int) -> pd.DataFrame:
@@ -250,13 +221,11 @@ def measure_cracks(
     `x0, y0, x1, y1` and `area_px` (see the module's conventions); with `mm_per_pixel` also `length_mm`,
     `mean_width_mm`, `max_width_mm`; last `severity`, the first of the ordered `width_bands` (name ->
     upper bound of the max width, in mm with a scale, else px) whose bound the max width does not exceed,
-    the last band taking all above. The defaults are `MM_BANDS` and `PX_BANDS`. An empty mask gives an
-    empty frame with the same columns.
+    the last band taking all above (`severity.severity_of`). An empty mask gives an empty frame with the
+    same columns.
     """
     mask = as_crack_mask(mask)
-    if mm_per_pixel is not None and not 0 < _bound(mm_per_pixel) < math.inf:
-        raise InputError(f"mm_per_pixel must be a positive number, got {mm_per_pixel!r}")
-    names, bounds = _bands(width_bands, in_mm=mm_per_pixel is not None)
+    check_scale(mm_per_pixel)
     table = _measure(mask, max(min_pixels, 1), gap)
     table = table.sort_values("length_px", ascending=False, kind="stable", ignore_index=True)
     table.insert(0, "crack", np.arange(1, len(table) + 1))
@@ -266,23 +235,8 @@ def measure_cracks(
         for column in MM_COLUMNS:
             table[column] = table[column.replace("_mm", "_px")] * mm_per_pixel
         max_width = max_width * mm_per_pixel
-    # The last band is open-ended whatever its bound: only the ones before it are searched. Rounded first, so
-    # that a width on a bound is in that band: 3 px at 0.1 mm/px is 0.30000000000000004 mm, not over 0.3.
-    table["severity"] = [names[band] for band in np.searchsorted(bounds[:-1], np.round(max_width, 9))]
+    table["severity"] = severity_of(max_width, width_bands, in_mm=mm_per_pixel is not None)
     return table
-
-
-def severity_words(mm_per_pixel: float | None = None, width_bands: Mapping[str, float] | None = None) -> str:
-    """What `measure_cracks`' severity names mean, in words: the bands' bounds with their unit and the scale.
-    The default names are the same with and without a scale, their bounds not: "hairline" is up to 0.3 mm
-    with one, up to 1 px without."""
-    in_mm = mm_per_pixel is not None
-    names, bounds = _bands(width_bands, in_mm)
-    unit = "mm" if in_mm else "px"
-    scale = f"at {mm_per_pixel:g} mm/px" if in_mm else "(no scale set: explain.mm_per_pixel)"
-    bands = [f"{name} up to {bound:g} {unit}" for name, bound in zip(names[:-1], bounds[:-1], strict=True)]
-    bands.append(f"{names[-1]} wider" if bands else f"{names[-1]} at any width")
-    return f"severity by a crack's widest width in {unit} {scale}: {', '.join(bands)}"
 
 
 def image_summary(measurements: pd.DataFrame) -> dict[str, int | float | str | None]:

@@ -37,9 +37,9 @@ from crack_pipeline.vision.explain.artefacts import (
     tables,
 )
 from crack_pipeline.vision.explain.cam_strips import linked_through, progress_pictures
-from crack_pipeline.vision.explain.measurements import severity_words
 from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
+from crack_pipeline.vision.explain.severity import severity_words
 from crack_pipeline.vision.explain.survey_contents import Content
 from crack_pipeline.vision.settings import ConfigError
 

@@ -1,0 +1,70 @@
+"""A crack's severity band by its widest width, and the photos' scale: the bands' bounds (in mm with a scale,
+else px) as settings give them, checked, and put in words for the gallery."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.settings import ConfigError
+
+# Upper bounds of the max width. 0.3 mm is Eurocode 2's usual crack-width limit for reinforced concrete;
+# 1 and 3 mm split what lies above it coarsely: tune them to the asset and its standard.
+MM_BANDS: dict[str, float] = {"hairline": 0.3, "fine": 1.0, "medium": 3.0, "wide": math.inf}
+# Without a scale: a hairline is one pixel wide, at the photo's resolution limit; the rest are the mm
+# bands at ~0.25 mm/px, a 12-MP photo of a metre of wall.
+PX_BANDS: dict[str, float] = {"hairline": 1.0, "fine": 4.0, "medium": 12.0, "wide": math.inf}
+
+
+def _bound(value: object) -> float:
+    """A band's upper bound as a number (nan for anything else: no band may hold it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return math.nan
+    return float(value)
+
+
+def check_scale(mm_per_pixel: object, setting: str = "mm_per_pixel") -> None:
+    """A `ConfigError` naming `setting` unless `mm_per_pixel` is None (no scale) or a positive number."""
+    if mm_per_pixel is not None and not 0 < _bound(mm_per_pixel) < math.inf:
+        raise ConfigError(f"{setting}: mm a pixel, above 0 (null: unknown), not {mm_per_pixel!r}")
+
+
+def _bands(width_bands: Mapping[str, float] | None, in_mm: bool) -> tuple[list[str], np.ndarray]:
+    """The bands' names and upper bounds. The last band takes every wider crack, so its bound may be
+    `.inf` or null; a bound before it that is not a number (null, text) would take no crack or all."""
+    bands = width_bands if width_bands is not None else MM_BANDS if in_mm else PX_BANDS
+    if not isinstance(bands, Mapping) or not bands:
+        raise InputError(f"severity_bands must map band names to upper bounds, got {bands!r}")
+    *inner, last = bands.values()
+    bounds = np.asarray([*map(_bound, inner), math.inf if last is None else _bound(last)])
+    if not np.isfinite(bounds[:-1]).all() or np.isnan(bounds[-1]) or (np.diff(bounds) <= 0).any():
+        raise InputError(
+            "severity_bands must map band names to increasing upper bounds (numbers; the last, open-ended, "
+            f"may be .inf or null), got {dict(bands)}"
+        )
+    return list(bands), bounds
+
+
+def severity_of(widths: np.ndarray, width_bands: Mapping[str, float] | None, in_mm: bool) -> list[str]:
+    """The band of each of the widest `widths` (mm with a scale, `in_mm`, else px): the first of the ordered
+    `width_bands` (name -> upper bound; default `MM_BANDS` or `PX_BANDS`) whose bound it does not exceed."""
+    names, bounds = _bands(width_bands, in_mm)
+    # The last band is open-ended whatever its bound: only the ones before it are searched. Rounded first, so
+    # that a width on a bound is in that band: 3 px at 0.1 mm/px is 0.30000000000000004 mm, not over 0.3.
+    return [names[band] for band in np.searchsorted(bounds[:-1], np.round(widths, 9))]
+
+
+def severity_words(mm_per_pixel: float | None = None, width_bands: Mapping[str, float] | None = None) -> str:
+    """What `measure_cracks`' severity names mean, in words: the bands' bounds with their unit and the scale.
+    The default names are the same with and without a scale, their bounds not: "hairline" is up to 0.3 mm
+    with one, up to 1 px without."""
+    in_mm = mm_per_pixel is not None
+    names, bounds = _bands(width_bands, in_mm)
+    unit = "mm" if in_mm else "px"
+    scale = f"at {mm_per_pixel:g} mm/px" if in_mm else "(no scale set: explain.mm_per_pixel)"
+    bands = [f"{name} up to {bound:g} {unit}" for name, bound in zip(names[:-1], bounds[:-1], strict=True)]
+    bands.append(f"{names[-1]} wider" if bands else f"{names[-1]} at any width")
+    return f"severity by a crack's widest width in {unit} {scale}: {', '.join(bands)}"
