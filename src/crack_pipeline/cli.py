@@ -20,7 +20,8 @@ from kedro.validation.exceptions import ParameterValidationError
 
 from crack_pipeline.prune_command import prune
 from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
-from crack_pipeline.vision.errors import InputError, Interruption, cause_where, disk_full
+from crack_pipeline.vision import errors
+from crack_pipeline.vision.errors import InputError
 
 USER_ERRORS = (
     InputError,
@@ -33,14 +34,9 @@ USER_ERRORS = (
 
 
 def user_error(error: BaseException) -> BaseException | None:
-    """The user error behind `error` (itself, or what it was raised from), if any: a full disk or a stop
-    signal first (the file and its errno, or `the run was stopped by SIGTERM`: nothing to debug), before
-    the dataset error Kedro wraps it in (a signal while a dataset loaded read as that dataset's failure)."""
-    return (
-        disk_full(error)
-        or cause_where(error, lambda seen: isinstance(seen, Interruption))
-        or cause_where(error, lambda seen: isinstance(seen, USER_ERRORS))
-    )
+    """The user error behind `error`, if any (`errors.user_error`, Kedro's kinds too): a stop signal while a
+    dataset loaded is the stop, not Kedro's "Failed while loading data"."""
+    return errors.user_error(error, USER_ERRORS)
 
 
 class RunFailed(click.ClickException):

@@ -29,6 +29,19 @@ def cause_where(error: BaseException, test: Callable[[BaseException], bool]) -> 
     return None
 
 
+def user_error(
+    error: BaseException, kinds: tuple[type[BaseException], ...] = (InputError,)
+) -> BaseException | None:
+    """The error behind `error` (itself, or what it was raised from or during) that a user can act on, if
+    any: a full disk or a stop signal first (the file and its errno, or `the run was stopped by SIGTERM`:
+    nothing to debug), before the first of `kinds` (a dataset error a library wraps them in)."""
+    return (
+        disk_full(error)
+        or cause_where(error, lambda seen: isinstance(seen, Interruption))
+        or cause_where(error, lambda seen: isinstance(seen, kinds))
+    )
+
+
 def disk_full(error: BaseException) -> OSError | None:
     """The "no space left" (or over quota) error behind `error`, if any: torch, SQLite and others wrap it in
     errors of their own."""

@@ -29,7 +29,7 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.errors import InputError, cause_where, disk_full, on_full_disk
+from crack_pipeline.vision.errors import on_full_disk, user_error
 from crack_pipeline.vision.models.device import resolve_device, threads_per_process
 from crack_pipeline.vision.models.registry import ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError
@@ -235,9 +235,7 @@ def _replica(
             keep_resume_state=keep_resume_state,
         )
     except Exception as error:
-        if (
-            said := disk_full(error) or cause_where(error, lambda seen: isinstance(seen, InputError))
-        ) is not None:
+        if (said := user_error(error)) is not None:
             # beside the images, for the caller to raise: the launcher reports only a replica's traceback
             _user_error_file(images.parent, rank).write_bytes(pickle.dumps(said))
         raise
