@@ -227,7 +227,7 @@ def test_replicas_share_the_threads_this_process_may_use_not_the_hosts_cores(mon
 
 
 def test_one_process_is_plain_fit_and_bad_counts_are_named():
-    with pytest.raises(ConfigError, match="train.processes must be a whole number of at least 1"):
+    with pytest.raises(ConfigError, match="train.processes: a whole number, at least 1"):
         fit_distributed(seeded_model(), SPEC, tiny_split(2, 1), tiny_split(2, 2), config(epochs=1), 0)
 
 

@@ -337,3 +337,11 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
     # Accuracy decides higher-is-better even for a metric ranked lower-is-better
     assert not only_unlearned(1, "at_threshold.f1", higher=False)["promote"]
     assert only_unlearned(5, "at_threshold.f1", higher=False)["promote"]
+
+
+def test_a_split_without_test_images_is_named_as_such_not_a_key_error():
+    """A manifest split with `split.ratios.test: 0` (allowed for a split alone) then evaluated: a KeyError."""
+    from crack_pipeline.pipelines.evaluate.nodes import evaluate_checkpoint
+
+    with pytest.raises(InputError, match=r"no test images \(made with split\.ratios\.test: 0\)"):
+        evaluate_checkpoint({"variant": "net"}, {"train": None, "val": None}, 0.99, "cpu")

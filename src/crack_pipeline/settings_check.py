@@ -95,6 +95,18 @@ def check_run_settings(
         raise ConfigError("bad settings: " + "; ".join(dict.fromkeys(problems)))
     if {"data", "train"} <= sections:
         _warn_of_recall_domains_not_listed(parameters)
+    if "split" in sections and any(node.name.endswith("evaluate_variant") for node in pipeline.nodes):
+        _check_test_images_made(parameters.get("split") or {})
+
+
+def _check_test_images_made(split: dict[str, Any]) -> None:
+    """A run that splits and evaluates needs test images: with `split.ratios.test: 0` every variant trained,
+    then its evaluation failed on a missing split."""
+    if not float((split.get("ratios") or {}).get("test", 0)) > 0:
+        raise ConfigError(
+            "bad settings: split.ratios.test must be above 0 in a run that evaluates: every model is "
+            "evaluated, and the champion chosen, on the test images"
+        )
 
 
 def _warn_of_recall_domains_not_listed(parameters: dict[str, Any]) -> None:

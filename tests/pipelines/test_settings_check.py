@@ -164,6 +164,28 @@ def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
             {"target_recall_by_domain": [0.95]},
             r"train\.target_recall_by_domain: a table of domain: recall",
         ),
+        # Negative counts were taken for none (mix_synthetic), one (workers), or failed once decoded.
+        (
+            {"architecture": "small_cnn"},
+            {"workers": -1},
+            r"train\.workers: a whole number, at least 1 \(null",
+        ),
+        (
+            {"architecture": "small_cnn"},
+            {"processes": 0},
+            r"train\.processes: a whole number, at least 1, not 0",
+        ),
+        (
+            {"architecture": "small_cnn"},
+            {"mix_synthetic": -1},
+            r"train\.mix_synthetic: .* at least 0 .*, not -1",
+        ),
+        ({"architecture": "small_cnn"}, {"mix_synthetic": "300"}, r"train\.mix_synthetic: .*, not '300'"),
+        (
+            {"architecture": "small_cnn", "training": {"augment": {"blur": -1}}},
+            {},
+            r"augment\.blur is a magnitude, 0 or above \(0: off\), not -1",
+        ),
     ],
 )
 def test_a_variant_s_settings_of_the_wrong_kind_are_named_before_the_run(variant, train, message):
@@ -174,6 +196,8 @@ def test_a_variant_s_settings_of_the_wrong_kind_are_named_before_the_run(variant
         variant_setup("net", {"architecture": "small_cnn", **empty}, defaults)
     own = {**defaults, "target_recall_by_domain": {"cfd_tiles": 0.95, "2024": 1}}  # names a user chooses
     variant_setup("net", {"architecture": "small_cnn"}, own)
+    counts = {**defaults, "workers": None, "processes": 2, "mix_synthetic": 0}  # null: all cores
+    variant_setup("net", {"architecture": "small_cnn", "training": {"augment": {"blur": 0}}}, counts)
 
 
 def test_a_bad_shared_training_setting_is_named_once_not_once_per_variant():
@@ -285,6 +309,7 @@ def test_the_packaged_command_is_the_projects_run(kedro_project, tmp_path_factor
         ({"ratios": {"train": 0.9, "val": 0.15, "test": 0.15}}, r"split\.ratios must sum to 1"),
         ({"ratios": {"train": 0.7, "val": 0.15, "tset": 0.15}}, r"split\.ratios has unknown splits"),
         ({"ratios": {"train": 0.7, "val": 0.15, "test": 0.15}, "subset_fraction": 1.5}, r"subset_fraction"),
+        ({"ratios": {"train": 0.7, "val": 0.15, "test": 0.15}, "seed": "x"}, r"split\.seed .* not 'x'"),
     ],
 )
 def test_impossible_split_settings_stop_the_run_before_its_first_node(split, message):
@@ -381,3 +406,37 @@ def test_a_recall_target_for_a_domain_no_source_has_is_warned_of_before_the_run(
         check_run_settings(reads, {"data": {"sources": sources}, "train": train})
     assert "train.target_recall_by_domain names wals, which no folder of data.sources has" in caplog.text
     assert "2024" not in caplog.text.split("has (")[0], "a name of digits is that name"
+
+
+def test_a_run_that_evaluates_without_test_images_stops_before_its_first_node():
+    """With `split.ratios.test: 0`, every variant trained, then its evaluation failed on a missing split."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    no_test = {"ratios": {"train": 0.8, "val": 0.2, "test": 0}}
+    splits = Node(lambda s: s, "params:split", "split_manifest", name="split_images")
+    evaluates = Node(lambda m: m, "split_manifest", "net.metrics", name="net.evaluate_variant")
+    with pytest.raises(ConfigError, match=r"split\.ratios\.test must be above 0 in a run that evaluates"):
+        check_run_settings(Pipeline([splits, evaluates]), {"split": no_test})
+    check_run_settings(Pipeline([splits]), {"split": no_test})  # a split alone may keep no test images
+
+
+@pytest.mark.parametrize(
+    ("segmenter", "message"),
+    [
+        ({"learning_rate": -0.003}, r"segmenter\.learning_rate must be above 0, got -0\.003"),
+        ({"learning_rate": 0}, r"segmenter\.learning_rate must be above 0, got 0"),
+        ({"crop": 8}, r"segmenter\.crop must be between 16 and 227 px, got 8"),
+    ],
+)
+def test_crack_segmenter_settings_that_cannot_train_stop_the_run_before_its_first_node(segmenter, message):
+    """A rate of 0 or below trained for minutes and left the segmenter as it began, or worse."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    trains = Pipeline([Node(lambda s: s, "params:segmenter", "crack_segmenter", name="train_segmenter")])
+    with pytest.raises(ConfigError, match=message):
+        check_run_settings(trains, {"segmenter": segmenter})
+    check_run_settings(trains, {"segmenter": {"learning_rate": 0.001}})

@@ -62,3 +62,15 @@ def share_setting(value: Any, setting: str, meaning: str) -> float:
     if number is None or not 0 <= number <= 1:
         raise ConfigError(f"{setting}: {meaning} in [0, 1], not {value!r}")
     return number
+
+
+def count_setting(value: Any, setting: str, least: int = 1, unset: str | None = None) -> int | None:
+    """`value` as a whole number of at least `least`, or a `ConfigError` naming `setting`; None passes where
+    null means something (`unset`: what, e.g. "all cores"). A negative count was otherwise taken for none
+    or for one, without a word."""
+    if value is None and unset is not None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        meaning = f" (null: {unset})" if unset is not None else ""
+        raise ConfigError(f"{setting}: a whole number, at least {least}{meaning}, not {value!r}")
+    return value

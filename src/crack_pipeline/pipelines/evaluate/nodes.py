@@ -41,6 +41,11 @@ def evaluate_checkpoint(
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Figure]]:
     """Test-split metrics at the model's decision threshold and at 0.5, predictions and figures; the model
     runs on `device`."""
+    if "test" not in split_tensors:
+        raise InputError(
+            "the split manifest has no test images (made with split.ratios.test: 0): nothing to evaluate "
+            "on; split again with a test ratio above 0"
+        )
     threshold = model_threshold(checkpoint, split_tensors["val"], target_recall, device)
     test = split_tensors["test"]
     result = evaluate_probabilities(

@@ -32,7 +32,7 @@ from crack_pipeline.vision.models.checkpoint import (
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of, views_setting
 from crack_pipeline.vision.models.registry import REGISTRY, architectures_with_layer, get_spec
-from crack_pipeline.vision.settings import ConfigError, settings_from
+from crack_pipeline.vision.settings import ConfigError, count_setting, settings_from
 
 logger = logging.getLogger(__name__)
 
@@ -83,20 +83,14 @@ def _check_counts_and_names(explain: dict[str, Any]) -> None:
     elsewhere, and `segmenter: 'no'` (a string) used the segmenter."""
     if explain.get("split", "test") not in SPLITS:
         raise ConfigError(f"explain.split: one of {', '.join(SPLITS)}, not {explain['split']!r}")
-    if (images := explain.get("max_images")) is not None and not _at_least_one(images):
-        raise ConfigError(f"explain.max_images: a whole number, at least 1 (null: all), not {images!r}")
-    if not _at_least_one(batch := explain.get("batch_size", 32)):
-        raise ConfigError(f"explain.batch_size: a whole number, at least 1, not {batch!r}")
+    count_setting(explain.get("max_images"), "explain.max_images", unset="all")
+    count_setting(explain.get("batch_size", 32), "explain.batch_size")
     check_scale(explain.get("mm_per_pixel"), "explain.mm_per_pixel")
     survey = explain.get("survey", "survey")
     if survey is None or str(survey) in ("", ".", "..") or any(c in str(survey) for c in ("/", "\\")):
         raise ConfigError(f"explain.survey: a survey's name (its folder in surveys/), not {survey!r}")
     if not isinstance(segmenter := explain.get("segmenter", True), bool | None):
         raise ConfigError(f"explain.segmenter: true or false, not {segmenter!r}")
-
-
-def _at_least_one(count: Any) -> bool:
-    return isinstance(count, int) and not isinstance(count, bool) and count >= 1
 
 
 def explanation_setup(

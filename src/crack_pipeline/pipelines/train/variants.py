@@ -11,7 +11,7 @@ from crack_pipeline.vision.explain.cam_progress import CamProgressConfig
 from crack_pipeline.vision.models.checkpoint import named_domain
 from crack_pipeline.vision.models.inference import check_views
 from crack_pipeline.vision.models.registry import REGISTRY, ModelSpec, get_spec
-from crack_pipeline.vision.settings import ConfigError, settings_from
+from crack_pipeline.vision.settings import ConfigError, count_setting, settings_from
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.one_class import OneClassConfig
 
@@ -100,8 +100,11 @@ def _check_weights_path(name: str, variant: dict[str, Any], spec: ModelSpec) -> 
 
 
 def _check_train_values(train: dict[str, Any]) -> None:
-    """`train.target_recall` (and any domain's own), `train.image_size`: read only once training is done or
-    decoding starts."""
+    """`train.target_recall` (and any domain's own), `train.image_size`, the counts: read only once training
+    is done or decoding starts, and a negative count passed as none (`mix_synthetic`) or one (`workers`)."""
+    count_setting(train.get("workers"), "train.workers", unset="all cores")
+    count_setting(train.get("processes", 1), "train.processes")
+    count_setting(train.get("mix_synthetic", 0), "train.mix_synthetic", least=0, unset="none")
     _check_recall(train.get("target_recall", 0.99), "train.target_recall")
     for domain, recall in domain_recalls(train).items():
         _check_recall(recall, f"train.target_recall_by_domain.{domain}")

@@ -19,6 +19,8 @@ from torchvision.transforms.v2.functional import gaussian_blur
 
 from crack_pipeline.vision.settings import settings_dataclass
 
+_MAGNITUDES = ("translate", "brightness", "contrast", "rotate", "blur", "noise", "colour", "illumination")
+
 
 @settings_dataclass
 class AugmentConfig:
@@ -37,6 +39,11 @@ class AugmentConfig:
     illumination: float = 0.0  # uneven light: a brightness ramp of +- this across the image
 
     def __post_init__(self):
+        # A negative magnitude was a crash mid-training (blur) or the same as its positive (the +- ranges).
+        if negative := [name for name in _MAGNITUDES if getattr(self, name) < 0]:
+            raise ValueError(
+                f"augment.{negative[0]} is a magnitude, 0 or above (0: off), not {getattr(self, negative[0])}"
+            )
         low, high = self.scale
         if not 0 < low <= high:
             raise ValueError(f"augment.scale must be a range 0 < low <= high, got {self.scale}")

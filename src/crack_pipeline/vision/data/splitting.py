@@ -48,6 +48,9 @@ def check_split_settings(split: Mapping[str, object] | None) -> None:
             "split.ratios.val must be above 0: training keeps the epoch of lowest validation loss and "
             "chooses each model's decision threshold on the validation images"
         )
+    seed = split.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SplitError(f"split.seed must be a whole number, e.g. 42, not {seed!r}")
     check_subset_fraction(split.get("subset_fraction", 1.0))
 
 

@@ -50,6 +50,8 @@ class SegmenterConfig:
             raise ValueError("segmenter: samples, steps, batch_size and width must be at least 1")
         if not 16 <= self.crop <= 227:
             raise ValueError(f"segmenter.crop must be between 16 and 227 px, got {self.crop}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"segmenter.learning_rate must be above 0, got {self.learning_rate}")
 
 
 class CrackSegmenter(nn.Module):

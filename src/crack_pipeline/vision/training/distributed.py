@@ -32,7 +32,7 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import on_full_disk, user_error
 from crack_pipeline.vision.models.device import resolve_device, threads_per_process
 from crack_pipeline.vision.models.registry import ModelSpec, get_spec
-from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.settings import ConfigError, count_setting
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import FitResult, fit
 from crack_pipeline.vision.training.observer import EpochObserver
@@ -61,8 +61,7 @@ def fit_distributed(
     On a GPU device each replica takes one GPU, from the one asked for on (`cuda:1` with 2 processes:
     GPUs 1 and 2), so there must be as many; on the CPU the cores are shared among them."""
     device = resolve_device(device)
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise ConfigError(f"train.processes must be a whole number of at least 1, got {processes!r}")
+    count_setting(processes, "train.processes")
     common = (config, resume_path, pretrained, device)  # as both paths pass them
     if processes == 1:
         return fit(
