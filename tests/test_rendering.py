@@ -127,11 +127,15 @@ def test_a_card_words_its_cracks_widths_in_mm_finely_enough_to_tell_the_bands_ap
         }
 
     # 0.25 and 0.35 mm both read "0.3 mm" to a tenth: one under Eurocode's 0.3 mm, one over it.
-    page = gallery_html([card(0.25, "hairline"), card(0.347, "fine")], model="m", threshold=0.5)
+    # Rounded up, so a width above a band's bound never reads as the bound (0.304 mm: fine, not "0.30").
+    cards = [card(0.25, "hairline"), card(0.347, "fine"), card(0.304, "fine"), card(0.29, "hairline")]
+    page = gallery_html(cards, model="m", threshold=0.5)
     items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
     assert [item["cracks_text"] for item in items] == [
         "2 cracks, 25.0 mm long, widest 0.25 mm (hairline)",
         "2 cracks, 25.0 mm long, widest 0.35 mm (fine)",
+        "2 cracks, 25.0 mm long, widest 0.31 mm (fine)",
+        "2 cracks, 25.0 mm long, widest 0.29 mm (hairline)",
     ]
     assert "${esc(i.cracks_text)}" in page, "the card shows it"
     in_px = {**card(0.3, "fine"), "cracks_count": 1}

@@ -87,15 +87,17 @@ def gallery_html(
 def crack_text(item: dict) -> str:
     """A card's cracks as the gallery words them: count, total length and widest width with its unit and
     severity band. Widths in mm to 0.01 mm: to 0.1 mm, 0.25 and 0.34 mm both read "0.3 mm", one in the
-    hairline band (up to 0.3) and one in the fine."""
+    hairline band (up to 0.3) and one in the fine. Rounded up: 0.304 mm, banded fine, read "0.30 mm (fine)"
+    against a hairline bound of 0.3."""
     count = item["cracks_count"]
     text = f"{count} crack{'' if count == 1 else 's'}"
     if not count:
         return text
     unit, digits = ("mm", 2) if item.get("cracks_max_width_mm") is not None else ("px", 1)
     length, width = item[f"cracks_total_length_{unit}"], item[f"cracks_max_width_{unit}"]
+    shown = math.ceil(round(width * 10**digits, 6)) / 10**digits  # round(): 0.29 * 100 is 28.999...
     band = item["cracks_worst_severity"]
-    return f"{text}, {length:.1f} {unit} long, widest {width:.{digits}f} {unit} ({band})"
+    return f"{text}, {length:.1f} {unit} long, widest {shown:.{digits}f} {unit} ({band})"
 
 
 def thumbnail(pixels: np.ndarray, max_side: int = 1024) -> np.ndarray:
