@@ -95,8 +95,15 @@ def check_run_settings(
         raise ConfigError("bad settings: " + "; ".join(dict.fromkeys(problems)))
     if {"data", "train"} <= sections:
         _warn_of_recall_domains_not_listed(parameters)
-    if "split" in sections and any(node.name.endswith("evaluate_variant") for node in pipeline.nodes):
+    names = {node.name for node in pipeline.nodes}
+    if "split" in sections and any(name.endswith("evaluate_variant") for name in names):
         _check_test_images_made(parameters.get("split") or {})
+    if {"split_images", "compare_variants"} <= names and not (parameters.get("train") or {}).get("variants"):
+        # Nothing trained on the new split: the comparison found only older evaluations, or none at all.
+        raise ConfigError(
+            "bad settings: train.variants: [] trains no model on this run's split, so there is nothing to "
+            "compare; name at least one of train.models, e.g. [small_cnn]"
+        )
 
 
 def _check_test_images_made(split: dict[str, Any]) -> None:

@@ -422,6 +422,20 @@ def test_a_run_that_evaluates_without_test_images_stops_before_its_first_node():
     check_run_settings(Pipeline([splits]), {"split": no_test})  # a split alone may keep no test images
 
 
+def test_a_run_that_splits_and_compares_but_trains_no_variant_stops_before_its_first_node():
+    """`train.variants: []` made a new split, trained nothing and failed at the comparison."""
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.settings_check import check_run_settings
+
+    splits = Node(lambda s: s, "params:split", "split_manifest", name="split_images")
+    compares = Node(lambda t, m: m, ["params:train", "split_manifest"], "decision", name="compare_variants")
+    split = {"ratios": {"train": 0.7, "val": 0.15, "test": 0.15}}
+    with pytest.raises(ConfigError, match=r"train\.variants: \[\] trains no model on this run's split"):
+        check_run_settings(Pipeline([splits, compares]), {"split": split, "train": {"variants": []}})
+    check_run_settings(Pipeline([compares]), {"train": {"variants": []}})  # comparing earlier evaluations
+
+
 @pytest.mark.parametrize(
     ("segmenter", "message"),
     [
