@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from crack_pipeline.pipelines.train.nodes import initial_model
+from crack_pipeline.pipelines.train.starting_model import initial_model
 from crack_pipeline.vision.errors import InputError
 
 
@@ -50,3 +50,40 @@ def test_another_architecture_is_refused_naming_both(trained_checkpoint):
         InputError, match=r"train\.models\.sq\.init_from: '3' .* is a small_cnn, but sq is a squeezenet1_1"
     ):
         initial_model(variant, Registry(trained_checkpoint), "sq")
+
+
+def test_a_variant_starting_from_one_of_the_same_run_trains_after_it(monkeypatch):
+    """Kedro's order among variants is free: `b` (init_from: a) started from a's earlier model when it ran
+    before `a`. a's checkpoint is now b's input; a variant starting from its own earlier model, or from one
+    outside the run, waits for nothing."""
+    from crack_pipeline.pipelines.train import pipeline as train_pipeline
+
+    models = {
+        "a": {"architecture": "small_cnn"},
+        "b": {"architecture": "small_cnn", "init_from": "a"},
+        "c": {"architecture": "small_cnn", "init_from": "c"},
+        "d": {"architecture": "small_cnn", "init_from": "champion"},
+    }
+    monkeypatch.setattr(train_pipeline, "project_parameters", lambda: {"train": {"models": models}})
+    nodes = {node.name: node for node in train_pipeline.create_pipeline(variants=list(models)).nodes}
+    assert "a.checkpoint" in nodes["b.train_variant"].inputs
+    order = [node.name for node in train_pipeline.create_pipeline(variants=list(models)).nodes]
+    assert order.index("a.train_variant") < order.index("b.train_variant")
+    for alone in ("a", "c", "d"):
+        assert not any(i.endswith(".checkpoint") for i in nodes[f"{alone}.train_variant"].inputs), alone
+    only_b = {node.name: node for node in train_pipeline.create_pipeline(variants=["b"]).nodes}
+    assert "a.checkpoint" not in only_b["b.train_variant"].inputs, "a is not trained in this run"
+
+
+def test_the_registrys_model_must_be_the_one_the_run_trained(trained_checkpoint):
+    """Where the run trains the variant named, its registered newest must be that model: unregistered (no
+    MLflow run), an older one would be read without a word."""
+    variant = {"architecture": "small_cnn", "init_from": "a"}
+    registry = Registry(trained_checkpoint)
+    this_run = {**trained_checkpoint, "checkpoint_id": "new"}
+    with pytest.raises(
+        InputError, match=r"init_from: 'a' \(version 3, .*\) is not the a this run trained \(new\)"
+    ):
+        initial_model(variant, registry, "b", this_run)
+    _, from_trained, origin, _ = initial_model(variant, registry, "b", trained_checkpoint)
+    assert from_trained and origin["checkpoint_id"] == trained_checkpoint["checkpoint_id"]

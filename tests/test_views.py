@@ -127,7 +127,7 @@ def test_only_one_two_four_or_eight_views(views):
     with pytest.raises(ValueError, match=r"test_time_views: .*; one of 1, 2, 4, 8"):
         check_views(views)
     with pytest.raises(ConfigError, match=r"train\.test_time_views: .*; one of 1, 2, 4, 8"):
-        train_variant({}, None, None, None, None, {}, {"test_time_views": views}, "cpu", "v")
+        train_variant({}, None, None, None, None, {}, {"test_time_views": views}, "cpu", name="v")
 
 
 def test_quarter_turns_need_square_images(untrained):

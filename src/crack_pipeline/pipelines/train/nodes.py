@@ -17,10 +17,10 @@ from matplotlib.figure import Figure
 # At run time, not only for type checkers: Kedro reads the nodes' type hints.
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.pipelines.split.nodes import require_roots
+from crack_pipeline.pipelines.train.starting_model import initial_model
 from crack_pipeline.pipelines.train.variants import domain_recalls, resume_state_path, variant_setup
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
-from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import training_patch_sides
 from crack_pipeline.vision.data.tensor_cache import (
@@ -39,10 +39,9 @@ from crack_pipeline.vision.evaluation.metrics import (
 )
 from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.cam_progress import cam_progress
-from crack_pipeline.vision.models.checkpoint import make_checkpoint, model_from_checkpoint
+from crack_pipeline.vision.models.checkpoint import make_checkpoint
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.precision import Precision, compute_used
-from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.distributed import fit_distributed
 from crack_pipeline.vision.training.loop import evaluate
 from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
@@ -107,43 +106,6 @@ def report_unreadable(tensors: dict[str, ImageTensors], rows: pd.DataFrame) -> N
     logger.warning("train: skipped %s", summary)
 
 
-def initial_model(
-    variant: dict[str, Any], registered_models: ModelRegistry, name: str
-) -> tuple[torch.nn.Module, bool, dict[str, Any] | None, torch.Tensor | None]:
-    """The model training starts from: an earlier model of the same architecture (`init_from`: champion,
-    a registered version, or a variant's newest), else ImageNet weights (`pretrained`) or a random init.
-
-    Returns:
-        The model, whether it starts from trained weights, what it was initialised from (or None), and the
-        images that earlier model learned from, if it records them (the new one has learned from them too).
-    """
-    spec = get_spec(variant["architecture"])
-    reference = variant.get("init_from")
-    if reference is None:
-        pretrained = bool(variant.get("pretrained", False))
-        model = create_model(
-            spec.name,
-            num_classes=len(CLASS_NAMES),
-            pretrained=pretrained,
-            weights_path=variant.get("weights_path"),
-        )
-        return model, pretrained, None, None
-    setting = f"train.models.{name}.init_from"
-    source = registered_models.checkpoint(str(reference), setting)
-    where = f"{setting}: {str(reference)!r} (version {source['model_version']}, {source['variant']})"
-    if source["architecture"] != spec.name:
-        raise InputError(
-            f"{where} is a {source['architecture']}, but {name} is a {spec.name}: initialise from a model of "
-            f"the same architecture, or change the variant's architecture"
-        )
-    if list(source["class_names"]) != list(CLASS_NAMES):
-        raise InputError(f"{where} has classes {source['class_names']}, not {list(CLASS_NAMES)}")
-    origin = {k: source[k] for k in ("model_version", "variant", "checkpoint_id", "input_size")}
-    logger.info("train: %s starts from %s", name, where)
-    model = model_from_checkpoint(source, where).train()
-    return model, True, {"reference": str(reference), **origin}, source.get("learned_images")
-
-
 def validation_threshold(
     val: ImageTensors,
     probability: np.ndarray,
@@ -169,6 +131,8 @@ def train_variant(
     variant: dict[str, Any],
     train: dict[str, Any],
     device: str,
+    init_source: dict | None = None,
+    *,
     name: str,
 ) -> tuple[dict, list[dict], Figure]:
     """Fine-tune one model variant with early stopping.
@@ -188,6 +152,8 @@ def train_variant(
             heatmaps of a few validation images after every `every` epochs; `test_time_views`: how many
             mirrored and turned views of an image the model's p(crack) averages, from its threshold on.
         device: `params:device` — where it trains (auto, cpu, cuda[:k]).
+        init_source: the checkpoint of the variant `init_from` names, where this run trains it too: its input,
+            so it is trained (and registered) first.
         name: the variant's name (its namespace).
     Returns:
         The self-describing checkpoint (with its decision threshold, and one for every test-time view
@@ -197,7 +163,9 @@ def train_variant(
     settings, config, spec, views = setup.settings, setup.config, setup.spec, setup.views
     check_matches(split_tensors, split_manifest, train["image_size"])
     torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
-    model, pretrained, initialised_from, inherited = initial_model(variant, registered_models, name)
+    model, pretrained, initialised_from, inherited = initial_model(
+        variant, registered_models, name, init_source
+    )
     resume_path = resume_state_path(train, name)
     mix = int(train.get("mix_synthetic") or 0)
     training_set = with_synthetic(split_tensors["train"], mix, config.seed)

@@ -10,13 +10,20 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from crack_pipeline.config import model_names
+from crack_pipeline.config import model_names, project_parameters
 from crack_pipeline.pipelines.evaluate.nodes import evaluate_variant
 from crack_pipeline.pipelines.train.nodes import build_split_tensors, train_variant
 
+# What every variant reads under its own name, outside its namespace.
+_SHARED_INPUTS = ("split_tensors", "split_manifest", "image_index", "registered_models", "explain_masks")
 
-def variant_pipeline(name: str) -> Pipeline:
+
+def variant_pipeline(name: str, starts_from: str | None = None) -> Pipeline:
+    """Variant `name` trained and evaluated, in its namespace; after variant `starts_from` of the same run
+    (its `init_from`), whose checkpoint is then an input: Kedro's order among variants is otherwise free,
+    and `name` started from that variant's earlier model when it ran first."""
     train_this = update_wrapper(partial(train_variant, name=name), train_variant)
+    after = {"init_source": f"{starts_from}.checkpoint"} if starts_from else {}
     template = Pipeline(
         [
             Node(
@@ -30,6 +37,7 @@ def variant_pipeline(name: str) -> Pipeline:
                     "params:variant",
                     "params:train",
                     "params:device",
+                    *after,
                 ],
                 outputs=["checkpoint", "training_history", "training_curves"],
                 name="train_variant",
@@ -47,7 +55,7 @@ def variant_pipeline(name: str) -> Pipeline:
     return pipeline(
         template,
         namespace=name,
-        inputs={"split_tensors", "split_manifest", "image_index", "registered_models", "explain_masks"},
+        inputs={**{shared: shared for shared in _SHARED_INPUTS}, **after},
         parameters={
             "params:variant": f"params:train.models.{name}",
             "params:train": "params:train",
@@ -68,4 +76,13 @@ def create_pipeline(variants: list[str] | None = None, **kwargs) -> Pipeline:
             )
         ]
     )
-    return sum((variant_pipeline(name) for name in (model_names() if variants is None else variants)), shared)
+    names = model_names() if variants is None else variants
+    sources = {name: _same_run_source(name, names) for name in names}
+    return sum((variant_pipeline(name, sources[name]) for name in names), shared)
+
+
+def _same_run_source(name: str, names: list[str]) -> str | None:
+    """The variant among `names` that `name`'s `init_from` names (not itself: its own earlier model)."""
+    variant = project_parameters().get("train", {}).get("models", {}).get(name)
+    source = variant.get("init_from") if isinstance(variant, dict) else None
+    return source if isinstance(source, str) and source != name and source in names else None
