@@ -37,9 +37,11 @@ class SettingsCheckHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
         from crack_pipeline.datasets.registered_model import require_registered_models
+        from crack_pipeline.pipeline_registry import check_combined_pipelines
         from crack_pipeline.settings_check import check_run_settings
 
         parameters = catalog.load("parameters")
+        check_combined_pipelines(pipeline)
         check_run_settings(pipeline, parameters, base_parameters())
         require_registered_models(pipeline, catalog, parameters)
 

@@ -32,3 +32,23 @@ def register_pipelines() -> dict[str, Pipeline]:
         inputs={"raw_images": "synthetic_images", "explain_masks": "synthetic_masks"},
     )
     return pipelines
+
+
+# A saved model a pipeline reads under another name than the one that makes it: pipelines run alone read the
+# one saved before (`--pipelines=explain`), the composite ones are wired to the one they make.
+_SAVED_VIEWS = {"latest_crack_segmenter": "crack_segmenter"}
+
+
+def check_combined_pipelines(pipeline: Pipeline) -> None:
+    """An `InputError` for a run whose nodes read a saved model (`_SAVED_VIEWS`) that another of its nodes
+    makes: with `--pipelines=segmenter,explain` nothing made explain wait for the segmenter, so it read the
+    one saved before, or none."""
+    made, read = pipeline.all_outputs(), pipeline.inputs()
+    for view, entry in _SAVED_VIEWS.items():
+        if view in read and entry in made:
+            readers = sorted(node.name for node in pipeline.nodes if view in node.inputs)
+            raise InputError(
+                f"--pipelines: this run makes {entry} and reads the one saved before it ({view}: "
+                f"{', '.join(readers)}), which does not wait for the new one; run the pipeline that makes "
+                f"it first, then the others (e.g. --pipelines=segmenter, then --pipelines=explain)"
+            )

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import mlflow
+import pytest
 import torch
 import yaml
 from kedro.framework.project import pipelines
@@ -136,3 +137,19 @@ def test_kedro_run_env_shapes_the_pipelines_as_kedro_env_does(kedro_project, mon
     assert trained_variants("site_b") == {"resnet18"}, "--env=site_b"
     monkeypatch.setenv("KEDRO_ENV", "site_b")
     assert trained_variants(None) == {"resnet18"}, "KEDRO_ENV=site_b"
+
+
+def test_pipelines_run_together_that_read_a_model_another_makes_are_refused(kedro_project):
+    """`--pipelines=segmenter,explain`: nothing made explain wait for the segmenter the run trained, so it
+    read the one saved before (or none). Every pipeline the project registers passes on its own."""
+    from crack_pipeline.pipeline_registry import check_combined_pipelines
+    from crack_pipeline.vision.errors import InputError
+
+    bootstrap_project(kedro_project)
+    with KedroSession.create(project_path=kedro_project) as session:
+        session.load_context()
+        for registered in pipelines.values():
+            check_combined_pipelines(registered)
+        together = pipelines["segmenter"] + pipelines["explain"]
+    with pytest.raises(InputError, match=r"makes crack_segmenter and reads the one saved before it"):
+        check_combined_pipelines(together)
