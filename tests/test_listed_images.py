@@ -149,3 +149,25 @@ def test_label_next_0_ranks_every_unlabelled_image_and_draws_no_contact_sheet(tr
         evaluate_folder(index, trained_checkpoint, {"label_next": -1}, {}, "cpu")
     _, _, ranked, figures = evaluate_folder(index, trained_checkpoint, {"label_next": 0}, {}, "cpu")
     assert len(ranked) == 3 and "label_these_next.png" not in figures
+
+
+def test_evaluate_folder_s_scores_count_the_tiled_photos_among_those_scored(
+    trained_checkpoint, tmp_path, caplog
+):
+    """`n=2 ... tiled=2` for two labelled images, one of them tiled: the unlabelled photo was counted."""
+    import logging
+
+    from crack_pipeline.pipelines.evaluate_folder.nodes import evaluate_folder
+    from crack_pipeline.pipelines.ingest.nodes import scan_folder_images
+    from crack_pipeline.vision.data.folder import Folder
+
+    for i, (name, crack, side) in enumerate(
+        (("Positive/0.png", True, 300), ("Negative/1.png", False, 96), ("new/2.png", True, 300))
+    ):
+        write(tmp_path, name, png_bytes(render_sample(SynthConfig(image_size=side, seed=6), crack, i).image))
+    ingest = {"label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]}, "min_side": 32}
+    index, _ = scan_folder_images(Folder.scan(tmp_path), {**ingest, "max_pixels": 10**8, "workers": 1})
+    with caplog.at_level(logging.INFO):
+        metrics, _, _, _ = evaluate_folder(index, trained_checkpoint, {}, {}, "cpu")
+    assert (metrics["tiled_images"], metrics["labelled_images"]) == (2, 2), "the folder's: both photos"
+    assert "evaluate_folder: n=2 " in caplog.text and " tiled=1" in caplog.text

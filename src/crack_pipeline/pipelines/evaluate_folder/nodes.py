@@ -171,7 +171,8 @@ def evaluate_folder(
         )
         predictions, figures = result.predictions, result.figures
         metrics.update(result.metrics)
-        log_scores(result.metrics["at_threshold"], len(tiled))
+        # Of the n scored: the folder's unlabelled photos were counted too.
+        log_scores(result.metrics["at_threshold"], int(sum(labelled[row[path]] for path in tiled)))
         if evaluate_folder.get("recalibrate"):
             metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
     elif evaluate_folder.get("recalibrate"):
