@@ -32,6 +32,18 @@ PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(
 # cron makes a bare % of the command a new line: escaped (cron removes the backslash).
 CRON_LINE := $(subst %,\%,$(CRON_TIME) cd "$(CURDIR)" && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG))
 COMMA := ,
+# A folder a recipe hands on stops make, with a message, where it cannot reach the command whole: named with a
+# double quote, a backquote, a backslash or a dollar sign (make expands a $$: SOURCE_DIR='/srv/a$$b' was
+# /srv/a; the shell the others, inside the double quotes the commands give it: a backquoted name ran as a
+# command every night), or, where Kedro's --params takes it ($(2) not empty), a comma. Checked as make reads
+# the recipe, so `make -n` stops too. $(1): the variable (CURDIR: the project's folder).
+folder_named = $(if $(filter CURDIR,$(1)),the project's folder,$(1))
+unquotable = $(strip $(foreach mark,\ " ` $$,$(findstring $(mark),$(value $(1)))))
+refuse_folder = $(if $(call unquotable,$(1)),$(error $(call folder_named,$(1)): make and the shell \
+	cannot pass a folder named with $(call unquotable,$(1)) whole (they read it as their own): rename it$(COMMA) \
+	or give a link to it (ln -s)))$(if $(2),$(if $(findstring $(COMMA),$(value $(1))),$(error \
+	$(call folder_named,$(1)): kedro's --params cannot pass a folder named with a comma: rename it$(COMMA) or \
+	give a link to it (ln -s))))
 
 install: $(STAMP)
 
@@ -97,8 +109,7 @@ clean-data:
 # this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>', KEEP=<versions>.
 schedule:
 	@case '$(KEEP)' in *[!0-9]*|0*) echo "KEEP must be a whole number of at least 1, not '$(KEEP)'" >&2; exit 1;; esac
-	@case $(call shell_quoted,$(SOURCE_DIR)) in *,*) echo "SOURCE_DIR: kedro's --params cannot pass a folder \
-	named with a comma: rename it, or give a link to it (ln -s)" >&2; exit 1;; esac
+	$(call refuse_folder,SOURCE_DIR,commas)$(call refuse_folder,CURDIR)
 	@echo $(call shell_quoted,$(CRON_LINE))
 ifeq ($(INSTALL),1)
 	@test -x $(BIN)/kedro || { echo "no $(BIN)/kedro: run 'make install' first" >&2; exit 1; }
@@ -116,6 +127,7 @@ INPUT_DIR ?=
 SURVEY ?= survey
 SHARDS ?= 4
 airflow-dag: install
+	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR,$(call refuse_folder,$(folder),commas))
 	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
 		"--params=project_path=$(call param_path,$(CURDIR))$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call param_path,$(SOURCE_DIR)))"

@@ -116,6 +116,24 @@ def test_make_schedule_refuses_a_folder_named_with_a_comma(tmp_path):
     assert "SOURCE_DIR: kedro's --params cannot pass a folder named with a comma" in refused.value.stderr
 
 
+@pytest.mark.parametrize("name", ['Pier "3"', "Pier $3", "Pier `3`", "Pier 3, north"])
+@pytest.mark.parametrize("target", ["schedule", "airflow-dag"])
+def test_a_folder_that_cannot_reach_the_command_whole_is_refused_naming_the_setting(tmp_path, name, target):
+    """make expanded a $ (SOURCE_DIR='/srv/Pier $3' scheduled /srv/Pier ), and the shell read ", ` inside the
+    double quotes the commands give the folder (a backquoted name ran as a command every night); the DAG's
+    --params split at a comma. Refused, before anything is run or written (with -n too), as a comma was."""
+    given = ["SOURCE_DIR", "INPUT_DIR"] if target == "airflow-dag" else ["SOURCE_DIR"]
+    for setting in given:
+        result = subprocess.run(
+            ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
+            + [target, f"{setting}={tmp_path / name}"],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0, result.stdout
+        assert f"{setting}: " in result.stderr and "cannot pass a folder named with" in result.stderr
+
+
 def test_make_schedule_refuses_a_keep_that_would_fail_every_night():
     for keep in ("0", "1x0", "-3"):
         with pytest.raises(subprocess.CalledProcessError) as refused:
