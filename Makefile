@@ -92,8 +92,9 @@ mlflow-ui: install
 # `make clean-data`: every output under data/ (each environment's checkpoints, splits, evaluations,
 # explanations, surveys), listed, then removed once you say so (YES=1: without asking). Kept: data/01_raw (the
 # photos: synthetic and fetched data sets), the lock files (one removed while held let a second retrain run
-# beside the first) and the MLflow store. Refused while a kedro run or prune holds data/'s locks.
-CLEAN_DATA := git clean -dX -e '!/data/01_raw/**' -e '!/data/*.lock' data/
+# beside the first; a killed run's in data/runs/ is how a later run knows to close its MLflow run) and the
+# MLflow store. Refused while a kedro run or prune holds data/'s locks.
+CLEAN_DATA := git clean -dX -e '!/data/01_raw/**' -e '!/data/*.lock' -e '!/data/runs/*.lock' data/
 BUSY := 75
 clean-data:
 	@listed=$$($(CLEAN_DATA) -n | sed 's/^Would remove /removes /'); \

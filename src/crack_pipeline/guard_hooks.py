@@ -13,6 +13,7 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import fluent
 
+from crack_pipeline.live_runs import KILLED_NOTE, mark_killed
 from crack_pipeline.run_guard import (
     VERSIONS_LOCK,
     NothingNewToRetrain,
@@ -154,7 +155,7 @@ class RetrainGuardHook:
         self._lock = lock
         self._log = open_run_log(project / self.LOG_FOLDER, run_params["run_id"])
         logger.info("retrain %s started; lock %s", run_params["run_id"], lock.path)
-        close_abandoned_retrains(project)
+        close_abandoned_retrains(project, run_params["run_id"])
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -193,11 +194,12 @@ class RetrainGuardHook:
             self._lock = None
 
 
-def close_abandoned_retrains(project: Path) -> list[str]:
+def close_abandoned_retrains(project: Path, closer: str) -> list[str]:
     """The retrain runs of this project (and their variants' runs) that MLflow still shows as running while
     this run holds the retrain lock, so that none of them is: their process ended where nothing could close
-    them (SIGKILL, the OOM killer, a power cut). Marked KILLED, as MLflow names a run that did not finish;
-    their ids. A store that cannot be searched is left as it is (said in a warning)."""
+    them (SIGKILL, the OOM killer, a power cut). Marked KILLED, as MLflow names a run that did not finish,
+    with a note naming `closer` (this run); their ids. Finds those begun before runs held a lock of their
+    own (`live_runs`). A store that cannot be searched is left as it is (said in a warning)."""
     client = mlflow.MlflowClient()
     current = mlflow.active_run()  # never this run's (kedro-mlflow starts it after this hook, today)
     try:
@@ -214,8 +216,7 @@ def close_abandoned_retrains(project: Path) -> list[str]:
             and (current is None or found.info.run_id != current.info.run_id)
         }
         nested = {found.info.run_id for found in running if found.data.tags.get("mlflow.parentRunId") in ours}
-        for run_id in sorted(ours | nested):
-            client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+        mark_killed(client, sorted(ours | nested), KILLED_NOTE.format(closer=closer))
     except MlflowException as error:
         logger.warning("retrain: unfinished earlier runs not looked for (%s)", error)
         return []

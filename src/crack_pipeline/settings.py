@@ -24,6 +24,7 @@ from crack_pipeline.hooks import (
     ResumeStateHook,
     SettingsCheckHook,
 )
+from crack_pipeline.live_runs import LiveRunHook
 
 # Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
 # nothing a user of this project can act on, and they bury the pipeline's own output.
@@ -70,7 +71,8 @@ project_logging()
 # retrain lock and before any MLflow run.
 RUN_STACK = MlflowRunStackHook()  # which MLflow runs are the session's to end, for the hooks that end them
 HOOKS = (
-    VersionsInUseHook(RUN_STACK),  # the last hook called before a run
+    LiveRunHook(),  # the last hook called before a run and after it: around kedro-mlflow's run
+    VersionsInUseHook(RUN_STACK),
     ActiveConfigHook(),
     InterruptHook(),
     RetrainGuardHook(RUN_STACK),
