@@ -111,6 +111,15 @@ def close_abandoned_runs(project: Path, closer: str) -> list[str]:
     return closed
 
 
+def held_by_none(project: Path, run_id: str) -> bool:
+    """Whether the run's lock file in `project` is there and no process holds it: the run is shown running
+    only because its process was killed (a run without one may be at work: it is never counted)."""
+    if (fd := _abandoned(project / RUNS_FOLDER / f"{run_id}.lock")) is None:
+        return False
+    os.close(fd)
+    return True
+
+
 def _abandoned(path: Path) -> int | None:
     """The lock file at `path`, open and locked here, when it is there and no process held it; else None."""
     try:

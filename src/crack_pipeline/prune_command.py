@@ -28,6 +28,7 @@ from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock, RunLocked
 if TYPE_CHECKING:
     from crack_pipeline.registry_pruning import OldModelVersion
     from crack_pipeline.run_pruning import OldGrids
+    from crack_pipeline.unregistered_pruning import UnregisteredRun
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,15 @@ class Plan:
     versions: list[OldVersions]
     models: list[OldModelVersion] = field(default_factory=list)
     grids: list[OldGrids] = field(default_factory=list)
+    unregistered: list[UnregisteredRun] = field(default_factory=list)
 
     @property
     def size(self) -> int:
-        return sum(old.size for old in [*self.versions, *self.models, *self.grids])
+        return sum(old.size for old in [*self.versions, *self.models, *self.grids, *self.unregistered])
 
     @property
     def empty(self) -> bool:
-        return not (self.versions or self.models or self.grids)
+        return not (self.versions or self.models or self.grids or self.unregistered)
 
     def within(self, listed: Plan) -> Plan:
         """This plan without what `listed` did not remove."""
@@ -69,18 +71,24 @@ class Plan:
                 versions.append(dataclasses.replace(old, old=shown, size=sum(map(folder_size, shown))))
         models = {old.version for old in listed.models}
         runs = {old.run_id for old in listed.grids}
+        unregistered = {old.run_id for old in listed.unregistered}
         return Plan(
             self.outputs,
             versions,
             [old for old in self.models if old.version in models],
             [old for old in self.grids if old.run_id in runs],
+            [old for old in self.unregistered if old.run_id in unregistered],
         )
 
     def summary(self) -> str:
         count = sum(len(old.old) for old in self.versions)
         models = f", {len(self.models)} old registered versions" if self.models else ""
         grids = f", the explanation grids of {len(self.grids)} old runs" if self.grids else ""
-        return f"{self.outputs} outputs: {count} old versions{models}{grids}, {_size(self.size)}"
+        unregistered = (
+            f", the files of {len(self.unregistered)} unregistered runs" if self.unregistered else ""
+        )
+        listed = f"{count} old versions{models}{grids}{unregistered}"
+        return f"{self.outputs} outputs: {listed}, {_size(self.size)}"
 
 
 @click.command()
@@ -99,8 +107,9 @@ class Plan:
     is_flag=True,
     help="Also the registered models of the environment's MLflow store: the newest KEEP of each variant "
     "stay, and the champion, those init_from names, earlier champions the kept champion decisions record "
-    "and the model of every survey on disk; and the explanation grids of all but the newest KEEP runs that "
-    "hold some (their parameters and metrics stay).",
+    "and the model of every survey on disk; the explanation grids of all but the newest KEEP runs that "
+    "hold some, and the files of variants' runs whose model was never registered (their parameters and "
+    "metrics stay).",
 )
 @click.option("--env", "-e", envvar="KEDRO_ENV", default="local", help="The environment (its MLflow store).")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
@@ -128,7 +137,7 @@ def prune(
             "guard (they hold its data/versions.lock)"
         )
     store = _model_store(project, env) if models else None
-    plan = _plan(folders, keep, store)
+    plan = _plan(folders, keep, store, project)
     for line in _listed(plan, project):
         click.echo(line)
     if dry_run or plan.empty:
@@ -148,7 +157,7 @@ def prune(
     try:
         # Listed again under the lock, as a run may have saved meanwhile; only what both listings hold
         # goes (what the user saw), the rest at the next prune.
-        plan = _plan(folders, keep, store).within(plan)
+        plan = _plan(folders, keep, store, project).within(plan)
         problems = _apply(plan, store)
     finally:
         lock.release()
@@ -180,13 +189,14 @@ def _model_store(project: Path, env: str) -> ModelStore | None:
     )
 
 
-def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Plan:
+def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None, project: Path) -> Plan:
     outputs = [output for folder in folders for output in versioned_outputs(folder)]
     versions = [old for old in (old_versions(output, keep) for output in outputs) if old.old]
     plan = Plan(len(outputs), sorted(versions, key=lambda old: old.output))
     if store is not None:
         from crack_pipeline.registry_pruning import old_model_versions, protected_versions, recorded_in
         from crack_pipeline.run_pruning import old_grids
+        from crack_pipeline.unregistered_pruning import unregistered_runs
         from crack_pipeline.vision.explain.survey import MANIFEST as SURVEY_MANIFEST
 
         going = {folder for old in versions for folder in old.old}
@@ -206,6 +216,7 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None) -> Pla
         try:
             plan.models = old_model_versions(store.client, keep, protected)
             plan.grids = old_grids(store.client, keep, store.experiment)
+            plan.unregistered = unregistered_runs(store.client, store.experiment, project)
         except MlflowException as error:
             raise click.ClickException(
                 f"the MLflow store cannot be read ({error}); nothing removed"
@@ -217,6 +228,7 @@ def _apply(plan: Plan, store: ModelStore | None) -> list[str]:
     """Removes what `plan` lists; the problems met, after trying everything."""
     from crack_pipeline.registry_pruning import purge, remove_model_version
     from crack_pipeline.run_pruning import remove_grids
+    from crack_pipeline.unregistered_pruning import remove_unregistered
 
     problems = [problem for old in plan.versions for problem in remove(old)]
     removed = []
@@ -235,6 +247,11 @@ def _apply(plan: Plan, store: ModelStore | None) -> list[str]:
             remove_grids(store.client, old)
         except (MlflowException, OSError) as error:
             problems.append(f"the explanation grids of run {old.run_id}: {error}")
+    for old in plan.unregistered:
+        try:
+            remove_unregistered(store.client, old)
+        except (MlflowException, OSError) as error:
+            problems.append(f"the files of run {old.run_id}: {error}")
     return problems
 
 
@@ -258,6 +275,12 @@ def _listed(plan: Plan, project: Path) -> list[str]:
         lines.append(
             f"MLflow run {old.run_name} ({old.started} UTC): removes its explanation grids "
             f"({_size(old.size)}), keeps its parameters and metrics"
+        )
+    for old in plan.unregistered:
+        model = " and its exported model" if old.models else ""
+        lines.append(
+            f"MLflow run {old.run_name} ({old.started} UTC, {old.status}), its model never registered: "
+            f"removes its files{model} ({_size(old.size)}), keeps its parameters and metrics"
         )
     return lines
 

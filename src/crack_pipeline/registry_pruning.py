@@ -68,11 +68,11 @@ def old_model_versions(client: MlflowClient, keep: int, protected: set[str]) -> 
         for rank, found in enumerate(versions):
             (kept if rank < keep or str(found.version) in staying else old).append(found)
     kept_runs = {found.run_id for found in kept}
-    kept_models = {_logged_model_id(found.source) for found in kept}
+    kept_models = {logged_model_id(found.source) for found in kept}
     removed = []
     for found in sorted(old, key=lambda found: int(found.version)):
         run_id = found.run_id if found.run_id and found.run_id not in kept_runs else None
-        model_id = _logged_model_id(found.source)
+        model_id = logged_model_id(found.source)
         model_id = model_id if model_id and model_id not in kept_models else None
         run_location = _run_location(client, run_id) if run_id else None
         run_id = run_id if run_location is not None else None  # gone already: nothing of it to delete
@@ -185,7 +185,7 @@ def _remove_empty_folders(old: OldModelVersion) -> None:
                 folder.rmdir()
 
 
-def _logged_model_id(source: str | None) -> str | None:
+def logged_model_id(source: str | None) -> str | None:
     return (
         source.removeprefix("models:/").split("/", 1)[0] if source and source.startswith("models:/") else None
     )
