@@ -106,10 +106,10 @@ class Plan:
     "--models",
     is_flag=True,
     help="Also the registered models of the environment's MLflow store: the newest KEEP of each variant "
-    "stay, and the champion, those init_from names, earlier champions the kept champion decisions record "
-    "and the model of every survey on disk; the explanation grids of all but the newest KEEP runs that "
-    "hold some, and the files of variants' runs whose model was never registered (their parameters and "
-    "metrics stay).",
+    "stay, and the champion, those init_from names (in the configuration or a recorded run's --params), "
+    "earlier champions the kept champion decisions record and the model of every survey on disk; the "
+    "explanation grids of all but the newest KEEP runs that hold some, and the files of variants' runs "
+    "whose model was never registered (their parameters and metrics stay).",
 )
 @click.option("--env", "-e", envvar="KEDRO_ENV", default="local", help="The environment (its MLflow store).")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
@@ -194,7 +194,12 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None, projec
     versions = [old for old in (old_versions(output, keep) for output in outputs) if old.old]
     plan = Plan(len(outputs), sorted(versions, key=lambda old: old.output))
     if store is not None:
-        from crack_pipeline.registry_pruning import old_model_versions, protected_versions, recorded_in
+        from crack_pipeline.registry_pruning import (
+            old_model_versions,
+            protected_versions,
+            recorded_in,
+            started_from,
+        )
         from crack_pipeline.run_pruning import old_grids
         from crack_pipeline.unregistered_pruning import unregistered_runs
         from crack_pipeline.vision.explain.survey import MANIFEST as SURVEY_MANIFEST
@@ -214,6 +219,7 @@ def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None, projec
         except ValueError as error:
             raise click.ClickException(f"{error}; nothing removed") from None
         try:
+            protected |= started_from(store.client, store.experiment)
             plan.models = old_model_versions(store.client, keep, protected)
             plan.grids = old_grids(store.client, keep, store.experiment)
             plan.unregistered = unregistered_runs(store.client, store.experiment, project)

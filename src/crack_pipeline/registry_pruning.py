@@ -4,7 +4,8 @@ Every trained variant registers a version of `crack-classifier`, stored twice ap
 entry: its run's artefacts (the checkpoint, plots) and, in MLflow 3, its exported model, a logged model of
 its own (`models:/m-…`), which neither deleting the version nor the run removes. Of each variant the newest
 `keep` versions stay, and so does every version with an alias (the champion), every protected one (a
-variant's `init_from`, an earlier champion a roll-back may return to, a survey's model) and
+variant's `init_from`, in the configuration or a recorded run's `--params`; an earlier champion a roll-back
+may return to; a survey's model) and
 every one registered by hand (no variant tag). Removing a version deletes its logged model and its run
 (unless a kept version shares them) with their artefacts, then its registry entry.
 """
@@ -101,7 +102,7 @@ def protected_versions(
     or by hand (`set_champion`'s roll-back targets); and the models surveys (`surveys`, their survey.json)
     began with, which an unfinished one goes on with only."""
     models = parameters.get("train", {}).get("models", {})
-    named = {str(model.get("init_from")) for model in models.values() if isinstance(model, dict)}
+    named = {str(model.get("init_from")).strip() for model in models.values() if isinstance(model, dict)}
     champions = {
         str(decision.get(key))
         for decision in decisions
@@ -109,6 +110,26 @@ def protected_versions(
     }
     surveyed = {str(survey.get("model_version")) for survey in surveys}
     return {version for version in named | champions | surveyed if version.isdigit()}
+
+
+def started_from(client: MlflowClient, experiment: str) -> set[str]:
+    """The versions the runs of `experiment` (the project's kedro-mlflow runs, which record the settings
+    their nodes read, `--params` included) started a variant from by number: `train.models.<name>.init_from`.
+    The configuration's files do not hold a number given on the command line (a cron line's
+    `--params=train.models.small_cnn.init_from=3`), which a later run of that line starts from again."""
+    found = client.get_experiment_by_name(experiment)
+    named, token = set(), None
+    while found is not None:
+        page = client.search_runs([found.experiment_id], page_token=token)
+        named |= {
+            str(value).strip()
+            for run in page
+            for key, value in run.data.params.items()
+            if key.startswith("train.models.") and key.endswith(".init_from")
+        }
+        if not (token := page.token):
+            break
+    return {version for version in named if version.isdigit()}
 
 
 def recorded_in(files: Iterable[Path]) -> list[dict[str, Any]]:
