@@ -127,8 +127,13 @@ endif
 INPUT_DIR ?=
 SURVEY ?= survey
 SHARDS ?= 4
+# SHARDS not a whole number of at least 1 stops make (`make -n` too): the DAG's template reads it as a number,
+# and SHARDS=x (or 0) wrote a survey DAG of no shard tasks, whose merge then found no photo explained.
+non_digits = $(strip $(subst 0,,$(subst 1,,$(subst 2,,$(subst 3,,$(subst 4,,$(subst 5,,$(subst 6,,$(subst 7,,$(subst 8,,$(subst 9,,$(1))))))))))))
+refuse_count = $(if $(or $(call non_digits,$(value $(1))),$(filter 0%,$(value $(1))),$(filter-out 1,$(words \
+	$(value $(1))))),$(error $(1) must be a whole number of at least 1$(COMMA) not '$(value $(1))'))
 airflow-dag: install
-	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR,$(call refuse_folder,$(folder),commas))
+	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR,$(call refuse_folder,$(folder),commas))$(call refuse_count,SHARDS)
 	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
 		"--params=project_path=$(call param_path,$(CURDIR))$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call param_path,$(SOURCE_DIR)))"

@@ -134,6 +134,20 @@ def test_a_folder_that_cannot_reach_the_command_whole_is_refused_naming_the_sett
         assert f"{setting}: " in result.stderr and "cannot pass a folder named with" in result.stderr
 
 
+def test_make_airflow_dag_refuses_a_shard_count_that_is_no_whole_number():
+    """The survey DAG's template reads SHARDS as a number: SHARDS=x (or 0) wrote a DAG of no shard tasks,
+    whose merge found no photo explained, without a word."""
+    for shards in ("x", "0", "4 4", ""):
+        result = subprocess.run(
+            ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
+            + ["airflow-dag", f"SHARDS={shards}"],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0, result.stdout
+        assert f"SHARDS must be a whole number of at least 1, not '{shards}'" in result.stderr
+
+
 def test_make_schedule_refuses_a_keep_that_would_fail_every_night():
     for keep in ("0", "1x0", "-3"):
         with pytest.raises(subprocess.CalledProcessError) as refused:
