@@ -127,3 +127,16 @@ def test_it_is_explained_by_its_anomaly_map_which_points_at_the_crack(fitted):
     assert np.mean(hits) >= np.mean(centred) + 0.3, "the most anomalous patch lies on the crack"
     with pytest.raises(ConfigError, match="one-class"):
         AnomalyExplainer(create_model("small_cnn"), SPEC.mean, SPEC.std)
+
+
+def test_the_settings_a_one_class_model_does_not_follow_are_named():
+    """Fitted in this process in fp32, it took `train.processes: 2` and `precision: bf16` without a word."""
+    from crack_pipeline.pipelines.train.variants import one_class_ignores
+    from crack_pipeline.vision.training.config import TrainConfig
+
+    assert one_class_ignores({"processes": 2}, TrainConfig(precision="bf16")) == [
+        "train.processes: 2",
+        "precision: bf16",
+    ]
+    assert one_class_ignores({"processes": 1}, TrainConfig(precision="auto")) == []
+    assert one_class_ignores({}, TrainConfig(precision="fp32")) == []

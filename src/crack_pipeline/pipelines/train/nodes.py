@@ -18,7 +18,12 @@ from matplotlib.figure import Figure
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.pipelines.train.starting_model import initial_model
-from crack_pipeline.pipelines.train.variants import domain_recalls, resume_state_path, variant_setup
+from crack_pipeline.pipelines.train.variants import (
+    domain_recalls,
+    one_class_ignores,
+    resume_state_path,
+    variant_setup,
+)
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.masks import read_masks_of
@@ -174,6 +179,10 @@ def train_variant(
     val = split_tensors["val"]
     progress, one_class = None, setup.one_class
     if one_class is not None:
+        if ignored := one_class_ignores(train, config):
+            logger.warning(
+                "train: %s is fitted in this process, in fp32 (one-class): not %s", name, ", ".join(ignored)
+            )
         # The split's own clean images: synthetic patches (mix_synthetic) are no site's surface.
         result = fit_patch_memory(model, spec, split_tensors["train"], val, one_class, device)
         # No epochs, rates or augmentation: what it was fitted with is its one_class settings.

@@ -133,6 +133,13 @@ def _check_recall(recall: Any, setting: str) -> None:
         raise ConfigError(f"{setting}: a share of the cracks in (0, 1], e.g. 0.99, not {recall!r}")
 
 
+def one_class_ignores(train: dict[str, Any], config: TrainConfig) -> list[str]:
+    """The settings asked for that a one-class model does not follow: it is fitted in this process, in fp32
+    (its checkpoint says so), so `train.processes` above 1 and `precision: bf16` went without a word."""
+    ignored = [f"train.processes: {processes}"] if (processes := train.get("processes", 1)) != 1 else []
+    return ignored + (["precision: bf16"] if config.precision == "bf16" else [])
+
+
 def resume_state_path(train: dict[str, Any], variant: str) -> Path | None:
     """Where `variant`'s per-epoch resume state is kept (`train.resume_dir`; None without one)."""
     return Path(train["resume_dir"]) / f"{variant}.pt" if train.get("resume_dir") else None
