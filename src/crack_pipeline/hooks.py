@@ -30,12 +30,14 @@ class ActiveConfigHook:
 
 
 class SettingsCheckHook:
-    """Checks every setting the run's nodes read, and that the registered models it reads but cannot make
-    exist, before anything starts (`settings_check`, `require_registered_models`): no MLflow run, no lock,
-    no node's work for a typo or a model not trained yet."""
+    """Checks every setting the run's nodes read, and that the versions it is asked to read
+    (`--load-versions`) and the registered models it reads but cannot make exist, before anything starts
+    (`settings_check`, `require_pinned_versions`, `require_registered_models`): no MLflow run, no lock, no
+    node's work for a typo or a model not trained yet."""
 
     @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
+        from crack_pipeline.datasets.previous_version import require_pinned_versions
         from crack_pipeline.datasets.registered_model import require_registered_models
         from crack_pipeline.pipeline_registry import check_combined_pipelines
         from crack_pipeline.settings_check import check_run_settings
@@ -43,6 +45,7 @@ class SettingsCheckHook:
         parameters = catalog.load("parameters")
         check_combined_pipelines(pipeline)
         check_run_settings(pipeline, parameters, base_parameters())
+        require_pinned_versions(pipeline, catalog, run_params.get("load_versions"))
         require_registered_models(pipeline, catalog, parameters)
 
 

@@ -7,13 +7,16 @@ import io
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import torch
 import yaml
 from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.io.core import Version
 
+from crack_pipeline.datasets import WholeCSVDataset
 from tests.conftest import image_bytes, kedro, write
 
 
@@ -94,6 +97,22 @@ def test_a_pipeline_run_before_its_inputs_were_made_says_which_run_makes_them(ke
         "--pipelines=ingest (or from_folder, retrain)",
         "(kedro run --verbose shows the full traceback)",
     ]
+
+
+def test_a_version_asked_for_that_is_not_there_stops_the_run_before_its_first_node(kedro_project):
+    """A typo in --load-versions was met where the entry was loaded, after the steps before it (a variant's
+    training), as Kedro's "Failed while loading data ... No such file" (a checkpoint: "train the model
+    first"), and after an MLflow run was opened for it."""
+    saved, typo = "2026-09-09T00.00.00.000Z", "2026-09-09T00.00.00.001Z"
+    index = kedro_project / "data/02_intermediate/image_index.csv"
+    WholeCSVDataset(filepath=str(index), version=Version(None, saved)).save(pd.DataFrame({"path": ["a.png"]}))
+    result = kedro(kedro_project, "run", "--pipelines=split", f"--load-versions=image_index:{typo}")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-2] == (
+        f"Error: image_index: {index} has no version '{typo}' (--load-versions); its newest: {saved}"
+    )
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    assert not mlflow.search_runs(search_all_experiments=True, output_format="list"), "no MLflow run opened"
 
 
 def test_a_damaged_champion_names_its_version_and_file_and_how_to_recover(

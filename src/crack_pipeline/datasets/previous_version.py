@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError
+from kedro.pipeline import Pipeline
 
 from crack_pipeline.datasets.whole_file import WholeCSVDataset, WholeJSONDataset
 
@@ -20,6 +21,20 @@ def check_pinned_version(dataset: AbstractVersionedDataset) -> None:
             f"{dataset._filepath} has no version {pinned!r} (--load-versions); its newest: "
             f"{', '.join(found[:5]) or 'none yet'}"
         )
+
+
+def require_pinned_versions(pipeline: Pipeline, catalog: Any, load_versions: dict[str, str] | None) -> None:
+    """`check_pinned_version` before any node runs, for each entry the run reads: a typo in a version was
+    met only where it was loaded, after the steps before it (a variant's training), and said "no checkpoint
+    at ...: train the model first" or Kedro's "Failed while loading data ... No such file"."""
+    read = {name for node in pipeline.nodes for name in node.inputs}
+    for name in sorted(read & set(load_versions or {})):
+        dataset = catalog.get(name)
+        if isinstance(dataset, AbstractVersionedDataset) and not dataset.exists():
+            try:
+                check_pinned_version(dataset)
+            except DatasetError as error:
+                raise DatasetError(f"{name}: {error}") from None
 
 
 class _NoneBeforeTheFirstVersion:
