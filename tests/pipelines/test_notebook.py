@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
 import nbformat
+import yaml
 from nbclient import NotebookClient
 
 from tests.conftest import PROJECT_ROOT
@@ -16,11 +18,21 @@ def test_explore_notebook_shows_data_curves_comparison_and_heatmaps(default_run)
     notebooks.mkdir(exist_ok=True)
     shutil.copy(PROJECT_ROOT / "notebooks/explore.ipynb", notebooks)
     notebook = nbformat.read(notebooks / "explore.ipynb", as_version=4)
+    # A configuration that selects a variant no run has trained yet (resnet18): the notebook showed the
+    # selected variants' curves, and stopped on that one's.
+    settings = yaml.safe_load((default_run.project / "conf/local/parameters_train.yml").read_text())
+    settings["train"]["variants"].append("resnet18")
+    selects_more = default_run.project / "conf/selects_more"
+    selects_more.mkdir(exist_ok=True)
+    (selects_more / "parameters_train.yml").write_text(yaml.safe_dump(settings))
 
     client = NotebookClient(
         notebook, timeout=300, allow_errors=True, resources={"metadata": {"path": str(notebooks)}}
     )
-    client.execute()
+    try:
+        client.execute(env={**os.environ, "KEDRO_ENV": "selects_more"})
+    finally:
+        shutil.rmtree(selects_more)
 
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
     errors = [f"{out.ename}: {out.evalue}" for out in outputs if out.output_type == "error"]
@@ -29,9 +41,9 @@ def test_explore_notebook_shows_data_curves_comparison_and_heatmaps(default_run)
     shown = "".join(out.get("text", "") + str(out.get("data", {}).get("text/plain", "")) for out in outputs)
     text = re.sub(r"\x1b\[[0-9;]*m", "", shown)  # IPython's rich display colours its reprs
     assert "Traceback" not in text, "kedro's IPython extension shows failed catalog loads as displayed text"
-    assert "['small_cnn', 'small_cnn_b']" in text, "the variants from the configuration"
+    assert "small_cnn_b" in text and "resnet18" not in text, "the variants compared, not those selected"
     assert '"promote": true' in text
     explained = int(re.search(r"(\d+) explained images in", text).group(1))
     images = [out for out in outputs if "image/png" in out.get("data", {})]
-    # the EDA grid, two training curves, up to four heatmap panels of the latest explanation
+    # the EDA grid, the compared variants' two training curves, up to four heatmap panels
     assert explained >= 1 and len(images) == 1 + 2 + min(4, explained), f"{len(images)} images shown"
