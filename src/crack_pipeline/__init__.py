@@ -1,6 +1,7 @@
 """crack_pipeline: explainable crack detection on concrete surface photos."""
 
 import os
+import warnings
 
 __version__ = "0.1.0"
 
@@ -8,3 +9,11 @@ __version__ = "0.1.0"
 # this package's every kedro command, run or notebook, nothing calls out (Kedro's telemetry is off through
 # .telemetry). Set before anything imports MLflow; a MLFLOW_DISABLE_TELEMETRY of your own still holds.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# FastAPI deprecates the ORJSONResponse kedro-viz's server subclasses: `kedro viz build` and `kedro viz run`
+# printed it, nothing a user of the project can act on. `kedro viz run` starts its server in a process of its
+# own, which imports kedro-viz before this package: the filter reaches it through the environment.
+_VIZ_WARNING = "ignore:ORJSONResponse is deprecated:UserWarning"
+warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated", category=UserWarning)
+if _VIZ_WARNING not in (_shown := os.environ.get("PYTHONWARNINGS", "")):
+    os.environ["PYTHONWARNINGS"] = f"{_shown},{_VIZ_WARNING}" if _shown else _VIZ_WARNING
