@@ -115,6 +115,19 @@ def test_a_version_asked_for_that_is_not_there_stops_the_run_before_its_first_no
     assert not mlflow.search_runs(search_all_experiments=True, output_format="list"), "no MLflow run opened"
 
 
+def test_a_version_asked_for_of_an_entry_the_run_does_not_read_stops_it(kedro_project):
+    """A variant's entries match any "<name>.<entry>" (catalog patterns): Kedro took a misspelt variant's,
+    and the comparison read the latest evaluation instead of the version asked for, without a word."""
+    result = kedro(
+        kedro_project, "run", "--pipelines=evaluate", "--load-versions=smal_cnn.evaluation_metrics:2026"
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-2] == (
+        "Error: --load-versions: this run reads no smal_cnn.evaluation_metrics (a typo, or another "
+        "pipeline's?): no version of it would be used"
+    )
+
+
 def test_a_damaged_champion_names_its_version_and_file_and_how_to_recover(
     kedro_project, trained_checkpoint, tmp_path
 ):

@@ -26,8 +26,16 @@ def check_pinned_version(dataset: AbstractVersionedDataset) -> None:
 def require_pinned_versions(pipeline: Pipeline, catalog: Any, load_versions: dict[str, str] | None) -> None:
     """`check_pinned_version` before any node runs, for each entry the run reads: a typo in a version was
     met only where it was loaded, after the steps before it (a variant's training), and said "no checkpoint
-    at ...: train the model first" or Kedro's "Failed while loading data ... No such file"."""
+    at ...: train the model first" or Kedro's "Failed while loading data ... No such file". An entry asked
+    for that the run does not read is an error too."""
     read = {name for node in pipeline.nodes for name in node.inputs}
+    if unread := sorted(set(load_versions or {}) - read):
+        # Kedro refuses a name no entry has, but a variant's ("{variant}.checkpoint") matches any: a typo
+        # (smal_cnn.checkpoint) was taken, and the run read the latest version without a word.
+        raise DatasetError(
+            f"--load-versions: this run reads no {', '.join(unread)} (a typo, or another pipeline's?): "
+            "no version of it would be used"
+        )
     for name in sorted(read & set(load_versions or {})):
         dataset = catalog.get(name)
         if isinstance(dataset, AbstractVersionedDataset) and not dataset.exists():
