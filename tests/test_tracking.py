@@ -96,7 +96,9 @@ def test_a_failed_run_gives_the_alias_back_unless_it_was_moved_since(empty_store
 def test_a_variant_is_logged_and_registered_only_once_its_checkpoint_is_saved(monkeypatch):
     """A checkpoint whose save fails (a full disk) leaves no registered model version without a file."""
     logged = []
-    monkeypatch.setattr("crack_pipeline.tracking.log_variant_run", lambda *outputs: logged.append(outputs))
+    monkeypatch.setattr(
+        "crack_pipeline.tracking.log_variant_run", lambda *outputs, data_version: logged.append(outputs)
+    )
     monkeypatch.setattr(hooks.mlflow, "active_run", lambda: object())
     hook = hooks.MlflowVariantRunHook()
     for variant in ("small_cnn", "resnet18"):
@@ -111,6 +113,33 @@ def test_a_variant_is_logged_and_registered_only_once_its_checkpoint_is_saved(mo
     assert logged == [("resnet18 checkpoint", "resnet18 training_history", "resnet18 training_curves")]
     hook.after_dataset_saved(dataset_name="resnet18.checkpoint", data=None)
     assert len(logged) == 1, "once"
+
+
+def test_a_variant_s_run_names_the_version_its_checkpoint_was_saved_as(monkeypatch, tmp_path):
+    """Only the Kedro run's own MLflow run named it: from a registered version's run, the folder of its
+    checkpoint (data/06_models/<variant>/checkpoint.pt/<version>/) was a search."""
+    from kedro.io import DataCatalog
+    from kedro.io.core import Version
+
+    from crack_pipeline.datasets import TorchCheckpointDataset
+
+    tagged = []
+    monkeypatch.setattr(
+        "crack_pipeline.tracking.log_variant_run",
+        lambda *outputs, data_version: tagged.append(data_version),
+    )
+    monkeypatch.setattr(hooks.mlflow, "active_run", lambda: object())
+    saved = TorchCheckpointDataset(
+        filepath=str(tmp_path / "c.pt"), version=Version(None, "2026-12-05T22.06.18.661Z")
+    )
+    hook = hooks.MlflowVariantRunHook()
+    hook.before_pipeline_run(catalog=DataCatalog({"net.checkpoint": saved}))
+    outputs = {f"net.{name}": name for name in ("checkpoint", "training_history", "training_curves")}
+    hook.after_node_run(
+        node=Node(lambda: None, None, list(outputs), tags="train_variant", namespace="net"), outputs=outputs
+    )
+    hook.after_dataset_saved(dataset_name="net.checkpoint", data=None)
+    assert tagged == ["2026-12-05T22.06.18.661Z"]
 
 
 def test_a_variants_resume_state_is_removed_once_its_checkpoint_is_saved(tmp_path):

@@ -82,10 +82,12 @@ class MlflowVariantRunHook:
 
     def __init__(self) -> None:
         self._trained: dict[str, tuple[Any, Any, Any]] = {}  # checkpoint entry -> what to log once saved
+        self._catalog: Any = None
 
     @hook_impl
-    def before_pipeline_run(self) -> None:
+    def before_pipeline_run(self, catalog: Any) -> None:
         self._trained.clear()  # a failed save's, of an earlier run in this process: never logged
+        self._catalog = catalog
 
     @hook_impl
     def on_pipeline_error(self) -> None:
@@ -107,7 +109,11 @@ class MlflowVariantRunHook:
         if (trained := self._trained.pop(dataset_name, None)) is not None:
             from crack_pipeline.tracking import log_variant_run
 
-            log_variant_run(*trained)
+            # The folder its files are in (data/06_models/<variant>/checkpoint.pt/<version>/): only the
+            # Kedro run's own MLflow run named it.
+            dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+            saved = dataset.resolve_save_version() if isinstance(dataset, AbstractVersionedDataset) else None
+            log_variant_run(*trained, data_version=saved)
 
 
 class ResumeStateHook:

@@ -48,9 +48,15 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]], curves: Figure) -> str:
+def log_variant_run(
+    checkpoint: dict[str, Any],
+    history: list[dict[str, float]],
+    curves: Figure,
+    data_version: str | None = None,
+) -> str:
     """One nested MLflow run for a trained variant: parameters, per-epoch and final metrics, the
-    training curves, provenance tags, and the model, registered as `crack-classifier`.
+    training curves, provenance tags (`data_version`: the version its checkpoint was saved as), and the
+    model, registered as `crack-classifier`.
 
     Returns the run id.
     """
@@ -66,6 +72,7 @@ def log_variant_run(checkpoint: dict[str, Any], history: list[dict[str, float]],
                 "git_commit": checkpoint["git_commit"],
                 "precision": checkpoint.get("precision", ""),
                 **{f"compute.{key}": str(value) for key, value in checkpoint.get("compute", {}).items()},
+                **({"data_version": data_version} if data_version else {}),
             }
         )
         mlflow.log_params(

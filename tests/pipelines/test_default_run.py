@@ -63,6 +63,8 @@ def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_
     for variant in VARIANTS:
         child, checkpoint = runs[variant], checkpoint_of(default_run.project, variant)
         assert child.data.tags["mlflow.parentRunId"] == runs["__default__"].info.run_id
+        (saved,) = versions(default_run.project, f"data/06_models/{variant}/checkpoint.pt")
+        assert child.data.tags["data_version"] == saved.parent.name, "the folder of its checkpoint"
         assert child.data.params["architecture"] == "small_cnn" and child.data.params["epochs"] == "2"
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_loss")]
         assert steps == [1, 2]
