@@ -345,3 +345,49 @@ def test_a_split_without_test_images_is_named_as_such_not_a_key_error():
 
     with pytest.raises(InputError, match=r"no test images \(made with split\.ratios\.test: 0\)"):
         evaluate_checkpoint({"variant": "net"}, {"train": None, "val": None}, 0.99, "cpu")
+
+
+def test_a_clean_image_tied_with_the_last_crack_needed_does_not_pull_the_threshold_up_to_it():
+    # The clean image at 0.6 is a false alarm at any threshold that finds the crack at 0.6: the margin runs
+    # down to the next clean image, 0.3, and the threshold sits mid-way, not at the bound.
+    y, p = np.array([1, 1, 1, 0, 0]), np.array([0.9, 0.8, 0.6, 0.6, 0.3])
+    threshold = threshold_for_recall(y, p, 1.0)
+    assert threshold == pytest.approx(1 / (1 + np.exp(-(_log_odds(0.6) + _log_odds(0.3)) / 2)))
+    assert binary_metrics(y, p, threshold)["fp"] == binary_metrics(y, p, 0.6)["fp"] == 1
+
+
+def _float32_saturation(at_one: bool) -> float:
+    """The least extreme log-odds at which a float32 softmax gives p(crack) exactly 1 (or 0), by bisection."""
+    from crack_pipeline.vision.models.inference import crack_probability_of
+
+    def saturated(margin):
+        p = crack_probability_of(torch.tensor([[0.0, margin if at_one else -margin]], dtype=torch.float32))[0]
+        return p == (1.0 if at_one else 0.0)
+
+    low, high = 1.0, 200.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (low, middle) if saturated(middle) else (middle, high)
+    return high if at_one else -high
+
+
+@pytest.mark.parametrize("at_one", [True, False])
+def test_a_saturated_probability_counts_at_the_log_odds_a_float32_softmax_saturates_from(at_one):
+    # Cracks at exactly 1 against a clean image at 0.5, or a crack at 0.5 against a clean image at exactly 0:
+    # the threshold sits mid-way between 0.5 and where the float32 softmax starts giving 1 (or 0), give or
+    # take half a log-odds (the recorded saturation points are those of 1 - p or p rounding, ln 2 further).
+    y = np.array([1, 0])
+    p = np.array([1.0, 0.5]) if at_one else np.array([0.5, 0.0])
+    middle = _float32_saturation(at_one) / 2
+    assert _log_odds(threshold_for_recall(y, p, 1.0)) == pytest.approx(middle, abs=0.5)
+
+
+def test_a_false_alarm_rate_allows_the_share_rounded_down_never_more():
+    # 10 clean images, 15 % allowed: 1.5 false alarms rounds down to 1, the lowest threshold giving 1.
+    from crack_pipeline.vision.evaluation.metrics import threshold_for_false_alarms
+
+    clean = np.linspace(0.05, 0.5, 10)
+    y, p = np.array([0] * 10 + [1]), np.append(clean, 0.9)
+    chosen = threshold_for_false_alarms(y, p, 0.15)
+    assert (clean >= chosen["value"]).sum() == 1
+    assert clean[-2] < chosen["value"] <= np.nextafter(clean[-2], 1), "the lowest giving one false alarm"

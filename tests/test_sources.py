@@ -351,3 +351,20 @@ def test_a_domain_s_own_recall_keyed_by_a_name_of_digits_as_yaml_reads_it():
         variant_setup(
             "net", {"architecture": "small_cnn"}, {**defaults, "target_recall_by_domain": {True: 1}}
         )
+
+
+def test_a_domain_without_a_crack_in_validation_gets_no_threshold_of_its_own_and_stops_nothing():
+    # "blank" has clean validation images only: no recall to choose for, the pooled threshold decides it.
+    domains = ["walls"] * 6 + ["blank"] * 4
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 0, 0, 0])
+    probability = np.array([0.1, 0.7, 0.2, 0.8, 0.3, 0.9, 0.05, 0.4, 0.6, 0.15])
+    chosen = threshold_on_validation(labels, probability, 1.0, domains)
+    assert list(chosen["per_domain"]) == ["walls"]
+    assert chosen["value"] == threshold_for_recall(labels, probability, 1.0)
+
+
+def test_a_target_recall_of_1_is_not_explained_as_rounding():
+    # Asked for every crack, none may be missed by choice: no "a lower target_recall leaves some" advice.
+    labels, probability = np.array([0, 1] * 5), np.linspace(0, 1, 10)
+    (line,) = threshold_lines(threshold_on_validation(labels, probability, 1.0))
+    assert "recall 1.000 of 5 cracks" in line and "leaves none to miss" not in line
