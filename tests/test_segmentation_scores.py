@@ -131,6 +131,9 @@ def test_ods_of_perfect_maps_is_one():
         (lambda: tolerant_scores(np.zeros((4, 4)), np.zeros((4, 5))), "differ in size"),
         (lambda: tolerant_scores(np.full((4, 4), 0.3), np.zeros((4, 4))), "threshold"),
         (lambda: tolerant_scores(np.zeros((4, 4)), np.zeros((4, 4)), tolerance=-1), "tolerance"),
+        # NaN (a setting left as .nan) compares false both ways: refused, not a traceback from int(nan)
+        (lambda: tolerant_scores(np.zeros((4, 4)), np.zeros((4, 4)), tolerance=math.nan), "tolerance"),
+        (lambda: ods_f1([np.zeros((4, 4))], [np.zeros((4, 4))], tolerance=math.nan), "tolerance"),
         (lambda: ods_f1([np.zeros((4, 4))], []), "as many"),
         (lambda: ods_f1([np.zeros((4, 4)), np.zeros((3, 3))], [np.zeros((4, 4))] * 2), "map 1"),
     ],
