@@ -201,3 +201,28 @@ def test_two_classes_the_majority_of_no_group_leave_no_other_class_out_of_a_spli
         splits = stratified_group_split(labels, groups, RATIOS, seed=seed)
         for label in set(labels):
             assert set(splits[labels == label]) == set(RATIOS), (seed, label)
+
+
+def test_a_split_s_share_of_a_class_rounds_to_the_nearest_whole_image():
+    # 25 images a class at 15 %: 3.75 images go to val and to test as 4, not 3 (truncated), train the rest.
+    labels = ["crack"] * 25 + ["no_crack"] * 25
+    splits = stratified_group_split(labels, [f"f{i}" for i in range(50)], RATIOS, seed=0)
+    table = counts(labels, splits)
+    assert table.loc["val"].tolist() == [4, 4] and table.loc["test"].tolist() == [4, 4]
+    assert table.loc["train"].tolist() == [17, 17]
+
+
+def test_a_group_tied_between_two_classes_counts_for_the_first_by_name():
+    # Photo "t" holds one crack patch and one clean one: it counts for "crack" (the first by name), which
+    # then has the three groups a split each needs; counted for "no_crack", crack had two and was refused.
+    labels = ["crack", "crack", "crack", "no_crack"] + ["no_crack"] * 6
+    groups = ["a", "b", "t", "t"] + [f"c{i}" for i in range(6)]
+    splits = stratified_group_split(labels, groups, RATIOS, seed=0)
+    cracks = {split for split, label in zip(splits, labels, strict=True) if label == "crack"}
+    assert cracks == {"train", "val", "test"}
+
+
+def test_a_subset_fraction_of_true_is_refused_not_read_as_1():
+    # YAML's `subset_fraction: yes` is a bool, which Python counts as the number 1.
+    with pytest.raises(SplitError, match="subset_fraction must be in"):
+        check_split_settings({"ratios": RATIOS, "subset_fraction": True})
