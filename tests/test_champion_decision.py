@@ -1,0 +1,79 @@
+"""The champion decision of compare_variants: a variant without a value, the version a promotion replaces, the
+size a champion is scored at."""
+
+import types
+
+import pandas as pd
+import torch
+
+from crack_pipeline.pipelines.evaluate import nodes
+from crack_pipeline.provenance import split_fingerprint
+
+MANIFEST = pd.DataFrame(
+    {
+        "root": ["/photos"] * 4,
+        "domain": ["site"] * 4,
+        "path": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"],
+        "sha256": ["1", "2", "3", "4"],
+        "label": ["crack", "no_crack"] * 2,
+        "split": ["train", "val", "test", "test"],
+    }
+)
+
+
+def _evaluated(variant, f1):
+    """An evaluation of `variant` on MANIFEST's split whose champion metric, F1, is `f1` (None: undefined)."""
+    block = dict.fromkeys(
+        ["accuracy", "balanced_accuracy", "recall", "precision", "roc_auc", "pr_auc", "ece"], 0.5
+    )
+    training = dict.fromkeys(["architecture", "pretrained", "epochs", "best_epoch", "input_size"], 1)
+    return {
+        "variant": variant,
+        "checkpoint_id": f"c{variant}",
+        "split_fingerprint": split_fingerprint(MANIFEST),
+        "threshold": {"value": 0.5, "target_recall": 0.99},
+        "at_half": {**block, "f1": f1},
+        "at_threshold": {**block, "f1": f1},
+        "training": {**training, "train_seconds": 1.0, "train_images_per_second": 1.0},
+    }
+
+
+def _decide(*evaluations):
+    settings, train = {"champion_metric": "at_threshold.f1"}, {"target_recall": 0.99}
+    table, _, decision = nodes.compare_variants(
+        settings, train, None, MANIFEST, {}, "cpu", *evaluations, *[None] * len(evaluations)
+    )
+    return table, decision
+
+
+def test_a_variant_whose_champion_metric_is_undefined_ranks_last_and_never_becomes_champion():
+    table, decision = _decide(_evaluated("blank", None), _evaluated("fine", 0.6))
+    assert table.variant.tolist() == ["fine", "blank"] and decision["candidate"] == "fine"
+    _, alone = _decide(_evaluated("blank", None))
+    assert alone["candidate_value"] is None and not alone["promote"], "not even where there is no champion"
+
+
+def test_a_promotion_records_the_version_it_replaces_for_a_roll_back():
+    decision = {"promote": True, "candidate_checkpoint_id": "cb", "candidate": "b", "current_version": "7"}
+    assert nodes.promote_champion(decision) == {
+        "promote": True,
+        "checkpoint_id": "cb",
+        "variant": "b",
+        "replaces": "7",
+    }
+
+
+def test_a_champion_of_another_input_size_is_scored_on_its_validation_and_test_images_decoded_at_it(
+    monkeypatch,
+):
+    decoded = {}
+
+    def decode_splits(manifest, size):
+        decoded.update(splits=sorted(set(manifest.split)), size=size)
+        return "decoded again"
+
+    monkeypatch.setattr(nodes, "decode_splits", decode_splits)
+    tensors = {"test": types.SimpleNamespace(images=torch.zeros((2, 3, 32, 32), dtype=torch.uint8))}
+    assert nodes.at_input_size(tensors, MANIFEST, 32) is tensors, "the same size: the decoded split"
+    assert nodes.at_input_size(tensors, MANIFEST, 64) == "decoded again"
+    assert decoded == {"splits": ["test", "val"], "size": 64}
