@@ -213,6 +213,11 @@ def test_a_single_pixel_and_a_mask_touching_the_border():
         ({"mask": three_widths(), "width_bands": {"thin": None, "thick": 5, "wide": math.inf}}, "increasing"),
         ({"mask": three_widths(), "width_bands": {"thin": 2, "mid": None, "wide": 9}}, "increasing"),
         ({"mask": np.zeros((5, 5), dtype=bool), "width_bands": {"thin": "narrow", "wide": 9}}, "increasing"),
+        # Two bands with one bound: the second could never hold a crack.
+        (
+            {"mask": np.zeros((5, 5), dtype=bool), "width_bands": {"thin": 2, "fine": 2, "wide": 9}},
+            "increasing",
+        ),
         ({"mask": np.zeros((5, 5), dtype=bool), "width_bands": [0.3, 1.0, 3.0]}, "map band names"),
     ],
 )
