@@ -163,3 +163,42 @@ def test_evidence_is_computed_in_boxes_that_hold_its_margin_and_share_a_surface(
         assert not others
         assert rows.start <= max(0, y - 20) and rows.stop >= min(300, y + 21)
         assert columns.start <= max(0, x - 20) and columns.stop >= min(400, x + 21)
+
+
+@pytest.mark.parametrize(("length", "kept"), [(10, True), (9, False)])
+def test_a_crack_of_exactly_min_pixels_is_kept_and_one_pixel_less_is_a_speck(length, kept):
+    score = np.zeros((20, 30), dtype=np.float32)
+    score[10, 5 : 5 + length] = 3.0  # a straight line, certainly crack (above high)
+    assert crack_mask(score, CrackMaskConfig(min_pixels=10)).any() == kept
+
+
+def test_the_grain_of_a_flat_part_of_a_textured_photo_is_not_read_as_crack():
+    # A photo 60 % rough (grain of 20 grey levels) and 40 % smooth (JPEG noise of 1.5): the smooth part's own
+    # spread would make its noise read several deviations dark; the photo's median spread is the floor.
+    rng = np.random.default_rng(0)
+    gray = np.full((100, 200), 150.0)
+    gray[:, :120] += rng.normal(0, 20, (100, 120))
+    gray[:, 120:] += rng.normal(0, 1.5, (100, 80))
+    smooth = darkness(gray, tile_side=60)[:, 140:]  # a window's width inside the smooth part
+    assert smooth.max() < CrackMaskConfig().low
+
+
+def test_grey_levels_weigh_red_green_and_blue_as_itu_r_601_luma():
+    # The photo's channels are R, G, B: pure red is 76 of 255 grey, pure blue 29 (swapped, a blue stain read
+    # as bright as a red one and a red one as dark as a blue one).
+    from crack_pipeline.vision.explain.crack_masks import grey_levels
+
+    image = np.zeros((2, 2, 3), dtype=np.uint8)
+    image[0, :, 0] = 255  # a red row
+    image[1, :, 2] = 255  # a blue row
+    np.testing.assert_allclose(grey_levels(image)[:, 0], [0.299 * 255, 0.114 * 255], rtol=1e-6)
+
+
+def test_a_crack_scores_in_its_evidence_as_in_the_whole_photo():
+    # The evidence covers the crack and little else: its box holds a window's margin, so each pixel is
+    # compared with the surface round it as in the whole photo (a box cut at the evidence read a half window).
+    gray, truth = draw_crack(surface((120, 160)), (20, 80), (100, 80), width=2)
+    evidence = ndimage.binary_dilation(truth, iterations=2).astype(np.float32)
+    score = crack_score(gray, evidence, tile_side=60)
+    whole = darkness(gray, tile_side=60)
+    np.testing.assert_allclose(score[truth], whole[truth], rtol=0.05)
