@@ -174,3 +174,11 @@ def test_a_domain_named_by_digits_on_the_command_line_is_that_domain():
     assert (item.name, domains) == ("P/2.png", ["2024"])
     _, _, domains, _ = images_to_explain(manifest, None, {"split": "test"}, {})
     assert domains == ["2023", "2024"], "as the model's thresholds and patch sides name them"
+
+
+def test_a_threshold_set_to_0_wins_and_a_model_without_one_calls_at_a_half():
+    # 0 is a p(crack) like any other (every image called cracked): set, it is not taken for "unset".
+    chosen = decision_threshold(MODEL, 0.0, "evaluate_folder.threshold")
+    assert chosen == {"value": 0.0, "source": "evaluate_folder.threshold"}
+    older = decision_threshold({"variant": "old"}, None, "explain.threshold")
+    assert older == {"value": 0.5, "source": "default (the model records none)"}
