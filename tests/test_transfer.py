@@ -131,6 +131,14 @@ def test_the_most_uncertain_comes_first_then_the_uncertain_unlike_it():
     )
 
 
+def test_features_of_one_direction_are_near_copies_whatever_their_size():
+    # Image 1's features are image 0's ten times over (the same surface, in more contrast): a near-copy of
+    # the first pick, labelled after image 2, which the model sees otherwise.
+    probability = np.array([0.5, 0.45, 0.45])
+    features = np.array([[1.0, 0.0], [10.0, 0.1], [0.0, 1.0]])
+    assert labelling_order(probability, features, threshold=0.5).tolist() == [0, 2, 1]
+
+
 def test_a_recalibrated_threshold_is_estimated_on_labels_it_was_not_chosen_on():
     rng = np.random.default_rng(0)
     y = np.array([1] * 20 + [0] * 20)
