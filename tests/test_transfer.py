@@ -161,6 +161,13 @@ def test_a_recalibrated_threshold_is_estimated_on_labels_it_was_not_chosen_on():
     assert recalibrate(np.array([1, 0, 0]), np.array([0.3, 0.1, 0.2]), 0.99)["cross_fitted"] is None
 
 
+def test_a_cross_fitted_decision_calls_an_image_at_the_threshold_cracked():
+    # Each half's threshold is the other half's crack, 0.6 (no clean image below it): an image at 0.6 is a
+    # crack, as everywhere else (p(crack) >= threshold).
+    decisions = cross_fitted_decisions(np.array([1, 1, 0, 0]), np.array([0.6, 0.6, 0.7, 0.8]), 1.0)
+    assert decisions.tolist() == [1, 1, 1, 1]
+
+
 def test_folds_keep_each_parent_photo_whole_and_even():
     groups = [f"p{i // 5}" for i in range(50)] + [f"big{i // 20}" for i in range(40)]  # 10 of 5, 2 of 20
     folds = group_folds(groups, 3, seed=1)
