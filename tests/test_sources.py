@@ -368,3 +368,20 @@ def test_a_target_recall_of_1_is_not_explained_as_rounding():
     labels, probability = np.array([0, 1] * 5), np.linspace(0, 1, 10)
     (line,) = threshold_lines(threshold_on_validation(labels, probability, 1.0))
     assert "recall 1.000 of 5 cracks" in line and "leaves none to miss" not in line
+
+
+def test_the_predictions_table_calls_an_image_at_the_threshold_a_crack_as_the_metrics_do():
+    # A confident model's threshold can be a crack's own p(crack) (1.0, no clean image below it): the table
+    # must say what the metrics counted.
+    from crack_pipeline.vision.evaluation.evaluate import labelled_metrics, predictions_table
+
+    data = ImageTensors(
+        images=torch.zeros((3, 3, 8, 8), dtype=torch.uint8),
+        labels=torch.tensor([1, 1, 0]),
+        paths=["a.jpg", "b.jpg", "c.jpg"],
+    )
+    probability = np.array([1.0, 0.4, 0.2])
+    table = predictions_table(data, probability, 1.0)
+    assert table.predicted_label.tolist() == ["crack", "no_crack", "no_crack"]
+    metrics, _ = labelled_metrics(data.labels.numpy(), probability, 1.0)
+    assert metrics["at_threshold"]["tp"] == (table.predicted_label == "crack").sum() == 1
