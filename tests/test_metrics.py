@@ -374,12 +374,12 @@ def _float32_saturation(at_one: bool) -> float:
 @pytest.mark.parametrize("at_one", [True, False])
 def test_a_saturated_probability_counts_at_the_log_odds_a_float32_softmax_saturates_from(at_one):
     # Cracks at exactly 1 against a clean image at 0.5, or a crack at 0.5 against a clean image at exactly 0:
-    # the threshold sits mid-way between 0.5 and where the float32 softmax starts giving 1 (or 0), give or
-    # take half a log-odds (the recorded saturation points are those of 1 - p or p rounding, ln 2 further).
+    # the threshold sits mid-way between 0.5 and where the float32 softmax starts giving 1 (or 0). (They were
+    # taken ln 2 off: at 25 ln 2, where 1 - p would round to 1, and at the smallest float32, not half of it.)
     y = np.array([1, 0])
     p = np.array([1.0, 0.5]) if at_one else np.array([0.5, 0.0])
     middle = _float32_saturation(at_one) / 2
-    assert _log_odds(threshold_for_recall(y, p, 1.0)) == pytest.approx(middle, abs=0.5)
+    assert _log_odds(threshold_for_recall(y, p, 1.0)) == pytest.approx(middle, abs=0.01)
 
 
 def test_a_false_alarm_rate_allows_the_share_rounded_down_never_more():

@@ -87,13 +87,11 @@ def threshold_for_recall(y_true, probability, target_recall: float) -> float:
     return threshold if lower < threshold <= upper else upper
 
 
-# p(crack) comes from a float32 softmax: exactly 1 from log-odds of about 17.3 on (1 - 2**-25 rounds to 1),
-# exactly 0 below the smallest float32's. A confident model's cracks are often all at 1: taken at infinite
+# p(crack) comes from a float32 softmax, 1 / (1 + e^-x) at log-odds x: exactly 1 from x = 24 ln 2, about 16.6
+# (the sum 1 + e^-x rounds to 1 from e^-x = 2**-24), exactly 0 from x = -150 ln 2, about -104 (e^x rounds to
+# 0 below half the smallest float32). A confident model's cracks are often all at 1: taken at infinite
 # log-odds, the middle of the margin was the bound 1 itself, and a test crack at 0.99997 was called clean.
-_SATURATED_LOG_ODDS = {
-    1.0: float(25 * np.log(2)),
-    0.0: float(np.log(np.finfo(np.float32).smallest_subnormal)),
-}
+_SATURATED_LOG_ODDS = {1.0: float(24 * np.log(2)), 0.0: float(-150 * np.log(2))}
 
 
 def cracks_needed(target_recall: float, cracks: int) -> int:
