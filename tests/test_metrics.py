@@ -391,3 +391,27 @@ def test_a_false_alarm_rate_allows_the_share_rounded_down_never_more():
     chosen = threshold_for_false_alarms(y, p, 0.15)
     assert (clean >= chosen["value"]).sum() == 1
     assert clean[-2] < chosen["value"] <= np.nextafter(clean[-2], 1), "the lowest giving one false alarm"
+
+
+def test_a_variant_is_evaluated_only_on_the_split_it_was_trained_on():
+    """`--from-nodes=<variant>.evaluate_variant` after a new split scored the model on images it may have
+    learned from, and logged that into its training run under its own split's fingerprint."""
+    import pandas as pd
+
+    from crack_pipeline.pipelines.evaluate.nodes import evaluate_variant
+    from crack_pipeline.provenance import require_split_of, split_fingerprint
+
+    manifest = pd.DataFrame(
+        {
+            "path": ["a.png", "b.png"],
+            "sha256": ["0" * 64, "1" * 64],
+            "label": ["crack"] * 2,
+            "split": ["train", "test"],
+        }
+    )
+    resplit = manifest.assign(split=["test", "train"])
+    trained = {"variant": "net", "split_fingerprint": split_fingerprint(manifest)}
+    with pytest.raises(InputError, match=r"^net was trained on another split than the current one: train it"):
+        evaluate_variant(trained, {}, resplit, {"target_recall": 0.99}, "cpu")
+    require_split_of(trained, manifest)
+    require_split_of({"variant": "older"}, resplit)  # one from before fingerprints were recorded

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from crack_pipeline.vision.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 # The splits whose images a model is fitted and chosen on: scores on any of them flatter it.
@@ -26,6 +28,18 @@ def data_fingerprint(manifest: pd.DataFrame) -> str:
 def split_fingerprint(manifest: pd.DataFrame) -> str:
     """sha256 over the sorted (path, content hash, label, split): identifies the split version by content."""
     return _fingerprint(manifest, ["path", "sha256", "label", "split"])
+
+
+def require_split_of(checkpoint: dict, manifest: pd.DataFrame) -> None:
+    """An `InputError` where `checkpoint` was trained on another split than `manifest`: its own evaluation
+    (`--from-nodes=<variant>.evaluate_variant` after a new split) scored it on images it may have learned
+    from and logged that into its training run, under its own split's fingerprint."""
+    if checkpoint.get("split_fingerprint") not in (None, split_fingerprint(manifest)):
+        raise InputError(
+            f"{checkpoint['variant']} was trained on another split than the current one: train it again on "
+            f"this one (kedro run --pipelines=train --namespaces={checkpoint['variant']}), or compare it "
+            "with the others on the images it did not learn from (kedro run --pipelines=evaluate)"
+        )
 
 
 def _fingerprint(manifest: pd.DataFrame, columns: list[str]) -> str:

@@ -156,3 +156,25 @@ def _value(metrics: dict[str, Any], name: str) -> float | None:
         return metric_value(metrics, name)
     except InputError:
         return None
+
+
+PER_DOMAIN_COLUMNS = ("balanced_accuracy", "roc_auc")
+
+
+def per_domain_columns(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """`<domain> <metric>` at the decision threshold for each domain, where the test split has several."""
+    return {
+        f"{domain} {name}": scores["at_threshold"][name]
+        for domain, scores in metrics.get("per_domain", {}).items()
+        for name in PER_DOMAIN_COLUMNS
+    }
+
+
+def is_better(candidate: float | None, current: float | None, higher_is_better: bool = True) -> bool:
+    """Strictly better than the current champion (a tie keeps the current one); anything measured beats
+    no champion; an undefined metric never wins."""
+    if candidate is None:
+        return False
+    if current is None:
+        return True
+    return candidate > current if higher_is_better else candidate < current

@@ -9,9 +9,20 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crack_pipeline.pipelines.evaluate.comparison import fairly_compared, metric_value
+from crack_pipeline.pipelines.evaluate.comparison import (
+    fairly_compared,
+    is_better,
+    metric_value,
+    per_domain_columns,
+)
 from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.provenance import data_fingerprint, learned_among, learned_mask, split_fingerprint
+from crack_pipeline.provenance import (
+    data_fingerprint,
+    learned_among,
+    learned_mask,
+    require_split_of,
+    split_fingerprint,
+)
 from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_splits
 from crack_pipeline.vision.errors import InputError
@@ -68,15 +79,20 @@ def evaluate_checkpoint(
 
 
 def evaluate_variant(
-    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], train: dict[str, Any], device: str
+    checkpoint: dict[str, Any],
+    split_tensors: dict[str, ImageTensors],
+    split_manifest: pd.DataFrame,
+    train: dict[str, Any],
+    device: str,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, Figure]]:
-    """A freshly trained variant on the test split, at its decision threshold (chosen on validation when
-    it was trained) and at 0.5.
+    """A freshly trained variant on the test split of `split_manifest` (the one it was trained on), at its
+    decision threshold (chosen on validation when it was trained) and at 0.5.
 
     Returns:
         The metrics (with the variant's training facts), the predictions table, the Kaggle-style
         `filename,class` export at the threshold, and the figures by file name.
     """
+    require_split_of(checkpoint, split_manifest)
     metrics, predictions, figures = evaluate_checkpoint(
         checkpoint, split_tensors, train["target_recall"], device
     )
@@ -143,18 +159,6 @@ COMPARISON_COLUMNS = {
     "ece": "at_threshold.ece",
     "accuracy_at_half": "at_half.accuracy",
 }
-
-
-PER_DOMAIN_COLUMNS = ("balanced_accuracy", "roc_auc")
-
-
-def per_domain_columns(metrics: dict[str, Any]) -> dict[str, float | None]:
-    """`<domain> <metric>` at the decision threshold for each domain, where the test split has several."""
-    return {
-        f"{domain} {name}": scores["at_threshold"][name]
-        for domain, scores in metrics.get("per_domain", {}).items()
-        for name in PER_DOMAIN_COLUMNS
-    }
 
 
 def compare_variants(
@@ -274,16 +278,6 @@ def at_input_size(
     logger.info("evaluate: decoding the validation and test images again at %d px for the champion", size)
     manifest = require_roots(split_manifest)
     return decode_splits(manifest[manifest.split.isin(["val", "test"])], size)
-
-
-def is_better(candidate: float | None, current: float | None, higher_is_better: bool = True) -> bool:
-    """Strictly better than the current champion (a tie keeps the current one); anything measured beats
-    no champion; an undefined metric never wins."""
-    if candidate is None:
-        return False
-    if current is None:
-        return True
-    return candidate > current if higher_is_better else candidate < current
 
 
 def promote_champion(champion_decision: dict[str, Any]) -> dict[str, Any]:

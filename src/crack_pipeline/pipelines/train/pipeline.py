@@ -45,7 +45,7 @@ def variant_pipeline(name: str, starts_from: str | None = None) -> Pipeline:
             ),
             Node(
                 func=evaluate_variant,
-                inputs=["checkpoint", "split_tensors", "params:train", "params:device"],
+                inputs=["checkpoint", "split_tensors", "split_manifest", "params:train", "params:device"],
                 outputs=["evaluation_metrics", "predictions", "submission", "evaluation_plots"],
                 name="evaluate_variant",
                 tags=["evaluate_variant"],
