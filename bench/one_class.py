@@ -16,6 +16,7 @@ Then the one-class model's memory bank size and scoring speed (images/s, 2 cores
 
 from __future__ import annotations
 
+import argparse
 import copy
 import random
 import time
@@ -103,6 +104,10 @@ def supervised(train: ImageTensors, val: ImageTensors):
 
 
 def main() -> None:
+    # No settings of its own, but `--help` must say what it does, not run it all (12 min).
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     sdnet_aucs: list[float] = []
     print(f"{describe_cpu()}; precision fp32; {SIZE} px")
     oz = {name: tensors(rows) for name, rows in ozgenel_split().items()}

@@ -13,6 +13,7 @@ this output. Prints the CPU first and, last, `ratio <fp32 / bf16 training second
 
 from __future__ import annotations
 
+import argparse
 import io
 import tempfile
 import time
@@ -105,6 +106,10 @@ def layercam(checkpoint: dict, images: torch.Tensor, precision: str) -> tuple[np
 
 
 def main() -> None:
+    # No settings of its own (the default run's, from conf/), but `--help` must say so, not run it all.
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     params = project_parameters()["train"]
     print(
         f"{describe_cpu()}; precision auto picks bf16 for: {sorted(AUTO_BF16_USES) or 'nothing'}", flush=True
