@@ -57,6 +57,13 @@ ARCHITECTURE = "efficientnet_lite0"
 TARGET = 0.90
 
 
+def require_data(*folders: Path) -> None:
+    """Stop before any work (training a champion takes minutes), naming each data folder that is absent."""
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if missing:
+        raise SystemExit(f"this bench needs {', '.join(missing)}: absent (the real data sets, in {SHARED})")
+
+
 def ozgenel_recipe(epochs: int | None) -> TrainConfig:
     train = environment_parameters("ozgenel")["train"]
     values = variant_settings(train, train["models"][ARCHITECTURE]) | {"progress": False}
@@ -227,8 +234,7 @@ def main() -> None:
     add_champion_options(parser)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not (SHARED / "sdnet_walls_dev").is_dir():
-        raise SystemExit(f"needs the real data sets in {SHARED}")
+    require_data(SHARED / "sdnet_walls_dev", *([] if args.champion else [SHARED / "ozgenel_dev"]))
     budgets = [int(b) for b in args.budgets.split(",")]
     start = champion_of(args, args.size)
     # A champion given by file is fine-tuned and scored at the size it was trained at (else a ValueError

@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 import torch
-from adaptation import SHARED, add_champion_options, champion_of, ozgenel_splits
+from adaptation import SHARED, add_champion_options, champion_of, ozgenel_splits, require_data
 from PIL import Image
 
 from crack_pipeline.vision.data.folder import ImageRef
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224, help="the champion's input side")
     add_champion_options(parser)
     args = parser.parse_args()
+    require_data(*(SHARED / name for name in ("ozgenel_dev", "sdnet_walls_dev", "cfd/images")))
     print(f"{describe_cpu()}; precision {PRECISION}", flush=True)
     checkpoint = champion_of(args, args.size)
     size = checkpoint["input_size"]

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from adaptation import SHARED, require_data
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors
@@ -34,7 +35,6 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
 from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
 
-SHARED = Path(__file__).resolve().parents[2] / "shared/data"
 SIZE = 224
 FP32 = Precision("fp32")
 
@@ -108,6 +108,7 @@ def main() -> None:
     argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     ).parse_args()
+    require_data(SHARED / "ozgenel_dev", SHARED / "sdnet_walls_dev")
     sdnet_aucs: list[float] = []
     print(f"{describe_cpu()}; precision fp32; {SIZE} px")
     oz = {name: tensors(rows) for name, rows in ozgenel_split().items()}

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from adaptation import SHARED, add_champion_options, champion_of
+from adaptation import SHARED, add_champion_options, champion_of, require_data
 from PIL import Image
 from scipy import ndimage
 from trained_run import latest_segmenter
@@ -87,6 +87,21 @@ def false_finds(net: CrackSegmenter, config: CrackMaskConfig, tile: int) -> None
     )
 
 
+def cfd_photos(cfd: Path) -> list[str]:
+    """The names of `cfd`'s photos (images/*.jpg), each with its mask (masks/<stem>.png); else a stop saying
+    what is missing, before the champion trains."""
+    names = sorted(path.name for path in (cfd / "images").glob("*.jpg"))
+    if not names:
+        raise SystemExit(f"{cfd / 'images'}: no .jpg photos")
+    unmasked = [name for name in names if not (cfd / "masks" / f"{Path(name).stem}.png").is_file()]
+    if unmasked:
+        raise SystemExit(
+            f"{cfd / 'masks'}: no mask {Path(unmasked[0]).stem}.png of {unmasked[0]} "
+            f"({len(unmasked)} photos unmasked)"
+        )
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,13 +128,17 @@ def main() -> None:
         help="tile sides: the segmenter also calls cracked where it traces a crack this long (0: never)",
     )
     args = parser.parse_args()
+    cfd = Path(args.cfd)
+    require_data(cfd / "images", cfd / "masks", *([] if args.champion else [SHARED / "ozgenel_dev"]))
+    names = cfd_photos(cfd)
     if args.no_segmenter:
         segmenter = None
     else:
         segmenter = torch.load(args.segmenter, weights_only=True) if args.segmenter else latest_segmenter()
         print(f"crack segmenter {segmenter['segmenter_id']} ({args.segmenter or 'make run'})", flush=True)
     masks_config = CrackMaskConfig(segmenter_finds=args.segmenter_finds or None)
-    if segmenter and masks_config.segmenter_finds:
+    if segmenter and masks_config.segmenter_finds:  # its false finds are counted on clean real patches
+        require_data(SHARED / "ozgenel_dev", SHARED / "sdnet_walls_dev")
         print(f"the segmenter also calls cracked where it traces a crack {args.segmenter_finds} tiles long")
     checkpoint = champion_of(args, args.size)
     if args.save_champion:
@@ -132,8 +151,6 @@ def main() -> None:
         f"{describe_threshold(threshold)}",
         flush=True,
     )
-    cfd = Path(args.cfd)
-    names = sorted(path.name for path in (cfd / "images").glob("*.jpg"))
     masks = {
         name: np.asarray(Image.open(cfd / "masks" / f"{Path(name).stem}.png").convert("L")) > 127
         for name in names

@@ -15,7 +15,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from adaptation import SHARED, add_champion_options, champion_of, folder_splits, ozgenel_splits
+from adaptation import (
+    SHARED,
+    add_champion_options,
+    champion_of,
+    folder_splits,
+    ozgenel_splits,
+    require_data,
+)
 
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_on_validation
@@ -31,6 +38,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", help="fp32 | bf16 | auto")
     add_champion_options(parser)
     args = parser.parse_args()
+    require_data(SHARED / "ozgenel_dev", SHARED / "sdnet_walls_dev")
     print(f"{describe_cpu()}; precision {Precision.resolve(args.precision, 'inference').name}", flush=True)
     checkpoint = champion_of(args, args.size)
     size = checkpoint["input_size"]

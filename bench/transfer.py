@@ -41,6 +41,7 @@ from crack_pipeline.vision.data.sources import image_keys, scan_sources
 from crack_pipeline.vision.data.splitting import stratified_group_split
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_patches
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_recall
 from crack_pipeline.vision.models.inference import crack_probabilities, inference_model
 from crack_pipeline.vision.models.precision import Precision, describe_cpu
@@ -150,7 +151,10 @@ def main() -> None:
         f"per domain",
         flush=True,
     )
-    splits = domain_splits(args.max_train, args.size, args.synthetic_per_class)
+    try:
+        splits = domain_splits(args.max_train, args.size, args.synthetic_per_class)
+    except InputError as error:  # a data set of conf/general absent: no traceback, what is missing
+        raise SystemExit(f"{error} (this bench needs ../shared/data and the CFD tiles: see --help)") from None
     domains = list(splits)
     print(
         "domains: "
