@@ -5,7 +5,8 @@ trained here once or `--champion FILE`) is given 1, 2, 4 and 8 views as training
 threshold chosen on Özgenel's validation split for recall 0.99 with those views, as the pipeline does.
 Printed per view count: Özgenel test balanced accuracy at that threshold and at 0.5, ROC-AUC, mistakes at
 the threshold, SDNET2018 walls' (../shared/data/sdnet_walls_dev, never trained on) balanced accuracy and
-ROC-AUC, and images per second. Last: `ratio <Özgenel test mistakes with 1 view / with 4 views>`.
+ROC-AUC, and images per second. Last: `ratio <Özgenel test mistakes with 1 view / with 4 views>` (1.00 for
+none with either, undefined for none with 4 views only).
 
     .venv/bin/python bench/test_time_views.py --champion champion.pt      # about 4 min on 2 cores
 """
@@ -68,7 +69,17 @@ def main() -> None:
             f"roc_auc={walls_scores['roc_auc']:.4f}; {rate:.1f} images/s",
             flush=True,
         )
-    print(f"ratio {mistakes[1] / max(mistakes[4], 1):.2f}")
+    print(ratio_of_mistakes(mistakes[1], mistakes[4]))
+
+
+def ratio_of_mistakes(one_view: int, four_views: int) -> str:
+    """The last line; with no mistakes with 4 views the quotient has no value (it was 0.00 for 0 against 0,
+    which reads as 1 view better, and the mistakes with 1 view for some against 0)."""
+    if four_views:
+        return f"ratio {one_view / four_views:.2f}"
+    if not one_view:
+        return "ratio 1.00 (no mistakes with 1 view nor with 4)"
+    return f"ratio undefined ({one_view} mistakes with 1 view, none with 4)"
 
 
 if __name__ == "__main__":
