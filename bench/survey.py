@@ -18,6 +18,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +29,6 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.models.precision import describe_cpu
 
 PROJECT = Path(__file__).resolve().parents[1]
-KEDRO = PROJECT / ".venv/bin/kedro"
 
 
 def survey(folder: Path, name: str) -> tuple[float, float]:
@@ -36,8 +36,11 @@ def survey(folder: Path, name: str) -> tuple[float, float]:
     started = time.perf_counter()
     process = subprocess.Popen(
         [
-            str(KEDRO),
-            "run",
+            # `kedro run` by the Python running this bench: a checkout without its own .venv/bin/kedro
+            # (a clone, another environment) failed on a FileNotFoundError.
+            sys.executable,
+            "-m",
+            "crack_pipeline",
             "--pipelines=survey",
             "--env=local",  # make run's champion; its surveys land in data/, where they are removed after
             f"--params=explain.input_dir={folder},explain.survey={name}",
@@ -92,7 +95,7 @@ def main() -> None:
                 f"(process start and merge included), peak memory {peak:.2f} GB",
                 flush=True,
             )
-    print(f"peak memory {args.sizes[1]} / {args.sizes[0]} photos: ratio {peaks[1] / peaks[0]:.3f}")
+    print(f"ratio {peaks[1] / peaks[0]:.3f} (peak memory of {args.sizes[1]} photos / of {args.sizes[0]})")
 
 
 if __name__ == "__main__":
