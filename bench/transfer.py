@@ -8,7 +8,8 @@ Printed: balanced accuracy at the model's own decision threshold (recall 0.99 on
 the pipeline chooses it) and ROC-AUC, per cell, p(crack) over the recipe's test-time views. Recipes:
   today    the real-data recipe before this bench (conf/ozgenel: EfficientNet-Lite0; domains simply pooled)
   project  the general recipe (conf/general: every domain seen equally often per epoch)
-Last line: `ratio <mean leave-one-out balanced accuracy of project / of today>`.
+Last line: `ratio <mean leave-one-out balanced accuracy of project / of today>` (undefined unless both
+recipes ran rows "all but ...").
 
 Needs ../shared/data and the CFD tiles (kedro run --pipelines=mask_tiles ..., see README). On 2 cores a cell
 trains in minutes: --max-train caps each domain's training images, --size the input side.
@@ -227,6 +228,8 @@ def main() -> None:
         )
     if {"today", "project"} <= set(left_out_means):
         print(f"ratio {left_out_means['project'] / left_out_means['today']:.3f}")
+    else:  # the last line is a ratio, even where this run has no two sides to divide
+        print("ratio undefined (needs leave-one-domain-out rows of both recipes, today and project)")
 
 
 if __name__ == "__main__":
