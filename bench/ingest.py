@@ -1,7 +1,7 @@
 """Ingest throughput: the project's validating ingest against a bare single-threaded PIL decode loop.
 
 Data: ../shared/data/ozgenel_dev (4,000 real 227-px JPEGs) when present, else 2,000 synthetic images.
-Both sides read the same files from the same (warmed) page cache. Prints images/s for each and,
+Both sides read the same files from the same (warmed) page cache. Prints the CPU, images/s for each and,
 last, `ratio <project/baseline>`.
 """
 
@@ -59,6 +59,11 @@ def main() -> None:
             for _ in range(args.repeats)
         ]
         baseline, project = (min(side) for side in zip(*timings, strict=True))
+    # Imported after the timings: torch in this module made each of ingest's workers (which run it again,
+    # the fork server's way) take seconds to start.
+    from crack_pipeline.vision.models.precision import describe_cpu
+
+    print(f"{describe_cpu()}; decoding only, no model")
     print(f"data: {root} ({n} files, {kept} kept by ingest)")
     print(f"baseline  bare single-threaded PIL decode of the {kept} images: {kept / baseline:8.1f} images/s")
     print(
