@@ -6,7 +6,7 @@ For resnet18 and squeezenet1_1 (trained weights are not needed for speed), on th
       memory layout of (c): the ceiling;
   (c) the project's CamExplainer on that model: batched, parameters frozen so gradients stop at the CAM
       layer, precision "auto" (bf16 + channels_last where the CPU has it).
-Prints heatmaps/s for each, c/b, and last `ratio <c/a>` (the smaller of the two models).
+Prints heatmaps/s for each, c/a and c/b, and last `ratio <c/a>`: the smaller of the two models' c/a.
 """
 
 from __future__ import annotations
