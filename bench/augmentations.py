@@ -133,7 +133,7 @@ def main() -> None:
             augment=AugmentConfig(**SETS[name]),
         )
         started = time.perf_counter()
-        result = fit(model, spec, train, test, config)
+        result = fit(model, spec, train, test, config, pretrained=True)  # its precision: fine_tune's
         accuracy = result.best_metrics.get("val_accuracy", float("nan"))
         results[name] = {"ozgenel_accuracy": accuracy, **cfd_scores(result.model, spec, args.size, tiling)}
         r = results[name]
