@@ -107,6 +107,9 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=113, help="CFD tile side (113: 43 %% of the tiles clean)")
     parser.add_argument("--mix-synthetic", type=int, default=0, help="synthetic patches per class added")
     args = parser.parse_args()
+    unknown = sorted(set(args.sets.split(",")) - set(SETS))
+    if unknown:  # else a KeyError once the data was decoded
+        parser.error(f"--sets: unknown {', '.join(unknown)}; known: {', '.join(SETS)}")
     if not (SHARED / "ozgenel_dev").is_dir() or not (SHARED / "cfd").is_dir():
         raise SystemExit(f"needs the real data sets in {SHARED}")
 
@@ -144,9 +147,11 @@ def main() -> None:
             flush=True,
         )
     best = max(results, key=lambda n: results[n]["cfd_tile_auc"])
-    base = results.get("baseline", next(iter(results.values())))
     print(f"best set: {best}")
-    print(f"ratio {results[best]['cfd_tile_auc'] / base['cfd_tile_auc']:.3f}")
+    if "baseline" not in results:  # the first set asked for was silently taken as the baseline
+        print("ratio undefined (the baseline set did not run: add it to --sets)")
+    else:
+        print(f"ratio {results[best]['cfd_tile_auc'] / results['baseline']['cfd_tile_auc']:.3f}")
 
 
 if __name__ == "__main__":
