@@ -117,6 +117,8 @@ def main() -> None:
         seconds_b, precision = project(folder)
     finally:
         shutil.rmtree(folder)
+        if source != OZGENEL:  # the synthetic images rendered for this run
+            shutil.rmtree(source)
     print(
         f"data: {source}, {2 * args.per_class} images x {EPOCHS} epochs, {ARCH} at {SIZE} px, batch {BATCH}"
     )
