@@ -33,27 +33,29 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def survey(folder: Path, name: str) -> tuple[float, float]:
     """One `kedro run --pipelines=survey` of `folder` in its own process: wall seconds and peak RSS (GB)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            # `kedro run` by the Python running this bench: a checkout without its own .venv/bin/kedro
-            # (a clone, another environment) failed on a FileNotFoundError.
-            sys.executable,
-            "-m",
-            "crack_pipeline",
-            "--pipelines=survey",
-            "--env=local",  # make run's champion; its surveys land in data/, where they are removed after
-            f"--params=explain.input_dir={folder},explain.survey={name}",
-        ],
-        cwd=PROJECT,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(process.stderr.read().decode()[-3000:])
+    with tempfile.TemporaryFile() as errors:  # not a pipe: 64 KiB of tqdm updates (~85 bytes a photo) hung it
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [
+                # `kedro run` by the Python running this bench: a checkout without its own .venv/bin/kedro
+                # (a clone, another environment) failed on a FileNotFoundError.
+                sys.executable,
+                "-m",
+                "crack_pipeline",
+                "--pipelines=survey",
+                "--env=local",  # make run's champion; its surveys land in data/, removed after
+                f"--params=explain.input_dir={folder},explain.survey={name}",
+            ],
+            cwd=PROJECT,
+            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise SystemExit(errors.read().decode()[-3000:])
     return seconds, usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
 
 
