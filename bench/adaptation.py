@@ -132,6 +132,8 @@ def add_champion_options(parser: argparse.ArgumentParser) -> None:
 
 def champion_of(args: argparse.Namespace, size: int) -> dict:
     """The checkpoint file `--champion`, else the Özgenel champion trained here at `size` px."""
+    if args.champion and not Path(args.champion).is_file():  # else torch.load's FileNotFoundError
+        raise SystemExit(f"--champion {args.champion}: no such file")
     return (
         torch.load(args.champion, weights_only=True)
         if args.champion

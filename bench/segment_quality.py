@@ -131,6 +131,8 @@ def main() -> None:
     cfd = Path(args.cfd)
     require_data(cfd / "images", cfd / "masks", *([] if args.champion else [SHARED / "ozgenel_dev"]))
     names = cfd_photos(cfd)
+    if args.segmenter and not Path(args.segmenter).is_file():  # else torch.load's FileNotFoundError
+        raise SystemExit(f"--segmenter {args.segmenter}: no such file")
     if args.no_segmenter:
         segmenter = None
     else:
