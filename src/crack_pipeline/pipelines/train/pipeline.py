@@ -10,7 +10,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from crack_pipeline.config import model_names, project_parameters
+from crack_pipeline.config import project_parameters
 from crack_pipeline.pipelines.evaluate.nodes import evaluate_variant
 from crack_pipeline.pipelines.train.nodes import build_split_tensors, train_variant
 
@@ -76,13 +76,15 @@ def create_pipeline(variants: list[str] | None = None, **kwargs) -> Pipeline:
             )
         ]
     )
-    names = model_names() if variants is None else variants
-    sources = {name: _same_run_source(name, names) for name in names}
-    return sum((variant_pipeline(name, sources[name]) for name in names), shared)
+    # Read once: outside a session each read loads the configuration from disk.
+    models = project_parameters().get("train", {}).get("models", {})
+    names = list(models) if variants is None else variants
+    return sum(
+        (variant_pipeline(name, _same_run_source(name, models.get(name), names)) for name in names), shared
+    )
 
 
-def _same_run_source(name: str, names: list[str]) -> str | None:
+def _same_run_source(name: str, variant: object, names: list[str]) -> str | None:
     """The variant among `names` that `name`'s `init_from` names (not itself: its own earlier model)."""
-    variant = project_parameters().get("train", {}).get("models", {}).get(name)
     source = variant.get("init_from") if isinstance(variant, dict) else None
     return source if isinstance(source, str) and source != name and source in names else None
