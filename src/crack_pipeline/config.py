@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -18,28 +19,22 @@ _UNSET = object()  # no such setting
 # The config loader of the session being run (set by `ActiveConfigHook`), so that `kedro run --env=X`
 # shapes the pipelines exactly as KEDRO_ENV=X does.
 _session_config: AbstractConfigLoader | None = None
-# Its parameters, read once: a config loader reads its files again at each `["parameters"]`, 0.13 s each, and
-# building the pipelines asked 8 times a run.
-_session_parameters: dict | None = None
 
 
 def use_session_config(loader: AbstractConfigLoader | None) -> None:
-    global _session_config, _session_parameters
-    _session_config, _session_parameters = loader, None
+    global _session_config
+    _session_config = loader
 
 
 def project_parameters() -> dict:
     """The parameters of the session of the project that holds the working directory (its `--env`); without
     one (a script, another project's session earlier in this process), those of conf/base merged with
     KEDRO_ENV (default `local`)."""
-    global _session_parameters
     if (
         _session_config is not None
         and Path(_session_config.conf_source).resolve() == _conf_source().resolve()
     ):
-        if _session_parameters is None:
-            _session_parameters = _session_config["parameters"]
-        return _session_parameters
+        return _session_config["parameters"]  # read once a run (ProjectConfigLoader)
     return environment_parameters(os.environ.get("KEDRO_ENV", "local"))
 
 
@@ -68,6 +63,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
         kedro-mlflow keeps when present), so the project's own tools see the store a run uses."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._read: dict[str, dict[str, Any]] = {}
         super().__init__(*args, **kwargs)
         self.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
         self._run_parameters: dict[str, Any] = {}
@@ -88,6 +84,17 @@ class ProjectConfigLoader(OmegaConfigLoader):
             raise
 
     def __getitem__(self, key: str) -> dict[str, Any]:
+        # Read once a loader (a run), each caller given its own copy to change: Kedro, kedro-mlflow and the
+        # project asked for the parameters a dozen times a run, each a read of every file (0.1 s).
+        if key not in self._read:
+            self._read[key] = self._read_anew(key)
+        return copy.deepcopy(self._read[key])
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._read.pop(key, None)
+        super().__setitem__(key, value)
+
+    def _read_anew(self, key: str) -> dict[str, Any]:
         if key == "catalog":
             return self._catalog()
         config = super().__getitem__(key)
