@@ -32,7 +32,7 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from crack_pipeline.pruning import folder_size
-from crack_pipeline.tracking import REGISTERED_MODEL, model_versions
+from crack_pipeline.tracking import REGISTERED_MODEL, every_page, model_versions
 
 
 @dataclass(frozen=True)
@@ -118,17 +118,13 @@ def started_from(client: MlflowClient, experiment: str) -> set[str]:
     The configuration's files do not hold a number given on the command line (a cron line's
     `--params=train.models.small_cnn.init_from=3`), which a later run of that line starts from again."""
     found = client.get_experiment_by_name(experiment)
-    named, token = set(), None
-    while found is not None:
-        page = client.search_runs([found.experiment_id], page_token=token)
-        named |= {
-            str(value).strip()
-            for run in page
-            for key, value in run.data.params.items()
-            if key.startswith("train.models.") and key.endswith(".init_from")
-        }
-        if not (token := page.token):
-            break
+    runs = every_page(client.search_runs, [found.experiment_id]) if found is not None else []
+    named = {
+        str(value).strip()
+        for run in runs
+        for key, value in run.data.params.items()
+        if key.startswith("train.models.") and key.endswith(".init_from")
+    }
     return {version for version in named if version.isdigit()}
 
 

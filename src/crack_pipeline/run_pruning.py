@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from crack_pipeline.pruning import folder_size
 from crack_pipeline.registry_pruning import artifacts_of, local_path
+from crack_pipeline.tracking import every_page
 
 EXPLANATIONS = "explanations"  # where tracking.log_explanations puts them in a run
 
@@ -29,24 +31,27 @@ class OldGrids:
     size: int  # bytes on this machine's disk (0 for a store elsewhere)
 
 
+def started_minute(run: Run) -> str:
+    """When `run` started, UTC, to the minute: how prune lists it."""
+    return datetime.fromtimestamp(run.info.start_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def old_grids(client: MlflowClient, keep: int, experiment: str) -> list[OldGrids]:
     """The explanation grids of all but the newest `keep` runs of `experiment` (the project's kedro-mlflow
     experiment) that hold some, oldest first. Other experiments of the store (a notebook's, another
     project's on a shared server) are not this project's to prune, nor do they count among the newest."""
     found = client.get_experiment_by_name(experiment)
     experiments = [found.experiment_id] if found is not None else []
-    runs, token = [], None
-    while experiments:
-        page = client.search_runs(experiments, order_by=["attributes.start_time DESC"], page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            break
+    runs = (
+        every_page(client.search_runs, experiments, order_by=["attributes.start_time DESC"])
+        if experiments
+        else []
+    )
     holding = [run for run in runs if client.list_artifacts(run.info.run_id, EXPLANATIONS)]
     old = []
     for run in reversed(holding[keep:]):
         folder = local_path(run.info.artifact_uri)
-        started = datetime.fromtimestamp(run.info.start_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        started = started_minute(run)
         size = folder_size(folder / EXPLANATIONS) if folder is not None else 0
         old.append(OldGrids(run.info.run_id, run.info.run_name, started, run.info.artifact_uri, size))
     return old

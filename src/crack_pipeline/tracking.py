@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.store.entities.paged_list import PagedList
 
 from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_sheets
 from crack_pipeline.vision.models.checkpoint import model_domains, model_from_checkpoint, threshold_basis
@@ -181,15 +183,20 @@ def model_version_of(checkpoint_id: str) -> str | None:
     return str(found[0].version) if found else None  # MLflow's is a number, the alias's a string
 
 
-def model_versions(client: mlflow.MlflowClient) -> list[ModelVersion]:
-    """Every version of the registered model, page after page."""
-    versions, token = [], None
+def every_page(search: Callable[..., PagedList], *args: Any, **kwargs: Any) -> list:
+    """Every result of an MLflow search (`client.search_runs`, `search_model_versions`, ...), which gives
+    one page at a time."""
+    found, token = [], None
     while True:
-        page = client.search_model_versions(f"name='{REGISTERED_MODEL}'", page_token=token)
-        versions.extend(page)
-        token = page.token
-        if not token:
-            return versions
+        page = search(*args, page_token=token, **kwargs)
+        found.extend(page)
+        if not (token := page.token):
+            return found
+
+
+def model_versions(client: mlflow.MlflowClient) -> list[ModelVersion]:
+    """Every version of the registered model."""
+    return every_page(client.search_model_versions, f"name='{REGISTERED_MODEL}'")
 
 
 def champion_model_version() -> ModelVersion | None:

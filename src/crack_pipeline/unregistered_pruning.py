@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -22,6 +21,8 @@ from mlflow.entities import Run, RunStatus
 from crack_pipeline.live_runs import held_by_none
 from crack_pipeline.pruning import folder_size
 from crack_pipeline.registry_pruning import artifacts_of, local_path, logged_model_id
+from crack_pipeline.run_pruning import started_minute
+from crack_pipeline.tracking import every_page
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,11 @@ def unregistered_runs(client: MlflowClient, experiment: str, project: Path) -> l
         folders = [local_path(location) for location in (run.info.artifact_uri, *dict(models).values())]
         size = sum(folder_size(folder) for folder in folders if folder is not None and folder.exists())
         if models or client.list_artifacts(run.info.run_id):
-            started = datetime.fromtimestamp(run.info.start_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
             unregistered.append(
                 UnregisteredRun(
                     run.info.run_id,
                     run.info.run_name,
-                    started,
+                    started_minute(run),
                     run.info.start_time,
                     run.info.status,
                     run.info.artifact_uri,
@@ -87,22 +87,16 @@ def remove_unregistered(client: MlflowClient, old: UnregisteredRun) -> None:
 
 def _registered(client: MlflowClient) -> set[str]:
     """The runs and exported models (logged model ids) that a registered version of any model names."""
-    named, token = set(), None
-    while True:
-        page = client.search_model_versions(page_token=token)
-        named |= {found.run_id for found in page} | {logged_model_id(found.source) for found in page}
-        if not (token := page.token):
-            return named - {None}
+    versions = every_page(client.search_model_versions)
+    return ({found.run_id for found in versions} | {logged_model_id(found.source) for found in versions}) - {
+        None
+    }
 
 
 def _variant_runs(client: MlflowClient, experiment_id: str) -> list[Run]:
     """The runs a variant's training made (tagged with its checkpoint), every page."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], "tags.checkpoint_id != ''", page_token=token)
-        runs.extend(run for run in page if "variant" in run.data.tags)
-        if not (token := page.token):
-            return runs
+    runs = every_page(client.search_runs, [experiment_id], "tags.checkpoint_id != ''")
+    return [run for run in runs if "variant" in run.data.tags]
 
 
 def _at_work(run: Run, project: Path) -> bool:
