@@ -21,7 +21,7 @@ from crack_pipeline.pipelines.mask_tiles.nodes import mask_tile_config
 from crack_pipeline.pipelines.retrain.nodes import retrain_config
 from crack_pipeline.pipelines.synth.nodes import synth_config
 from crack_pipeline.pipelines.train.variants import domain_recalls, variant_setup
-from crack_pipeline.vision.data.splitting import SplitError, check_split_settings
+from crack_pipeline.vision.data.splitting import SplitError, check_ratios, check_split_settings
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import named_domain
@@ -109,7 +109,7 @@ def check_run_settings(
 def _check_test_images_made(split: dict[str, Any]) -> None:
     """A run that splits and evaluates needs test images: with `split.ratios.test: 0` every variant trained,
     then its evaluation failed on a missing split."""
-    if not float((split.get("ratios") or {}).get("test", 0)) > 0:
+    if not check_ratios(split.get("ratios") or {})["test"] > 0:
         raise ConfigError(
             "bad settings: split.ratios.test must be above 0 in a run that evaluates: every model is "
             "evaluated, and the champion chosen, on the test images"
