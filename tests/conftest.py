@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import functools
 import io
 import logging
 import os
 import re
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import torch
 import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from PIL import Image
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -33,6 +37,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+# Kedro's settings (dynaconf) look for crack_pipeline/main_settings.py and global_settings.py beside
+# settings.py, which the project has not: each a failed import and an inspect.stack() (0.1 s in a test's deep
+# stack, with thousands of modules loaded; 120 times a suite). An empty main environment skips the search.
+os.environ.setdefault("MAIN_ENV_FOR_DYNACONF", "")
 
 # The CUDA paths: run where torch sees a GPU, skipped, saying why, elsewhere.
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
@@ -88,6 +96,26 @@ def write(root: Path, relative: str, content: bytes) -> Path:
     return path
 
 
+@functools.cache
+def _empty_store() -> Path:
+    """An MLflow store with its tables and nothing else, made once per test process: a new store runs every
+    schema migration MLflow has (0.8 s; 60 stores a suite)."""
+    folder = Path(tempfile.mkdtemp(prefix="crack-pipeline-tests-store-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "mlruns")).engine.dispose()
+    return folder / "mlflow.db"
+
+
+def new_store(path: Path) -> str:
+    """A new MLflow store at `path` (a sqlite file), as MLflow makes it on first use: its URI. Its default
+    experiment keeps its artifacts beside it, in mlruns/0."""
+    shutil.copy(_empty_store(), path)
+    with contextlib.closing(sqlite3.connect(path)) as store, store:
+        location = str(path.parent / "mlruns" / "0")
+        store.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (location,))
+    return f"sqlite:///{path}"
+
+
 def make_project(folder: Path) -> Path:
     """A scratch copy of the project's configuration in `folder`/project, so runs write only there."""
     project = folder / "project"
@@ -97,6 +125,7 @@ def make_project(folder: Path) -> Path:
     (project / "conf" / "local").mkdir()
     (project / ".telemetry").write_text("consent: false\n")
     (project / "src").mkdir()  # the package itself is installed; Kedro only checks the folder exists
+    new_store(project / "mlflow.db")  # conf/base/mlflow.yml's
     # conf/base/mlflow.yml's relative store is this copy's own mlflow.db (config.ProjectConfigLoader).
     # Tiny data decode faster in this process than a pool of workers starts (the pool has tests of its own).
     (project / "conf/local/parameters_ingest.yml").write_text(yaml.safe_dump({"ingest": {"workers": 1}}))

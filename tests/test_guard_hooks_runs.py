@@ -11,13 +11,14 @@ import pytest
 from crack_pipeline import guard_hooks
 from crack_pipeline.guard_hooks import MlflowRunStackHook, RetrainGuardHook, VersionsInUseHook
 from crack_pipeline.run_guard import NothingNewToRetrain
+from tests.conftest import new_store
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(new_store(tmp_path / "mlflow.db"))
     mlflow.set_experiment("guarded")  # not an experiment id an earlier test of the process left active
     yield mlflow.MlflowClient()
     while mlflow.active_run() is not None:

@@ -11,6 +11,7 @@ import pytest
 from crack_pipeline import settings
 from crack_pipeline.live_runs import RUNS_FOLDER, LiveRunHook
 from crack_pipeline.run_guard import release_held_locks
+from tests.conftest import new_store
 
 # Another process's run: it holds its run's lock file as a run does (an flock), until it is killed.
 HOLDER = (
@@ -23,7 +24,7 @@ HOLDER = (
 def store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(new_store(tmp_path / "mlflow.db"))
     mlflow.set_experiment("live")
     yield mlflow.MlflowClient()
     while mlflow.active_run() is not None:

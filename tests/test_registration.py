@@ -11,13 +11,14 @@ from matplotlib.figure import Figure
 from crack_pipeline.tracking import REGISTERED_MODEL, log_variant_run, model_version_tags
 from crack_pipeline.vision.models.checkpoint import make_checkpoint
 from crack_pipeline.vision.models.registry import create_model
+from tests.conftest import new_store
 
 
 @pytest.fixture
 def empty_registry(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # MLflow puts the artefacts under the working directory
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # the registry's too (none set apart)
+    mlflow.set_tracking_uri(new_store(tmp_path / "mlflow.db"))  # the registry's too (none set apart)
     mlflow.set_experiment("registration")  # not an experiment id an earlier test of the process left active
     yield
     mlflow.set_tracking_uri(previous)

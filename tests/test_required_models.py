@@ -14,6 +14,7 @@ from crack_pipeline.datasets.registered_model import (
 )
 from crack_pipeline.tracking import CHAMPION_ALIAS, DOMAINS_TAG, REGISTERED_MODEL
 from crack_pipeline.vision.settings import ConfigError
+from tests.conftest import new_store
 
 
 def _explain(model):
@@ -27,7 +28,7 @@ def _train():
 @pytest.fixture
 def empty_registry(tmp_path):
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # the registry's too (none set apart)
+    mlflow.set_tracking_uri(new_store(tmp_path / "mlflow.db"))  # the registry's too (none set apart)
     yield
     mlflow.set_tracking_uri(previous)
 

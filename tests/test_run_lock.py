@@ -16,6 +16,7 @@ from crack_pipeline.run_guard import (
     interrupts_as_errors,
     stop_if_interrupted,
 )
+from tests.conftest import new_store
 
 # A run that holds the lock while ingest-like pool workers (forked, as ingest starts them) work for long.
 RUN = """
@@ -119,7 +120,7 @@ def test_a_retrain_marks_the_runs_of_a_killed_retrain_killed_and_no_other(tmp_pa
     from crack_pipeline.guard_hooks import RetrainGuardHook
 
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(new_store(tmp_path / "mlflow.db"))
     client = mlflow.MlflowClient()
     experiment = client.create_experiment("crack_pipeline")
 

@@ -17,6 +17,7 @@ from crack_pipeline.tracking import (
     set_champion,
 )
 from crack_pipeline.vision.explain.cam import METHODS as CAM_METHODS
+from tests.conftest import new_store
 
 
 @pytest.mark.parametrize(
@@ -38,7 +39,7 @@ def empty_store(tmp_path, monkeypatch):
     """A store of its own in tmp_path, its artefacts too (MLflow puts them under the working directory)."""
     monkeypatch.chdir(tmp_path)
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(new_store(tmp_path / "mlflow.db"))
     yield mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(previous)
 
