@@ -25,33 +25,11 @@ from crack_pipeline.hooks import (
     SettingsCheckHook,
 )
 from crack_pipeline.live_runs import LiveRunHook
+from crack_pipeline.mlflow_params import PLUGIN_NAMES, OncePerRunMlflowHook
 
 # Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
 # nothing a user of this project can act on, and they bury the pipeline's own output.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
-
-# MLflow asks, once per process, for type hints on the `predict` of kedro-mlflow's pipeline model when the
-# plugin's commands load it: every `kedro` command printed it. MLflow warns inside its own
-# `simplefilter("once")`, which no filter of ours outranks, so the one import is made here, with that one
-# message left unshown.
-_PREDICT_TYPE_HINTS = "Add type hints to the `predict` method"
-
-
-def _import_pipeline_model_quietly() -> None:
-    shown = warnings.showwarning
-
-    def show_but_type_hints(message, *args, **kwargs):
-        if _PREDICT_TYPE_HINTS not in str(message):
-            shown(message, *args, **kwargs)
-
-    warnings.showwarning = show_but_type_hints
-    try:
-        import kedro_mlflow.mlflow  # noqa: F401
-    finally:
-        warnings.showwarning = shown
-
-
-_import_pipeline_model_quietly()
 
 
 def project_logging() -> None:
@@ -83,7 +61,9 @@ HOOKS = (
     MlflowEvaluationHook(),
     OwnVersionsHook(),
     SettingsCheckHook(),
+    OncePerRunMlflowHook(),  # kedro-mlflow's, registered last as the plugin's own was: called first
 )
+DISABLE_HOOKS_FOR_PLUGINS = PLUGIN_NAMES  # its hook, which OncePerRunMlflowHook replaces
 
 # A relative local MLflow store lies in the project wherever Kedro starts (config.ProjectConfigLoader).
 CONFIG_LOADER_CLASS = ProjectConfigLoader

@@ -1,0 +1,42 @@
+"""The parameters a run's nodes read, in its MLflow run: each written once (crack_pipeline.mlflow_params)."""
+
+from collections import Counter
+
+from kedro.framework.session import KedroSession
+from kedro_mlflow.framework.hooks import MlflowHook
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+from crack_pipeline.mlflow_params import OncePerRunMlflowHook
+from tests.conftest import client_of, run_session
+
+SMALL = {"synth": {"count_per_class": 6, "image_size": 32, "workers": 1, "seed": 3}}
+
+
+def test_a_run_writes_each_parameter_its_nodes_read_once_and_all_of_them(kedro_project, monkeypatch):
+    """Two ingest nodes read params:ingest, and synth and ingest params:data: kedro-mlflow's own hook wrote
+    each of their parameters once per node, one database write each."""
+    writes = Counter()
+    log_param, log_batch = SqlAlchemyStore.log_param, SqlAlchemyStore.log_batch
+
+    def counted_param(store, run_id, param):
+        writes[run_id, param.key] += 1
+        return log_param(store, run_id, param)
+
+    def counted_batch(store, run_id, metrics=(), params=(), tags=()):
+        writes.update((run_id, param.key) for param in params)
+        return log_batch(store, run_id, metrics, params, tags)
+
+    monkeypatch.setattr(SqlAlchemyStore, "log_param", counted_param)
+    monkeypatch.setattr(SqlAlchemyStore, "log_batch", counted_batch)
+    run_session(kedro_project, SMALL, to_nodes=["plot_sample_grid"])
+
+    (run,) = client_of(kedro_project).search_runs(["1"])  # crack_pipeline's experiment, the store's first
+    assert [key for key, count in writes.items() if count > 1] == []
+    params = run.data.params
+    assert params["synth.count_per_class"] == "6" and params["ingest.workers"] == "1"
+    assert params["synth.seed"] == "3", "a run-time value, as the nodes read it"
+    assert "data.source_dir" in params and "split.seed" not in params, "what the nodes read, no more"
+
+    with KedroSession.create(project_path=kedro_project) as session:
+        hooks = [hook for hook in session._hook_manager.get_plugins() if isinstance(hook, MlflowHook)]
+    assert [type(hook) for hook in hooks] == [OncePerRunMlflowHook], "the plugin's own hook is not run too"
