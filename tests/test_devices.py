@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import pickle
 import re
 import signal
 
@@ -31,6 +32,7 @@ from crack_pipeline.vision.training.distributed import fit_distributed, replica_
 from crack_pipeline.vision.training.replicas import Replicas
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
 from tests.conftest import needs_gpu
+from tests.replica_stops import killed_after_epoch_3
 from tests.test_training import SPEC, accuracy, config, seeded_model, tiny_split
 
 GPU = torch.cuda.is_available()
@@ -118,16 +120,6 @@ def test_replicas_split_every_epoch_exactly_and_evenly():
     assert torch.equal(Replicas().share(order), order)
 
 
-def killed_after_epoch_3(model, epoch: int) -> bool:
-    """An `after_epoch` that kills its replica once epoch 3 is saved (module level: replicas unpickle it).
-    Not KeyboardInterrupt: torch's process wrapper takes that for the parent's Ctrl-C and exits quietly. A
-    user error, as training raises for a run that diverged or a full disk: the caller gets it as it is, not
-    torch's ChildFailedError with the replica's traceback (which the command line showed whole)."""
-    if epoch == 3:
-        raise InputError("killed after epoch 3")
-    return False
-
-
 def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
     """2 processes, gloo: killed after epoch 3 (the first two with the backbone frozen), started again they
     resume from the state the first replica saved (with every replica's augmentation and dropout draws) and
@@ -199,6 +191,28 @@ def test_two_runs_of_two_replicas_are_bit_identical_and_leave_the_callers_model_
     assert [name for name in first if not torch.equal(first[name], second[name])] == []
     losses = [[(row["train_loss"], row["val_loss"]) for row in run.history] for run in runs]
     assert losses[0] == losses[1]
+
+
+def test_each_replica_is_handed_a_pipe_buffers_worth_whatever_the_model_weighs(monkeypatch):
+    """Spawning writes a replica's arguments (every replica's) into a pipe, which blocks beyond its buffer
+    (64 KiB on Linux) until the replica reads them, after importing torch and the project: with the model
+    among them, the replicas started one after the other, 3 s each. The model goes in a file."""
+    launched = {}
+
+    def launcher(_config, _entrypoint):
+        def launch(*arguments):
+            assert len(pickle.dumps(arguments)) < 2**16, "more than a pipe's buffer"
+            launched["weights"] = pickle.loads(arguments[0].read_bytes()).state_dict()  # while the file is
+            raise RuntimeError("launched")
+
+        return launch
+
+    monkeypatch.setattr(distributed, "elastic_launch", launcher)
+    model = create_model("efficientnet_lite0", pretrained=False)  # 14 MB of weights
+    with pytest.raises(RuntimeError, match="launched"):
+        fit_distributed(model, SPEC, tiny_split(2, 1, 32), tiny_split(2, 2, 32), config(), 2)
+    given = model.state_dict()
+    assert all(torch.equal(tensor, given[name]) for name, tensor in launched["weights"].items())
 
 
 def test_replicas_share_the_threads_this_process_may_use_not_the_hosts_cores(monkeypatch):

@@ -6,7 +6,10 @@ comes back to the caller, the one process that writes checkpoints and MLflow run
 Nothing goes to the replicas, or comes back, through shared memory (/dev/shm): torch's spawn would move every
 tensor handed over there (the images, the model), and a container's /dev/shm is 64 MB unless it is given
 more (`docker run --shm-size`). The images are written once to a file on disk that every replica maps into
-memory (pages read as they are used, shared among them); the model and the result go pickled as bytes."""
+memory (pages read as they are used, shared among them), and the model, pickled, to another; the result comes
+back pickled as bytes. Not the model through the launcher's arguments: each replica's start then waited, its
+arguments (every replica's) blocking the pipe they go through, until the one before had read them, which it
+did only after importing torch and this project (3 s a replica)."""
 
 from __future__ import annotations
 
@@ -97,13 +100,13 @@ def fit_distributed(
     )
     logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
     with tempfile.TemporaryDirectory(prefix="crack-pipeline-replicas-") as folder:
-        images = Path(folder) / "images.pt"
-        _write_images(images, train, val)
+        images, weights = Path(folder) / "images.pt", Path(folder) / "model.pickle"
+        _write_inputs(images, weights, model, train, val)
         # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
         with _caller_signal_handlers():
             try:
                 results = elastic_launch(launch, _replica)(
-                    *(_plain(model), spec.name, images, *common, after_epoch, keep_resume_state),
+                    *(weights, spec.name, images, *common, after_epoch, keep_resume_state),
                     threads_per_process(processes),
                 )
             except ChildFailedError as failed:
@@ -134,16 +137,23 @@ def _plain(value) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _write_images(path: Path, train: ImageTensors, val: ImageTensors) -> None:
-    """Both splits to `path` (in the temporary folder: TMPDIR, /tmp by default), for replicas to map."""
+def _write_inputs(
+    images: Path, weights: Path, model: nn.Module, train: ImageTensors, val: ImageTensors
+) -> None:
+    """Both splits to `images`, for replicas to map, and the model to `weights` (both in the temporary folder:
+    TMPDIR, /tmp by default)."""
+    path = images
     try:
-        with path.open("wb") as file:
+        with images.open("wb") as file:
             torch.save({"train": train.stored(), "val": val.stored()}, file)
+        path = weights
+        weights.write_bytes(_plain(model))
     except Exception as error:
-        need = (train.images.nbytes + val.images.nbytes) / 2**20
+        weighs = sum(tensor.nbytes for tensor in model.state_dict().values())
+        need = (train.images.nbytes + val.images.nbytes + weighs) / 2**20
         doing = (
-            f"writing the images for train.processes' replicas, {need:,.0f} MB: free that much there, point "
-            "TMPDIR at a disk that has it, or train on one process"
+            f"writing the images and the model for train.processes' replicas, {need:,.0f} MB: free that much "
+            "there, point TMPDIR at a disk that has it, or train on one process"
         )
         if (full := on_full_disk(error, path, doing)) is None:
             raise
@@ -194,7 +204,7 @@ def _backend(device: torch.device) -> str:
 
 
 def _replica(
-    model: bytes,
+    model: Path,
     architecture: str,
     images: Path,
     config: TrainConfig,
@@ -210,7 +220,7 @@ def _replica(
     core); the first returns its result (`_plain`). Its model is a copy of its own, never one in shared
     memory: replicas updating the same parameters and batch-norm buffers in place would race."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    model = pickle.loads(model)
+    model = pickle.loads(model.read_bytes())
     train, val = _read_images(images)
     device = replica_device(device, int(os.environ["LOCAL_RANK"]))
     if device.type == "cuda":
