@@ -17,10 +17,11 @@ CRON_TAG := \# crack_pipeline retrain $(CURDIR)
 # (its spaces stood in for), and quoted where the shell reads it, as is the project's folder.
 SPACE := $(subst ,, )
 absolute = $(subst <space>,$(SPACE),$(abspath $(subst $(SPACE),<space>,$(1))))
-# Kedro reads a --params value as YAML: a folder goes absolute and single-quoted, its quotes doubled (bare,
-# "Pier #3" was "Pier", the rest a comment, and "x: y" a mapping). It splits the option at every comma, with
-# no escape: `make schedule` refuses a folder named with one.
-param_path = '$(subst ','',$(call absolute,$(1)))'
+# Kedro reads a --params value as YAML: a name goes single-quoted, its quotes doubled (bare, "Pier #3" was
+# "Pier", the rest a comment, "x: y" a mapping and 2024 a number), a folder absolute too. It splits the option
+# at every comma, with no escape: `make schedule` refuses a folder named with one.
+param_text = '$(subst ','',$(1))'
+param_path = $(call param_text,$(call absolute,$(1)))
 # What `echo` prints as it is, in single quotes (its own closed and reopened around each).
 shell_quoted = '$(subst ','\'',$(1))'
 RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), "--params=data.source_dir=$(call param_path,$(SOURCE_DIR))")
@@ -133,10 +134,10 @@ non_digits = $(strip $(subst 0,,$(subst 1,,$(subst 2,,$(subst 3,,$(subst 4,,$(su
 refuse_count = $(if $(or $(call non_digits,$(value $(1))),$(filter 0%,$(value $(1))),$(filter-out 1,$(words \
 	$(value $(1))))),$(error $(1) must be a whole number of at least 1$(COMMA) not '$(value $(1))'))
 airflow-dag: install
-	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR,$(call refuse_folder,$(folder),commas))$(call refuse_count,SHARDS)
+	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR SURVEY,$(call refuse_folder,$(folder),commas))$(call refuse_count,SHARDS)
 	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
 		"--params=project_path=$(call param_path,$(CURDIR))$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call param_path,$(SOURCE_DIR)))"
 	$(BIN)/kedro airflow create --pipelines=survey --target-dir=airflow_dags \
 		--jinja-file=src/crack_pipeline/airflow_survey_dag.j2 \
-		"--params=project_path=$(call param_path,$(CURDIR)),survey=$(SURVEY),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(call param_path,$(INPUT_DIR)))"
+		"--params=project_path=$(call param_path,$(CURDIR)),survey=$(call param_text,$(SURVEY)),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(call param_path,$(INPUT_DIR)))"

@@ -61,7 +61,8 @@ def test_a_folder_named_with_spaces_reaches_the_nightly_run_and_the_dag_whole(tm
     ).stdout
     arguments = shlex.split(shown.replace("\\\n", " "))
     assert f"--params=project_path='{PROJECT_ROOT}',source_dir='{photos}'" in arguments
-    assert f"--params=project_path='{PROJECT_ROOT}',survey=survey,shards=4,input_dir='{photos}'" in arguments
+    survey = f"--params=project_path='{PROJECT_ROOT}',survey='survey',shards=4,input_dir='{photos}'"
+    assert survey in arguments
 
 
 def test_the_dags_project_folder_reaches_them_whole(tmp_path):
@@ -82,6 +83,30 @@ def test_the_dags_project_folder_reaches_them_whole(tmp_path):
         assert len(commands) == 2
         for command in commands:
             assert params_of(command)["project_path"] == str(project)
+
+
+def test_the_survey_dags_survey_name_reaches_it_whole():
+    """SURVEY went into the survey DAG's --params bare: "Pier #3" named the survey "Pier", "2024" a number,
+    and a comma split the settings."""
+    for name in ("Pier #3", "a: b", "2024", "O'Brien St"):
+        shown = subprocess.run(
+            ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
+            + ["airflow-dag", f"SURVEY={name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        survey = [shlex.split(line) for line in shown.replace("\\\n", " ").splitlines()][1]
+        assert params_of(survey)["survey"] == name
+    refused = subprocess.run(
+        ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
+        + ["airflow-dag", "SURVEY=Pier 3, north"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "SURVEY: kedro's --params cannot pass a folder named with a comma" in (
+        refused.stderr
+    )
 
 
 def params_of(command: list[str]) -> dict:
