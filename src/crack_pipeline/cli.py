@@ -9,19 +9,23 @@ traceback is for `kedro run --verbose`. Anything else is a bug and keeps its ful
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from typing import IO, Any
 
 import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
-from kedro.framework.project import pipelines
+from kedro.framework.project import pipelines, settings
 from kedro.io.core import DatasetError, VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
 
+from crack_pipeline.config import project_of
 from crack_pipeline.prune_command import prune
 from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
+from crack_pipeline.setting_sources import where_set
 from crack_pipeline.vision import errors
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.settings import ConfigError
 
 USER_ERRORS = (
     InputError,
@@ -40,10 +44,15 @@ def user_error(error: BaseException) -> BaseException | None:
 
 
 class RunFailed(click.ClickException):
-    """A run stopped by a user error: its message, then how to see the traceback (or the traceback)."""
+    """A run stopped by a user error: its message (for a bad setting, where it was set), then how to see the
+    traceback (or the traceback)."""
 
-    def __init__(self, cause: BaseException, verbose: bool, env: str | None = None) -> None:
-        super().__init__(never_made(cause, env) or str(cause))
+    def __init__(self, cause: BaseException, verbose: bool, options: dict[str, Any] | None = None) -> None:
+        options = options or {}
+        message = never_made(cause, options.get("env")) or str(cause)
+        if isinstance(cause, ConfigError) and (where := setting_source(str(cause), options)):
+            message = f"{message} ({where})"
+        super().__init__(message)
         self.cause, self.verbose = cause, verbose
 
     def show(self, file: IO | None = None) -> None:
@@ -75,6 +84,14 @@ def never_made(error: BaseException, env: str | None) -> str | None:
     return f"{name}: no run has made it yet; make it first: kedro run{option} --pipelines={makers[0]}{others}"
 
 
+def setting_source(message: str, options: dict[str, Any]) -> str | None:
+    """Where the run's configuration set the setting `message` names (`setting_sources.where_set`)."""
+    loader = settings.CONFIG_LOADER_ARGS
+    conf_source = Path(options.get("conf_source") or project_of(Path.cwd()) / settings.CONF_SOURCE)
+    env = options.get("env") or loader.get("default_run_env") or "local"
+    return where_set(message, conf_source, env, loader.get("base_env", "base"), options.get("params") or {})
+
+
 def _run(verbose: bool, **options: Any) -> Any:
     try:
         with interrupts_as_errors():
@@ -83,7 +100,7 @@ def _run(verbose: bool, **options: Any) -> Any:
         cause = user_error(error)
         if cause is None:
             raise
-        raise RunFailed(cause, verbose, options.get("env")) from error
+        raise RunFailed(cause, verbose, options) from error
 
 
 @click.group(name="crack_pipeline")

@@ -9,6 +9,7 @@ import pytest
 
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.pipelines.train.variants import variant_setup
+from crack_pipeline.setting_sources import where_set
 from crack_pipeline.settings_check import unknown_settings
 from crack_pipeline.vision.settings import ConfigError
 from tests.conftest import kedro, run_session
@@ -454,3 +455,32 @@ def test_crack_segmenter_settings_that_cannot_train_stop_the_run_before_its_firs
     with pytest.raises(ConfigError, match=message):
         check_run_settings(trains, {"segmenter": segmenter})
     check_run_settings(trains, {"segmenter": {"learning_rate": 0.001}})
+
+
+def test_a_bad_setting_is_named_with_the_file_or_option_that_set_it(kedro_project):
+    """A project's settings are spread over a dozen files in two or more environments: the error named the
+    setting, not where it was set."""
+    (kedro_project / "conf/local/parameters_train.yml").write_text("train: {processes: 0}\n")
+    local = kedro(kedro_project, "run", "--pipelines=train")
+    assert "train.processes: a whole number, at least 1, not 0 (from conf/local/parameters_train.yml: " in (
+        local.output
+    )
+    given = kedro(kedro_project, "run", "--pipelines=train", "--params=train.processes=-2")
+    assert "not -2 (from --params: train.processes)" in given.output
+    (kedro_project / "conf/staging").mkdir()
+    (kedro_project / "conf/staging/parameters.yml").write_text("train: {processes: x}\n")
+    staged = kedro(kedro_project, "run", "--pipelines=train", "--env=staging")
+    assert "not 'x' (from conf/staging/parameters.yml: train.processes)" in staged.output
+
+
+def test_where_a_setting_was_set_is_the_environment_over_base_and_a_default_is_nowhere(tmp_path):
+    conf = tmp_path / "conf"
+    for env, text in {"base": "data: {sources: [{path: a}], seed: 1}\n", "prod": "data: {seed: 2}\n"}.items():
+        (conf / env / "parameters").mkdir(parents=True)
+        (conf / env / "parameters" / "data.yml").write_text(text)
+    message = "data.sources[0].path: missing; data.seed: odd; data.sources[1].path: missing; train.epochs: 0"
+    assert where_set(message, conf, "prod", "base", {"train": {"epochs": 0}}) == (
+        "from conf/base/parameters/data.yml: data.sources[0].path; from conf/prod/parameters/data.yml: "
+        "data.seed; from --params: train.epochs"
+    )
+    assert where_set("data.sources[1].path: missing", conf, "prod", "base", {}) is None
