@@ -44,12 +44,20 @@ PLUGIN_NAMES = ("kedro_mlflow", "kedro-mlflow")
 
 
 class OncePerRunMlflowHook(MlflowHook):
-    """kedro-mlflow's MlflowHook, each parameter written once a run (the module's docstring says why)."""
+    """kedro-mlflow's MlflowHook, each parameter written once a run (the module's docstring says why), and a
+    run not tracked reopening no earlier one."""
 
     def __init__(self) -> None:
         super().__init__()
         self._node = threading.local()  # the parameters of the node being started, per thread (ThreadRunner)
         self._logged: tuple[str | None, set[tuple[str, str]]] = (None, set())  # (run id, its parameters)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        # The plugin keeps the id of the process's last tracked run, and reopened that run, finished, before
+        # every node of a run not tracked (mlflow.yml's disable_tracking), leaving it running for good.
+        self.run_id = None
+        super().before_pipeline_run(run_params, pipeline, catalog)
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs: dict[str, Any], is_async: bool) -> None:

@@ -2,6 +2,7 @@
 
 from collections import Counter
 
+import yaml
 from kedro.framework.session import KedroSession
 from kedro_mlflow.framework.hooks import MlflowHook
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -40,3 +41,18 @@ def test_a_run_writes_each_parameter_its_nodes_read_once_and_all_of_them(kedro_p
     with KedroSession.create(project_path=kedro_project) as session:
         hooks = [hook for hook in session._hook_manager.get_plugins() if isinstance(hook, MlflowHook)]
     assert [type(hook) for hook in hooks] == [OncePerRunMlflowHook], "the plugin's own hook is not run too"
+
+
+def test_a_run_not_tracked_leaves_the_last_tracked_run_of_the_process_finished(kedro_project):
+    """A notebook (or a test process) ran a tracked pipeline, then one whose tracking mlflow.yml disables
+    (`disable_tracking.pipelines`): kedro-mlflow's hook reopened the first run before every node of the second
+    and left it running, for ever, in the MLflow UI."""
+    run_session(kedro_project, SMALL, pipeline_names=["synth"])
+    mlflow_yml = kedro_project / "conf/base/mlflow.yml"
+    config = yaml.safe_load(mlflow_yml.read_text())
+    config["tracking"]["disable_tracking"]["pipelines"] = ["synth"]
+    mlflow_yml.write_text(yaml.safe_dump(config))
+    run_session(kedro_project, SMALL, pipeline_names=["synth"])
+
+    (run,) = client_of(kedro_project).search_runs(["1"])
+    assert run.info.status == "FINISHED"
