@@ -125,8 +125,8 @@ def make_project(folder: Path) -> Path:
     (project / "conf" / "local").mkdir()
     (project / ".telemetry").write_text("consent: false\n")
     (project / "src").mkdir()  # the package itself is installed; Kedro only checks the folder exists
-    new_store(project / "mlflow.db")  # conf/base/mlflow.yml's
     # conf/base/mlflow.yml's relative store is this copy's own mlflow.db (config.ProjectConfigLoader).
+    new_store(project / "mlflow.db")
     # Tiny data decode faster in this process than a pool of workers starts (the pool has tests of its own).
     (project / "conf/local/parameters_ingest.yml").write_text(yaml.safe_dump({"ingest": {"workers": 1}}))
     # A crack segmenter of a few steps (its learning has tests of its own): runs train one in a second.

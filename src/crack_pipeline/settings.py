@@ -61,7 +61,8 @@ HOOKS = (
     MlflowEvaluationHook(),
     OwnVersionsHook(),
     SettingsCheckHook(),
-    OncePerRunMlflowHook(),  # kedro-mlflow's, registered last as the plugin's own was: called first
+    # kedro-mlflow's, registered after the project's hooks as the plugin's own was: called before them
+    OncePerRunMlflowHook(),
 )
 DISABLE_HOOKS_FOR_PLUGINS = PLUGIN_NAMES  # its hook, which OncePerRunMlflowHook replaces
 

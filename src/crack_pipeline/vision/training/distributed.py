@@ -142,20 +142,20 @@ def _write_inputs(
 ) -> None:
     """Both splits to `images`, for replicas to map, and the model to `weights` (both in the temporary folder:
     TMPDIR, /tmp by default)."""
-    path = images
+    writing = images  # the file named if the disk is full
     try:
         with images.open("wb") as file:
             torch.save({"train": train.stored(), "val": val.stored()}, file)
-        path = weights
+        writing = weights
         weights.write_bytes(_plain(model))
     except Exception as error:
-        weighs = sum(tensor.nbytes for tensor in model.state_dict().values())
-        need = (train.images.nbytes + val.images.nbytes + weighs) / 2**20
+        model_size = sum(tensor.nbytes for tensor in model.state_dict().values())
+        need = (train.images.nbytes + val.images.nbytes + model_size) / 2**20
         doing = (
             f"writing the images and the model for train.processes' replicas, {need:,.0f} MB: free that much "
             "there, point TMPDIR at a disk that has it, or train on one process"
         )
-        if (full := on_full_disk(error, path, doing)) is None:
+        if (full := on_full_disk(error, writing, doing)) is None:
             raise
         raise full from error
 
