@@ -7,6 +7,7 @@ go kedro-mlflow's way (`long_params_strategy`). settings.py registers it instead
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from typing import Any
@@ -41,11 +42,12 @@ from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook  # noqa: E402 (a
 
 # How settings.DISABLE_HOOKS_FOR_PLUGINS names the plugin (its distribution's name, as built).
 PLUGIN_NAMES = ("kedro_mlflow", "kedro-mlflow")
+_RUNNER_REPR = re.compile(r"^<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>$")
 
 
 class OncePerRunMlflowHook(MlflowHook):
-    """kedro-mlflow's MlflowHook, each parameter written once a run (the module's docstring says why), and a
-    run not tracked reopening no earlier one."""
+    """kedro-mlflow's MlflowHook, each parameter written once a run (the module's docstring says why), a run
+    not tracked reopening no earlier one, and the runner tagged by its name."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -57,7 +59,12 @@ class OncePerRunMlflowHook(MlflowHook):
         # The plugin keeps the id of the process's last tracked run, and reopened that run, finished, before
         # every node of a run not tracked (mlflow.yml's disable_tracking), leaving it running for good.
         self.run_id = None
-        super().before_pipeline_run(run_params, pipeline, catalog)
+        # Kedro gives the runner as its object's repr ("<kedro.runner.sequential_runner.SequentialRunner
+        # object at 0x7f…>", new every run), or "None" for its default, which the plugin tags the run with:
+        # the runner's class's name instead.
+        given = str(run_params.get("runner"))
+        runner = "SequentialRunner" if given == "None" else _RUNNER_REPR.sub(r"\1", given)
+        super().before_pipeline_run({**run_params, "runner": runner}, pipeline, catalog)
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs: dict[str, Any], is_async: bool) -> None:

@@ -8,7 +8,7 @@ from kedro_mlflow.framework.hooks import MlflowHook
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from crack_pipeline.mlflow_params import OncePerRunMlflowHook
-from tests.conftest import client_of, run_session
+from tests.conftest import client_of, kedro, run_session
 
 SMALL = {"synth": {"count_per_class": 6, "image_size": 32, "workers": 1, "seed": 3}}
 
@@ -37,10 +37,22 @@ def test_a_run_writes_each_parameter_its_nodes_read_once_and_all_of_them(kedro_p
     assert params["synth.count_per_class"] == "6" and params["ingest.workers"] == "1"
     assert params["synth.seed"] == "3", "a run-time value, as the nodes read it"
     assert "data.source_dir" in params and "split.seed" not in params, "what the nodes read, no more"
+    assert run.data.tags["runner"] == "SequentialRunner", "not the runner object's repr, new every run"
 
     with KedroSession.create(project_path=kedro_project) as session:
         hooks = [hook for hook in session._hook_manager.get_plugins() if isinstance(hook, MlflowHook)]
     assert [type(hook) for hook in hooks] == [OncePerRunMlflowHook], "the plugin's own hook is not run too"
+
+
+def test_a_run_is_tagged_with_its_runners_name(kedro_project):
+    """Kedro's command line gives the runner as its object's repr, new every run, which the plugin's hook made
+    the run's `runner` tag: no search could find the runs of one runner."""
+    for runner in ("SequentialRunner", "ThreadRunner"):
+        tiny = "--params=synth.count_per_class=2,synth.image_size=32,synth.workers=1"
+        ran = kedro(kedro_project, "run", f"--runner={runner}", "--nodes=generate_synthetic_images", tiny)
+        assert ran.exit_code == 0, ran.output
+    runs = client_of(kedro_project).search_runs(["1"], order_by=["attributes.start_time ASC"])
+    assert [run.data.tags["runner"] for run in runs] == ["SequentialRunner", "ThreadRunner"]
 
 
 def test_a_run_not_tracked_leaves_the_last_tracked_run_of_the_process_finished(kedro_project):
