@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 import pandas as pd
+from arguments import ratio_line
 from trained_run import DATA, latest, latest_checkpoint
 
 from crack_pipeline.vision.data.folder import Folder, ImageRef
@@ -79,7 +80,7 @@ def main() -> None:
             )
     reference = scores.get((chosen, "layercam")) or next(iter(scores.values()))
     best_baseline = max(reference["baseline_center_pointing"], reference["baseline_sobel_pointing"])
-    print(f"ratio {reference['pointing_game'] / best_baseline:.2f}")
+    print(ratio_line(reference["pointing_game"], best_baseline, "the best baseline's pointing game"))
 
 
 if __name__ == "__main__":

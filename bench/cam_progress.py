@@ -19,6 +19,7 @@ import random
 from pathlib import Path
 
 import yaml
+from arguments import positive_int, ratio_line
 from trained_run import DATA
 
 from crack_pipeline.datasets import TensorCacheDataset
@@ -68,7 +69,7 @@ def main() -> None:
     parser.add_argument(
         "--ozgenel", action="store_true", help="Özgenel patches at 224 px, not make run's split"
     )
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=positive_int, default=2, help="training epochs (at least 1)")
     parser.add_argument("--variants", nargs="+", default=["small_cnn", "efficientnet_lite0"])
     args = parser.parse_args()
 
@@ -111,7 +112,7 @@ def main() -> None:
                 f"({cams / row['seconds']:.1%}), val accuracy {row['val_accuracy']:.3f}, "
                 f"pointing game {'-' if pointing is None else f'{pointing:.2f}'}"
             )
-    print(f"ratio {total_cam / total_epoch:.4f}")
+    print(ratio_line(total_cam, total_epoch, "the training seconds", 4))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from arguments import positive_int
 from PIL import Image
 
 from crack_pipeline.vision.data.folder import Folder
@@ -45,7 +46,9 @@ def seconds(function, *args) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5, help="best of N interleaved timings per side")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=5, help="best of N interleaved timings per side (N >= 1)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch), 1000)

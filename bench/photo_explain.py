@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from arguments import positive_int
 from PIL import Image
 from pytorch_grad_cam import LayerCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -76,7 +77,9 @@ def main() -> None:
     )
     parser.add_argument("--photo", type=Path, help="a photo file (default: a synthetic 4032x3024 one)")
     parser.add_argument("--variant", default="efficientnet_lite0")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side (the median counts)")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=5, help="timed runs of each side, >= 1 (the median counts)"
+    )
     parser.add_argument("--explained", type=int, default=32, help="tiles ours explains when timed")
     parser.add_argument("--no-segmenter", action="store_true", help="crack masks from darkness alone")
     args = parser.parse_args()

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from adaptation import SHARED, add_champion_options, champion_of, require_data
+from arguments import ratio_line
 from PIL import Image
 from scipy import ndimage
 from trained_run import latest_segmenter
@@ -187,7 +188,7 @@ def main() -> None:
     mask_time, cracks = mask_seconds(args.tile, net, everywhere=True)
     print(f"the same with evidence over the whole photo ({cracks} cracks): {mask_time:.2f} s")
     best_baseline = max(segment["baseline_threshold_f1"], segment["baseline_sobel_f1"])
-    print(f"ratio {segment['f1'] / best_baseline:.3f}")
+    print(ratio_line(segment["f1"], best_baseline, "the best baseline's F1", 3))
 
 
 if __name__ == "__main__":

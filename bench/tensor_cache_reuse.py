@@ -22,6 +22,7 @@ def main() -> None:
     # Imported here: each decoding worker runs this module again (the fork server's way), and with torch
     # imported at the top each took seconds to start, which a `kedro run`'s workers do not.
     import torch
+    from arguments import positive_int, share
     from ingest import OZGENEL, synthetic_folder
     from tensor_cache_memory import manifest_of
 
@@ -33,9 +34,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--new", type=float, default=0.1, help="share of the images the last build lacked")
+    parser.add_argument(
+        "--new", type=share, default=0.1, help="share of the images the last build lacked (0 < new <= 0.5)"
+    )
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=5, help="builds of each side (at least 1)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch) / "synthetic", 1000)

@@ -55,6 +55,15 @@ PROJECT = Path(__file__).resolve().parents[1]
 RECIPES = {"today": "ozgenel", "project": "general"}  # recipe -> the environment that holds it
 
 
+def recipe_names(text: str) -> list[str]:
+    """An argparse type: comma-separated recipes, each one of RECIPES (else a KeyError after the decoding)."""
+    names = text.split(",")
+    unknown = [name for name in names if name not in RECIPES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+    return names
+
+
 def recipe_config(env: str, epochs: int | None, architecture: str | None) -> tuple[str, TrainConfig, int]:
     """The recipe's architecture (or `architecture`: same recipe, another model size), settings and
     test-time views."""
@@ -135,7 +144,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--recipes", default="today,project")
+    parser.add_argument(
+        "--recipes",
+        type=recipe_names,
+        default="today,project",
+        help=f"comma-separated, of {', '.join(RECIPES)}",
+    )
     parser.add_argument("--max-train", type=int, default=1000, help="training images per domain, at most")
     parser.add_argument("--synthetic-per-class", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=None, help="default: each recipe's own")
@@ -163,7 +177,7 @@ def main() -> None:
     )
     tests = {d: splits[d]["test"] for d in domains}
     left_out_means = {}
-    for recipe in args.recipes.split(","):
+    for recipe in args.recipes:
         architecture, config, views = recipe_config(RECIPES[recipe], args.epochs, args.architecture)
         rows = []
         cells = [(d, [d]) for d in domains] + [
