@@ -1,12 +1,17 @@
 """fp32 against bf16 on this CPU, for the default run's variants: where does bf16 change what a user sees?
 
 The built-in synthetic data as the default run makes it (400 images per class at 227 px, split 0.7/0.15/0.15
-with seed 42, decoded at train.image_size), and each variant of `train.variants` with its settings from conf/:
+with seed 42, decoded at train.image_size; `--per-class`, `--size` and `--epochs` make a quick run), and each
+variant of `train.variants` with its settings from conf/:
   (a) trained in fp32 and in bf16 (autocast + channels_last) from the same seed: test accuracy, seconds;
   (b) with the fp32 weights, inference in fp32 and in bf16: share of test images given the same class,
       largest |p_fp32 - p_bf16|, images/s;
   (c) LayerCAM at the registry's CAM layer in fp32 and in bf16, fp32 weights: Pearson correlation of the
       maps (mean and smallest), pointing game of each on the test cracks, seconds.
+Each side is warmed up untimed before it is timed (training: each of the variant's stages once over one
+batch; inference and LayerCAM: a first batch), so that a process's one-time costs (first allocations, the
+thread pool, the kernels of a dtype and layout) do not fall on whichever precision runs first; figures
+before this warm-up (docs/benchmarks.md) charged them to fp32's training.
 `precision: auto` picks bf16 only for the uses in `AUTO_BF16_USES` (vision/models/precision.py), chosen from
 this output. Prints the CPU first and, last, `ratio <fp32 / bf16 training seconds of the first variant>`.
 """
@@ -22,6 +27,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 import torch
+from arguments import positive_int
 from fitted import bench_checkpoint
 from PIL import Image
 
@@ -43,15 +49,19 @@ from crack_pipeline.vision.training.loop import fit
 PRECISIONS = ("fp32", "bf16")
 
 
-def default_data(folder: Path, image_size: int) -> tuple[dict[str, ImageTensors], dict[str, np.ndarray]]:
-    """The default run's synthetic images, split and decoded; the crack masks by image stem."""
-    images, masks = generate(SynthConfig(count_per_class=400, image_size=227, seed=42, difficulty=0.5))
+def default_data(
+    folder: Path, image_size: int, per_class: int = 400
+) -> tuple[dict[str, ImageTensors], dict[str, np.ndarray]]:
+    """The default run's synthetic images (`per_class` of each class), split and decoded; the crack masks by
+    image stem."""
+    images, masks = generate(SynthConfig(count_per_class=per_class, image_size=227, seed=42, difficulty=0.5))
     for name, content in images.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
     paths = sorted(images)
     labels = ["crack" if path.startswith("Positive") else "no_crack" for path in paths]
-    table = pd.DataFrame({"path": paths, "root": str(folder), "label": labels})
+    # decode_listed keys each image by domain and path, as the pipeline's split manifest does
+    table = pd.DataFrame({"domain": "synthetic", "path": paths, "root": str(folder), "label": labels})
     table["split"] = stratified_group_split(
         labels, paths, ratios={"train": 0.7, "val": 0.15, "test": 0.15}, seed=42
     )
@@ -63,10 +73,23 @@ def default_data(folder: Path, image_size: int) -> tuple[dict[str, ImageTensors]
     return tensors, stems
 
 
+def warm_up(settings: dict, model_settings: dict, train: ImageTensors, precision: str) -> None:
+    """Untimed, before the timed training: each stage the variant trains in (head stage, frozen backbone,
+    whole model) once, over one batch at `precision` (both classes)."""
+    epochs = settings.get("freeze_backbone_epochs", 0) + 1
+    warm = {"epochs": epochs, "patience": epochs, "precision": precision, "progress": False}
+    config = settings_from(TrainConfig, {**settings, **warm}, "train")
+    few = train.subset(train.paths[:: max(1, len(train) // config.batch_size)][: config.batch_size])
+    spec, pretrained = get_spec(model_settings["architecture"]), bool(model_settings.get("pretrained"))
+    fit(create_model(spec.name, pretrained=pretrained), spec, few, few, config, pretrained=pretrained)
+
+
 def trained(settings: dict, model_settings: dict, tensors: dict, precision: str) -> tuple[dict, float]:
-    """(a) The variant trained at `precision` from its seed: its checkpoint and the seconds it took."""
+    """(a) The variant trained at `precision` from its seed, after a warm-up: its checkpoint and the seconds
+    it took."""
     config = settings_from(TrainConfig, {**settings, "precision": precision, "progress": False}, "train")
     spec, pretrained = get_spec(model_settings["architecture"]), bool(model_settings.get("pretrained"))
+    warm_up(settings, model_settings, tensors["train"], precision)
     torch.manual_seed(config.seed)
     model = create_model(spec.name, pretrained=pretrained)
     started = time.perf_counter()
@@ -80,6 +103,7 @@ def probabilities(checkpoint: dict, images: torch.Tensor, precision: str) -> tup
     """p(crack) at `precision`, and images per second."""
     resolved = Precision(precision)
     model = inference_model(checkpoint, resolved)
+    crack_probabilities(model, images[:8], checkpoint["mean"], checkpoint["std"], resolved)  # warm-up
     started = time.perf_counter()
     p = crack_probabilities(model, images, checkpoint["mean"], checkpoint["std"], resolved)
     return p, len(images) / (time.perf_counter() - started)
@@ -98,6 +122,7 @@ def layercam(checkpoint: dict, images: torch.Tensor, precision: str) -> tuple[np
         "crack",
         resolved,
     )
+    explainer.explain(images[:2])  # warm-up, untimed
     started = time.perf_counter()
     maps = np.concatenate([explainer.explain(images[i : i + 32]).heatmaps for i in range(0, len(images), 32)])
     seconds = time.perf_counter() - started
@@ -106,23 +131,40 @@ def layercam(checkpoint: dict, images: torch.Tensor, precision: str) -> tuple[np
 
 
 def main() -> None:
-    # No settings of its own (the default run's, from conf/), but `--help` must say so, not run it all.
-    argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    ).parse_args()
     params = project_parameters()["train"]
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--per-class",
+        type=positive_int,
+        default=400,
+        help="synthetic images per class (default 400, as the default run)",
+    )
+    parser.add_argument(
+        "--size",
+        type=positive_int,
+        default=params["image_size"],
+        help=f"px the images are decoded at (train.image_size, {params['image_size']})",
+    )
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default: each variant's own")
+    args = parser.parse_args()
     print(
-        f"{describe_cpu()}; precision auto picks bf16 for: {sorted(AUTO_BF16_USES) or 'nothing'}", flush=True
+        f"{describe_cpu()}; precision auto picks bf16 for: {sorted(AUTO_BF16_USES) or 'nothing'}; "
+        f"{args.per_class} images per class at {args.size} px; each side warmed up untimed first",
+        flush=True,
     )
     ratio = None
     with tempfile.TemporaryDirectory() as folder:
-        tensors, masks = default_data(Path(folder), params["image_size"])
+        tensors, masks = default_data(Path(folder), args.size, args.per_class)
         test = tensors["test"]
         cracks = [i for i, label in enumerate(test.labels.tolist()) if label == 1]
         crack_masks = [masks[PurePosixPath(test.paths[i]).stem] for i in cracks]
         for name in params["variants"]:
             model_settings = params["models"][name]
             settings = variant_settings(params, model_settings)
+            if args.epochs:
+                settings.update(epochs=args.epochs, patience=args.epochs)
             runs = {
                 precision: trained(settings, model_settings, tensors, precision) for precision in PRECISIONS
             }
