@@ -9,7 +9,9 @@ images after every epoch:
       with the same ImageNet weights at 224 px, Adam, the MATLAB demo's flip and +-30 px translation;
   (b) the project's trainer (`fit`) with its real-data recipe (conf/base + conf/ozgenel: 224 px, AdamW, the
       photometric augmentations), the images decoded once into its tensor cache.
-Prints each side's seconds and epochs and, last, `ratio <a seconds / b seconds>`.
+Prints each side's seconds, epochs and the precision it trained in (the tutorial's: its weights' dtype, no
+autocast; the project's: what `fit` resolved its recipe's `precision` to on this CPU) and, last,
+`ratio <a seconds / b seconds>`.
 
     .venv/bin/python bench/time_to_accuracy.py                # ~30-60 min on 2 cores
     .venv/bin/python bench/time_to_accuracy.py --train 400 --test 200 --max-epochs 2 --target 0.9  # smoke
@@ -61,8 +63,13 @@ def seeded_split(counts: tuple[int, int, int], seed: int) -> dict[str, list[tupl
     return parts
 
 
-def tutorial(split, target: float, max_epochs: int, scratch: Path) -> tuple[float, int, float]:
-    """(a): seconds to the target, epochs, and the last test accuracy."""
+def dtype_name(model: nn.Module) -> str:
+    """The precision a model without autocast trains in: its weights' dtype."""
+    return {torch.float32: "fp32", torch.bfloat16: "bf16"}.get(next(model.parameters()).dtype, "other")
+
+
+def tutorial(split, target: float, max_epochs: int, scratch: Path) -> tuple[float, int, float, str]:
+    """(a): seconds to the target, epochs, the last test accuracy and the precision it trained in."""
     started = time.perf_counter()
     for name in ("train", "test"):  # ImageFolder's layout: one folder per class
         for file, folder in split[name]:
@@ -107,8 +114,8 @@ def tutorial(split, target: float, max_epochs: int, scratch: Path) -> tuple[floa
             f"  tutorial epoch {epoch}: test accuracy {accuracy:.4f} at {time.perf_counter() - started:.0f} s"
         )
         if accuracy >= target:
-            return time.perf_counter() - started, epoch, accuracy
-    return time.perf_counter() - started, max_epochs, accuracy
+            return time.perf_counter() - started, epoch, accuracy, dtype_name(model)
+    return time.perf_counter() - started, max_epochs, accuracy, dtype_name(model)
 
 
 def recipe() -> dict:
@@ -120,10 +127,11 @@ def recipe() -> dict:
 
 def project(
     split, target: float, max_epochs: int, full: bool, head_passes: int | None = None
-) -> tuple[float, int, float]:
-    """(b): seconds to the target, epochs, and the test accuracy then; with `full`, training goes on to the
-    recipe's last epoch, printing the test accuracy of each and of the weights the recipe keeps (does it
-    keep what it reached?). `head_passes` overrides the recipe's (0: no head stage, to compare)."""
+) -> tuple[float, int, float, str]:
+    """(b): seconds to the target, epochs, the test accuracy then and the precision `fit` trained in; with
+    `full`, training goes on to the recipe's last epoch, printing the test accuracy of each and of the
+    weights the recipe keeps (does it keep what it reached?). `head_passes` overrides the recipe's (0: no
+    head stage, to compare)."""
     started = time.perf_counter()
     tensors = {
         name: build_tensors(
@@ -171,7 +179,7 @@ def project(
             f"{test_accuracy(result.model):.4f}",
             flush=True,
         )
-    return reached["seconds"], int(reached["epoch"]), reached["accuracy"]
+    return reached["seconds"], int(reached["epoch"]), reached["accuracy"], result.precision
 
 
 def main() -> None:
@@ -195,18 +203,27 @@ def main() -> None:
     read_once(file for files in split.values() for file, _ in files)  # both sides then read from memory
     print(
         f"{ARCHITECTURE} at {SIZE} px, {len(split['train'])} training and {len(split['test'])} test images, "
-        f"target test accuracy {args.target}; fp32 on both sides; {os.cpu_count()} cores, {describe_cpu()}",
+        f"target test accuracy {args.target} (scored in fp32); {os.cpu_count()} cores, {describe_cpu()}",
         flush=True,
     )
     if args.project_only:
         fast = project(split, args.target, args.max_epochs, args.full, args.head_passes)
-        print(f"project: {fast[0]:.0f} s, {fast[1]} epochs, test accuracy {fast[2]:.4f}", flush=True)
+        print(
+            f"project: {fast[0]:.0f} s, {fast[1]} epochs, test accuracy {fast[2]:.4f}, trained in {fast[3]}",
+            flush=True,
+        )
         return
     with tempfile.TemporaryDirectory() as scratch:
         slow = tutorial(split, args.target, args.max_epochs, Path(scratch))
-    print(f"tutorial: {slow[0]:.0f} s, {slow[1]} epochs, test accuracy {slow[2]:.4f}", flush=True)
+    print(
+        f"tutorial: {slow[0]:.0f} s, {slow[1]} epochs, test accuracy {slow[2]:.4f}, trained in {slow[3]}",
+        flush=True,
+    )
     fast = project(split, args.target, args.max_epochs, args.full, args.head_passes)
-    print(f"project: {fast[0]:.0f} s, {fast[1]} epochs, test accuracy {fast[2]:.4f}", flush=True)
+    print(
+        f"project: {fast[0]:.0f} s, {fast[1]} epochs, test accuracy {fast[2]:.4f}, trained in {fast[3]}",
+        flush=True,
+    )
     missed = [name for name, side in (("tutorial", slow), ("project", fast)) if side[2] < args.target]
     if missed:
         print(
