@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from arguments import positive_int
 from sklearn.metrics import roc_auc_score
 
 from crack_pipeline.vision.data.augment import AugmentConfig
@@ -126,10 +127,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {list(SETS)}")
-    parser.add_argument("--per-class", type=int, default=600, help="Özgenel training patches per class")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--size", type=int, default=160)
-    parser.add_argument("--tile", type=int, default=113, help="CFD tile side (113: 43 %% of the tiles clean)")
+    parser.add_argument(
+        "--per-class", type=positive_int, default=600, help="Özgenel training patches per class"
+    )
+    parser.add_argument("--epochs", type=positive_int, default=3, help="at least 1")
+    parser.add_argument("--size", type=positive_int, default=160, help="input side, px")
+    parser.add_argument(
+        "--tile", type=positive_int, default=113, help="CFD tile side (113: 43 %% of the tiles clean)"
+    )
     parser.add_argument("--mix-synthetic", type=int, default=0, help="synthetic patches per class added")
     args = parser.parse_args()
     unknown = sorted(set(args.sets.split(",")) - set(SETS))
