@@ -100,7 +100,15 @@ def cfd_photos(cfd: Path) -> list[str]:
             f"{cfd / 'masks'}: no mask {Path(unmasked[0]).stem}.png of {unmasked[0]} "
             f"({len(unmasked)} photos unmasked)"
         )
+    # Only photos with crack pixels are scored: with none, explain returns no `segment` (a KeyError).
+    if not any(crack_pixels(cfd, name).any() for name in names):
+        raise SystemExit(f"{cfd / 'masks'}: no mask has a crack pixel (> 127): nothing to score")
     return names
+
+
+def crack_pixels(cfd: Path, name: str) -> np.ndarray:
+    """The crack pixels of photo `name`'s mask (masks/<stem>.png above 127)."""
+    return np.asarray(Image.open(cfd / "masks" / f"{Path(name).stem}.png").convert("L")) > 127
 
 
 def main() -> None:
@@ -154,10 +162,7 @@ def main() -> None:
         f"{describe_threshold(threshold)}",
         flush=True,
     )
-    masks = {
-        name: np.asarray(Image.open(cfd / "masks" / f"{Path(name).stem}.png").convert("L")) > 127
-        for name in names
-    }
+    masks = {name: crack_pixels(cfd, name) for name in names}
     started = time.perf_counter()
     result = explain_images(
         checkpoint,
