@@ -63,6 +63,7 @@ def ozgenel_split(seed: int = 0) -> tuple[ImageTensors, ImageTensors, None]:
 
 
 def main() -> None:
+    train_params = yaml.safe_load((PROJECT / "conf/base/parameters_train.yml").read_text())["train"]
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -70,10 +71,13 @@ def main() -> None:
         "--ozgenel", action="store_true", help="Özgenel patches at 224 px, not make run's split"
     )
     parser.add_argument("--epochs", type=positive_int, default=2, help="training epochs (at least 1)")
-    parser.add_argument("--variants", nargs="+", default=["small_cnn", "efficientnet_lite0"])
+    parser.add_argument(  # else a KeyError once the data was decoded
+        "--variants",
+        nargs="+",
+        default=["small_cnn", "efficientnet_lite0"],
+        choices=list(train_params["models"]),
+    )
     args = parser.parse_args()
-
-    train_params = yaml.safe_load((PROJECT / "conf/base/parameters_train.yml").read_text())["train"]
     progress_config = settings_from(CamProgressConfig, train_params["cam_progress"], "train.cam_progress")
     train, val, masks = ozgenel_split() if args.ozgenel else synthetic_split()
     print(
