@@ -100,3 +100,12 @@ def test_a_mask_goes_by_file_stem_only_to_the_one_image_of_that_stem(tmp_path):
     paired = pair_masks(masks, ["Positive/x1.jpg", "Negative/x1.jpg", "Positive/y2.jpg", "Negative/z3.jpg"])
     assert paired == {"Positive/y2.jpg": tmp_path / "Positive/y2.png"}, "x1 is two images' stem: neither"
     assert pair_masks(masks, ["site/x1.jpg"]) == {"site/x1.jpg": tmp_path / "x1.png"}
+
+
+def test_names_that_differ_only_by_extension_pair_nothing_and_a_non_image_is_no_mask(tmp_path, caplog):
+    for name in ("x1.png", "y2.png", "y2.bmp", "z3.png", "z3.txt"):
+        write(tmp_path, name, b"")
+    paired = pair_masks(Folder.scan(tmp_path), ["x1.jpg", "x1.png", "y2.jpg", "z3.jpg"])
+    # Two photos cannot both fit x1.png, nor can y2.jpg tell which of two masks is its own; z3.txt is a note.
+    assert paired == {"z3.jpg": tmp_path / "z3.png"}
+    assert "x1.jpg and x1.png" in caplog.text and "y2.bmp and y2.png" in caplog.text

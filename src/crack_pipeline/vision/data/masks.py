@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -14,6 +14,7 @@ from scipy import ndimage
 
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_file, to_rgb8
+from crack_pipeline.vision.data.scanning import looks_like_image
 from crack_pipeline.vision.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -22,20 +23,44 @@ logger = logging.getLogger(__name__)
 def pair_masks(masks: Folder, names: Iterable[str]) -> dict[str, Path]:
     """The mask file of each image in `names` that has one: the mask at the same relative path (any
     extension), else the one with the same file stem, where neither the stem of the image nor that of the
-    mask is shared (`Positive/x1.jpg` and `Negative/x1.jpg` do not both take `x1.png`)."""
+    mask is shared (`Positive/x1.jpg` and `Negative/x1.jpg` do not both take `x1.png`). Only image files are
+    masks (a `x1.json` beside `x1.png` is not), and a path two images or two masks share but for the
+    extension pairs none of them (`x1.jpg` and `x1.png` are two photos one mask cannot fit), warned of."""
     names = list(names)
-    by_path = {str(PurePosixPath(f).with_suffix("")): f for f in masks.files}
-    mask_stems = Counter(PurePosixPath(f).stem for f in masks.files)
-    by_stem = {PurePosixPath(f).stem: f for f in masks.files if mask_stems[PurePosixPath(f).stem] == 1}
+    mask_files = [f for f in masks.files if looks_like_image(f)]
+    by_path = _unique_by(mask_files, _without_suffix, "crack masks")
+    shared_paths = set(names) - set(_unique_by(names, _without_suffix, "images").values())
+    mask_stems = Counter(PurePosixPath(f).stem for f in mask_files)
+    by_stem = {PurePosixPath(f).stem: f for f in mask_files if mask_stems[PurePosixPath(f).stem] == 1}
     image_stems = Counter(PurePosixPath(name).stem for name in names)
     found = {}
     for name in names:
-        mask = by_path.get(str(PurePosixPath(name).with_suffix("")))
+        mask = by_path.get(_without_suffix(name)) if name not in shared_paths else None
         if mask is None and image_stems[PurePosixPath(name).stem] == 1:
             mask = by_stem.get(PurePosixPath(name).stem)
         if mask is not None:
             found[name] = masks.path_of(mask)
     return found
+
+
+def _without_suffix(name: str) -> str:
+    return str(PurePosixPath(name).with_suffix(""))
+
+
+def _unique_by(files: list[str], key: Callable[[str], str], kind: str) -> dict[str, str]:
+    """{key: file} of the files whose key no other file has; the others named in one warning (the order of
+    a folder's listing would otherwise pick one of them silently)."""
+    groups: dict[str, list[str]] = {}
+    for file in files:
+        groups.setdefault(key(file), []).append(file)
+    shared = [group for group in groups.values() if len(group) > 1]
+    if shared:
+        logger.warning(
+            "%s that differ only by extension are left unpaired (rename all but one): %s",
+            kind,
+            "; ".join(" and ".join(group) for group in shared[:5]) + (" ..." if len(shared) > 5 else ""),
+        )
+    return {name: group[0] for name, group in groups.items() if len(group) == 1}
 
 
 _HIGH_BIT_DEPTH = ("I;16", "I;16B", "I;16L", "I", "F")
