@@ -66,6 +66,16 @@ def test_bad_settings_are_named():
         settings_from(MaskTileConfig, {"central_fraction": 0}, "mask_tiles.tiling")
 
 
+@pytest.mark.parametrize(
+    "tiling", [{"tile_size": 8, "central_fraction": 0.1}, {"tile_size": 96, "min_crack_pixels": 2305}]
+)
+def test_settings_under_which_no_tile_could_be_a_crack_are_refused(tiling):
+    # 8 px at 0.1: a central square of 0 px; 96 px at 0.5: 48 x 48 = 2,304 px, never 2,305 crack pixels.
+    with pytest.raises(ConfigError, match=r"mask_tiles\.tiling: no tile could be a crack"):
+        settings_from(MaskTileConfig, tiling, "mask_tiles.tiling")
+    assert settings_from(MaskTileConfig, tiling | {"central_fraction": 1.0}, "mask_tiles.tiling")
+
+
 def test_the_node_cuts_every_masked_photo_and_reports_the_others(tmp_path):
     mask = np.zeros((40, 60), dtype=np.uint8)
     mask[5:15, 10] = 255

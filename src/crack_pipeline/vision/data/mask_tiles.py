@@ -30,6 +30,21 @@ class MaskTileConfig:
     central_fraction: float = Field(0.5, gt=0, le=1)  # side of the central square, as a share of the tile
     min_crack_pixels: int = Field(8, ge=1)  # crack pixels in that square that make the tile a crack
 
+    def __post_init__(self):
+        # Else no tile could be a crack: a patch set of clean tiles only, written and then never replaced.
+        side = self.tile_size - 2 * central_margin(self.tile_size, self.central_fraction)
+        if side * side < self.min_crack_pixels:
+            raise ValueError(
+                f"no tile could be a crack: the central {side}x{side} px of a {self.tile_size}-px tile "
+                f"(central_fraction {self.central_fraction}) hold fewer than min_crack_pixels "
+                f"{self.min_crack_pixels}; raise central_fraction or lower min_crack_pixels"
+            )
+
+
+def central_margin(side: int, central_fraction: float) -> int:
+    """Pixels between a tile's edge and its central square, on a tile side of `side`."""
+    return round(side * (1 - central_fraction) / 2)
+
 
 @dataclass(frozen=True)
 class TileLabel:
@@ -43,8 +58,8 @@ class TileLabel:
 def label_tiles(mask: np.ndarray, config: MaskTileConfig) -> list[TileLabel]:
     """One label per tile of the grid covering `mask` (HxW bool), row-major."""
     grid = tile_grid(*mask.shape, config.tile_size, config.overlap)
-    margin_y = round(grid.tile_height * (1 - config.central_fraction) / 2)
-    margin_x = round(grid.tile_width * (1 - config.central_fraction) / 2)
+    margin_y = central_margin(grid.tile_height, config.central_fraction)
+    margin_x = central_margin(grid.tile_width, config.central_fraction)
     labels = []
     for y, x in grid.origins():
         tile = mask[y : y + grid.tile_height, x : x + grid.tile_width]
