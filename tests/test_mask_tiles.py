@@ -111,3 +111,24 @@ def test_the_node_cuts_every_masked_photo_and_reports_the_others(tmp_path):
         tile_masked_photos(
             Folder.scan(tmp_path / "photos"), Folder.scan(tmp_path / "other_masks"), settings, ingest
         )
+
+
+def test_a_photo_whose_tiles_would_take_another_photos_names_is_skipped_named(tmp_path):
+    mask = np.zeros((40, 60), dtype=np.uint8)
+    mask[5:15, 10] = 255
+    for photo in ("a b.jpg", "a_b.png", "A_B.tif"):  # one tile stem, a_b (A_B where case is not told apart)
+        write(tmp_path / "photos", photo, image_bytes((60, 40), seed=len(photo)))
+        write(tmp_path / "masks", photo.rsplit(".", 1)[0] + ".png", png_bytes(mask))
+    ingest = {"label_aliases": DEFAULT_ALIASES, "min_side": 8, "max_pixels": 10**7}
+    tiles, summary = tile_masked_photos(
+        Folder.scan(tmp_path / "photos"),
+        Folder.scan(tmp_path / "masks"),
+        {"tiling": {"tile_size": 20, "min_crack_pixels": 3}},
+        ingest,
+    )
+    assert summary.set_index("photo").status.to_dict() == {
+        "A_B.tif": "ok",
+        "a b.jpg": "name_clash",
+        "a_b.png": "name_clash",
+    }
+    assert "A_B.tif's" in summary.detail.iloc[1] and len(tiles) == 6, "the tiles of A_B.tif alone"

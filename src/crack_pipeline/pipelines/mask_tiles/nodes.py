@@ -15,7 +15,12 @@ from crack_pipeline.vision.data.image_io import (
     decode_file,
     png_bytes,
 )
-from crack_pipeline.vision.data.mask_tiles import TILE_GROUP_PATTERN, MaskTileConfig, cut_labelled_tiles
+from crack_pipeline.vision.data.mask_tiles import (
+    TILE_GROUP_PATTERN,
+    MaskTileConfig,
+    cut_labelled_tiles,
+    tile_stem,
+)
 from crack_pipeline.vision.data.masks import pair_masks, read_mask
 from crack_pipeline.vision.data.scanning import looks_like_image
 from crack_pipeline.vision.errors import InputError
@@ -52,9 +57,13 @@ def tile_masked_photos(
     masks = pair_masks(photo_masks, photos)
     tiles: dict[str, bytes] = {}
     rows = []
+    stems: dict[str, str] = {}  # tile stem, case-folded (as Mac and Windows disks compare names): its photo
     for photo in photos:
         row = dict.fromkeys(SUMMARY_COLUMNS, 0) | {"photo": photo, "status": "ok", "detail": ""}
         try:
+            first = stems.setdefault(tile_stem(photo).casefold(), photo)
+            if first != photo:  # its tiles would silently replace those of the first
+                raise ImageRejected("name_clash", f"its tiles would have the names of {first}'s; rename it")
             if photo not in masks:
                 raise ImageRejected("no_mask", f"no mask with its path or stem in {photo_masks.root}")
             image = decode_file(masked_photos.path_of(photo), limits).pixels
