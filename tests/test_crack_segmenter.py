@@ -116,6 +116,7 @@ def test_explain_says_what_to_run_when_no_segmenter_was_trained():
         ({"steps": 0}, "at least 1"),
         ({"crop": 300}, "crop"),
         ({"stpes": 10}, "unknown setting"),
+        ({"seed": -1}, r"segmenter\.seed: .*greater than or equal to 0"),  # numpy crashed on it
     ],
 )
 def test_bad_segmenter_settings_are_named(settings, message):

@@ -50,6 +50,8 @@ def test_invalid_settings_are_refused():
         SynthConfig(difficulty=1.5)
     with pytest.raises(ValueError, match="count_per_class"):
         SynthConfig(count_per_class=0)
+    with pytest.raises(ValueError, match="seed"):  # numpy, seeding each sample, crashed on it
+        SynthConfig(seed=-1)
 
 
 def global_statistics(image: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
+from pydantic import Field
 from scipy.ndimage import gaussian_filter
 
 from crack_pipeline.vision.data.image_io import png_bytes, resize_square
@@ -29,7 +30,7 @@ _SUPERSAMPLE = 3  # cracks are drawn at 3x and box-filtered down, so sub-pixel w
 class SynthConfig:
     count_per_class: int = 500
     image_size: int = 227
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy seeds each sample with it: a negative one crashed mid-run
     difficulty: float = 0.5  # 0: wide dark cracks, few confounders; 1: hairlines among many confounders
     jpeg_quality: int = 92
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from scipy import ndimage
 from torch import nn
 
@@ -43,7 +44,7 @@ class SegmenterConfig:
     crop: int = 96  # px: the random crop of a 227-px patch each step trains on
     width: int = 8  # channels of the first level (x2, x4 below)
     learning_rate: float = 3e-3
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # seeds numpy, which takes no negative seed
 
     def __post_init__(self):
         if min(self.samples, self.steps, self.batch_size, self.width) < 1:
