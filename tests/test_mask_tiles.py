@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+from crack_pipeline.pipelines.explain.nodes import explain_split
 from crack_pipeline.pipelines.mask_tiles.nodes import tile_masked_photos
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits, decode_image, png_bytes
@@ -132,3 +133,14 @@ def test_a_photo_whose_tiles_would_take_another_photos_names_is_skipped_named(tm
         "a_b.png": "name_clash",
     }
     assert "A_B.tif's" in summary.detail.iloc[1] and len(tiles) == 6, "the tiles of A_B.tif alone"
+
+
+def test_masks_looked_for_in_the_photos_own_folder_are_refused(tmp_path):
+    # x.jpg beside x_mask.png: x.jpg was its own mask (crack wherever bright), x_mask.png tiled as a photo.
+    write(tmp_path, "x.jpg", image_bytes((60, 40), fmt="JPEG"))
+    write(tmp_path, "x_mask.png", png_bytes(np.zeros((40, 60), dtype=np.uint8)))
+    folder = Folder.scan(tmp_path)
+    with pytest.raises(InputError, match=r"mask_tiles\.images_dir and mask_tiles\.masks_dir are one folder"):
+        tile_masked_photos(folder, Folder.scan(tmp_path / "."), {}, {"min_side": 8, "max_pixels": 10**7})
+    with pytest.raises(InputError, match=r"explain\.input_dir and explain\.masks_dir are one folder"):
+        explain_split(None, None, folder, folder, None, {}, {}, {}, "cpu", None)

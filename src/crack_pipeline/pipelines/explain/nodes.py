@@ -12,7 +12,7 @@ from crack_pipeline.pipelines.explain.images import domain_scales, images_to_exp
 from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.ingested import changed_since_ingest
-from crack_pipeline.vision.data.masks import read_masks_of
+from crack_pipeline.vision.data.masks import check_masks_apart, read_masks_of
 from crack_pipeline.vision.data.splitting import SPLITS
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for
@@ -154,6 +154,8 @@ def explain_split(
         The files of the explanation folder, the predictions table, the crack regions (boxes), the
         crack measurements (one row per crack) and the quality report.
     """
+    if explain_input is not None and explain_masks is not None:
+        check_masks_apart(explain_input, explain_masks, "explain.input_dir and explain.masks_dir")
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
     domain = checkpoint.get("domain")  # explain.domain, as for_domain reads it

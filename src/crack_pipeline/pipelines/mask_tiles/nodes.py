@@ -21,7 +21,7 @@ from crack_pipeline.vision.data.mask_tiles import (
     cut_labelled_tiles,
     tile_stem,
 )
-from crack_pipeline.vision.data.masks import pair_masks, read_mask
+from crack_pipeline.vision.data.masks import check_masks_apart, pair_masks, read_mask
 from crack_pipeline.vision.data.scanning import looks_like_image
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import settings_from
@@ -52,6 +52,7 @@ def tile_masked_photos(
         (a photo without a mask, unreadable, or of another size than its mask is reported and skipped).
     """
     config = mask_tile_config(mask_tiles)
+    check_masks_apart(masked_photos, photo_masks, "mask_tiles.images_dir and mask_tiles.masks_dir")
     limits = ImageLimits.of(ingest)
     photos = [f for f in masked_photos.files if looks_like_image(f)]
     masks = pair_masks(photo_masks, photos)

@@ -43,6 +43,17 @@ def pair_masks(masks: Folder, names: Iterable[str]) -> dict[str, Path]:
     return found
 
 
+def check_masks_apart(images: Folder, masks: Folder, settings: str) -> None:
+    """An `InputError` when the masks are looked for in the images' own folder (`settings` names the two):
+    each image would be paired with itself, read as crack wherever it is bright, and the masks taken for
+    images (a `x.jpg` and `x_mask.png` side by side, as some data sets come)."""
+    if images.root.resolve() == masks.root.resolve():
+        raise InputError(
+            f"{settings} are one folder, {images.root}: each image would be its own mask; put the masks in "
+            "a folder of their own, at the images' relative paths or with their file stems"
+        )
+
+
 def _without_suffix(name: str) -> str:
     return str(PurePosixPath(name).with_suffix(""))
 
