@@ -2,6 +2,7 @@
 pixels joined to darkness's in the crack mask."""
 
 import logging
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -108,6 +109,16 @@ def test_explain_says_what_to_run_when_no_segmenter_was_trained():
     assert segmenter_to_use({"segmenter": False}, None) is None
     checkpoint = {"segmenter_id": "x"}
     assert segmenter_to_use({"segmenter": True}, checkpoint) is checkpoint
+
+
+def test_explain_warns_when_the_latest_segmenter_was_trained_with_other_settings(caplog):
+    # explain alone trains none: after `segmenter.steps` is changed it used the old one without a word.
+    checkpoint = {"segmenter_id": "x", "config": asdict(settings_from(SegmenterConfig, TINY, "segmenter"))}
+    with caplog.at_level(logging.WARNING):
+        assert segmenter_to_use({}, checkpoint, TINY) is checkpoint
+        assert "trained with other settings" not in caplog.text
+        assert segmenter_to_use({}, checkpoint, {**TINY, "steps": 5}) is checkpoint
+    assert f"steps {TINY['steps']}, now 5" in caplog.text and "--pipelines=segmenter" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for
 from crack_pipeline.vision.explain.cam import METHODS, check_target
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
+from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.severity import check_scale
@@ -134,6 +136,7 @@ def explain_split(
     ingest: dict[str, Any],
     device: str,
     crack_segmenter: dict[str, Any] | None = None,
+    segmenter_settings: dict[str, Any] | None = None,
 ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Heatmaps, crack masks and measurements, overlays, panels, grids and the HTML gallery for
     `explain.input_dir` (any folder of photos, labelled or not, validated like ingest) or, by default, the
@@ -150,6 +153,7 @@ def explain_split(
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
         device: `params:device` — where the model runs.
         crack_segmenter: the latest crack segmenter (pipeline `segmenter`), used when `explain.segmenter`.
+        segmenter_settings: `params:segmenter`, what it should have been trained with (warned of if not).
     Returns:
         The files of the explanation folder, the predictions table, the crack regions (boxes), the
         crack measurements (one row per crack) and the quality report.
@@ -187,7 +191,7 @@ def explain_split(
         )
     what = "images of the folder" if explain_input is not None else f"{explain['split']} images"
     learned = learned_among(checkpoint, sha256, what, "explain")
-    segmenter = segmenter_to_use(explain, crack_segmenter)
+    segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
     image_thresholds, image_tile_sizes = domain_scales(checkpoint, threshold, tiling, items, domains)
     result = explain_images(
         checkpoint,
@@ -250,11 +254,12 @@ def explain_split(
 
 
 def segmenter_to_use(
-    explain: dict[str, Any], crack_segmenter: dict[str, Any] | None
+    explain: dict[str, Any], crack_segmenter: dict[str, Any] | None, segmenter: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
     """The crack segmenter the masks use: `crack_segmenter` when `explain.segmenter` (the default), None
     when switched off (its pixels and its calls: `crack_masks.segmenter_finds`); an `InputError` saying
-    what to run when it is wanted and none was trained."""
+    what to run when it is wanted and none was trained; a warning when it was trained with other settings
+    than `segmenter` (`params:segmenter`, changed since: explain alone does not train one)."""
     if not explain.get("segmenter", True):
         return None
     if crack_segmenter is None:
@@ -263,4 +268,18 @@ def segmenter_to_use(
             "`kedro run --pipelines=segmenter` once (a few minutes), or set explain.segmenter: false "
             "for crack masks from darkness alone"
         )
+    if segmenter is not None:
+        wanted = asdict(settings_from(SegmenterConfig, segmenter, "segmenter"))
+        trained = crack_segmenter.get("config") or {}
+        changed = [
+            f"{key} {trained.get(key)!r}, now {value!r}"
+            for key, value in wanted.items()
+            if trained.get(key) != value
+        ]
+        if changed:
+            logger.warning(
+                "explain: the latest crack segmenter was trained with other settings (%s): its masks are "
+                "that one's; `kedro run --pipelines=segmenter` trains one with these",
+                "; ".join(changed),
+            )
     return crack_segmenter

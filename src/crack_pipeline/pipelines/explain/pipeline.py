@@ -30,6 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:ingest",
                     "params:device",
                     "latest_crack_segmenter",
+                    "params:segmenter",
                 ],
                 outputs=EXPLAIN_OUTPUTS,
                 name="explain_split",
