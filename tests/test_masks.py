@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from crack_pipeline.vision.data.folder import Folder
-from crack_pipeline.vision.data.masks import as_crack_mask, pair_masks, read_masks_of
+from crack_pipeline.vision.data.masks import as_crack_mask, pair_masks, read_masks_of, warn_if_none_matched
 from crack_pipeline.vision.errors import InputError
 from tests.conftest import write
 
@@ -109,3 +109,14 @@ def test_names_that_differ_only_by_extension_pair_nothing_and_a_non_image_is_no_
     # Two photos cannot both fit x1.png, nor can y2.jpg tell which of two masks is its own; z3.txt is a note.
     assert paired == {"z3.jpg": tmp_path / "z3.png"}
     assert "x1.jpg and x1.png" in caplog.text and "y2.bmp and y2.png" in caplog.text
+
+
+def test_a_mask_folder_none_of_whose_masks_matches_an_image_is_warned_of(tmp_path, caplog):
+    write(tmp_path, "001_mask.png", b"")  # as some data sets name them: no image's path or stem
+    masks, names = Folder.scan(tmp_path), ["001.jpg", "002.jpg"]
+    warn_if_none_matched(masks, names, read_masks_of(masks, names), "explain.masks_dir")
+    assert "explain.masks_dir: none of its 1 files (e.g. 001_mask.png)" in caplog.text
+    caplog.clear()
+    matched = {"001_mask.jpg": np.ones((2, 2), bool)}
+    warn_if_none_matched(masks, ["001_mask.jpg"], matched, "explain.masks_dir")
+    assert not caplog.text

@@ -13,7 +13,7 @@ from crack_pipeline.pipelines.explain.images import domain_scales, images_to_exp
 from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.ingested import changed_since_ingest
-from crack_pipeline.vision.data.masks import check_masks_apart, read_masks_of
+from crack_pipeline.vision.data.masks import check_masks_apart, read_masks_of, warn_if_none_matched
 from crack_pipeline.vision.data.splitting import SPLITS
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for
@@ -193,6 +193,9 @@ def explain_split(
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
     image_thresholds, image_tile_sizes = domain_scales(checkpoint, threshold, tiling, items, domains)
+    masks = read_masks_of(explain_masks, [item.name for item in items])
+    if explain.get("masks_dir"):  # not the synthetic masks, the default, which a folder's photos never match
+        warn_if_none_matched(explain_masks, [item.name for item in items], masks, "explain.masks_dir")
     result = explain_images(
         checkpoint,
         items,
@@ -201,7 +204,7 @@ def explain_split(
         image_thresholds=image_thresholds,
         image_tile_sizes=image_tile_sizes,
         target=explain.get("target", "predicted"),
-        masks=read_masks_of(explain_masks, [item.name for item in items]),
+        masks=masks,
         batch_size=explain.get("batch_size", 32),
         tiling=tiles,
         crack_masks=crack_mask_config(explain),

@@ -117,6 +117,20 @@ def read_masks_of(masks: Folder | None, names: Iterable[str]) -> dict[str, np.nd
     return read
 
 
+def warn_if_none_matched(masks: Folder, names: list[str], matched: dict, setting: str) -> None:
+    """A warning when `setting`'s mask folder holds masks but none matched any of the images `names`
+    (`x_mask.png` for `x.jpg`): else nothing was scored against them without a word."""
+    if names and masks.files and not matched:
+        logger.warning(
+            "%s: none of its %d files (e.g. %s) is the mask of an image (e.g. %s): a mask needs the image's "
+            "relative path or file stem, any extension; nothing is scored against masks",
+            setting,
+            len(masks.files),
+            masks.files[0],
+            names[0],
+        )
+
+
 def as_crack_mask(array: np.ndarray, name: str = "mask") -> np.ndarray:
     """An HxW bool array from a bool or 0/1 array; `InputError` naming `name` for any other shape or
     values (a probability map has to be thresholded first)."""
