@@ -120,3 +120,15 @@ def test_a_mask_folder_none_of_whose_masks_matches_an_image_is_warned_of(tmp_pat
     matched = {"001_mask.jpg": np.ones((2, 2), bool)}
     warn_if_none_matched(masks, ["001_mask.jpg"], matched, "explain.masks_dir")
     assert not caplog.text
+
+
+def test_a_mask_of_several_classes_or_dark_crack_is_left_out_named_not_read_as_no_crack(tmp_path, caplog):
+    classes = np.zeros((40, 40), dtype=np.uint8)
+    classes[10:30, 20], classes[5:8, 5:30] = 1, 2  # crack and, say, spalling
+    write(tmp_path / "masks", "a.png", mask_png(classes))
+    write(tmp_path / "masks", "b.png", mask_png((classes == 1).astype(np.uint8) * 100))  # crack saved grey
+    write(tmp_path / "masks", "c.png", mask_png(classes * 0))  # a clean photo's mask: no crack, read
+    read = read_masks_of(Folder.scan(tmp_path / "masks"), ["a.jpg", "b.jpg", "c.jpg"])
+    assert list(read) == ["c.jpg"] and not read["c.jpg"].any()
+    assert "a.png (of a.jpg) left out: unclear_mask: its brightest value is 2" in caplog.text
+    assert "b.png (of b.jpg) left out: unclear_mask: its brightest value is 100" in caplog.text

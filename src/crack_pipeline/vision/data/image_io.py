@@ -210,6 +210,8 @@ def _decoded(
         if orientation in _UPRIGHT:
             image = image.transpose(_UPRIGHT[orientation])
         rgb = convert(image)
+    except ImageRejected:  # `convert`'s own word on the pixels (masks.crack_pixels)
+        raise
     except Exception as error:  # truncated or corrupt pixels raise what their decoder meets
         raise ImageRejected(CORRUPT, str(error) or type(error).__name__) from None
     upright = (height, width) if orientation in _TRANSPOSING else (width, height)

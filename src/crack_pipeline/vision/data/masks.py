@@ -75,6 +75,7 @@ def _unique_by(files: list[str], key: Callable[[str], str], kind: str) -> dict[s
 
 
 _HIGH_BIT_DEPTH = ("I;16", "I;16B", "I;16L", "I", "F")
+UNCLEAR_MASK = "unclear_mask"  # a mask whose values say no pixel is crack, nor that none is
 
 
 def crack_pixels(image: Image.Image) -> Image.Image:
@@ -82,7 +83,8 @@ def crack_pixels(image: Image.Image) -> Image.Image:
     or, in a mask whose values are only 0 and 1 (a label map saved as it is, 8 or 16 bits), where it is 1;
     in a mask with transparent pixels (strokes painted on a transparent layer), the bright opaque ones, or
     every opaque one where none is bright (black strokes). Read as a photo, the transparent background
-    turned white (crack everywhere) and a 16-bit 0/1 map black."""
+    turned white (crack everywhere) and a 16-bit 0/1 map black. `ImageRejected` for a mask of other values
+    only up to 127 (0, 1 and 2: a map of several classes), which would read as no crack at all."""
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = np.asarray(image.convert("RGBA"))
         if rgba[..., 3].min() < 255:
@@ -94,6 +96,11 @@ def crack_pixels(image: Image.Image) -> Image.Image:
         if ((values == 0) | (values == 1)).all():
             return Image.fromarray(values == 1)
     values = np.asarray(to_rgb8(image)).max(axis=2)
+    if 1 < values.max() <= 127:  # a map of several classes, or crack saved dark: read as no crack at all
+        raise ImageRejected(
+            UNCLEAR_MASK,
+            f"its brightest value is {values.max()}: crack is white (above 127), or 1 in a 0/1 mask",
+        )
     return Image.fromarray(values > (0 if values.max() <= 1 else 127))
 
 
