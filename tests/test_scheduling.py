@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 from kedro.framework.cli.utils import _split_params
@@ -36,6 +37,16 @@ def make_schedule(*args: str, env: dict | None = None) -> str:
     return result.stdout
 
 
+def make_shown(*args: str, project: Path = PROJECT_ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    """`make -n <args>` in `project`: what it would run, or its refusal (`check=False`)."""
+    return subprocess.run(
+        ["make", "-n", "-s", "--no-print-directory", "-C", str(project), "-o", ".venv/.installed", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+
+
 def test_make_schedule_prints_a_cron_entry_for_the_retrain_run(tmp_path):
     (line,) = make_schedule(f"SOURCE_DIR={tmp_path}", "CRON_TIME=15 4 * * 1").splitlines()
     assert line.startswith(f'15 4 * * 1 cd "{PROJECT_ROOT}" && ')
@@ -52,13 +63,7 @@ def test_a_folder_named_with_spaces_reaches_the_nightly_run_and_the_dag_whole(tm
     command = shlex.split(line.split(" ", 5)[5])  # after the five time fields: what cron's shell runs
     assert command[:3] == ["cd", str(PROJECT_ROOT), "&&"]
     assert f"--params=data.source_dir='{photos}'" in command
-    shown = subprocess.run(
-        ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
-        + ["airflow-dag", f"SOURCE_DIR={photos}", f"INPUT_DIR={photos}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    shown = make_shown("airflow-dag", f"SOURCE_DIR={photos}", f"INPUT_DIR={photos}").stdout
     arguments = shlex.split(shown.replace("\\\n", " "))
     assert f"--params=project_path='{PROJECT_ROOT}',source_dir='{photos}'" in arguments
     survey = f"--params=project_path='{PROJECT_ROOT}',survey='survey',shards=4,input_dir='{photos}'"
@@ -72,13 +77,7 @@ def test_the_dags_project_folder_reaches_them_whole(tmp_path):
         project = tmp_path / name / "crack_pipeline"
         project.mkdir(parents=True)
         (project / "Makefile").write_bytes((PROJECT_ROOT / "Makefile").read_bytes())
-        shown = subprocess.run(
-            ["make", "-n", "-s", "--no-print-directory", "-C", str(project), "-o", ".venv/.installed"]
-            + ["airflow-dag", "SOURCE_DIR=/srv/photos"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        shown = make_shown("airflow-dag", "SOURCE_DIR=/srv/photos", project=project).stdout
         commands = [shlex.split(line) for line in shown.replace("\\\n", " ").splitlines()]
         assert len(commands) == 2
         for command in commands:
@@ -89,21 +88,10 @@ def test_the_survey_dags_survey_name_reaches_it_whole():
     """SURVEY went into the survey DAG's --params bare: "Pier #3" named the survey "Pier", "2024" a number,
     and a comma split the settings."""
     for name in ("Pier #3", "a: b", "2024", "O'Brien St"):
-        shown = subprocess.run(
-            ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
-            + ["airflow-dag", f"SURVEY={name}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        shown = make_shown("airflow-dag", f"SURVEY={name}").stdout
         survey = [shlex.split(line) for line in shown.replace("\\\n", " ").splitlines()][1]
         assert params_of(survey)["survey"] == name
-    refused = subprocess.run(
-        ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
-        + ["airflow-dag", "SURVEY=Pier 3, north"],
-        capture_output=True,
-        text=True,
-    )
+    refused = make_shown("airflow-dag", "SURVEY=Pier 3, north", check=False)
     assert refused.returncode != 0 and "SURVEY: kedro's --params cannot pass a folder named with a comma" in (
         refused.stderr
     )
@@ -149,12 +137,7 @@ def test_a_folder_that_cannot_reach_the_command_whole_is_refused_naming_the_sett
     --params split at a comma. Refused, before anything is run or written (with -n too), as a comma was."""
     given = ["SOURCE_DIR", "INPUT_DIR"] if target == "airflow-dag" else ["SOURCE_DIR"]
     for setting in given:
-        result = subprocess.run(
-            ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
-            + [target, f"{setting}={tmp_path / name}"],
-            capture_output=True,
-            text=True,
-        )
+        result = make_shown(target, f"{setting}={tmp_path / name}", check=False)
         assert result.returncode != 0, result.stdout
         assert f"{setting}: " in result.stderr and "cannot pass a folder named with" in result.stderr
 
@@ -163,12 +146,7 @@ def test_make_airflow_dag_refuses_a_shard_count_that_is_no_whole_number():
     """The survey DAG's template reads SHARDS as a number: SHARDS=x (or 0) wrote a DAG of no shard tasks,
     whose merge found no photo explained, without a word."""
     for shards in ("x", "0", "4 4", ""):
-        result = subprocess.run(
-            ["make", "-n", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed"]
-            + ["airflow-dag", f"SHARDS={shards}"],
-            capture_output=True,
-            text=True,
-        )
+        result = make_shown("airflow-dag", f"SHARDS={shards}", check=False)
         assert result.returncode != 0, result.stdout
         assert f"SHARDS must be a whole number of at least 1, not '{shards}'" in result.stderr
 
