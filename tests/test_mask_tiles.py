@@ -1,11 +1,13 @@
 """A labelled patch set from masked photos: each tile labelled by the crack pixels of its central area."""
 
+import logging
 import re
 
 import numpy as np
 import pytest
 
 from crack_pipeline.pipelines.explain.nodes import explain_split
+from crack_pipeline.pipelines.mask_tiles import nodes as mask_tile_nodes
 from crack_pipeline.pipelines.mask_tiles.nodes import tile_masked_photos
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits, decode_image, png_bytes
@@ -144,3 +146,46 @@ def test_masks_looked_for_in_the_photos_own_folder_are_refused(tmp_path):
         tile_masked_photos(folder, Folder.scan(tmp_path / "."), {}, {"min_side": 8, "max_pixels": 10**7})
     with pytest.raises(InputError, match=r"explain\.input_dir and explain\.masks_dir are one folder"):
         explain_split(None, None, folder, folder, None, {}, {}, {}, "cpu", None)
+
+
+def test_masks_that_belong_to_no_photo_are_warned_of(tmp_path, caplog):
+    """Photos without a mask were reported, masks without a photo (`a_mask.png`, `IMG_2.png` for img_2.jpg)
+    never: named wrong, they went unseen."""
+    mask = np.zeros((40, 60), dtype=np.uint8)
+    mask[5:15, 10] = 255
+    write(tmp_path / "photos", "a.jpg", image_bytes((60, 40), fmt="JPEG", seed=1))
+    write(tmp_path / "masks", "a.png", png_bytes(mask))
+    write(tmp_path / "masks", "b_mask.png", png_bytes(mask))
+    write(tmp_path / "masks", "notes.txt", b"not a mask")
+    ingest = {"label_aliases": DEFAULT_ALIASES, "min_side": 8, "max_pixels": 10**7}
+    with caplog.at_level(logging.WARNING):
+        tile_masked_photos(
+            Folder.scan(tmp_path / "photos"),
+            Folder.scan(tmp_path / "masks"),
+            {"tiling": {"tile_size": 20}},
+            ingest,
+        )
+    warned = [r.getMessage() for r in caplog.records if "belong to no photo" in r.getMessage()]
+    assert warned == [
+        f"mask_tiles: 1 mask(s) in {tmp_path / 'masks'} belong to no photo (e.g. b_mask.png): a mask needs "
+        "its photo's relative path or file stem, any extension"
+    ]
+
+
+def test_an_error_other_than_a_size_mismatch_is_not_reported_as_one(tmp_path, monkeypatch):
+    """Every ValueError of a photo was reported as `size_mismatch`, a bug hidden as the user's mistake."""
+    write(tmp_path / "photos", "a.png", image_bytes((60, 40), seed=1))
+    write(tmp_path / "masks", "a.png", png_bytes(np.zeros((40, 60), dtype=np.uint8)))
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(mask_tile_nodes, "cut_labelled_tiles", broken)
+    ingest = {"label_aliases": DEFAULT_ALIASES, "min_side": 8, "max_pixels": 10**7}
+    with pytest.raises(ValueError, match="a bug"):
+        tile_masked_photos(
+            Folder.scan(tmp_path / "photos"),
+            Folder.scan(tmp_path / "masks"),
+            {"tiling": {"tile_size": 20}},
+            ingest,
+        )

@@ -73,8 +73,6 @@ def tile_masked_photos(
             row.update(status=rejection.reason, detail=rejection.detail)
         except OSError as error:  # a link to nothing, a file that vanished or may not be read
             row.update(status=UNREADABLE, detail=str(error))
-        except ValueError as mismatch:
-            row.update(status="size_mismatch", detail=str(mismatch))
         else:
             tiles.update((name, png_bytes(pixels)) for name, pixels in cut.items())
             kinds = [t.label for t in labels]
@@ -99,6 +97,16 @@ def tile_masked_photos(
     )
     for row in skipped.head(5).itertuples():
         logger.warning("mask_tiles: skipped %s (%s: %s)", row.photo, row.status, row.detail)
+    paired = set(masks.values())
+    unpaired = [f for f in photo_masks.files if looks_like_image(f) and photo_masks.path_of(f) not in paired]
+    if unpaired:  # reported photo by photo only from the photos' side: a mask named wrong went unseen
+        logger.warning(
+            "mask_tiles: %d mask(s) in %s belong to no photo (e.g. %s): a mask needs its photo's relative "
+            "path or file stem, any extension",
+            len(unpaired),
+            photo_masks.root,
+            unpaired[0],
+        )
     if not tiles:
         raise InputError(
             f"mask_tiles: no tile could be cut from {masked_photos.root} with masks in {photo_masks.root}"

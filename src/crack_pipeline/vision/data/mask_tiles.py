@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 import numpy as np
 from pydantic import Field
 
+from crack_pipeline.vision.data.image_io import ImageRejected
 from crack_pipeline.vision.data.synthetic import NEGATIVE_FOLDER, POSITIVE_FOLDER
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.settings import settings_dataclass
@@ -84,8 +85,9 @@ def cut_labelled_tiles(
     """The labelled tiles of one photo as {relative path in the patch set: HxWx3 uint8}, and every tile's
     label (left-out tiles too). `image` and `mask` must have the same height and width."""
     if image.shape[:2] != mask.shape:
-        raise ValueError(
-            f"the mask is {mask.shape[1]}x{mask.shape[0]}, the photo {image.shape[1]}x{image.shape[0]}"
+        raise ImageRejected(
+            "size_mismatch",
+            f"the mask is {mask.shape[1]}x{mask.shape[0]}, the photo {image.shape[1]}x{image.shape[0]}",
         )
     labels = label_tiles(mask, config)
     side = min(config.tile_size, mask.shape[0]), min(config.tile_size, mask.shape[1])
