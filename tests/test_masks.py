@@ -132,3 +132,12 @@ def test_a_mask_of_several_classes_or_dark_crack_is_left_out_named_not_read_as_n
     assert list(read) == ["c.jpg"] and not read["c.jpg"].any()
     assert "a.png (of a.jpg) left out: unclear_mask: its brightest value is 2" in caplog.text
     assert "b.png (of b.jpg) left out: unclear_mask: its brightest value is 100" in caplog.text
+
+
+def test_a_mask_whose_stem_differs_only_by_case_goes_to_the_one_image_of_that_stem(tmp_path):
+    """`IMG_1.JPG` and `img_1.png` (a camera's names, a labelling tool's) counted as a photo with no mask."""
+    for name in ("img_1.png", "img_2.png", "img_4.png", "Img_4.png"):
+        write(tmp_path, name, b"")
+    paired = pair_masks(Folder.scan(tmp_path), ["site/IMG_1.JPG", "IMG_2.JPG", "img_2.jpeg", "IMG_4.JPG"])
+    # The case set aside, img_2 is two images' stem and img_4 two masks': neither is paired so.
+    assert paired == {"site/IMG_1.JPG": tmp_path / "img_1.png", "img_2.jpeg": tmp_path / "img_2.png"}

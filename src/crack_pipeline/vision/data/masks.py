@@ -25,19 +25,21 @@ def pair_masks(masks: Folder, names: Iterable[str]) -> dict[str, Path]:
     extension), else the one with the same file stem, where neither the stem of the image nor that of the
     mask is shared (`Positive/x1.jpg` and `Negative/x1.jpg` do not both take `x1.png`). Only image files are
     masks (a `x1.json` beside `x1.png` is not), and a path two images or two masks share but for the
-    extension pairs none of them (`x1.jpg` and `x1.png` are two photos one mask cannot fit), warned of."""
+    extension pairs none of them (`x1.jpg` and `x1.png` are two photos one mask cannot fit), warned of. Last,
+    a stem that differs only by case (`IMG_1.JPG` and `img_1.png`), where it too is shared by none."""
     names = list(names)
     mask_files = [f for f in masks.files if looks_like_image(f)]
     by_path = _unique_by(mask_files, _without_suffix, "crack masks")
     shared_paths = set(names) - set(_unique_by(names, _without_suffix, "images").values())
-    mask_stems = Counter(PurePosixPath(f).stem for f in mask_files)
-    by_stem = {PurePosixPath(f).stem: f for f in mask_files if mask_stems[PurePosixPath(f).stem] == 1}
-    image_stems = Counter(PurePosixPath(name).stem for name in names)
     found = {}
+    by_stem, by_folded_stem = _by_unique_stem(mask_files, _stem), _by_unique_stem(mask_files, _folded_stem)
+    image_stems, folded_image_stems = Counter(map(_stem, names)), Counter(map(_folded_stem, names))
     for name in names:
         mask = by_path.get(_without_suffix(name)) if name not in shared_paths else None
-        if mask is None and image_stems[PurePosixPath(name).stem] == 1:
-            mask = by_stem.get(PurePosixPath(name).stem)
+        if mask is None and image_stems[_stem(name)] == 1:
+            mask = by_stem.get(_stem(name))
+        if mask is None and folded_image_stems[_folded_stem(name)] == 1:  # IMG_1.JPG and its img_1.png
+            mask = by_folded_stem.get(_folded_stem(name))
         if mask is not None:
             found[name] = masks.path_of(mask)
     return found
@@ -52,6 +54,20 @@ def check_masks_apart(images: Folder, masks: Folder, settings: str) -> None:
             f"{settings} are one folder, {images.root}: each image would be its own mask; put the masks in "
             "a folder of their own, at the images' relative paths or with their file stems"
         )
+
+
+def _stem(name: str) -> str:
+    return PurePosixPath(name).stem
+
+
+def _folded_stem(name: str) -> str:
+    return PurePosixPath(name).stem.casefold()
+
+
+def _by_unique_stem(files: list[str], stem: Callable[[str], str]) -> dict[str, str]:
+    """{stem: file} of the files whose stem (by `stem`) no other file has."""
+    counts = Counter(map(stem, files))
+    return {stem(f): f for f in files if counts[stem(f)] == 1}
 
 
 def _without_suffix(name: str) -> str:
