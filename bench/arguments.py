@@ -23,6 +23,14 @@ def share(text: str) -> float:
     return value
 
 
+def overlap(text: str) -> float:
+    """An argparse type: the share of a tile its neighbour covers too, at least 0 and below 1."""
+    value = float(text)
+    if not 0 <= value < 1:  # math.nan fails this too
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
 def ratio_line(numerator: float, denominator: float, baseline: str, digits: int = 2) -> str:
     """The last line, `ratio <numerator / denominator>`; where the baseline (`baseline` names it) is 0, a
     line saying so and `ratio inf` (or `ratio nan` when both are 0), not a ZeroDivisionError."""

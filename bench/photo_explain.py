@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=positive_int, default=5, help="timed runs of each side, >= 1 (the median counts)"
     )
-    parser.add_argument("--explained", type=int, default=32, help="tiles ours explains when timed")
+    parser.add_argument("--explained", type=positive_int, default=32, help="tiles ours explains when timed")
     parser.add_argument("--no-segmenter", action="store_true", help="crack masks from darkness alone")
     args = parser.parse_args()
     segmenter = None if args.no_segmenter else latest_segmenter()

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from adaptation import SHARED, add_champion_options, champion_of, require_data
-from arguments import ratio_line
+from arguments import overlap, positive_int, ratio_line
 from PIL import Image
 from scipy import ndimage
 from trained_run import latest_segmenter
@@ -115,11 +115,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size", type=int, default=224, help="the champion's input side")
+    parser.add_argument("--size", type=positive_int, default=224, help="the champion's input side")
     add_champion_options(parser)
     parser.add_argument("--save-champion", default=None, help="write the trained champion here")
     parser.add_argument(
-        "--tile", type=int, default=None, help="tile side on the CFD photos, px (default 96, or --domain's)"
+        "--tile",
+        type=positive_int,
+        default=None,
+        help="tile side on the CFD photos, px (default 96, or --domain's)",
     )
     parser.add_argument(
         "--domain",
@@ -127,7 +130,7 @@ def main() -> None:
         help="a domain of a model of several (a general model's cfd_tiles): its threshold and patch side",
     )
     parser.add_argument("--cfd", default=str(SHARED / "cfd"), help="a folder of images/ and masks/")
-    parser.add_argument("--overlap", type=float, default=TilingConfig.overlap, help="of the tiles")
+    parser.add_argument("--overlap", type=overlap, default=TilingConfig.overlap, help="of the tiles, [0, 1)")
     parser.add_argument("--segmenter", default=None, help="a crack segmenter checkpoint file")
     parser.add_argument("--no-segmenter", action="store_true", help="masks from darkness alone")
     parser.add_argument(
@@ -155,7 +158,8 @@ def main() -> None:
     if args.save_champion:
         torch.save(checkpoint, args.save_champion)
     checkpoint = for_domain(checkpoint, args.domain, "--domain")
-    args.tile = args.tile or (checkpoint["patch_side"] if args.domain else 96)
+    if args.tile is None:
+        args.tile = checkpoint["patch_side"] if args.domain else 96
     threshold = decision_threshold(checkpoint, None, "--domain")
     print(
         f"{describe_cpu()}; precision fp32; LayerCAM; CFD tiles of {args.tile} px; "

@@ -33,11 +33,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--size", type=positive_int, default=224)
     parser.add_argument(
         "--new", type=share, default=0.1, help="share of the images the last build lacked (0 < new <= 0.5)"
     )
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--workers", type=positive_int, default=None, help="default: every core")
     parser.add_argument("--repeats", type=positive_int, default=5, help="builds of each side (at least 1)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:

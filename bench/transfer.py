@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from arguments import positive_int
 from fitted import bench_checkpoint
 
 from crack_pipeline.config import environment_parameters
@@ -70,7 +71,7 @@ def recipe_config(env: str, epochs: int | None, architecture: str | None) -> tup
     train = environment_parameters(env)["train"]
     (variant,) = train["variants"]
     values = variant_settings(train, train["models"][variant])
-    values.update(progress=False, **({"epochs": epochs} if epochs else {}))
+    values.update(progress=False, **({"epochs": epochs} if epochs is not None else {}))
     chosen = architecture or train["models"][variant]["architecture"]
     return chosen, settings_from(TrainConfig, values, env), train.get("test_time_views", 1)
 
@@ -150,10 +151,12 @@ def main() -> None:
         default="today,project",
         help=f"comma-separated, of {', '.join(RECIPES)}",
     )
-    parser.add_argument("--max-train", type=int, default=1000, help="training images per domain, at most")
-    parser.add_argument("--synthetic-per-class", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=None, help="default: each recipe's own")
-    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument(
+        "--max-train", type=positive_int, default=1000, help="training images per domain, at most"
+    )
+    parser.add_argument("--synthetic-per-class", type=positive_int, default=300)
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default: each recipe's own")
+    parser.add_argument("--size", type=positive_int, default=160)
     parser.add_argument("--architecture", default=None, help="e.g. efficientnet_lite2; default: the recipe's")
     parser.add_argument(
         "--only", default=None, help="train only these rows (comma-separated), e.g. 'all but sdnet_walls'"
@@ -176,6 +179,9 @@ def main() -> None:
         + ", ".join(f"{d} (train {len(s['train'])}, test {len(s['test'])})" for d, s in splits.items())
     )
     tests = {d: splits[d]["test"] for d in domains}
+    rows_there_are = domains + [f"all but {d}" for d in domains]
+    if args.only and (unknown := set(args.only.split(",")) - set(rows_there_are)):
+        parser.error(f"--only: no row {', '.join(sorted(unknown))}; the rows: {', '.join(rows_there_are)}")
     left_out_means = {}
     for recipe in args.recipes:
         architecture, config, views = recipe_config(RECIPES[recipe], args.epochs, args.architecture)

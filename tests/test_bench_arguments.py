@@ -7,18 +7,20 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from arguments import positive_int, ratio_line, share  # noqa: E402
+from arguments import overlap, positive_int, ratio_line, share  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--new", type=share, default=0.1)
+    parser.add_argument("--overlap", type=overlap, default=0.25)
     return parser
 
 
 @pytest.mark.parametrize(
-    "argv", [["--repeats", "0"], ["--repeats", "-2"], ["--repeats", "x"], ["--new", "0"]]
+    "argv",
+    [["--repeats", "0"], ["--repeats", "-2"], ["--repeats", "x"], ["--new", "0"], ["--overlap", "1"]],
 )
 def test_a_value_a_bench_cannot_use_is_a_usage_error_not_a_traceback(argv, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -35,8 +37,8 @@ def test_a_share_of_new_images_above_a_half_is_refused(new):
 
 
 def test_usable_values_pass():
-    args = parser().parse_args(["--repeats", "1", "--new", "0.5"])
-    assert (args.repeats, args.new) == (1, 0.5)
+    args = parser().parse_args(["--repeats", "1", "--new", "0.5", "--overlap", "0"])
+    assert (args.repeats, args.new, args.overlap) == (1, 0.5, 0.0)
 
 
 def test_a_ratio_over_a_zero_baseline_says_why_and_ends_in_inf_or_nan():
