@@ -110,7 +110,15 @@ def segmenter() -> dict:
 
 
 def survey_run(
-    checkpoint, site, folder, crack_segmenter, stop_after=None, tiling=None, ingest=INGEST, **explain
+    checkpoint,
+    site,
+    folder,
+    crack_segmenter,
+    stop_after=None,
+    tiling=None,
+    ingest=INGEST,
+    segmenter_settings=None,
+    **explain,
 ):
     """One run of the survey's first node into `folder` (saved as Kedro would); the saves made."""
     dataset = GrowingFolderDataset(path=str(folder))
@@ -124,6 +132,7 @@ def survey_run(
         ingest,
         "cpu",
         crack_segmenter,
+        segmenter_settings,
     )
     made = []
     for save in islice(saves, stop_after):
@@ -159,6 +168,23 @@ def test_a_survey_decodes_its_photos_within_the_limits_set(trained_checkpoint, s
     # the default limits (it stopped the merge: too small).
     _, predictions, _, _ = merged(site, tmp_path / "survey16")
     assert list(predictions.file) == ["small.png"]
+
+
+def test_a_survey_warns_when_the_latest_segmenter_was_trained_with_other_settings(
+    trained_checkpoint, segmenter, tmp_path, caplog
+):
+    """A survey run alone trains no segmenter: after `segmenter.steps` changed it masked with the old one
+    without a word (explain warned; the survey did not)."""
+    (tmp_path / "site").mkdir()
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(tmp_path / "site/a.png")
+    site = Folder.scan(tmp_path / "site")
+    trained_with = {"samples": 2, "steps": 1, "crop": 32, "width": 4}  # untrained_segmenter's
+    with caplog.at_level(logging.WARNING):
+        survey_run(trained_checkpoint, site, tmp_path / "same", segmenter, segmenter_settings=trained_with)
+        assert "trained with other settings" not in caplog.text
+        changed = {**trained_with, "steps": 5}
+        survey_run(trained_checkpoint, site, tmp_path / "changed", segmenter, segmenter_settings=changed)
+    assert "steps 1, now 5" in caplog.text and "--pipelines=segmenter" in caplog.text
 
 
 def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recomputing(

@@ -88,6 +88,7 @@ def explain_survey_photos(
     ingest: dict[str, Any],
     device: str = "cpu",
     crack_segmenter: dict[str, Any] | None = None,
+    segmenter_settings: dict[str, Any] | None = None,
 ) -> Iterator[dict[str, bytes]]:
     """The photos of `explain.input_dir` in shard `explain.shard` ("i/N"; all without) that survey
     `explain.survey` has not done yet, explained like `explain` does, one save per photo (its files, then
@@ -98,6 +99,7 @@ def explain_survey_photos(
         explain: `params:explain` — input_dir, survey, shard, and how to explain (domain, methods,
             threshold, test_time_views, crack_masks, segmenter, mm_per_pixel, severity_bands, batch_size).
         crack_segmenter: the latest crack segmenter (pipeline `segmenter`), used when `explain.segmenter`.
+        segmenter_settings: `params:segmenter`, what it should have been trained with (warned of if not).
     Yields:
         The survey's manifest first when new (with its model's heatmaps through training, where recorded),
         then one `{relative path: bytes}` per photo.
@@ -107,7 +109,7 @@ def explain_survey_photos(
     own_views = views_of(checkpoint)
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     masks = crack_mask_config(explain)
-    segmenter = segmenter_to_use(explain, crack_segmenter)
+    segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
     wanted = _plain_json(
         {
             "input": explain_input.root.name,  # by name: shards may mount the folder at other paths

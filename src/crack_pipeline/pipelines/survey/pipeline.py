@@ -20,6 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:ingest",
                     "params:device",
                     "latest_crack_segmenter",
+                    "params:segmenter",
                 ],
                 outputs="survey_photos",
                 name="explain_survey_photos",
