@@ -71,17 +71,20 @@ class OncePerRunMlflowHook(MlflowHook):
         self._node.batch = {}
         try:
             super().before_node_run(node, catalog, inputs, is_async)  # reopens the run, collects
-            if self._node.batch:
-                run_id = mlflow.active_run().info.run_id
-                if self._logged[0] != run_id:
-                    self._logged = (run_id, set())
-                logged = self._logged[1]
-                new = {name: value for name, value in self._node.batch.items() if (name, value) not in logged}
-                if new:
-                    mlflow.log_params(new)
-                    logged.update(new.items())
         finally:
-            self._node.batch = None
+            batch, self._node.batch = self._node.batch, None
+            if batch:  # those collected before a value too long stopped the run too (long_params_strategy)
+                self._write_new(batch)
+
+    def _write_new(self, batch: dict[str, str]) -> None:
+        """The parameters of `batch` the active run has not been given yet, in one write."""
+        run_id = mlflow.active_run().info.run_id
+        if self._logged[0] != run_id:
+            self._logged = (run_id, set())
+        logged = self._logged[1]
+        if new := {name: value for name, value in batch.items() if (name, value) not in logged}:
+            mlflow.log_params(new)
+            logged.update(new.items())
 
     def _log_param(self, name: str, value: Any) -> None:
         batch = getattr(self._node, "batch", None)

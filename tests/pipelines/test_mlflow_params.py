@@ -68,3 +68,18 @@ def test_a_run_not_tracked_leaves_the_last_tracked_run_of_the_process_finished(k
 
     (run,) = client_of(kedro_project).search_runs(["1"])
     assert run.info.status == "FINISHED"
+
+
+def test_a_value_too_long_that_stops_the_run_leaves_the_nodes_shorter_ones_written(kedro_project):
+    """With `long_params_strategy: fail` the plugin's hook wrote each parameter before the long one as it
+    went; batched, they were lost with the run."""
+    mlflow_yml = kedro_project / "conf/base/mlflow.yml"
+    mlflow_yml.write_text(
+        mlflow_yml.read_text().replace("long_params_strategy: tag", "long_params_strategy: fail")
+    )
+    ran = kedro(
+        kedro_project, "run", "--nodes=generate_synthetic_images", f"--params=data.domain={'x' * 7000}"
+    )
+    assert ran.exit_code != 0 and "length is 7000" in str(ran.exception) + ran.output
+    (run,) = client_of(kedro_project).search_runs(["1"])
+    assert run.data.params["synth.count_per_class"], "read by the node before data.domain"
