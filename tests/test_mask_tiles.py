@@ -189,3 +189,24 @@ def test_an_error_other_than_a_size_mismatch_is_not_reported_as_one(tmp_path, mo
             {"tiling": {"tile_size": 20}},
             ingest,
         )
+
+
+def test_a_photo_with_a_side_under_a_tile_is_skipped_not_cut_into_a_tile_of_its_own_shape(tmp_path):
+    """A 60x40 photo with 48-px tiles gave one 40x60 tile, which ingest then squashed into a square: the
+    cracks of one patch of the set at another scale and shape than the others'."""
+    mask = np.zeros((40, 60), dtype=np.uint8)
+    mask[5:35, 30] = 255
+    write(tmp_path / "photos", "a.png", image_bytes((60, 40), seed=1))
+    write(tmp_path / "masks", "a.png", png_bytes(mask))
+    write(tmp_path / "photos", "b.png", image_bytes((60, 60), seed=2))
+    write(tmp_path / "masks", "b.png", png_bytes(np.pad(mask, ((10, 10), (0, 0)))))
+    ingest = {"label_aliases": DEFAULT_ALIASES, "min_side": 8, "max_pixels": 10**7}
+    tiles, summary = tile_masked_photos(
+        Folder.scan(tmp_path / "photos"),
+        Folder.scan(tmp_path / "masks"),
+        {"tiling": {"tile_size": 48}},
+        ingest,
+    )
+    assert summary.set_index("photo").status.to_dict() == {"a.png": "too_small", "b.png": "ok"}
+    assert "has a side under a tile's 48 px" in summary.detail[0]
+    assert tiles and {decode_image(png, ImageLimits(min_side=1)).size for png in tiles.values()} == {(48, 48)}

@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 import numpy as np
 from pydantic import Field
 
-from crack_pipeline.vision.data.image_io import ImageRejected
+from crack_pipeline.vision.data.image_io import TOO_SMALL, ImageRejected
 from crack_pipeline.vision.data.synthetic import NEGATIVE_FOLDER, POSITIVE_FOLDER
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.settings import settings_dataclass
@@ -89,8 +89,14 @@ def cut_labelled_tiles(
             "size_mismatch",
             f"the mask is {mask.shape[1]}x{mask.shape[0]}, the photo {image.shape[1]}x{image.shape[0]}",
         )
+    if min(mask.shape) < config.tile_size:  # its one tile would be the photo, not square: ingest squashed it
+        raise ImageRejected(
+            TOO_SMALL,
+            f"{mask.shape[1]}x{mask.shape[0]} has a side under a tile's {config.tile_size} px "
+            "(mask_tiles.tiling.tile_size)",
+        )
     labels = label_tiles(mask, config)
-    side = min(config.tile_size, mask.shape[0]), min(config.tile_size, mask.shape[1])
+    side = config.tile_size, config.tile_size
     folder = {"crack": POSITIVE_FOLDER, "no_crack": NEGATIVE_FOLDER}
     stem = tile_stem(photo)
     tiles = {
