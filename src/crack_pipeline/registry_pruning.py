@@ -117,11 +117,11 @@ def started_from(client: MlflowClient, experiment: str) -> set[str]:
     their nodes read, `--params` included) started a variant from by number: `train.models.<name>.init_from`.
     The configuration's files do not hold a number given on the command line (a cron line's
     `--params=train.models.small_cnn.init_from=3`), which a later run of that line starts from again."""
-    found = client.get_experiment_by_name(experiment)
-    runs = every_page(client.search_runs, [found.experiment_id]) if found is not None else []
+    if (found := client.get_experiment_by_name(experiment)) is None:
+        return set()
     named = {
         str(value).strip()
-        for run in runs
+        for run in every_page(client.search_runs, [found.experiment_id])
         for key, value in run.data.params.items()
         if key.startswith("train.models.") and key.endswith(".init_from")
     }

@@ -40,13 +40,9 @@ def old_grids(client: MlflowClient, keep: int, experiment: str) -> list[OldGrids
     """The explanation grids of all but the newest `keep` runs of `experiment` (the project's kedro-mlflow
     experiment) that hold some, oldest first. Other experiments of the store (a notebook's, another
     project's on a shared server) are not this project's to prune, nor do they count among the newest."""
-    found = client.get_experiment_by_name(experiment)
-    experiments = [found.experiment_id] if found is not None else []
-    runs = (
-        every_page(client.search_runs, experiments, order_by=["attributes.start_time DESC"])
-        if experiments
-        else []
-    )
+    if (found := client.get_experiment_by_name(experiment)) is None:
+        return []
+    runs = every_page(client.search_runs, [found.experiment_id], order_by=["attributes.start_time DESC"])
     holding = [run for run in runs if client.list_artifacts(run.info.run_id, EXPLANATIONS)]
     old = []
     for run in reversed(holding[keep:]):

@@ -19,22 +19,20 @@ def where_set(message: str, conf_source: Path, env: str, base_env: str, given: d
     """Where each setting `message` names was set, by source: "from conf/local/parameters_train.yml:
     train.processes; from --params: explain.methods" (`given`: --params). None when no parameter file and no
     --params holds any (defaults of the code)."""
-    named: dict[str, list[str]] = {}
-    for setting in dict.fromkeys(_SETTING.findall(message)):
-        if (source := _source(_keys(setting), conf_source, env, base_env, given)) is not None:
-            named.setdefault(source, []).append(setting)
-    return "; ".join(f"from {source}: {', '.join(settings)}" for source, settings in named.items()) or None
-
-
-def _source(keys: list[str | int], conf_source: Path, env: str, base_env: str, given: dict) -> str | None:
-    """--params, else the first parameter file of `env`, else of `base_env`, that holds `keys`."""
-    if _holds(given, keys):
-        return "--params"
-    for folder in (conf_source / env, conf_source / base_env):
-        for path in _parameter_files(folder):
-            if _holds(_read(path), keys):
-                return _shown(path, conf_source)
-    return None
+    if not (named_settings := dict.fromkeys(_SETTING.findall(message))):
+        return None
+    # The sources in the order they win: --params, then `env`'s files, then `base_env`'s, each read once.
+    sources = [("--params", given)] + [
+        (_shown(path, conf_source), _read(path))
+        for folder in (conf_source / env, conf_source / base_env)
+        for path in _parameter_files(folder)
+    ]
+    by_source: dict[str, list[str]] = {}
+    for setting in named_settings:
+        keys = _keys(setting)
+        if (source := next((name for name, config in sources if _holds(config, keys)), None)) is not None:
+            by_source.setdefault(source, []).append(setting)
+    return "; ".join(f"from {source}: {', '.join(names)}" for source, names in by_source.items()) or None
 
 
 def _keys(setting: str) -> list[str | int]:

@@ -88,9 +88,8 @@ def remove_unregistered(client: MlflowClient, old: UnregisteredRun) -> None:
 def _registered(client: MlflowClient) -> set[str]:
     """The runs and exported models (logged model ids) that a registered version of any model names."""
     versions = every_page(client.search_model_versions)
-    return ({found.run_id for found in versions} | {logged_model_id(found.source) for found in versions}) - {
-        None
-    }
+    named = {found.run_id for found in versions} | {logged_model_id(found.source) for found in versions}
+    return named - {None}
 
 
 def _variant_runs(client: MlflowClient, experiment_id: str) -> list[Run]:

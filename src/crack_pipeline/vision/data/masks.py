@@ -4,7 +4,6 @@ a mask handed in as an array."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
@@ -31,15 +30,15 @@ def pair_masks(masks: Folder, names: Iterable[str]) -> dict[str, Path]:
     mask_files = [f for f in masks.files if looks_like_image(f)]
     by_path = _unique_by(mask_files, _without_suffix, "crack masks")
     shared_paths = set(names) - set(_unique_by(names, _without_suffix, "images").values())
+    # Then by file stem, then by stem with case set aside (IMG_1.JPG and its img_1.png): by one no other image
+    # and no other mask has.
+    by_stems = [(_unique_by(names, key), _unique_by(mask_files, key), key) for key in (_stem, _folded_stem)]
     found = {}
-    by_stem, by_folded_stem = _by_unique_stem(mask_files, _stem), _by_unique_stem(mask_files, _folded_stem)
-    image_stems, folded_image_stems = Counter(map(_stem, names)), Counter(map(_folded_stem, names))
     for name in names:
         mask = by_path.get(_without_suffix(name)) if name not in shared_paths else None
-        if mask is None and image_stems[_stem(name)] == 1:
-            mask = by_stem.get(_stem(name))
-        if mask is None and folded_image_stems[_folded_stem(name)] == 1:  # IMG_1.JPG and its img_1.png
-            mask = by_folded_stem.get(_folded_stem(name))
+        for images_by, masks_by, key in by_stems:
+            if mask is None and key(name) in images_by:
+                mask = masks_by.get(key(name))
         if mask is not None:
             found[name] = masks.path_of(mask)
     return found
@@ -64,24 +63,19 @@ def _folded_stem(name: str) -> str:
     return PurePosixPath(name).stem.casefold()
 
 
-def _by_unique_stem(files: list[str], stem: Callable[[str], str]) -> dict[str, str]:
-    """{stem: file} of the files whose stem (by `stem`) no other file has."""
-    counts = Counter(map(stem, files))
-    return {stem(f): f for f in files if counts[stem(f)] == 1}
-
-
 def _without_suffix(name: str) -> str:
     return str(PurePosixPath(name).with_suffix(""))
 
 
-def _unique_by(files: list[str], key: Callable[[str], str], kind: str) -> dict[str, str]:
-    """{key: file} of the files whose key no other file has; the others named in one warning (the order of
-    a folder's listing would otherwise pick one of them silently)."""
+def _unique_by(files: list[str], key: Callable[[str], str], kind: str | None = None) -> dict[str, str]:
+    """{key: file} of the files whose key no other file has; with `kind` (the key a path without its
+    extension), the others named in one warning (the order of a folder's listing would otherwise pick one of
+    them silently)."""
     groups: dict[str, list[str]] = {}
     for file in files:
         groups.setdefault(key(file), []).append(file)
     shared = [group for group in groups.values() if len(group) > 1]
-    if shared:
+    if shared and kind is not None:
         logger.warning(
             "%s that differ only by extension are left unpaired (rename all but one): %s",
             kind,
