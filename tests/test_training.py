@@ -99,6 +99,30 @@ def test_one_cycle_warms_up_to_the_learning_rate_then_anneals(data):
     assert [row["lr"] for row in constant.history] == [0.01, 0.01]
 
 
+def test_a_frozen_backbone_keeps_its_batch_norm_statistics_till_it_trains(data):
+    """Frozen means its running statistics too: in train mode they followed the augmented batches while the
+    weights stood still, and the head learned on features evaluation never saw."""
+    train, val, _ = data
+
+    def statistics(model) -> list[torch.Tensor]:
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        return [s.clone() for m in norms for s in (m.running_mean, m.running_var)]
+
+    after_epoch, heads = {}, {}
+
+    def observe(model, epoch) -> dict:
+        after_epoch[epoch] = statistics(model)
+        heads[epoch] = copy.deepcopy(model.get_submodule(SPEC.head).state_dict())
+        return {}
+
+    before = statistics(seeded_model())
+    head_before = seeded_model().get_submodule(SPEC.head).state_dict()
+    fit(seeded_model(), SPEC, train, val, config(epochs=2, freeze_backbone_epochs=1), observe_epoch=observe)
+    assert before and all(torch.equal(a, b) for a, b in zip(before, after_epoch[1], strict=True))
+    assert any(not torch.equal(heads[1][k], head_before[k]) for k in head_before), "the head trained"
+    assert not any(torch.equal(a, b) for a, b in zip(before, after_epoch[2], strict=True)), "then all"
+
+
 def test_early_stopping_restores_the_best_weights(data):
     train, val, _ = data
     # A learning rate this high makes validation loss wander: patience 1 stops early.

@@ -56,6 +56,17 @@ def _set_backbone_trainable(model: nn.Module, spec: ModelSpec, trainable: bool) 
             parameter.requires_grad_(trainable)
 
 
+def _hold_frozen_statistics(model: nn.Module) -> None:
+    """Batch norms whose weights are frozen keep their running statistics too (eval mode). In train mode
+    they followed each augmented batch while their weights stood still (a frozen backbone's epochs): the head
+    learned on features that evaluation never saw (Özgenel: validation loss 0.011 after the head stage,
+    0.29 after one frozen epoch)."""
+    for module in model.modules():
+        weights = list(module.parameters(recurse=False))
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and weights:
+            module.train(any(w.requires_grad for w in weights))
+
+
 def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str, float]:
     logits = predict_logits(model, data.images, spec.mean, spec.std, precision)
     return {
@@ -78,6 +89,7 @@ def train_one_epoch(
     replicas: Replicas = SINGLE,
 ):
     model.train()
+    _hold_frozen_statistics(model)
     normalise = normalizer(spec.mean, spec.std)
     order = replicas.share(epoch_order(data, config.balance_domains, randomness.order))
     total_loss, correct, seen = 0.0, 0, 0
