@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from crack_pipeline.vision.data.tile_grid import MAX_OVERLAP
+
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1 (repeats, epochs), else argparse's usage error."""
@@ -24,10 +26,11 @@ def share(text: str) -> float:
 
 
 def overlap(text: str) -> float:
-    """An argparse type: the share of a tile its neighbour covers too, at least 0 and below 1."""
+    """An argparse type: the share of a tile its neighbour covers too, from 0 to MAX_OVERLAP (as the
+    pipelines' `tiling.overlap`)."""
     value = float(text)
-    if not 0 <= value < 1:  # math.nan fails this too
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    if not 0 <= value <= MAX_OVERLAP:  # math.nan fails this too
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_OVERLAP}, got {text}")
     return value
 
 

@@ -130,7 +130,9 @@ def main() -> None:
         help="a domain of a model of several (a general model's cfd_tiles): its threshold and patch side",
     )
     parser.add_argument("--cfd", default=str(SHARED / "cfd"), help="a folder of images/ and masks/")
-    parser.add_argument("--overlap", type=overlap, default=TilingConfig.overlap, help="of the tiles, [0, 1)")
+    parser.add_argument(
+        "--overlap", type=overlap, default=TilingConfig.overlap, help="of the tiles, 0 to 0.75"
+    )
     parser.add_argument("--segmenter", default=None, help="a crack segmenter checkpoint file")
     parser.add_argument("--no-segmenter", action="store_true", help="masks from darkness alone")
     parser.add_argument(

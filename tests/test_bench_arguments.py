@@ -20,7 +20,14 @@ def parser() -> argparse.ArgumentParser:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--repeats", "0"], ["--repeats", "-2"], ["--repeats", "x"], ["--new", "0"], ["--overlap", "1"]],
+    [
+        ["--repeats", "0"],
+        ["--repeats", "-2"],
+        ["--repeats", "x"],
+        ["--new", "0"],
+        ["--overlap", "1"],
+        ["--overlap", "0.99"],
+    ],
 )
 def test_a_value_a_bench_cannot_use_is_a_usage_error_not_a_traceback(argv, capsys):
     with pytest.raises(SystemExit) as stop:

@@ -69,6 +69,14 @@ def test_bad_settings_are_named():
         settings_from(MaskTileConfig, {"central_fraction": 0}, "mask_tiles.tiling")
 
 
+def test_an_overlap_that_would_cut_absurdly_many_tiles_is_refused_naming_the_setting():
+    # 0.99 cut 86,625 tiles from one 480x320 CFD photo, every one held in memory.
+    with pytest.raises(ConfigError, match=r"mask_tiles\.tiling\.overlap: .*0\.75"):
+        settings_from(MaskTileConfig, {"overlap": 0.99}, "mask_tiles.tiling")
+    most = settings_from(MaskTileConfig, {"overlap": 0.75}, "mask_tiles.tiling")
+    assert len(label_tiles(np.zeros((320, 480), dtype=bool), most)) == 187
+
+
 @pytest.mark.parametrize(
     "tiling", [{"tile_size": 8, "central_fraction": 0.1}, {"tile_size": 96, "min_crack_pixels": 2305}]
 )

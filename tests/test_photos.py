@@ -85,6 +85,8 @@ def test_tiling_settings_are_checked():
         settings_from(TilingConfig, {"aggregate": "mean"}, "tiling")
     with pytest.raises(ConfigError, match=r"tiling: .*overlap"):
         settings_from(TilingConfig, {"overlap": 1.5}, "tiling")
+    with pytest.raises(ConfigError, match=r"tiling: .*overlap .*0\.75.*got 0\.99"):  # 2.7 M tiles of 12 MP
+        settings_from(TilingConfig, {"overlap": 0.99}, "tiling")
 
 
 def test_boxes_are_drawn_on_the_picture_and_follow_it_into_thumbnails():
