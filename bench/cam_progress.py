@@ -62,8 +62,8 @@ def ozgenel_split(seed: int = 0) -> tuple[ImageTensors, ImageTensors, None]:
     return built["train"], built["val"], None
 
 
-def main() -> None:
-    train_params = yaml.safe_load((PROJECT / "conf/base/parameters_train.yml").read_text())["train"]
+def arguments(models: dict[str, dict], argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked: variants of conf/base's `train.models` (`models`) that are classifiers."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -75,9 +75,23 @@ def main() -> None:
         "--variants",
         nargs="+",
         default=["small_cnn", "efficientnet_lite0"],
-        choices=list(train_params["models"]),
+        choices=list(models),
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    # A one-class model fits a memory bank in one pass: no epochs to time, no class score to explain
+    # (it crashed on an empty memory bank after the data was decoded).
+    classifiers = [name for name, v in models.items() if get_spec(v["architecture"]).kind == "supervised"]
+    if one_class := [name for name in args.variants if name not in classifiers]:
+        parser.error(
+            f"{', '.join(one_class)}: a one-class model, trained in one pass without epochs and explained by "
+            f"its anomaly map, has no heatmaps through training; choose from {', '.join(classifiers)}"
+        )
+    return args
+
+
+def main() -> None:
+    train_params = yaml.safe_load((PROJECT / "conf/base/parameters_train.yml").read_text())["train"]
+    args = arguments(train_params["models"])
     progress_config = settings_from(CamProgressConfig, train_params["cam_progress"], "train.cam_progress")
     train, val, masks = ozgenel_split() if args.ozgenel else synthetic_split()
     print(
