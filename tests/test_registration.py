@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import mlflow
 import pytest
-from matplotlib.figure import Figure
 
 from crack_pipeline.tracking import REGISTERED_MODEL, log_variant_run, model_version_tags
 from crack_pipeline.vision.models.checkpoint import make_checkpoint
@@ -48,6 +47,6 @@ def test_a_variant_is_registered_with_its_tags_at_once(empty_registry, monkeypat
         **dict(best_epoch=1, best_metrics={"val_loss": 0.5}),
     )
     with mlflow.start_run(), contextlib.suppress(KeyboardInterrupt):
-        log_variant_run(checkpoint, [], Figure())
+        log_variant_run(checkpoint, [])
     (version,) = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
     assert version.tags == model_version_tags(checkpoint)

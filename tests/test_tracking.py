@@ -1,9 +1,14 @@
 """MLflow records: scores logged under names MLflow accepts; a registry without the model asked for."""
 
+from pathlib import Path
+
 import mlflow
 import pytest
-from kedro.io.core import DatasetError
+from kedro.io import DataCatalog
+from kedro.io.core import DatasetError, Version
 from kedro.pipeline import Node
+from kedro_datasets.matplotlib import MatplotlibDataset
+from matplotlib.figure import Figure
 
 from crack_pipeline import hooks, settings
 from crack_pipeline.datasets import ChampionAliasDataset, RegisteredModelDataset
@@ -18,6 +23,8 @@ from crack_pipeline.tracking import (
 )
 from crack_pipeline.vision.explain.cam import METHODS as CAM_METHODS
 from tests.conftest import new_store
+
+SAVED = Version("2026-12-06T03.00.00.000Z", "2026-12-06T03.00.00.000Z")
 
 
 @pytest.mark.parametrize(
@@ -111,7 +118,7 @@ def test_a_variant_is_logged_and_registered_only_once_its_checkpoint_is_saved(mo
     hook.after_dataset_saved(dataset_name="resnet18.training_history", data=None)
     assert logged == []
     hook.after_dataset_saved(dataset_name="resnet18.checkpoint", data=None)
-    assert logged == [("resnet18 checkpoint", "resnet18 training_history", "resnet18 training_curves")]
+    assert logged == [("resnet18 checkpoint", "resnet18 training_history")]
     hook.after_dataset_saved(dataset_name="resnet18.checkpoint", data=None)
     assert len(logged) == 1, "once"
 
@@ -141,6 +148,82 @@ def test_a_variant_s_run_names_the_version_its_checkpoint_was_saved_as(monkeypat
     )
     hook.after_dataset_saved(dataset_name="net.checkpoint", data=None)
     assert tagged == ["2026-12-05T22.06.18.661Z"]
+
+
+def drawn_and_saved(monkeypatch, tmp_path, name: str, figures) -> tuple[list, DataCatalog]:
+    """A catalog that saves `name` as versioned PNG files the way conf/base does (its save version pinned
+    for loading, as OwnVersionsHook does), and a list that counts each figure drawn into a file."""
+    drawn = []
+    draw = Figure.savefig
+    monkeypatch.setattr(
+        Figure, "savefig", lambda figure, *a, **k: drawn.append(figure) or draw(figure, *a, **k)
+    )
+    path = tmp_path / ("plots" if isinstance(figures, dict) else "training_curves.png")
+    plots = MatplotlibDataset(filepath=str(path), save_args={"format": "png", "dpi": 110}, version=SAVED)
+    return drawn, DataCatalog({name: plots})
+
+
+def saved_files(tmp_path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in tmp_path.glob(f"*/{SAVED.save}/**/*.png")}
+
+
+def logged_files(run_id: str, folder: str = "") -> dict[str, bytes]:
+    found = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder or None)
+    return {p.name: p.read_bytes() for p in Path(found).glob("*.png")}
+
+
+@pytest.mark.parametrize("curves_first", [False, True])  # the runner's order; --async's may be either
+def test_training_curves_reach_mlflow_as_the_file_the_catalog_saved_drawn_once(
+    empty_store, monkeypatch, tmp_path, curves_first
+):
+    """MLflow drew its own copy (0.1-0.2 s a figure), at its default 100 dpi against the catalog's 110."""
+    figure = Figure()
+    figure.subplots().plot([1, 2, 3])
+    drawn, catalog = drawn_and_saved(monkeypatch, tmp_path, "net.training_curves", figure)
+    with mlflow.start_run():
+        with mlflow.start_run(nested=True) as variant:
+            pass
+        monkeypatch.setattr(
+            "crack_pipeline.tracking.log_variant_run", lambda *_, data_version: variant.info.run_id
+        )
+        hook = hooks.MlflowVariantRunHook()
+        hook.before_pipeline_run(catalog=catalog)
+        outputs = {"net.checkpoint": {}, "net.training_history": [], "net.training_curves": figure}
+        hook.after_node_run(
+            node=Node(lambda: None, None, list(outputs), tags="train_variant", namespace="net"),
+            outputs=outputs,
+        )
+        for name in sorted(outputs, key=lambda name: curves_first != name.endswith("curves")):
+            if name.endswith("curves"):
+                catalog.save(name, figure)
+            hook.after_dataset_saved(dataset_name=name, data=outputs[name])
+    assert logged_files(variant.info.run_id) == saved_files(tmp_path) != {}
+    assert len(drawn) == 1
+
+
+def test_evaluation_plots_reach_mlflow_as_the_files_the_catalog_saved_drawn_once(
+    empty_store, monkeypatch, tmp_path
+):
+    figures = {"roc_pr.png": Figure(), "confusion_matrix.png": Figure()}
+    drawn, catalog = drawn_and_saved(monkeypatch, tmp_path, "net.evaluation_plots", figures)
+    metrics = {"checkpoint_id": "c1", "accuracy": 0.9}
+    with mlflow.start_run():
+        with mlflow.start_run(nested=True, tags={"checkpoint_id": "c1"}) as variant:
+            pass
+        hook = hooks.MlflowEvaluationHook()
+        hook.before_pipeline_run(catalog=catalog)
+        outputs = {"net.evaluation_metrics": metrics, "net.evaluation_plots": figures}
+        hook.after_node_run(
+            node=Node(lambda: None, None, list(outputs), tags="evaluate_variant", namespace="net"),
+            outputs=outputs,
+        )
+        for name, data in outputs.items():
+            if name.endswith("plots"):
+                catalog.save(name, data)
+            hook.after_dataset_saved(dataset_name=name, data=data)
+    assert logged_files(variant.info.run_id, "evaluation") == saved_files(tmp_path)
+    assert sorted(saved_files(tmp_path)) == sorted(figures) and len(drawn) == 2
+    assert mlflow.get_run(variant.info.run_id).data.metrics["test.accuracy"] == 0.9
 
 
 def test_a_variants_resume_state_is_removed_once_its_checkpoint_is_saved(tmp_path):

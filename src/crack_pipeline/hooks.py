@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import mlflow
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.io.core import AbstractVersionedDataset, Version
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from kedro.pipeline import Node, Pipeline
 
 from crack_pipeline.config import base_parameters, use_session_config
@@ -81,17 +82,22 @@ class MlflowVariantRunHook:
     """
 
     def __init__(self) -> None:
-        self._trained: dict[str, tuple[Any, Any, Any]] = {}  # checkpoint entry -> what to log once saved
+        self._trained: dict[str, tuple[Any, Any]] = {}  # checkpoint entry -> what to log once saved
+        # Training-curves entry -> its variant's MLflow run ("run") and the curves saved ("saved"): logged
+        # once both are known, in either order (`kedro run --async` saves a node's outputs at once).
+        self._curves: dict[str, dict[str, Any]] = {}
         self._catalog: Any = None
 
     @hook_impl
     def before_pipeline_run(self, catalog: Any) -> None:
         self._trained.clear()  # a failed save's, of an earlier run in this process: never logged
+        self._curves.clear()
         self._catalog = catalog
 
     @hook_impl
     def on_pipeline_error(self) -> None:
         self._trained.clear()  # its weights, not held while the process lives on (a notebook)
+        self._curves.clear()
 
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
@@ -101,8 +107,8 @@ class MlflowVariantRunHook:
         self._trained[f"{prefix}checkpoint"] = (
             outputs[f"{prefix}checkpoint"],
             outputs[f"{prefix}training_history"],
-            outputs[f"{prefix}training_curves"],
         )
+        self._curves[f"{prefix}training_curves"] = {}
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -113,7 +119,35 @@ class MlflowVariantRunHook:
             # Kedro run's own MLflow run named it.
             dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
             saved = dataset.resolve_save_version() if isinstance(dataset, AbstractVersionedDataset) else None
-            log_variant_run(*trained, data_version=saved)
+            run_id = log_variant_run(*trained, data_version=saved)
+            self._log_curves(f"{dataset_name.removesuffix('checkpoint')}training_curves", run=run_id)
+        elif dataset_name in self._curves:
+            figures = {"training_curves.png": data}
+            self._log_curves(dataset_name, saved=(figures, saved_path(self._catalog, dataset_name)))
+
+    def _log_curves(self, entry: str, **known: Any) -> None:
+        state = self._curves[entry] | known
+        if "run" not in state or "saved" not in state:
+            self._curves[entry] = state
+            return
+        from crack_pipeline.tracking import log_saved_figures
+
+        del self._curves[entry]
+        with mlflow.start_run(run_id=state["run"], nested=True):
+            log_saved_figures(*state["saved"])
+
+
+def saved_path(catalog: Any, name: str) -> Path | None:
+    """Where catalog entry `name` was just saved (the version OwnVersionsHook pinned), or None for an entry
+    kept elsewhere than in a local file or folder."""
+    dataset = catalog.get(name) if catalog is not None else None
+    if not isinstance(dataset, AbstractVersionedDataset):
+        return None
+    try:
+        path = Path(dataset._get_load_path())
+    except DatasetError:
+        return None
+    return path if path.exists() else None
 
 
 class ResumeStateHook:
@@ -189,16 +223,32 @@ class MlflowEvaluationHook:
     """Puts each variant's test metrics and plots into its own MLflow run, the comparison table on the
     Kedro run's run, and the explanation gallery, grids and localisation scores on the Kedro run's run."""
 
+    def __init__(self) -> None:
+        self._metrics: dict[str, Any] = {}  # evaluation-plots entry -> its variant's test metrics
+        self._catalog: Any = None
+
+    @hook_impl
+    def before_pipeline_run(self, catalog: Any) -> None:
+        self._metrics.clear()
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        # Logged once saved: MLflow gets the very PNG files the catalog wrote, drawn once (not twice).
+        if (metrics := self._metrics.pop(dataset_name, None)) is not None:
+            from crack_pipeline.tracking import log_evaluation
+
+            log_evaluation(metrics, data, saved_path(self._catalog, dataset_name))
+
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
         if mlflow.active_run() is None:
             return
-        from crack_pipeline.tracking import log_evaluation, log_explanations
+        from crack_pipeline.tracking import log_explanations
 
         prefix = f"{node.namespace}." if node.namespace else ""
         if "evaluate_variant" in node.tags:
-            metrics = outputs[f"{prefix}evaluation_metrics"]
-            log_evaluation(metrics["checkpoint_id"], metrics, outputs[f"{prefix}evaluation_plots"])
+            self._metrics[f"{prefix}evaluation_plots"] = outputs[f"{prefix}evaluation_metrics"]
         elif "compare_variants" in node.tags:
             table = outputs["variant_comparison"]  # a pandas DataFrame
             mlflow.log_text(outputs["variant_comparison_markdown"], "variant_comparison.md")

@@ -53,12 +53,11 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def log_variant_run(
     checkpoint: dict[str, Any],
     history: list[dict[str, float]],
-    curves: Figure,
     data_version: str | None = None,
 ) -> str:
-    """One nested MLflow run for a trained variant: parameters, per-epoch and final metrics, the
-    training curves, provenance tags (`data_version`: the version its checkpoint was saved as), and the
-    model, registered as `crack-classifier`.
+    """One nested MLflow run for a trained variant: parameters, per-epoch and final metrics, provenance
+    tags (`data_version`: the version its checkpoint was saved as), and the model, registered as
+    `crack-classifier` (its training curves join the run once saved: `log_saved_figures`).
 
     Returns the run id.
     """
@@ -96,7 +95,6 @@ def log_variant_run(
                 "train_images_per_second": checkpoint.get("train_images_per_second", 0.0),
             }
         )
-        mlflow.log_figure(curves, "training_curves.png")
         if "cam_progress" in checkpoint:
             _log_cam_progress(checkpoint["cam_progress"], variant)
         _log_checkpoint(checkpoint)
@@ -161,10 +159,23 @@ def run_of_checkpoint(checkpoint_id: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def log_evaluation(checkpoint_id: str, metrics: dict[str, Any], figures: dict[str, Figure]) -> None:
-    """Test metrics and evaluation plots ({file name: figure}) into the run of the variant that made
-    the checkpoint."""
-    run_id = run_of_checkpoint(checkpoint_id)
+def log_saved_figures(figures: dict[str, Figure], saved: Path | None, folder: str | None = None) -> None:
+    """Figures ({file name: figure}) into the active run, under `folder`: the PNG file or folder of files
+    the catalog saved them as (`saved`), so that what is logged is what is saved, and drawn once; drawn
+    here only when the catalog kept them elsewhere (`saved` None)."""
+    if saved is not None and saved.is_dir():
+        mlflow.log_artifacts(str(saved), folder)
+    elif saved is not None:
+        mlflow.log_artifact(str(saved), folder)
+    else:
+        for name, figure in figures.items():
+            mlflow.log_figure(figure, f"{folder}/{name}" if folder else name)
+
+
+def log_evaluation(metrics: dict[str, Any], figures: dict[str, Figure], saved: Path | None = None) -> None:
+    """Test metrics and evaluation plots ({file name: figure}, saved as the folder `saved`) into the run
+    of the variant that made the checkpoint."""
+    run_id = run_of_checkpoint(metrics["checkpoint_id"])
     if run_id is None:
         return
     numbers = {
@@ -172,8 +183,7 @@ def log_evaluation(checkpoint_id: str, metrics: dict[str, Any], figures: dict[st
     }
     with mlflow.start_run(run_id=run_id, nested=True):
         mlflow.log_metrics({f"test.{k}": float(v) for k, v in numbers.items()})
-        for name, figure in figures.items():
-            mlflow.log_figure(figure, f"evaluation/{name}")
+        log_saved_figures(figures, saved, "evaluation")
 
 
 def model_version_of(checkpoint_id: str) -> str | None:

@@ -56,7 +56,9 @@ def test_each_variant_has_a_self_describing_checkpoint_with_its_decision_thresho
     assert versions(default_run.project, "data/06_models/squeezenet1_1/checkpoint.pt") == [], "selected only"
 
 
-def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_how_to_use_it(default_run):
+def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_how_to_use_it(
+    default_run, tmp_path
+):
     client = client_of(default_run.project)
     experiment = client.get_experiment_by_name("crack_pipeline")
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
@@ -69,7 +71,13 @@ def test_each_variant_is_a_nested_mlflow_run_and_a_registered_version_that_says_
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_loss")]
         assert steps == [1, 2]
         assert "test.at_threshold.f1" in child.data.metrics
-        assert "training_curves.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
+        # The very files the catalog saved, each figure drawn once (MLflow drew its own, at 100 dpi).
+        (curves,) = versions(default_run.project, f"data/08_reporting/{variant}/training_curves.png")
+        (plots,) = versions(default_run.project, f"data/08_reporting/{variant}/evaluation")
+        logged = Path(client.download_artifacts(child.info.run_id, "", str(tmp_path / variant)))
+        assert (logged / "training_curves.png").read_bytes() == curves.read_bytes()
+        saved = {p.name: p.read_bytes() for p in plots.iterdir()}
+        assert {p.name: p.read_bytes() for p in (logged / "evaluation").iterdir()} == saved and saved
         (version,) = client.search_model_versions(
             f"name='crack-classifier' and tag.checkpoint_id='{checkpoint['checkpoint_id']}'"
         )
