@@ -52,6 +52,10 @@ def test_invalid_settings_are_refused():
         SynthConfig(count_per_class=0)
     with pytest.raises(ValueError, match="seed"):  # numpy, seeding each sample, crashed on it
         SynthConfig(seed=-1)
+    for quality in (-5, 0, 500):  # Pillow wrote -5 as its default 75, 500 as 100, without a word
+        with pytest.raises(ValueError, match="jpeg_quality"):
+            SynthConfig(jpeg_quality=quality)
+    assert SynthConfig(jpeg_quality=100).jpeg_quality == 100
 
 
 def global_statistics(image: np.ndarray) -> np.ndarray:

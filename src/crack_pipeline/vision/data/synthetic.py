@@ -32,7 +32,8 @@ class SynthConfig:
     image_size: int = 227
     seed: int = Field(0, ge=0)  # numpy seeds each sample with it: a negative one crashed mid-run
     difficulty: float = 0.5  # 0: wide dark cracks, few confounders; 1: hairlines among many confounders
-    jpeg_quality: int = 92
+    # Pillow's JPEG quality, 1 (worst) to 100: it took -5 and 500 without a word, as its default and as 100.
+    jpeg_quality: int = Field(92, ge=1, le=100)
 
     def __post_init__(self):
         if self.count_per_class < 1:
