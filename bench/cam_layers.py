@@ -28,10 +28,27 @@ from crack_pipeline.vision.models.registry import get_spec
 
 LAST_LAYER = {
     "efficientnet_lite0": "bn2",
+    "efficientnet_lite1": "bn2",
+    "efficientnet_lite2": "bn2",
     "small_cnn": "features",
     "resnet18": "layer4",
     "squeezenet1_1": "features",
 }
+
+
+def compared_layers(architecture: str, asked: str | None) -> list[str]:
+    """The layers to score: those `asked` (comma-separated), else the registry's and the last one; a
+    one-class model, explained by its anomaly map and not by a CAM, is refused (it was a KeyError)."""
+    spec = get_spec(architecture)
+    if spec.kind != "supervised":
+        raise SystemExit(
+            f"{architecture} is a {spec.kind} model: its heatmap is its anomaly map, no CAM layer"
+        )
+    if asked:
+        return asked.split(",")
+    if architecture not in LAST_LAYER:
+        raise SystemExit(f"no last layer known for {architecture}: name the layers with --layers")
+    return [spec.cam_layer, LAST_LAYER[architecture]]
 
 
 def main() -> None:
@@ -44,8 +61,8 @@ def main() -> None:
     args = parser.parse_args()
 
     checkpoint = latest_checkpoint(args.variant)
+    layers = compared_layers(checkpoint["architecture"], args.layers)
     chosen = get_spec(checkpoint["architecture"]).cam_layer
-    layers = args.layers.split(",") if args.layers else [chosen, LAST_LAYER[checkpoint["architecture"]]]
     split = pd.read_csv(latest("03_primary/split_manifest.csv"))
     cracks = split[(split.split == "test") & (split.label == "crack")].sort_values("path")
     items = [
