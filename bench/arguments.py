@@ -7,6 +7,7 @@ import argparse
 import math
 
 from crack_pipeline.vision.data.tile_grid import MAX_OVERLAP
+from crack_pipeline.vision.models.registry import REGISTRY
 
 
 def positive_int(text: str) -> int:
@@ -32,6 +33,18 @@ def overlap(text: str) -> float:
     if not 0 <= value <= MAX_OVERLAP:  # math.nan fails this too
         raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_OVERLAP}, got {text}")
     return value
+
+
+def classifier(text: str) -> str:
+    """An argparse type: an architecture of the registry that a bench can train with epochs (not a
+    one-class model, fitted in one pass), else a usage error naming them (a typo was a ConfigError after
+    the decoding)."""
+    classifiers = [name for name, spec in REGISTRY.items() if spec.kind == "supervised"]
+    if text not in classifiers:
+        raise argparse.ArgumentTypeError(
+            f"not a classifier architecture: {text}; choose from {', '.join(classifiers)}"
+        )
+    return text
 
 
 def ratio_line(numerator: float, denominator: float, baseline: str, digits: int = 2) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from arguments import positive_int
+from arguments import classifier, positive_int
 from fitted import bench_checkpoint
 
 from crack_pipeline.config import environment_parameters
@@ -157,7 +157,9 @@ def main() -> None:
     parser.add_argument("--synthetic-per-class", type=positive_int, default=300)
     parser.add_argument("--epochs", type=positive_int, default=None, help="default: each recipe's own")
     parser.add_argument("--size", type=positive_int, default=160)
-    parser.add_argument("--architecture", default=None, help="e.g. efficientnet_lite2; default: the recipe's")
+    parser.add_argument(
+        "--architecture", type=classifier, default=None, help="e.g. efficientnet_lite2; default: the recipe's"
+    )
     parser.add_argument(
         "--only", default=None, help="train only these rows (comma-separated), e.g. 'all but sdnet_walls'"
     )

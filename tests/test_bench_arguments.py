@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from arguments import overlap, positive_int, ratio_line, share  # noqa: E402
+from arguments import classifier, overlap, positive_int, ratio_line, share  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--new", type=share, default=0.1)
     parser.add_argument("--overlap", type=overlap, default=0.25)
+    parser.add_argument("--architecture", type=classifier, default=None)
     return parser
 
 
@@ -27,6 +28,8 @@ def parser() -> argparse.ArgumentParser:
         ["--new", "0"],
         ["--overlap", "1"],
         ["--overlap", "0.99"],
+        ["--architecture", "efficientnet-lite2"],  # a typo: a ConfigError once the data was decoded
+        ["--architecture", "patch_memory_lite0"],  # one-class: died on its empty memory bank
     ],
 )
 def test_a_value_a_bench_cannot_use_is_a_usage_error_not_a_traceback(argv, capsys):
@@ -44,8 +47,10 @@ def test_a_share_of_new_images_above_a_half_is_refused(new):
 
 
 def test_usable_values_pass():
-    args = parser().parse_args(["--repeats", "1", "--new", "0.5", "--overlap", "0"])
-    assert (args.repeats, args.new, args.overlap) == (1, 0.5, 0.0)
+    args = parser().parse_args(
+        ["--repeats", "1", "--new", "0.5", "--overlap", "0", "--architecture", "resnet18"]
+    )
+    assert (args.repeats, args.new, args.overlap, args.architecture) == (1, 0.5, 0.0, "resnet18")
 
 
 def test_a_ratio_over_a_zero_baseline_says_why_and_ends_in_inf_or_nan():
