@@ -95,6 +95,8 @@ def check_run_settings(
         raise ConfigError("bad settings: " + "; ".join(dict.fromkeys(problems)))
     if {"data", "train"} <= sections:
         _warn_of_recall_domains_not_listed(parameters)
+    if known is not None and (variants := [match[1] for name in read if (match := _VARIANT.match(name))]):
+        _warn_of_defaults_no_variant_takes(parameters["train"], known.get("train") or {}, variants)
     names = {node.name for node in pipeline.nodes}
     if "split" in sections and any(name.endswith("evaluate_variant") for name in names):
         _check_test_images_made(parameters.get("split") or {})
@@ -114,6 +116,49 @@ def _check_test_images_made(split: dict[str, Any]) -> None:
             "bad settings: split.ratios.test must be above 0 in a run that evaluates: every model is "
             "evaluated, and the champion chosen, on the test images"
         )
+
+
+def _warn_of_defaults_no_variant_takes(
+    train: dict[str, Any], base: dict[str, Any], variants: list[str]
+) -> None:
+    """A warning for each `train.defaults` setting changed from conf/base's (`--params`, a local file) that
+    every variant of the run sets itself: `--params=train.defaults.epochs=1`, for a quick run, trained
+    small_cnn 10 epochs and efficientnet_lite0 3, without a word."""
+    own = [(train["models"][name].get("training") or {}) for name in variants]
+    changed = _changed(train.get("defaults") or {}, base.get("defaults") or {})
+    for path, value in changed:
+        theirs = [_at(training, path) for training in own]
+        if all(their is not _ABSENT for their in theirs):
+            setting = ".".join(path)
+            logger.warning(
+                "train.defaults.%s: %r changes no variant of this run, each sets its own (%s): set "
+                "train.models.<name>.training.%s instead",
+                setting,
+                value,
+                ", ".join(f"{name} {their!r}" for name, their in zip(variants, theirs, strict=True)),
+                setting,
+            )
+
+
+_ABSENT = object()
+
+
+def _changed(values: dict[str, Any], base: dict[str, Any], at: tuple[str, ...] = ()) -> list:
+    """(path, value) of each setting of `values` that differs from `base`'s, into tables (augment)."""
+    found = []
+    for key, value in values.items():
+        theirs = base.get(key, _ABSENT) if isinstance(base, dict) else _ABSENT
+        if isinstance(value, dict) and isinstance(theirs, dict):
+            found += _changed(value, theirs, (*at, key))
+        elif value != theirs:
+            found.append(((*at, key), value))
+    return found
+
+
+def _at(values: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        values = values.get(key, _ABSENT) if isinstance(values, dict) else _ABSENT
+    return values
 
 
 def _warn_of_recall_domains_not_listed(parameters: dict[str, Any]) -> None:

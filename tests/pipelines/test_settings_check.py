@@ -409,6 +409,38 @@ def test_a_recall_target_for_a_domain_no_source_has_is_warned_of_before_the_run(
     assert "2024" not in caplog.text.split("has (")[0], "a name of digits is that name"
 
 
+def test_a_default_every_variant_of_the_run_sets_itself_is_warned_of_when_changed(caplog):
+    """`--params=train.defaults.epochs=1`, for a quick run, trained every variant its own epochs, silently."""
+    import copy
+    import logging
+
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.config import base_parameters
+    from crack_pipeline.settings_check import check_run_settings
+
+    base = base_parameters()
+    variants = ["small_cnn", "efficientnet_lite0"]  # each sets its own epochs and lr; small_cnn its augment
+    reads = Pipeline(
+        [
+            Node(lambda *p: 0, [f"params:train.models.{v}", "params:train"], f"{v}.out", name=v)
+            for v in variants
+        ]
+    )
+    parameters = copy.deepcopy(base)
+    parameters["train"]["defaults"] |= {"epochs": 1, "batch_size": 16}
+    parameters["train"]["defaults"]["augment"]["blur"] = 0.5
+    with caplog.at_level(logging.WARNING, logger="crack_pipeline"):
+        check_run_settings(reads, base, base)
+        assert caplog.text == "", "conf/base as it is"
+        check_run_settings(reads, parameters, base)
+    assert (
+        "train.defaults.epochs: 1 changes no variant of this run, each sets its own (efficientnet_lite0 3, "
+        "small_cnn 10): set train.models.<name>.training.epochs instead"
+    ) in caplog.text
+    assert "batch_size" not in caplog.text and "blur" not in caplog.text, "efficientnet_lite0 takes them"
+
+
 def test_a_run_that_evaluates_without_test_images_stops_before_its_first_node():
     """With `split.ratios.test: 0`, every variant trained, then its evaluation failed on a missing split."""
     from kedro.pipeline import Node, Pipeline
