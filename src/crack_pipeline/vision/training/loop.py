@@ -29,6 +29,7 @@ from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.divergence import check_converged
+from crack_pipeline.vision.training.freezing import hold_frozen_statistics, set_backbone_trainable
 from crack_pipeline.vision.training.head_stage import train_head_on_features
 from crack_pipeline.vision.training.observer import EpochObserver
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas, deterministic_algorithms
@@ -47,24 +48,6 @@ class FitResult:
     precision: str
     train_seconds: float
     train_images_per_second: float
-
-
-def _set_backbone_trainable(model: nn.Module, spec: ModelSpec, trainable: bool) -> None:
-    head = {id(p) for p in model.get_submodule(spec.head).parameters()}
-    for parameter in model.parameters():
-        if id(parameter) not in head:
-            parameter.requires_grad_(trainable)
-
-
-def _hold_frozen_statistics(model: nn.Module) -> None:
-    """Batch norms whose weights are frozen keep their running statistics too (eval mode). In train mode
-    they followed each augmented batch while their weights stood still (a frozen backbone's epochs): the head
-    learned on features that evaluation never saw (Özgenel: validation loss 0.011 after the head stage,
-    0.29 after one frozen epoch)."""
-    for module in model.modules():
-        weights = list(module.parameters(recurse=False))
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and weights:
-            module.train(any(w.requires_grad for w in weights))
 
 
 def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str, float]:
@@ -89,7 +72,7 @@ def train_one_epoch(
     replicas: Replicas = SINGLE,
 ):
     model.train()
-    _hold_frozen_statistics(model)
+    hold_frozen_statistics(model)
     normalise = normalizer(spec.mean, spec.std)
     order = replicas.share(epoch_order(data, config.balance_domains, randomness.order))
     total_loss, correct, seen = 0.0, 0, 0
@@ -221,7 +204,7 @@ def _fit(
     for epoch in range(start_epoch, 1 if stopped else config.epochs + 1):
         if stale >= config.patience:
             break
-        _set_backbone_trainable(model, spec, epoch > config.freeze_backbone_epochs)
+        set_backbone_trainable(model, spec, epoch > config.freeze_backbone_epochs)
         started = time.perf_counter()
         train_metrics, seen = train_one_epoch(
             trained,
@@ -291,7 +274,7 @@ def _fit(
     check_converged(history, best_loss, spec, config)
     model.load_state_dict(best_state)
     model.eval().to("cpu")
-    _set_backbone_trainable(model, spec, True)
+    set_backbone_trainable(model, spec, True)
     if resume_path is not None and replicas.writes and not keep_resume_state:
         resume_path.unlink(missing_ok=True)
     best = next((row for row in history if row["epoch"] == best_epoch), {})
