@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 import torch
-from adaptation import SHARED, add_champion_options, champion_of, ozgenel_splits, require_data
+from champion import SHARED, add_champion_options, champion_of, ozgenel_splits, require_data
 from PIL import Image
 
 from crack_pipeline.vision.data.folder import ImageRef

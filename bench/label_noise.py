@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 import torch
-from adaptation import ARCHITECTURE, SHARED, ozgenel_recipe
+from champion import ARCHITECTURE, SHARED, ozgenel_recipe
 from fitted import bench_checkpoint
 from sklearn.metrics import roc_auc_score
 

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 import torch
-from adaptation import SHARED, require_data
 from arguments import positive_int
+from champion import SHARED, require_data
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors

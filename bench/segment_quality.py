@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from adaptation import SHARED, add_champion_options, champion_of, require_data
 from arguments import overlap, positive_int, ratio_line
+from champion import SHARED, add_champion_options, champion_of, require_data
 from PIL import Image
 from scipy import ndimage
 from trained_run import latest_segmenter

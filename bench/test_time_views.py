@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from adaptation import (
+from champion import (
     SHARED,
     add_champion_options,
     champion_of,
