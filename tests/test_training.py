@@ -99,9 +99,10 @@ def test_one_cycle_warms_up_to_the_learning_rate_then_anneals(data):
     assert [row["lr"] for row in constant.history] == [0.01, 0.01]
 
 
-def test_a_frozen_backbone_keeps_its_batch_norm_statistics_till_it_trains(data):
-    """Frozen means its running statistics too: in train mode they followed the augmented batches while the
-    weights stood still, and the head learned on features evaluation never saw."""
+def test_a_frozen_trained_backbone_keeps_its_batch_norm_statistics_till_it_trains(data):
+    """Frozen means its running statistics too, where they were learned (a pretrained model): in train mode
+    they followed the augmented batches while the weights stood still, and the head learned on features
+    evaluation never saw. A backbone from scratch learns them from the first epoch."""
     train, val, _ = data
 
     def statistics(model) -> list[torch.Tensor]:
@@ -117,10 +118,13 @@ def test_a_frozen_backbone_keeps_its_batch_norm_statistics_till_it_trains(data):
 
     before = statistics(seeded_model())
     head_before = seeded_model().get_submodule(SPEC.head).state_dict()
-    fit(seeded_model(), SPEC, train, val, config(epochs=2, freeze_backbone_epochs=1), observe_epoch=observe)
+    settings = config(epochs=2, freeze_backbone_epochs=1)
+    fit(seeded_model(), SPEC, train, val, settings, pretrained=True, observe_epoch=observe)
     assert before and all(torch.equal(a, b) for a, b in zip(before, after_epoch[1], strict=True))
     assert any(not torch.equal(heads[1][k], head_before[k]) for k in head_before), "the head trained"
     assert not any(torch.equal(a, b) for a, b in zip(before, after_epoch[2], strict=True)), "then all"
+    fit(seeded_model(), SPEC, train, val, config(epochs=1, freeze_backbone_epochs=1), observe_epoch=observe)
+    assert not any(torch.equal(a, b) for a, b in zip(before, after_epoch[1], strict=True)), "from scratch"
 
 
 def test_early_stopping_restores_the_best_weights(data):

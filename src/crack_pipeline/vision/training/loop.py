@@ -70,9 +70,11 @@ def train_one_epoch(
     randomness: Randomness,
     epoch,
     replicas: Replicas = SINGLE,
+    holds_frozen_statistics: bool = False,
 ):
     model.train()
-    hold_frozen_statistics(model)
+    if holds_frozen_statistics:
+        hold_frozen_statistics(model)
     normalise = normalizer(spec.mean, spec.std)
     order = replicas.share(epoch_order(data, config.balance_domains, randomness.order))
     total_loss, correct, seen = 0.0, 0, 0
@@ -141,6 +143,7 @@ def fit(
         return _fit(
             *(model, spec, train, val, config, resume_path, precision, replicas, after_epoch, observe_epoch),
             keep_resume_state,
+            pretrained,
         )
 
 
@@ -156,6 +159,7 @@ def _fit(
     after_epoch: Callable[[nn.Module, int], bool] | None,
     observe_epoch: EpochObserver | None,
     keep_resume_state: bool,
+    pretrained: bool,
 ) -> FitResult:
     torch.manual_seed(config.seed)
     key = run_key(spec.name, precision.name, config.fingerprint(), model, train, val, replicas.world)
@@ -218,6 +222,7 @@ def _fit(
             randomness,
             epoch,
             replicas,
+            holds_frozen_statistics=pretrained,
         )
         replicas.agree(model)
         train_seconds += time.perf_counter() - started
