@@ -45,6 +45,9 @@ def test_flatten_joins_keys_and_refuses_two_that_make_one_name():
 def empty_store(tmp_path, monkeypatch):
     """A store of its own in tmp_path, its artefacts too (MLflow puts them under the working directory)."""
     monkeypatch.chdir(tmp_path)
+    # No experiment another test of the worker made active (set_experiment): this store has none of it.
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(new_store(tmp_path / "mlflow.db"))
     yield mlflow.get_tracking_uri()
