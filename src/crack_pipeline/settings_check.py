@@ -26,6 +26,7 @@ from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import named_domain
 from crack_pipeline.vision.models.device import resolve_device
+from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 
 
@@ -123,7 +124,14 @@ def _warn_of_defaults_no_variant_takes(
 ) -> None:
     """A warning for each `train.defaults` setting changed from conf/base's (`--params`, a local file) that
     every variant of the run sets itself: `--params=train.defaults.epochs=1`, for a quick run, trained
-    small_cnn 10 epochs and efficientnet_lite0 3, without a word."""
+    small_cnn 10 epochs and efficientnet_lite0 3, without a word. A one-class variant takes none of them (it
+    is fitted in one pass, by its `one_class` settings): `--pipelines=train`, which has patch_memory too, was
+    not warned."""
+    variants = [
+        name for name in variants if get_spec(train["models"][name]["architecture"]).kind != "one_class"
+    ]
+    if not variants:
+        return
     own = [(train["models"][name].get("training") or {}) for name in variants]
     changed = _changed(train.get("defaults") or {}, base.get("defaults") or {})
     for path, value in changed:

@@ -441,6 +441,38 @@ def test_a_default_every_variant_of_the_run_sets_itself_is_warned_of_when_change
     assert "batch_size" not in caplog.text and "blur" not in caplog.text, "efficientnet_lite0 takes them"
 
 
+def test_a_one_class_variant_of_the_run_does_not_hide_a_default_the_classifiers_all_set(caplog):
+    """`kedro run --pipelines=train` trains every variant, patch_memory too: it takes no `epochs` (fitted in
+    one pass), and `--params=train.defaults.epochs=1` changed none of the classifiers without a warning."""
+    import copy
+    import logging
+
+    from kedro.pipeline import Node, Pipeline
+
+    from crack_pipeline.config import base_parameters
+    from crack_pipeline.settings_check import check_run_settings
+
+    base = base_parameters()
+
+    def reading(*variants: str) -> Pipeline:
+        return Pipeline(
+            [
+                Node(lambda *p: 0, [f"params:train.models.{v}", "params:train"], f"{v}.out", name=v)
+                for v in variants
+            ]
+        )
+
+    parameters = copy.deepcopy(base)
+    parameters["train"]["defaults"]["epochs"] = 1
+    with caplog.at_level(logging.WARNING, logger="crack_pipeline"):
+        check_run_settings(reading("patch_memory"), parameters, base)
+        assert caplog.text == "", "no classifier in the run: nothing to name"
+        check_run_settings(reading("small_cnn", "patch_memory"), parameters, base)
+    assert "train.defaults.epochs: 1 changes no variant of this run, each sets its own (small_cnn 10)" in (
+        caplog.text
+    )
+
+
 def test_a_run_that_evaluates_without_test_images_stops_before_its_first_node():
     """With `split.ratios.test: 0`, every variant trained, then its evaluation failed on a missing split."""
     from kedro.pipeline import Node, Pipeline
