@@ -18,6 +18,7 @@ from crack_pipeline.tracking import (
     champion_version,
     flatten,
     log_explanations,
+    log_saved_figures,
     mlflow_key,
     set_champion,
 )
@@ -227,6 +228,19 @@ def test_evaluation_plots_reach_mlflow_as_the_files_the_catalog_saved_drawn_once
     assert logged_files(variant.info.run_id, "evaluation") == saved_files(tmp_path)
     assert sorted(saved_files(tmp_path)) == sorted(figures) and len(drawn) == 2
     assert mlflow.get_run(variant.info.run_id).data.metrics["test.accuracy"] == 0.9
+
+
+def test_a_plots_folder_not_versioned_gives_mlflow_only_the_figures_of_this_save(empty_store, tmp_path):
+    """An `evaluation_plots` entry with `versioned: false` keeps the files of earlier saves (the dataset
+    writes over only those it saves): a run with train.cam_progress left a cam_progress.png that every
+    later run's record got too."""
+    folder = tmp_path / "evaluation"
+    MatplotlibDataset(filepath=str(folder)).save({"roc_pr.png": Figure(), "cam_progress.png": Figure()})
+    figures = {"roc_pr.png": Figure()}
+    MatplotlibDataset(filepath=str(folder)).save(figures)
+    with mlflow.start_run() as run:
+        log_saved_figures(figures, folder, "evaluation")
+    assert sorted(logged_files(run.info.run_id, "evaluation")) == ["roc_pr.png"]
 
 
 def test_a_variants_resume_state_is_removed_once_its_checkpoint_is_saved(tmp_path):

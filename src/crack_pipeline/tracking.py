@@ -162,11 +162,12 @@ def run_of_checkpoint(checkpoint_id: str) -> str | None:
 def log_saved_figures(figures: dict[str, Figure], saved: Path | None, folder: str | None = None) -> None:
     """Figures ({file name: figure}) into the active run, under `folder`: the PNG file or folder of files
     the catalog saved them as (`saved`), so that what is logged is what is saved, and drawn once; drawn
-    here only when the catalog kept them elsewhere (`saved` None)."""
-    if saved is not None and saved.is_dir():
-        mlflow.log_artifacts(str(saved), folder)
-    elif saved is not None:
-        mlflow.log_artifact(str(saved), folder)
+    here only when the catalog kept them elsewhere (`saved` None). Of a folder, the files of `figures` only:
+    one not versioned keeps those of earlier saves (a cam_progress.png of a run that drew one)."""
+    files = [saved / name for name in figures] if saved is not None and saved.is_dir() else [saved]
+    if saved is not None and all(file.is_file() for file in files):
+        for file in files:
+            mlflow.log_artifact(str(file), folder)
     else:
         for name, figure in figures.items():
             mlflow.log_figure(figure, f"{folder}/{name}" if folder else name)
