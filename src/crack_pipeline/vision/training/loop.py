@@ -127,7 +127,8 @@ def fit(
     With `resume_path`, the state after every epoch is saved there, and an existing file written by the same
     configuration, starting weights and data resumes training from it. It is removed at the end unless
     `keep_resume_state` (the caller removes it once the model is saved; a rerun returns it till then).
-    `pretrained` says the model starts from pretrained weights (fine-tuning), for `precision: auto`.
+    `pretrained` says the model starts from trained weights (ImageNet's, `init_from`): fine-tuning, for
+    `precision: auto`; a frozen backbone keeps its batch-norm statistics (`freezing.hold_frozen_statistics`).
     `replicas`: this process's place among several training together (`distributed.fit_distributed`).
     `after_epoch(model, epoch)`, called after each epoch's validation, stops training by answering True
     (e.g. once a target is met). `observe_epoch` looks at the model after each epoch's validation (and
