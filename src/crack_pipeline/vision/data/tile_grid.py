@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 # The most a tile's neighbour may cover of it. Tiles per photo grow as 1 / (1 - overlap)^2: 0.75 already
-# makes 16 times those of no overlap (187 tiles of 96 px from one 480x320 CFD photo); a typed 0.99 made
-# 86,625, every one held in memory (a 12-MP photo: 2.7 million tiles of 227 px).
+# makes up to 16 times those of no overlap (187 tiles of 96 px from one 480x320 CFD photo, not 20), each
+# pixel in 16 to 25 of them (the starts are spread evenly, a little closer than a quarter tile); a typed
+# 0.99 made 86,625, every one held in memory (a 12-MP photo: 2.7 million tiles of 227 px).
 MAX_OVERLAP = 0.75
 
 
@@ -54,7 +55,7 @@ def tile_grid(height: int, width: int, tile_size: int, overlap: float) -> TileGr
         raise ValueError(f"tile size must be a positive number of pixels, got {tile_size}")
     if not 0 <= overlap <= MAX_OVERLAP:  # NaN fails this too
         raise ValueError(
-            f"tile overlap is a share of the tile from 0 to {MAX_OVERLAP} (each pixel in at most 16 tiles), "
+            f"tile overlap is a share of the tile from 0 to {MAX_OVERLAP} (each pixel in 16 tiles or more), "
             f"got {overlap}"
         )
     tile_height, tile_width = min(tile_size, height), min(tile_size, width)
