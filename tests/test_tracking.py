@@ -243,6 +243,19 @@ def test_a_plots_folder_not_versioned_gives_mlflow_only_the_figures_of_this_save
     assert sorted(logged_files(run.info.run_id, "evaluation")) == ["roc_pr.png"]
 
 
+def test_figures_a_catalog_keeps_in_a_pickle_reach_mlflow_as_png_files(empty_store, tmp_path):
+    """A catalog entry of another kind than PNG files (a pickle of the figures): its file reached MLflow
+    as the plots, `evaluation/plots.pkl`."""
+    from kedro_datasets.pickle import PickleDataset
+
+    figures = {"roc_pr.png": Figure()}
+    catalog = DataCatalog({"net.evaluation_plots": PickleDataset(filepath=str(tmp_path / "plots.pkl"))})
+    catalog.save("net.evaluation_plots", figures)
+    with mlflow.start_run() as run:
+        log_saved_figures(figures, hooks.saved_path(catalog, "net.evaluation_plots"), "evaluation")
+    assert sorted(logged_files(run.info.run_id, "evaluation")) == ["roc_pr.png"]
+
+
 def test_a_variants_resume_state_is_removed_once_its_checkpoint_is_saved(tmp_path):
     hook = hooks.ResumeStateHook()
     hook.before_pipeline_run(

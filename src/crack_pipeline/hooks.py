@@ -139,9 +139,12 @@ class MlflowVariantRunHook:
 
 def saved_path(catalog: Any, name: str) -> Path | None:
     """Where catalog entry `name` was just saved (the version OwnVersionsHook pinned), or None for an entry
-    kept elsewhere than in a local file or folder."""
+    kept elsewhere than in a local file or folder, or not as image files (a pickle's file reached MLflow as
+    the plots)."""
+    from kedro_datasets.matplotlib import MatplotlibDataset
+
     dataset = catalog.get(name) if catalog is not None else None
-    if not isinstance(dataset, AbstractVersionedDataset):
+    if not isinstance(dataset, MatplotlibDataset):
         return None
     try:
         path = Path(dataset._get_load_path())
