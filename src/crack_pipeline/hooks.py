@@ -227,31 +227,33 @@ class MlflowEvaluationHook:
     Kedro run's run, and the explanation gallery, grids and localisation scores on the Kedro run's run."""
 
     def __init__(self) -> None:
-        self._metrics: dict[str, Any] = {}  # evaluation-plots entry -> its variant's test metrics
+        self._plots_run: dict[str, str] = {}  # evaluation-plots entry -> its variant's MLflow run
         self._catalog: Any = None
 
     @hook_impl
     def before_pipeline_run(self, catalog: Any) -> None:
-        self._metrics.clear()
+        self._plots_run.clear()
         self._catalog = catalog
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         # Logged once saved: MLflow gets the very PNG files the catalog wrote, drawn once (not twice).
-        if (metrics := self._metrics.pop(dataset_name, None)) is not None:
-            from crack_pipeline.tracking import log_evaluation
+        if (run_id := self._plots_run.pop(dataset_name, None)) is not None:
+            from crack_pipeline.tracking import log_evaluation_plots
 
-            log_evaluation(metrics, data, saved_path(self._catalog, dataset_name))
+            log_evaluation_plots(run_id, data, saved_path(self._catalog, dataset_name))
 
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
         if mlflow.active_run() is None:
             return
-        from crack_pipeline.tracking import log_explanations
+        from crack_pipeline.tracking import log_evaluation, log_explanations
 
         prefix = f"{node.namespace}." if node.namespace else ""
         if "evaluate_variant" in node.tags:
-            self._metrics[f"{prefix}evaluation_plots"] = outputs[f"{prefix}evaluation_metrics"]
+            # The metrics at once (a failed save of the plots keeps them), the plots once saved.
+            if (run_id := log_evaluation(outputs[f"{prefix}evaluation_metrics"])) is not None:
+                self._plots_run[f"{prefix}evaluation_plots"] = run_id
         elif "compare_variants" in node.tags:
             table = outputs["variant_comparison"]  # a pandas DataFrame
             mlflow.log_text(outputs["variant_comparison_markdown"], "variant_comparison.md")

@@ -173,17 +173,23 @@ def log_saved_figures(figures: dict[str, Figure], saved: Path | None, folder: st
             mlflow.log_figure(figure, f"{folder}/{name}" if folder else name)
 
 
-def log_evaluation(metrics: dict[str, Any], figures: dict[str, Figure], saved: Path | None = None) -> None:
-    """Test metrics and evaluation plots ({file name: figure}, saved as the folder `saved`) into the run
-    of the variant that made the checkpoint."""
+def log_evaluation(metrics: dict[str, Any]) -> str | None:
+    """Test metrics into the run of the variant that made the checkpoint; that run's id (None: no run
+    recorded the checkpoint)."""
     run_id = run_of_checkpoint(metrics["checkpoint_id"])
     if run_id is None:
-        return
+        return None
     numbers = {
         k: v for k, v in flatten(metrics).items() if isinstance(v, int | float) and not isinstance(v, bool)
     }
     with mlflow.start_run(run_id=run_id, nested=True):
         mlflow.log_metrics({f"test.{k}": float(v) for k, v in numbers.items()})
+    return run_id
+
+
+def log_evaluation_plots(run_id: str, figures: dict[str, Figure], saved: Path | None) -> None:
+    """Evaluation plots ({file name: figure}, saved as the folder `saved`) into the variant's run `run_id`."""
+    with mlflow.start_run(run_id=run_id, nested=True):
         log_saved_figures(figures, saved, "evaluation")
 
 
