@@ -130,11 +130,10 @@ class MlflowVariantRunHook:
         if "run" not in state or "saved" not in state:
             self._curves[entry] = state
             return
-        from crack_pipeline.tracking import log_saved_figures
+        from crack_pipeline.tracking import log_saved_figures_into
 
         del self._curves[entry]
-        with mlflow.start_run(run_id=state["run"], nested=True):
-            log_saved_figures(*state["saved"])
+        log_saved_figures_into(state["run"], *state["saved"])
 
 
 def saved_path(catalog: Any, name: str) -> Path | None:
@@ -239,9 +238,9 @@ class MlflowEvaluationHook:
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         # Logged once saved: MLflow gets the very PNG files the catalog wrote, drawn once (not twice).
         if (run_id := self._plots_run.pop(dataset_name, None)) is not None:
-            from crack_pipeline.tracking import log_evaluation_plots
+            from crack_pipeline.tracking import log_saved_figures_into
 
-            log_evaluation_plots(run_id, data, saved_path(self._catalog, dataset_name))
+            log_saved_figures_into(run_id, data, saved_path(self._catalog, dataset_name), "evaluation")
 
     @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:

@@ -187,10 +187,12 @@ def log_evaluation(metrics: dict[str, Any]) -> str | None:
     return run_id
 
 
-def log_evaluation_plots(run_id: str, figures: dict[str, Figure], saved: Path | None) -> None:
-    """Evaluation plots ({file name: figure}, saved as the folder `saved`) into the variant's run `run_id`."""
+def log_saved_figures_into(
+    run_id: str, figures: dict[str, Figure], saved: Path | None, folder: str | None = None
+) -> None:
+    """`log_saved_figures` into the run `run_id` (a variant's: its curves, its evaluation plots)."""
     with mlflow.start_run(run_id=run_id, nested=True):
-        log_saved_figures(figures, saved, "evaluation")
+        log_saved_figures(figures, saved, folder)
 
 
 def model_version_of(checkpoint_id: str) -> str | None:
