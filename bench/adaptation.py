@@ -16,7 +16,7 @@ Also: the champion with its batch norms re-estimated on the unlabelled pool (no 
 Last line: `ratio <labels random needs for 0.90 / labels "label these next" needs>` (from the champion,
 balanced accuracy at 0.5, linearly interpolated between budgets; "> 400" when never reached).
 
-    .venv/bin/python bench/adaptation.py                      # about 40 min on 2 cores
+    .venv/bin/python bench/adaptation.py                      # about an hour on 2 cores
     .venv/bin/python bench/adaptation.py --size 128 --steps 100 --budgets 0,25,50,100
 """
 
