@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,20 @@ from omegaconf.errors import InterpolationResolutionError
 
 from crack_pipeline.vision.settings import ConfigError
 
-_UNSET = object()  # no such setting
+UNSET = object()  # no such setting
+
+
+def setting_at(values: Any, path: Iterable[str | int]) -> Any:
+    """The setting at `path` in `values` (keys of nested tables, indices of lists), or UNSET."""
+    for key in path:
+        if isinstance(values, dict) and isinstance(key, str):
+            values = values.get(key, UNSET)
+        elif isinstance(values, list) and isinstance(key, int) and 0 <= key < len(values):
+            values = values[key]
+        else:
+            return UNSET
+    return values
+
 
 # The config loader of the session being run (set by `ActiveConfigHook`), so that `kedro run --env=X`
 # shapes the pipelines exactly as KEDRO_ENV=X does.
@@ -70,16 +84,14 @@ class ProjectConfigLoader(OmegaConfigLoader):
 
     # Kedro's resolver of `${runtime_params:X}` (OmegaConfigLoader._get_runtime_value, kedro 1.7): its own
     # lookup of --params first (which keeps its record of what --params chose), then the parameter files.
-    def _get_runtime_value(self, variable: str, default_value: Any = _UNSET) -> Any:
+    def _get_runtime_value(self, variable: str, default_value: Any = UNSET) -> Any:
         try:
             return super()._get_runtime_value(variable)
         except InterpolationResolutionError:
-            found: Any = self._run_parameters
-            for part in variable.strip().split("."):
-                found = found.get(part, _UNSET) if isinstance(found, dict) else _UNSET
-            if found is not _UNSET:
+            found = setting_at(self._run_parameters, variable.strip().split("."))
+            if found is not UNSET:
                 return found
-            if default_value is not _UNSET:
+            if default_value is not UNSET:
                 return default_value
             raise
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from crack_pipeline.config import UNSET, setting_at
+
 # A dotted setting as errors name it: `train.processes`, `data.sources[0].path`.
 _SETTING = re.compile(r"(?<![\w./-])([a-z_]\w*(?:\.[A-Za-z_][\w-]*|\[\d+\])+)")
 _PARAMETER_FILE_SUFFIXES = (".yml", ".yaml")
@@ -30,23 +32,15 @@ def where_set(message: str, conf_source: Path, env: str, base_env: str, given: d
     by_source: dict[str, list[str]] = {}
     for setting in named_settings:
         keys = _keys(setting)
-        if (source := next((name for name, config in sources if _holds(config, keys)), None)) is not None:
-            by_source.setdefault(source, []).append(setting)
+        holding = [name for name, config in sources if setting_at(config, keys) is not UNSET]
+        if holding:
+            by_source.setdefault(holding[0], []).append(setting)
     return "; ".join(f"from {source}: {', '.join(names)}" for source, names in by_source.items()) or None
 
 
 def _keys(setting: str) -> list[str | int]:
     parts = re.findall(r"\[\d+\]|[^.[]+", setting)
     return [int(part[1:-1]) if part.startswith("[") else part for part in parts]
-
-
-def _holds(config: Any, keys: list[str | int]) -> bool:
-    for key in keys:
-        in_list = isinstance(key, int) and isinstance(config, list) and key < len(config)
-        if not (in_list or (isinstance(key, str) and isinstance(config, dict) and key in config)):
-            return False
-        config = config[key]
-    return True
 
 
 def _parameter_files(folder: Path) -> list[Path]:

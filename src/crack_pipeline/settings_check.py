@@ -13,6 +13,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline
 
+from crack_pipeline.config import UNSET, setting_at
 from crack_pipeline.pipelines.evaluate.comparison import check_evaluate_settings
 from crack_pipeline.pipelines.evaluate_folder.nodes import check_evaluate_folder_settings
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings
@@ -135,8 +136,8 @@ def _warn_of_defaults_no_variant_takes(
     own = [(train["models"][name].get("training") or {}) for name in variants]
     changed = _changed(train.get("defaults") or {}, base.get("defaults") or {})
     for path, value in changed:
-        theirs = [_at(training, path) for training in own]
-        if all(their is not _ABSENT for their in theirs):
+        theirs = [setting_at(training, path) for training in own]
+        if all(their is not UNSET for their in theirs):
             setting = ".".join(path)
             logger.warning(
                 "train.defaults.%s: %r changes no variant of this run, each sets its own (%s): set "
@@ -148,25 +149,16 @@ def _warn_of_defaults_no_variant_takes(
             )
 
 
-_ABSENT = object()
-
-
 def _changed(values: dict[str, Any], base: dict[str, Any], at: tuple[str, ...] = ()) -> list:
     """(path, value) of each setting of `values` that differs from `base`'s, into tables (augment)."""
     found = []
     for key, value in values.items():
-        theirs = base.get(key, _ABSENT) if isinstance(base, dict) else _ABSENT
+        theirs = setting_at(base, [key])
         if isinstance(value, dict) and isinstance(theirs, dict):
             found += _changed(value, theirs, (*at, key))
         elif value != theirs:
             found.append(((*at, key), value))
     return found
-
-
-def _at(values: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        values = values.get(key, _ABSENT) if isinstance(values, dict) else _ABSENT
-    return values
 
 
 def _warn_of_recall_domains_not_listed(parameters: dict[str, Any]) -> None:
