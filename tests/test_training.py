@@ -127,6 +127,27 @@ def test_a_frozen_trained_backbone_keeps_its_batch_norm_statistics_till_it_train
     assert not any(torch.equal(a, b) for a, b in zip(before, after_epoch[1], strict=True)), "from scratch"
 
 
+def test_a_frozen_backbone_holds_its_batch_norms_without_weights_too(data):
+    """A batch norm with no weights to freeze (affine=False) is the backbone's all the same: its running
+    statistics stand still while the backbone is frozen (they followed each augmented batch)."""
+    train, val, _ = data
+    model = seeded_model()
+    model.features[5] = torch.nn.BatchNorm2d(64, affine=False, momentum=0.3)
+    norm = model.features[5]
+    before = norm.running_mean.clone()
+    seen = {}
+    fit(
+        model,
+        SPEC,
+        train,
+        val,
+        config(epochs=1, freeze_backbone_epochs=1),
+        pretrained=True,
+        observe_epoch=lambda model, epoch: seen.update({epoch: norm.running_mean.clone()}) or {},
+    )
+    assert torch.equal(seen[1], before), "held while the backbone was frozen"
+
+
 def test_early_stopping_restores_the_best_weights(data):
     train, val, _ = data
     # A learning rate this high makes validation loss wander: patience 1 stops early.

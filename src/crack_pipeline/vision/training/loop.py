@@ -74,7 +74,7 @@ def train_one_epoch(
 ):
     model.train()
     if holds_frozen_statistics:
-        hold_frozen_statistics(model)
+        hold_frozen_statistics(model, spec)
     normalise = normalizer(spec.mean, spec.std)
     order = replicas.share(epoch_order(data, config.balance_domains, randomness.order))
     total_loss, correct, seen = 0.0, 0, 0
