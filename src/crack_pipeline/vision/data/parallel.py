@@ -26,7 +26,7 @@ def _worker_count(items: list, workers: int | None) -> int:
     return min(workers or default_workers(), max(len(items), 1))
 
 
-def _exit_with(run: int) -> None:
+def exit_with(run: int) -> None:
     """Pool worker initialiser: end the worker once the process `run` that asked for the pool is gone
     (killed, say); else it would wait on its task queue for good, holding its memory."""
 
@@ -74,7 +74,7 @@ def parallel_map(
         return
     context = multiprocessing.get_context(start_method)
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+        max_workers=workers, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
     ) as pool:
         if ahead is None:
             yield from pool.map(

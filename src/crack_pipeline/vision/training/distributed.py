@@ -18,7 +18,6 @@ import logging
 import os
 import pickle
 import signal
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,10 +26,12 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+from crack_pipeline.vision.data.parallel import exit_with
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import on_full_disk, user_error
 from crack_pipeline.vision.models.device import resolve_device, threads_per_process
@@ -39,6 +40,7 @@ from crack_pipeline.vision.settings import ConfigError, count_setting
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import FitResult, fit
 from crack_pipeline.vision.training.observer import EpochObserver
+from crack_pipeline.vision.training.replica_folder import replica_folder
 from crack_pipeline.vision.training.replicas import Replicas
 
 logger = logging.getLogger(__name__)
@@ -87,30 +89,32 @@ def fit_distributed(
             f"train.processes: {processes} replicas from {device} on, but torch sees "
             f"{torch.cuda.device_count()} GPUs"
         )
-    launch = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=processes,
-        run_id=f"crack-pipeline-{uuid.uuid4().hex[:8]}",
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",  # a free port, as `torchrun --standalone`
-        max_restarts=0,
-        monitor_interval=0.2,
-        start_method="spawn",
-    )
     logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
-    with tempfile.TemporaryDirectory(prefix="crack-pipeline-replicas-") as folder:
-        images, weights = Path(folder) / "images.pt", Path(folder) / "model.pickle"
+    with replica_folder() as folder:
+        launch = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=processes,
+            run_id=f"crack-pipeline-{uuid.uuid4().hex[:8]}",
+            rdzv_backend="c10d",
+            rdzv_endpoint="localhost:0",  # a free port, as `torchrun --standalone`
+            max_restarts=0,
+            monitor_interval=0.2,
+            start_method="spawn",
+            # Its logs in the folder too (by default in a folder of their own in /tmp, left by every run).
+            logs_specs=DefaultLogsSpecs(log_dir=str(folder / "launcher")),
+        )
+        images, weights = folder / "images.pt", folder / "model.pickle"
         _write_inputs(images, weights, model, train, val)
         # The spec by name: its build function may be a closure, which spawned processes cannot unpickle.
         with _caller_signal_handlers():
             try:
                 results = elastic_launch(launch, _replica)(
-                    *(weights, spec.name, images, *common, after_epoch, keep_resume_state),
+                    *(weights, spec.name, images, *common, after_epoch, keep_resume_state, os.getpid()),
                     threads_per_process(processes),
                 )
             except ChildFailedError as failed:
-                if (said := _replicas_user_error(failed, Path(folder))) is None:
+                if (said := _replicas_user_error(failed, folder)) is None:
                     raise
                 raise said from failed
     return pickle.loads(results[0])
@@ -213,12 +217,14 @@ def _replica(
     device: torch.device,
     after_epoch: Callable[[nn.Module, int], bool] | None,
     keep_resume_state: bool,
+    run: int,
     threads: int,
 ) -> bytes | None:
     """One replica, in its own process: its rank from the launcher's environment, its device, its `threads`
     (its share of the caller's, which OMP_NUM_THREADS or the CPUs it may run on set, not of the host's every
     core); the first returns its result (`_plain`). Its model is a copy of its own, never one in shared
     memory: replicas updating the same parameters and batch-norm buffers in place would race."""
+    exit_with(run)  # the run killed (SIGKILL, the OOM killer): its replicas end too, not train on for nothing
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     model = pickle.loads(model.read_bytes())
     train, val = _read_images(images)
