@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from crack_pipeline.vision.data.image_io import png_bytes
+from crack_pipeline.vision.data.listed_images import ListedImages
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tensor_cache import decode_listed, decode_listed_in_parts
 from crack_pipeline.vision.evaluation import evaluate, plots
@@ -89,6 +91,24 @@ def test_figures_read_their_images_again_and_leave_out_one_changed_since(
     ((images, rows),) = drawn
     assert images.keys() == {row["file"] for row in rows} == set(listed.paths[1:])
     assert len(evaluation.predictions) == 10 and not evaluation.predictions.correct.any()
+
+
+def test_a_strip_photo_is_shown_at_its_own_aspect_not_squashed_into_the_model_s_square(tmp_path):
+    """A line-scan strip on a contact sheet ("label these next", the confident mistakes): read again at its
+    own aspect, at most a sheet's two cells long; before, the model's 96-px square input was shown."""
+    strip, small = (
+        np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+        for shape in ((200, 3000, 3), (40, 90, 3))
+    )
+    rows = []
+    for name, pixels in (("strip.png", strip), ("small.png", small)):
+        write(tmp_path, name, png_bytes(pixels))
+        rows.append({"root": str(tmp_path), "path": name, "domain": "site", "label": "crack"})
+    table = pd.DataFrame(rows).set_index("path", drop=False)
+    listed = ListedImages(table, 96, torch.ones(2, dtype=torch.int64), ["strip.png", "small.png"], {})
+    shown = listed.pictures(listed.paths)
+    assert shown["strip.png"].shape == (34, 512, 3), "3000 x 200 px at 2 x CELL on its longer side"
+    assert np.array_equal(shown["small.png"], small), "a small one as it is"
 
 
 def test_the_decoders_end_when_scoring_fails(trained_checkpoint, folder, monkeypatch):

@@ -61,6 +61,13 @@ def _fitted(picture: Image.Image, cell: int) -> Image.Image:
     return picture.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
+def sheet_picture(image: Image.Image) -> np.ndarray:
+    """A picture for a sheet, at its own aspect and at most twice the sheet's cell on its longer side: made
+    as soon as its image is decoded (one photo of 48 MP in memory at a time, not all of a sheet's)."""
+    image.thumbnail((2 * CELL, 2 * CELL))
+    return np.asarray(image)
+
+
 def _wrapped(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     """`text`'s lines, each wrapped to fit `width` pixels (down to 4 characters a line)."""
     per_line = max(4, int(width / max(1.0, font.getlength("n"))))

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from PIL import Image
 
 from crack_pipeline.vision.data.image_io import VALIDATED, decode_image
-from crack_pipeline.vision.figures import CELL, grid
+from crack_pipeline.vision.figures import grid, sheet_picture
 
 CHANNELS = ("red", "green", "blue")
 
@@ -62,13 +61,6 @@ def plot_histograms(histograms: pd.DataFrame) -> Figure:
 
 def plot_sample_grid(files: Sequence[Path], names: Sequence[str], labels: Sequence[str]) -> Figure:
     """Images in a square grid (ones ingest kept), each titled with its label and name."""
-    pictures = [_thumbnail(decode_image(file.read_bytes(), VALIDATED).image) for file in files]
+    pictures = [sheet_picture(decode_image(file.read_bytes(), VALIDATED).image) for file in files]
     captions = [f"{label}\n{name}" for name, label in zip(names, labels, strict=True)]
     return grid(pictures, captions, "Sample images")
-
-
-def _thumbnail(image: Image.Image) -> np.ndarray:
-    """A picture at twice the grid's cell, made as soon as its image is decoded: one photo of 48 MP in memory
-    at a time, not all of the grid's."""
-    image.thumbnail((2 * CELL, 2 * CELL))
-    return np.asarray(image)

@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crack_pipeline.vision.data.tensor_cache import decode_listed
+from crack_pipeline.vision.data.image_io import VALIDATED, ImageRejected, decode_image
+from crack_pipeline.vision.data.ingested import ingested_bytes
+from crack_pipeline.vision.data.sources import image_files
+from crack_pipeline.vision.figures import sheet_picture
 
 # Images decoded at a time (`decode_listed_in_parts`): 154 MB of uint8 pixels at 224 px.
 PART = 1024
@@ -43,8 +46,17 @@ class ListedImages:
         )
 
     def pictures(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
-        """The images of `paths` as H x W x 3 uint8 arrays, read again; one that no longer reads is left
-        out."""
+        """The images of `paths` as H x W x 3 uint8 arrays for a sheet, read again at their own aspect (the
+        model's square input squashed a strip photo, 6000 x 400 px, into a square); one that no longer
+        reads, or whose content changed since ingest validated it, is left out."""
         rows = self.table.loc[list(paths)]
-        decoded = decode_listed(rows, self.size, workers=1, names=rows.index.tolist())
-        return decoded.pictures(decoded.paths)
+        expected = rows.sha256 if "sha256" in rows.columns else [None] * len(rows)
+        pictures = {}
+        for name, file, sha256 in zip(rows.index, image_files(rows), expected, strict=True):
+            if isinstance(data := ingested_bytes(file, sha256), str):
+                continue
+            try:
+                pictures[name] = sheet_picture(decode_image(data, VALIDATED).image)
+            except (OSError, ImageRejected):
+                continue
+        return pictures
