@@ -83,11 +83,15 @@ train-distributed: install
 
 # `make mlflow-ui` browses the default environment's MLflow store; KEDRO_ENV=general (or ozgenel) its own.
 # The store is read from the environment's mlflow.yml (marked: Kedro logs on stdout when imported); none
-# found (an unknown environment, no store set) stops here instead of opening another store.
+# found (an unknown environment, no store set) stops here instead of opening another store. Runs shown
+# running whose kedro run was killed (their lock in data/runs/ held by no process) are marked KILLED first.
 MLFLOW_ENV = $(or $(KEDRO_ENV),local)
+CLOSE_KILLED = import sys, pathlib, mlflow; from crack_pipeline.live_runs import close_abandoned_runs; \
+	close_abandoned_runs(pathlib.Path.cwd(), "make mlflow-ui", mlflow.MlflowClient(sys.argv[1]))
 mlflow-ui: install
 	@store=$$($(BIN)/python -c 'import sys; from crack_pipeline.config import tracking_uri; print("store=" + tracking_uri(sys.argv[1]))' $(MLFLOW_ENV) 2>/dev/null | sed -n 's/^store=//p'); \
 	test -n "$$store" || { echo "make mlflow-ui: no MLflow store for environment $(MLFLOW_ENV) (conf/$(MLFLOW_ENV)/mlflow.yml)" >&2; exit 1; }; \
+	if ls data/runs/*.lock >/dev/null 2>&1; then $(BIN)/python -c '$(CLOSE_KILLED)' "$$store"; fi; \
 	$(BIN)/mlflow ui --backend-store-uri "$$store"
 
 # `make clean-data`: every output under data/ (each environment's checkpoints, splits, evaluations,

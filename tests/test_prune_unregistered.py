@@ -69,8 +69,17 @@ def test_prune_models_removes_the_files_of_runs_whose_model_was_never_registered
         assert [old.run_id for old in listed] == [killed, failed, still_shown_running]
         assert [len(old.models) for old in listed] == [1, 1, 1] and listed[0].size == 14_000
 
+        listed_only = kedro(kedro_project, "prune", "--keep", "1", "--models", "--dry-run")
+        assert listed_only.exit_code == 0 and mlflow.get_run(still_shown_running).info.status == "RUNNING"
         removed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
         assert removed.exit_code == 0, removed.output
+        # Shown running though its kedro run was killed: closed first, as the next kedro run would close it.
+        closed = mlflow.get_run(still_shown_running)
+        assert closed.info.status == "KILLED"
+        assert closed.data.tags["mlflow.note.content"].startswith(
+            "Closed by kedro prune: the process that ran"
+        )
+        assert mlflow.get_run(at_work).info.status == "RUNNING", "its kedro run is alive"
         assert (
             "MLflow run small_cnn KILLED (" in removed.output
             and "KILLED), its model never registered: removes its files and its exported model (14.0 kB), "

@@ -216,7 +216,7 @@ def close_abandoned_retrains(project: Path, closer: str) -> list[str]:
             and (current is None or found.info.run_id != current.info.run_id)
         }
         nested = {found.info.run_id for found in running if found.data.tags.get("mlflow.parentRunId") in ours}
-        mark_killed(client, sorted(ours | nested), KILLED_NOTE.format(closer=closer))
+        mark_killed(client, sorted(ours | nested), KILLED_NOTE.format(closer=f"kedro run {closer}"))
     except MlflowException as error:
         logger.warning("retrain: unfinished earlier runs not looked for (%s)", error)
         return []

@@ -2,7 +2,8 @@
 MLflow run (SIGKILL, the OOM killer, a power cut) left it, and its variants' runs, shown as running for good.
 Every run holds a lock named after its MLflow run while it lasts (`data/runs/<MLflow run id>.lock`, removed
 as it is let go); a later run closes as KILLED, with a note, each run of the project still shown as running
-whose lock file is there but held by no process, with its nested runs."""
+whose lock file is there but held by no process, with its nested runs (and so do `kedro prune --models` and
+`make mlflow-ui`, before they prune or show the store)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 RUNS_FOLDER = Path("data/runs")
 NOTE = "mlflow.note.content"  # the run's description in the MLflow UI
 KILLED_NOTE = (
-    "Closed by kedro run {closer}: the process that ran it ended without closing it (SIGKILL, the OOM "
+    "Closed by {closer}: the process that ran it ended without closing it (SIGKILL, the OOM "
     "killer, a power cut), so MLflow showed it running for good. Its outputs may be cut short."
 )
 
@@ -61,7 +62,7 @@ class LiveRunHook:
             logger.warning("MLflow run %s is not marked as live (%s)", active.info.run_id, error)
         else:
             self._hold = hold
-        close_abandoned_runs(project, str(run_params["run_id"]))
+        close_abandoned_runs(project, f"kedro run {run_params['run_id']}")
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:
@@ -77,14 +78,15 @@ class LiveRunHook:
             self._hold = None
 
 
-def close_abandoned_runs(project: Path, closer: str) -> list[str]:
-    """Marks KILLED, with a note naming `closer` (this run), each run of the store whose lock file in
-    `project` no process holds that MLflow still shows as running, with the runs nested in it; their ids.
+def close_abandoned_runs(project: Path, closer: str, client: mlflow.MlflowClient | None = None) -> list[str]:
+    """Marks KILLED, with a note naming `closer` (`kedro run <id>`, `kedro prune`), each run of the store
+    (`client`'s; else the tracking URI's) whose lock file in `project` no process holds that MLflow still
+    shows as running, and the runs nested in it still shown running (whether or not it is); their ids.
     The lock file goes once its run is closed (or found ended). One whose run this store does not hold (an
     environment's own store) stays for a run of that environment; a run without a lock file (begun before
     runs held one, or a caller's run its session has let go) is left as it is, and so is everything when
     the store cannot be read (said in a warning)."""
-    client = mlflow.MlflowClient()
+    client = client or mlflow.MlflowClient()
     closed = []
     try:
         for path in sorted((project / RUNS_FOLDER).glob("*.lock")):
@@ -93,10 +95,11 @@ def close_abandoned_runs(project: Path, closer: str) -> list[str]:
             try:
                 if (run := _run(client, path.stem)) is None:
                     continue
-                if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
-                    killed = [run.info.run_id, *_nested(client, run)]
-                    mark_killed(client, killed, KILLED_NOTE.format(closer=closer))
-                    closed.extend(killed)
+                running = run.info.status == RunStatus.to_string(RunStatus.RUNNING)
+                # With its variants' runs shown running, even where kedro-mlflow had ended the run itself.
+                killed = ([run.info.run_id] if running else []) + _nested(client, run)
+                mark_killed(client, killed, KILLED_NOTE.format(closer=closer))
+                closed.extend(killed)
                 path.unlink()  # once its runs are closed: a close cut short is finished by the next run
             finally:
                 os.close(fd)

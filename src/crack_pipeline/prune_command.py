@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import make_url
 
 from crack_pipeline.config import environment_config, in_project
+from crack_pipeline.live_runs import close_abandoned_runs
 from crack_pipeline.pruning import OldVersions, folder_size, old_versions, remove, versioned_outputs
 from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock, RunLocked
 
@@ -137,6 +138,8 @@ def prune(
             "guard (they hold its data/versions.lock)"
         )
     store = _model_store(project, env) if models else None
+    if store is not None and not dry_run:  # runs shown running whose kedro run was killed: said in a warning
+        close_abandoned_runs(project, "kedro prune", store.client)
     plan = _plan(folders, keep, store, project)
     for line in _listed(plan, project):
         click.echo(line)
