@@ -78,8 +78,21 @@ def test_no_champion_yet_names_the_store_and_the_setting_that_names_a_variant(em
         RegisteredModelDataset(parameter=parameter).load()
     message = str(raised.value)
     assert f"registry {empty_store} has no 'champion' model" in message
-    assert message.endswith(f"or name a trained variant: --params={parameter}=<variant>")
+    assert message.endswith(
+        f"or name a trained variant: --params={parameter}=<variant>; its versions: none yet"
+    )
     assert RegisteredModelDataset(required=False).load() is None
+
+
+def test_a_misspelt_variant_is_told_which_variants_are_trained(empty_store, tmp_path):
+    """`--params=evaluate_folder.model=smal_cnn` was told only to train smal_cnn, which no variant is."""
+    client = mlflow.MlflowClient()
+    client.create_registered_model(REGISTERED_MODEL)
+    client.create_model_version(REGISTERED_MODEL, str(tmp_path), tags={"variant": "small_cnn"})
+    with pytest.raises(DatasetError) as raised:
+        RegisteredModelDataset(variant="smal_cnn", parameter="evaluate_folder.model").load()
+    assert "has no variant 'smal_cnn'" in str(raised.value)
+    assert str(raised.value).endswith("; its versions: 1 (small_cnn)")
 
 
 def test_a_failed_run_gives_the_alias_back_unless_it_was_moved_since(empty_store, tmp_path, caplog):

@@ -157,9 +157,9 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
                     "--pipelines=from_folder (your folder, or the environment's data sets)"
                 )
                 or_name = f"; or name a trained variant: --params={self._parameter}=<variant>"
-                raise DatasetError(
-                    f"the MLflow registry {mlflow.get_registry_uri()} has no {wanted} of "
-                    f"{self._model_name!r} yet: {make}" + (or_name if self._parameter else "")
+                raise DatasetError(  # with the versions it holds: a misspelt variant's name was told to train
+                    f"the MLflow registry {mlflow.get_registry_uri()} has no {wanted} of {self._model_name!r}"
+                    f" yet: {make}{or_name if self._parameter else ''}; its versions: {listed_versions()}"
                 )
             return None
         where = f"{self._model_name} version {version.version} ({self._alias or version.tags.get('variant')})"
