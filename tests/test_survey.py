@@ -257,7 +257,9 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     assert resumed_files["index.html"] == files["index.html"]
 
     # A survey continues only as it began.
-    with pytest.raises(InputError, match=r"resumed was started with other settings \(threshold: 0\.5 then"):
+    with pytest.raises(
+        InputError, match=r"resumed was started with other settings \(explain\.threshold: 0\.5 then"
+    ):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", segmenter, threshold=0.7)
     with pytest.raises(InputError, match=r"other settings \(crack_segmenter\.id: '[0-9a-f]{32}' then, '"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", untrained_segmenter())
@@ -279,12 +281,12 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
             {**trained_checkpoint, "model_version": "5"}, site, tmp_path / "v2", segmenter, model="cnn"
         )
     assert "model_version: '2' then, '5' now" in str(caught.value) and "set_champion" not in str(caught.value)
-    with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id'.* then, None now"):
+    with pytest.raises(InputError, match=r"other settings \(crack_segmenter: \{'id'.* then, null now"):
         survey_run(trained_checkpoint, site, tmp_path / "resumed", None, segmenter=False)
     # Begun on one domain's photos (explain.domain, a model of several), it continues only as that domain's.
     several = {**trained_checkpoint, "patch_sides": {"north": 64, "south": 96}}
     survey_run(several, site, tmp_path / "north", segmenter, stop_after=1, domain="north")
-    with pytest.raises(InputError, match=r"other settings \(domain: 'north' then, None now\)"):
+    with pytest.raises(InputError, match=r"other settings \(explain\.domain: 'north' then, null now\)"):
         survey_run(several, site, tmp_path / "north", segmenter)
 
 
@@ -483,3 +485,31 @@ def test_a_survey_names_the_files_it_passes_over_and_starts_none_without_an_imag
         survey_run(trained_checkpoint, Folder.scan(tmp_path / "site"), tmp_path / "s", None, segmenter=False)
     assert not (tmp_path / "s").exists(), "no survey begun"
     assert "passed over 1 file(s) not named as images" in caplog.text and "raw/IMG_0001.HEIC" in caplog.text
+
+
+def test_a_survey_begun_otherwise_names_each_setting_as_a_user_sets_it():
+    """`mm_per_pixel: 0.2 then, None now` named a key of survey.json and Python's None; the README promises
+    the setting (`tiling.overlap: 0.25 then, 0.5 now`), so that the user knows what to set back."""
+    found = {
+        "input": "cfd",
+        "model_version": "1",
+        "mm_per_pixel": 0.2,
+        "crack_masks": {"min_pixels": 10},
+        "crack_segmenter": {"id": "a", "segmenter_high": 0.5},
+        "tiling": {"overlap": 0.25},
+    }
+    wanted = {
+        "input": "cfd2",
+        "model_version": "1",
+        "mm_per_pixel": None,
+        "crack_masks": {"min_pixels": 12},
+        "crack_segmenter": {"id": "a", "segmenter_high": 0.6},
+        "tiling": {"overlap": 0.5},
+    }
+    with pytest.raises(InputError) as caught:
+        survey.check_manifest(found, wanted, "surveys/bridge_a")
+    assert (
+        "(explain.crack_masks.min_pixels: 10 then, 12 now; explain.crack_masks.segmenter_high: 0.5 then, 0.6 "
+        "now; explain.input_dir (its folder's name): 'cfd' then, 'cfd2' now; explain.mm_per_pixel: 0.2 then, "
+        "null now; tiling.overlap: 0.25 then, 0.5 now)"
+    ) in str(caught.value)

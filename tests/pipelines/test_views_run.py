@@ -84,7 +84,9 @@ def test_a_survey_keeps_the_views_it_began_with(run_again, tmp_path):
     assert any("1 photos, 1 done before, 0 to explain" in line for line in lines)
     for other in (None, 2):  # 2: the model's own, as when unset
         # The threshold, chosen for each view count, may differ too.
-        with pytest.raises(InputError, match=r"other settings \(test_time_views: 1 then, None now[;)]"):
+        with pytest.raises(
+            InputError, match=r"other settings \(explain\.test_time_views: 1 then, null now[;)]"
+        ):
             run_again({"explain": {**survey, "test_time_views": other}}, "survey")
     # Given its own count explicitly, a survey begun without the setting goes on.
     unset = {**survey, "survey": "own_views", "test_time_views": None}

@@ -114,7 +114,9 @@ def check_manifest(
         return True
     differ = _differences(found, wanted)
     if differ:
-        details = "; ".join(f"{key}: {then!r} then, {now!r} now" for key, then, now in differ)
+        details = "; ".join(
+            f"{_setting(key)}: {_shown(then)} then, {_shown(now)} now" for key, then, now in differ
+        )
         version = found.get("model_version")
         back = (
             f" Or make the model it began with the champion again: kedro run --pipelines=set_champion "
@@ -127,6 +129,22 @@ def check_manifest(
             f"Start another survey with --params=explain.survey=<new name>.{back}"
         )
     return False
+
+
+def _setting(key: str) -> str:
+    """The setting a manifest's `key` records, as a user sets it (`mm_per_pixel` is explain.mm_per_pixel, the
+    crack segmenter's thresholds explain.crack_masks'); a key no setting gives alone (model, model_version,
+    crack_segmenter: the champion and segmenter it used) or one of a section of its own (tiling) as it is."""
+    if key.startswith("crack_segmenter.segmenter_"):
+        return f"explain.crack_masks.{key.removeprefix('crack_segmenter.')}"
+    if key == "input":
+        return "explain.input_dir (its folder's name)"
+    return key if key.startswith(("tiling.", "model", "crack_segmenter")) else f"explain.{key}"
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as its YAML reads (null, not Python's None)."""
+    return "null" if value is None else repr(value)
 
 
 def _differences(found: Mapping[str, Any], wanted: Mapping[str, Any], prefix: str = "") -> list[tuple]:
