@@ -191,3 +191,27 @@ def test_evaluate_folder_s_scores_count_the_tiled_photos_among_those_scored(
         metrics, _, _, _ = evaluate_folder(index, trained_checkpoint, {}, {}, "cpu")
     assert (metrics["tiled_images"], metrics["labelled_images"]) == (2, 2), "the folder's: both photos"
     assert "evaluate_folder: n=2 " in caplog.text and " tiled=1" in caplog.text
+
+
+def test_the_contact_sheet_names_each_photo_with_its_folder_as_the_csv_does(
+    trained_checkpoint, tmp_path, monkeypatch
+):
+    """Captioned by file name alone (`#1 IMG_0001.png`), card_a/'s and card_b/'s IMG_0001 read the same on
+    "label these next", and the rank ran into a numbered name (`#1 7069-47.jpg` read #17069-47.jpg)."""
+    from crack_pipeline.pipelines.evaluate_folder import site_labels
+    from crack_pipeline.pipelines.evaluate_folder.nodes import evaluate_folder
+    from crack_pipeline.pipelines.ingest.nodes import scan_folder_images
+    from crack_pipeline.vision.data.folder import Folder
+
+    for i, card in enumerate(("card_a", "card_b")):
+        sample = render_sample(SynthConfig(image_size=96, seed=6), i == 0, i)
+        write(tmp_path, f"{card}/IMG_0001.png", png_bytes(sample.image))
+    captions = []
+    monkeypatch.setattr(site_labels, "grid", lambda pictures, shown, title: captions.extend(shown))
+    ingest = {"label_aliases": {"crack": ["Positive"], "no_crack": ["Negative"]}, "min_side": 32}
+    index, _ = scan_folder_images(Folder.scan(tmp_path), {**ingest, "max_pixels": 10**8, "workers": 1})
+    _, _, ranked, _ = evaluate_folder(index, trained_checkpoint, {}, {}, "cpu")
+    assert [caption.split("\n")[0] for caption in captions] == [
+        f"#{r.rank}: {r.file}" for r in ranked.itertuples()
+    ]
+    assert sorted(ranked.file) == ["card_a/IMG_0001.png", "card_b/IMG_0001.png"]

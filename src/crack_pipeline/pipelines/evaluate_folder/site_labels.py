@@ -121,10 +121,9 @@ def labelling_table(
 def plot_label_next(data: ListedImages, table: pd.DataFrame, name: str) -> Figure:
     pictures = data.pictures(table.file)
     shown = table[table.file.isin(pictures)]  # a file changed since it was scored is not shown
-    captions = [
-        f"#{r.rank} {r.file.rsplit('/', 1)[-1]}\np(crack) {r.crack_probability:.3f}"
-        for r in shown.itertuples()
-    ]
+    # Named as label_these_next.csv names it, its folder too: cameras number each card's photos from
+    # IMG_0001 again, and by its file name alone day1/'s and day2/'s read the same.
+    captions = [f"#{r.rank}: {r.file}\np(crack) {r.crack_probability:.3f}" for r in shown.itertuples()]
     return grid(
         [pictures[f] for f in shown.file],
         captions,
