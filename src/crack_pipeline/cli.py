@@ -8,7 +8,11 @@ traceback is for `kedro run --verbose`. Anything else is a bug and keeps its ful
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -92,9 +96,30 @@ def setting_source(message: str, options: dict[str, Any]) -> str | None:
     return where_set(message, conf_source, env, loader.get("base_env", "base"), options.get("params") or {})
 
 
+class UserErrorsSaidOnce(logging.Filter):
+    """Drops Kedro's `Node <node and its inputs> failed with error: <message>` for a user error, which the run
+    ends with (`RunFailed`): it said the message twice, the first time after a line of the node's inputs. A
+    bug keeps it (which node failed), before its traceback. Kedro logs it while handling the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        handled = sys.exc_info()[1]
+        return record.levelno < logging.ERROR or handled is None or user_error(handled) is None
+
+
+@contextlib.contextmanager
+def node_failures_said_once() -> Iterator[None]:
+    """`UserErrorsSaidOnce` on Kedro's node logger while the block runs."""
+    said_once, nodes = UserErrorsSaidOnce(), logging.getLogger("kedro.pipeline.node")
+    nodes.addFilter(said_once)
+    try:
+        yield
+    finally:
+        nodes.removeFilter(said_once)
+
+
 def _run(verbose: bool, **options: Any) -> Any:
     try:
-        with interrupts_as_errors():
+        with interrupts_as_errors(), node_failures_said_once():
             return kedro_run.callback(**options)
     except Exception as error:
         cause = user_error(error)

@@ -185,3 +185,28 @@ def test_pipelines_run_together_that_read_a_model_another_makes_are_refused(kedr
         together = pipelines["segmenter"] + pipelines["explain"]
     with pytest.raises(InputError, match=r"makes crack_segmenter and reads the one saved before it"):
         check_combined_pipelines(together)
+
+
+def test_a_user_error_in_a_node_is_said_once_and_a_bug_keeps_the_node_s_name(caplog):
+    """Kedro logged `Node explain_split: explain_split([explain_model;split_manifest;...]) -> [...] failed
+    with error:` and the message, which the run then ended with again (`Error: ...`)."""
+    from kedro.pipeline import node
+
+    from crack_pipeline.cli import node_failures_said_once
+    from crack_pipeline.vision.errors import InputError
+
+    def no_usable_image():
+        raise InputError("explain: no usable image in the folder /photos")
+
+    def a_bug():
+        raise ZeroDivisionError("division by zero")
+
+    with node_failures_said_once():
+        for failing in (no_usable_image, a_bug):
+            with pytest.raises((InputError, ZeroDivisionError)):
+                node(failing, None, "out", name=failing.__name__).run()
+    failures = [
+        record.getMessage() for record in caplog.records if "failed with error" in record.getMessage()
+    ]
+    assert len(failures) == 1 and failures[0].startswith("Node a_bug: a_bug(None) -> [out] failed")
+    assert "no usable image" not in caplog.text
