@@ -294,6 +294,23 @@ def test_a_listed_folder_none_of_whose_files_is_kept_is_named(tmp_path):
         scan_images(None, INGEST, data)
 
 
+def test_a_folder_with_no_usable_image_says_why_in_one_readable_line(tmp_path):
+    """`evaluate_folder.path` of junk ended `skipped 2   skipped, corrupt_or_truncated: ...   skipped, ...`:
+    the summary's lines joined by spaces, their indents between them."""
+    from crack_pipeline.pipelines.ingest.nodes import scan_folder_images
+
+    write(tmp_path, "notes.txt", b"not an image")
+    write(tmp_path, "tiny.png", image_bytes(size=(8, 8)))  # under min_side
+    with pytest.raises(InputError) as raised:
+        scan_folder_images(Folder.scan(tmp_path), INGEST)
+    message = str(raised.value)
+    assert message.startswith(
+        f"no usable image in {tmp_path}: evaluate_folder: scanned 2 files, kept 0 (crack 0, no_crack 0), "
+        "skipped 2; skipped, "
+    )
+    assert "  " not in message and message.count("; skipped, ") == 2
+
+
 def test_the_reports_of_several_domains_name_each_file_by_its_domain(tmp_path):
     """`Negative/y.png = a/Negative/y.png` did not say which domain's Negative/y.png was the copy, and
     `'Postive' (1 files)` which folder of the sources held it."""

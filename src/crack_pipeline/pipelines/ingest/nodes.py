@@ -67,9 +67,15 @@ def scan_images(
             logger.info(line)
     if not (result.index.status == OK).any():
         where = ", ".join(str(s.folder.root) for s in sources)
-        raise InputError(f"no usable image in {where}: " + " ".join(summary_lines(result.index, stage)))
+        raise InputError(f"no usable image in {where}: {in_one_line(result.index, stage)}")
     require_every_domain(result.index, sources, stage)
     return result.index, eda.histograms_to_frame(result.histograms)
+
+
+def in_one_line(index: pd.DataFrame, stage: str) -> str:
+    """The scan's summary (`summary_lines`) as one line for an error: its lines joined by "; " (by spaces,
+    its reasons' indents ran into it: `skipped 2   skipped, not_an_image: ...`)."""
+    return "; ".join(line.strip() for line in summary_lines(index, stage))
 
 
 def require_every_domain(index: pd.DataFrame, sources: list[Source], stage: str) -> None:
@@ -82,7 +88,7 @@ def require_every_domain(index: pd.DataFrame, sources: list[Source], stage: str)
             rows = index[index.domain == source.domain]
             raise InputError(
                 f"data.sources[{i}] ({source.domain}): no usable image in {source.folder.root}: "
-                + " ".join(summary_lines(rows, stage))
+                + in_one_line(rows, stage)
             )
 
 
