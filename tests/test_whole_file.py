@@ -2,9 +2,11 @@
 
 import errno
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from kedro.io.core import DatasetError, Version
 
 from crack_pipeline.datasets import (
@@ -113,3 +115,25 @@ def test_a_pinned_version_that_is_not_there_stops_the_views_that_load_none_befor
         # A --load-versions typo: read as "none yet", it left the variant out of the comparison silently.
         with pytest.raises(DatasetError, match=rf"has no version '{typo}' \(--load-versions\).*{saved}"):
             view(filepath=path, version=Version(typo, None), **options).load()
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "explain_predictions",
+        "explain_boxes",
+        "crack_measurements",
+        "survey_predictions",
+        "survey_boxes",
+        "survey_measurements",
+    ],
+)
+def test_the_tables_an_inspector_reads_show_no_floating_point_noise(tmp_path, entry):
+    """crack_measurements.csv read `max_width_mm 1.4000000000000001` for 7 px at 0.2 mm/px."""
+    catalog = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/base/catalog.yml").read_text())
+    table = pd.DataFrame({"max_width_mm": [7 * 0.2], "crack_probability": [0.32455151701685225]})
+    WholeCSVDataset(filepath=str(tmp_path / "table.csv"), save_args=catalog[entry]["save_args"]).save(table)
+    assert (tmp_path / "table.csv").read_text().splitlines() == [
+        "max_width_mm,crack_probability",
+        "1.4,0.324551517",
+    ]
