@@ -36,6 +36,11 @@ def test_gallery_escapes_every_name():
     assert "&lt;b&gt;small_cnn&lt;/b&gt;" in page
     assert page.count("<script>") == 1, "only the page's own script"
     assert "p(crack) 0.370 on" in page, "the decision threshold the page's predictions use"
+    assert "Not explained" not in page, "every file has its card"
+    listed = gallery_html([item], "m", 0.37, skipped={NASTY: "corrupt_or_truncated: image file is truncated"})
+    assert "Not explained: 1 file," in listed and "<script>alert" not in listed and "<img src=x" not in listed
+    assert "&lt;script&gt;alert" in listed, "the name, escaped"
+    assert "</span>: corrupt_or_truncated: image file is truncated</li>" in listed
 
 
 def test_output_names_stay_inside_the_folder():

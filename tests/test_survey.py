@@ -193,6 +193,9 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
     whole = survey_run(trained_checkpoint, site, tmp_path / "whole", segmenter)
     assert MANIFEST in whole[0] and len(photos_in(whole)) == 6, "every photo, the unreadable one recorded"
     files, predictions, boxes, measurements = merged(site, tmp_path / "whole")
+    # The gallery, the survey's report, names the photo it has no card of: it said nothing of it.
+    page = files["index.html"].decode()
+    assert "Not explained: 1 file," in page and '<span class="name">north/broken.jpg</span>: ' in page
     assert sorted(predictions.file) == [
         "Negative/d.png",
         "Positive/c.png",

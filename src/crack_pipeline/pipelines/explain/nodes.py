@@ -212,6 +212,7 @@ def explain_split(
         severity_bands=explain.get("severity_bands"),
         device=device,
         segmenter=segmenter,
+        left_out=left_out,
     )
     if items and len(result.skipped) == len(items):
         first, reason = next(iter(result.skipped.items()))

@@ -181,16 +181,21 @@ class ArtefactWriter:
         return cracks, {f"cracks_{key}": value for key, value in image_summary(cracks).items()}
 
     def finish(
-        self, model: str, progress_files: tuple[dict[str, bytes], dict[str, Any]] | None = None
+        self,
+        model: str,
+        progress_files: tuple[dict[str, bytes], dict[str, Any]] | None = None,
+        skipped: dict[str, str] | None = None,
     ) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The grids of the first images of each method, the model's heatmaps through training
         (`progress_files`: their files and links, cam_strips.progress_pictures) and the gallery added to the
-        files; the files, the predictions table, the boxes table and the crack measurements table (one row
-        per crack)."""
+        files (listing the `skipped` ones, {file: why}); the files, the predictions table, the boxes table
+        and the crack measurements table (one row per crack)."""
         pictures, links = progress_files or ({}, None)
         self.files.update(pictures)
         self.files.update(
-            summary_files(self.gallery, self._grid_pictures, model, self.threshold, links, self.severity)
+            summary_files(
+                self.gallery, self._grid_pictures, model, self.threshold, links, self.severity, skipped
+            )
         )
         predictions, boxes, measurements = tables(
             self.rows, self.box_rows, self.measurement_tables, self.measurement_columns
@@ -248,10 +253,12 @@ def summary_files(
     threshold: float,
     progress: dict[str, Any] | None = None,
     severity: str | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> dict[str, bytes]:
     """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), and the gallery of
     `cards`, showing the model's heatmaps through training where `progress` links them
-    (cam_strips.progress_pictures) and what the severity bands mean (`severity`, severity_words)."""
+    (cam_strips.progress_pictures), what the severity bands mean (`severity`, severity_words) and which files
+    were not explained (`skipped`, {file: why})."""
     files = {}
     for method, pictures in grid_pictures.items():
         for count in GRID_SIZES:
@@ -260,7 +267,9 @@ def summary_files(
                 [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
             )
             files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
-    files["index.html"] = rendering.gallery_html(cards, model, threshold, progress, severity).encode()
+    files["index.html"] = rendering.gallery_html(
+        cards, model, threshold, progress, severity, skipped
+    ).encode()
     return files
 
 

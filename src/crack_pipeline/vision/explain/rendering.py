@@ -60,12 +60,18 @@ _TEMPLATES = jinja2.Environment(
 
 
 def gallery_html(
-    items: list[dict], model: str, threshold: float, progress: dict | None = None, severity: str | None = None
+    items: list[dict],
+    model: str,
+    threshold: float,
+    progress: dict | None = None,
+    severity: str | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> str:
     """A self-contained page (no network) listing `items`: file, label, predicted, probability, correct,
     method, overlay and panel (relative links); for whole photos also width, height, tiles,
     probability_map and boxes. `progress` ({"pointing": text, "overview": file, "strips": [file]}) shows the
-    model's heatmaps through training first; `severity` says what the cards' severity bands mean. Names
+    model's heatmaps through training first; `severity` says what the cards' severity bands mean; `skipped`
+    ({file: why}) lists the files not explained (a gallery of what was read alone hid them). Names
     are escaped by the template, and the items' JSON cannot close the script it sits in (`<`, `>`, `&` as
     unicode escapes)."""
     items = [{**item, "cracks_text": crack_text(item)} if item.get("mask") else item for item in items]
@@ -81,6 +87,7 @@ def gallery_html(
         items=data,
         progress=progress,
         severity=severity,
+        skipped=skipped,
     )
 
 

@@ -58,6 +58,7 @@ def explain_images(
     segmenter: dict[str, Any] | None = None,
     image_thresholds: Mapping[str, float] | None = None,
     image_tile_sizes: Mapping[str, int] | None = None,
+    left_out: Mapping[str, str] | None = None,
 ) -> ExplainResult:
     """Heatmaps of every method for `items`, at each image's resolution, by a `PhotoExplainer` on `device`,
     with their files and tables (in memory).
@@ -68,8 +69,10 @@ def explain_images(
     measurements.measure_cracks). With a `segmenter` checkpoint (crack_segmenter), the masks add its
     crack pixels to darkness's. An image named in `image_thresholds` is called cracked from its own
     threshold (e.g. its domain's) instead of `threshold`, one in `image_tile_sizes` is tiled at its own
-    scale (e.g. its domain's training patch side). Always runs the model-randomisation sanity check
-    and the deletion/insertion curves on the first `sanity_images` tiles explained.
+    scale (e.g. its domain's training patch side). The gallery lists the images that could not be read, and
+    the files `left_out` before ({file: why}: the folder's scan skipped them). Always runs the
+    model-randomisation sanity check and the deletion/insertion curves on the first `sanity_images` tiles
+    explained.
     """
     # Bad settings stop before any work
     writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands, crack_masks.join_gap)
@@ -96,7 +99,9 @@ def explain_images(
         skipped: dict[str, str] = {}
         quality = _explained_and_scored(explainer, items, writer, skipped, masks or {}, sanity_images, seed)
         files, predictions, boxes, measurements = writer.finish(
-            checkpoint["variant"], progress_drawn.result() if progress_drawn else None
+            checkpoint["variant"],
+            progress_drawn.result() if progress_drawn else None,
+            {**(left_out or {}), **skipped},
         )
     return ExplainResult(
         files=files,

@@ -292,6 +292,8 @@ def merge_records(
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
     linked = linked_through(progress, link_prefix) if progress else None
     severity = severity_words(manifest.get("mm_per_pixel"), manifest.get("severity_bands"))
-    files = summary_files(cards, pictures, manifest["model"], manifest["threshold"], linked, severity)
+    files = summary_files(
+        cards, pictures, manifest["model"], manifest["threshold"], linked, severity, skipped
+    )
     predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)
     return MergedSurvey(files, predictions, box_table, measurements, skipped)
