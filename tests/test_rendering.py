@@ -147,3 +147,12 @@ def test_a_card_words_its_cracks_widths_in_mm_finely_enough_to_tell_the_bands_ap
     del in_px["cracks_total_length_mm"], in_px["cracks_max_width_mm"]
     (item,) = json.loads(re.search(r"const items = (.*);\n", gallery_html([in_px], "m", 0.5)).group(1))
     assert item["cracks_text"] == "1 crack, 250.0 px long, widest 3.0 px (fine)"
+
+
+def test_a_grid_caption_names_the_file_with_its_folder_as_the_gallery_does():
+    """grid_9.png captioned `IMG_0001.jpg` for both day1/IMG_0001.jpg and day2/IMG_0001.jpg (a camera numbers
+    each card from 1 again), where the gallery's cards and the tables name each by its path."""
+    from crack_pipeline.vision.explain.artefacts import grid_caption
+
+    card = {"file": "day2/IMG_0001.jpg", "true_label": None, "predicted": "crack", "probability": 0.91}
+    assert grid_caption(card) == "day2/IMG_0001.jpg\n? -> crack 0.91"

@@ -8,7 +8,6 @@ import io
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -241,9 +240,11 @@ def add_grid_picture(
 
 
 def grid_caption(card: dict) -> str:
-    """A grid picture's caption: file name, then true label -> predicted label and p(crack)."""
+    """A grid picture's caption: the file as the gallery and the tables name it (its folder too: by name
+    alone day1/IMG_0001.jpg and day2/IMG_0001.jpg read the same), then true label -> predicted label and
+    p(crack)."""
     truth = card["true_label"] or "?"
-    return f"{PurePosixPath(card['file']).name}\n{truth} -> {card['predicted']} {card['probability']:.2f}"
+    return f"{card['file']}\n{truth} -> {card['predicted']} {card['probability']:.2f}"
 
 
 def summary_files(
