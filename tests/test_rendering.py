@@ -154,5 +154,42 @@ def test_a_grid_caption_names_the_file_with_its_folder_as_the_gallery_does():
     each card from 1 again), where the gallery's cards and the tables name each by its path."""
     from crack_pipeline.vision.explain.artefacts import grid_caption
 
-    card = {"file": "day2/IMG_0001.jpg", "true_label": None, "predicted": "crack", "probability": 0.91}
+    card = {
+        "file": "day2/IMG_0001.jpg",
+        "true_label": None,
+        "predicted": "crack",
+        "probability": 0.91,
+        "threshold": 0.5,
+    }
     assert grid_caption(card) == "day2/IMG_0001.jpg\n? -> crack 0.91"
+
+
+def test_a_probability_is_shown_on_the_side_of_the_threshold_its_image_was_called():
+    """A card read 'p 0.325 · predicted no_crack' under 'cracked from p(crack) 0.325 on': p(crack) 0.3245
+    and the threshold 0.32455 both rounded to 3 decimals."""
+    from crack_pipeline.vision.explain.artefacts import grid_caption
+
+    def card(probability: float) -> dict:
+        predicted = "crack" if probability >= 0.32455 else "no_crack"
+        return {
+            "file": "a.jpg",
+            "label": "crack",
+            "predicted": predicted,
+            "probability": probability,
+            "correct": True,
+            "method": "gradcam",
+            "overlay": "o.png",
+            "panel": "p.png",
+            "tiles": 1,
+            "boxes": [],
+            "true_label": None,
+        }
+
+    cards = [card(0.3245), card(0.32455), card(0.3246), card(0.9)]
+    page = gallery_html(cards, "m", threshold=0.32455)
+    assert "p(crack) 0.32455 on" in page, "the threshold with the digits it has"
+    items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
+    assert [item["probability_text"] for item in items] == ["0.324", "0.325", "0.325", "0.900"]
+    assert "p ${i.probability_text}" in page, "the cards show it"
+    below = {**card(0.4951), "threshold": 0.4955, "predicted": "no_crack"}
+    assert grid_caption(below).endswith("no_crack 0.49"), "not 0.50, above the threshold 0.4955"

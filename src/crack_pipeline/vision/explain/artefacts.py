@@ -93,6 +93,7 @@ class ArtefactWriter:
         called_by = explanation.called_by
         predicted = "crack" if called_by else "no_crack"
         by = " (by the segmenter)" if called_by == "segmenter" else ""  # a call the classifier did not make
+        threshold = self.threshold if explanation.threshold is None else explanation.threshold
         correct = None if ref.label is None else ref.label == predicted
         height, width = photo.image.shape[:2]
         overlay_name = f"{name}_overlay.{'jpg' if height * width > LARGE_PHOTO_PIXELS else 'png'}"
@@ -106,7 +107,7 @@ class ArtefactWriter:
         )
         title = (
             f"{ref.name} | true {ref.label or '?'} | predicted {predicted}{by} | "
-            f"p(crack) {probability:.3f} | {method}{tiles}"
+            f"p(crack) {rendering.probability_text(probability, threshold)} | {method}{tiles}"
         )
         files[f"{name}_heatmap.npy"] = npy_bytes(explanation.heatmap)
         if photo.scope == "photo":
@@ -144,6 +145,7 @@ class ArtefactWriter:
             "label": ref.label or "unlabelled",
             "predicted": predicted,
             "probability": float(probability),
+            "threshold": threshold,  # the one it was called at, for the side its p(crack) is shown on
             "correct": "unknown" if correct is None else correct,
             "overlay": overlay_name,
             "panel": f"{name}_panel.png",
@@ -242,9 +244,10 @@ def add_grid_picture(
 def grid_caption(card: dict) -> str:
     """A grid picture's caption: the file as the gallery and the tables name it (its folder too: by name
     alone day1/IMG_0001.jpg and day2/IMG_0001.jpg read the same), then true label -> predicted label and
-    p(crack)."""
+    p(crack) (on the side of the threshold it was called at)."""
     truth = card["true_label"] or "?"
-    return f"{card['file']}\n{truth} -> {card['predicted']} {card['probability']:.2f}"
+    probability = rendering.probability_text(card["probability"], card["threshold"], decimals=2)
+    return f"{card['file']}\n{truth} -> {card['predicted']} {probability}"
 
 
 def summary_files(

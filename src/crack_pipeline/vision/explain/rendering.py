@@ -74,21 +74,43 @@ def gallery_html(
     ({file: why}) lists the files not explained (a gallery of what was read alone hid them). Names
     are escaped by the template, and the items' JSON cannot close the script it sits in (`<`, `>`, `&` as
     unicode escapes)."""
+
+    def called_at(item: dict) -> float:  # images of several domains at their own (older records: none)
+        return threshold if item.get("threshold") is None else item["threshold"]
+
     items = [{**item, "cracks_text": crack_text(item)} if item.get("mask") else item for item in items]
+    items = [
+        {**item, "probability_text": probability_text(item["probability"], called_at(item))} for item in items
+    ]
     data = json.dumps(items).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     page = _TEMPLATES.get_template("gallery.html")
-    # Images of several domains are called at their domain's threshold (older records have none).
-    called_at = sorted({threshold if item.get("threshold") is None else item["threshold"] for item in items})
-    called_at = called_at or [threshold]
     return page.render(
         model=model,
-        called_at=called_at,
+        called_at=[threshold_text(t) for t in sorted({called_at(item) for item in items} or {threshold})],
         methods=sorted({item["method"] for item in items}),
         items=data,
         progress=progress,
         severity=severity,
         skipped=skipped,
     )
+
+
+def threshold_text(threshold: float) -> str:
+    """A decision threshold as the pages show it: 3 decimals, more where it has them (0.7545, not 0.755),
+    so that a p(crack) shown by `probability_text` reads on the side of it the image was called."""
+    text = f"{threshold:.3f}"
+    return text if float(text) == threshold else f"{threshold:.6g}"
+
+
+def probability_text(probability: float, threshold: float, decimals: int = 3) -> str:
+    """p(crack) to `decimals`, rounded toward the side of `threshold` it lies on where plain rounding would
+    cross it: 0.3245 under a threshold of 0.32455 reads 0.324 (plainly 0.325: "p 0.325, predicted no_crack"
+    beside "cracked from p(crack) 0.32455 on")."""
+    text = f"{probability:.{decimals}f}"
+    if (float(text) >= threshold) != (probability >= threshold):
+        toward = math.floor if probability < threshold else math.ceil
+        text = f"{toward(probability * 10**decimals) / 10**decimals:.{decimals}f}"
+    return text
 
 
 def crack_text(item: dict) -> str:
