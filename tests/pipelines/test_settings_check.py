@@ -93,6 +93,7 @@ def test_no_cam_method_is_refused_before_the_run():
         ("mm_per_pixel", -0.1, r"explain\.mm_per_pixel: mm a pixel, above 0 \(null: unknown\), not -0\.1"),
         ("survey", "../../06_models", r"explain\.survey: a survey's name .*, not '\.\./\.\./06_models'"),
         ("survey", None, r"explain\.survey: a survey's name .*, not None"),
+        ("shard", "3/2", r"explain\.shard must be 'i/N' with 0 <= i < N .*, got '3/2'"),
     ],
 )
 def test_explain_s_counts_and_names_are_checked_before_the_run(setting, value, message):
@@ -102,7 +103,7 @@ def test_explain_s_counts_and_names_are_checked_before_the_run(setting, value, m
     with pytest.raises(ConfigError, match=rf"^{message}$"):
         check_explain_settings({setting: value})
     check_explain_settings(
-        {"split": "val", "max_images": 5, "batch_size": 8, "mm_per_pixel": 0.1, "survey": 7}
+        {"split": "val", "max_images": 5, "batch_size": 8, "mm_per_pixel": 0.1, "survey": 7, "shard": "1/2"}
     )
 
 

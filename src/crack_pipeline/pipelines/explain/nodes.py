@@ -23,6 +23,7 @@ from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.severity import check_scale
+from crack_pipeline.vision.explain.survey import Shard
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import (
     decision_threshold,
@@ -79,10 +80,11 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
 
 
 def _check_counts_and_names(explain: dict[str, Any]) -> None:
-    """`explain.split`, `max_images`, `batch_size`, `mm_per_pixel`, `survey` and `segmenter`, which the nodes
-    read only once a run reaches them (after `make run`'s training): a split's typo ended it with "no usable
-    image in the tset split", -3 images with numpy's error, a survey's name with '../' put its folder
-    elsewhere, and `segmenter: 'no'` (a string) used the segmenter."""
+    """`explain.split`, `max_images`, `batch_size`, `mm_per_pixel`, `survey`, `shard` and `segmenter`, which
+    the nodes read only once a run reaches them (after `make run`'s training): a split's typo ended it with
+    "no usable image in the tset split", -3 images with numpy's error, a survey's name with '../' put its
+    folder elsewhere, a shard '3/2' was refused once the model was loaded, and `segmenter: 'no'` (a string)
+    used the segmenter."""
     if explain.get("split", "test") not in SPLITS:
         raise ConfigError(f"explain.split: one of {', '.join(SPLITS)}, not {explain['split']!r}")
     count_setting(explain.get("max_images"), "explain.max_images", unset="all")
@@ -91,6 +93,7 @@ def _check_counts_and_names(explain: dict[str, Any]) -> None:
     survey = explain.get("survey", "survey")
     if survey is None or str(survey) in ("", ".", "..") or any(c in str(survey) for c in ("/", "\\")):
         raise ConfigError(f"explain.survey: a survey's name (its folder in surveys/), not {survey!r}")
+    Shard.parse(explain.get("shard"))
     if not isinstance(segmenter := explain.get("segmenter", True), bool | None):
         raise ConfigError(f"explain.segmenter: true or false, not {segmenter!r}")
 
