@@ -1,5 +1,6 @@
 """A folder scored a part at a time: the scores of one pass over it all, in the memory of one part."""
 
+import hashlib
 import multiprocessing
 from pathlib import Path
 
@@ -8,10 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+from crack_pipeline.pipelines.evaluate import nodes
+from crack_pipeline.provenance import split_fingerprint
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.listed_images import ListedImages
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
-from crack_pipeline.vision.data.tensor_cache import decode_listed, decode_listed_in_parts
+from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed, decode_listed_in_parts
 from crack_pipeline.vision.evaluation import evaluate, plots
 from crack_pipeline.vision.evaluation.evaluate import (
     checkpoint_probabilities_and_features,
@@ -109,6 +112,43 @@ def test_a_strip_photo_is_shown_at_its_own_aspect_not_squashed_into_the_model_s_
     shown = listed.pictures(listed.paths)
     assert shown["strip.png"].shape == (34, 512, 3), "3000 x 200 px at 2 x CELL on its longer side"
     assert np.array_equal(shown["small.png"], small), "a small one as it is"
+
+
+def test_the_split_s_confident_mistakes_show_its_photos_at_their_own_aspect(tmp_path, monkeypatch):
+    """`evaluate`'s sheet of a split's confident mistakes: its photos read again at their own aspect, as
+    evaluate_folder's are, not the square tensor cache; one changed since ingest is left out."""
+    strip = np.random.default_rng(0).integers(0, 255, (200, 3000, 3), dtype=np.uint8)
+    rows = []
+    for name in ("strip.png", "changed.png"):
+        data = png_bytes(strip)
+        write(tmp_path, name, data if name == "strip.png" else b"another image since")
+        sha256 = hashlib.sha256(data).hexdigest()
+        rows.append(
+            {"path": name, "label": "crack", "sha256": sha256, "split": "test", "root": str(tmp_path)}
+        )
+    manifest = pd.DataFrame(rows).assign(domain="site")
+    test = ImageTensors(
+        torch.zeros(2, 3, 96, 96, dtype=torch.uint8),
+        torch.ones(2, dtype=torch.int64),
+        ["site/strip.png", "site/changed.png"],
+    )
+    drawn = []
+    monkeypatch.setattr(plots, "plot_mistakes", lambda images, rows, title: drawn.append(images))
+    monkeypatch.setattr(nodes, "checkpoint_probabilities", lambda *_, **__: np.array([0.1, 0.2]))
+    checkpoint = {
+        "variant": "m",
+        "checkpoint_id": "c",
+        "split_fingerprint": split_fingerprint(manifest),
+        "threshold": {"value": 0.5, "target_recall": 0.99, "chosen_on": "val"},
+        "architecture": "a",
+        "train_config": {},
+        "best_epoch": 1,
+        "input_size": 96,
+    }
+    nodes.evaluate_variant(checkpoint, {"val": test, "test": test}, manifest, {"target_recall": 0.99}, "cpu")
+    (shown,) = drawn
+    assert shown.keys() == {"site/strip.png"}
+    assert shown["site/strip.png"].shape == (34, 512, 3), "3000 x 200 px, not the cache's 96-px square"
 
 
 def test_the_decoders_end_when_scoring_fails(trained_checkpoint, folder, monkeypatch):

@@ -23,6 +23,7 @@ from crack_pipeline.provenance import (
     require_split_of,
     split_fingerprint,
 )
+from crack_pipeline.vision.data.listed_images import ListedImages
 from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_splits
 from crack_pipeline.vision.errors import InputError
@@ -48,10 +49,15 @@ def model_threshold(
 
 
 def evaluate_checkpoint(
-    checkpoint: dict[str, Any], split_tensors: dict[str, ImageTensors], target_recall: float, device: str
+    checkpoint: dict[str, Any],
+    split_tensors: dict[str, ImageTensors],
+    target_recall: float,
+    device: str,
+    split_manifest: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Figure]]:
     """Test-split metrics at the model's decision threshold and at 0.5, predictions and figures; the model
-    runs on `device`."""
+    runs on `device`. With `split_manifest`, the figures show the photos read again from its files at their
+    own aspect (the cache squashed a non-square photo into a square), one missing or changed left out."""
     if "test" not in split_tensors:
         raise InputError(
             "the split manifest has no test images (made with split.ratios.test: 0): nothing to evaluate "
@@ -61,7 +67,7 @@ def evaluate_checkpoint(
     test = split_tensors["test"]
     result = evaluate_probabilities(
         checkpoint["variant"],
-        test,
+        test if split_manifest is None else ListedImages.of_split(test, split_manifest),
         checkpoint_probabilities(checkpoint, test, device=device),
         threshold["value"],
         domains=test.domains,
@@ -94,7 +100,7 @@ def evaluate_variant(
     """
     require_split_of(checkpoint, split_manifest)
     metrics, predictions, figures = evaluate_checkpoint(
-        checkpoint, split_tensors, train["target_recall"], device
+        checkpoint, split_tensors, train["target_recall"], device, split_manifest
     )
     metrics["training"] = {
         "architecture": checkpoint["architecture"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,11 @@ import torch
 
 from crack_pipeline.vision.data.image_io import VALIDATED, ImageRejected, decode_image
 from crack_pipeline.vision.data.ingested import ingested_bytes
-from crack_pipeline.vision.data.sources import image_files
+from crack_pipeline.vision.data.sources import image_files, image_keys
 from crack_pipeline.vision.figures import sheet_picture
+
+if TYPE_CHECKING:
+    from crack_pipeline.vision.data.tensor_cache import ImageTensors
 
 # Images decoded at a time (`decode_listed_in_parts`): 154 MB of uint8 pixels at 224 px.
 PART = 1024
@@ -29,6 +33,13 @@ class ListedImages:
     labels: torch.Tensor
     paths: list[str]
     skipped: dict[str, str]
+
+    @classmethod
+    def of_split(cls, images: ImageTensors, manifest: pd.DataFrame) -> ListedImages:
+        """The images of a split decoded into the (square) tensor cache, with the files `manifest` lists for
+        them: a sheet reads them again at their own aspect, as for a folder."""
+        table = manifest.set_index(pd.Index(image_keys(manifest)))
+        return cls(table, images.images.shape[-1], images.labels, images.paths, images.skipped)
 
     def __len__(self) -> int:
         return len(self.paths)
