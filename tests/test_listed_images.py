@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from kedro.io.core import Version
+from kedro_datasets.matplotlib import MatplotlibDataset
 
 from crack_pipeline.pipelines.evaluate import nodes
 from crack_pipeline.provenance import split_fingerprint
@@ -209,6 +211,11 @@ def test_label_next_0_ranks_every_unlabelled_image_and_draws_no_contact_sheet(tr
         evaluate_folder(index, trained_checkpoint, {"label_next": -1}, {}, "cpu")
     _, _, ranked, figures = evaluate_folder(index, trained_checkpoint, {"label_next": 0}, {}, "cpu")
     assert len(ranked) == 3 and "label_these_next.png" not in figures
+    # Still a plots version of this run, saying why it holds no plot: Kedro wrote none for no figures (the
+    # newest plots folder was an earlier run's; with none, the save failed).
+    plots = MatplotlibDataset(filepath=str(tmp_path / "plots"), version=Version(None, "this-run"))
+    plots.save(figures)
+    assert [p.name for p in (tmp_path / "plots" / "this-run" / "plots").iterdir()] == ["no_plots.png"]
 
 
 def test_evaluate_folder_s_scores_count_the_tiled_photos_among_those_scored(

@@ -22,6 +22,7 @@ from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_files
+from crack_pipeline.vision.evaluation import plots
 from crack_pipeline.vision.evaluation.evaluate import (
     evaluate_probabilities,
     listed_probabilities_and_features,
@@ -191,8 +192,24 @@ def evaluate_folder(
             len(label_next),
             ", ".join(label_next.file.head(3)),
         )
+    if not figures:  # a plots version all the same: the newest is this run's (Kedro wrote none for no
+        # figures: the newest was an earlier run's, and with none, the save failed)
+        why = no_plots(len(label_next))
+        logger.info("evaluate_folder: no plots (%s)", why)
+        figures["no_plots.png"] = plots.plot_note(why, f"{checkpoint['variant']}: no plots this run")
     predictions["tiles"] = [tiles.get(path, 1) for path in predictions.file]
     return metrics, predictions, label_next, figures
+
+
+def no_plots(unlabelled: int) -> str:
+    """Why a run of `evaluate_folder` draws no plot: no labelled image, and no contact sheet."""
+    sheet = (
+        f"evaluate_folder.label_next is 0: no contact sheet of the {unlabelled} unlabelled images "
+        "(label_these_next.csv ranks them)"
+        if unlabelled
+        else "no unlabelled image could be read either"
+    )
+    return f"no labelled image to score (none in a class folder); {sheet}"
 
 
 def familiarity_reference(checkpoint: dict[str, Any], own_views: int) -> dict[str, Any] | None:

@@ -3,6 +3,8 @@ state, no backend chosen here)."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.calibration import CalibrationDisplay
@@ -74,13 +76,19 @@ def plot_mistakes(images, rows: list[dict], title: str) -> Figure:
     `images` maps a row's `file` to an HxWx3 uint8 array.
     """
     if not rows:
-        figure = Figure(figsize=(3, 1.5))
-        figure.text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
-        figure.suptitle(f"{title}: most confident mistakes")
-        return figure
+        return plot_note("no mistakes", f"{title}: most confident mistakes")
     captions = [
         f"{row['file'].rsplit('/', 1)[-1]}\ntrue {row['true_label']}, p(crack) {row['crack_probability']:.3f}"
         for row in rows
     ]
     pictures = [images[row["file"]] for row in rows]
     return grid(pictures, captions, f"{title}: most confident mistakes", columns=min(4, len(rows)))
+
+
+def plot_note(text: str, title: str) -> Figure:
+    """A figure that says in words why there is nothing to draw."""
+    lines = textwrap.wrap(text, 70)
+    figure = Figure(figsize=(3 if len(text) <= 30 else 6.5, 1.2 + 0.3 * len(lines)))
+    figure.text(0.5, 0.45, "\n".join(lines), ha="center", va="center", fontsize=14 if len(lines) == 1 else 11)
+    figure.suptitle(title)
+    return figure
