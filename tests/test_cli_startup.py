@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+import pytest
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 # kedro-viz's server modules too, here and in a process started from here (`kedro viz run` starts its server
@@ -28,3 +31,39 @@ def test_the_settings_and_commands_load_without_torch_or_warnings():
     )
     assert done.stdout.splitlines()[-1] == "[]"
     assert "Warning" not in done.stderr, done.stderr
+
+
+def test_the_older_pipeline_option_runs_that_pipeline_with_one_line_not_kedro_s_warning(monkeypatch, caplog):
+    """`kedro run --pipeline explain` (DESIGN.md keeps it working) printed Kedro's KedroDeprecationWarning
+    with its site-packages path and a `warnings.warn(` line."""
+    import contextlib
+    import types
+    import warnings
+
+    from kedro.framework.cli import project
+    from kedro.framework.session import KedroSession
+
+    from crack_pipeline import cli
+
+    runs = []
+
+    class Recorded(KedroSession):
+        @classmethod
+        def create(cls, **_):
+            return contextlib.nullcontext(types.SimpleNamespace(run=lambda **run: runs.append(run) or {}))
+
+    monkeypatch.setattr(project, "settings", types.SimpleNamespace(SESSION_CLASS=Recorded))
+    with (
+        warnings.catch_warnings(record=True) as warned,
+        cli.run.make_context("run", ["--pipeline", "explain"]) as ctx,
+    ):
+        warnings.simplefilter("always")
+        cli.run.invoke(ctx)
+    assert [str(w.message) for w in warned] == []
+    assert [run["pipeline_names"] for run in runs] == [["explain"]]
+    assert caplog.messages == [
+        "--pipeline is Kedro's older option, to be removed: this run reads it as --pipelines=explain"
+    ]
+    both = cli.run.make_context("run", ["--pipeline", "explain", "--pipelines", "explain"])
+    with pytest.raises(click.UsageError, match="--pipeline and --pipelines together"):
+        cli.run.invoke(both)

@@ -31,6 +31,8 @@ from crack_pipeline.vision import errors
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import ConfigError
 
+logger = logging.getLogger(__name__)
+
 USER_ERRORS = (
     InputError,
     DatasetError,
@@ -117,7 +119,25 @@ def node_failures_said_once() -> Iterator[None]:
         nodes.removeFilter(said_once)
 
 
+def older_options(options: dict[str, Any]) -> dict[str, Any]:
+    """`--pipeline NAME`, Kedro's older option, as `--pipelines=NAME`, said in one line: Kedro's deprecation
+    warning printed its own source path and a `warnings.warn(` line. With `--pipelines` too, a usage error:
+    Kedro's said only `NoneType: None`."""
+    if not options.get("pipeline"):
+        return options
+    if options.get("pipelines"):
+        raise click.UsageError(
+            "--pipeline and --pipelines together: give the pipelines with --pipelines only"
+        )
+    logger.warning(
+        "--pipeline is Kedro's older option, to be removed: this run reads it as --pipelines=%s",
+        options["pipeline"],
+    )
+    return {**options, "pipeline": None, "pipelines": [options["pipeline"]]}
+
+
 def _run(verbose: bool, **options: Any) -> Any:
+    options = older_options(options)
     try:
         with interrupts_as_errors(), node_failures_said_once():
             return kedro_run.callback(**options)
