@@ -262,3 +262,14 @@ def test_the_contact_sheet_names_each_photo_with_its_folder_as_the_csv_does(
         f"#{r.rank}: {r.file}" for r in ranked.itertuples()
     ]
     assert sorted(ranked.file) == ["card_a/IMG_0001.png", "card_b/IMG_0001.png"]
+
+
+def test_a_confident_mistake_is_captioned_with_its_folder_as_the_tables_name_it(monkeypatch):
+    """By file name alone day1/IMG_0001.jpg and day2/IMG_0001.jpg read the same on the mistakes sheet."""
+    from crack_pipeline.vision.evaluation import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "grid", lambda pictures, captions, title, columns: drawn.append(captions))
+    rows = [{"file": "day2/IMG_0001.jpg", "true_label": "crack", "crack_probability": 0.1}]
+    plots.plot_mistakes({"day2/IMG_0001.jpg": np.zeros((4, 4, 3), np.uint8)}, rows, "m")
+    assert drawn == [["day2/IMG_0001.jpg\ntrue crack, p(crack) 0.100"]]

@@ -77,9 +77,10 @@ def plot_mistakes(images, rows: list[dict], title: str) -> Figure:
     """
     if not rows:
         return plot_note("no mistakes", f"{title}: most confident mistakes")
+    # Named with their folder, as the tables name them: by file name alone day1/IMG_0001.jpg and
+    # day2/IMG_0001.jpg read the same.
     captions = [
-        f"{row['file'].rsplit('/', 1)[-1]}\ntrue {row['true_label']}, p(crack) {row['crack_probability']:.3f}"
-        for row in rows
+        f"{row['file']}\ntrue {row['true_label']}, p(crack) {row['crack_probability']:.3f}" for row in rows
     ]
     pictures = [images[row["file"]] for row in rows]
     return grid(pictures, captions, f"{title}: most confident mistakes", columns=min(4, len(rows)))
