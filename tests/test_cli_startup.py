@@ -67,3 +67,16 @@ def test_the_older_pipeline_option_runs_that_pipeline_with_one_line_not_kedro_s_
     both = cli.run.make_context("run", ["--pipeline", "explain", "--pipelines", "explain"])
     with pytest.raises(click.UsageError, match="--pipeline and --pipelines together"):
         cli.run.invoke(both)
+    caplog.clear()
+    with warnings.catch_warnings(record=True) as warned, cli.run.make_context("run", ["--async"]) as ctx:
+        warnings.simplefilter("always")
+        cli.run.invoke(ctx)
+    assert [str(w.message) for w in warned] == [] and runs[-1]["runner"]._is_async, (
+        "--async, without its warning"
+    )
+    assert caplog.messages == [
+        "--async is Kedro's older option, to be removed: this run reads it as --runner-params=is_async=True"
+    ]
+    both = cli.run.make_context("run", ["--async", "--runner-params", "is_async=False"])
+    with pytest.raises(click.UsageError, match="--async and --runner-params=is_async=False together"):
+        cli.run.invoke(both)

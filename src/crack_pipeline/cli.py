@@ -119,21 +119,31 @@ def node_failures_said_once() -> Iterator[None]:
         nodes.removeFilter(said_once)
 
 
+ASYNC_NOW = "--runner-params=is_async=True"
+
+
 def older_options(options: dict[str, Any]) -> dict[str, Any]:
-    """`--pipeline NAME`, Kedro's older option, as `--pipelines=NAME`, said in one line: Kedro's deprecation
-    warning printed its own source path and a `warnings.warn(` line. With `--pipelines` too, a usage error:
-    Kedro's said only `NoneType: None`."""
-    if not options.get("pipeline"):
-        return options
-    if options.get("pipelines"):
-        raise click.UsageError(
-            "--pipeline and --pipelines together: give the pipelines with --pipelines only"
+    """Kedro's older options as their newer forms, each said in one line: Kedro's deprecation warning printed
+    its own source path and a `warnings.warn(` line. `--pipeline NAME` as `--pipelines=NAME` (with
+    `--pipelines` too, a usage error: Kedro's said only `NoneType: None`); `--async` as
+    `--runner-params=is_async=True` (with `is_async=False` there, a usage error)."""
+    if options.get("pipeline"):
+        if options.get("pipelines"):
+            raise click.UsageError(
+                "--pipeline and --pipelines together: give the pipelines with --pipelines only"
+            )
+        logger.warning(
+            "--pipeline is Kedro's older option, to be removed: this run reads it as --pipelines=%s",
+            options["pipeline"],
         )
-    logger.warning(
-        "--pipeline is Kedro's older option, to be removed: this run reads it as --pipelines=%s",
-        options["pipeline"],
-    )
-    return {**options, "pipeline": None, "pipelines": [options["pipeline"]]}
+        options = {**options, "pipeline": None, "pipelines": [options["pipeline"]]}
+    if options.get("is_async"):
+        runner = dict(options.get("runner_params") or {})
+        if "is_async" in runner and not runner["is_async"]:
+            raise click.UsageError("--async and --runner-params=is_async=False together: give one of them")
+        logger.warning("--async is Kedro's older option, to be removed: this run reads it as %s", ASYNC_NOW)
+        options = {**options, "is_async": False, "runner_params": {**runner, "is_async": True}}
+    return options
 
 
 def _run(verbose: bool, **options: Any) -> Any:
