@@ -516,3 +516,29 @@ def test_a_survey_begun_otherwise_names_each_setting_as_a_user_sets_it():
         "now; explain.input_dir (its folder's name): 'cfd' then, 'cfd2' now; explain.mm_per_pixel: 0.2 then, "
         "null now; tiling.overlap: 0.25 then, 0.5 now)"
     ) in str(caught.value)
+
+
+def test_a_survey_s_records_written_before_cards_recorded_their_threshold_still_merge():
+    """A card written before each recorded the threshold it was called at (records of a survey begun then):
+    the merge's grid caption read `card["threshold"]` and stopped with KeyError: 'threshold'."""
+    from crack_pipeline.vision.data.image_io import png_bytes
+
+    card = {
+        "file": "north/a.jpg",
+        "true_label": None,
+        "label": "unlabelled",
+        "predicted": "no_crack",
+        "probability": 0.4951,
+        "correct": "unknown",
+        "method": "layercam",
+        "overlay": "a_overlay.png",
+        "panel": "a_panel.png",
+        "tiles": 1,
+        "boxes": [],
+    }
+    record = {"file": "north/a.jpg", "rows": [], "boxes": [], "cracks": [], "cards": [card]}
+    manifest = {"model": "cnn", "threshold": 0.4955, "mm_per_pixel": None, "severity_bands": None}
+    merged = survey.merge_records(
+        [record], lambda _: png_bytes(np.zeros((8, 8, 3), np.uint8)), manifest, ["file"], "../"
+    )
+    assert "layercam/grid_9.png" in merged.files and b"north/a.jpg" in merged.files["index.html"]

@@ -283,6 +283,9 @@ def merge_records(
         boxes.extend({**box, "found_by": box.get("found_by", "classifier")} for box in record["boxes"])
         cracks.append(pd.DataFrame(record["cracks"], columns=measurement_columns))
         for card in record["cards"]:
+            # Cards written before each recorded the threshold it was called at: the survey's (a grid's
+            # caption rounds p(crack) toward the side of it).
+            card = card if card.get("threshold") is not None else {**card, "threshold": manifest["threshold"]}
             overlay = PHOTOS + card["overlay"]
             # The survey's own file, of its photo's size: the default limits stopped the merge on the overlay
             # of a photo ingest.min_side (max_pixels) let in, as too small (too large).
