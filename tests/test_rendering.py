@@ -168,6 +168,7 @@ def test_a_probability_is_shown_on_the_side_of_the_threshold_its_image_was_calle
     """A card read 'p 0.325 · predicted no_crack' under 'cracked from p(crack) 0.325 on': p(crack) 0.3245
     and the threshold 0.32455 both rounded to 3 decimals."""
     from crack_pipeline.vision.explain.artefacts import grid_caption
+    from crack_pipeline.vision.explain.rendering import threshold_text
 
     def card(probability: float) -> dict:
         predicted = "crack" if probability >= 0.32455 else "no_crack"
@@ -191,5 +192,12 @@ def test_a_probability_is_shown_on_the_side_of_the_threshold_its_image_was_calle
     items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
     assert [item["probability_text"] for item in items] == ["0.324", "0.325", "0.325", "0.900"]
     assert "p ${i.probability_text}" in page, "the cards show it"
+    assert [threshold_text(t) for t in (0.37, 0.7545, 0.0042, 0.3000004, 0.75448273)] == [
+        "0.370",
+        "0.7545",
+        "0.0042",
+        "0.300001",
+        "0.754483",
+    ], "a threshold 6 digits cannot show is rounded up: p(crack) 0.300 under 0.3000004 is no crack"
     below = {**card(0.4951), "threshold": 0.4955, "predicted": "no_crack"}
     assert grid_caption(below).endswith("no_crack 0.49"), "not 0.50, above the threshold 0.4955"

@@ -6,6 +6,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from decimal import ROUND_CEILING, Decimal
 
 import jinja2
 import numpy as np
@@ -96,10 +97,15 @@ def gallery_html(
 
 
 def threshold_text(threshold: float) -> str:
-    """A decision threshold as the pages show it: 3 decimals, more where it has them (0.7545, not 0.755),
-    so that a p(crack) shown by `probability_text` reads on the side of it the image was called."""
+    """A decision threshold as the pages show it: 3 decimals, more where it has them (0.7545, not 0.755), at
+    most 6 significant digits, rounded up: then a p(crack) shown by `probability_text` reads on the side of
+    it the image was called (p 0.300 under a threshold of 0.3000004 is no crack: the page says 0.300001)."""
     text = f"{threshold:.3f}"
-    return text if float(text) == threshold else f"{threshold:.6g}"
+    if float(text) == threshold:
+        return text
+    exact = Decimal(repr(threshold))
+    six_digits = Decimal(1).scaleb(exact.adjusted() - 5)
+    return format(exact.quantize(six_digits, rounding=ROUND_CEILING).normalize(), "f")
 
 
 def probability_text(probability: float, threshold: float, decimals: int = 3) -> str:
