@@ -118,7 +118,8 @@ def test_a_strip_photo_is_shown_at_its_own_aspect_not_squashed_into_the_model_s_
 
 def test_the_split_s_confident_mistakes_show_its_photos_at_their_own_aspect(tmp_path, monkeypatch):
     """`evaluate`'s sheet of a split's confident mistakes: its photos read again at their own aspect, as
-    evaluate_folder's are, not the square tensor cache; one changed since ingest is left out."""
+    evaluate_folder's are, not the square tensor cache; one changed since ingest, or moved, from the cache
+    (what was scored: left out, a sheet of such files read 'no mistakes')."""
     strip = np.random.default_rng(0).integers(0, 255, (200, 3000, 3), dtype=np.uint8)
     rows = []
     for name in ("strip.png", "changed.png"):
@@ -149,8 +150,18 @@ def test_the_split_s_confident_mistakes_show_its_photos_at_their_own_aspect(tmp_
     }
     nodes.evaluate_variant(checkpoint, {"val": test, "test": test}, manifest, {"target_recall": 0.99}, "cpu")
     (shown,) = drawn
-    assert shown.keys() == {"site/strip.png"}
+    assert shown.keys() == {"site/strip.png", "site/changed.png"}
     assert shown["site/strip.png"].shape == (34, 512, 3), "3000 x 200 px, not the cache's 96-px square"
+    assert shown["site/changed.png"].shape == (96, 96, 3), "the cache's: what was scored"
+    moved = manifest.assign(root=str(tmp_path / "moved"))
+    nodes.evaluate_variant(
+        {**checkpoint, "split_fingerprint": split_fingerprint(moved)},
+        {"val": test, "test": test},
+        moved,
+        {"target_recall": 0.99},
+        "cpu",
+    )
+    assert drawn[-1].keys() == {"site/strip.png", "site/changed.png"}, "the folder moved: both from the cache"
 
 
 def test_the_decoders_end_when_scoring_fails(trained_checkpoint, folder, monkeypatch):

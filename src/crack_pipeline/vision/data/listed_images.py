@@ -33,13 +33,16 @@ class ListedImages:
     labels: torch.Tensor
     paths: list[str]
     skipped: dict[str, str]
+    # A split's decoded cache (`of_split`): what was scored, shown where its file no longer reads as then.
+    cached: ImageTensors | None = None
 
     @classmethod
     def of_split(cls, images: ImageTensors, manifest: pd.DataFrame) -> ListedImages:
         """The images of a split decoded into the (square) tensor cache, with the files `manifest` lists for
-        them: a sheet reads them again at their own aspect, as for a folder."""
+        them: a sheet reads them again at their own aspect, as for a folder, and shows the cache's square
+        where a file was moved or changed since (what was scored; a sheet left empty read 'no mistakes')."""
         table = manifest.set_index(pd.Index(image_keys(manifest)))
-        return cls(table, images.images.shape[-1], images.labels, images.paths, images.skipped)
+        return cls(table, images.images.shape[-1], images.labels, images.paths, images.skipped, images)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -54,12 +57,14 @@ class ListedImages:
             self.labels[torch.as_tensor(rows, dtype=torch.int64)],
             [self.paths[i] for i in rows],
             {p: reason for p, reason in self.skipped.items() if p in wanted},
+            None if self.cached is None else self.cached.subset(paths),
         )
 
     def pictures(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
         """The images of `paths` as H x W x 3 uint8 arrays for a sheet, read again at their own aspect (the
         model's square input squashed a strip photo, 6000 x 400 px, into a square); one that no longer
-        reads, or whose content changed since ingest validated it, is left out."""
+        reads, or whose content changed since ingest validated it, is left out, or shown from the `cached`
+        split."""
         rows = self.table.loc[list(paths)]
         expected = rows.sha256 if "sha256" in rows.columns else [None] * len(rows)
         pictures = {}
@@ -70,4 +75,6 @@ class ListedImages:
                 pictures[name] = sheet_picture(decode_image(data, VALIDATED).image)
             except (OSError, ImageRejected):
                 continue
+        if self.cached is not None:
+            pictures.update(self.cached.pictures([path for path in paths if path not in pictures]))
         return pictures
