@@ -16,7 +16,8 @@ from tests.conftest import new_store
 # Another process's run: it holds its run's lock file as a run does (an flock), until it is killed.
 HOLDER = (
     "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-    "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'a run, pid 1\\n'); print('held', flush=True); "
+    "time.sleep(60)"
 )
 
 
@@ -87,3 +88,20 @@ def test_a_killed_run_is_closed_by_the_next_run_and_a_live_one_is_left(store, tm
             holder.kill()
             holder.wait()
     assert any(isinstance(hook, LiveRunHook) for hook in settings.HOOKS), "every kedro run holds one"
+
+
+def test_a_lock_file_its_run_has_made_but_not_locked_yet_is_left_and_closed_once_settled(store, tmp_path):
+    """RunLock.acquire makes the file, then locks it, then writes its owner: a closer that took the lock in
+    between closed a live run as killed."""
+    import os
+
+    from crack_pipeline.live_runs import SETTLED_SECONDS, close_abandoned_runs
+
+    starting = project_run(store, tmp_path)
+    lock = tmp_path / RUNS_FOLDER / f"{starting}.lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    assert close_abandoned_runs(tmp_path, "kedro prune") == [] and status(store, starting) == "RUNNING"
+    before = lock.stat().st_mtime - 2 * SETTLED_SECONDS  # its run killed before it wrote its owner
+    os.utime(lock, (before, before))
+    assert close_abandoned_runs(tmp_path, "kedro prune") == [starting] and status(store, starting) == "KILLED"

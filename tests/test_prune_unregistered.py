@@ -42,7 +42,9 @@ def variant_run(project: Path, status: str, registered: bool = False, parent_hel
         RunHold(lock).acquire("kedro run at work")
     else:
         lock.parent.mkdir(parents=True, exist_ok=True)
-        lock.touch()
+        lock.write_text(
+            "kedro run, pid 1, since 2026-12-01 00:00:00 UTC\n"
+        )  # a killed run's, its owner named
     return run.info.run_id
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 RUNS_FOLDER = Path("data/runs")
 NOTE = "mlflow.note.content"  # the run's description in the MLflow UI
+# An empty lock file younger than this may be one a live run has made and not locked yet: left alone.
+SETTLED_SECONDS = 60
 KILLED_NOTE = (
     "Closed by {closer}: the process that ran it ended without closing it (SIGKILL, the OOM "
     "killer, a power cut), so MLflow showed it running for good. Its outputs may be cut short."
@@ -131,12 +134,20 @@ def _abandoned(path: Path) -> int | None:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if os.path.samestat(os.fstat(fd), os.stat(path)):  # not let go and removed while this one waited
+        # Not let go and removed while this one waited, nor just made by a run that has not locked it yet.
+        if os.path.samestat(os.fstat(fd), os.stat(path)) and not _just_made(fd):
             return fd
     except OSError:  # held (BlockingIOError), or removed meanwhile
         pass
     os.close(fd)
     return None
+
+
+def _just_made(fd: int) -> bool:
+    """Whether the lock file is empty and younger than `SETTLED_SECONDS`: a run makes it, then locks it, then
+    writes its owner (RunLock.acquire); taken in between, a live run was closed as killed."""
+    status = os.fstat(fd)
+    return status.st_size == 0 and time.time() - status.st_mtime < SETTLED_SECONDS
 
 
 def _run(client: mlflow.MlflowClient, run_id: str) -> Run | None:
