@@ -283,8 +283,7 @@ def merge_records(
         boxes.extend({**box, "found_by": box.get("found_by", "classifier")} for box in record["boxes"])
         cracks.append(pd.DataFrame(record["cracks"], columns=measurement_columns))
         for card in record["cards"]:
-            # Cards written before each recorded the threshold it was called at: the survey's (a grid's
-            # caption rounds p(crack) toward the side of it).
+            # Cards written before each recorded the threshold it was called at (grid captions round by it).
             card = card if card.get("threshold") is not None else {**card, "threshold": manifest["threshold"]}
             overlay = PHOTOS + card["overlay"]
             # The survey's own file, of its photo's size: the default limits stopped the merge on the overlay
@@ -295,8 +294,7 @@ def merge_records(
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
     linked = linked_through(progress, link_prefix) if progress else None
     severity = severity_words(manifest.get("mm_per_pixel"), manifest.get("severity_bands"))
-    files = summary_files(
-        cards, pictures, manifest["model"], manifest["threshold"], linked, severity, skipped
-    )
+    model, threshold = manifest["model"], manifest["threshold"]
+    files = summary_files(cards, pictures, model, threshold, linked, severity, skipped)
     predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)
     return MergedSurvey(files, predictions, box_table, measurements, skipped)
