@@ -28,7 +28,7 @@ from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import named_domain
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.registry import get_spec
-from crack_pipeline.vision.settings import ConfigError, settings_from
+from crack_pipeline.vision.settings import ConfigError, differences, settings_from
 
 
 def _split_settings(split: dict[str, Any]) -> None:
@@ -134,8 +134,10 @@ def _warn_of_defaults_no_variant_takes(
     if not variants:
         return
     own = [(train["models"][name].get("training") or {}) for name in variants]
-    changed = _changed(train.get("defaults") or {}, base.get("defaults") or {})
-    for path, value in changed:
+    defaults = train.get("defaults") or {}
+    for path, value, _ in differences(defaults, base.get("defaults") or {}):
+        if setting_at(defaults, path) is UNSET:  # a setting of conf/base's the run's tables left out
+            continue
         theirs = [setting_at(training, path) for training in own]
         if all(their is not UNSET for their in theirs):
             setting = ".".join(path)
@@ -147,18 +149,6 @@ def _warn_of_defaults_no_variant_takes(
                 ", ".join(f"{name} {their!r}" for name, their in zip(variants, theirs, strict=True)),
                 setting,
             )
-
-
-def _changed(values: dict[str, Any], base: dict[str, Any], at: tuple[str, ...] = ()) -> list:
-    """(path, value) of each setting of `values` that differs from `base`'s, into tables (augment)."""
-    found = []
-    for key, value in values.items():
-        theirs = setting_at(base, [key])
-        if isinstance(value, dict) and isinstance(theirs, dict):
-            found += _changed(value, theirs, (*at, key))
-        elif value != theirs:
-            found.append(((*at, key), value))
-    return found
 
 
 def _warn_of_recall_domains_not_listed(parameters: dict[str, Any]) -> None:

@@ -74,3 +74,18 @@ def count_setting(value: Any, setting: str, least: int = 1, unset: str | None = 
         meaning = f" (null: {unset})" if unset is not None else ""
         raise ConfigError(f"{setting}: a whole number, at least {least}{meaning}, not {value!r}")
     return value
+
+
+def differences(
+    values: Mapping[str, Any], other: Mapping[str, Any], at: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any, Any]]:
+    """(path of keys, value, other's) of every setting that differs between two tables, down to the one
+    value in a nested table, in key order; a setting one of them lacks reads null there."""
+    found = []
+    for key in sorted(set(values) | set(other)):
+        mine, theirs = values.get(key), other.get(key)
+        if isinstance(mine, Mapping) and isinstance(theirs, Mapping):
+            found += differences(mine, theirs, (*at, key))
+        elif mine != theirs:
+            found.append(((*at, key), mine, theirs))
+    return found

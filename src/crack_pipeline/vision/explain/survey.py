@@ -41,7 +41,7 @@ from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.severity import severity_words
 from crack_pipeline.vision.explain.survey_contents import Content
-from crack_pipeline.vision.settings import ConfigError
+from crack_pipeline.vision.settings import ConfigError, differences
 
 MANIFEST = "survey.json"
 PHOTOS = "photos/"
@@ -112,10 +112,10 @@ def check_manifest(
     explains with the champion, so the version it began with may be made the champion again)."""
     if found is None:
         return True
-    differ = _differences(found, wanted)
+    differ = differences(found, wanted)
     if differ:
         details = "; ".join(
-            f"{_setting(key)}: {_shown(then)} then, {_shown(now)} now" for key, then, now in differ
+            f"{_setting('.'.join(key))}: {_shown(then)} then, {_shown(now)} now" for key, then, now in differ
         )
         version = found.get("model_version")
         back = (
@@ -145,18 +145,6 @@ def _setting(key: str) -> str:
 def _shown(value: Any) -> str:
     """A setting's value as its YAML reads (null, not Python's None)."""
     return "null" if value is None else repr(value)
-
-
-def _differences(found: Mapping[str, Any], wanted: Mapping[str, Any], prefix: str = "") -> list[tuple]:
-    """(dotted key, then, now) of every setting that differs, down to the one value in a section."""
-    differ = []
-    for key in sorted(set(found) | set(wanted)):
-        then, now = found.get(key), wanted.get(key)
-        if isinstance(then, Mapping) and isinstance(now, Mapping):
-            differ += _differences(then, now, f"{prefix}{key}.")
-        elif then != now:
-            differ.append((f"{prefix}{key}", then, now))
-    return differ
 
 
 def survey_saves(
