@@ -90,18 +90,29 @@ def test_a_killed_run_is_closed_by_the_next_run_and_a_live_one_is_left(store, tm
     assert any(isinstance(hook, LiveRunHook) for hook in settings.HOOKS), "every kedro run holds one"
 
 
-def test_a_lock_file_its_run_has_made_but_not_locked_yet_is_left_and_closed_once_settled(store, tmp_path):
-    """RunLock.acquire makes the file, then locks it, then writes its owner: a closer that took the lock in
-    between closed a live run as killed."""
+def test_a_run_s_lock_file_appears_locked_with_its_owner(store, tmp_path, monkeypatch):
+    """RunLock makes a file, then locks it, then writes its owner: a closer that took the lock in between
+    closed a live run as killed. A run's lock file is made aside and linked into place, already held."""
     import os
 
-    from crack_pipeline.live_runs import SETTLED_SECONDS, close_abandoned_runs
+    from crack_pipeline import live_runs
+    from crack_pipeline.live_runs import RunHold, close_abandoned_runs
 
     starting = project_run(store, tmp_path)
     lock = tmp_path / RUNS_FOLDER / f"{starting}.lock"
-    lock.parent.mkdir(parents=True)
-    lock.touch()
-    assert close_abandoned_runs(tmp_path, "kedro prune") == [] and status(store, starting) == "RUNNING"
-    before = lock.stat().st_mtime - 2 * SETTLED_SECONDS  # its run killed before it wrote its owner
-    os.utime(lock, (before, before))
-    assert close_abandoned_runs(tmp_path, "kedro prune") == [starting] and status(store, starting) == "KILLED"
+    seen = []
+
+    def link_and_look(source, target):
+        os_link(source, target)
+        seen.append((close_abandoned_runs(tmp_path, "kedro prune"), Path(target).read_text()))
+
+    os_link = os.link
+    monkeypatch.setattr(live_runs.os, "link", link_and_look)
+    hold = RunHold(lock)
+    hold.acquire("kedro run at work")
+    ((closed, written),) = seen
+    assert closed == [] and written.startswith(f"kedro run at work, pid {os.getpid()}, since "), "held, named"
+    assert status(store, starting) == "RUNNING"
+    assert [path.name for path in lock.parent.iterdir()] == [lock.name], "the file made aside is gone"
+    hold.release()
+    assert not lock.exists()

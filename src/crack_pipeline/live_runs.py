@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,6 @@ logger = logging.getLogger(__name__)
 
 RUNS_FOLDER = Path("data/runs")
 NOTE = "mlflow.note.content"  # the run's description in the MLflow UI
-# An empty lock file younger than this may be one a live run has made and not locked yet: left alone.
-SETTLED_SECONDS = 60
 KILLED_NOTE = (
     "Closed by {closer}: the process that ran it ended without closing it (SIGKILL, the OOM "
     "killer, a power cut), so MLflow showed it running for good. Its outputs may be cut short."
@@ -35,8 +32,25 @@ KILLED_NOTE = (
 
 
 class RunHold(RunLock):
-    """The lock of one MLflow run, its file removed as it is let go (before it is unlocked: a run that
-    looks for abandoned runs meanwhile finds no file, or not this one, and leaves the run alone)."""
+    """The lock of one MLflow run. Its file appears already locked, its owner written: made aside and linked
+    into place (RunLock makes a file, then locks it: a closer taking it in between closed a live run as
+    killed). Removed as it is let go (before it is unlocked: a run that looks for abandoned runs meanwhile
+    finds no file, or not this one, and leaves the run alone)."""
+
+    def acquire(self, owner: str) -> None:
+        final, self.path = self.path, self.path.with_name(f"{self.path.name}.{os.getpid()}")  # not *.lock
+        try:
+            super().acquire(owner)
+            try:
+                os.link(self.path, final)
+            except OSError:  # there already (this run's, held or not), or no links on this file system
+                self.release()
+            finally:
+                self.path.unlink(missing_ok=True)
+        finally:
+            self.path = final
+        if self._fd is None:
+            super().acquire(owner)
 
     def release(self) -> None:
         if self._fd is not None:
@@ -134,20 +148,12 @@ def _abandoned(path: Path) -> int | None:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # Not let go and removed while this one waited, nor just made by a run that has not locked it yet.
-        if os.path.samestat(os.fstat(fd), os.stat(path)) and not _just_made(fd):
+        if os.path.samestat(os.fstat(fd), os.stat(path)):  # not let go and removed while this one waited
             return fd
     except OSError:  # held (BlockingIOError), or removed meanwhile
         pass
     os.close(fd)
     return None
-
-
-def _just_made(fd: int) -> bool:
-    """Whether the lock file is empty and younger than `SETTLED_SECONDS`: a run makes it, then locks it, then
-    writes its owner (RunLock.acquire); taken in between, a live run was closed as killed."""
-    status = os.fstat(fd)
-    return status.st_size == 0 and time.time() - status.st_mtime < SETTLED_SECONDS
 
 
 def _run(client: mlflow.MlflowClient, run_id: str) -> Run | None:
