@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import time
 
 import numpy as np
@@ -58,27 +57,21 @@ from crack_pipeline.vision.transfer.recalibration import recalibrate
 TARGET = 0.90
 
 
-def few_label_recipe(recipe: TrainConfig, images: int, steps: int) -> TrainConfig:
-    """`recipe` fine-tuning the whole network for `steps` optimisation steps on `images` labelled images, in
-    one learning-rate cycle up to the recipe's rate (1e-3), run to its end. Counted in epochs, a few labels
-    got a few steps: 6 epochs of 100 images at a constant 3e-4 were 24 steps, validation loss on the labels
-    rose from the head stage's, and early stopping kept the head stage's model (100 random SDNET labels, 3
-    draws: balanced accuracy 0.588 on average, against 0.668 with 200 steps in one cycle; the steps, the
-    rate and the cycle were changed together)."""
-    epochs = max(1, math.ceil(steps / math.ceil(images / recipe.batch_size)))
+def few_label_recipe(recipe: TrainConfig, steps: int) -> TrainConfig:
+    """`recipe` fine-tuning the whole network for `steps` optimisation steps (`min_steps`, however many
+    images), in one learning-rate cycle up to the recipe's rate (1e-3), run to its end. Counted in epochs, a
+    few labels got a few steps: 6 epochs of 100 images at a constant 3e-4 were 24 steps, validation loss on
+    the labels rose from the head stage's, and early stopping kept the head stage's model (100 random SDNET
+    labels, 3 draws: balanced accuracy 0.588 on average, against 0.668 with 200 steps in one cycle; the
+    steps, the rate and the cycle were changed together)."""
     return dataclasses.replace(
-        recipe,
-        epochs=epochs,
-        patience=epochs,
-        schedule="onecycle",
-        warmup=0.1,
-        freeze_backbone_epochs=0,
+        recipe, epochs=1, min_steps=steps, schedule="onecycle", warmup=0.1, freeze_backbone_epochs=0
     )
 
 
 def fine_tune(start: dict | None, labelled: ImageTensors, recipe: TrainConfig, steps: int) -> dict:
     model = model_from_checkpoint(start).train() if start else create_model(ARCHITECTURE, pretrained=True)
-    config = few_label_recipe(recipe, len(labelled), steps)
+    config = few_label_recipe(recipe, steps)
     torch.manual_seed(config.seed)
     result = fit(model, get_spec(ARCHITECTURE), labelled, labelled, config, pretrained=True)
     return recipe_checkpoint(result, labelled.images.shape[-1])

@@ -160,6 +160,26 @@ def test_early_stopping_restores_the_best_weights(data):
     assert restored == pytest.approx(best["val_loss"], rel=1e-4)
 
 
+def test_min_steps_raises_the_epochs_and_holds_early_stopping_till_they_are_done(data, caplog, monkeypatch):
+    """A few labelled images are a few steps an epoch: counted in epochs, a fine-tuning on them moved the
+    network a handful of steps, and early stopping could end it sooner still."""
+    train, val, _ = data  # 96 images in batches of 16: 6 steps an epoch
+    with caplog.at_level(logging.INFO, logger="crack_pipeline.vision.training.schedule"):
+        cycle = fit(seeded_model(), SPEC, train, val, config(epochs=1, min_steps=20, schedule="onecycle"))
+    assert [row["epoch"] for row in cycle.history] == [1, 2, 3, 4], "ceil(20 / 6) epochs"
+    assert cycle.history[-1]["lr"] < 0.01 * 3e-3, "one cycle over all of them, run to its end"
+    assert "small_cnn: 4 epochs of 6 steps, for min_steps 20 (epochs 1 gave 6 steps)" in caplog.text
+    # Validation loss worse after every epoch: patience 1 stops at the start of the third...
+    losses = iter(range(1, 100))
+    monkeypatch.setattr(training, "evaluate", lambda *_: {"loss": float(next(losses)), "accuracy": 0.5})
+    worsening = config(patience=1, epochs=8)
+    assert [row["epoch"] for row in fit(seeded_model(), SPEC, train, val, worsening).history] == [1, 2]
+    # ...but not before its min_steps (36: 6 epochs), and it stops once they are done.
+    held = fit(seeded_model(), SPEC, train, val, dataclasses.replace(worsening, min_steps=36))
+    assert [row["epoch"] for row in held.history] == [1, 2, 3, 4, 5, 6]
+    assert held.best_epoch == 1
+
+
 def test_a_run_that_diverges_in_every_epoch_fails_instead_of_returning_its_starting_weights(data):
     train, val, _ = data
     # A learning rate no model survives: every epoch's validation loss is NaN, none beats the start's.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import asdict, field
 from typing import Literal
 
@@ -25,6 +27,9 @@ class TrainConfig:
     # Early stopping: epochs without a better validation loss. At 0 the loop stopped before its first epoch,
     # and the starting weights were checkpointed and registered as if trained.
     patience: int = Field(3, ge=1)
+    # At least this many optimisation steps: `epochs` raised to reach them, and early stopping waits for
+    # them. A few hundred labelled images are a handful of steps an epoch, too few to move the network.
+    min_steps: int = Field(0, ge=0)
     freeze_backbone_epochs: int = Field(0, ge=0)  # train only the head for this many epochs first
     # Before the first epoch, the head alone for this many passes over the backbone's features computed
     # once (no augmentation): a pretrained backbone's linear probe in seconds, logged as epoch 0 (0: off).
@@ -47,6 +52,16 @@ class TrainConfig:
     def __post_init__(self):
         if self.epochs == 0 and self.head_passes == 0:
             raise ValueError("epochs 0 and head_passes 0: nothing would train; set epochs or head_passes")
+
+    def lasting(self, steps_per_epoch: int) -> TrainConfig:
+        """This configuration with its epochs raised, where `min_steps` needs more than `epochs` give."""
+        return dataclasses.replace(
+            self, epochs=max(self.epochs, self.epochs_before_stopping(steps_per_epoch))
+        )
+
+    def epochs_before_stopping(self, steps_per_epoch: int) -> int:
+        """The epochs `min_steps` takes, before which early stopping does not stop the run."""
+        return math.ceil(self.min_steps / max(1, steps_per_epoch))
 
     def fingerprint(self) -> str:
         settings = {k: v for k, v in asdict(self).items() if k != "progress"}

@@ -27,6 +27,7 @@ from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
 from crack_pipeline.vision.models.torch_files import save_atomically
+from crack_pipeline.vision.training import schedule
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.divergence import check_converged
 from crack_pipeline.vision.training.freezing import hold_frozen_statistics, set_backbone_trainable
@@ -163,6 +164,8 @@ def _fit(
     pretrained: bool,
 ) -> FitResult:
     torch.manual_seed(config.seed)
+    steps_per_epoch = math.ceil(math.ceil(len(train) / replicas.world) / config.batch_size)
+    config = schedule.lasting(config, steps_per_epoch, spec.name)
     key = run_key(spec.name, precision.name, config.fingerprint(), model, train, val, replicas.world)
     model = precision.prepare(model)
     trained = replicas.wrap(model, precision.device, freezes=config.freeze_backbone_epochs > 0)
@@ -171,8 +174,7 @@ def _fit(
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(precision.device))
     val_criterion = nn.CrossEntropyLoss(weight=weights)  # on the CPU, where predict_logits answers
     optimizer = make_optimizer(model, config)
-    share = math.ceil(len(train) / replicas.world)
-    scheduler = make_scheduler(optimizer, config, math.ceil(share / config.batch_size))
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
 
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, copy.deepcopy(model.state_dict()), 0
@@ -207,7 +209,7 @@ def _fit(
         stopped = replicas.first(after_epoch is not None and after_epoch(model, 0))
 
     for epoch in range(start_epoch, 1 if stopped else config.epochs + 1):
-        if stale >= config.patience:
+        if stale >= config.patience and epoch > config.epochs_before_stopping(steps_per_epoch):
             break
         set_backbone_trainable(model, spec, epoch > config.freeze_backbone_epochs)
         started = time.perf_counter()

@@ -3,6 +3,7 @@ optimiser and the per-batch learning-rate schedule."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ from crack_pipeline.vision.data.tensor_cache import ImageTensors
 
 if TYPE_CHECKING:
     from crack_pipeline.vision.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 
 def class_weights(labels: torch.Tensor, mode: str | None) -> torch.Tensor | None:
@@ -50,3 +53,15 @@ def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
         pct_start=config.warmup,
         cycle_momentum=False,
     )
+
+
+def lasting(config: TrainConfig, steps_per_epoch: int, name: str) -> TrainConfig:
+    """`config` with the epochs its `min_steps` need, said where they are more than its `epochs`."""
+    raised = config.lasting(steps_per_epoch)
+    if raised.epochs > config.epochs:
+        logger.info(
+            "%s: %d epochs of %d steps, for min_steps %d (epochs %d gave %d steps)",
+            *(name, raised.epochs, steps_per_epoch, config.min_steps, config.epochs),
+            config.epochs * steps_per_epoch,
+        )
+    return raised
