@@ -3,6 +3,7 @@ a stopped run that continues without recomputing; one merged gallery and set of 
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -542,3 +543,26 @@ def test_a_survey_s_records_written_before_cards_recorded_their_threshold_still_
         [record], lambda _: png_bytes(np.zeros((8, 8, 3), np.uint8)), manifest, ["file"], "../"
     )
     assert "layercam/grid_9.png" in merged.files and b"north/a.jpg" in merged.files["index.html"]
+
+
+def test_a_survey_measures_each_photo_at_its_own_scale_and_continues_only_with_the_same_table(
+    trained_checkpoint, site, segmenter, tmp_path
+):
+    names = ["Negative/d.png", "Positive/c.png", "e.png", "north/a.png", "north/b.png", "north/broken.jpg"]
+    (tmp_path / "scales.csv").write_text(
+        "file,mm_per_pixel\n" + "".join(f"{name},{0.1 * (i + 1):g}\n" for i, name in enumerate(names))
+    )
+    table = str(tmp_path / "scales.csv")
+    saves = survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, stop_after=3, scales=table)
+    manifest = json.loads(saves[0][MANIFEST])
+    assert manifest["scales"]["north/a.png"] == pytest.approx(0.4), "recorded: every shard measures alike"
+    files, predictions, _, measurements = merged(site, tmp_path / "s")
+    assert "at each photo's scale (explain.scales: 0.1 to 0.6 mm/px)" in html.unescape(
+        files["index.html"].decode()
+    )
+    assert len(measurements) > 0
+    for crack in measurements.itertuples():
+        assert crack.length_mm == pytest.approx(crack.length_px * manifest["scales"][crack.file])
+    (tmp_path / "scales.csv").write_text((tmp_path / "scales.csv").read_text().replace(",0.4", ",0.45"))
+    with pytest.raises(InputError, match=r"explain.scales.north/a.png: 0.4 then, 0.45 now"):
+        survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, scales=table)

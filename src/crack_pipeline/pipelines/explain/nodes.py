@@ -22,6 +22,7 @@ from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.scales import read_scales, scales_of
 from crack_pipeline.vision.explain.severity import check_scale
 from crack_pipeline.vision.explain.survey import Shard
 from crack_pipeline.vision.explain.tiling import TilingConfig
@@ -90,6 +91,8 @@ def _check_counts_and_names(explain: dict[str, Any]) -> None:
     count_setting(explain.get("max_images"), "explain.max_images", unset="all")
     count_setting(explain.get("batch_size", 32), "explain.batch_size")
     check_scale(explain.get("mm_per_pixel"), "explain.mm_per_pixel")
+    if explain.get("scales") is not None:
+        read_scales(explain["scales"])
     survey = explain.get("survey", "survey")
     if survey is None or str(survey) in ("", ".", "..") or any(c in str(survey) for c in ("/", "\\")):
         raise ConfigError(f"explain.survey: a survey's name (its folder in surveys/), not {survey!r}")
@@ -150,8 +153,8 @@ def explain_split(
         champion: the registry's champion (version, variant) once any promotion of this run is done: the
             explanation comes after it and records it.
         explain: `params:explain` — split, domain, methods, target, threshold, test_time_views,
-            max_images, batch_size; crack_masks, mm_per_pixel, severity_bands: how crack pixels are found
-            and measured.
+            max_images, batch_size; crack_masks, mm_per_pixel, scales, severity_bands: how crack pixels
+            are found and measured.
         tiling: `params:tiling` — how images larger than a tile are cut, aggregated and boxed.
         ingest: `params:ingest` — label aliases and image limits, for `explain.input_dir`.
         device: `params:device` — where the model runs.
@@ -197,6 +200,7 @@ def explain_split(
     segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
     image_thresholds, image_tile_sizes = domain_scales(checkpoint, threshold, tiling, items, domains)
     masks = read_masks_of(explain_masks, [item.name for item in items])
+    scales = scales_of([item.name for item in items], explain.get("scales"), explain.get("mm_per_pixel"))
     if explain.get("masks_dir"):  # not the synthetic masks, the default, which a folder's photos never match
         warn_if_none_matched(explain_masks, [item.name for item in items], masks, "explain.masks_dir")
     result = explain_images(
@@ -216,6 +220,7 @@ def explain_split(
         device=device,
         segmenter=segmenter,
         left_out=left_out,
+        scales=scales,
     )
     if items and len(result.skipped) == len(items):
         first, reason = next(iter(result.skipped.items()))

@@ -21,6 +21,7 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
+from crack_pipeline.vision.explain.scales import scales_of
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
     PROGRESS,
@@ -97,7 +98,8 @@ def explain_survey_photos(
     Args:
         survey_progress: the survey's folder as it is (what is done; empty when new).
         explain: `params:explain` — input_dir, survey, shard, and how to explain (domain, methods,
-            threshold, test_time_views, crack_masks, segmenter, mm_per_pixel, severity_bands, batch_size).
+            threshold, test_time_views, crack_masks, segmenter, mm_per_pixel, scales, severity_bands,
+            batch_size).
         crack_segmenter: the latest crack segmenter (pipeline `segmenter`), used when `explain.segmenter`.
         segmenter_settings: `params:segmenter`, what it should have been trained with (warned of if not).
     Yields:
@@ -110,6 +112,7 @@ def explain_survey_photos(
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     masks = crack_mask_config(explain)
     segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
+    scales = scales_of([ref.name for ref in photos], explain.get("scales"), explain.get("mm_per_pixel"))
     wanted = _plain_json(
         {
             "input": explain_input.root.name,  # by name: shards may mount the folder at other paths
@@ -122,6 +125,8 @@ def explain_survey_photos(
             "tiling": tiling,
             **mask_settings(masks, segmenter),
             "mm_per_pixel": explain.get("mm_per_pixel"),
+            # Only when given: a survey begun before the setting existed continues as it began.
+            **({"scales": scales} if scales is not None else {}),
             "severity_bands": explain.get("severity_bands"),
             # Only when not the model's own: a survey begun before the setting existed continues as it began.
             **({"test_time_views": views_of(checkpoint)} if views_of(checkpoint) != own_views else {}),
@@ -132,7 +137,7 @@ def explain_survey_photos(
         logger.info("survey: %s", note)
     # Built first: a bad setting stops the run before a survey is started with it.
     writer = ArtefactWriter(
-        threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"), masks.join_gap
+        threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"), masks.join_gap, scales
     )
     explainer = PhotoExplainer(
         checkpoint,
@@ -209,7 +214,10 @@ def merge_survey(
     )
     records = current_records(every_record, contents)
     columns = ArtefactWriter(
-        manifest["threshold"], manifest["mm_per_pixel"], manifest["severity_bands"]
+        manifest["threshold"],
+        manifest["mm_per_pixel"],
+        manifest["severity_bands"],
+        scales=manifest.get("scales"),
     ).measurement_columns
     progress = (
         json.loads(survey_photos.path_of(PROGRESS).read_bytes()) if PROGRESS in survey_photos.files else None

@@ -56,15 +56,19 @@ class ArtefactWriter:
         mm_per_pixel: float | None = None,
         severity_bands: Mapping[str, float] | None = None,
         join_gap: float = 0.0,
+        scales: Mapping[str, float] | None = None,
     ) -> None:
         self.threshold = threshold  # p(crack) from which an image is called cracked
         self.mm_per_pixel, self.severity_bands = mm_per_pixel, severity_bands  # see measure_cracks
         self.join_gap = join_gap  # tile sides: pieces this near are one crack (CrackMaskConfig.join_gap)
+        self.scales = dict(scales or {})  # {file: its own mm a pixel}, before mm_per_pixel (scales.py)
         # Measured once on nothing: bad settings stop the run before its first photo, and the columns are
         # known for a run without a single crack.
-        nothing = measure_cracks(np.zeros((1, 1), dtype=bool), mm_per_pixel, severity_bands)
+        some_scale = next(iter(self.scales.values()), mm_per_pixel)
+        nothing = measure_cracks(np.zeros((1, 1), dtype=bool), some_scale, severity_bands)
         self.measurement_columns = ["file", "method", *nothing.columns]
-        self.severity = severity_words(mm_per_pixel, severity_bands)  # the gallery says what the bands mean
+        # the gallery says what the bands mean
+        self.severity = severity_words(mm_per_pixel, severity_bands, self.scales)
         self.files: dict[str, bytes] = {}
         self.rows: list[dict] = []
         self.gallery: list[dict] = []
@@ -172,7 +176,7 @@ class ArtefactWriter:
         # measure_cracks' own minimum outlined cracks the table did not list).
         cracks = measure_cracks(
             explanation.crack_mask,
-            self.mm_per_pixel,
+            self.scales.get(file, self.mm_per_pixel),
             self.severity_bands,
             min_pixels=1,
             gap=round(self.join_gap * tile_side),

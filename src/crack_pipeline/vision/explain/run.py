@@ -59,23 +59,24 @@ def explain_images(
     image_thresholds: Mapping[str, float] | None = None,
     image_tile_sizes: Mapping[str, int] | None = None,
     left_out: Mapping[str, str] | None = None,
+    scales: Mapping[str, float] | None = None,
 ) -> ExplainResult:
     """Heatmaps of every method for `items`, at each image's resolution, by a `PhotoExplainer` on `device`,
     with their files and tables (in memory).
 
     With `masks` ({image name: crack mask}), scores each method's heatmaps on the crack images against
     the centred-Gaussian, random and Sobel baselines, patches and whole photos apart, and its crack masks.
-    Every image's cracks are measured (in mm with `mm_per_pixel`, banded by `severity_bands`:
-    measurements.measure_cracks). With a `segmenter` checkpoint (crack_segmenter), the masks add its
-    crack pixels to darkness's. An image named in `image_thresholds` is called cracked from its own
-    threshold (e.g. its domain's) instead of `threshold`, one in `image_tile_sizes` is tiled at its own
+    Every image's cracks are measured (in mm with `mm_per_pixel`, or an image's own in `scales`, banded by
+    `severity_bands`: measurements.measure_cracks). With a `segmenter` checkpoint (crack_segmenter), the
+    masks add its crack pixels to darkness's. An image named in `image_thresholds` is called cracked from its
+    own threshold (e.g. its domain's) instead of `threshold`, one in `image_tile_sizes` is tiled at its own
     scale (e.g. its domain's training patch side). The gallery lists the images that could not be read, and
     the files `left_out` before ({file: why}: the folder's scan skipped them). Always runs the
     model-randomisation sanity check and the deletion/insertion curves on the first `sanity_images` tiles
     explained.
     """
     # Bad settings stop before any work
-    writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands, crack_masks.join_gap)
+    writer = ArtefactWriter(threshold, mm_per_pixel, severity_bands, crack_masks.join_gap, scales)
     record = checkpoint.get("cam_progress")
     with ThreadPoolExecutor(max_workers=1) as drawing:
         # The model's heatmaps through training are drawn on the second core while the first photo is read

@@ -57,14 +57,24 @@ def severity_of(widths: np.ndarray, width_bands: Mapping[str, float] | None, in_
     return [names[band] for band in np.searchsorted(bounds[:-1], np.round(widths, 9))]
 
 
-def severity_words(mm_per_pixel: float | None = None, width_bands: Mapping[str, float] | None = None) -> str:
-    """What `measure_cracks`' severity names mean, in words: the bands' bounds with their unit and the scale.
-    The default names are the same with and without a scale, their bounds not: "hairline" is up to 0.3 mm
-    with one, up to 1 px without."""
-    in_mm = mm_per_pixel is not None
+def severity_words(
+    mm_per_pixel: float | None = None,
+    width_bands: Mapping[str, float] | None = None,
+    scales: Mapping[str, float] | None = None,
+) -> str:
+    """What `measure_cracks`' severity names mean, in words: the bands' bounds with their unit and the scale
+    (`mm_per_pixel`, or each photo's from `scales`, {file: mm a pixel}, the others' `mm_per_pixel`). The
+    default names are the same with and without a scale, their bounds not: "hairline" is up to 0.3 mm with
+    one, up to 1 px without."""
+    in_mm = mm_per_pixel is not None or bool(scales)
     names, bounds = _bands(width_bands, in_mm)
     unit = "mm" if in_mm else "px"
-    scale = f"at {mm_per_pixel:g} mm/px" if in_mm else "(no scale set: explain.mm_per_pixel)"
+    if scales:
+        low, high = min(scales.values()), max(scales.values())
+        others = f"; others at {mm_per_pixel:g} mm/px" if mm_per_pixel is not None else ""
+        scale = f"at each photo's scale (explain.scales: {low:g} to {high:g} mm/px{others})"
+    else:
+        scale = f"at {mm_per_pixel:g} mm/px" if in_mm else "(no scale set: explain.mm_per_pixel)"
     bands = [f"{name} up to {bound:g} {unit}" for name, bound in zip(names[:-1], bounds[:-1], strict=True)]
     bands.append(f"{names[-1]} wider" if bands else f"{names[-1]} at any width")
     return f"severity by a crack's widest width in {unit} {scale}: {', '.join(bands)}"

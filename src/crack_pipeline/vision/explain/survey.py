@@ -281,7 +281,9 @@ def merge_records(
             )
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
     linked = linked_through(progress, link_prefix) if progress else None
-    severity = severity_words(manifest.get("mm_per_pixel"), manifest.get("severity_bands"))
+    severity = severity_words(
+        manifest.get("mm_per_pixel"), manifest.get("severity_bands"), manifest.get("scales")
+    )
     model, threshold = manifest["model"], manifest["threshold"]
     files = summary_files(cards, pictures, model, threshold, linked, severity, skipped)
     predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)

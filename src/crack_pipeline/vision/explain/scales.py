@@ -1,0 +1,80 @@
+"""Each photo's own scale: a table of mm a pixel by file, for photos taken at different distances (a survey
+from a drone, a ladder and the ground), where one `mm_per_pixel` would measure most cracks wrong."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.settings import ConfigError
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("file", "mm_per_pixel")
+
+
+def _key(name: str) -> str:
+    """A file's name as the tables give it: relative, with / between folders (a Windows `a\\b.jpg` too)."""
+    return str(PurePosixPath(name.strip().replace("\\", "/")))
+
+
+def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, float]:
+    """{file: mm a pixel} from the CSV at `path` (columns `file`, the photo's path in its folder as the
+    predictions table names it, and `mm_per_pixel`, above 0); a `ConfigError` naming `setting`, the file and
+    its bad rows (as a spreadsheet numbers them) otherwise."""
+    where = f"{setting}: {path}"
+    try:
+        table = pd.read_csv(
+            path, dtype={"file": str}, keep_default_na=False, na_values={"mm_per_pixel": [""]}
+        )
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file (a CSV of {', '.join(COLUMNS)})") from None
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise ConfigError(f"{where}: not a readable CSV ({error})") from None
+    missing = [column for column in COLUMNS if column not in table.columns]
+    if missing:
+        raise ConfigError(f"{where}: no column {', '.join(missing)} (it has {', '.join(map(str, table))})")
+    values = pd.to_numeric(table["mm_per_pixel"], errors="coerce")
+    bad = table.index[~((values > 0) & (values < math.inf)) | (table["file"].str.strip() == "")]
+    if len(bad):
+        rows = ", ".join(f"row {i + 2} ({table['file'][i]!r}: {table['mm_per_pixel'][i]!r})" for i in bad[:5])
+        raise ConfigError(f"{where}: {len(bad)} rows without a file or a scale above 0: {rows}")
+    scales: dict[str, float] = {}
+    for file, value in zip(map(_key, table["file"]), values, strict=True):
+        if scales.setdefault(file, float(value)) != float(value):
+            raise ConfigError(f"{where}: {file} is given two scales, {scales[file]:g} and {value:g}")
+    return scales
+
+
+def photo_scales(
+    names: Sequence[str], table: Mapping[str, float], default: float | None, setting: str = "explain.scales"
+) -> dict[str, float]:
+    """{name: mm a pixel} of each of `names` the `table` lists; the others take `default`, and without one
+    an `InputError` names them (measured in px beside the others' mm, their widths would be banded apart).
+    Entries of the table naming none of the photos are counted in a warning (a typo, another folder)."""
+    unlisted = [name for name in names if _key(name) not in table]
+    if unlisted and default is None:
+        shown = ", ".join(unlisted[:5]) + (", ..." if len(unlisted) > 5 else "")
+        raise InputError(
+            f"{setting}: {len(unlisted)} of the {len(names)} photos have no scale in it ({shown}): list "
+            "them, or give the others' explain.mm_per_pixel"
+        )
+    unused = set(table) - {_key(name) for name in names}
+    if unused:
+        logger.warning(
+            "%s: %d of its %d files are none of the photos explained (e.g. %s)",
+            *(setting, len(unused), len(table), min(unused)),
+        )
+    return {name: table[_key(name)] for name in names if _key(name) in table}
+
+
+def scales_of(
+    names: Sequence[str], path: str | Path | None, default: float | None, setting: str = "explain.scales"
+) -> dict[str, float] | None:
+    """`photo_scales` of `names` from the table at `path` (None without one: `default` for all)."""
+    return None if path is None else photo_scales(names, read_scales(path, setting), default, setting)

@@ -1,0 +1,77 @@
+"""Each photo's own scale (explain.scales): the table read and checked, matched to the photos, and the
+cracks of each photo measured in mm at its own scale, in explain and in a survey."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+import numpy as np
+import pytest
+
+from crack_pipeline.pipelines.explain.nodes import check_explain_settings
+from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.artefacts import ArtefactWriter
+from crack_pipeline.vision.explain.scales import photo_scales, read_scales
+from crack_pipeline.vision.settings import ConfigError
+from tests.test_photos import masked_photo
+
+
+def table(tmp_path, text: str):
+    path = tmp_path / "scales.csv"
+    path.write_text(text)
+    return path
+
+
+def test_a_scale_table_is_read_with_its_files_as_the_tables_name_them(tmp_path):
+    path = table(tmp_path, "file,mm_per_pixel,note\nnorth\\a.png,0.2,ladder\n./b.png,0.05,drone\nNA.png,1\n")
+    assert read_scales(path) == {"north/a.png": 0.2, "b.png": 0.05, "NA.png": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("file,scale\na.png,0.2\n", r"scales.csv: no column mm_per_pixel \(it has file, scale\)"),
+        (
+            "file,mm_per_pixel\na.png,0.2\nb.png,0\nc.png,\n,0.1\nd.png,x\n",
+            r"4 rows without a file or a scale above 0: row 3 \('b.png': '?0'?\), row 4 .*row 5 .*row 6",
+        ),
+        ("file,mm_per_pixel\na.png,0.2\n./a.png,0.3\n", "a.png is given two scales, 0.2 and 0.3"),
+    ],
+)
+def test_a_bad_scale_table_is_refused_naming_the_file_and_its_rows(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        read_scales(table(tmp_path, text))
+
+
+def test_a_missing_scale_table_stops_the_run_before_its_first_node(tmp_path):
+    settings = {"methods": ["layercam"], "scales": str(tmp_path / "nowhere.csv")}
+    with pytest.raises(ConfigError, match=r"^explain.scales: .*nowhere.csv: no such file"):
+        check_explain_settings(settings)
+
+
+def test_photos_the_table_does_not_list_take_the_default_or_stop_the_run(caplog):
+    scales = {"a.png": 0.2, "old/z.png": 0.3}
+    with caplog.at_level(logging.WARNING):
+        assert photo_scales(["a.png", "b.png"], scales, 0.5) == {"a.png": 0.2}
+    assert "1 of its 2 files are none of the photos explained (e.g. old/z.png)" in caplog.text
+    with pytest.raises(InputError, match=r"1 of the 2 photos have no scale in it \(b.png\).*mm_per_pixel"):
+        photo_scales(["a.png", "b.png"], scales, None)
+
+
+def test_each_photo_s_cracks_are_measured_and_banded_at_its_own_scale():
+    """The same 60-px crack, photographed from a ladder (0.5 mm/px) and by a drone (0.02 mm/px): 30 mm and
+    fine, 1.2 mm and hairline. One mm_per_pixel measured both alike."""
+    mask = np.zeros((60, 80), dtype=bool)
+    mask[30:32, 10:70] = True
+    writer = ArtefactWriter(0.5, scales={"ladder.png": 0.5, "drone.png": 0.02})
+    for name in ("ladder.png", "drone.png"):
+        writer.add("layercam", *masked_photo(mask, name))
+    files, predictions, _, measurements = writer.finish("small_cnn")
+    by_file = measurements.set_index("file")
+    assert by_file.length_mm.to_dict() == pytest.approx({"ladder.png": 30, "drone.png": 1.2}, rel=0.05)
+    assert by_file.severity.to_dict() == {"ladder.png": "fine", "drone.png": "hairline"}
+    widths = predictions.set_index("file").cracks_max_width_mm
+    assert widths["drone.png"] == pytest.approx(widths["ladder.png"] * 0.02 / 0.5), "each photo's summary too"
+    page = html.unescape(files["index.html"].decode())
+    assert "widest width in mm at each photo's scale (explain.scales: 0.02 to 0.5 mm/px): hairline" in page
