@@ -9,12 +9,12 @@ import logging
 import numpy as np
 import pytest
 
-from crack_pipeline.pipelines.explain.nodes import check_explain_settings
+from crack_pipeline.pipelines.explain.nodes import check_explain_settings, explain_split
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.scales import photo_scales, read_scales
 from crack_pipeline.vision.settings import ConfigError
-from tests.test_photos import masked_photo
+from tests.test_photos import masked_photo, two_domain_split
 
 
 def table(tmp_path, text: str):
@@ -55,7 +55,7 @@ def test_photos_the_table_does_not_list_take_the_default_or_stop_the_run(caplog)
     with caplog.at_level(logging.WARNING):
         assert photo_scales(["a.png", "b.png"], scales, 0.5) == {"a.png": 0.2}
     assert "1 of its 2 files are none of the photos explained (e.g. old/z.png)" in caplog.text
-    with pytest.raises(InputError, match=r"1 of the 2 photos have no scale in it \(b.png\).*mm_per_pixel"):
+    with pytest.raises(InputError, match=r"no scale in it for 1 of the 2 photos \(b.png\).*mm_per_pixel"):
         photo_scales(["a.png", "b.png"], scales, None)
 
 
@@ -75,3 +75,18 @@ def test_each_photo_s_cracks_are_measured_and_banded_at_its_own_scale():
     assert widths["drone.png"] == pytest.approx(widths["ladder.png"] * 0.02 / 0.5), "each photo's summary too"
     page = html.unescape(files["index.html"].decode())
     assert "widest width in mm at each photo's scale (explain.scales: 0.02 to 0.5 mm/px): hairline" in page
+
+
+def test_explain_measures_the_photos_the_table_lists_at_their_scale_and_the_others_at_the_default(
+    trained_checkpoint, tmp_path
+):
+    manifest = two_domain_split(tmp_path)
+    scales = table(tmp_path, "file,mm_per_pixel\na/Positive/1.png,0.2\n")
+    settings = {"split": "test", "methods": ["gradcam"], "segmenter": False, "scales": str(scales)}
+    with pytest.raises(InputError, match=r"no scale in it for 1 of the 2 photos \(b/Positive/1.png\)"):
+        explain_split(trained_checkpoint, manifest, None, None, None, settings, {}, {}, "cpu")
+    files, *_ = explain_split(
+        trained_checkpoint, manifest, None, None, None, {**settings, "mm_per_pixel": 0.3}, {}, {}, "cpu"
+    )
+    page = html.unescape(files["index.html"].decode())
+    assert "in mm at each photo's scale (explain.scales: 0.2 mm/px; others at 0.3 mm/px)" in page

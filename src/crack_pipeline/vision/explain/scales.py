@@ -61,7 +61,7 @@ def photo_scales(
     if unlisted and default is None:
         shown = ", ".join(unlisted[:5]) + (", ..." if len(unlisted) > 5 else "")
         raise InputError(
-            f"{setting}: {len(unlisted)} of the {len(names)} photos have no scale in it ({shown}): list "
+            f"{setting}: no scale in it for {len(unlisted)} of the {len(names)} photos ({shown}): list "
             "them, or give the others' explain.mm_per_pixel"
         )
     unused = set(table) - {_key(name) for name in names}

@@ -72,7 +72,8 @@ def severity_words(
     if scales:
         low, high = min(scales.values()), max(scales.values())
         others = f"; others at {mm_per_pixel:g} mm/px" if mm_per_pixel is not None else ""
-        scale = f"at each photo's scale (explain.scales: {low:g} to {high:g} mm/px{others})"
+        span = f"{low:g}" if low == high else f"{low:g} to {high:g}"
+        scale = f"at each photo's scale (explain.scales: {span} mm/px{others})"
     else:
         scale = f"at {mm_per_pixel:g} mm/px" if in_mm else "(no scale set: explain.mm_per_pixel)"
     bands = [f"{name} up to {bound:g} {unit}" for name, bound in zip(names[:-1], bounds[:-1], strict=True)]
