@@ -545,24 +545,29 @@ def test_a_survey_s_records_written_before_cards_recorded_their_threshold_still_
     assert "layercam/grid_9.png" in merged.files and b"north/a.jpg" in merged.files["index.html"]
 
 
-def test_a_survey_measures_each_photo_at_its_own_scale_and_continues_only_with_the_same_table(
+def test_a_survey_measures_each_photo_at_its_own_scale_and_never_again_at_another(
     trained_checkpoint, site, segmenter, tmp_path
 ):
-    names = ["Negative/d.png", "Positive/c.png", "e.png", "north/a.png", "north/b.png", "north/broken.jpg"]
-    (tmp_path / "scales.csv").write_text(
-        "file,mm_per_pixel\n" + "".join(f"{name},{0.1 * (i + 1):g}\n" for i, name in enumerate(names))
-    )
+    names = ["Negative/d.png", "Positive/c.png", "e.png", "north/a.png", "north/b.png"]
+    scales = {name: round(0.1 * (i + 1), 1) for i, name in enumerate(names)}
+    # Every photo of the folder, the one that cannot be read too: it is known only once read.
+    listed = "".join(f"{n},{v}\n" for n, v in {**scales, "north/broken.jpg": 1}.items())
+    (tmp_path / "scales.csv").write_text("file,mm_per_pixel\n" + listed)
     table = str(tmp_path / "scales.csv")
-    saves = survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, stop_after=3, scales=table)
-    manifest = json.loads(saves[0][MANIFEST])
-    assert manifest["scales"]["north/a.png"] == pytest.approx(0.4), "recorded: every shard measures alike"
+    # Two shards: each matches the whole table, and each photo is measured at its own scale.
+    for shard in ("0/2", "1/2"):
+        survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, scales=table, shard=shard)
     files, predictions, _, measurements = merged(site, tmp_path / "s")
-    assert "at each photo's scale (explain.scales: 0.1 to 0.6 mm/px)" in html.unescape(
-        files["index.html"].decode()
-    )
+    assert predictions.set_index("file").mm_per_pixel.to_dict() == scales, "the scale each was measured at"
+    page = html.unescape(files["index.html"].decode())
+    assert "at each photo's scale (explain.scales: 0.1 to 0.5 mm/px)" in page
     assert len(measurements) > 0
     for crack in measurements.itertuples():
-        assert crack.length_mm == pytest.approx(crack.length_px * manifest["scales"][crack.file])
-    (tmp_path / "scales.csv").write_text((tmp_path / "scales.csv").read_text().replace(",0.4", ",0.45"))
-    with pytest.raises(InputError, match=r"explain.scales.north/a.png: 0.4 then, 0.45 now"):
-        survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, scales=table)
+        assert crack.length_mm == pytest.approx(crack.length_px * scales[crack.file])
+    # A photo added with its scale is measured at it; one measured before at another is named, not left so.
+    (tmp_path / "scales.csv").write_text(
+        (tmp_path / "scales.csv").read_text().replace("north/a.png,0.4", "north/a.png,0.45") + "new.png,0.7\n"
+    )
+    with pytest.raises(InputError, match=r"1 photos explained before .* \(north/a.png: 0.4 then, 0.45 now\)"):
+        for shard in ("0/2", "1/2"):
+            survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, scales=table, shard=shard)

@@ -21,7 +21,7 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
-from crack_pipeline.vision.explain.scales import scales_of
+from crack_pipeline.vision.explain.scales import check_rescaled, own_scales, scales_of
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
     PROGRESS,
@@ -70,10 +70,7 @@ def survey_images(explain_input: Folder | None, ingest: dict[str, Any]) -> list[
     if others:
         logger.warning(
             "survey: passed over %d file(s) not named as images (%s): %s%s",
-            len(others),
-            suffixes,
-            ", ".join(others[:5]),
-            " ..." if len(others) > 5 else "",
+            *(len(others), suffixes, ", ".join(others[:5]), " ..." if len(others) > 5 else ""),
         )
     if not images:
         raise InputError(f"survey: no image file in {explain_input.root} (files ending in {suffixes})")
@@ -97,9 +94,7 @@ def explain_survey_photos(
 
     Args:
         survey_progress: the survey's folder as it is (what is done; empty when new).
-        explain: `params:explain` — input_dir, survey, shard, and how to explain (domain, methods,
-            threshold, test_time_views, crack_masks, segmenter, mm_per_pixel, scales, severity_bands,
-            batch_size).
+        explain: `params:explain` — input_dir, survey, shard, and how to explain, as for `explain`.
         crack_segmenter: the latest crack segmenter (pipeline `segmenter`), used when `explain.segmenter`.
         segmenter_settings: `params:segmenter`, what it should have been trained with (warned of if not).
     Yields:
@@ -107,12 +102,15 @@ def explain_survey_photos(
         then one `{relative path: bytes}` per photo.
     """
     shard = Shard.parse(explain.get("shard"))
-    photos = [ref for ref in survey_images(explain_input, ingest) if shard.holds(ref.name)]
+    everything = survey_images(
+        explain_input, ingest
+    )  # the scales table is matched to all: it is the survey's
+    photos = [ref for ref in everything if shard.holds(ref.name)]
     own_views = views_of(checkpoint)
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     masks = crack_mask_config(explain)
     segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
-    scales = scales_of([ref.name for ref in photos], explain.get("scales"), explain.get("mm_per_pixel"))
+    scales = scales_of([ref.name for ref in everything], explain.get("scales"), explain.get("mm_per_pixel"))
     wanted = _plain_json(
         {
             "input": explain_input.root.name,  # by name: shards may mount the folder at other paths
@@ -125,8 +123,6 @@ def explain_survey_photos(
             "tiling": tiling,
             **mask_settings(masks, segmenter),
             "mm_per_pixel": explain.get("mm_per_pixel"),
-            # Only when given: a survey begun before the setting existed continues as it began.
-            **({"scales": scales} if scales is not None else {}),
             "severity_bands": explain.get("severity_bands"),
             # Only when not the model's own: a survey begun before the setting existed continues as it began.
             **({"test_time_views": views_of(checkpoint)} if views_of(checkpoint) != own_views else {}),
@@ -162,6 +158,8 @@ def explain_survey_photos(
         elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):
             yield progress  # a survey begun before its gallery showed them: its model's, added once
         records, noted, contents = recorded_and_now(survey_progress, photos)
+        shard_records = [r for r in current_records(records, contents) if r["file"] in contents]
+        check_rescaled(shard_records, scales, explain.get("mm_per_pixel"), str(survey_progress.root))
         run = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}_shard{shard.index}of{shard.count}"
         if note := content_note(contents, noted, records, run):
             yield note
@@ -217,7 +215,7 @@ def merge_survey(
         manifest["threshold"],
         manifest["mm_per_pixel"],
         manifest["severity_bands"],
-        scales=manifest.get("scales"),
+        scales=own_scales(records, manifest["mm_per_pixel"]),
     ).measurement_columns
     progress = (
         json.loads(survey_photos.path_of(PROGRESS).read_bytes()) if PROGRESS in survey_photos.files else None

@@ -142,6 +142,7 @@ class ArtefactWriter:
             "tiles": len(photo.grid),
             "explained_tiles": explanation.explained_tiles,
             "crack_regions": len(explanation.boxes),
+            "mm_per_pixel": self.scales.get(ref.name, self.mm_per_pixel),  # what its cracks were measured at
             **measured,
         }
         card = {

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pandas as pd
 
@@ -78,3 +79,45 @@ def scales_of(
 ) -> dict[str, float] | None:
     """`photo_scales` of `names` from the table at `path` (None without one: `default` for all)."""
     return None if path is None else photo_scales(names, read_scales(path, setting), default, setting)
+
+
+def recorded_scales(records: Iterable[Mapping[str, Any]], default: float | None) -> dict[str, float | None]:
+    """{file: the mm a pixel its cracks were measured at} of explained photos, from their records' table
+    rows (a survey's); `default` where a row does not say (written before rows recorded it)."""
+    return {
+        row["file"]: row.get("mm_per_pixel", default) for record in records for row in record.get("rows", [])
+    }
+
+
+def own_scales(records: Iterable[Mapping[str, Any]], default: float | None) -> dict[str, float]:
+    """{file: mm a pixel} of the photos `records` show measured at a scale of their own, not `default`."""
+    return {
+        file: scale
+        for file, scale in recorded_scales(records, default).items()
+        if scale is not None and scale != default
+    }
+
+
+def check_rescaled(
+    records: Iterable[Mapping[str, Any]],
+    scales: Mapping[str, float] | None,
+    default: float | None,
+    where: str,
+) -> None:
+    """An `InputError` naming the photos of survey `where` whose `records` show them measured at another
+    scale than `scales` (else `default`) gives them now: a survey measures a photo once, and a corrected
+    scale would leave its cracks as they were measured, without a word."""
+    measured = recorded_scales(records, default)
+    changed = [
+        (file, then) for file, then in sorted(measured.items()) if then != (scales or {}).get(file, default)
+    ]
+    if changed:
+        shown = "; ".join(
+            f"{file}: {then} then, {(scales or {}).get(file, default)} now" for file, then in changed[:5]
+        )
+        raise InputError(
+            f"survey {where}: {len(changed)} photos explained before were measured at another scale than "
+            f"explain.scales (or explain.mm_per_pixel) gives them now ({shown}): a survey measures each "
+            "photo once. Start another survey with --params=explain.survey=<new name>, or give them back "
+            "their scales"
+        )

@@ -39,6 +39,7 @@ from crack_pipeline.vision.explain.artefacts import (
 from crack_pipeline.vision.explain.cam_strips import linked_through, progress_pictures
 from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
+from crack_pipeline.vision.explain.scales import own_scales
 from crack_pipeline.vision.explain.severity import severity_words
 from crack_pipeline.vision.explain.survey_contents import Content
 from crack_pipeline.vision.settings import ConfigError, differences
@@ -257,7 +258,8 @@ def merge_records(
     puts the model's heatmaps through training in the gallery."""
     rows, cards, boxes, cracks, skipped = [], [], [], [], {}
     pictures: dict[str, list[tuple[np.ndarray, str]]] = {}
-    for record in sorted(records, key=lambda r: r["file"]):
+    records = sorted(records, key=lambda r: r["file"])
+    for record in records:
         if "skipped" in record:
             skipped[record["file"]] = record["skipped"]
             continue
@@ -281,9 +283,8 @@ def merge_records(
             )
             cards.append({**card, **{k: link_prefix + PHOTOS + card[k] for k in LINKED if card.get(k)}})
     linked = linked_through(progress, link_prefix) if progress else None
-    severity = severity_words(
-        manifest.get("mm_per_pixel"), manifest.get("severity_bands"), manifest.get("scales")
-    )
+    default = manifest.get("mm_per_pixel")
+    severity = severity_words(default, manifest.get("severity_bands"), own_scales(records, default))
     model, threshold = manifest["model"], manifest["threshold"]
     files = summary_files(cards, pictures, model, threshold, linked, severity, skipped)
     predictions, box_table, measurements = tables(rows, boxes, cracks, measurement_columns)
