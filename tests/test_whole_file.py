@@ -1,5 +1,6 @@
 """WholeCSVDataset and WholeJSONDataset: a version is written whole or not at all, and read only whole."""
 
+import csv
 import errno
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ from kedro.io.core import DatasetError, Version
 
 from crack_pipeline.datasets import (
     CrackSegmenterDataset,
+    OptionalCSVDataset,
     OptionalJSONDataset,
     PreviousCSVDataset,
     PreviousJSONDataset,
@@ -137,3 +139,29 @@ def test_the_tables_an_inspector_reads_show_no_floating_point_noise(tmp_path, en
         "max_width_mm,crack_probability",
         "1.4,0.324551517",
     ]
+
+
+def test_no_text_cell_reads_as_a_spreadsheet_formula_and_every_cell_reads_back_as_it_was(tmp_path):
+    """A photo named =HYPERLINK(...).jpg (or +1.jpg, -2.jpg, @a.jpg) was a formula in every table an
+    inspector opened in Excel or LibreOffice."""
+    names = ['=HYPERLINK("http://x","y").jpg', "+1.jpg", "-2.jpg", "@a.jpg", "\tt.jpg", "'=q.jpg", "'a.jpg"]
+    table = pd.DataFrame({"file": names, "crack_probability": [-0.5] * len(names), "=col": ["ok.jpg"] * 7})
+    WholeCSVDataset(filepath=str(tmp_path / "t.csv"), save_args={"index": False}).save(table)
+    rows = list(csv.reader((tmp_path / "t.csv").open(newline="")))
+    assert rows[0] == ["file", "crack_probability", "'=col"]
+    assert [row[0] for row in rows[1:]] == [
+        "'" + name if name[0] != "'" or name == "'=q.jpg" else name for name in names
+    ], "a quote before what a spreadsheet runs, and before a cell that starts like one so quoted"
+    assert {row[1] for row in rows[1:]} == {"-0.5"}, "numbers stay numbers"
+    for reader in (WholeCSVDataset, OptionalCSVDataset):
+        pd.testing.assert_frame_equal(reader(filepath=str(tmp_path / "t.csv")).load(), table)
+
+
+def test_every_table_of_every_environment_is_written_spreadsheet_safe():
+    import crack_pipeline.datasets as datasets
+
+    for catalog_file in (Path(__file__).resolve().parents[1] / "conf").glob("*/catalog.yml"):
+        for name, entry in yaml.safe_load(catalog_file.read_text()).items():
+            if str(entry.get("filepath", "")).endswith(".csv"):
+                kind = getattr(datasets, entry["type"].removeprefix("crack_pipeline.datasets."), None)
+                assert kind and issubclass(kind, WholeCSVDataset), f"{catalog_file}: {name}"

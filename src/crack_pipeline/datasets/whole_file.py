@@ -13,6 +13,8 @@ from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 
+from crack_pipeline.datasets.spreadsheet_cells import as_written, spreadsheet_safe
+
 
 def digest_path(path: str) -> str:
     """Where the SHA-256 of the file at `path` is kept: a hidden file beside it, in its version folder."""
@@ -81,10 +83,15 @@ class WrittenWhole:
 class WholeCSVDataset(WrittenWhole, CSVDataset):
     """`pandas.CSVDataset` whose version is never left half-written, and is checked when read: pandas
     writes as it renders, and a failure left a truncated version that later runs read as the latest, a
-    shorter table without a word."""
+    shorter table without a word. Its text cells never start like a spreadsheet formula, and read back
+    as they were (`spreadsheet_cells`)."""
 
     def _content(self, data: pd.DataFrame) -> bytes:
-        return data.to_csv(**self._save_args).encode(self._save_args.get("encoding") or "utf-8")
+        rendered = spreadsheet_safe(data).to_csv(**self._save_args)
+        return rendered.encode(self._save_args.get("encoding") or "utf-8")
+
+    def load(self) -> pd.DataFrame:
+        return as_written(super().load())
 
 
 class WholeJSONDataset(WrittenWhole, JSONDataset):
