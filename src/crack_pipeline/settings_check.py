@@ -28,7 +28,7 @@ from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import named_domain
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.registry import get_spec
-from crack_pipeline.vision.settings import ConfigError, differences, settings_from
+from crack_pipeline.vision.settings import ConfigError, as_yaml, differences, settings_from
 
 
 def _split_settings(split: dict[str, Any]) -> None:
@@ -142,11 +142,11 @@ def _warn_of_defaults_no_variant_takes(
         if all(their is not UNSET for their in theirs):
             setting = ".".join(path)
             logger.warning(
-                "train.defaults.%s: %r changes no variant of this run, each sets its own (%s): set "
+                "train.defaults.%s: %s changes no variant of this run, each sets its own (%s): set "
                 "train.models.<name>.training.%s instead",
                 setting,
-                value,
-                ", ".join(f"{name} {their!r}" for name, their in zip(variants, theirs, strict=True)),
+                as_yaml(value),
+                ", ".join(f"{name} {as_yaml(their)}" for name, their in zip(variants, theirs, strict=True)),
                 setting,
             )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+import yaml
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass
 
@@ -89,3 +90,14 @@ def differences(
         elif mine != theirs:
             found.append(((*at, key), mine, theirs))
     return found
+
+
+def as_yaml(value: Any) -> str:
+    """`value` on one line as a user writes it in YAML (`true`, `null`, `[gradcam, eigencam]`, `{flip:
+    true}`), not as Python shows it (`True`, `None`, `['gradcam', 'eigencam']`); what YAML cannot hold, as
+    Python shows it."""
+    try:
+        text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False)
+    except yaml.YAMLError:
+        return repr(value)
+    return text.removesuffix("...\n").strip()

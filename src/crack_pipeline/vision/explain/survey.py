@@ -42,7 +42,7 @@ from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.scales import own_scales
 from crack_pipeline.vision.explain.severity import severity_words
 from crack_pipeline.vision.explain.survey_contents import Content
-from crack_pipeline.vision.settings import ConfigError, differences
+from crack_pipeline.vision.settings import ConfigError, as_yaml, differences
 
 MANIFEST = "survey.json"
 PHOTOS = "photos/"
@@ -116,7 +116,8 @@ def check_manifest(
     differ = differences(found, wanted)
     if differ:
         details = "; ".join(
-            f"{_setting('.'.join(key))}: {_shown(then)} then, {_shown(now)} now" for key, then, now in differ
+            f"{_setting('.'.join(key))}: {as_yaml(then)} then, {as_yaml(now)} now"
+            for key, then, now in differ
         )
         version = found.get("model_version")
         back = (
@@ -141,11 +142,6 @@ def _setting(key: str) -> str:
     if key == "input":
         return "explain.input_dir (its folder's name)"
     return key if key.startswith(("tiling.", "model", "crack_segmenter")) else f"explain.{key}"
-
-
-def _shown(value: Any) -> str:
-    """A setting's value as its YAML reads (null, not Python's None)."""
-    return "null" if value is None else repr(value)
 
 
 def survey_saves(
