@@ -201,3 +201,23 @@ def test_a_probability_is_shown_on_the_side_of_the_threshold_its_image_was_calle
     ], "a threshold 6 digits cannot show is rounded up: p(crack) 0.300 under 0.3000004 is no crack"
     below = {**card(0.4951), "threshold": 0.4955, "predicted": "no_crack"}
     assert grid_caption(below).endswith("no_crack 0.49"), "not 0.50, above the threshold 0.4955"
+
+
+def test_a_strip_photo_fills_its_panel_lying_or_standing_and_a_photo_keeps_the_panel_it_had():
+    """A 6000 x 400 strip (a line-scan camera, a stitched panorama) was three 256 x 17 slivers on its panel,
+    each in a square cell of white."""
+    from crack_pipeline.vision.explain.rendering import panel, thumbnail
+
+    brown = (150, 90, 30)
+
+    def photo_pixels(panel_pixels: np.ndarray) -> int:  # the original's colour, found only in the original
+        return int((panel_pixels == brown).all(axis=-1).sum())
+
+    for height, width in ((400, 6000), (6000, 400)):
+        small = thumbnail(np.full((height, width, 3), brown, np.uint8))
+        pixels = panel(small, np.zeros(small.shape[:2], np.float32), "strip.jpg")
+        assert photo_pixels(pixels) > 30_000, (height, width)  # 784 x 53 (256 x 17 before)
+        assert pixels.shape[1] == 800, "as wide as a photo's panel"
+    photo = np.full((768, 1024, 3), brown, np.uint8)
+    pixels = panel(photo, np.zeros(photo.shape[:2], np.float32), "IMG_0001.jpg")
+    assert pixels.shape[:2] == (248 + 64, 800) and photo_pixels(pixels) == 256 * 192

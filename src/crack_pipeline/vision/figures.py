@@ -54,9 +54,9 @@ def _rgb(picture: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(picture[..., :3]))
 
 
-def _fitted(picture: Image.Image, cell: int) -> Image.Image:
-    """A picture scaled so that its longer side is `cell` pixels."""
-    scale = cell / max(picture.size)
+def _fitted(picture: Image.Image, box: tuple[int, int]) -> Image.Image:
+    """A picture scaled to fill the `box` (width, height) on one side, at its own aspect."""
+    scale = min(box[0] / picture.width, box[1] / picture.height)
     size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
     return picture.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
@@ -83,20 +83,22 @@ def sheet(
     captions: Sequence[str],
     title: str,
     columns: int | None = None,
-    cell: int = CELL,
+    cell: int | tuple[int, int] = CELL,
 ) -> np.ndarray:
     """Pictures in rows, each under its caption, below a title, as H x W x 3 uint8 pixels. Each picture is
-    scaled to `cell` pixels on its longer side; a 2-D picture is a map in [0, 1], drawn in jet."""
+    scaled into its cell, `cell` pixels square or (width, height), at its own aspect; a 2-D picture is a map
+    in [0, 1], drawn in jet."""
+    cell_width, cell_height = (cell, cell) if isinstance(cell, int) else cell
     columns = columns or max(1, math.ceil(math.sqrt(len(pictures))))
     rows = max(1, math.ceil(len(pictures) / columns))
     caption_font = ImageFont.load_default(CAPTION_SIZE)
     title_font = ImageFont.load_default(TITLE_SIZE)
-    width = GAP + columns * (cell + GAP)
+    width = GAP + columns * (cell_width + GAP)
     title_lines = _wrapped(title, title_font, width - 2 * GAP)
-    caption_lines = [_wrapped(caption, caption_font, cell) for caption in captions]
+    caption_lines = [_wrapped(caption, caption_font, cell_width) for caption in captions]
     caption_height = (CAPTION_SIZE + 3) * max((len(lines) for lines in caption_lines), default=0)
     top = GAP + (TITLE_SIZE + 4) * len(title_lines)
-    row_height = caption_height + cell + GAP
+    row_height = caption_height + cell_height + GAP
     canvas = Image.new("RGB", (width, top + GAP + rows * row_height), "white")
     draw = ImageDraw.Draw(canvas)
     for number, line in enumerate(title_lines):
@@ -104,18 +106,18 @@ def sheet(
             (width / 2, GAP + (TITLE_SIZE + 4) * number), line, fill="black", font=title_font, anchor="ma"
         )
     for index, (picture, lines) in enumerate(zip(pictures, caption_lines, strict=False)):
-        x = GAP + (index % columns) * (cell + GAP)
+        x = GAP + (index % columns) * (cell_width + GAP)
         y = top + GAP + (index // columns) * row_height
         for number, line in enumerate(lines):
             draw.text(
-                (x + cell / 2, y + (CAPTION_SIZE + 3) * number),
+                (x + cell_width / 2, y + (CAPTION_SIZE + 3) * number),
                 line,
                 fill="black",
                 font=caption_font,
                 anchor="ma",
             )
-        fitted = _fitted(_rgb(picture), cell)
-        canvas.paste(fitted, (x + (cell - fitted.width) // 2, y + caption_height))
+        fitted = _fitted(_rgb(picture), (cell_width, cell_height))
+        canvas.paste(fitted, (x + (cell_width - fitted.width) // 2, y + caption_height))
     return np.asarray(canvas)
 
 

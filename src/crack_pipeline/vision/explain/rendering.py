@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from crack_pipeline.vision.data.image_io import png_bytes
-from crack_pipeline.vision.figures import jet, sheet
+from crack_pipeline.vision.figures import CELL, GAP, jet, sheet
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
@@ -45,11 +45,25 @@ def image_bytes(pixels: np.ndarray, name: str) -> bytes:
     return buffer.getvalue()
 
 
+# A photo this many times longer than it is wide (a line-scan strip, a stitched panorama) is a strip.
+STRIP_ASPECT = 3
+
+
 def panel(image: np.ndarray, heatmap: np.ndarray, title: str, boxes: Sequence[dict] = ()) -> np.ndarray:
     """original | heatmap | overlay with the crack `boxes`, titled with label, prediction, probability
-    (pixels)."""
+    (pixels). A strip's three are as long as the three side by side: one above the other when it lies, side
+    by side three cells high when it stands (in square cells a 6000 x 400 strip was a 256 x 17 sliver)."""
     overlaid = draw_boxes(overlay(image, heatmap), boxes)
-    return sheet([image, heatmap, overlaid], ["original", "heatmap", "overlay"], title, columns=3)
+    pictures, captions = [image, heatmap, overlaid], ["original", "heatmap", "overlay"]
+    height, width = image.shape[:2]
+    long_side = 3 * CELL + 2 * GAP
+    if width >= STRIP_ASPECT * height:
+        return sheet(
+            pictures, captions, title, columns=1, cell=(long_side, math.ceil(long_side * height / width))
+        )
+    if height >= STRIP_ASPECT * width:
+        return sheet(pictures, captions, title, columns=3, cell=(CELL, long_side))
+    return sheet(pictures, captions, title, columns=3)
 
 
 # The page's template, shipped beside this module; autoescaping escapes every name put on the page.
