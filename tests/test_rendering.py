@@ -221,3 +221,20 @@ def test_a_strip_photo_fills_its_panel_lying_or_standing_and_a_photo_keeps_the_p
     photo = np.full((768, 1024, 3), brown, np.uint8)
     pixels = panel(photo, np.zeros(photo.shape[:2], np.float32), "IMG_0001.jpg")
     assert pixels.shape[:2] == (248 + 64, 800) and photo_pixels(pixels) == 256 * 192
+
+
+def test_a_grid_of_strip_photos_shows_each_as_long_as_a_strips_panel_does():
+    """A line-scan camera's survey: each of a grid's overlays was a 256 x 17 sliver in a square cell."""
+    import io
+
+    from PIL import Image
+
+    from crack_pipeline.vision.explain.artefacts import summary_files
+    from crack_pipeline.vision.explain.rendering import thumbnail
+
+    brown = (150, 90, 30)
+    strip = thumbnail(np.full((400, 6000, 3), brown, np.uint8), 512)
+    files = summary_files([], {"gradcam": [(strip, "line/0001.jpg\ncrack -> crack 0.91")] * 16}, "cnn", 0.5)
+    for count in (9, 16):
+        grid = np.asarray(Image.open(io.BytesIO(files[f"gradcam/grid_{count}.png"])).convert("RGB"))
+        assert (grid == brown).all(axis=-1).sum() > count * 30_000, count  # 784 x 53 each (256 x 17 before)
