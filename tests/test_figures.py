@@ -62,3 +62,16 @@ def test_captions_wrap_within_their_cell_even_in_wide_letters():
     # The gap between the two cells stays white below the title: no caption ran into it.
     gap = wide[GAP + TITLE_SIZE + 4 :, GAP + 64 : GAP + 64 + GAP]
     assert (gap == 255).all()
+
+
+def test_a_grid_of_strip_photos_gives_each_the_length_of_three_cells_lying_or_standing():
+    """A contact sheet of a line-scan camera's photos (label these next, confident mistakes, the EDA sample
+    grid): each 6000 x 400 strip, kept at its own aspect, was a 256 x 17 sliver in a square cell."""
+    brown = (150, 90, 30)
+    for height, width in ((34, 512), (512, 34)):
+        pictures = [_solid(brown, height, width)] * 4
+        buffer = io.BytesIO()
+        grid(pictures, ["#1: line/0001.jpg"] * 4, "label these next").savefig(buffer, format="png", dpi=DPI)
+        saved = np.asarray(Image.open(buffer).convert("RGB"))
+        shown = (np.abs(saved.astype(int) - brown).max(axis=-1) < 3).sum()
+        assert shown > 4 * 30_000, (height, width)  # 784 x 53 each (256 x 17 before)

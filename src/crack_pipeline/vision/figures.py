@@ -1,5 +1,6 @@
-"""Pictures shared by every room: a titled sheet of captioned pictures, drawn with Pillow (`sheet`), the same
-sheet as a matplotlib Figure for the catalog's figure datasets (`grid`), and a heatmap in jet colours.
+"""Pictures shared by every room: a titled sheet of captioned pictures, drawn with Pillow (`sheet`; laid out
+for strip photos too, `photo_sheet`), the same sheet as a matplotlib Figure for the catalog's figure datasets
+(`grid`), and a heatmap in jet colours.
 
 Sheets are composed in pixels, not laid out by matplotlib: a 16-picture grid or a strip of heatmaps through
 training takes milliseconds, not a quarter of a second (explaining one photo wrote 12 of them). Figures are
@@ -22,6 +23,8 @@ CAPTION_SIZE, TITLE_SIZE = 11, 14  # font sizes in pixels
 # The dpi the catalog's figure datasets save at (conf/base/catalog.yml, `_figure`): a sheet wrapped in a
 # figure comes out pixel for pixel.
 DPI = 110
+# A picture this many times longer than it is wide is a strip (`sheet_layout`).
+STRIP_ASPECT = 3
 
 # Matplotlib's jet as a 256-colour Pillow palette: colouring a 12-MP map is one palette conversion.
 _JET_PALETTE = (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8).tobytes()
@@ -121,6 +124,29 @@ def sheet(
     return np.asarray(canvas)
 
 
+def sheet_layout(aspect: float, columns: int | None) -> tuple[int | None, int | tuple[int, int]]:
+    """The columns and cell of a sheet of pictures of `aspect` (width / height): for a strip (a line-scan
+    camera's, a stitched panorama), cells as long as three side by side, in one column when it lies, three
+    cells high when it stands (in square cells a 6000 x 400 strip was a 256 x 17 sliver); else `columns` of
+    square cells."""
+    long_side = 3 * CELL + 2 * GAP
+    if aspect >= STRIP_ASPECT:
+        return 1, (long_side, math.ceil(long_side / aspect))
+    if aspect <= 1 / STRIP_ASPECT:
+        return columns, (CELL, long_side)
+    return columns, CELL
+
+
+def photo_sheet(
+    pictures: Sequence[np.ndarray], captions: Sequence[str], title: str, columns: int | None = None
+) -> np.ndarray:
+    """The `sheet` of `pictures`, laid out (`sheet_layout`) for the aspect of its middle one: a line-scan
+    camera's strips one above the other."""
+    aspects = sorted(picture.shape[1] / picture.shape[0] for picture in pictures)
+    columns, cell = sheet_layout(aspects[len(aspects) // 2], columns) if aspects else (columns, CELL)
+    return sheet(pictures, captions, title, columns, cell)
+
+
 def figure_of(pixels: np.ndarray) -> Figure:
     """A Figure showing `pixels` edge to edge, one saved pixel per pixel when saved at DPI."""
     height, width = pixels.shape[:2]
@@ -134,5 +160,5 @@ def figure_of(pixels: np.ndarray) -> Figure:
 def grid(
     pictures: Sequence[np.ndarray], captions: Sequence[str], title: str, columns: int | None = None
 ) -> Figure:
-    """The `sheet` of `pictures` as a Figure, for datasets and MLflow calls that take figures."""
-    return figure_of(sheet(pictures, captions, title, columns))
+    """The `photo_sheet` of `pictures` as a Figure, for datasets and MLflow calls that take figures."""
+    return figure_of(photo_sheet(pictures, captions, title, columns))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crack_pipeline.vision import figures
 from crack_pipeline.vision.explain import rendering
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
 from crack_pipeline.vision.explain.names import safe_name
@@ -271,7 +272,7 @@ def summary_files(
     for method, pictures in grid_pictures.items():
         for count in GRID_SIZES:
             shown = pictures[:count]
-            pixels = rendering.grid_sheet(
+            pixels = figures.photo_sheet(
                 [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
             )
             files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)

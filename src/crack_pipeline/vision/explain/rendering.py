@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from crack_pipeline.vision.data.image_io import png_bytes
-from crack_pipeline.vision.figures import CELL, GAP, jet, sheet
+from crack_pipeline.vision.figures import jet, sheet, sheet_layout
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
@@ -45,36 +45,12 @@ def image_bytes(pixels: np.ndarray, name: str) -> bytes:
     return buffer.getvalue()
 
 
-# A photo this many times longer than it is wide (a line-scan strip, a stitched panorama) is a strip.
-STRIP_ASPECT = 3
-
-
-def sheet_layout(aspect: float, columns: int | None) -> tuple[int | None, int | tuple[int, int]]:
-    """The columns and cell of a sheet of pictures of `aspect` (width / height): for a strip, cells as long as
-    three side by side, in one column when it lies, three cells high when it stands (in square cells a
-    6000 x 400 strip was a 256 x 17 sliver); else `columns` of square cells."""
-    long_side = 3 * CELL + 2 * GAP
-    if aspect >= STRIP_ASPECT:
-        return 1, (long_side, math.ceil(long_side / aspect))
-    if aspect <= 1 / STRIP_ASPECT:
-        return columns, (CELL, long_side)
-    return columns, CELL
-
-
 def panel(image: np.ndarray, heatmap: np.ndarray, title: str, boxes: Sequence[dict] = ()) -> np.ndarray:
     """original | heatmap | overlay with the crack `boxes`, titled with label, prediction, probability
     (pixels); a strip's as `sheet_layout` draws it."""
     overlaid = draw_boxes(overlay(image, heatmap), boxes)
     columns, cell = sheet_layout(image.shape[1] / image.shape[0], 3)
     return sheet([image, heatmap, overlaid], ["original", "heatmap", "overlay"], title, columns, cell)
-
-
-def grid_sheet(pictures: Sequence[np.ndarray], captions: Sequence[str], title: str) -> np.ndarray:
-    """`pictures` in rows under their `captions`, as `sheet_layout` draws the middle one's aspect: a
-    line-scan camera's strips one above the other."""
-    aspects = sorted(picture.shape[1] / picture.shape[0] for picture in pictures)
-    columns, cell = sheet_layout(aspects[len(aspects) // 2], None) if aspects else (None, CELL)
-    return sheet(pictures, captions, title, columns, cell)
 
 
 # The page's template, shipped beside this module; autoescaping escapes every name put on the page.
