@@ -481,3 +481,20 @@ def test_images_the_limits_set_let_in_are_explained_not_skipped(tmp_path, traine
         sanity_images=0,
     )
     assert result.skipped == {} and list(result.predictions.file) == ["small.png"]
+
+
+def test_a_strip_thinner_than_a_tile_is_said_to_reach_the_model_stretched_once(tmp_path, caplog):
+    """A line-scan strip 40 px high, tiles of 96: its 40 x 96 tiles were squashed into the square input
+    (stretched 2.4 times across) without a word, where the README said a photo is never squashed."""
+    import logging
+
+    from crack_pipeline.vision.explain.photos import tiled_photos
+
+    for name, (height, width) in {"a.png": (40, 400), "b.png": (40, 300), "c.png": (240, 330)}.items():
+        Image.fromarray(np.full((height, width, 3), 128, np.uint8)).save(tmp_path / name)
+    items = [ImageRef(name, tmp_path / name) for name in ("c.png", "a.png", "b.png")]
+    with caplog.at_level(logging.WARNING, logger="crack_pipeline"):
+        photos = list(tiled_photos(items, TILING, 64, {}))
+    assert [(p.grid.tile_height, p.grid.tile_width) for p in photos] == [(96, 96), (40, 96), (40, 96)]
+    assert caplog.text.count("has a side under a tile") == 1
+    assert "a.png (400x40) and any photo like it has a side under a tile (96 px)" in caplog.text

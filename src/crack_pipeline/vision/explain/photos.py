@@ -36,6 +36,7 @@ from crack_pipeline.vision.explain.tiling import (
     blend,
     cut_tiles,
     resize_heatmap,
+    warned_stretched,
 )
 from crack_pipeline.vision.models.inference import (
     crack_probabilities_and_features,
@@ -94,7 +95,7 @@ def tiled_photos(
     """Each readable image of `items` with its tiles (of its own size in `tile_sizes`, by name, if there),
     decoded one at a time (a folder of 12-MP photos never sits in memory at once); unreadable ones, and
     those outside `limits` (`VALIDATED` for images a check kept), go to `skipped` (name -> reason)."""
-    tile_sizes = tile_sizes or {}
+    tile_sizes, stretched = tile_sizes or {}, False
     for index, ref in enumerate(items):
         try:
             image = decode_file(ref.file, limits).pixels
@@ -102,6 +103,7 @@ def tiled_photos(
             skipped[ref.name] = str(error)
             continue
         grid = config.grid(*image.shape[:2], tile_sizes.get(ref.name))
+        stretched = stretched or warned_stretched(ref.name, grid)  # once: a line-scan camera's are all strips
         yield TiledPhoto(index, ref, image, grid, cut_tiles(image, grid, input_size))
 
 

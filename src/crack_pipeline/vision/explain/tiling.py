@@ -6,6 +6,7 @@ numpy and Pillow only: no model here. A photo is cut into tiles of the side the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from crack_pipeline.vision.data.parallel import thread_map
 from crack_pipeline.vision.data.tile_grid import TileGrid, tile_grid
 from crack_pipeline.vision.settings import settings_dataclass
 
+logger = logging.getLogger(__name__)
 AGGREGATES = ("max", "noisy_or", "top_k_mean")
 # Weight of a tile's edge relative to its centre when overlapping tiles are blended: CAMs are least
 # reliable at a tile's border (padding, cut-off context), and a tent leaves no seam where tiles meet.
@@ -157,3 +159,21 @@ def resize_heatmap(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return heatmap.astype(np.float32)
     resized = Image.fromarray(heatmap.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR)
     return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
+
+
+def warned_stretched(name: str, grid: TileGrid) -> bool:
+    """True, with a warning naming the photo `name`, when it is longer than a tile and has a side under one
+    (a line-scan strip): its tiles, as long as that side, reach the model stretched across, off the training
+    scale (padded instead, they would show the model borders it never saw in training)."""
+    if len(grid) == 1 or grid.tile_height == grid.tile_width:
+        return False
+    logger.warning(
+        "%s (%dx%d) and any photo like it has a side under a tile (%d px): its tiles, as long as that side, "
+        "are squashed into the model's square input as training squashes a non-square image: stretched "
+        "across, off the training scale (a crack along a strip reaches the model wider than it is)",
+        name,
+        grid.width,
+        grid.height,
+        max(grid.tile_height, grid.tile_width),
+    )
+    return True
