@@ -31,7 +31,8 @@ class ActiveConfigHook:
 
 
 class SettingsCheckHook:
-    """Checks every setting the run's nodes read, and that the versions it is asked to read
+    """Checks every setting the run's nodes read, that the MLflow store's files are where it says,
+    and that the versions it is asked to read
     (`--load-versions`) and the registered models it reads but cannot make exist, before anything starts
     (`settings_check`, `require_pinned_versions`, `require_registered_models`): no MLflow run, no lock, no
     node's work for a typo or a model not trained yet."""
@@ -42,10 +43,12 @@ class SettingsCheckHook:
         from crack_pipeline.datasets.registered_model import require_registered_models
         from crack_pipeline.pipeline_registry import check_combined_pipelines
         from crack_pipeline.settings_check import check_run_settings
+        from crack_pipeline.store_check import require_artefact_folder
 
         parameters = catalog.load("parameters")
         check_combined_pipelines(pipeline)
         check_run_settings(pipeline, parameters, base_parameters())
+        require_artefact_folder(Path(run_params["project_path"]))
         require_pinned_versions(pipeline, catalog, run_params.get("load_versions"))
         require_registered_models(pipeline, catalog, parameters)
 

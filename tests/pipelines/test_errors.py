@@ -210,3 +210,19 @@ def test_a_user_error_in_a_node_is_said_once_and_a_bug_keeps_the_node_s_name(cap
     ]
     assert len(failures) == 1 and failures[0].startswith("Node a_bug: a_bug(None) -> [out] failed")
     assert "no usable image" not in caplog.text
+
+
+def test_a_moved_project_stops_naming_the_folder_its_store_keeps_files_in(kedro_project, tmp_path):
+    """mlflow.db records its experiment's artefact folder whole: a project moved from /old kept writing its
+    runs' files to /old/mlruns (made anew outside the project), and read the champion as `Failed to download
+    artifacts from path 'checkpoint.pt'`."""
+    old = tmp_path / "old_place"
+    mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}").create_experiment(
+        "crack_pipeline", artifact_location=(old / "mlruns").as_uri()
+    )
+    result = kedro(kedro_project, "run", "--pipelines=synth")
+    assert result.exit_code == 1
+    (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert f"in {old / 'mlruns'}, which does not exist: was the project moved from {old}?" in message
+    assert f"ln -s {kedro_project} {old}" in message
+    assert not old.exists() and not (kedro_project / "data/01_raw/synthetic").exists(), "nothing written"

@@ -1,0 +1,28 @@
+"""The MLflow store's artefact folder checked before a run: a project moved or renamed keeps, in its
+`mlflow.db`, the absolute folder it had (MLflow records the experiment's artefact location whole)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking.fluent import _get_experiment_id
+
+from crack_pipeline.registry_pruning import local_path
+from crack_pipeline.vision.settings import ConfigError
+
+
+def require_artefact_folder(project: Path) -> None:
+    """Stops the run when the artefact folder of the run's experiment is on this disk but its folder's
+    folder is gone (the project moved from there): MLflow made it anew outside the project and wrote the
+    run's files there, and the champion's checkpoint read as `Failed to download artifacts`."""
+    experiment = mlflow.get_experiment(_get_experiment_id())
+    folder = local_path(experiment.artifact_location) if experiment is not None else None
+    if folder is None or folder.exists() or folder.parent.exists():
+        return
+    raise ConfigError(
+        f"the MLflow store {mlflow.get_tracking_uri()} keeps the files of experiment '{experiment.name}' "
+        f"(checkpoints, registered models) in {folder}, which does not exist: was the project moved from "
+        f"{folder.parent}? Move it back, or link that folder to this project "
+        f"(ln -s {project} {folder.parent})"
+    )
