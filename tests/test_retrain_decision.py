@@ -104,3 +104,20 @@ def test_retrain_settings_are_checked_and_null_explains_the_whole_test_split():
         retrain_config({"explain_sample": -3})
     with pytest.raises(ConfigError, match=r"retrain\.forse: unknown setting"):
         retrain_config({"forse": True})
+
+
+def test_a_champion_gone_from_the_registry_is_warned_of_not_taken_for_a_first_run(caplog):
+    """mlflow.db deleted (or mlflow.yml pointed at a new store): the retrain said "no champion yet" and
+    promoted its model without a word of the champion the decisions on disk name."""
+    after_a_comparison = check_for_new_data(OLD, None, decision_on(OLD, promote=False), NO_FORCE)
+    assert after_a_comparison["retrain"]
+    assert after_a_comparison["reason"].startswith(
+        "the MLflow registry has no champion, though the last champion decision "
+        "(champion_decision.json) found model version 1 the champion: was the MLflow store ("
+    )
+    assert [r.levelname for r in caplog.records if "no champion, though" in r.message] == ["WARNING"]
+    _, by_hand = choose_champion({"version": 2}, {"version": "1", "variant": "small_cnn"})
+    assert "found model version 1 the champion" in check_for_new_data(OLD, None, by_hand, NO_FORCE)["reason"]
+    # A first run that failed after its promotion gave the alias back to none: no champion then either.
+    first_failed = {**decision_on(OLD, promote=True), "current": None, "current_version": None}
+    assert check_for_new_data(OLD, None, first_failed, NO_FORCE)["reason"] == "no champion yet"

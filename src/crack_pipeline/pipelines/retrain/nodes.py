@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import mlflow
 import pandas as pd
 from pydantic import Field
 
@@ -70,7 +71,16 @@ def check_for_new_data(
         "force": retrain_config(retrain).force,
         "retrain": True,
     }
-    if trained_on is None:
+    earlier = _champion_on_record(last_decision)
+    if trained_on is None and earlier:
+        # A store deleted or replaced (mlflow.db removed, mlflow.yml changed) read as a first run, silently.
+        decision["reason"] = (
+            f"the MLflow registry has no champion, though the last champion decision "
+            f"(champion_decision.json) found model version {earlier} the champion: was the MLflow store "
+            f"({mlflow.get_tracking_uri()}) deleted or replaced? Restore it to compare with that champion; "
+            f"this run promotes its best model uncompared"
+        )
+    elif trained_on is None:
         decision["reason"] = "no champion yet"
     elif current not in (trained_on, judged_on):
         decision["reason"] = "the data changed since the champion was trained"
@@ -99,8 +109,18 @@ def check_for_new_data(
             f"Add images, or pass --params=retrain.force=true to train anyway."
         )
     if decision["retrain"]:
-        logger.info("retrain: %s; training on %d images", decision["reason"], len(kept))
+        level = logging.WARNING if trained_on is None and earlier else logging.INFO
+        logger.log(level, "retrain: %s; training on %d images", decision["reason"], len(kept))
     return decision
+
+
+def _champion_on_record(last_decision: dict[str, Any] | None) -> str | None:
+    """The model version the last champion decision found the champion: the one it compared with, or the one
+    a person replaced (None: there was none, or no decision yet). After it, the registry holds a champion
+    whatever happened (a failed run gives the alias back to it)."""
+    if last_decision is None:
+        return None
+    return last_decision.get("current_version") or last_decision.get("replaced_version")
 
 
 def split_for_retrain(
