@@ -12,7 +12,16 @@ export DO_NOT_TRACK := 1
 # `make schedule`: when and on what the unattended retraining runs.
 SOURCE_DIR ?=
 CRON_TIME ?= 0 2 * * *
-CRON_TAG := \# crack_pipeline retrain $(CURDIR)
+# KEDRO_ENV=<env> (as `make mlflow-ui` reads it): the entry and the DAGs run that environment, its settings,
+# data_root and MLflow store (cron's and Airflow's runs have no KEDRO_ENV: the entry ran `local`), and the
+# entry's tag names it, so it sits beside the default environment's. An environment with no conf/<env>/ stops
+# make, as a night's run would have stopped.
+RUN_ENV := $(filter-out local,$(KEDRO_ENV))
+ENV_OPTION := $(if $(RUN_ENV), --env=$(RUN_ENV))
+ENVIRONMENTS = $(filter-out base,$(patsubst conf/%/,%,$(wildcard conf/*/)))
+refuse_env = $(if $(RUN_ENV),$(if $(filter-out $(ENVIRONMENTS),$(RUN_ENV)),$(error KEDRO_ENV=$(KEDRO_ENV): \
+	this project has no such environment (conf/<env>/: $(ENVIRONMENTS)))))
+CRON_TAG := \# crack_pipeline retrain $(CURDIR)$(if $(RUN_ENV), env $(RUN_ENV))
 # Make's functions split words at spaces: a folder named with spaces ("Bridge photos") is made absolute whole
 # (its spaces stood in for), and quoted where the shell reads it, as is the project's folder.
 SPACE := $(subst ,, )
@@ -24,12 +33,12 @@ param_text = '$(subst ','',$(1))'
 param_path = $(call param_text,$(call absolute,$(1)))
 # What `echo` prints as it is, in single quotes (its own closed and reopened around each).
 shell_quoted = '$(subst ','\'',$(1))'
-RETRAIN := $(BIN)/kedro run --pipelines=retrain$(if $(SOURCE_DIR), "--params=data.source_dir=$(call param_path,$(SOURCE_DIR))")
+RETRAIN := $(BIN)/kedro run --pipelines=retrain$(ENV_OPTION)$(if $(SOURCE_DIR), "--params=data.source_dir=$(call param_path,$(SOURCE_DIR))")
 # KEEP=N: after a run that ends well, all but the newest N versions of every output and of each variant's
 # registered models are removed (kedro prune --models).
 KEEP ?=
 CRON_OUT := >>logs/retrain/cron.out 2>&1
-PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(KEEP) --models --yes $(CRON_OUT))
+PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(KEEP) --models --yes$(ENV_OPTION) $(CRON_OUT))
 # cron makes a bare % of the command a new line: escaped (cron removes the backslash).
 CRON_LINE := $(subst %,\%,$(CRON_TIME) cd "$(CURDIR)" && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG))
 COMMA := ,
@@ -115,7 +124,7 @@ clean-data:
 # this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>', KEEP=<versions>.
 schedule:
 	@case '$(KEEP)' in *[!0-9]*|0*) echo "KEEP must be a whole number of at least 1, not '$(KEEP)'" >&2; exit 1;; esac
-	$(call refuse_folder,SOURCE_DIR,commas)$(call refuse_folder,CURDIR)
+	$(call refuse_folder,SOURCE_DIR,commas)$(call refuse_folder,CURDIR)$(refuse_env)
 	@echo $(call shell_quoted,$(CRON_LINE))
 ifeq ($(INSTALL),1)
 	@test -x $(BIN)/kedro || { echo "no $(BIN)/kedro: run 'make install' first" >&2; exit 1; }
@@ -138,10 +147,10 @@ non_digits = $(strip $(subst 0,,$(subst 1,,$(subst 2,,$(subst 3,,$(subst 4,,$(su
 refuse_count = $(if $(or $(call non_digits,$(value $(1))),$(filter 0%,$(value $(1))),$(filter-out 1,$(words \
 	$(value $(1))))),$(error $(1) must be a whole number of at least 1$(COMMA) not '$(value $(1))'))
 airflow-dag: install
-	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR SURVEY,$(call refuse_folder,$(folder),commas))$(call refuse_count,SHARDS)
-	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags \
+	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR SURVEY,$(call refuse_folder,$(folder),commas))$(call refuse_count,SHARDS)$(refuse_env)
+	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags$(ENV_OPTION) \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
 		"--params=project_path=$(call param_path,$(CURDIR))$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call param_path,$(SOURCE_DIR)))"
-	$(BIN)/kedro airflow create --pipelines=survey --target-dir=airflow_dags \
+	$(BIN)/kedro airflow create --pipelines=survey --target-dir=airflow_dags$(ENV_OPTION) \
 		--jinja-file=src/crack_pipeline/airflow_survey_dag.j2 \
 		"--params=project_path=$(call param_path,$(CURDIR)),survey=$(call param_text,$(SURVEY)),shards=$(SHARDS)$(if $(INPUT_DIR),$(COMMA)input_dir=$(call param_path,$(INPUT_DIR)))"

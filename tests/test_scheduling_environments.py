@@ -1,0 +1,64 @@
+"""Scheduling the retrain of an environment other than the default (`KEDRO_ENV=ozgenel make schedule`):
+cron's and Airflow's runs have no KEDRO_ENV of their own."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, kedro
+from tests.test_scheduling import FAKE_CRONTAB, make_schedule, make_shown
+
+OZGENEL = {"KEDRO_ENV": "ozgenel"}
+
+
+def test_the_cron_entry_runs_and_prunes_the_environment_make_schedule_was_given():
+    """The entry ran `kedro run` without --env: every night retrained the default environment (its
+    settings, its data/ and mlflow.db), not the one the photos were meant for."""
+    (line,) = make_schedule("KEEP=2", env=OZGENEL).splitlines()
+    assert " .venv/bin/kedro run --pipelines=retrain --env=ozgenel " in line
+    assert " .venv/bin/kedro prune --keep 2 --models --yes --env=ozgenel " in line
+    assert line.endswith(f"# crack_pipeline retrain {PROJECT_ROOT} env ozgenel")
+    assert make_schedule(env={"KEDRO_ENV": "local"}) == make_schedule(env={"KEDRO_ENV": ""})
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        make_schedule(env={"KEDRO_ENV": "ozgnel"})
+    assert "KEDRO_ENV=ozgnel: this project has no such environment" in refused.value.stderr
+
+
+def test_each_environment_s_entry_replaces_only_its_own(tmp_path):
+    (tmp_path / "bin").mkdir()
+    crontab = tmp_path / "bin/crontab"
+    crontab.write_text(FAKE_CRONTAB)
+    crontab.chmod(0o755)
+    table = tmp_path / "table"
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
+    make_schedule("INSTALL=1", "CRON_TIME=0 1 * * *", env=env)
+    make_schedule("INSTALL=1", "CRON_TIME=0 3 * * *", env={**env, **OZGENEL})
+    make_schedule("INSTALL=1", "CRON_TIME=0 4 * * *", env={**env, **OZGENEL})
+    default, ozgenel = table.read_text().splitlines()
+    assert default.startswith("0 1 * * * ") and "--env" not in default
+    assert ozgenel.startswith("0 4 * * * ") and "--env=ozgenel" in ozgenel
+
+
+def test_the_dags_run_the_environment_make_airflow_dag_was_given(kedro_project):
+    shown = make_shown("airflow-dag", "KEDRO_ENV=ozgenel").stdout
+    assert shown.count(" --target-dir=airflow_dags --env=ozgenel ") == 2, shown
+    result = kedro(
+        kedro_project,
+        "airflow",
+        "create",
+        "--pipelines=retrain",
+        "--target-dir=dags",
+        "--env=ozgenel",
+        f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_retrain_dag.j2'}",
+        f"--params=project_path={kedro_project}",
+    )
+    assert result.exit_code == 0, result.output
+    source = (kedro_project / "dags/crack_pipeline_ozgenel_retrain_dag.py").read_text()
+    assigned = {n.targets[0].id: n.value for n in ast.parse(source).body if isinstance(n, ast.Assign)}
+    assert ast.literal_eval(assigned["env"]) == "ozgenel"
+    # Its own DAG id beside the default environment's: Airflow shows one of two DAGs with the same id.
+    assert 'dag_id="crack-pipeline-ozgenel-retrain"' in source
