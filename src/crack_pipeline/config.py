@@ -40,6 +40,22 @@ def use_session_config(loader: AbstractConfigLoader | None) -> None:
     _session_config = loader
 
 
+def require_environment(loader: AbstractConfigLoader) -> None:
+    """A configuration environment (`--env`, KEDRO_ENV) with no folder stops the session, named: Kedro read
+    conf/base alone without a word, and kedro-mlflow, finding no mlflow.yml there, stopped on a page of
+    MLflow's traceback about a file store in mlruns/. A `--conf-source` archive is left to Kedro."""
+    env = getattr(loader, "env", None) or getattr(loader, "default_run_env", None)
+    conf = Path(loader.conf_source)
+    if not env or not conf.is_dir() or (conf / env).is_dir():
+        return
+    base = getattr(loader, "base_env", None)
+    known = sorted(folder.name for folder in conf.iterdir() if folder.is_dir() and folder.name != base)
+    raise ConfigError(
+        f"environment '{env}' (--env or KEDRO_ENV): there is no {conf / env}; "
+        f"the project's: {', '.join(known)}"
+    )
+
+
 def project_parameters() -> dict:
     """The parameters of the session of the project that holds the working directory (its `--env`); without
     one (a script, another project's session earlier in this process), those of conf/base merged with

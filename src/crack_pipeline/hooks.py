@@ -12,7 +12,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from kedro.pipeline import Node, Pipeline
 
-from crack_pipeline.config import base_parameters, use_session_config
+from crack_pipeline.config import base_parameters, require_environment, use_session_config
 
 # What the hooks call is imported where they call it: settings.py imports this module for every kedro
 # command (`kedro --help`, `kedro prune`, `kedro viz`), and torch, torchvision and the pipelines took 3 s
@@ -23,10 +23,11 @@ logger = logging.getLogger(__name__)
 
 class ActiveConfigHook:
     """Hands the session's config loader (its `--env`, its `--params`) to `crack_pipeline.config` before any
-    pipeline is built: the variant lists shape the pipelines."""
+    pipeline is built: the variant lists shape the pipelines. An environment with no folder stops it."""
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
+        require_environment(context.config_loader)  # before kedro-mlflow reads its mlflow.yml
         use_session_config(context.config_loader)
 
 

@@ -226,3 +226,18 @@ def test_a_moved_project_stops_naming_the_folder_its_store_keeps_files_in(kedro_
     assert f"in {old / 'mlruns'}, which does not exist: was the project moved from {old}?" in message
     assert f"ln -s {kedro_project} {old}" in message
     assert not old.exists() and not (kedro_project / "data/01_raw/synthetic").exists(), "nothing written"
+
+
+def test_an_environment_with_no_folder_is_named(kedro_project, monkeypatch):
+    """`--env=ozgnel` (or KEDRO_ENV=ozgnel): kedro-mlflow found no mlflow.yml and the run stopped on a page of
+    MLflow's traceback about a file store in mlruns/, naming no environment."""
+    missing = kedro_project / "conf/ozgnel"
+    expected = f"Error: environment 'ozgnel' (--env or KEDRO_ENV): there is no {missing}"
+    for args, env in ((["--env=ozgnel"], None), ([], "ozgnel")):
+        if env:
+            monkeypatch.setenv("KEDRO_ENV", env)
+        result = kedro(kedro_project, "run", "--pipelines=synth", *args)
+        assert result.exit_code == 1
+        (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+        assert message == f"{expected}; the project's: general, local, ozgenel"
+    assert not (kedro_project / "mlruns").exists(), "no MLflow store made where there is none"
