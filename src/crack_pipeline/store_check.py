@@ -1,11 +1,14 @@
-"""The MLflow store's artefact folder checked before a run: a project moved or renamed keeps, in its
-`mlflow.db`, the absolute folder it had (MLflow records the experiment's artefact location whole)."""
+"""The MLflow store's artefact folders: checked before a run (a project moved or renamed keeps, in its
+`mlflow.db`, the absolute folder it had: MLflow records the experiment's artefact location whole), and named
+where a registered model's files are gone."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from mlflow.tracking.fluent import _get_experiment_id
 
 from crack_pipeline.registry_pruning import local_path
@@ -25,4 +28,21 @@ def require_artefact_folder(project: Path) -> None:
         f"(checkpoints, registered models) in {folder}, which does not exist: was the project moved from "
         f"{folder.parent}? Move it back, or link that folder to this project "
         f"(ln -s {project} {folder.parent})"
+    )
+
+
+def missing_files_note(client: MlflowClient, run_id: str) -> str:
+    """Where a registered version's run kept its files, and the ways on, when that folder is on this disk and
+    gone (mlruns/ deleted or moved): MLflow says only `Failed to download artifacts`. '' otherwise."""
+    try:
+        folder = local_path(client.get_run(run_id).info.artifact_uri)
+    except MlflowException:
+        return ""
+    if folder is None or folder.exists():
+        return ""
+    return (
+        f" (its run's files were in {folder}, which does not exist: mlruns/ deleted or moved?). Restore "
+        f"them, or make a version whose files are there the champion (kedro run --pipelines=set_champion "
+        f"--params=champion.version=<N>); with none, remove the 'champion' alias in `mlflow ui` (Models) "
+        f"and train anew"
     )

@@ -4,6 +4,7 @@ file or setting and what to do (the traceback with --verbose); and `--env` selec
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -241,3 +242,21 @@ def test_an_environment_with_no_folder_is_named(kedro_project, monkeypatch):
         (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
         assert message == f"{expected}; the project's: general, local, ozgenel"
     assert not (kedro_project / "mlruns").exists(), "no MLflow store made where there is none"
+
+
+def test_a_champion_whose_files_are_gone_names_their_folder_and_the_ways_on(kedro_project, tmp_path):
+    """mlruns/ deleted (mlflow.db kept): every run that read the champion stopped on MLflow's `Failed to
+    download artifacts from path 'checkpoint.pt'`, naming neither the folder nor a way on."""
+    from crack_pipeline.registry_pruning import local_path
+
+    version = register(kedro_project, b"never read")
+    run_id = mlflow.MlflowClient().get_model_version("crack-classifier", version).run_id
+    folder = local_path(mlflow.MlflowClient().get_run(run_id).info.artifact_uri)
+    shutil.rmtree(folder)
+    write(tmp_path / "photos", "Positive/a.png", image_bytes())
+    result = evaluate_folder(kedro_project, tmp_path / "photos")
+    assert result.exit_code == 1
+    (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert f"crack-classifier version {version} (champion): its checkpoint cannot be read" in message
+    assert f"its run's files were in {folder}, which does not exist: mlruns/ deleted or moved?" in message
+    assert "kedro run --pipelines=set_champion --params=champion.version=<N>" in message

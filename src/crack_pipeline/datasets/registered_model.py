@@ -14,6 +14,7 @@ from kedro.pipeline import Pipeline
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from crack_pipeline.store_check import missing_files_note
 from crack_pipeline.tracking import (
     CHAMPION_ALIAS,
     CHECKPOINT_ARTIFACT,
@@ -38,7 +39,8 @@ def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dic
         try:
             path = client.download_artifacts(version.run_id, CHECKPOINT_ARTIFACT, folder)
         except (MlflowException, OSError) as error:
-            raise DatasetError(f"{where}: its checkpoint cannot be read from the store: {error}") from None
+            why = f"{error}{missing_files_note(client, version.run_id)}"
+            raise DatasetError(f"{where}: its checkpoint cannot be read from the store: {why}") from None
         try:
             checkpoint = load_checked(path)
             check_checkpoint(checkpoint, where)
