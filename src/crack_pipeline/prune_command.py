@@ -23,6 +23,7 @@ from crack_pipeline.config import environment_config, in_project
 from crack_pipeline.live_runs import close_abandoned_runs
 from crack_pipeline.pruning import OldVersions, folder_size, old_versions, remove, versioned_outputs
 from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock, RunLocked
+from crack_pipeline.store_check import moved_store_problem
 
 # The registry's pruning is imported where it is used: it brings torch (through tracking), which every kedro
 # command (they all import this one) took 3 s to load.
@@ -182,8 +183,11 @@ def _model_store(project: Path, env: str) -> ModelStore | None:
         raise click.ClickException(f"--env {env}: its configuration cannot be read ({error})") from None
     if uri.startswith("sqlite:") and not Path(make_url(uri).database or "").exists():
         return None
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if problem := moved_store_problem(project, client, experiment):  # its files' folder gone: none found
+        raise click.ClickException(f"{problem}; nothing removed")
     return ModelStore(
-        MlflowClient(tracking_uri=uri, registry_uri=uri),
+        client,
         uri,
         parameters,
         project / catalog["champion_decision"]["filepath"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking.fluent import _get_experiment_id
@@ -19,15 +18,28 @@ def require_artefact_folder(project: Path) -> None:
     """Stops the run when the artefact folder of the run's experiment is on this disk but its folder's
     folder is gone (the project moved from there): MLflow made it anew outside the project and wrote the
     run's files there, and the champion's checkpoint read as `Failed to download artifacts`."""
-    experiment = mlflow.get_experiment(_get_experiment_id())
+    if problem := moved_store_problem(project, MlflowClient(), None):
+        raise ConfigError(problem)
+
+
+def moved_store_problem(project: Path, client: MlflowClient, experiment_name: str | None) -> str | None:
+    """What is wrong where the artefact folder of experiment `experiment_name` (None: the active one) is gone
+    with the folder it was in; None where it is not."""
+    if experiment_name is None:
+        experiment = client.get_experiment(_get_experiment_id())
+    else:
+        experiment = client.get_experiment_by_name(experiment_name)
     folder = local_path(experiment.artifact_location) if experiment is not None else None
-    if folder is None or folder.exists() or folder.parent.exists():
-        return
-    raise ConfigError(
-        f"the MLflow store {mlflow.get_tracking_uri()} keeps the files of experiment '{experiment.name}' "
+    if folder is None or folder.exists() or folder.is_relative_to(project.resolve()):
+        return None
+    # The project it was in: the folder above its mlruns/ (MLflow's layout), else the folder above it.
+    was_in = folder.parents[folder.parts[::-1].index("mlruns")] if "mlruns" in folder.parts else folder.parent
+    if was_in.exists():  # that folder is there: the artefact folder is merely not made yet
+        return None
+    return (
+        f"the MLflow store {client.tracking_uri} keeps the files of experiment '{experiment.name}' "
         f"(checkpoints, registered models) in {folder}, which does not exist: was the project moved from "
-        f"{folder.parent}? Move it back, or link that folder to this project "
-        f"(ln -s {project} {folder.parent})"
+        f"{was_in}? Move it back, or link that folder to this project (ln -s {project} {was_in})"
     )
 
 

@@ -260,3 +260,15 @@ def test_a_champion_whose_files_are_gone_names_their_folder_and_the_ways_on(kedr
     assert f"crack-classifier version {version} (champion): its checkpoint cannot be read" in message
     assert f"its run's files were in {folder}, which does not exist: mlruns/ deleted or moved?" in message
     assert "kedro run --pipelines=set_champion --params=champion.version=<N>" in message
+
+
+def test_prune_models_in_a_moved_project_removes_nothing(kedro_project, tmp_path):
+    """`kedro prune --models` in a moved project looked for the runs' files under the old folder, found
+    none (0.0 kB), and removed the registry entries and runs, leaving their files in mlruns/ for good."""
+    old = tmp_path / "old_place"
+    client = mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    client.create_experiment("crack_pipeline", artifact_location=(old / "mlruns").as_uri())
+    result = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
+    assert result.exit_code == 1
+    assert f"in {old / 'mlruns'}, which does not exist: was the project moved from {old}?" in result.output
+    assert result.output.rstrip().endswith("nothing removed")
