@@ -186,14 +186,8 @@ def _model_store(project: Path, env: str) -> ModelStore | None:
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if problem := moved_store_problem(project, client, experiment):  # its files' folder gone: none found
         raise click.ClickException(f"{problem}; nothing removed")
-    return ModelStore(
-        client,
-        uri,
-        parameters,
-        project / catalog["champion_decision"]["filepath"],
-        (project / catalog["survey_progress"]["path"]).parent,
-        experiment,
-    )
+    decisions, surveys = catalog["champion_decision"]["filepath"], catalog["survey_progress"]["path"]
+    return ModelStore(client, uri, parameters, project / decisions, (project / surveys).parent, experiment)
 
 
 def _plan(folders: tuple[Path, ...], keep: int, store: ModelStore | None, project: Path) -> Plan:

@@ -48,9 +48,8 @@ def read_registered_checkpoint(client: MlflowClient, version, where: str) -> dic
             raise DatasetError(
                 f"{where}: its checkpoint ({CHECKPOINT_ARTIFACT} of MLflow run {version.run_id}) "
                 f"is damaged or not a crack_pipeline checkpoint ({why_unreadable(error)}). "
-                f"Retrain (kedro run, or kedro run --pipelines=from_folder on your data), or make an earlier "
-                f"version the champion: "
-                f"kedro run --pipelines=set_champion --params=champion.version=<N>"
+                "Retrain (kedro run, or kedro run --pipelines=from_folder on your data), or make an earlier "
+                "version the champion: kedro run --pipelines=set_champion --params=champion.version=<N>"
             ) from None
     checkpoint["model_version"] = str(version.version)
     return checkpoint
@@ -116,10 +115,9 @@ class ModelRegistryDataset(AbstractDataset[None, ModelRegistry]):
 
 
 class RegisteredModelDataset(AbstractDataset[None, dict]):
-    """Loads the self-describing checkpoint stored with a registered model version (read only).
-
-    By default the version under `alias` (the champion); with `variant`, that variant's newest
-    version. The checkpoint is read with `weights_only=True`, so no code runs from the store. With
+    """Loads the self-describing checkpoint stored with a registered model version (read only): by
+    default the version under `alias` (the champion); with `variant`, that variant's newest version. The
+    checkpoint is read with `weights_only=True`, so no code runs from the store. With
     `required: false` a missing model loads as None (e.g. no champion yet, before the first run).
     """
 
@@ -293,7 +291,7 @@ def require_init_from_models(
     (`train.models.<name>.init_from`) the registry lacks (a typo, no champion yet), not at that variant's
     training, after ingest and the split's decoding. A variant's name that this run trains too is left to
     the run (a promotion comes after training: `champion` is always the one from before the run)."""
-    registries = [catalog.get(name) for name in sorted(pipeline.inputs())]
+    registries = (catalog.get(name) for name in sorted(pipeline.inputs()))
     registry = next((d.load() for d in registries if isinstance(d, ModelRegistryDataset)), None)
     models = (parameters.get("train") or {}).get("models") or {}
     for name in sorted(trained):
