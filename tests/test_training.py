@@ -414,15 +414,17 @@ def test_training_settings_are_checked_and_named():
     [
         ({"patience": 0}, r"train\.defaults\.patience: .*greater than or equal to 1"),
         ({"batch_size": 0}, r"train\.defaults\.batch_size: .*greater than or equal to 1"),
-        ({"epochs": 0}, r"train\.defaults: epochs 0 and head_passes 0: nothing would train"),
+        ({"epochs": 0}, r"train\.defaults: epochs 0, head_passes 0 and min_steps 0: nothing would train"),
     ],
 )
 def test_settings_that_would_train_nothing_are_refused_before_the_run(settings, named):
     # patience 0 stopped before the first epoch: the starting weights came back as the trained model.
     with pytest.raises(ConfigError, match=named):
         settings_from(TrainConfig, {"epochs": 3, **settings}, "train.defaults")
-    # A head stage alone is training.
+    # A head stage alone is training, and so are min_steps (the epochs they take).
     assert settings_from(TrainConfig, {"epochs": 0, "head_passes": 5}, "train").epochs == 0
+    steps = settings_from(TrainConfig, {"epochs": 0, "min_steps": 10}, "train")
+    assert steps.lasting(steps_per_epoch=4).epochs == 3
 
 
 @pytest.mark.parametrize(

@@ -50,8 +50,11 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if self.epochs == 0 and self.head_passes == 0:
-            raise ValueError("epochs 0 and head_passes 0: nothing would train; set epochs or head_passes")
+        if self.epochs == 0 and self.head_passes == 0 and self.min_steps == 0:
+            raise ValueError(
+                "epochs 0, head_passes 0 and min_steps 0: nothing would train; set epochs, head_passes or "
+                "min_steps"
+            )
 
     def lasting(self, steps_per_epoch: int) -> TrainConfig:
         """This configuration with its epochs raised, where `min_steps` needs more than `epochs` give."""
