@@ -4,7 +4,9 @@ On ../shared/data/sdnet_walls_dev, split by parent photo into a labelled pool (7
 part (30 %): a model is fine-tuned (the whole network, `--steps` steps in one learning-rate cycle, however
 many images) on 0, 25, 50, 100, 200 and 400 pool images whose labels it is given,
   - chosen at random, or by "label these next" (vision/transfer/active.py: the current model's most
-    uncertain and mutually different pool images, in rounds from one budget to the next);
+    uncertain and mutually different pool images, in rounds from one budget to the next), or by its
+    "typical" order (the typical images of 100 clusters of the model's features first, then as label_next:
+    what evaluate_folder.label_next_order gives an unfamiliar folder); `--strategies` says which;
   - starting from the Özgenel champion (EfficientNet-Lite0 fine-tuned on Özgenel with conf/ozgenel's recipe;
     trained here once, or `--champion FILE` a checkpoint) or from ImageNet.
 Every model scores with conf/ozgenel's test-time views (a `--champion FILE` with its own).
@@ -18,6 +20,8 @@ balanced accuracy at 0.5, linearly interpolated between budgets; "> 400" when ne
 
     .venv/bin/python bench/adaptation.py                      # about an hour on 2 cores
     .venv/bin/python bench/adaptation.py --size 128 --steps 100 --budgets 0,25,50,100
+    .venv/bin/python bench/adaptation.py --champion FILE --budgets 0,50,100 --strategies label_next,typical \
+        --starts champion
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import time
 
 import numpy as np
 import torch
-from arguments import positive_int
+from arguments import names_among, positive_int
 from champion import (
     ARCHITECTURE,
     SHARED,
@@ -50,11 +54,13 @@ from crack_pipeline.vision.models.precision import describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
-from crack_pipeline.vision.transfer.active import labelling_order
+from crack_pipeline.vision.transfer.active import TYPICAL, labelling_order
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
 from crack_pipeline.vision.transfer.recalibration import recalibrate
 
 TARGET = 0.90
+STRATEGIES = ("random", "label_next", "typical")
+STARTS = ("champion", "imagenet")
 
 
 def few_label_recipe(recipe: TrainConfig, steps: int) -> TrainConfig:
@@ -115,9 +121,9 @@ def curve(
             p, features = checkpoint_probabilities_and_features(
                 model, pool.subset([pool.paths[i] for i in remaining])
             )
-            picks = remaining[
-                labelling_order(p, features, model.get("threshold", {}).get("value", 0.5))[:extra]
-            ]
+            threshold = model.get("threshold", {}).get("value", 0.5)
+            typical = TYPICAL if strategy == "typical" else 0
+            picks = remaining[labelling_order(p, features, threshold, typical=typical)[:extra]]
         chosen += [int(i) for i in picks]
         labelled = pool.subset([pool.paths[i] for i in chosen])
         if len(np.unique(labelled.labels.numpy())) < 2:
@@ -165,6 +171,8 @@ def main() -> None:
     parser.add_argument("--steps", type=positive_int, default=200, help="fine-tuning steps, in one cycle")
     add_champion_options(parser)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategies", type=names_among(STRATEGIES), default=STRATEGIES[:2])
+    parser.add_argument("--starts", type=names_among(STARTS), default=STARTS)
     args = parser.parse_args()
     require_data(SHARED / "sdnet_walls_dev", *([] if args.champion else [SHARED / "ozgenel_dev"]))
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -192,7 +200,9 @@ def main() -> None:
     recipe = ozgenel_recipe(None)
     results = {}
     for start_name, start_model in (("champion", start), ("imagenet", None)):
-        for strategy in ("random", "label_next"):
+        if start_name not in args.starts:
+            continue
+        for strategy in args.strategies:
             started = time.perf_counter()
             points = curve(start_model, strategy, pool, test, budgets, recipe, args.steps, args.seed)
             results[(start_name, strategy)] = points
@@ -204,6 +214,8 @@ def main() -> None:
             print(
                 f"from {start_name}, {strategy} ({time.perf_counter() - started:.0f} s): {shown}", flush=True
             )
+    if not {("champion", "random"), ("champion", "label_next")} <= results.keys():
+        return
     random_needs = labels_needed(results[("champion", "random")], TARGET)
     active_needs = labels_needed(results[("champion", "label_next")], TARGET)
     print(

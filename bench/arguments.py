@@ -47,6 +47,21 @@ def classifier(text: str) -> str:
     return text
 
 
+def names_among(choices: tuple[str, ...]):
+    """An argparse type: a comma-separated list of some of `choices`, else a usage error naming them."""
+
+    def names(text: str) -> tuple[str, ...]:
+        given = tuple(name.strip() for name in text.split(",") if name.strip())
+        unknown = [name for name in given if name not in choices]
+        if unknown or not given:
+            raise argparse.ArgumentTypeError(
+                f"not among {', '.join(choices)}: {', '.join(unknown) or 'none given'}"
+            )
+        return given
+
+    return names
+
+
 def ratio_line(numerator: float, denominator: float, baseline: str, digits: int = 2) -> str:
     """The last line, `ratio <numerator / denominator>`; where the baseline (`baseline` names it) is 0, a
     line saying so and `ratio inf` (or `ratio nan` when both are 0), not a ZeroDivisionError."""

@@ -16,7 +16,7 @@ from crack_pipeline.vision.models.checkpoint import for_domain
 from crack_pipeline.vision.models.inference import crack_probabilities, crack_probabilities_and_features
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model
-from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
+from crack_pipeline.vision.transfer.active import labelling_order, typical_images, uncertainty
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
 from crack_pipeline.vision.transfer.label_noise import (
     group_folds,
@@ -137,6 +137,59 @@ def test_features_of_one_direction_are_near_copies_whatever_their_size():
     probability = np.array([0.5, 0.45, 0.45])
     features = np.array([[1.0, 0.0], [10.0, 0.1], [0.0, 1.0]])
     assert labelling_order(probability, features, threshold=0.5).tolist() == [0, 2, 1]
+
+
+def test_on_a_surface_the_model_never_saw_typical_images_of_both_kinds_come_first():
+    # Two kinds of image, far apart in the model's features; it calls all of them clean, and its most
+    # uncertain are all of one kind (as the Özgenel champion on SDNET's walls put 44 cracks in its first 50).
+    rng = np.random.default_rng(0)
+    kind = np.repeat([0, 1], 30)
+    features = np.where(kind[:, None] == 1, [0.0, 1.0], [1.0, 0.0]) + rng.normal(0, 0.05, (60, 2))
+    probability = np.where(kind == 1, rng.uniform(0.1, 0.3, 60), rng.uniform(0.0, 1e-4, 60))
+    uncertain = labelling_order(probability, features, threshold=0.75)
+    assert set(kind[uncertain[:10]]) == {1}, "the uncertainty ranking leans to one kind"
+    order = labelling_order(probability, features, threshold=0.75, typical=4)
+    assert sorted(order) == list(range(60))
+    assert set(kind[order[:2]]) == {0, 1}, "the first two typical images are of both kinds"
+    assert kind[order[:4]].sum() == 2, "and as many of each among the first four"
+
+
+def test_a_typical_image_is_of_its_cluster_s_dense_middle_not_an_outlier():
+    # One cluster: a tight core around (1, 0.2) and images strung out from it; one of the core is picked.
+    features = np.array([[1, 0.2], [1, 0.21], [1, 0.19], [1, 0.22], [1, 0.6], [1, 1.0], [1, 1.4]])
+    assert typical_images(features, clusters=1).tolist()[0] in {0, 1, 2, 3}
+    # More clusters asked than distinct images: one image of each distinct feature vector, no error.
+    assert sorted(typical_images(np.array([[1.0, 0], [1.0, 0], [0, 1.0]]), clusters=100)) in ([0, 2], [1, 2])
+
+
+def test_auto_ranks_typical_images_first_where_the_folder_was_found_unfamiliar_only():
+    from crack_pipeline.pipelines.evaluate_folder.nodes import check_evaluate_folder_settings
+    from crack_pipeline.pipelines.evaluate_folder.site_labels import labelling_order_for, order_setting
+    from crack_pipeline.vision.settings import ConfigError
+
+    unfamiliar = {"share": 0.25, "warn_from": 0.1}
+    assert labelling_order_for(order_setting({}), unfamiliar) == "typical"
+    assert labelling_order_for("auto", {"share": 0.05, "warn_from": 0.1}) == "uncertain"
+    assert labelling_order_for("auto", {"share": 0.25, "warn_from": None}) == "uncertain", "never warned of"
+    assert labelling_order_for("auto", None) == "uncertain", "familiarity not judged"
+    assert labelling_order_for("uncertain", unfamiliar) == "uncertain"
+    assert labelling_order_for("typical", None) == "typical"
+    with pytest.raises(ConfigError, match=r"label_next_order: one of auto, uncertain, typical, not 'random'"):
+        check_evaluate_folder_settings({"label_next_order": "random"})
+    # The table ranks the unlabelled ones in the order chosen: typical ones of both kinds first.
+    from crack_pipeline.pipelines.evaluate_folder.site_labels import labelling_table
+
+    kind = np.repeat([0, 1], 10)
+    features = np.where(kind[:, None] == 1, [0.0, 1.0], [1.0, 0.0]) + np.linspace(0, 0.05, 20)[:, None]
+    probability = np.where(kind == 1, 0.2, 1e-5)
+    data = types.SimpleNamespace(paths=[f"{k}/{i}.png" for i, k in enumerate(kind)])
+    unlabelled = np.arange(20) != 3
+    table = labelling_table(data, probability, features, unlabelled, 0.75, "typical")
+    assert table["rank"].tolist() == list(range(1, 20)) and "0/3.png" not in set(table.file)
+    assert {file[0] for file in table.file[:2]} == {"0", "1"}
+    assert {file[0] for file in labelling_table(data, probability, features, unlabelled, 0.75).file[:2]} == {
+        "1"
+    }
 
 
 def test_a_recalibrated_threshold_is_estimated_on_labels_it_was_not_chosen_on():

@@ -77,12 +77,14 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
         write(folder, f"Positive/c{i}.png", image_bytes(seed=i))
     for i in range(8):
         write(folder, f"unsorted/u{i}.png", image_bytes(seed=20 + i))
-    settings = {"path": str(folder), "label_next": 4, "recalibrate": True}
+    # Uncertain first whether or not these noise images are unfamiliar to the model (auto's choice).
+    settings = {"path": str(folder), "label_next": 4, "recalibrate": True, "label_next_order": "uncertain"}
     lines = run_again({"evaluate_folder": settings}, "evaluate_folder")
     assert "evaluate_folder: scanned 11 files, kept 11 (crack 3, no_crack 0), skipped 0" in lines
     project = default_run.project
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
     assert (metrics["labelled_images"], metrics["unlabelled_images"]) == (3, 8)
+    assert metrics["label_next_order"] == "uncertain"
     assert metrics["at_threshold"]["n"] == 3, "only the labelled images are scored"
     predictions = pd.read_csv(versions(project, "data/07_model_output/evaluate_folder/predictions.csv")[-1])
     assert sorted(predictions.file) == ["Positive/c0.png", "Positive/c1.png", "Positive/c2.png"]
@@ -99,7 +101,13 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
     np.testing.assert_allclose(ranked.uncertainty, 1 - distance / np.maximum(span, 1e-12))
     sheet = versions(project, "data/08_reporting/evaluate_folder/plots")[-1] / "label_these_next.png"
     assert sheet.stat().st_size > 0
-    assert any(line.startswith("evaluate_folder: 8 unlabelled images ranked for labelling") for line in lines)
+    assert any(
+        line.startswith(
+            "evaluate_folder: 8 unlabelled images ranked for labelling (label_these_next.csv), "
+            "uncertain first"
+        )
+        for line in lines
+    )
 
 
 def test_evaluate_folder_and_explain_warn_of_the_images_the_model_learned_from(

@@ -12,7 +12,9 @@ from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.evaluate_folder.site_labels import (
     check_recalibration,
+    labelling_order_for,
     labelling_table,
+    order_setting,
     plot_label_next,
     recalibrated,
     sheet_size,
@@ -47,12 +49,13 @@ logger = logging.getLogger(__name__)
 
 def check_evaluate_folder_settings(evaluate_folder: dict[str, Any]) -> None:
     """A `ConfigError` for a bad `evaluate_folder.threshold`, `.test_time_views`, `.domain`, `.label_next`,
-    `.unfamiliar_share` or `.recalibrate`, before a run starts (the node read the threshold only once the
-    whole folder was scored)."""
+    `.label_next_order`, `.unfamiliar_share` or `.recalibrate`, before a run starts (the node read the
+    threshold only once the whole folder was scored)."""
     threshold_setting(evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     views_setting(evaluate_folder.get("test_time_views"), "evaluate_folder.test_time_views")
     named_domain(evaluate_folder.get("domain"), "evaluate_folder.domain")
     sheet_size(evaluate_folder)
+    order_setting(evaluate_folder)
     unfamiliar_from(evaluate_folder)
     if not isinstance(recalibrate := evaluate_folder.get("recalibrate", False), bool | None):
         raise ConfigError(f"evaluate_folder.recalibrate: true or false, not {recalibrate!r}")
@@ -87,7 +90,8 @@ def evaluate_folder(
     domain's images: at its threshold, tiled at its training patch side (`for_domain`).
     Images outside class folders are not scored: they are ranked, uncertain and unlike each other first
     (`vision.transfer.active`), into "label these next" and a contact sheet of the first
-    `evaluate_folder.label_next` of them. Logs one summary line.
+    `evaluate_folder.label_next` of them; in a folder found unfamiliar, typical ones first
+    (`evaluate_folder.label_next_order`). Logs one summary line.
     """
     own_views = views_of(checkpoint)
     checkpoint = for_domain(checkpoint, evaluate_folder.get("domain"), "evaluate_folder.domain")
@@ -105,7 +109,7 @@ def evaluate_folder(
     kept = kept[kept.duplicate_of == ""]
     if evaluate_folder.get("recalibrate"):
         check_recalibration(kept.label, checkpoint)
-    sheet = sheet_size(evaluate_folder)  # a bad setting said before the folder is scored
+    sheet, order = sheet_size(evaluate_folder), order_setting(evaluate_folder)  # said before any scoring
     threshold = decision_threshold(checkpoint, evaluate_folder.get("threshold"), "evaluate_folder.threshold")
     warn_from = unfamiliar_from(evaluate_folder)
     learned = learned_among(checkpoint, kept.sha256, "images of the folder", "evaluate_folder")
@@ -183,13 +187,17 @@ def evaluate_folder(
         )
     whole = ~np.isin(data.paths, large.path)
     metrics["unfamiliar"] = familiarity(reference, features[whole], tile_distances, warn_from)
-    label_next = labelling_table(data, probability, features, ~labelled, threshold["value"])
+    metrics["label_next_order"] = order = labelling_order_for(order, metrics["unfamiliar"])
+    label_next = labelling_table(data, probability, features, ~labelled, threshold["value"], order)
     if len(label_next) and sheet:
-        figures["label_these_next.png"] = plot_label_next(data, label_next.head(sheet), checkpoint["variant"])
+        figures["label_these_next.png"] = plot_label_next(
+            data, label_next.head(sheet), checkpoint["variant"], order
+        )
     if len(label_next):
         logger.info(
-            "evaluate_folder: %d unlabelled images ranked for labelling (label_these_next.csv); first: %s",
+            "evaluate_folder: %d unlabelled images ranked for labelling (label_these_next.csv), %s first: %s",
             len(label_next),
+            order,
             ", ".join(label_next.file.head(3)),
         )
     if not figures:  # a plots version all the same: the newest is this run's (Kedro wrote none for no

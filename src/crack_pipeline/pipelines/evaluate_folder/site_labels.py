@@ -18,10 +18,12 @@ from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.figures import grid
 from crack_pipeline.vision.models.inference import views_of
 from crack_pipeline.vision.settings import ConfigError
-from crack_pipeline.vision.transfer.active import labelling_order, uncertainty
+from crack_pipeline.vision.transfer.active import TYPICAL, labelling_order, uncertainty
 from crack_pipeline.vision.transfer.recalibration import recalibrate
 
 logger = logging.getLogger(__name__)
+
+ORDERS = ("auto", "uncertain", "typical")
 
 
 def sheet_size(evaluate_folder: dict[str, Any]) -> int:
@@ -32,6 +34,24 @@ def sheet_size(evaluate_folder: dict[str, Any]) -> int:
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ConfigError(f"evaluate_folder.label_next: a number of images, 0 or more, not {count!r}")
     return count
+
+
+def order_setting(evaluate_folder: dict[str, Any]) -> str:
+    """`evaluate_folder.label_next_order` (unset: auto), one of `ORDERS`."""
+    order = evaluate_folder.get("label_next_order") or "auto"
+    if order not in ORDERS:
+        raise ConfigError(f"evaluate_folder.label_next_order: one of {', '.join(ORDERS)}, not {order!r}")
+    return order
+
+
+def labelling_order_for(order: str, unfamiliar: dict[str, Any] | None) -> str:
+    """`uncertain` or `typical`: as asked, or for auto, typical where the folder was found unfamiliar (the
+    share `evaluate_folder.unfamiliar_share` warns from; `unfamiliar`: `familiarity`'s, None when not
+    judged), where the model's uncertainty means little and its most uncertain images lean to one class."""
+    if order != "auto":
+        return order
+    warn_from = None if unfamiliar is None else unfamiliar["warn_from"]
+    return "typical" if warn_from is not None and unfamiliar["share"] >= warn_from else "uncertain"
 
 
 def chosen_for(checkpoint: dict[str, Any]) -> dict[str, float | None]:
@@ -104,21 +124,25 @@ def labelling_table(
     features: np.ndarray,
     unlabelled: np.ndarray,
     threshold: float,
+    order: str = "uncertain",
 ) -> pd.DataFrame:
-    """The unlabelled images, best to label first: rank, file, crack_probability, uncertainty."""
-    where = np.flatnonzero(unlabelled)
-    order = where[labelling_order(probability[where], features[where], threshold)] if len(where) else where
+    """The unlabelled images, best to label first (`order`: `labelling_order_for`'s; typical: the typical
+    images of `TYPICAL` clusters first): rank, file, crack_probability, uncertainty."""
+    ranked = np.flatnonzero(unlabelled)
+    if len(ranked):
+        typical = TYPICAL if order == "typical" else 0
+        ranked = ranked[labelling_order(probability[ranked], features[ranked], threshold, typical=typical)]
     return pd.DataFrame(
         {
-            "rank": np.arange(1, len(order) + 1),
-            "file": [data.paths[i] for i in order],
-            "crack_probability": probability[order],
-            "uncertainty": uncertainty(probability[order], threshold),
+            "rank": np.arange(1, len(ranked) + 1),
+            "file": [data.paths[i] for i in ranked],
+            "crack_probability": probability[ranked],
+            "uncertainty": uncertainty(probability[ranked], threshold),
         }
     )
 
 
-def plot_label_next(data: ListedImages, table: pd.DataFrame, name: str) -> Figure:
+def plot_label_next(data: ListedImages, table: pd.DataFrame, name: str, order: str = "uncertain") -> Figure:
     pictures = data.pictures(table.file)
     shown = table[table.file.isin(pictures)]  # a file changed since it was scored is not shown
     # Named as label_these_next.csv names it, its folder too: cameras number each card's photos from
@@ -127,5 +151,5 @@ def plot_label_next(data: ListedImages, table: pd.DataFrame, name: str) -> Figur
     return grid(
         [pictures[f] for f in shown.file],
         captions,
-        f"{name}: label these next (uncertain and unlike each other first)",
+        f"{name}: label these next ({order} and unlike each other first)",
     )
