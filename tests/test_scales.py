@@ -7,6 +7,7 @@ import html
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings, explain_split
@@ -90,3 +91,16 @@ def test_explain_measures_the_photos_the_table_lists_at_their_scale_and_the_othe
     )
     page = html.unescape(files["index.html"].decode())
     assert "in mm at each photo's scale (explain.scales: 0.2 mm/px; others at 0.3 mm/px)" in page
+
+
+def test_a_scale_table_made_from_predictions_csv_names_the_photos_as_explain_does(tmp_path):
+    """predictions.csv writes `-2.jpg` as `'-2.jpg` (spreadsheet_cells): a scale table made from it (its
+    `file` column, or the file itself with the scales it says) listed no such photo, and the run stopped
+    on it as unlisted, or measured it at explain.mm_per_pixel."""
+    from crack_pipeline.datasets import WholeCSVDataset
+
+    names = ["-2.jpg", "=a.jpg", "north/b.jpg"]
+    made = pd.DataFrame({"file": names, "method": "gradcam", "mm_per_pixel": [0.1, 0.2, 0.3]})
+    WholeCSVDataset(filepath=str(tmp_path / "predictions.csv"), save_args={"index": False}).save(made)
+    scales = read_scales(tmp_path / "predictions.csv")
+    assert photo_scales(names, scales, None) == {"-2.jpg": 0.1, "=a.jpg": 0.2, "north/b.jpg": 0.3}

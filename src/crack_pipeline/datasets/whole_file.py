@@ -13,7 +13,7 @@ from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 
-from crack_pipeline.datasets.spreadsheet_cells import as_written, spreadsheet_safe
+from crack_pipeline.vision.data.spreadsheet_cells import as_written, spreadsheet_safe
 
 
 def digest_path(path: str) -> str:

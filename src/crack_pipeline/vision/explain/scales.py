@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from crack_pipeline.vision.data.spreadsheet_cells import as_written
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import ConfigError
 
@@ -27,11 +28,12 @@ def _key(name: str) -> str:
 def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, float]:
     """{file: mm a pixel} from the CSV at `path` (columns `file`, the photo's path in its folder as the
     predictions table names it, and `mm_per_pixel`, above 0); a `ConfigError` naming `setting`, the file and
-    its bad rows (as a spreadsheet numbers them) otherwise."""
+    its bad rows (as a spreadsheet numbers them) otherwise. Its cells are read as the project's tables write
+    them (`spreadsheet_cells`): a table made from predictions.csv names `-2.jpg` as `'-2.jpg` there."""
     where = f"{setting}: {path}"
     try:
-        table = pd.read_csv(
-            path, dtype={"file": str}, keep_default_na=False, na_values={"mm_per_pixel": [""]}
+        table = as_written(
+            pd.read_csv(path, dtype={"file": str}, keep_default_na=False, na_values={"mm_per_pixel": [""]})
         )
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such file (a CSV of {', '.join(COLUMNS)})") from None
