@@ -415,6 +415,11 @@ def test_training_settings_are_checked_and_named():
         ({"patience": 0}, r"train\.defaults\.patience: .*greater than or equal to 1"),
         ({"batch_size": 0}, r"train\.defaults\.batch_size: .*greater than or equal to 1"),
         ({"epochs": 0}, r"train\.defaults: epochs 0, head_passes 0 and min_steps 0: nothing would train"),
+        # min_steps raised epochs 0 to ceil(min_steps / steps an epoch): the whole network trained for them.
+        (
+            {"epochs": 0, "head_passes": 5, "min_steps": 200},
+            r"train\.defaults: epochs 0 \(the head stage alone\) and min_steps 200: .*whole network",
+        ),
     ],
 )
 def test_settings_that_would_train_nothing_are_refused_before_the_run(settings, named):

@@ -55,6 +55,12 @@ class TrainConfig:
                 "epochs 0, head_passes 0 and min_steps 0: nothing would train; set epochs, head_passes or "
                 "min_steps"
             )
+        if self.epochs == 0 and self.head_passes and self.min_steps:
+            # `lasting` raised epochs 0 like any other: the head stage alone became a whole-network tuning.
+            raise ValueError(
+                f"epochs 0 (the head stage alone) and min_steps {self.min_steps}: min_steps would add epochs "
+                "that train the whole network; set min_steps 0, or epochs 1 to fine-tune after the head stage"
+            )
 
     def lasting(self, steps_per_epoch: int) -> TrainConfig:
         """This configuration with its epochs raised, where `min_steps` needs more than `epochs` give."""
