@@ -116,8 +116,11 @@ def test_a_champion_gone_from_the_registry_is_warned_of_not_taken_for_a_first_ru
         "(champion_decision.json) found model version 1 the champion: was the MLflow store ("
     )
     assert [r.levelname for r in caplog.records if "no champion, though" in r.message] == ["WARNING"]
+    # Set by hand, the champion is the version set (it said the one replaced), even with none before.
     _, by_hand = choose_champion({"version": 2}, {"version": "1", "variant": "small_cnn"})
-    assert "found model version 1 the champion" in check_for_new_data(OLD, None, by_hand, NO_FORCE)["reason"]
+    assert "found model version 2 the champion" in check_for_new_data(OLD, None, by_hand, NO_FORCE)["reason"]
+    _, first = choose_champion({"version": 3}, None)
+    assert "found model version 3 the champion" in check_for_new_data(OLD, None, first, NO_FORCE)["reason"]
     # A first run that failed after its promotion gave the alias back to none: no champion then either.
     first_failed = {**decision_on(OLD, promote=True), "current": None, "current_version": None}
     assert check_for_new_data(OLD, None, first_failed, NO_FORCE)["reason"] == "no champion yet"

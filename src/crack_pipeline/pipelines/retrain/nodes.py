@@ -116,11 +116,12 @@ def check_for_new_data(
 
 def _champion_on_record(last_decision: dict[str, Any] | None) -> str | None:
     """The model version the last champion decision found the champion: the one it compared with, or the one
-    a person replaced (None: there was none, or no decision yet). After it, the registry holds a champion
-    whatever happened (a failed run gives the alias back to it)."""
+    a person made the champion (None: there was none, or no decision yet). After it, the registry holds a
+    champion whatever happened (a failed run gives the alias back to it). Not the version a person replaced:
+    the champion was then the one set by hand, and a first one set by hand replaced none."""
     if last_decision is None:
         return None
-    return last_decision.get("current_version") or last_decision.get("replaced_version")
+    return last_decision.get("set_by_hand") or last_decision.get("current_version")
 
 
 def split_for_retrain(
