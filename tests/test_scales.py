@@ -104,3 +104,23 @@ def test_a_scale_table_made_from_predictions_csv_names_the_photos_as_explain_doe
     WholeCSVDataset(filepath=str(tmp_path / "predictions.csv"), save_args={"index": False}).save(made)
     scales = read_scales(tmp_path / "predictions.csv")
     assert photo_scales(names, scales, None) == {"-2.jpg": 0.1, "=a.jpg": 0.2, "north/b.jpg": 0.3}
+
+
+def test_a_sample_of_the_photos_is_matched_to_a_table_of_them_all_without_a_warning(
+    trained_checkpoint, tmp_path, caplog
+):
+    """explain.max_images explains some of the photos: a table of all of them was warned of as listing
+    files that are none of the photos (a typo, another folder), and the gallery gave the scales of photos
+    it did not show."""
+    manifest = two_domain_split(tmp_path)
+    scales = table(tmp_path, "file,mm_per_pixel\na/Positive/1.png,0.2\nb/Positive/1.png,0.4\n")
+    settings = {"split": "test", "methods": ["gradcam"], "segmenter": False, "scales": str(scales)}
+    with caplog.at_level(logging.WARNING, logger="crack_pipeline"):
+        files, predictions, *_ = explain_split(
+            trained_checkpoint, manifest, None, None, None, {**settings, "max_images": 1}, {}, {}, "cpu"
+        )
+    assert "none of the photos" not in caplog.text
+    (file,) = predictions.file
+    assert predictions.mm_per_pixel.tolist() == [{"a/Positive/1.png": 0.2, "b/Positive/1.png": 0.4}[file]]
+    page = html.unescape(files["index.html"].decode())
+    assert f"explain.scales: {predictions.mm_per_pixel[0]:g} mm/px)" in page

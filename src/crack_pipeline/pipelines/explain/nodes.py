@@ -170,6 +170,7 @@ def explain_split(
     layer = checkpoint["cam_layer"]
     domain = checkpoint.get("domain")  # explain.domain, as for_domain reads it
     items, sha256, domains, left_out = images_to_explain(split_manifest, explain_input, explain, ingest)
+    every_name = [item.name for item in items]  # the photos explain.scales lists, explained or not
     note = unnamed_domain_note(checkpoint, "explain.domain")
     if explain_input is not None and domain is None and note:
         logger.info("explain: %s", note)
@@ -199,10 +200,11 @@ def explain_split(
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
     image_thresholds, image_tile_sizes = domain_scales(checkpoint, threshold, tiling, items, domains)
-    masks = read_masks_of(explain_masks, [item.name for item in items])
-    scales = scales_of([item.name for item in items], explain.get("scales"), explain.get("mm_per_pixel"))
+    names = [item.name for item in items]
+    masks = read_masks_of(explain_masks, names)
+    scales = scales_of(every_name, explain.get("scales"), explain.get("mm_per_pixel"), explained=names)
     if explain.get("masks_dir"):  # not the synthetic masks, the default, which a folder's photos never match
-        warn_if_none_matched(explain_masks, [item.name for item in items], masks, "explain.masks_dir")
+        warn_if_none_matched(explain_masks, names, masks, "explain.masks_dir")
     result = explain_images(
         checkpoint,
         items,

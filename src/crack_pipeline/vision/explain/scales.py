@@ -77,10 +77,20 @@ def photo_scales(
 
 
 def scales_of(
-    names: Sequence[str], path: str | Path | None, default: float | None, setting: str = "explain.scales"
+    names: Sequence[str],
+    path: str | Path | None,
+    default: float | None,
+    setting: str = "explain.scales",
+    explained: Iterable[str] | None = None,
 ) -> dict[str, float] | None:
-    """`photo_scales` of `names` from the table at `path` (None without one: `default` for all)."""
-    return None if path is None else photo_scales(names, read_scales(path, setting), default, setting)
+    """`photo_scales` of `names` from the table at `path` (None without one: `default` for all), kept for
+    those `explained` where only some of the photos are (explain.max_images): the table is matched to all,
+    and a table of them all was warned of as naming files that are none of the photos."""
+    if path is None:
+        return None
+    scales = photo_scales(names, read_scales(path, setting), default, setting)
+    shown = scales.keys() if explained is None else set(explained)
+    return {name: scale for name, scale in scales.items() if name in shown}
 
 
 def recorded_scales(records: Iterable[Mapping[str, Any]], default: float | None) -> dict[str, float | None]:
