@@ -584,3 +584,15 @@ def test_a_survey_measures_each_photo_at_its_own_scale_and_never_again_at_anothe
     with pytest.raises(InputError, match=r"1 photos explained before .* \(north/a.png: 0.4 then, 0.45 now\)"):
         for shard in ("0/2", "1/2"):
             survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, scales=table, shard=shard)
+
+
+def test_a_survey_s_rows_written_before_they_recorded_their_scale_say_the_survey_s():
+    """Rows written before each recorded the mm a pixel it was measured at: predictions.csv left their
+    `mm_per_pixel` empty beside the new photos', where the survey measured them all at its mm_per_pixel
+    (and a scale table made from it stopped on those rows)."""
+    manifest = {"model": "cnn", "threshold": 0.5, "mm_per_pixel": 0.2, "severity_bands": None}
+    row = {"file": "a.jpg", "method": "layercam", "predicted_label": "no_crack"}
+    old = {"file": "a.jpg", "rows": [row], "boxes": [], "cracks": [], "cards": []}
+    new = {**old, "file": "b.jpg", "rows": [{**row, "file": "b.jpg", "mm_per_pixel": 0.2}]}
+    merged = survey.merge_records([old, new], lambda _: b"", manifest, ["file"], "../")
+    assert merged.predictions.set_index("file").mm_per_pixel.to_dict() == {"a.jpg": 0.2, "b.jpg": 0.2}

@@ -259,10 +259,15 @@ def merge_records(
         if "skipped" in record:
             skipped[record["file"]] = record["skipped"]
             continue
-        # Records written before the crack segmenter could call a photo: the classifier called them.
-        called = {"crack": "classifier"}
+        # Records written before the crack segmenter could call a photo: the classifier called them; before
+        # rows recorded their scale: measured at the survey's.
+        called, scale = {"crack": "classifier"}, manifest.get("mm_per_pixel")
         rows.extend(
-            {**row, "called_by": row.get("called_by", called.get(row["predicted_label"]))}
+            {
+                **row,
+                "called_by": row.get("called_by", called.get(row["predicted_label"])),
+                "mm_per_pixel": row.get("mm_per_pixel", scale),
+            }
             for row in record["rows"]
         )
         # Boxes written before the segmenter's were: all of the classifier's tiles.
