@@ -102,9 +102,7 @@ def explain_survey_photos(
         then one `{relative path: bytes}` per photo.
     """
     shard = Shard.parse(explain.get("shard"))
-    everything = survey_images(
-        explain_input, ingest
-    )  # the scales table is matched to all: it is the survey's
+    everything = survey_images(explain_input, ingest)  # explain.scales is matched to all: the survey's
     photos = [ref for ref in everything if shard.holds(ref.name)]
     own_views = views_of(checkpoint)
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
