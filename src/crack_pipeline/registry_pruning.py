@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import click
 import mlflow
@@ -32,6 +31,7 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from crack_pipeline.pruning import folder_size
+from crack_pipeline.store_check import local_path
 from crack_pipeline.tracking import REGISTERED_MODEL, every_page, model_versions
 
 
@@ -206,12 +206,6 @@ def logged_model_id(source: str | None) -> str | None:
     return (
         source.removeprefix("models:/").split("/", 1)[0] if source and source.startswith("models:/") else None
     )
-
-
-def local_path(location: str | None) -> Path | None:
-    """The folder of an artefact location on this machine's disk; None for one elsewhere (S3, …)."""
-    url = urlparse(location or "")
-    return Path(unquote(url.path)) if location and url.scheme in ("", "file") else None
 
 
 def _run_location(client: MlflowClient, run_id: str) -> str | None:

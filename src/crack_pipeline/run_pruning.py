@@ -16,7 +16,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from crack_pipeline.pruning import folder_size
-from crack_pipeline.registry_pruning import artifacts_of, local_path
+from crack_pipeline.registry_pruning import artifacts_of
+from crack_pipeline.store_check import local_path
 from crack_pipeline.tracking import every_page
 
 EXPLANATIONS = "explanations"  # where tracking.log_explanations puts them in a run

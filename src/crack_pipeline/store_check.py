@@ -5,13 +5,19 @@ where a registered model's files are gone."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking.fluent import _get_experiment_id
 
-from crack_pipeline.registry_pruning import local_path
 from crack_pipeline.vision.settings import ConfigError
+
+
+def local_path(location: str | None) -> Path | None:
+    """The folder of an artefact location on this machine's disk; None for one elsewhere (S3, …)."""
+    url = urlparse(location or "")
+    return Path(unquote(url.path)) if location and url.scheme in ("", "file") else None
 
 
 def require_artefact_folder(project: Path) -> None:

@@ -20,8 +20,9 @@ from mlflow.entities import Run, RunStatus
 
 from crack_pipeline.live_runs import held_by_none
 from crack_pipeline.pruning import folder_size
-from crack_pipeline.registry_pruning import artifacts_of, local_path, logged_model_id
+from crack_pipeline.registry_pruning import artifacts_of, logged_model_id
 from crack_pipeline.run_pruning import started_minute
+from crack_pipeline.store_check import local_path
 from crack_pipeline.tracking import every_page
 
 
