@@ -21,6 +21,7 @@ from trained_run import DATA, latest, latest_checkpoint
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import image_files
+from crack_pipeline.vision.data.spreadsheet_cells import as_written
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.models.checkpoint import decision_threshold
 from crack_pipeline.vision.models.precision import Precision, describe_cpu
@@ -63,7 +64,8 @@ def main() -> None:
     checkpoint = latest_checkpoint(args.variant)
     layers = compared_layers(checkpoint["architecture"], args.layers)
     chosen = get_spec(checkpoint["architecture"]).cam_layer
-    split = pd.read_csv(latest("03_primary/split_manifest.csv"))
+    # Its paths as the project wrote them (a name starting like a formula is quoted in the file).
+    split = as_written(pd.read_csv(latest("03_primary/split_manifest.csv")))
     cracks = split[(split.split == "test") & (split.label == "crack")].sort_values("path")
     items = [
         ImageRef(path, file, label)
