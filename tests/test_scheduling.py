@@ -26,6 +26,17 @@ esac
 """
 
 
+def fake_crontab(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A `crontab` on the PATH that reads and writes the file `table` instead of the user's cron table: the
+    table, and the environment that puts it first."""
+    (tmp_path / "bin").mkdir()
+    crontab = tmp_path / "bin/crontab"
+    crontab.write_text(FAKE_CRONTAB)
+    crontab.chmod(0o755)
+    table = tmp_path / "table"
+    return table, {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
+
+
 def make_schedule(*args: str, env: dict | None = None) -> str:
     result = subprocess.run(
         ["make", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "schedule", *args],
@@ -108,12 +119,7 @@ def test_a_folder_named_with_yaml_or_cron_characters_reaches_the_nightly_run_who
     """Kedro reads --params values as YAML: SOURCE_DIR='/srv/Pier #3' made every night's retrain look for
     /srv/Pier (the rest a comment); an apostrophe stopped `make schedule` itself, and cron cut the command at
     a % (the rest given as its input)."""
-    (tmp_path / "bin").mkdir()
-    crontab = tmp_path / "bin/crontab"
-    crontab.write_text(FAKE_CRONTAB)
-    crontab.chmod(0o755)
-    table = tmp_path / "table"
-    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
+    table, env = fake_crontab(tmp_path)
     photos = tmp_path / name
     (line,) = make_schedule(f"SOURCE_DIR={photos}", "INSTALL=1", env=env).splitlines()[:1]
     assert table.read_text() == f"{line}\n", "installed as printed"
@@ -166,13 +172,8 @@ def test_make_schedule_keep_prunes_old_versions_after_a_run_that_ended_well():
 
 
 def test_make_schedule_install_replaces_its_own_entry_and_keeps_the_others(tmp_path):
-    (tmp_path / "bin").mkdir()
-    crontab = tmp_path / "bin/crontab"
-    crontab.write_text(FAKE_CRONTAB)
-    crontab.chmod(0o755)
-    table = tmp_path / "table"
+    table, env = fake_crontab(tmp_path)
     table.write_text("0 * * * * backup.sh\n")
-    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
 
     make_schedule("INSTALL=1", "CRON_TIME=0 1 * * *", env=env)
     make_schedule("INSTALL=1", "CRON_TIME=0 5 * * *", env=env)
@@ -281,14 +282,9 @@ def test_the_survey_dag_maps_one_task_per_shard_then_merges(kedro_project, monke
 def test_make_schedule_install_keeps_the_entry_of_a_project_whose_folder_begins_with_this_one_s(tmp_path):
     """Two clones side by side (crack_pipeline, crack_pipeline_bridges): installing one's schedule removed the
     other's nightly retrain, whose tag holds this one's as a prefix."""
-    (tmp_path / "bin").mkdir()
-    crontab = tmp_path / "bin/crontab"
-    crontab.write_text(FAKE_CRONTAB)
-    crontab.chmod(0o755)
-    table = tmp_path / "table"
+    table, env = fake_crontab(tmp_path)
     sibling = f"0 3 * * * retrain # crack_pipeline retrain {PROJECT_ROOT}_bridges"
     table.write_text(f"{sibling}\n")
-    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
 
     make_schedule("INSTALL=1", env=env)
     make_schedule("INSTALL=1", env=env)

@@ -4,13 +4,12 @@ cron's and Airflow's runs have no KEDRO_ENV of their own."""
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 
 import pytest
 
 from tests.conftest import PROJECT_ROOT, kedro
-from tests.test_scheduling import FAKE_CRONTAB, make_schedule, make_shown
+from tests.test_scheduling import fake_crontab, make_schedule, make_shown
 
 OZGENEL = {"KEDRO_ENV": "ozgenel"}
 
@@ -29,12 +28,7 @@ def test_the_cron_entry_runs_and_prunes_the_environment_make_schedule_was_given(
 
 
 def test_each_environment_s_entry_replaces_only_its_own(tmp_path):
-    (tmp_path / "bin").mkdir()
-    crontab = tmp_path / "bin/crontab"
-    crontab.write_text(FAKE_CRONTAB)
-    crontab.chmod(0o755)
-    table = tmp_path / "table"
-    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
+    table, env = fake_crontab(tmp_path)
     make_schedule("INSTALL=1", "CRON_TIME=0 1 * * *", env=env)
     make_schedule("INSTALL=1", "CRON_TIME=0 3 * * *", env={**env, **OZGENEL})
     make_schedule("INSTALL=1", "CRON_TIME=0 4 * * *", env={**env, **OZGENEL})
