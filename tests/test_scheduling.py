@@ -37,6 +37,20 @@ def fake_crontab(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return table, {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CRONTAB_FILE": str(table)}
 
 
+def create_dag(project: Path, pipeline: str, *options: str):
+    """`kedro airflow create` of `pipeline`'s DAG from the project's own template, into `project`/dags."""
+    template = PROJECT_ROOT / f"src/crack_pipeline/airflow_{pipeline}_dag.j2"
+    return kedro(
+        project,
+        "airflow",
+        "create",
+        f"--pipelines={pipeline}",
+        "--target-dir=dags",
+        f"--jinja-file={template}",
+        *options,
+    )
+
+
 def make_schedule(*args: str, env: dict | None = None) -> str:
     result = subprocess.run(
         ["make", "-s", "--no-print-directory", "-C", str(PROJECT_ROOT), "schedule", *args],
@@ -189,14 +203,8 @@ def test_kedro_airflow_makes_a_dag_that_runs_retrain_as_one_task(kedro_project):
     "Smith & Sons" "Smith &amp; Sons" (as `make airflow-dag` quotes it for Kedro's YAML, as here)."""
     photos = "/srv/Smith & O'Brien #2"
     quoted = photos.replace("'", "''")
-    result = kedro(
-        kedro_project,
-        "airflow",
-        "create",
-        "--pipelines=retrain",
-        "--target-dir=dags",
-        f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_retrain_dag.j2'}",
-        f"--params=project_path={kedro_project},source_dir='{quoted}'",
+    result = create_dag(
+        kedro_project, "retrain", f"--params=project_path={kedro_project},source_dir='{quoted}'"
     )
     assert result.exit_code == 0, result.output
     dag = kedro_project / "dags/crack_pipeline_retrain_dag.py"
@@ -240,13 +248,9 @@ def fake_airflow_sdk(registry: list) -> types.ModuleType:
 
 
 def test_the_survey_dag_maps_one_task_per_shard_then_merges(kedro_project, monkeypatch):
-    result = kedro(
+    result = create_dag(
         kedro_project,
-        "airflow",
-        "create",
-        "--pipelines=survey",
-        "--target-dir=dags",
-        f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_survey_dag.j2'}",
+        "survey",
         f"--params=project_path={kedro_project},survey=bridge,shards=3,input_dir=/srv/photos",
     )
     assert result.exit_code == 0, result.output

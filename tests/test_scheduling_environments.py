@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, kedro
-from tests.test_scheduling import fake_crontab, make_schedule, make_shown
+from tests.conftest import PROJECT_ROOT
+from tests.test_scheduling import create_dag, fake_crontab, make_schedule, make_shown
 
 OZGENEL = {"KEDRO_ENV": "ozgenel"}
 
@@ -40,16 +40,7 @@ def test_each_environment_s_entry_replaces_only_its_own(tmp_path):
 def test_the_dags_run_the_environment_make_airflow_dag_was_given(kedro_project):
     shown = make_shown("airflow-dag", "KEDRO_ENV=ozgenel").stdout
     assert shown.count(" --target-dir=airflow_dags --env=ozgenel ") == 2, shown
-    result = kedro(
-        kedro_project,
-        "airflow",
-        "create",
-        "--pipelines=retrain",
-        "--target-dir=dags",
-        "--env=ozgenel",
-        f"--jinja-file={PROJECT_ROOT / 'src/crack_pipeline/airflow_retrain_dag.j2'}",
-        f"--params=project_path={kedro_project}",
-    )
+    result = create_dag(kedro_project, "retrain", "--env=ozgenel", f"--params=project_path={kedro_project}")
     assert result.exit_code == 0, result.output
     source = (kedro_project / "dags/crack_pipeline_ozgenel_retrain_dag.py").read_text()
     assigned = {n.targets[0].id: n.value for n in ast.parse(source).body if isinstance(n, ast.Assign)}
