@@ -1,0 +1,97 @@
+"""A few labels of a new site, and the surface the model knew: does fine-tuning keep it?
+
+From the Özgenel champion, `--labels` SDNET wall patches chosen at random from `bench/adaptation.py`'s pool
+(SDNET split by photo 70 / 30), fine-tuned for `--steps` steps in one cycle (`few_label_recipe`):
+  - alone: on the labels only, as `bench/adaptation.py` does;
+  - with rehearsal: on the labels and Özgenel's training patches together, each epoch drawing both domains
+    equally often (`balance_domains`), validated on the labels and a quarter of Özgenel's validation split
+    (what `data.sources` with both folders, `balance_domains: true` and `init_from: champion` trains).
+Each: balanced accuracy and ROC-AUC at p(crack) 0.5 on SDNET's test photos and on Özgenel's test split.
+
+    .venv/bin/python bench/rehearsal.py --champion FILE --draws 0,1     # ~25 min a draw on 2 busy cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from adaptation import few_label_recipe, scores
+from arguments import positive_int
+from champion import (
+    ARCHITECTURE,
+    SHARED,
+    add_champion_options,
+    champion_of,
+    folder_splits,
+    ozgenel_recipe,
+    ozgenel_splits,
+    recipe_checkpoint,
+    require_data,
+)
+
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.precision import describe_cpu
+from crack_pipeline.vision.models.registry import get_spec
+from crack_pipeline.vision.training.config import TrainConfig
+from crack_pipeline.vision.training.loop import fit
+
+
+def tuned(start: dict, train: ImageTensors, val: ImageTensors, config: TrainConfig) -> tuple[dict, float]:
+    """`start` fine-tuned on `train` (scored at 0.5, as the bench's few-label models are), and the seconds."""
+    torch.manual_seed(config.seed)
+    started = time.perf_counter()
+    result = fit(
+        model_from_checkpoint(start).train(), get_spec(ARCHITECTURE), train, val, config, pretrained=True
+    )
+    checkpoint = recipe_checkpoint(result, train.images.shape[-1])
+    checkpoint["threshold"] = {"value": 0.5}
+    return checkpoint, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--labels", type=positive_int, default=100)
+    parser.add_argument("--steps", type=positive_int, default=200, help="fine-tuning steps, in one cycle")
+    parser.add_argument("--draws", default="0", help="seeds of the random label draws, e.g. 0,1,2")
+    parser.add_argument("--size", type=int, default=160)
+    add_champion_options(parser)
+    args = parser.parse_args()
+    require_data(SHARED / "sdnet_walls_dev", SHARED / "ozgenel_dev")
+    start = champion_of(args, args.size)
+    size = start["input_size"]
+    print(
+        f"{describe_cpu()}; precision fp32 (auto); {size} px; {args.labels} labels, {args.steps} steps",
+        flush=True,
+    )
+    ratios = {"train": 0.7, "val": 0.0, "test": 0.3}
+    sdnet = folder_splits("sdnet_walls", SHARED / "sdnet_walls_dev", r"^(\d+)-", ratios, size)
+    pool, test = sdnet["train"], sdnet["test"]
+    ozgenel = ozgenel_splits(size)
+    alone = few_label_recipe(ozgenel_recipe(None), args.steps)
+    print(f"the champion: SDNET {scores(start, test, 0.5)}, Özgenel {scores(start, ozgenel['test'], 0.5)}")
+    for draw in (int(d) for d in args.draws.split(",")):
+        picks = np.random.default_rng(draw).choice(len(pool), size=args.labels, replace=False)
+        labelled = pool.subset([pool.paths[i] for i in picks])
+        rehearsed = labelled.concat(ozgenel["train"])
+        checked = labelled.concat(ozgenel["val"].subset(ozgenel["val"].paths[::4]))
+        for way, (train, val, config) in {
+            "alone": (labelled, labelled, alone),
+            "with rehearsal": (rehearsed, checked, dataclasses.replace(alone, balance_domains=True)),
+        }.items():
+            checkpoint, seconds = tuned(start, train, val, config)
+            print(
+                f"draw {draw} {way} ({seconds:.0f} s): SDNET {scores(checkpoint, test, 0.5)}, "
+                f"Özgenel {scores(checkpoint, ozgenel['test'], 0.5)}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
