@@ -75,12 +75,28 @@ def few_label_recipe(recipe: TrainConfig, steps: int) -> TrainConfig:
     )
 
 
-def fine_tune(start: dict | None, labelled: ImageTensors, recipe: TrainConfig, steps: int) -> dict:
+def fine_tune(
+    start: dict | None,
+    labelled: ImageTensors,
+    recipe: TrainConfig,
+    steps: int,
+    val: ImageTensors | None = None,
+) -> dict:
+    """`start` (None: ImageNet's weights) fine-tuned on `labelled` by `few_label_recipe`, validated on `val`
+    (the labels themselves, without one)."""
     model = model_from_checkpoint(start).train() if start else create_model(ARCHITECTURE, pretrained=True)
     config = few_label_recipe(recipe, steps)
     torch.manual_seed(config.seed)
-    result = fit(model, get_spec(ARCHITECTURE), labelled, labelled, config, pretrained=True)
+    val = labelled if val is None else val
+    result = fit(model, get_spec(ARCHITECTURE), labelled, val, config, pretrained=True)
     return recipe_checkpoint(result, labelled.images.shape[-1])
+
+
+def sdnet_pool_and_test(size: int) -> tuple[ImageTensors, ImageTensors]:
+    """SDNET's wall patches split by photo into a labelled pool (70 % of the photos) and a test part."""
+    ratios = {"train": 0.7, "val": 0.0, "test": 0.3}
+    sdnet = folder_splits("sdnet_walls", SHARED / "sdnet_walls_dev", r"^(\d+)-", ratios, size)
+    return sdnet["train"], sdnet["test"]
 
 
 def scores(checkpoint: dict, test: ImageTensors, threshold: float) -> dict[str, float]:
@@ -181,14 +197,7 @@ def main() -> None:
     # once SDNET was decoded at --size).
     args.size = start["input_size"]
     print(f"{describe_cpu()}; precision fp32 (auto); {args.size} px; budgets {budgets}", flush=True)
-    sdnet = folder_splits(
-        "sdnet_walls",
-        SHARED / "sdnet_walls_dev",
-        r"^(\d+)-",
-        {"train": 0.7, "val": 0.0, "test": 0.3},
-        args.size,
-    )
-    pool, test = sdnet["train"], sdnet["test"]
+    pool, test = sdnet_pool_and_test(args.size)
     print(f"SDNET walls: pool {len(pool)} images, test {len(test)} images (split by photo)", flush=True)
     adapted = model_from_checkpoint(start)
     reestimate_batch_norms(adapted, pool.images, start["mean"], start["std"])

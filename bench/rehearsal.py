@@ -18,39 +18,11 @@ import dataclasses
 import time
 
 import numpy as np
-import torch
-from adaptation import few_label_recipe, scores
+from adaptation import fine_tune, scores, sdnet_pool_and_test
 from arguments import positive_int
-from champion import (
-    ARCHITECTURE,
-    SHARED,
-    add_champion_options,
-    champion_of,
-    folder_splits,
-    ozgenel_recipe,
-    ozgenel_splits,
-    recipe_checkpoint,
-    require_data,
-)
+from champion import SHARED, add_champion_options, champion_of, ozgenel_recipe, ozgenel_splits, require_data
 
-from crack_pipeline.vision.data.tensor_cache import ImageTensors
-from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
 from crack_pipeline.vision.models.precision import describe_cpu
-from crack_pipeline.vision.models.registry import get_spec
-from crack_pipeline.vision.training.config import TrainConfig
-from crack_pipeline.vision.training.loop import fit
-
-
-def tuned(start: dict, train: ImageTensors, val: ImageTensors, config: TrainConfig) -> tuple[dict, float]:
-    """`start` fine-tuned on `train` (scored at 0.5, as the bench's few-label models are), and the seconds."""
-    torch.manual_seed(config.seed)
-    started = time.perf_counter()
-    result = fit(
-        model_from_checkpoint(start).train(), get_spec(ARCHITECTURE), train, val, config, pretrained=True
-    )
-    checkpoint = recipe_checkpoint(result, train.images.shape[-1])
-    checkpoint["threshold"] = {"value": 0.5}
-    return checkpoint, time.perf_counter() - started
 
 
 def main() -> None:
@@ -70,11 +42,9 @@ def main() -> None:
         f"{describe_cpu()}; precision fp32 (auto); {size} px; {args.labels} labels, {args.steps} steps",
         flush=True,
     )
-    ratios = {"train": 0.7, "val": 0.0, "test": 0.3}
-    sdnet = folder_splits("sdnet_walls", SHARED / "sdnet_walls_dev", r"^(\d+)-", ratios, size)
-    pool, test = sdnet["train"], sdnet["test"]
+    pool, test = sdnet_pool_and_test(size)
     ozgenel = ozgenel_splits(size)
-    alone = few_label_recipe(ozgenel_recipe(None), args.steps)
+    recipe = ozgenel_recipe(None)
     print(f"the champion: SDNET {scores(start, test, 0.5)}, Özgenel {scores(start, ozgenel['test'], 0.5)}")
     for draw in (int(d) for d in args.draws.split(",")):
         picks = np.random.default_rng(draw).choice(len(pool), size=args.labels, replace=False)
@@ -82,13 +52,14 @@ def main() -> None:
         rehearsed = labelled.concat(ozgenel["train"])
         checked = labelled.concat(ozgenel["val"].subset(ozgenel["val"].paths[::4]))
         for way, (train, val, config) in {
-            "alone": (labelled, labelled, alone),
-            "with rehearsal": (rehearsed, checked, dataclasses.replace(alone, balance_domains=True)),
+            "alone": (labelled, None, recipe),
+            "with rehearsal": (rehearsed, checked, dataclasses.replace(recipe, balance_domains=True)),
         }.items():
-            checkpoint, seconds = tuned(start, train, val, config)
+            started = time.perf_counter()
+            checkpoint = fine_tune(start, train, config, args.steps, val)
             print(
-                f"draw {draw} {way} ({seconds:.0f} s): SDNET {scores(checkpoint, test, 0.5)}, "
-                f"Özgenel {scores(checkpoint, ozgenel['test'], 0.5)}",
+                f"draw {draw} {way} ({time.perf_counter() - started:.0f} s): SDNET "
+                f"{scores(checkpoint, test, 0.5)}, Özgenel {scores(checkpoint, ozgenel['test'], 0.5)}",
                 flush=True,
             )
 

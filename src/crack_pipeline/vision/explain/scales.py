@@ -120,13 +120,10 @@ def check_rescaled(
     scale than `scales` (else `default`) gives them now: a survey measures a photo once, and a corrected
     scale would leave its cracks as they were measured, without a word."""
     measured = recorded_scales(records, default)
-    changed = [
-        (file, then) for file, then in sorted(measured.items()) if then != (scales or {}).get(file, default)
-    ]
+    now = {file: (scales or {}).get(file, default) for file in measured}
+    changed = [file for file in sorted(measured) if measured[file] != now[file]]
     if changed:
-        shown = "; ".join(
-            f"{file}: {then} then, {(scales or {}).get(file, default)} now" for file, then in changed[:5]
-        )
+        shown = "; ".join(f"{file}: {measured[file]} then, {now[file]} now" for file in changed[:5])
         raise InputError(
             f"survey {where}: {len(changed)} photos explained before were measured at another scale than "
             f"explain.scales (or explain.mm_per_pixel) gives them now ({shown}): a survey measures each "
