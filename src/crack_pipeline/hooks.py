@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from kedro.config import MissingConfigException
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
@@ -38,6 +39,19 @@ class SettingsCheckHook:
     (`settings_check`, `require_pinned_versions`, `require_registered_models`): no MLflow run, no lock, no
     node's work for a typo or a model not trained yet."""
 
+    def __init__(self) -> None:
+        self._experiment = "crack_pipeline"  # the MLflow experiment of the session's runs (mlflow.yml)
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        from crack_pipeline.store_check import experiment_name
+
+        try:
+            mlflow_config = context.config_loader["mlflow"]
+        except MissingConfigException:  # kedro-mlflow's defaults then
+            mlflow_config = {}
+        self._experiment = experiment_name(mlflow_config)
+
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
         from crack_pipeline.datasets.previous_version import require_pinned_versions
@@ -49,7 +63,7 @@ class SettingsCheckHook:
         parameters = catalog.load("parameters")
         check_combined_pipelines(pipeline)
         check_run_settings(pipeline, parameters, base_parameters())
-        require_artefact_folder(Path(run_params["project_path"]))
+        require_artefact_folder(Path(run_params["project_path"]), self._experiment)
         require_pinned_versions(pipeline, catalog, run_params.get("load_versions"))
         require_registered_models(pipeline, catalog, parameters)
 

@@ -1,15 +1,19 @@
-"""The MLflow store's artefact folders: checked before a run (a project moved or renamed keeps, in its
+"""The MLflow store's artefact folders: checked before a run (a project moved, renamed or copied keeps, in its
 `mlflow.db`, the absolute folder it had: MLflow records the experiment's artefact location whole), and named
 where a registered model's files are gone."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
+import mlflow
+from kedro.framework.project import PACKAGE_NAME
+from kedro.utils import find_kedro_project
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.tracking.fluent import _get_experiment_id
+from sqlalchemy.engine import make_url
 
 from crack_pipeline.vision.settings import ConfigError
 
@@ -20,33 +24,60 @@ def local_path(location: str | None) -> Path | None:
     return Path(unquote(url.path)) if location and url.scheme in ("", "file") else None
 
 
-def require_artefact_folder(project: Path) -> None:
-    """Stops the run when the artefact folder of the run's experiment is on this disk but its folder's
-    folder is gone (the project moved from there): MLflow made it anew outside the project and wrote the
-    run's files there, and the champion's checkpoint read as `Failed to download artifacts`."""
-    if problem := moved_store_problem(project, MlflowClient(), None):
+def experiment_name(mlflow_config: dict[str, Any]) -> str:
+    """The experiment kedro-mlflow records a run in: mlflow.yml's `tracking.experiment.name`, else (as
+    kedro-mlflow does) the package's name."""
+    experiment = (mlflow_config.get("tracking") or {}).get("experiment") or {}
+    return experiment.get("name") or PACKAGE_NAME or "crack_pipeline"
+
+
+def require_artefact_folder(project: Path, experiment: str) -> None:
+    """Stops the run when the artefact folder of the run's experiment (`experiment`, or that of an MLflow run
+    of the user's own the run logs into) is on this disk but is gone with its folder's folder (the project
+    moved from there): MLflow made it anew outside the project and wrote the run's files there, and the
+    champion's checkpoint read as `Failed to download artifacts`; or is another project's (this one copied
+    from it, with its store): the runs wrote their files into that project's mlruns/."""
+    client = MlflowClient()
+    if (run := mlflow.active_run()) is not None:
+        experiment = client.get_experiment(run.info.experiment_id).name
+    if problem := moved_store_problem(project, client, experiment):
         raise ConfigError(problem)
 
 
-def moved_store_problem(project: Path, client: MlflowClient, experiment_name: str | None) -> str | None:
-    """What is wrong where the artefact folder of experiment `experiment_name` (None: the active one) is gone
-    with the folder it was in; None where it is not."""
-    if experiment_name is None:
-        experiment = client.get_experiment(_get_experiment_id())
-    else:
-        experiment = client.get_experiment_by_name(experiment_name)
+def moved_store_problem(project: Path, client: MlflowClient, experiment_name: str) -> str | None:
+    """What is wrong where the artefact folder of experiment `experiment_name` is gone with the folder it was
+    in, or lies in another project than this one, which holds the store; None where it is not."""
+    experiment = client.get_experiment_by_name(experiment_name)
     folder = local_path(experiment.artifact_location) if experiment is not None else None
-    if folder is None or folder.exists() or folder.is_relative_to(project.resolve()):
+    project = project.resolve()
+    if folder is None or folder.resolve().is_relative_to(project):
         return None
+    where = f"the MLflow store {client.tracking_uri} keeps the files of experiment '{experiment.name}' "
+    where += f"(checkpoints, registered models) in {folder}"
     # The project it was in: the folder above its mlruns/ (MLflow's layout), else the folder above it.
     was_in = folder.parents[folder.parts[::-1].index("mlruns")] if "mlruns" in folder.parts else folder.parent
-    if was_in.exists():  # that folder is there: the artefact folder is merely not made yet
-        return None
+    if folder.exists() or was_in.exists():  # there, or merely not made yet
+        other, store = find_kedro_project(folder), _store_in(client.tracking_uri, project)
+        if other is None or store is None:
+            return None  # a folder of its own, or a store shared on purpose
+        return (
+            f"{where}, inside another project, {other}: was this project ({project}) copied from there with "
+            f"its mlflow.db? Its runs would write their files into that project's, and `kedro prune "
+            f"--models` remove them there. Give this copy a store of its own (move its mlflow.db away: the "
+            f"next run makes a new one, with no champion), or share that project's store on purpose "
+            f"(server.mlflow_tracking_uri: sqlite:///{other / store} in mlflow.yml)"
+        )
     return (
-        f"the MLflow store {client.tracking_uri} keeps the files of experiment '{experiment.name}' "
-        f"(checkpoints, registered models) in {folder}, which does not exist: was the project moved from "
-        f"{was_in}? Move it back, or link that folder to this project (ln -s {project} {was_in})"
+        f"{where}, which does not exist: was the project moved from {was_in}? Move it back, or link that "
+        f"folder to this project (ln -s {project} {was_in})"
     )
+
+
+def _store_in(tracking_uri: str, project: Path) -> Path | None:
+    """The tracking store's SQLite file, from `project`, when it lies inside it; else None."""
+    database = Path(make_url(tracking_uri).database or "") if tracking_uri.startswith("sqlite:") else None
+    resolved = database.resolve() if database is not None else None
+    return resolved.relative_to(project) if resolved and resolved.is_relative_to(project) else None
 
 
 def missing_files_note(client: MlflowClient, run_id: str) -> str:

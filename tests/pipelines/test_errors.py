@@ -229,6 +229,23 @@ def test_a_moved_project_stops_naming_the_folder_its_store_keeps_files_in(kedro_
     assert not old.exists() and not (kedro_project / "data/01_raw/synthetic").exists(), "nothing written"
 
 
+def test_a_copied_project_stops_before_writing_into_the_original_s_mlruns(kedro_project, tmp_path):
+    """cp -r project variant: the copy's mlflow.db kept the original's artefact folder, which exists, and the
+    copy's runs wrote their files (checkpoints, registered models) into the original's mlruns/ silently."""
+    original = tmp_path / "original"
+    (original / "mlruns").mkdir(parents=True)
+    shutil.copy(kedro_project / "pyproject.toml", original)
+    mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}").create_experiment(
+        "crack_pipeline", artifact_location=(original / "mlruns").as_uri()
+    )
+    result = kedro(kedro_project, "run", "--pipelines=synth")
+    assert result.exit_code == 1
+    (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert f"inside another project, {original}: was this project ({kedro_project}) copied" in message
+    assert list((original / "mlruns").iterdir()) == [], "nothing written there"
+    assert not (kedro_project / "data/01_raw/synthetic").exists()
+
+
 def test_an_environment_with_no_folder_is_named(kedro_project, monkeypatch):
     """`--env=ozgnel` (or KEDRO_ENV=ozgnel): kedro-mlflow found no mlflow.yml and the run stopped on a page of
     MLflow's traceback about a file store in mlruns/, naming no environment."""

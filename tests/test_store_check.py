@@ -1,0 +1,55 @@
+"""The check of the MLflow store's artefact folder before a run (`store_check.moved_store_problem`): a project
+copied from another one still there."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mlflow
+
+from crack_pipeline.store_check import moved_store_problem
+from tests.conftest import PROJECT_ROOT, new_store
+
+
+def project_at(folder: Path) -> Path:
+    """A folder Kedro takes for a project (its pyproject.toml), with an MLflow store of its own."""
+    folder.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", folder / "pyproject.toml")
+    new_store(folder / "mlflow.db")
+    return folder
+
+
+def store_with_files_in(project: Path, artefacts: Path, store: Path | None = None):
+    """The client of the store `store` (default: the project's own), whose experiment keeps its files in
+    `artefacts`."""
+    client = mlflow.MlflowClient(f"sqlite:///{store or project / 'mlflow.db'}")
+    client.create_experiment("crack_pipeline", artifact_location=artefacts.as_uri())
+    return client
+
+
+def test_a_copied_project_stops_naming_both_folders_and_the_ways_on(tmp_path):
+    """cp -r project variant: the copy's mlflow.db kept the original's artefact folder, and every run of the
+    copy wrote its files into the original's mlruns/ without a word."""
+    original = project_at(tmp_path / "project")
+    (original / "mlruns").mkdir()
+    copy = project_at(tmp_path / "variant")
+    problem = moved_store_problem(copy, store_with_files_in(copy, original / "mlruns"), "crack_pipeline")
+    assert f"in {original / 'mlruns'}, inside another project, {original}" in problem
+    assert f"was this project ({copy}) copied from there" in problem
+    assert "move its mlflow.db away" in problem and f"sqlite:///{original}/mlflow.db" in problem
+
+
+def test_a_store_shared_with_another_project_on_purpose_is_no_copy(tmp_path):
+    original = project_at(tmp_path / "project")
+    other = project_at(tmp_path / "variant")
+    client = store_with_files_in(other, original / "mlruns", store=original / "mlflow.db")
+    assert moved_store_problem(other, client, "crack_pipeline") is None
+
+
+def test_a_project_reached_through_a_link_is_its_own(tmp_path):
+    """The store recorded the project's folder through a link (~/crack -> /data/crack): not another's."""
+    project = project_at(tmp_path / "data" / "crack")
+    link = tmp_path / "crack"
+    link.symlink_to(project)
+    assert moved_store_problem(project, store_with_files_in(link, link / "mlruns"), "crack_pipeline") is None
