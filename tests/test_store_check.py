@@ -1,10 +1,11 @@
 """The check of the MLflow store's artefact folder before a run (`store_check.moved_store_problem`): a project
-copied from another one still there."""
+moved, copied, or whose artefact folder is on a disk not mounted or on a tracking server's."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
 
@@ -53,3 +54,25 @@ def test_a_project_reached_through_a_link_is_its_own(tmp_path):
     link = tmp_path / "crack"
     link.symlink_to(project)
     assert moved_store_problem(project, store_with_files_in(link, link / "mlruns"), "crack_pipeline") is None
+
+
+def test_an_artefact_folder_on_a_disk_not_mounted_is_not_read_as_a_moved_project(tmp_path):
+    """An artefact root on a NAS not mounted (/mnt/nas/crack/artifacts) was told to link the project in
+    the place of /mnt/nas/crack."""
+    project = project_at(tmp_path / "project")
+    artefacts = tmp_path / "nas" / "crack" / "artifacts"
+    problem = moved_store_problem(project, store_with_files_in(project, artefacts), "crack_pipeline")
+    assert f"in {artefacts}, which does not exist, nor does {artefacts.parent}" in problem
+    assert "not mounted" in problem and "ln -s" not in problem and "moved from" not in problem
+
+
+def test_a_tracking_server_s_own_artefact_folder_is_not_read_as_a_moved_project(tmp_path):
+    """A server started with --default-artifact-root /srv/mlflow/artifacts: a path on its disk, not this
+    machine's, which MLflow's client writes to itself."""
+    experiment = SimpleNamespace(name="crack_pipeline", artifact_location="/srv/mlflow/artifacts/1")
+    client = SimpleNamespace(
+        tracking_uri="http://tracking:5000", get_experiment_by_name=lambda name: experiment
+    )
+    problem = moved_store_problem(project_at(tmp_path / "project"), client, "crack_pipeline")
+    assert "a folder on the tracking server's disk that this machine has not" in problem
+    assert "ln -s" not in problem and "moved from" not in problem

@@ -67,9 +67,22 @@ def moved_store_problem(project: Path, client: MlflowClient, experiment_name: st
             f"next run makes a new one, with no champion), or share that project's store on purpose "
             f"(server.mlflow_tracking_uri: sqlite:///{other / store} in mlflow.yml)"
         )
+    if urlparse(client.tracking_uri).scheme in ("http", "https"):
+        return (
+            f"{where}, a folder on the tracking server's disk that this machine has not: MLflow would make "
+            f"it here and write the runs' files on this machine. Have the server serve its artefacts "
+            f"(mlflow server --artifacts-destination <folder>: its root is then mlflow-artifacts:/), or give "
+            f"it an artefact root this machine reaches too; an experiment keeps the root it was made with"
+        )
+    if "mlruns" in folder.parts:  # a project's own (MLflow's layout): the project it was in moved
+        return (
+            f"{where}, which does not exist: was the project moved from {was_in}? Move it back, or link "
+            f"that folder to this project (ln -s {project} {was_in})"
+        )
     return (
-        f"{where}, which does not exist: was the project moved from {was_in}? Move it back, or link that "
-        f"folder to this project (ln -s {project} {was_in})"
+        f"{where}, which does not exist, nor does {was_in}: is the disk it is on not mounted, or was it "
+        f"moved or deleted? Mount it, or put the folder back (MLflow would make it anew on this machine's "
+        f"disk and write the runs' files there)"
     )
 
 
