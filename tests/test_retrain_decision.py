@@ -4,6 +4,7 @@ replaced by hand keeps its place."""
 import pandas as pd
 import pytest
 
+from crack_pipeline.pipelines.retrain import nodes as retrain_nodes
 from crack_pipeline.pipelines.retrain.nodes import RetrainConfig, check_for_new_data, retrain_config
 from crack_pipeline.pipelines.set_champion.nodes import choose_champion
 from crack_pipeline.provenance import data_fingerprint
@@ -106,7 +107,7 @@ def test_retrain_settings_are_checked_and_null_explains_the_whole_test_split():
         retrain_config({"forse": True})
 
 
-def test_a_champion_gone_from_the_registry_is_warned_of_not_taken_for_a_first_run(caplog):
+def test_a_champion_gone_from_the_registry_is_warned_of_not_taken_for_a_first_run(caplog, monkeypatch):
     """mlflow.db deleted (or mlflow.yml pointed at a new store): the retrain said "no champion yet" and
     promoted its model without a word of the champion the decisions on disk name."""
     after_a_comparison = check_for_new_data(OLD, None, decision_on(OLD, promote=False), NO_FORCE)
@@ -121,6 +122,24 @@ def test_a_champion_gone_from_the_registry_is_warned_of_not_taken_for_a_first_ru
     assert "found model version 2 the champion" in check_for_new_data(OLD, None, by_hand, NO_FORCE)["reason"]
     _, first = choose_champion({"version": 3}, None)
     assert "found model version 3 the champion" in check_for_new_data(OLD, None, first, NO_FORCE)["reason"]
-    # A first run that failed after its promotion gave the alias back to none: no champion then either.
-    first_failed = {**decision_on(OLD, promote=True), "current": None, "current_version": None}
-    assert check_for_new_data(OLD, None, first_failed, NO_FORCE)["reason"] == "no champion yet"
+    # A first run that failed after its promotion gave the alias back to none: no champion then either,
+    # and its candidate stays registered.
+    first = {**decision_on(OLD, promote=True), "current": None, "current_version": None}
+    first["candidate_checkpoint_id"] = "ckpt1"
+    registered = {"ckpt1": "1"}
+    monkeypatch.setattr(retrain_nodes, "model_version_of", registered.get, raising=False)
+    assert check_for_new_data(OLD, None, first, NO_FORCE)["reason"] == "no champion yet"
+
+
+def test_a_store_deleted_after_the_first_promotion_is_warned_of(caplog, monkeypatch):
+    """The first run promoted with no champion before it (no current version in its decision): with mlflow.db
+    deleted then, the next retrain said "no champion yet" and promoted its model without a word."""
+    first = {**decision_on(OLD, promote=True), "current": None, "current_version": None}
+    first["candidate_checkpoint_id"] = "ckpt1"
+    monkeypatch.setattr(retrain_nodes, "model_version_of", {}.get, raising=False)  # a new store
+    decided = check_for_new_data(OLD, None, first, NO_FORCE)
+    assert decided["retrain"] and decided["reason"].startswith(
+        "the MLflow registry has no champion, though the last champion decision (champion_decision.json) "
+        "promoted resnet18 (checkpoint ckpt1), of which it holds no version: was the MLflow store ("
+    )
+    assert [r.levelname for r in caplog.records if "no champion, though" in r.message] == ["WARNING"]
