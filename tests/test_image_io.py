@@ -144,6 +144,25 @@ def test_reduced_decode_reports_the_full_upright_size():
     assert decoded.pixels.shape == (50, 30, 3), "decoded at 1/8 scale, upright"
 
 
+def test_a_sheets_picture_is_decoded_at_a_fraction_of_a_large_jpeg_upright():
+    # A contact sheet shows a photo at most 512 px long: each 12-MP photo was decoded whole first.
+    ramp = np.linspace(0, 255, 1600, dtype=np.uint8)
+    photo = np.stack(
+        [np.tile(ramp, (1200, 1)), np.tile(ramp[:1200, None], (1, 1600)), np.zeros((1200, 1600))], -1
+    )
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(photo.astype(np.uint8)).save(buffer, format="JPEG", exif=exif)
+    full = decode_image(buffer.getvalue())
+    small = decode_image(buffer.getvalue(), within=256)
+    assert small.size == full.size == (1200, 1600)
+    assert small.pixels.shape == (400, 300, 3), "at 1/4 scale, the smallest that covers 256 px, upright"
+    shrunk = np.asarray(full.image.resize((300, 400), Image.Resampling.BOX), dtype=np.int16)
+    assert np.abs(small.pixels.astype(np.int16) - shrunk).mean() < 3, "the same picture, the same way up"
+    assert decode_image(buffer.getvalue(), within=1000).pixels.shape == (1600, 1200, 3), "none would cover"
+
+
 @pytest.mark.parametrize("keep", [0.3, 0.6, 0.95])
 def test_reduced_decode_still_detects_truncation(keep):
     data = image_bytes((227, 227), fmt="JPEG", quality=90, seed=5)

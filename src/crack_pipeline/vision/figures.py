@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 CELL = 256  # a picture's longer side on a sheet, in pixels
+PICTURE_SIDE = 2 * CELL  # a picture's longer side at most as kept for a sheet (`sheet_picture`)
 GAP = 8  # pixels between cells and around the sheet
 CAPTION_SIZE, TITLE_SIZE = 11, 14  # font sizes in pixels
 # The dpi the catalog's figure datasets save at (conf/base/catalog.yml, `_figure`): a sheet wrapped in a
@@ -65,9 +66,10 @@ def _fitted(picture: Image.Image, box: tuple[int, int]) -> Image.Image:
 
 
 def sheet_picture(image: Image.Image) -> np.ndarray:
-    """A picture for a sheet, at its own aspect and at most twice the sheet's cell on its longer side: made
-    as soon as its image is decoded (one photo of 48 MP in memory at a time, not all of a sheet's)."""
-    image.thumbnail((2 * CELL, 2 * CELL))
+    """A picture for a sheet, at its own aspect and at most PICTURE_SIDE on its longer side: made as soon as
+    its image is decoded (one photo of 48 MP in memory at a time, not all of a sheet's; decoded `within`
+    PICTURE_SIDE, image_io.decode_image, a JPEG is decoded at a fraction of its size)."""
+    image.thumbnail((PICTURE_SIDE, PICTURE_SIDE))
     return np.asarray(image)
 
 
