@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from crack_pipeline.vision.figures import CELL, DPI, GAP, TITLE_SIZE, grid, jet, sheet
+from crack_pipeline.vision.figures import CELL, DPI, GAP, TITLE_SIZE, grid, jet, photo_sheet, sheet
 
 
 def _solid(colour: tuple[int, int, int], height: int = 40, width: int = 40) -> np.ndarray:
@@ -75,3 +75,20 @@ def test_a_grid_of_strip_photos_gives_each_the_length_of_three_cells_lying_or_st
         saved = np.asarray(Image.open(buffer).convert("RGB"))
         shown = (np.abs(saved.astype(int) - brown).max(axis=-1) < 3).sum()
         assert shown > 4 * 30_000, (height, width)  # 784 x 53 each (256 x 17 before)
+
+
+def test_a_sheet_of_strips_lying_and_standing_and_photos_draws_each_at_its_own_layouts_size():
+    """Laid out for its middle picture's aspect, a sheet of three lying and three standing strips drew the
+    standing ones 4 x 53 px; a strip among photos was a 256 x 17 sliver."""
+    brown, blue, green = (150, 90, 30), (20, 40, 200), (30, 160, 60)
+
+    def shown(pixels: np.ndarray, colour: tuple[int, int, int]) -> int:
+        return int((np.abs(pixels.astype(int) - colour).max(axis=-1) < 3).sum())
+
+    strips = [_solid(brown, 34, 512)] * 3 + [_solid(blue, 512, 34)] * 3
+    pixels = photo_sheet(strips, ["line/0001.jpg"] * 6, "label these next")
+    assert shown(pixels, brown) > 3 * 30_000 and shown(pixels, blue) > 3 * 30_000  # 784 x 53 / 52 x 784 each
+    pixels = photo_sheet([_solid(brown, 34, 512)] + [_solid(green, 300, 400)] * 3, ["x"] * 4, "t")
+    assert shown(pixels, brown) > 30_000 and shown(pixels, green) >= 3 * 256 * 192, (
+        "each at least at its own size"
+    )

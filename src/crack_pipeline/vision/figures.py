@@ -142,10 +142,14 @@ def sheet_layout(aspect: float, columns: int | None) -> tuple[int | None, int | 
 def photo_sheet(
     pictures: Sequence[np.ndarray], captions: Sequence[str], title: str, columns: int | None = None
 ) -> np.ndarray:
-    """The `sheet` of `pictures`, laid out (`sheet_layout`) for the aspect of its middle one: a line-scan
-    camera's strips one above the other."""
-    aspects = sorted(picture.shape[1] / picture.shape[0] for picture in pictures)
-    columns, cell = sheet_layout(aspects[len(aspects) // 2], columns) if aspects else (columns, CELL)
+    """The `sheet` of `pictures` in cells that hold each at least at the size its own layout gives it
+    (`sheet_layout`): a line-scan camera's strips one above the other. Laid out for one picture's aspect,
+    a sheet of strips lying and standing drew the others 4 x 53 px, and a strip among photos a sliver."""
+    layouts = [sheet_layout(picture.shape[1] / picture.shape[0], columns) for picture in pictures]
+    cells = [(cell, cell) if isinstance(cell, int) else cell for _, cell in layouts]
+    cell = (max(w for w, _ in cells), max(h for _, h in cells)) if cells else CELL
+    if layouts and all(count == layouts[0][0] for count, _ in layouts):
+        columns = layouts[0][0]  # strips that all lie: one column
     return sheet(pictures, captions, title, columns, cell)
 
 
