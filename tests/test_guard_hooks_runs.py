@@ -7,10 +7,11 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from mlflow.exceptions import MlflowException
 
 from crack_pipeline import guard_hooks
 from crack_pipeline.guard_hooks import MlflowRunStackHook, RetrainGuardHook, VersionsInUseHook
-from crack_pipeline.run_guard import NothingNewToRetrain
+from crack_pipeline.run_guard import NothingNewToRetrain, RunInterrupted
 from tests.conftest import new_store
 
 
@@ -104,3 +105,23 @@ def test_a_session_inside_the_callers_run_leaves_it_as_it_found_it(store, tmp_pa
         mlflow.start_run(run_id=own.info.run_id, nested=True)
     runs.end_runs("FAILED")
     assert mlflow.active_run() is None and store.get_run(own.info.run_id).info.status == "FAILED"
+
+
+def test_a_retrain_stopped_by_a_signal_inside_an_mlflow_write_is_said_stopped_not_an_mlflow_error(
+    store, tmp_path
+):
+    """SIGTERM during a write to the tracking store reached the hook inside MLflow's own error: the log said
+    `retrain failed: MlflowException: the run was stopped by SIGTERM`."""
+    hook = RetrainGuardHook()
+    hook.before_pipeline_run(retrain_params(tmp_path))
+    try:
+        try:
+            raise RunInterrupted("the run was stopped by SIGTERM")
+        except RunInterrupted as stop:
+            raise MlflowException(message=stop) from stop
+    except MlflowException as error:
+        hook.on_pipeline_error(error)
+    (log,) = (tmp_path / "logs/retrain").glob("*.log")
+    said = log.read_text()
+    assert "retrain stopped: the run was stopped by SIGTERM; nothing made after the signal is kept" in said
+    assert "MlflowException" not in said and "failed" not in said

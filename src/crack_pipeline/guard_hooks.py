@@ -23,8 +23,16 @@ from crack_pipeline.run_guard import (
     release_held_locks,
     stop_if_interrupted,
 )
+from crack_pipeline.vision.errors import Interruption, cause_where
 
 logger = logging.getLogger(__name__)
+
+# What a retrain stopped by a signal leaves (README, "A failed run changes nothing that was there").
+STOPPED_KEEPS = (
+    "nothing made after the signal is kept, the outputs saved before it stay (each a version of its own), a "
+    "champion the run promoted is given back, and a variant stopped mid-training resumes from its last "
+    "finished epoch when the run is started again with the same settings and data (train.resume_dir)"
+)
 
 
 class InterruptHook:
@@ -182,7 +190,11 @@ class RetrainGuardHook:
     @hook_impl(trylast=True)
     def on_pipeline_error(self, error: Exception) -> None:
         if self._lock is not None:
-            logger.error("retrain failed: %s: %s", type(error).__name__, error)
+            # A signal during an MLflow write reaches here inside MLflow's own error: said as the stop it is.
+            if (stopped := cause_where(error, lambda seen: isinstance(seen, Interruption))) is not None:
+                logger.error("retrain stopped: %s; %s", stopped, STOPPED_KEEPS)
+            else:
+                logger.error("retrain failed: %s: %s", type(error).__name__, error)
             self._release()
 
     def _release(self) -> None:
