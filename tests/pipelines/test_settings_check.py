@@ -549,3 +549,17 @@ def test_where_a_setting_was_set_is_the_environment_over_base_and_a_default_is_n
         "data.seed; from --params: train.epochs"
     )
     assert where_set("data.sources[1].path: missing", conf, "prod", "base", {}) is None
+
+
+def test_a_value_a_settings_message_quotes_stays_on_one_line_as_yaml_reads_it():
+    """A value with a line break (a pasted folder name, a pattern) was quoted over three lines, the break a
+    blank line and the rest indented: `'day1\\n\\n  day2'`."""
+    import yaml
+
+    from crack_pipeline.vision.settings import as_yaml
+
+    value = {"folder": "day1\nday2", "flip": True, "methods": ["gradcam", "a\r\nb"]}
+    said = as_yaml(value)
+    assert said == '{folder: "day1\\nday2", flip: true, methods: [gradcam, "a\\r\\nb"]}'
+    assert yaml.safe_load(said) == value
+    assert as_yaml("a: b") == "'a: b'", "quoted as YAML needs, as before"

@@ -92,12 +92,28 @@ def differences(
     return found
 
 
+class _OneLineDumper(yaml.SafeDumper):
+    """YAML's safe dumper, a string with a line break in it double-quoted, the break written `\\n`."""
+
+
+def _one_line_string(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    # Plain or single-quoted, YAML writes a line break as a blank line and indents the rest: a message
+    # quoting the value ran over three lines.
+    broken = any(character in text for character in "\n\r\x85\u2028\u2029")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"' if broken else None)
+
+
+_OneLineDumper.add_representer(str, _one_line_string)
+
+
 def as_yaml(value: Any) -> str:
     """`value` on one line as a user writes it in YAML (`true`, `null`, `[gradcam, eigencam]`, `{flip:
-    true}`), not as Python shows it (`True`, `None`, `['gradcam', 'eigencam']`); what YAML cannot hold, as
-    Python shows it."""
+    true}`, `"two\\nlines"`), not as Python shows it (`True`, `None`, `['gradcam', 'eigencam']`); what YAML
+    cannot hold, as Python shows it."""
     try:
-        text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False)
+        text = yaml.dump(
+            value, Dumper=_OneLineDumper, default_flow_style=True, width=float("inf"), sort_keys=False
+        )
     except yaml.YAMLError:
         return repr(value)
     return text.removesuffix("...\n").strip()
