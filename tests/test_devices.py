@@ -240,6 +240,35 @@ def test_replicas_share_the_threads_this_process_may_use_not_the_hosts_cores(mon
     assert launched["threads"] == recorded == 2
 
 
+def test_only_the_first_replica_says_what_each_replica_does(tmp_path, monkeypatch, caplog):
+    """Every replica logged min_steps' epochs (`schedule.lasting`) and each epoch's line: a run of 2 processes
+    said each line twice. Here a replica's training is only the lasting note, and no process group."""
+    from crack_pipeline.vision.training import schedule
+
+    monkeypatch.setattr(distributed, "exit_with", lambda run: None)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend: None)
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: None)
+    monkeypatch.setattr(
+        distributed, "fit", lambda *args, **kwargs: schedule.lasting(config(epochs=1, min_steps=6), 1, "cnn")
+    )
+    images, weights = tmp_path / "images.pt", tmp_path / "model.pickle"
+    distributed._write_inputs(images, weights, seeded_model(), tiny_split(2, 1, 32), tiny_split(2, 2, 32))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    said = []
+    try:
+        for rank in ("0", "1"):
+            monkeypatch.setenv("RANK", rank)
+            monkeypatch.setenv("LOCAL_RANK", rank)
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                arguments = (config(), None, False, torch.device("cpu"), None, False, os.getpid())
+                distributed._replica(weights, SPEC.name, images, *arguments, torch.get_num_threads())
+            said.append([record.getMessage() for record in caplog.records])
+    finally:
+        logging.disable(logging.NOTSET)  # as the second replica's process leaves it
+    assert said == [["cnn: 6 epochs of 1 steps, for min_steps 6 (epochs 1 gave 1 steps)"], []]
+
+
 def test_one_process_is_plain_fit_and_bad_counts_are_named():
     with pytest.raises(ConfigError, match="train.processes: a whole number, at least 1"):
         fit_distributed(seeded_model(), SPEC, tiny_split(2, 1), tiny_split(2, 2), config(epochs=1), 0)

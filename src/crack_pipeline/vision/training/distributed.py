@@ -226,6 +226,8 @@ def _replica(
     memory: replicas updating the same parameters and batch-norm buffers in place would race."""
     exit_with(run)  # the run killed (SIGKILL, the OOM killer): its replicas end too, not train on for nothing
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    if rank:  # the others train alike: each said every line of the first (min_steps' epochs, each epoch)
+        logging.disable(logging.INFO)
     model = pickle.loads(model.read_bytes())
     train, val = _read_images(images)
     device = replica_device(device, int(os.environ["LOCAL_RANK"]))
