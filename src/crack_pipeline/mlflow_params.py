@@ -14,6 +14,7 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+from mlflow.tracking import fluent
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 # MLflow asks, once per process, for type hints on the `predict` of kedro-mlflow's pipeline model when the
@@ -75,6 +76,17 @@ class OncePerRunMlflowHook(MlflowHook):
             batch, self._node.batch = self._node.batch, None
             if batch:  # those collected before a value too long stopped the run too (long_params_strategy)
                 self._write_new(batch)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog) -> None:
+        # The plugin re-entered its run before every node, so MLflow's stack holds it once per node run, and
+        # ends the stack's runs one at a time, each with "The run '<id>' was closed because of an error":
+        # the same run, said once per node. Taken off but once, it is ended and said once.
+        stack = fluent._active_run_stack.get()
+        if not self._already_active_mlflow:  # else the caller's run, which the plugin leaves open
+            while len(stack) > 1 and stack[-1].info.run_id == stack[-2].info.run_id:
+                stack.pop()
+        super().on_pipeline_error(error, run_params, pipeline, catalog)
 
     def _write_new(self, batch: dict[str, str]) -> None:
         """The parameters of `batch` the active run has not been given yet, in one write."""

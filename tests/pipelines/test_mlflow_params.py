@@ -83,3 +83,27 @@ def test_a_value_too_long_that_stops_the_run_leaves_the_nodes_shorter_ones_writt
     assert ran.exit_code != 0 and "length is 7000" in str(ran.exception) + ran.output
     (run,) = client_of(kedro_project).search_runs(["1"])
     assert run.data.params["synth.count_per_class"], "read by the node before data.domain"
+
+
+def test_a_failed_run_is_said_closed_once(kedro_project, monkeypatch, caplog):
+    """kedro-mlflow re-enters the run before every node (MLflow's stack holds it once per node) and, when a
+    run fails, ends the stack's runs one by one: it logged `The run '<id>' was closed because of an error`
+    once per node that had run."""
+    import logging
+
+    import pytest
+
+    from crack_pipeline.pipelines.ingest import pipeline as ingest_pipeline
+
+    def broken(*args):
+        raise RuntimeError("the sample grid broke")
+
+    monkeypatch.setattr(ingest_pipeline, "plot_sample_grid", broken)
+    with caplog.at_level(logging.INFO), pytest.raises(RuntimeError, match="the sample grid broke"):
+        run_session(kedro_project, SMALL, to_nodes=["plot_sample_grid"])
+    closed = [
+        record.getMessage() for record in caplog.records if "closed because of an error" in record.message
+    ]
+    (run,) = client_of(kedro_project).search_runs(["1"])
+    assert closed == [f"The run '{run.info.run_id}' was closed because of an error in the pipeline."]
+    assert run.info.status == "FAILED"
