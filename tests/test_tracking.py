@@ -95,6 +95,18 @@ def test_a_misspelt_variant_is_told_which_variants_are_trained(empty_store, tmp_
     assert str(raised.value).endswith("; its versions: 1 (small_cnn)")
 
 
+def test_an_entry_of_another_registered_model_lists_that_models_versions(empty_store, tmp_path):
+    """A catalog entry with its own `model_name` was told the versions of the project's default model."""
+    client = mlflow.MlflowClient()
+    for name, variant in ((REGISTERED_MODEL, "small_cnn"), ("site-b", "resnet18")):
+        client.create_registered_model(name)
+        client.create_model_version(name, str(tmp_path), tags={"variant": variant})
+    client.set_registered_model_alias("site-b", "champion", "1")
+    with pytest.raises(DatasetError) as raised:
+        RegisteredModelDataset(model_name="site-b", variant="resnet").load()
+    assert str(raised.value).endswith("; its versions: 1 (resnet18, champion)")
+
+
 def test_a_failed_run_gives_the_alias_back_unless_it_was_moved_since(empty_store, tmp_path, caplog):
     client = mlflow.MlflowClient()
     client.create_registered_model(REGISTERED_MODEL)

@@ -213,15 +213,16 @@ def every_page(search: Callable[..., PagedList], *args: Any, **kwargs: Any) -> l
             return found
 
 
-def model_versions(client: mlflow.MlflowClient) -> list[ModelVersion]:
-    """Every version of the registered model."""
-    return every_page(client.search_model_versions, f"name='{REGISTERED_MODEL}'")
+def model_versions(client: mlflow.MlflowClient, model_name: str = REGISTERED_MODEL) -> list[ModelVersion]:
+    """Every version of the registered model (`model_name`)."""
+    return every_page(client.search_model_versions, f"name='{model_name}'")
 
 
-def champion_model_version() -> ModelVersion | None:
-    """The registered model version the `champion` alias points at (None when there is none)."""
+def champion_model_version(model_name: str = REGISTERED_MODEL) -> ModelVersion | None:
+    """The version of the registered model (`model_name`) the `champion` alias points at (None when there
+    is none)."""
     try:
-        return mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        return mlflow.MlflowClient().get_model_version_by_alias(model_name, CHAMPION_ALIAS)
     except MlflowException:
         return None
 

@@ -159,7 +159,8 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
                 or_name = f"; or name a trained variant: --params={self._parameter}=<variant>"
                 raise DatasetError(  # with the versions it holds: a misspelt variant's name was told to train
                     f"the MLflow registry {mlflow.get_registry_uri()} has no {wanted} of {self._model_name!r}"
-                    f" yet: {make}{or_name if self._parameter else ''}; its versions: {listed_versions()}"
+                    f" yet: {make}{or_name if self._parameter else ''}; its versions: "
+                    f"{listed_versions(self._model_name)}"
                 )
             return None
         where = f"{self._model_name} version {version.version} ({self._alias or version.tags.get('variant')})"
@@ -270,12 +271,11 @@ class ChampionAliasDataset(AbstractDataset[dict, dict]):
         return self.load() is not None
 
 
-def listed_versions(most: int = 12) -> str:
-    """The registered model's newest versions, for a message: `12 (small_cnn), 11 (resnet18, champion), …`."""
-    found = sorted(model_versions(MlflowClient()), key=lambda v: int(v.version), reverse=True)
-    if not found:
+def listed_versions(model_name: str = REGISTERED_MODEL, most: int = 12) -> str:
+    """`model_name`'s newest versions, for a message: `12 (small_cnn), 11 (resnet18, champion), …`."""
+    if not (found := sorted(model_versions(MlflowClient(), model_name), key=lambda v: -int(v.version))):
         return "none yet"
-    champion = champion_model_version()  # searching versions gives no aliases
+    champion = champion_model_version(model_name)  # searching versions gives no aliases
     described = [
         f"{v.version} ({v.tags.get('variant') or 'registered by hand'}"
         f"{', champion' if champion is not None and v.version == champion.version else ''})"
