@@ -17,3 +17,8 @@ _VIZ_WARNING = "ignore:ORJSONResponse is deprecated:UserWarning"
 warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated", category=UserWarning)
 if _VIZ_WARNING not in (_shown := os.environ.get("PYTHONWARNINGS", "")):
     os.environ["PYTHONWARNINGS"] = f"{_shown},{_VIZ_WARNING}" if _shown else _VIZ_WARNING
+
+# MLflow imports tqdm.auto, which in a notebook kernel without ipywidgets warns "IProgress not found. Please
+# update jupyter and ipywidgets" and draws the terminal's bars, as it does then anyway: the exploration
+# notebook's first cell showed it. Nothing there needs a widget bar; ipywidgets installed draws them.
+warnings.filterwarnings("ignore", message="IProgress not found")
