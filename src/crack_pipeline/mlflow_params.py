@@ -82,7 +82,9 @@ class OncePerRunMlflowHook(MlflowHook):
         # The plugin re-entered its run before every node, so MLflow's stack holds it once per node run, and
         # ends the stack's runs one at a time, each with "The run '<id>' was closed because of an error":
         # the same run, said once per node. Taken off but once, it is ended and said once.
-        stack = fluent._active_run_stack.get()
+        # MLflow's private stack: where a later MLflow keeps it otherwise, the line is merely said again.
+        stacked = getattr(fluent, "_active_run_stack", None)
+        stack = stacked.get() if stacked is not None else []
         if not self._already_active_mlflow:  # else the caller's run, which the plugin leaves open
             while len(stack) > 1 and stack[-1].info.run_id == stack[-2].info.run_id:
                 stack.pop()
