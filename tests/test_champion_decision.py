@@ -6,6 +6,7 @@ import types
 import pandas as pd
 import torch
 
+from crack_pipeline import store_check
 from crack_pipeline.pipelines.evaluate import nodes
 from crack_pipeline.provenance import split_fingerprint
 
@@ -41,7 +42,7 @@ def _evaluated(variant, f1):
 def _decide(*evaluations):
     settings, train = {"champion_metric": "at_threshold.f1"}, {"target_recall": 0.99}
     table, _, decision = nodes.compare_variants(
-        settings, train, None, MANIFEST, {}, "cpu", *evaluations, *[None] * len(evaluations)
+        settings, train, None, None, MANIFEST, {}, "cpu", *evaluations, *[None] * len(evaluations)
     )
     return table, decision
 
@@ -77,3 +78,38 @@ def test_a_champion_of_another_input_size_is_scored_on_its_validation_and_test_i
     assert nodes.at_input_size(tensors, MANIFEST, 32) is tensors, "the same size: the decoded split"
     assert nodes.at_input_size(tensors, MANIFEST, 64) == "decoded again"
     assert decoded == {"splits": ["test", "val"], "size": 64}
+
+
+def test_a_store_deleted_since_the_last_decision_is_warned_of_not_taken_for_a_first_run(caplog, monkeypatch):
+    """`kedro run` (or `from_folder`) after mlflow.db was deleted: the registry had no champion, and the run
+    promoted its model uncompared without a word of the champion the last decision names (the retrain
+    alone warned)."""
+    settings, train = {"champion_metric": "at_threshold.f1"}, {"target_recall": 0.99}
+
+    def decide(last_decision):
+        evaluated = _evaluated("fine", 0.6)
+        return nodes.compare_variants(
+            settings, train, None, last_decision, MANIFEST, {}, "cpu", evaluated, None
+        )[2]
+
+    monkeypatch.setattr(store_check, "model_version_of", {}.get)  # a new store: no version of any checkpoint
+    compared = {"promote": False, "candidate": "x", "candidate_checkpoint_id": "cx", "current_version": "2"}
+    after_a_comparison = decide(compared)
+    assert after_a_comparison["promote"] and after_a_comparison["warning"].startswith(
+        "the MLflow registry has no champion, though the last champion decision (champion_decision.json) "
+        "found model version 2 the champion: was the MLflow store ("
+    )
+    first = {
+        "promote": True,
+        "candidate": "fine",
+        "candidate_checkpoint_id": "cfine",
+        "current_version": None,
+    }
+    assert "promoted fine (checkpoint cfine), of which it holds no version" in decide(first)["warning"]
+    assert [r.levelname for r in caplog.records if r.message.startswith("evaluate: the MLflow registry")] == [
+        "WARNING"
+    ] * 2
+    assert "warning" not in decide(None), "a first run"
+    # A first run that failed after promoting gave the alias back to none; its candidate stays registered.
+    monkeypatch.setattr(store_check, "model_version_of", {"cfine": "1"}.get)
+    assert "warning" not in decide(first)

@@ -207,18 +207,21 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
         metrics("c", 0.99, "cc", split="old"),
         *[None] * 4,  # their predictions: none needed while no champion learned from a test image
     ]
-    table, markdown, decision = compare_variants(settings, train, None, manifest, {}, "cpu", *evaluated)
+    table, markdown, decision = compare_variants(settings, train, None, None, manifest, {}, "cpu", *evaluated)
     assert table.variant.tolist() == ["b", "a"], "never trained (None) and another split's variant left out"
     assert "| b " in markdown and decision["candidate"] == "b" and decision["promote"]
     current = {"checkpoint_id": "cb", "variant": "b", "model_version": "7"}
-    _, _, again = compare_variants(settings, train, current, manifest, {}, "cpu", *evaluated)
+    _, _, again = compare_variants(settings, train, current, None, manifest, {}, "cpu", *evaluated)
     assert again["current_value"] == again["candidate_value"] and not again["promote"]
     with pytest.raises(InputError, match="champion_metric.*at_threshold.f2"):
-        compare_variants({"champion_metric": "at_threshold.f2"}, train, None, manifest, {}, "cpu", *evaluated)
+        compare_variants(
+            {"champion_metric": "at_threshold.f2"}, train, None, None, manifest, {}, "cpu", *evaluated
+        )
     with pytest.raises(InputError, match="no model variant has been evaluated on the current split"):
         compare_variants(
             settings,
             train,
+            None,
             None,
             manifest,
             {},
@@ -237,7 +240,7 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
         "learned_images": learned_images(manifest.head(1).assign(split="train")),
     }
     _, _, decision = compare_variants(
-        settings, train, {**older, "input_size": 64}, manifest, {}, "cpu", *evaluated
+        settings, train, {**older, "input_size": 64}, None, manifest, {}, "cpu", *evaluated
     )
     assert decision["current_value"] == 0.95 and decision["current_learned_test_images"] == 1
     assert (
@@ -301,7 +304,7 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
 
     def decide(metric, predictions):
         return compare_variants(
-            {"champion_metric": metric}, train, current, manifest, {}, "cpu", candidate, predictions
+            {"champion_metric": metric}, train, current, None, manifest, {}, "cpu", candidate, predictions
         )[2]
 
     assert (champion["at_threshold"]["accuracy"], candidate["at_threshold"]["accuracy"]) == (0.75, 0.75)
@@ -322,7 +325,7 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
         current["learned_images"] = learned_images(manifest.drop(index=[index]).assign(split="train"))
         settings = {"champion_metric": metric, "champion_higher_is_better": higher}
         return compare_variants(
-            settings, train, current, manifest, {}, "cpu", candidate, candidate_predictions
+            settings, train, current, None, manifest, {}, "cpu", candidate, candidate_predictions
         )[2]
 
     one_class = only_unlearned(4, "at_half.roc_auc")  # a crack: the champion misses it, the candidate not

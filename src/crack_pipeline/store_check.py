@@ -1,6 +1,7 @@
 """The MLflow store's artefact folders: checked before a run (a project moved, renamed or copied keeps, in its
-`mlflow.db`, the absolute folder it had: MLflow records the experiment's artefact location whole), and named
-where a registered model's files are gone."""
+`mlflow.db`, the absolute folder it had: MLflow records the experiment's artefact location whole), named
+where a registered model's files are gone, and warned of where the store holds no champion though the last
+champion decision names one (a store deleted or replaced)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import make_url
 
+from crack_pipeline.tracking import model_version_of
 from crack_pipeline.vision.settings import ConfigError
 
 
@@ -108,3 +110,36 @@ def missing_files_note(client: MlflowClient, run_id: str) -> str:
         f"--params=champion.version=<N>); with none, remove the 'champion' alias in `mlflow ui` (Models) "
         f"and train anew"
     )
+
+
+def replaced_store_warning(last_decision: dict[str, Any] | None) -> str | None:
+    """The warning for a registry found without a champion where the last champion decision (`last_decision`,
+    champion_decision.json) says it had one: a store deleted or replaced (mlflow.db removed, mlflow.yml
+    changed) read as a first run, and the run promoted its model uncompared without a word. None where the
+    decision says there was none."""
+    earlier = _champion_on_record(last_decision)
+    if earlier is None:
+        return None
+    return (
+        f"the MLflow registry has no champion, though the last champion decision (champion_decision.json) "
+        f"{earlier}: was the MLflow store ({mlflow.get_tracking_uri()}) deleted or replaced? Restore it to "
+        f"compare with that champion; this run promotes its best model uncompared"
+    )
+
+
+def _champion_on_record(last_decision: dict[str, Any] | None) -> str | None:
+    """What the last champion decision says of the champion, for a registry found without one: the model
+    version it found the champion (the one it compared with, or the one a person made the champion), after
+    which the registry holds a champion whatever happened (a failed run gives the alias back to it); or the
+    candidate it promoted where there was none, when the registry holds no version of it (a first run that
+    failed after promoting gave the alias back to none, and its candidate stays registered). None: there was
+    no champion, or no decision yet. Not the version a person replaced: the champion was then the one set by
+    hand, and a first one set by hand replaced none."""
+    if last_decision is None:
+        return None
+    if version := last_decision.get("set_by_hand") or last_decision.get("current_version"):
+        return f"found model version {version} the champion"
+    promoted = last_decision.get("candidate_checkpoint_id") if last_decision.get("promote") else None
+    if promoted and model_version_of(promoted) is None:
+        return f"promoted {last_decision['candidate']} (checkpoint {promoted}), of which it holds no version"
+    return None

@@ -158,6 +158,20 @@ def _value(metrics: dict[str, Any], name: str) -> float | None:
         return None
 
 
+# The comparison table's columns: each a metric, by its dotted name in an evaluation.
+COMPARISON_COLUMNS = {
+    "threshold": "threshold.value",
+    "accuracy": "at_threshold.accuracy",
+    "balanced_accuracy": "at_threshold.balanced_accuracy",
+    "recall": "at_threshold.recall",
+    "precision": "at_threshold.precision",
+    "f1": "at_threshold.f1",
+    "roc_auc": "at_threshold.roc_auc",
+    "pr_auc": "at_threshold.pr_auc",
+    "ece": "at_threshold.ece",
+    "accuracy_at_half": "at_half.accuracy",
+}
+
 PER_DOMAIN_COLUMNS = ("balanced_accuracy", "roc_auc")
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.evaluate.comparison import (
+    COMPARISON_COLUMNS,
     fairly_compared,
     is_better,
     metric_value,
@@ -23,6 +24,7 @@ from crack_pipeline.provenance import (
     require_split_of,
     split_fingerprint,
 )
+from crack_pipeline.store_check import replaced_store_warning
 from crack_pipeline.vision.data.listed_images import ListedImages
 from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_splits
@@ -153,24 +155,11 @@ def evaluate_variant(
     return metrics, predictions, submission, figures
 
 
-COMPARISON_COLUMNS = {
-    "threshold": "threshold.value",
-    "accuracy": "at_threshold.accuracy",
-    "balanced_accuracy": "at_threshold.balanced_accuracy",
-    "recall": "at_threshold.recall",
-    "precision": "at_threshold.precision",
-    "f1": "at_threshold.f1",
-    "roc_auc": "at_threshold.roc_auc",
-    "pr_auc": "at_threshold.pr_auc",
-    "ece": "at_threshold.ece",
-    "accuracy_at_half": "at_half.accuracy",
-}
-
-
 def compare_variants(
     evaluate: dict[str, Any],
     train: dict[str, Any],
     current_champion: dict | None,
+    last_decision: dict | None,
     split_manifest: pd.DataFrame,
     split_tensors: dict[str, ImageTensors],
     device: str,
@@ -180,6 +169,8 @@ def compare_variants(
     `--namespaces`), best first by `evaluate.champion_metric`, and the champion decision.
 
     Args:
+        last_decision: the latest champion decision (None before the first): where it names a champion and
+            the registry has none, the store was deleted or replaced since; the decision says so (`warning`).
         evaluations: the latest evaluation metrics of every defined variant, then their latest predictions,
             in the same order (None where there are none); those of another split are left out, as their
             test images differ.
@@ -267,6 +258,10 @@ def compare_variants(
                 )
         decision["current"] = current_champion["variant"]
         decision["current_version"] = current_champion.get("model_version")
+    elif store_lost := replaced_store_warning(last_decision):
+        # Not a first run: the champion is compared with nothing, which the user must hear of.
+        decision["warning"] = store_lost
+        logger.warning("evaluate: %s", store_lost)
     # Accuracy, where the metric was undefined on the test images a champion did not learn from
     higher_here = higher or decision.get("compared_by", metric) != metric
     decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher_here)

@@ -25,6 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "params:evaluate",
                 "params:train",
                 "current_champion",
+                "last_champion_decision",
                 "split_manifest",
                 "split_tensors",
                 "params:device",

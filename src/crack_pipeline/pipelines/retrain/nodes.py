@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import mlflow
 import pandas as pd
 from pydantic import Field
 
@@ -13,7 +12,7 @@ from crack_pipeline.pipelines.explain.nodes import explain_split
 from crack_pipeline.pipelines.segmenter.nodes import train_crack_segmenter
 from crack_pipeline.pipelines.split.nodes import split_counts, split_manifest_of, strata, usable_images
 from crack_pipeline.provenance import data_fingerprint, split_fingerprint
-from crack_pipeline.tracking import model_version_of
+from crack_pipeline.store_check import replaced_store_warning
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.splitting import extend_split
 from crack_pipeline.vision.settings import settings_dataclass, settings_from
@@ -72,15 +71,9 @@ def check_for_new_data(
         "force": retrain_config(retrain).force,
         "retrain": True,
     }
-    earlier = _champion_on_record(last_decision) if trained_on is None else None
-    if earlier:
-        # A store deleted or replaced (mlflow.db removed, mlflow.yml changed) read as a first run, silently.
-        decision["reason"] = (
-            f"the MLflow registry has no champion, though the last champion decision "
-            f"(champion_decision.json) {earlier}: was the MLflow store "
-            f"({mlflow.get_tracking_uri()}) deleted or replaced? Restore it to compare with that champion; "
-            f"this run promotes its best model uncompared"
-        )
+    store_lost = replaced_store_warning(last_decision) if trained_on is None else None
+    if store_lost:
+        decision["reason"] = store_lost
     elif trained_on is None:
         decision["reason"] = "no champion yet"
     elif current not in (trained_on, judged_on):
@@ -110,27 +103,9 @@ def check_for_new_data(
             f"Add images, or pass --params=retrain.force=true to train anyway."
         )
     if decision["retrain"]:
-        level = logging.WARNING if earlier else logging.INFO
+        level = logging.WARNING if store_lost else logging.INFO
         logger.log(level, "retrain: %s; training on %d images", decision["reason"], len(kept))
     return decision
-
-
-def _champion_on_record(last_decision: dict[str, Any] | None) -> str | None:
-    """What the last champion decision says of the champion, for a registry found without one: the model
-    version it found the champion (the one it compared with, or the one a person made the champion), after
-    which the registry holds a champion whatever happened (a failed run gives the alias back to it); or the
-    candidate it promoted where there was none, when the registry holds no version of it (a first run that
-    failed after promoting gave the alias back to none, and its candidate stays registered). None: there was
-    no champion, or no decision yet. Not the version a person replaced: the champion was then the one set by
-    hand, and a first one set by hand replaced none."""
-    if last_decision is None:
-        return None
-    if version := last_decision.get("set_by_hand") or last_decision.get("current_version"):
-        return f"found model version {version} the champion"
-    promoted = last_decision.get("candidate_checkpoint_id") if last_decision.get("promote") else None
-    if promoted and model_version_of(promoted) is None:
-        return f"promoted {last_decision['candidate']} (checkpoint {promoted}), of which it holds no version"
-    return None
 
 
 def split_for_retrain(
