@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import mlflow
 
-from crack_pipeline.store_check import moved_store_problem
+from crack_pipeline.store_check import missing_files_note, moved_store_problem
 from tests.conftest import PROJECT_ROOT, new_store
 
 
@@ -76,3 +76,26 @@ def test_a_tracking_server_s_own_artefact_folder_is_not_read_as_a_moved_project(
     problem = moved_store_problem(project_at(tmp_path / "project"), client, "crack_pipeline")
     assert "a folder on the tracking server's disk that this machine has not" in problem
     assert "ln -s" not in problem and "moved from" not in problem
+
+
+def test_a_champion_s_missing_files_are_said_to_be_where_they_were(tmp_path):
+    """A run whose files were on a network disk not mounted (or whose folder alone was deleted there) was
+    asked 'mlruns/ deleted or moved?': the note now fits each, as the moved-store messages do."""
+
+    def note(artifact_uri):
+        client = SimpleNamespace(
+            get_run=lambda _: SimpleNamespace(info=SimpleNamespace(artifact_uri=artifact_uri))
+        )
+        return missing_files_note(client, "r1")
+
+    nas = Path("/mnt/nas/crack/artifacts")
+    unmounted = note((nas / "r1" / "artifacts").as_uri())
+    gone = f"in {nas / 'r1' / 'artifacts'}, which does not exist, nor does {nas}: is the disk it is on not "
+    assert f"{gone}mounted, or was it moved or deleted?)" in unmounted
+    assert "mlruns/" not in unmounted and "Mount it or put the folder back, or make a version" in unmounted
+    mlruns = tmp_path / "project" / "mlruns"
+    assert "which does not exist: mlruns/ deleted or moved?). Restore them" in note(f"{mlruns}/r1/artifacts")
+    mounted = tmp_path / "artifacts"  # there, without the run's folder
+    mounted.mkdir()
+    assert "which does not exist: was it deleted?). Restore them" in note(f"{mounted}/r1/artifacts")
+    assert note(tmp_path.as_uri()) == note("s3://bucket/r1/artifacts") == "", "there, or not on this disk"

@@ -97,16 +97,25 @@ def _store_in(tracking_uri: str, project: Path) -> Path | None:
 
 def missing_files_note(client: MlflowClient, run_id: str) -> str:
     """Where a registered version's run kept its files, and the ways on, when that folder is on this disk and
-    gone (mlruns/ deleted or moved): MLflow says only `Failed to download artifacts`. '' otherwise."""
+    gone (mlruns/ deleted or moved, a disk not mounted, the run's folder deleted): MLflow says only `Failed to
+    download artifacts`. '' otherwise."""
     try:
         folder = local_path(client.get_run(run_id).info.artifact_uri)
     except MlflowException:
         return ""
     if folder is None or folder.exists():
         return ""
+    root = folder.parents[1]  # MLflow's layout: <experiment's artefact folder>/<run id>/artifacts
+    if "mlruns" in folder.parts:  # a project's own (as moved_store_problem tells them apart)
+        why, restore = ": mlruns/ deleted or moved?", "Restore them"
+    elif root.exists():
+        why, restore = ": was it deleted?", "Restore them"
+    else:  # elsewhere, e.g. on a network disk
+        why = f", nor does {root}: is the disk it is on not mounted, or was it moved or deleted?"
+        restore = "Mount it or put the folder back"
     return (
-        f" (its run's files were in {folder}, which does not exist: mlruns/ deleted or moved?). Restore "
-        f"them, or make a version whose files are there the champion (kedro run --pipelines=set_champion "
+        f" (its run's files were in {folder}, which does not exist{why}). {restore}, or make a version "
+        f"whose files are there the champion (kedro run --pipelines=set_champion "
         f"--params=champion.version=<N>); with none, remove the 'champion' alias in `mlflow ui` (Models) "
         f"and train anew"
     )
