@@ -132,6 +132,10 @@ def test_a_retrain_marks_the_runs_of_a_killed_retrain_killed_and_no_other(tmp_pa
 
     killed = running(tmp_path, "['retrain']")
     variant = running(tmp_path, "", parent=killed)
+    # Killed before the project moved here, its old folder linked to it (as the store check advises): never
+    # closed, its project_path not this folder's.
+    (tmp_path / "was").symlink_to(tmp_path)
+    killed_before_the_move = running(tmp_path / "was", "['retrain']")
     other_project = running(tmp_path / "elsewhere", "['retrain']")
     other_pipeline = running(tmp_path, "['train']")
 
@@ -143,8 +147,10 @@ def test_a_retrain_marks_the_runs_of_a_killed_retrain_killed_and_no_other(tmp_pa
         )
         hook.after_pipeline_run()
         assert client.get_run(this_run.info.run_id).info.status == "RUNNING", "this run is not killed"
-    status = {run_id: client.get_run(run_id).info.status for run_id in (killed, variant)}
-    assert status == {killed: "KILLED", variant: "KILLED"}
+    status = {
+        run_id: client.get_run(run_id).info.status for run_id in (killed, variant, killed_before_the_move)
+    }
+    assert status == {killed: "KILLED", variant: "KILLED", killed_before_the_move: "KILLED"}
     assert client.get_run(other_project).info.status == "RUNNING"
     assert client.get_run(other_pipeline).info.status == "RUNNING"
 

@@ -211,7 +211,9 @@ def close_abandoned_retrains(project: Path, closer: str) -> list[str]:
     this run holds the retrain lock, so that none of them is: their process ended where nothing could close
     them (SIGKILL, the OOM killer, a power cut). Marked KILLED, as MLflow names a run that did not finish,
     with a note naming `closer` (this run); their ids. Finds those begun before runs held a lock of their
-    own (`live_runs`). A store that cannot be searched is left as it is (said in a warning)."""
+    own (`live_runs`, whose lock files move with the project), and those begun in this project moved since,
+    where its old folder links to it (as `store_check` advises). A store that cannot be searched is left as it
+    is (said in a warning)."""
     client = mlflow.MlflowClient()
     current = mlflow.active_run()  # never this run's (kedro-mlflow starts it after this hook, today)
     try:
@@ -223,7 +225,7 @@ def close_abandoned_retrains(project: Path, closer: str) -> list[str]:
         ours = {
             found.info.run_id
             for found in running
-            if found.data.tags.get("project_path") == str(project)
+            if _is_project(found.data.tags.get("project_path"), project)
             and "'retrain'" in found.data.tags.get("pipeline_names", "")
             and (current is None or found.info.run_id != current.info.run_id)
         }
@@ -240,3 +242,9 @@ def close_abandoned_retrains(project: Path, closer: str) -> list[str]:
             ", ".join(sorted(ours)),
         )
     return sorted(ours | nested)
+
+
+def _is_project(recorded: str | None, project: Path) -> bool:
+    """Whether a run's recorded project folder (its `project_path` tag) is `project`: the same folder, or one
+    that links to it (the project moved, its old folder linked to it)."""
+    return bool(recorded) and (recorded == str(project) or Path(recorded).resolve() == project.resolve())
