@@ -6,7 +6,7 @@ import types
 import pandas as pd
 import torch
 
-from crack_pipeline import store_check
+from crack_pipeline import tracking
 from crack_pipeline.pipelines.evaluate import nodes
 from crack_pipeline.provenance import split_fingerprint
 
@@ -92,7 +92,7 @@ def test_a_store_deleted_since_the_last_decision_is_warned_of_not_taken_for_a_fi
             settings, train, None, last_decision, MANIFEST, {}, "cpu", evaluated, None
         )[2]
 
-    monkeypatch.setattr(store_check, "model_version_of", {}.get)  # a new store: no version of any checkpoint
+    monkeypatch.setattr(tracking, "model_version_of", {}.get)  # a new store: no version of any checkpoint
     compared = {"promote": False, "candidate": "x", "candidate_checkpoint_id": "cx", "current_version": "2"}
     after_a_comparison = decide(compared)
     assert after_a_comparison["promote"] and after_a_comparison["warning"].startswith(
@@ -111,5 +111,5 @@ def test_a_store_deleted_since_the_last_decision_is_warned_of_not_taken_for_a_fi
     ] * 2
     assert "warning" not in decide(None), "a first run"
     # A first run that failed after promoting gave the alias back to none; its candidate stays registered.
-    monkeypatch.setattr(store_check, "model_version_of", {"cfine": "1"}.get)
+    monkeypatch.setattr(tracking, "model_version_of", {"cfine": "1"}.get)
     assert "warning" not in decide(first)

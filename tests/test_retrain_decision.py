@@ -4,7 +4,7 @@ replaced by hand keeps its place."""
 import pandas as pd
 import pytest
 
-from crack_pipeline import store_check
+from crack_pipeline import tracking
 from crack_pipeline.pipelines.retrain.nodes import RetrainConfig, check_for_new_data, retrain_config
 from crack_pipeline.pipelines.set_champion.nodes import choose_champion
 from crack_pipeline.provenance import data_fingerprint
@@ -127,7 +127,7 @@ def test_a_champion_gone_from_the_registry_is_warned_of_not_taken_for_a_first_ru
     first = {**decision_on(OLD, promote=True), "current": None, "current_version": None}
     first["candidate_checkpoint_id"] = "ckpt1"
     registered = {"ckpt1": "1"}
-    monkeypatch.setattr(store_check, "model_version_of", registered.get)
+    monkeypatch.setattr(tracking, "model_version_of", registered.get)
     assert check_for_new_data(OLD, None, first, NO_FORCE)["reason"] == "no champion yet"
 
 
@@ -136,7 +136,7 @@ def test_a_store_deleted_after_the_first_promotion_is_warned_of(caplog, monkeypa
     deleted then, the next retrain said "no champion yet" and promoted its model without a word."""
     first = {**decision_on(OLD, promote=True), "current": None, "current_version": None}
     first["candidate_checkpoint_id"] = "ckpt1"
-    monkeypatch.setattr(store_check, "model_version_of", {}.get)  # a new store
+    monkeypatch.setattr(tracking, "model_version_of", {}.get)  # a new store
     decided = check_for_new_data(OLD, None, first, NO_FORCE)
     assert decided["retrain"] and decided["reason"].startswith(
         "the MLflow registry has no champion, though the last champion decision (champion_decision.json) "

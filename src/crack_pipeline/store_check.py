@@ -16,7 +16,6 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import make_url
 
-from crack_pipeline.tracking import model_version_of
 from crack_pipeline.vision.settings import ConfigError
 
 
@@ -144,6 +143,9 @@ def _champion_on_record(last_decision: dict[str, Any] | None) -> str | None:
     failed after promoting gave the alias back to none, and its candidate stays registered). None: there was
     no champion, or no decision yet. Not the version a person replaced: the champion was then the one set by
     hand, and a first one set by hand replaced none."""
+    # Here, not at the top: every kedro command imports this module's checks, and tracking imports torch.
+    from crack_pipeline.tracking import model_version_of
+
     if last_decision is None:
         return None
     if version := last_decision.get("set_by_hand") or last_decision.get("current_version"):
