@@ -34,8 +34,12 @@ def test_a_copied_project_stops_naming_both_folders_and_the_ways_on(tmp_path):
     copy wrote its files into the original's mlruns/ without a word."""
     original = project_at(tmp_path / "project")
     (original / "mlruns").mkdir()
+    store_with_files_in(original, original / "mlruns")
     copy = project_at(tmp_path / "variant")
-    problem = moved_store_problem(copy, store_with_files_in(copy, original / "mlruns"), "crack_pipeline")
+    shutil.copy(original / "mlflow.db", copy / "mlflow.db")  # with the project's files
+    problem = moved_store_problem(
+        copy, mlflow.MlflowClient(f"sqlite:///{copy / 'mlflow.db'}"), "crack_pipeline"
+    )
     assert f"in {original / 'mlruns'}, inside another project, {original}" in problem
     assert f"was this project ({copy}) copied from there" in problem
     assert "move its mlflow.db away" in problem and f"sqlite:///{original}/mlflow.db" in problem
@@ -46,6 +50,18 @@ def test_a_store_shared_with_another_project_on_purpose_is_no_copy(tmp_path):
     other = project_at(tmp_path / "variant")
     client = store_with_files_in(other, original / "mlruns", store=original / "mlflow.db")
     assert moved_store_problem(other, client, "crack_pipeline") is None
+
+
+def test_a_project_inside_another_with_its_artefact_root_set_in_there_is_no_copy(tmp_path):
+    """A project in a Kedro project (a monorepo's), its store its own, its artefact root set to a folder of
+    the enclosing project's: stopped as a copy of it, though that project's store keeps no such experiment."""
+    outer = project_at(tmp_path / "repo")
+    inner = project_at(outer / "projects" / "crack")
+    client = store_with_files_in(inner, outer / "mlartifacts")
+    assert moved_store_problem(inner, client, "crack_pipeline") is None
+    outer_store = mlflow.MlflowClient(f"sqlite:///{outer / 'mlflow.db'}")
+    outer_store.create_experiment("crack_pipeline", artifact_location=(outer / "mlruns").as_uri())
+    assert moved_store_problem(inner, client, "crack_pipeline") is None, "its own experiment, its own folder"
 
 
 def test_a_project_reached_through_a_link_is_its_own(tmp_path):

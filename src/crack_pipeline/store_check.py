@@ -5,6 +5,8 @@ champion decision names one (a store deleted or replaced)."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -13,6 +15,7 @@ import mlflow
 from kedro.framework.project import PACKAGE_NAME
 from kedro.utils import find_kedro_project
 from mlflow import MlflowClient
+from mlflow.entities import Experiment
 from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import make_url
 
@@ -59,8 +62,8 @@ def moved_store_problem(project: Path, client: MlflowClient, experiment_name: st
     was_in = folder.parents[folder.parts[::-1].index("mlruns")] if "mlruns" in folder.parts else folder.parent
     if folder.exists() or was_in.exists():  # there, or merely not made yet
         other, store = find_kedro_project(folder), _store_in(client.tracking_uri, project)
-        if other is None or store is None:
-            return None  # a folder of its own, or a store shared on purpose
+        if other is None or store is None or not _keeps_alike(other / store, experiment):
+            return None  # a folder of its own, a store shared on purpose, or a root set on purpose there
         return (
             f"{where}, inside another project, {other}: was this project ({project}) copied from there with "
             f"its mlflow.db? Its runs would write their files into that project's, and `kedro prune "
@@ -92,6 +95,22 @@ def _store_in(tracking_uri: str, project: Path) -> Path | None:
     database = Path(make_url(tracking_uri).database or "") if tracking_uri.startswith("sqlite:") else None
     resolved = database.resolve() if database is not None else None
     return resolved.relative_to(project) if resolved and resolved.is_relative_to(project) else None
+
+
+def _keeps_alike(store: Path, experiment: Experiment) -> bool:
+    """Whether the other project's SQLite store `store` keeps `experiment` by its name in the same folder: a
+    copy's store is its original's. A project inside a Kedro project whose artefact root is set in there (a
+    shared folder of the enclosing project's) has no such twin. Read-only, straight from MLflow's table: an
+    MLflow client would make its tables in a file not MLflow's."""
+    if not store.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)) as database:
+            query = "SELECT artifact_location FROM experiments WHERE name = ?"
+            found = database.execute(query, (experiment.name,)).fetchone()
+    except sqlite3.Error:  # not an MLflow store
+        return False
+    return found is not None and found[0] == experiment.artifact_location
 
 
 def missing_files_note(client: MlflowClient, run_id: str) -> str:

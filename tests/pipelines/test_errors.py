@@ -238,6 +238,7 @@ def test_a_copied_project_stops_before_writing_into_the_original_s_mlruns(kedro_
     mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}").create_experiment(
         "crack_pipeline", artifact_location=(original / "mlruns").as_uri()
     )
+    shutil.copy(kedro_project / "mlflow.db", original)  # the original's store, the project's a copy of it
     result = kedro(kedro_project, "run", "--pipelines=synth")
     assert result.exit_code == 1
     (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
