@@ -23,9 +23,9 @@ def project_at(folder: Path) -> Path:
 
 def store_with_files_in(project: Path, artefacts: Path, store: Path | None = None):
     """The client of the store `store` (default: the project's own), whose experiment keeps its files in
-    `artefacts`."""
+    `artefacts`, with a run."""
     client = mlflow.MlflowClient(f"sqlite:///{store or project / 'mlflow.db'}")
-    client.create_experiment("crack_pipeline", artifact_location=artefacts.as_uri())
+    client.create_run(client.create_experiment("crack_pipeline", artifact_location=artefacts.as_uri()))
     return client
 
 
@@ -115,3 +115,13 @@ def test_a_champion_s_missing_files_are_said_to_be_where_they_were(tmp_path):
     mounted.mkdir()
     assert "which does not exist: was it deleted?). Restore them" in note(f"{mounted}/r1/artifacts")
     assert note(tmp_path.as_uri()) == note("s3://bucket/r1/artifacts") == "", "there, or not on this disk"
+
+
+def test_an_artefact_root_not_made_yet_of_an_experiment_with_no_run_is_no_missing_folder(tmp_path):
+    """An artefact root set anew (mlflow.yml's artifact_location) is made with the first run's files: none
+    can be missing from it, though its folder's folder is not there either."""
+    project = project_at(tmp_path / "project")
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    for root in (tmp_path / "storage" / "crack" / "artifacts", tmp_path / "storage" / "mlruns"):
+        client.create_experiment(root.name, artifact_location=str(root))
+        assert moved_store_problem(project, client, root.name) is None

@@ -15,7 +15,7 @@ import mlflow
 from kedro.framework.project import PACKAGE_NAME
 from kedro.utils import find_kedro_project
 from mlflow import MlflowClient
-from mlflow.entities import Experiment
+from mlflow.entities import Experiment, ViewType
 from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import make_url
 
@@ -78,6 +78,8 @@ def moved_store_problem(project: Path, client: MlflowClient, experiment_name: st
             f"(mlflow server --artifacts-destination <folder>: its root is then mlflow-artifacts:/), or give "
             f"it an artefact root this machine reaches too; an experiment keeps the root it was made with"
         )
+    if not _has_runs(client, experiment):  # a root set anew (mlflow.yml's artifact_location): made at a run
+        return None
     if "mlruns" in folder.parts:  # a project's own (MLflow's layout): the project it was in moved
         return (
             f"{where}, which does not exist: was the project moved from {was_in}? Move it back, or link "
@@ -88,6 +90,12 @@ def moved_store_problem(project: Path, client: MlflowClient, experiment_name: st
         f"moved or deleted? Mount it, or put the folder back (MLflow would make it anew on this machine's "
         f"disk and write the runs' files there)"
     )
+
+
+def _has_runs(client: MlflowClient, experiment: Experiment) -> bool:
+    """Whether `experiment` has a run, deleted or not: one with none wrote no file, so no folder of it is
+    missing."""
+    return bool(client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL, max_results=1))
 
 
 def _store_in(tracking_uri: str, project: Path) -> Path | None:

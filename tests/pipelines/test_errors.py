@@ -218,9 +218,8 @@ def test_a_moved_project_stops_naming_the_folder_its_store_keeps_files_in(kedro_
     runs' files to /old/mlruns (made anew outside the project), and read the champion as `Failed to download
     artifacts from path 'checkpoint.pt'`."""
     old = tmp_path / "old_place"
-    mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}").create_experiment(
-        "crack_pipeline", artifact_location=(old / "mlruns").as_uri()
-    )
+    client = mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    client.create_run(client.create_experiment("crack_pipeline", artifact_location=(old / "mlruns").as_uri()))
     result = kedro(kedro_project, "run", "--pipelines=synth")
     assert result.exit_code == 1
     (message,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
@@ -285,8 +284,23 @@ def test_prune_models_in_a_moved_project_removes_nothing(kedro_project, tmp_path
     none (0.0 kB), and removed the registry entries and runs, leaving their files in mlruns/ for good."""
     old = tmp_path / "old_place"
     client = mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}")
-    client.create_experiment("crack_pipeline", artifact_location=(old / "mlruns").as_uri())
+    client.create_run(client.create_experiment("crack_pipeline", artifact_location=(old / "mlruns").as_uri()))
     result = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
     assert result.exit_code == 1
     assert f"in {old / 'mlruns'}, which does not exist: was the project moved from {old}?" in result.output
     assert result.output.rstrip().endswith("nothing removed")
+
+
+def test_an_artefact_root_set_in_mlflow_yml_to_a_new_folder_is_not_taken_for_a_missing_one(
+    kedro_project, tmp_path
+):
+    """mlflow.yml's artifact_location set to a folder not made yet (MLflow makes it with a run's first
+    files) was refused before the first run: `… which does not exist, nor does …: … not mounted?`."""
+    root = tmp_path / "storage" / "crack" / "artifacts"
+    settings = kedro_project / "conf/base/mlflow.yml"
+    settings.write_text(settings.read_text().replace("artifact_location: null", f"artifact_location: {root}"))
+    tiny = "synth.count_per_class=2,synth.image_size=32,synth.workers=1"
+    result = kedro(kedro_project, "run", "--pipelines=synth", f"--params={tiny}")
+    assert result.exit_code == 0, result.output
+    (experiment,) = [e for e in mlflow.MlflowClient().search_experiments() if e.name == "crack_pipeline"]
+    assert experiment.artifact_location == root.as_uri()
