@@ -404,3 +404,14 @@ def test_a_version_whose_run_is_gone_for_good_is_removed_without_it(kedro_projec
     assert left == ["2"]
     assert not model.exists(), "its exported model, which gc left, is gone too"
     assert folders(kedro_project, "data/06_models/small_cnn/checkpoint.pt") == [DAYS[1]]
+
+
+def test_prune_models_takes_the_experiment_kedro_mlflow_runs_in_where_mlflow_yml_names_none(kedro_project):
+    """mlflow.yml without tracking.experiment.name (kedro-mlflow then runs in the package's name): `kedro
+    prune --models` stopped on `--env local: its configuration cannot be read ('name')`."""
+    settings = kedro_project / "conf/base/mlflow.yml"
+    settings.write_text(settings.read_text().replace("    name: crack_pipeline\n", ""))
+    register(["a", "a"])
+    removed = kedro(kedro_project, "prune", "--keep", "1", "--models", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert "registered version 1 (a): removes it with its run and its exported model" in removed.output

@@ -23,7 +23,7 @@ from crack_pipeline.config import environment_config, in_project
 from crack_pipeline.live_runs import close_abandoned_runs
 from crack_pipeline.pruning import OldVersions, folder_size, old_versions, remove, versioned_outputs
 from crack_pipeline.run_guard import VERSIONS_LOCK, RunLock, RunLocked
-from crack_pipeline.store_check import moved_store_problem
+from crack_pipeline.store_check import experiment_name, moved_store_problem
 
 # The registry's pruning is imported where it is used: it brings torch (through tracking), which every kedro
 # command (they all import this one) took 3 s to load.
@@ -178,7 +178,7 @@ def _model_store(project: Path, env: str) -> ModelStore | None:
         config = environment_config(env, conf_source=project / "conf")
         uri = in_project(config["mlflow"]["server"]["mlflow_tracking_uri"], project)
         catalog, parameters = config["catalog"], config["parameters"]
-        experiment = config["mlflow"]["tracking"]["experiment"]["name"]
+        experiment = experiment_name(config["mlflow"])  # as kedro-mlflow names it where mlflow.yml does not
     except (MissingConfigException, KeyError, ValueError) as error:
         raise click.ClickException(f"--env {env}: its configuration cannot be read ({error})") from None
     if uri.startswith("sqlite:") and not Path(make_url(uri).database or "").exists():
