@@ -69,6 +69,20 @@ def test_without_a_folder_the_ozgenel_environment_reads_its_default_or_says_whic
         ImageFolderDataset(**settings).load()
 
 
+def test_the_ozgenel_environment_needs_no_folder_of_its_own_where_data_sources_lists_them(
+    monkeypatch, tmp_path
+):
+    """README "Keep what the model knew" in conf/ozgenel: with its default folder elsewhere, the run stopped
+    asking for data.source_dir, which data.sources then refuses."""
+    monkeypatch.chdir(PROJECT_ROOT)
+    sources = [{"domain": name, "path": str(tmp_path / name)} for name in ("ozgenel", "site_b")]
+    entry = environment_config("ozgenel", {"data": {"sources": sources}})["catalog"]["raw_images"]
+    settings = {k: v for k, v in entry.items() if k not in ("type", "metadata")}
+    assert ImageFolderDataset(**settings | {"default": {"path": str(tmp_path / "moved")}}).load() is None
+    (tmp_path / "x.png").write_bytes(b"")
+    assert ImageFolderDataset(**settings | {"path": str(tmp_path)}).load().root == tmp_path  # given: read
+
+
 def make_mlflow_ui(fake_bin: Path, env: str) -> subprocess.CompletedProcess:
     """`make mlflow-ui` in environment `env`, with a fake `mlflow` that prints what it was asked."""
     fake_bin.mkdir(exist_ok=True)

@@ -51,6 +51,7 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
         default: dict[str, str] | None = None,
         parameter: str | None = None,
         required: bool = True,
+        listed_instead: list | None = None,
         replace: bool = True,
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
@@ -63,10 +64,13 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
             parameter: the setting that gives `path` (e.g. explain.input_dir), named in error messages.
             required: without a folder (neither `path` nor an existing default), fail (True) or
                 load as None (False). A `path` that was given but does not exist always fails.
+            listed_instead: the folders the run reads instead when set (`data.sources`): without a
+                `path` given, loads as None, its default not even scanned.
             replace: unversioned, whether a save may replace a folder that holds other files.
         """
         self.metadata = metadata
         self._given, self._parameter, self._required = path, parameter, required
+        self._listed_instead = bool(listed_instead)
         self._replace = replace
         self._default = (default or {}).get("path")
         super().__init__(
@@ -81,6 +85,8 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
 
     def load(self) -> Folder | None:
         setting = self._parameter or "the folder"
+        if self._given is None and self._listed_instead:
+            return None
         if self._given is None and (self._default is None or not self._exists()):
             if not self._required:
                 return None
