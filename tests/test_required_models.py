@@ -114,3 +114,15 @@ def test_a_model_a_variant_starts_from_that_the_registry_lacks_stops_the_run_bef
     client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
     for present in ("champion", version.version, "small_cnn"):
         require_registered_models(run, catalog, starting_from(present))
+
+
+def test_a_champion_the_store_lacks_is_named_with_the_store_and_where_another_environments_is_found(
+    empty_registry, tmp_path
+):
+    """README's 'Keep what the model knew' in conf/local/ (the default environment's store) from the Özgenel
+    champion (KEDRO_ENV=ozgenel's): the message told to use 'champion', the reference given, and named no
+    store, so nothing said that the champion was in another environment's."""
+    with pytest.raises(DatasetError) as raised:
+        ModelRegistryDataset().load().version("champion", "train.models.site_b.init_from")
+    assert str(tmp_path / "mlflow.db") in str(raised.value) and "versions: none yet" in str(raised.value)
+    assert "KEDRO_ENV=<env> is found in runs of it, set in conf/<env>/, not conf/local/" in str(raised.value)

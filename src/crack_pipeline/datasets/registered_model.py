@@ -89,16 +89,16 @@ class ModelRegistry:
         except MlflowException:
             version = None
         if version is None:
-            raise DatasetError(
-                f"{setting}: {reference!r} names no model in the registry ({self.model_name}): use "
-                f"'champion', a version number, or a trained variant's name (`mlflow ui`, Models, lists them)"
+            raise DatasetError(  # with the store: a champion of another environment's is not in this one
+                f"{setting}: {reference!r} names no model in the registry {mlflow.get_registry_uri()} "
+                f"({self.model_name}; versions: {listed_versions()}). Each environment has its own store: "
+                "one trained with KEDRO_ENV=<env> is found in runs of it, set in conf/<env>/, not conf/local/"
             )
         return version
 
 
 class ModelRegistryDataset(AbstractDataset[None, ModelRegistry]):
-    """Loads a read-only `ModelRegistry` handle, for steps whose model is named by a parameter (e.g.
-    `train.models.<name>.init_from`): the lookup happens only if the parameter is set."""
+    """A read-only `ModelRegistry` for a model a parameter names (`init_from`), looked up if it is set."""
 
     def __init__(self, *, model_name: str = REGISTERED_MODEL, metadata: dict[str, Any] | None = None):
         self._model_name = model_name
