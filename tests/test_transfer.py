@@ -276,6 +276,22 @@ def test_a_threshold_recalibrated_on_a_named_domain_s_photos_is_to_be_used_at_th
     assert ",explain.test_time_views=4 (or the same under" in caplog.text, "no domain named: none to add"
 
 
+def test_a_recalibrated_threshold_no_better_than_chance_on_held_out_labels_is_warned_of(caplog):
+    """The Özgenel champion on SDNET walls: threshold 0.0040 for recall 0.99, cross-fitted balanced accuracy
+    0.500 (specificity 0.010), and the run only said how to use it."""
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
+    model = {"variant": "m", "test_time_views": 1, "threshold": {"value": 0.3, "target_recall": 0.99}}
+    scored = types.SimpleNamespace(labels=torch.tensor([1, 0] * 20))
+    recalibrated(scored, np.linspace(0.01, 0.2, 40)[::-1], model)  # cracks and clean images alike
+    assert "does no better than calling every image one class" in caplog.text
+    caplog.clear()
+    recalibrated(scored, np.tile([0.9, 0.1], 20), model)  # told apart
+    assert "recalibrated threshold" in caplog.text and "no better" not in caplog.text
+    caplog.clear()
+    recalibrated(types.SimpleNamespace(labels=torch.tensor([1] * 8)), np.linspace(0.1, 0.9, 8), model)
+    assert "no better" not in caplog.text, "no clean label: balanced accuracy undefined, not chance"
+
+
 def never_scored_folder(tmp_path, monkeypatch, labels: dict[str, str]) -> pd.DataFrame:
     """The image index of a folder of 96-px images labelled `labels` (path -> label, "" unlabelled), whose
     scoring by evaluate_folder fails the test: a setting must stop the run before it."""

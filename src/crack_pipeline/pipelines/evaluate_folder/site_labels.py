@@ -115,6 +115,20 @@ def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict
         views_of(checkpoint),
         f",explain.domain={checkpoint['domain']}" if checkpoint.get("domain") is not None else "",
     )
+    found = None if estimate is None else estimate["balanced_accuracy"]
+    counts = np.bincount(y, minlength=2)
+    if found is not None and found < 0.5 + np.sqrt(0.25 / counts[0] + 0.25 / counts[1]):
+        # Within two standard errors of a constant call's 0.5 on so many labels: the line above recommended a
+        # threshold its own estimate showed useless (0.505, specificity 0.02, on 200 SDNET walls).
+        logger.warning(
+            "evaluate_folder: the recalibrated threshold does no better than calling every image one class "
+            "(within two standard errors) on the labels it was not chosen on (cross-fitted "
+            "balanced_accuracy=%s specificity=%s): the model does not tell this site's cracks from its clean "
+            "images well enough for it; fine-tune it on the labels instead (init_from: champion, README "
+            "'Keep what the model knew')",
+            format_metric(estimate["balanced_accuracy"]),
+            format_metric(estimate["specificity"]),
+        )
     return site
 
 
