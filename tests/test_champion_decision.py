@@ -113,3 +113,26 @@ def test_a_store_deleted_since_the_last_decision_is_warned_of_not_taken_for_a_fi
     # A first run that failed after promoting gave the alias back to none; its candidate stays registered.
     monkeypatch.setattr(tracking, "model_version_of", {"cfine": "1"}.get)
     assert "warning" not in decide(first)
+
+
+def test_a_promotion_under_which_a_domain_fell_is_warned_of_with_each_domain_s_figures(caplog):
+    """README's 'Keep what the model knew': a site's fine-tuning beside the old surface's photos is promoted
+    by the pooled metric, which the new site's gains carry; the old surface's fall went unsaid (the
+    champion's per-domain figures were not reported at all)."""
+    from crack_pipeline.pipelines.evaluate.comparison import domain_scores, report_domains
+
+    caplog.set_level("INFO", logger="crack_pipeline")
+
+    def scored(**per_domain):
+        return {"per_domain": {d: {"at_threshold": {"balanced_accuracy": b}} for d, b in per_domain.items()}}
+
+    decision = {"promote": True, "candidate": "lite0", "metric": "at_threshold.f1", "current_version": "1"}
+    decision["per_domain"] = domain_scores(scored(ozgenel=0.95, site_b=0.8), scored(ozgenel=0.99, site_b=0.5))
+    assert decision["per_domain"]["ozgenel"] == {"candidate": 0.95, "current": 0.99}
+    report_domains(decision)
+    assert "domain ozgenel balanced_accuracy: candidate 0.9500, champion 0.9900" in caplog.text
+    assert "though its balanced accuracy fell on ozgenel 0.9900 -> 0.9500" in caplog.text
+    assert "champion.version=1" in caplog.text and "site_b 0.5" not in caplog.text
+    caplog.clear()
+    report_domains({**decision, "promote": False})
+    assert "fell" not in caplog.text, "kept: nothing to warn of"

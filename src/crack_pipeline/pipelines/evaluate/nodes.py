@@ -11,10 +11,12 @@ from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.evaluate.comparison import (
     COMPARISON_COLUMNS,
+    domain_scores,
     fairly_compared,
     is_better,
     metric_value,
     per_domain_columns,
+    report_domains,
 )
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import (
@@ -238,6 +240,8 @@ def compare_variants(
             )
             decision["current_value"] = metric_value(again, metric)
             decision["compared_on"] = "the test split"
+            candidate = next(m for m in compared if m["variant"] == best.variant)
+            decision["per_domain"] = domain_scores(candidate, again)  # a domain the pooled metric hides
             # A split made after the champion (e.g. its environment's data moved, or a folder grown since)
             # may test it on images it learned from: its value is then flattered against the candidate's.
             test = split_manifest[split_manifest.split == "test"]
@@ -246,7 +250,6 @@ def compare_variants(
             )
             if decision["current_learned_test_images"]:
                 unlearned = image_keys(test[~learned_mask(current_champion, test.sha256)])
-                candidate = next(m for m in compared if m["variant"] == best.variant)
                 decision.update(
                     fairly_compared(
                         metric,
@@ -265,6 +268,7 @@ def compare_variants(
     # Accuracy, where the metric was undefined on the test images a champion did not learn from
     higher_here = higher or decision.get("compared_by", metric) != metric
     decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher_here)
+    report_domains(decision)
     logger.info("evaluate: champion by %s: %s", metric, decision)
     return table, table.drop(columns=["checkpoint_id"]).to_markdown(index=False), decision
 
@@ -282,8 +286,7 @@ def at_input_size(
 
 
 def promote_champion(champion_decision: dict[str, Any]) -> dict[str, Any]:
-    """What the `champion` entry of the model registry is to become: the candidate's checkpoint when the
-    decision promotes it; `replaces` records the version it takes over from, for a roll-back."""
+    """The registry's `champion` to be: the candidate's checkpoint if promoted, the version it replaces."""
     return {
         "promote": bool(champion_decision["promote"]),
         "checkpoint_id": champion_decision["candidate_checkpoint_id"],
