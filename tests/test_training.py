@@ -167,13 +167,15 @@ def test_min_steps_raises_the_epochs_and_holds_early_stopping_till_they_are_done
     with caplog.at_level(logging.INFO, logger="crack_pipeline.vision.training.schedule"):
         cycle = fit(seeded_model(), SPEC, train, val, config(epochs=1, min_steps=20, schedule="onecycle"))
     assert [row["epoch"] for row in cycle.history] == [1, 2, 3, 4], "ceil(20 / 6) epochs"
+    assert cycle.epochs_trained == 4, "what the comparison table shows, where it showed the configured 1"
     assert cycle.history[-1]["lr"] < 0.01 * 3e-3, "one cycle over all of them, run to its end"
     assert "small_cnn: 4 epochs of 6 steps, for min_steps 20 (epochs 1 gave 6 steps)" in caplog.text
     # Validation loss worse after every epoch: patience 1 stops at the start of the third...
     losses = iter(range(1, 100))
     monkeypatch.setattr(training, "evaluate", lambda *_: {"loss": float(next(losses)), "accuracy": 0.5})
     worsening = config(patience=1, epochs=8)
-    assert [row["epoch"] for row in fit(seeded_model(), SPEC, train, val, worsening).history] == [1, 2]
+    stopped = fit(seeded_model(), SPEC, train, val, worsening)
+    assert [row["epoch"] for row in stopped.history] == [1, 2] and stopped.epochs_trained == 2
     # ...but not before its min_steps (36: 6 epochs), and it stops once they are done.
     held = fit(seeded_model(), SPEC, train, val, dataclasses.replace(worsening, min_steps=36))
     assert [row["epoch"] for row in held.history] == [1, 2, 3, 4, 5, 6]

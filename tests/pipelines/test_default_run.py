@@ -151,6 +151,8 @@ def test_each_variant_is_evaluated_at_its_own_decision_threshold(default_run):
         metrics = json.loads(metrics_file.read_text())
         assert metrics["threshold"]["value"] == threshold == metrics["at_threshold"]["threshold"]
         assert metrics["at_half"]["threshold"] == 0.5 and metrics["at_threshold"]["n"] == 4
+        trained = checkpoint_of(project, variant)["epochs_trained"]
+        assert metrics["training"]["epochs"] == trained, "the epochs run, not those configured"
         (predictions_file,) = versions(project, f"data/07_model_output/{variant}/predictions.csv")
         predictions = pd.read_csv(predictions_file)
         crack = predictions.crack_probability >= threshold

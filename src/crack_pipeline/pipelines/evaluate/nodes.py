@@ -109,7 +109,8 @@ def evaluate_variant(
     metrics["training"] = {
         "architecture": checkpoint["architecture"],
         "pretrained": checkpoint["train_config"].get("pretrained", False),
-        "epochs": checkpoint["train_config"].get("epochs"),
+        # Those run (an older checkpoint: those configured), not the configured count min_steps raised
+        "epochs": checkpoint.get("epochs_trained", checkpoint["train_config"].get("epochs")),
         "best_epoch": checkpoint["best_epoch"],
         "input_size": checkpoint["input_size"],
         "precision": checkpoint.get("precision"),

@@ -235,6 +235,7 @@ def train_variant(
         learned_images=learned_images(split_manifest, inherited),  # no later score counts them as unseen
         git_commit=git_commit(),
         best_epoch=result.best_epoch,
+        epochs_trained=result.epochs_trained,
         best_metrics=result.best_metrics,
         test_metrics=test_metrics,
         precision=result.precision,

@@ -50,6 +50,10 @@ class FitResult:
     train_seconds: float
     train_images_per_second: float
 
+    @property
+    def epochs_trained(self) -> int:  # min_steps may have raised the configured count, early stopping cut it
+        return max((int(row["epoch"]) for row in self.history), default=0)
+
 
 def evaluate(model, data: ImageTensors, spec, precision, criterion) -> dict[str, float]:
     logits = predict_logits(model, data.images, spec.mean, spec.std, precision)
@@ -122,8 +126,7 @@ def fit(
     observe_epoch: EpochObserver | None = None,
     keep_resume_state: bool = False,
 ) -> FitResult:
-    """Train on `device` with early stopping on validation loss and restore the best weights; the model
-    comes back on the CPU.
+    """Train on `device`, stopping early on validation loss; the best weights restored, back on the CPU.
 
     With `resume_path`, the state after every epoch is saved there, and an existing file written by the same
     configuration, starting weights and data resumes training from it. It is removed at the end unless
