@@ -48,6 +48,9 @@ def test_test_images_of_one_domain_are_decided_at_their_domains_threshold():
     unlearned = keys[2:]
     decided = fairly_compared("at_threshold.accuracy", unlearned, candidate, champion, "old")
     assert (decided["candidate_value"], decided["current_value"]) == (1.0, 0.5)
+    # Each domain's figures (logged, and warned of where one fell) on those images too, not the champion's
+    # flattered by A's, which it learned from.
+    assert decided["per_domain"] == {"B": {"candidate": 1.0, "current": 0.5}}
     per_domain = fairly_compared("per_domain.B.at_threshold.accuracy", unlearned, candidate, champion, "old")
     assert (per_domain["candidate_value"], per_domain["current_value"]) == (1.0, 0.5)
 

@@ -106,6 +106,7 @@ def fairly_compared(
         "compared_by": compared_by,
         "candidate_value": candidate_value,
         "current_value": current_value,
+        "per_domain": domain_scores(candidate_among, current_among),  # each domain's, as fairly
     }
 
 
@@ -196,7 +197,7 @@ def is_better(candidate: float | None, current: float | None, higher_is_better: 
 
 def domain_scores(candidate: dict[str, Any], current: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     """Each test domain's balanced accuracy at the decision threshold, of the candidate and of the current
-    champion re-evaluated (on the domain's whole test split), where the split has several domains."""
+    champion re-evaluated (evaluations on the same images), where the split has several domains."""
     theirs = current.get("per_domain", {})
     return {
         domain: {
@@ -223,11 +224,12 @@ def report_domains(decision: dict[str, Any]) -> None:
     ]
     if decision["promote"] and fell:
         logger.warning(
-            "evaluate: %s becomes champion by the pooled %s, though its balanced accuracy fell on %s (the "
-            "champion's on its whole test split, flattered where it learned from some): roll back with "
-            "kedro run --pipelines=set_champion --params=champion.version=%s if that domain must not lose",
+            "evaluate: %s becomes champion by the pooled %s, though its balanced accuracy fell on %s "
+            "(on %s): roll back with kedro run --pipelines=set_champion --params=champion.version=%s if that "
+            "domain must not lose",
             decision["candidate"],
             decision["metric"],
             ", ".join(fell),
+            decision.get("compared_on", "the test split"),
             decision["current_version"],
         )
