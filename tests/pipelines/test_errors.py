@@ -264,7 +264,7 @@ def test_an_environment_with_no_folder_is_named(kedro_project, monkeypatch):
 def test_a_champion_whose_files_are_gone_names_their_folder_and_the_ways_on(kedro_project, tmp_path):
     """mlruns/ deleted (mlflow.db kept): every run that read the champion stopped on MLflow's `Failed to
     download artifacts from path 'checkpoint.pt'`, naming neither the folder nor a way on."""
-    from crack_pipeline.registry_pruning import local_path
+    from crack_pipeline.store_check import local_path
 
     version = register(kedro_project, b"never read")
     run_id = mlflow.MlflowClient().get_model_version("crack-classifier", version).run_id

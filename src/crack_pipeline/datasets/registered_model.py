@@ -75,8 +75,7 @@ class ModelRegistry:
         return read_registered_checkpoint(client, version, f"{self.model_name} version {version.version}")
 
     def version(self, reference: str, setting: str, client: MlflowClient | None = None):
-        """The registered version `reference` names (its checkpoint not read); a `DatasetError` naming
-        `setting` when there is none."""
+        """The registered version `reference` names (its checkpoint not read); else a `DatasetError`."""
         client = client or MlflowClient()
         reference = str(reference).strip()
         try:
@@ -89,10 +88,11 @@ class ModelRegistry:
         except MlflowException:
             version = None
         if version is None:
-            raise DatasetError(  # with the store: a champion of another environment's is not in this one
+            versions = listed_versions(self.model_name)  # with the store: another environment's is not here
+            raise DatasetError(
                 f"{setting}: {reference!r} names no model in the registry {mlflow.get_registry_uri()} "
-                f"({self.model_name}; versions: {listed_versions()}). Each environment has its own store: "
-                "one trained with KEDRO_ENV=<env> is found in runs of it, set in conf/<env>/, not conf/local/"
+                f"({self.model_name}; versions: {versions}). Each environment has its own store: one trained "
+                "with KEDRO_ENV=<env> is found in runs of it, set in conf/<env>/, not conf/local/"
             )
         return version
 
