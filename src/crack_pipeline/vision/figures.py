@@ -17,8 +17,6 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from crack_pipeline.vision.data.image_io import VALIDATED, decode_image
-
 CELL = 256  # a picture's longer side on a sheet, in pixels
 PICTURE_SIDE = 2 * CELL  # a picture's longer side at most as kept for a sheet (`sheet_picture`)
 GAP = 8  # pixels between cells and around the sheet
@@ -67,12 +65,10 @@ def _fitted(picture: Image.Image, box: tuple[int, int]) -> Image.Image:
     return picture.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def sheet_picture(data: bytes) -> np.ndarray:
-    """A picture for a sheet of the image file's bytes `data` (a file a check kept: `VALIDATED`), at its own
-    aspect and at most PICTURE_SIDE on its longer side: made as it is decoded (one photo of 48 MP in memory
-    at a time, not all of a sheet's; a JPEG decoded at a fraction of its size, `within` PICTURE_SIDE).
-    `ImageRejected` for a file no longer readable."""
-    image = decode_image(data, VALIDATED, within=PICTURE_SIDE).image
+def sheet_picture(image: Image.Image) -> np.ndarray:
+    """A picture for a sheet, at its own aspect and at most PICTURE_SIDE on its longer side: made as soon as
+    its image is decoded (one photo of 48 MP in memory at a time, not all of a sheet's; decoded `within`
+    PICTURE_SIDE, image_io.decode_image, a JPEG is decoded at a fraction of its size)."""
     image.thumbnail((PICTURE_SIDE, PICTURE_SIDE))
     return np.asarray(image)
 
