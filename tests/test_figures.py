@@ -92,3 +92,16 @@ def test_a_sheet_of_strips_lying_and_standing_and_photos_draws_each_at_its_own_l
     assert shown(pixels, brown) > 30_000 and shown(pixels, green) >= 3 * 256 * 192, (
         "each at least at its own size"
     )
+
+
+def test_a_strip_among_many_photos_keeps_the_sheet_about_the_size_of_the_photos_alone():
+    """47 photos beside one lying strip (and one standing) were laid out in cells as large as the largest:
+    5552 px wide and up to 5676 px high for pictures a 1856 x 1980 sheet holds; each keeps its size now."""
+    brown, blue, green = (150, 90, 30), (20, 40, 200), (30, 160, 60)
+    photos_alone = photo_sheet([_solid(green)] * 48, ["x"] * 48, "t")
+    pictures = [_solid(green)] * 46 + [_solid(brown, 34, 512), _solid(blue, 512, 34)]
+    pixels = photo_sheet(pictures, ["x"] * 48, "t")
+    assert pixels.shape[1] == photos_alone.shape[1]
+    assert pixels.shape[0] < 1.5 * photos_alone.shape[0]
+    for colour, at_least in ((green, 46 * CELL * CELL), (brown, 30_000), (blue, 30_000)):
+        assert (pixels == colour).all(axis=-1).sum() >= at_least, colour  # solid colours stay exact

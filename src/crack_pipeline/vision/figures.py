@@ -93,36 +93,70 @@ def sheet(
     """Pictures in rows, each under its caption, below a title, as H x W x 3 uint8 pixels. Each picture is
     scaled into its cell, `cell` pixels square or (width, height), at its own aspect; a 2-D picture is a map
     in [0, 1], drawn in jet."""
-    cell_width, cell_height = (cell, cell) if isinstance(cell, int) else cell
+    cell_size = (cell, cell) if isinstance(cell, int) else cell
     columns = columns or max(1, math.ceil(math.sqrt(len(pictures))))
-    rows = max(1, math.ceil(len(pictures) / columns))
+    return _flowed_sheet(
+        pictures, captions, title, [cell_size] * len(pictures), GAP + columns * (cell_size[0] + GAP)
+    )
+
+
+def _rows(cells: Sequence[tuple[int, int]], width: int) -> list[list[int]]:
+    """The indices of `cells` (width, height) laid left to right in order, in rows of at most `width` pixels
+    (with the gaps); a cell wider than that has a row of its own."""
+    rows: list[list[int]] = []
+    used = width
+    for index, (cell_width, _) in enumerate(cells):
+        if used + cell_width + GAP > width:
+            rows.append([])
+            used = GAP
+        rows[-1].append(index)
+        used += cell_width + GAP
+    return rows
+
+
+def _flowed_sheet(
+    pictures: Sequence[np.ndarray],
+    captions: Sequence[str],
+    title: str,
+    cells: Sequence[tuple[int, int]],
+    width: int,
+) -> np.ndarray:
+    """`sheet`'s pixels with each picture in its own cell (width, height), the cells laid in rows of the
+    sheet's `width` (`_rows`), each row as high as its highest cell."""
+    width = max([width, *(GAP + cell_width + GAP for cell_width, _ in cells)])
     caption_font = ImageFont.load_default(CAPTION_SIZE)
     title_font = ImageFont.load_default(TITLE_SIZE)
-    width = GAP + columns * (cell_width + GAP)
     title_lines = _wrapped(title, title_font, width - 2 * GAP)
-    caption_lines = [_wrapped(caption, caption_font, cell_width) for caption in captions]
+    caption_lines = [
+        _wrapped(caption, caption_font, w) for caption, (w, _) in zip(captions, cells, strict=False)
+    ]
     caption_height = (CAPTION_SIZE + 3) * max((len(lines) for lines in caption_lines), default=0)
     top = GAP + (TITLE_SIZE + 4) * len(title_lines)
-    row_height = caption_height + cell_height + GAP
-    canvas = Image.new("RGB", (width, top + GAP + rows * row_height), "white")
+    rows = _rows(cells[: len(caption_lines)], width) or [[]]
+    row_heights = [caption_height + max((cells[i][1] for i in row), default=CELL) + GAP for row in rows]
+    canvas = Image.new("RGB", (width, top + GAP + sum(row_heights)), "white")
     draw = ImageDraw.Draw(canvas)
     for number, line in enumerate(title_lines):
         draw.text(
             (width / 2, GAP + (TITLE_SIZE + 4) * number), line, fill="black", font=title_font, anchor="ma"
         )
-    for index, (picture, lines) in enumerate(zip(pictures, caption_lines, strict=False)):
-        x = GAP + (index % columns) * (cell_width + GAP)
-        y = top + GAP + (index // columns) * row_height
-        for number, line in enumerate(lines):
-            draw.text(
-                (x + cell_width / 2, y + (CAPTION_SIZE + 3) * number),
-                line,
-                fill="black",
-                font=caption_font,
-                anchor="ma",
-            )
-        fitted = _fitted(_rgb(picture), (cell_width, cell_height))
-        canvas.paste(fitted, (x + (cell_width - fitted.width) // 2, y + caption_height))
+    y = top + GAP
+    for row, row_height in zip(rows, row_heights, strict=True):
+        x = GAP
+        for index in row:
+            cell_width, cell_height = cells[index]
+            for number, line in enumerate(caption_lines[index]):
+                draw.text(
+                    (x + cell_width / 2, y + (CAPTION_SIZE + 3) * number),
+                    line,
+                    fill="black",
+                    font=caption_font,
+                    anchor="ma",
+                )
+            fitted = _fitted(_rgb(pictures[index]), (cell_width, cell_height))
+            canvas.paste(fitted, (x + (cell_width - fitted.width) // 2, y + caption_height))
+            x += cell_width + GAP
+        y += row_height
     return np.asarray(canvas)
 
 
@@ -142,15 +176,20 @@ def sheet_layout(aspect: float, columns: int | None) -> tuple[int | None, int | 
 def photo_sheet(
     pictures: Sequence[np.ndarray], captions: Sequence[str], title: str, columns: int | None = None
 ) -> np.ndarray:
-    """The `sheet` of `pictures` in cells that hold each at least at the size its own layout gives it
-    (`sheet_layout`): a line-scan camera's strips one above the other. Laid out for one picture's aspect,
-    a sheet of strips lying and standing drew the others 4 x 53 px, and a strip among photos a sliver."""
-    layouts = [sheet_layout(picture.shape[1] / picture.shape[0], columns) for picture in pictures]
-    cells = [(cell, cell) if isinstance(cell, int) else cell for _, cell in layouts]
-    cell = (max(w for w, _ in cells), max(h for _, h in cells)) if cells else CELL
-    if layouts and all(count == layouts[0][0] for count, _ in layouts):
-        columns = layouts[0][0]  # strips that all lie: one column
-    return sheet(pictures, captions, title, columns, cell)
+    """The `sheet` of `pictures`, each in the cell its own layout gives it (`sheet_layout`), laid in rows
+    `columns` square cells wide: a line-scan camera's strips one above the other, a strip among photos as
+    long as three of them. Laid out for one picture's aspect, a sheet of strips lying and standing drew the
+    others 4 x 53 px, and a strip among photos a sliver; in cells as large as the largest, 47 photos beside
+    one lying strip made a 5552 x 1980 sheet, with a standing one too 5552 x 5676."""
+    cells = [sheet_layout(picture.shape[1] / picture.shape[0], None)[1] for picture in pictures]
+    columns = columns or max(1, math.ceil(math.sqrt(len(pictures))))
+    return _flowed_sheet(
+        pictures,
+        captions,
+        title,
+        [(cell, cell) if isinstance(cell, int) else cell for cell in cells],
+        GAP + columns * (CELL + GAP),
+    )
 
 
 def figure_of(pixels: np.ndarray) -> Figure:
