@@ -8,6 +8,7 @@ import torch
 
 from crack_pipeline import tracking
 from crack_pipeline.pipelines.evaluate import nodes
+from crack_pipeline.pipelines.retrain.nodes import check_for_new_data
 from crack_pipeline.provenance import split_fingerprint
 
 MANIFEST = pd.DataFrame(
@@ -136,3 +137,16 @@ def test_a_promotion_under_which_a_domain_fell_is_warned_of_with_each_domain_s_f
     caplog.clear()
     report_domains({**decision, "promote": False})
     assert "fell" not in caplog.text, "kept: nothing to warn of"
+
+
+def test_a_retrain_after_its_store_was_deleted_warns_of_it_once(caplog, monkeypatch):
+    """The retrain's decision to train and its comparison each warned of the deleted store, in one wording."""
+    monkeypatch.setattr(tracking, "model_version_of", {}.get)  # a new store: no version of any checkpoint
+    compared = {"promote": False, "candidate": "x", "candidate_checkpoint_id": "cx", "current_version": "2"}
+    index = MANIFEST[["path", "sha256"]].assign(label=[1, 0, 1, 0], domain="site", status="ok")
+    assert check_for_new_data(index, None, compared, {})["retrain"]
+    settings, train = {"champion_metric": "at_threshold.f1"}, {"target_recall": 0.99}
+    evaluated = _evaluated("fine", 0.6)
+    nodes.compare_variants(settings, train, None, compared, MANIFEST, {}, "cpu", evaluated, None)
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "no champion, though" in r.message]
+    assert len(warned) == 1 and warned[0].message.startswith("evaluate: ")

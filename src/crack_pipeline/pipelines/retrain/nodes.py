@@ -103,8 +103,9 @@ def check_for_new_data(
             f"Add images, or pass --params=retrain.force=true to train anyway."
         )
     if decision["retrain"]:
-        level = logging.WARNING if store_lost else logging.INFO
-        logger.log(level, "retrain: %s; training on %d images", decision["reason"], len(kept))
+        # The store's loss in full once, where it matters: compare_variants warns as it promotes uncompared.
+        why = "the MLflow store lost its champion (evaluate warns)" if store_lost else decision["reason"]
+        logger.info("retrain: %s; training on %d images", why, len(kept))
     return decision
 
 
