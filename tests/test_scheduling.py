@@ -216,7 +216,8 @@ def test_kedro_airflow_makes_a_dag_that_runs_retrain_as_one_task(kedro_project):
     }
     assert ast.literal_eval(assigned["source_dir"]) == photos
     assert ast.literal_eval(assigned["project_path"].args[0]) == str(kedro_project)
-    assert source.count("@task(") == 1 and "session.run(pipeline_names=[pipeline_name])" in source
+    assert source.count("@task(") == 1
+    assert "session.run(pipeline_names=[pipeline_name], runner=SequentialRunner())" in source
 
 
 class FakeTask:
@@ -296,3 +297,54 @@ def test_make_schedule_install_keeps_the_entry_of_a_project_whose_folder_begins_
     first, ours = table.read_text().splitlines()
     assert first == sibling
     assert ours.endswith(f"# crack_pipeline retrain {PROJECT_ROOT}")
+
+
+def test_the_dags_tasks_run_in_the_project_with_a_runner_kedro_viz_tracks(
+    kedro_project, monkeypatch, tmp_path
+):
+    """Airflow starts a task in a folder of its own and the DAGs ran `session.run` with no runner: every task
+    logged kedro-viz's "Workflow tracking is disabled for non-sequential runners" (or "No Kedro project found
+    in <that folder>"), and `kedro viz` never saw the run's events."""
+    from kedro.framework import project as kedro_project_module
+    from kedro.framework import session as kedro_session
+    from kedro_viz.integrations.kedro.hooks_utils import is_sequential_runner
+
+    runs = []
+
+    class FakeSession:
+        @classmethod
+        def create(cls, **settings):
+            return cls()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def run(self, runner=None, **selected):
+            # As Kedro's session hands the runner to kedro-viz's hooks (run_params["runner"]).
+            runs.append(
+                (Path.cwd(), is_sequential_runner({"runner": getattr(runner, "__name__", str(runner))}))
+            )
+
+    for pipeline in ("retrain", "survey"):
+        assert create_dag(kedro_project, pipeline, f"--params=project_path={kedro_project}").exit_code == 0
+    monkeypatch.setattr(kedro_session, "KedroSession", FakeSession)
+    monkeypatch.setattr(kedro_project_module, "configure_project", lambda name: None)
+    monkeypatch.setitem(sys.modules, "airflow", types.ModuleType("airflow"))
+    monkeypatch.setitem(
+        sys.modules, "airflow.exceptions", types.SimpleNamespace(AirflowSkipException=Exception)
+    )
+    for pipeline in ("retrain", "survey"):
+        registry: list = []
+        monkeypatch.setitem(sys.modules, "airflow.sdk", fake_airflow_sdk(registry))
+        dag = kedro_project / f"dags/crack_pipeline_{pipeline}_dag.py"
+        exec(compile(dag.read_text(), str(dag), "exec"), {"__name__": f"{pipeline}_dag"})
+        tasks = {task.task_id: task.function for task in registry[1:]}
+        monkeypatch.chdir(tmp_path)  # the Airflow worker's folder
+        if pipeline == "retrain":
+            tasks["retrain"]()
+        else:
+            tasks["crack_segmenter"](), tasks["explain_shard"]("0/4"), tasks["merge_shards"]()
+    assert runs == [(kedro_project, True)] * 4
