@@ -19,6 +19,10 @@ from sklearn.neighbors import NearestNeighbors
 
 TYPICAL = 100  # clusters whose typical images come first, when asked for
 NEIGHBOURS = 20  # an image's typicality: 1 / its mean distance to this many nearest in its cluster
+# k-means and typicality on at most this many images a cluster, drawn at random (seeded): on all of 40,000
+# images of 1,280 features, the clusters of `typical_images` took 3.5 minutes; a cluster of 50 still has its
+# dense middle, and its nearest NEIGHBOURS.
+FIT_PER_CLUSTER = 50
 
 
 def uncertainty(probability: np.ndarray, threshold: float) -> np.ndarray:
@@ -53,16 +57,24 @@ def typical_images(features: np.ndarray, clusters: int = TYPICAL, seed: int = 0)
     """Indices of one image of each of `clusters` k-means clusters of the features (as unit vectors; at
     most one a distinct image), the most typical of its cluster (nearest its cluster's others), ordered so
     that any first few are spread: the largest cluster's first, then each next the farthest from those
-    before."""
+    before. Clustered on a random `FIT_PER_CLUSTER` images a cluster where there are more."""
     vectors = unit_vectors(features)
-    count = min(clusters, len(np.unique(vectors, axis=0)))
+    drawn = _drawn(len(vectors), FIT_PER_CLUSTER * clusters, seed)
+    count = min(clusters, len(np.unique(vectors[drawn], axis=0)))
     if count < 1:
         return np.zeros(0, dtype=int)
-    found = KMeans(n_clusters=count, n_init=3, random_state=seed).fit(vectors)
-    members = [np.flatnonzero(found.labels_ == c) for c in range(count)]
+    found = KMeans(n_clusters=count, n_init=3, random_state=seed).fit(vectors[drawn])
+    members = [drawn[found.labels_ == c] for c in range(count)]
     members.sort(key=len, reverse=True)
     picks = np.array([most_typical(vectors, m) for m in members])
     return picks[spread_out(np.ones(len(picks)), vectors[picks])]
+
+
+def _drawn(count: int, most: int, seed: int) -> np.ndarray:
+    """Indices of `most` of `count` images drawn at random (seeded), in order; all of them where no more."""
+    if count <= most:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size=most, replace=False))
 
 
 def most_typical(vectors: np.ndarray, members: np.ndarray) -> int:
