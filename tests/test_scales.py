@@ -3,6 +3,7 @@ cracks of each photo measured in mm at its own scale, in explain and in a survey
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 
@@ -124,3 +125,23 @@ def test_a_sample_of_the_photos_is_matched_to_a_table_of_them_all_without_a_warn
     assert predictions.mm_per_pixel.tolist() == [{"a/Positive/1.png": 0.2, "b/Positive/1.png": 0.4}[file]]
     page = html.unescape(files["index.html"].decode())
     assert f"explain.scales: {predictions.mm_per_pixel[0]:g} mm/px)" in page
+
+
+def test_the_gallery_gives_the_scales_of_the_photos_measured_not_of_one_that_could_not_be_read(
+    trained_checkpoint, tmp_path
+):
+    """A photo of explain.scales that could not be read has no row and is listed as not explained; the
+    gallery's severity line still gave its scale in the span its cracks were measured at (0.2 to 0.5)."""
+    manifest = two_domain_split(tmp_path)
+    broken = b"not a png"
+    (tmp_path / "b" / "Positive" / "1.png").write_bytes(broken)
+    manifest.loc[1, "sha256"] = hashlib.sha256(broken).hexdigest()  # as ingest found it: read at explain
+    scales = table(tmp_path, "file,mm_per_pixel\na/Positive/1.png,0.2\nb/Positive/1.png,0.5\n")
+    settings = {"split": "test", "methods": ["gradcam"], "segmenter": False, "scales": str(scales)}
+    files, predictions, *_ = explain_split(
+        trained_checkpoint, manifest, None, None, None, settings, {}, {}, "cpu"
+    )
+    assert predictions.file.tolist() == ["a/Positive/1.png"]
+    page = html.unescape(files["index.html"].decode())
+    assert "b/Positive/1.png" in page.split("Not explained")[1], "listed as not explained, with why"
+    assert "at each photo's scale (explain.scales: 0.2 mm/px)" in page

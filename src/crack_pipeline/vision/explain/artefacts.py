@@ -67,8 +67,6 @@ class ArtefactWriter:
         some_scale = next(iter(self.scales.values()), mm_per_pixel)
         nothing = measure_cracks(np.zeros((1, 1), dtype=bool), some_scale, severity_bands)
         self.measurement_columns = ["file", "method", *nothing.columns]
-        # the gallery says what the bands mean
-        self.severity = severity_words(mm_per_pixel, severity_bands, self.scales)
         self.files: dict[str, bytes] = {}
         self.rows: list[dict] = []
         self.gallery: list[dict] = []
@@ -198,10 +196,12 @@ class ArtefactWriter:
         and the crack measurements table (one row per crack)."""
         pictures, links = progress_files or ({}, None)
         self.files.update(pictures)
+        # The scales its cracks were measured at: a photo that could not be read was not (the gallery gave
+        # its scale in the span of explain.scales).
+        measured_at = {row["file"]: row["mm_per_pixel"] for row in self.rows if row["file"] in self.scales}
+        severity = severity_words(self.mm_per_pixel, self.severity_bands, measured_at)
         self.files.update(
-            summary_files(
-                self.gallery, self._grid_pictures, model, self.threshold, links, self.severity, skipped
-            )
+            summary_files(self.gallery, self._grid_pictures, model, self.threshold, links, severity, skipped)
         )
         predictions, boxes, measurements = tables(
             self.rows, self.box_rows, self.measurement_tables, self.measurement_columns
