@@ -202,7 +202,7 @@ def explain_split(
     image_thresholds, image_tile_sizes = domain_scales(checkpoint, threshold, tiling, items, domains)
     names = [item.name for item in items]
     masks = read_masks_of(explain_masks, names)
-    scales = scales_of(every_name, explain.get("scales"), explain.get("mm_per_pixel"), explained=names)
+    scales = scales_of(every_name, explain.get("scales"), explain.get("mm_per_pixel"), names, left_out)
     if explain.get("masks_dir"):  # not the synthetic masks, the default, which a folder's photos never match
         warn_if_none_matched(explain_masks, names, masks, "explain.masks_dir")
     result = explain_images(
