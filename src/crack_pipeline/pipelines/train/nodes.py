@@ -25,6 +25,7 @@ from crack_pipeline.pipelines.train.variants import (
     variant_setup,
 )
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
+from crack_pipeline.replica_logging import logging_setup_said_once
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import training_patch_sides
@@ -189,19 +190,20 @@ def train_variant(
         settings = {"one_class": dataclasses.asdict(one_class)}
     else:
         progress = cam_progress(spec, val, lambda keys: read_masks_of(training_masks, keys), setup.progress)
-        result = fit_distributed(
-            model,
-            spec,
-            training_set,
-            val,
-            config,
-            train.get("processes", 1),
-            resume_path=resume_path,
-            pretrained=pretrained,
-            device=device,
-            observe_epoch=progress,
-            keep_resume_state=True,  # until the checkpoint is saved (hooks.ResumeStateHook)
-        )
+        with logging_setup_said_once():  # not again by each replica
+            result = fit_distributed(
+                model,
+                spec,
+                training_set,
+                val,
+                config,
+                train.get("processes", 1),
+                resume_path=resume_path,
+                pretrained=pretrained,
+                device=device,
+                observe_epoch=progress,
+                keep_resume_state=True,  # until the checkpoint is saved (hooks.ResumeStateHook)
+            )
     trained_on = resolve_device(device)
     test = split_tensors.get("test")
     test_metrics = {}
