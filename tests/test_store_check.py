@@ -45,6 +45,21 @@ def test_a_copied_project_stops_naming_both_folders_and_the_ways_on(tmp_path):
     assert "move its mlflow.db away" in problem and f"sqlite:///{original}/mlflow.db" in problem
 
 
+def test_a_project_copied_with_its_file_store_stops_too(tmp_path, monkeypatch):
+    """mlflow_tracking_uri: mlruns (a file store, which MLflow 3 opens with MLFLOW_ALLOW_FILE_STORE=true): the
+    copy's mlruns/ kept the original's artefact folder, as a copied mlflow.db does, and went unnoticed."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    original = project_at(tmp_path / "project")
+    client = mlflow.MlflowClient((original / "mlruns").as_uri())
+    client.create_run(client.create_experiment("crack_pipeline"))
+    copy = tmp_path / "variant"
+    shutil.copytree(original, copy)
+    problem = moved_store_problem(copy, mlflow.MlflowClient((copy / "mlruns").as_uri()), "crack_pipeline")
+    assert f"inside another project, {original}: was this project ({copy}) copied from there" in problem
+    assert "move its mlruns away" in problem and f"mlflow_tracking_uri: {original / 'mlruns'} in" in problem
+    assert moved_store_problem(original, client, "crack_pipeline") is None, "the original is its own"
+
+
 def test_a_store_shared_with_another_project_on_purpose_is_no_copy(tmp_path):
     original = project_at(tmp_path / "project")
     other = project_at(tmp_path / "variant")

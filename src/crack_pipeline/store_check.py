@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import mlflow
+import yaml
 from kedro.framework.project import PACKAGE_NAME
 from kedro.utils import find_kedro_project
 from mlflow import MlflowClient
@@ -64,12 +65,14 @@ def moved_store_problem(project: Path, client: MlflowClient, experiment_name: st
         other, store = find_kedro_project(folder), _store_in(client.tracking_uri, project)
         if other is None or store is None or not _keeps_alike(other / store, experiment):
             return None  # a folder of its own, a store shared on purpose, or a root set on purpose there
+        sqlite = client.tracking_uri.startswith("sqlite:")  # else a file store's folder
+        uri = f"sqlite:///{other / store}" if sqlite else str(other / store)
         return (
             f"{where}, inside another project, {other}: was this project ({project}) copied from there with "
-            f"its mlflow.db? Its runs would write their files into that project's, and `kedro prune "
-            f"--models` remove them there. Give this copy a store of its own (move its mlflow.db away: the "
+            f"its {store}? Its runs would write their files into that project's, and `kedro prune "
+            f"--models` remove them there. Give this copy a store of its own (move its {store} away: the "
             f"next run makes a new one, with no champion), or share that project's store on purpose "
-            f"(server.mlflow_tracking_uri: sqlite:///{other / store} in mlflow.yml)"
+            f"(server.mlflow_tracking_uri: {uri} in mlflow.yml)"
         )
     if urlparse(client.tracking_uri).scheme in ("http", "https"):
         return (
@@ -99,9 +102,13 @@ def _has_runs(client: MlflowClient, experiment: Experiment) -> bool:
 
 
 def _store_in(tracking_uri: str, project: Path) -> Path | None:
-    """The tracking store's SQLite file, from `project`, when it lies inside it; else None."""
-    database = Path(make_url(tracking_uri).database or "") if tracking_uri.startswith("sqlite:") else None
-    resolved = database.resolve() if database is not None else None
+    """The tracking store's SQLite file, or its folder (a file store, MLflow's `./mlruns`, which MLflow 3
+    opens only with MLFLOW_ALLOW_FILE_STORE=true), from `project`, when it lies inside it; else None."""
+    if tracking_uri.startswith("sqlite:"):
+        store = Path(make_url(tracking_uri).database or "")
+    else:
+        store = local_path(tracking_uri)
+    resolved = store.resolve() if store is not None else None
     return resolved.relative_to(project) if resolved and resolved.is_relative_to(project) else None
 
 
@@ -110,6 +117,13 @@ def _keeps_alike(store: Path, experiment: Experiment) -> bool:
     copy's store is its original's. A project inside a Kedro project whose artefact root is set in there (a
     shared folder of the enclosing project's) has no such twin. Read-only, straight from MLflow's table: an
     MLflow client would make its tables in a file not MLflow's."""
+    if store.is_dir():  # a file store: each experiment's meta.yaml in a folder named by its id
+        meta = store / experiment.experiment_id / "meta.yaml"
+        try:
+            found = yaml.safe_load(meta.read_text(encoding="utf-8")) if meta.is_file() else None
+        except (OSError, yaml.YAMLError):
+            return False
+        return isinstance(found, dict) and found.get("artifact_location") == experiment.artifact_location
     if not store.is_file():
         return False
     try:
