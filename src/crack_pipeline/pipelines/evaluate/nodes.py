@@ -18,6 +18,7 @@ from crack_pipeline.pipelines.evaluate.comparison import (
     per_domain_columns,
     report_domains,
 )
+from crack_pipeline.pipelines.evaluate.domain_figures import report_test_domains
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import (
     data_fingerprint,
@@ -144,17 +145,7 @@ def evaluate_variant(
         at_threshold["precision"],
         format_metric(at_threshold["roc_auc"]),
     )
-    for domain, scores in metrics.get("per_domain", {}).items():
-        logger.info(
-            "evaluate: %s test domain %s n=%d at threshold %.4f: balanced_accuracy=%s recall=%s roc_auc=%s",
-            checkpoint["variant"],
-            domain,
-            scores["at_threshold"]["n"],
-            scores["at_threshold"]["threshold"],
-            format_metric(scores["at_threshold"]["balanced_accuracy"]),
-            format_metric(scores["at_threshold"]["recall"]),
-            format_metric(scores["at_threshold"]["roc_auc"]),
-        )
+    report_test_domains(checkpoint["variant"], metrics)
     return metrics, predictions, submission, figures
 
 

@@ -7,9 +7,11 @@ from typing import Any
 
 import pandas as pd
 
+from crack_pipeline.vision.data.labels import CRACK
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.splitting import SPLITS, SplitError, stratified_group_split
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.noise import few_images_note
 
 logger = logging.getLogger(__name__)
 
@@ -95,4 +97,15 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
         for domain, rows in manifest.groupby("domain"):
             sizes = rows.split.value_counts()
             logger.info("  domain %s: %s", domain, ", ".join(f"{s} {sizes.get(s, 0)}" for s in SPLITS))
+            test = rows[rows.split == "test"].label
+            if "test" in sizes and (
+                note := few_images_note(int((test == CRACK).sum()), int((test != CRACK).sum()))
+            ):
+                logger.warning(
+                    "split: domain %s keeps %s, too few to judge a model there by: its per-domain test "
+                    "figures will be rough. Judge it on photos of it kept out of its labels "
+                    '(evaluate_folder, README: "Keep what the model knew")',
+                    domain,
+                    note,
+                )
     return counts
