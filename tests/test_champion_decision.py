@@ -120,7 +120,7 @@ def test_a_promotion_under_which_a_domain_fell_is_warned_of_with_each_domain_s_f
     """README's 'Keep what the model knew': a site's fine-tuning beside the old surface's photos is promoted
     by the pooled metric, which the new site's gains carry; the old surface's fall went unsaid (the
     champion's per-domain figures were not reported at all)."""
-    from crack_pipeline.pipelines.evaluate.comparison import domain_scores, report_domains
+    from crack_pipeline.pipelines.evaluate.domain_figures import domain_scores, report_domains
 
     caplog.set_level("INFO", logger="crack_pipeline")
 
@@ -129,7 +129,12 @@ def test_a_promotion_under_which_a_domain_fell_is_warned_of_with_each_domain_s_f
 
     decision = {"promote": True, "candidate": "lite0", "metric": "at_threshold.f1", "current_version": "1"}
     decision["per_domain"] = domain_scores(scored(ozgenel=0.95, site_b=0.8), scored(ozgenel=0.99, site_b=0.5))
-    assert decision["per_domain"]["ozgenel"] == {"candidate": 0.95, "current": 0.99}
+    assert decision["per_domain"]["ozgenel"] == {
+        "candidate": 0.95,
+        "current": 0.99,
+        "standard_error": None,  # no predictions to pair: not judged against noise (test_domain_figures)
+        "beyond_noise": None,
+    }
     report_domains(decision)
     assert "domain ozgenel balanced_accuracy: candidate 0.9500, champion 0.9900" in caplog.text
     assert "though its balanced accuracy fell on ozgenel 0.9900 -> 0.9500" in caplog.text

@@ -15,8 +15,9 @@ def _evaluation(keys, labels, probability, per_domain=None):
     if per_domain:
         threshold["per_domain"] = {d: {"value": v} for d, v in per_domain.items()}
     y = np.array([label == "crack" for label in labels], dtype=int)
-    metrics, _ = labelled_metrics(y, np.array(probability), 0.5, domains, per_domain)
+    metrics, decided_at = labelled_metrics(y, np.array(probability), 0.5, domains, per_domain)
     table = pd.DataFrame({"file": keys, "true_label": labels, "crack_probability": probability})
+    table["correct"] = (np.array(probability) >= decided_at) == y.astype(bool)
     if domains is not None:
         table.insert(1, "domain", domains)
     return {"threshold": threshold, **metrics}, table
@@ -49,8 +50,19 @@ def test_test_images_of_one_domain_are_decided_at_their_domains_threshold():
     decided = fairly_compared("at_threshold.accuracy", unlearned, candidate, champion, "old")
     assert (decided["candidate_value"], decided["current_value"]) == (1.0, 0.5)
     # Each domain's figures (logged, and warned of where one fell) on those images too, not the champion's
-    # flattered by A's, which it learned from.
-    assert decided["per_domain"] == {"B": {"candidate": 1.0, "current": 0.5}}
+    # flattered by A's, which it learned from; B's change judged on those same images, paired: every crack
+    # the champion missed found, nothing else decided otherwise.
+    assert decided["per_domain"] == {
+        "B": {
+            "candidate": 1.0,
+            "current": 0.5,
+            "n": 4,
+            "crack": 2,
+            "clean": 2,
+            "standard_error": 0.0,
+            "beyond_noise": True,
+        }
+    }
     per_domain = fairly_compared("per_domain.B.at_threshold.accuracy", unlearned, candidate, champion, "old")
     assert (per_domain["candidate_value"], per_domain["current_value"]) == (1.0, 0.5)
 

@@ -1,13 +1,38 @@
-"""Each test domain's figures with what they rest on: too few test images warned of, at split and at
-evaluate."""
+"""Each test domain's figures with what they rest on: too few test images warned of (at split and at
+evaluate), and a domain's fall under a promotion judged against noise on the same images."""
 
 import numpy as np
 import pandas as pd
+import pytest
+from sklearn.metrics import balanced_accuracy_score
 
-from crack_pipeline.pipelines.evaluate.domain_figures import report_test_domains
+from crack_pipeline.pipelines.evaluate.domain_figures import (
+    domain_scores,
+    paired_outcomes,
+    report_domains,
+    report_test_domains,
+)
 from crack_pipeline.pipelines.split.nodes import split_counts
 from crack_pipeline.vision.evaluation.evaluate import labelled_metrics
-from crack_pipeline.vision.evaluation.noise import few_images_note
+from crack_pipeline.vision.evaluation.noise import balanced_accuracy_change, few_images_note
+
+
+def test_the_change_in_balanced_accuracy_is_scikit_learns_and_its_error_that_of_the_paired_differences():
+    rng = np.random.default_rng(0)
+    cracked = rng.random(200) < 0.3
+    right_before, right_after = rng.random(200) < 0.9, rng.random(200) < 0.8
+    change = balanced_accuracy_change(cracked, right_before, right_after)
+
+    def balanced(right):
+        return balanced_accuracy_score(cracked, np.where(right, cracked, ~cracked))
+
+    assert change["change"] == pytest.approx(balanced(right_after) - balanced(right_before))
+    differences = [(right_after.astype(float) - right_before)[cracked == c] for c in (True, False)]
+    by_hand = 0.5 * np.sqrt(sum(d.var(ddof=1) / len(d) for d in differences))
+    assert change["standard_error"] == pytest.approx(by_hand)
+    same = balanced_accuracy_change(cracked, right_before, right_before)
+    assert same == {"change": 0.0, "standard_error": 0.0}, "images decided alike: no noise"
+    assert balanced_accuracy_change([True, False, False], [1, 1, 1], [0, 1, 1])["standard_error"] is None
 
 
 def _predictions(cracks: int, clean: int, missed: int, false_alarms: int, domain: str = "ozgenel"):
@@ -17,6 +42,60 @@ def _predictions(cracks: int, clean: int, missed: int, false_alarms: int, domain
     correct = [i >= missed for i in range(cracks)] + [i >= false_alarms for i in range(clean)]
     keys = [f"{domain}/{i}.jpg" for i in range(cracks + clean)]
     return pd.DataFrame({"file": keys, "domain": domain, "true_label": labels, "correct": correct})
+
+
+def _evaluation(predictions: pd.DataFrame) -> dict:
+    """The per-domain metrics of `predictions` (probabilities that decide each image as recorded)."""
+    y = (predictions.true_label == "crack").to_numpy(dtype=int)
+    probability = np.where(predictions.correct, y, 1 - y).astype(float)
+    metrics, _ = labelled_metrics(y, probability, 0.5, predictions.domain.tolist(), {"ozgenel": 0.5})
+    return metrics
+
+
+def _decide(candidate: pd.DataFrame, champion: pd.DataFrame) -> dict:
+    decision = {"promote": True, "candidate": "lite0", "metric": "at_threshold.f1", "current_version": "1"}
+    outcomes = paired_outcomes(candidate, champion)
+    return {**decision, "per_domain": domain_scores(_evaluation(candidate), _evaluation(champion), outcomes)}
+
+
+def test_a_fall_of_two_images_in_600_is_said_within_noise_and_a_fall_of_twenty_warned_beyond_it(caplog):
+    """The recipe of README's 'Keep what the model knew': the champion 0.9983 on Özgenel's 600 test images,
+    the candidate 0.9950 -- two more images decided wrong -- was warned of as a fall, as a real loss was."""
+    caplog.set_level("INFO", logger="crack_pipeline")
+    champion = _predictions(300, 300, missed=0, false_alarms=1)
+    decision = _decide(_predictions(300, 300, missed=2, false_alarms=1), champion)
+    pair = decision["per_domain"]["ozgenel"]
+    assert (round(pair["current"], 4), round(pair["candidate"], 4)) == (0.9983, 0.995)
+    assert (pair["n"], pair["crack"], pair["clean"], pair["beyond_noise"]) == (600, 300, 300, False)
+    report_domains(decision)
+    assert "candidate 0.9950, champion 0.9983 (600 test images: 300 crack, 300 clean)" in caplog.text
+    assert "fell on ozgenel 0.9983 -> 0.9950 (within noise: less than twice the standard error" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], "no sign of a loss: not warned of"
+    caplog.clear()
+    report_domains(_decide(_predictions(300, 300, missed=20, false_alarms=1), champion))
+    [warning] = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert "fell on ozgenel 0.9983 -> 0.9650 (beyond noise: more than twice the standard error" in warning
+    assert "champion.version=1" in warning
+
+
+def test_a_fall_not_judged_against_noise_is_still_warned_of(caplog):
+    """Without the candidate's predictions (missing, or not those of its metrics) the fall stays a warning."""
+    champion = _predictions(30, 30, missed=0, false_alarms=1)
+    candidate = _predictions(30, 30, missed=1, false_alarms=1)
+    decision = {"promote": True, "candidate": "lite0", "metric": "at_threshold.f1", "current_version": "1"}
+    unpaired = paired_outcomes(None, champion)
+    decision["per_domain"] = domain_scores(_evaluation(candidate), _evaluation(champion), unpaired)
+    report_domains(decision)
+    [warning] = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert "0.9833 -> 0.9667 (not judged against noise: no paired predictions of both models)" in warning
+    caplog.clear()
+    champion, candidate = _predictions(1, 30, 0, 0, "site_b"), _predictions(1, 30, 0, 3, "site_b")
+    per_domain = domain_scores(
+        _evaluation(candidate), _evaluation(champion), paired_outcomes(candidate, champion)
+    )
+    report_domains({**decision, "per_domain": per_domain})
+    [warning] = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert "site_b 1.0000 -> 0.9500 (not judged against noise: under 2 test images of a class)" in warning
 
 
 def test_a_domain_of_few_test_images_is_warned_of_at_split_and_at_evaluate_with_its_counts(caplog):
@@ -50,3 +129,63 @@ def test_a_domain_of_few_test_images_is_warned_of_at_split_and_at_evaluate_with_
         "evaluate: lite0 test domain site_b: its figures rest on 14 test images (6 crack"
     )
     assert "evaluate_folder.domain=site_b" in warning
+
+
+def test_the_champion_decision_pairs_the_candidates_predictions_with_the_champions(monkeypatch):
+    """compare_variants: each domain's change in champion_decision.json judged on the two models' decisions
+    of the same test images (the candidate's latest predictions, where they are its metrics')."""
+    import types
+
+    import torch
+
+    from crack_pipeline.pipelines.evaluate import nodes
+    from crack_pipeline.provenance import split_fingerprint
+
+    candidate_predictions = _predictions(40, 40, missed=2, false_alarms=0)
+    champion_predictions = _predictions(40, 40, missed=0, false_alarms=0)
+    manifest = pd.DataFrame(
+        {
+            "root": "/photos",
+            "domain": "ozgenel",
+            "path": candidate_predictions.file,
+            "sha256": [str(i) for i in range(80)],
+            "label": candidate_predictions.true_label,
+            "split": "test",
+        }
+    )
+
+    def evaluated(predictions):
+        y = (predictions.true_label == "crack").to_numpy(dtype=int)
+        predictions = predictions.assign(
+            crack_probability=np.where(predictions.correct, y, 1 - y) * 0.8 + 0.1
+        )
+        metrics, _ = labelled_metrics(
+            y, predictions.crack_probability.to_numpy(), 0.5, predictions.domain.tolist(), {"ozgenel": 0.5}
+        )
+        threshold = {"value": 0.5, "target_recall": 0.99, "per_domain": {"ozgenel": {"value": 0.5}}}
+        return {**metrics, "threshold": threshold}, predictions
+
+    candidate, predictions = evaluated(candidate_predictions)
+    training = dict.fromkeys(["architecture", "pretrained", "epochs", "best_epoch", "input_size"], 1)
+    candidate.update(
+        variant="lite0",
+        checkpoint_id="new",
+        split_fingerprint=split_fingerprint(manifest),
+        training={**training, "train_seconds": 1.0, "train_images_per_second": 1.0},
+    )
+    again, again_predictions = evaluated(champion_predictions)
+    monkeypatch.setattr(nodes, "evaluate_checkpoint", lambda *_: (again, again_predictions, {}))
+    champion = {"checkpoint_id": "old", "variant": "lite0", "input_size": 32, "model_version": "1"}
+    tensors = {"test": types.SimpleNamespace(images=torch.zeros((1, 3, 32, 32), dtype=torch.uint8))}
+    settings, train = {"champion_metric": "at_threshold.f1"}, {"target_recall": 0.99}
+
+    def decide(predictions):
+        return nodes.compare_variants(
+            settings, train, champion, None, manifest, tensors, "cpu", candidate, predictions
+        )[2]
+
+    pair = decide(predictions)["per_domain"]["ozgenel"]
+    assert (pair["n"], pair["candidate"], pair["current"], pair["beyond_noise"]) == (80, 0.975, 1.0, False)
+    assert pair["standard_error"] == pytest.approx(0.5 * np.sqrt(np.var([1, 1] + [0] * 38, ddof=1) / 40))
+    stale = predictions.assign(crack_probability=0.9)  # not those of its metrics: nothing to pair
+    assert decide(stale)["per_domain"]["ozgenel"]["beyond_noise"] is None

@@ -8,9 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from crack_pipeline.pipelines.evaluate.domain_figures import domain_scores, paired_outcomes
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import labelled_metrics
-from crack_pipeline.vision.evaluation.metrics import binary_metrics, format_metric
+from crack_pipeline.vision.evaluation.metrics import binary_metrics
 from crack_pipeline.vision.models.checkpoint import domain_threshold_values
 from crack_pipeline.vision.settings import ConfigError
 
@@ -106,7 +107,10 @@ def fairly_compared(
         "compared_by": compared_by,
         "candidate_value": candidate_value,
         "current_value": current_value,
-        "per_domain": domain_scores(candidate_among, current_among),  # each domain's, as fairly
+        # each domain's, as fairly, its change judged on the same images
+        "per_domain": domain_scores(
+            candidate_among, current_among, paired_outcomes(predictions, current[1], unlearned)
+        ),
     }
 
 
@@ -116,6 +120,12 @@ _FALLBACK_METRIC = "at_threshold.accuracy"
 # What the predictions of another model of the variant would hardly give too, beside the decision metric (an
 # F1 on a few dozen images is often the same for the previous model, which missed other cracks).
 _FINGERPRINT = ("at_threshold.tp", "at_threshold.fp", "at_threshold.tn", "at_threshold.fn", "at_half.brier")
+
+
+def own_predictions(metric: str, evaluation: dict, predictions: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A candidate's latest predictions where they are those of its `evaluation` (`_reproduces`); None
+    where missing or not."""
+    return predictions if predictions is not None and _reproduces(metric, evaluation, predictions) else None
 
 
 def _reproduces(metric: str, evaluation: dict, predictions: pd.DataFrame) -> bool:
@@ -193,43 +203,3 @@ def is_better(candidate: float | None, current: float | None, higher_is_better: 
     if current is None:
         return True
     return candidate > current if higher_is_better else candidate < current
-
-
-def domain_scores(candidate: dict[str, Any], current: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """Each test domain's balanced accuracy at the decision threshold, of the candidate and of the current
-    champion re-evaluated (evaluations on the same images), where the split has several domains."""
-    theirs = current.get("per_domain", {})
-    return {
-        domain: {
-            "candidate": scores["at_threshold"]["balanced_accuracy"],
-            "current": theirs.get(domain, {}).get("at_threshold", {}).get("balanced_accuracy"),
-        }
-        for domain, scores in candidate.get("per_domain", {}).items()
-    }
-
-
-def report_domains(decision: dict[str, Any]) -> None:
-    """Logs each domain's balanced accuracy, candidate's against the champion's, and warns of a promotion by
-    the pooled metric under which a domain fell: a site's fine-tuning that made the old surface worse
-    replaced the champion silently (README, "Keep what the model knew")."""
-    for domain, pair in decision.get("per_domain", {}).items():
-        candidate, current = (format_metric(pair[k]) for k in ("candidate", "current"))
-        logger.info(
-            "evaluate: domain %s balanced_accuracy: candidate %s, champion %s", domain, candidate, current
-        )
-    fell = [
-        f"{domain} {pair['current']:.4f} -> {pair['candidate']:.4f}"
-        for domain, pair in decision.get("per_domain", {}).items()
-        if None not in pair.values() and pair["candidate"] < pair["current"]
-    ]
-    if decision["promote"] and fell:
-        logger.warning(
-            "evaluate: %s becomes champion by the pooled %s, though its balanced accuracy fell on %s "
-            "(on %s): roll back with kedro run --pipelines=set_champion --params=champion.version=%s if that "
-            "domain must not lose",
-            decision["candidate"],
-            decision["metric"],
-            ", ".join(fell),
-            decision.get("compared_on", "the test split"),
-            decision["current_version"],
-        )

@@ -11,14 +11,18 @@ from matplotlib.figure import Figure
 
 from crack_pipeline.pipelines.evaluate.comparison import (
     COMPARISON_COLUMNS,
-    domain_scores,
     fairly_compared,
     is_better,
     metric_value,
+    own_predictions,
     per_domain_columns,
-    report_domains,
 )
-from crack_pipeline.pipelines.evaluate.domain_figures import report_test_domains
+from crack_pipeline.pipelines.evaluate.domain_figures import (
+    domain_scores,
+    paired_outcomes,
+    report_domains,
+    report_test_domains,
+)
 from crack_pipeline.pipelines.split.nodes import require_roots
 from crack_pipeline.provenance import (
     data_fingerprint,
@@ -233,7 +237,10 @@ def compare_variants(
             decision["current_value"] = metric_value(again, metric)
             decision["compared_on"] = "the test split"
             candidate = next(m for m in compared if m["variant"] == best.variant)
-            decision["per_domain"] = domain_scores(candidate, again)  # a domain the pooled metric hides
+            # A domain the pooled metric hides; its change judged on the same images
+            candidate_predictions = own_predictions(metric, candidate, predictions_of.get(best.variant))
+            outcomes = paired_outcomes(candidate_predictions, again_predictions)
+            decision["per_domain"] = domain_scores(candidate, again, outcomes)
             # A split made after the champion (e.g. its environment's data moved, or a folder grown since)
             # may test it on images it learned from: its value is then flattered against the candidate's.
             test = split_manifest[split_manifest.split == "test"]
