@@ -85,3 +85,38 @@ def test_each_view_count_has_the_reference_of_its_own_views_features():
         assert torch.equal(reference["vectors"], expected["vectors"])
     assert references[1]["limit"] != references[8]["limit"], "features of fewer views are others"
     assert references_by_views(per_view[:, :1])[2] is None, "one image: nothing to judge by"
+
+
+def test_a_domain_of_few_validation_images_is_judged_by_its_own_reference_and_limit():
+    """README's 'Keep what the model knew': a site's 15 validation images beside the old surface's 600. In
+    one shared reference the site lay sparse, its own kind of image far from its 5 nearest, and a folder of
+    it was warned of as unlike what the model was chosen on. Judged domain by domain, it is familiar, and a
+    surface unlike both is not."""
+    rng = np.random.default_rng(0)
+    old, site, other = (np.abs(rng.normal(size=(k, 64))) for k in (4, 3, 4))
+    validation = np.concatenate([clustered(old, 600, rng), clustered(site, 15, rng)])
+    domains = ["ozgenel"] * 600 + ["site_b"] * 15
+
+    def shares(reference):
+        return [
+            unfamiliar_share(reference, reference_distances(reference, clustered(kind, 300, rng)))["share"]
+            for kind in (old, site, other)
+        ]
+
+    shared = feature_reference(validation)
+    assert shares(shared)[1] > 0.2, "the site's own kind found unfamiliar: the fault"
+    reference = feature_reference(validation, domains=domains)
+    assert sorted(reference["domains"]) == ["ozgenel", "site_b"] and reference["limit"] == 1.0
+    assert len(reference["domains"]["site_b"]["vectors"]) == 15
+    assert len(reference["domains"]["ozgenel"]["vectors"]) == 256, "each domain its share of the 512"
+    on_old, on_site, on_other = shares(reference)
+    assert on_old < 0.05 and on_site < 0.05 and on_other > 0.9
+    buffer = io.BytesIO()
+    torch.save({"feature_reference": reference}, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)["feature_reference"]
+    sample = clustered(site, 20, rng)
+    np.testing.assert_array_equal(reference_distances(loaded, sample), reference_distances(reference, sample))
+    one = feature_reference(validation[:600], domains=domains[:600])
+    assert "domains" not in one, "one domain: the reference as before"
+    assert one["limit"] == feature_reference(validation[:600])["limit"]

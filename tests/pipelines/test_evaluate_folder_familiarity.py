@@ -78,3 +78,17 @@ def test_each_view_count_is_judged_by_the_reference_kept_for_it(caplog):
     assert familiarity_reference(own_only, own_views=4) is not None, "a reference of old: the model's count"
     assert familiarity_reference({"test_time_views": 4}, own_views=4) is None
     assert "familiarity not judged (the model records no feature reference)" in caplog.text
+
+
+def test_a_model_of_several_domains_judges_a_folder_domain_by_domain(caplog):
+    """A site's photos, the kind a model of two domains was fine-tuned on, are not warned of as unlike
+    what it was chosen on (README, "Keep what the model knew"); the log says how they were judged."""
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
+    rng = np.random.default_rng(0)
+    old, site = np.abs(rng.normal(size=(4, 64))), np.abs(rng.normal(size=(3, 64)))
+    validation = np.concatenate([clustered(old, 600, rng), clustered(site, 15, rng)])
+    reference = feature_reference(validation, domains=["ozgenel"] * 600 + ["site_b"] * 15)
+    found = familiarity(reference, clustered(site, 100, rng), [], 0.1)
+    assert found["share"] < 0.1 and found["limit"] == 1.0
+    assert "than 99 % of those, domain by domain (ozgenel, site_b): beyond each one's limit" in caplog.text
+    assert "is unlike" not in caplog.text

@@ -80,6 +80,7 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
     assert set(own) == set(DOMAINS), "one decision threshold per domain, each chosen on its validation photos"
     assert own["site_a"]["target_recall"] == 0.99 and own["site_b"]["target_recall"] == 0.5
     assert trained["patch_sides"] == SIDES, "each domain's training patch side"
+    assert sorted(trained["feature_reference"]["domains"]) == list(DOMAINS), "familiarity domain by domain"
     for domain in DOMAINS:
         rows = predictions[predictions.domain == domain]
         assert rows.file.str.startswith(f"{domain}/").all()

@@ -265,12 +265,14 @@ def familiarity(
         return None
     distances = np.concatenate(parts)
     found = {**unfamiliar_share(reference, distances), "warn_from": warn_from}
+    domains = ", ".join(reference.get("domains", {}))
     logger.info(
         "evaluate_folder: unfamiliar=%.3f of %d tiles lie farther from the model's validation images (in its "
-        "features) than %.0f %% of those (an image within one tile is one)",
+        "features) than %.0f %% of those%s (an image within one tile is one)",
         found["share"],
         found["n"],
         100 * (1 - found["expected"]),
+        f", domain by domain ({domains}): beyond each one's limit" if domains else "",
     )
     if warn_from is not None and found["share"] >= warn_from:
         logger.warning(

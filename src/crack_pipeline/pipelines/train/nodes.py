@@ -253,7 +253,7 @@ def train_variant(
     logits, features = checkpoint_views(checkpoint, val, device=device)
     # What evaluate_folder judges a new folder's familiarity by (vision.transfer.familiarity), for every
     # view count it may score with (one storage each: the own count's is saved once).
-    checkpoint["feature_references_by_views"] = references_by_views(features)
+    checkpoint["feature_references_by_views"] = references_by_views(features, val.domains)
     checkpoint["feature_reference"] = checkpoint["feature_references_by_views"][views]
 
     recalls = domain_recalls(train)  # checked by variant_setup above

@@ -11,10 +11,13 @@ of its tiles (what the model classifies; their features averaged would hide an u
 Distance: 1 - the mean cosine similarity to the `neighbours` nearest reference images. Measured on the
 Özgenel champion (README): a per-feature (diagonal Mahalanobis) distance to the validation mean did not
 tell SDNET's walls from Özgenel's (0.8 % vs 1.2 % beyond its 99th percentile); the nearest neighbours did.
+A model of several domains keeps each domain's reference and limit (`feature_reference`): measured after a
+site's fine-tuning (README), its held-out photos 17 % beyond one shared limit, 3 % domain by domain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,12 +43,37 @@ def _distance(similarity: np.ndarray, neighbours: int) -> np.ndarray:
 
 
 def feature_reference(
-    features: np.ndarray, neighbours: int = NEIGHBOURS, quantile: float = QUANTILE, most: int = MOST
+    features: np.ndarray,
+    neighbours: int = NEIGHBOURS,
+    quantile: float = QUANTILE,
+    most: int = MOST,
+    domains: Sequence[str] | None = None,
 ) -> dict[str, Any] | None:
     """What a checkpoint keeps of its validation images' N x D features (loadable with `weights_only`):
     up to `most` of them as unit vectors (float16), and `limit`, the `quantile` of each one's distance to its
     `neighbours` nearest others (all the others when there are fewer). None under 2 images: no distance to
-    judge by."""
+    judge by.
+
+    With the `domains` of the N images, several: each domain's own reference (`domains`, up to `most` over
+    their count each, with its own limit), and `limit` 1: an image is judged by its distance to the nearest
+    domain in units of that domain's limit (`reference_distances`). In one shared reference, a domain of few
+    validation images (a site's 15 beside the old surface's 600) lay sparse: its own kind of image was far
+    from its nearest 5 and found unfamiliar (README, "Keep what the model knew")."""
+    names = sorted(set(domains)) if domains is not None else []
+    if len(names) < 2:
+        return _one_reference(features, neighbours, quantile, most)
+    features, domains = np.asarray(features), np.asarray(domains)
+    each = max(most // len(names), 2)
+    kept = {name: _one_reference(features[domains == name], neighbours, quantile, each) for name in names}
+    kept = {name: reference for name, reference in kept.items() if reference is not None}
+    if not kept:
+        return None
+    return {"domains": kept, "neighbours": int(neighbours), "quantile": float(quantile), "limit": 1.0}
+
+
+def _one_reference(
+    features: np.ndarray, neighbours: int, quantile: float, most: int
+) -> dict[str, Any] | None:
     kept = np.linspace(0, len(features) - 1, min(most, len(features))).round().astype(int)
     if len(kept) < 2:
         return None
@@ -61,13 +89,18 @@ def feature_reference(
     }
 
 
-def references_by_views(features: torch.Tensor) -> dict[int, dict[str, Any] | None]:
+def references_by_views(
+    features: torch.Tensor, domains: Sequence[str] | None = None
+) -> dict[int, dict[str, Any] | None]:
     """For every view count (VIEW_COUNTS), the `feature_reference` of the features that many views give
-    (the mean of the first of `features`, 8 x N x D, `checkpoint_views`), with its count as `views`.
+    (the mean of the first of `features`, 8 x N x D, `checkpoint_views`; the images' `domains`, if known),
+    with its count as `views`.
     Features averaged over fewer views lie farther from a reference of more, so each count is judged by
     its own (README, "Evaluate any folder": a model's own surface beyond the limit at 11 % with 1 view
     against its 4-view reference, 3 % against its 1-view one)."""
-    references = {count: feature_reference(features[:count].mean(0).numpy()) for count in VIEW_COUNTS}
+    references = {
+        count: feature_reference(features[:count].mean(0).numpy(), domains=domains) for count in VIEW_COUNTS
+    }
     return {
         count: None if reference is None else {**reference, "views": count}
         for count, reference in references.items()
@@ -75,7 +108,17 @@ def references_by_views(features: torch.Tensor) -> dict[int, dict[str, Any] | No
 
 
 def reference_distances(reference: dict[str, Any], features: np.ndarray) -> np.ndarray:
-    """Each of the N x D `features`' distance to the reference images (see the module's docstring)."""
+    """Each of the N x D `features`' distance to the reference images (see the module's docstring); for a
+    reference of several domains, to the nearest domain's over that domain's limit."""
+    if "domains" in reference:
+        tiny = np.finfo(np.float32).tiny
+        return np.min(
+            [
+                reference_distances(own, features) / max(own["limit"], tiny)
+                for own in reference["domains"].values()
+            ],
+            axis=0,
+        )
     vectors = reference["vectors"].float().numpy()
     return _distance(_unit(features) @ vectors.T, reference["neighbours"])
 
