@@ -1,6 +1,8 @@
 """Several folders as named domains: ingest keeps each image's domain and parent photo, a split keeps
 each domain's classes in proportion and its photos whole, evaluation reports every domain."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from sklearn import metrics as sk
 
 from crack_pipeline.pipelines.ingest.nodes import scan_images
 from crack_pipeline.pipelines.split.nodes import split_images
+from crack_pipeline.pipelines.train.variants import warn_of_domains_at_the_pooled_threshold
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.sources import (
@@ -20,12 +23,13 @@ from crack_pipeline.vision.data.sources import (
 )
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities
+from crack_pipeline.vision.evaluation.evaluate import evaluate_probabilities, labelled_metrics
 from crack_pipeline.vision.evaluation.metrics import (
     threshold_for_recall,
     threshold_lines,
     threshold_on_validation,
 )
+from crack_pipeline.vision.models.checkpoint import domain_threshold_values
 from tests.conftest import image_bytes, write
 
 INGEST = {"label_aliases": DEFAULT_ALIASES, "min_side": 32, "max_pixels": 10**7, "workers": 1}
@@ -172,6 +176,46 @@ def test_a_domain_s_threshold_is_chosen_for_its_own_recall_where_it_has_one_and_
         assert record["validation_cracks"] == int(y.sum())
         assert record["validation_specificity"] == pytest.approx(sk.recall_score(y, called, pos_label=0))
         assert record["validation_recall"] == pytest.approx(sk.recall_score(y, called))
+
+
+def test_a_domain_with_few_validation_images_of_a_class_is_decided_at_the_pooled_threshold(caplog):
+    """A new site's 8 validation cracks would set its own threshold at its faintest crack."""
+    rng = np.random.default_rng(3)
+    domains = np.array(["old"] * 400 + ["site"] * 18 + ["clean_only"] * 40)
+    labels = np.concatenate([np.tile([0, 1], 200), [1] * 8 + [0] * 10, [0] * 40])
+    probability = np.clip(labels * 0.5 + rng.uniform(0, 0.5, len(labels)), 0, 1)
+    probability[400] = 0.0002  # the site's faintest crack
+    chosen = threshold_on_validation(labels, probability, 0.99, domains.tolist(), {"site": 0.95}, 30)
+    assert set(chosen["per_domain"]) == {"old"}
+    assert chosen["pooled_for"] == {
+        "site": {"crack": 8, "clean": 10},
+        "clean_only": {"crack": 0, "clean": 40},
+    }
+    assert chosen["value"] == threshold_for_recall(labels, probability, 0.99), "the pooled one as before"
+    _, per_image = labelled_metrics(
+        labels, probability, chosen["value"], domains, domain_threshold_values(chosen)
+    )
+    assert (per_image[domains == "site"] == chosen["value"]).all(), "the site decided at the pooled threshold"
+    assert (per_image[domains == "old"] == chosen["per_domain"]["old"]["value"]).all()
+    assert threshold_lines(chosen)[-2:] == [
+        "for domain clean_only: the pooled one (its validation images: 0 crack, 40 clean; one of its own "
+        "needs train.own_threshold_min_images of each)",
+        "for domain site: the pooled one (its validation images: 8 crack, 10 clean; one of its own needs "
+        "train.own_threshold_min_images of each)",
+    ]
+    with caplog.at_level(logging.WARNING):
+        warn_of_domains_at_the_pooled_threshold("lite0", chosen, {"site": 0.95}, 30)
+    warned = [record.getMessage() for record in caplog.records]
+    assert warned[0] == (
+        "train: lite0: domain site has 8 crack and 10 clean validation images, fewer than "
+        "train.own_threshold_min_images (30) of each: its images are decided at the pooled threshold; "
+        "label more of site for one of its own"
+    )
+    assert len(warned) == 2 and "names site, which has no threshold of its own" in warned[1]
+    assert not any("clean_only" in line for line in warned), "a domain of clean images alone is no mistake"
+    fewest = threshold_on_validation(labels, probability, 0.99, domains.tolist(), None, 8)
+    assert set(fewest["per_domain"]) == {"old", "site"} and fewest["per_domain"]["site"]["value"] < 0.001
+    assert fewest["pooled_for"] == {"clean_only": {"crack": 0, "clean": 40}}
 
 
 def test_the_training_log_says_what_each_threshold_gives_and_when_the_faintest_crack_sets_it():

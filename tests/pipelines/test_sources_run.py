@@ -42,7 +42,11 @@ def test_several_sources_are_split_by_photo_and_scored_per_domain(kedro_project,
     with logged_lines() as lines:
         run_session(
             kedro_project,
-            {"data": {"sources": sources}, "train": {"target_recall_by_domain": own_recall}},
+            {
+                "data": {"sources": sources},
+                # its few validation images each (train.own_threshold_min_images is 30)
+                "train": {"target_recall_by_domain": own_recall, "own_threshold_min_images": 1},
+            },
             pipeline_names=["from_folder"],
             to_nodes=["promote_champion"],
         )

@@ -23,6 +23,7 @@ from crack_pipeline.pipelines.train.variants import (
     one_class_ignores,
     resume_state_path,
     variant_setup,
+    warn_of_domains_at_the_pooled_threshold,
 )
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
 from crack_pipeline.replica_logging import logging_setup_said_once
@@ -118,14 +119,17 @@ def validation_threshold(
     one_class: OneClassConfig | None,
     target_recall: float,
     domain_recalls: dict[str, float],
+    fewest_for_own: int = 0,
 ) -> dict[str, Any]:
     """The decision threshold of a model whose validation p(crack) is `probability`: the fewest false alarms
-    at `target_recall` (per domain too, at a domain's own in `domain_recalls`), or a one-class model's
-    share of false alarms."""
+    at `target_recall` (per domain too, at a domain's own in `domain_recalls`, where it has `fewest_for_own`
+    validation images of each class), or a one-class model's share of false alarms."""
     if one_class is not None:
         return threshold_for_false_alarms(val.labels.numpy(), probability, one_class.false_alarm_rate)
     labels = val.labels.numpy()
-    return threshold_on_validation(labels, probability, target_recall, val.domains, domain_recalls)
+    return threshold_on_validation(
+        labels, probability, target_recall, val.domains, domain_recalls, fewest_for_own
+    )
 
 
 def train_variant(
@@ -257,23 +261,19 @@ def train_variant(
     checkpoint["feature_reference"] = checkpoint["feature_references_by_views"][views]
 
     recalls = domain_recalls(train)  # checked by variant_setup above
+    fewest_for_own = train.get("own_threshold_min_images", 0)
     chosen_threshold = partial(
         validation_threshold,
         val,
         one_class=one_class,
         target_recall=float(train["target_recall"]),
         domain_recalls=recalls,
+        fewest_for_own=fewest_for_own,
     )
     checkpoint["thresholds_by_views"] = thresholds_by_views(logits, chosen_threshold)
     threshold = checkpoint["threshold"] = checkpoint["thresholds_by_views"][views]
     for line in threshold_lines(threshold, bool(val.labels.any())):
         logger.info("train: %s decision threshold %s", name, line)
-    if one_class is None and (unknown := sorted(set(recalls) - set(threshold.get("per_domain", {})))):
-        logger.warning(
-            "train: train.target_recall_by_domain names %s, which %s no threshold of its own here (a domain "
-            "with cracks in validation has one: %s)",
-            ", ".join(unknown),
-            "has" if len(unknown) == 1 else "have",
-            ", ".join(threshold.get("per_domain", {})) or "none, one domain alone",
-        )
+    if one_class is None:
+        warn_of_domains_at_the_pooled_threshold(name, threshold, recalls, fewest_for_own)
     return checkpoint, result.history, plot_training_history(result.history, name)

@@ -4,6 +4,7 @@ run starts (hooks.SettingsCheckHook) and when the variant trains."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from crack_pipeline.vision.models.registry import REGISTRY, ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError, count_setting, settings_from
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.one_class import OneClassConfig
+
+logger = logging.getLogger(__name__)
 
 # What a `train.models.<name>` entry may hold.
 VARIANT_KEYS = ("architecture", "kind", "pretrained", "weights_path", "init_from", "training", "one_class")
@@ -105,6 +108,7 @@ def _check_train_values(train: dict[str, Any]) -> None:
     count_setting(train.get("workers"), "train.workers", unset="all cores")
     count_setting(train.get("processes", 1), "train.processes")
     count_setting(train.get("mix_synthetic", 0), "train.mix_synthetic", least=0, unset="none")
+    count_setting(train.get("own_threshold_min_images", 0), "train.own_threshold_min_images", least=0)
     _check_recall(train.get("target_recall", 0.99), "train.target_recall")
     for domain, recall in domain_recalls(train).items():
         _check_recall(recall, f"train.target_recall_by_domain.{domain}")
@@ -143,3 +147,32 @@ def one_class_ignores(train: dict[str, Any], config: TrainConfig) -> list[str]:
 def resume_state_path(train: dict[str, Any], variant: str) -> Path | None:
     """Where `variant`'s per-epoch resume state is kept (`train.resume_dir`; None without one)."""
     return Path(train["resume_dir"]) / f"{variant}.pt" if train.get("resume_dir") else None
+
+
+def warn_of_domains_at_the_pooled_threshold(
+    name: str, threshold: dict[str, Any], recalls: dict[str, Any], fewest_for_own: int
+) -> None:
+    """Warnings for the domains of a model's `threshold` decided at the pooled one: with cracks in validation
+    but fewer than `fewest_for_own` images of a class there (`threshold_on_validation`'s `pooled_for`), or
+    named in `train.target_recall_by_domain` (`recalls`) without a threshold of their own."""
+    for domain, count in threshold.get("pooled_for", {}).items():
+        if count["crack"]:  # a domain of clean images alone has no recall to choose a threshold for
+            logger.warning(
+                "train: %s: domain %s has %d crack and %d clean validation images, fewer than "
+                "train.own_threshold_min_images (%d) of each: its images are decided at the pooled "
+                "threshold; label more of %s for one of its own",
+                name,
+                domain,
+                count["crack"],
+                count["clean"],
+                fewest_for_own,
+                domain,
+            )
+    if unknown := sorted(set(recalls) - set(threshold.get("per_domain", {}))):
+        logger.warning(
+            "train: train.target_recall_by_domain names %s, which %s no threshold of its own here (a domain "
+            "with train.own_threshold_min_images validation images of each class has one: %s)",
+            ", ".join(unknown),
+            "has" if len(unknown) == 1 else "have",
+            ", ".join(threshold.get("per_domain", {})) or "none, one domain alone",
+        )

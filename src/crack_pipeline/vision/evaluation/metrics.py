@@ -130,7 +130,12 @@ def threshold_for_false_alarms(y_val, p_val, false_alarm_rate: float) -> dict[st
 
 
 def threshold_on_validation(
-    y_val, p_val, target_recall: float, domains=None, domain_recalls: dict[str, float] | None = None
+    y_val,
+    p_val,
+    target_recall: float,
+    domains=None,
+    domain_recalls: dict[str, float] | None = None,
+    fewest_for_own: int = 0,
 ) -> dict[str, Any]:
     """The model's decision threshold: one that finds `target_recall` of the validation split's cracks
     with the fewest false alarms (`threshold_for_recall`), with what it gives there (and from how many
@@ -139,7 +144,10 @@ def threshold_on_validation(
     With the domain of every validation image, and several, also one per domain with cracks in validation
     (`per_domain`), for the domain's own recall in `domain_recalls` if there, else `target_recall`: one
     pooled threshold is set by the hardest domain and costs the others their specificity, so where an
-    image's domain is known, its domain's threshold decides.
+    image's domain is known, its domain's threshold decides. Only from `fewest_for_own` validation images of
+    each class: a new site's 8 cracks set its threshold at its faintest (0.0002, every clean image called
+    cracked, README "Keep what the model knew"); a domain with fewer is in `pooled_for`, with its counts,
+    and decided at the pooled threshold.
     """
     value = threshold_for_recall(y_val, p_val, target_recall)
     reached = binary_metrics(y_val, p_val, value)
@@ -159,13 +167,27 @@ def threshold_on_validation(
             np.asarray(domains),
         )
         recalls = domain_recalls or {}
+        counts = {
+            domain: {
+                "crack": int(y_val[domains == domain].sum()),
+                "clean": int((y_val[domains == domain] == 0).sum()),
+            }
+            for domain in sorted(set(domains.tolist()))
+        }
+        enough = {
+            domain
+            for domain, count in counts.items()
+            if count["crack"] >= max(1, fewest_for_own) and count["clean"] >= fewest_for_own
+        }
         chosen["per_domain"] = {
             domain: threshold_on_validation(
                 y_val[domains == domain], p_val[domains == domain], recalls.get(domain, target_recall)
             )
-            for domain in sorted(set(domains.tolist()))
-            if (y_val[domains == domain] == 1).any()
+            for domain in sorted(enough)
         }
+        pooled_for = {domain: count for domain, count in counts.items() if domain not in enough}
+        if pooled_for:
+            chosen["pooled_for"] = pooled_for
     return chosen
 
 
@@ -173,10 +195,18 @@ def threshold_lines(threshold: dict[str, Any], cracks_in_validation: bool = True
     """The decision thresholds a model records in words, the pooled one then each domain's, with what each
     gives on validation, e.g. `for domain cfd_tiles: 0.0069 for recall 0.99 on validation (there: recall
     1.000 of 99 cracks, specificity 0.506; recall 0.99 of 99 cracks leaves none to miss: ...)`."""
-    return [_threshold_line(threshold, "train.target_recall", cracks_in_validation)] + [
-        f"for domain {domain}: {_threshold_line(own, f'train.target_recall_by_domain.{domain}')}"
-        for domain, own in threshold.get("per_domain", {}).items()
-    ]
+    return (
+        [_threshold_line(threshold, "train.target_recall", cracks_in_validation)]
+        + [
+            f"for domain {domain}: {_threshold_line(own, f'train.target_recall_by_domain.{domain}')}"
+            for domain, own in threshold.get("per_domain", {}).items()
+        ]
+        + [
+            f"for domain {domain}: the pooled one (its validation images: {count['crack']} crack, "
+            f"{count['clean']} clean; one of its own needs train.own_threshold_min_images of each)"
+            for domain, count in threshold.get("pooled_for", {}).items()
+        ]
+    )
 
 
 def _threshold_line(threshold: dict[str, Any], setting: str, cracks_in_validation: bool = True) -> str:

@@ -181,7 +181,9 @@ def for_domain(checkpoint: dict[str, Any], domain: str | None, parameter: str) -
     def own(threshold: dict[str, Any]) -> dict[str, Any]:
         chosen = threshold.get("per_domain", {}).get(domain)
         if chosen is None:  # none of the domain's own: the pooled one, as evaluation decides its images
-            pooled = {key: value for key, value in threshold.items() if key != "per_domain"}
+            pooled = {
+                key: value for key, value in threshold.items() if key not in ("per_domain", "pooled_for")
+            }
             if known == [domain]:  # a model of one domain: its threshold is that domain's
                 return {**pooled, "chosen_on": f"{domain} {pooled['chosen_on']}"}
             return {**pooled, "chosen_on": f"{pooled['chosen_on']} of every domain, none of {domain}'s own"}
