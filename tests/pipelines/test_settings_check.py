@@ -91,6 +91,12 @@ def test_no_cam_method_is_refused_before_the_run():
         ("max_images", 0, r"explain\.max_images: .* not 0"),
         ("batch_size", 0, r"explain\.batch_size: a whole number, at least 1, not 0"),
         ("mm_per_pixel", -0.1, r"explain\.mm_per_pixel: mm a pixel, above 0 \(null: unknown\), not -0\.1"),
+        (
+            "severity_bands",
+            {"fine": 1.0, "hairline": 0.3, "wide": None},
+            r"explain\.severity_bands must map band names to increasing upper bounds .*, got \{'fine': 1.*",
+        ),
+        ("severity_bands", 0.3, r"explain\.severity_bands must map band names to upper bounds, got 0\.3"),
         ("survey", "../../06_models", r"explain\.survey: a survey's name .*, not '\.\./\.\./06_models'"),
         ("survey", None, r"explain\.survey: a survey's name .*, not None"),
         ("shard", "3/2", r"explain\.shard must be 'i/N' with 0 <= i < N .*, got '3/2'"),
@@ -105,6 +111,7 @@ def test_explain_s_counts_and_names_are_checked_before_the_run(setting, value, m
     check_explain_settings(
         {"split": "val", "max_images": 5, "batch_size": 8, "mm_per_pixel": 0.1, "survey": 7, "shard": "1/2"}
     )
+    check_explain_settings({"severity_bands": {"hairline": 0.2, "fine": 0.5, "wide": None}})
 
 
 def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():

@@ -23,7 +23,7 @@ from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.scales import read_scales, scales_of
-from crack_pipeline.vision.explain.severity import check_scale
+from crack_pipeline.vision.explain.severity import check_measurement_settings
 from crack_pipeline.vision.explain.survey import Shard
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import (
@@ -81,16 +81,16 @@ def check_explain_settings(explain: dict[str, Any]) -> None:
 
 
 def _check_counts_and_names(explain: dict[str, Any]) -> None:
-    """`explain.split`, `max_images`, `batch_size`, `mm_per_pixel`, `survey`, `shard` and `segmenter`, which
-    the nodes read only once a run reaches them (after `make run`'s training): a split's typo ended it with
-    "no usable image in the tset split", -3 images with numpy's error, a survey's name with '../' put its
-    folder elsewhere, a shard '3/2' was refused once the model was loaded, and `segmenter: 'no'` (a string)
-    used the segmenter."""
+    """`explain.split`, `max_images`, `batch_size`, `mm_per_pixel`, `severity_bands`, `survey`, `shard` and
+    `segmenter`, which the nodes read only once a run reaches them (after `make run`'s training): a split's
+    typo ended it with "no usable image in the tset split", -3 images with numpy's error, a survey's name
+    with '../' put its folder elsewhere, a shard '3/2' and bands out of order were refused once the model
+    was loaded, and `segmenter: 'no'` (a string) used the segmenter."""
     if explain.get("split", "test") not in SPLITS:
         raise ConfigError(f"explain.split: one of {', '.join(SPLITS)}, not {explain['split']!r}")
     count_setting(explain.get("max_images"), "explain.max_images", unset="all")
     count_setting(explain.get("batch_size", 32), "explain.batch_size")
-    check_scale(explain.get("mm_per_pixel"), "explain.mm_per_pixel")
+    check_measurement_settings(explain)
     if explain.get("scales") is not None:
         read_scales(explain["scales"])
     survey = explain.get("survey", "survey")

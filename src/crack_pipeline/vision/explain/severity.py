@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import ConfigError
 
 # Upper bounds of the max width. 0.3 mm is Eurocode 2's usual crack-width limit for reinforced concrete;
@@ -32,17 +32,27 @@ def check_scale(mm_per_pixel: object, setting: str = "mm_per_pixel") -> None:
         raise ConfigError(f"{setting}: mm a pixel, above 0 (null: unknown), not {mm_per_pixel!r}")
 
 
-def _bands(width_bands: Mapping[str, float] | None, in_mm: bool) -> tuple[list[str], np.ndarray]:
+def check_measurement_settings(explain: Mapping[str, Any]) -> None:
+    """`explain.mm_per_pixel` and `explain.severity_bands`, checked before a run: bands out of order were
+    refused only once its first photo was measured (after `kedro run`'s training)."""
+    check_scale(explain.get("mm_per_pixel"), "explain.mm_per_pixel")
+    if explain.get("severity_bands") is not None:
+        _bands(explain["severity_bands"], in_mm=True, setting="explain.severity_bands")
+
+
+def _bands(
+    width_bands: Mapping[str, float] | None, in_mm: bool, setting: str = "severity_bands"
+) -> tuple[list[str], np.ndarray]:
     """The bands' names and upper bounds. The last band takes every wider crack, so its bound may be
     `.inf` or null; a bound before it that is not a number (null, text) would take no crack or all."""
     bands = width_bands if width_bands is not None else MM_BANDS if in_mm else PX_BANDS
     if not isinstance(bands, Mapping) or not bands:
-        raise InputError(f"severity_bands must map band names to upper bounds, got {bands!r}")
+        raise ConfigError(f"{setting} must map band names to upper bounds, got {bands!r}")
     *inner, last = bands.values()
     bounds = np.asarray([*map(_bound, inner), math.inf if last is None else _bound(last)])
     if not np.isfinite(bounds[:-1]).all() or np.isnan(bounds[-1]) or (np.diff(bounds) <= 0).any():
-        raise InputError(
-            "severity_bands must map band names to increasing upper bounds (numbers; the last, open-ended, "
+        raise ConfigError(
+            f"{setting} must map band names to increasing upper bounds (numbers; the last, open-ended, "
             f"may be .inf or null), got {dict(bands)}"
         )
     return list(bands), bounds
