@@ -1,5 +1,6 @@
 """WholeCSVDataset and WholeJSONDataset: a version is written whole or not at all, and read only whole."""
 
+import codecs
 import csv
 import errno
 import json
@@ -135,10 +136,24 @@ def test_the_tables_an_inspector_reads_show_no_floating_point_noise(tmp_path, en
     catalog = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/base/catalog.yml").read_text())
     table = pd.DataFrame({"max_width_mm": [7 * 0.2], "crack_probability": [0.32455151701685225]})
     WholeCSVDataset(filepath=str(tmp_path / "table.csv"), save_args=catalog[entry]["save_args"]).save(table)
-    assert (tmp_path / "table.csv").read_text().splitlines() == [
+    assert (tmp_path / "table.csv").read_text(encoding="utf-8-sig").splitlines() == [
         "max_width_mm,crack_probability",
         "1.4,0.324551517",
     ]
+
+
+@pytest.mark.parametrize("entry", ["explain_predictions", "crack_measurements", "survey_measurements"])
+def test_the_tables_an_inspector_reads_name_photos_in_any_script_in_a_spreadsheet(tmp_path, entry):
+    """Excel reads a CSV without a byte-order mark in the computer's code page: Brücke_Süd.jpg read
+    BrÃ¼cke_SÃ¼d.jpg there. The mark is there, and the table reads back as it was."""
+    catalog = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/base/catalog.yml").read_text())
+    table = pd.DataFrame({"file": ["Brücke_Süd.jpg", "橋 3, north.jpg"], "length_mm": [1.5, 2.0]})
+    saved = WholeCSVDataset(filepath=str(tmp_path / "t.csv"), save_args=catalog[entry]["save_args"])
+    saved.save(table)
+    content = (tmp_path / "t.csv").read_bytes()
+    assert content.startswith(codecs.BOM_UTF8)
+    assert content.decode("utf-8-sig").splitlines()[1] == "Brücke_Süd.jpg,1.5"
+    pd.testing.assert_frame_equal(saved.load(), table)
 
 
 def test_no_text_cell_reads_as_a_spreadsheet_formula_and_every_cell_reads_back_as_it_was(tmp_path):
