@@ -30,6 +30,14 @@ def test_a_scale_table_is_read_with_its_files_as_the_tables_name_them(tmp_path):
     assert read_scales(path) == {"north/a.png": 0.2, "b.png": 0.05, "NA.png": 1.0}
 
 
+def test_a_photo_is_matched_to_its_row_whichever_unicode_form_either_name_is_in(tmp_path):
+    """A folder copied from a Mac names Brücke.jpg decomposed (u + U+0308), a table typed in a spreadsheet
+    composed (ü): the run stopped with "no scale in it for 1 of the 2 photos (Brücke.jpg)"."""
+    path = table(tmp_path, "file,mm_per_pixel\nBr\u00fccke.jpg,0.2\nnorth/Sa\u0301o.jpg,0.1\n")
+    names = ["Bru\u0308cke.jpg", "north/S\u00e1o.jpg"]
+    assert photo_scales(names, read_scales(path), None) == {names[0]: 0.2, names[1]: 0.1}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

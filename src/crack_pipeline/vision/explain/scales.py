@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,8 +22,10 @@ COLUMNS = ("file", "mm_per_pixel")
 
 
 def _key(name: str) -> str:
-    """A file's name as the tables give it: relative, with / between folders (a Windows `a\\b.jpg` too)."""
-    return str(PurePosixPath(name.strip().replace("\\", "/")))
+    """A file's name as the tables give it: relative, with / between folders (a Windows `a\\b.jpg` too),
+    its letters in one Unicode form (NFC): a folder copied from a Mac names Brücke.jpg with u and a
+    combining diaeresis, a table typed in a spreadsheet with ü, and the two did not match."""
+    return unicodedata.normalize("NFC", str(PurePosixPath(name.strip().replace("\\", "/"))))
 
 
 def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, float]:
