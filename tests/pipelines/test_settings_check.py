@@ -111,7 +111,21 @@ def test_explain_s_counts_and_names_are_checked_before_the_run(setting, value, m
     check_explain_settings(
         {"split": "val", "max_images": 5, "batch_size": 8, "mm_per_pixel": 0.1, "survey": 7, "shard": "1/2"}
     )
-    check_explain_settings({"severity_bands": {"hairline": 0.2, "fine": 0.5, "wide": None}})
+    mm_bands = {"hairline": 0.3, "fine": 1.0, "medium": 3.0, "wide": None}
+    check_explain_settings({"severity_bands": mm_bands, "mm_per_pixel": 0.2})
+    check_explain_settings({"severity_bands": {"hairline": 1, "fine": 4, "wide": None}})  # in px
+
+
+def test_bands_in_mm_without_a_scale_are_refused_before_the_run():
+    """Without a scale widths are in px, at least 1: the example bands in mm called no crack hairline."""
+    with pytest.raises(
+        ConfigError,
+        match=r"^explain\.severity_bands: no crack is under 1 px wide, so hairline: 0\.3 holds none: without "
+        r"explain\.mm_per_pixel or explain\.scales widths are in px",
+    ):
+        check_explain_settings(
+            {"severity_bands": {"hairline": 0.3, "fine": 1.0, "medium": 3.0, "wide": None}}
+        )
 
 
 def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():

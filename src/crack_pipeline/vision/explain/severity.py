@@ -34,10 +34,23 @@ def check_scale(mm_per_pixel: object, setting: str = "mm_per_pixel") -> None:
 
 def check_measurement_settings(explain: Mapping[str, Any]) -> None:
     """`explain.mm_per_pixel` and `explain.severity_bands`, checked before a run: bands out of order were
-    refused only once its first photo was measured (after `kedro run`'s training)."""
+    refused only once its first photo was measured (after `kedro run`'s training). Without a scale widths
+    are in px, never under 1 px: bands in mm given without one ({hairline: 0.3, ...}) called no crack
+    hairline, without a word."""
     check_scale(explain.get("mm_per_pixel"), "explain.mm_per_pixel")
-    if explain.get("severity_bands") is not None:
-        _bands(explain["severity_bands"], in_mm=True, setting="explain.severity_bands")
+    if (bands := explain.get("severity_bands")) is None:
+        return
+    in_mm = explain.get("mm_per_pixel") is not None or explain.get("scales") is not None
+    names, bounds = _bands(bands, in_mm, setting="explain.severity_bands")
+    unreachable = [
+        f"{name}: {bound:g}" for name, bound in zip(names[:-1], bounds[:-1], strict=True) if bound < 1
+    ]
+    if not in_mm and unreachable:
+        raise ConfigError(
+            f"explain.severity_bands: no crack is under 1 px wide, so {', '.join(unreachable)} holds none: "
+            "without explain.mm_per_pixel or explain.scales widths are in px; give the photos' scale for "
+            "bounds in mm, or bounds in px"
+        )
 
 
 def _bands(
