@@ -30,6 +30,14 @@ def test_a_scale_table_is_read_with_its_files_as_the_tables_name_them(tmp_path):
     assert read_scales(path) == {"north/a.png": 0.2, "b.png": 0.05, "NA.png": 1.0}
 
 
+def test_a_scale_table_saved_by_excel_with_decimal_commas_is_read(tmp_path):
+    """Excel, where a comma is the decimal mark, saves "CSV" with semicolons between cells and 0,2: it read
+    as one column `file;mm_per_pixel`, and the run stopped."""
+    path = tmp_path / "scales.csv"
+    path.write_bytes("file;mm_per_pixel\nBrücke, Süd.jpg;0,2\nb.png;1\n".encode("utf-8-sig"))
+    assert read_scales(path) == {"Brücke, Süd.jpg": 0.2, "b.png": 1.0}
+
+
 def test_a_photo_is_matched_to_its_row_whichever_unicode_form_either_name_is_in(tmp_path):
     """A folder copied from a Mac names Brücke.jpg decomposed (u + U+0308), a table typed in a spreadsheet
     composed (ü): the run stopped with "no scale in it for 1 of the 2 photos (Brücke.jpg)"."""

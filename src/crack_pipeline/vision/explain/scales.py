@@ -28,15 +28,34 @@ def _key(name: str) -> str:
     return unicodedata.normalize("NFC", str(PurePosixPath(name.strip().replace("\\", "/"))))
 
 
+def _spreadsheet_dialect(path: str | Path) -> dict[str, str]:
+    """How to read the table at `path`: as the project writes CSVs, or, where its first line is split by
+    semicolons and not commas, as Excel saves a "CSV" where a comma is the decimal mark (Germany, France,
+    ...): `file;mm_per_pixel` and `0,2`, which read as one column `file;mm_per_pixel`."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as table:
+            header = table.readline()
+    except OSError:
+        return {}  # read_csv names what is wrong
+    return {"sep": ";", "decimal": ","} if ";" in header and "," not in header else {}
+
+
 def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, float]:
     """{file: mm a pixel} from the CSV at `path` (columns `file`, the photo's path in its folder as the
     predictions table names it, and `mm_per_pixel`, above 0); a `ConfigError` naming `setting`, the file and
     its bad rows (as a spreadsheet numbers them) otherwise. Its cells are read as the project's tables write
-    them (`spreadsheet_cells`): a table made from predictions.csv names `-2.jpg` as `'-2.jpg` there."""
+    them (`spreadsheet_cells`): a table made from predictions.csv names `-2.jpg` as `'-2.jpg` there. A table
+    saved by Excel where a comma is the decimal mark (semicolons between cells) is read too."""
     where = f"{setting}: {path}"
     try:
         table = as_written(
-            pd.read_csv(path, dtype={"file": str}, keep_default_na=False, na_values={"mm_per_pixel": [""]})
+            pd.read_csv(
+                path,
+                dtype={"file": str},
+                keep_default_na=False,
+                na_values={"mm_per_pixel": [""]},
+                **_spreadsheet_dialect(path),
+            )
         )
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such file (a CSV of {', '.join(COLUMNS)})") from None
