@@ -15,7 +15,7 @@ import pytest
 from kedro.io.core import DatasetError
 from PIL import Image
 
-from crack_pipeline.pipelines.explain import nodes as explain_nodes
+from crack_pipeline.pipelines.explain import images as explain_images
 from crack_pipeline.pipelines.explain.images import domain_scales, images_to_explain
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
@@ -37,7 +37,7 @@ def test_new_photos_in_any_layout_are_explained_once_each(
     write(photos, "bridge_7/deck/IMG_0002_copy.png", image_bytes(seed=4))  # byte-identical, unlabelled
     write(photos, "Positive/IMG_0002_labelled.png", image_bytes(seed=4))  # the same bytes, labelled
     write(photos, "notes.txt", b"inspection notes")
-    monkeypatch.setattr(explain_nodes, "MANY_IMAGES", 1)  # as if thousands
+    monkeypatch.setattr(explain_images, "MANY_IMAGES", 1)  # as if thousands
     lines = run_again({"explain": {"input_dir": str(photos)}}, "explain")
     assert "explain input: scanned 5 files, kept 4 (crack 1, no_crack 0), skipped 1" in lines
     assert any(line.startswith("explain: 2 images: every file made stays in memory") for line in lines)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crack_pipeline.pipelines.explain.images import domain_scales, images_to_explain
+from crack_pipeline.pipelines.explain.images import domain_scales, images_to_explain, memory_warning
 from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.ingested import changed_since_ingest
@@ -39,9 +39,6 @@ from crack_pipeline.vision.models.registry import REGISTRY, architectures_with_l
 from crack_pipeline.vision.settings import ConfigError, count_setting, settings_from
 
 logger = logging.getLogger(__name__)
-
-# Beyond this many images explain's memory (all it makes, until the end) is better spent on a survey.
-MANY_IMAGES = 2000
 
 
 def crack_mask_config(explain: dict[str, Any]) -> CrackMaskConfig:
@@ -189,13 +186,8 @@ def explain_split(
         where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
         where += f" of domain {domain}" if domain is not None else ""
         raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")
-    if len(items) > MANY_IMAGES:
-        logger.warning(
-            "explain: %d images: every file made stays in memory until the run ends, when all are written "
-            "(about 0.5 MB a 227-px patch, megabytes a photo); for thousands of images, "
-            "`kedro run --pipelines=survey` writes image by image and resumes after a stop",
-            len(items),
-        )
+    if warning := memory_warning(items):
+        logger.warning(warning)
     what = "images of the folder" if explain_input is not None else f"{explain['split']} images"
     learned = learned_among(checkpoint, sha256, what, "explain")
     segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)

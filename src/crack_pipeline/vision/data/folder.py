@@ -80,11 +80,13 @@ class Folder:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One image to look at: its name in outputs (a path relative to its folder), where it is, its label."""
+    """One image to look at: its name in outputs (a path relative to its folder), where it is, its label,
+    and its width x height where a scan read them."""
 
     name: str
     file: Path
     label: str | None = None
+    pixels: int | None = None
 
 
 def _walk(root: Path) -> tuple[list[str], list[str], list[str]]:
