@@ -58,3 +58,23 @@ def test_a_spawned_replica_does_not_say_the_logging_set_up_again(tmp_path):
     ).stdout
     assert out.count("as logging configuration") == 1 and "replica ran" in out, out
     assert "given back: None" in out, "KEDRO_LOGGING_CONFIG as it was"
+
+
+def test_overlapping_trainings_give_the_logging_config_back(tmp_path, monkeypatch):
+    """Two variants trained at once (ThreadRunner): the first done removed KEDRO_LOGGING_CONFIG under the
+    other's replicas, and the last put back the first's deleted file, on which every replica spawned later
+    failed at Kedro's import."""
+    from crack_pipeline.replica_logging import logging_setup_said_once
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "logging.yml").write_text("version: 1\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KEDRO_LOGGING_CONFIG", raising=False)
+    first, second = logging_setup_said_once(), logging_setup_said_once()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    still = os.environ.get("KEDRO_LOGGING_CONFIG")
+    assert still is not None and Path(still).is_file(), "the second's replicas keep the quiet configuration"
+    second.__exit__(None, None, None)
+    assert "KEDRO_LOGGING_CONFIG" not in os.environ
