@@ -38,6 +38,15 @@ def test_a_scale_table_saved_by_excel_with_decimal_commas_is_read(tmp_path):
     assert read_scales(path) == {"Brücke, Süd.jpg": 0.2, "b.png": 1.0}
 
 
+def test_a_scale_table_excel_saved_in_its_code_page_is_refused_saying_how_to_save_it(tmp_path):
+    """Excel's plain "CSV" (German: semicolons, 0,2) is in the computer's code page, not UTF-8: a table naming
+    Brücke.jpg stopped the run with pandas' "'utf-8' codec can't decode byte 0xfc in position 20"."""
+    path = tmp_path / "scales.csv"
+    path.write_bytes("file;mm_per_pixel\nBrücke.jpg;0,2\n".encode("cp1252"))
+    with pytest.raises(ConfigError, match=r"not UTF-8 \(byte 0xfc at .*save it .* as 'CSV UTF-8'"):
+        read_scales(path)
+
+
 def test_a_photo_is_matched_to_its_row_whichever_unicode_form_either_name_is_in(tmp_path):
     """A folder copied from a Mac names Brücke.jpg decomposed (u + U+0308), a table typed in a spreadsheet
     composed (ü): the run stopped with "no scale in it for 1 of the 2 photos (Brücke.jpg)"."""

@@ -59,6 +59,12 @@ def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, 
         )
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such file (a CSV of {', '.join(COLUMNS)})") from None
+    except UnicodeDecodeError as error:
+        # Excel's plain "CSV" is in the computer's code page: Brücke.jpg's ü is byte 0xfc there.
+        raise ConfigError(
+            f"{where}: not UTF-8 (byte {error.object[error.start]:#04x} at {error.start}): save it from the "
+            "spreadsheet as 'CSV UTF-8'"
+        ) from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise ConfigError(f"{where}: not a readable CSV ({error})") from None
     missing = [column for column in COLUMNS if column not in table.columns]
