@@ -216,6 +216,16 @@ def test_a_domain_with_few_validation_images_of_a_class_is_decided_at_the_pooled
     fewest = threshold_on_validation(labels, probability, 0.99, domains.tolist(), None, 8)
     assert set(fewest["per_domain"]) == {"old", "site"} and fewest["per_domain"]["site"]["value"] < 0.001
     assert fewest["pooled_for"] == {"clean_only": {"crack": 0, "clean": 40}}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # every domain below the least: none has one, of several
+        warn_of_domains_at_the_pooled_threshold(
+            "lite0",
+            threshold_on_validation(labels, probability, 0.99, domains.tolist(), None, 300),
+            {"site": 0.95},
+            300,
+        )
+    assert "which has no threshold of its own here" in caplog.records[-1].getMessage()
+    assert caplog.records[-1].getMessage().endswith(": none, each has fewer)"), "not 'one domain alone'"
 
 
 def test_the_training_log_says_what_each_threshold_gives_and_when_the_faintest_crack_sets_it():

@@ -174,5 +174,11 @@ def warn_of_domains_at_the_pooled_threshold(
             "with train.own_threshold_min_images validation images of each class has one: %s)",
             ", ".join(unknown),
             "has" if len(unknown) == 1 else "have",
-            ", ".join(threshold.get("per_domain", {})) or "none, one domain alone",
+            ", ".join(threshold.get("per_domain", {})) or _why_none_has_one(threshold),
         )
+
+
+def _why_none_has_one(threshold: dict[str, Any]) -> str:
+    """Why no domain of a model has a threshold of its own: one domain alone, or, of several, each with too
+    few validation images (a model of several was said to be of "one domain alone")."""
+    return "none, one domain alone" if "per_domain" not in threshold else "none, each has fewer"
