@@ -263,21 +263,6 @@ def test_a_pinhole_in_a_wide_crack_leaves_its_widths_and_length_as_they_were():
     assert pierced.area_px.iloc[0] == whole.area_px.iloc[0] - 9, "the mask's own pixels are counted"
 
 
-def test_slits_along_a_wide_crack_s_middle_leave_its_length_and_widths_as_they_were():
-    """Darkness leaves a wide crack's core out here and there: round each slit the skeleton ran both ways,
-    and a 9-px crack 900 px long read 1,432 px long and 4.6 px wide (the slits were too large in area to be
-    pinholes, though narrower than the crack)."""
-    crack = np.zeros((40, 1000), dtype=bool)
-    crack[10:19, 50:950] = True
-    slit = crack.copy()
-    for x in range(100, 900, 120):
-        slit[14:16, x : x + 70] = False  # 2 px wide, 70 long
-    whole, slitted = measure_cracks(crack), measure_cracks(slit)
-    assert len(slitted) == 1
-    for column in ("length_px", "mean_width_px", "max_width_px"):
-        assert slitted[column].iloc[0] == pytest.approx(whole[column].iloc[0], abs=0.5), column
-
-
 def test_the_surface_a_ring_of_crack_encloses_stays_outside_it():
     rows, columns = np.mgrid[:100, :100]
     radius = np.hypot(rows - 50, columns - 50)

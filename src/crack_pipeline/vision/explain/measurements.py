@@ -81,19 +81,16 @@ def _boxes(shape: tuple[int, int], pixels: np.ndarray, owners: np.ndarray, count
 
 
 def _without_pinholes(crack: np.ndarray) -> np.ndarray:
-    """`crack` (HxW bool) with its holes narrower than it filled (a hole's width, as a crack's, 2 d - 1 at
-    its deepest pixel): round a wide crack's pinhole the skeleton looped, its mean width fell (25 px -> 22.2
-    with one). By width, not area: a slit along a wide crack's middle, where darkness left its core out, is
-    long but narrow, and round slits a 9-px crack 900 px long read 1,432 px long and 4.6 px wide. The
+    """`crack` (HxW bool) with its holes narrower than it filled (a disc of its widest width covers them):
+    round a wide crack's pinhole the skeleton looped, its mean width fell (25 px -> 22.2 with one). The
     surface a ring or a mesh of thin cracks encloses is wider than they are, and stays."""
     filled = ndimage.binary_fill_holes(crack)
     holes, count = ndimage.label(filled & ~crack)
     if not count:
         return crack
     widest = 2 * ndimage.distance_transform_edt(np.pad(crack, 1)).max() - 1
-    numbers = np.arange(1, count + 1)
-    deepest = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes > 0), holes, numbers))
-    return crack | np.isin(holes, numbers[2 * deepest - 1 <= widest])
+    small = np.flatnonzero(np.bincount(holes.ravel())[1:] <= math.pi / 4 * widest**2) + 1
+    return crack | np.isin(holes, small)
 
 
 def _crack_pixels(
