@@ -26,7 +26,6 @@ from crack_pipeline.pipelines.train.variants import (
     warn_of_domains_at_the_pooled_threshold,
 )
 from crack_pipeline.provenance import data_fingerprint, git_commit, learned_images, split_fingerprint
-from crack_pipeline.replica_logging import logging_setup_said_once
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.masks import read_masks_of
 from crack_pipeline.vision.data.sources import training_patch_sides
@@ -194,20 +193,19 @@ def train_variant(
         settings = {"one_class": dataclasses.asdict(one_class)}
     else:
         progress = cam_progress(spec, val, lambda keys: read_masks_of(training_masks, keys), setup.progress)
-        with logging_setup_said_once():  # not again by each replica
-            result = fit_distributed(
-                model,
-                spec,
-                training_set,
-                val,
-                config,
-                train.get("processes", 1),
-                resume_path=resume_path,
-                pretrained=pretrained,
-                device=device,
-                observe_epoch=progress,
-                keep_resume_state=True,  # until the checkpoint is saved (hooks.ResumeStateHook)
-            )
+        result = fit_distributed(
+            model,
+            spec,
+            training_set,
+            val,
+            config,
+            train.get("processes", 1),
+            resume_path=resume_path,
+            pretrained=pretrained,
+            device=device,
+            observe_epoch=progress,
+            keep_resume_state=True,  # until the checkpoint is saved (hooks.ResumeStateHook)
+        )
     trained_on = resolve_device(device)
     test = split_tensors.get("test")
     test_metrics = {}
