@@ -135,9 +135,10 @@ def test_a_champion_gone_from_the_registry_is_warned_of_not_taken_for_a_first_ru
     assert check_for_new_data(OLD, None, first, NO_FORCE)["reason"] == "no champion yet"
 
 
-def test_a_store_deleted_after_the_first_promotion_is_warned_of(monkeypatch):
+def test_a_store_deleted_after_the_first_promotion_is_said_in_the_retrain_decision(monkeypatch):
     """The first run promoted with no champion before it (no current version in its decision): with mlflow.db
-    deleted then, the next retrain said "no champion yet" and promoted its model without a word."""
+    deleted then, the next retrain said "no champion yet" and promoted its model without a word. The decision
+    says so (the warning is the comparison's: test_champion_decision)."""
     first = {**decision_on(OLD, promote=True), "current": None, "current_version": None}
     first["candidate_checkpoint_id"] = "ckpt1"
     monkeypatch.setattr(tracking, "model_version_of", {}.get)  # a new store
