@@ -142,7 +142,16 @@ def test_the_tables_an_inspector_reads_show_no_floating_point_noise(tmp_path, en
     ]
 
 
-@pytest.mark.parametrize("entry", ["explain_predictions", "crack_measurements", "survey_measurements"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "explain_predictions",
+        "crack_measurements",
+        "survey_measurements",
+        "evaluate_folder_label_next",
+        "evaluate_folder_predictions",
+    ],
+)
 def test_the_tables_an_inspector_reads_name_photos_in_any_script_in_a_spreadsheet(tmp_path, entry):
     """Excel reads a CSV without a byte-order mark in the computer's code page: Brücke_Süd.jpg read
     BrÃ¼cke_SÃ¼d.jpg there. The mark is there, and the table reads back as it was."""
