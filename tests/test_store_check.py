@@ -8,9 +8,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import mlflow
+import pytest
 
-from crack_pipeline.store_check import missing_files_note, moved_store_problem
-from tests.conftest import PROJECT_ROOT, new_store
+from crack_pipeline.store_check import missing_files_note, moved_store_problem, require_usable_store
+from crack_pipeline.vision.settings import ConfigError
+from tests.conftest import PROJECT_ROOT, kedro, new_store
 
 
 def project_at(folder: Path) -> Path:
@@ -140,3 +142,29 @@ def test_an_artefact_root_not_made_yet_of_an_experiment_with_no_run_is_no_missin
     for root in (tmp_path / "storage" / "crack" / "artifacts", tmp_path / "storage" / "mlruns"):
         client.create_experiment(root.name, artifact_location=str(root))
         assert moved_store_problem(project, client, root.name) is None
+
+
+def test_a_file_store_mlflow_will_refuse_is_named_before_kedro_mlflow_opens_it(monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    for uri in ("mlruns", "file:///srv/mlruns", "C:\\crack\\mlruns"):
+        with pytest.raises(ConfigError) as refused:
+            require_usable_store({"server": {"mlflow_tracking_uri": uri}})
+        assert str(refused.value).startswith(f"mlflow.yml: server.mlflow_tracking_uri {uri} is a file store")
+        assert "MLFLOW_ALLOW_FILE_STORE=true" in str(refused.value)
+    registry_in_a_folder = {"mlflow_tracking_uri": "sqlite:///mlflow.db", "mlflow_registry_uri": "mlruns"}
+    with pytest.raises(ConfigError, match="server.mlflow_registry_uri mlruns is a file store"):
+        require_usable_store({"server": registry_in_a_folder})
+    for usable in ("sqlite:///mlflow.db", "http://tracking:5000", "databricks", None):
+        require_usable_store({"server": {"mlflow_tracking_uri": usable, "mlflow_registry_uri": None}})
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    require_usable_store({"server": {"mlflow_tracking_uri": "mlruns"}})
+
+
+def test_kedro_run_on_a_file_store_stops_with_a_message_not_a_traceback(kedro_project, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    (kedro_project / "conf/local/mlflow.yml").write_text("server: {mlflow_tracking_uri: mlruns}\n")
+    result = kedro(kedro_project, "run", "--pipelines=synth")
+    assert result.exit_code == 1
+    assert "Error: mlflow.yml: server.mlflow_tracking_uri mlruns is a file store" in result.output
+    assert "Traceback" not in result.output
+    assert not (kedro_project / "data/01_raw/synthetic").exists() and not (kedro_project / "mlruns").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,16 @@ logger = logging.getLogger(__name__)
 
 class ActiveConfigHook:
     """Hands the session's config loader (its `--env`, its `--params`) to `crack_pipeline.config` before any
-    pipeline is built: the variant lists shape the pipelines. An environment with no folder stops it."""
+    pipeline is built: the variant lists shape the pipelines. An environment with no folder stops it, and
+    an MLflow file store MLflow will refuse."""
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
+        from crack_pipeline.store_check import require_usable_store
+
         require_environment(context.config_loader)  # before kedro-mlflow reads its mlflow.yml
+        with contextlib.suppress(MissingConfigException):  # no mlflow.yml: kedro-mlflow's defaults
+            require_usable_store(context.config_loader["mlflow"])  # before kedro-mlflow opens it
         use_session_config(context.config_loader)
 
 

@@ -17,6 +17,7 @@ from kedro.framework.project import PACKAGE_NAME
 from kedro.utils import find_kedro_project
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, ViewType
+from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
 from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import make_url
 
@@ -34,6 +35,25 @@ def experiment_name(mlflow_config: dict[str, Any]) -> str:
     kedro-mlflow does) the package's name."""
     experiment = (mlflow_config.get("tracking") or {}).get("experiment") or {}
     return experiment.get("name") or PACKAGE_NAME or "crack_pipeline"
+
+
+def require_usable_store(mlflow_config: dict[str, Any]) -> None:
+    """Stops a run whose mlflow.yml names a file store (`mlruns`, `file:///...`) that MLflow 3 will refuse
+    (unless MLFLOW_ALLOW_FILE_STORE=true): kedro-mlflow then failed in a page of traceback, MLflow's reason
+    at its end."""
+    server = mlflow_config.get("server") or {}
+    for setting in ("mlflow_tracking_uri", "mlflow_registry_uri"):
+        uri = server.get(setting)
+        scheme = urlparse(str(uri)).scheme
+        # A path (C:\ too: its drive reads as a scheme) or file:; not MLflow's names of Databricks' stores.
+        named = str(uri) in ("databricks", "databricks-uc", "uc")
+        file_store = uri is not None and not named and (scheme in ("", "file") or len(scheme) == 1)
+        if file_store and not MLFLOW_ALLOW_FILE_STORE.get():
+            raise ConfigError(
+                f"mlflow.yml: server.{setting} {uri} is a file store, which MLflow {mlflow.__version__} "
+                "opens only with MLFLOW_ALLOW_FILE_STORE=true in the environment: set it, or use a database "
+                "(sqlite:///mlflow.db; `mlflow migrate-filestore` moves the runs of a folder there)"
+            )
 
 
 def require_artefact_folder(project: Path, experiment: str) -> None:
