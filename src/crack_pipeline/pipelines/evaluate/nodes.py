@@ -237,10 +237,6 @@ def compare_variants(
             decision["current_value"] = metric_value(again, metric)
             decision["compared_on"] = "the test split"
             candidate = next(m for m in compared if m["variant"] == best.variant)
-            # A domain the pooled metric hides; its change judged on the same images
-            candidate_predictions = own_predictions(metric, candidate, predictions_of.get(best.variant))
-            outcomes = paired_outcomes(candidate_predictions, again_predictions)
-            decision["per_domain"] = domain_scores(candidate, again, outcomes)
             # A split made after the champion (e.g. its environment's data moved, or a folder grown since)
             # may test it on images it learned from: its value is then flattered against the candidate's.
             test = split_manifest[split_manifest.split == "test"]
@@ -258,6 +254,10 @@ def compare_variants(
                         current_champion["variant"],
                     )
                 )
+            else:  # a domain the pooled metric hides (as fairly_compared's), judged on the same images
+                candidate_predictions = own_predictions(metric, candidate, predictions_of.get(best.variant))
+                outcomes = paired_outcomes(candidate_predictions, again_predictions)
+                decision["per_domain"] = domain_scores(candidate, again, outcomes)
         decision["current"] = current_champion["variant"]
         decision["current_version"] = current_champion.get("model_version")
     elif store_lost := replaced_store_warning(last_decision):
