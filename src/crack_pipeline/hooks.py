@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,14 @@ from crack_pipeline.config import base_parameters, require_environment, use_sess
 logger = logging.getLogger(__name__)
 
 
+def mlflow_settings(context: KedroContext) -> dict[str, Any]:
+    """The session's mlflow.yml; empty without one (kedro-mlflow's defaults then)."""
+    try:
+        return context.config_loader["mlflow"]
+    except MissingConfigException:
+        return {}
+
+
 class ActiveConfigHook:
     """Hands the session's config loader (its `--env`, its `--params`) to `crack_pipeline.config` before any
     pipeline is built: the variant lists shape the pipelines. An environment with no folder stops it, and
@@ -33,8 +40,7 @@ class ActiveConfigHook:
         from crack_pipeline.store_check import require_usable_store
 
         require_environment(context.config_loader)  # before kedro-mlflow reads its mlflow.yml
-        with contextlib.suppress(MissingConfigException):  # no mlflow.yml: kedro-mlflow's defaults
-            require_usable_store(context.config_loader["mlflow"])  # before kedro-mlflow opens it
+        require_usable_store(mlflow_settings(context))  # before kedro-mlflow opens it
         use_session_config(context.config_loader)
 
 
@@ -52,11 +58,7 @@ class SettingsCheckHook:
     def after_context_created(self, context: KedroContext) -> None:
         from crack_pipeline.store_check import experiment_name
 
-        try:
-            mlflow_config = context.config_loader["mlflow"]
-        except MissingConfigException:  # kedro-mlflow's defaults then
-            mlflow_config = {}
-        self._experiment = experiment_name(mlflow_config)
+        self._experiment = experiment_name(mlflow_settings(context))
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:

@@ -133,10 +133,10 @@ def _store_in(tracking_uri: str, project: Path) -> Path | None:
 
 
 def _keeps_alike(store: Path, experiment: Experiment) -> bool:
-    """Whether the other project's SQLite store `store` keeps `experiment` by its name in the same folder: a
-    copy's store is its original's. A project inside a Kedro project whose artefact root is set in there (a
-    shared folder of the enclosing project's) has no such twin. Read-only, straight from MLflow's table: an
-    MLflow client would make its tables in a file not MLflow's."""
+    """Whether the other project's store `store` (an SQLite file, or a file store's folder) keeps `experiment`
+    in the same folder: a copy's store is its original's. A project inside a Kedro project whose artefact
+    root is set in there (a shared folder of the enclosing project's) has no such twin. Read-only, straight
+    from MLflow's table or meta.yaml: an MLflow client would make its tables in a file not MLflow's."""
     if store.is_dir():  # a file store: each experiment's meta.yaml in a folder named by its id
         meta = store / experiment.experiment_id / "meta.yaml"
         try:
