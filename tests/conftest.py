@@ -278,7 +278,7 @@ def trained():
     """A small_cnn trained on 96-px synthetic cracks (about 10 s), shared by the CAM and photo tests."""
 
     from crack_pipeline.vision.training.loop import fit
-    from tests.test_training import SPEC, config, seeded_model, tiny_split
+    from tests.tiny_training import SPEC, config, seeded_model, tiny_split
 
     return fit(
         seeded_model(0),

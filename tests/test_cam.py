@@ -12,7 +12,7 @@ from crack_pipeline.vision.models.inference import crack_probabilities
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import create_model
 from crack_pipeline.vision.settings import ConfigError
-from tests.test_training import SPEC
+from tests.tiny_training import SPEC
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from crack_pipeline.vision.explain.cam_strips import progress_pictures
 from crack_pipeline.vision.explain.rendering import gallery_html
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training.loop import fit
-from tests.test_training import SPEC, config, killed_in_epoch_3, seeded_model, tiny_split
+from tests.test_training import killed_in_epoch_3
+from tests.tiny_training import SPEC, config, seeded_model, tiny_split
 
 FOLLOW = CamProgressConfig(every=1, samples=4)
 

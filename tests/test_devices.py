@@ -33,7 +33,7 @@ from crack_pipeline.vision.training.replicas import Replicas
 from crack_pipeline.vision.transfer.adaptation import reestimate_batch_norms
 from tests.conftest import needs_gpu
 from tests.replica_stops import killed_after_epoch_3
-from tests.test_training import SPEC, accuracy, config, seeded_model, tiny_split
+from tests.tiny_training import SPEC, accuracy, config, seeded_model, tiny_split
 
 GPU = torch.cuda.is_available()
 
@@ -120,12 +120,24 @@ def test_replicas_split_every_epoch_exactly_and_evenly():
     assert torch.equal(Replicas().share(order), order)
 
 
-def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
-    """2 processes, gloo: killed after epoch 3 (the first two with the backbone frozen), started again they
-    resume from the state the first replica saved (with every replica's augmentation and dropout draws) and
-    train the rest on their halves of each epoch; the first one's model comes back, on the CPU."""
+def test_two_replicas_train_on_copies_and_resume_after_a_kill_as_if_never_stopped(tmp_path):
+    """2 processes, gloo, 6 epochs (the first two with the backbone frozen). Spawning moves a model's CPU
+    tensors into shared memory: unless each replica trains a copy of its own, both step the same weights in
+    place, racing, and the caller's model too; nor are the images or the model moved there (a container's
+    /dev/shm is 64 MB). Killed after epoch 3 and started again, the replicas resume from the state the first
+    one saved (with every replica's augmentation and dropout draws) and end bit for bit as the run that was
+    never stopped; the first one's model comes back, on the CPU. (One test: each run spawns its replicas.)"""
     train, val, test = tiny_split(48, seed=1), tiny_split(16, seed=2), tiny_split(24, seed=3)
     settings = config(epochs=6, freeze_backbone_epochs=2)
+    given = seeded_model(5)
+    before = {name: tensor.clone() for name, tensor in given.state_dict().items()}
+    uninterrupted = fit_distributed(given, SPEC, train, val, settings, 2)
+    assert [
+        name for name, tensor in given.state_dict().items() if not torch.equal(tensor, before[name])
+    ] == []
+    handed = [train.images, train.labels, val.images, *given.state_dict().values()]
+    assert not any(tensor.is_shared() for tensor in handed), "none moved to /dev/shm (64 MB in a container)"
+
     resume = tmp_path / "small_cnn.pt"
     handled_before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(InputError, match="^killed after epoch 3$"):
@@ -140,6 +152,12 @@ def test_two_replicas_train_resume_after_a_kill_and_learn(tmp_path):
     assert not resume.exists(), "removed by the first replica once done"
     assert signal.getsignal(signal.SIGTERM) == handled_before, "torch's launcher's handler is not left behind"
     assert all(p.device.type == "cpu" for p in result.model.parameters())
+    resumed, never_stopped = result.model.state_dict(), uninterrupted.model.state_dict()
+    assert [name for name in resumed if not torch.equal(resumed[name], never_stopped[name])] == []
+    losses = [
+        [(row["train_loss"], row["val_loss"]) for row in run.history] for run in (result, uninterrupted)
+    ]
+    assert losses[0] == losses[1]
     # Half the steps per epoch of one process (each replica a half of the images): it still learns.
     assert result.history[-1]["train_loss"] < result.history[2]["train_loss"]
     assert accuracy(result.model, test) >= 0.8
@@ -170,27 +188,6 @@ def test_a_signal_that_stops_the_replicas_ends_the_run_as_any_signal_does(
         raise SignalException(f"Process 1 got signal: {stopped_by}", sigval=stopped_by)
     with pytest.raises(KeyboardInterrupt), distributed._caller_signal_handlers():  # a script's Ctrl-C
         raise SignalException("Process 1 got signal: SIGINT", sigval=signal.SIGINT)
-
-
-def test_two_runs_of_two_replicas_are_bit_identical_and_leave_the_callers_model_as_it_was():
-    """Spawning moves a model's CPU tensors into shared memory: unless each replica trains a copy of its own,
-    both step the same batch-norm and classifier weights in place, racing, and the caller's model too. Nor
-    are the images or the model moved there: a container's /dev/shm is 64 MB."""
-    train, val = tiny_split(24, seed=1), tiny_split(8, seed=2)
-    given = seeded_model(5)
-    before = {name: tensor.clone() for name, tensor in given.state_dict().items()}
-    runs = [
-        fit_distributed(model, SPEC, train, val, config(epochs=2), 2) for model in (given, seeded_model(5))
-    ]
-    assert [
-        name for name, tensor in given.state_dict().items() if not torch.equal(tensor, before[name])
-    ] == []
-    handed = [train.images, train.labels, val.images, *given.state_dict().values()]
-    assert not any(tensor.is_shared() for tensor in handed), "none moved to /dev/shm (64 MB in a container)"
-    first, second = (run.model.state_dict() for run in runs)
-    assert [name for name in first if not torch.equal(first[name], second[name])] == []
-    losses = [[(row["train_loss"], row["val_loss"]) for row in run.history] for run in runs]
-    assert losses[0] == losses[1]
 
 
 def test_each_replica_is_handed_a_pipe_buffers_worth_whatever_the_model_weighs(monkeypatch):

@@ -20,7 +20,7 @@ from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
 from tests.test_checkpoint import checkpoint_of
-from tests.test_training import tiny_split
+from tests.tiny_training import tiny_split
 
 SPEC = get_spec("patch_memory_lite0")
 FP32 = Precision("fp32")

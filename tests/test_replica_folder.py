@@ -20,7 +20,7 @@ from tests.test_run_lock import alive, children_of, eventually
 
 # A run whose 2 replicas train (for long) until it is killed.
 RUN = """
-from tests.test_training import SPEC, config, seeded_model, tiny_split
+from tests.tiny_training import SPEC, config, seeded_model, tiny_split
 from crack_pipeline.vision.training.distributed import fit_distributed
 long = config(epochs=10**6, patience=10**6)
 fit_distributed(seeded_model(), SPEC, tiny_split(2, 1, 32), tiny_split(2, 2, 32), long, 2)

@@ -10,18 +10,14 @@ import torch
 
 from crack_pipeline.run_guard import RunInterrupted
 from crack_pipeline.vision.data import image_io, ingested
-from crack_pipeline.vision.data.augment import AugmentConfig
-from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.models.inference import (
     crack_probabilities,
     crack_probabilities_and_features,
     fold_batch_norms,
-    predict_logits,
 )
 from crack_pipeline.vision.models.precision import Precision
-from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.settings import ConfigError, settings_from
 from crack_pipeline.vision.training import loop as training
 from crack_pipeline.vision.training.config import TrainConfig
@@ -31,50 +27,12 @@ from crack_pipeline.vision.training.replicas import Randomness, Replicas
 from crack_pipeline.vision.training.resume import continue_draws
 from crack_pipeline.vision.training.schedule import epoch_order
 from tests.conftest import needs_gpu
-
-SPEC = get_spec("small_cnn")
-
-
-def tiny_split(count: int, seed: int, size: int = 64) -> ImageTensors:
-    config = SynthConfig(count_per_class=count, image_size=size, seed=seed, difficulty=0.0)
-    images, labels = [], []
-    for positive in (True, False):
-        for index in range(1, count + 1):
-            images.append(render_sample(config, positive, index).image.transpose(2, 0, 1))
-            labels.append(int(positive))
-    return ImageTensors(
-        torch.from_numpy(np.stack(images)), torch.tensor(labels), [str(i) for i in range(2 * count)]
-    )
+from tests.tiny_training import SPEC, accuracy, config, seeded_model, tiny_split
 
 
 @pytest.fixture(scope="module")
 def data():
     return tiny_split(48, seed=1), tiny_split(16, seed=2), tiny_split(24, seed=3)
-
-
-def config(**overrides) -> TrainConfig:
-    base = TrainConfig(
-        epochs=6,
-        batch_size=16,
-        lr=3e-3,
-        patience=10,
-        seed=0,
-        precision="fp32",
-        progress=False,
-        augment=AugmentConfig(translate=4),
-    )
-    return dataclasses.replace(base, **overrides)
-
-
-def seeded_model(seed: int = 0):
-    """A small_cnn whose initial weights come from `seed`, drawn before the model is built."""
-    torch.manual_seed(seed)
-    return create_model("small_cnn")
-
-
-def accuracy(model, split, precision="fp32") -> float:
-    logits = predict_logits(model, split.images, SPEC.mean, SPEC.std, Precision(precision))
-    return float((logits.argmax(1) == split.labels).float().mean())
 
 
 def test_small_cnn_learns_the_easy_synthetic_task(data):
