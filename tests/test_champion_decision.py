@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 
 from crack_pipeline import tracking
-from crack_pipeline.pipelines.evaluate import nodes
+from crack_pipeline.pipelines.evaluate import checkpoint_scores, nodes
 from crack_pipeline.pipelines.retrain.nodes import check_for_new_data
 from crack_pipeline.provenance import split_fingerprint
 
@@ -74,10 +74,11 @@ def test_a_champion_of_another_input_size_is_scored_on_its_validation_and_test_i
         decoded.update(splits=sorted(set(manifest.split)), size=size)
         return "decoded again"
 
-    monkeypatch.setattr(nodes, "decode_splits", decode_splits)
+    monkeypatch.setattr(checkpoint_scores, "decode_splits", decode_splits)
     tensors = {"test": types.SimpleNamespace(images=torch.zeros((2, 3, 32, 32), dtype=torch.uint8))}
-    assert nodes.at_input_size(tensors, MANIFEST, 32) is tensors, "the same size: the decoded split"
-    assert nodes.at_input_size(tensors, MANIFEST, 64) == "decoded again"
+    at_input_size = checkpoint_scores.at_input_size
+    assert at_input_size(tensors, MANIFEST, 32) is tensors, "the same size: the decoded split"
+    assert at_input_size(tensors, MANIFEST, 64) == "decoded again"
     assert decoded == {"splits": ["test", "val"], "size": 64}
 
 

@@ -11,7 +11,7 @@ import torch
 from kedro.io.core import Version
 from kedro_datasets.matplotlib import MatplotlibDataset
 
-from crack_pipeline.pipelines.evaluate import nodes
+from crack_pipeline.pipelines.evaluate import checkpoint_scores, nodes
 from crack_pipeline.provenance import split_fingerprint
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.data.listed_images import ListedImages
@@ -137,7 +137,7 @@ def test_the_split_s_confident_mistakes_show_its_photos_at_their_own_aspect(tmp_
     )
     drawn = []
     monkeypatch.setattr(plots, "plot_mistakes", lambda images, rows, title: drawn.append(images))
-    monkeypatch.setattr(nodes, "checkpoint_probabilities", lambda *_, **__: np.array([0.1, 0.2]))
+    monkeypatch.setattr(checkpoint_scores, "checkpoint_probabilities", lambda *_, **__: np.array([0.1, 0.2]))
     checkpoint = {
         "variant": "m",
         "checkpoint_id": "c",

@@ -141,7 +141,7 @@ def test_threshold_needs_crack_images():
 
 
 def test_promotion_needs_strictly_better():
-    from crack_pipeline.pipelines.evaluate.nodes import is_better
+    from crack_pipeline.pipelines.evaluate.comparison import is_better
 
     assert is_better(0.9, None)  # no champion yet: the best variant becomes one
     assert is_better(0.91, 0.90)
@@ -154,7 +154,7 @@ def test_promotion_needs_strictly_better():
 def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(monkeypatch, caplog):
     import pandas as pd
 
-    from crack_pipeline.pipelines.evaluate import nodes
+    from crack_pipeline.pipelines.evaluate import champion as deciding
     from crack_pipeline.pipelines.evaluate.nodes import compare_variants
     from crack_pipeline.provenance import learned_images, split_fingerprint
 
@@ -232,8 +232,8 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
             None,
         )
     # A champion re-evaluated on a split made after it: how many test images it learned from is recorded.
-    monkeypatch.setattr(nodes, "evaluate_checkpoint", lambda *_: (metrics("o", 0.95, "co"), None, None))
-    monkeypatch.setattr(nodes, "at_input_size", lambda tensors, *_: tensors)
+    monkeypatch.setattr(deciding, "evaluate_checkpoint", lambda *_: (metrics("o", 0.95, "co"), None, None))
+    monkeypatch.setattr(deciding, "at_input_size", lambda tensors, *_: tensors)
     older = {
         "checkpoint_id": "co",
         "variant": "o",
@@ -254,7 +254,7 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
     22 of its 44 images learned). Both are compared on the images the champion never saw."""
     import pandas as pd
 
-    from crack_pipeline.pipelines.evaluate import nodes
+    from crack_pipeline.pipelines.evaluate import champion as deciding
     from crack_pipeline.pipelines.evaluate.nodes import compare_variants
     from crack_pipeline.provenance import learned_images, split_fingerprint
 
@@ -292,8 +292,8 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
     candidate_scores = [0.1, 0.9, 0.9, 0.1, 0.9, 0.1, 0.9, 0.1]
     champion, champion_predictions = evaluation("old", "co", champion_scores)
     candidate, candidate_predictions = evaluation("new", "cn", candidate_scores)
-    monkeypatch.setattr(nodes, "evaluate_checkpoint", lambda *_: (champion, champion_predictions, None))
-    monkeypatch.setattr(nodes, "at_input_size", lambda tensors, *_: tensors)
+    monkeypatch.setattr(deciding, "evaluate_checkpoint", lambda *_: (champion, champion_predictions, None))
+    monkeypatch.setattr(deciding, "at_input_size", lambda tensors, *_: tensors)
     current = {
         "checkpoint_id": "co",
         "variant": "old",
@@ -344,7 +344,7 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
 
 def test_a_split_without_test_images_is_named_as_such_not_a_key_error():
     """A manifest split with `split.ratios.test: 0` (allowed for a split alone) then evaluated: a KeyError."""
-    from crack_pipeline.pipelines.evaluate.nodes import evaluate_checkpoint
+    from crack_pipeline.pipelines.evaluate.checkpoint_scores import evaluate_checkpoint
 
     with pytest.raises(InputError, match=r"no test images \(made with split\.ratios\.test: 0\)"):
         evaluate_checkpoint({"variant": "net"}, {"train": None, "val": None}, 0.99, "cpu")

@@ -1,5 +1,5 @@
 """Nodes of evaluation: test metrics of a variant, the comparison of every variant evaluated on the current
-split, the champion decision and its promotion."""
+split, the champion decision (`champion`) and its promotion."""
 
 from __future__ import annotations
 
@@ -9,88 +9,19 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crack_pipeline.pipelines.evaluate.comparison import (
-    COMPARISON_COLUMNS,
-    fairly_compared,
-    is_better,
-    metric_value,
-    own_predictions,
-    per_domain_columns,
-)
-from crack_pipeline.pipelines.evaluate.domain_figures import (
-    domain_scores,
-    paired_outcomes,
-    report_domains,
-    report_test_domains,
-)
-from crack_pipeline.pipelines.split.nodes import require_roots
-from crack_pipeline.provenance import (
-    data_fingerprint,
-    learned_among,
-    learned_mask,
-    require_split_of,
-    split_fingerprint,
-)
-from crack_pipeline.store_check import replaced_store_warning
-from crack_pipeline.vision.data.listed_images import ListedImages
-from crack_pipeline.vision.data.sources import image_keys
-from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_splits
+from crack_pipeline.pipelines.evaluate.champion import decide_champion
+from crack_pipeline.pipelines.evaluate.checkpoint_scores import evaluate_checkpoint
+from crack_pipeline.pipelines.evaluate.comparison import COMPARISON_COLUMNS, metric_value, per_domain_columns
+from crack_pipeline.pipelines.evaluate.domain_figures import report_test_domains
+from crack_pipeline.provenance import data_fingerprint, require_split_of, split_fingerprint
+from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities, evaluate_probabilities
-from crack_pipeline.vision.evaluation.metrics import format_metric, threshold_on_validation
+from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.explain.cam_strips import progress_overview
 from crack_pipeline.vision.figures import figure_of
-from crack_pipeline.vision.models.checkpoint import domain_threshold_values, threshold_basis
+from crack_pipeline.vision.models.checkpoint import threshold_basis
 
 logger = logging.getLogger(__name__)
-
-
-def model_threshold(
-    checkpoint: dict[str, Any], val: ImageTensors, target_recall: float, device: str = "cpu"
-) -> dict[str, Any]:
-    """The decision threshold the checkpoint records; for a checkpoint from before thresholds were recorded,
-    the one chosen on `val` for `target_recall`, as training now does."""
-    if "threshold" in checkpoint:
-        return checkpoint["threshold"]
-    return threshold_on_validation(
-        val.labels.numpy(), checkpoint_probabilities(checkpoint, val, device=device), target_recall
-    )
-
-
-def evaluate_checkpoint(
-    checkpoint: dict[str, Any],
-    split_tensors: dict[str, ImageTensors],
-    target_recall: float,
-    device: str,
-    split_manifest: pd.DataFrame | None = None,
-) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Figure]]:
-    """Test-split metrics at the model's decision threshold and at 0.5, predictions and figures; the model
-    runs on `device`. With `split_manifest`, the figures show the photos read again from its files at their
-    own aspect (the cache squashed a non-square photo into a square), one missing or changed left out."""
-    if "test" not in split_tensors:
-        raise InputError(
-            "the split manifest has no test images (made with split.ratios.test: 0): nothing to evaluate "
-            "on; split again with a test ratio above 0"
-        )
-    threshold = model_threshold(checkpoint, split_tensors["val"], target_recall, device)
-    test = split_tensors["test"]
-    result = evaluate_probabilities(
-        checkpoint["variant"],
-        test if split_manifest is None else ListedImages.of_split(test, split_manifest),
-        checkpoint_probabilities(checkpoint, test, device=device),
-        threshold["value"],
-        domains=test.domains,
-        domain_thresholds=domain_threshold_values(threshold),
-    )
-    metrics = {
-        "variant": checkpoint["variant"],
-        "checkpoint_id": checkpoint["checkpoint_id"],
-        "split": "test",
-        "split_fingerprint": checkpoint["split_fingerprint"],
-        "threshold": threshold,
-        **result.metrics,
-    }
-    return metrics, result.predictions, result.figures
 
 
 def evaluate_variant(
@@ -224,64 +155,20 @@ def compare_variants(
         "current_value": None,
         "current_version": None,
     }
-    if current_champion is not None:
-        if current_champion["checkpoint_id"] == best.checkpoint_id:
-            decision["current_value"] = decision["candidate_value"]
-        else:
-            again, again_predictions, _ = evaluate_checkpoint(
-                current_champion,
-                at_input_size(split_tensors, split_manifest, current_champion["input_size"]),
-                train["target_recall"],
-                device,
-            )
-            decision["current_value"] = metric_value(again, metric)
-            decision["compared_on"] = "the test split"
-            candidate = next(m for m in compared if m["variant"] == best.variant)
-            # A split made after the champion (e.g. its environment's data moved, or a folder grown since)
-            # may test it on images it learned from: its value is then flattered against the candidate's.
-            test = split_manifest[split_manifest.split == "test"]
-            decision["current_learned_test_images"] = learned_among(
-                current_champion, test.sha256, "test images", "evaluate: the champion's re-evaluation"
-            )
-            if decision["current_learned_test_images"]:
-                unlearned = image_keys(test[~learned_mask(current_champion, test.sha256)])
-                decision.update(
-                    fairly_compared(
-                        metric,
-                        unlearned,
-                        (candidate, predictions_of.get(best.variant)),
-                        (again, again_predictions),
-                        current_champion["variant"],
-                    )
-                )
-            else:  # a domain the pooled metric hides (as fairly_compared's), judged on the same images
-                candidate_predictions = own_predictions(metric, candidate, predictions_of.get(best.variant))
-                outcomes = paired_outcomes(candidate_predictions, again_predictions)
-                decision["per_domain"] = domain_scores(candidate, again, outcomes)
-        decision["current"] = current_champion["variant"]
-        decision["current_version"] = current_champion.get("model_version")
-    elif store_lost := replaced_store_warning(last_decision):
-        # Not a first run: the champion is compared with nothing, which the user must hear of.
-        decision["warning"] = store_lost
-        logger.warning("evaluate: %s", store_lost)
-    # Accuracy, where the metric was undefined on the test images a champion did not learn from
-    higher_here = higher or decision.get("compared_by", metric) != metric
-    decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher_here)
-    report_domains(decision)
+    candidate = next(m for m in compared if m["variant"] == best.variant)
+    decision = decide_champion(
+        decision,
+        higher,
+        (candidate, predictions_of.get(best.variant)),
+        current_champion,
+        last_decision,
+        split_manifest,
+        split_tensors,
+        train["target_recall"],
+        device,
+    )
     logger.info("evaluate: champion by %s: %s", metric, decision)
     return table, table.drop(columns=["checkpoint_id"]).to_markdown(index=False), decision
-
-
-def at_input_size(
-    split_tensors: dict[str, ImageTensors], split_manifest: pd.DataFrame, size: int
-) -> dict[str, ImageTensors]:
-    """The validation and test images at `size`: the decoded split when it has that size, else decoded
-    again from disk (a model is always scored at the size it was trained at)."""
-    if split_tensors["test"].images.shape[-1] == size:
-        return split_tensors
-    logger.info("evaluate: decoding the validation and test images again at %d px for the champion", size)
-    manifest = require_roots(split_manifest)
-    return decode_splits(manifest[manifest.split.isin(["val", "test"])], size)
 
 
 def promote_champion(champion_decision: dict[str, Any]) -> dict[str, Any]:
