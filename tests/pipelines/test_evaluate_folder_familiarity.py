@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import torch
 
-from crack_pipeline.pipelines.evaluate_folder.nodes import familiarity, familiarity_reference
+from crack_pipeline.pipelines.evaluate_folder.folder_familiarity import familiarity, familiarity_reference
 from crack_pipeline.vision.models.inference import VIEW_COUNTS, with_views
 from crack_pipeline.vision.transfer.familiarity import (
     feature_reference,

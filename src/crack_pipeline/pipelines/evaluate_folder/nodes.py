@@ -10,6 +10,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from crack_pipeline.pipelines.evaluate_folder.folder_familiarity import (
+    familiarity,
+    familiarity_reference,
+    unfamiliar_from,
+)
 from crack_pipeline.pipelines.evaluate_folder.site_labels import (
     check_recalibration,
     labelling_order_for,
@@ -41,8 +46,8 @@ from crack_pipeline.vision.models.checkpoint import (
     unnamed_domain_note,
 )
 from crack_pipeline.vision.models.inference import views_asked, views_of, views_setting
-from crack_pipeline.vision.settings import ConfigError, settings_from, share_setting
-from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
+from crack_pipeline.vision.settings import ConfigError, settings_from
+from crack_pipeline.vision.transfer.familiarity import reference_distances
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +64,6 @@ def check_evaluate_folder_settings(evaluate_folder: dict[str, Any]) -> None:
     unfamiliar_from(evaluate_folder)
     if not isinstance(recalibrate := evaluate_folder.get("recalibrate", False), bool | None):
         raise ConfigError(f"evaluate_folder.recalibrate: true or false, not {recalibrate!r}")
-
-
-def unfamiliar_from(evaluate_folder: dict[str, Any]) -> float | None:
-    """The share of unfamiliar tiles from which a folder is warned of (None: never)."""
-    share = evaluate_folder.get("unfamiliar_share")
-    return (
-        None
-        if share is None
-        else share_setting(share, "evaluate_folder.unfamiliar_share", "a share of the folder's tiles")
-    )
 
 
 def evaluate_folder(
@@ -218,72 +213,6 @@ def no_plots(unlabelled: int) -> str:
         else "no unlabelled image could be read either"
     )
     return f"no labelled image to score (none in a class folder); {sheet}"
-
-
-def familiarity_reference(checkpoint: dict[str, Any], own_views: int) -> dict[str, Any] | None:
-    """The model's feature reference when it can judge this run's features; None, logged why, when not."""
-    reference, views = checkpoint.get("feature_reference"), views_of(checkpoint)
-    # A reference holds for the view count its features were averaged over (references_by_views); one
-    # without a count is of a model that kept it for its own count only.
-    held_for = None if reference is None else reference.get("views", own_views)
-    if held_for == views:
-        return reference
-    if reference is not None:
-        logger.info(
-            "evaluate_folder: familiarity not judged (the reference holds for %d views, not %d)",
-            held_for,
-            views,
-        )
-    elif views != own_views:
-        logger.info(
-            "evaluate_folder: familiarity not judged (the model keeps no reference for %d views: it was "
-            "trained before references were kept for every count)",
-            views,
-        )
-    else:
-        logger.info("evaluate_folder: familiarity not judged (the model records no feature reference)")
-    return None
-
-
-def familiarity(
-    reference: dict[str, Any] | None,
-    features: np.ndarray,
-    tile_distances: list[np.ndarray],
-    warn_from: float | None,
-) -> dict | None:
-    """How many of the folder's tiles (an image within one tile, by its N x D `features`; a photo cut into
-    tiles, by each of its `tile_distances`) lie farther from the model's validation images, in its features,
-    than all but 1 % of those; logged, and a warning from a share of `warn_from`
-    (`evaluate_folder.unfamiliar_share`). `reference`: `familiarity_reference`'s. None without one or
-    without an image."""
-    if reference is None:
-        return None
-    parts = [reference_distances(reference, features)] if len(features) else []
-    parts += tile_distances
-    if not parts:
-        logger.info("evaluate_folder: familiarity not judged (no image)")
-        return None
-    distances = np.concatenate(parts)
-    found = {**unfamiliar_share(reference, distances), "warn_from": warn_from}
-    domains = ", ".join(reference.get("domains", {}))
-    logger.info(
-        "evaluate_folder: unfamiliar=%.3f of %d tiles lie farther from the model's validation images (in its "
-        "features) than %.0f %% of those%s (an image within one tile is one)",
-        found["share"],
-        found["n"],
-        100 * (1 - found["expected"]),
-        f", domain by domain ({domains}): beyond each one's limit" if domains else "",
-    )
-    if warn_from is not None and found["share"] >= warn_from:
-        logger.warning(
-            "evaluate_folder: this folder is unlike the images the model was chosen on (%.0f %% unfamiliar, "
-            "against %.0f %% of its own validation images): its threshold may not hold here. Label some "
-            "(label_these_next.csv) and recalibrate (evaluate_folder.recalibrate: true), or fine-tune on "
-            "them (init_from: champion)",
-            100 * found["share"],
-            100 * found["expected"],
-        )
-    return found
 
 
 def log_scores(m: dict[str, Any], tiled: int) -> None:
