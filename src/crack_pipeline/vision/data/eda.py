@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crack_pipeline.vision.data.image_io import VALIDATED, decode_image
-from crack_pipeline.vision.figures import PICTURE_SIDE, grid, sheet_picture
+from crack_pipeline.vision.data.sheet_pictures import sheet_picture_of
+from crack_pipeline.vision.figures import grid
 
 CHANNELS = ("red", "green", "blue")
 
@@ -61,8 +61,6 @@ def plot_histograms(histograms: pd.DataFrame) -> Figure:
 
 def plot_sample_grid(files: Sequence[Path], names: Sequence[str], labels: Sequence[str]) -> Figure:
     """Images in a square grid (ones ingest kept), each titled with its label and name."""
-    pictures = [
-        sheet_picture(decode_image(file.read_bytes(), VALIDATED, within=PICTURE_SIDE).image) for file in files
-    ]
+    pictures = [sheet_picture_of(file.read_bytes()) for file in files]
     captions = [f"{label}\n{name}" for name, label in zip(names, labels, strict=True)]
     return grid(pictures, captions, "Sample images")

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crack_pipeline.vision.data.image_io import VALIDATED, ImageRejected, decode_image
+from crack_pipeline.vision.data.image_io import ImageRejected
 from crack_pipeline.vision.data.ingested import ingested_bytes
+from crack_pipeline.vision.data.sheet_pictures import sheet_picture_of
 from crack_pipeline.vision.data.sources import image_files, image_keys
-from crack_pipeline.vision.figures import PICTURE_SIDE, sheet_picture
 
 if TYPE_CHECKING:
     from crack_pipeline.vision.data.tensor_cache import ImageTensors
@@ -72,7 +72,7 @@ class ListedImages:
             if isinstance(data := ingested_bytes(file, sha256), str):
                 continue
             try:
-                pictures[name] = sheet_picture(decode_image(data, VALIDATED, within=PICTURE_SIDE).image)
+                pictures[name] = sheet_picture_of(data)
             except (OSError, ImageRejected):
                 continue
         if self.cached is not None:
