@@ -93,11 +93,21 @@ def sheet(
     """Pictures in rows, each under its caption, below a title, as H x W x 3 uint8 pixels. Each picture is
     scaled into its cell, `cell` pixels square or (width, height), at its own aspect; a 2-D picture is a map
     in [0, 1], drawn in jet."""
-    cell_size = (cell, cell) if isinstance(cell, int) else cell
-    columns = columns or max(1, math.ceil(math.sqrt(len(pictures))))
+    cell_size = _cell_size(cell)
+    columns = _columns(columns, len(pictures))
     return _flowed_sheet(
         pictures, captions, title, [cell_size] * len(pictures), GAP + columns * (cell_size[0] + GAP)
     )
+
+
+def _cell_size(cell: int | tuple[int, int]) -> tuple[int, int]:
+    """A cell as (width, height): an int is a square's side."""
+    return (cell, cell) if isinstance(cell, int) else cell
+
+
+def _columns(columns: int | None, count: int) -> int:
+    """`columns`, or by default as many as make `count` pictures a square."""
+    return columns or max(1, math.ceil(math.sqrt(count)))
 
 
 def _rows(cells: Sequence[tuple[int, int]], width: int) -> list[list[int]]:
@@ -181,15 +191,9 @@ def photo_sheet(
     long as three of them. Laid out for one picture's aspect, a sheet of strips lying and standing drew the
     others 4 x 53 px, and a strip among photos a sliver; in cells as large as the largest, 47 photos beside
     one lying strip made a 5552 x 1980 sheet, with a standing one too 5552 x 5676."""
-    cells = [sheet_layout(picture.shape[1] / picture.shape[0], None)[1] for picture in pictures]
-    columns = columns or max(1, math.ceil(math.sqrt(len(pictures))))
-    return _flowed_sheet(
-        pictures,
-        captions,
-        title,
-        [(cell, cell) if isinstance(cell, int) else cell for cell in cells],
-        GAP + columns * (CELL + GAP),
-    )
+    cells = [_cell_size(sheet_layout(picture.shape[1] / picture.shape[0], None)[1]) for picture in pictures]
+    columns = _columns(columns, len(pictures))
+    return _flowed_sheet(pictures, captions, title, cells, GAP + columns * (CELL + GAP))
 
 
 def figure_of(pixels: np.ndarray) -> Figure:
