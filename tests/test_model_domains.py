@@ -170,9 +170,9 @@ def test_a_domain_named_by_digits_on_the_command_line_is_that_domain():
             "sha256": ["1", "2"],
         }
     )
-    (item,), _, domains, _ = images_to_explain(manifest, None, {"split": "test", "domain": 2024}, {})
+    (item,), _, domains, *_ = images_to_explain(manifest, None, {"split": "test", "domain": 2024}, {})
     assert (item.name, domains) == ("P/2.png", ["2024"])
-    _, _, domains, _ = images_to_explain(manifest, None, {"split": "test"}, {})
+    _, _, domains, *_ = images_to_explain(manifest, None, {"split": "test"}, {})
     assert domains == ["2023", "2024"], "as the model's thresholds and patch sides name them"
 
 

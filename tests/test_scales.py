@@ -194,3 +194,27 @@ def test_a_listed_photo_the_folder_scan_could_not_read_is_not_warned_of_as_none_
     assert predictions.file.tolist() == ["a.png"]
     (warned,) = [r.getMessage() for r in caplog.records if "none of the photos" in r.getMessage()]
     assert "1 of its 3 files" in warned and "c.png" in warned, "the typo, c.png, is still warned of"
+
+
+def test_a_listed_byte_identical_copy_is_not_warned_of_as_none_of_the_photos(
+    trained_checkpoint, tmp_path, caplog
+):
+    """explain.input_dir's scan explains a byte-identical copy once, as the file it copies (its summary lists
+    the copy): explain.scales naming the copy too was warned of as listing 'none of the photos explained'."""
+    from crack_pipeline.vision.data.folder import Folder
+
+    two_domain_split(tmp_path)  # a readable crack patch at a/Positive/1.png
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "a copy.png"):
+        (photos / name).write_bytes((tmp_path / "a/Positive/1.png").read_bytes())
+    scales = table(tmp_path, "file,mm_per_pixel\na.png,0.2\na copy.png,0.2\nc.png,0.4\n")
+    settings = {"methods": ["gradcam"], "segmenter": False, "scales": str(scales)}
+    ingest = {"label_aliases": {}, "min_side": 32, "max_pixels": 10**7, "workers": 1}
+    with caplog.at_level(logging.WARNING, logger="crack_pipeline"):
+        _, predictions, *_ = explain_split(
+            trained_checkpoint, None, Folder.scan(photos), None, None, settings, {}, ingest, "cpu"
+        )
+    assert len(predictions.file) == 1, "the copy explained once"
+    (warned,) = [r.getMessage() for r in caplog.records if "none of the photos" in r.getMessage()]
+    assert "1 of its 3 files" in warned and "c.png" in warned, "the typo, c.png, is still warned of"

@@ -179,7 +179,7 @@ def test_split_images_are_called_and_tiled_as_their_domain_s_and_others_as_the_p
             "sha256": ["1", "2", "3"],
         }
     )
-    items, _, domains, _ = images_to_explain(manifest, None, {"split": "test"}, {})
+    items, _, domains, *_ = images_to_explain(manifest, None, {"split": "test"}, {})
     assert [item.name for item in items] == ["a/Positive/1.png", "b/Positive/1.png", "c/Positive/1.png"]
     threshold = {"value": 0.5, "per_domain": {"a": {"value": 0.9}, "b": {"value": 0.1}}}
     model = {"patch_side": 64, "patch_sides": {"a": 64, "b": 256}}  # c: no training image
@@ -192,7 +192,7 @@ def test_split_images_are_called_and_tiled_as_their_domain_s_and_others_as_the_p
     single = {"patch_side": 64, "patch_sides": {"a": 64}}
     assert domain_scales(single, {"value": 0.5}, {}, items, domains) == ({}, {}), "one domain's model"
     # explain.domain: only that domain's images of the split, named by path as a split of one domain's.
-    (b,), _, (of_b,), _ = images_to_explain(manifest, None, {"split": "test", "domain": "b"}, {})
+    (b,), _, (of_b,), *_ = images_to_explain(manifest, None, {"split": "test", "domain": "b"}, {})
     assert (b.name, b.file, of_b) == ("Positive/1.png", tmp_path / "b" / "Positive/1.png", "b")
     assert images_to_explain(manifest, None, {"split": "test", "domain": "d"}, {})[0] == []
 
@@ -215,10 +215,10 @@ def test_split_images_of_one_domain_are_still_called_and_tiled_as_their_domain_s
         "per_domain": {"cfd_tiles": {"value": 0.016}, "sdnet_walls": {"value": 0.22}},
     }
     model = {"patch_side": 227, "patch_sides": {"cfd_tiles": 96, "sdnet_walls": 256}}
-    items, _, domains, _ = images_to_explain(manifest, None, {"split": "test"}, {})
+    items, _, domains, *_ = images_to_explain(manifest, None, {"split": "test"}, {})
     sample = domain_scales(model, threshold, {}, items[:1], domains[:1])  # explain.max_images: 1
     assert sample == ({"cfd_tiles/Positive/1.png": 0.016}, {"cfd_tiles/Positive/1.png": 96})
-    one, _, alone, _ = images_to_explain(manifest[:1], None, {"split": "test"}, {})  # a split of one domain
+    one, _, alone, *_ = images_to_explain(manifest[:1], None, {"split": "test"}, {})  # a split of one domain
     assert domain_scales(model, threshold, {}, one, alone) == (
         {"Positive/1.png": 0.016},
         {"Positive/1.png": 96},

@@ -166,7 +166,9 @@ def explain_split(
     checkpoint, tiles, threshold, methods = explanation_setup(checkpoint, explain, tiling)
     layer = checkpoint["cam_layer"]
     domain = checkpoint.get("domain")  # explain.domain, as for_domain reads it
-    items, sha256, domains, left_out = images_to_explain(split_manifest, explain_input, explain, ingest)
+    items, sha256, domains, left_out, copies = images_to_explain(
+        split_manifest, explain_input, explain, ingest
+    )
     every_name = [item.name for item in items]  # the photos explain.scales lists, explained or not
     note = unnamed_domain_note(checkpoint, "explain.domain")
     if explain_input is not None and domain is None and note:
@@ -194,7 +196,8 @@ def explain_split(
     image_thresholds, image_tile_sizes = domain_scales(checkpoint, threshold, tiling, items, domains)
     names = [item.name for item in items]
     masks = read_masks_of(explain_masks, names)
-    scales = scales_of(every_name, explain.get("scales"), explain.get("mm_per_pixel"), names, left_out)
+    unexplained = [*left_out, *copies]  # explain.scales may list them: skipped, or explained as the original
+    scales = scales_of(every_name, explain.get("scales"), explain.get("mm_per_pixel"), names, unexplained)
     if explain.get("masks_dir"):  # not the synthetic masks, the default, which a folder's photos never match
         warn_if_none_matched(explain_masks, names, masks, "explain.masks_dir")
     result = explain_images(

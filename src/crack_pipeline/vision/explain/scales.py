@@ -87,12 +87,13 @@ def photo_scales(
     table: Mapping[str, float],
     default: float | None,
     setting: str = "explain.scales",
-    unread: Iterable[str] = (),
+    not_explained: Iterable[str] = (),
 ) -> dict[str, float]:
     """{name: mm a pixel} of each of `names` the `table` lists; the others take `default`, and without one
     an `InputError` names them (measured in px beside the others' mm, their widths would be banded apart).
     Entries of the table naming none of the photos are counted in a warning (a typo, another folder); not
-    those naming a photo of the folder that could not be read (`unread`: its skip is logged with why)."""
+    those naming a file of the folder that is `not_explained` itself: one that could not be read (its skip
+    is logged with why), or a byte-identical copy of another (explained as that one, the scan says so)."""
     unlisted = [name for name in names if _key(name) not in table]
     if unlisted and default is None:
         shown = ", ".join(unlisted[:5]) + (", ..." if len(unlisted) > 5 else "")
@@ -100,7 +101,7 @@ def photo_scales(
             f"{setting}: no scale in it for {len(unlisted)} of the {len(names)} photos ({shown}): list "
             "them, or give the others' explain.mm_per_pixel"
         )
-    unused = set(table) - {_key(name) for name in [*names, *unread]}
+    unused = set(table) - {_key(name) for name in [*names, *not_explained]}
     if unused:
         logger.warning(
             "%s: %d of its %d files are none of the photos explained (e.g. %s)",
@@ -114,7 +115,7 @@ def scales_of(
     path: str | Path | None,
     default: float | None,
     explained: Iterable[str] | None = None,
-    unread: Iterable[str] = (),
+    not_explained: Iterable[str] = (),
     setting: str = "explain.scales",
 ) -> dict[str, float] | None:
     """`photo_scales` of `names` from the table at `path` (None without one: `default` for all), kept for
@@ -122,7 +123,7 @@ def scales_of(
     and a table of them all was warned of as naming files that are none of the photos."""
     if path is None:
         return None
-    scales = photo_scales(names, read_scales(path, setting), default, setting, unread)
+    scales = photo_scales(names, read_scales(path, setting), default, setting, not_explained)
     shown = scales.keys() if explained is None else set(explained)
     return {name: scale for name, scale in scales.items() if name in shown}
 
