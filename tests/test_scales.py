@@ -38,6 +38,24 @@ def test_a_scale_table_saved_by_excel_with_decimal_commas_is_read(tmp_path):
     assert read_scales(path) == {"Brücke, Süd.jpg": 0.2, "b.png": 1.0}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "file\tmm_per_pixel\nBrücke, Süd.jpg\t0,2\nb.png\t1\n",
+        "sep=;\r\nfile;mm_per_pixel\r\nBrücke, Süd.jpg;0,2\r\nb.png;1\r\n",
+        'sep=,\nfile,mm_per_pixel\n"Brücke, Süd.jpg",0.2\nb.png,1\n',
+        "sep=\t\nfile\tmm_per_pixel\nBrücke, Süd.jpg\t0.2\nb.png\t1\n",
+    ],
+    ids=["tabs, pasted from a spreadsheet", "excel sep=;", "excel sep=,", "excel sep=tab"],
+)
+def test_a_scale_table_with_tabs_or_excel_s_sep_line_is_read(tmp_path, text):
+    """A table with tabs between cells read as one column `file<tab>mm_per_pixel`, and one with Excel's
+    `sep=;` first line as columns `sep=` and `Unnamed: 1`: the run stopped on a table spreadsheets read."""
+    path = tmp_path / "scales.csv"
+    path.write_bytes(text.encode("utf-8-sig"))
+    assert read_scales(path) == {"Brücke, Süd.jpg": 0.2, "b.png": 1.0}
+
+
 def test_a_scale_table_excel_saved_in_its_code_page_is_refused_saying_how_to_save_it(tmp_path):
     """Excel's plain "CSV" (German: semicolons, 0,2) is in the computer's code page, not UTF-8: a table naming
     Brücke.jpg stopped the run with pandas' "'utf-8' codec can't decode byte 0xfc in position 20"."""

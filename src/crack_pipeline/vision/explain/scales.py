@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -28,16 +29,30 @@ def _key(name: str) -> str:
     return unicodedata.normalize("NFC", str(PurePosixPath(name.strip().replace("\\", "/"))))
 
 
-def _spreadsheet_dialect(path: str | Path) -> dict[str, str]:
-    """How to read the table at `path`: as the project writes CSVs, or, where its first line is split by
-    semicolons and not commas, as Excel saves a "CSV" where a comma is the decimal mark (Germany, France,
-    ...): `file;mm_per_pixel` and `0,2`, which read as one column `file;mm_per_pixel`."""
+def _spreadsheet_dialect(path: str | Path) -> dict[str, Any]:
+    """How to read the table at `path` (each of these read as one column, `file;mm_per_pixel` or `sep=`):
+    by the separator Excel's `sep=X` first line names, that line skipped (a "CSV" saved for another
+    locale); by tabs where its header has them (a spreadsheet's cells pasted into a text file); by
+    semicolons where its header has them and no commas, as Excel saves a "CSV" where a comma is the decimal
+    mark (Germany, France, ...); else by commas, as the project writes CSVs. Where cells are not split by
+    commas, a comma is a decimal mark (`0,2`; `0.2` still reads)."""
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as table:
             header = table.readline()
+            named = re.fullmatch(r"sep=(.)\s*", header)
+            if named:
+                header = table.readline()
     except OSError:
         return {}  # read_csv names what is wrong
-    return {"sep": ";", "decimal": ","} if ";" in header and "," not in header else {}
+    if named:
+        sep = named.group(1)
+    elif "\t" in header:
+        sep = "\t"
+    elif ";" in header and "," not in header:
+        sep = ";"
+    else:
+        sep = ","
+    return {"sep": sep, "skiprows": 1 if named else 0, **({"decimal": ","} if sep != "," else {})}
 
 
 def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, float]:
@@ -45,7 +60,8 @@ def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, 
     predictions table names it, and `mm_per_pixel`, above 0); a `ConfigError` naming `setting`, the file and
     its bad rows (as a spreadsheet numbers them) otherwise. Its cells are read as the project's tables write
     them (`spreadsheet_cells`): a table made from predictions.csv names `-2.jpg` as `'-2.jpg` there. A table
-    saved by Excel where a comma is the decimal mark (semicolons between cells) is read too."""
+    saved by Excel where a comma is the decimal mark (semicolons between cells), with Excel's `sep=` first
+    line, or with tabs between cells is read too (`_spreadsheet_dialect`)."""
     where = f"{setting}: {path}"
     try:
         table = as_written(
