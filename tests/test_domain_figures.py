@@ -131,6 +131,44 @@ def test_a_domain_of_few_test_images_is_warned_of_at_split_and_at_evaluate_with_
     assert "evaluate_folder.domain=site_b" in warning
 
 
+def test_a_domain_of_clean_images_only_is_said_once_not_warned_of_as_too_few(caplog):
+    """A folder of hard negatives added as a domain of its own, clean on purpose: its 100 test images were
+    warned of at every split and every evaluation as 'too few to judge a model there by', with 'no balanced
+    accuracy (one class)', however many it held."""
+    assert few_images_note(0, 100) is None and few_images_note(100, 0) is None
+    assert few_images_note(0, 20) == (
+        "20 test images (0 crack, 20 clean): one image moves the share of clean images the model calls "
+        "clean by 0.050"
+    )
+    assert few_images_note(0, 100, classes=2).endswith(
+        "no balanced accuracy (its other class has no test image)"
+    )
+    caplog.set_level("INFO", logger="crack_pipeline")
+    manifest = pd.DataFrame(
+        {
+            "domain": ["ozgenel"] * 80 + ["hard_negatives"] * 100,
+            "label": (["crack", "no_crack"] * 40) + ["no_crack"] * 100,
+            "split": ["test"] * 180,
+        }
+    )
+    split_counts(manifest)
+    assert [r.message for r in caplog.records if r.levelname == "WARNING"] == []
+    assert (
+        "  domain hard_negatives: train 0, val 0, test 100 (clean images only: the model is judged there by "
+        "its false alarms, no balanced accuracy)" in caplog.messages
+    )
+    caplog.clear()
+    report_test_domains(
+        "lite0",
+        _evaluation(
+            pd.concat([_predictions(40, 40, 0, 0), _predictions(0, 100, 0, 3, domain="hard_negatives")])
+        ),
+    )
+    assert [r.message for r in caplog.records if r.levelname == "WARNING"] == []
+    [line] = [message for message in caplog.messages if "test domain hard_negatives" in message]
+    assert "specificity=0.9700" in line, "what it is judged by, its 3 false alarms in 100"
+
+
 def test_the_champion_decision_pairs_the_candidates_predictions_with_the_champions(monkeypatch):
     """compare_variants: each domain's change in champion_decision.json judged on the two models' decisions
     of the same test images (the candidate's latest predictions, where they are its metrics')."""

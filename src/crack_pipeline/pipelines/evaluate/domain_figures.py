@@ -23,13 +23,15 @@ def report_test_domains(variant: str, metrics: dict[str, Any]) -> None:
     for domain, scores in metrics.get("per_domain", {}).items():
         at = scores["at_threshold"]
         logger.info(
-            "evaluate: %s test domain %s n=%d at threshold %.4f: balanced_accuracy=%s recall=%s roc_auc=%s",
+            "evaluate: %s test domain %s n=%d at threshold %.4f: balanced_accuracy=%s recall=%s "
+            "specificity=%s roc_auc=%s",  # specificity: what a domain of clean images only is judged by
             variant,
             domain,
             at["n"],
             at["threshold"],
             format_metric(at["balanced_accuracy"]),
             format_metric(at["recall"]),
+            format_metric(at["specificity"]),
             format_metric(at["roc_auc"]),
         )
         if note := few_images_note(at["tp"] + at["fn"], at["tn"] + at["fp"]):

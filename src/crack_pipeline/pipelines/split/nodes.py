@@ -11,7 +11,7 @@ from crack_pipeline.vision.data.labels import CRACK
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.splitting import SPLITS, SplitError, stratified_group_split
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.noise import few_images_note
+from crack_pipeline.vision.evaluation.noise import few_images_note, one_class_note
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +96,19 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
     if manifest.domain.nunique() > 1:
         for domain, rows in manifest.groupby("domain"):
             sizes = rows.split.value_counts()
-            logger.info("  domain %s: %s", domain, ", ".join(f"{s} {sizes.get(s, 0)}" for s in SPLITS))
-            test = rows[rows.split == "test"].label
+            # Said once, here: a folder of hard negatives is clean only on purpose, nothing to warn of.
+            one_class = one_class_note(int((rows.label == CRACK).sum()), int((rows.label != CRACK).sum()))
+            logger.info(
+                "  domain %s: %s%s",
+                domain,
+                ", ".join(f"{s} {sizes.get(s, 0)}" for s in SPLITS),
+                f" ({one_class})" if one_class else "",
+            )
+            test, classes = rows[rows.split == "test"].label, 1 if one_class else 2
             if "test" in sizes and (
-                note := few_images_note(int((test == CRACK).sum()), int((test != CRACK).sum()))
+                note := few_images_note(
+                    int((test == CRACK).sum()), int((test != CRACK).sum()), classes=classes
+                )
             ):
                 logger.warning(
                     "split: domain %s keeps %s, too few to judge a model there by: its per-domain test "

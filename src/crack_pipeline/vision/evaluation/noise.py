@@ -16,15 +16,35 @@ import numpy as np
 FEW = 30
 
 
-def few_images_note(crack: int, clean: int, few: int = FEW) -> str | None:
-    """What a domain's figures on `crack` and `clean` test images rest on, where a class has fewer than
-    `few` (None where both have enough): the counts and how far one image moves its balanced accuracy."""
-    if min(crack, clean) >= few:
-        return None
+def few_images_note(crack: int, clean: int, few: int = FEW, classes: int | None = None) -> str | None:
+    """What a domain's figures on `crack` and `clean` test images rest on, where a class it holds has fewer
+    than `few` (None where each has enough): the counts and how far one image moves its balanced accuracy,
+    or, test images of one class, its share of that class decided right. A domain of one class on purpose
+    (a folder of hard negatives, clean only) was warned of as too few to judge, with 'no balanced accuracy
+    (one class)', however many images it held. `classes`: how many the whole domain holds, where known: a
+    test split left without one of its two is said."""
+    held = [count for count in (crack, clean) if count]
     note = f"{crack + clean} test images ({crack} crack, {clean} clean)"
-    if not (crack and clean):
-        return note + ": no balanced accuracy (one class)"
+    if classes == 2 and len(held) == 1:
+        return note + ": no balanced accuracy (its other class has no test image)"
+    if not held or min(held) >= few:
+        return None
+    if len(held) == 1:
+        share = "cracks the model finds" if crack else "clean images the model calls clean"
+        return note + f": one image moves the share of {share} by {1 / held[0]:.3f}"
     return note + f": one image moves its balanced accuracy by up to {1 / (2 * min(crack, clean)):.3f}"
+
+
+def one_class_note(crack: int, clean: int) -> str | None:
+    """How a model is judged on a domain of `crack` and `clean` images where it holds one class only (None
+    where it holds both): by that class alone, its balanced accuracy undefined."""
+    if crack and clean:
+        return None
+    return (
+        "crack images only: the model is judged there by the cracks it finds"
+        if crack
+        else "clean images only: the model is judged there by its false alarms"
+    ) + ", no balanced accuracy"
 
 
 def balanced_accuracy_change(
