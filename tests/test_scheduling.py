@@ -347,4 +347,6 @@ def test_the_dags_tasks_run_in_the_project_with_a_runner_kedro_viz_tracks(
             tasks["retrain"]()
         else:
             tasks["crack_segmenter"](), tasks["explain_shard"]("0/4"), tasks["merge_shards"]()
+        # Under `dag.test()` (one process) a task's os.chdir left the test in the project's folder.
+        assert Path.cwd() == tmp_path, "back in the worker's folder after its tasks"
     assert runs == [(kedro_project, True)] * 4
