@@ -47,10 +47,8 @@ def test_a_straight_band_measures_its_length_width_direction_and_box(width, vert
         mask = mask.T
     (crack,) = measure_cracks(mask).to_dict("records")
     assert crack["length_px"] == pytest.approx(100, abs=1)
-    # 2 d - 1: exact for odd widths; an even band has no centre row and reads one pixel thinner.
-    read = width if width % 2 else width - 1
-    assert crack["max_width_px"] == read
-    assert crack["mean_width_px"] == pytest.approx(read, abs=0.1)
+    assert crack["max_width_px"] == width
+    assert crack["mean_width_px"] == pytest.approx(width, abs=0.1)
     assert crack["orientation_deg"] == pytest.approx(90 if vertical else 0, abs=0.5)
     box = (crack["x0"], crack["y0"], crack["x1"], crack["y1"])
     assert box == ((30, 20, 30 + width, 120) if vertical else (20, 30, 120, 30 + width))
@@ -64,11 +62,35 @@ def test_a_band_at_any_slant_measures_its_true_length(angle, width):
         mask = band((150, 150), start, angle, 100, width)
         (crack,) = measure_cracks(mask).to_dict("records")
         assert crack["length_px"] == pytest.approx(100, rel=0.02), start
-        # 2 d - 1 reads even widths, and slanting bands' staircase edges, up to 1.5 px thin; at 45 degrees
-        # the nearest outside pixel can lie a little beyond the edge, up to 0.5 px thick.
+        # Slanting bands' staircase edges read up to 1.5 px thin; at 45 degrees the nearest outside pixel
+        # can lie a little beyond the edge, up to 0.5 px thick.
         assert width - 1.5 <= crack["mean_width_px"] <= width + 0.5, start
         assert width - 1.5 <= crack["max_width_px"] <= width + 0.5, start
         assert (crack["orientation_deg"] - angle + 90) % 180 - 90 == pytest.approx(0, abs=0.5), start
+
+
+@pytest.mark.parametrize("vertical", [False, True])
+def test_an_even_width_is_read_whole_and_banded_by_it(vertical):
+    """2 d - 1 read an even band 1 px thin (no pixel on its midline): a 6-px crack at 0.2 mm/px, 1.2 mm,
+    read 1.0 mm and was banded fine, not medium: the unsafe way."""
+    mask = np.zeros((40, 400), dtype=bool)
+    for top, width in zip((4, 12, 24), (2, 4, 6), strict=True):
+        mask[top : top + width, 20:380] = True
+    if vertical:
+        mask = mask.T
+    table = measure_cracks(mask, mm_per_pixel=0.2).sort_values("max_width_px")
+    assert table["max_width_px"].tolist() == [2, 4, 6]
+    assert table["mean_width_px"].tolist() == pytest.approx([2, 4, 6], abs=0.05)
+    assert table["severity"].tolist() == ["fine", "fine", "medium"]
+
+
+@pytest.mark.parametrize("angle", [10, 30, 45])
+def test_a_one_pixel_line_at_a_slant_stays_one_pixel_wide(angle):
+    # Its staircase steps put a pixel beside the skeleton here and there: read as a crest between the two,
+    # a 1-px line read up to 1.8 px wide, no longer a hairline without a scale.
+    mask = band((150, 150), (125.3, 20.2), angle, 100, 1)
+    (crack,) = measure_cracks(mask).to_dict("records")
+    assert crack["max_width_px"] == 1 and crack["severity"] == "hairline"
 
 
 @pytest.mark.parametrize("angle", [30, 45, 120])

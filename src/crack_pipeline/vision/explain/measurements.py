@@ -17,11 +17,13 @@ Conventions, each checked on drawn bands in tests/test_crack_measurements.py:
   the length runs on to the mask's edge straight ahead: the thinning stops the skeleton up to about half
   a width short of it, or bends it to a corner of a blunt end. Straight bands 100 px long, 1-7 px wide,
   at any angle measure within 2 % of their length (within ~2 px wherever they lie on the pixel grid).
-- Width at a skeleton pixel is 2 d - 1: the widest run of crack pixels centred on it. Bands of odd width
-  w measure w along the axes; even widths have no centre pixel and measure w - 1; slanting bands from
-  1.5 px less (their staircase edges reach closer to the skeleton) to 0.5 px more. Mean and max are over
-  the skeleton pixels. (Area / length would read a straight band's width exactly, but every bump of a
-  ragged thresholded outline adds to it: 7-px bands with bumps read 8.7.)
+- Width at a skeleton pixel is the crest of the crack's height above its edge across it: 2 d - 1, the
+  widest run of crack pixels centred on it, when the pixel is on the midline, up to 1 px more when the
+  midline runs beside it (`skeleton.crest_widths`). Bands measure their width along the axes, even widths
+  too (2 d - 1 read those 1 px thin); slanting bands from 1.5 px less (their staircase edges reach closer
+  to the skeleton) to 0.5 px more; 1-px lines 1 at any slant. Mean and max are over the skeleton
+  pixels. (Area / length would read a straight band's width exactly, but every bump of a ragged
+  thresholded outline adds to it: 7-px bands with bumps read 8.7.)
 - Boxes are x0, y0 (first pixel) to x1, y1 (one past the last), as in `regions.crack_boxes`.
 
 Speed: the whole photo is labelled once; each crack is thinned within its box, and all else works on lists
@@ -42,6 +44,7 @@ from skimage.morphology import skeletonize
 from crack_pipeline.vision.data.masks import as_crack_mask, joined_pieces
 from crack_pipeline.vision.explain.severity import check_scale, severity_of
 from crack_pipeline.vision.explain.skeleton import (
+    crest_widths,
     local_directions,
     neighbour_steps,
     reach_beyond_ends,
@@ -150,7 +153,8 @@ def _measure(mask: np.ndarray, min_pixels: int, gap: int) -> pd.DataFrame:
     rows, columns, cracks, outside = _crack_pixels(labels, boxes, numbers)
     # The nearest pixel outside a crack touches it side-on (the pixel one step from it towards the
     # query is nearer, so inside): the distance transform, exactly, at the skeleton pixels only.
-    inside = cKDTree(outside).query(np.column_stack([rows, columns]))[0]
+    outside_tree = cKDTree(outside)
+    inside = outside_tree.query(np.column_stack([rows, columns]))[0]
 
     first, second = neighbour_steps(rows, columns)
     diagonal = (rows[first] != rows[second]) & (columns[first] != columns[second])
@@ -186,7 +190,9 @@ def _measure(mask: np.ndarray, min_pixels: int, gap: int) -> pd.DataFrame:
 
     length = np.bincount(cracks, weights=reach, minlength=count)
     length += np.bincount(cracks[first], weights=projected, minlength=count)
-    widths = 2 * inside - 1
+    widths = crest_widths(
+        mask, outside_tree, np.column_stack([rows, columns]), inside, along, (first, second)
+    )
     mean_width = np.bincount(cracks, weights=widths, minlength=count) / np.maximum(
         np.bincount(cracks, minlength=count), 1
     )
