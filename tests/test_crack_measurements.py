@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.draw import line
 
-from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
+from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks, without_short_cracks
 from crack_pipeline.vision.explain.severity import severity_words
 
 
@@ -311,6 +311,18 @@ def test_a_crack_forking_round_an_island_keeps_its_branches_widths():
     mask[33:38, 100:160] = True
     (crack,) = measure_cracks(mask).itertuples()
     assert crack.max_width_px <= 7, "the island is surface, not crack"
+
+
+def test_cracks_shorter_than_the_shortest_are_left_out_of_the_mask_pieces_joined_first():
+    mask = np.zeros((60, 200), dtype=bool)
+    mask[10, 20:45] = True  # a short crack, 25 px long
+    mask[30:32, 20:26] = True  # a speck, 6 px long...
+    mask[50:52, 20:26] = True  # ...and one 4 px from a crack's end: a piece of it
+    mask[50, 30:150] = True
+    kept = without_short_cracks(mask, 10, gap=5)
+    assert kept[10].sum() == 25 and not kept[30:32].any() and kept[50:52].sum() == 12 + 120
+    assert without_short_cracks(mask, 10)[50:52, 20:26].sum() == 0, "alone, each piece is judged alone"
+    assert not without_short_cracks(np.zeros((5, 5), dtype=bool), 10).any()
 
 
 def test_the_surface_a_ring_of_crack_encloses_stays_outside_it():

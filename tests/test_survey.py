@@ -371,6 +371,9 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     # Nor before a crack's pieces were measured as one: join_gap 0 then.
     assert "join_gap" not in mask_settings(CrackMaskConfig(join_gap=0), segmenter)["crack_masks"]
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["join_gap"] == 0.2
+    # Nor before specks as long and thin as a crack were left out: min_length null then.
+    assert "min_length" not in mask_settings(CrackMaskConfig(min_length=None), segmenter)["crack_masks"]
+    assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["min_length"] == 0.1
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
         **recorded_then,
         "segmenter_steps": 10,

@@ -171,8 +171,8 @@ class ArtefactWriter:
         """The cracks of the explanation's mask (one row each) and their per-image summary columns."""
         if explanation.crack_mask is None:
             return pd.DataFrame(columns=self.measurement_columns), {}
-        # Every crack the mask holds: it left out its specks already, by crack_masks.min_pixels (one set under
-        # measure_cracks' own minimum outlined cracks the table did not list).
+        # Every crack the mask holds: it left out its specks already, by crack_masks.min_pixels and min_length
+        # (one set under measure_cracks' own minimum outlined cracks the table did not list).
         cracks = measure_cracks(
             explanation.crack_mask,
             self.scales.get(file, self.mm_per_pixel),

@@ -90,10 +90,9 @@ def _boxes(shape: tuple[int, int], pixels: np.ndarray, owners: np.ndarray, count
 def _slits(crack: np.ndarray, holes: np.ndarray, count: int, candidates: np.ndarray) -> np.ndarray:
     """Which of the `candidates` among the `count` `holes` of `crack` (labels 1..count) are slits along a
     wide crack's middle, where darkness left its core out: at least `SLIT_ELONGATION` times as long as
-    they are wide (area / width^2, width 2 d - 1 at the deepest pixel) and at most `SLIT_SHARE` of the
-    crack's width with the hole filled. On CFD's drawn masks none of the 75 holes larger than a pinhole is
-    either: at most 6.2 times as long as wide (the surface where a crack forks round an island and
-    rejoins), each 0.33 of that width or more."""
+    wide (area / width^2, width 2 d - 1 at the deepest pixel), at most `SLIT_SHARE` of the crack's width
+    with the hole filled. Of the 75 holes larger than a pinhole in CFD's drawn masks none is either (the
+    surface where a crack forks round an island and rejoins): 6.2 times at most, 0.33 of it or more."""
     numbers = np.arange(1, count + 1)
     width = 2 * np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes > 0), holes, numbers)) - 1
     areas = np.bincount(holes.ravel(), minlength=count + 1)[1:]
@@ -110,12 +109,11 @@ def _slits(crack: np.ndarray, holes: np.ndarray, count: int, candidates: np.ndar
 
 
 def _without_pinholes(crack: np.ndarray) -> np.ndarray:
-    """`crack` (HxW bool) with its holes narrower than it filled: round a wide crack's pinhole or slit the
-    skeleton looped, its mean width fell (25 px -> 22.2 with one pinhole) and its length doubled (a 9-px
-    crack 900 px long with 2 x 70-px slits read 1,432 px). A pinhole: a disc of the crack's widest width
-    covers it; a slit: `_slits`. The surface a ring or a mesh of thin cracks encloses is wider than they
-    are, or short for its width, and stays (filling every hole no wider than the crack's widest filled the
-    surface between cracks in 12 of CFD's 118 drawn masks: a 9-px crack read 15)."""
+    """`crack` (HxW bool) with its pinholes (a disc of its widest width covers them) and slits (`_slits`)
+    filled: round them the skeleton looped, a 25-px crack's mean width read 22.2 with one pinhole, a 9-px
+    crack 900 px long with 2 x 70-px slits 1,432 px long. The surface a ring or a mesh of thin cracks
+    encloses stays (filling every hole no wider than the crack's widest filled the surface between cracks
+    in 12 of CFD's 118 drawn masks: a 9-px crack read 15)."""
     filled = ndimage.binary_fill_holes(crack)
     holes, count = ndimage.label(filled & ~crack)
     if not count:
@@ -273,6 +271,17 @@ def measure_cracks(
         max_width = max_width * mm_per_pixel
     table["severity"] = severity_of(max_width, width_bands, in_mm=mm_per_pixel is not None)
     return table
+
+
+def without_short_cracks(mask: np.ndarray, shortest: float, gap: int = 0) -> np.ndarray:
+    """`mask` (HxW bool) without its cracks (pieces at most `gap` px apart one) shorter than `shortest` px:
+    specks. Only those of under `shortest`^2 pixels are measured: no crack is shorter than it is wide."""
+    labels, count = joined_pieces(mask, gap)
+    small = np.flatnonzero(np.bincount(labels.ravel(), minlength=count + 1)[1:] < shortest**2) + 1
+    kept = np.arange(count + 1) > 0  # by label; 0: no crack
+    # Labelled alone, the small cracks keep their order (label i is small[i - 1]).
+    kept[small] = _measure(np.isin(labels, small), 1, gap)["length_px"].to_numpy(dtype=float) >= shortest
+    return kept[labels]
 
 
 def image_summary(measurements: pd.DataFrame) -> dict[str, int | float | str | None]:

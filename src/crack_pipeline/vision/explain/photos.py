@@ -29,6 +29,7 @@ from crack_pipeline.vision.explain.crack_tracing import (
     near_pixels,
     trace_cracks,
 )
+from crack_pipeline.vision.explain.measurements import without_short_cracks
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -235,6 +236,8 @@ def photo_crack_mask(
         )
         mask |= traced
         score = np.maximum(score, learned, out=score)
+    if config.min_length:
+        mask = without_short_cracks(mask, config.min_length * tile_side, round(config.join_gap * tile_side))
     return mask, score
 
 
