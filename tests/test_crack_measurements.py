@@ -241,6 +241,9 @@ def test_a_single_pixel_and_a_mask_touching_the_border():
             "increasing",
         ),
         ({"mask": np.zeros((5, 5), dtype=bool), "width_bands": [0.3, 1.0, 3.0]}, "map band names"),
+        # -1 split a crack in two and read its widths 0; 2.5 raised a TypeError from numpy.
+        ({"mask": three_widths(), "gap": -1}, "gap: px between the pieces of one crack, a whole number"),
+        ({"mask": three_widths(), "gap": 2.5}, "gap: px between the pieces of one crack, a whole number"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(arguments, message):

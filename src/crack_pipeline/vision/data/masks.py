@@ -178,6 +178,9 @@ def joined_pieces(mask: np.ndarray, gap: int) -> tuple[np.ndarray, int]:
     `gap` px apart as one (each grown by a square of side gap + 1, for an odd gap one way a pixel more than
     the other: two touch when at most `gap` px lie between them). The growing works inside the box of the
     mask, so a 12-MP photo's few cracks cost what they cover."""
+    if isinstance(gap, bool) or not isinstance(gap, int | np.integer) or gap < 0:
+        # -1 joined nothing, split a crack in two and read its widths 0; 2.5 raised a TypeError deep inside.
+        raise InputError(f"gap: px between the pieces of one crack, a whole number 0 or more, not {gap!r}")
     eight = np.ones((3, 3), dtype=bool)
     mask = np.asarray(mask, dtype=bool)
     if not gap:
