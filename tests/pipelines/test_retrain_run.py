@@ -13,7 +13,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from crack_pipeline.pipelines.evaluate import nodes as evaluate_nodes
+from crack_pipeline.pipelines.evaluate import champion as champion_decision
 from crack_pipeline.pipelines.retrain import nodes as retrain_nodes
 from crack_pipeline.run_guard import RunLock
 from crack_pipeline.vision.data.synthetic import SynthConfig, generate
@@ -147,7 +147,7 @@ def test_a_failed_or_stopped_retrain_exits_non_zero_and_leaves_champion_and_vers
     before = snapshot(project)
     logs = project / "logs/retrain"
     # The new model beats the champion whatever the tiny models score: the promotion is what is undone.
-    monkeypatch.setattr(evaluate_nodes, "is_better", lambda *args: True)
+    monkeypatch.setattr(champion_decision, "is_better", lambda *args: True)
 
     failed, _ = retrain(
         project,
