@@ -12,7 +12,9 @@ from crack_pipeline.datasets.registered_model import (
     RegisteredModelDataset,
     require_registered_models,
 )
+from crack_pipeline.datasets.starting_models import require_init_from_models
 from crack_pipeline.tracking import CHAMPION_ALIAS, DOMAINS_TAG, REGISTERED_MODEL
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import ConfigError
 from tests.conftest import new_store
 
@@ -105,15 +107,45 @@ def test_a_model_a_variant_starts_from_that_the_registry_lacks_stops_the_run_bef
 
     for missing in ("champion", "champoin", 3):
         with pytest.raises(DatasetError, match=f"train.models.site_b.init_from: '{missing}' names no model"):
-            require_registered_models(run, catalog, starting_from(missing))
-    require_registered_models(run, catalog, starting_from("small_cnn"))  # trained in this run: left to it
-    require_registered_models(run, catalog, starting_from(None))
+            require_init_from_models(run, catalog, starting_from(missing))
+    require_init_from_models(run, catalog, starting_from("small_cnn"))  # trained in this run: left to it
+    require_init_from_models(run, catalog, starting_from(None))
     client = mlflow.MlflowClient()
     client.create_registered_model(REGISTERED_MODEL)
     version = client.create_model_version(REGISTERED_MODEL, str(tmp_path), tags={"variant": "small_cnn"})
     client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
     for present in ("champion", version.version, "small_cnn"):
-        require_registered_models(run, catalog, starting_from(present))
+        require_init_from_models(run, catalog, starting_from(present))
+
+
+def test_a_model_of_another_architecture_a_variant_starts_from_stops_the_run_before_its_first_node(
+    empty_registry, tmp_path
+):
+    """README's site recipe in conf/local/ (efficientnet_lite0 from `champion`) where the default run's
+    champion is a small_cnn: the run ingested the folder, wrote a new split and decoded it before the
+    training said the architectures differ. Now said before the first node, from the version's run's tags."""
+    catalog = DataCatalog({"registered_models": ModelRegistryDataset()})
+    run = Pipeline([Node(_explain, "registered_models", "site_b.checkpoint", name="site_b.train")])
+    client = mlflow.MlflowClient()
+    trained = client.create_run(client.create_experiment("runs"), tags={"architecture": "small_cnn"})
+    client.create_registered_model(REGISTERED_MODEL)
+    tags = {"variant": "small_cnn"}
+    version = client.create_model_version(REGISTERED_MODEL, str(tmp_path), trained.info.run_id, tags=tags)
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
+
+    def starting_from(architecture):
+        return {"train": {"models": {"site_b": {"architecture": architecture, "init_from": "champion"}}}}
+
+    with pytest.raises(
+        InputError,
+        match=r"^train\.models\.site_b\.init_from: 'champion' \(version 1, small_cnn\) is a small_cnn, but "
+        r"site_b is a efficientnet_lite0: initialise from a model of the same architecture",
+    ):
+        require_init_from_models(run, catalog, starting_from("efficientnet_lite0"))
+    require_init_from_models(run, catalog, starting_from("small_cnn"))
+    by_hand = client.create_model_version(REGISTERED_MODEL, str(tmp_path), tags={"variant": "small_cnn"})
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, by_hand.version)
+    require_init_from_models(run, catalog, starting_from("efficientnet_lite0"))  # no run: left to training
 
 
 def test_a_champion_the_store_lacks_is_named_with_the_store_and_where_another_environments_is_found(

@@ -46,10 +46,10 @@ class ActiveConfigHook:
 
 class SettingsCheckHook:
     """Checks every setting the run's nodes read, that the MLflow store's files are where it says,
-    and that the versions it is asked to read
-    (`--load-versions`) and the registered models it reads but cannot make exist, before anything starts
-    (`settings_check`, `require_pinned_versions`, `require_registered_models`): no MLflow run, no lock, no
-    node's work for a typo or a model not trained yet."""
+    and that the versions it is asked to read (`--load-versions`), the models its variants start from and the
+    registered models it reads but cannot make exist, before anything starts (`settings_check`,
+    `require_pinned_versions`, `require_init_from_models`, `require_registered_models`): no MLflow run, no
+    lock, no node's work for a typo or a model not trained yet."""
 
     def __init__(self) -> None:
         self._experiment = "crack_pipeline"  # the MLflow experiment of the session's runs (mlflow.yml)
@@ -64,6 +64,7 @@ class SettingsCheckHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
         from crack_pipeline.datasets.previous_version import require_pinned_versions
         from crack_pipeline.datasets.registered_model import require_registered_models
+        from crack_pipeline.datasets.starting_models import require_init_from_models
         from crack_pipeline.pipeline_registry import check_combined_pipelines
         from crack_pipeline.settings_check import check_run_settings
         from crack_pipeline.store_check import require_artefact_folder
@@ -73,6 +74,7 @@ class SettingsCheckHook:
         check_run_settings(pipeline, parameters, base_parameters())
         require_artefact_folder(Path(run_params["project_path"]), self._experiment)
         require_pinned_versions(pipeline, catalog, run_params.get("load_versions"))
+        require_init_from_models(pipeline, catalog, parameters)
         require_registered_models(pipeline, catalog, parameters)
 
 

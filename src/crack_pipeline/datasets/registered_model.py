@@ -192,6 +192,13 @@ class RegisteredModelDataset(AbstractDataset[None, dict]):
             check_domain(domain, known, version.tags.get("variant", "?"), f"{section}.domain")
 
 
+def trained_variants(pipeline: Pipeline) -> set[str]:
+    """The variants a run trains: those whose `<variant>.checkpoint` is among its outputs."""
+    return {
+        name.removesuffix(".checkpoint") for name in pipeline.all_outputs() if name.endswith(".checkpoint")
+    }
+
+
 def require_registered_models(pipeline: Pipeline, catalog: Any, parameters: dict[str, Any]) -> None:
     """Loads now, before any node runs, each required registered model the run reads but cannot make, if it
     is missing: its error (which model, how to train it) stops the run before, say, a folder of 40,000
@@ -199,10 +206,8 @@ def require_registered_models(pipeline: Pipeline, catalog: Any, parameters: dict
     A run that promotes a champion (`champion` among its outputs) may make the model it reads later, and is
     left to its nodes; so is one that trains the variant a model names (its `<variant>.checkpoint` among the
     outputs: registered once saved, by MlflowVariantRunHook)."""
-    outputs = pipeline.all_outputs()
-    trained = {name.removesuffix(".checkpoint") for name in outputs if name.endswith(".checkpoint")}
-    require_init_from_models(pipeline, catalog, parameters, trained)
-    if "champion" in outputs:
+    trained = trained_variants(pipeline)
+    if "champion" in pipeline.all_outputs():
         return
     for name in sorted(pipeline.inputs()):
         dataset = catalog.get(name)
@@ -282,19 +287,3 @@ def listed_versions(model_name: str = REGISTERED_MODEL, most: int = 12) -> str:
         for v in found[:most]
     ]
     return ", ".join(described) + (f" and {len(found) - most} older" if len(found) > most else "")
-
-
-def require_init_from_models(
-    pipeline: Pipeline, catalog: Any, parameters: dict[str, Any], trained: set[str]
-) -> None:
-    """A `DatasetError` before any node runs when a variant the run trains (`trained`) starts from a model
-    (`train.models.<name>.init_from`) the registry lacks (a typo, no champion yet), not at that variant's
-    training, after ingest and the split's decoding. A variant's name that this run trains too is left to
-    the run (a promotion comes after training: `champion` is always the one from before the run)."""
-    registries = (catalog.get(name) for name in sorted(pipeline.inputs()))
-    registry = next((d.load() for d in registries if isinstance(d, ModelRegistryDataset)), None)
-    models = (parameters.get("train") or {}).get("models") or {}
-    for name in sorted(trained):
-        reference = (models.get(name) or {}).get("init_from") if registry is not None else None
-        if reference is not None and str(reference).strip() not in trained:
-            registry.version(str(reference), f"train.models.{name}.init_from")

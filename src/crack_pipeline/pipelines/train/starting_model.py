@@ -11,7 +11,7 @@ import torch
 from crack_pipeline.datasets.registered_model import ModelRegistry
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.checkpoint import check_architecture, model_from_checkpoint
 from crack_pipeline.vision.models.registry import create_model, get_spec
 
 logger = logging.getLogger(__name__)
@@ -52,11 +52,7 @@ def initial_model(
             "one was not registered (no MLflow run was active); train it in a run of its own first, "
             "or name a registered version"
         )
-    if source["architecture"] != spec.name:
-        raise InputError(
-            f"{where} is a {source['architecture']}, but {name} is a {spec.name}: initialise from a model of "
-            f"the same architecture, or change the variant's architecture"
-        )
+    check_architecture(source["architecture"], spec.name, name, where)
     if list(source["class_names"]) != list(CLASS_NAMES):
         raise InputError(f"{where} has classes {source['class_names']}, not {list(CLASS_NAMES)}")
     origin = {k: source[k] for k in ("model_version", "variant", "checkpoint_id", "input_size")}

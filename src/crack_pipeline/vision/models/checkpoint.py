@@ -154,6 +154,16 @@ def check_domain(domain: Any, known: list[str], variant: str, parameter: str) ->
     raise ConfigError(f"{parameter}: {domain!r}, but model {variant} {trained_on}")
 
 
+def check_architecture(found: str, wanted: str, variant: str, where: str) -> None:
+    """An `InputError` when the model `where` names (a variant's `init_from`) is a `found`, not the
+    architecture (`wanted`) of `variant`, which would start from its weights."""
+    if found != wanted:
+        raise InputError(
+            f"{where} is a {found}, but {variant} is a {wanted}: initialise from a model of the same "
+            "architecture, or change the variant's architecture"
+        )
+
+
 def named_domain(value: Any, parameter: str) -> str | None:
     """The domain `parameter` names, as checkpoints and split manifests spell it (None when unset): a name
     of digits given on the command line (`--params=explain.domain=2024`) arrives as a number, and is that
