@@ -227,3 +227,28 @@ def test_the_champion_decision_pairs_the_candidates_predictions_with_the_champio
     assert pair["standard_error"] == pytest.approx(0.5 * np.sqrt(np.var([1, 1] + [0] * 38, ddof=1) / 40))
     stale = predictions.assign(crack_probability=0.9)  # not those of its metrics: nothing to pair
     assert decide(stale)["per_domain"]["ozgenel"]["beyond_noise"] is None
+
+
+def test_a_folder_of_its_own_with_few_test_images_is_warned_of_at_split_and_at_evaluate(caplog):
+    """`from_folder` on 100 labelled photos (one domain): 15 test images, the champion chosen on them, and
+    nothing said, where a second domain's 15 were warned of."""
+    manifest = pd.DataFrame(
+        {"domain": "photos", "label": ["crack"] * 9 + ["no_crack"] * 9, "split": ["test"] * 18}
+    )
+    split_counts(manifest)
+    [warning] = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("split: domain photos keeps 18 test images (9 crack, 9 clean): one image")
+    caplog.clear()
+    predictions = _predictions(9, 9, 1, 0, domain="photos")
+    y = (predictions.true_label == "crack").to_numpy(dtype=int)
+    metrics, _ = labelled_metrics(
+        y, np.where(predictions.correct, y, 1 - y).astype(float), 0.5, ["photos"] * 18
+    )
+    report_test_domains("small_cnn", metrics)
+    [warning] = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith(
+        "evaluate: small_cnn: its test figures rest on 18 test images (9 crack, 9 clean)"
+    )
+    caplog.clear()
+    split_counts(pd.DataFrame({"domain": "photos", "label": ["crack", "no_crack"] * 30, "split": "test"}))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], "30 of each: enough"

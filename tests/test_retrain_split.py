@@ -21,11 +21,13 @@ def test_a_split_made_anew_under_a_champion_is_warned_of_and_an_extended_one_is_
     caplog.set_level(logging.WARNING, logger="crack_pipeline")
     walls = wall_patches(tmp_path / "walls", range(1, 11), 2, seed=0)
     index = scan_sources([Source("walls", Folder.scan(walls), r"^(\d+)-")], DEFAULT_ALIASES, workers=1).index
+    # The 20 images' few test images are warned of too (split_counts): not what this test is about.
+    leaks = lambda: [r for r in caplog.records if "too few to judge" not in r.message]  # noqa: E731
     first, _ = split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT)
-    assert not caplog.text, "no champion yet: nothing it learned from to leak"
+    assert not leaks(), "no champion yet: nothing it learned from to leak"
     trained_on = {"champion_split_fingerprint": split_fingerprint(first)}
     again, _ = split_for_retrain(index, first, trained_on, SPLIT)
-    assert again.set_index("path").split.equals(first.set_index("path").split) and not caplog.text
+    assert again.set_index("path").split.equals(first.set_index("path").split) and not leaks()
     split_for_retrain(index, None, trained_on, SPLIT)  # the environment's earlier split is gone
     assert "retrain: this environment holds no earlier split, though the champion was trained on one" in (
         caplog.text

@@ -19,7 +19,15 @@ logger = logging.getLogger(__name__)
 def report_test_domains(variant: str, metrics: dict[str, Any]) -> None:
     """Logs each test domain's figures of a variant's evaluation `metrics`, and warns of a domain with too
     few test images of a class to judge the model there by (`few_images_note`): a site's 100 labels left it
-    14, its balanced accuracy then reported beside 600 of the old surface's as if it were as sure."""
+    14, its balanced accuracy then reported beside 600 of the old surface's as if it were as sure. A test
+    split of one domain (a folder of its own) is judged whole: 100 photos leave it 15 images."""
+    if not metrics.get("per_domain") and (note := few_images_note(*_classes(metrics["at_threshold"]))):
+        logger.warning(
+            "evaluate: %s: its test figures rest on %s, too few to judge the model by. Score photos kept out "
+            "of its labels with kedro run --pipelines=evaluate_folder --params=evaluate_folder.path=DIR",
+            variant,
+            note,
+        )
     for domain, scores in metrics.get("per_domain", {}).items():
         at = scores["at_threshold"]
         logger.info(
@@ -34,7 +42,7 @@ def report_test_domains(variant: str, metrics: dict[str, Any]) -> None:
             format_metric(at["specificity"]),
             format_metric(at["roc_auc"]),
         )
-        if note := few_images_note(at["tp"] + at["fn"], at["tn"] + at["fp"]):
+        if note := few_images_note(*_classes(at)):
             logger.warning(
                 "evaluate: %s test domain %s: its figures rest on %s, too few to judge the model there by. "
                 "Score photos of it kept out of its labels with kedro run --pipelines=evaluate_folder "
@@ -44,6 +52,11 @@ def report_test_domains(variant: str, metrics: dict[str, Any]) -> None:
                 note,
                 domain,
             )
+
+
+def _classes(at_threshold: dict[str, Any]) -> tuple[int, int]:
+    """The crack and clean test images an evaluation's figures at its threshold rest on."""
+    return at_threshold["tp"] + at_threshold["fn"], at_threshold["tn"] + at_threshold["fp"]
 
 
 def paired_outcomes(

@@ -93,28 +93,28 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     logger.info("split: %s", ", ".join(f"{r.split} {sum(r[1:])}" for r in counts.itertuples(index=False)))
-    if manifest.domain.nunique() > 1:
-        for domain, rows in manifest.groupby("domain"):
-            sizes = rows.split.value_counts()
-            # Said once, here: a folder of hard negatives is clean only on purpose, nothing to warn of.
-            one_class = one_class_note(int((rows.label == CRACK).sum()), int((rows.label != CRACK).sum()))
+    several = manifest.domain.nunique() > 1
+    # A folder of its own (one domain) too: 100 photos leave 15 test images, the champion chosen on them.
+    for domain, rows in manifest.groupby("domain"):
+        sizes = rows.split.value_counts()
+        # Said once, here: a folder of hard negatives is clean only on purpose, nothing to warn of.
+        one_class = one_class_note(int((rows.label == CRACK).sum()), int((rows.label != CRACK).sum()))
+        if several:
             logger.info(
                 "  domain %s: %s%s",
                 domain,
                 ", ".join(f"{s} {sizes.get(s, 0)}" for s in SPLITS),
                 f" ({one_class})" if one_class else "",
             )
-            test, classes = rows[rows.split == "test"].label, 1 if one_class else 2
-            if "test" in sizes and (
-                note := few_images_note(
-                    int((test == CRACK).sum()), int((test != CRACK).sum()), classes=classes
-                )
-            ):
-                logger.warning(
-                    "split: domain %s keeps %s, too few to judge a model there by: its per-domain test "
-                    "figures will be rough. Judge it on photos of it kept out of its labels "
-                    '(evaluate_folder, README: "Keep what the model knew")',
-                    domain,
-                    note,
-                )
+        test, classes = rows[rows.split == "test"].label, 1 if one_class else 2
+        if "test" in sizes and (
+            note := few_images_note(int((test == CRACK).sum()), int((test != CRACK).sum()), classes=classes)
+        ):
+            logger.warning(
+                "split: domain %s keeps %s, too few to judge a model there by: its test figures will be "
+                'rough. Judge it on photos of it kept out of its labels (evaluate_folder, README: "Keep '
+                'what the model knew")',
+                domain,
+                note,
+            )
     return counts
