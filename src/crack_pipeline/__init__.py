@@ -9,6 +9,10 @@ __version__ = "0.1.0"
 # this package's every kedro command, run or notebook, nothing calls out (Kedro's telemetry is off through
 # .telemetry). Set before anything imports MLflow; a MLFLOW_DISABLE_TELEMETRY of your own still holds.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow draws a "Downloading artifacts: 100%" bar each time a run reads the champion from the store (explain,
+# evaluate_folder, survey, retrain): a first run's log looked like a download, where nothing is downloaded.
+# MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=true of your own brings it back.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 # FastAPI deprecates the ORJSONResponse kedro-viz's server subclasses: `kedro viz build` and `kedro viz run`
 # printed it, nothing a user of the project can act on. `kedro viz run` starts its server in a process of its
