@@ -93,3 +93,35 @@ def test_older_predictions_with_the_same_decision_metric_are_not_taken_for_the_m
     decided = fairly_compared("at_threshold.f1", keys[1:], (metrics, older_predictions), champion, "old")
     assert decided == {"compared_on": "the test split"}
     assert "the candidate's predictions are not those of its metrics" in caplog.text
+
+
+def test_test_images_left_of_one_domain_still_face_the_champions_on_that_domain():
+    """Two domains at the pooled threshold (too few validation images for one of their own); the champion
+    learned every test image of A, so those compared are all of B: champion_decision.json's per_domain was
+    empty, no `evaluate: domain B balanced_accuracy: candidate ..., champion ...` line was logged, and a fall
+    on B under a promotion was never judged."""
+    keys = ["A/1.jpg", "A/2.jpg", "B/1.jpg", "B/2.jpg", "B/3.jpg", "B/4.jpg"]
+    labels = ["crack", "no_crack", "crack", "no_crack", "crack", "no_crack"]
+
+    def evaluation(probability):
+        y = np.array([label == "crack" for label in labels], dtype=int)
+        domains = [key.split("/")[0] for key in keys]
+        metrics, _ = labelled_metrics(y, np.array(probability), 0.5, domains, {})
+        table = pd.DataFrame({"file": keys, "domain": domains, "true_label": labels})
+        table["crack_probability"] = probability
+        table["correct"] = (np.array(probability) >= 0.5) == y.astype(bool)
+        return {"threshold": {"value": 0.5, "target_recall": 0.99}, **metrics}, table
+
+    candidate = evaluation([0.3, 0.1, 0.9, 0.1, 0.9, 0.1])  # B: all right
+    champion = evaluation([0.3, 0.1, 0.9, 0.1, 0.2, 0.1])  # B: one crack missed
+    decided = fairly_compared("at_threshold.accuracy", keys[2:], candidate, champion, "old")
+    assert (decided["candidate_value"], decided["current_value"]) == (1.0, 0.75)
+    assert decided["per_domain"].keys() == {"B"}
+    pair = decided["per_domain"]["B"]
+    assert (pair["candidate"], pair["current"], pair["n"], pair["crack"], pair["clean"]) == (
+        1.0,
+        0.75,
+        4,
+        2,
+        2,
+    )
