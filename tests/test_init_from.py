@@ -47,7 +47,8 @@ def test_without_init_from_nothing_is_read_and_the_init_is_random(trained_checkp
 def test_another_architecture_is_refused_naming_both(trained_checkpoint):
     variant = {"architecture": "squeezenet1_1", "init_from": 3}
     with pytest.raises(
-        InputError, match=r"train\.models\.sq\.init_from: '3' .* is a small_cnn, but sq is a squeezenet1_1"
+        InputError,
+        match=r"train\.models\.sq\.init_from: '3' .* has architecture small_cnn, but variant sq has squeezenet1_1",
     ):
         initial_model(variant, Registry(trained_checkpoint), "sq")
 

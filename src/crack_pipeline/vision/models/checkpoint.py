@@ -159,8 +159,8 @@ def check_architecture(found: str, wanted: str, variant: str, where: str) -> Non
     architecture (`wanted`) of `variant`, which would start from its weights."""
     if found != wanted:
         raise InputError(
-            f"{where} is a {found}, but {variant} is a {wanted}: initialise from a model of the same "
-            "architecture, or change the variant's architecture"
+            f"{where} has architecture {found}, but variant {variant} has {wanted}: initialise from a model "
+            "of the same architecture, or change the variant's architecture"
         )
 
 
