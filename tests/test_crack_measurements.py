@@ -82,6 +82,9 @@ def test_an_even_width_is_read_whole_and_banded_by_it(vertical):
     assert table["max_width_px"].tolist() == [2, 4, 6]
     assert table["mean_width_px"].tolist() == pytest.approx([2, 4, 6], abs=0.05)
     assert table["severity"].tolist() == ["fine", "fine", "medium"]
+    # As a survey begun before crest widths measured them, and goes on measuring its photos.
+    before = measure_cracks(mask, crest=False).sort_values("max_width_px")
+    assert before["max_width_px"].tolist() == [1, 3, 5]
 
 
 @pytest.mark.parametrize("angle", [10, 30, 45])

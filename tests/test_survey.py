@@ -26,9 +26,10 @@ from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain import survey, survey_contents
+from crack_pipeline.vision.explain import artefacts, survey, survey_contents
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
+from crack_pipeline.vision.explain.measurements import measure_cracks
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
     PROGRESS,
@@ -587,6 +588,30 @@ def test_a_survey_measures_each_photo_at_its_own_scale_and_never_again_at_anothe
     with pytest.raises(InputError, match=r"1 photos explained before .* \(north/a.png: 0.4 then, 0.45 now\)"):
         for shard in ("0/2", "1/2"):
             survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, scales=table, shard=shard)
+
+
+def test_a_survey_begun_before_crest_widths_goes_on_measuring_as_it_began(
+    trained_checkpoint, site, segmenter, tmp_path, monkeypatch
+):
+    """Widths read from the crest (an even crack 1 px wider than 2 d - 1 read it) came without a setting: a
+    survey begun before measured its later photos otherwise than its first, and its table mixed the two."""
+    measured = []
+
+    def spied(mask, *args, **kwargs):
+        if mask.size > 1:  # not the writer's first measure, of nothing, for its columns
+            measured.append(kwargs.get("crest", True))
+        return measure_cracks(mask, *args, **kwargs)
+
+    monkeypatch.setattr(artefacts, "measure_cracks", spied)
+    survey_run(trained_checkpoint, site, tmp_path / "new", segmenter, stop_after=2)
+    assert json.loads((tmp_path / "new" / MANIFEST).read_text())["crack_widths"] == "crest"
+    assert measured and all(measured), "a new survey reads widths from the crest"
+    manifest = json.loads((tmp_path / "new" / MANIFEST).read_text())
+    del manifest["crack_widths"]  # as one begun before wrote it
+    (tmp_path / "new" / MANIFEST).write_text(json.dumps(manifest))
+    measured.clear()
+    survey_run(trained_checkpoint, site, tmp_path / "new", segmenter)
+    assert measured and not any(measured), "its other photos are measured as its first were"
 
 
 def test_a_survey_s_rows_written_before_they_recorded_their_scale_say_the_survey_s():

@@ -109,6 +109,13 @@ def explain_survey_photos(
     masks = crack_mask_config(explain)
     segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
     scales = scales_of([ref.name for ref in everything], explain.get("scales"), explain.get("mm_per_pixel"))
+    found = (
+        json.loads(survey_progress.path_of(MANIFEST).read_bytes())
+        if MANIFEST in survey_progress.files
+        else None
+    )
+    # A survey begun before widths were read from the crest goes on at 2 d - 1: its rows stay comparable.
+    crest = found is None or "crack_widths" in found
     wanted = _plain_json(
         {
             "input": explain_input.root.name,  # by name: shards may mount the folder at other paths
@@ -120,6 +127,7 @@ def explain_survey_photos(
             "target": explain.get("target", "predicted"),
             "tiling": tiling,
             **mask_settings(masks, segmenter),
+            **({"crack_widths": "crest"} if crest else {}),
             "mm_per_pixel": explain.get("mm_per_pixel"),
             "severity_bands": explain.get("severity_bands"),
             # Only when not the model's own: a survey begun before the setting existed continues as it began.
@@ -130,9 +138,8 @@ def explain_survey_photos(
     if checkpoint.get("domain") is None and (note := unnamed_domain_note(checkpoint, "explain.domain")):
         logger.info("survey: %s", note)
     # Built first: a bad setting stops the run before a survey is started with it.
-    writer = ArtefactWriter(
-        threshold["value"], explain.get("mm_per_pixel"), explain.get("severity_bands"), masks.join_gap, scales
-    )
+    scale, bands = explain.get("mm_per_pixel"), explain.get("severity_bands")
+    writer = ArtefactWriter(threshold["value"], scale, bands, masks.join_gap, scales, crest)
     explainer = PhotoExplainer(
         checkpoint,
         methods,
@@ -146,11 +153,6 @@ def explain_survey_photos(
         limits=ImageLimits.of(ingest),  # no scan before: the limits set decide as the photos are decoded
     )
     try:
-        found = (
-            json.loads(survey_progress.path_of(MANIFEST).read_bytes())
-            if MANIFEST in survey_progress.files
-            else None
-        )
         if check_manifest(found, wanted, str(survey_progress.root), champion=explain.get("model") is None):
             yield {**progress_saves(checkpoint), MANIFEST: json.dumps(wanted, indent=1).encode()}
         elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):

@@ -51,8 +51,7 @@ from crack_pipeline.vision.explain.skeleton import (
     spur_pixels,
 )
 
-# A hole this many times as long as it is wide, and at most this share of the crack's width with it
-# filled, is a slit along the crack's middle (`_slits`).
+# A hole this many times as long as wide, at most this share of the width filled, is a slit (`_slits`).
 SLIT_ELONGATION = 10
 SLIT_SHARE = 0.25
 MIN_PIXELS = 10  # specks this small in a thresholded map are noise, not a crack anyone could measure
@@ -163,9 +162,9 @@ def _orientations(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, cou
     return np.where(pixels >= 2, degrees, np.nan)
 
 
-def _measure(mask: np.ndarray, min_pixels: int, gap: int) -> pd.DataFrame:
+def _measure(mask: np.ndarray, min_pixels: int, gap: int, crest: bool = True) -> pd.DataFrame:
     """The px columns but `crack`, one row per crack (`joined_pieces`) of at least `min_pixels`, in label
-    order."""
+    order; widths `crest_widths`, else (`crest` false) 2 d - 1, as surveys begun before measured them."""
     labels, count = joined_pieces(mask, gap)
     # Each 8-connected piece alone: a free end runs on within its own piece, never across the gap into the
     # next piece of its crack (that counted the gap, and more, as length).
@@ -218,9 +217,10 @@ def _measure(mask: np.ndarray, min_pixels: int, gap: int) -> pd.DataFrame:
 
     length = np.bincount(cracks, weights=reach, minlength=count)
     length += np.bincount(cracks[first], weights=projected, minlength=count)
-    widths = crest_widths(
-        mask, outside_tree, np.column_stack([rows, columns]), inside, along, (first, second)
-    )
+    widths = 2 * inside - 1  # as surveys begun before crest widths measured them
+    if crest:
+        skeleton = np.column_stack([rows, columns])
+        widths = crest_widths(mask, outside_tree, skeleton, inside, along, (first, second))
     mean_width = np.bincount(cracks, weights=widths, minlength=count) / np.maximum(
         np.bincount(cracks, minlength=count), 1
     )
@@ -247,6 +247,7 @@ def measure_cracks(
     width_bands: Mapping[str, float] | None = None,
     min_pixels: int = MIN_PIXELS,
     gap: int = 0,
+    crest: bool = True,
 ) -> pd.DataFrame:
     """One row per crack of an HxW bool `mask`, longest first; components under `min_pixels` are left out.
     A crack is a component, with those at most `gap` px from it (a crack traced in pieces is one).
@@ -256,11 +257,10 @@ def measure_cracks(
     `mean_width_mm`, `max_width_mm`; last `severity`, the first of the ordered `width_bands` (name ->
     upper bound of the max width, in mm with a scale, else px) whose bound the max width does not exceed,
     the last band taking all above (`severity.severity_of`). An empty mask gives an empty frame with the
-    same columns.
-    """
+    same columns. Without `crest`, widths are 2 d - 1, as a survey begun before crest widths goes on."""
     mask = as_crack_mask(mask)
     check_scale(mm_per_pixel)
-    table = _measure(mask, max(min_pixels, 1), gap)
+    table = _measure(mask, max(min_pixels, 1), gap, crest)
     table = table.sort_values("length_px", ascending=False, kind="stable", ignore_index=True)
     table.insert(0, "crack", np.arange(1, len(table) + 1))
     table = table.astype({column: np.int64 if column in _COUNTS else np.float64 for column in PX_COLUMNS})
