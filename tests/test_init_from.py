@@ -48,7 +48,8 @@ def test_another_architecture_is_refused_naming_both(trained_checkpoint):
     variant = {"architecture": "squeezenet1_1", "init_from": 3}
     with pytest.raises(
         InputError,
-        match=r"train\.models\.sq\.init_from: '3' .* has architecture small_cnn, but variant sq has squeezenet1_1",
+        match=r"train\.models\.sq\.init_from: '3' .* has architecture small_cnn, "
+        r"but variant sq has squeezenet1_1",
     ):
         initial_model(variant, Registry(trained_checkpoint), "sq")
 

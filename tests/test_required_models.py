@@ -138,8 +138,9 @@ def test_a_model_of_another_architecture_a_variant_starts_from_stops_the_run_bef
 
     with pytest.raises(
         InputError,
-        match=r"^train\.models\.site_b\.init_from: 'champion' \(version 1, small_cnn\) has architecture small_cnn, "
-        r"but variant site_b has efficientnet_lite0: initialise from a model of the same architecture",
+        match=r"^train\.models\.site_b\.init_from: 'champion' \(version 1, small_cnn\) "
+        r"has architecture small_cnn, but variant site_b has efficientnet_lite0: initialise from a model of "
+        r"the same architecture",
     ):
         require_init_from_models(run, catalog, starting_from("efficientnet_lite0"))
     require_init_from_models(run, catalog, starting_from("small_cnn"))
