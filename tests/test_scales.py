@@ -56,6 +56,16 @@ def test_a_scale_table_with_tabs_or_excel_s_sep_line_is_read(tmp_path, text):
     assert read_scales(path) == {"Brücke, Süd.jpg": 0.2, "b.png": 1.0}
 
 
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_scale_table_of_decimal_commas_and_points_alike_is_read(tmp_path, sep):
+    """Where a comma is the decimal mark, a row typed with a point (0.3) beside 0,2 left the column text:
+    the 0,2 rows stopped the run as 'without a scale above 0'."""
+    path = table(tmp_path, f"file{sep}mm_per_pixel\na.png{sep}0,2\nb.png{sep}0.3\nc.png{sep}1\n")
+    assert read_scales(path) == {"a.png": 0.2, "b.png": 0.3, "c.png": 1.0}
+    with pytest.raises(ConfigError, match=r"row 3 \('b.png': 'none'\)"):
+        read_scales(table(tmp_path, f"file{sep}mm_per_pixel\na.png{sep}0,2\nb.png{sep}none\n"))
+
+
 def test_a_scale_table_excel_saved_in_its_code_page_is_refused_saying_how_to_save_it(tmp_path):
     """Excel's plain "CSV" (German: semicolons, 0,2) is in the computer's code page, not UTF-8: a table naming
     Brücke.jpg stopped the run with pandas' "'utf-8' codec can't decode byte 0xfc in position 20"."""

@@ -62,15 +62,11 @@ def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, 
     them (`spreadsheet_cells`): a table made from predictions.csv names `-2.jpg` as `'-2.jpg` there. A table
     saved by Excel where a comma is the decimal mark (semicolons between cells), with Excel's `sep=` first
     line, or with tabs between cells is read too (`_spreadsheet_dialect`)."""
-    where = f"{setting}: {path}"
+    where, dialect = f"{setting}: {path}", _spreadsheet_dialect(path)
     try:
         table = as_written(
             pd.read_csv(
-                path,
-                dtype={"file": str},
-                keep_default_na=False,
-                na_values={"mm_per_pixel": [""]},
-                **_spreadsheet_dialect(path),
+                path, dtype={"file": str}, keep_default_na=False, na_values={"mm_per_pixel": [""]}, **dialect
             )
         )
     except FileNotFoundError:
@@ -86,7 +82,10 @@ def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, 
     missing = [column for column in COLUMNS if column not in table.columns]
     if missing:
         raise ConfigError(f"{where}: no column {', '.join(missing)} (it has {', '.join(map(str, table))})")
-    values = pd.to_numeric(table["mm_per_pixel"], errors="coerce")
+    cells = table["mm_per_pixel"]
+    if dialect.get("decimal") == ",":  # 0,2 beside a 0.2 left the column text, and 0,2 no number: each read
+        cells = cells.astype(str).str.replace(",", ".", regex=False)
+    values = pd.to_numeric(cells, errors="coerce")
     bad = table.index[~((values > 0) & (values < math.inf)) | (table["file"].str.strip() == "")]
     if len(bad):
         rows = ", ".join(f"row {i + 2} ({table['file'][i]!r}: {table['mm_per_pixel'][i]!r})" for i in bad[:5])
