@@ -167,6 +167,29 @@ def test_a_domain_of_clean_images_only_is_said_once_not_warned_of_as_too_few(cap
     assert [r.message for r in caplog.records if r.levelname == "WARNING"] == []
     [line] = [message for message in caplog.messages if "test domain hard_negatives" in message]
     assert "specificity=0.9700" in line, "what it is judged by, its 3 false alarms in 100"
+    # A domain of both classes whose test images hold one: the split said so, and so does each evaluation.
+    caplog.clear()
+    both = pd.concat(
+        [manifest, pd.DataFrame({"domain": ["hard_negatives"], "label": ["crack"], "split": ["train"]})]
+    )
+    report_test_domains(
+        "lite0",
+        _evaluation(
+            pd.concat([_predictions(40, 40, 0, 0), _predictions(0, 100, 0, 3, domain="hard_negatives")])
+        ),
+        both,
+    )
+    [warning] = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert "hard_negatives" in warning and "its other class has no test image" in warning
+    caplog.clear()  # the same domain trained on alone: no per-domain figures, the split's are its
+    alone = both[both.domain == "hard_negatives"]
+    evaluation = _evaluation(_predictions(0, 100, 0, 3, domain="hard_negatives"))
+    evaluation.pop("per_domain", None)
+    report_test_domains("lite0", evaluation, alone)
+    [warning] = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith(
+        "evaluate: lite0: its test figures rest on 100 test images (0 crack, 100 clean)"
+    )
 
 
 def test_the_champion_decision_pairs_the_candidates_predictions_with_the_champions(monkeypatch):

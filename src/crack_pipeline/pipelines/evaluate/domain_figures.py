@@ -16,12 +16,21 @@ from crack_pipeline.vision.evaluation.noise import balanced_accuracy_change, bey
 logger = logging.getLogger(__name__)
 
 
-def report_test_domains(variant: str, metrics: dict[str, Any]) -> None:
+def report_test_domains(
+    variant: str, metrics: dict[str, Any], split_manifest: pd.DataFrame | None = None
+) -> None:
     """Logs each test domain's figures of a variant's evaluation `metrics`, and warns of a domain with too
     few test images of a class to judge the model there by (`few_images_note`): a site's 100 labels left it
     14, its balanced accuracy then reported beside 600 of the old surface's as if it were as sure. A test
-    split of one domain (a folder of its own) is judged whole: 100 photos leave it 15 images."""
-    if not metrics.get("per_domain") and (note := few_images_note(*_classes(metrics["at_threshold"]))):
+    split of one domain (a folder of its own) is judged whole: 100 photos leave it 15 images. A domain of
+    both classes in `split_manifest` whose test images hold one is warned of however many they are."""
+    held = (
+        {str(d): n for d, n in split_manifest.groupby("domain").label.nunique().items()}
+        if split_manifest is not None and "domain" in split_manifest
+        else {}
+    )
+    whole = few_images_note(*_classes(metrics["at_threshold"]), classes=max(held.values(), default=None))
+    if not metrics.get("per_domain") and (note := whole):
         logger.warning(
             "evaluate: %s: its test figures rest on %s, too few to judge the model by. Score photos kept out "
             "of its labels with kedro run --pipelines=evaluate_folder --params=evaluate_folder.path=DIR",
@@ -42,7 +51,7 @@ def report_test_domains(variant: str, metrics: dict[str, Any]) -> None:
             format_metric(at["specificity"]),
             format_metric(at["roc_auc"]),
         )
-        if note := few_images_note(*_classes(at)):
+        if note := few_images_note(*_classes(at), classes=held.get(str(domain))):
             logger.warning(
                 "evaluate: %s test domain %s: its figures rest on %s, too few to judge the model there by. "
                 "Score photos of it kept out of its labels with kedro run --pipelines=evaluate_folder "

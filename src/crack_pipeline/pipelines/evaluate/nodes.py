@@ -80,7 +80,7 @@ def evaluate_variant(
         at_threshold["precision"],
         format_metric(at_threshold["roc_auc"]),
     )
-    report_test_domains(checkpoint["variant"], metrics)
+    report_test_domains(checkpoint["variant"], metrics, split_manifest)
     return metrics, predictions, submission, figures
 
 
