@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from kedro.framework.cli.utils import find_run_command
 
 from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.pipelines.train.variants import variant_setup
@@ -302,8 +304,11 @@ def test_only_the_settings_a_run_reads_are_checked(kedro_project):
 
 def test_the_packaged_command_is_the_projects_run(kedro_project, tmp_path_factory):
     """`crack-pipeline` / `python -m crack_pipeline` (pyproject's entry point): `kedro run` with the
-    project's own error messages (each call starts Python anew: two, for the tests' budget)."""
+    project's own error messages."""
     tmp_path = tmp_path_factory.mktemp("outside")
+    # The command the entry point runs, its options as `kedro run`'s (in this process: the tests' budget).
+    helped = CliRunner().invoke(find_run_command("crack_pipeline"), ["--help"])
+    assert helped.exit_code == 0 and "--pipelines" in helped.output and "--verbose" in helped.output
     command = [sys.executable, "-m", "crack_pipeline"]
     environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
     wrong = subprocess.run(
