@@ -42,6 +42,7 @@ from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
 from crack_pipeline.vision.data.masks import as_crack_mask, joined_pieces
+from crack_pipeline.vision.explain.crack_holes import without_pinholes
 from crack_pipeline.vision.explain.severity import check_scale, severity_of
 from crack_pipeline.vision.explain.skeleton import (
     crest_widths,
@@ -51,9 +52,6 @@ from crack_pipeline.vision.explain.skeleton import (
     spur_pixels,
 )
 
-# A hole this many times as long as wide, at most this share of the width filled, is a slit (`_slits`).
-SLIT_ELONGATION = 10
-SLIT_SHARE = 0.25
 MIN_PIXELS = 10  # specks this small in a thresholded map are noise, not a crack anyone could measure
 
 PX_COLUMNS = (
@@ -86,43 +84,6 @@ def _boxes(shape: tuple[int, int], pixels: np.ndarray, owners: np.ndarray, count
     return boxes
 
 
-def _slits(crack: np.ndarray, holes: np.ndarray, count: int, candidates: np.ndarray) -> np.ndarray:
-    """Which of the `candidates` among the `count` `holes` of `crack` (labels 1..count) are slits along a
-    wide crack's middle, where darkness left its core out: at least `SLIT_ELONGATION` times as long as
-    wide (area / width^2, width 2 d - 1 at the deepest pixel), at most `SLIT_SHARE` of the crack's width
-    with the hole filled. Of the 75 holes larger than a pinhole in CFD's drawn masks none is either (the
-    surface where a crack forks round an island and rejoins): 6.2 times at most, 0.33 of it or more."""
-    numbers = np.arange(1, count + 1)
-    width = 2 * np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes > 0), holes, numbers)) - 1
-    areas = np.bincount(holes.ravel(), minlength=count + 1)[1:]
-    slits = candidates & (areas >= SLIT_ELONGATION * width**2)
-    boxes = ndimage.find_objects(holes)
-    for number in numbers[slits]:
-        # Within the hole's box and a margin the crack's width (at most SLIT_SHARE of which the hole is).
-        margin = int(width[number - 1] / SLIT_SHARE) + 2
-        rows, columns = (slice(max(part.start - margin, 0), part.stop + margin) for part in boxes[number - 1])
-        hole = holes[rows, columns] == number
-        filled = ndimage.distance_transform_edt(np.pad(crack[rows, columns] | hole, 1))[1:-1, 1:-1]
-        slits[number - 1] = width[number - 1] <= SLIT_SHARE * (2 * filled[hole].max() - 1)
-    return slits
-
-
-def _without_pinholes(crack: np.ndarray) -> np.ndarray:
-    """`crack` (HxW bool) with its pinholes (a disc of its widest width covers them) and slits (`_slits`)
-    filled: round them the skeleton looped, a 25-px crack's mean width read 22.2 with one pinhole, a 9-px
-    crack 900 px long with 2 x 70-px slits 1,432 px long. The surface a ring or a mesh of thin cracks
-    encloses stays (filling every hole no wider than the crack's widest filled the surface between cracks
-    in 12 of CFD's 118 drawn masks: a 9-px crack read 15)."""
-    filled = ndimage.binary_fill_holes(crack)
-    holes, count = ndimage.label(filled & ~crack)
-    if not count:
-        return crack
-    widest = 2 * ndimage.distance_transform_edt(np.pad(crack, 1)).max() - 1
-    small = np.bincount(holes.ravel())[1:] <= math.pi / 4 * widest**2
-    numbers = np.arange(1, count + 1)
-    return crack | np.isin(holes, numbers[small | _slits(crack, holes, count, ~small)])
-
-
 def _crack_pixels(
     labels: np.ndarray, boxes: np.ndarray, numbers: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -133,7 +94,7 @@ def _crack_pixels(
     bones, outside = [], []
     for number in numbers:
         top, left, bottom, right = boxes[number]
-        crack = _without_pinholes(labels[top:bottom, left:right] == number)
+        crack = without_pinholes(labels[top:bottom, left:right] == number)
         rows, columns = np.divmod(np.flatnonzero(skeletonize(crack)), crack.shape[1])
         bones.append((rows + top, columns + left, np.full(len(rows), number)))
         padded = np.pad(crack, 1)

@@ -1,0 +1,53 @@
+"""The holes darkness leaves in a crack's mask, filled before it is measured: pinholes, and slits along a
+wide crack's middle (round either the skeleton loops, and the crack reads too long and too thin); the
+surface between the cracks of a ring or a mesh stays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+# A hole this many times as long as wide, at most this share of the width filled, is a slit (`_slits`).
+SLIT_ELONGATION = 10
+SLIT_SHARE = 0.25
+
+
+def _slits(crack: np.ndarray, holes: np.ndarray, count: int, candidates: np.ndarray) -> np.ndarray:
+    """Which `candidates` of the `count` `holes` of `crack` (labels 1..count) are slits along a wide crack's
+    middle, where darkness left its core out: `SLIT_ELONGATION` times as long as wide or more (area /
+    width^2, width 2 d - 1 at the deepest pixel), `SLIT_SHARE` of the crack's width with the hole filled or
+    less. None of the 75 holes over a pinhole in CFD's drawn masks is either: 6.2 times at most, 0.33 or more.
+    First by a width never over theirs (chessboard distances): a mesh's cells (12 MP: 8.3 s -> 1.8 s)."""
+    numbers, areas = np.arange(1, count + 1), np.bincount(holes.ravel(), minlength=count + 1)[1:]
+    depth, deepest = ndimage.distance_transform_cdt(holes > 0, "chessboard"), np.zeros(count + 1, int)
+    np.maximum.at(deepest, holes.ravel(), depth.ravel())
+    slits = candidates & (areas >= SLIT_ELONGATION * (2 * deepest[1:] - 1) ** 2)
+    boxes = ndimage.find_objects(holes)
+    for number in numbers[slits]:
+        width = 2 * ndimage.distance_transform_edt(np.pad(holes[boxes[number - 1]] == number, 1)).max() - 1
+        margin = int(width / SLIT_SHARE) + 2  # the crack's width round it, at most SLIT_SHARE of which it is
+        rows, columns = (slice(max(part.start - margin, 0), part.stop + margin) for part in boxes[number - 1])
+        hole = holes[rows, columns] == number
+        filled = ndimage.distance_transform_edt(np.pad(crack[rows, columns] | hole, 1))[1:-1, 1:-1]
+        slits[number - 1] = areas[number - 1] >= SLIT_ELONGATION * width**2 and width <= SLIT_SHARE * (
+            2 * filled[hole].max() - 1
+        )
+    return slits
+
+
+def without_pinholes(crack: np.ndarray) -> np.ndarray:
+    """`crack` (HxW bool) with its pinholes (a disc of its widest width covers them) and slits (`_slits`)
+    filled: round them the skeleton looped, a 25-px crack's mean width read 22.2 with one pinhole, a 9-px
+    crack 900 px long with 2 x 70-px slits 1,432 px long. The surface a ring or a mesh of thin cracks
+    encloses stays (filling every hole no wider than the crack's widest filled the surface between cracks
+    in 12 of CFD's 118 drawn masks: a 9-px crack read 15)."""
+    filled = ndimage.binary_fill_holes(crack)
+    holes, count = ndimage.label(filled & ~crack)
+    if not count:
+        return crack
+    widest = 2 * ndimage.distance_transform_edt(np.pad(crack, 1)).max() - 1
+    small = np.bincount(holes.ravel())[1:] <= math.pi / 4 * widest**2
+    numbers = np.arange(1, count + 1)
+    return crack | np.isin(holes, numbers[small | _slits(crack, holes, count, ~small)])
