@@ -45,8 +45,9 @@ def test_a_scale_table_saved_by_excel_with_decimal_commas_is_read(tmp_path):
         "sep=;\r\nfile;mm_per_pixel\r\nBrücke, Süd.jpg;0,2\r\nb.png;1\r\n",
         'sep=,\nfile,mm_per_pixel\n"Brücke, Süd.jpg",0.2\nb.png,1\n',
         "sep=\t\nfile\tmm_per_pixel\nBrücke, Süd.jpg\t0.2\nb.png\t1\n",
+        '"sep=;"\nfile;mm_per_pixel\nBrücke, Süd.jpg;0,2\nb.png;1\n',
     ],
-    ids=["tabs, pasted from a spreadsheet", "excel sep=;", "excel sep=,", "excel sep=tab"],
+    ids=["tabs, pasted from a spreadsheet", "excel sep=;", "excel sep=,", "excel sep=tab", "quoted sep=;"],
 )
 def test_a_scale_table_with_tabs_or_excel_s_sep_line_is_read(tmp_path, text):
     """A table with tabs between cells read as one column `file<tab>mm_per_pixel`, and one with Excel's

@@ -39,7 +39,7 @@ def _spreadsheet_dialect(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as table:
             header = table.readline()
-            named = re.fullmatch(r"sep=(.)\s*", header)
+            named = re.fullmatch(r'"?sep=(.)"?\s*', header)  # quoted by some exporters: "sep=;"
             if named:
                 header = table.readline()
     except OSError:
