@@ -236,14 +236,37 @@ def measure_cracks(
 
 def without_short_cracks(mask: np.ndarray, shortest: float, gap: int = 0) -> np.ndarray:
     """`mask` (HxW bool) without its cracks (pieces at most `gap` px apart one) shorter than `shortest` px:
-    specks. Those of under `shortest`^2 pixels only, each in its box (40 on a 12-MP photo at once: 0.47 s)."""
+    specks. A crack of `shortest`^2 pixels or more is no shorter than it is wide, so only the pieces under
+    that are judged, each in a window round it (joining every piece of a 12-MP photo took 0.2 s): one
+    joined to a larger piece stays, one alone is measured; a chain of such pieces only, on the whole mask."""
+    pieces, count = joined_pieces(mask, 0)
+    areas = np.bincount(pieces.ravel(), minlength=count + 1)
+    kept, boxes = np.arange(count + 1) > 0, ndimage.find_objects(pieces)  # by piece; 0: no crack
+    reach = 2 * (gap + 1)  # where pieces joined to it lie: each grown by up to gap + 1
+    for number in np.flatnonzero(areas[1:] < shortest**2) + 1:
+        window = tuple(slice(max(part.start - reach, 0), part.stop + reach) for part in boxes[number - 1])
+        joined, own = joined_pieces(mask[window], gap)[0], pieces[window] == number
+        with_it = np.unique(pieces[window][joined == joined[own][0]])
+        if len(with_it) == 1:
+            kept[number] = _length(pieces[boxes[number - 1]] == number, gap) >= shortest
+        elif not (areas[with_it] >= shortest**2).any():
+            return _without_short_joined(mask, shortest, gap)
+    return kept[pieces]
+
+
+def _without_short_joined(mask: np.ndarray, shortest: float, gap: int) -> np.ndarray:
+    """`without_short_cracks`, every piece joined over the whole mask first."""
     labels, count = joined_pieces(mask, gap)
-    kept = np.arange(count + 1) > 0  # by label; 0: no crack
-    boxes = ndimage.find_objects(labels)
+    kept, boxes = np.arange(count + 1) > 0, ndimage.find_objects(labels)
     for number in np.flatnonzero(np.bincount(labels.ravel(), minlength=count + 1)[1:] < shortest**2) + 1:
-        crack = np.pad(labels[boxes[number - 1]] == number, 2)  # its width, so its spurs, read from outside
-        kept[number] = _measure(crack, 1, gap)["length_px"].sum() >= shortest
+        kept[number] = _length(labels[boxes[number - 1]] == number, gap) >= shortest
     return kept[labels]
+
+
+def _length(crack: np.ndarray, gap: int) -> float:
+    """The length of the one crack `crack` (HxW bool, its box) holds, with a margin round it: its width, and
+    so its spurs, are read from the pixels outside."""
+    return float(_measure(np.pad(crack, 2), 1, gap)["length_px"].sum())
 
 
 def image_summary(measurements: pd.DataFrame) -> dict[str, int | float | str | None]:
