@@ -24,15 +24,21 @@ def where_set(message: str, conf_source: Path, env: str, base_env: str, given: d
     if not (named_settings := dict.fromkeys(_SETTING.findall(message))):
         return None
     # The sources in the order they win: --params, then `env`'s files, then `base_env`'s, each read once.
-    sources = [("--params", given)] + [
-        (_shown(path, conf_source), _read(path))
+    # A null in `base_env` is the project's default of a setting left unset (`data.sources: null`): a
+    # message naming it as the other way to set something said it came from there.
+    sources = [("--params", given, False)] + [
+        (_shown(path, conf_source), _read(path), folder.name == base_env)
         for folder in (conf_source / env, conf_source / base_env)
         for path in _parameter_files(folder)
     ]
     by_source: dict[str, list[str]] = {}
     for setting in named_settings:
         keys = _keys(setting)
-        holding = [name for name, config in sources if setting_at(config, keys) is not UNSET]
+        holding = [
+            name
+            for name, config, is_base in sources
+            if (value := setting_at(config, keys)) is not UNSET and not (is_base and value is None)
+        ]
         if holding:
             by_source.setdefault(holding[0], []).append(setting)
     return "; ".join(f"from {source}: {', '.join(names)}" for source, names in by_source.items()) or None

@@ -564,7 +564,10 @@ def test_a_bad_setting_is_named_with_the_file_or_option_that_set_it(kedro_projec
 
 def test_where_a_setting_was_set_is_the_environment_over_base_and_a_default_is_nowhere(tmp_path):
     conf = tmp_path / "conf"
-    for env, text in {"base": "data: {sources: [{path: a}], seed: 1}\n", "prod": "data: {seed: 2}\n"}.items():
+    for env, text in {
+        "base": "data: {sources: [{path: a}], seed: 1}\ningest: {group_pattern: null}\n",
+        "prod": "data: {seed: 2}\n",
+    }.items():
         (conf / env / "parameters").mkdir(parents=True)
         (conf / env / "parameters" / "data.yml").write_text(text)
     message = "data.sources[0].path: missing; data.seed: odd; data.sources[1].path: missing; train.epochs: 0"
@@ -573,6 +576,8 @@ def test_where_a_setting_was_set_is_the_environment_over_base_and_a_default_is_n
         "data.seed; from --params: train.epochs"
     )
     assert where_set("data.sources[1].path: missing", conf, "prod", "base", {}) is None
+    # conf/base's null is the default of a setting left unset, named by a message as an alternative only
+    assert where_set("ingest.group_pattern: bad", conf, "prod", "base", {}) is None
 
 
 def test_a_value_a_settings_message_quotes_stays_on_one_line_as_yaml_reads_it():
