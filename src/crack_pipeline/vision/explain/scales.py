@@ -52,7 +52,7 @@ def _spreadsheet_dialect(path: str | Path) -> dict[str, Any]:
         sep = ";"
     else:
         sep = ","
-    return {"sep": sep, "skiprows": 1 if named else 0, **({"decimal": ","} if sep != "," else {})}
+    return {"sep": sep, "skiprows": 1 if named else 0}
 
 
 def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, float]:
@@ -83,7 +83,7 @@ def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, 
     if missing:
         raise ConfigError(f"{where}: no column {', '.join(missing)} (it has {', '.join(map(str, table))})")
     cells = table["mm_per_pixel"]
-    if dialect.get("decimal") == ",":  # 0,2 beside a 0.2 left the column text, and 0,2 no number: each read
+    if dialect.get("sep", ",") != ",":  # a comma is a decimal mark there, in every cell: 0,2 and 0.3 alike
         cells = cells.astype(str).str.replace(",", ".", regex=False)
     values = pd.to_numeric(cells, errors="coerce")
     bad = table.index[~((values > 0) & (values < math.inf)) | (table["file"].str.strip() == "")]
