@@ -29,8 +29,10 @@ def report_test_domains(
         if split_manifest is not None and "domain" in split_manifest
         else {}
     )
-    whole = few_images_note(*_classes(metrics["at_threshold"]), classes=max(held.values(), default=None))
-    if not metrics.get("per_domain") and (note := whole):
+    whole = max(held.values(), default=None)  # the classes a folder trained on alone holds
+    if not metrics.get("per_domain") and (
+        note := few_images_note(*_classes(metrics["at_threshold"]), classes=whole)
+    ):
         logger.warning(
             "evaluate: %s: its test figures rest on %s, too few to judge the model by. Score photos kept out "
             "of its labels with kedro run --pipelines=evaluate_folder --params=evaluate_folder.path=DIR",
@@ -106,7 +108,7 @@ def domain_scores(
             "current": theirs.get(domain, {}).get("at_threshold", {}).get("balanced_accuracy"),
         }
         if "n" in at:
-            pair.update(n=at["n"], crack=at["tp"] + at["fn"], clean=at["tn"] + at["fp"])
+            pair.update(zip(("n", "crack", "clean"), (at["n"], *_classes(at)), strict=True))
         rows = None if outcomes is None else outcomes[outcomes.domain == domain]
         change = (
             {"standard_error": None}

@@ -98,7 +98,7 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
     for domain, rows in manifest.groupby("domain"):
         sizes = rows.split.value_counts()
         # Said once, here: a folder of hard negatives is clean only on purpose, nothing to warn of.
-        one_class = one_class_note(int((rows.label == CRACK).sum()), int((rows.label != CRACK).sum()))
+        one_class = one_class_note(*_class_counts(rows.label))
         if several:
             logger.info(
                 "  domain %s: %s%s",
@@ -107,9 +107,7 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
                 f" ({one_class})" if one_class else "",
             )
         test, classes = rows[rows.split == "test"].label, 1 if one_class else 2
-        if "test" in sizes and (
-            note := few_images_note(int((test == CRACK).sum()), int((test != CRACK).sum()), classes=classes)
-        ):
+        if "test" in sizes and (note := few_images_note(*_class_counts(test), classes=classes)):
             logger.warning(
                 "split: domain %s keeps %s, too few to judge a model there by: its test figures will be "
                 'rough. Judge it on photos of it kept out of its labels (evaluate_folder, README: "Keep '
@@ -118,3 +116,9 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
                 note,
             )
     return counts
+
+
+def _class_counts(labels: pd.Series) -> tuple[int, int]:
+    """How many of `labels` are cracks, and how many clean."""
+    cracks = int((labels == CRACK).sum())
+    return cracks, len(labels) - cracks
