@@ -178,10 +178,11 @@ def _measure(mask: np.ndarray, min_pixels: int, gap: int, crest: bool = True) ->
 
     length = np.bincount(cracks, weights=reach, minlength=count)
     length += np.bincount(cracks[first], weights=projected, minlength=count)
-    widths = 2 * inside - 1  # as surveys begun before crest widths measured them
-    if crest:
-        skeleton = np.column_stack([rows, columns])
-        widths = crest_widths(mask, outside_tree, skeleton, inside, along, (first, second))
+    widths = (
+        crest_widths(mask, outside_tree, np.column_stack([rows, columns]), inside, along, (first, second))
+        if crest
+        else 2 * inside - 1  # as surveys begun before crest widths measured them
+    )
     mean_width = np.bincount(cracks, weights=widths, minlength=count) / np.maximum(
         np.bincount(cracks, minlength=count), 1
     )
