@@ -201,35 +201,12 @@ def test_the_gallery_gives_the_scales_of_the_photos_measured_not_of_one_that_cou
     assert "at each photo's scale (explain.scales: 0.2 mm/px)" in page
 
 
-def test_a_listed_photo_the_folder_scan_could_not_read_is_not_warned_of_as_none_of_the_photos(
+def test_a_listed_photo_that_cannot_be_read_or_is_a_copy_is_not_warned_of_as_none_of_the_photos(
     trained_checkpoint, tmp_path, caplog
 ):
-    """explain.input_dir's scan leaves out a photo that cannot be read (logged as skipped, with why):
-    explain.scales naming it was warned of as listing 'none of the photos explained', a typo's warning."""
-    from crack_pipeline.vision.data.folder import Folder
-
-    two_domain_split(tmp_path)  # a readable crack patch at a/Positive/1.png
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    (photos / "a.png").write_bytes((tmp_path / "a/Positive/1.png").read_bytes())
-    (photos / "b.png").write_bytes(b"not a png")
-    scales = table(tmp_path, "file,mm_per_pixel\na.png,0.2\nb.png,0.5\nc.png,0.4\n")
-    settings = {"methods": ["gradcam"], "segmenter": False, "scales": str(scales)}
-    ingest = {"label_aliases": {}, "min_side": 32, "max_pixels": 10**7, "workers": 1}
-    with caplog.at_level(logging.WARNING, logger="crack_pipeline"):
-        _, predictions, *_ = explain_split(
-            trained_checkpoint, None, Folder.scan(photos), None, None, settings, {}, ingest, "cpu"
-        )
-    assert predictions.file.tolist() == ["a.png"]
-    (warned,) = [r.getMessage() for r in caplog.records if "none of the photos" in r.getMessage()]
-    assert "1 of its 3 files" in warned and "c.png" in warned, "the typo, c.png, is still warned of"
-
-
-def test_a_listed_byte_identical_copy_is_not_warned_of_as_none_of_the_photos(
-    trained_checkpoint, tmp_path, caplog
-):
-    """explain.input_dir's scan explains a byte-identical copy once, as the file it copies (its summary lists
-    the copy): explain.scales naming the copy too was warned of as listing 'none of the photos explained'."""
+    """explain.input_dir's scan leaves out a photo that cannot be read (logged as skipped, with why) and
+    explains a byte-identical copy once, as the file it copies (its summary lists the copy): explain.scales
+    naming either was warned of as listing 'none of the photos explained', a typo's warning."""
     from crack_pipeline.vision.data.folder import Folder
 
     two_domain_split(tmp_path)  # a readable crack patch at a/Positive/1.png
@@ -237,13 +214,14 @@ def test_a_listed_byte_identical_copy_is_not_warned_of_as_none_of_the_photos(
     photos.mkdir()
     for name in ("a.png", "a copy.png"):
         (photos / name).write_bytes((tmp_path / "a/Positive/1.png").read_bytes())
-    scales = table(tmp_path, "file,mm_per_pixel\na.png,0.2\na copy.png,0.2\nc.png,0.4\n")
+    (photos / "b.png").write_bytes(b"not a png")
+    scales = table(tmp_path, "file,mm_per_pixel\na.png,0.2\na copy.png,0.2\nb.png,0.5\nc.png,0.4\n")
     settings = {"methods": ["gradcam"], "segmenter": False, "scales": str(scales)}
     ingest = {"label_aliases": {}, "min_side": 32, "max_pixels": 10**7, "workers": 1}
     with caplog.at_level(logging.WARNING, logger="crack_pipeline"):
         _, predictions, *_ = explain_split(
             trained_checkpoint, None, Folder.scan(photos), None, None, settings, {}, ingest, "cpu"
         )
-    assert len(predictions.file) == 1, "the copy explained once"
+    assert len(predictions.file) == 1, "the copy explained once, the unreadable photo not at all"
     (warned,) = [r.getMessage() for r in caplog.records if "none of the photos" in r.getMessage()]
-    assert "1 of its 3 files" in warned and "c.png" in warned, "the typo, c.png, is still warned of"
+    assert "1 of its 4 files" in warned and "c.png" in warned, "the typo, c.png, is still warned of"
