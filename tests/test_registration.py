@@ -1,7 +1,9 @@
 """A trained variant's registered model version is tagged as it is registered, not after."""
 
 import contextlib
+import logging
 import os
+import sys
 from types import SimpleNamespace
 
 import mlflow
@@ -50,3 +52,39 @@ def test_a_variant_is_registered_with_its_tags_at_once(empty_registry, monkeypat
         log_variant_run(checkpoint, [])
     (version,) = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
     assert version.tags == model_version_tags(checkpoint)
+
+
+def test_a_registration_is_said_in_one_line_naming_the_variant_not_in_mlflows_prints(
+    empty_registry, monkeypatch, capsys, caplog
+):
+    """MLflow printed "Registered model 'crack-classifier' already exists. Creating a new version of this
+    model..." and "Created version '2' ..." at every variant of every run, on stderr, naming no variant."""
+
+    def registers(
+        model, *, registered_model_name, tags=None, **_
+    ):  # MLflow's own registration, and its prints
+        print("a warning of MLflow's", file=sys.stderr)
+        version = mlflow.register_model(os.getcwd(), registered_model_name, tags=tags)
+        return SimpleNamespace(registered_model_version=version.version)
+
+    monkeypatch.setattr(mlflow.pytorch, "log_model", registers)
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
+    for variant in ("small_cnn", "resnet18"):
+        checkpoint = make_checkpoint(
+            create_model("small_cnn"),
+            variant=variant,
+            architecture="small_cnn",
+            input_size=32,
+            **dict(train_config={}, data_fingerprint="d", split_fingerprint="s", git_commit="c"),
+            **dict(best_epoch=1, best_metrics={"val_loss": 0.5}),
+        )
+        with mlflow.start_run():
+            log_variant_run(checkpoint, [])
+    printed = capsys.readouterr()
+    assert "version" not in printed.err + printed.out, printed
+    assert printed.err.count("a warning of MLflow's") == 2  # what else is printed meanwhile still is
+    said = [r.getMessage() for r in caplog.records if "registered" in r.getMessage()]
+    assert said == [
+        f"train: small_cnn registered as version 1 of model {REGISTERED_MODEL}",
+        f"train: resnet18 registered as version 2 of model {REGISTERED_MODEL}",
+    ]

@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.store.entities.paged_list import PagedList
 
+from crack_pipeline.registration_output import say_registered, without_mlflow_registration_lines
 from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_sheets
 from crack_pipeline.vision.models.checkpoint import model_domains, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.inference import ViewAveragedClassifier, views_of
@@ -261,19 +262,22 @@ def _log_model(checkpoint: dict[str, Any]) -> str:
     example = np.zeros((2, 3, size, size), dtype=np.float32)
     with torch.no_grad():
         output = model(torch.from_numpy(example)).numpy()
-    info = mlflow.pytorch.log_model(
-        model,
-        name="model",
-        input_example=example,
-        signature=infer_signature(example, output),
-        registered_model_name=REGISTERED_MODEL,
-        # The version's tags, set as it is registered: tagged one by one after it, a run killed between
-        # left a version without its variant, which promotions never find and `kedro prune` keeps for good.
-        tags=model_version_tags(checkpoint),
-        serialization_format="pt2",  # torch.export: loads with torch alone, not this project's code
-        # Pinned from what is installed: inferring requirements would import-scan the whole environment.
-        pip_requirements=[f"{package}=={version(package)}" for package in _REQUIREMENTS],
-    )
+    with without_mlflow_registration_lines():  # said in a line of ours, naming the variant
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            input_example=example,
+            signature=infer_signature(example, output),
+            registered_model_name=REGISTERED_MODEL,
+            # The version's tags, set as it is registered: tagged one by one after it, a run killed
+            # between left a version without its variant, which promotions never find and `kedro prune`
+            # keeps for good.
+            tags=model_version_tags(checkpoint),
+            serialization_format="pt2",  # torch.export: loads with torch alone, not this project's code
+            # Pinned from what is installed: inferring them would import-scan the whole environment.
+            pip_requirements=[f"{package}=={version(package)}" for package in _REQUIREMENTS],
+        )
+    say_registered(checkpoint["variant"], REGISTERED_MODEL, info.registered_model_version)
     return str(info.registered_model_version)
 
 
