@@ -8,6 +8,7 @@ import torch
 
 from crack_pipeline import tracking
 from crack_pipeline.pipelines.evaluate import checkpoint_scores, nodes
+from crack_pipeline.pipelines.evaluate.champion import decision_said
 from crack_pipeline.pipelines.retrain.nodes import check_for_new_data
 from crack_pipeline.provenance import split_fingerprint
 
@@ -156,3 +157,25 @@ def test_a_retrain_after_its_store_was_deleted_warns_of_it_once(caplog, monkeypa
     nodes.compare_variants(settings, train, None, compared, MANIFEST, {}, "cpu", evaluated, None)
     warned = [r for r in caplog.records if r.levelname == "WARNING" and "no champion, though" in r.message]
     assert len(warned) == 1 and warned[0].message.startswith("evaluate: ")
+
+
+def test_the_decision_is_said_in_one_line_of_words_not_as_a_dict(caplog):
+    """The log showed `evaluate: champion by at_threshold.f1: {'metric': ..., 'split_fingerprint': ...}`."""
+    caplog.set_level("INFO", logger="crack_pipeline")
+    _decide(_evaluated("blank", None), _evaluated("fine", 0.6))
+    (said,) = [r.message for r in caplog.records if "champion" in r.message]
+    assert said == "evaluate: fine becomes champion, the first: at_threshold.f1 0.6000"
+    base = {"metric": "at_threshold.f1", "candidate": "b", "candidate_value": 0.9, "current": "a"}
+    other = {**base, "current_value": 0.8, "current_version": "3", "compared_on": "the test split"}
+    assert decision_said({**other, "promote": True}) == (
+        "evaluate: b becomes champion in place of a (version 3): at_threshold.f1 0.9000 against 0.8000 on "
+        "the test split"
+    )
+    assert decision_said({**other, "current_value": 0.95, "promote": False}) == (
+        "evaluate: a (version 3) stays champion; the best variant, b, is no better: at_threshold.f1 0.9000 "
+        "against 0.9500 on the test split"
+    )
+    itself = {**base, "current": "b", "current_value": 0.9, "current_version": "3", "promote": False}
+    assert decision_said(itself) == "evaluate: b (version 3) stays champion, still the best variant: " + (
+        "at_threshold.f1 0.9000"
+    )

@@ -21,6 +21,7 @@ from crack_pipeline.provenance import learned_among, learned_mask
 from crack_pipeline.store_check import replaced_store_warning
 from crack_pipeline.vision.data.sources import image_keys
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
+from crack_pipeline.vision.evaluation.metrics import format_metric
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +82,24 @@ def decide_champion(
     decision["promote"] = is_better(decision["candidate_value"], decision["current_value"], higher_here)
     report_domains(decision)
     return decision
+
+
+def decision_said(decision: dict[str, Any]) -> str:
+    """The champion decision in one line of words: who is champion after it, by which figures, on which
+    images (the whole decision is the `champion_decision` dataset; the log showed it as a Python dict)."""
+    candidate, current = decision["candidate"], decision["current"]
+    by = decision.get("compared_by", decision["metric"])
+    figures = f"{by} {format_metric(decision['candidate_value'])}"
+    version = f" (version {decision['current_version']})" if decision.get("current_version") else ""
+    if current is None:
+        if decision["promote"]:
+            return f"evaluate: {candidate} becomes champion, the first: {figures}"
+        return f"evaluate: no champion: the best variant, {candidate}, has {figures}"
+    if "compared_on" not in decision:  # the champion is the best variant's checkpoint itself
+        return f"evaluate: {current}{version} stays champion, still the best variant: {figures}"
+    figures += f" against {format_metric(decision['current_value'])} on {decision['compared_on']}"
+    if decision["promote"]:
+        return f"evaluate: {candidate} becomes champion in place of {current}{version}: {figures}"
+    return (
+        f"evaluate: {current}{version} stays champion; the best variant, {candidate}, is no better: {figures}"
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crack_pipeline.pipelines.evaluate.champion import decide_champion
+from crack_pipeline.pipelines.evaluate.champion import decide_champion, decision_said
 from crack_pipeline.pipelines.evaluate.checkpoint_scores import evaluate_checkpoint
 from crack_pipeline.pipelines.evaluate.comparison import COMPARISON_COLUMNS, metric_value, per_domain_columns
 from crack_pipeline.pipelines.evaluate.domain_figures import report_test_domains
@@ -167,7 +167,7 @@ def compare_variants(
         train["target_recall"],
         device,
     )
-    logger.info("evaluate: champion by %s: %s", metric, decision)
+    logger.info(decision_said(decision))
     return table, table.drop(columns=["checkpoint_id"]).to_markdown(index=False), decision
 
 
