@@ -29,3 +29,19 @@ def test_project_logging_from_a_folder_inside_the_project():
     assert "'[%(levelname)s] %(message)s'" in out.splitlines()[-1], out
     # Kedro's "No typed parameter requirements found, returning original parameters" at every run: noise
     assert out.splitlines()[-2] == "False", out
+
+
+def test_kedro_s_choice_of_logging_file_is_not_said_by_every_process():
+    """Kedro logs "Using 'conf/logging.yml' as logging configuration. ..." as it is imported: a run said it
+    once, then again in each decoding worker and training replica it started."""
+    env = {k: v for k, v in os.environ.items() if k != "KEDRO_LOGGING_CONFIG"}
+    env["PYTHONPATH"] = str(PROJECT / "src")
+    said = subprocess.run(
+        [sys.executable, "-c", "import kedro.framework.project"],
+        cwd=PROJECT,  # as a worker process of a run starts: Kedro's command line imported again
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "as logging configuration" not in said.stdout + said.stderr, said
