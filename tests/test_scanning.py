@@ -49,6 +49,23 @@ def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(tmp_path):
     )
 
 
+def test_a_file_that_is_no_image_is_skipped_in_the_same_words_for_ingest_and_evaluate_folder(tmp_path):
+    """SOURCE.md beside the class folders was "not an image, outside any class folder" to ingest and "not a
+    recognised image format" to evaluate_folder (and to ingest inside a class folder)."""
+    write(tmp_path, "Positive/p.jpg", image_bytes(fmt="JPEG"))
+    write(tmp_path, "Positive/notes.md", b"taken on the north pier")
+    write(tmp_path, "SOURCE.md", b"photos from site A")
+    ingest, folder = (
+        scan(tmp_path, require_labels=labels).index.set_index("path") for labels in (True, False)
+    )
+    reasons = {
+        ingest.at["SOURCE.md", "detail"],
+        folder.at["SOURCE.md", "detail"],
+        ingest.at["Positive/notes.md", "detail"],
+    }
+    assert reasons == {"not a recognised image format"}
+
+
 def test_image_outside_class_folders_is_an_error_before_decoding(tmp_path):
     write(tmp_path, "Positive/a.png", image_bytes())
     write(tmp_path, "holiday/b.jpg", image_bytes(fmt="JPEG"))

@@ -27,6 +27,8 @@ CORRUPT = "corrupt_or_truncated"
 TOO_SMALL = "too_small"
 TOO_LARGE = "too_large"
 UNREADABLE = "unreadable"
+# The reason a NOT_IMAGE file is skipped with, wherever it is found (beside the class folders or in one).
+UNRECOGNISED_FORMAT = "not a recognised image format"
 # Why a listed file is left out of training, evaluation and explanation: its label may no longer hold.
 
 _ORIENTATION = 0x0112  # EXIF tag
@@ -116,7 +118,7 @@ def read_image_file(path: Path, limits: ImageLimits = ImageLimits()) -> bytes:
             with _pixel_limit(limits):
                 header = Image.open(path)
         except UnidentifiedImageError:
-            raise ImageRejected(NOT_IMAGE, f"not a recognised image format ({size:,} bytes)") from None
+            raise ImageRejected(NOT_IMAGE, f"{UNRECOGNISED_FORMAT} ({size:,} bytes)") from None
         except Image.DecompressionBombError as error:
             raise ImageRejected(TOO_LARGE, str(error)) from None
         except Exception:  # a damaged header: decoding the bytes says what is wrong
@@ -198,7 +200,7 @@ def _decoded(
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageRejected(NOT_IMAGE, "not a recognised image format") from None
+        raise ImageRejected(NOT_IMAGE, UNRECOGNISED_FORMAT) from None
     except Image.DecompressionBombError as error:
         raise ImageRejected(TOO_LARGE, str(error)) from None
     except Exception as error:  # a damaged header raises what its parser meets (ValueError, struct.error...)

@@ -16,6 +16,7 @@ from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import (
     NOT_IMAGE,
     UNREADABLE,
+    UNRECOGNISED_FORMAT,
     ImageLimits,
     ImageRejected,
     decode_image,
@@ -190,8 +191,9 @@ def scan_folder(
     # fork: the workers only decode with Pillow, so they start in milliseconds without re-imports.
     chunk_rows = parallel_map(_check_chunk, chunks, workers, start_method="fork")
     rows = [row for chunk in chunk_rows for row in chunk]
+    # Not decoded (no class to give it): skipped by its name, in the words of one found in a class folder.
     rows += [
-        _row(FileCheck(p, NOT_IMAGE, "not an image, outside any class folder"))
+        _row(FileCheck(p, NOT_IMAGE, UNRECOGNISED_FORMAT))
         for p in folder.files
         if labels[p] is None and require_labels
     ]
