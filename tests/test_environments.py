@@ -155,6 +155,8 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
     (project / "notebooks").mkdir()
     monkeypatch.chdir(project / "notebooks")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "elsewhere/deep").mkdir(parents=True)
+    (project / "linked").symlink_to(tmp_path / "elsewhere/deep")
     given = {
         "data": {
             "source_dir": "~/photos",
@@ -162,6 +164,7 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
                 {"domain": "a", "path": "../a"},
                 {"domain": "b"},
                 {"domain": "c", "path": "~nobody_s/x"},
+                {"domain": "d", "path": "linked/../x"},
             ],
         },
         "explain": {"input_dir": "/srv/photos"},
@@ -173,9 +176,10 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
     parameters = loader["parameters"]
     assert parameters["data"]["source_dir"] == str(tmp_path / "home/photos")
     assert parameters["data"]["sources"] == [
-        {"domain": "a", "path": str(project / "../a")},
+        {"domain": "a", "path": str(tmp_path / "a")},  # as the user finds it (messages showed project/../a)
         {"domain": "b"},
         {"domain": "c", "path": str(project / "~nobody_s/x")},  # no such user: a folder of that name
+        {"domain": "d", "path": str(project / "linked/../x")},  # "..": the link's target's parent, kept
     ]
     assert parameters["explain"]["input_dir"] == "/srv/photos"
     assert parameters["explain"]["masks_dir"] is None

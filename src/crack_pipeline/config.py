@@ -185,9 +185,17 @@ CATALOG_PATH_KEYS = ("filename", "filepath", "path")
 
 
 def _in_folder(path: str, project: Path) -> str:
-    """`path` with `~` expanded, taken from `project` when relative."""
+    """`path` with `~` expanded, taken from `project` when relative, without steps `.` and `..`."""
     expanded = _home_expanded(path)
-    return str(expanded if expanded.is_absolute() else project / expanded)
+    return _without_dots(expanded if expanded.is_absolute() else project / expanded)
+
+
+def _without_dots(path: Path) -> str:
+    """`path` as a user finds it: `<project>/../photos` as `/work/photos` (every message naming it showed the
+    `..`), where that is the same place; a `..` after a linked folder leads out of the link's target, so
+    such a path stays as it is."""
+    tidy = os.path.normpath(path)
+    return tidy if os.path.realpath(tidy) == os.path.realpath(path) else str(path)
 
 
 def _home_expanded(path: str) -> Path:
