@@ -225,3 +225,37 @@ def test_a_listed_photo_that_cannot_be_read_or_is_a_copy_is_not_warned_of_as_non
     assert len(predictions.file) == 1, "the copy explained once, the unreadable photo not at all"
     (warned,) = [r.getMessage() for r in caplog.records if "none of the photos" in r.getMessage()]
     assert "1 of its 4 files" in warned and "c.png" in warned, "the typo, c.png, is still warned of"
+    # The copy explained as the file it copies ("a copy.png", first by name), at that one's scale: another
+    # scale for it was left unused without a word.
+    settings["scales"] = str(table(tmp_path, "file,mm_per_pixel\na.png,0.3\na copy.png,0.2\n"))
+    with pytest.raises(InputError, match=r"byte-identical copies .* \(a.png 0.3, a copy.png 0.2\)"):
+        explain_split(trained_checkpoint, None, Folder.scan(photos), None, None, settings, {}, ingest, "cpu")
+
+
+def test_a_copy_listed_at_another_scale_than_the_photo_it_copies_is_refused_naming_both(tmp_path):
+    """explain.input_dir's scan explains a byte-identical copy once, as the file it copies: explain.scales
+    giving the two different scales measured the cracks at the original's, the copy's scale unused without
+    a word. As a file listed twice with two scales, it is refused."""
+    from crack_pipeline.pipelines.explain.images import images_to_explain
+    from crack_pipeline.vision.data.folder import Folder
+    from crack_pipeline.vision.explain.scales import scales_of
+    from tests.conftest import image_bytes
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, seed in (("a.png", 1), ("a_copy.png", 1), ("b.png", 2)):
+        (photos / name).write_bytes(image_bytes(seed=seed))
+    ingest = {"label_aliases": {}, "min_side": 32, "max_pixels": 10**7, "workers": 1}
+    items, _, _, _, copies = images_to_explain(None, Folder.scan(photos), {}, ingest)
+    names = [item.name for item in items]
+    assert names == ["a.png", "b.png"] and copies == {"a_copy.png": "a.png"}
+    differing = table(tmp_path, "file,mm_per_pixel\na.png,0.2\na_copy.png,0.3\nb.png,0.5\n")
+    with pytest.raises(
+        InputError, match=r"1 photos are byte-identical copies .* \(a_copy.png 0.3, a.png 0.2\)"
+    ):
+        scales_of(names, differing, None, names, list(copies), copies=copies)
+    unlisted = table(tmp_path, "file,mm_per_pixel\na_copy.png,0.3\nb.png,0.5\n")  # a.png at the default
+    with pytest.raises(InputError, match=r"\(a_copy.png 0.3, a.png 0.1\)"):
+        scales_of(names, unlisted, 0.1, names, list(copies), copies=copies)
+    same = table(tmp_path, "file,mm_per_pixel\na.png,0.2\na_copy.png,0.2\nb.png,0.5\n")
+    assert scales_of(names, same, None, names, list(copies), copies=copies) == {"a.png": 0.2, "b.png": 0.5}

@@ -20,12 +20,13 @@ logger = logging.getLogger(__name__)
 
 def images_to_explain(
     split_manifest: pd.DataFrame, explain_input: Folder | None, explain: dict, ingest: dict
-) -> tuple[list[ImageRef], list[str], list[str | None], dict[str, str], list[str]]:
+) -> tuple[list[ImageRef], list[str], list[str | None], dict[str, str], dict[str, str]]:
     """`explain.input_dir` validated like ingest (labels where folder names give them; a byte-identical
     copy explained once and reported), else the images of `explain.split` (of `explain.domain`, if set)
     where the split found them, named `<domain>/<path>` where they come from several domains (two data
     sets may both hold a `Positive/1.jpg`); with the SHA-256 and the domain of each (None for a folder's),
-    the folder's files that validation left out, with why, and its byte-identical copies of another."""
+    the folder's files that validation left out, with why, and its byte-identical copies of another
+    ({copy: the file it copies, the one explained})."""
     if explain_input is None:
         rows = require_roots(split_manifest)
         # A manifest of domains all named by digits reads back with numbers for names.
@@ -42,7 +43,7 @@ def images_to_explain(
             list(rows.sha256),
             list(rows.domain),
             {},
-            [],
+            {},
         )
     scan = scan_folder(
         explain_input,
@@ -55,6 +56,9 @@ def images_to_explain(
         logger.info(line)
     kept = scan.index[(scan.index.status == OK) & (scan.index.duplicate_of == "")]
     left_out = scan.index[scan.index.status != OK]
+    copies = scan.index.loc[
+        (scan.index.status == OK) & (scan.index.duplicate_of != ""), ["path", "duplicate_of"]
+    ]
     return (
         [
             ImageRef(path, explain_input.path_of(path), label or None, int(width) * int(height))
@@ -66,7 +70,7 @@ def images_to_explain(
             path: f"{status}: {detail}"
             for path, status, detail in zip(left_out.path, left_out.status, left_out.detail, strict=True)
         },
-        list(scan.index.path[(scan.index.status == OK) & (scan.index.duplicate_of != "")]),
+        dict(copies.itertuples(index=False)),
     )
 
 

@@ -197,7 +197,9 @@ def explain_split(
     names = [item.name for item in items]
     masks = read_masks_of(explain_masks, names)
     unexplained = [*left_out, *copies]  # explain.scales may list them: skipped, or explained as the original
-    scales = scales_of(every_name, explain.get("scales"), explain.get("mm_per_pixel"), names, unexplained)
+    scales = scales_of(
+        every_name, explain.get("scales"), explain.get("mm_per_pixel"), names, unexplained, copies=copies
+    )
     if explain.get("masks_dir"):  # not the synthetic masks, the default, which a folder's photos never match
         warn_if_none_matched(explain_masks, names, masks, "explain.masks_dir")
     result = explain_images(

@@ -103,12 +103,15 @@ def photo_scales(
     default: float | None,
     setting: str = "explain.scales",
     not_explained: Iterable[str] = (),
+    copies: Mapping[str, str] = {},
 ) -> dict[str, float]:
     """{name: mm a pixel} of each of `names` the `table` lists; the others take `default`, and without one
     an `InputError` names them (measured in px beside the others' mm, their widths would be banded apart).
     Entries of the table naming none of the photos are counted in a warning (a typo, another folder); not
     those naming a file of the folder that is `not_explained` itself: one that could not be read (its skip
-    is logged with why), or a byte-identical copy of another (explained as that one, the scan says so)."""
+    is logged with why), or a byte-identical copy of another (explained as that one, the scan says so).
+    `copies`: {copy: the file it copies}; a copy listed at another scale than its original's is an
+    `InputError`, as a file listed twice is (`read_scales`): one of the two would be used without a word."""
     unlisted = [name for name in names if _key(name) not in table]
     if unlisted and default is None:
         shown = ", ".join(unlisted[:5]) + (", ..." if len(unlisted) > 5 else "")
@@ -116,6 +119,7 @@ def photo_scales(
             f"{setting}: no scale in it for {len(unlisted)} of the {len(names)} photos ({shown}): list "
             "them, or give the others' explain.mm_per_pixel"
         )
+    _require_one_scale_per_copy(table, default, copies, setting)
     unused = set(table) - {_key(name) for name in [*names, *not_explained]}
     if unused:
         logger.warning(
@@ -125,6 +129,28 @@ def photo_scales(
     return {name: table[_key(name)] for name in names if _key(name) in table}
 
 
+def _require_one_scale_per_copy(
+    table: Mapping[str, float], default: float | None, copies: Mapping[str, str], setting: str
+) -> None:
+    """An `InputError` naming each copy of `copies` the `table` gives another scale than the file it copies
+    gets (its own in the table, else `default`): the copy is explained once, as that file, at its scale."""
+    differing = {
+        copy: (table[_key(copy)], table.get(_key(original), default))
+        for copy, original in copies.items()
+        if _key(copy) in table and table[_key(copy)] != table.get(_key(original), default)
+    }
+    if differing:
+        shown = "; ".join(
+            f"{copy} {mine:g}, {copies[copy]} {'none' if theirs is None else f'{theirs:g}'}"
+            for copy, (mine, theirs) in sorted(differing.items())[:5]
+        )
+        raise InputError(
+            f"{setting}: {len(differing)} photos are byte-identical copies of another given another scale "
+            f"({shown}): a copy is explained once, as the file it copies, at that one's scale. Give both "
+            "one scale (or the copy none)"
+        )
+
+
 def scales_of(
     names: Sequence[str],
     path: str | Path | None,
@@ -132,13 +158,14 @@ def scales_of(
     explained: Iterable[str] | None = None,
     not_explained: Iterable[str] = (),
     setting: str = "explain.scales",
+    copies: Mapping[str, str] = {},
 ) -> dict[str, float] | None:
     """`photo_scales` of `names` from the table at `path` (None without one: `default` for all), kept for
     those `explained` where only some of the photos are (explain.max_images): the table is matched to all,
     and a table of them all was warned of as naming files that are none of the photos."""
     if path is None:
         return None
-    scales = photo_scales(names, read_scales(path, setting), default, setting, not_explained)
+    scales = photo_scales(names, read_scales(path, setting), default, setting, not_explained, copies)
     shown = scales.keys() if explained is None else set(explained)
     return {name: scale for name, scale in scales.items() if name in shown}
 
