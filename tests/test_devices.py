@@ -315,3 +315,28 @@ def test_batches_reach_the_gpu_in_its_precision():
     precision = Precision.resolve("auto", "inference", "cuda")
     batch = precision.batch(torch.zeros(2, 3, 8, 8))
     assert batch.is_cuda and batch.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_pretrained_backbone_frozen_then_trained_on_replicas_trains_without_a_warning(tmp_path, capfd):
+    """An ImageNet model (pretrained: its frozen batch norms hold their statistics) stopped at its first
+    epoch on 2 replicas (`DistributedDataParallel has no attribute classifier`); once its backbone trained,
+    each replica warned "find_unused_parameters=True was specified in DDP constructor, but did not find any
+    unused parameters". In this process, as a group of one (the replicas' own code; spawning them costs s)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        settings = config(epochs=2, freeze_backbone_epochs=1, batch_size=4)
+        result = training.fit(
+            seeded_model(),
+            SPEC,
+            tiny_split(4, 1),
+            tiny_split(2, 2),
+            settings,
+            pretrained=True,
+            replicas=Replicas(0, 2),
+        )
+    finally:
+        dist.destroy_process_group()
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert "find_unused_parameters" not in capfd.readouterr().err

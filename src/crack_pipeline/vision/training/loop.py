@@ -78,8 +78,8 @@ def train_one_epoch(
     holds_frozen_statistics: bool = False,
 ):
     model.train()
-    if holds_frozen_statistics:
-        hold_frozen_statistics(model, spec)
+    if holds_frozen_statistics:  # in the network: a replica's model is DistributedDataParallel's wrapper
+        hold_frozen_statistics(replicas.network(model), spec)
     normalise = normalizer(spec.mean, spec.std)
     order = replicas.share(epoch_order(data, config.balance_domains, randomness.order))
     total_loss, correct, seen = 0.0, 0, 0
@@ -147,8 +147,7 @@ def fit(
     with deterministic_algorithms(config.deterministic):
         return _fit(
             *(model, spec, train, val, config, resume_path, precision, replicas, after_epoch, observe_epoch),
-            keep_resume_state,
-            pretrained,
+            *(keep_resume_state, pretrained),
         )
 
 
@@ -171,7 +170,6 @@ def _fit(
     config = schedule.lasting(config, steps_per_epoch, spec.name)
     key = run_key(spec.name, precision.name, config.fingerprint(), model, train, val, replicas.world)
     model = precision.prepare(model)
-    trained = replicas.wrap(model, precision.device, freezes=config.freeze_backbone_epochs > 0)
     randomness = Randomness.seeded(config.seed, replicas)
     weights = class_weights(train.labels, config.class_weights)
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(precision.device))
@@ -215,6 +213,8 @@ def _fit(
         if stale >= config.patience and epoch > config.epochs_before_stopping(steps_per_epoch):
             break
         set_backbone_trainable(model, spec, epoch > config.freeze_backbone_epochs)
+        if epoch in (start_epoch, config.freeze_backbone_epochs + 1):  # a wrapper per stage (Replicas.wrap)
+            trained = replicas.wrap(model, precision.device)
         started = time.perf_counter()
         train_metrics, seen = train_one_epoch(
             trained,

@@ -24,16 +24,19 @@ class Replicas:
         """Only the first replica writes files (resume state): the others hold the same weights."""
         return self.rank == 0
 
-    def wrap(self, model: nn.Module, device: torch.device, freezes: bool = False) -> nn.Module:
-        """The module to train: `model` itself, or wrapped so that gradients are averaged across replicas;
-        `freezes`: some parameters will get no gradient for a while (a frozen backbone's epochs)."""
+    def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
+        """The module to train: `model` itself, or wrapped so that the gradients of the parameters that
+        train now are averaged across replicas. Wrapped anew when a frozen backbone starts to train: one
+        wrapper for both stages had to look for parameters without gradients at every step
+        (find_unused_parameters), and each replica warned that it found none once all trained."""
         if self.world == 1:
             return model
-        return DistributedDataParallel(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=freezes,
-        )
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    @staticmethod
+    def network(model: nn.Module) -> nn.Module:
+        """The network `wrap` made `model` of: what its submodules are named in (a spec's head, layers)."""
+        return model.module if isinstance(model, DistributedDataParallel) else model
 
     def share(self, order: torch.Tensor) -> torch.Tensor:
         """This replica's part of an epoch's image order (the same on every replica): every `world`-th
