@@ -7,7 +7,12 @@ from sklearn import metrics as sk
 
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.calibration import expected_calibration_error, reliability
-from crack_pipeline.vision.evaluation.metrics import binary_metrics, format_metric, threshold_for_recall
+from crack_pipeline.vision.evaluation.metrics import (
+    binary_metrics,
+    figures_line,
+    format_metric,
+    threshold_for_recall,
+)
 
 Y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 1])
 P = np.array([0.9, 0.8, 0.45, 0.6, 0.3, 0.55, 0.1, 0.2, 0.65, 0.95])
@@ -418,3 +423,9 @@ def test_a_variant_is_evaluated_only_on_the_split_it_was_trained_on():
         evaluate_variant(trained, {}, resplit, {"target_recall": 0.99}, "cpu")
     require_split_of(trained, manifest)
     require_split_of({"variant": "older"}, resplit)  # one from before fingerprints were recorded
+
+
+def test_figures_are_said_as_name_value_pairs_not_as_a_dict():
+    """A variant's best epoch was logged as `best epoch 2 {'val_loss': 0.6647809147834778, ...} {...}`."""
+    figures = {"epoch": 2, "val_loss": 0.6647809147834778, "test_roc_auc": None}
+    assert figures_line(figures) == "val_loss=0.6648 test_roc_auc=undefined (one class)"

@@ -197,11 +197,15 @@ def test_a_save_goes_on_where_files_cannot_be_locked_or_another_save_took_its_na
     ]
 
 
-def test_a_cache_of_a_split_with_skipped_images_stores_only_the_kept_ones(tmp_path):
+def test_a_cache_of_a_split_with_skipped_images_stores_only_the_kept_ones(tmp_path, caplog):
     manifest = split_folder(tmp_path / "site", count=8)
     for path in manifest.path[:6]:
         (tmp_path / "site" / path).write_bytes(b"broken")
-    tensors = build_split_tensors(manifest, {"image_size": 64, "workers": 1})
+    with caplog.at_level(logging.INFO, logger="crack_pipeline"):
+        tensors = build_split_tensors(manifest, {"image_size": 64, "workers": 1})
+    sizes = ", ".join(f"{split} {len(part)}" for split, part in tensors.items())
+    # in words: the log said "train: {'test': 2, 'train': 6, 'val': 2} images at 64 px ..."
+    assert f"train: {sizes} images at 64 px in " in caplog.text and "{" not in caplog.text
     cache = TensorCacheDataset(filepath=str(tmp_path / "split_tensors.pt"))
     cache.save(tensors)
     kept = sum(part.images.nbytes for part in tensors.values())

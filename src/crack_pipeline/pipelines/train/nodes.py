@@ -39,6 +39,7 @@ from crack_pipeline.vision.data.tensor_cache import (
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_views, thresholds_by_views
 from crack_pipeline.vision.evaluation.metrics import (
+    figures_line,
     threshold_for_false_alarms,
     threshold_lines,
     threshold_on_validation,
@@ -80,7 +81,7 @@ def build_split_tensors(
     copied = sum(sha256 in known for part in tensors.values() for sha256 in part.sha256)
     logger.info(
         "train: %s images at %d px in %.1f s (%d decoded, %d as the last build decoded them)",
-        {k: len(v) for k, v in tensors.items()},
+        ", ".join(f"{part} {len(images)}" for part, images in tensors.items()),
         size,
         time.perf_counter() - started,
         sum(len(part) for part in tensors.values()) - copied,
@@ -216,7 +217,12 @@ def train_variant(
         )
         result.model.cpu()
         test_metrics = {f"test_{k}": v for k, v in metrics.items()}
-    logger.info("train: %s best epoch %d %s %s", name, result.best_epoch, result.best_metrics, test_metrics)
+    logger.info(
+        "train: %s best epoch %d: %s",
+        name,
+        result.best_epoch,
+        figures_line(result.best_metrics | test_metrics),
+    )
     checkpoint = make_checkpoint(
         result.model,
         variant=name,

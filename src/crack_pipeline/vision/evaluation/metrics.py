@@ -54,6 +54,12 @@ def format_metric(value: float | None, digits: int = 4) -> str:
     return "undefined (one class)" if value is None else f"{value:.{digits}f}"
 
 
+def figures_line(figures: dict[str, Any]) -> str:
+    """Named figures as a log line gives them, `val_loss=0.6934 val_accuracy=0.5000` (not a Python dict); an
+    epoch's number, which the line says before them, left out."""
+    return " ".join(f"{name}={format_metric(value)}" for name, value in figures.items() if name != "epoch")
+
+
 def threshold_for_recall(y_true, probability, target_recall: float) -> float:
     """A threshold whose recall reaches `target_recall`, with the fewest false alarms that keep it, in the
     middle of the margin that leaves both unchanged.

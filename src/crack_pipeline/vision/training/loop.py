@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from crack_pipeline.vision.data.augment import augment
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.evaluation.metrics import figures_line
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
@@ -204,7 +205,10 @@ def _fit(
         if observe_epoch is not None:
             row.update(observe_epoch(model, 0))
         history.append(row)
-        logger.info("%s epoch 0 (head on cached features, %d passes): %s", spec.name, config.head_passes, row)
+        passes = config.head_passes
+        logger.info(
+            "%s epoch 0 (head on cached features, %d passes): %s", spec.name, passes, figures_line(row)
+        )
         replicas.agree(model)
         best_loss, best_epoch, best_state = row["val_loss"], 0, copy.deepcopy(model.state_dict())
         stopped = replicas.first(after_epoch is not None and after_epoch(model, 0))
@@ -244,12 +248,7 @@ def _fit(
         if observe_epoch is not None:
             row.update(observe_epoch(model, epoch))
         history.append(row)
-        logger.info(
-            "%s epoch %d: %s",
-            spec.name,
-            epoch,
-            " ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch"),
-        )
+        logger.info("%s epoch %d: %s", spec.name, epoch, figures_line(row))
         if val_metrics["loss"] < best_loss:
             best_loss, best_epoch, stale = val_metrics["loss"], epoch, 0
             best_state = copy.deepcopy(model.state_dict())
