@@ -83,10 +83,13 @@ def test_tiling_settings_are_checked():
         settings_from(TilingConfig, {"tile": 128}, "tiling")
     with pytest.raises(ConfigError, match=r"tiling\.aggregate: .*'max', 'noisy_or' or 'top_k_mean'"):
         settings_from(TilingConfig, {"aggregate": "mean"}, "tiling")
-    with pytest.raises(ConfigError, match=r"tiling: .*overlap"):
+    # Named as a setting (`tiling.overlap`), so that the run can say where it was set; it named `tiling`.
+    with pytest.raises(ConfigError, match=r"tiling\.overlap: .*0\.75 \(got 1\.5\)"):
         settings_from(TilingConfig, {"overlap": 1.5}, "tiling")
-    with pytest.raises(ConfigError, match=r"tiling: .*overlap .*0\.75.*got 0\.99"):  # 2.7 M tiles of 12 MP
+    with pytest.raises(ConfigError, match=r"tiling\.overlap: .*0\.75 \(got 0\.99\)"):  # 2.7 M tiles of 12 MP
         settings_from(TilingConfig, {"overlap": 0.99}, "tiling")
+    with pytest.raises(ConfigError, match=r"tiling\.cam_max_tiles: .*1 \(got 0\)"):
+        settings_from(TilingConfig, {"cam_max_tiles": 0}, "tiling")
 
 
 def test_boxes_are_drawn_on_the_picture_and_follow_it_into_thumbnails():
@@ -336,7 +339,7 @@ def test_a_photo_explains_at_most_cam_max_tiles_the_most_probable(trained_checkp
         y, x = grid.origins()[index]
         explained[y : y + 96, x : x + 96] = True
     assert heatmap[~explained].max() == 0 and heatmap[explained].max() > 0, "the two most probable tiles"
-    with pytest.raises(ValueError, match="cam_max_tiles must be at least 1"):
+    with pytest.raises(ValueError, match=r"cam_max_tiles\n.*greater than or equal to 1"):
         TilingConfig(cam_max_tiles=0)
 
 

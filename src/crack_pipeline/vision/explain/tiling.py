@@ -17,7 +17,7 @@ from pydantic import Field
 
 from crack_pipeline.vision.data.image_io import resize_square
 from crack_pipeline.vision.data.parallel import thread_map
-from crack_pipeline.vision.data.tile_grid import TileGrid, tile_grid
+from crack_pipeline.vision.data.tile_grid import MAX_OVERLAP, TileGrid, tile_grid
 from crack_pipeline.vision.settings import settings_dataclass
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ DEFAULT_TILE_SIZE = 227  # Özgenel's patches, for checkpoints that do not recor
 class TilingConfig:
     # The training patches' side in photo pixels; None: the checkpoint's `patch_side` (at_scale_of).
     tile_size: int | None = Field(None, ge=1)
-    overlap: float = 0.25  # share of a tile that its neighbour covers too
+    # Share of a tile that its neighbour covers too. Checked as a field, so that the error names
+    # `tiling.overlap` and where it was set (the grid's own check named `tiling` alone).
+    overlap: float = Field(0.25, ge=0, le=MAX_OVERLAP)
     aggregate: Literal["max", "noisy_or", "top_k_mean"] = "max"  # the photo's p(crack) from its tiles'
     top_k: int = Field(3, ge=1)  # tiles averaged by top_k_mean
     # A tile's CAM enters the photo's map weighted by its p(crack): below this weight, its CAM is not
@@ -43,7 +45,7 @@ class TilingConfig:
     cam_min_probability: float = Field(0.05, ge=0, le=1)
     # At most this many tiles of a photo explained, the most probable (None: all above the minimum): bounds
     # a photo's time whatever the model flags (a survey's ETA, the photo bench's equal counts).
-    cam_max_tiles: int | None = None
+    cam_max_tiles: int | None = Field(None, ge=1)
     # Crack regions: where the blended tile p(crack) reaches the decision threshold, each box tightened
     # to where the map reaches this share of its peak in the region (a photo the crack segmenter calls:
     # its cracks boxed too, photos.found_boxes).
@@ -53,8 +55,6 @@ class TilingConfig:
 
     def __post_init__(self):
         tile_grid(1, 1, self.tile_size or DEFAULT_TILE_SIZE, self.overlap)  # checks size and overlap
-        if self.cam_max_tiles is not None and self.cam_max_tiles < 1:
-            raise ValueError(f"cam_max_tiles must be at least 1 (or null: no cap), got {self.cam_max_tiles}")
 
     def at_scale_of(self, checkpoint: dict[str, Any]) -> TilingConfig:
         """This tiling with a tile size: the one set, else the side of the model's training patches."""
