@@ -66,7 +66,13 @@ def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, 
     try:
         table = as_written(
             pd.read_csv(
-                path, dtype={"file": str}, keep_default_na=False, na_values={"mm_per_pixel": [""]}, **dialect
+                path,
+                # Scales as text too, parsed below: an error quotes a cell as written ('0'), where a column
+                # of numbers was quoted as numpy shows it (np.float64(0.0)).
+                dtype={"file": str, "mm_per_pixel": str},
+                keep_default_na=False,
+                na_values={"mm_per_pixel": [""]},
+                **dialect,
             )
         )
     except FileNotFoundError:
