@@ -9,6 +9,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 PROBE = (
     "import logging, crack_pipeline.settings; "
+    "print(logging.getLogger('kedro_viz.integrations.kedro.run_hooks').isEnabledFor(logging.WARNING)); "
     "print(logging.getLogger('kedro.validation.parameter_validator').isEnabledFor(logging.INFO)); "
     "print([getattr(h.formatter, '_fmt', None) for h in logging.getLogger().handlers])"
 )
@@ -29,6 +30,8 @@ def test_project_logging_from_a_folder_inside_the_project():
     assert "'[%(levelname)s] %(message)s'" in out.splitlines()[-1], out
     # Kedro's "No typed parameter requirements found, returning original parameters" at every run: noise
     assert out.splitlines()[-2] == "False", out
+    # kedro-viz's "Workflow tracking is disabled during partial pipeline runs" before `--nodes=merge_survey`
+    assert out.splitlines()[-3] == "False", out
 
 
 def test_kedro_s_choice_of_logging_file_is_not_said_by_every_process():
