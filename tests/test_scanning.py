@@ -73,6 +73,16 @@ def test_image_outside_class_folders_is_an_error_before_decoding(tmp_path):
         scan(tmp_path)
 
 
+def test_the_summary_counts_images_outside_class_folders(tmp_path):
+    """A folder to explain or rank for labelling: its unlabelled images are counted, where the summary
+    read "kept 3 (crack 1, no_crack 0)", as if two were lost."""
+    write(tmp_path, "Positive/a.png", image_bytes(seed=1))
+    write(tmp_path, "site/b.png", image_bytes(seed=2))
+    write(tmp_path, "site/c.png", image_bytes(seed=3))
+    lines = summary_lines(scan(tmp_path, require_labels=False).index, "explain input")
+    assert lines[0] == "explain input: scanned 3 files, kept 3 (crack 1, no_crack 0, unlabelled 2), skipped 0"
+
+
 def test_duplicates_are_reported_and_conflicting_ones_excluded(tmp_path):
     same = image_bytes(seed=1)
     write(tmp_path, "Positive/a.png", same)

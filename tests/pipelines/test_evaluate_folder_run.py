@@ -80,7 +80,8 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
     # Uncertain first whether or not these noise images are unfamiliar to the model (auto's choice).
     settings = {"path": str(folder), "label_next": 4, "recalibrate": True, "label_next_order": "uncertain"}
     lines = run_again({"evaluate_folder": settings}, "evaluate_folder")
-    assert "evaluate_folder: scanned 11 files, kept 11 (crack 3, no_crack 0), skipped 0" in lines
+    summary = "evaluate_folder: scanned 11 files, kept 11 (crack 3, no_crack 0, unlabelled 8), skipped 0"
+    assert summary in lines
     project = default_run.project
     metrics = json.loads(versions(project, "data/08_reporting/evaluate_folder/metrics.json")[-1].read_text())
     assert (metrics["labelled_images"], metrics["unlabelled_images"]) == (3, 8)

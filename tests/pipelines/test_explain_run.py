@@ -39,7 +39,7 @@ def test_new_photos_in_any_layout_are_explained_once_each(
     write(photos, "notes.txt", b"inspection notes")
     monkeypatch.setattr(explain_images, "MANY_IMAGES", 1)  # as if thousands
     lines = run_again({"explain": {"input_dir": str(photos)}}, "explain")
-    assert "explain input: scanned 5 files, kept 4 (crack 1, no_crack 0), skipped 1" in lines
+    assert "explain input: scanned 5 files, kept 4 (crack 1, no_crack 0, unlabelled 3), skipped 1" in lines
     assert any(line.startswith("explain: 2 images: every file made stays in memory") for line in lines)
     assert "explain: 100%" in capfd.readouterr().err, "a progress bar through the images"
     assert any(

@@ -262,9 +262,13 @@ def summary_lines(index: pd.DataFrame, stage: str = "ingest", examples: int = 3)
     kept = index[index.status == OK]
     counts = kept.label.value_counts()
     skipped = index[index.status != OK]
+    # Images outside class folders (a folder to explain or rank for labelling) are counted too: "kept 10
+    # (crack 0, no_crack 0)" read as if nothing was kept.
+    crack, no_crack = counts.get("crack", 0), counts.get("no_crack", 0)
+    unlabelled = len(kept) - crack - no_crack
     lines = [
-        f"{stage}: scanned {len(index)} files, kept {len(kept)} "
-        f"(crack {counts.get('crack', 0)}, no_crack {counts.get('no_crack', 0)}), skipped {len(skipped)}"
+        f"{stage}: scanned {len(index)} files, kept {len(kept)} (crack {crack}, no_crack {no_crack}"
+        f"{f', unlabelled {unlabelled}' if unlabelled else ''}), skipped {len(skipped)}"
     ]
 
     def listing(rows: pd.DataFrame, describe) -> str:
