@@ -4,6 +4,7 @@ a survey in shards."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import stat
@@ -140,7 +141,7 @@ def test_a_split_image_replaced_since_ingest_is_left_out_of_the_explanation(defa
     assert sorted(sampled.file) == sorted(test.path.iloc[[1, -1]]), "the first and last unchanged"
 
 
-def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
+def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path, caplog):
     settings = SynthConfig(image_size=64, seed=4, difficulty=0.0)
     for index in range(4):
         photo = render_photo(settings, 120, 150, cracks=index % 2, index=index)
@@ -149,10 +150,15 @@ def test_a_survey_in_two_shards_merges_into_one_gallery(run_again, tmp_path):
     folder = Path("data/07_model_output/surveys/bridge")  # run_again works in the project
     # What each Airflow task runs: one shard's node, then the merge.
     for shard in ("0/2", "1/2"):
-        lines = run_again({"explain": {**survey, "shard": shard}}, "survey")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="kedro.io.data_catalog"):
+            lines = run_again({"explain": {**survey, "shard": shard}}, "survey")
         assert any(
             re.search(rf"survey .*bridge, shard {shard}: \d photos, 0 done before", line) for line in lines
         )
+        # Each photo's save is counted by the progress bar, not said (a line a photo broke the bar).
+        saves = [line for line in caplog.messages if line.startswith("Saving data to survey_photos")]
+        assert saves == ["Saving data to survey_photos (GrowingFolderDataset)..."] * (shard == "0/2"), saves
     assert len(list((folder / "records").iterdir())) == 4
     # The pipeline merges after each shard here (the DAG once, after all): the newest gallery has them all.
     gallery = sorted((folder / "gallery").glob("*/gallery/index.html"))[-1]

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from crack_pipeline.pipelines.explain.nodes import crack_mask_config, explanation_setup, segmenter_to_use
+from crack_pipeline.pipelines.survey.progress import survey_progress_bar
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import LabelResolver
@@ -183,13 +183,10 @@ def explain_survey_photos(
             if replaced
             else "",
         )
-        progress = tqdm(
-            total=len(photos), initial=len(photos) - len(todo), unit="photo", desc=f"survey {shard}"
-        )
-        for save in survey_saves(explainer, writer, todo, contents):
-            yield save
-            progress.update()
-        progress.close()
+        with survey_progress_bar(len(photos), len(photos) - len(todo), f"survey {shard}") as progress:
+            for save in survey_saves(explainer, writer, todo, contents):
+                yield save
+                progress.update()
     finally:
         explainer.close()
 
