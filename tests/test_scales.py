@@ -90,12 +90,12 @@ def test_a_photo_is_matched_to_its_row_whichever_unicode_form_either_name_is_in(
         ("file,scale\na.png,0.2\n", r"scales.csv: no column mm_per_pixel \(it has file, scale\)"),
         (
             "file,mm_per_pixel\na.png,0.2\nb.png,0\nc.png,\n,0.1\nd.png,x\n",
-            r"4 rows without a file or a scale above 0: row 3 \('b.png': '?0'?\), row 4 .*row 5 .*row 6",
+            r"4 row\(s\) without a file or a scale above 0: row 3 \('b.png': '?0'?\), row 4 .*row 5 .*row 6",
         ),
         # A column of numbers alone: its cell quoted as written, not as numpy shows it (np.float64(0.0)).
         (
             "file,mm_per_pixel\na.png,0.2\nb.png,0\n",
-            r"1 rows without a file or a scale above 0: row 3 \('b.png': '0'\)$",
+            r"1 row\(s\) without a file or a scale above 0: row 3 \('b.png': '0'\)$",
         ),
         ("file,mm_per_pixel\na.png,0.2\n./a.png,0.3\n", "a.png is given two scales, 0.2 and 0.3"),
     ],

@@ -95,7 +95,7 @@ def read_scales(path: str | Path, setting: str = "explain.scales") -> dict[str, 
     bad = table.index[~((values > 0) & (values < math.inf)) | (table["file"].str.strip() == "")]
     if len(bad):
         rows = ", ".join(f"row {i + 2} ({table['file'][i]!r}: {table['mm_per_pixel'][i]!r})" for i in bad[:5])
-        raise ConfigError(f"{where}: {len(bad)} rows without a file or a scale above 0: {rows}")
+        raise ConfigError(f"{where}: {len(bad)} row(s) without a file or a scale above 0: {rows}")
     scales: dict[str, float] = {}
     for file, value in zip(map(_key, table["file"]), values, strict=True):
         if scales.setdefault(file, float(value)) != float(value):
