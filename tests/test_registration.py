@@ -88,3 +88,34 @@ def test_a_registration_is_said_in_one_line_naming_the_variant_not_in_mlflows_pr
         f"train: small_cnn registered as version 1 of model {REGISTERED_MODEL}",
         f"train: resnet18 registered as version 2 of model {REGISTERED_MODEL}",
     ]
+
+
+def test_registrations_in_two_threads_at_once_leave_stderr_as_it_was(monkeypatch):
+    """Two variants registered at once (--runner=ThreadRunner): each block put back the stream it had found,
+    the first's buffer, which stayed sys.stderr: every later warning and traceback went nowhere."""
+    import threading
+
+    from crack_pipeline.registration_output import without_mlflow_registration_lines
+
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # put back after the test whatever it leaves
+    found = sys.stderr
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with without_mlflow_registration_lines():
+            first_in.set()
+            second_in.wait(0.3)  # the second registration begins meanwhile, where it may
+        first_out.set()
+
+    def second():
+        first_in.wait()
+        with without_mlflow_registration_lines():
+            second_in.set()
+            first_out.wait()
+
+    threads = [threading.Thread(target=registers) for registers in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert sys.stderr is found

@@ -7,6 +7,7 @@ import io
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
@@ -17,6 +18,10 @@ logger = logging.getLogger(__name__)
 _MLFLOW_REGISTRATION_LINES = re.compile(
     r"(Successfully registered model '|Registered model '.*' already exists\. |Created version ')"
 )
+# sys.stderr is one for all threads: two registrations at once (variants under --runner=ThreadRunner), each
+# putting back the stream it found, left the other's buffer as sys.stderr for good, every later warning and
+# traceback lost. One block at a time puts back the real one.
+_ONE_AT_A_TIME = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -25,7 +30,7 @@ def without_mlflow_registration_lines() -> Iterator[None]:
     printed meanwhile still reaches the user."""
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stderr(printed):
+        with _ONE_AT_A_TIME, contextlib.redirect_stderr(printed):
             yield
     finally:
         for line in printed.getvalue().splitlines(keepends=True):
