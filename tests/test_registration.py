@@ -7,6 +7,11 @@ import sys
 from types import SimpleNamespace
 
 import mlflow
+
+# The module itself: until something uses it, `mlflow.pytorch` is MLflow's lazy loader, which swaps in the
+# module as monkeypatch reads `log_model`: the patch went to the loader, and run first (alone, or under -k)
+# the tests registered with MLflow's own log_model (10 s each), its prints not the test's.
+import mlflow.pytorch
 import pytest
 
 from crack_pipeline.tracking import REGISTERED_MODEL, log_variant_run, model_version_tags
