@@ -157,6 +157,12 @@ def test_a_retrain_after_its_store_was_deleted_warns_of_it_once(caplog, monkeypa
     nodes.compare_variants(settings, train, None, compared, MANIFEST, {}, "cpu", evaluated, None)
     warned = [r for r in caplog.records if r.levelname == "WARNING" and "no champion, though" in r.message]
     assert len(warned) == 1 and warned[0].message.startswith("evaluate: ")
+    # not "the first", which the warning just above it contradicted
+    (said,) = [r.message for r in caplog.records if r.message.startswith("evaluate: fine becomes champion")]
+    assert said == (
+        "evaluate: fine becomes champion, compared with none (the MLflow registry has no champion): "
+        "at_threshold.f1 0.6000"
+    )
 
 
 def test_the_decision_is_said_in_one_line_of_words_not_as_a_dict(caplog):

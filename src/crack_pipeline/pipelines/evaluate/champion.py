@@ -93,7 +93,13 @@ def decision_said(decision: dict[str, Any]) -> str:
     version = f" (version {decision['current_version']})" if decision.get("current_version") else ""
     if current is None:
         if decision["promote"]:
-            return f"evaluate: {candidate} becomes champion, the first: {figures}"
+            # not the first where the registry lost its champion, as the warning before this line says
+            first = (
+                "compared with none (the MLflow registry has no champion)"
+                if "warning" in decision
+                else "the first"
+            )
+            return f"evaluate: {candidate} becomes champion, {first}: {figures}"
         return f"evaluate: no champion: the best variant, {candidate}, has {figures}"
     if "compared_on" not in decision:  # the champion is the best variant's checkpoint itself
         return f"evaluate: {current}{version} stays champion, still the best variant: {figures}"
