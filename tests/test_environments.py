@@ -167,7 +167,7 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
                 {"domain": "d", "path": "linked/../x"},
             ],
         },
-        "explain": {"input_dir": "/srv/photos"},
+        "explain": {"input_dir": "/srv/photos", "scales": "scales.csv"},
         "train": {"models": {"small_cnn": {"weights_path": "weights/small.pt"}}},
     }
     loader = CONFIG_LOADER_CLASS(
@@ -183,6 +183,7 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
     ]
     assert parameters["explain"]["input_dir"] == "/srv/photos"
     assert parameters["explain"]["masks_dir"] is None
+    assert parameters["explain"]["scales"] == str(project / "scales.csv")  # was read from notebooks/
     assert parameters["train"]["models"]["small_cnn"]["weights_path"] == str(project / "weights/small.pt")
     assert parameters["train"]["resume_dir"] == str(project / "data/06_models/in_progress")
     assert parameters["fetch"]["lock_file"] == str(project / "conf/base/fetch.lock.json")

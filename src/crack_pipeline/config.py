@@ -172,6 +172,7 @@ PATH_SETTINGS = (
     "data.sources.*.path",
     "explain.input_dir",
     "explain.masks_dir",
+    "explain.scales",
     "evaluate_folder.path",
     "mask_tiles.images_dir",
     "mask_tiles.masks_dir",
