@@ -427,5 +427,7 @@ def test_a_variant_is_evaluated_only_on_the_split_it_was_trained_on():
 
 def test_figures_are_said_as_name_value_pairs_not_as_a_dict():
     """A variant's best epoch was logged as `best epoch 2 {'val_loss': 0.6647809147834778, ...} {...}`."""
-    figures = {"epoch": 2, "val_loss": 0.6647809147834778, "test_roc_auc": None}
-    assert figures_line(figures) == "val_loss=0.6648 test_roc_auc=undefined (one class)"
+    figures = {"epoch": 2, "val_loss": 0.6647809147834778, "test_roc_auc": None, "lr": 1e-5, "grad": 0.0}
+    line = figures_line(figures)
+    assert line == "val_loss=0.6648 test_roc_auc=undefined lr=1.00e-05 grad=0.0000"
+    assert all(pair.count("=") == 1 for pair in line.split()), "each value one word, as grep and awk split"

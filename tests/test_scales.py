@@ -233,7 +233,7 @@ def test_a_listed_photo_that_cannot_be_read_or_is_a_copy_is_not_warned_of_as_non
     # The copy explained as the file it copies ("a copy.png", first by name), at that one's scale: another
     # scale for it was left unused without a word.
     settings["scales"] = str(table(tmp_path, "file,mm_per_pixel\na.png,0.3\na copy.png,0.2\n"))
-    with pytest.raises(InputError, match=r"byte-identical copies .* \(a.png 0.3, a copy.png 0.2\)"):
+    with pytest.raises(InputError, match=r"byte-identical to another .* \(a.png 0.3, a copy.png 0.2\)"):
         explain_split(trained_checkpoint, None, Folder.scan(photos), None, None, settings, {}, ingest, "cpu")
 
 
@@ -256,7 +256,7 @@ def test_a_copy_listed_at_another_scale_than_the_photo_it_copies_is_refused_nami
     assert names == ["a.png", "b.png"] and copies == {"a_copy.png": "a.png"}
     differing = table(tmp_path, "file,mm_per_pixel\na.png,0.2\na_copy.png,0.3\nb.png,0.5\n")
     with pytest.raises(
-        InputError, match=r"1 photos are byte-identical copies .* \(a_copy.png 0.3, a.png 0.2\)"
+        InputError, match=r"1 photo\(s\) byte-identical to another .* \(a_copy.png 0.3, a.png 0.2\)"
     ):
         scales_of(names, differing, None, names, list(copies), copies=copies)
     unlisted = table(tmp_path, "file,mm_per_pixel\na_copy.png,0.3\nb.png,0.5\n")  # a.png at the default

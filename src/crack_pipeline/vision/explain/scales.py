@@ -151,7 +151,7 @@ def _require_one_scale_per_copy(
             for copy, (mine, theirs) in sorted(differing.items())[:5]
         )
         raise InputError(
-            f"{setting}: {len(differing)} photos are byte-identical copies of another given another scale "
+            f"{setting}: {len(differing)} photo(s) byte-identical to another and given another scale "
             f"({shown}): a copy is explained once, as the file it copies, at that one's scale. Give both "
             "one scale (or the copy none)"
         )
