@@ -495,6 +495,15 @@ def test_a_survey_names_the_files_it_passes_over_and_starts_none_without_an_imag
     assert "passed over 1 file(s) not named as images" in caplog.text and "raw/IMG_0001.HEIC" in caplog.text
 
 
+def test_a_survey_takes_jpegs_named_as_windows_saves_them(tmp_path, caplog):
+    """Windows saves some JPEGs as `.jfif` (`.jpe` too): a survey passed them over as not images."""
+    for name in ("a.jpg", "b.JFIF", "c.jpe"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name, format="JPEG")
+    found = survey_nodes.survey_images(Folder.scan(tmp_path), {"label_aliases": {}})
+    assert [ref.name for ref in found] == ["a.jpg", "b.JFIF", "c.jpe"]
+    assert "passed over" not in caplog.text
+
+
 def test_a_survey_begun_otherwise_names_each_setting_as_a_user_sets_it():
     """`mm_per_pixel: 0.2 then, None now` named a key of survey.json and Python's None; the README promises
     the setting (`tiling.overlap: 0.25 then, 0.5 now`), so that the user knows what to set back."""

@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 OK = "ok"
 UNREADABLE_NAME = "unreadable_name"  # a file name that is not UTF-8 (Folder.unreadable_names)
 LABEL_CONFLICT = "label_conflict"  # the same bytes under two labels: every copy is excluded
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jp2", ".ppm", ".pgm"}
+JPEG_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe"}  # .jfif, .jpe: as Windows saves some
+IMAGE_SUFFIXES = JPEG_SUFFIXES | {".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jp2", ".ppm", ".pgm"}
 INDEX_COLUMNS = [
     "path",
     "label",
