@@ -9,10 +9,10 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.calibration import expected_calibration_error, reliability
 from crack_pipeline.vision.evaluation.metrics import (
     binary_metrics,
-    figures_line,
     format_metric,
     threshold_for_recall,
 )
+from crack_pipeline.vision.training.log_lines import figures_line
 
 Y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 1])
 P = np.array([0.9, 0.8, 0.45, 0.6, 0.3, 0.55, 0.1, 0.2, 0.65, 0.95])

@@ -39,7 +39,6 @@ from crack_pipeline.vision.data.tensor_cache import (
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_views, thresholds_by_views
 from crack_pipeline.vision.evaluation.metrics import (
-    figures_line,
     threshold_for_false_alarms,
     threshold_lines,
     threshold_on_validation,
@@ -50,6 +49,7 @@ from crack_pipeline.vision.models.checkpoint import make_checkpoint
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.precision import Precision, compute_used
 from crack_pipeline.vision.training.distributed import fit_distributed
+from crack_pipeline.vision.training.log_lines import figures_line
 from crack_pipeline.vision.training.loop import evaluate
 from crack_pipeline.vision.training.one_class import OneClassConfig, fit_patch_memory
 from crack_pipeline.vision.transfer.familiarity import references_by_views

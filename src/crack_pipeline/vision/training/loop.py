@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 from crack_pipeline.vision.data.augment import augment
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.evaluation.metrics import figures_line
 from crack_pipeline.vision.models.inference import normalizer, predict_logits
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.models.registry import ModelSpec
@@ -33,6 +32,7 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.divergence import check_converged
 from crack_pipeline.vision.training.freezing import hold_frozen_statistics, set_backbone_trainable
 from crack_pipeline.vision.training.head_stage import train_head_on_features
+from crack_pipeline.vision.training.log_lines import figures_line
 from crack_pipeline.vision.training.observer import EpochObserver
 from crack_pipeline.vision.training.replicas import SINGLE, Randomness, Replicas, deterministic_algorithms
 from crack_pipeline.vision.training.resume import continue_draws, draws_of, load_resume, run_key
