@@ -217,3 +217,18 @@ def test_a_crack_scores_in_its_evidence_as_in_the_whole_photo():
     score = crack_score(gray, evidence, tile_side=60)
     whole = darkness(gray, tile_side=60)
     np.testing.assert_allclose(score[truth], whole[truth], rtol=0.05)
+
+
+def test_a_crack_the_mask_started_is_followed_past_the_evidence():
+    """A CAM points at a crack's most telling part: the mask stopped where its evidence faded (a 600-px
+    curved crack 80 grey levels dark lost its flat bottom and both ends). A crack started is followed along
+    its dark line; a dark line without evidence, not touching it, starts nothing."""
+    gray, crack = draw_crack(surface((200, 420), seed=4), (60, 20), (90, 400), 3, depth=40)
+    gray, other = draw_crack(gray, (150, 40), (170, 380), 3, depth=40)
+    evidence = near(crack)
+    evidence[:, :160] = evidence[:, 260:] = 0  # the heatmap saw a quarter of the crack
+    found = photo_crack_mask(rgb(gray), evidence, 100)[0]
+    assert tolerant_scores(found, crack, tolerance=2)["recall"] > 0.98
+    assert not found[other].any()
+    off = CrackMaskConfig(follow_steps=0)
+    assert tolerant_scores(photo_crack_mask(rgb(gray), evidence, 100, off)[0], crack, 2)["recall"] < 0.4

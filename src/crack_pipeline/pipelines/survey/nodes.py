@@ -271,7 +271,7 @@ _SEGMENTER_AS_BEFORE = {
 
 
 # Mask settings added after surveys had begun, with the value that does what was done before them.
-_MASKS_AS_BEFORE = {"min_thinness": None, "join_gap": 0, "min_length": None}
+_MASKS_AS_BEFORE = {"min_thinness": None, "join_gap": 0, "min_length": None, "follow_steps": 0}
 
 
 def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:

@@ -71,6 +71,10 @@ class CrackMaskConfig:
     # widths, box, count), as an inspector counts a crack traced in pieces. On CFD (the Özgenel champion,
     # tiles of 96 px) the hand-drawn masks hold 2 cracks a photo (median), ours 13.5 pieces; 0: each piece.
     join_gap: float = 0.2
+    # A crack the mask started is followed along its dark line past the heatmap's evidence (hysteresis from
+    # its pixels, `low` deep, within `segmenter_reach` of it, then of what was added: crack_following), this
+    # many times; 0: off. The CAM points at a crack's most telling part: a long crack was cut where it faded.
+    follow_steps: int = 10
 
     def __post_init__(self):
         if self.min_thinness is not None and not self.min_thinness > 0:
@@ -93,6 +97,8 @@ class CrackMaskConfig:
             raise ValueError(
                 "crack mask: segmenter_gap, segmenter_margin and join_gap are shares of the tile side, 0 to 1"
             )
+        if self.follow_steps < 0:
+            raise ValueError(f"crack mask: follow_steps is 0 (off) or more, got {self.follow_steps}")
         if self.segmenter_steps < 1:
             raise ValueError(
                 "crack mask: segmenter_steps is how often the segmenter's mask grows, at least 1"
@@ -195,6 +201,18 @@ def _elongation_and_thinness(
     return np.sqrt(major / minor), 4 * np.pi * major / pixels
 
 
+def crack_shaped(
+    rows: np.ndarray, columns: np.ndarray, owners: np.ndarray, count: int, config: CrackMaskConfig
+) -> np.ndarray:
+    """Per label (0..count) of the pixels at `rows`, `columns` (the label `owners` each belongs to): shaped
+    as a crack is, elongated (`min_elongation`) or thin for its spread (`min_thinness`)."""
+    elongation, thinness = _elongation_and_thinness(rows, columns, owners, count)
+    shaped = elongation >= config.min_elongation
+    if config.min_thinness is not None:
+        shaped |= thinness >= config.min_thinness
+    return shaped
+
+
 def crack_mask(
     score: np.ndarray, config: CrackMaskConfig = DEFAULT_CRACK_MASKS, learned: bool = False
 ) -> np.ndarray:
@@ -218,11 +236,7 @@ def crack_mask(
     kept = np.zeros(count + 1, dtype=bool)
     kept[owners[score[rows, columns] > high]] = True
     sizes = np.bincount(owners, minlength=count + 1)
-    elongation, thinness = _elongation_and_thinness(rows, columns, owners, count)
-    shaped = elongation >= config.min_elongation
-    if config.min_thinness is not None:
-        shaped |= thinness >= config.min_thinness
-    kept &= (sizes >= config.min_pixels) & shaped
+    kept &= (sizes >= config.min_pixels) & crack_shaped(rows, columns, owners, count, config)
     keep = kept[owners]
     mask[box][rows[keep], columns[keep]] = True
     return mask

@@ -15,6 +15,7 @@ import torch
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import VALIDATED, ImageLimits, ImageRejected, decode_file
 from crack_pipeline.vision.data.tile_grid import TileGrid
+from crack_pipeline.vision.explain.crack_following import followed_cracks
 from crack_pipeline.vision.explain.crack_masks import (
     DEFAULT_CRACK_MASKS,
     CrackMaskConfig,
@@ -236,6 +237,7 @@ def photo_crack_mask(
         )
         mask |= traced
         score = np.maximum(score, learned, out=score)
+    mask = followed_cracks(image, mask, crack_map >= config.evidence, tile_side, config)
     if config.min_length:
         mask = without_short_cracks(mask, config.min_length * tile_side, round(config.join_gap * tile_side))
     return mask, score
