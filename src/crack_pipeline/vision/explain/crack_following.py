@@ -33,17 +33,26 @@ def followed_cracks(
     reach = round(config.segmenter_reach * tile_side)
     if not config.follow_steps or not reach or not mask.any():
         return mask
-    dark, looked = np.zeros(mask.shape, dtype=np.float32), gate.copy()
+    dark, looked = np.zeros(mask.shape, dtype=bool), gate.copy()
     margin = round(config.window * tile_side) + 1
     mask, added = mask.copy(), mask
     for _ in range(config.follow_steps):
         region = near_pixels(added, reach) & ~looked
         if not region.any():
             break
-        for crop in evidence_crops(region, margin):  # the surface round each part, as crack_score sees it
-            np.copyto(dark[crop], darkness(grey_levels(image[crop]), tile_side, config), where=region[crop])
+        # Each part judged in its box (the surface round it, as crack_score sees it): labelling the whole
+        # photo at every step cost 0.4 s on a 12-MP photo.
+        crops = evidence_crops(region, margin)
+        for crop in crops:
+            np.copyto(
+                dark[crop],
+                darkness(grey_levels(image[crop]), tile_side, config) > config.low,
+                where=region[crop],
+            )
         looked |= region
-        added = _gained(mask, dark > config.low, config)
+        added = np.zeros_like(mask)
+        for crop in crops:
+            added[crop] |= _gained(mask[crop], dark[crop], config)
         if not added.any():
             break
         mask |= added
