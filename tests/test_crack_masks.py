@@ -104,7 +104,7 @@ def test_a_speck_passing_for_a_crack_by_its_shape_is_left_out():
     gray, crack = draw_crack(surface((120, 160), seed=3), (20, 20), (100, 100), 2, depth=40)
     gray[30:32, 130:136] -= 40  # the speck, 30 px from the crack
     evidence = near(crack) + near(np.pad(np.ones((2, 6), bool), ((30, 88), (130, 24))))
-    found = photo_crack_mask(rgb(gray), evidence, 100)[0]
+    found = photo_crack_mask(rgb(gray), evidence, 100, CrackMaskConfig(follow_steps=10))[0]
     assert not found[25:37, 125:141].any(), "the speck"
     assert tolerant_scores(found, crack, tolerance=2)["recall"] > 0.98
     off = CrackMaskConfig(min_length=None)
@@ -227,8 +227,8 @@ def test_a_crack_the_mask_started_is_followed_past_the_evidence():
     gray, other = draw_crack(gray, (150, 40), (170, 380), 3, depth=40)
     evidence = near(crack)
     evidence[:, :160] = evidence[:, 260:] = 0  # the heatmap saw a quarter of the crack
-    found = photo_crack_mask(rgb(gray), evidence, 100)[0]
+    found = photo_crack_mask(rgb(gray), evidence, 100, CrackMaskConfig(follow_steps=10))[0]
     assert tolerant_scores(found, crack, tolerance=2)["recall"] > 0.98
     assert not found[other].any()
-    off = CrackMaskConfig(follow_steps=0)
-    assert tolerant_scores(photo_crack_mask(rgb(gray), evidence, 100, off)[0], crack, 2)["recall"] < 0.4
+    as_by_default = photo_crack_mask(rgb(gray), evidence, 100)[0]  # off: follow_steps 0
+    assert tolerant_scores(as_by_default, crack, 2)["recall"] < 0.4

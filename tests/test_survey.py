@@ -377,7 +377,7 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["min_length"] == 0.1
     # Nor before a crack was followed past the evidence: follow_steps 0 then.
     assert "follow_steps" not in mask_settings(CrackMaskConfig(follow_steps=0), segmenter)["crack_masks"]
-    assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["follow_steps"] == 10
+    assert mask_settings(CrackMaskConfig(follow_steps=10), segmenter)["crack_masks"]["follow_steps"] == 10
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
         **recorded_then,
         "segmenter_steps": 10,

@@ -74,7 +74,8 @@ class CrackMaskConfig:
     # A crack the mask started is followed along its dark line past the heatmap's evidence (hysteresis from
     # its pixels, `low` deep, within `segmenter_reach` of it, then of what was added: crack_following), this
     # many times; 0: off. The CAM points at a crack's most telling part: a long crack was cut where it faded.
-    follow_steps: int = 10
+    # Off by default: on CFD F1 0.714 -> 0.725, on the synthetic split 0.878 -> 0.819 (README).
+    follow_steps: int = 0
 
     def __post_init__(self):
         if self.min_thinness is not None and not self.min_thinness > 0:
