@@ -378,6 +378,10 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     # Nor before a crack was followed past the evidence: follow_steps 0 then.
     assert "follow_steps" not in mask_settings(CrackMaskConfig(follow_steps=0), segmenter)["crack_masks"]
     assert mask_settings(CrackMaskConfig(follow_steps=10), segmenter)["crack_masks"]["follow_steps"] == 10
+    # How far each step reaches (segmenter_reach) changes the masks without a segmenter too.
+    following = mask_settings(CrackMaskConfig(follow_steps=10, segmenter_reach=0.3), None)["crack_masks"]
+    assert following["segmenter_reach"] == 0.3
+    assert "segmenter_reach" not in mask_settings(CrackMaskConfig(), None)["crack_masks"]
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
         **recorded_then,
         "segmenter_steps": 10,

@@ -282,6 +282,8 @@ def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> d
     (`_MASKS_AS_BEFORE`)."""
     settings = dataclasses.asdict(masks)
     used = {key: settings.pop(key) for key in list(settings) if key.startswith("segmenter_")}
+    if settings["follow_steps"]:  # following reaches segmenter_reach, with or without a segmenter
+        settings["segmenter_reach"] = used["segmenter_reach"]
     for key, before in _MASKS_AS_BEFORE.items():
         if settings[key] == before:
             del settings[key]
