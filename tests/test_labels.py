@@ -30,7 +30,7 @@ def test_unmatched_folders_are_listed_with_the_setting_to_change():
     with pytest.raises(UnknownLabelFolders) as caught:
         resolver.require_labels(["Positive/a.jpg", "weird/b.jpg", "weird/c.jpg", "top.jpg"])
     message = str(caught.value)
-    assert "'weird' (2 files)" in message and "<top level> (1 files)" in message
+    assert "'weird' (2 files, e.g. b.jpg)" in message and "<top level> (1 file: top.jpg)" in message
     assert "ingest.label_aliases" in message
 
 

@@ -384,7 +384,7 @@ def test_the_reports_of_several_domains_name_each_file_by_its_domain(tmp_path):
     write(tmp_path / "b", "Postive/z.png", image_bytes(seed=3))
     sources = [Source(name, Folder.scan(tmp_path / name)) for name in ("a", "b")]
     with pytest.raises(
-        InputError, match=r"^domain b \(.*/b\): no class label for the files in: 'Postive' \(1 files\)"
+        InputError, match=r"^domain b \(.*/b\): no class label for the files in: 'Postive' \(1 file: z.png\)"
     ):
         scan_sources(sources, DEFAULT_ALIASES, workers=1)
     one = summary_lines(scan_sources(sources[:1], DEFAULT_ALIASES, workers=1).index, "explain input")

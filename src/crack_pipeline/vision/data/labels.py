@@ -74,15 +74,16 @@ class LabelResolver:
 
     def require_labels(self, relative_paths: Iterable[str]) -> None:
         """Raise `UnknownLabelFolders` listing the folders of the paths that have no label."""
-        unmatched: dict[str, int] = {}
+        unmatched: dict[str, list[str]] = {}
         for path in relative_paths:
             if self.label_of(path) is None:
-                folder = str(PurePosixPath(path).parent)
-                unmatched[folder] = unmatched.get(folder, 0) + 1
+                unmatched.setdefault(str(PurePosixPath(path).parent), []).append(PurePosixPath(path).name)
         if unmatched:
+            # A file's name too: one stray image (a cover.jfif) among a folder's other files is found.
             listing = ", ".join(
-                f"{'<top level>' if folder == '.' else repr(folder)} ({count} files)"
-                for folder, count in sorted(unmatched.items())
+                f"{'<top level>' if folder == '.' else repr(folder)} "
+                + (f"(1 file: {names[0]})" if len(names) == 1 else f"({len(names)} files, e.g. {min(names)})")
+                for folder, names in sorted(unmatched.items())
             )
             raise UnknownLabelFolders(
                 f"no class label for the files in: {listing}. Put images in class folders such as "
