@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 
 from tqdm import tqdm
@@ -22,6 +23,26 @@ def _not_a_save(record: logging.LogRecord) -> bool:
     return not (str(record.msg).startswith("Saving data to ") and saved == SURVEY_DATASET)
 
 
+def _console(handler: logging.Handler) -> bool:
+    """A handler printing to the terminal, as tqdm's logging_redirect_tqdm takes it."""
+    return isinstance(handler, logging.StreamHandler) and handler.stream in {sys.stdout, sys.stderr}
+
+
+@contextlib.contextmanager
+def _logs_above_the_bar() -> Iterator[None]:
+    """The root logger's console handler printed through tqdm (above the bar) at its own level. tqdm's
+    redirect alone adds a handler of every level even where there is no console handler to replace (each
+    line said twice beside a RichHandler, said where a file alone was asked for) and drops the replaced
+    handler's level (INFO lines said where conf/logging.yml set the console to WARNING)."""
+    console = next((handler for handler in logging.root.handlers if _console(handler)), None)
+    if console is None:
+        yield
+        return
+    with logging_redirect_tqdm():
+        logging.root.handlers[-1].setLevel(console.level)  # tqdm's, added last; the old list comes back
+        yield
+
+
 @contextlib.contextmanager
 def survey_progress_bar(total: int, done: int, description: str) -> Iterator[tqdm]:
     """A bar of `total` photos, `done` of them before; while it is shown, the saves it counts (of
@@ -29,7 +50,7 @@ def survey_progress_bar(total: int, done: int, description: str) -> Iterator[tqd
     catalog = logging.getLogger(CATALOG_LOGGER)
     catalog.addFilter(_not_a_save)
     try:
-        with logging_redirect_tqdm(), tqdm(total=total, initial=done, unit="photo", desc=description) as bar:
+        with _logs_above_the_bar(), tqdm(total=total, initial=done, unit="photo", desc=description) as bar:
             yield bar
     finally:
         catalog.removeFilter(_not_a_save)
