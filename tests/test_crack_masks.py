@@ -232,3 +232,18 @@ def test_a_crack_the_mask_started_is_followed_past_the_evidence():
     assert not found[other].any()
     as_by_default = photo_crack_mask(rgb(gray), evidence, 100)[0]  # off: follow_steps 0
     assert tolerant_scores(as_by_default, crack, 2)["recall"] < 0.4
+
+
+def test_a_stain_touching_a_crack_followed_is_not_gained():
+    """Following past the evidence keeps what a crack gains to the shape rules: a stain touching the crack
+    where the heatmap never looked is not taken into the mask (no test held this rule)."""
+    gray, crack = draw_crack(surface((200, 420), seed=4), (60, 20), (90, 400), 3, depth=40)
+    rows, columns = np.ogrid[:200, :420]
+    stain = ((rows - 92) ** 2 + (columns - 350) ** 2 < 6**2) & ~crack  # touches the crack at column 350
+    gray = np.where(stain, gray - 40, gray)
+    evidence = near(crack)
+    evidence[:, :160] = evidence[:, 260:] = 0
+    found = photo_crack_mask(rgb(gray), evidence, 100, CrackMaskConfig(follow_steps=10))[0]
+    assert not found[stain].any()
+    before = crack & (columns < 340)
+    assert found[before].mean() > 0.98  # followed up to it
