@@ -24,18 +24,43 @@ _MLFLOW_REGISTRATION_LINES = re.compile(
 _ONE_AT_A_TIME = threading.Lock()
 
 
+class _WithoutRegistrationLines(io.TextIOBase):
+    """A stream that passes each line on to `target` as it is ended, but MLflow's registration lines."""
+
+    def __init__(self, target):
+        self._target, self._partial = target, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *ended, self._partial = (self._partial + text).split("\n")
+        for line in ended:
+            self._pass_on(line + "\n")
+        return len(text)
+
+    def close_line(self) -> None:
+        if self._partial:
+            self._pass_on(self._partial)
+        self._partial = ""
+
+    def _pass_on(self, line: str) -> None:
+        if not _MLFLOW_REGISTRATION_LINES.match(line):
+            self._target.write(line)
+            self._target.flush()
+
+
 @contextlib.contextmanager
 def without_mlflow_registration_lines() -> Iterator[None]:
-    """The block's stderr passed on after it (a failure's too), but for MLflow's registration lines: a warning
-    printed meanwhile still reaches the user."""
-    printed = io.StringIO()
-    try:
-        with _ONE_AT_A_TIME, contextlib.redirect_stderr(printed):
-            yield
-    finally:
-        for line in printed.getvalue().splitlines(keepends=True):
-            if not _MLFLOW_REGISTRATION_LINES.match(line):
-                sys.stderr.write(line)
+    """The block's stderr passed on line by line as it is printed (a warning reaches the user at once, and
+    is not lost if the process is killed in the block), but for MLflow's registration lines."""
+    with _ONE_AT_A_TIME:
+        filtered = _WithoutRegistrationLines(sys.stderr)
+        try:
+            with contextlib.redirect_stderr(filtered):
+                yield
+        finally:
+            filtered.close_line()
 
 
 def say_registered(variant: str, model: str, version: str | int) -> None:
