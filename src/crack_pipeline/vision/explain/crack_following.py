@@ -25,15 +25,16 @@ from crack_pipeline.vision.explain.crack_tracing import near_pixels
 
 
 def followed_cracks(
-    image: np.ndarray, mask: np.ndarray, gate: np.ndarray, tile_side: float, config: CrackMaskConfig
+    image: np.ndarray, mask: np.ndarray, evidence: np.ndarray, tile_side: float, config: CrackMaskConfig
 ) -> np.ndarray:
     """The HxW bool crack `mask` of the HxW(x3) `image` with each crack followed along its dark line past
-    the HxW bool `gate` (the pixels whose darkness the mask already judged), `config.follow_steps` times
-    within `config.segmenter_reach` tile sides of the last pixels added."""
+    where the HxW heatmap `evidence` reaches `config.evidence` (the pixels whose darkness the mask already
+    judged), `config.follow_steps` times within `config.segmenter_reach` tile sides of the last pixels
+    added."""
     reach = round(config.segmenter_reach * tile_side)
     if not config.follow_steps or not reach or not mask.any():
         return mask
-    dark, looked = np.zeros(mask.shape, dtype=bool), gate.copy()
+    dark, looked = np.zeros(mask.shape, dtype=bool), evidence >= config.evidence
     margin = round(config.window * tile_side) + 1
     mask, added = mask.copy(), mask
     for _ in range(config.follow_steps):

@@ -237,7 +237,7 @@ def photo_crack_mask(
         )
         mask |= traced
         score = np.maximum(score, learned, out=score)
-    mask = followed_cracks(image, mask, crack_map >= config.evidence, tile_side, config)
+    mask = followed_cracks(image, mask, crack_map, tile_side, config)
     if config.min_length:
         mask = without_short_cracks(mask, config.min_length * tile_side, round(config.join_gap * tile_side))
     return mask, score
