@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from crack_pipeline.vision.data.tile_grid import MAX_OVERLAP
+from crack_pipeline.vision.data.tile_grid import checked_overlap
 from crack_pipeline.vision.models.registry import REGISTRY
 
 
@@ -27,12 +27,13 @@ def share(text: str) -> float:
 
 
 def overlap(text: str) -> float:
-    """An argparse type: the share of a tile its neighbour covers too, from 0 to MAX_OVERLAP (as the
-    pipelines' `tiling.overlap`)."""
+    """An argparse type: the share of a tile its neighbour covers too, checked (and its bound explained) as
+    the pipelines' `tiling.overlap`."""
     value = float(text)
-    if not 0 <= value <= MAX_OVERLAP:  # math.nan fails this too
-        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_OVERLAP}, got {text}")
-    return value
+    try:
+        return checked_overlap(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def classifier(text: str) -> str:

@@ -71,7 +71,9 @@ def test_bad_settings_are_named():
 
 def test_an_overlap_that_would_cut_absurdly_many_tiles_is_refused_naming_the_setting():
     # 0.99 cut 86,625 tiles from one 480x320 CFD photo, every one held in memory.
-    with pytest.raises(ConfigError, match=r"mask_tiles\.tiling\.overlap: .*0\.75"):
+    with pytest.raises(
+        ConfigError, match=r"mask_tiles\.tiling\.overlap: .*0\.75 .*grow as 1 / \(1 - overlap\)"
+    ):
         settings_from(MaskTileConfig, {"overlap": 0.99}, "mask_tiles.tiling")
     most = settings_from(MaskTileConfig, {"overlap": 0.75}, "mask_tiles.tiling")
     assert len(label_tiles(np.zeros((320, 480), dtype=bool), most)) == 187

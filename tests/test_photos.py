@@ -88,6 +88,11 @@ def test_tiling_settings_are_checked():
         settings_from(TilingConfig, {"overlap": 1.5}, "tiling")
     with pytest.raises(ConfigError, match=r"tiling\.overlap: .*0\.75 \(got 0\.99\)"):  # 2.7 M tiles of 12 MP
         settings_from(TilingConfig, {"overlap": 0.99}, "tiling")
+    # Why the bound (pydantic's own message said only "less than or equal to 0.75").
+    with pytest.raises(
+        ConfigError, match=r"\(got 0\.9\): a photo's tiles grow as 1 / \(1 - overlap\)\^2, and 0\.75"
+    ):
+        settings_from(TilingConfig, {"overlap": 0.9}, "tiling")
     with pytest.raises(ConfigError, match=r"tiling\.cam_max_tiles: .*1 \(got 0\)"):
         settings_from(TilingConfig, {"cam_max_tiles": 0}, "tiling")
 

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from crack_pipeline.vision.data.image_io import TOO_SMALL, ImageRejected
 from crack_pipeline.vision.data.synthetic import NEGATIVE_FOLDER, POSITIVE_FOLDER
-from crack_pipeline.vision.data.tile_grid import MAX_OVERLAP, tile_grid
+from crack_pipeline.vision.data.tile_grid import Overlap, tile_grid
 from crack_pipeline.vision.settings import settings_dataclass
 
 TILE_GROUP_PATTERN = r"^(.+)_y\d+_x\d+$"  # ingest.group_pattern for these tiles: the photo they come from
@@ -27,7 +27,7 @@ TILE_GROUP_PATTERN = r"^(.+)_y\d+_x\d+$"  # ingest.group_pattern for these tiles
 @settings_dataclass
 class MaskTileConfig:
     tile_size: int = Field(96, ge=8)  # the tile side in photo pixels: the scale the model is to see
-    overlap: float = Field(0.0, ge=0, le=MAX_OVERLAP)  # share of a tile its neighbour covers too
+    overlap: Overlap = 0.0  # share of a tile its neighbour covers too
     central_fraction: float = Field(0.5, gt=0, le=1)  # side of the central square, as a share of the tile
     min_crack_pixels: int = Field(8, ge=1)  # crack pixels in that square that make the tile a crack
 

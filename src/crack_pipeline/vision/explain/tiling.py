@@ -17,7 +17,7 @@ from pydantic import Field
 
 from crack_pipeline.vision.data.image_io import resize_square
 from crack_pipeline.vision.data.parallel import thread_map
-from crack_pipeline.vision.data.tile_grid import MAX_OVERLAP, TileGrid, tile_grid
+from crack_pipeline.vision.data.tile_grid import Overlap, TileGrid, tile_grid
 from crack_pipeline.vision.settings import settings_dataclass
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class TilingConfig:
     tile_size: int | None = Field(None, ge=1)
     # Share of a tile that its neighbour covers too. Checked as a field, so that the error names
     # `tiling.overlap` and where it was set (the grid's own check named `tiling` alone).
-    overlap: float = Field(0.25, ge=0, le=MAX_OVERLAP)
+    overlap: Overlap = 0.25
     aggregate: Literal["max", "noisy_or", "top_k_mean"] = "max"  # the photo's p(crack) from its tiles'
     top_k: int = Field(3, ge=1)  # tiles averaged by top_k_mean
     # A tile's CAM enters the photo's map weighted by its p(crack): below this weight, its CAM is not
