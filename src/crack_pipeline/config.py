@@ -13,6 +13,7 @@ from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 from omegaconf.errors import InterpolationResolutionError
 
+from crack_pipeline.vision.data.folder import without_dots
 from crack_pipeline.vision.settings import ConfigError
 
 UNSET = object()  # no such setting
@@ -188,15 +189,7 @@ CATALOG_PATH_KEYS = ("filename", "filepath", "path")
 def _in_folder(path: str, project: Path) -> str:
     """`path` with `~` expanded, taken from `project` when relative, without steps `.` and `..`."""
     expanded = _home_expanded(path)
-    return _without_dots(expanded if expanded.is_absolute() else project / expanded)
-
-
-def _without_dots(path: Path) -> str:
-    """`path` as a user finds it: `<project>/../photos` as `/work/photos` (every message naming it showed the
-    `..`), where that is the same place; a `..` after a linked folder leads out of the link's target, so
-    such a path stays as it is."""
-    tidy = os.path.normpath(path)
-    return tidy if os.path.realpath(tidy) == os.path.realpath(path) else str(path)
+    return without_dots(expanded if expanded.is_absolute() else project / expanded)
 
 
 def _home_expanded(path: str) -> Path:

@@ -231,3 +231,36 @@ def test_split_images_of_one_domain_are_still_called_and_tiled_as_their_domain_s
     )
     scoped = {**model, "patch_side": 96, "domain": "cfd_tiles"}  # explain.domain: its scale already
     assert domain_scales(scoped, {"value": 0.016}, {}, one, alone) == ({}, {})
+
+
+def test_a_survey_of_a_folder_given_with_dots_continues_however_the_setting_is_given(
+    default_run, run_again, tmp_path
+):
+    """`--params=explain.input_dir=<...>/..` reached the catalog as it was typed and the survey was named
+    `..`; the same setting in a parameter file, normalised, named it by its folder: begun one way, the
+    survey was refused the other ("explain.input_dir (its folder's name): .. then, site now")."""
+    import yaml
+
+    for index in range(2):
+        photo = render_photo(
+            SynthConfig(image_size=64, seed=6, difficulty=0.0), 80, 90, cracks=1, index=index
+        )
+        write(tmp_path / "site", f"IMG_{index}.png", png_bytes(photo.image))
+    (tmp_path / "site" / "sub").mkdir()
+    survey = {
+        "input_dir": os.path.relpath(tmp_path / "site" / "sub", default_run.project) + "/..",
+        "survey": "dots",
+    }
+    manifest = default_run.project / "data/07_model_output/surveys/dots/survey.json"
+    run_again({"explain": survey}, "survey")
+    assert json.loads(manifest.read_text())["input"] == "site"
+    in_file = default_run.project / "conf/local/parameters_dots.yml"
+    in_file.write_text(yaml.safe_dump({"explain": survey}))
+    try:
+        lines = run_again({}, "survey")
+    finally:
+        in_file.unlink()
+    assert any(line.endswith("2 photos, 2 done before, 0 to explain") for line in lines), lines
+    # A survey begun when such a folder was named `..` goes on as it began.
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "input": ".."}))
+    assert any(line.endswith(", 0 to explain") for line in run_again({"explain": survey}, "survey"))

@@ -37,6 +37,11 @@ class Folder:
     # folder, folders that cannot be read.
     passed_over: tuple[str, ...] = ()
 
+    @property
+    def name(self) -> str:
+        """The folder's name, its `..` steps taken (`<project>/..`: the project's parent's)."""
+        return Path(without_dots(self.root)).name
+
     @classmethod
     def scan(cls, root: str | Path) -> Folder:
         """Every regular file below `root`, recursively, through linked folders too, and links that lead
@@ -179,3 +184,11 @@ def _shown(name: str) -> str:
     """`name` as text any file accepts: bytes that are not UTF-8 (kept by Python as surrogates) as \\x
     escapes."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def without_dots(path: str | Path) -> str:
+    """`path` as a user finds it: `<project>/../photos` as `/work/photos` (every message naming it showed the
+    `..`), where that is the same place; a `..` after a linked folder leads out of the link's target, so
+    such a path stays as it is."""
+    tidy = os.path.normpath(path)
+    return tidy if os.path.realpath(tidy) == os.path.realpath(path) else str(path)
