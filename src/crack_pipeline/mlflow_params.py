@@ -7,6 +7,7 @@ go kedro-mlflow's way (`long_params_strategy`). settings.py registers it instead
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import warnings
@@ -16,6 +17,8 @@ import mlflow
 from kedro.framework.hooks import hook_impl
 from mlflow.tracking import fluent
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+from crack_pipeline.quiet_lines import CLOSED_BY_ERROR, PLUGIN_LOGGER, unsaid
 
 # MLflow asks, once per process, for type hints on the `predict` of kedro-mlflow's pipeline model when the
 # plugin loads it (its hook does): every `kedro` command printed it. MLflow warns inside its own
@@ -88,7 +91,14 @@ class OncePerRunMlflowHook(MlflowHook):
         if not self._already_active_mlflow:  # else the caller's run, which the plugin leaves open
             while len(stack) > 1 and stack[-1].info.run_id == stack[-2].info.run_id:
                 stack.pop()
-        super().on_pipeline_error(error, run_params, pipeline, catalog)
+        # Not at the top: the command line's modules, else loaded by every worker process the settings are.
+        from crack_pipeline.cli import user_error
+
+        # "The run '<id>' was closed because of an error in the pipeline" before a user error or a stop
+        # (Ctrl-C, a scheduler's SIGTERM), which the run then says: the pipeline had no error.
+        said = user_error(error) is None
+        with contextlib.nullcontext() if said else unsaid(PLUGIN_LOGGER, CLOSED_BY_ERROR):
+            super().on_pipeline_error(error, run_params, pipeline, catalog)
 
     def _write_new(self, batch: dict[str, str]) -> None:
         """The parameters of `batch` the active run has not been given yet, in one write."""

@@ -26,6 +26,7 @@ from crack_pipeline.hooks import (
 )
 from crack_pipeline.live_runs import LiveRunHook
 from crack_pipeline.mlflow_params import PLUGIN_NAMES, OncePerRunMlflowHook
+from crack_pipeline.quiet_lines import leave_unsaid
 
 # Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
 # nothing a user of this project can act on, and they bury the pipeline's own output.
@@ -44,6 +45,7 @@ def project_logging() -> None:
 
 
 project_logging()
+leave_unsaid()
 
 # Among hooks of equal priority pluggy calls the last registered first: the settings check before the
 # retrain lock and before any MLflow run.

@@ -107,3 +107,43 @@ def test_a_failed_run_is_said_closed_once(kedro_project, monkeypatch, caplog):
     (run,) = client_of(kedro_project).search_runs(["1"])
     assert closed == [f"The run '{run.info.run_id}' was closed because of an error in the pipeline."]
     assert run.info.status == "FAILED"
+
+
+def test_lines_said_at_every_run_that_carry_nothing_for_the_user_are_left_out(kedro_project, caplog):
+    """kedro-mlflow's "Registering new custom resolver: 'km.random_name'" and Kedro's "Using synchronous
+    mode for loading and saving data. Use the --async flag ..." at every run;
+    the runner's other lines stay."""
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        run_session(kedro_project, SMALL, node_names=["generate_synthetic_images"])
+    said = [record.getMessage() for record in caplog.records]
+    assert "Completed 1 out of 1 tasks" in said, said
+    assert not [line for line in said if line.startswith(("Registering new custom", "Using synchronous"))]
+    runner = logging.getLogger("kedro.runner.sequential_runner")
+    with caplog.at_level(logging.INFO):
+        runner.warning("Using synchronous mode, warned")
+    assert caplog.records[-1].getMessage() == "Using synchronous mode, warned", "a warning is never left out"
+
+
+def test_a_run_stopped_by_a_user_error_is_not_said_closed_because_of_an_error(
+    kedro_project, monkeypatch, caplog
+):
+    """A bad setting's run said "The run '<id>' was closed because of an error in the pipeline" before the
+    message that names the setting: the pipeline had no error. Its MLflow run still ends as failed."""
+    import logging
+
+    import pytest
+
+    from crack_pipeline.pipelines.ingest import pipeline as ingest_pipeline
+    from crack_pipeline.vision.errors import InputError
+
+    def refused(*args):
+        raise InputError("ingest.sample_grid: not a grid")
+
+    monkeypatch.setattr(ingest_pipeline, "plot_sample_grid", refused)
+    with caplog.at_level(logging.INFO), pytest.raises(InputError, match="not a grid"):
+        run_session(kedro_project, SMALL, to_nodes=["plot_sample_grid"])
+    assert not [record for record in caplog.records if "closed because of an error" in record.getMessage()]
+    (run,) = client_of(kedro_project).search_runs(["1"])
+    assert run.info.status == "FAILED"

@@ -42,6 +42,7 @@ def test_explore_notebook_shows_data_curves_comparison_and_heatmaps(default_run)
     text = re.sub(r"\x1b\[[0-9;]*m", "", shown)  # IPython's rich display colours its reprs
     assert "Traceback" not in text, "kedro's IPython extension shows failed catalog loads as displayed text"
     assert "Warning" not in text, "the first cell showed tqdm's `TqdmWarning: IProgress not found`"
+    assert "as logging configuration" not in text, "Kedro's rich logging, said in notebooks/ as it loaded"
     assert "small_cnn_b" in text and "resnet18" not in text, "the variants compared, not those selected"
     assert '"promote": true' in text
     explained = int(re.search(r"(\d+) explained images in", text).group(1))
