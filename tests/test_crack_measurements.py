@@ -338,3 +338,15 @@ def test_the_surface_a_ring_of_crack_encloses_stays_outside_it():
     (crack,) = measure_cracks(ring).itertuples()
     assert crack.length_px == pytest.approx(2 * np.pi * 21.5, rel=0.05), "along the ring, not across it"
     assert crack.max_width_px <= 5
+
+
+def test_a_crack_forking_round_a_small_island_keeps_its_branches_widths():
+    """An island small enough for a pinhole's area, between branches as wide as the crack: filled, the
+    crack of 5-px branches read 13 px wide there."""
+    rows, columns = np.mgrid[:60, :300]
+    island = np.hypot(rows - 30, columns - 150) <= 2.2  # round, 4 px across
+    mask = (np.abs(rows - 30) <= 2) & (columns >= 20) & (columns < 280)
+    mask = (mask | (np.hypot(rows - 30, columns - 150) <= 7.2)) & ~island  # 5-px branches round it
+    assert island.sum() <= math.pi / 4 * 5**2, "as small as a pinhole of the crack"
+    (crack,) = measure_cracks(mask).itertuples()
+    assert crack.max_width_px <= 7, "the island is surface, not crack"

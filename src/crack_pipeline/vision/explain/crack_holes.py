@@ -38,7 +38,8 @@ def _slits(crack: np.ndarray, holes: np.ndarray, count: int, candidates: np.ndar
 
 
 def without_pinholes(crack: np.ndarray) -> np.ndarray:
-    """`crack` (HxW bool) with its pinholes (a disc of its widest width covers them) and slits (`_slits`)
+    """`crack` (HxW bool) with its pinholes (a disc of its widest width covers them, and filled they leave
+    it no wider: `_no_wider_filled`) and slits (`_slits`)
     filled: round them the skeleton looped, a 25-px crack's mean width read 22.2 with one pinhole, a 9-px
     crack 900 px long with 2 x 70-px slits 1,432 px long. The surface a ring or a mesh of thin cracks
     encloses stays (filling every hole no wider than the crack's widest filled the surface between cracks
@@ -50,4 +51,17 @@ def without_pinholes(crack: np.ndarray) -> np.ndarray:
     widest = 2 * ndimage.distance_transform_edt(np.pad(crack, 1)).max() - 1
     small = np.bincount(holes.ravel())[1:] <= math.pi / 4 * widest**2
     numbers = np.arange(1, count + 1)
-    return crack | np.isin(holes, numbers[small | _slits(crack, holes, count, ~small)])
+    pinholes = small & _no_wider_filled(crack, holes, count, small, widest)
+    return crack | np.isin(holes, numbers[pinholes | _slits(crack, holes, count, ~small)])
+
+
+def _no_wider_filled(
+    crack: np.ndarray, holes: np.ndarray, count: int, candidates: np.ndarray, widest: float
+) -> np.ndarray:
+    """Which `candidates` of the `count` `holes` of `crack` leave it no wider than its `widest` (1 px spare)
+    when filled: a pinhole does; the surface between two branches that part round a small island and
+    rejoin does not (5-px branches round a 4-px island read 13 px wide)."""
+    filled = crack | np.isin(holes, np.arange(1, count + 1)[candidates])
+    depth, deepest = ndimage.distance_transform_edt(np.pad(filled, 1))[1:-1, 1:-1], np.zeros(count + 1)
+    np.maximum.at(deepest, holes.ravel(), depth.ravel())
+    return 2 * deepest[1:] - 1 <= widest + 1
