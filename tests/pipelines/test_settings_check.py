@@ -592,3 +592,21 @@ def test_a_value_a_settings_message_quotes_stays_on_one_line_as_yaml_reads_it():
     assert said == '{folder: "day1\\nday2", flip: true, methods: [gradcam, "a\\r\\nb"]}'
     assert yaml.safe_load(said) == value
     assert as_yaml("a: b") == "'a: b'", "quoted as YAML needs, as before"
+
+
+def test_a_required_setting_left_out_is_named_at_the_entry_that_lacks_it_with_its_file(tmp_path):
+    """`{path: w}` without a domain said `data.sources[1].domain: Field required (got ArgsKwargs((), {'path':
+    ...}))`, pydantic's internals, and no file: the missing setting is in none."""
+    from crack_pipeline.pipelines.ingest.nodes import SourceSetting
+    from crack_pipeline.vision.settings import settings_from
+
+    (tmp_path / "conf/local").mkdir(parents=True)
+    (tmp_path / "conf/local/parameters_ingest.yml").write_text(
+        "data:\n  sources:\n    - {domain: a, path: a}\n    - {path: w}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        settings_from(SourceSetting, {"path": "w"}, "data.sources[1]")
+    assert str(error.value) == "bad settings: data.sources[1]: domain is required, and missing"
+    assert where_set(str(error.value), tmp_path / "conf", "local", "base", {}) == (
+        "from conf/local/parameters_ingest.yml: data.sources[1]"
+    )

@@ -35,11 +35,21 @@ def settings_from(cls: type[T], values: Mapping[str, Any] | None, section: str) 
     try:
         return cls(**dict(values or {}))
     except ValidationError as error:
-        problems = [
-            f"{'.'.join([section, *map(str, problem['loc'])])}: {_reason(problem)}"
-            for problem in error.errors()
-        ]
+        problems = [_problem(section, problem) for problem in error.errors()]
         raise ConfigError("bad settings: " + "; ".join(problems)) from None
+
+
+# Pydantic's types for a required setting left out (its message: `Field required (got ArgsKwargs(...))`).
+_MISSING = {"missing", "missing_argument"}
+
+
+def _problem(section: str, problem: dict[str, Any]) -> str:
+    """One bad setting as `<section>.<key>: what is wrong`; a missing one is named at the entry that lacks
+    it, which a parameter file holds (the setting itself is in none: where it was set went unsaid)."""
+    *entry, key = [section, *map(str, problem["loc"])]
+    if problem["type"] in _MISSING:
+        return f"{'.'.join(entry)}: {key} is required, and missing"
+    return f"{'.'.join([*entry, key])}: {_reason(problem)}"
 
 
 def _reason(problem: dict[str, Any]) -> str:
