@@ -355,11 +355,11 @@ def test_impossible_split_settings_stop_the_run_before_its_first_node(split, mes
     [
         (
             {"ingest": {"group_pattern": r"^(\d+"}},
-            r"group_pattern '\^\(.* is not a regular expression: missing \)",
+            r"ingest\.group_pattern: '\^\(\\d\+' is not a regular expression: missing \)",
         ),
         (
             {"data": {"sources": [{"domain": "walls", "path": "w", "group_pattern": "(["}]}},
-            r"group_pattern '\(\[' .* is not a regular expression: unterminated character set",
+            r"data\.sources\[0\]\.group_pattern: '\(\[' is not a regular expression: unterminated",
         ),
         ({"data": {"sources": [{"domain": "walls", "pth": "w"}]}}, r"data\.sources\[0\]"),
     ],

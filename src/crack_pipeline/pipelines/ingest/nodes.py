@@ -120,7 +120,7 @@ class IngestCounts:
 def check_ingest_settings(ingest: dict[str, Any]) -> None:
     """`ingest.group_pattern`, `ingest.label_aliases` and its numbers, as a scan reads them, without
     scanning a folder (checked before a run's first node)."""
-    group_regex(ingest.get("group_pattern"))
+    group_regex(ingest.get("group_pattern"), "ingest.group_pattern")
     LabelResolver(ingest.get("label_aliases") or {})
     counts = {name: value for name, value in ingest.items() if name in IngestCounts.__dataclass_fields__}
     settings_from(IngestCounts, counts, "ingest")
@@ -130,7 +130,9 @@ def check_sources_settings(data: dict[str, Any]) -> None:
     """Each `data.sources` entry's settings and `group_pattern`, as `sources_of` reads them, without
     scanning a folder (checked before a run's first node)."""
     for i, entry in enumerate(data.get("sources") or []):
-        group_regex(settings_from(SourceSetting, entry, f"data.sources[{i}]").group_pattern)
+        entry_setting = f"data.sources[{i}]"
+        pattern = settings_from(SourceSetting, entry, entry_setting).group_pattern
+        group_regex(pattern, f"{entry_setting}.group_pattern")
 
 
 def sources_of(raw_images: Folder | None, data: dict[str, Any], group_pattern: str | None) -> list[Source]:

@@ -120,18 +120,17 @@ def _stem(relative: str) -> str:
     return relative.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
-def group_regex(group_pattern: str | None) -> re.Pattern | None:
-    """`group_pattern` compiled, or a `ConfigError` naming it: checked before any file is decoded (a typo
-    once surfaced as a bare `re.error` after a whole folder's decoding)."""
+def group_regex(group_pattern: str | None, setting: str = "group_pattern") -> re.Pattern | None:
+    """`group_pattern` compiled, or a `ConfigError` naming it and its `setting`: checked before any file is
+    decoded (a typo once surfaced as a bare `re.error` after a whole folder's decoding)."""
     if not group_pattern:
         return None
     try:
         return re.compile(group_pattern)
     except re.error as error:
-        raise ConfigError(
-            f"group_pattern {group_pattern!r} (ingest.group_pattern, or a data.sources entry's) is not a "
-            f"regular expression: {error}"
-        ) from None
+        # Quoted as YAML quotes it in single quotes, where a backslash is itself: repr() doubled each.
+        quoted = "'" + group_pattern.replace("'", "''") + "'"
+        raise ConfigError(f"{setting}: {quoted} is not a regular expression: {error}") from None
 
 
 def warn_ungrouped(index: pd.DataFrame, pattern: re.Pattern | None, root: Path) -> None:
