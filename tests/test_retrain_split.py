@@ -52,7 +52,7 @@ def test_a_folder_of_one_class_is_refused_before_anything_is_split_or_trained(tm
     walls = wall_patches(tmp_path / "walls", range(2, 12, 2), 2, seed=0)  # even photos: all cracked
     write(walls, "Negative/broken.png", b"not an image")
     index = scan_sources([Source("walls", Folder.scan(walls))], DEFAULT_ALIASES, workers=1).index
-    with pytest.raises(SplitError, match=r"every usable image is 'crack'.*'no_crack': 1"):
+    with pytest.raises(SplitError, match=rf"every usable image in {walls} is 'crack'.*'no_crack': 1"):
         split_images(index, {**SPLIT, "subset_fraction": 1.0})
     with pytest.raises(SplitError, match="a crack classifier needs both classes"):
         split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT)

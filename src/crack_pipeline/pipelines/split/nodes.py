@@ -27,9 +27,12 @@ def usable_images(image_index: pd.DataFrame) -> pd.DataFrame:
     labels = sorted(set(kept.label))
     if len(labels) == 1:
         counts = image_index.groupby("label").size().to_dict()
+        # The folders by name: a missing class folder is fixed there (the run's settings may list several).
+        folders = ", ".join(sorted(set(image_index["root"].astype(str))))
         raise SplitError(
-            f"every usable image is {labels[0]!r}: a crack classifier needs both classes (files per label "
-            f"found by ingest, skipped ones included: {counts}; its report says why any were skipped)"
+            f"every usable image in {folders} is {labels[0]!r}: a crack classifier needs both classes "
+            f"(files per label found by ingest, skipped ones included: {counts}; its report says why any "
+            f"were skipped)"
         )
     return kept.sort_values(["domain", "path"]).reset_index(drop=True)
 
