@@ -178,6 +178,17 @@ def test_make_schedule_refuses_a_keep_that_would_fail_every_night():
         assert f"KEEP must be a whole number of at least 1, not '{keep}'" in refused.value.stderr
 
 
+def test_make_schedule_refuses_a_cron_time_cron_would_misread():
+    """'0 2 * *' (a field short) printed an entry whose command cron would read from '* cd'."""
+    for time in ("0 2 * *", "0 2 * * * *", "@dayly", "0 2 * * ;"):
+        with pytest.raises(subprocess.CalledProcessError) as refused:
+            make_schedule(f"CRON_TIME={time}")
+        assert "CRON_TIME must be cron's five fields" in refused.value.stderr
+        assert f"not '{time}'" in refused.value.stderr
+    for time in ("@daily", "30 3 * * mon-fri", "*/15 * * * *"):
+        assert make_schedule(f"CRON_TIME={time}").startswith(f"{time} cd ")
+
+
 def test_make_schedule_keep_prunes_old_versions_after_a_run_that_ended_well():
     (line,) = make_schedule("KEEP=10").splitlines()
     retrain, prune = line.split(" && KEDRO_DISABLE_TELEMETRY=1 .venv/bin/kedro prune ")
