@@ -2,6 +2,7 @@
 champion is always scored at its own input size, and runs that cannot start say why before doing anything."""
 
 import json
+import logging
 from pathlib import Path
 
 import mlflow
@@ -30,11 +31,17 @@ def champion_version(project: Path) -> str:
     return str(mlflow.MlflowClient().get_model_version_by_alias("crack-classifier", "champion").version)
 
 
-def test_a_variant_trained_alone_is_evaluated_and_compared_like_the_others(kedro_project):
+def test_a_variant_trained_alone_is_evaluated_and_compared_like_the_others(kedro_project, caplog):
     use_tiny_training(kedro_project, variants=("small_cnn",), epochs=1)
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
     run_session(kedro_project, TINY_SYNTH, to_nodes=["promote_champion"])
     first = latest_json(kedro_project, "data/08_reporting/champion_decision.json")
     assert first["candidate"] == "small_cnn" and first["promote"]
+    (best,) = [record.getMessage() for record in caplog.records if "best epoch" in record.getMessage()]
+    precision = TorchCheckpointDataset(
+        filepath=str(versions(kedro_project, "data/06_models/small_cnn/checkpoint.pt")[-1])
+    ).load()["precision"]
+    assert best.startswith(f"train: small_cnn best epoch 1 (trained in {precision} on cpu): val_loss="), best
 
     # small_cnn_b is defined but not selected: trained (and evaluated) alone, from the stored tensor cache,
     # starting from the champion's weights.

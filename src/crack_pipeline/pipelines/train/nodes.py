@@ -217,10 +217,12 @@ def train_variant(
         )
         result.model.cpu()
         test_metrics = {f"test_{k}": v for k, v in metrics.items()}
-    logger.info(
-        "train: %s best epoch %d: %s",
+    logger.info(  # the precision `auto` chose said too: else only the checkpoint and MLflow knew it
+        "train: %s best epoch %d (trained in %s on %s): %s",
         name,
         result.best_epoch,
+        result.precision,
+        trained_on,
         figures_line(result.best_metrics | test_metrics),
     )
     checkpoint = make_checkpoint(
