@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import nbformat
 import yaml
@@ -49,3 +51,19 @@ def test_explore_notebook_shows_data_curves_comparison_and_heatmaps(default_run)
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     # the EDA grid, the compared variants' two training curves, up to four heatmap panels
     assert explained >= 1 and len(images) == 1 + 2 + min(4, explained), f"{len(images)} images shown"
+
+
+def test_the_notebooks_first_cell_takes_the_projects_logging_from_the_project_folder_too():
+    """A kernel started in the project's folder, not notebooks/: the cell's `../conf/logging.yml` was
+    looked for beside the project, and Kedro's import stopped on a FileNotFoundError."""
+    notebook = nbformat.read(PROJECT_ROOT / "notebooks/explore.ipynb", as_version=4)
+    first = next(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    setup = "\n".join(line for line in first.splitlines() if not line.startswith("%"))
+    said = "import kedro.framework.project\nprint(os.environ['KEDRO_LOGGING_CONFIG'])"
+    env = {name: value for name, value in os.environ.items() if name != "KEDRO_LOGGING_CONFIG"}
+    for folder in (PROJECT_ROOT, PROJECT_ROOT / "notebooks"):
+        run = subprocess.run(
+            [sys.executable, "-c", f"{setup}\n{said}"], cwd=folder, env=env, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == str(PROJECT_ROOT / "conf/logging.yml")
