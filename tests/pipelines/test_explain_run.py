@@ -261,6 +261,10 @@ def test_a_survey_of_a_folder_given_with_dots_continues_however_the_setting_is_g
     finally:
         in_file.unlink()
     assert any(line.endswith("2 photos, 2 done before, 0 to explain") for line in lines), lines
-    # A survey begun when such a folder was named `..` goes on as it began.
+    # A survey begun when such a folder was named `..` goes on as it began, given with `..` again; a folder
+    # given without (any folder, as far as its name tells) is refused, as before: it took any folder in.
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "input": ".."}))
     assert any(line.endswith(", 0 to explain") for line in run_again({"explain": survey}, "survey"))
+    elsewhere = {**survey, "input_dir": str(tmp_path / "site")}
+    with pytest.raises(InputError, match=r"explain\.input_dir \(its folder's name\): \.\. then, site now"):
+        run_again({"explain": elsewhere}, "survey")

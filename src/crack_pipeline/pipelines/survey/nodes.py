@@ -118,8 +118,10 @@ def explain_survey_photos(
     crest = found is None or "crack_widths" in found
     wanted = _plain_json(
         {
-            # By name (shards may mount it elsewhere), `..` taken: one begun named `..` goes on as it began.
-            "input": ".." if found and found.get("input") == ".." else explain_input.name,
+            # By name (shards may mount it elsewhere), `..` taken; begun named `..`, given with `..` again.
+            "input": ".."
+            if found and found.get("input") == ".." == explain_input.root.name
+            else explain_input.name,
             "model": checkpoint["variant"],
             "model_version": checkpoint.get("model_version"),
             "cam_layer": checkpoint["cam_layer"],
