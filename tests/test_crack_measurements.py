@@ -350,3 +350,15 @@ def test_a_crack_forking_round_a_small_island_keeps_its_branches_widths():
     assert island.sum() <= math.pi / 4 * 5**2, "as small as a pinhole of the crack"
     (crack,) = measure_cracks(mask).itertuples()
     assert crack.max_width_px <= 7, "the island is surface, not crack"
+
+
+def test_a_pinhole_where_a_crack_is_a_little_wider_is_filled_though_filled_it_widens_the_crack():
+    """A 3-px pinhole where a 25-px crack is 27 px wide: filled, it widens the crack past its widest
+    elsewhere, as the island between a fork's branches would; left, the skeleton looped round it and the
+    crack read 296 px long, not 260, and 22.9 px wide on average, not 25."""
+    rows, columns = np.mgrid[:80, :300]
+    centre = np.hypot(rows - 40, columns - 150)
+    mask = ((np.abs(rows - 40) <= 12) & (columns >= 20) & (columns < 280)) | (centre <= 13.5)
+    whole, pierced = measure_cracks(mask), measure_cracks(mask & ~(centre <= 1.5))
+    for column in ("length_px", "mean_width_px", "max_width_px"):
+        assert pierced[column].iloc[0] == pytest.approx(whole[column].iloc[0], abs=0.5), column
