@@ -16,12 +16,15 @@ photos, length and width errors), the seconds the mask and its measurements add 
 (median of 3), and last `ratio <our F1 / best baseline F1>`. A photo the champion calls clean is called
 cracked by the segmenter where it traces a crack `--segmenter-finds` tile sides long (explain's default;
 0: never); printed too: how many clean real patches (Özgenel's and SDNET walls' Negative/, each its own
-tile) it calls cracked, and the seconds it takes over a clean 12-MP photo.
+tile) it calls cracked, and the seconds it takes over a clean 12-MP photo. `--keep DIR` writes each photo's
+crack mask, crack score (what ODS sweeps), heatmap and who called it to DIR/<stem>.npz, to study the masks
+without explaining the photos again.
 
     .venv/bin/python bench/segment_quality.py                       # about 15 min on 2 cores
     .venv/bin/python bench/segment_quality.py --champion champion.pt --tile 128
     .venv/bin/python bench/segment_quality.py --champion champion.pt --segmenter-finds 0  # classifier only
     .venv/bin/python bench/segment_quality.py --champion general.pt --domain cfd_tiles   # a general model
+    .venv/bin/python bench/segment_quality.py --champion champion.pt --keep cfd_masks  # masks kept as .npz
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from trained_run import latest_segmenter
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.explain import run
+from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, load_segmenter
 from crack_pipeline.vision.explain.measurements import measure_cracks
@@ -86,6 +91,25 @@ def false_finds(net: CrackSegmenter, config: CrackMaskConfig, tile: int) -> None
     print(
         f"segmenter over a clean 12-MP photo: {time.perf_counter() - started:.2f} s (called cracked: {found})"
     )
+
+
+def keeping_writer(folder: Path) -> type[ArtefactWriter]:
+    """explain's writer that also writes each photo's crack mask, crack score, heatmap, p(crack) and who
+    called it cracked to `folder`/<stem>.npz (`--keep`)."""
+
+    class KeepingWriter(ArtefactWriter):
+        def add(self, method, photo, explanation) -> None:
+            super().add(method, photo, explanation)
+            np.savez_compressed(
+                folder / f"{Path(photo.ref.name).stem}.npz",
+                mask=explanation.crack_mask,
+                score=explanation.crack_score,
+                heatmap=explanation.heatmap,
+                probability=explanation.probability,
+                called_by=str(explanation.called_by or ""),
+            )
+
+    return KeepingWriter
 
 
 def cfd_photos(cfd: Path) -> list[str]:
@@ -141,10 +165,13 @@ def main() -> None:
         default=CrackMaskConfig.segmenter_finds,
         help="tile sides: the segmenter also calls cracked where it traces a crack this long (0: never)",
     )
+    parser.add_argument("--keep", default=None, help="a new folder: each photo's mask and score as .npz")
     args = parser.parse_args()
     cfd = Path(args.cfd)
     require_data(cfd / "images", cfd / "masks", *([] if args.champion else [SHARED / "ozgenel_dev"]))
     names = cfd_photos(cfd)
+    if args.keep and Path(args.keep).exists():  # before the champion trains; nothing is overwritten
+        raise SystemExit(f"--keep {args.keep}: exists already, give a new folder")
     if args.segmenter and not Path(args.segmenter).is_file():  # else torch.load's FileNotFoundError
         raise SystemExit(f"--segmenter {args.segmenter}: no such file")
     if args.no_segmenter:
@@ -169,6 +196,9 @@ def main() -> None:
         flush=True,
     )
     masks = {name: crack_pixels(cfd, name) for name in names}
+    if args.keep:
+        Path(args.keep).mkdir(parents=True)
+        run.ArtefactWriter = keeping_writer(Path(args.keep))
     started = time.perf_counter()
     result = explain_images(
         checkpoint,
