@@ -122,8 +122,9 @@ class ExpectedSha256:
 
 def public_dataset(name: str | None) -> PublicDataset:
     if name not in PUBLIC_DATASETS:
+        problem = "is not set" if name is None else f"{name!r} is not a known data set"
         raise InputError(
-            f"fetch.dataset: {name!r} is not a known data set; known: {', '.join(sorted(PUBLIC_DATASETS))} "
+            f"fetch.dataset: {problem}; known: {', '.join(sorted(PUBLIC_DATASETS))} "
             f"(kedro run --pipelines=fetch --params=fetch.dataset=NAME)"
         )
     return PUBLIC_DATASETS[name]
@@ -241,7 +242,7 @@ def _expected_sha256(
             "the publisher's",
             f"{damaged} If you have checked that these bytes are right (the publisher corrected its file, "
             f"or a mirror's copy), give their SHA-256 with the same command: "
-            f"--params=fetch.dataset={config.dataset},fetch.sha256=<64 hex digits>",
+            f"--params=fetch.dataset={config.dataset}{_url_param(config)},fetch.sha256=<64 hex digits>",
         )
     if entry is not None:
         return ExpectedSha256(
@@ -252,6 +253,11 @@ def _expected_sha256(
             f"for one run as fetch.sha256",
         )
     return None
+
+
+def _url_param(config: FetchConfig) -> str:
+    """`,fetch.url=<it>` where the run was given a mirror: the command it is told to run again keeps it."""
+    return f",fetch.url={config.url}" if config.url else ""
 
 
 def _by_hand(dataset: PublicDataset, archive: Path) -> str:
