@@ -14,6 +14,9 @@ from crack_pipeline.config import UNSET, setting_at
 
 # A dotted setting as errors name it: `train.processes`, `data.sources[0].path`.
 _SETTING = re.compile(r"(?<![\w./-])([a-z_]\w*(?:\.[A-Za-z_][\w-]*|\[\d+\])+)")
+# A top-level setting (`device`) where a problem begins with it ("bad settings: device: cuda:1, but ..."):
+# a bare word elsewhere is prose. Counted only where a source holds it as a value, not a section (`train`).
+_LEADING = re.compile(r"(?:^bad settings: |^|; )([a-z_]\w*)(?=:? )")
 _PARAMETER_FILE_SUFFIXES = (".yml", ".yaml")
 
 
@@ -21,7 +24,8 @@ def where_set(message: str, conf_source: Path, env: str, base_env: str, given: d
     """Where each setting `message` names was set, by source: "from conf/local/parameters_train.yml:
     train.processes; from --params: explain.methods" (`given`: --params). None when no parameter file and no
     --params holds any (defaults of the code)."""
-    if not (named_settings := dict.fromkeys(_SETTING.findall(message))):
+    leading = _LEADING.findall(message)
+    if not (named_settings := dict.fromkeys(_SETTING.findall(message) + leading)):
         return None
     # The sources in the order they win: --params, then `env`'s files, then `base_env`'s, each read once.
     # A null in `base_env` is the project's default of a setting left unset (`data.sources: null`): a
@@ -37,7 +41,9 @@ def where_set(message: str, conf_source: Path, env: str, base_env: str, given: d
         holding = [
             name
             for name, config, is_base in sources
-            if (value := setting_at(config, keys)) is not UNSET and not (is_base and value is None)
+            if (value := setting_at(config, keys)) is not UNSET
+            and not (is_base and value is None)
+            and not (setting in leading and isinstance(value, dict))
         ]
         if holding:
             by_source.setdefault(holding[0], []).append(setting)

@@ -580,6 +580,20 @@ def test_where_a_setting_was_set_is_the_environment_over_base_and_a_default_is_n
     assert where_set("ingest.group_pattern: bad", conf, "prod", "base", {}) is None
 
 
+def test_a_top_level_setting_a_message_begins_with_is_found_where_it_was_set(tmp_path):
+    """`device: cuda:1, but torch sees 0 CUDA GPU(s)` said no source: only dotted names were looked up."""
+    conf = tmp_path / "conf"
+    (conf / "base").mkdir(parents=True)
+    (conf / "base/parameters.yml").write_text("device: auto\ntrain: {epochs: 3}\n")
+    message = "bad settings: device: cuda:1, but torch sees 0 CUDA GPU(s)"
+    assert where_set(message, conf, "local", "base", {"device": "cuda:1"}) == "from --params: device"
+    assert where_set("device must be auto, cpu", conf, "local", "base", {}) == (
+        "from conf/base/parameters.yml: device"
+    )
+    assert where_set("train: a section, not a setting", conf, "local", "base", {}) is None
+    assert where_set("the device: prose", conf, "local", "base", {}) is None
+
+
 def test_a_value_a_settings_message_quotes_stays_on_one_line_as_yaml_reads_it():
     """A value with a line break (a pasted folder name, a pattern) was quoted over three lines, the break a
     blank line and the rest indented: `'day1\\n\\n  day2'`."""
