@@ -23,14 +23,15 @@ NEVER_SAID = (
 
 
 class Unsaid(logging.Filter):
-    """Drops a logger's records below WARNING whose message starts with one of `starts`."""
+    """Drops a logger's records below WARNING whose message (its arguments filled in) starts with one of
+    `starts`."""
 
     def __init__(self, starts: tuple[str, ...]) -> None:
         super().__init__()
         self.starts = starts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING or not str(record.msg).startswith(self.starts)
+        return record.levelno >= logging.WARNING or not record.getMessage().startswith(self.starts)
 
 
 def leave_unsaid() -> None:

@@ -12,15 +12,13 @@ from collections.abc import Iterator
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from crack_pipeline.quiet_lines import unsaid
+
 # Where Kedro's catalog says each save (kedro.io.data_catalog: "Saving data to %s (%s)...").
 CATALOG_LOGGER = "kedro.io.data_catalog"
 # The dataset the bar counts (the survey pipeline's output): any other dataset's save is still said.
 SURVEY_DATASET = "survey_photos"
-
-
-def _not_a_save(record: logging.LogRecord) -> bool:
-    saved = record.args[0] if isinstance(record.args, tuple) and record.args else None
-    return not (str(record.msg).startswith("Saving data to ") and saved == SURVEY_DATASET)
+SURVEY_SAVE = (f"Saving data to {SURVEY_DATASET} (",)
 
 
 def _console(handler: logging.Handler) -> bool:
@@ -47,10 +45,9 @@ def _logs_above_the_bar() -> Iterator[None]:
 def survey_progress_bar(total: int, done: int, description: str) -> Iterator[tqdm]:
     """A bar of `total` photos, `done` of them before; while it is shown, the saves it counts (of
     `SURVEY_DATASET`) go unsaid."""
-    catalog = logging.getLogger(CATALOG_LOGGER)
-    catalog.addFilter(_not_a_save)
-    try:
-        with _logs_above_the_bar(), tqdm(total=total, initial=done, unit="photo", desc=description) as bar:
-            yield bar
-    finally:
-        catalog.removeFilter(_not_a_save)
+    with (
+        unsaid(CATALOG_LOGGER, SURVEY_SAVE),
+        _logs_above_the_bar(),
+        tqdm(total=total, initial=done, unit="photo", desc=description) as bar,
+    ):
+        yield bar
