@@ -245,5 +245,7 @@ def test_a_stain_touching_a_crack_followed_is_not_gained():
     evidence[:, :160] = evidence[:, 260:] = 0
     found = photo_crack_mask(rgb(gray), evidence, 100, CrackMaskConfig(follow_steps=10))[0]
     assert not found[stain].any()
-    before = crack & (columns < 340)
-    assert found[before].mean() > 0.98  # followed up to it
+    # Followed up to a step short of it: following looks ahead of the crack's end (crack_ends), and the
+    # piece of its last step, the crack's last 8 px beside the stain's rim, is left out whole.
+    before = crack & (columns < 330)
+    assert found[before].mean() > 0.98

@@ -378,6 +378,12 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     # Nor before a crack was followed past the evidence: follow_steps 0 then.
     assert "follow_steps" not in mask_settings(CrackMaskConfig(follow_steps=0), segmenter)["crack_masks"]
     assert mask_settings(CrackMaskConfig(follow_steps=10), segmenter)["crack_masks"]["follow_steps"] == 10
+    # Nor before following looked only ahead of a crack's ends: follow_angle null then, and where following
+    # looks is no setting of a survey that follows nothing.
+    assert mask_settings(CrackMaskConfig(follow_steps=10), segmenter)["crack_masks"]["follow_angle"] == 30
+    all_round = CrackMaskConfig(follow_steps=10, follow_angle=None)
+    assert "follow_angle" not in mask_settings(all_round, segmenter)["crack_masks"]
+    assert "follow_angle" not in mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]
     # How far each step reaches (segmenter_reach) changes the masks without a segmenter too.
     following = mask_settings(CrackMaskConfig(follow_steps=10, segmenter_reach=0.3), None)["crack_masks"]
     assert following["segmenter_reach"] == 0.3

@@ -274,7 +274,13 @@ _SEGMENTER_AS_BEFORE = {
 
 
 # Mask settings added after surveys had begun, with the value that does what was done before them.
-_MASKS_AS_BEFORE = {"min_thinness": None, "join_gap": 0, "min_length": None, "follow_steps": 0}
+_MASKS_AS_BEFORE = {
+    "min_thinness": None,
+    "join_gap": 0,
+    "min_length": None,
+    "follow_steps": 0,
+    "follow_angle": None,
+}
 
 
 def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:
@@ -287,6 +293,8 @@ def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> d
     used = {key: settings.pop(key) for key in list(settings) if key.startswith("segmenter_")}
     if settings["follow_steps"]:  # following reaches segmenter_reach, with or without a segmenter
         settings["segmenter_reach"] = used["segmenter_reach"]
+    else:  # where following looks changes nothing when nothing is followed
+        settings["follow_angle"] = None
     for key, before in _MASKS_AS_BEFORE.items():
         if settings[key] == before:
             del settings[key]
