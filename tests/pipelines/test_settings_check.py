@@ -624,3 +624,20 @@ def test_a_required_setting_left_out_is_named_at_the_entry_that_lacks_it_with_it
     assert where_set(str(error.value), tmp_path / "conf", "local", "base", {}) == (
         "from conf/local/parameters_ingest.yml: data.sources[1]"
     )
+
+
+def test_a_domain_name_used_twice_names_each_entry_and_its_file_before_any_node_runs(kedro_project, tmp_path):
+    """`data.sources: domain names must differ; used more than once: ['walls']` named no entry and no file,
+    and came once ingest ran (in the default run, after the synthetic data and the crack segmenter)."""
+    walls, more = tmp_path / "walls", tmp_path / "more"
+    (kedro_project / "conf/local/parameters_ingest.yml").write_text(
+        f"data:\n  sources:\n    - {{domain: walls, path: {walls}}}\n    - {{domain: site, path: {walls}}}\n"
+        f"    - {{domain: walls, path: {more}}}\n"
+    )
+    result = kedro(kedro_project, "run", "--pipelines=from_folder")
+    assert result.exit_code == 1
+    assert (
+        "Error: bad settings: data.sources[0].domain, data.sources[2].domain: 'walls' used more than once; "
+        "domain names must differ (from conf/local/parameters_ingest.yml: data.sources[0].domain, "
+        "data.sources[2].domain)"
+    ) in " ".join(result.output.split())

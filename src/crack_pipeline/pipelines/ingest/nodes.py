@@ -23,7 +23,7 @@ from crack_pipeline.vision.data.sources import (
     scan_sources,
 )
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.settings import settings_dataclass, settings_from
+from crack_pipeline.vision.settings import ConfigError, settings_dataclass, settings_from
 
 logger = logging.getLogger(__name__)
 
@@ -127,12 +127,18 @@ def check_ingest_settings(ingest: dict[str, Any]) -> None:
 
 
 def check_sources_settings(data: dict[str, Any]) -> None:
-    """Each `data.sources` entry's settings and `group_pattern`, as `sources_of` reads them, without
-    scanning a folder (checked before a run's first node)."""
+    """Each `data.sources` entry's settings and `group_pattern`, as `sources_of` reads them, and their domain
+    names (`check_domains`), without scanning a folder (checked before a run's first node)."""
+    domains = []
     for i, entry in enumerate(data.get("sources") or []):
         entry_setting = f"data.sources[{i}]"
-        pattern = settings_from(SourceSetting, entry, entry_setting).group_pattern
-        group_regex(pattern, f"{entry_setting}.group_pattern")
+        setting = settings_from(SourceSetting, entry, entry_setting)
+        group_regex(setting.group_pattern, f"{entry_setting}.group_pattern")
+        domains.append(setting.domain)
+    try:
+        check_domains(domains)
+    except InputError as error:
+        raise ConfigError(str(error)) from None
 
 
 def sources_of(raw_images: Folder | None, data: dict[str, Any], group_pattern: str | None) -> list[Source]:

@@ -42,16 +42,22 @@ def domain_of_folder(root: str | Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-") or "images"
 
 
-def check_domains(domains: Sequence[str]) -> None:
-    """Raise `InputError` for a domain name that is not a plain name, or one used twice."""
-    for domain in domains:
+def check_domains(domains: Sequence[str], setting: str = "data.sources") -> None:
+    """Raise `InputError` for a domain name that is not a plain name, or one used twice, naming each entry of
+    `setting` it was given in (`data.sources[2].domain`), so that the run's error says which file set it."""
+    for i, domain in enumerate(domains):
         if not isinstance(domain, str) or not DOMAIN_NAME.match(domain):
             raise InputError(
-                f"data.sources: domain {domain!r} is not a plain name (letters, digits, _ . -, no '/')"
+                f"{setting}[{i}].domain: {domain!r} is not a plain name (letters, digits, _ . -, no '/')"
             )
-    repeated = sorted({d for d in domains if list(domains).count(d) > 1})
-    if repeated:
-        raise InputError(f"data.sources: domain names must differ; used more than once: {repeated}")
+    uses: dict[str, list[str]] = {}
+    for i, domain in enumerate(domains):
+        uses.setdefault(domain, []).append(f"{setting}[{i}].domain")
+    if repeated := [(domain, entries) for domain, entries in uses.items() if len(entries) > 1]:
+        raise InputError(
+            "; ".join(f"{', '.join(entries)}: {domain!r} used more than once" for domain, entries in repeated)
+            + "; domain names must differ"
+        )
 
 
 def image_key(domain: str, path: str) -> str:
