@@ -124,12 +124,9 @@ clean-data:
 # this project's earlier entry). SOURCE_DIR=<folder of photos>, CRON_TIME='<cron schedule>', KEEP=<versions>.
 schedule:
 	@case '$(KEEP)' in *[!0-9]*|0*) echo "KEEP must be a whole number of at least 1, not '$(KEEP)'" >&2; exit 1;; esac
-# cron's five fields or one of its @ words: '0 2 * *' printed an entry whose command began at its '* cd'.
-	@set -f; set -- $$(echo $(call shell_quoted,$(CRON_TIME))); fields=$$#; case "$$fields $$1" in \
-		"1 @reboot"|"1 @yearly"|"1 @annually"|"1 @monthly"|"1 @weekly"|"1 @daily"|"1 @midnight"|"1 @hourly") ;; \
-		5\ *) for field; do case "$$field" in *[!0-9A-Za-z*,/-]*) fields=0;; esac; done;; *) fields=0;; esac; \
-		test $$fields != 0 || { echo "CRON_TIME must be cron's five fields (minute hour day month weekday, e.g." \
-		"'30 3 * * 1') or one of its @ words (@daily), not "$(call shell_quoted,'$(CRON_TIME)') >&2; exit 1; }
+# What cron takes, field by field (its numbers, its names, lists, ranges, steps) or one of its @ words: '0 2 * *'
+# printed an entry whose command began at its '* cd', and '0 2 * * foo' one cron drops without a word.
+	@$(PYTHON) src/crack_pipeline/cron_time.py $(call shell_quoted,$(CRON_TIME))
 	$(call refuse_folder,SOURCE_DIR,commas)$(call refuse_folder,CURDIR)$(refuse_env)
 	@echo $(call shell_quoted,$(CRON_LINE))
 ifeq ($(INSTALL),1)

@@ -178,14 +178,63 @@ def test_make_schedule_refuses_a_keep_that_would_fail_every_night():
         assert f"KEEP must be a whole number of at least 1, not '{keep}'" in refused.value.stderr
 
 
+# What cron takes: numbers in each field's range, month and weekday names, *, lists, ranges, steps, @ words.
+CRON_TIMES_TAKEN = (
+    "@daily",
+    "30 3 * * mon-fri",
+    "*/15 * * * *",
+    "0 2 * * 7",
+    "00 02 1,15 * *",
+    "0-30/10 */2 * * *",
+    "0 2 * JAN,jul sun,Sat",
+    "0 2 * * 1-5/2",
+    "59 23 31 12 0",
+    "0 2 * feb-apr mon-7",
+)
+# ... and what it refuses (or misreads), with the reason said after the usual sentence.
+CRON_TIMES_REFUSED = {
+    "0 2 * * foo": "'foo' is no weekday (0-7 or sun-sat)",
+    "0 2 * * 8": "'8' is no weekday (0-7 or sun-sat)",
+    "60 2 * * *": "'60' is no minute (0-59)",
+    "0 24 * * *": "'24' is no hour (0-23)",
+    "0 2 0 * *": "'0' is no day of month (1-31)",
+    "0 2 * 13 *": "'13' is no month (1-12 or jan-dec)",
+    "0 2 mon * *": "'mon' is no day of month (1-31)",
+    "0 2 * * monday": "'monday' is no weekday (0-7 or sun-sat)",
+    "*/0 * * * *": "'*/0': the step '0' is no whole number of at least 1",
+    "5/10 * * * *": "'5/10': a step follows * or a range (cron takes '5-59/10')",
+    "5-2 * * * *": "the minute range '5-2' runs downwards",
+    "0 2 ,1 * *": "'' is no day of month (1-31)",
+    "0 2 L * *": "'L' is no day of month (1-31)",
+    "0 2 * * ;": "';' is no weekday (0-7 or sun-sat)",
+}
+
+
+def test_a_cron_time_is_checked_field_by_field_as_cron_reads_it():
+    """'0 2 * * foo' passed a check of characters alone, and cron drops such a line without a word."""
+    from crack_pipeline.cron_time import cron_time_problem
+
+    for time in CRON_TIMES_TAKEN:
+        assert cron_time_problem(time) is None, time
+    for time, reason in CRON_TIMES_REFUSED.items():
+        assert cron_time_problem(time) == (
+            "CRON_TIME must be cron's five fields (minute hour day month weekday, e.g. '30 3 * * 1') or one "
+            f"of its @ words (@daily), not '{time}': {reason}"
+        )
+    for time in ("0 2 * *", "0 2 * * * *", "@dayly", ""):
+        assert cron_time_problem(time).endswith(f"not '{time}'")
+
+
 def test_make_schedule_refuses_a_cron_time_cron_would_misread():
-    """'0 2 * *' (a field short) printed an entry whose command cron would read from '* cd'."""
-    for time in ("0 2 * *", "0 2 * * * *", "@dayly", "0 2 * * ;"):
+    """'0 2 * *' (a field short) printed an entry whose command cron would read from '* cd'; '0 2 * * foo',
+    one cron drops."""
+    for time in ("0 2 * *", "0 2 * * * *", "@dayly", "0 2 * * ;", "0 2 * * foo", "*/0 * * * *", "0 24 * * *"):
         with pytest.raises(subprocess.CalledProcessError) as refused:
             make_schedule(f"CRON_TIME={time}")
         assert "CRON_TIME must be cron's five fields" in refused.value.stderr
         assert f"not '{time}'" in refused.value.stderr
-    for time in ("@daily", "30 3 * * mon-fri", "*/15 * * * *"):
+        assert not refused.value.stdout, "no entry printed"
+    for time in CRON_TIMES_TAKEN:
         assert make_schedule(f"CRON_TIME={time}").startswith(f"{time} cd ")
 
 
