@@ -4,13 +4,14 @@ import logging
 
 import pytest
 
+from crack_pipeline.pipelines.ingest.nodes import scan_folder_images, scan_images
 from crack_pipeline.pipelines.retrain.nodes import split_for_retrain
 from crack_pipeline.pipelines.split.nodes import split_images
 from crack_pipeline.provenance import split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.sources import Source, scan_sources
-from crack_pipeline.vision.data.splitting import SplitError
+from crack_pipeline.vision.errors import InputError
 from tests.conftest import write
 from tests.test_sources import wall_patches
 
@@ -48,11 +49,57 @@ def test_an_image_saved_again_under_its_name_keeps_its_split(tmp_path, caplog):
     assert "20 image(s) changed content under the same name since the last split" in caplog.text
 
 
-def test_a_folder_of_one_class_is_refused_before_anything_is_split_or_trained(tmp_path):
+# A run's variants: crack classifiers need both classes, the one-class patch_memory clean images alone.
+MODELS = {"small_cnn": {"architecture": "small_cnn"}, "patch_memory": {"architecture": "patch_memory_lite0"}}
+CLASSIFIER = {"variants": ["small_cnn", "patch_memory"], "models": MODELS}
+ONE_CLASS = {"variants": ["patch_memory"], "models": MODELS}
+INGEST = {"label_aliases": DEFAULT_ALIASES, "min_side": 32, "max_pixels": 10**7, "workers": 1}
+
+
+def test_a_folder_of_one_class_is_refused_before_any_image_is_decoded(tmp_path, monkeypatch):
+    """A folder of cracks alone was decoded whole (and, in from_folder, the crack segmenter trained) before
+    the split refused it: 40,000 images of one class waited for nothing."""
+    cracks = wall_patches(tmp_path / "cracks", range(2, 12, 2), 2, seed=0)  # even photos: all cracked
+    clean = wall_patches(tmp_path / "clean", range(1, 11, 2), 2, seed=0)
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("an image was decoded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("crack_pipeline.pipelines.ingest.nodes.scan_sources", decoded)
+        for train in (CLASSIFIER, ONE_CLASS):  # cracks alone train no variant
+            with pytest.raises(InputError) as refused:
+                scan_images(Folder.scan(cracks), INGEST, {}, train)
+            assert str(refused.value) == (
+                f"every image in {cracks} is 'crack': a crack classifier needs both classes (image files per "
+                "class folder, none decoded yet: {'crack': 10})"
+            )
+        with pytest.raises(InputError) as refused:
+            scan_images(Folder.scan(clean), INGEST, {}, CLASSIFIER)
+        assert str(refused.value) == (
+            f"every image in {clean} is 'no_crack': a crack classifier needs both classes (train.variants: "
+            "small_cnn) (image files per class folder, none decoded yet: {'no_crack': 10}); clean photos "
+            "alone train a one-class variant only: train.variants: [patch_memory] (README: 'A model trained "
+            "without crack photos')"
+        )
+    # What can train is split: clean photos for the one-class variant alone, a clean domain beside others.
+    index, _ = scan_images(Folder.scan(clean), INGEST, {}, ONE_CLASS)
+    manifest, _ = split_images(index, SPLIT, ONE_CLASS)
+    assert set(manifest.label) == {"no_crack"} and set(manifest.split) == {"train", "val", "test"}
+    pooled = {"sources": [{"domain": "walls", "path": str(cracks)}, {"domain": "clean", "path": str(clean)}]}
+    index, _ = scan_images(None, INGEST, pooled, CLASSIFIER)
+    assert split_images(index, SPLIT, CLASSIFIER)[0].label.nunique() == 2
+    # A folder to score has no variant to train: one class is fine there.
+    assert set(scan_folder_images(Folder.scan(cracks), INGEST)[0].label) == {"crack"}
+
+
+def test_a_class_all_of_whose_files_are_skipped_is_refused_once_decoded_and_by_the_split(tmp_path):
     walls = wall_patches(tmp_path / "walls", range(2, 12, 2), 2, seed=0)  # even photos: all cracked
     write(walls, "Negative/broken.png", b"not an image")
+    expected = rf"every usable image in {walls} is 'crack'.*'no_crack': 1"
+    with pytest.raises(InputError, match=expected):
+        scan_images(Folder.scan(walls), INGEST, {}, CLASSIFIER)
+    # An index an earlier ingest saved (one for other variants, or before this check): the split refuses it.
     index = scan_sources([Source("walls", Folder.scan(walls))], DEFAULT_ALIASES, workers=1).index
-    with pytest.raises(SplitError, match=rf"every usable image in {walls} is 'crack'.*'no_crack': 1"):
-        split_images(index, {**SPLIT, "subset_fraction": 1.0})
-    with pytest.raises(SplitError, match="a crack classifier needs both classes"):
-        split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT)
+    with pytest.raises(InputError, match=expected):
+        split_images(index, {**SPLIT, "subset_fraction": 1.0}, CLASSIFIER)

@@ -119,7 +119,8 @@ def test_a_split_keeps_each_domains_classes_in_proportion_and_its_photos_whole(t
         ]
     }
     index, _ = scan_images(None, INGEST, data)
-    manifest, _ = split_images(index, {"ratios": {"train": 0.6, "val": 0.2, "test": 0.2}, "seed": 3})
+    split = {"ratios": {"train": 0.6, "val": 0.2, "test": 0.2}, "seed": 3}
+    manifest, _ = split_images(index, split, {"variants": []})
     assert manifest.groupby("group").split.nunique().max() == 1, "a parent photo never straddles splits"
     for domain, total in (("big", 200), ("small", 20)):
         rows = manifest[manifest.domain == domain]

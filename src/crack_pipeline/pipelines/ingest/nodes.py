@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import Field
 
+from crack_pipeline.pipelines.ingest.classes import require_trainable_classes, require_usable_classes
 from crack_pipeline.vision.data import eda
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
@@ -20,6 +21,7 @@ from crack_pipeline.vision.data.sources import (
     check_domains,
     domain_of_folder,
     image_files,
+    listed_labels,
     scan_sources,
 )
 from crack_pipeline.vision.errors import InputError
@@ -32,6 +34,7 @@ def scan_images(
     raw_images: Folder | None,
     ingest: dict[str, Any],
     data: dict[str, Any],
+    train: dict[str, Any] | None = None,
     require_labels: bool = True,
     stage: str = "ingest",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -44,6 +47,9 @@ def scan_images(
             histogram_images.
         data: `params:data` — `sources` (a list of {domain, path, group_pattern}; null: `raw_images` alone,
             as the domain `data.domain`, by default named after its folder).
+        train: `params:train` — `variants` and `models`: folders whose images are all of a class no variant
+            of them can train on are refused (`require_trainable_classes`), before any file is decoded as far
+            as their folders' names tell; None: not checked (a folder to score or explain).
         require_labels: images outside class folders stop the run (True) or are kept unlabelled.
         stage: what the logged summary says it is the check of.
     Returns:
@@ -52,6 +58,11 @@ def scan_images(
         count).
     """
     sources = sources_of(raw_images, data, ingest.get("group_pattern"))
+    folders = ", ".join(str(s.folder.root) for s in sources)
+    # A file outside class folders (a misspelt Negativ/) is said by the scan, before it decodes any.
+    if train is not None and None not in (listed := listed_labels(sources, ingest["label_aliases"])):
+        found = f"image files per class folder, none decoded yet: {listed}"
+        require_trainable_classes(set(listed), folders, train, found)
     result = scan_sources(
         sources,
         aliases=ingest["label_aliases"],
@@ -66,9 +77,10 @@ def scan_images(
         for line in domain_lines(result.index):
             logger.info(line)
     if not (result.index.status == OK).any():
-        where = ", ".join(str(s.folder.root) for s in sources)
-        raise InputError(f"no usable image in {where}: {in_one_line(result.index, stage)}")
+        raise InputError(f"no usable image in {folders}: {in_one_line(result.index, stage)}")
     require_every_domain(result.index, sources, stage)
+    if train is not None:
+        require_usable_classes(result.index, folders, train)
     return result.index, eda.histograms_to_frame(result.histograms)
 
 
@@ -95,7 +107,7 @@ def require_every_domain(index: pd.DataFrame, sources: list[Source], stage: str)
 def scan_folder_images(folder: Folder | None, ingest: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`scan_images` of one folder alone (e.g. `evaluate_folder.path`), whatever `data.sources` lists;
     images outside class folders are kept, unlabelled (to be ranked for labelling, not scored)."""
-    return scan_images(folder, ingest, {}, require_labels=False, stage="evaluate_folder")
+    return scan_images(folder, ingest, {}, None, require_labels=False, stage="evaluate_folder")
 
 
 @settings_dataclass

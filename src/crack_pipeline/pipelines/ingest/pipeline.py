@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=scan_images,
-                inputs=["raw_images", "params:ingest", "params:data"],
+                inputs=["raw_images", "params:ingest", "params:data", "params:train"],
                 outputs=["image_index", "pixel_histograms"],
                 name="scan_images",
             ),

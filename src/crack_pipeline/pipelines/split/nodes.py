@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 
+from crack_pipeline.pipelines.ingest.classes import require_usable_classes
 from crack_pipeline.vision.data.labels import CRACK
 from crack_pipeline.vision.data.scanning import OK
-from crack_pipeline.vision.data.splitting import SPLITS, SplitError, stratified_group_split
+from crack_pipeline.vision.data.splitting import SPLITS, stratified_group_split
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.noise import few_images_note, one_class_note
 
@@ -17,23 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def usable_images(image_index: pd.DataFrame) -> pd.DataFrame:
-    """The images ingest kept (status "ok"), sorted by domain and path: what every split assigns.
-
-    Raises:
-        SplitError: they are all of one class (a class folder missing, or all its files skipped): a
-            classifier needs both, and one trained on a single class would still be promoted.
-    """
+    """The images ingest kept (status "ok"), sorted by domain and path: what every split assigns."""
     kept = image_index[image_index.status == OK]
-    labels = sorted(set(kept.label))
-    if len(labels) == 1:
-        counts = image_index.groupby("label").size().to_dict()
-        # The folders by name: a missing class folder is fixed there (the run's settings may list several).
-        folders = ", ".join(sorted(set(image_index["root"].astype(str))))
-        raise SplitError(
-            f"every usable image in {folders} is {labels[0]!r}: a crack classifier needs both classes "
-            f"(files per label found by ingest, skipped ones included: {counts}; its report says why any "
-            f"were skipped)"
-        )
     return kept.sort_values(["domain", "path"]).reset_index(drop=True)
 
 
@@ -65,15 +51,21 @@ def require_roots(manifest: pd.DataFrame) -> pd.DataFrame:
     return manifest
 
 
-def split_images(image_index: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_images(
+    image_index: pd.DataFrame, split: dict[str, Any], train: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign every kept image to train, val or test.
 
     Args:
         image_index: the ingest index; only rows with status "ok" are split.
         split: `params:split` — ratios {train, val, test}, seed, subset_fraction.
+        train: `params:train` — its variants: images all of a class none of them trains on are refused, as
+            ingest refuses them (`require_usable_classes`), here for an index an earlier run saved (a split
+            run alone, after an ingest for other variants).
     Returns:
         The split manifest (MANIFEST_COLUMNS) and the per-split class counts.
     """
+    require_usable_classes(image_index, ", ".join(sorted(set(image_index["root"].astype(str)))), train)
     kept = usable_images(image_index)
     assigned = stratified_group_split(
         strata(kept),

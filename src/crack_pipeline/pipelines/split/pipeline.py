@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=split_images,
-                inputs=["image_index", "params:split"],
+                inputs=["image_index", "params:split", "params:train"],
                 outputs=["split_manifest", "split_counts"],
                 name="split_images",
             )

@@ -8,6 +8,7 @@ their photos from 1 never share a group. An image is known everywhere by its key
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ import pandas as pd
 
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.image_io import ImageLimits
-from crack_pipeline.vision.data.labels import UnknownLabelFolders
-from crack_pipeline.vision.data.scanning import LABEL_CONFLICT, OK, ScanResult, scan_folder
+from crack_pipeline.vision.data.labels import LabelResolver, UnknownLabelFolders
+from crack_pipeline.vision.data.scanning import LABEL_CONFLICT, OK, ScanResult, looks_like_image, scan_folder
 from crack_pipeline.vision.errors import InputError
 
 DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -76,6 +77,15 @@ def image_files(table: pd.DataFrame) -> list[Path]:
 
 def domain_of_key(key: str) -> str:
     return key.split("/", 1)[0]
+
+
+def listed_labels(sources: Sequence[Source], aliases: Mapping[str, Sequence[str]]) -> dict[str | None, int]:
+    """How many files named like images each class folder of `sources` holds (None: outside any), from
+    their names alone: known before any file is decoded."""
+    resolver = LabelResolver(aliases)
+    return dict(
+        Counter(resolver.label_of(path) for s in sources for path in s.folder.files if looks_like_image(path))
+    )
 
 
 def scan_sources(
