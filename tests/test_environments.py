@@ -191,6 +191,32 @@ def test_folder_settings_lie_in_the_project_wherever_kedro_starts_and_tilde_is_h
     assert loader["catalog"]["raw_images"]["path"] == str(tmp_path / "home/photos")
 
 
+def test_a_folder_given_with_dots_reaches_the_catalog_as_the_parameters_hold_it(tmp_path, monkeypatch):
+    """--params=data.source_dir=<project>/../photos (or ../photos) reached the catalog as typed: ingest's
+    messages named `<project>/../photos`, and the image index recorded it, where the parameters had
+    `<parent>/photos`; so did evaluate_folder.path, explain.masks_dir and mask_tiles' folders."""
+    from crack_pipeline.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path).resolve()
+    monkeypatch.chdir(project)
+    (tmp_path / "elsewhere/deep").mkdir(parents=True)
+    (project / "linked").symlink_to(tmp_path / "elsewhere/deep")
+    given = {
+        "data": {"source_dir": f"{project}/../photos"},
+        "evaluate_folder": {"path": "../site/../labelled"},
+        "explain": {"masks_dir": "linked/../masks"},  # "..": the link's target's parent, kept
+        "mask_tiles": {"images_dir": "./tiles/../images"},
+    }
+    conf = str(project / "conf")
+    loader = CONFIG_LOADER_CLASS(conf_source=conf, runtime_params=given, **CONFIG_LOADER_ARGS)
+    catalog, parameters = loader["catalog"], loader["parameters"]
+    assert catalog["raw_images"]["path"] == parameters["data"]["source_dir"] == str(tmp_path / "photos")
+    assert catalog["evaluate_folder_images"]["path"] == str(tmp_path / "labelled")
+    assert catalog["explain_masks"]["path"] == str(project / "linked/../masks")
+    assert catalog["masked_photos"]["path"] == str(project / "images")
+
+
 def test_with_a_conf_source_elsewhere_folder_settings_still_lie_in_the_project(tmp_path, monkeypatch):
     """`kedro run --conf-source=DIR` (a deployment's configuration): Kedro takes the catalog's paths from the
     project it runs in, and so are the folder settings, not from beside DIR."""

@@ -101,9 +101,12 @@ class ProjectConfigLoader(OmegaConfigLoader):
 
     # Kedro's resolver of `${runtime_params:X}` (OmegaConfigLoader._get_runtime_value, kedro 1.7): its own
     # lookup of --params first (which keeps its record of what --params chose), then the parameter files.
+    # A folder of PATH_SETTINGS is the one the parameters hold, taken from the project without its `..`: given
+    # with --params it reached the catalog as typed, and every message naming its folder showed `<...>/../x`.
+    # explain.input_dir stays as typed: a survey begun named `..` goes on when its folder is given so again.
     def _get_runtime_value(self, variable: str, default_value: Any = UNSET) -> Any:
         try:
-            return super()._get_runtime_value(variable)
+            value = super()._get_runtime_value(variable)
         except InterpolationResolutionError:
             found = setting_at(self._run_parameters, variable.strip().split("."))
             if found is not UNSET:
@@ -111,6 +114,10 @@ class ProjectConfigLoader(OmegaConfigLoader):
             if default_value is not UNSET:
                 return default_value
             raise
+        normalised = variable.strip() in PATH_SETTINGS and variable.strip() != "explain.input_dir"
+        if normalised and isinstance(value, str):
+            return _in_folder(value, _paths_project(Path(self.conf_source)))
+        return value
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         # Read once a loader (a run), each caller given its own copy to change: Kedro, kedro-mlflow and the
