@@ -38,12 +38,15 @@ def test_a_run_stopped_before_it_began_leaves_the_callers_run_open(store, tmp_pa
     monkeypatch.setattr(guard_hooks.RunLock, "acquire", stopped)
     runs = MlflowRunStackHook()
     with mlflow.start_run() as notebook:
-        runs.before_pipeline_run()  # the session starts inside the caller's run
+        around = runs.before_pipeline_run()  # the session starts inside the caller's run
+        next(around)  # the other hooks run inside it
         variant = mlflow.start_run(nested=True)  # one the session opened
+        with pytest.raises(KeyboardInterrupt) as raised:
+            VersionsInUseHook().before_pipeline_run({"project_path": str(tmp_path), "run_id": "r"})
         with pytest.raises(KeyboardInterrupt):
-            VersionsInUseHook(runs).before_pipeline_run({"project_path": str(tmp_path), "run_id": "r"})
+            around.throw(raised.value)
         assert mlflow.active_run().info.run_id == notebook.info.run_id, "the caller's run still open"
-        assert store.get_run(variant.info.run_id).info.status == "FAILED"
+        assert store.get_run(variant.info.run_id).info.status == "KILLED", "stopped by its user"
     assert store.get_run(notebook.info.run_id).info.status == "FINISHED", "ended by its owner"
 
 
@@ -51,14 +54,14 @@ def test_a_night_with_nothing_new_ends_its_own_runs_and_leaves_the_callers_open(
     runs = MlflowRunStackHook()
     hook = RetrainGuardHook(runs)
     with mlflow.start_run() as notebook:  # kedro-mlflow logs the session into it
-        runs.before_pipeline_run()
+        next(runs.before_pipeline_run())  # the session begins (its other hooks would run inside)
         hook.before_pipeline_run(retrain_params(tmp_path))
         with pytest.raises(NothingNewToRetrain):
             hook.after_dataset_saved("retrain_decision", {"retrain": False, "message": "nothing new"})
         assert mlflow.active_run().info.run_id == notebook.info.run_id, "the caller's run still open"
     assert store.get_run(notebook.info.run_id).data.tags["retrain"] == "nothing new"
     # Without a caller's run, the session's own run is ended, as before.
-    runs.before_pipeline_run()
+    next(runs.before_pipeline_run())  # the session begins (its other hooks would run inside)
     hook.before_pipeline_run(retrain_params(tmp_path))
     alone = mlflow.start_run()
     with pytest.raises(NothingNewToRetrain):
@@ -86,7 +89,7 @@ def test_a_session_inside_the_callers_run_leaves_it_as_it_found_it(store, tmp_pa
     runs = MlflowRunStackHook()
     hook = RetrainGuardHook(runs)
     with mlflow.start_run() as notebook:
-        runs.before_pipeline_run()
+        next(runs.before_pipeline_run())  # the session begins (its other hooks would run inside)
         hook.before_pipeline_run(retrain_params(tmp_path))
         for _ in range(3):  # kedro-mlflow's before_node_run
             mlflow.start_run(run_id=notebook.info.run_id, nested=True)
@@ -99,7 +102,7 @@ def test_a_session_inside_the_callers_run_leaves_it_as_it_found_it(store, tmp_pa
     with mlflow.start_run() as later:  # the notebook's next run
         assert later.info.run_id != notebook.info.run_id
     # A session of its own (no caller's run) still ends every run it pushed.
-    runs.before_pipeline_run()
+    next(runs.before_pipeline_run())  # the session begins (its other hooks would run inside)
     own = mlflow.start_run()
     for _ in range(3):
         mlflow.start_run(run_id=own.info.run_id, nested=True)
@@ -125,3 +128,31 @@ def test_a_retrain_stopped_by_a_signal_inside_an_mlflow_write_is_said_stopped_no
     said = log.read_text()
     assert "retrain stopped: the run was stopped by SIGTERM; nothing made after the signal is kept" in said
     assert "MlflowException" not in said and "failed" not in said
+
+
+def test_a_retrain_stopped_before_its_first_node_ends_its_mlflow_run_as_killed(kedro_project, monkeypatch):
+    """Stopped (Ctrl-C, SIGTERM) once kedro-mlflow had started its run but before the run's first node, where
+    Kedro calls no on_pipeline_error hook: the run was left RUNNING in a process that goes on (an Airflow
+    worker) and closed as FINISHED at exit; stopped while waiting for `kedro prune`'s lock, FAILED."""
+    import functools
+
+    from crack_pipeline import hooks
+    from crack_pipeline.run_guard import RunLock
+    from tests.conftest import kedro
+
+    original = hooks.ChampionRollbackHook.before_pipeline_run  # called after kedro-mlflow starts its run
+
+    @functools.wraps(original)
+    def stopped(self, *args, **kwargs):
+        raise RunInterrupted("the run was stopped by SIGTERM")
+
+    monkeypatch.setattr(hooks.ChampionRollbackHook, "before_pipeline_run", stopped)
+    result = kedro(kedro_project, "run", "--pipelines=retrain")
+    assert "Error: the run was stopped by SIGTERM" in result.output
+    client = mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "KILLED"
+    assert mlflow.active_run() is None
+    lock = RunLock(kedro_project / "data/retrain.lock")
+    lock.acquire("the next night")  # let go: not held by this process until its next run
+    lock.release()

@@ -265,10 +265,11 @@ def test_a_linked_folder_under_data_is_pruned_by_its_place_there(pruned_project,
     assert outside.exit_code == 1 and "is not inside" in outside.output
 
 
-def test_a_run_stopped_while_waiting_for_prune_is_recorded_as_failed_not_finished(kedro_project):
+def test_a_run_stopped_while_waiting_for_prune_is_recorded_as_killed_not_finished(kedro_project):
     """SIGTERM (cron's timeout) while a run waits for prune's lock: its MLflow run, already started by
-    kedro-mlflow, is closed as failed and left open nowhere (Kedro calls no on_pipeline_error hook for
-    what a before_pipeline_run hook raises, and MLflow's exit handler closed it as FINISHED)."""
+    kedro-mlflow, is closed as killed (a run its user stopped; it was marked failed) and left open nowhere
+    (Kedro calls no on_pipeline_error hook for what a before_pipeline_run hook raises, and MLflow's exit
+    handler closed it as FINISHED)."""
 
     class StopWhenWaiting(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
@@ -288,7 +289,7 @@ def test_a_run_stopped_while_waiting_for_prune_is_recorded_as_failed_not_finishe
     assert mlflow.active_run() is None, "no MLflow run left open in the process"
     mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    assert run.info.status == "FAILED", "stopped, not finished"
+    assert run.info.status == "KILLED", "stopped, not finished"
     prune = RunLock(kedro_project / VERSIONS_LOCK)
     prune.acquire("the next prune")  # RunLocked if the stopped run still held it
     prune.release()

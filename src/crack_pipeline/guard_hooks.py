@@ -62,12 +62,29 @@ class MlflowRunStackHook:
         self._outer_run_id: str | None = None
         self._outer_depth = 0  # the stack's depth when the session began
 
-    @hook_impl(tryfirst=True)
-    def before_pipeline_run(self) -> None:
+    # Around every other hook: what one raises before the run (a signal while it waits for a lock) is seen.
+    @hook_impl(wrapper=True)
+    def before_pipeline_run(self):
         outer = mlflow.active_run()
         self._outer_run_id = outer.info.run_id if outer else None
         # MLflow has no public way to take a run off its stack without ending it (end_runs): its own list.
         self._outer_depth = len(fluent._active_run_stack.get())
+        try:
+            return (yield)
+        except BaseException as error:
+            self._stopped_before_it_began(error)
+            raise
+
+    def _stopped_before_it_began(self, error: BaseException) -> None:
+        """Kedro calls no on_pipeline_error hook for what a before_pipeline_run hook raises: the MLflow run
+        kedro-mlflow had started stayed RUNNING in a process that goes on (an Airflow worker), was closed as
+        FINISHED at its exit, and such a process kept the locks. Ended KILLED where a signal stopped the run
+        (MLflow's status for a run a user stopped), else FAILED; the locks let go."""
+        if mlflow.active_run() is not None and mlflow.active_run().info.run_id != self._outer_run_id:
+            logger.error("the run stopped before it began (%s: %s)", type(error).__name__, error)
+        stopped = isinstance(error, KeyboardInterrupt) or cause_where(error, _is_interruption) is not None
+        self.end_runs(RunStatus.to_string(RunStatus.KILLED if stopped else RunStatus.FAILED))
+        release_held_locks()
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:
@@ -92,14 +109,17 @@ class MlflowRunStackHook:
             mlflow.end_run(status=status or mlflow.get_run(run.info.run_id).info.status)
 
 
+def _is_interruption(seen: BaseException) -> bool:
+    return isinstance(seen, Interruption)
+
+
 class VersionsInUseHook:
     """Every run holds `data/versions.lock` shared while it runs: `kedro prune` removes no version while a
-    run may save or read one (it takes the lock alone, and a run that starts meanwhile waits for it)."""
+    run may save or read one (it takes the lock alone, and a run that starts meanwhile waits for it). A run
+    stopped while it waits: `MlflowRunStackHook` ends its MLflow run and lets go of its locks."""
 
-    def __init__(self, runs: MlflowRunStackHook | None = None) -> None:
+    def __init__(self) -> None:
         self._lock: RunLock | None = None
-        # The session's stack (settings.RUN_STACK), which knows a caller's run; without it every run is ended.
-        self._runs = runs or MlflowRunStackHook()
 
     # Taken by the last hook before a run and let go by the first after it, so that no other hook failing
     # there leaves it held; should one still be (a process's earlier run ended where no hook heard of it),
@@ -108,16 +128,7 @@ class VersionsInUseHook:
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         self._release()
         lock = RunLock(Path(run_params["project_path"]) / VERSIONS_LOCK, shared=True)
-        try:
-            lock.acquire(f"kedro run {run_params['run_id']}")  # waits while a prune removes
-        except BaseException as error:
-            logger.error("the run stopped before it began (%s: %s)", type(error).__name__, error)
-            # Stopped while waiting (cron's timeout: SIGTERM): Kedro calls no on_pipeline_error hook for what
-            # a before_pipeline_run hook raises, so the MLflow run kedro-mlflow has started would stay open
-            # and be closed as FINISHED at exit, and a process that goes on would keep the retrain lock.
-            self._runs.end_runs(RunStatus.to_string(RunStatus.FAILED))
-            release_held_locks()
-            raise
+        lock.acquire(f"kedro run {run_params['run_id']}")  # waits while a prune removes
         self._lock = lock
 
     @hook_impl(tryfirst=True)
@@ -191,7 +202,7 @@ class RetrainGuardHook:
     def on_pipeline_error(self, error: Exception) -> None:
         if self._lock is not None:
             # A signal during an MLflow write reaches here inside MLflow's own error: said as the stop it is.
-            if (stopped := cause_where(error, lambda seen: isinstance(seen, Interruption))) is not None:
+            if (stopped := cause_where(error, _is_interruption)) is not None:
                 logger.error("retrain stopped: %s; %s", stopped, STOPPED_KEEPS)
             else:
                 logger.error("retrain failed: %s: %s", type(error).__name__, error)

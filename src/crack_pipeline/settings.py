@@ -52,7 +52,7 @@ leave_unsaid()
 RUN_STACK = MlflowRunStackHook()  # which MLflow runs are the session's to end, for the hooks that end them
 HOOKS = (
     LiveRunHook(),  # the last hook called before a run and after it: around kedro-mlflow's run
-    VersionsInUseHook(RUN_STACK),
+    VersionsInUseHook(),
     ActiveConfigHook(),
     InterruptHook(),
     RetrainGuardHook(RUN_STACK),
