@@ -314,3 +314,15 @@ def test_folders_linked_from_elsewhere_keep_their_labels_however_the_links_nest(
         "Positive_more/p3.png",
     )
     assert [entry.split(" (")[0] for entry in folder.passed_over] == [".links", "Latest"]
+
+
+def test_a_folder_given_with_dots_is_named_without_them(tmp_path):
+    """A catalog path from --params (explain.input_dir=../photos) reaches the scan as <project>/../photos:
+    its messages showed the `..` that the settings' own messages leave out."""
+    (tmp_path / "project").mkdir()
+    (tmp_path / "photo.jpg").write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    for given, said in (("nope", "does not exist"), ("photo.jpg", "is a file"), ("empty", "holds no files")):
+        with pytest.raises(OSError, match=said) as raised:
+            Folder.scan(tmp_path / "project" / ".." / given)
+        assert f"'{tmp_path / given}'" in str(raised.value)

@@ -50,10 +50,13 @@ class Folder:
         loop), a link to a folder holding `root`, and folders that cannot be read. A clear error when
         `root` is missing or holds no file."""
         root = Path(root)
+        # Named as the user finds it: a catalog path from --params (`../photos`) reaches here as
+        # `<project>/../photos`, which the settings' own messages already name without its `..`.
+        shown = without_dots(root)
         if not root.exists():
-            raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
+            raise FileNotFoundError(f"image folder {shown!r} does not exist")
         if not root.is_dir():
-            raise NotADirectoryError(f"{str(root)!r} is a file, not a folder of images")
+            raise NotADirectoryError(f"{shown!r} is a file, not a folder of images")
         found, folders, hidden = _walk(root)
         passed_over = sorted(folders + [f"{name} (a hidden file: metadata, a cache)" for name in hidden])
         # Folders first: a NAS can hold a hidden ._ file for every photo, thousands of lines saying one thing.
@@ -65,11 +68,10 @@ class Folder:
             if entries
         )
         if passed_over:
-            logger.warning("%s: passed over %s", root, listed)
+            logger.warning("%s: passed over %s", shown, listed)
         if not found:
             raise FileNotFoundError(
-                f"image folder {str(root)!r} holds no files"
-                + (f" (passed over {listed})" if passed_over else "")
+                f"image folder {shown!r} holds no files" + (f" (passed over {listed})" if passed_over else "")
             )
         files, unreadable = [], []
         for name in found:
