@@ -10,6 +10,7 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_for_false_alarms
+from crack_pipeline.vision.evaluation.plots import plot_training_history
 from crack_pipeline.vision.explain.anomaly import ANOMALY, AnomalyExplainer, methods_for
 from crack_pipeline.vision.explain.localisation import centre_gaussian, pointing_game
 from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
@@ -140,3 +141,16 @@ def test_the_settings_a_one_class_model_does_not_follow_are_named():
     ]
     assert one_class_ignores({"processes": 1}, TrainConfig(precision="auto")) == []
     assert one_class_ignores({}, TrainConfig(precision="fp32")) == []
+
+
+def test_its_training_history_is_said_in_words_not_drawn_as_empty_charts():
+    """patch_memory learns no weights by epochs: its training curves were two empty charts (axes -0.04 to
+    0.04), in training_curves.png and the notebook."""
+    history = [{"epoch": 1, "bank_patches": 4000.0, "bank_megabytes": 4.864, "val_roc_auc": 0.9125}]
+    figure = plot_training_history(history, "patch_memory")
+    said = " ".join(text.get_text() for text in figure.texts)
+    assert not figure.axes
+    assert "no loss or accuracy by epoch" in said
+    assert "bank_patches 4000" in said and "val_roc_auc 0.9125" in said
+    drawn = plot_training_history([{"epoch": 1, "train_loss": 0.5, "val_loss": 0.4}], "small_cnn")
+    assert len(drawn.axes) == 2

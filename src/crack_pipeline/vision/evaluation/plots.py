@@ -16,7 +16,16 @@ from crack_pipeline.vision.figures import grid
 
 
 def plot_training_history(history: list[dict[str, float]], title: str) -> Figure:
-    """Loss and accuracy per epoch, train against validation (a head stage, epoch 0, has no train figures)."""
+    """Loss and accuracy per epoch, train against validation (a head stage, epoch 0, has no train figures);
+    a history with neither (patch_memory's one pass that fills its memory bank) as its last row's figures
+    in words: drawn, it was two empty charts whose axes ran from -0.04 to 0.04."""
+    curves = [f"{split}_{metric}" for split in ("train", "val") for metric in ("loss", "accuracy")]
+    if not any(name in row for row in history for name in curves):
+        figures = ", ".join(f"{name} {value:.4g}" for name, value in (history or [{}])[-1].items())
+        return plot_note(
+            f"no loss or accuracy by epoch to draw; {figures or 'no epoch recorded'}",
+            f"{title}: training history",
+        )
     figure = Figure(figsize=(10, 3.8), layout="constrained")
     loss_axis, accuracy_axis = figure.subplots(1, 2)
     epochs = [row["epoch"] for row in history]
