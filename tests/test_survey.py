@@ -21,7 +21,8 @@ from PIL import Image
 
 from crack_pipeline.datasets import GrowingFolderDataset
 from crack_pipeline.pipelines.survey import nodes as survey_nodes
-from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, mask_settings, merge_survey
+from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, merge_survey
+from crack_pipeline.pipelines.survey.recorded_settings import mask_settings
 from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -13,13 +12,13 @@ import pandas as pd
 
 from crack_pipeline.pipelines.explain.nodes import crack_mask_config, explanation_setup, segmenter_to_use
 from crack_pipeline.pipelines.survey.progress import survey_progress_bar
+from crack_pipeline.pipelines.survey.recorded_settings import mask_settings
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import IMAGE_SUFFIXES, looks_like_image
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
-from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.scales import check_rescaled, own_scales, scales_of
 from crack_pipeline.vision.explain.survey import (
@@ -261,48 +260,3 @@ def _json_files(survey: Folder, prefix: str) -> list[Any]:
 def _plain_json(value: Any) -> Any:
     """`value` as it reads back from JSON (tuples as lists), to compare with a manifest on disk."""
     return json.loads(json.dumps(value))
-
-
-# Segmenter settings added after surveys had begun, with the value that does what was done before them.
-_SEGMENTER_AS_BEFORE = {
-    "segmenter_steps": 1,
-    "segmenter_finds": None,
-    "segmenter_shortest": 0,
-    "segmenter_gap": 0,
-    "segmenter_margin": 0,
-}
-
-
-# Mask settings added after surveys had begun, with the value that does what was done before them.
-_MASKS_AS_BEFORE = {
-    "min_thinness": None,
-    "join_gap": 0,
-    "min_length": None,
-    "follow_steps": 0,
-    "follow_angle": None,
-}
-
-
-def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> dict[str, Any]:
-    """The crack-mask settings a survey records: the segmenter's (which one, and its thresholds) only when
-    it is used, so that a survey begun before there was one continues with `explain.segmenter: false`;
-    a segmenter setting added since (`_SEGMENTER_AS_BEFORE`) only when it differs from what was done before
-    it, so that a survey begun then continues with that value; likewise a mask setting added since
-    (`_MASKS_AS_BEFORE`)."""
-    settings = dataclasses.asdict(masks)
-    used = {key: settings.pop(key) for key in list(settings) if key.startswith("segmenter_")}
-    if settings["follow_steps"]:  # following reaches segmenter_reach, with or without a segmenter
-        settings["segmenter_reach"] = used["segmenter_reach"]
-    else:  # where following looks changes nothing when nothing is followed
-        settings["follow_angle"] = None
-    for key, before in _MASKS_AS_BEFORE.items():
-        if settings[key] == before:
-            del settings[key]
-    used = {
-        key: value
-        for key, value in used.items()
-        if key not in _SEGMENTER_AS_BEFORE or value != _SEGMENTER_AS_BEFORE[key]
-    }
-    if segmenter is None:
-        return {"crack_masks": settings}
-    return {"crack_masks": settings, "crack_segmenter": {"id": segmenter["segmenter_id"], **used}}
