@@ -95,6 +95,8 @@ def test_sources_come_from_data_sources_with_errors_naming_the_entry(tmp_path):
         scan_images(None, INGEST, {"sources": [{"domain": "a", "path": str(a)}] * 2})
     with pytest.raises(InputError, match=r"data\.sources\[0\]\.domain: 'a/b' is not a plain name"):
         scan_images(None, INGEST, {"sources": [{"domain": "a/b", "path": str(a)}]})
+    with pytest.raises(InputError, match=r"^data\.domain: 'a/b' is not a plain name"):  # one folder's
+        scan_images(Folder.scan(a), INGEST, {"domain": "a/b"})
     with pytest.raises(InputError, match="data.source_dir is not set"):
         scan_images(None, INGEST, {})
     with pytest.raises(InputError, match=r"data\.source_dir \(/site_c\) is set, but data\.sources lists"):

@@ -641,3 +641,14 @@ def test_a_domain_name_used_twice_names_each_entry_and_its_file_before_any_node_
         "domain names must differ (from conf/local/parameters_ingest.yml: data.sources[0].domain, "
         "data.sources[2].domain)"
     ) in " ".join(result.output.split())
+
+
+def test_a_single_folders_domain_that_is_no_plain_name_is_named_as_data_domain(kedro_project):
+    """`--params=data.domain=a/b` said `data.sources[0].domain: 'a/b' is not a plain name`, an entry the run
+    has none of, once ingest ran."""
+    result = kedro(kedro_project, "run", "--pipelines=from_folder", "--params=data.domain=a/b")
+    assert result.exit_code == 1
+    assert (
+        "Error: bad settings: data.domain: 'a/b' is not a plain name (letters, digits, _ . -, no '/') "
+        "(from --params: data.domain)"
+    ) in " ".join(result.output.split())

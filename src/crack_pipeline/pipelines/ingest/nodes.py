@@ -18,6 +18,7 @@ from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import OK, group_regex, summary_lines
 from crack_pipeline.vision.data.sources import (
     Source,
+    check_domain_name,
     check_domains,
     domain_of_folder,
     image_files,
@@ -149,6 +150,8 @@ def check_sources_settings(data: dict[str, Any]) -> None:
         domains.append(setting.domain)
     try:
         check_domains(domains)
+        if not domains and data.get("domain"):  # one folder's domain
+            check_domain_name(data["domain"], "data.domain")
     except InputError as error:
         raise ConfigError(str(error)) from None
 
@@ -163,6 +166,7 @@ def sources_of(raw_images: Folder | None, data: dict[str, Any], group_pattern: s
                 "--params=data.source_dir=DIR, list folders in data.sources, or run `kedro run` once"
             )
         domain = data.get("domain") or domain_of_folder(raw_images.root)
+        check_domain_name(domain, "data.domain")  # named so: scan_sources' check says data.sources[0]
         return [Source(domain, raw_images, group_pattern)]
     if data.get("source_dir"):
         raise InputError(

@@ -43,14 +43,17 @@ def domain_of_folder(root: str | Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-") or "images"
 
 
+def check_domain_name(domain: str, setting: str) -> None:
+    """Raise `InputError` for a domain name (the value of `setting`) that is not a plain name."""
+    if not isinstance(domain, str) or not DOMAIN_NAME.match(domain):
+        raise InputError(f"{setting}: {domain!r} is not a plain name (letters, digits, _ . -, no '/')")
+
+
 def check_domains(domains: Sequence[str], setting: str = "data.sources") -> None:
     """Raise `InputError` for a domain name that is not a plain name, or one used twice, naming each entry of
     `setting` it was given in (`data.sources[2].domain`), so that the run's error says which file set it."""
     for i, domain in enumerate(domains):
-        if not isinstance(domain, str) or not DOMAIN_NAME.match(domain):
-            raise InputError(
-                f"{setting}[{i}].domain: {domain!r} is not a plain name (letters, digits, _ . -, no '/')"
-            )
+        check_domain_name(domain, f"{setting}[{i}].domain")
     uses: dict[str, list[str]] = {}
     for i, domain in enumerate(domains):
         uses.setdefault(domain, []).append(f"{setting}[{i}].domain")
