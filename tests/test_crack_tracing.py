@@ -107,7 +107,7 @@ def test_its_pixels_join_darknesss_where_the_photo_is_called_cracked(learned, he
     grid = tile_grid(227, 227, 227, 0.0)
     cam = sample.mask.astype(np.float32)  # evidence on the crack
     net = load_segmenter(learned)
-    config = CrackMaskConfig()
+    config = CrackMaskConfig(follow_steps=0)  # the mask alone: darkness under the evidence, not followed
     alone = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, config)
     joined = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, config, net)
     darkness = crack_score(sample.image, cam, 227, config)
@@ -222,7 +222,8 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
         raise AssertionError("its p(crack) over the whole photo is known: the net is not run again")
 
     monkeypatch.setattr(crack_tracing, "_net_probability", net_run_again)
-    near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1)  # 20 px of a 200-px tile
+    # 20 px of a 200-px tile; not followed on past the margin (a straight line is followed to its end)
+    near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1, follow_steps=0)
     finding = segmenter_finding(image, 200, 0.0, 0.5, near, "a segmenter")
     mask, score = finding.mask, finding.score
     assert mask[20, 10:140].all() and not mask[20, 141:].any(), "the dark line up to 20 px past its find"

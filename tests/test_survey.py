@@ -22,7 +22,7 @@ from PIL import Image
 from crack_pipeline.datasets import GrowingFolderDataset
 from crack_pipeline.pipelines.survey import nodes as survey_nodes
 from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, merge_survey
-from crack_pipeline.pipelines.survey.recorded_settings import mask_settings
+from crack_pipeline.pipelines.survey.recorded_settings import as_compared, mask_settings
 from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
@@ -360,6 +360,20 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
     assert len(merged(Folder.scan(folder), tmp_path / "older")[1]) == 7
 
 
+def test_a_survey_begun_before_cracks_were_followed_by_default_names_the_value_that_continues_it():
+    """A survey's manifest leaves out a setting that does what was done before it existed: one begun before
+    following was on by default was said to be begun with 'follow_steps: null', which no run can give."""
+    segmenter = {"segmenter_id": "abc"}
+    begun = as_compared(mask_settings(CrackMaskConfig(follow_steps=0), segmenter))
+    by_default = as_compared(mask_settings(CrackMaskConfig(), segmenter))
+    with pytest.raises(InputError, match=r"follow_steps: 0 then, 10 now") as refused:
+        survey.check_manifest(begun, by_default, "surveys/bridge")
+    assert "follow_steps: null" not in str(refused.value)
+    as_then = as_compared(mask_settings(CrackMaskConfig(follow_steps=0), segmenter))
+    assert survey.check_manifest(begun, as_then, "surveys/bridge") is False, "follow_steps=0 continues it"
+    assert as_compared(None) is None
+
+
 def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as_it_began():
     segmenter = {"segmenter_id": "0" * 32}
     recorded_then = {"id": "0" * 32, "segmenter_high": 0.5, "segmenter_low": 0.3, "segmenter_reach": 0.2}
@@ -384,11 +398,11 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     assert mask_settings(CrackMaskConfig(follow_steps=10), segmenter)["crack_masks"]["follow_angle"] == 30
     all_round = CrackMaskConfig(follow_steps=10, follow_angle=None)
     assert "follow_angle" not in mask_settings(all_round, segmenter)["crack_masks"]
-    assert "follow_angle" not in mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]
+    assert "follow_angle" not in mask_settings(CrackMaskConfig(follow_steps=0), segmenter)["crack_masks"]
     # How far each step reaches (segmenter_reach) changes the masks without a segmenter too.
     following = mask_settings(CrackMaskConfig(follow_steps=10, segmenter_reach=0.3), None)["crack_masks"]
     assert following["segmenter_reach"] == 0.3
-    assert "segmenter_reach" not in mask_settings(CrackMaskConfig(), None)["crack_masks"]
+    assert "segmenter_reach" not in mask_settings(CrackMaskConfig(follow_steps=0), None)["crack_masks"]
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
         **recorded_then,
         "segmenter_steps": 10,

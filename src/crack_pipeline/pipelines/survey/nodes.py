@@ -12,7 +12,7 @@ import pandas as pd
 
 from crack_pipeline.pipelines.explain.nodes import crack_mask_config, explanation_setup, segmenter_to_use
 from crack_pipeline.pipelines.survey.progress import survey_progress_bar
-from crack_pipeline.pipelines.survey.recorded_settings import mask_settings
+from crack_pipeline.pipelines.survey.recorded_settings import as_compared, mask_settings
 from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import LabelResolver
@@ -155,7 +155,9 @@ def explain_survey_photos(
         limits=ImageLimits.of(ingest),  # no scan before: the limits set decide as the photos are decoded
     )
     try:
-        if check_manifest(found, wanted, str(survey_progress.root), champion=explain.get("model") is None):
+        # Compared with what each setting a manifest leaves out did then: 'follow_steps: 0 then', not 'null'.
+        began, asked = as_compared(found), as_compared(wanted)
+        if check_manifest(began, asked, str(survey_progress.root), champion=explain.get("model") is None):
             yield {**progress_saves(checkpoint), MANIFEST: json.dumps(wanted, indent=1).encode()}
         elif PROGRESS not in survey_progress.files and (progress := progress_saves(checkpoint)):
             yield progress  # a survey begun before its gallery showed them: its model's, added once

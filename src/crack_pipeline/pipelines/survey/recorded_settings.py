@@ -51,3 +51,17 @@ def mask_settings(masks: CrackMaskConfig, segmenter: dict[str, Any] | None) -> d
     if segmenter is None:
         return {"crack_masks": settings}
     return {"crack_masks": settings, "crack_segmenter": {"id": segmenter["segmenter_id"], **used}}
+
+
+def as_compared(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`manifest` with each mask and segmenter setting it leaves out as what was done before the setting
+    existed, to compare with another: a survey begun before `follow_steps` was on by default is said to
+    have been begun with `follow_steps: 0`, the value that continues it, not `null`."""
+    if manifest is None:
+        return None
+    filled = dict(manifest)
+    for key, before in (("crack_masks", _MASKS_AS_BEFORE), ("crack_segmenter", _SEGMENTER_AS_BEFORE)):
+        if key in filled:
+            recorded = filled[key]
+            filled[key] = recorded | {name: then for name, then in before.items() if name not in recorded}
+    return filled

@@ -74,9 +74,9 @@ class CrackMaskConfig:
     # A crack the mask started is followed along its dark line past the heatmap's evidence (hysteresis from
     # its pixels, `low` deep, within `segmenter_reach` of it, then of what was added: crack_following), this
     # many times; 0: off. The CAM points at a crack's most telling part: a long crack was cut where it faded.
-    # Off by default: all round (follow_angle None) on CFD F1 0.714 -> 0.725, on the synthetic split
-    # 0.878 -> 0.819; ahead of the ends 0.878 -> 0.879, CFD's re-formed masks 0.661 -> 0.667 (README).
-    follow_steps: int = 0
+    # Ahead of a crack's ends (follow_angle) the synthetic split 0.878 -> 0.879, CFD's re-formed masks
+    # 0.661 -> 0.667; all round (None) CFD 0.714 -> 0.725 but the synthetic split 0.878 -> 0.819 (README).
+    follow_steps: int = 10
     # Degrees, or None: following looks only ahead of a crack's free ends, this far either side of the way
     # the crack leaves each (crack_ends; an end on a straight stretch, a joint's, is not followed). None:
     # all round the crack, as before, which ran along the joints a crack meets (synthetic split 0.878 ->
