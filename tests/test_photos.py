@@ -22,6 +22,7 @@ from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo, rend
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
+from crack_pipeline.vision.explain import artefacts
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto, explain_photo
@@ -254,6 +255,31 @@ def masked_photo(
         called_by="classifier",
     )
     return photo, explanation
+
+
+def test_a_whole_photos_panel_counts_its_tiles_and_crack_regions_in_words(monkeypatch):
+    """A panel titled '1 crack regions' (an inspector reads the title above the photo)."""
+    titles = []
+
+    def panel(small, explanation, title, height):
+        titles.append(title)
+        return b""
+
+    monkeypatch.setattr(artefacts, "_panel_png", panel)
+    mask = np.zeros((200, 300), dtype=bool)
+    mask[100:102, 20:280] = True
+    for boxes in (1, 2):
+        photo, explanation = masked_photo(mask, f"wall_{boxes}.png")
+        box = {"x0": 20, "y0": 90, "x1": 280, "y1": 110, "area": 5200, "probability": 0.9, "evidence": 0.8}
+        box |= {"found_by": "classifier"}  # as photos.explain_photo hands its boxes on
+        explanation.boxes = [box] * boxes
+        writer = ArtefactWriter(0.5)
+        writer.add("layercam", photo, explanation)
+    tiles = len(photo.grid)
+    assert [title.rsplit("| ", 1)[1] for title in titles] == [
+        f"{tiles} tiles, 1 crack region",
+        f"{tiles} tiles, 2 crack regions",
+    ]
 
 
 def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():

@@ -104,8 +104,9 @@ class ArtefactWriter:
         mask_name = f"{name}_mask.png" if explanation.crack_mask is not None else None
         # a PNG of the probability map took 0.12 s and 5x the bytes
         probability_name = f"{name}_probability.jpg" if photo.scope == "photo" else None
+        regions = len(explanation.boxes)
         tiles = (
-            f" | {len(photo.grid)} tiles, {len(explanation.boxes)} crack regions"
+            f" | {len(photo.grid)} tiles, {regions} crack region{'' if regions == 1 else 's'}"
             if photo.scope == "photo"
             else ""
         )
