@@ -154,3 +154,30 @@ def test_its_training_history_is_said_in_words_not_drawn_as_empty_charts():
     assert "bank_patches 4000" in said and "val_roc_auc 0.9125" in said
     drawn = plot_training_history([{"epoch": 1, "train_loss": 0.5, "val_loss": 0.4}], "small_cnn")
     assert len(drawn.axes) == 2
+
+
+def test_a_crack_classifier_is_refused_a_split_of_clean_images_alone_before_it_trains(monkeypatch):
+    """Ingest lets a folder of clean photos alone through for a one-class variant (train.variants:
+    [patch_memory]), and --pipelines=train trains every defined variant: a classifier trained on one class
+    scored F1 0 and could be promoted."""
+    from crack_pipeline.config import environment_parameters
+    from crack_pipeline.pipelines.train import nodes as train_nodes
+
+    train = environment_parameters("local")["train"]
+    paths = [f"site/Negative/{i}.png" for i in range(6)]
+    clean = ImageTensors(torch.zeros(6, 3, 8, 8, dtype=torch.uint8), torch.zeros(6, dtype=torch.long), paths)
+
+    def fitted(*args, **kwargs):
+        raise AssertionError("a model was trained")
+
+    monkeypatch.setattr(train_nodes, "fit_distributed", fitted)
+    small_cnn = train["models"]["small_cnn"]
+    with pytest.raises(InputError) as refused:
+        train_nodes.train_variant(
+            {"train": clean}, None, None, None, None, small_cnn, train, "cpu", name="small_cnn"
+        )
+    assert str(refused.value) == (
+        "train: small_cnn is a crack classifier, and the split's 6 training images are all 'no_crack': it "
+        "needs both classes (a split of clean photos alone trains one-class variants only, such as "
+        "patch_memory; README 'A model trained without crack photos')"
+    )

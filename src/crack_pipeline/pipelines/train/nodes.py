@@ -21,6 +21,7 @@ from crack_pipeline.pipelines.train.starting_model import initial_model
 from crack_pipeline.pipelines.train.variants import (
     domain_recalls,
     one_class_ignores,
+    require_both_classes,
     resume_state_path,
     variant_setup,
     warn_of_domains_at_the_pooled_threshold,
@@ -171,6 +172,8 @@ def train_variant(
     """
     setup = variant_setup(name, variant, train)
     settings, config, spec, views = setup.settings, setup.config, setup.spec, setup.views
+    if setup.one_class is None:
+        require_both_classes(split_tensors["train"], name)
     check_matches(split_tensors, split_manifest, train["image_size"])
     torch.manual_seed(config.seed)  # the initial weights (a pretrained model's new head)
     model, pretrained, initialised_from, inherited = initial_model(

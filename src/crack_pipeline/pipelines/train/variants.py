@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from crack_pipeline.vision.data.labels import CLASS_NAMES
+from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.cam_progress import CamProgressConfig
 from crack_pipeline.vision.models.checkpoint import named_domain
 from crack_pipeline.vision.models.inference import check_views
@@ -15,6 +17,9 @@ from crack_pipeline.vision.models.registry import REGISTRY, ModelSpec, get_spec
 from crack_pipeline.vision.settings import ConfigError, count_setting, settings_from
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.one_class import OneClassConfig
+
+if TYPE_CHECKING:  # torch: kedro's commands load this module without it (tests/test_cli_startup.py)
+    from crack_pipeline.vision.data.tensor_cache import ImageTensors
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +140,21 @@ def domain_recalls(train: dict[str, Any]) -> dict[str, Any]:
 def _check_recall(recall: Any, setting: str) -> None:
     if isinstance(recall, bool) or not isinstance(recall, int | float) or not 0 < recall <= 1:
         raise ConfigError(f"{setting}: a share of the cracks in (0, 1], e.g. 0.99, not {recall!r}")
+
+
+def require_both_classes(training: ImageTensors, name: str) -> None:
+    """An `InputError` before crack classifier `name` trains on a split whose training images are all of one
+    class: a split of clean photos alone is made for a one-class variant (ingest lets it through where
+    `train.variants` lists only those), and `--pipelines=train` trains every defined variant; a classifier
+    trained on one class scored F1 0, and could be promoted."""
+    classes = training.labels.unique().tolist()
+    if len(classes) == 1:
+        label = CLASS_NAMES[classes[0]]
+        raise InputError(
+            f"train: {name} is a crack classifier, and the split's {len(training)} training images are all "
+            f"{label!r}: it needs both classes (a split of clean photos alone trains one-class variants "
+            "only, such as patch_memory; README 'A model trained without crack photos')"
+        )
 
 
 def one_class_ignores(train: dict[str, Any], config: TrainConfig) -> list[str]:
