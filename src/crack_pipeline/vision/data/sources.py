@@ -52,11 +52,11 @@ def check_domain_name(domain: str, setting: str) -> None:
 def check_domains(domains: Sequence[str], setting: str = "data.sources") -> None:
     """Raise `InputError` for a domain name that is not a plain name, or one used twice, naming each entry of
     `setting` it was given in (`data.sources[2].domain`), so that the run's error says which file set it."""
-    for i, domain in enumerate(domains):
-        check_domain_name(domain, f"{setting}[{i}].domain")
     uses: dict[str, list[str]] = {}
     for i, domain in enumerate(domains):
-        uses.setdefault(domain, []).append(f"{setting}[{i}].domain")
+        entry = f"{setting}[{i}].domain"
+        check_domain_name(domain, entry)
+        uses.setdefault(domain, []).append(entry)
     if repeated := [(domain, entries) for domain, entries in uses.items() if len(entries) > 1]:
         raise InputError(
             "; ".join(f"{', '.join(entries)}: {domain!r} used more than once" for domain, entries in repeated)
