@@ -42,7 +42,7 @@ def followed_cracks(
     margin = round(config.window * tile_side) + 1
     mask, added = mask.copy(), mask
     for _ in range(config.follow_steps):
-        region = _where_to_look(mask, added, reach, config.follow_angle) & ~looked
+        region = _where_to_look(mask, added, reach, config.follow_angle, ~looked)
         if not region.any():
             break
         # Each part judged in its box (the surface round it, as crack_score sees it): labelling the whole
@@ -92,15 +92,20 @@ def _gained(mask: np.ndarray, dark: np.ndarray, config: CrackMaskConfig) -> np.n
     return shaped[pieces]
 
 
-def _where_to_look(mask: np.ndarray, added: np.ndarray, reach: int, angle: float | None) -> np.ndarray:
-    """HxW bool: the cones `reach` px deep and `angle` degrees either side ahead of the free ends of the
-    `mask`'s cracks that lie in its `added` pixels (crack_ends: the crack's course over its last `reach`
-    px; none on a straight stretch); `angle` None: all within `reach` of the `added` pixels, as before."""
+def _where_to_look(
+    mask: np.ndarray, added: np.ndarray, reach: int, angle: float | None, unlooked: np.ndarray
+) -> np.ndarray:
+    """HxW bool: the `unlooked` pixels of the cones `reach` px deep and `angle` degrees either side ahead of
+    the free ends of the `mask`'s cracks that lie in its `added` pixels (crack_ends: the crack's course over
+    its last `reach` px; none on a straight stretch); `angle` None: all within `reach` of the `added`
+    pixels, as before."""
     if angle is None:
-        return near_pixels(added, reach)
+        return near_pixels(added, reach) & unlooked
     cones = np.zeros_like(mask)
     for crop in evidence_crops(added, 2 * reach + 1):  # room for an end's course and its cone
+        if not unlooked[crop].any():  # its cones lie in it: nothing to look at (a heatmap over all of it)
+            continue
         ends, ahead = crack_ends(mask[crop], reach)
         tips = added[crop][ends[:, 0], ends[:, 1]]
         cones[crop] |= cones_ahead(cones[crop].shape, ends[tips], ahead[tips], reach, angle)
-    return cones
+    return cones & unlooked
