@@ -225,6 +225,48 @@ def test_a_cron_time_is_checked_field_by_field_as_cron_reads_it():
         assert cron_time_problem(time).endswith(f"not '{time}'")
 
 
+# Days cron takes that never occur (the weekday begins with *: cron runs on days both day fields name), and
+# the most days their months have; then days that do occur, the weekday named (cron runs on either day then).
+CRON_DAYS_NEVER = {"0 2 31 2 *": 29, "0 2 30-31 feb *": 29, "0 2 31 4,6 *": 30, "0 2 31 feb-apr/2 *": 30}
+CRON_DAYS_OCCURRING = ("0 2 31 2 mon", "0 2 31 2 1-5", "0 2 31 4,7 *", "0 2 */31 2 *", "0 2 28-31 feb *")
+
+
+def cron_time_script(time: str) -> subprocess.CompletedProcess:
+    """src/crack_pipeline/cron_time.py run on `time` as `make schedule` runs it, with the system's python3."""
+    script = PROJECT_ROOT / "src/crack_pipeline/cron_time.py"
+    return subprocess.run(["python3", str(script), time], capture_output=True, text=True, check=False)
+
+
+def test_a_cron_time_on_a_day_that_never_occurs_is_refused():
+    """'0 2 31 2 *' (31 February) passed: cron takes it and never runs it: a retrain that never ran."""
+    from crack_pipeline.cron_time import cron_time_problem
+
+    for time, days in {**CRON_DAYS_NEVER, "0 2 31 2 */2": 29}.items():
+        day, month, weekday = time.split()[2:]
+        refusal = (
+            f"CRON_TIME must name a day that occurs, not '{time}': day of month '{day}' never falls in month "
+            f"'{month}' ({days} days at most), and weekday '{weekday}' adds none: cron would never run it"
+        )
+        assert cron_time_problem(time) == refusal
+    for time in CRON_DAYS_OCCURRING:
+        assert cron_time_problem(time) is None, time
+    refused = cron_time_script("0 2 31 2 *")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert "not '0 2 31 2 *': day of month '31' never falls in month '2'" in refused.stderr
+
+
+def test_a_cron_time_on_29_february_alone_is_taken_with_a_warning():
+    """It runs in leap years: cron takes it, so it is printed, but once in four years is seldom meant."""
+    taken = cron_time_script("0 2 29 2 *")
+    assert taken.returncode == 0
+    assert taken.stderr == (
+        "warning: CRON_TIME '0 2 29 2 *' runs in leap years alone (day of month '29' falls in month '2' on "
+        "29 February only): the retrain runs once in four years\n"
+    )
+    for time in (*CRON_DAYS_OCCURRING, *CRON_TIMES_TAKEN):
+        assert cron_time_script(time).stderr == "", time
+
+
 def test_make_schedule_refuses_a_cron_time_cron_would_misread():
     """'0 2 * *' (a field short) printed an entry whose command cron would read from '* cd'; '0 2 * * foo',
     one cron drops."""

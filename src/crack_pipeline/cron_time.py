@@ -20,6 +20,9 @@ FIELDS = (
     ("weekday", 0, 7, WEEKDAYS, 0),  # 0 and 7 are Sunday
 )
 USAGE = "cron's five fields (minute hour day month weekday, e.g. '30 3 * * 1') or one of its @ words (@daily)"
+# The most days each month has (February's in a leap year); February's in the other years.
+MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+FEBRUARY, COMMON_FEBRUARY_DAYS = 2, 28
 
 
 def cron_time_problem(cron_time: str) -> str | None:
@@ -34,7 +37,55 @@ def cron_time_problem(cron_time: str) -> str | None:
     for text, field in zip(fields, FIELDS, strict=True):
         if (problem := _field_problem(text, *field)) is not None:
             return f"CRON_TIME must be {USAGE}, not '{cron_time}': {problem}"
+    if _days_it_runs(fields) == "never":
+        day, month, weekday = fields[2:]
+        return (
+            f"CRON_TIME must name a day that occurs, not '{cron_time}': day of month '{day}' never falls in "
+            f"month '{month}' ({_most_days(month)} days at most), and weekday '{weekday}' adds none: cron "
+            "would never run it"
+        )
     return None
+
+
+def cron_time_warning(cron_time: str) -> str | None:
+    """What a user may not mean in a `cron_time` cron takes: a day that occurs in leap years alone."""
+    fields = cron_time.split()
+    if len(fields) == 5 and _days_it_runs(fields) == "leap years":
+        return (
+            f"CRON_TIME '{cron_time}' runs in leap years alone (day of month '{fields[2]}' falls in month "
+            f"'{fields[3]}' on 29 February only): the retrain runs once in four years"
+        )
+    return None
+
+
+def _days_it_runs(fields: list[str]) -> str:
+    """'never', 'leap years' or 'every year': when cron's day of month and month `fields` meet. A weekday
+    that does not begin with * is a day of its own (cron runs on either day field then), so 'every year'."""
+    if not fields[4].startswith("*"):
+        return "every year"
+    days = _values(fields[2], *FIELDS[2][1:])
+    months = _values(fields[3], *FIELDS[3][1:])
+    if any(day <= MONTH_DAYS[month - 1] for day in days for month in months if month != FEBRUARY):
+        return "every year"
+    if FEBRUARY not in months or min(days) > MONTH_DAYS[FEBRUARY - 1]:
+        return "never"
+    return "every year" if min(days) <= COMMON_FEBRUARY_DAYS else "leap years"
+
+
+def _most_days(month_text: str) -> int:
+    """The most days a month of the (checked) month field `month_text` has."""
+    return max(MONTH_DAYS[month - 1] for month in _values(month_text, *FIELDS[3][1:]))
+
+
+def _values(text: str, low: int, high: int, names: tuple[str, ...], first: int) -> set[int]:
+    """The numbers a checked field's `text` stands for: its lists, ranges and steps spelt out."""
+    values = set()
+    for item in text.split(","):
+        body, _, step = item.partition("/")
+        ends = body.split("-")
+        bounds = [low, high] if body == "*" else [_value(bound, low, high, names, first) for bound in ends]
+        values.update(range(bounds[0], bounds[-1] + 1, int(step or 1)))
+    return values
 
 
 def _field_problem(
@@ -71,6 +122,8 @@ def _value(text: str, low: int, high: int, names: tuple[str, ...], first: int) -
 
 
 if __name__ == "__main__":
+    if (warning := cron_time_warning(" ".join(sys.argv[1:]))) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     if (refusal := cron_time_problem(" ".join(sys.argv[1:]))) is not None:
         print(refusal, file=sys.stderr)
         sys.exit(1)
