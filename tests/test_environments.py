@@ -2,6 +2,7 @@
 in data/."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -215,6 +216,60 @@ def test_a_folder_given_with_dots_reaches_the_catalog_as_the_parameters_hold_it(
     assert catalog["evaluate_folder_images"]["path"] == str(tmp_path / "labelled")
     assert catalog["explain_masks"]["path"] == str(project / "linked/../masks")
     assert catalog["masked_photos"]["path"] == str(project / "images")
+
+
+# An empty folder or file setting as a user gives it, and the name it is refused with.
+EMPTY_PATHS = {
+    "data.source_dir": {"data": {"source_dir": ""}},
+    "data.sources[1].path": {
+        "data": {"sources": [{"domain": "a", "path": "a"}, {"domain": "b", "path": ""}]}
+    },
+    "explain.input_dir": {"explain": {"input_dir": ""}},
+    "explain.masks_dir": {"explain": {"masks_dir": ""}},
+    "evaluate_folder.path": {"evaluate_folder": {"path": ""}},
+    "mask_tiles.images_dir": {"mask_tiles": {"images_dir": ""}},
+    "train.models.small_cnn.weights_path": {"train": {"models": {"small_cnn": {"weights_path": ""}}}},
+    "fetch.raw_dir": {"fetch": {"raw_dir": ""}},
+}
+
+
+def test_an_empty_folder_setting_is_refused_naming_it(tmp_path, monkeypatch):
+    """Path('') is the working folder: --params="data.source_dir=''" (or `path: ''` in a file) was taken
+    from the project as the project folder itself, and ingest scanned the project's files as photos."""
+    from crack_pipeline.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+    from crack_pipeline.vision.settings import ConfigError
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path).resolve()
+    monkeypatch.chdir(project)
+    conf = str(project / "conf")
+    for setting, given in EMPTY_PATHS.items():
+        (project / "conf/local/parameters_given.yml").write_text(yaml.safe_dump(given))
+        refusal = (
+            rf"^{re.escape(setting)} is empty \(''\): name a folder or file, or null where it may be unset"
+        )
+        for runtime_params in (given, None):  # --params, and the file alone
+            loader = CONFIG_LOADER_CLASS(
+                conf_source=conf, runtime_params=runtime_params, **CONFIG_LOADER_ARGS
+            )
+            for key in ("parameters", "catalog"):
+                with pytest.raises(ConfigError, match=refusal):
+                    loader[key]
+
+
+def test_an_empty_data_root_is_refused(tmp_path, monkeypatch):
+    """data_root: '' made the catalog's `${globals:data_root}/02_intermediate` the root's /02_intermediate."""
+    from crack_pipeline.vision.settings import ConfigError
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path).resolve()
+    monkeypatch.chdir(project)
+    (project / "conf/site").mkdir()
+    (project / "conf/site/globals.yml").write_text("data_root: ''\n")
+    with pytest.raises(
+        ConfigError, match=r"^data_root \(globals.yml\) is empty \(''\): name the environment"
+    ):
+        environment_config("site", conf_source=project / "conf")["catalog"]
 
 
 def test_with_a_conf_source_elsewhere_folder_settings_still_lie_in_the_project(tmp_path, monkeypatch):

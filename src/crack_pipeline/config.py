@@ -13,7 +13,13 @@ from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 from omegaconf.errors import InterpolationResolutionError
 
-from crack_pipeline.vision.data.folder import without_dots
+from crack_pipeline.setting_paths import (
+    PATH_SETTINGS,
+    anchor_paths,
+    expand_home,
+    in_folder,
+    require_data_root,
+)
 from crack_pipeline.vision.settings import ConfigError
 
 UNSET = object()  # no such setting
@@ -116,7 +122,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
             raise
         normalised = variable.strip() in PATH_SETTINGS and variable.strip() != "explain.input_dir"
         if normalised and isinstance(value, str):
-            return _in_folder(value, _paths_project(Path(self.conf_source)))
+            return in_folder(value, _paths_project(Path(self.conf_source)), variable.strip())
         return value
 
     def __getitem__(self, key: str) -> dict[str, Any]:
@@ -135,9 +141,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
             return self._catalog()
         config = super().__getitem__(key)
         if key == "parameters":
-            project = _paths_project(Path(self.conf_source))
-            for setting in PATH_SETTINGS:
-                _anchor(config, setting.split("."), project)
+            anchor_paths(config, _paths_project(Path(self.conf_source)))
+        elif key == "globals":
+            require_data_root(config)
         elif key == "mlflow":
             _anchor_store(config, _paths_project(Path(self.conf_source)))
         return config
@@ -153,7 +159,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
             config = super().__getitem__("catalog")
         finally:
             self._run_parameters = {}
-        _expand_home(config)
+        expand_home(config)
         return config
 
 
@@ -169,66 +175,6 @@ def _anchor_store(config: dict[str, Any], project: Path) -> None:
     experiment = ((config.get("tracking") or {}).get("experiment") or {}).get("create_experiment_kwargs")
     if anchored and isinstance(experiment, dict) and not experiment.get("artifact_location"):
         experiment["artifact_location"] = (project / "mlruns").as_posix()
-
-
-# The parameters that name a file or folder ("*": every entry of a mapping or a list). A relative one is
-# taken from the project, as Kedro takes the catalog's paths: the same folder in a notebook kernel or a
-# run started in a subfolder. `~` is the user's home in these and in the catalog's paths (Kedro would
-# have taken `~/photos` as a folder of the project).
-PATH_SETTINGS = (
-    "data.source_dir",
-    "data.sources.*.path",
-    "explain.input_dir",
-    "explain.masks_dir",
-    "explain.scales",
-    "evaluate_folder.path",
-    "mask_tiles.images_dir",
-    "mask_tiles.masks_dir",
-    "train.resume_dir",
-    "train.models.*.weights_path",
-    "fetch.raw_dir",
-    "fetch.lock_file",
-)
-# The keys Kedro reads as paths in the catalog (kedro.framework.context's own list).
-CATALOG_PATH_KEYS = ("filename", "filepath", "path")
-
-
-def _in_folder(path: str, project: Path) -> str:
-    """`path` with `~` expanded, taken from `project` when relative, without steps `.` and `..`."""
-    expanded = _home_expanded(path)
-    return without_dots(expanded if expanded.is_absolute() else project / expanded)
-
-
-def _home_expanded(path: str) -> Path:
-    try:
-        return Path(path).expanduser()
-    except RuntimeError:  # no such user, or no home at all: the name as it is, reported missing if so
-        return Path(path)
-
-
-def _anchor(config: Any, keys: list[str], project: Path) -> None:
-    if not keys or not isinstance(config, dict | list):
-        return
-    key, rest = keys[0], keys[1:]
-    if key == "*":
-        children = list(config) if isinstance(config, dict) else list(range(len(config)))
-    else:
-        children = [key] if isinstance(config, dict) and key in config else []
-    for child in children:
-        if rest:
-            _anchor(config[child], rest, project)
-        elif isinstance(config[child], str):
-            config[child] = _in_folder(config[child], project)
-
-
-def _expand_home(config: Any) -> None:
-    entries = config.values() if isinstance(config, dict) else config if isinstance(config, list) else ()
-    for entry in entries:
-        _expand_home(entry)
-    if isinstance(config, dict):
-        for key in CATALOG_PATH_KEYS:
-            if isinstance(config.get(key), str) and config[key].startswith("~"):
-                config[key] = str(_home_expanded(config[key]))
 
 
 def project_of(*places: Path) -> Path:
