@@ -296,6 +296,33 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
         survey_run(several, site, tmp_path / "north", segmenter)
 
 
+def test_a_survey_stopped_by_its_user_says_what_it_kept_and_how_to_go_on(
+    trained_checkpoint, site, segmenter, tmp_path, monkeypatch
+):
+    """Ctrl-C or SIGTERM during a survey ended on Kedro's "No nodes ran" and `the run was stopped by SIGINT`
+    alone: nothing said that the photos done were kept, nor that the same command goes on."""
+    from crack_pipeline.run_guard import RunInterrupted
+
+    explained = survey_nodes.survey_saves
+
+    def stopped_after_two(*args):
+        yield from islice(explained(*args), 2)
+        raise RunInterrupted("the run was stopped by SIGINT")  # as the signal raises it, in the third photo
+
+    monkeypatch.setattr(survey_nodes, "survey_saves", stopped_after_two)
+    with pytest.raises(RunInterrupted) as stopped:
+        survey_run(trained_checkpoint, site, tmp_path / "bridge", segmenter, survey="bridge")
+    assert str(stopped.value) == (
+        f"the run was stopped by SIGINT; survey {tmp_path / 'bridge'}, shard 0/1: 2 of 6 photos done and "
+        "kept; the same command goes on with the other 4 (kedro run --pipelines=survey --nodes=merge_survey "
+        "--params=explain.survey=bridge merges those done)"
+    )
+    assert len(list((tmp_path / "bridge" / RECORDS).iterdir())) == 2
+    monkeypatch.setattr(survey_nodes, "survey_saves", explained)
+    again = survey_run(trained_checkpoint, site, tmp_path / "bridge", segmenter, survey="bridge")
+    assert len(photos_in(again)) == 4, "it goes on with the other four"
+
+
 def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_now(
     trained_checkpoint, site, segmenter, tmp_path, caplog, monkeypatch
 ):

@@ -17,7 +17,7 @@ from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import IMAGE_SUFFIXES, looks_like_image
-from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.errors import InputError, Interruption
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.scales import check_rescaled, own_scales, scales_of
@@ -187,12 +187,29 @@ def explain_survey_photos(
             if replaced
             else "",
         )
-        with survey_progress_bar(len(photos), len(photos) - len(todo), f"survey {shard}") as progress:
-            for save in survey_saves(explainer, writer, todo, contents):
-                yield save
-                progress.update()
+        done = len(photos) - len(todo)
+        try:
+            with survey_progress_bar(len(photos), done, f"survey {shard}") as progress:
+                for save in survey_saves(explainer, writer, todo, contents):
+                    yield save  # saved once the run asks for the next
+                    done += 1
+                    progress.update()
+        except (
+            Interruption
+        ) as stopped:  # Ctrl-C, SIGTERM: Kedro's own words ("No nodes ran") said none of this
+            where = f"survey {survey_progress.root}, shard {shard}"
+            raise type(stopped)(f"{stopped}; {kept_note(where, done, len(photos), explain)}") from stopped
     finally:
         explainer.close()
+
+
+def kept_note(where: str, done: int, photos: int, explain: dict[str, Any]) -> str:
+    """What a stopped survey (`where`) kept of its `photos`, `done` of them, and how to go on."""
+    return (
+        f"{where}: {done} of {photos} photos done and kept; the same command goes on with the other "
+        f"{photos - done} (kedro run --pipelines=survey --nodes=merge_survey "
+        f"--params=explain.survey={explain.get('survey')} merges those done)"
+    )
 
 
 def merge_survey(
