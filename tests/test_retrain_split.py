@@ -24,12 +24,12 @@ def test_a_split_made_anew_under_a_champion_is_warned_of_and_an_extended_one_is_
     index = scan_sources([Source("walls", Folder.scan(walls), r"^(\d+)-")], DEFAULT_ALIASES, workers=1).index
     # The 20 images' few test images are warned of too (split_counts): not what this test is about.
     leaks = lambda: [r for r in caplog.records if "too few to judge" not in r.message]  # noqa: E731
-    first, _ = split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT)
+    first, _ = split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT, CLASSIFIER)
     assert not leaks(), "no champion yet: nothing it learned from to leak"
     trained_on = {"champion_split_fingerprint": split_fingerprint(first)}
-    again, _ = split_for_retrain(index, first, trained_on, SPLIT)
+    again, _ = split_for_retrain(index, first, trained_on, SPLIT, CLASSIFIER)
     assert again.set_index("path").split.equals(first.set_index("path").split) and not leaks()
-    split_for_retrain(index, None, trained_on, SPLIT)  # the environment's earlier split is gone
+    split_for_retrain(index, None, trained_on, SPLIT, CLASSIFIER)  # the environment's earlier split is gone
     assert "retrain: this environment holds no earlier split, though the champion was trained on one" in (
         caplog.text
     )
@@ -38,12 +38,14 @@ def test_a_split_made_anew_under_a_champion_is_warned_of_and_an_extended_one_is_
 def test_an_image_saved_again_under_its_name_keeps_its_split(tmp_path, caplog):
     walls = wall_patches(tmp_path / "walls", range(1, 11), 2, seed=0)
     scan = lambda: scan_sources([Source("walls", Folder.scan(walls))], DEFAULT_ALIASES, workers=1).index  # noqa: E731
-    first, _ = split_for_retrain(scan(), None, {"champion_split_fingerprint": None}, SPLIT)
+    first, _ = split_for_retrain(scan(), None, {"champion_split_fingerprint": None}, SPLIT, CLASSIFIER)
     # Every image exported again: other bytes (a new seed), the same names.
     wall_patches(walls, range(1, 11), 2, seed=50)
     caplog.set_level(logging.WARNING, logger="crack_pipeline")
     # Another seed: split afresh, the images would move.
-    again, _ = split_for_retrain(scan(), first, {"champion_split_fingerprint": None}, {**SPLIT, "seed": 7})
+    again, _ = split_for_retrain(
+        scan(), first, {"champion_split_fingerprint": None}, {**SPLIT, "seed": 7}, CLASSIFIER
+    )
     assert not set(again.sha256) & set(first.sha256), "all content changed"
     assert again.set_index("path").split.equals(first.set_index("path").split)
     assert "20 image(s) changed content under the same name since the last split" in caplog.text
@@ -103,3 +105,7 @@ def test_a_class_all_of_whose_files_are_skipped_is_refused_once_decoded_and_by_t
     index = scan_sources([Source("walls", Folder.scan(walls))], DEFAULT_ALIASES, workers=1).index
     with pytest.raises(InputError, match=expected):
         split_images(index, {**SPLIT, "subset_fraction": 1.0}, CLASSIFIER)
+    # ... and so does retrain's split (`--from-nodes=split_for_retrain`), which went on to the tensors and the
+    # training node, there to stop on the variant's check, its words about clean photos for cracks alone.
+    with pytest.raises(InputError, match=expected):
+        split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT, CLASSIFIER)

@@ -37,6 +37,12 @@ def require_usable_classes(image_index: pd.DataFrame, folders: str, train: dict[
     require_trainable_classes(labels, folders, train, found + " skipped", images="usable image")
 
 
+def require_indexed_classes(image_index: pd.DataFrame, train: dict[str, Any]) -> None:
+    """`require_usable_classes` of an index an earlier run saved (the split's, retrain's too: a run resumed
+    from it, or an index saved before ingest checked), of the folders it records."""
+    require_usable_classes(image_index, ", ".join(sorted(set(image_index["root"].astype(str)))), train)
+
+
 def require_trainable_classes(
     labels: set[str], folders: str, train: dict[str, Any], found: str, images: str = "image"
 ) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from crack_pipeline.pipelines.explain.nodes import explain_split
+from crack_pipeline.pipelines.ingest.classes import require_indexed_classes
 from crack_pipeline.pipelines.segmenter.nodes import train_crack_segmenter
 from crack_pipeline.pipelines.split.nodes import split_counts, split_manifest_of, strata, usable_images
 from crack_pipeline.provenance import data_fingerprint, split_fingerprint
@@ -114,6 +115,7 @@ def split_for_retrain(
     previous_split: pd.DataFrame | None,
     retrain_decision: dict[str, Any],
     split: dict[str, Any],
+    train: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The split of the current data that keeps every image of the previous split where it was.
 
@@ -127,9 +129,12 @@ def split_for_retrain(
         previous_split: the latest split manifest (None before the first split).
         retrain_decision: the decision of `check_for_new_data` (its champion's split, for a check).
         split: `params:split` — ratios and seed.
+        train: `params:train` — its variants: an index of a class none of them trains on is refused, as the
+            `split` pipeline refuses it (a run resumed here with `--from-nodes` reads the index saved before).
     Returns:
         The split manifest and the per-split class counts, as the `split` pipeline gives them.
     """
+    require_indexed_classes(image_index, train)
     kept = usable_images(image_index)
     previous = pd.Series(dtype=str) if previous_split is None else previous_split.set_index("sha256")["split"]
     champion_split = retrain_decision.get("champion_split_fingerprint")

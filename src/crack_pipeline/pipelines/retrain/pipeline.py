@@ -28,7 +28,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=split_for_retrain,
-                inputs=["image_index", "previous_split_manifest", "retrain_decision", "params:split"],
+                inputs=[
+                    "image_index",
+                    "previous_split_manifest",
+                    "retrain_decision",
+                    "params:split",
+                    "params:train",
+                ],
                 outputs=["split_manifest", "split_counts"],
                 name="split_for_retrain",
             ),

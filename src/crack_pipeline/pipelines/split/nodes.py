@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from crack_pipeline.pipelines.ingest.classes import require_usable_classes
+from crack_pipeline.pipelines.ingest.classes import require_indexed_classes
 from crack_pipeline.vision.data.labels import CRACK
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.splitting import SPLITS, stratified_group_split
@@ -60,12 +60,12 @@ def split_images(
         image_index: the ingest index; only rows with status "ok" are split.
         split: `params:split` — ratios {train, val, test}, seed, subset_fraction.
         train: `params:train` — its variants: images all of a class none of them trains on are refused, as
-            ingest refuses them (`require_usable_classes`), here for an index an earlier run saved (a split
+            ingest refuses them (`require_indexed_classes`), here for an index an earlier run saved (a split
             run alone, after an ingest for other variants).
     Returns:
         The split manifest (MANIFEST_COLUMNS) and the per-split class counts.
     """
-    require_usable_classes(image_index, ", ".join(sorted(set(image_index["root"].astype(str)))), train)
+    require_indexed_classes(image_index, train)
     kept = usable_images(image_index)
     assigned = stratified_group_split(
         strata(kept),
