@@ -282,6 +282,30 @@ def test_a_whole_photos_panel_counts_its_tiles_and_crack_regions_in_words(monkey
     ]
 
 
+def test_a_whole_photos_panel_outlines_its_cracks_as_its_overlay_does_with_no_blank_band():
+    """A 300 x 200 photo's panel had no crack outline on its overlay (its own overlay file has one), and its
+    pictures sat in square cells: 85 px of white under each."""
+    from crack_pipeline.vision.explain.rendering import mask_thumbnail
+    from crack_pipeline.vision.figures import CELL, GAP
+
+    mask = np.zeros((200, 300), dtype=bool)
+    mask[100:104, 20:280] = True
+    made = ArtefactWriter(0.5).artefacts("layercam", *masked_photo(mask, "wall.png"), "layercam/wall")
+    outlined = {}
+    for kind in ("overlay", "panel"):
+        pixels = np.asarray(Image.open(io.BytesIO(made.files[f"layercam/wall_{kind}.png"])).convert("RGB"))
+        red, green, blue = np.moveaxis(pixels.astype(int), -1, 0)  # yellow, blurred where the panel scales it
+        outlined[kind] = int(((red > 180) & (green > 180) & (blue < 100)).sum())
+        white_rows = (pixels == 255).all(axis=(1, 2))
+        last_picture_row = np.flatnonzero(~white_rows)[-1]
+        assert len(pixels) - 1 - last_picture_row <= GAP, f"the {kind} ends with its picture"
+    assert outlined["overlay"] > 500 and outlined["panel"] > 0.5 * outlined["overlay"] * (CELL / 300) ** 2
+    # A crack a pixel wide on a large photo stays on the panel's thumbnail.
+    wide = np.zeros((2000, 3000), dtype=bool)
+    wide[1000, 100:2900] = True
+    assert mask_thumbnail(wide, (1024, 683)).sum() >= 0.9 * 2800 * 1024 / 3000
+
+
 def test_crack_measurements_and_the_gallery_keep_any_file_name_intact():
     name = 'site, north/<b>deck</b> "7",\n1.png'
     mask = np.zeros((60, 80), dtype=bool)

@@ -203,9 +203,9 @@ def test_a_probability_is_shown_on_the_side_of_the_threshold_its_image_was_calle
     assert grid_caption(below).endswith("no_crack 0.49"), "not 0.50, above the threshold 0.4955"
 
 
-def test_a_strip_photo_fills_its_panel_lying_or_standing_and_a_photo_keeps_the_panel_it_had():
+def test_a_strip_photo_fills_its_panel_lying_or_standing_and_a_photo_fills_cells_of_its_aspect():
     """A 6000 x 400 strip (a line-scan camera, a stitched panorama) was three 256 x 17 slivers on its panel,
-    each in a square cell of white."""
+    each in a square cell of white; a 4:3 photo's panel had 64 px of white under its pictures."""
     from crack_pipeline.vision.explain.rendering import panel, thumbnail
 
     brown = (150, 90, 30)
@@ -220,7 +220,7 @@ def test_a_strip_photo_fills_its_panel_lying_or_standing_and_a_photo_keeps_the_p
         assert pixels.shape[1] == 800, "as wide as a photo's panel"
     photo = np.full((768, 1024, 3), brown, np.uint8)
     pixels = panel(photo, np.zeros(photo.shape[:2], np.float32), "IMG_0001.jpg")
-    assert pixels.shape[:2] == (248 + 64, 800) and photo_pixels(pixels) == 256 * 192
+    assert pixels.shape[:2] == (248, 800) and photo_pixels(pixels) == 256 * 192
 
 
 def test_a_grid_of_strip_photos_shows_each_as_long_as_a_strips_panel_does():

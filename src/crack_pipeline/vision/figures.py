@@ -170,16 +170,21 @@ def _flowed_sheet(
     return np.asarray(canvas)
 
 
-def sheet_layout(aspect: float, columns: int | None) -> tuple[int | None, int | tuple[int, int]]:
+def sheet_layout(
+    aspect: float, columns: int | None, fitted: bool = False
+) -> tuple[int | None, int | tuple[int, int]]:
     """The columns and cell of a sheet of pictures of `aspect` (width / height): for a strip (a line-scan
     camera's, a stitched panorama), cells as long as three side by side, in one column when it lies, three
     cells high when it stands (in square cells a 6000 x 400 strip was a 256 x 17 sliver); else `columns` of
-    square cells."""
+    square cells, or, `fitted` (every picture of that aspect: a panel's), cells of that aspect, CELL on their
+    longer side (a 3:2 photo left 85 px of white in each square cell)."""
     long_side = 3 * CELL + 2 * GAP
     if aspect >= STRIP_ASPECT:
         return 1, (long_side, math.ceil(long_side / aspect))
     if aspect <= 1 / STRIP_ASPECT:
         return columns, (CELL, long_side)
+    if fitted:
+        return columns, (CELL, round(CELL / aspect)) if aspect >= 1 else (round(CELL * aspect), CELL)
     return columns, CELL
 
 

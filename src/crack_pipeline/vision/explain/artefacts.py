@@ -215,12 +215,15 @@ class ArtefactWriter:
 
 def _panel_png(small: np.ndarray, explanation: PhotoExplanation, title: str, height: int) -> bytes:
     """The panel of a photo `height` pixels high, from its thumbnail `small`: original | heatmap | overlay
-    with the crack boxes, titled."""
+    with the crack outline and boxes, titled."""
+    size = (small.shape[1], small.shape[0])
+    mask = explanation.crack_mask
     panel = rendering.panel(
         small,
-        resize_heatmap(explanation.heatmap, (small.shape[1], small.shape[0])),
+        resize_heatmap(explanation.heatmap, size),
         title,
         rendering.scale_boxes(explanation.boxes, small.shape[0] / height),
+        None if mask is None else rendering.mask_thumbnail(mask, size),
     )
     return rendering.picture_png(panel)
 
@@ -233,10 +236,7 @@ def _probability_jpg(small: np.ndarray, explanation: PhotoExplanation) -> bytes:
 
 def _overlay(image: np.ndarray, explanation: PhotoExplanation, name: str) -> tuple[np.ndarray, bytes]:
     """The heatmap over the image, crack outlines and boxes drawn, and the bytes of its file `name`."""
-    picture = rendering.overlay(image, explanation.heatmap)
-    if explanation.crack_mask is not None:
-        picture = rendering.draw_outline(picture, explanation.crack_mask)
-    picture = rendering.draw_boxes(picture, explanation.boxes)
+    picture = rendering.marked_overlay(image, explanation.heatmap, explanation.crack_mask, explanation.boxes)
     return picture, rendering.image_bytes(picture, name)
 
 

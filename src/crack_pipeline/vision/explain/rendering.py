@@ -45,12 +45,38 @@ def image_bytes(pixels: np.ndarray, name: str) -> bytes:
     return buffer.getvalue()
 
 
-def panel(image: np.ndarray, heatmap: np.ndarray, title: str, boxes: Sequence[dict] = ()) -> np.ndarray:
-    """original | heatmap | overlay with the crack `boxes`, titled with label, prediction, probability
-    (pixels); a strip's as `sheet_layout` draws it."""
-    overlaid = draw_boxes(overlay(image, heatmap), boxes)
-    columns, cell = sheet_layout(image.shape[1] / image.shape[0], 3)
+def marked_overlay(
+    image: np.ndarray, heatmap: np.ndarray, crack_mask: np.ndarray | None, boxes: Sequence[dict]
+) -> np.ndarray:
+    """The heatmap over the image (`overlay`), the crack mask's outline and the crack boxes drawn on it."""
+    picture = overlay(image, heatmap)
+    if crack_mask is not None:
+        picture = draw_outline(picture, crack_mask)
+    return draw_boxes(picture, boxes)
+
+
+def panel(
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    title: str,
+    boxes: Sequence[dict] = (),
+    crack_mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """original | heatmap | overlay with the crack `boxes` and the outline of `crack_mask` (at the image's
+    size), as the photo's own overlay has them, titled with label, prediction, probability (pixels); in cells
+    of the image's aspect, a strip's as `sheet_layout` draws it."""
+    overlaid = marked_overlay(image, heatmap, crack_mask, boxes)
+    columns, cell = sheet_layout(image.shape[1] / image.shape[0], 3, fitted=True)
     return sheet([image, heatmap, overlaid], ["original", "heatmap", "overlay"], title, columns, cell)
+
+
+def mask_thumbnail(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The crack `mask` at `size` (width, height), crack wherever a pixel it covers is: a crack a pixel wide
+    on a 12-MP photo stays on its thumbnail (nearest neighbours would drop most of it)."""
+    if mask.shape[::-1] == size:
+        return mask
+    levels = Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)
+    return np.asarray(levels) > 0
 
 
 # The page's template, shipped beside this module; autoescaping escapes every name put on the page.
