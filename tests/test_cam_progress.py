@@ -121,7 +121,7 @@ def test_the_record_goes_into_a_safe_checkpoint_and_renders_strips_and_a_gallery
     assert len(strips) == 4 and all(name.startswith("cam_progress/0") for name in strips)
     assert all(files[name].startswith(b"\x89PNG") for name in files)
 
-    grid_pictures = {"layercam": [(np.zeros((8, 8, 3), np.uint8), "a grid picture")]}
+    grid_pictures = {"layercam": {"crack": [(np.zeros((8, 8, 3), np.uint8), "a grid picture")]}}
     page = summary_files([], grid_pictures, "small_cnn", 0.5, links)["index.html"].decode()
     assert "grid_9.png" not in page.split("Where the model looked")[1].split("</details>")[0]
     assert "Where the model looked while it learned" in page and "cam_progress/overview.png" in page

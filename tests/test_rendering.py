@@ -149,10 +149,43 @@ def test_a_card_words_its_cracks_widths_in_mm_finely_enough_to_tell_the_bands_ap
     assert item["cracks_text"] == "1 crack, 250.0 px long, widest 3.0 px (fine)"
 
 
+def test_the_grids_show_each_class_in_turn_in_the_order_the_images_came(monkeypatch):
+    """A split or folder is explained in name order, Negative/ before Positive/: grid_9.png and grid_16.png
+    showed the first 9 and 16 images, all clean on the default run's test split."""
+    from crack_pipeline.vision.explain import grids
+
+    shown = {}
+    monkeypatch.setattr(
+        grids.figures, "photo_sheet", lambda p, captions, title: shown.setdefault(title, captions) and p[0]
+    )
+    pictures = {}
+    names = [f"Negative/{i:02d}.jpg" for i in range(20)] + [f"Positive/{i:02d}.jpg" for i in range(3)]
+    for name in names:
+        label = "crack" if name.startswith("Positive") else "no_crack"
+        card = {"method": "gradcam", "file": name, "true_label": label, "predicted": label}
+        grids.add_grid_picture(
+            pictures, {**card, "probability": 0.5, "threshold": 0.5}, lambda: np.zeros((4, 4, 3), np.uint8)
+        )
+    grids.grid_files(pictures)
+    files = [[caption.split("\n")[0] for caption in captions] for captions in shown.values()]
+    assert list(shown) == [f"gradcam: first {n} images, each class in turn" for n in (9, 16)]
+    assert files[0] == [
+        *("Positive/00.jpg", "Negative/00.jpg", "Positive/01.jpg", "Negative/01.jpg", "Positive/02.jpg"),
+        *("Negative/02.jpg", "Negative/03.jpg", "Negative/04.jpg", "Negative/05.jpg"),
+    ]
+    assert files[1] == files[0] + [f"Negative/{i:02d}.jpg" for i in range(6, 13)]
+    assert len(pictures["gradcam"]["no_crack"]) == 16, "no more of a class than a grid shows"
+    unlabelled = {"method": "gradcam", "file": "x.jpg", "true_label": None, "predicted": "crack"}
+    grids.add_grid_picture(
+        pictures, {**unlabelled, "probability": 0.9, "threshold": 0.5}, lambda: np.zeros((4, 4, 3), np.uint8)
+    )
+    assert len(pictures["gradcam"]["crack"]) == 4, "an unlabelled photo goes with the class it was called"
+
+
 def test_a_grid_caption_names_the_file_with_its_folder_as_the_gallery_does():
     """grid_9.png captioned `IMG_0001.jpg` for both day1/IMG_0001.jpg and day2/IMG_0001.jpg (a camera numbers
     each card from 1 again), where the gallery's cards and the tables name each by its path."""
-    from crack_pipeline.vision.explain.artefacts import grid_caption
+    from crack_pipeline.vision.explain.grids import grid_caption
 
     card = {
         "file": "day2/IMG_0001.jpg",
@@ -167,7 +200,7 @@ def test_a_grid_caption_names_the_file_with_its_folder_as_the_gallery_does():
 def test_a_probability_is_shown_on_the_side_of_the_threshold_its_image_was_called():
     """A card read 'p 0.325 · predicted no_crack' under 'cracked from p(crack) 0.325 on': p(crack) 0.3245
     and the threshold 0.32455 both rounded to 3 decimals."""
-    from crack_pipeline.vision.explain.artefacts import grid_caption
+    from crack_pipeline.vision.explain.grids import grid_caption
     from crack_pipeline.vision.explain.rendering import threshold_text
 
     def card(probability: float) -> dict:
@@ -234,7 +267,8 @@ def test_a_grid_of_strip_photos_shows_each_as_long_as_a_strips_panel_does():
 
     brown = (150, 90, 30)
     strip = thumbnail(np.full((400, 6000, 3), brown, np.uint8), 512)
-    files = summary_files([], {"gradcam": [(strip, "line/0001.jpg\ncrack -> crack 0.91")] * 16}, "cnn", 0.5)
+    pictures = {"gradcam": {"crack": [(strip, "line/0001.jpg\ncrack -> crack 0.91")] * 16}}
+    files = summary_files([], pictures, "cnn", 0.5)
     for count in (9, 16):
         grid = np.asarray(Image.open(io.BytesIO(files[f"gradcam/grid_{count}.png"])).convert("RGB"))
         assert (grid == brown).all(axis=-1).sum() > count * 30_000, count  # 784 x 53 each (256 x 17 before)

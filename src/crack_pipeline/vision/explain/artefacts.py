@@ -5,7 +5,7 @@ gallery, and the rows of the predictions, boxes and crack measurements tables.""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crack_pipeline.vision import figures
 from crack_pipeline.vision.explain import rendering
+from crack_pipeline.vision.explain.grids import GridPictures, add_grid_picture, grid_files
 from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
@@ -23,8 +23,6 @@ from crack_pipeline.vision.explain.severity import severity_words
 from crack_pipeline.vision.explain.tiling import resize_heatmap
 
 LARGE_PHOTO_PIXELS = 1_000_000  # overlays of larger photos are written as JPEG (a 12-MP PNG is ~20 MB)
-GRID_SIDE = 512  # overlays in the grids are thumbnails of at most this side
-GRID_SIZES = (9, 16)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -74,7 +72,7 @@ class ArtefactWriter:
         self.gallery: list[dict] = []
         self.box_rows: list[dict] = []
         self.measurement_tables: list[pd.DataFrame] = []
-        self._grid_pictures: dict[str, list[tuple[np.ndarray, str]]] = {}
+        self._grid_pictures: GridPictures = {}
 
     def add(self, method: str, photo: TiledPhoto, explanation: PhotoExplanation) -> None:
         """One photo explained by one method: its files, its predictions row, its gallery card, its boxes."""
@@ -240,46 +238,20 @@ def _overlay(image: np.ndarray, explanation: PhotoExplanation, name: str) -> tup
     return picture, rendering.image_bytes(picture, name)
 
 
-def add_grid_picture(
-    pictures: dict[str, list[tuple[np.ndarray, str]]], card: dict, picture: Callable[[], np.ndarray]
-) -> None:
-    """A card's overlay (`picture()`, called only when wanted) among its method's grid pictures, while
-    the grids want more."""
-    shown = pictures.setdefault(card["method"], [])
-    if len(shown) < max(GRID_SIZES):
-        shown.append((rendering.thumbnail(picture(), GRID_SIDE), grid_caption(card)))
-
-
-def grid_caption(card: dict) -> str:
-    """A grid picture's caption: the file as the gallery and the tables name it (its folder too: by name
-    alone day1/IMG_0001.jpg and day2/IMG_0001.jpg read the same), then true label -> predicted label and
-    p(crack) (on the side of the threshold it was called at)."""
-    truth = card["true_label"] or "?"
-    probability = rendering.probability_text(card["probability"], card["threshold"], decimals=2)
-    return f"{card['file']}\n{truth} -> {card['predicted']} {probability}"
-
-
 def summary_files(
     cards: list[dict],
-    grid_pictures: Mapping[str, list[tuple[np.ndarray, str]]],
+    grid_pictures: GridPictures,
     model: str,
     threshold: float,
     progress: dict[str, Any] | None = None,
     severity: str | None = None,
     skipped: dict[str, str] | None = None,
 ) -> dict[str, bytes]:
-    """Per method the grids of its first pictures ({method: [(thumbnail, caption)]}), and the gallery of
+    """Per method the grids of its first pictures of each class (`grid_files`), and the gallery of
     `cards`, showing the model's heatmaps through training where `progress` links them
     (cam_strips.progress_pictures), what the severity bands mean (`severity`, severity_words) and which files
     were not explained (`skipped`, {file: why})."""
-    files = {}
-    for method, pictures in grid_pictures.items():
-        for count in GRID_SIZES:
-            shown = pictures[:count]
-            pixels = figures.photo_sheet(
-                [p for p, _ in shown], [c for _, c in shown], f"{method}: first {count} images"
-            )
-            files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
+    files = grid_files(grid_pictures)
     files["index.html"] = rendering.gallery_html(
         cards, model, threshold, progress, severity, skipped
     ).encode()

@@ -30,13 +30,9 @@ import pandas as pd
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.image_io import VALIDATED, decode_image
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain.artefacts import (
-    ArtefactWriter,
-    add_grid_picture,
-    summary_files,
-    tables,
-)
+from crack_pipeline.vision.explain.artefacts import ArtefactWriter, summary_files, tables
 from crack_pipeline.vision.explain.cam_strips import linked_through, progress_pictures
+from crack_pipeline.vision.explain.grids import GridPictures, add_grid_picture
 from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.scales import own_scales
@@ -253,7 +249,7 @@ def merge_records(
     `link_prefix` leads from the gallery's folder to the survey's; `progress` (the survey's PROGRESS links)
     puts the model's heatmaps through training in the gallery."""
     rows, cards, boxes, cracks, skipped = [], [], [], [], {}
-    pictures: dict[str, list[tuple[np.ndarray, str]]] = {}
+    pictures: GridPictures = {}
     records = sorted(records, key=lambda r: r["file"])
     for record in records:
         if "skipped" in record:

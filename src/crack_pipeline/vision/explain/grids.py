@@ -1,0 +1,48 @@
+"""The grids of an explanation run (`<method>/grid_9.png`, `grid_16.png`): the first overlays of each class,
+in turn, so that a split or a folder sorted Negative/ before Positive/ shows cracks too."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from crack_pipeline.vision import figures
+from crack_pipeline.vision.explain import rendering
+
+GRID_SIDE = 512  # overlays in the grids are thumbnails of at most this side
+GRID_SIZES = (9, 16)
+# Per method, per class (its true label, else its predicted one), the first pictures: (thumbnail, caption).
+GridPictures = dict[str, dict[str, list[tuple[np.ndarray, str]]]]
+
+
+def add_grid_picture(pictures: GridPictures, card: dict, picture: Callable[[], np.ndarray]) -> None:
+    """A card's overlay (`picture()`, called only when wanted) among its method's grid pictures of its class,
+    while the grids want more of that class."""
+    shown = pictures.setdefault(card["method"], {}).setdefault(card["true_label"] or card["predicted"], [])
+    if len(shown) < max(GRID_SIZES):
+        shown.append((rendering.thumbnail(picture(), GRID_SIDE), grid_caption(card)))
+
+
+def grid_caption(card: dict) -> str:
+    """A grid picture's caption: the file as the gallery and the tables name it (its folder too: by name
+    alone day1/IMG_0001.jpg and day2/IMG_0001.jpg read the same), then true label -> predicted label and
+    p(crack) (on the side of the threshold it was called at)."""
+    truth = card["true_label"] or "?"
+    probability = rendering.probability_text(card["probability"], card["threshold"], decimals=2)
+    return f"{card['file']}\n{truth} -> {card['predicted']} {probability}"
+
+
+def grid_files(pictures: Mapping[str, Mapping[str, list[tuple[np.ndarray, str]]]]) -> dict[str, bytes]:
+    """Per method its grids of GRID_SIZES pictures, the classes in turn (in name order: a crack first)."""
+    files = {}
+    for method, by_class in pictures.items():
+        in_turn = itertools.zip_longest(*(by_class[label] for label in sorted(by_class)))
+        ordered = [shown for turn in in_turn for shown in turn if shown is not None]
+        for count in GRID_SIZES:
+            shown = ordered[:count]
+            title = f"{method}: first {count} images, each class in turn"
+            pixels = figures.photo_sheet([p for p, _ in shown], [c for _, c in shown], title)
+            files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
+    return files
