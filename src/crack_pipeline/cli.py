@@ -9,6 +9,7 @@ traceback is for `kedro run --verbose`. Anything else is a bug and keeps its ful
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import sys
 import traceback
@@ -19,6 +20,7 @@ from typing import IO, Any
 import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
+from kedro.framework.cli.utils import _split_params, split_string
 from kedro.framework.project import pipelines, settings
 from kedro.io.core import DatasetError, VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
@@ -158,6 +160,33 @@ def _run(verbose: bool, **options: Any) -> Any:
         raise RunFailed(cause, verbose, options) from error
 
 
+def _params_with_values(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Kedro's `--params`, each `key=` given a value: Kedro read `--params=data.source_dir=` (what a shell
+    makes of `data.source_dir=$DIR` with DIR empty) as null, the setting's default, and the run went on with
+    it, on the synthetic photos. `key=null` still unsets a setting."""
+    for item in split_string(ctx, param, value) if isinstance(value, str) else []:
+        key, equals, given = item.partition("=")
+        if equals and not given.strip():
+            raise click.BadParameter(
+                f"{key.strip()} is given no value (an empty shell variable?): "
+                "give it one, or null to unset it",
+                ctx,
+                param,
+            )
+    return _split_params(ctx, param, value)
+
+
+def _run_options() -> list[click.Parameter]:
+    """Kedro's `run` options, its `--params` read by `_params_with_values`."""
+    options = []
+    for option in kedro_run.params:
+        if option.name == "params":
+            option = copy.copy(option)
+            option.callback = _params_with_values
+        options.append(option)
+    return options
+
+
 @click.group(name="crack_pipeline")
 def cli() -> None:
     """Commands of the crack_pipeline project."""
@@ -168,7 +197,7 @@ run = click.Command(
     name="run",
     callback=_run,
     params=[
-        *kedro_run.params,
+        *_run_options(),
         click.Option(["--verbose", "-v"], is_flag=True, help="Show the full traceback of an error."),
     ],
     help=kedro_run.help,
