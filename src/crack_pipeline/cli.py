@@ -27,6 +27,7 @@ from kedro.validation.exceptions import ParameterValidationError
 
 from crack_pipeline.config import project_of
 from crack_pipeline.prune_command import prune
+from crack_pipeline.run_filters import filter_mistake
 from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
 from crack_pipeline.setting_sources import where_set
 from crack_pipeline.vision import errors
@@ -154,7 +155,7 @@ def _run(verbose: bool, **options: Any) -> Any:
         with interrupts_as_errors(), node_failures_said_once():
             return kedro_run.callback(**options)
     except Exception as error:
-        cause = user_error(error)
+        cause = user_error(error) or filter_mistake(error, options)
         if cause is None:
             raise
         raise RunFailed(cause, verbose, options) from error

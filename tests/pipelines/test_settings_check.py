@@ -293,6 +293,23 @@ def test_a_pipeline_name_that_is_none_is_named_with_those_there_are(kedro_projec
     assert ", retrain, " in result.output and "Traceback" not in result.output
 
 
+def test_a_filter_that_names_nothing_is_named_with_what_the_pipeline_holds(kedro_project):
+    """Kedro's `ValueError` for `--namespaces`, `--nodes` or `--tags` naming nothing came with a traceback."""
+    result = kedro(kedro_project, "run", "--pipelines=train", "--namespaces=squeezenet")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    said = "Error: --namespaces: pipeline train has no namespace 'squeezenet'; its namespaces (one a model "
+    assert said in result.output
+    assert ", small_cnn, squeezenet1_1 (--pipelines=train holds every variant" in result.output
+    result = kedro(kedro_project, "run", "--pipelines=train", "--from-nodes=small_cnn.train_variant,trian")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Error: --from-nodes: pipeline train has no node 'trian'; its nodes: build_split_tensors, " in (
+        result.output
+    )
+    result = kedro(kedro_project, "run", "--pipelines=split", "--tags=nosuch")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Error: no node of pipeline split is left after the filters given (--tags, " in result.output
+
+
 def test_only_the_settings_a_run_reads_are_checked(kedro_project):
     run_session(
         kedro_project,
