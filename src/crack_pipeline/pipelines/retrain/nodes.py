@@ -155,10 +155,10 @@ def split_for_retrain(
     assigned = extend_split(strata(kept), kept.group, earlier, ratios=split["ratios"], seed=split["seed"])
     manifest = split_manifest_of(kept, assigned)
     logger.info(
-        "retrain: %d images kept their split, %d new ones split towards %s of all",
+        "retrain: %d images kept their split, %d new ones split towards %s of all the images of their class",
         int((earlier != "").sum()),
         int((earlier == "").sum()),
-        split["ratios"],
+        ", ".join(f"{name} {share:g}" for name, share in split["ratios"].items()),  # not a dict's repr
     )
     return manifest, split_counts(manifest)
 
