@@ -84,13 +84,17 @@ class Plan:
 
     def summary(self) -> str:
         count = sum(len(old.old) for old in self.versions)
-        models = f", {len(self.models)} old registered versions" if self.models else ""
-        grids = f", the explanation grids of {len(self.grids)} old runs" if self.grids else ""
-        unregistered = (
-            f", the files of {len(self.unregistered)} unregistered runs" if self.unregistered else ""
-        )
-        listed = f"{count} old versions{models}{grids}{unregistered}"
-        return f"{self.outputs} outputs: {listed}, {_size(self.size)}"
+        models = f", {_counted(len(self.models), 'old registered version')}" if self.models else ""
+        grids = f", the explanation grids of {_counted(len(self.grids), 'old run')}" if self.grids else ""
+        runs = _counted(len(self.unregistered), "unregistered run")
+        unregistered = f", the files of {runs}" if self.unregistered else ""
+        listed = f"{_counted(count, 'old version')}{models}{grids}{unregistered}"
+        return f"{_counted(self.outputs, 'output')}: {listed}, {_size(self.size)}"
+
+
+def _counted(count: int, thing: str) -> str:
+    """`1 old run`, `2 old runs`: the summary said `1 old runs`."""
+    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 @click.command()
