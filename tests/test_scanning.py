@@ -73,6 +73,20 @@ def test_image_outside_class_folders_is_an_error_before_decoding(tmp_path):
         scan(tmp_path)
 
 
+def test_a_class_folder_given_for_its_parent_is_said_to_be_one(tmp_path):
+    """`data.source_dir=.../Positive`: its images lie at the top level, and the error said only
+    `no class label for the files in: <top level>`."""
+    write(tmp_path, "Positive/a.png", image_bytes(seed=1))
+    write(tmp_path, "Positive/b.png", image_bytes(seed=2))
+    given = "The folder given, 'Positive', is itself a class folder \\(crack\\): give the folder that holds"
+    with pytest.raises(UnknownLabelFolders, match=rf"^no class label for the files in: <top level>.*{given}"):
+        scan(tmp_path / "Positive")
+    write(tmp_path / "photos", "a.png", image_bytes(seed=1))
+    with pytest.raises(UnknownLabelFolders) as caught:
+        scan(tmp_path / "photos")
+    assert "is itself a class folder" not in str(caught.value)
+
+
 def test_the_summary_counts_images_outside_class_folders(tmp_path):
     """A folder to explain or rank for labelling: its unlabelled images are counted, where the summary
     read "kept 3 (crack 1, no_crack 0)", as if two were lost."""

@@ -72,8 +72,10 @@ class LabelResolver:
                 return label
         return None
 
-    def require_labels(self, relative_paths: Iterable[str]) -> None:
-        """Raise `UnknownLabelFolders` listing the folders of the paths that have no label."""
+    def require_labels(self, relative_paths: Iterable[str], root_name: str = "") -> None:
+        """Raise `UnknownLabelFolders` listing the folders of the paths that have no label; where files lie at
+        the top level of a folder itself named as a class (`root_name`: .../Positive given for its parent),
+        saying so."""
         unmatched: dict[str, list[str]] = {}
         for path in relative_paths:
             if self.label_of(path) is None:
@@ -85,8 +87,15 @@ class LabelResolver:
                 + (f"(1 file: {names[0]})" if len(names) == 1 else f"({len(names)} files, e.g. {min(names)})")
                 for folder, names in sorted(unmatched.items())
             )
+            root_label = self.label_of_folder(root_name) if "." in unmatched and root_name else None
+            given = (
+                f" The folder given, {root_name!r}, is itself a class folder ({root_label}): give the folder "
+                f"that holds it and the other class's."
+                if root_label
+                else ""
+            )
             raise UnknownLabelFolders(
-                f"no class label for the files in: {listing}. Put images in class folders such as "
+                f"no class label for the files in: {listing}.{given} Put images in class folders such as "
                 f"Positive/ and Negative/, or add these folder names to `ingest.label_aliases` in "
                 f"conf/base/parameters_ingest.yml (or in conf/local/ to keep the change out of git)."
             )

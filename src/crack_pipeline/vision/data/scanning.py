@@ -182,7 +182,9 @@ def scan_folder(
     resolver = LabelResolver(aliases)
     labels = {path: resolver.label_of(path) for path in folder.files}
     if require_labels:
-        resolver.require_labels(p for p, label in labels.items() if label is None and looks_like_image(p))
+        resolver.require_labels(
+            (p for p, label in labels.items() if label is None and looks_like_image(p)), folder.name
+        )
 
     labelled = [p for p in folder.files if labels[p] is not None or not require_labels]
     sampled = _even_sample(labelled, labels, histogram_images)
