@@ -5,6 +5,7 @@ modules)."""
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
@@ -155,6 +156,7 @@ def test_each_variant_is_evaluated_at_its_own_decision_threshold(default_run):
         assert metrics["training"]["epochs"] == trained, "the epochs run, not those configured"
         (predictions_file,) = versions(project, f"data/07_model_output/{variant}/predictions.csv")
         predictions = pd.read_csv(predictions_file)
+        assert predictions_file.read_bytes().startswith(codecs.BOM_UTF8), "as Excel reads names with ü"
         crack = predictions.crack_probability >= threshold
         assert (predictions.predicted_label == np.where(crack, "crack", "no_crack")).all()
         assert int(crack.sum()) == metrics["at_threshold"]["tp"] + metrics["at_threshold"]["fp"]
