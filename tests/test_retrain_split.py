@@ -54,10 +54,10 @@ def test_an_image_saved_again_under_its_name_keeps_its_split(tmp_path, caplog):
 def test_the_new_images_split_is_said_in_words(tmp_path, caplog):
     walls = wall_patches(tmp_path / "walls", range(1, 11), 2, seed=0)
     scan = lambda: scan_sources([Source("walls", Folder.scan(walls))], DEFAULT_ALIASES, workers=1).index  # noqa: E731
-    first, _ = split_for_retrain(scan(), None, {"champion_split_fingerprint": None}, SPLIT)
+    first, _ = split_for_retrain(scan(), None, {"champion_split_fingerprint": None}, SPLIT, CLASSIFIER)
     wall_patches(walls, range(11, 13), 2, seed=1)  # two more wall photos' patches
     caplog.set_level(logging.INFO, logger="crack_pipeline")
-    split_for_retrain(scan(), first, {"champion_split_fingerprint": None}, SPLIT)
+    split_for_retrain(scan(), first, {"champion_split_fingerprint": None}, SPLIT, CLASSIFIER)
     assert (
         "retrain: 20 images kept their split, 4 new ones split towards train 0.6, val 0.2, test 0.2 of all "
         "the images of their class" in caplog.text
