@@ -207,6 +207,7 @@ CRON_TIMES_REFUSED = {
     "0 2 ,1 * *": "'' is no day of month (1-31)",
     "0 2 L * *": "'L' is no day of month (1-31)",
     "0 2 * * ;": "';' is no weekday (0-7 or sun-sat)",
+    "0 2 29-1 feb *": "the day of month range '29-1' runs downwards",
 }
 
 
@@ -265,6 +266,18 @@ def test_a_cron_time_on_29_february_alone_is_taken_with_a_warning():
     )
     for time in (*CRON_DAYS_OCCURRING, *CRON_TIMES_TAKEN):
         assert cron_time_script(time).stderr == "", time
+
+
+def test_the_check_script_refuses_a_bad_day_or_month_field_in_words_not_with_a_traceback():
+    """The script looked for a day that never occurs before it checked the fields: `0 2 L * *` or
+    `0 2 mon * *` ended in a Python traceback (TypeError) where the refusal was due."""
+    from crack_pipeline.cron_time import cron_time_warning
+
+    for time, reason in CRON_TIMES_REFUSED.items():
+        refused = cron_time_script(time)
+        assert (refused.returncode, refused.stdout) == (1, ""), time
+        assert refused.stderr.endswith(f"not '{time}': {reason}\n"), refused.stderr
+        assert cron_time_warning(time) is None, time
 
 
 def test_make_schedule_refuses_a_cron_time_cron_would_misread():

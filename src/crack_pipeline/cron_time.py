@@ -48,9 +48,10 @@ def cron_time_problem(cron_time: str) -> str | None:
 
 
 def cron_time_warning(cron_time: str) -> str | None:
-    """What a user may not mean in a `cron_time` cron takes: a day that occurs in leap years alone."""
+    """What a user may not mean in a `cron_time` cron takes (`cron_time_problem` finds none): a day that
+    occurs in leap years alone."""
     fields = cron_time.split()
-    if len(fields) == 5 and _days_it_runs(fields) == "leap years":
+    if len(fields) == 5 and cron_time_problem(cron_time) is None and _days_it_runs(fields) == "leap years":
         return (
             f"CRON_TIME '{cron_time}' runs in leap years alone (day of month '{fields[2]}' falls in month "
             f"'{fields[3]}' on 29 February only): the retrain runs once in four years"
@@ -122,8 +123,8 @@ def _value(text: str, low: int, high: int, names: tuple[str, ...], first: int) -
 
 
 if __name__ == "__main__":
-    if (warning := cron_time_warning(" ".join(sys.argv[1:]))) is not None:
-        print(f"warning: {warning}", file=sys.stderr)
     if (refusal := cron_time_problem(" ".join(sys.argv[1:]))) is not None:
         print(refusal, file=sys.stderr)
         sys.exit(1)
+    if (warning := cron_time_warning(" ".join(sys.argv[1:]))) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
