@@ -187,28 +187,27 @@ def explain_survey_photos(
             if replaced
             else "",
         )
-        done = len(photos) - len(todo)
+        kept = len(photos) - len(todo)
+        # Ctrl-C, SIGTERM: Kedro's own words ("No nodes ran") said nothing of the photos kept.
         try:
-            with survey_progress_bar(len(photos), done, f"survey {shard}") as progress:
+            with survey_progress_bar(len(photos), kept, f"survey {shard}") as progress:
                 for save in survey_saves(explainer, writer, todo, contents):
                     yield save  # saved once the run asks for the next
-                    done += 1
+                    kept += 1
                     progress.update()
-        except (
-            Interruption
-        ) as stopped:  # Ctrl-C, SIGTERM: Kedro's own words ("No nodes ran") said none of this
+        except Interruption as stopped:
             where = f"survey {survey_progress.root}, shard {shard}"
-            raise type(stopped)(f"{stopped}; {kept_note(where, done, len(photos), explain)}") from stopped
+            raise type(stopped)(f"{stopped}; {kept_note(where, kept, len(photos))}") from stopped
     finally:
         explainer.close()
 
 
-def kept_note(where: str, done: int, photos: int, explain: dict[str, Any]) -> str:
-    """What a stopped survey (`where`) kept of its `photos`, `done` of them, and how to go on."""
+def kept_note(where: str, kept: int, photos: int) -> str:
+    """What a stopped survey (`where`) kept of its `photos`, `kept` of them, and how to go on. The merge is
+    the same command's (its --env and --params name the survey's folder), not one written out here."""
     return (
-        f"{where}: {done} of {photos} photos done and kept; the same command goes on with the other "
-        f"{photos - done} (kedro run --pipelines=survey --nodes=merge_survey "
-        f"--params=explain.survey={explain.get('survey')} merges those done)"
+        f"{where}: {kept} of {photos} photos done and kept; the same command goes on with the other "
+        f"{photos - kept}, and with --nodes=merge_survey merges those done"
     )
 
 
