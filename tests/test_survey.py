@@ -417,7 +417,7 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["join_gap"] == 0.2
     # Nor before specks as long and thin as a crack were left out: min_length null then.
     assert "min_length" not in mask_settings(CrackMaskConfig(min_length=None), segmenter)["crack_masks"]
-    assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["min_length"] == 0.1
+    assert mask_settings(CrackMaskConfig(), segmenter)["crack_masks"]["min_length"] == 0.2
     # Nor before a crack was followed past the evidence: follow_steps 0 then.
     assert "follow_steps" not in mask_settings(CrackMaskConfig(follow_steps=0), segmenter)["crack_masks"]
     assert mask_settings(CrackMaskConfig(follow_steps=10), segmenter)["crack_masks"]["follow_steps"] == 10

@@ -22,6 +22,7 @@ from crack_pipeline.vision.explain.crack_masks import (
     crack_mask,
     crack_score,
     unit_score,
+    without_specks,
 )
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter
 from crack_pipeline.vision.explain.crack_tracing import (
@@ -30,7 +31,6 @@ from crack_pipeline.vision.explain.crack_tracing import (
     near_pixels,
     trace_cracks,
 )
-from crack_pipeline.vision.explain.measurements import without_short_cracks
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -201,6 +201,8 @@ def segmenter_finding(
             image, near_pixels(mask, margin), tile_side, config, segmenter, whole
         )
         mask, score = mask | near, np.maximum(score, near_score, out=near_score)
+    # Its cracks were kept by their span alone (segmenter_shortest): the grain's specks too.
+    mask = without_specks(mask, tile_side, config)
     reach = round(config.segmenter_reach * tile_side / 2)
     return SegmenterFinding(mask, score, found_boxes(mask, score, reach))
 
@@ -238,9 +240,7 @@ def photo_crack_mask(
         mask |= traced
         score = np.maximum(score, learned, out=score)
     mask = followed_cracks(image, mask, crack_map, tile_side, config)
-    if config.min_length:
-        mask = without_short_cracks(mask, config.min_length * tile_side, round(config.join_gap * tile_side))
-    return mask, score
+    return without_specks(mask, tile_side, config), score
 
 
 def _probability_and_boxes(
