@@ -655,28 +655,33 @@ def test_a_survey_measures_each_photo_at_its_own_scale_and_never_again_at_anothe
             survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, scales=table, shard=shard)
 
 
-def test_a_survey_begun_before_crest_widths_goes_on_measuring_as_it_began(
-    trained_checkpoint, site, segmenter, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    ("key", "argument", "now", "before"),
+    [("crack_widths", "crest", True, False), ("crack_spurs", "spurs", 3, 2)],
+)
+def test_a_survey_begun_before_a_way_of_measuring_goes_on_measuring_as_it_began(
+    trained_checkpoint, site, segmenter, tmp_path, monkeypatch, key, argument, now, before
 ):
-    """Widths read from the crest (an even crack 1 px wider than 2 d - 1 read it) came without a setting: a
-    survey begun before measured its later photos otherwise than its first, and its table mixed the two."""
+    """Widths read from the crest (an even crack 1 px wider than 2 d - 1 read it), and twigs pruned under 3 d
+    (2 d counted those of a ragged outline as length), came without a setting: a survey begun before
+    measured its later photos otherwise than its first, and its table mixed the two."""
     measured = []
 
     def spied(mask, *args, **kwargs):
         if mask.size > 1:  # not the writer's first measure, of nothing, for its columns
-            measured.append(kwargs.get("crest", True))
+            measured.append(kwargs.get(argument, now))
         return measure_cracks(mask, *args, **kwargs)
 
     monkeypatch.setattr(artefacts, "measure_cracks", spied)
     survey_run(trained_checkpoint, site, tmp_path / "new", segmenter, stop_after=2)
-    assert json.loads((tmp_path / "new" / MANIFEST).read_text())["crack_widths"] == "crest"
-    assert measured and all(measured), "a new survey reads widths from the crest"
+    assert key in json.loads((tmp_path / "new" / MANIFEST).read_text())
+    assert measured and all(value == now for value in measured), "a new survey measures the new way"
     manifest = json.loads((tmp_path / "new" / MANIFEST).read_text())
-    del manifest["crack_widths"]  # as one begun before wrote it
+    del manifest[key]  # as one begun before wrote it
     (tmp_path / "new" / MANIFEST).write_text(json.dumps(manifest))
     measured.clear()
     survey_run(trained_checkpoint, site, tmp_path / "new", segmenter)
-    assert measured and not any(measured), "its other photos are measured as its first were"
+    assert measured and all(value == before for value in measured), "its other photos as its first were"
 
 
 def test_a_survey_s_rows_written_before_they_recorded_their_scale_say_the_survey_s():

@@ -21,6 +21,7 @@ from crack_pipeline.vision.errors import InputError, Interruption
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.scales import check_rescaled, own_scales, scales_of
+from crack_pipeline.vision.explain.skeleton import SPUR_WIDTHS
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
     PROGRESS,
@@ -115,6 +116,8 @@ def explain_survey_photos(
     )
     # A survey begun before widths were read from the crest goes on at 2 d - 1: its rows stay comparable.
     crest = found is None or "crack_widths" in found
+    # One begun before spurs were pruned under 3 d (skeleton.SPUR_WIDTHS) goes on pruning under 2 d.
+    spurs = SPUR_WIDTHS if found is None or "crack_spurs" in found else 2.0
     wanted = _plain_json(
         {
             # By name (shards may mount it elsewhere), `..` taken; begun named `..`, given with `..` again.
@@ -130,6 +133,7 @@ def explain_survey_photos(
             "tiling": tiling,
             **mask_settings(masks, segmenter),
             **({"crack_widths": "crest"} if crest else {}),
+            **({"crack_spurs": spurs} if spurs == SPUR_WIDTHS else {}),
             "mm_per_pixel": explain.get("mm_per_pixel"),
             "severity_bands": explain.get("severity_bands"),
             # Only when not the model's own: a survey begun before the setting existed continues as it began.
@@ -141,7 +145,8 @@ def explain_survey_photos(
         logger.info("survey: %s", note)
     # Built first: a bad setting stops the run before a survey is started with it.
     scale, bands = explain.get("mm_per_pixel"), explain.get("severity_bands")
-    writer = ArtefactWriter(threshold["value"], scale, bands, masks.join_gap, scales, crest)
+    measuring = {"crest": crest, "spurs": spurs}
+    writer = ArtefactWriter(threshold["value"], scale, bands, masks.join_gap, scales, measuring)
     explainer = PhotoExplainer(
         checkpoint,
         methods,

@@ -55,13 +55,13 @@ class ArtefactWriter:
         severity_bands: Mapping[str, float] | None = None,
         join_gap: float = 0.0,
         scales: Mapping[str, float] | None = None,
-        crest: bool = True,
+        measuring: Mapping[str, Any] | None = None,
     ) -> None:
         self.threshold = threshold  # p(crack) from which an image is called cracked
         self.mm_per_pixel, self.severity_bands = mm_per_pixel, severity_bands  # see measure_cracks
         self.join_gap = join_gap  # tile sides: pieces this near are one crack (CrackMaskConfig.join_gap)
         self.scales = dict(scales or {})  # {file: its own mm a pixel}, before mm_per_pixel (scales.py)
-        self.crest = crest  # widths from the crest; false: 2 d - 1, a survey begun before (measure_cracks)
+        self.measuring = dict(measuring or {})  # measure_cracks' crest, spurs: as a survey begun before did
         # Measured once on nothing: bad settings stop the run before its first photo, and the columns are
         # known for a run without a single crack.
         some_scale = next(iter(self.scales.values()), mm_per_pixel)
@@ -180,7 +180,7 @@ class ArtefactWriter:
             self.severity_bands,
             min_pixels=1,
             gap=round(self.join_gap * tile_side),
-            crest=self.crest,
+            **self.measuring,
         )
         cracks.insert(0, "method", method)
         cracks.insert(0, "file", file)

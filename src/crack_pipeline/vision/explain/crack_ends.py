@@ -43,10 +43,12 @@ def crack_ends(mask: np.ndarray, stretch: int) -> tuple[np.ndarray, np.ndarray]:
     first, second = neighbour_steps(rows, columns)
     diagonal = (rows[first] != rows[second]) & (columns[first] != columns[second])
     # Branches under a quarter of a stretch are pruned as spurs are: a 2-px spur of a ragged edge made a
-    # junction that cut the walk back from a crack's end short, and its end went unfollowed.
+    # junction that cut the walk back from a crack's end short, and its end went unfollowed. Under 2 d, as
+    # following was measured with (3 d, as measurements prune, changed 50 of CFD's 118 masks: F1 0.6674 ->
+    # 0.6670).
     depth = ndimage.distance_transform_edt(mask)[rows, columns]
     inside = np.maximum(depth, stretch / 4)
-    kept = ~spur_pixels(first, second, np.where(diagonal, math.sqrt(2), 1.0), inside)
+    kept = ~spur_pixels(first, second, np.where(diagonal, math.sqrt(2), 1.0), inside, widths=2.0)
     both = kept[first] & kept[second]
     first, second = first[both], second[both]
     walked, taken = _walks(first, second, len(points), 2 * stretch)

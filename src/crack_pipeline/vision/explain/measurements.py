@@ -7,9 +7,10 @@ Conventions, each checked on drawn bands in tests/test_crack_measurements.py:
   d is the Euclidean distance from a skeleton pixel to the nearest pixel outside the crack (the photo's
   border counts as outside).
 - Spurs are pruned first: side branches from a free end of the skeleton to a junction that are shorter,
-  counting their reach on to the mask's edge (d - 1/2 at their end), than 2 d at the junction, about the
-  crack's width there. Rough mask edges and the corners of blunt ends sprout them; a real branch is
-  longer than the crack is wide. When every branch at a junction is that short, the longest stays.
+  counting their reach on to the mask's edge (d - 1/2 at their end), than 3 d at the junction
+  (`skeleton.SPUR_WIDTHS`), about one and a half times the crack's width there. Rough mask edges and the
+  corners of blunt ends sprout them; a real branch is longer. When every branch at a junction is that
+  short, the longest stays.
 - Length runs along the skeleton: each step between neighbouring skeleton pixels counts its projection
   onto the crack's local direction (a line fitted to the skeleton pixels within `DIRECTION_RADIUS` px),
   so the staircase of a digital line adds up to the line's own length at any slant, where 1 px per axial
@@ -45,6 +46,7 @@ from crack_pipeline.vision.data.masks import as_crack_mask, joined_pieces
 from crack_pipeline.vision.explain.crack_holes import without_pinholes
 from crack_pipeline.vision.explain.severity import check_scale, severity_of
 from crack_pipeline.vision.explain.skeleton import (
+    SPUR_WIDTHS,
     crest_widths,
     local_directions,
     neighbour_steps,
@@ -123,9 +125,12 @@ def _orientations(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, cou
     return np.where(pixels >= 2, degrees, np.nan)
 
 
-def _measure(mask: np.ndarray, min_pixels: int, gap: int, crest: bool = True) -> pd.DataFrame:
+def _measure(
+    mask: np.ndarray, min_pixels: int, gap: int, crest: bool = True, spurs: float = SPUR_WIDTHS
+) -> pd.DataFrame:
     """The px columns but `crack`, one row per crack (`joined_pieces`) of at least `min_pixels`, in label
-    order; widths `crest_widths`, else (`crest` false) 2 d - 1, as surveys begun before measured them."""
+    order; widths `crest_widths`, else (`crest` false) 2 d - 1, as surveys begun before measured them;
+    side branches under `spurs` d pruned (`skeleton.spur_pixels`)."""
     labels, count = joined_pieces(mask, gap)
     # Each 8-connected piece alone: a free end runs on within its own piece, never across the gap into the
     # next piece of its crack (that counted the gap, and more, as length).
@@ -146,7 +151,7 @@ def _measure(mask: np.ndarray, min_pixels: int, gap: int, crest: bool = True) ->
 
     first, second = neighbour_steps(rows, columns)
     diagonal = (rows[first] != rows[second]) & (columns[first] != columns[second])
-    kept = ~spur_pixels(first, second, np.where(diagonal, math.sqrt(2), 1.0), inside)
+    kept = ~spur_pixels(first, second, np.where(diagonal, math.sqrt(2), 1.0), inside, spurs)
     rows, columns, cracks, inside = rows[kept], columns[kept], cracks[kept], inside[kept]
     renumbered = np.cumsum(kept) - 1
     both_kept = kept[first] & kept[second]
@@ -210,6 +215,7 @@ def measure_cracks(
     min_pixels: int = MIN_PIXELS,
     gap: int = 0,
     crest: bool = True,
+    spurs: float = SPUR_WIDTHS,
 ) -> pd.DataFrame:
     """One row per crack of an HxW bool `mask`, longest first; components under `min_pixels` are left out.
     A crack is a component, with those at most `gap` px from it (a crack traced in pieces is one).
@@ -219,10 +225,11 @@ def measure_cracks(
     `mean_width_mm`, `max_width_mm`; last `severity`, the first of the ordered `width_bands` (name ->
     upper bound of the max width, in mm with a scale, else px) whose bound the max width does not exceed,
     the last band taking all above (`severity.severity_of`). An empty mask gives an empty frame with the
-    same columns. Without `crest`, widths are 2 d - 1, as a survey begun before crest widths goes on."""
+    same columns. Without `crest`, widths are 2 d - 1, as a survey begun before crest widths goes on;
+    `spurs` 2, side branches pruned under 2 d, as one begun before 3 d goes on."""
     mask = as_crack_mask(mask)
     check_scale(mm_per_pixel)
-    table = _measure(mask, max(min_pixels, 1), gap, crest)
+    table = _measure(mask, max(min_pixels, 1), gap, crest, spurs)
     table = table.sort_values("length_px", ascending=False, kind="stable", ignore_index=True)
     table.insert(0, "crack", np.arange(1, len(table) + 1))
     table = table.astype({column: np.int64 if column in _COUNTS else np.float64 for column in PX_COLUMNS})
