@@ -49,5 +49,26 @@ def test_scores_are_the_per_image_means_and_the_ods_over_images():
     assert line.startswith(f"segment: method=layercam n=2 f1={summary['f1']:.3f} ") and "tolerance=2" in line
 
 
+def test_the_count_error_counts_cracks_as_the_table_lists_them():
+    """A crack drawn whole and found in three collinear pieces 8 px apart is one crack to the table (pieces
+    `join_gap` apart joined), one row; a crack where none is drawn is one too many."""
+    truth = band((60, 120), slice(20, 22), slice(10, 110))
+    found = truth.copy()
+    found[:, 40:48] = found[:, 70:78] = False  # two gaps of 8 px
+    found[50:52, 10:60] = True  # and a crack away from the drawn one
+    image = np.where(truth, 60, 180).astype(np.uint8)
+    summaries = {}
+    for gap in (0, 10):
+        quality = SegmentQuality()
+        quality.add(found, found.astype(np.float32), truth, image, gap)
+        quality.add(truth, truth.astype(np.float32), truth, image, gap)  # found whole: no error
+        summaries[gap] = quality.summary()
+    assert summaries[10]["count_error"] == pytest.approx((1 + 0) / 2), (
+        "the pieces one crack, the other one more"
+    )
+    assert summaries[0]["count_error"] == pytest.approx((3 + 0) / 2), "each piece a crack"
+    assert segment_line("layercam", summaries[10]).endswith(" count_error=0.50")
+
+
 def test_nothing_scored_gives_no_summary():
     assert SegmentQuality().summary() == {}

@@ -159,7 +159,10 @@ def _explained_and_scored(
                     # the classifier's detection rate
                     detected = explanation.probability >= explainer.threshold_of(photo)
                     measured[method].score(photo.scope, explanation.heatmap, mask, photo.image, detected, rng)
-                    segments[method].add(explanation.crack_mask, explanation.crack_score, mask, photo.image)
+                    gap = round(writer.join_gap * photo.grid.tile_height)  # as its table joins pieces
+                    segments[method].add(
+                        explanation.crack_mask, explanation.crack_score, mask, photo.image, gap
+                    )
     size = checkpoint["input_size"]
     inputs = (
         torch.stack(sanity_inputs) if sanity_inputs else torch.empty((0, 3, size, size), dtype=torch.uint8)

@@ -54,11 +54,15 @@ class SegmentQuality:
     )
     length_errors: list[float] = field(default_factory=list)  # relative, per image with a true crack
     width_errors: list[float] = field(default_factory=list)  # px, per image where both masks hold a crack
+    count_errors: list[int] = field(default_factory=list)  # |ours - true| cracks, as the table lists them
     curves: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # ODS precision, recall
 
-    def add(self, predicted: np.ndarray, score: np.ndarray, truth: np.ndarray, image: np.ndarray) -> None:
+    def add(
+        self, predicted: np.ndarray, score: np.ndarray, truth: np.ndarray, image: np.ndarray, gap: int = 0
+    ) -> None:
         """One image: its predicted mask, its crack score in [0, 1] (for the ODS threshold sweep, over the
-        mask's pixels), its true mask and its pixels (for the baselines)."""
+        mask's pixels), its true mask and its pixels (for the baselines); `gap`: px between pieces of one
+        crack, as its measurements table joins them (for the count)."""
         for name, value in tolerant_scores(predicted, truth, TOLERANCE).items():  # iou: without tolerance
             self.scores[name].append(value)
         for name, mask in baseline_masks(image).items():
@@ -73,10 +77,13 @@ class SegmentQuality:
             self.length_errors.append(abs(length - true_length) / true_length)
         if np.isfinite(true_width) and np.isfinite(width):
             self.width_errors.append(abs(width - true_width))
+        # Every crack the table would list (the mask left out its specks already), the true mask's alike.
+        ours, true = (len(measure_cracks(mask, min_pixels=1, gap=gap)) for mask in (predicted, truth))
+        self.count_errors.append(abs(ours - true))
 
     def summary(self) -> dict[str, Any]:
-        """Means over the images (`n`), the ODS F1 at zero tolerance with its threshold, and the median
-        errors of total length (relative) and of mean width (px)."""
+        """Means over the images (`n`), the ODS F1 at zero tolerance with its threshold, the median
+        errors of total length (relative) and of mean width (px), and the mean error of the crack count."""
         if not self.curves:
             return {}
         precision, recall = (np.mean(part, axis=0) for part in zip(*self.curves, strict=True))
@@ -89,6 +96,8 @@ class SegmentQuality:
             "ods_threshold": ods["threshold"],
             "length_error": float(np.median(self.length_errors)) if self.length_errors else float("nan"),
             "width_error_px": float(np.median(self.width_errors)) if self.width_errors else float("nan"),
+            # The mean: a median of whole cracks is 0 or 1 on most runs and would not move.
+            "count_error": float(np.mean(self.count_errors)),
         }
 
 
@@ -100,5 +109,6 @@ def segment_line(method: str, summary: dict[str, Any]) -> str:
         f"recall={s['recall']:.3f} iou={s['iou']:.3f} ods_f1={s['ods_f1']:.3f} tolerance={s['tolerance']} "
         f"baseline_threshold_f1={s['baseline_threshold_f1']:.3f} "
         f"baseline_sobel_f1={s['baseline_sobel_f1']:.3f} "
-        f"length_error={s['length_error']:.3f} width_error_px={s['width_error_px']:.2f}"
+        f"length_error={s['length_error']:.3f} width_error_px={s['width_error_px']:.2f} "
+        f"count_error={s['count_error']:.2f}"
     )
