@@ -13,14 +13,14 @@ import copy
 import logging
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
-from kedro.framework.cli.utils import _split_params, split_string
+from kedro.framework.cli.utils import split_string
 from kedro.framework.project import pipelines, settings
 from kedro.io.core import DatasetError, VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
@@ -161,20 +161,24 @@ def _run(verbose: bool, **options: Any) -> Any:
         raise RunFailed(cause, verbose, options) from error
 
 
-def _params_with_values(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """Kedro's `--params`, each `key=` given a value: Kedro read `--params=data.source_dir=` (what a shell
-    makes of `data.source_dir=$DIR` with DIR empty) as null, the setting's default, and the run went on with
-    it, on the synthetic photos. `key=null` still unsets a setting."""
-    for item in split_string(ctx, param, value) if isinstance(value, str) else []:
-        key, equals, given = item.partition("=")
-        if equals and not given.strip():
-            raise click.BadParameter(
-                f"{key.strip()} is given no value (an empty shell variable?): "
-                "give it one, or null to unset it",
-                ctx,
-                param,
-            )
-    return _split_params(ctx, param, value)
+def _params_with_values(kedro_params: Callable[..., Any]) -> Callable[..., Any]:
+    """Kedro's `--params` reading (`kedro_params`), each `key=` given a value first: Kedro read
+    `--params=data.source_dir=` (what a shell makes of `data.source_dir=$DIR` with DIR empty) as null, the
+    setting's default, and the run went on with it, on the synthetic photos. `key=null` still unsets."""
+
+    def read(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        for item in split_string(ctx, param, value) if isinstance(value, str) else []:
+            key, equals, given = item.partition("=")
+            if equals and not given.strip():
+                raise click.BadParameter(
+                    f"{key.strip()} is given no value (an empty shell variable?): "
+                    "give it one, or null to unset it",
+                    ctx,
+                    param,
+                )
+        return kedro_params(ctx, param, value)
+
+    return read
 
 
 def _run_options() -> list[click.Parameter]:
@@ -183,7 +187,7 @@ def _run_options() -> list[click.Parameter]:
     for option in kedro_run.params:
         if option.name == "params":
             option = copy.copy(option)
-            option.callback = _params_with_values
+            option.callback = _params_with_values(option.callback)
         options.append(option)
     return options
 
