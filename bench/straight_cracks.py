@@ -34,6 +34,7 @@ from crack_pipeline.vision.explain.crack_segmenter import load_segmenter
 from crack_pipeline.vision.explain.photos import classify_photos, segmenter_finding
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import decision_threshold
+from crack_pipeline.vision.models.precision import describe_cpu
 
 SIZE = 227  # the synthetic patches' side: one tile
 SUPERSAMPLE = 3
@@ -107,7 +108,10 @@ def main() -> None:
     threshold = decision_threshold(checkpoint, None, args.variant)["value"]
     segmenter = load_segmenter(latest_segmenter())
     masks = CrackMaskConfig()
-    print(f"{args.variant} at its threshold {threshold:.3f}; segmenter_finds {masks.segmenter_finds} tiles")
+    print(
+        f"{describe_cpu()}; precision fp32; {args.variant} at its threshold {threshold:.3f}; "
+        f"segmenter_finds {masks.segmenter_finds} tiles"
+    )
     called = {}
     with tempfile.TemporaryDirectory() as folder:
         patches, items = {}, []
