@@ -65,13 +65,14 @@ class SettingsCheckHook:
         from crack_pipeline.datasets.previous_version import require_pinned_versions
         from crack_pipeline.datasets.registered_model import require_registered_models
         from crack_pipeline.datasets.starting_models import require_init_from_models
-        from crack_pipeline.pipeline_registry import check_combined_pipelines
+        from crack_pipeline.pipeline_registry import check_combined_pipelines, require_own_folder
         from crack_pipeline.settings_check import check_run_settings
         from crack_pipeline.store_check import require_artefact_folder
 
         parameters = catalog.load("parameters")
         check_combined_pipelines(pipeline)
         check_run_settings(pipeline, parameters, base_parameters())
+        require_own_folder(run_params.get("pipeline_names"), catalog)
         require_artefact_folder(Path(run_params["project_path"]), self._experiment)
         require_pinned_versions(pipeline, catalog, run_params.get("load_versions"))
         require_init_from_models(pipeline, catalog, parameters)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline, pipeline
@@ -52,3 +54,19 @@ def check_combined_pipelines(pipeline: Pipeline) -> None:
                 f"{', '.join(readers)}), which does not wait for the new one; run the pipeline that makes "
                 f"it first, then the others (e.g. --pipelines=segmenter, then --pipelines=explain)"
             )
+
+
+def require_own_folder(pipeline_names: Sequence[str] | None, catalog: Any) -> None:
+    """An `InputError` for `--pipelines=from_folder` that would read the synthetic photos (no
+    `data.source_dir` given, no `data.sources`, and the environment's default folder theirs): it trained on
+    them for minutes, and their model could become the champion in place of one of the user's photos. An
+    environment with a folder of its own (conf/ozgenel) runs as before."""
+    if "from_folder" not in (pipeline_names or ()):
+        return
+    read = catalog.get("raw_images").folder_read()
+    if read is not None and Path(read) == Path(catalog.get("synthetic_images").folder_read()):
+        raise InputError(
+            "--pipelines=from_folder trains on your own photos: give their folder with "
+            "--params=data.source_dir=DIR (or several in data.sources); the run on the built-in synthetic "
+            "photos is `kedro run` alone"
+        )

@@ -669,3 +669,17 @@ def test_a_single_folders_domain_that_is_no_plain_name_is_named_as_data_domain(k
         "Error: bad settings: data.domain: 'a/b' is not a plain name (letters, digits, _ . -, no '/') "
         "(from --params: data.domain)"
     ) in " ".join(result.output.split())
+
+
+def test_from_folder_without_a_folder_of_ones_own_stops_before_any_node(kedro_project, tmp_path):
+    """`kedro run --pipelines=from_folder` without `data.source_dir` read the default folder, the synthetic
+    photos: it trained on them for minutes and could make their model the champion."""
+    result = kedro(kedro_project, "run", "--pipelines=from_folder")
+    assert result.exit_code == 1
+    assert (
+        "Error: --pipelines=from_folder trains on your own photos: give their folder with "
+        "--params=data.source_dir=DIR (or several in data.sources)"
+    ) in " ".join(result.output.split())
+    assert "Running node" not in result.output
+    given = kedro(kedro_project, "run", "--pipelines=from_folder", f"--params=data.source_dir={tmp_path}/x")
+    assert given.exit_code == 1 and "trains on your own photos" not in given.output, "a folder given: read"

@@ -80,6 +80,11 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
             glob_function=glob.glob,
         )
 
+    def folder_read(self) -> str | None:
+        """The folder a load reads: the one given, else the default; None where the folders listed instead
+        are read."""
+        return None if self._given is None and self._listed_instead else self._given or self._default
+
     def _describe(self) -> dict[str, Any]:
         return {"path": self._given, "default": self._default, "version": self._version}
 
