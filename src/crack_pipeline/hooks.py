@@ -72,7 +72,7 @@ class SettingsCheckHook:
         parameters = catalog.load("parameters")
         check_combined_pipelines(pipeline)
         check_run_settings(pipeline, parameters, base_parameters())
-        require_own_folder(run_params.get("pipeline_names"), catalog)
+        require_own_folder(run_params.get("pipeline_names"), catalog, parameters)
         require_artefact_folder(Path(run_params["project_path"]), self._experiment)
         require_pinned_versions(pipeline, catalog, run_params.get("load_versions"))
         require_init_from_models(pipeline, catalog, parameters)

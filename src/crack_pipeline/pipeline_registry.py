@@ -56,12 +56,14 @@ def check_combined_pipelines(pipeline: Pipeline) -> None:
             )
 
 
-def require_own_folder(pipeline_names: Sequence[str] | None, catalog: Any) -> None:
+def require_own_folder(
+    pipeline_names: Sequence[str] | None, catalog: Any, parameters: dict[str, Any]
+) -> None:
     """An `InputError` for `--pipelines=from_folder` that would read the synthetic photos (no
     `data.source_dir` given, no `data.sources`, and the environment's default folder theirs): it trained on
     them for minutes, and their model could become the champion in place of one of the user's photos. An
     environment with a folder of its own (conf/ozgenel) runs as before."""
-    if "from_folder" not in (pipeline_names or ()):
+    if "from_folder" not in (pipeline_names or ()) or (parameters.get("data") or {}).get("sources"):
         return
     read = catalog.get("raw_images").folder_read()
     if read is not None and Path(read) == Path(catalog.get("synthetic_images").folder_read()):
