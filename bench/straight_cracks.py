@@ -28,7 +28,7 @@ from scipy import ndimage
 from trained_run import latest_checkpoint, latest_segmenter
 
 from crack_pipeline.vision.data.folder import ImageRef
-from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
+from crack_pipeline.vision.data.synthetic import SynthConfig, joint_darkening, render_photo
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import load_segmenter
 from crack_pipeline.vision.explain.photos import classify_photos, segmenter_finding
@@ -68,24 +68,12 @@ def crack_coverage(rng: np.random.Generator, angle: float, wander: float, length
     return np.asarray(canvas.resize((SIZE, SIZE), Image.Resampling.BOX), dtype=np.float64) / 255
 
 
-def joint_darkening(rng: np.random.Generator) -> np.ndarray:
-    """The factor a formwork joint multiplies the surface by: edge to edge, one width, soft edges."""
-    canvas = Image.new("L", (SIZE * 2, SIZE * 2), 0)
-    angle = rng.choice([0.0, math.pi / 2]) + rng.normal(0, 0.08)
-    cx, cy = rng.uniform(0.15, 0.85, 2) * SIZE * 2
-    dx, dy = math.cos(angle) * SIZE * 3, math.sin(angle) * SIZE * 3
-    width = max(1, round(rng.uniform(1.5, 6) * 2))
-    ImageDraw.Draw(canvas).line((cx - dx, cy - dy, cx + dx, cy + dy), fill=255, width=width)
-    line = np.asarray(canvas.resize((SIZE, SIZE), Image.Resampling.BOX), dtype=np.float64) / 255
-    return 1 - rng.uniform(0.25, 0.6) * ndimage.gaussian_filter(line, rng.uniform(0.4, 1.2))
-
-
 def drawn_patch(surface_index: int, case: str, length: int) -> np.ndarray:
     """Surface `surface_index` with the case drawn on it, as 8-bit RGB."""
     grey = render_photo(SynthConfig(seed=7), SIZE, SIZE, 0, surface_index).image[..., 0] / 255.0
     rng = np.random.default_rng([surface_index, list(CASES).index(case)])
     if CASES[case] is None:
-        grey = grey * joint_darkening(rng)
+        grey = grey * joint_darkening(rng, SIZE)
     else:
         coverage = crack_coverage(rng, *CASES[case], length)
         darkness = rng.uniform(0.4, 0.6)

@@ -128,8 +128,12 @@ def _add_stains(rng, surface, tint, difficulty) -> None:
 
 
 def _add_joint(rng, surface) -> None:
-    """A straight formwork joint or saw cut: dark, long, and straight (cracks wander, joints do not)."""
-    size = surface.shape[0]
+    surface *= joint_darkening(rng, surface.shape[0])
+
+
+def joint_darkening(rng: np.random.Generator, size: int) -> np.ndarray:
+    """The factor a straight formwork joint or saw cut multiplies a `size`-px square surface by: dark, long,
+    and straight (cracks wander, joints do not), edge to edge at one width, its edges soft."""
     canvas = Image.new("L", (size * 2, size * 2), 0)
     angle = rng.choice([0.0, math.pi / 2]) + rng.normal(0, 0.08)
     cx, cy = rng.uniform(0.15, 0.85, 2) * size * 2
@@ -137,7 +141,7 @@ def _add_joint(rng, surface) -> None:
     width = max(1, round(rng.uniform(1.5, 6) * 2))
     ImageDraw.Draw(canvas).line((cx - dx, cy - dy, cx + dx, cy + dy), fill=255, width=width)
     line = np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.float64) / 255
-    surface *= 1 - rng.uniform(0.25, 0.6) * gaussian_filter(line, rng.uniform(0.4, 1.2))
+    return 1 - rng.uniform(0.25, 0.6) * gaussian_filter(line, rng.uniform(0.4, 1.2))
 
 
 def _add_shadow(rng, surface) -> None:
