@@ -296,6 +296,31 @@ def test_shards_merged_equal_one_run_and_a_stopped_run_continues_without_recompu
         survey_run(several, site, tmp_path / "north", segmenter)
 
 
+def test_a_survey_begun_before_a_default_changed_is_told_the_settings_that_go_on_with_it(
+    trained_checkpoint, site, segmenter, tmp_path
+):
+    """crack_masks.min_length's default went 0.1 -> 0.2: every survey begun with the defaults was refused
+    with the new one, told only to start another survey."""
+    survey_run(
+        trained_checkpoint, site, tmp_path / "s", segmenter, stop_after=2, crack_masks={"min_length": 0.1}
+    )
+    with pytest.raises(InputError) as refused:
+        survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, tiling={"overlap": 0.5})
+    assert "(explain.crack_masks.min_length: 0.1 then, 0.2 now; tiling.overlap: 0.25 then, 0.5 now)" in str(
+        refused.value
+    )
+    assert str(refused.value).endswith(
+        "Or go on with it as it began, adding to the command's --params: "
+        "explain.crack_masks.min_length=0.1,tiling.overlap=0.25"
+    )
+    assert survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, crack_masks={"min_length": 0.1})
+    # Another model is no setting given with --params: no such way on.
+    with pytest.raises(InputError) as refused:
+        survey_run({**trained_checkpoint, "model_version": "5"}, site, tmp_path / "s", segmenter)
+    assert "model_version: null then, '5' now" in str(refused.value)
+    assert "adding to the command's --params" not in str(refused.value)
+
+
 def test_a_survey_stopped_by_its_user_says_what_it_kept_and_how_to_go_on(
     trained_checkpoint, site, segmenter, tmp_path, monkeypatch
 ):

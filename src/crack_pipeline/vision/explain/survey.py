@@ -124,9 +124,21 @@ def check_manifest(
         )
         raise InputError(
             f"survey {where} was started with other settings ({details}): it continues only as it began. "
-            f"Start another survey with --params=explain.survey=<new name>.{back}"
+            f"Start another survey with --params=explain.survey=<new name>.{_as_began(differ)}{back}"
         )
     return False
+
+
+def _as_began(differ: list[tuple[tuple[str, ...], Any, Any]]) -> str:
+    """How to go on with a survey whose settings `differ` only in ones given with --params (a default changed
+    since it began: min_length 0.1 -> 0.2 refused every survey begun with the defaults); else nothing."""
+    given = [
+        f"{name}={as_yaml(then)}"
+        for name, then in ((_setting(".".join(key)), then) for key, then, _ in differ)
+        if name.startswith(("explain.", "tiling.")) and " " not in name and not isinstance(then, dict | list)
+    ]
+    again = f" Or go on with it as it began, adding to the command's --params: {','.join(given)}"
+    return again if len(given) == len(differ) else ""
 
 
 def _setting(key: str) -> str:
