@@ -2,6 +2,7 @@
 cut, traces cracks from darkness's pixels, joins darkness's mask, and calls cracked the photos the
 classifier missed."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +116,7 @@ def test_its_pixels_join_darknesss_where_the_photo_is_called_cracked(learned, he
     added = joined.crack_mask & ~alone.crack_mask
     assert (joined.crack_mask >= alone.crack_mask).all() and added.sum() > 0.1 * alone.crack_mask.sum()
     # Added only where the segmenter traced from darkness's crack pixels: in one step, within reach of them.
-    one_step = CrackMaskConfig(segmenter_steps=1)
+    one_step = dataclasses.replace(config, segmenter_steps=1)  # followed alike: not at all
     near = explain_photo(grid, np.array([0.9]), {0: cam}, TilingConfig(), 0.5, sample.image, one_step, net)
     reach = round(config.segmenter_reach * 227)
     assert not (
