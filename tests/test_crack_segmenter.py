@@ -144,6 +144,8 @@ def test_mask_settings_for_the_segmenter_are_checked():
         ({"segmenter_finds": "long"}, r"explain.crack_masks.segmenter_finds: Input should be a valid number"),
         ({"segmenter_finds": 0}, "segmenter_finds is a crack's span in tile sides"),
         ({"segmenter_shortest": -0.1}, "segmenter_shortest is a crack's span in tile sides"),
+        ({"segmenter_kept": 0.8}, r"segmenter_kept is .* 0 to segmenter_finds \(the crack that calls"),
+        ({"segmenter_kept": -0.1}, "segmenter_kept is a crack's span in tile sides"),
         ({"segmenter_step": 3}, r"explain.crack_masks.segmenter_step: unknown setting \(a typo\?\)"),
     ):
         with pytest.raises(ConfigError, match=problem):

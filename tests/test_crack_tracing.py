@@ -190,12 +190,12 @@ def test_a_photo_the_segmenter_calls_keeps_its_cracks_of_the_shortest_span_or_mo
     probability[100:103, 60:80] = 0.8  # one spanning 20 px (a speck of grain, say)
     probability[150:152, 150:152] = 0.35  # under segmenter_high: no crack
     config = CrackMaskConfig(min_elongation=1.0)
-    mask, score = crack_tracing.found_cracks(probability, 100, 30, 0, config)
+    mask, score = crack_tracing.found_cracks(probability, 100, 30, 0, 0, config)
     np.testing.assert_array_equal(mask, probability >= 0.9, err_msg="the long crack, not the short one")
     np.testing.assert_array_equal(score, np.where(mask, probability, 0), err_msg="p(crack) on its cracks")
-    every, _ = crack_tracing.found_cracks(probability, 100, 0, 0, config)
+    every, _ = crack_tracing.found_cracks(probability, 100, 0, 0, 0, config)
     np.testing.assert_array_equal(every, probability > 0.5)
-    assert crack_tracing.found_cracks(probability, 151, 0, 0, config) is None, "none spans 151 px"
+    assert crack_tracing.found_cracks(probability, 151, 0, 0, 0, config) is None, "none spans 151 px"
 
 
 @pytest.mark.parametrize("between", [9, 10])  # px between the pieces: odd and even gaps alike
@@ -204,11 +204,16 @@ def test_the_segmenter_finds_a_crack_it_traced_in_pieces_when_they_lie_within_th
     probability[20, 10:80] = probability[20, 80 + between : 160] = 0.9  # two pieces of 70 px or so
     probability[100, 10:70] = 0.9  # another crack of 60 px, far from them
     config = CrackMaskConfig(min_elongation=1.0)
-    assert crack_tracing.found_cracks(probability, 100, 30, 0, config) is None, "no piece spans 100 px"
-    assert crack_tracing.found_cracks(probability, 100, 30, between - 1, config) is None, "a pixel short"
-    mask, _ = crack_tracing.found_cracks(probability, 100, 30, between, config)
+    assert crack_tracing.found_cracks(probability, 100, 30, 0, 0, config) is None, "no piece spans 100 px"
+    assert crack_tracing.found_cracks(probability, 100, 30, between - 1, 0, config) is None, "a pixel short"
+    mask, _ = crack_tracing.found_cracks(probability, 100, 30, between, 0, config)
     np.testing.assert_array_equal(mask, probability > 0.5, err_msg="every crack kept, not only the joined")
-    assert crack_tracing.found_cracks(probability, 151, 30, between, config) is None, "joined: 150 px"
+    assert crack_tracing.found_cracks(probability, 151, 30, between, 0, config) is None, "joined: 150 px"
+    joined, _ = crack_tracing.found_cracks(probability, 100, 30, between, 61, config)
+    expected = probability > 0.5
+    expected[100] = False
+    np.testing.assert_array_equal(joined, expected, err_msg="the 60-px crack spans under 61 px")
+    assert joined[20].sum() == 150 - between, "both pieces of the joined crack: 150 px across"
 
 
 def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkeypatch):
@@ -244,12 +249,17 @@ def test_a_photo_the_segmenter_calls_lists_no_speck_as_a_crack(monkeypatch):
     found[120, 50:80] = 0.9  # a speck of 30 px: spans more than segmenter_shortest, 20 px
     monkeypatch.setattr(photos, "crack_probability", lambda net, image, region: found)
     image = np.full((200, 200, 3), 128, dtype=np.uint8)
-    config = CrackMaskConfig(segmenter_finds=0.5, segmenter_shortest=0.1, segmenter_margin=0)
+    # segmenter_kept 0: the speck is left to min_length alone
+    config = CrackMaskConfig(
+        segmenter_finds=0.5, segmenter_shortest=0.1, segmenter_kept=0, segmenter_margin=0
+    )
     finding = segmenter_finding(image, 200, 0.0, 0.5, config, "a segmenter")  # min_length: 40 px
     assert finding.mask[20, 10:160].all() and finding.mask.sum() == 150, "the crack alone"
     assert len(finding.boxes) == 1
-    off = CrackMaskConfig(segmenter_finds=0.5, segmenter_shortest=0.1, segmenter_margin=0, min_length=None)
+    off = dataclasses.replace(config, min_length=None)
     assert segmenter_finding(image, 200, 0.0, 0.5, off, "a segmenter").mask[120, 50:80].all(), "null: kept"
+    scattered = dataclasses.replace(off, segmenter_kept=0.2)  # 40 px, pieces 0.2 tile sides apart joined
+    assert segmenter_finding(image, 200, 0.0, 0.5, scattered, "a segmenter").mask.sum() == 150, "kept: 40 px"
 
 
 def test_a_photo_the_segmenter_calls_is_boxed_around_its_cracks_those_within_reach_together():

@@ -431,7 +431,12 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     segmenter = {"segmenter_id": "0" * 32}
     recorded_then = {"id": "0" * 32, "segmenter_high": 0.5, "segmenter_low": 0.3, "segmenter_reach": 0.2}
     before = CrackMaskConfig(
-        segmenter_steps=1, segmenter_finds=None, segmenter_shortest=0, segmenter_gap=0, segmenter_margin=0
+        segmenter_steps=1,
+        segmenter_finds=None,
+        segmenter_shortest=0,
+        segmenter_kept=0,
+        segmenter_gap=0,
+        segmenter_margin=0,
     )
     assert mask_settings(before, segmenter)["crack_segmenter"] == recorded_then
     # Nor before thin cracks that cross, branch or bend were kept: min_thinness null then.
@@ -461,6 +466,7 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
         "segmenter_steps": 10,
         "segmenter_finds": 0.75,
         "segmenter_shortest": 0.2,
+        "segmenter_kept": 0.4,
         "segmenter_gap": 0.2,
         "segmenter_margin": 0.1,
     }

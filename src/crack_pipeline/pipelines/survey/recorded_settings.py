@@ -13,6 +13,7 @@ _SEGMENTER_AS_BEFORE = {
     "segmenter_steps": 1,
     "segmenter_finds": None,
     "segmenter_shortest": 0,
+    "segmenter_kept": 0,
     "segmenter_gap": 0,
     "segmenter_margin": 0,
 }

@@ -51,30 +51,25 @@ def trace_cracks(
 
 
 def found_cracks(
-    probability: np.ndarray, span: float, shortest: float, gap: int, config: CrackMaskConfig
+    probability: np.ndarray, span: float, shortest: float, gap: int, kept: float, config: CrackMaskConfig
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """If a crack of the segmenter's HxW p(crack) over a whole photo (`probability`) spans `span` px (its
     box's diagonal) or more: the mask of its cracks that span `shortest` px or more, and its p(crack) on
     them (0 elsewhere); None if none spans `span`. Of those, the ones at most `gap` px apart count as one
-    crack for the span: the segmenter traces a faint crack in pieces."""
+    crack for the span (the segmenter traces a faint crack in pieces), and such a crack spanning less than
+    `kept` px is left out (the grain's short pieces scattered over a photo)."""
     labels, count = ndimage.label(crack_mask(probability, config, learned=True), np.ones((3, 3), bool))
-    kept = np.zeros(count + 1, dtype=bool)  # by label; 0: no crack
+    long_enough = np.zeros(count + 1, dtype=bool)  # by label; 0: no crack
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
-        kept[label] = _diagonal(box) >= shortest
-    mask = kept[labels]
-    if _longest_joined(mask, gap) < span:
+        long_enough[label] = _diagonal(box) >= shortest
+    joined, count = joined_pieces(long_enough[labels], gap)
+    spans = np.zeros(count + 1)  # by joined crack; 0: no crack
+    for label, box in enumerate(ndimage.find_objects(joined), start=1):
+        spans[label] = _diagonal(box)
+    if spans.max() < span:
         return None
+    mask = (spans >= kept)[joined] & (joined > 0)
     return mask, np.where(mask, probability, np.float32(0))
-
-
-def _longest_joined(mask: np.ndarray, gap: int) -> float:
-    """The longest box diagonal (px) of the HxW bool `mask`'s cracks, those at most `gap` px apart joined
-    (`joined_pieces`). Inside the box of the mask: a clean photo's few specks."""
-    box = padded_box(mask, gap)
-    if box is None:
-        return 0.0
-    joined, _ = joined_pieces(mask[box], gap)
-    return max(_diagonal(box) for box in ndimage.find_objects(joined))
 
 
 def _diagonal(box: tuple[slice, slice]) -> float:

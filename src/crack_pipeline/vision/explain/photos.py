@@ -176,11 +176,11 @@ def segmenter_finding(
     """What the `segmenter` finds over a photo the classifier calls clean (p(crack) `probability` under
     `threshold`), if it traces a crack `segmenter_finds` tile sides long, pieces `segmenter_gap` apart
     joined (found_cracks): the crack mask and its score, as for a photo the classifier calls, with the
-    segmenter's cracks (`segmenter_shortest` tile sides long or more) as the evidence instead of a CAM:
-    darkness's crack pixels within `segmenter_margin` tile sides of them, traced, join them; and their
-    boxes (found_boxes, cracks about `segmenter_reach` apart in one). Once per photo, whatever the CAM
-    methods; None when the photo is called cracked, when nothing is found, or when the segmenter is not
-    asked to look."""
+    segmenter's cracks (`segmenter_shortest` tile sides or more, and `segmenter_kept` joined) as the
+    evidence instead of a CAM: darkness's crack pixels within `segmenter_margin` tile sides of them,
+    traced, join them; and their boxes (found_boxes, cracks about `segmenter_reach` apart in one). Once per
+    photo, whatever the CAM methods; None when the photo is called cracked, when nothing is found, or when
+    the segmenter is not asked to look."""
     if segmenter is None or config.segmenter_finds is None or probability >= threshold:
         return None
     whole = crack_probability(segmenter, image, np.ones(image.shape[:2], dtype=bool))
@@ -189,6 +189,7 @@ def segmenter_finding(
         config.segmenter_finds * tile_side,
         config.segmenter_shortest * tile_side,
         round(config.segmenter_gap * tile_side),
+        config.segmenter_kept * tile_side,
         config,
     )
     if found is None:
