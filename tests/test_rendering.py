@@ -253,7 +253,7 @@ def test_a_strip_photo_fills_its_panel_lying_or_standing_and_a_photo_fills_cells
         assert pixels.shape[1] == 800, "as wide as a photo's panel"
     photo = np.full((768, 1024, 3), brown, np.uint8)
     pixels = panel(photo, np.zeros(photo.shape[:2], np.float32), "IMG_0001.jpg")
-    assert pixels.shape[:2] == (248, 800) and photo_pixels(pixels) == 256 * 192
+    assert pixels.shape[:2] == (248 + 46, 800) and photo_pixels(pixels) == 256 * 192
 
 
 def test_a_grid_of_strip_photos_shows_each_as_long_as_a_strips_panel_does():
@@ -272,3 +272,36 @@ def test_a_grid_of_strip_photos_shows_each_as_long_as_a_strips_panel_does():
     for count in (9, 16):
         grid = np.asarray(Image.open(io.BytesIO(files[f"gradcam/grid_{count}.png"])).convert("RGB"))
         assert (grid == brown).all(axis=-1).sum() > count * 30_000, count  # 784 x 53 each (256 x 17 before)
+
+
+def _colour_bars(pixels: np.ndarray) -> list[int]:
+    """The rows of a picture that hold the jet scale from 0 to 1, left to right (a colour bar)."""
+    ends = jet(np.array([0.0, 1.0]))
+    rows = []
+    for row in range(pixels.shape[0]):
+        coloured = np.flatnonzero((pixels[row] != 255).any(axis=-1))
+        if coloured.size > 200 and (pixels[row, coloured[[0, -1]]] == ends).all():
+            rows.append(row)
+    return rows
+
+
+def test_panels_grids_and_the_gallery_say_what_the_heatmaps_colours_mean():
+    """A heatmap in jet said nothing of what red and blue mean, nor that each image's is scaled to its own
+    strongest evidence (a clean patch shows red too)."""
+    import io
+
+    from PIL import Image
+
+    from crack_pipeline.vision.explain import rendering
+    from crack_pipeline.vision.explain.artefacts import summary_files
+
+    photo = np.full((320, 480, 3), 128, np.uint8)
+    pixels = rendering.panel(photo, np.zeros(photo.shape[:2], np.float32), "IMG_0001.jpg")
+    bar = _colour_bars(pixels)
+    assert bar == list(range(241, 251)), "10 px thick, under the 800 x 227 panel and the bar's caption"
+    assert pixels.shape == (273, 800, 3), "and 0 and 1 written under its ends"
+    pictures = {"gradcam": {"crack": [(photo, "IMG_0001.jpg\ncrack -> crack 0.91")] * 16}}
+    grid = summary_files([], pictures, "cnn", 0.5)["gradcam/grid_9.png"]
+    assert len(_colour_bars(np.asarray(Image.open(io.BytesIO(grid)).convert("RGB")))) == 10
+    page = gallery_html([], "cnn", 0.5)
+    assert "Heatmap colours: 0 low <span></span> high 1 (heatmap: crack evidence, scaled per image" in page

@@ -1,6 +1,6 @@
 """Pictures shared by every room: a titled sheet of captioned pictures, drawn with Pillow (`sheet`; laid out
 for strip photos too, `photo_sheet`), the same sheet as a matplotlib Figure for the catalog's figure datasets
-(`grid`), and a heatmap in jet colours.
+(`grid`), and a heatmap in jet colours with its scale (`with_colour_bar`).
 
 Sheets are composed in pixels, not laid out by matplotlib: a 16-picture grid or a strip of heatmaps through
 training takes milliseconds, not a quarter of a second (explaining one photo wrote 12 of them). Figures are
@@ -8,6 +8,7 @@ built with the object-oriented API (`Figure`), never pyplot, so no backend is ev
 
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ CAPTION_SIZE, TITLE_SIZE = 11, 14  # font sizes in pixels
 # The dpi the catalog's figure datasets save at (conf/base/catalog.yml, `_figure`): a sheet wrapped in a
 # figure comes out pixel for pixel.
 DPI = 110
+BAR_HEIGHT = 10  # a colour bar's thickness in pixels (`with_colour_bar`)
 # A picture this many times longer than it is wide is a strip (`sheet_layout`).
 STRIP_ASPECT = 3
 
@@ -199,6 +201,32 @@ def photo_sheet(
     cells = [_cell_size(sheet_layout(picture.shape[1] / picture.shape[0], None)[1]) for picture in pictures]
     columns = _columns(columns, len(pictures))
     return _flowed_sheet(pictures, captions, title, cells, GAP + columns * (CELL + GAP))
+
+
+def with_colour_bar(pixels: np.ndarray, caption: str) -> np.ndarray:
+    """A sheet (H x W x 3 uint8) with the jet scale its maps are drawn in below it: a bar from 0 (low) to 1
+    (high), `caption` saying what the colours measure over it (a heatmap alone does not say what red is)."""
+    return np.concatenate([pixels, _colour_bar(pixels.shape[1], caption)])
+
+
+@functools.lru_cache(maxsize=16)
+def _colour_bar(width: int, caption: str) -> np.ndarray:
+    """`with_colour_bar`'s legend, `width` pixels wide: drawn once per width and caption (4 ms a panel)."""
+    font = ImageFont.load_default(CAPTION_SIZE)
+    lines = _wrapped(caption, font, width - 2 * GAP)
+    line_height = CAPTION_SIZE + 3
+    bar_width = max(1, min(width - 2 * GAP, 3 * CELL))
+    legend = Image.new("RGB", (width, len(lines) * line_height + BAR_HEIGHT + line_height + GAP), "white")
+    draw = ImageDraw.Draw(legend)
+    for number, line in enumerate(lines):
+        draw.text((width / 2, number * line_height), line, fill="black", font=font, anchor="ma")
+    left, top = (width - bar_width) // 2, len(lines) * line_height
+    gradient = np.broadcast_to(np.linspace(0, 1, bar_width, dtype=np.float32), (BAR_HEIGHT, bar_width))
+    legend.paste(Image.fromarray(jet(gradient)), (left, top))
+    below = top + BAR_HEIGHT + 2
+    draw.text((left, below), "0 low", fill="black", font=font, anchor="la")
+    draw.text((left + bar_width, below), "high 1", fill="black", font=font, anchor="ra")
+    return np.asarray(legend)
 
 
 def figure_of(pixels: np.ndarray) -> Figure:

@@ -222,6 +222,7 @@ def _panel_png(small: np.ndarray, explanation: PhotoExplanation, title: str, hei
         title,
         rendering.scale_boxes(explanation.boxes, small.shape[0] / height),
         None if mask is None else rendering.mask_thumbnail(mask, size),
+        rendering.PHOTO_SCALE if explanation.tile_probabilities.size > 1 else rendering.PATCH_SCALE,
     )
     return rendering.picture_png(panel)
 

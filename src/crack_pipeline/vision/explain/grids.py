@@ -44,5 +44,6 @@ def grid_files(pictures: Mapping[str, Mapping[str, list[tuple[np.ndarray, str]]]
             shown = ordered[:count]
             title = f"{method}: first {count} images, each class in turn"
             pixels = figures.photo_sheet([p for p, _ in shown], [c for _, c in shown], title)
+            pixels = figures.with_colour_bar(pixels, rendering.MIXED_SCALE)
             files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
     return files

@@ -13,7 +13,15 @@ import numpy as np
 from PIL import Image
 
 from crack_pipeline.vision.data.image_io import png_bytes
-from crack_pipeline.vision.figures import jet, sheet, sheet_layout
+from crack_pipeline.vision.figures import jet, sheet, sheet_layout, with_colour_bar
+
+# What a heatmap's colours measure, under its colour bar. pytorch-grad-cam scales each CAM from its own
+# minimum to its maximum: a clean patch's weakest evidence is red too. A whole photo's map is its tiles'
+# CAMs, each scaled so, weighted by the tile's p(crack): red only where a tile is called cracked.
+PATCH_SCALE = "heatmap: crack evidence, scaled per image (its own strongest is 1: red on a clean image too)"
+PHOTO_SCALE = "heatmap: crack evidence, each tile's scaled 0 to 1 and weighted by its p(crack)"
+# Grids and the gallery show patches and whole photos together.
+MIXED_SCALE = f"{PATCH_SCALE}; a whole photo's: each tile's, weighted by its p(crack)"
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
@@ -61,13 +69,16 @@ def panel(
     title: str,
     boxes: Sequence[dict] = (),
     crack_mask: np.ndarray | None = None,
+    scale: str = PATCH_SCALE,
 ) -> np.ndarray:
     """original | heatmap | overlay with the crack `boxes` and the outline of `crack_mask` (at the image's
-    size), as the photo's own overlay has them, titled with label, prediction, probability (pixels); in cells
-    of the image's aspect, a strip's as `sheet_layout` draws it."""
+    size), as the photo's own overlay has them, titled with label, prediction, probability, over the colour
+    bar that `scale` says the meaning of (pixels); in cells of the image's aspect, a strip's as
+    `sheet_layout` draws it."""
     overlaid = marked_overlay(image, heatmap, crack_mask, boxes)
     columns, cell = sheet_layout(image.shape[1] / image.shape[0], 3, fitted=True)
-    return sheet([image, heatmap, overlaid], ["original", "heatmap", "overlay"], title, columns, cell)
+    pixels = sheet([image, heatmap, overlaid], ["original", "heatmap", "overlay"], title, columns, cell)
+    return with_colour_bar(pixels, scale)
 
 
 def mask_thumbnail(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -120,6 +131,7 @@ def gallery_html(
         progress=progress,
         severity=severity,
         skipped=skipped,
+        scale=MIXED_SCALE,
     )
 
 
