@@ -70,5 +70,28 @@ def test_the_count_error_counts_cracks_as_the_table_lists_them():
     assert segment_line("layercam", summaries[10]).endswith(" count_error=0.50")
 
 
+def test_each_mask_is_measured_once(monkeypatch):
+    """Our mask and the true one were each measured twice, once more for the count alone (the whole of
+    measure_cracks, ~0.8 s a 12-MP photo, to count its rows): 4 measurements an image, 2 now, and the same
+    counts as the table's rows."""
+    from crack_pipeline.vision.explain import measurements, segment_quality
+
+    measured = []
+
+    def counted(mask, *args, **kwargs):
+        measured.append(mask)
+        return measurements.measure_cracks(mask, *args, **kwargs)
+
+    monkeypatch.setattr(segment_quality, "measure_cracks", counted)
+    rng = np.random.default_rng(0)
+    for gap in (0, 3, 10):
+        truth, found = (rng.random((60, 90)) < share for share in (0.02, 0.05))
+        quality = SegmentQuality()
+        quality.add(found, found.astype(np.float32), truth, np.full((60, 90, 3), 128, np.uint8), gap)
+        listed = [len(measurements.measure_cracks(mask, min_pixels=1, gap=gap)) for mask in (found, truth)]
+        assert quality.count_errors == [abs(listed[0] - listed[1])], gap
+    assert len(measured) == 2 * 3, "ours and the true mask once each"
+
+
 def test_nothing_scored_gives_no_summary():
     assert SegmentQuality().summary() == {}
