@@ -130,6 +130,26 @@ def test_a_retrain_stopped_by_a_signal_inside_an_mlflow_write_is_said_stopped_no
     assert "MlflowException" not in said and "failed" not in said
 
 
+def test_a_retrain_refused_for_bad_input_says_so_once_on_the_terminal_and_in_its_log_file(
+    store, tmp_path, caplog
+):
+    """A one-class folder: the terminal read `[ERROR] retrain failed: InputError: every image in ... is
+    'crack' ...`, then the command line's `Error: every image in ... is 'crack' ...`. The log file keeps it
+    (a night's log says why it failed); a bug is still said on the terminal, before its traceback."""
+    from crack_pipeline.vision.errors import InputError
+
+    refused = InputError("every image in /photos is 'crack': a crack classifier needs both classes")
+    for error in (refused, ValueError("a bug")):
+        hook = RetrainGuardHook()
+        hook.before_pipeline_run({**retrain_params(tmp_path), "run_id": type(error).__name__})
+        with caplog.at_level(logging.INFO, logger="crack_pipeline"):
+            hook.on_pipeline_error(error)
+    on_terminal = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert on_terminal == ["retrain failed: ValueError: a bug"]
+    (log,) = (tmp_path / "logs/retrain").glob("*_InputError.log")
+    assert f"ERROR crack_pipeline.guard_hooks: retrain failed: InputError: {refused}" in log.read_text()
+
+
 def test_a_retrain_stopped_before_its_first_node_ends_its_mlflow_run_as_killed(kedro_project, monkeypatch):
     """Stopped (Ctrl-C, SIGTERM) once kedro-mlflow had started its run but before the run's first node, where
     Kedro calls no on_pipeline_error hook: the run was left RUNNING in a process that goes on (an Airflow

@@ -205,8 +205,21 @@ class RetrainGuardHook:
             if (stopped := cause_where(error, _is_interruption)) is not None:
                 logger.error("retrain stopped: %s; %s", stopped, STOPPED_KEEPS)
             else:
-                logger.error("retrain failed: %s: %s", type(error).__name__, error)
+                self._said_failed(error)
             self._release()
+
+    def _said_failed(self, error: Exception) -> None:
+        """`retrain failed: <kind>: <message>` in the run's log file, and on the terminal too for a bug: a
+        user error the run's caller says itself (the command line ends `Error: <message>`), and it was read
+        twice."""
+        # Not at the top: the command line's modules, else loaded by every worker process the settings are.
+        from crack_pipeline.cli import user_error
+
+        failed = f"retrain failed: {type(error).__name__}: {error}"
+        if user_error(error) is None:
+            logger.error(failed)
+        elif self._log is not None:
+            self._log.handle(logger.makeRecord(logger.name, logging.ERROR, __file__, 0, failed, (), None))
 
     def _release(self) -> None:
         if self._log is not None:
