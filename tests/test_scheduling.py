@@ -213,17 +213,17 @@ CRON_TIMES_REFUSED = {
 
 def test_a_cron_time_is_checked_field_by_field_as_cron_reads_it():
     """'0 2 * * foo' passed a check of characters alone, and cron drops such a line without a word."""
-    from crack_pipeline.cron_time import cron_time_problem
+    from crack_pipeline.cron_time import check_cron_time
 
     for time in CRON_TIMES_TAKEN:
-        assert cron_time_problem(time) is None, time
+        assert check_cron_time(time)[0] is None, time
     for time, reason in CRON_TIMES_REFUSED.items():
-        assert cron_time_problem(time) == (
+        assert check_cron_time(time)[0] == (
             "CRON_TIME must be cron's five fields (minute hour day month weekday, e.g. '30 3 * * 1') or one "
             f"of its @ words (@daily), not '{time}': {reason}"
         )
     for time in ("0 2 * *", "0 2 * * * *", "@dayly", ""):
-        assert cron_time_problem(time).endswith(f"not '{time}'")
+        assert check_cron_time(time)[0].endswith(f"not '{time}'")
 
 
 # Days cron takes that never occur (the weekday begins with *: cron runs on days both day fields name), and
@@ -240,7 +240,7 @@ def cron_time_script(time: str) -> subprocess.CompletedProcess:
 
 def test_a_cron_time_on_a_day_that_never_occurs_is_refused():
     """'0 2 31 2 *' (31 February) passed: cron takes it and never runs it: a retrain that never ran."""
-    from crack_pipeline.cron_time import cron_time_problem
+    from crack_pipeline.cron_time import check_cron_time
 
     for time, days in {**CRON_DAYS_NEVER, "0 2 31 2 */2": 29}.items():
         day, month, weekday = time.split()[2:]
@@ -248,9 +248,9 @@ def test_a_cron_time_on_a_day_that_never_occurs_is_refused():
             f"CRON_TIME must name a day that occurs, not '{time}': day of month '{day}' never falls in month "
             f"'{month}' ({days} days at most), and weekday '{weekday}' adds none: cron would never run it"
         )
-        assert cron_time_problem(time) == refusal
+        assert check_cron_time(time)[0] == refusal
     for time in CRON_DAYS_OCCURRING:
-        assert cron_time_problem(time) is None, time
+        assert check_cron_time(time)[0] is None, time
     refused = cron_time_script("0 2 31 2 *")
     assert (refused.returncode, refused.stdout) == (1, "")
     assert "not '0 2 31 2 *': day of month '31' never falls in month '2'" in refused.stderr
@@ -268,16 +268,30 @@ def test_a_cron_time_on_29_february_alone_is_taken_with_a_warning():
         assert cron_time_script(time).stderr == "", time
 
 
+def test_the_check_script_reads_a_cron_time_once(monkeypatch, capsys):
+    """Its warning checked the time all over again (every field, then the days it runs) before it looked
+    for a leap day."""
+    from crack_pipeline import cron_time
+
+    read = []
+    for name in ("_field_problem", "_days_it_runs"):
+        original = getattr(cron_time, name)
+        monkeypatch.setattr(cron_time, name, lambda *args, f=original, n=name: read.append(n) or f(*args))
+    assert cron_time.main(["0", "2", "29", "2", "*"]) == 0
+    assert "warning: CRON_TIME '0 2 29 2 *' runs in leap years alone" in capsys.readouterr().err
+    assert read == ["_field_problem"] * 5 + ["_days_it_runs"]
+
+
 def test_the_check_script_refuses_a_bad_day_or_month_field_in_words_not_with_a_traceback():
     """The script looked for a day that never occurs before it checked the fields: `0 2 L * *` or
     `0 2 mon * *` ended in a Python traceback (TypeError) where the refusal was due."""
-    from crack_pipeline.cron_time import cron_time_warning
+    from crack_pipeline.cron_time import check_cron_time
 
     for time, reason in CRON_TIMES_REFUSED.items():
         refused = cron_time_script(time)
         assert (refused.returncode, refused.stdout) == (1, ""), time
         assert refused.stderr.endswith(f"not '{time}': {reason}\n"), refused.stderr
-        assert cron_time_warning(time) is None, time
+        assert check_cron_time(time)[1] is None, time
 
 
 def test_make_schedule_refuses_a_cron_time_cron_would_misread():

@@ -25,38 +25,34 @@ MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 FEBRUARY, COMMON_FEBRUARY_DAYS = 2, 28
 
 
-def cron_time_problem(cron_time: str) -> str | None:
-    """Why cron would refuse `cron_time` (or misread it: a field short, the command began at its '* cd');
-    None when it takes it. Each field is `*`, a number in the field's range, or (month, weekday) a name's
-    first three letters, in lists (`1,15`), ranges (`mon-fri`) and steps (`*/15`, `0-30/10`)."""
+def check_cron_time(cron_time: str) -> tuple[str | None, str | None]:
+    """Why cron would refuse `cron_time` (or misread it: a field short, the command began at its '* cd'),
+    else what a user may not mean in it (a day that occurs in leap years alone), read once: (refusal,
+    warning), at most one of them not None. Each field is `*`, a number in the field's range, or (month,
+    weekday) a name's first three letters, in lists (`1,15`), ranges (`mon-fri`) and steps (`*/15`,
+    `0-30/10`)."""
     fields = cron_time.split()
     if len(fields) == 1 and fields[0] in AT_WORDS:
-        return None
+        return None, None
     if len(fields) != 5:
-        return f"CRON_TIME must be {USAGE}, not '{cron_time}'"
+        return f"CRON_TIME must be {USAGE}, not '{cron_time}'", None
     for text, field in zip(fields, FIELDS, strict=True):
         if (problem := _field_problem(text, *field)) is not None:
-            return f"CRON_TIME must be {USAGE}, not '{cron_time}': {problem}"
-    if _days_it_runs(fields) == "never":
-        day, month, weekday = fields[2:]
+            return f"CRON_TIME must be {USAGE}, not '{cron_time}': {problem}", None
+    day, month, weekday = fields[2:]
+    runs = _days_it_runs(fields)
+    if runs == "never":
         return (
             f"CRON_TIME must name a day that occurs, not '{cron_time}': day of month '{day}' never falls in "
             f"month '{month}' ({_most_days(month)} days at most), and weekday '{weekday}' adds none: cron "
             "would never run it"
+        ), None
+    if runs == "leap years":
+        return None, (
+            f"CRON_TIME '{cron_time}' runs in leap years alone (day of month '{day}' falls in month "
+            f"'{month}' on 29 February only): the retrain runs once in four years"
         )
-    return None
-
-
-def cron_time_warning(cron_time: str) -> str | None:
-    """What a user may not mean in a `cron_time` cron takes (`cron_time_problem` finds none): a day that
-    occurs in leap years alone."""
-    fields = cron_time.split()
-    if len(fields) == 5 and cron_time_problem(cron_time) is None and _days_it_runs(fields) == "leap years":
-        return (
-            f"CRON_TIME '{cron_time}' runs in leap years alone (day of month '{fields[2]}' falls in month "
-            f"'{fields[3]}' on 29 February only): the retrain runs once in four years"
-        )
-    return None
+    return None, None
 
 
 def _days_it_runs(fields: list[str]) -> str:
@@ -122,9 +118,16 @@ def _value(text: str, low: int, high: int, names: tuple[str, ...], first: int) -
     return None
 
 
-if __name__ == "__main__":
-    if (refusal := cron_time_problem(" ".join(sys.argv[1:]))) is not None:
+def main(args: list[str]) -> int:
+    """The script: a refusal on stderr and 1, or 0 (a warning on stderr first, if any)."""
+    refusal, warning = check_cron_time(" ".join(args))
+    if refusal is not None:
         print(refusal, file=sys.stderr)
-        sys.exit(1)
-    if (warning := cron_time_warning(" ".join(sys.argv[1:]))) is not None:
+        return 1
+    if warning is not None:
         print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
