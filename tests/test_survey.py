@@ -321,32 +321,69 @@ def test_a_survey_begun_before_a_default_changed_is_told_the_settings_that_go_on
     assert "adding to the command's --params" not in str(refused.value)
 
 
+def _signalled() -> None:
+    """SIGTERM to this process, as a scheduler sends it (`interrupts_as_errors` raises it where the run is;
+    SIGINT, Ctrl-C's, is ignored in a run started in the background, `cmd &`)."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def test_a_survey_stopped_by_its_user_says_what_it_kept_and_how_to_go_on(
     trained_checkpoint, site, segmenter, tmp_path, monkeypatch
 ):
     """Ctrl-C or SIGTERM during a survey ended on Kedro's "No nodes ran" and `the run was stopped by SIGINT`
-    alone: nothing said that the photos done were kept, nor that the same command goes on."""
-    from crack_pipeline.run_guard import RunInterrupted
+    alone: nothing said that the photos done were kept, nor that the same command goes on. Stopped before
+    its first photo (while it read which photos are done) or while a photo was saved, it still said so."""
+    from crack_pipeline.run_guard import RunInterrupted, interrupts_as_errors
 
-    explained = survey_nodes.survey_saves
+    folder, merge = tmp_path / "bridge", "and with --nodes=merge_survey merges those done"
+    explained, read = survey_nodes.survey_saves, survey_nodes.recorded_and_now
 
     def stopped_after_two(*args):
         yield from islice(explained(*args), 2)
-        raise RunInterrupted("the run was stopped by SIGINT")  # as the signal raises it, in the third photo
+        _signalled()  # in the third photo
 
+    def stopped_reading(*args):
+        _signalled()
+        return read(*args)
+
+    monkeypatch.setattr(survey_nodes, "recorded_and_now", stopped_reading)
+    with interrupts_as_errors(), pytest.raises(RunInterrupted) as stopped:
+        survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
+    assert str(stopped.value) == (
+        f"the run was stopped by SIGTERM; survey {folder}, shard 0/1: stopped before its first photo, no new "
+        f"photo kept; the same command goes on, {merge}"
+    )
+    monkeypatch.setattr(survey_nodes, "recorded_and_now", read)
     monkeypatch.setattr(survey_nodes, "survey_saves", stopped_after_two)
-    with pytest.raises(RunInterrupted) as stopped:
-        survey_run(trained_checkpoint, site, tmp_path / "bridge", segmenter, survey="bridge")
+    with interrupts_as_errors(), pytest.raises(RunInterrupted) as stopped:
+        survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
     # The merge is the same command's: one written out with explain.survey alone merged the default
     # environment's survey of that name, whatever --env the survey ran in.
     assert str(stopped.value) == (
-        f"the run was stopped by SIGINT; survey {tmp_path / 'bridge'}, shard 0/1: 2 of 6 photos done and "
-        "kept; the same command goes on with the other 4, and with --nodes=merge_survey merges those done"
+        f"the run was stopped by SIGTERM; survey {folder}, shard 0/1: 2 of 6 photos done and kept; the same "
+        f"command goes on with the other 4, {merge}"
     )
-    assert len(list((tmp_path / "bridge" / RECORDS).iterdir())) == 2
+    assert len(list((folder / RECORDS).iterdir())) == 2
     monkeypatch.setattr(survey_nodes, "survey_saves", explained)
-    again = survey_run(trained_checkpoint, site, tmp_path / "bridge", segmenter, survey="bridge")
-    assert len(photos_in(again)) == 4, "it goes on with the other four"
+    saving = GrowingFolderDataset.save
+
+    def stopped_in_the_second_save(self, data):
+        if any(name.startswith(RECORDS) for name in data) and len(list((folder / RECORDS).iterdir())) == 3:
+            _signalled()  # the fourth photo, as its files are written
+        return saving(self, data)
+
+    monkeypatch.setattr(GrowingFolderDataset, "save", stopped_in_the_second_save)
+    with interrupts_as_errors(), pytest.raises(RunInterrupted) as stopped:
+        survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
+    assert str(stopped.value) == (
+        f"the run was stopped by SIGTERM; survey {folder}, shard 0/1: 3 of 6 photos done and kept; the same "
+        f"command goes on with the other 3, {merge}"
+    )
+    monkeypatch.setattr(GrowingFolderDataset, "save", saving)
+    again = survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
+    assert len(photos_in(again)) == 3, "it goes on with the other three"
 
 
 def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_now(

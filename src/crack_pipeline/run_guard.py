@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crack_pipeline.vision.errors import Interruption
+from crack_pipeline.vision.errors import Interruption, forget_stop_notes, stop_notes
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ def interrupts_as_errors() -> Iterator[None]:
 
     def interrupted(number: int, _frame) -> None:
         restore()
-        _interruption.append(f"the run was stopped by {signal.Signals(number).name}")
+        stopped = f"the run was stopped by {signal.Signals(number).name}"
+        _interruption.append("; ".join([stopped, *stop_notes()]))
         raise RunInterrupted(_interruption[0])
 
     for caught in before:
@@ -61,6 +62,7 @@ def interrupts_as_errors() -> Iterator[None]:
     finally:
         restore()
         _interruption.clear()
+        forget_stop_notes()
 
 
 def stop_if_interrupted() -> None:

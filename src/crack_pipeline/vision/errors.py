@@ -4,8 +4,9 @@ and how to tell a full disk behind an error."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -16,6 +17,33 @@ class InputError(ValueError):
 class Interruption(Exception):
     """The run was stopped (a signal: `run_guard.RunInterrupted`) while it read a file: nothing is wrong
     with the file, and code that passes over a damaged one must not pass over this."""
+
+
+# What the work in progress says it kept, should a signal stop the run now (`said_if_stopped`).
+_stop_notes: list[Callable[[], str]] = []
+
+
+@contextlib.contextmanager
+def said_if_stopped(note: Callable[[], str]) -> Iterator[None]:
+    """While the block lasts, a run stopped by a signal says `note()` after the signal's name (what was kept,
+    how to go on). The block of a generator node lasts while the run saves what it yielded too: a stop there
+    reaches the run's save, never the node."""
+    _stop_notes.append(note)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # forgotten with its run already
+            _stop_notes.remove(note)
+
+
+def stop_notes() -> list[str]:
+    """The notes of the blocks in progress (`said_if_stopped`), oldest first."""
+    return [note() for note in _stop_notes]
+
+
+def forget_stop_notes() -> None:
+    """No note said any more: the run is over, though a generator node it stopped in is not closed yet."""
+    _stop_notes.clear()
 
 
 def cause_where(error: BaseException, test: Callable[[BaseException], bool]) -> BaseException | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -17,7 +18,7 @@ from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import LabelResolver
 from crack_pipeline.vision.data.scanning import IMAGE_SUFFIXES, looks_like_image
-from crack_pipeline.vision.errors import InputError, Interruption
+from crack_pipeline.vision.errors import InputError, said_if_stopped
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.scales import check_rescaled, own_scales, scales_of
@@ -159,7 +160,11 @@ def explain_survey_photos(
         segmenter=segmenter,
         limits=ImageLimits.of(ingest),  # no scan before: the limits set decide as the photos are decoded
     )
-    try:
+    where = f"survey {survey_progress.root}, shard {shard}"
+    kept: int | None = None  # the photos done, once the survey's records are read
+    # Ctrl-C, SIGTERM: Kedro's own words ("No nodes ran") said nothing of the photos kept, nor did a stop
+    # before the first photo, or while a photo was saved (outside this node).
+    with said_if_stopped(lambda: kept_note(where, kept, len(photos))), contextlib.closing(explainer):
         # Compared with what each setting a manifest leaves out did then: 'follow_steps: 0 then', not 'null'.
         began, asked = as_compared(found), as_compared(wanted)
         if check_manifest(began, asked, str(survey_progress.root), champion=explain.get("model") is None):
@@ -193,26 +198,25 @@ def explain_survey_photos(
             else "",
         )
         kept = len(photos) - len(todo)
-        # Ctrl-C, SIGTERM: Kedro's own words ("No nodes ran") said nothing of the photos kept.
-        try:
-            with survey_progress_bar(len(photos), kept, f"survey {shard}") as progress:
-                for save in survey_saves(explainer, writer, todo, contents):
-                    yield save  # saved once the run asks for the next
-                    kept += 1
-                    progress.update()
-        except Interruption as stopped:
-            where = f"survey {survey_progress.root}, shard {shard}"
-            raise type(stopped)(f"{stopped}; {kept_note(where, kept, len(photos))}") from stopped
-    finally:
-        explainer.close()
+        with survey_progress_bar(len(photos), kept, f"survey {shard}") as progress:
+            for save in survey_saves(explainer, writer, todo, contents):
+                yield save  # saved once the run asks for the next (a photo stopped in its save is not kept)
+                kept += 1
+                progress.update()
 
 
-def kept_note(where: str, kept: int, photos: int) -> str:
-    """What a stopped survey (`where`) kept of its `photos`, `kept` of them, and how to go on. The merge is
-    the same command's (its --env and --params name the survey's folder), not one written out here."""
+def kept_note(where: str, kept: int | None, photos: int) -> str:
+    """What a stopped survey (`where`) kept of its `photos`, `kept` of them (None: stopped before it read
+    which are done), and how to go on. The merge is the same command's (its --env and --params name the
+    survey's folder), not one written out here."""
+    merge = "and with --nodes=merge_survey merges those done"
+    if kept is None:
+        return (
+            f"{where}: stopped before its first photo, no new photo kept; the same command goes on, {merge}"
+        )
     return (
         f"{where}: {kept} of {photos} photos done and kept; the same command goes on with the other "
-        f"{photos - kept}, and with --nodes=merge_survey merges those done"
+        f"{photos - kept}, {merge}"
     )
 
 
