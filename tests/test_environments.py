@@ -257,8 +257,10 @@ def test_an_empty_folder_setting_is_refused_naming_it(tmp_path, monkeypatch):
                     loader[key]
 
 
-def test_an_empty_data_root_is_refused(tmp_path, monkeypatch):
-    """data_root: '' made the catalog's `${globals:data_root}/02_intermediate` the root's /02_intermediate."""
+def test_an_empty_data_root_is_refused_naming_the_file_that_set_it(tmp_path, monkeypatch):
+    """data_root: '' made the catalog's `${globals:data_root}/02_intermediate` the root's /02_intermediate.
+    The refusal said `globals.yml` wherever it was set: conf/site/globals.yml, or conf/base/globals.yml for
+    an environment that sets none."""
     from crack_pipeline.vision.settings import ConfigError
     from tests.conftest import make_project
 
@@ -267,8 +269,12 @@ def test_an_empty_data_root_is_refused(tmp_path, monkeypatch):
     (project / "conf/site").mkdir()
     (project / "conf/site/globals.yml").write_text("data_root: ''\n")
     with pytest.raises(
-        ConfigError, match=r"^data_root \(globals.yml\) is empty \(''\): name the environment"
+        ConfigError, match=r"^data_root \(conf/site/globals.yml\) is empty \(''\): name the environment"
     ):
+        environment_config("site", conf_source=project / "conf")["catalog"]
+    (project / "conf/site/globals.yml").write_text("other: 1\n")
+    (project / "conf/base/globals.yml").write_text("data_root: ''\n")
+    with pytest.raises(ConfigError, match=r"^data_root \(conf/base/globals.yml\) is empty"):
         environment_config("site", conf_source=project / "conf")["catalog"]
 
 

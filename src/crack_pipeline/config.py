@@ -11,6 +11,7 @@ from typing import Any
 from kedro.config import AbstractConfigLoader, MissingConfigException, OmegaConfigLoader
 from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
+from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
 from crack_pipeline.setting_paths import (
@@ -143,10 +144,23 @@ class ProjectConfigLoader(OmegaConfigLoader):
         if key == "parameters":
             anchor_paths(config, _paths_project(Path(self.conf_source)))
         elif key == "globals":
-            require_data_root(config)
+            require_data_root(config, self._file_setting(key, "data_root"))
         elif key == "mlflow":
             _anchor_store(config, _paths_project(Path(self.conf_source)))
         return config
+
+    def _file_setting(self, key: str, setting: str) -> str:
+        """The file of `key` (e.g. globals) that sets its top-level `setting`, as the run reads it: the run
+        environment's, else the base environment's, from the project's folder (conf/ozgenel/globals.yml).
+        Its pattern (globals.yml) where none is found (a conf_source archive). The message of an empty
+        data_root named globals.yml wherever it was set."""
+        conf = Path(self.conf_source)
+        for env in (self.env or self.default_run_env, self.base_env):
+            for pattern in self.config_patterns[key]:
+                for path in sorted((conf / env).glob(pattern)) if (conf / env).is_dir() else []:
+                    if setting in (OmegaConf.load(path) or {}):
+                        return str(path.relative_to(conf.parent))
+        return ", ".join(self.config_patterns[key])
 
     def _catalog(self) -> dict[str, Any]:
         """The catalog, its `${runtime_params:X}` answered from the parameter files too (set only while the
