@@ -182,6 +182,25 @@ def test_the_grids_show_each_class_in_turn_in_the_order_the_images_came(monkeypa
     assert len(pictures["gradcam"]["crack"]) == 4, "an unlabelled photo goes with the class it was called"
 
 
+def test_a_grid_of_one_class_says_so_in_its_title(monkeypatch):
+    """A folder of cracked photos alone was titled `first 9 images, each class in turn`, as if there were
+    clean ones among them."""
+    from crack_pipeline.vision.explain import grids
+
+    titles = []
+    monkeypatch.setattr(grids.figures, "photo_sheet", lambda p, captions, title: titles.append(title) or p[0])
+    pictures = {}
+    for number in range(3):
+        card = {"method": "gradcam", "file": f"{number}.jpg", "true_label": None, "predicted": "crack"}
+        grids.add_grid_picture(
+            pictures, {**card, "probability": 0.9, "threshold": 0.5}, lambda: np.zeros((4, 4, 3), np.uint8)
+        )
+    grids.grid_files(pictures)
+    assert titles == [
+        f"gradcam: first {count} images, all of class crack (no image of another class)" for count in (9, 16)
+    ]
+
+
 def test_a_grid_caption_names_the_file_with_its_folder_as_the_gallery_does():
     """grid_9.png captioned `IMG_0001.jpg` for both day1/IMG_0001.jpg and day2/IMG_0001.jpg (a camera numbers
     each card from 1 again), where the gallery's cards and the tables name each by its path."""

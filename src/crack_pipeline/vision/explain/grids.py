@@ -42,8 +42,16 @@ def grid_files(pictures: Mapping[str, Mapping[str, list[tuple[np.ndarray, str]]]
         ordered = [shown for turn in in_turn for shown in turn if shown is not None]
         for count in GRID_SIZES:
             shown = ordered[:count]
-            title = f"{method}: first {count} images, each class in turn"
+            title = f"{method}: first {count} images, {_order(by_class)}"
             pixels = figures.photo_sheet([p for p, _ in shown], [c for _, c in shown], title)
             pixels = figures.with_colour_bar(pixels, rendering.MIXED_SCALE)
             files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
     return files
+
+
+def _order(by_class: Mapping[str, list]) -> str:
+    """How a grid's pictures of `by_class` are ordered, in words: a run of one class said "each class in
+    turn", as if the other were there."""
+    if len(by_class) == 1:
+        return f"all of class {next(iter(by_class))} (no image of another class)"
+    return "each class in turn"
