@@ -48,3 +48,27 @@ def test_kedro_s_choice_of_logging_file_is_not_said_by_every_process():
         check=True,
     )
     assert "as logging configuration" not in said.stdout + said.stderr, said
+
+
+def test_a_first_run_s_new_mlflow_store_is_made_without_mlflow_s_own_lines(tmp_path):
+    """`make run` in a fresh clone printed MLflow's `2026/12/07 03:47:27 INFO mlflow.store.db.utils: Creating
+    initial MLflow database tables...` and `Updating database tables` on stderr, as it made mlflow.db: nothing
+    a user acts on, in a format of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "KEDRO_LOGGING_CONFIG"}
+    env["PYTHONPATH"] = str(PROJECT / "src")
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, crack_pipeline.settings, mlflow; "
+            "mlflow.MlflowClient(sys.argv[1]).search_experiments()",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+        ],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (tmp_path / "mlflow.db").is_file()
+    assert "database tables" not in made.stdout + made.stderr, made
