@@ -105,3 +105,15 @@ def test_a_strip_among_many_photos_keeps_the_sheet_about_the_size_of_the_photos_
     assert pixels.shape[0] < 1.5 * photos_alone.shape[0]
     for colour, at_least in ((green, 46 * CELL * CELL), (brown, 30_000), (blue, 30_000)):
         assert (pixels == colour).all(axis=-1).sum() >= at_least, colour  # solid colours stay exact
+
+
+def test_accented_letters_in_captions_and_titles_are_drawn_not_replaced_by_a_missing_glyph():
+    # Pillow's default font drew only ASCII: `Brücke_Süd.jpg` read as `Br□cke_S□d.jpg` on grids and panels.
+    missing = "\U0010fffd"  # a private-use code point: no font has a glyph for it
+    picture = [_solid((255, 0, 0))]
+    for word in ("Brücke_Süd", "Straße Łódź", "Ωmega"):
+        for letter in set(word) - set("Bck_Sdtrae Lodzmg"):
+            replaced = word.replace(letter, missing)
+            with_letter = sheet(picture, [word], word, cell=200)
+            with_missing = sheet(picture, [replaced], replaced, cell=200)
+            assert (with_letter != with_missing).any(), f"{letter!r} drawn as a missing glyph"

@@ -12,9 +12,11 @@ import functools
 import math
 import textwrap
 from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, get_data_path
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
@@ -22,6 +24,9 @@ CELL = 256  # a picture's longer side on a sheet, in pixels
 PICTURE_SIDE = 2 * CELL  # a picture's longer side at most as kept for a sheet (`sheet_picture`)
 GAP = 8  # pixels between cells and around the sheet
 CAPTION_SIZE, TITLE_SIZE = 11, 14  # font sizes in pixels
+# DejaVu Sans, which matplotlib ships: Pillow's own default font draws only ASCII, and a caption
+# `Brücke_Süd.jpg` read `Br□cke_S□d.jpg`.
+FONT_FILE = Path(get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 # The dpi the catalog's figure datasets save at (conf/base/catalog.yml, `_figure`): a sheet wrapped in a
 # figure comes out pixel for pixel.
 DPI = 110
@@ -73,6 +78,12 @@ def sheet_picture(image: Image.Image) -> np.ndarray:
     PICTURE_SIDE, image_io.decode_image, a JPEG is decoded at a fraction of its size)."""
     image.thumbnail((PICTURE_SIDE, PICTURE_SIDE))
     return np.asarray(image)
+
+
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """The sheets' font at `size` pixels."""
+    return ImageFont.truetype(FONT_FILE, size)
 
 
 def _wrapped(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
@@ -136,8 +147,7 @@ def _flowed_sheet(
     """`sheet`'s pixels with each picture in its own cell (width, height), the cells laid in rows of the
     sheet's `width` (`_rows`), each row as high as its highest cell."""
     width = max([width, *(GAP + cell_width + GAP for cell_width, _ in cells)])
-    caption_font = ImageFont.load_default(CAPTION_SIZE)
-    title_font = ImageFont.load_default(TITLE_SIZE)
+    caption_font, title_font = _font(CAPTION_SIZE), _font(TITLE_SIZE)
     title_lines = _wrapped(title, title_font, width - 2 * GAP)
     caption_lines = [
         _wrapped(caption, caption_font, w) for caption, (w, _) in zip(captions, cells, strict=False)
