@@ -130,6 +130,19 @@ def test_bands_in_mm_without_a_scale_are_refused_before_the_run():
         )
 
 
+def test_a_single_band_with_a_bound_is_refused_before_the_run():
+    """--params=explain.severity_bands.fine=0.2, meant to change the default bands' bound, replaced them by
+    that one band: every crack read "fine" and the bound 0.2 bounded nothing, without a word."""
+    for scale in (None, 0.2):
+        with pytest.raises(
+            ConfigError,
+            match=r"^explain\.severity_bands: one band, \{'fine': 0\.2\}: the last band takes every wider "
+            r"crack, so every crack would be fine and its bound 0\.2 bounds nothing; give every band",
+        ):
+            check_explain_settings({"severity_bands": {"fine": 0.2}, "mm_per_pixel": scale})
+    check_explain_settings({"severity_bands": {"any": None}})  # one band on purpose: every crack in it
+
+
 def test_a_cam_layer_no_architecture_has_is_refused_before_the_run():
     for layer in ("bn2", "layer4", "features.6", None):  # EfficientNets', ResNet's, small_cnn's; the default
         check_explain_settings({"cam_layer": layer})

@@ -42,6 +42,14 @@ def check_measurement_settings(explain: Mapping[str, Any]) -> None:
         return
     in_mm = explain.get("mm_per_pixel") is not None or explain.get("scales") is not None
     names, bounds = _bands(bands, in_mm, setting="explain.severity_bands")
+    if len(names) == 1 and math.isfinite(bounds[0]):
+        # Kedro's --params=explain.severity_bands.fine=0.2 replaces the default table by this one band.
+        raise ConfigError(
+            f"explain.severity_bands: one band, {dict(bands)}: the last band takes every wider crack, "
+            f"so every crack would be {names[0]} and its bound {bounds[0]:g} bounds nothing; give every "
+            "band, in order (--params=explain.severity_bands.<band>=... replaces the default bands by that "
+            "one, it does not change its bound: write the table in conf/local/parameters_explain.yml)"
+        )
     unreachable = [
         f"{name}: {bound:g}" for name, bound in zip(names[:-1], bounds[:-1], strict=True) if bound < 1
     ]
