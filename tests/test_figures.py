@@ -117,3 +117,14 @@ def test_accented_letters_in_captions_and_titles_are_drawn_not_replaced_by_a_mis
             with_letter = sheet(picture, [word], word, cell=200)
             with_missing = sheet(picture, [replaced], replaced, cell=200)
             assert (with_letter != with_missing).any(), f"{letter!r} drawn as a missing glyph"
+
+
+def test_a_sheet_of_lying_photos_leaves_no_white_band_under_each_row():
+    """A contact sheet or grid of 3:2 photos put each in a square cell: 85 px of white under every row."""
+    green = (30, 160, 60)
+    pixels = photo_sheet([_solid(green, 320, 480)] * 6, ["x"] * 6, "t", columns=3)
+    rows = np.flatnonzero((pixels == green).all(axis=-1).any(axis=1))
+    gaps = np.diff(rows)[np.diff(rows) > 1] - 1  # the rows between one row of photos and the next
+    assert len(gaps) == 1 and gaps[0] <= GAP + 20, gaps  # the gap and one caption line, no white band
+    mixed = photo_sheet([_solid(green, 320, 480), _solid(green, 480, 320)], ["x"] * 2, "t")
+    assert (mixed == green).all(axis=-1).sum() == 2 * CELL * round(CELL * 2 / 3), "each at its own aspect"

@@ -207,10 +207,17 @@ def photo_sheet(
     `columns` square cells wide: a line-scan camera's strips one above the other, a strip among photos as
     long as three of them. Laid out for one picture's aspect, a sheet of strips lying and standing drew the
     others 4 x 53 px, and a strip among photos a sliver; in cells as large as the largest, 47 photos beside
-    one lying strip made a 5552 x 1980 sheet, with a standing one too 5552 x 5676."""
-    cells = [_cell_size(sheet_layout(picture.shape[1] / picture.shape[0], None)[1]) for picture in pictures]
+    one lying strip made a 5552 x 1980 sheet, with a standing one too 5552 x 5676. A lying photo's cell is
+    as high as the photo (a row of 3:2 photos left 85 px of white under each); a standing one's stays square,
+    so that columns line up."""
+    cells = [_photo_cell(picture.shape[1] / picture.shape[0]) for picture in pictures]
     columns = _columns(columns, len(pictures))
     return _flowed_sheet(pictures, captions, title, cells, GAP + columns * (CELL + GAP))
+
+
+def _photo_cell(aspect: float) -> tuple[int, int]:
+    """The cell (width, height) of a picture of `aspect` on a `photo_sheet`."""
+    return _cell_size(sheet_layout(aspect, None, fitted=aspect >= 1)[1])
 
 
 def with_colour_bar(pixels: np.ndarray, caption: str) -> np.ndarray:
