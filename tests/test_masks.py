@@ -153,3 +153,19 @@ def test_a_mask_drawn_black_on_white_is_left_out_named_not_read_as_crack_everywh
     read = read_masks_of(Folder.scan(tmp_path / "masks"), ["a.jpg", "b.jpg"])
     assert list(read) == ["b.jpg"]
     assert "a.png (of a.jpg) left out: unclear_mask: 99% of its pixels are crack (white)" in caplog.text
+
+
+def test_masks_that_match_their_images_but_are_left_out_are_not_said_to_match_none(tmp_path, caplog):
+    """Masks drawn black on white, all left out, were said to match no image ("a mask needs the image's
+    relative path or file stem"), though each was named as its image is."""
+    crack = np.zeros((40, 40), dtype=np.uint8)
+    crack[10:30, 20] = 255
+    write(tmp_path / "masks", "a.png", mask_png(255 - crack))
+    masks = Folder.scan(tmp_path / "masks")
+    assert read_masks_of(masks, ["a.jpg"], "explain.masks_dir") == {}
+    assert "a.png (of a.jpg) left out: unclear_mask" in caplog.text
+    assert "none of its" not in caplog.text
+    read_masks_of(masks, ["b.jpg"], "explain.masks_dir")
+    assert "explain.masks_dir: none of its 1 files (e.g. a.png) is the mask of an image (e.g. b.jpg)" in (
+        caplog.text
+    )

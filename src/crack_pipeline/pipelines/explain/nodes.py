@@ -13,7 +13,7 @@ from crack_pipeline.pipelines.explain.images import domain_scales, images_to_exp
 from crack_pipeline.provenance import learned_among
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.ingested import changed_since_ingest
-from crack_pipeline.vision.data.masks import check_masks_apart, read_masks_of, warn_if_none_matched
+from crack_pipeline.vision.data.masks import check_masks_apart, read_masks_of
 from crack_pipeline.vision.data.splitting import SPLITS
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.anomaly import ANOMALY, methods_for
@@ -195,13 +195,12 @@ def explain_split(
     segmenter = segmenter_to_use(explain, crack_segmenter, segmenter_settings)
     image_thresholds, image_tile_sizes = domain_scales(checkpoint, threshold, tiling, items, domains)
     names = [item.name for item in items]
-    masks = read_masks_of(explain_masks, names)
+    # A folder of the user's own, not the synthetic masks (the default), which a folder's photos never match.
+    masks = read_masks_of(explain_masks, names, "explain.masks_dir" if explain.get("masks_dir") else None)
     unexplained = [*left_out, *copies]  # explain.scales may list them: skipped, or explained as the original
     scales = scales_of(
         every_name, explain.get("scales"), explain.get("mm_per_pixel"), names, unexplained, copies=copies
     )
-    if explain.get("masks_dir"):  # not the synthetic masks, the default, which a folder's photos never match
-        warn_if_none_matched(explain_masks, names, masks, "explain.masks_dir")
     result = explain_images(
         checkpoint,
         items,

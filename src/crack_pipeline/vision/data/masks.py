@@ -137,13 +137,21 @@ def read_mask(path: Path, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     return np.asarray(decode_file(path, limits, crack_pixels).image, dtype=bool)
 
 
-def read_masks_of(masks: Folder | None, names: Iterable[str]) -> dict[str, np.ndarray]:
+def read_masks_of(
+    masks: Folder | None, names: Iterable[str], setting: str | None = None
+) -> dict[str, np.ndarray]:
     """The crack mask of each image in `names` that has one in `masks` (see `pair_masks`), read; a mask
-    file that cannot be read is left out, with a warning naming it."""
+    file that cannot be read is left out, with a warning naming it. With `setting` (the folder's), a warning
+    where no mask is any image's (`warn_if_none_matched`), judged by name: masks all left out as unreadable
+    (drawn black on white) were said to match no image, "a mask needs the image's relative path"."""
     if masks is None:
         return {}
+    names = list(names)
+    paired = pair_masks(masks, names)
+    if setting is not None:
+        warn_if_none_matched(masks, names, paired, setting)
     read = {}
-    for name, path in pair_masks(masks, names).items():
+    for name, path in paired.items():
         try:
             read[name] = read_mask(path)
         except (ImageRejected, OSError) as error:
