@@ -12,8 +12,12 @@ import yaml
 
 from crack_pipeline.config import UNSET, setting_at
 
-# A dotted setting as errors name it: `train.processes`, `data.sources[0].path`.
-_SETTING = re.compile(r"(?<![\w./-])([a-z_]\w*(?:\.[A-Za-z_][\w-]*|\[\d+\])+)")
+# A dotted setting as errors name it: `train.processes`, `data.sources[0].path`; not the section a list of
+# settings follows (`split.ratios's settings: train, val, test`), which the problem's own setting names.
+_SETTING = re.compile(
+    r"(?<![\w./-])([a-z_]\w*(?:\.[A-Za-z_][\w-]*|\[\d+\])+)"
+    r"(?![\w-]|\.[A-Za-z_]|\[\d|'s settings)"  # whole, not a shorter part of it
+)
 # A top-level setting (`device`) where a problem begins with it ("bad settings: device: cuda:1, but ..."):
 # a bare word elsewhere is prose. Counted only where a source holds it as a value, not a section (`train`).
 _LEADING = re.compile(r"(?:^bad settings: |^|; )([a-z_]\w*)(?=:? )")

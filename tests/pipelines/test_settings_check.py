@@ -27,10 +27,14 @@ def test_a_typo_in_a_late_stages_settings_stops_the_run_before_any_node_runs(ked
     assert result.exit_code == 1
     assert (
         "Error: bad settings: device must be auto, cpu, cuda or cuda:<index>, got 'mps'; "
-        "explain.crack_masks.foo: unknown setting (a typo?); segmenter.steps: Input "
-        "should be a valid integer, unable to parse string as an integer (got 'many'); train.defaults + "
-        "train.models.small_cnn.training.learning_rate: unknown setting (a typo?)"
+        "explain.crack_masks.foo: unknown setting (a typo?); explain.crack_masks's settings: window, "
     ) in result.output
+    assert (
+        "; segmenter.steps: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'many'); train.defaults + train.models.small_cnn.training.learning_rate: unknown setting "
+        "(a typo?); train.defaults + train.models.small_cnn.training's settings: "
+    ) in result.output
+    assert ", lr, " in result.output, "the setting meant, among those there are"
     assert not (kedro_project / "data/01_raw/synthetic").exists(), "synth, the first node, never ran"
 
     methods = kedro(kedro_project, "run", "--params=explain.methods=[gradcamm]")
@@ -53,7 +57,9 @@ def test_a_typo_in_a_late_stages_settings_stops_the_run_before_any_node_runs(ked
     assert not (kedro_project / "data/01_raw/synthetic").exists()
 
     retrain = kedro(kedro_project, "run", "--pipelines=retrain", "--params=retrain.forse=true")
-    assert "Error: bad settings: retrain.forse: unknown setting (a typo?)" in retrain.output
+    assert "Error: bad settings: retrain.forse: unknown setting (a typo?); retrain's settings: force" in (
+        retrain.output
+    )
     assert not (kedro_project / "data/retrain.lock").exists(), "stopped before taking the retrain lock"
 
 
@@ -608,6 +614,17 @@ def test_where_a_setting_was_set_is_the_environment_over_base_and_a_default_is_n
     assert where_set("data.sources[1].path: missing", conf, "prod", "base", {}) is None
     # conf/base's null is the default of a setting left unset, named by a message as an alternative only
     assert where_set("ingest.group_pattern: bad", conf, "prod", "base", {}) is None
+
+
+def test_the_section_an_unknown_settings_list_names_is_not_said_where_it_was_set(tmp_path):
+    """`split.ratios.tset: unknown setting (a typo?); split.ratios's settings: ...` said where the typo was
+    set and where split.ratios was, conf/base, as if it were a second setting the message named."""
+    conf = tmp_path / "conf"
+    (conf / "base").mkdir(parents=True)
+    (conf / "base/parameters.yml").write_text("split: {ratios: {train: 0.7, val: 0.15, test: 0.15}}\n")
+    message = "split.ratios.tset: unknown setting (a typo?); split.ratios's settings: train, val, test"
+    given = {"split": {"ratios": {"tset": 0.2}}}
+    assert where_set(message, conf, "local", "base", given) == "from --params: split.ratios.tset"
 
 
 def test_a_top_level_setting_a_message_begins_with_is_found_where_it_was_set(tmp_path):

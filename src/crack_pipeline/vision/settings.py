@@ -4,6 +4,7 @@ section, instead of surfacing as a bare `TypeError` deep inside a run."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import Field, fields
 from typing import Any, TypeVar
 
 import yaml
@@ -35,7 +36,7 @@ def settings_from(cls: type[T], values: Mapping[str, Any] | None, section: str) 
     try:
         return cls(**dict(values or {}))
     except ValidationError as error:
-        problems = [_problem(section, problem) for problem in error.errors()]
+        problems = [_problem(section, problem, fields(cls)) for problem in error.errors()]
         raise ConfigError("bad settings: " + "; ".join(problems)) from None
 
 
@@ -43,13 +44,17 @@ def settings_from(cls: type[T], values: Mapping[str, Any] | None, section: str) 
 _MISSING = {"missing", "missing_argument"}
 
 
-def _problem(section: str, problem: dict[str, Any]) -> str:
+def _problem(section: str, problem: dict[str, Any], known: tuple[Field, ...]) -> str:
     """One bad setting as `<section>.<key>: what is wrong`; a missing one is named at the entry that lacks
-    it, which a parameter file holds (the setting itself is in none: where it was set went unsaid)."""
+    it, which a parameter file holds (the setting itself is in none: where it was set went unsaid). An
+    unknown one of the section itself is named with the `known` settings, as the sections a run reads are
+    (`tiling.tile_sze` was named alone)."""
     *entry, key = [section, *map(str, problem["loc"])]
     if problem["type"] in _MISSING:
         return f"{'.'.join(entry)}: {key} is required, and missing"
-    return f"{'.'.join([*entry, key])}: {_reason(problem)}"
+    listed = problem["type"] == "unexpected_keyword_argument" and len(problem["loc"]) == 1
+    among = f"; {section}'s settings: {', '.join(field.name for field in known)}" if listed else ""
+    return f"{'.'.join([*entry, key])}: {_reason(problem)}{among}"
 
 
 def _reason(problem: dict[str, Any]) -> str:
