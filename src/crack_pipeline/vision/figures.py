@@ -229,7 +229,7 @@ def with_colour_bar(pixels: np.ndarray, caption: str) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def _colour_bar(width: int, caption: str) -> np.ndarray:
     """`with_colour_bar`'s legend, `width` pixels wide: drawn once per width and caption (4 ms a panel)."""
-    font = ImageFont.load_default(CAPTION_SIZE)
+    font = _font(CAPTION_SIZE)
     lines = _wrapped(caption, font, width - 2 * GAP)
     line_height = CAPTION_SIZE + 3
     bar_width = max(1, min(width - 2 * GAP, 3 * CELL))
