@@ -341,6 +341,11 @@ def test_a_survey_stopped_by_its_user_says_what_it_kept_and_how_to_go_on(
     folder, merge = tmp_path / "bridge", "and with --nodes=merge_survey merges those done"
     explained, read = survey_nodes.survey_saves, survey_nodes.recorded_and_now
 
+    def stopped_run() -> str:
+        with interrupts_as_errors(), pytest.raises(RunInterrupted) as stopped:
+            survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
+        return str(stopped.value)
+
     def stopped_after_two(*args):
         yield from islice(explained(*args), 2)
         _signalled()  # in the third photo
@@ -350,19 +355,15 @@ def test_a_survey_stopped_by_its_user_says_what_it_kept_and_how_to_go_on(
         return read(*args)
 
     monkeypatch.setattr(survey_nodes, "recorded_and_now", stopped_reading)
-    with interrupts_as_errors(), pytest.raises(RunInterrupted) as stopped:
-        survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
-    assert str(stopped.value) == (
+    assert stopped_run() == (
         f"the run was stopped by SIGTERM; survey {folder}, shard 0/1: stopped before its first photo, no new "
         f"photo kept; the same command goes on, {merge}"
     )
     monkeypatch.setattr(survey_nodes, "recorded_and_now", read)
     monkeypatch.setattr(survey_nodes, "survey_saves", stopped_after_two)
-    with interrupts_as_errors(), pytest.raises(RunInterrupted) as stopped:
-        survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
     # The merge is the same command's: one written out with explain.survey alone merged the default
     # environment's survey of that name, whatever --env the survey ran in.
-    assert str(stopped.value) == (
+    assert stopped_run() == (
         f"the run was stopped by SIGTERM; survey {folder}, shard 0/1: 2 of 6 photos done and kept; the same "
         f"command goes on with the other 4, {merge}"
     )
@@ -376,15 +377,12 @@ def test_a_survey_stopped_by_its_user_says_what_it_kept_and_how_to_go_on(
         return saving(self, data)
 
     monkeypatch.setattr(GrowingFolderDataset, "save", stopped_in_the_second_save)
-    with interrupts_as_errors(), pytest.raises(RunInterrupted) as stopped:
-        survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
-    assert str(stopped.value) == (
+    assert stopped_run() == (
         f"the run was stopped by SIGTERM; survey {folder}, shard 0/1: 3 of 6 photos done and kept; the same "
         f"command goes on with the other 3, {merge}"
     )
     # Stopped in Kedro's save, the node (a generator) is left at its yield, its progress bar open and the
-    # catalog's "Saving data to survey_photos" lines hidden, until it is collected: the error held it.
-    del stopped
+    # catalog's "Saving data to survey_photos" lines hidden, until it is collected (the error held it).
     gc.collect()
     monkeypatch.setattr(GrowingFolderDataset, "save", saving)
     again = survey_run(trained_checkpoint, site, folder, segmenter, survey="bridge")
