@@ -1,17 +1,19 @@
 """Straight cracks are cracks: does a trained run call them, and does it still call a joint alone clean?
 
-Needs a trained run (`make run`): a classifier of the latest run (`--variant`, small_cnn by default) and
-the latest crack segmenter. On `--surfaces` generated concrete surfaces (render_photo: texture and pores),
-drawn here, not by the synthetic data set's generator: a crack `--length` px long through the middle, 2-3 px
-wide and 40-60 % dark, straight and horizontal, with 0.5 px and 1.5 px of smooth sideways wander,
-straight and vertical, straight at 30 degrees; and, on the same surfaces, a formwork joint alone (edge to
-edge, one width of 1.5-6 px, 25-60 % dark, within 5 degrees of horizontal or vertical, as the synthetic
-clean patches carry them). Printed per case: p(crack) range, called by the classifier (at its threshold),
-by the segmenter over the whole patch (explain's `segmenter_finds`, asked whatever the classifier says)
-and by either. Last line: `ratio <straight horizontal and vertical cracks called / those at 30 degrees>`.
+Needs a trained run (`make run`): a classifier of the latest run (`--variant`, small_cnn by default) and the
+latest crack segmenter (or `--segmenter FILE`). On `--surfaces` generated concrete surfaces (render_photo:
+texture and pores), drawn here, not by the synthetic data set's generator: a crack `--length` px long
+through the middle, 2-3 px wide and 40-60 % dark, straight and horizontal, with 0.5 px and 1.5 px of smooth
+sideways wander, straight and vertical, straight at 30 degrees; and, on the same surfaces, a formwork joint
+alone (edge to edge, one width of 1.5-6 px, 25-60 % dark, within 5 degrees of horizontal or vertical, as the
+synthetic clean patches carry them). Printed per case: p(crack) range, called by the classifier (at its
+threshold), by the segmenter over the whole patch (explain's `segmenter_finds`, asked whatever the
+classifier says) and by either. Last line: `ratio <straight horizontal and vertical cracks called / those at
+30 degrees>`.
 
     .venv/bin/python bench/straight_cracks.py                      # about 1 min on 2 cores
     .venv/bin/python bench/straight_cracks.py --variant efficientnet_lite0 --surfaces 24
+    .venv/bin/python bench/straight_cracks.py --segmenter segmenter.pt     # another crack segmenter
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from arguments import positive_int, ratio_line
 from PIL import Image, ImageDraw
 from scipy import ndimage
@@ -90,15 +93,20 @@ def main() -> None:
     parser.add_argument("--variant", default="small_cnn", help="a trained variant of the latest run")
     parser.add_argument("--surfaces", type=positive_int, default=12, help="generated surfaces per case")
     parser.add_argument("--length", type=positive_int, default=190, help="crack length, px (patch: 227)")
+    parser.add_argument("--segmenter", default=None, help="a crack segmenter checkpoint file")
     args = parser.parse_args()
+    if args.segmenter and not Path(args.segmenter).is_file():  # else torch.load's FileNotFoundError
+        raise SystemExit(f"--segmenter {args.segmenter}: no such file")
 
     checkpoint = latest_checkpoint(args.variant)
     threshold = decision_threshold(checkpoint, None, args.variant)["value"]
-    segmenter = load_segmenter(latest_segmenter())
+    trained = torch.load(args.segmenter, weights_only=True) if args.segmenter else latest_segmenter()
+    segmenter = load_segmenter(trained)
     masks = CrackMaskConfig()
     print(
         f"{describe_cpu()}; precision fp32; {args.variant} at its threshold {threshold:.3f}; "
-        f"segmenter_finds {masks.segmenter_finds} tiles"
+        f"segmenter_finds {masks.segmenter_finds} tiles; crack segmenter {trained['segmenter_id']} "
+        f"({args.segmenter or 'make run'})"
     )
     called = {}
     with tempfile.TemporaryDirectory() as folder:
