@@ -144,7 +144,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
         if key == "parameters":
             anchor_paths(config, _paths_project(Path(self.conf_source)))
         elif key == "globals":
-            require_data_root(config, self._file_setting(key, "data_root"))
+            require_data_root(config, lambda: self._file_setting(key, "data_root"))
         elif key == "mlflow":
             _anchor_store(config, _paths_project(Path(self.conf_source)))
         return config

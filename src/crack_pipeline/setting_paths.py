@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,13 @@ PATH_SETTINGS = (
 CATALOG_PATH_KEYS = ("filename", "filepath", "path")
 
 
-def require_data_root(globals_config: dict[str, Any], set_in: str) -> None:
-    """A `ConfigError` for an empty `data_root`, naming the file that set it (`set_in`): the catalog's
-    `${globals:data_root}/02_intermediate` was then `/02_intermediate`, at the file system's root."""
+def require_data_root(globals_config: dict[str, Any], set_in: Callable[[], str]) -> None:
+    """A `ConfigError` for an empty `data_root`, naming the file that set it (`set_in()`, its files read only
+    then): the catalog's `${globals:data_root}/02_intermediate` was then `/02_intermediate`, at the file
+    system's root."""
     if globals_config.get("data_root") == "":
         raise ConfigError(
-            f"data_root ({set_in}) is empty (''): name the environment's folder (e.g. data/<env>), or "
+            f"data_root ({set_in()}) is empty (''): name the environment's folder (e.g. data/<env>), or "
             "leave it out to share the default environment's (data)"
         )
 

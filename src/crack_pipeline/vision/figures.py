@@ -12,7 +12,6 @@ import functools
 import math
 import textwrap
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +79,7 @@ def sheet_picture(image: Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
-@cache
+@functools.cache
 def _font(size: int) -> ImageFont.FreeTypeFont:
     """The sheets' font at `size` pixels."""
     return ImageFont.truetype(FONT_FILE, size)
