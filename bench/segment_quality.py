@@ -47,7 +47,7 @@ from crack_pipeline.vision.explain import run
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, load_segmenter
-from crack_pipeline.vision.explain.measurements import measure_cracks
+from crack_pipeline.vision.explain.measurements import listed_cracks
 from crack_pipeline.vision.explain.photos import photo_crack_mask, segmenter_finding
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
@@ -69,7 +69,7 @@ def mask_seconds(
     for _ in range(repeats):
         started = time.perf_counter()
         mask, _ = photo_crack_mask(photo.image, evidence.astype(np.float32), tile, segmenter=segmenter)
-        cracks = len(measure_cracks(mask, gap=round(CrackMaskConfig.join_gap * tile)))  # as explain
+        cracks = len(listed_cracks(mask, round(CrackMaskConfig.join_gap * tile)))  # as explain
         times.append(time.perf_counter() - started)
     return float(np.median(times)), cracks
 

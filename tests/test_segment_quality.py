@@ -80,9 +80,9 @@ def test_each_mask_is_measured_once(monkeypatch):
 
     def counted(mask, *args, **kwargs):
         measured.append(mask)
-        return measurements.measure_cracks(mask, *args, **kwargs)
+        return measurements.listed_cracks(mask, *args, **kwargs)
 
-    monkeypatch.setattr(segment_quality, "measure_cracks", counted)
+    monkeypatch.setattr(segment_quality, "listed_cracks", counted)
     rng = np.random.default_rng(0)
     for gap in (0, 3, 10):
         truth, found = (rng.random((60, 90)) < share for share in (0.02, 0.05))
@@ -95,3 +95,22 @@ def test_each_mask_is_measured_once(monkeypatch):
 
 def test_nothing_scored_gives_no_summary():
     assert SegmentQuality().summary() == {}
+
+
+def test_the_measuring_errors_and_the_count_go_by_the_cracks_the_table_lists():
+    """The length and width errors measured each mask again with measure_cracks' own minimum (10 px) and
+    no gap, where the count and crack_measurements.csv take every piece, those `gap` px apart one: a 6-px
+    crack the table listed added one to the count and nothing to the length."""
+    from crack_pipeline.vision.explain.measurements import measure_cracks
+
+    truth = band((60, 120), slice(20, 22), slice(10, 110))
+    found = truth.copy()
+    found[45, 50:56] = True  # a crack of 6 px, as a mask whose crack_masks.min_pixels is under 10 keeps it
+    quality = SegmentQuality()
+    quality.add(found, found.astype(np.float32), truth, np.full((60, 120, 3), 128, np.uint8), 4)
+    ours, true = (measure_cracks(mask, min_pixels=1, gap=4) for mask in (found, truth))  # the table's rows
+    assert (len(ours), len(true)) == (2, 1)
+    assert quality.count_errors == [1]
+    true_length = true["length_px"].sum()
+    assert quality.length_errors == [pytest.approx(abs(ours["length_px"].sum() - true_length) / true_length)]
+    assert quality.length_errors[0] > 0.05, "the 6-px crack is length the table lists (it read 0)"

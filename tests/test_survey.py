@@ -28,7 +28,7 @@ from crack_pipeline.vision.data.checksums import sha256_of
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
 from crack_pipeline.vision.errors import InputError
-from crack_pipeline.vision.explain import artefacts, survey, survey_contents
+from crack_pipeline.vision.explain import measurements, survey, survey_contents
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
 from crack_pipeline.vision.explain.measurements import measure_cracks
@@ -743,7 +743,7 @@ def test_a_survey_begun_before_a_way_of_measuring_goes_on_measuring_as_it_began(
             measured.append(kwargs.get(argument, now))
         return measure_cracks(mask, *args, **kwargs)
 
-    monkeypatch.setattr(artefacts, "measure_cracks", spied)
+    monkeypatch.setattr(measurements, "measure_cracks", spied)  # what listed_cracks calls
     survey_run(trained_checkpoint, site, tmp_path / "new", segmenter, stop_after=2)
     assert key in json.loads((tmp_path / "new" / MANIFEST).read_text())
     assert measured and all(value == now for value in measured), "a new survey measures the new way"

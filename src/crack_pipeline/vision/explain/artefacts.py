@@ -15,7 +15,7 @@ import pandas as pd
 
 from crack_pipeline.vision.explain import rendering
 from crack_pipeline.vision.explain.grids import GridPictures, add_grid_picture, grid_files
-from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks
+from crack_pipeline.vision.explain.measurements import image_summary, listed_cracks, measure_cracks
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
 from crack_pipeline.vision.explain.regions import BOX_FIELDS
@@ -172,14 +172,13 @@ class ArtefactWriter:
         """The cracks of the explanation's mask (one row each) and their per-image summary columns."""
         if explanation.crack_mask is None:
             return pd.DataFrame(columns=self.measurement_columns), {}
-        # Every crack the mask holds: it left out its specks already, by crack_masks.min_pixels and min_length
-        # (one set under measure_cracks' own minimum outlined cracks the table did not list).
-        cracks = measure_cracks(
+        # Every crack the mask holds (one set under measure_cracks' own minimum outlined cracks the table did
+        # not list).
+        cracks = listed_cracks(
             explanation.crack_mask,
-            self.scales.get(file, self.mm_per_pixel),
-            self.severity_bands,
-            min_pixels=1,
-            gap=round(self.join_gap * tile_side),
+            round(self.join_gap * tile_side),
+            mm_per_pixel=self.scales.get(file, self.mm_per_pixel),
+            width_bands=self.severity_bands,
             **self.measuring,
         )
         cracks.insert(0, "method", method)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -240,6 +241,13 @@ def measure_cracks(
         max_width = max_width * mm_per_pixel
     table["severity"] = severity_of(max_width, width_bands, in_mm=mm_per_pixel is not None)
     return table
+
+
+def listed_cracks(mask: np.ndarray, gap: int, **measuring: Any) -> pd.DataFrame:
+    """The cracks of a crack mask as crack_measurements.csv lists them, which the crack scores count and
+    measure too: every piece (the mask left out its specks, by crack_masks.min_pixels and min_length), those
+    at most `gap` px apart one crack; `measuring`: measure_cracks' other settings."""
+    return measure_cracks(mask, min_pixels=1, gap=gap, **measuring)
 
 
 def without_short_cracks(mask: np.ndarray, shortest: float, gap: int = 0) -> np.ndarray:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from skimage.filters import threshold_otsu
 
-from crack_pipeline.vision.data.masks import joined_pieces
 from crack_pipeline.vision.evaluation.segmentation import (
     THRESHOLDS,
     best_threshold,
@@ -17,7 +16,7 @@ from crack_pipeline.vision.evaluation.segmentation import (
     tolerant_scores,
 )
 from crack_pipeline.vision.explain.localisation import grey, sobel_map
-from crack_pipeline.vision.explain.measurements import measure_cracks
+from crack_pipeline.vision.explain.measurements import listed_cracks
 
 TOLERANCE = 2  # px: the usual tolerance for thin cracks drawn a pixel or two aside
 
@@ -34,13 +33,13 @@ def baseline_masks(image: np.ndarray) -> dict[str, np.ndarray]:
     return {"threshold": _otsu_below(grey(image)), "sobel": ~_otsu_below(edges) & (edges > 0)}
 
 
-def _length_and_width(mask: np.ndarray) -> tuple[float, float]:
-    """Total crack length and the length-weighted mean width of a mask's cracks (0, nan when none)."""
-    cracks = measure_cracks(mask)
+def _measured(mask: np.ndarray, gap: int) -> tuple[int, float, float]:
+    """The count, total length and length-weighted mean width (nan when none) of a mask's cracks, as its
+    measurements table lists them (`listed_cracks`, pieces `gap` px apart one crack)."""
+    cracks = listed_cracks(mask, gap)
     length = float(cracks["length_px"].sum())
-    if not length:
-        return 0.0, float("nan")
-    return length, float((cracks["mean_width_px"] * cracks["length_px"]).sum() / length)
+    width = float((cracks["mean_width_px"] * cracks["length_px"]).sum() / length) if length else float("nan")
+    return len(cracks), length, width
 
 
 @dataclass
@@ -63,7 +62,7 @@ class SegmentQuality:
     ) -> None:
         """One image: its predicted mask, its crack score in [0, 1] (for the ODS threshold sweep, over the
         mask's pixels), its true mask and its pixels (for the baselines); `gap`: px between pieces of one
-        crack, as its measurements table joins them (for the count)."""
+        crack, as its measurements table joins them (for the count and the measuring errors)."""
         for name, value in tolerant_scores(predicted, truth, TOLERANCE).items():  # iou: without tolerance
             self.scores[name].append(value)
         for name, mask in baseline_masks(image).items():
@@ -72,16 +71,15 @@ class SegmentQuality:
         # leaves out (CFD: ODS 0.497 sweeping the whole score, 0.521 within the mask).
         kept = np.where(predicted, score, 0)
         self.curves.append(image_precision_recall(kept, truth, THRESHOLDS, tolerance=0))
-        true_length, true_width = _length_and_width(truth)
-        length, width = _length_and_width(predicted)
+        # The cracks the table lists, the true mask's alike: the errors measured on those the count counts
+        # (the length and width went by measure_cracks' own minimum of 10 px, pieces apart unjoined).
+        true_count, true_length, true_width = _measured(truth, gap)
+        count, length, width = _measured(predicted, gap)
         if true_length:
             self.length_errors.append(abs(length - true_length) / true_length)
         if np.isfinite(true_width) and np.isfinite(width):
             self.width_errors.append(abs(width - true_width))
-        # Every crack the table would list (the mask left out its specks already), the true mask's alike: its
-        # pieces joined, as measure_cracks(min_pixels=1) lists them, counted without measuring them again.
-        ours, true = (joined_pieces(mask, gap)[1] for mask in (predicted, truth))
-        self.count_errors.append(abs(ours - true))
+        self.count_errors.append(abs(count - true_count))
 
     def summary(self) -> dict[str, Any]:
         """Means over the images (`n`), the ODS F1 at zero tolerance with its threshold, the median
