@@ -111,15 +111,38 @@ class UserErrorsSaidOnce(logging.Filter):
         return record.levelno < logging.ERROR or handled is None or user_error(handled) is None
 
 
+class NoRetryAdvice(logging.Filter):
+    """Drops Kedro's runner's `No nodes ran. Repeat the previous command to attempt a new run.` for a user
+    error: said before the run's own message, it told the user to repeat what fails the same way (a retrain
+    on a folder of one class). A bug, or a run that stopped after some nodes (`--from-nodes` advice),
+    keeps it. The runner logs it while handling the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        handled = sys.exc_info()[1]
+        advice = record.getMessage().startswith("No nodes ran.")
+        return not advice or handled is None or user_error(handled) is None
+
+
+# The loggers Kedro's runners log through (each its own module's).
+RUNNER_LOGGERS = (
+    "kedro.runner.sequential_runner",
+    "kedro.runner.thread_runner",
+    "kedro.runner.parallel_runner",
+)
+
+
 @contextlib.contextmanager
 def node_failures_said_once() -> Iterator[None]:
-    """`UserErrorsSaidOnce` on Kedro's node logger while the block runs."""
-    said_once, nodes = UserErrorsSaidOnce(), logging.getLogger("kedro.pipeline.node")
-    nodes.addFilter(said_once)
+    """`UserErrorsSaidOnce` on Kedro's node logger, `NoRetryAdvice` on its runners', while the block runs."""
+    filtered = [(logging.getLogger("kedro.pipeline.node"), UserErrorsSaidOnce())]
+    filtered += [(logging.getLogger(name), NoRetryAdvice()) for name in RUNNER_LOGGERS]
+    for source, quiet in filtered:
+        source.addFilter(quiet)
     try:
         yield
     finally:
-        nodes.removeFilter(said_once)
+        for source, quiet in filtered:
+            source.removeFilter(quiet)
 
 
 ASYNC_NOW = "--runner-params=is_async=True"

@@ -304,3 +304,31 @@ def test_an_artefact_root_set_in_mlflow_yml_to_a_new_folder_is_not_taken_for_a_m
     assert result.exit_code == 0, result.output
     (experiment,) = [e for e in mlflow.MlflowClient().search_experiments() if e.name == "crack_pipeline"]
     assert experiment.artifact_location == root.as_uri()
+
+
+def test_a_user_error_before_any_node_finished_gets_no_advice_to_repeat_the_command(caplog):
+    """`kedro run --pipelines=retrain --params=data.source_dir=<Positive/ only>` said Kedro's `No nodes ran.
+    Repeat the previous command to attempt a new run.` before its own `Error: every image in ... is 'crack'`:
+    repeated, it fails the same way. A bug keeps the line."""
+    from kedro.io import DataCatalog
+    from kedro.pipeline import node, pipeline
+    from kedro.runner import SequentialRunner
+
+    from crack_pipeline.cli import node_failures_said_once
+    from crack_pipeline.vision.errors import InputError
+
+    def one_class_only():
+        raise InputError("every image in /photos is 'crack': a crack classifier needs both classes")
+
+    def a_bug():
+        raise ZeroDivisionError("division by zero")
+
+    advice = {}
+    for failing in (one_class_only, a_bug):
+        caplog.clear()
+        with node_failures_said_once(), pytest.raises((InputError, ZeroDivisionError)):
+            SequentialRunner().run(
+                pipeline([node(failing, None, "out", name=failing.__name__)]), DataCatalog()
+            )
+        advice[failing.__name__] = "No nodes ran" in caplog.text
+    assert advice == {"one_class_only": False, "a_bug": True}
