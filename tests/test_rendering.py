@@ -49,6 +49,21 @@ def test_output_names_stay_inside_the_folder():
     assert name.startswith("00012_") and "/" not in name and "<" not in name and " " not in name
 
 
+def test_output_names_keep_the_letters_of_any_script():
+    """`Brücke_Süd.jpg` gave outputs named `00001_Br_cke_S_d_...`: every letter outside A-Z was dropped. The
+    name is composed whatever form the file system gave (macOS decomposes ü into u and a combining mark), and
+    kept under 255 bytes with the suffixes (`_gradcam_overlay.png`) in any script."""
+    import unicodedata
+
+    assert safe_name(1, "Brücke_Süd.jpg") == "00001_Brücke_Süd"
+    assert safe_name(1, unicodedata.normalize("NFD", "Brücke_Süd.jpg")) == "00001_Brücke_Süd"
+    assert safe_name(2, "Мост 3 (север).png") == "00002_Мост_3_север"
+    assert safe_name(3, "橋\u202egpj.exe.png") == "00003_橋_gpj.exe", "no control of text direction"
+    long = safe_name(4, "橋梁" * 100 + ".jpg")
+    assert long.startswith("00004_橋梁") and len(long.encode()) <= 6 + 120
+    assert len(safe_name(5, "a" * 100 + ".jpg")) == 6 + 60, "an ASCII name as long as before"
+
+
 def test_overlay_and_resize():
     image = np.full((30, 40, 3), 128, dtype=np.uint8)
     heatmap = resize_heatmap(np.linspace(0, 1, 49, dtype=np.float32).reshape(7, 7), (40, 30))

@@ -32,14 +32,8 @@ from crack_pipeline.vision.explain import measurements, survey, survey_contents
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train_segmenter
 from crack_pipeline.vision.explain.measurements import measure_cracks
-from crack_pipeline.vision.explain.survey import (
-    MANIFEST,
-    PROGRESS,
-    RECORDS,
-    Shard,
-    photo_key,
-    record_name,
-)
+from crack_pipeline.vision.explain.survey import MANIFEST, PROGRESS, Shard
+from crack_pipeline.vision.explain.survey_keys import RECORDS, photo_key, record_name
 from crack_pipeline.vision.settings import ConfigError
 
 EXPLAIN = {"methods": ["layercam"], "threshold": 0.5, "batch_size": 16, "crack_masks": {}}
@@ -451,6 +445,25 @@ def test_a_photo_replaced_under_its_name_is_explained_again_and_merged_as_it_is_
     rest = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "older", segmenter)
     assert len(photos_in(rest)) == 5
     assert len(merged(Folder.scan(folder), tmp_path / "older")[1]) == 7
+
+
+def test_a_survey_names_photos_with_their_letters_and_one_begun_before_goes_on_without_redoing_them(
+    trained_checkpoint, segmenter, tmp_path
+):
+    """`Brücke.png`'s files and record were named `Br_cke_...`; now `Brücke_...`. A survey begun before
+    knows its photos done by the hash in the record's name: by the whole name it explained them again."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for index, name in enumerate(["Brücke.png", "b.png"]):
+        photo = render_photo(SynthConfig(image_size=96, seed=5), 200, 260, cracks=1, index=index)
+        Image.fromarray(photo.image).save(folder / name)
+    begun = survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)
+    named = [name for save in begun for name in save if "cke" in name]
+    assert named and all("Brücke_" in name for name in named)
+    for name in photos_in(begun):  # as a survey begun before named them
+        (tmp_path / "s" / name).rename(tmp_path / "s" / name.replace("Brücke_", "Br_cke_"))
+    assert photos_in(survey_run(trained_checkpoint, Folder.scan(folder), tmp_path / "s", segmenter)) == []
+    assert sorted(merged(Folder.scan(folder), tmp_path / "s")[1]["file"]) == ["Brücke.png", "b.png"]
 
 
 def test_a_survey_begun_before_cracks_were_followed_by_default_names_the_value_that_continues_it():

@@ -26,12 +26,10 @@ from crack_pipeline.vision.explain.skeleton import SPUR_WIDTHS
 from crack_pipeline.vision.explain.survey import (
     MANIFEST,
     PROGRESS,
-    RECORDS,
     Shard,
     check_manifest,
     merge_records,
     progress_saves,
-    record_name,
     survey_saves,
 )
 from crack_pipeline.vision.explain.survey_contents import (
@@ -42,6 +40,7 @@ from crack_pipeline.vision.explain.survey_contents import (
     current_records,
     noted_contents,
 )
+from crack_pipeline.vision.explain.survey_keys import RECORDS, photo_digest, recorded_digests
 from crack_pipeline.vision.models.checkpoint import unnamed_domain_note
 from crack_pipeline.vision.models.device import spread_device
 from crack_pipeline.vision.models.inference import views_of
@@ -177,12 +176,12 @@ def explain_survey_photos(
         run = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}_shard{shard.index}of{shard.count}"
         if note := content_note(contents, noted, records, run):
             yield note
-        done = {name for name in survey_progress.files if name.startswith(RECORDS)}
+        done = recorded_digests(survey_progress.files)
         # A survey begun before contents were recorded went by name: its photos stay done.
         todo = [
             ref
             for ref in photos
-            if not {record_name(ref.name, contents[ref.name].sha256), record_name(ref.name)} & done
+            if not {photo_digest(ref.name, contents[ref.name].sha256), photo_digest(ref.name)} & done
         ]
         replaced = {record["file"] for record in records}.intersection(ref.name for ref in todo)
         logger.info(

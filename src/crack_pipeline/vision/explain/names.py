@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import PurePosixPath
+
+STEM_CHARACTERS, STEM_BYTES = 60, 120  # a stem's most, so that a name with its suffixes stays under 255 bytes
 
 
 def safe_stem(relative: str) -> str:
-    """A file's stem as a name for outputs that cannot leave its folder or confuse a browser."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(relative).stem)[:60].strip("._") or "image"
+    """A file's stem as a name for outputs that cannot leave its folder or confuse a browser: its letters and
+    digits of any script (`Brücke_Süd`, composed: one form whatever form the file system gave), `.`, `_`
+    and `-`, each run of anything else one `_`; at most STEM_CHARACTERS and STEM_BYTES in UTF-8."""
+    stem = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", PurePosixPath(relative).stem))
+    stem = stem[:STEM_CHARACTERS]
+    while len(stem.encode()) > STEM_BYTES:
+        stem = stem[:-1]
+    return stem.strip("._") or "image"
 
 
 def safe_name(index: int, relative: str) -> str:

@@ -17,7 +17,6 @@ import ctypes
 import ctypes.util
 import datetime as dt
 import functools
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -33,16 +32,15 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter, summary_files, tables
 from crack_pipeline.vision.explain.cam_strips import linked_through, progress_pictures
 from crack_pipeline.vision.explain.grids import GridPictures, add_grid_picture
-from crack_pipeline.vision.explain.names import safe_stem
 from crack_pipeline.vision.explain.photo_explainer import PhotoExplainer
 from crack_pipeline.vision.explain.scales import own_scales
 from crack_pipeline.vision.explain.severity import severity_words
 from crack_pipeline.vision.explain.survey_contents import Content
+from crack_pipeline.vision.explain.survey_keys import name_digest, photo_key, record_name
 from crack_pipeline.vision.settings import ConfigError, as_yaml, differences
 
 MANIFEST = "survey.json"
 PHOTOS = "photos/"
-RECORDS = "records/"
 PROGRESS = "cam_progress.json"  # links to the survey model's heatmaps through training
 LINKED = ("overlay", "panel", "probability_map", "mask")  # a gallery card's links to a photo's files
 
@@ -69,26 +67,10 @@ class Shard:
     def holds(self, name: str) -> bool:
         """Whether the photo `name` (its path in the survey's folder) is this shard's: by a hash of the
         name, so a photo keeps its shard when others are added to the folder."""
-        return _digest(name) % self.count == self.index
+        return name_digest(name) % self.count == self.index
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-
-def _digest(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
-
-
-def photo_key(name: str, content: str = "") -> str:
-    """A photo's file-name stem in the survey: readable, safe in any file system, unique by a hash of its
-    name and `content` (its SHA-256 or `survey_contents.UNREAD`; "" in the keys of surveys begun before
-    contents were recorded, which went by name alone)."""
-    identity = f"{name}\n{content}" if content else name
-    return f"{safe_stem(name)}_{_digest(identity):016x}"
-
-
-def record_name(name: str, content: str = "") -> str:
-    return f"{RECORDS}{photo_key(name, content)}.json"
 
 
 def progress_saves(checkpoint: Mapping[str, Any]) -> dict[str, bytes]:
