@@ -778,3 +778,23 @@ def test_a_survey_s_rows_written_before_they_recorded_their_scale_say_the_survey
     new = {**old, "file": "b.jpg", "rows": [{**row, "file": "b.jpg", "mm_per_pixel": 0.2}]}
     merged = survey.merge_records([old, new], lambda _: b"", manifest, ["file"], "../")
     assert merged.predictions.set_index("file").mm_per_pixel.to_dict() == {"a.jpg": 0.2, "b.jpg": 0.2}
+
+
+def test_the_input_folder_is_named_without_its_dots_where_a_user_reads_it(tmp_path):
+    """explain.input_dir keeps its `..` in the catalog (a survey begun named `..` goes by it), and every
+    message and record naming it said `<project>/../site` where the other folders' said `<parent>/site`."""
+    from crack_pipeline.vision.data.masks import check_masks_apart
+    from crack_pipeline.vision.data.scanning import scan_folder
+
+    (tmp_path / "site/raw").mkdir(parents=True)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "site/raw/IMG_0001.HEIC").write_bytes(b"\0" * 64)
+    given = Folder.scan(tmp_path / "project/../site")
+    assert ".." in str(given.root), "kept as given"
+    with pytest.raises(InputError) as no_photo:
+        survey_nodes.survey_images(given, INGEST)
+    with pytest.raises(InputError) as one_folder:
+        check_masks_apart(given, Folder.scan(tmp_path / "site"), "explain.input_dir and explain.masks_dir")
+    index = scan_folder(given, {}, require_labels=False).index
+    said = [str(no_photo.value), str(one_folder.value), *index.root]
+    assert all(f"{tmp_path / 'site'}" in text and ".." not in text for text in said), said

@@ -185,7 +185,7 @@ def explain_split(
         picks = np.linspace(0, len(items) - 1, int(explain["max_images"])).round().astype(int)
         items, sha256, domains = ([part[i] for i in picks] for part in (items, sha256, domains))
     if not items:
-        where = f"folder {explain_input.root}" if explain_input is not None else f"{explain['split']} split"
+        where = f"folder {explain_input.shown}" if explain_input is not None else f"{explain['split']} split"
         where += f" of domain {domain}" if domain is not None else ""
         raise InputError(f"explain: no usable image in the {where} (the log above says why each was skipped)")
     if warning := memory_warning(items):
@@ -241,7 +241,7 @@ def explain_split(
         if item.name in image_tile_sizes
     }
     quality = {
-        "input": str(explain_input.root) if explain_input is not None else "split",
+        "input": explain_input.shown if explain_input is not None else "split",
         "model": checkpoint["variant"],
         "model_version": checkpoint.get("model_version"),
         "cam_layer": layer,

@@ -73,7 +73,7 @@ def survey_images(explain_input: Folder | None, ingest: dict[str, Any]) -> list[
             *(len(others), suffixes, ", ".join(others[:5]), " ..." if len(others) > 5 else ""),
         )
     if not images:
-        raise InputError(f"survey: no image file in {explain_input.root} (files ending in {suffixes})")
+        raise InputError(f"survey: no image file in {explain_input.shown} (files ending in {suffixes})")
     return [ImageRef(name, explain_input.path_of(name), labels.label_of(name)) for name in images]
 
 

@@ -38,9 +38,15 @@ class Folder:
     passed_over: tuple[str, ...] = ()
 
     @property
+    def shown(self) -> str:
+        """The folder as messages and records name it, its `..` steps taken (`without_dots`): its root is
+        the path as given, which a survey begun named `..` goes by."""
+        return without_dots(self.root)
+
+    @property
     def name(self) -> str:
         """The folder's name, its `..` steps taken (`<project>/..`: the project's parent's)."""
-        return Path(without_dots(self.root)).name
+        return Path(self.shown).name
 
     @classmethod
     def scan(cls, root: str | Path) -> Folder:

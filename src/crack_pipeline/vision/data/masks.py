@@ -50,7 +50,7 @@ def check_masks_apart(images: Folder, masks: Folder, settings: str) -> None:
     images (a `x.jpg` and `x_mask.png` side by side, as some data sets come)."""
     if images.root.resolve() == masks.root.resolve():
         raise InputError(
-            f"{settings} are one folder, {images.root}: each image would be its own mask; put the masks in "
+            f"{settings} are one folder, {images.shown}: each image would be its own mask; put the masks in "
             "a folder of their own, at the images' relative paths or with their file stems"
         )
 

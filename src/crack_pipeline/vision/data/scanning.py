@@ -133,7 +133,7 @@ def group_regex(group_pattern: str | None, setting: str = "group_pattern") -> re
         raise ConfigError(f"{setting}: {quoted} is not a regular expression: {error}") from None
 
 
-def warn_ungrouped(index: pd.DataFrame, pattern: re.Pattern | None, root: Path) -> None:
+def warn_ungrouped(index: pd.DataFrame, pattern: re.Pattern | None, root: str | Path) -> None:
     """A warning naming the kept files of `index` (grouped by `group_of`) whose names `pattern` finds no
     parent photo in: each is a group of its own, so patches of one photo may land on both sides of the
     split, which the pattern was set to prevent (a pattern that matches no name at all groups nothing)."""
@@ -206,9 +206,9 @@ def scan_folder(
     frame = pd.DataFrame(rows, columns=_ROW_FIELDS).sort_values("path", ignore_index=True)
     frame["label"] = frame.path.map(labels).fillna("")  # an unreadable name is reported unlabelled
     frame["group"] = [group_of(p, pattern) for p in frame.path]
-    warn_ungrouped(frame, pattern, folder.root)
+    warn_ungrouped(frame, pattern, folder.shown)
     frame["duplicate_of"] = ""
-    frame["root"] = str(folder.root)
+    frame["root"] = folder.shown
     _resolve_duplicates(frame)
     histograms: dict[str, np.ndarray] = {}
     for label, histogram in frame.loc[frame.status == OK, ["label", "histogram"]].itertuples(index=False):
