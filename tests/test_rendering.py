@@ -211,9 +211,33 @@ def test_a_grid_of_one_class_says_so_in_its_title(monkeypatch):
             pictures, {**card, "probability": 0.9, "threshold": 0.5}, lambda: np.zeros((4, 4, 3), np.uint8)
         )
     grids.grid_files(pictures)
-    assert titles == [
-        f"gradcam: first {count} images, all of class crack (no image of another class)" for count in (9, 16)
-    ]
+    assert titles == ["gradcam: all 3 images, all of class crack (no image of another class)"] * 2
+
+
+def test_a_grid_of_fewer_images_than_cells_says_all_of_them(monkeypatch):
+    """A folder of 4 photos (or 12) gave grids titled `first 9 images` and `first 16 images`."""
+    from crack_pipeline.vision.explain import grids
+
+    titles = []
+    monkeypatch.setattr(grids.figures, "photo_sheet", lambda p, c, title: titles.append(title) or p[0])
+    for count, expected in [
+        (1, ["all 1 image, all of class crack (no image of another class)"] * 2),
+        (4, ["all 4 images, each class in turn"] * 2),
+        (12, ["first 9 images, each class in turn", "all 12 images, each class in turn"]),
+        (40, ["first 9 images, each class in turn", "first 16 images, each class in turn"]),
+    ]:
+        titles.clear()
+        pictures = {}
+        for number in range(count):
+            label = ("crack", "no_crack")[number % 2]
+            card = {"method": "m", "file": f"{number}.jpg", "true_label": label, "predicted": label}
+            grids.add_grid_picture(
+                pictures,
+                {**card, "probability": 0.5, "threshold": 0.5},
+                lambda: np.zeros((4, 4, 3), np.uint8),
+            )
+        grids.grid_files(pictures)
+        assert titles == [f"m: {words}" for words in expected], count
 
 
 def test_a_grid_caption_names_the_file_with_its_folder_as_the_gallery_does():

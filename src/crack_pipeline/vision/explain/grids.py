@@ -40,13 +40,21 @@ def grid_files(pictures: Mapping[str, Mapping[str, list[tuple[np.ndarray, str]]]
     for method, by_class in pictures.items():
         in_turn = itertools.zip_longest(*(by_class[label] for label in sorted(by_class)))
         ordered = [shown for turn in in_turn for shown in turn if shown is not None]
+        # Every picture of the method is here unless a class reached the most a grid shows.
+        every = all(len(shown) < max(GRID_SIZES) for shown in by_class.values())
         for count in GRID_SIZES:
             shown = ordered[:count]
-            title = f"{method}: first {count} images, {_order(by_class)}"
+            title = f"{method}: {_how_many(len(shown), every and len(ordered) <= count)}, {_order(by_class)}"
             pixels = figures.photo_sheet([p for p, _ in shown], [c for _, c in shown], title)
             pixels = figures.with_colour_bar(pixels, rendering.MIXED_SCALE)
             files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
     return files
+
+
+def _how_many(shown: int, every: bool) -> str:
+    """A grid's `shown` pictures in words: "first 9 images", or "all 4 images" when they are `every` one (a
+    folder of 4 photos was titled "first 9 images")."""
+    return f"all {shown} image{'s' * (shown != 1)}" if every else f"first {shown} images"
 
 
 def _order(by_class: Mapping[str, list]) -> str:
