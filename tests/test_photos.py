@@ -445,7 +445,7 @@ def test_an_image_with_a_threshold_of_its_own_is_called_and_explained_at_it(trai
     rows = result.predictions.set_index("file")
     assert rows.threshold.to_dict() == {"own.png": 0.0, "pooled.png": 1.0}
     assert rows.predicted_label.to_dict() == {"own.png": "crack", "pooled.png": "no_crack"}
-    assert "at its domain's decision threshold on (0.000, 1.000" in result.files["index.html"].decode()
+    assert "at its domain's decision threshold on (0.0000, 1.0000" in result.files["index.html"].decode()
 
 
 def test_an_image_with_a_tile_size_of_its_own_is_tiled_at_it(trained_checkpoint, tmp_path):

@@ -35,7 +35,7 @@ def test_gallery_escapes_every_name():
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>small_cnn</b>" not in page
     assert "&lt;b&gt;small_cnn&lt;/b&gt;" in page
     assert page.count("<script>") == 1, "only the page's own script"
-    assert "p(crack) 0.370 on" in page, "the decision threshold the page's predictions use"
+    assert "p(crack) 0.3700 on" in page, "the decision threshold the page's predictions use"
     assert "Not explained" not in page, "every file has its card"
     listed = gallery_html([item], "m", 0.37, skipped={NASTY: "corrupt_or_truncated: image file is truncated"})
     assert "Not explained: 1 file," in listed and "<script>alert" not in listed and "<img src=x" not in listed
@@ -259,10 +259,9 @@ def test_a_probability_is_shown_on_the_side_of_the_threshold_its_image_was_calle
     """A card read 'p 0.325 · predicted no_crack' under 'cracked from p(crack) 0.325 on': p(crack) 0.3245
     and the threshold 0.32455 both rounded to 3 decimals."""
     from crack_pipeline.vision.explain.grids import grid_caption
-    from crack_pipeline.vision.explain.rendering import threshold_text
 
-    def card(probability: float) -> dict:
-        predicted = "crack" if probability >= 0.32455 else "no_crack"
+    def card(probability: float, threshold: float = 0.32455) -> dict:
+        predicted = "crack" if probability >= threshold else "no_crack"
         return {
             "file": "a.jpg",
             "label": "crack",
@@ -279,19 +278,35 @@ def test_a_probability_is_shown_on_the_side_of_the_threshold_its_image_was_calle
 
     cards = [card(0.3245), card(0.32455), card(0.3246), card(0.9)]
     page = gallery_html(cards, "m", threshold=0.32455)
-    assert "p(crack) 0.32455 on" in page, "the threshold with the digits it has"
+    assert "p(crack) 0.3246 on" in page, "the threshold as every other place shows it"
     items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
     assert [item["probability_text"] for item in items] == ["0.324", "0.325", "0.325", "0.900"]
     assert "p ${i.probability_text}" in page, "the cards show it"
-    assert [threshold_text(t) for t in (0.37, 0.7545, 0.0042, 0.3000004, 0.75448273)] == [
-        "0.370",
-        "0.7545",
-        "0.0042",
-        "0.300001",
-        "0.754483",
-    ], "a threshold 6 digits cannot show is rounded up: p(crack) 0.300 under 0.3000004 is no crack"
+    # Under 0.52003, shown 0.5200, p 0.52001 is no crack: "0.520" would read as at the threshold.
+    page = gallery_html([card(0.52001, 0.52003), card(0.52003, 0.52003)], "m", threshold=0.52003)
+    items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
+    assert "p(crack) 0.5200 on" in page
+    assert [item["probability_text"] for item in items] == ["0.519", "0.520"]
     below = {**card(0.4951), "threshold": 0.4955, "predicted": "no_crack"}
     assert grid_caption(below).endswith("no_crack 0.49"), "not 0.50, above the threshold 0.4955"
+
+
+def test_a_threshold_reads_the_same_in_the_gallery_as_in_the_logs_and_figures():
+    """The gallery said `cracked from p(crack) 0.519902 on` where explain's and evaluate's log lines, the
+    evaluation report and the explanation record's description said 0.5199 (and the confusion matrix
+    0.520)."""
+    from crack_pipeline.vision.evaluation.plots import plot_confusion_matrix
+    from crack_pipeline.vision.models.checkpoint import describe_threshold
+
+    card = {"file": "a.jpg", "label": "crack", "predicted": "crack", "probability": 0.9, "correct": True}
+    page = gallery_html([{**card, "method": "m", "overlay": "o", "panel": "p", "tiles": 1}], "m", 0.519902)
+    assert "p(crack) 0.5199 on" in page and "0.519902" not in page
+    assert describe_threshold({"value": 0.519902, "source": "the model's"}).startswith("threshold 0.5199,")
+    metrics = {"tn": 1, "fp": 0, "fn": 0, "tp": 1, "threshold": 0.519902}
+    assert plot_confusion_matrix(metrics, "m").axes[0].get_title().endswith("threshold 0.5199")
+    from crack_pipeline.vision.models.checkpoint import threshold_text
+
+    assert [threshold_text(t) for t in (0.37, 0.7545, 0.0042)] == ["0.3700", "0.7545", "0.0042"]
 
 
 def test_a_strip_photo_fills_its_panel_lying_or_standing_and_a_photo_fills_cells_of_its_aspect():

@@ -12,6 +12,7 @@ import pandas as pd
 
 from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.evaluation.noise import balanced_accuracy_change, beyond_noise, few_images_note
+from crack_pipeline.vision.models.checkpoint import threshold_text
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +43,12 @@ def report_test_domains(
     for domain, scores in metrics.get("per_domain", {}).items():
         at = scores["at_threshold"]
         logger.info(
-            "evaluate: %s test domain %s n=%d at threshold %.4f: balanced_accuracy=%s recall=%s "
+            "evaluate: %s test domain %s n=%d at threshold %s: balanced_accuracy=%s recall=%s "
             "specificity=%s roc_auc=%s",  # specificity: what a domain of clean images only is judged by
             variant,
             domain,
             at["n"],
-            at["threshold"],
+            threshold_text(at["threshold"]),
             format_metric(at["balanced_accuracy"]),
             format_metric(at["recall"]),
             format_metric(at["specificity"]),

@@ -19,7 +19,7 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.explain.cam_strips import progress_overview
 from crack_pipeline.vision.figures import figure_of
-from crack_pipeline.vision.models.checkpoint import threshold_basis
+from crack_pipeline.vision.models.checkpoint import threshold_basis, threshold_text
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def evaluate_variant(
     where = (
         "each domain's threshold"
         if at_threshold["threshold"] is None
-        else f"threshold {threshold['value']:.4f}"
+        else f"threshold {threshold_text(threshold['value'])}"
     )
     logger.info(
         "evaluate: %s test n=%d at %s (%s): accuracy=%.4f recall=%s precision=%.4f roc_auc=%s",

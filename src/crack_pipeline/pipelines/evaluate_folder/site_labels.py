@@ -16,6 +16,7 @@ from crack_pipeline.vision.data.listed_images import ListedImages
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.metrics import format_metric
 from crack_pipeline.vision.figures import grid
+from crack_pipeline.vision.models.checkpoint import threshold_text
 from crack_pipeline.vision.models.inference import views_of
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.transfer.active import TYPICAL, labelling_order, uncertainty
@@ -99,9 +100,9 @@ def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict
     site = recalibrate(y, probability, **basis)
     estimate = site["cross_fitted"]
     logger.info(
-        "evaluate_folder: recalibrated threshold %.4f for %s on %s; cross-fitted: %s. Use it with "
-        "--params=explain.threshold=%.4f,explain.test_time_views=%d%s (or the same under evaluate_folder)",
-        site["value"],
+        "evaluate_folder: recalibrated threshold %s for %s on %s; cross-fitted: %s. Use it with "
+        "--params=explain.threshold=%s,explain.test_time_views=%d%s (or the same under evaluate_folder)",
+        threshold_text(site["value"]),
         f"recall {basis['target_recall']:.2f}"
         if basis["false_alarm_rate"] is None
         else f"false alarms {basis['false_alarm_rate']:.2f}",
@@ -111,7 +112,7 @@ def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict
         else " ".join(
             f"{k}={format_metric(estimate[k])}" for k in ("balanced_accuracy", "recall", "specificity")
         ),
-        site["value"],
+        threshold_text(site["value"]),
         views_of(checkpoint),
         f",explain.domain={checkpoint['domain']}" if checkpoint.get("domain") is not None else "",
     )

@@ -13,7 +13,7 @@ from crack_pipeline.vision.data.folder import Folder, ImageRef
 from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.scanning import OK, scan_folder, summary_lines
 from crack_pipeline.vision.data.sources import image_files, image_keys
-from crack_pipeline.vision.models.checkpoint import domain_threshold_values, named_domain
+from crack_pipeline.vision.models.checkpoint import domain_threshold_values, named_domain, threshold_text
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +92,14 @@ def domain_scales(
     known = checkpoint.get("patch_sides") or {}
     own_sides = len(known) > 1 and checkpoint.get("domain") is None and tiling.get("tile_size") is None
     sides = {d: side for d, side in known.items() if d in present} if own_sides else {}
-    for kind, values, pooled, unit in (
-        ("threshold", own, f"{threshold['value']:.4f}", ""),
-        ("tile size", sides, checkpoint.get("patch_side"), " px"),
+    for kind, values, shown, pooled, unit in (
+        ("threshold", own, threshold_text, threshold_text(threshold["value"]), ""),
+        ("tile size", sides, "{:.4g}".format, checkpoint.get("patch_side"), " px"),
     ):
         if values:
-            described = ", ".join(f"{domain} {value:.4g}{unit}" for domain, value in sorted(values.items()))
+            described = ", ".join(
+                f"{domain} {shown(value)}{unit}" for domain, value in sorted(values.items())
+            )
             logger.info(
                 "explain: an image's %s is its domain's (%s), else %s%s", kind, described, pooled, unit
             )

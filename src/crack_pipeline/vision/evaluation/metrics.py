@@ -9,7 +9,7 @@ from sklearn import metrics as sk
 
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.evaluation.calibration import expected_calibration_error
-from crack_pipeline.vision.models.checkpoint import threshold_basis
+from crack_pipeline.vision.models.checkpoint import threshold_basis, threshold_text
 from crack_pipeline.vision.settings import ConfigError
 
 
@@ -211,7 +211,7 @@ def threshold_lines(threshold: dict[str, Any], cracks_in_validation: bool = True
 
 def _threshold_line(threshold: dict[str, Any], setting: str, cracks_in_validation: bool = True) -> str:
     """One threshold in words; `setting`: where its target recall is set."""
-    line = f"{threshold['value']:.4f} for {threshold_basis(threshold)}"
+    line = f"{threshold_text(threshold['value'])} for {threshold_basis(threshold)}"
     if not cracks_in_validation:
         return f"{line} (recall there: n/a, no crack in validation)"
     cracks, target = threshold.get("validation_cracks"), threshold.get("target_recall")

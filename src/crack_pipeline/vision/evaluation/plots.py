@@ -13,6 +13,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocC
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.evaluation.calibration import BINS, expected_calibration_error
 from crack_pipeline.vision.figures import grid
+from crack_pipeline.vision.models.checkpoint import threshold_text
 
 
 def plot_training_history(history: list[dict[str, float]], title: str) -> Figure:
@@ -49,7 +50,7 @@ def plot_confusion_matrix(metrics: dict[str, float], title: str) -> Figure:
     ConfusionMatrixDisplay(counts, display_labels=list(CLASS_NAMES)).plot(
         ax=axis, cmap="Blues", colorbar=False
     )
-    threshold = "each domain's" if metrics["threshold"] is None else f"{metrics['threshold']:.3f}"
+    threshold = "each domain's" if metrics["threshold"] is None else threshold_text(metrics["threshold"])
     axis.set(xlabel="predicted", ylabel="true", title=f"{title}\nthreshold {threshold}")
     return figure
 

@@ -6,7 +6,6 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from decimal import ROUND_CEILING, Decimal
 
 import jinja2
 import numpy as np
@@ -14,6 +13,7 @@ from PIL import Image
 
 from crack_pipeline.vision.data.image_io import png_bytes
 from crack_pipeline.vision.figures import jet, sheet, sheet_layout, with_colour_bar
+from crack_pipeline.vision.models.checkpoint import threshold_text
 
 # What a heatmap's colours measure, under its colour bar. pytorch-grad-cam scales each CAM from its own
 # minimum to its maximum: a clean patch's weakest evidence is red too. A whole photo's map is its tiles'
@@ -135,26 +135,19 @@ def gallery_html(
     )
 
 
-def threshold_text(threshold: float) -> str:
-    """A decision threshold as the pages show it: 3 decimals, more where it has them (0.7545, not 0.755), at
-    most 6 significant digits, rounded up: then a p(crack) shown by `probability_text` reads on the side of
-    it the image was called (p 0.300 under a threshold of 0.3000004 is no crack: the page says 0.300001)."""
-    text = f"{threshold:.3f}"
-    if float(text) == threshold:
-        return text
-    exact = Decimal(repr(threshold))
-    six_digits = Decimal(1).scaleb(exact.adjusted() - 5)
-    return format(exact.quantize(six_digits, rounding=ROUND_CEILING).normalize(), "f")
-
-
 def probability_text(probability: float, threshold: float, decimals: int = 3) -> str:
-    """p(crack) to `decimals`, rounded toward the side of `threshold` it lies on where plain rounding would
-    cross it: 0.3245 under a threshold of 0.32455 reads 0.324 (plainly 0.325: "p 0.325, predicted no_crack"
-    beside "cracked from p(crack) 0.32455 on")."""
+    """p(crack) to `decimals`, on the side of the threshold as shown (`threshold_text`) that the image was
+    called on at `threshold`, rounded toward it where plain rounding would cross: 0.3245 under a threshold
+    of 0.32455 (shown 0.3245) reads 0.324, plainly 0.325 ("p 0.325, predicted no_crack" beside "cracked
+    from p(crack) 0.3245 on"); 0.52001 under 0.52003 (shown 0.5200) reads 0.519."""
+    shown, called, scale = float(threshold_text(threshold)), probability >= threshold, 10**decimals
     text = f"{probability:.{decimals}f}"
-    if (float(text) >= threshold) != (probability >= threshold):
-        toward = math.floor if probability < threshold else math.ceil
-        text = f"{toward(probability * 10**decimals) / 10**decimals:.{decimals}f}"
+    if (float(text) >= shown) != called:
+        # Called: up (never below the shown threshold, which rounds to nearest); not: down, under it.
+        value = (
+            math.ceil(probability * scale) if called else math.floor(min(probability, shown - 1e-9) * scale)
+        )
+        text = f"{value / scale:.{decimals}f}"
     return text
 
 

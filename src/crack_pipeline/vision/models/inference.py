@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from crack_pipeline.vision.data.labels import CLASS_NAMES, CRACK
-from crack_pipeline.vision.models.checkpoint import model_from_checkpoint
+from crack_pipeline.vision.models.checkpoint import model_from_checkpoint, threshold_text
 from crack_pipeline.vision.models.precision import Precision
 from crack_pipeline.vision.settings import ConfigError
 
@@ -129,13 +129,13 @@ def views_asked(
         description += f" ({section}.test_time_views; the model's own: {own})"
         if settings.get("threshold") is not None:
             logger.info(
-                "%s: %s.threshold %s is used on p(crack) with %d views, in place of the %.4f training chose "
+                "%s: %s.threshold %s is used on p(crack) with %d views, in place of the %s training chose "
                 "for them",
                 section,
                 section,
                 settings["threshold"],
                 views_of(scoring),
-                scoring["threshold"]["value"],
+                threshold_text(scoring["threshold"]["value"]),
             )
     return scoring, description
 
