@@ -133,3 +133,26 @@ def test_the_record_goes_into_a_safe_checkpoint_and_renders_strips_and_a_gallery
     )
     assert "<b>0" not in escaped and "<i>.png" not in escaped and "&lt;b&gt;0: 1.00" in escaped
     assert "Where the model looked" not in summary_files([], {}, "small_cnn", 0.5)["index.html"].decode()
+
+
+def test_the_strips_and_overview_say_what_the_heatmaps_colours_mean(data):
+    """The strips and overview of cam_progress/ (and evaluate's cam_progress.png) were the only heatmap
+    pictures without the colour bar every panel and grid has: red said nothing of how it was scaled."""
+    from PIL import Image
+
+    from crack_pipeline.vision.explain import cam_strips
+    from tests.test_rendering import _colour_bars
+
+    _, val = data
+    progress = observer(val)
+    progress(seeded_model(), 0)
+    record = progress.state_dict()
+    files, _ = progress_pictures(record, "small_cnn")
+    pictures = [np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in files.values()]
+    pictures.append(cam_strips.progress_overview(record, "small_cnn"))  # evaluate's cam_progress.png
+    # What MLflow's image slider shows, epoch by epoch (tracking logs these).
+    pictures += [picture for _, _, picture in cam_strips.slider_pictures(record)]
+    assert len(pictures) == 6 + 4
+    for pixels in pictures:
+        bar = _colour_bars(pixels, shortest=40)
+        assert len(bar) == 10 and bar[0] > pixels.shape[0] * 0.5, "under the heatmaps, 10 px thick"

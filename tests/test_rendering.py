@@ -347,13 +347,14 @@ def test_a_grid_of_strip_photos_shows_each_as_long_as_a_strips_panel_does():
         assert (grid == brown).all(axis=-1).sum() > count * 30_000, count  # 784 x 53 each (256 x 17 before)
 
 
-def _colour_bars(pixels: np.ndarray) -> list[int]:
-    """The rows of a picture that hold the jet scale from 0 to 1, left to right (a colour bar)."""
+def _colour_bars(pixels: np.ndarray, shortest: int = 200) -> list[int]:
+    """The rows of a picture that hold the jet scale from 0 to 1, left to right (a colour bar), over more
+    than `shortest` pixels."""
     ends = jet(np.array([0.0, 1.0]))
     rows = []
     for row in range(pixels.shape[0]):
         coloured = np.flatnonzero((pixels[row] != 255).any(axis=-1))
-        if coloured.size > 200 and (pixels[row, coloured[[0, -1]]] == ends).all():
+        if coloured.size > shortest and (pixels[row, coloured[[0, -1]]] == ends).all():
             rows.append(row)
     return rows
 

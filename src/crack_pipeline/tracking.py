@@ -20,7 +20,7 @@ from mlflow.models import infer_signature
 from mlflow.store.entities.paged_list import PagedList
 
 from crack_pipeline.registration_output import say_registered, without_mlflow_registration_lines
-from crack_pipeline.vision.explain.cam_strips import progress_overlays, progress_sheets
+from crack_pipeline.vision.explain.cam_strips import progress_sheets, slider_pictures
 from crack_pipeline.vision.models.checkpoint import model_domains, model_from_checkpoint, threshold_basis
 from crack_pipeline.vision.models.inference import ViewAveragedClassifier, views_of
 
@@ -106,7 +106,7 @@ def log_variant_run(
 def _log_cam_progress(record: dict[str, Any], variant: str) -> None:
     """Heatmaps through training: each sample's overlay per epoch as a stepped image (MLflow's image
     slider), and its strip and the overview as pictures."""
-    for epoch, name, picture in progress_overlays(record):
+    for epoch, name, picture in slider_pictures(record):
         mlflow.log_image(picture, key=f"cam_progress/{name}", step=epoch)
     strips, overview = progress_sheets(record, variant)
     for name, strip in strips.items():

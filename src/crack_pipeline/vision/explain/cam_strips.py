@@ -11,9 +11,9 @@ import numpy as np
 
 from crack_pipeline.vision.data.labels import CLASS_NAMES
 from crack_pipeline.vision.explain.names import safe_name
-from crack_pipeline.vision.explain.rendering import overlay, picture_png
+from crack_pipeline.vision.explain.rendering import PATCH_SCALE, overlay, picture_png
 from crack_pipeline.vision.explain.tiling import resize_heatmap
-from crack_pipeline.vision.figures import CELL, sheet
+from crack_pipeline.vision.figures import CELL, sheet, with_colour_bar
 
 OVERVIEW = "cam_progress/overview.png"
 
@@ -25,6 +25,13 @@ def progress_overlays(record: dict[str, Any]) -> Iterator[tuple[int, str, np.nda
         for name, picture, heatmap in zip(sample_names(record), pictures, heatmaps, strict=True):
             size = (picture.shape[1], picture.shape[0])
             yield epoch, name, overlay(picture, resize_heatmap(heatmap.numpy() / 255.0, size))
+
+
+def slider_pictures(record: dict[str, Any]) -> Iterator[tuple[int, str, np.ndarray]]:
+    """`progress_overlays`, each over the colour bar: MLflow's image slider shows them one at a time, with
+    nothing else beside them that says what the colours mean."""
+    for epoch, name, picture in progress_overlays(record):
+        yield epoch, name, with_colour_bar(picture, PATCH_SCALE)
 
 
 def sample_names(record: dict[str, Any]) -> list[str]:
@@ -48,11 +55,14 @@ def _strip_rows(record: dict[str, Any]) -> dict[str, list[tuple[np.ndarray, str]
 
 
 def progress_sheets(record: dict[str, Any], variant: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """One strip per sample (pixels), keyed by its name: the image, then its heatmap epoch by epoch; and the
-    overview of all of them. The overlays are drawn once for both."""
+    """One strip per sample (pixels), keyed by its name: the image, then its heatmap epoch by epoch, over the
+    colour bar (before, these alone of the heatmap pictures had none); and the overview of all of them. The
+    overlays are drawn once for both."""
     rows, cell = _strip_rows(record), _cell(record)
     strips = {
-        name: sheet([p for p, _ in row], [c for _, c in row], f"{variant}: {name}", len(row), cell)
+        name: with_colour_bar(
+            sheet([p for p, _ in row], [c for _, c in row], f"{variant}: {name}", len(row), cell), PATCH_SCALE
+        )
         for name, row in rows.items()
     }
     return strips, _overview(rows, record, variant, cell)
@@ -66,11 +76,13 @@ def progress_overview(record: dict[str, Any], variant: str) -> np.ndarray:
 def _overview(
     rows: dict[str, list[tuple[np.ndarray, str]]], record: dict[str, Any], variant: str, cell: int
 ) -> np.ndarray:
-    """Every sample's strip, one row each, titled with the pointing game per epoch (pixels)."""
+    """Every sample's strip, one row each, titled with the pointing game per epoch, over the colour bar
+    (pixels): the heatmaps are CamExplainer's, each scaled to its own strongest, as a patch's panel."""
     pointing = pointing_by_epoch(record)
     title = f"{variant}: {record['method']} of the crack class after each epoch (pointing game {pointing})"
     cells = [entry for row in rows.values() for entry in row]
-    return sheet([p for p, _ in cells], [c for _, c in cells], title, len(record["epochs"]) + 1, cell)
+    overview = sheet([p for p, _ in cells], [c for _, c in cells], title, len(record["epochs"]) + 1, cell)
+    return with_colour_bar(overview, PATCH_SCALE)
 
 
 def _cell(record: dict[str, Any]) -> int:
