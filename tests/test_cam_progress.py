@@ -1,6 +1,8 @@
 """Heatmaps through training: the samples followed, the record per epoch, resume, and what a user sees."""
 
 import io
+import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -156,3 +158,61 @@ def test_the_strips_and_overview_say_what_the_heatmaps_colours_mean(data):
     for pixels in pictures:
         bar = _colour_bars(pixels, shortest=40)
         assert len(bar) == 10 and bar[0] > pixels.shape[0] * 0.5, "under the heatmaps, 10 px thick"
+
+
+class _Page(HTMLParser):
+    """What a browser shows of a gallery without running its script: the text of the colour scale's
+    paragraph, whether it is inside a collapsed <details>, what comes after it, and the pictures shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open, self.style, self.scale, self.pictures, self.order = [], "", None, [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.open.append((tag, attrs.get("class"), attrs.get("id")))
+        if tag == "p" and attrs.get("class") == "scale":
+            self.scale = {"text": "", "folded": any(t == "details" for t, _, _ in self.open)}
+        if tag == "img":
+            self.pictures.append(attrs["src"])
+        self.order.append(attrs.get("id") or attrs.get("class") or tag)
+
+    def handle_endtag(self, tag):
+        while self.open and self.open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        if any(t == "style" for t, _, _ in self.open):
+            self.style += data
+        elif any(c == "scale" for _, c, _ in self.open):
+            self.scale["text"] += data
+
+
+def test_the_gallery_shows_the_colour_scale_of_its_heatmaps_above_them_in_their_colours(data):
+    """The gallery's scale was tested as a string of its HTML: nothing said it was shown (not folded away),
+    above the heatmaps, in the heatmaps' colours (three of its gradient's stops, typed by hand, were a few
+    levels off jet's), nor that the heatmap pictures it shows without the cards' script carry their own."""
+    from PIL import Image
+
+    from crack_pipeline.vision.figures import jet
+    from tests.test_rendering import _colour_bars
+
+    _, val = data
+    progress = observer(val)
+    progress(seeded_model(), 0)
+    files, links = progress_pictures(progress.state_dict(), "small_cnn")
+    grid_pictures = {"layercam": {"crack": [(np.zeros((8, 8, 3), np.uint8), "a grid picture")]}}
+    page = _Page()
+    page.feed(summary_files([], grid_pictures, "small_cnn", 0.5, links)["index.html"].decode())
+    assert page.scale is not None and not page.scale["folded"], "shown, not inside a <details>"
+    assert page.order.index("scale") < min(page.order.index("cards"), page.order.index("progress"))
+    text = " ".join(page.scale["text"].split())
+    assert text.startswith("Heatmap colours: 0 low high 1 (heatmap: crack evidence, scaled per image")
+    assert "a whole photo's: each tile's, weighted by its p(crack)" in text
+    gradient = re.search(r"\.scale span\{[^}]*linear-gradient\(to right,([^)]*)\)", page.style).group(1)
+    drawn = ["#{:02x}{:02x}{:02x}".format(*colour) for colour in jet(np.linspace(0, 1, 9)[None])[0]]
+    assert gradient.split(",") == drawn, "the heatmaps' own colours from 0 to 1"
+    assert page.pictures == [links["overview"]], "the one heatmap picture outside the cards' script"
+    for picture in page.pictures:
+        pixels = np.asarray(Image.open(io.BytesIO(files[picture])).convert("RGB"))
+        assert len(_colour_bars(pixels, shortest=40)) == 10, picture

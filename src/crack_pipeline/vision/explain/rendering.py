@@ -22,6 +22,9 @@ PATCH_SCALE = "heatmap: crack evidence, scaled per image (its own strongest is 1
 PHOTO_SCALE = "heatmap: crack evidence, each tile's scaled 0 to 1 and weighted by its p(crack)"
 # Grids and the gallery show patches and whole photos together.
 MIXED_SCALE = f"{PATCH_SCALE}; a whole photo's: each tile's, weighted by its p(crack)"
+# The gallery's colour bar, a CSS gradient through jet's own colours at 9 stops from 0 to 1 (typed by hand,
+# three stops were a few levels off the heatmaps' red and yellow).
+_SCALE_COLOURS = ",".join(f"#{r:02x}{g:02x}{b:02x}" for r, g, b in jet(np.linspace(0, 1, 9)[None])[0])
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
@@ -132,6 +135,7 @@ def gallery_html(
         severity=severity,
         skipped=skipped,
         scale=MIXED_SCALE,
+        scale_colours=_SCALE_COLOURS,
     )
 
 
