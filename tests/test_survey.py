@@ -34,6 +34,7 @@ from crack_pipeline.vision.explain.crack_segmenter import SegmenterConfig, train
 from crack_pipeline.vision.explain.measurements import measure_cracks
 from crack_pipeline.vision.explain.survey import MANIFEST, PROGRESS, Shard
 from crack_pipeline.vision.explain.survey_keys import RECORDS, photo_key, record_name
+from crack_pipeline.vision.explain.survey_manifest import check_manifest
 from crack_pipeline.vision.settings import ConfigError
 
 EXPLAIN = {"methods": ["layercam"], "threshold": 0.5, "batch_size": 16, "crack_masks": {}}
@@ -473,10 +474,10 @@ def test_a_survey_begun_before_cracks_were_followed_by_default_names_the_value_t
     begun = as_compared(mask_settings(CrackMaskConfig(follow_steps=0), segmenter))
     by_default = as_compared(mask_settings(CrackMaskConfig(), segmenter))
     with pytest.raises(InputError, match=r"follow_steps: 0 then, 10 now") as refused:
-        survey.check_manifest(begun, by_default, "surveys/bridge")
+        check_manifest(begun, by_default, "surveys/bridge")
     assert "follow_steps: null" not in str(refused.value)
     as_then = as_compared(mask_settings(CrackMaskConfig(follow_steps=0), segmenter))
-    assert survey.check_manifest(begun, as_then, "surveys/bridge") is False, "follow_steps=0 continues it"
+    assert check_manifest(begun, as_then, "surveys/bridge") is False, "follow_steps=0 continues it"
     assert as_compared(None) is None
 
 
@@ -664,7 +665,7 @@ def test_a_survey_begun_otherwise_names_each_setting_as_a_user_sets_it():
         "tiling": {"overlap": 0.5},
     }
     with pytest.raises(InputError) as caught:
-        survey.check_manifest(found, wanted, "surveys/bridge_a")
+        check_manifest(found, wanted, "surveys/bridge_a")
     assert (
         "(explain.crack_masks.min_pixels: 10 then, 12 now; explain.crack_masks.segmenter_high: 0.5 then, 0.6 "
         "now; explain.input_dir (its folder's name): cfd then, cfd2 now; explain.mm_per_pixel: 0.2 then, "
@@ -678,7 +679,7 @@ def test_a_survey_begun_otherwise_shows_each_value_as_a_user_writes_it_in_yaml()
     found = {"tiling": {"enabled": True}, "methods": ["gradcam"], "views": {"flip": True}, "domain": "north"}
     wanted = {"tiling": {"enabled": False}, "methods": ["gradcam", "eigencam"], "views": None, "domain": "2"}
     with pytest.raises(InputError) as caught:
-        survey.check_manifest(found, wanted, "surveys/bridge_a")
+        check_manifest(found, wanted, "surveys/bridge_a")
     assert (
         "(explain.domain: north then, '2' now; explain.methods: [gradcam] then, [gradcam, eigencam] now; "
         "tiling.enabled: true then, false now; explain.views: {flip: true} then, null now)"

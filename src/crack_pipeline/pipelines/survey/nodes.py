@@ -27,7 +27,6 @@ from crack_pipeline.vision.explain.survey import (
     MANIFEST,
     PROGRESS,
     Shard,
-    check_manifest,
     merge_records,
     progress_saves,
     survey_saves,
@@ -41,6 +40,7 @@ from crack_pipeline.vision.explain.survey_contents import (
     noted_contents,
 )
 from crack_pipeline.vision.explain.survey_keys import RECORDS, photo_digest, recorded_digests
+from crack_pipeline.vision.explain.survey_manifest import check_manifest
 from crack_pipeline.vision.models.checkpoint import unnamed_domain_note
 from crack_pipeline.vision.models.device import spread_device
 from crack_pipeline.vision.models.inference import views_of
