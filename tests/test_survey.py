@@ -481,6 +481,26 @@ def test_a_survey_begun_before_cracks_were_followed_by_default_names_the_value_t
     assert as_compared(None) is None
 
 
+def test_the_settings_a_survey_is_told_to_go_on_with_are_taken_and_go_on_with_it():
+    """Begun before cracks were followed by default, a survey was told to go on adding
+    `explain.crack_masks.segmenter_reach=null` (null then: a survey records it only where cracks are
+    followed), which the settings refuse: 'segmenter_reach: Input should be a valid number'."""
+    from omegaconf import OmegaConf
+
+    from crack_pipeline.pipelines.explain.nodes import crack_mask_config
+
+    segmenter = {"segmenter_id": "abc"}
+    begun = as_compared(mask_settings(CrackMaskConfig(follow_steps=0), segmenter))
+    with pytest.raises(InputError) as refused:
+        check_manifest(begun, as_compared(mask_settings(CrackMaskConfig(), segmenter)), "surveys/bridge")
+    given = str(refused.value).split("adding to the command's --params: ")[1]
+    assert "segmenter_reach" not in given
+    # As Kedro reads --params, merged into the default settings.
+    masks = OmegaConf.from_dotlist(given.split(","))["explain"]["crack_masks"]
+    asked = crack_mask_config({"crack_masks": OmegaConf.to_container(masks)})
+    assert check_manifest(begun, as_compared(mask_settings(asked, segmenter)), "surveys/bridge") is False
+
+
 def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as_it_began():
     segmenter = {"segmenter_id": "0" * 32}
     recorded_then = {"id": "0" * 32, "segmenter_high": 0.5, "segmenter_low": 0.3, "segmenter_reach": 0.2}

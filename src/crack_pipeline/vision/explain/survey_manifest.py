@@ -5,10 +5,18 @@ to go on."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.settings import as_yaml, differences
+
+# The crack-mask settings that take no null, as a user sets them.
+_NEVER_NULL = {
+    f"explain.crack_masks.{name}"
+    for name, kind in get_type_hints(CrackMaskConfig).items()
+    if type(None) not in get_args(kind)
+}
 
 
 def check_manifest(
@@ -42,13 +50,18 @@ def check_manifest(
 def _as_began(differ: list[tuple[tuple[str, ...], Any, Any]]) -> str:
     """How to go on with a survey whose settings `differ` only in ones given with --params (a default changed
     since it began: min_length 0.1 -> 0.2 refused every survey begun with the defaults); else nothing."""
+    began = [(_setting(".".join(key)), then) for key, then, _ in differ]
+    # A crack-mask setting a survey records only where it acts reads null then (segmenter_reach, where no
+    # crack was followed): the setting that turned it off is among those given (follow_steps=0), and null,
+    # given too, was refused ('segmenter_reach: Input should be a valid number').
+    began = [(name, then) for name, then in began if then is not None or name not in _NEVER_NULL]
     given = [
         f"{name}={as_yaml(then)}"
-        for name, then in ((_setting(".".join(key)), then) for key, then, _ in differ)
+        for name, then in began
         if name.startswith(("explain.", "tiling.")) and " " not in name and not isinstance(then, dict | list)
     ]
     again = f" Or go on with it as it began, adding to the command's --params: {','.join(given)}"
-    return again if len(given) == len(differ) else ""
+    return again if given and len(given) == len(began) else ""
 
 
 def _setting(key: str) -> str:
