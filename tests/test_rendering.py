@@ -221,7 +221,7 @@ def test_a_grid_of_fewer_images_than_cells_says_all_of_them(monkeypatch):
     titles = []
     monkeypatch.setattr(grids.figures, "photo_sheet", lambda p, c, title: titles.append(title) or p[0])
     for count, expected in [
-        (1, ["all 1 image, all of class crack (no image of another class)"] * 2),
+        (1, ["the one image, all of class crack (no image of another class)"] * 2),
         (4, ["all 4 images, each class in turn"] * 2),
         (12, ["first 9 images, each class in turn", "all 12 images, each class in turn"]),
         (40, ["first 9 images, each class in turn", "first 16 images, each class in turn"]),

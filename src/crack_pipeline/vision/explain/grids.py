@@ -53,8 +53,10 @@ def grid_files(pictures: Mapping[str, Mapping[str, list[tuple[np.ndarray, str]]]
 
 def _how_many(shown: int, every: bool) -> str:
     """A grid's `shown` pictures in words: "first 9 images", or "all 4 images" when they are `every` one (a
-    folder of 4 photos was titled "first 9 images")."""
-    return f"all {shown} image{'s' * (shown != 1)}" if every else f"first {shown} images"
+    folder of 4 photos was titled "first 9 images"); "the one image" when it is the only one."""
+    if not every:
+        return f"first {shown} images"
+    return "the one image" if shown == 1 else f"all {shown} images"
 
 
 def _order(by_class: Mapping[str, list]) -> str:
