@@ -87,6 +87,28 @@ def test_a_class_folder_given_for_its_parent_is_said_to_be_one(tmp_path):
     assert "is itself a class folder" not in str(caught.value)
 
 
+def test_unlabelled_images_beside_class_folders_are_said_to_need_moving_not_aliases(tmp_path):
+    """A site's folder after "label these next": the first images moved into Positive/ and Negative/, the
+    rest still loose. Listed to train on, it was told to add its folder names to label_aliases (in
+    conf/local/, which a run with --env=general does not read): its top level has no name to alias."""
+    write(tmp_path, "Positive/a.png", image_bytes(seed=1))
+    write(tmp_path, "Negative/b.png", image_bytes(seed=2))
+    for seed in (3, 4, 5):
+        write(tmp_path, f"7090-{seed}.jpg", image_bytes(seed=seed, fmt="JPEG"))
+    with pytest.raises(UnknownLabelFolders) as caught:
+        scan(tmp_path)
+    message = str(caught.value)
+    assert message.startswith("no class label for the files in: <top level> (3 files, e.g. 7090-3.jpg).")
+    assert "The 3 image(s) at the top level lie beside 2 in class folders: unlabelled" in message
+    assert "move them into class folders too, or out of this folder." in message
+    assert "label_aliases" not in message
+    write(tmp_path, "holiday/c.png", image_bytes(seed=6))  # a folder name to alias as well: both said
+    with pytest.raises(UnknownLabelFolders) as caught:
+        scan(tmp_path)
+    assert "lie beside 2 in class folders" in str(caught.value)
+    assert "conf/<env>/ with --env=<env>" in str(caught.value)
+
+
 def test_the_summary_counts_images_outside_class_folders(tmp_path):
     """A folder to explain or rank for labelling: its unlabelled images are counted, where the summary
     read "kept 3 (crack 1, no_crack 0)", as if two were lost."""

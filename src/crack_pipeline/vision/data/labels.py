@@ -72,10 +72,13 @@ class LabelResolver:
                 return label
         return None
 
-    def require_labels(self, relative_paths: Iterable[str], root_name: str = "") -> None:
+    def require_labels(
+        self, relative_paths: Iterable[str], root_name: str = "", labelled_files: int = 0
+    ) -> None:
         """Raise `UnknownLabelFolders` listing the folders of the paths that have no label; where files lie at
         the top level of a folder itself named as a class (`root_name`: .../Positive given for its parent),
-        saying so."""
+        saying so; where they lie at the top level beside `labelled_files` images in class folders, saying
+        they are unlabelled images to move, not folder names to alias."""
         unmatched: dict[str, list[str]] = {}
         for path in relative_paths:
             if self.label_of(path) is None:
@@ -94,8 +97,21 @@ class LabelResolver:
                 if root_label
                 else ""
             )
-            raise UnknownLabelFolders(
-                f"no class label for the files in: {listing}.{given} Put images in class folders such as "
-                f"Positive/ and Negative/, or add these folder names to `ingest.label_aliases` in "
-                f"conf/base/parameters_ingest.yml (or in conf/local/ to keep the change out of git)."
+            loose = len(unmatched.get(".", []))
+            # "label these next" leaves a site's folder so: a few labelled, the rest loose beside them. The
+            # alias hint named no folder there (its top level has no name to alias).
+            beside = (
+                f" The {loose} image(s) at the top level lie beside {labelled_files} in class folders: "
+                f"unlabelled (evaluate_folder ranks such images for labelling), and a folder to train on "
+                f"holds labelled ones only: move them into class folders too, or out of this folder."
+                if loose and labelled_files and not root_label
+                else ""
             )
+            aliases = (
+                " Put images in class folders such as Positive/ and Negative/, or add these folder names to "
+                "`ingest.label_aliases` in conf/base/parameters_ingest.yml, or in the run's environment "
+                "(conf/local/ by default, kept out of git; conf/<env>/ with --env=<env>)."
+                if set(unmatched) - {"."} or not beside
+                else ""
+            )
+            raise UnknownLabelFolders(f"no class label for the files in: {listing}.{given}{beside}{aliases}")

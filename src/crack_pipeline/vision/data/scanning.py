@@ -183,7 +183,9 @@ def scan_folder(
     labels = {path: resolver.label_of(path) for path in folder.files}
     if require_labels:
         resolver.require_labels(
-            (p for p, label in labels.items() if label is None and looks_like_image(p)), folder.name
+            (p for p, label in labels.items() if label is None and looks_like_image(p)),
+            folder.name,
+            labelled_files=sum(label is not None and looks_like_image(p) for p, label in labels.items()),
         )
 
     labelled = [p for p in folder.files if labels[p] is not None or not require_labels]
