@@ -131,6 +131,25 @@ def test_a_domain_of_few_test_images_is_warned_of_at_split_and_at_evaluate_with_
     assert "evaluate_folder.domain=site_b" in warning
 
 
+def test_a_domain_left_without_test_images_is_warned_of_at_the_split(caplog):
+    """A retrain on a new site's first labels, all from one wall photo: its 12 images went to train whole,
+    and the split said nothing (a domain's few test images were warned of, none were not), the site then
+    missing from every evaluation line and the champion decision."""
+    manifest = pd.DataFrame(
+        {
+            "domain": ["ozgenel"] * 80 + ["site_b"] * 12,
+            "label": (["crack", "no_crack"] * 40) + ["crack"] * 8 + ["no_crack"] * 4,
+            "split": ["test"] * 80 + ["train"] * 12,
+        }
+    )
+    split_counts(manifest)
+    [warning] = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith(
+        "split: domain site_b keeps no test image (train 12, val 0): no test figure judges a model there"
+    )
+    assert "evaluate_folder" in warning
+
+
 def test_a_domain_of_clean_images_only_is_said_once_not_warned_of_as_too_few(caplog):
     """A folder of hard negatives added as a domain of its own, clean on purpose: its 100 test images were
     warned of at every split and every evaluation as 'too few to judge a model there by', with 'no balanced
