@@ -42,6 +42,12 @@ PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(
 # cron makes a bare % of the command a new line: escaped (cron removes the backslash).
 CRON_LINE := $(subst %,\%,$(CRON_TIME) cd "$(CURDIR)" && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG))
 COMMA := ,
+# SOURCE_DIR in an environment whose settings list its folders (data.sources) stops make: its runs refuse
+# data.source_dir, and the entry or DAG would have failed every night. Read with the project's Python (make
+# install; without it, the run says so itself).
+source_refusal = $(if $(SOURCE_DIR),$(shell $(BIN)/python -m crack_pipeline.scheduled_source \
+	$(or $(RUN_ENV),local) $(call shell_quoted,$(SOURCE_DIR)) 2>/dev/null))
+refuse_listed_sources = $(if $(source_refusal),$(error $(source_refusal)))
 # A folder a recipe hands on stops make, with a message, where it cannot reach the command whole: named with a
 # double quote, a backquote, a backslash or a dollar sign (make expands a $$: SOURCE_DIR='/srv/a$$b' was
 # /srv/a; the shell the others, inside the double quotes the commands give it: a backquoted name ran as a
@@ -127,7 +133,7 @@ schedule:
 # What cron takes, field by field (its numbers, its names, lists, ranges, steps) or one of its @ words: '0 2 * *'
 # printed an entry whose command began at its '* cd', and '0 2 * * foo' one cron drops without a word.
 	@$(PYTHON) src/crack_pipeline/cron_time.py $(call shell_quoted,$(CRON_TIME))
-	$(call refuse_folder,SOURCE_DIR,commas)$(call refuse_folder,CURDIR)$(refuse_env)
+	$(call refuse_folder,SOURCE_DIR,commas)$(call refuse_folder,CURDIR)$(refuse_env)$(refuse_listed_sources)
 	@echo $(call shell_quoted,$(CRON_LINE))
 ifeq ($(INSTALL),1)
 	@test -x $(BIN)/kedro || { echo "no $(BIN)/kedro: run 'make install' first" >&2; exit 1; }
@@ -150,7 +156,7 @@ non_digits = $(strip $(subst 0,,$(subst 1,,$(subst 2,,$(subst 3,,$(subst 4,,$(su
 refuse_count = $(if $(or $(call non_digits,$(value $(1))),$(filter 0%,$(value $(1))),$(filter-out 1,$(words \
 	$(value $(1))))),$(error $(1) must be a whole number of at least 1$(COMMA) not '$(value $(1))'))
 airflow-dag: install
-	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR SURVEY,$(call refuse_folder,$(folder),commas))$(call refuse_count,SHARDS)$(refuse_env)
+	$(foreach folder,SOURCE_DIR INPUT_DIR CURDIR SURVEY,$(call refuse_folder,$(folder),commas))$(call refuse_count,SHARDS)$(refuse_env)$(refuse_listed_sources)
 	$(BIN)/kedro airflow create --pipelines=retrain --target-dir=airflow_dags$(ENV_OPTION) \
 		--jinja-file=src/crack_pipeline/airflow_retrain_dag.j2 \
 		"--params=project_path=$(call param_path,$(CURDIR))$(if $(SOURCE_DIR),$(COMMA)source_dir=$(call param_path,$(SOURCE_DIR)))"

@@ -47,3 +47,24 @@ def test_the_dags_run_the_environment_make_airflow_dag_was_given(kedro_project):
     assert ast.literal_eval(assigned["env"]) == "ozgenel"
     # Its own DAG id beside the default environment's: Airflow shows one of two DAGs with the same id.
     assert 'dag_id="crack-pipeline-ozgenel-retrain"' in source
+
+
+def test_a_folder_is_refused_for_an_environment_that_lists_its_own(tmp_path):
+    """`KEDRO_ENV=general make schedule SOURCE_DIR=X INSTALL=1` installed an entry whose every run stopped at
+    ingest ('data.source_dir ... is set, but data.sources lists the folders of this environment'); so did
+    the DAG of `make airflow-dag`."""
+    general = {"KEDRO_ENV": "general"}
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        make_schedule(f"SOURCE_DIR={tmp_path}", env=general)
+    assert f"SOURCE_DIR={tmp_path}: the environment general lists the folders it trains on" in (
+        refused.value.stderr
+    )
+    assert "add the folder to data.sources in conf/general/" in refused.value.stderr
+    assert "--env=general" in make_schedule(env=general), "without a folder: the environment's own"
+    shown = make_shown("airflow-dag", "KEDRO_ENV=general", f"SOURCE_DIR={tmp_path}", check=False)
+    assert shown.returncode != 0 and "lists the folders it trains on" in shown.stderr
+    # An environment that lists none takes the folder.
+    assert (
+        f"source_dir='{tmp_path}'"
+        in make_shown("airflow-dag", "KEDRO_ENV=ozgenel", f"SOURCE_DIR={tmp_path}").stdout
+    )
