@@ -27,7 +27,7 @@ def test_a_one_class_model_s_site_threshold_is_chosen_for_its_false_alarm_rate_o
     }
     y = np.array([0] * 20)
     p = rng.uniform(0.2, 0.6, 20)  # a site whose clean surface scores higher
-    site = recalibrated(types.SimpleNamespace(labels=torch.from_numpy(y)), p, model)
+    site = recalibrated(types.SimpleNamespace(labels=torch.from_numpy(y)), p, model, p)
     assert site["value"] == threshold_for_false_alarms(y, p, 0.1)["value"]
     assert site["false_alarm_rate"] == 0.1 and site["target_recall"] is None
     estimate = site["cross_fitted"]

@@ -1,6 +1,7 @@
 """Adapting to a new site without labels (batch-norm statistics) and choosing which images to label."""
 
 import logging
+import re
 import types
 
 import numpy as np
@@ -286,13 +287,30 @@ def test_a_threshold_recalibrated_on_a_named_domain_s_photos_is_to_be_used_at_th
     }
     scored = types.SimpleNamespace(labels=torch.tensor([1, 1, 0, 0, 1, 0]))
     p = np.array([0.9, 0.6, 0.1, 0.2, 0.7, 0.3])
-    recalibrated(scored, p, for_domain(model, "sdnet_walls", "evaluate_folder.domain"))
+    recalibrated(scored, p, for_domain(model, "sdnet_walls", "evaluate_folder.domain"), p)
     assert ",explain.test_time_views=4,explain.domain=sdnet_walls (or the same under" in caplog.text, (
         "its p(crack) came from tiles of sdnet_walls' patch side: the threshold holds there"
     )
     caplog.clear()
-    recalibrated(scored, p, model)
+    recalibrated(scored, p, model, p)
     assert ",explain.test_time_views=4 (or the same under" in caplog.text, "no domain named: none to add"
+
+
+def test_a_recalibrated_threshold_pasted_as_the_run_says_decides_every_image_of_the_folder_as_it_does(caplog):
+    """Pasted at 4 decimals, 0.51992 (halfway in log-odds between a crack at 0.51994 and a clean image at
+    0.51990) became 0.5199, which calls that clean image cracked."""
+    caplog.set_level(logging.INFO, logger="crack_pipeline")
+    model = {"variant": "m", "test_time_views": 1, "threshold": {"value": 0.3, "target_recall": 0.99}}
+    scored = types.SimpleNamespace(labels=torch.tensor([1, 1, 1, 0, 0, 0]))
+    labelled = np.array([0.9, 0.8, 0.51994, 0.51990, 0.2, 0.1])
+    folder = np.concatenate([labelled, [0.51992000001, 0.7]])  # its unlabelled images are decided too
+    site = recalibrated(scored, labelled, model, folder)
+    pasted = re.search(r"--params=explain\.threshold=([0-9.]+),", caplog.text).group(1)
+    assert ((folder >= float(pasted)) == (folder >= site["value"])).all(), pasted
+    assert f"recalibrated threshold {site['value']:.4f} for recall" in caplog.text, "shown as everywhere"
+    caplog.clear()
+    recalibrated(scored, np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1]), model, np.array([0.5]))
+    assert re.search(r"explain\.threshold=0\.[0-9]{4},", caplog.text), "4 decimals where they keep the sides"
 
 
 def test_a_recalibrated_threshold_no_better_than_chance_on_held_out_labels_is_warned_of(caplog):
@@ -301,13 +319,16 @@ def test_a_recalibrated_threshold_no_better_than_chance_on_held_out_labels_is_wa
     caplog.set_level(logging.INFO, logger="crack_pipeline")
     model = {"variant": "m", "test_time_views": 1, "threshold": {"value": 0.3, "target_recall": 0.99}}
     scored = types.SimpleNamespace(labels=torch.tensor([1, 0] * 20))
-    recalibrated(scored, np.linspace(0.01, 0.2, 40)[::-1], model)  # cracks and clean images alike
+    alike = np.linspace(0.01, 0.2, 40)[::-1]
+    recalibrated(scored, alike, model, alike)  # cracks and clean images alike
     assert "does no better than calling every image one class" in caplog.text
     caplog.clear()
-    recalibrated(scored, np.tile([0.9, 0.1], 20), model)  # told apart
+    apart = np.tile([0.9, 0.1], 20)
+    recalibrated(scored, apart, model, apart)  # told apart
     assert "recalibrated threshold" in caplog.text and "no better" not in caplog.text
     caplog.clear()
-    recalibrated(types.SimpleNamespace(labels=torch.tensor([1] * 8)), np.linspace(0.1, 0.9, 8), model)
+    cracks = np.linspace(0.1, 0.9, 8)
+    recalibrated(types.SimpleNamespace(labels=torch.tensor([1] * 8)), cracks, model, cracks)
     assert "no better" not in caplog.text, "no clean label: balanced accuracy undefined, not chance"
 
 

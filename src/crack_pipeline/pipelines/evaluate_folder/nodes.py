@@ -174,7 +174,9 @@ def evaluate_folder(
         # Of the n scored: the folder's unlabelled photos were counted too.
         log_scores(result.metrics["at_threshold"], int(sum(labelled[row[path]] for path in tiled)))
         if evaluate_folder.get("recalibrate"):
-            metrics["recalibrated_threshold"] = recalibrated(scored, probability[labelled], checkpoint)
+            metrics["recalibrated_threshold"] = recalibrated(
+                scored, probability[labelled], checkpoint, probability
+            )
     elif evaluate_folder.get("recalibrate"):
         logger.warning(
             "evaluate_folder: recalibrate asked, but no image of the folder is labelled: no threshold of its "

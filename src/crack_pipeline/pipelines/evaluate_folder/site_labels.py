@@ -20,7 +20,7 @@ from crack_pipeline.vision.models.checkpoint import threshold_text
 from crack_pipeline.vision.models.inference import views_of
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.transfer.active import TYPICAL, labelling_order, uncertainty
-from crack_pipeline.vision.transfer.recalibration import recalibrate
+from crack_pipeline.vision.transfer.recalibration import recalibrate, threshold_to_paste
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +87,14 @@ def check_recalibration(labels: pd.Series, checkpoint: dict[str, Any]) -> None:
         )
 
 
-def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The threshold this folder's labels give for what the model's own was chosen for (`chosen_for`: a
-    recall, or a one-class model's false-alarm rate), with its cross-fitted estimate; logged with how to use
-    it: with the view count and the domain (its tile size) the folder was scored with, for which it holds."""
+def recalibrated(
+    scored: ListedImages, probability: np.ndarray, checkpoint: dict[str, Any], folder: np.ndarray
+) -> dict[str, Any]:
+    """The threshold this folder's labels give (`probability`: of the `scored` images) for what the model's
+    own was chosen for (`chosen_for`: a recall, or a one-class model's false-alarm rate), with its
+    cross-fitted estimate; logged with how to use it: with the view count and the domain (its tile size)
+    the folder was scored with, for which it holds, and as many decimals as leave each image of the folder
+    (`folder`: their p(crack), labelled or not) on its side of it."""
     basis, needed = chosen_for(checkpoint), needed_class(checkpoint)
     y = scored.labels.numpy()
     if not (y == CLASS_NAMES.index(needed)).any():
@@ -112,7 +116,7 @@ def recalibrated(scored: ListedImages, probability: np.ndarray, checkpoint: dict
         else " ".join(
             f"{k}={format_metric(estimate[k])}" for k in ("balanced_accuracy", "recall", "specificity")
         ),
-        threshold_text(site["value"]),
+        threshold_to_paste(site["value"], folder),
         views_of(checkpoint),
         f",explain.domain={checkpoint['domain']}" if checkpoint.get("domain") is not None else "",
     )

@@ -36,6 +36,19 @@ def site_threshold(y_true, probability, target_recall: float | None, false_alarm
     return threshold_for_recall(y_true, probability, target_recall)
 
 
+def threshold_to_paste(value: float, scores) -> str:
+    """`value` as a setting to paste: the fewest decimals, 4 at least (as shown), that leave each of `scores`
+    (the p(crack) of the images it is to decide) on the side of it `value` leaves it. Rounded to 4, it
+    moved them: 0.51992 between a crack at 0.51994 and a clean image at 0.51990 was pasted as 0.5199,
+    which calls that clean image cracked."""
+    scores = np.asarray(scores, dtype=float)
+    called = scores >= value
+    decimals = 4
+    while float(text := f"{value:.{decimals}f}") != value and ((scores >= float(text)) != called).any():
+        decimals += 1
+    return text
+
+
 def cross_fitted_decisions(
     y_true, probability, target_recall: float | None, seed: int = 0, false_alarm_rate: float | None = None
 ) -> np.ndarray:
