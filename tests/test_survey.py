@@ -21,6 +21,7 @@ from kedro.io.core import DatasetError
 from PIL import Image
 
 from crack_pipeline.datasets import GrowingFolderDataset
+from crack_pipeline.pipelines.explain.nodes import check_explain_settings
 from crack_pipeline.pipelines.survey import nodes as survey_nodes
 from crack_pipeline.pipelines.survey.nodes import explain_survey_photos, merge_survey
 from crack_pipeline.pipelines.survey.recorded_settings import as_compared, mask_settings
@@ -314,6 +315,42 @@ def test_a_survey_begun_before_a_default_changed_is_told_the_settings_that_go_on
     with pytest.raises(InputError) as refused:
         survey_run({**trained_checkpoint, "model_version": "5"}, site, tmp_path / "s", segmenter)
     assert "model_version: null then, '5' now" in str(refused.value)
+    assert "adding to the command's --params" not in str(refused.value)
+
+
+def test_a_survey_begun_with_one_band_of_a_bound_goes_on_with_that_band_unbounded(
+    trained_checkpoint, site, segmenter, tmp_path
+):
+    """explain.severity_bands {fine: 0.2} (--params=explain.severity_bands.fine=0.2) was allowed until it
+    was refused before the run: a survey begun with it could not go on, as it began (refused before the
+    run) nor otherwise (refused by its manifest), and neither refusal said so."""
+    survey_run(
+        trained_checkpoint, site, tmp_path / "s", segmenter, stop_after=2, severity_bands={"fine": 0.2}
+    )
+    with pytest.raises(ConfigError) as refused:
+        check_explain_settings({"severity_bands": {"fine": 0.2}})
+    assert (
+        "A survey begun with it (allowed before) goes on with --params=explain.severity_bands.fine=null"
+        in str(refused.value)
+    )
+    check_explain_settings({"severity_bands": {"fine": None}})
+    with pytest.raises(InputError) as refused:
+        survey_run(trained_checkpoint, site, tmp_path / "s", segmenter)
+    assert "(explain.severity_bands: {fine: 0.2} then, null now)" in str(refused.value)
+    assert str(refused.value).endswith(
+        "Or go on with it as it began, adding to the command's --params: explain.severity_bands.fine=null"
+    )
+    # Every crack fine, as then: the survey goes on.
+    assert photos_in(
+        survey_run(trained_checkpoint, site, tmp_path / "s", segmenter, severity_bands={"fine": None})
+    )
+    # Another band is another severity: no such way on.
+    survey_run(
+        trained_checkpoint, site, tmp_path / "t", segmenter, stop_after=2, severity_bands={"fine": 0.2}
+    )
+    with pytest.raises(InputError) as refused:
+        survey_run(trained_checkpoint, site, tmp_path / "t", segmenter, severity_bands={"wide": None})
+    assert "(explain.severity_bands: {fine: 0.2} then, {wide: null} now)" in str(refused.value)
     assert "adding to the command's --params" not in str(refused.value)
 
 

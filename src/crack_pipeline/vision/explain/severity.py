@@ -48,7 +48,9 @@ def check_measurement_settings(explain: Mapping[str, Any]) -> None:
             f"explain.severity_bands: one band, {dict(bands)}: the last band takes every wider crack, "
             f"so every crack would be {names[0]} and its bound {bounds[0]:g} bounds nothing; give every "
             "band, in order (--params=explain.severity_bands.<band>=... replaces the default bands by that "
-            "one, it does not change its bound: write the table in conf/local/parameters_explain.yml)"
+            "one, it does not change its bound: write the table in conf/local/parameters_explain.yml). A "
+            "survey begun with it (allowed before) goes on with --params=explain.severity_bands."
+            f"{names[0]}=null: that one band without a bound, every crack {names[0]} as then"
         )
     unreachable = [
         f"{name}: {bound:g}" for name, bound in zip(names[:-1], bounds[:-1], strict=True) if bound < 1

@@ -11,6 +11,7 @@ from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.settings import as_yaml, differences
 
+_BANDS = "severity_bands"
 # The crack-mask settings that take no null, as a user sets them.
 _NEVER_NULL = {
     f"explain.crack_masks.{name}"
@@ -27,7 +28,7 @@ def check_manifest(
     explains with the champion, so the version it began with may be made the champion again)."""
     if found is None:
         return True
-    differ = differences(found, wanted)
+    differ = _differences(found, wanted)
     if differ:
         details = "; ".join(
             f"{_setting('.'.join(key))}: {as_yaml(then)} then, {as_yaml(now)} now"
@@ -47,10 +48,34 @@ def check_manifest(
     return False
 
 
+def _differences(
+    found: Mapping[str, Any], wanted: Mapping[str, Any]
+) -> list[tuple[tuple[str, ...], Any, Any]]:
+    """`differences`, a table of one severity band compared whole, by what it does: its bound bounds nothing
+    ({fine: 0.2}, allowed until refused before a run, did what {fine: null}, allowed, does)."""
+    then, now = found.get(_BANDS), wanted.get(_BANDS)
+    if not (_one_band(then) or _one_band(now)):
+        return differences(found, wanted)
+    differ = differences({**found, _BANDS: None}, {**wanted, _BANDS: None})
+    if _one_band(then) and _one_band(now) and list(then) == list(now):
+        return differ
+    return sorted([*differ, ((_BANDS,), then, now)], key=lambda each: each[0])
+
+
+def _one_band(bands: Any) -> bool:
+    return isinstance(bands, Mapping) and len(bands) == 1
+
+
 def _as_began(differ: list[tuple[tuple[str, ...], Any, Any]]) -> str:
     """How to go on with a survey whose settings `differ` only in ones given with --params (a default changed
     since it began: min_length 0.1 -> 0.2 refused every survey begun with the defaults); else nothing."""
-    began = [(_setting(".".join(key)), then) for key, then, _ in differ]
+    began = [
+        # One severity band goes on as --params gives it where conf/ sets no table: unbounded, as it banded.
+        (f"explain.{_BANDS}.{next(iter(then))}", None)
+        if key == (_BANDS,) and now is None and _one_band(then)
+        else (_setting(".".join(key)), then)
+        for key, then, now in differ
+    ]
     # A crack-mask setting a survey records only where it acts reads null then (segmenter_reach, where no
     # crack was followed): the setting that turned it off is among those given (follow_steps=0), and null,
     # given too, was refused ('segmenter_reach: Input should be a valid number').
