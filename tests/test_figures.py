@@ -6,8 +6,10 @@ import io
 from pathlib import Path
 
 import numpy as np
+from matplotlib import get_data_path
 from PIL import Image
 
+from crack_pipeline.vision import fonts
 from crack_pipeline.vision.figures import CELL, DPI, GAP, TITLE_SIZE, grid, jet, photo_sheet, sheet
 
 
@@ -110,13 +112,32 @@ def test_a_strip_among_many_photos_keeps_the_sheet_about_the_size_of_the_photos_
 def test_accented_letters_in_captions_and_titles_are_drawn_not_replaced_by_a_missing_glyph():
     # Pillow's default font drew only ASCII: `Brücke_Süd.jpg` read as `Br□cke_S□d.jpg` on grids and panels.
     missing = "\U0010fffd"  # a private-use code point: no font has a glyph for it
-    picture = [_solid((255, 0, 0))]
     for word in ("Brücke_Süd", "Straße Łódź", "Ωmega"):
+        text, font = fonts.drawable(word, 11)
+        assert text == word and font.path == str(fonts.FONT_FILE)
         for letter in set(word) - set("Bck_Sdtrae Lodzmg"):
-            replaced = word.replace(letter, missing)
-            with_letter = sheet(picture, [word], word, cell=200)
-            with_missing = sheet(picture, [replaced], replaced, cell=200)
-            assert (with_letter != with_missing).any(), f"{letter!r} drawn as a missing glyph"
+            assert bytes(font.getmask(letter)) != bytes(font.getmask(missing)), f"{letter!r} drawn as a box"
+
+
+def test_a_caption_no_font_of_the_machine_draws_is_written_in_code_points_never_as_boxes(monkeypatch, caplog):
+    """DejaVu Sans has no Chinese or Japanese glyphs: `橋梁/IMG_0001.jpg` drew as `□□/IMG_0001.jpg`, silently
+    (matplotlib's font of last resort claims them too, and draws each as a box)."""
+    assert not [path for path in fonts.fallback_fonts() if "LastResort" in path]
+    monkeypatch.setattr(fonts, "fallback_fonts", lambda: ())  # a machine with DejaVu Sans alone
+    picture = [_solid((255, 0, 0))]
+    drawn = sheet(picture, ["橋梁/IMG_0001.jpg"], "site 北側", cell=200)
+    written = sheet(picture, ["\\u6a4b\\u6881/IMG_0001.jpg"], "site \\u5317\\u5074", cell=200)
+    np.testing.assert_array_equal(drawn, written)
+    assert "no font on this machine draws 側北: " in caplog.text and "draws 梁橋: " in caplog.text
+    assert "(\\u6881, \\u6a4b); install one that has them, such as Noto Sans CJK" in caplog.text
+
+
+def test_a_caption_dejavu_sans_cannot_draw_is_drawn_in_a_font_of_the_machine_that_can(monkeypatch):
+    installed = str(Path(get_data_path()) / "fonts" / "ttf" / "STIXGeneral.ttf")  # has 𝐀, U+1D400
+    monkeypatch.setattr(fonts, "fallback_fonts", lambda: (installed,))
+    text, font = fonts.drawable("𝐀 crack", 11)
+    assert text == "𝐀 crack" and font.path == installed
+    assert fonts.drawable("Brücke", 11)[1].path == str(fonts.FONT_FILE), "DejaVu Sans where it draws"
 
 
 def test_a_sheet_of_lying_photos_leaves_no_white_band_under_each_row():

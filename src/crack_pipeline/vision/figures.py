@@ -12,20 +12,18 @@ import functools
 import math
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps, get_data_path
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
+
+from crack_pipeline.vision.fonts import drawable
 
 CELL = 256  # a picture's longer side on a sheet, in pixels
 PICTURE_SIDE = 2 * CELL  # a picture's longer side at most as kept for a sheet (`sheet_picture`)
 GAP = 8  # pixels between cells and around the sheet
 CAPTION_SIZE, TITLE_SIZE = 11, 14  # font sizes in pixels
-# DejaVu Sans, which matplotlib ships: Pillow's own default font draws only ASCII, and a caption
-# `Brücke_Süd.jpg` read `Br□cke_S□d.jpg`.
-FONT_FILE = Path(get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 # The dpi the catalog's figure datasets save at (conf/base/catalog.yml, `_figure`): a sheet wrapped in a
 # figure comes out pixel for pixel.
 DPI = 110
@@ -77,12 +75,6 @@ def sheet_picture(image: Image.Image) -> np.ndarray:
     PICTURE_SIDE, image_io.decode_image, a JPEG is decoded at a fraction of its size)."""
     image.thumbnail((PICTURE_SIDE, PICTURE_SIDE))
     return np.asarray(image)
-
-
-@functools.cache
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    """The sheets' font at `size` pixels."""
-    return ImageFont.truetype(FONT_FILE, size)
 
 
 def _wrapped(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
@@ -146,10 +138,11 @@ def _flowed_sheet(
     """`sheet`'s pixels with each picture in its own cell (width, height), the cells laid in rows of the
     sheet's `width` (`_rows`), each row as high as its highest cell."""
     width = max([width, *(GAP + cell_width + GAP for cell_width, _ in cells)])
-    caption_font, title_font = _font(CAPTION_SIZE), _font(TITLE_SIZE)
+    title, title_font = drawable(title, TITLE_SIZE)
     title_lines = _wrapped(title, title_font, width - 2 * GAP)
+    caption_fonts = [drawable(caption, CAPTION_SIZE) for caption in captions]
     caption_lines = [
-        _wrapped(caption, caption_font, w) for caption, (w, _) in zip(captions, cells, strict=False)
+        _wrapped(caption, font, w) for (caption, font), (w, _) in zip(caption_fonts, cells, strict=False)
     ]
     caption_height = (CAPTION_SIZE + 3) * max((len(lines) for lines in caption_lines), default=0)
     top = GAP + (TITLE_SIZE + 4) * len(title_lines)
@@ -171,7 +164,7 @@ def _flowed_sheet(
                     (x + cell_width / 2, y + (CAPTION_SIZE + 3) * number),
                     line,
                     fill="black",
-                    font=caption_font,
+                    font=caption_fonts[index][1],
                     anchor="ma",
                 )
             fitted = _fitted(_rgb(pictures[index]), (cell_width, cell_height))
@@ -228,7 +221,7 @@ def with_colour_bar(pixels: np.ndarray, caption: str) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def _colour_bar(width: int, caption: str) -> np.ndarray:
     """`with_colour_bar`'s legend, `width` pixels wide: drawn once per width and caption (4 ms a panel)."""
-    font = _font(CAPTION_SIZE)
+    caption, font = drawable(caption, CAPTION_SIZE)
     lines = _wrapped(caption, font, width - 2 * GAP)
     line_height = CAPTION_SIZE + 3
     bar_width = max(1, min(width - 2 * GAP, 3 * CELL))
