@@ -7,8 +7,10 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from crack_pipeline.pipelines.synth.nodes import synth_config
 from crack_pipeline.vision.data.image_io import decode_image
 from crack_pipeline.vision.data.synthetic import SynthConfig, generate, render_sample
+from crack_pipeline.vision.settings import ConfigError
 
 SMALL = SynthConfig(count_per_class=4, image_size=96, seed=7)
 
@@ -105,3 +107,14 @@ def test_synthetic_patches_mixed_into_real_training_images():
     # Never the synthetic data set's own images (seed 42), which may be its test split.
     own = render_patches(SynthConfig(count_per_class=3, seed=42), 48)[1]
     assert not any(np.array_equal(own[i], mixed.images[4 + i].numpy()) for i in range(6))
+
+
+def test_a_typo_in_the_synthetic_settings_is_named_with_every_setting_there_is_workers_too():
+    """`synth.worker` listed count_per_class ... jpeg_quality, not `workers`, which the node reads apart."""
+    with pytest.raises(ConfigError) as refused:
+        synth_config({"worker": 2})
+    assert str(refused.value) == (
+        "bad settings: synth.worker: unknown setting (a typo?); synth's settings: count_per_class, "
+        "image_size, seed, difficulty, jpeg_quality, workers"
+    )
+    assert synth_config({"workers": 2, "seed": 3}).seed == 3

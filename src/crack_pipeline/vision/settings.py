@@ -4,7 +4,7 @@ section, instead of surfacing as a bare `TypeError` deep inside a run."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import Field, fields
+from dataclasses import fields
 from typing import Any, TypeVar
 
 import yaml
@@ -28,15 +28,19 @@ class ConfigError(InputError):
     """A setting is unknown or has a value of the wrong kind."""
 
 
-def settings_from(cls: type[T], values: Mapping[str, Any] | None, section: str) -> T:
+def settings_from(
+    cls: type[T], values: Mapping[str, Any] | None, section: str, also: tuple[str, ...] = ()
+) -> T:
     """`cls` built from a section of the configuration, or a `ConfigError` naming every bad key as
-    `<section>.<key>` and what is wrong with it."""
+    `<section>.<key>` and what is wrong with it (`also`: the section's settings read elsewhere, taken out
+    of `values`, which an unknown one is listed with too)."""
     if values is not None and not isinstance(values, Mapping):
         raise ConfigError(f"bad settings: {section}: a mapping of settings, not {values!r}")
     try:
         return cls(**dict(values or {}))
     except ValidationError as error:
-        problems = [_problem(section, problem, fields(cls)) for problem in error.errors()]
+        known = [*(field.name for field in fields(cls)), *also]
+        problems = [_problem(section, problem, known) for problem in error.errors()]
         raise ConfigError("bad settings: " + "; ".join(problems)) from None
 
 
@@ -44,7 +48,7 @@ def settings_from(cls: type[T], values: Mapping[str, Any] | None, section: str) 
 _MISSING = {"missing", "missing_argument"}
 
 
-def _problem(section: str, problem: dict[str, Any], known: tuple[Field, ...]) -> str:
+def _problem(section: str, problem: dict[str, Any], known: list[str]) -> str:
     """One bad setting as `<section>.<key>: what is wrong`; a missing one is named at the entry that lacks
     it, which a parameter file holds (the setting itself is in none: where it was set went unsaid). An
     unknown one of the section itself is named with the `known` settings, as the sections a run reads are
@@ -53,7 +57,7 @@ def _problem(section: str, problem: dict[str, Any], known: tuple[Field, ...]) ->
     if problem["type"] in _MISSING:
         return f"{'.'.join(entry)}: {key} is required, and missing"
     listed = problem["type"] == "unexpected_keyword_argument" and len(problem["loc"]) == 1
-    among = f"; {section}'s settings: {', '.join(field.name for field in known)}" if listed else ""
+    among = f"; {section}'s settings: {', '.join(known)}" if listed else ""
     return f"{'.'.join([*entry, key])}: {_reason(problem)}{among}"
 
 

@@ -53,4 +53,5 @@ def generate_synthetic_images(
 
 def synth_config(synth: dict[str, Any]) -> SynthConfig:
     """`params:synth`, checked (its `workers` is how it is rendered, not what)."""
-    return settings_from(SynthConfig, {k: v for k, v in synth.items() if k != "workers"}, "synth")
+    rendered = {k: v for k, v in synth.items() if k != "workers"}
+    return settings_from(SynthConfig, rendered, "synth", also=("workers",))
