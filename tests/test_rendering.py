@@ -211,18 +211,21 @@ def test_a_grid_of_one_class_says_so_in_its_title(monkeypatch):
             pictures, {**card, "probability": 0.9, "threshold": 0.5}, lambda: np.zeros((4, 4, 3), np.uint8)
         )
     grids.grid_files(pictures)
-    assert titles == ["gradcam: all 3 images, all of class crack (no image of another class)"] * 2
+    assert titles == ["gradcam: all 3 images, all of class crack (no image of another class)"]
 
 
-def test_a_grid_of_fewer_images_than_cells_says_all_of_them(monkeypatch):
-    """A folder of 4 photos (or 12) gave grids titled `first 9 images` and `first 16 images`."""
+def test_a_grid_of_fewer_images_than_cells_says_all_of_them_and_a_larger_grid_only_shows_more(monkeypatch):
+    """A folder of 4 photos (or 12) gave grids titled `first 9 images` and `first 16 images`; one of 9 or
+    fewer, a grid_16.png the same as its grid_9.png."""
     from crack_pipeline.vision.explain import grids
 
     titles = []
     monkeypatch.setattr(grids.figures, "photo_sheet", lambda p, c, title: titles.append(title) or p[0])
     for count, expected in [
-        (1, ["the one image, all of class crack (no image of another class)"] * 2),
-        (4, ["all 4 images, each class in turn"] * 2),
+        (1, ["the one image, all of class crack (no image of another class)"]),
+        (4, ["all 4 images, each class in turn"]),
+        (9, ["all 9 images, each class in turn"]),
+        (10, ["first 9 images, each class in turn", "all 10 images, each class in turn"]),
         (12, ["first 9 images, each class in turn", "all 12 images, each class in turn"]),
         (40, ["first 9 images, each class in turn", "first 16 images, each class in turn"]),
     ]:
@@ -236,8 +239,9 @@ def test_a_grid_of_fewer_images_than_cells_says_all_of_them(monkeypatch):
                 {**card, "probability": 0.5, "threshold": 0.5},
                 lambda: np.zeros((4, 4, 3), np.uint8),
             )
-        grids.grid_files(pictures)
+        files = grids.grid_files(pictures)
         assert titles == [f"m: {words}" for words in expected], count
+        assert list(files) == ["m/grid_9.png", "m/grid_16.png"][: len(expected)], count
 
 
 def test_a_grid_caption_names_the_file_with_its_folder_as_the_gallery_does():

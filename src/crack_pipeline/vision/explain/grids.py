@@ -1,5 +1,6 @@
-"""The grids of an explanation run (`<method>/grid_9.png`, `grid_16.png`): the first overlays of each class,
-in turn, so that a split or a folder sorted Negative/ before Positive/ shows cracks too."""
+"""The grids of an explanation run (`<method>/grid_9.png`, and `grid_16.png` where there are more than 9): the
+first overlays of each class, in turn, so that a split or a folder sorted Negative/ before Positive/ shows
+cracks too."""
 
 from __future__ import annotations
 
@@ -35,20 +36,27 @@ def grid_caption(card: dict) -> str:
 
 
 def grid_files(pictures: Mapping[str, Mapping[str, list[tuple[np.ndarray, str]]]]) -> dict[str, bytes]:
-    """Per method its grids of GRID_SIZES pictures, the classes in turn (in name order: a crack first)."""
+    """Per method its grids of GRID_SIZES pictures, the classes in turn (in name order: a crack first): each
+    larger one only where it shows more than the one before (a folder of 9 images or fewer got a grid_16.png
+    the same as its grid_9.png)."""
     files = {}
     for method, by_class in pictures.items():
         in_turn = itertools.zip_longest(*(by_class[label] for label in sorted(by_class)))
         ordered = [shown for turn in in_turn for shown in turn if shown is not None]
         # Every picture of the method is here unless a class reached the most a grid shows.
         every = all(len(shown) < max(GRID_SIZES) for shown in by_class.values())
-        for count in GRID_SIZES:
+        for count in _grid_sizes(len(ordered)):
             shown = ordered[:count]
             title = f"{method}: {_how_many(len(shown), every and len(ordered) <= count)}, {_order(by_class)}"
             pixels = figures.photo_sheet([p for p, _ in shown], [c for _, c in shown], title)
             pixels = figures.with_colour_bar(pixels, rendering.MIXED_SCALE)
             files[f"{method}/grid_{count}.png"] = rendering.picture_png(pixels)
     return files
+
+
+def _grid_sizes(pictures: int) -> list[int]:
+    """The GRID_SIZES to draw of so many `pictures`: the smallest, and each larger one that shows more."""
+    return [GRID_SIZES[0], *(size for before, size in itertools.pairwise(GRID_SIZES) if pictures > before)]
 
 
 def _how_many(shown: int, every: bool) -> str:
