@@ -39,7 +39,7 @@ from arguments import overlap, positive_int, ratio_line
 from champion import SHARED, add_champion_options, champion_of, require_data
 from PIL import Image
 from scipy import ndimage
-from trained_run import latest_segmenter
+from trained_run import segmenter_of
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_photo
@@ -172,13 +172,7 @@ def main() -> None:
     names = cfd_photos(cfd)
     if args.keep and Path(args.keep).exists():  # before the champion trains; nothing is overwritten
         raise SystemExit(f"--keep {args.keep}: exists already, give a new folder")
-    if args.segmenter and not Path(args.segmenter).is_file():  # else torch.load's FileNotFoundError
-        raise SystemExit(f"--segmenter {args.segmenter}: no such file")
-    if args.no_segmenter:
-        segmenter = None
-    else:
-        segmenter = torch.load(args.segmenter, weights_only=True) if args.segmenter else latest_segmenter()
-        print(f"crack segmenter {segmenter['segmenter_id']} ({args.segmenter or 'make run'})", flush=True)
+    segmenter = None if args.no_segmenter else segmenter_of(args.segmenter)
     masks_config = CrackMaskConfig(segmenter_finds=args.segmenter_finds or None)
     if segmenter and masks_config.segmenter_finds:  # its false finds are counted on clean real patches
         require_data(SHARED / "ozgenel_dev", SHARED / "sdnet_walls_dev")

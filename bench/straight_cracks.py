@@ -24,11 +24,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from arguments import positive_int, ratio_line
 from PIL import Image, ImageDraw
 from scipy import ndimage
-from trained_run import latest_checkpoint, latest_segmenter
+from trained_run import latest_checkpoint, segmenter_of
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, joint_darkening, render_photo
@@ -95,18 +94,14 @@ def main() -> None:
     parser.add_argument("--length", type=positive_int, default=190, help="crack length, px (patch: 227)")
     parser.add_argument("--segmenter", default=None, help="a crack segmenter checkpoint file")
     args = parser.parse_args()
-    if args.segmenter and not Path(args.segmenter).is_file():  # else torch.load's FileNotFoundError
-        raise SystemExit(f"--segmenter {args.segmenter}: no such file")
 
+    segmenter = load_segmenter(segmenter_of(args.segmenter))
     checkpoint = latest_checkpoint(args.variant)
     threshold = decision_threshold(checkpoint, None, args.variant)["value"]
-    trained = torch.load(args.segmenter, weights_only=True) if args.segmenter else latest_segmenter()
-    segmenter = load_segmenter(trained)
     masks = CrackMaskConfig()
     print(
         f"{describe_cpu()}; precision fp32; {args.variant} at its threshold {threshold:.3f}; "
-        f"segmenter_finds {masks.segmenter_finds} tiles; crack segmenter {trained['segmenter_id']} "
-        f"({args.segmenter or 'make run'})"
+        f"segmenter_finds {masks.segmenter_finds} tiles"
     )
     called = {}
     with tempfile.TemporaryDirectory() as folder:
