@@ -37,7 +37,8 @@ RETRAIN := $(BIN)/kedro run --pipelines=retrain$(ENV_OPTION)$(if $(SOURCE_DIR), 
 # KEEP=N: after a run that ends well, all but the newest N versions of every output and of each variant's
 # registered models are removed (kedro prune --models).
 KEEP ?=
-CRON_OUT := >>logs/retrain/cron.out 2>&1
+# An environment's console output in a file of its own (its per-run log files are named with it too).
+CRON_OUT := >>logs/retrain/cron$(if $(RUN_ENV),_$(RUN_ENV)).out 2>&1
 PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(KEEP) --models --yes$(ENV_OPTION) $(CRON_OUT))
 # cron makes a bare % of the command a new line: escaped (cron removes the backslash).
 CRON_LINE := $(subst %,\%,$(CRON_TIME) cd "$(CURDIR)" && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG))

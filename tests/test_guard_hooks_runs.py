@@ -69,6 +69,17 @@ def test_a_night_with_nothing_new_ends_its_own_runs_and_leaves_the_callers_open(
     assert mlflow.active_run() is None and store.get_run(alone.info.run_id).info.status == "FINISHED"
 
 
+def test_an_environment_s_retrain_log_is_named_with_it(tmp_path):
+    """Every environment's retrain logs to logs/retrain/: `KEDRO_ENV=general` and the default environment's
+    nightly runs left files named alike, `<time>_<run id>.log`."""
+    for env in ("general", "local", None):
+        hook = RetrainGuardHook()
+        hook.before_pipeline_run({**retrain_params(tmp_path), "run_id": f"night{env}", "env": env})
+        hook.after_pipeline_run()
+    names = sorted(path.name.split("_", 1)[1] for path in (tmp_path / "logs/retrain").glob("*.log"))
+    assert names == ["general_nightgeneral.log", "nightNone.log", "nightlocal.log"]
+
+
 def test_a_retrain_log_left_attached_is_closed_by_the_process_s_next_run(store, tmp_path):
     hook = RetrainGuardHook()
     hook.before_pipeline_run(retrain_params(tmp_path))  # then stopped where no hook heard of it

@@ -18,7 +18,9 @@ def test_the_cron_entry_runs_and_prunes_the_environment_make_schedule_was_given(
     """The entry ran `kedro run` without --env: every night retrained the default environment (its
     settings, its data/ and mlflow.db), not the one the photos were meant for."""
     (line,) = make_schedule("KEEP=2", env=OZGENEL).splitlines()
-    assert " .venv/bin/kedro run --pipelines=retrain --env=ozgenel " in line
+    assert (
+        " .venv/bin/kedro run --pipelines=retrain --env=ozgenel >>logs/retrain/cron_ozgenel.out 2>&1 " in line
+    )
     assert " .venv/bin/kedro prune --keep 2 --models --yes --env=ozgenel " in line
     assert line.endswith(f"# crack_pipeline retrain {PROJECT_ROOT} env ozgenel")
     assert make_schedule(env={"KEDRO_ENV": "local"}) == make_schedule(env={"KEDRO_ENV": ""})

@@ -172,7 +172,7 @@ class RetrainGuardHook:
         lock = RunLock(project / self.LOCK_FILE)
         lock.acquire(f"kedro run {run_params['run_id']}")
         self._lock = lock
-        self._log = open_run_log(project / self.LOG_FOLDER, run_params["run_id"])
+        self._log = open_run_log(project / self.LOG_FOLDER, run_params["run_id"], run_params.get("env"))
         logger.info("retrain %s started; lock %s", run_params["run_id"], lock.path)
         close_abandoned_retrains(project, run_params["run_id"])
 

@@ -171,10 +171,13 @@ def _holder(fd: int, unrecorded: str) -> str:
     return os.read(fd, 1000).decode(errors="replace").strip() or unrecorded
 
 
-def open_run_log(folder: Path, run_id: str) -> logging.Handler:
-    """A file `<folder>/<UTC time>_<run id>.log` that receives every log record of the run."""
+def open_run_log(folder: Path, run_id: str, env: str | None = None) -> logging.Handler:
+    """A file `<folder>/<UTC time>_<run id>.log` that receives every log record of the run; of an environment
+    other than the default (`env`), `<UTC time>_<env>_<run id>.log`: the environments' retrains share the
+    folder, and their logs read alike."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{run_id}.log"
+    named = f"{env}_" if env and env != "local" else ""
+    name = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}_{named}{run_id}.log"
     handler = logging.FileHandler(folder / name, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
