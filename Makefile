@@ -48,7 +48,9 @@ COMMA := ,
 # install; without it, the run says so itself).
 source_refusal = $(if $(SOURCE_DIR),$(shell $(BIN)/python -m crack_pipeline.scheduled_source \
 	$(or $(RUN_ENV),local) $(call shell_quoted,$(SOURCE_DIR)) 2>/dev/null))
-refuse_listed_sources = $(if $(source_refusal),$(error $(source_refusal)))
+# Through call, which expands source_refusal (the project's Python) once.
+refuse_listed_sources = $(call refuse_with,$(source_refusal))
+refuse_with = $(if $(1),$(error $(1)))
 # A folder a recipe hands on stops make, with a message, where it cannot reach the command whole: named with a
 # double quote, a backquote, a backslash or a dollar sign (make expands a $$: SOURCE_DIR='/srv/a$$b' was
 # /srv/a; the shell the others, inside the double quotes the commands give it: a backquoted name ran as a

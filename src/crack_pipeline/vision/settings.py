@@ -32,12 +32,12 @@ def settings_from(
     cls: type[T], values: Mapping[str, Any] | None, section: str, also: tuple[str, ...] = ()
 ) -> T:
     """`cls` built from a section of the configuration, or a `ConfigError` naming every bad key as
-    `<section>.<key>` and what is wrong with it (`also`: the section's settings read elsewhere, taken out
-    of `values`, which an unknown one is listed with too)."""
+    `<section>.<key>` and what is wrong with it (`also`: the section's settings read elsewhere, left out
+    of `cls` here and listed with its own where a setting is unknown)."""
     if values is not None and not isinstance(values, Mapping):
         raise ConfigError(f"bad settings: {section}: a mapping of settings, not {values!r}")
     try:
-        return cls(**dict(values or {}))
+        return cls(**{key: value for key, value in (values or {}).items() if key not in also})
     except ValidationError as error:
         known = [*(field.name for field in fields(cls)), *also]
         problems = [_problem(section, problem, known) for problem in error.errors()]

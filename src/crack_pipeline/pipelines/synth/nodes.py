@@ -53,5 +53,4 @@ def generate_synthetic_images(
 
 def synth_config(synth: dict[str, Any]) -> SynthConfig:
     """`params:synth`, checked (its `workers` is how it is rendered, not what)."""
-    rendered = {k: v for k, v in synth.items() if k != "workers"}
-    return settings_from(SynthConfig, rendered, "synth", also=("workers",))
+    return settings_from(SynthConfig, synth, "synth", also=("workers",))
