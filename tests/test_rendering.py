@@ -313,6 +313,33 @@ def test_a_threshold_reads_the_same_in_the_gallery_as_in_the_logs_and_figures():
     assert [threshold_text(t) for t in (0.37, 0.7545, 0.0042)] == ["0.3700", "0.7545", "0.0042"]
 
 
+def test_a_threshold_under_the_fourth_decimal_shows_its_digit_and_no_p_crack_reads_below_0():
+    """A threshold of 0.00004 (a site's recall 0.99 on photos the model scores near 0: evaluate_folder
+    measured 0.0010 and 0.0040) read 0.0000 in the gallery, logs and figures: 'cracked from p(crack) 0.0000
+    on', and under it a clean image's p(crack) 0.00003 read -0.001 on its card and -0.01 in the grids."""
+    from crack_pipeline.vision.explain.grids import grid_caption
+    from crack_pipeline.vision.models.checkpoint import describe_threshold, threshold_text
+
+    def card(probability: float) -> dict:
+        predicted = "crack" if probability >= 0.00004 else "no_crack"
+        return {"file": "a.jpg", "label": "crack", "predicted": predicted, "probability": probability}
+
+    cards = [{**card(p), "method": "m", "overlay": "o", "panel": "p", "tiles": 1} for p in (0.00003, 0.00005)]
+    page = gallery_html(cards, "m", 0.00004)
+    assert "p(crack) 4.0e-05 on" in page
+    items = json.loads(re.search(r"const items = (.*);\n", page).group(1))
+    assert [item["probability_text"] for item in items] == ["0.000", "0.001"]
+    caption = grid_caption({**card(0.00003), "true_label": "crack", "threshold": 0.00004})
+    assert caption.endswith("no_crack 0.00")
+    assert describe_threshold({"value": 0.00004, "source": "the site's"}).startswith("threshold 4.0e-05,")
+    assert [threshold_text(t) for t in (0.0, 1.0, 0.99996, 0.00123)] == [
+        "0.0000",
+        "1.0000",
+        "0.99996",
+        "0.0012",
+    ]
+
+
 def test_a_strip_photo_fills_its_panel_lying_or_standing_and_a_photo_fills_cells_of_its_aspect():
     """A 6000 x 400 strip (a line-scan camera, a stitched panorama) was three 256 x 17 slivers on its panel,
     each in a square cell of white; a 4:3 photo's panel had 64 px of white under its pictures."""

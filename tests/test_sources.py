@@ -29,7 +29,7 @@ from crack_pipeline.vision.evaluation.metrics import (
     threshold_lines,
     threshold_on_validation,
 )
-from crack_pipeline.vision.models.checkpoint import domain_threshold_values
+from crack_pipeline.vision.models.checkpoint import domain_threshold_values, threshold_text
 from tests.conftest import image_bytes, write
 
 INGEST = {"label_aliases": DEFAULT_ALIASES, "min_side": 32, "max_pixels": 10**7, "workers": 1}
@@ -240,7 +240,9 @@ def test_the_training_log_says_what_each_threshold_gives_and_when_the_faintest_c
     pooled, few, many = threshold_lines(chosen)
     assert pooled.startswith(f"{chosen['value']:.4f} for recall 0.99 on validation (there: recall ")
     few_record = chosen["per_domain"]["few"]
-    assert few.startswith(f"for domain few: {few_record['value']:.4f} for recall 0.99 on validation (there: ")
+    assert few.startswith(
+        f"for domain few: {threshold_text(few_record['value'])} for recall 0.99 on validation (there: "
+    )
     assert "of 60 cracks, specificity" in few
     assert "recall 0.99 of 60 cracks leaves none to miss: the faintest sets it" in few
     assert few.endswith("(a lower train.target_recall_by_domain.few leaves some))")

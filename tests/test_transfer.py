@@ -313,6 +313,15 @@ def test_a_recalibrated_threshold_pasted_as_the_run_says_decides_every_image_of_
     assert re.search(r"explain\.threshold=0\.[0-9]{4},", caplog.text), "4 decimals where they keep the sides"
 
 
+def test_a_recalibrated_threshold_under_the_fourth_decimal_is_pasted_as_it_is_shown():
+    """0.00004, no image of the folder between 0 and it, was pasted as 0.0000 (every image cracked, on
+    another folder), under a line that now shows it as 4.0e-05."""
+    from crack_pipeline.vision.transfer.recalibration import threshold_to_paste
+
+    assert threshold_to_paste(0.00004, np.array([0.5, 0.9])) == "4.0e-05"
+    assert threshold_to_paste(0.51992, np.array([0.51994, 0.51990])) == "0.51992"
+
+
 def test_a_recalibrated_threshold_no_better_than_chance_on_held_out_labels_is_warned_of(caplog):
     """The Özgenel champion on SDNET walls: threshold 0.0040 for recall 0.99, cross-fitted balanced accuracy
     0.500 (specificity 0.010), and the run only said how to use it."""

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from crack_pipeline.vision.data import listed_images
+from crack_pipeline.vision.models.checkpoint import threshold_text
 from tests.conftest import (
     client_of,
     image_bytes,
@@ -38,7 +39,7 @@ def test_evaluate_folder_tiles_large_images_and_uses_the_models_threshold(
     threshold = float(champion.tags["decision_threshold"])
     used = (
         f"64 px, larger images in tiles of 64 px, p(crack) averaged over 2 test-time views, threshold "
-        f"{threshold:.4f}, the model's"
+        f"{threshold_text(threshold)}, the model's"
     )
     assert any(f"{used} (recall 0.99 on validation)" in line for line in lines)
     project = default_run.project

@@ -24,6 +24,7 @@ from crack_pipeline.vision.evaluation.evaluate import (
 )
 from crack_pipeline.vision.explain.photos import classify_photos
 from crack_pipeline.vision.explain.tiling import TilingConfig
+from crack_pipeline.vision.models.checkpoint import threshold_text
 from crack_pipeline.vision.models.inference import VIEW_COUNTS, with_views
 from crack_pipeline.vision.transfer.familiarity import reference_distances, unfamiliar_share
 from tests.conftest import checkpoint_of, client_of, versions, write
@@ -55,8 +56,8 @@ def test_explain_scores_with_fewer_views_at_the_threshold_chosen_for_them(defaul
     model = champion(default_run.project)
     one = model["thresholds_by_views"][1]["value"]
     assert any(
-        f"p(crack) of each image as it is (explain.test_time_views; the model's own: 2), threshold {one:.4f}"
-        in line
+        f"p(crack) of each image as it is (explain.test_time_views; the model's own: 2), threshold "
+        f"{threshold_text(one)}" in line
         for line in lines
     )
     project = default_run.project
@@ -109,7 +110,7 @@ def test_evaluate_folder_scores_with_fewer_views_at_their_threshold_and_referenc
     one = model["thresholds_by_views"][1]["value"]
     assert any(
         f"p(crack) of each image as it is (evaluate_folder.test_time_views; the model's own: 2), threshold "
-        f"{one:.4f}" in line
+        f"{threshold_text(one)}" in line
         for line in lines
     )
     assert not any("familiarity not judged" in line for line in lines)

@@ -147,9 +147,12 @@ def probability_text(probability: float, threshold: float, decimals: int = 3) ->
     shown, called, scale = float(threshold_text(threshold)), probability >= threshold, 10**decimals
     text = f"{probability:.{decimals}f}"
     if (float(text) >= shown) != called:
-        # Called: up (never below the shown threshold, which rounds to nearest); not: down, under it.
+        # Called: up (never below the shown threshold, which rounds to nearest); not: down, under it, to 0
+        # at least (under a threshold shown 0.0000 it read -0.001).
         value = (
-            math.ceil(probability * scale) if called else math.floor(min(probability, shown - 1e-9) * scale)
+            math.ceil(probability * scale)
+            if called
+            else math.floor(max(min(probability, shown - 1e-9), 0) * scale)
         )
         text = f"{value / scale:.{decimals}f}"
     return text

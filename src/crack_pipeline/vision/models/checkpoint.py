@@ -128,10 +128,19 @@ def domain_threshold_values(threshold: dict[str, Any]) -> dict[str, float]:
     return {domain: float(own["value"]) for domain, own in threshold.get("per_domain", {}).items()}
 
 
-def threshold_text(value: float) -> str:
+def threshold_text(value: float, decimals: int = 4) -> str:
     """A decision threshold as every log line, report, figure and page shows it: 4 decimals (0.5199; the
-    gallery said 0.519902 where the logs said 0.5199)."""
-    return f"{value:.4f}"
+    gallery said 0.519902 where the logs said 0.5199), or `decimals`. One between 0 and 1 that they read as
+    0 is shown by its first 2 digits (4.0e-05: "cracked from p(crack) 0.0000 on" stood above an image
+    called clean, whose p(crack) read -0.001 under it), one they read as 1 with the decimals that keep it
+    under 1 (0.99996)."""
+    text = f"{value:.{decimals}f}"
+    if 0 < value < 1 and float(text) == 0:
+        return f"{value:.1e}"
+    while 0 < value < 1 and float(text) == 1:
+        decimals += 1
+        text = f"{value:.{decimals}f}"
+    return text
 
 
 def describe_threshold(threshold: dict[str, Any]) -> str:

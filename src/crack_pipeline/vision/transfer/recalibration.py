@@ -18,6 +18,7 @@ from crack_pipeline.vision.evaluation.metrics import (
     threshold_for_false_alarms,
     threshold_for_recall,
 )
+from crack_pipeline.vision.models.checkpoint import threshold_text
 
 DECISION_METRICS = ("n", "accuracy", "balanced_accuracy", "recall", "specificity", "precision", "f1")
 
@@ -37,14 +38,16 @@ def site_threshold(y_true, probability, target_recall: float | None, false_alarm
 
 
 def threshold_to_paste(value: float, scores) -> str:
-    """`value` as a setting to paste: the fewest decimals, 4 at least (as shown), that leave each of `scores`
-    (the p(crack) of the images it is to decide) on the side of it `value` leaves it. Rounded to 4, it
-    moved them: 0.51992 between a crack at 0.51994 and a clean image at 0.51990 was pasted as 0.5199,
-    which calls that clean image cracked."""
+    """`value` as a setting to paste: the fewest decimals, 4 at least (more where `threshold_text` shows
+    more), that leave each of `scores` (the p(crack) of the images it is to decide) on the side of it `value`
+    leaves it. Rounded to 4, it moved them: 0.51992 between a crack at 0.51994 and a clean image at 0.51990
+    was pasted as 0.5199, which calls that clean image cracked."""
     scores = np.asarray(scores, dtype=float)
     called = scores >= value
     decimals = 4
-    while float(text := f"{value:.{decimals}f}") != value and ((scores >= float(text)) != called).any():
+    while (
+        float(text := threshold_text(value, decimals)) != value and ((scores >= float(text)) != called).any()
+    ):
         decimals += 1
     return text
 
