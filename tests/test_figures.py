@@ -149,3 +149,27 @@ def test_a_sheet_of_lying_photos_leaves_no_white_band_under_each_row():
     assert len(gaps) == 1 and gaps[0] <= GAP + 20, gaps  # the gap and one caption line, no white band
     mixed = photo_sheet([_solid(green, 320, 480), _solid(green, 480, 320)], ["x"] * 2, "t")
     assert (mixed == green).all(axis=-1).sum() == 2 * CELL * round(CELL * 2 / 3), "each at its own aspect"
+
+
+def test_a_font_installed_after_matplotlib_listed_the_machine_s_fonts_draws_the_text_it_has(
+    monkeypatch, tmp_path
+):
+    """matplotlib lists the machine's fonts once and keeps the list in its cache folder: a font installed as
+    the warning says (Noto Sans CJK) went unseen, the text still written as code points, until that list was
+    deleted by hand. Here: the list made before the install holds DejaVu Sans alone."""
+    import shutil
+
+    from matplotlib import font_manager
+
+    installed = tmp_path / "fonts" / "Installed.ttf"  # a font with 𝐀 (U+1D400), which DejaVu Sans lacks
+    installed.parent.mkdir()
+    shutil.copy(Path(get_data_path()) / "fonts" / "ttf" / "STIXGeneral.ttf", installed)
+    before = [entry for entry in font_manager.fontManager.ttflist if entry.fname == str(fonts.FONT_FILE)]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", before)
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *args, **kwargs: [str(installed)])
+    fonts.fallback_fonts.cache_clear()
+    try:
+        text, font = fonts.drawable("𝐀 crack", 11)
+    finally:
+        fonts.fallback_fonts.cache_clear()
+    assert (text, font.path) == ("𝐀 crack", str(installed))

@@ -26,9 +26,9 @@ def drawable(text: str, size: int) -> tuple[str, ImageFont.FreeTypeFont]:
     machine's other fonts (`fallback_fonts`) that has a glyph for each of its characters. Where none has,
     DejaVu Sans, each character it lacks written as its code point (`\\u6a4b`), with a warning that says which
     font to install: in DejaVu Sans alone, a Chinese or Japanese photo name drew as a row of boxes."""
-    if text.isascii():
+    if text.isascii() or _draws(str(FONT_FILE), text):
         return text, _font(str(FONT_FILE), size)
-    for path in (str(FONT_FILE), *fallback_fonts()):
+    for path in fallback_fonts():
         if _draws(path, text):
             return text, _font(path, size)
     lacking = {c for c in text if not _draws(str(FONT_FILE), c)}
@@ -45,15 +45,29 @@ def drawable(text: str, size: int) -> tuple[str, ImageFont.FreeTypeFont]:
 
 @functools.cache
 def fallback_fonts() -> tuple[str, ...]:
-    """The font files installed on the machine (as matplotlib lists them; none is ever downloaded), upright
-    regular ones first, without DejaVu Sans and the font of last resort, whose glyphs are boxes."""
+    """The font files installed on the machine (none is ever downloaded), upright regular ones first, without
+    DejaVu Sans and the font of last resort, whose glyphs are boxes: those matplotlib lists, and those
+    installed since it listed them (it keeps its list in its cache folder, ~/.cache/matplotlib: a font
+    installed as the warning says went unseen until that list was deleted)."""
+    listed = font_manager.fontManager.ttflist
+    known = {entry.fname for entry in listed}
+    installed = sorted(set(font_manager.findSystemFonts()) - known)
     fonts = [
         entry
-        for entry in font_manager.fontManager.ttflist
+        for entry in [*listed, *filter(None, map(_entry, installed))]
         if entry.fname != str(FONT_FILE) and not entry.name.startswith(_BOXES)
     ]
     fonts.sort(key=lambda entry: (entry.style != "normal", entry.weight not in (400, "normal"), entry.fname))
     return tuple(dict.fromkeys(entry.fname for entry in fonts))
+
+
+def _entry(path: str) -> font_manager.FontEntry | None:
+    """The font file at `path` as matplotlib lists a font (name, style, weight); None where it cannot be read,
+    which matplotlib leaves out of its list too."""
+    try:
+        return font_manager.ttfFontProperty(FT2Font(path))
+    except (OSError, RuntimeError, ValueError, KeyError):
+        return None
 
 
 def _draws(path: str, text: str) -> bool:
