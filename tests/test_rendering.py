@@ -64,6 +64,14 @@ def test_output_names_keep_the_letters_of_any_script():
     assert len(safe_name(5, "a" * 100 + ".jpg")) == 6 + 60, "an ASCII name as long as before"
 
 
+def test_output_names_keep_the_marks_on_letters_of_scripts_written_with_them():
+    """`हिन्दी पुल.jpg` gave `00001_ह_न_द_प_ल` and Arabic's `كُوبْرِي.jpg` `00002_ك_وب_ر_ي`: a vowel sign or
+    virama is a mark, not a letter, and each was taken for a character to replace."""
+    assert safe_name(1, "हिन्दी पुल.jpg") == "00001_हिन्दी_पुल"
+    assert safe_name(2, "كُوبْرِي.jpg") == "00002_كُوبْرِي"
+    assert safe_name(3, "á (1).jpg") == "00003_á_1", "a mark composed with its letter"
+
+
 def test_overlay_and_resize():
     image = np.full((30, 40, 3), 128, dtype=np.uint8)
     heatmap = resize_heatmap(np.linspace(0, 1, 49, dtype=np.float32).reshape(7, 7), (40, 30))
