@@ -6,7 +6,7 @@ import pytest
 
 from crack_pipeline.pipelines.ingest.nodes import scan_folder_images, scan_images
 from crack_pipeline.pipelines.retrain.nodes import split_for_retrain
-from crack_pipeline.pipelines.split.nodes import split_images
+from crack_pipeline.pipelines.split.nodes import split_counts, split_images
 from crack_pipeline.provenance import split_fingerprint
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
@@ -122,3 +122,19 @@ def test_a_class_all_of_whose_files_are_skipped_is_refused_once_decoded_and_by_t
     # training node, there to stop on the variant's check, its words about clean photos for cracks alone.
     with pytest.raises(InputError, match=expected):
         split_for_retrain(index, None, {"champion_split_fingerprint": None}, SPLIT, CLASSIFIER)
+
+
+def test_a_split_asked_for_no_test_images_warns_of_no_domain_without_them(tmp_path, caplog):
+    """`split.ratios.test: 0` (a split alone may keep none) warned of every domain: 'keeps no test image ...
+    the champion is chosen without it. Add more of its photos', which no photo added changes. Asked for test
+    images, a domain left without them is still warned of."""
+    caplog.set_level(logging.WARNING, logger="crack_pipeline")
+    walls = wall_patches(tmp_path / "walls", range(1, 11), 2, seed=0)
+    index = scan_sources([Source("walls", Folder.scan(walls), r"^(\d+)-")], DEFAULT_ALIASES, workers=1).index
+    none = {**SPLIT, "ratios": {"train": 0.8, "val": 0.2, "test": 0.0}}
+    manifest, _ = split_images(index, none, CLASSIFIER)
+    assert "test" not in set(manifest.split)
+    split_for_retrain(index, None, {"champion_split_fingerprint": None}, none, CLASSIFIER)
+    assert [r.message for r in caplog.records if "keeps no test image" in r.message] == []
+    split_counts(manifest)  # asked for them: the domain kept none
+    assert [r.message for r in caplog.records if "keeps no test image" in r.message]

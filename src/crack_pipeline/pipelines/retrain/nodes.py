@@ -160,7 +160,7 @@ def split_for_retrain(
         int((earlier == "").sum()),
         ", ".join(f"{name} {share:g}" for name, share in split["ratios"].items()),  # not a dict's repr
     )
-    return manifest, split_counts(manifest)
+    return manifest, split_counts(manifest, tests_asked=split["ratios"].get("test", 0) > 0)
 
 
 def _by_name_where_content_changed(

@@ -75,11 +75,12 @@ def split_images(
         subset_fraction=split.get("subset_fraction", 1.0),
     )
     manifest = split_manifest_of(kept, assigned)
-    return manifest, split_counts(manifest)
+    return manifest, split_counts(manifest, tests_asked=split["ratios"].get("test", 0) > 0)
 
 
-def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Images per split and class (one row per split, in train, val, test order), also logged."""
+def split_counts(manifest: pd.DataFrame, tests_asked: bool = True) -> pd.DataFrame:
+    """Images per split and class (one row per split, in train, val, test order), also logged; a domain left
+    without test images warned of where `tests_asked` (split.ratios.test above 0)."""
     counts = (
         manifest.groupby(["split", "label"])
         .size()
@@ -102,7 +103,7 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
                 f" ({one_class})" if one_class else "",
             )
         test, classes = rows[rows.split == "test"].label, 1 if one_class else 2
-        if "test" not in sizes:
+        if "test" not in sizes and tests_asked:
             # A retrain splits new photo groups without asking each split for one: a new site of a few
             # parent photos can go to train whole, its domain then missing from every figure unsaid.
             logger.warning(
@@ -112,7 +113,7 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
                 domain,
                 ", ".join(f"{s} {sizes.get(s, 0)}" for s in SPLITS[:2]),
             )
-        elif note := few_images_note(*_class_counts(test), classes=classes):
+        elif "test" in sizes and (note := few_images_note(*_class_counts(test), classes=classes)):
             logger.warning(
                 "split: domain %s keeps %s, too few to judge a model there by: its test figures will be "
                 'rough. Judge it on photos of it kept out of its labels (evaluate_folder, README: "Keep '
