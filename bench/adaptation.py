@@ -29,21 +29,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from arguments import names_among, positive_int
 from champion import (
     ARCHITECTURE,
-    SHARED,
     add_champion_options,
     champion_of,
     folder_splits,
     ozgenel_recipe,
     recipe_checkpoint,
-    require_data,
 )
 from fitted import bench_checkpoint
+from shared_data import data_root, require_data
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
@@ -92,10 +92,11 @@ def fine_tune(
     return recipe_checkpoint(result, labelled.images.shape[-1])
 
 
-def sdnet_pool_and_test(size: int) -> tuple[ImageTensors, ImageTensors]:
-    """SDNET's wall patches split by photo into a labelled pool (70 % of the photos) and a test part."""
+def sdnet_pool_and_test(data: Path, size: int) -> tuple[ImageTensors, ImageTensors]:
+    """SDNET's wall patches (`data`/sdnet_walls_dev) split by photo into a labelled pool (70 % of the photos)
+    and a test part."""
     ratios = {"train": 0.7, "val": 0.0, "test": 0.3}
-    sdnet = folder_splits("sdnet_walls", SHARED / "sdnet_walls_dev", r"^(\d+)-", ratios, size)
+    sdnet = folder_splits("sdnet_walls", data / "sdnet_walls_dev", r"^(\d+)-", ratios, size)
     return sdnet["train"], sdnet["test"]
 
 
@@ -190,14 +191,14 @@ def main() -> None:
     parser.add_argument("--strategies", type=names_among(STRATEGIES), default=STRATEGIES[:2])
     parser.add_argument("--starts", type=names_among(STARTS), default=STARTS)
     args = parser.parse_args()
-    require_data(SHARED / "sdnet_walls_dev", *([] if args.champion else [SHARED / "ozgenel_dev"]))
+    require_data(data_root(args), "sdnet_walls_dev", *([] if args.champion else ["ozgenel_dev"]))
     budgets = [int(b) for b in args.budgets.split(",")]
     start = champion_of(args, args.size)
     # A champion given by file is fine-tuned and scored at the size it was trained at (else a ValueError
     # once SDNET was decoded at --size).
     args.size = start["input_size"]
     print(f"{describe_cpu()}; precision fp32 (auto); {args.size} px; budgets {budgets}", flush=True)
-    pool, test = sdnet_pool_and_test(args.size)
+    pool, test = sdnet_pool_and_test(data_root(args), args.size)
     print(f"SDNET walls: pool {len(pool)} images, test {len(test)} images (split by photo)", flush=True)
     adapted = model_from_checkpoint(start)
     reestimate_batch_norms(adapted, pool.images, start["mean"], start["std"])

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from arguments import positive_int
+from shared_data import add_data_option, data_root, require_data
 from sklearn.metrics import roc_auc_score
 
 from crack_pipeline.vision.data.augment import AugmentConfig
@@ -38,7 +39,6 @@ from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEMO = {"hflip": True, "translate": 30}  # the MATLAB demo's augmentation: the baseline
 GEOMETRIC = {"vflip": True, "rot90": True, "rotate": 45, "scale": (0.6, 1.6)}
 PHOTOMETRIC = {
@@ -69,9 +69,9 @@ def ozgenel_parts(files: list[str], per_class: int) -> dict[str, list[str]]:
     return {"train": [f for f in chosen if f not in held_out], "val": val, "test": test}
 
 
-def ozgenel(per_class: int, size: int) -> dict[str, ImageTensors]:
-    """{train, val, test} of Özgenel's patches (`ozgenel_parts` of each class), decoded at `size`."""
-    root = SHARED / "ozgenel_dev"
+def ozgenel(root: Path, per_class: int, size: int) -> dict[str, ImageTensors]:
+    """{train, val, test} of Özgenel's patches in `root` (`ozgenel_parts` of each class), decoded at
+    `size`."""
     parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for folder in ("Negative", "Positive"):
         files = sorted(p.relative_to(root).as_posix() for p in (root / folder).glob("*.jpg"))
@@ -96,10 +96,11 @@ def accuracy_of(model, precision: Precision, spec, data: ImageTensors) -> float:
     return float(np.mean((p >= 0.5) == data.labels.numpy()))
 
 
-def cfd_scores(model, precision: Precision, spec, size: int, tiling: TilingConfig) -> dict[str, float]:
-    """Detected share of the (all cracked) CFD photos, and tile ROC AUC: crack tiles against clean ones;
-    `model` as `scorer` makes it."""
-    root = SHARED / "cfd"
+def cfd_scores(
+    root: Path, model, precision: Precision, spec, size: int, tiling: TilingConfig
+) -> dict[str, float]:
+    """Detected share of the (all cracked) CFD photos in `root`, and tile ROC AUC: crack tiles against clean
+    ones; `model` as `scorer` makes it."""
     detected, labels, scores = [], [], []
     for image_path in sorted((root / "images").iterdir()):
         image = decode_image(image_path.read_bytes()).pixels
@@ -136,14 +137,14 @@ def main() -> None:
         "--tile", type=positive_int, default=113, help="CFD tile side (113: 43 %% of the tiles clean)"
     )
     parser.add_argument("--mix-synthetic", type=int, default=0, help="synthetic patches per class added")
+    add_data_option(parser)
     args = parser.parse_args()
     unknown = sorted(set(args.sets.split(",")) - set(SETS))
     if unknown:  # else a KeyError once the data was decoded
         parser.error(f"--sets: unknown {', '.join(unknown)}; known: {', '.join(SETS)}")
-    if not (SHARED / "ozgenel_dev").is_dir() or not (SHARED / "cfd").is_dir():
-        raise SystemExit(f"needs the real data sets in {SHARED}")
+    ozgenel_dev, cfd = require_data(data_root(args), "ozgenel_dev", "cfd")
 
-    parts = ozgenel(args.per_class, args.size)
+    parts = ozgenel(ozgenel_dev, args.per_class, args.size)
     train, val, test = with_synthetic(parts["train"], args.mix_synthetic, seed=0), parts["val"], parts["test"]
     spec = get_spec("efficientnet_lite0")
     tiling = TilingConfig(tile_size=args.tile)
@@ -172,7 +173,7 @@ def main() -> None:
         accuracy = accuracy_of(scoring_model, precision, spec, test)
         results[name] = {
             "ozgenel_accuracy": accuracy,
-            **cfd_scores(scoring_model, precision, spec, args.size, tiling),
+            **cfd_scores(cfd, scoring_model, precision, spec, args.size, tiling),
         }
         r = results[name]
         print(

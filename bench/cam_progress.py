@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 from arguments import positive_int, ratio_line
+from shared_data import add_data_option, data_root, require_data
 from trained_run import DATA
 
 from crack_pipeline.datasets import TensorCacheDataset
@@ -35,7 +36,6 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
 
 PROJECT = Path(__file__).resolve().parents[1]
-OZGENEL = PROJECT.parent / "shared/data/ozgenel_dev"
 
 
 def synthetic_split() -> tuple[ImageTensors, ImageTensors, Folder | None]:
@@ -46,12 +46,11 @@ def synthetic_split() -> tuple[ImageTensors, ImageTensors, Folder | None]:
     return split["train"], split["val"], Folder.scan(DATA / "01_raw/synthetic/masks")
 
 
-def ozgenel_split(seed: int = 0) -> tuple[ImageTensors, ImageTensors, None]:
-    if not OZGENEL.is_dir():
-        raise SystemExit(f"{OZGENEL} is absent")
+def ozgenel_split(data: Path, seed: int = 0) -> tuple[ImageTensors, ImageTensors, None]:
+    (ozgenel,) = require_data(data, "ozgenel_dev")
     parts: dict[str, list[tuple[Path, int]]] = {"train": [], "val": []}
     for folder, label in (("Positive", 1), ("Negative", 0)):
-        files = sorted((OZGENEL / folder).iterdir())
+        files = sorted((ozgenel / folder).iterdir())
         random.Random(seed).shuffle(files)
         parts["train"] += [(f, label) for f in files[:1400]]
         parts["val"] += [(f, label) for f in files[1400:1700]]
@@ -77,6 +76,7 @@ def arguments(models: dict[str, dict], argv: list[str] | None = None) -> argpars
         default=["small_cnn", "efficientnet_lite0"],
         choices=list(models),
     )
+    add_data_option(parser)
     args = parser.parse_args(argv)
     # A one-class model fits a memory bank in one pass: no epochs to time, no class score to explain
     # (it crashed on an empty memory bank after the data was decoded).
@@ -93,7 +93,7 @@ def main() -> None:
     train_params = yaml.safe_load((PROJECT / "conf/base/parameters_train.yml").read_text())["train"]
     args = arguments(train_params["models"])
     progress_config = settings_from(CamProgressConfig, train_params["cam_progress"], "train.cam_progress")
-    train, val, masks = ozgenel_split() if args.ozgenel else synthetic_split()
+    train, val, masks = ozgenel_split(data_root(args)) if args.ozgenel else synthetic_split()
     print(
         f"{describe_cpu()}; precision fp32; {len(train)} training and {len(val)} validation images at "
         f"{train.images.shape[-1]} px; {progress_config.samples} {progress_config.method} CAMs per epoch"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from fitted import bench_checkpoint
+from shared_data import add_data_option, data_root
 
 from crack_pipeline.config import environment_parameters
 from crack_pipeline.pipelines.ingest.nodes import sources_of
@@ -28,16 +29,7 @@ from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import FitResult, fit
 
-PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared" / "data"
 ARCHITECTURE = "efficientnet_lite0"
-
-
-def require_data(*folders: Path) -> None:
-    """Stop before any work (training a champion takes minutes), naming each data folder that is absent."""
-    missing = [str(folder) for folder in folders if not folder.is_dir()]
-    if missing:
-        raise SystemExit(f"this bench needs {', '.join(missing)}: absent (the real data sets, in {SHARED})")
 
 
 def ozgenel_recipe(epochs: int | None) -> TrainConfig:
@@ -66,16 +58,17 @@ def folder_splits(
     return {split: decoded.subset(image_keys(part)) for split, part in rows.groupby("split")}
 
 
-def ozgenel_splits(size: int) -> dict[str, ImageTensors]:
-    """Özgenel's patches split 70 / 15 / 15 as the champion was trained on them, decoded at `size` px."""
+def ozgenel_splits(data: Path, size: int) -> dict[str, ImageTensors]:
+    """Özgenel's patches (`data`/ozgenel_dev) split 70 / 15 / 15 as the champion was trained on them, decoded
+    at `size` px."""
     return folder_splits(
-        "ozgenel", SHARED / "ozgenel_dev", None, {"train": 0.7, "val": 0.15, "test": 0.15}, size
+        "ozgenel", data / "ozgenel_dev", None, {"train": 0.7, "val": 0.15, "test": 0.15}, size
     )
 
 
-def champion(size: int, epochs: int | None) -> dict:
+def champion(data: Path, size: int, epochs: int | None) -> dict:
     """The Özgenel champion: EfficientNet-Lite0 fine-tuned on Özgenel (`ozgenel_splits`)."""
-    splits = ozgenel_splits(size)
+    splits = ozgenel_splits(data, size)
     config = ozgenel_recipe(epochs)
     torch.manual_seed(config.seed)
     started = time.perf_counter()
@@ -102,6 +95,8 @@ def champion(size: int, epochs: int | None) -> dict:
 
 
 def add_champion_options(parser: argparse.ArgumentParser) -> None:
+    """`--champion`, `--champion-epochs` and `--data` (the real data sets the champion trains on)."""
+    add_data_option(parser)
     parser.add_argument("--champion", default=None, help="a checkpoint file instead of training one")
     parser.add_argument("--champion-epochs", type=int, default=None, help="default: conf/ozgenel's")
 
@@ -113,5 +108,5 @@ def champion_of(args: argparse.Namespace, size: int) -> dict:
     return (
         torch.load(args.champion, weights_only=True)
         if args.champion
-        else champion(size, args.champion_epochs)
+        else champion(data_root(args), size, args.champion_epochs)
     )

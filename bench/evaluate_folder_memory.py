@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from ingest import OZGENEL, synthetic_folder
+from ingest import synthetic_folder
+from shared_data import add_data_option, optional_data
 
 from crack_pipeline.vision.data import listed_images
 from crack_pipeline.vision.data.folder import Folder
@@ -91,12 +92,13 @@ def main() -> None:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--part", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    add_data_option(parser)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.size, args.part, args.out)
         return
     with tempfile.TemporaryDirectory() as scratch:
-        root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch) / "synthetic", 1000)
+        root = optional_data(args, "ozgenel_dev") or synthetic_folder(Path(scratch) / "synthetic", 1000)
         index = scan_folder(Folder.scan(root), DEFAULT_ALIASES).index
         runs = {}
         for count, rows in (("quarter", index.iloc[::4]), ("all", index)):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from shared_data import add_data_option, optional_data
 
 from crack_pipeline.vision.data.ingested import load_resized
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_sample
@@ -27,13 +28,13 @@ from crack_pipeline.vision.models.inference import fold_batch_norms, normalizer
 from crack_pipeline.vision.models.precision import Precision, describe_cpu
 from crack_pipeline.vision.models.registry import create_model, get_spec
 
-OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 SIZE = 227
 
 
-def images(count: int) -> torch.Tensor:
-    if OZGENEL.is_dir():
-        paths = sorted((OZGENEL / "Positive").glob("*.jpg"))[:count]
+def images(ozgenel: Path | None, count: int) -> torch.Tensor:
+    """`count` of Özgenel's cracked patches (`ozgenel`), else as many synthetic ones."""
+    if ozgenel is not None:
+        paths = sorted((ozgenel / "Positive").glob("*.jpg"))[:count]
         return torch.from_numpy(np.stack([load_resized(p, SIZE) for p in paths]))
     config = SynthConfig(count_per_class=count, image_size=SIZE, seed=0)
     return torch.from_numpy(
@@ -85,12 +86,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--batch", type=int, default=32)
+    add_data_option(parser)
     args = parser.parse_args()
     torch.manual_seed(0)
-    data = images(args.images)
+    ozgenel = optional_data(args, "ozgenel_dev")
+    data = images(ozgenel, args.images)
     precision = Precision.resolve("auto", "cam")
     print(
-        f"data: {'Özgenel' if OZGENEL.is_dir() else 'synthetic'} {len(data)} images at {SIZE} px, "
+        f"data: {'Özgenel' if ozgenel else 'synthetic'} {len(data)} images at {SIZE} px, "
         f"precision {precision.name} ({describe_cpu()}), channels_last, batch {args.batch}"
     )
     ratios = []

@@ -13,11 +13,13 @@ CFD pavement photo; last, `ratio <SDNET's share / Özgenel test's share>`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
-from champion import SHARED, add_champion_options, champion_of, ozgenel_splits, require_data
+from champion import add_champion_options, champion_of, ozgenel_splits
 from PIL import Image
+from shared_data import data_root, require_data
 
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.tensor_cache import ImageTensors
@@ -38,10 +40,11 @@ def features_of(checkpoint: dict, data: ImageTensors) -> np.ndarray:
     return checkpoint_probabilities_and_features(checkpoint, data, PRECISION)[1]
 
 
-def cfd_crops(size: int) -> ImageTensors:
-    """The left and right 227-px squares of each CFD photo (480 x 320), resized to the model's input."""
+def cfd_crops(images: Path, size: int) -> ImageTensors:
+    """The left and right 227-px squares of each CFD photo (480 x 320) in `images`, resized to the model's
+    input."""
     crops, names = [], []
-    for path in sorted((SHARED / "cfd" / "images").glob("*.jpg")):
+    for path in sorted(images.glob("*.jpg")):
         photo = Image.open(path).convert("RGB")
         top = (photo.height - 227) // 2
         for left in (0, photo.width - 227):
@@ -59,16 +62,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224, help="the champion's input side")
     add_champion_options(parser)
     args = parser.parse_args()
-    require_data(*(SHARED / name for name in ("ozgenel_dev", "sdnet_walls_dev", "cfd/images")))
+    data = data_root(args)
+    _, walls, cfd = require_data(data, "ozgenel_dev", "sdnet_walls_dev", "cfd/images")
     print(f"{describe_cpu()}; precision {PRECISION}", flush=True)
     checkpoint = champion_of(args, args.size)
     size = checkpoint["input_size"]
-    ozgenel = ozgenel_splits(size)
+    ozgenel = ozgenel_splits(data, size)
     reference = feature_reference(features_of(checkpoint, ozgenel["val"]))
     print(f"reference: {len(reference['vectors'])} Özgenel validation images, limit {reference['limit']:.4f}")
 
     tiles: list[np.ndarray] = []
-    sdnet = sorted(p for p in (SHARED / "sdnet_walls_dev").rglob("*.jpg"))
+    sdnet = sorted(p for p in walls.rglob("*.jpg"))
     _, tiles_of = classify_photos(
         checkpoint,
         [ImageRef(str(p), p) for p in sdnet],
@@ -81,7 +85,7 @@ def main() -> None:
     )
     walls = unfamiliar_share(reference, np.concatenate(tiles))
     pavement = unfamiliar_share(
-        reference, reference_distances(reference, features_of(checkpoint, cfd_crops(size)))
+        reference, reference_distances(reference, features_of(checkpoint, cfd_crops(cfd, size)))
     )
     for name, found in (
         ("ozgenel test", same),

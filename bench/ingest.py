@@ -14,13 +14,12 @@ from pathlib import Path
 
 from arguments import positive_int
 from PIL import Image
+from shared_data import add_data_option, optional_data
 
 from crack_pipeline.vision.data.folder import Folder
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.scanning import OK, scan_folder
 from crack_pipeline.vision.data.synthetic import SynthConfig, generate
-
-OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 
 
 def bare_decode_loop(paths: list[Path]) -> None:
@@ -49,9 +48,10 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=positive_int, default=5, help="best of N interleaved timings per side (N >= 1)"
     )
+    add_data_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch), 1000)
+        root = optional_data(args, "ozgenel_dev") or synthetic_folder(Path(scratch), 1000)
         folder = Folder.scan(root)
         index = scan_folder(folder, DEFAULT_ALIASES).index  # also warms the page cache for both sides
         images = [folder.path_of(p) for p in index.path[index.status == OK]]

@@ -19,8 +19,9 @@ import time
 
 import numpy as np
 import torch
-from champion import ARCHITECTURE, SHARED, ozgenel_recipe
+from champion import ARCHITECTURE, ozgenel_recipe
 from fitted import bench_checkpoint
+from shared_data import add_data_option, data_root, require_data
 from sklearn.metrics import roc_auc_score
 
 from crack_pipeline.pipelines.ingest.nodes import sources_of
@@ -48,10 +49,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--confidence", type=float, default=0.9)
     parser.add_argument("--out", default="sdnet_walls_suspect_labels.csv")
+    add_data_option(parser)
     args = parser.parse_args()
-    folder = SHARED / "sdnet_walls_dev"
-    if not folder.is_dir():
-        raise SystemExit(f"needs {folder}")
+    (folder,) = require_data(data_root(args), "sdnet_walls_dev")
     print(f"{describe_cpu()}; precision fp32 (auto); {args.size} px; {args.folds} folds by photo", flush=True)
     sources = sources_of(None, {"sources": [{"domain": "sdnet_walls", "path": str(folder)}]}, r"^(\d+)-")
     index = scan_sources(sources, DEFAULT_ALIASES).index

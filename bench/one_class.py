@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 from arguments import positive_int
-from champion import SHARED, require_data
+from shared_data import add_data_option, data_root, require_data
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, build_tensors
@@ -56,25 +56,29 @@ def evenly(files: list[Path], count: int | None) -> list[Path]:
     return [files[round(i * (len(files) - 1) / max(1, count - 1))] for i in range(count)]
 
 
-def labelled(domain: str, per_class: int | None = None) -> list[tuple[Path, int]]:
+def labelled(domain: Path, per_class: int | None = None) -> list[tuple[Path, int]]:
     return [
         (f, label)
         for folder, label in (("Positive", 1), ("Negative", 0))
-        for f in evenly(sorted((SHARED / domain / folder).iterdir()), per_class)
+        for f in evenly(sorted((domain / folder).iterdir()), per_class)
     ]
 
 
-def ozgenel_split(per_class: int | None = None, seed: int = 0) -> dict[str, list[tuple[Path, int]]]:
+def ozgenel_split(
+    folder: Path, per_class: int | None = None, seed: int = 0
+) -> dict[str, list[tuple[Path, int]]]:
     """70 / 15 / 15 % (2,800 / 600 / 600 of all 4,000), by a seeded shuffle."""
-    rows = labelled("ozgenel_dev", per_class)
+    rows = labelled(folder, per_class)
     random.Random(seed).shuffle(rows)
     train, val = round(0.7 * len(rows)), round(0.85 * len(rows))
     return {"train": rows[:train], "val": rows[train:val], "test": rows[val:]}
 
 
-def sdnet_split(per_class: int | None = None, seed: int = 0) -> dict[str, list[tuple[Path, int]]]:
+def sdnet_split(
+    folder: Path, per_class: int | None = None, seed: int = 0
+) -> dict[str, list[tuple[Path, int]]]:
     """By parent photo: a third of the photos for test, a sixth for validation."""
-    rows = labelled("sdnet_walls_dev", per_class)
+    rows = labelled(folder, per_class)
     photos = sorted({f.name.split("-")[0] for f, _ in rows})
     random.Random(seed).shuffle(photos)
     test, val = set(photos[: len(photos) // 3]), set(photos[len(photos) // 3 : len(photos) // 2])
@@ -124,12 +128,13 @@ def main() -> None:
     parser.add_argument(
         "--per-class", type=positive_int, default=None, help="images of each class per domain (default: all)"
     )
+    add_data_option(parser)
     args = parser.parse_args()
-    require_data(SHARED / "ozgenel_dev", SHARED / "sdnet_walls_dev")
+    ozgenel, sdnet_walls = require_data(data_root(args), "ozgenel_dev", "sdnet_walls_dev")
     sdnet_aucs: list[float] = []
     print(f"{describe_cpu()}; precision fp32; {args.size} px")
-    oz = {name: tensors(rows, args.size) for name, rows in ozgenel_split(args.per_class).items()}
-    sd = {name: tensors(rows, args.size) for name, rows in sdnet_split(args.per_class).items()}
+    oz = {name: tensors(rows, args.size) for name, rows in ozgenel_split(ozgenel, args.per_class).items()}
+    sd = {name: tensors(rows, args.size) for name, rows in sdnet_split(sdnet_walls, args.per_class).items()}
     print(
         f"ozgenel: {', '.join(f'{k} {len(v)}' for k, v in oz.items())}; sdnet_walls (by photo): "
         f"{', '.join(f'{k} {len(v)}' for k, v in sd.items())}"

@@ -20,7 +20,8 @@ import time
 import numpy as np
 from adaptation import fine_tune, scores, sdnet_pool_and_test
 from arguments import positive_int
-from champion import SHARED, add_champion_options, champion_of, ozgenel_recipe, ozgenel_splits, require_data
+from champion import add_champion_options, champion_of, ozgenel_recipe, ozgenel_splits
+from shared_data import data_root, require_data
 
 from crack_pipeline.vision.models.precision import describe_cpu
 
@@ -35,15 +36,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=160)
     add_champion_options(parser)
     args = parser.parse_args()
-    require_data(SHARED / "sdnet_walls_dev", SHARED / "ozgenel_dev")
+    data = data_root(args)
+    require_data(data, "sdnet_walls_dev", "ozgenel_dev")
     start = champion_of(args, args.size)
     size = start["input_size"]
     print(
         f"{describe_cpu()}; precision fp32 (auto); {size} px; {args.labels} labels, {args.steps} steps",
         flush=True,
     )
-    pool, test = sdnet_pool_and_test(size)
-    ozgenel = ozgenel_splits(size)
+    pool, test = sdnet_pool_and_test(data, size)
+    ozgenel = ozgenel_splits(data, size)
     recipe = ozgenel_recipe(None)
     print(f"the champion: SDNET {scores(start, test, 0.5)}, Özgenel {scores(start, ozgenel['test'], 0.5)}")
     for draw in (int(d) for d in args.draws.split(",")):

@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from arguments import overlap, positive_int, ratio_line
-from champion import SHARED, add_champion_options, champion_of, require_data
+from champion import add_champion_options, champion_of
 from PIL import Image
 from scipy import ndimage
+from shared_data import data_root, require_data
 from trained_run import segmenter_of
 
 from crack_pipeline.vision.data.folder import ImageRef
@@ -74,12 +75,12 @@ def mask_seconds(
     return float(np.median(times)), cracks
 
 
-def false_finds(net: CrackSegmenter, config: CrackMaskConfig, tile: int) -> None:
-    """Print how many clean real patches the segmenter calls cracked (each patch its own tile), and the
-    seconds it takes over a clean generated 12-MP photo."""
+def false_finds(data: Path, net: CrackSegmenter, config: CrackMaskConfig, tile: int) -> None:
+    """Print how many clean real patches (of `data`) the segmenter calls cracked (each patch its own tile),
+    and the seconds it takes over a clean generated 12-MP photo."""
     # Each as a photo the classifier calls clean (p(crack) 0 under a threshold of 1), so the segmenter looks.
     for folder in ("ozgenel_dev", "sdnet_walls_dev"):
-        files = sorted((SHARED / folder / "Negative").iterdir())
+        files = sorted((data / folder / "Negative").iterdir())
         found = 0
         for file in files:
             image = np.asarray(Image.open(file).convert("RGB"))
@@ -153,7 +154,7 @@ def main() -> None:
         default=None,
         help="a domain of a model of several (a general model's cfd_tiles): its threshold and patch side",
     )
-    parser.add_argument("--cfd", default=str(SHARED / "cfd"), help="a folder of images/ and masks/")
+    parser.add_argument("--cfd", default=None, help="a folder of images/ and masks/; default: --data's cfd/")
     parser.add_argument(
         "--overlap", type=overlap, default=TilingConfig.overlap, help="of the tiles, 0 to 0.75"
     )
@@ -167,15 +168,17 @@ def main() -> None:
     )
     parser.add_argument("--keep", default=None, help="a new folder: each photo's mask and score as .npz")
     args = parser.parse_args()
-    cfd = Path(args.cfd)
-    require_data(cfd / "images", cfd / "masks", *([] if args.champion else [SHARED / "ozgenel_dev"]))
+    data = data_root(args)
+    cfd = Path(args.cfd) if args.cfd else data / "cfd"
+    require_data(cfd, "images", "masks")
+    require_data(data, *([] if args.champion else ["ozgenel_dev"]))
     names = cfd_photos(cfd)
     if args.keep and Path(args.keep).exists():  # before the champion trains; nothing is overwritten
         raise SystemExit(f"--keep {args.keep}: exists already, give a new folder")
     segmenter = None if args.no_segmenter else segmenter_of(args.segmenter)
     masks_config = CrackMaskConfig(segmenter_finds=args.segmenter_finds or None)
     if segmenter and masks_config.segmenter_finds:  # its false finds are counted on clean real patches
-        require_data(SHARED / "ozgenel_dev", SHARED / "sdnet_walls_dev")
+        require_data(data, "ozgenel_dev", "sdnet_walls_dev")
         print(f"the segmenter also calls cracked where it traces a crack {args.segmenter_finds} tiles long")
     checkpoint = champion_of(args, args.size)
     if args.save_champion:
@@ -217,7 +220,7 @@ def main() -> None:
     print(f"ODS threshold {segment['ods_threshold']:.2f} (of the crack score on [0, 1])")
     net = load_segmenter(segmenter) if segmenter else None
     if net is not None and masks_config.segmenter_finds:
-        false_finds(net, masks_config, args.tile)
+        false_finds(data, net, masks_config, args.tile)
     mask_time, cracks = mask_seconds(args.tile, net)
     print(f"mask + measurements of a 12-MP photo ({cracks} cracks): {mask_time:.2f} s")
     mask_time, cracks = mask_seconds(args.tile, net, everywhere=True)

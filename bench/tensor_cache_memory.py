@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from ingest import OZGENEL, synthetic_folder
+from ingest import synthetic_folder
+from shared_data import add_data_option, optional_data
 
 from crack_pipeline.vision.data.tensor_cache import decode_splits
 from crack_pipeline.vision.models.precision import describe_cpu
@@ -43,9 +44,10 @@ def main() -> None:
     )
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--workers", type=int, default=None)
+    add_data_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch), 1000)
+        root = optional_data(args, "ozgenel_dev") or synthetic_folder(Path(scratch), 1000)
         manifest = manifest_of(root)
         before, started = peak_gb(), time.perf_counter()
         tensors = decode_splits(manifest, args.size, workers=args.workers)

@@ -23,7 +23,8 @@ def main() -> None:
     # imported at the top each took seconds to start, which a `kedro run`'s workers do not.
     import torch
     from arguments import positive_int, share
-    from ingest import OZGENEL, synthetic_folder
+    from ingest import synthetic_folder
+    from shared_data import add_data_option, optional_data
     from tensor_cache_memory import manifest_of
 
     from crack_pipeline.datasets.tensor_cache import PreviousTensorCacheDataset, TensorCacheDataset
@@ -39,9 +40,10 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=positive_int, default=None, help="default: every core")
     parser.add_argument("--repeats", type=positive_int, default=5, help="builds of each side (at least 1)")
+    add_data_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        root = OZGENEL if OZGENEL.is_dir() else synthetic_folder(Path(scratch) / "synthetic", 1000)
+        root = optional_data(args, "ozgenel_dev") or synthetic_folder(Path(scratch) / "synthetic", 1000)
         manifest = manifest_of(root)
         manifest["sha256"] = [hashlib.sha256((root / p).read_bytes()).hexdigest() for p in manifest.path]
         step = round(1 / args.new)

@@ -16,14 +16,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from champion import (
-    SHARED,
-    add_champion_options,
-    champion_of,
-    folder_splits,
-    ozgenel_splits,
-    require_data,
-)
+from champion import add_champion_options, champion_of, folder_splits, ozgenel_splits
+from shared_data import data_root, require_data
 
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_on_validation
@@ -39,13 +33,14 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", help="fp32 | bf16 | auto")
     add_champion_options(parser)
     args = parser.parse_args()
-    require_data(SHARED / "ozgenel_dev", SHARED / "sdnet_walls_dev")
+    data = data_root(args)
+    _, sdnet_walls = require_data(data, "ozgenel_dev", "sdnet_walls_dev")
     print(f"{describe_cpu()}; precision {Precision.resolve(args.precision, 'inference').name}", flush=True)
     checkpoint = champion_of(args, args.size)
     size = checkpoint["input_size"]
-    ozgenel = ozgenel_splits(size)
+    ozgenel = ozgenel_splits(data, size)
     halves = {"train": 0.5, "test": 0.5}  # all of SDNET, in two parts: the champion never saw it
-    walls = folder_splits("sdnet_walls", SHARED / "sdnet_walls_dev", r"^(\d+)-", halves, size)
+    walls = folder_splits("sdnet_walls", sdnet_walls, r"^(\d+)-", halves, size)
     sdnet = walls["train"].concat(walls["test"])
     y_val, y_test, y_sdnet = (data.labels.numpy() for data in (ozgenel["val"], ozgenel["test"], sdnet))
     mistakes = {}

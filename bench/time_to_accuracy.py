@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 import yaml
 from page_cache import read_once
+from shared_data import add_data_option, data_root, require_data
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
@@ -45,16 +46,15 @@ from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
 
 PROJECT = Path(__file__).resolve().parents[1]
-OZGENEL = PROJECT.parent / "shared/data/ozgenel_dev"
 ARCHITECTURE = "efficientnet_lite0"
 SIZE = 224
 
 
-def seeded_split(counts: tuple[int, int, int], seed: int) -> dict[str, list[tuple[Path, str]]]:
-    """(file, class folder) of each split, each class in equal shares, by a seeded shuffle."""
+def seeded_split(ozgenel: Path, counts: tuple[int, int, int], seed: int) -> dict[str, list[tuple[Path, str]]]:
+    """(file, class folder) of each split of `ozgenel`, each class in equal shares, by a seeded shuffle."""
     parts: dict[str, list[tuple[Path, str]]] = {"train": [], "val": [], "test": []}
     for folder in ("Positive", "Negative"):
-        files = sorted((OZGENEL / folder).iterdir())
+        files = sorted((ozgenel / folder).iterdir())
         random.Random(seed).shuffle(files)
         start = 0
         for name, count in zip(parts, counts, strict=True):
@@ -196,10 +196,10 @@ def main() -> None:
     parser.add_argument(
         "--head-passes", type=int, help="override the recipe's head_passes (0: no head stage)"
     )
+    add_data_option(parser)
     args = parser.parse_args()
-    if not OZGENEL.is_dir():
-        raise SystemExit(f"{OZGENEL} is not here: this bench needs ../shared/data/ozgenel_dev")
-    split = seeded_split((args.train, args.test, args.test), args.seed)
+    (ozgenel,) = require_data(data_root(args), "ozgenel_dev")
+    split = seeded_split(ozgenel, (args.train, args.test, args.test), args.seed)
     read_once(file for files in split.values() for file, _ in files)  # both sides then read from memory
     print(
         f"{ARCHITECTURE} at {SIZE} px, {len(split['train'])} training and {len(split['test'])} test images, "

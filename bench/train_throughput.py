@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from arguments import positive_int
 from page_cache import read_once
+from shared_data import add_data_option, optional_data
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
@@ -37,7 +38,6 @@ from crack_pipeline.vision.models.registry import create_model, get_spec
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
 
-OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ozgenel_dev"
 SIZE, BATCH, EPOCHS, ARCH = 227, 32, 2, "squeezenet1_1"
 
 
@@ -113,8 +113,10 @@ def project(folder: Path, epochs: int = EPOCHS) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-class", type=positive_int, default=500, help="images per class (at least 1)")
+    add_data_option(parser)
     args = parser.parse_args()
-    source = OZGENEL if OZGENEL.is_dir() else synthetic_source(args.per_class)
+    ozgenel = optional_data(args, "ozgenel_dev")
+    source = ozgenel or synthetic_source(args.per_class)
     folder = subset_folder(source, args.per_class)
     warm = subset_folder(source, BATCH // 2)  # one batch: both sides' one-time costs paid before timing
     try:
@@ -127,7 +129,7 @@ def main() -> None:
     finally:
         shutil.rmtree(folder)
         shutil.rmtree(warm)
-        if source != OZGENEL:  # the synthetic images rendered for this run
+        if ozgenel is None:  # the synthetic images rendered for this run
             shutil.rmtree(source)
     print(
         f"data: {source}, {2 * args.per_class} images x {EPOCHS} epochs, {ARCH} at {SIZE} px, batch {BATCH}; "

@@ -11,7 +11,8 @@ the pipeline chooses it) and ROC-AUC, per cell, p(crack) over the recipe's test-
 Last line: `ratio <mean leave-one-out balanced accuracy of project / of today>` (undefined unless both
 recipes ran rows "all but ...").
 
-Needs ../shared/data and the CFD tiles (kedro run --pipelines=mask_tiles ..., see README). On 2 cores a cell
+Needs the folders of conf/general's data.sources: the real data sets (../shared/data beside the repository,
+or `--data DIR`) and the CFD tiles (kedro run --pipelines=mask_tiles ..., see README). On 2 cores a cell
 trains in minutes: --max-train caps each domain's training images, --size the input side.
 
     .venv/bin/python bench/transfer.py                                  # about 2 h on 2 cores
@@ -32,6 +33,7 @@ import pandas as pd
 import torch
 from arguments import classifier, positive_int
 from fitted import bench_checkpoint
+from shared_data import add_data_option, listed_source
 
 from crack_pipeline.config import environment_parameters
 from crack_pipeline.pipelines.ingest.nodes import sources_of
@@ -76,10 +78,17 @@ def recipe_config(env: str, epochs: int | None, architecture: str | None) -> tup
     return chosen, settings_from(TrainConfig, values, env), train.get("test_time_views", 1)
 
 
-def domain_splits(max_train: int, size: int, synthetic_per_class: int) -> dict[str, dict[str, ImageTensors]]:
-    """{domain: {train, val, test}} decoded at `size`, split by group; the synthetic domain rendered."""
+def domain_splits(
+    args: argparse.Namespace, max_train: int, size: int, synthetic_per_class: int
+) -> dict[str, dict[str, ImageTensors]]:
+    """{domain: {train, val, test}} decoded at `size`, split by group; the synthetic domain rendered. The
+    real domains are conf/general's data.sources, read from `--data` (`listed_source`)."""
     data = environment_parameters("general")["data"]
-    listed = [s for s in data["sources"] if s["domain"] != "synthetic"]
+    listed = [
+        {**s, "path": str(listed_source(s["path"], args))}
+        for s in data["sources"]
+        if s["domain"] != "synthetic"
+    ]
     sources = sources_of(None, {"sources": listed}, None)
     index = scan_sources(sources, DEFAULT_ALIASES, ImageLimits()).index
     index = index[index.status == OK].sort_values(["domain", "path"]).reset_index(drop=True)
@@ -164,6 +173,7 @@ def main() -> None:
         "--only", default=None, help="train only these rows (comma-separated), e.g. 'all but sdnet_walls'"
     )
     parser.add_argument("--out", default=None, help="also write every cell as JSON lines here")
+    add_data_option(parser)
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     print(
@@ -172,9 +182,12 @@ def main() -> None:
         flush=True,
     )
     try:
-        splits = domain_splits(args.max_train, args.size, args.synthetic_per_class)
+        splits = domain_splits(args, args.max_train, args.size, args.synthetic_per_class)
     except InputError as error:  # a data set of conf/general absent: no traceback, what is missing
-        raise SystemExit(f"{error} (this bench needs ../shared/data and the CFD tiles: see --help)") from None
+        raise SystemExit(
+            f"{error} (this bench reads conf/general's data.sources: the real data sets from --data DIR "
+            "(default: ../shared/data beside the repository), the CFD tiles made by mask_tiles: see --help)"
+        ) from None
     domains = list(splits)
     print(
         "domains: "
