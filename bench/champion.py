@@ -10,6 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 from fitted import bench_checkpoint
 from shared_data import add_data_option, data_root
@@ -20,7 +22,7 @@ from crack_pipeline.pipelines.train.variants import variant_settings
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_keys, scan_sources
-from crack_pipeline.vision.data.splitting import stratified_group_split
+from crack_pipeline.vision.data.splitting import SplitError, stratified_group_split
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.evaluation.evaluate import checkpoint_probabilities_and_features
 from crack_pipeline.vision.evaluation.metrics import binary_metrics, threshold_on_validation
@@ -53,9 +55,25 @@ def folder_splits(
     )
     index = scan_sources(sources, DEFAULT_ALIASES).index
     rows = index[index.status == OK].sort_values("path").reset_index(drop=True)
-    rows = rows.assign(split=stratified_group_split(rows.label, rows.group, ratios, seed=42))
+    rows = rows.assign(split=domain_split(domain, rows, ratios, f"{path}, in --data"))
     decoded = decode_listed(rows, size)
     return {split: decoded.subset(image_keys(part)) for split, part in rows.groupby("split")}
+
+
+def domain_split(domain: str, rows: pd.DataFrame, ratios: dict[str, float], read_from: str) -> np.ndarray:
+    """One split name per row of a domain's scanned images (`rows`: label, group), by group at the benchmarks'
+    seed 42; where its images are too few, a usage error naming the domain, its counts, the bench's split and
+    where the bench read them (`read_from`), not the pipeline's settings the bench does not read."""
+    try:
+        return stratified_group_split(rows.label, rows.group, ratios, seed=42)
+    except SplitError as error:
+        counts = ", ".join(f"{n} {label}" for label, n in rows.label.value_counts().sort_index().items())
+        shares = " / ".join(f"{name} {share:g}" for name, share in ratios.items())
+        raise SystemExit(
+            f"domain {domain}: {len(rows)} images ({counts or 'none'}) in {rows.group.nunique()} photo "
+            f"group(s): {error.problem}. This bench splits each domain {shares} by group (seed 42): add "
+            f"photos of it where the bench reads them ({read_from})"
+        ) from None
 
 
 def ozgenel_splits(data: Path, size: int) -> dict[str, ImageTensors]:

@@ -12,8 +12,10 @@ Last line: `ratio <mean leave-one-out balanced accuracy of project / of today>` 
 recipes ran rows "all but ...").
 
 Needs the folders of conf/general's data.sources: the real data sets (../shared/data beside the repository,
-or `--data DIR`) and the CFD tiles (kedro run --pipelines=mask_tiles ..., see README). On 2 cores a cell
-trains in minutes: --max-train caps each domain's training images, --size the input side.
+or `--data DIR`) and the CFD tiles (kedro run --pipelines=mask_tiles ..., see README). Each domain is split
+70 / 15 / 15 by group (seed 42), so needs photos of each class from at least 3 groups (a domain with fewer
+stops the bench, naming it and its counts). On 2 cores a cell trains in minutes: --max-train caps each
+domain's training images, --size the input side.
 
     .venv/bin/python bench/transfer.py                                  # about 2 h on 2 cores
     .venv/bin/python bench/transfer.py --max-train 300 --epochs 2 --size 128 --recipes project
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 from arguments import classifier, positive_int
+from champion import domain_split
 from fitted import bench_checkpoint
 from shared_data import add_data_option, listed_source
 
@@ -42,7 +45,6 @@ from crack_pipeline.vision.data.image_io import ImageLimits
 from crack_pipeline.vision.data.labels import DEFAULT_ALIASES
 from crack_pipeline.vision.data.scanning import OK
 from crack_pipeline.vision.data.sources import image_keys, scan_sources
-from crack_pipeline.vision.data.splitting import stratified_group_split
 from crack_pipeline.vision.data.synthetic import SynthConfig, render_patches
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.errors import InputError
@@ -89,14 +91,18 @@ def domain_splits(
         for s in data["sources"]
         if s["domain"] != "synthetic"
     ]
+    where = {s["domain"]: s["path"] for s in listed}
     sources = sources_of(None, {"sources": listed}, None)
     index = scan_sources(sources, DEFAULT_ALIASES, ImageLimits()).index
     index = index[index.status == OK].sort_values(["domain", "path"]).reset_index(drop=True)
     splits = {}
     for domain, rows in index.groupby("domain", sort=False):
         rows = rows.assign(
-            split=stratified_group_split(
-                rows.label, rows.group, {"train": 0.7, "val": 0.15, "test": 0.15}, 42
+            split=domain_split(
+                domain,
+                rows,
+                {"train": 0.7, "val": 0.15, "test": 0.15},
+                f"{where[domain]}, conf/general's data.sources",
             )
         )
         decoded = decode_listed(rows, size)

@@ -17,7 +17,13 @@ logger = logging.getLogger(__name__)
 
 
 class SplitError(InputError):
-    """The requested split cannot be made from these images."""
+    """The requested split cannot be made from these images: `problem` says why, `remedy` (if any) what the
+    pipeline's settings can do about it, so that a caller that does not read those settings (a benchmark)
+    can say its own."""
+
+    def __init__(self, problem: str, remedy: str = "") -> None:
+        super().__init__(f"{problem}. {remedy}" if remedy else problem)
+        self.problem = problem
 
 
 def check_ratios(ratios: Mapping[str, float]) -> dict[str, float]:
@@ -120,7 +126,8 @@ def stratified_group_split(
                 f"class {label!r} has {members_with_placed} image group(s), but "
                 f"{len(own_placed)} of them hold classes the majority of no group and went to "
                 f"{sorted({placed[group] for group in own_placed})}: {' and '.join(empty[len(members) :])} "
-                f"would have none of it. Add images, or group the images otherwise (ingest.group_pattern)."
+                f"would have none of it",
+                "Add images, or group the images otherwise (ingest.group_pattern).",
             )
         if every_split and members_with_placed < len(needed):
             holding = counts.group[counts.label == label].nunique()
@@ -132,8 +139,8 @@ def stratified_group_split(
             )
             raise SplitError(
                 f"class {label!r} has {members_with_placed} image group(s){mixed}; at least {len(needed)} "
-                f"are needed to put one in each of {needed}. Add images, raise split.subset_fraction, or "
-                f"change split.ratios."
+                f"are needed to put one in each of {needed}",
+                "Add images, raise split.subset_fraction, or change split.ratios.",
             )
         before = (already or {}).get(label, {})
         total_images = int(group_size[members].sum() + group_size[own_placed].sum()) + sum(before.values())
@@ -195,7 +202,8 @@ def _require_every_class_everywhere(
                 f"class {label!r} is the majority of none of its image groups (a group counts for the class "
                 f"most of its images have), and its images fall only in {sorted(present) or 'no split'}: "
                 f"{' and '.join(missing)} would have none (at least {len(needed)} groups must hold some of "
-                f"it). Add images of it, or group the images otherwise (ingest.group_pattern)"
+                f"it)",
+                "Add images of it, or group the images otherwise (ingest.group_pattern)",
             )
 
 
