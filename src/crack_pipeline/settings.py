@@ -27,6 +27,7 @@ from crack_pipeline.hooks import (
 from crack_pipeline.live_runs import LiveRunHook
 from crack_pipeline.mlflow_params import PLUGIN_NAMES, OncePerRunMlflowHook
 from crack_pipeline.quiet_lines import leave_unsaid
+from crack_pipeline.saved_where import SavedWhereHook
 
 # Deprecation notices from inside kedro and kedro-mlflow about their own use of OmegaConf:
 # nothing a user of this project can act on, and they bury the pipeline's own output.
@@ -62,6 +63,7 @@ HOOKS = (
     ChampionRollbackHook(),
     MlflowEvaluationHook(),
     OwnVersionsHook(),
+    SavedWhereHook(),
     SettingsCheckHook(),
     # kedro-mlflow's, registered after the project's hooks as the plugin's own was: called before them
     OncePerRunMlflowHook(),

@@ -103,6 +103,12 @@ def test_evaluate_folder_scores_the_labelled_and_ranks_the_unlabelled_for_labell
     np.testing.assert_allclose(ranked.uncertainty, 1 - distance / np.maximum(span, 1e-12))
     sheet = versions(project, "data/08_reporting/evaluate_folder/plots")[-1] / "label_these_next.png"
     assert sheet.stat().st_size > 0
+    # Where they went, relative to the project (the run said nothing of it).
+    table = versions(project, "data/07_model_output/evaluate_folder/label_these_next.csv")[-1]
+    assert f"evaluate_folder: label_these_next.csv in {table.relative_to(project)}" in lines
+    plots = [line for line in lines if line.startswith("evaluate_folder: plots in ")]
+    assert plots and plots[0].startswith(f"evaluate_folder: plots in {sheet.parent.relative_to(project)}/ (")
+    assert "label_these_next.png" in plots[0]
     assert any(
         line.startswith(
             "evaluate_folder: 8 unlabelled images ranked for labelling (label_these_next.csv), "
