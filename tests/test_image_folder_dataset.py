@@ -37,6 +37,18 @@ def test_a_folder_runs_read_by_path_is_made_again_alike_but_never_replaced_by_ot
     assert {name: dataset.load().path_of(name).read_bytes() for name in tiles} == tiles
 
 
+def test_a_folder_refused_names_the_setting_that_names_it(tmp_path):
+    """mask_tiles' refusal said "Save under another name", not which setting gives it."""
+    ImageFolderDataset(path=str(tmp_path / "cfd"), replace=False).save({"Positive/a.png": b"1"})
+    named = ImageFolderDataset(path=str(tmp_path / "cfd"), replace=False, named_by="mask_tiles.name")
+    with pytest.raises(DatasetError) as refused:
+        named.save({"Positive/a.png": b"2"})
+    assert str(refused.value).endswith(
+        "Give it another name (--params=mask_tiles.name=<new name>; mask_tiles.name is 'cfd' now), or delete "
+        "the folder to make it again."
+    )
+
+
 def test_the_same_pixels_in_other_bytes_are_made_again_alike(tmp_path):
     """A Pillow upgrade (another zlib) writes the same tiles in other PNG bytes: not other tiles."""
     pixels = np.arange(48 * 48, dtype=np.uint8).reshape(48, 48)

@@ -76,7 +76,11 @@ def test_fetch_lands_cfd_ready_for_the_command_it_prints_and_a_second_run_does_n
         kedro_project, OmegaConf.to_container(OmegaConf.from_dotlist(dotted)), pipeline_names=["mask_tiles"]
     )
     smaller = OmegaConf.from_dotlist([*dotted, "mask_tiles.tiling.tile_size=48"])
-    with pytest.raises(DatasetError, match=r"mask_tiles/cfd holds other files than this run made"):
+    refused = (  # naming the setting to change (it said "Save under another name")
+        r"mask_tiles/cfd holds other files than this run made .* Give it another name "
+        r"\(--params=mask_tiles.name=<new name>; mask_tiles.name is 'cfd' now\), or delete the folder"
+    )
+    with pytest.raises(DatasetError, match=refused):
         run_session(kedro_project, OmegaConf.to_container(smaller), pipeline_names=["mask_tiles"])
     assert len(list((tiles / "Positive").iterdir())) == 2
     assert len(list(tiles.with_suffix(".csv").iterdir())) == 2, "a summary per run that made its tiles"

@@ -53,6 +53,7 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
         required: bool = True,
         listed_instead: list | None = None,
         replace: bool = True,
+        named_by: str | None = None,
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
@@ -67,11 +68,13 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
             listed_instead: the folders the run reads instead when set (`data.sources`): without a
                 `path` given, loads as None, its default not even scanned.
             replace: unversioned, whether a save may replace a folder that holds other files.
+            named_by: the setting that names the folder saved (mask_tiles.name), which a save refused for
+                `replace` says to change.
         """
         self.metadata = metadata
         self._given, self._parameter, self._required = path, parameter, required
         self._listed_instead = bool(listed_instead)
-        self._replace = replace
+        self._replace, self._named_by = replace, named_by
         self._default = (default or {}).get("path")
         super().__init__(
             filepath=PurePosixPath(Path(path or self._default or ".").as_posix()),
@@ -111,7 +114,7 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
             )
         target = Path(self._get_save_path())
         if not self._replace and target.exists():
-            _refuse_other_files(target, data)
+            _refuse_other_files(target, data, self._named_by)
             return  # the same files: nothing to write
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -138,10 +141,10 @@ class ImageFolderDataset(AbstractVersionedDataset[Mapping[str, bytes], Folder]):
             return False
 
 
-def _refuse_other_files(target: Path, data: Mapping[str, bytes]) -> None:
+def _refuse_other_files(target: Path, data: Mapping[str, bytes], named_by: str | None = None) -> None:
     """A `DatasetError` naming `target` when the files it holds are not exactly `data` (byte for byte, or
     pixel for pixel where both are images; hidden and system files a file browser or a NAS adds are not
-    its own, as loading it passes them over)."""
+    its own, as loading it passes them over), and the setting that names it (`named_by`), if any."""
     try:
         held = set(Folder.scan(target).files)
     except FileNotFoundError:  # a folder left empty
@@ -150,10 +153,15 @@ def _refuse_other_files(target: Path, data: Mapping[str, bytes]) -> None:
         name for name in held & data.keys() if not _same_content((target / name).read_bytes(), data[name])
     )
     if differ:
+        other = (
+            f"Give it another name (--params={named_by}=<new name>; {named_by} is {target.name!r} now)"
+            if named_by
+            else "Save under another name"
+        )
         raise DatasetError(
             f"{target} holds other files than this run made ({len(differ):,} differ, e.g. {differ[0]!r}) "
-            "and is never replaced: runs may have read it (trained on it). Save under another name, "
-            "or delete the folder to make it again."
+            f"and is never replaced: runs may have read it (trained on it). {other}, or delete the folder "
+            "to make it again."
         )
 
 
