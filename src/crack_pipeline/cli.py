@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -58,7 +59,7 @@ class RunFailed(click.ClickException):
 
     def __init__(self, cause: BaseException, verbose: bool, options: dict[str, Any] | None = None) -> None:
         options = options or {}
-        message = never_made(cause, options.get("env")) or str(cause)
+        message = in_environment(never_made(cause) or str(cause), options.get("env"))
         if isinstance(cause, ConfigError) and (where := setting_source(str(cause), options)):
             message = f"{message} ({where})"
         super().__init__(message)
@@ -72,7 +73,20 @@ class RunFailed(click.ClickException):
             click.echo("(kedro run --verbose shows the full traceback)", file=file, err=True)
 
 
-def never_made(error: BaseException, env: str | None) -> str | None:
+# A command a message gives (`train it first: kedro run --pipelines=train --namespaces=resnet18`) without an
+# environment of its own.
+_COMMAND_WITHOUT_ENV = re.compile(r"\bkedro run\b(?! --env)")
+
+
+def in_environment(message: str, env: str | None) -> str:
+    """`message` with `--env=<env>` in each `kedro run` command it gives, for a run with `--env`: the message
+    was made where the environment is not known, and its command, followed, ran in `local` (the model it
+    trained landed in mlflow.db, not in the environment's registry that had none, and the run failed the
+    same way again). KEDRO_ENV, where set, holds for the next command too."""
+    return _COMMAND_WITHOUT_ENV.sub(f"kedro run --env={env}", message) if env else message
+
+
+def never_made(error: BaseException) -> str | None:
     """For an input that no run has saved yet (Kedro's "Did not find any versions for <its repr>"): which
     pipelines make it, the smallest first, as a command to run first. None for any other error."""
     if not (isinstance(error, DatasetError) and isinstance(error.__cause__, VersionNotFoundError)):
@@ -89,8 +103,7 @@ def never_made(error: BaseException, env: str | None) -> str | None:
         return None
     makers.sort(key=lambda made: len(pipelines[made].nodes))
     others = f" (or {', '.join(makers[1:])})" if len(makers) > 1 else ""
-    option = f" --env={env}" if env else ""
-    return f"{name}: no run has made it yet; make it first: kedro run{option} --pipelines={makers[0]}{others}"
+    return f"{name}: no run has made it yet; make it first: kedro run --pipelines={makers[0]}{others}"
 
 
 def setting_source(message: str, options: dict[str, Any]) -> str | None:

@@ -90,6 +90,24 @@ def test_a_model_not_trained_yet_stops_the_run_before_the_folder_is_read(kedro_p
     assert not (kedro_project / "data/02_intermediate/evaluate_folder").exists(), "nothing written"
 
 
+def test_the_command_a_message_gives_runs_in_the_run_s_environment(kedro_project, tmp_path):
+    """`--env=general` and a variant not trained there: "train it first: kedro run --pipelines=train
+    --namespaces=resnet18", which, followed, trained it in `local` (mlflow.db), and the run failed again."""
+    write(tmp_path / "photos", "Positive/a.png", image_bytes())
+    settings = f"--params=evaluate_folder.path={tmp_path / 'photos'},evaluate_folder.model=resnet18"
+    result = kedro(kedro_project, "run", "--env=general", "--pipelines=evaluate_folder", settings)
+    assert result.exit_code == 1
+    assert (
+        "mlflow_general.db has no variant 'resnet18' of 'crack-classifier' yet: train it first: kedro run "
+        in (result.output)
+    )
+    assert "train it first: kedro run --env=general --pipelines=train --namespaces=resnet18;" in result.output
+    assert "--env=general --env" not in result.output
+    # In `local` (no --env), as before.
+    result = kedro(kedro_project, "run", "--pipelines=evaluate_folder", settings)
+    assert "train it first: kedro run --pipelines=train --namespaces=resnet18;" in result.output
+
+
 def test_a_pipeline_run_before_its_inputs_were_made_says_which_run_makes_them(kedro_project):
     result = kedro(kedro_project, "run", "--env=general", "--pipelines=split")
     assert result.exit_code == 1
