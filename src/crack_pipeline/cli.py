@@ -124,16 +124,30 @@ class UserErrorsSaidOnce(logging.Filter):
         return record.levelno < logging.ERROR or handled is None or user_error(handled) is None
 
 
+# What Kedro's `--from-nodes` advice leaves out: the nodes resumed read what the earlier ones saved.
+RESUME_CAVEAT = (
+    "That is, after changing a setting. After changing the files the run read (images added, removed or "
+    "moved), run the previous command whole, without it: the nodes resumed would read what the earlier ones "
+    "made of the files before the change, and stop the same way."
+)
+
+
 class NoRetryAdvice(logging.Filter):
-    """Drops Kedro's runner's `No nodes ran. Repeat the previous command to attempt a new run.` for a user
-    error: said before the run's own message, it told the user to repeat what fails the same way (a retrain
-    on a folder of one class). A bug, or a run that stopped after some nodes (`--from-nodes` advice),
-    keeps it. The runner logs it while handling the error."""
+    """Kedro's runner's advice for a user error: drops `No nodes ran. Repeat the previous command to attempt a
+    new run.`, said before the run's own message, which told the user to repeat what fails the same way (a
+    retrain on a folder of one class); and adds `RESUME_CAVEAT` to `There are N nodes that have not run. ...
+    --from-nodes "<node>"`: followed after the fix the error asked for (`class 'crack' has 2 image group(s)
+    ... Add images`), the split resumed read the image index made before the images were added, and stopped
+    the same way. A bug keeps both as Kedro says them. The runner logs them while handling the error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         handled = sys.exc_info()[1]
-        advice = record.getMessage().startswith("No nodes ran.")
-        return not advice or handled is None or user_error(handled) is None
+        if handled is None or user_error(handled) is None:
+            return True
+        said = record.getMessage()
+        if said.startswith("There are ") and "--from-nodes" in said and RESUME_CAVEAT not in said:
+            record.msg, record.args = f"{said}\n{RESUME_CAVEAT}", ()
+        return not said.startswith("No nodes ran.")
 
 
 # The loggers Kedro's runners log through (each its own module's).
