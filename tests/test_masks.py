@@ -2,6 +2,7 @@
 with their images."""
 
 import io
+import unicodedata
 
 import numpy as np
 import pytest
@@ -169,3 +170,22 @@ def test_masks_that_match_their_images_but_are_left_out_are_not_said_to_match_no
     assert "explain.masks_dir: none of its 1 files (e.g. a.png) is the mask of an image (e.g. b.jpg)" in (
         caplog.text
     )
+
+
+@pytest.mark.parametrize("form_of_masks, form_of_photos", [("NFD", "NFC"), ("NFC", "NFD")])
+def test_a_mask_named_in_the_other_unicode_form_goes_to_its_photo(tmp_path, form_of_masks, form_of_photos):
+    """A folder copied from a Mac spells `ü` as `u` and a combining mark: `Brücke Süd 03.png` so named was
+    no mask of `Brücke Süd 03.jpg`, not a word said where the folder's other masks matched."""
+    def spelt(form: str, name: str) -> str:
+        return unicodedata.normalize(form, name)
+
+    for name in ("Brücke Süd 03.png", "Pfeiler/Süd.png", "pier.png"):
+        write(tmp_path, spelt(form_of_masks, name), b"")
+    photos = [spelt(form_of_photos, name) for name in ("Brücke Süd 03.jpg", "Pfeiler/SÜD.JPG", "pier.jpg")]
+    paired = pair_masks(Folder.scan(tmp_path), photos)
+    # By relative path, by stem (the folder aside) and by stem in another case alike.
+    assert paired == {
+        photos[0]: tmp_path / spelt(form_of_masks, "Brücke Süd 03.png"),
+        photos[1]: tmp_path / spelt(form_of_masks, "Pfeiler/Süd.png"),
+        photos[2]: tmp_path / "pier.png",
+    }

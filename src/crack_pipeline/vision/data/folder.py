@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,13 @@ SYSTEM_FOLDERS = frozenset(
     }
 )
 _SYSTEM_CASEFOLDED = frozenset(name.casefold() for name in SYSTEM_FOLDERS)  # Windows writes $Recycle.Bin
+
+
+def composed(name: str) -> str:
+    """A file's name with its letters in one Unicode form (NFC), as names are compared across folders and
+    tables: a folder copied from a Mac spells `ü` as `u` and a combining mark, a spreadsheet or another
+    file system as one letter, and the two did not match."""
+    return unicodedata.normalize("NFC", name)
 
 
 @dataclass(frozen=True)

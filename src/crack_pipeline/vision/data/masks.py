@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from crack_pipeline.vision.data.folder import Folder
+from crack_pipeline.vision.data.folder import Folder, composed
 from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_file, to_rgb8
 from crack_pipeline.vision.data.scanning import looks_like_image
 from crack_pipeline.vision.errors import InputError
@@ -25,7 +25,8 @@ def pair_masks(masks: Folder, names: Iterable[str]) -> dict[str, Path]:
     mask is shared (`Positive/x1.jpg` and `Negative/x1.jpg` do not both take `x1.png`). Only image files are
     masks (a `x1.json` beside `x1.png` is not), and a path two images or two masks share but for the
     extension pairs none of them (`x1.jpg` and `x1.png` are two photos one mask cannot fit), warned of. Last,
-    a stem that differs only by case (`IMG_1.JPG` and `img_1.png`), where it too is shared by none."""
+    a stem that differs only by case (`IMG_1.JPG` and `img_1.png`), where it too is shared by none. Names
+    are compared composed (`composed`), whatever Unicode form their file systems gave them."""
     names = list(names)
     mask_files = [f for f in masks.files if looks_like_image(f)]
     by_path = _unique_by(mask_files, _without_suffix, "crack masks")
@@ -55,16 +56,18 @@ def check_masks_apart(images: Folder, masks: Folder, settings: str) -> None:
         )
 
 
+# Names compared composed (NFC): a mask folder copied from a Mac (`u` and a combining mark for `ü`) paired
+# none of its masks of accented photos, without a word where others matched.
 def _stem(name: str) -> str:
-    return PurePosixPath(name).stem
+    return composed(PurePosixPath(name).stem)
 
 
 def _folded_stem(name: str) -> str:
-    return PurePosixPath(name).stem.casefold()
+    return _stem(name).casefold()
 
 
 def _without_suffix(name: str) -> str:
-    return str(PurePosixPath(name).with_suffix(""))
+    return composed(str(PurePosixPath(name).with_suffix("")))
 
 
 def _unique_by(files: list[str], key: Callable[[str], str], kind: str | None = None) -> dict[str, str]:

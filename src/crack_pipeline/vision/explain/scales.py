@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import math
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
 
+from crack_pipeline.vision.data.folder import composed
 from crack_pipeline.vision.data.spreadsheet_cells import as_written
 from crack_pipeline.vision.errors import InputError
 from crack_pipeline.vision.settings import ConfigError
@@ -26,7 +26,7 @@ def _key(name: str) -> str:
     """A file's name as the tables give it: relative, with / between folders (a Windows `a\\b.jpg` too),
     its letters in one Unicode form (NFC): a folder copied from a Mac names Brücke.jpg with u and a
     combining diaeresis, a table typed in a spreadsheet with ü, and the two did not match."""
-    return unicodedata.normalize("NFC", str(PurePosixPath(name.strip().replace("\\", "/"))))
+    return composed(str(PurePosixPath(name.strip().replace("\\", "/"))))
 
 
 def _spreadsheet_dialect(path: str | Path) -> dict[str, Any]:
