@@ -22,13 +22,13 @@ import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import split_string
-from kedro.framework.project import pipelines, settings
+from kedro.framework.project import settings
 from kedro.io.core import DatasetError, VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
 
 from crack_pipeline.config import project_of
 from crack_pipeline.prune_command import prune
-from crack_pipeline.run_filters import filter_mistake
+from crack_pipeline.run_filters import filter_mistake, pipelines_making
 from crack_pipeline.run_guard import RunInterrupted, RunLocked, interrupts_as_errors
 from crack_pipeline.setting_sources import where_set
 from crack_pipeline.vision import errors
@@ -92,16 +92,8 @@ def never_made(error: BaseException) -> str | None:
     if not (isinstance(error, DatasetError) and isinstance(error.__cause__, VersionNotFoundError)):
         return None
     name = str(error).split(":", 1)[0]
-    pipelines.set_requested(None)  # every pipeline: a run loads those it runs only
-    try:
-        makers = [
-            made for made, pipe in pipelines.items() if made != "__default__" and name in pipe.all_outputs()
-        ]
-    except Exception:  # a pipeline that cannot be built: Kedro's own message, rather than this one's error
+    if not (makers := pipelines_making(name)):
         return None
-    if not makers:
-        return None
-    makers.sort(key=lambda made: len(pipelines[made].nodes))
     others = f" (or {', '.join(makers[1:])})" if len(makers) > 1 else ""
     return f"{name}: no run has made it yet; make it first: kedro run --pipelines={makers[0]}{others}"
 

@@ -47,9 +47,10 @@ class ActiveConfigHook:
 class SettingsCheckHook:
     """Checks every setting the run's nodes read, that the MLflow store's files are where it says,
     and that the versions it is asked to read (`--load-versions`), the models its variants start from and the
-    registered models it reads but cannot make exist, before anything starts (`settings_check`,
-    `require_pinned_versions`, `require_init_from_models`, `require_registered_models`): no MLflow run, no
-    lock, no node's work for a typo or a model not trained yet."""
+    registered models it reads but cannot make exist, and that an image index an earlier run saved still
+    lists its folders' files, before anything starts (`settings_check`, `require_pinned_versions`,
+    `require_current_index`, `require_init_from_models`, `require_registered_models`): no MLflow run, no
+    lock, no node's work for a typo, a model not trained yet or photos added since ingest."""
 
     def __init__(self) -> None:
         self._experiment = "crack_pipeline"  # the MLflow experiment of the session's runs (mlflow.yml)
@@ -62,6 +63,7 @@ class SettingsCheckHook:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
+        from crack_pipeline.current_index import require_current_index
         from crack_pipeline.datasets.previous_version import require_pinned_versions
         from crack_pipeline.datasets.registered_model import require_registered_models
         from crack_pipeline.datasets.starting_models import require_init_from_models
@@ -75,6 +77,7 @@ class SettingsCheckHook:
         require_own_folder(run_params.get("pipeline_names"), catalog, parameters)
         require_artefact_folder(Path(run_params["project_path"]), self._experiment)
         require_pinned_versions(pipeline, catalog, run_params.get("load_versions"))
+        require_current_index(pipeline, catalog, run_params)
         require_init_from_models(pipeline, catalog, parameters)
         require_registered_models(pipeline, catalog, parameters)
 

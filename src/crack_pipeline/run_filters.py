@@ -1,6 +1,7 @@
 """`kedro run`'s node filters (`--namespaces`, `--nodes`, `--from-nodes`, `--to-nodes`, `--tags`) naming
 nothing in the pipelines run, said as the option, the name and what those pipelines hold: Kedro raised a
-`ValueError` there, which printed a page of traceback (`--namespaces=squeezenet` for `squeezenet1_1`)."""
+`ValueError` there, which printed a page of traceback (`--namespaces=squeezenet` for `squeezenet1_1`); and
+the pipelines that make a catalog entry, for a message's command to run first."""
 
 from __future__ import annotations
 
@@ -48,3 +49,16 @@ def filter_mistake(error: BaseException, options: dict[str, Any]) -> InputError 
         f"no node of {shown} is left after the filters given (--tags, --namespaces, --nodes, ...); "
         f"its tags: {', '.join(tags) or 'none'}"
     )
+
+
+def pipelines_making(name: str) -> list[str]:
+    """The project's pipelines (`__default__` left out) whose nodes make the catalog entry `name`, the
+    smallest first; [] where a pipeline cannot be built."""
+    pipelines.set_requested(None)  # every pipeline: a run loads those it runs only
+    try:
+        makers = [
+            made for made, pipe in pipelines.items() if made != "__default__" and name in pipe.all_outputs()
+        ]
+    except Exception:  # a pipeline that cannot be built: the run's own error says why
+        return []
+    return sorted(makers, key=lambda made: len(pipelines[made].nodes))

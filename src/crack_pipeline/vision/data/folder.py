@@ -99,6 +99,14 @@ class Folder:
         return self.root / relative
 
 
+def listed_names(root: Path) -> set[str]:
+    """The names `Folder.scan(root)` would list (its files and unreadable names), without its warnings: a
+    listing only, no file read. `FileNotFoundError` where `root` is no folder."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {without_dots(root)!r} does not exist")
+    return {_shown(name) for name in _walk(root)[0]}
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """One image to look at: its name in outputs (a path relative to its folder), where it is, its label,
