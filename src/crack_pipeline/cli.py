@@ -74,8 +74,8 @@ class RunFailed(click.ClickException):
 
 
 # A command a message gives (`train it first: kedro run --pipelines=train --namespaces=resnet18`) without an
-# environment of its own.
-_COMMAND_WITHOUT_ENV = re.compile(r"\bkedro run\b(?! --env)")
+# environment of its own; not a run named by its id (`waiting for kedro run 2026-12-07T09.38.25.051Z ...`).
+_COMMAND_WITHOUT_ENV = re.compile(r"\bkedro run\b(?! --env)(?! \w)")
 
 
 def in_environment(message: str, env: str | None) -> str:
@@ -84,6 +84,31 @@ def in_environment(message: str, env: str | None) -> str:
     trained landed in mlflow.db, not in the environment's registry that had none, and the run failed the
     same way again). KEDRO_ENV, where set, holds for the next command too."""
     return _COMMAND_WITHOUT_ENV.sub(f"kedro run --env={env}", message) if env else message
+
+
+@contextlib.contextmanager
+def commands_in_environment(env: str | None) -> Iterator[None]:
+    """Every record logged while the block runs (warnings and notes of every node and hook, the retrain's log
+    file too) with its commands `in_environment`: made by nodes that do not know the run's `--env`, a
+    warning's `Score photos ... with kedro run --pipelines=evaluate_folder ...`, followed, ran in `local`."""
+    made = logging.getLogRecordFactory()
+
+    def record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        logged = made(*args, **kwargs)
+        try:
+            said = logged.getMessage()
+        except Exception:  # a record that cannot be formatted: logging says so as it emits it
+            return logged
+        if "kedro run" in said and (moved := in_environment(said, env)) != said:
+            logged.msg, logged.args = moved, ()
+        return logged
+
+    if env:
+        logging.setLogRecordFactory(record)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(made)
 
 
 def never_made(error: BaseException) -> str | None:
@@ -194,7 +219,7 @@ def older_options(options: dict[str, Any]) -> dict[str, Any]:
 def _run(verbose: bool, **options: Any) -> Any:
     options = older_options(options)
     try:
-        with interrupts_as_errors(), node_failures_said_once():
+        with interrupts_as_errors(), node_failures_said_once(), commands_in_environment(options.get("env")):
             return kedro_run.callback(**options)
     except Exception as error:
         cause = user_error(error) or filter_mistake(error, options)

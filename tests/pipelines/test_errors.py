@@ -381,3 +381,37 @@ def test_the_advice_to_resume_a_run_stopped_by_a_user_error_says_when_it_holds(c
         assert '--from-nodes "split"' in said
         advice[failing.__name__] = said.endswith(RESUME_CAVEAT)
     assert advice == {"too_few": True, "a_bug": False}
+
+
+def test_a_command_a_warning_gives_runs_in_the_run_s_environment(kedro_project, monkeypatch):
+    """evaluate's warning `Score photos kept out of its labels with kedro run --pipelines=evaluate_folder ...`
+    came without the run's --env: followed, it scored the folder in `local`, with local's model. A run named
+    by its id (a lock's holder) is no command."""
+    import logging
+
+    import numpy as np
+    from kedro.framework.cli.project import run as kedro_run
+
+    from crack_pipeline.pipelines.evaluate.domain_figures import report_test_domains
+    from crack_pipeline.vision.evaluation.evaluate import labelled_metrics
+    from tests.conftest import logged_lines
+
+    def evaluate(**options):
+        y = np.array([1] * 9 + [0] * 9)
+        report_test_domains("small_cnn", labelled_metrics(y, y.astype(float), 0.5, ["photos"] * 18)[0])
+        holder = "kedro run 2026-12-07T09.38.25.051Z"
+        logging.getLogger("crack_pipeline.run_guard").warning("waiting for %s to let go of %s", holder, "x")
+
+    monkeypatch.setattr(kedro_run, "callback", evaluate)
+    said = {}
+    for env in ("general", None):
+        with logged_lines() as lines:
+            kedro(kedro_project, "run", *([f"--env={env}"] if env else []))
+        said[env] = lines
+    warned, waiting = said["general"]
+    assert "of its labels with kedro run --env=general --pipelines=evaluate_folder --params=" in warned, (
+        warned
+    )
+    assert waiting == "waiting for kedro run 2026-12-07T09.38.25.051Z to let go of x"
+    assert "of its labels with kedro run --pipelines=evaluate_folder --params=" in said[None][0]
+    assert logging.getLogRecordFactory() is logging.LogRecord, "as it was after the run"
