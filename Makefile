@@ -44,8 +44,9 @@ PRUNE := $(if $(KEEP), && KEDRO_DISABLE_TELEMETRY=1 $(BIN)/kedro prune --keep $(
 CRON_LINE := $(subst %,\%,$(CRON_TIME) cd "$(CURDIR)" && mkdir -p logs/retrain && KEDRO_DISABLE_TELEMETRY=1 $(RETRAIN) $(CRON_OUT)$(PRUNE) $(CRON_TAG))
 COMMA := ,
 # SOURCE_DIR in an environment whose settings list its folders (data.sources) stops make: its runs refuse
-# data.source_dir, and the entry or DAG would have failed every night. Read with the project's Python (make
-# install; without it, the run says so itself).
+# data.source_dir, and the entry or DAG would have failed every night; so does an environment whose settings
+# cannot be read (scheduled_source prints that refusal too). Read with the project's Python (make install;
+# without it, the run says so itself: its errors alone are thrown away).
 source_refusal = $(if $(SOURCE_DIR),$(shell $(BIN)/python -m crack_pipeline.scheduled_source \
 	$(or $(RUN_ENV),local) $(call shell_quoted,$(SOURCE_DIR)) 2>/dev/null))
 # Through call, which expands source_refusal (the project's Python) once.
