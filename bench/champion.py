@@ -60,10 +60,13 @@ def folder_splits(
     return {split: decoded.subset(image_keys(part)) for split, part in rows.groupby("split")}
 
 
-def domain_split(domain: str, rows: pd.DataFrame, ratios: dict[str, float], read_from: str) -> np.ndarray:
+def domain_split(
+    domain: str, rows: pd.DataFrame, ratios: dict[str, float], read_from: str, remedy: str | None = None
+) -> np.ndarray:
     """One split name per row of a domain's scanned images (`rows`: label, group), by group at the benchmarks'
     seed 42; where its images are too few, a usage error naming the domain, its counts, the bench's split and
-    where the bench read them (`read_from`), not the pipeline's settings the bench does not read."""
+    where the bench read them (`read_from`), or what else gives it more (`remedy`: images the bench makes),
+    not the pipeline's settings the bench does not read."""
     try:
         return stratified_group_split(rows.label, rows.group, ratios, seed=42)
     except SplitError as error:
@@ -71,8 +74,8 @@ def domain_split(domain: str, rows: pd.DataFrame, ratios: dict[str, float], read
         shares = " / ".join(f"{name} {share:g}" for name, share in ratios.items())
         raise SystemExit(
             f"domain {domain}: {len(rows)} images ({counts or 'none'}) in {rows.group.nunique()} photo "
-            f"group(s): {error.problem}. This bench splits each domain {shares} by group (seed 42): add "
-            f"photos of it where the bench reads them ({read_from})"
+            f"group(s): {error.problem}. This bench splits each domain {shares} by group (seed 42): "
+            + (remedy or f"add photos of it where the bench reads them ({read_from})")
         ) from None
 
 

@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 import torch
 from arguments import positive_int
+from champion import domain_split
 from fitted import bench_checkpoint
 from PIL import Image
 
 from crack_pipeline.config import project_parameters
 from crack_pipeline.pipelines.train.variants import variant_settings
-from crack_pipeline.vision.data.splitting import stratified_group_split
 from crack_pipeline.vision.data.synthetic import SynthConfig, generate
 from crack_pipeline.vision.data.tensor_cache import ImageTensors, decode_listed
 from crack_pipeline.vision.explain.cam import CamExplainer
@@ -61,10 +61,12 @@ def default_data(
     paths = sorted(images)
     labels = ["crack" if path.startswith("Positive") else "no_crack" for path in paths]
     # decode_listed keys each image by domain and path, as the pipeline's split manifest does
-    table = pd.DataFrame({"domain": "synthetic", "path": paths, "root": str(folder), "label": labels})
-    table["split"] = stratified_group_split(
-        labels, paths, ratios={"train": 0.7, "val": 0.15, "test": 0.15}, seed=42
+    table = pd.DataFrame(
+        {"domain": "synthetic", "path": paths, "root": str(folder), "label": labels, "group": paths}
     )
+    ratios = {"train": 0.7, "val": 0.15, "test": 0.15}
+    more = f"give it more images (--per-class, {per_class} now)"
+    table["split"] = domain_split("synthetic", table, ratios, str(folder), remedy=more)
     tensors = {split: decode_listed(rows, image_size) for split, rows in table.groupby("split")}
     stems = {
         PurePosixPath(name).stem: np.asarray(Image.open(io.BytesIO(content)).convert("L")) > 127

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,7 +55,6 @@ from crack_pipeline.vision.settings import settings_from
 from crack_pipeline.vision.training.config import TrainConfig
 from crack_pipeline.vision.training.loop import fit
 
-PROJECT = Path(__file__).resolve().parents[1]
 RECIPES = {"today": "ozgenel", "project": "general"}  # recipe -> the environment that holds it
 
 

@@ -34,3 +34,18 @@ def test_a_domain_too_small_for_a_bench_s_split_is_named_with_its_counts():
     )
     assert "train 0.7 / val 0.15 / test 0.15 by group (seed 42)" in said and "(/data/cfd)" in said
     assert "split.subset_fraction" not in said and "split.ratios" not in said
+
+
+def test_bench_precision_s_split_too_small_names_its_own_option(tmp_path):
+    """bench/precision.py --per-class 2 stopped on the splitter's traceback, 'Add images, raise
+    split.subset_fraction, or change split.ratios': settings of the pipeline the bench does not read."""
+    from precision import default_data
+
+    with pytest.raises(SystemExit) as stopped:
+        default_data(tmp_path, 32, per_class=2)
+    said = str(stopped.value)
+    assert said.startswith(
+        "domain synthetic: 4 images (2 crack, 2 no_crack) in 4 photo group(s): class 'crack'"
+    )
+    assert said.endswith("by group (seed 42): give it more images (--per-class, 2 now)")
+    assert "split.subset_fraction" not in said
