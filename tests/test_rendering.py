@@ -4,6 +4,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.rendering import gallery_html, overlay
@@ -418,3 +419,30 @@ def test_panels_grids_and_the_gallery_say_what_the_heatmaps_colours_mean():
     assert len(_colour_bars(np.asarray(Image.open(io.BytesIO(grid)).convert("RGB")))) == 10
     page = gallery_html([], "cnn", 0.5)
     assert "Heatmap colours: 0 low <span></span> high 1 (heatmap: crack evidence, scaled per image" in page
+
+
+@pytest.mark.parametrize("width", [16, 64, 100, 160, 800])
+def test_the_colour_bar_is_readable_under_a_picture_of_any_width(width):
+    """Under a 64-px training sample (MLflow's slider) the caption broke mid-word ("heatma p") and "0 low"
+    ran into "high 1"; train.image_size can be 16."""
+    from crack_pipeline.vision import figures
+    from crack_pipeline.vision.explain import rendering
+    from crack_pipeline.vision.fonts import drawable
+
+    for caption in (rendering.PATCH_SCALE, rendering.PHOTO_SCALE, rendering.MIXED_SCALE):
+        picture = np.full((min(width, 100), width, 3), 128, np.uint8)
+        pixels = figures.with_colour_bar(picture, caption)
+        _, font = drawable(caption, figures.CAPTION_SIZE)
+        longest = max(font.getlength(word) for word in caption.split())
+        assert pixels.shape[1] >= max(width, longest + 2 * figures.GAP), "every word whole on a line"
+        assert (pixels[: picture.shape[0]] == 128).all(axis=-1).sum() == picture.shape[0] * width, "all of it"
+        lines = figures._words_in_lines(caption, font, pixels.shape[1] - 2 * figures.GAP)
+        assert " ".join(lines) == " ".join(caption.split()), "words never cut"
+        bar = _colour_bars(pixels, shortest=40)
+        assert len(bar) == figures.BAR_HEIGHT
+        # Under the bar, its two ends' numbers: a blank gap of at least GAP px between them.
+        inked = np.flatnonzero((pixels[bar[-1] + 2 :] < 128).any(axis=(0, 2)))
+        apart = int(np.argmax(np.diff(inked)))
+        assert inked[apart + 1] - inked[apart] > figures.GAP, "0 and 1 apart"
+        named = inked[apart] - inked[0] > 15  # "0 low" is 29 px wide, "0" 7 px
+        assert named == (width >= 100), "'0 low' and 'high 1' where they fit, else 0 and 1"

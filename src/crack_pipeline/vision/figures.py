@@ -214,15 +214,46 @@ def _photo_cell(aspect: float) -> tuple[int, int]:
 
 def with_colour_bar(pixels: np.ndarray, caption: str) -> np.ndarray:
     """A sheet (H x W x 3 uint8) with the jet scale its maps are drawn in below it: a bar from 0 (low) to 1
-    (high), `caption` saying what the colours measure over it (a heatmap alone does not say what red is)."""
+    (high), `caption` saying what the colours measure over it (a heatmap alone does not say what red is). A
+    picture narrower than the legend's longest word (`_legend_width`: a training sample of 16 to ~70 px) is
+    centred on white that wide: its words were cut ("heatma p") and its "0 low" ran into "high 1"."""
+    least = _legend_width(caption)
+    if (short := least - pixels.shape[1]) > 0:
+        widened = np.full((pixels.shape[0], least, 3), 255, np.uint8)
+        widened[:, short // 2 : short // 2 + pixels.shape[1]] = pixels
+        pixels = widened
     return np.concatenate([pixels, _colour_bar(pixels.shape[1], caption)])
+
+
+_ENDS, _ENDS_NAMED = ("0", "1"), ("0 low", "high 1")
+
+
+def _legend_width(caption: str) -> int:
+    """The narrowest legend that writes `caption` without cutting a word, and 0 and 1 apart under the bar."""
+    caption, font = drawable(caption, CAPTION_SIZE)
+    longest = max(
+        [font.getlength(word) for word in caption.split()] + [sum(map(font.getlength, _ENDS)) + GAP]
+    )
+    return math.ceil(longest) + 2 * GAP
+
+
+def _words_in_lines(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """`text` in lines of whole words, as many as fit `width` pixels a line (a longer word alone on one)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 @functools.lru_cache(maxsize=16)
 def _colour_bar(width: int, caption: str) -> np.ndarray:
-    """`with_colour_bar`'s legend, `width` pixels wide: drawn once per width and caption (4 ms a panel)."""
+    """`with_colour_bar`'s legend, `width` pixels wide: drawn once per width and caption (4 ms a panel). Its
+    ends say "0 low" and "high 1" where both fit beside each other, else "0" and "1"."""
     caption, font = drawable(caption, CAPTION_SIZE)
-    lines = _wrapped(caption, font, width - 2 * GAP)
+    lines = _words_in_lines(caption, font, width - 2 * GAP)
     line_height = CAPTION_SIZE + 3
     bar_width = max(1, min(width - 2 * GAP, 3 * CELL))
     legend = Image.new("RGB", (width, len(lines) * line_height + BAR_HEIGHT + line_height + GAP), "white")
@@ -233,8 +264,10 @@ def _colour_bar(width: int, caption: str) -> np.ndarray:
     gradient = np.broadcast_to(np.linspace(0, 1, bar_width, dtype=np.float32), (BAR_HEIGHT, bar_width))
     legend.paste(Image.fromarray(jet(gradient)), (left, top))
     below = top + BAR_HEIGHT + 2
-    draw.text((left, below), "0 low", fill="black", font=font, anchor="la")
-    draw.text((left + bar_width, below), "high 1", fill="black", font=font, anchor="ra")
+    named = sum(map(font.getlength, _ENDS_NAMED)) + GAP <= bar_width
+    low, high = _ENDS_NAMED if named else _ENDS
+    draw.text((left, below), low, fill="black", font=font, anchor="la")
+    draw.text((left + bar_width, below), high, fill="black", font=font, anchor="ra")
     return np.asarray(legend)
 
 
