@@ -19,8 +19,9 @@ from crack_pipeline.vision.data.folder import listed_names
 from crack_pipeline.vision.errors import InputError
 
 INDEX, SPLIT = "image_index", "split_manifest"
-# The filters that leave ingest out of a pipeline that holds it (`--to-nodes` keeps what comes before).
-_FILTERS = {**NODE_OPTIONS, "namespaces": "--namespaces", "tags": "--tags"}
+# The filters that leave ingest out of a pipeline that holds it (`--to-nodes` and `--to-outputs` keep what
+# comes before).
+_FILTERS = {**NODE_OPTIONS, "from_inputs": "--from-inputs", "namespaces": "--namespaces", "tags": "--tags"}
 _FILTERS.pop("to_nodes")
 
 

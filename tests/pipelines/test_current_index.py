@@ -66,3 +66,18 @@ def test_a_run_that_only_trains_on_the_split_made_before_lists_no_folder():
 
     trains = pipeline([node(lambda index, split: 1, ["image_index", "split_manifest"], "model", name="fit")])
     assert require_current_index(trains, None, {}) is None
+
+
+def test_the_command_to_run_instead_names_each_filter_that_left_ingest_out(kedro_project):
+    """`--from-inputs=image_index` leaves ingest out as `--from-nodes` does: the message said "(the same
+    --params, without )", naming no option to drop."""
+    from kedro.framework.startup import bootstrap_project
+
+    from crack_pipeline.current_index import rerun_command
+
+    bootstrap_project(kedro_project)
+    given = {"pipeline_names": ["from_folder"], "from_inputs": ["image_index"], "to_outputs": ["x"]}
+    assert rerun_command(given) == (
+        "run it whole, ingest first: kedro run --pipelines=from_folder "
+        "(the same --params, without --from-inputs)"
+    )
