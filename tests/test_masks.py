@@ -176,6 +176,7 @@ def test_masks_that_match_their_images_but_are_left_out_are_not_said_to_match_no
 def test_a_mask_named_in_the_other_unicode_form_goes_to_its_photo(tmp_path, form_of_masks, form_of_photos):
     """A folder copied from a Mac spells `ü` as `u` and a combining mark: `Brücke Süd 03.png` so named was
     no mask of `Brücke Süd 03.jpg`, not a word said where the folder's other masks matched."""
+
     def spelt(form: str, name: str) -> str:
         return unicodedata.normalize(form, name)
 
