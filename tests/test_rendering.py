@@ -73,6 +73,15 @@ def test_output_names_keep_the_marks_on_letters_of_scripts_written_with_them():
     assert safe_name(3, "á (1).jpg") == "00003_á_1", "a mark composed with its letter"
 
 
+def test_a_mark_whose_character_is_left_out_goes_with_it():
+    """An emoji's variation selector (U+FE0F) is a mark too: kept where the emoji became `_`, `Brücke 🏗️.jpg`
+    gave `00001_Brücke_` and an invisible character, `wall ❤️ 2.jpg` `00002_wall_` + U+FE0F + `_2`."""
+    assert safe_name(1, "Brücke 🏗️.jpg") == "00001_Brücke"
+    assert safe_name(2, "wall ❤️ 2.jpg") == "00002_wall_2"
+    assert safe_name(3, "\u0301crack.jpg") == "00003_crack", "a combining accent on nothing"
+    assert safe_name(4, "Bru\u0308cke.jpg") == "00004_Br\u00fccke", "one on its letter, composed"
+
+
 def test_overlay_and_resize():
     image = np.full((30, 40, 3), 128, dtype=np.uint8)
     heatmap = resize_heatmap(np.linspace(0, 1, 49, dtype=np.float32).reshape(7, 7), (40, 30))
