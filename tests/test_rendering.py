@@ -449,6 +449,8 @@ def test_the_colour_bar_is_readable_under_a_picture_of_any_width(width):
         assert " ".join(lines) == " ".join(caption.split()), "words never cut"
         bar = _colour_bars(pixels, shortest=40)
         assert len(bar) == figures.BAR_HEIGHT
+        # Drawn in those lines (the bar starts under the last): cut at characters, "evidence," took two.
+        assert (bar[0] - picture.shape[0]) / (figures.CAPTION_SIZE + 3) == len(lines), "the lines drawn"
         # Under the bar, its two ends' numbers: a blank gap of at least GAP px between them.
         inked = np.flatnonzero((pixels[bar[-1] + 2 :] < 128).any(axis=(0, 2)))
         apart = int(np.argmax(np.diff(inked)))
