@@ -6,6 +6,7 @@ listing of each folder (file names, no file read), the one a scan starts with.""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ INDEX, SPLIT = "image_index", "split_manifest"
 # comes before).
 _FILTERS = {**NODE_OPTIONS, "from_inputs": "--from-inputs", "namespaces": "--namespaces", "tags": "--tags"}
 _FILTERS.pop("to_nodes")
+_FILTERS["only_missing_outputs"] = "--only-missing-outputs"  # ingest left out where its outputs exist
 
 
 def folder_changes(index: pd.DataFrame) -> list[str]:
@@ -69,6 +71,7 @@ def require_current_index(pipeline: Pipeline, catalog: Any, run_params: dict[str
     have changed since (`folder_changes`): it names them, how many files were added and removed, and what to
     run. A run that trains on the split made before (`--pipelines=train`) reads only the split's images in
     it, and a version asked for (`--load-versions`) is read as it is."""
+    pipeline = _to_run(pipeline, catalog, run_params)
     splits = any(INDEX in node.inputs and SPLIT in node.outputs for node in pipeline.nodes)
     if not splits or INDEX not in pipeline.inputs() or INDEX in (run_params.get("load_versions") or {}):
         return
@@ -83,3 +86,20 @@ def require_current_index(pipeline: Pipeline, catalog: Any, run_params: dict[str
         f"({'; '.join(changes)}), and this run would read them as they were then: "
         + rerun_command(run_params)
     )
+
+
+def _to_run(pipeline: Pipeline, catalog: Any, run_params: dict[str, Any]) -> Pipeline:
+    """The nodes the runner runs: with `--only-missing-outputs`, those whose saved outputs are missing and
+    those after them, as Kedro's runner filters them after this check (ingest, its index saved, left out:
+    the split read the index made before photos were added, and stopped the same way)."""
+    if not run_params.get("only_missing_outputs"):
+        return pipeline
+    from kedro.runner.runner import _build_node_children_map, _determine_nodes_to_run  # Kedro's own filter
+
+    nodes = _determine_nodes_to_run(
+        list(reversed(pipeline.nodes)),
+        catalog,
+        _build_node_children_map(pipeline),
+        logging.getLogger(__name__),
+    )
+    return Pipeline([node for node in pipeline.nodes if node in nodes])

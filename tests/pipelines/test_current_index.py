@@ -32,6 +32,13 @@ def test_a_split_resumed_after_photos_were_added_asks_for_the_whole_run(kedro_pr
         "would read them as they were then: run it whole, ingest first: kedro run --pipelines=from_folder "
         "(the same --params, without --from-nodes)"
     ) in " ".join(result.output.split()), result.output
+    # Nor --only-missing-outputs (ingest's outputs saved, ingest left out): the split read the old index.
+    result = kedro(kedro_project, "run", *given, "--only-missing-outputs")
+    assert result.exit_code == 1
+    assert (
+        "and this run would read them as they were then: run it whole, ingest first: kedro run "
+        "--pipelines=from_folder (the same --params, without --only-missing-outputs)"
+    ) in " ".join(result.output.split()), result.output
     # A pipeline without ingest is told which one makes the index.
     result = kedro(kedro_project, "run", "--pipelines=split")
     assert result.exit_code == 1
