@@ -114,7 +114,7 @@ def synthetic_training_set(config: SegmenterConfig) -> tuple[np.ndarray, np.ndar
     return np.stack(inputs), np.stack(masks)
 
 
-def _batch(inputs, masks, config, rng) -> tuple[torch.Tensor, torch.Tensor]:
+def training_batch(inputs, masks, config, rng) -> tuple[torch.Tensor, torch.Tensor]:
     """Random crops, turned by quarter turns, with contrast, blur and noise varied: the cameras it meets."""
     side = inputs.shape[-1]
     crops, truths = [], []
@@ -130,29 +130,40 @@ def _batch(inputs, masks, config, rng) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(np.stack(crops))[:, None], torch.from_numpy(np.stack(truths))[:, None]
 
 
+def segmenter_loss(
+    logits: torch.Tensor, truths: torch.Tensor, known: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy weighted 3:1 for crack (cracks are a few percent of the pixels) plus Dice, over the
+    pixels `known` marks (1; all where None), the cross-entropy averaged over those alone."""
+    known = torch.ones_like(truths) if known is None else known
+    probabilities = torch.sigmoid(logits) * known
+    overlap = 2 * (probabilities * truths).sum() + 1
+    dice = 1 - overlap / (probabilities.sum() + (truths * known).sum() + 1)
+    crack_weight = torch.tensor(3.0, device=logits.device)
+    weighted = F.binary_cross_entropy_with_logits(
+        logits, truths, known, pos_weight=crack_weight, reduction="sum"
+    )
+    return weighted / known.sum().clamp(min=1) + dice
+
+
 def train_segmenter(
     config: SegmenterConfig,
     device: str | torch.device = "cpu",
     progress: Callable[[int, float], None] | None = None,
 ) -> dict:
-    """A `CrackSegmenter` trained on synthetic masks (weighted cross-entropy plus Dice: cracks are a few
-    percent of the pixels), as a checkpoint dict loadable with `weights_only=True`."""
+    """A `CrackSegmenter` trained on synthetic masks (`segmenter_loss`), as a checkpoint dict loadable with
+    `weights_only=True`."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     inputs, masks = synthetic_training_set(config)
     net = CrackSegmenter(config.width).to(device)
     optimiser = torch.optim.AdamW(net.parameters(), config.learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps)
-    crack_weight = torch.tensor(3.0, device=device)
     losses = []
     net.train()
     for step in range(config.steps):
-        crops, truths = (tensor.to(device) for tensor in _batch(inputs, masks, config, rng))
-        logits = net(crops)
-        probabilities = torch.sigmoid(logits)
-        overlap = 2 * (probabilities * truths).sum() + 1
-        dice = 1 - overlap / (probabilities.sum() + truths.sum() + 1)
-        loss = F.binary_cross_entropy_with_logits(logits, truths, pos_weight=crack_weight) + dice
+        crops, truths = (tensor.to(device) for tensor in training_batch(inputs, masks, config, rng))
+        loss = segmenter_loss(net(crops), truths)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
