@@ -18,13 +18,18 @@ cracked by the segmenter where it traces a crack `--segmenter-finds` tile sides 
 0: never); printed too: how many clean real patches (Özgenel's and SDNET walls' Negative/, each its own
 tile) it calls cracked, and the seconds it takes over a clean 12-MP photo. `--keep DIR` writes each photo's
 crack mask, crack score (what ODS sweeps), heatmap and who called it to DIR/<stem>.npz, to study the masks
-without explaining the photos again.
+without explaining the photos again. `--adapt all` first adapts the segmenter to the CFD photos, their masks
+unseen (as `segmenter_adaptation.folder` does: vision/transfer/segmenter_adaptation.py); `--adapt even` to
+the even-numbered ones alone, and scores the odd-numbered ones (photos it never learned from), as `--odd`
+does without adapting.
 
     .venv/bin/python bench/segment_quality.py                       # about 15 min on 2 cores
     .venv/bin/python bench/segment_quality.py --champion champion.pt --tile 128
     .venv/bin/python bench/segment_quality.py --champion champion.pt --segmenter-finds 0  # classifier only
     .venv/bin/python bench/segment_quality.py --champion general.pt --domain cfd_tiles   # a general model
     .venv/bin/python bench/segment_quality.py --champion champion.pt --keep cfd_masks  # masks kept as .npz
+    .venv/bin/python bench/segment_quality.py --champion champion.pt --adapt even  # adapted, held out
+    .venv/bin/python bench/segment_quality.py --champion champion.pt --odd  # the same photos, not adapted
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from crack_pipeline.vision.explain.run import explain_images
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold, for_domain
 from crack_pipeline.vision.models.precision import describe_cpu
+from crack_pipeline.vision.transfer.segmenter_adaptation import AdaptationConfig, adapted_segmenter
 
 
 def mask_seconds(
@@ -136,6 +142,25 @@ def crack_pixels(cfd: Path, name: str) -> np.ndarray:
     return np.asarray(Image.open(cfd / "masks" / f"{Path(name).stem}.png").convert("L")) > 127
 
 
+def adapted_to(
+    segmenter: dict, cfd: Path, names: list[str], which: str, tile: int, masks_config: CrackMaskConfig
+) -> tuple[dict, list[str]]:
+    """`segmenter` adapted to the photos `which` names (all, or the even-numbered ones), their masks unseen,
+    and the names of the photos to score (all, or the odd-numbered ones)."""
+    learned_from, scored = (names, names) if which == "all" else (names[::2], names[1::2])
+    started = time.perf_counter()
+    photos = (np.asarray(Image.open(cfd / "images" / name).convert("RGB")) for name in learned_from)
+    adapted, learned = adapted_segmenter(segmenter, photos, AdaptationConfig(), tile, masks_config)
+    print(
+        f"segmenter adapted to {learned['photos']} CFD photos, masks unseen, in "
+        f"{time.perf_counter() - started:.0f} s (pseudo-labels {100 * learned['crack']:.1f}% crack, "
+        f"{100 * learned['unknown']:.1f}% left out); scored on {len(scored)} photos"
+        + (" it never learned from" if which == "even" else ""),
+        flush=True,
+    )
+    return adapted, scored
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -167,6 +192,13 @@ def main() -> None:
         help="tile sides: the segmenter also calls cracked where it traces a crack this long (0: never)",
     )
     parser.add_argument("--keep", default=None, help="a new folder: each photo's mask and score as .npz")
+    parser.add_argument(
+        "--adapt",
+        choices=["all", "even"],
+        default=None,
+        help="adapt the segmenter to the photos (all), or to the even-numbered ones and score the odd ones",
+    )
+    parser.add_argument("--odd", action="store_true", help="score the odd-numbered photos only")
     args = parser.parse_args()
     data = data_root(args)
     cfd = Path(args.cfd) if args.cfd else data / "cfd"
@@ -192,6 +224,12 @@ def main() -> None:
         f"{describe_threshold(threshold)}",
         flush=True,
     )
+    if args.adapt:
+        if segmenter is None:
+            raise SystemExit("--adapt adapts the crack segmenter: leave out --no-segmenter")
+        segmenter, names = adapted_to(segmenter, cfd, names, args.adapt, args.tile, masks_config)
+    elif args.odd:
+        names = names[1::2]
     masks = {name: crack_pixels(cfd, name) for name in names}
     if args.keep:
         Path(args.keep).mkdir(parents=True)

@@ -22,6 +22,7 @@ PATH_SETTINGS = (
     "explain.scales",
     "evaluate_folder.path",
     "mask_tiles.images_dir",
+    "segmenter_adaptation.folder",
     "mask_tiles.masks_dir",
     "train.resume_dir",
     "train.models.*.weights_path",

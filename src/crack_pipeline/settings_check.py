@@ -29,6 +29,7 @@ from crack_pipeline.vision.models.checkpoint import named_domain
 from crack_pipeline.vision.models.device import resolve_device
 from crack_pipeline.vision.models.registry import get_spec
 from crack_pipeline.vision.settings import ConfigError, as_yaml, differences, settings_from
+from crack_pipeline.vision.transfer.segmenter_adaptation import AdaptationConfig
 
 
 def _split_settings(split: dict[str, Any]) -> None:
@@ -42,6 +43,9 @@ def _split_settings(split: dict[str, Any]) -> None:
 SECTION_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "synth": synth_config,
     "segmenter": partial(settings_from, SegmenterConfig, section="segmenter"),
+    "segmenter_adaptation": partial(
+        settings_from, AdaptationConfig, section="segmenter_adaptation", also=("folder",)
+    ),
     "evaluate": check_evaluate_settings,
     "tiling": partial(settings_from, TilingConfig, section="tiling"),
     "explain": check_explain_settings,
@@ -57,7 +61,8 @@ logger = logging.getLogger(__name__)
 _VARIANT = re.compile(r"^train\.models\.([^.]+)$")  # a variant's namespace reads its own entry
 # Tables a settings class checks whole, naming a typo itself, and tables of names a user chooses.
 _KEYS_CHECKED_ELSEWHERE = {
-    *("synth", "segmenter", "tiling", "retrain", "mask_tiles.tiling", "explain.crack_masks"),
+    *("synth", "segmenter", "segmenter_adaptation", "tiling", "retrain", "mask_tiles.tiling"),
+    "explain.crack_masks",
     *("train.defaults", "train.cam_progress"),  # by each variant's check
     *("train.models", "train.target_recall_by_domain", "ingest.label_aliases"),
 }

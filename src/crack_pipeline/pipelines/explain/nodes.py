@@ -278,6 +278,12 @@ def segmenter_to_use(
             "`kedro run --pipelines=segmenter` once (a few minutes), or set explain.segmenter: false "
             "for crack masks from darkness alone"
         )
+    if adapted := crack_segmenter.get("adapted_to"):
+        logger.info(
+            "explain: the crack segmenter is adapted to %d photos of %s (segmenter_adaptation.folder)",
+            adapted["photos"],
+            adapted["folder"],
+        )
     if segmenter is not None:
         wanted = asdict(settings_from(SegmenterConfig, segmenter, "segmenter"))
         trained = crack_segmenter.get("config") or {}

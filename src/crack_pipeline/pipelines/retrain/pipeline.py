@@ -14,6 +14,7 @@ from crack_pipeline.pipelines.retrain.nodes import (
     explain_sample,
     split_for_retrain,
 )
+from crack_pipeline.pipelines.segmenter.pipeline import adaptation_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -43,7 +44,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     segmenter = Node(
         func=crack_segmenter_after_decision,
         inputs=["params:segmenter", "params:device", "previous_crack_segmenter", "retrain_decision"],
-        outputs="crack_segmenter",
+        outputs="synthetic_crack_segmenter",
         name="train_crack_segmenter",
     )
     explain = Node(
@@ -69,5 +70,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         + decide
         + train.create_pipeline(variants=selected)
         + evaluate.create_pipeline()
-        + Pipeline([segmenter, explain])
+        + Pipeline([segmenter, adaptation_node(), explain])
     )
