@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -215,11 +216,15 @@ def test_the_champions_heatmaps_are_scored_against_the_crack_masks(default_run):
     assert float(fields["energy_in_mask"]) == pytest.approx(energy, abs=5e-4)
 
 
-def test_two_processes_train_a_variant_into_one_checkpoint_and_one_mlflow_run(default_run, monkeypatch):
+def test_two_processes_train_a_variant_into_one_checkpoint_and_one_mlflow_run(
+    default_run, monkeypatch, tmp_path
+):
     """`train.processes: 2` (what `make train-distributed NPROC=2` sets): two gloo replicas on the CPU; the
     node's own process writes one checkpoint and logs one run, as a single process does."""
-    monkeypatch.chdir(default_run.project)
-    project = default_run.project
+    # In a copy: a second small_cnn checkpoint and run in the shared project broke the tests that read the
+    # default run's one, whenever this test ran before them on the same worker.
+    project = Path(shutil.copytree(default_run.project, tmp_path / "project", symlinks=True))
+    monkeypatch.chdir(project)
     client = client_of(project)
     experiment = client.get_experiment_by_name("crack_pipeline")
     before = {run.info.run_id for run in client.search_runs([experiment.experiment_id])}
