@@ -40,8 +40,8 @@ def unseen_surface(index: int, cracks: int = 2) -> tuple[np.ndarray, np.ndarray]
     """A photo of a surface no segmenter of the tests trained on (a softer camera, a mottled grain), with
     its crack mask."""
     sample = render_photo(SynthConfig(image_size=TILE, seed=5, difficulty=0.8), 160, 160, cracks, index)
-    image = ndimage.gaussian_filter(sample.image.astype(float), (1.0, 1.0, 0))
-    mottling = ndimage.gaussian_filter(np.random.default_rng(index).normal(0, 1, image.shape[:2]), 3) * 60
+    image = ndimage.gaussian_filter(sample.image.astype(float), (1.2, 1.2, 0))
+    mottling = ndimage.gaussian_filter(np.random.default_rng(index).normal(0, 1, image.shape[:2]), 3) * 90
     return np.clip(image + mottling[..., None], 0, 255).astype(np.uint8), sample.mask
 
 
@@ -52,7 +52,7 @@ def found_mask(net, image: np.ndarray) -> np.ndarray | None:
 
 def test_pseudo_labels_are_the_segmenters_cracks_its_clear_surface_and_unsure_pixels_between(learned):
     net = load_segmenter(learned)
-    image, _ = unseen_surface(1)
+    image = render_photo(SynthConfig(image_size=TILE, seed=5, difficulty=0.3), 160, 160, 2, 1).image
     config = AdaptationConfig(clean_below=0.1, clear_of_cracks=4)
     labels = pseudo_labels(image, net, TILE, MASKS, config)
     crack = found_mask(net, image)
@@ -65,8 +65,8 @@ def test_pseudo_labels_are_the_segmenters_cracks_its_clear_surface_and_unsure_pi
 
 
 def test_adapting_to_an_unseen_surface_finds_its_cracks_in_photos_it_never_learned_from(learned):
-    """On the mottled, softer surface the synthetic-only segmenter finds about a third of the crack pixels
-    (tolerant F1 0.37 here); adapted to 8 of its photos, no mask given, 0.69 on 6 others, and it still
+    """On the mottled, softer surface the synthetic-only segmenter calls none of 6 cracked photos (tolerant
+    F1 0); adapted to 8 others, no mask given, 0.45 on 1 torch thread, 0.40 on 2 (AVX2), and it still
     calls none of 4 clean photos cracked."""
 
     def scores(checkpoint) -> tuple[float, int]:
@@ -87,7 +87,7 @@ def test_adapting_to_an_unseen_surface_finds_its_cracks_in_photos_it_never_learn
     assert learned_from["photos"] == 8 and 0 < learned_from["crack"] < 0.1
     assert adapted["segmenter_id"] != learned["segmenter_id"] and adapted["config"] == learned["config"]
     (base_f1, base_clean), (adapted_f1, adapted_clean) = scores(learned), scores(adapted)
-    assert adapted_f1 > base_f1 + 0.15
+    assert adapted_f1 > base_f1 + 0.2
     assert base_clean == adapted_clean == 0
 
 
