@@ -221,13 +221,12 @@ def test_two_processes_train_a_variant_into_one_checkpoint_and_one_mlflow_run(
 ):
     """`train.processes: 2` (what `make train-distributed NPROC=2` sets): two gloo replicas on the CPU; the
     node's own process writes one checkpoint and logs one run, as a single process does."""
-    # In a copy: a second small_cnn checkpoint and run in the shared project broke the tests that read the
-    # default run's one, whenever this test ran before them on the same worker.
-    project = Path(shutil.copytree(default_run.project, tmp_path / "project", symlinks=True))
+    # In a copy with a store of its own: a second small_cnn checkpoint and run in the shared project broke
+    # the tests that read the default run's one, whenever this test ran before them on the same worker.
+    ignored = shutil.ignore_patterns("mlflow.db", "mlruns")
+    project = Path(shutil.copytree(default_run.project, tmp_path / "project", symlinks=True, ignore=ignored))
     monkeypatch.chdir(project)
     client = client_of(project)
-    experiment = client.get_experiment_by_name("crack_pipeline")
-    before = {run.info.run_id for run in client.search_runs([experiment.experiment_id])}
     checkpoints = len(versions(project, "data/06_models/small_cnn/checkpoint.pt"))
     with logged_lines() as lines:
         run_session(project, {"train": {"processes": 2}}, pipeline_names=["train"], namespaces=["small_cnn"])
@@ -236,7 +235,8 @@ def test_two_processes_train_a_variant_into_one_checkpoint_and_one_mlflow_run(
     checkpoint = checkpoint_of_latest(project, "small_cnn")
     model = model_from_checkpoint(checkpoint)  # a single process loads what the replicas trained
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 2)
-    new = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_id not in before]
+    experiment = client.get_experiment_by_name("crack_pipeline")
+    new = client.search_runs([experiment.experiment_id])  # the copy's own store: this run's alone
     assert sorted(r.info.run_name for r in new) == ["small_cnn", "train"], (
         "the session's run and the variant's"
     )
