@@ -279,11 +279,7 @@ def segmenter_to_use(
             "for crack masks from darkness alone"
         )
     if adapted := crack_segmenter.get("adapted_to"):
-        logger.info(
-            "explain: the crack segmenter is adapted to %d photos of %s (segmenter_adaptation.folder)",
-            adapted["photos"],
-            adapted["folder"],
-        )
+        logger.info("explain: the crack segmenter is adapted to %(photos)d photos of %(folder)s", adapted)
     if segmenter is not None:
         wanted = asdict(settings_from(SegmenterConfig, segmenter, "segmenter"))
         trained = crack_segmenter.get("config") or {}
