@@ -172,6 +172,7 @@ def segmenter_finding(
     threshold: float,
     config: CrackMaskConfig,
     segmenter: CrackSegmenter | None,
+    whole: np.ndarray | None = None,
 ) -> SegmenterFinding | None:
     """What the `segmenter` finds over a photo the classifier calls clean (p(crack) `probability` under
     `threshold`), if it traces a crack `segmenter_finds` tile sides long, pieces `segmenter_gap` apart
@@ -180,10 +181,11 @@ def segmenter_finding(
     evidence instead of a CAM: darkness's crack pixels within `segmenter_margin` tile sides of them,
     traced, join them; and their boxes (found_boxes, cracks about `segmenter_reach` apart in one). Once per
     photo, whatever the CAM methods; None when the photo is called cracked, when nothing is found, or when
-    the segmenter is not asked to look."""
+    the segmenter is not asked to look. `whole`: its p(crack) over the photo, if the caller has it."""
     if segmenter is None or config.segmenter_finds is None or probability >= threshold:
         return None
-    whole = crack_probability(segmenter, image, np.ones(image.shape[:2], dtype=bool))
+    if whole is None:
+        whole = crack_probability(segmenter, image, np.ones(image.shape[:2], dtype=bool))
     found = found_cracks(
         whole,
         config.segmenter_finds * tile_side,

@@ -64,13 +64,14 @@ def pseudo_labels(
     """HxW int8 of the HxW(x3) `image`: 1 where the segmenter's finding over the whole photo marks crack,
     0 where its p(crack) is under `clean_below` and `clear_of_cracks` px from those, -1 between."""
     shape = image.shape[:2]
-    found = segmenter_finding(image, tile_side, 0.0, 1.0, masks, net)
+    probability = crack_probability(net, image, np.ones(shape, dtype=bool))
+    found = segmenter_finding(image, tile_side, 0.0, 1.0, masks, net, probability)
     crack = found.mask if found is not None else np.zeros(shape, dtype=bool)
     near = (
         ndimage.binary_dilation(crack, iterations=config.clear_of_cracks) if config.clear_of_cracks else crack
     )
     labels = np.full(shape, _UNKNOWN, dtype=np.int8)
-    labels[(crack_probability(net, image, np.ones(shape, dtype=bool)) < config.clean_below) & ~near] = 0
+    labels[(probability < config.clean_below) & ~near] = 0
     labels[crack] = 1
     return labels
 
