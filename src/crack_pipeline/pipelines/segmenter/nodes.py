@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -46,13 +46,7 @@ def train_crack_segmenter(segmenter: dict[str, Any], device: str, previous: dict
     if synthetic is not None and (synthetic["format"], synthetic.get("config")) == (FORMAT, asdict(config)):
         logger.info("segmenter: the latest crack segmenter has these settings; kept")
         return synthetic
-    every = max(1, config.steps // 10)
-
-    def report(step: int, loss: float) -> None:
-        if (step + 1) % every == 0:
-            logger.info("segmenter: step %d/%d, loss %.3f", step + 1, config.steps, loss)
-
-    checkpoint = train_segmenter(config, resolve_device(device), report)
+    checkpoint = train_segmenter(config, resolve_device(device), _reporter("segmenter:", config.steps))
     logger.info("segmenter: trained on %d synthetic patches per class", config.samples)
     return checkpoint
 
@@ -113,12 +107,6 @@ def adapt_crack_segmenter(
             "segmenter: the latest crack segmenter was adapted from this one to these photos, so; kept"
         )
         return previous
-    every = max(1, config.steps // 10)
-
-    def report(step: int, loss: float) -> None:
-        if (step + 1) % every == 0:
-            logger.info("segmenter: adapting, step %d/%d, loss %.3f", step + 1, config.steps, loss)
-
     chosen = [
         files[index] for index in np.linspace(0, len(files) - 1, min(config.photos, len(files))).astype(int)
     ]
@@ -126,7 +114,13 @@ def adapt_crack_segmenter(
     images = _photos_to_learn(photos, chosen, ImageLimits.of(ingest), side)
     try:
         adapted, learned = adapted_segmenter(
-            synthetic, images, config, tile_side, masks, resolve_device(device), report
+            synthetic,
+            images,
+            config,
+            tile_side,
+            masks,
+            resolve_device(device),
+            _reporter("segmenter: adapting,", config.steps),
         )
     except NoPhotoToLearn:
         raise InputError(
@@ -141,6 +135,17 @@ def adapt_crack_segmenter(
         100 * learned["unknown"],
     )
     return {**adapted, "adapted_to": {**wanted, **learned}, "adapted_from": synthetic}
+
+
+def _reporter(what: str, steps: int) -> Callable[[int, float], None]:
+    """A progress callback logging `<what> step i/steps, loss L` ten times over the training."""
+    every = max(1, steps // 10)
+
+    def report(step: int, loss: float) -> None:
+        if (step + 1) % every == 0:
+            logger.info("%s step %d/%d, loss %.3f", what, step + 1, steps, loss)
+
+    return report
 
 
 def _listing_digest(photos: Folder, files: list[str]) -> str:
