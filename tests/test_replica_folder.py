@@ -27,6 +27,23 @@ fit_distributed(seeded_model(), SPEC, tiny_split(2, 1, 32), tiny_split(2, 2, 32)
 """
 
 
+def descendants_of(pid: int) -> list[int]:
+    """Its children, theirs, and so on (replicas are the children of a fork server the run started)."""
+    try:
+        children = children_of(pid)
+    except FileNotFoundError:  # ended meanwhile
+        return []
+    return children + [grandchild for child in children for grandchild in descendants_of(child)]
+
+
+def maps_images(pid: int) -> bool:
+    """Whether process `pid` maps a replica folder's images (False once it has ended)."""
+    try:
+        return b"images.pt" in Path(f"/proc/{pid}/maps").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 def backdate(folder: Path) -> None:
     """As old as a folder of a run killed a while ago."""
     before = folder.stat().st_mtime - 2 * SETTLED_SECONDS
@@ -55,25 +72,24 @@ def test_a_killed_run_s_replicas_end_and_the_next_run_removes_their_folder(tmp_p
     run = subprocess.Popen(
         [sys.executable, "-c", RUN], env={**os.environ, "TMPDIR": str(tmp_path)}, stderr=subprocess.DEVNULL
     )
+    replicas, started = [], []
     try:
-        replicas = []
 
         def training() -> bool:
             """Both replicas started and read their images (mapped), their run being theirs."""
-            replicas[:] = [
-                pid for pid in children_of(run.pid) if b"images.pt" in Path(f"/proc/{pid}/maps").read_bytes()
-            ]
+            replicas[:] = [pid for pid in descendants_of(run.pid) if maps_images(pid)]
             return len(replicas) == 2
 
         assert eventually(training, 240), "its replicas started"  # ends once they do: long only under load
         assert run.poll() is None, "at work"
+        started[:] = descendants_of(run.pid)  # the replicas, the fork server they came from, and any helper
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait()
     try:
-        assert eventually(lambda: not any(alive(pid) for pid in replicas), 10), "they end with their run"
+        assert eventually(lambda: not any(alive(pid) for pid in started), 10), "they end with their run"
     finally:
-        for pid in replicas:
+        for pid in {*replicas, *started}:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     (left,) = tmp_path.glob(f"{PREFIX}*")

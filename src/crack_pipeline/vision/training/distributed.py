@@ -3,7 +3,7 @@ starts `processes` replicas on this machine, each runs `fit` on its share of eve
 DistributedDataParallel (gloo on CPUs, NCCL on GPUs: one GPU per replica), and the first replica's result
 comes back to the caller, the one process that writes checkpoints and MLflow runs.
 
-Nothing goes to the replicas, or comes back, through shared memory (/dev/shm): torch's spawn would move every
+Nothing goes to the replicas, or comes back, through shared memory (/dev/shm): torch's pickler moves every
 tensor handed over there (the images, the model), and a container's /dev/shm is 64 MB unless it is given
 more (`docker run --shm-size`). The images are written once to a file on disk that every replica maps into
 memory (pages read as they are used, shared among them), and the model, pickled, to another; the result comes
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import pickle
 import signal
@@ -90,6 +91,10 @@ def fit_distributed(
             f"{torch.cuda.device_count()} GPUs"
         )
     logger.info("train: %s on %d replicas (%s, %s)", spec.name, processes, device.type, _backend(device))
+    # Replicas fork from a server that imported this module (torch, the project) once for every launch of
+    # this process, not each on its own as spawned ones did (8 s of CPU a replica). A server parallel_map
+    # started before keeps its own preloads: replicas forked from it import the module themselves.
+    multiprocessing.set_forkserver_preload([__name__])
     with replica_folder() as folder:
         launch = LaunchConfig(
             min_nodes=1,
@@ -100,7 +105,7 @@ def fit_distributed(
             rdzv_endpoint="localhost:0",  # a free port, as `torchrun --standalone`
             max_restarts=0,
             monitor_interval=0.2,
-            start_method="spawn",
+            start_method="forkserver",
             # Its logs in the folder too (by default in a folder of their own in /tmp, left by every run).
             logs_specs=DefaultLogsSpecs(log_dir=str(folder / "launcher")),
         )
