@@ -15,7 +15,6 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
-from mlflow.tracking import fluent
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from crack_pipeline.quiet_lines import CLOSED_BY_ERROR, PLUGIN_LOGGER, unsaid
@@ -51,12 +50,26 @@ _RUNNER_REPR = re.compile(r"^<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>$")
 
 class OncePerRunMlflowHook(MlflowHook):
     """kedro-mlflow's MlflowHook, each parameter written once a run (the module's docstring says why), a run
-    not tracked reopening no earlier one, and the runner tagged by its name."""
+    not tracked reopening no earlier one, the run reopened only in a thread where it is not active, and the
+    runner tagged by its name."""
 
     def __init__(self) -> None:
+        self._node = threading.local()  # the node being started, per thread (ThreadRunner)
         super().__init__()
-        self._node = threading.local()  # the parameters of the node being started, per thread (ThreadRunner)
         self._logged: tuple[str | None, set[tuple[str, str]]] = (None, set())  # (run id, its parameters)
+
+    # The plugin reopens its run before every node (`mlflow.start_run(run_id=...)`) for the threads of a
+    # ThreadRunner, where it is not active: two reads and a write of the run each, and with
+    # `tracking.run.nested` one more copy on MLflow's stack, each read and ended again after the run (16
+    # nodes: 50 reads of the run, a tenth of a default run's CPU). A thread where it is active already is
+    # shown no run to reopen while its node starts.
+    @property
+    def run_id(self) -> str | None:
+        return None if getattr(self._node, "run_active", False) else self._run_id
+
+    @run_id.setter
+    def run_id(self, value: str | None) -> None:
+        self._run_id = value
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
@@ -73,24 +86,20 @@ class OncePerRunMlflowHook(MlflowHook):
     @hook_impl
     def before_node_run(self, node, catalog, inputs: dict[str, Any], is_async: bool) -> None:
         self._node.batch = {}
+        active = mlflow.active_run()
+        self._node.run_active = active is not None and active.info.run_id == self._run_id
         try:
-            super().before_node_run(node, catalog, inputs, is_async)  # reopens the run, collects
+            super().before_node_run(node, catalog, inputs, is_async)  # reopens the run if need be, collects
         finally:
+            self._node.run_active = False
             batch, self._node.batch = self._node.batch, None
             if batch:  # those collected before a value too long stopped the run too (long_params_strategy)
                 self._write_new(batch)
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog) -> None:
-        # The plugin re-entered its run before every node, so MLflow's stack holds it once per node run, and
-        # ends the stack's runs one at a time, each with "The run '<id>' was closed because of an error":
-        # the same run, said once per node. Taken off but once, it is ended and said once.
-        # MLflow's private stack: where a later MLflow keeps it otherwise, the line is merely said again.
-        stacked = getattr(fluent, "_active_run_stack", None)
-        stack = stacked.get() if stacked is not None else []
-        if not self._already_active_mlflow:  # else the caller's run, which the plugin leaves open
-            while len(stack) > 1 and stack[-1].info.run_id == stack[-2].info.run_id:
-                stack.pop()
+        # The plugin ends the stack's runs one at a time, each with "The run '<id>' was closed because of an
+        # error": said once per node while it re-entered its run before every node (`run_id` above).
         # Not at the top: the command line's modules, else loaded by every worker process the settings are.
         from crack_pipeline.cli import user_error
 

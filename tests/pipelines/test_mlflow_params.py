@@ -44,6 +44,32 @@ def test_a_run_writes_each_parameter_its_nodes_read_once_and_all_of_them(kedro_p
     assert [type(hook) for hook in hooks] == [OncePerRunMlflowHook], "the plugin's own hook is not run too"
 
 
+def test_a_run_is_reopened_only_in_a_thread_where_it_is_not_active(kedro_project, monkeypatch):
+    """kedro-mlflow reopened its run before every node, for the threads of a ThreadRunner: two reads and a
+    write of the run each, in the thread where it was active all along too (3 nodes: 9 reads, 7 writes)."""
+    from kedro.runner import ThreadRunner
+
+    uses = Counter()
+    for name in ("get_run", "update_run_info"):
+        original = getattr(SqlAlchemyStore, name)
+
+        def counted(store, run_id, *args, _original=original, **kwargs):
+            uses[run_id] += 1
+            return _original(store, run_id, *args, **kwargs)
+
+        monkeypatch.setattr(SqlAlchemyStore, name, counted)
+    run_session(kedro_project, SMALL, to_nodes=["plot_sample_grid"])  # 3 nodes
+    (run,) = client_of(kedro_project).search_runs(["1"])
+    assert uses[run.info.run_id] <= 2, "its end, not a reopening per node"
+    assert run.info.status == "FINISHED" and run.data.params["ingest.workers"] == "1"
+
+    # A ThreadRunner's threads, where the run is not active, reopen it: their nodes' parameters are in it.
+    run_session(kedro_project, SMALL, to_nodes=["plot_sample_grid"], runner=ThreadRunner())
+    threaded = client_of(kedro_project).search_runs(["1"], order_by=["attributes.start_time DESC"])[0]
+    assert threaded.info.run_id != run.info.run_id and threaded.info.status == "FINISHED"
+    assert threaded.data.params["ingest.workers"] == "1" and threaded.data.params["synth.seed"] == "3"
+
+
 def test_a_run_is_tagged_with_its_runners_name(kedro_project):
     """Kedro's command line gives the runner as its object's repr, new every run, which the plugin's hook made
     the run's `runner` tag: no search could find the runs of one runner."""
