@@ -254,7 +254,7 @@ def test_the_champion_decision_pairs_the_candidates_predictions_with_the_champio
         training={**training, "train_seconds": 1.0, "train_images_per_second": 1.0},
     )
     again, again_predictions = evaluated(champion_predictions)
-    monkeypatch.setattr(champion, "evaluate_checkpoint", lambda *_: (again, again_predictions, {}))
+    monkeypatch.setattr(champion, "evaluate_checkpoint", lambda *_, **__: (again, again_predictions, {}))
     champion = {"checkpoint_id": "old", "variant": "lite0", "input_size": 32, "model_version": "1"}
     tensors = {"test": types.SimpleNamespace(images=torch.zeros((1, 3, 32, 32), dtype=torch.uint8))}
     settings, train = {"champion_metric": "at_threshold.f1"}, {"target_recall": 0.99}

@@ -237,7 +237,13 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
             None,
         )
     # A champion re-evaluated on a split made after it: how many test images it learned from is recorded.
-    monkeypatch.setattr(deciding, "evaluate_checkpoint", lambda *_: (metrics("o", 0.95, "co"), None, None))
+    asked = []
+
+    def scored_again(*_, **options):
+        asked.append(options)
+        return metrics("o", 0.95, "co"), None, None
+
+    monkeypatch.setattr(deciding, "evaluate_checkpoint", scored_again)
     monkeypatch.setattr(deciding, "at_input_size", lambda tensors, *_: tensors)
     older = {
         "checkpoint_id": "co",
@@ -248,6 +254,7 @@ def test_comparison_ranks_the_variants_of_this_split_and_keeps_a_tied_champion(m
         settings, train, {**older, "input_size": 64}, None, manifest, {}, "cpu", *evaluated
     )
     assert decision["current_value"] == 0.95 and decision["current_learned_test_images"] == 1
+    assert asked == [{"figures": False}], "scored for its metrics; figures drawn there were thrown away"
     assert (
         "the champion's re-evaluation: 1 of the 2 test images are images model o learned from" in caplog.text
     )
@@ -297,7 +304,8 @@ def test_a_champion_that_learned_from_test_images_is_compared_on_the_others_only
     candidate_scores = [0.1, 0.9, 0.9, 0.1, 0.9, 0.1, 0.9, 0.1]
     champion, champion_predictions = evaluation("old", "co", champion_scores)
     candidate, candidate_predictions = evaluation("new", "cn", candidate_scores)
-    monkeypatch.setattr(deciding, "evaluate_checkpoint", lambda *_: (champion, champion_predictions, None))
+    scored_again = (champion, champion_predictions, None)
+    monkeypatch.setattr(deciding, "evaluate_checkpoint", lambda *_, **__: scored_again)
     monkeypatch.setattr(deciding, "at_input_size", lambda tensors, *_: tensors)
     current = {
         "checkpoint_id": "co",

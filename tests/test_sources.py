@@ -158,6 +158,10 @@ def test_evaluation_reports_every_domain_as_scikit_learn_computes_it():
     assert (result.predictions.domain == domains).all()
     one = evaluate_probabilities("m", data, probability, 0.4, domains=["a"] * 50)
     assert "per_domain" not in one.metrics and "domain" not in one.predictions
+    # Without figures (a champion scored again for its metrics): the same metrics and table, no figure.
+    bare = evaluate_probabilities("m", data, probability, 0.4, domains=domains.tolist(), figures=False)
+    assert bare.figures == {} and bare.metrics == result.metrics
+    assert bare.predictions.equals(result.predictions)
 
 
 def test_a_domain_s_threshold_is_chosen_for_its_own_recall_where_it_has_one_and_says_from_how_many():

@@ -51,6 +51,7 @@ def decide_champion(
                 at_input_size(split_tensors, split_manifest, current_champion["input_size"]),
                 target_recall,
                 device,
+                figures=False,  # its metrics and predictions are compared; its figures are not shown
             )
             decision["current_value"] = metric_value(again, metric)
             decision["compared_on"] = "the test split"

@@ -38,10 +38,12 @@ def evaluate_checkpoint(
     target_recall: float,
     device: str,
     split_manifest: pd.DataFrame | None = None,
+    figures: bool = True,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Figure]]:
-    """Test-split metrics at the model's decision threshold and at 0.5, predictions and figures; the model
-    runs on `device`. With `split_manifest`, the figures show the photos read again from its files at their
-    own aspect (the cache squashed a non-square photo into a square), one missing or changed left out."""
+    """Test-split metrics at the model's decision threshold and at 0.5, predictions and figures (none
+    without `figures`); the model runs on `device`. With `split_manifest`, the figures show the photos read
+    again from its files at their own aspect (the cache squashed a non-square photo into a square), one
+    missing or changed left out."""
     if "test" not in split_tensors:
         raise InputError(
             "the split manifest has no test images (made with split.ratios.test: 0): nothing to evaluate "
@@ -56,6 +58,7 @@ def evaluate_checkpoint(
         threshold["value"],
         domains=test.domains,
         domain_thresholds=domain_threshold_values(threshold),
+        figures=figures,
     )
     metrics = {
         "variant": checkpoint["variant"],

@@ -195,16 +195,20 @@ def evaluate_probabilities(
     mistakes: int = 12,
     domains: Sequence[str] | None = None,
     domain_thresholds: dict[str, float] | None = None,
+    figures: bool = True,
 ) -> Evaluation:
     """Metrics at `threshold` (the model's decision threshold) and at 0.5, the predictions table at the
     threshold and the figures, for one labelled set. With the domain of every image, and more than one,
     the metrics are also given per domain (`per_domain`), and the predictions name each image's; an image
-    of a domain in `domain_thresholds` is decided at its domain's threshold (pooled metrics too)."""
+    of a domain in `domain_thresholds` is decided at its domain's threshold (pooled metrics too). Without
+    `figures`, none is made (0.14 s of figures a champion scored again for its metrics threw away)."""
     y = data.labels.numpy()
     metrics, per_image = labelled_metrics(y, probability, threshold, domains, domain_thresholds)
     table = predictions_table(data, probability, per_image)
     if "per_domain" in metrics:
         table.insert(1, "domain", domains)
+    if not figures:
+        return Evaluation(metrics=metrics, predictions=table, figures={})
     wrong = table.assign(confidence=np.abs(table.crack_probability - per_image))[~table.correct]
     worst = wrong.sort_values("confidence", ascending=False).head(mistakes)
     images = data.pictures(worst.file)
