@@ -88,6 +88,16 @@ def test_a_checkpoint_round_trips_and_a_foreign_one_is_refused(tmp_path, caplog)
         check_segmenter({k: v for k, v in checkpoint.items() if k != "state_dict"}, "x.pt")
     with pytest.raises(InputError, match="weights do not fit"):
         load_segmenter({**checkpoint, "config": {**checkpoint["config"], "width": 8}})
+    # Weights that do not fit the file's own settings: the file is named where it is read, and the
+    # segmenter pipeline trains a new one in its place.
+    misfit = tmp_path / "misfit.pt"
+    torch.save({**checkpoint, "config": {**checkpoint["config"], "width": 8}}, misfit)
+    with pytest.raises(DatasetError, match=rf"^{misfit}: its weights do not fit its settings"):
+        CrackSegmenterDataset(filepath=str(misfit), read_only=True).load()
+    replaced = CrackSegmenterDataset(filepath=str(misfit), read_only=True, damaged_as_none=True)
+    with caplog.at_level(logging.WARNING):
+        assert replaced.load() is None
+    assert f"{misfit}: its weights do not fit" in caplog.text
     # The classifier's dataset refuses a segmenter, naming the file.
     torch.save(checkpoint, tmp_path / "model.pt")
     with pytest.raises(DatasetError, match="model.pt"):

@@ -12,6 +12,7 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from crack_pipeline.datasets.previous_version import check_pinned_version
 from crack_pipeline.vision.errors import InputError
+from crack_pipeline.vision.explain.crack_segmenter import FORMAT, segmenter_net
 from crack_pipeline.vision.models.checkpoint import check_checkpoint
 from crack_pipeline.vision.models.torch_files import load_checked, save_atomically, why_unreadable
 
@@ -109,3 +110,5 @@ class CrackSegmenterDataset(TorchCheckpointDataset):
         # refused, with what to run, where it would be used (crack_segmenter.check_segmenter).
         if not isinstance(checkpoint, dict) or "format" not in checkpoint:
             raise InputError(f"{path}: not a crack segmenter checkpoint")
+        if checkpoint["format"] == FORMAT:  # one of this format whose weights do not fit is damaged: named
+            segmenter_net(checkpoint, path)

@@ -192,14 +192,21 @@ def check_segmenter(checkpoint: Any, source: str) -> None:
         raise InputError(f"{source}: crack segmenter checkpoint without {', '.join(missing)}")
 
 
-def load_segmenter(checkpoint: dict, device: str = "cpu") -> CrackSegmenter:
-    """The `CrackSegmenter` of a `train_segmenter` checkpoint for inference on `device`: batch norms folded
-    into the convolutions, channels-last (1.9x as fast on a 2-core CPU at 8 channels, outputs equal to
-    1e-5)."""
-    check_segmenter(checkpoint, "crack segmenter")
+def segmenter_net(checkpoint: Any, source: str) -> CrackSegmenter:
+    """The `CrackSegmenter` of a complete `train_segmenter` checkpoint, its weights loaded: an `InputError`
+    naming `source` unless they fit its settings."""
+    check_segmenter(checkpoint, source)
     net = CrackSegmenter(int(checkpoint["config"]["width"]))
     try:
         net.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
-        raise InputError(f"crack segmenter: its weights do not fit its settings: {error}") from None
+        raise InputError(f"{source}: its weights do not fit its settings: {error}") from None
+    return net
+
+
+def load_segmenter(checkpoint: dict, device: str = "cpu") -> CrackSegmenter:
+    """The `CrackSegmenter` of a `train_segmenter` checkpoint for inference on `device`: batch norms folded
+    into the convolutions, channels-last (1.9x as fast on a 2-core CPU at 8 channels, outputs equal to
+    1e-5)."""
+    net = segmenter_net(checkpoint, "crack segmenter")
     return fold_batch_norms(net.eval()).to(device, memory_format=torch.channels_last)
