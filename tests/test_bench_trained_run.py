@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from crack_pipeline.vision.explain.crack_segmenter import FORMAT
+from crack_pipeline.vision.explain.crack_segmenter import FORMAT, SegmenterConfig, train_segmenter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from trained_run import segmenter_of  # noqa: E402
@@ -26,7 +26,16 @@ def test_a_benchmark_s_segmenter_file_is_checked_loaded_and_named(tmp_path, caps
             SystemExit, match=r"^--segmenter .*classifier\.pt: not a crack segmenter checkpoint"
         ):
             segmenter_of(str(tmp_path / "classifier.pt"))
-    segmenter = {"format": FORMAT, "segmenter_id": "5eed", "config": {}, "state_dict": {}}
+    # One of the format with no settings: refused where it is read, naming it (a KeyError where used, before).
+    torch.save(
+        {"format": FORMAT, "segmenter_id": "5eed", "config": {}, "state_dict": {}}, tmp_path / "bare.pt"
+    )
+    with pytest.raises(SystemExit, match=r"^--segmenter .*bare\.pt: its settings give the net no width"):
+        segmenter_of(str(tmp_path / "bare.pt"))
+    segmenter = {
+        **train_segmenter(SegmenterConfig(samples=2, steps=1, crop=32, width=4)),
+        "segmenter_id": "5eed",
+    }
     torch.save(segmenter, tmp_path / "segmenter.pt")
     assert segmenter_of(str(tmp_path / "segmenter.pt"))["segmenter_id"] == "5eed"
     assert capsys.readouterr().out == f"crack segmenter 5eed ({tmp_path / 'segmenter.pt'})\n"

@@ -196,7 +196,10 @@ def segmenter_net(checkpoint: Any, source: str) -> CrackSegmenter:
     """The `CrackSegmenter` of a complete `train_segmenter` checkpoint, its weights loaded: an `InputError`
     naming `source` unless they fit its settings."""
     check_segmenter(checkpoint, source)
-    net = CrackSegmenter(int(checkpoint["config"]["width"]))
+    width = checkpoint["config"].get("width") if isinstance(checkpoint["config"], dict) else None
+    if not isinstance(width, int) or width < 1:
+        raise InputError(f"{source}: its settings give the net no width (config.width: {width!r})")
+    net = CrackSegmenter(width)
     try:
         net.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
