@@ -23,10 +23,10 @@ from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import (
     CrackSegmenter,
     SegmenterConfig,
-    check_segmenter,
     load_segmenter,
     local_contrast,
     segmenter_loss,
+    segmenter_net,
     synthetic_training_set,
     training_batch,
 )
@@ -88,14 +88,12 @@ def adapted_segmenter(
     """The `train_segmenter` checkpoint's segmenter self-trained on `photos` (HxWx3 uint8, each at least
     its crop side both ways), as a checkpoint of its own (a new `segmenter_id`, `checkpoint`'s settings),
     and what its pseudo-labels held: {"photos", "crack": share of crack pixels, "unknown": share left out}."""
-    check_segmenter(checkpoint, "crack segmenter")
+    torch.manual_seed(config.seed)
+    folded = load_segmenter(checkpoint, device)  # a complete segmenter checkpoint, else refused
     base = SegmenterConfig(**checkpoint["config"])
     rng = np.random.default_rng(config.seed)
-    torch.manual_seed(config.seed)
-    folded = load_segmenter(checkpoint, device)
     crops, labels = _photo_crops(photos, folded, tile_side, masks, config, base.crop, rng)
-    net = CrackSegmenter(base.width).to(device)
-    net.load_state_dict(checkpoint["state_dict"])
+    net = segmenter_net(checkpoint, "crack segmenter").to(device)
     synthetic = synthetic_training_set(dataclasses.replace(base, samples=config.synthetic_samples))
     half = dataclasses.replace(base, batch_size=config.batch_size // 2)
     optimiser = torch.optim.AdamW(net.parameters(), config.learning_rate, weight_decay=1e-4)
