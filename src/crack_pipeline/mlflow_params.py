@@ -99,7 +99,7 @@ class OncePerRunMlflowHook(MlflowHook):
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog) -> None:
         # The plugin ends the stack's runs one at a time, each with "The run '<id>' was closed because of an
-        # error": said once per node while it re-entered its run before every node (`run_id` above).
+        # error": once since it no longer re-enters its run before every node (`run_id` above), not per node.
         # Not at the top: the command line's modules, else loaded by every worker process the settings are.
         from crack_pipeline.cli import user_error
 
