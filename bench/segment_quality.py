@@ -54,9 +54,10 @@ from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, load_segmenter
 from crack_pipeline.vision.explain.measurements import listed_cracks
-from crack_pipeline.vision.explain.photos import photo_crack_mask, segmenter_finding
+from crack_pipeline.vision.explain.photos import photo_crack_mask
 from crack_pipeline.vision.explain.quality import quality_lines
 from crack_pipeline.vision.explain.run import explain_images
+from crack_pipeline.vision.explain.segmenter_calls import segmenter_finding
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import decision_threshold, describe_threshold, for_domain
 from crack_pipeline.vision.models.precision import describe_cpu

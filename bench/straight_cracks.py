@@ -33,7 +33,8 @@ from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.synthetic import SynthConfig, joint_darkening, render_photo
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import load_segmenter
-from crack_pipeline.vision.explain.photos import classify_photos, segmenter_finding
+from crack_pipeline.vision.explain.photos import classify_photos
+from crack_pipeline.vision.explain.segmenter_calls import segmenter_finding
 from crack_pipeline.vision.explain.tiling import TilingConfig
 from crack_pipeline.vision.models.checkpoint import decision_threshold
 from crack_pipeline.vision.models.precision import describe_cpu

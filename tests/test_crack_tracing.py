@@ -13,7 +13,7 @@ from scipy import ndimage
 from crack_pipeline.vision.data.folder import ImageRef
 from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
-from crack_pipeline.vision.explain import crack_tracing, photos
+from crack_pipeline.vision.explain import crack_tracing, segmenter_calls
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score
 from crack_pipeline.vision.explain.crack_segmenter import (
@@ -22,7 +22,8 @@ from crack_pipeline.vision.explain.crack_segmenter import (
     train_segmenter,
 )
 from crack_pipeline.vision.explain.crack_tracing import crack_probability, near_pixels, trace_cracks
-from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo, found_boxes, segmenter_finding
+from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo
+from crack_pipeline.vision.explain.segmenter_calls import found_boxes, segmenter_finding
 from crack_pipeline.vision.explain.tiling import TilingConfig
 
 
@@ -222,7 +223,7 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
     found = np.zeros((200, 200), dtype=np.float32)
     found[20, 10:120] = 0.9  # ...of which the segmenter found 110 px
     found[120, 10:110] = 0.8  # and a crack darkness does not see
-    monkeypatch.setattr(photos, "crack_probability", lambda net, image, region: found)
+    monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: found)
 
     def net_run_again(*args):
         raise AssertionError("its p(crack) over the whole photo is known: the net is not run again")
@@ -247,7 +248,7 @@ def test_a_photo_the_segmenter_calls_lists_no_speck_as_a_crack(monkeypatch):
     found = np.zeros((200, 200), dtype=np.float32)
     found[20, 10:160] = 0.9  # the crack it finds, 150 px
     found[120, 50:80] = 0.9  # a speck of 30 px: spans more than segmenter_shortest, 20 px
-    monkeypatch.setattr(photos, "crack_probability", lambda net, image, region: found)
+    monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: found)
     image = np.full((200, 200, 3), 128, dtype=np.uint8)
     # segmenter_kept 0: the speck is left to min_length alone
     config = CrackMaskConfig(

@@ -22,7 +22,7 @@ from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import load_segmenter
 from crack_pipeline.vision.explain.crack_tracing import crack_probability
-from crack_pipeline.vision.explain.photos import segmenter_finding
+from crack_pipeline.vision.explain.segmenter_calls import segmenter_finding
 from crack_pipeline.vision.settings import ConfigError
 from crack_pipeline.vision.transfer.segmenter_adaptation import (
     AdaptationConfig,

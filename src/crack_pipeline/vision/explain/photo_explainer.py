@@ -21,10 +21,10 @@ from crack_pipeline.vision.explain.photos import (
     PhotoExplanation,
     TiledPhoto,
     explain_photo,
-    segmenter_finding,
     tiled_photos,
 )
 from crack_pipeline.vision.explain.quality import explainer_for
+from crack_pipeline.vision.explain.segmenter_calls import segmenter_finding
 from crack_pipeline.vision.explain.tiling import TilingConfig, aggregate
 from crack_pipeline.vision.models.inference import crack_probabilities, inference_model, views_of
 from crack_pipeline.vision.models.precision import Precision

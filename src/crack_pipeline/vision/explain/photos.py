@@ -25,12 +25,7 @@ from crack_pipeline.vision.explain.crack_masks import (
     without_specks,
 )
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter
-from crack_pipeline.vision.explain.crack_tracing import (
-    crack_probability,
-    found_cracks,
-    near_pixels,
-    trace_cracks,
-)
+from crack_pipeline.vision.explain.crack_tracing import trace_cracks
 from crack_pipeline.vision.explain.regions import crack_boxes
 from crack_pipeline.vision.explain.tiling import (
     TilingConfig,
@@ -65,11 +60,11 @@ class PhotoExplanation:
 
 @dataclass
 class SegmenterFinding:
-    """What the crack segmenter finds over a photo the classifier calls clean (`segmenter_finding`)."""
+    """What the crack segmenter finds over a photo the classifier calls clean (segmenter_calls)."""
 
     mask: np.ndarray  # H x W bool: the crack pixels
     score: np.ndarray  # H x W in [0, 1]: what the mask thresholds
-    boxes: list[dict]  # its cracks' regions (found_boxes)
+    boxes: list[dict]  # its cracks' regions (segmenter_calls.found_boxes)
 
 
 @dataclass
@@ -125,7 +120,7 @@ def explain_photo(
     Crack regions are where the blended tile p(crack) reaches `threshold`, the model's decision threshold.
     Given the photo's pixels (`image`, H x W x 3), also its crack mask (crack_masks), from the CAMs
     weighted by p(crack), with the `segmenter`'s traced cracks (photo_crack_mask); when the photo is called
-    clean, empty, unless the segmenter `found` cracks there (`segmenter_finding`): then the photo is called
+    clean, empty, unless the segmenter `found` cracks there (segmenter_calls): then the photo is called
     cracked by it, with the mask and score found, its cracks boxed too (found_boxes)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     sized = {i: resize_heatmap(cam, (grid.tile_width, grid.tile_height)) for i, cam in cams.items()}
@@ -163,63 +158,6 @@ def explain_photo(
         called_by=called_by,
         threshold=threshold,
     )
-
-
-def segmenter_finding(
-    image: np.ndarray,
-    tile_side: float,
-    probability: float,
-    threshold: float,
-    config: CrackMaskConfig,
-    segmenter: CrackSegmenter | None,
-    whole: np.ndarray | None = None,
-) -> SegmenterFinding | None:
-    """What the `segmenter` finds over a photo the classifier calls clean (p(crack) `probability` under
-    `threshold`), if it traces a crack `segmenter_finds` tile sides long, pieces `segmenter_gap` apart
-    joined (found_cracks): the crack mask and its score, as for a photo the classifier calls, with the
-    segmenter's cracks (`segmenter_shortest` tile sides or more, and `segmenter_kept` joined) as the
-    evidence instead of a CAM: darkness's crack pixels within `segmenter_margin` tile sides of them,
-    traced, join them; and their boxes (found_boxes, cracks about `segmenter_reach` apart in one). Once per
-    photo, whatever the CAM methods; None when the photo is called cracked, when nothing is found, or when
-    the segmenter is not asked to look. `whole`: its p(crack) over the photo, if the caller has it."""
-    if segmenter is None or config.segmenter_finds is None or probability >= threshold:
-        return None
-    if whole is None:
-        whole = crack_probability(segmenter, image, np.ones(image.shape[:2], dtype=bool))
-    found = found_cracks(
-        whole,
-        config.segmenter_finds * tile_side,
-        config.segmenter_shortest * tile_side,
-        round(config.segmenter_gap * tile_side),
-        config.segmenter_kept * tile_side,
-        config,
-    )
-    if found is None:
-        return None
-    mask, score = found
-    margin = round(config.segmenter_margin * tile_side)
-    if margin:
-        # Evidence of 1 near its cracks, 0 elsewhere: a heatmap as a CAM's, gated the same way.
-        near, near_score = photo_crack_mask(
-            image, near_pixels(mask, margin), tile_side, config, segmenter, whole
-        )
-        mask, score = mask | near, np.maximum(score, near_score, out=near_score)
-    # Its cracks were kept by their span alone (segmenter_shortest): the grain's specks too.
-    mask = without_specks(mask, tile_side, config)
-    reach = round(config.segmenter_reach * tile_side / 2)
-    return SegmenterFinding(mask, score, found_boxes(mask, score, reach))
-
-
-def found_boxes(mask: np.ndarray, score: np.ndarray, reach: int) -> list[dict]:
-    """The crack regions of a photo the segmenter calls, from its crack mask and score rather than from
-    tiles (regions.crack_boxes' fields, `found_by` "segmenter"): each crack spread by `reach` px (a square's
-    half side), so that cracks at most 2 x reach px apart make one region (none left out: the segmenter's
-    specks are, segmenter_shortest); its box tight around its crack pixels; its `probability` and
-    `evidence`: the highest crack score on them (not a p(crack) of tiles)."""
-    on_cracks = np.where(mask, score, np.float32(0))  # over 0 on every crack pixel
-    tiny = float(np.finfo(np.float32).tiny)
-    boxes = crack_boxes(near_pixels(on_cracks, reach), on_cracks, tiny, tiny)
-    return [{**box, "found_by": "segmenter"} for box in boxes]
 
 
 def photo_crack_mask(

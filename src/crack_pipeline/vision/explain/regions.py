@@ -1,6 +1,6 @@
 """Crack regions as boxes from a photo's maps, no box labels needed: connected components of its thresholded
 tile probabilities, each tightened to where the CAM evidence inside it is strong (or of any map and evidence:
-photos.found_boxes boxes the crack segmenter's cracks with it)."""
+segmenter_calls.found_boxes boxes the crack segmenter's cracks with it)."""
 
 from __future__ import annotations
 

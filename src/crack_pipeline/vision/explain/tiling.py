@@ -48,7 +48,7 @@ class TilingConfig:
     cam_max_tiles: int | None = Field(None, ge=1)
     # Crack regions: where the blended tile p(crack) reaches the decision threshold, each box tightened
     # to where the map reaches this share of its peak in the region (a photo the crack segmenter calls:
-    # its cracks boxed too, photos.found_boxes).
+    # its cracks boxed too, segmenter_calls.found_boxes).
     box_evidence: float = Field(0.3, ge=0, le=1)
     min_box_area: float = Field(0.05, ge=0)  # regions smaller than this share of a tile are not boxed...
     min_box_evidence: float = Field(0.2, ge=0, le=1)  # ...nor those whose map never reaches this

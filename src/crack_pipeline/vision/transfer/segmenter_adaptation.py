@@ -31,7 +31,7 @@ from crack_pipeline.vision.explain.crack_segmenter import (
     training_batch,
 )
 from crack_pipeline.vision.explain.crack_tracing import crack_probability
-from crack_pipeline.vision.explain.photos import segmenter_finding
+from crack_pipeline.vision.explain.segmenter_calls import segmenter_finding
 from crack_pipeline.vision.settings import settings_dataclass
 
 _UNKNOWN = -1  # a pixel's pseudo-label where the segmenter is unsure: left out of the loss
