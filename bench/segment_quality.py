@@ -30,6 +30,7 @@ does without adapting.
     .venv/bin/python bench/segment_quality.py --champion champion.pt --keep cfd_masks  # masks kept as .npz
     .venv/bin/python bench/segment_quality.py --champion champion.pt --adapt even  # adapted, held out
     .venv/bin/python bench/segment_quality.py --champion champion.pt --odd  # the same photos, not adapted
+    .venv/bin/python bench/segment_quality.py --champion champion.pt --odd --segmenter-levels 1  # one scale
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ from crack_pipeline.vision.transfer.segmenter_adaptation import AdaptationConfig
 
 
 def mask_seconds(
-    tile: int, segmenter: CrackSegmenter | None, everywhere: bool = False, repeats: int = 3
+    tile: int,
+    segmenter: CrackSegmenter | None,
+    config: CrackMaskConfig,
+    everywhere: bool = False,
+    repeats: int = 3,
 ) -> tuple[float, int]:
     """Median seconds of the crack mask (with the `segmenter`'s pixels, if any) and its measurements on a
     generated 4032x3024 photo whose evidence covers its cracks as a CAM would (`everywhere`: the whole
@@ -76,8 +81,8 @@ def mask_seconds(
     times, cracks = [], 0
     for _ in range(repeats):
         started = time.perf_counter()
-        mask, _ = photo_crack_mask(photo.image, evidence.astype(np.float32), tile, segmenter=segmenter)
-        cracks = len(listed_cracks(mask, round(CrackMaskConfig.join_gap * tile)))  # as explain
+        mask, _ = photo_crack_mask(photo.image, evidence.astype(np.float32), tile, config, segmenter)
+        cracks = len(listed_cracks(mask, round(config.join_gap * tile)))  # as explain
         times.append(time.perf_counter() - started)
     return float(np.median(times)), cracks
 
@@ -192,6 +197,12 @@ def main() -> None:
         default=CrackMaskConfig.segmenter_finds,
         help="tile sides: the segmenter also calls cracked where it traces a crack this long (0: never)",
     )
+    parser.add_argument(
+        "--segmenter-levels",
+        type=int,
+        default=CrackMaskConfig.segmenter_levels,
+        help="scales the segmenter looks at, each half the one before (1: the photo's own alone)",
+    )
     parser.add_argument("--keep", default=None, help="a new folder: each photo's mask and score as .npz")
     parser.add_argument(
         "--adapt",
@@ -209,7 +220,9 @@ def main() -> None:
     if args.keep and Path(args.keep).exists():  # before the champion trains; nothing is overwritten
         raise SystemExit(f"--keep {args.keep}: exists already, give a new folder")
     segmenter = None if args.no_segmenter else segmenter_of(args.segmenter)
-    masks_config = CrackMaskConfig(segmenter_finds=args.segmenter_finds or None)
+    masks_config = CrackMaskConfig(
+        segmenter_finds=args.segmenter_finds or None, segmenter_levels=args.segmenter_levels
+    )
     if segmenter and masks_config.segmenter_finds:  # its false finds are counted on clean real patches
         require_data(data, "ozgenel_dev", "sdnet_walls_dev")
         print(f"the segmenter also calls cracked where it traces a crack {args.segmenter_finds} tiles long")
@@ -260,9 +273,9 @@ def main() -> None:
     net = load_segmenter(segmenter) if segmenter else None
     if net is not None and masks_config.segmenter_finds:
         false_finds(data, net, masks_config, args.tile)
-    mask_time, cracks = mask_seconds(args.tile, net)
+    mask_time, cracks = mask_seconds(args.tile, net, masks_config)
     print(f"mask + measurements of a 12-MP photo ({cracks} cracks): {mask_time:.2f} s")
-    mask_time, cracks = mask_seconds(args.tile, net, everywhere=True)
+    mask_time, cracks = mask_seconds(args.tile, net, masks_config, everywhere=True)
     print(f"the same with evidence over the whole photo ({cracks} cracks): {mask_time:.2f} s")
     best_baseline = max(segment["baseline_threshold_f1"], segment["baseline_sobel_f1"])
     print(ratio_line(segment["f1"], best_baseline, "the best baseline's F1", 3))

@@ -15,10 +15,11 @@ from crack_pipeline.vision.data.tile_grid import tile_grid
 from crack_pipeline.vision.evaluation.segmentation import tolerant_scores
 from crack_pipeline.vision.explain import crack_tracing, segmenter_calls
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
-from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score
+from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score, grey_levels
 from crack_pipeline.vision.explain.crack_segmenter import (
     SegmenterConfig,
     load_segmenter,
+    local_contrast,
     train_segmenter,
 )
 from crack_pipeline.vision.explain.crack_tracing import crack_probability, near_pixels, trace_cracks
@@ -43,6 +44,8 @@ def test_the_probability_is_computed_only_within_reach_of_the_seeds(learned, hel
 
 def test_a_crack_is_traced_from_one_end_past_the_reach_of_its_seeds(learned, monkeypatch, held_out):
     net = load_segmenter(learned)
+    # At the photo's own scale: the test's net, trained 250 steps, is weaker at half of it (recall 0.34).
+    at_its_scale = CrackMaskConfig(segmenter_levels=1)
     one_step, traced = [], []
     for sample in held_out(6, positive=True):
         rows, columns = np.nonzero(sample.mask)
@@ -54,10 +57,12 @@ def test_a_crack_is_traced_from_one_end_past_the_reach_of_its_seeds(learned, mon
         seeds = np.zeros_like(sample.mask)
         seeds[near_end] = sample.mask[near_end]
         for steps, found in ((1, one_step), (30, traced)):
-            mask, _ = trace_cracks(net, sample.image, seeds, 8, CrackMaskConfig(segmenter_steps=steps))
+            config = dataclasses.replace(at_its_scale, segmenter_steps=steps)
+            mask, _ = trace_cracks(net, sample.image, seeds, 8, config)
             found.append(tolerant_scores(mask, sample.mask))
         # Each step looks only within reach of what it holds: never beyond steps x reach of the seeds.
-        _, probability = trace_cracks(net, sample.image, seeds, 8, CrackMaskConfig(segmenter_steps=3))
+        three = dataclasses.replace(at_its_scale, segmenter_steps=3)
+        _, probability = trace_cracks(net, sample.image, seeds, 8, three)
         assert (probability > 0).any() and not (probability > 0)[~near_pixels(seeds, 8 * 3)].any()
     recall = [np.mean([scores["recall"] for scores in found]) for found in (one_step, traced)]
     # Followed to its end in most images: one step 0.08 on average, traced 0.51-0.70 over seeds 0-2.
@@ -83,24 +88,93 @@ def test_the_net_judges_a_pixel_alike_wherever_the_picture_is_cut():
     torch.testing.assert_close(cut[..., 30:-30, 30:-30], whole[..., 38:-30, 42:-30], rtol=1e-4, atol=1e-4)
 
 
-def test_a_box_starting_anywhere_is_judged_as_the_whole_photo_would_be(learned, held_out):
+def test_levels_average_the_nets_view_at_the_photos_scale_and_at_each_half_of_it(learned, held_out):
+    net = load_segmenter(learned)
+    image = held_out(1, positive=True)[0].image  # 227 px: odd, the last row and column averaged alone
+    grey = torch.from_numpy(grey_levels(image))[None, None]
+
+    def seen_at(factor: int) -> np.ndarray:
+        padded = torch.nn.functional.pad(grey, (0, 1, 0, 1), mode="replicate")
+        small = torch.nn.functional.avg_pool2d(padded, factor)[0, 0].numpy() if factor > 1 else image
+        with torch.no_grad():
+            judged = torch.sigmoid(net(torch.from_numpy(local_contrast(small))[None, None]))
+        return torch.nn.functional.interpolate(judged, scale_factor=float(factor), mode="bilinear")[
+            0, 0, :227, :227
+        ].numpy()
+
+    everywhere = np.ones((227, 227), dtype=bool)
+    own, half = seen_at(1), seen_at(2)
+    np.testing.assert_allclose(crack_probability(net, image, everywhere), own, atol=1e-5)
+    np.testing.assert_allclose(
+        crack_probability(net, image, everywhere, levels=2), (own + half) / 2, atol=1e-5
+    )
+    assert np.abs(own - half).max() > 0.1, "the half scale is a view of its own"
+
+
+def test_over_two_levels_a_crack_seen_at_the_photos_own_scale_keeps_its_width(monkeypatch):
+    """Half the photo's scale, brought back to it, is blurred across a crack: beside a crack the photo's own
+    scale sees, its pixels are left out; a crack only the half scale sees keeps the width it has there."""
+    own, half = np.zeros((120, 200), dtype=np.float32), np.zeros((120, 200), dtype=np.float32)
+    own[60, 20:100] = 0.9  # seen at the photo's scale, 1 px wide...
+    own[60, 100:180] = 0.1  # ...then faint there
+    half[58:63, 20:100] = 0.9  # the half scale sees all of it, blurred to 5 px where the own scale sees it
+    half[59:62, 100:180] = 0.9  # and 3 px where it does not
+    maps = [own, half]
+    monkeypatch.setattr(
+        crack_tracing, "_level_probability", lambda net, image, core, level: maps[level][core]
+    )
+    seeds = np.zeros((120, 200), dtype=bool)
+    seeds[60, 20:40] = True
+    image = np.zeros((120, 200, 3), dtype=np.uint8)
+    mask, probability = trace_cracks("a net", image, seeds, 20, CrackMaskConfig(segmenter_levels=2))
+    np.testing.assert_array_equal(np.nonzero(mask[:, 50])[0], [60], err_msg="its own width, 1 px")
+    np.testing.assert_array_equal(np.nonzero(mask[:, 150])[0], [59, 60, 61], err_msg="the half scale's")
+    assert mask[60, 20:180].all(), "one crack, traced from its seeds to its faint end"
+    assert probability[59, 50] == pytest.approx(0.45), "the score is the levels' mean (what ODS sweeps)"
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_with_the_surface_spread_fixed_a_box_or_window_anywhere_is_judged_exactly_as_the_whole_photo(
+    learned, held_out, monkeypatch, levels
+):
+    """Each scale's boxes start on its pooling grid and see enough context (44 px at the photo's scale,
+    twice as many at each half): then only the surface's spread, taken from what a box holds, differs."""
+    monkeypatch.setattr(crack_tracing, "local_contrast", lambda grey: np.asarray(grey, np.float32) / 40 - 3)
     net = load_segmenter(learned)
     image = np.tile(held_out(1, positive=True)[0].image, (3, 3, 1))
-    whole = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool))
-    for offset in range(4):  # the box starts at every position of the net's 4-px pooling grid
+    everywhere = np.ones(image.shape[:2], dtype=bool)
+    whole = crack_probability(net, image, everywhere, levels)
+    for offset in range(4 * 2 ** (levels - 1)):
+        seeds = np.zeros(image.shape[:2], dtype=bool)
+        seeds[301 + offset : 360, 301 + offset : 360] = True
+        boxed = crack_probability(net, image, seeds, levels)
+        np.testing.assert_allclose(boxed[seeds], whole[seeds], atol=1e-5, err_msg=f"offset {offset}")
+    monkeypatch.setattr(crack_tracing, "_WINDOW", 100)
+    np.testing.assert_allclose(crack_probability(net, image, everywhere, levels), whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_a_box_starting_anywhere_is_judged_as_the_whole_photo_would_be(learned, held_out, levels):
+    net = load_segmenter(learned)
+    image = np.tile(held_out(1, positive=True)[0].image, (3, 3, 1))
+    whole = crack_probability(net, image, np.ones(image.shape[:2], dtype=bool), levels)
+    # The box starts at every position of the net's pooling grid at its coarsest scale (4 px at the
+    # photo's own, 8 px at half of it).
+    for offset in range(4 * levels):
         seeds = np.zeros(image.shape[:2], dtype=bool)
         seeds[301 + offset : 360, 301 + offset : 360] = True
         # Aligned: within 0.05 (the box's own surface spread); cut off the grid it was up to 0.37.
-        assert np.abs(crack_probability(net, image, seeds) - whole)[seeds].max() < 0.1, offset
+        assert np.abs(crack_probability(net, image, seeds, levels) - whole)[seeds].max() < 0.1, offset
 
 
-def test_large_boxes_run_in_windows_that_agree_at_their_seams(learned, monkeypatch, held_out):
+@pytest.mark.parametrize("levels", [1, 2])
+def test_large_boxes_run_in_windows_that_agree_at_their_seams(learned, monkeypatch, held_out, levels):
     net = load_segmenter(learned)
     image = np.tile(held_out(1, positive=True)[0].image, (2, 2, 1))  # 454 x 454
     gate = np.ones(image.shape[:2], dtype=bool)
-    whole = crack_probability(net, image, gate)
+    whole = crack_probability(net, image, gate, levels)
     monkeypatch.setattr(crack_tracing, "_WINDOW", 100)  # 25 windows, each with its context
-    windowed = crack_probability(net, image, gate)
+    windowed = crack_probability(net, image, gate, levels)
     assert np.abs(windowed - whole).max() < 0.2 and np.abs(windowed - whole).mean() < 0.01
 
 
@@ -223,6 +297,7 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
     found = np.zeros((200, 200), dtype=np.float32)
     found[20, 10:120] = 0.9  # ...of which the segmenter found 110 px
     found[120, 10:110] = 0.8  # and a crack darkness does not see
+    # Its p(crack) over the whole photo, at the photo's own scale: what calls it, at any segmenter_levels.
     monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: found)
 
     def net_run_again(*args):
@@ -230,16 +305,41 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
 
     monkeypatch.setattr(crack_tracing, "_net_probability", net_run_again)
     # 20 px of a 200-px tile; not followed on past the margin (a straight line is followed to its end)
-    near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1, follow_steps=0)
+    near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1, follow_steps=0, segmenter_levels=1)
     finding = segmenter_finding(image, 200, 0.0, 0.5, near, "a segmenter")
     mask, score = finding.mask, finding.score
     assert mask[20, 10:140].all() and not mask[20, 141:].any(), "the dark line up to 20 px past its find"
     assert mask[120, 10:110].all() and (score[120, 10:110] == np.float32(0.8)).all(), "its own cracks kept"
     assert not mask[np.r_[0:20, 21:120, 121:200]].any() and (score[mask] > 0).all() and not score[~mask].any()
+    # At two levels it is called at the photo's own scale, as at one; its cracks are those seen over both
+    # (here the same, and one more the half scale alone sees), darkness near them traced at both.
+    own, half = found.copy(), found.copy()
+    own[160, 20:140], half[160, 20:140] = 0.2, 1.0  # p(crack) 0.6 over both
+    half[19:22, 10:120] = 0.9  # a crack the own scale sees, blurred at half of it: its width stays 1 px
+    looked_at = set()
+
+    def level_probability(net, image, core, level):
+        looked_at.add(level)
+        return (own, half)[level][core]
+
+    monkeypatch.setattr(crack_tracing, "_level_probability", level_probability)
+    monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: own)
+    two = dataclasses.replace(near, segmenter_levels=2)
+    both = segmenter_finding(image, 200, 0.0, 0.5, two, "a segmenter")
+    assert looked_at == {1}, "at half the scale alone: the photo's own was known"
+    np.testing.assert_array_equal(both.mask[20], mask[20])
+    np.testing.assert_array_equal(both.mask[22:150], mask[22:150])
+    # 1 px wide, as the own scale sees it (the skeleton that joins cracks may twig off at an end)
+    assert not both.mask[[19, 21], 12:116].any() and not both.mask[:19].any()
+    assert both.mask[160, 20:140].all() and (both.score[160, 20:140] == np.float32(0.6)).all()
+    monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: found)
     alone = segmenter_finding(
-        image, 200, 0.0, 0.5, CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0), "a segmenter"
+        image, 200, 0.0, 0.5, dataclasses.replace(near, segmenter_margin=0), "a segmenter"
     ).mask
     np.testing.assert_array_equal(alone, found > 0.5, err_msg="margin 0: its cracks alone")
+    unseen = np.zeros_like(found)
+    monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: unseen)
+    assert segmenter_finding(image, 200, 0.0, 0.5, two, "a segmenter") is None, "not called at its scale"
 
 
 def test_a_photo_the_segmenter_calls_lists_no_speck_as_a_crack(monkeypatch):
@@ -252,7 +352,7 @@ def test_a_photo_the_segmenter_calls_lists_no_speck_as_a_crack(monkeypatch):
     image = np.full((200, 200, 3), 128, dtype=np.uint8)
     # segmenter_kept 0: the speck is left to min_length alone
     config = CrackMaskConfig(
-        segmenter_finds=0.5, segmenter_shortest=0.1, segmenter_kept=0, segmenter_margin=0
+        segmenter_finds=0.5, segmenter_shortest=0.1, segmenter_kept=0, segmenter_margin=0, segmenter_levels=1
     )
     finding = segmenter_finding(image, 200, 0.0, 0.5, config, "a segmenter")  # min_length: 40 px
     assert finding.mask[20, 10:160].all() and finding.mask.sum() == 150, "the crack alone"

@@ -543,6 +543,7 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     recorded_then = {"id": "0" * 32, "segmenter_high": 0.5, "segmenter_low": 0.3, "segmenter_reach": 0.2}
     before = CrackMaskConfig(
         segmenter_steps=1,
+        segmenter_levels=1,
         segmenter_finds=None,
         segmenter_shortest=0,
         segmenter_kept=0,
@@ -575,6 +576,7 @@ def test_a_survey_begun_before_the_segmenter_traced_or_found_cracks_continues_as
     assert mask_settings(CrackMaskConfig(), segmenter)["crack_segmenter"] == {
         **recorded_then,
         "segmenter_steps": 10,
+        "segmenter_levels": 2,
         "segmenter_finds": 0.75,
         "segmenter_shortest": 0.2,
         "segmenter_kept": 0.4,

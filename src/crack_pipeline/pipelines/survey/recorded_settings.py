@@ -11,6 +11,7 @@ from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 # Segmenter settings added after surveys had begun, with the value that does what was done before them.
 _SEGMENTER_AS_BEFORE = {
     "segmenter_steps": 1,
+    "segmenter_levels": 1,
     "segmenter_finds": None,
     "segmenter_shortest": 0,
     "segmenter_kept": 0,

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
+from skimage.morphology import skeletonize
 
 from crack_pipeline.vision.data.masks import joined_pieces, padded_box
-from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, evidence_crops
+from crack_pipeline.vision.explain.crack_masks import (
+    CrackMaskConfig,
+    crack_mask,
+    evidence_crops,
+    grey_levels,
+)
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter, local_contrast
 
-# Px of surroundings a pixel's judgement draws on: the surface's window (15) and the net's view (about 26).
+# Px of surroundings a pixel's judgement draws on: the surface's window (15) and the net's view (about 26);
+# twice as many at half the photo's scale (segmenter_levels), and so on.
 _CONTEXT = 44
 _WINDOW = 512  # px: the net runs in windows of this side (plus context): bounded memory
 
@@ -24,30 +32,61 @@ def trace_cracks(
     seeds: np.ndarray,
     reach: int,
     config: CrackMaskConfig,
-    whole: np.ndarray | None = None,
+    whole: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The crack mask the segmenter traces from the HxW bool `seeds` (darkness's crack pixels) in the
     HxW(x3) `image`, and its p(crack) where it looked (0 elsewhere): first within `reach` px of the seeds,
     then within reach of each crack pixel it added, up to `config.segmenter_steps` times. A crack fades
     along its length: it is followed past where darkness lost it, and nothing more is looked at once no
-    pixel is added. `whole`: the net's p(crack) over the whole photo, when known (it is not run again)."""
+    pixel is added. Over `segmenter_levels` scales, a crack the photo's own scale sees keeps the width it
+    sees there (`own_width`). `whole`: the net's views over the whole photo (`whole_photo_views`), when
+    known (it is not run again)."""
+    levels = config.segmenter_levels
     probability, looked = np.zeros(seeds.shape, dtype=np.float32), np.zeros(seeds.shape, dtype=bool)
-    judged = np.zeros(seeds.shape, dtype=np.float32) if whole is None else whole
     known = np.full(seeds.shape, whole is not None)
+    if whole is None:
+        whole = (np.zeros(seeds.shape, dtype=np.float32), np.zeros(seeds.shape, dtype=np.float32))
+    judged, own = whole[0], (whole[1] if levels > 1 else None)  # at one scale, the only one
     mask, added = looked.copy(), seeds
     for _ in range(config.segmenter_steps):
         region = near_pixels(added, reach) & ~looked
         if not region.any():
             break
         # A step's region is mostly a thin rim of the last one's: most of it was judged with the last boxes.
-        _judge(net, image, region, judged, known)
+        _judge(net, image, region, judged, known, range(levels), own)
         np.copyto(probability, judged, where=region)
         looked |= region
         # Kept once found: a crack that meets a stain later must not be dropped with it as a blob.
         grown = crack_mask(probability, config, learned=True)
         added = grown & ~mask
         mask |= grown
-    return mask, probability
+    return (mask if own is None else own_width(mask, own, config.segmenter_low, levels)), probability
+
+
+def whole_photo_views(
+    net: CrackSegmenter, image: np.ndarray, levels: int, own: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The net's p(crack) over all of the HxW(x3) `image` averaged over `levels` scales, and at the photo's
+    own scale (`own`, known: not computed again; at one level, the same)."""
+    if levels == 1:
+        return own, own
+    coarser, known = np.zeros(own.shape, dtype=np.float32), np.zeros(own.shape, dtype=bool)
+    _judge(net, image, np.ones(own.shape, dtype=bool), coarser, known, range(1, levels))
+    return (own + (levels - 1) * coarser) / levels, own
+
+
+def own_width(mask: np.ndarray, own: np.ndarray, low: float, levels: int) -> np.ndarray:
+    """The HxW bool `mask` without its pixels up to 2**(levels-1) px beside the cracks that the segmenter's
+    p(crack) at the photo's own scale (`own`) keeps (`low` or more) but which it does not: a coarser
+    scale's view, brought back to the photo's, is blurred across a crack by about that much (the synthetic
+    split's width error 0.15 -> 1.06 px with two; README). A crack seen only at coarser scales keeps their
+    width, and its skeleton keeps it joined where it meets one the photo's scale sees."""
+    kept, flank = mask.copy(), 2 ** (levels - 1)
+    for box in evidence_crops(mask, 2 * flank + 2):  # a 12-MP photo's cracks cover a few tiles
+        crack, seen = mask[box], own[box] >= low
+        beside = crack & ~seen & ndimage.binary_dilation(seen, np.ones((3, 3), bool), iterations=flank)
+        kept[box] = (crack & ~beside) | (beside & skeletonize(crack))
+    return kept
 
 
 def found_cracks(
@@ -88,22 +127,32 @@ def near_pixels(values: np.ndarray, reach: int) -> np.ndarray:
     return near
 
 
-def crack_probability(net: CrackSegmenter, image: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """p(crack) of each pixel of the HxW(x3) `image` in the HxW bool `region`, 0 elsewhere (float32)."""
+def crack_probability(
+    net: CrackSegmenter, image: np.ndarray, region: np.ndarray, levels: int = 1
+) -> np.ndarray:
+    """p(crack) of each pixel of the HxW(x3) `image` in the HxW bool `region`, 0 elsewhere (float32),
+    averaged over `levels` scales (`_level_probability`)."""
     judged, known = np.zeros(region.shape, dtype=np.float32), np.zeros(region.shape, dtype=bool)
-    _judge(net, image, region, judged, known)
+    _judge(net, image, region, judged, known, range(levels))
     return np.where(region, judged, np.float32(0))
 
 
 @torch.inference_mode()
 def _judge(
-    net: CrackSegmenter, image: np.ndarray, wanted: np.ndarray, judged: np.ndarray, known: np.ndarray
+    net: CrackSegmenter,
+    image: np.ndarray,
+    wanted: np.ndarray,
+    judged: np.ndarray,
+    known: np.ndarray,
+    levels: range,
+    own: np.ndarray | None = None,
 ) -> None:
-    """Set `judged` to the net's p(crack) of the HxW(x3) `image` wherever it is not yet `known` in the boxes
-    of the `wanted` pixels not known, and mark those pixels known. The photo is cut into a fixed grid of
-    `_WINDOW`-px windows; in each, the net runs once per group of such pixels, on their box only, seen
-    with `_CONTEXT` px of its surroundings: a 12-MP photo's cracks cover a few tiles, and memory stays
-    bounded however many."""
+    """Set `judged` to the net's p(crack) of the HxW(x3) `image`, averaged over the scales of `levels` (0:
+    the photo's own, 1: half of it...; and `own`, if given, to its p(crack) at the first), wherever it is
+    not yet `known` in the boxes of the `wanted` pixels not known, and mark those pixels known. The photo
+    is cut into a fixed grid of `_WINDOW`-px windows; in each, the net runs once per group of such pixels,
+    on their box only, seen with `_CONTEXT` px of its surroundings (more at coarser scales): a 12-MP
+    photo's cracks cover a few tiles, and memory stays bounded however many."""
     todo = wanted & ~known
     height, width = todo.shape
     for top in range(0, height, _WINDOW):
@@ -122,6 +171,8 @@ def _judge(
                     ),
                     judged,
                     known,
+                    levels,
+                    own,
                 )
 
 
@@ -131,22 +182,48 @@ def _judge_box(
     box: tuple[slice, slice],
     judged: np.ndarray,
     known: np.ndarray,
+    levels: range,
+    own: np.ndarray | None,
 ) -> None:
     """`_judge` on one box of the photo."""
-    # The box starts on the net's pooling grid (2 x 2, twice; the context is a multiple of 4): a pixel's
-    # features are the same whichever box computes them.
-    core = (slice(box[0].start // 4 * 4, box[0].stop), slice(box[1].start // 4 * 4, box[1].stop))
-    seen_top, seen_left = max(0, core[0].start - _CONTEXT), max(0, core[1].start - _CONTEXT)
-    seen = image[seen_top : core[0].stop + _CONTEXT, seen_left : core[1].stop + _CONTEXT]
-    rows, columns = core[0].start - seen_top, core[1].start - seen_left
-    learned = _net_probability(net, seen)[
-        rows : rows + core[0].stop - core[0].start, columns : columns + core[1].stop - core[1].start
-    ]
-    np.copyto(judged[core], learned, where=~known[core])  # a pixel once judged keeps its value
+    # The box starts on the net's pooling grid at its coarsest scale (2 x 2, twice, at 1/2**level of the
+    # photo's): a pixel's features are the same whichever box computes them.
+    grid = 4 * 2 ** levels[-1]
+    core = (slice(box[0].start // grid * grid, box[0].stop), slice(box[1].start // grid * grid, box[1].stop))
+    seen = [_level_probability(net, image, core, level) for level in levels]
+    np.copyto(judged[core], sum(seen) / len(seen), where=~known[core])  # a pixel once judged keeps its value
+    if own is not None:
+        np.copyto(own[core], seen[0], where=~known[core])
     known[core] = True
 
 
-def _net_probability(net: CrackSegmenter, image: np.ndarray) -> np.ndarray:
+def _level_probability(
+    net: CrackSegmenter, image: np.ndarray, core: tuple[slice, slice], level: int
+) -> np.ndarray:
+    """The net's p(crack) of the `core` box of the HxW(x3) `image`, seen at 1/2**`level` of the photo's
+    scale (2**level x 2**level pixels averaged into one) with `_CONTEXT` of its pixels around, brought back
+    to the photo's scale."""
+    factor = 2**level
+    context = _CONTEXT * factor  # a multiple of the factor: the seen box starts on the averaging grid
+    seen_top, seen_left = max(0, core[0].start - context), max(0, core[1].start - context)
+    seen = image[seen_top : core[0].stop + context, seen_left : core[1].stop + context]
+    seen = torch.from_numpy(grey_levels(seen))
+    height, width = seen.shape
+    if factor > 1:
+        padded = F.pad(seen[None, None], (0, -width % factor, 0, -height % factor), mode="replicate")
+        seen = F.avg_pool2d(padded, factor)[0, 0]
+    probability = _net_probability(net, seen.numpy())
+    if factor > 1:
+        probability = F.interpolate(
+            torch.from_numpy(probability)[None, None], scale_factor=float(factor), mode="bilinear"
+        )[0, 0, :height, :width].numpy()
+    rows, columns = core[0].start - seen_top, core[1].start - seen_left
+    return probability[
+        rows : rows + core[0].stop - core[0].start, columns : columns + core[1].stop - core[1].start
+    ]
+
+
+def _net_probability(net: CrackSegmenter, grey: np.ndarray) -> np.ndarray:
     device = next(net.parameters()).device
-    grey = torch.from_numpy(local_contrast(image))[None, None].to(device, memory_format=torch.channels_last)
+    grey = torch.from_numpy(local_contrast(grey))[None, None].to(device, memory_format=torch.channels_last)
     return torch.sigmoid(net(grey))[0, 0].contiguous().cpu().numpy()

@@ -166,12 +166,13 @@ def photo_crack_mask(
     tile_side: float,
     config: CrackMaskConfig = DEFAULT_CRACK_MASKS,
     segmenter: CrackSegmenter | None = None,
-    whole: np.ndarray | None = None,
+    whole: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The crack mask of an H x W x 3 photo called cracked, and the score it thresholds (on [0, 1]): darkness
     where the heatmap `crack_map` has evidence; with a `segmenter`, the cracks it traces from darkness's
     crack pixels joined (it grows and completes the cracks darkness found, and is run only there: on a
-    12-MP photo the evidence may cover most of it; `whole`: its p(crack) over all of the photo, if known)."""
+    12-MP photo the evidence may cover most of it; `whole`: its p(crack) over all of the photo, as
+    crack_tracing.whole_photo_views gives, if known)."""
     darkness = crack_score(image, crack_map, tile_side, config)
     mask, score = crack_mask(darkness, config), unit_score(darkness)
     if segmenter is not None:

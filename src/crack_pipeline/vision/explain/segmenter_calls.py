@@ -8,7 +8,13 @@ import numpy as np
 
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, without_specks
 from crack_pipeline.vision.explain.crack_segmenter import CrackSegmenter
-from crack_pipeline.vision.explain.crack_tracing import crack_probability, found_cracks, near_pixels
+from crack_pipeline.vision.explain.crack_tracing import (
+    crack_probability,
+    found_cracks,
+    near_pixels,
+    own_width,
+    whole_photo_views,
+)
 from crack_pipeline.vision.explain.photos import SegmenterFinding, photo_crack_mask
 from crack_pipeline.vision.explain.regions import crack_boxes
 
@@ -29,27 +35,32 @@ def segmenter_finding(
     evidence instead of a CAM: darkness's crack pixels within `segmenter_margin` tile sides of them,
     traced, join them; and their boxes (found_boxes, cracks about `segmenter_reach` apart in one). Once per
     photo, whatever the CAM methods; None when the photo is called cracked, when nothing is found, or when
-    the segmenter is not asked to look. `whole`: its p(crack) over the photo, if the caller has it."""
+    the segmenter is not asked to look. `whole`: its p(crack) over the photo at its own scale, if the caller
+    has it. That calls the photo, as measured (over `segmenter_levels`, 8x as many clean real patches were
+    called; README); its cracks are then those it sees over `segmenter_levels`, at their own width."""
     if segmenter is None or config.segmenter_finds is None or probability >= threshold:
         return None
     if whole is None:
         whole = crack_probability(segmenter, image, np.ones(image.shape[:2], dtype=bool))
-    found = found_cracks(
-        whole,
-        config.segmenter_finds * tile_side,
+    lengths = (
         config.segmenter_shortest * tile_side,
         round(config.segmenter_gap * tile_side),
         config.segmenter_kept * tile_side,
-        config,
     )
+    found = found_cracks(whole, config.segmenter_finds * tile_side, *lengths, config)
     if found is None:
         return None
     mask, score = found
+    views = whole_photo_views(segmenter, image, config.segmenter_levels, whole)
+    if config.segmenter_levels > 1:  # its cracks as seen over every scale, spanning 0 or more: always some
+        mask, score = found_cracks(views[0], 0.0, *lengths, config)
+        mask = own_width(mask, whole, config.segmenter_low, config.segmenter_levels)
+        score = np.where(mask, score, np.float32(0))
     margin = round(config.segmenter_margin * tile_side)
     if margin:
         # Evidence of 1 near its cracks, 0 elsewhere: a heatmap as a CAM's, gated the same way.
         near, near_score = photo_crack_mask(
-            image, near_pixels(mask, margin), tile_side, config, segmenter, whole
+            image, near_pixels(mask, margin), tile_side, config, segmenter, views
         )
         mask, score = mask | near, np.maximum(score, near_score, out=near_score)
     # Its cracks were kept by their span alone (segmenter_shortest): the grain's specks too.
