@@ -138,7 +138,8 @@ def test_with_the_surface_spread_fixed_a_box_or_window_anywhere_is_judged_exactl
     learned, held_out, monkeypatch, levels
 ):
     """Each scale's boxes start on its pooling grid and see enough context (44 px at the photo's scale,
-    twice as many at each half): then only the surface's spread, taken from what a box holds, differs."""
+    twice as many at each half; the net, 24 of them): then only the surface's spread, taken from what a box
+    holds, differs."""
     monkeypatch.setattr(crack_tracing, "local_contrast", lambda grey: np.asarray(grey, np.float32) / 40 - 3)
     net = load_segmenter(learned)
     image = np.tile(held_out(1, positive=True)[0].image, (3, 3, 1))
