@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage.draw import line
 
-from crack_pipeline.vision.explain.measurements import image_summary, measure_cracks, without_short_cracks
-from crack_pipeline.vision.explain.severity import severity_words
+from crack_pipeline.vision.explain.measurements import measure_cracks, without_short_cracks
+from crack_pipeline.vision.explain.severity import image_summary, severity_words
 
 
 def band(shape, start, angle, length, width):

@@ -9,7 +9,6 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from crack_pipeline.vision.data.folder import Folder, composed
 from crack_pipeline.vision.data.image_io import ImageLimits, ImageRejected, decode_file, to_rgb8
@@ -199,25 +198,3 @@ def padded_box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
         slice(max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + 1 + margin)),
         slice(max(0, int(columns[0]) - margin), min(width, int(columns[-1]) + 1 + margin)),
     )
-
-
-def joined_pieces(mask: np.ndarray, gap: int) -> tuple[np.ndarray, int]:
-    """Labels 1..count of the HxW bool `mask`'s pixels (0 elsewhere): 8-connected pieces, and those at most
-    `gap` px apart as one (each grown by a square of side gap + 1, for an odd gap one way a pixel more than
-    the other: two touch when at most `gap` px lie between them). The growing works inside the box of the
-    mask, so a 12-MP photo's few cracks cost what they cover."""
-    if isinstance(gap, bool) or not isinstance(gap, int | np.integer) or gap < 0:
-        # -1 joined nothing, split a crack in two and read its widths 0; 2.5 raised a TypeError deep inside.
-        raise InputError(f"gap: px between the pieces of one crack, a whole number 0 or more, not {gap!r}")
-    eight = np.ones((3, 3), dtype=bool)
-    mask = np.asarray(mask, dtype=bool)
-    if not gap:
-        return ndimage.label(mask, eight)
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    box = padded_box(mask, gap)
-    if box is None:
-        return labels, 0
-    pieces = mask[box]
-    joined, count = ndimage.label(ndimage.maximum_filter(pieces, gap + 1), eight)
-    labels[box] = np.where(pieces, joined, 0)
-    return labels, count

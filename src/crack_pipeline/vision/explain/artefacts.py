@@ -15,11 +15,11 @@ import pandas as pd
 
 from crack_pipeline.vision.explain import rendering
 from crack_pipeline.vision.explain.grids import GridPictures, add_grid_picture, grid_files
-from crack_pipeline.vision.explain.measurements import image_summary, listed_cracks, measure_cracks
+from crack_pipeline.vision.explain.measurements import listed_cracks, measure_cracks
 from crack_pipeline.vision.explain.names import safe_name
 from crack_pipeline.vision.explain.photos import PhotoExplanation, TiledPhoto
 from crack_pipeline.vision.explain.regions import BOX_FIELDS
-from crack_pipeline.vision.explain.severity import severity_words
+from crack_pipeline.vision.explain.severity import image_summary, severity_words
 from crack_pipeline.vision.explain.tiling import resize_heatmap
 
 LARGE_PHOTO_PIXELS = 1_000_000  # overlays of larger photos are written as JPEG (a 12-MP PNG is ~20 MB)

@@ -48,8 +48,7 @@ def without_pinholes(crack: np.ndarray) -> np.ndarray:
     crack 900 px long with 2 x 70-px slits 1,432 px long. The surface a ring or a mesh of thin cracks
     encloses stays (filling every hole no wider than the crack's widest filled the surface between cracks
     in 12 of CFD's 118 drawn masks: a 9-px crack read 15)."""
-    filled = ndimage.binary_fill_holes(crack)
-    holes, count = ndimage.label(filled & ~crack)
+    holes, count = ndimage.label(_enclosed(crack))
     if not count:
         return crack
     widest = 2 * ndimage.distance_transform_edt(np.pad(crack, 1)).max() - 1
@@ -57,6 +56,17 @@ def without_pinholes(crack: np.ndarray) -> np.ndarray:
     numbers = np.arange(1, count + 1)
     pinholes = small & _pinholes(crack, holes, count, small, widest)
     return crack | np.isin(holes, numbers[pinholes | _slits(crack, holes, count, ~small)])
+
+
+def _enclosed(crack: np.ndarray) -> np.ndarray:
+    """The pixels outside the HxW bool `crack` that no 4-connected path outside it joins to the border: what
+    `ndimage.binary_fill_holes` fills, found by one labelling (it grows the outside in from the border a
+    pixel a step: 62 -> 13 ms on a 1-MP box of three cracks)."""
+    outside, count = ndimage.label(~crack)
+    enclosed = np.ones(count + 1, dtype=bool)
+    enclosed[0] = False
+    enclosed[np.concatenate([outside[0], outside[-1], outside[:, 0], outside[:, -1]])] = False
+    return enclosed[outside]
 
 
 def _pinholes(

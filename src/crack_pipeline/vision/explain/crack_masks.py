@@ -16,7 +16,8 @@ import numpy as np
 from pydantic import Field
 from scipy import ndimage
 
-from crack_pipeline.vision.data.masks import as_crack_mask, padded_box
+from crack_pipeline.vision.data.mask_groups import CELL, pixel_groups
+from crack_pipeline.vision.data.masks import as_crack_mask
 from crack_pipeline.vision.explain.measurements import without_short_cracks
 from crack_pipeline.vision.settings import settings_dataclass
 
@@ -192,20 +193,9 @@ def crack_score(
 def evidence_crops(gate: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
     """Boxes holding every pixel of the HxW bool `gate` with at least `margin` pixels around it, regions of
     the gate closer than a margin in one box: a CAM's evidence falls into hundreds of specks, and a box
-    each recomputed the surface they share (a second on a 12-MP photo)."""
-    height, width = gate.shape
-    padded = np.pad(gate, ((0, -height % margin), (0, -width % margin)))
-    cells = padded.reshape(padded.shape[0] // margin, margin, padded.shape[1] // margin, margin).any((1, 3))
-    # A cell's 8 neighbours reach at least `margin` pixels beyond any pixel in it.
-    near = ndimage.binary_dilation(cells, structure=np.ones((3, 3), dtype=bool))
-    labels, _ = ndimage.label(near, structure=np.ones((3, 3), dtype=bool))
-    return [
-        (
-            slice(rows.start * margin, min(height, rows.stop * margin)),
-            slice(columns.start * margin, min(width, columns.stop * margin)),
-        )
-        for rows, columns in ndimage.find_objects(labels)
-    ]
+    each recomputed the surface they share (a second on a 12-MP photo). Grouped by cells of `CELL` px at
+    least: a finer grid cost more than the boxes it saved."""
+    return pixel_groups(gate, max(margin, CELL)).boxes
 
 
 def _elongation_and_thinness(
@@ -247,26 +237,25 @@ def crack_mask(
     """The HxW bool crack mask of a `crack_score` map: hysteresis between `low` and `high` (pixels above
     `low` 8-connected to one above `high`: a crack one pixel wide runs diagonally too); specks under
     `min_pixels` and blobs less elongated than `min_elongation`, unless thin (`min_thinness`), removed.
-    Computed inside the box of the pixels above `low`, their components labelled once for all three and
-    judged from their pixels' list alone (on a 12-MP photo a box of millions of pixels holds a few tens of
-    thousands of candidates).
+    Computed group by group of the pixels above `low` (pixel_groups), their components labelled once for
+    all three and judged from their pixels' list alone (on a 12-MP photo the box of all of them held
+    millions of pixels for a few tens of thousands of candidates).
     `learned`: the map is a segmenter's p(crack), kept between `segmenter_low` and `segmenter_high`."""
     mask = as_crack_mask(np.zeros(np.shape(score), dtype=bool), "crack score")  # refuses a non-HxW map
     low, high = (config.segmenter_low, config.segmenter_high) if learned else (config.low, config.high)
     above = score > low
-    box = padded_box(above, 1)
-    if box is None:
-        return mask
-    score, candidates = score[box], above[box]
-    labels, count = ndimage.label(candidates, structure=np.ones((3, 3), dtype=bool))
-    rows, columns = np.nonzero(candidates)
-    owners = labels[rows, columns]
-    kept = np.zeros(count + 1, dtype=bool)
-    kept[owners[score[rows, columns] > high]] = True
-    sizes = np.bincount(owners, minlength=count + 1)
-    kept &= (sizes >= config.min_pixels) & crack_shaped(rows, columns, owners, count, config)
-    keep = kept[owners]
-    mask[box][rows[keep], columns[keep]] = True
+    groups = pixel_groups(above, CELL)
+    for number, box in enumerate(groups.boxes, start=1):
+        candidates = groups.own(above, number)
+        labels, count = ndimage.label(candidates, structure=np.ones((3, 3), dtype=bool))
+        rows, columns = np.nonzero(candidates)
+        owners = labels[rows, columns]
+        kept = np.zeros(count + 1, dtype=bool)
+        kept[owners[score[box][rows, columns] > high]] = True
+        sizes = np.bincount(owners, minlength=count + 1)
+        kept &= (sizes >= config.min_pixels) & crack_shaped(rows, columns, owners, count, config)
+        keep = kept[owners]
+        mask[box][rows[keep], columns[keep]] = True
     return mask
 
 

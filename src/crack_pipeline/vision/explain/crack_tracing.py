@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from crack_pipeline.vision.data.masks import joined_pieces, padded_box
+from crack_pipeline.vision.data.mask_groups import CELL, joined_pieces, pixel_groups
+from crack_pipeline.vision.data.masks import padded_box
 from crack_pipeline.vision.explain.crack_masks import (
     CrackMaskConfig,
     crack_mask,
@@ -86,11 +87,13 @@ def own_width(mask: np.ndarray, own: np.ndarray, low: float, levels: int) -> np.
     if levels == 1:
         return mask
     kept, flank = mask.copy(), 2 ** (levels - 1)
-    for box in evidence_crops(mask, 2 * flank + 2):  # a 12-MP photo's cracks cover a few tiles
-        crack, seen = mask[box], own[box] >= low
+    groups = pixel_groups(mask, max(2 * flank + 2, CELL))  # a 12-MP photo's cracks cover a few tiles
+    for number, box in enumerate(groups.boxes, start=1):
+        crack = groups.own(mask, number)
+        seen = own[box] >= low
         beside = crack & ~seen & ndimage.binary_dilation(seen, np.ones((3, 3), bool), iterations=flank)
         if beside.any():  # the skeleton only where there is something to join
-            kept[box] = (crack & ~beside) | (beside & skeletonize(crack))
+            kept[box] &= ~beside | skeletonize(crack)
     return kept
 
 

@@ -1,5 +1,5 @@
 """A crack's severity band by its widest width, and the photos' scale: the bands' bounds (in mm with a scale,
-else px) as settings give them, checked, and put in words for the gallery."""
+else px) as settings give them, checked, and put in words for the gallery; an image's cracks summed up."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from crack_pipeline.vision.settings import ConfigError
 
@@ -112,3 +113,18 @@ def severity_words(
     bands = [f"{name} up to {bound:g} {unit}" for name, bound in zip(names[:-1], bounds[:-1], strict=True)]
     bands.append(f"{names[-1]} wider" if bands else f"{names[-1]} at any width")
     return f"severity by a crack's widest width in {unit} {scale}: {', '.join(bands)}"
+
+
+def image_summary(measurements: pd.DataFrame) -> dict[str, int | float | str | None]:
+    """One image's row from its `measure_cracks` table: `count`, `total_length_px`, `max_width_px` (and
+    their `_mm` twins when measured), `worst_severity` (the widest crack's band; None without cracks)."""
+    summary: dict[str, int | float | str | None] = {"count": len(measurements)}
+    for unit in ("px", "mm"):
+        if f"length_{unit}" in measurements:
+            summary[f"total_length_{unit}"] = float(measurements[f"length_{unit}"].sum())
+            summary[f"max_width_{unit}"] = (
+                float(measurements[f"max_width_{unit}"].max()) if len(measurements) else 0.0
+            )
+    widest = measurements["max_width_px"].to_numpy()
+    summary["worst_severity"] = measurements["severity"].iloc[int(np.argmax(widest))] if len(widest) else None
+    return summary
