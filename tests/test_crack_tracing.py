@@ -3,6 +3,7 @@ cut, traces cracks from darkness's pixels, joins darkness's mask, and calls crac
 classifier missed."""
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from crack_pipeline.vision.explain import crack_tracing, segmenter_calls
 from crack_pipeline.vision.explain.artefacts import ArtefactWriter
 from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig, crack_mask, crack_score, grey_levels
 from crack_pipeline.vision.explain.crack_segmenter import (
+    CrackSegmenter,
     SegmenterConfig,
     load_segmenter,
     local_contrast,
@@ -26,6 +28,9 @@ from crack_pipeline.vision.explain.crack_tracing import crack_probability, near_
 from crack_pipeline.vision.explain.photos import TiledPhoto, explain_photo
 from crack_pipeline.vision.explain.segmenter_calls import found_boxes, segmenter_finding
 from crack_pipeline.vision.explain.tiling import TilingConfig
+
+# The net of the tests that give its views (`_level_probability`, `crack_probability`): never run.
+NOT_RUN = CrackSegmenter(width=1)
 
 
 def test_the_probability_is_computed_only_within_reach_of_the_seeds(learned, held_out):
@@ -126,7 +131,7 @@ def test_over_two_levels_a_crack_seen_at_the_photos_own_scale_keeps_its_width(mo
     seeds = np.zeros((120, 200), dtype=bool)
     seeds[60, 20:40] = True
     image = np.zeros((120, 200, 3), dtype=np.uint8)
-    mask, probability = trace_cracks("a net", image, seeds, 20, CrackMaskConfig(segmenter_levels=2))
+    mask, probability = trace_cracks(NOT_RUN, image, seeds, 20, CrackMaskConfig(segmenter_levels=2))
     np.testing.assert_array_equal(np.nonzero(mask[:, 50])[0], [60], err_msg="its own width, 1 px")
     np.testing.assert_array_equal(np.nonzero(mask[:, 150])[0], [59, 60, 61], err_msg="the half scale's")
     assert mask[60, 20:180].all(), "one crack, traced from its seeds to its faint end"
@@ -177,6 +182,47 @@ def test_large_boxes_run_in_windows_that_agree_at_their_seams(learned, monkeypat
     monkeypatch.setattr(crack_tracing, "_WINDOW", 100)  # 25 windows, each with its context
     windowed = crack_probability(net, image, gate, levels)
     assert np.abs(windowed - whole).max() < 0.2 and np.abs(windowed - whole).mean() < 0.01
+
+
+@pytest.fixture
+def torch_threads():
+    """torch's thread count as it was before the test, whatever the test set."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_boxes_are_seen_side_by_side_at_one_torch_thread_each_and_the_threads_given_back(
+    learned, held_out, monkeypatch, torch_threads
+):
+    """On the CPU, boxes go to a thread per torch thread, torch at one thread each: its threads waited on
+    each other whenever anything else held a core. The same p(crack), and torch's threads as they were,
+    also when a box fails."""
+    net = load_segmenter(learned)
+    image = np.tile(held_out(1, positive=True)[0].image, (2, 2, 1))  # 454 x 454
+    region = np.zeros(image.shape[:2], dtype=bool)
+    region[20:60, 20:60] = region[300:340, 40:80] = region[100:140, 380:420] = region[400:440, 400:440] = True
+    torch.set_num_threads(1)
+    alone = crack_probability(net, image, region, 2)
+    seen, run = [], crack_tracing._net_probability
+
+    def net_probability(net, contrast):
+        seen.append((threading.current_thread() is threading.main_thread(), torch.get_num_threads()))
+        return run(net, contrast)
+
+    monkeypatch.setattr(crack_tracing, "_net_probability", net_probability)
+    torch.set_num_threads(2)
+    np.testing.assert_allclose(crack_probability(net, image, region, 2), alone, atol=1e-5)
+    assert torch.get_num_threads() == 2
+    assert len(seen) == 8 and set(seen) == {(False, 1)}, "4 boxes x 2 levels, each in a worker, at 1 thread"
+
+    def failing(net, contrast):
+        raise RuntimeError("a box failed")
+
+    monkeypatch.setattr(crack_tracing, "_net_probability", failing)
+    with pytest.raises(RuntimeError, match="a box failed"):
+        crack_probability(net, image, region, 2)
+    assert torch.get_num_threads() == 2
 
 
 def test_its_pixels_join_darknesss_where_the_photo_is_called_cracked(learned, held_out):
@@ -307,7 +353,7 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
     monkeypatch.setattr(crack_tracing, "_net_probability", net_run_again)
     # 20 px of a 200-px tile; not followed on past the margin (a straight line is followed to its end)
     near = CrackMaskConfig(segmenter_finds=0.5, segmenter_margin=0.1, follow_steps=0, segmenter_levels=1)
-    finding = segmenter_finding(image, 200, 0.0, 0.5, near, "a segmenter")
+    finding = segmenter_finding(image, 200, 0.0, 0.5, near, NOT_RUN)
     mask, score = finding.mask, finding.score
     assert mask[20, 10:140].all() and not mask[20, 141:].any(), "the dark line up to 20 px past its find"
     assert mask[120, 10:110].all() and (score[120, 10:110] == np.float32(0.8)).all(), "its own cracks kept"
@@ -326,7 +372,7 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
     monkeypatch.setattr(crack_tracing, "_level_probability", level_probability)
     monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: own)
     two = dataclasses.replace(near, segmenter_levels=2)
-    both = segmenter_finding(image, 200, 0.0, 0.5, two, "a segmenter")
+    both = segmenter_finding(image, 200, 0.0, 0.5, two, NOT_RUN)
     assert looked_at == {1}, "at half the scale alone: the photo's own was known"
     np.testing.assert_array_equal(both.mask[20], mask[20])
     np.testing.assert_array_equal(both.mask[22:150], mask[22:150])
@@ -335,12 +381,12 @@ def test_a_photo_the_segmenter_calls_gets_the_dark_pixels_near_its_cracks(monkey
     assert both.mask[160, 20:140].all() and (both.score[160, 20:140] == np.float32(0.6)).all()
     monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: found)
     alone = segmenter_finding(
-        image, 200, 0.0, 0.5, dataclasses.replace(near, segmenter_margin=0), "a segmenter"
+        image, 200, 0.0, 0.5, dataclasses.replace(near, segmenter_margin=0), NOT_RUN
     ).mask
     np.testing.assert_array_equal(alone, found > 0.5, err_msg="margin 0: its cracks alone")
     unseen = np.zeros_like(found)
     monkeypatch.setattr(segmenter_calls, "crack_probability", lambda net, image, region: unseen)
-    assert segmenter_finding(image, 200, 0.0, 0.5, two, "a segmenter") is None, "not called at its scale"
+    assert segmenter_finding(image, 200, 0.0, 0.5, two, NOT_RUN) is None, "not called at its scale"
 
 
 def test_a_photo_the_segmenter_calls_lists_no_speck_as_a_crack(monkeypatch):
@@ -355,13 +401,13 @@ def test_a_photo_the_segmenter_calls_lists_no_speck_as_a_crack(monkeypatch):
     config = CrackMaskConfig(
         segmenter_finds=0.5, segmenter_shortest=0.1, segmenter_kept=0, segmenter_margin=0, segmenter_levels=1
     )
-    finding = segmenter_finding(image, 200, 0.0, 0.5, config, "a segmenter")  # min_length: 40 px
+    finding = segmenter_finding(image, 200, 0.0, 0.5, config, NOT_RUN)  # min_length: 40 px
     assert finding.mask[20, 10:160].all() and finding.mask.sum() == 150, "the crack alone"
     assert len(finding.boxes) == 1
     off = dataclasses.replace(config, min_length=None)
-    assert segmenter_finding(image, 200, 0.0, 0.5, off, "a segmenter").mask[120, 50:80].all(), "null: kept"
+    assert segmenter_finding(image, 200, 0.0, 0.5, off, NOT_RUN).mask[120, 50:80].all(), "null: kept"
     scattered = dataclasses.replace(off, segmenter_kept=0.2)  # 40 px, pieces 0.2 tile sides apart joined
-    assert segmenter_finding(image, 200, 0.0, 0.5, scattered, "a segmenter").mask.sum() == 150, "kept: 40 px"
+    assert segmenter_finding(image, 200, 0.0, 0.5, scattered, NOT_RUN).mask.sum() == 150, "kept: 40 px"
 
 
 def test_a_photo_the_segmenter_calls_is_boxed_around_its_cracks_those_within_reach_together():
