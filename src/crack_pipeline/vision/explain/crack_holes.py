@@ -25,9 +25,8 @@ def _slits(crack: np.ndarray, holes: np.ndarray, count: int, candidates: np.ndar
     less. None of the 75 holes over a pinhole in CFD's drawn masks is either: 6.2 times at most, 0.33 or more.
     First by a width never over theirs (chessboard distances): a mesh's cells (12 MP: 8.3 s -> 1.8 s)."""
     numbers, areas = np.arange(1, count + 1), np.bincount(holes.ravel(), minlength=count + 1)[1:]
-    depth, deepest = ndimage.distance_transform_cdt(holes > 0, "chessboard"), np.zeros(count + 1, int)
-    np.maximum.at(deepest, holes.ravel(), depth.ravel())
-    slits = candidates & (areas >= SLIT_ELONGATION * (2 * deepest[1:] - 1) ** 2)
+    deepest = _deepest(ndimage.distance_transform_cdt(holes > 0, "chessboard"), holes, count)
+    slits = candidates & (areas >= SLIT_ELONGATION * (2 * deepest - 1) ** 2)
     boxes = ndimage.find_objects(holes)
     for number in numbers[slits]:
         width = 2 * ndimage.distance_transform_edt(np.pad(holes[boxes[number - 1]] == number, 1)).max() - 1
@@ -86,6 +85,10 @@ def _pinholes(
 
 def _widths(mask: np.ndarray, holes: np.ndarray, count: int) -> np.ndarray:
     """The width of `mask` (2 d - 1) at the deepest pixel of each of the `count` `holes`."""
-    depth, deepest = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1], np.zeros(count + 1)
-    np.maximum.at(deepest, holes.ravel(), depth.ravel())
-    return 2 * deepest[1:] - 1
+    return 2 * _deepest(ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1], holes, count) - 1
+
+
+def _deepest(depth: np.ndarray, holes: np.ndarray, count: int) -> np.ndarray:
+    """The highest `depth` (HxW) of each of the `count` `holes` (labels 1..count), by the holes' pixels
+    alone (np.maximum.at over every pixel of a crack's box took 7 ms a box)."""
+    return np.asarray(ndimage.maximum(depth, holes, np.arange(1, count + 1)))
