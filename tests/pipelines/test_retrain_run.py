@@ -124,9 +124,7 @@ def test_retrain_trains_once_then_finds_nothing_new_then_keeps_the_test_split(pr
     ), lines
     assert len(versions(project, "data/06_models/small_cnn/checkpoint.pt")) == 2, "nothing trained"
 
-    forced, lines = retrain(project, "retrain.force=true")
-    assert forced.exit_code == 0 and not any("nothing new" in line for line in lines)
-    assert len(versions(project, "data/06_models/small_cnn/checkpoint.pt")) == 3
+    # retrain.force, which trains on the same data anyway, is the stopped run of the next test.
 
     # The user's folder, trained on: `explain` alone now explains its test split, from that folder.
     result = kedro(project, "run", "--pipelines=explain")
@@ -139,21 +137,40 @@ def test_retrain_trains_once_then_finds_nothing_new_then_keeps_the_test_split(pr
 def test_a_failed_or_stopped_retrain_exits_non_zero_and_leaves_champion_and_versions_untouched(
     project, monkeypatch
 ):
-    """Two ways a night's run ends early, after the evaluation promoted the new model: an error in its last
-    node, and SIGTERM there (a scheduler's timeout). Either fails as a run does, its hooks run, and the
-    champion and every earlier file are as before. (One first retrain for both: the tests' budget.)"""
+    """Two ways a night's run ends early, after the evaluation promoted the new model: SIGTERM in its last
+    node (a scheduler's timeout), and an error there. Either fails as a run does, its hooks run, and the
+    champion and every earlier file are as before. (One first retrain for both, and the stopped run is the
+    forced one, on the data the champion was trained on: the tests' budget.)"""
     assert retrain(project)[0].exit_code == 0
-    add_photos(project / "incoming", seed=2, per_class=5)
-    before = snapshot(project)
     logs = project / "logs/retrain"
     # The new model beats the champion whatever the tiny models score: the promotion is what is undone.
     monkeypatch.setattr(champion_decision, "is_better", lambda *args: True)
+    handled_before = signal.getsignal(signal.SIGTERM)
 
-    failed, _ = retrain(
-        project,
-        "explain.cam_layer=bn2",  # an EfficientNet's layer, which small_cnn lacks: known once explained
-        "retrain.force=true",
-    )
+    def stopped_by_the_scheduler(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the signal arrives first
+        raise AssertionError("SIGTERM did not stop the run")
+
+    with monkeypatch.context() as scheduler:
+        scheduler.setattr(retrain_nodes, "explain_split", stopped_by_the_scheduler)
+        stopped, lines = retrain(project, "retrain.force=true")
+    assert stopped.exit_code == 1
+    assert "Error: the run was stopped by SIGTERM" in stopped.output
+    assert not any("nothing new" in line for line in lines), "retrain.force trains on the same data"
+    assert len(versions(project, "data/06_models/small_cnn/checkpoint.pt")) == 2
+    assert champion(project) == "1", "the champion is the one from before the stopped run"
+    assert "retrain stopped: the run was stopped by SIGTERM" in sorted(logs.glob("*.log"))[-1].read_text()
+    assert (project / "data/retrain.lock").read_text() == ""
+    run_logs = "".join(log.read_text() for log in logs.glob("*.log"))
+    assert run_logs.count("the champion is again model version 1") == 1, "the stopped run had promoted"
+    assert signal.getsignal(signal.SIGTERM) == handled_before, "the handlers are put back after the run"
+
+    # New photos, so that every file the failed run would write anew differs from the one before it.
+    add_photos(project / "incoming", seed=2, per_class=5)
+    before = snapshot(project)
+    # An EfficientNet's layer, which small_cnn lacks: known once explained.
+    failed, _ = retrain(project, "explain.cam_layer=bn2")
     assert failed.exit_code != 0
     assert "has no layer 'bn2'" in str(failed.exception) + failed.output
     assert champion(project) == "1", "the champion is the one from before the failed run"
@@ -162,25 +179,7 @@ def test_a_failed_or_stopped_retrain_exits_non_zero_and_leaves_champion_and_vers
     assert "retrain failed" in sorted(logs.glob("*.log"))[-1].read_text()
     assert (project / "data/retrain.lock").read_text() == ""
     run_logs = "".join(log.read_text() for log in logs.glob("*.log"))
-    assert run_logs.count("the champion is again model version 1") == 1, "the failed run had promoted"
-
-    handled_before = signal.getsignal(signal.SIGTERM)
-
-    def stopped_by_the_scheduler(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(10)  # the signal arrives first
-        raise AssertionError("SIGTERM did not stop the run")
-
-    monkeypatch.setattr(retrain_nodes, "explain_split", stopped_by_the_scheduler)
-    stopped, _ = retrain(project, "retrain.force=true")
-    assert stopped.exit_code == 1
-    assert "Error: the run was stopped by SIGTERM" in stopped.output
-    assert champion(project) == "1", "the champion is the one from before the stopped run"
-    assert "retrain stopped: the run was stopped by SIGTERM" in sorted(logs.glob("*.log"))[-1].read_text()
-    assert (project / "data/retrain.lock").read_text() == ""
-    run_logs = "".join(log.read_text() for log in logs.glob("*.log"))
-    assert run_logs.count("the champion is again model version 1") == 2, "the stopped run had promoted too"
-    assert signal.getsignal(signal.SIGTERM) == handled_before, "the handlers are put back after the run"
+    assert run_logs.count("the champion is again model version 1") == 2, "the failed run had promoted too"
 
 
 def test_a_second_retrain_stops_at_once_while_one_runs(project):
