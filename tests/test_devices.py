@@ -131,6 +131,7 @@ def test_two_replicas_train_on_copies_and_resume_after_a_kill_as_if_never_stoppe
     settings = config(epochs=6, freeze_backbone_epochs=2)
     given = seeded_model(5)
     before = {name: tensor.clone() for name, tensor in given.state_dict().items()}
+    handled_before = signal.getsignal(signal.SIGTERM)
     uninterrupted = fit_distributed(given, SPEC, train, val, settings, 2)
     assert [
         name for name, tensor in given.state_dict().items() if not torch.equal(tensor, before[name])
@@ -139,7 +140,6 @@ def test_two_replicas_train_on_copies_and_resume_after_a_kill_as_if_never_stoppe
     assert not any(tensor.is_shared() for tensor in handed), "none moved to /dev/shm (64 MB in a container)"
 
     resume = tmp_path / "small_cnn.pt"
-    handled_before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(InputError, match="^killed after epoch 3$"):
         fit_distributed(
             seeded_model(5), SPEC, train, val, settings, 2, resume, after_epoch=killed_after_epoch_3
