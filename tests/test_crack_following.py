@@ -72,6 +72,26 @@ def test_a_straight_crack_is_followed_and_a_piece_of_joint_beside_a_crack_is_not
     assert len(ends) == 2 and sorted(np.round(ahead[:, 1]).tolist()) == [-1.0, 1.0]
 
 
+def test_a_cracks_ends_are_found_in_its_own_box_wherever_it_lies_in_the_crop():
+    """Worked on in the cracks' box (a pixel of surface round them): the same ends and directions, in the
+    crop's pixels, for a crack far inside a large crop and for one running out of its edge."""
+    crack = wandering((120, 160), (60, 10), 0, 140, seed=5)
+    crack[58:64, 70:76] |= True
+    crack[60, 72] = False  # a pinhole
+    ends, ahead = crack_ends(crack, 20)
+    assert len(ends) >= 1
+    wide = np.zeros((500, 700), dtype=bool)
+    wide[200:320, 300:460] = crack
+    inside, inside_ahead = crack_ends(wide, 20)
+    np.testing.assert_array_equal(inside, ends + [200, 300])
+    np.testing.assert_allclose(inside_ahead, ahead)
+    edge = np.zeros((300, 400), dtype=bool)
+    edge[:, :150] = np.pad(crack, ((90, 90), (0, 0)))[:, 10:]  # cut at the crop's left edge
+    cut, cut_ahead = crack_ends(edge, 20)
+    np.testing.assert_array_equal(cut, crack_ends(edge[:, :200], 20)[0])
+    np.testing.assert_allclose(cut_ahead, crack_ends(edge[:, :200], 20)[1])
+
+
 @pytest.mark.parametrize("angle", [0, -10, 91])
 def test_a_follow_angle_off_0_to_90_degrees_is_refused(angle):
     with pytest.raises(ValueError, match="follow_angle is 0 to 90 degrees"):
