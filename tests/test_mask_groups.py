@@ -33,8 +33,7 @@ def test_each_pixel_is_in_one_group_whose_box_holds_it_with_a_margin(side):
     groups = pixel_groups(mask, side)
     owned = np.zeros(mask.shape, dtype=int)
     height, width = mask.shape
-    for number, (rows, columns) in enumerate(groups.boxes, start=1):
-        own = groups.own(mask, number)
+    for (rows, columns), own in groups.each(mask):
         owned[rows, columns] += own
         ys, xs = np.nonzero(own)
         assert (rows.start <= np.maximum(ys + rows.start - side, 0)).all()

@@ -5,6 +5,7 @@ whole 12-MP array took 50-200 ms each time)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import numpy as np
 from scipy import ndimage
@@ -24,17 +25,18 @@ class PixelGroups:
     cells: np.ndarray  # the group (1..) of each `side`-px cell of the image round its pixels; 0: none
     side: int
 
-    def own(self, mask: np.ndarray, number: int) -> np.ndarray:
-        """The HxW bool `mask`'s pixels of group `number` (1..), in its box: a box may hold another's."""
-        rows, columns = self.boxes[number - 1]
+    def each(self, mask: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+        """Each group's box, and the HxW bool `mask`'s pixels of that group in it (a box may hold another
+        group's pixels)."""
         side = self.side
-        cells = self.cells[
-            rows.start // side : -(-rows.stop // side), columns.start // side : -(-columns.stop // side)
-        ]
-        grid = np.repeat(np.repeat(cells == number, side, axis=0), side, axis=1)
-        top, left = rows.start % side, columns.start % side
-        height, width = rows.stop - rows.start, columns.stop - columns.start
-        return mask[rows, columns] & grid[top : top + height, left : left + width]
+        for number, (rows, columns) in enumerate(self.boxes, start=1):
+            cells = self.cells[
+                rows.start // side : -(-rows.stop // side), columns.start // side : -(-columns.stop // side)
+            ]
+            grid = np.repeat(np.repeat(cells == number, side, axis=0), side, axis=1)
+            top, left = rows.start % side, columns.start % side
+            height, width = rows.stop - rows.start, columns.stop - columns.start
+            yield (rows, columns), mask[rows, columns] & grid[top : top + height, left : left + width]
 
 
 def pixel_groups(mask: np.ndarray, side: int) -> PixelGroups:
@@ -67,20 +69,19 @@ def joined_pieces(mask: np.ndarray, gap: int) -> tuple[np.ndarray, int]:
     width = mask.shape[1]
     groups = pixel_groups(mask, max(gap + 1, CELL))
     found, firsts, count = [], [], 0
-    for number, (rows, columns) in enumerate(groups.boxes, start=1):
-        own = groups.own(mask, number)
+    for (rows, columns), own in groups.each(mask):
         local, pieces = ndimage.label(ndimage.maximum_filter(own, gap + 1) if gap else own, _EIGHT)
         # Each one's first pixel in the box, in the image's raster order (the box's agrees with it).
         flat = np.flatnonzero(local)
         first = flat[np.unique(local.ravel()[flat], return_index=True)[1]]
         box_width = columns.stop - columns.start
         firsts.append((first // box_width + rows.start) * width + first % box_width + columns.start)
-        found.append((rows, columns, own, np.where(own, local + count, 0)))
+        found.append((rows, columns, own, local[own] + count))
         count += pieces
     renumbered = np.zeros(count + 1, dtype=np.int32)
     if count:
         renumbered[1 + np.argsort(np.concatenate(firsts), kind="stable")] = np.arange(1, count + 1)
     labels = np.zeros(mask.shape, dtype=np.int32)
     for rows, columns, own, numbers in found:
-        labels[rows, columns][own] = renumbered[numbers[own]]
+        labels[rows, columns][own] = renumbered[numbers]
     return labels, count

@@ -244,9 +244,7 @@ def crack_mask(
     mask = as_crack_mask(np.zeros(np.shape(score), dtype=bool), "crack score")  # refuses a non-HxW map
     low, high = (config.segmenter_low, config.segmenter_high) if learned else (config.low, config.high)
     above = score > low
-    groups = pixel_groups(above, CELL)
-    for number, box in enumerate(groups.boxes, start=1):
-        candidates = groups.own(above, number)
+    for box, candidates in pixel_groups(above, CELL).each(above):
         labels, count = ndimage.label(candidates, structure=np.ones((3, 3), dtype=bool))
         rows, columns = np.nonzero(candidates)
         owners = labels[rows, columns]

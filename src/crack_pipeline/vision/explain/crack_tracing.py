@@ -91,9 +91,8 @@ def own_width(mask: np.ndarray, own: np.ndarray, low: float, levels: int) -> np.
     if levels == 1:
         return mask
     kept, flank = mask.copy(), 2 ** (levels - 1)
-    groups = pixel_groups(mask, max(2 * flank + 2, CELL))  # a 12-MP photo's cracks cover a few tiles
-    for number, box in enumerate(groups.boxes, start=1):
-        crack = groups.own(mask, number)
+    # A 12-MP photo's cracks cover a few tiles.
+    for box, crack in pixel_groups(mask, max(2 * flank + 2, CELL)).each(mask):
         seen = own[box] >= low
         beside = crack & ~seen & ndimage.binary_dilation(seen, np.ones((3, 3), bool), iterations=flank)
         if beside.any():  # the skeleton only where there is something to join

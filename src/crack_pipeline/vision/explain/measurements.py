@@ -256,9 +256,8 @@ def without_short_cracks(mask: np.ndarray, shortest: float, gap: int = 0) -> np.
     """`mask` (HxW bool) without its cracks (pieces at most `gap` px apart one) shorter than `shortest` px:
     specks. Judged group by group of its pixels (pixel_groups: a crack never spans two)."""
     kept = np.zeros(mask.shape, dtype=bool)
-    groups = pixel_groups(mask, max(gap + 1, CELL))
-    for number, box in enumerate(groups.boxes, start=1):
-        kept[box] |= _without_short_in_group(groups.own(mask, number), shortest, gap)
+    for box, own in pixel_groups(mask, max(gap + 1, CELL)).each(mask):
+        kept[box] |= _without_short_in_group(own, shortest, gap)
     return kept
 
 
