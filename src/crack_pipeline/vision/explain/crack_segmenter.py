@@ -157,27 +157,53 @@ def train_segmenter(
     rng = np.random.default_rng(config.seed)
     inputs, masks = synthetic_training_set(config)
     net = CrackSegmenter(config.width).to(device)
-    optimiser = torch.optim.AdamW(net.parameters(), config.learning_rate, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps)
-    losses = []
-    net.train()
-    for step in range(config.steps):
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor, None]:
         crops, truths = (tensor.to(device) for tensor in training_batch(inputs, masks, config, rng))
-        loss = segmenter_loss(net(crops), truths)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        losses.append(loss.item())
-        if progress is not None:
-            progress(step, losses[-1])
+        return crops, truths, None
+
+    losses = fit_steps(net, batch, config.steps, config.learning_rate, progress, one_cycle=True)
     return {
         "format": FORMAT,
         "segmenter_id": uuid.uuid4().hex,  # what a survey records, to continue only with the same one
         "config": dataclasses.asdict(config),
-        "state_dict": {key: value.detach().cpu() for key, value in net.state_dict().items()},
+        "state_dict": cpu_weights(net),
         "losses": losses,
     }
+
+
+def fit_steps(
+    net: CrackSegmenter,
+    batch: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]],
+    steps: int,
+    learning_rate: float,
+    progress: Callable[[int, float], None] | None = None,
+    one_cycle: bool = False,
+) -> list[float]:
+    """`net` trained in place for `steps` AdamW steps on `batch()` (inputs, truths and the pixels known, as
+    `segmenter_loss` takes them) at `learning_rate` (the peak of one cycle if `one_cycle`): its losses."""
+    optimiser = torch.optim.AdamW(net.parameters(), learning_rate, weight_decay=1e-4)
+    cycle = torch.optim.lr_scheduler.OneCycleLR
+    schedule = cycle(optimiser, learning_rate, total_steps=steps) if one_cycle else None
+    losses = []
+    net.train()
+    for step in range(steps):
+        inputs, truths, known = batch()
+        loss = segmenter_loss(net(inputs), truths, known)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if schedule is not None:
+            schedule.step()
+        losses.append(loss.item())
+        if progress is not None:
+            progress(step, losses[-1])
+    return losses
+
+
+def cpu_weights(net: nn.Module) -> dict[str, torch.Tensor]:
+    """`net`'s state dict on the CPU, detached: what a checkpoint keeps."""
+    return {key: value.detach().cpu() for key, value in net.state_dict().items()}
 
 
 def check_segmenter(checkpoint: Any, source: str) -> None:

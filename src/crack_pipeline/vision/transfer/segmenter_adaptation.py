@@ -23,9 +23,10 @@ from crack_pipeline.vision.explain.crack_masks import CrackMaskConfig
 from crack_pipeline.vision.explain.crack_segmenter import (
     CrackSegmenter,
     SegmenterConfig,
+    cpu_weights,
+    fit_steps,
     load_segmenter,
     local_contrast,
-    segmenter_loss,
     segmenter_net,
     synthetic_training_set,
     training_batch,
@@ -96,27 +97,19 @@ def adapted_segmenter(
     net = segmenter_net(checkpoint, "crack segmenter").to(device)
     synthetic = synthetic_training_set(dataclasses.replace(base, samples=config.synthetic_samples))
     half = dataclasses.replace(base, batch_size=config.batch_size // 2)
-    optimiser = torch.optim.AdamW(net.parameters(), config.learning_rate, weight_decay=1e-4)
-    losses = []
-    net.train()
-    for step in range(config.steps):
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         synthetic_crops, synthetic_truths = training_batch(*synthetic, half, rng)
         photo_crops, photo_labels = _photo_batch(crops, labels, config.batch_size - half.batch_size, rng)
         truths = torch.cat([synthetic_truths, photo_labels]).to(device)
         known = (truths != _UNKNOWN).float()
-        loss = segmenter_loss(
-            net(torch.cat([synthetic_crops, photo_crops]).to(device)), truths * known, known
-        )
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-        if progress is not None:
-            progress(step, losses[-1])
+        return torch.cat([synthetic_crops, photo_crops]).to(device), truths * known, known
+
+    losses = fit_steps(net, batch, config.steps, config.learning_rate, progress)
     adapted = {
         **checkpoint,
         "segmenter_id": uuid.uuid4().hex,
-        "state_dict": {key: value.detach().cpu() for key, value in net.state_dict().items()},
+        "state_dict": cpu_weights(net),
         "losses": losses,
     }
     learned = {
