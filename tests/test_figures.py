@@ -10,7 +10,7 @@ from matplotlib import get_data_path
 from PIL import Image
 
 from crack_pipeline.vision import fonts
-from crack_pipeline.vision.figures import CELL, DPI, GAP, TITLE_SIZE, grid, jet, photo_sheet, sheet
+from crack_pipeline.vision.figures import CELL, DPI, GAP, TITLE_SIZE, _wrapped, grid, jet, photo_sheet, sheet
 
 
 def _solid(colour: tuple[int, int, int], height: int = 40, width: int = 40) -> np.ndarray:
@@ -173,3 +173,23 @@ def test_a_font_installed_after_matplotlib_listed_the_machine_s_fonts_draws_the_
     finally:
         fonts.fallback_fonts.cache_clear()
     assert (text, font.path) == ("𝐀 crack", str(installed))
+
+
+def test_text_wraps_by_the_pixels_its_words_take_keeping_its_line_breaks_and_cutting_only_a_too_wide_word():
+    """One wrapping for titles, captions and the colour bar's legend: narrow letters fill a line as wide
+    ones do (wrapped by a count of letters, a line of i's ended half empty)."""
+    _, font = fonts.drawable("x", 11)
+    width = 80
+    lines = _wrapped("ii iiii i iiiiii iii ii iiiii i iiii\nW\n\n" + "W" * 20 + " end", font, width)
+    assert all(font.getlength(line) <= width for line in lines)
+    narrow = lines[: lines.index("W")]
+    assert " ".join(narrow) == "ii iiii i iiiiii iii ii iiiii i iiii", "whole words, in order"
+    for line, following in zip(narrow, narrow[1:], strict=False):
+        assert font.getlength(f"{line} {following.split()[0]}") > width, "no line ends before it is full"
+    assert lines[lines.index("W") + 1] == "", "a line break kept, an empty line too"
+    cut = lines[lines.index("W") + 2 :]
+    assert "".join(cut).replace(" ", "") == "W" * 20 + "end" and cut[-1].endswith("end")
+    pieces = [line for line in cut if set(line) == {"W"}]
+    assert len(pieces) > 1 and all(font.getlength(piece + "W") > width for piece in pieces[:-1]), (
+        "cut where it reaches the edge"
+    )

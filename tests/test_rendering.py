@@ -445,7 +445,7 @@ def test_the_colour_bar_is_readable_under_a_picture_of_any_width(width):
         longest = max(font.getlength(word) for word in caption.split())
         assert pixels.shape[1] >= max(width, longest + 2 * figures.GAP), "every word whole on a line"
         assert (pixels[: picture.shape[0]] == 128).all(axis=-1).sum() == picture.shape[0] * width, "all of it"
-        lines = figures._words_in_lines(caption, font, pixels.shape[1] - 2 * figures.GAP)
+        lines = figures._wrapped(caption, font, pixels.shape[1] - 2 * figures.GAP)
         assert " ".join(lines) == " ".join(caption.split()), "words never cut"
         bar = _colour_bars(pixels, shortest=40)
         assert len(bar) == figures.BAR_HEIGHT

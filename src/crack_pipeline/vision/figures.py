@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -78,13 +77,23 @@ def sheet_picture(image: Image.Image) -> np.ndarray:
 
 
 def _wrapped(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """`text`'s lines, each wrapped to fit `width` pixels (down to 4 characters a line)."""
-    per_line = max(4, int(width / max(1.0, font.getlength("n"))))
-    while True:
-        lines = [part for line in text.split("\n") for part in (textwrap.wrap(line, per_line) or [""])]
-        if per_line == 4 or all(font.getlength(line) <= width for line in lines):
-            return lines
-        per_line = max(4, per_line * 4 // 5)
+    """`text`'s lines, each wrapped to whole words, as many as fit `width` pixels a line; a word wider than
+    that is cut where it reaches the edge (a letter a line at least)."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        start = len(lines)
+        for word in paragraph.split():
+            if len(lines) > start and font.getlength(f"{lines[-1]} {word}") <= width:
+                lines[-1] = f"{lines[-1]} {word}"
+                continue
+            while len(word) > 1 and font.getlength(word) > width:
+                fits = max(1, sum(1 for end in range(1, len(word)) if font.getlength(word[:end]) <= width))
+                lines.append(word[:fits])
+                word = word[fits:]
+            lines.append(word)
+        if len(lines) == start:
+            lines.append("")
+    return lines
 
 
 def sheet(
@@ -237,23 +246,12 @@ def _legend_width(caption: str) -> int:
     return math.ceil(longest) + 2 * GAP
 
 
-def _words_in_lines(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """`text` in lines of whole words, as many as fit `width` pixels a line (a longer word alone on one)."""
-    lines: list[str] = []
-    for word in text.split():
-        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
-            lines[-1] = f"{lines[-1]} {word}"
-        else:
-            lines.append(word)
-    return lines or [""]
-
-
 @functools.lru_cache(maxsize=16)
 def _colour_bar(width: int, caption: str) -> np.ndarray:
     """`with_colour_bar`'s legend, `width` pixels wide: drawn once per width and caption (4 ms a panel). Its
     ends say "0 low" and "high 1" where both fit beside each other, else "0" and "1"."""
     caption, font = drawable(caption, CAPTION_SIZE)
-    lines = _words_in_lines(caption, font, width - 2 * GAP)
+    lines = _wrapped(caption, font, width - 2 * GAP)
     line_height = CAPTION_SIZE + 3
     bar_width = max(1, min(width - 2 * GAP, 3 * CELL))
     legend = Image.new("RGB", (width, len(lines) * line_height + BAR_HEIGHT + line_height + GAP), "white")
