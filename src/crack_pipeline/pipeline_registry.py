@@ -11,7 +11,6 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline, pipeline
 
 from crack_pipeline import pipelines as pipeline_package
-from crack_pipeline.pipelines import from_folder, synth
 from crack_pipeline.vision.errors import InputError
 
 
@@ -29,6 +28,10 @@ def register_pipelines() -> dict[str, Pipeline]:
             f"--pipelines: no pipeline {unknown[1]!r}; the project's: {', '.join(known)} (and the default, "
             "run without --pipelines)"
         ) from None
+    # Imported once the names asked for are known to be pipelines: these two import every stage (torch,
+    # torchvision, MLflow's models: 15 s of a 2-core CPU), which a mistyped name need not wait for.
+    from crack_pipeline.pipelines import from_folder, synth
+
     pipelines["__default__"] = synth.create_pipeline() + pipeline(
         from_folder.create_pipeline(),
         inputs={"raw_images": "synthetic_images", "explain_masks": "synthetic_masks"},

@@ -1,6 +1,7 @@
 """Settings are checked before a run's first node: a typo in a late stage costs no early stage's work."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -347,12 +348,20 @@ def test_the_packaged_command_is_the_projects_run(kedro_project, tmp_path_factor
     assert helped.exit_code == 0 and "--pipelines" in helped.output and "--verbose" in helped.output
     command = [sys.executable, "-m", "crack_pipeline"]
     environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    # -X importtime: the modules it imported, one a line of its stderr.
     wrong = subprocess.run(
-        [*command, "--pipelines=retrian"], cwd=kedro_project, env=environment, capture_output=True
+        [sys.executable, "-X", "importtime", "-m", "crack_pipeline", "--pipelines=retrian"],
+        cwd=kedro_project,
+        env=environment,
+        capture_output=True,
     )
     assert wrong.returncode == 1
     assert (
         b"Error: --pipelines: no pipeline 'retrian'; the project's: evaluate, " in wrong.stderr + wrong.stdout
+    )
+    imported = re.findall(rb"^import time:.*\| +([\w.]+)$", wrong.stderr, re.MULTILINE)
+    assert b"crack_pipeline.pipelines" in imported and b"torch" not in imported, (
+        "a mistyped name is answered before the stages (torch, 15 s of a 2-core CPU) are imported"
     )
     assert b"Add type hints to the `predict` method" not in wrong.stderr, "about kedro-mlflow's code"
     assert Path(sys.executable).with_name("crack-pipeline").exists(), "installed as a command too"
