@@ -66,7 +66,7 @@ def test_pseudo_labels_are_the_segmenters_cracks_its_clear_surface_and_unsure_pi
 
 def test_adapting_to_an_unseen_surface_finds_its_cracks_in_photos_it_never_learned_from(learned):
     """On the mottled, softer surface the synthetic-only segmenter calls none of 6 cracked photos (tolerant
-    F1 0); adapted to 8 others, no mask given, 0.45 on 1 torch thread, 0.40 on 2 (AVX2), and it still
+    F1 0); adapted to 8 others, no mask given, 0.37-0.39 on 1 or 2 torch threads (AVX2), and it still
     calls none of 4 clean photos cracked."""
 
     def scores(checkpoint) -> tuple[float, int]:
@@ -81,7 +81,9 @@ def test_adapting_to_an_unseen_surface_finds_its_cracks_in_photos_it_never_learn
         )
         return float(np.mean(f1)), clean_called
 
-    config = AdaptationConfig(photos=8, crops_per_photo=16, steps=100)
+    # Synthetic patches as many as `learned` was trained on, not the 200 a class of a real adaptation's 400
+    # steps: rendering them was half this test's time; 100 steps draw 800 crops from them.
+    config = AdaptationConfig(photos=8, crops_per_photo=16, steps=100, synthetic_samples=40)
     photos = (unseen_surface(index)[0] for index in range(8))
     adapted, learned_from = adapted_segmenter(learned, photos, config, TILE, MASKS)
     assert learned_from["photos"] == 8 and 0 < learned_from["crack"] < 0.1
