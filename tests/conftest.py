@@ -66,6 +66,14 @@ def _unsynced_sqlite(connection, _record) -> None:
         connection.execute("PRAGMA synchronous=OFF")
 
 
+@pytest.fixture
+def torch_threads():
+    """torch's thread count as it was before the test, whatever the test set."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 # Under pytest-xdist, N workers share the cores: one N-th of them each, or torch's threads would contend.
 if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     torch.set_num_threads(max(1, default_workers() // workers))

@@ -184,14 +184,6 @@ def test_large_boxes_run_in_windows_that_agree_at_their_seams(learned, monkeypat
     assert np.abs(windowed - whole).max() < 0.2 and np.abs(windowed - whole).mean() < 0.01
 
 
-@pytest.fixture
-def torch_threads():
-    """torch's thread count as it was before the test, whatever the test set."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 def test_boxes_are_seen_side_by_side_at_one_torch_thread_each_and_the_threads_given_back(
     learned, held_out, monkeypatch, torch_threads
 ):

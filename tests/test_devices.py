@@ -212,7 +212,7 @@ def test_each_replica_is_handed_a_pipe_buffers_worth_whatever_the_model_weighs(m
     assert all(torch.equal(tensor, given[name]) for name, tensor in launched["weights"].items())
 
 
-def test_replicas_share_the_threads_this_process_may_use_not_the_hosts_cores(monkeypatch):
+def test_replicas_share_the_threads_this_process_may_use_not_the_hosts_cores(monkeypatch, torch_threads):
     """A container given 4 of a 64-core host's CPUs (docker --cpuset-cpus), or OMP_NUM_THREADS=4: each of 2
     replicas took 32 threads, 16 times the cores it had; and the checkpoint recorded the caller's count."""
     launched = {}
@@ -226,14 +226,10 @@ def test_replicas_share_the_threads_this_process_may_use_not_the_hosts_cores(mon
 
     monkeypatch.setattr(distributed, "elastic_launch", launcher)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
-    before = torch.get_num_threads()
     torch.set_num_threads(4)
-    try:
-        with pytest.raises(RuntimeError, match="launched"):
-            fit_distributed(seeded_model(), SPEC, tiny_split(2, 1, 32), tiny_split(2, 2, 32), config(), 2)
-        recorded = compute_used(torch.device("cpu"), 2)["threads"]
-    finally:
-        torch.set_num_threads(before)
+    with pytest.raises(RuntimeError, match="launched"):
+        fit_distributed(seeded_model(), SPEC, tiny_split(2, 1, 32), tiny_split(2, 2, 32), config(), 2)
+    recorded = compute_used(torch.device("cpu"), 2)["threads"]
     assert launched["threads"] == recorded == 2
 
 

@@ -177,6 +177,7 @@ def _judge(
         return [_level_probability(net, image, core, level) for level in levels]
 
     with _box_workers(next(net.parameters()).device) as (seen_by, workers):
+        # A few boxes at a time: all of a 12-MP photo's views, held until written, would be its size again.
         for first in range(0, len(cores), 2 * workers):
             batch = cores[first : first + 2 * workers]
             for core, seen in zip(batch, seen_by(views, batch), strict=True):
